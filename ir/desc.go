@@ -1,0 +1,206 @@
+package ir
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// Preprocess is the input transform: resize the shorter side, center crop, zero pad.
+type Preprocess struct {
+	Resize int `json:"resize"`
+	Crop   int `json:"crop"`
+	Pad    int `json:"pad"`
+}
+
+// Description is a model description file: the constructor arguments of the
+// tutorial's MobileNetV2 plus the input and its preprocessing.
+type Description struct {
+	Arch         string      `json:"arch"`
+	NumClasses   int         `json:"num_classes"`
+	WidthMult    float64     `json:"width_mult"`
+	RoundNearest int         `json:"round_nearest"`
+	Setting      [][]float64 `json:"inverted_residual_setting"`
+	Input        []int       `json:"input"`
+	Mean         []float32   `json:"mean"`
+	Std          []float32   `json:"std"`
+	Preprocess   Preprocess  `json:"preprocess"`
+	Weights      string      `json:"weights"`
+
+	// Path is the file the description was read from; Weights is relative to its directory.
+	Path string `json:"-"`
+}
+
+// DefaultSetting is the tutorial's inverted residual setting (t, c, n, s).
+var DefaultSetting = [][]float64{
+	{1, 16, 1, 1},
+	{6, 24, 2, 2},
+	{6, 32, 3, 2},
+	{6, 64, 4, 2},
+	{6, 96, 3, 1},
+	{6, 160, 3, 2},
+	{6, 320, 1, 1},
+}
+
+// DefaultDescription has the tutorial's defaults: ImageNet MobileNetV2 at 224x224.
+func DefaultDescription() *Description {
+	return &Description{
+		Arch:         "mobilenetv2",
+		NumClasses:   1000,
+		WidthMult:    1.0,
+		RoundNearest: 8,
+		Setting:      cloneSetting(DefaultSetting),
+		Input:        []int{3, 224, 224},
+		Mean:         []float32{0.485, 0.456, 0.406},
+		Std:          []float32{0.229, 0.224, 0.225},
+		Preprocess:   Preprocess{Resize: 256, Crop: 224},
+		Weights:      "model.safetensors",
+	}
+}
+
+func cloneSetting(s [][]float64) [][]float64 {
+	c := make([][]float64, len(s))
+	for i, r := range s {
+		c[i] = append([]float64(nil), r...)
+	}
+	return c
+}
+
+// ReadDescription reads and validates a description file.
+func ReadDescription(path string) (*Description, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model description: %w", err)
+	}
+	d, err := ParseDescription(b)
+	if err != nil {
+		return nil, fmt.Errorf("model description %s: %w", path, err)
+	}
+	d.Path = path
+	return d, nil
+}
+
+// ParseDescription decodes a description, fills defaults and validates it.
+func ParseDescription(b []byte) (*Description, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	d := DefaultDescription()
+	// A present "preprocess" replaces the default transform as a whole.
+	if _, ok := raw["preprocess"]; ok {
+		d.Preprocess = Preprocess{}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(d); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	if _, ok := raw["arch"]; !ok {
+		return nil, errors.New(`missing "arch" (want "mobilenetv2")`)
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Validate checks the description's fields and its arithmetic.
+func (d *Description) Validate() error {
+	if d.Arch != "mobilenetv2" {
+		return fmt.Errorf(`arch %q: only "mobilenetv2" is supported`, d.Arch)
+	}
+	if d.NumClasses < 1 {
+		return fmt.Errorf("num_classes %d: must be positive", d.NumClasses)
+	}
+	if !(d.WidthMult > 0) || math.IsInf(d.WidthMult, 0) || d.WidthMult > 100 {
+		return fmt.Errorf("width_mult %v: must be positive and finite", d.WidthMult)
+	}
+	if d.RoundNearest < 1 || d.RoundNearest > 1<<16 {
+		return fmt.Errorf("round_nearest %d: must be positive", d.RoundNearest)
+	}
+	if len(d.Setting) == 0 {
+		return fmt.Errorf("inverted_residual_setting should be non-empty or a 4-element list, got %v", d.Setting)
+	}
+	for i, r := range d.Setting {
+		if len(r) != 4 {
+			return fmt.Errorf("inverted_residual_setting[%d] = %v: should be a 4-element list [t, c, n, s]", i, r)
+		}
+		t, c, n, s := r[0], r[1], r[2], r[3]
+		if !(t > 0) || t > 1000 {
+			return fmt.Errorf("inverted_residual_setting[%d]: expand ratio t = %v must be positive", i, t)
+		}
+		for _, v := range []struct {
+			name string
+			v    float64
+		}{{"c", c}, {"n", n}, {"s", s}} {
+			if v.v != math.Trunc(v.v) || v.v < 1 || v.v > 1<<20 {
+				return fmt.Errorf("inverted_residual_setting[%d]: %s = %v must be a positive integer", i, v.name, v.v)
+			}
+		}
+		if s != 1 && s != 2 {
+			return fmt.Errorf("inverted_residual_setting[%d]: stride s = %v must be 1 or 2", i, s)
+		}
+	}
+	if len(d.Input) != 3 {
+		return fmt.Errorf("input %v: want [channels, height, width]", d.Input)
+	}
+	for _, v := range d.Input {
+		if v < 1 || v > 1<<14 {
+			return fmt.Errorf("input %v: dimensions must be positive", d.Input)
+		}
+	}
+	if d.Input[0] != 1 && d.Input[0] != 3 {
+		return fmt.Errorf("input %v: channels must be 1 or 3", d.Input)
+	}
+	if len(d.Mean) != d.Input[0] || len(d.Std) != d.Input[0] {
+		return fmt.Errorf("mean %v / std %v: want one value per input channel (%d)", d.Mean, d.Std, d.Input[0])
+	}
+	for c := range d.Std {
+		if !(d.Std[c] > 0) || math.IsInf(float64(d.Std[c]), 0) || math.IsNaN(float64(d.Mean[c])) || math.IsInf(float64(d.Mean[c]), 0) {
+			return fmt.Errorf("mean %v / std %v: std must be positive and both finite", d.Mean, d.Std)
+		}
+	}
+	p := d.Preprocess
+	if p.Resize < 0 || p.Crop < 0 || p.Pad < 0 || p.Resize > 1<<14 || p.Crop > 1<<14 || p.Pad > 1<<14 {
+		return fmt.Errorf("preprocess %+v: sizes must not be negative", p)
+	}
+	if p.Crop > 0 && p.Crop+2*p.Pad != d.Input[1] {
+		return fmt.Errorf("preprocess: crop %d + 2*pad %d gives %d, but input height is %d", p.Crop, p.Pad, p.Crop+2*p.Pad, d.Input[1])
+	}
+	if p.Crop > 0 && d.Input[1] != d.Input[2] {
+		return fmt.Errorf("preprocess: a square crop %d cannot give input %dx%d", p.Crop, d.Input[1], d.Input[2])
+	}
+	if d.Weights == "" {
+		return errors.New(`"weights" is empty`)
+	}
+	return nil
+}
+
+// WeightsPath resolves the weights file relative to the description's directory.
+func (d *Description) WeightsPath() string {
+	if filepath.IsAbs(d.Weights) || d.Path == "" {
+		return d.Weights
+	}
+	return filepath.Join(filepath.Dir(d.Path), d.Weights)
+}
+
+// MakeDivisible is the tutorial's _make_divisible: v rounded to a multiple of
+// divisor, never below minValue (divisor if 0) nor more than 10% below v.
+func MakeDivisible(v float64, divisor, minValue int) int {
+	if minValue == 0 {
+		minValue = divisor
+	}
+	newV := int(v+float64(divisor)/2) / divisor * divisor
+	if newV < minValue {
+		newV = minValue
+	}
+	if float64(newV) < 0.9*v {
+		newV += divisor
+	}
+	return newV
+}

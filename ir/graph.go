@@ -1,0 +1,229 @@
+// Package ir holds ptqc's float graph: tensors with shapes, nodes named after the
+// PyTorch modules they come from, the passes that fold and fuse them, a printer
+// and a float32 interpreter.
+package ir
+
+import "fmt"
+
+// Op is the kind of a node.
+type Op int
+
+// The node kinds. Quant and DeQuant mark where the int8 region begins and ends;
+// in the float graph they are identities.
+const (
+	OpQuant Op = iota
+	OpDeQuant
+	OpConv
+	OpBatchNorm
+	OpReLU
+	OpReLU6
+	OpAdd
+	OpMean // mean over H and W: [C,H,W] -> [C]
+	OpFlatten
+	OpLinear
+	OpDropout
+	OpIdentity
+)
+
+var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// Act is an activation fused into a Conv or Linear.
+type Act int
+
+// Fused activations.
+const (
+	ActNone Act = iota
+	ActReLU
+	ActReLU6
+)
+
+// Tensor is a value flowing between nodes. Shape is per sample: [C,H,W] or [F].
+type Tensor struct {
+	ID    int
+	Shape []int
+}
+
+// Elems is the number of elements of one sample.
+func (t *Tensor) Elems() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Conv is a 2-D convolution with square kernel, stride and padding, dilation 1.
+type Conv struct {
+	InC, OutC, Kernel, Stride, Pad, Groups int
+	Weight                                 []float32 // OutC x InC/Groups x Kernel x Kernel
+	Bias                                   []float32 // OutC, or nil
+}
+
+// WeightShape is the PyTorch shape of the weight.
+func (c *Conv) WeightShape() []int { return []int{c.OutC, c.InC / c.Groups, c.Kernel, c.Kernel} }
+
+// Depthwise reports whether each group has one input and one output channel.
+func (c *Conv) Depthwise() bool { return c.Groups == c.InC && c.Groups == c.OutC && c.Groups > 1 }
+
+// BatchNorm is BatchNorm2d in eval mode.
+type BatchNorm struct {
+	C                       int
+	Weight, Bias, Mean, Var []float32
+	Eps                     float32
+}
+
+// Linear is y = W x + b.
+type Linear struct {
+	In, Out int
+	Weight  []float32 // Out x In
+	Bias    []float32 // Out, or nil
+}
+
+// Node is one operation. Name is the PyTorch module path it stands for
+// (features.1.conv.0.0, classifier.1, ...), which is also the prefix of its weight keys.
+type Node struct {
+	Op     Op
+	Name   string
+	In     []int // tensor IDs
+	Out    int
+	Conv   *Conv
+	BN     *BatchNorm
+	Linear *Linear
+	Act    Act // fused activation (Conv, Linear)
+}
+
+// Graph is a DAG of nodes in topological order.
+type Graph struct {
+	Name    string
+	Tensors []*Tensor
+	Nodes   []*Node
+	Input   int
+	Output  int
+}
+
+// NewTensor adds a tensor with the given shape and returns its ID.
+func (g *Graph) NewTensor(shape []int) int {
+	id := len(g.Tensors)
+	g.Tensors = append(g.Tensors, &Tensor{ID: id, Shape: append([]int(nil), shape...)})
+	return id
+}
+
+// Add appends a node reading in and writing a new tensor; it returns that tensor's ID.
+// The output's shape is filled in by InferShapes.
+func (g *Graph) Add(n *Node, in ...int) int {
+	n.In = in
+	n.Out = g.NewTensor(nil)
+	g.Nodes = append(g.Nodes, n)
+	return n.Out
+}
+
+// Producer returns the node writing tensor id, or nil for the graph input.
+func (g *Graph) Producer(id int) *Node {
+	for _, n := range g.Nodes {
+		if n.Out == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// Consumers returns the nodes reading tensor id.
+func (g *Graph) Consumers(id int) []*Node {
+	var cs []*Node
+	for _, n := range g.Nodes {
+		for _, in := range n.In {
+			if in == id {
+				cs = append(cs, n)
+				break
+			}
+		}
+	}
+	return cs
+}
+
+// Node returns the node with the given name, or nil.
+func (g *Graph) Node(name string) *Node {
+	for _, n := range g.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy of g: passes on the copy leave g untouched.
+func (g *Graph) Clone() *Graph {
+	c := &Graph{Name: g.Name, Input: g.Input, Output: g.Output}
+	for _, t := range g.Tensors {
+		c.Tensors = append(c.Tensors, &Tensor{ID: t.ID, Shape: append([]int(nil), t.Shape...)})
+	}
+	for _, n := range g.Nodes {
+		m := *n
+		m.In = append([]int(nil), n.In...)
+		if n.Conv != nil {
+			cv := *n.Conv
+			cv.Weight = append([]float32(nil), n.Conv.Weight...)
+			cv.Bias = cloneF32(n.Conv.Bias)
+			m.Conv = &cv
+		}
+		if n.BN != nil {
+			bn := *n.BN
+			bn.Weight, bn.Bias = cloneF32(n.BN.Weight), cloneF32(n.BN.Bias)
+			bn.Mean, bn.Var = cloneF32(n.BN.Mean), cloneF32(n.BN.Var)
+			m.BN = &bn
+		}
+		if n.Linear != nil {
+			l := *n.Linear
+			l.Weight, l.Bias = cloneF32(n.Linear.Weight), cloneF32(n.Linear.Bias)
+			m.Linear = &l
+		}
+		c.Nodes = append(c.Nodes, &m)
+	}
+	return c
+}
+
+func cloneF32(s []float32) []float32 {
+	if s == nil {
+		return nil
+	}
+	return append([]float32(nil), s...)
+}
+
+// ParamCount is the number of float parameters (weights, biases, BN affine and statistics).
+func (g *Graph) ParamCount() int {
+	n := 0
+	for _, nd := range g.Nodes {
+		switch {
+		case nd.Conv != nil:
+			c := nd.Conv
+			n += c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel
+			if c.Bias != nil {
+				n += c.OutC
+			}
+		case nd.BN != nil:
+			n += 4 * nd.BN.C
+		case nd.Linear != nil:
+			n += nd.Linear.Out * (nd.Linear.In + 1)
+		}
+	}
+	return n
+}
+
+// FloatBytes is the size of the parameters as float32 (plus one int64 per BatchNorm's
+// num_batches_tracked), what PyTorch's state_dict of the model holds.
+func (g *Graph) FloatBytes() int {
+	b := 4 * g.ParamCount()
+	for _, nd := range g.Nodes {
+		if nd.BN != nil {
+			b += 8
+		}
+	}
+	return b
+}

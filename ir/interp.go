@@ -1,0 +1,236 @@
+package ir
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Hook sees each node's output for the whole batch (n samples back to back)
+// right after the node ran. Calibration observes activations through it.
+type Hook func(node *Node, out []float32, n int) error
+
+// Run executes the float graph on n samples (NCHW, back to back) and returns
+// the output tensor for all of them. hook may be nil.
+func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
+	in := g.Tensors[g.Input]
+	if n < 1 || len(x) != n*in.Elems() {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	}
+	uses := map[int]int{}
+	for _, nd := range g.Nodes {
+		for _, t := range nd.In {
+			uses[t]++
+		}
+	}
+	vals := map[int][]float32{g.Input: x}
+	for _, nd := range g.Nodes {
+		out, err := runNode(g, nd, vals, n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nd.Name, err)
+		}
+		vals[nd.Out] = out
+		if hook != nil {
+			if err := hook(nd, out, n); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range nd.In {
+			if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
+				delete(vals, t)
+			}
+		}
+	}
+	out, ok := vals[g.Output]
+	if !ok {
+		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
+	}
+	return out, nil
+}
+
+func runNode(g *Graph, nd *Node, vals map[int][]float32, n int) ([]float32, error) {
+	a := vals[nd.In[0]]
+	inT, outT := g.Tensors[nd.In[0]], g.Tensors[nd.Out]
+	ie, oe := inT.Elems(), outT.Elems()
+	out := make([]float32, n*oe)
+	switch nd.Op {
+	case OpQuant, OpDeQuant, OpDropout, OpIdentity, OpFlatten:
+		copy(out, a)
+	case OpReLU, OpReLU6:
+		copy(out, a)
+		act := ActReLU
+		if nd.Op == OpReLU6 {
+			act = ActReLU6
+		}
+		activate(out, act)
+	case OpAdd:
+		b := vals[nd.In[1]]
+		for i := range out {
+			out[i] = a[i] + b[i]
+		}
+	case OpBatchNorm:
+		bn := nd.BN
+		hw := ie / bn.C
+		parallel(n*bn.C, func(j int) {
+			c := j % bn.C
+			rs := float32(1) / sqrt32(bn.Var[c]+bn.Eps)
+			src, dst := a[j*hw:(j+1)*hw], out[j*hw:(j+1)*hw]
+			for i, v := range src {
+				dst[i] = float32(float32(v-bn.Mean[c])*rs)*bn.Weight[c] + bn.Bias[c]
+			}
+		})
+	case OpMean:
+		c := inT.Shape[0]
+		hw := ie / c
+		parallel(n*c, func(j int) {
+			var s float64
+			for _, v := range a[j*hw : (j+1)*hw] {
+				s += float64(v)
+			}
+			out[j] = float32(s / float64(hw))
+		})
+	case OpLinear:
+		l := nd.Linear
+		parallel(n, func(s int) {
+			linear(l, a[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe])
+			activate(out[s*oe:(s+1)*oe], nd.Act)
+		})
+	case OpConv:
+		c := nd.Conv
+		blocks := (c.OutC + 15) / 16
+		parallel(n*blocks, func(j int) {
+			s, b := j/blocks, j%blocks
+			lo, hi := b*16, min(b*16+16, c.OutC)
+			o := out[s*oe : (s+1)*oe]
+			conv(c, inT.Shape, a[s*ie:(s+1)*ie], outT.Shape, o, lo, hi)
+			hw := outT.Shape[1] * outT.Shape[2]
+			activate(o[lo*hw:hi*hw], nd.Act)
+		})
+	default:
+		return nil, fmt.Errorf("op %s not supported by the float interpreter", nd.Op)
+	}
+	return out, nil
+}
+
+func sqrt32(v float32) float32 { return float32(math.Sqrt(float64(v))) }
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, b int) int { return -floorDiv(-a, b) }
+
+func activate(x []float32, act Act) {
+	switch act {
+	case ActReLU:
+		for i, v := range x {
+			if v < 0 {
+				x[i] = 0
+			}
+		}
+	case ActReLU6:
+		for i, v := range x {
+			x[i] = min(max(v, 0), 6)
+		}
+	}
+}
+
+func linear(l *Linear, x, y []float32) {
+	for o := 0; o < l.Out; o++ {
+		w := l.Weight[o*l.In : (o+1)*l.In]
+		var s float32
+		for i, v := range x {
+			s += w[i] * v
+		}
+		if l.Bias != nil {
+			s += l.Bias[o]
+		}
+		y[o] = s
+	}
+}
+
+// conv computes output channels [lo,hi) of one sample, direct convolution.
+func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, lo, hi int) {
+	ih, iw := inShape[1], inShape[2]
+	oh, ow := outShape[1], outShape[2]
+	k, s, p := c.Kernel, c.Stride, c.Pad
+	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
+	for oc := lo; oc < hi; oc++ {
+		o := out[oc*oh*ow : (oc+1)*oh*ow]
+		var b float32
+		if c.Bias != nil {
+			b = c.Bias[oc]
+		}
+		for i := range o {
+			o[i] = b
+		}
+		g := oc / ocg
+		for ic := 0; ic < icg; ic++ {
+			plane := in[(g*icg+ic)*ih*iw : (g*icg+ic+1)*ih*iw]
+			wk := c.Weight[(oc*icg+ic)*k*k : (oc*icg+ic+1)*k*k]
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					w := wk[ky*k+kx]
+					// ox range with 0 <= ox*s - p + kx < iw
+					oxLo := max(0, ceilDiv(p-kx, s))
+					oxHi := min(ow, floorDiv(iw-1+p-kx, s)+1)
+					if oxHi <= oxLo {
+						continue
+					}
+					for oy := 0; oy < oh; oy++ {
+						iy := oy*s - p + ky
+						if iy < 0 || iy >= ih {
+							continue
+						}
+						row := plane[iy*iw : (iy+1)*iw]
+						orow := o[oy*ow : (oy+1)*ow]
+						if s == 1 {
+							src := row[oxLo-p+kx : oxHi-p+kx]
+							dst := orow[oxLo:oxHi]
+							for i, v := range src {
+								dst[i] += w * v
+							}
+							continue
+						}
+						for ox := oxLo; ox < oxHi; ox++ {
+							orow[ox] += w * row[ox*s-p+kx]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// parallel runs fn(0..jobs-1) on GOMAXPROCS goroutines.
+func parallel(jobs int, fn func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), jobs)
+	if workers <= 1 {
+		for j := 0; j < jobs; j++ {
+			fn(j)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= jobs {
+					return
+				}
+				fn(j)
+			}
+		}()
+	}
+	wg.Wait()
+}

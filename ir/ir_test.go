@@ -1,0 +1,339 @@
+package ir
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMakeDivisible(t *testing.T) {
+	// Values from the tutorial's _make_divisible in Python.
+	for _, c := range []struct {
+		v    float64
+		d    int
+		want int
+	}{
+		{32, 8, 32}, {16 * 0.75, 8, 16}, {24 * 0.75, 8, 24}, {32 * 0.5, 8, 16}, {1280, 8, 1280},
+		{96 * 0.35, 8, 32}, {3, 8, 8}, {160 * 1.3, 8, 208}, {20, 8, 24}, {19, 8, 24}, {11, 8, 16}, {36, 8, 40}, {28, 8, 32},
+	} {
+		if got := MakeDivisible(c.v, c.d, 0); got != c.want {
+			t.Errorf("MakeDivisible(%v, %d) = %d, want %d", c.v, c.d, got, c.want)
+		}
+	}
+}
+
+func TestDescriptionDefaults(t *testing.T) {
+	d, err := ParseDescription([]byte(`{"arch": "mobilenetv2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(DefaultDescription(), d); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	d, err = ParseDescription([]byte(`{"arch": "mobilenetv2", "num_classes": 10, "input": [3, 32, 32], "mean": [0.286, 0.286, 0.286], "std": [0.353, 0.353, 0.353], "preprocess": {"pad": 2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Preprocess != (Preprocess{Pad: 2}) || d.NumClasses != 10 {
+		t.Errorf("got %+v", d)
+	}
+}
+
+func TestDescriptionErrors(t *testing.T) {
+	for _, c := range []struct{ json, want string }{
+		{`[1]`, "not a JSON object"},
+		{`{}`, `missing "arch"`},
+		{`{"arch": "resnet"}`, `only "mobilenetv2"`},
+		{`{"arch": "mobilenetv2", "num_clases": 3}`, `unknown field "num_clases"`},
+		{`{"arch": "mobilenetv2", "inverted_residual_setting": []}`, "should be non-empty"},
+		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 16, 1]]}`, "4-element list"},
+		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 16, 1, 3]]}`, "stride s = 3 must be 1 or 2"},
+		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 0, 1, 1]]}`, "c = 0 must be a positive integer"},
+		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[6, 16, -1, 1]]}`, "n = -1"},
+		{`{"arch": "mobilenetv2", "width_mult": 0}`, "width_mult 0"},
+		{`{"arch": "mobilenetv2", "num_classes": 0}`, "num_classes 0"},
+		{`{"arch": "mobilenetv2", "input": [3, 32]}`, "want [channels, height, width]"},
+		{`{"arch": "mobilenetv2", "input": [1, 32, 32]}`, "one value per input channel"},
+		{`{"arch": "mobilenetv2", "std": [0, 1, 1]}`, "std must be positive"},
+		{`{"arch": "mobilenetv2", "preprocess": {"resize": 256, "crop": 200}}`, "crop 200"},
+	} {
+		_, err := ParseDescription([]byte(c.json))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.json, err, c.want)
+		}
+	}
+}
+
+func TestInputTooSmall(t *testing.T) {
+	g := &Graph{}
+	g.Input = g.NewTensor([]int{3, 2, 2})
+	g.Add(&Node{Op: OpConv, Name: "c", Conv: &Conv{InC: 3, OutC: 4, Kernel: 5, Stride: 1, Groups: 1}}, g.Input)
+	err := InferShapes(g)
+	if err == nil || !strings.Contains(err.Error(), "c (Conv2d): input [3 2 2] smaller than kernel 5") {
+		t.Errorf("error %v, want one about the input being too small", err)
+	}
+}
+
+func TestBuildDefaultChannels(t *testing.T) {
+	g, err := BuildMobileNetV2(DefaultDescription())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var convs []string
+	for _, n := range g.Nodes {
+		if n.Op == OpConv && n.Conv.Kernel == 3 && !n.Conv.Depthwise() {
+			convs = append(convs, n.Name)
+		}
+	}
+	if diff := cmp.Diff([]string{"features.0.0"}, convs); diff != "" {
+		t.Errorf("full 3x3 convs: %s", diff)
+	}
+	// torchvision's mobilenet_v2 has 3,504,872 trainable parameters; the state_dict adds
+	// the BatchNorm running mean and variance (17,056 channels each).
+	if got, want := g.ParamCount(), 3504872+2*17056; got != want {
+		t.Errorf("ParamCount = %d, want %d", got, want)
+	}
+	if got := g.Tensors[g.Output].Shape; !equalShape(got, []int{1000}) {
+		t.Errorf("output shape %v", got)
+	}
+	adds := 0
+	for _, n := range g.Nodes {
+		if n.Op == OpAdd {
+			adds++
+		}
+	}
+	if adds != 10 {
+		t.Errorf("%d residual adds, want 10", adds)
+	}
+}
+
+// smallDesc is a quick MobileNetV2 with every block kind (t=1, expand, residual).
+func smallDesc() *Description {
+	d := DefaultDescription()
+	d.NumClasses = 7
+	d.WidthMult = 0.5
+	d.Setting = [][]float64{{1, 16, 1, 1}, {4, 24, 2, 2}, {3, 32, 2, 1}}
+	d.Input = []int{3, 20, 20}
+	d.Preprocess = Preprocess{}
+	return d
+}
+
+func randomInput(n int, shape []int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	e := n
+	for _, d := range shape {
+		e *= d
+	}
+	x := make([]float32, e)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func relDiff(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	return math.Sqrt(num / max(den, 1e-30))
+}
+
+func TestFuseKeepsOutputs(t *testing.T) {
+	g, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 1)
+	f := Fuse(g)
+	for _, n := range f.Nodes {
+		if n.Op == OpBatchNorm || n.Op == OpReLU || n.Op == OpDropout {
+			t.Errorf("fused graph still has %s %s", n.Op, n.Name)
+		}
+	}
+	if f.Node("features.0.0").Act != ActReLU || f.Node("features.1.conv.1").Act != ActNone {
+		t.Errorf("fusion of features.0.0 / features.1.conv.1 wrong")
+	}
+	if g.Node("features.0.1") == nil {
+		t.Errorf("Fuse changed the original graph")
+	}
+	x := randomInput(5, g.Tensors[g.Input].Shape, 2)
+	want, err := Run(g, x, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Run(f, x, 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := relDiff(got, want); d > 1e-5 {
+		t.Errorf("fused vs unfused relative difference %g", d)
+	}
+}
+
+// refConv is the textbook definition, for checking the interpreter's conv.
+func refConv(c *Conv, in []float32, ih, iw int) []float32 {
+	oh, ow := ConvOut(ih, c.Kernel, c.Stride, c.Pad), ConvOut(iw, c.Kernel, c.Stride, c.Pad)
+	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
+	out := make([]float32, c.OutC*oh*ow)
+	for oc := 0; oc < c.OutC; oc++ {
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				var s float64
+				if c.Bias != nil {
+					s = float64(c.Bias[oc])
+				}
+				for ic := 0; ic < icg; ic++ {
+					for ky := 0; ky < c.Kernel; ky++ {
+						for kx := 0; kx < c.Kernel; kx++ {
+							y, x := oy*c.Stride-c.Pad+ky, ox*c.Stride-c.Pad+kx
+							if y < 0 || y >= ih || x < 0 || x >= iw {
+								continue
+							}
+							s += float64(c.Weight[((oc*icg+ic)*c.Kernel+ky)*c.Kernel+kx]) * float64(in[((oc/ocg*icg+ic)*ih+y)*iw+x])
+						}
+					}
+				}
+				out[(oc*oh+oy)*ow+ox] = float32(s)
+			}
+		}
+	}
+	return out
+}
+
+func TestConvMatchesDefinition(t *testing.T) {
+	for _, c := range []Conv{
+		{InC: 3, OutC: 4, Kernel: 3, Stride: 2, Pad: 1, Groups: 1},
+		{InC: 6, OutC: 6, Kernel: 3, Stride: 1, Pad: 1, Groups: 6},
+		{InC: 6, OutC: 6, Kernel: 3, Stride: 2, Pad: 1, Groups: 6},
+		{InC: 8, OutC: 5, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
+		{InC: 4, OutC: 6, Kernel: 3, Stride: 1, Pad: 0, Groups: 2},
+		{InC: 2, OutC: 3, Kernel: 5, Stride: 3, Pad: 2, Groups: 1},
+		{InC: 18, OutC: 40, Kernel: 1, Stride: 2, Pad: 0, Groups: 2},
+	} {
+		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}} {
+			if hw[0]+2*c.Pad < c.Kernel || hw[1]+2*c.Pad < c.Kernel {
+				continue
+			}
+			c := c
+			r := rand.New(rand.NewPCG(uint64(hw[0]), uint64(c.InC)))
+			c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
+			c.Bias = make([]float32, c.OutC)
+			for i := range c.Weight {
+				c.Weight[i] = float32(r.NormFloat64())
+			}
+			for i := range c.Bias {
+				c.Bias[i] = float32(r.NormFloat64())
+			}
+			in := randomInput(1, []int{c.InC, hw[0], hw[1]}, 3)
+			oh, ow := ConvOut(hw[0], c.Kernel, c.Stride, c.Pad), ConvOut(hw[1], c.Kernel, c.Stride, c.Pad)
+			got := make([]float32, c.OutC*oh*ow)
+			conv(&c, []int{c.InC, hw[0], hw[1]}, in, []int{c.OutC, oh, ow}, got, 0, c.OutC)
+			if d := relDiff(got, refConv(&c, in, hw[0], hw[1])); d > 1e-6 {
+				t.Errorf("conv %+v on %v: relative difference %g", c, hw, d)
+			}
+		}
+	}
+}
+
+func TestWeightsErrors(t *testing.T) {
+	d := smallDesc()
+	g, err := BuildMobileNetV2(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 3)
+	good := StateDict(g)
+	load := func(ts []*SafeTensor) error {
+		path := filepath.Join(t.TempDir(), "w.safetensors")
+		if err := WriteSafeTensors(path, ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ReadSafeTensors(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := BuildMobileNetV2(d)
+		return LoadWeights(h, st)
+	}
+	if err := load(good); err != nil {
+		t.Fatalf("good weights: %v", err)
+	}
+	without := func(key string) []*SafeTensor {
+		var ts []*SafeTensor
+		for _, s := range good {
+			if s.Name != key {
+				ts = append(ts, s)
+			}
+		}
+		return ts
+	}
+	replace := func(key string, shape []int, v float32) []*SafeTensor {
+		var ts []*SafeTensor
+		for _, s := range good {
+			if s.Name == key {
+				n := 1
+				for _, d := range shape {
+					n *= d
+				}
+				b := make([]byte, 4*n)
+				for i := 0; i < n; i++ {
+					bits := math.Float32bits(v)
+					b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
+				}
+				s = &SafeTensor{Name: key, DType: "F32", Shape: shape, Data: b}
+			}
+			ts = append(ts, s)
+		}
+		return ts
+	}
+	extra := append(append([]*SafeTensor(nil), good...), &SafeTensor{Name: "features.99.weight", DType: "F32", Shape: []int{1}, Data: make([]byte, 4)})
+	for _, c := range []struct {
+		name string
+		ts   []*SafeTensor
+		want string
+	}{
+		{"missing", without("features.1.conv.0.0.weight"), `missing key "features.1.conv.0.0.weight" (expected shape [16 1 3 3])`},
+		{"shape", replace("classifier.1.weight", []int{7, 10}, 1), `key "classifier.1.weight": expected shape [7 1280], found [7 10]`},
+		{"extra", extra, `unexpected key "features.99.weight"`},
+		{"nan", replace("features.0.0.weight", []int{16, 3, 3, 3}, float32(math.NaN())), `key "features.0.0.weight": element 0 is NaN`},
+		{"negative var", replace("features.0.1.running_var", []int{16}, -1), `channel 0 has negative variance`},
+	} {
+		err := load(c.ts)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestPrint(t *testing.T) {
+	g, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 1)
+	var b bytes.Buffer
+	if err := Print(&b, Fuse(g)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"(features.0.0):",
+		"ConvReLU2d(3, 16, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=True) -> [16 10 10]",
+		"(features.1.conv.0.0):",
+		"ConvReLU2d(16, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=16, bias=True)",
+		"(classifier.1):",
+		"Linear(in_features=1280, out_features=7, bias=True) -> [7]",
+		"parameters:",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("printout lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package ir
+
+import "math"
+
+// Fuse returns a copy of g with Dropout/Identity removed, BatchNorm folded into
+// the preceding convs and ReLU/ReLU6 fused into them: what PyTorch's fuse_model
+// gives, ready for quantization. g itself is unchanged.
+func Fuse(g *Graph) *Graph {
+	f := g.Clone()
+	RemoveIdentities(f)
+	FoldBatchNorm(f)
+	FuseActivations(f)
+	return f
+}
+
+// RemoveIdentities drops Dropout and Identity nodes (identities at inference).
+func RemoveIdentities(g *Graph) {
+	keep := make([]*Node, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		if n.Op == OpDropout || n.Op == OpIdentity {
+			rename(g, n.Out, n.In[0])
+			continue
+		}
+		keep = append(keep, n)
+	}
+	g.Nodes = keep
+}
+
+// rename makes every reader of tensor from read tensor to instead.
+func rename(g *Graph, from, to int) {
+	for _, m := range g.Nodes {
+		for i, in := range m.In {
+			if in == from {
+				m.In[i] = to
+			}
+		}
+	}
+	if g.Output == from {
+		g.Output = to
+	}
+}
+
+// singleUse reports whether tensor id is read by exactly one node and is not the graph output.
+func singleUse(g *Graph, id int) bool {
+	return id != g.Output && len(g.Consumers(id)) == 1
+}
+
+// FoldBatchNorm folds each BatchNorm whose input is a conv read by nothing else into
+// that conv, with PyTorch's fuse_conv_bn_weights arithmetic (float32, eval mode).
+func FoldBatchNorm(g *Graph) {
+	keep := make([]*Node, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		if n.Op == OpBatchNorm {
+			if p := g.Producer(n.In[0]); p != nil && p.Op == OpConv && p.Act == ActNone && singleUse(g, p.Out) {
+				foldBN(p.Conv, n.BN)
+				p.Out = n.Out
+				continue
+			}
+		}
+		keep = append(keep, n)
+	}
+	g.Nodes = keep
+}
+
+func foldBN(c *Conv, bn *BatchNorm) {
+	per := len(c.Weight) / c.OutC
+	if c.Bias == nil {
+		c.Bias = make([]float32, c.OutC)
+	}
+	for o := 0; o < c.OutC; o++ {
+		rs := float32(1) / float32(math.Sqrt(float64(bn.Var[o]+bn.Eps)))
+		s := bn.Weight[o] * rs
+		for i := o * per; i < (o+1)*per; i++ {
+			c.Weight[i] *= s
+		}
+		c.Bias[o] = float32(float32(float32(c.Bias[o]-bn.Mean[o])*rs)*bn.Weight[o]) + bn.Bias[o]
+	}
+}
+
+// FuseActivations fuses a ReLU or ReLU6 into the Conv or Linear before it when
+// nothing else reads the pre-activation value.
+func FuseActivations(g *Graph) {
+	keep := make([]*Node, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		if n.Op == OpReLU || n.Op == OpReLU6 {
+			if p := g.Producer(n.In[0]); p != nil && (p.Op == OpConv || p.Op == OpLinear) && p.Act == ActNone && singleUse(g, p.Out) {
+				p.Act = ActReLU
+				if n.Op == OpReLU6 {
+					p.Act = ActReLU6
+				}
+				p.Out = n.Out
+				continue
+			}
+		}
+		keep = append(keep, n)
+	}
+	g.Nodes = keep
+}

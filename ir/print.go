@@ -1,0 +1,90 @@
+package ir
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Repr is a node in the spirit of PyTorch's module printout.
+func Repr(n *Node) string {
+	switch n.Op {
+	case OpQuant:
+		return "QuantStub()"
+	case OpDeQuant:
+		return "DeQuantStub()"
+	case OpConv:
+		name := "Conv2d"
+		switch n.Act {
+		case ActReLU:
+			name = "ConvReLU2d"
+		case ActReLU6:
+			name = "ConvReLU62d"
+		}
+		return name + "(" + ConvArgs(n.Conv, "") + fmt.Sprintf(", bias=%s)", pyBool(n.Conv.Bias != nil))
+	case OpBatchNorm:
+		return fmt.Sprintf("BatchNorm2d(%d, eps=%g, momentum=0.1, affine=True, track_running_stats=True)", n.BN.C, n.BN.Eps)
+	case OpReLU:
+		return "ReLU()"
+	case OpReLU6:
+		return "ReLU6()"
+	case OpAdd:
+		return "FloatFunctional(add)"
+	case OpMean:
+		return "mean(dim=[2, 3])"
+	case OpFlatten:
+		return "Flatten()"
+	case OpLinear:
+		name := "Linear"
+		if n.Act == ActReLU {
+			name = "LinearReLU"
+		}
+		return fmt.Sprintf("%s(in_features=%d, out_features=%d, bias=%s)", name, n.Linear.In, n.Linear.Out, pyBool(n.Linear.Bias != nil))
+	case OpDropout:
+		return "Dropout(p=0.2, inplace=False)"
+	case OpIdentity:
+		return "Identity()"
+	}
+	return n.Op.String() + "()"
+}
+
+// ConvArgs formats a conv's arguments like PyTorch: in, out, kernel_size,
+// stride, then extra (e.g. scale and zero point), then padding and groups.
+func ConvArgs(c *Conv, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d, %d, kernel_size=(%d, %d), stride=(%d, %d)", c.InC, c.OutC, c.Kernel, c.Kernel, c.Stride, c.Stride)
+	b.WriteString(extra)
+	if c.Pad != 0 {
+		fmt.Fprintf(&b, ", padding=(%d, %d)", c.Pad, c.Pad)
+	}
+	if c.Groups != 1 {
+		fmt.Fprintf(&b, ", groups=%d", c.Groups)
+	}
+	return b.String()
+}
+
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// Print writes the graph one module a line, with its output shape, then the
+// parameter count and float size.
+func Print(w io.Writer, g *Graph) error {
+	width := 0
+	for _, n := range g.Nodes {
+		width = max(width, len(n.Name))
+	}
+	if _, err := fmt.Fprintf(w, "%s(\n", g.Name); err != nil {
+		return err
+	}
+	for _, n := range g.Nodes {
+		if _, err := fmt.Fprintf(w, "  (%s): %-*s %s -> %v\n", n.Name, width-len(n.Name), "", Repr(n), g.Tensors[n.Out].Shape); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, ")\nparameters: %d, float size: %.2f MB\n", g.ParamCount(), float64(g.FloatBytes())/1e6)
+	return err
+}
