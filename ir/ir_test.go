@@ -98,7 +98,7 @@ func TestBuildDefaultChannels(t *testing.T) {
 	if got, want := g.ParamCount(), 3504872+2*17056; got != want {
 		t.Errorf("ParamCount = %d, want %d", got, want)
 	}
-	if got := g.Tensors[g.Output].Shape; !equalShape(got, []int{1000}) {
+	if got := g.Tensors[g.Output].Shape; !EqualShape(got, []int{1000}) {
 		t.Errorf("output shape %v", got)
 	}
 	adds := 0

@@ -501,6 +501,7 @@ func FuzzParseSafeTensors(f *testing.F) {
 	f.Add(valid[:20])
 	f.Add(stRaw("{}", nil))
 	f.Add(stRaw(`{"w":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]}}`, make([]byte, 8)))
+	f.Add(stRaw(`{"__metadata__":{"a":"b"},"e":{"dtype":"BF16","shape":[0],"data_offsets":[0,0]},"i":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}  `, stI64Bytes(-5)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := ParseSafeTensors("fuzz", b)
 		if err != nil {

@@ -65,7 +65,7 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 		return clone(in), nil
 	case OpAdd:
 		b := g.Tensors[n.In[1]].Shape
-		if !equalShape(in, b) {
+		if !EqualShape(in, b) {
 			return nil, fmt.Errorf("operand shapes differ: %v and %v", in, b)
 		}
 		return clone(in), nil
@@ -93,7 +93,8 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 
 func clone(s []int) []int { return append([]int(nil), s...) }
 
-func equalShape(a, b []int) bool {
+// EqualShape reports whether two shapes are the same.
+func EqualShape(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
 	}

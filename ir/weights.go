@@ -21,7 +21,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			return nil, fmt.Errorf("weights %s: missing key %q (expected shape %v)", st.Path, key, shape)
 		}
 		used[key] = true
-		if !equalShape(t.Shape, shape) {
+		if !EqualShape(t.Shape, shape) {
 			return nil, fmt.Errorf("weights %s: key %q: expected shape %v, found %v", st.Path, key, shape, t.Shape)
 		}
 		v, err := t.Float32s()
