@@ -1,0 +1,87 @@
+package calibrate
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/ir"
+)
+
+// Result is what calibration found: each observed tensor's frozen qparams and range.
+type Result struct {
+	QConfig QConfig
+	Act     map[int]QParams    // by tensor ID of the fused graph
+	Range   map[int][2]float32 // observed min and max, by tensor ID
+	Samples int
+}
+
+// Observed reports whether PyTorch eager mode puts an observer on n's output in the
+// tutorial's fused model: the QuantStub, each fused conv, each residual add, the classifier.
+func Observed(n *ir.Node) bool {
+	switch n.Op {
+	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd:
+		return true
+	}
+	return false
+}
+
+// Progress is called after each batch with the samples done and the total.
+type Progress func(done, total int)
+
+// Calibrate runs limit samples of ds (all if 0) through the fused float graph in
+// batches, feeding each observed tensor to a fresh observer of the qconfig, and
+// freezes the qparams. Each batch is one forward call, as in PyTorch.
+func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progress Progress) (*Result, error) {
+	want := g.Tensors[g.Input].Shape
+	if c, h, w := ds.Shape(); c != want[0] || h != want[1] || w != want[2] {
+		return nil, fmt.Errorf("calibration data: samples are %dx%dx%d, the model's input is %v", c, h, w, want)
+	}
+	total := ds.Len()
+	if total == 0 {
+		return nil, fmt.Errorf("calibration data: the set is empty")
+	}
+	if limit > 0 {
+		if total < limit {
+			return nil, fmt.Errorf("calibration data: %d samples asked for (-calib-limit), only %d available", limit, total)
+		}
+		total = limit
+	}
+	obs := map[int]Observer{}
+	for _, n := range g.Nodes {
+		if Observed(n) {
+			obs[n.Out] = NewObserver(qc.Act)
+		}
+	}
+	hook := func(n *ir.Node, out []float32, _ int) error {
+		if o, ok := obs[n.Out]; ok && Observed(n) {
+			o.Observe(out)
+		}
+		return nil
+	}
+	elems := g.Tensors[g.Input].Elems()
+	err := data.Batches(ds, batch, total, func(start int, x []float32, _ []int) error {
+		for i, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("calibration data: sample %d has %v at element %d", start+i/elems, v, i%elems)
+			}
+		}
+		if _, err := ir.Run(g, x, len(x)/elems, hook); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(start+len(x)/elems, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{QConfig: qc, Act: map[int]QParams{}, Range: map[int][2]float32{}, Samples: total}
+	for id, o := range obs {
+		r.Act[id] = o.QParams()
+		lo, hi := o.MinMax()
+		r.Range[id] = [2]float32{lo, hi}
+	}
+	return r, nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
+)
+
+func qconfigNames() []string { return calibrate.QConfigNames() }
+
+func evalCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	var q quantFlags
+	q.register(fs)
+	dataPath := fs.String("data", "", "evaluation `data`: ImageFolder directory, .npy, or IDX images file")
+	labels := fs.String("labels", "", "labels `.npy` for -data")
+	limit := fs.Int("limit", 0, "evaluate at most `N` samples (0: all)")
+	batch := fs.Int("batch", 100, "batch `size`")
+	float := fs.Bool("float", false, "evaluate the float model")
+	asJSON := fs.Bool("json", false, `print one JSON object {"top1","top5","n","size_mb",...} on stdout and nothing else`)
+	saveLogits := fs.String("save-logits", "", "write the logits as float32 N x classes `.npy`")
+	saveQ := fs.String("save-qmodel", "", "save the quantized model to `file`")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *dataPath == "" {
+		return fmt.Errorf("eval: -data is required")
+	}
+	if *float == q.quantized() {
+		return fmt.Errorf("eval: give either -float or a quantized model (-qconfig NAME -calib DATA, or -qmodel FILE)")
+	}
+	if *batch < 1 {
+		return fmt.Errorf("eval: -batch %d must be positive", *batch)
+	}
+	log := stdout
+	if *asJSON {
+		log = stderr
+	}
+	res := map[string]any{}
+	var d *ir.Description
+	var fwd compiler.Forward
+	var classes int
+	if *float {
+		if q.Model == "" {
+			return fmt.Errorf("eval: -model is required")
+		}
+		var g *ir.Graph
+		var err error
+		d, g, err = compiler.LoadFloat(q.Model, q.Weights)
+		if err != nil {
+			return err
+		}
+		classes = g.Tensors[g.Output].Elems()
+		res["size_mb"] = float64(g.FloatBytes()) / 1e6
+		fwd = func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }
+	} else {
+		if q.Model == "" && q.QModel == "" {
+			return fmt.Errorf("eval: -model is required")
+		}
+		q.Log = log
+		q.Progress = progress(stderr, "calibrating")
+		m, err := compiler.Quantize(q.Options)
+		if err != nil {
+			return err
+		}
+		if *saveQ != "" {
+			if err := compiler.WriteModel(*saveQ, m); err != nil {
+				return err
+			}
+		}
+		d = m.Desc
+		classes = m.NumClasses()
+		res["qconfig"] = m.Meta.QConfig
+		res["size_mb"] = float64(m.Bytes()) / 1e6
+		res["float_size_mb"] = float64(m.Meta.FloatBytes) / 1e6
+		fwd = func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }
+	}
+	ds, err := data.Open(*dataPath, *labels, compiler.Transform(d))
+	if err != nil {
+		return err
+	}
+	acc, logits, err := compiler.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
+	if err != nil {
+		return err
+	}
+	if *saveLogits != "" {
+		if err := data.WriteNpyF32(*saveLogits, []int{acc.N, classes}, logits); err != nil {
+			return err
+		}
+	}
+	res["top1"], res["top5"], res["n"] = acc.Top1, acc.Top5, acc.N
+	if *asJSON {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(stdout, "Acc@1 %.2f Acc@5 %.2f on %d images\n", acc.Top1, acc.Top5, acc.N)
+	if fs, ok := res["float_size_mb"]; ok {
+		fmt.Fprintf(stdout, "Size (MB): %.2f (float %.2f)\n", res["size_mb"], fs)
+	} else {
+		fmt.Fprintf(stdout, "Size (MB): %.2f\n", res["size_mb"])
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
+)
+
+func inspectCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	var q quantFlags
+	q.register(fs)
+	fused := fs.Bool("fused", false, "print the graph after BatchNorm folding and ReLU fusion")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if q.quantized() {
+		if q.Model == "" && q.QModel == "" {
+			return fmt.Errorf("inspect: -model is required")
+		}
+		q.Log = stderr
+		q.Progress = progress(stderr, "calibrating")
+		m, err := compiler.Quantize(q.Options)
+		if err != nil {
+			return err
+		}
+		return compiler.Print(stdout, m)
+	}
+	if q.Model == "" {
+		return fmt.Errorf("inspect: -model is required")
+	}
+	_, g, err := ir.Load(q.Model, q.Weights)
+	if err != nil {
+		return err
+	}
+	if *fused {
+		g = ir.Fuse(g)
+	}
+	return ir.Print(stdout, g)
+}

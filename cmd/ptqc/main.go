@@ -1,0 +1,106 @@
+// Command ptqc compiles PyTorch-trained CNNs into int8 Go packages with
+// post-training static quantization.
+//
+//	ptqc inspect -model M.json [-weights W] [-fused] [-qconfig NAME -calib DATA | -qmodel Q]
+//	ptqc eval    -model M.json -data DATA [-labels Y.npy] [-limit N] [-batch B] (-float | -qconfig NAME -calib DATA | -qmodel Q) [-json] [-save-logits F]
+//	ptqc build   -model M.json (-qconfig NAME -calib DATA | -qmodel Q) -o DIR -pkg NAME
+//	ptqc report  -model M.json -qconfig NAME -calib DATA [-data DATA -limit N] [-json]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ptqc/ptqc/compiler"
+)
+
+const usage = `usage: ptqc <command> [flags]
+
+commands:
+  inspect  print the model graph (float, fused, or quantized with its scales and zero points)
+  eval     evaluate the float or quantized model: Acc@1, Acc@5, size
+  build    generate a standalone quantized Go package
+  report   per-layer quantization error report
+
+Run 'ptqc <command> -h' for a command's flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ptqc:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command")
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{
+		"inspect": inspectCmd,
+		"eval":    evalCmd,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		if args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return cmd(args[1:], stdout, stderr)
+}
+
+// quantFlags are the flags that say where a quantized model comes from.
+type quantFlags struct {
+	compiler.Options
+}
+
+func (q *quantFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&q.Model, "model", "", "model description `JSON` file")
+	fs.StringVar(&q.Weights, "weights", "", "weights `safetensors` file (default: the description's \"weights\")")
+	fs.StringVar(&q.QConfig, "qconfig", "", "quantization config `name`: "+strings.Join(qconfigNames(), ", "))
+	fs.StringVar(&q.Calib, "calib", "", "calibration `data`: ImageFolder directory, .npy, or IDX images file")
+	fs.StringVar(&q.CalibLabels, "calib-labels", "", "labels `.npy` for -calib (optional)")
+	fs.IntVar(&q.CalibLimit, "calib-limit", 300, "calibration `samples`")
+	fs.IntVar(&q.CalibBatch, "calib-batch", 30, "calibration batch `size` (observers see one batch per forward call)")
+	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")
+	fs.BoolVar(&q.Equalize, "equalize", false, "cross-layer equalization before calibration")
+	fs.BoolVar(&q.BiasCorrect, "bias-correct", false, "sequential bias correction after conversion")
+}
+
+// quantized reports whether the flags ask for a quantized model.
+func (q *quantFlags) quantized() bool { return q.QConfig != "" || q.Calib != "" || q.QModel != "" }
+
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// progress draws a one-line counter on stderr when it is a terminal.
+func progress(stderr io.Writer, label string) func(done, total int) {
+	f, ok := stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(f, "\r%s %d/%d", label, done, total)
+		if done >= total {
+			fmt.Fprint(f, "\r\033[K")
+		}
+	}
+}

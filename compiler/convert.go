@@ -1,0 +1,179 @@
+package compiler
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/ir"
+)
+
+// Convert freezes a calibrated fused float graph into a quantized model: weights
+// quantized with the qconfig's weight observer, biases to int32 at s_x*s_w[c],
+// multipliers and clamps baked per layer. act holds the activation qparams of every
+// observed tensor (quant, conv, add and linear outputs) by tensor ID.
+func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, error) {
+	m := &Model{Desc: d, Input: g.Input, Output: g.Output}
+	m.Meta.QConfig = cal.QConfig.Name
+	m.Meta.QConfigRepr = cal.QConfig.String()
+	m.Meta.CalibSamples = cal.Samples
+	m.Meta.FloatBytes = g.FloatBytes()
+	for _, t := range g.Tensors {
+		m.Tensors = append(m.Tensors, &Tensor{ID: t.ID, Shape: append([]int(nil), t.Shape...)})
+	}
+	known := map[int]bool{}
+	setQ := func(id int, q calibrate.QParams) {
+		m.Tensors[id].Scale, m.Tensors[id].Zero = q.Scale, q.ZeroPoint
+		known[id] = true
+	}
+	observed := func(n *ir.Node) (calibrate.QParams, error) {
+		q, ok := cal.Act[n.Out]
+		if !ok {
+			return q, fmt.Errorf("%s (%s): its output was not observed during calibration", n.Name, n.Op)
+		}
+		return q, nil
+	}
+	input := func(n *ir.Node, i int) (*Tensor, error) {
+		id := n.In[i]
+		if !known[id] {
+			return nil, fmt.Errorf("%s (%s): input %d is not quantized (is there a QuantStub before it?)", n.Name, n.Op, i)
+		}
+		return m.Tensors[id], nil
+	}
+	alias := map[int]int{} // a flatten of quantized bytes is a relabelling
+	for _, n := range g.Nodes {
+		qn := &Node{Name: n.Name, In: append([]int(nil), n.In...), Out: n.Out}
+		for i, t := range qn.In {
+			if a, ok := alias[t]; ok {
+				qn.In[i] = a
+			}
+		}
+		n = &ir.Node{Op: n.Op, Name: n.Name, In: qn.In, Out: n.Out, Conv: n.Conv, Linear: n.Linear, Act: n.Act}
+		switch n.Op {
+		case ir.OpQuant:
+			q, err := observed(n)
+			if err != nil {
+				return nil, err
+			}
+			qn.Kind = KQuantize
+			setQ(n.Out, q)
+		case ir.OpConv, ir.OpLinear:
+			x, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			q, err := observed(n)
+			if err != nil {
+				return nil, err
+			}
+			setQ(n.Out, q)
+			qn.Kind = KConv
+			var c *Conv
+			var w, b []float32
+			if n.Op == ir.OpConv {
+				fc := n.Conv
+				c = &Conv{InC: fc.InC, OutC: fc.OutC, Kernel: fc.Kernel, Stride: fc.Stride, Pad: fc.Pad, Groups: fc.Groups}
+				w, b = fc.Weight, fc.Bias
+			} else {
+				qn.Kind = KLinear
+				l := n.Linear
+				c = &Conv{InC: l.In, OutC: l.Out, Kernel: 1, Stride: 1, Groups: 1}
+				w, b = l.Weight, l.Bias
+			}
+			c.Act = n.Act
+			if err := quantizeLayer(c, w, b, x, m.Tensors[n.Out], cal.QConfig); err != nil {
+				return nil, fmt.Errorf("%s: %w", n.Name, err)
+			}
+			qn.Conv = c
+		case ir.OpAdd:
+			a, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			b, err := input(n, 1)
+			if err != nil {
+				return nil, err
+			}
+			q, err := observed(n)
+			if err != nil {
+				return nil, err
+			}
+			setQ(n.Out, q)
+			qn.Kind = KAdd
+			qn.Add = &Add{MA: float32(a.Scale / q.Scale), MB: float32(b.Scale / q.Scale)}
+		case ir.OpMean, ir.OpFlatten:
+			x, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			if n.Op == ir.OpFlatten {
+				alias[n.Out] = n.In[0]
+				if m.Output == n.Out {
+					m.Output = n.In[0]
+				}
+				continue
+			}
+			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
+			qn.Kind = KMean
+		case ir.OpDeQuant:
+			if _, err := input(n, 0); err != nil {
+				return nil, err
+			}
+			qn.Kind = KDequantize
+		default:
+			return nil, fmt.Errorf("%s: %s has no quantized form (fuse it first)", n.Name, n.Op)
+		}
+		m.Nodes = append(m.Nodes, qn)
+	}
+	if len(m.Nodes) == 0 || m.Nodes[len(m.Nodes)-1].Kind != KDequantize || m.Nodes[0].Kind != KQuantize {
+		return nil, fmt.Errorf("quantized graph must start with a QuantStub and end with a DeQuantStub")
+	}
+	return m, nil
+}
+
+// quantizeLayer freezes a conv or linear layer's weights, bias and requantization.
+func quantizeLayer(c *Conv, w, b []float32, x, y *Tensor, qc calibrate.QConfig) error {
+	wq, err := qc.WeightQParams(w, c.OutC)
+	if err != nil {
+		return err
+	}
+	c.PerChannel = len(wq) > 1
+	per := len(w) / c.OutC
+	c.Weight = make([]int8, len(w))
+	c.WScale = make([]float64, c.OutC)
+	c.M = make([]float32, c.OutC)
+	c.Bias = make([]int32, c.OutC)
+	c.FloatBias = make([]float32, c.OutC)
+	for o := 0; o < c.OutC; o++ {
+		q := wq[0]
+		if c.PerChannel {
+			q = wq[o]
+		}
+		c.WScale[o] = q.Scale
+		inv := float32(1 / q.Scale)
+		for i := o * per; i < (o+1)*per; i++ {
+			v := math.RoundToEven(float64(w[i]*inv)) + float64(q.ZeroPoint)
+			c.Weight[i] = int8(min(max(v, -128), 127))
+		}
+		if b != nil {
+			c.FloatBias[o] = b[o]
+		}
+		c.Bias[o] = QuantizeBias(c.FloatBias[o], x.Scale, q.Scale)
+		c.M[o] = float32(x.Scale * q.Scale / y.Scale)
+	}
+	c.Lo, c.Hi = 0, 255
+	switch c.Act {
+	case ir.ActReLU:
+		c.Lo = max(y.Zero, 0)
+	case ir.ActReLU6:
+		c.Lo = max(y.Zero, 0)
+		c.Hi = int32(min(255, float64(y.Zero)+math.RoundToEven(6/y.Scale)))
+	}
+	return nil
+}
+
+// QuantizeBias is rne(b / (s_x * s_w)), saturated to int32.
+func QuantizeBias(b float32, sx, sw float64) int32 {
+	v := math.RoundToEven(float64(b) / (sx * sw))
+	return int32(min(max(v, math.MinInt32), math.MaxInt32))
+}

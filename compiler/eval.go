@@ -1,0 +1,95 @@
+package compiler
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/ptqc/ptqc/calibrate/data"
+)
+
+// Accuracy is top-1 / top-5 in percent over N labelled samples.
+type Accuracy struct {
+	Top1, Top5 float64
+	N          int
+}
+
+// Forward runs n samples (NCHW) and returns n x classes outputs.
+type Forward func(x []float32, n int) ([]float32, error)
+
+// Evaluate runs up to limit samples of ds (all if 0) through fwd in batches and
+// scores them against the labels. It returns all logits when keep is set.
+func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool, progress func(done, total int)) (Accuracy, []float32, error) {
+	total := ds.Len()
+	if limit > 0 && limit < total {
+		total = limit
+	}
+	if total == 0 {
+		return Accuracy{}, nil, fmt.Errorf("evaluation data: the set is empty")
+	}
+	var acc Accuracy
+	var all []float32
+	c, h, w := ds.Shape()
+	elems := c * h * w
+	err := data.Batches(ds, batch, total, func(start int, x []float32, labels []int) error {
+		n := len(x) / elems
+		out, err := fwd(x, n)
+		if err != nil {
+			return err
+		}
+		if keep {
+			all = append(all, out...)
+		}
+		for i := 0; i < n; i++ {
+			l := -1
+			if labels != nil {
+				l = labels[i]
+			}
+			if l < 0 || l >= classes {
+				if l == -1 {
+					return fmt.Errorf("evaluation data: sample %d has no label (give -labels)", start+i)
+				}
+				return fmt.Errorf("evaluation data: sample %d has label %d, outside 0..%d", start+i, l, classes-1)
+			}
+			r := Rank(out[i*classes:(i+1)*classes], l)
+			if r == 0 {
+				acc.Top1++
+			}
+			if r < 5 {
+				acc.Top5++
+			}
+		}
+		acc.N += n
+		if progress != nil {
+			progress(acc.N, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return Accuracy{}, nil, err
+	}
+	acc.Top1 = 100 * acc.Top1 / float64(acc.N)
+	acc.Top5 = 100 * acc.Top5 / float64(acc.N)
+	return acc, all, nil
+}
+
+// Rank is label's position when classes are sorted by score, highest first, ties
+// broken by the lower index (so rank 0 is argmax's first maximum).
+func Rank(scores []float32, label int) int {
+	r := 0
+	for i, s := range scores {
+		if s > scores[label] || (s == scores[label] && i < label) {
+			r++
+		}
+	}
+	return r
+}
+
+// TopK returns the k best classes, ties broken by the lower index.
+func TopK(scores []float32, k int) []int {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] > scores[idx[b]] })
+	return idx[:min(k, len(idx))]
+}

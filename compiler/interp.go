@@ -1,0 +1,189 @@
+package compiler
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Hook sees each node's uint8 output for the whole batch right after it ran
+// (not called for the final Dequantize).
+type Hook func(node *Node, out []uint8, n int) error
+
+// Run is the int8 reference interpreter: it quantizes n float32 samples (NCHW),
+// runs every layer in integer arithmetic as ARCHITECTURE.md defines it, and
+// returns the dequantized outputs (n x NumClasses). hook may be nil.
+func Run(m *Model, x []float32, n int, hook Hook) ([]float32, error) {
+	in := m.Tensors[m.Input]
+	if n < 1 || len(x) != n*in.Elems() {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	}
+	vals := map[int][]uint8{}
+	var logits []float32
+	for _, nd := range m.Nodes {
+		t := m.Tensors[nd.Out]
+		oe := t.Elems()
+		if nd.Kind == KDequantize {
+			src := m.Tensors[nd.In[0]]
+			a := vals[nd.In[0]]
+			logits = make([]float32, len(a))
+			for i, q := range a {
+				logits[i] = Dequantize(q, src.Scale, src.Zero)
+			}
+			continue
+		}
+		out := make([]uint8, n*oe)
+		switch nd.Kind {
+		case KQuantize:
+			ie := in.Elems()
+			inv := float32(1 / t.Scale)
+			parallelFor(n, func(s int) {
+				for i, v := range x[s*ie : (s+1)*ie] {
+					out[s*oe+i] = QuantizeValue(v, inv, t.Zero)
+				}
+			})
+		case KConv, KLinear:
+			src := m.Tensors[nd.In[0]]
+			a := vals[nd.In[0]]
+			ie := src.Elems()
+			parallelFor(n, func(s int) {
+				conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, out[s*oe:(s+1)*oe])
+			})
+		case KAdd:
+			ta, tb := m.Tensors[nd.In[0]], m.Tensors[nd.In[1]]
+			a, b := vals[nd.In[0]], vals[nd.In[1]]
+			for i := range out {
+				out[i] = AddQ(a[i], b[i], ta.Zero, tb.Zero, nd.Add.MA, nd.Add.MB, t.Zero)
+			}
+		case KMean:
+			src := m.Tensors[nd.In[0]]
+			a := vals[nd.In[0]]
+			c := src.Shape[0]
+			hw := src.Elems() / c
+			inv := float32(1 / float64(hw))
+			for j := 0; j < n*c; j++ {
+				var sum int32
+				for _, q := range a[j*hw : (j+1)*hw] {
+					sum += int32(q) - src.Zero
+				}
+				out[j] = MeanQ(sum, inv, t.Zero)
+			}
+		default:
+			return nil, fmt.Errorf("%s: kind %s not supported by the interpreter", nd.Name, nd.Kind)
+		}
+		vals[nd.Out] = out
+		if hook != nil {
+			if err := hook(nd, out, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if logits == nil {
+		return nil, fmt.Errorf("model has no Dequantize at its output")
+	}
+	return logits, nil
+}
+
+// conv runs one sample of a quantized conv or linear.
+func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8) {
+	ih, iw, oh, ow := 1, 1, 1, 1
+	if len(src.Shape) == 3 {
+		ih, iw = src.Shape[1], src.Shape[2]
+		oh, ow = dst.Shape[1], dst.Shape[2]
+	}
+	icg, ocg, k := c.InC/c.Groups, c.OutC/c.Groups, c.Kernel
+	for oc := 0; oc < c.OutC; oc++ {
+		g := oc / ocg
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				acc := c.Bias[oc]
+				for ic := 0; ic < icg; ic++ {
+					plane := x[(g*icg+ic)*ih*iw:]
+					wk := c.Weight[(oc*icg+ic)*k*k:]
+					for ky := 0; ky < k; ky++ {
+						iy := oy*c.Stride - c.Pad + ky
+						if iy < 0 || iy >= ih {
+							continue // padding holds z_x: (q - z_x) = 0
+						}
+						for kx := 0; kx < k; kx++ {
+							ix := ox*c.Stride - c.Pad + kx
+							if ix < 0 || ix >= iw {
+								continue
+							}
+							acc += (int32(plane[iy*iw+ix]) - src.Zero) * int32(wk[ky*k+kx])
+						}
+					}
+				}
+				y[(oc*oh+oy)*ow+ox] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
+			}
+		}
+	}
+}
+
+// QuantizeValue is q = clamp(rne(x * inv) + z, 0, 255) with inv = float32(1/s); NaN gives 0.
+func QuantizeValue(x, inv float32, z int32) uint8 {
+	p := float32(x * inv)
+	if p != p {
+		return 0
+	}
+	return clampU8(math.RoundToEven(float64(p))+float64(z), 0, 255)
+}
+
+// Requantize is clamp(rne(float32(acc) * m) + z, lo, hi).
+func Requantize(acc int32, m float32, z, lo, hi int32) uint8 {
+	p := float32(float32(acc) * m)
+	return clampU8(math.RoundToEven(float64(p))+float64(z), lo, hi)
+}
+
+// AddQ is clamp(rne(float32(float32(a - za) * ma) + float32(float32(b - zb) * mb)) + zy, 0, 255).
+func AddQ(a, b uint8, za, zb int32, ma, mb float32, zy int32) uint8 {
+	pa := float32(float32(int32(a)-za) * ma)
+	pb := float32(float32(int32(b)-zb) * mb)
+	s := float32(pa + pb)
+	return clampU8(math.RoundToEven(float64(s))+float64(zy), 0, 255)
+}
+
+// MeanQ is clamp(rne(float32(sum) * inv) + z, 0, 255) with inv = float32(1/(H*W)).
+func MeanQ(sum int32, inv float32, z int32) uint8 {
+	p := float32(float32(sum) * inv)
+	return clampU8(math.RoundToEven(float64(p))+float64(z), 0, 255)
+}
+
+// Dequantize is float32(q - z) * float32(s).
+func Dequantize(q uint8, s float64, z int32) float32 {
+	return float32(float32(int32(q)-z) * float32(s))
+}
+
+func clampU8(v float64, lo, hi int32) uint8 {
+	if v < float64(lo) {
+		return uint8(lo)
+	}
+	if v > float64(hi) {
+		return uint8(hi)
+	}
+	return uint8(v)
+}
+
+func parallelFor(jobs int, fn func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), jobs)
+	if workers <= 1 {
+		for j := 0; j < jobs; j++ {
+			fn(j)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := int(next.Add(1) - 1); j < jobs; j = int(next.Add(1) - 1) {
+				fn(j)
+			}
+		}()
+	}
+	wg.Wait()
+}

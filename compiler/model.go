@@ -1,0 +1,138 @@
+// Package compiler turns a calibrated float graph into a quantized one (frozen
+// int8 weights, int32 biases, requantization multipliers, output qparams), saves
+// and loads it, and runs it with the int8 reference interpreter.
+package compiler
+
+import (
+	"fmt"
+
+	"github.com/ptqc/ptqc/ir"
+)
+
+// Kind is the kind of a quantized node.
+type Kind int
+
+// Quantized node kinds.
+const (
+	KQuantize   Kind = iota // float32 -> uint8
+	KConv                   // conv (+ReLU) with requantization
+	KAdd                    // residual add
+	KMean                   // mean over H,W keeping the input's qparams
+	KLinear                 // fully connected (+ReLU) with requantization
+	KDequantize             // uint8 -> float32
+)
+
+var kindNames = [...]string{"Quantize", "Conv", "Add", "Mean", "Linear", "Dequantize"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Tensor is a uint8 activation with its frozen scale and zero point. Shape is per sample.
+type Tensor struct {
+	ID    int     `json:"id"`
+	Shape []int   `json:"shape"`
+	Scale float64 `json:"scale"`
+	Zero  int32   `json:"zero_point"`
+}
+
+// Elems is the number of elements of one sample.
+func (t *Tensor) Elems() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Conv holds a quantized conv or linear layer (a linear is a 1x1 conv on a 1x1 map).
+// acc[c] = sum((q_x - z_x) * w[c]) + Bias[c]; q_y = clamp(rne(float32(acc[c]) * M[c]) + z_y, Lo, Hi).
+type Conv struct {
+	InC        int       `json:"in_channels"`
+	OutC       int       `json:"out_channels"`
+	Kernel     int       `json:"kernel"`
+	Stride     int       `json:"stride"`
+	Pad        int       `json:"padding"`
+	Groups     int       `json:"groups"`
+	Act        ir.Act    `json:"act"`
+	PerChannel bool      `json:"per_channel"`
+	WScale     []float64 `json:"weight_scale"` // per output channel (all equal when per tensor)
+	M          []float32 `json:"multiplier"`   // float32(s_x * s_w[c] / s_y)
+	Lo         int32     `json:"lo"`
+	Hi         int32     `json:"hi"`
+	FloatBias  []float32 `json:"float_bias"` // the float bias the int32 one was made from
+	Weight     []int8    `json:"-"`          // OutC x InC/Groups x Kernel x Kernel
+	Bias       []int32   `json:"-"`          // rne(b / (s_x * s_w[c]))
+}
+
+// Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y.
+type Add struct {
+	MA float32 `json:"ma"`
+	MB float32 `json:"mb"`
+}
+
+// Node is one quantized operation; Name is the PyTorch module path.
+type Node struct {
+	Kind Kind   `json:"kind"`
+	Name string `json:"name"`
+	In   []int  `json:"in"`
+	Out  int    `json:"out"`
+	Conv *Conv  `json:"conv,omitempty"`
+	Add  *Add   `json:"add,omitempty"`
+}
+
+// Meta records how a model was made, for reports and generated packages' doc.go.
+type Meta struct {
+	Version       string `json:"ptqc_version"`
+	QConfig       string `json:"qconfig"`
+	QConfigRepr   string `json:"qconfig_repr"`
+	CalibSamples  int    `json:"calibration_samples"`
+	DescSHA256    string `json:"description_sha256"`
+	WeightsSHA256 string `json:"weights_sha256"`
+	Equalize      bool   `json:"equalize"`
+	BiasCorrect   bool   `json:"bias_correct"`
+	FloatBytes    int    `json:"float_bytes"`
+}
+
+// Model is a quantized graph, nodes in topological order.
+type Model struct {
+	Desc    *ir.Description `json:"description"`
+	Meta    Meta            `json:"meta"`
+	Tensors []*Tensor       `json:"tensors"`
+	Nodes   []*Node         `json:"nodes"`
+	Input   int             `json:"input"`
+	Output  int             `json:"output"`
+}
+
+// InputShape is the per-sample input shape [C,H,W].
+func (m *Model) InputShape() []int { return m.Tensors[m.Input].Shape }
+
+// NumClasses is the per-sample output length.
+func (m *Model) NumClasses() int { return m.Tensors[m.Output].Elems() }
+
+// Bytes is the quantized model's parameter size: int8 weights, int32 biases and
+// the per-layer qparams (float32 scale + int32 zero point per output tensor and
+// weight channel), as a PyTorch quantized state_dict holds them.
+func (m *Model) Bytes() int {
+	b := 0
+	for _, n := range m.Nodes {
+		if c := n.Conv; c != nil {
+			b += len(c.Weight) + 4*len(c.Bias) + 8*len(c.WScale)
+		}
+		b += 8
+	}
+	return b
+}
+
+// Node returns the node with the given name, or nil.
+func (m *Model) Node(name string) *Node {
+	for _, n := range m.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
