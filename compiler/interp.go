@@ -16,6 +16,15 @@ type Hook func(node *Node, out []uint8, n int) error
 // runs every layer in integer arithmetic as ARCHITECTURE.md defines it, and
 // returns the dequantized outputs (n x NumClasses). hook may be nil.
 func Run(m *Model, x []float32, n int, hook Hook) ([]float32, error) {
+	return run(m, x, n, hook, nil)
+}
+
+// accHook sees, before a conv or linear requantizes, the sum over samples and
+// positions of each output channel's int32 accumulator and the count of terms;
+// it may change the layer's biases, which then apply to its output.
+type accHook func(node *Node, sums []int64, count int) error
+
+func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error) {
 	in := m.Tensors[m.Input]
 	if n < 1 || len(x) != n*in.Elems() {
 		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
@@ -48,8 +57,23 @@ func Run(m *Model, x []float32, n int, hook Hook) ([]float32, error) {
 			src := m.Tensors[nd.In[0]]
 			a := vals[nd.In[0]]
 			ie := src.Elems()
+			if acc != nil {
+				sums := make([][]int64, n)
+				parallelFor(n, func(s int) {
+					sums[s] = make([]int64, nd.Conv.OutC)
+					conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, nil, sums[s])
+				})
+				for s := 1; s < n; s++ {
+					for c, v := range sums[s] {
+						sums[0][c] += v
+					}
+				}
+				if err := acc(nd, sums[0], n*oe/nd.Conv.OutC); err != nil {
+					return nil, err
+				}
+			}
 			parallelFor(n, func(s int) {
-				conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, out[s*oe:(s+1)*oe])
+				conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, out[s*oe:(s+1)*oe], nil)
 			})
 		case KAdd:
 			ta, tb := m.Tensors[nd.In[0]], m.Tensors[nd.In[1]]
@@ -86,8 +110,9 @@ func Run(m *Model, x []float32, n int, hook Hook) ([]float32, error) {
 	return logits, nil
 }
 
-// conv runs one sample of a quantized conv or linear.
-func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8) {
+// conv runs one sample of a quantized conv or linear, into y, or, when sums is
+// not nil, adds each output channel's accumulators into sums instead.
+func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64) {
 	ih, iw, oh, ow := 1, 1, 1, 1
 	if len(src.Shape) == 3 {
 		ih, iw = src.Shape[1], src.Shape[2]
@@ -115,6 +140,10 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8) {
 							acc += (int32(plane[iy*iw+ix]) - src.Zero) * int32(wk[ky*k+kx])
 						}
 					}
+				}
+				if sums != nil {
+					sums[oc] += int64(acc)
+					continue
 				}
 				y[(oc*oh+oy)*ow+ox] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
 			}

@@ -15,8 +15,8 @@ func TestScalarOps(t *testing.T) {
 		want uint8
 	}{
 		{"quantize", QuantizeValue(0.5, 10, 3), 8},
-		{"quantize half to even down", QuantizeValue(0.25, 10, 0), 2},  // 2.5 -> 2
-		{"quantize half to even up", QuantizeValue(0.35, 10, 0), 4},    // 3.5 -> 4 (float32 0.35*10 = 3.5)
+		{"quantize half to even down", QuantizeValue(0.25, 10, 0), 2}, // 2.5 -> 2
+		{"quantize half to even up", QuantizeValue(0.35, 10, 0), 4},   // 3.5 -> 4 (float32 0.35*10 = 3.5)
 		{"quantize saturates at 255", QuantizeValue(100, 10, 128), 255},
 		{"quantize saturates at 0", QuantizeValue(-100, 10, 128), 0},
 		{"quantize nan", QuantizeValue(float32(math.NaN()), 10, 128), 0},
@@ -25,8 +25,8 @@ func TestScalarOps(t *testing.T) {
 		{"requantize negative acc", Requantize(-1000, 0.01, 20, 0, 255), 10},
 		{"requantize half even", Requantize(25, 0.1, 0, 0, 255), 2}, // float32(25*0.1)=2.5 -> 2
 		{"requantize clamps to relu lo", Requantize(-1000, 0.01, 7, 7, 255), 7},
-		{"requantize saturates 255", Requantize(1 << 30, 1, 0, 0, 255), 255},
-		{"requantize huge negative", Requantize(-1 << 30, 1, 255, 0, 255), 0},
+		{"requantize saturates 255", Requantize(1<<30, 1, 0, 0, 255), 255},
+		{"requantize huge negative", Requantize(-1<<30, 1, 255, 0, 255), 0},
 		{"requantize zero point 255", Requantize(-3, 1, 255, 0, 255), 252},
 		{"add", AddQ(10, 20, 0, 0, 0.5, 0.25, 3), 13},
 		{"add negative operands", AddQ(0, 0, 100, 50, 0.5, 1, 128), 28},

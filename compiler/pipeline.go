@@ -64,21 +64,36 @@ func Quantize(o Options) (*Model, error) {
 	if o.QModel != "" {
 		return ReadModel(o.QModel)
 	}
+	m, _, _, err := QuantizeFloat(o)
+	return m, err
+}
+
+// QuantizeFloat is Quantize from a description, also returning the float graph
+// that was quantized (fused, and equalized with -equalize) and the calibration
+// samples it saw (n of them, NCHW), for reports.
+func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error) {
 	if o.QConfig == "" || o.Calib == "" {
-		return nil, fmt.Errorf("quantization needs -qconfig and -calib (or -qmodel)")
+		return nil, nil, nil, fmt.Errorf("quantization needs -qconfig and -calib (or -qmodel)")
+	}
+	if o.Model == "" {
+		return nil, nil, nil, fmt.Errorf("quantization needs -model")
 	}
 	qc, err := calibrate.LookupQConfig(o.QConfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	d, g, err := LoadFloat(o.Model, o.Weights)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	o.logf("%s", qc)
+	if o.Equalize {
+		sweeps := ir.Equalize(g, 200, 1e-6)
+		o.logf("equalization done (%d pairs, %d sweeps)", len(ir.EqualizePairs(g)), sweeps)
+	}
 	ds, err := data.Open(o.Calib, o.CalibLabels, Transform(d))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	limit, batch := o.CalibLimit, o.CalibBatch
 	if limit == 0 {
@@ -89,26 +104,46 @@ func Quantize(o Options) (*Model, error) {
 	}
 	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.Progress)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	o.logf("calibration done (%d samples)", cal.Samples)
-	m, err := Convert(d, g, cal)
-	if err != nil {
-		return nil, err
+	if m, err = Convert(d, g, cal); err != nil {
+		return nil, nil, nil, err
 	}
 	m.Meta.Version = Version
+	m.Meta.Equalize = o.Equalize
 	if m.Meta.DescSHA256, err = fileHash(d.Path); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	wp := o.Weights
 	if wp == "" {
 		wp = d.WeightsPath()
 	}
 	if m.Meta.WeightsSHA256, err = fileHash(wp); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	o.logf("convert done")
-	return m, nil
+	calib, err = loadAll(ds, cal.Samples)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if o.BiasCorrect {
+		if err := BiasCorrect(m, g, calib, cal.Samples); err != nil {
+			return nil, nil, nil, err
+		}
+		o.logf("bias correction done")
+	}
+	return m, g, calib, nil
+}
+
+// loadAll reads the first n samples of ds into one NCHW slice.
+func loadAll(ds data.Dataset, n int) ([]float32, error) {
+	var all []float32
+	err := data.Batches(ds, 64, n, func(_ int, x []float32, _ []int) error {
+		all = append(all, x...)
+		return nil
+	})
+	return all, err
 }
 
 func fileHash(path string) (string, error) {

@@ -15,6 +15,12 @@ type Hook func(node *Node, out []float32, n int) error
 // Run executes the float graph on n samples (NCHW, back to back) and returns
 // the output tensor for all of them. hook may be nil.
 func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
+	return RunHooks(g, x, n, nil, hook)
+}
+
+// RunHooks is Run with a second hook, pre, that sees each Conv and Linear output
+// before its fused activation (bias correction matches pre-activation means).
+func RunHooks(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
 	in := g.Tensors[g.Input]
 	if n < 1 || len(x) != n*in.Elems() {
 		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
@@ -27,7 +33,7 @@ func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
 	}
 	vals := map[int][]float32{g.Input: x}
 	for _, nd := range g.Nodes {
-		out, err := runNode(g, nd, vals, n)
+		out, err := runNode(g, nd, vals, n, pre)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
@@ -50,7 +56,13 @@ func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
 	return out, nil
 }
 
-func runNode(g *Graph, nd *Node, vals map[int][]float32, n int) ([]float32, error) {
+func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]float32, error) {
+	// With a pre hook, convs and linears run without their activation, show
+	// the hook, then apply it.
+	act := nd.Act
+	if pre != nil {
+		act = ActNone
+	}
 	a := vals[nd.In[0]]
 	inT, outT := g.Tensors[nd.In[0]], g.Tensors[nd.Out]
 	ie, oe := inT.Elems(), outT.Elems()
@@ -95,7 +107,7 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int) ([]float32, erro
 		l := nd.Linear
 		parallel(n, func(s int) {
 			linear(l, a[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe])
-			activate(out[s*oe:(s+1)*oe], nd.Act)
+			activate(out[s*oe:(s+1)*oe], act)
 		})
 	case OpConv:
 		c := nd.Conv
@@ -106,10 +118,16 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int) ([]float32, erro
 			o := out[s*oe : (s+1)*oe]
 			conv(c, inT.Shape, a[s*ie:(s+1)*ie], outT.Shape, o, lo, hi)
 			hw := outT.Shape[1] * outT.Shape[2]
-			activate(o[lo*hw:hi*hw], nd.Act)
+			activate(o[lo*hw:hi*hw], act)
 		})
 	default:
 		return nil, fmt.Errorf("op %s not supported by the float interpreter", nd.Op)
+	}
+	if pre != nil && (nd.Op == OpConv || nd.Op == OpLinear) {
+		if err := pre(nd, out, n); err != nil {
+			return nil, err
+		}
+		activate(out, nd.Act)
 	}
 	return out, nil
 }

@@ -337,3 +337,52 @@ func TestPrint(t *testing.T) {
 		}
 	}
 }
+
+func TestEqualizeKeepsOutputs(t *testing.T) {
+	g, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 5)
+	f := Fuse(g)
+	e := f.Clone()
+	var names [][2]string
+	for _, p := range EqualizePairs(e) {
+		names = append(names, [2]string{p.First.Name, p.Second.Name})
+	}
+	want := [][2]string{
+		{"features.0.0", "features.1.conv.0.0"},
+		{"features.1.conv.0.0", "features.1.conv.1"},
+		{"features.1.conv.1", "features.2.conv.0.0"},
+		{"features.2.conv.0.0", "features.2.conv.1.0"},
+		{"features.2.conv.1.0", "features.2.conv.2"},
+		{"features.3.conv.0.0", "features.3.conv.1.0"},
+		{"features.3.conv.1.0", "features.3.conv.2"},
+		{"features.4.conv.0.0", "features.4.conv.1.0"},
+		{"features.4.conv.1.0", "features.4.conv.2"},
+		{"features.5.conv.0.0", "features.5.conv.1.0"},
+		{"features.5.conv.1.0", "features.5.conv.2"},
+		{"features.6.0", "classifier.1"},
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("pairs (-want +got):\n%s", diff)
+	}
+	before := ChannelSpread(e.Node("features.1.conv.0.0"))
+	Equalize(e, 100, 1e-6)
+	after := ChannelSpread(e.Node("features.1.conv.0.0"))
+	if !(after < before) {
+		t.Errorf("first depthwise spread %g -> %g, want it smaller", before, after)
+	}
+	x := randomInput(4, g.Tensors[g.Input].Shape, 9)
+	a, err := Run(f, x, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(e, x, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := relDiff(b, a); d > 1e-5 {
+		t.Errorf("equalized vs original relative difference %g", d)
+	}
+}

@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
 		"inspect": inspectCmd,
 		"eval":    evalCmd,
+		"report":  reportCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -1,0 +1,89 @@
+package compiler
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/ptqc/ptqc/ir"
+)
+
+// LayerReport is one layer's quantization error: the SQNR of its dequantized int8
+// output against the float output on the same samples, the spread of its weight
+// ranges across output channels, and its output qparams.
+type LayerReport struct {
+	Name      string  `json:"name"`
+	Kind      string  `json:"kind"`
+	SQNR      float64 `json:"sqnr_db"`
+	Spread    float64 `json:"weight_range_spread,omitempty"`
+	Scale     float64 `json:"scale"`
+	ZeroPoint int32   `json:"zero_point"`
+}
+
+// Report compares every quantized layer's output with the float graph g's (the
+// graph m was made from) on n samples x, worst SQNR first.
+func Report(m *Model, g *ir.Graph, x []float32, n int) ([]LayerReport, error) {
+	float := map[string][]float32{}
+	if _, err := ir.Run(g, x, n, func(nd *ir.Node, out []float32, _ int) error {
+		float[nd.Name] = out
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("report: float pass: %w", err)
+	}
+	var reps []LayerReport
+	_, err := Run(m, x, n, func(nd *Node, out []uint8, _ int) error {
+		f, ok := float[nd.Name]
+		if !ok || len(f) != len(out) {
+			return fmt.Errorf("report: layer %s has no float counterpart", nd.Name)
+		}
+		t := m.Tensors[nd.Out]
+		var sig, noise float64
+		for i, q := range out {
+			d := float64(Dequantize(q, t.Scale, t.Zero))
+			sig += float64(f[i]) * float64(f[i])
+			noise += (float64(f[i]) - d) * (float64(f[i]) - d)
+		}
+		r := LayerReport{Name: nd.Name, Kind: nd.Kind.String(), SQNR: sqnr(sig, noise), Scale: t.Scale, ZeroPoint: t.Zero}
+		if fn := g.Node(nd.Name); fn != nil {
+			r.Spread = ir.ChannelSpread(fn)
+		}
+		reps = append(reps, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(reps, func(i, j int) bool { return reps[i].SQNR < reps[j].SQNR })
+	return reps, nil
+}
+
+// sqnr is in dB, kept within +-200 so that exact layers still print and encode as JSON.
+func sqnr(sig, noise float64) float64 {
+	if noise == 0 {
+		return 200
+	}
+	if sig == 0 {
+		return -200
+	}
+	return min(max(10*math.Log10(sig/noise), -200), 200)
+}
+
+// PrintReport writes the report as a table.
+func PrintReport(w io.Writer, reps []LayerReport) error {
+	width := len("layer")
+	for _, r := range reps {
+		width = max(width, len(r.Name))
+	}
+	fmt.Fprintf(w, "%-*s  %-8s  %9s  %12s  %12s  %4s\n", width, "layer", "kind", "SQNR(dB)", "w-spread", "scale", "zp")
+	for _, r := range reps {
+		spread := "-"
+		if r.Spread > 0 {
+			spread = fmt.Sprintf("%.1f", r.Spread)
+		}
+		if _, err := fmt.Fprintf(w, "%-*s  %-8s  %9.2f  %12s  %12.6g  %4d\n", width, r.Name, r.Kind, r.SQNR, spread, r.Scale, r.ZeroPoint); err != nil {
+			return err
+		}
+	}
+	return nil
+}
