@@ -1,0 +1,365 @@
+// Package data loads calibration and evaluation datasets: ImageFolder directories,
+// .npy arrays and IDX (MNIST) files, preprocessed with a model's runtime.Transform.
+package data
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ptqc/ptqc/runtime"
+)
+
+// Dataset is random access to preprocessed samples.
+type Dataset interface {
+	Len() int
+	Shape() (c, h, w int)
+	// Load writes sample i (C*H*W float32, preprocessed) into dst and returns its label, or -1 if the dataset has no labels.
+	Load(i int, dst []float32) (label int, err error)
+}
+
+// Open opens the dataset at path, preprocessed with t. The form of path decides:
+//
+//   - a directory: an ImageFolder as torchvision reads it (see openFolder); labels are
+//     the class folders, so labelsPath must be empty.
+//   - a .npy file (recognised by its magic): float32 N x C x H x W, already
+//     preprocessed, whose C, H, W must be t's; or uint8 raw pixels, N x H x W (one
+//     channel), N x H x W x C or N x C x H x W (see uint8Layout), preprocessed with
+//     t.Pixels.
+//   - an IDX images file (magic 0x00000803, N x H x W unsigned bytes, as MNIST),
+//     gzipped or not, preprocessed as one-channel images with t.Pixels. Without
+//     labelsPath, the labels are read from the sibling file named with "images-idx3"
+//     replaced by "labels-idx1", if there is one.
+//
+// labelsPath, if not empty, names a file of one label per sample: a 1-D .npy of int64,
+// int32 or uint8, or an IDX labels file (magic 0x00000801), gzipped or not. Without
+// labels, Load returns -1.
+//
+// The whole file is read into memory (a gzipped one decompressed); ImageFolder images
+// are decoded by each Load. Errors name the file, and the sample for errors of Load.
+// The datasets Open returns are safe for concurrent use by multiple goroutines. A
+// directory's dataset also has a method Classes() []string, the class names by label.
+func Open(path, labelsPath string, t runtime.Transform) (Dataset, error) {
+	t.Mean = append([]float32(nil), t.Mean...)
+	t.Std = append([]float32(nil), t.Std...)
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		if labelsPath != "" {
+			return nil, fmt.Errorf("%s: an ImageFolder directory takes its labels from its class folders; a labels file (%s) cannot be given", path, labelsPath)
+		}
+		ds, err := openFolder(path, t)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkFirst(ds, t); err != nil {
+			return nil, err
+		}
+		return ds, nil
+	}
+	b, err := readMaybeGzip(path)
+	if err != nil {
+		return nil, err
+	}
+	var ds *arrayDataset
+	switch {
+	case bytes.HasPrefix(b, []byte(npyMagic)):
+		ds, err = openNpy(path, b, t)
+	case len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0x08:
+		ds, err = openIDX(path, b, t)
+		if err == nil && labelsPath == "" {
+			labelsPath = idxSiblingLabels(path)
+		}
+	default:
+		head := b[:min(len(b), 8)]
+		return nil, fmt.Errorf("%s: unrecognised format (first bytes % x): want a .npy file, an IDX file (gzipped or not) or an ImageFolder directory", path, head)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if labelsPath != "" {
+		labels, err := readLabels(labelsPath)
+		if err != nil {
+			return nil, err
+		}
+		if len(labels) != ds.n {
+			return nil, fmt.Errorf("%s has %d labels but %s has %d samples", labelsPath, len(labels), path, ds.n)
+		}
+		ds.labels = labels
+	}
+	if err := checkFirst(ds, t); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// checkFirst loads the first sample, so that a transform that does not fit the data
+// is reported by Open rather than by the first Load.
+func checkFirst(ds Dataset, t runtime.Transform) error {
+	if ds.Len() == 0 {
+		return nil
+	}
+	_, err := ds.Load(0, make([]float32, t.Len()))
+	return err
+}
+
+// idxSiblingLabels returns the labels file next to an IDX images file, or "" if its
+// name has no "images-idx3" or there is no such file.
+func idxSiblingLabels(path string) string {
+	dir, base := filepath.Split(path)
+	if !strings.Contains(base, "images-idx3") {
+		return ""
+	}
+	p := filepath.Join(dir, strings.Replace(base, "images-idx3", "labels-idx1", 1))
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+		return ""
+	}
+	return p
+}
+
+// arrayDataset is a .npy or IDX dataset held in memory.
+type arrayDataset struct {
+	path   string
+	t      runtime.Transform
+	n      int
+	f32    []byte // float32 N x C x H x W, little-endian; or nil
+	u8     []byte // uint8 pixels, N samples of h x w x c
+	h, w   int
+	c      int
+	hwc    bool
+	labels []int // nil: unlabeled
+}
+
+func (d *arrayDataset) Len() int { return d.n }
+
+func (d *arrayDataset) Shape() (c, h, w int) { return d.t.Channels, d.t.Height, d.t.Width }
+
+func (d *arrayDataset) Load(i int, dst []float32) (int, error) {
+	if i < 0 || i >= d.n {
+		return 0, fmt.Errorf("%s: sample %d out of range [0, %d)", d.path, i, d.n)
+	}
+	chw := d.t.Len()
+	if len(dst) < chw {
+		return 0, fmt.Errorf("%s: sample %d: destination has %d values, want %d", d.path, i, len(dst), chw)
+	}
+	if d.f32 != nil {
+		src := d.f32[i*chw*4 : (i+1)*chw*4]
+		for j := range chw {
+			dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*j:]))
+		}
+	} else {
+		sz := d.h * d.w * d.c
+		if err := d.t.Pixels(dst, d.u8[i*sz:(i+1)*sz], d.h, d.w, d.c, d.hwc); err != nil {
+			return 0, fmt.Errorf("%s: sample %d: %w", d.path, i, err)
+		}
+	}
+	if d.labels == nil {
+		return -1, nil
+	}
+	return d.labels[i], nil
+}
+
+func openNpy(path string, b []byte, t runtime.Transform) (*arrayDataset, error) {
+	h, err := parseNpyHeader(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	data := b[h.off:]
+	ds := &arrayDataset{path: path, t: t}
+	shape := h.shape
+	switch h.dtype {
+	case Float32:
+		if len(shape) != 4 || shape[1] != t.Channels || shape[2] != t.Height || shape[3] != t.Width {
+			return nil, fmt.Errorf("%s: float32 array of shape %s: want N x %d x %d x %d (N x C x H x W, already preprocessed for the model)",
+				path, shapeString(shape), t.Channels, t.Height, t.Width)
+		}
+		ds.n, ds.f32 = shape[0], data
+	case Uint8:
+		ds.u8 = data
+		if len(shape) == 0 {
+			return nil, fmt.Errorf("%s: uint8 array of shape (): want N x H x W, N x H x W x C or N x C x H x W pixels", path)
+		}
+		ds.n = shape[0]
+		switch len(shape) {
+		case 3:
+			ds.h, ds.w, ds.c, ds.hwc = shape[1], shape[2], 1, true
+		case 4:
+			hwc, err := uint8Layout(shape, t)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			ds.hwc = hwc
+			if hwc {
+				ds.h, ds.w, ds.c = shape[1], shape[2], shape[3]
+			} else {
+				ds.c, ds.h, ds.w = shape[1], shape[2], shape[3]
+			}
+		default:
+			return nil, fmt.Errorf("%s: uint8 array of shape %s: want N x H x W, N x H x W x C or N x C x H x W pixels", path, shapeString(shape))
+		}
+		if ds.n > 0 && (ds.h == 0 || ds.w == 0) {
+			return nil, fmt.Errorf("%s: uint8 array of shape %s has empty images", path, shapeString(shape))
+		}
+	default:
+		return nil, fmt.Errorf("%s: %s array: images must be float32 (preprocessed) or uint8 (pixels)", path, h.dtype)
+	}
+	return ds, nil
+}
+
+// uint8Layout decides whether a uint8 N x A x B x D array is HWC (N x H x W x C) or
+// CHW (N x C x H x W). The rule:
+//
+//  1. A layout is possible if its channel axis (D for HWC, A for CHW) is 1 or 3.
+//  2. If only one is possible, it is used; if neither, it is an error.
+//  3. If both are (e.g. N x 3 x 32 x 3, N x 1 x 28 x 1), prefer the one whose channel
+//     count equals the model's, then the one whose spatial size equals the model's
+//     input (Height x Width), then CHW, PyTorch's layout.
+func uint8Layout(shape []int, t runtime.Transform) (hwc bool, err error) {
+	a, b, d := shape[1], shape[2], shape[3]
+	chwOK := a == 1 || a == 3
+	hwcOK := d == 1 || d == 3
+	switch {
+	case !chwOK && !hwcOK:
+		return false, fmt.Errorf("uint8 array of shape %s: neither N x C x H x W nor N x H x W x C with 1 or 3 channels", shapeString(shape))
+	case chwOK && !hwcOK:
+		return false, nil
+	case hwcOK && !chwOK:
+		return true, nil
+	}
+	if (a == t.Channels) != (d == t.Channels) {
+		return d == t.Channels, nil
+	}
+	chwSize := b == t.Height && d == t.Width
+	hwcSize := a == t.Height && b == t.Width
+	if chwSize != hwcSize {
+		return hwcSize, nil
+	}
+	return false, nil
+}
+
+func openIDX(path string, b []byte, t runtime.Transform) (*arrayDataset, error) {
+	x, err := ParseIDX(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if x.Magic != IDXImagesMagic {
+		return nil, fmt.Errorf("%s: IDX magic number 0x%08x with dimensions %v: want 0x%08x (N x H x W images)", path, x.Magic, x.Dims, IDXImagesMagic)
+	}
+	n, h, w := x.Dims[0], x.Dims[1], x.Dims[2]
+	if n > 0 && (h == 0 || w == 0) {
+		return nil, fmt.Errorf("%s: IDX images of size %dx%d", path, h, w)
+	}
+	return &arrayDataset{path: path, t: t, n: n, u8: x.Data, h: h, w: w, c: 1, hwc: true}, nil
+}
+
+// maxLabel bounds label values (class indices).
+const maxLabel = 1<<31 - 1
+
+// readLabels reads a labels file: a 1-D .npy of int64, int32 or uint8, or an IDX
+// labels file, gzipped or not.
+func readLabels(path string) ([]int, error) {
+	b, err := readMaybeGzip(path)
+	if err != nil {
+		return nil, err
+	}
+	var labels []int
+	switch {
+	case bytes.HasPrefix(b, []byte(npyMagic)):
+		a, err := ParseNpy(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(a.Shape) != 1 {
+			return nil, fmt.Errorf("%s: labels of shape %s: want a 1-D array", path, shapeString(a.Shape))
+		}
+		labels = make([]int, a.Shape[0])
+		for i := range labels {
+			var v int64
+			switch a.DType {
+			case Int64:
+				v = a.I64[i]
+			case Int32:
+				v = int64(a.I32[i])
+			case Uint8:
+				v = int64(a.U8[i])
+			default:
+				return nil, fmt.Errorf("%s: %s labels: want int64, int32 or uint8", path, a.DType)
+			}
+			if v < 0 || v > maxLabel {
+				return nil, fmt.Errorf("%s: label of sample %d is %d, want a class index >= 0", path, i, v)
+			}
+			labels[i] = int(v)
+		}
+	case len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0x08:
+		x, err := ParseIDX(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if x.Magic != IDXLabelsMagic {
+			return nil, fmt.Errorf("%s: IDX magic number 0x%08x with dimensions %v: want 0x%08x (labels)", path, x.Magic, x.Dims, IDXLabelsMagic)
+		}
+		labels = make([]int, len(x.Data))
+		for i, v := range x.Data {
+			labels[i] = int(v)
+		}
+	default:
+		return nil, fmt.Errorf("%s: unrecognised labels format (first bytes % x): want a 1-D .npy or an IDX labels file", path, b[:min(len(b), 8)])
+	}
+	return labels, nil
+}
+
+// Batches calls fn on consecutive batches of up to batch samples of ds, at most limit
+// samples in all (0: all of them). start is the index of the batch's first sample, x
+// holds n samples (n*C*H*W values) and labels their n labels. The buffers are reused
+// from one call to the next, so fn must not keep them. An error from Load or fn stops
+// the iteration and is returned.
+func Batches(ds Dataset, batch, limit int, fn func(start int, x []float32, labels []int) error) error {
+	if ds == nil {
+		return errors.New("batches: nil dataset")
+	}
+	if batch <= 0 {
+		return fmt.Errorf("batches: batch size %d must be positive", batch)
+	}
+	if limit < 0 {
+		return fmt.Errorf("batches: limit %d must not be negative", limit)
+	}
+	n := ds.Len()
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	if n <= 0 {
+		return nil
+	}
+	c, h, w := ds.Shape()
+	chw := c * h * w
+	if c <= 0 || h <= 0 || w <= 0 || chw > math.MaxInt32 {
+		return fmt.Errorf("batches: dataset sample shape %dx%dx%d", c, h, w)
+	}
+	bs := min(batch, n)
+	x := make([]float32, bs*chw)
+	labels := make([]int, bs)
+	for start := 0; start < n; start += bs {
+		k := min(bs, n-start)
+		for j := range k {
+			l, err := ds.Load(start+j, x[j*chw:(j+1)*chw])
+			if err != nil {
+				return err
+			}
+			labels[j] = l
+		}
+		if err := fn(start, x[:k*chw], labels[:k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
