@@ -191,6 +191,16 @@ func decodeImage(path string) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeImageBytes(b)
+}
+
+// maxPixelsPerByte bounds how far an image may claim to expand: no valid PNG
+// (deflate's 1032:1 at 8 pixels a byte) or JPEG gets near it, so a small file
+// claiming a huge image is rejected before its pixels are allocated.
+const maxPixelsPerByte = 8300
+
+// decodeImageBytes decodes PNG or JPEG bytes.
+func decodeImageBytes(b []byte) (image.Image, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
@@ -198,7 +208,7 @@ func decodeImage(path string) (image.Image, error) {
 		}
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+	if px := int64(cfg.Width) * int64(cfg.Height); cfg.Width <= 0 || cfg.Height <= 0 || px > maxImagePixels || px > maxPixelsPerByte*int64(len(b))+1<<20 {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: empty or too large", format, cfg.Width, cfg.Height)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))

@@ -216,3 +216,29 @@ func TestImageFolderErrors(t *testing.T) {
 		t.Errorf("huge PNG: error %v", err)
 	}
 }
+
+func FuzzDecodeImage(f *testing.F) {
+	var pngb, jpg bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 5, 3))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	if err := png.Encode(&pngb, img); err != nil {
+		f.Fatal(err)
+	}
+	if err := jpeg.Encode(&jpg, img, nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pngb.Bytes())
+	f.Add(jpg.Bytes())
+	f.Add(pngb.Bytes()[:20])
+	t := runtime.Transform{Channels: 3, Height: 4, Width: 4, Resize: 4, Crop: 4, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}}
+	dst := make([]float32, t.Len())
+	f.Fuzz(func(t2 *testing.T, b []byte) {
+		im, err := decodeImageBytes(b)
+		if err != nil {
+			return
+		}
+		_ = t.Image(dst, im)
+	})
+}

@@ -1,0 +1,30 @@
+package compiler
+
+import "testing"
+
+func FuzzDecodeModel(f *testing.F) {
+	b, err := tinyModel().Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add([]byte(magic + "\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeModel(b)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must run without panicking (when it is cheap enough to try).
+		cost := m.Tensors[m.Input].Elems()
+		for _, n := range m.Nodes {
+			cost += m.Tensors[n.Out].Elems()
+			if c := n.Conv; c != nil {
+				cost += m.Tensors[n.Out].Elems() * c.Kernel * c.Kernel * c.InC / c.Groups
+			}
+		}
+		if cost <= 1e6 {
+			_, _ = Run(m, make([]float32, m.Tensors[m.Input].Elems()), 1, nil)
+		}
+	})
+}

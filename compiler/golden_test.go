@@ -1,0 +1,209 @@
+package compiler
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/ir"
+)
+
+// The bundled model and PyTorch's results on it (tools/fmnist.py wrote them).
+var bundled = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+
+const fmnistTest = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+
+type goldenLayer struct {
+	Scale       float64   `json:"scale"`
+	ZeroPoint   int32     `json:"zero_point"`
+	WeightScale []float64 `json:"weight_scale"`
+}
+
+type goldenQ struct {
+	Top1   float64                `json:"top1"`
+	Top5   float64                `json:"top5"`
+	Layers map[string]goldenLayer `json:"layers"`
+}
+
+type golden struct {
+	FloatTop1 float64            `json:"float_top1"`
+	FloatTop5 float64            `json:"float_top5"`
+	PyTorch   map[string]goldenQ `json:"pytorch"`
+}
+
+func readGolden(t *testing.T, dir string) *golden {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g golden
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	return &g
+}
+
+// needIDX skips when Fashion-MNIST's IDX files are absent, except in CI.
+func needIDX(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(fmnistTest); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s missing in CI (.ci/run installs dataset-fashion-mnist)", fmnistTest)
+		}
+		t.Skipf("%s absent: apt-get install dataset-fashion-mnist", fmnistTest)
+	}
+}
+
+// long reports whether the slow full-test-set checks run (PTQC_LONG=1).
+func long() bool { return os.Getenv("PTQC_LONG") == "1" }
+
+func TestFloatMatchesPyTorch(t *testing.T) {
+	d, g, err := LoadFloat(filepath.Join(bundled, "model.json"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), Transform(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, logits, err := Evaluate(ds, 10, 100, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := data.ReadNpy(filepath.Join(bundled, "golden_float_logits.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.F32) != len(logits) {
+		t.Fatalf("%d logits, golden has %d", len(logits), len(want.F32))
+	}
+	worst := 0.0
+	for i := 0; i < len(logits); i += 10 {
+		scale := 0.0
+		for _, v := range want.F32[i : i+10] {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for j := i; j < i+10; j++ {
+			worst = math.Max(worst, math.Abs(float64(logits[j]-want.F32[j]))/math.Max(scale, 1e-3))
+		}
+	}
+	if worst > 1e-4 {
+		t.Errorf("float logits differ from PyTorch's by %.3g relative (want <= 1e-4)", worst)
+	}
+	t.Logf("float logits: worst relative difference from PyTorch %.3g", worst)
+	if !long() {
+		return
+	}
+	needIDX(t)
+	gd := readGolden(t, bundled)
+	full, err := data.Open(fmnistTest, "", Transform(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, _, err := Evaluate(full, 10, 200, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(acc.Top1-gd.FloatTop1) > 0.05 {
+		t.Errorf("float top-1 %.2f, PyTorch %.2f", acc.Top1, gd.FloatTop1)
+	}
+}
+
+// TestQParamsMatchPyTorch calibrates the bundled model with every qconfig on the
+// same 300 images and batches as the PyTorch run and compares each layer's frozen
+// output scale and zero point and weight scales with PyTorch's.
+func TestQParamsMatchPyTorch(t *testing.T) {
+	gd := readGolden(t, bundled)
+	for _, qc := range []string{"default", "fbgemm", "qnnpack", "onednn"} {
+		t.Run(qc, func(t *testing.T) {
+			want, ok := gd.PyTorch[qc]
+			if !ok {
+				t.Fatalf("golden.json has no %s results", qc)
+			}
+			m, err := Quantize(Options{
+				Model: filepath.Join(bundled, "model.json"), QConfig: qc,
+				Calib: filepath.Join(bundled, "calib_images.npy"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tol := 1e-3
+			if qc == "default" {
+				tol = 1e-5
+			}
+			seen := 0
+			for _, n := range m.Nodes {
+				w, ok := want.Layers[n.Name]
+				if !ok {
+					if n.Kind != KMean && n.Kind != KDequantize {
+						t.Errorf("%s: no PyTorch qparams", n.Name)
+					}
+					continue
+				}
+				seen++
+				got := m.Tensors[n.Out]
+				if rel := math.Abs(got.Scale-w.Scale) / w.Scale; rel > tol || got.Zero != w.ZeroPoint {
+					t.Errorf("%s: scale %v zero_point %d, PyTorch %v %d (relative %.2g)", n.Name, got.Scale, got.Zero, w.Scale, w.ZeroPoint, rel)
+				}
+				if n.Conv == nil {
+					continue
+				}
+				if len(w.WeightScale) != 1 && len(w.WeightScale) != n.Conv.OutC {
+					t.Errorf("%s: PyTorch has %d weight scales", n.Name, len(w.WeightScale))
+					continue
+				}
+				for c, s := range n.Conv.WScale {
+					ws := w.WeightScale[min(c, len(w.WeightScale)-1)]
+					if rel := math.Abs(s-ws) / ws; rel > 1e-5 {
+						t.Errorf("%s: weight scale[%d] %v, PyTorch %v", n.Name, c, s, ws)
+						break
+					}
+				}
+			}
+			if seen != len(want.Layers) {
+				t.Errorf("compared %d layers, PyTorch has %d", seen, len(want.Layers))
+			}
+			agreeWithPyTorch(t, m, qc, want)
+		})
+	}
+}
+
+// agreeWithPyTorch checks top-1 agreement with PyTorch's int8 predictions on the
+// 1,000 bundled test images (all 10,000 with PTQC_LONG=1, plus top-1 within 0.3).
+func agreeWithPyTorch(t *testing.T, m *Model, qc string, want goldenQ) {
+	preds, err := data.ReadNpy(filepath.Join(bundled, "pytorch_"+qc+"_preds.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, labels := filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy")
+	if long() {
+		needIDX(t)
+		path, labels = fmnistTest, ""
+	}
+	ds, err := data.Open(path, labels, Transform(m.Desc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, logits, err := Evaluate(ds, 10, 200, 0, func(x []float32, n int) ([]float32, error) { return Run(m, x, n, nil) }, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agree := 0
+	for i := 0; i < acc.N; i++ {
+		if int64(TopK(logits[i*10:(i+1)*10], 1)[0]) == preds.I64[i] {
+			agree++
+		}
+	}
+	rate := 100 * float64(agree) / float64(acc.N)
+	t.Logf("%s: top-1 %.2f on %d images, agreement with PyTorch %.2f%% (PyTorch top-1 on 10k: %.2f)", qc, acc.Top1, acc.N, rate, want.Top1)
+	if want.Top1 > 20 && rate < 99 {
+		t.Errorf("%s: top-1 agreement with PyTorch %.2f%%, want >= 99%%", qc, rate)
+	}
+	if long() && math.Abs(acc.Top1-want.Top1) > 0.3 {
+		t.Errorf("%s: top-1 %.2f, PyTorch %.2f", qc, acc.Top1, want.Top1)
+	}
+}

@@ -1,0 +1,28 @@
+package ir
+
+import "testing"
+
+func FuzzParseDescription(f *testing.F) {
+	f.Add([]byte(`{"arch": "mobilenetv2"}`))
+	f.Add([]byte(`{"arch": "mobilenetv2", "num_classes": 10, "width_mult": 1.0, "round_nearest": 8,
+	 "inverted_residual_setting": [[1,16,1,1],[6,24,2,2],[6,32,3,2],[6,64,4,2],[6,96,3,1],[6,160,3,2],[6,320,1,1]],
+	 "input": [3, 32, 32], "mean": [0.286, 0.286, 0.286], "std": [0.353, 0.353, 0.353],
+	 "preprocess": {"resize": 0, "crop": 0, "pad": 2}, "weights": "model.safetensors"}`))
+	f.Add([]byte(`{"arch": "mobilenetv2", "width_mult": 0.35, "inverted_residual_setting": [[0.5, 8, 1, 2]], "input": [1, 9, 9], "mean": [0], "std": [1], "preprocess": {}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseDescription(b)
+		if err != nil {
+			return
+		}
+		// A valid description must build or fail cleanly, and within bounds: the
+		// fuzzer may ask for huge widths, which we only build when small.
+		cost := d.WidthMult * float64(d.Input[1]*d.Input[2])
+		for _, r := range d.Setting {
+			cost *= 1 + r[0]*r[2]/8
+		}
+		if cost > 1e7 {
+			return
+		}
+		_, _ = BuildMobileNetV2(d)
+	})
+}
