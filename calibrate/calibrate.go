@@ -55,6 +55,11 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	hook := func(n *ir.Node, out []float32, _ int) error {
 		if o, ok := obs[n.Out]; ok && Observed(n) {
+			for i, v := range out {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, i)
+				}
+			}
 			o.Observe(out)
 		}
 		return nil

@@ -119,6 +119,10 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 		oh, ow = dst.Shape[1], dst.Shape[2]
 	}
 	icg, ocg, k := c.InC/c.Groups, c.OutC/c.Groups, c.Kernel
+	if k == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
+		pointwise(c, src, x, dst, y, sums, ih*iw)
+		return
+	}
 	for oc := 0; oc < c.OutC; oc++ {
 		g := oc / ocg
 		for oy := 0; oy < oh; oy++ {
@@ -147,6 +151,31 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 				}
 				y[(oc*oh+oy)*ow+ox] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
 			}
+		}
+	}
+}
+
+// pointwise is a 1x1 conv (or a linear) as dot products over the channels of
+// the transposed input; same sums as conv, fewer loop overheads.
+func pointwise(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64, hw int) {
+	xt := make([]int32, len(x))
+	for ic := 0; ic < c.InC; ic++ {
+		for p, q := range x[ic*hw : (ic+1)*hw] {
+			xt[p*c.InC+ic] = int32(q) - src.Zero
+		}
+	}
+	for oc := 0; oc < c.OutC; oc++ {
+		w := c.Weight[oc*c.InC : (oc+1)*c.InC]
+		for p := 0; p < hw; p++ {
+			acc := c.Bias[oc]
+			for i, v := range xt[p*c.InC : (p+1)*c.InC] {
+				acc += v * int32(w[i])
+			}
+			if sums != nil {
+				sums[oc] += int64(acc)
+				continue
+			}
+			y[oc*hw+p] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
 		}
 	}
 }

@@ -175,6 +175,10 @@ func linear(l *Linear, x, y []float32) {
 
 // conv computes output channels [lo,hi) of one sample, direct convolution.
 func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, lo, hi int) {
+	if c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
+		pointwise(c, inShape, in, out, lo, hi)
+		return
+	}
 	ih, iw := inShape[1], inShape[2]
 	oh, ow := outShape[1], outShape[2]
 	k, s, p := c.Kernel, c.Stride, c.Pad
@@ -222,6 +226,34 @@ func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, l
 					}
 				}
 			}
+		}
+	}
+}
+
+// pointwise is a 1x1 conv as dot products over channels of the transposed input,
+// which keeps small feature maps (down to 1x1) from drowning in loop overhead.
+func pointwise(c *Conv, inShape []int, in []float32, out []float32, lo, hi int) {
+	hw := inShape[1] * inShape[2]
+	xt := make([]float32, len(in))
+	for ic := 0; ic < c.InC; ic++ {
+		for p, v := range in[ic*hw : (ic+1)*hw] {
+			xt[p*c.InC+ic] = v
+		}
+	}
+	for oc := lo; oc < hi; oc++ {
+		w := c.Weight[oc*c.InC : (oc+1)*c.InC]
+		var b float32
+		if c.Bias != nil {
+			b = c.Bias[oc]
+		}
+		o := out[oc*hw : (oc+1)*hw]
+		for p := range o {
+			x := xt[p*c.InC : (p+1)*c.InC]
+			var s float32
+			for i, v := range x {
+				s += w[i] * v
+			}
+			o[p] = s + b
 		}
 	}
 }

@@ -1,0 +1,278 @@
+package calibrate
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+type goldenKernels struct {
+	Sum struct {
+		File    string    `json:"file"`
+		Lengths []int     `json:"lengths"`
+		Results []float64 `json:"results"`
+	} `json:"sum"`
+	Cumsum struct {
+		File string `json:"file"`
+	} `json:"cumsum"`
+	FloorDiv struct {
+		File string `json:"file"`
+	} `json:"floordiv"`
+	Histc struct {
+		X      string       `json:"x"`
+		Hist   string       `json:"hist"`
+		Ranges [][2]float64 `json:"ranges"`
+	} `json:"histc"`
+	Search struct {
+		File    string       `json:"file"`
+		Ranges  [][2]float64 `json:"ranges"`
+		Results []struct {
+			SearchMin float64 `json:"search_min"`
+			SearchMax float64 `json:"search_max"`
+			Scale     float64 `json:"scale"`
+			ZeroPoint int32   `json:"zero_point"`
+			// [next_start_bin, next_end_bin, _compute_quantization_error]
+			Errors [][3]float64 `json:"errors"`
+		} `json:"results"`
+	} `json:"search"`
+}
+
+func loadKernels(t *testing.T) goldenKernels {
+	t.Helper()
+	var g struct {
+		Kernels goldenKernels `json:"kernels"`
+	}
+	loadGoldenInto(t, &g)
+	return g.Kernels
+}
+
+func TestGoldenCascadeSum(t *testing.T) {
+	k := loadKernels(t)
+	_, flat := readNpy(t, k.Sum.File)
+	if len(k.Sum.Lengths) == 0 {
+		t.Fatal("no sum cases")
+	}
+	off := 0
+	for i, n := range k.Sum.Lengths {
+		got := cascadeSum(flat[off : off+n])
+		off += n
+		if want := float32(k.Sum.Results[i]); got != want {
+			t.Errorf("sum #%d (len %d) = %v, torch.sum = %v", i, n, got, want)
+		}
+	}
+}
+
+func TestGoldenCumsum(t *testing.T) {
+	k := loadKernels(t)
+	shape, data := readNpy(t, k.Cumsum.File)
+	n := shape[1]
+	got := cumsum32(make([]float32, n), data[:n])
+	if bad := diffFloats(data[n:], got); bad != "" {
+		t.Errorf("cumsum differs from torch.cumsum: %s", bad)
+	}
+}
+
+func TestGoldenFloorDiv(t *testing.T) {
+	k := loadKernels(t)
+	shape, data := readNpy(t, k.FloorDiv.File)
+	n := shape[1]
+	a, b, want := data[:n], data[n:2*n], data[2*n:]
+	got := make([]float32, n)
+	for i := range got {
+		got[i] = floorDiv32(a[i], b[i])
+	}
+	if bad := diffFloats(want, got); bad != "" {
+		t.Errorf("floor division differs from torch.div(rounding_mode='floor'): %s", bad)
+	}
+}
+
+func TestGoldenHistc(t *testing.T) {
+	k := loadKernels(t)
+	xs, xd := readNpy(t, k.Histc.X)
+	_, hd := readNpy(t, k.Histc.Hist)
+	o := NewHistogramObserver(QUInt8, Affine, false)
+	n := xs[1]
+	for i, r := range k.Histc.Ranges {
+		x := xd[i*n : (i+1)*n]
+		lo, hi := aminmax(x)
+		got := make([]float32, o.bins)
+		o.histc(got, x, lo, hi, r[0], r[1])
+		if bad := diffFloats(hd[i*o.bins:(i+1)*o.bins], got); bad != "" {
+			t.Errorf("histc range %v differs: %s", r, bad)
+		}
+	}
+}
+
+func TestGoldenSearch(t *testing.T) {
+	k := loadKernels(t)
+	_, hd := readNpy(t, k.Search.File)
+	if len(k.Search.Ranges) == 0 {
+		t.Fatal("no search cases")
+	}
+	for i, r := range k.Search.Ranges {
+		o := NewHistogramObserver(QUInt8, Affine, true)
+		copy(o.hist, hd[i*o.bins:(i+1)*o.bins])
+		o.min, o.max = float32(r[0]), float32(r[1])
+		mn, mx := o.MinMax()
+		want := k.Search.Results[i]
+		type res struct {
+			Min, Max float32
+			QParams  QParams
+		}
+		exp := res{float32(want.SearchMin), float32(want.SearchMax), QParams{want.Scale, want.ZeroPoint}}
+		got := res{mn, mx, o.QParams()}
+		if diff := cmp.Diff(exp, got); diff != "" {
+			t.Errorf("search #%d (%d iterations) (-pytorch +go):\n%s", i, o.searchIterations, diff)
+		}
+		if len(want.Errors) == 0 {
+			t.Fatal("no quantization error cases")
+		}
+		for _, e := range want.Errors {
+			if got := o.quantizationError(int(e[0]), int(e[1])); got != e[2] {
+				t.Errorf("search #%d: quantization error bins [%v, %v] = %v, PyTorch %v", i, e[0], e[1], got, e[2])
+			}
+		}
+	}
+}
+
+func TestFmod32(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	special := []float32{0, 1, -1, 0.1, -0.1, 3, 1e-30, 1e30, 16777216, 16777217, 1e-3, 7.5}
+	check := func(a, b float32) {
+		want := float32(math.Mod(float64(a), float64(b)))
+		got := fmod32(a, b)
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("fmod32(%v, %v) = %v, want %v", a, b, got, want)
+		}
+	}
+	for _, a := range special {
+		for _, b := range special {
+			check(a, b)
+			check(-a, b)
+			check(a, -b)
+		}
+	}
+	for range 200000 {
+		b := float32(math.Exp(r.NormFloat64()*3)) * float32(1-2*r.IntN(2))
+		var a float32
+		if r.IntN(2) == 0 {
+			a = float32(float64(r.IntN(1<<20)-1<<19) * float64(b)) // near multiples
+			a = math.Float32frombits(math.Float32bits(a) + uint32(r.IntN(3)) - 1)
+		} else {
+			a = float32(r.NormFloat64() * math.Exp(r.NormFloat64()*4))
+		}
+		check(a, b)
+	}
+}
+
+func TestCeilLog2(t *testing.T) {
+	for _, c := range []struct{ x, want int }{{0, 1}, {1, 1}, {2, 1}, {3, 2}, {4, 2}, {5, 3}, {64, 6}, {65, 7}} {
+		if got := ceilLog2(c.x); got != c.want {
+			t.Errorf("ceilLog2(%d) = %d, want %d", c.x, got, c.want)
+		}
+	}
+}
+
+// A constant tensor: PyTorch re-initialises on every call while min == max,
+// and the search collapses to [v, v].
+func TestHistogramConstant(t *testing.T) {
+	o := NewHistogramObserver(QUInt8, Affine, true)
+	x := make([]float32, 100)
+	for i := range x {
+		x[i] = 2.5
+	}
+	o.Observe(x)
+	o.Observe(x)
+	lo, hi := o.MinMax()
+	if lo != 2.5 || hi != 2.5 {
+		t.Errorf("MinMax = %v, %v; want 2.5, 2.5", lo, hi)
+	}
+	want := CalculateQParams(2.5, 2.5, QUInt8, Affine, true)
+	if diff := cmp.Diff(want, o.QParams()); diff != "" {
+		t.Errorf("QParams (-want +got):\n%s", diff)
+	}
+	if o.hist[1024] != 100 || cascadeSum(o.hist) != 100 {
+		t.Errorf("histogram of a constant: bin 1024 = %v, total %v; want all 100 in bin 1024", o.hist[1024], cascadeSum(o.hist))
+	}
+}
+
+// Observe must not allocate and must stay linear: the rebinning of a wide
+// range must not materialise PyTorch's bins*downsample_rate array.
+func TestHistogramObserveAllocs(t *testing.T) {
+	x := make([]float32, 4096)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	o := NewHistogramObserver(QUInt8, Affine, true)
+	o.Observe(x)
+	scale := float32(1)
+	allocs := testing.AllocsPerRun(20, func() {
+		scale *= 1.5 // grows the range every call: combine path
+		for i := range x {
+			x[i] *= 1.5
+		}
+		o.Observe(x)
+	})
+	if allocs != 0 {
+		t.Errorf("Observe allocates %v times per call", allocs)
+	}
+	// A range jump of 1e6 makes PyTorch allocate 2048*~1.3e8 floats; we must not.
+	big := []float32{-1e6, 1e6}
+	o2 := NewHistogramObserver(QUInt8, Affine, true)
+	o2.Observe([]float32{0, 1e-2})
+	o2.Observe(big)
+	if lo, hi := o2.ObservedRange(); lo != -1e6 || hi < 1e6 {
+		t.Errorf("ObservedRange = %v, %v", lo, hi)
+	}
+}
+
+func benchmarkInput(n int) []float32 {
+	r := rand.New(rand.NewPCG(5, 6))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = max(0, float32(r.NormFloat64()*2+0.3))
+	}
+	return x
+}
+
+// One MobileNetV2-sized activation: 30 images x 96 channels x 16 x 16.
+const benchN = 30 * 96 * 16 * 16
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	x := benchmarkInput(benchN)
+	o := NewHistogramObserver(QUInt8, Affine, true)
+	o.Observe(x)
+	b.SetBytes(int64(4 * len(x)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		x[i%len(x)] = float32(i%7) * 1.01 // perturb the range now and then
+		o.Observe(x)
+	}
+}
+
+func BenchmarkMinMaxObserve(b *testing.B) {
+	x := benchmarkInput(benchN)
+	o := NewMinMaxObserver(QUInt8, Affine, true)
+	b.SetBytes(int64(4 * len(x)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		o.Observe(x)
+	}
+}
+
+func BenchmarkHistogramQParams(b *testing.B) {
+	x := benchmarkInput(benchN)
+	o := NewHistogramObserver(QUInt8, Affine, true)
+	for i := 0; i < 5; i++ {
+		x[i] = float32(i) * 3
+		o.Observe(x)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		o.searched = false
+		o.QParams()
+	}
+}
