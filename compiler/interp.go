@@ -167,10 +167,7 @@ func pointwise(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []i
 	for oc := 0; oc < c.OutC; oc++ {
 		w := c.Weight[oc*c.InC : (oc+1)*c.InC]
 		for p := 0; p < hw; p++ {
-			acc := c.Bias[oc]
-			for i, v := range xt[p*c.InC : (p+1)*c.InC] {
-				acc += v * int32(w[i])
-			}
+			acc := c.Bias[oc] + dot(w, xt[p*c.InC:(p+1)*c.InC])
 			if sums != nil {
 				sums[oc] += int64(acc)
 				continue
@@ -178,6 +175,23 @@ func pointwise(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []i
 			y[oc*hw+p] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
 		}
 	}
+}
+
+// dot is sum(x[i] * w[i]) in int32, unrolled by 4.
+func dot(w []int8, x []int32) int32 {
+	var s0, s1, s2, s3 int32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		w, x := w[i:i+4:i+4], x[i:i+4:i+4]
+		s0 += x[0] * int32(w[0])
+		s1 += x[1] * int32(w[1])
+		s2 += x[2] * int32(w[2])
+		s3 += x[3] * int32(w[3])
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * int32(w[i])
+	}
+	return s0 + s1 + s2 + s3
 }
 
 // QuantizeValue is q = clamp(rne(x * inv) + z, 0, 255) with inv = float32(1/s); NaN gives 0.

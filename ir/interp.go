@@ -248,14 +248,26 @@ func pointwise(c *Conv, inShape []int, in []float32, out []float32, lo, hi int) 
 		}
 		o := out[oc*hw : (oc+1)*hw]
 		for p := range o {
-			x := xt[p*c.InC : (p+1)*c.InC]
-			var s float32
-			for i, v := range x {
-				s += w[i] * v
-			}
-			o[p] = s + b
+			o[p] = dot(w, xt[p*c.InC:(p+1)*c.InC]) + b
 		}
 	}
+}
+
+// dot is a 4-way unrolled dot product (independent sums keep the FPU busy).
+func dot(w, x []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		w, x := w[i:i+4:i+4], x[i:i+4:i+4]
+		s0 += w[0] * x[0]
+		s1 += w[1] * x[1]
+		s2 += w[2] * x[2]
+		s3 += w[3] * x[3]
+	}
+	for ; i < len(x); i++ {
+		s0 += w[i] * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // parallel runs fn(0..jobs-1) on GOMAXPROCS goroutines.
