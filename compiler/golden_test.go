@@ -11,8 +11,44 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
-// The bundled model and PyTorch's results on it (tools/fmnist.py wrote them).
-var bundled = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+// The bundled model and PyTorch's results on it (tools/fmnist.py wrote them), and
+// a second model of another width and setting, standing in for one never seen.
+var (
+	bundled = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+	alt     = filepath.Join("..", "testdata", "mobilenetv2_fmnist_alt")
+	models  = []string{bundled, alt}
+)
+
+// testData returns the 1,000 bundled test images for dir's model: for the bundled
+// model the uint8 .npy as committed, for the other one preprocessed into a float32
+// N x C x H x W .npy, the form a user of another model would bring.
+func testData(t *testing.T, dir string) (images, labels string) {
+	t.Helper()
+	images, labels = filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy")
+	if dir == bundled {
+		return images, labels
+	}
+	d, err := ir.ReadDescription(filepath.Join(dir, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.Open(images, labels, Transform(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x []float32
+	if err := data.Batches(ds, 100, 0, func(_ int, b []float32, _ []int) error {
+		x = append(x, b...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f32 := filepath.Join(t.TempDir(), "test_f32.npy")
+	if err := data.WriteNpyF32(f32, []int{ds.Len(), d.Input[0], d.Input[1], d.Input[2]}, x); err != nil {
+		t.Fatal(err)
+	}
+	return f32, labels
+}
 
 const fmnistTest = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 
@@ -62,11 +98,18 @@ func needIDX(t *testing.T) {
 func long() bool { return os.Getenv("PTQC_LONG") == "1" }
 
 func TestFloatMatchesPyTorch(t *testing.T) {
-	d, g, err := LoadFloat(filepath.Join(bundled, "model.json"), "")
+	for _, dir := range models {
+		t.Run(filepath.Base(dir), func(t *testing.T) { floatMatchesPyTorch(t, dir) })
+	}
+}
+
+func floatMatchesPyTorch(t *testing.T, dir string) {
+	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), Transform(d))
+	images, labels := testData(t, dir)
+	ds, err := data.Open(images, labels, Transform(d))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +117,7 @@ func TestFloatMatchesPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := data.ReadNpy(filepath.Join(bundled, "golden_float_logits.npy"))
+	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +142,7 @@ func TestFloatMatchesPyTorch(t *testing.T) {
 		return
 	}
 	needIDX(t)
-	gd := readGolden(t, bundled)
+	gd := readGolden(t, dir)
 	full, err := data.Open(fmnistTest, "", Transform(d))
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +160,16 @@ func TestFloatMatchesPyTorch(t *testing.T) {
 // same 300 images and batches as the PyTorch run and compares each layer's frozen
 // output scale and zero point and weight scales with PyTorch's.
 func TestQParamsMatchPyTorch(t *testing.T) {
-	gd := readGolden(t, bundled)
+	for _, dir := range models {
+		t.Run(filepath.Base(dir), func(t *testing.T) { qparamsMatchPyTorch(t, dir) })
+	}
+}
+
+func qparamsMatchPyTorch(t *testing.T, dir string) {
+	if testing.Short() {
+		t.Skip("calibrates four qconfigs: skipped with -short")
+	}
+	gd := readGolden(t, dir)
 	for _, qc := range []string{"default", "fbgemm", "qnnpack", "onednn"} {
 		t.Run(qc, func(t *testing.T) {
 			want, ok := gd.PyTorch[qc]
@@ -125,7 +177,7 @@ func TestQParamsMatchPyTorch(t *testing.T) {
 				t.Fatalf("golden.json has no %s results", qc)
 			}
 			m, err := Quantize(Options{
-				Model: filepath.Join(bundled, "model.json"), QConfig: qc,
+				Model: filepath.Join(dir, "model.json"), QConfig: qc,
 				Calib: filepath.Join(bundled, "calib_images.npy"),
 			})
 			if err != nil {
@@ -167,19 +219,19 @@ func TestQParamsMatchPyTorch(t *testing.T) {
 			if seen != len(want.Layers) {
 				t.Errorf("compared %d layers, PyTorch has %d", seen, len(want.Layers))
 			}
-			agreeWithPyTorch(t, m, qc, want)
+			agreeWithPyTorch(t, dir, m, qc, want)
 		})
 	}
 }
 
 // agreeWithPyTorch checks top-1 agreement with PyTorch's int8 predictions on the
 // 1,000 bundled test images (all 10,000 with PTQC_LONG=1, plus top-1 within 0.3).
-func agreeWithPyTorch(t *testing.T, m *Model, qc string, want goldenQ) {
-	preds, err := data.ReadNpy(filepath.Join(bundled, "pytorch_"+qc+"_preds.npy"))
+func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want goldenQ) {
+	preds, err := data.ReadNpy(filepath.Join(dir, "pytorch_"+qc+"_preds.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, labels := filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy")
+	path, labels := testData(t, dir)
 	if long() {
 		needIDX(t)
 		path, labels = fmnistTest, ""
