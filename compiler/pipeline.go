@@ -89,7 +89,8 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	o.logf("%s", qc)
 	if o.Equalize {
 		sweeps := ir.Equalize(g, 200, 1e-6)
-		o.logf("equalization done (%d pairs, %d sweeps)", len(ir.EqualizePairs(g)), sweeps)
+		absorbed := ir.AbsorbHighBias(g)
+		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels)", len(ir.EqualizePairs(g)), sweeps, absorbed)
 	}
 	ds, err := data.Open(o.Calib, o.CalibLabels, Transform(d))
 	if err != nil {

@@ -129,6 +129,10 @@ func Equalize(g *Graph, maxIter int, tol float64) int {
 				if c.Bias != nil {
 					c.Bias[o] = float32(float64(c.Bias[o]) / s[o])
 				}
+				if c.OutMean != nil {
+					c.OutMean[o] = float32(float64(c.OutMean[o]) / s[o])
+					c.OutStd[o] = float32(float64(c.OutStd[o]) / s[o])
+				}
 			}
 			scaleIn(p.Second, s)
 		}
@@ -163,4 +167,62 @@ func ChannelSpread(n *Node) float64 {
 		return 0
 	}
 	return hi / lo
+}
+
+// AbsorbHighBias moves the part of each ReLU conv's bias that the ReLU never
+// clips into the next layer (Nagel et al. 2019, section 4.2): with the BatchNorm
+// estimate that channel i's pre-activation is at least c_i = max(0, beta_i - 3|gamma_i|),
+// ReLU(x) = ReLU(x - c_i) + c_i, so conv1's bias loses c_i and the next layer's
+// bias gains W2[:, i] * c_i. It applies where the next layer sees no padding (a 1x1
+// conv, or a linear after the mean), since padded borders would read 0, not c_i;
+// and it shrinks the ranges that activations must be quantized over. It returns
+// the number of channels changed.
+func AbsorbHighBias(g *Graph) int {
+	changed := 0
+	for _, p := range EqualizePairs(g) {
+		c1 := p.First.Conv
+		if p.First.Act != ActReLU || c1.OutMean == nil || c1.Bias == nil {
+			continue
+		}
+		if p.Second.Op == OpConv && (p.Second.Conv.Kernel != 1 || p.Second.Conv.Pad != 0 || p.Second.Conv.Groups != 1) {
+			continue
+		}
+		shift := make([]float64, c1.OutC)
+		any := false
+		for i := range shift {
+			shift[i] = math.Max(0, float64(c1.OutMean[i])-3*float64(c1.OutStd[i]))
+			if shift[i] > 0 {
+				any = true
+				changed++
+				c1.Bias[i] = float32(float64(c1.Bias[i]) - shift[i])
+				c1.OutMean[i] = float32(float64(c1.OutMean[i]) - shift[i])
+			}
+		}
+		if !any {
+			continue
+		}
+		var w, b []float32
+		var out, in int
+		if p.Second.Op == OpLinear {
+			l := p.Second.Linear
+			if l.Bias == nil {
+				l.Bias = make([]float32, l.Out)
+			}
+			w, b, out, in = l.Weight, l.Bias, l.Out, l.In
+		} else {
+			c2 := p.Second.Conv
+			if c2.Bias == nil {
+				c2.Bias = make([]float32, c2.OutC)
+			}
+			w, b, out, in = c2.Weight, c2.Bias, c2.OutC, c2.InC
+		}
+		for o := 0; o < out; o++ {
+			sum := float64(b[o])
+			for i := 0; i < in; i++ {
+				sum += float64(w[o*in+i]) * shift[i]
+			}
+			b[o] = float32(sum)
+		}
+	}
+	return changed
 }

@@ -64,6 +64,10 @@ type Conv struct {
 	InC, OutC, Kernel, Stride, Pad, Groups int
 	Weight                                 []float32 // OutC x InC/Groups x Kernel x Kernel
 	Bias                                   []float32 // OutC, or nil
+	// OutMean and OutStd are the folded BatchNorm's beta and |gamma|: the mean and
+	// standard deviation of each output channel before activation, as BN learned
+	// them. High-bias absorption estimates the ReLU's effect from them; nil without BN.
+	OutMean, OutStd []float32
 }
 
 // WeightShape is the PyTorch shape of the weight.
@@ -171,6 +175,7 @@ func (g *Graph) Clone() *Graph {
 			cv := *n.Conv
 			cv.Weight = append([]float32(nil), n.Conv.Weight...)
 			cv.Bias = cloneF32(n.Conv.Bias)
+			cv.OutMean, cv.OutStd = cloneF32(n.Conv.OutMean), cloneF32(n.Conv.OutStd)
 			m.Conv = &cv
 		}
 		if n.BN != nil {

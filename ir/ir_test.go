@@ -386,3 +386,38 @@ func TestEqualizeKeepsOutputs(t *testing.T) {
 		t.Errorf("equalized vs original relative difference %g", d)
 	}
 }
+
+func TestAbsorbHighBias(t *testing.T) {
+	g := &Graph{}
+	g.Input = g.NewTensor([]int{2, 3, 3})
+	x := g.Add(&Node{Op: OpConv, Name: "c1", Act: ActReLU, Conv: &Conv{InC: 2, OutC: 2, Kernel: 1, Stride: 1, Groups: 1,
+		Weight: []float32{0.1, -0.1, 0.2, 0.1}, Bias: []float32{5, -1},
+		OutMean: []float32{5, -1}, OutStd: []float32{1, 1}}}, g.Input)
+	g.Output = g.Add(&Node{Op: OpConv, Name: "c2", Conv: &Conv{InC: 2, OutC: 1, Kernel: 1, Stride: 1, Groups: 1,
+		Weight: []float32{0.5, 2}, Bias: []float32{0.25}}}, x)
+	if err := InferShapes(g); err != nil {
+		t.Fatal(err)
+	}
+	in := randomInput(3, []int{2, 3, 3}, 4)
+	want, err := Run(g, in, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := AbsorbHighBias(g); n != 1 {
+		t.Errorf("%d channels absorbed, want 1 (only channel 0 has beta - 3 gamma > 0)", n)
+	}
+	// c = 5 - 3 = 2 moves from c1's channel 0 into c2: 0.25 + 0.5*2.
+	if diff := cmp.Diff([]float32{3, -1}, g.Node("c1").Conv.Bias); diff != "" {
+		t.Errorf("c1 bias: %s", diff)
+	}
+	if diff := cmp.Diff([]float32{1.25}, g.Node("c2").Conv.Bias); diff != "" {
+		t.Errorf("c2 bias: %s", diff)
+	}
+	got, err := Run(g, in, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := relDiff(got, want); d > 1e-6 {
+		t.Errorf("outputs moved by %g relative", d)
+	}
+}

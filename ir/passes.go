@@ -67,6 +67,10 @@ func foldBN(c *Conv, bn *BatchNorm) {
 	if c.Bias == nil {
 		c.Bias = make([]float32, c.OutC)
 	}
+	c.OutMean, c.OutStd = cloneF32(bn.Bias), make([]float32, c.OutC)
+	for o, w := range bn.Weight {
+		c.OutStd[o] = float32(math.Abs(float64(w)))
+	}
 	for o := 0; o < c.OutC; o++ {
 		rs := float32(1) / float32(math.Sqrt(float64(bn.Var[o]+bn.Eps)))
 		s := bn.Weight[o] * rs
