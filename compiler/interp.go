@@ -3,9 +3,8 @@ package compiler
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 // Hook sees each node's uint8 output for the whole batch right after it ran
@@ -48,7 +47,7 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 		case KQuantize:
 			ie := in.Elems()
 			inv := float32(1 / t.Scale)
-			parallelFor(n, func(s int) {
+			ir.Parallel(n, func(s int) {
 				for i, v := range x[s*ie : (s+1)*ie] {
 					out[s*oe+i] = QuantizeValue(v, inv, t.Zero)
 				}
@@ -59,7 +58,7 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 			ie := src.Elems()
 			if acc != nil {
 				sums := make([][]int64, n)
-				parallelFor(n, func(s int) {
+				ir.Parallel(n, func(s int) {
 					sums[s] = make([]int64, nd.Conv.OutC)
 					conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, nil, sums[s])
 				})
@@ -72,7 +71,7 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 					return nil, err
 				}
 			}
-			parallelFor(n, func(s int) {
+			ir.Parallel(n, func(s int) {
 				conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, out[s*oe:(s+1)*oe], nil)
 			})
 		case KAdd:
@@ -236,26 +235,4 @@ func clampU8(v float64, lo, hi int32) uint8 {
 		return uint8(hi)
 	}
 	return uint8(v)
-}
-
-func parallelFor(jobs int, fn func(int)) {
-	workers := min(runtime.GOMAXPROCS(0), jobs)
-	if workers <= 1 {
-		for j := 0; j < jobs; j++ {
-			fn(j)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := int(next.Add(1) - 1); j < jobs; j = int(next.Add(1) - 1) {
-				fn(j)
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -85,7 +85,7 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 	case OpBatchNorm:
 		bn := nd.BN
 		hw := ie / bn.C
-		parallel(n*bn.C, func(j int) {
+		Parallel(n*bn.C, func(j int) {
 			c := j % bn.C
 			rs := float32(1) / sqrt32(bn.Var[c]+bn.Eps)
 			src, dst := a[j*hw:(j+1)*hw], out[j*hw:(j+1)*hw]
@@ -96,7 +96,7 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 	case OpMean:
 		c := inT.Shape[0]
 		hw := ie / c
-		parallel(n*c, func(j int) {
+		Parallel(n*c, func(j int) {
 			var s float64
 			for _, v := range a[j*hw : (j+1)*hw] {
 				s += float64(v)
@@ -105,14 +105,14 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 		})
 	case OpLinear:
 		l := nd.Linear
-		parallel(n, func(s int) {
+		Parallel(n, func(s int) {
 			linear(l, a[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe])
 			activate(out[s*oe:(s+1)*oe], act)
 		})
 	case OpConv:
 		c := nd.Conv
 		blocks := (c.OutC + 15) / 16
-		parallel(n*blocks, func(j int) {
+		Parallel(n*blocks, func(j int) {
 			s, b := j/blocks, j%blocks
 			lo, hi := b*16, min(b*16+16, c.OutC)
 			o := out[s*oe : (s+1)*oe]
@@ -270,8 +270,8 @@ func dot(w, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// parallel runs fn(0..jobs-1) on GOMAXPROCS goroutines.
-func parallel(jobs int, fn func(int)) {
+// Parallel runs fn(0..jobs-1) on GOMAXPROCS goroutines.
+func Parallel(jobs int, fn func(int)) {
 	workers := min(runtime.GOMAXPROCS(0), jobs)
 	if workers <= 1 {
 		for j := 0; j < jobs; j++ {
