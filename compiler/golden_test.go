@@ -259,3 +259,48 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 		t.Errorf("%s: top-1 %.2f, PyTorch %.2f", qc, acc.Top1, want.Top1)
 	}
 }
+
+// TestEqualizeKeepsFloatModel: cross-layer equalization (and high-bias absorption)
+// leave the bundled model's float logits unchanged.
+func TestEqualizeKeepsFloatModel(t *testing.T) {
+	d, g, err := LoadFloat(filepath.Join(bundled, "model.json"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, labels := testData(t, bundled)
+	ds, err := data.Open(images, labels, Transform(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(g *ir.Graph) []float32 {
+		_, l, err := Evaluate(ds, 10, 100, 300, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	want := run(g)
+	e := g.Clone()
+	before := ir.ChannelSpread(e.Node("features.1.conv.0.0"))
+	ir.Equalize(e, 200, 1e-6)
+	absorbed := ir.AbsorbHighBias(e)
+	after := ir.ChannelSpread(e.Node("features.1.conv.0.0"))
+	got := run(e)
+	worst, flips := 0.0, 0
+	for i := 0; i < len(want); i += 10 {
+		scale := 0.0
+		for _, v := range want[i : i+10] {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for j := i; j < i+10; j++ {
+			worst = math.Max(worst, math.Abs(float64(got[j]-want[j]))/scale)
+		}
+		if TopK(got[i:i+10], 1)[0] != TopK(want[i:i+10], 1)[0] {
+			flips++
+		}
+	}
+	t.Logf("first depthwise weight range spread %.0f -> %.1f; %d channels absorbed; logits moved %.2g relative", before, after, absorbed, worst)
+	if worst > 2e-5 || flips > 0 {
+		t.Errorf("equalization changed the float model: logits moved %.3g relative, %d top-1 changes", worst, flips)
+	}
+}
