@@ -98,6 +98,9 @@ func needIDX(t *testing.T) {
 func long() bool { return os.Getenv("PTQC_LONG") == "1" }
 
 func TestFloatMatchesPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 images per model: skipped with -short")
+	}
 	for _, dir := range models {
 		t.Run(filepath.Base(dir), func(t *testing.T) { floatMatchesPyTorch(t, dir) })
 	}
@@ -263,6 +266,9 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 // TestEqualizeKeepsFloatModel: cross-layer equalization (and high-bias absorption)
 // leave the bundled model's float logits unchanged.
 func TestEqualizeKeepsFloatModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the bundled model: skipped with -short")
+	}
 	d, g, err := LoadFloat(filepath.Join(bundled, "model.json"), "")
 	if err != nil {
 		t.Fatal(err)
