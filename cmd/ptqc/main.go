@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"inspect": inspectCmd,
 		"eval":    evalCmd,
 		"report":  reportCmd,
+		"build":   buildCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/compiler"
+)
+
+func buildCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	var q quantFlags
+	q.register(fs)
+	out := fs.String("o", "", "output `directory` of the generated package")
+	pkg := fs.String("pkg", "", "Go package `name` of the generated package")
+	force := fs.Bool("force", false, "replace -o even if it holds files ptqc did not generate")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case q.Model == "" && q.QModel == "":
+		return fmt.Errorf("build: -model is required")
+	case !q.quantized():
+		return fmt.Errorf("build: give -qconfig NAME -calib DATA, or -qmodel FILE")
+	case *out == "":
+		return fmt.Errorf("build: -o is required")
+	case *pkg == "":
+		return fmt.Errorf("build: -pkg is required")
+	}
+	// Fail before calibrating.
+	if err := codegen.CheckPackageName(*pkg); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if err := codegen.CheckOutputDir(*out, *force); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	start := time.Now()
+	q.Log = stderr
+	q.Progress = progress(stderr, "calibrating")
+	m, err := compiler.Quantize(q.Options)
+	if err != nil {
+		return err
+	}
+	cmd, err := regenerate(fs, *out)
+	if err != nil {
+		return err
+	}
+	p, err := codegen.Generate(m, codegen.Options{Package: *pkg, Command: cmd})
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if err := p.WriteDir(*out, *force); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote package %s to %s (%s) in %.1fs\n", p.Name, *out, strings.Join(p.Names(), ", "), time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "weights.bin: %d bytes (float model %d bytes, %.2fx smaller)\n", p.WeightsBytes, m.Meta.FloatBytes, float64(m.Meta.FloatBytes)/float64(p.WeightsBytes))
+	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per Model)\n", p.ArenaBytes)
+	return nil
+}
+
+// regenerate is the build command that gives the same package, to run from the
+// package's directory: the flags that were set, in a fixed order, with paths
+// relative to that directory.
+func regenerate(fs *flag.FlagSet, out string) (string, error) {
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return "", err
+	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	paths := map[string]bool{"model": true, "weights": true, "calib": true, "calib-labels": true, "qmodel": true}
+	args := []string{"go", "run", "github.com/ptqc/ptqc/cmd/ptqc", "build"}
+	for _, name := range []string{"model", "weights", "qconfig", "calib", "calib-labels", "calib-limit", "calib-batch", "qmodel", "equalize", "bias-correct"} {
+		v, ok := set[name]
+		switch {
+		case !ok:
+		case name == "equalize" || name == "bias-correct":
+			if v == "true" {
+				args = append(args, "-"+name)
+			}
+		case paths[name]:
+			if a, err := filepath.Abs(v); err == nil {
+				if r, err := filepath.Rel(absOut, a); err == nil {
+					v = filepath.ToSlash(r)
+				}
+			}
+			fallthrough
+		default:
+			args = append(args, "-"+name, shellQuote(v))
+		}
+	}
+	args = append(args, "-o", ".", "-pkg", shellQuote(set["pkg"]))
+	return strings.Join(args, " "), nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

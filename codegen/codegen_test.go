@@ -1,0 +1,392 @@
+package codegen
+
+import (
+	"bytes"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/runtime"
+)
+
+func TestFirstFit(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		ts       []interval
+		want     []int
+		wantPeak int
+	}{
+		{"one", []interval{{0, 1, 64}}, []int{0}, 64},
+		{"chain reuses dead bytes", []interval{{0, 1, 64}, {1, 2, 64}, {2, 3, 64}}, []int{0, 64, 0}, 128},
+		{"an input is alive while its reader writes", []interval{{0, 1, 128}, {1, 2, 64}}, []int{0, 128}, 192},
+		// x -> expand e -> depthwise d -> add(x, d): x stays alive across the block,
+		// the add's output goes where e was.
+		{"residual block", []interval{{0, 3, 64}, {1, 2, 384}, {2, 3, 384}, {3, 4, 64}}, []int{0, 64, 448, 64}, 832},
+		{"unread output", []interval{{0, 0, 64}, {1, 2, 64}}, []int{0, 0}, 64},
+		{"first gap that fits", []interval{{0, 3, 64}, {1, 2, 64}, {2, 4, 64}, {3, 4, 128}, {4, 5, 64}}, []int{0, 64, 128, 192, 0}, 320},
+	} {
+		offs, peak := firstFit(c.ts)
+		if diff := cmp.Diff(c.want, offs); diff != "" || peak != c.wantPeak {
+			t.Errorf("%s: peak %d (want %d), offsets (-want +got):\n%s", c.name, peak, c.wantPeak, diff)
+		}
+	}
+}
+
+// TestPlanNoOverlap checks on random models that no tensor shares bytes with
+// one alive at the same time.
+func TestPlanNoOverlap(t *testing.T) {
+	for seed := range uint64(8) {
+		m := randomModel(t, seed)
+		ls, err := layers(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak, err := plan(ls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[int]int{}
+		for i, l := range ls {
+			for _, id := range l.Node.In {
+				last[id] = i
+			}
+		}
+		type span struct{ def, last, off, end int }
+		var ss []span
+		for i, l := range ls[:len(ls)-1] {
+			ss = append(ss, span{i, max(i, last[l.Y.ID]), l.YOff, l.YOff + l.YD.elems()})
+			if l.YOff%align != 0 || l.YOff+l.YD.elems() > peak {
+				t.Errorf("model %d layer %d: offset %d size %d in an arena of %d", seed, i, l.YOff, l.YD.elems(), peak)
+			}
+		}
+		for i, a := range ss {
+			for _, b := range ss[i+1:] {
+				if a.def <= b.last && b.def <= a.last && a.off < b.end && b.off < a.end {
+					t.Errorf("model %d: tensors of layers %d and %d overlap while both alive", seed, a.def, b.def)
+				}
+			}
+		}
+	}
+}
+
+func TestPack(t *testing.T) {
+	// 2 output channels, 3x3, 2 input channels (per group), weights numbered by
+	// their OIHW index.
+	w := make([]int8, 2*2*9)
+	for i := range w {
+		w[i] = int8(i)
+	}
+	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w, Bias: []int32{100, math.MaxInt32}}
+	gotW, gotB := packConv(conv, 3)
+	// OHWI: o, tap, i -> OIHW index (o*2+i)*9+tap.
+	var wantW []int8
+	for o := range 2 {
+		for tap := range 9 {
+			for i := range 2 {
+				wantW = append(wantW, int8((o*2+i)*9+tap))
+			}
+		}
+	}
+	s0, s1 := int32(0), int32(0)
+	for i := range 18 {
+		s0 += int32(i)
+		s1 += int32(18 + i)
+	}
+	wantB := []int32{100 - 3*s0, int32(uint32(math.MaxInt32) - uint32(3*s1))} // wraps like the kernels
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packConv weights (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantB, gotB); diff != "" {
+		t.Errorf("packConv biases (-want +got):\n%s", diff)
+	}
+
+	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
+	gotW, _ = packDepthwise(dw, 0)
+	wantW = nil
+	for tap := range 9 {
+		for c := range 2 {
+			wantW = append(wantW, int8(c*9+tap))
+		}
+	}
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packDepthwise (-want +got):\n%s", diff)
+	}
+
+	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}, Bias: []int32{5, -5}}
+	gotW, gotB = packPointwise(pw, 255)
+	if diff := cmp.Diff([]int8{1, -2, 3, -128, 127, 0}, gotW); diff != "" {
+		t.Errorf("packPointwise (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int32{5 - 255*2, -5 - 255*(-1)}, gotB); diff != "" {
+		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
+	}
+}
+
+// TestRuntimeMatchesCompiler checks that the generated packages' scalar ops are
+// the interpreter's, bit for bit, on random and edge-case operands.
+func TestRuntimeMatchesCompiler(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	f := func() float32 {
+		switch r.IntN(8) {
+		case 0:
+			return []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, 2.5, -2.5, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}[r.IntN(12)]
+		case 1:
+			return float32(r.IntN(1000)) + 0.5 // halfway cases
+		}
+		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-3)))
+	}
+	m := func() float32 { return float32(math.Ldexp(r.Float64(), -r.IntN(20))) }
+	z := func() int32 { return int32(r.IntN(256)) }
+	for i := range 200000 {
+		x, inv, zz := f(), m()*100, z()
+		if a, b := runtime.QuantizeValue(x, inv, zz), compiler.QuantizeValue(x, inv, zz); a != b {
+			t.Fatalf("%d: QuantizeValue(%v, %v, %d) = %d, interpreter %d", i, x, inv, zz, a, b)
+		}
+		acc := int32(r.Uint32())
+		if r.IntN(2) == 0 {
+			acc = int32(r.IntN(20001) - 10000)
+		}
+		mm, lo := m(), z()
+		hi := lo + int32(r.IntN(int(256-lo)))
+		if a, b := runtime.Requantize(acc, mm, zz, lo, hi), compiler.Requantize(acc, mm, zz, lo, hi); a != b {
+			t.Fatalf("%d: Requantize(%d, %v, %d, %d, %d) = %d, interpreter %d", i, acc, mm, zz, lo, hi, a, b)
+		}
+		qa, qb, za, zb, ma, mb := uint8(z()), uint8(z()), z(), z(), m()*4, m()*4
+		if a, b := runtime.AddQ(qa, qb, za, zb, ma, mb, zz), compiler.AddQ(qa, qb, za, zb, ma, mb, zz); a != b {
+			t.Fatalf("%d: AddQ = %d, interpreter %d", i, a, b)
+		}
+		if a, b := runtime.MeanQ(acc, mm, zz), compiler.MeanQ(acc, mm, zz); a != b {
+			t.Fatalf("%d: MeanQ = %d, interpreter %d", i, a, b)
+		}
+		s := float64(m())
+		if a, b := runtime.Dequantize(qa, float32(s), za), compiler.Dequantize(qa, s, za); math.Float32bits(a) != math.Float32bits(b) {
+			t.Fatalf("%d: Dequantize = %v, interpreter %v", i, a, b)
+		}
+	}
+}
+
+func TestGenerateIsDeterministic(t *testing.T) {
+	m := randomModel(t, 1)
+	a, err := Generate(m, Options{Package: "net", Command: "ptqc build ..."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same model through the quantized-model file.
+	enc, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := compiler.DecodeModel(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		b, err := Generate(m2, Options{Package: "net", Command: "ptqc build ..."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(a.Files, b.Files); diff != "" {
+			t.Fatalf("run %d differs (-first +this):\n%s", i, diff)
+		}
+	}
+}
+
+// TestGeneratedFiles checks the files' form: the header, gofmt, and imports.
+func TestGeneratedFiles(t *testing.T) {
+	for seed := range uint64(4) {
+		p, err := Generate(randomModel(t, seed), Options{Package: "net"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"doc.go", "kernels.go", "model.go", "weights.bin"}, p.Names()); diff != "" {
+			t.Errorf("files (-want +got):\n%s", diff)
+		}
+		if len(p.Files["weights.bin"]) != p.WeightsBytes {
+			t.Errorf("WeightsBytes %d, weights.bin has %d", p.WeightsBytes, len(p.Files["weights.bin"]))
+		}
+		for name, b := range p.Files {
+			if !bytes.HasPrefix(b, []byte(Header+"\n")) {
+				t.Errorf("%s does not start with %q", name, Header)
+			}
+			if !strings.HasSuffix(name, ".go") {
+				continue
+			}
+			if f, err := format.Source(b); err != nil || !bytes.Equal(f, b) {
+				t.Errorf("%s is not gofmt'ed (%v)", name, err)
+			}
+			file, err := parser.ParseFile(token.NewFileSet(), name, b, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, im := range file.Imports {
+				path, _ := strconv.Unquote(im.Path.Value)
+				if path != "github.com/ptqc/ptqc/runtime" && path != "golang.org/x/sys/cpu" && strings.Contains(path, ".") {
+					t.Errorf("%s imports %s", name, path)
+				}
+			}
+		}
+	}
+}
+
+func TestGenerateRejects(t *testing.T) {
+	good := func() *compiler.Model {
+		enc, err := randomModel(t, 0).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := compiler.DecodeModel(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	firstConv := func(m *compiler.Model) *compiler.Conv {
+		for _, n := range m.Nodes {
+			if n.Conv != nil {
+				return n.Conv
+			}
+		}
+		t.Fatal("no conv")
+		return nil
+	}
+	for _, c := range []struct {
+		name   string
+		pkg    string
+		mutate func(m *compiler.Model) *compiler.Model
+		want   string
+	}{
+		{"package keyword", "func", nil, "package name"},
+		{"package main", "main", nil, "package name"},
+		{"package not an identifier", "my-net", nil, "package name"},
+		{"nil model", "net", func(*compiler.Model) *compiler.Model { return nil }, "no model"},
+		{"no quantize", "net", func(m *compiler.Model) *compiler.Model { m.Nodes = m.Nodes[1:]; return m }, "start with a Quantize"},
+		{"short weights", "net", func(m *compiler.Model) *compiler.Model {
+			c := firstConv(m)
+			c.Weight = c.Weight[1:]
+			return m
+		}, "weights"},
+		{"NaN multiplier", "net", func(m *compiler.Model) *compiler.Model { firstConv(m).M[0] = float32(math.NaN()); return m }, "not finite"},
+		{"bad zero point", "net", func(m *compiler.Model) *compiler.Model { m.Tensors[m.Nodes[0].Out].Zero = 256; return m }, "zero point"},
+		{"tensor out of range", "net", func(m *compiler.Model) *compiler.Model { m.Nodes[1].In[0] = 1 << 20; return m }, "out of range"},
+		{"reads a later tensor", "net", func(m *compiler.Model) *compiler.Model { m.Nodes[1].In[0] = m.Nodes[3].Out; return m }, ""},
+		{"bad input shape", "net", func(m *compiler.Model) *compiler.Model { m.Desc.Input = []int{1, 2, 3}; return m }, "description input"},
+	} {
+		m := good()
+		if c.mutate != nil {
+			m = c.mutate(m)
+		}
+		_, err := Generate(m, Options{Package: c.pkg})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestWriteDir(t *testing.T) {
+	p, err := Generate(randomModel(t, 0), Options{Package: "net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "a", "net")
+	check := func(what string) {
+		t.Helper()
+		for name, b := range p.Files {
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil || !bytes.Equal(got, b) {
+				t.Errorf("%s: %s not as generated (%v)", what, name, err)
+			}
+		}
+		es, _ := os.ReadDir(dir)
+		if len(es) != len(p.Files) {
+			t.Errorf("%s: %d files in %s, want %d", what, len(es), dir, len(p.Files))
+		}
+		left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".net.tmp-*"))
+		if len(left) > 0 {
+			t.Errorf("%s: temporary directories left: %v", what, left)
+		}
+	}
+	if err := p.WriteDir(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	check("new directory")
+	// A stale generated file from another build disappears.
+	if err := os.WriteFile(filepath.Join(dir, "kernels_amd64.s"), []byte(Header+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteDir(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	check("replacing a generated package")
+	// A file ptqc did not write stops it, unless forced.
+	user := filepath.Join(dir, "extra.go")
+	if err := os.WriteFile(user, []byte("package net\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteDir(dir, false); err == nil || !strings.Contains(err.Error(), "extra.go was not generated by ptqc") {
+		t.Errorf("directory with a user file: error %v", err)
+	}
+	if _, err := os.Stat(user); err != nil {
+		t.Errorf("the refused write touched the directory: %v", err)
+	}
+	if err := p.WriteDir(dir, true); err != nil {
+		t.Fatal(err)
+	}
+	check("forced")
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteDir(file, true); err == nil {
+		t.Error("writing over a file: no error")
+	}
+}
+
+// TestOddGraphKinds makes sure the hand-built graph reaches the general kernels.
+func TestOddGraphKinds(t *testing.T) {
+	ls, err := layers(randomModel(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, l := range ls {
+		kinds = append(kinds, l.Kind.String())
+	}
+	want := []string{"quantize", "conv", "conv", "conv", "conv", "conv", "add", "conv", "dequantize"}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("kinds (-want +got):\n%s", diff)
+	}
+}
+
+// TestHostileNames checks that strings from a model file cannot break out of
+// the comments they appear in.
+func TestHostileNames(t *testing.T) {
+	m := randomModel(t, 0)
+	m.Nodes[1].Name = "x\n}\nfunc init() { panic(1) }\n//"
+	m.Nodes[2].Name = "/* open"
+	m.Nodes[3].Name = "bad \xff utf-8 \ufeff"
+	m.Meta.QConfig = "q\nvar Evil = 1"
+	p, err := Generate(m, Options{Package: "net", Command: "ptqc build -model 'a\nb'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range p.Files {
+		if !strings.HasSuffix(name, ".go") {
+			continue
+		}
+		if _, err := format.Source(b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if bytes.Contains(b, []byte("\nfunc init()")) || bytes.Contains(b, []byte("\nvar Evil")) {
+			t.Errorf("%s: a name escaped its comment", name)
+		}
+	}
+}

@@ -1,0 +1,431 @@
+package codegen
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
+)
+
+const rt = "github.com/ptqc/ptqc/runtime"
+
+// gen holds what the emitters share.
+type gen struct {
+	m      *compiler.Model
+	opts   Options
+	layers []*layer
+	arena  int
+	blob   *weightsFile
+}
+
+func (g *gen) file() *jen.File {
+	f := jen.NewFile(g.opts.Package)
+	f.HeaderComment(Header)
+	f.ImportName(rt, "runtime")
+	return f
+}
+
+func render(f *jen.File) ([]byte, error) {
+	var b bytes.Buffer
+	if err := f.Render(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// lines makes a // comment of several lines (jennifer writes a string starting
+// with // as is).
+func lines(ls ...string) string {
+	var b strings.Builder
+	for i, l := range ls {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if l == "" {
+			b.WriteString("//")
+		} else {
+			b.WriteString("// " + text(l))
+		}
+	}
+	return b.String()
+}
+
+// text makes s safe in a // comment: a name or a string from a model file could
+// otherwise end the comment (a newline), start a raw one for jennifer (a leading
+// /), or make the source invalid (bad UTF-8, a BOM).
+func text(s string) string {
+	bad := func(r rune) bool {
+		return r < 0x20 && r != '\t' || r == 0x7f || r == 0x2028 || r == 0x2029 || r == 0xfeff
+	}
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, bad) || strings.HasPrefix(s, "/") {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+// f32 is a float32 literal that converts back to exactly v.
+func f32(v float32) jen.Code { return jen.Id(strconv.FormatFloat(float64(v), 'g', -1, 32)) }
+
+// id is the generated identifier of layer l's constant or function named s.
+func (l *layer) id(s string) *jen.Statement { return jen.Id(l.ID + s) }
+
+// perTensor reports whether every output channel has the same multiplier, which
+// is then a constant instead of a table.
+func perTensor(m []float32) bool {
+	for _, v := range m {
+		if v != m[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// summary describes a layer in one line for comments.
+func (l *layer) summary() string {
+	nd := *l.Node
+	nd.Name = text(nd.Name)
+	switch l.Kind {
+	case kQuantize:
+		return fmt.Sprintf("%s: quantize the %v input (NCHW float32 to NHWC uint8)", nd.Name, l.XD)
+	case kDequantize:
+		return fmt.Sprintf("%s: dequantize the %v output", nd.Name, l.XD)
+	case kAdd:
+		return fmt.Sprintf("%s: residual add, %v", nd.Name, l.XD)
+	case kMean:
+		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
+	}
+	c := nd.Conv
+	act := map[ir.Act]string{ir.ActNone: "", ir.ActReLU: ", ReLU", ir.ActReLU6: ", ReLU6"}[c.Act]
+	if nd.Kind == compiler.KLinear {
+		return fmt.Sprintf("%s: linear %d -> %d%s", nd.Name, c.InC, c.OutC, act)
+	}
+	return fmt.Sprintf("%s: %v %dx%d, stride %d, padding %d, groups %d%s; %v -> %v", nd.Name, l.Kind, c.Kernel, c.Kernel, c.Stride, c.Pad, c.Groups, act, l.XD, l.YD)
+}
+
+// consts are layer l's constants: its shapes, qparams, arena offsets and where
+// its parameters are, plus the multiplier table of a per-channel layer.
+func (g *gen) consts(f *jen.File, l *layer) {
+	type def struct {
+		name string
+		typ  jen.Code // nil: an untyped integer constant
+		v    jen.Code
+	}
+	var defs [][]def
+	add := func(ds ...def) { defs = append(defs, ds) }
+	n := func(name string, v int) def { return def{name, nil, jen.Lit(v)} }
+	x, y := l.XD, l.YD
+	add(n("XC", x.C), n("XH", x.H), n("XW", x.W))
+	if l.Kind != kQuantize { // the float input is the caller's
+		add(n("XLen", x.elems()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
+	}
+	if l.Kind == kAdd {
+		add(n("X2", l.X2Off), n("X2Zero", int(l.X2.Zero)))
+	}
+	if l.Kind != kDequantize {
+		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
+		add(n("YLen", y.elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+	}
+	var mTable []float32
+	switch l.Kind {
+	case kQuantize:
+		add(def{"Inv", jen.Float32(), f32(float32(1 / l.Y.Scale))})
+	case kDequantize:
+		add(def{"Scale", jen.Float32(), f32(float32(l.X.Scale))})
+	case kAdd:
+		add(def{"MA", jen.Float32(), f32(l.Node.Add.MA)})
+		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
+	case kMean:
+		hw := x.H * x.W
+		add(def{"Inv", jen.Float32(), f32(float32(1 / float64(hw)))})
+		// sum(q - z) = sum(q) - H*W*z in wrapping int32 arithmetic.
+		add(def{"Sub", jen.Int32(), jen.Lit(int(int32(hw) * l.X.Zero))})
+	default:
+		c := l.Node.Conv
+		add(n("K", c.Kernel), n("S", c.Stride), n("P", c.Pad), n("G", c.Groups))
+		add(n("Lo", int(c.Lo)), n("Hi", int(c.Hi)))
+		add(n("W", l.WOff), n("WLen", len(l.W)), n("B", l.BOff))
+		if l.Kind == kConv {
+			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
+		}
+		if perTensor(c.M) {
+			add(def{"M", jen.Float32(), f32(c.M[0])})
+		} else {
+			mTable = c.M
+		}
+	}
+	f.Line()
+	f.Comment(l.ID + " is " + l.summary() + ".")
+	f.Const().DefsFunc(func(grp *jen.Group) {
+		for _, ds := range defs {
+			if ds[0].typ != nil {
+				grp.Add(l.id(ds[0].name)).Add(ds[0].typ).Op("=").Add(ds[0].v)
+				continue
+			}
+			names, vals := make([]jen.Code, len(ds)), make([]jen.Code, len(ds))
+			for i, d := range ds {
+				names[i], vals[i] = l.id(d.name), d.v
+			}
+			grp.List(names...).Op("=").List(vals...)
+		}
+	})
+	if mTable != nil {
+		f.Line()
+		f.Comment(l.ID + "M are the per-channel requantization multipliers s_x * s_w[c] / s_y.")
+		f.Var().Add(l.id("M")).Op("=").Index(l.id("YC")).Float32().ValuesFunc(func(grp *jen.Group) {
+			for _, v := range mTable {
+				grp.Add(f32(v))
+			}
+		})
+	}
+}
+
+// mult is layer l's multiplier for output channel o.
+func (l *layer) mult(o jen.Code) jen.Code {
+	if perTensor(l.Node.Conv.M) {
+		return l.id("M")
+	}
+	return l.id("M").Index(o)
+}
+
+// requantize is y = runtime.Requantize(acc, M[o], z_y, lo, hi).
+func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
+	return dst.Op("=").Qual(rt, "Requantize").Call(acc, l.mult(o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
+}
+
+func (g *gen) model() ([]byte, error) {
+	f := g.file()
+	f.Anon("embed")
+	in := g.layers[0].XD
+	out := g.layers[len(g.layers)-1].XD
+	f.Line()
+	f.Comment("The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.")
+	f.Const().Defs(
+		jen.Id("InputChannels").Op("=").Lit(in.C),
+		jen.Id("InputHeight").Op("=").Lit(in.H),
+		jen.Id("InputWidth").Op("=").Lit(in.W),
+		jen.Id("NumClasses").Op("=").Lit(out.elems()),
+	)
+	f.Line()
+	f.Const().Defs(
+		jen.Comment("inputLen is the number of float32 values of one image."),
+		jen.Id("inputLen").Op("=").Id("InputChannels").Op("*").Id("InputHeight").Op("*").Id("InputWidth"),
+		jen.Comment("arenaBytes holds every uint8 activation of one image, NHWC, as ptqc's memory plan placed them."),
+		jen.Id("arenaBytes").Op("=").Lit(g.arena),
+		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian biases."),
+		jen.Id("weightsHeader").Op("=").Lit(headerLen),
+		jen.Id("weightsLen").Op("=").Lit(g.blob.wLen),
+		jen.Id("biasesLen").Op("=").Lit(g.blob.bCount),
+	)
+	f.Line()
+	f.Line()
+	f.Comment("//go:embed weights.bin")
+	f.Var().Id("weightsBin").String()
+	f.Line()
+	f.Var().Defs(
+		jen.Id("loadOnce").Qual("sync", "Once"),
+		jen.Comment("weights and biases are every layer's packed parameters, read-only once loaded."),
+		jen.Id("weights").Index().Int8(),
+		jen.Id("biases").Index().Int32(),
+		jen.Id("loadErr").Error(),
+	)
+	f.Line()
+	f.Comment("load unpacks weights.bin.")
+	f.Func().Id("load").Params().Block(
+		jen.If(jen.Len(jen.Id("weightsBin")).Op("!=").Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")).Block(
+			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin has %d bytes, want %d"), jen.Len(jen.Id("weightsBin")), jen.Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")),
+			jen.Return(),
+		),
+		jen.Id("weights").Op("=").Make(jen.Index().Int8(), jen.Id("weightsLen")),
+		jen.For(jen.Id("i").Op(":=").Range().Id("weights")).Block(
+			jen.Id("weights").Index(jen.Id("i")).Op("=").Int8().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("+").Id("i"))),
+		),
+		jen.Id("b").Op(":=").Id("weightsBin").Index(jen.Id("weightsHeader").Op("+").Id("weightsLen"), jen.Empty()),
+		jen.Id("biases").Op("=").Make(jen.Index().Int32(), jen.Id("biasesLen")),
+		jen.For(jen.Id("i").Op(":=").Range().Id("biases")).Block(
+			jen.Id("biases").Index(jen.Id("i")).Op("=").Int32().Call(
+				jen.Uint32().Call(jen.Id("b").Index(jen.Lit(4).Op("*").Id("i"))).Op("|").
+					Uint32().Call(jen.Id("b").Index(jen.Lit(4).Op("*").Id("i").Op("+").Lit(1))).Op("<<").Lit(8).Op("|").
+					Uint32().Call(jen.Id("b").Index(jen.Lit(4).Op("*").Id("i").Op("+").Lit(2))).Op("<<").Lit(16).Op("|").
+					Uint32().Call(jen.Id("b").Index(jen.Lit(4).Op("*").Id("i").Op("+").Lit(3))).Op("<<").Lit(24)),
+		),
+	)
+
+	f.Line()
+	f.Comment(lines(
+		"layer runs one layer on one image: it reads x (and x2, for an add) and writes y,",
+		"all uint8 NHWC in the arena; w and b are its packed weights and biases (nil for",
+		"an add or a mean). Every layer between the input's quantize and the output's",
+		"dequantize has this signature, so a Model can pick each one's implementation.",
+	))
+	f.Type().Id("layer").Func().Params(jen.List(jen.Id("y"), jen.Id("x"), jen.Id("x2")).Index().Byte(), jen.Id("w").Index().Int8(), jen.Id("b").Index().Int32())
+	f.Line()
+	f.Comment("kernels holds the function each layer runs, chosen once in New.")
+	f.Type().Id("kernels").StructFunc(func(grp *jen.Group) {
+		for _, l := range g.layers {
+			switch l.Kind {
+			case kQuantize:
+				grp.Id(l.ID).Func().Params(jen.Id("y").Index().Byte(), jen.Id("x").Index().Float32()).Comment(text(l.Node.Name))
+			case kDequantize:
+				grp.Id(l.ID).Func().Params(jen.Id("y").Index().Float32(), jen.Id("x").Index().Byte()).Comment(text(l.Node.Name))
+			default:
+				grp.Id(l.ID).Id("layer").Comment(text(l.Node.Name))
+			}
+		}
+	})
+	f.Line()
+	f.Comment("generic are the portable Go kernels of kernels.go.")
+	f.Var().Id("generic").Op("=").Id("kernels").Values(jen.DictFunc(func(d jen.Dict) {
+		for _, l := range g.layers {
+			d[jen.Id(l.ID)] = jen.Id(l.ID + "Generic")
+		}
+	}))
+
+	f.Line()
+	f.Comment(lines(
+		"Model runs the network. A Model is used by one goroutine at a time; separate",
+		"Models may run concurrently. The zero Model is ready to use; New does the",
+		"allocation up front.",
+	))
+	f.Type().Id("Model").Struct(
+		jen.Id("arena").Index().Byte(),
+		jen.Id("k").Id("kernels"),
+		jen.Id("img").Index().Float32().Comment("Classify's input"),
+		jen.Id("logits").Index(jen.Id("NumClasses")).Float32(),
+	)
+	f.Line()
+	f.Comment("New returns a Model with its arena allocated and its kernels chosen.")
+	f.Func().Id("New").Params().Op("*").Id("Model").Block(
+		jen.Id("m").Op(":=").Op("&").Id("Model").Values(),
+		jen.Id("m").Dot("init").Call().Comment("an error is reported by Forward"),
+		jen.Return(jen.Id("m")),
+	)
+	f.Line()
+	f.Comment("init loads the weights once per process and allocates the Model's arena.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("init").Params().Error().Block(
+		jen.If(jen.Id("m").Dot("arena").Op("!=").Nil()).Block(jen.Return(jen.Nil())),
+		jen.Id("loadOnce").Dot("Do").Call(jen.Id("load")),
+		jen.If(jen.Id("loadErr").Op("!=").Nil()).Block(jen.Return(jen.Id("loadErr"))),
+		jen.Id("m").Dot("k").Op("=").Id("generic"),
+		jen.Id("m").Dot("arena").Op("=").Make(jen.Index().Byte(), jen.Id("arenaBytes")),
+		jen.Return(jen.Nil()),
+	)
+	pkg := g.opts.Package
+	f.Line()
+	f.Comment(lines(
+		"Forward runs len(in) / (InputChannels*InputHeight*InputWidth) images, each NCHW",
+		"float32 normalized as Transform does, and writes NumClasses dequantized logits",
+		"per image to out. It allocates nothing (after a zero Model's first call).",
+	))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).Error().Block(
+		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Qual("errors", "New").Call(jen.Lit(pkg+": Forward on a nil Model")))),
+		jen.If(jen.Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0)).Block(
+			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": input has %d values, want a positive multiple of %d (%dx%dx%d per image)"),
+				jen.Len(jen.Id("in")), jen.Id("inputLen"), jen.Id("InputChannels"), jen.Id("InputHeight"), jen.Id("InputWidth"))),
+		),
+		jen.Id("n").Op(":=").Len(jen.Id("in")).Op("/").Id("inputLen"),
+		jen.If(jen.Len(jen.Id("out")).Op("<").Id("n").Op("*").Id("NumClasses")).Block(
+			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": output has room for %d values, want %d (%d images x %d classes)"),
+				jen.Len(jen.Id("out")), jen.Id("n").Op("*").Id("NumClasses"), jen.Id("n"), jen.Id("NumClasses"))),
+		),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
+			jen.Id("m").Dot("forward").Call(
+				jen.Id("out").Index(jen.Id("i").Op("*").Id("NumClasses"), jen.Empty()).Index(jen.Empty(), jen.Id("NumClasses")),
+				jen.Id("in").Index(jen.Id("i").Op("*").Id("inputLen"), jen.Empty()).Index(jen.Empty(), jen.Id("inputLen")),
+			),
+		),
+		jen.Return(jen.Nil()),
+	)
+
+	sub := func(s string, off, n jen.Code) jen.Code {
+		return jen.Id(s).Index(off, jen.Empty()).Index(jen.Empty(), n)
+	}
+	f.Line()
+	f.Comment("forward runs one image through the layer schedule.")
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+		grp.List(jen.Id("a"), jen.Id("w"), jen.Id("b")).Op(":=").List(jen.Id("m").Dot("arena"), jen.Id("weights"), jen.Id("biases"))
+		for _, l := range g.layers {
+			call := jen.Id("m").Dot("k").Dot(l.ID)
+			switch l.Kind {
+			case kQuantize:
+				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), jen.Id("in")))
+			case kDequantize:
+				grp.Add(call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen"))))
+			case kAdd:
+				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil()))
+			case kMean:
+				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil()))
+			default:
+				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("w", l.id("W"), l.id("WLen")), sub("b", l.id("B"), l.id("YC"))))
+			}
+		}
+	})
+
+	f.Line()
+	f.Comment("The layer schedule: every layer's shapes (C, H, W of x and y), arena offsets, qparams and parameters.")
+	for _, l := range g.layers {
+		g.consts(f, l)
+	}
+
+	g.helpers(f)
+	return render(f)
+}
+
+// helpers writes Transform, Preprocess and Classify.
+func (g *gen) helpers(f *jen.File) {
+	d := g.m.Desc
+	f32s := func(v []float32) jen.Code {
+		return jen.Index().Float32().ValuesFunc(func(grp *jen.Group) {
+			for _, x := range v {
+				grp.Add(f32(x))
+			}
+		})
+	}
+	f.Line()
+	f.Comment(lines(
+		"Transform returns the preprocessing of the model's description: resize the",
+		"shorter side, center crop, pad, scale to [0, 1] and normalize per channel.",
+	))
+	f.Func().Id("Transform").Params().Qual(rt, "Transform").Block(
+		jen.Return(jen.Qual(rt, "Transform").Values(jen.Dict{
+			jen.Id("Channels"): jen.Id("InputChannels"),
+			jen.Id("Height"):   jen.Id("InputHeight"),
+			jen.Id("Width"):    jen.Id("InputWidth"),
+			jen.Id("Resize"):   jen.Lit(d.Preprocess.Resize),
+			jen.Id("Crop"):     jen.Lit(d.Preprocess.Crop),
+			jen.Id("Pad"):      jen.Lit(d.Preprocess.Pad),
+			jen.Id("Mean"):     f32s(d.Mean),
+			jen.Id("Std"):      f32s(d.Std),
+		})),
+	)
+	f.Line()
+	f.Var().Id("transform").Op("=").Id("Transform").Call()
+	f.Line()
+	f.Comment(lines(
+		"Preprocess writes img, transformed as Transform says, into the first",
+		"InputChannels*InputHeight*InputWidth values of dst.",
+	))
+	f.Func().Id("Preprocess").Params(jen.Id("dst").Index().Float32(), jen.Id("img").Qual("image", "Image")).Error().Block(
+		jen.Id("t").Op(":=").Id("transform"),
+		jen.Return(jen.Id("t").Dot("Image").Call(jen.Id("dst"), jen.Id("img"))),
+	)
+	f.Line()
+	f.Comment(lines(
+		"Classify preprocesses img, runs it and returns the indices of the k classes",
+		"with the highest logits, best first (ties to the lower index).",
+	))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Classify").Params(jen.Id("img").Qual("image", "Image"), jen.Id("k").Int()).Params(jen.Index().Int(), jen.Error()).Block(
+		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("errors", "New").Call(jen.Lit(g.opts.Package+": Classify on a nil Model")))),
+		jen.If(jen.Id("m").Dot("img").Op("==").Nil()).Block(
+			jen.Id("m").Dot("img").Op("=").Make(jen.Index().Float32(), jen.Id("inputLen")),
+		),
+		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("m").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("Forward").Call(jen.Id("m").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("m").Dot("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("m").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
+	)
+}

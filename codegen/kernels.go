@@ -1,0 +1,372 @@
+package codegen
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/dave/jennifer/jen"
+)
+
+// The portable Go kernels, one function per layer. Shapes, strides, padding and
+// qparams are the layer's constants, so the Go compiler knows every loop bound
+// and slice length and drops most bounds checks. Each reslices its arguments to
+// their constant lengths first, for the same reason.
+
+func (g *gen) kernels() ([]byte, error) {
+	f := g.file()
+	for _, l := range g.layers {
+		f.Line()
+		f.Comment(l.ID + "Generic runs " + l.summary() + ".")
+		switch l.Kind {
+		case kQuantize:
+			kQuantizeGo(f, l)
+		case kDequantize:
+			kDequantizeGo(f, l)
+		case kPointwise:
+			kPointwiseGo(f, l)
+		case kDepthwise:
+			kDepthwiseGo(f, l)
+		case kConv:
+			kConvGo(f, l)
+		case kAdd:
+			kAddGo(f, l)
+		case kMean:
+			kMeanGo(f, l)
+		}
+	}
+	return render(f)
+}
+
+var id = jen.Id
+
+// params is the layer signature; unused parameters are blank.
+func params(x2, wb bool) jen.Code {
+	name := func(n string, used bool) *jen.Statement {
+		if used {
+			return id(n)
+		}
+		return id("_")
+	}
+	return jen.List(
+		jen.List(id("y"), id("x"), name("x2", x2)).Index().Byte(),
+		name("w", wb).Index().Int8(),
+		name("b", wb).Index().Int32(),
+	)
+}
+
+// reslice is s = s[:n].
+func reslice(s string, n jen.Code) jen.Code {
+	return id(s).Op("=").Id(s).Index(jen.Empty(), n)
+}
+
+// window is s[off:][:n].
+func window(s string, off, n jen.Code) *jen.Statement {
+	return id(s).Index(off, jen.Empty()).Index(jen.Empty(), n)
+}
+
+// mac is acc += int32(a) * int32(b).
+func mac(acc *jen.Statement, a, b jen.Code) jen.Code {
+	return acc.Op("+=").Int32().Call(a).Op("*").Int32().Call(b)
+}
+
+// rangeInt is for v := range n.
+func rangeInt(v string, n jen.Code, body ...jen.Code) jen.Code {
+	return jen.For(id(v).Op(":=").Range().Add(n)).Block(body...)
+}
+
+// rangeSlice is for i, v := range s.
+func rangeSlice(i, v string, s jen.Code, body ...jen.Code) jen.Code {
+	return jen.For(jen.List(id(i), id(v)).Op(":=").Range().Add(s)).Block(body...)
+}
+
+// outside is iy < 0 || iy >= XH || ix < 0 || ix >= XW.
+func outside(l *layer) jen.Code {
+	return id("iy").Op("<").Lit(0).Op("||").Id("iy").Op(">=").Add(l.id("XH")).Op("||").
+		Id("ix").Op("<").Lit(0).Op("||").Id("ix").Op(">=").Add(l.id("XW"))
+}
+
+// taps loops over the kernel window of output pixel (oy, ox) with input
+// coordinates iy, ix; body runs per tap.
+func taps(l *layer, body ...jen.Code) jen.Code {
+	return rangeInt("ky", l.id("K"),
+		id("iy").Op(":=").Id("oy").Op("*").Add(l.id("S")).Op("-").Add(l.id("P")).Op("+").Id("ky"),
+		rangeInt("kx", l.id("K"), append([]jen.Code{
+			id("ix").Op(":=").Id("ox").Op("*").Add(l.id("S")).Op("-").Add(l.id("P")).Op("+").Id("kx"),
+		}, body...)...),
+	)
+}
+
+// convPrologue reslices a conv layer's arguments to their constant lengths.
+func convPrologue(l *layer) []jen.Code {
+	return []jen.Code{
+		reslice("x", l.id("XLen")),
+		reslice("y", l.id("YLen")),
+		reslice("w", l.id("WLen")),
+		reslice("b", l.id("YC")),
+	}
+}
+
+func kQuantizeGo(f *jen.File, l *layer) {
+	f.Func().Id(l.ID+"Generic").Params(id("y").Index().Byte(), id("x").Index().Float32()).Block(
+		reslice("x", l.id("XC").Op("*").Add(l.id("XH")).Op("*").Add(l.id("XW"))),
+		reslice("y", l.id("YLen")),
+		rangeInt("c", l.id("XC"),
+			id("plane").Op(":=").Add(window("x", id("c").Op("*").Add(l.id("XH")).Op("*").Add(l.id("XW")), l.id("XH").Op("*").Add(l.id("XW")))),
+			rangeSlice("i", "v", id("plane"),
+				id("y").Index(id("i").Op("*").Add(l.id("XC")).Op("+").Id("c")).Op("=").Qual(rt, "QuantizeValue").Call(id("v"), l.id("Inv"), l.id("YZero")),
+			),
+		),
+	)
+}
+
+func kDequantizeGo(f *jen.File, l *layer) {
+	deq := func(v jen.Code) jen.Code {
+		return jen.Qual(rt, "Dequantize").Call(v, l.id("Scale"), l.id("XZero"))
+	}
+	var body []jen.Code
+	body = append(body, reslice("x", l.id("XLen")), reslice("y", l.id("XLen")))
+	if l.XD.H == 1 && l.XD.W == 1 {
+		body = append(body, rangeSlice("i", "v", id("x"), id("y").Index(id("i")).Op("=").Add(deq(id("v")))))
+	} else {
+		// NHWC back to the interpreter's NCHW.
+		body = append(body, rangeInt("p", l.id("XH").Op("*").Add(l.id("XW")),
+			rangeSlice("c", "v", window("x", id("p").Op("*").Add(l.id("XC")), l.id("XC")),
+				id("y").Index(id("c").Op("*").Add(l.id("XH")).Op("*").Add(l.id("XW")).Op("+").Id("p")).Op("=").Add(deq(id("v"))),
+			),
+		))
+	}
+	f.Func().Id(l.ID+"Generic").Params(id("y").Index().Float32(), id("x").Index().Byte()).Block(body...)
+}
+
+// kPointwiseGo is a GEMM: each output channel of a pixel is the dot product of
+// the pixel's XC channels with a row of weights, four rows at a time sharing the
+// loads of x. Pairs of pixels go through int64 multiply-adds, one pixel in each
+// 32-bit half (runtime.Lanes): exact while XC * 255 * 128 < 2^31, which halves
+// the multiplies. Sums go to a row of accumulators and are requantized after
+// the dot products, which keeps the Go compiler's registers for the loop.
+func kPointwiseGo(f *jen.File, l *layer) {
+	body := convPrologue(l)
+	np := l.YD.H * l.YD.W
+	pairs := l.XD.C*255*128 < math.MaxInt32 && np >= 2
+	body = append(body, jen.Var().Id("acc0").Index(l.id("YC")).Int32())
+	if pairs {
+		body = append(body,
+			jen.Var().Id("acc1").Index(l.id("YC")).Int32(),
+			jen.For(id("p").Op(":=").Lit(0), id("p").Op("+").Lit(2).Op("<=").Add(l.id("YH")).Op("*").Add(l.id("YW")), id("p").Op("+=").Lit(2)).Block(
+				pointwisePair(l)...,
+			))
+	}
+	switch {
+	case !pairs:
+		body = append(body, rangeInt("p", l.id("YH").Op("*").Add(l.id("YW")), pointwiseOne(l)...))
+	case np%2 != 0:
+		body = append(body, jen.Block(append([]jen.Code{
+			id("p").Op(":=").Add(l.id("YH")).Op("*").Add(l.id("YW")).Op("-").Lit(1),
+		}, pointwiseOne(l)...)...))
+	}
+	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
+}
+
+// pointwiseRows is the loop over output channels o in blocks of four, then one
+// at a time: block(n) is the body for channels o .. o+n-1, whose weights are
+// the rows of ws, each of row values.
+func pointwiseRows(l *layer, row string, block func(n int) []jen.Code) []jen.Code {
+	const rows = 4
+	var st []jen.Code
+	rowsOf := func(n int) []jen.Code {
+		return append([]jen.Code{
+			id("ws").Op(":=").Add(window("w", id("o").Op("*").Add(l.id(row)), jen.Lit(n).Op("*").Add(l.id(row)))),
+		}, block(n)...)
+	}
+	if l.YD.C >= rows {
+		st = append(st, jen.For(id("o").Op(":=").Lit(0), id("o").Op("+").Lit(rows).Op("<=").Add(l.id("YC")), id("o").Op("+=").Lit(rows)).Block(rowsOf(rows)...))
+	}
+	if l.YD.C%rows != 0 {
+		st = append(st, jen.For(id("o").Op(":=").Add(l.id("YC")).Op("/").Lit(rows).Op("*").Lit(rows), id("o").Op("<").Add(l.id("YC")), id("o").Op("++")).Block(rowsOf(1)...))
+	}
+	return st
+}
+
+// plus is v or v+i.
+func plus(v string, i int) *jen.Statement {
+	if i == 0 {
+		return id(v)
+	}
+	return id(v).Op("+").Lit(i)
+}
+
+// times is (v+i)*n, without parentheses around a lone v.
+func times(v string, i int, n jen.Code) *jen.Statement {
+	if i == 0 {
+		return id(v).Op("*").Add(n)
+	}
+	return jen.Parens(plus(v, i)).Op("*").Add(n)
+}
+
+func num(s string, i int) string { return s + strconv.Itoa(i) }
+
+// weight is ws[i + j*row], weight i of row j.
+func weight(l *layer, row string, j int) jen.Code {
+	switch j {
+	case 0:
+		return id("ws").Index(id("i"))
+	case 1:
+		return id("ws").Index(id("i").Op("+").Add(l.id(row)))
+	}
+	return id("ws").Index(id("i").Op("+").Lit(j).Op("*").Add(l.id(row)))
+}
+
+// requantizeRow is ys[o] = Requantize(b[o] + acc[o], ...) for every channel.
+func requantizeRow(l *layer, ys, acc string) jen.Code {
+	return rangeSlice("o", "a", id(acc), l.requantize(id(ys).Index(id("o")), id("b").Index(id("o")).Op("+").Id("a"), id("o")))
+}
+
+// dots sets acc0[o] to the dot product of xs with weight row o (of row
+// values) for every output channel, with int32 accumulators.
+func dots(l *layer, row string) []jen.Code {
+	return pointwiseRows(l, row, func(n int) []jen.Code {
+		var accs, loop, outs []jen.Code
+		for j := range n {
+			a := num("a", j)
+			accs = append(accs, id(a))
+			loop = append(loop, mac(id(a), id("v"), weight(l, row, j)))
+			outs = append(outs, id("acc0").Index(plus("o", j)).Op("=").Id(a))
+		}
+		return append([]jen.Code{jen.Var().List(accs...).Int32(), rangeSlice("i", "v", id("xs"), loop...)}, outs...)
+	})
+}
+
+// pointwiseOne computes pixel p with int32 accumulators.
+func pointwiseOne(l *layer) []jen.Code {
+	st := []jen.Code{
+		id("xs").Op(":=").Add(window("x", times("p", 0, l.id("XC")), l.id("XC"))),
+	}
+	st = append(st, dots(l, "XC")...)
+	return append(st,
+		id("ys").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
+		requantizeRow(l, "ys", "acc0"),
+	)
+}
+
+// pointwisePair computes pixels p and p+1 with int64 accumulators holding
+// pixel p's sum in the low 32 bits and p+1's in the high ones.
+func pointwisePair(l *layer) []jen.Code {
+	st := []jen.Code{
+		id("x0").Op(":=").Add(window("x", times("p", 0, l.id("XC")), l.id("XC"))),
+		id("x1").Op(":=").Add(window("x", times("p", 1, l.id("XC")), l.id("XC"))),
+	}
+	st = append(st, pointwiseRows(l, "XC", func(n int) []jen.Code {
+		var accs, outs []jen.Code
+		loop := []jen.Code{id("u").Op(":=").Int64().Call(id("v")).Op("|").Int64().Call(id("x1").Index(id("i"))).Op("<<").Lit(32)}
+		for j := range n {
+			a := num("a", j)
+			accs = append(accs, id(a))
+			loop = append(loop, id(a).Op("+=").Id("u").Op("*").Int64().Call(weight(l, "XC", j)))
+			outs = append(outs, jen.List(id("acc0").Index(plus("o", j)), id("acc1").Index(plus("o", j))).Op("=").Qual(rt, "Lanes").Call(id(a)))
+		}
+		return append([]jen.Code{jen.Var().List(accs...).Int64(), rangeSlice("i", "v", id("x0"), loop...)}, outs...)
+	})...)
+	return append(st,
+		id("y0").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
+		requantizeRow(l, "y0", "acc0"),
+		id("y1").Op(":=").Add(window("y", times("p", 1, l.id("YC")), l.id("YC"))),
+		requantizeRow(l, "y1", "acc1"),
+	)
+}
+
+// kDepthwiseGo accumulates, per output pixel, each tap's row of C weights times
+// the input pixel's C channels into a row of C accumulators. A tap in the padding
+// reads z_x (nothing to add when z_x is 0).
+func kDepthwiseGo(f *jen.File, l *layer) {
+	body := convPrologue(l)
+	pad := []jen.Code{jen.Continue()}
+	if l.X.Zero != 0 {
+		pad = []jen.Code{
+			rangeSlice("c", "v", id("ws"), id("acc").Index(id("c")).Op("+=").Add(l.id("XZero")).Op("*").Int32().Call(id("v"))),
+			jen.Continue(),
+		}
+	}
+	body = append(body,
+		jen.Var().Id("acc").Index(l.id("YC")).Int32(),
+		rangeInt("oy", l.id("YH"), rangeInt("ox", l.id("YW"),
+			id("acc").Op("=").Index(l.id("YC")).Int32().Call(id("b")),
+			taps(l,
+				id("ws").Op(":=").Add(window("w", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(l.id("YC")), l.id("YC"))),
+				jen.If(outside(l)).Block(pad...),
+				rangeSlice("c", "v", window("x", jen.Parens(id("iy").Op("*").Add(l.id("XW")).Op("+").Id("ix")).Op("*").Add(l.id("XC")), l.id("XC")),
+					mac(id("acc").Index(id("c")), id("v"), id("ws").Index(id("c"))),
+				),
+			),
+			id("ys").Op(":=").Add(window("y", jen.Parens(id("oy").Op("*").Add(l.id("YW")).Op("+").Id("ox")).Op("*").Add(l.id("YC")), l.id("YC"))),
+			rangeSlice("c", "a", id("acc"), l.requantize(id("ys").Index(id("c")), id("a"), id("c"))),
+		)),
+	)
+	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
+}
+
+// kConvGo gathers each output pixel's K x K x XC input patch (z_x in the padding),
+// then takes each output channel's dot product with its group's part of the patch.
+func kConvGo(f *jen.File, l *layer) {
+	body := convPrologue(l)
+	var dot []jen.Code
+	if l.Node.Conv.Groups == 1 {
+		body = append(body, jen.Var().Id("acc0").Index(l.id("YC")).Int32())
+		dot = append([]jen.Code{id("xs").Op(":=").Id("patch").Index(jen.Empty(), jen.Empty())}, dots(l, "Taps")...)
+		dot = append(dot, requantizeRow(l, "ys", "acc0"))
+	} else {
+		dot = []jen.Code{rangeInt("o", l.id("YC"),
+			id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
+			id("ws").Op(":=").Add(window("w", id("o").Op("*").Add(l.id("Taps")), l.id("Taps"))),
+			id("a").Op(":=").Id("b").Index(id("o")),
+			rangeInt("t", l.id("K").Op("*").Add(l.id("K")),
+				id("ps").Op(":=").Add(window("patch", id("t").Op("*").Add(l.id("XC")).Op("+").Id("g").Op("*").Add(l.id("ICG")), l.id("ICG"))),
+				id("wt").Op(":=").Add(window("ws", id("t").Op("*").Add(l.id("ICG")), l.id("ICG"))),
+				rangeSlice("i", "v", id("ps"), mac(id("a"), id("v"), id("wt").Index(id("i")))),
+			),
+			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
+		)}
+	}
+	body = append(body,
+		jen.Var().Id("patch").Index(l.id("K").Op("*").Add(l.id("K")).Op("*").Add(l.id("XC"))).Byte(),
+		rangeInt("oy", l.id("YH"), rangeInt("ox", l.id("YW"), append([]jen.Code{
+			taps(l,
+				id("ps").Op(":=").Add(window("patch", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(l.id("XC")), l.id("XC"))),
+				jen.If(outside(l)).Block(
+					rangeInt("i", id("ps"), id("ps").Index(id("i")).Op("=").Add(l.id("XZero"))),
+					jen.Continue(),
+				),
+				jen.Copy(id("ps"), window("x", jen.Parens(id("iy").Op("*").Add(l.id("XW")).Op("+").Id("ix")).Op("*").Add(l.id("XC")), l.id("XC"))),
+			),
+			id("ys").Op(":=").Add(window("y", jen.Parens(id("oy").Op("*").Add(l.id("YW")).Op("+").Id("ox")).Op("*").Add(l.id("YC")), l.id("YC"))),
+		}, dot...)...)),
+	)
+	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
+}
+
+func kAddGo(f *jen.File, l *layer) {
+	f.Func().Id(l.ID+"Generic").Params(params(true, false)).Block(
+		reslice("x", l.id("XLen")),
+		reslice("x2", l.id("XLen")),
+		reslice("y", l.id("XLen")),
+		rangeInt("i", id("y"),
+			id("y").Index(id("i")).Op("=").Qual(rt, "AddQ").Call(id("x").Index(id("i")), id("x2").Index(id("i")),
+				l.id("XZero"), l.id("X2Zero"), l.id("MA"), l.id("MB"), l.id("YZero")),
+		),
+	)
+}
+
+func kMeanGo(f *jen.File, l *layer) {
+	f.Func().Id(l.ID+"Generic").Params(params(false, false)).Block(
+		reslice("x", l.id("XLen")),
+		reslice("y", l.id("YLen")),
+		jen.Var().Id("acc").Index(l.id("XC")).Int32(),
+		rangeInt("p", l.id("XH").Op("*").Add(l.id("XW")),
+			rangeSlice("c", "v", window("x", id("p").Op("*").Add(l.id("XC")), l.id("XC")),
+				id("acc").Index(id("c")).Op("+=").Int32().Call(id("v")),
+			),
+		),
+		rangeSlice("c", "s", id("acc"),
+			id("y").Index(id("c")).Op("=").Qual(rt, "MeanQ").Call(id("s").Op("-").Add(l.id("Sub")), l.id("Inv"), l.id("YZero")),
+		),
+	)
+}
