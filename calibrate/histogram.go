@@ -25,6 +25,18 @@ import (
 // The resampling is computed without materialising PyTorch's bins*downsample
 // array, so a call costs O(len(x) + bins*upsample_rate) time and allocates
 // nothing.
+//
+// The result is PyTorch's bit for bit only for bit-identical inputs, and
+// PyTorch's algorithm is ill-conditioned: the shifted integral histogram of
+// _combine_histograms is float32, so after a range change every empty bin
+// above the old range holds (I - float32(I)) / upsample_rate, I the float64
+// integral (upsample_rate times the count, often far past 2^24): up to
+// ulp(I)/256 per bin (0.125 at 3e8), of either sign; over hundreds of tail
+// bins that is as large as the 1e-5 quantile where the search starts, and the
+// search's float32 quantization error (negative too on such histograms) then
+// decides where it stops. Inputs a few ulps apart (ptqc's float convolutions
+// against oneDNN's) can so end with ranges 10% or more apart, in PyTorch as
+// here: see TestHistogramMobileNetV2Layer and tools/histogram_model_golden.py.
 type HistogramObserver struct {
 	dtype        DType
 	scheme       Scheme

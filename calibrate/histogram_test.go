@@ -1,8 +1,14 @@
 package calibrate
 
 import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -135,6 +141,137 @@ func TestGoldenSearch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mnv2Golden is testdata/observers/mnv2_f3c00.json (tools/histogram_model_golden.py).
+type mnv2Golden struct {
+	Layer         string  `json:"layer"`
+	CallsPerBatch int     `json:"observer_calls_per_batch"`
+	MaxAbsDiff    float64 `json:"max_abs_diff_of_sources"`
+	State         string  `json:"state"`
+	Hist          string  `json:"hist"`
+	Last          string  `json:"last"`
+	Cases         []struct {
+		Name      string       `json:"name"`
+		StateMin  float64      `json:"state_min"` // before the last batch
+		StateMax  float64      `json:"state_max"`
+		Min       float64      `json:"min"` // after it
+		Max       float64      `json:"max"`
+		SearchMin float64      `json:"search_min"`
+		SearchMax float64      `json:"search_max"`
+		Total     float64      `json:"total"`
+		Errors    [][3]float64 `json:"errors"` // [next_start_bin, next_end_bin, error]
+		// reduce_range True (fbgemm) and False (qnnpack, onednn)
+		ReduceRange goldenQParams `json:"reduce_range"`
+		FullRange   goldenQParams `json:"full_range"`
+	} `json:"cases"`
+}
+
+type goldenQParams struct {
+	Scale     float64 `json:"scale"`
+	ZeroPoint int32   `json:"zero_point"`
+}
+
+// TestHistogramMobileNetV2Layer replays the last calibration batch of the
+// bundled model's features.3.conv.0.0 on PyTorch's observer state after the
+// first nine, once with PyTorch's activations and once with ptqc's (a few
+// ulps apart), and compares every step with PyTorch 1.13 bit for bit: the
+// histogram (histc over the integer-truncated range, the 7.01 -> 8.66 rebin
+// with its float32 shifted integral), torch.sum, each quantization error of the
+// search and the chosen range. PyTorch itself picks ranges 14% apart for the
+// two inputs; ptqc must do the same.
+func TestHistogramMobileNetV2Layer(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(goldenDir, "mnv2_f3c00.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g mnv2Golden
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	_, state := readNpy(t, g.State)
+	_, hist := readNpy(t, g.Hist)
+	lastShape, last := readNpyGz(t, g.Last)
+	if len(g.Cases) != 2 || lastShape[0] != 2 || len(state) != 2*histogramBins || len(hist) != 2*histogramBins {
+		t.Fatalf("%d cases, last batches %v, %d state and %d histogram values", len(g.Cases), lastShape, len(state), len(hist))
+	}
+	n := lastShape[1]
+	var scales [2]float64
+	for i, c := range g.Cases {
+		x := last[i*n : (i+1)*n]
+		// PyTorch observes a fused ConvReLU2d's output twice per forward (see
+		// the script): its histograms are then exactly twice the stored ones
+		// and its qparams the same.
+		for _, calls := range []int{1, g.CallsPerBatch} {
+			for _, rr := range []bool{true, false} {
+				o := NewHistogramObserver(QUInt8, Affine, rr)
+				for k, v := range state[i*histogramBins : (i+1)*histogramBins] {
+					o.hist[k] = float32(calls) * v
+				}
+				o.min, o.max = float32(c.StateMin), float32(c.StateMax)
+				for range calls {
+					o.Observe(x)
+				}
+				name := fmt.Sprintf("%s (%d calls, reduce_range %v)", c.Name, calls, rr)
+				if lo, hi := o.ObservedRange(); lo != float32(c.Min) || hi != float32(c.Max) {
+					t.Errorf("%s: range after the last batch [%v, %v], PyTorch [%v, %v]", name, lo, hi, float32(c.Min), float32(c.Max))
+				}
+				want := make([]float32, histogramBins)
+				for k, v := range hist[i*histogramBins : (i+1)*histogramBins] {
+					want[k] = float32(calls) * v
+				}
+				if bad := diffFloats(want, o.hist); bad != "" {
+					t.Errorf("%s: histogram after the last batch differs: %s", name, bad)
+				}
+				if calls == 1 {
+					if got := cascadeSum(o.hist); got != float32(c.Total) {
+						t.Errorf("%s: torch.sum of the histogram %v, PyTorch %v", name, got, c.Total)
+					}
+					for _, e := range c.Errors {
+						if got := o.quantizationError(int(e[0]), int(e[1])); got != e[2] {
+							t.Errorf("%s: quantization error bins [%v, %v] = %v, PyTorch %v", name, e[0], e[1], got, e[2])
+						}
+					}
+				}
+				if lo, hi := o.MinMax(); lo != float32(c.SearchMin) || hi != float32(c.SearchMax) {
+					t.Errorf("%s: search range [%v, %v], PyTorch [%v, %v]", name, lo, hi, float32(c.SearchMin), float32(c.SearchMax))
+				}
+				wantQ := QParams(c.FullRange)
+				if rr {
+					wantQ = QParams(c.ReduceRange)
+					scales[i] = o.QParams().Scale
+				}
+				if diff := cmp.Diff(wantQ, o.QParams()); diff != "" {
+					t.Errorf("%s: qparams (-pytorch +go):\n%s", name, diff)
+				}
+			}
+		}
+	}
+	t.Logf("%s: inputs at most %.2g apart, scales %v (%s) and %v (%s): %+.1f%%", g.Layer, g.MaxAbsDiff,
+		scales[0], g.Cases[0].Name, scales[1], g.Cases[1].Name, 100*(scales[1]/scales[0]-1))
+}
+
+// readNpyGz is readNpy of a gzip-compressed .npy file.
+func readNpyGz(t *testing.T, name string) (shape []int, data []float32) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(goldenDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	shape, data, err = parseNpy(b)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return shape, data
 }
 
 func TestFmod32(t *testing.T) {
