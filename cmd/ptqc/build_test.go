@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -251,5 +252,41 @@ func main() {
 	}
 	if diff := cmp.Diff(want, strings.Fields(string(got))); diff != "" {
 		t.Errorf("classes (-interpreter +downstream app):\n%s", diff)
+	}
+}
+
+// TestBuildIgnoresGOMAXPROCS: calibration and conversion run in parallel, yet the
+// package must not depend on how many threads did the work.
+func TestBuildIgnoresGOMAXPROCS(t *testing.T) {
+	dir := t.TempDir()
+	model, x, _ := tinyModel(t, dir)
+	build := func(procs int, out string) map[string][]byte {
+		defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(procs))
+		if _, _, err := ptqc("build", "-model", model, "-qconfig", "onednn", "-calib", x, "-calib-limit", "60", "-equalize", "-bias-correct", "-o", out, "-pkg", "net"); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		ents, err := os.ReadDir(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(out, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[e.Name()] = b
+		}
+		return files
+	}
+	one := build(1, filepath.Join(dir, "a", "net"))
+	many := build(4, filepath.Join(dir, "b", "net"))
+	if len(one) == 0 {
+		t.Fatal("no files built")
+	}
+	for name, b := range one {
+		if !bytes.Equal(b, many[name]) {
+			t.Errorf("%s differs between GOMAXPROCS=1 and 4", name)
+		}
 	}
 }
