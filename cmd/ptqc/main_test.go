@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -158,6 +159,39 @@ func TestEvalQuantizedText(t *testing.T) {
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	model, x, y := tinyModel(t, dir)
+	// Bad inputs of every kind a user may bring.
+	nan := filepath.Join(dir, "nan.npy")
+	xs, err := data.ReadNpy(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]float32(nil), xs.F32...)
+	bad[5*3*12*12+7] = float32(math.NaN())
+	if err := data.WriteNpyF32(nan, []int{60, 3, 12, 12}, bad); err != nil {
+		t.Fatal(err)
+	}
+	wrongShape := filepath.Join(dir, "shape.npy")
+	if err := data.WriteNpyF32(wrongShape, []int{2, 3, 10, 10}, make([]float32, 600)); err != nil {
+		t.Fatal(err)
+	}
+	badLabels := filepath.Join(dir, "labels7.npy")
+	ls := make([]int64, 60)
+	ls[3] = 7
+	if err := data.WriteNpyI64(badLabels, []int{60}, ls); err != nil {
+		t.Fatal(err)
+	}
+	shortLabels := filepath.Join(dir, "labels59.npy")
+	if err := data.WriteNpyI64(shortLabels, []int{59}, ls[:59]); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.npy")
+	if err := data.WriteNpyF32(empty, []int{0, 3, 12, 12}, nil); err != nil {
+		t.Fatal(err)
+	}
+	zeroHidden := filepath.Join(dir, "zero.json")
+	if err := os.WriteFile(zeroHidden, []byte(`{"arch": "mobilenetv2", "width_mult": 0.1, "round_nearest": 1, "inverted_residual_setting": [[0.01, 16, 1, 1]]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -170,8 +204,15 @@ func TestErrors(t *testing.T) {
 		{[]string{"eval", "-model", model, "-data", x, "-float"}, "sample 0 has no label"},
 		{[]string{"eval", "-model", filepath.Join(dir, "nope.json"), "-data", x, "-float"}, "nope.json"},
 		{[]string{"inspect", "-model", model, "-weights", x}, "x.npy"},
+		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", nan, "-calib-limit", "60"}, "calibration data: sample 5 has NaN at element 7"},
+		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", empty}, "empty"},
+		{[]string{"eval", "-model", model, "-data", wrongShape, "-float"}, "shape.npy"},
+		{[]string{"eval", "-model", model, "-data", x, "-labels", badLabels, "-float"}, "sample 3 has label 7, outside 0..3"},
+		{[]string{"eval", "-model", model, "-data", x, "-labels", shortLabels, "-float"}, "59"},
+		{[]string{"inspect", "-model", zeroHidden}, "0 hidden channels"},
 	} {
 		_, _, err := ptqc(c.args...)
+		t.Logf("%v", err)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ptqc %v: error %v, want it to contain %q", c.args, err, c.want)
 		}
