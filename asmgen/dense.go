@@ -1,0 +1,676 @@
+package asmgen
+
+import (
+	"fmt"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// Dense is a conv with groups = 1 (pointwise 1x1 or k x k) or a linear layer,
+// computed as a u8 x s8 GEMM: output pixels x (taps * input channels) times
+// (taps * input channels) x output channels.
+//
+// A pointwise stride-1 layer reads its NHWC input as is. Any other (k x k,
+// stride, padding) reads an input buffer with Pad border pixels on every side
+// holding the zero point and InStride = 4*Quads(Cin) bytes per pixel, so the
+// kernel needs no bounds logic.
+type Dense struct {
+	Cin, Cout      int
+	K, Stride, Pad int
+	H, W, OH, OW   int
+	InStride       int   // channel stride of the input buffer, >= 4*Quads(Cin)
+	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
+	ZIn, XMax      int32 // input zero point and largest input code
+	Weight         []int8
+	Bias           []int32
+	Requant
+}
+
+// DenseMR is the number of output pixels a dense micro-kernel computes at once.
+const DenseMR = 6
+
+// Path is the arithmetic a kernel uses for its multiply-adds.
+type Path int
+
+// The exact paths (see ARCHITECTURE.md, "The x86 int8 trap").
+const (
+	PathU8   Path = iota + 1 // VPMADDUBSW + VPMADDWD: pairs cannot saturate for this layer
+	PathI16                  // zero-extended activations, sign-extended weights, VPMADDWD
+	PathVNNI                 // VPDPBUSD
+	// PathMixed decides per strip of pixels at run time: PathU8 when every
+	// input code of the strip is below 128 (then no pair can saturate),
+	// PathI16 otherwise. Both are exact, so the choice never shows in the output.
+	PathMixed
+)
+
+func (p Path) String() string {
+	return map[Path]string{PathU8: "u8s8", PathI16: "i16", PathVNNI: "vnni", PathMixed: "u8s8|i16"}[p]
+}
+
+// Pointwise says whether the layer reads its input rows directly (1x1, stride 1, no padding).
+func (d *Dense) Pointwise() bool { return d.K == 1 && d.Stride == 1 && d.Pad == 0 }
+
+// Path is the arithmetic the tier uses for this layer. VPMADDUBSW adds two
+// u8 x s8 products into a saturating int16; it is chosen only when no pair of
+// weights can saturate with inputs up to XMax (checked on the actual weights).
+func (d *Dense) Path(isa ISA) Path {
+	if isa == AVX512VNNI {
+		return PathVNNI
+	}
+	if pairsSafe(d.Weight, d.Cout, d.Cin, d.K*d.K, max(d.XMax, d.ZIn)) {
+		return PathU8
+	}
+	return PathMixed
+}
+
+// pairsSafe checks every pair VPMADDUBSW forms (input channels 4q+{0,1} and
+// 4q+{2,3} of one tap and output channel).
+func pairsSafe(w []int8, cout, cin, taps int, xmax int32) bool {
+	for o := 0; o < cout; o++ {
+		for t := 0; t < taps; t++ {
+			for ci := 0; ci < cin; ci += 2 {
+				a := int32(w[(o*cin+ci)*taps+t])
+				b := int32(0)
+				if ci+1 < cin {
+					b = int32(w[(o*cin+ci+1)*taps+t])
+				}
+				hi := max(a, 0) + max(b, 0)
+				lo := min(a, 0) + min(b, 0)
+				if xmax*hi > 32767 || xmax*lo < -32768 {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// Units is the kernel's work count: strips of DenseMR pixels for a pointwise
+// layer, output rows otherwise. A kernel call computes units [s0, s1).
+// Cols is the number of column units (ColBlock output channels each, the last
+// one maybe fewer); a kernel call computes column units [n0, n1).
+func (d *Dense) Cols() int { return (d.Cout + ColBlock - 1) / ColBlock }
+
+func (d *Dense) Units() int {
+	if d.Pointwise() {
+		return (d.H*d.W + DenseMR - 1) / DenseMR
+	}
+	return d.OH
+}
+
+// ScratchBytes is the scratch a call needs (widened input rows).
+func (d *Dense) ScratchBytes(isa ISA) int {
+	if d.Pointwise() && d.Path(isa) == PathMixed {
+		return DenseMR * ChanStride(4*Quads(d.Cin)) * 2
+	}
+	return 0
+}
+
+func (d *Dense) check() error {
+	if d.Cin < 1 || d.Cout < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 {
+		return fmt.Errorf("asmgen: dense %dx%d k%d s%d p%d", d.Cin, d.Cout, d.K, d.Stride, d.Pad)
+	}
+	if (!d.Pointwise() && (d.InStride < 4*Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
+		return fmt.Errorf("asmgen: dense strides in %d out %d for %d -> %d channels", d.InStride, d.OutStride, d.Cin, d.Cout)
+	}
+	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
+		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
+	}
+	if len(d.Weight) != d.Cout*d.Cin*d.K*d.K || len(d.Bias) != d.Cout {
+		return fmt.Errorf("asmgen: dense weights %d bias %d", len(d.Weight), len(d.Bias))
+	}
+	if d.ZIn < 0 || d.ZIn > 255 || d.XMax < 0 || d.XMax > 255 {
+		return fmt.Errorf("asmgen: input zero point %d / max code %d", d.ZIn, d.XMax)
+	}
+	return d.Requant.check(d.Cout)
+}
+
+// Signature of every dense kernel: x input, w packed weights, y output, t
+// scratch; it computes the units [s0, s1) (Units) of the column units [n0, n1)
+// (Cols).
+const denseSig = "func(x, w, y, t *byte, s0, s1, n0, n1 int)"
+
+// Dense adds a dense kernel for the tier.
+func (p *Program) Dense(name string, d *Dense, isa ISA) error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	if d.MaxAbsProd == nil {
+		d.MaxAbsProd = prodBounds(d.Weight, d.Bias, d.M, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+	}
+	path := d.Path(isa)
+	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d, %s path.",
+		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW, path)); err != nil {
+		return err
+	}
+	k := &consts{p: p, name: name}
+	g := &denseGen{Context: p.ctx, d: d, mode: path, nq: Quads(d.Cin), np: ChanStride(d.Cout), pk: newPacker(p, k, &d.Requant), name: name}
+	g.kq = g.nq * d.K * d.K
+	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
+	g.tabs = map[Path]denseTabs{}
+	paths := []Path{path}
+	if path == PathMixed {
+		paths = []Path{PathU8, PathI16}
+	}
+	for _, pa := range paths {
+		g.tabs[pa] = g.tables(k, pa)
+		if pa == PathU8 {
+			g.ones = k.i16(1)
+		}
+	}
+	g.emit()
+	return nil
+}
+
+type denseGen struct {
+	*build.Context
+	d      *Dense
+	mode   Path // the layer's Path
+	path   Path // the path being emitted (PathMixed emits two)
+	nq, kq int  // quads per tap, quads per output channel
+	np     int
+	pk     *packer
+	tabs   map[Path]denseTabs
+	denseTabs
+	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
+	ones   operand.Mem
+	name   string
+	labels int
+	// Addressing of the current strip: element size, A row stride, quad step.
+	rowStride, quadStep int
+	aWide               bool // A holds uint16 (the widened scratch), else uint8
+	// tapOff[t] is the byte offset of tap t from a pixel's A address.
+	tapOff []int
+}
+
+// denseTabs are a path's constant tables.
+type denseTabs struct {
+	mtab  operand.Mem // multipliers, zero beyond Cout
+	btab  operand.Mem // folded biases (i16: as the accumulators start)
+	shuf8 operand.Mem // VPSHUFB control sorting two packed 8-column rows
+}
+
+func (g *denseGen) setPath(p Path) {
+	g.path, g.denseTabs = p, g.tabs[p]
+}
+
+// tables builds the constant tables of path pa.
+func (g *denseGen) tables(k *consts, pa Path) denseTabs {
+	d, np := g.d, g.np
+	mp := make([]float32, np)
+	copy(mp, d.M)
+	bias := make([]int32, np)
+	copy(bias, FoldBias(d.Weight, d.Bias, d.ZIn))
+	var bt []uint32
+	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	if pa == PathI16 {
+		// Per group: the two half-sum accumulators start at (b0 0 b1 0 | b2 0 b3 0)
+		// and (b4 0 b5 0 | b6 0 b7 0); after VPHADDD the lanes hold columns
+		// i16Order, and the multipliers follow that order.
+		order = i16Order
+		pm := make([]float32, np)
+		for g0 := 0; g0 < np; g0 += 8 {
+			for i, c := range i16Order {
+				pm[g0+i] = mp[g0+c]
+			}
+			for c := 0; c < 8; c++ {
+				bt = append(bt, uint32(bias[g0+c]), 0)
+			}
+		}
+		mp = pm
+	} else {
+		for _, b := range bias {
+			bt = append(bt, uint32(b))
+		}
+	}
+	return denseTabs{mtab: k.floats(mp), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
+}
+
+func (g *denseGen) label(s string) string {
+	g.labels++
+	return fmt.Sprintf("%s_%d", s, g.labels)
+}
+
+// Registers (physical, so the micro-kernel owns all 16 vector registers).
+var (
+	rX, rW, rY, rT   = reg.RAX, reg.RBX, reg.RCX, reg.RDX
+	rS, rS1          = reg.RSI, reg.RDI
+	rA, rWp, rK      = reg.R8, reg.R9, reg.R10
+	rB, rM, rO, rG   = reg.R11, reg.R12, reg.R13, reg.R14
+	rStrip           = reg.R15
+	yW0, yW1, yX, yT = reg.Y12, reg.Y13, reg.Y14, reg.Y15
+)
+
+func (g *denseGen) emit() {
+	d := g.d
+	g.Load(g.Param("x"), rX)
+	g.Load(g.Param("w"), rW)
+	g.Load(g.Param("y"), rY)
+	g.Load(g.Param("t"), rT)
+	g.Load(g.Param("s0"), rS)
+	g.Load(g.Param("s1"), rS1)
+	g.setPath(g.mode)
+	done := g.label("done")
+	if d.Pointwise() {
+		g.tapOff = []int{0}
+		m := d.H * d.W
+		full, tail := m/DenseMR, m%DenseMR
+		// x += s0*MR*InStride, y += s0*MR*OutStride
+		g.IMUL3Q(i32(DenseMR*d.InStride), rS, rA)
+		g.ADDQ(rA, rX)
+		g.IMUL3Q(i32(DenseMR*d.OutStride), rS, rA)
+		g.ADDQ(rA, rY)
+		loop, tl := g.label("strip"), g.label("tail")
+		g.Label(loop)
+		g.CMPQ(rS, rS1)
+		g.JGE(operand.LabelRef(done))
+		if tail > 0 {
+			g.CMPQ(rS, i32(full))
+			g.JEQ(operand.LabelRef(tl))
+		}
+		g.pointwiseStrip(DenseMR)
+		g.ADDQ(i32(DenseMR*d.InStride), rX)
+		g.ADDQ(i32(DenseMR*d.OutStride), rY)
+		g.INCQ(rS)
+		g.JMP(operand.LabelRef(loop))
+		if tail > 0 {
+			g.Label(tl)
+			g.pointwiseStrip(tail)
+		}
+	} else {
+		g.implicit(done)
+	}
+	g.Label(done)
+	g.VZEROUPPER()
+	g.RET()
+}
+
+// pointwiseStrip computes rows pixels starting at rX into rY.
+func (g *denseGen) pointwiseStrip(rows int) {
+	if g.mode != PathMixed {
+		g.pointwisePath(rows)
+		return
+	}
+	// Any code >= 128 in the strip's rows sends it down the i16 path.
+	g.anyHigh(rX, rows*g.d.InStride)
+	slow, done := g.label("wide"), g.label("strip_done")
+	g.JNZ(operand.LabelRef(slow))
+	g.setPath(PathU8)
+	g.pointwisePath(rows)
+	g.JMP(operand.LabelRef(done))
+	g.Label(slow)
+	g.setPath(PathI16)
+	g.pointwisePath(rows)
+	g.Label(done)
+	g.setPath(g.mode)
+}
+
+// pointwisePath emits a strip on the current path.
+func (g *denseGen) pointwisePath(rows int) {
+	d := g.d
+	base := rX
+	g.rowStride, g.quadStep, g.aWide = d.InStride, 4, false
+	if g.path == PathI16 {
+		// Widen the strip's rows into the scratch: VPMADDWD wants int16 lanes.
+		// Rows are read in 8-byte steps past their end (into the next pixel
+		// or the arena's slack); the extra lanes meet zero weights.
+		ws := ChanStride(4 * g.nq)
+		for r := 0; r < rows; r++ {
+			off := 0
+			for ; off+16 <= ws; off += 16 {
+				g.VPMOVZXBW(mem(rX, r*d.InStride+off), yX)
+				g.VMOVDQU(yX, mem(rT, 2*(r*ws+off)))
+			}
+			for ; off < ws; off += 8 {
+				g.VPMOVZXBW(mem(rX, r*d.InStride+off), yX.AsX())
+				g.VMOVDQU(yX.AsX(), mem(rT, 2*(r*ws+off)))
+			}
+		}
+		base = rT
+		g.rowStride, g.quadStep, g.aWide = 2*ws, 8, true
+	}
+	g.columns(rows, func() { g.MOVQ(base, rA) }, rY, g.kloopFlat)
+}
+
+// implicit emits the row loop of a k x k / strided / padded layer.
+func (g *denseGen) implicit(done string) {
+	d := g.d
+	wp := d.W + 2*d.Pad
+	px := d.InStride // bytes per input pixel
+	g.rowStride, g.quadStep, g.aWide = d.Stride*px, 4, false
+	for ky := 0; ky < d.K; ky++ {
+		for kx := 0; kx < d.K; kx++ {
+			g.tapOff = append(g.tapOff, (ky*wp+kx)*px)
+		}
+	}
+	// rX: input row base of output row s; rY: output row base.
+	g.IMUL3Q(i32(d.Stride*wp*px), rS, rA)
+	g.ADDQ(rA, rX)
+	g.IMUL3Q(i32(d.OW*d.OutStride), rS, rA)
+	g.ADDQ(rA, rY)
+	full, tail := d.OW/DenseMR, d.OW%DenseMR
+	body := func() {
+		g.MOVQ(rX, rStrip)
+		g.MOVQ(rY, rT) // strip output base
+		if full > 0 {
+			sl := g.label("strip")
+			g.Label(sl)
+			g.columns(DenseMR, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			g.ADDQ(i32(DenseMR*d.Stride*px), rStrip)
+			g.ADDQ(i32(DenseMR*d.OutStride), rT)
+			g.MOVQ(rT, rK)
+			g.SUBQ(rY, rK)
+			g.CMPQ(rK, i32(full*DenseMR*d.OutStride))
+			g.JL(operand.LabelRef(sl))
+		}
+		if tail > 0 {
+			g.columns(tail, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+		}
+	}
+	rowLoop, next := g.label("row"), g.label("row_next")
+	g.Label(rowLoop)
+	g.CMPQ(rS, rS1)
+	g.JGE(operand.LabelRef(done))
+	if g.mode == PathMixed {
+		// The K input rows this output row reads decide its path.
+		g.anyHigh(rX, d.K*wp*px)
+		wide := g.label("row_wide")
+		g.JNZ(operand.LabelRef(wide))
+		g.setPath(PathU8)
+		body()
+		g.JMP(operand.LabelRef(next))
+		g.Label(wide)
+		g.setPath(PathI16)
+		body()
+		g.setPath(g.mode)
+	} else {
+		body()
+	}
+	g.Label(next)
+	g.ADDQ(i32(d.Stride*wp*px), rX)
+	g.ADDQ(i32(d.OW*d.OutStride), rY)
+	g.INCQ(rS)
+	g.JMP(operand.LabelRef(rowLoop))
+}
+
+// anyHigh sets ZF clear when any of the n bytes at base (read in 32-byte
+// steps, possibly past the end: that only makes the answer conservative) is
+// 128 or more.
+func (g *denseGen) anyHigh(base reg.Register, n int) {
+	for i := 0; i < (n+31)/32; i++ {
+		if i == 0 {
+			g.VMOVDQU(mem(base, 0), yX)
+			continue
+		}
+		g.VPOR(mem(base, 32*i), yX, yX)
+	}
+	g.VPMOVMSKB(yX, rK.As32())
+	g.TESTL(rK.As32(), rK.As32())
+}
+
+// ColBlock is the number of output channels of one column unit.
+const ColBlock = 16
+
+// columns runs the column units [n0, n1) of one strip: setA points rA at the
+// strip's first A row, out is the strip's output base, kloop emits the
+// reduction of a block of 1 or 2 groups of 8 columns.
+func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(rows, groups, cols int)) {
+	bStep := 32 // bias bytes per group
+	if g.path == PathI16 {
+		bStep = 64
+	}
+	block := func(n, cols int) {
+		setA()
+		kloop(rows, n, cols)
+		if n == 2 {
+			g.ADDQ(i32(g.kq*32), rWp)
+		}
+		g.ADDQ(i32(bStep*n), rB)
+		g.ADDQ(i32(32*n), rM)
+		g.ADDQ(i32(8*n), rO)
+	}
+	// unit emits one column unit of cols (1..16) columns.
+	unit := func(cols int) {
+		if g.path != PathI16 {
+			block((cols+7)/8, cols)
+			return
+		}
+		block(1, min(cols, 8))
+		if cols > 8 {
+			block(1, cols-8)
+		}
+	}
+	// Point the tables, weights and output at unit n0.
+	g.Load(g.Param("n0"), rK)
+	g.LEAQ(g.btab, rB)
+	g.IMUL3Q(i32(2*bStep), rK, rA)
+	g.ADDQ(rA, rB)
+	g.LEAQ(g.mtab, rM)
+	g.SHLQ(operand.U8(6), rK) // 64 bytes of multipliers per unit
+	g.ADDQ(rK, rM)
+	g.SHRQ(operand.U8(6), rK)
+	g.IMUL3Q(i32(2*g.kq*32), rK, rWp)
+	g.ADDQ(rW, rWp)
+	g.LEAQ(operand.Mem{Base: out, Index: rK, Scale: 8}, rO)
+	g.LEAQ(operand.Mem{Base: rO, Index: rK, Scale: 8}, rO)
+	full, rem := g.d.Cout/ColBlock, g.d.Cout%ColBlock
+	// rG = min(n1, full) - n0 full units.
+	g.Load(g.Param("n1"), rG)
+	g.MOVQ(i32(full), rA)
+	g.CMPQ(rG, rA)
+	g.CMOVQGT(rA, rG)
+	g.SUBQ(rK, rG)
+	skip := g.label("cols_end")
+	if full > 0 {
+		lp := g.label("cols")
+		g.JLE(operand.LabelRef(skip))
+		g.Label(lp)
+		unit(ColBlock)
+		g.DECQ(rG)
+		g.JNZ(operand.LabelRef(lp))
+	}
+	g.Label(skip)
+	if rem > 0 {
+		done := g.label("cols_rem")
+		g.Load(g.Param("n1"), rK)
+		g.CMPQ(rK, i32(full+1))
+		g.JNE(operand.LabelRef(done))
+		g.Load(g.Param("n0"), rA)
+		g.CMPQ(rA, rK)
+		g.JGE(operand.LabelRef(done)) // empty range
+		unit(rem)
+		g.Label(done)
+	}
+}
+
+func acc(r, j int) reg.VecPhysical { return ymm[2*r+j] }
+
+// initAcc zeroes the i16 half-sum accumulators or loads the bias.
+func (g *denseGen) initAcc(rows, groups int) {
+	for r := 0; r < rows; r++ {
+		for j := 0; j < 2; j++ {
+			switch {
+			case g.path == PathI16:
+				g.VMOVDQU(mem(rB, 32*j), acc(r, j))
+			case j < groups:
+				g.VMOVDQU(mem(rB, 32*j), acc(r, j))
+			}
+		}
+	}
+}
+
+// quad emits one quad step: A at aDisp(rA) (+ row strides), weights at wDisp(rWp).
+func (g *denseGen) quad(rows, groups, aDisp, wDisp int) {
+	switch g.path {
+	case PathI16:
+		// Weights: 16 bytes = 4 channels x 4 inputs -> int16; lanes hold
+		// (c, k0k1), (c, k2k3) pairs, summed across at the end.
+		g.VPMOVSXBW(mem(rWp, wDisp), yW0)
+		g.VPMOVSXBW(mem(rWp, wDisp+16), yW1)
+		for r := 0; r < rows; r++ {
+			if g.aWide {
+				g.VPBROADCASTQ(mem(rA, aDisp+r*g.rowStride), yX)
+			} else {
+				// 4 bytes -> (x0 x1 x2 x3) as words, repeated.
+				g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX.AsX())
+				g.VPMOVZXBW(yX.AsX(), yX)
+			}
+			g.VPMADDWD(yW0, yX, yT)
+			g.VPADDD(yT, acc(r, 0), acc(r, 0))
+			g.VPMADDWD(yW1, yX, yT)
+			g.VPADDD(yT, acc(r, 1), acc(r, 1))
+		}
+	case PathU8, PathVNNI:
+		g.VMOVDQU(mem(rWp, wDisp), yW0)
+		if groups == 2 {
+			g.VMOVDQU(mem(rWp, wDisp+g.kq*32), yW1)
+		}
+		for r := 0; r < rows; r++ {
+			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+			for j, w := range []reg.VecPhysical{yW0, yW1}[:groups] {
+				if g.path == PathVNNI {
+					g.VPDPBUSD(w, yX, acc(r, j))
+					continue
+				}
+				g.VPMADDUBSW(w, yX, yT)
+				g.VPMADDWD(g.ones, yT, yT)
+				g.VPADDD(yT, acc(r, j), acc(r, j))
+			}
+		}
+	}
+}
+
+// kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
+func (g *denseGen) kloopFlat(rows, groups, cols int) {
+	g.initAcc(rows, groups)
+	g.quads(rows, groups, g.kq, 0)
+	g.finish(rows, groups, cols)
+}
+
+// kloopTaps is the reduction of an implicit block: taps unrolled.
+func (g *denseGen) kloopTaps(rows, groups, cols int) {
+	g.initAcc(rows, groups)
+	for _, off := range g.tapOff {
+		g.quads(rows, groups, g.nq, off)
+	}
+	g.finish(rows, groups, cols)
+}
+
+// quads emits n quad steps reading A from aBase(rA), advancing rWp by n*32.
+func (g *denseGen) quads(rows, groups, n, aBase int) {
+	const maxUnroll = 8
+	if n <= maxUnroll {
+		for q := 0; q < n; q++ {
+			g.quad(rows, groups, aBase+q*g.quadStep, q*32)
+		}
+		g.ADDQ(i32(n*32), rWp)
+		return
+	}
+	u := 4
+	for n%u != 0 {
+		u /= 2
+	}
+	lp := g.label("k")
+	if aBase != 0 {
+		g.ADDQ(i32(aBase), rA)
+	}
+	g.MOVQ(i32(n/u), rK)
+	g.Label(lp)
+	for q := 0; q < u; q++ {
+		g.quad(rows, groups, q*g.quadStep, q*32)
+	}
+	g.ADDQ(i32(u*g.quadStep), rA)
+	g.ADDQ(i32(u*32), rWp)
+	g.DECQ(rK)
+	g.JNZ(operand.LabelRef(lp))
+	// Put rA back where the next tap expects it.
+	if back := aBase + n*g.quadStep; back != 0 {
+		g.SUBQ(i32(back), rA)
+	}
+}
+
+// i16Order is the column order of an i16 row after VPHADDD of its half sums.
+var i16Order = []int{0, 1, 4, 5, 2, 3, 6, 7}
+
+// pairShuffle is the VPSHUFB control that turns the bytes of two 8-column rows
+// packed together (VPACKSSDW of the rows, VPACKUSWB of its halves: row 0 lanes
+// 0-3, row 1 lanes 0-3, row 0 lanes 4-7, row 1 lanes 4-7, lanes holding
+// columns order) into row 0's columns 0-7 then row 1's.
+func pairShuffle(order []int) []uint32 {
+	var ctrl [16]byte
+	for p := 0; p < 16; p++ {
+		row, lane := (p/4)%2, (p/8)*4+p%4
+		ctrl[row*8+order[lane]] = byte(p)
+	}
+	w := make([]uint32, 4)
+	for i := range w {
+		w[i] = uint32(ctrl[4*i]) | uint32(ctrl[4*i+1])<<8 | uint32(ctrl[4*i+2])<<16 | uint32(ctrl[4*i+3])<<24
+	}
+	return w
+}
+
+// finish requantizes and stores the block, two rows at a time so that the
+// packing shuffles are shared.
+func (g *denseGen) finish(rows, groups, cols int) {
+	pk := g.pk
+	for r := 0; r < rows; r++ {
+		a0, a1 := acc(r, 0), acc(r, 1)
+		switch {
+		case g.path == PathI16:
+			g.VPHADDD(a1, a0, a0) // columns i16Order, bias included
+			pk.scale(a0, mem(rM, 0))
+		default:
+			pk.scale(a0, mem(rM, 0))
+			if groups == 2 {
+				pk.scale(a1, mem(rM, 32))
+			}
+		}
+	}
+	if g.path != PathI16 && groups == 2 {
+		g.VMOVDQU(g.shuf16, yW1)
+	}
+	for r := 0; r < rows; r += 2 {
+		r1 := min(r+1, rows-1) // an odd last row pairs with itself
+		d0, d1 := mem(rO, r*g.d.OutStride), mem(rO, r1*g.d.OutStride)
+		if g.path != PathI16 && groups == 2 {
+			// rows of 16: (cols 0-3 8-11 | 4-7 12-15) each, then both rows in one vector.
+			p0, p1 := acc(r, 0), acc(r1, 0)
+			g.VPACKSSDW(acc(r, 1), p0, yX)
+			g.VPADDSW(pk.z, yX, yX)
+			if r1 != r {
+				g.VPACKSSDW(acc(r1, 1), p1, yT)
+				g.VPADDSW(pk.z, yT, yT)
+				g.VPACKUSWB(yT, yX, yX)
+			} else {
+				g.VPACKUSWB(yX, yX, yX)
+			}
+			g.VPERMD(yX, yW1, yX)
+			pk.clamp(yX)
+			storeN(g.Context, yX.AsX(), cols, d0, rK)
+			if r1 != r {
+				g.VEXTRACTI128(operand.U8(1), yX, yX.AsX())
+				storeN(g.Context, yX.AsX(), cols, d1, rK)
+			}
+			continue
+		}
+		// rows of 8 (column order i16Order or natural).
+		v0, v1 := acc(r, 0), acc(r1, 0)
+		g.VPACKSSDW(v1, v0, yX) // row0 0-3, row1 0-3 | row0 4-7, row1 4-7
+		g.VPADDSW(pk.z, yX, yX)
+		g.VEXTRACTI128(operand.U8(1), yX, yT.AsX())
+		g.VPACKUSWB(yT.AsX(), yX.AsX(), yX.AsX())
+		g.VPSHUFB(g.shuf8, yX.AsX(), yX.AsX())
+		pk.clamp(yX.AsX())
+		storeN(g.Context, yX.AsX(), cols, d0, rK)
+		if r1 != r {
+			if cols == 8 {
+				g.VMOVHPS(yX.AsX(), d1)
+			} else {
+				g.VPSRLDQ(operand.U8(8), yX.AsX(), yX.AsX())
+				storeN(g.Context, yX.AsX(), cols, d1, rK)
+			}
+		}
+	}
+}

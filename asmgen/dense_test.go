@@ -1,0 +1,249 @@
+package asmgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/compiler"
+)
+
+// denseCase is a random dense layer with its input codes (H x W x Cin).
+type denseCase struct {
+	d       *Dense
+	x       []uint8
+	lowJunk bool // padding channels below 128, so that the u8 path can be taken
+}
+
+type denseShape struct {
+	cin, cout, k, s, p, h, w int
+	xmax                     int32
+	act                      string // "", "relu", "relu6"
+	smallW                   bool   // weights small enough for the u8s8 path
+	bigM                     bool   // multipliers that overflow int32 after rounding
+}
+
+func randDense(r *rand.Rand, sh denseShape) *denseCase {
+	oh := (sh.h+2*sh.p-sh.k)/sh.s + 1
+	ow := (sh.w+2*sh.p-sh.k)/sh.s + 1
+	d := &Dense{Cin: sh.cin, Cout: sh.cout, K: sh.k, Stride: sh.s, Pad: sh.p, H: sh.h, W: sh.w, OH: oh, OW: ow,
+		XMax: sh.xmax, OutStride: sh.cout}
+	d.InStride = sh.cin
+	if sh.k != 1 || sh.s != 1 || sh.p != 0 {
+		d.InStride = 4 * Quads(sh.cin)
+	}
+	d.ZIn = edgeZero(r, sh.xmax)
+	n := sh.cout * sh.cin * sh.k * sh.k
+	d.Weight = make([]int8, n)
+	for i := range d.Weight {
+		if sh.smallW {
+			d.Weight[i] = int8(r.IntN(129) - 64)
+		} else {
+			d.Weight[i] = int8(r.IntN(256) - 128)
+		}
+	}
+	d.Bias = make([]int32, sh.cout)
+	for i := range d.Bias {
+		d.Bias[i] = int32(r.IntN(1<<16) - 1<<15)
+	}
+	d.M = make([]float32, sh.cout)
+	for i := range d.M {
+		d.M[i] = float32(math.Exp2(-4 - 10*r.Float64()))
+		if sh.bigM {
+			d.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
+		}
+	}
+	d.Z = edgeZero(r, 255)
+	d.Lo, d.Hi = 0, 255
+	switch sh.act {
+	case "relu":
+		d.Lo = d.Z
+	case "relu6":
+		d.Lo, d.Hi = d.Z, min(255, d.Z+int32(r.IntN(200)))
+	}
+	x := make([]uint8, sh.h*sh.w*sh.cin)
+	outliers := r.IntN(2) == 0 // mostly 7-bit codes: strips take both paths
+	for i := range x {
+		x[i] = uint8(r.IntN(int(sh.xmax) + 1))
+		if outliers && r.IntN(40) != 0 {
+			x[i] &= 127
+		}
+	}
+	return &denseCase{d: d, x: x, lowJunk: outliers}
+}
+
+// edgeZero picks zero points near 0 and near top most of the time.
+func edgeZero(r *rand.Rand, top int32) int32 {
+	switch r.IntN(4) {
+	case 0:
+		return int32(r.IntN(3))
+	case 1:
+		return top - int32(r.IntN(3))
+	}
+	return int32(r.IntN(int(top) + 1))
+}
+
+// input lays the codes out the way the kernel reads them.
+func (c *denseCase) input(r *rand.Rand, isa ISA) []byte {
+	d := c.d
+	junk := func() byte {
+		if c.lowJunk {
+			return byte(r.IntN(128))
+		}
+		return byte(r.IntN(256))
+	}
+	if d.Pointwise() {
+		b := make([]byte, d.H*d.W*d.InStride)
+		for p := 0; p < d.H*d.W; p++ {
+			for ch := 0; ch < d.InStride; ch++ {
+				b[p*d.InStride+ch] = junk()
+				if ch < d.Cin {
+					b[p*d.InStride+ch] = c.x[p*d.Cin+ch]
+				}
+			}
+		}
+		return b
+	}
+	hp, wp := d.H+2*d.Pad, d.W+2*d.Pad
+	esz := 1
+	b := make([]byte, hp*wp*d.InStride*esz)
+	for y := 0; y < hp; y++ {
+		for xx := 0; xx < wp; xx++ {
+			for ch := 0; ch < d.InStride; ch++ {
+				v := int(junk())
+				if ch < d.Cin {
+					v = int(d.ZIn)
+					if iy, ix := y-d.Pad, xx-d.Pad; iy >= 0 && iy < d.H && ix >= 0 && ix < d.W {
+						v = int(c.x[(iy*d.W+ix)*d.Cin+ch])
+					}
+				}
+				i := ((y*wp+xx)*d.InStride + ch) * esz
+				b[i] = byte(v)
+				if esz == 2 {
+					b[i+1] = 0
+				}
+			}
+		}
+	}
+	return b
+}
+
+// want is the interpreter's arithmetic on the logical layout.
+func (c *denseCase) want() []uint8 {
+	d := c.d
+	out := make([]uint8, d.OH*d.OW*d.Cout)
+	for oy := 0; oy < d.OH; oy++ {
+		for ox := 0; ox < d.OW; ox++ {
+			for o := 0; o < d.Cout; o++ {
+				acc := d.Bias[o]
+				for ci := 0; ci < d.Cin; ci++ {
+					for ky := 0; ky < d.K; ky++ {
+						iy := oy*d.Stride - d.Pad + ky
+						if iy < 0 || iy >= d.H {
+							continue
+						}
+						for kx := 0; kx < d.K; kx++ {
+							ix := ox*d.Stride - d.Pad + kx
+							if ix < 0 || ix >= d.W {
+								continue
+							}
+							acc += (int32(c.x[(iy*d.W+ix)*d.Cin+ci]) - d.ZIn) * int32(d.Weight[((o*d.Cin+ci)*d.K+ky)*d.K+kx])
+						}
+					}
+				}
+				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.Z, d.Lo, d.Hi)
+			}
+		}
+	}
+	return out
+}
+
+func denseShapes() []denseShape {
+	return []denseShape{
+		// pointwise, MobileNet-like and odd
+		{cin: 24, cout: 144, k: 1, s: 1, h: 7, w: 5, xmax: 255},
+		{cin: 16, cout: 96, k: 1, s: 1, h: 4, w: 4, xmax: 255, act: "relu6"},
+		{cin: 144, cout: 24, k: 1, s: 1, h: 3, w: 5, xmax: 255},
+		{cin: 96, cout: 40, k: 1, s: 1, h: 2, w: 7, xmax: 127, act: "relu"},
+		{cin: 5, cout: 9, k: 1, s: 1, h: 3, w: 3, xmax: 255, act: "relu"},
+		{cin: 3, cout: 1, k: 1, s: 1, h: 1, w: 1, xmax: 255},
+		{cin: 17, cout: 23, k: 1, s: 1, h: 5, w: 5, xmax: 127, smallW: true},
+		{cin: 64, cout: 32, k: 1, s: 1, h: 6, w: 2, xmax: 255, smallW: true, act: "relu6"},
+		{cin: 40, cout: 24, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
+		{cin: 1280, cout: 17, k: 1, s: 1, h: 1, w: 1, xmax: 255},
+		{cin: 96, cout: 56, k: 1, s: 1, h: 3, w: 3, xmax: 60},
+		// linear-like and implicit convs
+		{cin: 3, cout: 32, k: 3, s: 2, p: 1, h: 9, w: 14, xmax: 255, act: "relu6"},
+		{cin: 3, cout: 16, k: 3, s: 2, p: 1, h: 8, w: 8, xmax: 127, smallW: true},
+		{cin: 1, cout: 8, k: 3, s: 1, p: 1, h: 5, w: 7, xmax: 255, act: "relu"},
+		{cin: 8, cout: 12, k: 3, s: 1, p: 1, h: 4, w: 5, xmax: 255},
+		{cin: 20, cout: 24, k: 3, s: 2, p: 1, h: 5, w: 6, xmax: 255, bigM: true},
+		{cin: 40, cout: 8, k: 1, s: 2, p: 0, h: 5, w: 5, xmax: 255},
+		{cin: 6, cout: 16, k: 5, s: 1, p: 2, h: 6, w: 6, xmax: 127, smallW: true, act: "relu6"},
+	}
+}
+
+func TestDense(t *testing.T) {
+	for _, isa := range []ISA{AVX2, AVX512VNNI} {
+		t.Run(isa.String(), func(t *testing.T) {
+			needISA(t, isa)
+			r := rand.New(rand.NewPCG(1, uint64(isa)))
+			h := newHarness()
+			type check struct {
+				name string
+				c    *denseCase
+				out  int
+			}
+			var checks []check
+			paths := map[Path]int{}
+			for i, sh := range denseShapes() {
+				for rep := 0; rep < 2; rep++ {
+					c := randDense(r, sh)
+					name := fmt.Sprintf("dense%d_%d", i, rep)
+					if err := h.prog.Dense(name, c.d, isa); err != nil {
+						t.Fatal(err)
+					}
+					paths[c.d.Path(isa)]++
+					blob, err := PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)
+					if err != nil {
+						t.Fatal(err)
+					}
+					x, w := h.buf(c.input(r, isa)), h.buf(blob)
+					y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+					s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))
+					// Four calls over a split of the units and of the column
+					// units, as workers would; the later parts first, so that
+					// a stray write past an earlier part would show.
+					u, cu := c.d.Units(), c.d.Cols()
+					mid, cmid := r.IntN(u+1), r.IntN(cu+1)
+					for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+						for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+							h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
+						}
+					}
+					checks = append(checks, check{name, c, y})
+				}
+			}
+			t.Logf("paths: %v", paths)
+			res := h.run(t)
+			for _, ck := range checks {
+				d, want, got := ck.c.d, ck.c.want(), res[ck.out]
+				bad := 0
+				for p := 0; p < d.OH*d.OW; p++ {
+					for o := 0; o < d.Cout; o++ {
+						if g, w := got[p*d.OutStride+o], want[p*d.Cout+o]; g != w {
+							if bad < 5 {
+								t.Errorf("%s (%s): pixel %d channel %d: got %d want %d", ck.name, d.Path(isa), p, o, g, w)
+							}
+							bad++
+						}
+					}
+				}
+				if bad > 0 {
+					t.Errorf("%s: %d wrong bytes of %d", ck.name, bad, d.OH*d.OW*d.Cout)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,562 @@
+package asmgen
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// Depthwise is a k x k depthwise conv (groups = channels) over NHWC with
+// exactly C channels per pixel in and out. Padding is handled in the kernel:
+// border rows and columns get their own code in which a missing tap reads a
+// vector of the input zero point (the bias has -z_x*sum(w) folded in).
+//
+// Arithmetic: taps are taken in pairs; the two taps' zero-extended inputs are
+// interleaved per channel and multiplied with VPMADDWD by the interleaved
+// sign-extended weights, so no intermediate can saturate.
+type Depthwise struct {
+	C, K, Stride, Pad int
+	H, W, OH, OW      int
+	ZIn, XMax         int32
+	Weight            []int8 // C x K x K
+	Bias              []int32
+	Requant
+}
+
+// Units is the kernel's work count (output rows); a call computes rows [s0, s1).
+func (d *Depthwise) Units() int { return d.OH }
+
+func (d *Depthwise) check() error {
+	if d.C < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 || d.H < 1 || d.W < 1 {
+		return fmt.Errorf("asmgen: depthwise C%d k%d s%d p%d %dx%d", d.C, d.K, d.Stride, d.Pad, d.H, d.W)
+	}
+	if d.OH != (d.H+2*d.Pad-d.K)/d.Stride+1 || d.OW != (d.W+2*d.Pad-d.K)/d.Stride+1 || d.OH < 1 || d.OW < 1 {
+		return fmt.Errorf("asmgen: depthwise output %dx%d for %dx%d k%d s%d p%d", d.OH, d.OW, d.H, d.W, d.K, d.Stride, d.Pad)
+	}
+	if len(d.Weight) != d.C*d.K*d.K || len(d.Bias) != d.C {
+		return fmt.Errorf("asmgen: depthwise weights %d bias %d", len(d.Weight), len(d.Bias))
+	}
+	if d.ZIn < 0 || d.ZIn > 255 {
+		return fmt.Errorf("asmgen: input zero point %d", d.ZIn)
+	}
+	return d.Requant.check(d.C)
+}
+
+const dwSig = "func(x, w, y *byte, s0, s1 int)"
+
+// Depthwise adds a depthwise kernel (the same code serves both tiers: the
+// AVX-512 tier has nothing better than VPMADDWD for it).
+func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	if d.MaxAbsProd == nil {
+		d.MaxAbsProd = prodBounds(d.Weight, d.Bias, d.M, d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+	}
+	if err := p.function(name, dwSig, fmt.Sprintf("%s: depthwise %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d.",
+		name, d.C, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW)); err != nil {
+		return err
+	}
+	k := &consts{p: p, name: name}
+	g := &dwGen{Context: p.ctx, d: d, cp: d.C, name: name, pk: newPacker(p, k, &d.Requant)}
+	g.taps = d.K * d.K
+	for c0 := 0; c0 < d.C; c0 += 16 {
+		n := 16
+		if d.C-c0 <= 8 {
+			n = 8
+		}
+		g.chunks = append(g.chunks, n)
+	}
+	// M and bias tables in accumulator order: a 16-channel chunk's low
+	// accumulator holds channels 0-3 and 8-11, the high one 4-7 and 12-15.
+	bias := make([]int32, d.C+16)
+	for c := range d.C {
+		s := int32(0)
+		for t := 0; t < g.taps; t++ {
+			s += int32(d.Weight[c*g.taps+t])
+		}
+		bias[c] = d.Bias[c] - d.ZIn*s
+	}
+	// Per chunk: biases then multipliers, each in accumulator order.
+	var tab []uint32
+	for i, n := range g.chunks {
+		c0 := 16 * i
+		var order []int
+		if n == 16 {
+			order = []int{0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15}
+		} else {
+			order = []int{0, 1, 2, 3, 4, 5, 6, 7}
+		}
+		for _, o := range order {
+			tab = append(tab, uint32(bias[c0+o]))
+		}
+		for _, o := range order {
+			m := float32(0)
+			if c := c0 + o; c < d.C {
+				m = d.M[c]
+			}
+			tab = append(tab, math.Float32bits(m))
+		}
+	}
+	g.tab = k.vec(tab...)
+	// The u8 path needs padding taps below 128 too.
+	if isa == AVX2 && max(d.ZIn, 0) < 128 && d.C >= 1 {
+		g.u8 = true
+		g.u8Tables(k, bias)
+	}
+	zb := uint32(uint8(d.ZIn))
+	g.zin = k.vec(splat32(zb|zb<<8|zb<<16|zb<<24, 4)...)
+	g.emit()
+	return nil
+}
+
+type dwGen struct {
+	*build.Context
+	d        *Depthwise
+	cp, taps int   // channel stride (= C), taps per channel
+	chunks   []int // channels per chunk: 16, the last one 16 or 8
+	name     string
+	pk       *packer
+	tab      operand.Mem // per chunk: folded biases, then multipliers
+	zin      operand.Mem // 16 bytes of the input zero point
+	labels   int
+	// The u8 path (VPMADDUBSW on tap pairs, int16 sums in runs that cannot
+	// overflow, see u8Tables): per 32-channel chunk a table of biases,
+	// multipliers and interleaved weights, and where each run of pairs ends.
+	u8     bool
+	u8tab  operand.Mem
+	zin32  operand.Mem
+	ones16 operand.Mem
+}
+
+func (g *dwGen) label(s string) string {
+	g.labels++
+	return fmt.Sprintf("%s_%d", s, g.labels)
+}
+
+// run is a maximal range of output rows or columns whose taps are valid alike.
+type run struct {
+	from, to int
+	valid    []bool // per kernel offset
+}
+
+func runs(n, size, k, stride, pad int) []run {
+	var rs []run
+	for o := 0; o < n; o++ {
+		v := make([]bool, k)
+		for i := range v {
+			p := o*stride - pad + i
+			v[i] = p >= 0 && p < size
+		}
+		if l := len(rs); l > 0 && equalBools(rs[l-1].valid, v) {
+			rs[l-1].to = o + 1
+			continue
+		}
+		rs = append(rs, run{o, o + 1, v})
+	}
+	return rs
+}
+
+func equalBools(a, b []bool) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Registers.
+var (
+	dX, dW, dY         = reg.RAX, reg.RBX, reg.RCX
+	dS, dS1            = reg.RSI, reg.RDI
+	dRow, dPix, dOut   = reg.R8, reg.R9, reg.R10
+	dCh, dN, dWc, dTab = reg.R11, reg.R12, reg.R13, reg.R14
+	dOutRow            = reg.R15
+)
+
+func (g *dwGen) emit() {
+	d := g.d
+	g.Load(g.Param("x"), dX)
+	g.Load(g.Param("w"), dW)
+	g.Load(g.Param("y"), dY)
+	g.Load(g.Param("s0"), dS)
+	g.Load(g.Param("s1"), dS1)
+	rowStride := d.W * g.cp
+	rows := runs(d.OH, d.H, d.K, d.Stride, d.Pad)
+	cols := runs(d.OW, d.W, d.K, d.Stride, d.Pad)
+	done := g.label("done")
+	top := g.label("row")
+	g.Label(top)
+	g.CMPQ(dS, dS1)
+	g.JGE(operand.LabelRef(done))
+	// dRow = x + (oy*S - P)*W*Cp, dOutRow = y + oy*OW*Cp
+	g.IMUL3Q(i32(d.Stride*rowStride), dS, dRow)
+	g.ADDQ(dX, dRow)
+	if d.Pad > 0 {
+		g.SUBQ(i32(d.Pad*rowStride), dRow)
+	}
+	g.IMUL3Q(i32(d.OW*g.cp), dS, dOutRow)
+	g.ADDQ(dY, dOutRow)
+	next := g.label("next")
+	for i, rr := range rows {
+		skip := g.label("rows")
+		if len(rows) > 1 {
+			g.CMPQ(dS, i32(rr.to))
+			g.JGE(operand.LabelRef(skip))
+		}
+		if g.u8 {
+			// Rows whose inputs are all below 128 take the u8 path.
+			kf, kl := -1, -1
+			for ky, v := range rr.valid {
+				if v {
+					if kf < 0 {
+						kf = ky
+					}
+					kl = ky
+				}
+			}
+			g.anyHigh(dRow, kf*rowStride, (kl-kf+1)*rowStride)
+			wide := g.label("wide")
+			g.JNZ(operand.LabelRef(wide))
+			g.rowU8(rr.valid, cols)
+			g.JMP(operand.LabelRef(next))
+			g.Label(wide)
+		}
+		g.row(rr.valid, cols)
+		if i < len(rows)-1 {
+			g.JMP(operand.LabelRef(next))
+		}
+		g.Label(skip)
+	}
+	g.Label(next)
+	g.INCQ(dS)
+	g.JMP(operand.LabelRef(top))
+	g.Label(done)
+	g.VZEROUPPER()
+	g.RET()
+}
+
+// row emits one output row: for each channel chunk, the runs of columns.
+func (g *dwGen) row(vy []bool, cols []run) {
+	full := g.d.C / 16
+	g.MOVQ(dW, dWc)
+	g.LEAQ(g.tab, dTab)
+	g.XORQ(dCh, dCh) // byte offset of the chunk
+	if full > 0 {
+		lp := g.label("chunk")
+		g.Label(lp)
+		g.chunk(vy, cols, 16, 16)
+		g.ADDQ(i32(16), dCh)
+		g.ADDQ(i32(16), dWc)
+		g.ADDQ(i32(128), dTab)
+		g.CMPQ(dCh, i32(16*full))
+		g.JL(operand.LabelRef(lp))
+	}
+	if rem := g.d.C % 16; rem > 0 {
+		g.chunk(vy, cols, g.chunks[len(g.chunks)-1], rem)
+	}
+}
+
+// Vector registers: weights (pairs x lo/hi) from Y0, then accumulators and temporaries.
+func (g *dwGen) wreg(pair, half int) reg.VecPhysical { return ymm[2*pair+half] }
+
+// chunk emits the columns of one row for a chunk of n (16 or 8) channels of
+// which the first store are real. Loads run past a pixel's channels (into the
+// next pixel, or the arena's slack); those lanes are never stored.
+func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
+	d := g.d
+	pairs := (g.taps + 1) / 2
+	inRegs := pairs <= 5 // 10 weight registers leave 6 for the pixel
+	x := func(r reg.VecPhysical) reg.Register {
+		if n == 8 {
+			return r.AsX()
+		}
+		return r
+	}
+	// expand loads the weight pair vectors (lo, hi) of pair p into w0, w1 (t0, t1 scratch).
+	expand := func(p int, w0, w1, t0, t1 reg.VecPhysical) {
+		ta, tb := 2*p, 2*p+1
+		g.VPMOVSXBW(mem(dWc, ta*g.cp), x(t0))
+		if tb < g.taps {
+			g.VPMOVSXBW(mem(dWc, tb*g.cp), x(t1))
+		} else {
+			g.VPXOR(x(t1), x(t1), x(t1))
+		}
+		g.VPUNPCKLWD(x(t1), x(t0), x(w0))
+		g.VPUNPCKHWD(x(t1), x(t0), x(w1))
+	}
+	if inRegs {
+		for p := 0; p < pairs; p++ {
+			expand(p, g.wreg(p, 0), g.wreg(p, 1), reg.Y14, reg.Y15)
+		}
+	}
+	acc0, acc1 := reg.Y10, reg.Y11
+	ta, tb, tl, th := reg.Y12, reg.Y13, reg.Y14, reg.Y15
+	// dPix = dRow + chunk - P*Cp (input of column 0), dOut = dOutRow + chunk.
+	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
+	pixel := func(vx []bool) {
+		tapSrc := func(t int) operand.Mem {
+			ky, kx := t/d.K, t%d.K
+			if !vy[ky] || !vx[kx] {
+				return g.zin
+			}
+			return mem(dPix, (ky*d.W+kx)*g.cp)
+		}
+		g.VMOVDQU(mem(dTab, 0), x(acc0))
+		g.VMOVDQU(mem(dTab, 2*n), x(acc1))
+		for p := 0; p < pairs; p++ {
+			a, b := 2*p, 2*p+1
+			g.VPMOVZXBW(tapSrc(a), x(ta))
+			if b < g.taps {
+				g.VPMOVZXBW(tapSrc(b), x(tb))
+			} else {
+				tb = ta // weight partner is zero
+			}
+			g.VPUNPCKLWD(x(tb), x(ta), x(tl))
+			g.VPUNPCKHWD(x(tb), x(ta), x(th))
+			tb = reg.Y13
+			var w0, w1 reg.VecPhysical
+			if inRegs {
+				w0, w1 = g.wreg(p, 0), g.wreg(p, 1)
+			} else {
+				// Out of registers: expand this pair's weights for every pixel.
+				w0, w1 = reg.Y0, reg.Y1
+				expand(p, w0, w1, ta, tb)
+			}
+			g.VPMADDWD(x(w0), x(tl), x(tl))
+			g.VPADDD(x(tl), x(acc0), x(acc0))
+			g.VPMADDWD(x(w1), x(th), x(th))
+			g.VPADDD(x(th), x(acc1), x(acc1))
+		}
+		// acc0 = ch 0-3 | 8-11, acc1 = 4-7 | 12-15: one pack restores the order.
+		pk := g.pk
+		pk.scale(x(acc0), mem(dTab, 4*n))
+		pk.scale(x(acc1), mem(dTab, 4*n+2*n))
+		if n == 16 {
+			g.VPACKSSDW(acc1, acc0, acc0)
+			g.VPADDSW(pk.z, acc0, acc0)
+			g.VEXTRACTI128(operand.U8(1), acc0, tl.AsX())
+			g.VPACKUSWB(tl.AsX(), acc0.AsX(), acc0.AsX())
+			pk.clamp(acc0.AsX())
+			storeN(g.Context, acc0.AsX(), store, mem(dOut, 0), reg.RDX)
+		} else {
+			g.VPACKSSDW(acc1.AsX(), acc0.AsX(), acc0.AsX())
+			g.VPADDSW(pk.z, acc0.AsX(), acc0.AsX())
+			g.VPACKUSWB(acc0.AsX(), acc0.AsX(), acc0.AsX())
+			pk.clamp(acc0.AsX())
+			storeN(g.Context, acc0.AsX(), store, mem(dOut, 0), reg.RDX)
+		}
+	}
+	for _, c := range cols {
+		cnt := c.to - c.from
+		lp := g.label("px")
+		if cnt > 1 {
+			g.MOVQ(i32(cnt), dN)
+			g.Label(lp)
+		}
+		pixel(c.valid)
+		g.ADDQ(i32(d.Stride*g.cp), dPix)
+		g.ADDQ(i32(g.cp), dOut)
+		if cnt > 1 {
+			g.DECQ(dN)
+			g.JNZ(operand.LabelRef(lp))
+		}
+	}
+}
+
+// u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 biases, 32
+// multipliers (both in accumulator order, u8Order), then per tap pair the low
+// and high interleaved weights.
+func (g *dwGen) u8ChunkBytes() int { return 256 + 64*((g.taps+1)/2) }
+
+// u8Order is the channel order of the u8 path's four int32 accumulators.
+var u8Order = []int{0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23,
+	8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31}
+
+// u8Tables builds the u8 path's tables. Each pair's VPMADDUBSW sums two
+// products of 7-bit inputs and int8 weights (|sum| <= 127*128*2: no
+// saturation); two pairs' int16 sums are then interleaved and added into
+// int32 by VPMADDWD with ones.
+func (g *dwGen) u8Tables(k *consts, bias []int32) {
+	d := g.d
+	pairs := (g.taps + 1) / 2
+	w := func(t, c int) int32 {
+		if t >= g.taps || c >= d.C {
+			return 0
+		}
+		return int32(d.Weight[c*g.taps+t])
+	}
+	var tab []uint32
+	for c0 := 0; c0 < d.C; c0 += 32 {
+		for _, o := range u8Order {
+			b := int32(0)
+			if c := c0 + o; c < d.C {
+				b = bias[c]
+			}
+			tab = append(tab, uint32(b))
+		}
+		for _, o := range u8Order {
+			m := float32(0)
+			if c := c0 + o; c < d.C {
+				m = d.M[c]
+			}
+			tab = append(tab, math.Float32bits(m))
+		}
+		for p := 0; p < pairs; p++ {
+			ta, tb := 2*p, 2*p+1
+			// VPUNPCKLBW pairs channels 0-7 (lane 0) and 16-23 (lane 1);
+			// VPUNPCKHBW channels 8-15 and 24-31.
+			for _, half := range [][2]int{{0, 16}, {8, 24}} {
+				var bs []byte
+				for _, base := range half {
+					for i := 0; i < 8; i++ {
+						c := c0 + base + i
+						bs = append(bs, byte(w(ta, c)), byte(w(tb, c)))
+					}
+				}
+				for i := 0; i < 32; i += 4 {
+					tab = append(tab, uint32(bs[i])|uint32(bs[i+1])<<8|uint32(bs[i+2])<<16|uint32(bs[i+3])<<24)
+				}
+			}
+		}
+	}
+	g.u8tab = k.vec(tab...)
+	zb := uint32(uint8(d.ZIn))
+	g.zin32 = k.vec(splat32(zb|zb<<8|zb<<16|zb<<24, 8)...)
+	g.ones16 = k.i16(1)
+}
+
+// anyHigh sets ZF clear when any of the n bytes at base+off is 128 or more
+// (read in 32-byte steps, maybe past the end: only more conservative).
+func (g *dwGen) anyHigh(base reg.Register, off, n int) {
+	for i := 0; i < (n+31)/32; i++ {
+		if i == 0 {
+			g.VMOVDQU(mem(base, off), reg.Y0)
+			continue
+		}
+		g.VPOR(mem(base, off+32*i), reg.Y0, reg.Y0)
+	}
+	g.VPMOVMSKB(reg.Y0, reg.EDX)
+	g.TESTL(reg.EDX, reg.EDX)
+}
+
+// rowU8 emits one output row on the u8 path: 32-channel chunks, the last
+// one partial.
+func (g *dwGen) rowU8(vy []bool, cols []run) {
+	d := g.d
+	g.LEAQ(g.u8tab, dTab)
+	g.VMOVDQU(g.ones16, reg.Y15)
+	g.VPXOR(reg.Y14, reg.Y14, reg.Y14)
+	for c0 := 0; c0 < d.C; c0 += 32 {
+		// dPix = dRow + c0 - P*C, dOut = dOutRow + c0.
+		g.LEAQ(mem(dRow, c0-d.Pad*g.cp), dPix)
+		g.LEAQ(mem(dOutRow, c0), dOut)
+		for _, c := range cols {
+			cnt := c.to - c.from
+			lp := g.label("px8")
+			if cnt > 1 {
+				g.MOVQ(i32(cnt), dN)
+				g.Label(lp)
+			}
+			g.pixelU8(vy, c.valid, min(32, d.C-c0))
+			g.ADDQ(i32(d.Stride*g.cp), dPix)
+			g.ADDQ(i32(g.cp), dOut)
+			if cnt > 1 {
+				g.DECQ(dN)
+				g.JNZ(operand.LabelRef(lp))
+			}
+		}
+		g.ADDQ(i32(g.u8ChunkBytes()), dTab)
+	}
+}
+
+// pixelU8 computes one pixel's 32-channel chunk into four int32
+// accumulators (channels u8Order) and stores store of its bytes.
+// Registers: Y15 int16 ones, Y14 zero.
+func (g *dwGen) pixelU8(vy, vx []bool, store int) {
+	d := g.d
+	acc := []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3}
+	tapSrc := func(t int) operand.Mem {
+		ky, kx := t/d.K, t%d.K
+		if !vy[ky] || !vx[kx] {
+			return g.zin32
+		}
+		return mem(dPix, (ky*d.W+kx)*g.cp)
+	}
+	// pair leaves the int16 sums of pair p in l (channels 0-7 | 16-23) and h (8-15 | 24-31).
+	pair := func(p int, l, h, t reg.VecPhysical) {
+		a, b := 2*p, 2*p+1
+		g.VMOVDQU(tapSrc(a), l)
+		src := l
+		if b < g.taps {
+			g.VMOVDQU(tapSrc(b), t)
+			src = t
+		}
+		g.VPUNPCKHBW(src, l, h)
+		g.VPUNPCKLBW(src, l, l)
+		g.VPMADDUBSW(mem(dTab, 256+64*p), l, l)
+		g.VPMADDUBSW(mem(dTab, 256+64*p+32), h, h)
+	}
+	pairs := (g.taps + 1) / 2
+	l0, h0, l1, h1, t := reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8
+	for p := 0; p < pairs; p += 2 {
+		pair(p, l0, h0, t)
+		if p+1 < pairs {
+			pair(p+1, l1, h1, t)
+		} else {
+			l1, h1 = reg.Y14, reg.Y14
+		}
+		// (s_p, s_p+1) per channel -> int32 sums, in u8Order.
+		parts := []struct {
+			lo   bool
+			a, b reg.VecPhysical
+			dst  int
+		}{
+			{true, l0, l1, 0}, {false, l0, l1, 1}, {true, h0, h1, 2}, {false, h0, h1, 3},
+		}
+		tmp := []reg.VecPhysical{reg.Y9, reg.Y10, reg.Y11, reg.Y12}
+		for i, q := range parts {
+			if q.lo {
+				g.VPUNPCKLWD(q.b, q.a, tmp[i])
+			} else {
+				g.VPUNPCKHWD(q.b, q.a, tmp[i])
+			}
+		}
+		for i, q := range parts {
+			if p == 0 {
+				g.VPMADDWD(reg.Y15, tmp[i], acc[q.dst])
+				continue
+			}
+			g.VPMADDWD(reg.Y15, tmp[i], tmp[i])
+			g.VPADDD(tmp[i], acc[q.dst], acc[q.dst])
+		}
+		l1, h1 = reg.Y6, reg.Y7
+	}
+	pk := g.pk
+	for i, a := range acc {
+		g.VPADDD(mem(dTab, 32*i), a, a)
+		pk.scale(a, mem(dTab, 128+32*i))
+	}
+	// (0-7 | 16-23), (8-15 | 24-31) as int16, then bytes in order.
+	g.VPACKSSDW(acc[1], acc[0], acc[0])
+	g.VPACKSSDW(acc[3], acc[2], acc[2])
+	g.VPADDSW(pk.z, acc[0], acc[0])
+	g.VPADDSW(pk.z, acc[2], acc[2])
+	g.VPACKUSWB(acc[2], acc[0], acc[0])
+	pk.clamp(acc[0])
+	switch {
+	case store == 32:
+		g.VMOVDQU(acc[0], mem(dOut, 0))
+	case store > 16:
+		g.VMOVDQU(acc[0].AsX(), mem(dOut, 0))
+		g.VEXTRACTI128(operand.U8(1), acc[0], reg.X4)
+		storeN(g.Context, reg.X4, store-16, mem(dOut, 16), reg.RDX)
+	default:
+		storeN(g.Context, acc[0].AsX(), store, mem(dOut, 0), reg.RDX)
+	}
+}

@@ -1,0 +1,159 @@
+package asmgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/compiler"
+)
+
+type dwShape struct {
+	c, k, s, p, h, w int
+	act              string
+	bigM             bool
+	smallW           bool // weights that let the u8 path sum every pair in int16
+}
+
+func randDW(r *rand.Rand, sh dwShape) (*Depthwise, []uint8) {
+	d := &Depthwise{C: sh.c, K: sh.k, Stride: sh.s, Pad: sh.p, H: sh.h, W: sh.w, XMax: 255}
+	d.OH = (sh.h+2*sh.p-sh.k)/sh.s + 1
+	d.OW = (sh.w+2*sh.p-sh.k)/sh.s + 1
+	d.ZIn = edgeZero(r, 255)
+	low := r.IntN(3) // 0: codes 0..255; 1: below 128; 2: below 128 but one pixel
+	if low > 0 {
+		d.ZIn = edgeZero(r, 127)
+	}
+	d.Weight = make([]int8, sh.c*sh.k*sh.k)
+	for i := range d.Weight {
+		d.Weight[i] = int8(r.IntN(256) - 128)
+		if sh.smallW {
+			d.Weight[i] = int8(r.IntN(50) - 25)
+		}
+	}
+	d.Bias = make([]int32, sh.c)
+	d.M = make([]float32, sh.c)
+	for i := range d.Bias {
+		d.Bias[i] = int32(r.IntN(1<<16) - 1<<15)
+		d.M[i] = float32(math.Exp2(-6 - 8*r.Float64()))
+		if sh.bigM {
+			d.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
+		}
+	}
+	d.Z, d.Lo, d.Hi = edgeZero(r, 255), 0, 255
+	switch sh.act {
+	case "relu":
+		d.Lo = d.Z
+	case "relu6":
+		d.Lo, d.Hi = d.Z, min(255, d.Z+int32(r.IntN(200)))
+	}
+	x := make([]uint8, sh.h*sh.w*sh.c)
+	for i := range x {
+		x[i] = uint8(r.IntN(256))
+		if low > 0 {
+			x[i] &= 127
+		}
+	}
+	if low == 2 {
+		p := r.IntN(sh.h * sh.w)
+		x[p*sh.c+r.IntN(sh.c)] |= 128
+	}
+	return d, x
+}
+
+func wantDW(d *Depthwise, x []uint8) []uint8 {
+	out := make([]uint8, d.OH*d.OW*d.C)
+	for oy := 0; oy < d.OH; oy++ {
+		for ox := 0; ox < d.OW; ox++ {
+			for c := 0; c < d.C; c++ {
+				acc := d.Bias[c]
+				for ky := 0; ky < d.K; ky++ {
+					for kx := 0; kx < d.K; kx++ {
+						iy, ix := oy*d.Stride-d.Pad+ky, ox*d.Stride-d.Pad+kx
+						if iy < 0 || iy >= d.H || ix < 0 || ix >= d.W {
+							continue
+						}
+						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*d.K+ky)*d.K+kx])
+					}
+				}
+				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.Z, d.Lo, d.Hi)
+			}
+		}
+	}
+	return out
+}
+
+// nhwc is the kernels' layout of H*W pixels of c channels: the codes as they are.
+func nhwc(_ *rand.Rand, x []uint8, _ int) []byte { return append([]byte(nil), x...) }
+
+// sameNHWC compares got with want byte for byte.
+func sameNHWC(t *testing.T, name string, got, want []uint8, _ int) {
+	t.Helper()
+	bad := 0
+	for i := range want {
+		if got[i] != want[i] {
+			if bad < 5 {
+				t.Errorf("%s: byte %d: got %d want %d", name, i, got[i], want[i])
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d wrong bytes of %d", name, bad, len(want))
+	}
+}
+
+func TestDepthwise(t *testing.T) {
+	shapes := []dwShape{
+		{c: 32, k: 3, s: 1, p: 1, h: 9, w: 8, act: "relu6"},
+		{c: 96, k: 3, s: 2, p: 1, h: 9, w: 10, act: "relu6"},
+		{c: 144, k: 3, s: 2, p: 1, h: 8, w: 8},
+		{c: 24, k: 3, s: 1, p: 1, h: 1, w: 1, act: "relu"},
+		{c: 5, k: 3, s: 1, p: 1, h: 2, w: 3},
+		{c: 13, k: 3, s: 2, p: 1, h: 5, w: 4, act: "relu"},
+		{c: 40, k: 3, s: 1, p: 0, h: 4, w: 6, bigM: true},
+		{c: 8, k: 5, s: 1, p: 2, h: 6, w: 7},
+		{c: 17, k: 1, s: 2, p: 0, h: 5, w: 5},
+		{c: 16, k: 2, s: 2, p: 0, h: 4, w: 6},
+		{c: 960, k: 3, s: 1, p: 1, h: 3, w: 3, act: "relu6"},
+		{c: 72, k: 3, s: 1, p: 1, h: 12, w: 5, act: "relu6"},
+	}
+	for _, isa := range []ISA{AVX2} {
+		t.Run(isa.String(), func(t *testing.T) {
+			needISA(t, isa)
+			r := rand.New(rand.NewPCG(2, uint64(isa)))
+			h := newHarness()
+			type check struct {
+				name string
+				d    *Depthwise
+				x    []uint8
+				out  int
+			}
+			var checks []check
+			for i, sh := range shapes {
+				for rep := 0; rep < 2; rep++ {
+					d, x := randDW(r, sh)
+					name := fmt.Sprintf("dw%d_%d", i, rep)
+					if err := h.prog.Depthwise(name, d, isa); err != nil {
+						t.Fatal(err)
+					}
+					blob, err := PackDepthwise(d.Weight, d.C, d.K)
+					if err != nil {
+						t.Fatal(err)
+					}
+					xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
+					y := h.buf(make([]byte, d.OH*d.OW*d.C))
+					mid := r.IntN(d.OH + 1)
+					h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
+					h.call(name, xb, wb, y, lit("0"), ilit(mid))
+					checks = append(checks, check{name, d, x, y})
+				}
+			}
+			res := h.run(t)
+			for _, ck := range checks {
+				sameNHWC(t, ck.name, res[ck.out], wantDW(ck.d, ck.x), ck.d.C)
+			}
+		})
+	}
+}

@@ -1,0 +1,146 @@
+package asmgen
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The kernels run in a throwaway package: the test writes the generated .s and
+// stubs next to a main that reads the input buffers from a file, runs a list
+// of calls and writes every buffer back.
+
+const canary = 64 // guard bytes after each buffer, to catch stray writes
+
+// harness collects buffers and kernel calls for one throwaway package.
+type harness struct {
+	prog    *Program
+	bufs    [][]byte
+	calls   []string
+	imports []string
+}
+
+func newHarness() *harness { return &harness{prog: NewProgram("main")} }
+
+// buf registers a buffer (copied) and returns its index.
+func (h *harness) buf(b []byte) int {
+	c := make([]byte, len(b)+canary)
+	copy(c, b)
+	for i := len(b); i < len(c); i++ {
+		c[i] = 0xA5
+	}
+	h.bufs = append(h.bufs, c)
+	return len(h.bufs) - 1
+}
+
+// call records a call of kernel with the given arguments: ints are buffer
+// indices (passed as &b[0]) unless wrapped in lit.
+func (h *harness) call(kernel string, args ...any) {
+	var a []string
+	for _, x := range args {
+		switch v := x.(type) {
+		case int:
+			a = append(a, fmt.Sprintf("&b[%d][0]", v))
+		case lit:
+			a = append(a, string(v))
+		default:
+			panic(fmt.Sprintf("bad arg %T", x))
+		}
+	}
+	h.calls = append(h.calls, fmt.Sprintf("\t%s(%s)\n", kernel, strings.Join(a, ", ")))
+}
+
+type lit string
+
+func ilit(i int) lit { return lit(fmt.Sprint(i)) }
+
+// needISA skips the test when the CPU cannot run the tier.
+func needISA(t *testing.T, isa ISA) {
+	t.Helper()
+	switch isa {
+	case AVX2:
+		if !cpu.X86.HasAVX2 {
+			t.Skip("CPU lacks AVX2: the avx2 tier cannot run here")
+		}
+	case AVX512VNNI:
+		if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
+			t.Skip("CPU lacks AVX-512 VNNI: the avx512vnni tier is generated but UNVERIFIED here")
+		}
+	}
+}
+
+// run builds and runs the package, vets it, and returns the buffers as the
+// kernels left them (canaries checked).
+func (h *harness) run(t *testing.T) [][]byte {
+	t.Helper()
+	asm, stubs, err := h.prog.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var in bytes.Buffer
+	for _, b := range h.bufs {
+		binary.Write(&in, binary.LittleEndian, uint64(len(b)))
+		in.Write(b)
+	}
+	var m strings.Builder
+	m.WriteString("package main\n\nimport (\n\t\"encoding/binary\"\n\t\"os\"\n")
+	for _, im := range h.imports {
+		fmt.Fprintf(&m, "\t%q\n", im)
+	}
+	m.WriteString(")\n\nfunc main() {\n")
+	m.WriteString("\tdata, err := os.ReadFile(os.Args[1])\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tvar b [][]byte\n")
+	m.WriteString("\tfor len(data) > 0 {\n\t\tn := binary.LittleEndian.Uint64(data)\n\t\tb = append(b, data[8:8+n])\n\t\tdata = data[8+n:]\n\t}\n")
+	for _, c := range h.calls {
+		m.WriteString(c)
+	}
+	m.WriteString("\tvar out []byte\n\tfor _, x := range b {\n\t\tout = append(out, x...)\n\t}\n")
+	m.WriteString("\tif err := os.WriteFile(os.Args[2], out, 0o644); err != nil {\n\t\tpanic(err)\n\t}\n}\n")
+	files := map[string][]byte{
+		"go.mod":           []byte("module kt\n\ngo 1.26\n"),
+		"kernels_amd64.s":  asm,
+		"kernels_amd64.go": stubs,
+		"main.go":          []byte(m.String()),
+		"in.bin":           in.Bytes(),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"vet", "."}, {"build", "-o", "kt", "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	cmd := exec.Command(filepath.Join(dir, "kt"), "in.bin", "out.bin")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kernels: %v\n%s", err, out)
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "out.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make([][]byte, len(h.bufs))
+	for i, b := range h.bufs {
+		res[i], out = out[:len(b)], out[len(b):]
+		for j := len(b) - canary; j < len(b); j++ {
+			if res[i][j] != 0xA5 {
+				t.Fatalf("buffer %d: kernel wrote past its end (byte %d)", i, j-(len(b)-canary))
+			}
+		}
+		res[i] = res[i][:len(b)-canary]
+	}
+	return res
+}
