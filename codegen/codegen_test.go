@@ -6,7 +6,6 @@ import (
 	"go/parser"
 	"go/token"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/compiler"
-	"github.com/ptqc/ptqc/runtime"
 )
 
 func TestFirstFit(t *testing.T) {
@@ -128,49 +126,6 @@ func TestPack(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int32{5 - 255*2, -5 - 255*(-1)}, gotB); diff != "" {
 		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
-	}
-}
-
-// TestRuntimeMatchesCompiler checks that the generated packages' scalar ops are
-// the interpreter's, bit for bit, on random and edge-case operands.
-func TestRuntimeMatchesCompiler(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	f := func() float32 {
-		switch r.IntN(8) {
-		case 0:
-			return []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, 2.5, -2.5, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}[r.IntN(12)]
-		case 1:
-			return float32(r.IntN(1000)) + 0.5 // halfway cases
-		}
-		return float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(8)-3)))
-	}
-	m := func() float32 { return float32(math.Ldexp(r.Float64(), -r.IntN(20))) }
-	z := func() int32 { return int32(r.IntN(256)) }
-	for i := range 200000 {
-		x, inv, zz := f(), m()*100, z()
-		if a, b := runtime.QuantizeValue(x, inv, zz), compiler.QuantizeValue(x, inv, zz); a != b {
-			t.Fatalf("%d: QuantizeValue(%v, %v, %d) = %d, interpreter %d", i, x, inv, zz, a, b)
-		}
-		acc := int32(r.Uint32())
-		if r.IntN(2) == 0 {
-			acc = int32(r.IntN(20001) - 10000)
-		}
-		mm, lo := m(), z()
-		hi := lo + int32(r.IntN(int(256-lo)))
-		if a, b := runtime.Requantize(acc, mm, zz, lo, hi), compiler.Requantize(acc, mm, zz, lo, hi); a != b {
-			t.Fatalf("%d: Requantize(%d, %v, %d, %d, %d) = %d, interpreter %d", i, acc, mm, zz, lo, hi, a, b)
-		}
-		qa, qb, za, zb, ma, mb := uint8(z()), uint8(z()), z(), z(), m()*4, m()*4
-		if a, b := runtime.AddQ(qa, qb, za, zb, ma, mb, zz), compiler.AddQ(qa, qb, za, zb, ma, mb, zz); a != b {
-			t.Fatalf("%d: AddQ = %d, interpreter %d", i, a, b)
-		}
-		if a, b := runtime.MeanQ(acc, mm, zz), compiler.MeanQ(acc, mm, zz); a != b {
-			t.Fatalf("%d: MeanQ = %d, interpreter %d", i, a, b)
-		}
-		s := float64(m())
-		if a, b := runtime.Dequantize(qa, float32(s), za), compiler.Dequantize(qa, s, za); math.Float32bits(a) != math.Float32bits(b) {
-			t.Fatalf("%d: Dequantize = %v, interpreter %v", i, a, b)
-		}
 	}
 }
 

@@ -2,9 +2,9 @@ package compiler
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Hook sees each node's uint8 output for the whole batch right after it ran
@@ -193,46 +193,24 @@ func dot(w []int8, x []int32) int32 {
 	return s0 + s1 + s2 + s3
 }
 
+// The scalar numerics are runtime's, the one definition generated kernels call
+// too (ARCHITECTURE.md: one definition for the interpreter and every kernel).
+
 // QuantizeValue is q = clamp(rne(x * inv) + z, 0, 255) with inv = float32(1/s); NaN gives 0.
-func QuantizeValue(x, inv float32, z int32) uint8 {
-	p := float32(x * inv)
-	if p != p {
-		return 0
-	}
-	return clampU8(math.RoundToEven(float64(p))+float64(z), 0, 255)
-}
+func QuantizeValue(x, inv float32, z int32) uint8 { return runtime.QuantizeValue(x, inv, z) }
 
 // Requantize is clamp(rne(float32(acc) * m) + z, lo, hi).
 func Requantize(acc int32, m float32, z, lo, hi int32) uint8 {
-	p := float32(float32(acc) * m)
-	return clampU8(math.RoundToEven(float64(p))+float64(z), lo, hi)
+	return runtime.Requantize(acc, m, z, lo, hi)
 }
 
 // AddQ is clamp(rne(float32(float32(a - za) * ma) + float32(float32(b - zb) * mb)) + zy, 0, 255).
 func AddQ(a, b uint8, za, zb int32, ma, mb float32, zy int32) uint8 {
-	pa := float32(float32(int32(a)-za) * ma)
-	pb := float32(float32(int32(b)-zb) * mb)
-	s := float32(pa + pb)
-	return clampU8(math.RoundToEven(float64(s))+float64(zy), 0, 255)
+	return runtime.AddQ(a, b, za, zb, ma, mb, zy)
 }
 
 // MeanQ is clamp(rne(float32(sum) * inv) + z, 0, 255) with inv = float32(1/(H*W)).
-func MeanQ(sum int32, inv float32, z int32) uint8 {
-	p := float32(float32(sum) * inv)
-	return clampU8(math.RoundToEven(float64(p))+float64(z), 0, 255)
-}
+func MeanQ(sum int32, inv float32, z int32) uint8 { return runtime.MeanQ(sum, inv, z) }
 
 // Dequantize is float32(q - z) * float32(s).
-func Dequantize(q uint8, s float64, z int32) float32 {
-	return float32(float32(int32(q)-z) * float32(s))
-}
-
-func clampU8(v float64, lo, hi int32) uint8 {
-	if v < float64(lo) {
-		return uint8(lo)
-	}
-	if v > float64(hi) {
-		return uint8(hi)
-	}
-	return uint8(v)
-}
+func Dequantize(q uint8, s float64, z int32) float32 { return runtime.Dequantize(q, float32(s), z) }
