@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -56,15 +57,16 @@ func ChanStride(c int) int { return (c + 7) &^ 7 }
 
 // Program collects kernels into one assembly file and its Go stubs.
 type Program struct {
-	ctx   *build.Context
-	pkg   string
-	names map[string]bool
-	err   error
+	ctx    *build.Context
+	pkg    string
+	names  map[string]bool
+	tables map[string]operand.Mem // table contents -> symbol
+	err    error
 }
 
 // NewProgram starts an empty program for Go package pkg.
 func NewProgram(pkg string) *Program {
-	return &Program{ctx: build.NewContext(), pkg: pkg, names: map[string]bool{}}
+	return &Program{ctx: build.NewContext(), pkg: pkg, names: map[string]bool{}, tables: map[string]operand.Mem{}}
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -87,12 +89,25 @@ func (p *Program) function(name, sig string, doc ...string) error {
 }
 
 // data adds a read-only symbol made of 32-bit words and returns it.
+// Equal tables (the tiers' copies, splatted constants) share one symbol.
 func (p *Program) data(name string, words []uint32) operand.Mem {
+	var key strings.Builder
+	for _, w := range words {
+		fmt.Fprintf(&key, "%08x", w)
+	}
+	if m, ok := p.tables[key.String()]; ok {
+		return m
+	}
 	m := p.ctx.StaticGlobal(name)
 	p.ctx.DataAttributes(attr.RODATA | attr.NOPTR)
-	for _, w := range words {
-		p.ctx.AppendDatum(operand.U32(w))
+	for i := 0; i < len(words); i += 2 {
+		if i+1 < len(words) {
+			p.ctx.AppendDatum(operand.U64(uint64(words[i]) | uint64(words[i+1])<<32))
+		} else {
+			p.ctx.AppendDatum(operand.U32(words[i]))
+		}
 	}
+	p.tables[key.String()] = m
 	return m
 }
 

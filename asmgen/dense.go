@@ -6,6 +6,7 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/codegen"
 )
 
 // Dense is a conv with groups = 1 (pointwise 1x1 or k x k) or a linear layer,
@@ -14,13 +15,13 @@ import (
 //
 // A pointwise stride-1 layer reads its NHWC input as is. Any other (k x k,
 // stride, padding) reads an input buffer with Pad border pixels on every side
-// holding the zero point and InStride = 4*Quads(Cin) bytes per pixel, so the
+// holding the zero point and InStride = 4*codegen.Quads(Cin) bytes per pixel, so the
 // kernel needs no bounds logic.
 type Dense struct {
 	Cin, Cout      int
 	K, Stride, Pad int
 	H, W, OH, OW   int
-	InStride       int   // channel stride of the input buffer, >= 4*Quads(Cin)
+	InStride       int   // channel stride of the input buffer, >= 4*codegen.Quads(Cin)
 	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
@@ -103,7 +104,7 @@ func (d *Dense) Units() int {
 // ScratchBytes is the scratch a call needs (widened input rows).
 func (d *Dense) ScratchBytes(isa ISA) int {
 	if d.Pointwise() && d.Path(isa) == PathMixed {
-		return DenseMR * ChanStride(4*Quads(d.Cin)) * 2
+		return DenseMR * ChanStride(4*codegen.Quads(d.Cin)) * 2
 	}
 	return 0
 }
@@ -112,7 +113,7 @@ func (d *Dense) check() error {
 	if d.Cin < 1 || d.Cout < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 {
 		return fmt.Errorf("asmgen: dense %dx%d k%d s%d p%d", d.Cin, d.Cout, d.K, d.Stride, d.Pad)
 	}
-	if (!d.Pointwise() && (d.InStride < 4*Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
+	if (!d.Pointwise() && (d.InStride < 4*codegen.Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
 		return fmt.Errorf("asmgen: dense strides in %d out %d for %d -> %d channels", d.InStride, d.OutStride, d.Cin, d.Cout)
 	}
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
@@ -146,7 +147,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	k := &consts{p: p, name: name}
-	g := &denseGen{Context: p.ctx, d: d, mode: path, nq: Quads(d.Cin), np: ChanStride(d.Cout), pk: newPacker(p, k, &d.Requant), name: name}
+	g := &denseGen{Context: p.ctx, d: d, mode: path, nq: codegen.Quads(d.Cin), np: ChanStride(d.Cout), pk: newPacker(p, k, &d.Requant), name: name}
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	g.tabs = map[Path]denseTabs{}
@@ -202,7 +203,7 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	mp := make([]float32, np)
 	copy(mp, d.M)
 	bias := make([]int32, np)
-	copy(bias, FoldBias(d.Weight, d.Bias, d.ZIn))
+	copy(bias, codegen.FoldBias(d.Weight, d.Bias, d.ZIn))
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 )
 
@@ -31,7 +32,7 @@ func randDense(r *rand.Rand, sh denseShape) *denseCase {
 		XMax: sh.xmax, OutStride: sh.cout}
 	d.InStride = sh.cin
 	if sh.k != 1 || sh.s != 1 || sh.p != 0 {
-		d.InStride = 4 * Quads(sh.cin)
+		d.InStride = 4 * codegen.Quads(sh.cin)
 	}
 	d.ZIn = edgeZero(r, sh.xmax)
 	n := sh.cout * sh.cin * sh.k * sh.k
@@ -205,10 +206,7 @@ func TestDense(t *testing.T) {
 						t.Fatal(err)
 					}
 					paths[c.d.Path(isa)]++
-					blob, err := PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)
-					if err != nil {
-						t.Fatal(err)
-					}
+					blob := int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
 					x, w := h.buf(c.input(r, isa)), h.buf(blob)
 					y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
 					s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))

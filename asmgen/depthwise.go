@@ -452,10 +452,11 @@ func (g *dwGen) rowU8(vy []bool, cols []run) {
 	g.LEAQ(g.u8tab, dTab)
 	g.VMOVDQU(g.ones16, reg.Y15)
 	g.VPXOR(reg.Y14, reg.Y14, reg.Y14)
-	for c0 := 0; c0 < d.C; c0 += 32 {
-		// dPix = dRow + c0 - P*C, dOut = dOutRow + c0.
-		g.LEAQ(mem(dRow, c0-d.Pad*g.cp), dPix)
-		g.LEAQ(mem(dOutRow, c0), dOut)
+	g.XORQ(dCh, dCh) // byte offset of the chunk
+	chunk := func(store int) {
+		// dPix = dRow + chunk - P*C, dOut = dOutRow + chunk.
+		g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+		g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 		for _, c := range cols {
 			cnt := c.to - c.from
 			lp := g.label("px8")
@@ -463,7 +464,7 @@ func (g *dwGen) rowU8(vy []bool, cols []run) {
 				g.MOVQ(i32(cnt), dN)
 				g.Label(lp)
 			}
-			g.pixelU8(vy, c.valid, min(32, d.C-c0))
+			g.pixelU8(vy, c.valid, store)
 			g.ADDQ(i32(d.Stride*g.cp), dPix)
 			g.ADDQ(i32(g.cp), dOut)
 			if cnt > 1 {
@@ -471,7 +472,18 @@ func (g *dwGen) rowU8(vy []bool, cols []run) {
 				g.JNZ(operand.LabelRef(lp))
 			}
 		}
+	}
+	if full := d.C / 32; full > 0 {
+		lp := g.label("chunk8")
+		g.Label(lp)
+		chunk(32)
+		g.ADDQ(i32(32), dCh)
 		g.ADDQ(i32(g.u8ChunkBytes()), dTab)
+		g.CMPQ(dCh, i32(32*full))
+		g.JL(operand.LabelRef(lp))
+	}
+	if rem := d.C % 32; rem > 0 {
+		chunk(rem)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 )
 
@@ -138,10 +139,7 @@ func TestDepthwise(t *testing.T) {
 					if err := h.prog.Depthwise(name, d, isa); err != nil {
 						t.Fatal(err)
 					}
-					blob, err := PackDepthwise(d.Weight, d.C, d.K)
-					if err != nil {
-						t.Fatal(err)
-					}
+					blob := int8Bytes(codegen.PackDepthwise(d.Weight, d.C, d.K))
 					xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
 					y := h.buf(make([]byte, d.OH*d.OW*d.C))
 					mid := r.IntN(d.OH + 1)

@@ -144,3 +144,12 @@ func (h *harness) run(t *testing.T) [][]byte {
 	}
 	return res
 }
+
+// int8Bytes is w's bytes.
+func int8Bytes(w []int8) []byte {
+	b := make([]byte, len(w))
+	for i, v := range w {
+		b[i] = byte(v)
+	}
+	return b
+}

@@ -6,7 +6,7 @@
 //
 // Layout, decided here for every layer kind and relied on by issue 6's assembly:
 //
-//   - Activations are uint8 NHWC (channels last) in one arena per Model: a pointwise
+//   - Activations are uint8 NHWC (channels last) in one arena per Model worker: a pointwise
 //     conv is then a u8 x s8 GEMM over contiguous channels and a depthwise conv a
 //     per-channel vector multiply-add, both vectorising over channels. The arena is
 //     planned here (see plan.go): tensors are placed first-fit in node order and
@@ -15,9 +15,12 @@
 //     another kernel's order. Biases absorb -z_x * sum(w[c]) and borders behave as
 //     if padded with z_x, so kernels compute sum(q_x * w) + bias', which equals the
 //     interpreter's sum((q_x - z_x) * w) + b in wrapping int32 arithmetic.
-//   - Every layer between the input quantize and the output dequantize is a function
-//     of one signature, func(y, x, x2 []byte, w []int8, b []int32), reached through
-//     the Model's kernel table, which New fills once.
+//   - Every layer runs on the portable Go kernels of kernels.go (layer IDs l00,
+//     l01, ...: l07Generic) and, when Options.Asm is set, on assembly tiers
+//     (kernels_amd64.s, forward_amd64.go). New picks one tier per Model
+//     (runtime.SelectTier, PTQC_ISA); a tier is a forward function that runs the
+//     layers in order, each split across the Model's workers for a single image
+//     or whole images side by side for a batch.
 package codegen
 
 import (
@@ -39,6 +42,9 @@ type Options struct {
 	// Command is the ptqc command that regenerates the package, run from its
 	// directory; recorded in doc.go. Empty leaves it out.
 	Command string
+	// Asm, if not nil, makes the package's assembly (see Asm); without it the
+	// package has the portable Go kernels only.
+	Asm AsmGenerator
 }
 
 // Package is a generated package.
@@ -49,6 +55,8 @@ type Package struct {
 	// Model holds (the peak of the memory plan, per image).
 	WeightsBytes int
 	ArenaBytes   int
+	// Tiers are the kernel tiers the package has, best last ("generic" without assembly).
+	Tiers []string
 }
 
 // Names returns the file names, sorted.
@@ -130,7 +138,23 @@ func Generate(m *compiler.Model, opts Options) (*Package, error) {
 	}
 	blob := pack(ls)
 	g := &gen{m: m, opts: opts, layers: ls, arena: arena, blob: blob}
-	p := &Package{Name: opts.Package, Files: map[string][]byte{"weights.bin": blob.data}, WeightsBytes: len(blob.data), ArenaBytes: arena}
+	p := &Package{Name: opts.Package, Files: map[string][]byte{"weights.bin": blob.data}, WeightsBytes: len(blob.data), ArenaBytes: arena, Tiers: []string{"generic"}}
+	if opts.Asm != nil {
+		if g.asm, err = opts.Asm(m, opts.Package, asmName(ls)); err != nil {
+			return nil, fmt.Errorf("assembly: %w", err)
+		}
+		if len(g.asm.Layers) != len(ls) {
+			return nil, fmt.Errorf("assembly: %d layers for %d nodes", len(g.asm.Layers), len(ls))
+		}
+		files, err := g.asmFiles()
+		if err != nil {
+			return nil, fmt.Errorf("assembly: %w", err)
+		}
+		for name, b := range files {
+			p.Files[name] = b
+		}
+		p.Tiers = append([]string{"generic"}, g.asm.Tiers...)
+	}
 	for _, f := range []struct {
 		name string
 		emit func() ([]byte, error)

@@ -85,12 +85,13 @@ func TestPack(t *testing.T) {
 	}
 	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w, Bias: []int32{100, math.MaxInt32}}
 	gotW, gotB := packConv(conv, 3)
-	// OHWI: o, tap, i -> OIHW index (o*2+i)*9+tap.
-	var wantW []int8
-	for o := range 2 {
-		for tap := range 9 {
+	// Quads (PackDense): one group of 8 output channels, per tap one quad of
+	// 8 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
+	wantW := make([]int8, 9*32)
+	for tap := range 9 {
+		for o := range 2 {
 			for i := range 2 {
-				wantW = append(wantW, int8((o*2+i)*9+tap))
+				wantW[tap*32+o*4+i] = int8((o*2+i)*9 + tap)
 			}
 		}
 	}
@@ -105,6 +106,18 @@ func TestPack(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantB, gotB); diff != "" {
 		t.Errorf("packConv biases (-want +got):\n%s", diff)
+	}
+	// A grouped conv keeps OHWI: o, tap, i -> OIHW index (o*1+i)*9+tap.
+	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
+	gotW, _ = packConv(grouped, 0)
+	wantW = nil
+	for o := range 2 {
+		for tap := range 9 {
+			wantW = append(wantW, int8(o*9+tap))
+		}
+	}
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packConv grouped (-want +got):\n%s", diff)
 	}
 
 	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
@@ -121,7 +134,9 @@ func TestPack(t *testing.T) {
 
 	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}, Bias: []int32{5, -5}}
 	gotW, gotB = packPointwise(pw, 255)
-	if diff := cmp.Diff([]int8{1, -2, 3, -128, 127, 0}, gotW); diff != "" {
+	wantPW := make([]int8, 32) // one group of 8, one quad: channel o at o*4
+	copy(wantPW, []int8{1, -2, 3, 0, -128, 127, 0, 0})
+	if diff := cmp.Diff(wantPW, gotW); diff != "" {
 		t.Errorf("packPointwise (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]int32{5 - 255*2, -5 - 255*(-1)}, gotB); diff != "" {

@@ -49,7 +49,8 @@ func (g *gen) doc() ([]byte, error) {
 		fmt.Sprintf("	cross-layer equalization  %v", meta.Equalize),
 		fmt.Sprintf("	bias correction           %v", meta.BiasCorrect),
 		fmt.Sprintf("	weights.bin               %d bytes (float model %d bytes)", len(g.blob.data), meta.FloatBytes),
-		fmt.Sprintf("	activation arena          %d bytes per Model", g.arena),
+		fmt.Sprintf("	activation arena          %d bytes per Model worker", g.arena),
+		"	kernel tiers              "+strings.Join(g.tiers(), ", ")+" (New picks one; PTQC_ISA forces it)",
 	)
 	if g.opts.Command != "" {
 		ls = append(ls, "", "Regenerate it from this directory with:", "", "	"+strings.TrimSpace(g.opts.Command))

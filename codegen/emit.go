@@ -21,6 +21,7 @@ type gen struct {
 	layers []*layer
 	arena  int
 	blob   *weightsFile
+	asm    *Asm // nil: no assembly
 }
 
 func (g *gen) file() *jen.File {
@@ -149,7 +150,11 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(n("K", c.Kernel), n("S", c.Stride), n("P", c.Pad), n("G", c.Groups))
 		add(n("Lo", int(c.Lo)), n("Hi", int(c.Hi)))
 		add(n("W", l.WOff), n("WLen", len(l.W)), n("B", l.BOff))
-		if l.Kind == kConv {
+		switch {
+		case l.Kind == kPointwise || (l.Kind == kConv && c.Groups == 1):
+			// PackDense: quads of input channels (XQ per tap), KQ per output channel.
+			add(n("XQ", 4*Quads(c.InC)), n("KQ", c.Kernel*c.Kernel*Quads(c.InC)))
+		case l.Kind == kConv:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
 		}
 		if perTensor(c.M) {
@@ -216,6 +221,12 @@ func (g *gen) model() ([]byte, error) {
 		jen.Id("inputLen").Op("=").Id("InputChannels").Op("*").Id("InputHeight").Op("*").Id("InputWidth"),
 		jen.Comment("arenaBytes holds every uint8 activation of one image, NHWC, as ptqc's memory plan placed them."),
 		jen.Id("arenaBytes").Op("=").Lit(g.arena),
+		jen.Comment("slack follows every buffer: the assembly reads whole vectors, up to slack bytes past a tensor."),
+		jen.Id("slack").Op("=").Lit(64),
+		jen.Comment("scratchBytes and padBytes are a worker's room for the assembly: widened input rows, and the"),
+		jen.Comment("padded input of a k x k conv."),
+		jen.Id("scratchBytes").Op("=").Lit(g.scratchBytes()),
+		jen.Id("padBytes").Op("=").Lit(g.padBytes()),
 		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian biases."),
 		jen.Id("weightsHeader").Op("=").Lit(headerLen),
 		jen.Id("weightsLen").Op("=").Lit(g.blob.wLen),
@@ -240,7 +251,7 @@ func (g *gen) model() ([]byte, error) {
 			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin has %d bytes, want %d"), jen.Len(jen.Id("weightsBin")), jen.Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")),
 			jen.Return(),
 		),
-		jen.Id("weights").Op("=").Make(jen.Index().Int8(), jen.Id("weightsLen")),
+		jen.Id("weights").Op("=").Make(jen.Index().Int8(), jen.Id("weightsLen").Op("+").Id("slack")).Index(jen.Empty(), jen.Id("weightsLen")),
 		jen.For(jen.Id("i").Op(":=").Range().Id("weights")).Block(
 			jen.Id("weights").Index(jen.Id("i")).Op("=").Int8().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("+").Id("i"))),
 		),
@@ -254,117 +265,22 @@ func (g *gen) model() ([]byte, error) {
 					Uint32().Call(jen.Id("b").Index(jen.Lit(4).Op("*").Id("i").Op("+").Lit(3))).Op("<<").Lit(24)),
 		),
 	)
-
+	g.glue(f)
 	f.Line()
-	f.Comment(lines(
-		"layer runs one layer on one image: it reads x (and x2, for an add) and writes y,",
-		"all uint8 NHWC in the arena; w and b are its packed weights and biases (nil for",
-		"an add or a mean). Every layer between the input's quantize and the output's",
-		"dequantize has this signature, so a Model can pick each one's implementation.",
-	))
-	f.Type().Id("layer").Func().Params(jen.List(jen.Id("y"), jen.Id("x"), jen.Id("x2")).Index().Byte(), jen.Id("w").Index().Int8(), jen.Id("b").Index().Int32())
-	f.Line()
-	f.Comment("kernels holds the function each layer runs, chosen once in New.")
-	f.Type().Id("kernels").StructFunc(func(grp *jen.Group) {
-		for _, l := range g.layers {
-			switch l.Kind {
-			case kQuantize:
-				grp.Id(l.ID).Func().Params(jen.Id("y").Index().Byte(), jen.Id("x").Index().Float32()).Comment(text(l.Node.Name))
-			case kDequantize:
-				grp.Id(l.ID).Func().Params(jen.Id("y").Index().Float32(), jen.Id("x").Index().Byte()).Comment(text(l.Node.Name))
-			default:
-				grp.Id(l.ID).Id("layer").Comment(text(l.Node.Name))
-			}
+	f.Comment("forwardGeneric runs one image on the portable Go kernels of kernels.go, which do not split a layer: only worker 0 works.")
+	f.Func().Id("forwardGeneric").Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("_")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("_")).Int(), jen.Id("_").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+		grp.If(jen.Id("w").Op("!=").Lit(0)).Block(jen.Return())
+		grp.Id("a").Op(":=").Id("sh").Dot("arena")
+		for i, l := range g.layers {
+			grp.Add(g.genericCall(l))
+			grp.Id("m").Dot("lap").Call(jen.Lit(0), jen.Lit(i))
 		}
 	})
-	f.Line()
-	f.Comment("generic are the portable Go kernels of kernels.go.")
-	f.Var().Id("generic").Op("=").Id("kernels").Values(jen.DictFunc(func(d jen.Dict) {
-		for _, l := range g.layers {
-			d[jen.Id(l.ID)] = jen.Id(l.ID + "Generic")
-		}
-	}))
-
-	f.Line()
-	f.Comment(lines(
-		"Model runs the network. A Model is used by one goroutine at a time; separate",
-		"Models may run concurrently. The zero Model is ready to use; New does the",
-		"allocation up front.",
-	))
-	f.Type().Id("Model").Struct(
-		jen.Id("arena").Index().Byte(),
-		jen.Id("k").Id("kernels"),
-		jen.Id("img").Index().Float32().Comment("Classify's input"),
-		jen.Id("logits").Index(jen.Id("NumClasses")).Float32(),
-	)
-	f.Line()
-	f.Comment("New returns a Model with its arena allocated and its kernels chosen.")
-	f.Func().Id("New").Params().Op("*").Id("Model").Block(
-		jen.Id("m").Op(":=").Op("&").Id("Model").Values(),
-		jen.Id("m").Dot("init").Call().Comment("an error is reported by Forward"),
-		jen.Return(jen.Id("m")),
-	)
-	f.Line()
-	f.Comment("init loads the weights once per process and allocates the Model's arena.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("init").Params().Error().Block(
-		jen.If(jen.Id("m").Dot("arena").Op("!=").Nil()).Block(jen.Return(jen.Nil())),
-		jen.Id("loadOnce").Dot("Do").Call(jen.Id("load")),
-		jen.If(jen.Id("loadErr").Op("!=").Nil()).Block(jen.Return(jen.Id("loadErr"))),
-		jen.Id("m").Dot("k").Op("=").Id("generic"),
-		jen.Id("m").Dot("arena").Op("=").Make(jen.Index().Byte(), jen.Id("arenaBytes")),
-		jen.Return(jen.Nil()),
-	)
-	pkg := g.opts.Package
-	f.Line()
-	f.Comment(lines(
-		"Forward runs len(in) / (InputChannels*InputHeight*InputWidth) images, each NCHW",
-		"float32 normalized as Transform does, and writes NumClasses dequantized logits",
-		"per image to out. It allocates nothing (after a zero Model's first call).",
-	))
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).Error().Block(
-		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Qual("errors", "New").Call(jen.Lit(pkg+": Forward on a nil Model")))),
-		jen.If(jen.Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0)).Block(
-			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": input has %d values, want a positive multiple of %d (%dx%dx%d per image)"),
-				jen.Len(jen.Id("in")), jen.Id("inputLen"), jen.Id("InputChannels"), jen.Id("InputHeight"), jen.Id("InputWidth"))),
-		),
-		jen.Id("n").Op(":=").Len(jen.Id("in")).Op("/").Id("inputLen"),
-		jen.If(jen.Len(jen.Id("out")).Op("<").Id("n").Op("*").Id("NumClasses")).Block(
-			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": output has room for %d values, want %d (%d images x %d classes)"),
-				jen.Len(jen.Id("out")), jen.Id("n").Op("*").Id("NumClasses"), jen.Id("n"), jen.Id("NumClasses"))),
-		),
-		jen.If(jen.Err().Op(":=").Id("m").Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
-		jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
-			jen.Id("m").Dot("forward").Call(
-				jen.Id("out").Index(jen.Id("i").Op("*").Id("NumClasses"), jen.Empty()).Index(jen.Empty(), jen.Id("NumClasses")),
-				jen.Id("in").Index(jen.Id("i").Op("*").Id("inputLen"), jen.Empty()).Index(jen.Empty(), jen.Id("inputLen")),
-			),
-		),
-		jen.Return(jen.Nil()),
-	)
-
-	sub := func(s string, off, n jen.Code) jen.Code {
-		return jen.Id(s).Index(off, jen.Empty()).Index(jen.Empty(), n)
+	if g.asm == nil {
+		f.Line()
+		f.Comment("asmTiers: this package has no assembly.")
+		f.Var().Id("asmTiers").Index().Id("tier")
 	}
-	f.Line()
-	f.Comment("forward runs one image through the layer schedule.")
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
-		grp.List(jen.Id("a"), jen.Id("w"), jen.Id("b")).Op(":=").List(jen.Id("m").Dot("arena"), jen.Id("weights"), jen.Id("biases"))
-		for _, l := range g.layers {
-			call := jen.Id("m").Dot("k").Dot(l.ID)
-			switch l.Kind {
-			case kQuantize:
-				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), jen.Id("in")))
-			case kDequantize:
-				grp.Add(call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen"))))
-			case kAdd:
-				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil()))
-			case kMean:
-				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil()))
-			default:
-				grp.Add(call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("w", l.id("W"), l.id("WLen")), sub("b", l.id("B"), l.id("YC"))))
-			}
-		}
-	})
 
 	f.Line()
 	f.Comment("The layer schedule: every layer's shapes (C, H, W of x and y), arena offsets, qparams and parameters.")
@@ -374,6 +290,28 @@ func (g *gen) model() ([]byte, error) {
 
 	g.helpers(f)
 	return render(f)
+}
+
+// sub is s[off:][:n].
+func sub(s string, off, n jen.Code) jen.Code {
+	return jen.Id(s).Index(off, jen.Empty()).Index(jen.Empty(), n)
+}
+
+// genericCall is the call of layer l's portable kernel in a forward function
+// (arena a, input in, output out).
+func (g *gen) genericCall(l *layer) jen.Code {
+	call := jen.Id(l.ID + "Generic")
+	switch l.Kind {
+	case kQuantize:
+		return call.Call(sub("a", l.id("Y"), l.id("YLen")), jen.Id("in"))
+	case kDequantize:
+		return call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen")))
+	case kAdd:
+		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil())
+	case kMean:
+		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil())
+	}
+	return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC")))
 }
 
 // helpers writes Transform, Preprocess and Classify.

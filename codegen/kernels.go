@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 
@@ -138,51 +139,110 @@ func kDequantizeGo(f *jen.File, l *layer) {
 	f.Func().Id(l.ID+"Generic").Params(id("y").Index().Float32(), id("x").Index().Byte()).Block(body...)
 }
 
-// kPointwiseGo is a GEMM: each output channel of a pixel is the dot product of
-// the pixel's XC channels with a row of weights, four rows at a time sharing the
-// loads of x. Pairs of pixels go through int64 multiply-adds, one pixel in each
-// 32-bit half (runtime.Lanes): exact while XC * 255 * 128 < 2^31, which halves
-// the multiplies. Sums go to a row of accumulators and are requantized after
-// the dot products, which keeps the Go compiler's registers for the loop.
+// kPointwiseGo is a GEMM over the quad packing of PackDense: each output
+// channel of a pixel is the dot product of the pixel's channels (padded to
+// whole quads) with its weights, four channels at a time sharing the loads of
+// x (their quads are 16 contiguous bytes). Pairs of pixels go through int64
+// multiply-adds, one pixel in each 32-bit half (runtime.Lanes): exact while
+// XC * 255 * 128 < 2^31, which halves the multiplies. Sums go to a row of
+// accumulators and are requantized after the dot products.
 func kPointwiseGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	np := l.YD.H * l.YD.W
 	pairs := l.XD.C*255*128 < math.MaxInt32 && np >= 2
+	padded := l.XD.C%4 != 0 // copy a pixel into whole quads
 	body = append(body, jen.Var().Id("acc0").Index(l.id("YC")).Int32())
+	if padded {
+		body = append(body, jen.Var().Id("xq0").Index(l.id("XQ")).Byte())
+	}
+	pixel := func(k int, p jen.Code) []jen.Code {
+		xs := num("x", k)
+		st := []jen.Code{id(xs).Op(":=").Add(window("x", jen.Parens(p).Op("*").Add(l.id("XC")), l.id("XC")))}
+		if padded {
+			st = append(st, jen.Copy(id(num("xq", k)).Index(jen.Empty(), jen.Empty()), id(xs)), id(xs).Op("=").Id(num("xq", k)).Index(jen.Empty(), jen.Empty()))
+		}
+		return st
+	}
 	if pairs {
-		body = append(body,
-			jen.Var().Id("acc1").Index(l.id("YC")).Int32(),
-			jen.For(id("p").Op(":=").Lit(0), id("p").Op("+").Lit(2).Op("<=").Add(l.id("YH")).Op("*").Add(l.id("YW")), id("p").Op("+=").Lit(2)).Block(
-				pointwisePair(l)...,
-			))
+		body = append(body, jen.Var().Id("acc1").Index(l.id("YC")).Int32())
+		if padded {
+			body = append(body, jen.Var().Id("xq1").Index(l.id("XQ")).Byte())
+		}
+		st := append(pixel(0, id("p")), pixel(1, id("p").Op("+").Lit(1))...)
+		st = append(st, quadDots(l, 2)...)
+		st = append(st,
+			id("y0").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
+			requantizeRow(l, "y0", "acc0"),
+			id("y1").Op(":=").Add(window("y", times("p", 1, l.id("YC")), l.id("YC"))),
+			requantizeRow(l, "y1", "acc1"),
+		)
+		body = append(body, jen.For(id("p").Op(":=").Lit(0), id("p").Op("+").Lit(2).Op("<=").Add(l.id("YH")).Op("*").Add(l.id("YW")), id("p").Op("+=").Lit(2)).Block(st...))
+	}
+	one := func() []jen.Code {
+		st := append(pixel(0, id("p")), quadDots(l, 1)...)
+		return append(st,
+			id("ys").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
+			requantizeRow(l, "ys", "acc0"),
+		)
 	}
 	switch {
 	case !pairs:
-		body = append(body, rangeInt("p", l.id("YH").Op("*").Add(l.id("YW")), pointwiseOne(l)...))
+		body = append(body, rangeInt("p", l.id("YH").Op("*").Add(l.id("YW")), one()...))
 	case np%2 != 0:
 		body = append(body, jen.Block(append([]jen.Code{
 			id("p").Op(":=").Add(l.id("YH")).Op("*").Add(l.id("YW")).Op("-").Lit(1),
-		}, pointwiseOne(l)...)...))
+		}, one()...)...))
 	}
 	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
 }
 
-// pointwiseRows is the loop over output channels o in blocks of four, then one
-// at a time: block(n) is the body for channels o .. o+n-1, whose weights are
-// the rows of ws, each of row values.
-func pointwiseRows(l *layer, row string, block func(n int) []jen.Code) []jen.Code {
+// quadDots sets acc0[o] (and acc1[o], for a pair of pixels x0 and x1) to the
+// dot product of x0 (x1) with output channel o's weights, for every o: four
+// channels of a group of 8 at a time, then one at a time.
+func quadDots(l *layer, pixels int) []jen.Code {
 	const rows = 4
-	var st []jen.Code
-	rowsOf := func(n int) []jen.Code {
-		return append([]jen.Code{
-			id("ws").Op(":=").Add(window("w", id("o").Op("*").Add(l.id(row)), jen.Lit(n).Op("*").Add(l.id(row)))),
-		}, block(n)...)
+	typ, conv := jen.Int32(), "int32"
+	if pixels == 2 {
+		typ, conv = jen.Int64(), "int64"
 	}
+	block := func(n int) []jen.Code {
+		var accs, loop, outs []jen.Code
+		loop = append(loop, id("wq").Op(":=").Add(window("ws", jen.Lit(32).Op("*").Id("q"), jen.Lit(4*n))))
+		for k := range pixels {
+			loop = append(loop, id(num("xq", k)+"_").Op(":=").Add(window(num("x", k), jen.Lit(4).Op("*").Id("q"), jen.Lit(4))))
+		}
+		for i := range 4 {
+			u := id(num("u", i))
+			if pixels == 2 {
+				loop = append(loop, u.Op(":=").Int64().Call(id("xq0_").Index(jen.Lit(i))).Op("|").Int64().Call(id("xq1_").Index(jen.Lit(i))).Op("<<").Lit(32))
+			} else {
+				loop = append(loop, u.Op(":=").Int32().Call(id("xq0_").Index(jen.Lit(i))))
+			}
+		}
+		for j := range n {
+			a := num("a", j)
+			accs = append(accs, id(a))
+			sum := jen.Id(fmt.Sprintf("u0*%[1]s(wq[%[2]d]) + u1*%[1]s(wq[%[3]d]) + u2*%[1]s(wq[%[4]d]) + u3*%[1]s(wq[%[5]d])", conv, 4*j, 4*j+1, 4*j+2, 4*j+3))
+			loop = append(loop, id(a).Op("+=").Add(sum))
+			if pixels == 2 {
+				outs = append(outs, jen.List(id("acc0").Index(plus("o", j)), id("acc1").Index(plus("o", j))).Op("=").Qual(rt, "Lanes").Call(id(a)))
+			} else {
+				outs = append(outs, id("acc0").Index(plus("o", j)).Op("=").Id(a))
+			}
+		}
+		return append([]jen.Code{
+			// Output channel o's quads start at group o/8, column o%8.
+			id("ws").Op(":=").Id("w").Index(jen.Parens(id("o").Op("/").Lit(8)).Op("*").Add(l.id("KQ")).Op("*").Lit(32).Op("+").Parens(id("o").Op("%").Lit(8)).Op("*").Lit(4), jen.Empty()),
+			jen.Var().List(accs...).Add(typ),
+			jen.For(id("q").Op(":=").Lit(0), id("q").Op("<").Add(l.id("KQ")), id("q").Op("++")).Block(loop...),
+		}, outs...)
+	}
+	var st []jen.Code
 	if l.YD.C >= rows {
-		st = append(st, jen.For(id("o").Op(":=").Lit(0), id("o").Op("+").Lit(rows).Op("<=").Add(l.id("YC")), id("o").Op("+=").Lit(rows)).Block(rowsOf(rows)...))
+		st = append(st, jen.For(id("o").Op(":=").Lit(0), id("o").Op("+").Lit(rows).Op("<=").Add(l.id("YC")), id("o").Op("+=").Lit(rows)).Block(block(rows)...))
 	}
 	if l.YD.C%rows != 0 {
-		st = append(st, jen.For(id("o").Op(":=").Add(l.id("YC")).Op("/").Lit(rows).Op("*").Lit(rows), id("o").Op("<").Add(l.id("YC")), id("o").Op("++")).Block(rowsOf(1)...))
+		st = append(st, jen.For(id("o").Op(":=").Add(l.id("YC")).Op("/").Lit(rows).Op("*").Lit(rows), id("o").Op("<").Add(l.id("YC")), id("o").Op("++")).Block(block(1)...))
 	}
 	return st
 }
@@ -205,73 +265,9 @@ func times(v string, i int, n jen.Code) *jen.Statement {
 
 func num(s string, i int) string { return s + strconv.Itoa(i) }
 
-// weight is ws[i + j*row], weight i of row j.
-func weight(l *layer, row string, j int) jen.Code {
-	switch j {
-	case 0:
-		return id("ws").Index(id("i"))
-	case 1:
-		return id("ws").Index(id("i").Op("+").Add(l.id(row)))
-	}
-	return id("ws").Index(id("i").Op("+").Lit(j).Op("*").Add(l.id(row)))
-}
-
 // requantizeRow is ys[o] = Requantize(b[o] + acc[o], ...) for every channel.
 func requantizeRow(l *layer, ys, acc string) jen.Code {
 	return rangeSlice("o", "a", id(acc), l.requantize(id(ys).Index(id("o")), id("b").Index(id("o")).Op("+").Id("a"), id("o")))
-}
-
-// dots sets acc0[o] to the dot product of xs with weight row o (of row
-// values) for every output channel, with int32 accumulators.
-func dots(l *layer, row string) []jen.Code {
-	return pointwiseRows(l, row, func(n int) []jen.Code {
-		var accs, loop, outs []jen.Code
-		for j := range n {
-			a := num("a", j)
-			accs = append(accs, id(a))
-			loop = append(loop, mac(id(a), id("v"), weight(l, row, j)))
-			outs = append(outs, id("acc0").Index(plus("o", j)).Op("=").Id(a))
-		}
-		return append([]jen.Code{jen.Var().List(accs...).Int32(), rangeSlice("i", "v", id("xs"), loop...)}, outs...)
-	})
-}
-
-// pointwiseOne computes pixel p with int32 accumulators.
-func pointwiseOne(l *layer) []jen.Code {
-	st := []jen.Code{
-		id("xs").Op(":=").Add(window("x", times("p", 0, l.id("XC")), l.id("XC"))),
-	}
-	st = append(st, dots(l, "XC")...)
-	return append(st,
-		id("ys").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
-		requantizeRow(l, "ys", "acc0"),
-	)
-}
-
-// pointwisePair computes pixels p and p+1 with int64 accumulators holding
-// pixel p's sum in the low 32 bits and p+1's in the high ones.
-func pointwisePair(l *layer) []jen.Code {
-	st := []jen.Code{
-		id("x0").Op(":=").Add(window("x", times("p", 0, l.id("XC")), l.id("XC"))),
-		id("x1").Op(":=").Add(window("x", times("p", 1, l.id("XC")), l.id("XC"))),
-	}
-	st = append(st, pointwiseRows(l, "XC", func(n int) []jen.Code {
-		var accs, outs []jen.Code
-		loop := []jen.Code{id("u").Op(":=").Int64().Call(id("v")).Op("|").Int64().Call(id("x1").Index(id("i"))).Op("<<").Lit(32)}
-		for j := range n {
-			a := num("a", j)
-			accs = append(accs, id(a))
-			loop = append(loop, id(a).Op("+=").Id("u").Op("*").Int64().Call(weight(l, "XC", j)))
-			outs = append(outs, jen.List(id("acc0").Index(plus("o", j)), id("acc1").Index(plus("o", j))).Op("=").Qual(rt, "Lanes").Call(id(a)))
-		}
-		return append([]jen.Code{jen.Var().List(accs...).Int64(), rangeSlice("i", "v", id("x0"), loop...)}, outs...)
-	})...)
-	return append(st,
-		id("y0").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
-		requantizeRow(l, "y0", "acc0"),
-		id("y1").Op(":=").Add(window("y", times("p", 1, l.id("YC")), l.id("YC"))),
-		requantizeRow(l, "y1", "acc1"),
-	)
 }
 
 // kDepthwiseGo accumulates, per output pixel, each tap's row of C weights times
@@ -304,14 +300,18 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
 }
 
-// kConvGo gathers each output pixel's K x K x XC input patch (z_x in the padding),
-// then takes each output channel's dot product with its group's part of the patch.
+// kConvGo gathers each output pixel's K x K input patch, each tap's channels
+// padded to XQ (z_x in the padding taps), then takes each output channel's dot
+// product with its group's part of the patch: with the quad packing for one
+// group (the padding channels stay zero), else with OHWI rows.
 func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
+	tapLen := l.id("XC")
 	if l.Node.Conv.Groups == 1 {
+		tapLen = l.id("XQ")
 		body = append(body, jen.Var().Id("acc0").Index(l.id("YC")).Int32())
-		dot = append([]jen.Code{id("xs").Op(":=").Id("patch").Index(jen.Empty(), jen.Empty())}, dots(l, "Taps")...)
+		dot = append([]jen.Code{id("x0").Op(":=").Id("patch").Index(jen.Empty(), jen.Empty())}, quadDots(l, 1)...)
 		dot = append(dot, requantizeRow(l, "ys", "acc0"))
 	} else {
 		dot = []jen.Code{rangeInt("o", l.id("YC"),
@@ -327,10 +327,10 @@ func kConvGo(f *jen.File, l *layer) {
 		)}
 	}
 	body = append(body,
-		jen.Var().Id("patch").Index(l.id("K").Op("*").Add(l.id("K")).Op("*").Add(l.id("XC"))).Byte(),
+		jen.Var().Id("patch").Index(l.id("K").Op("*").Add(l.id("K")).Op("*").Add(tapLen)).Byte(),
 		rangeInt("oy", l.id("YH"), rangeInt("ox", l.id("YW"), append([]jen.Code{
 			taps(l,
-				id("ps").Op(":=").Add(window("patch", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(l.id("XC")), l.id("XC"))),
+				id("ps").Op(":=").Add(window("patch", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(tapLen), l.id("XC"))),
 				jen.If(outside(l)).Block(
 					rangeInt("i", id("ps"), id("ps").Index(id("i")).Op("=").Add(l.id("XZero"))),
 					jen.Continue(),

@@ -13,27 +13,61 @@ import (
 // (wrapping, like the kernels' int32 accumulators), so that kernels compute
 // sum(q_x * w) + bias' with padding taps reading z_x.
 
-// packPointwise packs a 1x1 conv or a linear layer as OutC rows of InC weights.
-func packPointwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	return append([]int8(nil), c.Weight...), foldBias(c, zx)
-}
+// Quads is the number of 4-channel groups a dense layer's packing has per tap.
+func Quads(cin int) int { return (cin + 3) / 4 }
 
-// packDepthwise packs a depthwise conv tap-major: K*K rows of C weights, so a
-// kernel multiplies a pixel's C contiguous channels by one row.
-func packDepthwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	kk := c.Kernel * c.Kernel
-	w := make([]int8, kk*c.OutC)
-	for o := 0; o < c.OutC; o++ {
-		for t := 0; t < kk; t++ {
-			w[t*c.OutC+o] = c.Weight[o*kk+t]
+// PackDense packs the weights of a dense layer (groups = 1: pointwise, k x k,
+// linear; OutC x InC x k x k as compiler.Conv holds them) for the u8 x s8
+// GEMM every tier computes: groups of 8 output channels, each a run of
+// quads, W[g][q][c][i] = w[8g+c][4q+i], where the reduction index runs over
+// the taps (ky, kx), then the input channels padded to 4*Quads(InC). Zero
+// where 8g+c or the channel is padding. The assembly loads a quad of 8 output
+// channels as one 32-byte vector against 4 broadcast input bytes.
+func PackDense(w []int8, cin, cout, k int) []int8 {
+	nq, taps := Quads(cin), k*k
+	kq := taps * nq // quads per output channel
+	p := make([]int8, (cout+7)/8*8*kq*4)
+	for o := 0; o < cout; o++ {
+		g, c := o/8, o%8
+		for t := 0; t < taps; t++ {
+			for ci := 0; ci < cin; ci++ {
+				p[(g*kq+t*nq+ci/4)*32+c*4+ci%4] = w[(o*cin+ci)*taps+t]
+			}
 		}
 	}
-	return w, foldBias(c, zx)
+	return p
 }
 
-// packConv packs a general conv as OutC x K x K x InC/Groups (OHWI), the order
-// of the NHWC patch its kernel gathers.
+// packPointwise packs a 1x1 conv or a linear layer (PackDense).
+func packPointwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	return PackDense(c.Weight, c.InC, c.OutC, 1), foldBias(c, zx)
+}
+
+// PackDepthwise packs a depthwise conv's weights (C x 1 x k x k) tap-major:
+// k*k rows of C weights, so a kernel multiplies a pixel's C contiguous
+// channels by one row.
+func PackDepthwise(w []int8, c, k int) []int8 {
+	kk := k * k
+	p := make([]int8, kk*c)
+	for o := 0; o < c; o++ {
+		for t := 0; t < kk; t++ {
+			p[t*c+o] = w[o*kk+t]
+		}
+	}
+	return p
+}
+
+func packDepthwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	return PackDepthwise(c.Weight, c.OutC, c.Kernel), foldBias(c, zx)
+}
+
+// packConv packs a k x k conv with one group like a pointwise one (PackDense),
+// and a grouped one as OutC x K x K x InC/Groups (OHWI), the order of the NHWC
+// patch its kernel gathers.
 func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	if c.Groups == 1 {
+		return PackDense(c.Weight, c.InC, c.OutC, c.Kernel), foldBias(c, zx)
+	}
 	kk, icg := c.Kernel*c.Kernel, c.InC/c.Groups
 	w := make([]int8, len(c.Weight))
 	for o := 0; o < c.OutC; o++ {
@@ -46,16 +80,20 @@ func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	return w, foldBias(c, zx)
 }
 
-// foldBias is b[o] - z_x * sum(w[o]) in wrapping int32 arithmetic.
-func foldBias(c *compiler.Conv, zx int32) []int32 {
-	per := len(c.Weight) / c.OutC
-	b := make([]int32, c.OutC)
+// foldBias is FoldBias of a conv's weights and biases.
+func foldBias(c *compiler.Conv, zx int32) []int32 { return FoldBias(c.Weight, c.Bias, zx) }
+
+// FoldBias is bias[o] - zx * sum(w[o]) in wrapping int32 arithmetic (w holds
+// len(bias) equal rows, in any order within a row).
+func FoldBias(w []int8, bias []int32, zx int32) []int32 {
+	per := len(w) / len(bias)
+	b := make([]int32, len(bias))
 	for o := range b {
 		var s int32
-		for _, v := range c.Weight[o*per : (o+1)*per] {
+		for _, v := range w[o*per : (o+1)*per] {
 			s += int32(v)
 		}
-		b[o] = c.Bias[o] - zx*s
+		b[o] = bias[o] - zx*s
 	}
 	return b
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_fmnist"
 	"github.com/ptqc/ptqc/ir"
+	rt "github.com/ptqc/ptqc/runtime"
 )
 
 const (
@@ -103,7 +104,9 @@ func argmax(v []float32) int {
 	return best
 }
 
-// TestBitExact1000 compares the logits of the first 1,000 test images bit for bit.
+// TestBitExact1000 compares the logits of the first 1,000 test images bit for
+// bit, on every kernel tier this CPU runs (PTQC_ISA), with images side by side
+// on the workers and, for some, one image split across them.
 func TestBitExact1000(t *testing.T) {
 	if testing.Short() {
 		t.Skip("calibrates the model for the interpreter")
@@ -118,26 +121,44 @@ func TestBitExact1000(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := forwardAll(t, x)
-	bad, correct := 0, 0
 	nc := mobilenetv2_fmnist.NumClasses
-	for i := range want {
-		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			if bad < 5 {
-				t.Errorf("image %d, class %d: logit %v, interpreter %v", i/nc, i%nc, got[i], want[i])
+	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI} {
+		t.Run(tier, func(t *testing.T) {
+			if !rt.Supported(tier) {
+				t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
 			}
-			bad++
-		}
+			t.Setenv("PTQC_ISA", tier)
+			if got, err := mobilenetv2_fmnist.New().Tier(); err != nil || got != tier {
+				t.Fatalf("New runs tier %q (%v), want %s", got, err, tier)
+			}
+			got := forwardAll(t, x)
+			// One image at a time: every layer split across the Model's workers.
+			one := mobilenetv2_fmnist.New()
+			for i := 0; i < 50; i++ {
+				if err := one.Forward(got[i*nc:(i+1)*nc], x[i*len(x)/n:(i+1)*len(x)/n]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bad, correct := 0, 0
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					if bad < 5 {
+						t.Errorf("image %d, class %d: logit %v, interpreter %v", i/nc, i%nc, got[i], want[i])
+					}
+					bad++
+				}
+			}
+			for i, l := range labels {
+				if argmax(got[i*nc:(i+1)*nc]) == l {
+					correct++
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d logits differ from the interpreter's", bad, len(want))
+			}
+			t.Logf("%d images bit-exact; top-1 %.1f%%", len(labels), 100*float64(correct)/float64(len(labels)))
+		})
 	}
-	for i, l := range labels {
-		if argmax(got[i*nc:(i+1)*nc]) == l {
-			correct++
-		}
-	}
-	if bad > 0 {
-		t.Errorf("%d of %d logits differ from the interpreter's", bad, len(want))
-	}
-	t.Logf("%d images bit-exact; top-1 %.1f%%", len(labels), 100*float64(correct)/float64(len(labels)))
 }
 
 // TestTop1All10000 compares the top-1 class of every Fashion-MNIST test image.
@@ -215,7 +236,17 @@ func TestRegenerate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ptqc build")
 	}
-	const pkg = "mobilenetv2_fmnist"
+	for _, pkg := range []string{"mobilenetv2_fmnist", "mobilenetv2_224"} {
+		t.Run(pkg, func(t *testing.T) {
+			if pkg == "mobilenetv2_224" {
+				ensure224(t)
+			}
+			regenerate(t, pkg)
+		})
+	}
+}
+
+func regenerate(t *testing.T, pkg string) {
 	args := goGenerateLine(t, pkg)
 	// A sibling directory, so the paths recorded in doc.go come out the same.
 	tmp, err := os.MkdirTemp(".", ".regen-")

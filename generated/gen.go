@@ -4,3 +4,8 @@
 package generated
 
 //go:generate go run github.com/ptqc/ptqc/cmd/ptqc build -model ../testdata/mobilenetv2_fmnist/model.json -qconfig fbgemm -calib ../testdata/mobilenetv2_fmnist/calib_images.npy -o mobilenetv2_fmnist -pkg mobilenetv2_fmnist
+
+// The speed benchmark's model: ImageNet-shaped MobileNetV2 with synthetic weights
+// and calibration inputs (tools/mnv2_224; the large inputs are not checked in).
+//go:generate go run ../tools/mnv2_224 -o ../testdata/mobilenetv2_224
+//go:generate go run github.com/ptqc/ptqc/cmd/ptqc build -model ../testdata/mobilenetv2_224/model.json -qconfig fbgemm -calib ../testdata/mobilenetv2_224/calib.npy -calib-limit 16 -o mobilenetv2_224 -pkg mobilenetv2_224

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptqc/ptqc/asmgen"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 )
@@ -19,6 +20,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "", "output `directory` of the generated package")
 	pkg := fs.String("pkg", "", "Go package `name` of the generated package")
 	force := fs.Bool("force", false, "replace -o even if it holds files ptqc did not generate")
+	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni) next to the portable Go ones")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -50,7 +52,11 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := codegen.Generate(m, codegen.Options{Package: *pkg, Command: cmd})
+	opts := codegen.Options{Package: *pkg, Command: cmd}
+	if *asm {
+		opts.Asm = asmgen.Generate
+	}
+	p, err := codegen.Generate(m, opts)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -59,7 +65,8 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote package %s to %s (%s) in %.1fs\n", p.Name, *out, strings.Join(p.Names(), ", "), time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "weights.bin: %d bytes (float model %d bytes, %.2fx smaller)\n", p.WeightsBytes, m.Meta.FloatBytes, float64(m.Meta.FloatBytes)/float64(p.WeightsBytes))
-	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per Model)\n", p.ArenaBytes)
+	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per Model worker)\n", p.ArenaBytes)
+	fmt.Fprintf(stdout, "kernel tiers: %s\n", strings.Join(p.Tiers, ", "))
 	return nil
 }
 
@@ -75,13 +82,17 @@ func regenerate(fs *flag.FlagSet, out string) (string, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
 	paths := map[string]bool{"model": true, "weights": true, "calib": true, "calib-labels": true, "qmodel": true}
 	args := []string{"go", "run", "github.com/ptqc/ptqc/cmd/ptqc", "build"}
-	for _, name := range []string{"model", "weights", "qconfig", "calib", "calib-labels", "calib-limit", "calib-batch", "qmodel", "equalize", "bias-correct"} {
+	for _, name := range []string{"model", "weights", "qconfig", "calib", "calib-labels", "calib-limit", "calib-batch", "qmodel", "equalize", "bias-correct", "asm"} {
 		v, ok := set[name]
 		switch {
 		case !ok:
 		case name == "equalize" || name == "bias-correct":
 			if v == "true" {
 				args = append(args, "-"+name)
+			}
+		case name == "asm":
+			if v == "false" {
+				args = append(args, "-asm=false")
 			}
 		case paths[name]:
 			if a, err := filepath.Abs(v); err == nil {

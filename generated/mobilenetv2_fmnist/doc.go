@@ -18,8 +18,9 @@
 //	calibration samples       300
 //	cross-layer equalization  false
 //	bias correction           false
-//	weights.bin               2271168 bytes (float model 8878504 bytes)
-//	activation arena          34816 bytes per Model
+//	weights.bin               2279104 bytes (float model 8878504 bytes)
+//	activation arena          34816 bytes per Model worker
+//	kernel tiers              generic, avx2, avx512vnni (New picks one; PTQC_ISA forces it)
 //
 // Regenerate it from this directory with:
 //

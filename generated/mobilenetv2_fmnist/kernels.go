@@ -23,14 +23,14 @@ func l01Generic(y, x, _ []byte, w []int8, b []int32) {
 	w = w[:l01WLen]
 	b = b[:l01YC]
 	var acc0 [l01YC]int32
-	var patch [l01K * l01K * l01XC]byte
+	var patch [l01K * l01K * l01XQ]byte
 	for oy := range l01YH {
 		for ox := range l01YW {
 			for ky := range l01K {
 				iy := oy*l01S - l01P + ky
 				for kx := range l01K {
 					ix := ox*l01S - l01P + kx
-					ps := patch[(ky*l01K+kx)*l01XC:][:l01XC]
+					ps := patch[(ky*l01K+kx)*l01XQ:][:l01XC]
 					if iy < 0 || iy >= l01XH || ix < 0 || ix >= l01XW {
 						for i := range ps {
 							ps[i] = l01XZero
@@ -41,15 +41,21 @@ func l01Generic(y, x, _ []byte, w []int8, b []int32) {
 				}
 			}
 			ys := y[(oy*l01YW+ox)*l01YC:][:l01YC]
-			xs := patch[:]
+			x0 := patch[:]
 			for o := 0; o+4 <= l01YC; o += 4 {
-				ws := w[o*l01Taps:][:4*l01Taps]
+				ws := w[(o/8)*l01KQ*32+(o%8)*4:]
 				var a0, a1, a2, a3 int32
-				for i, v := range xs {
-					a0 += int32(v) * int32(ws[i])
-					a1 += int32(v) * int32(ws[i+l01Taps])
-					a2 += int32(v) * int32(ws[i+2*l01Taps])
-					a3 += int32(v) * int32(ws[i+3*l01Taps])
+				for q := 0; q < l01KQ; q++ {
+					wq := ws[32*q:][:16]
+					xq0_ := x0[4*q:][:4]
+					u0 := int32(xq0_[0])
+					u1 := int32(xq0_[1])
+					u2 := int32(xq0_[2])
+					u3 := int32(xq0_[3])
+					a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+					a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+					a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+					a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 				}
 				acc0[o] = a0
 				acc0[o+1] = a1
@@ -103,17 +109,23 @@ func l03Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l03YC]int32
 	var acc1 [l03YC]int32
 	for p := 0; p+2 <= l03YH*l03YW; p += 2 {
-		x0 := x[p*l03XC:][:l03XC]
+		x0 := x[(p)*l03XC:][:l03XC]
 		x1 := x[(p+1)*l03XC:][:l03XC]
 		for o := 0; o+4 <= l03YC; o += 4 {
-			ws := w[o*l03XC:][:4*l03XC]
+			ws := w[(o/8)*l03KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l03XC])
-				a2 += u * int64(ws[i+2*l03XC])
-				a3 += u * int64(ws[i+3*l03XC])
+			for q := 0; q < l03KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -140,17 +152,23 @@ func l04Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l04YC]int32
 	var acc1 [l04YC]int32
 	for p := 0; p+2 <= l04YH*l04YW; p += 2 {
-		x0 := x[p*l04XC:][:l04XC]
+		x0 := x[(p)*l04XC:][:l04XC]
 		x1 := x[(p+1)*l04XC:][:l04XC]
 		for o := 0; o+4 <= l04YC; o += 4 {
-			ws := w[o*l04XC:][:4*l04XC]
+			ws := w[(o/8)*l04KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l04XC])
-				a2 += u * int64(ws[i+2*l04XC])
-				a3 += u * int64(ws[i+3*l04XC])
+			for q := 0; q < l04KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -208,17 +226,23 @@ func l06Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l06YC]int32
 	var acc1 [l06YC]int32
 	for p := 0; p+2 <= l06YH*l06YW; p += 2 {
-		x0 := x[p*l06XC:][:l06XC]
+		x0 := x[(p)*l06XC:][:l06XC]
 		x1 := x[(p+1)*l06XC:][:l06XC]
 		for o := 0; o+4 <= l06YC; o += 4 {
-			ws := w[o*l06XC:][:4*l06XC]
+			ws := w[(o/8)*l06KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l06XC])
-				a2 += u * int64(ws[i+2*l06XC])
-				a3 += u * int64(ws[i+3*l06XC])
+			for q := 0; q < l06KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -245,17 +269,23 @@ func l07Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l07YC]int32
 	var acc1 [l07YC]int32
 	for p := 0; p+2 <= l07YH*l07YW; p += 2 {
-		x0 := x[p*l07XC:][:l07XC]
+		x0 := x[(p)*l07XC:][:l07XC]
 		x1 := x[(p+1)*l07XC:][:l07XC]
 		for o := 0; o+4 <= l07YC; o += 4 {
-			ws := w[o*l07XC:][:4*l07XC]
+			ws := w[(o/8)*l07KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l07XC])
-				a2 += u * int64(ws[i+2*l07XC])
-				a3 += u * int64(ws[i+3*l07XC])
+			for q := 0; q < l07KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -313,17 +343,23 @@ func l09Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l09YC]int32
 	var acc1 [l09YC]int32
 	for p := 0; p+2 <= l09YH*l09YW; p += 2 {
-		x0 := x[p*l09XC:][:l09XC]
+		x0 := x[(p)*l09XC:][:l09XC]
 		x1 := x[(p+1)*l09XC:][:l09XC]
 		for o := 0; o+4 <= l09YC; o += 4 {
-			ws := w[o*l09XC:][:4*l09XC]
+			ws := w[(o/8)*l09KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l09XC])
-				a2 += u * int64(ws[i+2*l09XC])
-				a3 += u * int64(ws[i+3*l09XC])
+			for q := 0; q < l09KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -360,17 +396,23 @@ func l11Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l11YC]int32
 	var acc1 [l11YC]int32
 	for p := 0; p+2 <= l11YH*l11YW; p += 2 {
-		x0 := x[p*l11XC:][:l11XC]
+		x0 := x[(p)*l11XC:][:l11XC]
 		x1 := x[(p+1)*l11XC:][:l11XC]
 		for o := 0; o+4 <= l11YC; o += 4 {
-			ws := w[o*l11XC:][:4*l11XC]
+			ws := w[(o/8)*l11KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l11XC])
-				a2 += u * int64(ws[i+2*l11XC])
-				a3 += u * int64(ws[i+3*l11XC])
+			for q := 0; q < l11KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -428,17 +470,23 @@ func l13Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l13YC]int32
 	var acc1 [l13YC]int32
 	for p := 0; p+2 <= l13YH*l13YW; p += 2 {
-		x0 := x[p*l13XC:][:l13XC]
+		x0 := x[(p)*l13XC:][:l13XC]
 		x1 := x[(p+1)*l13XC:][:l13XC]
 		for o := 0; o+4 <= l13YC; o += 4 {
-			ws := w[o*l13XC:][:4*l13XC]
+			ws := w[(o/8)*l13KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l13XC])
-				a2 += u * int64(ws[i+2*l13XC])
-				a3 += u * int64(ws[i+3*l13XC])
+			for q := 0; q < l13KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -465,17 +513,23 @@ func l14Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l14YC]int32
 	var acc1 [l14YC]int32
 	for p := 0; p+2 <= l14YH*l14YW; p += 2 {
-		x0 := x[p*l14XC:][:l14XC]
+		x0 := x[(p)*l14XC:][:l14XC]
 		x1 := x[(p+1)*l14XC:][:l14XC]
 		for o := 0; o+4 <= l14YC; o += 4 {
-			ws := w[o*l14XC:][:4*l14XC]
+			ws := w[(o/8)*l14KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l14XC])
-				a2 += u * int64(ws[i+2*l14XC])
-				a3 += u * int64(ws[i+3*l14XC])
+			for q := 0; q < l14KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -533,17 +587,23 @@ func l16Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l16YC]int32
 	var acc1 [l16YC]int32
 	for p := 0; p+2 <= l16YH*l16YW; p += 2 {
-		x0 := x[p*l16XC:][:l16XC]
+		x0 := x[(p)*l16XC:][:l16XC]
 		x1 := x[(p+1)*l16XC:][:l16XC]
 		for o := 0; o+4 <= l16YC; o += 4 {
-			ws := w[o*l16XC:][:4*l16XC]
+			ws := w[(o/8)*l16KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l16XC])
-				a2 += u * int64(ws[i+2*l16XC])
-				a3 += u * int64(ws[i+3*l16XC])
+			for q := 0; q < l16KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -580,17 +640,23 @@ func l18Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l18YC]int32
 	var acc1 [l18YC]int32
 	for p := 0; p+2 <= l18YH*l18YW; p += 2 {
-		x0 := x[p*l18XC:][:l18XC]
+		x0 := x[(p)*l18XC:][:l18XC]
 		x1 := x[(p+1)*l18XC:][:l18XC]
 		for o := 0; o+4 <= l18YC; o += 4 {
-			ws := w[o*l18XC:][:4*l18XC]
+			ws := w[(o/8)*l18KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l18XC])
-				a2 += u * int64(ws[i+2*l18XC])
-				a3 += u * int64(ws[i+3*l18XC])
+			for q := 0; q < l18KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -648,17 +714,23 @@ func l20Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l20YC]int32
 	var acc1 [l20YC]int32
 	for p := 0; p+2 <= l20YH*l20YW; p += 2 {
-		x0 := x[p*l20XC:][:l20XC]
+		x0 := x[(p)*l20XC:][:l20XC]
 		x1 := x[(p+1)*l20XC:][:l20XC]
 		for o := 0; o+4 <= l20YC; o += 4 {
-			ws := w[o*l20XC:][:4*l20XC]
+			ws := w[(o/8)*l20KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l20XC])
-				a2 += u * int64(ws[i+2*l20XC])
-				a3 += u * int64(ws[i+3*l20XC])
+			for q := 0; q < l20KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -695,17 +767,23 @@ func l22Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l22YC]int32
 	var acc1 [l22YC]int32
 	for p := 0; p+2 <= l22YH*l22YW; p += 2 {
-		x0 := x[p*l22XC:][:l22XC]
+		x0 := x[(p)*l22XC:][:l22XC]
 		x1 := x[(p+1)*l22XC:][:l22XC]
 		for o := 0; o+4 <= l22YC; o += 4 {
-			ws := w[o*l22XC:][:4*l22XC]
+			ws := w[(o/8)*l22KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l22XC])
-				a2 += u * int64(ws[i+2*l22XC])
-				a3 += u * int64(ws[i+3*l22XC])
+			for q := 0; q < l22KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -763,17 +841,23 @@ func l24Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l24YC]int32
 	var acc1 [l24YC]int32
 	for p := 0; p+2 <= l24YH*l24YW; p += 2 {
-		x0 := x[p*l24XC:][:l24XC]
+		x0 := x[(p)*l24XC:][:l24XC]
 		x1 := x[(p+1)*l24XC:][:l24XC]
 		for o := 0; o+4 <= l24YC; o += 4 {
-			ws := w[o*l24XC:][:4*l24XC]
+			ws := w[(o/8)*l24KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l24XC])
-				a2 += u * int64(ws[i+2*l24XC])
-				a3 += u * int64(ws[i+3*l24XC])
+			for q := 0; q < l24KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -800,17 +884,23 @@ func l25Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l25YC]int32
 	var acc1 [l25YC]int32
 	for p := 0; p+2 <= l25YH*l25YW; p += 2 {
-		x0 := x[p*l25XC:][:l25XC]
+		x0 := x[(p)*l25XC:][:l25XC]
 		x1 := x[(p+1)*l25XC:][:l25XC]
 		for o := 0; o+4 <= l25YC; o += 4 {
-			ws := w[o*l25XC:][:4*l25XC]
+			ws := w[(o/8)*l25KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l25XC])
-				a2 += u * int64(ws[i+2*l25XC])
-				a3 += u * int64(ws[i+3*l25XC])
+			for q := 0; q < l25KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -868,17 +958,23 @@ func l27Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l27YC]int32
 	var acc1 [l27YC]int32
 	for p := 0; p+2 <= l27YH*l27YW; p += 2 {
-		x0 := x[p*l27XC:][:l27XC]
+		x0 := x[(p)*l27XC:][:l27XC]
 		x1 := x[(p+1)*l27XC:][:l27XC]
 		for o := 0; o+4 <= l27YC; o += 4 {
-			ws := w[o*l27XC:][:4*l27XC]
+			ws := w[(o/8)*l27KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l27XC])
-				a2 += u * int64(ws[i+2*l27XC])
-				a3 += u * int64(ws[i+3*l27XC])
+			for q := 0; q < l27KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -915,17 +1011,23 @@ func l29Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l29YC]int32
 	var acc1 [l29YC]int32
 	for p := 0; p+2 <= l29YH*l29YW; p += 2 {
-		x0 := x[p*l29XC:][:l29XC]
+		x0 := x[(p)*l29XC:][:l29XC]
 		x1 := x[(p+1)*l29XC:][:l29XC]
 		for o := 0; o+4 <= l29YC; o += 4 {
-			ws := w[o*l29XC:][:4*l29XC]
+			ws := w[(o/8)*l29KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l29XC])
-				a2 += u * int64(ws[i+2*l29XC])
-				a3 += u * int64(ws[i+3*l29XC])
+			for q := 0; q < l29KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -983,17 +1085,23 @@ func l31Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l31YC]int32
 	var acc1 [l31YC]int32
 	for p := 0; p+2 <= l31YH*l31YW; p += 2 {
-		x0 := x[p*l31XC:][:l31XC]
+		x0 := x[(p)*l31XC:][:l31XC]
 		x1 := x[(p+1)*l31XC:][:l31XC]
 		for o := 0; o+4 <= l31YC; o += 4 {
-			ws := w[o*l31XC:][:4*l31XC]
+			ws := w[(o/8)*l31KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l31XC])
-				a2 += u * int64(ws[i+2*l31XC])
-				a3 += u * int64(ws[i+3*l31XC])
+			for q := 0; q < l31KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1030,17 +1138,23 @@ func l33Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l33YC]int32
 	var acc1 [l33YC]int32
 	for p := 0; p+2 <= l33YH*l33YW; p += 2 {
-		x0 := x[p*l33XC:][:l33XC]
+		x0 := x[(p)*l33XC:][:l33XC]
 		x1 := x[(p+1)*l33XC:][:l33XC]
 		for o := 0; o+4 <= l33YC; o += 4 {
-			ws := w[o*l33XC:][:4*l33XC]
+			ws := w[(o/8)*l33KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l33XC])
-				a2 += u * int64(ws[i+2*l33XC])
-				a3 += u * int64(ws[i+3*l33XC])
+			for q := 0; q < l33KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1098,17 +1212,23 @@ func l35Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l35YC]int32
 	var acc1 [l35YC]int32
 	for p := 0; p+2 <= l35YH*l35YW; p += 2 {
-		x0 := x[p*l35XC:][:l35XC]
+		x0 := x[(p)*l35XC:][:l35XC]
 		x1 := x[(p+1)*l35XC:][:l35XC]
 		for o := 0; o+4 <= l35YC; o += 4 {
-			ws := w[o*l35XC:][:4*l35XC]
+			ws := w[(o/8)*l35KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l35XC])
-				a2 += u * int64(ws[i+2*l35XC])
-				a3 += u * int64(ws[i+3*l35XC])
+			for q := 0; q < l35KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1145,17 +1265,23 @@ func l37Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l37YC]int32
 	var acc1 [l37YC]int32
 	for p := 0; p+2 <= l37YH*l37YW; p += 2 {
-		x0 := x[p*l37XC:][:l37XC]
+		x0 := x[(p)*l37XC:][:l37XC]
 		x1 := x[(p+1)*l37XC:][:l37XC]
 		for o := 0; o+4 <= l37YC; o += 4 {
-			ws := w[o*l37XC:][:4*l37XC]
+			ws := w[(o/8)*l37KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l37XC])
-				a2 += u * int64(ws[i+2*l37XC])
-				a3 += u * int64(ws[i+3*l37XC])
+			for q := 0; q < l37KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1213,17 +1339,23 @@ func l39Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l39YC]int32
 	var acc1 [l39YC]int32
 	for p := 0; p+2 <= l39YH*l39YW; p += 2 {
-		x0 := x[p*l39XC:][:l39XC]
+		x0 := x[(p)*l39XC:][:l39XC]
 		x1 := x[(p+1)*l39XC:][:l39XC]
 		for o := 0; o+4 <= l39YC; o += 4 {
-			ws := w[o*l39XC:][:4*l39XC]
+			ws := w[(o/8)*l39KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l39XC])
-				a2 += u * int64(ws[i+2*l39XC])
-				a3 += u * int64(ws[i+3*l39XC])
+			for q := 0; q < l39KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1250,17 +1382,23 @@ func l40Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l40YC]int32
 	var acc1 [l40YC]int32
 	for p := 0; p+2 <= l40YH*l40YW; p += 2 {
-		x0 := x[p*l40XC:][:l40XC]
+		x0 := x[(p)*l40XC:][:l40XC]
 		x1 := x[(p+1)*l40XC:][:l40XC]
 		for o := 0; o+4 <= l40YC; o += 4 {
-			ws := w[o*l40XC:][:4*l40XC]
+			ws := w[(o/8)*l40KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l40XC])
-				a2 += u * int64(ws[i+2*l40XC])
-				a3 += u * int64(ws[i+3*l40XC])
+			for q := 0; q < l40KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1318,17 +1456,23 @@ func l42Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l42YC]int32
 	var acc1 [l42YC]int32
 	for p := 0; p+2 <= l42YH*l42YW; p += 2 {
-		x0 := x[p*l42XC:][:l42XC]
+		x0 := x[(p)*l42XC:][:l42XC]
 		x1 := x[(p+1)*l42XC:][:l42XC]
 		for o := 0; o+4 <= l42YC; o += 4 {
-			ws := w[o*l42XC:][:4*l42XC]
+			ws := w[(o/8)*l42KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l42XC])
-				a2 += u * int64(ws[i+2*l42XC])
-				a3 += u * int64(ws[i+3*l42XC])
+			for q := 0; q < l42KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1365,17 +1509,23 @@ func l44Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l44YC]int32
 	var acc1 [l44YC]int32
 	for p := 0; p+2 <= l44YH*l44YW; p += 2 {
-		x0 := x[p*l44XC:][:l44XC]
+		x0 := x[(p)*l44XC:][:l44XC]
 		x1 := x[(p+1)*l44XC:][:l44XC]
 		for o := 0; o+4 <= l44YC; o += 4 {
-			ws := w[o*l44XC:][:4*l44XC]
+			ws := w[(o/8)*l44KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l44XC])
-				a2 += u * int64(ws[i+2*l44XC])
-				a3 += u * int64(ws[i+3*l44XC])
+			for q := 0; q < l44KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1433,17 +1583,23 @@ func l46Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l46YC]int32
 	var acc1 [l46YC]int32
 	for p := 0; p+2 <= l46YH*l46YW; p += 2 {
-		x0 := x[p*l46XC:][:l46XC]
+		x0 := x[(p)*l46XC:][:l46XC]
 		x1 := x[(p+1)*l46XC:][:l46XC]
 		for o := 0; o+4 <= l46YC; o += 4 {
-			ws := w[o*l46XC:][:4*l46XC]
+			ws := w[(o/8)*l46KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l46XC])
-				a2 += u * int64(ws[i+2*l46XC])
-				a3 += u * int64(ws[i+3*l46XC])
+			for q := 0; q < l46KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1480,17 +1636,23 @@ func l48Generic(y, x, _ []byte, w []int8, b []int32) {
 	var acc0 [l48YC]int32
 	var acc1 [l48YC]int32
 	for p := 0; p+2 <= l48YH*l48YW; p += 2 {
-		x0 := x[p*l48XC:][:l48XC]
+		x0 := x[(p)*l48XC:][:l48XC]
 		x1 := x[(p+1)*l48XC:][:l48XC]
 		for o := 0; o+4 <= l48YC; o += 4 {
-			ws := w[o*l48XC:][:4*l48XC]
+			ws := w[(o/8)*l48KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int64
-			for i, v := range x0 {
-				u := int64(v) | int64(x1[i])<<32
-				a0 += u * int64(ws[i])
-				a1 += u * int64(ws[i+l48XC])
-				a2 += u * int64(ws[i+2*l48XC])
-				a3 += u * int64(ws[i+3*l48XC])
+			for q := 0; q < l48KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				xq1_ := x1[4*q:][:4]
+				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
+				u1 := int64(xq0_[1]) | int64(xq1_[1])<<32
+				u2 := int64(xq0_[2]) | int64(xq1_[2])<<32
+				u3 := int64(xq0_[3]) | int64(xq1_[3])<<32
+				a0 += u0*int64(wq[0]) + u1*int64(wq[1]) + u2*int64(wq[2]) + u3*int64(wq[3])
+				a1 += u0*int64(wq[4]) + u1*int64(wq[5]) + u2*int64(wq[6]) + u3*int64(wq[7])
+				a2 += u0*int64(wq[8]) + u1*int64(wq[9]) + u2*int64(wq[10]) + u3*int64(wq[11])
+				a3 += u0*int64(wq[12]) + u1*int64(wq[13]) + u2*int64(wq[14]) + u3*int64(wq[15])
 			}
 			acc0[o], acc1[o] = runtime.Lanes(a0)
 			acc0[o+1], acc1[o+1] = runtime.Lanes(a1)
@@ -1547,15 +1709,21 @@ func l50Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l50YC]
 	var acc0 [l50YC]int32
 	for p := range l50YH * l50YW {
-		xs := x[p*l50XC:][:l50XC]
+		x0 := x[(p)*l50XC:][:l50XC]
 		for o := 0; o+4 <= l50YC; o += 4 {
-			ws := w[o*l50XC:][:4*l50XC]
+			ws := w[(o/8)*l50KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l50XC])
-				a2 += int32(v) * int32(ws[i+2*l50XC])
-				a3 += int32(v) * int32(ws[i+3*l50XC])
+			for q := 0; q < l50KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1577,15 +1745,21 @@ func l51Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l51YC]
 	var acc0 [l51YC]int32
 	for p := range l51YH * l51YW {
-		xs := x[p*l51XC:][:l51XC]
+		x0 := x[(p)*l51XC:][:l51XC]
 		for o := 0; o+4 <= l51YC; o += 4 {
-			ws := w[o*l51XC:][:4*l51XC]
+			ws := w[(o/8)*l51KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l51XC])
-				a2 += int32(v) * int32(ws[i+2*l51XC])
-				a3 += int32(v) * int32(ws[i+3*l51XC])
+			for q := 0; q < l51KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1638,15 +1812,21 @@ func l53Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l53YC]
 	var acc0 [l53YC]int32
 	for p := range l53YH * l53YW {
-		xs := x[p*l53XC:][:l53XC]
+		x0 := x[(p)*l53XC:][:l53XC]
 		for o := 0; o+4 <= l53YC; o += 4 {
-			ws := w[o*l53XC:][:4*l53XC]
+			ws := w[(o/8)*l53KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l53XC])
-				a2 += int32(v) * int32(ws[i+2*l53XC])
-				a3 += int32(v) * int32(ws[i+3*l53XC])
+			for q := 0; q < l53KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1678,15 +1858,21 @@ func l55Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l55YC]
 	var acc0 [l55YC]int32
 	for p := range l55YH * l55YW {
-		xs := x[p*l55XC:][:l55XC]
+		x0 := x[(p)*l55XC:][:l55XC]
 		for o := 0; o+4 <= l55YC; o += 4 {
-			ws := w[o*l55XC:][:4*l55XC]
+			ws := w[(o/8)*l55KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l55XC])
-				a2 += int32(v) * int32(ws[i+2*l55XC])
-				a3 += int32(v) * int32(ws[i+3*l55XC])
+			for q := 0; q < l55KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1739,15 +1925,21 @@ func l57Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l57YC]
 	var acc0 [l57YC]int32
 	for p := range l57YH * l57YW {
-		xs := x[p*l57XC:][:l57XC]
+		x0 := x[(p)*l57XC:][:l57XC]
 		for o := 0; o+4 <= l57YC; o += 4 {
-			ws := w[o*l57XC:][:4*l57XC]
+			ws := w[(o/8)*l57KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l57XC])
-				a2 += int32(v) * int32(ws[i+2*l57XC])
-				a3 += int32(v) * int32(ws[i+3*l57XC])
+			for q := 0; q < l57KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1779,15 +1971,21 @@ func l59Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l59YC]
 	var acc0 [l59YC]int32
 	for p := range l59YH * l59YW {
-		xs := x[p*l59XC:][:l59XC]
+		x0 := x[(p)*l59XC:][:l59XC]
 		for o := 0; o+4 <= l59YC; o += 4 {
-			ws := w[o*l59XC:][:4*l59XC]
+			ws := w[(o/8)*l59KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l59XC])
-				a2 += int32(v) * int32(ws[i+2*l59XC])
-				a3 += int32(v) * int32(ws[i+3*l59XC])
+			for q := 0; q < l59KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1840,15 +2038,21 @@ func l61Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l61YC]
 	var acc0 [l61YC]int32
 	for p := range l61YH * l61YW {
-		xs := x[p*l61XC:][:l61XC]
+		x0 := x[(p)*l61XC:][:l61XC]
 		for o := 0; o+4 <= l61YC; o += 4 {
-			ws := w[o*l61XC:][:4*l61XC]
+			ws := w[(o/8)*l61KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l61XC])
-				a2 += int32(v) * int32(ws[i+2*l61XC])
-				a3 += int32(v) * int32(ws[i+3*l61XC])
+			for q := 0; q < l61KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1870,15 +2074,21 @@ func l62Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l62YC]
 	var acc0 [l62YC]int32
 	for p := range l62YH * l62YW {
-		xs := x[p*l62XC:][:l62XC]
+		x0 := x[(p)*l62XC:][:l62XC]
 		for o := 0; o+4 <= l62YC; o += 4 {
-			ws := w[o*l62XC:][:4*l62XC]
+			ws := w[(o/8)*l62KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l62XC])
-				a2 += int32(v) * int32(ws[i+2*l62XC])
-				a3 += int32(v) * int32(ws[i+3*l62XC])
+			for q := 0; q < l62KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1915,15 +2125,21 @@ func l64Generic(y, x, _ []byte, w []int8, b []int32) {
 	b = b[:l64YC]
 	var acc0 [l64YC]int32
 	for p := range l64YH * l64YW {
-		xs := x[p*l64XC:][:l64XC]
+		x0 := x[(p)*l64XC:][:l64XC]
 		for o := 0; o+4 <= l64YC; o += 4 {
-			ws := w[o*l64XC:][:4*l64XC]
+			ws := w[(o/8)*l64KQ*32+(o%8)*4:]
 			var a0, a1, a2, a3 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
-				a1 += int32(v) * int32(ws[i+l64XC])
-				a2 += int32(v) * int32(ws[i+2*l64XC])
-				a3 += int32(v) * int32(ws[i+3*l64XC])
+			for q := 0; q < l64KQ; q++ {
+				wq := ws[32*q:][:16]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
+				a1 += u0*int32(wq[4]) + u1*int32(wq[5]) + u2*int32(wq[6]) + u3*int32(wq[7])
+				a2 += u0*int32(wq[8]) + u1*int32(wq[9]) + u2*int32(wq[10]) + u3*int32(wq[11])
+				a3 += u0*int32(wq[12]) + u1*int32(wq[13]) + u2*int32(wq[14]) + u3*int32(wq[15])
 			}
 			acc0[o] = a0
 			acc0[o+1] = a1
@@ -1931,10 +2147,16 @@ func l64Generic(y, x, _ []byte, w []int8, b []int32) {
 			acc0[o+3] = a3
 		}
 		for o := l64YC / 4 * 4; o < l64YC; o++ {
-			ws := w[o*l64XC:][:1*l64XC]
+			ws := w[(o/8)*l64KQ*32+(o%8)*4:]
 			var a0 int32
-			for i, v := range xs {
-				a0 += int32(v) * int32(ws[i])
+			for q := 0; q < l64KQ; q++ {
+				wq := ws[32*q:][:4]
+				xq0_ := x0[4*q:][:4]
+				u0 := int32(xq0_[0])
+				u1 := int32(xq0_[1])
+				u2 := int32(xq0_[2])
+				u3 := int32(xq0_[3])
+				a0 += u0*int32(wq[0]) + u1*int32(wq[1]) + u2*int32(wq[2]) + u3*int32(wq[3])
 			}
 			acc0[o] = a0
 		}

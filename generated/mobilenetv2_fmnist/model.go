@@ -9,6 +9,7 @@ import (
 	"github.com/ptqc/ptqc/runtime"
 	"image"
 	"sync"
+	"time"
 )
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
@@ -24,9 +25,15 @@ const (
 	inputLen = InputChannels * InputHeight * InputWidth
 	// arenaBytes holds every uint8 activation of one image, NHWC, as ptqc's memory plan placed them.
 	arenaBytes = 34816
+	// slack follows every buffer: the assembly reads whole vectors, up to slack bytes past a tensor.
+	slack = 64
+	// scratchBytes and padBytes are a worker's room for the assembly: widened input rows, and the
+	// padded input of a k x k conv.
+	scratchBytes = 15360
+	padBytes     = 4624
 	// weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian biases.
 	weightsHeader = 64
-	weightsLen    = 2202752
+	weightsLen    = 2210688
 	biasesLen     = 17088
 )
 
@@ -47,7 +54,7 @@ func load() {
 		loadErr = fmt.Errorf("mobilenetv2_fmnist: weights.bin has %d bytes, want %d", len(weightsBin), weightsHeader+weightsLen+4*biasesLen)
 		return
 	}
-	weights = make([]int8, weightsLen)
+	weights = make([]int8, weightsLen+slack)[:weightsLen]
 	for i := range weights {
 		weights[i] = int8(weightsBin[weightsHeader+i])
 	}
@@ -58,186 +65,106 @@ func load() {
 	}
 }
 
-// layer runs one layer on one image: it reads x (and x2, for an add) and writes y,
-// all uint8 NHWC in the arena; w and b are its packed weights and biases (nil for
-// an add or a mean). Every layer between the input's quantize and the output's
-// dequantize has this signature, so a Model can pick each one's implementation.
-type layer func(y, x, x2 []byte, w []int8, b []int32)
+// forwardFunc runs one image through the layers on one tier's kernels: worker w
+// of nw computes its share of every layer in sh's arena with own's scratch, team
+// synchronising the workers between layers (nil: one worker).
+type forwardFunc func(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32)
 
-// kernels holds the function each layer runs, chosen once in New.
-type kernels struct {
-	l00 func(y []byte, x []float32) // quant
-	l01 layer                       // features.0.0
-	l02 layer                       // features.1.conv.0.0
-	l03 layer                       // features.1.conv.1
-	l04 layer                       // features.2.conv.0.0
-	l05 layer                       // features.2.conv.1.0
-	l06 layer                       // features.2.conv.2
-	l07 layer                       // features.3.conv.0.0
-	l08 layer                       // features.3.conv.1.0
-	l09 layer                       // features.3.conv.2
-	l10 layer                       // features.3.skip_add
-	l11 layer                       // features.4.conv.0.0
-	l12 layer                       // features.4.conv.1.0
-	l13 layer                       // features.4.conv.2
-	l14 layer                       // features.5.conv.0.0
-	l15 layer                       // features.5.conv.1.0
-	l16 layer                       // features.5.conv.2
-	l17 layer                       // features.5.skip_add
-	l18 layer                       // features.6.conv.0.0
-	l19 layer                       // features.6.conv.1.0
-	l20 layer                       // features.6.conv.2
-	l21 layer                       // features.6.skip_add
-	l22 layer                       // features.7.conv.0.0
-	l23 layer                       // features.7.conv.1.0
-	l24 layer                       // features.7.conv.2
-	l25 layer                       // features.8.conv.0.0
-	l26 layer                       // features.8.conv.1.0
-	l27 layer                       // features.8.conv.2
-	l28 layer                       // features.8.skip_add
-	l29 layer                       // features.9.conv.0.0
-	l30 layer                       // features.9.conv.1.0
-	l31 layer                       // features.9.conv.2
-	l32 layer                       // features.9.skip_add
-	l33 layer                       // features.10.conv.0.0
-	l34 layer                       // features.10.conv.1.0
-	l35 layer                       // features.10.conv.2
-	l36 layer                       // features.10.skip_add
-	l37 layer                       // features.11.conv.0.0
-	l38 layer                       // features.11.conv.1.0
-	l39 layer                       // features.11.conv.2
-	l40 layer                       // features.12.conv.0.0
-	l41 layer                       // features.12.conv.1.0
-	l42 layer                       // features.12.conv.2
-	l43 layer                       // features.12.skip_add
-	l44 layer                       // features.13.conv.0.0
-	l45 layer                       // features.13.conv.1.0
-	l46 layer                       // features.13.conv.2
-	l47 layer                       // features.13.skip_add
-	l48 layer                       // features.14.conv.0.0
-	l49 layer                       // features.14.conv.1.0
-	l50 layer                       // features.14.conv.2
-	l51 layer                       // features.15.conv.0.0
-	l52 layer                       // features.15.conv.1.0
-	l53 layer                       // features.15.conv.2
-	l54 layer                       // features.15.skip_add
-	l55 layer                       // features.16.conv.0.0
-	l56 layer                       // features.16.conv.1.0
-	l57 layer                       // features.16.conv.2
-	l58 layer                       // features.16.skip_add
-	l59 layer                       // features.17.conv.0.0
-	l60 layer                       // features.17.conv.1.0
-	l61 layer                       // features.17.conv.2
-	l62 layer                       // features.18.0
-	l63 layer                       // mean
-	l64 layer                       // classifier.1
-	l65 func(y []float32, x []byte) // dequant
+// tier is a set of kernels: the portable Go ones or an instruction set's assembly.
+type tier struct {
+	name    string
+	forward forwardFunc
 }
 
-// generic are the portable Go kernels of kernels.go.
-var generic = kernels{
-	l00: l00Generic,
-	l01: l01Generic,
-	l02: l02Generic,
-	l03: l03Generic,
-	l04: l04Generic,
-	l05: l05Generic,
-	l06: l06Generic,
-	l07: l07Generic,
-	l08: l08Generic,
-	l09: l09Generic,
-	l10: l10Generic,
-	l11: l11Generic,
-	l12: l12Generic,
-	l13: l13Generic,
-	l14: l14Generic,
-	l15: l15Generic,
-	l16: l16Generic,
-	l17: l17Generic,
-	l18: l18Generic,
-	l19: l19Generic,
-	l20: l20Generic,
-	l21: l21Generic,
-	l22: l22Generic,
-	l23: l23Generic,
-	l24: l24Generic,
-	l25: l25Generic,
-	l26: l26Generic,
-	l27: l27Generic,
-	l28: l28Generic,
-	l29: l29Generic,
-	l30: l30Generic,
-	l31: l31Generic,
-	l32: l32Generic,
-	l33: l33Generic,
-	l34: l34Generic,
-	l35: l35Generic,
-	l36: l36Generic,
-	l37: l37Generic,
-	l38: l38Generic,
-	l39: l39Generic,
-	l40: l40Generic,
-	l41: l41Generic,
-	l42: l42Generic,
-	l43: l43Generic,
-	l44: l44Generic,
-	l45: l45Generic,
-	l46: l46Generic,
-	l47: l47Generic,
-	l48: l48Generic,
-	l49: l49Generic,
-	l50: l50Generic,
-	l51: l51Generic,
-	l52: l52Generic,
-	l53: l53Generic,
-	l54: l54Generic,
-	l55: l55Generic,
-	l56: l56Generic,
-	l57: l57Generic,
-	l58: l58Generic,
-	l59: l59Generic,
-	l60: l60Generic,
-	l61: l61Generic,
-	l62: l62Generic,
-	l63: l63Generic,
-	l64: l64Generic,
-	l65: l65Generic,
+// tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).
+var tiers = append([]tier{{runtime.TierGeneric, forwardGeneric}}, asmTiers...)
+
+// worker is the memory of one goroutine of a Model: the activation arena and the assembly's room.
+type worker struct {
+	arena, scratch, pad []byte
 }
 
-// Model runs the network. A Model is used by one goroutine at a time; separate
-// Models may run concurrently. The zero Model is ready to use; New does the
-// allocation up front.
+// Model runs the network. A Model is used by one goroutine at a time (it runs its
+// own workers); separate Models may run concurrently. The zero Model is ready to
+// use; New does the allocation up front.
 type Model struct {
-	arena  []byte
-	k      kernels
-	img    []float32 // Classify's input
-	logits [NumClasses]float32
+	ready            bool
+	err              error // from New: a bad PTQC_ISA, say; Forward returns it
+	tier             tier
+	team             *runtime.Team
+	ws               []*worker
+	batchFn, splitFn func(int) // m.batch, m.split, bound once
+	out, in          []float32 // the images the workers are running
+	n                int
+	prof             *profile
+	img              []float32 // Classify's input
+	logits           [NumClasses]float32
 }
 
-// New returns a Model with its arena allocated and its kernels chosen.
+// New returns a Model with its memory allocated and its kernels chosen: the best
+// tier this CPU runs, or the one the environment variable PTQC_ISA names
+// (generic, avx2, avx512vnni); an error there is returned by Forward. The Model
+// uses PTQC_THREADS goroutines (default GOMAXPROCS).
 func New() *Model {
 	m := &Model{}
-	m.init() // an error is reported by Forward
+	m.init()
 	return m
 }
 
-// init loads the weights once per process and allocates the Model's arena.
+// init loads the weights once per process, picks the tier and allocates the workers.
 func (m *Model) init() error {
-	if m.arena != nil {
-		return nil
+	if m.ready {
+		return m.err
 	}
+	m.ready = true
 	loadOnce.Do(load)
 	if loadErr != nil {
-		return loadErr
+		m.err = loadErr
+		return m.err
 	}
-	m.k = generic
-	m.arena = make([]byte, arenaBytes)
+	names := make([]string, len(tiers))
+	for i, t := range tiers {
+		names[i] = t.name
+	}
+	name, err := runtime.SelectTier(names)
+	if err != nil {
+		m.err = fmt.Errorf("mobilenetv2_fmnist: %w", err)
+		return m.err
+	}
+	for _, t := range tiers {
+		if t.name == name {
+			m.tier = t
+		}
+	}
+	nw := runtime.Threads()
+	m.team = runtime.NewTeam(nw)
+	for range nw {
+		m.ws = append(m.ws, &worker{
+			arena:   make([]byte, arenaBytes+slack),
+			pad:     make([]byte, padBytes+slack),
+			scratch: make([]byte, scratchBytes+slack),
+		})
+	}
+	m.batchFn, m.splitFn = m.batch, m.split
 	return nil
+}
+
+// Tier is the kernel tier the Model runs ("generic", "avx2" or "avx512vnni"), or New's error.
+func (m *Model) Tier() (string, error) {
+	if m == nil {
+		return "", errors.New("mobilenetv2_fmnist: Tier of a nil Model")
+	}
+	if err := m.init(); err != nil {
+		return "", err
+	}
+	return m.tier.name, nil
 }
 
 // Forward runs len(in) / (InputChannels*InputHeight*InputWidth) images, each NCHW
 // float32 normalized as Transform does, and writes NumClasses dequantized logits
-// per image to out. It allocates nothing (after a zero Model's first call).
+// per image to out. Several images run on the workers side by side; a single
+// image has every layer split across them. It allocates nothing (after a zero
+// Model's first call).
 func (m *Model) Forward(out, in []float32) error {
 	if m == nil {
 		return errors.New("mobilenetv2_fmnist: Forward on a nil Model")
@@ -252,81 +179,235 @@ func (m *Model) Forward(out, in []float32) error {
 	if err := m.init(); err != nil {
 		return err
 	}
-	for i := range n {
-		m.forward(out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen])
+	nw := m.team.Workers()
+	switch {
+	case nw == 1:
+		for i := range n {
+			m.tier.forward(m, m.ws[0], m.ws[0], 0, 1, nil, out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen])
+		}
+	case n >= nw || m.tier.name == runtime.TierGeneric:
+		// Images side by side, each in its own worker's arena.
+		m.out, m.in, m.n = out, in, n
+		m.team.Run(m.batchFn)
+	default:
+		// One image at a time, every layer split across the workers.
+		for i := range n {
+			m.out, m.in = out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen]
+			m.team.Run(m.splitFn)
+		}
 	}
+	m.out, m.in = nil, nil
 	return nil
 }
 
-// forward runs one image through the layer schedule.
-func (m *Model) forward(out, in []float32) {
-	a, w, b := m.arena, weights, biases
-	m.k.l00(a[l00Y:][:l00YLen], in)
-	m.k.l01(a[l01Y:][:l01YLen], a[l01X:][:l01XLen], nil, w[l01W:][:l01WLen], b[l01B:][:l01YC])
-	m.k.l02(a[l02Y:][:l02YLen], a[l02X:][:l02XLen], nil, w[l02W:][:l02WLen], b[l02B:][:l02YC])
-	m.k.l03(a[l03Y:][:l03YLen], a[l03X:][:l03XLen], nil, w[l03W:][:l03WLen], b[l03B:][:l03YC])
-	m.k.l04(a[l04Y:][:l04YLen], a[l04X:][:l04XLen], nil, w[l04W:][:l04WLen], b[l04B:][:l04YC])
-	m.k.l05(a[l05Y:][:l05YLen], a[l05X:][:l05XLen], nil, w[l05W:][:l05WLen], b[l05B:][:l05YC])
-	m.k.l06(a[l06Y:][:l06YLen], a[l06X:][:l06XLen], nil, w[l06W:][:l06WLen], b[l06B:][:l06YC])
-	m.k.l07(a[l07Y:][:l07YLen], a[l07X:][:l07XLen], nil, w[l07W:][:l07WLen], b[l07B:][:l07YC])
-	m.k.l08(a[l08Y:][:l08YLen], a[l08X:][:l08XLen], nil, w[l08W:][:l08WLen], b[l08B:][:l08YC])
-	m.k.l09(a[l09Y:][:l09YLen], a[l09X:][:l09XLen], nil, w[l09W:][:l09WLen], b[l09B:][:l09YC])
-	m.k.l10(a[l10Y:][:l10YLen], a[l10X:][:l10XLen], a[l10X2:][:l10XLen], nil, nil)
-	m.k.l11(a[l11Y:][:l11YLen], a[l11X:][:l11XLen], nil, w[l11W:][:l11WLen], b[l11B:][:l11YC])
-	m.k.l12(a[l12Y:][:l12YLen], a[l12X:][:l12XLen], nil, w[l12W:][:l12WLen], b[l12B:][:l12YC])
-	m.k.l13(a[l13Y:][:l13YLen], a[l13X:][:l13XLen], nil, w[l13W:][:l13WLen], b[l13B:][:l13YC])
-	m.k.l14(a[l14Y:][:l14YLen], a[l14X:][:l14XLen], nil, w[l14W:][:l14WLen], b[l14B:][:l14YC])
-	m.k.l15(a[l15Y:][:l15YLen], a[l15X:][:l15XLen], nil, w[l15W:][:l15WLen], b[l15B:][:l15YC])
-	m.k.l16(a[l16Y:][:l16YLen], a[l16X:][:l16XLen], nil, w[l16W:][:l16WLen], b[l16B:][:l16YC])
-	m.k.l17(a[l17Y:][:l17YLen], a[l17X:][:l17XLen], a[l17X2:][:l17XLen], nil, nil)
-	m.k.l18(a[l18Y:][:l18YLen], a[l18X:][:l18XLen], nil, w[l18W:][:l18WLen], b[l18B:][:l18YC])
-	m.k.l19(a[l19Y:][:l19YLen], a[l19X:][:l19XLen], nil, w[l19W:][:l19WLen], b[l19B:][:l19YC])
-	m.k.l20(a[l20Y:][:l20YLen], a[l20X:][:l20XLen], nil, w[l20W:][:l20WLen], b[l20B:][:l20YC])
-	m.k.l21(a[l21Y:][:l21YLen], a[l21X:][:l21XLen], a[l21X2:][:l21XLen], nil, nil)
-	m.k.l22(a[l22Y:][:l22YLen], a[l22X:][:l22XLen], nil, w[l22W:][:l22WLen], b[l22B:][:l22YC])
-	m.k.l23(a[l23Y:][:l23YLen], a[l23X:][:l23XLen], nil, w[l23W:][:l23WLen], b[l23B:][:l23YC])
-	m.k.l24(a[l24Y:][:l24YLen], a[l24X:][:l24XLen], nil, w[l24W:][:l24WLen], b[l24B:][:l24YC])
-	m.k.l25(a[l25Y:][:l25YLen], a[l25X:][:l25XLen], nil, w[l25W:][:l25WLen], b[l25B:][:l25YC])
-	m.k.l26(a[l26Y:][:l26YLen], a[l26X:][:l26XLen], nil, w[l26W:][:l26WLen], b[l26B:][:l26YC])
-	m.k.l27(a[l27Y:][:l27YLen], a[l27X:][:l27XLen], nil, w[l27W:][:l27WLen], b[l27B:][:l27YC])
-	m.k.l28(a[l28Y:][:l28YLen], a[l28X:][:l28XLen], a[l28X2:][:l28XLen], nil, nil)
-	m.k.l29(a[l29Y:][:l29YLen], a[l29X:][:l29XLen], nil, w[l29W:][:l29WLen], b[l29B:][:l29YC])
-	m.k.l30(a[l30Y:][:l30YLen], a[l30X:][:l30XLen], nil, w[l30W:][:l30WLen], b[l30B:][:l30YC])
-	m.k.l31(a[l31Y:][:l31YLen], a[l31X:][:l31XLen], nil, w[l31W:][:l31WLen], b[l31B:][:l31YC])
-	m.k.l32(a[l32Y:][:l32YLen], a[l32X:][:l32XLen], a[l32X2:][:l32XLen], nil, nil)
-	m.k.l33(a[l33Y:][:l33YLen], a[l33X:][:l33XLen], nil, w[l33W:][:l33WLen], b[l33B:][:l33YC])
-	m.k.l34(a[l34Y:][:l34YLen], a[l34X:][:l34XLen], nil, w[l34W:][:l34WLen], b[l34B:][:l34YC])
-	m.k.l35(a[l35Y:][:l35YLen], a[l35X:][:l35XLen], nil, w[l35W:][:l35WLen], b[l35B:][:l35YC])
-	m.k.l36(a[l36Y:][:l36YLen], a[l36X:][:l36XLen], a[l36X2:][:l36XLen], nil, nil)
-	m.k.l37(a[l37Y:][:l37YLen], a[l37X:][:l37XLen], nil, w[l37W:][:l37WLen], b[l37B:][:l37YC])
-	m.k.l38(a[l38Y:][:l38YLen], a[l38X:][:l38XLen], nil, w[l38W:][:l38WLen], b[l38B:][:l38YC])
-	m.k.l39(a[l39Y:][:l39YLen], a[l39X:][:l39XLen], nil, w[l39W:][:l39WLen], b[l39B:][:l39YC])
-	m.k.l40(a[l40Y:][:l40YLen], a[l40X:][:l40XLen], nil, w[l40W:][:l40WLen], b[l40B:][:l40YC])
-	m.k.l41(a[l41Y:][:l41YLen], a[l41X:][:l41XLen], nil, w[l41W:][:l41WLen], b[l41B:][:l41YC])
-	m.k.l42(a[l42Y:][:l42YLen], a[l42X:][:l42XLen], nil, w[l42W:][:l42WLen], b[l42B:][:l42YC])
-	m.k.l43(a[l43Y:][:l43YLen], a[l43X:][:l43XLen], a[l43X2:][:l43XLen], nil, nil)
-	m.k.l44(a[l44Y:][:l44YLen], a[l44X:][:l44XLen], nil, w[l44W:][:l44WLen], b[l44B:][:l44YC])
-	m.k.l45(a[l45Y:][:l45YLen], a[l45X:][:l45XLen], nil, w[l45W:][:l45WLen], b[l45B:][:l45YC])
-	m.k.l46(a[l46Y:][:l46YLen], a[l46X:][:l46XLen], nil, w[l46W:][:l46WLen], b[l46B:][:l46YC])
-	m.k.l47(a[l47Y:][:l47YLen], a[l47X:][:l47XLen], a[l47X2:][:l47XLen], nil, nil)
-	m.k.l48(a[l48Y:][:l48YLen], a[l48X:][:l48XLen], nil, w[l48W:][:l48WLen], b[l48B:][:l48YC])
-	m.k.l49(a[l49Y:][:l49YLen], a[l49X:][:l49XLen], nil, w[l49W:][:l49WLen], b[l49B:][:l49YC])
-	m.k.l50(a[l50Y:][:l50YLen], a[l50X:][:l50XLen], nil, w[l50W:][:l50WLen], b[l50B:][:l50YC])
-	m.k.l51(a[l51Y:][:l51YLen], a[l51X:][:l51XLen], nil, w[l51W:][:l51WLen], b[l51B:][:l51YC])
-	m.k.l52(a[l52Y:][:l52YLen], a[l52X:][:l52XLen], nil, w[l52W:][:l52WLen], b[l52B:][:l52YC])
-	m.k.l53(a[l53Y:][:l53YLen], a[l53X:][:l53XLen], nil, w[l53W:][:l53WLen], b[l53B:][:l53YC])
-	m.k.l54(a[l54Y:][:l54YLen], a[l54X:][:l54XLen], a[l54X2:][:l54XLen], nil, nil)
-	m.k.l55(a[l55Y:][:l55YLen], a[l55X:][:l55XLen], nil, w[l55W:][:l55WLen], b[l55B:][:l55YC])
-	m.k.l56(a[l56Y:][:l56YLen], a[l56X:][:l56XLen], nil, w[l56W:][:l56WLen], b[l56B:][:l56YC])
-	m.k.l57(a[l57Y:][:l57YLen], a[l57X:][:l57XLen], nil, w[l57W:][:l57WLen], b[l57B:][:l57YC])
-	m.k.l58(a[l58Y:][:l58YLen], a[l58X:][:l58XLen], a[l58X2:][:l58XLen], nil, nil)
-	m.k.l59(a[l59Y:][:l59YLen], a[l59X:][:l59XLen], nil, w[l59W:][:l59WLen], b[l59B:][:l59YC])
-	m.k.l60(a[l60Y:][:l60YLen], a[l60X:][:l60XLen], nil, w[l60W:][:l60WLen], b[l60B:][:l60YC])
-	m.k.l61(a[l61Y:][:l61YLen], a[l61X:][:l61XLen], nil, w[l61W:][:l61WLen], b[l61B:][:l61YC])
-	m.k.l62(a[l62Y:][:l62YLen], a[l62X:][:l62XLen], nil, w[l62W:][:l62WLen], b[l62B:][:l62YC])
-	m.k.l63(a[l63Y:][:l63YLen], a[l63X:][:l63XLen], nil, nil, nil)
-	m.k.l64(a[l64Y:][:l64YLen], a[l64X:][:l64XLen], nil, w[l64W:][:l64WLen], b[l64B:][:l64YC])
-	m.k.l65(out, a[l65X:][:l65XLen])
+// batch runs worker w's share of m.n images in its own arena.
+func (m *Model) batch(w int) {
+	nw := m.team.Workers()
+	for i := w; i < m.n; i += nw {
+		m.tier.forward(m, m.ws[w], m.ws[w], 0, 1, nil, m.out[i*NumClasses:][:NumClasses], m.in[i*inputLen:][:inputLen])
+	}
+}
+
+// split runs worker w's share of every layer of one image, in worker 0's arena.
+func (m *Model) split(w int) {
+	m.tier.forward(m, m.ws[0], m.ws[w], w, m.team.Workers(), m.team, m.out, m.in)
+}
+
+const numLayers = 66
+
+// layerNames and layerKinds describe the layers for LayerTimes.
+var (
+	layerNames = [numLayers]string{"quant", "features.0.0", "features.1.conv.0.0", "features.1.conv.1", "features.2.conv.0.0", "features.2.conv.1.0", "features.2.conv.2", "features.3.conv.0.0", "features.3.conv.1.0", "features.3.conv.2", "features.3.skip_add", "features.4.conv.0.0", "features.4.conv.1.0", "features.4.conv.2", "features.5.conv.0.0", "features.5.conv.1.0", "features.5.conv.2", "features.5.skip_add", "features.6.conv.0.0", "features.6.conv.1.0", "features.6.conv.2", "features.6.skip_add", "features.7.conv.0.0", "features.7.conv.1.0", "features.7.conv.2", "features.8.conv.0.0", "features.8.conv.1.0", "features.8.conv.2", "features.8.skip_add", "features.9.conv.0.0", "features.9.conv.1.0", "features.9.conv.2", "features.9.skip_add", "features.10.conv.0.0", "features.10.conv.1.0", "features.10.conv.2", "features.10.skip_add", "features.11.conv.0.0", "features.11.conv.1.0", "features.11.conv.2", "features.12.conv.0.0", "features.12.conv.1.0", "features.12.conv.2", "features.12.skip_add", "features.13.conv.0.0", "features.13.conv.1.0", "features.13.conv.2", "features.13.skip_add", "features.14.conv.0.0", "features.14.conv.1.0", "features.14.conv.2", "features.15.conv.0.0", "features.15.conv.1.0", "features.15.conv.2", "features.15.skip_add", "features.16.conv.0.0", "features.16.conv.1.0", "features.16.conv.2", "features.16.skip_add", "features.17.conv.0.0", "features.17.conv.1.0", "features.17.conv.2", "features.18.0", "mean", "classifier.1", "dequant"}
+	layerKinds = [numLayers]string{"quantize", "conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "mean", "pointwise conv", "dequantize"}
+)
+
+// profile accumulates the wall time of every layer for LayerTimes.
+type profile struct {
+	last time.Time
+	t    [numLayers]time.Duration
+}
+
+// lap ends layer i's time when profiling (worker 0 keeps the clock).
+func (m *Model) lap(w, i int) {
+	if w != 0 || m.prof == nil {
+		return
+	}
+	now := time.Now()
+	m.prof.t[i] += now.Sub(m.prof.last)
+	m.prof.last = now
+}
+
+// LayerTimes runs the images of in one at a time, reps times, as Forward runs a
+// single image, and returns every layer's mean wall time per image: where the
+// time goes.
+func (m *Model) LayerTimes(in []float32, reps int) ([]runtime.LayerTime, error) {
+	if m == nil || len(in) == 0 || len(in)%inputLen != 0 || reps < 1 {
+		return nil, fmt.Errorf("mobilenetv2_fmnist: LayerTimes of %d values, %d times", len(in), reps)
+	}
+	p := &profile{}
+	m.prof = p
+	defer func() {
+		m.prof = nil
+	}()
+	out := make([]float32, NumClasses)
+	n := len(in) / inputLen
+	for range reps {
+		for i := range n {
+			p.last = time.Now()
+			if err := m.Forward(out, in[i*inputLen:][:inputLen]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ts := make([]runtime.LayerTime, numLayers)
+	for i := range ts {
+		ts[i] = runtime.LayerTime{
+			Kind:  layerKinds[i],
+			Layer: layerNames[i],
+			Time:  p.t[i] / time.Duration(reps*n),
+		}
+	}
+	return ts, nil
+}
+
+// forwardGeneric runs one image on the portable Go kernels of kernels.go, which do not split a layer: only worker 0 works.
+func forwardGeneric(m *Model, sh, _ *worker, w, _ int, _ *runtime.Team, out, in []float32) {
+	if w != 0 {
+		return
+	}
+	a := sh.arena
+	l00Generic(a[l00Y:][:l00YLen], in)
+	m.lap(0, 0)
+	l01Generic(a[l01Y:][:l01YLen], a[l01X:][:l01XLen], nil, weights[l01W:][:l01WLen], biases[l01B:][:l01YC])
+	m.lap(0, 1)
+	l02Generic(a[l02Y:][:l02YLen], a[l02X:][:l02XLen], nil, weights[l02W:][:l02WLen], biases[l02B:][:l02YC])
+	m.lap(0, 2)
+	l03Generic(a[l03Y:][:l03YLen], a[l03X:][:l03XLen], nil, weights[l03W:][:l03WLen], biases[l03B:][:l03YC])
+	m.lap(0, 3)
+	l04Generic(a[l04Y:][:l04YLen], a[l04X:][:l04XLen], nil, weights[l04W:][:l04WLen], biases[l04B:][:l04YC])
+	m.lap(0, 4)
+	l05Generic(a[l05Y:][:l05YLen], a[l05X:][:l05XLen], nil, weights[l05W:][:l05WLen], biases[l05B:][:l05YC])
+	m.lap(0, 5)
+	l06Generic(a[l06Y:][:l06YLen], a[l06X:][:l06XLen], nil, weights[l06W:][:l06WLen], biases[l06B:][:l06YC])
+	m.lap(0, 6)
+	l07Generic(a[l07Y:][:l07YLen], a[l07X:][:l07XLen], nil, weights[l07W:][:l07WLen], biases[l07B:][:l07YC])
+	m.lap(0, 7)
+	l08Generic(a[l08Y:][:l08YLen], a[l08X:][:l08XLen], nil, weights[l08W:][:l08WLen], biases[l08B:][:l08YC])
+	m.lap(0, 8)
+	l09Generic(a[l09Y:][:l09YLen], a[l09X:][:l09XLen], nil, weights[l09W:][:l09WLen], biases[l09B:][:l09YC])
+	m.lap(0, 9)
+	l10Generic(a[l10Y:][:l10YLen], a[l10X:][:l10XLen], a[l10X2:][:l10XLen], nil, nil)
+	m.lap(0, 10)
+	l11Generic(a[l11Y:][:l11YLen], a[l11X:][:l11XLen], nil, weights[l11W:][:l11WLen], biases[l11B:][:l11YC])
+	m.lap(0, 11)
+	l12Generic(a[l12Y:][:l12YLen], a[l12X:][:l12XLen], nil, weights[l12W:][:l12WLen], biases[l12B:][:l12YC])
+	m.lap(0, 12)
+	l13Generic(a[l13Y:][:l13YLen], a[l13X:][:l13XLen], nil, weights[l13W:][:l13WLen], biases[l13B:][:l13YC])
+	m.lap(0, 13)
+	l14Generic(a[l14Y:][:l14YLen], a[l14X:][:l14XLen], nil, weights[l14W:][:l14WLen], biases[l14B:][:l14YC])
+	m.lap(0, 14)
+	l15Generic(a[l15Y:][:l15YLen], a[l15X:][:l15XLen], nil, weights[l15W:][:l15WLen], biases[l15B:][:l15YC])
+	m.lap(0, 15)
+	l16Generic(a[l16Y:][:l16YLen], a[l16X:][:l16XLen], nil, weights[l16W:][:l16WLen], biases[l16B:][:l16YC])
+	m.lap(0, 16)
+	l17Generic(a[l17Y:][:l17YLen], a[l17X:][:l17XLen], a[l17X2:][:l17XLen], nil, nil)
+	m.lap(0, 17)
+	l18Generic(a[l18Y:][:l18YLen], a[l18X:][:l18XLen], nil, weights[l18W:][:l18WLen], biases[l18B:][:l18YC])
+	m.lap(0, 18)
+	l19Generic(a[l19Y:][:l19YLen], a[l19X:][:l19XLen], nil, weights[l19W:][:l19WLen], biases[l19B:][:l19YC])
+	m.lap(0, 19)
+	l20Generic(a[l20Y:][:l20YLen], a[l20X:][:l20XLen], nil, weights[l20W:][:l20WLen], biases[l20B:][:l20YC])
+	m.lap(0, 20)
+	l21Generic(a[l21Y:][:l21YLen], a[l21X:][:l21XLen], a[l21X2:][:l21XLen], nil, nil)
+	m.lap(0, 21)
+	l22Generic(a[l22Y:][:l22YLen], a[l22X:][:l22XLen], nil, weights[l22W:][:l22WLen], biases[l22B:][:l22YC])
+	m.lap(0, 22)
+	l23Generic(a[l23Y:][:l23YLen], a[l23X:][:l23XLen], nil, weights[l23W:][:l23WLen], biases[l23B:][:l23YC])
+	m.lap(0, 23)
+	l24Generic(a[l24Y:][:l24YLen], a[l24X:][:l24XLen], nil, weights[l24W:][:l24WLen], biases[l24B:][:l24YC])
+	m.lap(0, 24)
+	l25Generic(a[l25Y:][:l25YLen], a[l25X:][:l25XLen], nil, weights[l25W:][:l25WLen], biases[l25B:][:l25YC])
+	m.lap(0, 25)
+	l26Generic(a[l26Y:][:l26YLen], a[l26X:][:l26XLen], nil, weights[l26W:][:l26WLen], biases[l26B:][:l26YC])
+	m.lap(0, 26)
+	l27Generic(a[l27Y:][:l27YLen], a[l27X:][:l27XLen], nil, weights[l27W:][:l27WLen], biases[l27B:][:l27YC])
+	m.lap(0, 27)
+	l28Generic(a[l28Y:][:l28YLen], a[l28X:][:l28XLen], a[l28X2:][:l28XLen], nil, nil)
+	m.lap(0, 28)
+	l29Generic(a[l29Y:][:l29YLen], a[l29X:][:l29XLen], nil, weights[l29W:][:l29WLen], biases[l29B:][:l29YC])
+	m.lap(0, 29)
+	l30Generic(a[l30Y:][:l30YLen], a[l30X:][:l30XLen], nil, weights[l30W:][:l30WLen], biases[l30B:][:l30YC])
+	m.lap(0, 30)
+	l31Generic(a[l31Y:][:l31YLen], a[l31X:][:l31XLen], nil, weights[l31W:][:l31WLen], biases[l31B:][:l31YC])
+	m.lap(0, 31)
+	l32Generic(a[l32Y:][:l32YLen], a[l32X:][:l32XLen], a[l32X2:][:l32XLen], nil, nil)
+	m.lap(0, 32)
+	l33Generic(a[l33Y:][:l33YLen], a[l33X:][:l33XLen], nil, weights[l33W:][:l33WLen], biases[l33B:][:l33YC])
+	m.lap(0, 33)
+	l34Generic(a[l34Y:][:l34YLen], a[l34X:][:l34XLen], nil, weights[l34W:][:l34WLen], biases[l34B:][:l34YC])
+	m.lap(0, 34)
+	l35Generic(a[l35Y:][:l35YLen], a[l35X:][:l35XLen], nil, weights[l35W:][:l35WLen], biases[l35B:][:l35YC])
+	m.lap(0, 35)
+	l36Generic(a[l36Y:][:l36YLen], a[l36X:][:l36XLen], a[l36X2:][:l36XLen], nil, nil)
+	m.lap(0, 36)
+	l37Generic(a[l37Y:][:l37YLen], a[l37X:][:l37XLen], nil, weights[l37W:][:l37WLen], biases[l37B:][:l37YC])
+	m.lap(0, 37)
+	l38Generic(a[l38Y:][:l38YLen], a[l38X:][:l38XLen], nil, weights[l38W:][:l38WLen], biases[l38B:][:l38YC])
+	m.lap(0, 38)
+	l39Generic(a[l39Y:][:l39YLen], a[l39X:][:l39XLen], nil, weights[l39W:][:l39WLen], biases[l39B:][:l39YC])
+	m.lap(0, 39)
+	l40Generic(a[l40Y:][:l40YLen], a[l40X:][:l40XLen], nil, weights[l40W:][:l40WLen], biases[l40B:][:l40YC])
+	m.lap(0, 40)
+	l41Generic(a[l41Y:][:l41YLen], a[l41X:][:l41XLen], nil, weights[l41W:][:l41WLen], biases[l41B:][:l41YC])
+	m.lap(0, 41)
+	l42Generic(a[l42Y:][:l42YLen], a[l42X:][:l42XLen], nil, weights[l42W:][:l42WLen], biases[l42B:][:l42YC])
+	m.lap(0, 42)
+	l43Generic(a[l43Y:][:l43YLen], a[l43X:][:l43XLen], a[l43X2:][:l43XLen], nil, nil)
+	m.lap(0, 43)
+	l44Generic(a[l44Y:][:l44YLen], a[l44X:][:l44XLen], nil, weights[l44W:][:l44WLen], biases[l44B:][:l44YC])
+	m.lap(0, 44)
+	l45Generic(a[l45Y:][:l45YLen], a[l45X:][:l45XLen], nil, weights[l45W:][:l45WLen], biases[l45B:][:l45YC])
+	m.lap(0, 45)
+	l46Generic(a[l46Y:][:l46YLen], a[l46X:][:l46XLen], nil, weights[l46W:][:l46WLen], biases[l46B:][:l46YC])
+	m.lap(0, 46)
+	l47Generic(a[l47Y:][:l47YLen], a[l47X:][:l47XLen], a[l47X2:][:l47XLen], nil, nil)
+	m.lap(0, 47)
+	l48Generic(a[l48Y:][:l48YLen], a[l48X:][:l48XLen], nil, weights[l48W:][:l48WLen], biases[l48B:][:l48YC])
+	m.lap(0, 48)
+	l49Generic(a[l49Y:][:l49YLen], a[l49X:][:l49XLen], nil, weights[l49W:][:l49WLen], biases[l49B:][:l49YC])
+	m.lap(0, 49)
+	l50Generic(a[l50Y:][:l50YLen], a[l50X:][:l50XLen], nil, weights[l50W:][:l50WLen], biases[l50B:][:l50YC])
+	m.lap(0, 50)
+	l51Generic(a[l51Y:][:l51YLen], a[l51X:][:l51XLen], nil, weights[l51W:][:l51WLen], biases[l51B:][:l51YC])
+	m.lap(0, 51)
+	l52Generic(a[l52Y:][:l52YLen], a[l52X:][:l52XLen], nil, weights[l52W:][:l52WLen], biases[l52B:][:l52YC])
+	m.lap(0, 52)
+	l53Generic(a[l53Y:][:l53YLen], a[l53X:][:l53XLen], nil, weights[l53W:][:l53WLen], biases[l53B:][:l53YC])
+	m.lap(0, 53)
+	l54Generic(a[l54Y:][:l54YLen], a[l54X:][:l54XLen], a[l54X2:][:l54XLen], nil, nil)
+	m.lap(0, 54)
+	l55Generic(a[l55Y:][:l55YLen], a[l55X:][:l55XLen], nil, weights[l55W:][:l55WLen], biases[l55B:][:l55YC])
+	m.lap(0, 55)
+	l56Generic(a[l56Y:][:l56YLen], a[l56X:][:l56XLen], nil, weights[l56W:][:l56WLen], biases[l56B:][:l56YC])
+	m.lap(0, 56)
+	l57Generic(a[l57Y:][:l57YLen], a[l57X:][:l57XLen], nil, weights[l57W:][:l57WLen], biases[l57B:][:l57YC])
+	m.lap(0, 57)
+	l58Generic(a[l58Y:][:l58YLen], a[l58X:][:l58XLen], a[l58X2:][:l58XLen], nil, nil)
+	m.lap(0, 58)
+	l59Generic(a[l59Y:][:l59YLen], a[l59X:][:l59XLen], nil, weights[l59W:][:l59WLen], biases[l59B:][:l59YC])
+	m.lap(0, 59)
+	l60Generic(a[l60Y:][:l60YLen], a[l60X:][:l60XLen], nil, weights[l60W:][:l60WLen], biases[l60B:][:l60YC])
+	m.lap(0, 60)
+	l61Generic(a[l61Y:][:l61YLen], a[l61X:][:l61XLen], nil, weights[l61W:][:l61WLen], biases[l61B:][:l61YC])
+	m.lap(0, 61)
+	l62Generic(a[l62Y:][:l62YLen], a[l62X:][:l62XLen], nil, weights[l62W:][:l62WLen], biases[l62B:][:l62YC])
+	m.lap(0, 62)
+	l63Generic(a[l63Y:][:l63YLen], a[l63X:][:l63XLen], nil, nil, nil)
+	m.lap(0, 63)
+	l64Generic(a[l64Y:][:l64YLen], a[l64X:][:l64XLen], nil, weights[l64W:][:l64WLen], biases[l64B:][:l64YC])
+	m.lap(0, 64)
+	l65Generic(out, a[l65X:][:l65XLen])
+	m.lap(0, 65)
 }
 
 // The layer schedule: every layer's shapes (C, H, W of x and y), arena offsets, qparams and parameters.
@@ -347,8 +428,8 @@ const (
 	l01YLen, l01Y, l01YZero = 8192, 3072, 0
 	l01K, l01S, l01P, l01G  = 3, 2, 1, 1
 	l01Lo, l01Hi            = 0, 255
-	l01W, l01WLen, l01B     = 0, 864, 0
-	l01ICG, l01OCG, l01Taps = 3, 32, 27
+	l01W, l01WLen, l01B     = 0, 1152, 0
+	l01XQ, l01KQ            = 4, 9
 )
 
 // l01M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -362,7 +443,7 @@ const (
 	l02YLen, l02Y, l02YZero = 8192, 11264, 0
 	l02K, l02S, l02P, l02G  = 3, 1, 1, 32
 	l02Lo, l02Hi            = 0, 255
-	l02W, l02WLen, l02B     = 896, 288, 32
+	l02W, l02WLen, l02B     = 1152, 288, 32
 )
 
 // l02M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -376,7 +457,8 @@ const (
 	l03YLen, l03Y, l03YZero = 4096, 0, 71
 	l03K, l03S, l03P, l03G  = 1, 1, 0, 1
 	l03Lo, l03Hi            = 0, 255
-	l03W, l03WLen, l03B     = 1216, 512, 64
+	l03W, l03WLen, l03B     = 1472, 512, 64
+	l03XQ, l03KQ            = 32, 8
 )
 
 // l03M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -390,7 +472,8 @@ const (
 	l04YLen, l04Y, l04YZero = 24576, 4096, 0
 	l04K, l04S, l04P, l04G  = 1, 1, 0, 1
 	l04Lo, l04Hi            = 0, 255
-	l04W, l04WLen, l04B     = 1728, 1536, 80
+	l04W, l04WLen, l04B     = 1984, 1536, 80
+	l04XQ, l04KQ            = 16, 4
 )
 
 // l04M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -404,7 +487,7 @@ const (
 	l05YLen, l05Y, l05YZero = 6144, 28672, 0
 	l05K, l05S, l05P, l05G  = 3, 2, 1, 96
 	l05Lo, l05Hi            = 0, 255
-	l05W, l05WLen, l05B     = 3264, 864, 176
+	l05W, l05WLen, l05B     = 3520, 864, 176
 )
 
 // l05M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -418,7 +501,8 @@ const (
 	l06YLen, l06Y, l06YZero = 1536, 0, 63
 	l06K, l06S, l06P, l06G  = 1, 1, 0, 1
 	l06Lo, l06Hi            = 0, 255
-	l06W, l06WLen, l06B     = 4160, 2304, 272
+	l06W, l06WLen, l06B     = 4416, 2304, 272
+	l06XQ, l06KQ            = 96, 24
 )
 
 // l06M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -432,7 +516,8 @@ const (
 	l07YLen, l07Y, l07YZero = 9216, 1536, 0
 	l07K, l07S, l07P, l07G  = 1, 1, 0, 1
 	l07Lo, l07Hi            = 0, 255
-	l07W, l07WLen, l07B     = 6464, 3456, 304
+	l07W, l07WLen, l07B     = 6720, 3456, 304
+	l07XQ, l07KQ            = 24, 6
 )
 
 // l07M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -446,7 +531,7 @@ const (
 	l08YLen, l08Y, l08YZero = 9216, 10752, 0
 	l08K, l08S, l08P, l08G  = 3, 1, 1, 144
 	l08Lo, l08Hi            = 0, 255
-	l08W, l08WLen, l08B     = 9920, 1296, 448
+	l08W, l08WLen, l08B     = 10176, 1296, 448
 )
 
 // l08M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -460,7 +545,8 @@ const (
 	l09YLen, l09Y, l09YZero = 1536, 1536, 60
 	l09K, l09S, l09P, l09G  = 1, 1, 0, 1
 	l09Lo, l09Hi            = 0, 255
-	l09W, l09WLen, l09B     = 11264, 3456, 592
+	l09W, l09WLen, l09B     = 11520, 3456, 592
+	l09XQ, l09KQ            = 144, 36
 )
 
 // l09M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -485,7 +571,8 @@ const (
 	l11YLen, l11Y, l11YZero = 9216, 4608, 0
 	l11K, l11S, l11P, l11G  = 1, 1, 0, 1
 	l11Lo, l11Hi            = 0, 255
-	l11W, l11WLen, l11B     = 14720, 3456, 624
+	l11W, l11WLen, l11B     = 14976, 3456, 624
+	l11XQ, l11KQ            = 24, 6
 )
 
 // l11M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -499,7 +586,7 @@ const (
 	l12YLen, l12Y, l12YZero = 2304, 0, 0
 	l12K, l12S, l12P, l12G  = 3, 2, 1, 144
 	l12Lo, l12Hi            = 0, 255
-	l12W, l12WLen, l12B     = 18176, 1296, 768
+	l12W, l12WLen, l12B     = 18432, 1296, 768
 )
 
 // l12M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -513,7 +600,8 @@ const (
 	l13YLen, l13Y, l13YZero = 512, 2304, 57
 	l13K, l13S, l13P, l13G  = 1, 1, 0, 1
 	l13Lo, l13Hi            = 0, 255
-	l13W, l13WLen, l13B     = 19520, 4608, 912
+	l13W, l13WLen, l13B     = 19776, 4608, 912
+	l13XQ, l13KQ            = 144, 36
 )
 
 // l13M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -527,7 +615,8 @@ const (
 	l14YLen, l14Y, l14YZero = 3072, 2816, 0
 	l14K, l14S, l14P, l14G  = 1, 1, 0, 1
 	l14Lo, l14Hi            = 0, 255
-	l14W, l14WLen, l14B     = 24128, 6144, 944
+	l14W, l14WLen, l14B     = 24384, 6144, 944
+	l14XQ, l14KQ            = 32, 8
 )
 
 // l14M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -541,7 +630,7 @@ const (
 	l15YLen, l15Y, l15YZero = 3072, 5888, 0
 	l15K, l15S, l15P, l15G  = 3, 1, 1, 192
 	l15Lo, l15Hi            = 0, 255
-	l15W, l15WLen, l15B     = 30272, 1728, 1136
+	l15W, l15WLen, l15B     = 30528, 1728, 1136
 )
 
 // l15M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -555,7 +644,8 @@ const (
 	l16YLen, l16Y, l16YZero = 512, 0, 63
 	l16K, l16S, l16P, l16G  = 1, 1, 0, 1
 	l16Lo, l16Hi            = 0, 255
-	l16W, l16WLen, l16B     = 32000, 6144, 1328
+	l16W, l16WLen, l16B     = 32256, 6144, 1328
+	l16XQ, l16KQ            = 192, 48
 )
 
 // l16M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -580,7 +670,8 @@ const (
 	l18YLen, l18Y, l18YZero = 3072, 1024, 0
 	l18K, l18S, l18P, l18G  = 1, 1, 0, 1
 	l18Lo, l18Hi            = 0, 255
-	l18W, l18WLen, l18B     = 38144, 6144, 1360
+	l18W, l18WLen, l18B     = 38400, 6144, 1360
+	l18XQ, l18KQ            = 32, 8
 )
 
 // l18M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -594,7 +685,7 @@ const (
 	l19YLen, l19Y, l19YZero = 3072, 4096, 0
 	l19K, l19S, l19P, l19G  = 3, 1, 1, 192
 	l19Lo, l19Hi            = 0, 255
-	l19W, l19WLen, l19B     = 44288, 1728, 1552
+	l19W, l19WLen, l19B     = 44544, 1728, 1552
 )
 
 // l19M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -608,7 +699,8 @@ const (
 	l20YLen, l20Y, l20YZero = 512, 0, 59
 	l20K, l20S, l20P, l20G  = 1, 1, 0, 1
 	l20Lo, l20Hi            = 0, 255
-	l20W, l20WLen, l20B     = 46016, 6144, 1744
+	l20W, l20WLen, l20B     = 46272, 6144, 1744
+	l20XQ, l20KQ            = 192, 48
 )
 
 // l20M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -633,7 +725,8 @@ const (
 	l22YLen, l22Y, l22YZero = 3072, 1536, 0
 	l22K, l22S, l22P, l22G  = 1, 1, 0, 1
 	l22Lo, l22Hi            = 0, 255
-	l22W, l22WLen, l22B     = 52160, 6144, 1776
+	l22W, l22WLen, l22B     = 52416, 6144, 1776
+	l22XQ, l22KQ            = 32, 8
 )
 
 // l22M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -647,7 +740,7 @@ const (
 	l23YLen, l23Y, l23YZero = 768, 0, 0
 	l23K, l23S, l23P, l23G  = 3, 2, 1, 192
 	l23Lo, l23Hi            = 0, 255
-	l23W, l23WLen, l23B     = 58304, 1728, 1968
+	l23W, l23WLen, l23B     = 58560, 1728, 1968
 )
 
 // l23M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -661,7 +754,8 @@ const (
 	l24YLen, l24Y, l24YZero = 256, 768, 61
 	l24K, l24S, l24P, l24G  = 1, 1, 0, 1
 	l24Lo, l24Hi            = 0, 255
-	l24W, l24WLen, l24B     = 60032, 12288, 2160
+	l24W, l24WLen, l24B     = 60288, 12288, 2160
+	l24XQ, l24KQ            = 192, 48
 )
 
 // l24M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -675,7 +769,8 @@ const (
 	l25YLen, l25Y, l25YZero = 1536, 1024, 0
 	l25K, l25S, l25P, l25G  = 1, 1, 0, 1
 	l25Lo, l25Hi            = 0, 255
-	l25W, l25WLen, l25B     = 72320, 24576, 2224
+	l25W, l25WLen, l25B     = 72576, 24576, 2224
+	l25XQ, l25KQ            = 64, 16
 )
 
 // l25M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -689,7 +784,7 @@ const (
 	l26YLen, l26Y, l26YZero = 1536, 2560, 0
 	l26K, l26S, l26P, l26G  = 3, 1, 1, 384
 	l26Lo, l26Hi            = 0, 255
-	l26W, l26WLen, l26B     = 96896, 3456, 2608
+	l26W, l26WLen, l26B     = 97152, 3456, 2608
 )
 
 // l26M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -703,7 +798,8 @@ const (
 	l27YLen, l27Y, l27YZero = 256, 0, 68
 	l27K, l27S, l27P, l27G  = 1, 1, 0, 1
 	l27Lo, l27Hi            = 0, 255
-	l27W, l27WLen, l27B     = 100352, 24576, 2992
+	l27W, l27WLen, l27B     = 100608, 24576, 2992
+	l27XQ, l27KQ            = 384, 96
 )
 
 // l27M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -728,7 +824,8 @@ const (
 	l29YLen, l29Y, l29YZero = 1536, 512, 0
 	l29K, l29S, l29P, l29G  = 1, 1, 0, 1
 	l29Lo, l29Hi            = 0, 255
-	l29W, l29WLen, l29B     = 124928, 24576, 3056
+	l29W, l29WLen, l29B     = 125184, 24576, 3056
+	l29XQ, l29KQ            = 64, 16
 )
 
 // l29M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -742,7 +839,7 @@ const (
 	l30YLen, l30Y, l30YZero = 1536, 2048, 0
 	l30K, l30S, l30P, l30G  = 3, 1, 1, 384
 	l30Lo, l30Hi            = 0, 255
-	l30W, l30WLen, l30B     = 149504, 3456, 3440
+	l30W, l30WLen, l30B     = 149760, 3456, 3440
 )
 
 // l30M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -756,7 +853,8 @@ const (
 	l31YLen, l31Y, l31YZero = 256, 0, 60
 	l31K, l31S, l31P, l31G  = 1, 1, 0, 1
 	l31Lo, l31Hi            = 0, 255
-	l31W, l31WLen, l31B     = 152960, 24576, 3824
+	l31W, l31WLen, l31B     = 153216, 24576, 3824
+	l31XQ, l31KQ            = 384, 96
 )
 
 // l31M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -781,7 +879,8 @@ const (
 	l33YLen, l33Y, l33YZero = 1536, 768, 0
 	l33K, l33S, l33P, l33G  = 1, 1, 0, 1
 	l33Lo, l33Hi            = 0, 255
-	l33W, l33WLen, l33B     = 177536, 24576, 3888
+	l33W, l33WLen, l33B     = 177792, 24576, 3888
+	l33XQ, l33KQ            = 64, 16
 )
 
 // l33M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -795,7 +894,7 @@ const (
 	l34YLen, l34Y, l34YZero = 1536, 2304, 0
 	l34K, l34S, l34P, l34G  = 3, 1, 1, 384
 	l34Lo, l34Hi            = 0, 255
-	l34W, l34WLen, l34B     = 202112, 3456, 4272
+	l34W, l34WLen, l34B     = 202368, 3456, 4272
 )
 
 // l34M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -809,7 +908,8 @@ const (
 	l35YLen, l35Y, l35YZero = 256, 0, 62
 	l35K, l35S, l35P, l35G  = 1, 1, 0, 1
 	l35Lo, l35Hi            = 0, 255
-	l35W, l35WLen, l35B     = 205568, 24576, 4656
+	l35W, l35WLen, l35B     = 205824, 24576, 4656
+	l35XQ, l35KQ            = 384, 96
 )
 
 // l35M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -834,7 +934,8 @@ const (
 	l37YLen, l37Y, l37YZero = 1536, 512, 0
 	l37K, l37S, l37P, l37G  = 1, 1, 0, 1
 	l37Lo, l37Hi            = 0, 255
-	l37W, l37WLen, l37B     = 230144, 24576, 4720
+	l37W, l37WLen, l37B     = 230400, 24576, 4720
+	l37XQ, l37KQ            = 64, 16
 )
 
 // l37M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -848,7 +949,7 @@ const (
 	l38YLen, l38Y, l38YZero = 1536, 2048, 0
 	l38K, l38S, l38P, l38G  = 3, 1, 1, 384
 	l38Lo, l38Hi            = 0, 255
-	l38W, l38WLen, l38B     = 254720, 3456, 5104
+	l38W, l38WLen, l38B     = 254976, 3456, 5104
 )
 
 // l38M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -862,7 +963,8 @@ const (
 	l39YLen, l39Y, l39YZero = 384, 0, 64
 	l39K, l39S, l39P, l39G  = 1, 1, 0, 1
 	l39Lo, l39Hi            = 0, 255
-	l39W, l39WLen, l39B     = 258176, 36864, 5488
+	l39W, l39WLen, l39B     = 258432, 36864, 5488
+	l39XQ, l39KQ            = 384, 96
 )
 
 // l39M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -876,7 +978,8 @@ const (
 	l40YLen, l40Y, l40YZero = 2304, 384, 0
 	l40K, l40S, l40P, l40G  = 1, 1, 0, 1
 	l40Lo, l40Hi            = 0, 255
-	l40W, l40WLen, l40B     = 295040, 55296, 5584
+	l40W, l40WLen, l40B     = 295296, 55296, 5584
+	l40XQ, l40KQ            = 96, 24
 )
 
 // l40M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -890,7 +993,7 @@ const (
 	l41YLen, l41Y, l41YZero = 2304, 2688, 0
 	l41K, l41S, l41P, l41G  = 3, 1, 1, 576
 	l41Lo, l41Hi            = 0, 255
-	l41W, l41WLen, l41B     = 350336, 5184, 6160
+	l41W, l41WLen, l41B     = 350592, 5184, 6160
 )
 
 // l41M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -904,7 +1007,8 @@ const (
 	l42YLen, l42Y, l42YZero = 384, 384, 60
 	l42K, l42S, l42P, l42G  = 1, 1, 0, 1
 	l42Lo, l42Hi            = 0, 255
-	l42W, l42WLen, l42B     = 355520, 55296, 6736
+	l42W, l42WLen, l42B     = 355776, 55296, 6736
+	l42XQ, l42KQ            = 576, 144
 )
 
 // l42M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -929,7 +1033,8 @@ const (
 	l44YLen, l44Y, l44YZero = 2304, 1152, 0
 	l44K, l44S, l44P, l44G  = 1, 1, 0, 1
 	l44Lo, l44Hi            = 0, 255
-	l44W, l44WLen, l44B     = 410816, 55296, 6832
+	l44W, l44WLen, l44B     = 411072, 55296, 6832
+	l44XQ, l44KQ            = 96, 24
 )
 
 // l44M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -943,7 +1048,7 @@ const (
 	l45YLen, l45Y, l45YZero = 2304, 3456, 0
 	l45K, l45S, l45P, l45G  = 3, 1, 1, 576
 	l45Lo, l45Hi            = 0, 255
-	l45W, l45WLen, l45B     = 466112, 5184, 7408
+	l45W, l45WLen, l45B     = 466368, 5184, 7408
 )
 
 // l45M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -957,7 +1062,8 @@ const (
 	l46YLen, l46Y, l46YZero = 384, 0, 61
 	l46K, l46S, l46P, l46G  = 1, 1, 0, 1
 	l46Lo, l46Hi            = 0, 255
-	l46W, l46WLen, l46B     = 471296, 55296, 7984
+	l46W, l46WLen, l46B     = 471552, 55296, 7984
+	l46XQ, l46KQ            = 576, 144
 )
 
 // l46M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -982,7 +1088,8 @@ const (
 	l48YLen, l48Y, l48YZero = 2304, 768, 0
 	l48K, l48S, l48P, l48G  = 1, 1, 0, 1
 	l48Lo, l48Hi            = 0, 255
-	l48W, l48WLen, l48B     = 526592, 55296, 8080
+	l48W, l48WLen, l48B     = 526848, 55296, 8080
+	l48XQ, l48KQ            = 96, 24
 )
 
 // l48M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -996,7 +1103,7 @@ const (
 	l49YLen, l49Y, l49YZero = 576, 0, 0
 	l49K, l49S, l49P, l49G  = 3, 2, 1, 576
 	l49Lo, l49Hi            = 0, 255
-	l49W, l49WLen, l49B     = 581888, 5184, 8656
+	l49W, l49WLen, l49B     = 582144, 5184, 8656
 )
 
 // l49M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1010,7 +1117,8 @@ const (
 	l50YLen, l50Y, l50YZero = 160, 576, 67
 	l50K, l50S, l50P, l50G  = 1, 1, 0, 1
 	l50Lo, l50Hi            = 0, 255
-	l50W, l50WLen, l50B     = 587072, 92160, 9232
+	l50W, l50WLen, l50B     = 587328, 92160, 9232
+	l50XQ, l50KQ            = 576, 144
 )
 
 // l50M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1024,7 +1132,8 @@ const (
 	l51YLen, l51Y, l51YZero = 960, 768, 0
 	l51K, l51S, l51P, l51G  = 1, 1, 0, 1
 	l51Lo, l51Hi            = 0, 255
-	l51W, l51WLen, l51B     = 679232, 153600, 9392
+	l51W, l51WLen, l51B     = 679488, 153600, 9392
+	l51XQ, l51KQ            = 160, 40
 )
 
 // l51M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1038,7 +1147,7 @@ const (
 	l52YLen, l52Y, l52YZero = 960, 1728, 0
 	l52K, l52S, l52P, l52G  = 3, 1, 1, 960
 	l52Lo, l52Hi            = 0, 255
-	l52W, l52WLen, l52B     = 832832, 8640, 10352
+	l52W, l52WLen, l52B     = 833088, 8640, 10352
 )
 
 // l52M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1052,7 +1161,8 @@ const (
 	l53YLen, l53Y, l53YZero = 160, 0, 65
 	l53K, l53S, l53P, l53G  = 1, 1, 0, 1
 	l53Lo, l53Hi            = 0, 255
-	l53W, l53WLen, l53B     = 841472, 153600, 11312
+	l53W, l53WLen, l53B     = 841728, 153600, 11312
+	l53XQ, l53KQ            = 960, 240
 )
 
 // l53M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1077,7 +1187,8 @@ const (
 	l55YLen, l55Y, l55YZero = 960, 384, 0
 	l55K, l55S, l55P, l55G  = 1, 1, 0, 1
 	l55Lo, l55Hi            = 0, 255
-	l55W, l55WLen, l55B     = 995072, 153600, 11472
+	l55W, l55WLen, l55B     = 995328, 153600, 11472
+	l55XQ, l55KQ            = 160, 40
 )
 
 // l55M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1091,7 +1202,7 @@ const (
 	l56YLen, l56Y, l56YZero = 960, 1344, 0
 	l56K, l56S, l56P, l56G  = 3, 1, 1, 960
 	l56Lo, l56Hi            = 0, 255
-	l56W, l56WLen, l56B     = 1148672, 8640, 12432
+	l56W, l56WLen, l56B     = 1148928, 8640, 12432
 )
 
 // l56M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1105,7 +1216,8 @@ const (
 	l57YLen, l57Y, l57YZero = 160, 0, 62
 	l57K, l57S, l57P, l57G  = 1, 1, 0, 1
 	l57Lo, l57Hi            = 0, 255
-	l57W, l57WLen, l57B     = 1157312, 153600, 13392
+	l57W, l57WLen, l57B     = 1157568, 153600, 13392
+	l57XQ, l57KQ            = 960, 240
 )
 
 // l57M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1130,7 +1242,8 @@ const (
 	l59YLen, l59Y, l59YZero = 960, 576, 0
 	l59K, l59S, l59P, l59G  = 1, 1, 0, 1
 	l59Lo, l59Hi            = 0, 255
-	l59W, l59WLen, l59B     = 1310912, 153600, 13552
+	l59W, l59WLen, l59B     = 1311168, 153600, 13552
+	l59XQ, l59KQ            = 160, 40
 )
 
 // l59M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1144,7 +1257,7 @@ const (
 	l60YLen, l60Y, l60YZero = 960, 1536, 0
 	l60K, l60S, l60P, l60G  = 3, 1, 1, 960
 	l60Lo, l60Hi            = 0, 255
-	l60W, l60WLen, l60B     = 1464512, 8640, 14512
+	l60W, l60WLen, l60B     = 1464768, 8640, 14512
 )
 
 // l60M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1158,7 +1271,8 @@ const (
 	l61YLen, l61Y, l61YZero = 320, 0, 63
 	l61K, l61S, l61P, l61G  = 1, 1, 0, 1
 	l61Lo, l61Hi            = 0, 255
-	l61W, l61WLen, l61B     = 1473152, 307200, 15472
+	l61W, l61WLen, l61B     = 1473408, 307200, 15472
+	l61XQ, l61KQ            = 960, 240
 )
 
 // l61M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1172,7 +1286,8 @@ const (
 	l62YLen, l62Y, l62YZero = 1280, 320, 0
 	l62K, l62S, l62P, l62G  = 1, 1, 0, 1
 	l62Lo, l62Hi            = 0, 255
-	l62W, l62WLen, l62B     = 1780352, 409600, 15792
+	l62W, l62WLen, l62B     = 1780608, 409600, 15792
+	l62XQ, l62KQ            = 320, 80
 )
 
 // l62M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1196,7 +1311,8 @@ const (
 	l64YLen, l64Y, l64YZero = 10, 0, 63
 	l64K, l64S, l64P, l64G  = 1, 1, 0, 1
 	l64Lo, l64Hi            = 0, 255
-	l64W, l64WLen, l64B     = 2189952, 12800, 17072
+	l64W, l64WLen, l64B     = 2190208, 20480, 17072
+	l64XQ, l64KQ            = 1280, 320
 )
 
 // l64M are the per-channel requantization multipliers s_x * s_w[c] / s_y.

@@ -1,7 +1,7 @@
 // Command speed times MobileNetV2-224 in one run on this machine: PyTorch int8
 // (onednn and qnnpack engines, ../shared/peers/torch_speed.py), ONNX Runtime
 // 1.30 float and int8 (../shared/peers/ort/run.sh) and ptqc's generated package
-// (generated/mobilenetv2_224), taking the best of a few processes for every
+// (generated/mobilenetv2_224, benchmarks in generated/), taking the best of a few processes for every
 // system alike, and prints a table with ratios to ptqc.
 //
 //	go run ./tools/speed [-repeats 3] [-peers ../shared/peers] [-md]
@@ -93,7 +93,7 @@ func ptqc(repeats int) ([]result, error) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "bench.test")
-	if _, err := run(".", nil, "go", "test", "-c", "-o", bin, "./generated/mobilenetv2_224"); err != nil {
+	if _, err := run(".", nil, "go", "test", "-c", "-o", bin, "./generated"); err != nil {
 		return nil, err
 	}
 	metric := func(out, unit string) (float64, error) {
@@ -106,7 +106,7 @@ func ptqc(repeats int) ([]result, error) {
 	}
 	r := result{name: "ptqc (avx2)", b1: math.Inf(1)}
 	for i := 0; i < repeats; i++ {
-		out, err := run("generated/mobilenetv2_224", []string{"GOMAXPROCS=1"}, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch1$", "-test.benchtime", "200x")
+		out, err := run("generated", []string{"GOMAXPROCS=1"}, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch1_224$", "-test.benchtime", "200x")
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +115,7 @@ func ptqc(repeats int) ([]result, error) {
 			return nil, err
 		}
 		r.b1 = min(r.b1, v)
-		out, err = run("generated/mobilenetv2_224", nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch16$", "-test.benchtime", "20x")
+		out, err = run("generated", nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch16_224$", "-test.benchtime", "20x")
 		if err != nil {
 			return nil, err
 		}

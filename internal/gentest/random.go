@@ -1,4 +1,7 @@
-package codegen
+// Package gentest builds what the tests of generated packages share: random
+// quantized models and a harness that builds and runs generated packages in a
+// temporary module.
+package gentest
 
 import (
 	"fmt"
@@ -11,9 +14,9 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
-// randomDesc is a small MobileNetV2 description: random input, width, classes
+// RandomDesc is a small MobileNetV2 description: random input, width, classes
 // and inverted residual setting (strides 1 and 2, with and without residuals).
-func randomDesc(r *rand.Rand) *ir.Description {
+func RandomDesc(r *rand.Rand) *ir.Description {
 	d := ir.DefaultDescription()
 	c := []int{1, 3}[r.IntN(2)]
 	d.Input = []int{c, 5 + r.IntN(14), 5 + r.IntN(14)}
@@ -102,7 +105,7 @@ func quantizeRandom(r *rand.Rand, d *ir.Description, g *ir.Graph, qconfig string
 		return nil, err
 	}
 	lo, hi := map[int]float32{}, map[int]float32{}
-	x := randomInputs(r, g.Tensors[g.Input].Elems(), 4, false)
+	x := RandomInputs(r, g.Tensors[g.Input].Elems(), 4, false)
 	if _, err := ir.Run(g, x, 4, func(n *ir.Node, out []float32, _ int) error {
 		if !calibrate.Observed(n) {
 			return nil
@@ -130,9 +133,9 @@ func quantizeRandom(r *rand.Rand, d *ir.Description, g *ir.Graph, qconfig string
 	return m, nil
 }
 
-// randomInputs are n normalized images; with specials, some values are
+// RandomInputs are n normalized images; with specials, some values are
 // huge, infinite or NaN, which the input quantization must saturate or zero.
-func randomInputs(r *rand.Rand, elems, n int, specials bool) []float32 {
+func RandomInputs(r *rand.Rand, elems, n int, specials bool) []float32 {
 	x := make([]float32, elems*n)
 	for i := range x {
 		x[i] = float32(r.NormFloat64() * 1.2)
@@ -145,9 +148,9 @@ func randomInputs(r *rand.Rand, elems, n int, specials bool) []float32 {
 	return x
 }
 
-// randomModel is model number i of the property test: mostly random
+// RandomModel is model number i of the property test: mostly random
 // MobileNetV2s, every fourth one the hand-built odd graph.
-func randomModel(t testing.TB, seed uint64) *compiler.Model {
+func RandomModel(t testing.TB, seed uint64) *compiler.Model {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 7))
 	qconfig := []string{"fbgemm", "default", "qnnpack", "onednn"}[seed%4]
@@ -156,7 +159,7 @@ func randomModel(t testing.TB, seed uint64) *compiler.Model {
 	if seed%4 == 3 {
 		d, g = oddGraph(r)
 	} else {
-		d = randomDesc(r)
+		d = RandomDesc(r)
 		var err error
 		if g, err = ir.BuildMobileNetV2(d); err != nil {
 			t.Fatalf("model %d: %v", seed, err)

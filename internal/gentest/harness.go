@@ -1,4 +1,4 @@
-package codegen
+package gentest
 
 import (
 	"encoding/binary"
@@ -11,25 +11,38 @@ import (
 	"testing"
 )
 
-// repoRoot is this checkout's module root.
-func repoRoot(t testing.TB) string {
+// RepoRoot is this checkout's module root: the first directory up from the
+// test's that holds go.mod.
+func RepoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	dir, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root: %v", err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
 	}
-	return root
 }
 
-// tempModule makes a module in a temporary directory that requires this
+// Pkg is a generated package: its name and files.
+type Pkg struct {
+	Name  string
+	Files map[string][]byte
+}
+
+// TempModule makes a module in a temporary directory that requires this
 // checkout through a replace directive.
-func tempModule(t testing.TB, name string) string {
+func TempModule(t testing.TB, name string) string {
 	t.Helper()
 	dir := t.TempDir()
-	root := repoRoot(t)
+	root := RepoRoot(t)
 	mod := fmt.Sprintf("module %s\n\ngo 1.26\n\nrequire github.com/ptqc/ptqc v0.0.0\n\nreplace github.com/ptqc/ptqc => %s\n", name, root)
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644); err != nil {
 		t.Fatal(err)
@@ -42,12 +55,18 @@ func tempModule(t testing.TB, name string) string {
 	return dir
 }
 
-// goCmd runs the go command in dir and returns its combined output.
-func goCmd(t testing.TB, dir string, args ...string) string {
+// GoCmd runs the go command in dir and returns its combined output.
+func GoCmd(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	return GoCmdEnv(t, dir, nil, args...)
+}
+
+// GoCmdEnv is GoCmd with extra environment variables.
+func GoCmdEnv(t testing.TB, dir string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
+	cmd.Env = append(append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local"), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
@@ -56,12 +75,12 @@ func goCmd(t testing.TB, dir string, args ...string) string {
 }
 
 // writePackage writes p's files into dir.
-func writePackage(t testing.TB, dir string, p *Package) {
+func writePackage(t testing.TB, dir string, p Pkg) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range p.Names() {
+	for name := range p.Files {
 		if err := os.WriteFile(filepath.Join(dir, name), p.Files[name], 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +127,10 @@ import (
 	"testing"
 %s)
 
-type model interface{ Forward(out, in []float32) error }
+type model interface {
+	Forward(out, in []float32) error
+	Tier() (string, error)
+}
 
 type pkg struct {
 	name       string
@@ -147,6 +169,11 @@ func run(dir string, p pkg) error {
 	if err := m.Forward(out, in); err != nil {
 		return err
 	}
+	if want := os.Getenv("PTQC_ISA"); want != "" {
+		if tier, err := m.Tier(); err != nil || tier != want {
+			return fmt.Errorf("ran on tier %%q (%%v), want %%s", tier, err, want)
+		}
+	}
 	if a := testing.AllocsPerRun(3, func() { m.Forward(out, in) }); a != 0 {
 		return fmt.Errorf("Forward allocates %%v times per call", a)
 	}
@@ -179,11 +206,13 @@ func f32bits(v []float32) []uint32 {
 }
 `
 
-// runHarness writes pkgs (by name, sorted) with their inputs into a temporary
-// module, runs them all with one go run, and returns each package's outputs.
-func runHarness(t testing.TB, pkgs []*Package, inputs [][]float32, inLens, outs []int) [][]float32 {
+// RunHarness writes pkgs with their inputs into a temporary module, builds
+// one program that runs them all, runs it once per environment (each a list
+// of variables, such as PTQC_ISA=avx2; none given: one run as is), and
+// returns each run's outputs per package.
+func RunHarness(t testing.TB, pkgs []Pkg, inputs [][]float32, inLens, outs []int, envs ...[]string) [][][]float32 {
 	t.Helper()
-	dir := tempModule(t, "ptqcprop")
+	dir := TempModule(t, "ptqcprop")
 	var imports, entries strings.Builder
 	for i, p := range pkgs {
 		writePackage(t, filepath.Join(dir, p.Name), p)
@@ -195,11 +224,23 @@ func runHarness(t testing.TB, pkgs []*Package, inputs [][]float32, inLens, outs 
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	goCmd(t, dir, "vet", "./...")
-	goCmd(t, dir, "run", ".", dir)
-	res := make([][]float32, len(pkgs))
-	for i, p := range pkgs {
-		res[i] = readF32(t, filepath.Join(dir, p.Name+".out"))
+	GoCmd(t, dir, "vet", "./...")
+	GoCmd(t, dir, "build", "-o", "harness", ".")
+	if len(envs) == 0 {
+		envs = [][]string{nil}
+	}
+	var res [][][]float32
+	for _, env := range envs {
+		cmd := exec.Command(filepath.Join(dir, "harness"), dir)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("harness %v: %v\n%s", env, err, out)
+		}
+		r := make([][]float32, len(pkgs))
+		for i, p := range pkgs {
+			r[i] = readF32(t, filepath.Join(dir, p.Name+".out"))
+		}
+		res = append(res, r)
 	}
 	return res
 }

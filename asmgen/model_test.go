@@ -1,0 +1,73 @@
+package asmgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/runtime"
+)
+
+// TestGeneratedTiers builds packages with assembly for random graphs (the
+// property test's models: random MobileNetV2s and a graph of the odd layer
+// kinds, qparams with zero points near 0 and 255) and checks every tier this
+// CPU runs against the interpreter bit for bit, with one worker, two (images
+// side by side, and one image split layer by layer) and three.
+func TestGeneratedTiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated packages with the go command")
+	}
+	const models, images = 16, 4
+	var pkgs []gentest.Pkg
+	var ms []*compiler.Model
+	var inputs [][]float32
+	var inLens, outs []int
+	for i := range models {
+		m := gentest.RandomModel(t, uint64(i))
+		p, err := codegen.Generate(m, codegen.Options{Package: fmt.Sprintf("p%02d", i), Asm: Generate})
+		if err != nil {
+			t.Fatalf("model %d: %v", i, err)
+		}
+		r := rand.New(rand.NewPCG(uint64(i), 99))
+		inLen := m.Tensors[m.Input].Elems()
+		pkgs, ms = append(pkgs, gentest.Pkg{Name: p.Name, Files: p.Files}), append(ms, m)
+		inputs = append(inputs, gentest.RandomInputs(r, inLen, images, true))
+		inLens, outs = append(inLens, inLen), append(outs, m.Tensors[m.Nodes[len(m.Nodes)-1].In[0]].Elems())
+	}
+	var envs [][]string
+	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI} {
+		if !runtime.Supported(tier) {
+			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
+			continue
+		}
+		for _, threads := range []string{"1", "2", "3"} {
+			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=" + threads})
+		}
+	}
+	got := gentest.RunHarness(t, pkgs, inputs, inLens, outs, envs...)
+	for i, m := range ms {
+		want, err := compiler.Run(m, inputs[i], images, nil)
+		if err != nil {
+			t.Fatalf("model %d: interpreter: %v", i, err)
+		}
+		for e, env := range envs {
+			g := got[e][i]
+			bad := 0
+			for j := range want {
+				if math.Float32bits(g[j]) != math.Float32bits(want[j]) {
+					if bad < 3 {
+						t.Errorf("model %d %v: output %d = %v, interpreter %v", i, env, j, g[j], want[j])
+					}
+					bad++
+				}
+			}
+			if bad > 0 {
+				t.Errorf("model %d (%s, %d nodes) %v: %d of %d outputs differ", i, m.Meta.QConfig, len(m.Nodes), env, bad, len(want))
+			}
+		}
+	}
+}

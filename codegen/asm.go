@@ -1,0 +1,427 @@
+package codegen
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/ptqc/ptqc/compiler"
+)
+
+// Asm is a package's assembly, made by the generator in Options.Asm (cmd/ptqc
+// passes asmgen's; codegen comes before asmgen in the pipeline, so it cannot
+// call it itself). The assembly reads the weights as pack.go packs them and
+// keeps its own copies of the biases and multipliers.
+type Asm struct {
+	// Files are added to the package as they are: the .s file and its Go
+	// declarations, amd64 only by their names.
+	Files map[string][]byte
+	// Tiers are the runtime tier names the assembly implements, best last
+	// ("avx2", "avx512vnni").
+	Tiers []string
+	// Layers says per node what the assembly runs.
+	Layers []AsmLayer
+}
+
+// AsmKind is the calling convention of a layer's assembly kernels.
+type AsmKind int
+
+// The kernel kinds and their Go declarations.
+const (
+	AsmNone      AsmKind = iota // no assembly: the portable kernel runs on every tier
+	AsmQuantize                 // func(x *float32, y *byte, s0, s1 int)
+	AsmDense                    // func(x, w, y, t *byte, s0, s1, n0, n1 int)
+	AsmDepthwise                // func(x, w, y *byte, s0, s1 int)
+	AsmAdd                      // func(a, b, y *byte, s0, s1 int)
+	AsmMean                     // func(x, y *byte)
+)
+
+// AsmLayer is the assembly of one node.
+type AsmLayer struct {
+	Kind  AsmKind
+	Funcs map[string]string // tier -> kernel
+	// A call computes units [s0, s1) of Units (rows or strips of pixels) and,
+	// for a dense layer, column units [n0, n1) of Cols.
+	Units, Cols int
+	// Scratch is the bytes a dense call needs at t.
+	Scratch int
+	// In, for a dense layer, is the padded input layout it reads (nil: the
+	// arena's NHWC); for a quantize, the padded layout it writes instead of
+	// the arena (for its only consumer, which reads it).
+	In *AsmPad
+}
+
+// AsmPad is a padded NHWC layout: pixels of Stride bytes (the channels, then
+// padding) with Border pixels of Z on every side.
+type AsmPad struct {
+	Stride, Border int
+	Z              uint8
+}
+
+// AsmGenerator makes the assembly of m for package pkg; name is the Go name of
+// layer i's kernel for a tier.
+type AsmGenerator func(m *compiler.Model, pkg string, name func(layer int, tier string) string) (*Asm, error)
+
+// asmName is layer l's kernel for a tier: "l07_avx2".
+func asmName(ls []*layer) func(int, string) string {
+	return func(i int, tier string) string { return ls[i].ID + "_" + tier }
+}
+
+func (g *gen) scratchBytes() int {
+	n := 0
+	if g.asm != nil {
+		for _, l := range g.asm.Layers {
+			n = max(n, l.Scratch)
+		}
+	}
+	return n
+}
+
+// padBytes is the largest padded input of a dense layer.
+func (g *gen) padBytes() int {
+	n := 0
+	if g.asm != nil {
+		for i, al := range g.asm.Layers {
+			if al.Kind == AsmDense && al.In != nil {
+				x := g.layers[i].XD
+				n = max(n, (x.H+2*al.In.Border)*(x.W+2*al.In.Border)*al.In.Stride)
+			}
+		}
+	}
+	return n
+}
+
+// glue writes the Model and what runs it: tiers, workers, Forward.
+func (g *gen) glue(f *jen.File) {
+	pkg := g.opts.Package
+	m := jen.Id("m")
+	f.Line()
+	f.Comment(lines(
+		"forwardFunc runs one image through the layers on one tier's kernels: worker w",
+		"of nw computes its share of every layer in sh's arena with own's scratch, team",
+		"synchronising the workers between layers (nil: one worker).",
+	))
+	f.Type().Id("forwardFunc").Func().Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32())
+	f.Line()
+	f.Comment("tier is a set of kernels: the portable Go ones or an instruction set's assembly.")
+	f.Type().Id("tier").Struct(jen.Id("name").String(), jen.Id("forward").Id("forwardFunc"))
+	f.Line()
+	f.Comment("tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).")
+	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Qual(rt, "TierGeneric"), jen.Id("forwardGeneric"))), jen.Id("asmTiers").Op("..."))
+	f.Line()
+	f.Comment("worker is the memory of one goroutine of a Model: the activation arena and the assembly's room.")
+	f.Type().Id("worker").Struct(jen.List(jen.Id("arena"), jen.Id("scratch"), jen.Id("pad")).Index().Byte())
+	f.Line()
+	f.Comment(lines(
+		"Model runs the network. A Model is used by one goroutine at a time (it runs its",
+		"own workers); separate Models may run concurrently. The zero Model is ready to",
+		"use; New does the allocation up front.",
+	))
+	f.Type().Id("Model").Struct(
+		jen.Id("ready").Bool(),
+		jen.Id("err").Error().Comment("from New: a bad PTQC_ISA, say; Forward returns it"),
+		jen.Id("tier").Id("tier"),
+		jen.Id("team").Op("*").Qual(rt, "Team"),
+		jen.Id("ws").Index().Op("*").Id("worker"),
+		jen.List(jen.Id("batchFn"), jen.Id("splitFn")).Func().Params(jen.Int()).Comment("m.batch, m.split, bound once"),
+		jen.List(jen.Id("out"), jen.Id("in")).Index().Float32().Comment("the images the workers are running"),
+		jen.Id("n").Int(),
+		jen.Id("prof").Op("*").Id("profile"),
+		jen.Id("img").Index().Float32().Comment("Classify's input"),
+		jen.Id("logits").Index(jen.Id("NumClasses")).Float32(),
+	)
+	f.Line()
+	f.Comment(lines(
+		"New returns a Model with its memory allocated and its kernels chosen: the best",
+		"tier this CPU runs, or the one the environment variable PTQC_ISA names",
+		"(generic, avx2, avx512vnni); an error there is returned by Forward. The Model",
+		"uses PTQC_THREADS goroutines (default GOMAXPROCS).",
+	))
+	f.Func().Id("New").Params().Op("*").Id("Model").Block(
+		m.Clone().Op(":=").Op("&").Id("Model").Values(),
+		m.Clone().Dot("init").Call(),
+		jen.Return(m),
+	)
+	f.Line()
+	f.Comment("init loads the weights once per process, picks the tier and allocates the workers.")
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("init").Params().Error().Block(
+		jen.If(m.Clone().Dot("ready")).Block(jen.Return(m.Clone().Dot("err"))),
+		m.Clone().Dot("ready").Op("=").True(),
+		jen.Id("loadOnce").Dot("Do").Call(jen.Id("load")),
+		jen.If(jen.Id("loadErr").Op("!=").Nil()).Block(
+			m.Clone().Dot("err").Op("=").Id("loadErr"),
+			jen.Return(m.Clone().Dot("err")),
+		),
+		jen.Id("names").Op(":=").Make(jen.Index().String(), jen.Len(jen.Id("tiers"))),
+		jen.For(jen.List(jen.Id("i"), jen.Id("t")).Op(":=").Range().Id("tiers")).Block(jen.Id("names").Index(jen.Id("i")).Op("=").Id("t").Dot("name")),
+		jen.List(jen.Id("name"), jen.Err()).Op(":=").Qual(rt, "SelectTier").Call(jen.Id("names")),
+		jen.If(jen.Err().Op("!=").Nil()).Block(
+			m.Clone().Dot("err").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(pkg+": %w"), jen.Err()),
+			jen.Return(m.Clone().Dot("err")),
+		),
+		jen.For(jen.List(jen.Id("_"), jen.Id("t")).Op(":=").Range().Id("tiers")).Block(
+			jen.If(jen.Id("t").Dot("name").Op("==").Id("name")).Block(m.Clone().Dot("tier").Op("=").Id("t")),
+		),
+		jen.Id("nw").Op(":=").Qual(rt, "Threads").Call(),
+		m.Clone().Dot("team").Op("=").Qual(rt, "NewTeam").Call(jen.Id("nw")),
+		jen.For(jen.Range().Id("nw")).Block(
+			m.Clone().Dot("ws").Op("=").Append(m.Clone().Dot("ws"), jen.Op("&").Id("worker").Values(jen.Dict{
+				jen.Id("arena"):   jen.Make(jen.Index().Byte(), jen.Id("arenaBytes").Op("+").Id("slack")),
+				jen.Id("scratch"): jen.Make(jen.Index().Byte(), jen.Id("scratchBytes").Op("+").Id("slack")),
+				jen.Id("pad"):     jen.Make(jen.Index().Byte(), jen.Id("padBytes").Op("+").Id("slack")),
+			})),
+		),
+		jen.List(m.Clone().Dot("batchFn"), m.Clone().Dot("splitFn")).Op("=").List(m.Clone().Dot("batch"), m.Clone().Dot("split")),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
+	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\" or \"avx512vnni\"), or New's error.")
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
+		jen.If(m.Clone().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
+		jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),
+		jen.Return(m.Clone().Dot("tier").Dot("name"), jen.Nil()),
+	)
+	img := func(s string, i jen.Code, n string) jen.Code {
+		return jen.Id(s).Index(jen.Add(i).Op("*").Id(n), jen.Empty()).Index(jen.Empty(), jen.Id(n))
+	}
+	f.Line()
+	f.Comment(lines(
+		"Forward runs len(in) / (InputChannels*InputHeight*InputWidth) images, each NCHW",
+		"float32 normalized as Transform does, and writes NumClasses dequantized logits",
+		"per image to out. Several images run on the workers side by side; a single",
+		"image has every layer split across them. It allocates nothing (after a zero",
+		"Model's first call).",
+	))
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("Forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).Error().Block(
+		jen.If(m.Clone().Op("==").Nil()).Block(jen.Return(jen.Qual("errors", "New").Call(jen.Lit(pkg+": Forward on a nil Model")))),
+		jen.If(jen.Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0)).Block(
+			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": input has %d values, want a positive multiple of %d (%dx%dx%d per image)"),
+				jen.Len(jen.Id("in")), jen.Id("inputLen"), jen.Id("InputChannels"), jen.Id("InputHeight"), jen.Id("InputWidth"))),
+		),
+		jen.Id("n").Op(":=").Len(jen.Id("in")).Op("/").Id("inputLen"),
+		jen.If(jen.Len(jen.Id("out")).Op("<").Id("n").Op("*").Id("NumClasses")).Block(
+			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": output has room for %d values, want %d (%d images x %d classes)"),
+				jen.Len(jen.Id("out")), jen.Id("n").Op("*").Id("NumClasses"), jen.Id("n"), jen.Id("NumClasses"))),
+		),
+		jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		jen.Id("nw").Op(":=").Add(m.Clone()).Dot("team").Dot("Workers").Call(),
+		jen.Switch().Block(
+			jen.Case(jen.Id("nw").Op("==").Lit(1)).Block(
+				jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
+					m.Clone().Dot("tier").Dot("forward").Call(m.Clone(), m.Clone().Dot("ws").Index(jen.Lit(0)), m.Clone().Dot("ws").Index(jen.Lit(0)), jen.Lit(0), jen.Lit(1), jen.Nil(), img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
+				),
+			),
+			jen.Case(jen.Id("n").Op(">=").Id("nw").Op("||").Add(m.Clone()).Dot("tier").Dot("name").Op("==").Qual(rt, "TierGeneric")).Block(
+				jen.Comment("Images side by side, each in its own worker's arena."),
+				jen.List(m.Clone().Dot("out"), m.Clone().Dot("in"), m.Clone().Dot("n")).Op("=").List(jen.Id("out"), jen.Id("in"), jen.Id("n")),
+				m.Clone().Dot("team").Dot("Run").Call(m.Clone().Dot("batchFn")),
+			),
+			jen.Default().Block(
+				jen.Comment("One image at a time, every layer split across the workers."),
+				jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
+					jen.List(m.Clone().Dot("out"), m.Clone().Dot("in")).Op("=").List(img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
+					m.Clone().Dot("team").Dot("Run").Call(m.Clone().Dot("splitFn")),
+				),
+			),
+		),
+		jen.List(m.Clone().Dot("out"), m.Clone().Dot("in")).Op("=").List(jen.Nil(), jen.Nil()),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
+	f.Comment("batch runs worker w's share of m.n images in its own arena.")
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("batch").Params(jen.Id("w").Int()).Block(
+		jen.Id("nw").Op(":=").Add(m.Clone()).Dot("team").Dot("Workers").Call(),
+		jen.For(jen.Id("i").Op(":=").Id("w"), jen.Id("i").Op("<").Add(m.Clone()).Dot("n"), jen.Id("i").Op("+=").Id("nw")).Block(
+			m.Clone().Dot("tier").Dot("forward").Call(m.Clone(), m.Clone().Dot("ws").Index(jen.Id("w")), m.Clone().Dot("ws").Index(jen.Id("w")), jen.Lit(0), jen.Lit(1), jen.Nil(),
+				img("m.out", jen.Id("i"), "NumClasses"), img("m.in", jen.Id("i"), "inputLen")),
+		),
+	)
+	f.Line()
+	f.Comment("split runs worker w's share of every layer of one image, in worker 0's arena.")
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("split").Params(jen.Id("w").Int()).Block(
+		m.Clone().Dot("tier").Dot("forward").Call(m.Clone(), m.Clone().Dot("ws").Index(jen.Lit(0)), m.Clone().Dot("ws").Index(jen.Id("w")), jen.Id("w"), m.Clone().Dot("team").Dot("Workers").Call(), m.Clone().Dot("team"), m.Clone().Dot("out"), m.Clone().Dot("in")),
+	)
+
+	// Profiling.
+	f.Line()
+	f.Const().Id("numLayers").Op("=").Lit(len(g.layers))
+	f.Line()
+	f.Comment("layerNames and layerKinds describe the layers for LayerTimes.")
+	f.Var().Defs(
+		jen.Id("layerNames").Op("=").Index(jen.Id("numLayers")).String().ValuesFunc(func(grp *jen.Group) {
+			for _, l := range g.layers {
+				grp.Lit(l.Node.Name)
+			}
+		}),
+		jen.Id("layerKinds").Op("=").Index(jen.Id("numLayers")).String().ValuesFunc(func(grp *jen.Group) {
+			for _, l := range g.layers {
+				grp.Lit(l.Kind.String())
+			}
+		}),
+	)
+	f.Line()
+	f.Comment("profile accumulates the wall time of every layer for LayerTimes.")
+	f.Type().Id("profile").Struct(
+		jen.Id("last").Qual("time", "Time"),
+		jen.Id("t").Index(jen.Id("numLayers")).Qual("time", "Duration"),
+	)
+	f.Line()
+	f.Comment("lap ends layer i's time when profiling (worker 0 keeps the clock).")
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("lap").Params(jen.List(jen.Id("w"), jen.Id("i")).Int()).Block(
+		jen.If(jen.Id("w").Op("!=").Lit(0).Op("||").Add(m.Clone()).Dot("prof").Op("==").Nil()).Block(jen.Return()),
+		jen.Id("now").Op(":=").Qual("time", "Now").Call(),
+		m.Clone().Dot("prof").Dot("t").Index(jen.Id("i")).Op("+=").Id("now").Dot("Sub").Call(m.Clone().Dot("prof").Dot("last")),
+		m.Clone().Dot("prof").Dot("last").Op("=").Id("now"),
+	)
+	f.Line()
+	f.Comment(lines(
+		"LayerTimes runs the images of in one at a time, reps times, as Forward runs a",
+		"single image, and returns every layer's mean wall time per image: where the",
+		"time goes.",
+	))
+	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("LayerTimes").Params(jen.Id("in").Index().Float32(), jen.Id("reps").Int()).Params(jen.Index().Qual(rt, "LayerTime"), jen.Error()).Block(
+		jen.If(m.Clone().Op("==").Nil().Op("||").Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0).Op("||").Id("reps").Op("<").Lit(1)).Block(
+			jen.Return(jen.Nil(), jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": LayerTimes of %d values, %d times"), jen.Len(jen.Id("in")), jen.Id("reps"))),
+		),
+		jen.Id("p").Op(":=").Op("&").Id("profile").Values(),
+		m.Clone().Dot("prof").Op("=").Id("p"),
+		jen.Defer().Func().Params().Block(m.Clone().Dot("prof").Op("=").Nil()).Call(),
+		jen.Id("out").Op(":=").Make(jen.Index().Float32(), jen.Id("NumClasses")),
+		jen.Id("n").Op(":=").Len(jen.Id("in")).Op("/").Id("inputLen"),
+		jen.For(jen.Range().Id("reps")).Block(
+			jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
+				jen.Id("p").Dot("last").Op("=").Qual("time", "Now").Call(),
+				jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("Forward").Call(jen.Id("out"), img("in", jen.Id("i"), "inputLen")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+			),
+		),
+		jen.Id("ts").Op(":=").Make(jen.Index().Qual(rt, "LayerTime"), jen.Id("numLayers")),
+		jen.For(jen.Id("i").Op(":=").Range().Id("ts")).Block(
+			jen.Id("ts").Index(jen.Id("i")).Op("=").Qual(rt, "LayerTime").Values(jen.Dict{
+				jen.Id("Layer"): jen.Id("layerNames").Index(jen.Id("i")),
+				jen.Id("Kind"):  jen.Id("layerKinds").Index(jen.Id("i")),
+				jen.Id("Time"):  jen.Id("p").Dot("t").Index(jen.Id("i")).Op("/").Qual("time", "Duration").Call(jen.Id("reps").Op("*").Id("n")),
+			}),
+		),
+		jen.Return(jen.Id("ts"), jen.Nil()),
+	)
+}
+
+// asmFiles are the assembly's files plus forward_amd64.go (a forward function
+// per tier calling the kernels) and forward_other.go (no assembly elsewhere).
+func (g *gen) asmFiles() (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for name, b := range g.asm.Files {
+		files[name] = b
+	}
+	f := g.file()
+	f.ImportName(rt, "runtime")
+	f.Line()
+	f.Comment("asmTiers are the tiers of kernels_amd64.s.")
+	f.Var().Id("asmTiers").Op("=").Index().Id("tier").ValuesFunc(func(grp *jen.Group) {
+		for _, t := range g.asm.Tiers {
+			grp.Values(jen.Lit(t), jen.Id(forwardName(t)))
+		}
+	})
+	f.Line()
+	f.Comment("wptr is the address of weights[off], as the assembly reads it.")
+	f.Func().Id("wptr").Params(jen.Id("off").Int()).Op("*").Byte().Block(
+		jen.Return(jen.Parens(jen.Op("*").Byte()).Call(jen.Qual("unsafe", "Pointer").Call(jen.Op("&").Id("weights").Index(jen.Id("off"))))),
+	)
+	for _, t := range g.asm.Tiers {
+		if err := g.asmForward(f, t); err != nil {
+			return nil, err
+		}
+	}
+	b, err := render(f)
+	if err != nil {
+		return nil, err
+	}
+	files["forward_amd64.go"] = b
+	o := g.file()
+	o.HeaderComment("//go:build !amd64")
+	o.Line()
+	o.Comment("asmTiers: the assembly is amd64 only.")
+	o.Var().Id("asmTiers").Index().Id("tier")
+	if files["forward_other.go"], err = render(o); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+func forwardName(tier string) string { return "forward" + strings.ToUpper(tier) }
+
+// asmForward writes the forward function of one assembly tier.
+func (g *gen) asmForward(f *jen.File, tierName string) error {
+	// A padded input written by the quantize needs no copy.
+	written := map[int]bool{}
+	for i, al := range g.asm.Layers {
+		if al.Kind == AsmQuantize && al.In != nil {
+			written[g.layers[i].Y.ID] = true
+		}
+	}
+	var err error
+	f.Line()
+	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
+	f.Func().Id(forwardName(tierName)).Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+		grp.List(jen.Id("a"), jen.Id("pd"), jen.Id("t")).Op(":=").List(jen.Id("sh").Dot("arena"), jen.Id("sh").Dot("pad"), jen.Op("&").Id("own").Dot("scratch").Index(jen.Lit(0)))
+		grp.List(jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").List(jen.Id("a"), jen.Id("pd"), jen.Id("t"))
+		at := func(s string, off jen.Code) jen.Code { return jen.Op("&").Id(s).Index(off) }
+		for i, l := range g.layers {
+			al := g.asm.Layers[i]
+			fn := al.Funcs[tierName]
+			if al.Kind != AsmNone && fn == "" {
+				err = fmt.Errorf("layer %d (%s): no %s kernel", i, l.Node.Name, tierName)
+				return
+			}
+			grp.Comment(fmt.Sprintf("%s: %s", l.ID, text(l.summary())))
+			x := at("a", l.id("X"))
+			if al.Kind == AsmDense && al.In != nil {
+				if !written[l.X.ID] {
+					grp.If(jen.Id("w").Op("==").Lit(0)).Block(jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(al.In.Stride), jen.Lit(al.In.Border), jen.Lit(int(al.In.Z))))
+					grp.Id("team").Dot("Sync").Call()
+				}
+				x = at("pd", jen.Lit(0))
+			}
+			ranges := func(units int) jen.Code {
+				return jen.List(jen.Id("s0"), jen.Id("s1")).Op(":=").Qual(rt, "Split").Call(jen.Lit(units), jen.Id("w"), jen.Id("nw"))
+			}
+			switch al.Kind {
+			case AsmNone:
+				grp.If(jen.Id("w").Op("==").Lit(0)).Block(g.genericCall(l))
+			case AsmQuantize:
+				y := at("a", l.id("Y"))
+				if al.In != nil {
+					y = at("pd", jen.Lit(0))
+				}
+				grp.If(ranges(al.Units), jen.Id("s0").Op("<").Id("s1")).Block(jen.Id(fn).Call(jen.Op("&").Id("in").Index(jen.Lit(0)), y, jen.Id("s0"), jen.Id("s1")))
+			case AsmDense:
+				grp.If(jen.List(jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1")).Op(":=").Qual(rt, "SplitWork").Call(jen.Lit(al.Units), jen.Lit(al.Cols), jen.Id("w"), jen.Id("nw")),
+					jen.Id("s0").Op("<").Id("s1").Op("&&").Id("n0").Op("<").Id("n1")).Block(
+					jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1")))
+			case AsmDepthwise:
+				grp.If(ranges(al.Units), jen.Id("s0").Op("<").Id("s1")).Block(jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("s0"), jen.Id("s1")))
+			case AsmAdd:
+				grp.If(ranges(al.Units), jen.Id("s0").Op("<").Id("s1")).Block(jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), jen.Id("s0"), jen.Id("s1")))
+			case AsmMean:
+				grp.If(jen.Id("w").Op("==").Lit(0)).Block(jen.Id(fn).Call(x, at("a", l.id("Y"))))
+			default:
+				err = fmt.Errorf("layer %d (%s): assembly kind %d", i, l.Node.Name, al.Kind)
+				return
+			}
+			if i < len(g.layers)-1 {
+				grp.Id("team").Dot("Sync").Call()
+			}
+			grp.Id("m").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
+		}
+	})
+	return err
+}
+
+// tiers are the package's kernel tiers, best last.
+func (g *gen) tiers() []string {
+	t := []string{"generic"}
+	if g.asm != nil {
+		t = append(t, g.asm.Tiers...)
+	}
+	return t
+}

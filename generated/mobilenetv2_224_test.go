@@ -1,0 +1,194 @@
+package generated
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/generated/mobilenetv2_224"
+	rt "github.com/ptqc/ptqc/runtime"
+)
+
+// The speed benchmark's model (see gen.go): ImageNet-shaped MobileNetV2 with
+// synthetic weights, calibrated with fbgemm on synthetic inputs.
+
+const mnv2Dir = "../testdata/mobilenetv2_224"
+
+var layersFlag = flag.Bool("layers", false, "TestLayerTimes224: print the per-layer time of mobilenetv2_224")
+
+// ensure224 makes the model's weights and calibration inputs (not checked in)
+// with gen.go's first go:generate line when they are missing.
+func ensure224(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(mnv2Dir + "/model.safetensors"); err == nil {
+		if _, err := os.Stat(mnv2Dir + "/calib.npy"); err == nil {
+			return
+		}
+	}
+	cmd := exec.Command("go", "run", "../tools/mnv2_224", "-o", mnv2Dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tools/mnv2_224: %v\n%s", err, out)
+	}
+}
+
+var mnv2Model = sync.OnceValues(func() (*compiler.Model, error) {
+	return compiler.Quantize(compiler.Options{
+		Model: mnv2Dir + "/model.json", QConfig: "fbgemm", Calib: mnv2Dir + "/calib.npy", CalibLimit: 16,
+	})
+})
+
+// images224 are n deterministic N(0, 1) inputs, like the peers' torch.randn
+// (seed 1000 + n: other than the calibration inputs).
+func images224(n int) []float32 {
+	r := rand.New(rand.NewPCG(uint64(1000+n), 0x5eed))
+	x := make([]float32, n*mobilenetv2_224.InputChannels*mobilenetv2_224.InputHeight*mobilenetv2_224.InputWidth)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// TestBitExact224 compares the logits of a few images bit for bit on every
+// tier this CPU runs, as a batch (images side by side) and one image at a time
+// (each layer split across the workers), with 1 and 2 workers.
+func TestBitExact224(t *testing.T) {
+	if testing.Short() {
+		t.Skip("quantizes a 224x224 model and runs its interpreter")
+	}
+	ensure224(t)
+	m, err := mnv2Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	x := images224(n)
+	want, err := compiler.Run(m, x, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Logits that vary with the input make bit-exactness mean something.
+	nc := mobilenetv2_224.NumClasses
+	if same := func() bool {
+		for c := 0; c < nc; c++ {
+			if want[c] != want[nc+c] {
+				return false
+			}
+		}
+		return true
+	}(); same {
+		t.Fatal("two inputs give the same logits: the model's activations do not depend on the input")
+	}
+	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI} {
+		for _, threads := range []string{"1", "2"} {
+			t.Run(tier+"/threads"+threads, func(t *testing.T) {
+				if !rt.Supported(tier) {
+					t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
+				}
+				t.Setenv("PTQC_ISA", tier)
+				t.Setenv("PTQC_THREADS", threads)
+				g := mobilenetv2_224.New()
+				if got, err := g.Tier(); err != nil || got != tier {
+					t.Fatalf("tier %q (%v), want %s", got, err, tier)
+				}
+				batch := make([]float32, n*nc)
+				if err := g.Forward(batch, x); err != nil {
+					t.Fatal(err)
+				}
+				one := make([]float32, n*nc)
+				in := len(x) / n
+				for i := range n {
+					if err := g.Forward(one[i*nc:(i+1)*nc], x[i*in:(i+1)*in]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for name, got := range map[string][]float32{"batch": batch, "one at a time": one} {
+					bad := 0
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							if bad < 3 {
+								t.Errorf("%s: image %d class %d: %v, interpreter %v", name, i/nc, i%nc, got[i], want[i])
+							}
+							bad++
+						}
+					}
+					if bad > 0 {
+						t.Errorf("%s: %d of %d logits differ from the interpreter's", name, bad, len(want))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLayerTimes224 prints where the time of one image goes, per layer and per
+// kind (go test ./generated -run LayerTimes224 -layers [-cpu 1]).
+func TestLayerTimes224(t *testing.T) {
+	if !*layersFlag {
+		t.Skip("run with -layers")
+	}
+	m := mobilenetv2_224.New()
+	tier, err := m.Tier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := m.LayerTimes(images224(1), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	kinds := map[string]time.Duration{}
+	var b strings.Builder
+	fmt.Fprintf(&b, "mobilenetv2_224, tier %s, %d workers:\n", tier, rt.Threads())
+	for i, lt := range ts {
+		total += lt.Time
+		kinds[lt.Kind] += lt.Time
+		fmt.Fprintf(&b, "%3d %-28s %-15s %8.1f us\n", i, lt.Layer, lt.Kind, float64(lt.Time.Nanoseconds())/1e3)
+	}
+	var ks []string
+	for k := range kinds {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return kinds[ks[i]] > kinds[ks[j]] })
+	for _, k := range ks {
+		fmt.Fprintf(&b, "    %-15s %8.1f us %5.1f%%\n", k, float64(kinds[k].Nanoseconds())/1e3, 100*float64(kinds[k])/float64(total))
+	}
+	fmt.Fprintf(&b, "    total           %8.3f ms\n", float64(total.Nanoseconds())/1e6)
+	t.Log("\n" + b.String())
+}
+
+// BenchmarkBatch1_224 is the latency of one image (run it with -cpu 1 for one
+// core: GOMAXPROCS workers split each layer).
+func BenchmarkBatch1_224(b *testing.B) {
+	bench224(b, 1)
+}
+
+// BenchmarkBatch16_224 is the throughput of batches of 16 images on every core.
+func BenchmarkBatch16_224(b *testing.B) {
+	bench224(b, 16)
+}
+
+func bench224(b *testing.B, n int) {
+	x := images224(n)
+	out := make([]float32, n*mobilenetv2_224.NumClasses)
+	m := mobilenetv2_224.New()
+	if err := m.Forward(out, x); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := m.Forward(out, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := b.Elapsed().Seconds() / float64(b.N*n)
+	b.ReportMetric(s*1e3, "ms/image")
+	b.ReportMetric(1/s, "images/s")
+}

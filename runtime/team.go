@@ -1,0 +1,196 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Threads is the number of goroutines a Model uses: PTQC_THREADS when it is a
+// positive number, else GOMAXPROCS.
+func Threads() int {
+	if n, err := strconv.Atoi(os.Getenv("PTQC_THREADS")); err == nil && n > 0 {
+		return n
+	}
+	return goruntime.GOMAXPROCS(0)
+}
+
+// LayerTime is one layer's share of a profiled run.
+type LayerTime struct {
+	Layer string        // the PyTorch module path
+	Kind  string        // kernel kind
+	Time  time.Duration // mean wall time per image
+}
+
+// Tiers of kernels a generated package may have, best last.
+const (
+	TierGeneric    = "generic"    // portable Go
+	TierAVX2       = "avx2"       // x86-64 AVX2
+	TierAVX512VNNI = "avx512vnni" // x86-64 AVX-512 F/BW/VL + VNNI
+)
+
+// Supported reports whether this CPU can run a tier.
+func Supported(tier string) bool {
+	switch tier {
+	case TierGeneric:
+		return true
+	case TierAVX2:
+		return cpu.X86.HasAVX2
+	case TierAVX512VNNI:
+		return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	}
+	return false
+}
+
+// SelectTier picks the kernel tier of a package that has the tiers in have
+// (best last): the one PTQC_ISA names, which is an error if the package or
+// the CPU lacks it, or else the best the CPU supports.
+func SelectTier(have []string) (string, error) {
+	if want := os.Getenv("PTQC_ISA"); want != "" {
+		for _, t := range have {
+			if t == want {
+				if !Supported(t) {
+					return "", fmt.Errorf("PTQC_ISA=%s: this CPU does not support it", want)
+				}
+				return t, nil
+			}
+		}
+		return "", fmt.Errorf("PTQC_ISA=%s: not one of this package's tiers %v", want, have)
+	}
+	for i := len(have) - 1; i >= 0; i-- {
+		if Supported(have[i]) {
+			return have[i], nil
+		}
+	}
+	return TierGeneric, nil
+}
+
+// Split returns worker w's share [lo, hi) of n units among workers.
+func Split(n, w, workers int) (lo, hi int) {
+	return n * w / workers, n * (w + 1) / workers
+}
+
+// Team is a set of goroutines that run one function together: Run calls
+// fn(0) on the caller's goroutine and fn(1) ... fn(n-1) on helpers that live
+// as long as the Team. Within fn, Sync is a barrier of all n. Run allocates
+// nothing. Close (or the Team becoming unreachable) stops the helpers.
+type Team struct{ *team }
+
+type team struct {
+	n     int
+	fn    func(int)
+	start []chan struct{}
+	done  sync.WaitGroup
+	// Barrier state: arrivals in this phase, and the phase.
+	count atomic.Int32
+	phase atomic.Uint32
+}
+
+// NewTeam returns a Team of n workers (n >= 1).
+func NewTeam(n int) *Team {
+	t := &team{n: max(n, 1)}
+	for w := 1; w < t.n; w++ {
+		c := make(chan struct{})
+		t.start = append(t.start, c)
+		go t.helper(w, c)
+	}
+	T := &Team{t}
+	if t.n > 1 {
+		goruntime.SetFinalizer(T, (*Team).Close)
+	}
+	return T
+}
+
+// Workers is the number of workers.
+func (t *Team) Workers() int { return t.n }
+
+func (t *team) helper(w int, start chan struct{}) {
+	for range start {
+		t.fn(w)
+		t.done.Done()
+	}
+}
+
+// Run runs fn on every worker and returns when all have returned.
+func (t *Team) Run(fn func(w int)) {
+	if t.n == 1 {
+		fn(0)
+		return
+	}
+	t.fn = fn
+	t.done.Add(t.n - 1)
+	for _, c := range t.start {
+		c <- struct{}{}
+	}
+	fn(0)
+	t.done.Wait()
+	t.fn = nil // the helpers must not keep fn's receiver alive
+}
+
+// Sync waits until every worker of the running function has called it as
+// often as the caller. Workers spin briefly, then yield. A nil Team's Sync
+// returns at once (a worker running alone).
+func (t *Team) Sync() {
+	if t == nil || t.n == 1 {
+		return
+	}
+	p := t.phase.Load()
+	if t.count.Add(1) == int32(t.n) {
+		t.count.Store(0)
+		t.phase.Add(1)
+		return
+	}
+	for i := 0; t.phase.Load() == p; i++ {
+		if i > 64 {
+			goruntime.Gosched()
+		}
+	}
+}
+
+// Close stops the helpers; the Team must not be used afterwards.
+func (t *Team) Close() {
+	for _, c := range t.start {
+		close(c)
+	}
+	t.start = nil
+}
+
+// SplitWork splits a layer of units (rows or strips) x cols (column blocks)
+// among workers: along units when there are enough of them, else along cols.
+// It returns worker w's units [s0, s1) and cols [n0, n1).
+func SplitWork(units, cols, w, workers int) (s0, s1, n0, n1 int) {
+	if units >= 4*workers || cols < workers {
+		s0, s1 = Split(units, w, workers)
+		return s0, s1, 0, cols
+	}
+	n0, n1 = Split(cols, w, workers)
+	return 0, units, n0, n1
+}
+
+// PadNHWC copies an h x w image of c channels (NHWC, pixel stride c) into dst
+// with pixel stride stride and border pixels of z on every side; dst's
+// channels c..stride-1 are left alone.
+func PadNHWC(dst, src []byte, c, h, w, stride, border int, z byte) {
+	wp := w + 2*border
+	for y := 0; y < h+2*border; y++ {
+		row := dst[y*wp*stride : (y+1)*wp*stride]
+		iy := y - border
+		for x := 0; x < wp; x++ {
+			px := row[x*stride : x*stride+c]
+			ix := x - border
+			if iy < 0 || iy >= h || ix < 0 || ix >= w {
+				for i := range px {
+					px[i] = z
+				}
+				continue
+			}
+			copy(px, src[(iy*w+ix)*c:])
+		}
+	}
+}
