@@ -71,3 +71,23 @@ func TestGeneratedTiers(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateIsDeterministic: the same model gives the same assembly bytes.
+func TestGenerateIsDeterministic(t *testing.T) {
+	for seed := range uint64(4) {
+		m := gentest.RandomModel(t, seed)
+		var files []map[string][]byte
+		for range 2 {
+			p, err := codegen.Generate(m, codegen.Options{Package: "net", Asm: Generate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, p.Files)
+		}
+		for name, b := range files[0] {
+			if string(files[1][name]) != string(b) {
+				t.Errorf("model %d: %s differs between two runs", seed, name)
+			}
+		}
+	}
+}

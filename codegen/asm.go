@@ -97,9 +97,9 @@ func (g *gen) glue(f *jen.File) {
 	m := jen.Id("m")
 	f.Line()
 	f.Comment(lines(
-		"forwardFunc runs one image through the layers on one tier's kernels: worker w",
-		"of nw computes its share of every layer in sh's arena with own's scratch, team",
-		"synchronising the workers between layers (nil: one worker).",
+		"forwardFunc runs one image through the layers on one tier's kernels, in sh's",
+		"arena with own's scratch: worker w of nw takes chunks of every layer from team",
+		"(steps 2i and 2i+1 are layer i's padding and the layer; nil: one worker alone).",
 	))
 	f.Type().Id("forwardFunc").Func().Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32())
 	f.Line()
@@ -163,7 +163,7 @@ func (g *gen) glue(f *jen.File) {
 			jen.If(jen.Id("t").Dot("name").Op("==").Id("name")).Block(m.Clone().Dot("tier").Op("=").Id("t")),
 		),
 		jen.Id("nw").Op(":=").Qual(rt, "Threads").Call(),
-		m.Clone().Dot("team").Op("=").Qual(rt, "NewTeam").Call(jen.Id("nw")),
+		m.Clone().Dot("team").Op("=").Qual(rt, "NewTeam").Call(jen.Id("nw"), jen.Lit(2).Op("*").Id("numLayers")),
 		jen.For(jen.Range().Id("nw")).Block(
 			m.Clone().Dot("ws").Op("=").Append(m.Clone().Dot("ws"), jen.Op("&").Id("worker").Values(jen.Dict{
 				jen.Id("arena"):   jen.Make(jen.Index().Byte(), jen.Id("arenaBytes").Op("+").Id("slack")),
@@ -364,7 +364,8 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
 	f.Func().Id(forwardName(tierName)).Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
 		grp.List(jen.Id("a"), jen.Id("pd"), jen.Id("t")).Op(":=").List(jen.Id("sh").Dot("arena"), jen.Id("sh").Dot("pad"), jen.Op("&").Id("own").Dot("scratch").Index(jen.Lit(0)))
-		grp.List(jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").List(jen.Id("a"), jen.Id("pd"), jen.Id("t"))
+		grp.Var().Id("nc").Int()
+		grp.List(jen.Id("_"), jen.Id("_"), jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").List(jen.Id("a"), jen.Id("pd"), jen.Id("t"), jen.Id("nc"), jen.Id("nw"))
 		at := func(s string, off jen.Code) jen.Code { return jen.Op("&").Id(s).Index(off) }
 		for i, l := range g.layers {
 			al := g.asm.Layers[i]
@@ -376,40 +377,56 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 			grp.Comment(fmt.Sprintf("%s: %s", l.ID, text(l.summary())))
 			x := at("a", l.id("X"))
 			if al.Kind == AsmDense && al.In != nil {
-				if !written[l.X.ID] {
-					grp.If(jen.Id("w").Op("==").Lit(0)).Block(jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(al.In.Stride), jen.Lit(al.In.Border), jen.Lit(int(al.In.Z))))
-					grp.Id("team").Dot("Sync").Call()
-				}
 				x = at("pd", jen.Lit(0))
 			}
-			ranges := func(units int) jen.Code {
-				return jen.List(jen.Id("s0"), jen.Id("s1")).Op(":=").Qual(rt, "Split").Call(jen.Lit(units), jen.Id("w"), jen.Id("nw"))
+			// once runs body as a step of one chunk.
+			once := func(step int, body ...jen.Code) {
+				grp.If(jen.Id("team").Dot("Claim").Call(jen.Lit(step), jen.Lit(0)).Op("==").Lit(0)).Block(append(body, jen.Id("team").Dot("Done").Call(jen.Lit(step)))...)
+				grp.Id("team").Dot("Wait").Call(jen.Lit(step), jen.Lit(1))
+			}
+			// chunks runs the layer's units (x cols) in chunks claimed from team.
+			chunks := func(units, cols int, call func(s0, s1, n0, n1 jen.Code) jen.Code) {
+				step := 2*i + 1
+				grp.Id("nc").Op("=").Id("team").Dot("Chunks").Call(jen.Lit(max(units, cols)))
+				body := []jen.Code{
+					jen.List(jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1")).Op(":=").Qual(rt, "SplitWork").Call(jen.Lit(units), jen.Lit(cols), jen.Id("c"), jen.Id("nc")),
+					jen.If(jen.Id("s0").Op("<").Id("s1").Op("&&").Id("n0").Op("<").Id("n1")).Block(call(jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1"))),
+					jen.Id("team").Dot("Done").Call(jen.Lit(step)),
+				}
+				grp.For(jen.Id("c").Op(":=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Lit(0)), jen.Id("c").Op("<").Id("nc"), jen.Id("c").Op("=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Id("c").Op("+").Lit(1))).Block(body...)
+				grp.Id("team").Dot("Wait").Call(jen.Lit(step), jen.Id("nc"))
+			}
+			if al.Kind == AsmDense && al.In != nil && !written[l.X.ID] {
+				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(al.In.Stride), jen.Lit(al.In.Border), jen.Lit(int(al.In.Z))))
 			}
 			switch al.Kind {
 			case AsmNone:
-				grp.If(jen.Id("w").Op("==").Lit(0)).Block(g.genericCall(l))
+				once(2*i+1, g.genericCall(l))
 			case AsmQuantize:
 				y := at("a", l.id("Y"))
 				if al.In != nil {
 					y = at("pd", jen.Lit(0))
 				}
-				grp.If(ranges(al.Units), jen.Id("s0").Op("<").Id("s1")).Block(jen.Id(fn).Call(jen.Op("&").Id("in").Index(jen.Lit(0)), y, jen.Id("s0"), jen.Id("s1")))
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(jen.Op("&").Id("in").Index(jen.Lit(0)), y, s0, s1)
+				})
 			case AsmDense:
-				grp.If(jen.List(jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1")).Op(":=").Qual(rt, "SplitWork").Call(jen.Lit(al.Units), jen.Lit(al.Cols), jen.Id("w"), jen.Id("nw")),
-					jen.Id("s0").Op("<").Id("s1").Op("&&").Id("n0").Op("<").Id("n1")).Block(
-					jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1")))
+				chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
+					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
+				})
 			case AsmDepthwise:
-				grp.If(ranges(al.Units), jen.Id("s0").Op("<").Id("s1")).Block(jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("s0"), jen.Id("s1")))
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), s0, s1)
+				})
 			case AsmAdd:
-				grp.If(ranges(al.Units), jen.Id("s0").Op("<").Id("s1")).Block(jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), jen.Id("s0"), jen.Id("s1")))
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), s0, s1)
+				})
 			case AsmMean:
-				grp.If(jen.Id("w").Op("==").Lit(0)).Block(jen.Id(fn).Call(x, at("a", l.id("Y"))))
+				once(2*i+1, jen.Id(fn).Call(x, at("a", l.id("Y"))))
 			default:
 				err = fmt.Errorf("layer %d (%s): assembly kind %d", i, l.Node.Name, al.Kind)
 				return
-			}
-			if i < len(g.layers)-1 {
-				grp.Id("team").Dot("Sync").Call()
 			}
 			grp.Id("m").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
 		}

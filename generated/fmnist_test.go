@@ -449,3 +449,35 @@ func BenchmarkFloat(b *testing.B) {
 	}
 	report(b, n)
 }
+
+// TestISAEnv checks that PTQC_ISA picks the tier, and that one the package or
+// the CPU lacks is an error from Forward (New cannot return one).
+func TestISAEnv(t *testing.T) {
+	const in = mobilenetv2_fmnist.InputChannels * mobilenetv2_fmnist.InputHeight * mobilenetv2_fmnist.InputWidth
+	x := make([]float32, in)
+	out := make([]float32, mobilenetv2_fmnist.NumClasses)
+	for _, c := range []struct {
+		isa  string
+		ok   bool
+		tier string
+	}{
+		{"", true, ""},
+		{"generic", true, "generic"},
+		{"avx2", rt.Supported(rt.TierAVX2), "avx2"},
+		{"avx512vnni", rt.Supported(rt.TierAVX512VNNI), "avx512vnni"},
+		{"sse9", false, ""},
+	} {
+		t.Setenv("PTQC_ISA", c.isa)
+		m := mobilenetv2_fmnist.New()
+		err := m.Forward(out, x)
+		tier, terr := m.Tier()
+		switch {
+		case c.ok && (err != nil || terr != nil):
+			t.Errorf("PTQC_ISA=%q: Forward %v, Tier %v", c.isa, err, terr)
+		case !c.ok && (err == nil || terr == nil):
+			t.Errorf("PTQC_ISA=%q: no error", c.isa)
+		case c.ok && c.tier != "" && tier != c.tier:
+			t.Errorf("PTQC_ISA=%q: tier %q", c.isa, tier)
+		}
+	}
+}

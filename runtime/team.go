@@ -78,8 +78,12 @@ func Split(n, w, workers int) (lo, hi int) {
 
 // Team is a set of goroutines that run one function together: Run calls
 // fn(0) on the caller's goroutine and fn(1) ... fn(n-1) on helpers that live
-// as long as the Team. Within fn, Sync is a barrier of all n. Run allocates
-// nothing. Close (or the Team becoming unreachable) stops the helpers.
+// as long as the Team. Inside fn the workers go through numbered steps (the
+// layers of a network), each cut into chunks that any worker may Claim: a
+// worker that the OS holds back (the cores are shared) then delays only the
+// chunk it holds, not every step, as a barrier would. Run allocates nothing.
+// Close (or the Team becoming unreachable) stops the helpers. A nil Team is
+// one worker running alone.
 type Team struct{ *team }
 
 type team struct {
@@ -87,14 +91,13 @@ type team struct {
 	fn    func(int)
 	start []chan struct{}
 	done  sync.WaitGroup
-	// Barrier state: arrivals in this phase, and the phase.
-	count atomic.Int32
-	phase atomic.Uint32
+	// Per step: chunks claimed and chunks done in this Run.
+	claimed, finished []atomic.Int32
 }
 
-// NewTeam returns a Team of n workers (n >= 1).
-func NewTeam(n int) *Team {
-	t := &team{n: max(n, 1)}
+// NewTeam returns a Team of n workers (n >= 1) for functions of up to steps steps.
+func NewTeam(n, steps int) *Team {
+	t := &team{n: max(n, 1), claimed: make([]atomic.Int32, steps), finished: make([]atomic.Int32, steps)}
 	for w := 1; w < t.n; w++ {
 		c := make(chan struct{})
 		t.start = append(t.start, c)
@@ -108,7 +111,12 @@ func NewTeam(n int) *Team {
 }
 
 // Workers is the number of workers.
-func (t *Team) Workers() int { return t.n }
+func (t *Team) Workers() int {
+	if t == nil {
+		return 1
+	}
+	return t.n
+}
 
 func (t *team) helper(w int, start chan struct{}) {
 	for range start {
@@ -119,6 +127,10 @@ func (t *team) helper(w int, start chan struct{}) {
 
 // Run runs fn on every worker and returns when all have returned.
 func (t *Team) Run(fn func(w int)) {
+	for i := range t.claimed {
+		t.claimed[i].Store(0)
+		t.finished[i].Store(0)
+	}
 	if t.n == 1 {
 		fn(0)
 		return
@@ -133,20 +145,40 @@ func (t *Team) Run(fn func(w int)) {
 	t.fn = nil // the helpers must not keep fn's receiver alive
 }
 
-// Sync waits until every worker of the running function has called it as
-// often as the caller. Workers spin briefly, then yield. A nil Team's Sync
-// returns at once (a worker running alone).
-func (t *Team) Sync() {
-	if t == nil || t.n == 1 {
+// Chunks is how many chunks a step of n units is cut into: a few per worker.
+func (t *Team) Chunks(n int) int {
+	if t == nil {
+		return 1
+	}
+	return max(min(n, 4*t.n), 1)
+}
+
+// Claim returns the next chunk of step to compute (>= the step's chunk count
+// when none is left). A nil Team returns next: a lone worker counts itself.
+//
+//	for c := team.Claim(i, 0); c < nc; c = team.Claim(i, c+1) { ...; team.Done(i) }
+//	team.Wait(i, nc)
+func (t *Team) Claim(step, next int) int {
+	if t == nil {
+		return next
+	}
+	return int(t.claimed[step].Add(1) - 1)
+}
+
+// Done records that the caller finished a chunk of step.
+func (t *Team) Done(step int) {
+	if t != nil {
+		t.finished[step].Add(1)
+	}
+}
+
+// Wait returns when nc chunks of step are done (their writes visible to the
+// caller). It spins briefly, then yields.
+func (t *Team) Wait(step, nc int) {
+	if t == nil {
 		return
 	}
-	p := t.phase.Load()
-	if t.count.Add(1) == int32(t.n) {
-		t.count.Store(0)
-		t.phase.Add(1)
-		return
-	}
-	for i := 0; t.phase.Load() == p; i++ {
+	for i := 0; t.finished[step].Load() < int32(nc); i++ {
 		if i > 64 {
 			goruntime.Gosched()
 		}

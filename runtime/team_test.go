@@ -8,38 +8,67 @@ import (
 
 func TestTeam(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 5} {
-		tm := NewTeam(n)
+		const steps = 40
+		tm := NewTeam(n, steps)
 		if tm.Workers() != n {
 			t.Fatalf("Workers() = %d, want %d", tm.Workers(), n)
 		}
-		// Every step's writes are visible to every worker after Sync.
-		const steps = 50
-		var buf [steps][8]int32
+		// Step s fills buf[s] from buf[s-1]: every chunk must see the whole
+		// previous step, and every cell is computed exactly once.
+		const cells = 37
+		var buf [steps][cells]int32
 		var bad atomic.Int32
 		fn := func(w int) {
 			for s := 0; s < steps; s++ {
-				buf[s][w] = int32(s*10 + w)
-				tm.Sync()
-				for v := 0; v < n; v++ {
-					if buf[s][v] != int32(s*10+v) {
-						bad.Add(1)
+				nc := tm.Chunks(cells)
+				for c := tm.Claim(s, 0); c < nc; c = tm.Claim(s, c+1) {
+					lo, hi := Split(cells, c, nc)
+					for i := lo; i < hi; i++ {
+						prev := int32(0)
+						if s > 0 {
+							for _, v := range buf[s-1] {
+								prev += v
+							}
+						}
+						buf[s][i] += prev + 1
 					}
+					tm.Done(s)
 				}
+				tm.Wait(s, nc)
 			}
 		}
 		for range 3 {
+			buf = [steps][cells]int32{}
 			tm.Run(fn)
-		}
-		if bad.Load() != 0 {
-			t.Errorf("%d workers: %d stale reads after Sync", n, bad.Load())
+			want := int32(1)
+			for s := 0; s < steps; s++ {
+				for i, v := range buf[s] {
+					if v != want {
+						bad.Add(1)
+						if bad.Load() < 3 {
+							t.Errorf("%d workers: step %d cell %d = %d, want %d", n, s, i, v, want)
+						}
+					}
+				}
+				want = want*cells + 1
+			}
 		}
 		if a := testing.AllocsPerRun(5, func() { tm.Run(fn) }); a != 0 {
 			t.Errorf("%d workers: Run allocates %v times", n, a)
 		}
 		tm.Close()
 	}
-	var nilTeam *Team
-	nilTeam.Sync() // a worker alone: no-op
+	// A nil Team is one worker: Claim counts for it.
+	var lone *Team
+	n := 0
+	for c := lone.Claim(0, 0); c < lone.Chunks(10); c = lone.Claim(0, c+1) {
+		n++
+		lone.Done(0)
+	}
+	lone.Wait(0, 1)
+	if n != 1 || lone.Workers() != 1 {
+		t.Errorf("nil Team: %d chunks, %d workers", n, lone.Workers())
+	}
 }
 
 func TestSplitWork(t *testing.T) {

@@ -55,7 +55,7 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"wrote package net", "weights.bin: ", "float model ", "peak activation memory: "} {
+	for _, want := range []string{"wrote package net", "weights.bin: ", "float model ", "peak activation memory: ", "kernel tiers: generic, avx2, avx512vnni"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout %q lacks %q", stdout, want)
 		}
@@ -82,7 +82,7 @@ func TestBuild(t *testing.T) {
 	if _, _, err := ptqc(append([]string{"build"}, args...)...); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"doc.go", "model.go", "kernels.go", "weights.bin"} {
+	for _, name := range []string{"doc.go", "model.go", "kernels.go", "weights.bin", "kernels_amd64.s", "kernels_amd64.go", "forward_amd64.go", "forward_other.go"} {
 		a, _ := os.ReadFile(filepath.Join(out, name))
 		b, _ := os.ReadFile(filepath.Join(dir, "pkgs", "net2", name))
 		if len(a) == 0 || !bytes.Equal(a, b) {
@@ -106,6 +106,18 @@ func TestBuild(t *testing.T) {
 	a, _ := os.ReadFile(filepath.Join(dir, "pkgs", "net2", "model.go"))
 	if !bytes.Equal(a, b) {
 		t.Error("model.go from -qmodel differs from the calibrated build")
+	}
+
+	// Without assembly: the portable kernels only.
+	noasm := filepath.Join(dir, "pkgs", "noasm")
+	if stdout, _, err = ptqc("build", "-qmodel", q, "-asm=false", "-o", noasm, "-pkg", "net"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "kernel tiers: generic\n") {
+		t.Errorf("-asm=false: stdout %q", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(noasm, "kernels_amd64.s")); err == nil {
+		t.Error("-asm=false wrote kernels_amd64.s")
 	}
 
 	user := filepath.Join(out, "extra_test.go")

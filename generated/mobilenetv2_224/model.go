@@ -65,9 +65,9 @@ func load() {
 	}
 }
 
-// forwardFunc runs one image through the layers on one tier's kernels: worker w
-// of nw computes its share of every layer in sh's arena with own's scratch, team
-// synchronising the workers between layers (nil: one worker).
+// forwardFunc runs one image through the layers on one tier's kernels, in sh's
+// arena with own's scratch: worker w of nw takes chunks of every layer from team
+// (steps 2i and 2i+1 are layer i's padding and the layer; nil: one worker alone).
 type forwardFunc func(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32)
 
 // tier is a set of kernels: the portable Go ones or an instruction set's assembly.
@@ -137,7 +137,7 @@ func (m *Model) init() error {
 		}
 	}
 	nw := runtime.Threads()
-	m.team = runtime.NewTeam(nw)
+	m.team = runtime.NewTeam(nw, 2*numLayers)
 	for range nw {
 		m.ws = append(m.ws, &worker{
 			arena:   make([]byte, arenaBytes+slack),

@@ -45,21 +45,44 @@ func main() {
 	for _, s := range strings.Split(*skip, ",") {
 		skipped[strings.TrimSpace(s)] = true
 	}
+	// Round robin: every system gets one process per round, so a slow spell of
+	// the machine hits them alike; the best of the rounds is kept.
+	best := map[string]*result{}
+	var order []string
+	keep := func(rs []result) {
+		for _, r := range rs {
+			b, ok := best[r.name]
+			if !ok {
+				b = &result{name: r.name, b1: math.Inf(1)}
+				best[r.name] = b
+				order = append(order, r.name)
+			}
+			if r.b1 > 0 {
+				b.b1 = min(b.b1, r.b1)
+			}
+			b.b16 = max(b.b16, r.b16)
+		}
+	}
+	for round := 0; round < *repeats; round++ {
+		if !skipped["ptqc"] {
+			r, err := ptqc(1)
+			check(err)
+			keep(r)
+		}
+		if !skipped["ort"] {
+			r, err := ort(*peers, 1)
+			check(err)
+			keep(r)
+		}
+		if !skipped["torch"] {
+			r, err := torch(*python, *peers, 1)
+			check(err)
+			keep(r)
+		}
+	}
 	var rs []result
-	if !skipped["ptqc"] {
-		r, err := ptqc(*repeats)
-		check(err)
-		rs = append(rs, r...)
-	}
-	if !skipped["ort"] {
-		r, err := ort(*peers, *repeats)
-		check(err)
-		rs = append(rs, r...)
-	}
-	if !skipped["torch"] {
-		r, err := torch(*python, *peers, *repeats)
-		check(err)
-		rs = append(rs, r...)
+	for _, n := range order {
+		rs = append(rs, *best[n])
 	}
 	report(rs, *md, *repeats)
 }
@@ -233,7 +256,7 @@ func report(rs []result, md bool, repeats int) {
 			cpu = string(m[1])
 		}
 	}
-	fmt.Fprintf(&b, "\n%s, %d cores; best of %d processes per system; batch 1 is the median latency of a process (ptqc: mean), batch 16 its throughput.\n", cpu, runtime.NumCPU(), repeats)
+	fmt.Fprintf(&b, "\n%s, %d cores; best of %d rounds of one process per system; batch 1 is the median latency of a process (ptqc: mean), batch 16 its throughput.\n", cpu, runtime.NumCPU(), repeats)
 	fmt.Fprintln(&b, "x: how many times faster ptqc is (the system's latency / ptqc's; ptqc's throughput / the system's).")
 	os.Stdout.Write(b.Bytes())
 }
