@@ -33,6 +33,11 @@ type ISA int
 const (
 	AVX2       ISA = iota + 1 // AVX2 (+BMI2 not needed); Haswell and Zen and later
 	AVX512VNNI                // AVX-512 F/BW/VL + VNNI on 256-bit registers
+
+	// vnniEmulated is the AVX512VNNI tier with every VPDPBUSD replaced by an
+	// exact AVX2 sequence, so that tests can run the VNNI kernels' data flow
+	// (paths, tables, packing, loops) on CPUs without VNNI. It runs as the avx2 tier.
+	vnniEmulated
 )
 
 func (i ISA) String() string {
@@ -41,8 +46,21 @@ func (i ISA) String() string {
 		return "avx2"
 	case AVX512VNNI:
 		return "avx512vnni"
+	case vnniEmulated:
+		return "avx512vnni-emulated"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
+}
+
+// vnni says whether the tier computes as the VNNI tier does.
+func (i ISA) vnni() bool { return i == AVX512VNNI || i == vnniEmulated }
+
+// tier is the runtime tier whose CPUs run the code.
+func (i ISA) tier() string {
+	if i == vnniEmulated {
+		return AVX2.String()
+	}
+	return i.String()
 }
 
 // Suffix is appended to kernel names of the tier.

@@ -57,7 +57,7 @@ func (d *Dense) Pointwise() bool { return d.K == 1 && d.Stride == 1 && d.Pad == 
 // u8 x s8 products into a saturating int16; it is chosen only when no pair of
 // weights can saturate with inputs up to XMax (checked on the actual weights).
 func (d *Dense) Path(isa ISA) Path {
-	if isa == AVX512VNNI {
+	if isa.vnni() {
 		return PathVNNI
 	}
 	if pairsSafe(d.Weight, d.Cout, d.Cin, d.K*d.K, max(d.XMax, d.ZIn)) {
@@ -147,7 +147,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	k := &consts{p: p, name: name}
-	g := &denseGen{Context: p.ctx, d: d, mode: path, nq: codegen.Quads(d.Cin), np: ChanStride(d.Cout), pk: newPacker(p, k, &d.Requant), name: name}
+	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa == vnniEmulated, nq: codegen.Quads(d.Cin), np: ChanStride(d.Cout), pk: newPacker(p, k, &d.Requant), name: name}
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	g.tabs = map[Path]denseTabs{}
@@ -157,9 +157,12 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	}
 	for _, pa := range paths {
 		g.tabs[pa] = g.tables(k, pa)
-		if pa == PathU8 {
+		if pa == PathU8 || g.emulate {
 			g.ones = k.i16(1)
 		}
+	}
+	if g.emulate {
+		g.evenBytes, g.oddBytes = k.vec(splat32(0x00FF00FF, 8)...), k.vec(splat32(0xFF00FF00, 8)...)
 	}
 	g.emit()
 	return nil
@@ -177,8 +180,13 @@ type denseGen struct {
 	denseTabs
 	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
 	ones   operand.Mem
-	name   string
-	labels int
+	// emulate replaces VPDPBUSD by VPMADDUBSW on the even and then the odd
+	// bytes of the activations (a single product cannot saturate) and VPMADDWD
+	// by ones: the same int32 sums, on AVX2.
+	emulate             bool
+	evenBytes, oddBytes operand.Mem
+	name                string
+	labels              int
 	// Addressing of the current strip: element size, A row stride, quad step.
 	rowStride, quadStep int
 	aWide               bool // A holds uint16 (the widened scratch), else uint8
@@ -529,6 +537,18 @@ func (g *denseGen) quad(rows, groups, aDisp, wDisp int) {
 			g.VMOVDQU(mem(rWp, wDisp+g.kq*32), yW1)
 		}
 		for r := 0; r < rows; r++ {
+			if g.path == PathVNNI && g.emulate {
+				for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+					g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+					g.VPAND(half, yX, yX)
+					for j, w := range []reg.VecPhysical{yW0, yW1}[:groups] {
+						g.VPMADDUBSW(w, yX, yT)
+						g.VPMADDWD(g.ones, yT, yT)
+						g.VPADDD(yT, acc(r, j), acc(r, j))
+					}
+				}
+				continue
+			}
 			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
 			for j, w := range []reg.VecPhysical{yW0, yW1}[:groups] {
 				if g.path == PathVNNI {

@@ -120,7 +120,7 @@ func TestDepthwise(t *testing.T) {
 		{c: 960, k: 3, s: 1, p: 1, h: 3, w: 3, act: "relu6"},
 		{c: 72, k: 3, s: 1, p: 1, h: 12, w: 5, act: "relu6"},
 	}
-	for _, isa := range []ISA{AVX2} {
+	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
 			needISA(t, isa)
 			r := rand.New(rand.NewPCG(2, uint64(isa)))

@@ -22,7 +22,7 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 	p := NewProgram(pkg)
 	out := &codegen.Asm{Layers: make([]codegen.AsmLayer, len(m.Nodes))}
 	for _, t := range tiers {
-		out.Tiers = append(out.Tiers, t.String())
+		out.Tiers = append(out.Tiers, t.tier())
 	}
 	xmax := map[int]int32{} // largest code each tensor can hold
 	consumers := map[int][]int{}
@@ -130,11 +130,11 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 			if f == nil || out.Layers[i].Kind == codegen.AsmNone {
 				continue
 			}
-			fn := name(i, isa.String())
+			fn := name(i, isa.tier())
 			if err := f(isa, fn); err != nil {
 				return nil, fmt.Errorf("node %d (%s): %w", i, m.Nodes[i].Name, err)
 			}
-			out.Layers[i].Funcs[isa.String()] = fn
+			out.Layers[i].Funcs[isa.tier()] = fn
 		}
 	}
 	asm, stubs, err := p.Output()

@@ -18,6 +18,20 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
+	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI})
+}
+
+// TestGeneratedVNNIEmulated is TestGeneratedTiers for the avx512vnni kernels
+// with VPDPBUSD emulated, built as the packages' avx2 tier, so that the VNNI
+// tier's whole data flow runs on CPUs without VNNI.
+func TestGeneratedVNNIEmulated(t *testing.T) {
+	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+		return GenerateTiers(m, pkg, []ISA{vnniEmulated}, name)
+	}
+	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+}
+
+func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
@@ -28,7 +42,7 @@ func TestGeneratedTiers(t *testing.T) {
 	var inLens, outs []int
 	for i := range models {
 		m := gentest.RandomModel(t, uint64(i))
-		p, err := codegen.Generate(m, codegen.Options{Package: fmt.Sprintf("p%02d", i), Asm: Generate})
+		p, err := codegen.Generate(m, codegen.Options{Package: fmt.Sprintf("p%02d", i), Asm: gen})
 		if err != nil {
 			t.Fatalf("model %d: %v", i, err)
 		}
@@ -39,7 +53,7 @@ func TestGeneratedTiers(t *testing.T) {
 		inLens, outs = append(inLens, inLen), append(outs, m.Tensors[m.Nodes[len(m.Nodes)-1].In[0]].Elems())
 	}
 	var envs [][]string
-	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI} {
+	for _, tier := range tiers {
 		if !runtime.Supported(tier) {
 			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
 			continue
