@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -64,8 +65,9 @@ func CheckOutputDir(dir string, force bool) error {
 // dir and renames it into place only when every file is written, so dir holds
 // either the old package or the new one, never a mix; files of an older
 // generation that this one lacks disappear. It refuses to replace a dir holding
-// files ptqc did not generate unless force.
-func (p *Package) WriteDir(dir string, force bool) (err error) {
+// files ptqc did not generate unless force. When ctx ends before the rename (an
+// interrupt), it removes the temporary directory and returns ctx's error.
+func (p *Package) WriteDir(ctx context.Context, dir string, force bool) (err error) {
 	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -90,9 +92,15 @@ func (p *Package) WriteDir(dir string, force bool) (err error) {
 		return err
 	}
 	for _, name := range p.Names() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := writeFileSync(filepath.Join(tmp, name), p.Files[name]); err != nil {
 			return err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return os.Rename(tmp, dir)

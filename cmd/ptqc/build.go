@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ptqc/ptqc/asmgen"
@@ -60,7 +64,12 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	if err := p.WriteDir(*out, *force); err != nil {
+	// An interrupt while the package is written removes the partial copy;
+	// before this point nothing is on disk and the default handling stands.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = p.WriteDir(ctx, *out, *force)
+	stop()
+	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote package %s to %s (%s) in %.1fs\n", p.Name, *out, strings.Join(p.Names(), ", "), time.Since(start).Seconds())
