@@ -47,8 +47,9 @@ func (d *Depthwise) check() error {
 
 const dwSig = "func(x, w, y *byte, s0, s1 int)"
 
-// Depthwise adds a depthwise kernel (the same code serves both tiers: the
-// AVX-512 tier has nothing better than VPMADDWD for it).
+// Depthwise adds a depthwise kernel. The same code serves both tiers: a
+// VPDPBUSD form would need as many instructions per multiply-add (four taps
+// interleaved per channel) as the tap pairs here.
 func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 	if err := d.check(); err != nil {
 		return err
@@ -103,7 +104,7 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 	}
 	g.tab = k.vec(tab...)
 	// The u8 path needs padding taps below 128 too.
-	if isa == AVX2 && max(d.ZIn, 0) < 128 && d.C >= 1 {
+	if max(d.ZIn, 0) < 128 && d.C >= 1 {
 		g.u8 = true
 		g.u8Tables(k, bias)
 	}
