@@ -281,25 +281,13 @@ func stUints(v json.RawMessage, max uint64) ([]uint64, error) {
 	return out, nil
 }
 
-// stNumElements multiplies dims, failing on negative dims or if the
-// product exceeds limit (which also guards against overflow).
+// stNumElements is Elements with the limit named in the error.
 func stNumElements(shape []int, limit int) (int, error) {
-	for i, d := range shape {
-		if d < 0 {
-			return 0, fmt.Errorf("dimension %d is negative (%d)", i, d)
-		}
-		if d == 0 {
-			return 0, nil
-		}
+	n, err := Elements(shape, limit)
+	if errors.Is(err, ErrTooManyElements) {
+		return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
 	}
-	n := 1
-	for _, d := range shape {
-		if n > limit/d {
-			return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
-		}
-		n *= d
-	}
-	return n, nil
+	return n, err
 }
 
 // stParseEntry validates one tensor entry against a data buffer of bufLen

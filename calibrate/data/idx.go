@@ -10,6 +10,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 // IDX magic numbers of unsigned-byte files (MNIST): 0x0000 0x08 (uint8) and the number of
@@ -42,7 +44,7 @@ func ParseIDX(b []byte) (*IDX, error) {
 		return nil, err
 	}
 	rest := len(b) - off
-	n, err := elements(dims, math.MaxInt)
+	n, err := ir.Elements(dims, math.MaxInt)
 	if err != nil {
 		return nil, fmt.Errorf("idx: dimensions %v: %w (the file has %d data bytes)", dims, err, rest)
 	}
@@ -147,7 +149,7 @@ func readMaybeGzip(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	n, err := elements(dims, maxIDXBytes)
+	n, err := ir.Elements(dims, maxIDXBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: idx: dimensions %v: more than %d bytes", path, dims, int64(maxIDXBytes))
 	}

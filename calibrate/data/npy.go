@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 // NumPy dtype names used in Npy.DType.
@@ -126,7 +128,7 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	}
 	h.shape = shape
 	rest := len(b) - h.off
-	count, err := elements(shape, math.MaxInt/h.size)
+	count, err := ir.Elements(shape, math.MaxInt/h.size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s of %s: %w (the file has %d data bytes)", shapeString(shape), h.dtype, err, rest)
 	}
@@ -138,28 +140,6 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 		return nil, fmt.Errorf("npy: %d trailing bytes after the data of shape %s of %s", rest-n, shapeString(shape), h.dtype)
 	}
 	return h, nil
-}
-
-// elements returns the product of shape, or an error if a dimension is negative or
-// the product exceeds limit (checked without overflow). Callers compare the result
-// with the bytes actually present before allocating anything.
-func elements(shape []int, limit int) (int, error) {
-	for i, d := range shape {
-		if d < 0 {
-			return 0, fmt.Errorf("dimension %d is negative (%d)", i, d)
-		}
-		if d == 0 {
-			return 0, nil
-		}
-	}
-	n := 1
-	for _, d := range shape {
-		if n > limit/d {
-			return 0, errors.New("has too many elements")
-		}
-		n *= d
-	}
-	return n, nil
 }
 
 func shapeString(shape []int) string {
@@ -238,7 +218,7 @@ func EncodeNpy(a *Npy) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("npy: unsupported dtype %q", a.DType)
 	}
-	want, err := elements(a.Shape, math.MaxInt/size)
+	want, err := ir.Elements(a.Shape, math.MaxInt/size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s: %w", shapeString(a.Shape), err)
 	}
