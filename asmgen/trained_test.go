@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
@@ -54,18 +53,7 @@ func TestTrainedModels(t *testing.T) {
 			}
 			*v.into = append(*v.into, gentest.Pkg{Name: p.Name, Files: p.Files})
 		}
-		ds, err := data.Open(root+"mobilenetv2_fmnist/test_images.npy", "", compiler.Transform(m.Desc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x []float32
-		if err := data.Batches(ds, images, images, func(_ int, b []float32, _ []int) error {
-			x = append(x, b...)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		ms, inputs = append(ms, m), append(inputs, x)
+		ms, inputs = append(ms, m), append(inputs, gentest.TestImages(t, m, images))
 		inLens, outs = append(inLens, m.Tensors[m.Input].Elems()), append(outs, m.NumClasses())
 	}
 	var envs [][]string

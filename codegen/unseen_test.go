@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 )
 
 // TestTrainedModels generates packages for the trained test models, each under
@@ -37,18 +37,7 @@ func TestTrainedModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds, err := data.Open("../testdata/mobilenetv2_fmnist/test_images.npy", "", compiler.Transform(m.Desc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x []float32
-		if err := data.Batches(ds, images, images, func(_ int, b []float32, _ []int) error {
-			x = append(x, b...)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		pkgs, ms, inputs = append(pkgs, p), append(ms, m), append(inputs, x)
+		pkgs, ms, inputs = append(pkgs, p), append(ms, m), append(inputs, gentest.TestImages(t, m, images))
 	}
 	if len(pkgs) == 0 {
 		t.Skip("no trained models in testdata")

@@ -16,6 +16,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 )
 
 func TestBuildFlagErrors(t *testing.T) {
@@ -224,19 +225,13 @@ func main() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := data.Open(filepath.Join(fmnistDir, "test_images.npy"), "", compiler.Transform(m.Desc))
+	logits, err := compiler.Run(m, gentest.TestImages(t, m, n), n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
-	if err := data.Batches(ds, n, n, func(_ int, x []float32, _ []int) error {
-		logits, err := compiler.Run(m, x, n, nil)
-		for i := range n {
-			want = append(want, fmt.Sprint(compiler.TopK(logits[i*10:(i+1)*10], 1)[0]))
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	for i := range n {
+		want = append(want, fmt.Sprint(compiler.TopK(logits[i*10:(i+1)*10], 1)[0]))
 	}
 
 	gocmd := func(args ...string) string {
