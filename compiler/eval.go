@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/ptqc/ptqc/calibrate/data"
 )
@@ -82,14 +81,4 @@ func Rank(scores []float32, label int) int {
 		}
 	}
 	return r
-}
-
-// TopK returns the k best classes, ties broken by the lower index.
-func TopK(scores []float32, k int) []int {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] > scores[idx[b]] })
-	return idx[:min(k, len(idx))]
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // The bundled model and PyTorch's results on it (tools/fmnist.py wrote them), and
@@ -266,7 +267,7 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 	}
 	agree := 0
 	for i := 0; i < acc.N; i++ {
-		if int64(TopK(logits[i*10:(i+1)*10], 1)[0]) == preds.I64[i] {
+		if int64(runtime.TopK(logits[i*10:(i+1)*10], 1)[0]) == preds.I64[i] {
 			agree++
 		}
 	}
@@ -324,7 +325,7 @@ func TestEqualizeKeepsFloatModel(t *testing.T) {
 		for j := i; j < i+10; j++ {
 			worst = math.Max(worst, math.Abs(float64(got[j]-want[j]))/scale)
 		}
-		if TopK(got[i:i+10], 1)[0] != TopK(want[i:i+10], 1)[0] {
+		if runtime.TopK(got[i:i+10], 1)[0] != runtime.TopK(want[i:i+10], 1)[0] {
 			flips++
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 func TestBuildFlagErrors(t *testing.T) {
@@ -231,7 +232,7 @@ func main() {
 	}
 	var want []string
 	for i := range n {
-		want = append(want, fmt.Sprint(compiler.TopK(logits[i*10:(i+1)*10], 1)[0]))
+		want = append(want, fmt.Sprint(runtime.TopK(logits[i*10:(i+1)*10], 1)[0]))
 	}
 
 	gocmd := func(args ...string) string {
