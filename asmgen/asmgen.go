@@ -9,7 +9,9 @@
 // the next pixel, or past a tensor's end into slack the arena must provide:
 // ReadSlack bytes); those lanes meet zero weights or are never stored. Every
 // store writes exactly the output's bytes, so workers can compute neighbouring
-// parts of one tensor at once.
+// parts of one tensor at once. The weight packing is codegen's (PackDense,
+// PackDepthwise), shared with the portable Go kernels: one weights.bin serves
+// every tier.
 package asmgen
 
 import (

@@ -2,9 +2,6 @@ package asmgen
 
 import "math"
 
-// The weight packing is codegen's (PackDense, PackDepthwise), shared by every
-// tier: the portable Go kernels read weights.bin in the same order.
-
 // accBound bounds |acc| of one output channel: |bias| + max|q - z| * sum|w|,
 // capped at 2^31 (an int32 cannot exceed it).
 func accBound(w []int8, bias int32, zx, xmax int32) float64 {
