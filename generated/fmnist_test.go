@@ -382,7 +382,7 @@ func TestClassify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w := compiler.TopK(logits[i*nc:(i+1)*nc], 3); !cmp.Equal(top, w) {
+		if w := rt.TopK(logits[i*nc:(i+1)*nc], 3); !cmp.Equal(top, w) {
 			t.Errorf("image %d: top-3 %v, want %v", i, top, w)
 		}
 	}
