@@ -47,6 +47,11 @@ func (g *gen) doc() ([]byte, error) {
 		"	weights sha256            "+or(meta.WeightsSHA256),
 		fmt.Sprintf("	calibration samples       %d", meta.CalibSamples),
 		fmt.Sprintf("	cross-layer equalization  %v", meta.Equalize),
+	)
+	if meta.EqualizeNote != "" {
+		ls = append(ls, "	                          "+meta.EqualizeNote)
+	}
+	ls = append(ls,
 		fmt.Sprintf("	bias correction           %v", meta.BiasCorrect),
 		fmt.Sprintf("	weights.bin               %d bytes (float model %d bytes)", len(g.blob.data), meta.FloatBytes),
 		fmt.Sprintf("	activation arena          %d bytes per Model worker", g.arena),

@@ -5,8 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/runtime"
@@ -332,5 +335,41 @@ func TestEqualizeKeepsFloatModel(t *testing.T) {
 	t.Logf("first depthwise weight range spread %.0f -> %.1f; %d channels absorbed; logits moved %.2g relative", before, after, absorbed, worst)
 	if worst > 2e-5 || flips > 0 {
 		t.Errorf("equalization changed the float model: logits moved %.3g relative, %d top-1 changes", worst, flips)
+	}
+}
+
+// TestEqualizeKeptOnlyWhenItHelps: -equalize rescues per-tensor weights, so it
+// stays for `default`; on the bundled model it lowers `fbgemm`'s fidelity
+// (per-channel weights need no balancing), so it is dropped and the model is
+// exactly the one quantized without it.
+func TestEqualizeKeptOnlyWhenItHelps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("quantizes the bundled model four times: skipped with -short")
+	}
+	model := filepath.Join(bundled, "model.json")
+	calib := filepath.Join(bundled, "calib_images.npy")
+	quantize := func(qc string, eq bool) *Model {
+		var log strings.Builder
+		m, _, _, err := QuantizeFloat(Options{Model: model, QConfig: qc, Calib: calib, CalibLimit: 90, Equalize: eq, Log: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s", qc, m.Meta.EqualizeNote)
+		if eq && !strings.Contains(log.String(), "equalization "+strings.Fields(m.Meta.EqualizeNote)[0]) {
+			t.Errorf("%s: the log does not give the decision:\n%s", qc, log.String())
+		}
+		return m
+	}
+	if m := quantize("default", true); !m.Meta.Equalize || !strings.HasPrefix(m.Meta.EqualizeNote, "kept:") {
+		t.Errorf("default: equalization not kept (%v, %q)", m.Meta.Equalize, m.Meta.EqualizeNote)
+	}
+	m := quantize("fbgemm", true)
+	if m.Meta.Equalize || !strings.HasPrefix(m.Meta.EqualizeNote, "dropped:") {
+		t.Fatalf("fbgemm: equalization not dropped (%v, %q)", m.Meta.Equalize, m.Meta.EqualizeNote)
+	}
+	plain := quantize("fbgemm", false)
+	m.Meta.EqualizeNote = ""
+	if diff := cmp.Diff(plain, m, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("fbgemm with equalization dropped differs from the plain model (-plain +dropped):\n%s", diff)
 	}
 }

@@ -93,6 +93,7 @@ type Meta struct {
 	DescSHA256    string `json:"description_sha256"`
 	WeightsSHA256 string `json:"weights_sha256"`
 	Equalize      bool   `json:"equalize"`
+	EqualizeNote  string `json:"equalize_note,omitempty"` // why -equalize was kept or dropped
 	BiasCorrect   bool   `json:"bias_correct"`
 	FloatBytes    int    `json:"float_bytes"`
 }

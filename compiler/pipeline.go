@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/ptqc/ptqc/calibrate"
@@ -26,8 +27,10 @@ type Options struct {
 	CalibLimit     int // default 300
 	CalibBatch     int // default 30, the tutorial's batch
 	QModel         string
-	Equalize       bool
-	BiasCorrect    bool
+	// Equalize applies cross-layer equalization, keeping it only if the int8
+	// output comes closer to the float model's on the calibration images.
+	Equalize    bool
+	BiasCorrect bool
 	// Log receives one-line stage messages ("calibration done", ...); nil for silence.
 	Log io.Writer
 	// Progress reports calibration progress; nil for none.
@@ -87,32 +90,52 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		return nil, nil, nil, err
 	}
 	o.logf("%s", qc)
-	if o.Equalize {
-		sweeps := ir.Equalize(g, 200, 1e-6)
-		absorbed := ir.AbsorbHighBias(g)
-		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels)", len(ir.EqualizePairs(g)), sweeps, absorbed)
-	}
 	ds, err := data.Open(o.Calib, o.CalibLabels, Transform(d))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	limit, batch := o.CalibLimit, o.CalibBatch
-	if limit == 0 {
-		limit = 300
+	plain := g
+	if o.Equalize {
+		g = plain.Clone()
+		sweeps := ir.Equalize(g, 200, 1e-6)
+		absorbed := ir.AbsorbHighBias(g)
+		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels)", len(ir.EqualizePairs(g)), sweeps, absorbed)
 	}
-	if batch == 0 {
-		batch = 30
-	}
-	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.Progress)
+	m, calib, err = o.quantizeGraph(d, g, qc, ds, "")
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	o.logf("calibration done (%d samples)", cal.Samples)
-	if m, err = Convert(d, g, cal); err != nil {
-		return nil, nil, nil, err
+	if o.Equalize {
+		// Equalization balances weight ranges for per-tensor scales; with
+		// per-channel ones it can cost more in the activations than it saves,
+		// so the model closer to the float one on the calibration images wins.
+		mp, _, err := o.quantizeGraph(d, plain, qc, ds, " (without equalization, to compare)")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		n := len(calib) / plain.Tensors[plain.Input].Elems()
+		want, err := ir.Run(plain, calib, n, nil)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
+		}
+		se, err := outputSQNR(m, calib, n, want)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sp, err := outputSQNR(mp, calib, n, want)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if se >= sp {
+			m.Meta.EqualizeNote = fmt.Sprintf("kept: the int8 output's SQNR against the float model on the %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
+		} else {
+			m, g = mp, plain
+			m.Meta.EqualizeNote = fmt.Sprintf("dropped: the int8 output's SQNR against the float model on the %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
+		}
+		m.Meta.Equalize = se >= sp
+		o.logf("equalization %s", m.Meta.EqualizeNote)
 	}
 	m.Meta.Version = Version
-	m.Meta.Equalize = o.Equalize
 	if m.Meta.DescSHA256, err = fileHash(d.Path); err != nil {
 		return nil, nil, nil, err
 	}
@@ -123,18 +146,60 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	if m.Meta.WeightsSHA256, err = fileHash(wp); err != nil {
 		return nil, nil, nil, err
 	}
-	o.logf("convert done")
-	calib, err = loadAll(ds, cal.Samples)
+	return m, g, calib, nil
+}
+
+// quantizeGraph calibrates g on ds, converts it and, with BiasCorrect, corrects
+// its biases on the calibration samples, which it also returns. note tells the
+// log which of two models this is.
+func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, note string) (*Model, []float32, error) {
+	limit, batch := o.CalibLimit, o.CalibBatch
+	if limit == 0 {
+		limit = 300
+	}
+	if batch == 0 {
+		batch = 30
+	}
+	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.Progress)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	o.logf("calibration done (%d samples)%s", cal.Samples, note)
+	m, err := Convert(d, g, cal)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.logf("convert done%s", note)
+	calib, err := loadAll(ds, cal.Samples)
+	if err != nil {
+		return nil, nil, err
 	}
 	if o.BiasCorrect {
 		if err := BiasCorrect(m, g, calib, cal.Samples); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
-		o.logf("bias correction done")
+		o.logf("bias correction done%s", note)
 	}
-	return m, g, calib, nil
+	return m, calib, nil
+}
+
+// outputSQNR is the SQNR in dB of m's dequantized output on n samples x against
+// the float output want: +Inf when they are equal.
+func outputSQNR(m *Model, x []float32, n int, want []float32) (float64, error) {
+	got, err := Run(m, x, n, nil)
+	if err != nil {
+		return 0, err
+	}
+	var sig, noise float64
+	for i, w := range want {
+		e := float64(got[i]) - float64(w)
+		sig += float64(w) * float64(w)
+		noise += e * e
+	}
+	if noise == 0 {
+		return math.Inf(1), nil
+	}
+	return 10 * math.Log10(sig/noise), nil
 }
 
 // loadAll reads the first n samples of ds into one NCHW slice.
