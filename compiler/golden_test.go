@@ -346,15 +346,19 @@ func TestEqualizeKeptOnlyWhenItHelps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("quantizes the bundled model four times: skipped with -short")
 	}
+	// All 300 calibration images: on the first 128 the check keeps it (18.3 vs 17.8
+	// dB); on 300, and on 2,000 test images, it costs ~2 dB.
 	model := filepath.Join(bundled, "model.json")
 	calib := filepath.Join(bundled, "calib_images.npy")
 	quantize := func(qc string, eq bool) *Model {
 		var log strings.Builder
-		m, _, _, err := QuantizeFloat(Options{Model: model, QConfig: qc, Calib: calib, CalibLimit: 90, Equalize: eq, Log: &log})
+		m, _, _, err := QuantizeFloat(Options{Model: model, QConfig: qc, Calib: calib, Equalize: eq, Log: &log})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %s", qc, m.Meta.EqualizeNote)
+		if eq {
+			t.Logf("%s: %s", qc, m.Meta.EqualizeNote)
+		}
 		if eq && !strings.Contains(log.String(), "equalization "+strings.Fields(m.Meta.EqualizeNote)[0]) {
 			t.Errorf("%s: the log does not give the decision:\n%s", qc, log.String())
 		}

@@ -113,7 +113,9 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		// All of them: on fewer (128 of 300) the choice flipped on the bundled model.
 		n := len(calib) / plain.Tensors[plain.Input].Elems()
+		o.logf("comparing both with the float model on %d calibration images", n)
 		want, err := ir.Run(plain, calib, n, nil)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
@@ -127,10 +129,10 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 			return nil, nil, nil, err
 		}
 		if se >= sp {
-			m.Meta.EqualizeNote = fmt.Sprintf("kept: the int8 output's SQNR against the float model on the %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
+			m.Meta.EqualizeNote = fmt.Sprintf("kept: the int8 output's SQNR against the float model on %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
 		} else {
 			m, g = mp, plain
-			m.Meta.EqualizeNote = fmt.Sprintf("dropped: the int8 output's SQNR against the float model on the %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
+			m.Meta.EqualizeNote = fmt.Sprintf("dropped: the int8 output's SQNR against the float model on %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
 		}
 		m.Meta.Equalize = se >= sp
 		o.logf("equalization %s", m.Meta.EqualizeNote)
