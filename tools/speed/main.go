@@ -47,20 +47,10 @@ func main() {
 	}
 	// Round robin: every system gets one process per round, so a slow spell of
 	// the machine hits them alike; the best of the rounds is kept.
-	best := map[string]*result{}
-	var order []string
+	var best bests
 	keep := func(rs []result) {
 		for _, r := range rs {
-			b, ok := best[r.name]
-			if !ok {
-				b = &result{name: r.name, b1: math.Inf(1)}
-				best[r.name] = b
-				order = append(order, r.name)
-			}
-			if r.b1 > 0 {
-				b.b1 = min(b.b1, r.b1)
-			}
-			b.b16 = max(b.b16, r.b16)
+			best.add(r, r.b1 > 0, true)
 		}
 	}
 	for round := 0; round < *repeats; round++ {
@@ -80,11 +70,7 @@ func main() {
 			keep(r)
 		}
 	}
-	var rs []result
-	for _, n := range order {
-		rs = append(rs, *best[n])
-	}
-	report(rs, *md, *repeats)
+	report(best.list(), *md, *repeats)
 }
 
 func check(err error) {
@@ -163,8 +149,7 @@ func ort(peers string, repeats int) ([]result, error) {
 // torch runs torch_speed.py repeats times with one thread (batch 1) and
 // with all cores (batch 16).
 func torch(python, peers string, repeats int) ([]result, error) {
-	best := map[string]*result{}
-	var order []string
+	var best bests
 	for _, threads := range []int{1, runtime.NumCPU()} {
 		for i := 0; i < repeats; i++ {
 			out, err := run(peers, nil, python, "torch_speed.py", "--threads", strconv.Itoa(threads), "--iters", "30", "--variants", "onednn,qnnpack")
@@ -176,25 +161,45 @@ func torch(python, peers string, repeats int) ([]result, error) {
 				return nil, err
 			}
 			for _, r := range rs {
-				b, ok := best[r.name]
-				if !ok {
-					b = &result{name: r.name, b1: math.Inf(1)}
-					best[r.name] = b
-					order = append(order, r.name)
-				}
-				if threads == 1 {
-					b.b1 = min(b.b1, r.b1)
-				} else {
-					b.b16 = max(b.b16, r.b16)
-				}
+				best.add(r, threads == 1, threads != 1)
 			}
 		}
 	}
-	var rs []result
-	for _, n := range order {
-		rs = append(rs, *best[n])
+	return best.list(), nil
+}
+
+// bests keeps each system's best numbers (lowest batch-1 latency, highest
+// batch-16 throughput), systems in the order first seen.
+type bests struct {
+	by    map[string]*result
+	order []string
+}
+
+// add merges r's batch-1 number if b1 is set and its batch-16 one if b16 is.
+func (bs *bests) add(r result, b1, b16 bool) {
+	b, ok := bs.by[r.name]
+	if !ok {
+		if bs.by == nil {
+			bs.by = map[string]*result{}
+		}
+		b = &result{name: r.name, b1: math.Inf(1)}
+		bs.by[r.name] = b
+		bs.order = append(bs.order, r.name)
 	}
-	return rs, nil
+	if b1 {
+		b.b1 = min(b.b1, r.b1)
+	}
+	if b16 {
+		b.b16 = max(b.b16, r.b16)
+	}
+}
+
+func (bs *bests) list() []result {
+	var rs []result
+	for _, n := range bs.order {
+		rs = append(rs, *bs.by[n])
+	}
+	return rs
 }
 
 // parsePeer reads lines "<prefix><variant> batch1_median_ms X batch1_min_ms Y batch16_img_s Z".
