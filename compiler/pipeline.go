@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math"
 	"os"
 
 	"github.com/ptqc/ptqc/calibrate"
@@ -101,7 +100,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		absorbed := ir.AbsorbHighBias(g)
 		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels)", len(ir.EqualizePairs(g)), sweeps, absorbed)
 	}
-	m, calib, err = o.quantizeGraph(d, g, qc, ds, "")
+	m, calib, err = o.quantizeGraph(d, g, qc, ds, nil, "")
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -109,7 +108,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		// Equalization balances weight ranges for per-tensor scales; with
 		// per-channel ones it can cost more in the activations than it saves,
 		// so the model closer to the float one on the calibration images wins.
-		mp, _, err := o.quantizeGraph(d, plain, qc, ds, " (without equalization, to compare)")
+		mp, _, err := o.quantizeGraph(d, plain, qc, ds, calib, " (without equalization, to compare)")
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -128,13 +127,12 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if se >= sp {
-			m.Meta.EqualizeNote = fmt.Sprintf("kept: the int8 output's SQNR against the float model on %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
-		} else {
-			m, g = mp, plain
-			m.Meta.EqualizeNote = fmt.Sprintf("dropped: the int8 output's SQNR against the float model on %d calibration images is %.1f dB with it, %.1f dB without", n, se, sp)
+		verdict := "kept"
+		if se < sp {
+			m, g, verdict = mp, plain, "dropped"
 		}
 		m.Meta.Equalize = se >= sp
+		m.Meta.EqualizeNote = fmt.Sprintf("%s: the int8 output's SQNR against the float model on %d calibration images is %.1f dB with it, %.1f dB without", verdict, n, se, sp)
 		o.logf("equalization %s", m.Meta.EqualizeNote)
 	}
 	m.Meta.Version = Version
@@ -152,9 +150,10 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 }
 
 // quantizeGraph calibrates g on ds, converts it and, with BiasCorrect, corrects
-// its biases on the calibration samples, which it also returns. note tells the
-// log which of two models this is.
-func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, note string) (*Model, []float32, error) {
+// its biases on the calibration samples, which it also returns: calib if they
+// were loaded already, else read from ds. note tells the log which of two
+// models this is.
+func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, note string) (*Model, []float32, error) {
 	limit, batch := o.CalibLimit, o.CalibBatch
 	if limit == 0 {
 		limit = 300
@@ -172,9 +171,10 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		return nil, nil, err
 	}
 	o.logf("convert done%s", note)
-	calib, err := loadAll(ds, cal.Samples)
-	if err != nil {
-		return nil, nil, err
+	if calib == nil {
+		if calib, err = loadAll(ds, cal.Samples); err != nil {
+			return nil, nil, err
+		}
 	}
 	if o.BiasCorrect {
 		if err := BiasCorrect(m, g, calib, cal.Samples); err != nil {
@@ -186,7 +186,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 }
 
 // outputSQNR is the SQNR in dB of m's dequantized output on n samples x against
-// the float output want: +Inf when they are equal.
+// the float output want.
 func outputSQNR(m *Model, x []float32, n int, want []float32) (float64, error) {
 	got, err := Run(m, x, n, nil)
 	if err != nil {
@@ -198,10 +198,7 @@ func outputSQNR(m *Model, x []float32, n int, want []float32) (float64, error) {
 		sig += float64(w) * float64(w)
 		noise += e * e
 	}
-	if noise == 0 {
-		return math.Inf(1), nil
-	}
-	return 10 * math.Log10(sig/noise), nil
+	return sqnr(sig, noise), nil
 }
 
 // loadAll reads the first n samples of ds into one NCHW slice.
