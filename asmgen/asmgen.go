@@ -154,20 +154,26 @@ func (p *Program) Output() (asm, stubs []byte, err error) {
 	return asm, stubs, nil
 }
 
-// Requant holds an output's requantization: q = clamp(rne(float32(acc)*M[c]) + Z, Lo, Hi).
+// Requant holds an output's requantization:
+// q = clamp(rne(float32(float32(acc)*M[c]) + B[c]) + Z, Lo, Hi).
 type Requant struct {
-	M          []float32
+	M, B       []float32 // B: the float bias in output units (nil: none)
 	Z, Lo, Hi  int32
-	MaxAbsProd []float64 // per channel, bound on |float32(acc)*M| (decides the overflow guard)
+	MaxAbsProd []float64 // per channel, bound on |float32(acc)*M + B| (decides the overflow guard)
 }
 
 func (r *Requant) check(n int) error {
-	if len(r.M) != n {
-		return fmt.Errorf("asmgen: %d multipliers for %d channels", len(r.M), n)
+	if len(r.M) != n || (r.B != nil && len(r.B) != n) {
+		return fmt.Errorf("asmgen: %d multipliers and %d biases for %d channels", len(r.M), len(r.B), n)
 	}
 	for c, m := range r.M {
 		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
 			return fmt.Errorf("asmgen: channel %d: multiplier %v is not finite", c, m)
+		}
+	}
+	for c, b := range r.B {
+		if math.IsNaN(float64(b)) || math.IsInf(float64(b), 0) {
+			return fmt.Errorf("asmgen: channel %d: bias %v is not finite", c, b)
 		}
 	}
 	if r.Z < 0 || r.Z > 255 || r.Lo < 0 || r.Hi > 255 || r.Lo > r.Hi {
@@ -220,16 +226,18 @@ func (k *consts) f32(v float32) operand.Mem { return k.vec(splat32(math.Float32b
 
 func (k *consts) i32(v int32) operand.Mem { return k.vec(splat32(uint32(v), 8)...) }
 
-func (k *consts) floats(v []float32) operand.Mem {
+func (k *consts) floats(v []float32) operand.Mem { return k.vec(floatBits(v)...) }
+
+func floatBits(v []float32) []uint32 {
 	w := make([]uint32, len(v))
 	for i, f := range v {
 		w[i] = math.Float32bits(f)
 	}
-	return k.vec(w...)
+	return w
 }
 
 // packer emits the tail of every requantization: int32 lanes (already
-// rne(float32(acc)*M)) -> + Z -> uint8 clamped to [Lo, Hi]. Saturating packs
+// rne(float32(acc)*M + B)) -> + Z -> uint8 clamped to [Lo, Hi]. Saturating packs
 // then a saturating add of Z are exact: any value outside int16 is far outside
 // 0..255 on the same side.
 type packer struct {
@@ -256,11 +264,16 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 	return pk
 }
 
-// scale turns int32 lanes v into rne(float32(v) * m) in place.
-func (pk *packer) scale(v reg.Register, m operand.Op) {
+// scale turns int32 lanes v into rne(float32(float32(v) * m) + b) in place;
+// b is nil for requantizations without a bias. Two roundings, as the
+// definition has: VMULPS then VADDPS, never an FMA.
+func (pk *packer) scale(v reg.Register, m, b operand.Op) {
 	c := pk.c
 	c.VCVTDQ2PS(v, v)
 	c.VMULPS(m, v, v)
+	if b != nil {
+		c.VADDPS(b, v, v)
+	}
 	if pk.doCap {
 		// The product is finite (M is), so VMINPS never sees a NaN.
 		c.VMINPS(pk.capv, v, v)

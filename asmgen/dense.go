@@ -25,7 +25,6 @@ type Dense struct {
 	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
-	Bias           []int32
 	Requant
 }
 
@@ -119,8 +118,8 @@ func (d *Dense) check() error {
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
-	if len(d.Weight) != d.Cout*d.Cin*d.K*d.K || len(d.Bias) != d.Cout {
-		return fmt.Errorf("asmgen: dense weights %d bias %d", len(d.Weight), len(d.Bias))
+	if len(d.Weight) != d.Cout*d.Cin*d.K*d.K {
+		return fmt.Errorf("asmgen: dense %d weights for %d -> %d channels %dx%d", len(d.Weight), d.Cin, d.Cout, d.K, d.K)
 	}
 	if d.ZIn < 0 || d.ZIn > 255 || d.XMax < 0 || d.XMax > 255 {
 		return fmt.Errorf("asmgen: input zero point %d / max code %d", d.ZIn, d.XMax)
@@ -139,7 +138,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.Bias, d.M, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
 	path := d.Path(isa)
 	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d, %s path.",
@@ -196,8 +195,8 @@ type denseGen struct {
 
 // denseTabs are a path's constant tables.
 type denseTabs struct {
-	mtab  operand.Mem // multipliers, zero beyond Cout
-	btab  operand.Mem // folded biases (i16: as the accumulators start)
+	mtab  operand.Mem // per group of 8 columns: 8 multipliers then 8 float biases, zero beyond Cout
+	btab  operand.Mem // accumulator starts -z_x*sum(w) (i16: as the accumulators start)
 	shuf8 operand.Mem // VPSHUFB control sorting two packed 8-column rows
 }
 
@@ -208,10 +207,11 @@ func (g *denseGen) setPath(p Path) {
 // tables builds the constant tables of path pa.
 func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	d, np := g.d, g.np
-	mp := make([]float32, np)
+	mp, fb := make([]float32, np), make([]float32, np)
 	copy(mp, d.M)
+	copy(fb, d.B)
 	bias := make([]int32, np)
-	copy(bias, codegen.FoldBias(d.Weight, d.Bias, d.ZIn))
+	copy(bias, codegen.ZeroFold(d.Weight, d.Cout, d.ZIn))
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {
@@ -219,22 +219,26 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 		// and (b4 0 b5 0 | b6 0 b7 0); after VPHADDD the lanes hold columns
 		// i16Order, and the multipliers follow that order.
 		order = i16Order
-		pm := make([]float32, np)
 		for g0 := 0; g0 < np; g0 += 8 {
-			for i, c := range i16Order {
-				pm[g0+i] = mp[g0+c]
-			}
 			for c := 0; c < 8; c++ {
 				bt = append(bt, uint32(bias[g0+c]), 0)
 			}
 		}
-		mp = pm
 	} else {
 		for _, b := range bias {
 			bt = append(bt, uint32(b))
 		}
 	}
-	return denseTabs{mtab: k.floats(mp), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
+	var mt []float32
+	for g0 := 0; g0 < np; g0 += 8 {
+		for _, c := range order {
+			mt = append(mt, mp[g0+c])
+		}
+		for _, c := range order {
+			mt = append(mt, fb[g0+c])
+		}
+	}
+	return denseTabs{mtab: k.floats(mt), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
 }
 
 func (g *denseGen) label(s string) string {
@@ -437,7 +441,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 			g.ADDQ(i32(g.kq*32), rWp)
 		}
 		g.ADDQ(i32(bStep*n), rB)
-		g.ADDQ(i32(32*n), rM)
+		g.ADDQ(i32(64*n), rM)
 		g.ADDQ(i32(8*n), rO)
 	}
 	// unit emits one column unit of cols (1..16) columns.
@@ -457,9 +461,9 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.IMUL3Q(i32(2*bStep), rK, rA)
 	g.ADDQ(rA, rB)
 	g.LEAQ(g.mtab, rM)
-	g.SHLQ(operand.U8(6), rK) // 64 bytes of multipliers per unit
+	g.SHLQ(operand.U8(7), rK) // 128 bytes of multipliers and biases per unit
 	g.ADDQ(rK, rM)
-	g.SHRQ(operand.U8(6), rK)
+	g.SHRQ(operand.U8(7), rK)
 	g.IMUL3Q(i32(2*g.kq*32), rK, rWp)
 	g.ADDQ(rW, rWp)
 	g.LEAQ(operand.Mem{Base: out, Index: rK, Scale: 8}, rO)
@@ -640,12 +644,12 @@ func (g *denseGen) finish(rows, groups, cols int) {
 		a0, a1 := acc(r, 0), acc(r, 1)
 		switch {
 		case g.path == PathI16:
-			g.VPHADDD(a1, a0, a0) // columns i16Order, bias included
-			pk.scale(a0, mem(rM, 0))
+			g.VPHADDD(a1, a0, a0) // columns i16Order, accumulator starts included
+			pk.scale(a0, mem(rM, 0), mem(rM, 32))
 		default:
-			pk.scale(a0, mem(rM, 0))
+			pk.scale(a0, mem(rM, 0), mem(rM, 32))
 			if groups == 2 {
-				pk.scale(a1, mem(rM, 32))
+				pk.scale(a1, mem(rM, 64), mem(rM, 96))
 			}
 		}
 	}

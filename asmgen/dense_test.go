@@ -44,10 +44,7 @@ func randDense(r *rand.Rand, sh denseShape) *denseCase {
 			d.Weight[i] = int8(r.IntN(256) - 128)
 		}
 	}
-	d.Bias = make([]int32, sh.cout)
-	for i := range d.Bias {
-		d.Bias[i] = int32(r.IntN(1<<16) - 1<<15)
-	}
+	d.B = randomBias(r, sh.cout)
 	d.M = make([]float32, sh.cout)
 	for i := range d.M {
 		d.M[i] = float32(math.Exp2(-4 - 10*r.Float64()))
@@ -137,7 +134,7 @@ func (c *denseCase) want() []uint8 {
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
 			for o := 0; o < d.Cout; o++ {
-				acc := d.Bias[o]
+				var acc int32
 				for ci := 0; ci < d.Cin; ci++ {
 					for ky := 0; ky < d.K; ky++ {
 						iy := oy*d.Stride - d.Pad + ky
@@ -153,7 +150,7 @@ func (c *denseCase) want() []uint8 {
 						}
 					}
 				}
-				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.B[o], d.Z, d.Lo, d.Hi)
 			}
 		}
 	}
@@ -244,4 +241,19 @@ func TestDense(t *testing.T) {
 			}
 		})
 	}
+}
+
+// randomBias is n float biases in output units: half of them exact halves (the
+// rounding ties of rne after the bias add), all within +-300 steps so that
+// both clamps and the middle of the range are hit.
+func randomBias(r *rand.Rand, n int) []float32 {
+	b := make([]float32, n)
+	for i := range b {
+		if r.IntN(2) == 0 {
+			b[i] = float32(r.IntN(1201)-600) / 2
+		} else {
+			b[i] = float32((2*r.Float64() - 1) * 300)
+		}
+	}
+	return b
 }

@@ -2,17 +2,17 @@ package asmgen
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/codegen"
 )
 
 // Depthwise is a k x k depthwise conv (groups = channels) over NHWC with
 // exactly C channels per pixel in and out. Padding is handled in the kernel:
 // border rows and columns get their own code in which a missing tap reads a
-// vector of the input zero point (the bias has -z_x*sum(w) folded in).
+// vector of the input zero point (the accumulators start at -z_x*sum(w)).
 //
 // Arithmetic: taps are taken in pairs; the two taps' zero-extended inputs are
 // interleaved per channel and multiplied with VPMADDWD by the interleaved
@@ -22,7 +22,6 @@ type Depthwise struct {
 	H, W, OH, OW      int
 	ZIn, XMax         int32
 	Weight            []int8 // C x K x K
-	Bias              []int32
 	Requant
 }
 
@@ -36,8 +35,8 @@ func (d *Depthwise) check() error {
 	if d.OH != (d.H+2*d.Pad-d.K)/d.Stride+1 || d.OW != (d.W+2*d.Pad-d.K)/d.Stride+1 || d.OH < 1 || d.OW < 1 {
 		return fmt.Errorf("asmgen: depthwise output %dx%d for %dx%d k%d s%d p%d", d.OH, d.OW, d.H, d.W, d.K, d.Stride, d.Pad)
 	}
-	if len(d.Weight) != d.C*d.K*d.K || len(d.Bias) != d.C {
-		return fmt.Errorf("asmgen: depthwise weights %d bias %d", len(d.Weight), len(d.Bias))
+	if len(d.Weight) != d.C*d.K*d.K {
+		return fmt.Errorf("asmgen: depthwise %d weights for %d channels %dx%d", len(d.Weight), d.C, d.K, d.K)
 	}
 	if d.ZIn < 0 || d.ZIn > 255 {
 		return fmt.Errorf("asmgen: input zero point %d", d.ZIn)
@@ -55,7 +54,7 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		return err
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.Bias, d.M, d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
 	if err := p.function(name, dwSig, fmt.Sprintf("%s: depthwise %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d.",
 		name, d.C, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW)); err != nil {
@@ -71,17 +70,12 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		}
 		g.chunks = append(g.chunks, n)
 	}
-	// M and bias tables in accumulator order: a 16-channel chunk's low
-	// accumulator holds channels 0-3 and 8-11, the high one 4-7 and 12-15.
+	// Accumulator starts, multipliers and float biases in accumulator order: a
+	// 16-channel chunk's low accumulator holds channels 0-3 and 8-11, the high
+	// one 4-7 and 12-15.
 	bias := make([]int32, d.C+16)
-	for c := range d.C {
-		s := int32(0)
-		for t := 0; t < g.taps; t++ {
-			s += int32(d.Weight[c*g.taps+t])
-		}
-		bias[c] = d.Bias[c] - d.ZIn*s
-	}
-	// Per chunk: biases then multipliers, each in accumulator order.
+	copy(bias, codegen.ZeroFold(d.Weight, d.C, d.ZIn))
+	// Per chunk: accumulator starts, multipliers, float biases.
 	var tab []uint32
 	for i, n := range g.chunks {
 		c0 := 16 * i
@@ -94,13 +88,8 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		for _, o := range order {
 			tab = append(tab, uint32(bias[c0+o]))
 		}
-		for _, o := range order {
-			m := float32(0)
-			if c := c0 + o; c < d.C {
-				m = d.M[c]
-			}
-			tab = append(tab, math.Float32bits(m))
-		}
+		tab = append(tab, floatBits(inOrder(d.M, c0, order))...)
+		tab = append(tab, floatBits(inOrder(d.B, c0, order))...)
 	}
 	g.tab = k.vec(tab...)
 	// The u8 path needs padding taps below 128 too.
@@ -253,7 +242,7 @@ func (g *dwGen) row(vy []bool, cols []run) {
 		g.chunk(vy, cols, 16, 16)
 		g.ADDQ(i32(16), dCh)
 		g.ADDQ(i32(16), dWc)
-		g.ADDQ(i32(128), dTab)
+		g.ADDQ(i32(192), dTab)
 		g.CMPQ(dCh, i32(16*full))
 		g.JL(operand.LabelRef(lp))
 	}
@@ -336,8 +325,8 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 		}
 		// acc0 = ch 0-3 | 8-11, acc1 = 4-7 | 12-15: one pack restores the order.
 		pk := g.pk
-		pk.scale(x(acc0), mem(dTab, 4*n))
-		pk.scale(x(acc1), mem(dTab, 4*n+2*n))
+		pk.scale(x(acc0), mem(dTab, 4*n), mem(dTab, 8*n))
+		pk.scale(x(acc1), mem(dTab, 4*n+2*n), mem(dTab, 8*n+2*n))
 		if n == 16 {
 			g.VPACKSSDW(acc1, acc0, acc0)
 			g.VPADDSW(pk.z, acc0, acc0)
@@ -370,10 +359,13 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 	}
 }
 
-// u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 biases, 32
-// multipliers (both in accumulator order, u8Order), then per tap pair the low
-// and high interleaved weights.
-func (g *dwGen) u8ChunkBytes() int { return 256 + 64*((g.taps+1)/2) }
+// u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 accumulator
+// starts, 32 multipliers, 32 float biases (all in accumulator order, u8Order),
+// then per tap pair the low and high interleaved weights.
+func (g *dwGen) u8ChunkBytes() int { return u8Weights + 64*((g.taps+1)/2) }
+
+// u8Weights is the offset of the interleaved weights in a u8 chunk table.
+const u8Weights = 384
 
 // u8Order is the channel order of the u8 path's four int32 accumulators.
 var u8Order = []int{0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23,
@@ -401,13 +393,8 @@ func (g *dwGen) u8Tables(k *consts, bias []int32) {
 			}
 			tab = append(tab, uint32(b))
 		}
-		for _, o := range u8Order {
-			m := float32(0)
-			if c := c0 + o; c < d.C {
-				m = d.M[c]
-			}
-			tab = append(tab, math.Float32bits(m))
-		}
+		tab = append(tab, floatBits(inOrder(d.M, c0, u8Order))...)
+		tab = append(tab, floatBits(inOrder(d.B, c0, u8Order))...)
 		for p := 0; p < pairs; p++ {
 			ta, tb := 2*p, 2*p+1
 			// VPUNPCKLBW pairs channels 0-7 (lane 0) and 16-23 (lane 1);
@@ -512,8 +499,8 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 		}
 		g.VPUNPCKHBW(src, l, h)
 		g.VPUNPCKLBW(src, l, l)
-		g.VPMADDUBSW(mem(dTab, 256+64*p), l, l)
-		g.VPMADDUBSW(mem(dTab, 256+64*p+32), h, h)
+		g.VPMADDUBSW(mem(dTab, u8Weights+64*p), l, l)
+		g.VPMADDUBSW(mem(dTab, u8Weights+64*p+32), h, h)
 	}
 	pairs := (g.taps + 1) / 2
 	l0, h0, l1, h1, t := reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8
@@ -553,7 +540,7 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 	pk := g.pk
 	for i, a := range acc {
 		g.VPADDD(mem(dTab, 32*i), a, a)
-		pk.scale(a, mem(dTab, 128+32*i))
+		pk.scale(a, mem(dTab, 128+32*i), mem(dTab, 256+32*i))
 	}
 	// (0-7 | 16-23), (8-15 | 24-31) as int16, then bytes in order.
 	g.VPACKSSDW(acc[1], acc[0], acc[0])
@@ -572,4 +559,15 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 	default:
 		storeN(g.Context, acc[0].AsX(), store, mem(dOut, 0), reg.RDX)
 	}
+}
+
+// inOrder is v[c0+o] for each o of order, zero past the end of v (or for a nil v).
+func inOrder(v []float32, c0 int, order []int) []float32 {
+	out := make([]float32, len(order))
+	for i, o := range order {
+		if c := c0 + o; c < len(v) {
+			out[i] = v[c]
+		}
+	}
+	return out
 }

@@ -33,10 +33,9 @@ func randDW(r *rand.Rand, sh dwShape) (*Depthwise, []uint8) {
 			d.Weight[i] = int8(r.IntN(50) - 25)
 		}
 	}
-	d.Bias = make([]int32, sh.c)
+	d.B = randomBias(r, sh.c)
 	d.M = make([]float32, sh.c)
-	for i := range d.Bias {
-		d.Bias[i] = int32(r.IntN(1<<16) - 1<<15)
+	for i := range d.M {
 		d.M[i] = float32(math.Exp2(-6 - 8*r.Float64()))
 		if sh.bigM {
 			d.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
@@ -68,7 +67,7 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
 			for c := 0; c < d.C; c++ {
-				acc := d.Bias[c]
+				var acc int32
 				for ky := 0; ky < d.K; ky++ {
 					for kx := 0; kx < d.K; kx++ {
 						iy, ix := oy*d.Stride-d.Pad+ky, ox*d.Stride-d.Pad+kx
@@ -78,7 +77,7 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*d.K+ky)*d.K+kx])
 					}
 				}
-				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi)
 			}
 		}
 	}

@@ -181,7 +181,7 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 		c.JNZ(operand.LabelRef(lp))
 		for i := 0; i < v; i++ {
 			c.VPSUBD(off, ymm[i], ymm[i])
-			pk.scale(ymm[i], inv)
+			pk.scale(ymm[i], inv, nil)
 		}
 		if v == 2 {
 			pk.store16(reg.Y0, reg.Y1, reg.Y8, mem(py, ch), min(16, m.C-ch), reg.RDI)

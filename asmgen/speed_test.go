@@ -39,7 +39,7 @@ func TestPointwiseSpeed(t *testing.T) {
 		for j := range d.Weight {
 			d.Weight[j] = int8(r.IntN(256) - 128)
 		}
-		d.Bias = make([]int32, l.cout)
+		d.B = make([]float32, l.cout)
 		d.M = make([]float32, l.cout)
 		for j := range d.M {
 			d.M[j] = 0.001

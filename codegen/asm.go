@@ -11,7 +11,7 @@ import (
 // Asm is a package's assembly, made by the generator in Options.Asm (cmd/ptqc
 // passes asmgen's; codegen comes before asmgen in the pipeline, so it cannot
 // call it itself). The assembly reads the weights as pack.go packs them and
-// keeps its own copies of the biases and multipliers.
+// keeps its own copies of the multipliers and biases.
 type Asm struct {
 	// Files are added to the package as they are: the .s file and its Go
 	// declarations, amd64 only by their names.

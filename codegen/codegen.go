@@ -1,7 +1,7 @@
 // Package codegen writes a quantized model as a standalone Go package: model.go
 // (constants, Model, New, Forward and the layer schedule), kernels.go (one
 // function per layer, specialised with its shapes and qparams as constants),
-// weights.bin (packed int8 weights and int32 biases, embedded) and doc.go
+// weights.bin (packed int8 weights and int32 accumulator starts, embedded) and doc.go
 // (provenance).
 //
 // Layout, decided here for every layer kind and relied on by issue 6's assembly:
@@ -12,9 +12,10 @@
 //     planned here (see plan.go): tensors are placed first-fit in node order and
 //     their bytes reused once dead.
 //   - Weights are packed per layer kind by pack.go, the one place to change for
-//     another kernel's order. Biases absorb -z_x * sum(w[c]) and borders behave as
-//     if padded with z_x, so kernels compute sum(q_x * w) + bias', which equals the
-//     interpreter's sum((q_x - z_x) * w) + b in wrapping int32 arithmetic.
+//     another kernel's order. Accumulators start at -z_x * sum(w[c]) and borders
+//     behave as if padded with z_x, so kernels compute sum(q_x * w) - z_x * sum(w),
+//     which equals the interpreter's sum((q_x - z_x) * w) in wrapping int32
+//     arithmetic; the float bias is added after scaling, as ARCHITECTURE.md says.
 //   - Every layer runs on the portable Go kernels of kernels.go (layer IDs l00,
 //     l01, ...: l07Generic) and, when Options.Asm is set, on assembly tiers
 //     (kernels_amd64.s, forward_amd64.go). New picks one tier per Model
@@ -333,8 +334,8 @@ func checkConv(c *compiler.Conv, x, y dims, linear bool) error {
 	if linear && (x.H != 1 || x.W != 1 || c.Kernel != 1) {
 		return errors.New("linear on a spatial input")
 	}
-	if n := c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel; len(c.Weight) != n || len(c.Bias) != c.OutC || len(c.M) != c.OutC {
-		return fmt.Errorf("%d weights, %d biases, %d multipliers; want %d, %d, %d", len(c.Weight), len(c.Bias), len(c.M), n, c.OutC, c.OutC)
+	if n := c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel; len(c.Weight) != n || len(c.B) != c.OutC || len(c.M) != c.OutC {
+		return fmt.Errorf("%d weights, %d biases, %d multipliers; want %d, %d, %d", len(c.Weight), len(c.B), len(c.M), n, c.OutC, c.OutC)
 	}
 	for _, v := range c.M {
 		if !finite32(v) {

@@ -85,7 +85,7 @@ func TestPack(t *testing.T) {
 	for i := range w {
 		w[i] = int8(i)
 	}
-	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w, Bias: []int32{100, math.MaxInt32}}
+	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w}
 	gotW, gotB := packConv(conv, 3)
 	// Quads (PackDense): one group of 8 output channels, per tap one quad of
 	// 8 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
@@ -102,7 +102,7 @@ func TestPack(t *testing.T) {
 		s0 += int32(i)
 		s1 += int32(18 + i)
 	}
-	wantB := []int32{100 - 3*s0, int32(uint32(math.MaxInt32) - uint32(3*s1))} // wraps like the kernels
+	wantB := []int32{-3 * s0, -3 * s1}
 	if diff := cmp.Diff(wantW, gotW); diff != "" {
 		t.Errorf("packConv weights (-want +got):\n%s", diff)
 	}
@@ -110,7 +110,7 @@ func TestPack(t *testing.T) {
 		t.Errorf("packConv biases (-want +got):\n%s", diff)
 	}
 	// A grouped conv keeps OHWI: o, tap, i -> OIHW index (o*1+i)*9+tap.
-	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
+	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
 	gotW, _ = packConv(grouped, 0)
 	wantW = nil
 	for o := range 2 {
@@ -122,7 +122,7 @@ func TestPack(t *testing.T) {
 		t.Errorf("packConv grouped (-want +got):\n%s", diff)
 	}
 
-	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
+	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
 	gotW, _ = packDepthwise(dw, 0)
 	wantW = nil
 	for tap := range 9 {
@@ -134,14 +134,14 @@ func TestPack(t *testing.T) {
 		t.Errorf("packDepthwise (-want +got):\n%s", diff)
 	}
 
-	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}, Bias: []int32{5, -5}}
+	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}}
 	gotW, gotB = packPointwise(pw, 255)
 	wantPW := make([]int8, 32) // one group of 8, one quad: channel o at o*4
 	copy(wantPW, []int8{1, -2, 3, 0, -128, 127, 0, 0})
 	if diff := cmp.Diff(wantPW, gotW); diff != "" {
 		t.Errorf("packPointwise (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]int32{5 - 255*2, -5 - 255*(-1)}, gotB); diff != "" {
+	if diff := cmp.Diff([]int32{-255 * 2, -255 * (-1)}, gotB); diff != "" {
 		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
 	}
 }

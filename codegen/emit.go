@@ -131,7 +131,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
 		add(n("YLen", y.elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
 	}
-	var mTable []float32
+	var tables []chanTable
 	switch l.Kind {
 	case kQuantize:
 		add(def{"Inv", jen.Float32(), f32(float32(1 / l.Y.Scale))})
@@ -157,10 +157,12 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		case l.Kind == kConv:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
 		}
-		if perTensor(c.M) {
-			add(def{"M", jen.Float32(), f32(c.M[0])})
-		} else {
-			mTable = c.M
+		for _, t := range []chanTable{{"M", c.M}, {"Bias", c.B}} {
+			if perTensor(t.v) {
+				add(def{t.name, jen.Float32(), f32(t.v[0])})
+			} else {
+				tables = append(tables, t)
+			}
 		}
 	}
 	f.Line()
@@ -178,28 +180,41 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			grp.List(names...).Op("=").List(vals...)
 		}
 	})
-	if mTable != nil {
+	for _, t := range tables {
 		f.Line()
-		f.Comment(l.ID + "M are the per-channel requantization multipliers s_x * s_w[c] / s_y.")
-		f.Var().Add(l.id("M")).Op("=").Index(l.id("YC")).Float32().ValuesFunc(func(grp *jen.Group) {
-			for _, v := range mTable {
+		f.Comment(l.ID + t.name + " are the per-channel " + chanTableDoc[t.name] + ".")
+		f.Var().Add(l.id(t.name)).Op("=").Index(l.id("YC")).Float32().ValuesFunc(func(grp *jen.Group) {
+			for _, v := range t.v {
 				grp.Add(f32(v))
 			}
 		})
 	}
 }
 
-// mult is layer l's multiplier for output channel o.
-func (l *layer) mult(o jen.Code) jen.Code {
-	if perTensor(l.Node.Conv.M) {
-		return l.id("M")
-	}
-	return l.id("M").Index(o)
+// chanTable is a per-channel requantization constant: a table, or one
+// constant when every channel has the same value.
+type chanTable struct {
+	name string
+	v    []float32
 }
 
-// requantize is y = runtime.Requantize(acc, M[o], z_y, lo, hi).
+var chanTableDoc = map[string]string{
+	"M":    "requantization multipliers s_x * s_w[c] / s_y",
+	"Bias": "biases in output units, b[c] / s_y",
+}
+
+// perChannel is layer l's constant name (M or Bias) for output channel o.
+func (l *layer) perChannel(name string, v []float32, o jen.Code) jen.Code {
+	if perTensor(v) {
+		return l.id(name)
+	}
+	return l.id(name).Index(o)
+}
+
+// requantize is y = runtime.Requantize(acc, M[o], Bias[o], z_y, lo, hi).
 func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
-	return dst.Op("=").Qual(rt, "Requantize").Call(acc, l.mult(o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
+	c := l.Node.Conv
+	return dst.Op("=").Qual(rt, "Requantize").Call(acc, l.perChannel("M", c.M, o), l.perChannel("Bias", c.B, o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
 }
 
 func (g *gen) model() ([]byte, error) {
@@ -227,7 +242,7 @@ func (g *gen) model() ([]byte, error) {
 		jen.Comment("padded input of a k x k conv."),
 		jen.Id("scratchBytes").Op("=").Lit(g.scratchBytes()),
 		jen.Id("padBytes").Op("=").Lit(g.padBytes()),
-		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian biases."),
+		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w))."),
 		jen.Id("weightsHeader").Op("=").Lit(headerLen),
 		jen.Id("weightsLen").Op("=").Lit(g.blob.wLen),
 		jen.Id("biasesLen").Op("=").Lit(g.blob.bCount),

@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/ptqc/ptqc/ir"
 )
@@ -10,7 +9,7 @@ import (
 // BiasCorrect corrects the shift that weight quantization puts in each layer's
 // mean output, sequentially: in graph order, it runs the n samples x through the
 // quantized model (earlier corrections included) and sets each conv's and linear's
-// int32 bias so that the mean, over samples and positions, of its dequantized
+// float bias B so that the mean, over samples and positions, of its dequantized
 // pre-activation output equals the float graph g's at the same layer.
 func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int) error {
 	want := map[string][]float64{}
@@ -39,15 +38,13 @@ func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int) error {
 		if !ok || len(f) != len(sums) {
 			return fmt.Errorf("bias correction: layer %s has no float counterpart", nd.Name)
 		}
-		sx := m.Tensors[nd.In[0]].Scale
+		sy := m.Tensors[nd.Out].Scale
 		c := nd.Conv
 		for ch, sum := range sums {
-			s := sx * c.WScale[ch]
-			// Both means in accumulator units: the float one divided by s_x*s_w.
-			delta := math.RoundToEven(f[ch]/s - float64(sum)/float64(count))
-			b := min(max(float64(c.Bias[ch])+delta, math.MinInt32), math.MaxInt32)
-			c.Bias[ch] = int32(b)
-			c.FloatBias[ch] = float32(b * s)
+			// In output units: the float mean over s_y, less the mean of the
+			// scaled accumulator (which holds no bias), is the bias; kept in
+			// float like every bias.
+			c.B[ch] = float32(f[ch]/sy - float64(sum)/float64(count)*float64(c.M[ch]))
 		}
 		return nil
 	}
