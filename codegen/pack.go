@@ -102,11 +102,11 @@ func ZeroFold(w []int8, n int, zx int32) []int32 {
 
 // weightsFile is weights.bin: Header and a newline, zero-padded to align bytes,
 // then the int8 weights of every conv and linear layer in node order, each layer
-// starting at a multiple of align, then their int32 little-endian biases, each
+// starting at a multiple of align, then their int32 little-endian accumulator starts, each
 // layer starting at a multiple of align/4.
 type weightsFile struct {
 	data         []byte
-	wLen, bCount int // int8 weights (with padding) and int32 biases (with padding)
+	wLen, bCount int // int8 weights (with padding) and int32 accumulator starts (with padding)
 }
 
 // headerLen is where weights.bin's data starts.
