@@ -61,6 +61,25 @@ func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
 	return d, ir.Fuse(g), nil
 }
 
+// Inputs are the files the options read: the description and its weights
+// (the description's own when Weights is empty and it can be read), the
+// calibration data and labels, the quantized-model file. Build outputs must
+// not overwrite them.
+func (o *Options) Inputs() []string {
+	var in []string
+	for _, p := range []string{o.Model, o.Weights, o.Calib, o.CalibLabels, o.QModel} {
+		if p != "" {
+			in = append(in, p)
+		}
+	}
+	if o.Model != "" && o.Weights == "" {
+		if d, err := ir.ReadDescription(o.Model); err == nil && d.Weights != "" {
+			in = append(in, d.WeightsPath())
+		}
+	}
+	return in
+}
+
 func (o *Options) logf(format string, args ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", args...)
