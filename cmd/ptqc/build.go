@@ -76,7 +76,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote package %s to %s (%s) in %.1fs\n", p.Name, *out, strings.Join(p.Names(), ", "), time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "weights.bin: %d bytes (float model %d bytes, %.2fx smaller)\n", p.WeightsBytes, m.Meta.FloatBytes, float64(m.Meta.FloatBytes)/float64(p.WeightsBytes))
-	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per Model worker)\n", p.ArenaBytes)
+	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per worker)\n", p.ArenaBytes)
 	fmt.Fprintf(stdout, "kernel tiers: %s\n", strings.Join(p.Tiers, ", "))
 	return nil
 }

@@ -3,5 +3,12 @@
 
 package mobilenetv2_224
 
+// forwardBuild is the build this file comes from (see buildID).
+const forwardBuild uint64 = 0x775067f6d39c124b
+
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
+
+func asmBuilds() []fileBuild {
+	return []fileBuild{{"forward_other.go", forwardBuild}}
+}

@@ -4,7 +4,7 @@
 // a standalone package that runs it with integer arithmetic, bit for bit as ptqc's
 // int8 reference interpreter does.
 //
-//	m := mobilenetv2_fmnist.New() // one per goroutine
+//	m := mobilenetv2_fmnist.New() // safe for concurrent use
 //	err := m.Forward(logits, images) // N images NCHW, normalized -> N x NumClasses
 //	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform
 //
@@ -19,7 +19,7 @@
 //	cross-layer equalization  false
 //	bias correction           false
 //	weights.bin               2279104 bytes (float model 8878504 bytes)
-//	activation arena          34816 bytes per Model worker
+//	activation arena          34816 bytes per worker
 //	kernel tiers              generic, avx2, avx512vnni (New picks one; PTQC_ISA forces it)
 //
 // Regenerate it from this directory with:
