@@ -192,7 +192,7 @@ func buildConst(f *jen.File, name, comment string) {
 }
 
 // stampBuild writes the build id, a hash of the files that compute (all but
-// doc.go, whose recorded command may change alone), into each of them: the Go
+// doc.go, whose recorded command may change alone), into every file: the Go
 // files' constants, weights.bin's header and a function of the assembly. A
 // package whose files come from two builds (one killed while renaming its
 // files into place) then fails in New instead of running wrong.
@@ -207,7 +207,7 @@ func (p *Package) stampBuild() error {
 	}
 	id := binary.BigEndian.Uint64(h.Sum(nil))
 	lit := []byte(fmt.Sprintf("0x%016x", id))
-	for _, name := range []string{"model.go", "kernels.go", "forward_amd64.go", "forward_other.go"} {
+	for _, name := range []string{"doc.go", "model.go", "kernels.go", "forward_amd64.go", "forward_other.go"} {
 		b, ok := p.Files[name]
 		if !ok {
 			continue

@@ -63,5 +63,6 @@ func (g *gen) doc() ([]byte, error) {
 	f := jen.NewFile(g.opts.Package)
 	f.HeaderComment(Header)
 	f.PackageComment(lines(ls...))
+	buildConst(f, "docBuild", "docBuild is the build this file comes from (see buildID).")
 	return render(f)
 }

@@ -259,6 +259,7 @@ func (g *gen) model() ([]byte, error) {
 		jen.Id("builds").Op(":=").Append(jen.Index().Id("fileBuild").Values(
 			jen.Values(jen.Lit("weights.bin"), jen.Qual("encoding/binary", "LittleEndian").Dot("Uint64").Call(jen.Index().Byte().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("-").Lit(8), jen.Id("weightsHeader"))))),
 			jen.Values(jen.Lit("kernels.go"), jen.Id("kernelsBuild")),
+			jen.Values(jen.Lit("doc.go"), jen.Id("docBuild")),
 		), jen.Id("asmBuilds").Call().Op("...")),
 		jen.For(jen.List(jen.Id("_"), jen.Id("b")).Op(":=").Range().Id("builds")).Block(
 			jen.If(jen.Id("b").Dot("id").Op("!=").Id("buildID")).Block(

@@ -230,6 +230,13 @@ func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) (err
 	}
 	// From here on ctx is ignored: stopping between renames would mix builds
 	// for nothing, and the renames take no time.
+	links := make([]string, len(tmps))
+	for i, t := range tmps {
+		t.link = tempName(dir)
+		links[i] = t.link
+	}
+	release := guard(links)
+	defer release()
 	for i, name := range names {
 		if err := tmps[i].commit(filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("writing %s: %w", filepath.Join(dir, name), err)
@@ -257,7 +264,8 @@ func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) (err
 type tempFile struct {
 	f    *os.File
 	anon bool   // f has no name
-	name string // f's name, or the name it is linked to before the rename
+	name string // f's name, if it has one
+	link string // the name an unnamed f is linked to before the rename
 	data []byte
 }
 
@@ -304,23 +312,25 @@ func (t *tempFile) commit(path string) error {
 	if t.anon {
 		// A rename cannot take an unnamed file: link it to a temporary name
 		// first (the one moment a kill leaves a temporary file behind).
-		name := tempName(filepath.Dir(path))
-		if err := linkAnon(t.f, name); err == nil {
-			t.name = name
-		} else {
-			// Not linkable here (no /proc, say): write the bytes to a named file.
-			f, name, err := createNamed(filepath.Dir(path))
-			if err != nil {
-				return err
+		err := linkRename(t.f, t.link, path)
+		if err == nil || !errors.As(err, new(errLink)) {
+			if err == nil {
+				err = t.discard()
 			}
-			t.f.Close()
-			t.f, t.anon, t.name = f, false, name
-			if _, err := f.Write(t.data); err != nil {
-				return err
-			}
-			if err := f.Sync(); err != nil {
-				return err
-			}
+			return err
+		}
+		// Not linkable here: write the bytes to a named file.
+		f, name, err := createNamed(filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+		t.f.Close()
+		t.f, t.anon, t.name = f, false, name
+		if _, err := f.Write(t.data); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
 		}
 	}
 	if err := os.Rename(t.name, path); err != nil {

@@ -2,22 +2,15 @@ package main
 
 import (
 	"bytes"
-	"fmt"
-	"image"
-	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
-	"github.com/ptqc/ptqc/internal/gentest"
-	"github.com/ptqc/ptqc/runtime"
 )
 
 func TestBuildFlagErrors(t *testing.T) {
@@ -134,132 +127,6 @@ func TestBuild(t *testing.T) {
 		if b, err := os.ReadFile(user); err != nil || string(b) != "package net\n" {
 			t.Errorf("%s: the user file is %q, %v", force, b, err)
 		}
-	}
-}
-
-const fmnistDir = "../../testdata/mobilenetv2_fmnist"
-
-// TestDownstream plays a user of ptqc: a module of its own with a go:generate
-// line, go generate, go build, and a main that classifies test images.
-func TestDownstream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go generate and go build")
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(root, "testdata/mobilenetv2_fmnist/model.json")
-	calib := filepath.Join(root, "testdata/mobilenetv2_fmnist/calib_images.npy")
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("the bundled model is missing: %v", err)
-	}
-	dir := t.TempDir()
-	write := func(name, s string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("go.mod", fmt.Sprintf("module example.com/app\n\ngo 1.26\n\nrequire github.com/ptqc/ptqc v0.0.0\n\nreplace github.com/ptqc/ptqc => %s\n", root))
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	write("go.sum", string(sum))
-	write("main.go", fmt.Sprintf(`package main
-
-//go:generate go run github.com/ptqc/ptqc/cmd/ptqc build -model %s -qconfig fbgemm -calib %s -o fmnist -pkg fmnist
-
-import (
-	"fmt"
-	"image/png"
-	"log"
-	"os"
-
-	"example.com/app/fmnist"
-)
-
-func main() {
-	m := fmnist.New()
-	for _, path := range os.Args[1:] {
-		f, err := os.Open(path)
-		if err != nil {
-			log.Fatal(err)
-		}
-		img, err := png.Decode(f)
-		f.Close()
-		if err != nil {
-			log.Fatal(err)
-		}
-		top, err := m.Classify(img, 3)
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Println(top[0])
-	}
-}
-`, model, calib))
-
-	// Five test images as PNG files, and what the interpreter says of them.
-	npy, err := data.ReadNpy(filepath.Join(fmnistDir, "test_images.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 5
-	var pngs []string
-	for i := range n {
-		img := image.NewGray(image.Rect(0, 0, 28, 28))
-		copy(img.Pix, npy.U8[i*28*28:])
-		var b bytes.Buffer
-		if err := png.Encode(&b, img); err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("img%d.png", i)
-		write(name, b.String())
-		pngs = append(pngs, filepath.Join(dir, name))
-	}
-	m, err := compiler.Quantize(compiler.Options{Model: model, QConfig: "fbgemm", Calib: calib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logits, err := compiler.Run(m, gentest.TestImages(t, m, n), n, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for i := range n {
-		want = append(want, fmt.Sprint(runtime.TopK(logits[i*10:(i+1)*10], 1)[0]))
-	}
-
-	gocmd := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("go", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	gocmd("generate", "./...")
-	for _, name := range []string{"doc.go", "model.go", "kernels.go", "weights.bin"} {
-		if ok, err := codegen.Generated(filepath.Join(dir, "fmnist", name)); !ok || err != nil {
-			t.Errorf("fmnist/%s: generated %v, %v", name, ok, err)
-		}
-	}
-	gocmd("build", "-o", "app", ".")
-	cmd := exec.Command(filepath.Join(dir, "app"), pngs...)
-	got, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, strings.Fields(string(got))); diff != "" {
-		t.Errorf("classes (-interpreter +downstream app):\n%s", diff)
 	}
 }
 

@@ -26,3 +26,6 @@
 //
 //	go run github.com/ptqc/ptqc/cmd/ptqc build -model ../../testdata/mobilenetv2_224/model.json -qconfig fbgemm -calib ../../testdata/mobilenetv2_224/calib.npy -calib-limit 16 -o . -pkg mobilenetv2_224
 package mobilenetv2_224
+
+// docBuild is the build this file comes from (see buildID).
+const docBuild uint64 = 0x5562f5b89e613e82

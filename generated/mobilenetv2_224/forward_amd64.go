@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x775067f6d39c124b
+const forwardBuild uint64 = 0x5562f5b89e613e82
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {

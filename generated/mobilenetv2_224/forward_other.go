@@ -4,7 +4,7 @@
 package mobilenetv2_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x775067f6d39c124b
+const forwardBuild uint64 = 0x5562f5b89e613e82
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0x775067f6d39c124b
+const buildID uint64 = 0x5562f5b89e613e82
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -65,7 +65,7 @@ func load() {
 		return
 	}
 	// A build killed while renaming its files can leave old and new ones mixed.
-	builds := append([]fileBuild{{"weights.bin", binary.LittleEndian.Uint64([]byte(weightsBin[weightsHeader-8 : weightsHeader]))}, {"kernels.go", kernelsBuild}}, asmBuilds()...)
+	builds := append([]fileBuild{{"weights.bin", binary.LittleEndian.Uint64([]byte(weightsBin[weightsHeader-8 : weightsHeader]))}, {"kernels.go", kernelsBuild}, {"doc.go", docBuild}}, asmBuilds()...)
 	for _, b := range builds {
 		if b.id != buildID {
 			loadErr = fmt.Errorf("mobilenetv2_224: %s comes from ptqc build %016x, model.go from build %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again", b.file, b.id, buildID)

@@ -26,3 +26,6 @@
 //
 //	go run github.com/ptqc/ptqc/cmd/ptqc build -model ../../testdata/mobilenetv2_fmnist/model.json -qconfig fbgemm -calib ../../testdata/mobilenetv2_fmnist/calib_images.npy -o . -pkg mobilenetv2_fmnist
 package mobilenetv2_fmnist
+
+// docBuild is the build this file comes from (see buildID).
+const docBuild uint64 = 0x2106f5484cb0ecf5

@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xed1686ed084cdaa8
+const forwardBuild uint64 = 0x2106f5484cb0ecf5
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {

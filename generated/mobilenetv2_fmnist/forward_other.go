@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xed1686ed084cdaa8
+const forwardBuild uint64 = 0x2106f5484cb0ecf5
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
