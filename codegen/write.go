@@ -181,16 +181,18 @@ func otherPackage(dir, name, pkg string) (string, error) {
 }
 
 // WriteDir writes the package into dir, a directory it shares with the user.
-// Every file is written to a temporary file in dir and renamed over its name
-// once all are written, so a crash or a signal leaves each file old or new
-// (files from two builds mixed are caught by the build id, see Generate).
+// Every file is written to a temporary file in dir (unnamed where the system
+// allows) and renamed over its name once all are written, so a crash or a
+// signal leaves each file old or new (files from two builds mixed are caught
+// by the build id, see Generate); a guard process removes the temporary names
+// if the build dies during the renames.
 // Then it removes the files an earlier build generated that this one does not
 // write, and temporary files a killed build left. It never deletes, moves or
 // overwrites any other file: it refuses a file with a generated file's name
 // that ptqc did not generate (unless o.Force) or that is one of o.Inputs, and
 // a dir holding Go files of another package. When ctx ends before the renames
 // start (an interrupt), it removes its temporary files and returns ctx's error.
-func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) (err error) {
+func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) error {
 	names := p.Names()
 	for _, name := range names {
 		if !slices.Contains(fileNames, name) {
@@ -230,12 +232,15 @@ func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) (err
 	}
 	// From here on ctx is ignored: stopping between renames would mix builds
 	// for nothing, and the renames take no time.
-	links := make([]string, len(tmps))
+	guarded := make([]string, len(tmps))
 	for i, t := range tmps {
-		t.link = tempName(dir)
-		links[i] = t.link
+		guarded[i] = t.name
+		if t.anon {
+			t.link = tempName(dir)
+			guarded[i] = t.link
+		}
 	}
-	release := guard(links)
+	release := guard(guarded)
 	defer release()
 	for i, name := range names {
 		if err := tmps[i].commit(filepath.Join(dir, name)); err != nil {
