@@ -220,6 +220,7 @@ func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
 func (g *gen) model() ([]byte, error) {
 	f := g.file()
 	f.Anon("embed")
+	buildConst(f, "buildID", "buildID identifies the ptqc build that wrote this package; every generated file records it.")
 	in := g.layers[0].XD
 	out := g.layers[len(g.layers)-1].XD
 	f.Line()
@@ -260,11 +261,26 @@ func (g *gen) model() ([]byte, error) {
 		jen.Id("loadErr").Error(),
 	)
 	f.Line()
-	f.Comment("load unpacks weights.bin.")
+	f.Comment("fileBuild is the build a generated file comes from.")
+	f.Type().Id("fileBuild").Struct(jen.Id("file").String(), jen.Id("id").Uint64())
+	f.Line()
+	f.Comment("load checks that every file comes from this build and unpacks weights.bin.")
 	f.Func().Id("load").Params().Block(
 		jen.If(jen.Len(jen.Id("weightsBin")).Op("!=").Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")).Block(
-			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin has %d bytes, want %d"), jen.Len(jen.Id("weightsBin")), jen.Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")),
+			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin has %d bytes, want %d (files of two ptqc builds mixed? build the package again)"), jen.Len(jen.Id("weightsBin")), jen.Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")),
 			jen.Return(),
+		),
+		jen.Comment("A build killed while renaming its files can leave old and new ones mixed."),
+		jen.Id("builds").Op(":=").Append(jen.Index().Id("fileBuild").Values(
+			jen.Values(jen.Lit("weights.bin"), jen.Qual("encoding/binary", "LittleEndian").Dot("Uint64").Call(jen.Index().Byte().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("-").Lit(8), jen.Id("weightsHeader"))))),
+			jen.Values(jen.Lit("kernels.go"), jen.Id("kernelsBuild")),
+			jen.Values(jen.Lit("doc.go"), jen.Id("docBuild")),
+		), jen.Id("asmBuilds").Call().Op("...")),
+		jen.For(jen.List(jen.Id("_"), jen.Id("b")).Op(":=").Range().Id("builds")).Block(
+			jen.If(jen.Id("b").Dot("id").Op("!=").Id("buildID")).Block(
+				jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": %s comes from ptqc build %016x, model.go from build %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again"), jen.Id("b").Dot("file"), jen.Id("b").Dot("id"), jen.Id("buildID")),
+				jen.Return(),
+			),
 		),
 		jen.Id("weights").Op("=").Make(jen.Index().Int8(), jen.Id("weightsLen").Op("+").Id("slack")).Index(jen.Empty(), jen.Id("weightsLen")),
 		jen.For(jen.Id("i").Op(":=").Range().Id("weights")).Block(
@@ -283,18 +299,20 @@ func (g *gen) model() ([]byte, error) {
 	g.glue(f)
 	f.Line()
 	f.Comment("forwardGeneric runs one image on the portable Go kernels of kernels.go, which do not split a layer: only worker 0 works.")
-	f.Func().Id("forwardGeneric").Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("_")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("_")).Int(), jen.Id("_").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+	f.Func().Id("forwardGeneric").Params(jen.Id("r").Op("*").Id("runner"), jen.List(jen.Id("sh"), jen.Id("_")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("_")).Int(), jen.Id("_").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
 		grp.If(jen.Id("w").Op("!=").Lit(0)).Block(jen.Return())
 		grp.Id("a").Op(":=").Id("sh").Dot("arena")
 		for i, l := range g.layers {
 			grp.Add(g.genericCall(l))
-			grp.Id("m").Dot("lap").Call(jen.Lit(0), jen.Lit(i))
+			grp.Id("r").Dot("lap").Call(jen.Lit(0), jen.Lit(i))
 		}
 	})
 	if g.asm == nil {
 		f.Line()
 		f.Comment("asmTiers: this package has no assembly.")
 		f.Var().Id("asmTiers").Index().Id("tier")
+		f.Line()
+		f.Func().Id("asmBuilds").Params().Index().Id("fileBuild").Block(jen.Return(jen.Nil()))
 	}
 
 	f.Line()
@@ -374,11 +392,14 @@ func (g *gen) helpers(f *jen.File) {
 	))
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Classify").Params(jen.Id("img").Qual("image", "Image"), jen.Id("k").Int()).Params(jen.Index().Int(), jen.Error()).Block(
 		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("errors", "New").Call(jen.Lit(g.opts.Package+": Classify on a nil Model")))),
-		jen.If(jen.Id("m").Dot("img").Op("==").Nil()).Block(
-			jen.Id("m").Dot("img").Op("=").Make(jen.Index().Float32(), jen.Id("inputLen")),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		jen.Id("r").Op(":=").Id("m").Dot("get").Call(),
+		jen.Defer().Id("m").Dot("put").Call(jen.Id("r")),
+		jen.If(jen.Id("r").Dot("img").Op("==").Nil()).Block(
+			jen.Id("r").Dot("img").Op("=").Make(jen.Index().Float32(), jen.Id("inputLen")),
 		),
-		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("m").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
-		jen.If(jen.Err().Op(":=").Id("m").Dot("Forward").Call(jen.Id("m").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("m").Dot("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
-		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("m").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
+		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("r").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		jen.Id("r").Dot("run").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("r").Dot("img"), jen.Lit(1)),
+		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
 	)
 }

@@ -15,6 +15,7 @@ import (
 
 func (g *gen) kernels() ([]byte, error) {
 	f := g.file()
+	buildConst(f, "kernelsBuild", "kernelsBuild is the build this file comes from (see buildID).")
 	for _, l := range g.layers {
 		f.Line()
 		f.Comment(l.ID + "Generic runs " + l.summary() + ".")

@@ -23,9 +23,12 @@ type Options struct {
 	QConfig        string
 	Calib          string // calibration data (same forms as evaluation data)
 	CalibLabels    string
-	CalibLimit     int // default 300
-	CalibBatch     int // default 30, the tutorial's batch
-	QModel         string
+	// CalibLimit is how many calibration samples to use: an error if the data
+	// has fewer. 0 means the first 300, or all of them when there are fewer (a
+	// PyTorch calibration loop ends with its data loader).
+	CalibLimit int
+	CalibBatch int // default 30, the tutorial's batch
+	QModel     string
 	// Equalize applies cross-layer equalization, keeping it only if the int8
 	// output comes closer to the float model's on the calibration images.
 	Equalize    bool
@@ -35,6 +38,10 @@ type Options struct {
 	// Progress reports calibration progress; nil for none.
 	Progress func(done, total int)
 }
+
+// DefaultCalibLimit is how many calibration samples are used when
+// Options.CalibLimit is 0 and the data has more.
+const DefaultCalibLimit = 300
 
 // Transform is the description's input preprocessing.
 func Transform(d *ir.Description) runtime.Transform {
@@ -52,6 +59,25 @@ func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
 		return nil, nil, err
 	}
 	return d, ir.Fuse(g), nil
+}
+
+// Inputs are the files the options read: the description and its weights
+// (the description's own when Weights is empty and it can be read), the
+// calibration data and labels, the quantized-model file. Build outputs must
+// not overwrite them.
+func (o *Options) Inputs() []string {
+	var in []string
+	for _, p := range []string{o.Model, o.Weights, o.Calib, o.CalibLabels, o.QModel} {
+		if p != "" {
+			in = append(in, p)
+		}
+	}
+	if o.Model != "" && o.Weights == "" {
+		if d, err := ir.ReadDescription(o.Model); err == nil && d.Weights != "" {
+			in = append(in, d.WeightsPath())
+		}
+	}
+	return in
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -156,7 +182,13 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, note string) (*Model, []float32, error) {
 	limit, batch := o.CalibLimit, o.CalibBatch
 	if limit == 0 {
-		limit = 300
+		limit = DefaultCalibLimit
+		if n := ds.Len(); n < limit && n > 0 {
+			limit = n
+			if calib == nil { // say it once, not again for the comparison model
+				o.logf("the calibration data has %d samples, fewer than the default %d: calibrating on all %d", n, DefaultCalibLimit, n)
+			}
+		}
 	}
 	if batch == 0 {
 		batch = 30

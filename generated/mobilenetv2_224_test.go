@@ -183,6 +183,11 @@ func bench224(b *testing.B, n int) {
 	if err := m.Forward(out, x); err != nil {
 		b.Fatal(err)
 	}
+	tier, err := m.Tier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("tier: %s", tier) // tools/speed names ptqc's row with it
 	for b.Loop() {
 		if err := m.Forward(out, x); err != nil {
 			b.Fatal(err)

@@ -69,7 +69,7 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.QConfig, "qconfig", "", "quantization config `name`: "+strings.Join(qconfigNames(), ", "))
 	fs.StringVar(&q.Calib, "calib", "", "calibration `data`: ImageFolder directory, .npy, or IDX images file")
 	fs.StringVar(&q.CalibLabels, "calib-labels", "", "labels `.npy` for -calib (optional)")
-	fs.IntVar(&q.CalibLimit, "calib-limit", 300, "calibration `samples`")
+	fs.IntVar(&q.CalibLimit, "calib-limit", 0, fmt.Sprintf("calibration `samples`, an error if the data has fewer (default: the first %d, or all if fewer)", compiler.DefaultCalibLimit))
 	fs.IntVar(&q.CalibBatch, "calib-batch", 30, "calibration batch `size` (observers see one batch per forward call)")
 	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")
 	fs.BoolVar(&q.Equalize, "equalize", false, "cross-layer equalization before calibration, kept if it brings the int8 output closer to the float one on the calibration images")

@@ -3,5 +3,12 @@
 
 package mobilenetv2_fmnist
 
+// forwardBuild is the build this file comes from (see buildID).
+const forwardBuild uint64 = 0xeeba23d7f8627e7c
+
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
+
+func asmBuilds() []fileBuild {
+	return []fileBuild{{"forward_other.go", forwardBuild}}
+}

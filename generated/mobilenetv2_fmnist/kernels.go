@@ -4,6 +4,9 @@ package mobilenetv2_fmnist
 
 import "github.com/ptqc/ptqc/runtime"
 
+// kernelsBuild is the build this file comes from (see buildID).
+const kernelsBuild uint64 = 0xeeba23d7f8627e7c
+
 // l00Generic runs quant: quantize the 3x32x32 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {
 	x = x[:l00XC*l00XH*l00XW]

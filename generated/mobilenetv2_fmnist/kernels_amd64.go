@@ -651,3 +651,9 @@ func l63_avx512vnni(x *byte, y *byte)
 //
 //go:noescape
 func l64_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// kernelsAmd64Build is the build this file comes from (see buildID).
+const kernelsAmd64Build uint64 = 0xeeba23d7f8627e7c
+
+// asmBuild returns the build kernels_amd64.s comes from.
+func asmBuild() uint64

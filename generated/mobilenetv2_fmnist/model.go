@@ -4,6 +4,7 @@ package mobilenetv2_fmnist
 
 import (
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/ptqc/ptqc/runtime"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"time"
 )
+
+// buildID identifies the ptqc build that wrote this package; every generated file records it.
+const buildID uint64 = 0xeeba23d7f8627e7c
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -48,11 +52,25 @@ var (
 	loadErr error
 )
 
-// load unpacks weights.bin.
+// fileBuild is the build a generated file comes from.
+type fileBuild struct {
+	file string
+	id   uint64
+}
+
+// load checks that every file comes from this build and unpacks weights.bin.
 func load() {
 	if len(weightsBin) != weightsHeader+weightsLen+4*biasesLen {
-		loadErr = fmt.Errorf("mobilenetv2_fmnist: weights.bin has %d bytes, want %d", len(weightsBin), weightsHeader+weightsLen+4*biasesLen)
+		loadErr = fmt.Errorf("mobilenetv2_fmnist: weights.bin has %d bytes, want %d (files of two ptqc builds mixed? build the package again)", len(weightsBin), weightsHeader+weightsLen+4*biasesLen)
 		return
+	}
+	// A build killed while renaming its files can leave old and new ones mixed.
+	builds := append([]fileBuild{{"weights.bin", binary.LittleEndian.Uint64([]byte(weightsBin[weightsHeader-8 : weightsHeader]))}, {"kernels.go", kernelsBuild}, {"doc.go", docBuild}}, asmBuilds()...)
+	for _, b := range builds {
+		if b.id != buildID {
+			loadErr = fmt.Errorf("mobilenetv2_fmnist: %s comes from ptqc build %016x, model.go from build %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again", b.file, b.id, buildID)
+			return
+		}
 	}
 	weights = make([]int8, weightsLen+slack)[:weightsLen]
 	for i := range weights {
@@ -68,7 +86,7 @@ func load() {
 // forwardFunc runs one image through the layers on one tier's kernels, in sh's
 // arena with own's scratch: worker w of nw takes chunks of every layer from team
 // (steps 2i and 2i+1 are layer i's padding and the layer; nil: one worker alone).
-type forwardFunc func(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32)
+type forwardFunc func(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32)
 
 // tier is a set of kernels: the portable Go ones or an instruction set's assembly.
 type tier struct {
@@ -79,21 +97,32 @@ type tier struct {
 // tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).
 var tiers = append([]tier{{runtime.TierGeneric, forwardGeneric}}, asmTiers...)
 
-// worker is the memory of one goroutine of a Model: the activation arena and the assembly's room.
+// worker is the memory of one goroutine of a runner: the activation arena and the assembly's room.
 type worker struct {
 	arena, scratch, pad []byte
 }
 
-// Model runs the network. A Model is used by one goroutine at a time (it runs its
-// own workers); separate Models may run concurrently. The zero Model is ready to
-// use; New does the allocation up front.
+// Model runs the network. It is safe for concurrent use: every Forward, Classify
+// or LayerTimes call takes a runner (PTQC_THREADS workers and their memory) of its
+// own from the Model's pool, which makes one when none is idle and keeps it for
+// the next call, so concurrent calls run side by side and allocate nothing once
+// the pool has a runner per call running at once. The zero Model is ready to use;
+// New loads the weights and makes a runner up front. A Model must not be copied
+// after first use.
 type Model struct {
-	ready            bool
-	err              error // from New: a bad PTQC_ISA, say; Forward returns it
+	once sync.Once
+	err  error // from setup: a bad PTQC_ISA, mixed builds; every call returns it
+	tier tier
+	mu   sync.Mutex
+	idle []*runner // guarded by mu
+}
+
+// runner runs one call at a time: a team of workers with their memory.
+type runner struct {
 	tier             tier
 	team             *runtime.Team
 	ws               []*worker
-	batchFn, splitFn func(int) // m.batch, m.split, bound once
+	batchFn, splitFn func(int) // r.batch, r.split, bound once
 	out, in          []float32 // the images the workers are running
 	n                int
 	prof             *profile
@@ -101,26 +130,31 @@ type Model struct {
 	logits           [NumClasses]float32
 }
 
-// New returns a Model with its memory allocated and its kernels chosen: the best
-// tier this CPU runs, or the one the environment variable PTQC_ISA names
-// (generic, avx2, avx512vnni); an error there is returned by Forward. The Model
-// uses PTQC_THREADS goroutines (default GOMAXPROCS).
+// New returns a Model with its weights loaded, its kernels chosen and one runner
+// allocated: the best tier this CPU runs, or the one the environment variable
+// PTQC_ISA names (generic, avx2, avx512vnni); an error there, or in the package's
+// files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines
+// (default GOMAXPROCS).
 func New() *Model {
 	m := &Model{}
-	m.init()
+	if m.init() == nil {
+		m.put(m.newRunner())
+	}
 	return m
 }
 
-// init loads the weights once per process, picks the tier and allocates the workers.
+// init sets the Model up on its first use and returns setup's error.
 func (m *Model) init() error {
-	if m.ready {
-		return m.err
-	}
-	m.ready = true
+	m.once.Do(m.setup)
+	return m.err
+}
+
+// setup loads the weights once per process and picks the tier.
+func (m *Model) setup() {
 	loadOnce.Do(load)
 	if loadErr != nil {
 		m.err = loadErr
-		return m.err
+		return
 	}
 	names := make([]string, len(tiers))
 	for i, t := range tiers {
@@ -129,24 +163,51 @@ func (m *Model) init() error {
 	name, err := runtime.SelectTier(names)
 	if err != nil {
 		m.err = fmt.Errorf("mobilenetv2_fmnist: %w", err)
-		return m.err
+		return
 	}
 	for _, t := range tiers {
 		if t.name == name {
 			m.tier = t
 		}
 	}
+}
+
+// get takes an idle runner, or makes one.
+func (m *Model) get() *runner {
+	m.mu.Lock()
+	if n := len(m.idle); n > 0 {
+		r := m.idle[n-1]
+		m.idle = m.idle[:n-1]
+		m.mu.Unlock()
+		return r
+	}
+	m.mu.Unlock()
+	return m.newRunner()
+}
+
+// put makes r idle again.
+func (m *Model) put(r *runner) {
+	m.mu.Lock()
+	m.idle = append(m.idle, r)
+	m.mu.Unlock()
+}
+
+// newRunner allocates a runner: a team of PTQC_THREADS workers and their memory.
+func (m *Model) newRunner() *runner {
 	nw := runtime.Threads()
-	m.team = runtime.NewTeam(nw, 2*numLayers)
+	r := &runner{
+		team: runtime.NewTeam(nw, 2*numLayers),
+		tier: m.tier,
+	}
 	for range nw {
-		m.ws = append(m.ws, &worker{
+		r.ws = append(r.ws, &worker{
 			arena:   make([]byte, arenaBytes+slack),
 			pad:     make([]byte, padBytes+slack),
 			scratch: make([]byte, scratchBytes+slack),
 		})
 	}
-	m.batchFn, m.splitFn = m.batch, m.split
-	return nil
+	r.batchFn, r.splitFn = r.batch, r.split
+	return r
 }
 
 // Tier is the kernel tier the Model runs ("generic", "avx2" or "avx512vnni"), or New's error.
@@ -163,8 +224,8 @@ func (m *Model) Tier() (string, error) {
 // Forward runs len(in) / (InputChannels*InputHeight*InputWidth) images, each NCHW
 // float32 normalized as Transform does, and writes NumClasses dequantized logits
 // per image to out. Several images run on the workers side by side; a single
-// image has every layer split across them. It allocates nothing (after a zero
-// Model's first call).
+// image has every layer split across them. It allocates nothing once the Model
+// has an idle runner (see Model).
 func (m *Model) Forward(out, in []float32) error {
 	if m == nil {
 		return errors.New("mobilenetv2_fmnist: Forward on a nil Model")
@@ -179,38 +240,45 @@ func (m *Model) Forward(out, in []float32) error {
 	if err := m.init(); err != nil {
 		return err
 	}
-	nw := m.team.Workers()
-	switch {
-	case nw == 1:
-		for i := range n {
-			m.tier.forward(m, m.ws[0], m.ws[0], 0, 1, nil, out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen])
-		}
-	case n >= nw || m.tier.name == runtime.TierGeneric:
-		// Images side by side, each in its own worker's arena.
-		m.out, m.in, m.n = out, in, n
-		m.team.Run(m.batchFn)
-	default:
-		// One image at a time, every layer split across the workers.
-		for i := range n {
-			m.out, m.in = out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen]
-			m.team.Run(m.splitFn)
-		}
-	}
-	m.out, m.in = nil, nil
+	r := m.get()
+	r.run(out, in, n)
+	m.put(r)
 	return nil
 }
 
-// batch runs worker w's share of m.n images in its own arena.
-func (m *Model) batch(w int) {
-	nw := m.team.Workers()
-	for i := w; i < m.n; i += nw {
-		m.tier.forward(m, m.ws[w], m.ws[w], 0, 1, nil, m.out[i*NumClasses:][:NumClasses], m.in[i*inputLen:][:inputLen])
+// run runs the n images of in on r's workers and writes their logits to out.
+func (r *runner) run(out, in []float32, n int) {
+	nw := r.team.Workers()
+	switch {
+	case nw == 1:
+		for i := range n {
+			r.tier.forward(r, r.ws[0], r.ws[0], 0, 1, nil, out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen])
+		}
+	case n >= nw || r.tier.name == runtime.TierGeneric:
+		// Images side by side, each in its own worker's arena.
+		r.out, r.in, r.n = out, in, n
+		r.team.Run(r.batchFn)
+	default:
+		// One image at a time, every layer split across the workers.
+		for i := range n {
+			r.out, r.in = out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen]
+			r.team.Run(r.splitFn)
+		}
+	}
+	r.out, r.in = nil, nil
+}
+
+// batch runs worker w's share of r.n images in its own arena.
+func (r *runner) batch(w int) {
+	nw := r.team.Workers()
+	for i := w; i < r.n; i += nw {
+		r.tier.forward(r, r.ws[w], r.ws[w], 0, 1, nil, r.out[i*NumClasses:][:NumClasses], r.in[i*inputLen:][:inputLen])
 	}
 }
 
 // split runs worker w's share of every layer of one image, in worker 0's arena.
-func (m *Model) split(w int) {
-	m.tier.forward(m, m.ws[0], m.ws[w], w, m.team.Workers(), m.team, m.out, m.in)
+func (r *runner) split(w int) {
+	r.tier.forward(r, r.ws[0], r.ws[w], w, r.team.Workers(), r.team, r.out, r.in)
 }
 
 const numLayers = 66
@@ -228,13 +296,13 @@ type profile struct {
 }
 
 // lap ends layer i's time when profiling (worker 0 keeps the clock).
-func (m *Model) lap(w, i int) {
-	if w != 0 || m.prof == nil {
+func (r *runner) lap(w, i int) {
+	if w != 0 || r.prof == nil {
 		return
 	}
 	now := time.Now()
-	m.prof.t[i] += now.Sub(m.prof.last)
-	m.prof.last = now
+	r.prof.t[i] += now.Sub(r.prof.last)
+	r.prof.last = now
 }
 
 // LayerTimes runs the images of in one at a time, reps times, as Forward runs a
@@ -244,19 +312,22 @@ func (m *Model) LayerTimes(in []float32, reps int) ([]runtime.LayerTime, error) 
 	if m == nil || len(in) == 0 || len(in)%inputLen != 0 || reps < 1 {
 		return nil, fmt.Errorf("mobilenetv2_fmnist: LayerTimes of %d values, %d times", len(in), reps)
 	}
+	if err := m.init(); err != nil {
+		return nil, err
+	}
+	r := m.get()
+	defer m.put(r)
 	p := &profile{}
-	m.prof = p
+	r.prof = p
 	defer func() {
-		m.prof = nil
+		r.prof = nil
 	}()
 	out := make([]float32, NumClasses)
 	n := len(in) / inputLen
 	for range reps {
 		for i := range n {
 			p.last = time.Now()
-			if err := m.Forward(out, in[i*inputLen:][:inputLen]); err != nil {
-				return nil, err
-			}
+			r.run(out, in[i*inputLen:][:inputLen], 1)
 		}
 	}
 	ts := make([]runtime.LayerTime, numLayers)
@@ -271,143 +342,143 @@ func (m *Model) LayerTimes(in []float32, reps int) ([]runtime.LayerTime, error) 
 }
 
 // forwardGeneric runs one image on the portable Go kernels of kernels.go, which do not split a layer: only worker 0 works.
-func forwardGeneric(m *Model, sh, _ *worker, w, _ int, _ *runtime.Team, out, in []float32) {
+func forwardGeneric(r *runner, sh, _ *worker, w, _ int, _ *runtime.Team, out, in []float32) {
 	if w != 0 {
 		return
 	}
 	a := sh.arena
 	l00Generic(a[l00Y:][:l00YLen], in)
-	m.lap(0, 0)
+	r.lap(0, 0)
 	l01Generic(a[l01Y:][:l01YLen], a[l01X:][:l01XLen], nil, weights[l01W:][:l01WLen], biases[l01B:][:l01YC])
-	m.lap(0, 1)
+	r.lap(0, 1)
 	l02Generic(a[l02Y:][:l02YLen], a[l02X:][:l02XLen], nil, weights[l02W:][:l02WLen], biases[l02B:][:l02YC])
-	m.lap(0, 2)
+	r.lap(0, 2)
 	l03Generic(a[l03Y:][:l03YLen], a[l03X:][:l03XLen], nil, weights[l03W:][:l03WLen], biases[l03B:][:l03YC])
-	m.lap(0, 3)
+	r.lap(0, 3)
 	l04Generic(a[l04Y:][:l04YLen], a[l04X:][:l04XLen], nil, weights[l04W:][:l04WLen], biases[l04B:][:l04YC])
-	m.lap(0, 4)
+	r.lap(0, 4)
 	l05Generic(a[l05Y:][:l05YLen], a[l05X:][:l05XLen], nil, weights[l05W:][:l05WLen], biases[l05B:][:l05YC])
-	m.lap(0, 5)
+	r.lap(0, 5)
 	l06Generic(a[l06Y:][:l06YLen], a[l06X:][:l06XLen], nil, weights[l06W:][:l06WLen], biases[l06B:][:l06YC])
-	m.lap(0, 6)
+	r.lap(0, 6)
 	l07Generic(a[l07Y:][:l07YLen], a[l07X:][:l07XLen], nil, weights[l07W:][:l07WLen], biases[l07B:][:l07YC])
-	m.lap(0, 7)
+	r.lap(0, 7)
 	l08Generic(a[l08Y:][:l08YLen], a[l08X:][:l08XLen], nil, weights[l08W:][:l08WLen], biases[l08B:][:l08YC])
-	m.lap(0, 8)
+	r.lap(0, 8)
 	l09Generic(a[l09Y:][:l09YLen], a[l09X:][:l09XLen], nil, weights[l09W:][:l09WLen], biases[l09B:][:l09YC])
-	m.lap(0, 9)
+	r.lap(0, 9)
 	l10Generic(a[l10Y:][:l10YLen], a[l10X:][:l10XLen], a[l10X2:][:l10XLen], nil, nil)
-	m.lap(0, 10)
+	r.lap(0, 10)
 	l11Generic(a[l11Y:][:l11YLen], a[l11X:][:l11XLen], nil, weights[l11W:][:l11WLen], biases[l11B:][:l11YC])
-	m.lap(0, 11)
+	r.lap(0, 11)
 	l12Generic(a[l12Y:][:l12YLen], a[l12X:][:l12XLen], nil, weights[l12W:][:l12WLen], biases[l12B:][:l12YC])
-	m.lap(0, 12)
+	r.lap(0, 12)
 	l13Generic(a[l13Y:][:l13YLen], a[l13X:][:l13XLen], nil, weights[l13W:][:l13WLen], biases[l13B:][:l13YC])
-	m.lap(0, 13)
+	r.lap(0, 13)
 	l14Generic(a[l14Y:][:l14YLen], a[l14X:][:l14XLen], nil, weights[l14W:][:l14WLen], biases[l14B:][:l14YC])
-	m.lap(0, 14)
+	r.lap(0, 14)
 	l15Generic(a[l15Y:][:l15YLen], a[l15X:][:l15XLen], nil, weights[l15W:][:l15WLen], biases[l15B:][:l15YC])
-	m.lap(0, 15)
+	r.lap(0, 15)
 	l16Generic(a[l16Y:][:l16YLen], a[l16X:][:l16XLen], nil, weights[l16W:][:l16WLen], biases[l16B:][:l16YC])
-	m.lap(0, 16)
+	r.lap(0, 16)
 	l17Generic(a[l17Y:][:l17YLen], a[l17X:][:l17XLen], a[l17X2:][:l17XLen], nil, nil)
-	m.lap(0, 17)
+	r.lap(0, 17)
 	l18Generic(a[l18Y:][:l18YLen], a[l18X:][:l18XLen], nil, weights[l18W:][:l18WLen], biases[l18B:][:l18YC])
-	m.lap(0, 18)
+	r.lap(0, 18)
 	l19Generic(a[l19Y:][:l19YLen], a[l19X:][:l19XLen], nil, weights[l19W:][:l19WLen], biases[l19B:][:l19YC])
-	m.lap(0, 19)
+	r.lap(0, 19)
 	l20Generic(a[l20Y:][:l20YLen], a[l20X:][:l20XLen], nil, weights[l20W:][:l20WLen], biases[l20B:][:l20YC])
-	m.lap(0, 20)
+	r.lap(0, 20)
 	l21Generic(a[l21Y:][:l21YLen], a[l21X:][:l21XLen], a[l21X2:][:l21XLen], nil, nil)
-	m.lap(0, 21)
+	r.lap(0, 21)
 	l22Generic(a[l22Y:][:l22YLen], a[l22X:][:l22XLen], nil, weights[l22W:][:l22WLen], biases[l22B:][:l22YC])
-	m.lap(0, 22)
+	r.lap(0, 22)
 	l23Generic(a[l23Y:][:l23YLen], a[l23X:][:l23XLen], nil, weights[l23W:][:l23WLen], biases[l23B:][:l23YC])
-	m.lap(0, 23)
+	r.lap(0, 23)
 	l24Generic(a[l24Y:][:l24YLen], a[l24X:][:l24XLen], nil, weights[l24W:][:l24WLen], biases[l24B:][:l24YC])
-	m.lap(0, 24)
+	r.lap(0, 24)
 	l25Generic(a[l25Y:][:l25YLen], a[l25X:][:l25XLen], nil, weights[l25W:][:l25WLen], biases[l25B:][:l25YC])
-	m.lap(0, 25)
+	r.lap(0, 25)
 	l26Generic(a[l26Y:][:l26YLen], a[l26X:][:l26XLen], nil, weights[l26W:][:l26WLen], biases[l26B:][:l26YC])
-	m.lap(0, 26)
+	r.lap(0, 26)
 	l27Generic(a[l27Y:][:l27YLen], a[l27X:][:l27XLen], nil, weights[l27W:][:l27WLen], biases[l27B:][:l27YC])
-	m.lap(0, 27)
+	r.lap(0, 27)
 	l28Generic(a[l28Y:][:l28YLen], a[l28X:][:l28XLen], a[l28X2:][:l28XLen], nil, nil)
-	m.lap(0, 28)
+	r.lap(0, 28)
 	l29Generic(a[l29Y:][:l29YLen], a[l29X:][:l29XLen], nil, weights[l29W:][:l29WLen], biases[l29B:][:l29YC])
-	m.lap(0, 29)
+	r.lap(0, 29)
 	l30Generic(a[l30Y:][:l30YLen], a[l30X:][:l30XLen], nil, weights[l30W:][:l30WLen], biases[l30B:][:l30YC])
-	m.lap(0, 30)
+	r.lap(0, 30)
 	l31Generic(a[l31Y:][:l31YLen], a[l31X:][:l31XLen], nil, weights[l31W:][:l31WLen], biases[l31B:][:l31YC])
-	m.lap(0, 31)
+	r.lap(0, 31)
 	l32Generic(a[l32Y:][:l32YLen], a[l32X:][:l32XLen], a[l32X2:][:l32XLen], nil, nil)
-	m.lap(0, 32)
+	r.lap(0, 32)
 	l33Generic(a[l33Y:][:l33YLen], a[l33X:][:l33XLen], nil, weights[l33W:][:l33WLen], biases[l33B:][:l33YC])
-	m.lap(0, 33)
+	r.lap(0, 33)
 	l34Generic(a[l34Y:][:l34YLen], a[l34X:][:l34XLen], nil, weights[l34W:][:l34WLen], biases[l34B:][:l34YC])
-	m.lap(0, 34)
+	r.lap(0, 34)
 	l35Generic(a[l35Y:][:l35YLen], a[l35X:][:l35XLen], nil, weights[l35W:][:l35WLen], biases[l35B:][:l35YC])
-	m.lap(0, 35)
+	r.lap(0, 35)
 	l36Generic(a[l36Y:][:l36YLen], a[l36X:][:l36XLen], a[l36X2:][:l36XLen], nil, nil)
-	m.lap(0, 36)
+	r.lap(0, 36)
 	l37Generic(a[l37Y:][:l37YLen], a[l37X:][:l37XLen], nil, weights[l37W:][:l37WLen], biases[l37B:][:l37YC])
-	m.lap(0, 37)
+	r.lap(0, 37)
 	l38Generic(a[l38Y:][:l38YLen], a[l38X:][:l38XLen], nil, weights[l38W:][:l38WLen], biases[l38B:][:l38YC])
-	m.lap(0, 38)
+	r.lap(0, 38)
 	l39Generic(a[l39Y:][:l39YLen], a[l39X:][:l39XLen], nil, weights[l39W:][:l39WLen], biases[l39B:][:l39YC])
-	m.lap(0, 39)
+	r.lap(0, 39)
 	l40Generic(a[l40Y:][:l40YLen], a[l40X:][:l40XLen], nil, weights[l40W:][:l40WLen], biases[l40B:][:l40YC])
-	m.lap(0, 40)
+	r.lap(0, 40)
 	l41Generic(a[l41Y:][:l41YLen], a[l41X:][:l41XLen], nil, weights[l41W:][:l41WLen], biases[l41B:][:l41YC])
-	m.lap(0, 41)
+	r.lap(0, 41)
 	l42Generic(a[l42Y:][:l42YLen], a[l42X:][:l42XLen], nil, weights[l42W:][:l42WLen], biases[l42B:][:l42YC])
-	m.lap(0, 42)
+	r.lap(0, 42)
 	l43Generic(a[l43Y:][:l43YLen], a[l43X:][:l43XLen], a[l43X2:][:l43XLen], nil, nil)
-	m.lap(0, 43)
+	r.lap(0, 43)
 	l44Generic(a[l44Y:][:l44YLen], a[l44X:][:l44XLen], nil, weights[l44W:][:l44WLen], biases[l44B:][:l44YC])
-	m.lap(0, 44)
+	r.lap(0, 44)
 	l45Generic(a[l45Y:][:l45YLen], a[l45X:][:l45XLen], nil, weights[l45W:][:l45WLen], biases[l45B:][:l45YC])
-	m.lap(0, 45)
+	r.lap(0, 45)
 	l46Generic(a[l46Y:][:l46YLen], a[l46X:][:l46XLen], nil, weights[l46W:][:l46WLen], biases[l46B:][:l46YC])
-	m.lap(0, 46)
+	r.lap(0, 46)
 	l47Generic(a[l47Y:][:l47YLen], a[l47X:][:l47XLen], a[l47X2:][:l47XLen], nil, nil)
-	m.lap(0, 47)
+	r.lap(0, 47)
 	l48Generic(a[l48Y:][:l48YLen], a[l48X:][:l48XLen], nil, weights[l48W:][:l48WLen], biases[l48B:][:l48YC])
-	m.lap(0, 48)
+	r.lap(0, 48)
 	l49Generic(a[l49Y:][:l49YLen], a[l49X:][:l49XLen], nil, weights[l49W:][:l49WLen], biases[l49B:][:l49YC])
-	m.lap(0, 49)
+	r.lap(0, 49)
 	l50Generic(a[l50Y:][:l50YLen], a[l50X:][:l50XLen], nil, weights[l50W:][:l50WLen], biases[l50B:][:l50YC])
-	m.lap(0, 50)
+	r.lap(0, 50)
 	l51Generic(a[l51Y:][:l51YLen], a[l51X:][:l51XLen], nil, weights[l51W:][:l51WLen], biases[l51B:][:l51YC])
-	m.lap(0, 51)
+	r.lap(0, 51)
 	l52Generic(a[l52Y:][:l52YLen], a[l52X:][:l52XLen], nil, weights[l52W:][:l52WLen], biases[l52B:][:l52YC])
-	m.lap(0, 52)
+	r.lap(0, 52)
 	l53Generic(a[l53Y:][:l53YLen], a[l53X:][:l53XLen], nil, weights[l53W:][:l53WLen], biases[l53B:][:l53YC])
-	m.lap(0, 53)
+	r.lap(0, 53)
 	l54Generic(a[l54Y:][:l54YLen], a[l54X:][:l54XLen], a[l54X2:][:l54XLen], nil, nil)
-	m.lap(0, 54)
+	r.lap(0, 54)
 	l55Generic(a[l55Y:][:l55YLen], a[l55X:][:l55XLen], nil, weights[l55W:][:l55WLen], biases[l55B:][:l55YC])
-	m.lap(0, 55)
+	r.lap(0, 55)
 	l56Generic(a[l56Y:][:l56YLen], a[l56X:][:l56XLen], nil, weights[l56W:][:l56WLen], biases[l56B:][:l56YC])
-	m.lap(0, 56)
+	r.lap(0, 56)
 	l57Generic(a[l57Y:][:l57YLen], a[l57X:][:l57XLen], nil, weights[l57W:][:l57WLen], biases[l57B:][:l57YC])
-	m.lap(0, 57)
+	r.lap(0, 57)
 	l58Generic(a[l58Y:][:l58YLen], a[l58X:][:l58XLen], a[l58X2:][:l58XLen], nil, nil)
-	m.lap(0, 58)
+	r.lap(0, 58)
 	l59Generic(a[l59Y:][:l59YLen], a[l59X:][:l59XLen], nil, weights[l59W:][:l59WLen], biases[l59B:][:l59YC])
-	m.lap(0, 59)
+	r.lap(0, 59)
 	l60Generic(a[l60Y:][:l60YLen], a[l60X:][:l60XLen], nil, weights[l60W:][:l60WLen], biases[l60B:][:l60YC])
-	m.lap(0, 60)
+	r.lap(0, 60)
 	l61Generic(a[l61Y:][:l61YLen], a[l61X:][:l61XLen], nil, weights[l61W:][:l61WLen], biases[l61B:][:l61YC])
-	m.lap(0, 61)
+	r.lap(0, 61)
 	l62Generic(a[l62Y:][:l62YLen], a[l62X:][:l62XLen], nil, weights[l62W:][:l62WLen], biases[l62B:][:l62YC])
-	m.lap(0, 62)
+	r.lap(0, 62)
 	l63Generic(a[l63Y:][:l63YLen], a[l63X:][:l63XLen], nil, nil, nil)
-	m.lap(0, 63)
+	r.lap(0, 63)
 	l64Generic(a[l64Y:][:l64YLen], a[l64X:][:l64XLen], nil, weights[l64W:][:l64WLen], biases[l64B:][:l64YC])
-	m.lap(0, 64)
+	r.lap(0, 64)
 	l65Generic(out, a[l65X:][:l65XLen])
-	m.lap(0, 65)
+	r.lap(0, 65)
 }
 
 // The layer schedule: every layer's shapes (C, H, W of x and y), arena offsets, qparams and parameters.
@@ -1514,14 +1585,17 @@ func (m *Model) Classify(img image.Image, k int) ([]int, error) {
 	if m == nil {
 		return nil, errors.New("mobilenetv2_fmnist: Classify on a nil Model")
 	}
-	if m.img == nil {
-		m.img = make([]float32, inputLen)
-	}
-	if err := Preprocess(m.img, img); err != nil {
+	if err := m.init(); err != nil {
 		return nil, err
 	}
-	if err := m.Forward(m.logits[:], m.img); err != nil {
+	r := m.get()
+	defer m.put(r)
+	if r.img == nil {
+		r.img = make([]float32, inputLen)
+	}
+	if err := Preprocess(r.img, img); err != nil {
 		return nil, err
 	}
-	return runtime.TopK(m.logits[:], k), nil
+	r.run(r.logits[:], r.img, 1)
+	return runtime.TopK(r.logits[:], k), nil
 }
