@@ -1,0 +1,279 @@
+// Command asm generates ir/floatk's AVX2+FMA and AVX-512 kernels with avo:
+//
+//	go run ./asm -out kernels_amd64.s -stubs stubs_amd64.go
+//
+// (the go:generate line in ../floatk.go). Each kernel exists once per tier,
+// named with the tier's suffix; see ../floatk.go for what they compute.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// tier describes one instruction set: vector registers of vw float32 lanes.
+type tier struct {
+	name  string
+	vw    int
+	mrMax int // rows of the widest GEMM micro-kernel
+	vec   func() reg.VecVirtual
+}
+
+var tiers = []tier{
+	{name: "avx2", vw: 8, mrMax: 6, vec: YMM},
+	{name: "avx512", vw: 16, mrMax: 12, vec: ZMM},
+}
+
+func main() {
+	ConstraintExpr("amd64")
+	for _, t := range tiers {
+		for mr := 1; mr <= t.mrMax; mr++ {
+			gemm(t, mr)
+		}
+		depthwise(t)
+		add(t)
+		minmax(t)
+	}
+	Generate()
+}
+
+// gemm: c[r][0:2vw] = clamp(bias[r] + sum_k a[k*mr+r]*b[k*ldb:][0:2vw], lo, hi)
+// for r < mr, each sum in k order with one FMA per term.
+func gemm(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemm%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemm%d_%s is a %dx%d micro-kernel (see gemmGo).", mr, t.name, mr, 2*t.vw))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	bias := Load(Param("bias"), GP64())
+	acc := make([][2]reg.VecVirtual, mr)
+	for r := range acc {
+		for j := range 2 {
+			acc[r][j] = t.vec()
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
+		}
+	}
+	b0, b1, bc := t.vec(), t.vec(), t.vec()
+	TESTQ(k, k)
+	JZ(LabelRef("done"))
+	Label("loop")
+	VMOVUPS(Mem{Base: b}, b0)
+	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
+		VFMADD231PS(b0, bc, acc[r][0])
+		VFMADD231PS(b1, bc, acc[r][1])
+	}
+	ADDQ(U32(4*mr), a)
+	ADDQ(ldb, b)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	clampStore(t, acc, "c", "ldc")
+	VZEROUPPER()
+	RET()
+}
+
+// clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
+// return their second source when either is NaN) and stores row r at
+// c + r*ldc floats.
+func clampStore(t tier, acc [][2]reg.VecVirtual, cName, ldcName string) {
+	lo, hi := t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	c := Load(Param(cName), GP64())
+	ldc := Load(Param(ldcName), GP64())
+	SHLQ(U8(2), ldc)
+	for r := range acc {
+		for j := range 2 {
+			VMAXPS(acc[r][j], lo, acc[r][j])
+			VMINPS(acc[r][j], hi, acc[r][j])
+			VMOVUPS(acc[r][j], Mem{Base: c, Disp: 4 * t.vw * j})
+		}
+		if r+1 < len(acc) {
+			ADDQ(ldc, c)
+		}
+	}
+}
+
+// depthwise: for i < n (a multiple of 4vw), y[i] = clamp(bias + sum_t
+// w[t]*x[offs[t]+i], lo, hi), taps in order, one FMA per term.
+func depthwise(t tier) {
+	TEXT("dw_"+t.name, NOSPLIT, "func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)")
+	Pragma("noescape")
+	Doc("dw_" + t.name + " is the depthwise kernel (see dwGo).")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	bias, lo, hi := t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("bias")), bias)
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	acc := []reg.VecVirtual{t.vec(), t.vec(), t.vec(), t.vec()}
+	wv := t.vec()
+	tp, wp, op, off := GP64(), GP64(), GP64(), GP64()
+	Label("block")
+	for _, a := range acc {
+		VMOVAPS(bias, a)
+	}
+	Load(Param("taps"), tp)
+	Load(Param("w"), wp)
+	Load(Param("offs"), op)
+	Label("tap")
+	VBROADCASTSS(Mem{Base: wp}, wv)
+	MOVQ(Mem{Base: op}, off)
+	for j, a := range acc {
+		VFMADD231PS(Mem{Base: x, Index: off, Scale: 4, Disp: 4 * t.vw * j}, wv, a)
+	}
+	ADDQ(U8(4), wp)
+	ADDQ(U8(8), op)
+	DECQ(tp)
+	JNZ(LabelRef("tap"))
+	for j, a := range acc {
+		VMAXPS(a, lo, a)
+		VMINPS(a, hi, a)
+		VMOVUPS(a, Mem{Base: y, Disp: 4 * t.vw * j})
+	}
+	ADDQ(U32(16*t.vw), x)
+	ADDQ(U32(16*t.vw), y)
+	SUBQ(U32(4*t.vw), n)
+	JNZ(LabelRef("block"))
+	VZEROUPPER()
+	RET()
+}
+
+// add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
+func add(t tier) {
+	TEXT("add_"+t.name, NOSPLIT, "func(n int, a, b, c *float32)")
+	Pragma("noescape")
+	Doc("add_" + t.name + " is addGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	c := Load(Param("c"), GP64())
+	v := t.vec()
+	Label("loop")
+	VMOVUPS(Mem{Base: a}, v)
+	VADDPS(Mem{Base: b}, v, v)
+	VMOVUPS(v, Mem{Base: c})
+	ADDQ(U8(4*t.vw), a)
+	ADDQ(U8(4*t.vw), b)
+	ADDQ(U8(4*t.vw), c)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// minmax returns the least and greatest of n values (n a multiple of vw,
+// n > 0) in total order (-0 below +0) as sortable int32 keys (see key in
+// ../floatk.go), and whether any value is a NaN.
+func minmax(t tier) {
+	TEXT("minmax_"+t.name, NOSPLIT, "func(n int, x *float32) (lo, hi int32, nan bool)")
+	Pragma("noescape")
+	Doc("minmax_" + t.name + " is minmaxGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	mn, mx, un := t.vec(), t.vec(), t.vec()
+	v, s, kk := t.vec(), t.vec(), t.vec()
+	keyOf := func(dst reg.VecVirtual) {
+		VPSRAD(U8(31), v, s)
+		VPSRLD(U8(1), s, s)
+		if t.vw == 16 {
+			VPXORD(s, v, dst)
+		} else {
+			VPXOR(s, v, dst)
+		}
+	}
+	VMOVUPS(Mem{Base: x}, v)
+	keyOf(mn)
+	VMOVDQU32orU(t, mn, mx)
+	VXORPS(un, un, un)
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, v)
+	unordered(t, v, un)
+	keyOf(kk)
+	VPMINSD(kk, mn, mn)
+	VPMAXSD(kk, mx, mx)
+	ADDQ(U8(4*t.vw), x)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	// Reduce the lanes.
+	reduce(t, mn, mx, un)
+	lo, hi, nan := GP32(), GP32(), GP32()
+	VMOVD(mn.AsX(), lo)
+	VMOVD(mx.AsX(), hi)
+	VMOVD(un.AsX(), nan)
+	Store(lo, Return("lo"))
+	Store(hi, Return("hi"))
+	TESTL(nan, nan)
+	SETNE(addr(Return("nan")))
+	VZEROUPPER()
+	RET()
+}
+
+// VMOVDQU32orU copies a vector register.
+func VMOVDQU32orU(t tier, src, dst reg.VecVirtual) {
+	if t.vw == 16 {
+		VMOVDQU32(src, dst)
+		return
+	}
+	VMOVDQU(src, dst)
+}
+
+// unordered ORs into un an all-ones lane wherever v is NaN.
+func unordered(t tier, v, un reg.VecVirtual) {
+	if t.vw == 16 {
+		k := K()
+		VCMPPS(U8(3), v, v, k) // _CMP_UNORD_Q
+		m := t.vec()
+		VPMOVM2D(k, m)
+		VPORD(m, un, un)
+		return
+	}
+	m := t.vec()
+	VCMPPS(U8(3), v, v, m)
+	VORPS(m, un, un)
+}
+
+// reduce folds the lanes of mn (min), mx (max) and un (or) into lane 0.
+func reduce(t tier, mn, mx, un reg.VecVirtual) {
+	tmp := t.vec()
+	if t.vw == 16 {
+		VEXTRACTI32X8(U8(1), mn, tmp.AsY())
+		VPMINSD(tmp.AsY(), mn.AsY(), mn.AsY())
+		VEXTRACTI32X8(U8(1), mx, tmp.AsY())
+		VPMAXSD(tmp.AsY(), mx.AsY(), mx.AsY())
+		VEXTRACTI32X8(U8(1), un, tmp.AsY())
+		VPOR(tmp.AsY(), un.AsY(), un.AsY())
+	}
+	VEXTRACTI128(U8(1), mn.AsY(), tmp.AsX())
+	VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
+	VEXTRACTI128(U8(1), mx.AsY(), tmp.AsX())
+	VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
+	VEXTRACTI128(U8(1), un.AsY(), tmp.AsX())
+	VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	for _, sh := range []uint8{0x4e, 0xb1} { // swap 64-bit halves, then 32-bit pairs
+		VPSHUFD(U8(sh), mn.AsX(), tmp.AsX())
+		VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
+		VPSHUFD(U8(sh), mx.AsX(), tmp.AsX())
+		VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
+		VPSHUFD(U8(sh), un.AsX(), tmp.AsX())
+		VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	}
+}
+
+func addr(c gotypes.Component) Mem {
+	b, err := c.Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

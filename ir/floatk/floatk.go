@@ -1,0 +1,227 @@
+// Package floatk holds the float32 kernels behind ir's fast interpreter: a GEMM
+// micro-kernel, a depthwise kernel over a list of taps, an elementwise add and
+// a min/max scan. Each exists as portable Go and, on amd64, as avo-generated
+// AVX2+FMA and AVX-512 assembly (./asm); Best picks the widest the CPU runs.
+//
+// The tiers compute the same sums in the same order but the assembly fuses
+// each multiply-add (one rounding instead of two), so results agree with the
+// portable Go to within a few ulps of the sum of the terms' magnitudes, not
+// bit for bit. Float calibration only needs PyTorch's accuracy (which differs
+// from ours by as much); the int8 side, which must be bit-exact, never runs
+// these kernels.
+package floatk
+
+//go:generate go run ./asm -out kernels_amd64.s -stubs stubs_amd64.go
+
+import (
+	"fmt"
+	"math"
+	"os"
+)
+
+// Kernels is one tier's set of kernels. Its methods check their arguments'
+// bounds and panic on a violation: callers are ir's code, never user input.
+type Kernels struct {
+	Name string
+	// MR and NR are the GEMM micro-tile: up to MR rows of A by NR columns of B.
+	MR, NR int
+	// Block divides the length DW computes.
+	Block int
+	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
+
+	gemm   func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
+	dw     func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	add    func(n int, a, b, c *float32)
+	minmax func(n int, x *float32) (lo, hi int32, nan bool)
+}
+
+// Generic is the portable Go tier.
+var Generic = &Kernels{Name: "generic", MR: 4, NR: 16, Block: 16, vw: 1, gemm: gemmGo, dw: dwGo}
+
+// Best is the tier this CPU runs fastest; PTQC_ISA=generic, avx2 or avx512
+// (or the int8 tiers' names avx512vnni, amx) forces one it supports.
+var Best = best()
+
+func best() *Kernels {
+	ts := Tiers()
+	want := os.Getenv("PTQC_ISA")
+	switch want {
+	case "avx512vnni", "amx":
+		want = "avx512"
+	}
+	for _, t := range ts {
+		if t.Name == want {
+			return t
+		}
+	}
+	return ts[0]
+}
+
+// Gemm computes the mr x NR tile
+//
+//	c[r*ldc+j] = clamp(bias[r] + sum_{i<k} a[i*mr+r]*b[i*ldb+j], lo, hi)
+//
+// for r < mr <= MR and j < NR, each sum starting from the bias and adding
+// the terms in i order. a is A packed k-major (the mr values of step i
+// together); b and c are row-major with strides ldb and ldc. clamp keeps NaN.
+func (t *Kernels) Gemm(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	if mr < 1 || mr > t.MR || k < 0 || len(a) < k*mr || len(bias) < mr ||
+		len(c) < (mr-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
+		panic(fmt.Sprintf("floatk: %s Gemm(mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
+			t.Name, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
+	}
+	var pa, pb *float32
+	if k > 0 {
+		pa, pb = &a[0], &b[0]
+	}
+	t.gemm(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi)
+}
+
+// DW computes, for i < n (a multiple of Block),
+//
+//	y[i] = clamp(bias + sum_t w[t]*x[offs[t]+i], lo, hi)
+//
+// over the taps t < len(offs) in order: a depthwise convolution where x is
+// laid out so that each tap reads a contiguous run.
+func (t *Kernels) DW(n int, w []float32, offs []int, x, y []float32, bias, lo, hi float32) {
+	ok := n > 0 && n%t.Block == 0 && len(offs) > 0 && len(w) >= len(offs) && len(y) >= n
+	for _, o := range offs {
+		ok = ok && o >= 0 && o+n <= len(x)
+	}
+	if !ok {
+		panic(fmt.Sprintf("floatk: %s DW(n %d, %d taps, len(w) %d, len(x) %d, len(y) %d): out of bounds",
+			t.Name, n, len(offs), len(w), len(x), len(y)))
+	}
+	t.dw(n, len(offs), &w[0], &offs[0], &x[0], &y[0], bias, lo, hi)
+}
+
+// Add sets c[i] = a[i] + b[i].
+func (t *Kernels) Add(a, b, c []float32) {
+	if len(a) != len(c) || len(b) != len(c) {
+		panic(fmt.Sprintf("floatk: Add of lengths %d, %d into %d", len(a), len(b), len(c)))
+	}
+	v := 0
+	if t.add != nil {
+		v = len(c) / t.vw * t.vw
+	}
+	if v > 0 {
+		t.add(v, &a[0], &b[0], &c[0])
+	}
+	addGo(a[v:], b[v:], c[v:])
+}
+
+// MinMax returns the least and greatest value of x (len(x) > 0) as Go's min
+// and max builtins order them (-0 below +0), and ok = false if x holds a NaN
+// (then lo and hi mean nothing).
+func (t *Kernels) MinMax(x []float32) (lo, hi float32, ok bool) {
+	if len(x) == 0 {
+		panic("floatk: MinMax of nothing")
+	}
+	v := 0
+	if t.minmax != nil {
+		v = len(x) / t.vw * t.vw
+	}
+	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
+	if v > 0 {
+		klo, khi, nan = t.minmax(v, &x[0])
+	}
+	if v < len(x) {
+		l, h, n := minmaxGo(x[v:])
+		klo, khi, nan = min(klo, l), max(khi, h), nan || n
+	}
+	return unkey(klo), unkey(khi), !nan
+}
+
+// key maps a float32 to an int32 that orders as Go's min and max order
+// non-NaN floats (negative floats: magnitude bits flipped; -0 < +0).
+func key(v float32) int32 {
+	b := int32(math.Float32bits(v))
+	return b ^ int32(uint32(b>>31)>>1)
+}
+
+func unkey(k int32) float32 {
+	return math.Float32frombits(uint32(k ^ int32(uint32(k>>31)>>1)))
+}
+
+func gemmGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+	const nr = 16
+	as := unsafeSlice(a, k*mr)
+	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
+	cs := unsafeSlice(c, (mr-1)*ldc+nr)
+	bi := unsafeSlice(bias, mr)
+	for r := range mr {
+		var acc [nr]float32
+		for j := range acc {
+			acc[j] = bi[r]
+		}
+		for i := range k {
+			w := as[i*mr+r]
+			row := bs[i*ldb : i*ldb+nr]
+			for j := range acc {
+				acc[j] += w * row[j]
+			}
+		}
+		out := cs[r*ldc : r*ldc+nr]
+		for j, v := range acc {
+			out[j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+func dwGo(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32) {
+	ws := unsafeSlice(w, taps)
+	os := unsafeSlice(offs, taps)
+	maxOff := 0
+	for _, o := range os {
+		maxOff = max(maxOff, o)
+	}
+	xs := unsafeSlice(x, maxOff+n)
+	ys := unsafeSlice(y, n)
+	const blk = 16
+	for i := 0; i < n; i += blk {
+		var acc [blk]float32
+		for j := range acc {
+			acc[j] = bias
+		}
+		for t, o := range os {
+			src := xs[o+i : o+i+blk]
+			for j := range acc {
+				acc[j] += ws[t] * src[j]
+			}
+		}
+		for j, v := range acc {
+			ys[i+j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+// clamp is the assembly's VMAXPS then VMINPS with the value as second
+// source: a NaN stays NaN.
+func clamp(v, lo, hi float32) float32 {
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
+}
+
+func addGo(a, b, c []float32) {
+	for i := range c {
+		c[i] = a[i] + b[i]
+	}
+}
+
+func minmaxGo(x []float32) (lo, hi int32, nan bool) {
+	lo, hi = math.MaxInt32, math.MinInt32
+	for _, v := range x {
+		if v != v {
+			nan = true
+			continue
+		}
+		k := key(v)
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	return lo, hi, nan
+}
