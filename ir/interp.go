@@ -20,7 +20,19 @@ func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
 
 // RunHooks is Run with a second hook, pre, that sees each Conv and Linear output
 // before its fused activation (bias correction matches pre-activation means).
+// It runs the fast kernels (Compile); callers running a graph many times
+// should Compile it once.
 func RunHooks(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
+	p, err := Compile(g)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(x, n, pre, hook)
+}
+
+// Reference is RunHooks on the reference interpreter: plain loops, the
+// readable definition the fast kernels are tested against.
+func Reference(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
 	in := g.Tensors[g.Input]
 	if n < 1 || len(x) != n*in.Elems() {
 		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())

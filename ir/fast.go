@@ -1,0 +1,454 @@
+package ir
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/ptqc/ptqc/ir/floatk"
+)
+
+// Program is a float graph prepared for fast runs on floatk's kernels: dense
+// convolutions as GEMMs of packed weights by the input (1x1) or its im2col
+// columns, depthwise ones as tap lists over padded, stride-phase-split
+// planes, Linear as a GEMM by the transposed weights. Ops without a fast
+// path run the reference interpreter's code. Outputs are NCHW float32, as
+// the reference's; they agree with it to within a few ulps of each sum's
+// magnitude (fused multiply-adds, other summation order in 1x1 convs).
+//
+// A Program copies the weights it packs: later changes to the graph are not
+// seen. It is safe for concurrent use.
+type Program struct {
+	g     *Graph
+	k     *floatk.Kernels
+	steps []*step
+	uses  []int // readers of each tensor
+}
+
+type stepKind int
+
+const (
+	stepRef    stepKind = iota // the reference interpreter's runNode
+	stepGemm                   // dense conv
+	stepDW                     // depthwise conv
+	stepLinear                 // linear
+	stepAdd
+	stepMean
+)
+
+type step struct {
+	kind stepKind
+	nd   *Node
+	bias []float32 // conv: M values (zeros without bias); linear: nil or Out
+
+	// stepGemm: out[M][N] = a[M][K] x cols[K][N]
+	a       []float32 // row panels of MR rows, each k-major: panel i at i*MR*K
+	k, m, n int
+	im2col  bool // else 1x1, stride 1, no padding: cols is the input
+
+	// stepDW
+	w                   []float32 // C x taps
+	offs                []int
+	hq, wq, oh, ow, dwN int // phase plane size, output size, kernel length
+	xLen                int
+
+	// stepLinear
+	wt   []float32 // In x outP, W transposed, columns padded with zeros
+	outP int
+}
+
+// Compile prepares g for Run on the fastest kernels this CPU has.
+func Compile(g *Graph) (*Program, error) { return CompileWith(g, floatk.Best) }
+
+// CompileWith is Compile on the kernel tier kt (one of floatk.Tiers()).
+func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
+	p := &Program{g: g, k: kt, uses: make([]int, len(g.Tensors))}
+	for _, nd := range g.Nodes {
+		for _, t := range nd.In {
+			if t < 0 || t >= len(g.Tensors) {
+				return nil, fmt.Errorf("%s: input tensor %d does not exist", nd.Name, t)
+			}
+			p.uses[t]++
+		}
+		st := &step{kind: stepRef, nd: nd}
+		switch {
+		case nd.Op == OpConv && nd.Conv.Groups == 1:
+			p.gemmStep(st)
+		case nd.Op == OpConv && nd.Conv.Depthwise():
+			p.dwStep(st)
+		case nd.Op == OpLinear:
+			p.linearStep(st)
+		case nd.Op == OpAdd:
+			st.kind = stepAdd
+		case nd.Op == OpMean:
+			st.kind = stepMean
+		}
+		p.steps = append(p.steps, st)
+	}
+	return p, nil
+}
+
+func convBias(c *Conv) []float32 {
+	if c.Bias != nil {
+		return append([]float32(nil), c.Bias...)
+	}
+	return make([]float32, c.OutC)
+}
+
+func (p *Program) gemmStep(st *step) {
+	c := st.nd.Conv
+	out := p.g.Tensors[st.nd.Out].Shape
+	st.kind = stepGemm
+	st.k, st.m, st.n = c.InC*c.Kernel*c.Kernel, c.OutC, out[1]*out[2]
+	st.im2col = !(c.Kernel == 1 && c.Stride == 1 && c.Pad == 0)
+	st.bias = convBias(c)
+	mr := p.k.MR
+	st.a = make([]float32, 0, ((st.m+mr-1)/mr)*mr*st.k)
+	for m0 := 0; m0 < st.m; m0 += mr {
+		rows := min(mr, st.m-m0)
+		for i := range st.k {
+			for r := range rows {
+				st.a = append(st.a, c.Weight[(m0+r)*st.k+i])
+			}
+		}
+	}
+}
+
+func (p *Program) dwStep(st *step) {
+	c := st.nd.Conv
+	in, out := p.g.Tensors[st.nd.In[0]].Shape, p.g.Tensors[st.nd.Out].Shape
+	st.kind = stepDW
+	s, k := c.Stride, c.Kernel
+	hp, wp := in[1]+2*c.Pad, in[2]+2*c.Pad
+	st.hq, st.wq = (hp+s-1)/s, (wp+s-1)/s
+	st.oh, st.ow = out[1], out[2]
+	// Output (oy, ox) is kernel element oy*wq+ox; the columns past ow are
+	// computed and dropped.
+	blk := p.k.Block
+	st.dwN = (st.oh*st.wq + blk - 1) / blk * blk
+	plane := st.hq * st.wq
+	for ky := range k {
+		for kx := range k {
+			phase := (ky%s)*s + kx%s
+			st.offs = append(st.offs, phase*plane+(ky/s)*st.wq+kx/s)
+		}
+	}
+	st.xLen = s * s * plane
+	for _, o := range st.offs {
+		st.xLen = max(st.xLen, o+st.dwN)
+	}
+	st.w = append([]float32(nil), c.Weight...)
+	st.bias = convBias(c)
+}
+
+func (p *Program) linearStep(st *step) {
+	l := st.nd.Linear
+	st.kind = stepLinear
+	nr := p.k.NR
+	st.outP = (l.Out + nr - 1) / nr * nr
+	st.wt = make([]float32, l.In*st.outP)
+	for o := range l.Out {
+		for i := range l.In {
+			st.wt[i*st.outP+o] = l.Weight[o*l.In+i]
+		}
+	}
+	if l.Bias != nil {
+		st.bias = append([]float32(nil), l.Bias...)
+	}
+}
+
+// Run executes the program on n samples as RunHooks does.
+func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
+	g := p.g
+	in := g.Tensors[g.Input]
+	if n < 1 || len(x) != n*in.Elems() {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	}
+	uses := append([]int(nil), p.uses...)
+	vals := make([][]float32, len(g.Tensors))
+	vals[g.Input] = x
+	for _, st := range p.steps {
+		nd := st.nd
+		out, err := p.runStep(st, vals, n, pre)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nd.Name, err)
+		}
+		vals[nd.Out] = out
+		if hook != nil {
+			if err := hook(nd, out, n); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range nd.In {
+			if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
+				vals[t] = nil
+			}
+		}
+	}
+	if vals[g.Output] == nil {
+		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
+	}
+	return vals[g.Output], nil
+}
+
+// bounds is the clamp of an activation.
+func bounds(act Act) (lo, hi float32) {
+	switch act {
+	case ActReLU:
+		return 0, float32(math.Inf(1))
+	case ActReLU6:
+		return 0, 6
+	}
+	return float32(math.Inf(-1)), float32(math.Inf(1))
+}
+
+func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook) ([]float32, error) {
+	nd := st.nd
+	if st.kind == stepRef {
+		m := map[int][]float32{}
+		for _, t := range nd.In {
+			m[t] = vals[t]
+		}
+		return runNode(p.g, nd, m, n, pre)
+	}
+	act := nd.Act
+	if pre != nil {
+		act = ActNone
+	}
+	lo, hi := bounds(act)
+	a := vals[nd.In[0]]
+	inT, outT := p.g.Tensors[nd.In[0]], p.g.Tensors[nd.Out]
+	ie, oe := inT.Elems(), outT.Elems()
+	out := make([]float32, n*oe)
+	switch st.kind {
+	case stepAdd:
+		b := vals[nd.In[1]]
+		if len(b) != len(a) || len(a) != len(out) {
+			return nil, fmt.Errorf("add of %d and %d values into %d", len(a), len(b), len(out))
+		}
+		p.k.Add(a, b, out)
+	case stepMean:
+		c := inT.Shape[0]
+		hw := ie / c
+		Parallel(n*c, func(j int) {
+			var s float64
+			for _, v := range a[j*hw : (j+1)*hw] {
+				s += float64(v)
+			}
+			out[j] = float32(s / float64(hw))
+		})
+	case stepGemm:
+		p.gemmConv(st, a, ie, out, oe, n, lo, hi)
+	case stepDW:
+		p.dwConv(st, a, ie, out, oe, n, lo, hi)
+	case stepLinear:
+		p.linear(st, a, out, n)
+		if act != ActNone {
+			activate(out, act)
+		}
+	}
+	if pre != nil && (nd.Op == OpConv || nd.Op == OpLinear) {
+		if err := pre(nd, out, n); err != nil {
+			return nil, err
+		}
+		activate(out, nd.Act)
+	}
+	return out, nil
+}
+
+var scratchPool sync.Pool
+
+// scratch returns a buffer of n floats (contents undefined) for putScratch.
+func scratch(n int) *[]float32 {
+	if b, ok := scratchPool.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putScratch(b *[]float32) { scratchPool.Put(b) }
+
+// tilesPerJob splits tiles column tiles of each of n images into enough jobs
+// to keep the workers busy, each job a run of up to 8 tiles.
+func tilesPerJob(tiles, n int) int {
+	w := runtime.GOMAXPROCS(0)
+	return max(1, min(8, tiles*n/(4*w)))
+}
+
+func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+	kt := p.k
+	nr := kt.NR
+	K, N := st.k, st.n
+	c := st.nd.Conv
+	inShape := p.g.Tensors[st.nd.In[0]].Shape
+	ow := p.g.Tensors[st.nd.Out].Shape[2]
+	tiles := (N + nr - 1) / nr
+	per := tilesPerJob(tiles, n)
+	groups := (tiles + per - 1) / per
+	Parallel(n*groups, func(j int) {
+		s, grp := j/groups, j%groups
+		x, o := in[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe]
+		j0 := grp * per * nr
+		j1 := min(N, j0+per*nr)
+		width := (j1 - j0 + nr - 1) / nr * nr
+		var buf *[]float32
+		var cols []float32
+		ldb, base := N, j0 // cols[i*ldb + base + col]
+		if st.im2col {
+			buf = scratch(K * width)
+			cols = *buf
+			im2col(c, inShape, x, ow, j0, j1, cols, width)
+			ldb, base = width, 0
+		} else {
+			cols = x
+		}
+		var tile [16 * 32]float32 // MR x NR of the widest tier at most
+		for t0 := j0; t0 < j1; t0 += nr {
+			b := cols[base+t0-j0:]
+			if !st.im2col && t0+nr > N {
+				// The last tile of the input: copy its columns, zero-padded.
+				edge := scratch(K * nr)
+				e := *edge
+				clear(e)
+				for i := range K {
+					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
+				}
+				p.gemmTile(st, e, nr, o, t0, lo, hi, tile[:])
+				putScratch(edge)
+				continue
+			}
+			p.gemmTile(st, b, ldb, o, t0, lo, hi, tile[:])
+		}
+		if buf != nil {
+			putScratch(buf)
+		}
+	})
+}
+
+// gemmTile computes output columns [t0, t0+NR) of all rows from b, their
+// K x NR columns at stride ldb.
+func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, t0 int, lo, hi float32, tile []float32) {
+	kt := p.k
+	nr, mr := kt.NR, kt.MR
+	K, M, N := st.k, st.m, st.n
+	full := t0+nr <= N
+	for m0 := 0; m0 < M; m0 += mr {
+		rows := min(mr, M-m0)
+		a := st.a[m0*K : (m0+rows)*K]
+		if full {
+			kt.Gemm(rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
+			continue
+		}
+		kt.Gemm(rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
+		for r := range rows {
+			copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
+		}
+	}
+}
+
+// im2col writes the inputs of output positions [j0, j1) (row-major over the
+// output plane of width ow) as a K x width matrix, zero-padded on the right.
+func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32, width int) {
+	ih, iw := inShape[1], inShape[2]
+	k, s, pad := c.Kernel, c.Stride, c.Pad
+	for ic := range c.InC {
+		plane := x[ic*ih*iw : (ic+1)*ih*iw]
+		for ky := range k {
+			for kx := range k {
+				row := cols[((ic*k+ky)*k+kx)*width:][:width]
+				for j := j0; j < j1; j++ {
+					oy, ox := j/ow, j%ow
+					iy, ix := oy*s-pad+ky, ox*s-pad+kx
+					v := float32(0)
+					if iy >= 0 && iy < ih && ix >= 0 && ix < iw {
+						v = plane[iy*iw+ix]
+					}
+					row[j-j0] = v
+				}
+				clear(row[j1-j0:])
+			}
+		}
+	}
+}
+
+func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+	c := st.nd.Conv
+	inShape := p.g.Tensors[st.nd.In[0]].Shape
+	ih, iw := inShape[1], inShape[2]
+	s, pad := c.Stride, c.Pad
+	taps := len(st.offs)
+	ch := c.OutC
+	plane := st.hq * st.wq
+	Parallel(n*ch, func(j int) {
+		smp, cc := j/ch, j%ch
+		x := in[smp*ie+cc*ih*iw:][:ih*iw]
+		o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
+		xb := scratch(st.xLen + st.dwN)
+		xs, ys := (*xb)[:st.xLen], (*xb)[st.xLen:]
+		clear(xs)
+		for iy := range ih {
+			i := iy + pad
+			row := x[iy*iw : (iy+1)*iw]
+			if s == 1 {
+				copy(xs[i*st.wq+pad:], row)
+				continue
+			}
+			for ix, v := range row {
+				jj := ix + pad
+				xs[((i%s)*s+jj%s)*plane+(i/s)*st.wq+jj/s] = v
+			}
+		}
+		p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
+		for oy := range st.oh {
+			copy(o[oy*st.ow:(oy+1)*st.ow], ys[oy*st.wq:])
+		}
+		putScratch(xb)
+	})
+}
+
+func (p *Program) linear(st *step, x, out []float32, n int) {
+	kt := p.k
+	nr, mr := kt.NR, kt.MR
+	l := st.nd.Linear
+	K, O := l.In, l.Out
+	// x packed as panels of up to MR samples, k-major.
+	pa := make([]float32, 0, n*K)
+	for s0 := 0; s0 < n; s0 += mr {
+		rows := min(mr, n-s0)
+		for i := range K {
+			for r := range rows {
+				pa = append(pa, x[(s0+r)*K+i])
+			}
+		}
+	}
+	zero := make([]float32, mr)
+	inf := float32(math.Inf(1))
+	tiles := st.outP / nr
+	Parallel(tiles, func(t int) {
+		t0 := t * nr
+		var tile [16 * 32]float32
+		for s0 := 0; s0 < n; s0 += mr {
+			rows := min(mr, n-s0)
+			a := pa[s0*K : (s0+rows)*K]
+			if t0+nr <= O {
+				kt.Gemm(rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
+				continue
+			}
+			kt.Gemm(rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
+			for r := range rows {
+				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
+			}
+		}
+	})
+	if st.bias != nil {
+		for s := range n {
+			row := out[s*O : (s+1)*O]
+			for o := range row {
+				row[o] += st.bias[o]
+			}
+		}
+	}
+}
