@@ -8,7 +8,12 @@
 // concurrent use.
 package calibrate
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+
+	"github.com/ptqc/ptqc/ir/floatk"
+)
 
 // Kind selects the observer algorithm.
 type Kind int
@@ -91,10 +96,10 @@ func NewObserver(spec Spec) Observer {
 // aminmax is torch.aminmax over all of x (len(x) > 0): NaN propagates into
 // both results (as the builtin min and max do).
 func aminmax(x []float32) (lo, hi float32) {
-	lo, hi = x[0], x[0]
-	for _, v := range x {
-		lo = min(lo, v)
-		hi = max(hi, v)
+	lo, hi, ok := floatk.Best.MinMax(x)
+	if !ok {
+		nan := float32(math.NaN())
+		return nan, nan
 	}
 	return lo, hi
 }

@@ -13,9 +13,9 @@ import (
 // convolutions as GEMMs of packed weights by the input (1x1) or its im2col
 // columns, depthwise ones as tap lists over padded, stride-phase-split
 // planes, Linear as a GEMM by the transposed weights. Ops without a fast
-// path run the reference interpreter's code. Outputs are NCHW float32, as
-// the reference's; they agree with it to within a few ulps of each sum's
-// magnitude (fused multiply-adds, other summation order in 1x1 convs).
+// path run the reference interpreter's code. Outputs are NCHW float32 and
+// the reference's bit for bit (up to the sign of a zero): the kernels add
+// the same rounded products in the same order.
 //
 // A Program copies the weights it packs: later changes to the graph are not
 // seen. It is safe for concurrent use.
@@ -24,6 +24,9 @@ type Program struct {
 	k     *floatk.Kernels
 	steps []*step
 	uses  []int // readers of each tensor
+
+	mu   sync.Mutex
+	free map[int][][]float32 // recycled node outputs by length
 }
 
 type stepKind int
@@ -45,7 +48,8 @@ type step struct {
 	// stepGemm: out[M][N] = a[M][K] x cols[K][N]
 	a       []float32 // row panels of MR rows, each k-major: panel i at i*MR*K
 	k, m, n int
-	im2col  bool // else 1x1, stride 1, no padding: cols is the input
+	im2col  bool // else 1x1, stride 1, no padding: cols is the input (GemmDot)
+	mr      int  // rows per panel
 
 	// stepDW
 	w                   []float32 // C x taps
@@ -63,7 +67,7 @@ func Compile(g *Graph) (*Program, error) { return CompileWith(g, floatk.Best) }
 
 // CompileWith is Compile on the kernel tier kt (one of floatk.Tiers()).
 func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
-	p := &Program{g: g, k: kt, uses: make([]int, len(g.Tensors))}
+	p := &Program{g: g, k: kt, uses: make([]int, len(g.Tensors)), free: map[int][][]float32{}}
 	for _, nd := range g.Nodes {
 		for _, t := range nd.In {
 			if t < 0 || t >= len(g.Tensors) {
@@ -101,9 +105,15 @@ func (p *Program) gemmStep(st *step) {
 	out := p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepGemm
 	st.k, st.m, st.n = c.InC*c.Kernel*c.Kernel, c.OutC, out[1]*out[2]
+	// The reference's pointwise path (a dot product per output) exactly when
+	// it takes it.
 	st.im2col = !(c.Kernel == 1 && c.Stride == 1 && c.Pad == 0)
 	st.bias = convBias(c)
-	mr := p.k.MR
+	st.mr = p.k.MRDot
+	if st.im2col {
+		st.mr = p.k.MRSeq
+	}
+	mr := st.mr
 	st.a = make([]float32, 0, ((st.m+mr-1)/mr)*mr*st.k)
 	for m0 := 0; m0 < st.m; m0 += mr {
 		rows := min(mr, st.m-m0)
@@ -158,8 +168,19 @@ func (p *Program) linearStep(st *step) {
 	}
 }
 
-// Run executes the program on n samples as RunHooks does.
+// Run executes the program on n samples as RunHooks does. Hooks may keep
+// the outputs they see.
 func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
+	return p.run(x, n, pre, hook, pre == nil && hook == nil)
+}
+
+// RunTransient is Run for hooks that do not keep the outputs they see past
+// their call: their buffers are reused for later nodes and runs.
+func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, error) {
+	return p.run(x, n, pre, hook, true)
+}
+
+func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool) ([]float32, error) {
 	g := p.g
 	in := g.Tensors[g.Input]
 	if n < 1 || len(x) != n*in.Elems() {
@@ -168,9 +189,11 @@ func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
 	uses := append([]int(nil), p.uses...)
 	vals := make([][]float32, len(g.Tensors))
 	vals[g.Input] = x
+	var dead [][]float32
+	defer func() { p.put(dead) }()
 	for _, st := range p.steps {
 		nd := st.nd
-		out, err := p.runStep(st, vals, n, pre)
+		out, err := p.runStep(st, vals, n, pre, recycle)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
@@ -182,14 +205,45 @@ func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
 		}
 		for _, t := range nd.In {
 			if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
+				if recycle {
+					dead = append(dead, vals[t])
+				}
 				vals[t] = nil
 			}
 		}
+		// Only after the node ran may its inputs' buffers be reused.
+		p.put(dead)
+		dead = dead[:0]
 	}
 	if vals[g.Output] == nil {
 		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
 	}
 	return vals[g.Output], nil
+}
+
+// get returns a buffer of n floats, recycled (not zeroed) if recycle.
+func (p *Program) get(n int, recycle bool) []float32 {
+	if recycle {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if bs := p.free[n]; len(bs) > 0 {
+			b := bs[len(bs)-1]
+			p.free[n] = bs[:len(bs)-1]
+			return b
+		}
+	}
+	return make([]float32, n)
+}
+
+func (p *Program) put(bufs [][]float32) {
+	if len(bufs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range bufs {
+		p.free[len(b)] = append(p.free[len(b)], b)
+	}
 }
 
 // bounds is the clamp of an activation.
@@ -203,7 +257,8 @@ func bounds(act Act) (lo, hi float32) {
 	return float32(math.Inf(-1)), float32(math.Inf(1))
 }
 
-func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook) ([]float32, error) {
+// runStep runs one node; its output is a recycled buffer if recycle.
+func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle bool) ([]float32, error) {
 	nd := st.nd
 	if st.kind == stepRef {
 		m := map[int][]float32{}
@@ -220,7 +275,7 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook) ([]float3
 	a := vals[nd.In[0]]
 	inT, outT := p.g.Tensors[nd.In[0]], p.g.Tensors[nd.Out]
 	ie, oe := inT.Elems(), outT.Elems()
-	out := make([]float32, n*oe)
+	out := p.get(n*oe, recycle)
 	switch st.kind {
 	case stepAdd:
 		b := vals[nd.In[1]]
@@ -332,17 +387,21 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 // K x NR columns at stride ldb.
 func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, t0 int, lo, hi float32, tile []float32) {
 	kt := p.k
-	nr, mr := kt.NR, kt.MR
+	nr, mr := kt.NR, st.mr
 	K, M, N := st.k, st.m, st.n
+	gemm := kt.GemmDot
+	if st.im2col {
+		gemm = kt.GemmSeq
+	}
 	full := t0+nr <= N
 	for m0 := 0; m0 < M; m0 += mr {
 		rows := min(mr, M-m0)
 		a := st.a[m0*K : (m0+rows)*K]
 		if full {
-			kt.Gemm(rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
+			gemm(rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
 			continue
 		}
-		kt.Gemm(rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
+		gemm(rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
 		for r := range rows {
 			copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
 		}
@@ -359,14 +418,25 @@ func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32,
 		for ky := range k {
 			for kx := range k {
 				row := cols[((ic*k+ky)*k+kx)*width:][:width]
-				for j := j0; j < j1; j++ {
-					oy, ox := j/ow, j%ow
-					iy, ix := oy*s-pad+ky, ox*s-pad+kx
-					v := float32(0)
-					if iy >= 0 && iy < ih && ix >= 0 && ix < iw {
-						v = plane[iy*iw+ix]
+				for j := j0; j < j1; {
+					oy, ox0 := j/ow, j%ow
+					ox1 := min(ow, ox0+j1-j)
+					dst := row[j-j0 : j-j0+ox1-ox0]
+					j += ox1 - ox0
+					iy := oy*s - pad + ky
+					if iy < 0 || iy >= ih {
+						clear(dst)
+						continue
 					}
-					row[j-j0] = v
+					src := plane[iy*iw : (iy+1)*iw]
+					for q := range dst {
+						ix := (ox0+q)*s - pad + kx
+						if ix >= 0 && ix < iw {
+							dst[q] = src[ix]
+						} else {
+							dst[q] = 0
+						}
+					}
 				}
 				clear(row[j1-j0:])
 			}
@@ -381,25 +451,16 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	s, pad := c.Stride, c.Pad
 	taps := len(st.offs)
 	ch := c.OutC
-	plane := st.hq * st.wq
 	Parallel(n*ch, func(j int) {
 		smp, cc := j/ch, j%ch
 		x := in[smp*ie+cc*ih*iw:][:ih*iw]
 		o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
 		xb := scratch(st.xLen + st.dwN)
 		xs, ys := (*xb)[:st.xLen], (*xb)[st.xLen:]
-		clear(xs)
-		for iy := range ih {
-			i := iy + pad
-			row := x[iy*iw : (iy+1)*iw]
-			if s == 1 {
-				copy(xs[i*st.wq+pad:], row)
-				continue
-			}
-			for ix, v := range row {
-				jj := ix + pad
-				xs[((i%s)*s+jj%s)*plane+(i/s)*st.wq+jj/s] = v
-			}
+		if s == 1 {
+			padPlane(xs, x, ih, iw, pad, st.wq)
+		} else {
+			splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
 		}
 		p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
 		for oy := range st.oh {
@@ -411,7 +472,7 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 
 func (p *Program) linear(st *step, x, out []float32, n int) {
 	kt := p.k
-	nr, mr := kt.NR, kt.MR
+	nr, mr := kt.NR, kt.MRSeq
 	l := st.nd.Linear
 	K, O := l.In, l.Out
 	// x packed as panels of up to MR samples, k-major.
@@ -434,10 +495,10 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 			rows := min(mr, n-s0)
 			a := pa[s0*K : (s0+rows)*K]
 			if t0+nr <= O {
-				kt.Gemm(rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
+				kt.GemmSeq(rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
 				continue
 			}
-			kt.Gemm(rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
+			kt.GemmSeq(rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
 			for r := range rows {
 				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
 			}
@@ -448,6 +509,42 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 			row := out[s*O : (s+1)*O]
 			for o := range row {
 				row[o] += st.bias[o]
+			}
+		}
+	}
+}
+
+// padPlane writes the ih x iw plane x into xs with pad zeros around it, rows
+// of wq = iw+2*pad, zeroing only what the rows leave (to the end of xs).
+func padPlane(xs, x []float32, ih, iw, pad, wq int) {
+	clear(xs[:pad*wq+pad])
+	for iy := range ih {
+		d := (iy+pad)*wq + pad
+		copy(xs[d:d+iw], x[iy*iw:(iy+1)*iw])
+		clear(xs[d+iw : min(len(xs), d+iw+2*pad)])
+	}
+	clear(xs[min(len(xs), (ih+pad)*wq):])
+}
+
+// splitPhases writes the ih x iw plane x, padded by pad zeros, into xs as
+// s*s phase planes of hq x wq: phase (py, px) holds the padded plane's
+// elements (i, j) with i%s == py and j%s == px at (i/s, j/s).
+func splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
+	clear(xs)
+	plane := hq * wq
+	for iy := range ih {
+		i := iy + pad
+		row := x[iy*iw : (iy+1)*iw]
+		for px := range s {
+			// The first ix with (ix+pad)%s == px.
+			ix0 := ((px-pad)%s + s) % s
+			if ix0 >= iw {
+				continue
+			}
+			d := xs[((i%s)*s+px)*plane+(i/s)*wq+(ix0+pad)/s:]
+			d = d[:(iw-ix0+s-1)/s]
+			for q := range d {
+				d[q] = row[ix0+q*s]
 			}
 		}
 	}

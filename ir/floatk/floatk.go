@@ -1,14 +1,15 @@
-// Package floatk holds the float32 kernels behind ir's fast interpreter: a GEMM
-// micro-kernel, a depthwise kernel over a list of taps, an elementwise add and
-// a min/max scan. Each exists as portable Go and, on amd64, as avo-generated
-// AVX2+FMA and AVX-512 assembly (./asm); Best picks the widest the CPU runs.
+// Package floatk holds the float32 kernels behind ir's fast interpreter: two
+// GEMM micro-kernels, a depthwise kernel over a list of taps, an elementwise
+// add and a min/max scan. Each exists as portable Go and, on amd64, as
+// avo-generated AVX2 and AVX-512 assembly (./asm); Best picks the widest the
+// CPU runs.
 //
-// The tiers compute the same sums in the same order but the assembly fuses
-// each multiply-add (one rounding instead of two), so results agree with the
-// portable Go to within a few ulps of the sum of the terms' magnitudes, not
-// bit for bit. Float calibration only needs PyTorch's accuracy (which differs
-// from ours by as much); the int8 side, which must be bit-exact, never runs
-// these kernels.
+// The kernels compute the sums of ir's reference interpreter in its order,
+// each product rounded to float32 before it is added (no fused multiply-add),
+// so every tier's results are the reference's bit for bit, up to the sign of
+// a zero. That keeps calibration where it was: PyTorch's histogram search is
+// so ill-conditioned that activations a few ulps apart can move a layer's
+// range by 20% (see calibrate.HistogramObserver).
 package floatk
 
 //go:generate go run ./asm -out kernels_amd64.s -stubs stubs_amd64.go
@@ -23,20 +24,23 @@ import (
 // bounds and panic on a violation: callers are ir's code, never user input.
 type Kernels struct {
 	Name string
-	// MR and NR are the GEMM micro-tile: up to MR rows of A by NR columns of B.
-	MR, NR int
+	// A GEMM micro-tile is up to MRSeq (GemmSeq) or MRDot (GemmDot) rows of
+	// A by NR columns of B.
+	MRSeq, MRDot, NR int
 	// Block divides the length DW computes.
 	Block int
 	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
 
-	gemm   func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
+	seq, dot gemmFunc
 	dw     func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
 	add    func(n int, a, b, c *float32)
 	minmax func(n int, x *float32) (lo, hi int32, nan bool)
 }
 
+type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
+
 // Generic is the portable Go tier.
-var Generic = &Kernels{Name: "generic", MR: 4, NR: 16, Block: 16, vw: 1, gemm: gemmGo, dw: dwGo}
+var Generic = &Kernels{Name: "generic", MRSeq: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dw: dwGo}
 
 // Best is the tier this CPU runs fastest; PTQC_ISA=generic, avx2 or avx512
 // (or the int8 tiers' names avx512vnni, amx) forces one it supports.
@@ -57,24 +61,36 @@ func best() *Kernels {
 	return ts[0]
 }
 
-// Gemm computes the mr x NR tile
+// GemmSeq computes the mr x NR tile
 //
 //	c[r*ldc+j] = clamp(bias[r] + sum_{i<k} a[i*mr+r]*b[i*ldb+j], lo, hi)
 //
-// for r < mr <= MR and j < NR, each sum starting from the bias and adding
-// the terms in i order. a is A packed k-major (the mr values of step i
-// together); b and c are row-major with strides ldb and ldc. clamp keeps NaN.
-func (t *Kernels) Gemm(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	if mr < 1 || mr > t.MR || k < 0 || len(a) < k*mr || len(bias) < mr ||
+// for r < mr <= MRSeq and j < NR, each sum starting from the bias and adding
+// the terms in i order: the reference's direct convolution. a is A packed
+// k-major (the mr values of step i together); b and c are row-major with
+// strides ldb and ldc. clamp keeps NaN and -0.
+func (t *Kernels) GemmSeq(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	t.gemm(t.seq, t.MRSeq, "GemmSeq", mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+}
+
+// GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
+// order: four partial sums (of the steps i = 0, 1, 2, 3 mod 4 below k&^3, the
+// last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
+func (t *Kernels) GemmDot(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	t.gemm(t.dot, t.MRDot, "GemmDot", mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+}
+
+func (t *Kernels) gemm(f gemmFunc, mrMax int, name string, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	if mr < 1 || mr > mrMax || k < 0 || len(a) < k*mr || len(bias) < mr ||
 		len(c) < (mr-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
-		panic(fmt.Sprintf("floatk: %s Gemm(mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
-			t.Name, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
+		panic(fmt.Sprintf("floatk: %s %s(mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
+			t.Name, name, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
 	}
 	var pa, pb *float32
 	if k > 0 {
 		pa, pb = &a[0], &b[0]
 	}
-	t.gemm(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi)
+	f(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi)
 }
 
 // DW computes, for i < n (a multiple of Block),
@@ -143,7 +159,10 @@ func unkey(k int32) float32 {
 	return math.Float32frombits(uint32(k ^ int32(uint32(k>>31)>>1)))
 }
 
-func gemmGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+// The portable kernels round each product explicitly (float32(w*x)) so
+// that no compiler fuses it into the addition.
+
+func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
 	const nr = 16
 	as := unsafeSlice(a, k*mr)
 	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
@@ -158,12 +177,39 @@ func gemmGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float3
 			w := as[i*mr+r]
 			row := bs[i*ldb : i*ldb+nr]
 			for j := range acc {
-				acc[j] += w * row[j]
+				acc[j] += float32(w * row[j])
 			}
 		}
 		out := cs[r*ldc : r*ldc+nr]
 		for j, v := range acc {
 			out[j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+	const nr = 16
+	as := unsafeSlice(a, k*mr)
+	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
+	cs := unsafeSlice(c, (mr-1)*ldc+nr)
+	bi := unsafeSlice(bias, mr)
+	k4 := k &^ 3
+	for r := range mr {
+		var acc [4][nr]float32
+		for i := range k {
+			p := i & 3
+			if i >= k4 {
+				p = 0
+			}
+			w := as[i*mr+r]
+			row := bs[i*ldb : i*ldb+nr]
+			for j := range nr {
+				acc[p][j] += float32(w * row[j])
+			}
+		}
+		out := cs[r*ldc : r*ldc+nr]
+		for j := range out {
+			out[j] = clamp((acc[0][j]+acc[1][j])+(acc[2][j]+acc[3][j])+bi[r], lo, hi)
 		}
 	}
 }
@@ -186,7 +232,7 @@ func dwGo(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float3
 		for t, o := range os {
 			src := xs[o+i : o+i+blk]
 			for j := range acc {
-				acc[j] += ws[t] * src[j]
+				acc[j] += float32(ws[t] * src[j])
 			}
 		}
 		for j, v := range acc {

@@ -1,35 +1,23 @@
 package floatk
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 )
 
-// Every kernel result must be within tolUlps ulps, at the magnitude of the
-// sum of |terms| (bias included), of the exact (float64) result: the error
-// bound of any summation order with or without fused multiply-adds is
-// (terms-1) units of roundoff at that magnitude, and our sums have at most
-// 300 terms here, so 512 half-ulps would be the worst case; in practice the
-// error is a few ulps.
-const tolUlps = 256
-
-func ulp(x float64) float64 {
-	x = math.Abs(x)
-	if x < math.SmallestNonzeroFloat32 {
-		return math.SmallestNonzeroFloat32
-	}
-	b := math.Float32bits(float32(x))
-	return float64(math.Float32frombits(b+1)) - float64(math.Float32frombits(b))
-}
-
-func check(t *testing.T, what string, got float32, exact, mag float64, lo, hi float32) {
+// Every tier must compute the sums of ir's reference interpreter exactly:
+// the same products, rounded, added in the same order. The tolerance is 0
+// ulps; only the sign of a zero may differ (ReLU6 of -0).
+func check(t *testing.T, what string, got, want float32) {
 	t.Helper()
-	want := min(max(exact, float64(lo)), float64(hi))
-	if d := math.Abs(float64(got) - want); d > tolUlps*ulp(mag) {
-		t.Fatalf("%s = %v, want %v (exact, clamped to [%v, %v]): off by %.1f ulps of %v", what, got, want, lo, hi, d/ulp(mag), mag)
+	if got != want && !(got != got && want != want) {
+		t.Fatalf("%s = %v, want %v (%d ulps apart)", what, got, want, int64(math.Float32bits(got))-int64(math.Float32bits(want)))
 	}
 }
+
+func clampRef(v, lo, hi float32) float32 { return min(max(v, lo), hi) }
 
 func randSlice(r *rand.Rand, n int) []float32 {
 	x := make([]float32, n)
@@ -42,27 +30,45 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
-		for mr := 1; mr <= kt.MR; mr++ {
-			for _, k := range []int{0, 1, 7, 300} {
-				ldb, ldc := kt.NR+5, kt.NR+3
-				a := randSlice(r, k*mr)
-				b := randSlice(r, max(0, (k-1)*ldb+kt.NR))
-				bias := randSlice(r, mr)
-				c := make([]float32, (mr-1)*ldc+kt.NR)
-				lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-				if k == 7 {
-					lo, hi = 0, 6
-				}
-				kt.Gemm(mr, k, a, b, ldb, c, ldc, bias, lo, hi)
-				for i := range mr {
-					for j := range kt.NR {
-						exact, mag := float64(bias[i]), math.Abs(float64(bias[i]))
-						for p := range k {
-							v := float64(a[p*mr+i]) * float64(b[p*ldb+j])
-							exact += v
-							mag += math.Abs(v)
+		for _, dot := range []bool{false, true} {
+			mrMax, name, f := kt.MRSeq, "GemmSeq", kt.GemmSeq
+			if dot {
+				mrMax, name, f = kt.MRDot, "GemmDot", kt.GemmDot
+			}
+			for mr := 1; mr <= mrMax; mr++ {
+				for _, k := range []int{0, 1, 3, 4, 7, 300} {
+					ldb, ldc := kt.NR+5, kt.NR+3
+					a := randSlice(r, k*mr)
+					b := randSlice(r, max(0, (k-1)*ldb+kt.NR))
+					bias := randSlice(r, mr)
+					c := make([]float32, (mr-1)*ldc+kt.NR)
+					lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+					if k == 7 {
+						lo, hi = 0, 6
+					}
+					f(mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+					for i := range mr {
+						for j := range kt.NR {
+							var want float32
+							if dot {
+								// ir's dot: four partial sums, then the bias.
+								var s [4]float32
+								for p := range k {
+									l := p & 3
+									if p >= k&^3 {
+										l = 0
+									}
+									s[l] += float32(a[p*mr+i] * b[p*ldb+j])
+								}
+								want = (s[0] + s[1]) + (s[2] + s[3]) + bias[i]
+							} else {
+								want = bias[i]
+								for p := range k {
+									want += float32(a[p*mr+i] * b[p*ldb+j])
+								}
+							}
+							check(t, fmt.Sprintf("%s %s mr %d k %d [%d][%d]", kt.Name, name, mr, k, i, j), c[i*ldc+j], clampRef(want, lo, hi))
 						}
-						check(t, kt.Name+" gemm", c[i*ldc+j], exact, mag, lo, hi)
 					}
 				}
 			}
@@ -80,13 +86,11 @@ func TestDW(t *testing.T) {
 		y := make([]float32, n)
 		kt.DW(n, w, offs, x, y, 0.5, 0, float32(math.Inf(1)))
 		for i := range n {
-			exact, mag := 0.5, 0.5
+			want := float32(0.5)
 			for j, o := range offs {
-				v := float64(w[j]) * float64(x[o+i])
-				exact += v
-				mag += math.Abs(v)
+				want += float32(w[j] * x[o+i])
 			}
-			check(t, kt.Name+" dw", y[i], exact, mag, 0, float32(math.Inf(1)))
+			check(t, fmt.Sprintf("%s DW [%d]", kt.Name, i), y[i], max(want, 0))
 		}
 	}
 }

@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func gemm1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
-// Requires: AVX, FMA3
-TEXT ·gemm1_avx2(SB), NOSPLIT, $0-64
+// func gemmseq1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmseq1_avx2(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -22,8 +22,10 @@ loop:
 	VMOVUPS      (DX), Y2
 	VMOVUPS      32(DX), Y3
 	VBROADCASTSS (CX), Y4
-	VFMADD231PS  Y2, Y4, Y0
-	VFMADD231PS  Y3, Y4, Y1
+	VMULPS       Y2, Y4, Y2
+	VADDPS       Y2, Y0, Y0
+	VMULPS       Y3, Y4, Y2
+	VADDPS       Y2, Y1, Y1
 	ADDQ         $0x00000004, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -44,9 +46,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
-// Requires: AVX, FMA3
-TEXT ·gemm2_avx2(SB), NOSPLIT, $0-64
+// func gemmseq2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmseq2_avx2(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -64,11 +66,15 @@ loop:
 	VMOVUPS      (DX), Y4
 	VMOVUPS      32(DX), Y5
 	VBROADCASTSS (CX), Y6
-	VFMADD231PS  Y4, Y6, Y0
-	VFMADD231PS  Y5, Y6, Y1
+	VMULPS       Y4, Y6, Y7
+	VADDPS       Y7, Y0, Y0
+	VMULPS       Y5, Y6, Y7
+	VADDPS       Y7, Y1, Y1
 	VBROADCASTSS 4(CX), Y6
-	VFMADD231PS  Y4, Y6, Y2
-	VFMADD231PS  Y5, Y6, Y3
+	VMULPS       Y4, Y6, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       Y5, Y6, Y7
+	VADDPS       Y7, Y3, Y3
 	ADDQ         $0x00000008, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -96,9 +102,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
-// Requires: AVX, FMA3
-TEXT ·gemm3_avx2(SB), NOSPLIT, $0-64
+// func gemmseq3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmseq3_avx2(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -118,14 +124,20 @@ loop:
 	VMOVUPS      (DX), Y6
 	VMOVUPS      32(DX), Y7
 	VBROADCASTSS (CX), Y8
-	VFMADD231PS  Y6, Y8, Y0
-	VFMADD231PS  Y7, Y8, Y1
+	VMULPS       Y6, Y8, Y9
+	VADDPS       Y9, Y0, Y0
+	VMULPS       Y7, Y8, Y9
+	VADDPS       Y9, Y1, Y1
 	VBROADCASTSS 4(CX), Y8
-	VFMADD231PS  Y6, Y8, Y2
-	VFMADD231PS  Y7, Y8, Y3
+	VMULPS       Y6, Y8, Y9
+	VADDPS       Y9, Y2, Y2
+	VMULPS       Y7, Y8, Y9
+	VADDPS       Y9, Y3, Y3
 	VBROADCASTSS 8(CX), Y8
-	VFMADD231PS  Y6, Y8, Y4
-	VFMADD231PS  Y7, Y8, Y5
+	VMULPS       Y6, Y8, Y9
+	VADDPS       Y9, Y4, Y4
+	VMULPS       Y7, Y8, Y9
+	VADDPS       Y9, Y5, Y5
 	ADDQ         $0x0000000c, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -160,9 +172,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
-// Requires: AVX, FMA3
-TEXT ·gemm4_avx2(SB), NOSPLIT, $0-64
+// func gemmseq4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmseq4_avx2(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -184,17 +196,25 @@ loop:
 	VMOVUPS      (DX), Y8
 	VMOVUPS      32(DX), Y9
 	VBROADCASTSS (CX), Y10
-	VFMADD231PS  Y8, Y10, Y0
-	VFMADD231PS  Y9, Y10, Y1
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y0, Y0
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y1, Y1
 	VBROADCASTSS 4(CX), Y10
-	VFMADD231PS  Y8, Y10, Y2
-	VFMADD231PS  Y9, Y10, Y3
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y2, Y2
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y3, Y3
 	VBROADCASTSS 8(CX), Y10
-	VFMADD231PS  Y8, Y10, Y4
-	VFMADD231PS  Y9, Y10, Y5
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y4, Y4
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y5, Y5
 	VBROADCASTSS 12(CX), Y10
-	VFMADD231PS  Y8, Y10, Y6
-	VFMADD231PS  Y9, Y10, Y7
+	VMULPS       Y8, Y10, Y11
+	VADDPS       Y11, Y6, Y6
+	VMULPS       Y9, Y10, Y11
+	VADDPS       Y11, Y7, Y7
 	ADDQ         $0x00000010, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -236,9 +256,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
-// Requires: AVX, FMA3
-TEXT ·gemm5_avx2(SB), NOSPLIT, $0-64
+// func gemmseq5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmseq5_avx2(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -262,20 +282,30 @@ loop:
 	VMOVUPS      (DX), Y10
 	VMOVUPS      32(DX), Y11
 	VBROADCASTSS (CX), Y12
-	VFMADD231PS  Y10, Y12, Y0
-	VFMADD231PS  Y11, Y12, Y1
+	VMULPS       Y10, Y12, Y13
+	VADDPS       Y13, Y0, Y0
+	VMULPS       Y11, Y12, Y13
+	VADDPS       Y13, Y1, Y1
 	VBROADCASTSS 4(CX), Y12
-	VFMADD231PS  Y10, Y12, Y2
-	VFMADD231PS  Y11, Y12, Y3
+	VMULPS       Y10, Y12, Y13
+	VADDPS       Y13, Y2, Y2
+	VMULPS       Y11, Y12, Y13
+	VADDPS       Y13, Y3, Y3
 	VBROADCASTSS 8(CX), Y12
-	VFMADD231PS  Y10, Y12, Y4
-	VFMADD231PS  Y11, Y12, Y5
+	VMULPS       Y10, Y12, Y13
+	VADDPS       Y13, Y4, Y4
+	VMULPS       Y11, Y12, Y13
+	VADDPS       Y13, Y5, Y5
 	VBROADCASTSS 12(CX), Y12
-	VFMADD231PS  Y10, Y12, Y6
-	VFMADD231PS  Y11, Y12, Y7
+	VMULPS       Y10, Y12, Y13
+	VADDPS       Y13, Y6, Y6
+	VMULPS       Y11, Y12, Y13
+	VADDPS       Y13, Y7, Y7
 	VBROADCASTSS 16(CX), Y12
-	VFMADD231PS  Y10, Y12, Y8
-	VFMADD231PS  Y11, Y12, Y9
+	VMULPS       Y10, Y12, Y13
+	VADDPS       Y13, Y8, Y8
+	VMULPS       Y11, Y12, Y13
+	VADDPS       Y13, Y9, Y9
 	ADDQ         $0x00000014, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -324,9 +354,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
-// Requires: AVX, FMA3
-TEXT ·gemm6_avx2(SB), NOSPLIT, $0-64
+// func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmseq6_avx2(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -352,23 +382,35 @@ loop:
 	VMOVUPS      (DX), Y12
 	VMOVUPS      32(DX), Y13
 	VBROADCASTSS (CX), Y14
-	VFMADD231PS  Y12, Y14, Y0
-	VFMADD231PS  Y13, Y14, Y1
+	VMULPS       Y12, Y14, Y15
+	VADDPS       Y15, Y0, Y0
+	VMULPS       Y13, Y14, Y15
+	VADDPS       Y15, Y1, Y1
 	VBROADCASTSS 4(CX), Y14
-	VFMADD231PS  Y12, Y14, Y2
-	VFMADD231PS  Y13, Y14, Y3
+	VMULPS       Y12, Y14, Y15
+	VADDPS       Y15, Y2, Y2
+	VMULPS       Y13, Y14, Y15
+	VADDPS       Y15, Y3, Y3
 	VBROADCASTSS 8(CX), Y14
-	VFMADD231PS  Y12, Y14, Y4
-	VFMADD231PS  Y13, Y14, Y5
+	VMULPS       Y12, Y14, Y15
+	VADDPS       Y15, Y4, Y4
+	VMULPS       Y13, Y14, Y15
+	VADDPS       Y15, Y5, Y5
 	VBROADCASTSS 12(CX), Y14
-	VFMADD231PS  Y12, Y14, Y6
-	VFMADD231PS  Y13, Y14, Y7
+	VMULPS       Y12, Y14, Y15
+	VADDPS       Y15, Y6, Y6
+	VMULPS       Y13, Y14, Y15
+	VADDPS       Y15, Y7, Y7
 	VBROADCASTSS 16(CX), Y14
-	VFMADD231PS  Y12, Y14, Y8
-	VFMADD231PS  Y13, Y14, Y9
+	VMULPS       Y12, Y14, Y15
+	VADDPS       Y15, Y8, Y8
+	VMULPS       Y13, Y14, Y15
+	VADDPS       Y15, Y9, Y9
 	VBROADCASTSS 20(CX), Y14
-	VFMADD231PS  Y12, Y14, Y10
-	VFMADD231PS  Y13, Y14, Y11
+	VMULPS       Y12, Y14, Y15
+	VADDPS       Y15, Y10, Y10
+	VMULPS       Y13, Y14, Y15
+	VADDPS       Y15, Y11, Y11
 	ADDQ         $0x00000018, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -424,8 +466,112 @@ done:
 	VZEROUPPER
 	RET
 
+// func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·gemmdot1_avx2(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   AX, CX
+	SHRQ   $0x02, CX
+	ANDQ   $0x03, AX
+	MOVQ   a+8(FP), DX
+	MOVQ   b+16(FP), BX
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ  CX, CX
+	JZ     tail
+
+loop4:
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y1, Y1
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y3, Y3
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y6, Y6
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y7, Y7
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	DECQ         CX
+	JNZ          loop4
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+loop1:
+	VMOVUPS      (BX), Y8
+	VMOVUPS      32(BX), Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y1, Y1
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	DECQ         AX
+	JNZ          loop1
+
+sum:
+	MOVQ         bias+48(FP), AX
+	VBROADCASTSS (AX), Y10
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y10, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y7, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS lo+56(FP), Y2
+	VBROADCASTSS hi+60(FP), Y3
+	MOVQ         c+32(FP), AX
+	MOVQ         ldc+40(FP), CX
+	SHLQ         $0x02, CX
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMOVUPS      Y0, (AX)
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      Y1, 32(AX)
+	VZEROUPPER
+	RET
+
 // func dw_avx2(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
-// Requires: AVX, FMA3
+// Requires: AVX
 TEXT ·dw_avx2(SB), NOSPLIT, $0-60
 	MOVQ         n+0(FP), AX
 	MOVQ         x+32(FP), CX
@@ -446,10 +592,14 @@ block:
 tap:
 	VBROADCASTSS (SI), Y7
 	MOVQ         (DI), R8
-	VFMADD231PS  (CX)(R8*4), Y7, Y3
-	VFMADD231PS  32(CX)(R8*4), Y7, Y4
-	VFMADD231PS  64(CX)(R8*4), Y7, Y5
-	VFMADD231PS  96(CX)(R8*4), Y7, Y6
+	VMULPS       (CX)(R8*4), Y7, Y8
+	VADDPS       Y8, Y3, Y3
+	VMULPS       32(CX)(R8*4), Y7, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       64(CX)(R8*4), Y7, Y8
+	VADDPS       Y8, Y5, Y5
+	VMULPS       96(CX)(R8*4), Y7, Y8
+	VADDPS       Y8, Y6, Y6
 	ADDQ         $0x04, SI
 	ADDQ         $0x08, DI
 	DECQ         BX
@@ -545,9 +695,9 @@ loop:
 	VZEROUPPER
 	RET
 
-// func gemm1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm1_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq1_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -563,8 +713,10 @@ loop:
 	VMOVUPS      (DX), Z2
 	VMOVUPS      64(DX), Z3
 	VBROADCASTSS (CX), Z4
-	VFMADD231PS  Z2, Z4, Z0
-	VFMADD231PS  Z3, Z4, Z1
+	VMULPS       Z2, Z4, Z2
+	VADDPS       Z2, Z0, Z0
+	VMULPS       Z3, Z4, Z2
+	VADDPS       Z2, Z1, Z1
 	ADDQ         $0x00000004, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -585,9 +737,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm2_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq2_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -605,11 +757,15 @@ loop:
 	VMOVUPS      (DX), Z4
 	VMOVUPS      64(DX), Z5
 	VBROADCASTSS (CX), Z6
-	VFMADD231PS  Z4, Z6, Z0
-	VFMADD231PS  Z5, Z6, Z1
+	VMULPS       Z4, Z6, Z7
+	VADDPS       Z7, Z0, Z0
+	VMULPS       Z5, Z6, Z7
+	VADDPS       Z7, Z1, Z1
 	VBROADCASTSS 4(CX), Z6
-	VFMADD231PS  Z4, Z6, Z2
-	VFMADD231PS  Z5, Z6, Z3
+	VMULPS       Z4, Z6, Z7
+	VADDPS       Z7, Z2, Z2
+	VMULPS       Z5, Z6, Z7
+	VADDPS       Z7, Z3, Z3
 	ADDQ         $0x00000008, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -637,9 +793,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm3_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq3_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -659,14 +815,20 @@ loop:
 	VMOVUPS      (DX), Z6
 	VMOVUPS      64(DX), Z7
 	VBROADCASTSS (CX), Z8
-	VFMADD231PS  Z6, Z8, Z0
-	VFMADD231PS  Z7, Z8, Z1
+	VMULPS       Z6, Z8, Z9
+	VADDPS       Z9, Z0, Z0
+	VMULPS       Z7, Z8, Z9
+	VADDPS       Z9, Z1, Z1
 	VBROADCASTSS 4(CX), Z8
-	VFMADD231PS  Z6, Z8, Z2
-	VFMADD231PS  Z7, Z8, Z3
+	VMULPS       Z6, Z8, Z9
+	VADDPS       Z9, Z2, Z2
+	VMULPS       Z7, Z8, Z9
+	VADDPS       Z9, Z3, Z3
 	VBROADCASTSS 8(CX), Z8
-	VFMADD231PS  Z6, Z8, Z4
-	VFMADD231PS  Z7, Z8, Z5
+	VMULPS       Z6, Z8, Z9
+	VADDPS       Z9, Z4, Z4
+	VMULPS       Z7, Z8, Z9
+	VADDPS       Z9, Z5, Z5
 	ADDQ         $0x0000000c, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -701,9 +863,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm4_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq4_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -725,17 +887,25 @@ loop:
 	VMOVUPS      (DX), Z8
 	VMOVUPS      64(DX), Z9
 	VBROADCASTSS (CX), Z10
-	VFMADD231PS  Z8, Z10, Z0
-	VFMADD231PS  Z9, Z10, Z1
+	VMULPS       Z8, Z10, Z11
+	VADDPS       Z11, Z0, Z0
+	VMULPS       Z9, Z10, Z11
+	VADDPS       Z11, Z1, Z1
 	VBROADCASTSS 4(CX), Z10
-	VFMADD231PS  Z8, Z10, Z2
-	VFMADD231PS  Z9, Z10, Z3
+	VMULPS       Z8, Z10, Z11
+	VADDPS       Z11, Z2, Z2
+	VMULPS       Z9, Z10, Z11
+	VADDPS       Z11, Z3, Z3
 	VBROADCASTSS 8(CX), Z10
-	VFMADD231PS  Z8, Z10, Z4
-	VFMADD231PS  Z9, Z10, Z5
+	VMULPS       Z8, Z10, Z11
+	VADDPS       Z11, Z4, Z4
+	VMULPS       Z9, Z10, Z11
+	VADDPS       Z11, Z5, Z5
 	VBROADCASTSS 12(CX), Z10
-	VFMADD231PS  Z8, Z10, Z6
-	VFMADD231PS  Z9, Z10, Z7
+	VMULPS       Z8, Z10, Z11
+	VADDPS       Z11, Z6, Z6
+	VMULPS       Z9, Z10, Z11
+	VADDPS       Z11, Z7, Z7
 	ADDQ         $0x00000010, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -777,9 +947,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm5_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq5_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -803,20 +973,30 @@ loop:
 	VMOVUPS      (DX), Z10
 	VMOVUPS      64(DX), Z11
 	VBROADCASTSS (CX), Z12
-	VFMADD231PS  Z10, Z12, Z0
-	VFMADD231PS  Z11, Z12, Z1
+	VMULPS       Z10, Z12, Z13
+	VADDPS       Z13, Z0, Z0
+	VMULPS       Z11, Z12, Z13
+	VADDPS       Z13, Z1, Z1
 	VBROADCASTSS 4(CX), Z12
-	VFMADD231PS  Z10, Z12, Z2
-	VFMADD231PS  Z11, Z12, Z3
+	VMULPS       Z10, Z12, Z13
+	VADDPS       Z13, Z2, Z2
+	VMULPS       Z11, Z12, Z13
+	VADDPS       Z13, Z3, Z3
 	VBROADCASTSS 8(CX), Z12
-	VFMADD231PS  Z10, Z12, Z4
-	VFMADD231PS  Z11, Z12, Z5
+	VMULPS       Z10, Z12, Z13
+	VADDPS       Z13, Z4, Z4
+	VMULPS       Z11, Z12, Z13
+	VADDPS       Z13, Z5, Z5
 	VBROADCASTSS 12(CX), Z12
-	VFMADD231PS  Z10, Z12, Z6
-	VFMADD231PS  Z11, Z12, Z7
+	VMULPS       Z10, Z12, Z13
+	VADDPS       Z13, Z6, Z6
+	VMULPS       Z11, Z12, Z13
+	VADDPS       Z13, Z7, Z7
 	VBROADCASTSS 16(CX), Z12
-	VFMADD231PS  Z10, Z12, Z8
-	VFMADD231PS  Z11, Z12, Z9
+	VMULPS       Z10, Z12, Z13
+	VADDPS       Z13, Z8, Z8
+	VMULPS       Z11, Z12, Z13
+	VADDPS       Z13, Z9, Z9
 	ADDQ         $0x00000014, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -865,9 +1045,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm6_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq6_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -893,23 +1073,35 @@ loop:
 	VMOVUPS      (DX), Z12
 	VMOVUPS      64(DX), Z13
 	VBROADCASTSS (CX), Z14
-	VFMADD231PS  Z12, Z14, Z0
-	VFMADD231PS  Z13, Z14, Z1
+	VMULPS       Z12, Z14, Z15
+	VADDPS       Z15, Z0, Z0
+	VMULPS       Z13, Z14, Z15
+	VADDPS       Z15, Z1, Z1
 	VBROADCASTSS 4(CX), Z14
-	VFMADD231PS  Z12, Z14, Z2
-	VFMADD231PS  Z13, Z14, Z3
+	VMULPS       Z12, Z14, Z15
+	VADDPS       Z15, Z2, Z2
+	VMULPS       Z13, Z14, Z15
+	VADDPS       Z15, Z3, Z3
 	VBROADCASTSS 8(CX), Z14
-	VFMADD231PS  Z12, Z14, Z4
-	VFMADD231PS  Z13, Z14, Z5
+	VMULPS       Z12, Z14, Z15
+	VADDPS       Z15, Z4, Z4
+	VMULPS       Z13, Z14, Z15
+	VADDPS       Z15, Z5, Z5
 	VBROADCASTSS 12(CX), Z14
-	VFMADD231PS  Z12, Z14, Z6
-	VFMADD231PS  Z13, Z14, Z7
+	VMULPS       Z12, Z14, Z15
+	VADDPS       Z15, Z6, Z6
+	VMULPS       Z13, Z14, Z15
+	VADDPS       Z15, Z7, Z7
 	VBROADCASTSS 16(CX), Z14
-	VFMADD231PS  Z12, Z14, Z8
-	VFMADD231PS  Z13, Z14, Z9
+	VMULPS       Z12, Z14, Z15
+	VADDPS       Z15, Z8, Z8
+	VMULPS       Z13, Z14, Z15
+	VADDPS       Z15, Z9, Z9
 	VBROADCASTSS 20(CX), Z14
-	VFMADD231PS  Z12, Z14, Z10
-	VFMADD231PS  Z13, Z14, Z11
+	VMULPS       Z12, Z14, Z15
+	VADDPS       Z15, Z10, Z10
+	VMULPS       Z13, Z14, Z15
+	VADDPS       Z15, Z11, Z11
 	ADDQ         $0x00000018, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -965,9 +1157,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm7_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq7_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -995,26 +1187,40 @@ loop:
 	VMOVUPS      (DX), Z14
 	VMOVUPS      64(DX), Z15
 	VBROADCASTSS (CX), Z16
-	VFMADD231PS  Z14, Z16, Z0
-	VFMADD231PS  Z15, Z16, Z1
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z0, Z0
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z1, Z1
 	VBROADCASTSS 4(CX), Z16
-	VFMADD231PS  Z14, Z16, Z2
-	VFMADD231PS  Z15, Z16, Z3
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z2, Z2
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z3, Z3
 	VBROADCASTSS 8(CX), Z16
-	VFMADD231PS  Z14, Z16, Z4
-	VFMADD231PS  Z15, Z16, Z5
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z4, Z4
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z5, Z5
 	VBROADCASTSS 12(CX), Z16
-	VFMADD231PS  Z14, Z16, Z6
-	VFMADD231PS  Z15, Z16, Z7
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z6, Z6
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z7, Z7
 	VBROADCASTSS 16(CX), Z16
-	VFMADD231PS  Z14, Z16, Z8
-	VFMADD231PS  Z15, Z16, Z9
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z8, Z8
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z9, Z9
 	VBROADCASTSS 20(CX), Z16
-	VFMADD231PS  Z14, Z16, Z10
-	VFMADD231PS  Z15, Z16, Z11
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z10, Z10
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z11, Z11
 	VBROADCASTSS 24(CX), Z16
-	VFMADD231PS  Z14, Z16, Z12
-	VFMADD231PS  Z15, Z16, Z13
+	VMULPS       Z14, Z16, Z17
+	VADDPS       Z17, Z12, Z12
+	VMULPS       Z15, Z16, Z17
+	VADDPS       Z17, Z13, Z13
 	ADDQ         $0x0000001c, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -1077,9 +1283,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm8_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq8_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -1109,29 +1315,45 @@ loop:
 	VMOVUPS      (DX), Z16
 	VMOVUPS      64(DX), Z17
 	VBROADCASTSS (CX), Z18
-	VFMADD231PS  Z16, Z18, Z0
-	VFMADD231PS  Z17, Z18, Z1
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z0, Z0
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z1, Z1
 	VBROADCASTSS 4(CX), Z18
-	VFMADD231PS  Z16, Z18, Z2
-	VFMADD231PS  Z17, Z18, Z3
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z2, Z2
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z3, Z3
 	VBROADCASTSS 8(CX), Z18
-	VFMADD231PS  Z16, Z18, Z4
-	VFMADD231PS  Z17, Z18, Z5
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z4, Z4
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z5, Z5
 	VBROADCASTSS 12(CX), Z18
-	VFMADD231PS  Z16, Z18, Z6
-	VFMADD231PS  Z17, Z18, Z7
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z6, Z6
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z7, Z7
 	VBROADCASTSS 16(CX), Z18
-	VFMADD231PS  Z16, Z18, Z8
-	VFMADD231PS  Z17, Z18, Z9
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z8, Z8
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z9, Z9
 	VBROADCASTSS 20(CX), Z18
-	VFMADD231PS  Z16, Z18, Z10
-	VFMADD231PS  Z17, Z18, Z11
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z10, Z10
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z11, Z11
 	VBROADCASTSS 24(CX), Z18
-	VFMADD231PS  Z16, Z18, Z12
-	VFMADD231PS  Z17, Z18, Z13
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z12, Z12
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z13, Z13
 	VBROADCASTSS 28(CX), Z18
-	VFMADD231PS  Z16, Z18, Z14
-	VFMADD231PS  Z17, Z18, Z15
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z14, Z14
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z15, Z15
 	ADDQ         $0x00000020, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -1201,9 +1423,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm9_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq9_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -1235,32 +1457,50 @@ loop:
 	VMOVUPS      (DX), Z18
 	VMOVUPS      64(DX), Z19
 	VBROADCASTSS (CX), Z20
-	VFMADD231PS  Z18, Z20, Z0
-	VFMADD231PS  Z19, Z20, Z1
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z0, Z0
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z1, Z1
 	VBROADCASTSS 4(CX), Z20
-	VFMADD231PS  Z18, Z20, Z2
-	VFMADD231PS  Z19, Z20, Z3
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z2, Z2
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z3, Z3
 	VBROADCASTSS 8(CX), Z20
-	VFMADD231PS  Z18, Z20, Z4
-	VFMADD231PS  Z19, Z20, Z5
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z4, Z4
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z5, Z5
 	VBROADCASTSS 12(CX), Z20
-	VFMADD231PS  Z18, Z20, Z6
-	VFMADD231PS  Z19, Z20, Z7
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z6, Z6
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z7, Z7
 	VBROADCASTSS 16(CX), Z20
-	VFMADD231PS  Z18, Z20, Z8
-	VFMADD231PS  Z19, Z20, Z9
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z8, Z8
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z9, Z9
 	VBROADCASTSS 20(CX), Z20
-	VFMADD231PS  Z18, Z20, Z10
-	VFMADD231PS  Z19, Z20, Z11
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z10, Z10
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z11, Z11
 	VBROADCASTSS 24(CX), Z20
-	VFMADD231PS  Z18, Z20, Z12
-	VFMADD231PS  Z19, Z20, Z13
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z12, Z12
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z13, Z13
 	VBROADCASTSS 28(CX), Z20
-	VFMADD231PS  Z18, Z20, Z14
-	VFMADD231PS  Z19, Z20, Z15
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z14, Z14
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z15, Z15
 	VBROADCASTSS 32(CX), Z20
-	VFMADD231PS  Z18, Z20, Z16
-	VFMADD231PS  Z19, Z20, Z17
+	VMULPS       Z18, Z20, Z21
+	VADDPS       Z21, Z16, Z16
+	VMULPS       Z19, Z20, Z21
+	VADDPS       Z21, Z17, Z17
 	ADDQ         $0x00000024, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -1337,9 +1577,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm10_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq10_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -1373,35 +1613,55 @@ loop:
 	VMOVUPS      (DX), Z20
 	VMOVUPS      64(DX), Z21
 	VBROADCASTSS (CX), Z22
-	VFMADD231PS  Z20, Z22, Z0
-	VFMADD231PS  Z21, Z22, Z1
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z0, Z0
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z1, Z1
 	VBROADCASTSS 4(CX), Z22
-	VFMADD231PS  Z20, Z22, Z2
-	VFMADD231PS  Z21, Z22, Z3
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z2, Z2
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z3, Z3
 	VBROADCASTSS 8(CX), Z22
-	VFMADD231PS  Z20, Z22, Z4
-	VFMADD231PS  Z21, Z22, Z5
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z4, Z4
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z5, Z5
 	VBROADCASTSS 12(CX), Z22
-	VFMADD231PS  Z20, Z22, Z6
-	VFMADD231PS  Z21, Z22, Z7
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z6, Z6
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z7, Z7
 	VBROADCASTSS 16(CX), Z22
-	VFMADD231PS  Z20, Z22, Z8
-	VFMADD231PS  Z21, Z22, Z9
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z8, Z8
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z9, Z9
 	VBROADCASTSS 20(CX), Z22
-	VFMADD231PS  Z20, Z22, Z10
-	VFMADD231PS  Z21, Z22, Z11
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z10, Z10
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z11, Z11
 	VBROADCASTSS 24(CX), Z22
-	VFMADD231PS  Z20, Z22, Z12
-	VFMADD231PS  Z21, Z22, Z13
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z12, Z12
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z13, Z13
 	VBROADCASTSS 28(CX), Z22
-	VFMADD231PS  Z20, Z22, Z14
-	VFMADD231PS  Z21, Z22, Z15
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z14, Z14
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z15, Z15
 	VBROADCASTSS 32(CX), Z22
-	VFMADD231PS  Z20, Z22, Z16
-	VFMADD231PS  Z21, Z22, Z17
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z16, Z16
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z17, Z17
 	VBROADCASTSS 36(CX), Z22
-	VFMADD231PS  Z20, Z22, Z18
-	VFMADD231PS  Z21, Z22, Z19
+	VMULPS       Z20, Z22, Z23
+	VADDPS       Z23, Z18, Z18
+	VMULPS       Z21, Z22, Z23
+	VADDPS       Z23, Z19, Z19
 	ADDQ         $0x00000028, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -1485,9 +1745,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm11_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq11_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -1523,38 +1783,60 @@ loop:
 	VMOVUPS      (DX), Z22
 	VMOVUPS      64(DX), Z23
 	VBROADCASTSS (CX), Z24
-	VFMADD231PS  Z22, Z24, Z0
-	VFMADD231PS  Z23, Z24, Z1
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z0, Z0
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z1, Z1
 	VBROADCASTSS 4(CX), Z24
-	VFMADD231PS  Z22, Z24, Z2
-	VFMADD231PS  Z23, Z24, Z3
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z2, Z2
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z3, Z3
 	VBROADCASTSS 8(CX), Z24
-	VFMADD231PS  Z22, Z24, Z4
-	VFMADD231PS  Z23, Z24, Z5
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z4, Z4
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z5, Z5
 	VBROADCASTSS 12(CX), Z24
-	VFMADD231PS  Z22, Z24, Z6
-	VFMADD231PS  Z23, Z24, Z7
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z6, Z6
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z7, Z7
 	VBROADCASTSS 16(CX), Z24
-	VFMADD231PS  Z22, Z24, Z8
-	VFMADD231PS  Z23, Z24, Z9
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z8, Z8
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z9, Z9
 	VBROADCASTSS 20(CX), Z24
-	VFMADD231PS  Z22, Z24, Z10
-	VFMADD231PS  Z23, Z24, Z11
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z10, Z10
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z11, Z11
 	VBROADCASTSS 24(CX), Z24
-	VFMADD231PS  Z22, Z24, Z12
-	VFMADD231PS  Z23, Z24, Z13
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z12, Z12
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z13, Z13
 	VBROADCASTSS 28(CX), Z24
-	VFMADD231PS  Z22, Z24, Z14
-	VFMADD231PS  Z23, Z24, Z15
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z14, Z14
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z15, Z15
 	VBROADCASTSS 32(CX), Z24
-	VFMADD231PS  Z22, Z24, Z16
-	VFMADD231PS  Z23, Z24, Z17
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z16, Z16
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z17, Z17
 	VBROADCASTSS 36(CX), Z24
-	VFMADD231PS  Z22, Z24, Z18
-	VFMADD231PS  Z23, Z24, Z19
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z18, Z18
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z19, Z19
 	VBROADCASTSS 40(CX), Z24
-	VFMADD231PS  Z22, Z24, Z20
-	VFMADD231PS  Z23, Z24, Z21
+	VMULPS       Z22, Z24, Z25
+	VADDPS       Z25, Z20, Z20
+	VMULPS       Z23, Z24, Z25
+	VADDPS       Z25, Z21, Z21
 	ADDQ         $0x0000002c, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -1645,9 +1927,9 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemm12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·gemm12_avx512(SB), NOSPLIT, $0-64
+TEXT ·gemmseq12_avx512(SB), NOSPLIT, $0-64
 	MOVQ         k+0(FP), AX
 	MOVQ         a+8(FP), CX
 	MOVQ         b+16(FP), DX
@@ -1685,41 +1967,65 @@ loop:
 	VMOVUPS      (DX), Z24
 	VMOVUPS      64(DX), Z25
 	VBROADCASTSS (CX), Z26
-	VFMADD231PS  Z24, Z26, Z0
-	VFMADD231PS  Z25, Z26, Z1
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z0, Z0
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z1, Z1
 	VBROADCASTSS 4(CX), Z26
-	VFMADD231PS  Z24, Z26, Z2
-	VFMADD231PS  Z25, Z26, Z3
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z2, Z2
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z3, Z3
 	VBROADCASTSS 8(CX), Z26
-	VFMADD231PS  Z24, Z26, Z4
-	VFMADD231PS  Z25, Z26, Z5
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z4, Z4
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z5, Z5
 	VBROADCASTSS 12(CX), Z26
-	VFMADD231PS  Z24, Z26, Z6
-	VFMADD231PS  Z25, Z26, Z7
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z6, Z6
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z7, Z7
 	VBROADCASTSS 16(CX), Z26
-	VFMADD231PS  Z24, Z26, Z8
-	VFMADD231PS  Z25, Z26, Z9
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z8, Z8
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z9, Z9
 	VBROADCASTSS 20(CX), Z26
-	VFMADD231PS  Z24, Z26, Z10
-	VFMADD231PS  Z25, Z26, Z11
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z10, Z10
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z11, Z11
 	VBROADCASTSS 24(CX), Z26
-	VFMADD231PS  Z24, Z26, Z12
-	VFMADD231PS  Z25, Z26, Z13
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z12, Z12
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z13, Z13
 	VBROADCASTSS 28(CX), Z26
-	VFMADD231PS  Z24, Z26, Z14
-	VFMADD231PS  Z25, Z26, Z15
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z14, Z14
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z15, Z15
 	VBROADCASTSS 32(CX), Z26
-	VFMADD231PS  Z24, Z26, Z16
-	VFMADD231PS  Z25, Z26, Z17
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z16, Z16
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z17, Z17
 	VBROADCASTSS 36(CX), Z26
-	VFMADD231PS  Z24, Z26, Z18
-	VFMADD231PS  Z25, Z26, Z19
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z18, Z18
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z19, Z19
 	VBROADCASTSS 40(CX), Z26
-	VFMADD231PS  Z24, Z26, Z20
-	VFMADD231PS  Z25, Z26, Z21
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z20, Z20
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z21, Z21
 	VBROADCASTSS 44(CX), Z26
-	VFMADD231PS  Z24, Z26, Z22
-	VFMADD231PS  Z25, Z26, Z23
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z22, Z22
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z23, Z23
 	ADDQ         $0x00000030, CX
 	ADDQ         BX, DX
 	DECQ         AX
@@ -1817,6 +2123,465 @@ done:
 	VZEROUPPER
 	RET
 
+// func gemmdot1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdot1_avx512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   AX, CX
+	SHRQ   $0x02, CX
+	ANDQ   $0x03, AX
+	MOVQ   a+8(FP), DX
+	MOVQ   b+16(FP), BX
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ  CX, CX
+	JZ     tail
+
+loop4:
+	VMOVUPS      (BX), Z8
+	VMOVUPS      64(BX), Z9
+	VBROADCASTSS (DX), Z10
+	VMULPS       Z8, Z10, Z8
+	VADDPS       Z8, Z0, Z0
+	VMULPS       Z9, Z10, Z8
+	VADDPS       Z8, Z1, Z1
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z8
+	VMOVUPS      64(BX), Z9
+	VBROADCASTSS (DX), Z10
+	VMULPS       Z8, Z10, Z8
+	VADDPS       Z8, Z2, Z2
+	VMULPS       Z9, Z10, Z8
+	VADDPS       Z8, Z3, Z3
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z8
+	VMOVUPS      64(BX), Z9
+	VBROADCASTSS (DX), Z10
+	VMULPS       Z8, Z10, Z8
+	VADDPS       Z8, Z4, Z4
+	VMULPS       Z9, Z10, Z8
+	VADDPS       Z8, Z5, Z5
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z8
+	VMOVUPS      64(BX), Z9
+	VBROADCASTSS (DX), Z10
+	VMULPS       Z8, Z10, Z8
+	VADDPS       Z8, Z6, Z6
+	VMULPS       Z9, Z10, Z8
+	VADDPS       Z8, Z7, Z7
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	DECQ         CX
+	JNZ          loop4
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+loop1:
+	VMOVUPS      (BX), Z8
+	VMOVUPS      64(BX), Z9
+	VBROADCASTSS (DX), Z10
+	VMULPS       Z8, Z10, Z8
+	VADDPS       Z8, Z0, Z0
+	VMULPS       Z9, Z10, Z8
+	VADDPS       Z8, Z1, Z1
+	ADDQ         $0x00000004, DX
+	ADDQ         SI, BX
+	DECQ         AX
+	JNZ          loop1
+
+sum:
+	MOVQ         bias+48(FP), AX
+	VBROADCASTSS (AX), Z10
+	VADDPS       Z2, Z0, Z0
+	VADDPS       Z6, Z4, Z4
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z10, Z0, Z0
+	VADDPS       Z3, Z1, Z1
+	VADDPS       Z7, Z5, Z5
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z10, Z1, Z1
+	VBROADCASTSS lo+56(FP), Z2
+	VBROADCASTSS hi+60(FP), Z3
+	MOVQ         c+32(FP), AX
+	MOVQ         ldc+40(FP), CX
+	SHLQ         $0x02, CX
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z3, Z0
+	VMOVUPS      Z0, (AX)
+	VMAXPS       Z1, Z2, Z1
+	VMINPS       Z1, Z3, Z1
+	VMOVUPS      Z1, 64(AX)
+	VZEROUPPER
+	RET
+
+// func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdot2_avx512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   AX, CX
+	SHRQ   $0x02, CX
+	ANDQ   $0x03, AX
+	MOVQ   a+8(FP), DX
+	MOVQ   b+16(FP), BX
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	TESTQ  CX, CX
+	JZ     tail
+
+loop4:
+	VMOVUPS      (BX), Z16
+	VMOVUPS      64(BX), Z17
+	VBROADCASTSS (DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z0, Z0
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z1, Z1
+	VBROADCASTSS 4(DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z2, Z2
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z3, Z3
+	ADDQ         $0x00000008, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z16
+	VMOVUPS      64(BX), Z17
+	VBROADCASTSS (DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z4, Z4
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z5, Z5
+	VBROADCASTSS 4(DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z6, Z6
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z7, Z7
+	ADDQ         $0x00000008, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z16
+	VMOVUPS      64(BX), Z17
+	VBROADCASTSS (DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z8, Z8
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z9, Z9
+	VBROADCASTSS 4(DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z10, Z10
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z11, Z11
+	ADDQ         $0x00000008, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z16
+	VMOVUPS      64(BX), Z17
+	VBROADCASTSS (DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z12, Z12
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z13, Z13
+	VBROADCASTSS 4(DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z14, Z14
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z15, Z15
+	ADDQ         $0x00000008, DX
+	ADDQ         SI, BX
+	DECQ         CX
+	JNZ          loop4
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+loop1:
+	VMOVUPS      (BX), Z16
+	VMOVUPS      64(BX), Z17
+	VBROADCASTSS (DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z0, Z0
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z1, Z1
+	VBROADCASTSS 4(DX), Z18
+	VMULPS       Z16, Z18, Z19
+	VADDPS       Z19, Z2, Z2
+	VMULPS       Z17, Z18, Z19
+	VADDPS       Z19, Z3, Z3
+	ADDQ         $0x00000008, DX
+	ADDQ         SI, BX
+	DECQ         AX
+	JNZ          loop1
+
+sum:
+	MOVQ         bias+48(FP), AX
+	VBROADCASTSS (AX), Z18
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z12, Z8, Z8
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z18, Z0, Z0
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z13, Z9, Z9
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z18, Z1, Z1
+	VBROADCASTSS 4(AX), Z18
+	VADDPS       Z6, Z2, Z2
+	VADDPS       Z14, Z10, Z10
+	VADDPS       Z10, Z2, Z2
+	VADDPS       Z18, Z2, Z2
+	VADDPS       Z7, Z3, Z3
+	VADDPS       Z15, Z11, Z11
+	VADDPS       Z11, Z3, Z3
+	VADDPS       Z18, Z3, Z3
+	VBROADCASTSS lo+56(FP), Z4
+	VBROADCASTSS hi+60(FP), Z5
+	MOVQ         c+32(FP), AX
+	MOVQ         ldc+40(FP), CX
+	SHLQ         $0x02, CX
+	VMAXPS       Z0, Z4, Z0
+	VMINPS       Z0, Z5, Z0
+	VMOVUPS      Z0, (AX)
+	VMAXPS       Z1, Z4, Z1
+	VMINPS       Z1, Z5, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VMAXPS       Z2, Z4, Z2
+	VMINPS       Z2, Z5, Z2
+	VMOVUPS      Z2, (AX)
+	VMAXPS       Z3, Z4, Z3
+	VMINPS       Z3, Z5, Z3
+	VMOVUPS      Z3, 64(AX)
+	VZEROUPPER
+	RET
+
+// func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdot3_avx512(SB), NOSPLIT, $0-64
+	MOVQ   k+0(FP), AX
+	MOVQ   AX, CX
+	SHRQ   $0x02, CX
+	ANDQ   $0x03, AX
+	MOVQ   a+8(FP), DX
+	MOVQ   b+16(FP), BX
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	TESTQ  CX, CX
+	JZ     tail
+
+loop4:
+	VMOVUPS      (BX), Z24
+	VMOVUPS      64(BX), Z25
+	VBROADCASTSS (DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z0, Z0
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z1, Z1
+	VBROADCASTSS 4(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z2, Z2
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z3, Z3
+	VBROADCASTSS 8(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z4, Z4
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z5, Z5
+	ADDQ         $0x0000000c, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z24
+	VMOVUPS      64(BX), Z25
+	VBROADCASTSS (DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z6, Z6
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z7, Z7
+	VBROADCASTSS 4(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z8, Z8
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z9, Z9
+	VBROADCASTSS 8(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z10, Z10
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z11, Z11
+	ADDQ         $0x0000000c, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z24
+	VMOVUPS      64(BX), Z25
+	VBROADCASTSS (DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z12, Z12
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z13, Z13
+	VBROADCASTSS 4(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z14, Z14
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z15, Z15
+	VBROADCASTSS 8(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z16, Z16
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z17, Z17
+	ADDQ         $0x0000000c, DX
+	ADDQ         SI, BX
+	VMOVUPS      (BX), Z24
+	VMOVUPS      64(BX), Z25
+	VBROADCASTSS (DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z18, Z18
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z19, Z19
+	VBROADCASTSS 4(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z20, Z20
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z21, Z21
+	VBROADCASTSS 8(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z22, Z22
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z23, Z23
+	ADDQ         $0x0000000c, DX
+	ADDQ         SI, BX
+	DECQ         CX
+	JNZ          loop4
+
+tail:
+	TESTQ AX, AX
+	JZ    sum
+
+loop1:
+	VMOVUPS      (BX), Z24
+	VMOVUPS      64(BX), Z25
+	VBROADCASTSS (DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z0, Z0
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z1, Z1
+	VBROADCASTSS 4(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z2, Z2
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z3, Z3
+	VBROADCASTSS 8(DX), Z26
+	VMULPS       Z24, Z26, Z27
+	VADDPS       Z27, Z4, Z4
+	VMULPS       Z25, Z26, Z27
+	VADDPS       Z27, Z5, Z5
+	ADDQ         $0x0000000c, DX
+	ADDQ         SI, BX
+	DECQ         AX
+	JNZ          loop1
+
+sum:
+	MOVQ         bias+48(FP), AX
+	VBROADCASTSS (AX), Z26
+	VADDPS       Z6, Z0, Z0
+	VADDPS       Z18, Z12, Z12
+	VADDPS       Z12, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VADDPS       Z7, Z1, Z1
+	VADDPS       Z19, Z13, Z13
+	VADDPS       Z13, Z1, Z1
+	VADDPS       Z26, Z1, Z1
+	VBROADCASTSS 4(AX), Z26
+	VADDPS       Z8, Z2, Z2
+	VADDPS       Z20, Z14, Z14
+	VADDPS       Z14, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VADDPS       Z9, Z3, Z3
+	VADDPS       Z21, Z15, Z15
+	VADDPS       Z15, Z3, Z3
+	VADDPS       Z26, Z3, Z3
+	VBROADCASTSS 8(AX), Z26
+	VADDPS       Z10, Z4, Z4
+	VADDPS       Z22, Z16, Z16
+	VADDPS       Z16, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VADDPS       Z11, Z5, Z5
+	VADDPS       Z23, Z17, Z17
+	VADDPS       Z17, Z5, Z5
+	VADDPS       Z26, Z5, Z5
+	VBROADCASTSS lo+56(FP), Z6
+	VBROADCASTSS hi+60(FP), Z7
+	MOVQ         c+32(FP), AX
+	MOVQ         ldc+40(FP), CX
+	SHLQ         $0x02, CX
+	VMAXPS       Z0, Z6, Z0
+	VMINPS       Z0, Z7, Z0
+	VMOVUPS      Z0, (AX)
+	VMAXPS       Z1, Z6, Z1
+	VMINPS       Z1, Z7, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VMAXPS       Z2, Z6, Z2
+	VMINPS       Z2, Z7, Z2
+	VMOVUPS      Z2, (AX)
+	VMAXPS       Z3, Z6, Z3
+	VMINPS       Z3, Z7, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VMAXPS       Z4, Z6, Z4
+	VMINPS       Z4, Z7, Z4
+	VMOVUPS      Z4, (AX)
+	VMAXPS       Z5, Z6, Z5
+	VMINPS       Z5, Z7, Z5
+	VMOVUPS      Z5, 64(AX)
+	VZEROUPPER
+	RET
+
 // func dw_avx512(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
 TEXT ·dw_avx512(SB), NOSPLIT, $0-60
@@ -1839,10 +2604,14 @@ block:
 tap:
 	VBROADCASTSS (SI), Z7
 	MOVQ         (DI), R8
-	VFMADD231PS  (CX)(R8*4), Z7, Z3
-	VFMADD231PS  64(CX)(R8*4), Z7, Z4
-	VFMADD231PS  128(CX)(R8*4), Z7, Z5
-	VFMADD231PS  192(CX)(R8*4), Z7, Z6
+	VMULPS       (CX)(R8*4), Z7, Z8
+	VADDPS       Z8, Z3, Z3
+	VMULPS       64(CX)(R8*4), Z7, Z8
+	VADDPS       Z8, Z4, Z4
+	VMULPS       128(CX)(R8*4), Z7, Z8
+	VADDPS       Z8, Z5, Z5
+	VMULPS       192(CX)(R8*4), Z7, Z8
+	VADDPS       Z8, Z6, Z6
 	ADDQ         $0x04, SI
 	ADDQ         $0x08, DI
 	DECQ         BX

@@ -4,35 +4,40 @@
 
 package floatk
 
-// gemm1_avx2 is a 1x16 micro-kernel (see gemmGo).
+// gemmseq1_avx2 is a 1x16 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm2_avx2 is a 2x16 micro-kernel (see gemmGo).
+// gemmseq2_avx2 is a 2x16 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm3_avx2 is a 3x16 micro-kernel (see gemmGo).
+// gemmseq3_avx2 is a 3x16 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm4_avx2 is a 4x16 micro-kernel (see gemmGo).
+// gemmseq4_avx2 is a 4x16 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm5_avx2 is a 5x16 micro-kernel (see gemmGo).
+// gemmseq5_avx2 is a 5x16 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm6_avx2 is a 6x16 micro-kernel (see gemmGo).
+// gemmseq6_avx2 is a 6x16 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+
+// gemmdot1_avx2 is a 1x16 micro-kernel (see gemmDotGo).
+//
+//go:noescape
+func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
 // dw_avx2 is the depthwise kernel (see dwGo).
 //
@@ -49,65 +54,80 @@ func add_avx2(n int, a *float32, b *float32, c *float32)
 //go:noescape
 func minmax_avx2(n int, x *float32) (lo int32, hi int32, nan bool)
 
-// gemm1_avx512 is a 1x32 micro-kernel (see gemmGo).
+// gemmseq1_avx512 is a 1x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm2_avx512 is a 2x32 micro-kernel (see gemmGo).
+// gemmseq2_avx512 is a 2x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm3_avx512 is a 3x32 micro-kernel (see gemmGo).
+// gemmseq3_avx512 is a 3x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm4_avx512 is a 4x32 micro-kernel (see gemmGo).
+// gemmseq4_avx512 is a 4x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm5_avx512 is a 5x32 micro-kernel (see gemmGo).
+// gemmseq5_avx512 is a 5x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm6_avx512 is a 6x32 micro-kernel (see gemmGo).
+// gemmseq6_avx512 is a 6x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm7_avx512 is a 7x32 micro-kernel (see gemmGo).
+// gemmseq7_avx512 is a 7x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm8_avx512 is a 8x32 micro-kernel (see gemmGo).
+// gemmseq8_avx512 is a 8x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm9_avx512 is a 9x32 micro-kernel (see gemmGo).
+// gemmseq9_avx512 is a 9x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm10_avx512 is a 10x32 micro-kernel (see gemmGo).
+// gemmseq10_avx512 is a 10x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm11_avx512 is a 11x32 micro-kernel (see gemmGo).
+// gemmseq11_avx512 is a 11x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
-// gemm12_avx512 is a 12x32 micro-kernel (see gemmGo).
+// gemmseq12_avx512 is a 12x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
-func gemm12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+
+// gemmdot1_avx512 is a 1x32 micro-kernel (see gemmDotGo).
+//
+//go:noescape
+func gemmdot1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+
+// gemmdot2_avx512 is a 2x32 micro-kernel (see gemmDotGo).
+//
+//go:noescape
+func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+
+// gemmdot3_avx512 is a 3x32 micro-kernel (see gemmDotGo).
+//
+//go:noescape
+func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 
 // dw_avx512 is the depthwise kernel (see dwGo).
 //

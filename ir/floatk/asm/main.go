@@ -1,4 +1,4 @@
-// Command asm generates ir/floatk's AVX2+FMA and AVX-512 kernels with avo:
+// Command asm generates ir/floatk's AVX2 and AVX-512 kernels with avo:
 //
 //	go run ./asm -out kernels_amd64.s -stubs stubs_amd64.go
 //
@@ -19,20 +19,24 @@ import (
 type tier struct {
 	name  string
 	vw    int
-	mrMax int // rows of the widest GEMM micro-kernel
+	mrSeq int // rows of the widest gemmSeq micro-kernel
+	mrDot int // rows of the widest gemmDot micro-kernel
 	vec   func() reg.VecVirtual
 }
 
 var tiers = []tier{
-	{name: "avx2", vw: 8, mrMax: 6, vec: YMM},
-	{name: "avx512", vw: 16, mrMax: 12, vec: ZMM},
+	{name: "avx2", vw: 8, mrSeq: 6, mrDot: 1, vec: YMM},
+	{name: "avx512", vw: 16, mrSeq: 12, mrDot: 3, vec: ZMM},
 }
 
 func main() {
 	ConstraintExpr("amd64")
 	for _, t := range tiers {
-		for mr := 1; mr <= t.mrMax; mr++ {
-			gemm(t, mr)
+		for mr := 1; mr <= t.mrSeq; mr++ {
+			gemmSeq(t, mr)
+		}
+		for mr := 1; mr <= t.mrDot; mr++ {
+			gemmDot(t, mr)
 		}
 		depthwise(t)
 		add(t)
@@ -41,12 +45,13 @@ func main() {
 	Generate()
 }
 
-// gemm: c[r][0:2vw] = clamp(bias[r] + sum_k a[k*mr+r]*b[k*ldb:][0:2vw], lo, hi)
-// for r < mr, each sum in k order with one FMA per term.
-func gemm(t tier, mr int) {
-	TEXT(fmt.Sprintf("gemm%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)")
+// gemmSeq: c[r][0:2vw] = clamp(bias[r] + a[0*mr+r]*b[0][:] + a[1*mr+r]*b[1][:] + ...)
+// for r < mr: the reference interpreter's direct convolution, term by term in
+// k order, each product rounded before it is added (VMULPS, VADDPS: no FMA).
+func gemmSeq(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemmseq%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("gemm%d_%s is a %dx%d micro-kernel (see gemmGo).", mr, t.name, mr, 2*t.vw))
+	Doc(fmt.Sprintf("gemmseq%d_%s is a %dx%d micro-kernel (see gemmSeqGo).", mr, t.name, mr, 2*t.vw))
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
@@ -60,7 +65,7 @@ func gemm(t tier, mr int) {
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
 		}
 	}
-	b0, b1, bc := t.vec(), t.vec(), t.vec()
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
 	TESTQ(k, k)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -68,8 +73,10 @@ func gemm(t tier, mr int) {
 	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 	for r := range mr {
 		VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
-		VFMADD231PS(b0, bc, acc[r][0])
-		VFMADD231PS(b1, bc, acc[r][1])
+		VMULPS(b0, bc, p)
+		VADDPS(p, acc[r][0], acc[r][0])
+		VMULPS(b1, bc, p)
+		VADDPS(p, acc[r][1], acc[r][1])
 	}
 	ADDQ(U32(4*mr), a)
 	ADDQ(ldb, b)
@@ -77,6 +84,78 @@ func gemm(t tier, mr int) {
 	JNZ(LabelRef("loop"))
 	Label("done")
 	clampStore(t, acc, "c", "ldc")
+	VZEROUPPER()
+	RET()
+}
+
+// gemmDot: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums the
+// products a[i*mr+r]*b[i][:] of the steps i = p mod 4 below k&^3, and s0 then
+// the remaining k&3 steps: the reference interpreter's 1x1 convolution (its
+// 4-way unrolled dot product), each product rounded before it is added.
+func gemmDot(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemmdot%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	k := Load(Param("k"), GP64())
+	k4 := GP64()
+	MOVQ(k, k4)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), k)
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	var acc [4][][2]reg.VecVirtual
+	for ph := range acc {
+		acc[ph] = make([][2]reg.VecVirtual, mr)
+		for r := range mr {
+			for j := range 2 {
+				acc[ph][r][j] = t.vec()
+				VXORPS(acc[ph][r][j], acc[ph][r][j], acc[ph][r][j])
+			}
+		}
+	}
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	step := func(acc [][2]reg.VecVirtual) {
+		VMOVUPS(Mem{Base: b}, b0)
+		VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
+		for r := range mr {
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
+			VMULPS(b0, bc, p)
+			VADDPS(p, acc[r][0], acc[r][0])
+			VMULPS(b1, bc, p)
+			VADDPS(p, acc[r][1], acc[r][1])
+		}
+		ADDQ(U32(4*mr), a)
+		ADDQ(ldb, b)
+	}
+	TESTQ(k4, k4)
+	JZ(LabelRef("tail"))
+	Label("loop4")
+	for ph := range 4 {
+		step(acc[ph])
+	}
+	DECQ(k4)
+	JNZ(LabelRef("loop4"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("sum"))
+	Label("loop1")
+	step(acc[0])
+	DECQ(k)
+	JNZ(LabelRef("loop1"))
+	Label("sum")
+	bias := Load(Param("bias"), GP64())
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+		for j := range 2 {
+			VADDPS(acc[1][r][j], acc[0][r][j], acc[0][r][j])
+			VADDPS(acc[3][r][j], acc[2][r][j], acc[2][r][j])
+			VADDPS(acc[2][r][j], acc[0][r][j], acc[0][r][j])
+			VADDPS(bc, acc[0][r][j], acc[0][r][j])
+		}
+	}
+	clampStore(t, acc[0], "c", "ldc")
 	VZEROUPPER()
 	RET()
 }
@@ -104,7 +183,8 @@ func clampStore(t tier, acc [][2]reg.VecVirtual, cName, ldcName string) {
 }
 
 // depthwise: for i < n (a multiple of 4vw), y[i] = clamp(bias + sum_t
-// w[t]*x[offs[t]+i], lo, hi), taps in order, one FMA per term.
+// w[t]*x[offs[t]+i], lo, hi), taps in order, each product rounded before it
+// is added.
 func depthwise(t tier) {
 	TEXT("dw_"+t.name, NOSPLIT, "func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)")
 	Pragma("noescape")
@@ -117,7 +197,7 @@ func depthwise(t tier) {
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
 	acc := []reg.VecVirtual{t.vec(), t.vec(), t.vec(), t.vec()}
-	wv := t.vec()
+	wv, pv := t.vec(), t.vec()
 	tp, wp, op, off := GP64(), GP64(), GP64(), GP64()
 	Label("block")
 	for _, a := range acc {
@@ -130,7 +210,8 @@ func depthwise(t tier) {
 	VBROADCASTSS(Mem{Base: wp}, wv)
 	MOVQ(Mem{Base: op}, off)
 	for j, a := range acc {
-		VFMADD231PS(Mem{Base: x, Index: off, Scale: 4, Disp: 4 * t.vw * j}, wv, a)
+		VMULPS(Mem{Base: x, Index: off, Scale: 4, Disp: 4 * t.vw * j}, wv, pv)
+		VADDPS(pv, a, a)
 	}
 	ADDQ(U8(4), wp)
 	ADDQ(U8(8), op)
