@@ -41,4 +41,3 @@ func BenchmarkFloat224(b *testing.B) {
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/image")
 	})
 }
-

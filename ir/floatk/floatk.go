@@ -32,9 +32,9 @@ type Kernels struct {
 	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
 
 	seq, dot gemmFunc
-	dw     func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
-	add    func(n int, a, b, c *float32)
-	minmax func(n int, x *float32) (lo, hi int32, nan bool)
+	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	add      func(n int, a, b, c *float32)
+	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 }
 
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
