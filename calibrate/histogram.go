@@ -3,6 +3,8 @@ package calibrate
 import (
 	"fmt"
 	"math"
+
+	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // HistogramObserver is torch.ao.quantization.HistogramObserver of PyTorch 1.13
@@ -51,6 +53,7 @@ type HistogramObserver struct {
 	// scratch
 	next   []float32
 	counts []uint32
+	idx    []int32 // bins of a chunk of the input
 	csum   []float32
 	norm   []float32
 
@@ -83,7 +86,8 @@ func NewHistogramObserver(dtype DType, scheme Scheme, reduceRange bool) *Histogr
 		max:          float32(math.Inf(-1)),
 		hist:         make([]float32, bins),
 		next:         make([]float32, bins),
-		counts:       make([]uint32, 2*bins),
+		counts:       make([]uint32, 2*bins+2),
+		idx:          make([]int32, 4096),
 		csum:         make([]float32, bins),
 		norm:         make([]float32, bins),
 	}
@@ -145,28 +149,27 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 	left, right := float32(lo), float32(hi)
 	bins := o.bins
 	// Two count arrays for alternate elements break the store-to-load chain
-	// when many values fall in the same bin (the zeros after a ReLU).
+	// when many values fall in the same bin (the zeros after a ReLU); each
+	// has a slot past the bins for the values out of range.
 	clear(o.counts)
-	c0, c1 := o.counts[:bins], o.counts[bins:2*bins]
+	c0, c1 := o.counts[:bins+1], o.counts[bins+1:2*bins+2]
 	if width := right - left; width > 0 {
+		// (elt - leftmost) * nbins / (rightmost - leftmost), in float32;
+		// the right edge belongs to the last bin (floatk.HistIndex).
 		nb := float32(bins)
-		last := bins - 1
-		i := 0
-		for ; i+2 <= len(x); i += 2 {
-			v0, v1 := x[i], x[i+1]
-			if v0 >= left && v0 <= right {
-				// (elt - leftmost) * nbins / (rightmost - leftmost), in float32;
-				// the right edge belongs to the last bin.
-				c0[min(int(float32(float32(v0-left)*nb)/width), last)]++
+		for len(x) > 0 {
+			n := min(len(x), len(o.idx))
+			idx := o.idx[:n]
+			floatk.Best.HistIndex(x[:n], idx, left, right, nb, width, int32(bins-1))
+			i := 0
+			for ; i+2 <= n; i += 2 {
+				c0[idx[i]]++
+				c1[idx[i+1]]++
 			}
-			if v1 >= left && v1 <= right {
-				c1[min(int(float32(float32(v1-left)*nb)/width), last)]++
+			if i < n {
+				c0[idx[i]]++
 			}
-		}
-		if i < len(x) {
-			if v := x[i]; v >= left && v <= right {
-				c0[min(int(float32(float32(v-left)*nb)/width), last)]++
-			}
+			x = x[n:]
 		}
 	} else {
 		// The float32 edges collapsed (|v| too large for v±1 to differ);

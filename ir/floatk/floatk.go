@@ -35,6 +35,7 @@ type Kernels struct {
 	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
+	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 }
 
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
@@ -146,6 +147,35 @@ func (t *Kernels) MinMax(x []float32) (lo, hi float32, ok bool) {
 		klo, khi, nan = min(klo, l), max(khi, h), nan || n
 	}
 	return unkey(klo), unkey(khi), !nan
+}
+
+// HistIndex sets idx[i] to torch.histc's bin of x[i] in float32 arithmetic,
+//
+//	min(int32(float32(float32(x[i]-left)*nb)/width), last)
+//
+// where left <= x[i] <= right, and to last+1 elsewhere (NaN included).
+func (t *Kernels) HistIndex(x []float32, idx []int32, left, right, nb, width float32, last int32) {
+	if len(idx) < len(x) {
+		panic(fmt.Sprintf("floatk: HistIndex of %d values into %d", len(x), len(idx)))
+	}
+	v := 0
+	if t.histIdx != nil {
+		v = len(x) / t.vw * t.vw
+	}
+	if v > 0 {
+		t.histIdx(v, &x[0], &idx[0], left, right, nb, width, last)
+	}
+	histIndexGo(x[v:], idx[v:], left, right, nb, width, last)
+}
+
+func histIndexGo(x []float32, idx []int32, left, right, nb, width float32, last int32) {
+	for i, v := range x {
+		if v >= left && v <= right {
+			idx[i] = min(int32(float32(float32(v-left)*nb)/width), last)
+		} else {
+			idx[i] = last + 1
+		}
+	}
 }
 
 // key maps a float32 to an int32 that orders as Go's min and max order

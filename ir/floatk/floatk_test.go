@@ -138,3 +138,29 @@ func TestAddMinMax(t *testing.T) {
 		}
 	}
 }
+
+func TestHistIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	x := randSlice(r, 1000)
+	x[3], x[500] = -2.5, 2.5 // the edges
+	x[7] = float32(math.NaN())
+	for _, kt := range Tiers() {
+		for _, c := range []struct{ left, right float32 }{{-2.5, 2.5}, {0, 1}, {-1, 0}, {-0.3, 0.7}} {
+			got, want := make([]int32, len(x)), make([]int32, len(x))
+			nb := float32(2048)
+			width := c.right - c.left
+			kt.HistIndex(x, got, c.left, c.right, nb, width, 2047)
+			for i, v := range x {
+				want[i] = 2048
+				if v >= c.left && v <= c.right {
+					want[i] = min(int32(float32(float32(v-c.left)*nb)/width), 2047)
+				}
+			}
+			for i := range x {
+				if got[i] != want[i] {
+					t.Fatalf("%s HistIndex(%v) in [%v, %v]: %d, want %d", kt.Name, x[i], c.left, c.right, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -695,6 +695,42 @@ loop:
 	VZEROUPPER
 	RET
 
+// func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
+// Requires: AVX, AVX2
+TEXT ·histidx_avx2(SB), NOSPLIT, $0-44
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         idx+16(FP), DX
+	VBROADCASTSS left+24(FP), Y0
+	VBROADCASTSS right+28(FP), Y1
+	VBROADCASTSS nb+32(FP), Y2
+	VBROADCASTSS width+36(FP), Y3
+	MOVL         last+40(FP), BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+	INCL         BX
+	VMOVD        BX, X5
+	VPBROADCASTD X5, Y5
+
+loop:
+	VMOVUPS    (CX), Y6
+	VSUBPS     Y0, Y6, Y7
+	VMULPS     Y2, Y7, Y7
+	VDIVPS     Y3, Y7, Y7
+	VCVTTPS2DQ Y7, Y7
+	VPMINSD    Y4, Y7, Y7
+	VCMPPS     $0x1d, Y0, Y6, Y8
+	VCMPPS     $0x12, Y1, Y6, Y6
+	VANDPS     Y6, Y8, Y8
+	VBLENDVPS  Y8, Y7, Y5, Y7
+	VMOVDQU    Y7, (DX)
+	ADDQ       $0x20, CX
+	ADDQ       $0x20, DX
+	SUBQ       $0x08, AX
+	JNZ        loop
+	VZEROUPPER
+	RET
+
 // func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
 TEXT ·gemmseq1_avx512(SB), NOSPLIT, $0-64
@@ -2711,5 +2747,39 @@ loop:
 	MOVL          CX, hi+20(FP)
 	TESTL         DX, DX
 	SETNE         nan+24(FP)
+	VZEROUPPER
+	RET
+
+// func histidx_avx512(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
+// Requires: AVX, AVX512F
+TEXT ·histidx_avx512(SB), NOSPLIT, $0-44
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         idx+16(FP), DX
+	VBROADCASTSS left+24(FP), Z0
+	VBROADCASTSS right+28(FP), Z1
+	VBROADCASTSS nb+32(FP), Z2
+	VBROADCASTSS width+36(FP), Z3
+	MOVL         last+40(FP), BX
+	VPBROADCASTD BX, Z4
+	INCL         BX
+	VPBROADCASTD BX, Z5
+
+loop:
+	VMOVUPS    (CX), Z6
+	VSUBPS     Z0, Z6, Z7
+	VMULPS     Z2, Z7, Z7
+	VDIVPS     Z3, Z7, Z7
+	VCVTTPS2DQ Z7, Z7
+	VPMINSD    Z4, Z7, Z7
+	VCMPPS     $0x1d, Z0, Z6, K1
+	VCMPPS     $0x12, Z1, Z6, K2
+	KANDW      K2, K1, K1
+	VPBLENDMD  Z7, Z5, K1, Z7
+	VMOVDQU32  Z7, (DX)
+	ADDQ       $0x40, CX
+	ADDQ       $0x40, DX
+	SUBQ       $0x10, AX
+	JNZ        loop
 	VZEROUPPER
 	RET

@@ -54,6 +54,11 @@ func add_avx2(n int, a *float32, b *float32, c *float32)
 //go:noescape
 func minmax_avx2(n int, x *float32) (lo int32, hi int32, nan bool)
 
+// histidx_avx2 is histIndexGo for n a multiple of the vector width.
+//
+//go:noescape
+func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
+
 // gemmseq1_avx512 is a 1x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
@@ -143,3 +148,8 @@ func add_avx512(n int, a *float32, b *float32, c *float32)
 //
 //go:noescape
 func minmax_avx512(n int, x *float32) (lo int32, hi int32, nan bool)
+
+// histidx_avx512 is histIndexGo for n a multiple of the vector width.
+//
+//go:noescape
+func histidx_avx512(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)

@@ -41,6 +41,7 @@ func main() {
 		depthwise(t)
 		add(t)
 		minmax(t)
+		histIndex(t)
 	}
 	Generate()
 }
@@ -300,8 +301,68 @@ func minmax(t tier) {
 	RET()
 }
 
+// histIndex: idx[i] = min(int32(float32(float32(x[i]-left)*nb)/width), last)
+// where left <= x[i] <= right, else last+1, for i < n (a multiple of vw):
+// torch.histc's bin of each value, in its float32 arithmetic.
+func histIndex(t tier) {
+	TEXT("histidx_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)")
+	Pragma("noescape")
+	Doc("histidx_" + t.name + " is histIndexGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	idx := Load(Param("idx"), GP64())
+	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("left")), left)
+	VBROADCASTSS(addr(Param("right")), right)
+	VBROADCASTSS(addr(Param("nb")), nb)
+	VBROADCASTSS(addr(Param("width")), width)
+	l := GP32()
+	Load(Param("last"), l)
+	VPBROADCASTD(addrOf(l, t, last), last)
+	INCL(l)
+	VPBROADCASTD(addrOf(l, t, out), out)
+	v, q := t.vec(), t.vec()
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, v)
+	VSUBPS(left, v, q)
+	VMULPS(nb, q, q)
+	VDIVPS(width, q, q)
+	VCVTTPS2DQ(q, q)
+	VPMINSD(last, q, q)
+	if t.vw == 16 {
+		in, hiOK := K(), K()
+		VCMPPS(U8(0x1d), left, v, in)    // v >= left (_CMP_GE_OQ)
+		VCMPPS(U8(0x12), right, v, hiOK) // v <= right (_CMP_LE_OQ)
+		KANDW(hiOK, in, in)
+		VPBLENDMD(q, out, in, q) // in-range lanes keep q
+	} else {
+		m1, m2 := t.vec(), t.vec()
+		VCMPPS(U8(0x1d), left, v, m1)
+		VCMPPS(U8(0x12), right, v, m2)
+		VANDPS(m2, m1, m1)
+		VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
+	}
+	VMOVDQU32orU(t, q, Mem{Base: idx})
+	ADDQ(U8(4*t.vw), x)
+	ADDQ(U8(4*t.vw), idx)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// addrOf broadcasts from a general register: it returns the register for
+// VPBROADCASTD (AVX-512 takes it directly; AVX2 needs it in an XMM first).
+func addrOf(r reg.GPVirtual, t tier, tmp reg.VecVirtual) Op {
+	if t.vw == 16 {
+		return r
+	}
+	VMOVD(r, tmp.AsX())
+	return tmp.AsX()
+}
+
 // VMOVDQU32orU copies a vector register.
-func VMOVDQU32orU(t tier, src, dst reg.VecVirtual) {
+func VMOVDQU32orU(t tier, src reg.VecVirtual, dst Op) {
 	if t.vw == 16 {
 		VMOVDQU32(src, dst)
 		return
