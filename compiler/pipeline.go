@@ -32,8 +32,9 @@ type Options struct {
 	BiasCorrect bool
 	// Log receives one-line stage messages ("calibration done", ...); nil for silence.
 	Log io.Writer
-	// Progress reports calibration progress; nil for none.
-	Progress func(done, total int)
+	// Progress hears the samples done of each pass over data: calibration,
+	// -bias-correct's and -equalize's float passes, named by pass; nil for none.
+	Progress func(pass string, done, total int)
 }
 
 // Transform is the description's input preprocessing.
@@ -52,6 +53,17 @@ func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
 		return nil, nil, err
 	}
 	return d, ir.Fuse(g), nil
+}
+
+// floatBatch is the batch of float passes over samples already in memory.
+const floatBatch = 30
+
+// progress is o.Progress for one pass.
+func (o *Options) progress(pass string) func(done, total int) {
+	if o.Progress == nil {
+		return nil
+	}
+	return func(done, total int) { o.Progress(pass, done, total) }
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -115,7 +127,11 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		// All of them: on fewer (128 of 300) the choice flipped on the bundled model.
 		n := len(calib) / plain.Tensors[plain.Input].Elems()
 		o.logf("comparing both with the float model on %d calibration images", n)
-		want, err := ir.Run(plain, calib, n, nil)
+		p, err := ir.Compile(plain)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		want, err := p.RunBatches(calib, n, floatBatch, nil, nil, true, o.progress("equalization check: float pass"))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
 		}
@@ -161,7 +177,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 	if batch == 0 {
 		batch = 30
 	}
-	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.Progress)
+	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.progress("calibrating"+note))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,7 +193,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		}
 	}
 	if o.BiasCorrect {
-		if err := BiasCorrect(m, g, calib, cal.Samples); err != nil {
+		if err := BiasCorrect(m, g, calib, cal.Samples, o.progress("bias correction: float pass"+note)); err != nil {
 			return nil, nil, err
 		}
 		o.logf("bias correction done%s", note)

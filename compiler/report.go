@@ -22,17 +22,22 @@ type LayerReport struct {
 }
 
 // Report compares every quantized layer's output with the float graph g's (the
-// graph m was made from) on n samples x, worst SQNR first.
-func Report(m *Model, g *ir.Graph, x []float32, n int) ([]LayerReport, error) {
+// graph m was made from) on n samples x, worst SQNR first. The float pass
+// runs in batches, reporting to progress (if not nil).
+func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total int)) ([]LayerReport, error) {
 	float := map[string][]float32{}
-	if _, err := ir.Run(g, x, n, func(nd *ir.Node, out []float32, _ int) error {
-		float[nd.Name] = out
+	p, err := ir.Compile(g)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.RunBatches(x, n, floatBatch, nil, func(nd *ir.Node, out []float32, _ int) error {
+		float[nd.Name] = append(float[nd.Name], out...)
 		return nil
-	}); err != nil {
+	}, true, progress); err != nil {
 		return nil, fmt.Errorf("report: float pass: %w", err)
 	}
 	var reps []LayerReport
-	_, err := Run(m, x, n, func(nd *Node, out []uint8, _ int) error {
+	_, err = Run(m, x, n, func(nd *Node, out []uint8, _ int) error {
 		f, ok := float[nd.Name]
 		if !ok || len(f) != len(out) {
 			return fmt.Errorf("report: layer %s has no float counterpart", nd.Name)

@@ -340,6 +340,10 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 	c := st.nd.Conv
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ow := p.g.Tensors[st.nd.Out].Shape[2]
+	if !st.im2col && N < 4*nr {
+		p.gemmSmall(st, in, ie, out, oe, n, lo, hi)
+		return
+	}
 	tiles := (N + nr - 1) / nr
 	per := tilesPerJob(tiles, n)
 	groups := (tiles + per - 1) / per
@@ -371,11 +375,11 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 				for i := range K {
 					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
 				}
-				p.gemmTile(st, e, nr, o, t0, lo, hi, tile[:])
+				p.gemmTile(st, e, nr, o, N, t0, lo, hi, tile[:])
 				putScratch(edge)
 				continue
 			}
-			p.gemmTile(st, b, ldb, o, t0, lo, hi, tile[:])
+			p.gemmTile(st, b, ldb, o, N, t0, lo, hi, tile[:])
 		}
 		if buf != nil {
 			putScratch(buf)
@@ -383,12 +387,45 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 	})
 }
 
-// gemmTile computes output columns [t0, t0+NR) of all rows from b, their
-// K x NR columns at stride ldb.
-func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, t0 int, lo, hi float32, tile []float32) {
+// gemmSmall is gemmConv for 1x1 convs on small planes (under 4 tiles):
+// columns of several images side by side make full tiles.
+func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+	nr := p.k.NR
+	K, M, N := st.k, st.m, st.n
+	per := max(1, min((4*nr)/N, (n+3)/4)) // images per job: about 4 tiles, and work for 4 workers
+	Parallel((n+per-1)/per, func(j int) {
+		s0 := j * per
+		cnt := min(per, n-s0)
+		w := (cnt*N + nr - 1) / nr * nr
+		buf := scratch((K + M) * w)
+		b, c := (*buf)[:K*w], (*buf)[K*w:]
+		for k := range K {
+			row := b[k*w : (k+1)*w]
+			for i := range cnt {
+				copy(row[i*N:(i+1)*N], in[(s0+i)*ie+k*N:])
+			}
+			clear(row[cnt*N:])
+		}
+		var tile [16 * 32]float32
+		for t0 := 0; t0 < w; t0 += nr {
+			p.gemmTile(st, b[t0:], w, c, w, t0, lo, hi, tile[:])
+		}
+		for i := range cnt {
+			o := out[(s0+i)*oe:]
+			for m := range M {
+				copy(o[m*N:(m+1)*N], c[m*w+i*N:])
+			}
+		}
+		putScratch(buf)
+	})
+}
+
+// gemmTile computes columns [t0, t0+NR) (those below N) of all rows of the
+// output o (rows of N) from b, their K x NR columns at stride ldb.
+func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, tile []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
-	K, M, N := st.k, st.m, st.n
+	K, M := st.k, st.m
 	gemm := kt.GemmDot
 	if st.im2col {
 		gemm = kt.GemmSeq
@@ -451,20 +488,26 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	s, pad := c.Stride, c.Pad
 	taps := len(st.offs)
 	ch := c.OutC
-	Parallel(n*ch, func(j int) {
-		smp, cc := j/ch, j%ch
-		x := in[smp*ie+cc*ih*iw:][:ih*iw]
-		o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
+	// Jobs of several channels on small planes: a job costs more than a
+	// 4x4 channel.
+	per := max(1, min(ch, 4096/st.dwN))
+	chunks := (ch + per - 1) / per
+	Parallel(n*chunks, func(j int) {
+		smp, c0 := j/chunks, j%chunks*per
 		xb := scratch(st.xLen + st.dwN)
 		xs, ys := (*xb)[:st.xLen], (*xb)[st.xLen:]
-		if s == 1 {
-			padPlane(xs, x, ih, iw, pad, st.wq)
-		} else {
-			splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
-		}
-		p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
-		for oy := range st.oh {
-			copy(o[oy*st.ow:(oy+1)*st.ow], ys[oy*st.wq:])
+		for cc := c0; cc < min(ch, c0+per); cc++ {
+			x := in[smp*ie+cc*ih*iw:][:ih*iw]
+			o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
+			if s == 1 {
+				padPlane(xs, x, ih, iw, pad, st.wq)
+			} else {
+				splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
+			}
+			p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
+			for oy := range st.oh {
+				copy(o[oy*st.ow:(oy+1)*st.ow], ys[oy*st.wq:])
+			}
 		}
 		putScratch(xb)
 	})
@@ -548,4 +591,32 @@ func splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
 			}
 		}
 	}
+}
+
+// RunBatches runs the n samples x through the program batch samples at a
+// time, as Run would all at once but in bounded memory: the hooks see each
+// batch in turn (their n is the batch's size), progress (if not nil) hears
+// the samples done after each, and the outputs come back concatenated.
+// transient is RunTransient's promise about the hooks.
+func (p *Program) RunBatches(x []float32, n, batch int, pre, hook Hook, transient bool, progress func(done, total int)) ([]float32, error) {
+	elems := p.g.Tensors[p.g.Input].Elems()
+	if n < 1 || batch < 1 || len(x) != n*elems {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v in batches of %d", len(x), n, p.g.Tensors[p.g.Input].Shape, batch)
+	}
+	var all []float32
+	for s := 0; s < n; s += batch {
+		k := min(batch, n-s)
+		out, err := p.run(x[s*elems:(s+k)*elems], k, pre, hook, transient || (pre == nil && hook == nil))
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = make([]float32, 0, len(out)/k*n)
+		}
+		all = append(all, out...)
+		if progress != nil {
+			progress(s+k, n)
+		}
+	}
+	return all, nil
 }

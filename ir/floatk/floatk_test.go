@@ -79,7 +79,7 @@ func TestGemm(t *testing.T) {
 func TestDW(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, kt := range Tiers() {
-		n := 3 * kt.Block
+		n := 7 * kt.Block // 4-vector blocks and single vectors
 		offs := []int{0, 1, 2, 9, 10, 11, 18, 19, 20}
 		w := randSlice(r, len(offs))
 		x := randSlice(r, 20+n)

@@ -580,7 +580,9 @@ TEXT ·dw_avx2(SB), NOSPLIT, $0-60
 	VBROADCASTSS lo+52(FP), Y1
 	VBROADCASTSS hi+56(FP), Y2
 
-block:
+block4:
+	CMPQ    AX, $0x00000020
+	JB      block1
 	VMOVAPS Y0, Y3
 	VMOVAPS Y0, Y4
 	VMOVAPS Y0, Y5
@@ -589,7 +591,7 @@ block:
 	MOVQ    w+16(FP), SI
 	MOVQ    offs+24(FP), DI
 
-tap:
+tap4:
 	VBROADCASTSS (SI), Y7
 	MOVQ         (DI), R8
 	VMULPS       (CX)(R8*4), Y7, Y8
@@ -603,7 +605,7 @@ tap:
 	ADDQ         $0x04, SI
 	ADDQ         $0x08, DI
 	DECQ         BX
-	JNZ          tap
+	JNZ          tap4
 	VMAXPS       Y3, Y1, Y3
 	VMINPS       Y3, Y2, Y3
 	VMOVUPS      Y3, (DX)
@@ -619,7 +621,34 @@ tap:
 	ADDQ         $0x00000080, CX
 	ADDQ         $0x00000080, DX
 	SUBQ         $0x00000020, AX
-	JNZ          block
+	JMP          block4
+
+block1:
+	TESTQ   AX, AX
+	JZ      done
+	VMOVAPS Y0, Y3
+	MOVQ    taps+8(FP), BX
+	MOVQ    w+16(FP), SI
+	MOVQ    offs+24(FP), DI
+
+tap1:
+	VBROADCASTSS (SI), Y7
+	MOVQ         (DI), R8
+	VMULPS       (CX)(R8*4), Y7, Y8
+	VADDPS       Y8, Y3, Y3
+	ADDQ         $0x04, SI
+	ADDQ         $0x08, DI
+	DECQ         BX
+	JNZ          tap1
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VMOVUPS      Y3, (DX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x00000008, AX
+	JMP          block1
+
+done:
 	VZEROUPPER
 	RET
 
@@ -2628,7 +2657,9 @@ TEXT ·dw_avx512(SB), NOSPLIT, $0-60
 	VBROADCASTSS lo+52(FP), Z1
 	VBROADCASTSS hi+56(FP), Z2
 
-block:
+block4:
+	CMPQ    AX, $0x00000040
+	JB      block1
 	VMOVAPS Z0, Z3
 	VMOVAPS Z0, Z4
 	VMOVAPS Z0, Z5
@@ -2637,7 +2668,7 @@ block:
 	MOVQ    w+16(FP), SI
 	MOVQ    offs+24(FP), DI
 
-tap:
+tap4:
 	VBROADCASTSS (SI), Z7
 	MOVQ         (DI), R8
 	VMULPS       (CX)(R8*4), Z7, Z8
@@ -2651,7 +2682,7 @@ tap:
 	ADDQ         $0x04, SI
 	ADDQ         $0x08, DI
 	DECQ         BX
-	JNZ          tap
+	JNZ          tap4
 	VMAXPS       Z3, Z1, Z3
 	VMINPS       Z3, Z2, Z3
 	VMOVUPS      Z3, (DX)
@@ -2667,7 +2698,34 @@ tap:
 	ADDQ         $0x00000100, CX
 	ADDQ         $0x00000100, DX
 	SUBQ         $0x00000040, AX
-	JNZ          block
+	JMP          block4
+
+block1:
+	TESTQ   AX, AX
+	JZ      done
+	VMOVAPS Z0, Z3
+	MOVQ    taps+8(FP), BX
+	MOVQ    w+16(FP), SI
+	MOVQ    offs+24(FP), DI
+
+tap1:
+	VBROADCASTSS (SI), Z7
+	MOVQ         (DI), R8
+	VMULPS       (CX)(R8*4), Z7, Z8
+	VADDPS       Z8, Z3, Z3
+	ADDQ         $0x04, SI
+	ADDQ         $0x08, DI
+	DECQ         BX
+	JNZ          tap1
+	VMAXPS       Z3, Z1, Z3
+	VMINPS       Z3, Z2, Z3
+	VMOVUPS      Z3, (DX)
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, AX
+	JMP          block1
+
+done:
 	VZEROUPPER
 	RET
 

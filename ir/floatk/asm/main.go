@@ -183,9 +183,9 @@ func clampStore(t tier, acc [][2]reg.VecVirtual, cName, ldcName string) {
 	}
 }
 
-// depthwise: for i < n (a multiple of 4vw), y[i] = clamp(bias + sum_t
+// depthwise: for i < n (a multiple of vw), y[i] = clamp(bias + sum_t
 // w[t]*x[offs[t]+i], lo, hi), taps in order, each product rounded before it
-// is added.
+// is added; 4 vectors at a time, then one.
 func depthwise(t tier) {
 	TEXT("dw_"+t.name, NOSPLIT, "func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)")
 	Pragma("noescape")
@@ -200,33 +200,44 @@ func depthwise(t tier) {
 	acc := []reg.VecVirtual{t.vec(), t.vec(), t.vec(), t.vec()}
 	wv, pv := t.vec(), t.vec()
 	tp, wp, op, off := GP64(), GP64(), GP64(), GP64()
-	Label("block")
-	for _, a := range acc {
-		VMOVAPS(bias, a)
+	block := func(name string, acc []reg.VecVirtual) {
+		for _, a := range acc {
+			VMOVAPS(bias, a)
+		}
+		Load(Param("taps"), tp)
+		Load(Param("w"), wp)
+		Load(Param("offs"), op)
+		Label(name)
+		VBROADCASTSS(Mem{Base: wp}, wv)
+		MOVQ(Mem{Base: op}, off)
+		for j, a := range acc {
+			VMULPS(Mem{Base: x, Index: off, Scale: 4, Disp: 4 * t.vw * j}, wv, pv)
+			VADDPS(pv, a, a)
+		}
+		ADDQ(U8(4), wp)
+		ADDQ(U8(8), op)
+		DECQ(tp)
+		JNZ(LabelRef(name))
+		for j, a := range acc {
+			VMAXPS(a, lo, a)
+			VMINPS(a, hi, a)
+			VMOVUPS(a, Mem{Base: y, Disp: 4 * t.vw * j})
+		}
+		ADDQ(U32(4*t.vw*len(acc)), x)
+		ADDQ(U32(4*t.vw*len(acc)), y)
+		SUBQ(U32(t.vw*len(acc)), n)
 	}
-	Load(Param("taps"), tp)
-	Load(Param("w"), wp)
-	Load(Param("offs"), op)
-	Label("tap")
-	VBROADCASTSS(Mem{Base: wp}, wv)
-	MOVQ(Mem{Base: op}, off)
-	for j, a := range acc {
-		VMULPS(Mem{Base: x, Index: off, Scale: 4, Disp: 4 * t.vw * j}, wv, pv)
-		VADDPS(pv, a, a)
-	}
-	ADDQ(U8(4), wp)
-	ADDQ(U8(8), op)
-	DECQ(tp)
-	JNZ(LabelRef("tap"))
-	for j, a := range acc {
-		VMAXPS(a, lo, a)
-		VMINPS(a, hi, a)
-		VMOVUPS(a, Mem{Base: y, Disp: 4 * t.vw * j})
-	}
-	ADDQ(U32(16*t.vw), x)
-	ADDQ(U32(16*t.vw), y)
-	SUBQ(U32(4*t.vw), n)
-	JNZ(LabelRef("block"))
+	Label("block4")
+	CMPQ(n, U32(4*t.vw))
+	JB(LabelRef("block1"))
+	block("tap4", acc)
+	JMP(LabelRef("block4"))
+	Label("block1")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	block("tap1", acc[:1])
+	JMP(LabelRef("block1"))
+	Label("done")
 	VZEROUPPER()
 	RET()
 }
