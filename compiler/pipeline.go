@@ -33,7 +33,7 @@ type Options struct {
 	// Log receives one-line stage messages ("calibration done", ...); nil for silence.
 	Log io.Writer
 	// Progress hears the samples done of each pass over data: calibration,
-	// -bias-correct's and -equalize's float passes, named by pass; nil for none.
+	// -bias-correct's float pass, -equalize's check, named by pass; nil for none.
 	Progress func(pass string, done, total int)
 }
 
@@ -135,11 +135,11 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
 		}
-		se, err := outputSQNR(m, calib, n, want)
+		se, err := outputSQNR(m, calib, n, want, o.progress("equalization check: int8 pass"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		sp, err := outputSQNR(mp, calib, n, want)
+		sp, err := outputSQNR(mp, calib, n, want, o.progress("equalization check: int8 pass without"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -202,17 +202,24 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 }
 
 // outputSQNR is the SQNR in dB of m's dequantized output on n samples x against
-// the float output want.
-func outputSQNR(m *Model, x []float32, n int, want []float32) (float64, error) {
-	got, err := Run(m, x, n, nil)
-	if err != nil {
-		return 0, err
-	}
+// the float output want, run in batches that report to progress (if not nil).
+func outputSQNR(m *Model, x []float32, n int, want []float32, progress func(done, total int)) (float64, error) {
+	elems, classes := len(x)/n, len(want)/n
 	var sig, noise float64
-	for i, w := range want {
-		e := float64(got[i]) - float64(w)
-		sig += float64(w) * float64(w)
-		noise += e * e
+	for s := 0; s < n; s += floatBatch {
+		k := min(floatBatch, n-s)
+		got, err := Run(m, x[s*elems:(s+k)*elems], k, nil)
+		if err != nil {
+			return 0, err
+		}
+		for i, w := range want[s*classes : (s+k)*classes] {
+			e := float64(got[i]) - float64(w)
+			sig += float64(w) * float64(w)
+			noise += e * e
+		}
+		if progress != nil {
+			progress(s+k, n)
+		}
 	}
 	return sqnr(sig, noise), nil
 }

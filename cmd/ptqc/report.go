@@ -48,7 +48,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		n = len(x) / g.Tensors[g.Input].Elems()
 	}
-	reps, err := compiler.Report(m, g, x, n, progress(stderr, "report: float pass"))
+	reps, err := compiler.Report(m, g, x, n, progress(stderr, "report"))
 	if err != nil {
 		return err
 	}
