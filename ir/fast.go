@@ -17,8 +17,9 @@ import (
 // the reference's bit for bit (up to the sign of a zero): the kernels add
 // the same rounded products in the same order.
 //
-// A Program copies the weights it packs: later changes to the graph are not
-// seen. It is safe for concurrent use.
+// A Program copies the weights it packs: compile the graph again after
+// changing it. It is safe for concurrent use; it keeps the output buffers
+// it recycles (RunTransient, Run without hooks) for its later runs.
 type Program struct {
 	g     *Graph
 	k     *floatk.Kernels
