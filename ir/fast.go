@@ -503,7 +503,7 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 			if s == 1 {
 				padPlane(xs, x, ih, iw, pad, st.wq)
 			} else {
-				splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
+				p.splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
 			}
 			p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
 			for oy := range st.oh {
@@ -573,12 +573,25 @@ func padPlane(xs, x []float32, ih, iw, pad, wq int) {
 // splitPhases writes the ih x iw plane x, padded by pad zeros, into xs as
 // s*s phase planes of hq x wq: phase (py, px) holds the padded plane's
 // elements (i, j) with i%s == py and j%s == px at (i/s, j/s).
-func splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
+func (p *Program) splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
 	clear(xs)
 	plane := hq * wq
 	for iy := range ih {
 		i := iy + pad
 		row := x[iy*iw : (iy+1)*iw]
+		if s == 2 {
+			// Input column ix is padded column ix+pad: the even ix go to
+			// phase pad%2 from column pad/2, the odd ones to the other.
+			r := xs[(i%2)*2*plane+(i/2)*wq:]
+			even := r[(pad%2)*plane+pad/2:]
+			odd := r[((pad+1)%2)*plane+(pad+1)/2:]
+			m := iw / 2
+			p.k.Deinterleave(row, even[:m], odd[:m])
+			if iw%2 == 1 {
+				even[m] = row[iw-1]
+			}
+			continue
+		}
 		for px := range s {
 			// The first ix with (ix+pad)%s == px.
 			ix0 := ((px-pad)%s + s) % s

@@ -106,6 +106,8 @@ func TestFastMatchesReferenceConvs(t *testing.T) {
 		{InC: 4, OutC: 6, Kernel: 3, Stride: 1, Pad: 0, Groups: 2},
 		{InC: 2, OutC: 3, Kernel: 5, Stride: 3, Pad: 2, Groups: 1},
 		{InC: 5, OutC: 5, Kernel: 5, Stride: 3, Pad: 2, Groups: 5},
+		{InC: 4, OutC: 4, Kernel: 5, Stride: 2, Pad: 2, Groups: 4},
+		{InC: 4, OutC: 4, Kernel: 2, Stride: 2, Pad: 0, Groups: 4},
 		{InC: 18, OutC: 40, Kernel: 1, Stride: 2, Pad: 0, Groups: 1},
 	} {
 		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}, {23, 37}} {

@@ -36,6 +36,7 @@ type Kernels struct {
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
+	deint    func(n int, x, even, odd *float32)
 }
 
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
@@ -175,6 +176,25 @@ func histIndexGo(x []float32, idx []int32, left, right, nb, width float32, last 
 		} else {
 			idx[i] = last + 1
 		}
+	}
+}
+
+// Deinterleave sets even[i] = x[2i] and odd[i] = x[2i+1] for i < len(even)
+// (len(odd) == len(even), len(x) >= 2*len(even)).
+func (t *Kernels) Deinterleave(x, even, odd []float32) {
+	n := len(even)
+	if len(odd) != n || len(x) < 2*n {
+		panic(fmt.Sprintf("floatk: Deinterleave of %d values into %d and %d", len(x), len(even), len(odd)))
+	}
+	v := 0
+	if t.deint != nil {
+		v = n / t.vw * t.vw
+	}
+	if v > 0 {
+		t.deint(v, &x[0], &even[0], &odd[0])
+	}
+	for i := v; i < n; i++ {
+		even[i], odd[i] = x[2*i], x[2*i+1]
 	}
 }
 

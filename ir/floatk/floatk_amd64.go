@@ -16,13 +16,13 @@ var (
 	AVX2 = &Kernels{Name: "avx2", MRSeq: 6, MRDot: 1, NR: 16, Block: 8, vw: 8,
 		seq: byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
 		dot: byRows(gemmdot1_avx2),
-		dw:  dw_avx2, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2}
+		dw:  dw_avx2, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, deint: deinterleave_avx2}
 	// AVX512 is the AVX-512 F+DQ+VL tier (512-bit registers).
 	AVX512 = &Kernels{Name: "avx512", MRSeq: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,
 		seq: byRows(gemmseq1_avx512, gemmseq2_avx512, gemmseq3_avx512, gemmseq4_avx512, gemmseq5_avx512, gemmseq6_avx512,
 			gemmseq7_avx512, gemmseq8_avx512, gemmseq9_avx512, gemmseq10_avx512, gemmseq11_avx512, gemmseq12_avx512),
 		dot: byRows(gemmdot1_avx512, gemmdot2_avx512, gemmdot3_avx512),
-		dw:  dw_avx512, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512}
+		dw:  dw_avx512, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, deint: deinterleave_avx512}
 )
 
 // Tiers lists the tiers this CPU runs, fastest first.

@@ -164,3 +164,19 @@ func TestHistIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestDeinterleave(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, kt := range Tiers() {
+		for _, n := range []int{0, 1, 7, 16, 37, 64} {
+			x := randSlice(r, 2*n+1)
+			even, odd := make([]float32, n), make([]float32, n)
+			kt.Deinterleave(x, even, odd)
+			for i := range n {
+				if even[i] != x[2*i] || odd[i] != x[2*i+1] {
+					t.Fatalf("%s Deinterleave(%d): [%d] = %v, %v; want %v, %v", kt.Name, n, i, even[i], odd[i], x[2*i], x[2*i+1])
+				}
+			}
+		}
+	}
+}

@@ -760,6 +760,31 @@ loop:
 	VZEROUPPER
 	RET
 
+// func deinterleave_avx2(n int, x *float32, even *float32, odd *float32)
+// Requires: AVX, AVX2
+TEXT ·deinterleave_avx2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ even+16(FP), DX
+	MOVQ odd+24(FP), BX
+
+loop:
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VPERMPD $0xd8, Y2, Y2
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y0, (BX)
+	ADDQ    $0x40, CX
+	ADDQ    $0x20, DX
+	ADDQ    $0x20, BX
+	SUBQ    $0x08, AX
+	JNZ     loop
+	VZEROUPPER
+	RET
+
 // func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
 TEXT ·gemmseq1_avx512(SB), NOSPLIT, $0-64
@@ -2841,3 +2866,64 @@ loop:
 	JNZ        loop
 	VZEROUPPER
 	RET
+
+// func deinterleave_avx512(n int, x *float32, even *float32, odd *float32)
+// Requires: AVX, AVX512F
+TEXT ·deinterleave_avx512(SB), NOSPLIT, $0-32
+	MOVQ      n+0(FP), AX
+	MOVQ      x+8(FP), CX
+	MOVQ      even+16(FP), DX
+	MOVQ      odd+24(FP), BX
+	VMOVDQU32 deint_idx<>+0(SB), Z3
+	VMOVDQU32 deint_idx<>+64(SB), Z4
+
+loop:
+	VMOVUPS   (CX), Z0
+	VMOVUPS   64(CX), Z1
+	VMOVAPS   Z0, Z2
+	VPERMT2PS Z1, Z3, Z2
+	VMOVAPS   Z0, Z0
+	VPERMT2PS Z1, Z4, Z0
+	VMOVUPS   Z2, (DX)
+	VMOVUPS   Z0, (BX)
+	ADDQ      $0x80, CX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	SUBQ      $0x10, AX
+	JNZ       loop
+	VZEROUPPER
+	RET
+
+DATA deint_idx<>+0(SB)/4, $0x00000000
+DATA deint_idx<>+4(SB)/4, $0x00000002
+DATA deint_idx<>+8(SB)/4, $0x00000004
+DATA deint_idx<>+12(SB)/4, $0x00000006
+DATA deint_idx<>+16(SB)/4, $0x00000008
+DATA deint_idx<>+20(SB)/4, $0x0000000a
+DATA deint_idx<>+24(SB)/4, $0x0000000c
+DATA deint_idx<>+28(SB)/4, $0x0000000e
+DATA deint_idx<>+32(SB)/4, $0x00000010
+DATA deint_idx<>+36(SB)/4, $0x00000012
+DATA deint_idx<>+40(SB)/4, $0x00000014
+DATA deint_idx<>+44(SB)/4, $0x00000016
+DATA deint_idx<>+48(SB)/4, $0x00000018
+DATA deint_idx<>+52(SB)/4, $0x0000001a
+DATA deint_idx<>+56(SB)/4, $0x0000001c
+DATA deint_idx<>+60(SB)/4, $0x0000001e
+DATA deint_idx<>+64(SB)/4, $0x00000001
+DATA deint_idx<>+68(SB)/4, $0x00000003
+DATA deint_idx<>+72(SB)/4, $0x00000005
+DATA deint_idx<>+76(SB)/4, $0x00000007
+DATA deint_idx<>+80(SB)/4, $0x00000009
+DATA deint_idx<>+84(SB)/4, $0x0000000b
+DATA deint_idx<>+88(SB)/4, $0x0000000d
+DATA deint_idx<>+92(SB)/4, $0x0000000f
+DATA deint_idx<>+96(SB)/4, $0x00000011
+DATA deint_idx<>+100(SB)/4, $0x00000013
+DATA deint_idx<>+104(SB)/4, $0x00000015
+DATA deint_idx<>+108(SB)/4, $0x00000017
+DATA deint_idx<>+112(SB)/4, $0x00000019
+DATA deint_idx<>+116(SB)/4, $0x0000001b
+DATA deint_idx<>+120(SB)/4, $0x0000001d
+DATA deint_idx<>+124(SB)/4, $0x0000001f
+GLOBL deint_idx<>(SB), RODATA|NOPTR, $128

@@ -59,6 +59,11 @@ func minmax_avx2(n int, x *float32) (lo int32, hi int32, nan bool)
 //go:noescape
 func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
 
+// deinterleave_avx2 is deinterleaveGo for n a multiple of the vector width.
+//
+//go:noescape
+func deinterleave_avx2(n int, x *float32, even *float32, odd *float32)
+
 // gemmseq1_avx512 is a 1x32 micro-kernel (see gemmSeqGo).
 //
 //go:noescape
@@ -153,3 +158,8 @@ func minmax_avx512(n int, x *float32) (lo int32, hi int32, nan bool)
 //
 //go:noescape
 func histidx_avx512(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
+
+// deinterleave_avx512 is deinterleaveGo for n a multiple of the vector width.
+//
+//go:noescape
+func deinterleave_avx512(n int, x *float32, even *float32, odd *float32)

@@ -42,6 +42,7 @@ func main() {
 		add(t)
 		minmax(t)
 		histIndex(t)
+		deinterleave(t)
 	}
 	Generate()
 }
@@ -356,6 +357,53 @@ func histIndex(t tier) {
 	VMOVDQU32orU(t, q, Mem{Base: idx})
 	ADDQ(U8(4*t.vw), x)
 	ADDQ(U8(4*t.vw), idx)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
+func deinterleave(t tier) {
+	TEXT("deinterleave_"+t.name, NOSPLIT, "func(n int, x, even, odd *float32)")
+	Pragma("noescape")
+	Doc("deinterleave_" + t.name + " is deinterleaveGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	even := Load(Param("even"), GP64())
+	odd := Load(Param("odd"), GP64())
+	a, b, e, o := t.vec(), t.vec(), t.vec(), t.vec()
+	var ie, io reg.VecVirtual
+	if t.vw == 16 {
+		// VPERMT2PS indices: lanes 0-15 from the first source, 16-31 the second.
+		ie, io = t.vec(), t.vec()
+		idx := GLOBL("deint_idx", RODATA|NOPTR)
+		for i := range 32 { // the assembler wants increasing offsets
+			DATA(4*i, U32(2*(i%16)+i/16))
+		}
+		VMOVDQU32(idx.Offset(0), ie)
+		VMOVDQU32(idx.Offset(64), io)
+	}
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, a)
+	VMOVUPS(Mem{Base: x, Disp: 4 * t.vw}, b)
+	if t.vw == 16 {
+		VMOVAPS(a, e)
+		VPERMT2PS(b, ie, e)
+		VMOVAPS(a, o)
+		VPERMT2PS(b, io, o)
+	} else {
+		// Within 128-bit lanes, then fix the lane order (0, 2, 1, 3 of 64-bit pairs).
+		VSHUFPS(U8(0x88), b, a, e)
+		VSHUFPS(U8(0xdd), b, a, o)
+		VPERMPD(U8(0xd8), e, e)
+		VPERMPD(U8(0xd8), o, o)
+	}
+	VMOVUPS(e, Mem{Base: even})
+	VMOVUPS(o, Mem{Base: odd})
+	ADDQ(U8(8*t.vw), x)
+	ADDQ(U8(4*t.vw), even)
+	ADDQ(U8(4*t.vw), odd)
 	SUBQ(U8(t.vw), n)
 	JNZ(LabelRef("loop"))
 	VZEROUPPER()
