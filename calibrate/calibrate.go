@@ -6,7 +6,6 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
-	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // Result is what calibration found: each observed tensor's frozen qparams and range.
@@ -56,7 +55,7 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	hook := func(n *ir.Node, out []float32, _ int) error {
 		if o, ok := obs[n.Out]; ok && Observed(n) {
-			if lo, hi, ok := floatk.Best.MinMax(out); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+			if lo, hi, ok := scanMinMax(out); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 				for i, v := range out {
 					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 						return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, i)
@@ -73,7 +72,7 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	elems := g.Tensors[g.Input].Elems()
 	err = data.Batches(ds, batch, total, func(start int, x []float32, _ []int) error {
-		if lo, hi, ok := floatk.Best.MinMax(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+		if lo, hi, ok := scanMinMax(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 			for i, v := range x {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 					return fmt.Errorf("calibration data: sample %d has %v at element %d", start+i/elems, v, i%elems)

@@ -11,6 +11,8 @@ package calibrate
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/ptqc/ptqc/ir/floatk"
 )
@@ -96,12 +98,42 @@ func NewObserver(spec Spec) Observer {
 // aminmax is torch.aminmax over all of x (len(x) > 0): NaN propagates into
 // both results (as the builtin min and max do).
 func aminmax(x []float32) (lo, hi float32) {
-	lo, hi, ok := floatk.Best.MinMax(x)
+	lo, hi, ok := scanMinMax(x)
 	if !ok {
 		nan := float32(math.NaN())
 		return nan, nan
 	}
 	return lo, hi
+}
+
+// scanMinMax is floatk's MinMax, split across GOMAXPROCS goroutines on long
+// inputs (min and max are exact in any order).
+func scanMinMax(x []float32) (lo, hi float32, ok bool) {
+	w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc)
+	if w <= 1 {
+		return floatk.Best.MinMax(x)
+	}
+	type part struct {
+		lo, hi float32
+		ok     bool
+	}
+	parts := make([]part, w)
+	per := (len(x) + w - 1) / w
+	var wg sync.WaitGroup
+	for k := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &parts[k]
+			p.lo, p.hi, p.ok = floatk.Best.MinMax(x[k*per : min(len(x), (k+1)*per)])
+		}()
+	}
+	wg.Wait()
+	lo, hi, ok = parts[0].lo, parts[0].hi, parts[0].ok
+	for _, p := range parts[1:] {
+		lo, hi, ok = min(lo, p.lo), max(hi, p.hi), ok && p.ok
+	}
+	return lo, hi, ok
 }
 
 // minimum and maximum are torch.min / torch.max of two tensors: NaN propagates.
