@@ -432,17 +432,26 @@ func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 in
 		gemm = kt.GemmSeq
 	}
 	full := t0+nr <= N
-	for m0 := 0; m0 < M; m0 += mr {
-		rows := min(mr, M-m0)
-		a := st.a[m0*K : (m0+rows)*K]
+	// The full panels in one call, then the rows left.
+	for m0 := 0; m0 < M; {
+		panels, rows := (M-m0)/mr, mr
+		if panels == 0 {
+			panels, rows = 1, M-m0
+		}
+		if !full {
+			panels = 1 // tile holds one panel
+		}
+		n := panels * rows
+		a := st.a[m0*K : (m0+n)*K]
 		if full {
-			gemm(rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
-			continue
+			gemm(panels, rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
+		} else {
+			gemm(1, rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
+			for r := range rows {
+				copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
+			}
 		}
-		gemm(rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
-		for r := range rows {
-			copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
-		}
+		m0 += n
 	}
 }
 
@@ -539,10 +548,10 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 			rows := min(mr, n-s0)
 			a := pa[s0*K : (s0+rows)*K]
 			if t0+nr <= O {
-				kt.GemmSeq(rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
+				kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
 				continue
 			}
-			kt.GemmSeq(rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
+			kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
 			for r := range rows {
 				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
 			}

@@ -14,7 +14,7 @@ func BenchmarkGemm(b *testing.B) {
 		for _, c := range []struct {
 			name string
 			mr   int
-			f    func(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32)
+			f    func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32)
 		}{{"seq", kt.MRSeq, kt.GemmSeq}, {"dot", kt.MRDot, kt.GemmDot}} {
 			b.Run(fmt.Sprintf("%s/%s%d", kt.Name, c.name, c.mr), func(b *testing.B) {
 				a := make([]float32, k*c.mr)
@@ -23,7 +23,7 @@ func BenchmarkGemm(b *testing.B) {
 				bias := make([]float32, c.mr)
 				inf := float32(math.Inf(1))
 				for b.Loop() {
-					c.f(c.mr, k, a, bb, kt.NR, cc, kt.NR, bias, -inf, inf)
+					c.f(1, c.mr, k, a, bb, kt.NR, cc, kt.NR, bias, -inf, inf)
 				}
 				b.ReportMetric(float64(2*k*c.mr*kt.NR)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -39,7 +39,7 @@ type Kernels struct {
 	deint    func(n int, x, even, odd *float32)
 }
 
-type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
+type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
 // Generic is the portable Go tier.
 var Generic = &Kernels{Name: "generic", MRSeq: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dw: dwGo}
@@ -63,36 +63,37 @@ func best() *Kernels {
 	return ts[0]
 }
 
-// GemmSeq computes the mr x NR tile
+// GemmSeq computes panels mr x NR tiles, panel p
 //
-//	c[r*ldc+j] = clamp(bias[r] + sum_{i<k} a[i*mr+r]*b[i*ldb+j], lo, hi)
+//	c[(p*mr+r)*ldc+j] = clamp(bias[p*mr+r] + sum_{i<k} a[p*k*mr+i*mr+r]*b[i*ldb+j], lo, hi)
 //
 // for r < mr <= MRSeq and j < NR, each sum starting from the bias and adding
-// the terms in i order: the reference's direct convolution. a is A packed
-// k-major (the mr values of step i together); b and c are row-major with
-// strides ldb and ldc. clamp keeps NaN and -0.
-func (t *Kernels) GemmSeq(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.gemm(t.seq, t.MRSeq, "GemmSeq", mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+// the terms in i order: the reference's direct convolution. a holds panels
+// of A packed k-major (the mr values of step i together); b and c are
+// row-major with strides ldb and ldc. clamp keeps NaN and -0.
+func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	t.gemm(t.seq, t.MRSeq, "GemmSeq", panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 }
 
 // GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
 // order: four partial sums (of the steps i = 0, 1, 2, 3 mod 4 below k&^3, the
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
-func (t *Kernels) GemmDot(mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.gemm(t.dot, t.MRDot, "GemmDot", mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	t.gemm(t.dot, t.MRDot, "GemmDot", panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 }
 
-func (t *Kernels) gemm(f gemmFunc, mrMax int, name string, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	if mr < 1 || mr > mrMax || k < 0 || len(a) < k*mr || len(bias) < mr ||
-		len(c) < (mr-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
-		panic(fmt.Sprintf("floatk: %s %s(mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
-			t.Name, name, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
+func (t *Kernels) gemm(f gemmFunc, mrMax int, name string, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	rows := panels * mr
+	if panels < 1 || mr < 1 || mr > mrMax || k < 0 || len(a) < k*rows || len(bias) < rows ||
+		len(c) < (rows-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
+		panic(fmt.Sprintf("floatk: %s %s(panels %d, mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
+			t.Name, name, panels, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
 	}
 	var pa, pb *float32
 	if k > 0 {
 		pa, pb = &a[0], &b[0]
 	}
-	f(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi)
+	f(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
 
 // DW computes, for i < n (a multiple of Block),
@@ -212,7 +213,19 @@ func unkey(k int32) float32 {
 // The portable kernels round each product explicitly (float32(w*x)) so
 // that no compiler fuses it into the addition.
 
-func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+	for p := range panels {
+		gemmSeqPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi)
+	}
+}
+
+func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+	for p := range panels {
+		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi)
+	}
+}
+
+func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
 	const nr = 16
 	as := unsafeSlice(a, k*mr)
 	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
@@ -237,7 +250,7 @@ func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *flo
 	}
 }
 
-func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+func gemmDotPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
 	const nr = 16
 	as := unsafeSlice(a, k*mr)
 	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))

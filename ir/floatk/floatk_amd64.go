@@ -2,12 +2,12 @@ package floatk
 
 import "golang.org/x/sys/cpu"
 
-type kernel func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)
+type kernel func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
 // byRows dispatches to ks[mr-1].
 func byRows(ks ...kernel) gemmFunc {
-	return func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
-		ks[mr-1](k, a, b, ldb, c, ldc, bias, lo, hi)
+	return func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+		ks[mr-1](k, a, b, ldb, c, ldc, bias, lo, hi, panels)
 	}
 }
 

@@ -37,37 +37,41 @@ func TestGemm(t *testing.T) {
 			}
 			for mr := 1; mr <= mrMax; mr++ {
 				for _, k := range []int{0, 1, 3, 4, 7, 300} {
-					ldb, ldc := kt.NR+5, kt.NR+3
-					a := randSlice(r, k*mr)
-					b := randSlice(r, max(0, (k-1)*ldb+kt.NR))
-					bias := randSlice(r, mr)
-					c := make([]float32, (mr-1)*ldc+kt.NR)
-					lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-					if k == 7 {
-						lo, hi = 0, 6
-					}
-					f(mr, k, a, b, ldb, c, ldc, bias, lo, hi)
-					for i := range mr {
-						for j := range kt.NR {
-							var want float32
-							if dot {
-								// ir's dot: four partial sums, then the bias.
-								var s [4]float32
-								for p := range k {
-									l := p & 3
-									if p >= k&^3 {
-										l = 0
+					for _, panels := range []int{1, 3} {
+						rows := panels * mr
+						ldb, ldc := kt.NR+5, kt.NR+3
+						a := randSlice(r, k*rows)
+						b := randSlice(r, max(0, (k-1)*ldb+kt.NR))
+						bias := randSlice(r, rows)
+						c := make([]float32, (rows-1)*ldc+kt.NR)
+						lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+						if k == 7 {
+							lo, hi = 0, 6
+						}
+						f(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+						for row := range rows {
+							ap, i := a[row/mr*k*mr:], row%mr
+							for j := range kt.NR {
+								var want float32
+								if dot {
+									// ir's dot: four partial sums, then the bias.
+									var s [4]float32
+									for p := range k {
+										l := p & 3
+										if p >= k&^3 {
+											l = 0
+										}
+										s[l] += float32(ap[p*mr+i] * b[p*ldb+j])
 									}
-									s[l] += float32(a[p*mr+i] * b[p*ldb+j])
+									want = (s[0] + s[1]) + (s[2] + s[3]) + bias[row]
+								} else {
+									want = bias[row]
+									for p := range k {
+										want += float32(ap[p*mr+i] * b[p*ldb+j])
+									}
 								}
-								want = (s[0] + s[1]) + (s[2] + s[3]) + bias[i]
-							} else {
-								want = bias[i]
-								for p := range k {
-									want += float32(a[p*mr+i] * b[p*ldb+j])
-								}
+								check(t, fmt.Sprintf("%s %s panels %d mr %d k %d [%d][%d]", kt.Name, name, panels, mr, k, row, j), c[row*ldc+j], clampRef(want, lo, hi))
 							}
-							check(t, fmt.Sprintf("%s %s mr %d k %d [%d][%d]", kt.Name, name, mr, k, i, j), c[i*ldc+j], clampRef(want, lo, hi))
 						}
 					}
 				}

@@ -4,479 +4,544 @@
 
 #include "textflag.h"
 
-// func gemmseq1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmseq1_avx2(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS (SI), Y1
-	TESTQ        AX, AX
+TEXT ·gemmseq1_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Y0
+	VBROADCASTSS (CX), Y1
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Y2
-	VMOVUPS      32(DX), Y3
-	VBROADCASTSS (CX), Y4
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VBROADCASTSS (AX), Y4
 	VMULPS       Y2, Y4, Y2
 	VADDPS       Y2, Y0, Y0
 	VMULPS       Y3, Y4, Y2
 	VADDPS       Y2, Y1, Y1
-	ADDQ         $0x00000004, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000004, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Y2
 	VBROADCASTSS hi+60(FP), Y3
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y2, Y0
 	VMINPS       Y0, Y3, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y2, Y1
 	VMINPS       Y1, Y3, Y1
-	VMOVUPS      Y1, 32(AX)
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000004, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmseq2_avx2(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS 4(SI), Y2
-	VBROADCASTSS 4(SI), Y3
-	TESTQ        AX, AX
+TEXT ·gemmseq2_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Y0
+	VBROADCASTSS (CX), Y1
+	VBROADCASTSS 4(CX), Y2
+	VBROADCASTSS 4(CX), Y3
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Y4
-	VMOVUPS      32(DX), Y5
-	VBROADCASTSS (CX), Y6
+	VMOVUPS      (DI), Y4
+	VMOVUPS      32(DI), Y5
+	VBROADCASTSS (AX), Y6
 	VMULPS       Y4, Y6, Y7
 	VADDPS       Y7, Y0, Y0
 	VMULPS       Y5, Y6, Y7
 	VADDPS       Y7, Y1, Y1
-	VBROADCASTSS 4(CX), Y6
+	VBROADCASTSS 4(AX), Y6
 	VMULPS       Y4, Y6, Y7
 	VADDPS       Y7, Y2, Y2
 	VMULPS       Y5, Y6, Y7
 	VADDPS       Y7, Y3, Y3
-	ADDQ         $0x00000008, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000008, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Y4
 	VBROADCASTSS hi+60(FP), Y5
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y4, Y0
 	VMINPS       Y0, Y5, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y4, Y1
 	VMINPS       Y1, Y5, Y1
-	VMOVUPS      Y1, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y2, Y4, Y2
 	VMINPS       Y2, Y5, Y2
-	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y2, (SI)
 	VMAXPS       Y3, Y4, Y3
 	VMINPS       Y3, Y5, Y3
-	VMOVUPS      Y3, 32(AX)
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmseq3_avx2(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS 4(SI), Y2
-	VBROADCASTSS 4(SI), Y3
-	VBROADCASTSS 8(SI), Y4
-	VBROADCASTSS 8(SI), Y5
-	TESTQ        AX, AX
+TEXT ·gemmseq3_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Y0
+	VBROADCASTSS (CX), Y1
+	VBROADCASTSS 4(CX), Y2
+	VBROADCASTSS 4(CX), Y3
+	VBROADCASTSS 8(CX), Y4
+	VBROADCASTSS 8(CX), Y5
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Y6
-	VMOVUPS      32(DX), Y7
-	VBROADCASTSS (CX), Y8
+	VMOVUPS      (DI), Y6
+	VMOVUPS      32(DI), Y7
+	VBROADCASTSS (AX), Y8
 	VMULPS       Y6, Y8, Y9
 	VADDPS       Y9, Y0, Y0
 	VMULPS       Y7, Y8, Y9
 	VADDPS       Y9, Y1, Y1
-	VBROADCASTSS 4(CX), Y8
+	VBROADCASTSS 4(AX), Y8
 	VMULPS       Y6, Y8, Y9
 	VADDPS       Y9, Y2, Y2
 	VMULPS       Y7, Y8, Y9
 	VADDPS       Y9, Y3, Y3
-	VBROADCASTSS 8(CX), Y8
+	VBROADCASTSS 8(AX), Y8
 	VMULPS       Y6, Y8, Y9
 	VADDPS       Y9, Y4, Y4
 	VMULPS       Y7, Y8, Y9
 	VADDPS       Y9, Y5, Y5
-	ADDQ         $0x0000000c, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x0000000c, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Y6
 	VBROADCASTSS hi+60(FP), Y7
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y6, Y0
 	VMINPS       Y0, Y7, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y6, Y1
 	VMINPS       Y1, Y7, Y1
-	VMOVUPS      Y1, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y2, Y6, Y2
 	VMINPS       Y2, Y7, Y2
-	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y2, (SI)
 	VMAXPS       Y3, Y6, Y3
 	VMINPS       Y3, Y7, Y3
-	VMOVUPS      Y3, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y4, Y6, Y4
 	VMINPS       Y4, Y7, Y4
-	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y4, (SI)
 	VMAXPS       Y5, Y6, Y5
 	VMINPS       Y5, Y7, Y5
-	VMOVUPS      Y5, 32(AX)
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x0000000c, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmseq4_avx2(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS 4(SI), Y2
-	VBROADCASTSS 4(SI), Y3
-	VBROADCASTSS 8(SI), Y4
-	VBROADCASTSS 8(SI), Y5
-	VBROADCASTSS 12(SI), Y6
-	VBROADCASTSS 12(SI), Y7
-	TESTQ        AX, AX
+TEXT ·gemmseq4_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Y0
+	VBROADCASTSS (CX), Y1
+	VBROADCASTSS 4(CX), Y2
+	VBROADCASTSS 4(CX), Y3
+	VBROADCASTSS 8(CX), Y4
+	VBROADCASTSS 8(CX), Y5
+	VBROADCASTSS 12(CX), Y6
+	VBROADCASTSS 12(CX), Y7
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Y8
-	VMOVUPS      32(DX), Y9
-	VBROADCASTSS (CX), Y10
+	VMOVUPS      (DI), Y8
+	VMOVUPS      32(DI), Y9
+	VBROADCASTSS (AX), Y10
 	VMULPS       Y8, Y10, Y11
 	VADDPS       Y11, Y0, Y0
 	VMULPS       Y9, Y10, Y11
 	VADDPS       Y11, Y1, Y1
-	VBROADCASTSS 4(CX), Y10
+	VBROADCASTSS 4(AX), Y10
 	VMULPS       Y8, Y10, Y11
 	VADDPS       Y11, Y2, Y2
 	VMULPS       Y9, Y10, Y11
 	VADDPS       Y11, Y3, Y3
-	VBROADCASTSS 8(CX), Y10
+	VBROADCASTSS 8(AX), Y10
 	VMULPS       Y8, Y10, Y11
 	VADDPS       Y11, Y4, Y4
 	VMULPS       Y9, Y10, Y11
 	VADDPS       Y11, Y5, Y5
-	VBROADCASTSS 12(CX), Y10
+	VBROADCASTSS 12(AX), Y10
 	VMULPS       Y8, Y10, Y11
 	VADDPS       Y11, Y6, Y6
 	VMULPS       Y9, Y10, Y11
 	VADDPS       Y11, Y7, Y7
-	ADDQ         $0x00000010, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000010, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Y8
 	VBROADCASTSS hi+60(FP), Y9
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y8, Y0
 	VMINPS       Y0, Y9, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y8, Y1
 	VMINPS       Y1, Y9, Y1
-	VMOVUPS      Y1, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y2, Y8, Y2
 	VMINPS       Y2, Y9, Y2
-	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y2, (SI)
 	VMAXPS       Y3, Y8, Y3
 	VMINPS       Y3, Y9, Y3
-	VMOVUPS      Y3, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y4, Y8, Y4
 	VMINPS       Y4, Y9, Y4
-	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y4, (SI)
 	VMAXPS       Y5, Y8, Y5
 	VMINPS       Y5, Y9, Y5
-	VMOVUPS      Y5, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y6, Y8, Y6
 	VMINPS       Y6, Y9, Y6
-	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y6, (SI)
 	VMAXPS       Y7, Y8, Y7
 	VMINPS       Y7, Y9, Y7
-	VMOVUPS      Y7, 32(AX)
+	VMOVUPS      Y7, 32(SI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000010, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmseq5_avx2(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS 4(SI), Y2
-	VBROADCASTSS 4(SI), Y3
-	VBROADCASTSS 8(SI), Y4
-	VBROADCASTSS 8(SI), Y5
-	VBROADCASTSS 12(SI), Y6
-	VBROADCASTSS 12(SI), Y7
-	VBROADCASTSS 16(SI), Y8
-	VBROADCASTSS 16(SI), Y9
-	TESTQ        AX, AX
+TEXT ·gemmseq5_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Y0
+	VBROADCASTSS (CX), Y1
+	VBROADCASTSS 4(CX), Y2
+	VBROADCASTSS 4(CX), Y3
+	VBROADCASTSS 8(CX), Y4
+	VBROADCASTSS 8(CX), Y5
+	VBROADCASTSS 12(CX), Y6
+	VBROADCASTSS 12(CX), Y7
+	VBROADCASTSS 16(CX), Y8
+	VBROADCASTSS 16(CX), Y9
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Y10
-	VMOVUPS      32(DX), Y11
-	VBROADCASTSS (CX), Y12
+	VMOVUPS      (DI), Y10
+	VMOVUPS      32(DI), Y11
+	VBROADCASTSS (AX), Y12
 	VMULPS       Y10, Y12, Y13
 	VADDPS       Y13, Y0, Y0
 	VMULPS       Y11, Y12, Y13
 	VADDPS       Y13, Y1, Y1
-	VBROADCASTSS 4(CX), Y12
+	VBROADCASTSS 4(AX), Y12
 	VMULPS       Y10, Y12, Y13
 	VADDPS       Y13, Y2, Y2
 	VMULPS       Y11, Y12, Y13
 	VADDPS       Y13, Y3, Y3
-	VBROADCASTSS 8(CX), Y12
+	VBROADCASTSS 8(AX), Y12
 	VMULPS       Y10, Y12, Y13
 	VADDPS       Y13, Y4, Y4
 	VMULPS       Y11, Y12, Y13
 	VADDPS       Y13, Y5, Y5
-	VBROADCASTSS 12(CX), Y12
+	VBROADCASTSS 12(AX), Y12
 	VMULPS       Y10, Y12, Y13
 	VADDPS       Y13, Y6, Y6
 	VMULPS       Y11, Y12, Y13
 	VADDPS       Y13, Y7, Y7
-	VBROADCASTSS 16(CX), Y12
+	VBROADCASTSS 16(AX), Y12
 	VMULPS       Y10, Y12, Y13
 	VADDPS       Y13, Y8, Y8
 	VMULPS       Y11, Y12, Y13
 	VADDPS       Y13, Y9, Y9
-	ADDQ         $0x00000014, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000014, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Y10
 	VBROADCASTSS hi+60(FP), Y11
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y10, Y0
 	VMINPS       Y0, Y11, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y10, Y1
 	VMINPS       Y1, Y11, Y1
-	VMOVUPS      Y1, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y2, Y10, Y2
 	VMINPS       Y2, Y11, Y2
-	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y2, (SI)
 	VMAXPS       Y3, Y10, Y3
 	VMINPS       Y3, Y11, Y3
-	VMOVUPS      Y3, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y4, Y10, Y4
 	VMINPS       Y4, Y11, Y4
-	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y4, (SI)
 	VMAXPS       Y5, Y10, Y5
 	VMINPS       Y5, Y11, Y5
-	VMOVUPS      Y5, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y6, Y10, Y6
 	VMINPS       Y6, Y11, Y6
-	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y6, (SI)
 	VMAXPS       Y7, Y10, Y7
 	VMINPS       Y7, Y11, Y7
-	VMOVUPS      Y7, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y7, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y8, Y10, Y8
 	VMINPS       Y8, Y11, Y8
-	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y8, (SI)
 	VMAXPS       Y9, Y10, Y9
 	VMINPS       Y9, Y11, Y9
-	VMOVUPS      Y9, 32(AX)
+	VMOVUPS      Y9, 32(SI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000014, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmseq6_avx2(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS (SI), Y1
-	VBROADCASTSS 4(SI), Y2
-	VBROADCASTSS 4(SI), Y3
-	VBROADCASTSS 8(SI), Y4
-	VBROADCASTSS 8(SI), Y5
-	VBROADCASTSS 12(SI), Y6
-	VBROADCASTSS 12(SI), Y7
-	VBROADCASTSS 16(SI), Y8
-	VBROADCASTSS 16(SI), Y9
-	VBROADCASTSS 20(SI), Y10
-	VBROADCASTSS 20(SI), Y11
-	TESTQ        AX, AX
+TEXT ·gemmseq6_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Y0
+	VBROADCASTSS (CX), Y1
+	VBROADCASTSS 4(CX), Y2
+	VBROADCASTSS 4(CX), Y3
+	VBROADCASTSS 8(CX), Y4
+	VBROADCASTSS 8(CX), Y5
+	VBROADCASTSS 12(CX), Y6
+	VBROADCASTSS 12(CX), Y7
+	VBROADCASTSS 16(CX), Y8
+	VBROADCASTSS 16(CX), Y9
+	VBROADCASTSS 20(CX), Y10
+	VBROADCASTSS 20(CX), Y11
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Y12
-	VMOVUPS      32(DX), Y13
-	VBROADCASTSS (CX), Y14
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (AX), Y14
 	VMULPS       Y12, Y14, Y15
 	VADDPS       Y15, Y0, Y0
 	VMULPS       Y13, Y14, Y15
 	VADDPS       Y15, Y1, Y1
-	VBROADCASTSS 4(CX), Y14
+	VBROADCASTSS 4(AX), Y14
 	VMULPS       Y12, Y14, Y15
 	VADDPS       Y15, Y2, Y2
 	VMULPS       Y13, Y14, Y15
 	VADDPS       Y15, Y3, Y3
-	VBROADCASTSS 8(CX), Y14
+	VBROADCASTSS 8(AX), Y14
 	VMULPS       Y12, Y14, Y15
 	VADDPS       Y15, Y4, Y4
 	VMULPS       Y13, Y14, Y15
 	VADDPS       Y15, Y5, Y5
-	VBROADCASTSS 12(CX), Y14
+	VBROADCASTSS 12(AX), Y14
 	VMULPS       Y12, Y14, Y15
 	VADDPS       Y15, Y6, Y6
 	VMULPS       Y13, Y14, Y15
 	VADDPS       Y15, Y7, Y7
-	VBROADCASTSS 16(CX), Y14
+	VBROADCASTSS 16(AX), Y14
 	VMULPS       Y12, Y14, Y15
 	VADDPS       Y15, Y8, Y8
 	VMULPS       Y13, Y14, Y15
 	VADDPS       Y15, Y9, Y9
-	VBROADCASTSS 20(CX), Y14
+	VBROADCASTSS 20(AX), Y14
 	VMULPS       Y12, Y14, Y15
 	VADDPS       Y15, Y10, Y10
 	VMULPS       Y13, Y14, Y15
 	VADDPS       Y15, Y11, Y11
-	ADDQ         $0x00000018, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000018, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Y12
 	VBROADCASTSS hi+60(FP), Y13
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y12, Y0
 	VMINPS       Y0, Y13, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y12, Y1
 	VMINPS       Y1, Y13, Y1
-	VMOVUPS      Y1, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y2, Y12, Y2
 	VMINPS       Y2, Y13, Y2
-	VMOVUPS      Y2, (AX)
+	VMOVUPS      Y2, (SI)
 	VMAXPS       Y3, Y12, Y3
 	VMINPS       Y3, Y13, Y3
-	VMOVUPS      Y3, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y4, Y12, Y4
 	VMINPS       Y4, Y13, Y4
-	VMOVUPS      Y4, (AX)
+	VMOVUPS      Y4, (SI)
 	VMAXPS       Y5, Y12, Y5
 	VMINPS       Y5, Y13, Y5
-	VMOVUPS      Y5, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y6, Y12, Y6
 	VMINPS       Y6, Y13, Y6
-	VMOVUPS      Y6, (AX)
+	VMOVUPS      Y6, (SI)
 	VMAXPS       Y7, Y12, Y7
 	VMINPS       Y7, Y13, Y7
-	VMOVUPS      Y7, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y7, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y8, Y12, Y8
 	VMINPS       Y8, Y13, Y8
-	VMOVUPS      Y8, (AX)
+	VMOVUPS      Y8, (SI)
 	VMAXPS       Y9, Y12, Y9
 	VMINPS       Y9, Y13, Y9
-	VMOVUPS      Y9, 32(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Y9, 32(SI)
+	ADDQ         DI, SI
 	VMAXPS       Y10, Y12, Y10
 	VMINPS       Y10, Y13, Y10
-	VMOVUPS      Y10, (AX)
+	VMOVUPS      Y10, (SI)
 	VMAXPS       Y11, Y12, Y11
 	VMINPS       Y11, Y13, Y11
-	VMOVUPS      Y11, 32(AX)
+	VMOVUPS      Y11, 32(SI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000018, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX
-TEXT ·gemmdot1_avx2(SB), NOSPLIT, $0-64
-	MOVQ   k+0(FP), AX
-	MOVQ   AX, CX
-	SHRQ   $0x02, CX
-	ANDQ   $0x03, AX
-	MOVQ   a+8(FP), DX
-	MOVQ   b+16(FP), BX
-	MOVQ   ldb+24(FP), SI
-	SHLQ   $0x02, SI
+TEXT ·gemmdot1_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -485,69 +550,68 @@ TEXT ·gemmdot1_avx2(SB), NOSPLIT, $0-64
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	TESTQ  CX, CX
+	TESTQ  DI, DI
 	JZ     tail
 
 loop4:
-	VMOVUPS      (BX), Y8
-	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (DX), Y10
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
 	VMULPS       Y8, Y10, Y8
 	VADDPS       Y8, Y0, Y0
 	VMULPS       Y9, Y10, Y8
 	VADDPS       Y8, Y1, Y1
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Y8
-	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (DX), Y10
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
 	VMULPS       Y8, Y10, Y8
 	VADDPS       Y8, Y2, Y2
 	VMULPS       Y9, Y10, Y8
 	VADDPS       Y8, Y3, Y3
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Y8
-	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (DX), Y10
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
 	VMULPS       Y8, Y10, Y8
 	VADDPS       Y8, Y4, Y4
 	VMULPS       Y9, Y10, Y8
 	VADDPS       Y8, Y5, Y5
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Y8
-	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (DX), Y10
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
 	VMULPS       Y8, Y10, Y8
 	VADDPS       Y8, Y6, Y6
 	VMULPS       Y9, Y10, Y8
 	VADDPS       Y8, Y7, Y7
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	DECQ         CX
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	DECQ         DI
 	JNZ          loop4
 
 tail:
-	TESTQ AX, AX
+	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (BX), Y8
-	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (DX), Y10
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
 	VMULPS       Y8, Y10, Y8
 	VADDPS       Y8, Y0, Y0
 	VMULPS       Y9, Y10, Y8
 	VADDPS       Y8, Y1, Y1
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	DECQ         AX
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	DECQ         SI
 	JNZ          loop1
 
 sum:
-	MOVQ         bias+48(FP), AX
-	VBROADCASTSS (AX), Y10
+	VBROADCASTSS (CX), Y10
 	VADDPS       Y2, Y0, Y0
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y4, Y0, Y0
@@ -558,15 +622,21 @@ sum:
 	VADDPS       Y10, Y1, Y1
 	VBROADCASTSS lo+56(FP), Y2
 	VBROADCASTSS hi+60(FP), Y3
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Y0, Y2, Y0
 	VMINPS       Y0, Y3, Y0
-	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y0, (SI)
 	VMAXPS       Y1, Y2, Y1
 	VMINPS       Y1, Y3, Y1
-	VMOVUPS      Y1, 32(AX)
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000004, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
@@ -785,1445 +855,1570 @@ loop:
 	VZEROUPPER
 	RET
 
-// func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq1_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	TESTQ        AX, AX
+TEXT ·gemmseq1_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z2
-	VMOVUPS      64(DX), Z3
-	VBROADCASTSS (CX), Z4
+	VMOVUPS      (DI), Z2
+	VMOVUPS      64(DI), Z3
+	VBROADCASTSS (AX), Z4
 	VMULPS       Z2, Z4, Z2
 	VADDPS       Z2, Z0, Z0
 	VMULPS       Z3, Z4, Z2
 	VADDPS       Z2, Z1, Z1
-	ADDQ         $0x00000004, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000004, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z2
 	VBROADCASTSS hi+60(FP), Z3
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z2, Z0
 	VMINPS       Z0, Z3, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z2, Z1
 	VMINPS       Z1, Z3, Z1
-	VMOVUPS      Z1, 64(AX)
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000004, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq2_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	TESTQ        AX, AX
+TEXT ·gemmseq2_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z4
-	VMOVUPS      64(DX), Z5
-	VBROADCASTSS (CX), Z6
+	VMOVUPS      (DI), Z4
+	VMOVUPS      64(DI), Z5
+	VBROADCASTSS (AX), Z6
 	VMULPS       Z4, Z6, Z7
 	VADDPS       Z7, Z0, Z0
 	VMULPS       Z5, Z6, Z7
 	VADDPS       Z7, Z1, Z1
-	VBROADCASTSS 4(CX), Z6
+	VBROADCASTSS 4(AX), Z6
 	VMULPS       Z4, Z6, Z7
 	VADDPS       Z7, Z2, Z2
 	VMULPS       Z5, Z6, Z7
 	VADDPS       Z7, Z3, Z3
-	ADDQ         $0x00000008, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000008, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z4
 	VBROADCASTSS hi+60(FP), Z5
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z4, Z0
 	VMINPS       Z0, Z5, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z4, Z1
 	VMINPS       Z1, Z5, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z4, Z2
 	VMINPS       Z2, Z5, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z4, Z3
 	VMINPS       Z3, Z5, Z3
-	VMOVUPS      Z3, 64(AX)
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq3_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	TESTQ        AX, AX
+TEXT ·gemmseq3_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z6
-	VMOVUPS      64(DX), Z7
-	VBROADCASTSS (CX), Z8
+	VMOVUPS      (DI), Z6
+	VMOVUPS      64(DI), Z7
+	VBROADCASTSS (AX), Z8
 	VMULPS       Z6, Z8, Z9
 	VADDPS       Z9, Z0, Z0
 	VMULPS       Z7, Z8, Z9
 	VADDPS       Z9, Z1, Z1
-	VBROADCASTSS 4(CX), Z8
+	VBROADCASTSS 4(AX), Z8
 	VMULPS       Z6, Z8, Z9
 	VADDPS       Z9, Z2, Z2
 	VMULPS       Z7, Z8, Z9
 	VADDPS       Z9, Z3, Z3
-	VBROADCASTSS 8(CX), Z8
+	VBROADCASTSS 8(AX), Z8
 	VMULPS       Z6, Z8, Z9
 	VADDPS       Z9, Z4, Z4
 	VMULPS       Z7, Z8, Z9
 	VADDPS       Z9, Z5, Z5
-	ADDQ         $0x0000000c, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x0000000c, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z6
 	VBROADCASTSS hi+60(FP), Z7
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z6, Z0
 	VMINPS       Z0, Z7, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z6, Z1
 	VMINPS       Z1, Z7, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z6, Z2
 	VMINPS       Z2, Z7, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z6, Z3
 	VMINPS       Z3, Z7, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z6, Z4
 	VMINPS       Z4, Z7, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z6, Z5
 	VMINPS       Z5, Z7, Z5
-	VMOVUPS      Z5, 64(AX)
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x0000000c, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq4_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	TESTQ        AX, AX
+TEXT ·gemmseq4_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z8
-	VMOVUPS      64(DX), Z9
-	VBROADCASTSS (CX), Z10
+	VMOVUPS      (DI), Z8
+	VMOVUPS      64(DI), Z9
+	VBROADCASTSS (AX), Z10
 	VMULPS       Z8, Z10, Z11
 	VADDPS       Z11, Z0, Z0
 	VMULPS       Z9, Z10, Z11
 	VADDPS       Z11, Z1, Z1
-	VBROADCASTSS 4(CX), Z10
+	VBROADCASTSS 4(AX), Z10
 	VMULPS       Z8, Z10, Z11
 	VADDPS       Z11, Z2, Z2
 	VMULPS       Z9, Z10, Z11
 	VADDPS       Z11, Z3, Z3
-	VBROADCASTSS 8(CX), Z10
+	VBROADCASTSS 8(AX), Z10
 	VMULPS       Z8, Z10, Z11
 	VADDPS       Z11, Z4, Z4
 	VMULPS       Z9, Z10, Z11
 	VADDPS       Z11, Z5, Z5
-	VBROADCASTSS 12(CX), Z10
+	VBROADCASTSS 12(AX), Z10
 	VMULPS       Z8, Z10, Z11
 	VADDPS       Z11, Z6, Z6
 	VMULPS       Z9, Z10, Z11
 	VADDPS       Z11, Z7, Z7
-	ADDQ         $0x00000010, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000010, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z8
 	VBROADCASTSS hi+60(FP), Z9
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z8, Z0
 	VMINPS       Z0, Z9, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z8, Z1
 	VMINPS       Z1, Z9, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z8, Z2
 	VMINPS       Z2, Z9, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z8, Z3
 	VMINPS       Z3, Z9, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z8, Z4
 	VMINPS       Z4, Z9, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z8, Z5
 	VMINPS       Z5, Z9, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z8, Z6
 	VMINPS       Z6, Z9, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z8, Z7
 	VMINPS       Z7, Z9, Z7
-	VMOVUPS      Z7, 64(AX)
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000010, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq5_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	TESTQ        AX, AX
+TEXT ·gemmseq5_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z10
-	VMOVUPS      64(DX), Z11
-	VBROADCASTSS (CX), Z12
+	VMOVUPS      (DI), Z10
+	VMOVUPS      64(DI), Z11
+	VBROADCASTSS (AX), Z12
 	VMULPS       Z10, Z12, Z13
 	VADDPS       Z13, Z0, Z0
 	VMULPS       Z11, Z12, Z13
 	VADDPS       Z13, Z1, Z1
-	VBROADCASTSS 4(CX), Z12
+	VBROADCASTSS 4(AX), Z12
 	VMULPS       Z10, Z12, Z13
 	VADDPS       Z13, Z2, Z2
 	VMULPS       Z11, Z12, Z13
 	VADDPS       Z13, Z3, Z3
-	VBROADCASTSS 8(CX), Z12
+	VBROADCASTSS 8(AX), Z12
 	VMULPS       Z10, Z12, Z13
 	VADDPS       Z13, Z4, Z4
 	VMULPS       Z11, Z12, Z13
 	VADDPS       Z13, Z5, Z5
-	VBROADCASTSS 12(CX), Z12
+	VBROADCASTSS 12(AX), Z12
 	VMULPS       Z10, Z12, Z13
 	VADDPS       Z13, Z6, Z6
 	VMULPS       Z11, Z12, Z13
 	VADDPS       Z13, Z7, Z7
-	VBROADCASTSS 16(CX), Z12
+	VBROADCASTSS 16(AX), Z12
 	VMULPS       Z10, Z12, Z13
 	VADDPS       Z13, Z8, Z8
 	VMULPS       Z11, Z12, Z13
 	VADDPS       Z13, Z9, Z9
-	ADDQ         $0x00000014, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000014, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z10
 	VBROADCASTSS hi+60(FP), Z11
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z10, Z0
 	VMINPS       Z0, Z11, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z10, Z1
 	VMINPS       Z1, Z11, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z10, Z2
 	VMINPS       Z2, Z11, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z10, Z3
 	VMINPS       Z3, Z11, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z10, Z4
 	VMINPS       Z4, Z11, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z10, Z5
 	VMINPS       Z5, Z11, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z10, Z6
 	VMINPS       Z6, Z11, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z10, Z7
 	VMINPS       Z7, Z11, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z10, Z8
 	VMINPS       Z8, Z11, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z10, Z9
 	VMINPS       Z9, Z11, Z9
-	VMOVUPS      Z9, 64(AX)
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000014, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq6_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	TESTQ        AX, AX
+TEXT ·gemmseq6_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z12
-	VMOVUPS      64(DX), Z13
-	VBROADCASTSS (CX), Z14
+	VMOVUPS      (DI), Z12
+	VMOVUPS      64(DI), Z13
+	VBROADCASTSS (AX), Z14
 	VMULPS       Z12, Z14, Z15
 	VADDPS       Z15, Z0, Z0
 	VMULPS       Z13, Z14, Z15
 	VADDPS       Z15, Z1, Z1
-	VBROADCASTSS 4(CX), Z14
+	VBROADCASTSS 4(AX), Z14
 	VMULPS       Z12, Z14, Z15
 	VADDPS       Z15, Z2, Z2
 	VMULPS       Z13, Z14, Z15
 	VADDPS       Z15, Z3, Z3
-	VBROADCASTSS 8(CX), Z14
+	VBROADCASTSS 8(AX), Z14
 	VMULPS       Z12, Z14, Z15
 	VADDPS       Z15, Z4, Z4
 	VMULPS       Z13, Z14, Z15
 	VADDPS       Z15, Z5, Z5
-	VBROADCASTSS 12(CX), Z14
+	VBROADCASTSS 12(AX), Z14
 	VMULPS       Z12, Z14, Z15
 	VADDPS       Z15, Z6, Z6
 	VMULPS       Z13, Z14, Z15
 	VADDPS       Z15, Z7, Z7
-	VBROADCASTSS 16(CX), Z14
+	VBROADCASTSS 16(AX), Z14
 	VMULPS       Z12, Z14, Z15
 	VADDPS       Z15, Z8, Z8
 	VMULPS       Z13, Z14, Z15
 	VADDPS       Z15, Z9, Z9
-	VBROADCASTSS 20(CX), Z14
+	VBROADCASTSS 20(AX), Z14
 	VMULPS       Z12, Z14, Z15
 	VADDPS       Z15, Z10, Z10
 	VMULPS       Z13, Z14, Z15
 	VADDPS       Z15, Z11, Z11
-	ADDQ         $0x00000018, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000018, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z12
 	VBROADCASTSS hi+60(FP), Z13
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z12, Z0
 	VMINPS       Z0, Z13, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z12, Z1
 	VMINPS       Z1, Z13, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z12, Z2
 	VMINPS       Z2, Z13, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z12, Z3
 	VMINPS       Z3, Z13, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z12, Z4
 	VMINPS       Z4, Z13, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z12, Z5
 	VMINPS       Z5, Z13, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z12, Z6
 	VMINPS       Z6, Z13, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z12, Z7
 	VMINPS       Z7, Z13, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z12, Z8
 	VMINPS       Z8, Z13, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z12, Z9
 	VMINPS       Z9, Z13, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z12, Z10
 	VMINPS       Z10, Z13, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z12, Z11
 	VMINPS       Z11, Z13, Z11
-	VMOVUPS      Z11, 64(AX)
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000018, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq7_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	VBROADCASTSS 24(SI), Z12
-	VBROADCASTSS 24(SI), Z13
-	TESTQ        AX, AX
+TEXT ·gemmseq7_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	VBROADCASTSS 24(CX), Z12
+	VBROADCASTSS 24(CX), Z13
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z14
-	VMOVUPS      64(DX), Z15
-	VBROADCASTSS (CX), Z16
+	VMOVUPS      (DI), Z14
+	VMOVUPS      64(DI), Z15
+	VBROADCASTSS (AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z0, Z0
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z1, Z1
-	VBROADCASTSS 4(CX), Z16
+	VBROADCASTSS 4(AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z2, Z2
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z3, Z3
-	VBROADCASTSS 8(CX), Z16
+	VBROADCASTSS 8(AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z4, Z4
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z5, Z5
-	VBROADCASTSS 12(CX), Z16
+	VBROADCASTSS 12(AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z6, Z6
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z7, Z7
-	VBROADCASTSS 16(CX), Z16
+	VBROADCASTSS 16(AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z8, Z8
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z9, Z9
-	VBROADCASTSS 20(CX), Z16
+	VBROADCASTSS 20(AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z10, Z10
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z11, Z11
-	VBROADCASTSS 24(CX), Z16
+	VBROADCASTSS 24(AX), Z16
 	VMULPS       Z14, Z16, Z17
 	VADDPS       Z17, Z12, Z12
 	VMULPS       Z15, Z16, Z17
 	VADDPS       Z17, Z13, Z13
-	ADDQ         $0x0000001c, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x0000001c, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z14
 	VBROADCASTSS hi+60(FP), Z15
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z14, Z0
 	VMINPS       Z0, Z15, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z14, Z1
 	VMINPS       Z1, Z15, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z14, Z2
 	VMINPS       Z2, Z15, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z14, Z3
 	VMINPS       Z3, Z15, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z14, Z4
 	VMINPS       Z4, Z15, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z14, Z5
 	VMINPS       Z5, Z15, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z14, Z6
 	VMINPS       Z6, Z15, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z14, Z7
 	VMINPS       Z7, Z15, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z14, Z8
 	VMINPS       Z8, Z15, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z14, Z9
 	VMINPS       Z9, Z15, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z14, Z10
 	VMINPS       Z10, Z15, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z14, Z11
 	VMINPS       Z11, Z15, Z11
-	VMOVUPS      Z11, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z12, Z14, Z12
 	VMINPS       Z12, Z15, Z12
-	VMOVUPS      Z12, (AX)
+	VMOVUPS      Z12, (SI)
 	VMAXPS       Z13, Z14, Z13
 	VMINPS       Z13, Z15, Z13
-	VMOVUPS      Z13, 64(AX)
+	VMOVUPS      Z13, 64(SI)
+	ADDQ         $0x0000001c, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x0000001c, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq8_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	VBROADCASTSS 24(SI), Z12
-	VBROADCASTSS 24(SI), Z13
-	VBROADCASTSS 28(SI), Z14
-	VBROADCASTSS 28(SI), Z15
-	TESTQ        AX, AX
+TEXT ·gemmseq8_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	VBROADCASTSS 24(CX), Z12
+	VBROADCASTSS 24(CX), Z13
+	VBROADCASTSS 28(CX), Z14
+	VBROADCASTSS 28(CX), Z15
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z16
-	VMOVUPS      64(DX), Z17
-	VBROADCASTSS (CX), Z18
+	VMOVUPS      (DI), Z16
+	VMOVUPS      64(DI), Z17
+	VBROADCASTSS (AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z0, Z0
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z1, Z1
-	VBROADCASTSS 4(CX), Z18
+	VBROADCASTSS 4(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z2, Z2
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z3, Z3
-	VBROADCASTSS 8(CX), Z18
+	VBROADCASTSS 8(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z4, Z4
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z5, Z5
-	VBROADCASTSS 12(CX), Z18
+	VBROADCASTSS 12(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z6, Z6
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z7, Z7
-	VBROADCASTSS 16(CX), Z18
+	VBROADCASTSS 16(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z8, Z8
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z9, Z9
-	VBROADCASTSS 20(CX), Z18
+	VBROADCASTSS 20(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z10, Z10
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z11, Z11
-	VBROADCASTSS 24(CX), Z18
+	VBROADCASTSS 24(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z12, Z12
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z13, Z13
-	VBROADCASTSS 28(CX), Z18
+	VBROADCASTSS 28(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z14, Z14
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z15, Z15
-	ADDQ         $0x00000020, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000020, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z16
 	VBROADCASTSS hi+60(FP), Z17
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z16, Z0
 	VMINPS       Z0, Z17, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z16, Z1
 	VMINPS       Z1, Z17, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z16, Z2
 	VMINPS       Z2, Z17, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z16, Z3
 	VMINPS       Z3, Z17, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z16, Z4
 	VMINPS       Z4, Z17, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z16, Z5
 	VMINPS       Z5, Z17, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z16, Z6
 	VMINPS       Z6, Z17, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z16, Z7
 	VMINPS       Z7, Z17, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z16, Z8
 	VMINPS       Z8, Z17, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z16, Z9
 	VMINPS       Z9, Z17, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z16, Z10
 	VMINPS       Z10, Z17, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z16, Z11
 	VMINPS       Z11, Z17, Z11
-	VMOVUPS      Z11, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z12, Z16, Z12
 	VMINPS       Z12, Z17, Z12
-	VMOVUPS      Z12, (AX)
+	VMOVUPS      Z12, (SI)
 	VMAXPS       Z13, Z16, Z13
 	VMINPS       Z13, Z17, Z13
-	VMOVUPS      Z13, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z13, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z14, Z16, Z14
 	VMINPS       Z14, Z17, Z14
-	VMOVUPS      Z14, (AX)
+	VMOVUPS      Z14, (SI)
 	VMAXPS       Z15, Z16, Z15
 	VMINPS       Z15, Z17, Z15
-	VMOVUPS      Z15, 64(AX)
+	VMOVUPS      Z15, 64(SI)
+	ADDQ         $0x00000020, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000020, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq9_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	VBROADCASTSS 24(SI), Z12
-	VBROADCASTSS 24(SI), Z13
-	VBROADCASTSS 28(SI), Z14
-	VBROADCASTSS 28(SI), Z15
-	VBROADCASTSS 32(SI), Z16
-	VBROADCASTSS 32(SI), Z17
-	TESTQ        AX, AX
+TEXT ·gemmseq9_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	VBROADCASTSS 24(CX), Z12
+	VBROADCASTSS 24(CX), Z13
+	VBROADCASTSS 28(CX), Z14
+	VBROADCASTSS 28(CX), Z15
+	VBROADCASTSS 32(CX), Z16
+	VBROADCASTSS 32(CX), Z17
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z18
-	VMOVUPS      64(DX), Z19
-	VBROADCASTSS (CX), Z20
+	VMOVUPS      (DI), Z18
+	VMOVUPS      64(DI), Z19
+	VBROADCASTSS (AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z0, Z0
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z1, Z1
-	VBROADCASTSS 4(CX), Z20
+	VBROADCASTSS 4(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z2, Z2
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z3, Z3
-	VBROADCASTSS 8(CX), Z20
+	VBROADCASTSS 8(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z4, Z4
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z5, Z5
-	VBROADCASTSS 12(CX), Z20
+	VBROADCASTSS 12(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z6, Z6
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z7, Z7
-	VBROADCASTSS 16(CX), Z20
+	VBROADCASTSS 16(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z8, Z8
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z9, Z9
-	VBROADCASTSS 20(CX), Z20
+	VBROADCASTSS 20(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z10, Z10
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z11, Z11
-	VBROADCASTSS 24(CX), Z20
+	VBROADCASTSS 24(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z12, Z12
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z13, Z13
-	VBROADCASTSS 28(CX), Z20
+	VBROADCASTSS 28(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z14, Z14
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z15, Z15
-	VBROADCASTSS 32(CX), Z20
+	VBROADCASTSS 32(AX), Z20
 	VMULPS       Z18, Z20, Z21
 	VADDPS       Z21, Z16, Z16
 	VMULPS       Z19, Z20, Z21
 	VADDPS       Z21, Z17, Z17
-	ADDQ         $0x00000024, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000024, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z18
 	VBROADCASTSS hi+60(FP), Z19
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z18, Z0
 	VMINPS       Z0, Z19, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z18, Z1
 	VMINPS       Z1, Z19, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z18, Z2
 	VMINPS       Z2, Z19, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z18, Z3
 	VMINPS       Z3, Z19, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z18, Z4
 	VMINPS       Z4, Z19, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z18, Z5
 	VMINPS       Z5, Z19, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z18, Z6
 	VMINPS       Z6, Z19, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z18, Z7
 	VMINPS       Z7, Z19, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z18, Z8
 	VMINPS       Z8, Z19, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z18, Z9
 	VMINPS       Z9, Z19, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z18, Z10
 	VMINPS       Z10, Z19, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z18, Z11
 	VMINPS       Z11, Z19, Z11
-	VMOVUPS      Z11, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z12, Z18, Z12
 	VMINPS       Z12, Z19, Z12
-	VMOVUPS      Z12, (AX)
+	VMOVUPS      Z12, (SI)
 	VMAXPS       Z13, Z18, Z13
 	VMINPS       Z13, Z19, Z13
-	VMOVUPS      Z13, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z13, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z14, Z18, Z14
 	VMINPS       Z14, Z19, Z14
-	VMOVUPS      Z14, (AX)
+	VMOVUPS      Z14, (SI)
 	VMAXPS       Z15, Z18, Z15
 	VMINPS       Z15, Z19, Z15
-	VMOVUPS      Z15, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z15, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z16, Z18, Z16
 	VMINPS       Z16, Z19, Z16
-	VMOVUPS      Z16, (AX)
+	VMOVUPS      Z16, (SI)
 	VMAXPS       Z17, Z18, Z17
 	VMINPS       Z17, Z19, Z17
-	VMOVUPS      Z17, 64(AX)
+	VMOVUPS      Z17, 64(SI)
+	ADDQ         $0x00000024, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000024, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq10_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	VBROADCASTSS 24(SI), Z12
-	VBROADCASTSS 24(SI), Z13
-	VBROADCASTSS 28(SI), Z14
-	VBROADCASTSS 28(SI), Z15
-	VBROADCASTSS 32(SI), Z16
-	VBROADCASTSS 32(SI), Z17
-	VBROADCASTSS 36(SI), Z18
-	VBROADCASTSS 36(SI), Z19
-	TESTQ        AX, AX
+TEXT ·gemmseq10_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	VBROADCASTSS 24(CX), Z12
+	VBROADCASTSS 24(CX), Z13
+	VBROADCASTSS 28(CX), Z14
+	VBROADCASTSS 28(CX), Z15
+	VBROADCASTSS 32(CX), Z16
+	VBROADCASTSS 32(CX), Z17
+	VBROADCASTSS 36(CX), Z18
+	VBROADCASTSS 36(CX), Z19
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z20
-	VMOVUPS      64(DX), Z21
-	VBROADCASTSS (CX), Z22
+	VMOVUPS      (DI), Z20
+	VMOVUPS      64(DI), Z21
+	VBROADCASTSS (AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z0, Z0
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z1, Z1
-	VBROADCASTSS 4(CX), Z22
+	VBROADCASTSS 4(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z2, Z2
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z3, Z3
-	VBROADCASTSS 8(CX), Z22
+	VBROADCASTSS 8(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z4, Z4
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z5, Z5
-	VBROADCASTSS 12(CX), Z22
+	VBROADCASTSS 12(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z6, Z6
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z7, Z7
-	VBROADCASTSS 16(CX), Z22
+	VBROADCASTSS 16(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z8, Z8
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z9, Z9
-	VBROADCASTSS 20(CX), Z22
+	VBROADCASTSS 20(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z10, Z10
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z11, Z11
-	VBROADCASTSS 24(CX), Z22
+	VBROADCASTSS 24(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z12, Z12
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z13, Z13
-	VBROADCASTSS 28(CX), Z22
+	VBROADCASTSS 28(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z14, Z14
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z15, Z15
-	VBROADCASTSS 32(CX), Z22
+	VBROADCASTSS 32(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z16, Z16
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z17, Z17
-	VBROADCASTSS 36(CX), Z22
+	VBROADCASTSS 36(AX), Z22
 	VMULPS       Z20, Z22, Z23
 	VADDPS       Z23, Z18, Z18
 	VMULPS       Z21, Z22, Z23
 	VADDPS       Z23, Z19, Z19
-	ADDQ         $0x00000028, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000028, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z20
 	VBROADCASTSS hi+60(FP), Z21
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z20, Z0
 	VMINPS       Z0, Z21, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z20, Z1
 	VMINPS       Z1, Z21, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z20, Z2
 	VMINPS       Z2, Z21, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z20, Z3
 	VMINPS       Z3, Z21, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z20, Z4
 	VMINPS       Z4, Z21, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z20, Z5
 	VMINPS       Z5, Z21, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z20, Z6
 	VMINPS       Z6, Z21, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z20, Z7
 	VMINPS       Z7, Z21, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z20, Z8
 	VMINPS       Z8, Z21, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z20, Z9
 	VMINPS       Z9, Z21, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z20, Z10
 	VMINPS       Z10, Z21, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z20, Z11
 	VMINPS       Z11, Z21, Z11
-	VMOVUPS      Z11, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z12, Z20, Z12
 	VMINPS       Z12, Z21, Z12
-	VMOVUPS      Z12, (AX)
+	VMOVUPS      Z12, (SI)
 	VMAXPS       Z13, Z20, Z13
 	VMINPS       Z13, Z21, Z13
-	VMOVUPS      Z13, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z13, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z14, Z20, Z14
 	VMINPS       Z14, Z21, Z14
-	VMOVUPS      Z14, (AX)
+	VMOVUPS      Z14, (SI)
 	VMAXPS       Z15, Z20, Z15
 	VMINPS       Z15, Z21, Z15
-	VMOVUPS      Z15, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z15, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z16, Z20, Z16
 	VMINPS       Z16, Z21, Z16
-	VMOVUPS      Z16, (AX)
+	VMOVUPS      Z16, (SI)
 	VMAXPS       Z17, Z20, Z17
 	VMINPS       Z17, Z21, Z17
-	VMOVUPS      Z17, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z17, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z18, Z20, Z18
 	VMINPS       Z18, Z21, Z18
-	VMOVUPS      Z18, (AX)
+	VMOVUPS      Z18, (SI)
 	VMAXPS       Z19, Z20, Z19
 	VMINPS       Z19, Z21, Z19
-	VMOVUPS      Z19, 64(AX)
+	VMOVUPS      Z19, 64(SI)
+	ADDQ         $0x00000028, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000028, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq11_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	VBROADCASTSS 24(SI), Z12
-	VBROADCASTSS 24(SI), Z13
-	VBROADCASTSS 28(SI), Z14
-	VBROADCASTSS 28(SI), Z15
-	VBROADCASTSS 32(SI), Z16
-	VBROADCASTSS 32(SI), Z17
-	VBROADCASTSS 36(SI), Z18
-	VBROADCASTSS 36(SI), Z19
-	VBROADCASTSS 40(SI), Z20
-	VBROADCASTSS 40(SI), Z21
-	TESTQ        AX, AX
+TEXT ·gemmseq11_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	VBROADCASTSS 24(CX), Z12
+	VBROADCASTSS 24(CX), Z13
+	VBROADCASTSS 28(CX), Z14
+	VBROADCASTSS 28(CX), Z15
+	VBROADCASTSS 32(CX), Z16
+	VBROADCASTSS 32(CX), Z17
+	VBROADCASTSS 36(CX), Z18
+	VBROADCASTSS 36(CX), Z19
+	VBROADCASTSS 40(CX), Z20
+	VBROADCASTSS 40(CX), Z21
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z22
-	VMOVUPS      64(DX), Z23
-	VBROADCASTSS (CX), Z24
+	VMOVUPS      (DI), Z22
+	VMOVUPS      64(DI), Z23
+	VBROADCASTSS (AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z0, Z0
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z1, Z1
-	VBROADCASTSS 4(CX), Z24
+	VBROADCASTSS 4(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z2, Z2
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z3, Z3
-	VBROADCASTSS 8(CX), Z24
+	VBROADCASTSS 8(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z4, Z4
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z5, Z5
-	VBROADCASTSS 12(CX), Z24
+	VBROADCASTSS 12(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z6, Z6
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z7, Z7
-	VBROADCASTSS 16(CX), Z24
+	VBROADCASTSS 16(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z8, Z8
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z9, Z9
-	VBROADCASTSS 20(CX), Z24
+	VBROADCASTSS 20(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z10, Z10
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z11, Z11
-	VBROADCASTSS 24(CX), Z24
+	VBROADCASTSS 24(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z12, Z12
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z13, Z13
-	VBROADCASTSS 28(CX), Z24
+	VBROADCASTSS 28(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z14, Z14
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z15, Z15
-	VBROADCASTSS 32(CX), Z24
+	VBROADCASTSS 32(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z16, Z16
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z17, Z17
-	VBROADCASTSS 36(CX), Z24
+	VBROADCASTSS 36(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z18, Z18
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z19, Z19
-	VBROADCASTSS 40(CX), Z24
+	VBROADCASTSS 40(AX), Z24
 	VMULPS       Z22, Z24, Z25
 	VADDPS       Z25, Z20, Z20
 	VMULPS       Z23, Z24, Z25
 	VADDPS       Z25, Z21, Z21
-	ADDQ         $0x0000002c, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x0000002c, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z22
 	VBROADCASTSS hi+60(FP), Z23
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z22, Z0
 	VMINPS       Z0, Z23, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z22, Z1
 	VMINPS       Z1, Z23, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z22, Z2
 	VMINPS       Z2, Z23, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z22, Z3
 	VMINPS       Z3, Z23, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z22, Z4
 	VMINPS       Z4, Z23, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z22, Z5
 	VMINPS       Z5, Z23, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z22, Z6
 	VMINPS       Z6, Z23, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z22, Z7
 	VMINPS       Z7, Z23, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z22, Z8
 	VMINPS       Z8, Z23, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z22, Z9
 	VMINPS       Z9, Z23, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z22, Z10
 	VMINPS       Z10, Z23, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z22, Z11
 	VMINPS       Z11, Z23, Z11
-	VMOVUPS      Z11, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z12, Z22, Z12
 	VMINPS       Z12, Z23, Z12
-	VMOVUPS      Z12, (AX)
+	VMOVUPS      Z12, (SI)
 	VMAXPS       Z13, Z22, Z13
 	VMINPS       Z13, Z23, Z13
-	VMOVUPS      Z13, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z13, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z14, Z22, Z14
 	VMINPS       Z14, Z23, Z14
-	VMOVUPS      Z14, (AX)
+	VMOVUPS      Z14, (SI)
 	VMAXPS       Z15, Z22, Z15
 	VMINPS       Z15, Z23, Z15
-	VMOVUPS      Z15, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z15, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z16, Z22, Z16
 	VMINPS       Z16, Z23, Z16
-	VMOVUPS      Z16, (AX)
+	VMOVUPS      Z16, (SI)
 	VMAXPS       Z17, Z22, Z17
 	VMINPS       Z17, Z23, Z17
-	VMOVUPS      Z17, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z17, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z18, Z22, Z18
 	VMINPS       Z18, Z23, Z18
-	VMOVUPS      Z18, (AX)
+	VMOVUPS      Z18, (SI)
 	VMAXPS       Z19, Z22, Z19
 	VMINPS       Z19, Z23, Z19
-	VMOVUPS      Z19, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z19, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z20, Z22, Z20
 	VMINPS       Z20, Z23, Z20
-	VMOVUPS      Z20, (AX)
+	VMOVUPS      Z20, (SI)
 	VMAXPS       Z21, Z22, Z21
 	VMINPS       Z21, Z23, Z21
-	VMOVUPS      Z21, 64(AX)
+	VMOVUPS      Z21, 64(SI)
+	ADDQ         $0x0000002c, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x0000002c, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmseq12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmseq12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512F
-TEXT ·gemmseq12_avx512(SB), NOSPLIT, $0-64
-	MOVQ         k+0(FP), AX
-	MOVQ         a+8(FP), CX
-	MOVQ         b+16(FP), DX
-	MOVQ         ldb+24(FP), BX
-	SHLQ         $0x02, BX
-	MOVQ         bias+48(FP), SI
-	VBROADCASTSS (SI), Z0
-	VBROADCASTSS (SI), Z1
-	VBROADCASTSS 4(SI), Z2
-	VBROADCASTSS 4(SI), Z3
-	VBROADCASTSS 8(SI), Z4
-	VBROADCASTSS 8(SI), Z5
-	VBROADCASTSS 12(SI), Z6
-	VBROADCASTSS 12(SI), Z7
-	VBROADCASTSS 16(SI), Z8
-	VBROADCASTSS 16(SI), Z9
-	VBROADCASTSS 20(SI), Z10
-	VBROADCASTSS 20(SI), Z11
-	VBROADCASTSS 24(SI), Z12
-	VBROADCASTSS 24(SI), Z13
-	VBROADCASTSS 28(SI), Z14
-	VBROADCASTSS 28(SI), Z15
-	VBROADCASTSS 32(SI), Z16
-	VBROADCASTSS 32(SI), Z17
-	VBROADCASTSS 36(SI), Z18
-	VBROADCASTSS 36(SI), Z19
-	VBROADCASTSS 40(SI), Z20
-	VBROADCASTSS 40(SI), Z21
-	VBROADCASTSS 44(SI), Z22
-	VBROADCASTSS 44(SI), Z23
-	TESTQ        AX, AX
+TEXT ·gemmseq12_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ         k+0(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         ldb+24(FP), R8
+	SHLQ         $0x02, R8
+	VBROADCASTSS (CX), Z0
+	VBROADCASTSS (CX), Z1
+	VBROADCASTSS 4(CX), Z2
+	VBROADCASTSS 4(CX), Z3
+	VBROADCASTSS 8(CX), Z4
+	VBROADCASTSS 8(CX), Z5
+	VBROADCASTSS 12(CX), Z6
+	VBROADCASTSS 12(CX), Z7
+	VBROADCASTSS 16(CX), Z8
+	VBROADCASTSS 16(CX), Z9
+	VBROADCASTSS 20(CX), Z10
+	VBROADCASTSS 20(CX), Z11
+	VBROADCASTSS 24(CX), Z12
+	VBROADCASTSS 24(CX), Z13
+	VBROADCASTSS 28(CX), Z14
+	VBROADCASTSS 28(CX), Z15
+	VBROADCASTSS 32(CX), Z16
+	VBROADCASTSS 32(CX), Z17
+	VBROADCASTSS 36(CX), Z18
+	VBROADCASTSS 36(CX), Z19
+	VBROADCASTSS 40(CX), Z20
+	VBROADCASTSS 40(CX), Z21
+	VBROADCASTSS 44(CX), Z22
+	VBROADCASTSS 44(CX), Z23
+	TESTQ        SI, SI
 	JZ           done
 
 loop:
-	VMOVUPS      (DX), Z24
-	VMOVUPS      64(DX), Z25
-	VBROADCASTSS (CX), Z26
+	VMOVUPS      (DI), Z24
+	VMOVUPS      64(DI), Z25
+	VBROADCASTSS (AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z0, Z0
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z1, Z1
-	VBROADCASTSS 4(CX), Z26
+	VBROADCASTSS 4(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z2, Z2
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z3, Z3
-	VBROADCASTSS 8(CX), Z26
+	VBROADCASTSS 8(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z4, Z4
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z5, Z5
-	VBROADCASTSS 12(CX), Z26
+	VBROADCASTSS 12(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z6, Z6
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z7, Z7
-	VBROADCASTSS 16(CX), Z26
+	VBROADCASTSS 16(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z8, Z8
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z9, Z9
-	VBROADCASTSS 20(CX), Z26
+	VBROADCASTSS 20(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z10, Z10
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z11, Z11
-	VBROADCASTSS 24(CX), Z26
+	VBROADCASTSS 24(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z12, Z12
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z13, Z13
-	VBROADCASTSS 28(CX), Z26
+	VBROADCASTSS 28(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z14, Z14
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z15, Z15
-	VBROADCASTSS 32(CX), Z26
+	VBROADCASTSS 32(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z16, Z16
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z17, Z17
-	VBROADCASTSS 36(CX), Z26
+	VBROADCASTSS 36(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z18, Z18
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z19, Z19
-	VBROADCASTSS 40(CX), Z26
+	VBROADCASTSS 40(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z20, Z20
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z21, Z21
-	VBROADCASTSS 44(CX), Z26
+	VBROADCASTSS 44(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z22, Z22
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z23, Z23
-	ADDQ         $0x00000030, CX
-	ADDQ         BX, DX
-	DECQ         AX
+	ADDQ         $0x00000030, AX
+	ADDQ         R8, DI
+	DECQ         SI
 	JNZ          loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z24
 	VBROADCASTSS hi+60(FP), Z25
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z24, Z0
 	VMINPS       Z0, Z25, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z24, Z1
 	VMINPS       Z1, Z25, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z24, Z2
 	VMINPS       Z2, Z25, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z24, Z3
 	VMINPS       Z3, Z25, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z24, Z4
 	VMINPS       Z4, Z25, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z24, Z5
 	VMINPS       Z5, Z25, Z5
-	VMOVUPS      Z5, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z6, Z24, Z6
 	VMINPS       Z6, Z25, Z6
-	VMOVUPS      Z6, (AX)
+	VMOVUPS      Z6, (SI)
 	VMAXPS       Z7, Z24, Z7
 	VMINPS       Z7, Z25, Z7
-	VMOVUPS      Z7, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z7, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z8, Z24, Z8
 	VMINPS       Z8, Z25, Z8
-	VMOVUPS      Z8, (AX)
+	VMOVUPS      Z8, (SI)
 	VMAXPS       Z9, Z24, Z9
 	VMINPS       Z9, Z25, Z9
-	VMOVUPS      Z9, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z9, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z10, Z24, Z10
 	VMINPS       Z10, Z25, Z10
-	VMOVUPS      Z10, (AX)
+	VMOVUPS      Z10, (SI)
 	VMAXPS       Z11, Z24, Z11
 	VMINPS       Z11, Z25, Z11
-	VMOVUPS      Z11, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z11, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z12, Z24, Z12
 	VMINPS       Z12, Z25, Z12
-	VMOVUPS      Z12, (AX)
+	VMOVUPS      Z12, (SI)
 	VMAXPS       Z13, Z24, Z13
 	VMINPS       Z13, Z25, Z13
-	VMOVUPS      Z13, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z13, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z14, Z24, Z14
 	VMINPS       Z14, Z25, Z14
-	VMOVUPS      Z14, (AX)
+	VMOVUPS      Z14, (SI)
 	VMAXPS       Z15, Z24, Z15
 	VMINPS       Z15, Z25, Z15
-	VMOVUPS      Z15, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z15, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z16, Z24, Z16
 	VMINPS       Z16, Z25, Z16
-	VMOVUPS      Z16, (AX)
+	VMOVUPS      Z16, (SI)
 	VMAXPS       Z17, Z24, Z17
 	VMINPS       Z17, Z25, Z17
-	VMOVUPS      Z17, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z17, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z18, Z24, Z18
 	VMINPS       Z18, Z25, Z18
-	VMOVUPS      Z18, (AX)
+	VMOVUPS      Z18, (SI)
 	VMAXPS       Z19, Z24, Z19
 	VMINPS       Z19, Z25, Z19
-	VMOVUPS      Z19, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z19, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z20, Z24, Z20
 	VMINPS       Z20, Z25, Z20
-	VMOVUPS      Z20, (AX)
+	VMOVUPS      Z20, (SI)
 	VMAXPS       Z21, Z24, Z21
 	VMINPS       Z21, Z25, Z21
-	VMOVUPS      Z21, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z21, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z22, Z24, Z22
 	VMINPS       Z22, Z25, Z22
-	VMOVUPS      Z22, (AX)
+	VMOVUPS      Z22, (SI)
 	VMAXPS       Z23, Z24, Z23
 	VMINPS       Z23, Z25, Z23
-	VMOVUPS      Z23, 64(AX)
+	VMOVUPS      Z23, 64(SI)
+	ADDQ         $0x00000030, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000030, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmdot1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmdot1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemmdot1_avx512(SB), NOSPLIT, $0-64
-	MOVQ   k+0(FP), AX
-	MOVQ   AX, CX
-	SHRQ   $0x02, CX
-	ANDQ   $0x03, AX
-	MOVQ   a+8(FP), DX
-	MOVQ   b+16(FP), BX
-	MOVQ   ldb+24(FP), SI
-	SHLQ   $0x02, SI
+TEXT ·gemmdot1_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -2232,69 +2427,68 @@ TEXT ·gemmdot1_avx512(SB), NOSPLIT, $0-64
 	VXORPS Z5, Z5, Z5
 	VXORPS Z6, Z6, Z6
 	VXORPS Z7, Z7, Z7
-	TESTQ  CX, CX
+	TESTQ  DI, DI
 	JZ     tail
 
 loop4:
-	VMOVUPS      (BX), Z8
-	VMOVUPS      64(BX), Z9
-	VBROADCASTSS (DX), Z10
+	VMOVUPS      (R8), Z8
+	VMOVUPS      64(R8), Z9
+	VBROADCASTSS (AX), Z10
 	VMULPS       Z8, Z10, Z8
 	VADDPS       Z8, Z0, Z0
 	VMULPS       Z9, Z10, Z8
 	VADDPS       Z8, Z1, Z1
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z8
-	VMOVUPS      64(BX), Z9
-	VBROADCASTSS (DX), Z10
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z8
+	VMOVUPS      64(R8), Z9
+	VBROADCASTSS (AX), Z10
 	VMULPS       Z8, Z10, Z8
 	VADDPS       Z8, Z2, Z2
 	VMULPS       Z9, Z10, Z8
 	VADDPS       Z8, Z3, Z3
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z8
-	VMOVUPS      64(BX), Z9
-	VBROADCASTSS (DX), Z10
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z8
+	VMOVUPS      64(R8), Z9
+	VBROADCASTSS (AX), Z10
 	VMULPS       Z8, Z10, Z8
 	VADDPS       Z8, Z4, Z4
 	VMULPS       Z9, Z10, Z8
 	VADDPS       Z8, Z5, Z5
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z8
-	VMOVUPS      64(BX), Z9
-	VBROADCASTSS (DX), Z10
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z8
+	VMOVUPS      64(R8), Z9
+	VBROADCASTSS (AX), Z10
 	VMULPS       Z8, Z10, Z8
 	VADDPS       Z8, Z6, Z6
 	VMULPS       Z9, Z10, Z8
 	VADDPS       Z8, Z7, Z7
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	DECQ         CX
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	DECQ         DI
 	JNZ          loop4
 
 tail:
-	TESTQ AX, AX
+	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (BX), Z8
-	VMOVUPS      64(BX), Z9
-	VBROADCASTSS (DX), Z10
+	VMOVUPS      (R8), Z8
+	VMOVUPS      64(R8), Z9
+	VBROADCASTSS (AX), Z10
 	VMULPS       Z8, Z10, Z8
 	VADDPS       Z8, Z0, Z0
 	VMULPS       Z9, Z10, Z8
 	VADDPS       Z8, Z1, Z1
-	ADDQ         $0x00000004, DX
-	ADDQ         SI, BX
-	DECQ         AX
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	DECQ         SI
 	JNZ          loop1
 
 sum:
-	MOVQ         bias+48(FP), AX
-	VBROADCASTSS (AX), Z10
+	VBROADCASTSS (CX), Z10
 	VADDPS       Z2, Z0, Z0
 	VADDPS       Z6, Z4, Z4
 	VADDPS       Z4, Z0, Z0
@@ -2305,29 +2499,40 @@ sum:
 	VADDPS       Z10, Z1, Z1
 	VBROADCASTSS lo+56(FP), Z2
 	VBROADCASTSS hi+60(FP), Z3
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z2, Z0
 	VMINPS       Z0, Z3, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z2, Z1
 	VMINPS       Z1, Z3, Z1
-	VMOVUPS      Z1, 64(AX)
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000004, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemmdot2_avx512(SB), NOSPLIT, $0-64
-	MOVQ   k+0(FP), AX
-	MOVQ   AX, CX
-	SHRQ   $0x02, CX
-	ANDQ   $0x03, AX
-	MOVQ   a+8(FP), DX
-	MOVQ   b+16(FP), BX
-	MOVQ   ldb+24(FP), SI
-	SHLQ   $0x02, SI
+TEXT ·gemmdot2_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -2344,94 +2549,93 @@ TEXT ·gemmdot2_avx512(SB), NOSPLIT, $0-64
 	VXORPS Z13, Z13, Z13
 	VXORPS Z14, Z14, Z14
 	VXORPS Z15, Z15, Z15
-	TESTQ  CX, CX
+	TESTQ  DI, DI
 	JZ     tail
 
 loop4:
-	VMOVUPS      (BX), Z16
-	VMOVUPS      64(BX), Z17
-	VBROADCASTSS (DX), Z18
+	VMOVUPS      (R8), Z16
+	VMOVUPS      64(R8), Z17
+	VBROADCASTSS (AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z0, Z0
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z1, Z1
-	VBROADCASTSS 4(DX), Z18
+	VBROADCASTSS 4(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z2, Z2
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z3, Z3
-	ADDQ         $0x00000008, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z16
-	VMOVUPS      64(BX), Z17
-	VBROADCASTSS (DX), Z18
+	ADDQ         $0x00000008, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z16
+	VMOVUPS      64(R8), Z17
+	VBROADCASTSS (AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z4, Z4
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z5, Z5
-	VBROADCASTSS 4(DX), Z18
+	VBROADCASTSS 4(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z6, Z6
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z7, Z7
-	ADDQ         $0x00000008, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z16
-	VMOVUPS      64(BX), Z17
-	VBROADCASTSS (DX), Z18
+	ADDQ         $0x00000008, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z16
+	VMOVUPS      64(R8), Z17
+	VBROADCASTSS (AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z8, Z8
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z9, Z9
-	VBROADCASTSS 4(DX), Z18
+	VBROADCASTSS 4(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z10, Z10
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z11, Z11
-	ADDQ         $0x00000008, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z16
-	VMOVUPS      64(BX), Z17
-	VBROADCASTSS (DX), Z18
+	ADDQ         $0x00000008, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z16
+	VMOVUPS      64(R8), Z17
+	VBROADCASTSS (AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z12, Z12
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z13, Z13
-	VBROADCASTSS 4(DX), Z18
+	VBROADCASTSS 4(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z14, Z14
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z15, Z15
-	ADDQ         $0x00000008, DX
-	ADDQ         SI, BX
-	DECQ         CX
+	ADDQ         $0x00000008, AX
+	ADDQ         R9, R8
+	DECQ         DI
 	JNZ          loop4
 
 tail:
-	TESTQ AX, AX
+	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (BX), Z16
-	VMOVUPS      64(BX), Z17
-	VBROADCASTSS (DX), Z18
+	VMOVUPS      (R8), Z16
+	VMOVUPS      64(R8), Z17
+	VBROADCASTSS (AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z0, Z0
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z1, Z1
-	VBROADCASTSS 4(DX), Z18
+	VBROADCASTSS 4(AX), Z18
 	VMULPS       Z16, Z18, Z19
 	VADDPS       Z19, Z2, Z2
 	VMULPS       Z17, Z18, Z19
 	VADDPS       Z19, Z3, Z3
-	ADDQ         $0x00000008, DX
-	ADDQ         SI, BX
-	DECQ         AX
+	ADDQ         $0x00000008, AX
+	ADDQ         R9, R8
+	DECQ         SI
 	JNZ          loop1
 
 sum:
-	MOVQ         bias+48(FP), AX
-	VBROADCASTSS (AX), Z18
+	VBROADCASTSS (CX), Z18
 	VADDPS       Z4, Z0, Z0
 	VADDPS       Z12, Z8, Z8
 	VADDPS       Z8, Z0, Z0
@@ -2440,7 +2644,7 @@ sum:
 	VADDPS       Z13, Z9, Z9
 	VADDPS       Z9, Z1, Z1
 	VADDPS       Z18, Z1, Z1
-	VBROADCASTSS 4(AX), Z18
+	VBROADCASTSS 4(CX), Z18
 	VADDPS       Z6, Z2, Z2
 	VADDPS       Z14, Z10, Z10
 	VADDPS       Z10, Z2, Z2
@@ -2451,36 +2655,47 @@ sum:
 	VADDPS       Z18, Z3, Z3
 	VBROADCASTSS lo+56(FP), Z4
 	VBROADCASTSS hi+60(FP), Z5
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z4, Z0
 	VMINPS       Z0, Z5, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z4, Z1
 	VMINPS       Z1, Z5, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z4, Z2
 	VMINPS       Z2, Z5, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z4, Z3
 	VMINPS       Z3, Z5, Z3
-	VMOVUPS      Z3, 64(AX)
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 
-// func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+// func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·gemmdot3_avx512(SB), NOSPLIT, $0-64
-	MOVQ   k+0(FP), AX
-	MOVQ   AX, CX
-	SHRQ   $0x02, CX
-	ANDQ   $0x03, AX
-	MOVQ   a+8(FP), DX
-	MOVQ   b+16(FP), BX
-	MOVQ   ldb+24(FP), SI
-	SHLQ   $0x02, SI
+TEXT ·gemmdot3_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
 	VXORPS Z2, Z2, Z2
@@ -2505,119 +2720,118 @@ TEXT ·gemmdot3_avx512(SB), NOSPLIT, $0-64
 	VXORPS Z21, Z21, Z21
 	VXORPS Z22, Z22, Z22
 	VXORPS Z23, Z23, Z23
-	TESTQ  CX, CX
+	TESTQ  DI, DI
 	JZ     tail
 
 loop4:
-	VMOVUPS      (BX), Z24
-	VMOVUPS      64(BX), Z25
-	VBROADCASTSS (DX), Z26
+	VMOVUPS      (R8), Z24
+	VMOVUPS      64(R8), Z25
+	VBROADCASTSS (AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z0, Z0
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z1, Z1
-	VBROADCASTSS 4(DX), Z26
+	VBROADCASTSS 4(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z2, Z2
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z3, Z3
-	VBROADCASTSS 8(DX), Z26
+	VBROADCASTSS 8(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z4, Z4
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z5, Z5
-	ADDQ         $0x0000000c, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z24
-	VMOVUPS      64(BX), Z25
-	VBROADCASTSS (DX), Z26
+	ADDQ         $0x0000000c, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z24
+	VMOVUPS      64(R8), Z25
+	VBROADCASTSS (AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z6, Z6
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z7, Z7
-	VBROADCASTSS 4(DX), Z26
+	VBROADCASTSS 4(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z8, Z8
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z9, Z9
-	VBROADCASTSS 8(DX), Z26
+	VBROADCASTSS 8(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z10, Z10
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z11, Z11
-	ADDQ         $0x0000000c, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z24
-	VMOVUPS      64(BX), Z25
-	VBROADCASTSS (DX), Z26
+	ADDQ         $0x0000000c, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z24
+	VMOVUPS      64(R8), Z25
+	VBROADCASTSS (AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z12, Z12
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z13, Z13
-	VBROADCASTSS 4(DX), Z26
+	VBROADCASTSS 4(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z14, Z14
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z15, Z15
-	VBROADCASTSS 8(DX), Z26
+	VBROADCASTSS 8(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z16, Z16
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z17, Z17
-	ADDQ         $0x0000000c, DX
-	ADDQ         SI, BX
-	VMOVUPS      (BX), Z24
-	VMOVUPS      64(BX), Z25
-	VBROADCASTSS (DX), Z26
+	ADDQ         $0x0000000c, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Z24
+	VMOVUPS      64(R8), Z25
+	VBROADCASTSS (AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z18, Z18
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z19, Z19
-	VBROADCASTSS 4(DX), Z26
+	VBROADCASTSS 4(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z20, Z20
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z21, Z21
-	VBROADCASTSS 8(DX), Z26
+	VBROADCASTSS 8(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z22, Z22
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z23, Z23
-	ADDQ         $0x0000000c, DX
-	ADDQ         SI, BX
-	DECQ         CX
+	ADDQ         $0x0000000c, AX
+	ADDQ         R9, R8
+	DECQ         DI
 	JNZ          loop4
 
 tail:
-	TESTQ AX, AX
+	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (BX), Z24
-	VMOVUPS      64(BX), Z25
-	VBROADCASTSS (DX), Z26
+	VMOVUPS      (R8), Z24
+	VMOVUPS      64(R8), Z25
+	VBROADCASTSS (AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z0, Z0
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z1, Z1
-	VBROADCASTSS 4(DX), Z26
+	VBROADCASTSS 4(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z2, Z2
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z3, Z3
-	VBROADCASTSS 8(DX), Z26
+	VBROADCASTSS 8(AX), Z26
 	VMULPS       Z24, Z26, Z27
 	VADDPS       Z27, Z4, Z4
 	VMULPS       Z25, Z26, Z27
 	VADDPS       Z27, Z5, Z5
-	ADDQ         $0x0000000c, DX
-	ADDQ         SI, BX
-	DECQ         AX
+	ADDQ         $0x0000000c, AX
+	ADDQ         R9, R8
+	DECQ         SI
 	JNZ          loop1
 
 sum:
-	MOVQ         bias+48(FP), AX
-	VBROADCASTSS (AX), Z26
+	VBROADCASTSS (CX), Z26
 	VADDPS       Z6, Z0, Z0
 	VADDPS       Z18, Z12, Z12
 	VADDPS       Z12, Z0, Z0
@@ -2626,7 +2840,7 @@ sum:
 	VADDPS       Z19, Z13, Z13
 	VADDPS       Z13, Z1, Z1
 	VADDPS       Z26, Z1, Z1
-	VBROADCASTSS 4(AX), Z26
+	VBROADCASTSS 4(CX), Z26
 	VADDPS       Z8, Z2, Z2
 	VADDPS       Z20, Z14, Z14
 	VADDPS       Z14, Z2, Z2
@@ -2635,7 +2849,7 @@ sum:
 	VADDPS       Z21, Z15, Z15
 	VADDPS       Z15, Z3, Z3
 	VADDPS       Z26, Z3, Z3
-	VBROADCASTSS 8(AX), Z26
+	VBROADCASTSS 8(CX), Z26
 	VADDPS       Z10, Z4, Z4
 	VADDPS       Z22, Z16, Z16
 	VADDPS       Z16, Z4, Z4
@@ -2646,29 +2860,35 @@ sum:
 	VADDPS       Z26, Z5, Z5
 	VBROADCASTSS lo+56(FP), Z6
 	VBROADCASTSS hi+60(FP), Z7
-	MOVQ         c+32(FP), AX
-	MOVQ         ldc+40(FP), CX
-	SHLQ         $0x02, CX
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
 	VMAXPS       Z0, Z6, Z0
 	VMINPS       Z0, Z7, Z0
-	VMOVUPS      Z0, (AX)
+	VMOVUPS      Z0, (SI)
 	VMAXPS       Z1, Z6, Z1
 	VMINPS       Z1, Z7, Z1
-	VMOVUPS      Z1, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z1, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z2, Z6, Z2
 	VMINPS       Z2, Z7, Z2
-	VMOVUPS      Z2, (AX)
+	VMOVUPS      Z2, (SI)
 	VMAXPS       Z3, Z6, Z3
 	VMINPS       Z3, Z7, Z3
-	VMOVUPS      Z3, 64(AX)
-	ADDQ         CX, AX
+	VMOVUPS      Z3, 64(SI)
+	ADDQ         DI, SI
 	VMAXPS       Z4, Z6, Z4
 	VMINPS       Z4, Z7, Z4
-	VMOVUPS      Z4, (AX)
+	VMOVUPS      Z4, (SI)
 	VMAXPS       Z5, Z6, Z5
 	VMINPS       Z5, Z7, Z5
-	VMOVUPS      Z5, 64(AX)
+	VMOVUPS      Z5, 64(SI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x0000000c, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
 	VZEROUPPER
 	RET
 

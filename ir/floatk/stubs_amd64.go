@@ -4,40 +4,40 @@
 
 package floatk
 
-// gemmseq1_avx2 is a 1x16 micro-kernel (see gemmSeqGo).
+// gemmseq1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq2_avx2 is a 2x16 micro-kernel (see gemmSeqGo).
+// gemmseq2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq3_avx2 is a 3x16 micro-kernel (see gemmSeqGo).
+// gemmseq3_avx2 is a 3x16 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq4_avx2 is a 4x16 micro-kernel (see gemmSeqGo).
+// gemmseq4_avx2 is a 4x16 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq5_avx2 is a 5x16 micro-kernel (see gemmSeqGo).
+// gemmseq5_avx2 is a 5x16 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq6_avx2 is a 6x16 micro-kernel (see gemmSeqGo).
+// gemmseq6_avx2 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmdot1_avx2 is a 1x16 micro-kernel (see gemmDotGo).
+// gemmdot1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
 //
 //go:noescape
-func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
 // dw_avx2 is the depthwise kernel (see dwGo).
 //
@@ -64,80 +64,80 @@ func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb
 //go:noescape
 func deinterleave_avx2(n int, x *float32, even *float32, odd *float32)
 
-// gemmseq1_avx512 is a 1x32 micro-kernel (see gemmSeqGo).
+// gemmseq1_avx512 is a 1x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq2_avx512 is a 2x32 micro-kernel (see gemmSeqGo).
+// gemmseq2_avx512 is a 2x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq3_avx512 is a 3x32 micro-kernel (see gemmSeqGo).
+// gemmseq3_avx512 is a 3x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq4_avx512 is a 4x32 micro-kernel (see gemmSeqGo).
+// gemmseq4_avx512 is a 4x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq5_avx512 is a 5x32 micro-kernel (see gemmSeqGo).
+// gemmseq5_avx512 is a 5x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq6_avx512 is a 6x32 micro-kernel (see gemmSeqGo).
+// gemmseq6_avx512 is a 6x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq7_avx512 is a 7x32 micro-kernel (see gemmSeqGo).
+// gemmseq7_avx512 is a 7x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq8_avx512 is a 8x32 micro-kernel (see gemmSeqGo).
+// gemmseq8_avx512 is a 8x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq9_avx512 is a 9x32 micro-kernel (see gemmSeqGo).
+// gemmseq9_avx512 is a 9x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq10_avx512 is a 10x32 micro-kernel (see gemmSeqGo).
+// gemmseq10_avx512 is a 10x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq11_avx512 is a 11x32 micro-kernel (see gemmSeqGo).
+// gemmseq11_avx512 is a 11x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmseq12_avx512 is a 12x32 micro-kernel (see gemmSeqGo).
+// gemmseq12_avx512 is a 12x32 micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).
 //
 //go:noescape
-func gemmseq12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmseq12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmdot1_avx512 is a 1x32 micro-kernel (see gemmDotGo).
+// gemmdot1_avx512 is a 1x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
 //
 //go:noescape
-func gemmdot1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmdot1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmdot2_avx512 is a 2x32 micro-kernel (see gemmDotGo).
+// gemmdot2_avx512 is a 2x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
 //
 //go:noescape
-func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmdot3_avx512 is a 3x32 micro-kernel (see gemmDotGo).
+// gemmdot3_avx512 is a 3x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
 //
 //go:noescape
-func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32)
+func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
 // dw_avx512 is the depthwise kernel (see dwGo).
 //

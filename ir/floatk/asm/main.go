@@ -51,15 +51,15 @@ func main() {
 // for r < mr: the reference interpreter's direct convolution, term by term in
 // k order, each product rounded before it is added (VMULPS, VADDPS: no FMA).
 func gemmSeq(t tier, mr int) {
-	TEXT(fmt.Sprintf("gemmseq%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)")
+	TEXT(fmt.Sprintf("gemmseq%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("gemmseq%d_%s is a %dx%d micro-kernel (see gemmSeqGo).", mr, t.name, mr, 2*t.vw))
+	Doc(fmt.Sprintf("gemmseq%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	Label("panel")
 	k := Load(Param("k"), GP64())
-	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
 	ldb := Load(Param("ldb"), GP64())
 	SHLQ(U8(2), ldb)
-	bias := Load(Param("bias"), GP64())
 	acc := make([][2]reg.VecVirtual, mr)
 	for r := range acc {
 		for j := range 2 {
@@ -85,9 +85,35 @@ func gemmSeq(t tier, mr int) {
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 	Label("done")
-	clampStore(t, acc, "c", "ldc")
+	clampStore(t, acc, c)
+	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
+}
+
+// panelStart loads the pointers that run across panels: A (its panels are
+// consecutive, so the k loop leaves it at the next one), the bias, C, and
+// the panel count.
+func panelStart() (a, bias, c, panels reg.GPVirtual) {
+	a = GP64()
+	Load(Param("a"), a)
+	bias = GP64()
+	Load(Param("bias"), bias)
+	c = GP64()
+	Load(Param("c"), c)
+	panels = GP64()
+	Load(Param("panels"), panels)
+	return a, bias, c, panels
+}
+
+// panelEnd moves the bias and C on by mr rows and loops while panels remain.
+func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
+	ADDQ(U32(4*mr), bias)
+	ldc := Load(Param("ldc"), GP64())
+	IMUL3Q(U32(4*mr), ldc, ldc)
+	ADDQ(ldc, c)
+	DECQ(panels)
+	JNZ(LabelRef("panel"))
 }
 
 // gemmDot: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums the
@@ -95,15 +121,16 @@ func gemmSeq(t tier, mr int) {
 // the remaining k&3 steps: the reference interpreter's 1x1 convolution (its
 // 4-way unrolled dot product), each product rounded before it is added.
 func gemmDot(t tier, mr int) {
-	TEXT(fmt.Sprintf("gemmdot%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32)")
+	TEXT(fmt.Sprintf("gemmdot%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	Doc(fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	Label("panel")
 	k := Load(Param("k"), GP64())
 	k4 := GP64()
 	MOVQ(k, k4)
 	SHRQ(U8(2), k4)
 	ANDQ(U8(3), k)
-	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
 	ldb := Load(Param("ldb"), GP64())
 	SHLQ(U8(2), ldb)
@@ -147,7 +174,6 @@ func gemmDot(t tier, mr int) {
 	DECQ(k)
 	JNZ(LabelRef("loop1"))
 	Label("sum")
-	bias := Load(Param("bias"), GP64())
 	for r := range mr {
 		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
 		for j := range 2 {
@@ -157,7 +183,8 @@ func gemmDot(t tier, mr int) {
 			VADDPS(bc, acc[0][r][j], acc[0][r][j])
 		}
 	}
-	clampStore(t, acc[0], "c", "ldc")
+	clampStore(t, acc[0], c)
+	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
 }
@@ -165,21 +192,22 @@ func gemmDot(t tier, mr int) {
 // clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
 // return their second source when either is NaN) and stores row r at
 // c + r*ldc floats.
-func clampStore(t tier, acc [][2]reg.VecVirtual, cName, ldcName string) {
+func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
 	lo, hi := t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
-	c := Load(Param(cName), GP64())
-	ldc := Load(Param(ldcName), GP64())
+	cr := GP64()
+	MOVQ(c, cr)
+	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
 	for r := range acc {
 		for j := range 2 {
 			VMAXPS(acc[r][j], lo, acc[r][j])
 			VMINPS(acc[r][j], hi, acc[r][j])
-			VMOVUPS(acc[r][j], Mem{Base: c, Disp: 4 * t.vw * j})
+			VMOVUPS(acc[r][j], Mem{Base: cr, Disp: 4 * t.vw * j})
 		}
 		if r+1 < len(acc) {
-			ADDQ(ldc, c)
+			ADDQ(ldc, cr)
 		}
 	}
 }
