@@ -35,8 +35,9 @@ type Options struct {
 	BiasCorrect bool
 	// Log receives one-line stage messages ("calibration done", ...); nil for silence.
 	Log io.Writer
-	// Progress reports calibration progress; nil for none.
-	Progress func(done, total int)
+	// Progress hears the samples done of each pass over data: calibration,
+	// -bias-correct's float pass, -equalize's check, named by pass; nil for none.
+	Progress func(pass string, done, total int)
 }
 
 // DefaultCalibLimit is how many calibration samples are used when
@@ -78,6 +79,17 @@ func (o *Options) Inputs() []string {
 		}
 	}
 	return in
+}
+
+// floatBatch is the batch of float passes over samples already in memory.
+const floatBatch = 30
+
+// progress is o.Progress for one pass.
+func (o *Options) progress(pass string) func(done, total int) {
+	if o.Progress == nil {
+		return nil
+	}
+	return func(done, total int) { o.Progress(pass, done, total) }
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -141,15 +153,19 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		// All of them: on fewer (128 of 300) the choice flipped on the bundled model.
 		n := len(calib) / plain.Tensors[plain.Input].Elems()
 		o.logf("comparing both with the float model on %d calibration images", n)
-		want, err := ir.Run(plain, calib, n, nil)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
-		}
-		se, err := outputSQNR(m, calib, n, want)
+		p, err := ir.Compile(plain)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		sp, err := outputSQNR(mp, calib, n, want)
+		want, err := p.RunBatches(calib, n, floatBatch, nil, nil, true, o.progress("equalization check: float pass"))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
+		}
+		se, err := outputSQNR(m, calib, n, want, o.progress("equalization check: int8 pass"))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sp, err := outputSQNR(mp, calib, n, want, o.progress("equalization check: int8 pass without"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -193,7 +209,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 	if batch == 0 {
 		batch = 30
 	}
-	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.Progress)
+	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.progress("calibrating"+note))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -209,7 +225,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		}
 	}
 	if o.BiasCorrect {
-		if err := BiasCorrect(m, g, calib, cal.Samples); err != nil {
+		if err := BiasCorrect(m, g, calib, cal.Samples, o.progress("bias correction: float pass"+note)); err != nil {
 			return nil, nil, err
 		}
 		o.logf("bias correction done%s", note)
@@ -218,17 +234,24 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 }
 
 // outputSQNR is the SQNR in dB of m's dequantized output on n samples x against
-// the float output want.
-func outputSQNR(m *Model, x []float32, n int, want []float32) (float64, error) {
-	got, err := Run(m, x, n, nil)
-	if err != nil {
-		return 0, err
-	}
+// the float output want, run in batches that report to progress (if not nil).
+func outputSQNR(m *Model, x []float32, n int, want []float32, progress func(done, total int)) (float64, error) {
+	elems, classes := len(x)/n, len(want)/n
 	var sig, noise float64
-	for i, w := range want {
-		e := float64(got[i]) - float64(w)
-		sig += float64(w) * float64(w)
-		noise += e * e
+	for s := 0; s < n; s += floatBatch {
+		k := min(floatBatch, n-s)
+		got, err := Run(m, x[s*elems:(s+k)*elems], k, nil)
+		if err != nil {
+			return 0, err
+		}
+		for i, w := range want[s*classes : (s+k)*classes] {
+			e := float64(got[i]) - float64(w)
+			sig += float64(w) * float64(w)
+			noise += e * e
+		}
+		if progress != nil {
+			progress(s+k, n)
+		}
 	}
 	return sqnr(sig, noise), nil
 }

@@ -48,7 +48,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	q.Log = stderr
-	q.Progress = progress(stderr, "calibrating")
+	q.Progress = passProgress(stderr)
 	m, err := compiler.Quantize(q.Options)
 	if err != nil {
 		return err
