@@ -40,6 +40,8 @@ const (
 	// exact AVX2 sequence, so that tests can run the VNNI kernels' data flow
 	// (paths, tables, packing, loops) on CPUs without VNNI. It runs as the avx2 tier.
 	vnniEmulated
+
+	AVX512 // AVX-512 F/BW/VL + VNNI on 512-bit registers, opmask tails
 )
 
 func (i ISA) String() string {
@@ -50,12 +52,22 @@ func (i ISA) String() string {
 		return "avx512vnni"
 	case vnniEmulated:
 		return "avx512vnni-emulated"
+	case AVX512:
+		return "avx512"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
 
 // vnni says whether the tier computes as the VNNI tier does.
-func (i ISA) vnni() bool { return i == AVX512VNNI || i == vnniEmulated }
+func (i ISA) vnni() bool { return i == AVX512VNNI || i == vnniEmulated || i == AVX512 }
+
+// lanes is the number of int32 lanes of the tier's vectors: 16 on zmm, else 8.
+func (i ISA) lanes() int {
+	if i == AVX512 {
+		return 16
+	}
+	return 8
+}
 
 // tier is the runtime tier whose CPUs run the code.
 func (i ISA) tier() string {
@@ -195,9 +207,14 @@ func needsCap(bound []float64) bool {
 
 // consts builds a function's constant vectors in read-only data.
 type consts struct {
-	p    *Program
-	name string
-	n    int
+	p     *Program
+	name  string
+	n     int
+	lanes int // 32-bit words of a splatted constant (a vector's width)
+}
+
+func newConsts(p *Program, name string, isa ISA) *consts {
+	return &consts{p: p, name: name, lanes: isa.lanes()}
 }
 
 func (k *consts) vec(words ...uint32) operand.Mem {
@@ -214,17 +231,17 @@ func splat32(v uint32, n int) []uint32 {
 }
 
 func (k *consts) i16(v int32) operand.Mem {
-	return k.vec(splat32(uint32(uint16(v))|uint32(uint16(v))<<16, 8)...)
+	return k.vec(splat32(uint32(uint16(v))|uint32(uint16(v))<<16, k.lanes)...)
 }
 
 func (k *consts) u8(v int32) operand.Mem {
 	b := uint32(uint8(v))
-	return k.vec(splat32(b|b<<8|b<<16|b<<24, 8)...)
+	return k.vec(splat32(b|b<<8|b<<16|b<<24, k.lanes)...)
 }
 
-func (k *consts) f32(v float32) operand.Mem { return k.vec(splat32(math.Float32bits(v), 8)...) }
+func (k *consts) f32(v float32) operand.Mem { return k.vec(splat32(math.Float32bits(v), k.lanes)...) }
 
-func (k *consts) i32(v int32) operand.Mem { return k.vec(splat32(uint32(v), 8)...) }
+func (k *consts) i32(v int32) operand.Mem { return k.vec(splat32(uint32(v), k.lanes)...) }
 
 func (k *consts) floats(v []float32) operand.Mem { return k.vec(floatBits(v)...) }
 
@@ -248,6 +265,9 @@ type packer struct {
 	doHi   bool
 	capv   operand.Mem // float lanes of 2^30, when needed
 	doCap  bool
+	// On zmm the clamp is done on int32 lanes and VPMOVUSDB narrows them:
+	// Z, Lo and Hi as int32 lanes.
+	z32, lo32, hi32 operand.Mem
 }
 
 func newPacker(p *Program, k *consts, r *Requant) *packer {
@@ -261,7 +281,40 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 	if pk.doCap {
 		pk.capv = k.f32(1 << 30)
 	}
+	if k.lanes == 16 {
+		pk.z32, pk.lo32 = k.i32(r.Z), k.i32(r.Lo)
+		if pk.doHi {
+			pk.hi32 = k.i32(r.Hi)
+		}
+	}
 	return pk
+}
+
+// narrow stores the 16 int32 lanes of zmm v (already scaled) as bytes at dst:
+// + Z, clamped to [Lo, Hi] as int32 (exact: the cap keeps |v| below 2^30),
+// then VPMOVUSDB; mask, when not nil, is the opmask of the bytes to write.
+func (pk *packer) narrow(v reg.VecPhysical, dst operand.Mem, mask reg.Register) {
+	c := pk.c
+	c.VPADDD(pk.z32, v, v)
+	c.VPMAXSD(pk.lo32, v, v)
+	if pk.doHi {
+		c.VPMINSD(pk.hi32, v, v)
+	}
+	if mask != nil {
+		c.VPMOVUSDB(v, mask, dst)
+		return
+	}
+	c.VPMOVUSDB(v, dst)
+}
+
+// setMask loads opmask k with the low n (1..64) bits set; gp is a scratch.
+func setMask(c *build.Context, k reg.Register, n int, gp reg.GPPhysical) {
+	if n == 64 {
+		c.MOVQ(operand.I32(-1), gp)
+	} else {
+		c.MOVQ(operand.U64(uint64(1)<<n-1), gp)
+	}
+	c.KMOVQ(gp, k)
 }
 
 // scale turns int32 lanes v into rne(float32(float32(v) * m) + b) in place;
@@ -370,6 +423,11 @@ func mem(base reg.Register, disp int) operand.Mem { return operand.Mem{Base: bas
 
 var ymm = []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7,
 	reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
+
+var zmm = []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7,
+	reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15,
+	reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23,
+	reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
 
 // i32 is a 32-bit immediate for general-purpose instructions.
 func i32(x int) operand.I32 {

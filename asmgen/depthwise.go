@@ -60,7 +60,7 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		name, d.C, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, isa)
 	g := &dwGen{Context: p.ctx, d: d, cp: d.C, name: name, pk: newPacker(p, k, &d.Requant)}
 	g.taps = d.K * d.K
 	for c0 := 0; c0 < d.C; c0 += 16 {

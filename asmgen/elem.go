@@ -44,7 +44,7 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 	if err := p.function(name, addSig, fmt.Sprintf("%s: residual add of %d bytes.", name, a.N)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, isa)
 	pk := newPacker(p, k, r)
 	za, zb, ma, mb := k.i32(a.ZA), k.i32(a.ZB), k.f32(a.MA), k.f32(a.MB)
 	perm := k.vec(0, 4, 1, 5, 2, 6, 3, 7)
@@ -155,7 +155,7 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 	if err := p.function(name, meanSig, fmt.Sprintf("%s: mean of %d channels over %d pixels.", name, m.C, m.HW)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, isa)
 	pk := newPacker(p, k, r)
 	off := k.i32(int32(m.HW) * m.Z)
 	inv := k.f32(float32(1 / float64(m.HW)))
@@ -235,13 +235,14 @@ func (p *Program) Quantize(name string, q *Quantize, isa ISA) error {
 	if err := p.function(name, quantSig, fmt.Sprintf("%s: quantize %d x %dx%d.", name, q.C, q.H, q.W)); err != nil {
 		return err
 	}
-	g := &quantGen{p: p, q: q, name: name}
+	g := &quantGen{p: p, q: q, name: name, isa: isa}
 	g.emit()
 	return nil
 }
 
 type quantGen struct {
 	p    *Program
+	isa  ISA
 	q    *Quantize
 	name string
 	n    int
@@ -254,7 +255,7 @@ func (g *quantGen) label(s string) string {
 
 func (g *quantGen) emit() {
 	q, c := g.q, g.p.ctx
-	k := &consts{p: g.p, name: g.name}
+	k := newConsts(g.p, g.name, g.isa)
 	inv, lo, hi := k.f32(q.Inv), k.f32(-(1 << 20)), k.f32(1<<20)
 	z, zero, top8 := k.i32(q.Z), k.i32(0), k.i32(255)
 	esz := 1

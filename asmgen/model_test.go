@@ -18,7 +18,7 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
-	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI})
+	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512})
 }
 
 // TestGeneratedVNNIEmulated is TestGeneratedTiers for the avx512vnni kernels

@@ -57,7 +57,7 @@ func TestTrainedModels(t *testing.T) {
 		inLens, outs = append(inLens, m.Tensors[m.Input].Elems()), append(outs, m.NumClasses())
 	}
 	var envs [][]string
-	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI} {
+	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512} {
 		if runtime.Supported(tier) {
 			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=2"})
 		} else {

@@ -17,7 +17,7 @@ type Asm struct {
 	// declarations, amd64 only by their names.
 	Files map[string][]byte
 	// Tiers are the runtime tier names the assembly implements, best last
-	// ("avx2", "avx512vnni").
+	// ("avx2", "avx512vnni", "avx512").
 	Tiers []string
 	// Layers says per node what the assembly runs.
 	Layers []AsmLayer
@@ -134,7 +134,7 @@ func (g *gen) glue(f *jen.File) {
 	f.Comment(lines(
 		"New returns a Model with its memory allocated and its kernels chosen: the best",
 		"tier this CPU runs, or the one the environment variable PTQC_ISA names",
-		"(generic, avx2, avx512vnni); an error there is returned by Forward. The Model",
+		"(generic, avx2, avx512vnni, avx512); an error there is returned by Forward. The Model",
 		"uses PTQC_THREADS goroutines (default GOMAXPROCS).",
 	))
 	f.Func().Id("New").Params().Op("*").Id("Model").Block(
@@ -175,7 +175,7 @@ func (g *gen) glue(f *jen.File) {
 		jen.Return(jen.Nil()),
 	)
 	f.Line()
-	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\" or \"avx512vnni\"), or New's error.")
+	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\", \"avx512vnni\" or \"avx512\"), or New's error.")
 	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
 		jen.If(m.Clone().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
 		jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),
