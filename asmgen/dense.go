@@ -170,12 +170,12 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 
 type denseGen struct {
 	*build.Context
-	d      *Dense
-	mode   Path // the layer's Path
+	d    *Dense
+	mode Path // the layer's Path
 	// lanes is the columns of one accumulator: 8 on ymm; 16 on zmm, where a
 	// column unit is one accumulator per row and a block takes up to
 	// zmmUnits units.
-	lanes int
+	lanes  int
 	path   Path // the path being emitted (PathMixed emits two)
 	nq, kq int  // quads per tap, quads per output channel
 	np     int
