@@ -92,6 +92,11 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		tab = append(tab, floatBits(inOrder(d.B, c0, order))...)
 	}
 	g.tab = k.vec(tab...)
+	if isa == AVX512 {
+		g.quadTables(k, bias)
+		g.emit()
+		return nil
+	}
 	// The u8 path needs padding taps below 128 too.
 	if max(d.ZIn, 0) < 128 && d.C >= 1 {
 		g.u8 = true
@@ -120,6 +125,11 @@ type dwGen struct {
 	u8tab  operand.Mem
 	zin32  operand.Mem
 	ones16 operand.Mem
+	// The quad path (the avx512 tier): VPDPBUSD on four kernel rows packed per
+	// channel, over chunks of quadChunk.
+	quads []quadChunk
+	qtab  operand.Mem
+	zin64 operand.Mem
 }
 
 func (g *dwGen) label(s string) string {
@@ -216,7 +226,11 @@ func (g *dwGen) emit() {
 			g.JMP(operand.LabelRef(next))
 			g.Label(wide)
 		}
-		g.row(rr.valid, cols)
+		if g.quads != nil {
+			g.rowQuads(rr.valid, cols)
+		} else {
+			g.row(rr.valid, cols)
+		}
 		if i < len(rows)-1 {
 			g.JMP(operand.LabelRef(next))
 		}
@@ -570,4 +584,221 @@ func inOrder(v []float32, c0 int, order []int) []float32 {
 		}
 	}
 	return out
+}
+
+// quadChunk is a run of channels of the quad path: the channels [c0, c0+n)
+// on vectors of lanes int32 lanes (16: zmm, 8: ymm), whose constants start at
+// byte off of qtab.
+type quadChunk struct{ c0, n, lanes, off int }
+
+// The quad path computes a chunk of 4*lanes channels in four accumulators.
+// The inputs of kernel rows 4g..4g+3 at one kernel column are interleaved
+// byte by byte and then word by word (VPUNPCKL/HBW, VPUNPCKL/HWD): every
+// dword then holds one channel's four taps, and VPDPBUSD adds their four
+// products (u8 x s8 into int32, exact) with the weights packed alike. The
+// unpacks stay inside 128-bit lanes, so accumulator i holds, in the lane's
+// dword j, channel 16L+4i+j of 128-bit lane L: the saturating packs of the
+// epilogue put them back in order. A kernel column entirely in the padding
+// reads the zero point at every tap, which is already such a vector.
+
+// quadGroups is the number of groups of four kernel rows.
+func (g *dwGen) quadGroups() int { return (g.d.K + 3) / 4 }
+
+// quadTables lays out the chunks (64 channels on zmm; a last chunk of 32 or
+// fewer on ymm) and their constants: accumulator starts, multipliers, float
+// biases (four vectors each), then per kernel column and row group the four
+// weight vectors.
+func (g *dwGen) quadTables(k *consts, bias []int32) {
+	d := g.d
+	var words []uint32
+	for c0 := 0; c0 < d.C; {
+		n, lanes := min(64, d.C-c0), 16
+		if n <= 32 {
+			lanes = 8
+		}
+		g.quads = append(g.quads, quadChunk{c0: c0, n: n, lanes: lanes, off: 4 * len(words)})
+		// order[i] lists accumulator i's channels (relative to c0) lane by lane.
+		order := make([][]int, 4)
+		for i := range order {
+			for l := 0; l < lanes/4; l++ {
+				for j := 0; j < 4; j++ {
+					order[i] = append(order[i], 16*l+4*i+j)
+				}
+			}
+		}
+		for i := range 4 {
+			for _, o := range order[i] {
+				b := int32(0)
+				if o < n {
+					b = bias[c0+o]
+				}
+				words = append(words, uint32(b))
+			}
+		}
+		for _, v := range [][]float32{d.M, d.B} {
+			for i := range 4 {
+				ord := order[i]
+				f := make([]float32, len(ord))
+				for x, o := range ord {
+					if o < n && v != nil {
+						f[x] = v[c0+o]
+					}
+				}
+				words = append(words, floatBits(f)...)
+			}
+		}
+		for kx := 0; kx < d.K; kx++ {
+			for gr := 0; gr < g.quadGroups(); gr++ {
+				for i := range 4 {
+					for _, o := range order[i] {
+						var w uint32
+						for t := 0; t < 4; t++ {
+							ky := 4*gr + t
+							if o < n && ky < d.K {
+								w |= uint32(uint8(d.Weight[(c0+o)*g.taps+ky*d.K+kx])) << (8 * t)
+							}
+						}
+						words = append(words, w)
+					}
+				}
+			}
+		}
+		c0 += n
+	}
+	g.qtab = k.vec(words...)
+	zb := uint32(uint8(d.ZIn))
+	g.zin64 = k.vec(splat32(zb|zb<<8|zb<<16|zb<<24, 16)...)
+}
+
+// quadBytes is the size of a chunk's constants.
+func (g *dwGen) quadBytes(q quadChunk) int { return 4 * q.lanes * (12 + 4*g.d.K*g.quadGroups()) }
+
+// rowQuads emits one output row on the quad path.
+func (g *dwGen) rowQuads(vy []bool, cols []run) {
+	g.LEAQ(g.qtab, dTab)
+	g.XORQ(dCh, dCh) // byte offset of the chunk
+	full := 0
+	for _, q := range g.quads {
+		if q.n == 64 {
+			full++
+		}
+	}
+	if full > 0 {
+		lp := g.label("qchunk")
+		g.Label(lp)
+		g.chunkQuads(vy, cols, g.quads[0])
+		g.ADDQ(i32(64), dCh)
+		g.ADDQ(i32(g.quadBytes(g.quads[0])), dTab)
+		if full > 1 {
+			g.CMPQ(dCh, i32(64*full))
+			g.JL(operand.LabelRef(lp))
+		}
+	}
+	if len(g.quads) > full {
+		g.chunkQuads(vy, cols, g.quads[full])
+	}
+}
+
+// chunkQuads emits the columns of one row for chunk q (at dCh, constants at dTab).
+func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
+	d := g.d
+	vb := 4 * q.lanes // vector bytes
+	v := func(i int) reg.VecPhysical {
+		if q.lanes == 8 {
+			return zmm[i].AsY().(reg.VecPhysical)
+		}
+		return zmm[i]
+	}
+	accs := []reg.VecPhysical{v(0), v(1), v(2), v(3)}
+	ra, rc := v(4), v(5)
+	us := []reg.VecPhysical{v(6), v(7), v(8), v(9)}
+	ps := []reg.VecPhysical{v(10), v(11), v(12), v(13)}
+	zp := v(14)
+	g.VMOVDQU64(g.zin64, zp)
+	var mask reg.Register
+	if q.n < vb {
+		setMask(g.Context, reg.K1, q.n, reg.RDX)
+		mask = reg.K1
+	}
+	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
+	wOff := func(kx, gr, i int) int { return vb * (12 + 4*(kx*g.quadGroups()+gr) + i) }
+	pixel := func(vx []bool) {
+		for i, a := range accs {
+			g.VMOVDQU32(mem(dTab, vb*i), a)
+		}
+		for kx := 0; kx < d.K; kx++ {
+			for gr := 0; gr < g.quadGroups(); gr++ {
+				// src[t] is kernel row 4gr+t's input, nil for the zero point.
+				var src [4]*operand.Mem
+				live := false
+				for t := range 4 {
+					if ky := 4*gr + t; ky < d.K && vy[ky] && vx[kx] {
+						m := mem(dPix, (ky*d.W+kx)*g.cp)
+						src[t], live = &m, true
+					}
+				}
+				packed := ps
+				if !live {
+					packed = []reg.VecPhysical{zp, zp, zp, zp}
+				} else {
+					first := func(t int, r reg.VecPhysical) reg.VecPhysical {
+						if src[t] == nil {
+							return zp
+						}
+						g.VMOVDQU64(*src[t], r)
+						return r
+					}
+					second := func(t int) operand.Op {
+						if src[t] == nil {
+							return zp
+						}
+						return *src[t]
+					}
+					a, c := first(0, ra), first(2, rc)
+					g.VPUNPCKLBW(second(1), a, us[0])
+					g.VPUNPCKHBW(second(1), a, us[1])
+					g.VPUNPCKLBW(second(3), c, us[2])
+					g.VPUNPCKHBW(second(3), c, us[3])
+					g.VPUNPCKLWD(us[2], us[0], ps[0])
+					g.VPUNPCKHWD(us[2], us[0], ps[1])
+					g.VPUNPCKLWD(us[3], us[1], ps[2])
+					g.VPUNPCKHWD(us[3], us[1], ps[3])
+				}
+				for i, a := range accs {
+					g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
+				}
+			}
+		}
+		pk := g.pk
+		for i, a := range accs {
+			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
+		}
+		g.VPACKSSDW(accs[1], accs[0], accs[0])
+		g.VPACKSSDW(accs[3], accs[2], accs[2])
+		g.VPADDSW(pk.z, accs[0], accs[0])
+		g.VPADDSW(pk.z, accs[2], accs[2])
+		g.VPACKUSWB(accs[2], accs[0], accs[0])
+		pk.clamp(accs[0])
+		if mask != nil {
+			g.VMOVDQU8(accs[0], mask, mem(dOut, 0))
+		} else {
+			g.VMOVDQU8(accs[0], mem(dOut, 0))
+		}
+	}
+	for _, c := range cols {
+		cnt := c.to - c.from
+		lp := g.label("qpx")
+		if cnt > 1 {
+			g.MOVQ(i32(cnt), dN)
+			g.Label(lp)
+		}
+		pixel(c.valid)
+		g.ADDQ(i32(d.Stride*g.cp), dPix)
+		g.ADDQ(i32(g.cp), dOut)
+		if cnt > 1 {
+			g.DECQ(dN)
+			g.JNZ(operand.LabelRef(lp))
+		}
+	}
 }
