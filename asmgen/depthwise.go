@@ -712,8 +712,10 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	accs := []reg.VecPhysical{v(0), v(1), v(2), v(3)}
 	ra, rc := v(4), v(5)
 	us := []reg.VecPhysical{v(6), v(7), v(8), v(9)}
-	ps := []reg.VecPhysical{v(10), v(11), v(12), v(13)}
 	zp := v(14)
+	// Packed kernel columns: set i is registers 15+4i..18+4i (up to Z30).
+	set := func(i int) []reg.VecPhysical { return []reg.VecPhysical{v(15 + 4*i), v(16 + 4*i), v(17 + 4*i), v(18 + 4*i)} }
+	zset := []reg.VecPhysical{zp, zp, zp, zp}
 	g.VMOVDQU64(g.zin64, zp)
 	var mask reg.Register
 	if q.n < vb {
@@ -723,53 +725,55 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
 	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 	wOff := func(kx, gr, i int) int { return vb * (12 + 4*(kx*g.quadGroups()+gr) + i) }
-	pixel := func(vx []bool) {
+	// pack interleaves kernel rows 4gr..4gr+3 of the input column at byte
+	// offset off from dPix into dst, or returns zset when every tap is padding.
+	pack := func(off, gr int, valid bool, dst []reg.VecPhysical) []reg.VecPhysical {
+		var src [4]*operand.Mem
+		live := false
+		for t := range 4 {
+			if ky := 4*gr + t; ky < d.K && vy[ky] && valid {
+				m := mem(dPix, ky*d.W*g.cp+off)
+				src[t], live = &m, true
+			}
+		}
+		if !live {
+			return zset
+		}
+		first := func(t int, r reg.VecPhysical) reg.VecPhysical {
+			if src[t] == nil {
+				return zp
+			}
+			g.VMOVDQU64(*src[t], r)
+			return r
+		}
+		second := func(t int) operand.Op {
+			if src[t] == nil {
+				return zp
+			}
+			return *src[t]
+		}
+		a, c := first(0, ra), first(2, rc)
+		g.VPUNPCKLBW(second(1), a, us[0])
+		g.VPUNPCKHBW(second(1), a, us[1])
+		g.VPUNPCKLBW(second(3), c, us[2])
+		g.VPUNPCKHBW(second(3), c, us[3])
+		g.VPUNPCKLWD(us[2], us[0], dst[0])
+		g.VPUNPCKHWD(us[2], us[0], dst[1])
+		g.VPUNPCKLWD(us[3], us[1], dst[2])
+		g.VPUNPCKHWD(us[3], us[1], dst[3])
+		return dst
+	}
+	begin := func() {
 		for i, a := range accs {
 			g.VMOVDQU32(mem(dTab, vb*i), a)
 		}
-		for kx := 0; kx < d.K; kx++ {
-			for gr := 0; gr < g.quadGroups(); gr++ {
-				// src[t] is kernel row 4gr+t's input, nil for the zero point.
-				var src [4]*operand.Mem
-				live := false
-				for t := range 4 {
-					if ky := 4*gr + t; ky < d.K && vy[ky] && vx[kx] {
-						m := mem(dPix, (ky*d.W+kx)*g.cp)
-						src[t], live = &m, true
-					}
-				}
-				packed := ps
-				if !live {
-					packed = []reg.VecPhysical{zp, zp, zp, zp}
-				} else {
-					first := func(t int, r reg.VecPhysical) reg.VecPhysical {
-						if src[t] == nil {
-							return zp
-						}
-						g.VMOVDQU64(*src[t], r)
-						return r
-					}
-					second := func(t int) operand.Op {
-						if src[t] == nil {
-							return zp
-						}
-						return *src[t]
-					}
-					a, c := first(0, ra), first(2, rc)
-					g.VPUNPCKLBW(second(1), a, us[0])
-					g.VPUNPCKHBW(second(1), a, us[1])
-					g.VPUNPCKLBW(second(3), c, us[2])
-					g.VPUNPCKHBW(second(3), c, us[3])
-					g.VPUNPCKLWD(us[2], us[0], ps[0])
-					g.VPUNPCKHWD(us[2], us[0], ps[1])
-					g.VPUNPCKLWD(us[3], us[1], ps[2])
-					g.VPUNPCKHWD(us[3], us[1], ps[3])
-				}
-				for i, a := range accs {
-					g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
-				}
-			}
+	}
+	dot := func(kx, gr int, packed []reg.VecPhysical) {
+		for i, a := range accs {
+			g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
 		}
+	}
+	end := func() {
 		pk := g.pk
 		for i, a := range accs {
 			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
@@ -785,20 +789,119 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		} else {
 			g.VMOVDQU8(accs[0], mem(dOut, 0))
 		}
+		g.ADDQ(i32(d.Stride*g.cp), dPix)
+		g.ADDQ(i32(g.cp), dOut)
+	}
+	pixel := func(vx []bool) {
+		begin()
+		for kx := 0; kx < d.K; kx++ {
+			for gr := 0; gr < g.quadGroups(); gr++ {
+				dot(kx, gr, pack(kx*g.cp, gr, vx[kx], set(0)))
+			}
+		}
+		end()
+	}
+	// window runs cnt pixels whose taps are all inside the image keeping the
+	// packed kernel columns in registers: a column packed for one pixel serves
+	// the next ones (stride 1: every column is packed once instead of K times).
+	// slots[kx] is the register set holding kernel column kx; the loop is
+	// unrolled until the assignment comes back to the start.
+	window := func(cnt int) {
+		k, st := d.K, d.Stride
+		slots := make([]int, k)
+		for kx := range slots {
+			slots[kx] = kx
+		}
+		step := func(fresh int) {
+			begin()
+			for kx := 0; kx < k; kx++ {
+				if kx >= k-fresh {
+					pack(kx*g.cp, 0, true, set(slots[kx]))
+				}
+				dot(kx, 0, set(slots[kx]))
+			}
+			end()
+			slots = advance(slots, st)
+		}
+		step(k)
+		cnt--
+		// The loop body is one period of the slot rotation.
+		u := 1
+		for s := advance(slots, st); !equalInts(s, slots); s = advance(s, st) {
+			u++
+		}
+		if n := cnt / u; n > 0 {
+			lp := g.label("qwin")
+			if n > 1 {
+				g.MOVQ(i32(n), dN)
+			}
+			g.Label(lp)
+			for range u {
+				step(min(st, k))
+			}
+			if n > 1 {
+				g.DECQ(dN)
+				g.JNZ(operand.LabelRef(lp))
+			}
+		}
+		for range cnt % u {
+			step(min(st, k))
+		}
 	}
 	for _, c := range cols {
 		cnt := c.to - c.from
+		inside := true
+		for _, ok := range c.valid {
+			inside = inside && ok
+		}
+		if inside && cnt > 1 && g.quadGroups() == 1 && d.Stride < d.K {
+			window(cnt)
+			continue
+		}
 		lp := g.label("qpx")
 		if cnt > 1 {
 			g.MOVQ(i32(cnt), dN)
 			g.Label(lp)
 		}
 		pixel(c.valid)
-		g.ADDQ(i32(d.Stride*g.cp), dPix)
-		g.ADDQ(i32(g.cp), dOut)
 		if cnt > 1 {
 			g.DECQ(dN)
 			g.JNZ(operand.LabelRef(lp))
 		}
 	}
+}
+
+// advance is the register sets of a window's kernel columns after a step of
+// stride st: column kx+st becomes column kx, the sets left free take the new
+// columns (lowest first, so that the assignment is periodic).
+func advance(slots []int, st int) []int {
+	k := len(slots)
+	next := make([]int, k)
+	used := make([]bool, k)
+	for kx := range next {
+		next[kx] = -1
+		if kx+st < k {
+			next[kx] = slots[kx+st]
+			used[next[kx]] = true
+		}
+	}
+	free := 0
+	for kx := range next {
+		if next[kx] < 0 {
+			for used[free] {
+				free++
+			}
+			next[kx], used[free] = free, true
+		}
+	}
+	return next
+}
+
+func equalInts(a, b []int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }
