@@ -714,7 +714,9 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	us := []reg.VecPhysical{v(6), v(7), v(8), v(9)}
 	zp := v(14)
 	// Packed kernel columns: set i is registers 15+4i..18+4i (up to Z30).
-	set := func(i int) []reg.VecPhysical { return []reg.VecPhysical{v(15 + 4*i), v(16 + 4*i), v(17 + 4*i), v(18 + 4*i)} }
+	set := func(i int) []reg.VecPhysical {
+		return []reg.VecPhysical{v(15 + 4*i), v(16 + 4*i), v(17 + 4*i), v(18 + 4*i)}
+	}
 	zset := []reg.VecPhysical{zp, zp, zp, zp}
 	g.VMOVDQU64(g.zin64, zp)
 	var mask reg.Register
