@@ -42,6 +42,13 @@ const (
 	vnniEmulated
 
 	AVX512 // AVX-512 F/BW/VL + VNNI on 512-bit registers, opmask tails
+
+	// zmmEmulated is the AVX512 tier's design (column units, the int32 clamp
+	// and narrowing epilogue, the depthwise quad path) on 8-lane ymm vectors
+	// with AVX2 only: VPDPBUSD replaced as in vnniEmulated, every opmask
+	// store by an exact partial store of the same bytes. Tests run it where
+	// the CPU lacks AVX-512. It runs as the avx2 tier.
+	zmmEmulated
 )
 
 func (i ISA) String() string {
@@ -54,12 +61,22 @@ func (i ISA) String() string {
 		return "avx512vnni-emulated"
 	case AVX512:
 		return "avx512"
+	case zmmEmulated:
+		return "avx512-emulated"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
 
 // vnni says whether the tier computes as the VNNI tier does.
-func (i ISA) vnni() bool { return i == AVX512VNNI || i == vnniEmulated || i == AVX512 }
+func (i ISA) vnni() bool {
+	return i == AVX512VNNI || i == vnniEmulated || i == AVX512 || i == zmmEmulated
+}
+
+// zmmDesign says whether the tier's kernels are the avx512 tier's design.
+func (i ISA) zmmDesign() bool { return i == AVX512 || i == zmmEmulated }
+
+// emulated says whether VPDPBUSD and opmasks are replaced by AVX2 code.
+func (i ISA) emulated() bool { return i == vnniEmulated || i == zmmEmulated }
 
 // lanes is the number of int32 lanes of the tier's vectors: 16 on zmm, else 8.
 func (i ISA) lanes() int {
@@ -71,7 +88,7 @@ func (i ISA) lanes() int {
 
 // tier is the runtime tier whose CPUs run the code.
 func (i ISA) tier() string {
-	if i == vnniEmulated {
+	if i.emulated() {
 		return AVX2.String()
 	}
 	return i.String()
@@ -210,11 +227,12 @@ type consts struct {
 	p     *Program
 	name  string
 	n     int
-	lanes int // 32-bit words of a splatted constant (a vector's width)
+	lanes int  // 32-bit words of a splatted constant (a vector's width)
+	zmm   bool // the avx512 tier's design (packer.narrow)
 }
 
 func newConsts(p *Program, name string, isa ISA) *consts {
-	return &consts{p: p, name: name, lanes: isa.lanes()}
+	return &consts{p: p, name: name, lanes: isa.lanes(), zmm: isa.zmmDesign()}
 }
 
 func (k *consts) vec(words ...uint32) operand.Mem {
@@ -281,7 +299,7 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 	if pk.doCap {
 		pk.capv = k.f32(1 << 30)
 	}
-	if k.lanes == 16 {
+	if k.zmm {
 		pk.z32, pk.lo32 = k.i32(r.Z), k.i32(r.Lo)
 		if pk.doHi {
 			pk.hi32 = k.i32(r.Hi)
@@ -305,6 +323,23 @@ func (pk *packer) narrow(v reg.VecPhysical, dst operand.Mem, mask reg.Register) 
 		return
 	}
 	c.VPMOVUSDB(v, dst)
+}
+
+// narrow8 is narrow on the 8 lanes of ymm v with AVX2 only (zmmEmulated):
+// the same clamp, then packs and a store of the first n bytes, the bytes
+// an opmask of n bits would store; t and gp are scratch.
+func (pk *packer) narrow8(v, t reg.VecPhysical, dst operand.Mem, n int, gp reg.GPPhysical) {
+	c := pk.c
+	c.VPADDD(pk.z32, v, v)
+	c.VPMAXSD(pk.lo32, v, v)
+	if pk.doHi {
+		c.VPMINSD(pk.hi32, v, v)
+	}
+	xv, xt := v.AsX(), t.AsX()
+	c.VEXTRACTI128(operand.U8(1), v, xt)
+	c.VPACKSSDW(xt, xv, xv)
+	c.VPACKUSWB(xv, xv, xv)
+	storeN(c, xv, n, dst, gp)
 }
 
 // setMask loads opmask k with the low n (1..64) bits set; gp is a scratch.

@@ -146,7 +146,11 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	k := newConsts(p, name, isa)
-	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa == vnniEmulated, lanes: isa.lanes(), nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
+	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
+		nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
+	if isa == zmmEmulated {
+		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
+	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
@@ -172,15 +176,18 @@ type denseGen struct {
 	*build.Context
 	d    *Dense
 	mode Path // the layer's Path
-	// lanes is the columns of one accumulator: 8 on ymm; 16 on zmm, where a
-	// column unit is one accumulator per row and a block takes up to
-	// zmmUnits units.
-	lanes  int
-	path   Path // the path being emitted (PathMixed emits two)
-	nq, kq int  // quads per tap, quads per output channel
-	np     int
-	pk     *packer
-	tabs   map[Path]denseTabs
+	// lanes is the columns of one accumulator: 8 on ymm, 16 on zmm.
+	lanes int
+	// units: the avx512 tier's design, where a block is up to maxUnits column
+	// units (16/lanes accumulators per row and unit) and every accumulator is
+	// narrowed and stored on its own (packer.narrow, with an opmask tail).
+	units    bool
+	maxUnits int
+	path     Path // the path being emitted (PathMixed emits two)
+	nq, kq   int  // quads per tap, quads per output channel
+	np       int
+	pk       *packer
+	tabs     map[Path]denseTabs
 	denseTabs
 	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
 	ones   operand.Mem
@@ -451,7 +458,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	block := func(n, cols int) {
 		setA()
 		kloop(rows, n, cols)
-		if g.lanes == 16 {
+		if g.units {
 			// n units of two weight groups each; kloop passed the first.
 			g.ADDQ(i32((2*n-1)*g.kq*32), rWp)
 			g.ADDQ(i32(64*n), rB)
@@ -468,7 +475,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	}
 	// unit emits one column unit of cols (1..16) columns.
 	unit := func(cols int) {
-		if g.lanes == 16 {
+		if g.units {
 			block(1, cols)
 			return
 		}
@@ -503,18 +510,18 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.SUBQ(rK, rG)
 	skip := g.label("cols_end")
 	switch {
-	case full > 0 && g.lanes == 16:
-		// Blocks of zmmUnits units, then one of the 1..zmmUnits-1 left.
+	case full > 0 && g.units:
+		// Blocks of maxUnits units, then one of the 1..maxUnits-1 left.
 		g.JLE(operand.LabelRef(skip))
 		lp, rest := g.label("cols"), g.label("cols_rest")
 		g.Label(lp)
-		g.CMPQ(rG, i32(zmmUnits))
+		g.CMPQ(rG, i32(g.maxUnits))
 		g.JL(operand.LabelRef(rest))
-		block(zmmUnits, zmmUnits*ColBlock)
-		g.SUBQ(i32(zmmUnits), rG)
+		block(g.maxUnits, g.maxUnits*ColBlock)
+		g.SUBQ(i32(g.maxUnits), rG)
 		g.JMP(operand.LabelRef(lp))
 		g.Label(rest)
-		for n := zmmUnits - 1; n >= 1; n-- {
+		for n := g.maxUnits - 1; n >= 1; n-- {
 			next := g.label("cols_n")
 			g.CMPQ(rG, i32(n))
 			g.JNE(operand.LabelRef(next))
@@ -546,20 +553,30 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 
 func acc(r, j int) reg.VecPhysical { return ymm[2*r+j] }
 
-// acc is the accumulator of row r and group (zmm: unit) j.
-func (g *denseGen) acc(r, j int) reg.VecPhysical {
+// uacc is the accumulator of row r, unit j and half h (0 on zmm) in the
+// units design.
+func (g *denseGen) uacc(r, j, h int) reg.VecPhysical {
 	if g.lanes == 16 {
 		return zmm[zmmUnits*r+j]
 	}
-	return acc(r, j)
+	return ymm[2*(g.maxUnits*r+j)+h]
 }
 
+// halves is the accumulators of a column unit in the units design.
+func (g *denseGen) halves() int { return ColBlock / g.lanes }
+
 // initAcc zeroes the i16 half-sum accumulators or loads the bias.
-func (g *denseGen) initAcc(rows, groups int) {
-	if g.lanes == 16 {
+func (g *denseGen) initAcc(rows, groups, cols int) {
+	if g.units {
 		for r := 0; r < rows; r++ {
 			for j := 0; j < groups; j++ {
-				g.VMOVDQU32(mem(rB, 64*j), g.acc(r, j))
+				for h := 0; h < g.halves() && 16*j+8*h < cols; h++ {
+					if g.lanes == 16 {
+						g.VMOVDQU32(mem(rB, 64*j), g.uacc(r, j, h))
+					} else {
+						g.VMOVDQU(mem(rB, 64*j+32*h), g.uacc(r, j, h))
+					}
+				}
 			}
 		}
 		return
@@ -591,7 +608,26 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		for r := 0; r < rows; r++ {
 			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), zX)
 			for j := 0; j < groups; j++ {
-				g.VPDPBUSD(zW[j], zX, g.acc(r, j))
+				g.VPDPBUSD(zW[j], zX, g.uacc(r, j, 0))
+			}
+		}
+		return
+	}
+	if g.units {
+		// zmmEmulated: one unit, its halves in two ymm, VPDPBUSD emulated.
+		ws := []reg.VecPhysical{yW0, yW1}[:min(2, (cols+7)/8)]
+		for h, w := range ws {
+			g.VMOVDQU(mem(rWp, wDisp+h*g.kq*32), w)
+		}
+		for r := 0; r < rows; r++ {
+			for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+				g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+				g.VPAND(half, yX, yX)
+				for h, w := range ws {
+					g.VPMADDUBSW(w, yX, yT)
+					g.VPMADDWD(g.ones, yT, yT)
+					g.VPADDD(yT, g.uacc(r, 0, h), g.uacc(r, 0, h))
+				}
 			}
 		}
 		return
@@ -649,14 +685,14 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
-	g.initAcc(rows, groups)
+	g.initAcc(rows, groups, cols)
 	g.quads(rows, groups, cols, g.kq, 0)
 	g.finish(rows, groups, cols)
 }
 
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
-	g.initAcc(rows, groups)
+	g.initAcc(rows, groups, cols)
 	for _, off := range g.tapOff {
 		g.quads(rows, groups, cols, g.nq, off)
 	}
@@ -720,23 +756,33 @@ func pairShuffle(order []int) []uint32 {
 // packing shuffles are shared.
 func (g *denseGen) finish(rows, groups, cols int) {
 	pk := g.pk
-	if g.lanes == 16 {
-		// Every row and unit on its own: 16 lanes narrowed by VPMOVUSDB, the
-		// block's partial unit stored under an opmask.
+	if g.units {
+		// Every row and accumulator on its own: narrowed by VPMOVUSDB, the
+		// block's partial unit stored under an opmask (emulated: narrow8).
 		var mask reg.Register
-		if last := cols - 16*(groups-1); last < 16 {
+		if last := cols - 16*(groups-1); last < 16 && g.lanes == 16 {
 			setMask(g.Context, reg.K1, last, rK)
 			mask = reg.K1
 		}
 		for r := 0; r < rows; r++ {
 			for j := 0; j < groups; j++ {
-				a := g.acc(r, j)
-				pk.scale(a, mem(rM, 128*j), mem(rM, 128*j+64))
-				var m reg.Register
-				if j == groups-1 {
-					m = mask
+				for h := 0; h < g.halves(); h++ {
+					c0 := 16*j + g.lanes*h // first column of the accumulator
+					if c0 >= cols {
+						continue
+					}
+					a, tab := g.uacc(r, j, h), 128*j+8*g.lanes*h
+					pk.scale(a, mem(rM, tab), mem(rM, tab+4*g.lanes))
+					dst := mem(rO, r*g.d.OutStride+c0)
+					switch {
+					case g.lanes == 8:
+						pk.narrow8(a, yX, dst, min(8, cols-c0), rK)
+					case j == groups-1:
+						pk.narrow(a, dst, mask)
+					default:
+						pk.narrow(a, dst, nil)
+					}
 				}
-				pk.narrow(a, mem(rO, r*g.d.OutStride+16*j), m)
 			}
 		}
 		return

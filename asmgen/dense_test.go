@@ -183,7 +183,7 @@ func denseShapes() []denseShape {
 }
 
 func TestDense(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated, AVX512} {
+	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
 			needISA(t, isa)
 			r := rand.New(rand.NewPCG(1, uint64(isa)))

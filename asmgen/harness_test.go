@@ -65,7 +65,7 @@ func ilit(i int) lit { return lit(fmt.Sprint(i)) }
 func needISA(t *testing.T, isa ISA) {
 	t.Helper()
 	switch isa {
-	case AVX2, vnniEmulated:
+	case AVX2, vnniEmulated, zmmEmulated:
 		if !cpu.X86.HasAVX2 {
 			t.Skip("CPU lacks AVX2: the avx2 tier cannot run here")
 		}
