@@ -92,7 +92,12 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		tab = append(tab, floatBits(inOrder(d.B, c0, order))...)
 	}
 	g.tab = k.vec(tab...)
-	if isa == AVX512 {
+	if isa.zmmDesign() {
+		g.emulate = isa == zmmEmulated
+		if g.emulate {
+			g.ones16 = k.i16(1)
+			g.evenBytes, g.oddBytes = k.vec(splat32(0x00FF00FF, 8)...), k.vec(splat32(0xFF00FF00, 8)...)
+		}
 		g.quadTables(k, bias)
 		g.emit()
 		return nil
@@ -130,6 +135,10 @@ type dwGen struct {
 	quads []quadChunk
 	qtab  operand.Mem
 	zin64 operand.Mem
+	// emulate: zmmEmulated, the quad path on ymm with AVX2 only (VPDPBUSD
+	// as even and odd bytes through VPMADDUBSW, partial stores for opmasks).
+	emulate             bool
+	evenBytes, oddBytes operand.Mem
 }
 
 func (g *dwGen) label(s string) string {
@@ -605,7 +614,7 @@ type quadChunk struct{ c0, n, lanes, off int }
 func (g *dwGen) quadGroups() int { return (g.d.K + 3) / 4 }
 
 // quadTables lays out the chunks (64 channels on zmm; a last chunk of 32 or
-// fewer on ymm) and their constants: accumulator starts, multipliers, float
+// fewer on ymm; 32 on ymm when emulated) and their constants: accumulator starts, multipliers, float
 // biases (four vectors each), then per kernel column and row group the four
 // weight vectors.
 func (g *dwGen) quadTables(k *consts, bias []int32) {
@@ -613,6 +622,9 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 	var words []uint32
 	for c0 := 0; c0 < d.C; {
 		n, lanes := min(64, d.C-c0), 16
+		if g.emulate {
+			n = min(32, d.C-c0)
+		}
 		if n <= 32 {
 			lanes = 8
 		}
@@ -677,20 +689,22 @@ func (g *dwGen) quadBytes(q quadChunk) int { return 4 * q.lanes * (12 + 4*g.d.K*
 func (g *dwGen) rowQuads(vy []bool, cols []run) {
 	g.LEAQ(g.qtab, dTab)
 	g.XORQ(dCh, dCh) // byte offset of the chunk
+	// The chunks like the first (all full) loop; a different last one follows.
 	full := 0
 	for _, q := range g.quads {
-		if q.n == 64 {
+		if q.n == g.quads[0].n && q.lanes == g.quads[0].lanes {
 			full++
 		}
 	}
 	if full > 0 {
+		q := g.quads[0]
 		lp := g.label("qchunk")
 		g.Label(lp)
-		g.chunkQuads(vy, cols, g.quads[0])
-		g.ADDQ(i32(64), dCh)
-		g.ADDQ(i32(g.quadBytes(g.quads[0])), dTab)
+		g.chunkQuads(vy, cols, q)
+		g.ADDQ(i32(q.n), dCh)
+		g.ADDQ(i32(g.quadBytes(q)), dTab)
 		if full > 1 {
-			g.CMPQ(dCh, i32(64*full))
+			g.CMPQ(dCh, i32(q.n*full))
 			g.JL(operand.LabelRef(lp))
 		}
 	}
@@ -713,14 +727,26 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	ra, rc := v(4), v(5)
 	us := []reg.VecPhysical{v(6), v(7), v(8), v(9)}
 	zp := v(14)
-	// Packed kernel columns: set i is registers 15+4i..18+4i (up to Z30).
+	// Packed kernel columns: set i is registers 15+4i..18+4i (up to Z30);
+	// emulated, the one set is Y10-Y13 and Y15 a scratch.
 	set := func(i int) []reg.VecPhysical {
 		return []reg.VecPhysical{v(15 + 4*i), v(16 + 4*i), v(17 + 4*i), v(18 + 4*i)}
 	}
+	if g.emulate {
+		set = func(int) []reg.VecPhysical { return []reg.VecPhysical{v(10), v(11), v(12), v(13)} }
+	}
 	zset := []reg.VecPhysical{zp, zp, zp, zp}
-	g.VMOVDQU64(g.zin64, zp)
+	// load is a plain vector load (EVEX for the registers above 15).
+	load := func(m operand.Op, r reg.VecPhysical) {
+		if g.emulate {
+			g.VMOVDQU(m, r)
+		} else {
+			g.VMOVDQU64(m, r)
+		}
+	}
+	load(g.zin64, zp)
 	var mask reg.Register
-	if q.n < vb {
+	if q.n < vb && !g.emulate {
 		setMask(g.Context, reg.K1, q.n, reg.RDX)
 		mask = reg.K1
 	}
@@ -745,7 +771,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			if src[t] == nil {
 				return zp
 			}
-			g.VMOVDQU64(*src[t], r)
+			load(*src[t], r)
 			return r
 		}
 		second := func(t int) operand.Op {
@@ -767,12 +793,23 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	}
 	begin := func() {
 		for i, a := range accs {
-			g.VMOVDQU32(mem(dTab, vb*i), a)
+			load(mem(dTab, vb*i), a)
 		}
 	}
 	dot := func(kx, gr int, packed []reg.VecPhysical) {
 		for i, a := range accs {
-			g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
+			if !g.emulate {
+				g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
+				continue
+			}
+			// One product per int16 (no saturation), summed in pairs.
+			t := v(15)
+			for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+				g.VPAND(half, packed[i], t)
+				g.VPMADDUBSW(mem(dTab, wOff(kx, gr, i)), t, t)
+				g.VPMADDWD(g.ones16, t, t)
+				g.VPADDD(t, a, a)
+			}
 		}
 	}
 	end := func() {
@@ -786,9 +823,20 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		g.VPADDSW(pk.z, accs[2], accs[2])
 		g.VPACKUSWB(accs[2], accs[0], accs[0])
 		pk.clamp(accs[0])
-		if mask != nil {
+		switch {
+		case g.emulate && q.n == vb:
+			g.VMOVDQU(accs[0], mem(dOut, 0))
+		case g.emulate:
+			// The bytes an opmask of q.n bits would store.
+			x := accs[0].AsX()
+			if q.n > 16 {
+				g.VMOVDQU(x, mem(dOut, 0))
+				g.VEXTRACTI128(operand.U8(1), accs[0], x)
+			}
+			storeN(g.Context, x, q.n-16*(q.n/17), mem(dOut, 16*(q.n/17)), reg.RDX)
+		case mask != nil:
 			g.VMOVDQU8(accs[0], mask, mem(dOut, 0))
-		} else {
+		default:
 			g.VMOVDQU8(accs[0], mem(dOut, 0))
 		}
 		g.ADDQ(i32(d.Stride*g.cp), dPix)
@@ -856,7 +904,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for _, ok := range c.valid {
 			inside = inside && ok
 		}
-		if inside && cnt > 1 && g.quadGroups() == 1 && d.Stride < d.K {
+		if inside && cnt > 1 && g.quadGroups() == 1 && d.Stride < d.K && !g.emulate {
 			window(cnt)
 			continue
 		}
