@@ -325,6 +325,27 @@ func (pk *packer) narrow(v reg.VecPhysical, dst operand.Mem, mask reg.Register) 
 	c.VPMOVUSDB(v, dst)
 }
 
+// setTail sets opmask K1 for the last vector of n bytes narrowed from int32
+// lanes, when it is partial on zmm; gp is a scratch.
+func (pk *packer) setTail(lanes, n int, gp reg.GPPhysical) {
+	if lanes == 16 && n%16 != 0 {
+		setMask(pk.c, reg.K1, n%16, gp)
+	}
+}
+
+// narrowTail narrows v and stores its first n bytes: narrow (under K1, set
+// by setTail, when n < 16) on zmm, narrow8 on ymm; t and gp are scratch.
+func (pk *packer) narrowTail(v, t reg.VecPhysical, dst operand.Mem, n int, gp reg.GPPhysical) {
+	switch {
+	case v.Size() == 32:
+		pk.narrow8(v, t, dst, n, gp)
+	case n < 16:
+		pk.narrow(v, dst, reg.K1)
+	default:
+		pk.narrow(v, dst, nil)
+	}
+}
+
 // narrow8 is narrow on the 8 lanes of ymm v with AVX2 only (zmmEmulated):
 // the same clamp, then packs and a store of the first n bytes, the bytes
 // an opmask of n bits would store; t and gp are scratch.

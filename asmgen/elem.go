@@ -55,8 +55,11 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 	c.Load(c.Param("y"), py)
 	c.Load(c.Param("s0"), s)
 	c.Load(c.Param("s1"), s1)
-	lanes := isa.lanes()
-	if lanes == 8 {
+	lanes, vecs := isa.lanes(), ymm
+	if lanes == 16 {
+		vecs = zmm
+	}
+	if !isa.zmmDesign() {
 		c.VMOVDQU(perm, reg.Y15)
 	}
 	// v = rne(float32(a-za)*ma + float32(b-zb)*mb) for the lanes bytes at off.
@@ -76,18 +79,12 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 		c.VCVTPS2DQ(v, v)
 	}
 	block := func(n int) {
-		if lanes == 16 {
-			// Each 16 bytes on their own, the last ones under an opmask.
-			if n%16 != 0 {
-				setMask(c, reg.K1, n%16, reg.RDX)
-			}
-			for i := 0; i < (n+15)/16; i++ {
-				scaled(16*i, zmm[i], zmm[4+i])
-				var m reg.Register
-				if 16*(i+1) > n {
-					m = reg.K1
-				}
-				pk.narrow(zmm[i], mem(py, 16*i), m)
+		if isa.zmmDesign() {
+			// Each vector on its own, the last bytes under an opmask.
+			pk.setTail(lanes, n, reg.RDX)
+			for i := 0; i < (n+lanes-1)/lanes; i++ {
+				scaled(lanes*i, vecs[i], vecs[4+i])
+				pk.narrowTail(vecs[i], vecs[4+i], mem(py, lanes*i), min(lanes, n-lanes*i), reg.RDX)
 			}
 			return
 		}
@@ -181,8 +178,7 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 	px, py, pp, n := reg.RAX, reg.RCX, reg.RSI, reg.RDX
 	c.Load(c.Param("x"), px)
 	c.Load(c.Param("y"), py)
-	lanes := isa.lanes()
-	vecs := ymm
+	lanes, vecs := isa.lanes(), ymm
 	if lanes == 16 {
 		vecs = zmm
 	}
@@ -211,17 +207,11 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 			c.VPSUBD(off, vecs[i], vecs[i])
 			pk.scale(vecs[i], inv, nil)
 		}
-		if lanes == 16 {
+		if isa.zmmDesign() {
 			n := min(width, m.C-ch)
-			if n%16 != 0 {
-				setMask(c, reg.K1, n%16, reg.RDI)
-			}
+			pk.setTail(lanes, n, reg.RDI)
 			for i := 0; i < v; i++ {
-				var k reg.Register
-				if 16*(i+1) > n {
-					k = reg.K1
-				}
-				pk.narrow(vecs[i], mem(py, ch+16*i), k)
+				pk.narrowTail(vecs[i], vecs[8+i], mem(py, ch+lanes*i), min(lanes, n-lanes*i), reg.RDI)
 			}
 			return
 		}
@@ -231,7 +221,7 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 			pk.store8(reg.Y0, reg.Y8, mem(py, ch), min(8, m.C-ch), reg.RDI)
 		}
 	}
-	for ch := 0; ch < m.C; ch += 2 * lanes {
+	for ch := 0; ch < m.C; ch += 2 * lanes { // the ymm tiers: 16
 		chunk(ch, ChanStride(min(2*lanes, m.C-ch)))
 	}
 	c.VZEROUPPER()

@@ -11,7 +11,7 @@ import (
 )
 
 func TestAdd(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512} {
+	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) { testAdd(t, isa) })
 	}
 }
@@ -57,7 +57,7 @@ func testAdd(t *testing.T, isa ISA) {
 }
 
 func TestMean(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512} {
+	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) { testMean(t, isa) })
 	}
 }
@@ -103,7 +103,7 @@ func testMean(t *testing.T, isa ISA) {
 }
 
 func TestQuantize(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512} {
+	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) { testQuantize(t, isa) })
 	}
 }

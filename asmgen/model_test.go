@@ -31,6 +31,16 @@ func TestGeneratedVNNIEmulated(t *testing.T) {
 	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
 }
 
+// TestGeneratedZMMEmulated is TestGeneratedTiers for the avx512 tier's design
+// on ymm with AVX2 only (VPDPBUSD and the opmask stores emulated), built as
+// the packages' avx2 tier.
+func TestGeneratedZMMEmulated(t *testing.T) {
+	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+		return GenerateTiers(m, pkg, []ISA{zmmEmulated}, name)
+	}
+	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+}
+
 func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
