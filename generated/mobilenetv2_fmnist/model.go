@@ -103,7 +103,7 @@ type Model struct {
 
 // New returns a Model with its memory allocated and its kernels chosen: the best
 // tier this CPU runs, or the one the environment variable PTQC_ISA names
-// (generic, avx2, avx512vnni); an error there is returned by Forward. The Model
+// (generic, avx2, avx512vnni, avx512); an error there is returned by Forward. The Model
 // uses PTQC_THREADS goroutines (default GOMAXPROCS).
 func New() *Model {
 	m := &Model{}
@@ -149,7 +149,7 @@ func (m *Model) init() error {
 	return nil
 }
 
-// Tier is the kernel tier the Model runs ("generic", "avx2" or "avx512vnni"), or New's error.
+// Tier is the kernel tier the Model runs ("generic", "avx2", "avx512vnni" or "avx512"), or New's error.
 func (m *Model) Tier() (string, error) {
 	if m == nil {
 		return "", errors.New("mobilenetv2_fmnist: Tier of a nil Model")
