@@ -127,6 +127,26 @@ func (d *Dense) check() error {
 	return d.Requant.check(d.Cout)
 }
 
+// tierDesign is the design the tier uses for this layer: the avx512 tier
+// (and its emulation) keeps the 256-bit VNNI kernel where the 512-bit one is
+// slower, layers of few output channels (one or two column units: two 16-lane
+// accumulators per row leave the VPDPBUSD chains latency-bound) or few input
+// channels (a reduction of a few quads: the per-accumulator epilogue, which
+// costs twice as much on 16 lanes, dominates). Measured on Zen 4, which splits
+// zmm work in two 256-bit halves (README, "Speed").
+func (d *Dense) tierDesign(isa ISA) ISA {
+	if d.Cout >= 48 && d.Cin*d.K*d.K >= 32 {
+		return isa
+	}
+	switch isa {
+	case AVX512:
+		return AVX512VNNI
+	case zmmEmulated:
+		return vnniEmulated
+	}
+	return isa
+}
+
 // Signature of every dense kernel: x input, w packed weights, y output, t
 // scratch; it computes the units [s0, s1) (Units) of the column units [n0, n1)
 // (Cols).
@@ -140,6 +160,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	if d.MaxAbsProd == nil {
 		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
+	isa = d.tierDesign(isa)
 	path := d.Path(isa)
 	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d, %s path.",
 		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW, path)); err != nil {
