@@ -875,11 +875,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		}
 		step(k)
 		cnt--
-		// The loop body is one period of the slot rotation.
-		u := 1
-		for s := advance(slots, st); !equalInts(s, slots); s = advance(s, st) {
-			u++
-		}
+		u, _ := windowPeriod(k, st)
 		if n := cnt / u; n > 0 {
 			lp := g.label("qwin")
 			if n > 1 {
@@ -904,7 +900,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for _, ok := range c.valid {
 			inside = inside && ok
 		}
-		if inside && cnt > 1 && g.quadGroups() == 1 && d.Stride < d.K && !g.emulate {
+		if _, ok := windowPeriod(d.K, d.Stride); inside && cnt > 1 && g.quadGroups() == 1 && ok && !g.emulate {
 			window(cnt)
 			continue
 		}
@@ -919,6 +915,29 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			g.JNZ(operand.LabelRef(lp))
 		}
 	}
+}
+
+// windowPeriod is the number of steps after which the register sets of a
+// window (k kernel columns, stride st) come back to where they were after
+// the first step: the unrolled loop body. ok is false where there is no such
+// period within k*k steps (then the row runs without a window).
+func windowPeriod(k, st int) (u int, ok bool) {
+	if st >= k {
+		return 0, false
+	}
+	first := make([]int, k)
+	for kx := range first {
+		first[kx] = kx
+	}
+	first = advance(first, st)
+	s := advance(first, st)
+	for u = 1; u <= k*k; u++ {
+		if equalInts(s, first) {
+			return u, true
+		}
+		s = advance(s, st)
+	}
+	return 0, false
 }
 
 // advance is the register sets of a window's kernel columns after a step of

@@ -156,3 +156,11 @@ func TestDepthwise(t *testing.T) {
 		})
 	}
 }
+
+func TestWindowPeriod(t *testing.T) {
+	for _, c := range []struct{ k, st, u int }{{3, 1, 3}, {3, 2, 2}, {2, 1, 2}, {4, 1, 4}, {4, 2, 2}, {4, 3, 2}, {3, 3, 0}} {
+		if u, ok := windowPeriod(c.k, c.st); u != c.u || ok != (c.u > 0) {
+			t.Errorf("windowPeriod(%d, %d) = %d, %v, want %d", c.k, c.st, u, ok, c.u)
+		}
+	}
+}
