@@ -31,7 +31,8 @@ import (
 // ISA is an instruction-set tier of the generated kernels.
 type ISA int
 
-// The tiers with assembly; the portable Go kernels are the third.
+// The tiers with assembly (the portable Go kernels are one more), and the
+// emulations the tests run where the CPU lacks an instruction set.
 const (
 	AVX2       ISA = iota + 1 // AVX2 (+BMI2 not needed); Haswell and Zen and later
 	AVX512VNNI                // AVX-512 F/BW/VL + VNNI on 256-bit registers

@@ -46,9 +46,10 @@ func (d *Depthwise) check() error {
 
 const dwSig = "func(x, w, y *byte, s0, s1 int)"
 
-// Depthwise adds a depthwise kernel. The same code serves both tiers: a
-// VPDPBUSD form would need as many instructions per multiply-add (four taps
-// interleaved per channel) as the tap pairs here.
+// Depthwise adds a depthwise kernel. The avx2 and avx512vnni tiers share the
+// tap-pair code (and the u8 path); the avx512 tier has the quad path
+// (quadChunk): four taps interleaved per channel for VPDPBUSD, which pays
+// once the interleaved kernel columns are kept in registers along a row.
 func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 	if err := d.check(); err != nil {
 		return err
