@@ -28,8 +28,8 @@ func TestTrainedModels(t *testing.T) {
 		}
 	}
 	// The real avx512 tier runs where the CPU has it: no need to build its
-	// emulation there too.
-	zmmEmu := !runtime.Supported(runtime.TierAVX512)
+	// emulation there too, unless asked (PTQC_TEST_EMULATIONS=1).
+	zmmEmu := !runtime.Supported(runtime.TierAVX512) || os.Getenv("PTQC_TEST_EMULATIONS") != ""
 	var real, emul, emulZ []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
