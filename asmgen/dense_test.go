@@ -171,6 +171,12 @@ func denseShapes() []denseShape {
 		{cin: 40, cout: 24, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
 		{cin: 1280, cout: 17, k: 1, s: 1, h: 1, w: 1, xmax: 255},
 		{cin: 96, cout: 56, k: 1, s: 1, h: 3, w: 3, xmax: 60},
+		// wide enough for the avx512 tier's zmm kernels (Dense.tierDesign)
+		{cin: 64, cout: 144, k: 1, s: 1, h: 5, w: 7, xmax: 255, act: "relu6"},
+		{cin: 40, cout: 200, k: 1, s: 1, h: 2, w: 7, xmax: 255},
+		{cin: 33, cout: 70, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
+		{cin: 48, cout: 1000, k: 1, s: 1, h: 1, w: 1, xmax: 255},
+		{cin: 8, cout: 56, k: 3, s: 2, p: 1, h: 7, w: 9, xmax: 255, act: "relu"},
 		// linear-like and implicit convs
 		{cin: 3, cout: 32, k: 3, s: 2, p: 1, h: 9, w: 14, xmax: 255, act: "relu6"},
 		{cin: 3, cout: 16, k: 3, s: 2, p: 1, h: 8, w: 8, xmax: 127, smallW: true},
@@ -183,7 +189,7 @@ func denseShapes() []denseShape {
 }
 
 func TestDense(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated} {
+	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
 			needISA(t, isa)
 			r := rand.New(rand.NewPCG(1, uint64(isa)))
@@ -256,4 +262,25 @@ func randomBias(r *rand.Rand, n int) []float32 {
 		}
 	}
 	return b
+}
+
+func TestTierDesign(t *testing.T) {
+	for _, c := range []struct {
+		cin, cout, k int
+		isa, want    ISA
+	}{
+		{320, 1280, 1, AVX512, AVX512},
+		{1280, 1000, 1, zmmEmulated, zmmEmulated},
+		{16, 96, 1, AVX512, AVX512VNNI},
+		{144, 24, 1, AVX512, AVX512VNNI},
+		{144, 24, 1, zmmEmulated, vnniEmulated},
+		{3, 32, 3, AVX512, AVX512VNNI},
+		{8, 56, 3, AVX512, AVX512},
+		{16, 96, 1, AVX2, AVX2},
+	} {
+		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k}
+		if got := d.tierDesign(c.isa); got != c.want {
+			t.Errorf("%d -> %d k%d on %s: %s, want %s", c.cin, c.cout, c.k, c.isa, got, c.want)
+		}
+	}
 }

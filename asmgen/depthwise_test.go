@@ -118,8 +118,10 @@ func TestDepthwise(t *testing.T) {
 		{c: 16, k: 2, s: 2, p: 0, h: 4, w: 6},
 		{c: 960, k: 3, s: 1, p: 1, h: 3, w: 3, act: "relu6"},
 		{c: 72, k: 3, s: 1, p: 1, h: 12, w: 5, act: "relu6"},
+		{c: 200, k: 3, s: 2, p: 1, h: 7, w: 6, act: "relu6"},
+		{c: 64, k: 5, s: 1, p: 2, h: 5, w: 6},
 	}
-	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated} {
+	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
 			needISA(t, isa)
 			r := rand.New(rand.NewPCG(2, uint64(isa)))
@@ -152,5 +154,13 @@ func TestDepthwise(t *testing.T) {
 				sameNHWC(t, ck.name, res[ck.out], wantDW(ck.d, ck.x), ck.d.C)
 			}
 		})
+	}
+}
+
+func TestWindowPeriod(t *testing.T) {
+	for _, c := range []struct{ k, st, u int }{{3, 1, 3}, {3, 2, 2}, {2, 1, 2}, {4, 1, 4}, {4, 2, 2}, {4, 3, 2}, {3, 3, 0}} {
+		if u, ok := windowPeriod(c.k, c.st); u != c.u || ok != (c.u > 0) {
+			t.Errorf("windowPeriod(%d, %d) = %d, %v, want %d", c.k, c.st, u, ok, c.u)
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Tiers are the instruction-set tiers Generate writes, best last.
-var Tiers = []ISA{AVX2, AVX512VNNI}
+var Tiers = []ISA{AVX2, AVX512VNNI, AVX512}
 
 // Generate writes the assembly of every layer of m that has a kernel, for
 // every tier of Tiers; name gives the Go name of node i's kernel for a tier.

@@ -17,7 +17,7 @@ type Asm struct {
 	// declarations, amd64 only by their names.
 	Files map[string][]byte
 	// Tiers are the runtime tier names the assembly implements, best last
-	// ("avx2", "avx512vnni").
+	// ("avx2", "avx512vnni", "avx512").
 	Tiers []string
 	// Layers says per node what the assembly runs.
 	Layers []AsmLayer
@@ -146,8 +146,8 @@ func (g *gen) glue(f *jen.File) {
 	f.Comment(lines(
 		"New returns a Model with its weights loaded, its kernels chosen and one runner",
 		"allocated: the best tier this CPU runs, or the one the environment variable",
-		"PTQC_ISA names (generic, avx2, avx512vnni); an error there, or in the package's",
-		"files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
+		"PTQC_ISA names (generic, avx2, avx512vnni, avx512); an error there, or in the",
+		"package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
 		"(default GOMAXPROCS).",
 	))
 	f.Func().Id("New").Params().Op("*").Id("Model").Block(

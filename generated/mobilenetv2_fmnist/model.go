@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0xeeba23d7f8627e7c
+const buildID uint64 = 0xacd5b31f5cc12486
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -132,8 +132,8 @@ type runner struct {
 
 // New returns a Model with its weights loaded, its kernels chosen and one runner
 // allocated: the best tier this CPU runs, or the one the environment variable
-// PTQC_ISA names (generic, avx2, avx512vnni); an error there, or in the package's
-// files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines
+// PTQC_ISA names (generic, avx2, avx512vnni, avx512); an error there, or in the
+// package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines
 // (default GOMAXPROCS).
 func New() *Model {
 	m := &Model{}
