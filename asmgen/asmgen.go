@@ -50,6 +50,10 @@ func (i ISA) String() string {
 		return "avx512vnni"
 	case vnniEmulated:
 		return "avx512vnni-emulated"
+	case AMX:
+		return "amx"
+	case amxEmulated:
+		return "amx-emulated"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
@@ -59,7 +63,7 @@ func (i ISA) vnni() bool { return i == AVX512VNNI || i == vnniEmulated }
 
 // tier is the runtime tier whose CPUs run the code.
 func (i ISA) tier() string {
-	if i == vnniEmulated {
+	if i == vnniEmulated || i == amxEmulated {
 		return AVX2.String()
 	}
 	return i.String()

@@ -42,9 +42,9 @@ const (
 	tileRows    = 16 // pixels per tile
 	tileQuads   = 16 // quads of input channels per reduction step (64 bytes)
 	cfgBytes    = 64
-	tileOutOff  = cfgBytes               // where a block's int32 results go in the scratch
-	tileOutRow  = 64                     // bytes per pixel row of results (16 int32)
-	AMXScratch  = cfgBytes + tileRows*64 // scratch bytes an AMX kernel call needs
+	tileOutOff  = cfgBytes                    // where a block's int32 results go in the scratch
+	tileOutRow  = 64                          // bytes per pixel row of results (16 int32)
+	AMXScratch  = cfgBytes + tileRows*64 + 64 // scratch bytes an AMX kernel call needs (results, spill)
 	cfgPalette  = 0
 	cfgColsbOff = 16 // 2 bytes per tile
 	cfgRowsOff  = 48 // 1 byte per tile
