@@ -13,8 +13,8 @@ import (
 
 // TestTrainedModels builds the trained test models (the bundled one and the
 // unseen width and setting) with assembly and checks every tier this CPU runs,
-// and the avx512vnni kernels with VPDPBUSD emulated, against the interpreter
-// bit for bit on real test images.
+// the avx512vnni kernels with VPDPBUSD emulated and the amx tier with the tile
+// instructions emulated, against the interpreter bit for bit on real test images.
 func TestTrainedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("calibrates and builds generated packages")
@@ -24,7 +24,10 @@ func TestTrainedModels(t *testing.T) {
 	emulated := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
 		return GenerateTiers(m, pkg, []ISA{vnniEmulated}, name)
 	}
-	var real, emul []gentest.Pkg
+	amxEmul := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+		return GenerateTiers(m, pkg, []ISA{amxEmulated}, name)
+	}
+	var real, emul, amxe []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs []int
@@ -46,7 +49,7 @@ func TestTrainedModels(t *testing.T) {
 			gen  codegen.AsmGenerator
 			pkg  string
 			into *[]gentest.Pkg
-		}{{Generate, c.pkg, &real}, {emulated, c.pkg + "_vnniemu", &emul}} {
+		}{{Generate, c.pkg, &real}, {emulated, c.pkg + "_vnniemu", &emul}, {amxEmul, c.pkg + "_amxemu", &amxe}} {
 			p, err := codegen.Generate(m, codegen.Options{Package: v.pkg, Asm: v.gen})
 			if err != nil {
 				t.Fatalf("%s: %v", v.pkg, err)
@@ -57,7 +60,7 @@ func TestTrainedModels(t *testing.T) {
 		inLens, outs = append(inLens, m.Tensors[m.Input].Elems()), append(outs, m.NumClasses())
 	}
 	var envs [][]string
-	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI} {
+	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAMX} {
 		if runtime.Supported(tier) {
 			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=2"})
 		} else {
@@ -87,5 +90,6 @@ func TestTrainedModels(t *testing.T) {
 	check(real, envs)
 	if runtime.Supported(runtime.TierAVX2) {
 		check(emul, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+		check(amxe, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=2"}})
 	}
 }
