@@ -20,7 +20,7 @@
 //	bias correction           false
 //	weights.bin               2279104 bytes (float model 8878504 bytes)
 //	activation arena          34816 bytes per Model worker
-//	kernel tiers              generic, avx2, avx512vnni (New picks one; PTQC_ISA forces it)
+//	kernel tiers              generic, avx2, avx512vnni, amx (New picks one; PTQC_ISA forces it)
 //
 // Regenerate it from this directory with:
 //
