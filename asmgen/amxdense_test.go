@@ -13,8 +13,8 @@ import (
 // instructions emulated (the kernels' loops, addressing, configuration and
 // requantization as encoded), in four calls over a split of the work, against
 // the interpreter's arithmetic. The real amx kernels of the same layers are
-// built by the same harness (Go's assembler takes their bytes) but run only
-// where the CPU has AMX, which the test says.
+// built by the same harness (Go's assembler takes their bytes) and run where
+// the CPU has AMX; elsewhere the test says they are UNVERIFIED.
 func TestAMXDense(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program")
@@ -28,6 +28,13 @@ func TestAMXDense(t *testing.T) {
 		out  int
 	}
 	var checks []check
+	// Where the CPU has AMX the real kernels run too, after the harness asks
+	// Linux for the tile state as runtime does.
+	real := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
+	if real {
+		h.imports = append(h.imports, "syscall")
+		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
+	}
 	for i, sh := range tileShapes() {
 		for rep := 0; rep < 2; rep++ {
 			c := randDense(r, sh)
@@ -51,6 +58,16 @@ func TestAMXDense(t *testing.T) {
 				}
 			}
 			checks = append(checks, check{name, c, y})
+			if real {
+				y2 := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+				s2 := h.buf(make([]byte, amxScratch(AMX)))
+				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+						h.call(name+"_real", x, w, y2, s2, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
+					}
+				}
+				checks = append(checks, check{name + "_real", c, y2})
+			}
 		}
 	}
 	res := h.run(t)
@@ -69,7 +86,7 @@ func TestAMXDense(t *testing.T) {
 			t.Errorf("%s: %d of %d bytes differ", ck.name, bad, len(want))
 		}
 	}
-	if !(cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8) {
+	if !real {
 		t.Logf("CPU without AMX: the real amx kernels are assembled but UNVERIFIED here; %d emulated ones checked", len(checks))
 	}
 }
