@@ -220,12 +220,11 @@ func span(n, off, rows, colsb, stride int) error {
 	if rows == 0 {
 		return nil
 	}
-	lo, hi := off, off+(rows-1)*stride+colsb
 	if stride < 0 {
-		lo = off + (rows-1)*stride
+		return fmt.Errorf("stride %d", stride)
 	}
-	if lo < 0 || hi > n {
-		return fmt.Errorf("bytes [%d, %d) outside a buffer of %d", lo, hi, n)
+	if hi := off + (rows-1)*stride + colsb; off < 0 || hi > n {
+		return fmt.Errorf("bytes [%d, %d) outside a buffer of %d", off, hi, n)
 	}
 	return nil
 }

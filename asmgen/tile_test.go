@@ -1,7 +1,6 @@
 package asmgen
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -131,8 +130,4 @@ func TestTileEmulatorFaults(t *testing.T) {
 			t.Logf("%s: %v", tc.name, err)
 		}
 	}
-}
-
-func (s tileStep) String() string {
-	return fmt.Sprintf("{%d t%d a%d b%d base%d %+d stride %d cols %d}", s.kind, s.t, s.a, s.b, s.base, s.disp, s.stride, s.cols)
 }
