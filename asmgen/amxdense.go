@@ -203,7 +203,9 @@ func (g *amxGen) emit() error {
 	g.JMP(operand.LabelRef(pix))
 
 	g.Label(done)
-	// No tile state outlives the call (the goroutine may move to another thread after it).
+	// No tile state outlives the call: Go never preempts assembly
+	// asynchronously (runtime.isAsyncSafePoint), so the goroutine cannot
+	// switch inside it, and after it the goroutine may move to another thread.
 	g.tile(amxOp{Kind: amxTilerelease})
 	g.VZEROUPPER()
 	g.RET()

@@ -31,7 +31,7 @@ func TestGeneratedAMXEmulated(t *testing.T) {
 	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
 		a, err := GenerateTiers(m, pkg, []ISA{amxEmulated}, name)
 		if err == nil {
-			tileKernels += strings.Count(string(a.Files["kernels_amd64.s"]), "AMX tiles (emulated).")
+			tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
 		}
 		return a, err
 	}

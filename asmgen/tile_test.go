@@ -28,12 +28,20 @@ func tileShapes() []denseShape {
 	)
 }
 
-// TestTileEmulated runs the tile programs of random GEMM layers on the
-// emulated tile unit, in four calls over a split of the work as workers make
-// it, and checks every output byte against the interpreter's arithmetic.
+// TestTileEmulated runs the tile programs of random GEMM layers (the tile
+// shapes and random sizes) on the emulated tile unit, in four calls over a
+// split of the work as workers make it, and checks every output byte against
+// the interpreter's arithmetic.
 func TestTileEmulated(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 1))
-	for i, sh := range tileShapes() {
+	shapes := tileShapes()
+	for range 60 {
+		// Any sizes: channels 1..300 in and 1..70 out, 1..50 pixels.
+		sh := denseShape{cin: 1 + r.IntN(300), cout: 1 + r.IntN(70), k: 1, s: 1, h: 1 + r.IntN(5), w: 1 + r.IntN(10), xmax: 255,
+			act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(8) == 0}
+		shapes = append(shapes, sh)
+	}
+	for i, sh := range shapes {
 		for rep := 0; rep < 3; rep++ {
 			c := randDense(r, sh)
 			d := c.d

@@ -30,12 +30,15 @@ func TestTrainedModels(t *testing.T) {
 	var real, emul, amxe []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
-	var inLens, outs []int
-	for _, c := range []struct{ dir, qconfig, pkg string }{
-		{"mobilenetv2_fmnist", "fbgemm", "main_fbgemm"},
-		{"mobilenetv2_fmnist", "qnnpack", "main_qnnpack"},
-		{"mobilenetv2_fmnist_alt", "onednn", "alt_onednn"},
-		{"mobilenetv2_fmnist_alt", "default", "alt_default"},
+	var inLens, outs, amxModels []int
+	for i, c := range []struct {
+		dir, qconfig, pkg string
+		amx               bool // also the amx tier emulated (one qconfig per model: the builds take time)
+	}{
+		{"mobilenetv2_fmnist", "fbgemm", "main_fbgemm", true},
+		{"mobilenetv2_fmnist", "qnnpack", "main_qnnpack", false},
+		{"mobilenetv2_fmnist_alt", "onednn", "alt_onednn", true},
+		{"mobilenetv2_fmnist_alt", "default", "alt_default", false},
 	} {
 		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
 			t.Fatalf("%s: %v", c.dir, err)
@@ -45,11 +48,17 @@ func TestTrainedModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []struct {
+		type variant struct {
 			gen  codegen.AsmGenerator
 			pkg  string
 			into *[]gentest.Pkg
-		}{{Generate, c.pkg, &real}, {emulated, c.pkg + "_vnniemu", &emul}, {amxEmul, c.pkg + "_amxemu", &amxe}} {
+		}
+		variants := []variant{{Generate, c.pkg, &real}, {emulated, c.pkg + "_vnniemu", &emul}}
+		if c.amx {
+			variants = append(variants, variant{amxEmul, c.pkg + "_amxemu", &amxe})
+			amxModels = append(amxModels, i)
+		}
+		for _, v := range variants {
 			p, err := codegen.Generate(m, codegen.Options{Package: v.pkg, Asm: v.gen})
 			if err != nil {
 				t.Fatalf("%s: %v", v.pkg, err)
@@ -67,9 +76,16 @@ func TestTrainedModels(t *testing.T) {
 			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
 		}
 	}
-	check := func(pkgs []gentest.Pkg, envs [][]string) {
-		got := gentest.RunHarness(t, pkgs, inputs, inLens, outs, envs...)
-		for i, m := range ms {
+	// check runs the packages, made for the models idx, on the tiers of envs.
+	check := func(pkgs []gentest.Pkg, idx []int, envs [][]string) {
+		var in [][]float32
+		var il, ol []int
+		for _, i := range idx {
+			in, il, ol = append(in, inputs[i]), append(il, inLens[i]), append(ol, outs[i])
+		}
+		got := gentest.RunHarness(t, pkgs, in, il, ol, envs...)
+		for k, i := range idx {
+			m := ms[i]
 			want, err := compiler.Run(m, inputs[i], images, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -77,19 +93,20 @@ func TestTrainedModels(t *testing.T) {
 			for e, env := range envs {
 				bad := 0
 				for j := range want {
-					if math.Float32bits(got[e][i][j]) != math.Float32bits(want[j]) {
+					if math.Float32bits(got[e][k][j]) != math.Float32bits(want[j]) {
 						bad++
 					}
 				}
 				if bad > 0 {
-					t.Errorf("%s %v: %d of %d logits differ from the interpreter's", pkgs[i].Name, env, bad, len(want))
+					t.Errorf("%s %v: %d of %d logits differ from the interpreter's", pkgs[k].Name, env, bad, len(want))
 				}
 			}
 		}
 	}
-	check(real, envs)
+	all := []int{0, 1, 2, 3}
+	check(real, all, envs)
 	if runtime.Supported(runtime.TierAVX2) {
-		check(emul, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
-		check(amxe, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=2"}})
+		check(emul, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+		check(amxe, amxModels, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=2"}})
 	}
 }
