@@ -26,7 +26,11 @@ import (
 // checked against GNU as).
 //
 // A column unit is 16 output channels (ColBlock): two accumulator tiles of 8
-// columns. The kernel has the dense kernels' signature and work units
+// columns. Eight columns per TDPBUSD use half the tile unit's width: the price
+// of sharing weights.bin with the other tiers (B tiles of 16 columns would need
+// 64 contiguous bytes per quad, a second copy of the pointwise weights). The
+// products are not what limits these layers (the requantization and the
+// memory traffic are), but that is UNVERIFIED without an AMX machine. The kernel has the dense kernels' signature and work units
 // (Dense.Units strips of DenseMR pixels, Dense.Cols column units), so the
 // generated glue calls it as it calls them.
 
