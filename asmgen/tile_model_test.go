@@ -116,4 +116,18 @@ func TestTileTrainedModels(t *testing.T) {
 		layers := tileModel(t, c.dir+"/"+c.qconfig, m, gentest.TestImages(t, m, n), n)
 		t.Logf("%s %s: %d GEMM layers bit-exact on the emulated tile unit, %d images", c.dir, c.qconfig, layers, n)
 	}
+	// The speed benchmark's ImageNet-shaped model, where go generate has made
+	// its calibration inputs (they are not checked in).
+	dir := root + "mobilenetv2_224/"
+	if _, err := os.Stat(dir + "calib.npy"); err != nil {
+		t.Logf("mobilenetv2_224 not checked: %v (go generate ./generated makes it)", err)
+		return
+	}
+	m, err := compiler.Quantize(compiler.Options{Model: dir + "model.json", QConfig: "fbgemm", Calib: dir + "calib.npy", CalibLimit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(224, 16))
+	layers := tileModel(t, "mobilenetv2_224", m, gentest.RandomInputs(r, m.Tensors[m.Input].Elems(), 1, false), 1)
+	t.Logf("mobilenetv2_224 fbgemm: %d GEMM layers bit-exact on the emulated tile unit, 1 image", layers)
 }
