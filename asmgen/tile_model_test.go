@@ -93,7 +93,8 @@ func TestTileRandomModels(t *testing.T) {
 	t.Logf("%d GEMM layers bit-exact on the emulated tile unit", layers)
 }
 
-// TestTileTrainedModels does the same for the trained models on test images.
+// TestTileTrainedModels does the same for the trained models on test images,
+// and for the synthetic ImageNet-shaped one on a random image.
 func TestTileTrainedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("calibrates the trained models")
