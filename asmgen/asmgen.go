@@ -64,6 +64,10 @@ func (i ISA) String() string {
 		return "avx512"
 	case zmmEmulated:
 		return "avx512-emulated"
+	case AMX:
+		return "amx"
+	case amxEmulated:
+		return "amx-emulated"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
@@ -76,8 +80,8 @@ func (i ISA) vnni() bool {
 // zmmDesign says whether the tier's kernels are the avx512 tier's design.
 func (i ISA) zmmDesign() bool { return i == AVX512 || i == zmmEmulated }
 
-// emulated says whether VPDPBUSD and opmasks are replaced by AVX2 code.
-func (i ISA) emulated() bool { return i == vnniEmulated || i == zmmEmulated }
+// emulated says whether VPDPBUSD, opmasks or tile instructions are replaced by AVX2 code.
+func (i ISA) emulated() bool { return i == vnniEmulated || i == zmmEmulated || i == amxEmulated }
 
 // lanes is the number of int32 lanes of the tier's vectors: 16 on zmm, else 8.
 func (i ISA) lanes() int {

@@ -8,7 +8,7 @@ import (
 )
 
 // Tiers are the instruction-set tiers Generate writes, best last.
-var Tiers = []ISA{AVX2, AVX512VNNI, AVX512}
+var Tiers = []ISA{AVX2, AVX512VNNI, AVX512, AMX}
 
 // Generate writes the assembly of every layer of m that has a kernel, for
 // every tier of Tiers; name gives the Go name of node i's kernel for a tier.
@@ -44,6 +44,7 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 		return t.Elems(), 1, 1
 	}
 	layers := make([]func(isa ISA, fn string) error, len(m.Nodes))
+	tiles := make([]bool, len(m.Nodes)) // layers an amx tier runs as tile programs
 	for i, nd := range m.Nodes {
 		if len(nd.In) == 0 {
 			return nil, fmt.Errorf("node %d (%s): no input", i, nd.Name)
@@ -71,7 +72,7 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 				}
 			}
 			l.Kind, l.Units = codegen.AsmQuantize, q.Units()
-			layers[i] = func(isa ISA, fn string) error { return p.Quantize(fn, q, isa) }
+			layers[i] = func(isa ISA, fn string) error { return p.Quantize(fn, q, isa.base()) }
 		case compiler.KConv, compiler.KLinear:
 			c := nd.Conv
 			if c == nil {
@@ -93,14 +94,24 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 				}
 				l.Kind, l.Units, l.Cols = codegen.AsmDense, d.Units(), d.Cols()
 				for _, isa := range tiers {
-					l.Scratch = max(l.Scratch, d.ScratchBytes(isa))
+					if isa.amx() && d.tileOK() {
+						l.Scratch = max(l.Scratch, amxScratch(isa))
+						continue
+					}
+					l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 				}
-				layers[i] = func(isa ISA, fn string) error { return p.Dense(fn, d, isa) }
+				tiles[i] = d.tileOK()
+				layers[i] = func(isa ISA, fn string) error {
+					if isa.amx() && d.tileOK() {
+						return p.AMXDense(fn, d, isa)
+					}
+					return p.Dense(fn, d, isa.base())
+				}
 			case c.Groups == c.InC && c.Groups == c.OutC:
 				d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
 					ZIn: x.Zero, XMax: xmax[nd.In[0]], Weight: c.Weight, Requant: rq}
 				l.Kind, l.Units = codegen.AsmDepthwise, d.Units()
-				layers[i] = func(isa ISA, fn string) error { return p.Depthwise(fn, d, isa) }
+				layers[i] = func(isa ISA, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 			default:
 				// Grouped convs other than depthwise keep the portable kernel.
 				l.Kind = codegen.AsmNone
@@ -115,19 +126,26 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 			}
 			a := &Add{N: x.Elems(), ZA: x.Zero, ZB: b.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero}
 			l.Kind, l.Units = codegen.AsmAdd, a.Units()
-			layers[i] = func(isa ISA, fn string) error { return p.Add(fn, a, isa) }
+			layers[i] = func(isa ISA, fn string) error { return p.Add(fn, a, isa.base()) }
 		case compiler.KMean:
 			xmax[nd.Out] = xmax[nd.In[0]]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
 			l.Kind = codegen.AsmMean
-			layers[i] = func(isa ISA, fn string) error { return p.Mean(fn, mn, isa) }
+			layers[i] = func(isa ISA, fn string) error { return p.Mean(fn, mn, isa.base()) }
 		default:
 			l.Kind = codegen.AsmNone
 		}
 	}
+	made := map[ISA]bool{}
 	for _, isa := range tiers {
+		made[isa] = true
 		for i, f := range layers {
 			if f == nil || out.Layers[i].Kind == codegen.AsmNone {
+				continue
+			}
+			if isa.amx() && !tiles[i] && made[isa.base()] {
+				// The base tier's kernel, already written.
+				out.Layers[i].Funcs[isa.tier()] = out.Layers[i].Funcs[isa.base().tier()]
 				continue
 			}
 			fn := name(i, isa.tier())

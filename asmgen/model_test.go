@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ptqc/ptqc/codegen"
@@ -19,7 +20,27 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
-	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512})
+	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512, runtime.TierAMX})
+}
+
+// TestGeneratedAMXEmulated is TestGeneratedTiers for the amx tier with the
+// tile instructions emulated (and the other layers on the VPDPBUSD-emulating
+// kernels), built as the packages' avx2 tier: the amx tier's whole data flow
+// on CPUs without AMX.
+func TestGeneratedAMXEmulated(t *testing.T) {
+	tileKernels := 0
+	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+		a, err := GenerateTiers(m, pkg, []ISA{amxEmulated}, name)
+		if err == nil {
+			tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
+		}
+		return a, err
+	}
+	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+	if tileKernels == 0 && !testing.Short() {
+		t.Error("no tile kernel in the generated packages")
+	}
+	t.Logf("%d emulated tile kernels in the packages", tileKernels)
 }
 
 // TestGeneratedVNNIEmulated is TestGeneratedTiers for the avx512vnni kernels

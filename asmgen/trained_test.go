@@ -13,9 +13,9 @@ import (
 
 // TestTrainedModels builds the trained test models (the bundled one and the
 // unseen width and setting) with assembly and checks every tier this CPU runs,
-// and the avx512vnni kernels with VPDPBUSD emulated (and, where the CPU lacks
-// AVX-512, the avx512 design emulated), against the interpreter bit for bit on
-// real test images.
+// the avx512vnni kernels with VPDPBUSD emulated, the amx tier with the tile
+// instructions emulated (and, where the CPU lacks AVX-512, the avx512 design
+// emulated), against the interpreter bit for bit on real test images.
 func TestTrainedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("calibrates and builds generated packages")
@@ -30,15 +30,18 @@ func TestTrainedModels(t *testing.T) {
 	// The real avx512 tier runs where the CPU has it: no need to build its
 	// emulation there too, unless asked (PTQC_TEST_EMULATIONS=1).
 	zmmEmu := !runtime.Supported(runtime.TierAVX512) || os.Getenv("PTQC_TEST_EMULATIONS") != ""
-	var real, emul, emulZ []gentest.Pkg
+	var real, emul, emulZ, amxe []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
-	var inLens, outs []int
-	for _, c := range []struct{ dir, qconfig, pkg string }{
-		{"mobilenetv2_fmnist", "fbgemm", "main_fbgemm"},
-		{"mobilenetv2_fmnist", "qnnpack", "main_qnnpack"},
-		{"mobilenetv2_fmnist_alt", "onednn", "alt_onednn"},
-		{"mobilenetv2_fmnist_alt", "default", "alt_default"},
+	var inLens, outs, amxModels []int
+	for i, c := range []struct {
+		dir, qconfig, pkg string
+		amx               bool // also the amx tier emulated (one qconfig per model: the builds take time)
+	}{
+		{"mobilenetv2_fmnist", "fbgemm", "main_fbgemm", true},
+		{"mobilenetv2_fmnist", "qnnpack", "main_qnnpack", false},
+		{"mobilenetv2_fmnist_alt", "onednn", "alt_onednn", true},
+		{"mobilenetv2_fmnist_alt", "default", "alt_default", false},
 	} {
 		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
 			t.Fatalf("%s: %v", c.dir, err)
@@ -48,14 +51,18 @@ func TestTrainedModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		variants := []struct {
+		type variant struct {
 			gen  codegen.AsmGenerator
 			pkg  string
 			into *[]gentest.Pkg
-		}{{Generate, c.pkg, &real}, {emulated(vnniEmulated), c.pkg + "_vnniemu", &emul}}
+		}
+		variants := []variant{{Generate, c.pkg, &real}, {emulated(vnniEmulated), c.pkg + "_vnniemu", &emul}}
 		if zmmEmu {
-			variants = append(variants, variants[1])
-			variants[2].gen, variants[2].pkg, variants[2].into = emulated(zmmEmulated), c.pkg+"_zmmemu", &emulZ
+			variants = append(variants, variant{emulated(zmmEmulated), c.pkg + "_zmmemu", &emulZ})
+		}
+		if c.amx {
+			variants = append(variants, variant{emulated(amxEmulated), c.pkg + "_amxemu", &amxe})
+			amxModels = append(amxModels, i)
 		}
 		for _, v := range variants {
 			p, err := codegen.Generate(m, codegen.Options{Package: v.pkg, Asm: v.gen})
@@ -68,16 +75,23 @@ func TestTrainedModels(t *testing.T) {
 		inLens, outs = append(inLens, m.Tensors[m.Input].Elems()), append(outs, m.NumClasses())
 	}
 	var envs [][]string
-	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512} {
+	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512, runtime.TierAMX} {
 		if runtime.Supported(tier) {
 			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=2"})
 		} else {
 			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
 		}
 	}
-	check := func(pkgs []gentest.Pkg, envs [][]string) {
-		got := gentest.RunHarness(t, pkgs, inputs, inLens, outs, envs...)
-		for i, m := range ms {
+	// check runs the packages, made for the models idx, on the tiers of envs.
+	check := func(pkgs []gentest.Pkg, idx []int, envs [][]string) {
+		var in [][]float32
+		var il, ol []int
+		for _, i := range idx {
+			in, il, ol = append(in, inputs[i]), append(il, inLens[i]), append(ol, outs[i])
+		}
+		got := gentest.RunHarness(t, pkgs, in, il, ol, envs...)
+		for k, i := range idx {
+			m := ms[i]
 			want, err := compiler.Run(m, inputs[i], images, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -85,21 +99,23 @@ func TestTrainedModels(t *testing.T) {
 			for e, env := range envs {
 				bad := 0
 				for j := range want {
-					if math.Float32bits(got[e][i][j]) != math.Float32bits(want[j]) {
+					if math.Float32bits(got[e][k][j]) != math.Float32bits(want[j]) {
 						bad++
 					}
 				}
 				if bad > 0 {
-					t.Errorf("%s %v: %d of %d logits differ from the interpreter's", pkgs[i].Name, env, bad, len(want))
+					t.Errorf("%s %v: %d of %d logits differ from the interpreter's", pkgs[k].Name, env, bad, len(want))
 				}
 			}
 		}
 	}
-	check(real, envs)
+	all := []int{0, 1, 2, 3}
+	check(real, all, envs)
 	if runtime.Supported(runtime.TierAVX2) {
-		check(emul, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+		check(emul, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
 		if zmmEmu {
-			check(emulZ, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+			check(emulZ, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
 		}
+		check(amxe, amxModels, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=2"}})
 	}
 }

@@ -17,7 +17,7 @@ type Asm struct {
 	// declarations, amd64 only by their names.
 	Files map[string][]byte
 	// Tiers are the runtime tier names the assembly implements, best last
-	// ("avx2", "avx512vnni", "avx512").
+	// ("avx2", "avx512vnni", "avx512", "amx").
 	Tiers []string
 	// Layers says per node what the assembly runs.
 	Layers []AsmLayer
@@ -146,7 +146,7 @@ func (g *gen) glue(f *jen.File) {
 	f.Comment(lines(
 		"New returns a Model with its weights loaded, its kernels chosen and one runner",
 		"allocated: the best tier this CPU runs, or the one the environment variable",
-		"PTQC_ISA names (generic, avx2, avx512vnni, avx512); an error there, or in the",
+		"PTQC_ISA names (generic, avx2, avx512vnni, avx512, amx); an error there, or in the",
 		"package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
 		"(default GOMAXPROCS).",
 	))
@@ -219,7 +219,7 @@ func (g *gen) glue(f *jen.File) {
 		jen.Return(r()),
 	)
 	f.Line()
-	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\" or \"avx512vnni\"), or New's error.")
+	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\", \"avx512vnni\", \"avx512\" or \"amx\"), or New's error.")
 	f.Func().Params(m().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
 		jen.If(m().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
 		jen.If(jen.Err().Op(":=").Add(m()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),

@@ -122,7 +122,7 @@ func TestBitExact1000(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := mobilenetv2_fmnist.NumClasses
-	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512} {
+	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512, rt.TierAMX} {
 		t.Run(tier, func(t *testing.T) {
 			if !rt.Supported(tier) {
 				t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
@@ -466,6 +466,7 @@ func TestISAEnv(t *testing.T) {
 		{"avx2", rt.Supported(rt.TierAVX2), "avx2"},
 		{"avx512vnni", rt.Supported(rt.TierAVX512VNNI), "avx512vnni"},
 		{"avx512", rt.Supported(rt.TierAVX512), "avx512"},
+		{"amx", rt.Supported(rt.TierAMX), "amx"}, // an error naming why where the CPU or OS says no
 		{"sse9", false, ""},
 	} {
 		t.Setenv("PTQC_ISA", c.isa)

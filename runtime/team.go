@@ -45,6 +45,8 @@ func Supported(tier string) bool {
 		return cpu.X86.HasAVX2
 	case TierAVX512VNNI, TierAVX512:
 		return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	case TierAMX:
+		return Supported(TierAVX512) && AMXError() == nil
 	}
 	return false
 }
@@ -57,6 +59,9 @@ func SelectTier(have []string) (string, error) {
 		for _, t := range have {
 			if t == want {
 				if !Supported(t) {
+					if t == TierAMX && AMXError() != nil {
+						return "", fmt.Errorf("PTQC_ISA=%s: %w", want, AMXError())
+					}
 					return "", fmt.Errorf("PTQC_ISA=%s: this CPU does not support it", want)
 				}
 				return t, nil

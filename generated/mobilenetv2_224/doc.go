@@ -20,7 +20,7 @@
 //	bias correction           false
 //	weights.bin               3542592 bytes (float model 13951264 bytes)
 //	activation arena          1705984 bytes per worker
-//	kernel tiers              generic, avx2, avx512vnni, avx512 (New picks one; PTQC_ISA forces it)
+//	kernel tiers              generic, avx2, avx512vnni, avx512, amx (New picks one; PTQC_ISA forces it)
 //
 // Regenerate it from this directory with:
 //
@@ -28,4 +28,4 @@
 package mobilenetv2_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xfab57e62460627b0
+const docBuild uint64 = 0x82269eb9e2defde2

@@ -4,7 +4,7 @@
 package mobilenetv2_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xfab57e62460627b0
+const forwardBuild uint64 = 0x82269eb9e2defde2
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

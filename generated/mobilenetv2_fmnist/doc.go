@@ -20,7 +20,7 @@
 //	bias correction           false
 //	weights.bin               2279104 bytes (float model 8878504 bytes)
 //	activation arena          34816 bytes per worker
-//	kernel tiers              generic, avx2, avx512vnni, avx512 (New picks one; PTQC_ISA forces it)
+//	kernel tiers              generic, avx2, avx512vnni, avx512, amx (New picks one; PTQC_ISA forces it)
 //
 // Regenerate it from this directory with:
 //
@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xacd5b31f5cc12486
+const docBuild uint64 = 0x5b16d48ab39dc5a0

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xacd5b31f5cc12486
+const forwardBuild uint64 = 0x5b16d48ab39dc5a0
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

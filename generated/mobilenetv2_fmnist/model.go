@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0xacd5b31f5cc12486
+const buildID uint64 = 0x5b16d48ab39dc5a0
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -132,7 +132,7 @@ type runner struct {
 
 // New returns a Model with its weights loaded, its kernels chosen and one runner
 // allocated: the best tier this CPU runs, or the one the environment variable
-// PTQC_ISA names (generic, avx2, avx512vnni, avx512); an error there, or in the
+// PTQC_ISA names (generic, avx2, avx512vnni, avx512, amx); an error there, or in the
 // package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines
 // (default GOMAXPROCS).
 func New() *Model {
@@ -210,7 +210,7 @@ func (m *Model) newRunner() *runner {
 	return r
 }
 
-// Tier is the kernel tier the Model runs ("generic", "avx2" or "avx512vnni"), or New's error.
+// Tier is the kernel tier the Model runs ("generic", "avx2", "avx512vnni", "avx512" or "amx"), or New's error.
 func (m *Model) Tier() (string, error) {
 	if m == nil {
 		return "", errors.New("mobilenetv2_fmnist: Tier of a nil Model")

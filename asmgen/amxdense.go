@@ -1,0 +1,429 @@
+package asmgen
+
+import (
+	"fmt"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// The amx tiers: AMX runs the tile programs of the GEMM layers on the tile
+// unit and the avx512 kernels for every other layer; amxEmulated is the
+// same assembly with every tile instruction replaced by a scalar sequence that
+// does what the instruction does on a tile file kept in the scratch (reading
+// the shapes from the configuration it was given, as the CPU does), and with
+// the other layers on the avx512 design's AVX2 emulation, so that the tier's loops,
+// addressing, configuration patching and requantization run (as the avx2
+// tier) on CPUs without AMX. Only the tile instructions' bytes then differ,
+// and those are checked against GNU as.
+const (
+	AMX         ISA = 16 + iota // AMX-INT8 tiles for the GEMM layers, the avx512 tier for the rest
+	amxEmulated                 // AMX with the tile instructions emulated; runs as avx2
+)
+
+// amx says whether the tier runs the tile programs.
+func (i ISA) amx() bool { return i == AMX || i == amxEmulated }
+
+// base is the tier whose kernels an amx tier runs for the layers without a tile program.
+func (i ISA) base() ISA {
+	switch i {
+	case AMX:
+		return AVX512
+	case amxEmulated:
+		return zmmEmulated
+	}
+	return i
+}
+
+// Scratch layout of an amx kernel call: the tile configuration, a block's
+// int32 results (16 rows of 16 columns), spilled values; the emulated tier
+// adds the emulator's saved registers, configuration in force and tile file.
+const (
+	amxSpill     = tileOutOff + tileRows*tileOutRow // p1, the end of the call's pixels
+	emuSave      = AMXScratch                       // 6 saved registers
+	emuState     = emuSave + 64                     // rows[8], colsb[8] as quadwords
+	emuTiles     = emuState + 128                   // 8 tiles of 16 rows x 64 bytes
+	emuTileBytes = tileRows * 64
+	amxEmuBytes  = emuTiles + 8*emuTileBytes
+)
+
+func amxScratch(isa ISA) int {
+	if isa == amxEmulated {
+		return amxEmuBytes
+	}
+	return AMXScratch
+}
+
+// Registers of an amx kernel.
+var (
+	aX, aW, aY, aT  = reg.RAX, reg.RBX, reg.RCX, reg.RDX // x, w (setup only), y row base, scratch
+	aP              = reg.RSI                            // first pixel of the tile
+	aXP, aWP        = reg.R8, reg.R9                     // the pixel tile's input, the unit's weights
+	aRows           = reg.R10                            // rows configured (0: none yet)
+	aSA, aS32, aS64 = reg.R11, reg.R12, reg.R13          // the tile strides: input pixel, 32, 64
+	aU              = reg.R14                            // column unit
+	aTmp            = reg.R15
+	aTmp2           = reg.RDI
+)
+
+// AMXDense adds the amx kernel of a pointwise conv or linear layer (d.tileOK):
+// the dense kernels' signature and work units.
+func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
+	if !isa.amx() {
+		return fmt.Errorf("asmgen: AMXDense for tier %s", isa)
+	}
+	tp, err := newTileProgram(d)
+	if err != nil {
+		return err
+	}
+	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %d pixels, AMX tiles%s.",
+		name, d.Cin, d.Cout, tp.pixels, map[bool]string{true: " (emulated)"}[isa == amxEmulated])); err != nil {
+		return err
+	}
+	k := &consts{p: p, name: name}
+	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa == amxEmulated, pk: newPacker(p, k, &d.Requant)}
+	g.cfg = k.vec(bytesWords(tp.cfg[:])...)
+	g.zf = k.vec(int32Words(tp.zf)...)
+	var mt []float32
+	for g0 := 0; g0 < len(tp.mul); g0 += 8 {
+		mt = append(mt, tp.mul[g0:g0+8]...)
+		mt = append(mt, tp.bias[g0:g0+8]...)
+	}
+	g.mt = k.floats(mt)
+	return g.emit()
+}
+
+func bytesWords(b []byte) []uint32 {
+	w := make([]uint32, len(b)/4)
+	for i := range w {
+		w[i] = uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24
+	}
+	return w
+}
+
+func int32Words(v []int32) []uint32 {
+	w := make([]uint32, len(v))
+	for i, x := range v {
+		w[i] = uint32(x)
+	}
+	return w
+}
+
+type amxGen struct {
+	*build.Context
+	tp          *tileProgram
+	emulate     bool
+	pk          *packer
+	cfg, zf, mt operand.Mem
+	labels      int
+	err         error
+}
+
+func (g *amxGen) label(s string) string {
+	g.labels++
+	return fmt.Sprintf("%s_amx%d", s, g.labels)
+}
+
+func (g *amxGen) emit() error {
+	tp, d := g.tp, g.tp.d
+	done := g.label("done")
+	g.Load(g.Param("x"), aX)
+	g.Load(g.Param("y"), aY)
+	g.Load(g.Param("t"), aT)
+	g.Load(g.Param("s0"), aP)
+	g.Load(g.Param("s1"), aTmp)
+	// Pixels [s0*MR, min(s1*MR, pixels)).
+	g.IMUL3Q(i32(DenseMR), aP, aP)
+	g.IMUL3Q(i32(DenseMR), aTmp, aTmp)
+	g.MOVQ(i32(tp.pixels), aTmp2)
+	g.CMPQ(aTmp, aTmp2)
+	g.CMOVQGT(aTmp2, aTmp)
+	g.MOVQ(aTmp, mem(aT, amxSpill))
+	g.CMPQ(aP, aTmp)
+	g.JGE(operand.LabelRef(done))
+	// The configuration, whose pixel rows are patched per tile.
+	g.VMOVDQU(g.cfg, reg.Y0)
+	g.VMOVDQU(g.cfg.Offset(32), reg.Y1)
+	g.VMOVDQU(reg.Y0, mem(aT, 0))
+	g.VMOVDQU(reg.Y1, mem(aT, 32))
+	g.XORQ(aRows, aRows)
+	g.IMUL3Q(i32(d.InStride), aP, aXP)
+	g.ADDQ(aX, aXP)
+	g.IMUL3Q(i32(d.OutStride), aP, aTmp)
+	g.ADDQ(aTmp, aY)
+
+	pix, configured := g.label("pixels"), g.label("configured")
+	g.Label(pix)
+	g.CMPQ(aP, mem(aT, amxSpill))
+	g.JGE(operand.LabelRef(done))
+	g.MOVQ(mem(aT, amxSpill), aTmp)
+	g.SUBQ(aP, aTmp)
+	g.MOVQ(i32(tileRows), aTmp2)
+	g.CMPQ(aTmp, aTmp2)
+	g.CMOVQGT(aTmp2, aTmp) // rows of this tile
+	g.CMPQ(aTmp, aRows)
+	g.JEQ(operand.LabelRef(configured))
+	g.MOVQ(aTmp, aRows)
+	for _, t := range tp.rowTiles {
+		g.MOVB(aRows.As8(), mem(aT, cfgRowsOff+t))
+	}
+	g.tile(amxOp{Kind: amxLdtilecfg, Base: aT})
+	g.Label(configured)
+
+	// Column units [n0, n1).
+	g.Load(g.Param("n0"), aU)
+	g.Load(g.Param("w"), aW)
+	g.IMUL3Q(i32(tp.unitBytes()), aU, aWP)
+	g.ADDQ(aW, aWP)
+	units, unitsDone, next := g.label("units"), g.label("units_done"), g.label("unit_next")
+	g.Label(units)
+	g.Load(g.Param("n1"), aTmp)
+	g.CMPQ(aU, aTmp)
+	g.JGE(operand.LabelRef(unitsDone))
+	if tp.last != nil {
+		last := g.label("last_unit")
+		g.CMPQ(aU, i32(d.Cols()-1))
+		g.JEQ(operand.LabelRef(last))
+		g.block(tp.unit)
+		g.JMP(operand.LabelRef(next))
+		g.Label(last)
+		g.block(tp.last)
+	} else {
+		g.block(tp.unit)
+	}
+	g.Label(next)
+	g.INCQ(aU)
+	g.ADDQ(i32(tp.unitBytes()), aWP)
+	g.JMP(operand.LabelRef(units))
+	g.Label(unitsDone)
+	g.ADDQ(i32(tileRows), aP)
+	g.ADDQ(i32(tileRows*d.InStride), aXP)
+	g.ADDQ(i32(tileRows*d.OutStride), aY)
+	g.JMP(operand.LabelRef(pix))
+
+	g.Label(done)
+	// No tile state outlives the call: Go never preempts assembly
+	// asynchronously (runtime.isAsyncSafePoint), so the goroutine cannot
+	// switch inside it, and after it the goroutine may move to another thread.
+	g.tile(amxOp{Kind: amxTilerelease})
+	g.VZEROUPPER()
+	g.RET()
+	return g.err
+}
+
+// block emits the steps of one pixel tile by one column unit.
+func (g *amxGen) block(steps []tileStep) {
+	d := g.tp.d
+	g.MOVQ(i32(d.InStride), aSA)
+	g.MOVQ(i32(32), aS32)
+	g.MOVQ(i32(64), aS64)
+	stride := func(v int) reg.GPPhysical {
+		switch v {
+		case d.InStride:
+			return aSA
+		case 32:
+			return aS32
+		case 64:
+			return aS64
+		}
+		g.fail(fmt.Errorf("asmgen: no register holds stride %d", v))
+		return aSA
+	}
+	base := map[tileBase]reg.GPPhysical{baseX: aXP, baseW: aWP, baseT: aT}
+	for _, s := range steps {
+		switch s.kind {
+		case stepZero:
+			g.tile(amxOp{Kind: amxTilezero, T: s.t})
+		case stepLoad:
+			g.tile(amxOp{Kind: amxTileloadd, T: s.t, Base: base[s.base], Index: stride(s.stride), Disp: int32(s.disp)})
+		case stepDot:
+			g.tile(amxOp{Kind: amxTdpbusd, T: s.t, A: s.a, B: s.b})
+		case stepStore:
+			g.tile(amxOp{Kind: amxTilestored, T: s.t, Base: base[s.base], Index: stride(s.stride), Disp: int32(s.disp)})
+		case stepRequant:
+			g.requant(s.cols)
+		}
+	}
+}
+
+func (g *amxGen) fail(err error) {
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+// requant turns the block's stored rows (aRows of them) into output bytes:
+// the accumulator starts added, then the epilogue every dense kernel uses.
+func (g *amxGen) requant(cols int) {
+	d, pk := g.tp.d, g.pk
+	zf, mt, yp, src, end, gp := reg.RBX, reg.RAX, aTmp2, aTmp, aSA, aS32
+	g.LEAQ(g.zf, zf)
+	g.MOVQ(aU, aTmp)
+	g.SHLQ(operand.U8(6), aTmp) // 16 int32 starts per unit
+	g.ADDQ(aTmp, zf)
+	g.LEAQ(g.mt, mt)
+	g.SHLQ(operand.U8(1), aTmp) // 128 bytes of multipliers and biases per unit
+	g.ADDQ(aTmp, mt)
+	g.MOVQ(aU, yp)
+	g.SHLQ(operand.U8(4), yp) // 16 output channels per unit
+	g.ADDQ(aY, yp)
+	g.LEAQ(mem(aT, tileOutOff), src)
+	g.MOVQ(aRows, end)
+	g.SHLQ(operand.U8(6), end)
+	g.ADDQ(src, end)
+	two := cols > 8
+	var bias0, bias1 operand.Op
+	if d.B != nil {
+		bias0, bias1 = mem(mt, 32), mem(mt, 96)
+	}
+	row := g.label("requant_row")
+	g.Label(row)
+	g.VMOVDQU(mem(src, 0), reg.Y0)
+	g.VPADDD(mem(zf, 0), reg.Y0, reg.Y0)
+	pk.scale(reg.Y0, mem(mt, 0), bias0)
+	if two {
+		g.VMOVDQU(mem(src, 32), reg.Y1)
+		g.VPADDD(mem(zf, 32), reg.Y1, reg.Y1)
+		pk.scale(reg.Y1, mem(mt, 64), bias1)
+		pk.store16(reg.Y0, reg.Y1, reg.Y2, mem(yp, 0), cols, gp)
+	} else {
+		pk.store8(reg.Y0, reg.Y2, mem(yp, 0), cols, gp)
+	}
+	g.ADDQ(i32(tileOutRow), src)
+	g.ADDQ(i32(d.OutStride), yp)
+	g.CMPQ(src, end)
+	g.JL(operand.LabelRef(row))
+}
+
+// tile emits a tile instruction, or its emulation.
+func (g *amxGen) tile(o amxOp) {
+	if !g.emulate {
+		if err := emitAMX(g.Context, o); err != nil {
+			g.fail(err)
+		}
+		return
+	}
+	g.Comment("emulated: " + o.gnu())
+	saved := []reg.GPPhysical{reg.RAX, reg.RBX, reg.RCX, reg.RSI, reg.RDI, reg.R15}
+	for _, r := range []reg.GPPhysical{o.Base, o.Index} {
+		for _, s := range saved {
+			if r != nil && r == s {
+				g.fail(fmt.Errorf("asmgen: emulated %s: operand register %s is a scratch of the emulation", o.gnu(), r.Asm()))
+			}
+		}
+	}
+	for i, r := range saved {
+		g.MOVQ(r, mem(aT, emuSave+8*i))
+	}
+	rows := func(t int) operand.Mem { return mem(aT, emuState+8*t) }
+	colsb := func(t int) operand.Mem { return mem(aT, emuState+64+8*t) }
+	tileAt := func(t int) int { return emuTiles + t*emuTileBytes }
+	zeroTiles := func(t0, n int) {
+		g.VPXOR(reg.Y0, reg.Y0, reg.Y0)
+		for off := tileAt(t0); off < tileAt(t0+n); off += 32 {
+			g.VMOVDQU(reg.Y0, mem(aT, off))
+		}
+	}
+	// rowCopy copies rows(t) rows of colsb(t) bytes (a multiple of 4) between
+	// the tile (row stride 64) and memory at RSI (row stride RDI).
+	rowCopy := func(t int, toTile bool) {
+		g.LEAQ(mem(aT, tileAt(t)), reg.RBX)
+		g.MOVQ(rows(t), reg.RCX)
+		rl, bl, rd, done := g.label("emu_row"), g.label("emu_dword"), g.label("emu_row_done"), g.label("emu_copy_done")
+		g.Label(rl)
+		g.TESTQ(reg.RCX, reg.RCX)
+		g.JE(operand.LabelRef(done))
+		g.XORQ(reg.R15, reg.R15)
+		g.Label(bl)
+		g.CMPQ(reg.R15, colsb(t))
+		g.JGE(operand.LabelRef(rd))
+		src, dst := operand.Mem{Base: reg.RSI, Index: reg.R15, Scale: 1}, operand.Mem{Base: reg.RBX, Index: reg.R15, Scale: 1}
+		if !toTile {
+			src, dst = dst, src
+		}
+		g.MOVL(src, reg.EAX)
+		g.MOVL(reg.EAX, dst)
+		g.ADDQ(operand.U8(4), reg.R15)
+		g.JMP(operand.LabelRef(bl))
+		g.Label(rd)
+		g.ADDQ(reg.RDI, reg.RSI)
+		g.ADDQ(operand.U8(64), reg.RBX)
+		g.DECQ(reg.RCX)
+		g.JMP(operand.LabelRef(rl))
+		g.Label(done)
+	}
+	switch o.Kind {
+	case amxLdtilecfg:
+		// Shapes from the configuration in memory; tiles zeroed, as LDTILECFG does.
+		for t := 0; t < 8; t++ {
+			g.MOVBQZX(mem(o.Base, int(o.Disp)+cfgRowsOff+t), reg.RAX)
+			g.MOVQ(reg.RAX, rows(t))
+			g.MOVWQZX(mem(o.Base, int(o.Disp)+cfgColsbOff+2*t), reg.RAX)
+			g.MOVQ(reg.RAX, colsb(t))
+		}
+		zeroTiles(0, 8)
+	case amxTilezero:
+		zeroTiles(o.T, 1)
+	case amxTileloadd, amxTilestored:
+		g.LEAQ(mem(o.Base, int(o.Disp)), reg.RSI)
+		g.MOVQ(o.Index, reg.RDI)
+		if o.Kind == amxTileloadd {
+			zeroTiles(o.T, 1) // rows and bytes beyond the shape read as zero
+		}
+		rowCopy(o.T, o.Kind == amxTileloadd)
+	case amxTdpbusd:
+		// for m < rows(c), 4n < colsb(c): C[m][4n] += sum over 4k < colsb(a), e < 4 of
+		// u8 A[m][4k+e] * s8 B[k][4n+e]. RCX m, RSI 4n, RDI 4k, R15 the sum.
+		c, a, b := tileAt(o.T), tileAt(o.A), tileAt(o.B)
+		ml, nl, kl, nd, md, done := g.label("emu_m"), g.label("emu_n"), g.label("emu_k"), g.label("emu_n_done"), g.label("emu_m_done"), g.label("emu_dot_done")
+		g.XORQ(reg.RCX, reg.RCX)
+		g.Label(ml)
+		g.CMPQ(reg.RCX, rows(o.T))
+		g.JGE(operand.LabelRef(done))
+		g.XORQ(reg.RSI, reg.RSI)
+		g.Label(nl)
+		g.CMPQ(reg.RSI, colsb(o.T))
+		g.JGE(operand.LabelRef(md))
+		g.MOVQ(reg.RCX, reg.RBX)
+		g.SHLQ(operand.U8(6), reg.RBX)
+		g.ADDQ(reg.RSI, reg.RBX)
+		g.MOVL(operand.Mem{Base: aT, Disp: c, Index: reg.RBX, Scale: 1}, reg.R15L)
+		g.XORQ(reg.RDI, reg.RDI)
+		g.Label(kl)
+		g.CMPQ(reg.RDI, colsb(o.A))
+		g.JGE(operand.LabelRef(nd))
+		for e := 0; e < 4; e++ {
+			g.MOVQ(reg.RCX, reg.RBX)
+			g.SHLQ(operand.U8(6), reg.RBX)
+			g.ADDQ(reg.RDI, reg.RBX)
+			g.MOVBLZX(operand.Mem{Base: aT, Disp: a + e, Index: reg.RBX, Scale: 1}, reg.EAX)
+			g.MOVQ(reg.RDI, reg.RBX)
+			g.SHLQ(operand.U8(4), reg.RBX) // row k = 4k/4, 64 bytes a row
+			g.ADDQ(reg.RSI, reg.RBX)
+			g.MOVBLSX(operand.Mem{Base: aT, Disp: b + e, Index: reg.RBX, Scale: 1}, reg.EBX)
+			g.IMULL(reg.EBX, reg.EAX)
+			g.ADDL(reg.EAX, reg.R15L)
+		}
+		g.ADDQ(operand.U8(4), reg.RDI)
+		g.JMP(operand.LabelRef(kl))
+		g.Label(nd)
+		g.MOVQ(reg.RCX, reg.RBX)
+		g.SHLQ(operand.U8(6), reg.RBX)
+		g.ADDQ(reg.RSI, reg.RBX)
+		g.MOVL(reg.R15L, operand.Mem{Base: aT, Disp: c, Index: reg.RBX, Scale: 1})
+		g.ADDQ(operand.U8(4), reg.RSI)
+		g.JMP(operand.LabelRef(nl))
+		g.Label(md)
+		g.INCQ(reg.RCX)
+		g.JMP(operand.LabelRef(ml))
+		g.Label(done)
+	case amxTilerelease:
+		// Nothing to give back.
+	default:
+		g.fail(fmt.Errorf("asmgen: emulated AMX instruction kind %d", o.Kind))
+	}
+	for i, r := range saved {
+		g.MOVQ(mem(aT, emuSave+8*i), r)
+	}
+}

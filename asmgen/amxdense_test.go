@@ -1,0 +1,92 @@
+package asmgen
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/codegen"
+	"golang.org/x/sys/cpu"
+)
+
+// TestAMXDense runs the amx kernels of the tile shapes with the tile
+// instructions emulated (the kernels' loops, addressing, configuration and
+// requantization as encoded), in four calls over a split of the work, against
+// the interpreter's arithmetic. The real amx kernels of the same layers are
+// built by the same harness (Go's assembler takes their bytes) and run where
+// the CPU has AMX; elsewhere the test says they are UNVERIFIED.
+func TestAMXDense(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program")
+	}
+	needISA(t, amxEmulated.base())
+	r := rand.New(rand.NewPCG(16, 3))
+	h := newHarness()
+	type check struct {
+		name string
+		c    *denseCase
+		out  int
+	}
+	var checks []check
+	// Where the CPU has AMX the real kernels run too, after the harness asks
+	// Linux for the tile state as runtime does.
+	real := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
+	if real {
+		h.imports = append(h.imports, "syscall")
+		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
+	}
+	for i, sh := range tileShapes() {
+		for rep := 0; rep < 2; rep++ {
+			c := randDense(r, sh)
+			name := fmt.Sprintf("amx%d_%d", i, rep)
+			if err := h.prog.AMXDense(name, c.d, amxEmulated); err != nil {
+				t.Fatal(err)
+			}
+			// The real kernel too: assembled, never called here.
+			if err := h.prog.AMXDense(name+"_real", c.d, AMX); err != nil {
+				t.Fatal(err)
+			}
+			x := h.buf(append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...))
+			w := h.buf(int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, 1)))
+			y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+			s := h.buf(make([]byte, amxScratch(amxEmulated)))
+			u, cu := c.d.Units(), c.d.Cols()
+			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
+			for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+				for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+					h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
+				}
+			}
+			checks = append(checks, check{name, c, y})
+			if real {
+				y2 := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+				s2 := h.buf(make([]byte, amxScratch(AMX)))
+				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+						h.call(name+"_real", x, w, y2, s2, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
+					}
+				}
+				checks = append(checks, check{name + "_real", c, y2})
+			}
+		}
+	}
+	res := h.run(t)
+	for _, ck := range checks {
+		d, want, got := ck.c.d, ck.c.want(), res[ck.out]
+		bad := 0
+		for j := range want {
+			if got[j] != want[j] {
+				if bad < 5 {
+					t.Errorf("%s %dx%d -> %d, %d pixels: pixel %d channel %d: got %d want %d", ck.name, d.Cin, d.Cout, d.Cout, d.H*d.W, j/d.Cout, j%d.Cout, got[j], want[j])
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d bytes differ", ck.name, bad, len(want))
+		}
+	}
+	if !real {
+		t.Logf("CPU without AMX: the real amx kernels are assembled but UNVERIFIED here; %d emulated ones checked", len(checks))
+	}
+}

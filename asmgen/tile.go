@@ -1,0 +1,405 @@
+package asmgen
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/ptqc/ptqc/codegen"
+)
+
+// A tile program is a GEMM layer (a pointwise conv or a linear layer) as the
+// AMX tile unit computes it: the pixels in tiles of up to 16 rows, read
+// straight from the NHWC input (one pixel's channels are one tile row, the
+// pixel stride is TILELOADD's stride); the weights as codegen.PackDense packs
+// them for every tier, whose groups of 8 output channels are B tiles as they
+// are (a row per quad of input channels, 8 channels x 4 bytes, stride 32); the
+// int32 products stored to the worker's scratch and requantized there with
+// the float-bias epilogue. Partial pixel tiles and the tail of the reduction
+// (input channels not a multiple of 64) get their shapes from the tile
+// configuration, never from padding of the arena.
+//
+// The same program is encoded (amxdense.go) and executed by a Go emulator of
+// the tile unit (emulate), which the tests run against the interpreter on any
+// CPU: the packing, tile shapes, strides, loop bounds and the requantization
+// are checked there, only the encodings need a CPU with AMX (and they are
+// checked against GNU as).
+//
+// A column unit is 16 output channels (ColBlock): two accumulator tiles of 8
+// columns. Eight columns per TDPBUSD use half the tile unit's width: the price
+// of sharing weights.bin with the other tiers (B tiles of 16 columns would need
+// 64 contiguous bytes per quad, a second copy of the pointwise weights). The
+// products are not what limits these layers (the requantization and the
+// memory traffic are), but that is UNVERIFIED without an AMX machine. The kernel has the dense kernels' signature and work units
+// (Dense.Units strips of DenseMR pixels, Dense.Cols column units), so the
+// generated glue calls it as it calls them.
+
+// The tile registers of a program.
+const (
+	tC0, tC1        = 0, 1 // accumulators: columns 0-7 and 8-15 of a unit
+	tA, tB0, tB1    = 2, 3, 4
+	tAt, tB0t, tB1t = 5, 6, 7 // the same for the reduction's tail
+)
+
+// Tile shapes and the scratch they need.
+const (
+	tileRows    = 16 // pixels per tile
+	tileQuads   = 16 // quads of input channels per reduction step (64 bytes)
+	cfgBytes    = 64
+	tileOutOff  = cfgBytes                    // where a block's int32 results go in the scratch
+	tileOutRow  = 64                          // bytes per pixel row of results (16 int32)
+	AMXScratch  = cfgBytes + tileRows*64 + 64 // scratch bytes an AMX kernel call needs (results, spill)
+	cfgPalette  = 0
+	cfgColsbOff = 16 // 2 bytes per tile
+	cfgRowsOff  = 48 // 1 byte per tile
+)
+
+// tileBase names the memory a step addresses: the pixel tile's first input
+// row, the column unit's weights, or the scratch.
+type tileBase int
+
+const (
+	baseX tileBase = iota + 1
+	baseW
+	baseT
+)
+
+// stepKind is what a step of a block does.
+type stepKind int
+
+const (
+	stepZero    stepKind = iota + 1 // TILEZERO t
+	stepLoad                        // TILELOADD t, [base + disp], stride
+	stepDot                         // TDPBUSD t += a (u8) x b (s8)
+	stepStore                       // TILESTORED [base + disp], stride, t
+	stepRequant                     // requantize the stored rows, cols output channels
+)
+
+// tileStep is one step of a block (a pixel tile by a column unit).
+type tileStep struct {
+	kind         stepKind
+	t, a, b      int
+	base         tileBase
+	disp, stride int
+	cols         int
+}
+
+// tileProgram is a GEMM layer's tile program.
+type tileProgram struct {
+	d                 *Dense
+	pixels            int
+	kq, full, tailQ   int // quads per output channel, full reduction steps, quads of the tail step
+	cfg               [cfgBytes]byte
+	rowTiles          []int      // tiles whose rows are the pixel tile's rows (patched per tile)
+	unit, last        []tileStep // a unit of 16 columns; the last unit when Cout%16 != 0
+	zf                []int32    // accumulator starts -z_x*sum(w), 16 per unit
+	mul, bias         []float32  // M and B, 16 per unit, zero beyond Cout
+	doCap, doLo, doHi bool
+}
+
+// tileOK says whether the layer runs as a tile program.
+func (d *Dense) tileOK() bool { return d.Pointwise() }
+
+func newTileProgram(d *Dense) (*tileProgram, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	if !d.tileOK() {
+		return nil, fmt.Errorf("asmgen: %dx%d stride %d pad %d conv is not a tile GEMM", d.K, d.K, d.Stride, d.Pad)
+	}
+	if d.MaxAbsProd == nil {
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin, d.ZIn, max(d.XMax, d.ZIn))
+	}
+	p := &tileProgram{d: d, pixels: d.H * d.W, kq: codegen.Quads(d.Cin)}
+	p.full, p.tailQ = p.kq/tileQuads, p.kq%tileQuads
+	p.doCap, p.doLo, p.doHi = needsCap(d.MaxAbsProd), d.Lo > 0, d.Hi < 255
+	n := d.Cols() * ColBlock
+	p.zf, p.mul, p.bias = make([]int32, n), make([]float32, n), make([]float32, n)
+	copy(p.zf, codegen.ZeroFold(d.Weight, d.Cout, d.ZIn))
+	copy(p.mul, d.M)
+	copy(p.bias, d.B)
+
+	p.cfg[cfgPalette] = 1
+	shape := func(t, rows, colsb int) {
+		p.cfg[cfgRowsOff+t] = byte(rows)
+		binary.LittleEndian.PutUint16(p.cfg[cfgColsbOff+2*t:], uint16(colsb))
+	}
+	p.rowTiles = []int{tC0, tC1}
+	shape(tC0, tileRows, 32)
+	shape(tC1, tileRows, 32)
+	if p.full > 0 {
+		shape(tA, tileRows, 4*tileQuads)
+		shape(tB0, tileQuads, 32)
+		shape(tB1, tileQuads, 32)
+		p.rowTiles = append(p.rowTiles, tA)
+	}
+	if p.tailQ > 0 {
+		shape(tAt, tileRows, 4*p.tailQ)
+		shape(tB0t, p.tailQ, 32)
+		shape(tB1t, p.tailQ, 32)
+		p.rowTiles = append(p.rowTiles, tAt)
+	}
+	p.unit = p.steps(ColBlock)
+	if r := d.Cout % ColBlock; r != 0 {
+		p.last = p.steps(r)
+	}
+	return p, nil
+}
+
+// steps is the block of a column unit of cols (1..16) output channels.
+func (p *tileProgram) steps(cols int) []tileStep {
+	two := cols > 8
+	var s []tileStep
+	s = append(s, tileStep{kind: stepZero, t: tC0})
+	if two {
+		s = append(s, tileStep{kind: stepZero, t: tC1})
+	}
+	group := p.kq * 32 // bytes of one group of 8 columns
+	for c := 0; c < p.full+min(p.tailQ, 1); c++ {
+		a, b0, b1 := tA, tB0, tB1
+		if c == p.full {
+			a, b0, b1 = tAt, tB0t, tB1t
+		}
+		s = append(s,
+			tileStep{kind: stepLoad, t: a, base: baseX, disp: 4 * tileQuads * c, stride: p.d.InStride},
+			tileStep{kind: stepLoad, t: b0, base: baseW, disp: 32 * tileQuads * c, stride: 32})
+		if two {
+			s = append(s, tileStep{kind: stepLoad, t: b1, base: baseW, disp: group + 32*tileQuads*c, stride: 32})
+		}
+		s = append(s, tileStep{kind: stepDot, t: tC0, a: a, b: b0})
+		if two {
+			s = append(s, tileStep{kind: stepDot, t: tC1, a: a, b: b1})
+		}
+	}
+	s = append(s, tileStep{kind: stepStore, t: tC0, base: baseT, disp: tileOutOff, stride: tileOutRow})
+	if two {
+		s = append(s, tileStep{kind: stepStore, t: tC1, base: baseT, disp: tileOutOff + 32, stride: tileOutRow})
+	}
+	return append(s, tileStep{kind: stepRequant, cols: cols})
+}
+
+// unitBytes is the weight bytes of a column unit (two groups of 8 columns).
+func (p *tileProgram) unitBytes() int { return 2 * p.kq * 32 }
+
+// The emulator.
+
+// tileUnit is the tile unit's state: the configuration in force and the tiles.
+type tileUnit struct {
+	configured  bool
+	rows, colsb [8]int
+	tiles       [8][tileRows][64]byte
+}
+
+// ldtilecfg loads a configuration as LDTILECFG does (palette 1 only), zeroing the tiles.
+func (u *tileUnit) ldtilecfg(c []byte) error {
+	if len(c) < cfgBytes {
+		return fmt.Errorf("ldtilecfg: %d bytes", len(c))
+	}
+	if c[cfgPalette] != 1 || c[1] != 0 {
+		return fmt.Errorf("ldtilecfg: palette %d start row %d", c[cfgPalette], c[1])
+	}
+	*u = tileUnit{configured: true}
+	for t := 0; t < 8; t++ {
+		u.rows[t] = int(c[cfgRowsOff+t])
+		u.colsb[t] = int(binary.LittleEndian.Uint16(c[cfgColsbOff+2*t:]))
+		if u.rows[t] > tileRows || u.colsb[t] > 64 || (u.rows[t] == 0) != (u.colsb[t] == 0) {
+			return fmt.Errorf("ldtilecfg: tile %d is %d rows x %d bytes", t, u.rows[t], u.colsb[t])
+		}
+	}
+	return nil
+}
+
+func (u *tileUnit) valid(t int) error {
+	if !u.configured {
+		return fmt.Errorf("tile %d used before ldtilecfg", t)
+	}
+	if u.rows[t] == 0 {
+		return fmt.Errorf("tile %d is not configured", t)
+	}
+	return nil
+}
+
+// span checks that rows rows of colsb bytes at stride from off lie in a buffer of n bytes.
+func span(n, off, rows, colsb, stride int) error {
+	if rows == 0 {
+		return nil
+	}
+	if stride < 0 {
+		return fmt.Errorf("stride %d", stride)
+	}
+	if hi := off + (rows-1)*stride + colsb; off < 0 || hi > n {
+		return fmt.Errorf("bytes [%d, %d) outside a buffer of %d", off, hi, n)
+	}
+	return nil
+}
+
+func (u *tileUnit) load(t int, m []byte, off, stride int) error {
+	if err := u.valid(t); err != nil {
+		return err
+	}
+	if err := span(len(m), off, u.rows[t], u.colsb[t], stride); err != nil {
+		return fmt.Errorf("tileloadd tmm%d: %w", t, err)
+	}
+	u.tiles[t] = [tileRows][64]byte{} // rows and bytes beyond the shape read as zero
+	for r := 0; r < u.rows[t]; r++ {
+		copy(u.tiles[t][r][:u.colsb[t]], m[off+r*stride:])
+	}
+	return nil
+}
+
+func (u *tileUnit) store(t int, m []byte, off, stride int) error {
+	if err := u.valid(t); err != nil {
+		return err
+	}
+	if err := span(len(m), off, u.rows[t], u.colsb[t], stride); err != nil {
+		return fmt.Errorf("tilestored tmm%d: %w", t, err)
+	}
+	for r := 0; r < u.rows[t]; r++ {
+		copy(m[off+r*stride:off+r*stride+u.colsb[t]], u.tiles[t][r][:u.colsb[t]])
+	}
+	return nil
+}
+
+// tdpbusd is TDPBUSD c, a, b: c[m][n] += sum over k of u8 a[m][4k+i] * s8 b[k][4n+i], in int32.
+func (u *tileUnit) tdpbusd(c, a, b int) error {
+	for _, t := range []int{c, a, b} {
+		if err := u.valid(t); err != nil {
+			return err
+		}
+	}
+	if c == a || c == b || a == b {
+		return fmt.Errorf("tdpbusd tmm%d, tmm%d, tmm%d: tiles not distinct", c, a, b)
+	}
+	m, k, n := u.rows[c], u.colsb[a]/4, u.colsb[c]/4
+	if u.rows[a] != m || u.rows[b] != k || u.colsb[b] != u.colsb[c] || u.colsb[a]%4 != 0 || u.colsb[c]%4 != 0 {
+		return fmt.Errorf("tdpbusd tmm%d (%dx%d), tmm%d (%dx%d), tmm%d (%dx%d): shapes do not match",
+			c, u.rows[c], u.colsb[c], a, u.rows[a], u.colsb[a], b, u.rows[b], u.colsb[b])
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			acc := int32(binary.LittleEndian.Uint32(u.tiles[c][i][4*j:]))
+			for q := 0; q < k; q++ {
+				for e := 0; e < 4; e++ {
+					acc += int32(u.tiles[a][i][4*q+e]) * int32(int8(u.tiles[b][q][4*j+e]))
+				}
+			}
+			binary.LittleEndian.PutUint32(u.tiles[c][i][4*j:], uint32(acc))
+		}
+	}
+	return nil
+}
+
+// emulate runs a kernel call (the units [s0, s1) and column units [n0, n1))
+// on the emulated tile unit, as the encoded kernel does: x the input (with the
+// arena's ReadSlack), w the packed weights, y the output, t the scratch.
+func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
+	d := p.d
+	if len(t) < AMXScratch {
+		return fmt.Errorf("scratch of %d bytes, want %d", len(t), AMXScratch)
+	}
+	var u tileUnit
+	p0, p1 := s0*DenseMR, min(s1*DenseMR, p.pixels)
+	copy(t, p.cfg[:])
+	configured := 0
+	for px := p0; px < p1; px += tileRows {
+		rows := min(tileRows, p1-px)
+		if rows != configured {
+			for _, ti := range p.rowTiles {
+				t[cfgRowsOff+ti] = byte(rows)
+			}
+			if err := u.ldtilecfg(t); err != nil {
+				return err
+			}
+			configured = rows
+		}
+		for un := n0; un < n1; un++ {
+			steps, cols := p.unit, ColBlock
+			if un == d.Cols()-1 && p.last != nil {
+				steps, cols = p.last, d.Cout%ColBlock
+			}
+			xoff, woff := px*d.InStride, un*p.unitBytes()
+			for _, s := range steps {
+				var err error
+				switch s.kind {
+				case stepZero:
+					if err = u.valid(s.t); err == nil {
+						u.tiles[s.t] = [tileRows][64]byte{}
+					}
+				case stepLoad:
+					switch s.base {
+					case baseX:
+						err = u.load(s.t, x, xoff+s.disp, s.stride)
+					case baseW:
+						err = u.load(s.t, w, woff+s.disp, s.stride)
+					default:
+						err = fmt.Errorf("load from base %d", s.base)
+					}
+				case stepDot:
+					err = u.tdpbusd(s.t, s.a, s.b)
+				case stepStore:
+					if s.base != baseT {
+						err = fmt.Errorf("store to base %d", s.base)
+						break
+					}
+					err = u.store(s.t, t, s.disp, s.stride)
+				case stepRequant:
+					if s.cols != cols {
+						err = fmt.Errorf("%d columns requantized, want %d", s.cols, cols)
+						break
+					}
+					err = p.requant(t, y, px, rows, un, cols)
+				}
+				if err != nil {
+					return fmt.Errorf("pixels %d+%d unit %d: %w", px, rows, un, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// requant turns rows stored int32 rows of unit un into bytes of y, lane by
+// lane as the vector epilogue does (packer): the start added, scaled, biased,
+// capped, converted as VCVTPS2DQ converts, packed with saturation to int16,
+// the zero point added with saturation, packed to uint8 and clamped.
+func (p *tileProgram) requant(t, y []byte, px, rows, un, cols int) error {
+	d := p.d
+	for r := 0; r < rows; r++ {
+		off := (px+r)*d.OutStride + un*ColBlock
+		if off+cols > len(y) {
+			return fmt.Errorf("requant: output bytes [%d, %d) outside %d", off, off+cols, len(y))
+		}
+		for c := 0; c < cols; c++ {
+			ch := un*ColBlock + c
+			acc := int32(binary.LittleEndian.Uint32(t[tileOutOff+r*tileOutRow+4*c:])) + p.zf[ch]
+			v := float32(float32(acc) * p.mul[ch])
+			v = float32(v + p.bias[ch])
+			if p.doCap {
+				v = min(v, 1<<30)
+			}
+			q := sat16(int64(cvtps2dq(v)))
+			q = sat16(int64(q) + int64(d.Z))
+			b := max(min(q, 255), 0)
+			if p.doLo {
+				b = max(b, d.Lo)
+			}
+			if p.doHi {
+				b = min(b, d.Hi)
+			}
+			y[off+c] = byte(b)
+		}
+	}
+	return nil
+}
+
+// cvtps2dq is VCVTPS2DQ under the default MXCSR: round half to even, and the
+// integer indefinite 0x80000000 for NaN and values outside int32.
+func cvtps2dq(v float32) int32 {
+	r := math.RoundToEven(float64(v))
+	if r != r || r < math.MinInt32 || r > math.MaxInt32 {
+		return math.MinInt32
+	}
+	return int32(r)
+}
+
+func sat16(v int64) int32 { return int32(max(min(v, math.MaxInt16), math.MinInt16)) }

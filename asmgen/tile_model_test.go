@@ -1,0 +1,134 @@
+package asmgen
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
+)
+
+// tileModel runs every GEMM layer of m that has a tile program on the
+// emulated tile unit, on the inputs the interpreter gives it for images, and
+// compares the bytes with the interpreter's outputs. It returns the layers checked.
+func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n int) int {
+	t.Helper()
+	vals := map[int][]uint8{}
+	hook := func(nd *compiler.Node, out []uint8, _ int) error {
+		vals[nd.Out] = out
+		return nil
+	}
+	// The quantize node's output is seen by the hook too, so every input is there.
+	if _, err := compiler.Run(m, images, n, hook); err != nil {
+		t.Fatalf("%s: interpreter: %v", name, err)
+	}
+	checked := 0
+	for i, nd := range m.Nodes {
+		if (nd.Kind != compiler.KConv && nd.Kind != compiler.KLinear) || nd.Conv == nil || nd.Conv.Groups != 1 {
+			continue
+		}
+		c := nd.Conv
+		x, y := m.Tensors[nd.In[0]], m.Tensors[nd.Out]
+		h, w := 1, 1
+		if len(x.Shape) == 3 {
+			h, w = x.Shape[1], x.Shape[2]
+		}
+		d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: h, W: w, OH: h, OW: w,
+			InStride: c.InC, OutStride: c.OutC, ZIn: x.Zero, XMax: 255, Weight: c.Weight,
+			Requant: Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}}
+		if !d.tileOK() {
+			continue
+		}
+		p, err := newTileProgram(d)
+		if err != nil {
+			t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
+		}
+		wb := int8Bytes(codegen.PackDense(c.Weight, c.InC, c.OutC, 1))
+		px, ie, oe := h*w, x.Elems(), y.Elems()
+		for s := 0; s < n; s++ {
+			// CHW (the interpreter) -> HWC (the arena), slack after it.
+			xb := make([]byte, px*c.InC+ReadSlack)
+			for ch := 0; ch < c.InC; ch++ {
+				for q := 0; q < px; q++ {
+					xb[q*c.InC+ch] = vals[nd.In[0]][s*ie+ch*px+q]
+				}
+			}
+			yb := make([]byte, px*c.OutC)
+			if err := p.emulate(xb, wb, yb, make([]byte, AMXScratch), 0, d.Units(), 0, d.Cols()); err != nil {
+				t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
+			}
+			bad := 0
+			for ch := 0; ch < c.OutC; ch++ {
+				for q := 0; q < px; q++ {
+					if g, want := yb[q*c.OutC+ch], vals[nd.Out][s*oe+ch*px+q]; g != want {
+						if bad < 3 {
+							t.Errorf("%s node %d (%s) image %d: pixel %d channel %d: tile program %d, interpreter %d", name, i, nd.Name, s, q, ch, g, want)
+						}
+						bad++
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%s node %d (%s) image %d: %d of %d bytes differ", name, i, nd.Name, s, bad, oe)
+			}
+		}
+		checked++
+	}
+	return checked
+}
+
+// TestTileRandomModels checks the emulated tile programs of the random graphs'
+// GEMM layers against the interpreter.
+func TestTileRandomModels(t *testing.T) {
+	layers := 0
+	for seed := range uint64(16) {
+		m := gentest.RandomModel(t, seed)
+		r := rand.New(rand.NewPCG(seed, 16))
+		const n = 2
+		layers += tileModel(t, fmt.Sprintf("random model %d", seed), m, gentest.RandomInputs(r, m.Tensors[m.Input].Elems(), n, true), n)
+	}
+	t.Logf("%d GEMM layers bit-exact on the emulated tile unit", layers)
+}
+
+// TestTileTrainedModels does the same for the trained models on test images,
+// and for the synthetic ImageNet-shaped one on a random image.
+func TestTileTrainedModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("calibrates the trained models")
+	}
+	root := gentest.RepoRoot(t) + "/testdata/"
+	for _, c := range []struct{ dir, qconfig string }{
+		{"mobilenetv2_fmnist", "fbgemm"},
+		{"mobilenetv2_fmnist", "qnnpack"},
+		{"mobilenetv2_fmnist_alt", "onednn"},
+	} {
+		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
+			t.Fatalf("%s: %v", c.dir, err)
+		}
+		m, err := compiler.Quantize(compiler.Options{Model: root + c.dir + "/model.json", QConfig: c.qconfig,
+			Calib: root + "mobilenetv2_fmnist/calib_images.npy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		layers := tileModel(t, c.dir+"/"+c.qconfig, m, gentest.TestImages(t, m, n), n)
+		t.Logf("%s %s: %d GEMM layers bit-exact on the emulated tile unit, %d images", c.dir, c.qconfig, layers, n)
+	}
+	// The speed benchmark's ImageNet-shaped model, where go generate has made
+	// its calibration inputs (they are not checked in).
+	dir := root + "mobilenetv2_224/"
+	if _, err := os.Stat(dir + "calib.npy"); err != nil {
+		t.Logf("mobilenetv2_224 not checked: %v (go generate ./generated makes it)", err)
+		return
+	}
+	m, err := compiler.Quantize(compiler.Options{Model: dir + "model.json", QConfig: "fbgemm", Calib: dir + "calib.npy", CalibLimit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(224, 16))
+	layers := tileModel(t, "mobilenetv2_224", m, gentest.RandomInputs(r, m.Tensors[m.Input].Elems(), 1, false), 1)
+	t.Logf("mobilenetv2_224 fbgemm: %d GEMM layers bit-exact on the emulated tile unit, 1 image", layers)
+}

@@ -1,0 +1,141 @@
+package asmgen
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/codegen"
+)
+
+// tileShapes are pointwise and linear layers covering full and partial pixel
+// tiles (16 rows), reductions with and without full 64-channel steps and a
+// tail, and column units of 16, of 8 or fewer and of 9 to 15 channels.
+func tileShapes() []denseShape {
+	var out []denseShape
+	for _, sh := range denseShapes() {
+		if sh.k == 1 && sh.s == 1 && sh.p == 0 {
+			out = append(out, sh)
+		}
+	}
+	return append(out,
+		denseShape{cin: 64, cout: 16, k: 1, s: 1, h: 4, w: 4, xmax: 255},
+		denseShape{cin: 128, cout: 32, k: 1, s: 1, h: 5, w: 7, xmax: 255, act: "relu6"},
+		denseShape{cin: 200, cout: 8, k: 1, s: 1, h: 17, w: 1, xmax: 255},
+		denseShape{cin: 1280, cout: 10, k: 1, s: 1, h: 1, w: 1, xmax: 255},  // a classifier
+		denseShape{cin: 320, cout: 1280, k: 1, s: 1, h: 1, w: 2, xmax: 255}, // the last pointwise, small image
+		denseShape{cin: 1, cout: 3, k: 1, s: 1, h: 3, w: 11, xmax: 255, bigM: true},
+		denseShape{cin: 32, cout: 25, k: 1, s: 1, h: 6, w: 6, xmax: 255, act: "relu"},
+	)
+}
+
+// TestTileEmulated runs the tile programs of random GEMM layers (the tile
+// shapes and random sizes) on the emulated tile unit, in four calls over a
+// split of the work as workers make it, and checks every output byte against
+// the interpreter's arithmetic.
+func TestTileEmulated(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 1))
+	shapes := tileShapes()
+	for range 60 {
+		// Any sizes: channels 1..300 in and 1..70 out, 1..50 pixels.
+		sh := denseShape{cin: 1 + r.IntN(300), cout: 1 + r.IntN(70), k: 1, s: 1, h: 1 + r.IntN(5), w: 1 + r.IntN(10), xmax: 255,
+			act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(8) == 0}
+		shapes = append(shapes, sh)
+	}
+	for i, sh := range shapes {
+		for rep := 0; rep < 3; rep++ {
+			c := randDense(r, sh)
+			d := c.d
+			p, err := newTileProgram(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
+			for j := len(x) - ReadSlack; j < len(x); j++ {
+				x[j] = byte(r.IntN(256)) // the arena's slack holds anything
+			}
+			w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, 1))
+			y := make([]byte, d.H*d.W*d.OutStride)
+			scratch := make([]byte, AMXScratch)
+			u, cu := d.Units(), d.Cols()
+			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
+			for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+				for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+					if err := p.emulate(x, w, y, scratch, sr[0], sr[1], cr[0], cr[1]); err != nil {
+						t.Fatalf("shape %d %+v: %v", i, sh, err)
+					}
+				}
+			}
+			want := c.want()
+			bad := 0
+			for j := range want {
+				if y[j] != want[j] {
+					if bad < 5 {
+						t.Errorf("shape %d %+v: pixel %d channel %d: got %d want %d", i, sh, j/d.Cout, j%d.Cout, y[j], want[j])
+					}
+					bad++
+				}
+			}
+			if bad > 0 {
+				t.Errorf("shape %d %+v: %d of %d bytes differ", i, sh, bad, len(want))
+			}
+		}
+	}
+}
+
+// TestTileEmulatorFaults checks that the emulator refuses what the CPU would
+// fault on or what would read outside the buffers, so that a wrong program
+// cannot pass by accident.
+func TestTileEmulatorFaults(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 2))
+	c := randDense(r, denseShape{cin: 99, cout: 20, k: 1, s: 1, h: 5, w: 5, xmax: 255})
+	d := c.d
+	w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, 1))
+	x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
+	y := make([]byte, d.H*d.W*d.OutStride)
+	for _, tc := range []struct {
+		name string
+		edit func(p *tileProgram)
+		x, w []byte
+	}{
+		{"short weights", nil, x, w[:len(w)-1]},
+		{"no slack", nil, x[:len(x)-ReadSlack], w},
+		{"reduction mismatch", func(p *tileProgram) { p.cfg[cfgRowsOff+tB0]-- }, x, w},
+		{"unconfigured tile", func(p *tileProgram) { p.cfg[cfgRowsOff+tB1t] = 0; p.cfg[cfgColsbOff+2*tB1t] = 0 }, x, w},
+		{"same tile twice", func(p *tileProgram) {
+			for i := range p.unit {
+				if p.unit[i].kind == stepDot {
+					p.unit[i].a = p.unit[i].t
+					return
+				}
+			}
+		}, x, w},
+		{"wrong stride", func(p *tileProgram) { p.unit[2].stride = 0 }, x, w},
+	} {
+		p, err := newTileProgram(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.edit != nil {
+			tc.edit(p)
+		}
+		err = p.emulate(tc.x, tc.w, y, make([]byte, AMXScratch), 0, d.Units(), 0, d.Cols())
+		if tc.name == "wrong stride" {
+			// Not a fault: the result must then differ.
+			want, bad := c.want(), 0
+			for j := range want {
+				if y[j] != want[j] {
+					bad++
+				}
+			}
+			if err != nil || bad == 0 {
+				t.Errorf("%s: err %v, %d bytes differ; want no error and wrong bytes", tc.name, err, bad)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+		} else {
+			t.Logf("%s: %v", tc.name, err)
+		}
+	}
+}
