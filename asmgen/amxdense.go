@@ -81,7 +81,7 @@ func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
 		name, d.Cin, d.Cout, tp.pixels, map[bool]string{true: " (emulated)"}[isa == amxEmulated])); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, AVX512VNNI) // the epilogue runs on ymm
 	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa == amxEmulated, pk: newPacker(p, k, &d.Requant)}
 	g.cfg = k.vec(bytesWords(tp.cfg[:])...)
 	g.zf = k.vec(int32Words(tp.zf)...)

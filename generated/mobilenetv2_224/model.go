@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0x82269eb9e2defde2
+const buildID uint64 = 0xf31773b72b745523
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (

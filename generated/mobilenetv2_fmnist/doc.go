@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x5b16d48ab39dc5a0
+const docBuild uint64 = 0x72f76825b8a9644f

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x5b16d48ab39dc5a0
+const forwardBuild uint64 = 0x72f76825b8a9644f
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0x5b16d48ab39dc5a0
+const buildID uint64 = 0x72f76825b8a9644f
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
