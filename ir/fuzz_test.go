@@ -1,6 +1,8 @@
 package ir
 
-import "testing"
+import (
+	"testing"
+)
 
 func FuzzParseDescription(f *testing.F) {
 	f.Add([]byte(`{"arch": "mobilenetv2"}`))
@@ -24,5 +26,26 @@ func FuzzParseDescription(f *testing.F) {
 			return
 		}
 		_, _ = BuildMobileNetV2(d)
+	})
+}
+
+// FuzzParsePth reads each input as a file and, so that the unpickler is
+// fuzzed past the zip checksums, as the data.pkl of an archive with one
+// 6-float storage "0". The seeds are in testdata/fuzz (tools/fuzzcorpus).
+func FuzzParsePth(f *testing.F) {
+	f.Add([]byte(pthTensorPickle(6, 1, 3, 2)))
+	storage := string(stF32Bytes(0, 1, 2, 3, 4, 5))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, in := range [][]byte{b, pthZip(t, [][2]string{{"data.pkl", string(b)}, {"data/0", storage}, {"version", "3\n"}}, false)} {
+			st, err := ParsePth("fuzz.pth", in)
+			if err != nil {
+				continue
+			}
+			for k, v := range st.Tensors {
+				if _, err := v.stCheck(); err != nil {
+					t.Fatalf("tensor %q is inconsistent: %v", k, err)
+				}
+			}
+		}
 	})
 }
