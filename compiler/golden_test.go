@@ -21,6 +21,7 @@ var (
 	bundled = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
 	alt     = filepath.Join("..", "testdata", "mobilenetv2_fmnist_alt")
 	models  = []string{bundled, alt}
+	resnets = []string{filepath.Join("..", "testdata", "resnet_bottleneck")}
 )
 
 // testData returns the 1,000 bundled test images for dir's model: for the bundled
@@ -110,8 +111,23 @@ func TestFloatMatchesPyTorch(t *testing.T) {
 	}
 }
 
-func floatMatchesPyTorch(t *testing.T, dir string) {
-	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), "")
+// TestResNetFloatMatchesPyTorch checks the ResNets (basic blocks trained on
+// Fashion-MNIST, bottlenecks with random weights) from both their .pth and
+// their safetensors file.
+func TestResNetFloatMatchesPyTorch(t *testing.T) {
+	for _, dir := range resnets {
+		for _, w := range []string{"", "model.safetensors"} {
+			t.Run(filepath.Base(dir)+"/"+w, func(t *testing.T) { floatMatchesPyTorch(t, dir, w) })
+		}
+	}
+}
+
+func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
+	w := ""
+	if len(weights) > 0 && weights[0] != "" {
+		w = filepath.Join(dir, weights[0])
+	}
+	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +136,12 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, logits, err := Evaluate(ds, 10, 100, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
+	k := d.NumClasses
+	_, logits, err := Evaluate(ds, k, 100, len(want.F32)/k, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +149,12 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 		t.Fatalf("%d logits, golden has %d", len(logits), len(want.F32))
 	}
 	worst := 0.0
-	for i := 0; i < len(logits); i += 10 {
+	for i := 0; i < len(logits); i += k {
 		scale := 0.0
-		for _, v := range want.F32[i : i+10] {
+		for _, v := range want.F32[i : i+k] {
 			scale = math.Max(scale, math.Abs(float64(v)))
 		}
-		for j := i; j < i+10; j++ {
+		for j := i; j < i+k; j++ {
 			worst = math.Max(worst, math.Abs(float64(logits[j]-want.F32[j]))/math.Max(scale, 1e-3))
 		}
 	}
@@ -154,7 +171,7 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, _, err := Evaluate(full, 10, 200, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, false, nil)
+	acc, _, err := Evaluate(full, k, 200, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

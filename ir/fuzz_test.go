@@ -11,9 +11,16 @@ func FuzzParseDescription(f *testing.F) {
 	 "input": [3, 32, 32], "mean": [0.286, 0.286, 0.286], "std": [0.353, 0.353, 0.353],
 	 "preprocess": {"resize": 0, "crop": 0, "pad": 2}, "weights": "model.safetensors"}`))
 	f.Add([]byte(`{"arch": "mobilenetv2", "width_mult": 0.35, "inverted_residual_setting": [[0.5, 8, 1, 2]], "input": [1, 9, 9], "mean": [0], "std": [1], "preprocess": {}}`))
+	f.Add([]byte(`{"arch": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "widths": [8, 16, 16, 32], "width_per_group": 32, "input": [3, 32, 32], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
+	f.Add([]byte(`{"arch": "wide_resnet50_2", "num_classes": 10}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := ParseDescription(b)
 		if err != nil {
+			return
+		}
+		if d.Arch == "resnet" {
+			// Without weights a ResNet graph costs its node count only.
+			_, _ = BuildResNet(d)
 			return
 		}
 		// A valid description must build or fail cleanly, and within bounds: the

@@ -134,7 +134,7 @@ func Load(descPath, weightsPath string) (*Description, *Graph, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := BuildMobileNetV2(d)
+	g, err := Build(d)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model description %s: %w", descPath, err)
 	}
