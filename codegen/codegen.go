@@ -294,6 +294,9 @@ func (l *layer) describe(m *compiler.Model, tensor func(int) (*compiler.Tensor, 
 		if nd.Add == nil || x2 != l.XD || l.YD != l.XD || !finite32(nd.Add.MA) || !finite32(nd.Add.MB) {
 			return errors.New("bad add: shapes differ or multipliers missing")
 		}
+		if nd.Add.ReLU {
+			return errors.New("add_relu has no generated kernel yet")
+		}
 		l.Kind = kAdd
 	case compiler.KMean:
 		if len(l.X.Shape) != 3 || l.YD != (dims{l.XD.C, 1, 1}) {
