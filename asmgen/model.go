@@ -113,6 +113,11 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 			if err != nil {
 				return nil, err
 			}
+			if nd.Add.ReLU {
+				// add_relu (ResNet) keeps the portable kernel for now.
+				l.Kind = codegen.AsmNone
+				continue
+			}
 			a := &Add{N: x.Elems(), ZA: x.Zero, ZB: b.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero}
 			l.Kind, l.Units = codegen.AsmAdd, a.Units()
 			layers[i] = func(isa ISA, fn string) error { return p.Add(fn, a, isa) }
