@@ -48,7 +48,8 @@ func read(path string) []byte {
 func main() {
 	// Description and a matching small state dict.
 	desc := read("testdata/mobilenetv2_fmnist/model.json")
-	write("ir", "FuzzParseDescription", desc, []byte(`{"arch": "mobilenetv2"}`))
+	write("ir", "FuzzParseDescription", desc, []byte(`{"arch": "mobilenetv2"}`),
+		read("testdata/resnet_bottleneck/model.json"), []byte(`{"arch": "resnet50", "num_classes": 10}`))
 	d, err := ir.ParseDescription([]byte(`{"arch": "mobilenetv2", "num_classes": 2, "width_mult": 0.1, "round_nearest": 4,
 	  "inverted_residual_setting": [[1, 4, 1, 1]], "input": [1, 4, 4], "mean": [0], "std": [1], "preprocess": {}}`))
 	if err != nil {
