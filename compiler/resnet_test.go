@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
 )
@@ -64,6 +65,22 @@ func TestResNetQuantized(t *testing.T) {
 		t.Logf("%s: int8 logits SQNR %.1f dB against float", qc, s)
 		if s < 15 {
 			t.Errorf("%s: int8 logits SQNR %.1f dB against float, want >= 15", qc, s)
+		}
+		// The .ptqm file keeps max-pool and add_relu.
+		enc, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeModel(enc)
+		if err != nil {
+			t.Fatalf("%s: decoding its own file: %v", qc, err)
+		}
+		_, again, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return Run(back, x, n, nil) }, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got, again); diff != "" {
+			t.Errorf("%s: decoded model's logits differ (-before +after):\n%s", qc, diff)
 		}
 		var b bytes.Buffer
 		if err := Print(&b, m); err != nil {
