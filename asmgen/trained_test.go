@@ -34,6 +34,7 @@ func TestTrainedModels(t *testing.T) {
 		{"mobilenetv2_fmnist_alt", "onednn", "alt_onednn"},
 		{"mobilenetv2_fmnist_alt", "default", "alt_default"},
 		{"resnet_bottleneck", "onednn", "resnet_bottleneck_onednn"},
+		{"resnet_fmnist", "fbgemm", "resnet_fmnist_fbgemm"},
 	} {
 		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
 			t.Fatalf("%s: %v", c.dir, err)

@@ -18,10 +18,11 @@ import (
 // The bundled model and PyTorch's results on it (tools/fmnist.py wrote them), and
 // a second model of another width and setting, standing in for one never seen.
 var (
-	bundled = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
-	alt     = filepath.Join("..", "testdata", "mobilenetv2_fmnist_alt")
-	models  = []string{bundled, alt}
-	resnets = []string{filepath.Join("..", "testdata", "resnet_bottleneck")}
+	bundled      = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+	alt          = filepath.Join("..", "testdata", "mobilenetv2_fmnist_alt")
+	models       = []string{bundled, alt}
+	resnetFMNIST = filepath.Join("..", "testdata", "resnet_fmnist")
+	resnets      = []string{resnetFMNIST, filepath.Join("..", "testdata", "resnet_bottleneck")}
 )
 
 // testData returns the 1,000 bundled test images for dir's model: for the bundled
@@ -184,7 +185,7 @@ func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
 // same 300 images and batches as the PyTorch run and compares each layer's frozen
 // output scale and zero point and weight scales with PyTorch's.
 func TestQParamsMatchPyTorch(t *testing.T) {
-	for _, dir := range models {
+	for _, dir := range append(models, resnetFMNIST) {
 		t.Run(filepath.Base(dir), func(t *testing.T) { qparamsMatchPyTorch(t, dir) })
 	}
 }
@@ -222,7 +223,7 @@ func qparamsMatchPyTorch(t *testing.T, dir string) {
 			for _, n := range m.Nodes {
 				w, ok := want.Layers[n.Name]
 				if !ok {
-					if n.Kind != KMean && n.Kind != KDequantize {
+					if n.Kind != KMean && n.Kind != KDequantize && n.Kind != KMaxPool {
 						t.Errorf("%s: no PyTorch qparams", n.Name)
 					}
 					continue
@@ -304,6 +305,10 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 	}
 	if long() && math.Abs(acc.Top1-want.Top1) > 0.3 {
 		t.Errorf("%s: top-1 %.2f, PyTorch %.2f", qc, acc.Top1, want.Top1)
+	}
+	// Issue 18's acceptance for ResNet: per-channel qconfigs at least PyTorch's top-1 - 0.1.
+	if long() && dir == resnetFMNIST && (qc == "fbgemm" || qc == "onednn") && acc.Top1 < want.Top1-0.1 {
+		t.Errorf("%s: top-1 %.2f, below PyTorch's %.2f - 0.1", qc, acc.Top1, want.Top1)
 	}
 }
 
