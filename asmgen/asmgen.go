@@ -31,7 +31,8 @@ import (
 // ISA is an instruction-set tier of the generated kernels.
 type ISA int
 
-// The tiers with assembly; the portable Go kernels are the third.
+// The tiers with assembly (the portable Go kernels are one more), and the
+// emulations the tests run where the CPU lacks an instruction set.
 const (
 	AVX2       ISA = iota + 1 // AVX2 (+BMI2 not needed); Haswell and Zen and later
 	AVX512VNNI                // AVX-512 F/BW/VL + VNNI on 256-bit registers
@@ -40,6 +41,15 @@ const (
 	// exact AVX2 sequence, so that tests can run the VNNI kernels' data flow
 	// (paths, tables, packing, loops) on CPUs without VNNI. It runs as the avx2 tier.
 	vnniEmulated
+
+	AVX512 // AVX-512 F/BW/VL + VNNI on 512-bit registers, opmask tails
+
+	// zmmEmulated is the AVX512 tier's design (column units, the int32 clamp
+	// and narrowing epilogue, the depthwise quad path) on 8-lane ymm vectors
+	// with AVX2 only: VPDPBUSD replaced as in vnniEmulated, every opmask
+	// store by an exact partial store of the same bytes. Tests run it where
+	// the CPU lacks AVX-512. It runs as the avx2 tier.
+	zmmEmulated
 )
 
 func (i ISA) String() string {
@@ -50,16 +60,36 @@ func (i ISA) String() string {
 		return "avx512vnni"
 	case vnniEmulated:
 		return "avx512vnni-emulated"
+	case AVX512:
+		return "avx512"
+	case zmmEmulated:
+		return "avx512-emulated"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
 
 // vnni says whether the tier computes as the VNNI tier does.
-func (i ISA) vnni() bool { return i == AVX512VNNI || i == vnniEmulated }
+func (i ISA) vnni() bool {
+	return i == AVX512VNNI || i == vnniEmulated || i == AVX512 || i == zmmEmulated
+}
+
+// zmmDesign says whether the tier's kernels are the avx512 tier's design.
+func (i ISA) zmmDesign() bool { return i == AVX512 || i == zmmEmulated }
+
+// emulated says whether VPDPBUSD and opmasks are replaced by AVX2 code.
+func (i ISA) emulated() bool { return i == vnniEmulated || i == zmmEmulated }
+
+// lanes is the number of int32 lanes of the tier's vectors: 16 on zmm, else 8.
+func (i ISA) lanes() int {
+	if i == AVX512 {
+		return 16
+	}
+	return 8
+}
 
 // tier is the runtime tier whose CPUs run the code.
 func (i ISA) tier() string {
-	if i == vnniEmulated {
+	if i.emulated() {
 		return AVX2.String()
 	}
 	return i.String()
@@ -154,20 +184,26 @@ func (p *Program) Output() (asm, stubs []byte, err error) {
 	return asm, stubs, nil
 }
 
-// Requant holds an output's requantization: q = clamp(rne(float32(acc)*M[c]) + Z, Lo, Hi).
+// Requant holds an output's requantization:
+// q = clamp(rne(float32(float32(acc)*M[c]) + B[c]) + Z, Lo, Hi).
 type Requant struct {
-	M          []float32
+	M, B       []float32 // B: the float bias in output units (nil: none)
 	Z, Lo, Hi  int32
-	MaxAbsProd []float64 // per channel, bound on |float32(acc)*M| (decides the overflow guard)
+	MaxAbsProd []float64 // per channel, bound on |float32(acc)*M + B| (decides the overflow guard)
 }
 
 func (r *Requant) check(n int) error {
-	if len(r.M) != n {
-		return fmt.Errorf("asmgen: %d multipliers for %d channels", len(r.M), n)
+	if len(r.M) != n || (r.B != nil && len(r.B) != n) {
+		return fmt.Errorf("asmgen: %d multipliers and %d biases for %d channels", len(r.M), len(r.B), n)
 	}
 	for c, m := range r.M {
 		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
 			return fmt.Errorf("asmgen: channel %d: multiplier %v is not finite", c, m)
+		}
+	}
+	for c, b := range r.B {
+		if math.IsNaN(float64(b)) || math.IsInf(float64(b), 0) {
+			return fmt.Errorf("asmgen: channel %d: bias %v is not finite", c, b)
 		}
 	}
 	if r.Z < 0 || r.Z > 255 || r.Lo < 0 || r.Hi > 255 || r.Lo > r.Hi {
@@ -189,9 +225,15 @@ func needsCap(bound []float64) bool {
 
 // consts builds a function's constant vectors in read-only data.
 type consts struct {
-	p    *Program
-	name string
-	n    int
+	p     *Program
+	name  string
+	n     int
+	lanes int  // 32-bit words of a splatted constant (a vector's width)
+	zmm   bool // the avx512 tier's design (packer.narrow)
+}
+
+func newConsts(p *Program, name string, isa ISA) *consts {
+	return &consts{p: p, name: name, lanes: isa.lanes(), zmm: isa.zmmDesign()}
 }
 
 func (k *consts) vec(words ...uint32) operand.Mem {
@@ -208,28 +250,30 @@ func splat32(v uint32, n int) []uint32 {
 }
 
 func (k *consts) i16(v int32) operand.Mem {
-	return k.vec(splat32(uint32(uint16(v))|uint32(uint16(v))<<16, 8)...)
+	return k.vec(splat32(uint32(uint16(v))|uint32(uint16(v))<<16, k.lanes)...)
 }
 
 func (k *consts) u8(v int32) operand.Mem {
 	b := uint32(uint8(v))
-	return k.vec(splat32(b|b<<8|b<<16|b<<24, 8)...)
+	return k.vec(splat32(b|b<<8|b<<16|b<<24, k.lanes)...)
 }
 
-func (k *consts) f32(v float32) operand.Mem { return k.vec(splat32(math.Float32bits(v), 8)...) }
+func (k *consts) f32(v float32) operand.Mem { return k.vec(splat32(math.Float32bits(v), k.lanes)...) }
 
-func (k *consts) i32(v int32) operand.Mem { return k.vec(splat32(uint32(v), 8)...) }
+func (k *consts) i32(v int32) operand.Mem { return k.vec(splat32(uint32(v), k.lanes)...) }
 
-func (k *consts) floats(v []float32) operand.Mem {
+func (k *consts) floats(v []float32) operand.Mem { return k.vec(floatBits(v)...) }
+
+func floatBits(v []float32) []uint32 {
 	w := make([]uint32, len(v))
 	for i, f := range v {
 		w[i] = math.Float32bits(f)
 	}
-	return k.vec(w...)
+	return w
 }
 
 // packer emits the tail of every requantization: int32 lanes (already
-// rne(float32(acc)*M)) -> + Z -> uint8 clamped to [Lo, Hi]. Saturating packs
+// rne(float32(acc)*M + B)) -> + Z -> uint8 clamped to [Lo, Hi]. Saturating packs
 // then a saturating add of Z are exact: any value outside int16 is far outside
 // 0..255 on the same side.
 type packer struct {
@@ -240,6 +284,9 @@ type packer struct {
 	doHi   bool
 	capv   operand.Mem // float lanes of 2^30, when needed
 	doCap  bool
+	// On zmm the clamp is done on int32 lanes and VPMOVUSDB narrows them:
+	// Z, Lo and Hi as int32 lanes.
+	z32, lo32, hi32 operand.Mem
 }
 
 func newPacker(p *Program, k *consts, r *Requant) *packer {
@@ -253,14 +300,90 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 	if pk.doCap {
 		pk.capv = k.f32(1 << 30)
 	}
+	if k.zmm {
+		pk.z32, pk.lo32 = k.i32(r.Z), k.i32(r.Lo)
+		if pk.doHi {
+			pk.hi32 = k.i32(r.Hi)
+		}
+	}
 	return pk
 }
 
-// scale turns int32 lanes v into rne(float32(v) * m) in place.
-func (pk *packer) scale(v reg.Register, m operand.Op) {
+// narrow stores the 16 int32 lanes of zmm v (already scaled) as bytes at dst:
+// + Z, clamped to [Lo, Hi] as int32 (exact: the cap keeps |v| below 2^30),
+// then VPMOVUSDB; mask, when not nil, is the opmask of the bytes to write.
+func (pk *packer) narrow(v reg.VecPhysical, dst operand.Mem, mask reg.Register) {
+	c := pk.c
+	c.VPADDD(pk.z32, v, v)
+	c.VPMAXSD(pk.lo32, v, v)
+	if pk.doHi {
+		c.VPMINSD(pk.hi32, v, v)
+	}
+	if mask != nil {
+		c.VPMOVUSDB(v, mask, dst)
+		return
+	}
+	c.VPMOVUSDB(v, dst)
+}
+
+// setTail sets opmask K1 for the last vector of n bytes narrowed from int32
+// lanes, when it is partial on zmm; gp is a scratch.
+func (pk *packer) setTail(lanes, n int, gp reg.GPPhysical) {
+	if lanes == 16 && n%16 != 0 {
+		setMask(pk.c, reg.K1, n%16, gp)
+	}
+}
+
+// narrowTail narrows v and stores its first n bytes: narrow (under K1, set
+// by setTail, when n < 16) on zmm, narrow8 on ymm; t and gp are scratch.
+func (pk *packer) narrowTail(v, t reg.VecPhysical, dst operand.Mem, n int, gp reg.GPPhysical) {
+	switch {
+	case v.Size() == 32:
+		pk.narrow8(v, t, dst, n, gp)
+	case n < 16:
+		pk.narrow(v, dst, reg.K1)
+	default:
+		pk.narrow(v, dst, nil)
+	}
+}
+
+// narrow8 is narrow on the 8 lanes of ymm v with AVX2 only (zmmEmulated):
+// the same clamp, then packs and a store of the first n bytes, the bytes
+// an opmask of n bits would store; t and gp are scratch.
+func (pk *packer) narrow8(v, t reg.VecPhysical, dst operand.Mem, n int, gp reg.GPPhysical) {
+	c := pk.c
+	c.VPADDD(pk.z32, v, v)
+	c.VPMAXSD(pk.lo32, v, v)
+	if pk.doHi {
+		c.VPMINSD(pk.hi32, v, v)
+	}
+	xv, xt := v.AsX(), t.AsX()
+	c.VEXTRACTI128(operand.U8(1), v, xt)
+	c.VPACKSSDW(xt, xv, xv)
+	c.VPACKUSWB(xv, xv, xv)
+	storeN(c, xv, n, dst, gp)
+}
+
+// setMask loads opmask k with the low n (1..64) bits set; gp is a scratch.
+func setMask(c *build.Context, k reg.Register, n int, gp reg.GPPhysical) {
+	if n == 64 {
+		c.MOVQ(operand.I32(-1), gp)
+	} else {
+		c.MOVQ(operand.U64(uint64(1)<<n-1), gp)
+	}
+	c.KMOVQ(gp, k)
+}
+
+// scale turns int32 lanes v into rne(float32(float32(v) * m) + b) in place;
+// b is nil for requantizations without a bias. Two roundings, as the
+// definition has: VMULPS then VADDPS, never an FMA.
+func (pk *packer) scale(v reg.Register, m, b operand.Op) {
 	c := pk.c
 	c.VCVTDQ2PS(v, v)
 	c.VMULPS(m, v, v)
+	if b != nil {
+		c.VADDPS(b, v, v)
+	}
 	if pk.doCap {
 		// The product is finite (M is), so VMINPS never sees a NaN.
 		c.VMINPS(pk.capv, v, v)
@@ -357,6 +480,11 @@ func mem(base reg.Register, disp int) operand.Mem { return operand.Mem{Base: bas
 
 var ymm = []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7,
 	reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
+
+var zmm = []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7,
+	reg.Z8, reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15,
+	reg.Z16, reg.Z17, reg.Z18, reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23,
+	reg.Z24, reg.Z25, reg.Z26, reg.Z27, reg.Z28, reg.Z29, reg.Z30, reg.Z31}
 
 // i32 is a 32-bit immediate for general-purpose instructions.
 func i32(x int) operand.I32 {

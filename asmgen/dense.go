@@ -25,7 +25,6 @@ type Dense struct {
 	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
-	Bias           []int32
 	Requant
 }
 
@@ -119,13 +118,33 @@ func (d *Dense) check() error {
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
-	if len(d.Weight) != d.Cout*d.Cin*d.K*d.K || len(d.Bias) != d.Cout {
-		return fmt.Errorf("asmgen: dense weights %d bias %d", len(d.Weight), len(d.Bias))
+	if len(d.Weight) != d.Cout*d.Cin*d.K*d.K {
+		return fmt.Errorf("asmgen: dense %d weights for %d -> %d channels %dx%d", len(d.Weight), d.Cin, d.Cout, d.K, d.K)
 	}
 	if d.ZIn < 0 || d.ZIn > 255 || d.XMax < 0 || d.XMax > 255 {
 		return fmt.Errorf("asmgen: input zero point %d / max code %d", d.ZIn, d.XMax)
 	}
 	return d.Requant.check(d.Cout)
+}
+
+// tierDesign is the design the tier uses for this layer: the avx512 tier
+// (and its emulation) keeps the 256-bit VNNI kernel where the 512-bit one is
+// slower, layers of few output channels (one or two column units: two 16-lane
+// accumulators per row leave the VPDPBUSD chains latency-bound) or few input
+// channels (a reduction of a few quads: the per-accumulator epilogue, which
+// costs twice as much on 16 lanes, dominates). Measured on Zen 4, which splits
+// zmm work in two 256-bit halves (README, "Speed").
+func (d *Dense) tierDesign(isa ISA) ISA {
+	if d.Cout >= 48 && d.Cin*d.K*d.K >= 32 {
+		return isa
+	}
+	switch isa {
+	case AVX512:
+		return AVX512VNNI
+	case zmmEmulated:
+		return vnniEmulated
+	}
+	return isa
 }
 
 // Signature of every dense kernel: x input, w packed weights, y output, t
@@ -139,15 +158,21 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.Bias, d.M, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
+	isa = d.tierDesign(isa)
 	path := d.Path(isa)
 	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d, %s path.",
 		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW, path)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
-	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa == vnniEmulated, nq: codegen.Quads(d.Cin), np: ChanStride(d.Cout), pk: newPacker(p, k, &d.Requant), name: name}
+	k := newConsts(p, name, isa)
+	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
+		nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
+	if isa == zmmEmulated {
+		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
+	}
+	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	g.tabs = map[Path]denseTabs{}
@@ -170,13 +195,20 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 
 type denseGen struct {
 	*build.Context
-	d      *Dense
-	mode   Path // the layer's Path
-	path   Path // the path being emitted (PathMixed emits two)
-	nq, kq int  // quads per tap, quads per output channel
-	np     int
-	pk     *packer
-	tabs   map[Path]denseTabs
+	d    *Dense
+	mode Path // the layer's Path
+	// lanes is the columns of one accumulator: 8 on ymm, 16 on zmm.
+	lanes int
+	// units: the avx512 tier's design, where a block is up to maxUnits column
+	// units (16/lanes accumulators per row and unit) and every accumulator is
+	// narrowed and stored on its own (packer.narrow, with an opmask tail).
+	units    bool
+	maxUnits int
+	path     Path // the path being emitted (PathMixed emits two)
+	nq, kq   int  // quads per tap, quads per output channel
+	np       int
+	pk       *packer
+	tabs     map[Path]denseTabs
 	denseTabs
 	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
 	ones   operand.Mem
@@ -196,8 +228,8 @@ type denseGen struct {
 
 // denseTabs are a path's constant tables.
 type denseTabs struct {
-	mtab  operand.Mem // multipliers, zero beyond Cout
-	btab  operand.Mem // folded biases (i16: as the accumulators start)
+	mtab  operand.Mem // per accumulator of lanes columns: their multipliers then their float biases, zero beyond Cout
+	btab  operand.Mem // accumulator starts -z_x*sum(w) (i16: as the accumulators start)
 	shuf8 operand.Mem // VPSHUFB control sorting two packed 8-column rows
 }
 
@@ -208,10 +240,11 @@ func (g *denseGen) setPath(p Path) {
 // tables builds the constant tables of path pa.
 func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	d, np := g.d, g.np
-	mp := make([]float32, np)
+	mp, fb := make([]float32, np), make([]float32, np)
 	copy(mp, d.M)
+	copy(fb, d.B)
 	bias := make([]int32, np)
-	copy(bias, codegen.FoldBias(d.Weight, d.Bias, d.ZIn))
+	copy(bias, codegen.ZeroFold(d.Weight, d.Cout, d.ZIn))
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {
@@ -219,22 +252,29 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 		// and (b4 0 b5 0 | b6 0 b7 0); after VPHADDD the lanes hold columns
 		// i16Order, and the multipliers follow that order.
 		order = i16Order
-		pm := make([]float32, np)
 		for g0 := 0; g0 < np; g0 += 8 {
-			for i, c := range i16Order {
-				pm[g0+i] = mp[g0+c]
-			}
 			for c := 0; c < 8; c++ {
 				bt = append(bt, uint32(bias[g0+c]), 0)
 			}
 		}
-		mp = pm
 	} else {
 		for _, b := range bias {
 			bt = append(bt, uint32(b))
 		}
 	}
-	return denseTabs{mtab: k.floats(mp), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
+	if g.lanes == 16 {
+		order = append(order, 8, 9, 10, 11, 12, 13, 14, 15)
+	}
+	var mt []float32
+	for g0 := 0; g0 < np; g0 += g.lanes {
+		for _, c := range order {
+			mt = append(mt, mp[g0+c])
+		}
+		for _, c := range order {
+			mt = append(mt, fb[g0+c])
+		}
+	}
+	return denseTabs{mtab: k.floats(mt), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
 }
 
 func (g *denseGen) label(s string) string {
@@ -250,7 +290,13 @@ var (
 	rB, rM, rO, rG   = reg.R11, reg.R12, reg.R13, reg.R14
 	rStrip           = reg.R15
 	yW0, yW1, yX, yT = reg.Y12, reg.Y13, reg.Y14, reg.Y15
+	// On zmm: accumulators Z0-Z23 (row r, unit j: Z(4r+j)), weights from Z24.
+	zW, zX = zmm[24:28], reg.Z28
 )
+
+// zmmUnits is the most column units a zmm block computes at once: 6 rows x 4
+// units fill 24 accumulators, and each broadcast input feeds four VPDPBUSD.
+const zmmUnits = 4
 
 func (g *denseGen) emit() {
 	d := g.d
@@ -433,15 +479,27 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	block := func(n, cols int) {
 		setA()
 		kloop(rows, n, cols)
+		if g.units {
+			// n units of two weight groups each; kloop passed the first.
+			g.ADDQ(i32((2*n-1)*g.kq*32), rWp)
+			g.ADDQ(i32(64*n), rB)
+			g.ADDQ(i32(128*n), rM)
+			g.ADDQ(i32(16*n), rO)
+			return
+		}
 		if n == 2 {
 			g.ADDQ(i32(g.kq*32), rWp)
 		}
 		g.ADDQ(i32(bStep*n), rB)
-		g.ADDQ(i32(32*n), rM)
+		g.ADDQ(i32(64*n), rM)
 		g.ADDQ(i32(8*n), rO)
 	}
 	// unit emits one column unit of cols (1..16) columns.
 	unit := func(cols int) {
+		if g.units {
+			block(1, cols)
+			return
+		}
 		if g.path != PathI16 {
 			block((cols+7)/8, cols)
 			return
@@ -457,9 +515,9 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.IMUL3Q(i32(2*bStep), rK, rA)
 	g.ADDQ(rA, rB)
 	g.LEAQ(g.mtab, rM)
-	g.SHLQ(operand.U8(6), rK) // 64 bytes of multipliers per unit
+	g.SHLQ(operand.U8(7), rK) // 128 bytes of multipliers and biases per unit
 	g.ADDQ(rK, rM)
-	g.SHRQ(operand.U8(6), rK)
+	g.SHRQ(operand.U8(7), rK)
 	g.IMUL3Q(i32(2*g.kq*32), rK, rWp)
 	g.ADDQ(rW, rWp)
 	g.LEAQ(operand.Mem{Base: out, Index: rK, Scale: 8}, rO)
@@ -472,7 +530,27 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.CMOVQGT(rA, rG)
 	g.SUBQ(rK, rG)
 	skip := g.label("cols_end")
-	if full > 0 {
+	switch {
+	case full > 0 && g.units:
+		// Blocks of maxUnits units, then one of the 1..maxUnits-1 left.
+		g.JLE(operand.LabelRef(skip))
+		lp, rest := g.label("cols"), g.label("cols_rest")
+		g.Label(lp)
+		g.CMPQ(rG, i32(g.maxUnits))
+		g.JL(operand.LabelRef(rest))
+		block(g.maxUnits, g.maxUnits*ColBlock)
+		g.SUBQ(i32(g.maxUnits), rG)
+		g.JMP(operand.LabelRef(lp))
+		g.Label(rest)
+		for n := g.maxUnits - 1; n >= 1; n-- {
+			next := g.label("cols_n")
+			g.CMPQ(rG, i32(n))
+			g.JNE(operand.LabelRef(next))
+			block(n, n*ColBlock)
+			g.JMP(operand.LabelRef(skip))
+			g.Label(next)
+		}
+	case full > 0:
 		lp := g.label("cols")
 		g.JLE(operand.LabelRef(skip))
 		g.Label(lp)
@@ -496,8 +574,34 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 
 func acc(r, j int) reg.VecPhysical { return ymm[2*r+j] }
 
+// uacc is the accumulator of row r, unit j and half h (0 on zmm) in the
+// units design.
+func (g *denseGen) uacc(r, j, h int) reg.VecPhysical {
+	if g.lanes == 16 {
+		return zmm[zmmUnits*r+j]
+	}
+	return ymm[2*(g.maxUnits*r+j)+h]
+}
+
+// halves is the accumulators of a column unit in the units design.
+func (g *denseGen) halves() int { return ColBlock / g.lanes }
+
 // initAcc zeroes the i16 half-sum accumulators or loads the bias.
-func (g *denseGen) initAcc(rows, groups int) {
+func (g *denseGen) initAcc(rows, groups, cols int) {
+	if g.units {
+		for r := 0; r < rows; r++ {
+			for j := 0; j < groups; j++ {
+				for h := 0; h < g.halves() && 16*j+8*h < cols; h++ {
+					if g.lanes == 16 {
+						g.VMOVDQU32(mem(rB, 64*j), g.uacc(r, j, h))
+					} else {
+						g.VMOVDQU(mem(rB, 64*j+32*h), g.uacc(r, j, h))
+					}
+				}
+			}
+		}
+		return
+	}
 	for r := 0; r < rows; r++ {
 		for j := 0; j < 2; j++ {
 			switch {
@@ -511,7 +615,44 @@ func (g *denseGen) initAcc(rows, groups int) {
 }
 
 // quad emits one quad step: A at aDisp(rA) (+ row strides), weights at wDisp(rWp).
-func (g *denseGen) quad(rows, groups, aDisp, wDisp int) {
+// On zmm, groups counts units and cols the block's columns.
+func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
+	if g.lanes == 16 {
+		// A unit's 16 columns are two packed groups of 8, kq quads apart.
+		for j := 0; j < groups; j++ {
+			lo := wDisp + 2*j*g.kq*32
+			g.VMOVDQU32(mem(rWp, lo), zW[j].AsY())
+			if cols-16*j > 8 {
+				g.VINSERTI64X4(operand.U8(1), mem(rWp, lo+g.kq*32), zW[j], zW[j])
+			}
+		}
+		for r := 0; r < rows; r++ {
+			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), zX)
+			for j := 0; j < groups; j++ {
+				g.VPDPBUSD(zW[j], zX, g.uacc(r, j, 0))
+			}
+		}
+		return
+	}
+	if g.units {
+		// zmmEmulated: one unit, its halves in two ymm, VPDPBUSD emulated.
+		ws := []reg.VecPhysical{yW0, yW1}[:min(2, (cols+7)/8)]
+		for h, w := range ws {
+			g.VMOVDQU(mem(rWp, wDisp+h*g.kq*32), w)
+		}
+		for r := 0; r < rows; r++ {
+			for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+				g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+				g.VPAND(half, yX, yX)
+				for h, w := range ws {
+					g.VPMADDUBSW(w, yX, yT)
+					g.VPMADDWD(g.ones, yT, yT)
+					g.VPADDD(yT, g.uacc(r, 0, h), g.uacc(r, 0, h))
+				}
+			}
+		}
+		return
+	}
 	switch g.path {
 	case PathI16:
 		// Weights: 16 bytes = 4 channels x 4 inputs -> int16; lanes hold
@@ -565,26 +706,26 @@ func (g *denseGen) quad(rows, groups, aDisp, wDisp int) {
 
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
-	g.initAcc(rows, groups)
-	g.quads(rows, groups, g.kq, 0)
+	g.initAcc(rows, groups, cols)
+	g.quads(rows, groups, cols, g.kq, 0)
 	g.finish(rows, groups, cols)
 }
 
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
-	g.initAcc(rows, groups)
+	g.initAcc(rows, groups, cols)
 	for _, off := range g.tapOff {
-		g.quads(rows, groups, g.nq, off)
+		g.quads(rows, groups, cols, g.nq, off)
 	}
 	g.finish(rows, groups, cols)
 }
 
 // quads emits n quad steps reading A from aBase(rA), advancing rWp by n*32.
-func (g *denseGen) quads(rows, groups, n, aBase int) {
+func (g *denseGen) quads(rows, groups, cols, n, aBase int) {
 	const maxUnroll = 8
 	if n <= maxUnroll {
 		for q := 0; q < n; q++ {
-			g.quad(rows, groups, aBase+q*g.quadStep, q*32)
+			g.quad(rows, groups, cols, aBase+q*g.quadStep, q*32)
 		}
 		g.ADDQ(i32(n*32), rWp)
 		return
@@ -600,7 +741,7 @@ func (g *denseGen) quads(rows, groups, n, aBase int) {
 	g.MOVQ(i32(n/u), rK)
 	g.Label(lp)
 	for q := 0; q < u; q++ {
-		g.quad(rows, groups, q*g.quadStep, q*32)
+		g.quad(rows, groups, cols, q*g.quadStep, q*32)
 	}
 	g.ADDQ(i32(u*g.quadStep), rA)
 	g.ADDQ(i32(u*32), rWp)
@@ -636,16 +777,47 @@ func pairShuffle(order []int) []uint32 {
 // packing shuffles are shared.
 func (g *denseGen) finish(rows, groups, cols int) {
 	pk := g.pk
+	if g.units {
+		// Every row and accumulator on its own: narrowed by VPMOVUSDB, the
+		// block's partial unit stored under an opmask (emulated: narrow8).
+		var mask reg.Register
+		if last := cols - 16*(groups-1); last < 16 && g.lanes == 16 {
+			setMask(g.Context, reg.K1, last, rK)
+			mask = reg.K1
+		}
+		for r := 0; r < rows; r++ {
+			for j := 0; j < groups; j++ {
+				for h := 0; h < g.halves(); h++ {
+					c0 := 16*j + g.lanes*h // first column of the accumulator
+					if c0 >= cols {
+						continue
+					}
+					a, tab := g.uacc(r, j, h), 128*j+8*g.lanes*h
+					pk.scale(a, mem(rM, tab), mem(rM, tab+4*g.lanes))
+					dst := mem(rO, r*g.d.OutStride+c0)
+					switch {
+					case g.lanes == 8:
+						pk.narrow8(a, yX, dst, min(8, cols-c0), rK)
+					case j == groups-1:
+						pk.narrow(a, dst, mask)
+					default:
+						pk.narrow(a, dst, nil)
+					}
+				}
+			}
+		}
+		return
+	}
 	for r := 0; r < rows; r++ {
 		a0, a1 := acc(r, 0), acc(r, 1)
 		switch {
 		case g.path == PathI16:
-			g.VPHADDD(a1, a0, a0) // columns i16Order, bias included
-			pk.scale(a0, mem(rM, 0))
+			g.VPHADDD(a1, a0, a0) // columns i16Order, accumulator starts included
+			pk.scale(a0, mem(rM, 0), mem(rM, 32))
 		default:
-			pk.scale(a0, mem(rM, 0))
+			pk.scale(a0, mem(rM, 0), mem(rM, 32))
 			if groups == 2 {
-				pk.scale(a1, mem(rM, 32))
+				pk.scale(a1, mem(rM, 64), mem(rM, 96))
 			}
 		}
 	}

@@ -44,10 +44,7 @@ func randDense(r *rand.Rand, sh denseShape) *denseCase {
 			d.Weight[i] = int8(r.IntN(256) - 128)
 		}
 	}
-	d.Bias = make([]int32, sh.cout)
-	for i := range d.Bias {
-		d.Bias[i] = int32(r.IntN(1<<16) - 1<<15)
-	}
+	d.B = randomBias(r, sh.cout)
 	d.M = make([]float32, sh.cout)
 	for i := range d.M {
 		d.M[i] = float32(math.Exp2(-4 - 10*r.Float64()))
@@ -137,7 +134,7 @@ func (c *denseCase) want() []uint8 {
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
 			for o := 0; o < d.Cout; o++ {
-				acc := d.Bias[o]
+				var acc int32
 				for ci := 0; ci < d.Cin; ci++ {
 					for ky := 0; ky < d.K; ky++ {
 						iy := oy*d.Stride - d.Pad + ky
@@ -153,7 +150,7 @@ func (c *denseCase) want() []uint8 {
 						}
 					}
 				}
-				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.B[o], d.Z, d.Lo, d.Hi)
 			}
 		}
 	}
@@ -174,6 +171,12 @@ func denseShapes() []denseShape {
 		{cin: 40, cout: 24, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
 		{cin: 1280, cout: 17, k: 1, s: 1, h: 1, w: 1, xmax: 255},
 		{cin: 96, cout: 56, k: 1, s: 1, h: 3, w: 3, xmax: 60},
+		// wide enough for the avx512 tier's zmm kernels (Dense.tierDesign)
+		{cin: 64, cout: 144, k: 1, s: 1, h: 5, w: 7, xmax: 255, act: "relu6"},
+		{cin: 40, cout: 200, k: 1, s: 1, h: 2, w: 7, xmax: 255},
+		{cin: 33, cout: 70, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
+		{cin: 48, cout: 1000, k: 1, s: 1, h: 1, w: 1, xmax: 255},
+		{cin: 8, cout: 56, k: 3, s: 2, p: 1, h: 7, w: 9, xmax: 255, act: "relu"},
 		// linear-like and implicit convs
 		{cin: 3, cout: 32, k: 3, s: 2, p: 1, h: 9, w: 14, xmax: 255, act: "relu6"},
 		{cin: 3, cout: 16, k: 3, s: 2, p: 1, h: 8, w: 8, xmax: 127, smallW: true},
@@ -186,7 +189,7 @@ func denseShapes() []denseShape {
 }
 
 func TestDense(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated} {
+	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
 			needISA(t, isa)
 			r := rand.New(rand.NewPCG(1, uint64(isa)))
@@ -243,5 +246,41 @@ func TestDense(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// randomBias is n float biases in output units: half of them exact halves (the
+// rounding ties of rne after the bias add), all within +-300 steps so that
+// both clamps and the middle of the range are hit.
+func randomBias(r *rand.Rand, n int) []float32 {
+	b := make([]float32, n)
+	for i := range b {
+		if r.IntN(2) == 0 {
+			b[i] = float32(r.IntN(1201)-600) / 2
+		} else {
+			b[i] = float32((2*r.Float64() - 1) * 300)
+		}
+	}
+	return b
+}
+
+func TestTierDesign(t *testing.T) {
+	for _, c := range []struct {
+		cin, cout, k int
+		isa, want    ISA
+	}{
+		{320, 1280, 1, AVX512, AVX512},
+		{1280, 1000, 1, zmmEmulated, zmmEmulated},
+		{16, 96, 1, AVX512, AVX512VNNI},
+		{144, 24, 1, AVX512, AVX512VNNI},
+		{144, 24, 1, zmmEmulated, vnniEmulated},
+		{3, 32, 3, AVX512, AVX512VNNI},
+		{8, 56, 3, AVX512, AVX512},
+		{16, 96, 1, AVX2, AVX2},
+	} {
+		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k}
+		if got := d.tierDesign(c.isa); got != c.want {
+			t.Errorf("%d -> %d k%d on %s: %s, want %s", c.cin, c.cout, c.k, c.isa, got, c.want)
+		}
 	}
 }

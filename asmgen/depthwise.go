@@ -2,17 +2,17 @@ package asmgen
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/codegen"
 )
 
 // Depthwise is a k x k depthwise conv (groups = channels) over NHWC with
 // exactly C channels per pixel in and out. Padding is handled in the kernel:
 // border rows and columns get their own code in which a missing tap reads a
-// vector of the input zero point (the bias has -z_x*sum(w) folded in).
+// vector of the input zero point (the accumulators start at -z_x*sum(w)).
 //
 // Arithmetic: taps are taken in pairs; the two taps' zero-extended inputs are
 // interleaved per channel and multiplied with VPMADDWD by the interleaved
@@ -22,7 +22,6 @@ type Depthwise struct {
 	H, W, OH, OW      int
 	ZIn, XMax         int32
 	Weight            []int8 // C x K x K
-	Bias              []int32
 	Requant
 }
 
@@ -36,8 +35,8 @@ func (d *Depthwise) check() error {
 	if d.OH != (d.H+2*d.Pad-d.K)/d.Stride+1 || d.OW != (d.W+2*d.Pad-d.K)/d.Stride+1 || d.OH < 1 || d.OW < 1 {
 		return fmt.Errorf("asmgen: depthwise output %dx%d for %dx%d k%d s%d p%d", d.OH, d.OW, d.H, d.W, d.K, d.Stride, d.Pad)
 	}
-	if len(d.Weight) != d.C*d.K*d.K || len(d.Bias) != d.C {
-		return fmt.Errorf("asmgen: depthwise weights %d bias %d", len(d.Weight), len(d.Bias))
+	if len(d.Weight) != d.C*d.K*d.K {
+		return fmt.Errorf("asmgen: depthwise %d weights for %d channels %dx%d", len(d.Weight), d.C, d.K, d.K)
 	}
 	if d.ZIn < 0 || d.ZIn > 255 {
 		return fmt.Errorf("asmgen: input zero point %d", d.ZIn)
@@ -47,21 +46,22 @@ func (d *Depthwise) check() error {
 
 const dwSig = "func(x, w, y *byte, s0, s1 int)"
 
-// Depthwise adds a depthwise kernel. The same code serves both tiers: a
-// VPDPBUSD form would need as many instructions per multiply-add (four taps
-// interleaved per channel) as the tap pairs here.
+// Depthwise adds a depthwise kernel. The avx2 and avx512vnni tiers share the
+// tap-pair code (and the u8 path); the avx512 tier has the quad path
+// (quadChunk): four taps interleaved per channel for VPDPBUSD, which pays
+// once the interleaved kernel columns are kept in registers along a row.
 func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 	if err := d.check(); err != nil {
 		return err
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.Bias, d.M, d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
 	if err := p.function(name, dwSig, fmt.Sprintf("%s: depthwise %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d.",
 		name, d.C, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, isa)
 	g := &dwGen{Context: p.ctx, d: d, cp: d.C, name: name, pk: newPacker(p, k, &d.Requant)}
 	g.taps = d.K * d.K
 	for c0 := 0; c0 < d.C; c0 += 16 {
@@ -71,17 +71,12 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		}
 		g.chunks = append(g.chunks, n)
 	}
-	// M and bias tables in accumulator order: a 16-channel chunk's low
-	// accumulator holds channels 0-3 and 8-11, the high one 4-7 and 12-15.
+	// Accumulator starts, multipliers and float biases in accumulator order: a
+	// 16-channel chunk's low accumulator holds channels 0-3 and 8-11, the high
+	// one 4-7 and 12-15.
 	bias := make([]int32, d.C+16)
-	for c := range d.C {
-		s := int32(0)
-		for t := 0; t < g.taps; t++ {
-			s += int32(d.Weight[c*g.taps+t])
-		}
-		bias[c] = d.Bias[c] - d.ZIn*s
-	}
-	// Per chunk: biases then multipliers, each in accumulator order.
+	copy(bias, codegen.ZeroFold(d.Weight, d.C, d.ZIn))
+	// Per chunk: accumulator starts, multipliers, float biases.
 	var tab []uint32
 	for i, n := range g.chunks {
 		c0 := 16 * i
@@ -94,15 +89,20 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		for _, o := range order {
 			tab = append(tab, uint32(bias[c0+o]))
 		}
-		for _, o := range order {
-			m := float32(0)
-			if c := c0 + o; c < d.C {
-				m = d.M[c]
-			}
-			tab = append(tab, math.Float32bits(m))
-		}
+		tab = append(tab, floatBits(inOrder(d.M, c0, order))...)
+		tab = append(tab, floatBits(inOrder(d.B, c0, order))...)
 	}
 	g.tab = k.vec(tab...)
+	if isa.zmmDesign() {
+		g.emulate = isa == zmmEmulated
+		if g.emulate {
+			g.ones16 = k.i16(1)
+			g.evenBytes, g.oddBytes = k.vec(splat32(0x00FF00FF, 8)...), k.vec(splat32(0xFF00FF00, 8)...)
+		}
+		g.quadTables(k, bias)
+		g.emit()
+		return nil
+	}
 	// The u8 path needs padding taps below 128 too.
 	if max(d.ZIn, 0) < 128 && d.C >= 1 {
 		g.u8 = true
@@ -131,6 +131,15 @@ type dwGen struct {
 	u8tab  operand.Mem
 	zin32  operand.Mem
 	ones16 operand.Mem
+	// The quad path (the avx512 tier): VPDPBUSD on four kernel rows packed per
+	// channel, over chunks of quadChunk.
+	quads []quadChunk
+	qtab  operand.Mem
+	zin64 operand.Mem
+	// emulate: zmmEmulated, the quad path on ymm with AVX2 only (VPDPBUSD
+	// as even and odd bytes through VPMADDUBSW, partial stores for opmasks).
+	emulate             bool
+	evenBytes, oddBytes operand.Mem
 }
 
 func (g *dwGen) label(s string) string {
@@ -227,7 +236,11 @@ func (g *dwGen) emit() {
 			g.JMP(operand.LabelRef(next))
 			g.Label(wide)
 		}
-		g.row(rr.valid, cols)
+		if g.quads != nil {
+			g.rowQuads(rr.valid, cols)
+		} else {
+			g.row(rr.valid, cols)
+		}
 		if i < len(rows)-1 {
 			g.JMP(operand.LabelRef(next))
 		}
@@ -253,7 +266,7 @@ func (g *dwGen) row(vy []bool, cols []run) {
 		g.chunk(vy, cols, 16, 16)
 		g.ADDQ(i32(16), dCh)
 		g.ADDQ(i32(16), dWc)
-		g.ADDQ(i32(128), dTab)
+		g.ADDQ(i32(192), dTab)
 		g.CMPQ(dCh, i32(16*full))
 		g.JL(operand.LabelRef(lp))
 	}
@@ -336,8 +349,8 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 		}
 		// acc0 = ch 0-3 | 8-11, acc1 = 4-7 | 12-15: one pack restores the order.
 		pk := g.pk
-		pk.scale(x(acc0), mem(dTab, 4*n))
-		pk.scale(x(acc1), mem(dTab, 4*n+2*n))
+		pk.scale(x(acc0), mem(dTab, 4*n), mem(dTab, 8*n))
+		pk.scale(x(acc1), mem(dTab, 4*n+2*n), mem(dTab, 8*n+2*n))
 		if n == 16 {
 			g.VPACKSSDW(acc1, acc0, acc0)
 			g.VPADDSW(pk.z, acc0, acc0)
@@ -370,10 +383,13 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 	}
 }
 
-// u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 biases, 32
-// multipliers (both in accumulator order, u8Order), then per tap pair the low
-// and high interleaved weights.
-func (g *dwGen) u8ChunkBytes() int { return 256 + 64*((g.taps+1)/2) }
+// u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 accumulator
+// starts, 32 multipliers, 32 float biases (all in accumulator order, u8Order),
+// then per tap pair the low and high interleaved weights.
+func (g *dwGen) u8ChunkBytes() int { return u8Weights + 64*((g.taps+1)/2) }
+
+// u8Weights is the offset of the interleaved weights in a u8 chunk table.
+const u8Weights = 384
 
 // u8Order is the channel order of the u8 path's four int32 accumulators.
 var u8Order = []int{0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23,
@@ -401,13 +417,8 @@ func (g *dwGen) u8Tables(k *consts, bias []int32) {
 			}
 			tab = append(tab, uint32(b))
 		}
-		for _, o := range u8Order {
-			m := float32(0)
-			if c := c0 + o; c < d.C {
-				m = d.M[c]
-			}
-			tab = append(tab, math.Float32bits(m))
-		}
+		tab = append(tab, floatBits(inOrder(d.M, c0, u8Order))...)
+		tab = append(tab, floatBits(inOrder(d.B, c0, u8Order))...)
 		for p := 0; p < pairs; p++ {
 			ta, tb := 2*p, 2*p+1
 			// VPUNPCKLBW pairs channels 0-7 (lane 0) and 16-23 (lane 1);
@@ -512,8 +523,8 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 		}
 		g.VPUNPCKHBW(src, l, h)
 		g.VPUNPCKLBW(src, l, l)
-		g.VPMADDUBSW(mem(dTab, 256+64*p), l, l)
-		g.VPMADDUBSW(mem(dTab, 256+64*p+32), h, h)
+		g.VPMADDUBSW(mem(dTab, u8Weights+64*p), l, l)
+		g.VPMADDUBSW(mem(dTab, u8Weights+64*p+32), h, h)
 	}
 	pairs := (g.taps + 1) / 2
 	l0, h0, l1, h1, t := reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8
@@ -553,7 +564,7 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 	pk := g.pk
 	for i, a := range acc {
 		g.VPADDD(mem(dTab, 32*i), a, a)
-		pk.scale(a, mem(dTab, 128+32*i))
+		pk.scale(a, mem(dTab, 128+32*i), mem(dTab, 256+32*i))
 	}
 	// (0-7 | 16-23), (8-15 | 24-31) as int16, then bytes in order.
 	g.VPACKSSDW(acc[1], acc[0], acc[0])
@@ -572,4 +583,395 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 	default:
 		storeN(g.Context, acc[0].AsX(), store, mem(dOut, 0), reg.RDX)
 	}
+}
+
+// inOrder is v[c0+o] for each o of order, zero past the end of v (or for a nil v).
+func inOrder(v []float32, c0 int, order []int) []float32 {
+	out := make([]float32, len(order))
+	for i, o := range order {
+		if c := c0 + o; c < len(v) {
+			out[i] = v[c]
+		}
+	}
+	return out
+}
+
+// quadChunk is a run of channels of the quad path: the channels [c0, c0+n)
+// on vectors of lanes int32 lanes (16: zmm, 8: ymm), whose constants start at
+// byte off of qtab.
+type quadChunk struct{ c0, n, lanes, off int }
+
+// The quad path computes a chunk of 4*lanes channels in four accumulators.
+// The inputs of kernel rows 4g..4g+3 at one kernel column are interleaved
+// byte by byte and then word by word (VPUNPCKL/HBW, VPUNPCKL/HWD): every
+// dword then holds one channel's four taps, and VPDPBUSD adds their four
+// products (u8 x s8 into int32, exact) with the weights packed alike. The
+// unpacks stay inside 128-bit lanes, so accumulator i holds, in the lane's
+// dword j, channel 16L+4i+j of 128-bit lane L: the saturating packs of the
+// epilogue put them back in order. A kernel column entirely in the padding
+// reads the zero point at every tap, which is already such a vector.
+
+// quadGroups is the number of groups of four kernel rows.
+func (g *dwGen) quadGroups() int { return (g.d.K + 3) / 4 }
+
+// quadTables lays out the chunks (64 channels on zmm; a last chunk of 32 or
+// fewer on ymm; 32 on ymm when emulated) and their constants: accumulator starts, multipliers, float
+// biases (four vectors each), then per kernel column and row group the four
+// weight vectors.
+func (g *dwGen) quadTables(k *consts, bias []int32) {
+	d := g.d
+	var words []uint32
+	for c0 := 0; c0 < d.C; {
+		n, lanes := min(64, d.C-c0), 16
+		if g.emulate {
+			n = min(32, d.C-c0)
+		}
+		if n <= 32 {
+			lanes = 8
+		}
+		g.quads = append(g.quads, quadChunk{c0: c0, n: n, lanes: lanes, off: 4 * len(words)})
+		// order[i] lists accumulator i's channels (relative to c0) lane by lane.
+		order := make([][]int, 4)
+		for i := range order {
+			for l := 0; l < lanes/4; l++ {
+				for j := 0; j < 4; j++ {
+					order[i] = append(order[i], 16*l+4*i+j)
+				}
+			}
+		}
+		for i := range 4 {
+			for _, o := range order[i] {
+				b := int32(0)
+				if o < n {
+					b = bias[c0+o]
+				}
+				words = append(words, uint32(b))
+			}
+		}
+		for _, v := range [][]float32{d.M, d.B} {
+			for i := range 4 {
+				ord := order[i]
+				f := make([]float32, len(ord))
+				for x, o := range ord {
+					if o < n && v != nil {
+						f[x] = v[c0+o]
+					}
+				}
+				words = append(words, floatBits(f)...)
+			}
+		}
+		for kx := 0; kx < d.K; kx++ {
+			for gr := 0; gr < g.quadGroups(); gr++ {
+				for i := range 4 {
+					for _, o := range order[i] {
+						var w uint32
+						for t := 0; t < 4; t++ {
+							ky := 4*gr + t
+							if o < n && ky < d.K {
+								w |= uint32(uint8(d.Weight[(c0+o)*g.taps+ky*d.K+kx])) << (8 * t)
+							}
+						}
+						words = append(words, w)
+					}
+				}
+			}
+		}
+		c0 += n
+	}
+	g.qtab = k.vec(words...)
+	zb := uint32(uint8(d.ZIn))
+	g.zin64 = k.vec(splat32(zb|zb<<8|zb<<16|zb<<24, 16)...)
+}
+
+// quadBytes is the size of a chunk's constants.
+func (g *dwGen) quadBytes(q quadChunk) int { return 4 * q.lanes * (12 + 4*g.d.K*g.quadGroups()) }
+
+// rowQuads emits one output row on the quad path.
+func (g *dwGen) rowQuads(vy []bool, cols []run) {
+	g.LEAQ(g.qtab, dTab)
+	g.XORQ(dCh, dCh) // byte offset of the chunk
+	// The chunks like the first (all full) loop; a different last one follows.
+	full := 0
+	for _, q := range g.quads {
+		if q.n == g.quads[0].n && q.lanes == g.quads[0].lanes {
+			full++
+		}
+	}
+	if full > 0 {
+		q := g.quads[0]
+		lp := g.label("qchunk")
+		g.Label(lp)
+		g.chunkQuads(vy, cols, q)
+		g.ADDQ(i32(q.n), dCh)
+		g.ADDQ(i32(g.quadBytes(q)), dTab)
+		if full > 1 {
+			g.CMPQ(dCh, i32(q.n*full))
+			g.JL(operand.LabelRef(lp))
+		}
+	}
+	if len(g.quads) > full {
+		g.chunkQuads(vy, cols, g.quads[full])
+	}
+}
+
+// chunkQuads emits the columns of one row for chunk q (at dCh, constants at dTab).
+func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
+	d := g.d
+	vb := 4 * q.lanes // vector bytes
+	v := func(i int) reg.VecPhysical {
+		if q.lanes == 8 {
+			return zmm[i].AsY().(reg.VecPhysical)
+		}
+		return zmm[i]
+	}
+	accs := []reg.VecPhysical{v(0), v(1), v(2), v(3)}
+	ra, rc := v(4), v(5)
+	us := []reg.VecPhysical{v(6), v(7), v(8), v(9)}
+	zp := v(14)
+	// Packed kernel columns: set i is registers 15+4i..18+4i (up to Z30);
+	// emulated, the one set is Y10-Y13 and Y15 a scratch.
+	set := func(i int) []reg.VecPhysical {
+		return []reg.VecPhysical{v(15 + 4*i), v(16 + 4*i), v(17 + 4*i), v(18 + 4*i)}
+	}
+	if g.emulate {
+		set = func(int) []reg.VecPhysical { return []reg.VecPhysical{v(10), v(11), v(12), v(13)} }
+	}
+	zset := []reg.VecPhysical{zp, zp, zp, zp}
+	// load is a plain vector load (EVEX for the registers above 15).
+	load := func(m operand.Op, r reg.VecPhysical) {
+		if g.emulate {
+			g.VMOVDQU(m, r)
+		} else {
+			g.VMOVDQU64(m, r)
+		}
+	}
+	load(g.zin64, zp)
+	var mask reg.Register
+	if q.n < vb && !g.emulate {
+		setMask(g.Context, reg.K1, q.n, reg.RDX)
+		mask = reg.K1
+	}
+	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
+	wOff := func(kx, gr, i int) int { return vb * (12 + 4*(kx*g.quadGroups()+gr) + i) }
+	// pack interleaves kernel rows 4gr..4gr+3 of the input column at byte
+	// offset off from dPix into dst, or returns zset when every tap is padding.
+	pack := func(off, gr int, valid bool, dst []reg.VecPhysical) []reg.VecPhysical {
+		var src [4]*operand.Mem
+		live := false
+		for t := range 4 {
+			if ky := 4*gr + t; ky < d.K && vy[ky] && valid {
+				m := mem(dPix, ky*d.W*g.cp+off)
+				src[t], live = &m, true
+			}
+		}
+		if !live {
+			return zset
+		}
+		first := func(t int, r reg.VecPhysical) reg.VecPhysical {
+			if src[t] == nil {
+				return zp
+			}
+			load(*src[t], r)
+			return r
+		}
+		second := func(t int) operand.Op {
+			if src[t] == nil {
+				return zp
+			}
+			return *src[t]
+		}
+		a, c := first(0, ra), first(2, rc)
+		g.VPUNPCKLBW(second(1), a, us[0])
+		g.VPUNPCKHBW(second(1), a, us[1])
+		g.VPUNPCKLBW(second(3), c, us[2])
+		g.VPUNPCKHBW(second(3), c, us[3])
+		g.VPUNPCKLWD(us[2], us[0], dst[0])
+		g.VPUNPCKHWD(us[2], us[0], dst[1])
+		g.VPUNPCKLWD(us[3], us[1], dst[2])
+		g.VPUNPCKHWD(us[3], us[1], dst[3])
+		return dst
+	}
+	begin := func() {
+		for i, a := range accs {
+			load(mem(dTab, vb*i), a)
+		}
+	}
+	dot := func(kx, gr int, packed []reg.VecPhysical) {
+		for i, a := range accs {
+			if !g.emulate {
+				g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
+				continue
+			}
+			// One product per int16 (no saturation), summed in pairs.
+			t := v(15)
+			for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+				g.VPAND(half, packed[i], t)
+				g.VPMADDUBSW(mem(dTab, wOff(kx, gr, i)), t, t)
+				g.VPMADDWD(g.ones16, t, t)
+				g.VPADDD(t, a, a)
+			}
+		}
+	}
+	end := func() {
+		pk := g.pk
+		for i, a := range accs {
+			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
+		}
+		g.VPACKSSDW(accs[1], accs[0], accs[0])
+		g.VPACKSSDW(accs[3], accs[2], accs[2])
+		g.VPADDSW(pk.z, accs[0], accs[0])
+		g.VPADDSW(pk.z, accs[2], accs[2])
+		g.VPACKUSWB(accs[2], accs[0], accs[0])
+		pk.clamp(accs[0])
+		switch {
+		case g.emulate && q.n == vb:
+			g.VMOVDQU(accs[0], mem(dOut, 0))
+		case g.emulate:
+			// The bytes an opmask of q.n bits would store.
+			x := accs[0].AsX()
+			if q.n > 16 {
+				g.VMOVDQU(x, mem(dOut, 0))
+				g.VEXTRACTI128(operand.U8(1), accs[0], x)
+			}
+			storeN(g.Context, x, q.n-16*(q.n/17), mem(dOut, 16*(q.n/17)), reg.RDX)
+		case mask != nil:
+			g.VMOVDQU8(accs[0], mask, mem(dOut, 0))
+		default:
+			g.VMOVDQU8(accs[0], mem(dOut, 0))
+		}
+		g.ADDQ(i32(d.Stride*g.cp), dPix)
+		g.ADDQ(i32(g.cp), dOut)
+	}
+	pixel := func(vx []bool) {
+		begin()
+		for kx := 0; kx < d.K; kx++ {
+			for gr := 0; gr < g.quadGroups(); gr++ {
+				dot(kx, gr, pack(kx*g.cp, gr, vx[kx], set(0)))
+			}
+		}
+		end()
+	}
+	// window runs cnt pixels whose taps are all inside the image keeping the
+	// packed kernel columns in registers: a column packed for one pixel serves
+	// the next ones (stride 1: every column is packed once instead of K times).
+	// slots[kx] is the register set holding kernel column kx; the loop is
+	// unrolled until the assignment comes back to the start.
+	window := func(cnt int) {
+		k, st := d.K, d.Stride
+		slots := make([]int, k)
+		for kx := range slots {
+			slots[kx] = kx
+		}
+		step := func(fresh int) {
+			begin()
+			for kx := 0; kx < k; kx++ {
+				if kx >= k-fresh {
+					pack(kx*g.cp, 0, true, set(slots[kx]))
+				}
+				dot(kx, 0, set(slots[kx]))
+			}
+			end()
+			slots = advance(slots, st)
+		}
+		step(k)
+		cnt--
+		u, _ := windowPeriod(k, st)
+		if n := cnt / u; n > 0 {
+			lp := g.label("qwin")
+			if n > 1 {
+				g.MOVQ(i32(n), dN)
+			}
+			g.Label(lp)
+			for range u {
+				step(min(st, k))
+			}
+			if n > 1 {
+				g.DECQ(dN)
+				g.JNZ(operand.LabelRef(lp))
+			}
+		}
+		for range cnt % u {
+			step(min(st, k))
+		}
+	}
+	for _, c := range cols {
+		cnt := c.to - c.from
+		inside := true
+		for _, ok := range c.valid {
+			inside = inside && ok
+		}
+		if _, ok := windowPeriod(d.K, d.Stride); inside && cnt > 1 && g.quadGroups() == 1 && ok && !g.emulate {
+			window(cnt)
+			continue
+		}
+		lp := g.label("qpx")
+		if cnt > 1 {
+			g.MOVQ(i32(cnt), dN)
+			g.Label(lp)
+		}
+		pixel(c.valid)
+		if cnt > 1 {
+			g.DECQ(dN)
+			g.JNZ(operand.LabelRef(lp))
+		}
+	}
+}
+
+// windowPeriod is the number of steps after which the register sets of a
+// window (k kernel columns, stride st) come back to where they were after
+// the first step: the unrolled loop body. ok is false where there is no such
+// period within k*k steps (then the row runs without a window).
+func windowPeriod(k, st int) (u int, ok bool) {
+	if st >= k {
+		return 0, false
+	}
+	first := make([]int, k)
+	for kx := range first {
+		first[kx] = kx
+	}
+	first = advance(first, st)
+	s := advance(first, st)
+	for u = 1; u <= k*k; u++ {
+		if equalInts(s, first) {
+			return u, true
+		}
+		s = advance(s, st)
+	}
+	return 0, false
+}
+
+// advance is the register sets of a window's kernel columns after a step of
+// stride st: column kx+st becomes column kx, the sets left free take the new
+// columns (lowest first, so that the assignment is periodic).
+func advance(slots []int, st int) []int {
+	k := len(slots)
+	next := make([]int, k)
+	used := make([]bool, k)
+	for kx := range next {
+		next[kx] = -1
+		if kx+st < k {
+			next[kx] = slots[kx+st]
+			used[next[kx]] = true
+		}
+	}
+	free := 0
+	for kx := range next {
+		if next[kx] < 0 {
+			for used[free] {
+				free++
+			}
+			next[kx], used[free] = free, true
+		}
+	}
+	return next
+}
+
+func equalInts(a, b []int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }

@@ -33,10 +33,9 @@ func randDW(r *rand.Rand, sh dwShape) (*Depthwise, []uint8) {
 			d.Weight[i] = int8(r.IntN(50) - 25)
 		}
 	}
-	d.Bias = make([]int32, sh.c)
+	d.B = randomBias(r, sh.c)
 	d.M = make([]float32, sh.c)
-	for i := range d.Bias {
-		d.Bias[i] = int32(r.IntN(1<<16) - 1<<15)
+	for i := range d.M {
 		d.M[i] = float32(math.Exp2(-6 - 8*r.Float64()))
 		if sh.bigM {
 			d.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
@@ -68,7 +67,7 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
 			for c := 0; c < d.C; c++ {
-				acc := d.Bias[c]
+				var acc int32
 				for ky := 0; ky < d.K; ky++ {
 					for kx := 0; kx < d.K; kx++ {
 						iy, ix := oy*d.Stride-d.Pad+ky, ox*d.Stride-d.Pad+kx
@@ -78,7 +77,7 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*d.K+ky)*d.K+kx])
 					}
 				}
-				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi)
 			}
 		}
 	}
@@ -119,8 +118,10 @@ func TestDepthwise(t *testing.T) {
 		{c: 16, k: 2, s: 2, p: 0, h: 4, w: 6},
 		{c: 960, k: 3, s: 1, p: 1, h: 3, w: 3, act: "relu6"},
 		{c: 72, k: 3, s: 1, p: 1, h: 12, w: 5, act: "relu6"},
+		{c: 200, k: 3, s: 2, p: 1, h: 7, w: 6, act: "relu6"},
+		{c: 64, k: 5, s: 1, p: 2, h: 5, w: 6},
 	}
-	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated} {
+	for _, isa := range []ISA{AVX2, AVX512VNNI, vnniEmulated, AVX512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
 			needISA(t, isa)
 			r := rand.New(rand.NewPCG(2, uint64(isa)))
@@ -153,5 +154,13 @@ func TestDepthwise(t *testing.T) {
 				sameNHWC(t, ck.name, res[ck.out], wantDW(ck.d, ck.x), ck.d.C)
 			}
 		})
+	}
+}
+
+func TestWindowPeriod(t *testing.T) {
+	for _, c := range []struct{ k, st, u int }{{3, 1, 3}, {3, 2, 2}, {2, 1, 2}, {4, 1, 4}, {4, 2, 2}, {4, 3, 2}, {3, 3, 0}} {
+		if u, ok := windowPeriod(c.k, c.st); u != c.u || ok != (c.u > 0) {
+			t.Errorf("windowPeriod(%d, %d) = %d, %v, want %d", c.k, c.st, u, ok, c.u)
+		}
 	}
 }

@@ -48,7 +48,7 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 	if err := p.function(name, addSig, fmt.Sprintf("%s: residual add of %d bytes.", name, a.N)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, isa)
 	pk := newPacker(p, k, r)
 	za, zb, ma, mb := k.i32(a.ZA), k.i32(a.ZB), k.f32(a.MA), k.f32(a.MB)
 	perm := k.vec(0, 4, 1, 5, 2, 6, 3, 7)
@@ -59,9 +59,15 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 	c.Load(c.Param("y"), py)
 	c.Load(c.Param("s0"), s)
 	c.Load(c.Param("s1"), s1)
-	c.VMOVDQU(perm, reg.Y15)
-	// v = rne(float32(a-za)*ma + float32(b-zb)*mb) for 8 bytes at off.
-	lanes := func(off int, v, t reg.VecPhysical) {
+	lanes, vecs := isa.lanes(), ymm
+	if lanes == 16 {
+		vecs = zmm
+	}
+	if !isa.zmmDesign() {
+		c.VMOVDQU(perm, reg.Y15)
+	}
+	// v = rne(float32(a-za)*ma + float32(b-zb)*mb) for the lanes bytes at off.
+	scaled := func(off int, v, t reg.VecPhysical) {
 		c.VPMOVZXBD(mem(pa, off), v)
 		c.VPMOVZXBD(mem(pb, off), t)
 		c.VPSUBD(za, v, v)
@@ -77,8 +83,17 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 		c.VCVTPS2DQ(v, v)
 	}
 	block := func(n int) {
+		if isa.zmmDesign() {
+			// Each vector on its own, the last bytes under an opmask.
+			pk.setTail(lanes, n, reg.RDX)
+			for i := 0; i < (n+lanes-1)/lanes; i++ {
+				scaled(lanes*i, vecs[i], vecs[4+i])
+				pk.narrowTail(vecs[i], vecs[4+i], mem(py, lanes*i), min(lanes, n-lanes*i), reg.RDX)
+			}
+			return
+		}
 		for i := 0; i < (n+7)/8; i++ {
-			lanes(8*i, ymm[i], ymm[4+i])
+			scaled(8*i, ymm[i], ymm[4+i])
 		}
 		switch {
 		case n <= 8:
@@ -159,7 +174,7 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 	if err := p.function(name, meanSig, fmt.Sprintf("%s: mean of %d channels over %d pixels.", name, m.C, m.HW)); err != nil {
 		return err
 	}
-	k := &consts{p: p, name: name}
+	k := newConsts(p, name, isa)
 	pk := newPacker(p, k, r)
 	off := k.i32(int32(m.HW) * m.Z)
 	inv := k.f32(float32(1 / float64(m.HW)))
@@ -167,25 +182,42 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 	px, py, pp, n := reg.RAX, reg.RCX, reg.RSI, reg.RDX
 	c.Load(c.Param("x"), px)
 	c.Load(c.Param("y"), py)
+	lanes, vecs := isa.lanes(), ymm
+	if lanes == 16 {
+		vecs = zmm
+	}
+	// chunk sums width channels from ch in width/lanes vectors.
 	chunk := func(ch, width int) {
-		v := width / 8
+		v := (width + lanes - 1) / lanes
 		for i := 0; i < v; i++ {
-			c.VPXOR(ymm[i], ymm[i], ymm[i])
+			if lanes == 16 {
+				c.VPXORD(vecs[i], vecs[i], vecs[i])
+			} else {
+				c.VPXOR(vecs[i], vecs[i], vecs[i])
+			}
 		}
 		c.LEAQ(mem(px, ch), pp)
 		c.MOVQ(i32(m.HW), n)
 		lp := fmt.Sprintf("%s_px%d", name, ch)
 		c.Label(lp)
 		for i := 0; i < v; i++ {
-			c.VPMOVZXBD(mem(pp, 8*i), ymm[8+i])
-			c.VPADDD(ymm[8+i], ymm[i], ymm[i])
+			c.VPMOVZXBD(mem(pp, lanes*i), vecs[8+i])
+			c.VPADDD(vecs[8+i], vecs[i], vecs[i])
 		}
 		c.ADDQ(i32(m.C), pp)
 		c.DECQ(n)
 		c.JNZ(operand.LabelRef(lp))
 		for i := 0; i < v; i++ {
-			c.VPSUBD(off, ymm[i], ymm[i])
-			pk.scale(ymm[i], inv)
+			c.VPSUBD(off, vecs[i], vecs[i])
+			pk.scale(vecs[i], inv, nil)
+		}
+		if isa.zmmDesign() {
+			n := min(width, m.C-ch)
+			pk.setTail(lanes, n, reg.RDI)
+			for i := 0; i < v; i++ {
+				pk.narrowTail(vecs[i], vecs[8+i], mem(py, ch+lanes*i), min(lanes, n-lanes*i), reg.RDI)
+			}
+			return
 		}
 		if v == 2 {
 			pk.store16(reg.Y0, reg.Y1, reg.Y8, mem(py, ch), min(16, m.C-ch), reg.RDI)
@@ -193,8 +225,8 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 			pk.store8(reg.Y0, reg.Y8, mem(py, ch), min(8, m.C-ch), reg.RDI)
 		}
 	}
-	for ch := 0; ch < m.C; ch += 16 {
-		chunk(ch, ChanStride(min(16, m.C-ch)))
+	for ch := 0; ch < m.C; ch += 2 * lanes { // the ymm tiers: 16
+		chunk(ch, ChanStride(min(2*lanes, m.C-ch)))
 	}
 	c.VZEROUPPER()
 	c.RET()
@@ -239,13 +271,14 @@ func (p *Program) Quantize(name string, q *Quantize, isa ISA) error {
 	if err := p.function(name, quantSig, fmt.Sprintf("%s: quantize %d x %dx%d.", name, q.C, q.H, q.W)); err != nil {
 		return err
 	}
-	g := &quantGen{p: p, q: q, name: name}
+	g := &quantGen{p: p, q: q, name: name, isa: isa}
 	g.emit()
 	return nil
 }
 
 type quantGen struct {
 	p    *Program
+	isa  ISA
 	q    *Quantize
 	name string
 	n    int
@@ -258,7 +291,7 @@ func (g *quantGen) label(s string) string {
 
 func (g *quantGen) emit() {
 	q, c := g.q, g.p.ctx
-	k := &consts{p: g.p, name: g.name}
+	k := newConsts(g.p, g.name, g.isa)
 	inv, lo, hi := k.f32(q.Inv), k.f32(-(1 << 20)), k.f32(1<<20)
 	z, zero, top8 := k.i32(q.Z), k.i32(0), k.i32(255)
 	esz := 1
@@ -307,11 +340,20 @@ func (g *quantGen) emit() {
 	}
 	plane := q.H * q.W * 4
 	mask := reg.Y15
-	// quant leaves the int32 codes of 8 (or cnt, masked) floats of channel ch in v.
+	// On zmm (the stride-4 bytes layout the stem reads) 16 pixels a block,
+	// tails under opmask K1.
+	lanes := 8
+	if g.isa.lanes() == 16 && fast && !q.Wide {
+		lanes = 16
+	}
+	// quant leaves the int32 codes of lanes (or cnt, masked) floats of channel ch in v.
 	quant := func(ch, cnt int, v reg.VecPhysical) {
-		if cnt == 8 {
+		switch {
+		case cnt == lanes:
 			c.VMOVUPS(mem(src, ch*plane), v)
-		} else {
+		case lanes == 16:
+			c.VMOVUPS_Z(mem(src, ch*plane), reg.K1, v)
+		default:
 			c.VMASKMOVPS(mem(src, ch*plane), mask, v)
 		}
 		c.VMULPS(inv, v, v)
@@ -323,6 +365,28 @@ func (g *quantGen) emit() {
 		c.VPMINSD(top8, v, v)
 	}
 	block := func(cnt int) {
+		if lanes == 16 {
+			if cnt < 16 {
+				setMask(c, reg.K1, cnt, t)
+			}
+			for ch := 0; ch < 4; ch++ {
+				if ch < q.C {
+					quant(ch, cnt, zmm[ch])
+				} else {
+					c.VMOVDQU32(z, zmm[ch])
+				}
+			}
+			for ch := 1; ch < 4; ch++ {
+				c.VPSLLD(operand.U8(8*ch), zmm[ch], zmm[ch])
+				c.VPORD(zmm[ch], reg.Z0, reg.Z0)
+			}
+			if cnt == 16 {
+				c.VMOVDQU32(reg.Z0, mem(dst, 0))
+			} else {
+				c.VMOVDQU32(reg.Z0, reg.K1, mem(dst, 0))
+			}
+			return
+		}
 		if cnt < 8 {
 			m := make([]uint32, 8)
 			for i := 0; i < cnt; i++ {
@@ -425,14 +489,14 @@ func (g *quantGen) emit() {
 		fill(q.Border)
 		c.ADDQ(i32(q.Border*pix), dst)
 	}
-	full, tail := q.W/8, q.W%8
+	full, tail := q.W/lanes, q.W%lanes
 	if full > 0 {
 		c.MOVQ(i32(full), n)
 		lp := g.label("px")
 		c.Label(lp)
-		block(8)
-		c.ADDQ(i32(32), src)
-		c.ADDQ(i32(8*pix), dst)
+		block(lanes)
+		c.ADDQ(i32(4*lanes), src)
+		c.ADDQ(i32(lanes*pix), dst)
 		c.DECQ(n)
 		c.JNZ(operand.LabelRef(lp))
 	}

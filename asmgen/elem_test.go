@@ -11,7 +11,13 @@ import (
 )
 
 func TestAdd(t *testing.T) {
-	needISA(t, AVX2)
+	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
+		t.Run(isa.String(), func(t *testing.T) { testAdd(t, isa) })
+	}
+}
+
+func testAdd(t *testing.T, isa ISA) {
+	needISA(t, isa)
 	r := rand.New(rand.NewPCG(3, 3))
 	h := newHarness()
 	type check struct {
@@ -28,7 +34,7 @@ func TestAdd(t *testing.T) {
 		}
 		a.ReLU = i%3 == 1 // add_relu
 		name := fmt.Sprintf("add%d", i)
-		if err := h.prog.Add(name, a, AVX2); err != nil {
+		if err := h.prog.Add(name, a, isa); err != nil {
 			t.Fatal(err)
 		}
 		x, y := make([]byte, n), make([]byte, n)
@@ -55,7 +61,13 @@ func TestAdd(t *testing.T) {
 }
 
 func TestMean(t *testing.T) {
-	needISA(t, AVX2)
+	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
+		t.Run(isa.String(), func(t *testing.T) { testMean(t, isa) })
+	}
+}
+
+func testMean(t *testing.T, isa ISA) {
+	needISA(t, isa)
 	r := rand.New(rand.NewPCG(4, 4))
 	h := newHarness()
 	type check struct {
@@ -67,7 +79,7 @@ func TestMean(t *testing.T) {
 	for i, sh := range [][2]int{{1280, 49}, {3, 1}, {17, 5}, {24, 64}, {8, 300}, {40, 7}, {1, 9}, {20, 4}, {9, 3}} {
 		m := &Mean{C: sh[0], HW: sh[1], Z: edgeZero(r, 255)}
 		name := fmt.Sprintf("mean%d", i)
-		if err := h.prog.Mean(name, m, AVX2); err != nil {
+		if err := h.prog.Mean(name, m, isa); err != nil {
 			t.Fatal(err)
 		}
 		x := make([]uint8, m.C*m.HW)
@@ -95,7 +107,13 @@ func TestMean(t *testing.T) {
 }
 
 func TestQuantize(t *testing.T) {
-	needISA(t, AVX2)
+	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
+		t.Run(isa.String(), func(t *testing.T) { testQuantize(t, isa) })
+	}
+}
+
+func testQuantize(t *testing.T, isa ISA) {
+	needISA(t, isa)
 	r := rand.New(rand.NewPCG(5, 5))
 	h := newHarness()
 	type check struct {
@@ -106,6 +124,8 @@ func TestQuantize(t *testing.T) {
 	var checks []check
 	shapes := []Quantize{
 		{C: 3, H: 9, W: 13, OutStride: 4, Border: 1},
+		{C: 3, H: 3, W: 37, OutStride: 4, Border: 1},
+		{C: 2, H: 2, W: 32, OutStride: 4},
 		{C: 3, H: 8, W: 8, OutStride: 4, Border: 1, Wide: true},
 		{C: 3, H: 5, W: 11, OutStride: 4, Border: 1, Wide: true},
 		{C: 1, H: 7, W: 7, OutStride: 8},
@@ -122,7 +142,7 @@ func TestQuantize(t *testing.T) {
 		q.Z = edgeZero(r, 255)
 		q.Inv = float32(1 / (0.01 + 0.05*r.Float64()))
 		name := fmt.Sprintf("quant%d", i)
-		if err := h.prog.Quantize(name, &q, AVX2); err != nil {
+		if err := h.prog.Quantize(name, &q, isa); err != nil {
 			t.Fatal(err)
 		}
 		x := make([]float32, q.C*q.H*q.W)

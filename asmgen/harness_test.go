@@ -65,13 +65,13 @@ func ilit(i int) lit { return lit(fmt.Sprint(i)) }
 func needISA(t *testing.T, isa ISA) {
 	t.Helper()
 	switch isa {
-	case AVX2, vnniEmulated:
+	case AVX2, vnniEmulated, zmmEmulated:
 		if !cpu.X86.HasAVX2 {
 			t.Skip("CPU lacks AVX2: the avx2 tier cannot run here")
 		}
-	case AVX512VNNI:
+	case AVX512VNNI, AVX512:
 		if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
-			t.Skip("CPU lacks AVX-512 VNNI: the avx512vnni tier is generated but UNVERIFIED here")
+			t.Skipf("CPU lacks AVX-512 VNNI: the %s tier is generated but UNVERIFIED here", isa)
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Tiers are the instruction-set tiers Generate writes, best last.
-var Tiers = []ISA{AVX2, AVX512VNNI}
+var Tiers = []ISA{AVX2, AVX512VNNI, AVX512}
 
 // Generate writes the assembly of every layer of m that has a kernel, for
 // every tier of Tiers; name gives the Go name of node i's kernel for a tier.
@@ -78,12 +78,12 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 				return nil, fmt.Errorf("node %d (%s): no conv parameters", i, nd.Name)
 			}
 			xmax[nd.Out] = c.Hi
-			rq := Requant{M: c.M, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}
+			rq := Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}
 			switch {
 			case c.Groups == 1:
 				d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 					H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: yc,
-					ZIn: x.Zero, XMax: xmax[nd.In[0]], Weight: c.Weight, Bias: c.Bias, Requant: rq}
+					ZIn: x.Zero, XMax: xmax[nd.In[0]], Weight: c.Weight, Requant: rq}
 				if !d.Pointwise() {
 					d.InStride = 4 * codegen.Quads(xc)
 					l.In = &codegen.AsmPad{Stride: d.InStride, Border: d.Pad, Z: uint8(x.Zero)}
@@ -98,7 +98,7 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 				layers[i] = func(isa ISA, fn string) error { return p.Dense(fn, d, isa) }
 			case c.Groups == c.InC && c.Groups == c.OutC:
 				d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
-					ZIn: x.Zero, XMax: xmax[nd.In[0]], Weight: c.Weight, Bias: c.Bias, Requant: rq}
+					ZIn: x.Zero, XMax: xmax[nd.In[0]], Weight: c.Weight, Requant: rq}
 				l.Kind, l.Units = codegen.AsmDepthwise, d.Units()
 				layers[i] = func(isa ISA, fn string) error { return p.Depthwise(fn, d, isa) }
 			default:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/ptqc/ptqc/codegen"
@@ -18,7 +19,7 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
-	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI})
+	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512})
 }
 
 // TestGeneratedVNNIEmulated is TestGeneratedTiers for the avx512vnni kernels
@@ -27,6 +28,21 @@ func TestGeneratedTiers(t *testing.T) {
 func TestGeneratedVNNIEmulated(t *testing.T) {
 	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
 		return GenerateTiers(m, pkg, []ISA{vnniEmulated}, name)
+	}
+	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+}
+
+// TestGeneratedZMMEmulated is TestGeneratedTiers for the avx512 tier's design
+// on ymm with AVX2 only (VPDPBUSD and the opmask stores emulated), built as
+// the packages' avx2 tier. Where the CPU runs the avx512 tier itself,
+// TestGeneratedTiers checks the real thing and this one is skipped (CI time);
+// the kernel tests run the emulation everywhere.
+func TestGeneratedZMMEmulated(t *testing.T) {
+	if runtime.Supported(runtime.TierAVX512) && os.Getenv("PTQC_TEST_EMULATIONS") == "" {
+		t.Skip("the avx512 tier runs here (PTQC_TEST_EMULATIONS=1 runs its emulation too)")
+	}
+	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+		return GenerateTiers(m, pkg, []ISA{zmmEmulated}, name)
 	}
 	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
 }

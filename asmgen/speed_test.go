@@ -13,13 +13,15 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 var speedFlag = flag.Bool("speed", false, "TestPointwiseSpeed: time MobileNetV2-224 pointwise kernels")
 
-// TestPointwiseSpeed times the pointwise kernels of three MobileNetV2-224
-// layers, on inputs below 128 (the u8s8 path) and not (i16), and prints
-// multiply-adds per cycle, the clock measured by a chain of dependent adds:
+// TestPointwiseSpeed times the pointwise kernels of five MobileNetV2-224
+// layers on every tier the CPU runs, on inputs below 128 (the avx2 tier's
+// u8s8 path) and not (i16), and prints multiply-adds per cycle, the clock
+// measured by a chain of dependent adds:
 //
 //	go test ./asmgen -run PointwiseSpeed -speed -v
 func TestPointwiseSpeed(t *testing.T) {
@@ -32,23 +34,30 @@ func TestPointwiseSpeed(t *testing.T) {
 	p := NewProgram("main")
 	r := rand.New(rand.NewPCG(6, 6))
 	var table strings.Builder
-	for i, l := range layers {
-		d := &Dense{Cin: l.cin, Cout: l.cout, K: 1, Stride: 1, H: l.h, W: l.w, OH: l.h, OW: l.w,
-			InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}}
-		d.Weight = make([]int8, l.cin*l.cout)
-		for j := range d.Weight {
-			d.Weight[j] = int8(r.IntN(256) - 128)
+	isas := []ISA{AVX2}
+	if runtime.Supported(runtime.TierAVX512) {
+		isas = append(isas, AVX512VNNI, AVX512)
+	}
+	for _, isa := range isas {
+		for i, l := range layers {
+			d := &Dense{Cin: l.cin, Cout: l.cout, K: 1, Stride: 1, H: l.h, W: l.w, OH: l.h, OW: l.w,
+				InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}}
+			d.Weight = make([]int8, l.cin*l.cout)
+			for j := range d.Weight {
+				d.Weight[j] = int8(r.IntN(256) - 128)
+			}
+			d.B = make([]float32, l.cout)
+			d.M = make([]float32, l.cout)
+			for j := range d.M {
+				d.M[j] = 0.001
+			}
+			name := fmt.Sprintf("pw%d_%s", i, isa.tier())
+			if err := p.Dense(name, d, isa); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&table, "\t{%q, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), l.h, l.w, l.cin, l.cout, d.Units(), d.Cols(),
+				d.ScratchBytes(isa), name)
 		}
-		d.Bias = make([]int32, l.cout)
-		d.M = make([]float32, l.cout)
-		for j := range d.M {
-			d.M[j] = 0.001
-		}
-		if err := p.Dense(fmt.Sprintf("pw%d", i), d, AVX2); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&table, "\t{%d, %d, %d, %d, %d, %d, %d, pw%d},\n", l.h, l.w, l.cin, l.cout, d.Units(), d.Cols(),
-			d.ScratchBytes(AVX2), i)
 	}
 	// spin(n): n x 12 dependent adds, 12 cycles per iteration at any clock.
 	c := p.ctx
@@ -76,6 +85,7 @@ import (
 )
 
 type layer struct {
+	tier                                  string
 	h, w, cin, cout, units, cols, scratch int
 	fn                                    func(x, w, y, t *byte, s0, s1, n0, n1 int)
 }
@@ -113,8 +123,14 @@ func main() {
 			if high {
 				path = "i16"
 			}
+			if l.tier != "avx2" {
+				if high {
+					continue
+				}
+				path = "vnni"
+			}
 			macs := float64(l.h * l.w * l.cin * l.cout)
-			fmt.Printf("%3dx%-3d x %4d -> %4d  %-4s %8.1f us %6.1f GMAC/s %5.1f MAC/cycle\n", l.h, l.w, l.cin, l.cout, path, s*1e6, macs/s/1e9, macs/s/1e9/ghz)
+			fmt.Printf("%-10s %3dx%-3d x %4d -> %4d  %-4s %8.1f us %6.1f GMAC/s %5.1f MAC/cycle\n", l.tier, l.h, l.w, l.cin, l.cout, path, s*1e6, macs/s/1e9, macs/s/1e9/ghz)
 		}
 	}
 }

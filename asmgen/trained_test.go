@@ -13,18 +13,24 @@ import (
 
 // TestTrainedModels builds the trained test models (the bundled one and the
 // unseen width and setting) with assembly and checks every tier this CPU runs,
-// and the avx512vnni kernels with VPDPBUSD emulated, against the interpreter
-// bit for bit on real test images.
+// and the avx512vnni kernels with VPDPBUSD emulated (and, where the CPU lacks
+// AVX-512, the avx512 design emulated), against the interpreter bit for bit on
+// real test images.
 func TestTrainedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("calibrates and builds generated packages")
 	}
 	const images = 60
 	root := gentest.RepoRoot(t) + "/testdata/"
-	emulated := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{vnniEmulated}, name)
+	emulated := func(isa ISA) codegen.AsmGenerator {
+		return func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+			return GenerateTiers(m, pkg, []ISA{isa}, name)
+		}
 	}
-	var real, emul []gentest.Pkg
+	// The real avx512 tier runs where the CPU has it: no need to build its
+	// emulation there too, unless asked (PTQC_TEST_EMULATIONS=1).
+	zmmEmu := !runtime.Supported(runtime.TierAVX512) || os.Getenv("PTQC_TEST_EMULATIONS") != ""
+	var real, emul, emulZ []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs []int
@@ -44,11 +50,16 @@ func TestTrainedModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []struct {
+		variants := []struct {
 			gen  codegen.AsmGenerator
 			pkg  string
 			into *[]gentest.Pkg
-		}{{Generate, c.pkg, &real}, {emulated, c.pkg + "_vnniemu", &emul}} {
+		}{{Generate, c.pkg, &real}, {emulated(vnniEmulated), c.pkg + "_vnniemu", &emul}}
+		if zmmEmu {
+			variants = append(variants, variants[1])
+			variants[2].gen, variants[2].pkg, variants[2].into = emulated(zmmEmulated), c.pkg+"_zmmemu", &emulZ
+		}
+		for _, v := range variants {
 			p, err := codegen.Generate(m, codegen.Options{Package: v.pkg, Asm: v.gen})
 			if err != nil {
 				t.Fatalf("%s: %v", v.pkg, err)
@@ -59,7 +70,7 @@ func TestTrainedModels(t *testing.T) {
 		inLens, outs = append(inLens, m.Tensors[m.Input].Elems()), append(outs, m.NumClasses())
 	}
 	var envs [][]string
-	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI} {
+	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512} {
 		if runtime.Supported(tier) {
 			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=2"})
 		} else {
@@ -89,5 +100,8 @@ func TestTrainedModels(t *testing.T) {
 	check(real, envs)
 	if runtime.Supported(runtime.TierAVX2) {
 		check(emul, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+		if zmmEmu {
+			check(emulZ, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+		}
 	}
 }

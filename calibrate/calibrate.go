@@ -55,23 +55,32 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	hook := func(n *ir.Node, out []float32, _ int) error {
 		if o, ok := obs[n.Out]; ok && Observed(n) {
-			for i, v := range out {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, i)
+			if lo, hi, ok := scanMinMax(out); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+				for i, v := range out {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, i)
+					}
 				}
 			}
 			o.Observe(out)
 		}
 		return nil
 	}
+	p, err := ir.Compile(g)
+	if err != nil {
+		return nil, err
+	}
 	elems := g.Tensors[g.Input].Elems()
-	err := data.Batches(ds, batch, total, func(start int, x []float32, _ []int) error {
-		for i, v := range x {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("calibration data: sample %d has %v at element %d", start+i/elems, v, i%elems)
+	err = data.Batches(ds, batch, total, func(start int, x []float32, _ []int) error {
+		if lo, hi, ok := scanMinMax(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+			for i, v := range x {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("calibration data: sample %d has %v at element %d", start+i/elems, v, i%elems)
+				}
 			}
 		}
-		if _, err := ir.Run(g, x, len(x)/elems, hook); err != nil {
+		// The hook keeps nothing: buffers are reused across layers and batches.
+		if _, err := p.RunTransient(x, len(x)/elems, nil, hook); err != nil {
 			return err
 		}
 		if progress != nil {

@@ -3,6 +3,10 @@ package calibrate
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+
+	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // HistogramObserver is torch.ao.quantization.HistogramObserver of PyTorch 1.13
@@ -51,6 +55,8 @@ type HistogramObserver struct {
 	// scratch
 	next   []float32
 	counts []uint32
+	idx    []int32 // bins of a chunk of the input
+	parts  []histPart
 	csum   []float32
 	norm   []float32
 
@@ -83,7 +89,8 @@ func NewHistogramObserver(dtype DType, scheme Scheme, reduceRange bool) *Histogr
 		max:          float32(math.Inf(-1)),
 		hist:         make([]float32, bins),
 		next:         make([]float32, bins),
-		counts:       make([]uint32, 2*bins),
+		counts:       make([]uint32, 2*bins+2),
+		idx:          make([]int32, 4096),
 		csum:         make([]float32, bins),
 		norm:         make([]float32, bins),
 	}
@@ -144,31 +151,10 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 	}
 	left, right := float32(lo), float32(hi)
 	bins := o.bins
-	// Two count arrays for alternate elements break the store-to-load chain
-	// when many values fall in the same bin (the zeros after a ReLU).
 	clear(o.counts)
-	c0, c1 := o.counts[:bins], o.counts[bins:2*bins]
-	if width := right - left; width > 0 {
-		nb := float32(bins)
-		last := bins - 1
-		i := 0
-		for ; i+2 <= len(x); i += 2 {
-			v0, v1 := x[i], x[i+1]
-			if v0 >= left && v0 <= right {
-				// (elt - leftmost) * nbins / (rightmost - leftmost), in float32;
-				// the right edge belongs to the last bin.
-				c0[min(int(float32(float32(v0-left)*nb)/width), last)]++
-			}
-			if v1 >= left && v1 <= right {
-				c1[min(int(float32(float32(v1-left)*nb)/width), last)]++
-			}
-		}
-		if i < len(x) {
-			if v := x[i]; v >= left && v <= right {
-				c0[min(int(float32(float32(v-left)*nb)/width), last)]++
-			}
-		}
-	} else {
+	c0, c1 := o.counts[:bins+1], o.counts[bins+1:2*bins+2]
+	width := right - left
+	if width <= 0 {
 		// The float32 edges collapsed (|v| too large for v±1 to differ);
 		// PyTorch divides by zero here. Count everything in range in bin 0.
 		for _, v := range x {
@@ -176,9 +162,66 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 				c0[0]++
 			}
 		}
+	} else if w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc); w > 1 {
+		// Counts are integers: parts counted apart add up exactly.
+		for len(o.parts) < w {
+			o.parts = append(o.parts, histPart{counts: make([]uint32, 2*bins+2), idx: make([]int32, len(o.idx))})
+		}
+		per := (len(x) + w - 1) / w
+		var wg sync.WaitGroup
+		for k := range w {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pt := &o.parts[k]
+				clear(pt.counts)
+				countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, width, bins)
+			}()
+		}
+		wg.Wait()
+		for _, pt := range o.parts[:w] {
+			for i, c := range pt.counts[:bins+1] {
+				c0[i] += c + pt.counts[bins+1+i]
+			}
+		}
+	} else {
+		countBins(c0, c1, o.idx, x, left, right, width, bins)
 	}
 	for i := range dst {
 		dst[i] = float32(c0[i] + c1[i])
+	}
+}
+
+// parallelHistc is the input length per worker above which histc splits.
+const parallelHistc = 1 << 16
+
+// histPart is one worker's scratch for a split histc.
+type histPart struct {
+	counts []uint32
+	idx    []int32
+}
+
+// countBins adds to c0 and c1 (bins+1 counts each; the last one takes the
+// values out of range) the histc bins of x: (elt - leftmost) * nbins /
+// (rightmost - leftmost) in float32, the right edge in the last bin
+// (floatk.HistIndex). Alternate elements go to c0 and c1, which breaks the
+// store-to-load chain when many values fall in one bin (the zeros after a
+// ReLU). idx is scratch.
+func countBins(c0, c1 []uint32, idx []int32, x []float32, left, right, width float32, bins int) {
+	nb := float32(bins)
+	for len(x) > 0 {
+		n := min(len(x), len(idx))
+		ix := idx[:n]
+		floatk.Best.HistIndex(x[:n], ix, left, right, nb, width, int32(bins-1))
+		i := 0
+		for ; i+2 <= n; i += 2 {
+			c0[ix[i]]++
+			c1[ix[i+1]]++
+		}
+		if i < n {
+			c0[ix[i]]++
+		}
+		x = x[n:]
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -411,5 +412,37 @@ func BenchmarkHistogramQParams(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		o.searched = false
 		o.QParams()
+	}
+}
+
+// TestHistogramSplitCounts checks that histc and the min/max scan split
+// across workers (long inputs) give the single worker's histogram and
+// qparams exactly.
+func TestHistogramSplitCounts(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	batches := make([][]float32, 3)
+	for b := range batches {
+		x := make([]float32, 5*parallelHistc+17)
+		for i := range x {
+			if v := float32(r.NormFloat64()) * float32(b+1); v > 0 { // ReLU: many zeros
+				x[i] = v
+			}
+		}
+		batches[b] = x
+	}
+	observe := func(procs int) *HistogramObserver {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		o := NewHistogramObserver(QUInt8, Affine, true)
+		for _, x := range batches {
+			o.Observe(x)
+		}
+		return o
+	}
+	one, four := observe(1), observe(4)
+	if diff := cmp.Diff(one.hist, four.hist); diff != "" {
+		t.Errorf("histogram split 4 ways differs (-1 worker +4):\n%s", diff)
+	}
+	if one.QParams() != four.QParams() || one.min != four.min || one.max != four.max {
+		t.Errorf("split 4 ways: %v [%v, %v], one worker: %v [%v, %v]", four.QParams(), four.min, four.max, one.QParams(), one.min, one.max)
 	}
 }

@@ -8,7 +8,14 @@
 // concurrent use.
 package calibrate
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/ptqc/ptqc/ir/floatk"
+)
 
 // Kind selects the observer algorithm.
 type Kind int
@@ -91,12 +98,42 @@ func NewObserver(spec Spec) Observer {
 // aminmax is torch.aminmax over all of x (len(x) > 0): NaN propagates into
 // both results (as the builtin min and max do).
 func aminmax(x []float32) (lo, hi float32) {
-	lo, hi = x[0], x[0]
-	for _, v := range x {
-		lo = min(lo, v)
-		hi = max(hi, v)
+	lo, hi, ok := scanMinMax(x)
+	if !ok {
+		nan := float32(math.NaN())
+		return nan, nan
 	}
 	return lo, hi
+}
+
+// scanMinMax is floatk's MinMax, split across GOMAXPROCS goroutines on long
+// inputs (min and max are exact in any order).
+func scanMinMax(x []float32) (lo, hi float32, ok bool) {
+	w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc)
+	if w <= 1 {
+		return floatk.Best.MinMax(x)
+	}
+	type part struct {
+		lo, hi float32
+		ok     bool
+	}
+	parts := make([]part, w)
+	per := (len(x) + w - 1) / w
+	var wg sync.WaitGroup
+	for k := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &parts[k]
+			p.lo, p.hi, p.ok = floatk.Best.MinMax(x[k*per : min(len(x), (k+1)*per)])
+		}()
+	}
+	wg.Wait()
+	lo, hi, ok = parts[0].lo, parts[0].hi, parts[0].ok
+	for _, p := range parts[1:] {
+		lo, hi, ok = min(lo, p.lo), max(hi, p.hi), ok && p.ok
+	}
+	return lo, hi, ok
 }
 
 // minimum and maximum are torch.min / torch.max of two tensors: NaN propagates.

@@ -11,13 +11,13 @@ import (
 // Asm is a package's assembly, made by the generator in Options.Asm (cmd/ptqc
 // passes asmgen's; codegen comes before asmgen in the pipeline, so it cannot
 // call it itself). The assembly reads the weights as pack.go packs them and
-// keeps its own copies of the biases and multipliers.
+// keeps its own copies of the multipliers and biases.
 type Asm struct {
 	// Files are added to the package as they are: the .s file and its Go
 	// declarations, amd64 only by their names.
 	Files map[string][]byte
 	// Tiers are the runtime tier names the assembly implements, best last
-	// ("avx2", "avx512vnni").
+	// ("avx2", "avx512vnni", "avx512").
 	Tiers []string
 	// Layers says per node what the assembly runs.
 	Layers []AsmLayer
@@ -95,14 +95,15 @@ func (g *gen) padBytes() int {
 // glue writes the Model and what runs it: tiers, workers, Forward.
 func (g *gen) glue(f *jen.File) {
 	pkg := g.opts.Package
-	m := jen.Id("m")
+	m := func() *jen.Statement { return jen.Id("m") }
+	r := func() *jen.Statement { return jen.Id("r") }
 	f.Line()
 	f.Comment(lines(
 		"forwardFunc runs one image through the layers on one tier's kernels, in sh's",
 		"arena with own's scratch: worker w of nw takes chunks of every layer from team",
 		"(steps 2i and 2i+1 are layer i's padding and the layer; nil: one worker alone).",
 	))
-	f.Type().Id("forwardFunc").Func().Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32())
+	f.Type().Id("forwardFunc").Func().Params(forwardParams()...)
 	f.Line()
 	f.Comment("tier is a set of kernels: the portable Go ones or an instruction set's assembly.")
 	f.Type().Id("tier").Struct(jen.Id("name").String(), jen.Id("forward").Id("forwardFunc"))
@@ -110,21 +111,32 @@ func (g *gen) glue(f *jen.File) {
 	f.Comment("tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).")
 	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Qual(rt, "TierGeneric"), jen.Id("forwardGeneric"))), jen.Id("asmTiers").Op("..."))
 	f.Line()
-	f.Comment("worker is the memory of one goroutine of a Model: the activation arena and the assembly's room.")
+	f.Comment("worker is the memory of one goroutine of a runner: the activation arena and the assembly's room.")
 	f.Type().Id("worker").Struct(jen.List(jen.Id("arena"), jen.Id("scratch"), jen.Id("pad")).Index().Byte())
 	f.Line()
 	f.Comment(lines(
-		"Model runs the network. A Model is used by one goroutine at a time (it runs its",
-		"own workers); separate Models may run concurrently. The zero Model is ready to",
-		"use; New does the allocation up front.",
+		"Model runs the network. It is safe for concurrent use: every Forward, Classify",
+		"or LayerTimes call takes a runner (PTQC_THREADS workers and their memory) of its",
+		"own from the Model's pool, which makes one when none is idle and keeps it for",
+		"the next call, so concurrent calls run side by side and allocate nothing once",
+		"the pool has a runner per call running at once. The zero Model is ready to use;",
+		"New loads the weights and makes a runner up front. A Model must not be copied",
+		"after first use.",
 	))
 	f.Type().Id("Model").Struct(
-		jen.Id("ready").Bool(),
-		jen.Id("err").Error().Comment("from New: a bad PTQC_ISA, say; Forward returns it"),
+		jen.Id("once").Qual("sync", "Once"),
+		jen.Id("err").Error().Comment("from setup: a bad PTQC_ISA, mixed builds; every call returns it"),
+		jen.Id("tier").Id("tier"),
+		jen.Id("mu").Qual("sync", "Mutex"),
+		jen.Id("idle").Index().Op("*").Id("runner").Comment("guarded by mu"),
+	)
+	f.Line()
+	f.Comment("runner runs one call at a time: a team of workers with their memory.")
+	f.Type().Id("runner").Struct(
 		jen.Id("tier").Id("tier"),
 		jen.Id("team").Op("*").Qual(rt, "Team"),
 		jen.Id("ws").Index().Op("*").Id("worker"),
-		jen.List(jen.Id("batchFn"), jen.Id("splitFn")).Func().Params(jen.Int()).Comment("m.batch, m.split, bound once"),
+		jen.List(jen.Id("batchFn"), jen.Id("splitFn")).Func().Params(jen.Int()).Comment("r.batch, r.split, bound once"),
 		jen.List(jen.Id("out"), jen.Id("in")).Index().Float32().Comment("the images the workers are running"),
 		jen.Id("n").Int(),
 		jen.Id("prof").Op("*").Id("profile"),
@@ -133,54 +145,86 @@ func (g *gen) glue(f *jen.File) {
 	)
 	f.Line()
 	f.Comment(lines(
-		"New returns a Model with its memory allocated and its kernels chosen: the best",
-		"tier this CPU runs, or the one the environment variable PTQC_ISA names",
-		"(generic, avx2, avx512vnni); an error there is returned by Forward. The Model",
-		"uses PTQC_THREADS goroutines (default GOMAXPROCS).",
+		"New returns a Model with its weights loaded, its kernels chosen and one runner",
+		"allocated: the best tier this CPU runs, or the one the environment variable",
+		"PTQC_ISA names (generic, avx2, avx512vnni, avx512); an error there, or in the",
+		"package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
+		"(default GOMAXPROCS).",
 	))
 	f.Func().Id("New").Params().Op("*").Id("Model").Block(
-		m.Clone().Op(":=").Op("&").Id("Model").Values(),
-		m.Clone().Dot("init").Call(),
-		jen.Return(m),
+		m().Op(":=").Op("&").Id("Model").Values(),
+		jen.If(m().Dot("init").Call().Op("==").Nil()).Block(m().Dot("put").Call(m().Dot("newRunner").Call())),
+		jen.Return(m()),
 	)
 	f.Line()
-	f.Comment("init loads the weights once per process, picks the tier and allocates the workers.")
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("init").Params().Error().Block(
-		jen.If(m.Clone().Dot("ready")).Block(jen.Return(m.Clone().Dot("err"))),
-		m.Clone().Dot("ready").Op("=").True(),
+	f.Comment("init sets the Model up on its first use and returns setup's error.")
+	f.Func().Params(m().Op("*").Id("Model")).Id("init").Params().Error().Block(
+		m().Dot("once").Dot("Do").Call(m().Dot("setup")),
+		jen.Return(m().Dot("err")),
+	)
+	f.Line()
+	f.Comment("setup loads the weights once per process and picks the tier.")
+	f.Func().Params(m().Op("*").Id("Model")).Id("setup").Params().Block(
 		jen.Id("loadOnce").Dot("Do").Call(jen.Id("load")),
 		jen.If(jen.Id("loadErr").Op("!=").Nil()).Block(
-			m.Clone().Dot("err").Op("=").Id("loadErr"),
-			jen.Return(m.Clone().Dot("err")),
+			m().Dot("err").Op("=").Id("loadErr"),
+			jen.Return(),
 		),
 		jen.Id("names").Op(":=").Make(jen.Index().String(), jen.Len(jen.Id("tiers"))),
 		jen.For(jen.List(jen.Id("i"), jen.Id("t")).Op(":=").Range().Id("tiers")).Block(jen.Id("names").Index(jen.Id("i")).Op("=").Id("t").Dot("name")),
 		jen.List(jen.Id("name"), jen.Err()).Op(":=").Qual(rt, "SelectTier").Call(jen.Id("names")),
 		jen.If(jen.Err().Op("!=").Nil()).Block(
-			m.Clone().Dot("err").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(pkg+": %w"), jen.Err()),
-			jen.Return(m.Clone().Dot("err")),
+			m().Dot("err").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(pkg+": %w"), jen.Err()),
+			jen.Return(),
 		),
 		jen.For(jen.List(jen.Id("_"), jen.Id("t")).Op(":=").Range().Id("tiers")).Block(
-			jen.If(jen.Id("t").Dot("name").Op("==").Id("name")).Block(m.Clone().Dot("tier").Op("=").Id("t")),
+			jen.If(jen.Id("t").Dot("name").Op("==").Id("name")).Block(m().Dot("tier").Op("=").Id("t")),
 		),
+	)
+	f.Line()
+	f.Comment("get takes an idle runner, or makes one.")
+	f.Func().Params(m().Op("*").Id("Model")).Id("get").Params().Op("*").Id("runner").Block(
+		m().Dot("mu").Dot("Lock").Call(),
+		jen.If(jen.Id("n").Op(":=").Len(m().Dot("idle")), jen.Id("n").Op(">").Lit(0)).Block(
+			r().Op(":=").Add(m()).Dot("idle").Index(jen.Id("n").Op("-").Lit(1)),
+			m().Dot("idle").Op("=").Add(m()).Dot("idle").Index(jen.Empty(), jen.Id("n").Op("-").Lit(1)),
+			m().Dot("mu").Dot("Unlock").Call(),
+			jen.Return(r()),
+		),
+		m().Dot("mu").Dot("Unlock").Call(),
+		jen.Return(m().Dot("newRunner").Call()),
+	)
+	f.Line()
+	f.Comment("put makes r idle again.")
+	f.Func().Params(m().Op("*").Id("Model")).Id("put").Params(r().Op("*").Id("runner")).Block(
+		m().Dot("mu").Dot("Lock").Call(),
+		m().Dot("idle").Op("=").Append(m().Dot("idle"), r()),
+		m().Dot("mu").Dot("Unlock").Call(),
+	)
+	f.Line()
+	f.Comment("newRunner allocates a runner: a team of PTQC_THREADS workers and their memory.")
+	f.Func().Params(m().Op("*").Id("Model")).Id("newRunner").Params().Op("*").Id("runner").Block(
 		jen.Id("nw").Op(":=").Qual(rt, "Threads").Call(),
-		m.Clone().Dot("team").Op("=").Qual(rt, "NewTeam").Call(jen.Id("nw"), jen.Lit(2).Op("*").Id("numLayers")),
+		r().Op(":=").Op("&").Id("runner").Values(jen.Dict{
+			jen.Id("tier"): m().Dot("tier"),
+			jen.Id("team"): jen.Qual(rt, "NewTeam").Call(jen.Id("nw"), jen.Lit(2).Op("*").Id("numLayers")),
+		}),
 		jen.For(jen.Range().Id("nw")).Block(
-			m.Clone().Dot("ws").Op("=").Append(m.Clone().Dot("ws"), jen.Op("&").Id("worker").Values(jen.Dict{
+			r().Dot("ws").Op("=").Append(r().Dot("ws"), jen.Op("&").Id("worker").Values(jen.Dict{
 				jen.Id("arena"):   jen.Make(jen.Index().Byte(), jen.Id("arenaBytes").Op("+").Id("slack")),
 				jen.Id("scratch"): jen.Make(jen.Index().Byte(), jen.Id("scratchBytes").Op("+").Id("slack")),
 				jen.Id("pad"):     jen.Make(jen.Index().Byte(), jen.Id("padBytes").Op("+").Id("slack")),
 			})),
 		),
-		jen.List(m.Clone().Dot("batchFn"), m.Clone().Dot("splitFn")).Op("=").List(m.Clone().Dot("batch"), m.Clone().Dot("split")),
-		jen.Return(jen.Nil()),
+		jen.List(r().Dot("batchFn"), r().Dot("splitFn")).Op("=").List(r().Dot("batch"), r().Dot("split")),
+		jen.Return(r()),
 	)
 	f.Line()
 	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\" or \"avx512vnni\"), or New's error.")
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
-		jen.If(m.Clone().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
-		jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),
-		jen.Return(m.Clone().Dot("tier").Dot("name"), jen.Nil()),
+	f.Func().Params(m().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
+		jen.If(m().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
+		jen.If(jen.Err().Op(":=").Add(m()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),
+		jen.Return(m().Dot("tier").Dot("name"), jen.Nil()),
 	)
 	img := func(s string, i jen.Code, n string) jen.Code {
 		return jen.Id(s).Index(jen.Add(i).Op("*").Id(n), jen.Empty()).Index(jen.Empty(), jen.Id(n))
@@ -190,11 +234,11 @@ func (g *gen) glue(f *jen.File) {
 		"Forward runs len(in) / (InputChannels*InputHeight*InputWidth) images, each NCHW",
 		"float32 normalized as Transform does, and writes NumClasses dequantized logits",
 		"per image to out. Several images run on the workers side by side; a single",
-		"image has every layer split across them. It allocates nothing (after a zero",
-		"Model's first call).",
+		"image has every layer split across them. It allocates nothing once the Model",
+		"has an idle runner (see Model).",
 	))
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("Forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).Error().Block(
-		jen.If(m.Clone().Op("==").Nil()).Block(jen.Return(jen.Qual("errors", "New").Call(jen.Lit(pkg+": Forward on a nil Model")))),
+	f.Func().Params(m().Op("*").Id("Model")).Id("Forward").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).Error().Block(
+		jen.If(m().Op("==").Nil()).Block(jen.Return(jen.Qual("errors", "New").Call(jen.Lit(pkg+": Forward on a nil Model")))),
 		jen.If(jen.Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0)).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": input has %d values, want a positive multiple of %d (%dx%dx%d per image)"),
 				jen.Len(jen.Id("in")), jen.Id("inputLen"), jen.Id("InputChannels"), jen.Id("InputHeight"), jen.Id("InputWidth"))),
@@ -204,43 +248,50 @@ func (g *gen) glue(f *jen.File) {
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": output has room for %d values, want %d (%d images x %d classes)"),
 				jen.Len(jen.Id("out")), jen.Id("n").Op("*").Id("NumClasses"), jen.Id("n"), jen.Id("NumClasses"))),
 		),
-		jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
-		jen.Id("nw").Op(":=").Add(m.Clone()).Dot("team").Dot("Workers").Call(),
+		jen.If(jen.Err().Op(":=").Add(m()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		r().Op(":=").Add(m()).Dot("get").Call(),
+		r().Dot("run").Call(jen.Id("out"), jen.Id("in"), jen.Id("n")),
+		m().Dot("put").Call(r()),
+		jen.Return(jen.Nil()),
+	)
+	f.Line()
+	f.Comment("run runs the n images of in on r's workers and writes their logits to out.")
+	f.Func().Params(r().Op("*").Id("runner")).Id("run").Params(jen.List(jen.Id("out"), jen.Id("in")).Index().Float32(), jen.Id("n").Int()).Block(
+		jen.Id("nw").Op(":=").Add(r()).Dot("team").Dot("Workers").Call(),
 		jen.Switch().Block(
 			jen.Case(jen.Id("nw").Op("==").Lit(1)).Block(
 				jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
-					m.Clone().Dot("tier").Dot("forward").Call(m.Clone(), m.Clone().Dot("ws").Index(jen.Lit(0)), m.Clone().Dot("ws").Index(jen.Lit(0)), jen.Lit(0), jen.Lit(1), jen.Nil(), img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
+					r().Dot("tier").Dot("forward").Call(r(), r().Dot("ws").Index(jen.Lit(0)), r().Dot("ws").Index(jen.Lit(0)), jen.Lit(0), jen.Lit(1), jen.Nil(), img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
 				),
 			),
-			jen.Case(jen.Id("n").Op(">=").Id("nw").Op("||").Add(m.Clone()).Dot("tier").Dot("name").Op("==").Qual(rt, "TierGeneric")).Block(
+			jen.Case(jen.Id("n").Op(">=").Id("nw").Op("||").Add(r()).Dot("tier").Dot("name").Op("==").Qual(rt, "TierGeneric")).Block(
 				jen.Comment("Images side by side, each in its own worker's arena."),
-				jen.List(m.Clone().Dot("out"), m.Clone().Dot("in"), m.Clone().Dot("n")).Op("=").List(jen.Id("out"), jen.Id("in"), jen.Id("n")),
-				m.Clone().Dot("team").Dot("Run").Call(m.Clone().Dot("batchFn")),
+				jen.List(r().Dot("out"), r().Dot("in"), r().Dot("n")).Op("=").List(jen.Id("out"), jen.Id("in"), jen.Id("n")),
+				r().Dot("team").Dot("Run").Call(r().Dot("batchFn")),
 			),
 			jen.Default().Block(
 				jen.Comment("One image at a time, every layer split across the workers."),
 				jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
-					jen.List(m.Clone().Dot("out"), m.Clone().Dot("in")).Op("=").List(img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
-					m.Clone().Dot("team").Dot("Run").Call(m.Clone().Dot("splitFn")),
+					jen.List(r().Dot("out"), r().Dot("in")).Op("=").List(img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
+					r().Dot("team").Dot("Run").Call(r().Dot("splitFn")),
 				),
 			),
 		),
-		jen.List(m.Clone().Dot("out"), m.Clone().Dot("in")).Op("=").List(jen.Nil(), jen.Nil()),
-		jen.Return(jen.Nil()),
+		jen.List(r().Dot("out"), r().Dot("in")).Op("=").List(jen.Nil(), jen.Nil()),
 	)
 	f.Line()
-	f.Comment("batch runs worker w's share of m.n images in its own arena.")
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("batch").Params(jen.Id("w").Int()).Block(
-		jen.Id("nw").Op(":=").Add(m.Clone()).Dot("team").Dot("Workers").Call(),
-		jen.For(jen.Id("i").Op(":=").Id("w"), jen.Id("i").Op("<").Add(m.Clone()).Dot("n"), jen.Id("i").Op("+=").Id("nw")).Block(
-			m.Clone().Dot("tier").Dot("forward").Call(m.Clone(), m.Clone().Dot("ws").Index(jen.Id("w")), m.Clone().Dot("ws").Index(jen.Id("w")), jen.Lit(0), jen.Lit(1), jen.Nil(),
-				img("m.out", jen.Id("i"), "NumClasses"), img("m.in", jen.Id("i"), "inputLen")),
+	f.Comment("batch runs worker w's share of r.n images in its own arena.")
+	f.Func().Params(r().Op("*").Id("runner")).Id("batch").Params(jen.Id("w").Int()).Block(
+		jen.Id("nw").Op(":=").Add(r()).Dot("team").Dot("Workers").Call(),
+		jen.For(jen.Id("i").Op(":=").Id("w"), jen.Id("i").Op("<").Add(r()).Dot("n"), jen.Id("i").Op("+=").Id("nw")).Block(
+			r().Dot("tier").Dot("forward").Call(r(), r().Dot("ws").Index(jen.Id("w")), r().Dot("ws").Index(jen.Id("w")), jen.Lit(0), jen.Lit(1), jen.Nil(),
+				img("r.out", jen.Id("i"), "NumClasses"), img("r.in", jen.Id("i"), "inputLen")),
 		),
 	)
 	f.Line()
 	f.Comment("split runs worker w's share of every layer of one image, in worker 0's arena.")
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("split").Params(jen.Id("w").Int()).Block(
-		m.Clone().Dot("tier").Dot("forward").Call(m.Clone(), m.Clone().Dot("ws").Index(jen.Lit(0)), m.Clone().Dot("ws").Index(jen.Id("w")), jen.Id("w"), m.Clone().Dot("team").Dot("Workers").Call(), m.Clone().Dot("team"), m.Clone().Dot("out"), m.Clone().Dot("in")),
+	f.Func().Params(r().Op("*").Id("runner")).Id("split").Params(jen.Id("w").Int()).Block(
+		r().Dot("tier").Dot("forward").Call(r(), r().Dot("ws").Index(jen.Lit(0)), r().Dot("ws").Index(jen.Id("w")), jen.Id("w"), r().Dot("team").Dot("Workers").Call(), r().Dot("team"), r().Dot("out"), r().Dot("in")),
 	)
 
 	// Profiling.
@@ -268,11 +319,11 @@ func (g *gen) glue(f *jen.File) {
 	)
 	f.Line()
 	f.Comment("lap ends layer i's time when profiling (worker 0 keeps the clock).")
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("lap").Params(jen.List(jen.Id("w"), jen.Id("i")).Int()).Block(
-		jen.If(jen.Id("w").Op("!=").Lit(0).Op("||").Add(m.Clone()).Dot("prof").Op("==").Nil()).Block(jen.Return()),
+	f.Func().Params(r().Op("*").Id("runner")).Id("lap").Params(jen.List(jen.Id("w"), jen.Id("i")).Int()).Block(
+		jen.If(jen.Id("w").Op("!=").Lit(0).Op("||").Add(r()).Dot("prof").Op("==").Nil()).Block(jen.Return()),
 		jen.Id("now").Op(":=").Qual("time", "Now").Call(),
-		m.Clone().Dot("prof").Dot("t").Index(jen.Id("i")).Op("+=").Id("now").Dot("Sub").Call(m.Clone().Dot("prof").Dot("last")),
-		m.Clone().Dot("prof").Dot("last").Op("=").Id("now"),
+		r().Dot("prof").Dot("t").Index(jen.Id("i")).Op("+=").Id("now").Dot("Sub").Call(r().Dot("prof").Dot("last")),
+		r().Dot("prof").Dot("last").Op("=").Id("now"),
 	)
 	f.Line()
 	f.Comment(lines(
@@ -280,19 +331,22 @@ func (g *gen) glue(f *jen.File) {
 		"single image, and returns every layer's mean wall time per image: where the",
 		"time goes.",
 	))
-	f.Func().Params(m.Clone().Op("*").Id("Model")).Id("LayerTimes").Params(jen.Id("in").Index().Float32(), jen.Id("reps").Int()).Params(jen.Index().Qual(rt, "LayerTime"), jen.Error()).Block(
-		jen.If(m.Clone().Op("==").Nil().Op("||").Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0).Op("||").Id("reps").Op("<").Lit(1)).Block(
+	f.Func().Params(m().Op("*").Id("Model")).Id("LayerTimes").Params(jen.Id("in").Index().Float32(), jen.Id("reps").Int()).Params(jen.Index().Qual(rt, "LayerTime"), jen.Error()).Block(
+		jen.If(m().Op("==").Nil().Op("||").Len(jen.Id("in")).Op("==").Lit(0).Op("||").Len(jen.Id("in")).Op("%").Id("inputLen").Op("!=").Lit(0).Op("||").Id("reps").Op("<").Lit(1)).Block(
 			jen.Return(jen.Nil(), jen.Qual("fmt", "Errorf").Call(jen.Lit(pkg+": LayerTimes of %d values, %d times"), jen.Len(jen.Id("in")), jen.Id("reps"))),
 		),
+		jen.If(jen.Err().Op(":=").Add(m()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		r().Op(":=").Add(m()).Dot("get").Call(),
+		jen.Defer().Add(m()).Dot("put").Call(r()),
 		jen.Id("p").Op(":=").Op("&").Id("profile").Values(),
-		m.Clone().Dot("prof").Op("=").Id("p"),
-		jen.Defer().Func().Params().Block(m.Clone().Dot("prof").Op("=").Nil()).Call(),
+		r().Dot("prof").Op("=").Id("p"),
+		jen.Defer().Func().Params().Block(r().Dot("prof").Op("=").Nil()).Call(),
 		jen.Id("out").Op(":=").Make(jen.Index().Float32(), jen.Id("NumClasses")),
 		jen.Id("n").Op(":=").Len(jen.Id("in")).Op("/").Id("inputLen"),
 		jen.For(jen.Range().Id("reps")).Block(
 			jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
 				jen.Id("p").Dot("last").Op("=").Qual("time", "Now").Call(),
-				jen.If(jen.Err().Op(":=").Add(m.Clone()).Dot("Forward").Call(jen.Id("out"), img("in", jen.Id("i"), "inputLen")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+				r().Dot("run").Call(jen.Id("out"), img("in", jen.Id("i"), "inputLen"), jen.Lit(1)),
 			),
 		),
 		jen.Id("ts").Op(":=").Make(jen.Index().Qual(rt, "LayerTime"), jen.Id("numLayers")),
@@ -307,6 +361,11 @@ func (g *gen) glue(f *jen.File) {
 	)
 }
 
+// forwardParams are a forwardFunc's parameters.
+func forwardParams() []jen.Code {
+	return []jen.Code{jen.Id("r").Op("*").Id("runner"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()}
+}
+
 // asmFiles are the assembly's files plus forward_amd64.go (a forward function
 // per tier calling the kernels) and forward_other.go (no assembly elsewhere).
 func (g *gen) asmFiles() (map[string][]byte, error) {
@@ -316,6 +375,14 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	}
 	f := g.file()
 	f.ImportName(rt, "runtime")
+	buildConst(f, "forwardBuild", "forwardBuild is the build this file comes from (see buildID).")
+	f.Line()
+	f.Comment("asmBuilds are the builds of the files that make up the assembly tiers.")
+	f.Func().Id("asmBuilds").Params().Index().Id("fileBuild").Block(jen.Return(jen.Index().Id("fileBuild").Values(
+		jen.Values(jen.Lit("forward_amd64.go"), jen.Id("forwardBuild")),
+		jen.Values(jen.Lit("kernels_amd64.go"), jen.Id("kernelsAmd64Build")),
+		jen.Values(jen.Lit("kernels_amd64.s"), jen.Id("asmBuild").Call()),
+	)))
 	f.Line()
 	f.Comment("asmTiers are the tiers of kernels_amd64.s.")
 	f.Var().Id("asmTiers").Op("=").Index().Id("tier").ValuesFunc(func(grp *jen.Group) {
@@ -340,9 +407,14 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	files["forward_amd64.go"] = b
 	o := g.file()
 	o.HeaderComment("//go:build !amd64")
+	buildConst(o, "forwardBuild", "forwardBuild is the build this file comes from (see buildID).")
 	o.Line()
 	o.Comment("asmTiers: the assembly is amd64 only.")
 	o.Var().Id("asmTiers").Index().Id("tier")
+	o.Line()
+	o.Func().Id("asmBuilds").Params().Index().Id("fileBuild").Block(jen.Return(jen.Index().Id("fileBuild").Values(
+		jen.Values(jen.Lit("forward_other.go"), jen.Id("forwardBuild")),
+	)))
 	if files["forward_other.go"], err = render(o); err != nil {
 		return nil, err
 	}
@@ -363,7 +435,7 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 	var err error
 	f.Line()
 	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
-	f.Func().Id(forwardName(tierName)).Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("own")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("nw")).Int(), jen.Id("team").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+	f.Func().Id(forwardName(tierName)).Params(forwardParams()...).BlockFunc(func(grp *jen.Group) {
 		grp.List(jen.Id("a"), jen.Id("pd"), jen.Id("t")).Op(":=").List(jen.Id("sh").Dot("arena"), jen.Id("sh").Dot("pad"), jen.Op("&").Id("own").Dot("scratch").Index(jen.Lit(0)))
 		grp.Var().Id("nc").Int()
 		grp.List(jen.Id("_"), jen.Id("_"), jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").List(jen.Id("a"), jen.Id("pd"), jen.Id("t"), jen.Id("nc"), jen.Id("nw"))
@@ -433,7 +505,7 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				err = fmt.Errorf("layer %d (%s): assembly kind %d", i, l.Node.Name, al.Kind)
 				return
 			}
-			grp.Id("m").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
+			grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
 		}
 	})
 	return err

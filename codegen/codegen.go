@@ -1,35 +1,44 @@
 // Package codegen writes a quantized model as a standalone Go package: model.go
 // (constants, Model, New, Forward and the layer schedule), kernels.go (one
 // function per layer, specialised with its shapes and qparams as constants),
-// weights.bin (packed int8 weights and int32 biases, embedded) and doc.go
+// weights.bin (packed int8 weights and int32 accumulator starts, embedded) and doc.go
 // (provenance).
 //
 // Layout, decided here for every layer kind and relied on by issue 6's assembly:
 //
-//   - Activations are uint8 NHWC (channels last) in one arena per Model worker: a pointwise
+//   - Activations are uint8 NHWC (channels last) in one arena per worker: a pointwise
 //     conv is then a u8 x s8 GEMM over contiguous channels and a depthwise conv a
 //     per-channel vector multiply-add, both vectorising over channels. The arena is
 //     planned here (see plan.go): tensors are placed first-fit in node order and
 //     their bytes reused once dead.
 //   - Weights are packed per layer kind by pack.go, the one place to change for
-//     another kernel's order. Biases absorb -z_x * sum(w[c]) and borders behave as
-//     if padded with z_x, so kernels compute sum(q_x * w) + bias', which equals the
-//     interpreter's sum((q_x - z_x) * w) + b in wrapping int32 arithmetic.
+//     another kernel's order. Accumulators start at -z_x * sum(w[c]) and borders
+//     behave as if padded with z_x, so kernels compute sum(q_x * w) - z_x * sum(w),
+//     which equals the interpreter's sum((q_x - z_x) * w) in wrapping int32
+//     arithmetic; the float bias is added after scaling, as ARCHITECTURE.md says.
 //   - Every layer runs on the portable Go kernels of kernels.go (layer IDs l00,
 //     l01, ...: l07Generic) and, when Options.Asm is set, on assembly tiers
 //     (kernels_amd64.s, forward_amd64.go). New picks one tier per Model
 //     (runtime.SelectTier, PTQC_ISA); a tier is a forward function that runs the
-//     layers in order, each split across the Model's workers for a single image
-//     or whole images side by side for a batch.
+//     layers in order, each split across a runner's workers for a single image
+//     or whole images side by side for a batch. A Model keeps a pool of runners
+//     (a runtime.Team and its workers' memory), one per call running at once.
+//   - Every generated file records the build id, a hash of all of them, which
+//     New checks: files of two builds mixed (a build killed halfway through its
+//     renames) fail instead of running wrong.
 package codegen
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"go/token"
 	"math"
 	"sort"
 
+	"github.com/dave/jennifer/jen"
 	"github.com/ptqc/ptqc/compiler"
 )
 
@@ -166,7 +175,56 @@ func Generate(m *compiler.Model, opts Options) (*Package, error) {
 		}
 		p.Files[f.name] = b
 	}
+	if err := p.stampBuild(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// buildPlaceholder stands for the build id in the generated Go files until
+// stampBuild knows it; buildConst declares it first in a file, so that its
+// first occurrence is the declaration (a model's names come later).
+const buildPlaceholder = "ptqcBuildID"
+
+// buildConst declares name, the build id, as the file's first declaration.
+func buildConst(f *jen.File, name, comment string) {
+	f.Line()
+	f.Comment(comment)
+	f.Const().Id(name).Uint64().Op("=").Id(buildPlaceholder)
+}
+
+// stampBuild writes the build id, a hash of the files that compute (all but
+// doc.go, whose recorded command may change alone), into every file: the Go
+// files' constants, weights.bin's header and a function of the assembly. A
+// package whose files come from two builds (one killed while renaming its
+// files into place) then fails in New instead of running wrong.
+func (p *Package) stampBuild() error {
+	h := sha256.New()
+	for _, name := range p.Names() {
+		if name == "doc.go" {
+			continue
+		}
+		fmt.Fprintf(h, "%s %d\n", name, len(p.Files[name]))
+		h.Write(p.Files[name])
+	}
+	id := binary.BigEndian.Uint64(h.Sum(nil))
+	lit := []byte(fmt.Sprintf("0x%016x", id))
+	for _, name := range []string{"doc.go", "model.go", "kernels.go", "forward_amd64.go", "forward_other.go"} {
+		b, ok := p.Files[name]
+		if !ok {
+			continue
+		}
+		if !bytes.Contains(b, []byte(buildPlaceholder)) {
+			return fmt.Errorf("generating %s: no build id", name)
+		}
+		p.Files[name] = bytes.Replace(b, []byte(buildPlaceholder), lit, 1)
+	}
+	binary.LittleEndian.PutUint64(p.Files["weights.bin"][headerLen-8:], id)
+	if b, ok := p.Files["kernels_amd64.go"]; ok {
+		p.Files["kernels_amd64.go"] = fmt.Appendf(bytes.Clone(b), "\n// kernelsAmd64Build is the build this file comes from (see buildID).\nconst kernelsAmd64Build uint64 = %s\n\n// asmBuild returns the build kernels_amd64.s comes from.\nfunc asmBuild() uint64\n", lit)
+		p.Files["kernels_amd64.s"] = fmt.Appendf(bytes.Clone(p.Files["kernels_amd64.s"]), "\n// func asmBuild() uint64\nTEXT ·asmBuild(SB), NOSPLIT, $0-8\n\tMOVQ $%s, AX\n\tMOVQ AX, ret+0(FP)\n\tRET\n", lit)
+	}
+	return nil
 }
 
 // CheckPackageName reports whether name can name a generated package.
@@ -342,8 +400,8 @@ func checkConv(c *compiler.Conv, x, y dims, linear bool) error {
 	if linear && (x.H != 1 || x.W != 1 || c.Kernel != 1) {
 		return errors.New("linear on a spatial input")
 	}
-	if n := c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel; len(c.Weight) != n || len(c.Bias) != c.OutC || len(c.M) != c.OutC {
-		return fmt.Errorf("%d weights, %d biases, %d multipliers; want %d, %d, %d", len(c.Weight), len(c.Bias), len(c.M), n, c.OutC, c.OutC)
+	if n := c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel; len(c.Weight) != n || len(c.B) != c.OutC || len(c.M) != c.OutC {
+		return fmt.Errorf("%d weights, %d biases, %d multipliers; want %d, %d, %d", len(c.Weight), len(c.B), len(c.M), n, c.OutC, c.OutC)
 	}
 	for _, v := range c.M {
 		if !finite32(v) {

@@ -85,7 +85,7 @@ func TestPack(t *testing.T) {
 	for i := range w {
 		w[i] = int8(i)
 	}
-	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w, Bias: []int32{100, math.MaxInt32}}
+	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w}
 	gotW, gotB := packConv(conv, 3)
 	// Quads (PackDense): one group of 8 output channels, per tap one quad of
 	// 8 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
@@ -102,7 +102,7 @@ func TestPack(t *testing.T) {
 		s0 += int32(i)
 		s1 += int32(18 + i)
 	}
-	wantB := []int32{100 - 3*s0, int32(uint32(math.MaxInt32) - uint32(3*s1))} // wraps like the kernels
+	wantB := []int32{-3 * s0, -3 * s1}
 	if diff := cmp.Diff(wantW, gotW); diff != "" {
 		t.Errorf("packConv weights (-want +got):\n%s", diff)
 	}
@@ -110,7 +110,7 @@ func TestPack(t *testing.T) {
 		t.Errorf("packConv biases (-want +got):\n%s", diff)
 	}
 	// A grouped conv keeps OHWI: o, tap, i -> OIHW index (o*1+i)*9+tap.
-	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
+	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
 	gotW, _ = packConv(grouped, 0)
 	wantW = nil
 	for o := range 2 {
@@ -122,7 +122,7 @@ func TestPack(t *testing.T) {
 		t.Errorf("packConv grouped (-want +got):\n%s", diff)
 	}
 
-	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18], Bias: []int32{0, 0}}
+	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
 	gotW, _ = packDepthwise(dw, 0)
 	wantW = nil
 	for tap := range 9 {
@@ -134,14 +134,14 @@ func TestPack(t *testing.T) {
 		t.Errorf("packDepthwise (-want +got):\n%s", diff)
 	}
 
-	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}, Bias: []int32{5, -5}}
+	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}}
 	gotW, gotB = packPointwise(pw, 255)
 	wantPW := make([]int8, 32) // one group of 8, one quad: channel o at o*4
 	copy(wantPW, []int8{1, -2, 3, 0, -128, 127, 0, 0})
 	if diff := cmp.Diff(wantPW, gotW); diff != "" {
 		t.Errorf("packPointwise (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]int32{5 - 255*2, -5 - 255*(-1)}, gotB); diff != "" {
+	if diff := cmp.Diff([]int32{-255 * 2, -255 * (-1)}, gotB); diff != "" {
 		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
 	}
 }
@@ -263,77 +263,148 @@ func TestGenerateRejects(t *testing.T) {
 	}
 }
 
+// TestWriteDir writes packages into a directory shared with user files.
 func TestWriteDir(t *testing.T) {
 	p, err := Generate(randomModel(t, 0), Options{Package: "net"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "a", "net")
-	check := func(what string) {
+	write := func(name, s string) {
 		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// check: the package's files as generated, the user's as they were, nothing else.
+	check := func(what string, user map[string]string) {
+		t.Helper()
+		want := map[string]string{}
 		for name, b := range p.Files {
-			got, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil || !bytes.Equal(got, b) {
-				t.Errorf("%s: %s not as generated (%v)", what, name, err)
+			want[name] = string(b)
+		}
+		for name, s := range user {
+			want[name] = s
+		}
+		got := map[string]string{}
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			got[e.Name()] = string(b)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: directory (-want +got):\n%s", what, diff)
+		}
+	}
+	if err := p.WriteDir(ctx, dir, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("new directory", nil)
+
+	// User files stay; a generated file this build does not write and a
+	// temporary file of a killed build go.
+	user := map[string]string{
+		"extra.go":    "package net\n",
+		"ext_test.go": "package net_test\n",
+		"gen.go":      "//go:build ignore\n\npackage main\n",
+		"model.json":  "{}",
+		"calib.npy":   "npy",
+		"notes.bin":   Header + "\n", // ptqc's header, not a name ptqc writes
+	}
+	for name, s := range user {
+		write(name, s)
+	}
+	write("kernels_amd64.s", Header+"\n")
+	write(tempPrefix+"0123", "partial")
+	if err := p.WriteDir(ctx, dir, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("beside user files", user)
+
+	// A user file with a generated file's name: refused, or overwritten with Force (and said).
+	write("model.go", "package net // mine\n")
+	err = p.WriteDir(ctx, dir, WriteOptions{})
+	if err == nil || !strings.Contains(err.Error(), "refusing to overwrite "+filepath.Join(dir, "model.go")+": ptqc did not generate it") {
+		t.Errorf("over a user model.go: error %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "model.go")); string(b) != "package net // mine\n" {
+		t.Error("the refused write touched model.go")
+	}
+	var log strings.Builder
+	if err := p.WriteDir(ctx, dir, WriteOptions{Force: true, Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "overwriting " + filepath.Join(dir, "model.go") + ", which ptqc did not generate (-force)\n"; log.String() != want {
+		t.Errorf("-force log %q, want %q", log.String(), want)
+	}
+	check("forced", user)
+
+	// Refused whatever Force says, leaving everything as it was.
+	for _, c := range []struct {
+		name   string
+		setup  func() (undo func())
+		inputs []string
+		want   string
+	}{
+		{"an input named weights.bin", func() func() {
+			return func() {}
+		}, []string{filepath.Join(dir, "weights.bin")}, "refusing to write " + filepath.Join(dir, "weights.bin") + ": it is an input of this build"},
+		{"an input through a symbolic link", func() func() {
+			os.Symlink(filepath.Join(dir, "kernels.go"), filepath.Join(dir, "link"))
+			return func() { os.Remove(filepath.Join(dir, "link")) }
+		}, []string{filepath.Join(dir, "link")}, "kernels.go: it is an input of this build"},
+		{"another package", func() func() {
+			write("main.go", "package main\n")
+			return func() { os.Remove(filepath.Join(dir, "main.go")) }
+		}, nil, "main.go is package main"},
+		{"a directory named doc.go", func() func() {
+			os.Remove(filepath.Join(dir, "doc.go"))
+			os.Mkdir(filepath.Join(dir, "doc.go"), 0o755)
+			return func() { os.Remove(filepath.Join(dir, "doc.go")); write("doc.go", string(p.Files["doc.go"])) }
+		}, nil, "doc.go: it is not a regular file"},
+	} {
+		undo := c.setup()
+		for _, force := range []bool{false, true} {
+			err := p.WriteDir(ctx, dir, WriteOptions{Force: force, Inputs: c.inputs})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s, force %v: error %v, want one containing %q", c.name, force, err, c.want)
 			}
 		}
-		es, _ := os.ReadDir(dir)
-		if len(es) != len(p.Files) {
-			t.Errorf("%s: %d files in %s, want %d", what, len(es), dir, len(p.Files))
-		}
-		left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".net.tmp-*"))
-		if len(left) > 0 {
-			t.Errorf("%s: temporary directories left: %v", what, left)
-		}
+		undo()
+		check(c.name, user)
 	}
-	if err := p.WriteDir(context.Background(), dir, false); err != nil {
+	// An input whose name ptqc writes only with assembly is not a stale file either.
+	write("kernels_amd64.go", Header+"\n")
+	if err := p.WriteDir(ctx, dir, WriteOptions{Inputs: []string{filepath.Join(dir, "kernels_amd64.go")}}); err != nil {
 		t.Fatal(err)
 	}
-	check("new directory")
-	// A stale generated file from another build disappears.
-	if err := os.WriteFile(filepath.Join(dir, "kernels_amd64.s"), []byte(Header+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WriteDir(context.Background(), dir, false); err != nil {
-		t.Fatal(err)
-	}
-	check("replacing a generated package")
-	// A file ptqc did not write stops it, unless forced.
-	user := filepath.Join(dir, "extra.go")
-	if err := os.WriteFile(user, []byte("package net\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WriteDir(context.Background(), dir, false); err == nil || !strings.Contains(err.Error(), "extra.go was not generated by ptqc") {
-		t.Errorf("directory with a user file: error %v", err)
-	}
-	if _, err := os.Stat(user); err != nil {
-		t.Errorf("the refused write touched the directory: %v", err)
-	}
-	if err := p.WriteDir(context.Background(), dir, true); err != nil {
-		t.Fatal(err)
-	}
-	check("forced")
-	// An interrupted write (ctx ended) leaves the old package and no temporary directory.
-	ctx, cancel := context.WithCancel(context.Background())
+	check("stale input", map[string]string{"kernels_amd64.go": Header + "\n", "extra.go": user["extra.go"], "ext_test.go": user["ext_test.go"], "gen.go": user["gen.go"], "model.json": "{}", "calib.npy": "npy", "notes.bin": Header + "\n"})
+	os.Remove(filepath.Join(dir, "kernels_amd64.go"))
+
+	// An interrupted write (ctx ended) leaves the old files and no temporary one.
+	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := os.WriteFile(filepath.Join(dir, "model.go"), []byte(Header+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WriteDir(ctx, dir, false); !errors.Is(err, context.Canceled) {
+	write("model.go", Header+"\n")
+	if err := p.WriteDir(cctx, dir, WriteOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("interrupted write: error %v, want context.Canceled", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "model.go")); string(b) != Header+"\n" {
-		t.Error("interrupted write changed the directory")
+		t.Error("interrupted write changed model.go")
 	}
-	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".net.tmp-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, tempPrefix+"*")); len(left) > 0 {
 		t.Errorf("interrupted write left %v", left)
 	}
+
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.WriteDir(context.Background(), file, true); err == nil {
-		t.Error("writing over a file: no error")
+	if err := p.WriteDir(ctx, file, WriteOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "is a file, not a directory") {
+		t.Errorf("writing over a file: error %v", err)
 	}
 }
 

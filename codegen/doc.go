@@ -33,7 +33,7 @@ func (g *gen) doc() ([]byte, error) {
 		"a standalone package that runs it with integer arithmetic, bit for bit as ptqc's",
 		"int8 reference interpreter does.",
 		"",
-		"	m := " + g.opts.Package + ".New() // one per goroutine",
+		"	m := " + g.opts.Package + ".New() // safe for concurrent use",
 		"	err := m.Forward(logits, images) // N images NCHW, normalized -> N x NumClasses",
 		"	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform",
 		"",
@@ -57,7 +57,7 @@ func (g *gen) doc() ([]byte, error) {
 	ls = append(ls,
 		fmt.Sprintf("	bias correction           %v", meta.BiasCorrect),
 		fmt.Sprintf("	weights.bin               %d bytes (float model %d bytes)", len(g.blob.data), meta.FloatBytes),
-		fmt.Sprintf("	activation arena          %d bytes per Model worker", g.arena),
+		fmt.Sprintf("	activation arena          %d bytes per worker", g.arena),
 		"	kernel tiers              "+strings.Join(g.tiers(), ", ")+" (New picks one; PTQC_ISA forces it)",
 	)
 	if g.opts.Command != "" {
@@ -66,5 +66,6 @@ func (g *gen) doc() ([]byte, error) {
 	f := jen.NewFile(g.opts.Package)
 	f.HeaderComment(Header)
 	f.PackageComment(lines(ls...))
+	buildConst(f, "docBuild", "docBuild is the build this file comes from (see buildID).")
 	return render(f)
 }

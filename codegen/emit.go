@@ -137,7 +137,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
 		add(n("YLen", y.elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
 	}
-	var mTable []float32
+	var tables []chanTable
 	switch l.Kind {
 	case kQuantize:
 		add(def{"Inv", jen.Float32(), f32(float32(1 / l.Y.Scale))})
@@ -166,10 +166,12 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		case l.Kind == kConv:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
 		}
-		if perTensor(c.M) {
-			add(def{"M", jen.Float32(), f32(c.M[0])})
-		} else {
-			mTable = c.M
+		for _, t := range []chanTable{{"M", c.M}, {"Bias", c.B}} {
+			if perTensor(t.v) {
+				add(def{t.name, jen.Float32(), f32(t.v[0])})
+			} else {
+				tables = append(tables, t)
+			}
 		}
 	}
 	f.Line()
@@ -187,33 +189,47 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			grp.List(names...).Op("=").List(vals...)
 		}
 	})
-	if mTable != nil {
+	for _, t := range tables {
 		f.Line()
-		f.Comment(l.ID + "M are the per-channel requantization multipliers s_x * s_w[c] / s_y.")
-		f.Var().Add(l.id("M")).Op("=").Index(l.id("YC")).Float32().ValuesFunc(func(grp *jen.Group) {
-			for _, v := range mTable {
+		f.Comment(l.ID + t.name + " are the per-channel " + chanTableDoc[t.name] + ".")
+		f.Var().Add(l.id(t.name)).Op("=").Index(l.id("YC")).Float32().ValuesFunc(func(grp *jen.Group) {
+			for _, v := range t.v {
 				grp.Add(f32(v))
 			}
 		})
 	}
 }
 
-// mult is layer l's multiplier for output channel o.
-func (l *layer) mult(o jen.Code) jen.Code {
-	if perTensor(l.Node.Conv.M) {
-		return l.id("M")
-	}
-	return l.id("M").Index(o)
+// chanTable is a per-channel requantization constant: a table, or one
+// constant when every channel has the same value.
+type chanTable struct {
+	name string
+	v    []float32
 }
 
-// requantize is y = runtime.Requantize(acc, M[o], z_y, lo, hi).
+var chanTableDoc = map[string]string{
+	"M":    "requantization multipliers s_x * s_w[c] / s_y",
+	"Bias": "biases in output units, b[c] / s_y",
+}
+
+// perChannel is layer l's constant name (M or Bias) for output channel o.
+func (l *layer) perChannel(name string, v []float32, o jen.Code) jen.Code {
+	if perTensor(v) {
+		return l.id(name)
+	}
+	return l.id(name).Index(o)
+}
+
+// requantize is y = runtime.Requantize(acc, M[o], Bias[o], z_y, lo, hi).
 func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
-	return dst.Op("=").Qual(rt, "Requantize").Call(acc, l.mult(o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
+	c := l.Node.Conv
+	return dst.Op("=").Qual(rt, "Requantize").Call(acc, l.perChannel("M", c.M, o), l.perChannel("Bias", c.B, o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
 }
 
 func (g *gen) model() ([]byte, error) {
 	f := g.file()
 	f.Anon("embed")
+	buildConst(f, "buildID", "buildID identifies the ptqc build that wrote this package; every generated file records it.")
 	in := g.layers[0].XD
 	out := g.layers[len(g.layers)-1].XD
 	f.Line()
@@ -236,7 +252,7 @@ func (g *gen) model() ([]byte, error) {
 		jen.Comment("padded input of a k x k conv."),
 		jen.Id("scratchBytes").Op("=").Lit(g.scratchBytes()),
 		jen.Id("padBytes").Op("=").Lit(g.padBytes()),
-		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian biases."),
+		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w))."),
 		jen.Id("weightsHeader").Op("=").Lit(headerLen),
 		jen.Id("weightsLen").Op("=").Lit(g.blob.wLen),
 		jen.Id("biasesLen").Op("=").Lit(g.blob.bCount),
@@ -254,11 +270,26 @@ func (g *gen) model() ([]byte, error) {
 		jen.Id("loadErr").Error(),
 	)
 	f.Line()
-	f.Comment("load unpacks weights.bin.")
+	f.Comment("fileBuild is the build a generated file comes from.")
+	f.Type().Id("fileBuild").Struct(jen.Id("file").String(), jen.Id("id").Uint64())
+	f.Line()
+	f.Comment("load checks that every file comes from this build and unpacks weights.bin.")
 	f.Func().Id("load").Params().Block(
 		jen.If(jen.Len(jen.Id("weightsBin")).Op("!=").Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")).Block(
-			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin has %d bytes, want %d"), jen.Len(jen.Id("weightsBin")), jen.Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")),
+			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin has %d bytes, want %d (files of two ptqc builds mixed? build the package again)"), jen.Len(jen.Id("weightsBin")), jen.Id("weightsHeader").Op("+").Id("weightsLen").Op("+").Lit(4).Op("*").Id("biasesLen")),
 			jen.Return(),
+		),
+		jen.Comment("A build killed while renaming its files can leave old and new ones mixed."),
+		jen.Id("builds").Op(":=").Append(jen.Index().Id("fileBuild").Values(
+			jen.Values(jen.Lit("weights.bin"), jen.Qual("encoding/binary", "LittleEndian").Dot("Uint64").Call(jen.Index().Byte().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("-").Lit(8), jen.Id("weightsHeader"))))),
+			jen.Values(jen.Lit("kernels.go"), jen.Id("kernelsBuild")),
+			jen.Values(jen.Lit("doc.go"), jen.Id("docBuild")),
+		), jen.Id("asmBuilds").Call().Op("...")),
+		jen.For(jen.List(jen.Id("_"), jen.Id("b")).Op(":=").Range().Id("builds")).Block(
+			jen.If(jen.Id("b").Dot("id").Op("!=").Id("buildID")).Block(
+				jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": %s comes from ptqc build %016x, model.go from build %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again"), jen.Id("b").Dot("file"), jen.Id("b").Dot("id"), jen.Id("buildID")),
+				jen.Return(),
+			),
 		),
 		jen.Id("weights").Op("=").Make(jen.Index().Int8(), jen.Id("weightsLen").Op("+").Id("slack")).Index(jen.Empty(), jen.Id("weightsLen")),
 		jen.For(jen.Id("i").Op(":=").Range().Id("weights")).Block(
@@ -277,18 +308,20 @@ func (g *gen) model() ([]byte, error) {
 	g.glue(f)
 	f.Line()
 	f.Comment("forwardGeneric runs one image on the portable Go kernels of kernels.go, which do not split a layer: only worker 0 works.")
-	f.Func().Id("forwardGeneric").Params(jen.Id("m").Op("*").Id("Model"), jen.List(jen.Id("sh"), jen.Id("_")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("_")).Int(), jen.Id("_").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+	f.Func().Id("forwardGeneric").Params(jen.Id("r").Op("*").Id("runner"), jen.List(jen.Id("sh"), jen.Id("_")).Op("*").Id("worker"), jen.List(jen.Id("w"), jen.Id("_")).Int(), jen.Id("_").Op("*").Qual(rt, "Team"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
 		grp.If(jen.Id("w").Op("!=").Lit(0)).Block(jen.Return())
 		grp.Id("a").Op(":=").Id("sh").Dot("arena")
 		for i, l := range g.layers {
 			grp.Add(g.genericCall(l))
-			grp.Id("m").Dot("lap").Call(jen.Lit(0), jen.Lit(i))
+			grp.Id("r").Dot("lap").Call(jen.Lit(0), jen.Lit(i))
 		}
 	})
 	if g.asm == nil {
 		f.Line()
 		f.Comment("asmTiers: this package has no assembly.")
 		f.Var().Id("asmTiers").Index().Id("tier")
+		f.Line()
+		f.Func().Id("asmBuilds").Params().Index().Id("fileBuild").Block(jen.Return(jen.Nil()))
 	}
 
 	f.Line()
@@ -368,11 +401,14 @@ func (g *gen) helpers(f *jen.File) {
 	))
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Classify").Params(jen.Id("img").Qual("image", "Image"), jen.Id("k").Int()).Params(jen.Index().Int(), jen.Error()).Block(
 		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("errors", "New").Call(jen.Lit(g.opts.Package+": Classify on a nil Model")))),
-		jen.If(jen.Id("m").Dot("img").Op("==").Nil()).Block(
-			jen.Id("m").Dot("img").Op("=").Make(jen.Index().Float32(), jen.Id("inputLen")),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		jen.Id("r").Op(":=").Id("m").Dot("get").Call(),
+		jen.Defer().Id("m").Dot("put").Call(jen.Id("r")),
+		jen.If(jen.Id("r").Dot("img").Op("==").Nil()).Block(
+			jen.Id("r").Dot("img").Op("=").Make(jen.Index().Float32(), jen.Id("inputLen")),
 		),
-		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("m").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
-		jen.If(jen.Err().Op(":=").Id("m").Dot("Forward").Call(jen.Id("m").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("m").Dot("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
-		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("m").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
+		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("r").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
+		jen.Id("r").Dot("run").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("r").Dot("img"), jen.Lit(1)),
+		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
 	)
 }

@@ -15,6 +15,7 @@ import (
 
 func (g *gen) kernels() ([]byte, error) {
 	f := g.file()
+	buildConst(f, "kernelsBuild", "kernelsBuild is the build this file comes from (see buildID).")
 	for _, l := range g.layers {
 		f.Line()
 		f.Comment(l.ID + "Generic runs " + l.summary() + ".")
@@ -267,7 +268,8 @@ func times(v string, i int, n jen.Code) *jen.Statement {
 
 func num(s string, i int) string { return s + strconv.Itoa(i) }
 
-// requantizeRow is ys[o] = Requantize(b[o] + acc[o], ...) for every channel.
+// requantizeRow is ys[o] = Requantize(b[o] + acc[o], ...) for every channel
+// (b holds the folded -z_x * sum(w[o])).
 func requantizeRow(l *layer, ys, acc string) jen.Code {
 	return rangeSlice("o", "a", id(acc), l.requantize(id(ys).Index(id("o")), id("b").Index(id("o")).Op("+").Id("a"), id("o")))
 }

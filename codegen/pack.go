@@ -9,9 +9,9 @@ import (
 // Weight packing: the order each layer kind's kernel reads its int8 weights in.
 // Change a kind's order here (and its kernel) and nothing else moves.
 //
-// Every packer also returns the int32 biases with -z_x * sum(w[o]) folded in
-// (wrapping, like the kernels' int32 accumulators), so that kernels compute
-// sum(q_x * w) + bias' with padding taps reading z_x.
+// Every packer also returns the int32 accumulator starts -z_x * sum(w[o])
+// (ZeroFold; wrapping, like the kernels' int32 accumulators), so that kernels
+// compute sum(q_x * w) + start with padding taps reading z_x.
 
 // Quads is the number of 4-channel groups a dense layer's packing has per tap.
 func Quads(cin int) int { return (cin + 3) / 4 }
@@ -80,31 +80,33 @@ func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	return w, foldBias(c, zx)
 }
 
-// foldBias is FoldBias of a conv's weights and biases.
-func foldBias(c *compiler.Conv, zx int32) []int32 { return FoldBias(c.Weight, c.Bias, zx) }
+// foldBias is ZeroFold of a conv's weights.
+func foldBias(c *compiler.Conv, zx int32) []int32 { return ZeroFold(c.Weight, c.OutC, zx) }
 
-// FoldBias is bias[o] - zx * sum(w[o]) in wrapping int32 arithmetic (w holds
-// len(bias) equal rows, in any order within a row).
-func FoldBias(w []int8, bias []int32, zx int32) []int32 {
-	per := len(w) / len(bias)
-	b := make([]int32, len(bias))
+// ZeroFold is -zx * sum(w[o]) for each of the n equal rows of w (in any order
+// within a row), in wrapping int32 arithmetic: the exact integer part of
+// sum((q_x - z_x) * w[o]) that a kernel's accumulators start from, so that they
+// multiply raw q_x. The float bias is added after scaling, never here.
+func ZeroFold(w []int8, n int, zx int32) []int32 {
+	per := len(w) / n
+	b := make([]int32, n)
 	for o := range b {
 		var s int32
 		for _, v := range w[o*per : (o+1)*per] {
 			s += int32(v)
 		}
-		b[o] = bias[o] - zx*s
+		b[o] = -zx * s
 	}
 	return b
 }
 
 // weightsFile is weights.bin: Header and a newline, zero-padded to align bytes,
 // then the int8 weights of every conv and linear layer in node order, each layer
-// starting at a multiple of align, then their int32 little-endian biases, each
+// starting at a multiple of align, then their int32 little-endian accumulator starts, each
 // layer starting at a multiple of align/4.
 type weightsFile struct {
 	data         []byte
-	wLen, bCount int // int8 weights (with padding) and int32 biases (with padding)
+	wLen, bCount int // int8 weights (with padding) and int32 accumulator starts (with padding)
 }
 
 // headerLen is where weights.bin's data starts.

@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/ptqc/ptqc/ir"
 )
@@ -10,14 +9,20 @@ import (
 // BiasCorrect corrects the shift that weight quantization puts in each layer's
 // mean output, sequentially: in graph order, it runs the n samples x through the
 // quantized model (earlier corrections included) and sets each conv's and linear's
-// int32 bias so that the mean, over samples and positions, of its dequantized
-// pre-activation output equals the float graph g's at the same layer.
-func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int) error {
+// float bias B so that the mean, over samples and positions, of its dequantized
+// pre-activation output equals the float graph g's at the same layer. The
+// float pass runs in batches, reporting to progress (if not nil).
+func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total int)) error {
+	// Sums over the batches in sample order, then means.
 	want := map[string][]float64{}
 	pre := func(nd *ir.Node, out []float32, n int) error {
 		c := g.Tensors[nd.Out].Shape[0]
 		per := len(out) / n / c
-		mean := make([]float64, c)
+		mean, ok := want[nd.Name]
+		if !ok {
+			mean = make([]float64, c)
+			want[nd.Name] = mean
+		}
 		for s := 0; s < n; s++ {
 			for ch := 0; ch < c; ch++ {
 				for _, v := range out[(s*c+ch)*per : (s*c+ch+1)*per] {
@@ -25,29 +30,33 @@ func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int) error {
 				}
 			}
 		}
+		return nil
+	}
+	p, err := ir.Compile(g)
+	if err != nil {
+		return err
+	}
+	if _, err := p.RunBatches(x, n, floatBatch, pre, nil, true, progress); err != nil {
+		return fmt.Errorf("bias correction: float pass: %w", err)
+	}
+	for name, mean := range want {
+		per := g.Tensors[g.Node(name).Out].Elems() / len(mean)
 		for ch := range mean {
 			mean[ch] /= float64(n * per)
 		}
-		want[nd.Name] = mean
-		return nil
-	}
-	if _, err := ir.RunHooks(g, x, n, pre, nil); err != nil {
-		return fmt.Errorf("bias correction: float pass: %w", err)
 	}
 	correct := func(nd *Node, sums []int64, count int) error {
 		f, ok := want[nd.Name]
 		if !ok || len(f) != len(sums) {
 			return fmt.Errorf("bias correction: layer %s has no float counterpart", nd.Name)
 		}
-		sx := m.Tensors[nd.In[0]].Scale
+		sy := m.Tensors[nd.Out].Scale
 		c := nd.Conv
 		for ch, sum := range sums {
-			s := sx * c.WScale[ch]
-			// Both means in accumulator units: the float one divided by s_x*s_w.
-			delta := math.RoundToEven(f[ch]/s - float64(sum)/float64(count))
-			b := min(max(float64(c.Bias[ch])+delta, math.MinInt32), math.MaxInt32)
-			c.Bias[ch] = int32(b)
-			c.FloatBias[ch] = float32(b * s)
+			// In output units: the float mean over s_y, less the mean of the
+			// scaled accumulator (which holds no bias), is the bias; kept in
+			// float like every bias.
+			c.B[ch] = float32(f[ch]/sy - float64(sum)/float64(count)*float64(c.M[ch]))
 		}
 		return nil
 	}

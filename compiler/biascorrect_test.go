@@ -74,7 +74,7 @@ func TestBiasCorrectRemovesMeanShift(t *testing.T) {
 		return math.Abs(channelMeans(q, n, 2)[0] - want[0])
 	}
 	before := shift()
-	if err := BiasCorrect(m, g, x, n); err != nil {
+	if err := BiasCorrect(m, g, x, n, nil); err != nil {
 		t.Fatal(err)
 	}
 	after := shift()

@@ -9,8 +9,8 @@ import (
 )
 
 // Convert freezes a calibrated fused float graph into a quantized model: weights
-// quantized with the qconfig's weight observer, biases to int32 at s_x*s_w[c],
-// multipliers and clamps baked per layer. act holds the activation qparams of every
+// quantized with the qconfig's weight observer, biases kept in float in output
+// units (b/s_y), multipliers and clamps baked per layer. act holds the activation qparams of every
 // observed tensor (quant, conv, add and linear outputs) by tensor ID.
 func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, error) {
 	m := &Model{Desc: d, Input: g.Input, Output: g.Output}
@@ -159,8 +159,7 @@ func quantizeLayer(c *Conv, w, b []float32, x, y *Tensor, qc calibrate.QConfig) 
 	c.Weight = make([]int8, len(w))
 	c.WScale = make([]float64, c.OutC)
 	c.M = make([]float32, c.OutC)
-	c.Bias = make([]int32, c.OutC)
-	c.FloatBias = make([]float32, c.OutC)
+	c.B = make([]float32, c.OutC)
 	for o := 0; o < c.OutC; o++ {
 		q := wq[0]
 		if c.PerChannel {
@@ -173,9 +172,8 @@ func quantizeLayer(c *Conv, w, b []float32, x, y *Tensor, qc calibrate.QConfig) 
 			c.Weight[i] = int8(min(max(v, -128), 127))
 		}
 		if b != nil {
-			c.FloatBias[o] = b[o]
+			c.B[o] = float32(float64(b[o]) / y.Scale)
 		}
-		c.Bias[o] = QuantizeBias(c.FloatBias[o], x.Scale, q.Scale)
 		c.M[o] = float32(x.Scale * q.Scale / y.Scale)
 	}
 	c.Lo, c.Hi = 0, 255
@@ -187,10 +185,4 @@ func quantizeLayer(c *Conv, w, b []float32, x, y *Tensor, qc calibrate.QConfig) 
 		c.Hi = int32(min(255, float64(y.Zero)+math.RoundToEven(6/y.Scale)))
 	}
 	return nil
-}
-
-// QuantizeBias is rne(b / (s_x * s_w)), saturated to int32.
-func QuantizeBias(b float32, sx, sw float64) int32 {
-	v := math.RoundToEven(float64(b) / (sx * sw))
-	return int32(min(max(v, math.MinInt32), math.MaxInt32))
 }

@@ -15,13 +15,19 @@ import (
 
 // The quantized-model file (.ptqm):
 //
-//	8 bytes   magic "PTQCQM01"
+//	6 bytes   magic "PTQCQM"
+//	2 bytes   the format version, two decimal digits: "02"
 //	8 bytes   little-endian uint64 N, the header length
 //	N bytes   JSON: the Model (description, meta, tensors with scale and zero point,
-//	          nodes with every layer's multipliers, clamps and weight scales)
-//	rest      for each conv/linear node in order: its int8 weights
-//	          (OutC x InC/Groups x K x K), then its int32 little-endian biases (OutC)
-const magic = "PTQCQM01"
+//	          nodes with every layer's multipliers, float biases, clamps and weight scales)
+//	rest      for each conv/linear node in order: its int8 weights (OutC x InC/Groups x K x K)
+//
+// Version 01 held int32 biases at s_x*s_w[c] after the weights; version 02
+// keeps them in float (ARCHITECTURE.md's numerics), so 01 files are refused.
+const (
+	magic         = "PTQCQM"
+	formatVersion = "02"
+)
 
 // maxHeader bounds the JSON header, so a corrupt length cannot make us allocate much.
 const maxHeader = 64 << 20
@@ -33,7 +39,7 @@ func (m *Model) Encode() ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.WriteString(magic)
+	b.WriteString(magic + formatVersion)
 	binary.Write(&b, binary.LittleEndian, uint64(len(h)))
 	b.Write(h)
 	for _, n := range m.Nodes {
@@ -41,7 +47,6 @@ func (m *Model) Encode() ([]byte, error) {
 			for _, w := range c.Weight {
 				b.WriteByte(byte(w))
 			}
-			binary.Write(&b, binary.LittleEndian, c.Bias)
 		}
 	}
 	return b.Bytes(), nil
@@ -92,8 +97,11 @@ func ReadModel(path string) (*Model, error) {
 
 // DecodeModel parses and validates a quantized-model file's bytes.
 func DecodeModel(b []byte) (*Model, error) {
-	if len(b) < 16 || string(b[:8]) != magic {
+	if len(b) < 16 || string(b[:6]) != magic {
 		return nil, errors.New("not a ptqc quantized model (bad magic)")
+	}
+	if v := string(b[6:8]); v != formatVersion {
+		return nil, fmt.Errorf("quantized model format version %q, this ptqc reads version %q: re-run the build or eval with -save-qmodel to write it again", v, formatVersion)
 	}
 	n := binary.LittleEndian.Uint64(b[8:16])
 	if n > maxHeader || n > uint64(len(b)-16) {
@@ -113,19 +121,14 @@ func DecodeModel(b []byte) (*Model, error) {
 			continue
 		}
 		nw := c.OutC * (c.InC / c.Groups) * c.Kernel * c.Kernel
-		if nw+4*c.OutC > len(blob) {
-			return nil, fmt.Errorf("layer %s: weights and biases (%d bytes) run past the end of the file", nd.Name, nw+4*c.OutC)
+		if nw > len(blob) {
+			return nil, fmt.Errorf("layer %s: weights (%d bytes) run past the end of the file", nd.Name, nw)
 		}
 		c.Weight = make([]int8, nw)
 		for i := range c.Weight {
 			c.Weight[i] = int8(blob[i])
 		}
 		blob = blob[nw:]
-		c.Bias = make([]int32, c.OutC)
-		for i := range c.Bias {
-			c.Bias[i] = int32(binary.LittleEndian.Uint32(blob[4*i:]))
-		}
-		blob = blob[4*c.OutC:]
 	}
 	if len(blob) != 0 {
 		return nil, fmt.Errorf("%d unexpected bytes after the last layer", len(blob))
@@ -228,8 +231,13 @@ func (c *Conv) validate(in, out *Tensor, k Kind) error {
 	if c.Groups < 1 || c.InC < 1 || c.OutC < 1 || c.InC%c.Groups != 0 || c.OutC%c.Groups != 0 || c.Kernel < 1 || c.Kernel > 64 || c.Stride < 1 || c.Pad < 0 || c.Pad > 64 {
 		return fmt.Errorf("bad geometry %+v", *c)
 	}
-	if len(c.M) != c.OutC || len(c.WScale) != c.OutC || len(c.FloatBias) != c.OutC || c.Lo < 0 || c.Hi > 255 || c.Lo > c.Hi {
+	if len(c.M) != c.OutC || len(c.WScale) != c.OutC || len(c.B) != c.OutC || c.Lo < 0 || c.Hi > 255 || c.Lo > c.Hi {
 		return errors.New("multipliers, weight scales, biases or clamp do not match the channel count")
+	}
+	for o := range c.OutC {
+		if !finite32(c.M[o]) || !finite32(c.B[o]) {
+			return fmt.Errorf("channel %d: multiplier %v or bias %v is not finite", o, c.M[o], c.B[o])
+		}
 	}
 	if k == KLinear {
 		if len(in.Shape) != 1 || len(out.Shape) != 1 || in.Shape[0] != c.InC || out.Shape[0] != c.OutC || c.Kernel != 1 {
@@ -243,3 +251,5 @@ func (c *Conv) validate(in, out *Tensor, k Kind) error {
 	}
 	return nil
 }
+
+func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

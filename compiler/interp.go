@@ -19,8 +19,8 @@ func Run(m *Model, x []float32, n int, hook Hook) ([]float32, error) {
 }
 
 // accHook sees, before a conv or linear requantizes, the sum over samples and
-// positions of each output channel's int32 accumulator and the count of terms;
-// it may change the layer's biases, which then apply to its output.
+// positions of each output channel's int32 accumulator (bias excluded) and the
+// count of terms; it may change the layer's biases, which then apply to its output.
 type accHook func(node *Node, sums []int64, count int) error
 
 func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error) {
@@ -138,7 +138,7 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 		g := oc / ocg
 		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {
-				acc := c.Bias[oc]
+				var acc int32
 				for ic := 0; ic < icg; ic++ {
 					plane := x[(g*icg+ic)*ih*iw:]
 					wk := c.Weight[(oc*icg+ic)*k*k:]
@@ -160,7 +160,7 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 					sums[oc] += int64(acc)
 					continue
 				}
-				y[(oc*oh+oy)*ow+ox] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
+				y[(oc*oh+oy)*ow+ox] = Requantize(acc, c.M[oc], c.B[oc], dst.Zero, c.Lo, c.Hi)
 			}
 		}
 	}
@@ -178,12 +178,12 @@ func pointwise(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []i
 	for oc := 0; oc < c.OutC; oc++ {
 		w := c.Weight[oc*c.InC : (oc+1)*c.InC]
 		for p := 0; p < hw; p++ {
-			acc := c.Bias[oc] + dot(w, xt[p*c.InC:(p+1)*c.InC])
+			acc := dot(w, xt[p*c.InC:(p+1)*c.InC])
 			if sums != nil {
 				sums[oc] += int64(acc)
 				continue
 			}
-			y[oc*hw+p] = Requantize(acc, c.M[oc], dst.Zero, c.Lo, c.Hi)
+			y[oc*hw+p] = Requantize(acc, c.M[oc], c.B[oc], dst.Zero, c.Lo, c.Hi)
 		}
 	}
 }
@@ -211,9 +211,9 @@ func dot(w []int8, x []int32) int32 {
 // QuantizeValue is q = clamp(rne(x * inv) + z, 0, 255) with inv = float32(1/s); NaN gives 0.
 func QuantizeValue(x, inv float32, z int32) uint8 { return runtime.QuantizeValue(x, inv, z) }
 
-// Requantize is clamp(rne(float32(acc) * m) + z, lo, hi).
-func Requantize(acc int32, m float32, z, lo, hi int32) uint8 {
-	return runtime.Requantize(acc, m, z, lo, hi)
+// Requantize is clamp(rne(float32(float32(acc) * m) + b) + z, lo, hi).
+func Requantize(acc int32, m, b float32, z, lo, hi int32) uint8 {
+	return runtime.Requantize(acc, m, b, z, lo, hi)
 }
 
 // AddQ is clamp(rne(float32(float32(a - za) * ma) + float32(float32(b - zb) * mb)) + zy, 0, 255).

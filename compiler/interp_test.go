@@ -21,13 +21,16 @@ func TestScalarOps(t *testing.T) {
 		{"quantize saturates at 0", QuantizeValue(-100, 10, 128), 0},
 		{"quantize nan", QuantizeValue(float32(math.NaN()), 10, 128), 0},
 		{"quantize +inf", QuantizeValue(float32(math.Inf(1)), 10, 128), 255},
-		{"requantize", Requantize(1000, 0.01, 5, 0, 255), 15},
-		{"requantize negative acc", Requantize(-1000, 0.01, 20, 0, 255), 10},
-		{"requantize half even", Requantize(25, 0.1, 0, 0, 255), 2}, // float32(25*0.1)=2.5 -> 2
-		{"requantize clamps to relu lo", Requantize(-1000, 0.01, 7, 7, 255), 7},
-		{"requantize saturates 255", Requantize(1<<30, 1, 0, 0, 255), 255},
-		{"requantize huge negative", Requantize(-1<<30, 1, 255, 0, 255), 0},
-		{"requantize zero point 255", Requantize(-3, 1, 255, 0, 255), 252},
+		{"requantize", Requantize(1000, 0.01, 0, 5, 0, 255), 15},
+		{"requantize negative acc", Requantize(-1000, 0.01, 0, 20, 0, 255), 10},
+		{"requantize half even", Requantize(25, 0.1, 0, 0, 0, 255), 2}, // float32(25*0.1)=2.5 -> 2
+		{"requantize clamps to relu lo", Requantize(-1000, 0.01, 0, 7, 7, 255), 7},
+		{"requantize saturates 255", Requantize(1<<30, 1, 0, 0, 0, 255), 255},
+		{"requantize huge negative", Requantize(-1<<30, 1, 0, 255, 0, 255), 0},
+		{"requantize zero point 255", Requantize(-3, 1, 0, 255, 0, 255), 252},
+		{"requantize float bias", Requantize(10, 0.25, 0.75, 0, 0, 255), 3},                 // 2.5 + 0.75 = 3.25
+		{"requantize bias after rounding the product", Requantize(1, 0.5, 2, 0, 0, 255), 2}, // 0.5 + 2 = 2.5 -> 2
+		{"requantize negative bias", Requantize(4, 1, -9.5, 10, 0, 255), 4},                 // -5.5 -> -6, + 10
 		{"add", AddQ(10, 20, 0, 0, 0.5, 0.25, 3), 13},
 		{"add negative operands", AddQ(0, 0, 100, 50, 0.5, 1, 128), 28},
 		{"add saturates", AddQ(255, 255, 0, 0, 1, 1, 0), 255},
@@ -61,7 +64,7 @@ func tinyModel() *Model {
 			{Kind: KQuantize, Name: "quant", In: []int{0}, Out: 1},
 			{Kind: KConv, Name: "conv", In: []int{1}, Out: 2, Conv: &Conv{
 				InC: 1, OutC: 1, Kernel: 3, Stride: 1, Pad: 1, Groups: 1, Act: ir.ActReLU,
-				Weight: []int8{0, 1, 0, 1, -2, 1, 0, 1, 0}, Bias: []int32{4}, WScale: []float64{1}, M: []float32{0.5}, FloatBias: []float32{0},
+				Weight: []int8{0, 1, 0, 1, -2, 1, 0, 1, 0}, WScale: []float64{1}, M: []float32{0.5}, B: []float32{2},
 				Lo: 3, Hi: 255,
 			}},
 			{Kind: KMean, Name: "mean", In: []int{2}, Out: 3},

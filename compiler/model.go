@@ -50,7 +50,7 @@ func (t *Tensor) Elems() int {
 }
 
 // Conv holds a quantized conv or linear layer (a linear is a 1x1 conv on a 1x1 map).
-// acc[c] = sum((q_x - z_x) * w[c]) + Bias[c]; q_y = clamp(rne(float32(acc[c]) * M[c]) + z_y, Lo, Hi).
+// acc[c] = sum((q_x - z_x) * w[c]); q_y = clamp(rne(float32(float32(acc[c]) * M[c]) + B[c]) + z_y, Lo, Hi).
 type Conv struct {
 	InC        int       `json:"in_channels"`
 	OutC       int       `json:"out_channels"`
@@ -64,9 +64,8 @@ type Conv struct {
 	M          []float32 `json:"multiplier"`   // float32(s_x * s_w[c] / s_y)
 	Lo         int32     `json:"lo"`
 	Hi         int32     `json:"hi"`
-	FloatBias  []float32 `json:"float_bias"` // the float bias the int32 one was made from
-	Weight     []int8    `json:"-"`          // OutC x InC/Groups x Kernel x Kernel
-	Bias       []int32   `json:"-"`          // rne(b / (s_x * s_w[c]))
+	B          []float32 `json:"bias"` // the bias in output units, float32(b[c] / s_y)
+	Weight     []int8    `json:"-"`    // OutC x InC/Groups x Kernel x Kernel
 }
 
 // Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y. ReLU
@@ -119,14 +118,14 @@ func (m *Model) InputShape() []int { return m.Tensors[m.Input].Shape }
 // NumClasses is the per-sample output length.
 func (m *Model) NumClasses() int { return m.Tensors[m.Output].Elems() }
 
-// Bytes is the quantized model's parameter size: int8 weights, int32 biases and
+// Bytes is the quantized model's parameter size: int8 weights, float32 biases and
 // the per-layer qparams (float32 scale + int32 zero point per output tensor and
 // weight channel), as a PyTorch quantized state_dict holds them.
 func (m *Model) Bytes() int {
 	b := 0
 	for _, n := range m.Nodes {
 		if c := n.Conv; c != nil {
-			b += len(c.Weight) + 4*len(c.Bias) + 8*len(c.WScale)
+			b += len(c.Weight) + 4*len(c.B) + 8*len(c.WScale)
 		}
 		b += 8
 	}

@@ -23,18 +23,26 @@ type Options struct {
 	QConfig        string
 	Calib          string // calibration data (same forms as evaluation data)
 	CalibLabels    string
-	CalibLimit     int // default 300
-	CalibBatch     int // default 30, the tutorial's batch
-	QModel         string
+	// CalibLimit is how many calibration samples to use: an error if the data
+	// has fewer. 0 means the first 300, or all of them when there are fewer (a
+	// PyTorch calibration loop ends with its data loader).
+	CalibLimit int
+	CalibBatch int // default 30, the tutorial's batch
+	QModel     string
 	// Equalize applies cross-layer equalization, keeping it only if the int8
 	// output comes closer to the float model's on the calibration images.
 	Equalize    bool
 	BiasCorrect bool
 	// Log receives one-line stage messages ("calibration done", ...); nil for silence.
 	Log io.Writer
-	// Progress reports calibration progress; nil for none.
-	Progress func(done, total int)
+	// Progress hears the samples done of each pass over data: calibration,
+	// -bias-correct's float pass, -equalize's check, named by pass; nil for none.
+	Progress func(pass string, done, total int)
 }
+
+// DefaultCalibLimit is how many calibration samples are used when
+// Options.CalibLimit is 0 and the data has more.
+const DefaultCalibLimit = 300
 
 // Transform is the description's input preprocessing.
 func Transform(d *ir.Description) runtime.Transform {
@@ -52,6 +60,36 @@ func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
 		return nil, nil, err
 	}
 	return d, ir.Fuse(g), nil
+}
+
+// Inputs are the files the options read: the description and its weights
+// (the description's own when Weights is empty and it can be read), the
+// calibration data and labels, the quantized-model file. Build outputs must
+// not overwrite them.
+func (o *Options) Inputs() []string {
+	var in []string
+	for _, p := range []string{o.Model, o.Weights, o.Calib, o.CalibLabels, o.QModel} {
+		if p != "" {
+			in = append(in, p)
+		}
+	}
+	if o.Model != "" && o.Weights == "" {
+		if d, err := ir.ReadDescription(o.Model); err == nil && d.Weights != "" {
+			in = append(in, d.WeightsPath())
+		}
+	}
+	return in
+}
+
+// floatBatch is the batch of float passes over samples already in memory.
+const floatBatch = 30
+
+// progress is o.Progress for one pass.
+func (o *Options) progress(pass string) func(done, total int) {
+	if o.Progress == nil {
+		return nil
+	}
+	return func(done, total int) { o.Progress(pass, done, total) }
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -115,15 +153,19 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		// All of them: on fewer (128 of 300) the choice flipped on the bundled model.
 		n := len(calib) / plain.Tensors[plain.Input].Elems()
 		o.logf("comparing both with the float model on %d calibration images", n)
-		want, err := ir.Run(plain, calib, n, nil)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
-		}
-		se, err := outputSQNR(m, calib, n, want)
+		p, err := ir.Compile(plain)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		sp, err := outputSQNR(mp, calib, n, want)
+		want, err := p.RunBatches(calib, n, floatBatch, nil, nil, true, o.progress("equalization check: float pass"))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
+		}
+		se, err := outputSQNR(m, calib, n, want, o.progress("equalization check: int8 pass"))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sp, err := outputSQNR(mp, calib, n, want, o.progress("equalization check: int8 pass without"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -156,12 +198,18 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, note string) (*Model, []float32, error) {
 	limit, batch := o.CalibLimit, o.CalibBatch
 	if limit == 0 {
-		limit = 300
+		limit = DefaultCalibLimit
+		if n := ds.Len(); n < limit && n > 0 {
+			limit = n
+			if calib == nil { // say it once, not again for the comparison model
+				o.logf("the calibration data has %d samples, fewer than the default %d: calibrating on all %d", n, DefaultCalibLimit, n)
+			}
+		}
 	}
 	if batch == 0 {
 		batch = 30
 	}
-	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.Progress)
+	cal, err := calibrate.Calibrate(g, ds, qc, limit, batch, o.progress("calibrating"+note))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,7 +225,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		}
 	}
 	if o.BiasCorrect {
-		if err := BiasCorrect(m, g, calib, cal.Samples); err != nil {
+		if err := BiasCorrect(m, g, calib, cal.Samples, o.progress("bias correction: float pass"+note)); err != nil {
 			return nil, nil, err
 		}
 		o.logf("bias correction done%s", note)
@@ -186,17 +234,24 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 }
 
 // outputSQNR is the SQNR in dB of m's dequantized output on n samples x against
-// the float output want.
-func outputSQNR(m *Model, x []float32, n int, want []float32) (float64, error) {
-	got, err := Run(m, x, n, nil)
-	if err != nil {
-		return 0, err
-	}
+// the float output want, run in batches that report to progress (if not nil).
+func outputSQNR(m *Model, x []float32, n int, want []float32, progress func(done, total int)) (float64, error) {
+	elems, classes := len(x)/n, len(want)/n
 	var sig, noise float64
-	for i, w := range want {
-		e := float64(got[i]) - float64(w)
-		sig += float64(w) * float64(w)
-		noise += e * e
+	for s := 0; s < n; s += floatBatch {
+		k := min(floatBatch, n-s)
+		got, err := Run(m, x[s*elems:(s+k)*elems], k, nil)
+		if err != nil {
+			return 0, err
+		}
+		for i, w := range want[s*classes : (s+k)*classes] {
+			e := float64(got[i]) - float64(w)
+			sig += float64(w) * float64(w)
+			noise += e * e
+		}
+		if progress != nil {
+			progress(s+k, n)
+		}
 	}
 	return sqnr(sig, noise), nil
 }

@@ -22,37 +22,68 @@ type LayerReport struct {
 }
 
 // Report compares every quantized layer's output with the float graph g's (the
-// graph m was made from) on n samples x, worst SQNR first.
-func Report(m *Model, g *ir.Graph, x []float32, n int) ([]LayerReport, error) {
-	float := map[string][]float32{}
-	if _, err := ir.Run(g, x, n, func(nd *ir.Node, out []float32, _ int) error {
-		float[nd.Name] = out
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("report: float pass: %w", err)
+// graph m was made from) on n samples x, worst SQNR first. Both run in
+// batches, reporting to progress (if not nil).
+func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total int)) ([]LayerReport, error) {
+	p, err := ir.Compile(g)
+	if err != nil {
+		return nil, err
+	}
+	elems := g.Tensors[g.Input].Elems()
+	if n < 1 || len(x) != n*elems {
+		return nil, fmt.Errorf("report: %d values for %d samples of %d", len(x), n, elems)
+	}
+	// Signal and noise power per layer, summed over the batches in sample order.
+	type power struct {
+		nd         *Node
+		sig, noise float64
+	}
+	pows := map[string]*power{}
+	var order []*power
+	for s := 0; s < n; s += floatBatch {
+		k := min(floatBatch, n-s)
+		xb := x[s*elems : (s+k)*elems]
+		float := map[string][]float32{}
+		if _, err := p.Run(xb, k, nil, func(nd *ir.Node, out []float32, _ int) error {
+			float[nd.Name] = out
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("report: float pass: %w", err)
+		}
+		_, err = Run(m, xb, k, func(nd *Node, out []uint8, _ int) error {
+			f, ok := float[nd.Name]
+			if !ok || len(f) != len(out) {
+				return fmt.Errorf("report: layer %s has no float counterpart", nd.Name)
+			}
+			pw := pows[nd.Name]
+			if pw == nil {
+				pw = &power{nd: nd}
+				pows[nd.Name] = pw
+				order = append(order, pw)
+			}
+			t := m.Tensors[nd.Out]
+			for i, q := range out {
+				d := float64(Dequantize(q, t.Scale, t.Zero))
+				pw.sig += float64(f[i]) * float64(f[i])
+				pw.noise += (float64(f[i]) - d) * (float64(f[i]) - d)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(s+k, n)
+		}
 	}
 	var reps []LayerReport
-	_, err := Run(m, x, n, func(nd *Node, out []uint8, _ int) error {
-		f, ok := float[nd.Name]
-		if !ok || len(f) != len(out) {
-			return fmt.Errorf("report: layer %s has no float counterpart", nd.Name)
-		}
-		t := m.Tensors[nd.Out]
-		var sig, noise float64
-		for i, q := range out {
-			d := float64(Dequantize(q, t.Scale, t.Zero))
-			sig += float64(f[i]) * float64(f[i])
-			noise += (float64(f[i]) - d) * (float64(f[i]) - d)
-		}
-		r := LayerReport{Name: nd.Name, Kind: nd.Kind.String(), SQNR: sqnr(sig, noise), Scale: t.Scale, ZeroPoint: t.Zero}
+	for _, pw := range order {
+		nd, t := pw.nd, m.Tensors[pw.nd.Out]
+		r := LayerReport{Name: nd.Name, Kind: nd.Kind.String(), SQNR: sqnr(pw.sig, pw.noise), Scale: t.Scale, ZeroPoint: t.Zero}
 		if fn := g.Node(nd.Name); fn != nil {
 			r.Spread = ir.ChannelSpread(fn)
 		}
 		reps = append(reps, r)
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	sort.SliceStable(reps, func(i, j int) bool { return reps[i].SQNR < reps[j].SQNR })
 	return reps, nil

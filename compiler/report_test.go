@@ -58,7 +58,7 @@ func smallQuantized(t *testing.T, qconfig string) (*Model, *ir.Graph, []float32,
 
 func TestReportRanksDamagedLayerWorst(t *testing.T) {
 	m, g, x, n := smallQuantized(t, "fbgemm")
-	reps, err := Report(m, g, x, n)
+	reps, err := Report(m, g, x, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestReportRanksDamagedLayerWorst(t *testing.T) {
 	for i := range c.M {
 		c.M[i] = 0
 	}
-	reps, err = Report(m, g, x, n)
+	reps, err = Report(m, g, x, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

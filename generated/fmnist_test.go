@@ -122,7 +122,7 @@ func TestBitExact1000(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := mobilenetv2_fmnist.NumClasses
-	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI} {
+	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512} {
 		t.Run(tier, func(t *testing.T) {
 			if !rt.Supported(tier) {
 				t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
@@ -465,6 +465,7 @@ func TestISAEnv(t *testing.T) {
 		{"generic", true, "generic"},
 		{"avx2", rt.Supported(rt.TierAVX2), "avx2"},
 		{"avx512vnni", rt.Supported(rt.TierAVX512VNNI), "avx512vnni"},
+		{"avx512", rt.Supported(rt.TierAVX512), "avx512"},
 		{"sse9", false, ""},
 	} {
 		t.Setenv("PTQC_ISA", c.isa)

@@ -87,7 +87,7 @@ func TestBitExact224(t *testing.T) {
 	}(); same {
 		t.Fatal("two inputs give the same logits: the model's activations do not depend on the input")
 	}
-	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI} {
+	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512} {
 		for _, threads := range []string{"1", "2"} {
 			t.Run(tier+"/threads"+threads, func(t *testing.T) {
 				if !rt.Supported(tier) {
@@ -183,6 +183,11 @@ func bench224(b *testing.B, n int) {
 	if err := m.Forward(out, x); err != nil {
 		b.Fatal(err)
 	}
+	tier, err := m.Tier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("tier: %s", tier) // tools/speed names ptqc's row with it
 	for b.Loop() {
 		if err := m.Forward(out, x); err != nil {
 			b.Fatal(err)

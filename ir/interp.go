@@ -20,7 +20,19 @@ func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
 
 // RunHooks is Run with a second hook, pre, that sees each Conv and Linear output
 // before its fused activation (bias correction matches pre-activation means).
+// It runs the fast kernels (Compile); callers running a graph many times
+// should Compile it once.
 func RunHooks(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
+	p, err := Compile(g)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(x, n, pre, hook)
+}
+
+// Reference is RunHooks on the reference interpreter: plain loops, the
+// readable definition the fast kernels are tested against.
+func Reference(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
 	in := g.Tensors[g.Input]
 	if n < 1 || len(x) != n*in.Elems() {
 		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
@@ -96,7 +108,7 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 			rs := float32(1) / sqrt32(bn.Var[c]+bn.Eps)
 			src, dst := a[j*hw:(j+1)*hw], out[j*hw:(j+1)*hw]
 			for i, v := range src {
-				dst[i] = float32(float32(v-bn.Mean[c])*rs)*bn.Weight[c] + bn.Bias[c]
+				dst[i] = float32(float32(float32(v-bn.Mean[c])*rs)*bn.Weight[c]) + bn.Bias[c]
 			}
 		})
 	case OpMean:
@@ -189,7 +201,7 @@ func linear(l *Linear, x, y []float32) {
 		w := l.Weight[o*l.In : (o+1)*l.In]
 		var s float32
 		for i, v := range x {
-			s += w[i] * v
+			s += float32(w[i] * v)
 		}
 		if l.Bias != nil {
 			s += l.Bias[o]
@@ -199,6 +211,9 @@ func linear(l *Linear, x, y []float32) {
 }
 
 // conv computes output channels [lo,hi) of one sample, direct convolution.
+// Each product is rounded to float32 before it is added (the explicit
+// conversions keep Go from fusing them, which it may do on arm64 or with
+// GOAMD64=v3): ir/floatk's kernels compute these same sums bit for bit.
 func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, lo, hi int) {
 	if c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
 		pointwise(c, inShape, in, out, lo, hi)
@@ -241,12 +256,12 @@ func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, l
 							src := row[oxLo-p+kx : oxHi-p+kx]
 							dst := orow[oxLo:oxHi]
 							for i, v := range src {
-								dst[i] += w * v
+								dst[i] += float32(w * v)
 							}
 							continue
 						}
 						for ox := oxLo; ox < oxHi; ox++ {
-							orow[ox] += w * row[ox*s-p+kx]
+							orow[ox] += float32(w * row[ox*s-p+kx])
 						}
 					}
 				}
@@ -284,13 +299,13 @@ func dot(w, x []float32) float32 {
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
 		w, x := w[i:i+4:i+4], x[i:i+4:i+4]
-		s0 += w[0] * x[0]
-		s1 += w[1] * x[1]
-		s2 += w[2] * x[2]
-		s3 += w[3] * x[3]
+		s0 += float32(w[0] * x[0])
+		s1 += float32(w[1] * x[1])
+		s2 += float32(w[2] * x[2])
+		s3 += float32(w[3] * x[3])
 	}
 	for ; i < len(x); i++ {
-		s0 += w[i] * x[i]
+		s0 += float32(w[i] * x[i])
 	}
 	return (s0 + s1) + (s2 + s3)
 }

@@ -16,10 +16,13 @@ func QuantizeValue(x, inv float32, z int32) uint8 {
 	return clampU8(math.RoundToEven(float64(p))+float64(z), 0, 255)
 }
 
-// Requantize is clamp(rne(float32(acc) * m) + z, lo, hi).
-func Requantize(acc int32, m float32, z, lo, hi int32) uint8 {
+// Requantize is clamp(rne(float32(float32(acc) * m) + b) + z, lo, hi): the
+// bias b stays float, in output units, added after scaling as PyTorch's x86
+// engines do.
+func Requantize(acc int32, m, b float32, z, lo, hi int32) uint8 {
 	p := float32(float32(acc) * m)
-	return clampU8(math.RoundToEven(float64(p))+float64(z), lo, hi)
+	s := float32(p + b)
+	return clampU8(math.RoundToEven(float64(s))+float64(z), lo, hi)
 }
 
 // AddQ is clamp(rne(float32(float32(a - za) * ma) + float32(float32(b - zb) * mb)) + zy, 0, 255).

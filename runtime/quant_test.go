@@ -38,9 +38,9 @@ func TestScalarOps(t *testing.T) {
 		{"quantize half to even", QuantizeValue(0.25, 10, 0), 2},
 		{"quantize NaN", QuantizeValue(float32(math.NaN()), 10, 128), 0},
 		{"quantize saturates", QuantizeValue(100, 10, 128), 255},
-		{"requantize clamps to lo", Requantize(-1000, 0.01, 7, 7, 255), 7},
-		{"requantize clamps to hi", Requantize(1000, 1, 0, 0, 100), 100},
-		{"requantize half to even", Requantize(25, 0.1, 0, 0, 255), 2},
+		{"requantize clamps to lo", Requantize(-1000, 0.01, 0, 7, 7, 255), 7},
+		{"requantize clamps to hi", Requantize(1000, 1, 0, 0, 0, 100), 100},
+		{"requantize half to even", Requantize(25, 0.1, 0, 0, 0, 255), 2},
 		{"add", AddQ(10, 20, 0, 0, 0.5, 0.25, 3), 13},
 		{"mean", MeanQ(-30, 0.25, 64), 56},
 	} {

@@ -32,7 +32,8 @@ type LayerTime struct {
 const (
 	TierGeneric    = "generic"    // portable Go
 	TierAVX2       = "avx2"       // x86-64 AVX2
-	TierAVX512VNNI = "avx512vnni" // x86-64 AVX-512 F/BW/VL + VNNI
+	TierAVX512VNNI = "avx512vnni" // x86-64 AVX-512 F/BW/VL + VNNI on 256-bit registers
+	TierAVX512     = "avx512"     // the same instructions on 512-bit registers, with opmask tails
 )
 
 // Supported reports whether this CPU can run a tier.
@@ -42,7 +43,7 @@ func Supported(tier string) bool {
 		return true
 	case TierAVX2:
 		return cpu.X86.HasAVX2
-	case TierAVX512VNNI:
+	case TierAVX512VNNI, TierAVX512:
 		return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	}
 	return false

@@ -94,7 +94,7 @@ func TestSplitWork(t *testing.T) {
 }
 
 func TestSelectTier(t *testing.T) {
-	have := []string{TierGeneric, TierAVX2, TierAVX512VNNI}
+	have := []string{TierGeneric, TierAVX2, TierAVX512VNNI, TierAVX512}
 	t.Setenv("PTQC_ISA", "")
 	best, err := SelectTier(have)
 	if err != nil || !Supported(best) {

@@ -23,8 +23,8 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	q.register(fs)
 	out := fs.String("o", "", "output `directory` of the generated package")
 	pkg := fs.String("pkg", "", "Go package `name` of the generated package")
-	force := fs.Bool("force", false, "replace -o even if it holds files ptqc did not generate")
-	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni) next to the portable Go ones")
+	force := fs.Bool("force", false, "overwrite files in -o named like generated ones that ptqc did not generate (never the build's inputs)")
+	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni, avx512) next to the portable Go ones")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -42,12 +42,13 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err := codegen.CheckPackageName(*pkg); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	if err := codegen.CheckOutputDir(*out, *force); err != nil {
+	wo := codegen.WriteOptions{Force: *force, Inputs: q.Inputs(), Log: stderr}
+	if err := codegen.CheckOutputDir(*out, *pkg, codegen.FileNames(*asm), wo); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	start := time.Now()
 	q.Log = stderr
-	q.Progress = progress(stderr, "calibrating")
+	q.Progress = passProgress(stderr)
 	m, err := compiler.Quantize(q.Options)
 	if err != nil {
 		return err
@@ -64,17 +65,18 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	// An interrupt while the package is written removes the partial copy;
-	// before this point nothing is on disk and the default handling stands.
+	// An interrupt while the package is written removes the temporary files
+	// (or, once the renames have started, lets them finish); before this
+	// point nothing is on disk and the default handling stands.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = p.WriteDir(ctx, *out, *force)
+	err = p.WriteDir(ctx, *out, wo)
 	stop()
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote package %s to %s (%s) in %.1fs\n", p.Name, *out, strings.Join(p.Names(), ", "), time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "weights.bin: %d bytes (float model %d bytes, %.2fx smaller)\n", p.WeightsBytes, m.Meta.FloatBytes, float64(m.Meta.FloatBytes)/float64(p.WeightsBytes))
-	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per Model worker)\n", p.ArenaBytes)
+	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per worker)\n", p.ArenaBytes)
 	fmt.Fprintf(stdout, "kernel tiers: %s\n", strings.Join(p.Tiers, ", "))
 	return nil
 }

@@ -58,13 +58,17 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		classes = g.Tensors[g.Output].Elems()
 		res["size_mb"] = float64(g.FloatBytes()) / 1e6
-		fwd = func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }
+		p, err := ir.Compile(g)
+		if err != nil {
+			return err
+		}
+		fwd = func(x []float32, n int) ([]float32, error) { return p.Run(x, n, nil, nil) }
 	} else {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("eval: -model is required")
 		}
 		q.Log = log
-		q.Progress = progress(stderr, "calibrating")
+		q.Progress = passProgress(stderr)
 		m, err := compiler.Quantize(q.Options)
 		if err != nil {
 			return err

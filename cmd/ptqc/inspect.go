@@ -22,7 +22,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("inspect: -model is required")
 		}
 		q.Log = stderr
-		q.Progress = progress(stderr, "calibrating")
+		q.Progress = passProgress(stderr)
 		m, err := compiler.Quantize(q.Options)
 		if err != nil {
 			return err

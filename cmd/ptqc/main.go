@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ptqc/ptqc/compiler"
 )
@@ -69,7 +70,7 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.QConfig, "qconfig", "", "quantization config `name`: "+strings.Join(qconfigNames(), ", "))
 	fs.StringVar(&q.Calib, "calib", "", "calibration `data`: ImageFolder directory, .npy, or IDX images file")
 	fs.StringVar(&q.CalibLabels, "calib-labels", "", "labels `.npy` for -calib (optional)")
-	fs.IntVar(&q.CalibLimit, "calib-limit", 300, "calibration `samples`")
+	fs.IntVar(&q.CalibLimit, "calib-limit", 0, fmt.Sprintf("calibration `samples`, an error if the data has fewer (default: the first %d, or all if fewer)", compiler.DefaultCalibLimit))
 	fs.IntVar(&q.CalibBatch, "calib-batch", 30, "calibration batch `size` (observers see one batch per forward call)")
 	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")
 	fs.BoolVar(&q.Equalize, "equalize", false, "cross-layer equalization before calibration, kept if it brings the int8 output closer to the float one on the calibration images")
@@ -92,6 +93,17 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 
 // progress draws a one-line counter on stderr when it is a terminal.
 func progress(stderr io.Writer, label string) func(done, total int) {
+	p := passProgress(stderr)
+	if p == nil {
+		return nil
+	}
+	return func(done, total int) { p(label, done, total) }
+}
+
+// passProgress returns a progress line on a terminal stderr (nil elsewhere)
+// for passes over samples, named by pass: once a pass has run for a second,
+// the samples done, the rate and the time left, erased when it ends.
+func passProgress(stderr io.Writer) func(pass string, done, total int) {
 	f, ok := stderr.(*os.File)
 	if !ok {
 		return nil
@@ -99,10 +111,27 @@ func progress(stderr io.Writer, label string) func(done, total int) {
 	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
 		return nil
 	}
-	return func(done, total int) {
-		fmt.Fprintf(f, "\r%s %d/%d", label, done, total)
-		if done >= total {
-			fmt.Fprint(f, "\r\033[K")
+	var cur string
+	var start time.Time
+	shown := false
+	return func(pass string, done, total int) {
+		if pass != cur {
+			cur, start, shown = pass, time.Now(), false
 		}
+		el := time.Since(start)
+		if done >= total {
+			if shown {
+				fmt.Fprint(f, "\r\033[K")
+			}
+			cur = "" // a pass of the same name may follow
+			return
+		}
+		if el < time.Second || done == 0 {
+			return
+		}
+		shown = true
+		rate := float64(done) / el.Seconds()
+		left := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+		fmt.Fprintf(f, "\r\033[K%s %d/%d images, %.1f images/s, %v left", pass, done, total, rate, left)
 	}
 }

@@ -218,3 +218,31 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibLimitDefault: with -calib-limit left alone, a set smaller than the
+// default calibrates on all its samples and says so; an explicit larger limit
+// is an error.
+func TestCalibLimitDefault(t *testing.T) {
+	dir := t.TempDir()
+	model, x, _ := tinyModel(t, dir)
+	a, err := data.ReadNpy(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x50 := filepath.Join(dir, "x50.npy")
+	if err := data.WriteNpyF32(x50, []int{50, 3, 12, 12}, a.F32[:50*3*12*12]); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := ptqc("inspect", "-model", model, "-qconfig", "fbgemm", "-calib", x50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"the calibration data has 50 samples, fewer than the default 300: calibrating on all 50\n", "calibration done (50 samples)\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, _, err := ptqc("inspect", "-model", model, "-qconfig", "fbgemm", "-calib", x50, "-calib-limit", "51"); err == nil || !strings.Contains(err.Error(), "51 samples asked for (-calib-limit), only 50 available") {
+		t.Errorf("-calib-limit 51 of 50: error %v", err)
+	}
+}

@@ -28,7 +28,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("report: needs the float model, so -qmodel cannot be used")
 	}
 	q.Log = stderr
-	q.Progress = progress(stderr, "calibrating")
+	q.Progress = passProgress(stderr)
 	m, g, x, err := compiler.QuantizeFloat(q.Options)
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		n = len(x) / g.Tensors[g.Input].Elems()
 	}
-	reps, err := compiler.Report(m, g, x, n)
+	reps, err := compiler.Report(m, g, x, n, progress(stderr, "report"))
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@
 // a standalone package that runs it with integer arithmetic, bit for bit as ptqc's
 // int8 reference interpreter does.
 //
-//	m := mobilenetv2_224.New() // one per goroutine
+//	m := mobilenetv2_224.New() // safe for concurrent use
 //	err := m.Forward(logits, images) // N images NCHW, normalized -> N x NumClasses
 //	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform
 //
@@ -19,10 +19,13 @@
 //	cross-layer equalization  false
 //	bias correction           false
 //	weights.bin               3542592 bytes (float model 13951264 bytes)
-//	activation arena          1705984 bytes per Model worker
-//	kernel tiers              generic, avx2, avx512vnni (New picks one; PTQC_ISA forces it)
+//	activation arena          1705984 bytes per worker
+//	kernel tiers              generic, avx2, avx512vnni, avx512 (New picks one; PTQC_ISA forces it)
 //
 // Regenerate it from this directory with:
 //
 //	go run github.com/ptqc/ptqc/cmd/ptqc build -model ../../testdata/mobilenetv2_224/model.json -qconfig fbgemm -calib ../../testdata/mobilenetv2_224/calib.npy -calib-limit 16 -o . -pkg mobilenetv2_224
 package mobilenetv2_224
+
+// docBuild is the build this file comes from (see buildID).
+const docBuild uint64 = 0xfab57e62460627b0

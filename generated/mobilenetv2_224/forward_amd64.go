@@ -7,8 +7,16 @@ import (
 	"unsafe"
 )
 
+// forwardBuild is the build this file comes from (see buildID).
+const forwardBuild uint64 = 0xfab57e62460627b0
+
+// asmBuilds are the builds of the files that make up the assembly tiers.
+func asmBuilds() []fileBuild {
+	return []fileBuild{{"forward_amd64.go", forwardBuild}, {"kernels_amd64.go", kernelsAmd64Build}, {"kernels_amd64.s", asmBuild()}}
+}
+
 // asmTiers are the tiers of kernels_amd64.s.
-var asmTiers = []tier{{"avx2", forwardAVX2}, {"avx512vnni", forwardAVX512VNNI}}
+var asmTiers = []tier{{"avx2", forwardAVX2}, {"avx512vnni", forwardAVX512VNNI}, {"avx512", forwardAVX512}}
 
 // wptr is the address of weights[off], as the assembly reads it.
 func wptr(off int) *byte {
@@ -16,7 +24,7 @@ func wptr(off int) *byte {
 }
 
 // forwardAVX2 runs one image on the avx2 kernels of kernels_amd64.s (portable ones where it has none).
-func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32) {
+func forwardAVX2(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32) {
 	a, pd, t := sh.arena, sh.pad, &own.scratch[0]
 	var nc int
 	_, _, _, _, _ = a, pd, t, nc, nw
@@ -30,7 +38,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(1)
 	}
 	team.Wait(1, nc)
-	m.lap(w, 0)
+	r.lap(w, 0)
 	// l01: features.0.0: conv 3x3, stride 2, padding 1, groups 1, ReLU; 3x224x224 -> 32x112x112
 	nc = team.Chunks(112)
 	for c := team.Claim(3, 0); c < nc; c = team.Claim(3, c+1) {
@@ -41,7 +49,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(3)
 	}
 	team.Wait(3, nc)
-	m.lap(w, 1)
+	r.lap(w, 1)
 	// l02: features.1.conv.0.0: depthwise conv 3x3, stride 1, padding 1, groups 32, ReLU; 32x112x112 -> 32x112x112
 	nc = team.Chunks(112)
 	for c := team.Claim(5, 0); c < nc; c = team.Claim(5, c+1) {
@@ -52,7 +60,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(5)
 	}
 	team.Wait(5, nc)
-	m.lap(w, 2)
+	r.lap(w, 2)
 	// l03: features.1.conv.1: pointwise conv 1x1, stride 1, padding 0, groups 1; 32x112x112 -> 16x112x112
 	nc = team.Chunks(2091)
 	for c := team.Claim(7, 0); c < nc; c = team.Claim(7, c+1) {
@@ -63,7 +71,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(7)
 	}
 	team.Wait(7, nc)
-	m.lap(w, 3)
+	r.lap(w, 3)
 	// l04: features.2.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 16x112x112 -> 96x112x112
 	nc = team.Chunks(2091)
 	for c := team.Claim(9, 0); c < nc; c = team.Claim(9, c+1) {
@@ -74,7 +82,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(9)
 	}
 	team.Wait(9, nc)
-	m.lap(w, 4)
+	r.lap(w, 4)
 	// l05: features.2.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 96, ReLU; 96x112x112 -> 96x56x56
 	nc = team.Chunks(56)
 	for c := team.Claim(11, 0); c < nc; c = team.Claim(11, c+1) {
@@ -85,7 +93,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(11)
 	}
 	team.Wait(11, nc)
-	m.lap(w, 5)
+	r.lap(w, 5)
 	// l06: features.2.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 96x56x56 -> 24x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(13, 0); c < nc; c = team.Claim(13, c+1) {
@@ -96,7 +104,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(13)
 	}
 	team.Wait(13, nc)
-	m.lap(w, 6)
+	r.lap(w, 6)
 	// l07: features.3.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x56x56 -> 144x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(15, 0); c < nc; c = team.Claim(15, c+1) {
@@ -107,7 +115,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(15)
 	}
 	team.Wait(15, nc)
-	m.lap(w, 7)
+	r.lap(w, 7)
 	// l08: features.3.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 144, ReLU; 144x56x56 -> 144x56x56
 	nc = team.Chunks(56)
 	for c := team.Claim(17, 0); c < nc; c = team.Claim(17, c+1) {
@@ -118,7 +126,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(17)
 	}
 	team.Wait(17, nc)
-	m.lap(w, 8)
+	r.lap(w, 8)
 	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x56x56 -> 24x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
@@ -129,7 +137,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(19)
 	}
 	team.Wait(19, nc)
-	m.lap(w, 9)
+	r.lap(w, 9)
 	// l10: features.3.skip_add: residual add, 24x56x56
 	nc = team.Chunks(2352)
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
@@ -140,7 +148,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(21)
 	}
 	team.Wait(21, nc)
-	m.lap(w, 10)
+	r.lap(w, 10)
 	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x56x56 -> 144x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
@@ -151,7 +159,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(23)
 	}
 	team.Wait(23, nc)
-	m.lap(w, 11)
+	r.lap(w, 11)
 	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x56x56 -> 144x28x28
 	nc = team.Chunks(28)
 	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
@@ -162,7 +170,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(25)
 	}
 	team.Wait(25, nc)
-	m.lap(w, 12)
+	r.lap(w, 12)
 	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x28x28 -> 32x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
@@ -173,7 +181,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(27)
 	}
 	team.Wait(27, nc)
-	m.lap(w, 13)
+	r.lap(w, 13)
 	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
@@ -184,7 +192,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(29)
 	}
 	team.Wait(29, nc)
-	m.lap(w, 14)
+	r.lap(w, 14)
 	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x28x28 -> 192x28x28
 	nc = team.Chunks(28)
 	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
@@ -195,7 +203,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(31)
 	}
 	team.Wait(31, nc)
-	m.lap(w, 15)
+	r.lap(w, 15)
 	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x28x28 -> 32x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
@@ -206,7 +214,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(33)
 	}
 	team.Wait(33, nc)
-	m.lap(w, 16)
+	r.lap(w, 16)
 	// l17: features.5.skip_add: residual add, 32x28x28
 	nc = team.Chunks(784)
 	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
@@ -217,7 +225,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(35)
 	}
 	team.Wait(35, nc)
-	m.lap(w, 17)
+	r.lap(w, 17)
 	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
@@ -228,7 +236,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(37)
 	}
 	team.Wait(37, nc)
-	m.lap(w, 18)
+	r.lap(w, 18)
 	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x28x28 -> 192x28x28
 	nc = team.Chunks(28)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
@@ -239,7 +247,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(39)
 	}
 	team.Wait(39, nc)
-	m.lap(w, 19)
+	r.lap(w, 19)
 	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x28x28 -> 32x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
@@ -250,7 +258,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(41)
 	}
 	team.Wait(41, nc)
-	m.lap(w, 20)
+	r.lap(w, 20)
 	// l21: features.6.skip_add: residual add, 32x28x28
 	nc = team.Chunks(784)
 	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
@@ -261,7 +269,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(43)
 	}
 	team.Wait(43, nc)
-	m.lap(w, 21)
+	r.lap(w, 21)
 	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
@@ -272,7 +280,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(45)
 	}
 	team.Wait(45, nc)
-	m.lap(w, 22)
+	r.lap(w, 22)
 	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x28x28 -> 192x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
@@ -283,7 +291,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(47)
 	}
 	team.Wait(47, nc)
-	m.lap(w, 23)
+	r.lap(w, 23)
 	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
@@ -294,7 +302,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(49)
 	}
 	team.Wait(49, nc)
-	m.lap(w, 24)
+	r.lap(w, 24)
 	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
@@ -305,7 +313,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(51)
 	}
 	team.Wait(51, nc)
-	m.lap(w, 25)
+	r.lap(w, 25)
 	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
@@ -316,7 +324,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(53)
 	}
 	team.Wait(53, nc)
-	m.lap(w, 26)
+	r.lap(w, 26)
 	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
@@ -327,7 +335,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(55)
 	}
 	team.Wait(55, nc)
-	m.lap(w, 27)
+	r.lap(w, 27)
 	// l28: features.8.skip_add: residual add, 64x14x14
 	nc = team.Chunks(392)
 	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
@@ -338,7 +346,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(57)
 	}
 	team.Wait(57, nc)
-	m.lap(w, 28)
+	r.lap(w, 28)
 	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
@@ -349,7 +357,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(59)
 	}
 	team.Wait(59, nc)
-	m.lap(w, 29)
+	r.lap(w, 29)
 	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
@@ -360,7 +368,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(61)
 	}
 	team.Wait(61, nc)
-	m.lap(w, 30)
+	r.lap(w, 30)
 	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
@@ -371,7 +379,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(63)
 	}
 	team.Wait(63, nc)
-	m.lap(w, 31)
+	r.lap(w, 31)
 	// l32: features.9.skip_add: residual add, 64x14x14
 	nc = team.Chunks(392)
 	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
@@ -382,7 +390,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(65)
 	}
 	team.Wait(65, nc)
-	m.lap(w, 32)
+	r.lap(w, 32)
 	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
@@ -393,7 +401,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(67)
 	}
 	team.Wait(67, nc)
-	m.lap(w, 33)
+	r.lap(w, 33)
 	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
@@ -404,7 +412,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(69)
 	}
 	team.Wait(69, nc)
-	m.lap(w, 34)
+	r.lap(w, 34)
 	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
@@ -415,7 +423,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(71)
 	}
 	team.Wait(71, nc)
-	m.lap(w, 35)
+	r.lap(w, 35)
 	// l36: features.10.skip_add: residual add, 64x14x14
 	nc = team.Chunks(392)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
@@ -426,7 +434,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(73)
 	}
 	team.Wait(73, nc)
-	m.lap(w, 36)
+	r.lap(w, 36)
 	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
@@ -437,7 +445,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(75)
 	}
 	team.Wait(75, nc)
-	m.lap(w, 37)
+	r.lap(w, 37)
 	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
@@ -448,7 +456,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(77)
 	}
 	team.Wait(77, nc)
-	m.lap(w, 38)
+	r.lap(w, 38)
 	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 96x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
@@ -459,7 +467,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(79)
 	}
 	team.Wait(79, nc)
-	m.lap(w, 39)
+	r.lap(w, 39)
 	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
 	nc = team.Chunks(36)
 	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
@@ -470,7 +478,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(81)
 	}
 	team.Wait(81, nc)
-	m.lap(w, 40)
+	r.lap(w, 40)
 	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x14x14 -> 576x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
@@ -481,7 +489,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(83)
 	}
 	team.Wait(83, nc)
-	m.lap(w, 41)
+	r.lap(w, 41)
 	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x14x14 -> 96x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
@@ -492,7 +500,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(85)
 	}
 	team.Wait(85, nc)
-	m.lap(w, 42)
+	r.lap(w, 42)
 	// l43: features.12.skip_add: residual add, 96x14x14
 	nc = team.Chunks(588)
 	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
@@ -503,7 +511,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(87)
 	}
 	team.Wait(87, nc)
-	m.lap(w, 43)
+	r.lap(w, 43)
 	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
 	nc = team.Chunks(36)
 	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
@@ -514,7 +522,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(89)
 	}
 	team.Wait(89, nc)
-	m.lap(w, 44)
+	r.lap(w, 44)
 	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x14x14 -> 576x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
@@ -525,7 +533,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(91)
 	}
 	team.Wait(91, nc)
-	m.lap(w, 45)
+	r.lap(w, 45)
 	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x14x14 -> 96x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
@@ -536,7 +544,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(93)
 	}
 	team.Wait(93, nc)
-	m.lap(w, 46)
+	r.lap(w, 46)
 	// l47: features.13.skip_add: residual add, 96x14x14
 	nc = team.Chunks(588)
 	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
@@ -547,7 +555,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(95)
 	}
 	team.Wait(95, nc)
-	m.lap(w, 47)
+	r.lap(w, 47)
 	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
 	nc = team.Chunks(36)
 	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
@@ -558,7 +566,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(97)
 	}
 	team.Wait(97, nc)
-	m.lap(w, 48)
+	r.lap(w, 48)
 	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x14x14 -> 576x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
@@ -569,7 +577,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(99)
 	}
 	team.Wait(99, nc)
-	m.lap(w, 49)
+	r.lap(w, 49)
 	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x7x7 -> 160x7x7
 	nc = team.Chunks(10)
 	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
@@ -580,7 +588,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(101)
 	}
 	team.Wait(101, nc)
-	m.lap(w, 50)
+	r.lap(w, 50)
 	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
 	nc = team.Chunks(60)
 	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
@@ -591,7 +599,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(103)
 	}
 	team.Wait(103, nc)
-	m.lap(w, 51)
+	r.lap(w, 51)
 	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
@@ -602,7 +610,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(105)
 	}
 	team.Wait(105, nc)
-	m.lap(w, 52)
+	r.lap(w, 52)
 	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 160x7x7
 	nc = team.Chunks(10)
 	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
@@ -613,7 +621,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(107)
 	}
 	team.Wait(107, nc)
-	m.lap(w, 53)
+	r.lap(w, 53)
 	// l54: features.15.skip_add: residual add, 160x7x7
 	nc = team.Chunks(245)
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
@@ -624,7 +632,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(109)
 	}
 	team.Wait(109, nc)
-	m.lap(w, 54)
+	r.lap(w, 54)
 	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
 	nc = team.Chunks(60)
 	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
@@ -635,7 +643,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(111)
 	}
 	team.Wait(111, nc)
-	m.lap(w, 55)
+	r.lap(w, 55)
 	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
@@ -646,7 +654,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(113)
 	}
 	team.Wait(113, nc)
-	m.lap(w, 56)
+	r.lap(w, 56)
 	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 160x7x7
 	nc = team.Chunks(10)
 	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
@@ -657,7 +665,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(115)
 	}
 	team.Wait(115, nc)
-	m.lap(w, 57)
+	r.lap(w, 57)
 	// l58: features.16.skip_add: residual add, 160x7x7
 	nc = team.Chunks(245)
 	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
@@ -668,7 +676,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(117)
 	}
 	team.Wait(117, nc)
-	m.lap(w, 58)
+	r.lap(w, 58)
 	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
 	nc = team.Chunks(60)
 	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
@@ -679,7 +687,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(119)
 	}
 	team.Wait(119, nc)
-	m.lap(w, 59)
+	r.lap(w, 59)
 	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
@@ -690,7 +698,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(121)
 	}
 	team.Wait(121, nc)
-	m.lap(w, 60)
+	r.lap(w, 60)
 	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 320x7x7
 	nc = team.Chunks(20)
 	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
@@ -701,7 +709,7 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(123)
 	}
 	team.Wait(123, nc)
-	m.lap(w, 61)
+	r.lap(w, 61)
 	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320x7x7 -> 1280x7x7
 	nc = team.Chunks(80)
 	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
@@ -712,14 +720,14 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(125)
 	}
 	team.Wait(125, nc)
-	m.lap(w, 62)
+	r.lap(w, 62)
 	// l63: mean: mean over 7x7, 1280 channels
 	if team.Claim(127, 0) == 0 {
 		l63_avx2(&a[l63X], &a[l63Y])
 		team.Done(127)
 	}
 	team.Wait(127, 1)
-	m.lap(w, 63)
+	r.lap(w, 63)
 	// l64: classifier.1: linear 1280 -> 1000
 	nc = team.Chunks(63)
 	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
@@ -730,18 +738,18 @@ func forwardAVX2(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, 
 		team.Done(129)
 	}
 	team.Wait(129, nc)
-	m.lap(w, 64)
+	r.lap(w, 64)
 	// l65: dequant: dequantize the 1000 output
 	if team.Claim(131, 0) == 0 {
 		l65Generic(out, a[l65X:][:l65XLen])
 		team.Done(131)
 	}
 	team.Wait(131, 1)
-	m.lap(w, 65)
+	r.lap(w, 65)
 }
 
 // forwardAVX512VNNI runs one image on the avx512vnni kernels of kernels_amd64.s (portable ones where it has none).
-func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32) {
+func forwardAVX512VNNI(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32) {
 	a, pd, t := sh.arena, sh.pad, &own.scratch[0]
 	var nc int
 	_, _, _, _, _ = a, pd, t, nc, nw
@@ -755,7 +763,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(1)
 	}
 	team.Wait(1, nc)
-	m.lap(w, 0)
+	r.lap(w, 0)
 	// l01: features.0.0: conv 3x3, stride 2, padding 1, groups 1, ReLU; 3x224x224 -> 32x112x112
 	nc = team.Chunks(112)
 	for c := team.Claim(3, 0); c < nc; c = team.Claim(3, c+1) {
@@ -766,7 +774,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(3)
 	}
 	team.Wait(3, nc)
-	m.lap(w, 1)
+	r.lap(w, 1)
 	// l02: features.1.conv.0.0: depthwise conv 3x3, stride 1, padding 1, groups 32, ReLU; 32x112x112 -> 32x112x112
 	nc = team.Chunks(112)
 	for c := team.Claim(5, 0); c < nc; c = team.Claim(5, c+1) {
@@ -777,7 +785,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(5)
 	}
 	team.Wait(5, nc)
-	m.lap(w, 2)
+	r.lap(w, 2)
 	// l03: features.1.conv.1: pointwise conv 1x1, stride 1, padding 0, groups 1; 32x112x112 -> 16x112x112
 	nc = team.Chunks(2091)
 	for c := team.Claim(7, 0); c < nc; c = team.Claim(7, c+1) {
@@ -788,7 +796,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(7)
 	}
 	team.Wait(7, nc)
-	m.lap(w, 3)
+	r.lap(w, 3)
 	// l04: features.2.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 16x112x112 -> 96x112x112
 	nc = team.Chunks(2091)
 	for c := team.Claim(9, 0); c < nc; c = team.Claim(9, c+1) {
@@ -799,7 +807,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(9)
 	}
 	team.Wait(9, nc)
-	m.lap(w, 4)
+	r.lap(w, 4)
 	// l05: features.2.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 96, ReLU; 96x112x112 -> 96x56x56
 	nc = team.Chunks(56)
 	for c := team.Claim(11, 0); c < nc; c = team.Claim(11, c+1) {
@@ -810,7 +818,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(11)
 	}
 	team.Wait(11, nc)
-	m.lap(w, 5)
+	r.lap(w, 5)
 	// l06: features.2.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 96x56x56 -> 24x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(13, 0); c < nc; c = team.Claim(13, c+1) {
@@ -821,7 +829,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(13)
 	}
 	team.Wait(13, nc)
-	m.lap(w, 6)
+	r.lap(w, 6)
 	// l07: features.3.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x56x56 -> 144x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(15, 0); c < nc; c = team.Claim(15, c+1) {
@@ -832,7 +840,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(15)
 	}
 	team.Wait(15, nc)
-	m.lap(w, 7)
+	r.lap(w, 7)
 	// l08: features.3.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 144, ReLU; 144x56x56 -> 144x56x56
 	nc = team.Chunks(56)
 	for c := team.Claim(17, 0); c < nc; c = team.Claim(17, c+1) {
@@ -843,7 +851,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(17)
 	}
 	team.Wait(17, nc)
-	m.lap(w, 8)
+	r.lap(w, 8)
 	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x56x56 -> 24x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
@@ -854,7 +862,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(19)
 	}
 	team.Wait(19, nc)
-	m.lap(w, 9)
+	r.lap(w, 9)
 	// l10: features.3.skip_add: residual add, 24x56x56
 	nc = team.Chunks(2352)
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
@@ -865,7 +873,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(21)
 	}
 	team.Wait(21, nc)
-	m.lap(w, 10)
+	r.lap(w, 10)
 	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x56x56 -> 144x56x56
 	nc = team.Chunks(523)
 	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
@@ -876,7 +884,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(23)
 	}
 	team.Wait(23, nc)
-	m.lap(w, 11)
+	r.lap(w, 11)
 	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x56x56 -> 144x28x28
 	nc = team.Chunks(28)
 	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
@@ -887,7 +895,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(25)
 	}
 	team.Wait(25, nc)
-	m.lap(w, 12)
+	r.lap(w, 12)
 	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x28x28 -> 32x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
@@ -898,7 +906,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(27)
 	}
 	team.Wait(27, nc)
-	m.lap(w, 13)
+	r.lap(w, 13)
 	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
@@ -909,7 +917,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(29)
 	}
 	team.Wait(29, nc)
-	m.lap(w, 14)
+	r.lap(w, 14)
 	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x28x28 -> 192x28x28
 	nc = team.Chunks(28)
 	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
@@ -920,7 +928,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(31)
 	}
 	team.Wait(31, nc)
-	m.lap(w, 15)
+	r.lap(w, 15)
 	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x28x28 -> 32x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
@@ -931,7 +939,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(33)
 	}
 	team.Wait(33, nc)
-	m.lap(w, 16)
+	r.lap(w, 16)
 	// l17: features.5.skip_add: residual add, 32x28x28
 	nc = team.Chunks(784)
 	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
@@ -942,7 +950,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(35)
 	}
 	team.Wait(35, nc)
-	m.lap(w, 17)
+	r.lap(w, 17)
 	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
@@ -953,7 +961,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(37)
 	}
 	team.Wait(37, nc)
-	m.lap(w, 18)
+	r.lap(w, 18)
 	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x28x28 -> 192x28x28
 	nc = team.Chunks(28)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
@@ -964,7 +972,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(39)
 	}
 	team.Wait(39, nc)
-	m.lap(w, 19)
+	r.lap(w, 19)
 	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x28x28 -> 32x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
@@ -975,7 +983,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(41)
 	}
 	team.Wait(41, nc)
-	m.lap(w, 20)
+	r.lap(w, 20)
 	// l21: features.6.skip_add: residual add, 32x28x28
 	nc = team.Chunks(784)
 	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
@@ -986,7 +994,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(43)
 	}
 	team.Wait(43, nc)
-	m.lap(w, 21)
+	r.lap(w, 21)
 	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
 	nc = team.Chunks(131)
 	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
@@ -997,7 +1005,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(45)
 	}
 	team.Wait(45, nc)
-	m.lap(w, 22)
+	r.lap(w, 22)
 	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x28x28 -> 192x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
@@ -1008,7 +1016,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(47)
 	}
 	team.Wait(47, nc)
-	m.lap(w, 23)
+	r.lap(w, 23)
 	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
@@ -1019,7 +1027,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(49)
 	}
 	team.Wait(49, nc)
-	m.lap(w, 24)
+	r.lap(w, 24)
 	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
@@ -1030,7 +1038,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(51)
 	}
 	team.Wait(51, nc)
-	m.lap(w, 25)
+	r.lap(w, 25)
 	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
@@ -1041,7 +1049,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(53)
 	}
 	team.Wait(53, nc)
-	m.lap(w, 26)
+	r.lap(w, 26)
 	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
@@ -1052,7 +1060,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(55)
 	}
 	team.Wait(55, nc)
-	m.lap(w, 27)
+	r.lap(w, 27)
 	// l28: features.8.skip_add: residual add, 64x14x14
 	nc = team.Chunks(392)
 	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
@@ -1063,7 +1071,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(57)
 	}
 	team.Wait(57, nc)
-	m.lap(w, 28)
+	r.lap(w, 28)
 	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
@@ -1074,7 +1082,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(59)
 	}
 	team.Wait(59, nc)
-	m.lap(w, 29)
+	r.lap(w, 29)
 	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
@@ -1085,7 +1093,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(61)
 	}
 	team.Wait(61, nc)
-	m.lap(w, 30)
+	r.lap(w, 30)
 	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
@@ -1096,7 +1104,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(63)
 	}
 	team.Wait(63, nc)
-	m.lap(w, 31)
+	r.lap(w, 31)
 	// l32: features.9.skip_add: residual add, 64x14x14
 	nc = team.Chunks(392)
 	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
@@ -1107,7 +1115,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(65)
 	}
 	team.Wait(65, nc)
-	m.lap(w, 32)
+	r.lap(w, 32)
 	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
@@ -1118,7 +1126,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(67)
 	}
 	team.Wait(67, nc)
-	m.lap(w, 33)
+	r.lap(w, 33)
 	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
@@ -1129,7 +1137,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(69)
 	}
 	team.Wait(69, nc)
-	m.lap(w, 34)
+	r.lap(w, 34)
 	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
@@ -1140,7 +1148,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(71)
 	}
 	team.Wait(71, nc)
-	m.lap(w, 35)
+	r.lap(w, 35)
 	// l36: features.10.skip_add: residual add, 64x14x14
 	nc = team.Chunks(392)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
@@ -1151,7 +1159,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(73)
 	}
 	team.Wait(73, nc)
-	m.lap(w, 36)
+	r.lap(w, 36)
 	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
@@ -1162,7 +1170,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(75)
 	}
 	team.Wait(75, nc)
-	m.lap(w, 37)
+	r.lap(w, 37)
 	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
@@ -1173,7 +1181,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(77)
 	}
 	team.Wait(77, nc)
-	m.lap(w, 38)
+	r.lap(w, 38)
 	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 96x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
@@ -1184,7 +1192,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(79)
 	}
 	team.Wait(79, nc)
-	m.lap(w, 39)
+	r.lap(w, 39)
 	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
 	nc = team.Chunks(36)
 	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
@@ -1195,7 +1203,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(81)
 	}
 	team.Wait(81, nc)
-	m.lap(w, 40)
+	r.lap(w, 40)
 	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x14x14 -> 576x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
@@ -1206,7 +1214,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(83)
 	}
 	team.Wait(83, nc)
-	m.lap(w, 41)
+	r.lap(w, 41)
 	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x14x14 -> 96x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
@@ -1217,7 +1225,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(85)
 	}
 	team.Wait(85, nc)
-	m.lap(w, 42)
+	r.lap(w, 42)
 	// l43: features.12.skip_add: residual add, 96x14x14
 	nc = team.Chunks(588)
 	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
@@ -1228,7 +1236,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(87)
 	}
 	team.Wait(87, nc)
-	m.lap(w, 43)
+	r.lap(w, 43)
 	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
 	nc = team.Chunks(36)
 	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
@@ -1239,7 +1247,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(89)
 	}
 	team.Wait(89, nc)
-	m.lap(w, 44)
+	r.lap(w, 44)
 	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x14x14 -> 576x14x14
 	nc = team.Chunks(14)
 	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
@@ -1250,7 +1258,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(91)
 	}
 	team.Wait(91, nc)
-	m.lap(w, 45)
+	r.lap(w, 45)
 	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x14x14 -> 96x14x14
 	nc = team.Chunks(33)
 	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
@@ -1261,7 +1269,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(93)
 	}
 	team.Wait(93, nc)
-	m.lap(w, 46)
+	r.lap(w, 46)
 	// l47: features.13.skip_add: residual add, 96x14x14
 	nc = team.Chunks(588)
 	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
@@ -1272,7 +1280,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(95)
 	}
 	team.Wait(95, nc)
-	m.lap(w, 47)
+	r.lap(w, 47)
 	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
 	nc = team.Chunks(36)
 	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
@@ -1283,7 +1291,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(97)
 	}
 	team.Wait(97, nc)
-	m.lap(w, 48)
+	r.lap(w, 48)
 	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x14x14 -> 576x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
@@ -1294,7 +1302,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(99)
 	}
 	team.Wait(99, nc)
-	m.lap(w, 49)
+	r.lap(w, 49)
 	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x7x7 -> 160x7x7
 	nc = team.Chunks(10)
 	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
@@ -1305,7 +1313,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(101)
 	}
 	team.Wait(101, nc)
-	m.lap(w, 50)
+	r.lap(w, 50)
 	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
 	nc = team.Chunks(60)
 	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
@@ -1316,7 +1324,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(103)
 	}
 	team.Wait(103, nc)
-	m.lap(w, 51)
+	r.lap(w, 51)
 	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
@@ -1327,7 +1335,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(105)
 	}
 	team.Wait(105, nc)
-	m.lap(w, 52)
+	r.lap(w, 52)
 	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 160x7x7
 	nc = team.Chunks(10)
 	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
@@ -1338,7 +1346,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(107)
 	}
 	team.Wait(107, nc)
-	m.lap(w, 53)
+	r.lap(w, 53)
 	// l54: features.15.skip_add: residual add, 160x7x7
 	nc = team.Chunks(245)
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
@@ -1349,7 +1357,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(109)
 	}
 	team.Wait(109, nc)
-	m.lap(w, 54)
+	r.lap(w, 54)
 	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
 	nc = team.Chunks(60)
 	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
@@ -1360,7 +1368,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(111)
 	}
 	team.Wait(111, nc)
-	m.lap(w, 55)
+	r.lap(w, 55)
 	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
@@ -1371,7 +1379,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(113)
 	}
 	team.Wait(113, nc)
-	m.lap(w, 56)
+	r.lap(w, 56)
 	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 160x7x7
 	nc = team.Chunks(10)
 	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
@@ -1382,7 +1390,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(115)
 	}
 	team.Wait(115, nc)
-	m.lap(w, 57)
+	r.lap(w, 57)
 	// l58: features.16.skip_add: residual add, 160x7x7
 	nc = team.Chunks(245)
 	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
@@ -1393,7 +1401,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(117)
 	}
 	team.Wait(117, nc)
-	m.lap(w, 58)
+	r.lap(w, 58)
 	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
 	nc = team.Chunks(60)
 	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
@@ -1404,7 +1412,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(119)
 	}
 	team.Wait(119, nc)
-	m.lap(w, 59)
+	r.lap(w, 59)
 	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
 	nc = team.Chunks(7)
 	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
@@ -1415,7 +1423,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(121)
 	}
 	team.Wait(121, nc)
-	m.lap(w, 60)
+	r.lap(w, 60)
 	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 320x7x7
 	nc = team.Chunks(20)
 	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
@@ -1426,7 +1434,7 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(123)
 	}
 	team.Wait(123, nc)
-	m.lap(w, 61)
+	r.lap(w, 61)
 	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320x7x7 -> 1280x7x7
 	nc = team.Chunks(80)
 	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
@@ -1437,14 +1445,14 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(125)
 	}
 	team.Wait(125, nc)
-	m.lap(w, 62)
+	r.lap(w, 62)
 	// l63: mean: mean over 7x7, 1280 channels
 	if team.Claim(127, 0) == 0 {
 		l63_avx512vnni(&a[l63X], &a[l63Y])
 		team.Done(127)
 	}
 	team.Wait(127, 1)
-	m.lap(w, 63)
+	r.lap(w, 63)
 	// l64: classifier.1: linear 1280 -> 1000
 	nc = team.Chunks(63)
 	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
@@ -1455,12 +1463,737 @@ func forwardAVX512VNNI(m *Model, sh, own *worker, w, nw int, team *runtime.Team,
 		team.Done(129)
 	}
 	team.Wait(129, nc)
-	m.lap(w, 64)
+	r.lap(w, 64)
 	// l65: dequant: dequantize the 1000 output
 	if team.Claim(131, 0) == 0 {
 		l65Generic(out, a[l65X:][:l65XLen])
 		team.Done(131)
 	}
 	team.Wait(131, 1)
-	m.lap(w, 65)
+	r.lap(w, 65)
+}
+
+// forwardAVX512 runs one image on the avx512 kernels of kernels_amd64.s (portable ones where it has none).
+func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32) {
+	a, pd, t := sh.arena, sh.pad, &own.scratch[0]
+	var nc int
+	_, _, _, _, _ = a, pd, t, nc, nw
+	// l00: quant: quantize the 3x224x224 input (NCHW float32 to NHWC uint8)
+	nc = team.Chunks(224)
+	for c := team.Claim(1, 0); c < nc; c = team.Claim(1, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(224, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l00_avx512(&in[0], &pd[0], s0, s1)
+		}
+		team.Done(1)
+	}
+	team.Wait(1, nc)
+	r.lap(w, 0)
+	// l01: features.0.0: conv 3x3, stride 2, padding 1, groups 1, ReLU; 3x224x224 -> 32x112x112
+	nc = team.Chunks(112)
+	for c := team.Claim(3, 0); c < nc; c = team.Claim(3, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(112, 2, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l01_avx512(&pd[0], wptr(l01W), &a[l01Y], t, s0, s1, n0, n1)
+		}
+		team.Done(3)
+	}
+	team.Wait(3, nc)
+	r.lap(w, 1)
+	// l02: features.1.conv.0.0: depthwise conv 3x3, stride 1, padding 1, groups 32, ReLU; 32x112x112 -> 32x112x112
+	nc = team.Chunks(112)
+	for c := team.Claim(5, 0); c < nc; c = team.Claim(5, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(112, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l02_avx512(&a[l02X], wptr(l02W), &a[l02Y], s0, s1)
+		}
+		team.Done(5)
+	}
+	team.Wait(5, nc)
+	r.lap(w, 2)
+	// l03: features.1.conv.1: pointwise conv 1x1, stride 1, padding 0, groups 1; 32x112x112 -> 16x112x112
+	nc = team.Chunks(2091)
+	for c := team.Claim(7, 0); c < nc; c = team.Claim(7, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(2091, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l03_avx512(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+		}
+		team.Done(7)
+	}
+	team.Wait(7, nc)
+	r.lap(w, 3)
+	// l04: features.2.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 16x112x112 -> 96x112x112
+	nc = team.Chunks(2091)
+	for c := team.Claim(9, 0); c < nc; c = team.Claim(9, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(2091, 6, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l04_avx512(&a[l04X], wptr(l04W), &a[l04Y], t, s0, s1, n0, n1)
+		}
+		team.Done(9)
+	}
+	team.Wait(9, nc)
+	r.lap(w, 4)
+	// l05: features.2.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 96, ReLU; 96x112x112 -> 96x56x56
+	nc = team.Chunks(56)
+	for c := team.Claim(11, 0); c < nc; c = team.Claim(11, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(56, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l05_avx512(&a[l05X], wptr(l05W), &a[l05Y], s0, s1)
+		}
+		team.Done(11)
+	}
+	team.Wait(11, nc)
+	r.lap(w, 5)
+	// l06: features.2.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 96x56x56 -> 24x56x56
+	nc = team.Chunks(523)
+	for c := team.Claim(13, 0); c < nc; c = team.Claim(13, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(523, 2, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l06_avx512(&a[l06X], wptr(l06W), &a[l06Y], t, s0, s1, n0, n1)
+		}
+		team.Done(13)
+	}
+	team.Wait(13, nc)
+	r.lap(w, 6)
+	// l07: features.3.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x56x56 -> 144x56x56
+	nc = team.Chunks(523)
+	for c := team.Claim(15, 0); c < nc; c = team.Claim(15, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(523, 9, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l07_avx512(&a[l07X], wptr(l07W), &a[l07Y], t, s0, s1, n0, n1)
+		}
+		team.Done(15)
+	}
+	team.Wait(15, nc)
+	r.lap(w, 7)
+	// l08: features.3.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 144, ReLU; 144x56x56 -> 144x56x56
+	nc = team.Chunks(56)
+	for c := team.Claim(17, 0); c < nc; c = team.Claim(17, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(56, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l08_avx512(&a[l08X], wptr(l08W), &a[l08Y], s0, s1)
+		}
+		team.Done(17)
+	}
+	team.Wait(17, nc)
+	r.lap(w, 8)
+	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x56x56 -> 24x56x56
+	nc = team.Chunks(523)
+	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(523, 2, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l09_avx512(&a[l09X], wptr(l09W), &a[l09Y], t, s0, s1, n0, n1)
+		}
+		team.Done(19)
+	}
+	team.Wait(19, nc)
+	r.lap(w, 9)
+	// l10: features.3.skip_add: residual add, 24x56x56
+	nc = team.Chunks(2352)
+	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(2352, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l10_avx512(&a[l10X], &a[l10X2], &a[l10Y], s0, s1)
+		}
+		team.Done(21)
+	}
+	team.Wait(21, nc)
+	r.lap(w, 10)
+	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x56x56 -> 144x56x56
+	nc = team.Chunks(523)
+	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(523, 9, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l11_avx512(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
+		}
+		team.Done(23)
+	}
+	team.Wait(23, nc)
+	r.lap(w, 11)
+	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x56x56 -> 144x28x28
+	nc = team.Chunks(28)
+	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(28, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l12_avx512(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
+		}
+		team.Done(25)
+	}
+	team.Wait(25, nc)
+	r.lap(w, 12)
+	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x28x28 -> 32x28x28
+	nc = team.Chunks(131)
+	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(131, 2, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l13_avx512(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
+		}
+		team.Done(27)
+	}
+	team.Wait(27, nc)
+	r.lap(w, 13)
+	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
+	nc = team.Chunks(131)
+	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(131, 12, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l14_avx512(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
+		}
+		team.Done(29)
+	}
+	team.Wait(29, nc)
+	r.lap(w, 14)
+	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x28x28 -> 192x28x28
+	nc = team.Chunks(28)
+	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(28, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l15_avx512(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
+		}
+		team.Done(31)
+	}
+	team.Wait(31, nc)
+	r.lap(w, 15)
+	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x28x28 -> 32x28x28
+	nc = team.Chunks(131)
+	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(131, 2, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l16_avx512(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
+		}
+		team.Done(33)
+	}
+	team.Wait(33, nc)
+	r.lap(w, 16)
+	// l17: features.5.skip_add: residual add, 32x28x28
+	nc = team.Chunks(784)
+	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(784, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l17_avx512(&a[l17X], &a[l17X2], &a[l17Y], s0, s1)
+		}
+		team.Done(35)
+	}
+	team.Wait(35, nc)
+	r.lap(w, 17)
+	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
+	nc = team.Chunks(131)
+	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(131, 12, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l18_avx512(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
+		}
+		team.Done(37)
+	}
+	team.Wait(37, nc)
+	r.lap(w, 18)
+	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x28x28 -> 192x28x28
+	nc = team.Chunks(28)
+	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(28, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
+		}
+		team.Done(39)
+	}
+	team.Wait(39, nc)
+	r.lap(w, 19)
+	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x28x28 -> 32x28x28
+	nc = team.Chunks(131)
+	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(131, 2, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l20_avx512(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
+		}
+		team.Done(41)
+	}
+	team.Wait(41, nc)
+	r.lap(w, 20)
+	// l21: features.6.skip_add: residual add, 32x28x28
+	nc = team.Chunks(784)
+	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(784, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l21_avx512(&a[l21X], &a[l21X2], &a[l21Y], s0, s1)
+		}
+		team.Done(43)
+	}
+	team.Wait(43, nc)
+	r.lap(w, 21)
+	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x28x28 -> 192x28x28
+	nc = team.Chunks(131)
+	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(131, 12, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l22_avx512(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
+		}
+		team.Done(45)
+	}
+	team.Wait(45, nc)
+	r.lap(w, 22)
+	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x28x28 -> 192x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l23_avx512(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
+		}
+		team.Done(47)
+	}
+	team.Wait(47, nc)
+	r.lap(w, 23)
+	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x14x14 -> 64x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 4, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l24_avx512(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
+		}
+		team.Done(49)
+	}
+	team.Wait(49, nc)
+	r.lap(w, 24)
+	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 24, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l25_avx512(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
+		}
+		team.Done(51)
+	}
+	team.Wait(51, nc)
+	r.lap(w, 25)
+	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l26_avx512(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
+		}
+		team.Done(53)
+	}
+	team.Wait(53, nc)
+	r.lap(w, 26)
+	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 4, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l27_avx512(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
+		}
+		team.Done(55)
+	}
+	team.Wait(55, nc)
+	r.lap(w, 27)
+	// l28: features.8.skip_add: residual add, 64x14x14
+	nc = team.Chunks(392)
+	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(392, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l28_avx512(&a[l28X], &a[l28X2], &a[l28Y], s0, s1)
+		}
+		team.Done(57)
+	}
+	team.Wait(57, nc)
+	r.lap(w, 28)
+	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 24, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l29_avx512(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
+		}
+		team.Done(59)
+	}
+	team.Wait(59, nc)
+	r.lap(w, 29)
+	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l30_avx512(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
+		}
+		team.Done(61)
+	}
+	team.Wait(61, nc)
+	r.lap(w, 30)
+	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 4, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l31_avx512(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
+		}
+		team.Done(63)
+	}
+	team.Wait(63, nc)
+	r.lap(w, 31)
+	// l32: features.9.skip_add: residual add, 64x14x14
+	nc = team.Chunks(392)
+	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(392, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l32_avx512(&a[l32X], &a[l32X2], &a[l32Y], s0, s1)
+		}
+		team.Done(65)
+	}
+	team.Wait(65, nc)
+	r.lap(w, 32)
+	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 24, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l33_avx512(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
+		}
+		team.Done(67)
+	}
+	team.Wait(67, nc)
+	r.lap(w, 33)
+	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l34_avx512(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
+		}
+		team.Done(69)
+	}
+	team.Wait(69, nc)
+	r.lap(w, 34)
+	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 64x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 4, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l35_avx512(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
+		}
+		team.Done(71)
+	}
+	team.Wait(71, nc)
+	r.lap(w, 35)
+	// l36: features.10.skip_add: residual add, 64x14x14
+	nc = team.Chunks(392)
+	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(392, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l36_avx512(&a[l36X], &a[l36X2], &a[l36Y], s0, s1)
+		}
+		team.Done(73)
+	}
+	team.Wait(73, nc)
+	r.lap(w, 36)
+	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x14x14 -> 384x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 24, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l37_avx512(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
+		}
+		team.Done(75)
+	}
+	team.Wait(75, nc)
+	r.lap(w, 37)
+	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x14x14 -> 384x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l38_avx512(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
+		}
+		team.Done(77)
+	}
+	team.Wait(77, nc)
+	r.lap(w, 38)
+	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x14x14 -> 96x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 6, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l39_avx512(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
+		}
+		team.Done(79)
+	}
+	team.Wait(79, nc)
+	r.lap(w, 39)
+	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
+	nc = team.Chunks(36)
+	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 36, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l40_avx512(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
+		}
+		team.Done(81)
+	}
+	team.Wait(81, nc)
+	r.lap(w, 40)
+	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x14x14 -> 576x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l41_avx512(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
+		}
+		team.Done(83)
+	}
+	team.Wait(83, nc)
+	r.lap(w, 41)
+	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x14x14 -> 96x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 6, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l42_avx512(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
+		}
+		team.Done(85)
+	}
+	team.Wait(85, nc)
+	r.lap(w, 42)
+	// l43: features.12.skip_add: residual add, 96x14x14
+	nc = team.Chunks(588)
+	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(588, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l43_avx512(&a[l43X], &a[l43X2], &a[l43Y], s0, s1)
+		}
+		team.Done(87)
+	}
+	team.Wait(87, nc)
+	r.lap(w, 43)
+	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
+	nc = team.Chunks(36)
+	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 36, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l44_avx512(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
+		}
+		team.Done(89)
+	}
+	team.Wait(89, nc)
+	r.lap(w, 44)
+	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x14x14 -> 576x14x14
+	nc = team.Chunks(14)
+	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(14, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l45_avx512(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
+		}
+		team.Done(91)
+	}
+	team.Wait(91, nc)
+	r.lap(w, 45)
+	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x14x14 -> 96x14x14
+	nc = team.Chunks(33)
+	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 6, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l46_avx512(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
+		}
+		team.Done(93)
+	}
+	team.Wait(93, nc)
+	r.lap(w, 46)
+	// l47: features.13.skip_add: residual add, 96x14x14
+	nc = team.Chunks(588)
+	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(588, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l47_avx512(&a[l47X], &a[l47X2], &a[l47Y], s0, s1)
+		}
+		team.Done(95)
+	}
+	team.Wait(95, nc)
+	r.lap(w, 47)
+	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x14x14 -> 576x14x14
+	nc = team.Chunks(36)
+	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(33, 36, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l48_avx512(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
+		}
+		team.Done(97)
+	}
+	team.Wait(97, nc)
+	r.lap(w, 48)
+	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x14x14 -> 576x7x7
+	nc = team.Chunks(7)
+	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(7, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l49_avx512(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
+		}
+		team.Done(99)
+	}
+	team.Wait(99, nc)
+	r.lap(w, 49)
+	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x7x7 -> 160x7x7
+	nc = team.Chunks(10)
+	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 10, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l50_avx512(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
+		}
+		team.Done(101)
+	}
+	team.Wait(101, nc)
+	r.lap(w, 50)
+	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
+	nc = team.Chunks(60)
+	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 60, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l51_avx512(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
+		}
+		team.Done(103)
+	}
+	team.Wait(103, nc)
+	r.lap(w, 51)
+	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
+	nc = team.Chunks(7)
+	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(7, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l52_avx512(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
+		}
+		team.Done(105)
+	}
+	team.Wait(105, nc)
+	r.lap(w, 52)
+	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 160x7x7
+	nc = team.Chunks(10)
+	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 10, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l53_avx512(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
+		}
+		team.Done(107)
+	}
+	team.Wait(107, nc)
+	r.lap(w, 53)
+	// l54: features.15.skip_add: residual add, 160x7x7
+	nc = team.Chunks(245)
+	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(245, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l54_avx512(&a[l54X], &a[l54X2], &a[l54Y], s0, s1)
+		}
+		team.Done(109)
+	}
+	team.Wait(109, nc)
+	r.lap(w, 54)
+	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
+	nc = team.Chunks(60)
+	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 60, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l55_avx512(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
+		}
+		team.Done(111)
+	}
+	team.Wait(111, nc)
+	r.lap(w, 55)
+	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
+	nc = team.Chunks(7)
+	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(7, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l56_avx512(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
+		}
+		team.Done(113)
+	}
+	team.Wait(113, nc)
+	r.lap(w, 56)
+	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 160x7x7
+	nc = team.Chunks(10)
+	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 10, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l57_avx512(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
+		}
+		team.Done(115)
+	}
+	team.Wait(115, nc)
+	r.lap(w, 57)
+	// l58: features.16.skip_add: residual add, 160x7x7
+	nc = team.Chunks(245)
+	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(245, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l58_avx512(&a[l58X], &a[l58X2], &a[l58Y], s0, s1)
+		}
+		team.Done(117)
+	}
+	team.Wait(117, nc)
+	r.lap(w, 58)
+	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160x7x7 -> 960x7x7
+	nc = team.Chunks(60)
+	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 60, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l59_avx512(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
+		}
+		team.Done(119)
+	}
+	team.Wait(119, nc)
+	r.lap(w, 59)
+	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960x7x7 -> 960x7x7
+	nc = team.Chunks(7)
+	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(7, 1, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l60_avx512(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
+		}
+		team.Done(121)
+	}
+	team.Wait(121, nc)
+	r.lap(w, 60)
+	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960x7x7 -> 320x7x7
+	nc = team.Chunks(20)
+	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 20, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l61_avx512(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
+		}
+		team.Done(123)
+	}
+	team.Wait(123, nc)
+	r.lap(w, 61)
+	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320x7x7 -> 1280x7x7
+	nc = team.Chunks(80)
+	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(9, 80, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l62_avx512(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
+		}
+		team.Done(125)
+	}
+	team.Wait(125, nc)
+	r.lap(w, 62)
+	// l63: mean: mean over 7x7, 1280 channels
+	if team.Claim(127, 0) == 0 {
+		l63_avx512(&a[l63X], &a[l63Y])
+		team.Done(127)
+	}
+	team.Wait(127, 1)
+	r.lap(w, 63)
+	// l64: classifier.1: linear 1280 -> 1000
+	nc = team.Chunks(63)
+	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
+		s0, s1, n0, n1 := runtime.SplitWork(1, 63, c, nc)
+		if s0 < s1 && n0 < n1 {
+			l64_avx512(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
+		}
+		team.Done(129)
+	}
+	team.Wait(129, nc)
+	r.lap(w, 64)
+	// l65: dequant: dequantize the 1000 output
+	if team.Claim(131, 0) == 0 {
+		l65Generic(out, a[l65X:][:l65XLen])
+		team.Done(131)
+	}
+	team.Wait(131, 1)
+	r.lap(w, 65)
 }

@@ -3,5 +3,12 @@
 
 package mobilenetv2_224
 
+// forwardBuild is the build this file comes from (see buildID).
+const forwardBuild uint64 = 0xfab57e62460627b0
+
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
+
+func asmBuilds() []fileBuild {
+	return []fileBuild{{"forward_other.go", forwardBuild}}
+}

@@ -651,3 +651,334 @@ func l63_avx512vnni(x *byte, y *byte)
 //
 //go:noescape
 func l64_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l00_avx512: quantize 3 x 224x224.
+//
+//go:noescape
+func l00_avx512(x *float32, y *byte, s0 int, s1 int)
+
+// l01_avx512: 3 -> 32 channels, 3x3 stride 2 pad 1, 224x224 -> 112x112, vnni path.
+//
+//go:noescape
+func l01_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l02_avx512: depthwise 32 channels, 3x3 stride 1 pad 1, 112x112 -> 112x112.
+//
+//go:noescape
+func l02_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l03_avx512: 32 -> 16 channels, 1x1 stride 1 pad 0, 112x112 -> 112x112, vnni path.
+//
+//go:noescape
+func l03_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l04_avx512: 16 -> 96 channels, 1x1 stride 1 pad 0, 112x112 -> 112x112, vnni path.
+//
+//go:noescape
+func l04_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l05_avx512: depthwise 96 channels, 3x3 stride 2 pad 1, 112x112 -> 56x56.
+//
+//go:noescape
+func l05_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l06_avx512: 96 -> 24 channels, 1x1 stride 1 pad 0, 56x56 -> 56x56, vnni path.
+//
+//go:noescape
+func l06_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l07_avx512: 24 -> 144 channels, 1x1 stride 1 pad 0, 56x56 -> 56x56, vnni path.
+//
+//go:noescape
+func l07_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l08_avx512: depthwise 144 channels, 3x3 stride 1 pad 1, 56x56 -> 56x56.
+//
+//go:noescape
+func l08_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l09_avx512: 144 -> 24 channels, 1x1 stride 1 pad 0, 56x56 -> 56x56, vnni path.
+//
+//go:noescape
+func l09_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l10_avx512: residual add of 75264 bytes.
+//
+//go:noescape
+func l10_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l11_avx512: 24 -> 144 channels, 1x1 stride 1 pad 0, 56x56 -> 56x56, vnni path.
+//
+//go:noescape
+func l11_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l12_avx512: depthwise 144 channels, 3x3 stride 2 pad 1, 56x56 -> 28x28.
+//
+//go:noescape
+func l12_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l13_avx512: 144 -> 32 channels, 1x1 stride 1 pad 0, 28x28 -> 28x28, vnni path.
+//
+//go:noescape
+func l13_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l14_avx512: 32 -> 192 channels, 1x1 stride 1 pad 0, 28x28 -> 28x28, vnni path.
+//
+//go:noescape
+func l14_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l15_avx512: depthwise 192 channels, 3x3 stride 1 pad 1, 28x28 -> 28x28.
+//
+//go:noescape
+func l15_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l16_avx512: 192 -> 32 channels, 1x1 stride 1 pad 0, 28x28 -> 28x28, vnni path.
+//
+//go:noescape
+func l16_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l17_avx512: residual add of 25088 bytes.
+//
+//go:noescape
+func l17_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l18_avx512: 32 -> 192 channels, 1x1 stride 1 pad 0, 28x28 -> 28x28, vnni path.
+//
+//go:noescape
+func l18_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l19_avx512: depthwise 192 channels, 3x3 stride 1 pad 1, 28x28 -> 28x28.
+//
+//go:noescape
+func l19_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l20_avx512: 192 -> 32 channels, 1x1 stride 1 pad 0, 28x28 -> 28x28, vnni path.
+//
+//go:noescape
+func l20_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l21_avx512: residual add of 25088 bytes.
+//
+//go:noescape
+func l21_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l22_avx512: 32 -> 192 channels, 1x1 stride 1 pad 0, 28x28 -> 28x28, vnni path.
+//
+//go:noescape
+func l22_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l23_avx512: depthwise 192 channels, 3x3 stride 2 pad 1, 28x28 -> 14x14.
+//
+//go:noescape
+func l23_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l24_avx512: 192 -> 64 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l24_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l25_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l25_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l26_avx512: depthwise 384 channels, 3x3 stride 1 pad 1, 14x14 -> 14x14.
+//
+//go:noescape
+func l26_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l27_avx512: 384 -> 64 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l27_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l28_avx512: residual add of 12544 bytes.
+//
+//go:noescape
+func l28_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l29_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l29_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l30_avx512: depthwise 384 channels, 3x3 stride 1 pad 1, 14x14 -> 14x14.
+//
+//go:noescape
+func l30_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l31_avx512: 384 -> 64 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l31_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l32_avx512: residual add of 12544 bytes.
+//
+//go:noescape
+func l32_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l33_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l33_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l34_avx512: depthwise 384 channels, 3x3 stride 1 pad 1, 14x14 -> 14x14.
+//
+//go:noescape
+func l34_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l35_avx512: 384 -> 64 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l35_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l36_avx512: residual add of 12544 bytes.
+//
+//go:noescape
+func l36_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l37_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l37_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l38_avx512: depthwise 384 channels, 3x3 stride 1 pad 1, 14x14 -> 14x14.
+//
+//go:noescape
+func l38_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l39_avx512: 384 -> 96 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l39_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l40_avx512: 96 -> 576 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l40_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l41_avx512: depthwise 576 channels, 3x3 stride 1 pad 1, 14x14 -> 14x14.
+//
+//go:noescape
+func l41_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l42_avx512: 576 -> 96 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l42_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l43_avx512: residual add of 18816 bytes.
+//
+//go:noescape
+func l43_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l44_avx512: 96 -> 576 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l44_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l45_avx512: depthwise 576 channels, 3x3 stride 1 pad 1, 14x14 -> 14x14.
+//
+//go:noescape
+func l45_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l46_avx512: 576 -> 96 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l46_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l47_avx512: residual add of 18816 bytes.
+//
+//go:noescape
+func l47_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l48_avx512: 96 -> 576 channels, 1x1 stride 1 pad 0, 14x14 -> 14x14, vnni path.
+//
+//go:noescape
+func l48_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l49_avx512: depthwise 576 channels, 3x3 stride 2 pad 1, 14x14 -> 7x7.
+//
+//go:noescape
+func l49_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l50_avx512: 576 -> 160 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l50_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l51_avx512: 160 -> 960 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l51_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l52_avx512: depthwise 960 channels, 3x3 stride 1 pad 1, 7x7 -> 7x7.
+//
+//go:noescape
+func l52_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l53_avx512: 960 -> 160 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l53_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l54_avx512: residual add of 7840 bytes.
+//
+//go:noescape
+func l54_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l55_avx512: 160 -> 960 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l55_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l56_avx512: depthwise 960 channels, 3x3 stride 1 pad 1, 7x7 -> 7x7.
+//
+//go:noescape
+func l56_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l57_avx512: 960 -> 160 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l57_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l58_avx512: residual add of 7840 bytes.
+//
+//go:noescape
+func l58_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
+
+// l59_avx512: 160 -> 960 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l59_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l60_avx512: depthwise 960 channels, 3x3 stride 1 pad 1, 7x7 -> 7x7.
+//
+//go:noescape
+func l60_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
+
+// l61_avx512: 960 -> 320 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l61_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l62_avx512: 320 -> 1280 channels, 1x1 stride 1 pad 0, 7x7 -> 7x7, vnni path.
+//
+//go:noescape
+func l62_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l63_avx512: mean of 1280 channels over 49 pixels.
+//
+//go:noescape
+func l63_avx512(x *byte, y *byte)
+
+// l64_avx512: 1280 -> 1000 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, vnni path.
+//
+//go:noescape
+func l64_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// kernelsAmd64Build is the build this file comes from (see buildID).
+const kernelsAmd64Build uint64 = 0xfab57e62460627b0
+
+// asmBuild returns the build kernels_amd64.s comes from.
+func asmBuild() uint64

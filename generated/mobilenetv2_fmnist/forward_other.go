@@ -3,5 +3,12 @@
 
 package mobilenetv2_fmnist
 
+// forwardBuild is the build this file comes from (see buildID).
+const forwardBuild uint64 = 0xacd5b31f5cc12486
+
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
+
+func asmBuilds() []fileBuild {
+	return []fileBuild{{"forward_other.go", forwardBuild}}
+}

@@ -4,6 +4,9 @@ package mobilenetv2_fmnist
 
 import "github.com/ptqc/ptqc/runtime"
 
+// kernelsBuild is the build this file comes from (see buildID).
+const kernelsBuild uint64 = 0xacd5b31f5cc12486
+
 // l00Generic runs quant: quantize the 3x32x32 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {
 	x = x[:l00XC*l00XH*l00XW]
@@ -63,7 +66,7 @@ func l01Generic(y, x, _ []byte, w []int8, b []int32) {
 				acc0[o+3] = a3
 			}
 			for o, a := range acc0 {
-				ys[o] = runtime.Requantize(b[o]+a, l01M[o], l01YZero, l01Lo, l01Hi)
+				ys[o] = runtime.Requantize(b[o]+a, l01M[o], l01Bias[o], l01YZero, l01Lo, l01Hi)
 			}
 		}
 	}
@@ -94,7 +97,7 @@ func l02Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l02YW+ox)*l02YC:][:l02YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l02M[c], l02YZero, l02Lo, l02Hi)
+				ys[c] = runtime.Requantize(a, l02M[c], l02Bias[c], l02YZero, l02Lo, l02Hi)
 			}
 		}
 	}
@@ -134,11 +137,11 @@ func l03Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l03YC:][:l03YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l03M[o], l03YZero, l03Lo, l03Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l03M[o], l03Bias[o], l03YZero, l03Lo, l03Hi)
 		}
 		y1 := y[(p+1)*l03YC:][:l03YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l03M[o], l03YZero, l03Lo, l03Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l03M[o], l03Bias[o], l03YZero, l03Lo, l03Hi)
 		}
 	}
 }
@@ -177,11 +180,11 @@ func l04Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l04YC:][:l04YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l04M[o], l04YZero, l04Lo, l04Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l04M[o], l04Bias[o], l04YZero, l04Lo, l04Hi)
 		}
 		y1 := y[(p+1)*l04YC:][:l04YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l04M[o], l04YZero, l04Lo, l04Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l04M[o], l04Bias[o], l04YZero, l04Lo, l04Hi)
 		}
 	}
 }
@@ -211,7 +214,7 @@ func l05Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l05YW+ox)*l05YC:][:l05YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l05M[c], l05YZero, l05Lo, l05Hi)
+				ys[c] = runtime.Requantize(a, l05M[c], l05Bias[c], l05YZero, l05Lo, l05Hi)
 			}
 		}
 	}
@@ -251,11 +254,11 @@ func l06Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l06YC:][:l06YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l06M[o], l06YZero, l06Lo, l06Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l06M[o], l06Bias[o], l06YZero, l06Lo, l06Hi)
 		}
 		y1 := y[(p+1)*l06YC:][:l06YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l06M[o], l06YZero, l06Lo, l06Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l06M[o], l06Bias[o], l06YZero, l06Lo, l06Hi)
 		}
 	}
 }
@@ -294,11 +297,11 @@ func l07Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l07YC:][:l07YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l07M[o], l07YZero, l07Lo, l07Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l07M[o], l07Bias[o], l07YZero, l07Lo, l07Hi)
 		}
 		y1 := y[(p+1)*l07YC:][:l07YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l07M[o], l07YZero, l07Lo, l07Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l07M[o], l07Bias[o], l07YZero, l07Lo, l07Hi)
 		}
 	}
 }
@@ -328,7 +331,7 @@ func l08Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l08YW+ox)*l08YC:][:l08YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l08M[c], l08YZero, l08Lo, l08Hi)
+				ys[c] = runtime.Requantize(a, l08M[c], l08Bias[c], l08YZero, l08Lo, l08Hi)
 			}
 		}
 	}
@@ -368,11 +371,11 @@ func l09Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l09YC:][:l09YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l09M[o], l09YZero, l09Lo, l09Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l09M[o], l09Bias[o], l09YZero, l09Lo, l09Hi)
 		}
 		y1 := y[(p+1)*l09YC:][:l09YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l09M[o], l09YZero, l09Lo, l09Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l09M[o], l09Bias[o], l09YZero, l09Lo, l09Hi)
 		}
 	}
 }
@@ -421,11 +424,11 @@ func l11Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l11YC:][:l11YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l11M[o], l11YZero, l11Lo, l11Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l11M[o], l11Bias[o], l11YZero, l11Lo, l11Hi)
 		}
 		y1 := y[(p+1)*l11YC:][:l11YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l11M[o], l11YZero, l11Lo, l11Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l11M[o], l11Bias[o], l11YZero, l11Lo, l11Hi)
 		}
 	}
 }
@@ -455,7 +458,7 @@ func l12Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l12YW+ox)*l12YC:][:l12YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l12M[c], l12YZero, l12Lo, l12Hi)
+				ys[c] = runtime.Requantize(a, l12M[c], l12Bias[c], l12YZero, l12Lo, l12Hi)
 			}
 		}
 	}
@@ -495,11 +498,11 @@ func l13Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l13YC:][:l13YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l13M[o], l13YZero, l13Lo, l13Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l13M[o], l13Bias[o], l13YZero, l13Lo, l13Hi)
 		}
 		y1 := y[(p+1)*l13YC:][:l13YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l13M[o], l13YZero, l13Lo, l13Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l13M[o], l13Bias[o], l13YZero, l13Lo, l13Hi)
 		}
 	}
 }
@@ -538,11 +541,11 @@ func l14Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l14YC:][:l14YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l14M[o], l14YZero, l14Lo, l14Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l14M[o], l14Bias[o], l14YZero, l14Lo, l14Hi)
 		}
 		y1 := y[(p+1)*l14YC:][:l14YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l14M[o], l14YZero, l14Lo, l14Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l14M[o], l14Bias[o], l14YZero, l14Lo, l14Hi)
 		}
 	}
 }
@@ -572,7 +575,7 @@ func l15Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l15YW+ox)*l15YC:][:l15YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l15M[c], l15YZero, l15Lo, l15Hi)
+				ys[c] = runtime.Requantize(a, l15M[c], l15Bias[c], l15YZero, l15Lo, l15Hi)
 			}
 		}
 	}
@@ -612,11 +615,11 @@ func l16Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l16YC:][:l16YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l16M[o], l16YZero, l16Lo, l16Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l16M[o], l16Bias[o], l16YZero, l16Lo, l16Hi)
 		}
 		y1 := y[(p+1)*l16YC:][:l16YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l16M[o], l16YZero, l16Lo, l16Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l16M[o], l16Bias[o], l16YZero, l16Lo, l16Hi)
 		}
 	}
 }
@@ -665,11 +668,11 @@ func l18Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l18YC:][:l18YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l18M[o], l18YZero, l18Lo, l18Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l18M[o], l18Bias[o], l18YZero, l18Lo, l18Hi)
 		}
 		y1 := y[(p+1)*l18YC:][:l18YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l18M[o], l18YZero, l18Lo, l18Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l18M[o], l18Bias[o], l18YZero, l18Lo, l18Hi)
 		}
 	}
 }
@@ -699,7 +702,7 @@ func l19Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l19YW+ox)*l19YC:][:l19YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l19M[c], l19YZero, l19Lo, l19Hi)
+				ys[c] = runtime.Requantize(a, l19M[c], l19Bias[c], l19YZero, l19Lo, l19Hi)
 			}
 		}
 	}
@@ -739,11 +742,11 @@ func l20Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l20YC:][:l20YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l20M[o], l20YZero, l20Lo, l20Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l20M[o], l20Bias[o], l20YZero, l20Lo, l20Hi)
 		}
 		y1 := y[(p+1)*l20YC:][:l20YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l20M[o], l20YZero, l20Lo, l20Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l20M[o], l20Bias[o], l20YZero, l20Lo, l20Hi)
 		}
 	}
 }
@@ -792,11 +795,11 @@ func l22Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l22YC:][:l22YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l22M[o], l22YZero, l22Lo, l22Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l22M[o], l22Bias[o], l22YZero, l22Lo, l22Hi)
 		}
 		y1 := y[(p+1)*l22YC:][:l22YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l22M[o], l22YZero, l22Lo, l22Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l22M[o], l22Bias[o], l22YZero, l22Lo, l22Hi)
 		}
 	}
 }
@@ -826,7 +829,7 @@ func l23Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l23YW+ox)*l23YC:][:l23YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l23M[c], l23YZero, l23Lo, l23Hi)
+				ys[c] = runtime.Requantize(a, l23M[c], l23Bias[c], l23YZero, l23Lo, l23Hi)
 			}
 		}
 	}
@@ -866,11 +869,11 @@ func l24Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l24YC:][:l24YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l24M[o], l24YZero, l24Lo, l24Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l24M[o], l24Bias[o], l24YZero, l24Lo, l24Hi)
 		}
 		y1 := y[(p+1)*l24YC:][:l24YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l24M[o], l24YZero, l24Lo, l24Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l24M[o], l24Bias[o], l24YZero, l24Lo, l24Hi)
 		}
 	}
 }
@@ -909,11 +912,11 @@ func l25Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l25YC:][:l25YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l25M[o], l25YZero, l25Lo, l25Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l25M[o], l25Bias[o], l25YZero, l25Lo, l25Hi)
 		}
 		y1 := y[(p+1)*l25YC:][:l25YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l25M[o], l25YZero, l25Lo, l25Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l25M[o], l25Bias[o], l25YZero, l25Lo, l25Hi)
 		}
 	}
 }
@@ -943,7 +946,7 @@ func l26Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l26YW+ox)*l26YC:][:l26YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l26M[c], l26YZero, l26Lo, l26Hi)
+				ys[c] = runtime.Requantize(a, l26M[c], l26Bias[c], l26YZero, l26Lo, l26Hi)
 			}
 		}
 	}
@@ -983,11 +986,11 @@ func l27Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l27YC:][:l27YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l27M[o], l27YZero, l27Lo, l27Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l27M[o], l27Bias[o], l27YZero, l27Lo, l27Hi)
 		}
 		y1 := y[(p+1)*l27YC:][:l27YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l27M[o], l27YZero, l27Lo, l27Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l27M[o], l27Bias[o], l27YZero, l27Lo, l27Hi)
 		}
 	}
 }
@@ -1036,11 +1039,11 @@ func l29Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l29YC:][:l29YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l29M[o], l29YZero, l29Lo, l29Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l29M[o], l29Bias[o], l29YZero, l29Lo, l29Hi)
 		}
 		y1 := y[(p+1)*l29YC:][:l29YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l29M[o], l29YZero, l29Lo, l29Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l29M[o], l29Bias[o], l29YZero, l29Lo, l29Hi)
 		}
 	}
 }
@@ -1070,7 +1073,7 @@ func l30Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l30YW+ox)*l30YC:][:l30YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l30M[c], l30YZero, l30Lo, l30Hi)
+				ys[c] = runtime.Requantize(a, l30M[c], l30Bias[c], l30YZero, l30Lo, l30Hi)
 			}
 		}
 	}
@@ -1110,11 +1113,11 @@ func l31Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l31YC:][:l31YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l31M[o], l31YZero, l31Lo, l31Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l31M[o], l31Bias[o], l31YZero, l31Lo, l31Hi)
 		}
 		y1 := y[(p+1)*l31YC:][:l31YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l31M[o], l31YZero, l31Lo, l31Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l31M[o], l31Bias[o], l31YZero, l31Lo, l31Hi)
 		}
 	}
 }
@@ -1163,11 +1166,11 @@ func l33Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l33YC:][:l33YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l33M[o], l33YZero, l33Lo, l33Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l33M[o], l33Bias[o], l33YZero, l33Lo, l33Hi)
 		}
 		y1 := y[(p+1)*l33YC:][:l33YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l33M[o], l33YZero, l33Lo, l33Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l33M[o], l33Bias[o], l33YZero, l33Lo, l33Hi)
 		}
 	}
 }
@@ -1197,7 +1200,7 @@ func l34Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l34YW+ox)*l34YC:][:l34YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l34M[c], l34YZero, l34Lo, l34Hi)
+				ys[c] = runtime.Requantize(a, l34M[c], l34Bias[c], l34YZero, l34Lo, l34Hi)
 			}
 		}
 	}
@@ -1237,11 +1240,11 @@ func l35Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l35YC:][:l35YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l35M[o], l35YZero, l35Lo, l35Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l35M[o], l35Bias[o], l35YZero, l35Lo, l35Hi)
 		}
 		y1 := y[(p+1)*l35YC:][:l35YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l35M[o], l35YZero, l35Lo, l35Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l35M[o], l35Bias[o], l35YZero, l35Lo, l35Hi)
 		}
 	}
 }
@@ -1290,11 +1293,11 @@ func l37Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l37YC:][:l37YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l37M[o], l37YZero, l37Lo, l37Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l37M[o], l37Bias[o], l37YZero, l37Lo, l37Hi)
 		}
 		y1 := y[(p+1)*l37YC:][:l37YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l37M[o], l37YZero, l37Lo, l37Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l37M[o], l37Bias[o], l37YZero, l37Lo, l37Hi)
 		}
 	}
 }
@@ -1324,7 +1327,7 @@ func l38Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l38YW+ox)*l38YC:][:l38YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l38M[c], l38YZero, l38Lo, l38Hi)
+				ys[c] = runtime.Requantize(a, l38M[c], l38Bias[c], l38YZero, l38Lo, l38Hi)
 			}
 		}
 	}
@@ -1364,11 +1367,11 @@ func l39Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l39YC:][:l39YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l39M[o], l39YZero, l39Lo, l39Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l39M[o], l39Bias[o], l39YZero, l39Lo, l39Hi)
 		}
 		y1 := y[(p+1)*l39YC:][:l39YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l39M[o], l39YZero, l39Lo, l39Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l39M[o], l39Bias[o], l39YZero, l39Lo, l39Hi)
 		}
 	}
 }
@@ -1407,11 +1410,11 @@ func l40Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l40YC:][:l40YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l40M[o], l40YZero, l40Lo, l40Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l40M[o], l40Bias[o], l40YZero, l40Lo, l40Hi)
 		}
 		y1 := y[(p+1)*l40YC:][:l40YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l40M[o], l40YZero, l40Lo, l40Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l40M[o], l40Bias[o], l40YZero, l40Lo, l40Hi)
 		}
 	}
 }
@@ -1441,7 +1444,7 @@ func l41Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l41YW+ox)*l41YC:][:l41YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l41M[c], l41YZero, l41Lo, l41Hi)
+				ys[c] = runtime.Requantize(a, l41M[c], l41Bias[c], l41YZero, l41Lo, l41Hi)
 			}
 		}
 	}
@@ -1481,11 +1484,11 @@ func l42Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l42YC:][:l42YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l42M[o], l42YZero, l42Lo, l42Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l42M[o], l42Bias[o], l42YZero, l42Lo, l42Hi)
 		}
 		y1 := y[(p+1)*l42YC:][:l42YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l42M[o], l42YZero, l42Lo, l42Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l42M[o], l42Bias[o], l42YZero, l42Lo, l42Hi)
 		}
 	}
 }
@@ -1534,11 +1537,11 @@ func l44Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l44YC:][:l44YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l44M[o], l44YZero, l44Lo, l44Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l44M[o], l44Bias[o], l44YZero, l44Lo, l44Hi)
 		}
 		y1 := y[(p+1)*l44YC:][:l44YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l44M[o], l44YZero, l44Lo, l44Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l44M[o], l44Bias[o], l44YZero, l44Lo, l44Hi)
 		}
 	}
 }
@@ -1568,7 +1571,7 @@ func l45Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l45YW+ox)*l45YC:][:l45YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l45M[c], l45YZero, l45Lo, l45Hi)
+				ys[c] = runtime.Requantize(a, l45M[c], l45Bias[c], l45YZero, l45Lo, l45Hi)
 			}
 		}
 	}
@@ -1608,11 +1611,11 @@ func l46Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l46YC:][:l46YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l46M[o], l46YZero, l46Lo, l46Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l46M[o], l46Bias[o], l46YZero, l46Lo, l46Hi)
 		}
 		y1 := y[(p+1)*l46YC:][:l46YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l46M[o], l46YZero, l46Lo, l46Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l46M[o], l46Bias[o], l46YZero, l46Lo, l46Hi)
 		}
 	}
 }
@@ -1661,11 +1664,11 @@ func l48Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		y0 := y[p*l48YC:][:l48YC]
 		for o, a := range acc0 {
-			y0[o] = runtime.Requantize(b[o]+a, l48M[o], l48YZero, l48Lo, l48Hi)
+			y0[o] = runtime.Requantize(b[o]+a, l48M[o], l48Bias[o], l48YZero, l48Lo, l48Hi)
 		}
 		y1 := y[(p+1)*l48YC:][:l48YC]
 		for o, a := range acc1 {
-			y1[o] = runtime.Requantize(b[o]+a, l48M[o], l48YZero, l48Lo, l48Hi)
+			y1[o] = runtime.Requantize(b[o]+a, l48M[o], l48Bias[o], l48YZero, l48Lo, l48Hi)
 		}
 	}
 }
@@ -1695,7 +1698,7 @@ func l49Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l49YW+ox)*l49YC:][:l49YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l49M[c], l49YZero, l49Lo, l49Hi)
+				ys[c] = runtime.Requantize(a, l49M[c], l49Bias[c], l49YZero, l49Lo, l49Hi)
 			}
 		}
 	}
@@ -1732,7 +1735,7 @@ func l50Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l50YC:][:l50YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l50M[o], l50YZero, l50Lo, l50Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l50M[o], l50Bias[o], l50YZero, l50Lo, l50Hi)
 		}
 	}
 }
@@ -1768,7 +1771,7 @@ func l51Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l51YC:][:l51YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l51M[o], l51YZero, l51Lo, l51Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l51M[o], l51Bias[o], l51YZero, l51Lo, l51Hi)
 		}
 	}
 }
@@ -1798,7 +1801,7 @@ func l52Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l52YW+ox)*l52YC:][:l52YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l52M[c], l52YZero, l52Lo, l52Hi)
+				ys[c] = runtime.Requantize(a, l52M[c], l52Bias[c], l52YZero, l52Lo, l52Hi)
 			}
 		}
 	}
@@ -1835,7 +1838,7 @@ func l53Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l53YC:][:l53YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l53M[o], l53YZero, l53Lo, l53Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l53M[o], l53Bias[o], l53YZero, l53Lo, l53Hi)
 		}
 	}
 }
@@ -1881,7 +1884,7 @@ func l55Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l55YC:][:l55YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l55M[o], l55YZero, l55Lo, l55Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l55M[o], l55Bias[o], l55YZero, l55Lo, l55Hi)
 		}
 	}
 }
@@ -1911,7 +1914,7 @@ func l56Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l56YW+ox)*l56YC:][:l56YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l56M[c], l56YZero, l56Lo, l56Hi)
+				ys[c] = runtime.Requantize(a, l56M[c], l56Bias[c], l56YZero, l56Lo, l56Hi)
 			}
 		}
 	}
@@ -1948,7 +1951,7 @@ func l57Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l57YC:][:l57YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l57M[o], l57YZero, l57Lo, l57Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l57M[o], l57Bias[o], l57YZero, l57Lo, l57Hi)
 		}
 	}
 }
@@ -1994,7 +1997,7 @@ func l59Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l59YC:][:l59YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l59M[o], l59YZero, l59Lo, l59Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l59M[o], l59Bias[o], l59YZero, l59Lo, l59Hi)
 		}
 	}
 }
@@ -2024,7 +2027,7 @@ func l60Generic(y, x, _ []byte, w []int8, b []int32) {
 			}
 			ys := y[(oy*l60YW+ox)*l60YC:][:l60YC]
 			for c, a := range acc {
-				ys[c] = runtime.Requantize(a, l60M[c], l60YZero, l60Lo, l60Hi)
+				ys[c] = runtime.Requantize(a, l60M[c], l60Bias[c], l60YZero, l60Lo, l60Hi)
 			}
 		}
 	}
@@ -2061,7 +2064,7 @@ func l61Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l61YC:][:l61YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l61M[o], l61YZero, l61Lo, l61Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l61M[o], l61Bias[o], l61YZero, l61Lo, l61Hi)
 		}
 	}
 }
@@ -2097,7 +2100,7 @@ func l62Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l62YC:][:l62YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l62M[o], l62YZero, l62Lo, l62Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l62M[o], l62Bias[o], l62YZero, l62Lo, l62Hi)
 		}
 	}
 }
@@ -2162,7 +2165,7 @@ func l64Generic(y, x, _ []byte, w []int8, b []int32) {
 		}
 		ys := y[p*l64YC:][:l64YC]
 		for o, a := range acc0 {
-			ys[o] = runtime.Requantize(b[o]+a, l64M[o], l64YZero, l64Lo, l64Hi)
+			ys[o] = runtime.Requantize(b[o]+a, l64M[o], l64Bias[o], l64YZero, l64Lo, l64Hi)
 		}
 	}
 }

@@ -113,10 +113,27 @@ func ptqc(repeats int) ([]result, error) {
 		}
 		return strconv.ParseFloat(m[1], 64)
 	}
-	r := result{name: "ptqc (avx2)", b1: math.Inf(1)}
+	// The benchmarks log the kernel tier New picked (PTQC_ISA may force one).
+	tierRe := regexp.MustCompile(`tier: (\S+)`)
+	var tier string
+	tierOf := func(out string) error {
+		m := tierRe.FindStringSubmatch(out)
+		switch {
+		case m == nil:
+			return fmt.Errorf("no kernel tier in benchmark output:\n%s", out)
+		case tier != "" && m[1] != tier:
+			return fmt.Errorf("the benchmarks ran on tiers %s and %s", tier, m[1])
+		}
+		tier = m[1]
+		return nil
+	}
+	r := result{b1: math.Inf(1)}
 	for i := 0; i < repeats; i++ {
 		out, err := run("generated", []string{"GOMAXPROCS=1"}, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch1_224$", "-test.benchtime", "200x")
 		if err != nil {
+			return nil, err
+		}
+		if err := tierOf(out); err != nil {
 			return nil, err
 		}
 		v, err := metric(out, "ms/image")
@@ -128,11 +145,15 @@ func ptqc(repeats int) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := tierOf(out); err != nil {
+			return nil, err
+		}
 		if v, err = metric(out, "images/s"); err != nil {
 			return nil, err
 		}
 		r.b16 = max(r.b16, v)
 	}
+	r.name = "ptqc (" + tier + ")"
 	return []result{r}, nil
 }
 

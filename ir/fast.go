@@ -1,0 +1,646 @@
+package ir
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/ptqc/ptqc/ir/floatk"
+)
+
+// Program is a float graph prepared for fast runs on floatk's kernels: dense
+// convolutions as GEMMs of packed weights by the input (1x1) or its im2col
+// columns, depthwise ones as tap lists over padded, stride-phase-split
+// planes, Linear as a GEMM by the transposed weights. Ops without a fast
+// path run the reference interpreter's code. Outputs are NCHW float32 and
+// the reference's bit for bit (up to the sign of a zero): the kernels add
+// the same rounded products in the same order.
+//
+// A Program copies the weights it packs: compile the graph again after
+// changing it. It is safe for concurrent use; it keeps the output buffers
+// it recycles (RunTransient, Run without hooks) for its later runs.
+type Program struct {
+	g     *Graph
+	k     *floatk.Kernels
+	steps []*step
+	uses  []int // readers of each tensor
+
+	mu   sync.Mutex
+	free map[int][][]float32 // recycled node outputs by length
+}
+
+type stepKind int
+
+const (
+	stepRef    stepKind = iota // the reference interpreter's runNode
+	stepGemm                   // dense conv
+	stepDW                     // depthwise conv
+	stepLinear                 // linear
+	stepAdd
+	stepMean
+)
+
+type step struct {
+	kind stepKind
+	nd   *Node
+	bias []float32 // conv: M values (zeros without bias); linear: nil or Out
+
+	// stepGemm: out[M][N] = a[M][K] x cols[K][N]
+	a       []float32 // row panels of MR rows, each k-major: panel i at i*MR*K
+	k, m, n int
+	im2col  bool // else 1x1, stride 1, no padding: cols is the input (GemmDot)
+	mr      int  // rows per panel
+
+	// stepDW
+	w                   []float32 // C x taps
+	offs                []int
+	hq, wq, oh, ow, dwN int // phase plane size, output size, kernel length
+	xLen                int
+
+	// stepLinear
+	wt   []float32 // In x outP, W transposed, columns padded with zeros
+	outP int
+}
+
+// Compile prepares g for Run on the fastest kernels this CPU has.
+func Compile(g *Graph) (*Program, error) { return CompileWith(g, floatk.Best) }
+
+// CompileWith is Compile on the kernel tier kt (one of floatk.Tiers()).
+func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
+	p := &Program{g: g, k: kt, uses: make([]int, len(g.Tensors)), free: map[int][][]float32{}}
+	for _, nd := range g.Nodes {
+		for _, t := range nd.In {
+			if t < 0 || t >= len(g.Tensors) {
+				return nil, fmt.Errorf("%s: input tensor %d does not exist", nd.Name, t)
+			}
+			p.uses[t]++
+		}
+		st := &step{kind: stepRef, nd: nd}
+		switch {
+		case nd.Op == OpConv && nd.Conv.Groups == 1:
+			p.gemmStep(st)
+		case nd.Op == OpConv && nd.Conv.Depthwise():
+			p.dwStep(st)
+		case nd.Op == OpLinear:
+			p.linearStep(st)
+		case nd.Op == OpAdd:
+			st.kind = stepAdd
+		case nd.Op == OpMean:
+			st.kind = stepMean
+		}
+		p.steps = append(p.steps, st)
+	}
+	return p, nil
+}
+
+func convBias(c *Conv) []float32 {
+	if c.Bias != nil {
+		return append([]float32(nil), c.Bias...)
+	}
+	return make([]float32, c.OutC)
+}
+
+func (p *Program) gemmStep(st *step) {
+	c := st.nd.Conv
+	out := p.g.Tensors[st.nd.Out].Shape
+	st.kind = stepGemm
+	st.k, st.m, st.n = c.InC*c.Kernel*c.Kernel, c.OutC, out[1]*out[2]
+	// The reference's pointwise path (a dot product per output) exactly when
+	// it takes it.
+	st.im2col = !(c.Kernel == 1 && c.Stride == 1 && c.Pad == 0)
+	st.bias = convBias(c)
+	st.mr = p.k.MRDot
+	if st.im2col {
+		st.mr = p.k.MRSeq
+	}
+	mr := st.mr
+	st.a = make([]float32, 0, ((st.m+mr-1)/mr)*mr*st.k)
+	for m0 := 0; m0 < st.m; m0 += mr {
+		rows := min(mr, st.m-m0)
+		for i := range st.k {
+			for r := range rows {
+				st.a = append(st.a, c.Weight[(m0+r)*st.k+i])
+			}
+		}
+	}
+}
+
+func (p *Program) dwStep(st *step) {
+	c := st.nd.Conv
+	in, out := p.g.Tensors[st.nd.In[0]].Shape, p.g.Tensors[st.nd.Out].Shape
+	st.kind = stepDW
+	s, k := c.Stride, c.Kernel
+	hp, wp := in[1]+2*c.Pad, in[2]+2*c.Pad
+	st.hq, st.wq = (hp+s-1)/s, (wp+s-1)/s
+	st.oh, st.ow = out[1], out[2]
+	// Output (oy, ox) is kernel element oy*wq+ox; the columns past ow are
+	// computed and dropped.
+	blk := p.k.Block
+	st.dwN = (st.oh*st.wq + blk - 1) / blk * blk
+	plane := st.hq * st.wq
+	for ky := range k {
+		for kx := range k {
+			phase := (ky%s)*s + kx%s
+			st.offs = append(st.offs, phase*plane+(ky/s)*st.wq+kx/s)
+		}
+	}
+	st.xLen = s * s * plane
+	for _, o := range st.offs {
+		st.xLen = max(st.xLen, o+st.dwN)
+	}
+	st.w = append([]float32(nil), c.Weight...)
+	st.bias = convBias(c)
+}
+
+func (p *Program) linearStep(st *step) {
+	l := st.nd.Linear
+	st.kind = stepLinear
+	nr := p.k.NR
+	st.outP = (l.Out + nr - 1) / nr * nr
+	st.wt = make([]float32, l.In*st.outP)
+	for o := range l.Out {
+		for i := range l.In {
+			st.wt[i*st.outP+o] = l.Weight[o*l.In+i]
+		}
+	}
+	if l.Bias != nil {
+		st.bias = append([]float32(nil), l.Bias...)
+	}
+}
+
+// Run executes the program on n samples as RunHooks does. Hooks may keep
+// the outputs they see.
+func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
+	return p.run(x, n, pre, hook, pre == nil && hook == nil)
+}
+
+// RunTransient is Run for hooks that do not keep the outputs they see past
+// their call: their buffers are reused for later nodes and runs.
+func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, error) {
+	return p.run(x, n, pre, hook, true)
+}
+
+func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool) ([]float32, error) {
+	g := p.g
+	in := g.Tensors[g.Input]
+	if n < 1 || len(x) != n*in.Elems() {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	}
+	uses := append([]int(nil), p.uses...)
+	vals := make([][]float32, len(g.Tensors))
+	vals[g.Input] = x
+	var dead [][]float32
+	defer func() { p.put(dead) }()
+	for _, st := range p.steps {
+		nd := st.nd
+		out, err := p.runStep(st, vals, n, pre, recycle)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nd.Name, err)
+		}
+		vals[nd.Out] = out
+		if hook != nil {
+			if err := hook(nd, out, n); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range nd.In {
+			if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
+				if recycle {
+					dead = append(dead, vals[t])
+				}
+				vals[t] = nil
+			}
+		}
+		// Only after the node ran may its inputs' buffers be reused.
+		p.put(dead)
+		dead = dead[:0]
+	}
+	if vals[g.Output] == nil {
+		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
+	}
+	return vals[g.Output], nil
+}
+
+// get returns a buffer of n floats, recycled (not zeroed) if recycle.
+func (p *Program) get(n int, recycle bool) []float32 {
+	if recycle {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if bs := p.free[n]; len(bs) > 0 {
+			b := bs[len(bs)-1]
+			p.free[n] = bs[:len(bs)-1]
+			return b
+		}
+	}
+	return make([]float32, n)
+}
+
+func (p *Program) put(bufs [][]float32) {
+	if len(bufs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range bufs {
+		p.free[len(b)] = append(p.free[len(b)], b)
+	}
+}
+
+// bounds is the clamp of an activation.
+func bounds(act Act) (lo, hi float32) {
+	switch act {
+	case ActReLU:
+		return 0, float32(math.Inf(1))
+	case ActReLU6:
+		return 0, 6
+	}
+	return float32(math.Inf(-1)), float32(math.Inf(1))
+}
+
+// runStep runs one node; its output is a recycled buffer if recycle.
+func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle bool) ([]float32, error) {
+	nd := st.nd
+	if st.kind == stepRef {
+		m := map[int][]float32{}
+		for _, t := range nd.In {
+			m[t] = vals[t]
+		}
+		return runNode(p.g, nd, m, n, pre)
+	}
+	act := nd.Act
+	if pre != nil {
+		act = ActNone
+	}
+	lo, hi := bounds(act)
+	a := vals[nd.In[0]]
+	inT, outT := p.g.Tensors[nd.In[0]], p.g.Tensors[nd.Out]
+	ie, oe := inT.Elems(), outT.Elems()
+	out := p.get(n*oe, recycle)
+	switch st.kind {
+	case stepAdd:
+		b := vals[nd.In[1]]
+		if len(b) != len(a) || len(a) != len(out) {
+			return nil, fmt.Errorf("add of %d and %d values into %d", len(a), len(b), len(out))
+		}
+		p.k.Add(a, b, out)
+		activate(out, nd.Act) // add_relu
+	case stepMean:
+		c := inT.Shape[0]
+		hw := ie / c
+		Parallel(n*c, func(j int) {
+			var s float64
+			for _, v := range a[j*hw : (j+1)*hw] {
+				s += float64(v)
+			}
+			out[j] = float32(s / float64(hw))
+		})
+	case stepGemm:
+		p.gemmConv(st, a, ie, out, oe, n, lo, hi)
+	case stepDW:
+		p.dwConv(st, a, ie, out, oe, n, lo, hi)
+	case stepLinear:
+		p.linear(st, a, out, n)
+		if act != ActNone {
+			activate(out, act)
+		}
+	}
+	if pre != nil && (nd.Op == OpConv || nd.Op == OpLinear) {
+		if err := pre(nd, out, n); err != nil {
+			return nil, err
+		}
+		activate(out, nd.Act)
+	}
+	return out, nil
+}
+
+var scratchPool sync.Pool
+
+// scratch returns a buffer of n floats (contents undefined) for putScratch.
+func scratch(n int) *[]float32 {
+	if b, ok := scratchPool.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putScratch(b *[]float32) { scratchPool.Put(b) }
+
+// tilesPerJob splits tiles column tiles of each of n images into enough jobs
+// to keep the workers busy, each job a run of up to 8 tiles.
+func tilesPerJob(tiles, n int) int {
+	w := runtime.GOMAXPROCS(0)
+	return max(1, min(8, tiles*n/(4*w)))
+}
+
+func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+	kt := p.k
+	nr := kt.NR
+	K, N := st.k, st.n
+	c := st.nd.Conv
+	inShape := p.g.Tensors[st.nd.In[0]].Shape
+	ow := p.g.Tensors[st.nd.Out].Shape[2]
+	if !st.im2col && N < 4*nr {
+		p.gemmSmall(st, in, ie, out, oe, n, lo, hi)
+		return
+	}
+	tiles := (N + nr - 1) / nr
+	per := tilesPerJob(tiles, n)
+	groups := (tiles + per - 1) / per
+	Parallel(n*groups, func(j int) {
+		s, grp := j/groups, j%groups
+		x, o := in[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe]
+		j0 := grp * per * nr
+		j1 := min(N, j0+per*nr)
+		width := (j1 - j0 + nr - 1) / nr * nr
+		var buf *[]float32
+		var cols []float32
+		ldb, base := N, j0 // cols[i*ldb + base + col]
+		if st.im2col {
+			buf = scratch(K * width)
+			cols = *buf
+			im2col(c, inShape, x, ow, j0, j1, cols, width)
+			ldb, base = width, 0
+		} else {
+			cols = x
+		}
+		var tile [16 * 32]float32 // MR x NR of the widest tier at most
+		for t0 := j0; t0 < j1; t0 += nr {
+			b := cols[base+t0-j0:]
+			if !st.im2col && t0+nr > N {
+				// The last tile of the input: copy its columns, zero-padded.
+				edge := scratch(K * nr)
+				e := *edge
+				clear(e)
+				for i := range K {
+					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
+				}
+				p.gemmTile(st, e, nr, o, N, t0, lo, hi, tile[:])
+				putScratch(edge)
+				continue
+			}
+			p.gemmTile(st, b, ldb, o, N, t0, lo, hi, tile[:])
+		}
+		if buf != nil {
+			putScratch(buf)
+		}
+	})
+}
+
+// gemmSmall is gemmConv for 1x1 convs on small planes (under 4 tiles):
+// columns of several images side by side make full tiles.
+func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+	nr := p.k.NR
+	K, M, N := st.k, st.m, st.n
+	per := max(1, min((4*nr)/N, (n+3)/4)) // images per job: about 4 tiles, and work for 4 workers
+	Parallel((n+per-1)/per, func(j int) {
+		s0 := j * per
+		cnt := min(per, n-s0)
+		w := (cnt*N + nr - 1) / nr * nr
+		buf := scratch((K + M) * w)
+		b, c := (*buf)[:K*w], (*buf)[K*w:]
+		for k := range K {
+			row := b[k*w : (k+1)*w]
+			for i := range cnt {
+				copy(row[i*N:(i+1)*N], in[(s0+i)*ie+k*N:])
+			}
+			clear(row[cnt*N:])
+		}
+		var tile [16 * 32]float32
+		for t0 := 0; t0 < w; t0 += nr {
+			p.gemmTile(st, b[t0:], w, c, w, t0, lo, hi, tile[:])
+		}
+		for i := range cnt {
+			o := out[(s0+i)*oe:]
+			for m := range M {
+				copy(o[m*N:(m+1)*N], c[m*w+i*N:])
+			}
+		}
+		putScratch(buf)
+	})
+}
+
+// gemmTile computes columns [t0, t0+NR) (those below N) of all rows of the
+// output o (rows of N) from b, their K x NR columns at stride ldb.
+func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, tile []float32) {
+	kt := p.k
+	nr, mr := kt.NR, st.mr
+	K, M := st.k, st.m
+	gemm := kt.GemmDot
+	if st.im2col {
+		gemm = kt.GemmSeq
+	}
+	full := t0+nr <= N
+	// The full panels in one call, then the rows left.
+	for m0 := 0; m0 < M; {
+		panels, rows := (M-m0)/mr, mr
+		if panels == 0 {
+			panels, rows = 1, M-m0
+		}
+		if !full {
+			panels = 1 // tile holds one panel
+		}
+		n := panels * rows
+		a := st.a[m0*K : (m0+n)*K]
+		if full {
+			gemm(panels, rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
+		} else {
+			gemm(1, rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
+			for r := range rows {
+				copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
+			}
+		}
+		m0 += n
+	}
+}
+
+// im2col writes the inputs of output positions [j0, j1) (row-major over the
+// output plane of width ow) as a K x width matrix, zero-padded on the right.
+func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32, width int) {
+	ih, iw := inShape[1], inShape[2]
+	k, s, pad := c.Kernel, c.Stride, c.Pad
+	for ic := range c.InC {
+		plane := x[ic*ih*iw : (ic+1)*ih*iw]
+		for ky := range k {
+			for kx := range k {
+				row := cols[((ic*k+ky)*k+kx)*width:][:width]
+				for j := j0; j < j1; {
+					oy, ox0 := j/ow, j%ow
+					ox1 := min(ow, ox0+j1-j)
+					dst := row[j-j0 : j-j0+ox1-ox0]
+					j += ox1 - ox0
+					iy := oy*s - pad + ky
+					if iy < 0 || iy >= ih {
+						clear(dst)
+						continue
+					}
+					src := plane[iy*iw : (iy+1)*iw]
+					for q := range dst {
+						ix := (ox0+q)*s - pad + kx
+						if ix >= 0 && ix < iw {
+							dst[q] = src[ix]
+						} else {
+							dst[q] = 0
+						}
+					}
+				}
+				clear(row[j1-j0:])
+			}
+		}
+	}
+}
+
+func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+	c := st.nd.Conv
+	inShape := p.g.Tensors[st.nd.In[0]].Shape
+	ih, iw := inShape[1], inShape[2]
+	s, pad := c.Stride, c.Pad
+	taps := len(st.offs)
+	ch := c.OutC
+	// Jobs of several channels on small planes: a job costs more than a
+	// 4x4 channel.
+	per := max(1, min(ch, 4096/st.dwN))
+	chunks := (ch + per - 1) / per
+	Parallel(n*chunks, func(j int) {
+		smp, c0 := j/chunks, j%chunks*per
+		xb := scratch(st.xLen + st.dwN)
+		xs, ys := (*xb)[:st.xLen], (*xb)[st.xLen:]
+		for cc := c0; cc < min(ch, c0+per); cc++ {
+			x := in[smp*ie+cc*ih*iw:][:ih*iw]
+			o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
+			if s == 1 {
+				padPlane(xs, x, ih, iw, pad, st.wq)
+			} else {
+				p.splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
+			}
+			p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
+			for oy := range st.oh {
+				copy(o[oy*st.ow:(oy+1)*st.ow], ys[oy*st.wq:])
+			}
+		}
+		putScratch(xb)
+	})
+}
+
+func (p *Program) linear(st *step, x, out []float32, n int) {
+	kt := p.k
+	nr, mr := kt.NR, kt.MRSeq
+	l := st.nd.Linear
+	K, O := l.In, l.Out
+	// x packed as panels of up to MR samples, k-major.
+	pa := make([]float32, 0, n*K)
+	for s0 := 0; s0 < n; s0 += mr {
+		rows := min(mr, n-s0)
+		for i := range K {
+			for r := range rows {
+				pa = append(pa, x[(s0+r)*K+i])
+			}
+		}
+	}
+	zero := make([]float32, mr)
+	inf := float32(math.Inf(1))
+	tiles := st.outP / nr
+	Parallel(tiles, func(t int) {
+		t0 := t * nr
+		var tile [16 * 32]float32
+		for s0 := 0; s0 < n; s0 += mr {
+			rows := min(mr, n-s0)
+			a := pa[s0*K : (s0+rows)*K]
+			if t0+nr <= O {
+				kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
+				continue
+			}
+			kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
+			for r := range rows {
+				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
+			}
+		}
+	})
+	if st.bias != nil {
+		for s := range n {
+			row := out[s*O : (s+1)*O]
+			for o := range row {
+				row[o] += st.bias[o]
+			}
+		}
+	}
+}
+
+// padPlane writes the ih x iw plane x into xs with pad zeros around it, rows
+// of wq = iw+2*pad, zeroing only what the rows leave (to the end of xs).
+func padPlane(xs, x []float32, ih, iw, pad, wq int) {
+	clear(xs[:pad*wq+pad])
+	for iy := range ih {
+		d := (iy+pad)*wq + pad
+		copy(xs[d:d+iw], x[iy*iw:(iy+1)*iw])
+		clear(xs[d+iw : min(len(xs), d+iw+2*pad)])
+	}
+	clear(xs[min(len(xs), (ih+pad)*wq):])
+}
+
+// splitPhases writes the ih x iw plane x, padded by pad zeros, into xs as
+// s*s phase planes of hq x wq: phase (py, px) holds the padded plane's
+// elements (i, j) with i%s == py and j%s == px at (i/s, j/s).
+func (p *Program) splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
+	clear(xs)
+	plane := hq * wq
+	for iy := range ih {
+		i := iy + pad
+		row := x[iy*iw : (iy+1)*iw]
+		if s == 2 {
+			// Input column ix is padded column ix+pad: the even ix go to
+			// phase pad%2 from column pad/2, the odd ones to the other.
+			r := xs[(i%2)*2*plane+(i/2)*wq:]
+			even := r[(pad%2)*plane+pad/2:]
+			odd := r[((pad+1)%2)*plane+(pad+1)/2:]
+			m := iw / 2
+			p.k.Deinterleave(row, even[:m], odd[:m])
+			if iw%2 == 1 {
+				even[m] = row[iw-1]
+			}
+			continue
+		}
+		for px := range s {
+			// The first ix with (ix+pad)%s == px.
+			ix0 := ((px-pad)%s + s) % s
+			if ix0 >= iw {
+				continue
+			}
+			d := xs[((i%s)*s+px)*plane+(i/s)*wq+(ix0+pad)/s:]
+			d = d[:(iw-ix0+s-1)/s]
+			for q := range d {
+				d[q] = row[ix0+q*s]
+			}
+		}
+	}
+}
+
+// RunBatches runs the n samples x through the program batch samples at a
+// time, as Run would all at once but in bounded memory: the hooks see each
+// batch in turn (their n is the batch's size), progress (if not nil) hears
+// the samples done after each, and the outputs come back concatenated.
+// transient is RunTransient's promise about the hooks.
+func (p *Program) RunBatches(x []float32, n, batch int, pre, hook Hook, transient bool, progress func(done, total int)) ([]float32, error) {
+	elems := p.g.Tensors[p.g.Input].Elems()
+	if n < 1 || batch < 1 || len(x) != n*elems {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v in batches of %d", len(x), n, p.g.Tensors[p.g.Input].Shape, batch)
+	}
+	var all []float32
+	for s := 0; s < n; s += batch {
+		k := min(batch, n-s)
+		out, err := p.run(x[s*elems:(s+k)*elems], k, pre, hook, transient || (pre == nil && hook == nil))
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = make([]float32, 0, len(out)/k*n)
+		}
+		all = append(all, out...)
+		if progress != nil {
+			progress(s+k, n)
+		}
+	}
+	return all, nil
+}

@@ -1,0 +1,195 @@
+package ir
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/ir/floatk"
+)
+
+// The fast path must compute the reference interpreter's values exactly:
+// a tolerance of 0 ulps (a zero's sign may differ: the kernels' ReLU6 keeps
+// -0, Go's max does not). Calibration's histogram search amplifies any
+// difference (see floatk's package comment).
+const fastTolUlps = 0
+
+func ulpsApart(a, b float32) int64 {
+	if a == b || (a != a && b != b) {
+		return 0
+	}
+	d := int64(int32(math.Float32bits(a))) - int64(int32(math.Float32bits(b)))
+	if d < 0 {
+		d = -d
+	}
+	return max(d, 1)
+}
+
+// convGraph is one conv of c on a cxhxw input.
+func convGraph(c Conv, h, w int, act Act, seed uint64) *Graph {
+	r := rand.New(rand.NewPCG(seed, uint64(c.InC)))
+	c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
+	c.Bias = make([]float32, c.OutC)
+	for i := range c.Weight {
+		c.Weight[i] = float32(r.NormFloat64())
+	}
+	for i := range c.Bias {
+		c.Bias[i] = float32(r.NormFloat64())
+	}
+	g := &Graph{Name: "conv"}
+	g.Input = g.NewTensor([]int{c.InC, h, w})
+	g.Output = g.Add(&Node{Op: OpConv, Name: "conv", Conv: &c, Act: act}, g.Input)
+	if err := InferShapes(g); err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// checkFast runs each node of g on the reference's input to it, on every
+// tier, and compares with the reference output within fastTolUlps; then the
+// whole graph.
+func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
+	t.Helper()
+	x := randomInput(n, g.Tensors[g.Input].Shape, seed)
+	ref := map[int][]float32{g.Input: x}
+	if _, err := Reference(g, x, n, nil, func(nd *Node, out []float32, _ int) error {
+		ref[nd.Out] = out
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	compare := func(what string, got, want []float32) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d values, reference %d", what, len(got), len(want))
+		}
+		for j := range want {
+			if d := ulpsApart(got[j], want[j]); d > fastTolUlps {
+				t.Fatalf("%s: element %d is %v, reference %v: %d ulps apart (tolerance %d)", what, j, got[j], want[j], d, fastTolUlps)
+			}
+		}
+	}
+	for _, kt := range floatk.Tiers() {
+		p, err := CompileWith(g, kt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range p.steps {
+			nd := st.nd
+			vals := make([][]float32, len(g.Tensors))
+			for _, id := range nd.In {
+				vals[id] = ref[id]
+			}
+			got, err := p.runStep(st, vals, n, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(kt.Name+": "+g.Name+" "+nd.Name, got, ref[nd.Out])
+		}
+		for _, recycle := range []bool{false, true} {
+			out, err := p.run(x, n, nil, nil, recycle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(kt.Name+": "+g.Name+" output", out, ref[g.Output])
+		}
+	}
+}
+
+func TestFastMatchesReferenceConvs(t *testing.T) {
+	for i, c := range []Conv{
+		{InC: 3, OutC: 4, Kernel: 3, Stride: 2, Pad: 1, Groups: 1},
+		{InC: 6, OutC: 6, Kernel: 3, Stride: 1, Pad: 1, Groups: 6},
+		{InC: 6, OutC: 6, Kernel: 3, Stride: 2, Pad: 1, Groups: 6},
+		{InC: 8, OutC: 5, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
+		{InC: 40, OutC: 29, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
+		{InC: 4, OutC: 6, Kernel: 3, Stride: 1, Pad: 0, Groups: 2},
+		{InC: 2, OutC: 3, Kernel: 5, Stride: 3, Pad: 2, Groups: 1},
+		{InC: 5, OutC: 5, Kernel: 5, Stride: 3, Pad: 2, Groups: 5},
+		{InC: 4, OutC: 4, Kernel: 5, Stride: 2, Pad: 2, Groups: 4},
+		{InC: 4, OutC: 4, Kernel: 2, Stride: 2, Pad: 0, Groups: 4},
+		{InC: 18, OutC: 40, Kernel: 1, Stride: 2, Pad: 0, Groups: 1},
+	} {
+		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}, {23, 37}} {
+			if hw[0]+2*c.Pad < c.Kernel || hw[1]+2*c.Pad < c.Kernel {
+				continue
+			}
+			for _, act := range []Act{ActNone, ActReLU, ActReLU6} {
+				checkFast(t, convGraph(c, hw[0], hw[1], act, uint64(i)), 3, uint64(hw[0]))
+			}
+		}
+	}
+}
+
+func TestFastMatchesReferenceMobileNetV2(t *testing.T) {
+	g, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 1)
+	checkFast(t, Fuse(g), 5, 2)
+	checkFast(t, g, 2, 3) // unfused: BatchNorm, ReLU6 and Dropout nodes too
+}
+
+func TestFastMatchesReferenceResNet(t *testing.T) {
+	d, err := ParseDescription([]byte(`{"arch": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "widths": [8, 8, 16, 16],
+	  "width_per_group": 32, "num_classes": 5, "input": [3, 24, 24], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Build(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 2)
+	checkFast(t, Fuse(g), 3, 2) // max-pool, add_relu
+	checkFast(t, g, 2, 3)
+}
+
+// TestFastPreHook checks that the pre hook sees Conv and Linear outputs
+// before their activation, and that the activation is applied after it.
+func TestFastPreHook(t *testing.T) {
+	g, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 4)
+	g = Fuse(g)
+	x := randomInput(2, g.Tensors[g.Input].Shape, 5)
+	collect := func(m map[string][]float32) Hook {
+		return func(nd *Node, out []float32, _ int) error {
+			m[nd.Name] = append([]float32(nil), out...)
+			return nil
+		}
+	}
+	wantPre, wantPost := map[string][]float32{}, map[string][]float32{}
+	if _, err := Reference(g, x, 2, collect(wantPre), collect(wantPost)); err != nil {
+		t.Fatal(err)
+	}
+	gotPre, gotPost := map[string][]float32{}, map[string][]float32{}
+	if _, err := RunHooks(g, x, 2, collect(gotPre), collect(gotPost)); err != nil {
+		t.Fatal(err)
+	}
+	if len(gotPre) != len(wantPre) || len(gotPost) != len(wantPost) {
+		t.Fatalf("hooks saw %d and %d nodes, reference %d and %d", len(gotPre), len(gotPost), len(wantPre), len(wantPost))
+	}
+	negatives := 0
+	for name, w := range wantPre {
+		if d := relDiff(gotPre[name], w); d != 0 {
+			t.Errorf("pre hook at %s: relative difference %g", name, d)
+		}
+		for _, v := range gotPre[name] {
+			if v < 0 {
+				negatives++
+			}
+		}
+	}
+	if negatives == 0 {
+		t.Errorf("the pre hook saw no negative value: activations were applied before it")
+	}
+	for name, w := range wantPost {
+		if d := relDiff(gotPost[name], w); d != 0 {
+			t.Errorf("hook at %s: relative difference %g", name, d)
+		}
+	}
+}

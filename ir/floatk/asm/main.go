@@ -1,0 +1,508 @@
+// Command asm generates ir/floatk's AVX2 and AVX-512 kernels with avo:
+//
+//	go run ./asm -out kernels_amd64.s -stubs stubs_amd64.go
+//
+// (the go:generate line in ../floatk.go). Each kernel exists once per tier,
+// named with the tier's suffix; see ../floatk.go for what they compute.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// tier describes one instruction set: vector registers of vw float32 lanes.
+type tier struct {
+	name  string
+	vw    int
+	mrSeq int // rows of the widest gemmSeq micro-kernel
+	mrDot int // rows of the widest gemmDot micro-kernel
+	vec   func() reg.VecVirtual
+}
+
+var tiers = []tier{
+	{name: "avx2", vw: 8, mrSeq: 6, mrDot: 1, vec: YMM},
+	{name: "avx512", vw: 16, mrSeq: 12, mrDot: 3, vec: ZMM},
+}
+
+func main() {
+	ConstraintExpr("amd64")
+	for _, t := range tiers {
+		for mr := 1; mr <= t.mrSeq; mr++ {
+			gemmSeq(t, mr)
+		}
+		for mr := 1; mr <= t.mrDot; mr++ {
+			gemmDot(t, mr)
+		}
+		depthwise(t)
+		add(t)
+		minmax(t)
+		histIndex(t)
+		deinterleave(t)
+	}
+	Generate()
+}
+
+// gemmSeq: c[r][0:2vw] = clamp(bias[r] + a[0*mr+r]*b[0][:] + a[1*mr+r]*b[1][:] + ...)
+// for r < mr: the reference interpreter's direct convolution, term by term in
+// k order, each product rounded before it is added (VMULPS, VADDPS: no FMA).
+func gemmSeq(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemmseq%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemmseq%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	Label("panel")
+	k := Load(Param("k"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	acc := make([][2]reg.VecVirtual, mr)
+	for r := range acc {
+		for j := range 2 {
+			acc[r][j] = t.vec()
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
+		}
+	}
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	TESTQ(k, k)
+	JZ(LabelRef("done"))
+	Label("loop")
+	VMOVUPS(Mem{Base: b}, b0)
+	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
+		VMULPS(b0, bc, p)
+		VADDPS(p, acc[r][0], acc[r][0])
+		VMULPS(b1, bc, p)
+		VADDPS(p, acc[r][1], acc[r][1])
+	}
+	ADDQ(U32(4*mr), a)
+	ADDQ(ldb, b)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	clampStore(t, acc, c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// panelStart loads the pointers that run across panels: A (its panels are
+// consecutive, so the k loop leaves it at the next one), the bias, C, and
+// the panel count.
+func panelStart() (a, bias, c, panels reg.GPVirtual) {
+	a = GP64()
+	Load(Param("a"), a)
+	bias = GP64()
+	Load(Param("bias"), bias)
+	c = GP64()
+	Load(Param("c"), c)
+	panels = GP64()
+	Load(Param("panels"), panels)
+	return a, bias, c, panels
+}
+
+// panelEnd moves the bias and C on by mr rows and loops while panels remain.
+func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
+	ADDQ(U32(4*mr), bias)
+	ldc := Load(Param("ldc"), GP64())
+	IMUL3Q(U32(4*mr), ldc, ldc)
+	ADDQ(ldc, c)
+	DECQ(panels)
+	JNZ(LabelRef("panel"))
+}
+
+// gemmDot: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums the
+// products a[i*mr+r]*b[i][:] of the steps i = p mod 4 below k&^3, and s0 then
+// the remaining k&3 steps: the reference interpreter's 1x1 convolution (its
+// 4-way unrolled dot product), each product rounded before it is added.
+func gemmDot(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemmdot%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	Label("panel")
+	k := Load(Param("k"), GP64())
+	k4 := GP64()
+	MOVQ(k, k4)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), k)
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	var acc [4][][2]reg.VecVirtual
+	for ph := range acc {
+		acc[ph] = make([][2]reg.VecVirtual, mr)
+		for r := range mr {
+			for j := range 2 {
+				acc[ph][r][j] = t.vec()
+				VXORPS(acc[ph][r][j], acc[ph][r][j], acc[ph][r][j])
+			}
+		}
+	}
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	step := func(acc [][2]reg.VecVirtual) {
+		VMOVUPS(Mem{Base: b}, b0)
+		VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
+		for r := range mr {
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
+			VMULPS(b0, bc, p)
+			VADDPS(p, acc[r][0], acc[r][0])
+			VMULPS(b1, bc, p)
+			VADDPS(p, acc[r][1], acc[r][1])
+		}
+		ADDQ(U32(4*mr), a)
+		ADDQ(ldb, b)
+	}
+	TESTQ(k4, k4)
+	JZ(LabelRef("tail"))
+	Label("loop4")
+	for ph := range 4 {
+		step(acc[ph])
+	}
+	DECQ(k4)
+	JNZ(LabelRef("loop4"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("sum"))
+	Label("loop1")
+	step(acc[0])
+	DECQ(k)
+	JNZ(LabelRef("loop1"))
+	Label("sum")
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+		for j := range 2 {
+			VADDPS(acc[1][r][j], acc[0][r][j], acc[0][r][j])
+			VADDPS(acc[3][r][j], acc[2][r][j], acc[2][r][j])
+			VADDPS(acc[2][r][j], acc[0][r][j], acc[0][r][j])
+			VADDPS(bc, acc[0][r][j], acc[0][r][j])
+		}
+	}
+	clampStore(t, acc[0], c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
+// return their second source when either is NaN) and stores row r at
+// c + r*ldc floats.
+func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
+	lo, hi := t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	cr := GP64()
+	MOVQ(c, cr)
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	for r := range acc {
+		for j := range 2 {
+			VMAXPS(acc[r][j], lo, acc[r][j])
+			VMINPS(acc[r][j], hi, acc[r][j])
+			VMOVUPS(acc[r][j], Mem{Base: cr, Disp: 4 * t.vw * j})
+		}
+		if r+1 < len(acc) {
+			ADDQ(ldc, cr)
+		}
+	}
+}
+
+// depthwise: for i < n (a multiple of vw), y[i] = clamp(bias + sum_t
+// w[t]*x[offs[t]+i], lo, hi), taps in order, each product rounded before it
+// is added; 4 vectors at a time, then one.
+func depthwise(t tier) {
+	TEXT("dw_"+t.name, NOSPLIT, "func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)")
+	Pragma("noescape")
+	Doc("dw_" + t.name + " is the depthwise kernel (see dwGo).")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	bias, lo, hi := t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("bias")), bias)
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	acc := []reg.VecVirtual{t.vec(), t.vec(), t.vec(), t.vec()}
+	wv, pv := t.vec(), t.vec()
+	tp, wp, op, off := GP64(), GP64(), GP64(), GP64()
+	block := func(name string, acc []reg.VecVirtual) {
+		for _, a := range acc {
+			VMOVAPS(bias, a)
+		}
+		Load(Param("taps"), tp)
+		Load(Param("w"), wp)
+		Load(Param("offs"), op)
+		Label(name)
+		VBROADCASTSS(Mem{Base: wp}, wv)
+		MOVQ(Mem{Base: op}, off)
+		for j, a := range acc {
+			VMULPS(Mem{Base: x, Index: off, Scale: 4, Disp: 4 * t.vw * j}, wv, pv)
+			VADDPS(pv, a, a)
+		}
+		ADDQ(U8(4), wp)
+		ADDQ(U8(8), op)
+		DECQ(tp)
+		JNZ(LabelRef(name))
+		for j, a := range acc {
+			VMAXPS(a, lo, a)
+			VMINPS(a, hi, a)
+			VMOVUPS(a, Mem{Base: y, Disp: 4 * t.vw * j})
+		}
+		ADDQ(U32(4*t.vw*len(acc)), x)
+		ADDQ(U32(4*t.vw*len(acc)), y)
+		SUBQ(U32(t.vw*len(acc)), n)
+	}
+	Label("block4")
+	CMPQ(n, U32(4*t.vw))
+	JB(LabelRef("block1"))
+	block("tap4", acc)
+	JMP(LabelRef("block4"))
+	Label("block1")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	block("tap1", acc[:1])
+	JMP(LabelRef("block1"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
+func add(t tier) {
+	TEXT("add_"+t.name, NOSPLIT, "func(n int, a, b, c *float32)")
+	Pragma("noescape")
+	Doc("add_" + t.name + " is addGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	c := Load(Param("c"), GP64())
+	v := t.vec()
+	Label("loop")
+	VMOVUPS(Mem{Base: a}, v)
+	VADDPS(Mem{Base: b}, v, v)
+	VMOVUPS(v, Mem{Base: c})
+	ADDQ(U8(4*t.vw), a)
+	ADDQ(U8(4*t.vw), b)
+	ADDQ(U8(4*t.vw), c)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// minmax returns the least and greatest of n values (n a multiple of vw,
+// n > 0) in total order (-0 below +0) as sortable int32 keys (see key in
+// ../floatk.go), and whether any value is a NaN.
+func minmax(t tier) {
+	TEXT("minmax_"+t.name, NOSPLIT, "func(n int, x *float32) (lo, hi int32, nan bool)")
+	Pragma("noescape")
+	Doc("minmax_" + t.name + " is minmaxGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	mn, mx, un := t.vec(), t.vec(), t.vec()
+	v, s, kk := t.vec(), t.vec(), t.vec()
+	keyOf := func(dst reg.VecVirtual) {
+		VPSRAD(U8(31), v, s)
+		VPSRLD(U8(1), s, s)
+		if t.vw == 16 {
+			VPXORD(s, v, dst)
+		} else {
+			VPXOR(s, v, dst)
+		}
+	}
+	VMOVUPS(Mem{Base: x}, v)
+	keyOf(mn)
+	VMOVDQU32orU(t, mn, mx)
+	VXORPS(un, un, un)
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, v)
+	unordered(t, v, un)
+	keyOf(kk)
+	VPMINSD(kk, mn, mn)
+	VPMAXSD(kk, mx, mx)
+	ADDQ(U8(4*t.vw), x)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	// Reduce the lanes.
+	reduce(t, mn, mx, un)
+	lo, hi, nan := GP32(), GP32(), GP32()
+	VMOVD(mn.AsX(), lo)
+	VMOVD(mx.AsX(), hi)
+	VMOVD(un.AsX(), nan)
+	Store(lo, Return("lo"))
+	Store(hi, Return("hi"))
+	TESTL(nan, nan)
+	SETNE(addr(Return("nan")))
+	VZEROUPPER()
+	RET()
+}
+
+// histIndex: idx[i] = min(int32(float32(float32(x[i]-left)*nb)/width), last)
+// where left <= x[i] <= right, else last+1, for i < n (a multiple of vw):
+// torch.histc's bin of each value, in its float32 arithmetic.
+func histIndex(t tier) {
+	TEXT("histidx_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)")
+	Pragma("noescape")
+	Doc("histidx_" + t.name + " is histIndexGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	idx := Load(Param("idx"), GP64())
+	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("left")), left)
+	VBROADCASTSS(addr(Param("right")), right)
+	VBROADCASTSS(addr(Param("nb")), nb)
+	VBROADCASTSS(addr(Param("width")), width)
+	l := GP32()
+	Load(Param("last"), l)
+	VPBROADCASTD(addrOf(l, t, last), last)
+	INCL(l)
+	VPBROADCASTD(addrOf(l, t, out), out)
+	v, q := t.vec(), t.vec()
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, v)
+	VSUBPS(left, v, q)
+	VMULPS(nb, q, q)
+	VDIVPS(width, q, q)
+	VCVTTPS2DQ(q, q)
+	VPMINSD(last, q, q)
+	if t.vw == 16 {
+		in, hiOK := K(), K()
+		VCMPPS(U8(0x1d), left, v, in)    // v >= left (_CMP_GE_OQ)
+		VCMPPS(U8(0x12), right, v, hiOK) // v <= right (_CMP_LE_OQ)
+		KANDW(hiOK, in, in)
+		VPBLENDMD(q, out, in, q) // in-range lanes keep q
+	} else {
+		m1, m2 := t.vec(), t.vec()
+		VCMPPS(U8(0x1d), left, v, m1)
+		VCMPPS(U8(0x12), right, v, m2)
+		VANDPS(m2, m1, m1)
+		VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
+	}
+	VMOVDQU32orU(t, q, Mem{Base: idx})
+	ADDQ(U8(4*t.vw), x)
+	ADDQ(U8(4*t.vw), idx)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
+func deinterleave(t tier) {
+	TEXT("deinterleave_"+t.name, NOSPLIT, "func(n int, x, even, odd *float32)")
+	Pragma("noescape")
+	Doc("deinterleave_" + t.name + " is deinterleaveGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	even := Load(Param("even"), GP64())
+	odd := Load(Param("odd"), GP64())
+	a, b, e, o := t.vec(), t.vec(), t.vec(), t.vec()
+	var ie, io reg.VecVirtual
+	if t.vw == 16 {
+		// VPERMT2PS indices: lanes 0-15 from the first source, 16-31 the second.
+		ie, io = t.vec(), t.vec()
+		idx := GLOBL("deint_idx", RODATA|NOPTR)
+		for i := range 32 { // the assembler wants increasing offsets
+			DATA(4*i, U32(2*(i%16)+i/16))
+		}
+		VMOVDQU32(idx.Offset(0), ie)
+		VMOVDQU32(idx.Offset(64), io)
+	}
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, a)
+	VMOVUPS(Mem{Base: x, Disp: 4 * t.vw}, b)
+	if t.vw == 16 {
+		VMOVAPS(a, e)
+		VPERMT2PS(b, ie, e)
+		VMOVAPS(a, o)
+		VPERMT2PS(b, io, o)
+	} else {
+		// Within 128-bit lanes, then fix the lane order (0, 2, 1, 3 of 64-bit pairs).
+		VSHUFPS(U8(0x88), b, a, e)
+		VSHUFPS(U8(0xdd), b, a, o)
+		VPERMPD(U8(0xd8), e, e)
+		VPERMPD(U8(0xd8), o, o)
+	}
+	VMOVUPS(e, Mem{Base: even})
+	VMOVUPS(o, Mem{Base: odd})
+	ADDQ(U8(8*t.vw), x)
+	ADDQ(U8(4*t.vw), even)
+	ADDQ(U8(4*t.vw), odd)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+	RET()
+}
+
+// addrOf broadcasts from a general register: it returns the register for
+// VPBROADCASTD (AVX-512 takes it directly; AVX2 needs it in an XMM first).
+func addrOf(r reg.GPVirtual, t tier, tmp reg.VecVirtual) Op {
+	if t.vw == 16 {
+		return r
+	}
+	VMOVD(r, tmp.AsX())
+	return tmp.AsX()
+}
+
+// VMOVDQU32orU copies a vector register.
+func VMOVDQU32orU(t tier, src reg.VecVirtual, dst Op) {
+	if t.vw == 16 {
+		VMOVDQU32(src, dst)
+		return
+	}
+	VMOVDQU(src, dst)
+}
+
+// unordered ORs into un an all-ones lane wherever v is NaN.
+func unordered(t tier, v, un reg.VecVirtual) {
+	if t.vw == 16 {
+		k := K()
+		VCMPPS(U8(3), v, v, k) // _CMP_UNORD_Q
+		m := t.vec()
+		VPMOVM2D(k, m)
+		VPORD(m, un, un)
+		return
+	}
+	m := t.vec()
+	VCMPPS(U8(3), v, v, m)
+	VORPS(m, un, un)
+}
+
+// reduce folds the lanes of mn (min), mx (max) and un (or) into lane 0.
+func reduce(t tier, mn, mx, un reg.VecVirtual) {
+	tmp := t.vec()
+	if t.vw == 16 {
+		VEXTRACTI32X8(U8(1), mn, tmp.AsY())
+		VPMINSD(tmp.AsY(), mn.AsY(), mn.AsY())
+		VEXTRACTI32X8(U8(1), mx, tmp.AsY())
+		VPMAXSD(tmp.AsY(), mx.AsY(), mx.AsY())
+		VEXTRACTI32X8(U8(1), un, tmp.AsY())
+		VPOR(tmp.AsY(), un.AsY(), un.AsY())
+	}
+	VEXTRACTI128(U8(1), mn.AsY(), tmp.AsX())
+	VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
+	VEXTRACTI128(U8(1), mx.AsY(), tmp.AsX())
+	VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
+	VEXTRACTI128(U8(1), un.AsY(), tmp.AsX())
+	VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	for _, sh := range []uint8{0x4e, 0xb1} { // swap 64-bit halves, then 32-bit pairs
+		VPSHUFD(U8(sh), mn.AsX(), tmp.AsX())
+		VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
+		VPSHUFD(U8(sh), mx.AsX(), tmp.AsX())
+		VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
+		VPSHUFD(U8(sh), un.AsX(), tmp.AsX())
+		VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	}
+}
+
+func addr(c gotypes.Component) Mem {
+	b, err := c.Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

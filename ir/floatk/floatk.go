@@ -1,0 +1,336 @@
+// Package floatk holds the float32 kernels behind ir's fast interpreter: two
+// GEMM micro-kernels, a depthwise kernel over a list of taps, an elementwise
+// add and a min/max scan. Each exists as portable Go and, on amd64, as
+// avo-generated AVX2 and AVX-512 assembly (./asm); Best picks the widest the
+// CPU runs.
+//
+// The kernels compute the sums of ir's reference interpreter in its order,
+// each product rounded to float32 before it is added (no fused multiply-add),
+// so every tier's results are the reference's bit for bit, up to the sign of
+// a zero. That keeps calibration where it was: PyTorch's histogram search is
+// so ill-conditioned that activations a few ulps apart can move a layer's
+// range by 20% (see calibrate.HistogramObserver).
+package floatk
+
+//go:generate go run ./asm -out kernels_amd64.s -stubs stubs_amd64.go
+
+import (
+	"fmt"
+	"math"
+	"os"
+)
+
+// Kernels is one tier's set of kernels. Its methods check their arguments'
+// bounds and panic on a violation: callers are ir's code, never user input.
+type Kernels struct {
+	Name string
+	// A GEMM micro-tile is up to MRSeq (GemmSeq) or MRDot (GemmDot) rows of
+	// A by NR columns of B.
+	MRSeq, MRDot, NR int
+	// Block divides the length DW computes.
+	Block int
+	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
+
+	seq, dot gemmFunc
+	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	add      func(n int, a, b, c *float32)
+	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
+	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
+	deint    func(n int, x, even, odd *float32)
+}
+
+type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
+
+// Generic is the portable Go tier.
+var Generic = &Kernels{Name: "generic", MRSeq: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dw: dwGo}
+
+// Best is the tier this CPU runs fastest; PTQC_ISA=generic, avx2 or avx512
+// (or the int8 tiers' names avx512vnni, amx) forces one it supports.
+var Best = best()
+
+func best() *Kernels {
+	ts := Tiers()
+	want := os.Getenv("PTQC_ISA")
+	switch want {
+	case "avx512vnni", "amx":
+		want = "avx512"
+	}
+	for _, t := range ts {
+		if t.Name == want {
+			return t
+		}
+	}
+	return ts[0]
+}
+
+// GemmSeq computes panels mr x NR tiles, panel p
+//
+//	c[(p*mr+r)*ldc+j] = clamp(bias[p*mr+r] + sum_{i<k} a[p*k*mr+i*mr+r]*b[i*ldb+j], lo, hi)
+//
+// for r < mr <= MRSeq and j < NR, each sum starting from the bias and adding
+// the terms in i order: the reference's direct convolution. a holds panels
+// of A packed k-major (the mr values of step i together); b and c are
+// row-major with strides ldb and ldc. clamp keeps NaN and -0.
+func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	t.gemm(t.seq, t.MRSeq, "GemmSeq", panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+}
+
+// GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
+// order: four partial sums (of the steps i = 0, 1, 2, 3 mod 4 below k&^3, the
+// last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
+func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	t.gemm(t.dot, t.MRDot, "GemmDot", panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+}
+
+func (t *Kernels) gemm(f gemmFunc, mrMax int, name string, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	rows := panels * mr
+	if panels < 1 || mr < 1 || mr > mrMax || k < 0 || len(a) < k*rows || len(bias) < rows ||
+		len(c) < (rows-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
+		panic(fmt.Sprintf("floatk: %s %s(panels %d, mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
+			t.Name, name, panels, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
+	}
+	var pa, pb *float32
+	if k > 0 {
+		pa, pb = &a[0], &b[0]
+	}
+	f(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
+}
+
+// DW computes, for i < n (a multiple of Block),
+//
+//	y[i] = clamp(bias + sum_t w[t]*x[offs[t]+i], lo, hi)
+//
+// over the taps t < len(offs) in order: a depthwise convolution where x is
+// laid out so that each tap reads a contiguous run.
+func (t *Kernels) DW(n int, w []float32, offs []int, x, y []float32, bias, lo, hi float32) {
+	ok := n > 0 && n%t.Block == 0 && len(offs) > 0 && len(w) >= len(offs) && len(y) >= n
+	for _, o := range offs {
+		ok = ok && o >= 0 && o+n <= len(x)
+	}
+	if !ok {
+		panic(fmt.Sprintf("floatk: %s DW(n %d, %d taps, len(w) %d, len(x) %d, len(y) %d): out of bounds",
+			t.Name, n, len(offs), len(w), len(x), len(y)))
+	}
+	t.dw(n, len(offs), &w[0], &offs[0], &x[0], &y[0], bias, lo, hi)
+}
+
+// Add sets c[i] = a[i] + b[i].
+func (t *Kernels) Add(a, b, c []float32) {
+	if len(a) != len(c) || len(b) != len(c) {
+		panic(fmt.Sprintf("floatk: Add of lengths %d, %d into %d", len(a), len(b), len(c)))
+	}
+	v := 0
+	if t.add != nil {
+		v = len(c) / t.vw * t.vw
+	}
+	if v > 0 {
+		t.add(v, &a[0], &b[0], &c[0])
+	}
+	addGo(a[v:], b[v:], c[v:])
+}
+
+// MinMax returns the least and greatest value of x (len(x) > 0) as Go's min
+// and max builtins order them (-0 below +0), and ok = false if x holds a NaN
+// (then lo and hi mean nothing).
+func (t *Kernels) MinMax(x []float32) (lo, hi float32, ok bool) {
+	if len(x) == 0 {
+		panic("floatk: MinMax of nothing")
+	}
+	v := 0
+	if t.minmax != nil {
+		v = len(x) / t.vw * t.vw
+	}
+	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
+	if v > 0 {
+		klo, khi, nan = t.minmax(v, &x[0])
+	}
+	if v < len(x) {
+		l, h, n := minmaxGo(x[v:])
+		klo, khi, nan = min(klo, l), max(khi, h), nan || n
+	}
+	return unkey(klo), unkey(khi), !nan
+}
+
+// HistIndex sets idx[i] to torch.histc's bin of x[i] in float32 arithmetic,
+//
+//	min(int32(float32(float32(x[i]-left)*nb)/width), last)
+//
+// where left <= x[i] <= right, and to last+1 elsewhere (NaN included).
+func (t *Kernels) HistIndex(x []float32, idx []int32, left, right, nb, width float32, last int32) {
+	if len(idx) < len(x) {
+		panic(fmt.Sprintf("floatk: HistIndex of %d values into %d", len(x), len(idx)))
+	}
+	v := 0
+	if t.histIdx != nil {
+		v = len(x) / t.vw * t.vw
+	}
+	if v > 0 {
+		t.histIdx(v, &x[0], &idx[0], left, right, nb, width, last)
+	}
+	histIndexGo(x[v:], idx[v:], left, right, nb, width, last)
+}
+
+func histIndexGo(x []float32, idx []int32, left, right, nb, width float32, last int32) {
+	for i, v := range x {
+		if v >= left && v <= right {
+			idx[i] = min(int32(float32(float32(v-left)*nb)/width), last)
+		} else {
+			idx[i] = last + 1
+		}
+	}
+}
+
+// Deinterleave sets even[i] = x[2i] and odd[i] = x[2i+1] for i < len(even)
+// (len(odd) == len(even), len(x) >= 2*len(even)).
+func (t *Kernels) Deinterleave(x, even, odd []float32) {
+	n := len(even)
+	if len(odd) != n || len(x) < 2*n {
+		panic(fmt.Sprintf("floatk: Deinterleave of %d values into %d and %d", len(x), len(even), len(odd)))
+	}
+	v := 0
+	if t.deint != nil {
+		v = n / t.vw * t.vw
+	}
+	if v > 0 {
+		t.deint(v, &x[0], &even[0], &odd[0])
+	}
+	for i := v; i < n; i++ {
+		even[i], odd[i] = x[2*i], x[2*i+1]
+	}
+}
+
+// key maps a float32 to an int32 that orders as Go's min and max order
+// non-NaN floats (negative floats: magnitude bits flipped; -0 < +0).
+func key(v float32) int32 {
+	b := int32(math.Float32bits(v))
+	return b ^ int32(uint32(b>>31)>>1)
+}
+
+func unkey(k int32) float32 {
+	return math.Float32frombits(uint32(k ^ int32(uint32(k>>31)>>1)))
+}
+
+// The portable kernels round each product explicitly (float32(w*x)) so
+// that no compiler fuses it into the addition.
+
+func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+	for p := range panels {
+		gemmSeqPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi)
+	}
+}
+
+func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+	for p := range panels {
+		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi)
+	}
+}
+
+func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+	const nr = 16
+	as := unsafeSlice(a, k*mr)
+	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
+	cs := unsafeSlice(c, (mr-1)*ldc+nr)
+	bi := unsafeSlice(bias, mr)
+	for r := range mr {
+		var acc [nr]float32
+		for j := range acc {
+			acc[j] = bi[r]
+		}
+		for i := range k {
+			w := as[i*mr+r]
+			row := bs[i*ldb : i*ldb+nr]
+			for j := range acc {
+				acc[j] += float32(w * row[j])
+			}
+		}
+		out := cs[r*ldc : r*ldc+nr]
+		for j, v := range acc {
+			out[j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+func gemmDotPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+	const nr = 16
+	as := unsafeSlice(a, k*mr)
+	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
+	cs := unsafeSlice(c, (mr-1)*ldc+nr)
+	bi := unsafeSlice(bias, mr)
+	k4 := k &^ 3
+	for r := range mr {
+		var acc [4][nr]float32
+		for i := range k {
+			p := i & 3
+			if i >= k4 {
+				p = 0
+			}
+			w := as[i*mr+r]
+			row := bs[i*ldb : i*ldb+nr]
+			for j := range nr {
+				acc[p][j] += float32(w * row[j])
+			}
+		}
+		out := cs[r*ldc : r*ldc+nr]
+		for j := range out {
+			out[j] = clamp((acc[0][j]+acc[1][j])+(acc[2][j]+acc[3][j])+bi[r], lo, hi)
+		}
+	}
+}
+
+func dwGo(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32) {
+	ws := unsafeSlice(w, taps)
+	os := unsafeSlice(offs, taps)
+	maxOff := 0
+	for _, o := range os {
+		maxOff = max(maxOff, o)
+	}
+	xs := unsafeSlice(x, maxOff+n)
+	ys := unsafeSlice(y, n)
+	const blk = 16
+	for i := 0; i < n; i += blk {
+		var acc [blk]float32
+		for j := range acc {
+			acc[j] = bias
+		}
+		for t, o := range os {
+			src := xs[o+i : o+i+blk]
+			for j := range acc {
+				acc[j] += float32(ws[t] * src[j])
+			}
+		}
+		for j, v := range acc {
+			ys[i+j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+// clamp is the assembly's VMAXPS then VMINPS with the value as second
+// source: a NaN stays NaN.
+func clamp(v, lo, hi float32) float32 {
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
+}
+
+func addGo(a, b, c []float32) {
+	for i := range c {
+		c[i] = a[i] + b[i]
+	}
+}
+
+func minmaxGo(x []float32) (lo, hi int32, nan bool) {
+	lo, hi = math.MaxInt32, math.MinInt32
+	for _, v := range x {
+		if v != v {
+			nan = true
+			continue
+		}
+		k := key(v)
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	return lo, hi, nan
+}

@@ -1,0 +1,186 @@
+package floatk
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Every tier must compute the sums of ir's reference interpreter exactly:
+// the same products, rounded, added in the same order. The tolerance is 0
+// ulps; only the sign of a zero may differ (ReLU6 of -0).
+func check(t *testing.T, what string, got, want float32) {
+	t.Helper()
+	if got != want && !(got != got && want != want) {
+		t.Fatalf("%s = %v, want %v (%d ulps apart)", what, got, want, int64(math.Float32bits(got))-int64(math.Float32bits(want)))
+	}
+}
+
+func clampRef(v, lo, hi float32) float32 { return min(max(v, lo), hi) }
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func TestGemm(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, kt := range Tiers() {
+		for _, dot := range []bool{false, true} {
+			mrMax, name, f := kt.MRSeq, "GemmSeq", kt.GemmSeq
+			if dot {
+				mrMax, name, f = kt.MRDot, "GemmDot", kt.GemmDot
+			}
+			for mr := 1; mr <= mrMax; mr++ {
+				for _, k := range []int{0, 1, 3, 4, 7, 300} {
+					for _, panels := range []int{1, 3} {
+						rows := panels * mr
+						ldb, ldc := kt.NR+5, kt.NR+3
+						a := randSlice(r, k*rows)
+						b := randSlice(r, max(0, (k-1)*ldb+kt.NR))
+						bias := randSlice(r, rows)
+						c := make([]float32, (rows-1)*ldc+kt.NR)
+						lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+						if k == 7 {
+							lo, hi = 0, 6
+						}
+						f(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+						for row := range rows {
+							ap, i := a[row/mr*k*mr:], row%mr
+							for j := range kt.NR {
+								var want float32
+								if dot {
+									// ir's dot: four partial sums, then the bias.
+									var s [4]float32
+									for p := range k {
+										l := p & 3
+										if p >= k&^3 {
+											l = 0
+										}
+										s[l] += float32(ap[p*mr+i] * b[p*ldb+j])
+									}
+									want = (s[0] + s[1]) + (s[2] + s[3]) + bias[row]
+								} else {
+									want = bias[row]
+									for p := range k {
+										want += float32(ap[p*mr+i] * b[p*ldb+j])
+									}
+								}
+								check(t, fmt.Sprintf("%s %s panels %d mr %d k %d [%d][%d]", kt.Name, name, panels, mr, k, row, j), c[row*ldc+j], clampRef(want, lo, hi))
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestDW(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, kt := range Tiers() {
+		n := 7 * kt.Block // 4-vector blocks and single vectors
+		offs := []int{0, 1, 2, 9, 10, 11, 18, 19, 20}
+		w := randSlice(r, len(offs))
+		x := randSlice(r, 20+n)
+		y := make([]float32, n)
+		kt.DW(n, w, offs, x, y, 0.5, 0, float32(math.Inf(1)))
+		for i := range n {
+			want := float32(0.5)
+			for j, o := range offs {
+				want += float32(w[j] * x[o+i])
+			}
+			check(t, fmt.Sprintf("%s DW [%d]", kt.Name, i), y[i], max(want, 0))
+		}
+	}
+}
+
+func TestAddMinMax(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	nan := float32(math.NaN())
+	negz := float32(math.Copysign(0, -1))
+	for _, kt := range Tiers() {
+		for _, n := range []int{1, 7, 16, 33, 100} {
+			a, b, c := randSlice(r, n), randSlice(r, n), make([]float32, n)
+			kt.Add(a, b, c)
+			for i := range c {
+				if c[i] != a[i]+b[i] {
+					t.Fatalf("%s Add: c[%d] = %v, want %v", kt.Name, i, c[i], a[i]+b[i])
+				}
+			}
+			lo, hi, ok := kt.MinMax(a)
+			wl, wh := a[0], a[0]
+			for _, v := range a {
+				wl, wh = min(wl, v), max(wh, v)
+			}
+			if !ok || lo != wl || hi != wh {
+				t.Fatalf("%s MinMax(%d values) = %v, %v, %v; want %v, %v, true", kt.Name, n, lo, hi, ok, wl, wh)
+			}
+			for _, i := range []int{0, n - 1, n / 2} {
+				old := a[i]
+				a[i] = nan
+				if _, _, ok := kt.MinMax(a); ok {
+					t.Fatalf("%s MinMax missed a NaN at %d of %d", kt.Name, i, n)
+				}
+				a[i] = old
+			}
+		}
+		// Signed zeros order as Go's min and max order them.
+		z := make([]float32, 40)
+		z[17] = negz
+		lo, hi, ok := kt.MinMax(z)
+		if !ok || math.Float32bits(lo) != math.Float32bits(negz) || math.Float32bits(hi) != 0 {
+			t.Fatalf("%s MinMax of zeros and one -0 = %v (bits %x), %v, %v", kt.Name, lo, math.Float32bits(lo), hi, ok)
+		}
+		z[17], z[3] = float32(math.Inf(1)), float32(math.Inf(-1))
+		if lo, hi, ok := kt.MinMax(z); !ok || !math.IsInf(float64(lo), -1) || !math.IsInf(float64(hi), 1) {
+			t.Fatalf("%s MinMax with infinities = %v, %v, %v", kt.Name, lo, hi, ok)
+		}
+	}
+}
+
+func TestHistIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	x := randSlice(r, 1000)
+	x[3], x[500] = -2.5, 2.5 // the edges
+	x[7] = float32(math.NaN())
+	for _, kt := range Tiers() {
+		for _, c := range []struct{ left, right float32 }{{-2.5, 2.5}, {0, 1}, {-1, 0}, {-0.3, 0.7}} {
+			got, want := make([]int32, len(x)), make([]int32, len(x))
+			nb := float32(2048)
+			width := c.right - c.left
+			kt.HistIndex(x, got, c.left, c.right, nb, width, 2047)
+			for i, v := range x {
+				want[i] = 2048
+				if v >= c.left && v <= c.right {
+					want[i] = min(int32(float32(float32(v-c.left)*nb)/width), 2047)
+				}
+			}
+			for i := range x {
+				if got[i] != want[i] {
+					t.Fatalf("%s HistIndex(%v) in [%v, %v]: %d, want %d", kt.Name, x[i], c.left, c.right, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestDeinterleave(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, kt := range Tiers() {
+		for _, n := range []int{0, 1, 7, 16, 37, 64} {
+			x := randSlice(r, 2*n+1)
+			even, odd := make([]float32, n), make([]float32, n)
+			kt.Deinterleave(x, even, odd)
+			for i := range n {
+				if even[i] != x[2*i] || odd[i] != x[2*i+1] {
+					t.Fatalf("%s Deinterleave(%d): [%d] = %v, %v; want %v, %v", kt.Name, n, i, even[i], odd[i], x[2*i], x[2*i+1])
+				}
+			}
+		}
+	}
+}
