@@ -16,6 +16,7 @@ type Add struct {
 	ZA, ZB int32
 	MA, MB float32
 	Z      int32
+	ReLU   bool // add_relu: clamp below at Z
 }
 
 // AddBlock is the number of bytes of one Add unit.
@@ -37,6 +38,9 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 		}
 	}
 	r := &Requant{Z: a.Z, Lo: 0, Hi: 255, M: []float32{1}}
+	if a.ReLU {
+		r.Lo = a.Z
+	}
 	if err := r.check(1); err != nil {
 		return err
 	}

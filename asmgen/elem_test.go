@@ -32,6 +32,7 @@ func testAdd(t *testing.T, isa ISA) {
 		if i == 3 {
 			a.MA, a.MB = 3e9, -1e9 // rounding overflows int32
 		}
+		a.ReLU = i%3 == 1 // add_relu
 		name := fmt.Sprintf("add%d", i)
 		if err := h.prog.Add(name, a, isa); err != nil {
 			t.Fatal(err)
@@ -51,6 +52,9 @@ func testAdd(t *testing.T, isa ISA) {
 		want := make([]byte, ck.a.N)
 		for j := range want {
 			want[j] = compiler.AddQ(ck.x[j], ck.y[j], ck.a.ZA, ck.a.ZB, ck.a.MA, ck.a.MB, ck.a.Z)
+			if ck.a.ReLU {
+				want[j] = max(want[j], uint8(ck.a.Z))
+			}
 		}
 		sameNHWC(t, fmt.Sprintf("add%d", i), res[ck.out], want, 8)
 	}

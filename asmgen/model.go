@@ -124,9 +124,17 @@ func GenerateTiers(m *compiler.Model, pkg string, tiers []ISA, name func(node in
 			if err != nil {
 				return nil, err
 			}
-			a := &Add{N: x.Elems(), ZA: x.Zero, ZB: b.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero}
+			a := &Add{N: x.Elems(), ZA: x.Zero, ZB: b.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
 			l.Kind, l.Units = codegen.AsmAdd, a.Units()
 			layers[i] = func(isa ISA, fn string) error { return p.Add(fn, a, isa.base()) }
+		case compiler.KMaxPool:
+			if nd.Pool == nil {
+				return nil, fmt.Errorf("node %d (%s): no pool parameters", i, nd.Name)
+			}
+			xmax[nd.Out] = xmax[nd.In[0]]
+			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: nd.Pool.Kernel, S: nd.Pool.Stride, P: nd.Pool.Pad}
+			l.Kind, l.Units = codegen.AsmMaxPool, mp.Units()
+			layers[i] = func(isa ISA, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case compiler.KMean:
 			xmax[nd.Out] = xmax[nd.In[0]]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}

@@ -42,6 +42,8 @@ func TestTrainedModels(t *testing.T) {
 		{"mobilenetv2_fmnist", "qnnpack", "main_qnnpack", false},
 		{"mobilenetv2_fmnist_alt", "onednn", "alt_onednn", true},
 		{"mobilenetv2_fmnist_alt", "default", "alt_default", false},
+		{"resnet_bottleneck", "onednn", "resnet_bottleneck_onednn", false},
+		{"resnet_fmnist", "fbgemm", "resnet_fmnist_fbgemm", false},
 	} {
 		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
 			t.Fatalf("%s: %v", c.dir, err)
@@ -109,7 +111,10 @@ func TestTrainedModels(t *testing.T) {
 			}
 		}
 	}
-	all := []int{0, 1, 2, 3}
+	all := make([]int, len(ms))
+	for i := range all {
+		all[i] = i
+	}
 	check(real, all, envs)
 	if runtime.Supported(runtime.TierAVX2) {
 		check(emul, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})

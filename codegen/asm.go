@@ -34,6 +34,7 @@ const (
 	AsmDepthwise                // func(x, w, y *byte, s0, s1 int)
 	AsmAdd                      // func(a, b, y *byte, s0, s1 int)
 	AsmMean                     // func(x, y *byte)
+	AsmMaxPool                  // func(x, y *byte, s0, s1 int)
 )
 
 // AsmLayer is the assembly of one node.
@@ -496,6 +497,10 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				})
 			case AsmMean:
 				once(2*i+1, jen.Id(fn).Call(x, at("a", l.id("Y"))))
+			case AsmMaxPool:
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(x, at("a", l.id("Y")), s0, s1)
+				})
 			default:
 				err = fmt.Errorf("layer %d (%s): assembly kind %d", i, l.Node.Name, al.Kind)
 				return

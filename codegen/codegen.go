@@ -89,9 +89,10 @@ const (
 	kAdd
 	kMean
 	kDequantize // uint8 NHWC -> float32 NCHW
+	kMaxPool    // max over a window, qparams passed through
 )
 
-var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "add", "mean", "dequantize"}
+var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "add", "mean", "dequantize", "max pool"}
 
 func (k kind) String() string { return kindNames[k] }
 
@@ -353,6 +354,14 @@ func (l *layer) describe(m *compiler.Model, tensor func(int) (*compiler.Tensor, 
 			return errors.New("bad add: shapes differ or multipliers missing")
 		}
 		l.Kind = kAdd
+	case compiler.KMaxPool:
+		p, x := nd.Pool, l.XD
+		if p == nil || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Stride > 64 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
+			len(l.X.Shape) != 3 || l.X.Zero != l.Y.Zero || l.X.Scale != l.Y.Scale || x.H+2*p.Pad < p.Kernel || x.W+2*p.Pad < p.Kernel ||
+			l.YD != (dims{x.C, (x.H+2*p.Pad-p.Kernel)/p.Stride + 1, (x.W+2*p.Pad-p.Kernel)/p.Stride + 1}) {
+			return fmt.Errorf("max pool %+v from %v to %v", p, l.X.Shape, l.Y.Shape)
+		}
+		l.Kind = kMaxPool
 	case compiler.KMean:
 		if len(l.X.Shape) != 3 || l.YD != (dims{l.XD.C, 1, 1}) {
 			return fmt.Errorf("mean from %v to %v", l.X.Shape, l.Y.Shape)

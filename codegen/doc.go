@@ -12,8 +12,11 @@ func (g *gen) doc() ([]byte, error) {
 	m, meta := g.m, g.m.Meta
 	in, out := g.layers[0].XD, g.layers[len(g.layers)-1].XD
 	arch := m.Desc.Arch
-	if arch == "mobilenetv2" {
+	switch arch {
+	case "mobilenetv2":
 		arch = "MobileNetV2"
+	case "resnet":
+		arch = fmt.Sprintf("ResNet (%s blocks %v)", m.Desc.Block, m.Desc.Layers)
 	}
 	qc := meta.QConfig
 	if qc == "" {

@@ -96,9 +96,15 @@ func (l *layer) summary() string {
 	case kDequantize:
 		return fmt.Sprintf("%s: dequantize the %v output", nd.Name, l.XD)
 	case kAdd:
+		if nd.Add.ReLU {
+			return fmt.Sprintf("%s: residual add and ReLU, %v", nd.Name, l.XD)
+		}
 		return fmt.Sprintf("%s: residual add, %v", nd.Name, l.XD)
 	case kMean:
 		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
+	case kMaxPool:
+		p := nd.Pool
+		return fmt.Sprintf("%s: max pool %dx%d, stride %d, padding %d; %v -> %v", nd.Name, p.Kernel, p.Kernel, p.Stride, p.Pad, l.XD, l.YD)
 	}
 	c := nd.Conv
 	act := map[ir.Act]string{ir.ActNone: "", ir.ActReLU: ", ReLU", ir.ActReLU6: ", ReLU6"}[c.Act]
@@ -140,6 +146,9 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	case kAdd:
 		add(def{"MA", jen.Float32(), f32(l.Node.Add.MA)})
 		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
+	case kMaxPool:
+		p := l.Node.Pool
+		add(n("K", p.Kernel), n("S", p.Stride), n("P", p.Pad))
 	case kMean:
 		hw := x.H * x.W
 		add(def{"Inv", jen.Float32(), f32(float32(1 / float64(hw)))})
@@ -341,7 +350,7 @@ func (g *gen) genericCall(l *layer) jen.Code {
 		return call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen")))
 	case kAdd:
 		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil())
-	case kMean:
+	case kMean, kMaxPool:
 		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil())
 	}
 	return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC")))

@@ -34,6 +34,8 @@ func (g *gen) kernels() ([]byte, error) {
 			kAddGo(f, l)
 		case kMean:
 			kMeanGo(f, l)
+		case kMaxPool:
+			kMaxPoolGo(f, l)
 		}
 	}
 	return render(f)
@@ -345,14 +347,47 @@ func kConvGo(f *jen.File, l *layer) {
 	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
 }
 
+// kAddGo is the residual add; add_relu clamps below at z_y.
 func kAddGo(f *jen.File, l *layer) {
+	sum := jen.Qual(rt, "AddQ").Call(id("x").Index(id("i")), id("x2").Index(id("i")),
+		l.id("XZero"), l.id("X2Zero"), l.id("MA"), l.id("MB"), l.id("YZero"))
+	if l.Node.Add.ReLU {
+		sum = jen.Max(sum, l.id("YZero"))
+	}
 	f.Func().Id(l.ID+"Generic").Params(params(true, false)).Block(
 		reslice("x", l.id("XLen")),
 		reslice("x2", l.id("XLen")),
 		reslice("y", l.id("XLen")),
-		rangeInt("i", id("y"),
-			id("y").Index(id("i")).Op("=").Qual(rt, "AddQ").Call(id("x").Index(id("i")), id("x2").Index(id("i")),
-				l.id("XZero"), l.id("X2Zero"), l.id("MA"), l.id("MB"), l.id("YZero")),
+		rangeInt("i", id("y"), id("y").Index(id("i")).Op("=").Add(sum)),
+	)
+}
+
+// kMaxPoolGo takes, per output pixel, the channelwise max of the input pixels
+// of its window that lie inside the plane (padding never wins, as PyTorch's -inf).
+func kMaxPoolGo(f *jen.File, l *layer) {
+	bound := func(v, lim string) (jen.Code, jen.Code) {
+		start := id("o" + v).Op("*").Add(l.id("S")).Op("-").Add(l.id("P"))
+		return jen.Max(start, jen.Lit(0)), jen.Min(jen.Parens(id("o"+v).Op("*").Add(l.id("S")).Op("-").Add(l.id("P")).Op("+").Add(l.id("K"))), l.id(lim))
+	}
+	y0, y1 := bound("y", "XH")
+	x0, x1 := bound("x", "XW")
+	f.Func().Id(l.ID+"Generic").Params(params(false, false)).Block(
+		reslice("x", l.id("XLen")),
+		reslice("y", l.id("YLen")),
+		rangeInt("oy", l.id("YH"),
+			id("y0").Op(",").Id("y1").Op(":=").List(y0, y1),
+			rangeInt("ox", l.id("YW"),
+				id("x0").Op(",").Id("x1").Op(":=").List(x0, x1),
+				id("ys").Op(":=").Add(window("y", jen.Parens(id("oy").Op("*").Add(l.id("YW")).Op("+").Id("ox")).Op("*").Add(l.id("YC")), l.id("YC"))),
+				jen.Copy(id("ys"), window("x", jen.Parens(id("y0").Op("*").Add(l.id("XW")).Op("+").Id("x0")).Op("*").Add(l.id("XC")), l.id("XC"))),
+				jen.For(id("iy").Op(":=").Id("y0"), id("iy").Op("<").Id("y1"), id("iy").Op("++")).Block(
+					jen.For(id("ix").Op(":=").Id("x0"), id("ix").Op("<").Id("x1"), id("ix").Op("++")).Block(
+						rangeSlice("c", "v", window("x", jen.Parens(id("iy").Op("*").Add(l.id("XW")).Op("+").Id("ix")).Op("*").Add(l.id("XC")), l.id("XC")),
+							id("ys").Index(id("c")).Op("=").Max(id("ys").Index(id("c")), id("v")),
+						),
+					),
+				),
+			),
 		),
 	)
 }

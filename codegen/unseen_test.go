@@ -3,7 +3,10 @@ package codegen
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
@@ -24,6 +27,8 @@ func TestTrainedModels(t *testing.T) {
 		{"../testdata/mobilenetv2_fmnist_alt", "fbgemm", "alt_fbgemm"},
 		{"../testdata/mobilenetv2_fmnist_alt", "qnnpack", "alt_qnnpack"},
 		{"../testdata/mobilenetv2_fmnist", "default", "main_default"},
+		{"../testdata/resnet_bottleneck", "onednn", "resnet_bottleneck_onednn"},
+		{"../testdata/resnet_fmnist", "fbgemm", "resnet_fmnist_fbgemm"},
 	} {
 		if _, err := os.Stat(c.dir + "/model.json"); err != nil {
 			t.Logf("skipping %s: %v", c.dir, err)
@@ -60,6 +65,49 @@ func TestTrainedModels(t *testing.T) {
 		}
 		if bad > 0 {
 			t.Errorf("%s: %d of %d logits differ from the interpreter's", pkgs[i].Name, bad, len(want))
+		}
+	}
+}
+
+// TestPthBuildsLikeSafeTensors generates the bottleneck ResNet from its .pth
+// and from its safetensors file: every file is the same but for doc.go's
+// line naming the weights file's hash.
+func TestPthBuildsLikeSafeTensors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("calibrates twice and generates assembly")
+	}
+	var pkgs []*Package
+	for _, w := range []string{"model.pth", "model.safetensors"} {
+		m, err := compiler.Quantize(compiler.Options{Model: "../testdata/resnet_bottleneck/model.json", Weights: "../testdata/resnet_bottleneck/" + w,
+			QConfig: "fbgemm", Calib: "../testdata/mobilenetv2_fmnist/calib_images.npy", CalibLimit: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Generate(m, Options{Package: "rb"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if diff := cmp.Diff(pkgs[0].Names(), pkgs[1].Names()); diff != "" {
+		t.Fatalf("file lists differ:\n%s", diff)
+	}
+	for _, name := range pkgs[0].Names() {
+		a, b := string(pkgs[0].Files[name]), string(pkgs[1].Files[name])
+		if name == "doc.go" {
+			drop := func(s string) string {
+				var keep []string
+				for _, l := range strings.Split(s, "\n") {
+					if !strings.Contains(l, "weights sha256") {
+						keep = append(keep, l)
+					}
+				}
+				return strings.Join(keep, "\n")
+			}
+			a, b = drop(a), drop(b)
+		}
+		if a != b {
+			t.Errorf("%s differs between the .pth and the safetensors build", name)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 				qn.In[i] = a
 			}
 		}
-		n = &ir.Node{Op: n.Op, Name: n.Name, In: qn.In, Out: n.Out, Conv: n.Conv, Linear: n.Linear, Act: n.Act}
+		n = &ir.Node{Op: n.Op, Name: n.Name, In: qn.In, Out: n.Out, Conv: n.Conv, Linear: n.Linear, Pool: n.Pool, Act: n.Act}
 		switch n.Op {
 		case ir.OpQuant:
 			q, err := observed(n)
@@ -101,6 +101,23 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			setQ(n.Out, q)
 			qn.Kind = KAdd
 			qn.Add = &Add{MA: float32(a.Scale / q.Scale), MB: float32(b.Scale / q.Scale)}
+			switch n.Act {
+			case ir.ActReLU:
+				qn.Add.ReLU = true
+			case ir.ActNone:
+			default:
+				return nil, fmt.Errorf("%s: add with %v has no quantized form", n.Name, n.Act)
+			}
+		case ir.OpMaxPool:
+			// On uint8 with the input's qparams: max commutes with the monotone dequantization.
+			x, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
+			qn.Kind = KMaxPool
+			p := *n.Pool
+			qn.Pool = &p
 		case ir.OpMean, ir.OpFlatten:
 			x, err := input(n, 0)
 			if err != nil {

@@ -202,6 +202,13 @@ func (m *Model) validate() error {
 			if n.Add == nil || !ir.EqualShape(in.Shape, out.Shape) || !ir.EqualShape(m.Tensors[n.In[1]].Shape, out.Shape) {
 				return fmt.Errorf("layer %s: bad add", n.Name)
 			}
+		case KMaxPool:
+			p := n.Pool
+			if p == nil || len(in.Shape) != 3 || len(out.Shape) != 3 || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
+				in.Scale != out.Scale || in.Zero != out.Zero || out.Shape[0] != in.Shape[0] ||
+				out.Shape[1] != ir.ConvOut(in.Shape[1], p.Kernel, p.Stride, p.Pad) || out.Shape[2] != ir.ConvOut(in.Shape[2], p.Kernel, p.Stride, p.Pad) {
+				return fmt.Errorf("layer %s: max pool %+v from %v to %v", n.Name, p, in.Shape, out.Shape)
+			}
 		case KMean:
 			if len(in.Shape) != 3 || len(out.Shape) != 1 || out.Shape[0] != in.Shape[0] {
 				return fmt.Errorf("layer %s: mean from %v to %v", n.Name, in.Shape, out.Shape)

@@ -10,6 +10,16 @@ func FuzzDecodeModel(f *testing.F) {
 	f.Add(b)
 	f.Add(b[:len(b)/2])
 	f.Add([]byte(magic + "\xff\xff\xff\xff\xff\xff\xff\xff"))
+	// A ResNet: max-pool and add_relu layers.
+	rn, err := Quantize(Options{Model: "../testdata/resnet_bottleneck/model.json", QConfig: "fbgemm",
+		Calib: "../testdata/mobilenetv2_fmnist/calib_images.npy", CalibLimit: 30})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if b, err = rn.Encode(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeModel(b)
 		if err != nil {

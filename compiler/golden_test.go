@@ -18,9 +18,11 @@ import (
 // The bundled model and PyTorch's results on it (tools/fmnist.py wrote them), and
 // a second model of another width and setting, standing in for one never seen.
 var (
-	bundled = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
-	alt     = filepath.Join("..", "testdata", "mobilenetv2_fmnist_alt")
-	models  = []string{bundled, alt}
+	bundled      = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+	alt          = filepath.Join("..", "testdata", "mobilenetv2_fmnist_alt")
+	models       = []string{bundled, alt}
+	resnetFMNIST = filepath.Join("..", "testdata", "resnet_fmnist")
+	resnets      = []string{resnetFMNIST, filepath.Join("..", "testdata", "resnet_bottleneck")}
 )
 
 // testData returns the 1,000 bundled test images for dir's model: for the bundled
@@ -110,8 +112,23 @@ func TestFloatMatchesPyTorch(t *testing.T) {
 	}
 }
 
-func floatMatchesPyTorch(t *testing.T, dir string) {
-	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), "")
+// TestResNetFloatMatchesPyTorch checks the ResNets (basic blocks trained on
+// Fashion-MNIST, bottlenecks with random weights) from both their .pth and
+// their safetensors file.
+func TestResNetFloatMatchesPyTorch(t *testing.T) {
+	for _, dir := range resnets {
+		for _, w := range []string{"", "model.safetensors"} {
+			t.Run(filepath.Base(dir)+"/"+w, func(t *testing.T) { floatMatchesPyTorch(t, dir, w) })
+		}
+	}
+}
+
+func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
+	w := ""
+	if len(weights) > 0 && weights[0] != "" {
+		w = filepath.Join(dir, weights[0])
+	}
+	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +137,12 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, logits, err := Evaluate(ds, 10, 100, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
+	k := d.NumClasses
+	_, logits, err := Evaluate(ds, k, 100, len(want.F32)/k, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +150,12 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 		t.Fatalf("%d logits, golden has %d", len(logits), len(want.F32))
 	}
 	worst := 0.0
-	for i := 0; i < len(logits); i += 10 {
+	for i := 0; i < len(logits); i += k {
 		scale := 0.0
-		for _, v := range want.F32[i : i+10] {
+		for _, v := range want.F32[i : i+k] {
 			scale = math.Max(scale, math.Abs(float64(v)))
 		}
-		for j := i; j < i+10; j++ {
+		for j := i; j < i+k; j++ {
 			worst = math.Max(worst, math.Abs(float64(logits[j]-want.F32[j]))/math.Max(scale, 1e-3))
 		}
 	}
@@ -154,7 +172,7 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, _, err := Evaluate(full, 10, 200, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, false, nil)
+	acc, _, err := Evaluate(full, k, 200, 0, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +185,7 @@ func floatMatchesPyTorch(t *testing.T, dir string) {
 // same 300 images and batches as the PyTorch run and compares each layer's frozen
 // output scale and zero point and weight scales with PyTorch's.
 func TestQParamsMatchPyTorch(t *testing.T) {
-	for _, dir := range models {
+	for _, dir := range append(models, resnetFMNIST) {
 		t.Run(filepath.Base(dir), func(t *testing.T) { qparamsMatchPyTorch(t, dir) })
 	}
 }
@@ -205,7 +223,7 @@ func qparamsMatchPyTorch(t *testing.T, dir string) {
 			for _, n := range m.Nodes {
 				w, ok := want.Layers[n.Name]
 				if !ok {
-					if n.Kind != KMean && n.Kind != KDequantize {
+					if n.Kind != KMean && n.Kind != KDequantize && n.Kind != KMaxPool {
 						t.Errorf("%s: no PyTorch qparams", n.Name)
 					}
 					continue
@@ -287,6 +305,10 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 	}
 	if long() && math.Abs(acc.Top1-want.Top1) > 0.3 {
 		t.Errorf("%s: top-1 %.2f, PyTorch %.2f", qc, acc.Top1, want.Top1)
+	}
+	// Issue 18's acceptance for ResNet: per-channel qconfigs at least PyTorch's top-1 - 0.1.
+	if long() && dir == resnetFMNIST && (qc == "fbgemm" || qc == "onednn") && acc.Top1 < want.Top1-0.1 {
+		t.Errorf("%s: top-1 %.2f, below PyTorch's %.2f - 0.1", qc, acc.Top1, want.Top1)
 	}
 }
 

@@ -77,9 +77,21 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 		case KAdd:
 			ta, tb := m.Tensors[nd.In[0]], m.Tensors[nd.In[1]]
 			a, b := vals[nd.In[0]], vals[nd.In[1]]
-			for i := range out {
-				out[i] = AddQ(a[i], b[i], ta.Zero, tb.Zero, nd.Add.MA, nd.Add.MB, t.Zero)
+			lo := uint8(0)
+			if nd.Add.ReLU {
+				lo = uint8(t.Zero)
 			}
+			for i := range out {
+				out[i] = max(AddQ(a[i], b[i], ta.Zero, tb.Zero, nd.Add.MA, nd.Add.MB, t.Zero), lo)
+			}
+		case KMaxPool:
+			src := m.Tensors[nd.In[0]]
+			a := vals[nd.In[0]]
+			c := src.Shape[0]
+			ip, op := src.Elems()/c, oe/c
+			ir.Parallel(n*c, func(j int) {
+				ir.MaxPool(nd.Pool, src.Shape[1], src.Shape[2], a[j*ip:(j+1)*ip], t.Shape[1], t.Shape[2], out[j*op:(j+1)*op])
+			})
 		case KMean:
 			src := m.Tensors[nd.In[0]]
 			a := vals[nd.In[0]]

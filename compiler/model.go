@@ -20,9 +20,10 @@ const (
 	KMean                   // mean over H,W keeping the input's qparams
 	KLinear                 // fully connected (+ReLU) with requantization
 	KDequantize             // uint8 -> float32
+	KMaxPool                // max pool keeping the input's qparams
 )
 
-var kindNames = [...]string{"Quantize", "Conv", "Add", "Mean", "Linear", "Dequantize"}
+var kindNames = [...]string{"Quantize", "Conv", "Add", "Mean", "Linear", "Dequantize", "MaxPool"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -67,20 +68,24 @@ type Conv struct {
 	Weight     []int8    `json:"-"`    // OutC x InC/Groups x Kernel x Kernel
 }
 
-// Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y.
+// Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y. ReLU
+// marks add_relu (a ResNet block's add and the ReLU after it): its output is
+// clamped below at z_y.
 type Add struct {
-	MA float32 `json:"ma"`
-	MB float32 `json:"mb"`
+	MA   float32 `json:"ma"`
+	MB   float32 `json:"mb"`
+	ReLU bool    `json:"relu,omitempty"`
 }
 
 // Node is one quantized operation; Name is the PyTorch module path.
 type Node struct {
-	Kind Kind   `json:"kind"`
-	Name string `json:"name"`
-	In   []int  `json:"in"`
-	Out  int    `json:"out"`
-	Conv *Conv  `json:"conv,omitempty"`
-	Add  *Add   `json:"add,omitempty"`
+	Kind Kind     `json:"kind"`
+	Name string   `json:"name"`
+	In   []int    `json:"in"`
+	Out  int      `json:"out"`
+	Conv *Conv    `json:"conv,omitempty"`
+	Add  *Add     `json:"add,omitempty"`
+	Pool *ir.Pool `json:"pool,omitempty"`
 }
 
 // Meta records how a model was made, for reports and generated packages' doc.go.

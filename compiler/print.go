@@ -33,7 +33,13 @@ func (m *Model) Repr(n *Node) string {
 		}
 		return fmt.Sprintf("QuantizedLinear(in_features=%d, out_features=%d%s, qscheme=%s)", n.Conv.InC, n.Conv.OutC, qp, scheme)
 	case KAdd:
+		if n.Add.ReLU {
+			return fmt.Sprintf("QFunctional(scale=%v, zero_point=%d)  # add_relu", float32(out.Scale), out.Zero)
+		}
 		return fmt.Sprintf("QFunctional(scale=%v, zero_point=%d)", float32(out.Scale), out.Zero)
+	case KMaxPool:
+		p := n.Pool
+		return fmt.Sprintf("MaxPool2d(kernel_size=%d, stride=%d, padding=%d, dilation=1, ceil_mode=False)", p.Kernel, p.Stride, p.Pad)
 	case KMean:
 		return fmt.Sprintf("mean(dim=[2, 3])  # keeps scale=%v, zero_point=%d", float32(out.Scale), out.Zero)
 	}
@@ -46,7 +52,11 @@ func Print(w io.Writer, m *Model) error {
 	for _, n := range m.Nodes {
 		width = max(width, len(n.Name))
 	}
-	fmt.Fprintf(w, "MobileNetV2(  # quantized, qconfig %s\n", m.Meta.QConfig)
+	name := "MobileNetV2"
+	if m.Desc.Arch == "resnet" {
+		name = "QuantizableResNet"
+	}
+	fmt.Fprintf(w, "%s(  # quantized, qconfig %s\n", name, m.Meta.QConfig)
 	for _, n := range m.Nodes {
 		if _, err := fmt.Fprintf(w, "  (%s): %-*s %s\n", n.Name, width-len(n.Name), "", m.Repr(n)); err != nil {
 			return err

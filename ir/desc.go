@@ -18,18 +18,28 @@ type Preprocess struct {
 }
 
 // Description is a model description file: the constructor arguments of the
-// tutorial's MobileNetV2 plus the input and its preprocessing.
+// tutorial's MobileNetV2 or of torchvision's ResNet, plus the input and its
+// preprocessing.
 type Description struct {
 	Arch         string      `json:"arch"`
 	NumClasses   int         `json:"num_classes"`
-	WidthMult    float64     `json:"width_mult"`
-	RoundNearest int         `json:"round_nearest"`
-	Setting      [][]float64 `json:"inverted_residual_setting"`
-	Input        []int       `json:"input"`
-	Mean         []float32   `json:"mean"`
-	Std          []float32   `json:"std"`
-	Preprocess   Preprocess  `json:"preprocess"`
-	Weights      string      `json:"weights"`
+	WidthMult    float64     `json:"width_mult,omitempty"`
+	RoundNearest int         `json:"round_nearest,omitempty"`
+	Setting      [][]float64 `json:"inverted_residual_setting,omitempty"`
+	// ResNet: block "basic" or "bottleneck", blocks per stage, the bottleneck's
+	// width_per_group and groups (only 1), and Widths, the planes of
+	// layer1..layer4 (torchvision's 64, 128, 256, 512; not a torchvision
+	// argument: it lets small test models keep torchvision's structure).
+	Block         string     `json:"block,omitempty"`
+	Layers        []int      `json:"layers,omitempty"`
+	WidthPerGroup int        `json:"width_per_group,omitempty"`
+	Groups        int        `json:"groups,omitempty"`
+	Widths        []int      `json:"widths,omitempty"`
+	Input         []int      `json:"input"`
+	Mean          []float32  `json:"mean"`
+	Std           []float32  `json:"std"`
+	Preprocess    Preprocess `json:"preprocess"`
+	Weights       string     `json:"weights"`
 
 	// Path is the file the description was read from; Weights is relative to its directory.
 	Path string `json:"-"`
@@ -70,6 +80,26 @@ func cloneSetting(s [][]float64) [][]float64 {
 	return c
 }
 
+// resnetAliases are torchvision's constructors, as block and layers.
+var resnetAliases = map[string]struct {
+	block         string
+	layers        []int
+	widthPerGroup int
+}{
+	"resnet18":        {"basic", []int{2, 2, 2, 2}, 64},
+	"resnet34":        {"basic", []int{3, 4, 6, 3}, 64},
+	"resnet50":        {"bottleneck", []int{3, 4, 6, 3}, 64},
+	"resnet101":       {"bottleneck", []int{3, 4, 23, 3}, 64},
+	"resnet152":       {"bottleneck", []int{3, 8, 36, 3}, 64},
+	"wide_resnet50_2": {"bottleneck", []int{3, 4, 6, 3}, 128},
+}
+
+// mobilenetFields and resnetFields are the constructor arguments of each arch.
+var (
+	mobilenetFields = []string{"width_mult", "round_nearest", "inverted_residual_setting"}
+	resnetFields    = []string{"block", "layers", "width_per_group", "groups", "widths"}
+)
+
 // ReadDescription reads and validates a description file.
 func ReadDescription(path string) (*Description, error) {
 	b, err := os.ReadFile(path)
@@ -101,7 +131,38 @@ func ParseDescription(b []byte) (*Description, error) {
 		return nil, fmt.Errorf("decoding: %w", err)
 	}
 	if _, ok := raw["arch"]; !ok {
-		return nil, errors.New(`missing "arch" (want "mobilenetv2")`)
+		return nil, errors.New(`missing "arch" (want "mobilenetv2", "resnet" or one of torchvision's resnet names)`)
+	}
+	other := resnetFields
+	if d.Arch != "mobilenetv2" {
+		other = mobilenetFields
+	}
+	for _, f := range other {
+		if _, ok := raw[f]; ok {
+			return nil, fmt.Errorf("%q is not an argument of arch %q", f, d.Arch)
+		}
+	}
+	if a, ok := resnetAliases[d.Arch]; ok {
+		// An alias is torchvision's constructor: it fixes block, layers and
+		// width_per_group, so giving them too is an error.
+		for _, f := range []string{"block", "layers", "width_per_group"} {
+			if _, ok := raw[f]; ok {
+				return nil, fmt.Errorf("arch %q sets %q itself; use arch \"resnet\" to choose it", d.Arch, f)
+			}
+		}
+		d.Arch, d.Block, d.Layers, d.WidthPerGroup = "resnet", a.block, append([]int(nil), a.layers...), a.widthPerGroup
+	}
+	if d.Arch == "resnet" {
+		d.WidthMult, d.RoundNearest, d.Setting = 0, 0, nil
+		if d.WidthPerGroup == 0 {
+			d.WidthPerGroup = 64
+		}
+		if d.Groups == 0 {
+			d.Groups = 1
+		}
+		if d.Widths == nil {
+			d.Widths = []int{64, 128, 256, 512}
+		}
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -111,12 +172,67 @@ func ParseDescription(b []byte) (*Description, error) {
 
 // Validate checks the description's fields and its arithmetic.
 func (d *Description) Validate() error {
-	if d.Arch != "mobilenetv2" {
-		return fmt.Errorf(`arch %q: only "mobilenetv2" is supported`, d.Arch)
-	}
 	if d.NumClasses < 1 {
 		return fmt.Errorf("num_classes %d: must be positive", d.NumClasses)
 	}
+	var err error
+	switch d.Arch {
+	case "mobilenetv2":
+		err = d.validateMobileNetV2()
+	case "resnet":
+		err = d.validateResNet()
+	default:
+		err = fmt.Errorf(`arch %q: want "mobilenetv2", "resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152" or "wide_resnet50_2"`, d.Arch)
+	}
+	if err != nil {
+		return err
+	}
+	return d.validateInput()
+}
+
+func (d *Description) validateResNet() error {
+	if d.Groups != 1 {
+		return fmt.Errorf("groups %d: only groups=1 is supported (grouped ResNeXt convolutions are not)", d.Groups)
+	}
+	switch d.Block {
+	case "basic":
+		if d.WidthPerGroup != 64 {
+			return fmt.Errorf("width_per_group %d: basic blocks only support 64, as in torchvision", d.WidthPerGroup)
+		}
+	case "bottleneck":
+		if d.WidthPerGroup < 1 || d.WidthPerGroup > 1<<12 {
+			return fmt.Errorf("width_per_group %d: must be positive", d.WidthPerGroup)
+		}
+	default:
+		return fmt.Errorf(`block %q: want "basic" or "bottleneck"`, d.Block)
+	}
+	if len(d.Layers) != 4 {
+		return fmt.Errorf("layers %v: want 4 block counts, one per stage", d.Layers)
+	}
+	for _, n := range d.Layers {
+		if n < 1 || n > 1000 {
+			return fmt.Errorf("layers %v: block counts must be positive", d.Layers)
+		}
+	}
+	if len(d.Widths) != 4 {
+		return fmt.Errorf("widths %v: want 4 plane counts, one per stage", d.Widths)
+	}
+	for _, w := range d.Widths {
+		if w < 1 || w > 1<<14 {
+			return fmt.Errorf("widths %v: must be positive", d.Widths)
+		}
+	}
+	if d.Block == "bottleneck" {
+		for _, w := range d.Widths {
+			if w*d.WidthPerGroup/64 < 1 {
+				return fmt.Errorf("width_per_group %d: stage of %d planes gets no bottleneck channels", d.WidthPerGroup, w)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Description) validateMobileNetV2() error {
 	if !(d.WidthMult > 0) || math.IsInf(d.WidthMult, 0) || d.WidthMult > 100 {
 		return fmt.Errorf("width_mult %v: must be positive and finite", d.WidthMult)
 	}
@@ -146,6 +262,10 @@ func (d *Description) Validate() error {
 			return fmt.Errorf("inverted_residual_setting[%d]: stride s = %v must be 1 or 2", i, s)
 		}
 	}
+	return nil
+}
+
+func (d *Description) validateInput() error {
 	if len(d.Input) != 3 {
 		return fmt.Errorf("input %v: want [channels, height, width]", d.Input)
 	}

@@ -284,6 +284,7 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 			return nil, fmt.Errorf("add of %d and %d values into %d", len(a), len(b), len(out))
 		}
 		p.k.Add(a, b, out)
+		activate(out, nd.Act) // add_relu
 	case stepMean:
 		c := inT.Shape[0]
 		hw := ie / c

@@ -131,6 +131,21 @@ func TestFastMatchesReferenceMobileNetV2(t *testing.T) {
 	checkFast(t, g, 2, 3) // unfused: BatchNorm, ReLU6 and Dropout nodes too
 }
 
+func TestFastMatchesReferenceResNet(t *testing.T) {
+	d, err := ParseDescription([]byte(`{"arch": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "widths": [8, 8, 16, 16],
+	  "width_per_group": 32, "num_classes": 5, "input": [3, 24, 24], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Build(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 2)
+	checkFast(t, Fuse(g), 3, 2) // max-pool, add_relu
+	checkFast(t, g, 2, 3)
+}
+
 // TestFastPreHook checks that the pre hook sees Conv and Linear outputs
 // before their activation, and that the activation is applied after it.
 func TestFastPreHook(t *testing.T) {

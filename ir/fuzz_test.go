@@ -1,6 +1,8 @@
 package ir
 
-import "testing"
+import (
+	"testing"
+)
 
 func FuzzParseDescription(f *testing.F) {
 	f.Add([]byte(`{"arch": "mobilenetv2"}`))
@@ -9,9 +11,16 @@ func FuzzParseDescription(f *testing.F) {
 	 "input": [3, 32, 32], "mean": [0.286, 0.286, 0.286], "std": [0.353, 0.353, 0.353],
 	 "preprocess": {"resize": 0, "crop": 0, "pad": 2}, "weights": "model.safetensors"}`))
 	f.Add([]byte(`{"arch": "mobilenetv2", "width_mult": 0.35, "inverted_residual_setting": [[0.5, 8, 1, 2]], "input": [1, 9, 9], "mean": [0], "std": [1], "preprocess": {}}`))
+	f.Add([]byte(`{"arch": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "widths": [8, 16, 16, 32], "width_per_group": 32, "input": [3, 32, 32], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
+	f.Add([]byte(`{"arch": "wide_resnet50_2", "num_classes": 10}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := ParseDescription(b)
 		if err != nil {
+			return
+		}
+		if d.Arch == "resnet" {
+			// Without weights a ResNet graph costs its node count only.
+			_, _ = BuildResNet(d)
 			return
 		}
 		// A valid description must build or fail cleanly, and within bounds: the
@@ -24,5 +33,26 @@ func FuzzParseDescription(f *testing.F) {
 			return
 		}
 		_, _ = BuildMobileNetV2(d)
+	})
+}
+
+// FuzzParsePth reads each input as a file and, so that the unpickler is
+// fuzzed past the zip checksums, as the data.pkl of an archive with one
+// 6-float storage "0". The seeds are in testdata/fuzz (tools/fuzzcorpus).
+func FuzzParsePth(f *testing.F) {
+	f.Add([]byte(pthTensorPickle(6, 1, 3, 2)))
+	storage := string(stF32Bytes(0, 1, 2, 3, 4, 5))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, in := range [][]byte{b, pthZip(t, [][2]string{{"data.pkl", string(b)}, {"data/0", storage}, {"version", "3\n"}}, false)} {
+			st, err := ParsePth("fuzz.pth", in)
+			if err != nil {
+				continue
+			}
+			for k, v := range st.Tensors {
+				if _, err := v.stCheck(); err != nil {
+					t.Fatalf("tensor %q is inconsistent: %v", k, err)
+				}
+			}
+		}
 	})
 }

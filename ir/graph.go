@@ -23,9 +23,10 @@ const (
 	OpLinear
 	OpDropout
 	OpIdentity
+	OpMaxPool // max over Kernel x Kernel windows, padding never chosen
 )
 
-var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity"}
+var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity", "MaxPool2d"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -90,6 +91,9 @@ type Linear struct {
 	Bias    []float32 // Out, or nil
 }
 
+// Pool is a square pooling window.
+type Pool struct{ Kernel, Stride, Pad int }
+
 // Node is one operation. Name is the PyTorch module path it stands for
 // (features.1.conv.0.0, classifier.1, ...), which is also the prefix of its weight keys.
 type Node struct {
@@ -100,7 +104,8 @@ type Node struct {
 	Conv   *Conv
 	BN     *BatchNorm
 	Linear *Linear
-	Act    Act // fused activation (Conv, Linear)
+	Pool   *Pool
+	Act    Act // fused activation (Conv, Linear, Add)
 }
 
 // Graph is a DAG of nodes in topological order.

@@ -94,6 +94,12 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 		for i := range out {
 			out[i] = a[i] + b[i]
 		}
+		activate(out, nd.Act)
+	case OpMaxPool:
+		c := inT.Shape[0]
+		Parallel(n*c, func(j int) {
+			MaxPool(nd.Pool, inT.Shape[1], inT.Shape[2], a[j*ie/c:(j+1)*ie/c], outT.Shape[1], outT.Shape[2], out[j*oe/c:(j+1)*oe/c])
+		})
 	case OpBatchNorm:
 		bn := nd.BN
 		hw := ie / bn.C
@@ -142,6 +148,25 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 		activate(out, nd.Act)
 	}
 	return out, nil
+}
+
+// MaxPool pools one channel plane. Windows only count positions inside the
+// plane (PyTorch pads with -inf); with padding at most half the kernel every
+// window has one.
+func MaxPool[T float32 | uint8](p *Pool, ih, iw int, in []T, oh, ow int, out []T) {
+	for oy := 0; oy < oh; oy++ {
+		y0, y1 := max(oy*p.Stride-p.Pad, 0), min(oy*p.Stride-p.Pad+p.Kernel, ih)
+		for ox := 0; ox < ow; ox++ {
+			x0, x1 := max(ox*p.Stride-p.Pad, 0), min(ox*p.Stride-p.Pad+p.Kernel, iw)
+			m := in[y0*iw+x0]
+			for y := y0; y < y1; y++ {
+				for _, v := range in[y*iw+x0 : y*iw+x1] {
+					m = max(m, v)
+				}
+			}
+			out[oy*ow+ox] = m
+		}
+	}
 }
 
 func sqrt32(v float32) float32 { return float32(math.Sqrt(float64(v))) }

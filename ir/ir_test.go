@@ -48,7 +48,7 @@ func TestDescriptionErrors(t *testing.T) {
 	for _, c := range []struct{ json, want string }{
 		{`[1]`, "not a JSON object"},
 		{`{}`, `missing "arch"`},
-		{`{"arch": "resnet"}`, `only "mobilenetv2"`},
+		{`{"arch": "resnext50_32x4d"}`, `want "mobilenetv2", "resnet"`},
 		{`{"arch": "mobilenetv2", "num_clases": 3}`, `unknown field "num_clases"`},
 		{`{"arch": "mobilenetv2", "inverted_residual_setting": []}`, "should be non-empty"},
 		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 16, 1]]}`, "4-element list"},

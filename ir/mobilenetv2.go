@@ -11,6 +11,9 @@ func BuildMobileNetV2(d *Description) (*Graph, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
+	if d.Arch != "mobilenetv2" {
+		return nil, fmt.Errorf("arch %q is not mobilenetv2", d.Arch)
+	}
 	g := &Graph{Name: "MobileNetV2"}
 	g.Input = g.NewTensor(d.Input)
 	x := g.Add(&Node{Op: OpQuant, Name: "quant"}, g.Input)

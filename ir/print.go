@@ -29,7 +29,13 @@ func Repr(n *Node) string {
 	case OpReLU6:
 		return "ReLU6()"
 	case OpAdd:
+		if n.Act == ActReLU {
+			return "FloatFunctional(add_relu)"
+		}
 		return "FloatFunctional(add)"
+	case OpMaxPool:
+		p := n.Pool
+		return fmt.Sprintf("MaxPool2d(kernel_size=%d, stride=%d, padding=%d, dilation=1, ceil_mode=False)", p.Kernel, p.Stride, p.Pad)
 	case OpMean:
 		return "mean(dim=[2, 3])"
 	case OpFlatten:

@@ -87,6 +87,18 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 			return nil, fmt.Errorf("input %v smaller than kernel %d with padding %d", in, c.Kernel, c.Pad)
 		}
 		return []int{c.OutC, ConvOut(in[1], c.Kernel, c.Stride, c.Pad), ConvOut(in[2], c.Kernel, c.Stride, c.Pad)}, nil
+	case OpMaxPool:
+		p := n.Pool
+		if len(in) != 3 {
+			return nil, fmt.Errorf("input shape %v, want [C,H,W]", in)
+		}
+		if p.Kernel < 1 || p.Stride < 1 || p.Pad < 0 || 2*p.Pad > p.Kernel {
+			return nil, fmt.Errorf("kernel %d, stride %d, padding %d (padding must be at most half the kernel)", p.Kernel, p.Stride, p.Pad)
+		}
+		if in[1]+2*p.Pad < p.Kernel || in[2]+2*p.Pad < p.Kernel {
+			return nil, fmt.Errorf("input %v smaller than kernel %d with padding %d", in, p.Kernel, p.Pad)
+		}
+		return []int{in[0], ConvOut(in[1], p.Kernel, p.Stride, p.Pad), ConvOut(in[2], p.Kernel, p.Stride, p.Pad)}, nil
 	case OpBatchNorm:
 		if len(in) != 3 || in[0] != n.BN.C {
 			return nil, fmt.Errorf("input shape %v, want [%d,H,W]", in, n.BN.C)

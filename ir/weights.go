@@ -1,8 +1,11 @@
 package ir
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -101,6 +104,29 @@ func quoteAll(s []string) []string {
 	return q
 }
 
+// ReadWeights reads a state_dict from a torch.save file (.pth, .pt, or any
+// file that starts like a zip archive or an old torch.save pickle) or else
+// from a safetensors file.
+func ReadWeights(path string) (*SafeTensors, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	return ParseWeights(path, b)
+}
+
+// ParseWeights is ReadWeights on the bytes of the file named name.
+func ParseWeights(name string, b []byte) (*SafeTensors, error) {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".pth", ".pt":
+		return ParsePth(name, b)
+	}
+	if bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, pthLegacyMagic) {
+		return ParsePth(name, b)
+	}
+	return ParseSafeTensors(name, b)
+}
+
 // Load reads a description and its weights (weightsPath overrides the
 // description's) and returns the unfused float graph.
 func Load(descPath, weightsPath string) (*Description, *Graph, error) {
@@ -108,14 +134,14 @@ func Load(descPath, weightsPath string) (*Description, *Graph, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := BuildMobileNetV2(d)
+	g, err := Build(d)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model description %s: %w", descPath, err)
 	}
 	if weightsPath == "" {
 		weightsPath = d.WeightsPath()
 	}
-	st, err := ReadSafeTensors(weightsPath)
+	st, err := ReadWeights(weightsPath)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -66,7 +66,7 @@ type quantFlags struct {
 
 func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.Model, "model", "", "model description `JSON` file")
-	fs.StringVar(&q.Weights, "weights", "", "weights `safetensors` file (default: the description's \"weights\")")
+	fs.StringVar(&q.Weights, "weights", "", "weights `file`: torch.save .pth/.pt or safetensors (default: the description's \"weights\")")
 	fs.StringVar(&q.QConfig, "qconfig", "", "quantization config `name`: "+strings.Join(qconfigNames(), ", "))
 	fs.StringVar(&q.Calib, "calib", "", "calibration `data`: ImageFolder directory, .npy, or IDX images file")
 	fs.StringVar(&q.CalibLabels, "calib-labels", "", "labels `.npy` for -calib (optional)")

@@ -6,15 +6,18 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
@@ -45,7 +48,8 @@ func read(path string) []byte {
 func main() {
 	// Description and a matching small state dict.
 	desc := read("testdata/mobilenetv2_fmnist/model.json")
-	write("ir", "FuzzParseDescription", desc, []byte(`{"arch": "mobilenetv2"}`))
+	write("ir", "FuzzParseDescription", desc, []byte(`{"arch": "mobilenetv2"}`),
+		read("testdata/resnet_bottleneck/model.json"), []byte(`{"arch": "resnet50", "num_classes": 10}`))
 	d, err := ir.ParseDescription([]byte(`{"arch": "mobilenetv2", "num_classes": 2, "width_mult": 0.1, "round_nearest": 4,
 	  "inverted_residual_setting": [[1, 4, 1, 1]], "input": [1, 4, 4], "mean": [0], "std": [1], "preprocess": {}}`))
 	if err != nil {
@@ -66,6 +70,30 @@ func main() {
 		log.Fatal(err)
 	}
 	write("ir", "FuzzParseSafeTensors", read(st))
+
+	// torch.save files (tools/pth_fixtures.py), and the pickles of two of them
+	// alone, which the fuzz target also wraps in an archive.
+	var pth [][]byte
+	for _, name := range []string{"views.pth", "proto4.pth", "module.pth", "legacy.pth", "double.pth"} {
+		pth = append(pth, read(filepath.Join("ir/testdata/pth", name)))
+	}
+	for _, name := range []string{"views.pth", "proto4.pth"} {
+		zr, err := zip.OpenReader(filepath.Join("ir/testdata/pth", name))
+		if err != nil {
+			log.Fatal(err)
+		}
+		rc, err := zr.Open(strings.TrimSuffix(name, ".pth") + "/data.pkl")
+		if err != nil {
+			log.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pth = append(pth, b)
+		zr.Close()
+	}
+	write("ir", "FuzzParsePth", pth...)
 
 	// .npy: the bundled labels, a slice of the bundled images, float32 samples.
 	np := filepath.Join(tmp, "x.npy")

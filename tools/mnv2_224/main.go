@@ -1,6 +1,7 @@
 // Command mnv2_224 writes the speed benchmark's model: the ImageNet-shaped
-// MobileNetV2 of the description defaults (224x224x3, 1000 classes, width 1.0)
-// with deterministic synthetic weights, and deterministic synthetic calibration
+// MobileNetV2 of the description defaults (224x224x3, 1000 classes, width 1.0),
+// or with -arch another architecture's defaults (resnet50: torchvision's
+// ResNet-50), with deterministic synthetic weights, and deterministic synthetic calibration
 // inputs. No pretrained weights can be downloaded here; speed does not depend
 // on the values, but with random BatchNorm statistics a network's logits are
 // almost constant across inputs, so each BatchNorm's running mean and variance
@@ -10,6 +11,7 @@
 // something.
 //
 //	go run ./tools/mnv2_224 -o testdata/mobilenetv2_224
+//	go run ./tools/mnv2_224 -arch resnet50 -o testdata/resnet50_224
 //
 // writes model.json, model.safetensors and calib.npy (float32 N x 3 x 224 x 224,
 // already normalised: N(0, 1) per value, like the peers' torch.randn inputs).
@@ -30,11 +32,12 @@ import (
 
 func main() {
 	out := flag.String("o", "testdata/mobilenetv2_224", "output directory")
+	arch := flag.String("arch", "mobilenetv2", "description arch, with its defaults")
 	seed := flag.Uint64("seed", 224, "weight seed")
 	bnN := flag.Int("bn", 8, "random inputs for the BatchNorm statistics")
 	calibN := flag.Int("calib", 16, "calibration inputs to write")
 	flag.Parse()
-	if err := run(*out, *seed, *bnN, *calibN); err != nil {
+	if err := run(*out, *arch, *seed, *bnN, *calibN); err != nil {
 		fmt.Fprintln(os.Stderr, "mnv2_224:", err)
 		os.Exit(1)
 	}
@@ -50,9 +53,12 @@ func Inputs(d *ir.Description, n int, seed uint64) []float32 {
 	return x
 }
 
-func run(dir string, seed uint64, bnN, calibN int) error {
-	d := ir.DefaultDescription()
-	g, err := ir.BuildMobileNetV2(d)
+func run(dir, arch string, seed uint64, bnN, calibN int) error {
+	d, err := ir.ParseDescription([]byte(fmt.Sprintf(`{"arch": %q}`, arch)))
+	if err != nil {
+		return err
+	}
+	g, err := ir.Build(d)
 	if err != nil {
 		return err
 	}
@@ -70,7 +76,11 @@ func run(dir string, seed uint64, bnN, calibN int) error {
 	if err := os.WriteFile(filepath.Join(dir, "model.json"), append(desc, '\n'), 0o644); err != nil {
 		return err
 	}
-	meta := map[string]string{"generator": fmt.Sprintf("tools/mnv2_224 -seed %d -bn %d", seed, bnN)}
+	gen := fmt.Sprintf("tools/mnv2_224 -seed %d -bn %d", seed, bnN)
+	if arch != "mobilenetv2" {
+		gen = fmt.Sprintf("tools/mnv2_224 -arch %s -seed %d -bn %d", arch, seed, bnN)
+	}
+	meta := map[string]string{"generator": gen}
 	if err := ir.WriteSafeTensors(filepath.Join(dir, d.Weights), ir.StateDict(g), meta); err != nil {
 		return err
 	}

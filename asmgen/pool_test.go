@@ -1,0 +1,72 @@
+package asmgen
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/ir"
+)
+
+func TestMaxPool(t *testing.T) {
+	needISA(t, AVX2)
+	r := rand.New(rand.NewPCG(6, 6))
+	h := newHarness()
+	type check struct {
+		m   *MaxPool
+		x   []uint8
+		out int
+	}
+	var checks []check
+	for i, s := range [][6]int{ // C, H, W, K, S, P
+		{64, 112, 112, 3, 2, 1}, // ResNet's stem
+		{3, 7, 7, 3, 2, 1},
+		{40, 9, 10, 3, 2, 1},
+		{300, 5, 5, 3, 1, 1},
+		{17, 8, 8, 2, 2, 0},
+		{1, 1, 1, 1, 1, 0},
+		{33, 6, 6, 3, 2, 1},
+		{48, 4, 3, 5, 1, 2},
+		{20, 2, 2, 3, 2, 1},
+	} {
+		m := &MaxPool{C: s[0], H: s[1], W: s[2], K: s[3], S: s[4], P: s[5]}
+		m.OH, m.OW = ir.ConvOut(m.H, m.K, m.S, m.P), ir.ConvOut(m.W, m.K, m.S, m.P)
+		name := fmt.Sprintf("maxpool%d", i)
+		if err := h.prog.MaxPool(name, m, AVX2); err != nil {
+			t.Fatal(err)
+		}
+		x := make([]uint8, m.H*m.W*m.C)
+		for j := range x {
+			x[j] = uint8(r.IntN(256))
+		}
+		// The output has a sentinel tail: the kernel must not write past it.
+		out := make([]byte, m.OH*m.OW*m.C+40)
+		for j := range out {
+			out[j] = 0xa5
+		}
+		xb, ob := h.buf(x), h.buf(out)
+		mid := r.IntN(m.Units() + 1)
+		h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
+		h.call(name, xb, ob, lit("0"), ilit(mid))
+		checks = append(checks, check{m, x, ob})
+	}
+	res := h.run(t)
+	for i, ck := range checks {
+		m := ck.m
+		want := make([]uint8, m.OH*m.OW*m.C+40)
+		for j := range want {
+			want[j] = 0xa5
+		}
+		plane, o := make([]uint8, m.H*m.W), make([]uint8, m.OH*m.OW)
+		for c := 0; c < m.C; c++ {
+			for p := range plane {
+				plane[p] = ck.x[p*m.C+c]
+			}
+			ir.MaxPool(&ir.Pool{Kernel: m.K, Stride: m.S, Pad: m.P}, m.H, m.W, plane, m.OH, m.OW, o)
+			for p, v := range o {
+				want[p*m.C+c] = v
+			}
+		}
+		sameNHWC(t, fmt.Sprintf("maxpool%d %+v", i, *m), res[ck.out], want, m.C)
+	}
+}

@@ -1,0 +1,128 @@
+package compiler
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/ir"
+)
+
+var bottleneck = filepath.Join("..", "testdata", "resnet_bottleneck")
+
+// TestResNetQuantized quantizes the bottleneck ResNet (random weights) end to
+// end: max-pool and add_relu convert, the int8 interpreter follows the float
+// model, and the converted module prints like PyTorch's.
+func TestResNetQuantized(t *testing.T) {
+	for _, qc := range []string{"fbgemm", "onednn"} {
+		m, err := Quantize(Options{Model: filepath.Join(bottleneck, "model.json"), QConfig: qc,
+			Calib: filepath.Join(bundled, "calib_images.npy"), CalibLimit: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// max-pool passes the stem's qparams through; add_relu clamps at z_y.
+		mp, stem := m.Node("maxpool"), m.Node("conv1")
+		if mp == nil || mp.Kind != KMaxPool || m.Tensors[mp.Out].Scale != m.Tensors[stem.Out].Scale || m.Tensors[mp.Out].Zero != m.Tensors[stem.Out].Zero {
+			t.Fatalf("%s: maxpool %+v does not keep conv1's qparams", qc, mp)
+		}
+		adds := 0
+		for _, n := range m.Nodes {
+			if n.Kind == KAdd {
+				adds++
+				if !n.Add.ReLU || !strings.HasSuffix(n.Name, ".skip_add_relu") {
+					t.Errorf("%s: %s is not an add_relu", qc, n.Name)
+				}
+			}
+		}
+		if adds != 5 {
+			t.Errorf("%s: %d adds, want one per block (5)", qc, adds)
+		}
+		d, g, err := LoadFloat(filepath.Join(bottleneck, "model.json"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), Transform(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return Run(m, x, n, nil) }, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sig, noise float64
+		for i := range want {
+			sig += float64(want[i]) * float64(want[i])
+			noise += float64(want[i]-got[i]) * float64(want[i]-got[i])
+		}
+		s := sqnr(sig, noise)
+		t.Logf("%s: int8 logits SQNR %.1f dB against float", qc, s)
+		if s < 15 {
+			t.Errorf("%s: int8 logits SQNR %.1f dB against float, want >= 15", qc, s)
+		}
+		// The .ptqm file keeps max-pool and add_relu.
+		enc, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeModel(enc)
+		if err != nil {
+			t.Fatalf("%s: decoding its own file: %v", qc, err)
+		}
+		_, again, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return Run(back, x, n, nil) }, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got, again); diff != "" {
+			t.Errorf("%s: decoded model's logits differ (-before +after):\n%s", qc, diff)
+		}
+		var b bytes.Buffer
+		if err := Print(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"QuantizableResNet(", "(maxpool):", "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)", "(layer1.0.skip_add_relu):", "# add_relu", "(layer2.0.downsample.0):"} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s: printout lacks %q:\n%s", qc, want, b.String())
+			}
+		}
+	}
+}
+
+func TestAddReLUClamp(t *testing.T) {
+	// One add_relu on two 1-element tensors; the sum -0.6 would be 128-6 = 122
+	// without the ReLU, clamped to z_y = 128 with it.
+	m := &Model{
+		Tensors: []*Tensor{
+			{ID: 0, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
+			{ID: 1, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
+			{ID: 2, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
+			{ID: 3, Shape: []int{1, 1, 1}},
+		},
+		Nodes: []*Node{
+			{Kind: KQuantize, Name: "quant", In: []int{0}, Out: 1},
+			{Kind: KAdd, Name: "add_relu", In: []int{1, 1}, Out: 2, Add: &Add{MA: 1, MB: 1, ReLU: true}},
+			{Kind: KDequantize, Name: "dequant", In: []int{2}, Out: 3},
+		},
+		Input: 0, Output: 3,
+	}
+	for _, c := range []struct {
+		relu bool
+		x    float32
+		want float32
+	}{{true, -0.3, 0}, {false, -0.3, -0.6}, {true, 0.3, 0.6}} {
+		m.Nodes[1].Add.ReLU = c.relu
+		got, err := Run(m, []float32{c.x}, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != c.want {
+			t.Errorf("relu %v: %v + %v gave %v, want %v", c.relu, c.x, c.x, got[0], c.want)
+		}
+	}
+}
