@@ -418,9 +418,9 @@ def onednn_impls(fn):
 def calibrated_state(float_model, qname, calib_x, isa):
     """Calibrates qconfig qname in a child process whose oneDNN is limited to isa (oneDNN reads
     ONEDNN_MAX_CPU_ISA once per process), returning the observers' state and the implementations
-    the child's calibration ran. The float convolutions of calibration round
-    differently per ISA and the golden qparams were made under AVX2; the int8 evaluation must not
-    be limited to AVX2, whose u8*s8 kernels (VPMADDUBSW) saturate pair sums at int16."""
+    the child's calibration ran. The float convolutions of calibration round differently per
+    ISA and the golden qparams were made under AVX2; the int8 evaluation must not be limited to
+    AVX2, whose u8*s8 kernels (VPMADDUBSW) saturate pair sums at int16."""
     import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
@@ -446,18 +446,17 @@ def cmd_calibrate_child(a):
 def quantize_one(float_model, qname, calib_x, calib_isa=None):
     """PyTorch eager PTQ of qconfig qname. With calib_isa, calibration runs in a child process
     limited to that oneDNN ISA (calibrated_state), else here; conversion always runs here.
-    Returns the quantized model, its engine, the layers' qparams and the implementations the
-    calibration ran (None when calibrated here)."""
+    Returns the quantized model, its engine, the layers' qparams and the oneDNN implementations
+    the calibration ran."""
     from torch.ao import quantization as tq
     import torch.nn.quantized as nnq
     import torch.nn.intrinsic.quantized as nniq
     m, engine = prepare_one(float_model, qname)
-    calib_impls = None
     if calib_isa:
         state, calib_impls = calibrated_state(float_model, qname, calib_x, calib_isa)
         m.load_state_dict(state, strict=True)
     else:
-        calibrate(m, calib_x)
+        _, calib_impls = onednn_impls(lambda: calibrate(m, calib_x))
     res_blocks = {n for n, mod in float_model.named_modules()
                   if isinstance(mod, InvertedResidual) and mod.use_res_connect}
     obs = {}
@@ -519,7 +518,7 @@ def cmd_quant(a):
         # Which oneDNN kernels made these goldens: the ISA limit of each process (ONEDNN_MAX_CPU_ISA,
         # "default" = the CPU's best) and the convolution/matmul implementations it ran (none for
         # the qnnpack engine's evaluation).
-        isa = {"calibrate": {"max_cpu_isa": a.calib_isa, "impls": calib_impls},
+        isa = {"calibrate": {"max_cpu_isa": a.calib_isa or "default", "impls": calib_impls},
                "evaluate": {"max_cpu_isa": "default", "impls": eval_impls}}
         g["pytorch"][qname] = {"engine": engine, "top1": t1, "top5": t5, "top1_1k": t1k,
                                "size_mb": round(size_mb(qm), 6), "onednn_isa": isa, "layers": layers}
@@ -554,7 +553,8 @@ def main():
     q.add_argument("--calib", default="", help=f"calib_images.npy (default {MAIN_DIR}/calib_images.npy)")
     q.add_argument("--qconfigs", default="", help="comma list, default " + ",".join(QCONFIGS))
     q.add_argument("--calib-isa", default="AVX2",
-                   help="ONEDNN_MAX_CPU_ISA of the calibration process (evaluation: the default ISA)")
+                   help="ONEDNN_MAX_CPU_ISA of the calibration process (evaluation: the default ISA); "
+                        "empty: calibrate in this process, at the default ISA")
     c = sub.add_parser("calibrate-child", help="internal: one calibration, run by quant")
     c.add_argument("--qconfig", required=True)
     c.add_argument("--model", required=True)
