@@ -24,6 +24,17 @@ Exact commands used to produce testdata/ (run from the repository root):
         --epochs 3 --no-data
     /usr/bin/python3 tools/fmnist.py quant --dir testdata/mobilenetv2_fmnist_alt
 
+`quant` calibrates each qconfig in a child process limited to oneDNN's AVX2 kernels
+(ONEDNN_MAX_CPU_ISA=AVX2, --calib-isa; the golden qparams were made so and reproduce bit for bit
+that way: the float convolutions of calibration round differently per ISA) and converts and
+evaluates in its own process at oneDNN's default ISA, which must therefore not be limited (it
+refuses to run with ONEDNN_MAX_CPU_ISA set). The evaluation ISA matters: oneDNN's AVX2 u8*s8
+kernels (VPMADDUBSW) saturate the pair sums at int16, so without reduce_range (the onednn
+qconfig) PyTorch's int8 results there are not the exact int8 arithmetic (alt model: top-1 86.63
+instead of 88.82). On a CPU with AVX512-VNNI (the one that made testdata/) oneDNN runs its exact
+*_vnni kernels. golden.json records, per qconfig, "onednn_isa": each process's ISA limit and the
+convolution/matmul implementations it ran (from oneDNN verbose).
+
 `train` ends by running `export`, which rebuilds the model from the written
 model.json + model.safetensors (so the goldens come from exactly the bytes the
 Go side reads) and writes the npy files and the float part of golden.json.
@@ -357,10 +368,9 @@ def _wq(w):
     return [float(w.q_scale())], [int(w.q_zero_point())]
 
 
-def quantize_one(float_model, qname, calib_x):
+def prepare_one(float_model, qname):
+    """The fused, observed (not yet calibrated) model of qconfig qname, and its engine."""
     from torch.ao import quantization as tq
-    import torch.nn.quantized as nnq
-    import torch.nn.intrinsic.quantized as nniq
     engine = "qnnpack" if qname == "qnnpack" else "onednn"
     torch.backends.quantized.engine = engine
     m = copy.deepcopy(float_model)
@@ -368,9 +378,85 @@ def quantize_one(float_model, qname, calib_x):
     m.fuse_model()
     m.qconfig = tq.default_qconfig if qname == "default" else tq.get_default_qconfig(qname)
     tq.prepare(m, inplace=True)
+    return m, engine
+
+
+def calibrate(m, calib_x):
     with torch.no_grad():
         for i in range(0, len(calib_x), CALIB_BATCH):
             m(calib_x[i:i + CALIB_BATCH])
+
+
+def onednn_impls(fn):
+    """Runs fn() with oneDNN verbose on; returns fn's result and the sorted implementation names
+    (e.g. "jit_int8:avx512_core_vnni") of the convolution/matmul/inner-product primitives it ran.
+    oneDNN prints with C stdio, so fd 1 is redirected to a file for the call."""
+    import ctypes
+    import tempfile
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+") as f:
+        os.dup2(f.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                out = fn()
+        finally:
+            libc.fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
+        f.seek(0)
+        impls = set()
+        for line in f:
+            p = line.split(",")
+            if len(p) > 5 and p[:3] == ["onednn_verbose", "exec", "cpu"] and \
+                    p[3] in ("convolution", "matmul", "inner_product"):
+                impls.add(p[4])
+    return out, sorted(impls)
+
+
+def calibrated_state(float_model, qname, calib_x, isa):
+    """Calibrates qconfig qname in a child process whose oneDNN is limited to isa (oneDNN reads
+    ONEDNN_MAX_CPU_ISA once per process), returning the observers' state and the implementations
+    the child's calibration ran. The float convolutions of calibration round differently per
+    ISA and the golden qparams were made under AVX2; the int8 evaluation must not be limited to
+    AVX2, whose u8*s8 kernels (VPMADDUBSW) saturate pair sums at int16."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, "model.pt")
+        out = os.path.join(tmp, "state.pt")
+        torch.save({"model": float_model, "calib_x": calib_x}, model_path)
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa)
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", str(torch.get_num_threads()),
+                        "calibrate-child", "--qconfig", qname, "--model", model_path, "--out", out],
+                       env=env, check=True)
+        res = torch.load(out)
+    return res["state"], res["impls"]
+
+
+def cmd_calibrate_child(a):
+    torch.set_num_threads(a.threads)
+    src = torch.load(a.model)
+    m, _ = prepare_one(src["model"], a.qconfig)
+    _, impls = onednn_impls(lambda: calibrate(m, src["calib_x"]))
+    torch.save({"state": m.state_dict(), "impls": impls}, a.out)
+
+
+def quantize_one(float_model, qname, calib_x, calib_isa=None):
+    """PyTorch eager PTQ of qconfig qname. With calib_isa, calibration runs in a child process
+    limited to that oneDNN ISA (calibrated_state), else here; conversion always runs here.
+    Returns the quantized model, its engine, the layers' qparams and the oneDNN implementations
+    the calibration ran."""
+    from torch.ao import quantization as tq
+    import torch.nn.quantized as nnq
+    import torch.nn.intrinsic.quantized as nniq
+    m, engine = prepare_one(float_model, qname)
+    if calib_isa:
+        state, calib_impls = calibrated_state(float_model, qname, calib_x, calib_isa)
+        m.load_state_dict(state, strict=True)
+    else:
+        _, calib_impls = onednn_impls(lambda: calibrate(m, calib_x))
     res_blocks = {n for n, mod in float_model.named_modules()
                   if isinstance(mod, InvertedResidual) and mod.use_res_connect}
     obs = {}
@@ -403,11 +489,14 @@ def quantize_one(float_model, qname, calib_x):
         if n in obs:
             e.update(obs[n])
         layers[n] = e
-    return m, engine, layers
+    return m, engine, layers, calib_impls
 
 
 def cmd_quant(a):
     torch.set_num_threads(a.threads)
+    if os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"):
+        sys.exit("quant: evaluate at oneDNN's default ISA: unset ONEDNN_MAX_CPU_ISA/DNNL_MAX_CPU_ISA "
+                 "(--calib-isa limits calibration alone)")
     d = a.dir
     model, desc = load_model(d)
     calib_path = a.calib or os.path.join(MAIN_DIR, "calib_images.npy")
@@ -420,17 +509,23 @@ def cmd_quant(a):
     g["calib"] = {"images": os.path.basename(calib_path), "n": N_CALIB, "batch": CALIB_BATCH}
     for qname in (a.qconfigs.split(",") if a.qconfigs else QCONFIGS):
         t0 = time.time()
-        qm, engine, layers = quantize_one(model, qname, calib_x)
-        logits = logits_of(qm, te_x)
+        qm, engine, layers, calib_impls = quantize_one(model, qname, calib_x, a.calib_isa)
+        logits, eval_impls = onednn_impls(lambda: logits_of(qm, te_x))
         t1, t5, t1k = accuracy(logits, te_lab)
         np.save(os.path.join(d, f"pytorch_{qname}_preds.npy"), logits.argmax(1).numpy().astype(np.int64))
         np.save(os.path.join(d, f"pytorch_{qname}_logits1k.npy"),
                 logits[:N_GOLDEN].numpy().astype(np.float32))
+        # Which oneDNN kernels made these goldens: the ISA limit of each process (ONEDNN_MAX_CPU_ISA,
+        # "default" = the CPU's best) and the convolution/matmul implementations it ran (none for
+        # the qnnpack engine's evaluation).
+        isa = {"calibrate": {"max_cpu_isa": a.calib_isa or "default", "impls": calib_impls},
+               "evaluate": {"max_cpu_isa": "default", "impls": eval_impls}}
         g["pytorch"][qname] = {"engine": engine, "top1": t1, "top5": t5, "top1_1k": t1k,
-                               "size_mb": round(size_mb(qm), 6), "layers": layers}
+                               "size_mb": round(size_mb(qm), 6), "onednn_isa": isa, "layers": layers}
         save_golden(d, g)
         print(f"{d} {qname:8s} ({engine}): top1 {t1:.2f} top5 {t5:.2f} top1_1k {t1k:.2f} "
-              f"size {g['pytorch'][qname]['size_mb']:.3f} MB  [{time.time() - t0:.0f}s]", flush=True)
+              f"size {g['pytorch'][qname]['size_mb']:.3f} MB  [{time.time() - t0:.0f}s]\n"
+              f"  oneDNN calibrate {isa['calibrate']}\n  oneDNN evaluate {isa['evaluate']}", flush=True)
 
 
 # ---------------------------------------------------------------- main
@@ -457,8 +552,16 @@ def main():
     q.add_argument("--dir", default=MAIN_DIR)
     q.add_argument("--calib", default="", help=f"calib_images.npy (default {MAIN_DIR}/calib_images.npy)")
     q.add_argument("--qconfigs", default="", help="comma list, default " + ",".join(QCONFIGS))
+    q.add_argument("--calib-isa", default="AVX2",
+                   help="ONEDNN_MAX_CPU_ISA of the calibration process (evaluation: the default ISA); "
+                        "empty: calibrate in this process, at the default ISA")
+    c = sub.add_parser("calibrate-child", help="internal: one calibration, run by quant")
+    c.add_argument("--qconfig", required=True)
+    c.add_argument("--model", required=True)
+    c.add_argument("--out", required=True)
     a = p.parse_args()
-    {"train": cmd_train, "export": cmd_export, "quant": cmd_quant}[a.cmd](a)
+    {"train": cmd_train, "export": cmd_export, "quant": cmd_quant,
+     "calibrate-child": cmd_calibrate_child}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@ with PyTorch's int8 predictions. This script measures how well PyTorch agrees wi
 when only the float convolution kernels used during calibration change (same weights, same
 images, same observers, same int8 engine):
 
-    base      oneDNN float convs at this CPU's best ISA (how the goldens were made)
+    base      oneDNN float convs at the process's ISA: the CPU's best unless ONEDNN_MAX_CPU_ISA
+              limits it (the goldens' calibration ran under ONEDNN_MAX_CPU_ISA=AVX2, their int8
+              evaluation at the best ISA; see tools/fmnist.py). Calibration, conversion and int8
+              evaluation all run in this one process, so under AVX2 the onednn qconfig's int8
+              results are oneDNN's saturating AVX2 kernels', not exact int8 arithmetic
     sse41     oneDNN limited to SSE4.1 (DNNL_MAX_CPU_ISA=SSE41): other blocking and summation order
+              (its u8*s8 int8 kernels saturate at int16 as AVX2's do)
     native    torch.backends.mkldnn.enabled = False: PyTorch's own im2col/depthwise float kernels
 
 Usage (from the repository root):
@@ -38,7 +43,7 @@ def cmd_run(a):
     te_x = fmnist.preprocess(te_img)
     res = {"variant": a.variant, "qconfigs": {}}
     for qname in a.qconfigs.split(","):
-        qm, engine, layers = fmnist.quantize_one(model, qname, calib_x)
+        qm, engine, layers, _ = fmnist.quantize_one(model, qname, calib_x)
         logits = fmnist.logits_of(qm, te_x)
         t1, t5, _ = fmnist.accuracy(logits, te_lab)
         res["qconfigs"][qname] = {"top1": t1, "preds": logits.argmax(1).tolist(),
