@@ -294,22 +294,28 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 	}
 	rate := 100 * float64(agree) / float64(acc.N)
 	t.Logf("%s: top-1 %.2f on %d images, agreement with PyTorch %.2f%% (PyTorch top-1 on 10k: %.2f)", qc, acc.Top1, acc.N, rate, want.Top1)
-	// Our kernels follow ARCHITECTURE.md's integer arithmetic; oneDNN adds a float
-	// bias after scaling and QNNPACK requantizes in fixed point, and the classifier's
-	// coarse output scale makes ties common, so agreement is high but not total.
-	// Measured on 10,000 images: 98.1-99.3% with per-channel weights (onednn's goldens
-	// are exact int8: tools/fmnist.py evaluates them at oneDNN's VNNI ISA), 92-99.8% with
-	// per-tensor weights, lowest where PyTorch's own result is fragile (alt model, qnnpack).
-	const minRate = 90.0
+	// Both sides requantize with a float bias added after scaling (fbgemm and oneDNN
+	// do; ARCHITECTURE.md), so with per-channel weights or PyTorch's x86 engine the
+	// predictions differ only where calibration does (a few histogram scales) or an
+	// output ties. QNNPACK rounds the bias to int32 and requantizes in fixed point, a
+	// numerics ptqc does not copy (one definition for every qconfig), and its
+	// per-tensor results are fragile: agreement there is lower (92-98%).
+	// Measured on 10,000 images: fbgemm 98.1-98.6%, onednn 98.9-99.3% (goldens evaluated
+	// at oneDNN's exact VNNI ISA: tools/fmnist.py), default 99.7-99.8%.
+	minRate := 97.5
+	if qc == "qnnpack" {
+		minRate = 90
+	}
 	if want.Top1 > 20 && rate < minRate {
-		t.Errorf("%s: top-1 agreement with PyTorch %.2f%%, want >= %.0f%%", qc, rate, minRate)
+		t.Errorf("%s: top-1 agreement with PyTorch %.2f%%, want >= %.1f%%", qc, rate, minRate)
 	}
-	if long() && math.Abs(acc.Top1-want.Top1) > 0.3 {
-		t.Errorf("%s: top-1 %.2f, PyTorch %.2f", qc, acc.Top1, want.Top1)
+	// Not worse than PyTorch: by 0.1 with the x86 qconfigs (issue 13), by 0.3 with qnnpack.
+	slack := 0.1
+	if qc == "qnnpack" {
+		slack = 0.3
 	}
-	// Issue 18's acceptance for ResNet: per-channel qconfigs at least PyTorch's top-1 - 0.1.
-	if long() && dir == resnetFMNIST && (qc == "fbgemm" || qc == "onednn") && acc.Top1 < want.Top1-0.1 {
-		t.Errorf("%s: top-1 %.2f, below PyTorch's %.2f - 0.1", qc, acc.Top1, want.Top1)
+	if long() && acc.Top1 < want.Top1-slack {
+		t.Errorf("%s: top-1 %.2f, below PyTorch's %.2f - %.1f", qc, acc.Top1, want.Top1, slack)
 	}
 }
 
