@@ -67,7 +67,7 @@ var (
 	aTmp2           = reg.RDI
 )
 
-// AMXDense adds the amx kernel of a pointwise conv or linear layer (d.tileOK):
+// AMXDense adds the amx kernel of a GEMM layer (d.tileOK):
 // the dense kernels' signature and work units.
 func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
 	if !isa.amx() {
@@ -77,8 +77,8 @@ func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
 	if err != nil {
 		return err
 	}
-	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %d pixels, AMX tiles%s.",
-		name, d.Cin, d.Cout, tp.pixels, map[bool]string{true: " (emulated)"}[isa == amxEmulated])); err != nil {
+	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %d pixels, AMX tiles%s.",
+		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, tp.pixels, map[bool]string{true: " (emulated)"}[isa == amxEmulated])); err != nil {
 		return err
 	}
 	k := newConsts(p, name, AVX512VNNI) // the epilogue runs on ymm
@@ -133,12 +133,22 @@ func (g *amxGen) emit() error {
 	g.Load(g.Param("t"), aT)
 	g.Load(g.Param("s0"), aP)
 	g.Load(g.Param("s1"), aTmp)
-	// Pixels [s0*MR, min(s1*MR, pixels)).
-	g.IMUL3Q(i32(DenseMR), aP, aP)
-	g.IMUL3Q(i32(DenseMR), aTmp, aTmp)
-	g.MOVQ(i32(tp.pixels), aTmp2)
-	g.CMPQ(aTmp, aTmp2)
-	g.CMOVQGT(aTmp2, aTmp)
+	if d.Pointwise() {
+		// Pixels [s0*MR, min(s1*MR, pixels)).
+		g.IMUL3Q(i32(DenseMR), aP, aP)
+		g.IMUL3Q(i32(DenseMR), aTmp, aTmp)
+		g.MOVQ(i32(tp.pixels), aTmp2)
+		g.CMPQ(aTmp, aTmp2)
+		g.CMOVQGT(aTmp2, aTmp)
+		g.IMUL3Q(i32(d.InStride), aP, aXP)
+		g.IMUL3Q(i32(d.OutStride), aP, aTmp2)
+	} else {
+		// Output rows [s0, s1).
+		g.IMUL3Q(i32(tp.rowBytes()), aP, aXP)
+		g.IMUL3Q(i32(d.OW*d.OutStride), aP, aTmp2)
+	}
+	g.ADDQ(aX, aXP)
+	g.ADDQ(aTmp2, aY)
 	g.MOVQ(aTmp, mem(aT, amxSpill))
 	g.CMPQ(aP, aTmp)
 	g.JGE(operand.LabelRef(done))
@@ -148,18 +158,63 @@ func (g *amxGen) emit() error {
 	g.VMOVDQU(reg.Y0, mem(aT, 0))
 	g.VMOVDQU(reg.Y1, mem(aT, 32))
 	g.XORQ(aRows, aRows)
-	g.IMUL3Q(i32(d.InStride), aP, aXP)
-	g.ADDQ(aX, aXP)
-	g.IMUL3Q(i32(d.OutStride), aP, aTmp)
-	g.ADDQ(aTmp, aY)
 
-	pix, configured := g.label("pixels"), g.label("configured")
-	g.Label(pix)
-	g.CMPQ(aP, mem(aT, amxSpill))
-	g.JGE(operand.LabelRef(done))
-	g.MOVQ(mem(aT, amxSpill), aTmp)
-	g.SUBQ(aP, aTmp)
-	g.MOVQ(i32(tileRows), aTmp2)
+	if d.Pointwise() {
+		pix := g.label("pixels")
+		g.Label(pix)
+		g.CMPQ(aP, mem(aT, amxSpill))
+		g.JGE(operand.LabelRef(done))
+		g.MOVQ(mem(aT, amxSpill), aTmp)
+		g.SUBQ(aP, aTmp)
+		g.pixelTile(tileRows)
+		g.ADDQ(i32(tileRows), aP)
+		g.JMP(operand.LabelRef(pix))
+	} else {
+		// The spill holds s1, the row, its input and output bases; aP counts
+		// the row's output pixels.
+		row, tiles, next := g.label("row"), g.label("row_tiles"), g.label("row_next")
+		g.MOVQ(aP, mem(aT, amxSpill+8))
+		g.Label(row)
+		g.MOVQ(mem(aT, amxSpill+8), aTmp)
+		g.CMPQ(aTmp, mem(aT, amxSpill))
+		g.JGE(operand.LabelRef(done))
+		g.MOVQ(aXP, mem(aT, amxSpill+16))
+		g.MOVQ(aY, mem(aT, amxSpill+24))
+		g.XORQ(aP, aP)
+		g.Label(tiles)
+		g.CMPQ(aP, i32(d.OW))
+		g.JGE(operand.LabelRef(next))
+		g.MOVQ(i32(d.OW), aTmp)
+		g.SUBQ(aP, aTmp)
+		g.pixelTile(tp.rowTile)
+		g.ADDQ(i32(tp.rowTile), aP)
+		g.JMP(operand.LabelRef(tiles))
+		g.Label(next)
+		g.MOVQ(mem(aT, amxSpill+16), aXP)
+		g.ADDQ(i32(tp.rowBytes()), aXP)
+		g.MOVQ(mem(aT, amxSpill+24), aY)
+		g.ADDQ(i32(d.OW*d.OutStride), aY)
+		g.INCQ(mem(aT, amxSpill+8))
+		g.JMP(operand.LabelRef(row))
+	}
+
+	g.Label(done)
+	// No tile state outlives the call: Go never preempts assembly
+	// asynchronously (runtime.isAsyncSafePoint), so the goroutine cannot
+	// switch inside it, and after it the goroutine may move to another thread.
+	g.tile(amxOp{Kind: amxTilerelease})
+	g.VZEROUPPER()
+	g.RET()
+	return g.err
+}
+
+// pixelTile emits one pixel tile at aXP (input) and aY (output) by the column
+// units [n0, n1), aTmp holding the pixels left, of which it takes up to most;
+// it then advances aXP and aY past most pixels.
+func (g *amxGen) pixelTile(most int) {
+	tp, d := g.tp, g.tp.d
+	configured := g.label("configured")
+	g.MOVQ(i32(most), aTmp2)
 	g.CMPQ(aTmp, aTmp2)
 	g.CMOVQGT(aTmp2, aTmp) // rows of this tile
 	g.CMPQ(aTmp, aRows)
@@ -197,30 +252,18 @@ func (g *amxGen) emit() error {
 	g.ADDQ(i32(tp.unitBytes()), aWP)
 	g.JMP(operand.LabelRef(units))
 	g.Label(unitsDone)
-	g.ADDQ(i32(tileRows), aP)
-	g.ADDQ(i32(tileRows*d.InStride), aXP)
-	g.ADDQ(i32(tileRows*d.OutStride), aY)
-	g.JMP(operand.LabelRef(pix))
-
-	g.Label(done)
-	// No tile state outlives the call: Go never preempts assembly
-	// asynchronously (runtime.isAsyncSafePoint), so the goroutine cannot
-	// switch inside it, and after it the goroutine may move to another thread.
-	g.tile(amxOp{Kind: amxTilerelease})
-	g.VZEROUPPER()
-	g.RET()
-	return g.err
+	g.ADDQ(i32(most*tp.aStride), aXP)
+	g.ADDQ(i32(most*d.OutStride), aY)
 }
 
 // block emits the steps of one pixel tile by one column unit.
 func (g *amxGen) block(steps []tileStep) {
-	d := g.tp.d
-	g.MOVQ(i32(d.InStride), aSA)
+	g.MOVQ(i32(g.tp.aStride), aSA)
 	g.MOVQ(i32(32), aS32)
 	g.MOVQ(i32(64), aS64)
 	stride := func(v int) reg.GPPhysical {
 		switch v {
-		case d.InStride:
+		case g.tp.aStride:
 			return aSA
 		case 32:
 			return aS32

@@ -47,7 +47,7 @@ func TestAMXDense(t *testing.T) {
 				t.Fatal(err)
 			}
 			x := h.buf(append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...))
-			w := h.buf(int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, 1)))
+			w := h.buf(int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
 			y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
 			s := h.buf(make([]byte, amxScratch(amxEmulated)))
 			u, cu := c.d.Units(), c.d.Cols()

@@ -8,10 +8,12 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 )
 
-// A tile program is a GEMM layer (a pointwise conv or a linear layer) as the
-// AMX tile unit computes it: the pixels in tiles of up to 16 rows, read
-// straight from the NHWC input (one pixel's channels are one tile row, the
-// pixel stride is TILELOADD's stride); the weights as codegen.PackDense packs
+// A tile program is a GEMM layer (a pointwise conv, a linear layer, or a
+// k x k conv as an implicit GEMM over its taps) as the AMX tile unit computes
+// it: the pixels in tiles of up to 16 rows, read straight from the NHWC input
+// (one pixel's channels are one tile row, the pixel stride is TILELOADD's
+// stride; a k x k conv's tiles are runs of one output row, one A tile per
+// tap, from the padded input buffer, stride Stride pixels); the weights as codegen.PackDense packs
 // them for every tier, whose groups of 8 output channels are B tiles as they
 // are (a row per quad of input channels, 8 channels x 4 bytes, stride 32); the
 // int32 products stored to the worker's scratch and requantized there with
@@ -86,9 +88,16 @@ type tileStep struct {
 
 // tileProgram is a GEMM layer's tile program.
 type tileProgram struct {
-	d                 *Dense
-	pixels            int
-	kq, full, tailQ   int // quads per output channel, full reduction steps, quads of the tail step
+	d      *Dense
+	pixels int // output pixels
+	// A k x k conv (not d.Pointwise()) runs its output rows (Dense.Units) in
+	// tiles of rowTile pixels, the last one of a row maybe fewer; taps are the
+	// byte offsets of the kernel's taps from an output pixel's first input
+	// pixel, aStride the bytes between the input pixels of neighbouring outputs.
+	rowTile, aStride int
+	taps             []int
+	// Per tap: nq quads of input channels, in full steps of 16 and a tail of tailQ.
+	nq, kq, full, tailQ int
 	cfg               [cfgBytes]byte
 	rowTiles          []int      // tiles whose rows are the pixel tile's rows (patched per tile)
 	unit, last        []tileStep // a unit of 16 columns; the last unit when Cout%16 != 0
@@ -97,8 +106,20 @@ type tileProgram struct {
 	doCap, doLo, doHi bool
 }
 
-// tileOK says whether the layer runs as a tile program.
-func (d *Dense) tileOK() bool { return d.Pointwise() }
+// tileOK says whether the layer runs as a tile program: pointwise layers,
+// and k x k convs with at least 32 input channels (a tap's reduction fills at
+// least half an A tile's 64 bytes; the stem's 3 channels would fill 4 of them).
+func (d *Dense) tileOK() bool {
+	return d.Pointwise() || codegen.Quads(d.Cin) >= tileQuads/2
+}
+
+// tileRowRun is how many pixels of an output row of ow pixels one tile holds:
+// the rows split into equal runs of at most 16 (56 -> 4 x 14), so that most
+// rows need no second tile shape.
+func tileRowRun(ow int) int {
+	n := (ow + tileRows - 1) / tileRows
+	return (ow + n - 1) / n
+}
 
 func newTileProgram(d *Dense) (*tileProgram, error) {
 	if err := d.check(); err != nil {
@@ -108,10 +129,21 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 		return nil, fmt.Errorf("asmgen: %dx%d stride %d pad %d conv is not a tile GEMM", d.K, d.K, d.Stride, d.Pad)
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
-	p := &tileProgram{d: d, pixels: d.H * d.W, kq: codegen.Quads(d.Cin)}
-	p.full, p.tailQ = p.kq/tileQuads, p.kq%tileQuads
+	p := &tileProgram{d: d, pixels: d.OH * d.OW, nq: codegen.Quads(d.Cin), taps: []int{0}, aStride: d.InStride}
+	if !d.Pointwise() {
+		wp := d.W + 2*d.Pad
+		p.taps = p.taps[:0]
+		for ky := 0; ky < d.K; ky++ {
+			for kx := 0; kx < d.K; kx++ {
+				p.taps = append(p.taps, (ky*wp+kx)*d.InStride)
+			}
+		}
+		p.rowTile, p.aStride = tileRowRun(d.OW), d.Stride*d.InStride
+	}
+	p.kq = p.nq * len(p.taps)
+	p.full, p.tailQ = p.nq/tileQuads, p.nq%tileQuads
 	p.doCap, p.doLo, p.doHi = needsCap(d.MaxAbsProd), d.Lo > 0, d.Hi < 255
 	n := d.Cols() * ColBlock
 	p.zf, p.mul, p.bias = make([]int32, n), make([]float32, n), make([]float32, n)
@@ -124,17 +156,21 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 		p.cfg[cfgRowsOff+t] = byte(rows)
 		binary.LittleEndian.PutUint16(p.cfg[cfgColsbOff+2*t:], uint16(colsb))
 	}
+	rows := tileRows
+	if p.rowTile > 0 {
+		rows = p.rowTile
+	}
 	p.rowTiles = []int{tC0, tC1}
-	shape(tC0, tileRows, 32)
-	shape(tC1, tileRows, 32)
+	shape(tC0, rows, 32)
+	shape(tC1, rows, 32)
 	if p.full > 0 {
-		shape(tA, tileRows, 4*tileQuads)
+		shape(tA, rows, 4*tileQuads)
 		shape(tB0, tileQuads, 32)
 		shape(tB1, tileQuads, 32)
 		p.rowTiles = append(p.rowTiles, tA)
 	}
 	if p.tailQ > 0 {
-		shape(tAt, tileRows, 4*p.tailQ)
+		shape(tAt, rows, 4*p.tailQ)
 		shape(tB0t, p.tailQ, 32)
 		shape(tB1t, p.tailQ, 32)
 		p.rowTiles = append(p.rowTiles, tAt)
@@ -155,20 +191,23 @@ func (p *tileProgram) steps(cols int) []tileStep {
 		s = append(s, tileStep{kind: stepZero, t: tC1})
 	}
 	group := p.kq * 32 // bytes of one group of 8 columns
-	for c := 0; c < p.full+min(p.tailQ, 1); c++ {
-		a, b0, b1 := tA, tB0, tB1
-		if c == p.full {
-			a, b0, b1 = tAt, tB0t, tB1t
-		}
-		s = append(s,
-			tileStep{kind: stepLoad, t: a, base: baseX, disp: 4 * tileQuads * c, stride: p.d.InStride},
-			tileStep{kind: stepLoad, t: b0, base: baseW, disp: 32 * tileQuads * c, stride: 32})
-		if two {
-			s = append(s, tileStep{kind: stepLoad, t: b1, base: baseW, disp: group + 32*tileQuads*c, stride: 32})
-		}
-		s = append(s, tileStep{kind: stepDot, t: tC0, a: a, b: b0})
-		if two {
-			s = append(s, tileStep{kind: stepDot, t: tC1, a: a, b: b1})
+	for t, off := range p.taps {
+		for c := 0; c < p.full+min(p.tailQ, 1); c++ {
+			a, b0, b1 := tA, tB0, tB1
+			if c == p.full {
+				a, b0, b1 = tAt, tB0t, tB1t
+			}
+			wd := 32 * (t*p.nq + tileQuads*c) // the tap's quads follow each other in a group
+			s = append(s,
+				tileStep{kind: stepLoad, t: a, base: baseX, disp: off + 4*tileQuads*c, stride: p.aStride},
+				tileStep{kind: stepLoad, t: b0, base: baseW, disp: wd, stride: 32})
+			if two {
+				s = append(s, tileStep{kind: stepLoad, t: b1, base: baseW, disp: group + wd, stride: 32})
+			}
+			s = append(s, tileStep{kind: stepDot, t: tC0, a: a, b: b0})
+			if two {
+				s = append(s, tileStep{kind: stepDot, t: tC1, a: a, b: b1})
+			}
 		}
 	}
 	s = append(s, tileStep{kind: stepStore, t: tC0, base: baseT, disp: tileOutOff, stride: tileOutRow})
@@ -177,6 +216,9 @@ func (p *tileProgram) steps(cols int) []tileStep {
 	}
 	return append(s, tileStep{kind: stepRequant, cols: cols})
 }
+
+// rowBytes is the input bytes between a k x k conv's output rows.
+func (p *tileProgram) rowBytes() int { return p.d.Stride * (p.d.W + 2*p.d.Pad) * p.d.InStride }
 
 // unitBytes is the weight bytes of a column unit (two groups of 8 columns).
 func (p *tileProgram) unitBytes() int { return 2 * p.kq * 32 }
@@ -298,11 +340,9 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 		return fmt.Errorf("scratch of %d bytes, want %d", len(t), AMXScratch)
 	}
 	var u tileUnit
-	p0, p1 := s0*DenseMR, min(s1*DenseMR, p.pixels)
 	copy(t, p.cfg[:])
 	configured := 0
-	for px := p0; px < p1; px += tileRows {
-		rows := min(tileRows, p1-px)
+	return p.tiles(s0, s1, func(xoff, px, rows int) error {
 		if rows != configured {
 			for _, ti := range p.rowTiles {
 				t[cfgRowsOff+ti] = byte(rows)
@@ -317,7 +357,7 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 			if un == d.Cols()-1 && p.last != nil {
 				steps, cols = p.last, d.Cout%ColBlock
 			}
-			xoff, woff := px*d.InStride, un*p.unitBytes()
+			woff := un * p.unitBytes()
 			for _, s := range steps {
 				var err error
 				switch s.kind {
@@ -352,6 +392,31 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 				if err != nil {
 					return fmt.Errorf("pixels %d+%d unit %d: %w", px, rows, un, err)
 				}
+			}
+		}
+		return nil
+	})
+}
+
+// tiles calls f for each pixel tile of the units [s0, s1) in the order the
+// kernel runs them: the byte offset in the input of its first pixel's first
+// tap, its first output pixel, its rows.
+func (p *tileProgram) tiles(s0, s1 int, f func(xoff, px, rows int) error) error {
+	d := p.d
+	if d.Pointwise() {
+		p0, p1 := s0*DenseMR, min(s1*DenseMR, p.pixels)
+		for px := p0; px < p1; px += tileRows {
+			if err := f(px*d.InStride, px, min(tileRows, p1-px)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	rowBytes := p.rowBytes()
+	for s := s0; s < min(s1, d.OH); s++ {
+		for ox := 0; ox < d.OW; ox += p.rowTile {
+			if err := f(s*rowBytes+ox*p.aStride, s*d.OW+ox, min(p.rowTile, d.OW-ox)); err != nil {
+				return err
 			}
 		}
 	}

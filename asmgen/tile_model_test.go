@@ -32,13 +32,16 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 		}
 		c := nd.Conv
 		x, y := m.Tensors[nd.In[0]], m.Tensors[nd.Out]
-		h, w := 1, 1
+		h, w, oh, ow := 1, 1, 1, 1
 		if len(x.Shape) == 3 {
-			h, w = x.Shape[1], x.Shape[2]
+			h, w, oh, ow = x.Shape[1], x.Shape[2], y.Shape[1], y.Shape[2]
 		}
-		d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: h, W: w, OH: h, OW: w,
+		d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: h, W: w, OH: oh, OW: ow,
 			InStride: c.InC, OutStride: c.OutC, ZIn: x.Zero, XMax: 255, Weight: c.Weight,
 			Requant: Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}}
+		if !d.Pointwise() {
+			d.InStride = 4 * codegen.Quads(c.InC)
+		}
 		if !d.tileOK() {
 			continue
 		}
@@ -46,14 +49,21 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 		if err != nil {
 			t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
 		}
-		wb := int8Bytes(codegen.PackDense(c.Weight, c.InC, c.OutC, 1))
-		px, ie, oe := h*w, x.Elems(), y.Elems()
+		wb := int8Bytes(codegen.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
+		wp, hp := w+2*d.Pad, h+2*d.Pad
+		px, ie, oe := oh*ow, x.Elems(), y.Elems()
 		for s := 0; s < n; s++ {
-			// CHW (the interpreter) -> HWC (the arena), slack after it.
-			xb := make([]byte, px*c.InC+ReadSlack)
+			// CHW (the interpreter) -> HWC (the arena, padded with the zero
+			// point for a k x k conv), slack after it.
+			xb := make([]byte, hp*wp*d.InStride+ReadSlack)
+			for q := 0; q < hp*wp; q++ {
+				for ch := 0; ch < c.InC; ch++ {
+					xb[q*d.InStride+ch] = byte(x.Zero)
+				}
+			}
 			for ch := 0; ch < c.InC; ch++ {
-				for q := 0; q < px; q++ {
-					xb[q*c.InC+ch] = vals[nd.In[0]][s*ie+ch*px+q]
+				for q := 0; q < h*w; q++ {
+					xb[((q/w+d.Pad)*wp+q%w+d.Pad)*d.InStride+ch] = vals[nd.In[0]][s*ie+ch*h*w+q]
 				}
 			}
 			yb := make([]byte, px*c.OutC)
@@ -104,6 +114,7 @@ func TestTileTrainedModels(t *testing.T) {
 		{"mobilenetv2_fmnist", "fbgemm"},
 		{"mobilenetv2_fmnist", "qnnpack"},
 		{"mobilenetv2_fmnist_alt", "onednn"},
+		{"resnet_fmnist", "fbgemm"},
 	} {
 		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
 			t.Fatalf("%s: %v", c.dir, err)

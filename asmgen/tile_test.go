@@ -7,13 +7,17 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 )
 
-// tileShapes are pointwise and linear layers covering full and partial pixel
-// tiles (16 rows), reductions with and without full 64-channel steps and a
-// tail, and column units of 16, of 8 or fewer and of 9 to 15 channels.
+// tileShapes are the GEMM layers with tile programs: pointwise and linear
+// layers covering full and partial pixel tiles (16 rows), reductions with and
+// without full 64-channel steps and a tail, column units of 16, of 8 or fewer
+// and of 9 to 15 channels; and k x k convs (ResNet's 3x3 stride 1 and 2, the
+// 1x1 stride-2 downsample, a 5x5) with rows split into tiles evenly (14, 9),
+// unevenly (17 = 9 + 8) and over 16 pixels, taps of full steps, of a tail only
+// (40 channels) and of both (100).
 func tileShapes() []denseShape {
 	var out []denseShape
 	for _, sh := range denseShapes() {
-		if sh.k == 1 && sh.s == 1 && sh.p == 0 {
+		if (&Dense{Cin: sh.cin, K: sh.k, Stride: sh.s, Pad: sh.p}).tileOK() {
 			out = append(out, sh)
 		}
 	}
@@ -25,6 +29,13 @@ func tileShapes() []denseShape {
 		denseShape{cin: 320, cout: 1280, k: 1, s: 1, h: 1, w: 2, xmax: 255}, // the last pointwise, small image
 		denseShape{cin: 1, cout: 3, k: 1, s: 1, h: 3, w: 11, xmax: 255, bigM: true},
 		denseShape{cin: 32, cout: 25, k: 1, s: 1, h: 6, w: 6, xmax: 255, act: "relu"},
+		denseShape{cin: 64, cout: 64, k: 3, s: 1, p: 1, h: 3, w: 14, xmax: 255, act: "relu"},
+		denseShape{cin: 64, cout: 40, k: 3, s: 2, p: 1, h: 6, w: 35, xmax: 255}, // rows of 18: tiles 9 + 9
+		denseShape{cin: 40, cout: 24, k: 3, s: 1, p: 1, h: 2, w: 17, xmax: 255, act: "relu6"},
+		denseShape{cin: 100, cout: 17, k: 3, s: 1, p: 1, h: 3, w: 5, xmax: 255, bigM: true},
+		denseShape{cin: 128, cout: 48, k: 1, s: 2, h: 5, w: 7, xmax: 255},
+		denseShape{cin: 32, cout: 20, k: 5, s: 1, p: 2, h: 3, w: 33, xmax: 127},
+		denseShape{cin: 48, cout: 9, k: 2, s: 2, h: 4, w: 6, xmax: 255, act: "relu"},
 	)
 }
 
@@ -36,9 +47,15 @@ func TestTileEmulated(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 1))
 	shapes := tileShapes()
 	for range 60 {
-		// Any sizes: channels 1..300 in and 1..70 out, 1..50 pixels.
+		// Any sizes: channels 1..300 in and 1..70 out, 1..50 pixels; half
+		// of them k x k convs with 32 or more input channels.
 		sh := denseShape{cin: 1 + r.IntN(300), cout: 1 + r.IntN(70), k: 1, s: 1, h: 1 + r.IntN(5), w: 1 + r.IntN(10), xmax: 255,
 			act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(8) == 0}
+		if r.IntN(2) == 0 {
+			sh.cin, sh.k, sh.s = 32+r.IntN(200), 1+r.IntN(3), 1+r.IntN(2)
+			sh.p = r.IntN(sh.k)
+			sh.h, sh.w = sh.k+r.IntN(4), sh.k+r.IntN(24)
+		}
 		shapes = append(shapes, sh)
 	}
 	for i, sh := range shapes {
@@ -53,8 +70,8 @@ func TestTileEmulated(t *testing.T) {
 			for j := len(x) - ReadSlack; j < len(x); j++ {
 				x[j] = byte(r.IntN(256)) // the arena's slack holds anything
 			}
-			w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, 1))
-			y := make([]byte, d.H*d.W*d.OutStride)
+			w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, d.K))
+			y := make([]byte, d.OH*d.OW*d.OutStride)
 			scratch := make([]byte, AMXScratch)
 			u, cu := d.Units(), d.Cols()
 			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
