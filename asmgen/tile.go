@@ -98,12 +98,12 @@ type tileProgram struct {
 	taps             []int
 	// Per tap: nq quads of input channels, in full steps of 16 and a tail of tailQ.
 	nq, kq, full, tailQ int
-	cfg               [cfgBytes]byte
-	rowTiles          []int      // tiles whose rows are the pixel tile's rows (patched per tile)
-	unit, last        []tileStep // a unit of 16 columns; the last unit when Cout%16 != 0
-	zf                []int32    // accumulator starts -z_x*sum(w), 16 per unit
-	mul, bias         []float32  // M and B, 16 per unit, zero beyond Cout
-	doCap, doLo, doHi bool
+	cfg                 [cfgBytes]byte
+	rowTiles            []int      // tiles whose rows are the pixel tile's rows (patched per tile)
+	unit, last          []tileStep // a unit of 16 columns; the last unit when Cout%16 != 0
+	zf                  []int32    // accumulator starts -z_x*sum(w), 16 per unit
+	mul, bias           []float32  // M and B, 16 per unit, zero beyond Cout
+	doCap, doLo, doHi   bool
 }
 
 // tileOK says whether the layer runs as a tile program: pointwise layers,
