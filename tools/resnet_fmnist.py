@@ -17,6 +17,12 @@ IDX files. Commands used to produce testdata/ (from the repository root):
     /usr/bin/python3 tools/resnet_fmnist.py quant --dir testdata/resnet_fmnist
     /usr/bin/python3 tools/resnet_fmnist.py bottleneck --out testdata/resnet_bottleneck
 
+A trained bottleneck model of another depth, as an unseen-model check (not in testdata/):
+
+    /usr/bin/python3 tools/resnet_fmnist.py train --out /tmp/rn_unseen --block bottleneck \
+        --layers "[1, 2, 1, 1]" --widths "[16, 32, 48, 64]" --width-per-group 32 --epochs 1 --threads 1
+    /usr/bin/python3 tools/resnet_fmnist.py quant --dir /tmp/rn_unseen --qconfigs fbgemm,onednn --threads 1
+
 Files: as tools/fmnist.py's model directories (the test and calibration images are
 testdata/mobilenetv2_fmnist's), plus model.pth.
 """
@@ -72,9 +78,11 @@ def cmd_train(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
-    desc = model_desc("basic", json.loads(a.layers), json.loads(a.widths))
+    desc = model_desc(a.block, json.loads(a.layers), json.loads(a.widths), a.width_per_group)
     model = build(desc)
     tr_img, tr_lab = load_split("train")
+    if a.train_limit:
+        tr_img, tr_lab = tr_img[:a.train_limit], tr_lab[:a.train_limit]
     te_img, te_lab = load_split("t10k")
     tr32 = pad_u8(torch.from_numpy(tr_img))
     tr_lab_t = torch.from_numpy(tr_lab)
@@ -219,6 +227,9 @@ def main():
     t.add_argument("--out", default="testdata/resnet_fmnist")
     t.add_argument("--layers", default="[2, 1, 1, 1]")
     t.add_argument("--widths", default="[16, 32, 64, 128]")
+    t.add_argument("--block", default="basic", choices=("basic", "bottleneck"))
+    t.add_argument("--width-per-group", type=int, default=64)
+    t.add_argument("--train-limit", type=int, default=0, help="train on the first N training images (0: all)")
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--lr", type=float, default=0.1)
