@@ -23,9 +23,10 @@
 //     layers in order, each split across a runner's workers for a single image
 //     or whole images side by side for a batch. A Model keeps a pool of runners
 //     (a runtime.Team and its workers' memory), one per call running at once.
-//   - Every generated file records the build id, a hash of all of them, which
-//     New checks: files of two builds mixed (a build killed halfway through its
-//     renames) fail instead of running wrong.
+//   - Every generated Go file records the build id, a hash of all of them, and
+//     weights.bin a hash of its own bytes, which New checks: files of two builds
+//     mixed (a build killed halfway through its renames) fail instead of
+//     running wrong.
 package codegen
 
 import (
@@ -193,12 +194,29 @@ func buildConst(f *jen.File, name, comment string) {
 	f.Const().Id(name).Uint64().Op("=").Id(buildPlaceholder)
 }
 
+// weightsPlaceholder stands for weights.bin's own hash in model.go.
+const weightsPlaceholder = "ptqcWeightsID"
+
 // stampBuild writes the build id, a hash of the files that compute (all but
 // doc.go, whose recorded command may change alone), into every file: the Go
-// files' constants, weights.bin's header and a function of the assembly. A
-// package whose files come from two builds (one killed while renaming its
-// files into place) then fails in New instead of running wrong.
+// files' constants and a function of the assembly. weights.bin records a hash
+// of its own bytes instead, which model.go checks: a weights.bin of other
+// weights is refused, and the file (tens of megabytes for a ResNet-50) stays
+// the same bytes when only the code changes. A package whose files come from
+// two builds (one killed while renaming its files into place) then fails in
+// New instead of running wrong.
 func (p *Package) stampBuild() error {
+	wb := p.Files["weights.bin"]
+	if len(wb) < headerLen || !bytes.Contains(p.Files["model.go"], []byte(weightsPlaceholder)) {
+		return fmt.Errorf("generating weights.bin: no weights id")
+	}
+	wh := sha256.New()
+	wh.Write(wb[:headerLen-8])
+	wh.Write(wb[headerLen:])
+	wid := binary.BigEndian.Uint64(wh.Sum(nil))
+	binary.LittleEndian.PutUint64(wb[headerLen-8:], wid)
+	p.Files["model.go"] = bytes.Replace(p.Files["model.go"], []byte(weightsPlaceholder), fmt.Appendf(nil, "0x%016x", wid), 1)
+
 	h := sha256.New()
 	for _, name := range p.Names() {
 		if name == "doc.go" {
@@ -219,7 +237,6 @@ func (p *Package) stampBuild() error {
 		}
 		p.Files[name] = bytes.Replace(b, []byte(buildPlaceholder), lit, 1)
 	}
-	binary.LittleEndian.PutUint64(p.Files["weights.bin"][headerLen-8:], id)
 	if b, ok := p.Files["kernels_amd64.go"]; ok {
 		p.Files["kernels_amd64.go"] = fmt.Appendf(bytes.Clone(b), "\n// kernelsAmd64Build is the build this file comes from (see buildID).\nconst kernelsAmd64Build uint64 = %s\n\n// asmBuild returns the build kernels_amd64.s comes from.\nfunc asmBuild() uint64\n", lit)
 		p.Files["kernels_amd64.s"] = fmt.Appendf(bytes.Clone(p.Files["kernels_amd64.s"]), "\n// func asmBuild() uint64\nTEXT ·asmBuild(SB), NOSPLIT, $0-8\n\tMOVQ $%s, AX\n\tMOVQ AX, ret+0(FP)\n\tRET\n", lit)

@@ -229,7 +229,10 @@ func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
 func (g *gen) model() ([]byte, error) {
 	f := g.file()
 	f.Anon("embed")
-	buildConst(f, "buildID", "buildID identifies the ptqc build that wrote this package; every generated file records it.")
+	buildConst(f, "buildID", "buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.")
+	f.Line()
+	f.Comment("weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.")
+	f.Const().Id("weightsID").Uint64().Op("=").Id(weightsPlaceholder)
 	in := g.layers[0].XD
 	out := g.layers[len(g.layers)-1].XD
 	f.Line()
@@ -280,8 +283,11 @@ func (g *gen) model() ([]byte, error) {
 			jen.Return(),
 		),
 		jen.Comment("A build killed while renaming its files can leave old and new ones mixed."),
+		jen.If(jen.Id("id").Op(":=").Qual("encoding/binary", "LittleEndian").Dot("Uint64").Call(jen.Index().Byte().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("-").Lit(8), jen.Id("weightsHeader")))), jen.Id("id").Op("!=").Id("weightsID")).Block(
+			jen.Id("loadErr").Op("=").Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": weights.bin holds the weights %016x, model.go wants %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again"), jen.Id("id"), jen.Id("weightsID")),
+			jen.Return(),
+		),
 		jen.Id("builds").Op(":=").Append(jen.Index().Id("fileBuild").Values(
-			jen.Values(jen.Lit("weights.bin"), jen.Qual("encoding/binary", "LittleEndian").Dot("Uint64").Call(jen.Index().Byte().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("-").Lit(8), jen.Id("weightsHeader"))))),
 			jen.Values(jen.Lit("kernels.go"), jen.Id("kernelsBuild")),
 			jen.Values(jen.Lit("doc.go"), jen.Id("docBuild")),
 		), jen.Id("asmBuilds").Call().Op("...")),

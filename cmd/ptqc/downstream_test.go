@@ -320,17 +320,21 @@ func main() {
 	if len(oldFiles) != 8 || len(newFiles) != 4 {
 		t.Fatalf("%d old and %d new files, want 8 and 4", len(oldFiles), len(newFiles))
 	}
-	// Every file records its build's id.
+	// Every Go file records its build's id, weights.bin the hash of its
+	// bytes that model.go expects.
 	oldIDs, newIDs := buildIDs(oldFiles), buildIDs(newFiles)
 	for _, ids := range []map[string]string{oldIDs, newIDs} {
-		for _, id := range ids {
-			if id != ids["weights.bin"] {
-				t.Errorf("build ids %v: want one id in every file", ids)
+		for name, id := range ids {
+			if name != "weights.bin" && name != "weightsID" && id != ids["model.go"] {
+				t.Errorf("build ids %v: want one id in every Go file", ids)
 				break
 			}
 		}
+		if ids["weights.bin"] != ids["weightsID"] || ids["weights.bin"] == ids["model.go"] {
+			t.Errorf("build ids %v: want weights.bin's id in model.go's weightsID, not the build id", ids)
+		}
 	}
-	if len(oldIDs) != 8 || len(newIDs) != 4 || oldIDs["model.go"] == newIDs["model.go"] {
+	if len(oldIDs) != 9 || len(newIDs) != 5 || oldIDs["model.go"] == newIDs["model.go"] || oldIDs["weights.bin"] == newIDs["weights.bin"] {
 		t.Errorf("build ids: old %v, new %v", oldIDs, newIDs)
 	}
 	restoreOld := func() {
@@ -467,7 +471,7 @@ func main() {
 		{"old files, new weights.bin", func() {
 			restoreOld()
 			os.WriteFile(filepath.Join(dir, "weights.bin"), []byte(newFiles["weights.bin"]), 0o644)
-		}, "weights.bin comes from ptqc build"},
+		}, "weights.bin holds the weights"},
 		{"old files, new kernels.go", func() {
 			restoreOld()
 			os.WriteFile(filepath.Join(dir, "kernels.go"), []byte(newFiles["kernels.go"]), 0o644)
@@ -497,7 +501,7 @@ func main() {
 	}
 }
 
-// buildIDs are the build ids a package's files record.
+// buildIDs are the build ids a package's files record, and model.go's weightsID.
 func buildIDs(files map[string]string) map[string]string {
 	ids := map[string]string{}
 	re := regexp.MustCompile(`(?:Build uint64 = |buildID uint64 = |TEXT ·asmBuild\(SB\), NOSPLIT, \$0-8\n\tMOVQ \$)0x([0-9a-f]{16})`)
@@ -506,6 +510,9 @@ func buildIDs(files map[string]string) map[string]string {
 			ids[name] = fmt.Sprintf("%016x", binary.LittleEndian.Uint64([]byte(s[56:64])))
 		} else if m := re.FindStringSubmatch(s); m != nil {
 			ids[name] = m[1]
+		}
+		if m := regexp.MustCompile(`weightsID uint64 = 0x([0-9a-f]{16})`).FindStringSubmatch(s); m != nil {
+			ids["weightsID"] = m[1]
 		}
 	}
 	return ids

@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf31773b72b745523
+const forwardBuild uint64 = 0xb463dc58c59ae3a3
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {

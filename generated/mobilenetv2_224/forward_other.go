@@ -4,7 +4,7 @@
 package mobilenetv2_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf31773b72b745523
+const forwardBuild uint64 = 0xb463dc58c59ae3a3
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x72f76825b8a9644f
+const forwardBuild uint64 = 0x2586deba761f706d
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -977,183 +977,183 @@ func l63_avx512(x *byte, y *byte)
 //go:noescape
 func l64_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l03_amx: 32 -> 16 channels, 256 pixels, AMX tiles.
+// l03_amx: 32 -> 16 channels, 1x1 stride 1 pad 0, 256 pixels, AMX tiles.
 //
 //go:noescape
 func l03_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l04_amx: 16 -> 96 channels, 256 pixels, AMX tiles.
+// l04_amx: 16 -> 96 channels, 1x1 stride 1 pad 0, 256 pixels, AMX tiles.
 //
 //go:noescape
 func l04_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l06_amx: 96 -> 24 channels, 64 pixels, AMX tiles.
+// l06_amx: 96 -> 24 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
 func l06_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l07_amx: 24 -> 144 channels, 64 pixels, AMX tiles.
+// l07_amx: 24 -> 144 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
 func l07_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l09_amx: 144 -> 24 channels, 64 pixels, AMX tiles.
+// l09_amx: 144 -> 24 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
 func l09_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l11_amx: 24 -> 144 channels, 64 pixels, AMX tiles.
+// l11_amx: 24 -> 144 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
 func l11_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l13_amx: 144 -> 32 channels, 16 pixels, AMX tiles.
+// l13_amx: 144 -> 32 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l13_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l14_amx: 32 -> 192 channels, 16 pixels, AMX tiles.
+// l14_amx: 32 -> 192 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l14_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l16_amx: 192 -> 32 channels, 16 pixels, AMX tiles.
+// l16_amx: 192 -> 32 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l16_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l18_amx: 32 -> 192 channels, 16 pixels, AMX tiles.
+// l18_amx: 32 -> 192 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l18_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l20_amx: 192 -> 32 channels, 16 pixels, AMX tiles.
+// l20_amx: 192 -> 32 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l20_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l22_amx: 32 -> 192 channels, 16 pixels, AMX tiles.
+// l22_amx: 32 -> 192 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l22_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l24_amx: 192 -> 64 channels, 4 pixels, AMX tiles.
+// l24_amx: 192 -> 64 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l24_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l25_amx: 64 -> 384 channels, 4 pixels, AMX tiles.
+// l25_amx: 64 -> 384 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l25_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l27_amx: 384 -> 64 channels, 4 pixels, AMX tiles.
+// l27_amx: 384 -> 64 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l27_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l29_amx: 64 -> 384 channels, 4 pixels, AMX tiles.
+// l29_amx: 64 -> 384 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l29_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l31_amx: 384 -> 64 channels, 4 pixels, AMX tiles.
+// l31_amx: 384 -> 64 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l31_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l33_amx: 64 -> 384 channels, 4 pixels, AMX tiles.
+// l33_amx: 64 -> 384 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l33_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l35_amx: 384 -> 64 channels, 4 pixels, AMX tiles.
+// l35_amx: 384 -> 64 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l35_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l37_amx: 64 -> 384 channels, 4 pixels, AMX tiles.
+// l37_amx: 64 -> 384 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l37_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l39_amx: 384 -> 96 channels, 4 pixels, AMX tiles.
+// l39_amx: 384 -> 96 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l39_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l40_amx: 96 -> 576 channels, 4 pixels, AMX tiles.
+// l40_amx: 96 -> 576 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l40_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l42_amx: 576 -> 96 channels, 4 pixels, AMX tiles.
+// l42_amx: 576 -> 96 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l42_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l44_amx: 96 -> 576 channels, 4 pixels, AMX tiles.
+// l44_amx: 96 -> 576 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l44_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l46_amx: 576 -> 96 channels, 4 pixels, AMX tiles.
+// l46_amx: 576 -> 96 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l46_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l48_amx: 96 -> 576 channels, 4 pixels, AMX tiles.
+// l48_amx: 96 -> 576 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
 //go:noescape
 func l48_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l50_amx: 576 -> 160 channels, 1 pixels, AMX tiles.
+// l50_amx: 576 -> 160 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l50_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l51_amx: 160 -> 960 channels, 1 pixels, AMX tiles.
+// l51_amx: 160 -> 960 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l51_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l53_amx: 960 -> 160 channels, 1 pixels, AMX tiles.
+// l53_amx: 960 -> 160 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l53_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l55_amx: 160 -> 960 channels, 1 pixels, AMX tiles.
+// l55_amx: 160 -> 960 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l55_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l57_amx: 960 -> 160 channels, 1 pixels, AMX tiles.
+// l57_amx: 960 -> 160 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l57_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l59_amx: 160 -> 960 channels, 1 pixels, AMX tiles.
+// l59_amx: 160 -> 960 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l59_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l61_amx: 960 -> 320 channels, 1 pixels, AMX tiles.
+// l61_amx: 960 -> 320 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l61_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l62_amx: 320 -> 1280 channels, 1 pixels, AMX tiles.
+// l62_amx: 320 -> 1280 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l62_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l64_amx: 1280 -> 10 channels, 1 pixels, AMX tiles.
+// l64_amx: 1280 -> 10 channels, 1x1 stride 1 pad 0, 1 pixels, AMX tiles.
 //
 //go:noescape
 func l64_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0x72f76825b8a9644f
+const kernelsAmd64Build uint64 = 0x2586deba761f706d
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64

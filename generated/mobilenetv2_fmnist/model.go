@@ -13,8 +13,11 @@ import (
 	"time"
 )
 
-// buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0x72f76825b8a9644f
+// buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
+const buildID uint64 = 0x2586deba761f706d
+
+// weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
+const weightsID uint64 = 0xc9284fad07e3dbe1
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -65,7 +68,11 @@ func load() {
 		return
 	}
 	// A build killed while renaming its files can leave old and new ones mixed.
-	builds := append([]fileBuild{{"weights.bin", binary.LittleEndian.Uint64([]byte(weightsBin[weightsHeader-8 : weightsHeader]))}, {"kernels.go", kernelsBuild}, {"doc.go", docBuild}}, asmBuilds()...)
+	if id := binary.LittleEndian.Uint64([]byte(weightsBin[weightsHeader-8 : weightsHeader])); id != weightsID {
+		loadErr = fmt.Errorf("mobilenetv2_fmnist: weights.bin holds the weights %016x, model.go wants %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again", id, weightsID)
+		return
+	}
+	builds := append([]fileBuild{{"kernels.go", kernelsBuild}, {"doc.go", docBuild}}, asmBuilds()...)
 	for _, b := range builds {
 		if b.id != buildID {
 			loadErr = fmt.Errorf("mobilenetv2_fmnist: %s comes from ptqc build %016x, model.go from build %016x: files of two builds are mixed (an interrupted ptqc build?); build the package again", b.file, b.id, buildID)
