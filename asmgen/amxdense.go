@@ -17,18 +17,23 @@ import (
 // addressing, configuration patching and requantization run (as the avx2
 // tier) on CPUs without AMX. Only the tile instructions' bytes then differ,
 // and those are checked against GNU as.
+//
+// amxTilesEmulated is AMX with the tile instructions emulated and nothing
+// else: it runs as the avx512 tier, so that CPUs with AVX-512 but no AMX
+// check the real tier's zmm epilogue too.
 const (
-	AMX         ISA = 16 + iota // AMX-INT8 tiles for the GEMM layers, the avx512 tier for the rest
-	amxEmulated                 // AMX with the tile instructions emulated; runs as avx2
+	AMX              ISA = 16 + iota // AMX-INT8 tiles for the GEMM layers, the avx512 tier for the rest
+	amxEmulated                      // AMX with the tile instructions emulated; runs as avx2
+	amxTilesEmulated                 // AMX with the tile instructions emulated; runs as avx512
 )
 
 // amx says whether the tier runs the tile programs.
-func (i ISA) amx() bool { return i == AMX || i == amxEmulated }
+func (i ISA) amx() bool { return i == AMX || i == amxEmulated || i == amxTilesEmulated }
 
 // base is the tier whose kernels an amx tier runs for the layers without a tile program.
 func (i ISA) base() ISA {
 	switch i {
-	case AMX:
+	case AMX, amxTilesEmulated:
 		return AVX512
 	case amxEmulated:
 		return zmmEmulated
@@ -49,7 +54,7 @@ const (
 )
 
 func amxScratch(isa ISA) int {
-	if isa == amxEmulated {
+	if isa != AMX {
 		return amxEmuBytes
 	}
 	return AMXScratch
@@ -78,17 +83,19 @@ func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %d pixels, AMX tiles%s.",
-		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, tp.pixels, map[bool]string{true: " (emulated)"}[isa == amxEmulated])); err != nil {
+		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, tp.pixels, map[bool]string{true: " (emulated)"}[isa != AMX])); err != nil {
 		return err
 	}
-	k := newConsts(p, name, AVX512VNNI) // the epilogue runs on ymm
-	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa == amxEmulated, pk: newPacker(p, k, &d.Requant)}
+	// The epilogue is the avx512 design's (16 int32 lanes clamped, then
+	// VPMOVUSDB), on ymm halves with AVX2 when emulated.
+	k := newConsts(p, name, isa.base())
+	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa != AMX, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant)}
 	g.cfg = k.vec(bytesWords(tp.cfg[:])...)
 	g.zf = k.vec(int32Words(tp.zf)...)
-	var mt []float32
-	for g0 := 0; g0 < len(tp.mul); g0 += 8 {
-		mt = append(mt, tp.mul[g0:g0+8]...)
-		mt = append(mt, tp.bias[g0:g0+8]...)
+	var mt []float32 // per unit: 16 multipliers, then 16 biases
+	for u0 := 0; u0 < len(tp.mul); u0 += ColBlock {
+		mt = append(mt, tp.mul[u0:u0+ColBlock]...)
+		mt = append(mt, tp.bias[u0:u0+ColBlock]...)
 	}
 	g.mt = k.floats(mt)
 	return g.emit()
@@ -114,6 +121,7 @@ type amxGen struct {
 	*build.Context
 	tp          *tileProgram
 	emulate     bool
+	lanes       int // of the epilogue's vectors
 	pk          *packer
 	cfg, zf, mt operand.Mem
 	labels      int
@@ -297,7 +305,8 @@ func (g *amxGen) fail(err error) {
 }
 
 // requant turns the block's stored rows (aRows of them) into output bytes:
-// the accumulator starts added, then the epilogue every dense kernel uses.
+// the accumulator starts added, then the avx512 design's epilogue (a row of
+// 16 columns is one zmm, or two ymm halves when emulated).
 func (g *amxGen) requant(cols int) {
 	d, pk := g.tp.d, g.pk
 	zf, mt, yp, src, end, gp := reg.RBX, reg.RAX, aTmp2, aTmp, aSA, aS32
@@ -315,23 +324,27 @@ func (g *amxGen) requant(cols int) {
 	g.MOVQ(aRows, end)
 	g.SHLQ(operand.U8(6), end)
 	g.ADDQ(src, end)
-	two := cols > 8
-	var bias0, bias1 operand.Op
-	if d.B != nil {
-		bias0, bias1 = mem(mt, 32), mem(mt, 96)
-	}
+	pk.setTail(g.lanes, cols, gp)
 	row := g.label("requant_row")
 	g.Label(row)
-	g.VMOVDQU(mem(src, 0), reg.Y0)
-	g.VPADDD(mem(zf, 0), reg.Y0, reg.Y0)
-	pk.scale(reg.Y0, mem(mt, 0), bias0)
-	if two {
-		g.VMOVDQU(mem(src, 32), reg.Y1)
-		g.VPADDD(mem(zf, 32), reg.Y1, reg.Y1)
-		pk.scale(reg.Y1, mem(mt, 64), bias1)
-		pk.store16(reg.Y0, reg.Y1, reg.Y2, mem(yp, 0), cols, gp)
-	} else {
-		pk.store8(reg.Y0, reg.Y2, mem(yp, 0), cols, gp)
+	for h := 0; h*g.lanes < cols; h++ {
+		v := reg.Z0
+		if g.lanes == 8 {
+			v = ymm[h]
+		}
+		off := 4 * g.lanes * h
+		if g.lanes == 16 {
+			g.VMOVDQU32(mem(src, 0), v)
+		} else {
+			g.VMOVDQU(mem(src, off), v)
+		}
+		g.VPADDD(mem(zf, off), v, v)
+		var bias operand.Op
+		if d.B != nil {
+			bias = mem(mt, 64+off)
+		}
+		pk.scale(v, mem(mt, off), bias)
+		pk.narrowTail(v, ymm[2], mem(yp, g.lanes*h), min(g.lanes, cols-g.lanes*h), gp)
 	}
 	g.ADDQ(i32(tileOutRow), src)
 	g.ADDQ(i32(d.OutStride), yp)

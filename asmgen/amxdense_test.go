@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/runtime"
 	"golang.org/x/sys/cpu"
 )
 
@@ -29,8 +30,10 @@ func TestAMXDense(t *testing.T) {
 	}
 	var checks []check
 	// Where the CPU has AMX the real kernels run too, after the harness asks
-	// Linux for the tile state as runtime does.
+	// Linux for the tile state as runtime does; where it has AVX-512, the
+	// real kernels' zmm epilogue with the tile instructions emulated.
 	real := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
+	zmmEpilogue := runtime.Supported(runtime.TierAVX512)
 	if real {
 		h.imports = append(h.imports, "syscall")
 		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
@@ -58,6 +61,19 @@ func TestAMXDense(t *testing.T) {
 				}
 			}
 			checks = append(checks, check{name, c, y})
+			if zmmEpilogue {
+				if err := h.prog.AMXDense(name+"_z", c.d, amxTilesEmulated); err != nil {
+					t.Fatal(err)
+				}
+				y2 := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+				s2 := h.buf(make([]byte, amxScratch(amxTilesEmulated)))
+				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+						h.call(name+"_z", x, w, y2, s2, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
+					}
+				}
+				checks = append(checks, check{name + "_z", c, y2})
+			}
 			if real {
 				y2 := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
 				s2 := h.buf(make([]byte, amxScratch(AMX)))
@@ -87,6 +103,6 @@ func TestAMXDense(t *testing.T) {
 		}
 	}
 	if !real {
-		t.Logf("CPU without AMX: the real amx kernels are assembled but UNVERIFIED here; %d emulated ones checked", len(checks))
+		t.Logf("CPU without AMX: the real amx kernels are assembled but UNVERIFIED here; %d emulated ones checked (zmm epilogue: %v)", len(checks), zmmEpilogue)
 	}
 }

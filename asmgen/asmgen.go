@@ -68,6 +68,8 @@ func (i ISA) String() string {
 		return "amx"
 	case amxEmulated:
 		return "amx-emulated"
+	case amxTilesEmulated:
+		return "amx-tiles-emulated"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
@@ -93,8 +95,11 @@ func (i ISA) lanes() int {
 
 // tier is the runtime tier whose CPUs run the code.
 func (i ISA) tier() string {
-	if i.emulated() {
+	switch {
+	case i.emulated():
 		return AVX2.String()
+	case i == amxTilesEmulated:
+		return AVX512.String()
 	}
 	return i.String()
 }

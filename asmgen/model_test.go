@@ -26,21 +26,32 @@ func TestGeneratedTiers(t *testing.T) {
 // TestGeneratedAMXEmulated is TestGeneratedTiers for the amx tier with the
 // tile instructions emulated (and the other layers on the VPDPBUSD-emulating
 // kernels), built as the packages' avx2 tier: the amx tier's whole data flow
-// on CPUs without AMX.
+// on CPUs without AMX. Where the CPU has AVX-512, the amx tier as it is but
+// for the emulated tile instructions runs too, as the avx512 tier.
 func TestGeneratedAMXEmulated(t *testing.T) {
-	tileKernels := 0
-	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-		a, err := GenerateTiers(m, pkg, []ISA{amxEmulated}, name)
-		if err == nil {
-			tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
-		}
-		return a, err
+	for _, c := range []struct {
+		isa  ISA
+		tier string
+	}{{amxEmulated, runtime.TierAVX2}, {amxTilesEmulated, runtime.TierAVX512}} {
+		t.Run(c.isa.String(), func(t *testing.T) {
+			if !runtime.Supported(c.tier) {
+				t.Skipf("CPU without %s", c.tier)
+			}
+			tileKernels := 0
+			gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
+				a, err := GenerateTiers(m, pkg, []ISA{c.isa}, name)
+				if err == nil {
+					tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
+				}
+				return a, err
+			}
+			testGeneratedTiers(t, gen, []string{c.tier})
+			if tileKernels == 0 && !testing.Short() {
+				t.Error("no tile kernel in the generated packages")
+			}
+			t.Logf("%d emulated tile kernels in the packages", tileKernels)
+		})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
-	if tileKernels == 0 && !testing.Short() {
-		t.Error("no tile kernel in the generated packages")
-	}
-	t.Logf("%d emulated tile kernels in the packages", tileKernels)
 }
 
 // TestGeneratedVNNIEmulated is TestGeneratedTiers for the avx512vnni kernels

@@ -14,7 +14,8 @@ import (
 // TestTrainedModels builds the trained test models (the bundled one and the
 // unseen width and setting) with assembly and checks every tier this CPU runs,
 // the avx512vnni kernels with VPDPBUSD emulated, the amx tier with the tile
-// instructions emulated (and, where the CPU lacks AVX-512, the avx512 design
+// instructions emulated (on AVX2, and where the CPU has AVX-512 also as it is
+// but for the tile instructions; where it lacks AVX-512, the avx512 design
 // emulated), against the interpreter bit for bit on real test images.
 func TestTrainedModels(t *testing.T) {
 	if testing.Short() {
@@ -30,7 +31,7 @@ func TestTrainedModels(t *testing.T) {
 	// The real avx512 tier runs where the CPU has it: no need to build its
 	// emulation there too, unless asked (PTQC_TEST_EMULATIONS=1).
 	zmmEmu := !runtime.Supported(runtime.TierAVX512) || os.Getenv("PTQC_TEST_EMULATIONS") != ""
-	var real, emul, emulZ, amxe []gentest.Pkg
+	var real, emul, emulZ, amxe, amxz []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs, amxModels []int
@@ -64,6 +65,9 @@ func TestTrainedModels(t *testing.T) {
 		}
 		if c.amx {
 			variants = append(variants, variant{emulated(amxEmulated), c.pkg + "_amxemu", &amxe})
+			if runtime.Supported(runtime.TierAVX512) {
+				variants = append(variants, variant{emulated(amxTilesEmulated), c.pkg + "_amxz", &amxz})
+			}
 			amxModels = append(amxModels, i)
 		}
 		for _, v := range variants {
@@ -122,5 +126,8 @@ func TestTrainedModels(t *testing.T) {
 			check(emulZ, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
 		}
 		check(amxe, amxModels, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=2"}})
+	}
+	if len(amxz) > 0 {
+		check(amxz, amxModels, [][]string{{"PTQC_ISA=" + runtime.TierAVX512, "PTQC_THREADS=2"}})
 	}
 }
