@@ -11,8 +11,10 @@ import (
 
 // Program is a float graph prepared for fast runs on floatk's kernels: dense
 // convolutions as GEMMs of packed weights by the input (1x1) or its im2col
-// columns, depthwise ones as tap lists over padded, stride-phase-split
-// planes, Linear as a GEMM by the transposed weights. Ops without a fast
+// columns, 3x3 depthwise ones straight from their input planes where the
+// tier has the kernel (floatk.DW3), other depthwise ones as tap lists over
+// padded, stride-phase-split planes, Linear as a GEMM by the transposed
+// weights. Ops without a fast
 // path run the reference interpreter's code. Outputs are NCHW float32 and
 // the reference's bit for bit (up to the sign of a zero): the kernels add
 // the same rounded products in the same order.
@@ -53,6 +55,7 @@ type step struct {
 	mr      int  // rows per panel
 
 	// stepDW
+	direct              bool      // floatk's DW3 from the unpadded plane
 	w                   []float32 // C x taps
 	offs                []int
 	hq, wq, oh, ow, dwN int // phase plane size, output size, kernel length
@@ -131,9 +134,15 @@ func (p *Program) dwStep(st *step) {
 	in, out := p.g.Tensors[st.nd.In[0]].Shape, p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepDW
 	s, k := c.Stride, c.Kernel
+	st.w = append([]float32(nil), c.Weight...)
+	st.bias = convBias(c)
+	st.oh, st.ow = out[1], out[2]
+	if k == 3 && p.k.HasDW3(s) {
+		st.direct = true
+		return
+	}
 	hp, wp := in[1]+2*c.Pad, in[2]+2*c.Pad
 	st.hq, st.wq = (hp+s-1)/s, (wp+s-1)/s
-	st.oh, st.ow = out[1], out[2]
 	// Output (oy, ox) is kernel element oy*wq+ox; the columns past ow are
 	// computed and dropped.
 	blk := p.k.Block
@@ -149,8 +158,6 @@ func (p *Program) dwStep(st *step) {
 	for _, o := range st.offs {
 		st.xLen = max(st.xLen, o+st.dwN)
 	}
-	st.w = append([]float32(nil), c.Weight...)
-	st.bias = convBias(c)
 }
 
 func (p *Program) linearStep(st *step) {
@@ -497,12 +504,23 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ih, iw := inShape[1], inShape[2]
 	s, pad := c.Stride, c.Pad
-	taps := len(st.offs)
+	taps := c.Kernel * c.Kernel
 	ch := c.OutC
 	// Jobs of several channels on small planes: a job costs more than a
 	// 4x4 channel.
-	per := max(1, min(ch, 4096/st.dwN))
+	per := max(1, min(ch, 4096/(st.oh*st.ow)))
 	chunks := (ch + per - 1) / per
+	if st.direct {
+		Parallel(n*chunks, func(j int) {
+			smp, c0 := j/chunks, j%chunks*per
+			for cc := c0; cc < min(ch, c0+per); cc++ {
+				x := in[smp*ie+cc*ih*iw:][:ih*iw]
+				o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
+				p.k.DW3(s, pad, st.w[cc*taps:(cc+1)*taps], x, ih, iw, o, st.oh, st.ow, st.bias[cc], lo, hi)
+			}
+		})
+		return
+	}
 	Parallel(n*chunks, func(j int) {
 		smp, c0 := j/chunks, j%chunks*per
 		xb := scratch(st.xLen + st.dwN)

@@ -33,16 +33,20 @@ type Kernels struct {
 
 	seq, dot gemmFunc
 	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	dw3      [2]dw3Func // strides 1 and 2; nil: DW3 is false
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 	deint    func(n int, x, even, odd *float32)
 }
 
+type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32)
+
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
 // Generic is the portable Go tier.
-var Generic = &Kernels{Name: "generic", MRSeq: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dw: dwGo}
+var Generic = &Kernels{Name: "generic", MRSeq: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dw: dwGo,
+	dw3: [2]dw3Func{dw3Go(1), dw3Go(2)}}
 
 // Best is the tier this CPU runs fastest; PTQC_ISA=generic, avx2 or avx512
 // (or the int8 tiers' names avx512vnni, amx) forces one it supports.
@@ -112,6 +116,25 @@ func (t *Kernels) DW(n int, w []float32, offs []int, x, y []float32, bias, lo, h
 			t.Name, n, len(offs), len(w), len(x), len(y)))
 	}
 	t.dw(n, len(offs), &w[0], &offs[0], &x[0], &y[0], bias, lo, hi)
+}
+
+// HasDW3 reports whether DW3 runs stride s.
+func (t *Kernels) HasDW3(s int) bool { return (s == 1 || s == 2) && t.dw3[s-1] != nil }
+
+// DW3 is a 3x3 depthwise convolution of stride s (HasDW3) and padding pad
+// of the ih x iw plane x into the oh x ow plane y, straight from x:
+//
+//	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*s-pad+ky][ox*s-pad+kx], lo, hi)
+//
+// over the taps in order, skipping those outside x (up to the sign of a
+// zero: columns outside x count as zeros).
+func (t *Kernels) DW3(s, pad int, w, x []float32, ih, iw int, y []float32, oh, ow int, bias, lo, hi float32) {
+	if !t.HasDW3(s) || pad < 0 || len(w) < 9 || ih < 1 || iw < 1 || len(x) < ih*iw || oh < 1 || ow < 1 ||
+		len(y) < oh*ow || oh != (ih+2*pad-3)/s+1 || ow != (iw+2*pad-3)/s+1 || ih+2*pad < 3 || iw+2*pad < 3 {
+		panic(fmt.Sprintf("floatk: %s DW3(stride %d, pad %d, len(w) %d, %d values of %dx%d, %d of %dx%d): bad shape",
+			t.Name, s, pad, len(w), len(x), ih, iw, len(y), oh, ow))
+	}
+	t.dw3[s-1](oh, ow, ih, iw, pad, &w[0], &x[0], &y[0], bias, lo, hi)
 }
 
 // Add sets c[i] = a[i] + b[i].
@@ -300,6 +323,37 @@ func dwGo(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float3
 		}
 		for j, v := range acc {
 			ys[i+j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+// dw3Go is DW3's portable kernel of stride s; columns outside x count as
+// zeros, as the assembly's masked loads read them.
+func dw3Go(s int) dw3Func {
+	return func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32) {
+		ws := unsafeSlice(w, 9)
+		xs := unsafeSlice(x, ih*iw)
+		ys := unsafeSlice(y, oh*ow)
+		for oy := range oh {
+			out := ys[oy*ow : (oy+1)*ow]
+			for ox := range out {
+				acc := bias
+				for ky := range 3 {
+					iy := oy*s - pad + ky
+					if iy < 0 || iy >= ih {
+						continue
+					}
+					row := xs[iy*iw : (iy+1)*iw]
+					for kx := range 3 {
+						var v float32
+						if ix := ox*s - pad + kx; ix >= 0 && ix < iw {
+							v = row[ix]
+						}
+						acc += float32(ws[ky*3+kx] * v)
+					}
+				}
+				out[ox] = clamp(acc, lo, hi)
+			}
 		}
 	}
 }

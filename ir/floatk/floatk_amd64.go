@@ -22,7 +22,7 @@ var (
 		seq: byRows(gemmseq1_avx512, gemmseq2_avx512, gemmseq3_avx512, gemmseq4_avx512, gemmseq5_avx512, gemmseq6_avx512,
 			gemmseq7_avx512, gemmseq8_avx512, gemmseq9_avx512, gemmseq10_avx512, gemmseq11_avx512, gemmseq12_avx512),
 		dot: byRows(gemmdot1_avx512, gemmdot2_avx512, gemmdot3_avx512),
-		dw:  dw_avx512, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, deint: deinterleave_avx512}
+		dw:  dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, deint: deinterleave_avx512}
 )
 
 // Tiers lists the tiers this CPU runs, fastest first.

@@ -99,6 +99,46 @@ func TestDW(t *testing.T) {
 	}
 }
 
+func TestDW3(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, kt := range Tiers() {
+		for _, s := range []int{1, 2} {
+			if !kt.HasDW3(s) {
+				continue
+			}
+			for _, pad := range []int{0, 1, 2} {
+				for _, hw := range [][2]int{{1, 1}, {3, 3}, {2, 5}, {7, 7}, {5, 16}, {4, 33}, {9, 70}} {
+					ih, iw := hw[0], hw[1]
+					if ih+2*pad < 3 || iw+2*pad < 3 {
+						continue
+					}
+					oh, ow := (ih+2*pad-3)/s+1, (iw+2*pad-3)/s+1
+					w, x := randSlice(r, 9), randSlice(r, ih*iw)
+					y := randSlice(r, oh*ow+1) // the last must stay
+					last := y[oh*ow]
+					kt.DW3(s, pad, w, x, ih, iw, y[:oh*ow], oh, ow, -0.25, 0, 6)
+					for oy := range oh {
+						for ox := range ow {
+							// ir's direct convolution: taps outside x skipped.
+							want := float32(-0.25)
+							for ky := range 3 {
+								for kx := range 3 {
+									iy, ix := oy*s-pad+ky, ox*s-pad+kx
+									if iy >= 0 && iy < ih && ix >= 0 && ix < iw {
+										want += float32(w[ky*3+kx] * x[iy*iw+ix])
+									}
+								}
+							}
+							check(t, fmt.Sprintf("%s DW3 stride %d pad %d %dx%d [%d][%d]", kt.Name, s, pad, ih, iw, oy, ox), y[oy*ow+ox], clampRef(want, 0, 6))
+						}
+					}
+					check(t, fmt.Sprintf("%s DW3 stride %d pad %d %dx%d: past the end", kt.Name, s, pad, ih, iw), y[oh*ow], last)
+				}
+			}
+		}
+	}
+}
+
 func TestAddMinMax(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	nan := float32(math.NaN())

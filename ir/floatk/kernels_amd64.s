@@ -2974,6 +2974,355 @@ done:
 	VZEROUPPER
 	RET
 
+// func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+// Requires: AVX, AVX512F
+TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-76
+	MOVQ         w+40(FP), AX
+	VBROADCASTSS (AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	VBROADCASTSS bias+64(FP), Z9
+	VBROADCASTSS lo+68(FP), Z10
+	VBROADCASTSS hi+72(FP), Z11
+	VMOVDQU32    iota16<>+0(SB), Z12
+	MOVQ         iw+24(FP), AX
+	MOVQ         ow+8(FP), CX
+	VPBROADCASTD AX, Z13
+	VPBROADCASTD CX, Z14
+	MOVL         $0x00000001, DX
+	VPBROADCASTD DX, Z15
+	MOVL         $0x00000002, DX
+	VPBROADCASTD DX, Z16
+	MOVQ         x+48(FP), DX
+	MOVQ         y+56(FP), BX
+	MOVQ         ih+16(FP), SI
+	MOVQ         pad+32(FP), DI
+	SHLQ         $0x02, AX
+	MOVQ         DI, R10
+	SHLQ         $0x02, R10
+	SUBQ         R10, DX
+	MOVQ         DI, R8
+	NEGQ         R8
+	MOVQ         oh+0(FP), R14
+
+row:
+	XORQ  R11, R11
+	CMPQ  R8, SI
+	JAE   row0
+	MOVQ  R8, R11
+	IMULQ AX, R11
+	ADDQ  DX, R11
+
+row0:
+	INCQ  R8
+	XORQ  R12, R12
+	CMPQ  R8, SI
+	JAE   row1
+	MOVQ  R8, R12
+	IMULQ AX, R12
+	ADDQ  DX, R12
+
+row1:
+	INCQ  R8
+	XORQ  R13, R13
+	CMPQ  R8, SI
+	JAE   row2
+	MOVQ  R8, R13
+	IMULQ AX, R13
+	ADDQ  DX, R13
+
+row2:
+	INCQ R8
+	SUBQ $0x02, R8
+	XORQ R9, R9
+
+col:
+	VPBROADCASTD R9, Z17
+	VPADDD       Z12, Z17, Z17
+	VPCMPUD      $0x01, Z14, Z17, K1
+	MOVQ         R9, R10
+	SUBQ         DI, R10
+	VPBROADCASTD R10, Z17
+	VPADDD       Z12, Z17, Z17
+	VPCMPUD      $0x01, Z13, Z17, K2
+	VPADDD       Z15, Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K3
+	VPADDD       Z16, Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K4
+	VMOVAPS      Z9, Z17
+	MOVQ         R9, R10
+	TESTQ        R11, R11
+	JZ           tap0
+	VMOVUPS.Z    (R11)(R10*4), K2, Z18
+	VMULPS       Z18, Z0, Z18
+	VADDPS       Z18, Z17, Z17
+	VMOVUPS.Z    4(R11)(R10*4), K3, Z18
+	VMULPS       Z18, Z1, Z18
+	VADDPS       Z18, Z17, Z17
+	VMOVUPS.Z    8(R11)(R10*4), K4, Z18
+	VMULPS       Z18, Z2, Z18
+	VADDPS       Z18, Z17, Z17
+
+tap0:
+	TESTQ     R12, R12
+	JZ        tap1
+	VMOVUPS.Z (R12)(R10*4), K2, Z18
+	VMULPS    Z18, Z3, Z18
+	VADDPS    Z18, Z17, Z17
+	VMOVUPS.Z 4(R12)(R10*4), K3, Z18
+	VMULPS    Z18, Z4, Z18
+	VADDPS    Z18, Z17, Z17
+	VMOVUPS.Z 8(R12)(R10*4), K4, Z18
+	VMULPS    Z18, Z5, Z18
+	VADDPS    Z18, Z17, Z17
+
+tap1:
+	TESTQ     R13, R13
+	JZ        tap2
+	VMOVUPS.Z (R13)(R10*4), K2, Z18
+	VMULPS    Z18, Z6, Z18
+	VADDPS    Z18, Z17, Z17
+	VMOVUPS.Z 4(R13)(R10*4), K3, Z18
+	VMULPS    Z18, Z7, Z18
+	VADDPS    Z18, Z17, Z17
+	VMOVUPS.Z 8(R13)(R10*4), K4, Z18
+	VMULPS    Z18, Z8, Z18
+	VADDPS    Z18, Z17, Z17
+
+tap2:
+	VMAXPS  Z17, Z10, Z17
+	VMINPS  Z17, Z11, Z17
+	VMOVUPS Z17, K1, (BX)(R9*4)
+	ADDQ    $0x10, R9
+	CMPQ    R9, CX
+	JB      col
+	LEAQ    (BX)(CX*4), BX
+	DECQ    R14
+	JNZ     row
+	VZEROUPPER
+	RET
+
+DATA iota16<>+0(SB)/4, $0x00000000
+DATA iota16<>+4(SB)/4, $0x00000001
+DATA iota16<>+8(SB)/4, $0x00000002
+DATA iota16<>+12(SB)/4, $0x00000003
+DATA iota16<>+16(SB)/4, $0x00000004
+DATA iota16<>+20(SB)/4, $0x00000005
+DATA iota16<>+24(SB)/4, $0x00000006
+DATA iota16<>+28(SB)/4, $0x00000007
+DATA iota16<>+32(SB)/4, $0x00000008
+DATA iota16<>+36(SB)/4, $0x00000009
+DATA iota16<>+40(SB)/4, $0x0000000a
+DATA iota16<>+44(SB)/4, $0x0000000b
+DATA iota16<>+48(SB)/4, $0x0000000c
+DATA iota16<>+52(SB)/4, $0x0000000d
+DATA iota16<>+56(SB)/4, $0x0000000e
+DATA iota16<>+60(SB)/4, $0x0000000f
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+// Requires: AVX, AVX512F
+TEXT ·dw3s2_avx512(SB), NOSPLIT, $0-76
+	MOVQ         w+40(FP), AX
+	VBROADCASTSS (AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	VBROADCASTSS bias+64(FP), Z9
+	VBROADCASTSS lo+68(FP), Z10
+	VBROADCASTSS hi+72(FP), Z11
+	VMOVDQU32    iota16<>+0(SB), Z12
+	MOVQ         iw+24(FP), AX
+	MOVQ         ow+8(FP), CX
+	VPBROADCASTD AX, Z13
+	VPBROADCASTD CX, Z14
+	MOVL         $0x00000010, DX
+	VPBROADCASTD DX, Z15
+	MOVL         $0x00000002, DX
+	VPBROADCASTD DX, Z16
+	MOVL         $0x00000012, DX
+	VPBROADCASTD DX, Z17
+	VMOVDQU32    deint_idx<>+0(SB), Z18
+	VMOVDQU32    deint_idx<>+64(SB), Z19
+	MOVQ         x+48(FP), DX
+	MOVQ         y+56(FP), BX
+	MOVQ         ih+16(FP), SI
+	MOVQ         pad+32(FP), DI
+	SHLQ         $0x02, AX
+	MOVQ         DI, R10
+	SHLQ         $0x02, R10
+	SUBQ         R10, DX
+	MOVQ         DI, R8
+	NEGQ         R8
+	MOVQ         oh+0(FP), R14
+
+row:
+	XORQ  R11, R11
+	CMPQ  R8, SI
+	JAE   row0
+	MOVQ  R8, R11
+	IMULQ AX, R11
+	ADDQ  DX, R11
+
+row0:
+	INCQ  R8
+	XORQ  R12, R12
+	CMPQ  R8, SI
+	JAE   row1
+	MOVQ  R8, R12
+	IMULQ AX, R12
+	ADDQ  DX, R12
+
+row1:
+	INCQ  R8
+	XORQ  R13, R13
+	CMPQ  R8, SI
+	JAE   row2
+	MOVQ  R8, R13
+	IMULQ AX, R13
+	ADDQ  DX, R13
+
+row2:
+	INCQ R8
+	SUBQ $0x01, R8
+	XORQ R9, R9
+
+col:
+	VPBROADCASTD R9, Z20
+	VPADDD       Z12, Z20, Z20
+	VPCMPUD      $0x01, Z14, Z20, K1
+	MOVQ         R9, R10
+	SHLQ         $0x01, R10
+	SUBQ         DI, R10
+	VPBROADCASTD R10, Z20
+	VPADDD       Z12, Z20, Z20
+	VPCMPUD      $0x01, Z13, Z20, K2
+	VPADDD       Z15, Z20, Z21
+	VPCMPUD      $0x01, Z13, Z21, K3
+	VPADDD       Z16, Z20, Z21
+	VPCMPUD      $0x01, Z13, Z21, K4
+	VPADDD       Z17, Z20, Z21
+	VPCMPUD      $0x01, Z13, Z21, K5
+	VMOVAPS      Z9, Z20
+	MOVQ         R9, R10
+	SHLQ         $0x01, R10
+	TESTQ        R11, R11
+	JZ           tap0
+	VMOVUPS.Z    (R11)(R10*4), K2, Z23
+	VMOVUPS.Z    64(R11)(R10*4), K3, Z21
+	VMOVAPS      Z23, Z24
+	VPERMT2PS    Z21, Z18, Z24
+	VMOVAPS      Z23, Z22
+	VPERMT2PS    Z21, Z19, Z22
+	VMOVUPS.Z    8(R11)(R10*4), K4, Z23
+	VMOVUPS.Z    72(R11)(R10*4), K5, Z21
+	VMOVAPS      Z23, Z23
+	VPERMT2PS    Z21, Z18, Z23
+	VMULPS       Z24, Z0, Z21
+	VADDPS       Z21, Z20, Z20
+	VMULPS       Z22, Z1, Z21
+	VADDPS       Z21, Z20, Z20
+	VMULPS       Z23, Z2, Z21
+	VADDPS       Z21, Z20, Z20
+
+tap0:
+	TESTQ     R12, R12
+	JZ        tap1
+	VMOVUPS.Z (R12)(R10*4), K2, Z23
+	VMOVUPS.Z 64(R12)(R10*4), K3, Z21
+	VMOVAPS   Z23, Z24
+	VPERMT2PS Z21, Z18, Z24
+	VMOVAPS   Z23, Z22
+	VPERMT2PS Z21, Z19, Z22
+	VMOVUPS.Z 8(R12)(R10*4), K4, Z23
+	VMOVUPS.Z 72(R12)(R10*4), K5, Z21
+	VMOVAPS   Z23, Z23
+	VPERMT2PS Z21, Z18, Z23
+	VMULPS    Z24, Z3, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z22, Z4, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z23, Z5, Z21
+	VADDPS    Z21, Z20, Z20
+
+tap1:
+	TESTQ     R13, R13
+	JZ        tap2
+	VMOVUPS.Z (R13)(R10*4), K2, Z23
+	VMOVUPS.Z 64(R13)(R10*4), K3, Z21
+	VMOVAPS   Z23, Z24
+	VPERMT2PS Z21, Z18, Z24
+	VMOVAPS   Z23, Z22
+	VPERMT2PS Z21, Z19, Z22
+	VMOVUPS.Z 8(R13)(R10*4), K4, Z23
+	VMOVUPS.Z 72(R13)(R10*4), K5, Z21
+	VMOVAPS   Z23, Z23
+	VPERMT2PS Z21, Z18, Z23
+	VMULPS    Z24, Z6, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z22, Z7, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z23, Z8, Z21
+	VADDPS    Z21, Z20, Z20
+
+tap2:
+	VMAXPS  Z20, Z10, Z20
+	VMINPS  Z20, Z11, Z20
+	VMOVUPS Z20, K1, (BX)(R9*4)
+	ADDQ    $0x10, R9
+	CMPQ    R9, CX
+	JB      col
+	LEAQ    (BX)(CX*4), BX
+	DECQ    R14
+	JNZ     row
+	VZEROUPPER
+	RET
+
+DATA deint_idx<>+0(SB)/4, $0x00000000
+DATA deint_idx<>+4(SB)/4, $0x00000002
+DATA deint_idx<>+8(SB)/4, $0x00000004
+DATA deint_idx<>+12(SB)/4, $0x00000006
+DATA deint_idx<>+16(SB)/4, $0x00000008
+DATA deint_idx<>+20(SB)/4, $0x0000000a
+DATA deint_idx<>+24(SB)/4, $0x0000000c
+DATA deint_idx<>+28(SB)/4, $0x0000000e
+DATA deint_idx<>+32(SB)/4, $0x00000010
+DATA deint_idx<>+36(SB)/4, $0x00000012
+DATA deint_idx<>+40(SB)/4, $0x00000014
+DATA deint_idx<>+44(SB)/4, $0x00000016
+DATA deint_idx<>+48(SB)/4, $0x00000018
+DATA deint_idx<>+52(SB)/4, $0x0000001a
+DATA deint_idx<>+56(SB)/4, $0x0000001c
+DATA deint_idx<>+60(SB)/4, $0x0000001e
+DATA deint_idx<>+64(SB)/4, $0x00000001
+DATA deint_idx<>+68(SB)/4, $0x00000003
+DATA deint_idx<>+72(SB)/4, $0x00000005
+DATA deint_idx<>+76(SB)/4, $0x00000007
+DATA deint_idx<>+80(SB)/4, $0x00000009
+DATA deint_idx<>+84(SB)/4, $0x0000000b
+DATA deint_idx<>+88(SB)/4, $0x0000000d
+DATA deint_idx<>+92(SB)/4, $0x0000000f
+DATA deint_idx<>+96(SB)/4, $0x00000011
+DATA deint_idx<>+100(SB)/4, $0x00000013
+DATA deint_idx<>+104(SB)/4, $0x00000015
+DATA deint_idx<>+108(SB)/4, $0x00000017
+DATA deint_idx<>+112(SB)/4, $0x00000019
+DATA deint_idx<>+116(SB)/4, $0x0000001b
+DATA deint_idx<>+120(SB)/4, $0x0000001d
+DATA deint_idx<>+124(SB)/4, $0x0000001f
+GLOBL deint_idx<>(SB), RODATA|NOPTR, $128
+
 // func add_avx512(n int, a *float32, b *float32, c *float32)
 // Requires: AVX, AVX512F
 TEXT ·add_avx512(SB), NOSPLIT, $0-32
@@ -3113,37 +3462,3 @@ loop:
 	JNZ       loop
 	VZEROUPPER
 	RET
-
-DATA deint_idx<>+0(SB)/4, $0x00000000
-DATA deint_idx<>+4(SB)/4, $0x00000002
-DATA deint_idx<>+8(SB)/4, $0x00000004
-DATA deint_idx<>+12(SB)/4, $0x00000006
-DATA deint_idx<>+16(SB)/4, $0x00000008
-DATA deint_idx<>+20(SB)/4, $0x0000000a
-DATA deint_idx<>+24(SB)/4, $0x0000000c
-DATA deint_idx<>+28(SB)/4, $0x0000000e
-DATA deint_idx<>+32(SB)/4, $0x00000010
-DATA deint_idx<>+36(SB)/4, $0x00000012
-DATA deint_idx<>+40(SB)/4, $0x00000014
-DATA deint_idx<>+44(SB)/4, $0x00000016
-DATA deint_idx<>+48(SB)/4, $0x00000018
-DATA deint_idx<>+52(SB)/4, $0x0000001a
-DATA deint_idx<>+56(SB)/4, $0x0000001c
-DATA deint_idx<>+60(SB)/4, $0x0000001e
-DATA deint_idx<>+64(SB)/4, $0x00000001
-DATA deint_idx<>+68(SB)/4, $0x00000003
-DATA deint_idx<>+72(SB)/4, $0x00000005
-DATA deint_idx<>+76(SB)/4, $0x00000007
-DATA deint_idx<>+80(SB)/4, $0x00000009
-DATA deint_idx<>+84(SB)/4, $0x0000000b
-DATA deint_idx<>+88(SB)/4, $0x0000000d
-DATA deint_idx<>+92(SB)/4, $0x0000000f
-DATA deint_idx<>+96(SB)/4, $0x00000011
-DATA deint_idx<>+100(SB)/4, $0x00000013
-DATA deint_idx<>+104(SB)/4, $0x00000015
-DATA deint_idx<>+108(SB)/4, $0x00000017
-DATA deint_idx<>+112(SB)/4, $0x00000019
-DATA deint_idx<>+116(SB)/4, $0x0000001b
-DATA deint_idx<>+120(SB)/4, $0x0000001d
-DATA deint_idx<>+124(SB)/4, $0x0000001f
-GLOBL deint_idx<>(SB), RODATA|NOPTR, $128

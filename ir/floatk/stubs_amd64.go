@@ -144,6 +144,16 @@ func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int
 //go:noescape
 func dw_avx512(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
 
+// dw3s1_avx512 is the direct 3x3 stride-1 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+
+// dw3s2_avx512 is the direct 3x3 stride-2 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+
 // add_avx512 is addGo for n a multiple of the vector width.
 //
 //go:noescape

@@ -39,6 +39,10 @@ func main() {
 			gemmDot(t, mr)
 		}
 		depthwise(t)
+		if t.vw == 16 {
+			dw3(t, 1)
+			dw3(t, 2)
+		}
 		add(t)
 		minmax(t)
 		histIndex(t)
@@ -271,6 +275,195 @@ func depthwise(t tier) {
 	RET()
 }
 
+// dw3: a 3x3 depthwise convolution of stride s (1 or 2) and padding pad of
+// one ih x iw plane into y (oh x ow), straight from the unpadded plane:
+//
+//	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*s-pad+ky][ox*s-pad+kx], lo, hi)
+//
+// taps in order, each product rounded before it is added; taps of rows
+// outside the plane are skipped and columns outside it read zeros (masked
+// loads, which never touch them), as the reference skips them up to the sign
+// of a zero. Vectors of vw outputs along a row; a masked store ends the row.
+// Stride 2 loads 2vw columns and splits them into even and odd ones.
+func dw3(t tier, s int) {
+	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	wp := Load(Param("w"), GP64())
+	var wv [9]reg.VecVirtual
+	for i := range wv {
+		wv[i] = t.vec()
+		VBROADCASTSS(Mem{Base: wp, Disp: 4 * i}, wv[i])
+	}
+	bias, lo, hi := t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("bias")), bias)
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	iota := t.vec()
+	VMOVDQU32(iotaData().Offset(0), iota)
+	iw, ow := GP64(), GP64()
+	Load(Param("iw"), iw)
+	Load(Param("ow"), ow)
+	iwv, owv := t.vec(), t.vec()
+	VPBROADCASTD(iw.As32(), iwv)
+	VPBROADCASTD(ow.As32(), owv)
+	// Column offsets of the loads after the first: kx 1, 2 at stride 1; the
+	// second vector, then both moved on by 2 columns, at stride 2.
+	shifts := []int{1, 2}
+	if s == 2 {
+		shifts = []int{t.vw, 2, t.vw + 2}
+	}
+	shv := make([]reg.VecVirtual, len(shifts))
+	for i, sh := range shifts {
+		g := GP32()
+		MOVL(U32(sh), g)
+		shv[i] = t.vec()
+		VPBROADCASTD(g, shv[i])
+	}
+	var ie, io reg.VecVirtual
+	if s == 2 {
+		ie, io = t.vec(), t.vec()
+		VMOVDQU32(deintData().Offset(0), ie)
+		VMOVDQU32(deintData().Offset(64), io)
+	}
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	ih := Load(Param("ih"), GP64())
+	pad := Load(Param("pad"), GP64())
+	iy, ox, col := GP64(), GP64(), GP64()
+	SHLQ(U8(2), iw) // bytes from now on
+	MOVQ(pad, col)
+	SHLQ(U8(2), col)
+	SUBQ(col, x) // x is column -pad of row 0 from now on
+	// rows[ky] is x's column -pad of input row oy*s-pad+ky, or 0 when that
+	// row is outside the plane.
+	var rows [3]reg.GPVirtual
+	for ky := range rows {
+		rows[ky] = GP64()
+	}
+	MOVQ(pad, iy)
+	NEGQ(iy)
+	oh := Load(Param("oh"), GP64())
+	Label("row")
+	for ky := range rows {
+		r := rows[ky]
+		XORQ(r, r)
+		skip := fmt.Sprintf("row%d", ky)
+		CMPQ(iy, ih)
+		JAE(LabelRef(skip)) // unsigned: below 0 too
+		MOVQ(iy, r)
+		IMULQ(iw, r)
+		ADDQ(x, r)
+		Label(skip)
+		INCQ(iy)
+	}
+	SUBQ(U8(3-s), iy) // the next output row's first input row
+	XORQ(ox, ox)
+	Label("col")
+	// Masks: lanes whose output exists, and those whose loads read columns
+	// inside the plane.
+	kst := K()
+	cv, tmp := t.vec(), t.vec()
+	VPBROADCASTD(ox.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), owv, cv, kst) // ox+j < ow
+	MOVQ(ox, col)
+	if s == 2 {
+		SHLQ(U8(1), col)
+	}
+	SUBQ(pad, col)
+	VPBROADCASTD(col.As32(), cv)
+	VPADDD(iota, cv, cv)
+	kl := []reg.OpmaskVirtual{K()}
+	VPCMPUD(U8(1), iwv, cv, kl[0])
+	for _, sv := range shv {
+		k := K()
+		VPADDD(sv, cv, tmp)
+		VPCMPUD(U8(1), iwv, tmp, k)
+		kl = append(kl, k)
+	}
+	acc := t.vec()
+	VMOVAPS(bias, acc)
+	v, p := t.vec(), t.vec()
+	var a, b, e, o, e2 reg.VecVirtual
+	if s == 2 {
+		a, b, e, o, e2 = t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	}
+	MOVQ(ox, col)
+	if s == 2 {
+		SHLQ(U8(1), col)
+	}
+	for ky, r := range rows {
+		skip := fmt.Sprintf("tap%d", ky)
+		TESTQ(r, r)
+		JZ(LabelRef(skip))
+		at := func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} }
+		if s == 1 {
+			for kx := range 3 {
+				VMOVUPS_Z(at(kx), kl[kx], v)
+				VMULPS(v, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		} else {
+			// Columns 2j (kx 0) and 2j+1 (kx 1) of a:b, then 2j+2 (kx 2).
+			VMOVUPS_Z(at(0), kl[0], a)
+			VMOVUPS_Z(at(t.vw), kl[1], b)
+			VMOVAPS(a, e)
+			VPERMT2PS(b, ie, e)
+			VMOVAPS(a, o)
+			VPERMT2PS(b, io, o)
+			VMOVUPS_Z(at(2), kl[2], a)
+			VMOVUPS_Z(at(t.vw+2), kl[3], b)
+			VMOVAPS(a, e2)
+			VPERMT2PS(b, ie, e2)
+			for kx, xv := range []reg.VecVirtual{e, o, e2} {
+				VMULPS(xv, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		}
+		Label(skip)
+	}
+	VMAXPS(acc, lo, acc)
+	VMINPS(acc, hi, acc)
+	VMOVUPS(acc, kst, Mem{Base: y, Index: ox, Scale: 4})
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
+	LEAQ(Mem{Base: y, Index: ow, Scale: 4}, y)
+	DECQ(oh)
+	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+var iotaMem, deintMem *Mem
+
+// iotaData is 0, 1, ..., 15 (int32).
+func iotaData() Mem {
+	if iotaMem == nil {
+		m := GLOBL("iota16", RODATA|NOPTR)
+		for i := range 16 {
+			DATA(4*i, U32(i))
+		}
+		iotaMem = &m
+	}
+	return *iotaMem
+}
+
+// deintData is VPERMT2PS's indices of the even (first 16) and odd (last 16)
+// elements of two vectors of 16.
+func deintData() Mem {
+	if deintMem == nil {
+		m := GLOBL("deint_idx", RODATA|NOPTR)
+		for i := range 32 { // the assembler wants increasing offsets
+			DATA(4*i, U32(2*(i%16)+i/16))
+		}
+		deintMem = &m
+	}
+	return *deintMem
+}
+
 // add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
 func add(t tier) {
 	TEXT("add_"+t.name, NOSPLIT, "func(n int, a, b, c *float32)")
@@ -405,12 +598,8 @@ func deinterleave(t tier) {
 	if t.vw == 16 {
 		// VPERMT2PS indices: lanes 0-15 from the first source, 16-31 the second.
 		ie, io = t.vec(), t.vec()
-		idx := GLOBL("deint_idx", RODATA|NOPTR)
-		for i := range 32 { // the assembler wants increasing offsets
-			DATA(4*i, U32(2*(i%16)+i/16))
-		}
-		VMOVDQU32(idx.Offset(0), ie)
-		VMOVDQU32(idx.Offset(64), io)
+		VMOVDQU32(deintData().Offset(0), ie)
+		VMOVDQU32(deintData().Offset(64), io)
 	}
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, a)
