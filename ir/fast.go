@@ -62,7 +62,7 @@ type step struct {
 	xLen                int
 
 	// stepLinear
-	wt   []float32 // In x outP, W transposed, columns padded with zeros
+	wt   []float32 // W transposed, columns padded with zeros to outP, in panels of In x NR
 	outP int
 }
 
@@ -165,10 +165,13 @@ func (p *Program) linearStep(st *step) {
 	st.kind = stepLinear
 	nr := p.k.NR
 	st.outP = (l.Out + nr - 1) / nr * nr
+	// Panels: a tile's weights are one contiguous run (rows of a whole
+	// transposed matrix are a page or more apart: no prefetcher follows).
 	st.wt = make([]float32, l.In*st.outP)
 	for o := range l.Out {
+		panel := st.wt[o/nr*l.In*nr:]
 		for i := range l.In {
-			st.wt[i*st.outP+o] = l.Weight[o*l.In+i]
+			panel[i*nr+o%nr] = l.Weight[o*l.In+i]
 		}
 	}
 	if l.Bias != nil {
@@ -562,15 +565,16 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 	tiles := st.outP / nr
 	Parallel(tiles, func(t int) {
 		t0 := t * nr
+		wt := st.wt[t0*K:]
 		var tile [16 * 32]float32
 		for s0 := 0; s0 < n; s0 += mr {
 			rows := min(mr, n-s0)
 			a := pa[s0*K : (s0+rows)*K]
 			if t0+nr <= O {
-				kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
+				kt.GemmSeq(1, rows, K, a, wt, nr, out[s0*O+t0:], O, zero, -inf, inf)
 				continue
 			}
-			kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
+			kt.GemmSeq(1, rows, K, a, wt, nr, tile[:], nr, zero, -inf, inf)
 			for r := range rows {
 				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
 			}
