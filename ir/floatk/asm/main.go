@@ -71,18 +71,18 @@ func gemmSeq(t tier, mr int) {
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
 		}
 	}
-	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	b0, b1, p := t.vec(), t.vec(), t.vec()
+	var bc reg.VecVirtual // AVX2's broadcast A value (see rowStep)
+	if t.vw != 16 {
+		bc = t.vec()
+	}
 	TESTQ(k, k)
 	JZ(LabelRef("done"))
 	Label("loop")
 	VMOVUPS(Mem{Base: b}, b0)
 	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 	for r := range mr {
-		VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
-		VMULPS(b0, bc, p)
-		VADDPS(p, acc[r][0], acc[r][0])
-		VMULPS(b1, bc, p)
-		VADDPS(p, acc[r][1], acc[r][1])
+		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
 	}
 	ADDQ(U32(4*mr), a)
 	ADDQ(ldb, b)
@@ -93,6 +93,25 @@ func gemmSeq(t tier, mr int) {
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
+}
+
+// rowStep adds the products of the A value at m by b0 and b1 to acc. AVX-512
+// multiplies by m broadcast in the instruction: on Zen 4 a VBROADCASTSS into
+// a zmm register takes a slot of the vector pipes the multiplies and adds
+// need (the kernels run 30-50% faster without it).
+func rowStep(t tier, m Mem, b0, b1, bc, p reg.VecVirtual, acc [2]reg.VecVirtual) {
+	if t.vw == 16 {
+		VMULPS_BCST(m, b0, p)
+		VADDPS(p, acc[0], acc[0])
+		VMULPS_BCST(m, b1, p)
+		VADDPS(p, acc[1], acc[1])
+		return
+	}
+	VBROADCASTSS(m, bc)
+	VMULPS(b0, bc, p)
+	VADDPS(p, acc[0], acc[0])
+	VMULPS(b1, bc, p)
+	VADDPS(p, acc[1], acc[1])
 }
 
 // panelStart loads the pointers that run across panels: A (its panels are
@@ -153,11 +172,7 @@ func gemmDot(t tier, mr int) {
 		VMOVUPS(Mem{Base: b}, b0)
 		VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 		for r := range mr {
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
-			VMULPS(b0, bc, p)
-			VADDPS(p, acc[r][0], acc[r][0])
-			VMULPS(b1, bc, p)
-			VADDPS(p, acc[r][1], acc[r][1])
+			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
 		}
 		ADDQ(U32(4*mr), a)
 		ADDQ(ldb, b)
