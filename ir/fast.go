@@ -53,6 +53,9 @@ type step struct {
 	k, m, n int
 	im2col  bool // else 1x1, stride 1, no padding: cols is the input (GemmDot)
 	mr      int  // rows per panel
+	// Strided im2col reads each input channel split into stride x stride
+	// phase planes of hq x wq (see splitPhases): a run of output columns
+	// then reads a contiguous run of one phase.
 
 	// stepDW
 	direct              bool      // floatk's DW3 from the unpadded plane
@@ -116,6 +119,10 @@ func (p *Program) gemmStep(st *step) {
 	st.mr = p.k.MRDot
 	if st.im2col {
 		st.mr = p.k.MRSeq
+	}
+	if st.im2col && c.Stride > 1 {
+		in := p.g.Tensors[st.nd.In[0]].Shape
+		st.hq, st.wq = (in[1]+2*c.Pad+c.Stride-1)/c.Stride, (in[2]+2*c.Pad+c.Stride-1)/c.Stride
 	}
 	mr := st.mr
 	st.a = make([]float32, 0, ((st.m+mr-1)/mr)*mr*st.k)
@@ -356,6 +363,17 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		p.gemmSmall(st, in, ie, out, oe, n, lo, hi)
 		return
 	}
+	var phases []float32 // per image, InC x stride^2 phase planes
+	phaseLen := c.Stride * c.Stride * st.hq * st.wq
+	if st.hq > 0 {
+		buf := scratch(n * c.InC * phaseLen)
+		defer putScratch(buf)
+		phases = *buf
+		ih, iw := inShape[1], inShape[2]
+		Parallel(n*c.InC, func(j int) {
+			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, c.Pad, c.Stride, st.hq, st.wq)
+		})
+	}
 	tiles := (N + nr - 1) / nr
 	per := tilesPerJob(tiles, n)
 	groups := (tiles + per - 1) / per
@@ -371,7 +389,12 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		if st.im2col {
 			buf = scratch(K * width)
 			cols = *buf
-			im2col(c, inShape, x, ow, j0, j1, cols, width)
+			if phases != nil {
+				ph := phases[s*c.InC*phaseLen : (s+1)*c.InC*phaseLen]
+				im2colPhases(c, ph, st.hq, st.wq, ow, j0, j1, cols, width)
+			} else {
+				im2col(c, inShape, x, ow, j0, j1, cols, width)
+			}
 			ldb, base = width, 0
 		} else {
 			cols = x
@@ -486,15 +509,50 @@ func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32,
 						clear(dst)
 						continue
 					}
-					src := plane[iy*iw : (iy+1)*iw]
-					for q := range dst {
-						ix := (ox0+q)*s - pad + kx
-						if ix >= 0 && ix < iw {
-							dst[q] = src[ix]
-						} else {
-							dst[q] = 0
-						}
+					// Columns ox with 0 <= ox*s-pad+kx < iw read the row, the
+					// others are padding.
+					qLo := min(len(dst), max(0, ceilDiv(pad-kx, s)-ox0))
+					qHi := max(qLo, min(len(dst), floorDiv(iw-1+pad-kx, s)+1-ox0))
+					clear(dst[:qLo])
+					clear(dst[qHi:])
+					if qHi == qLo {
+						continue
 					}
+					d := dst[qLo:qHi]
+					ix := (ox0+qLo)*s - pad + kx
+					src := plane[iy*iw+ix : iy*iw+ix+(len(d)-1)*s+1]
+					if s == 1 {
+						copy(d, src)
+						continue
+					}
+					for q := range d {
+						d[q] = src[q*s]
+					}
+				}
+				clear(row[j1-j0:])
+			}
+		}
+	}
+}
+
+// im2colPhases is im2col from the input's phase planes (each input channel
+// split into stride^2 planes of hq x wq, padding included): output (oy, ox)
+// reads padded element (oy*s+ky, ox*s+kx), which is element
+// (oy+ky/s, ox+kx/s) of phase (ky%s, kx%s).
+func im2colPhases(c *Conv, phases []float32, hq, wq, ow, j0, j1 int, cols []float32, width int) {
+	k, s := c.Kernel, c.Stride
+	plane := hq * wq
+	for ic := range c.InC {
+		for ky := range k {
+			for kx := range k {
+				ph := phases[((ic*s+ky%s)*s+kx%s)*plane:][:plane]
+				row := cols[((ic*k+ky)*k+kx)*width:][:width]
+				for j := j0; j < j1; {
+					oy, ox0 := j/ow, j%ow
+					ox1 := min(ow, ox0+j1-j)
+					src := (oy+ky/s)*wq + ox0 + kx/s
+					copy(row[j-j0:j-j0+ox1-ox0], ph[src:src+ox1-ox0])
+					j += ox1 - ox0
 				}
 				clear(row[j1-j0:])
 			}
