@@ -2867,7 +2867,7 @@ done:
 	RET
 
 // func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F
 TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-76
 	MOVQ         w+40(FP), AX
 	VBROADCASTSS (AX), Z0
@@ -2889,114 +2889,202 @@ TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-76
 	VPBROADCASTD CX, Z14
 	MOVL         $0x00000001, DX
 	VPBROADCASTD DX, Z15
-	MOVL         $0x00000002, DX
-	VPBROADCASTD DX, Z16
+	VPADDD       Z15, Z15, Z16
 	MOVQ         x+48(FP), DX
 	MOVQ         y+56(FP), BX
 	MOVQ         ih+16(FP), SI
 	MOVQ         pad+32(FP), DI
 	SHLQ         $0x02, AX
-	MOVQ         DI, R10
-	SHLQ         $0x02, R10
-	SUBQ         R10, DX
-	MOVQ         DI, R8
-	NEGQ         R8
-	MOVQ         oh+0(FP), R14
-
-row:
-	XORQ  R11, R11
-	CMPQ  R8, SI
-	JAE   row0
-	MOVQ  R8, R11
-	IMULQ AX, R11
-	ADDQ  DX, R11
-
-row0:
-	INCQ  R8
-	XORQ  R12, R12
-	CMPQ  R8, SI
-	JAE   row1
-	MOVQ  R8, R12
-	IMULQ AX, R12
-	ADDQ  DX, R12
-
-row1:
-	INCQ  R8
-	XORQ  R13, R13
-	CMPQ  R8, SI
-	JAE   row2
-	MOVQ  R8, R13
-	IMULQ AX, R13
-	ADDQ  DX, R13
-
-row2:
-	INCQ R8
-	SUBQ $0x02, R8
-	XORQ R9, R9
+	MOVQ         DI, R9
+	SHLQ         $0x02, R9
+	SUBQ         R9, DX
+	XORQ         R8, R8
 
 col:
-	VPBROADCASTD R9, Z17
+	VPBROADCASTD R8, Z17
 	VPADDD       Z12, Z17, Z17
 	VPCMPUD      $0x01, Z14, Z17, K1
-	MOVQ         R9, R10
-	SUBQ         DI, R10
-	VPBROADCASTD R10, Z17
+	MOVQ         R8, R9
+	SUBQ         DI, R9
+	VPBROADCASTD R9, Z17
 	VPADDD       Z12, Z17, Z17
 	VPCMPUD      $0x01, Z13, Z17, K2
 	VPADDD       Z15, Z17, Z18
 	VPCMPUD      $0x01, Z13, Z18, K3
 	VPADDD       Z16, Z17, Z18
 	VPCMPUD      $0x01, Z13, Z18, K4
-	VMOVAPS      Z9, Z17
+	MOVQ         DI, R9
+	NEGQ         R9
+	CMPQ         R9, SI
+	JAE          zero1
 	MOVQ         R9, R10
-	TESTQ        R11, R11
-	JZ           tap0
-	VMOVUPS.Z    (R11)(R10*4), K2, Z18
-	VMULPS       Z18, Z0, Z18
-	VADDPS       Z18, Z17, Z17
-	VMOVUPS.Z    4(R11)(R10*4), K3, Z18
-	VMULPS       Z18, Z1, Z18
-	VADDPS       Z18, Z17, Z17
-	VMOVUPS.Z    8(R11)(R10*4), K4, Z18
-	VMULPS       Z18, Z2, Z18
-	VADDPS       Z18, Z17, Z17
+	IMULQ        AX, R10
+	ADDQ         DX, R10
+	VMOVUPS.Z    (R10)(R8*4), K2, Z17
+	VMOVUPS.Z    4(R10)(R8*4), K3, Z18
+	VMOVUPS.Z    8(R10)(R8*4), K4, Z19
+	JMP          loaded1
 
-tap0:
-	TESTQ     R12, R12
-	JZ        tap1
-	VMOVUPS.Z (R12)(R10*4), K2, Z18
-	VMULPS    Z18, Z3, Z18
-	VADDPS    Z18, Z17, Z17
-	VMOVUPS.Z 4(R12)(R10*4), K3, Z18
-	VMULPS    Z18, Z4, Z18
-	VADDPS    Z18, Z17, Z17
-	VMOVUPS.Z 8(R12)(R10*4), K4, Z18
-	VMULPS    Z18, Z5, Z18
-	VADDPS    Z18, Z17, Z17
+zero1:
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
 
-tap1:
-	TESTQ     R13, R13
-	JZ        tap2
-	VMOVUPS.Z (R13)(R10*4), K2, Z18
-	VMULPS    Z18, Z6, Z18
-	VADDPS    Z18, Z17, Z17
-	VMOVUPS.Z 4(R13)(R10*4), K3, Z18
-	VMULPS    Z18, Z7, Z18
-	VADDPS    Z18, Z17, Z17
-	VMOVUPS.Z 8(R13)(R10*4), K4, Z18
-	VMULPS    Z18, Z8, Z18
-	VADDPS    Z18, Z17, Z17
+loaded1:
+	INCQ      R9
+	CMPQ      R9, SI
+	JAE       zero2
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z20
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z21
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z22
+	JMP       loaded2
 
-tap2:
-	VMAXPS  Z17, Z10, Z17
-	VMINPS  Z17, Z11, Z17
-	VMOVUPS Z17, K1, (BX)(R9*4)
-	ADDQ    $0x10, R9
-	CMPQ    R9, CX
-	JB      col
-	LEAQ    (BX)(CX*4), BX
-	DECQ    R14
-	JNZ     row
+zero2:
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+
+loaded2:
+	INCQ R9
+	LEAQ (BX)(R8*4), R11
+	MOVQ oh+0(FP), R12
+
+rows:
+	CMPQ      R9, SI
+	JAE       zero3
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z23
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z24
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z25
+	JMP       loaded3
+
+zero3:
+	VXORPS Z23, Z23, Z23
+	VXORPS Z24, Z24, Z24
+	VXORPS Z25, Z25, Z25
+
+loaded3:
+	INCQ      R9
+	VMOVAPS   Z9, Z26
+	VMULPS    Z17, Z0, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z18, Z1, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z19, Z2, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z20, Z3, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z21, Z4, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z22, Z5, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z23, Z6, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z24, Z7, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z25, Z8, Z27
+	VADDPS    Z27, Z26, Z26
+	VMAXPS    Z26, Z10, Z26
+	VMINPS    Z26, Z11, Z26
+	VMOVUPS   Z26, K1, (R11)
+	LEAQ      (R11)(CX*4), R11
+	DECQ      R12
+	JZ        next
+	CMPQ      R9, SI
+	JAE       zero4
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z17
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z18
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z19
+	JMP       loaded4
+
+zero4:
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+
+loaded4:
+	INCQ      R9
+	VMOVAPS   Z9, Z26
+	VMULPS    Z20, Z0, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z21, Z1, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z22, Z2, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z23, Z3, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z24, Z4, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z25, Z5, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z17, Z6, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z18, Z7, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z19, Z8, Z27
+	VADDPS    Z27, Z26, Z26
+	VMAXPS    Z26, Z10, Z26
+	VMINPS    Z26, Z11, Z26
+	VMOVUPS   Z26, K1, (R11)
+	LEAQ      (R11)(CX*4), R11
+	DECQ      R12
+	JZ        next
+	CMPQ      R9, SI
+	JAE       zero5
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z20
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z21
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z22
+	JMP       loaded5
+
+zero5:
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+
+loaded5:
+	INCQ    R9
+	VMOVAPS Z9, Z26
+	VMULPS  Z23, Z0, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z24, Z1, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z25, Z2, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z17, Z3, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z18, Z4, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z19, Z5, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z20, Z6, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z21, Z7, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z22, Z8, Z27
+	VADDPS  Z27, Z26, Z26
+	VMAXPS  Z26, Z10, Z26
+	VMINPS  Z26, Z11, Z26
+	VMOVUPS Z26, K1, (R11)
+	LEAQ    (R11)(CX*4), R11
+	DECQ    R12
+	JZ      next
+	JMP     rows
+
+next:
+	ADDQ $0x10, R8
+	CMPQ R8, CX
+	JB   col
 	VZEROUPPER
 	RET
 

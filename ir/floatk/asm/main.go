@@ -40,7 +40,7 @@ func main() {
 		}
 		depthwise(t)
 		if t.vw == 16 {
-			dw3(t, 1)
+			dw3s1(t)
 			dw3(t, 2)
 		}
 		add(t)
@@ -448,6 +448,126 @@ func dw3(t tier, s int) {
 	LEAQ(Mem{Base: y, Index: ow, Scale: 4}, y)
 	DECQ(oh)
 	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+// dw3s1 is dw3 of stride 1 by columns: for each vector of vw output
+// columns it walks down the rows, keeping the last three input rows loaded
+// (their three column shifts each), so that an output row loads one new
+// input row. Rows outside the plane are zeros: adding their products (zeros)
+// differs from skipping them only in the sign of a zero.
+func dw3s1(t tier) {
+	name := "dw3s1_" + t.name
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32)")
+	Pragma("noescape")
+	Doc(name + " is the direct 3x3 stride-1 depthwise kernel (see dw3Go).")
+	wp := Load(Param("w"), GP64())
+	var wv [9]reg.VecVirtual
+	for i := range wv {
+		wv[i] = t.vec()
+		VBROADCASTSS(Mem{Base: wp, Disp: 4 * i}, wv[i])
+	}
+	bias, lo, hi := t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("bias")), bias)
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	iota := t.vec()
+	VMOVDQU32(iotaData().Offset(0), iota)
+	iw, ow := GP64(), GP64()
+	Load(Param("iw"), iw)
+	Load(Param("ow"), ow)
+	iwv, owv := t.vec(), t.vec()
+	VPBROADCASTD(iw.As32(), iwv)
+	VPBROADCASTD(ow.As32(), owv)
+	one, two := t.vec(), t.vec()
+	g := GP32()
+	MOVL(U32(1), g)
+	VPBROADCASTD(g, one)
+	VPADDD(one, one, two)
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	ih := Load(Param("ih"), GP64())
+	pad := Load(Param("pad"), GP64())
+	SHLQ(U8(2), iw) // bytes from now on
+	ox, col, iy, r, yc, cnt := GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+	MOVQ(pad, col)
+	SHLQ(U8(2), col)
+	SUBQ(col, x) // x is column -pad of row 0 from now on
+	var rows [3][3]reg.VecVirtual
+	for i := range rows {
+		for kx := range rows[i] {
+			rows[i][kx] = t.vec()
+		}
+	}
+	kst, kl := K(), [3]reg.OpmaskVirtual{K(), K(), K()}
+	acc, p, cv, tmp := t.vec(), t.vec(), t.vec(), t.vec()
+	labels := 0
+	// load sets dst to input row iy at the chunk's columns (zeros outside
+	// the plane) and moves iy on.
+	load := func(dst [3]reg.VecVirtual) {
+		labels++
+		zero, done := fmt.Sprintf("zero%d", labels), fmt.Sprintf("loaded%d", labels)
+		CMPQ(iy, ih)
+		JAE(LabelRef(zero)) // unsigned: below 0 too
+		MOVQ(iy, r)
+		IMULQ(iw, r)
+		ADDQ(x, r)
+		for kx, v := range dst {
+			VMOVUPS_Z(Mem{Base: r, Index: ox, Scale: 4, Disp: 4 * kx}, kl[kx], v)
+		}
+		JMP(LabelRef(done))
+		Label(zero)
+		for _, v := range dst {
+			VXORPS(v, v, v)
+		}
+		Label(done)
+		INCQ(iy)
+	}
+	XORQ(ox, ox)
+	Label("col")
+	VPBROADCASTD(ox.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), owv, cv, kst) // ox+j < ow
+	MOVQ(ox, col)
+	SUBQ(pad, col)
+	VPBROADCASTD(col.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), iwv, cv, kl[0])
+	VPADDD(one, cv, tmp)
+	VPCMPUD(U8(1), iwv, tmp, kl[1])
+	VPADDD(two, cv, tmp)
+	VPCMPUD(U8(1), iwv, tmp, kl[2])
+	MOVQ(pad, iy)
+	NEGQ(iy)
+	load(rows[0])
+	load(rows[1])
+	LEAQ(Mem{Base: y, Index: ox, Scale: 4}, yc)
+	Load(Param("oh"), cnt)
+	Label("rows")
+	// Three output rows, the loaded rows' roles rotating.
+	for u := range 3 {
+		top, mid, bot := rows[u], rows[(u+1)%3], rows[(u+2)%3]
+		load(bot)
+		VMOVAPS(bias, acc)
+		for ky, rv := range [3][3]reg.VecVirtual{top, mid, bot} {
+			for kx, v := range rv {
+				VMULPS(v, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		}
+		VMAXPS(acc, lo, acc)
+		VMINPS(acc, hi, acc)
+		VMOVUPS(acc, kst, Mem{Base: yc})
+		LEAQ(Mem{Base: yc, Index: ow, Scale: 4}, yc)
+		DECQ(cnt)
+		JZ(LabelRef("next"))
+	}
+	JMP(LabelRef("rows"))
+	Label("next")
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
 	VZEROUPPER()
 	RET()
 }
