@@ -19,7 +19,7 @@ import (
 type tier struct {
 	name  string
 	vw    int
-	mrSeq int // rows of the widest gemmSeq micro-kernel
+	mrSeq int // rows of the widest gemmSeq and gemmDotPhased micro-kernels
 	mrDot int // rows of the widest gemmDot micro-kernel
 	vec   func() reg.VecVirtual
 }
@@ -37,6 +37,9 @@ func main() {
 		}
 		for mr := 1; mr <= t.mrDot; mr++ {
 			gemmDot(t, mr)
+		}
+		for mr := 1; mr <= t.mrSeq; mr++ {
+			gemmDotPhased(t, mr)
 		}
 		depthwise(t)
 		if t.vw == 16 {
@@ -203,6 +206,111 @@ func gemmDot(t tier, mr int) {
 		}
 	}
 	clampStore(t, acc[0], c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// gemmDotPhased: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums
+// the products a[i*mr+r]*b[row_i][:] of the phase-p steps i of A, taken in
+// phase order (see PhaseOrder in ../floatk.go): s_p over the B rows i = p mod
+// 4 below k&^3, s0 then over the last k&3 rows. That is the reference
+// interpreter's 1x1 convolution (its 4-way unrolled dot product), each
+// product rounded before it is added. The phases run one after the other on
+// an mr x 2vw register tile (the same as gemmSeq's); the first three wait in
+// tmp (3*mr*2vw floats). With 4x the rows of gemmDot's tile it loads B a
+// quarter as often: faster where B's K x 2vw columns outgrow L1, slower for
+// short k (the spills and the combining weigh more).
+func gemmDotPhased(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemmdp%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemmdp%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	tmp := Load(Param("tmp"), GP64())
+	Label("panel")
+	k4, kt, bp, cnt := GP64(), GP64(), GP64(), GP64()
+	Load(Param("k"), k4)
+	MOVQ(k4, kt)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), kt)
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	ldb4 := GP64()
+	MOVQ(ldb, ldb4)
+	SHLQ(U8(2), ldb4)
+	acc := make([][2]reg.VecVirtual, mr)
+	for r := range acc {
+		for j := range 2 {
+			acc[r][j] = t.vec()
+		}
+	}
+	b0, b1, p := t.vec(), t.vec(), t.vec()
+	var bc reg.VecVirtual // AVX2's broadcast A value (see rowStep)
+	if t.vw != 16 {
+		bc = t.vec()
+	}
+	// loop runs cnt steps from B row bp on, stride by bytes.
+	loop := func(name string, by reg.Register) {
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(name + "done"))
+		Label(name)
+		VMOVUPS(Mem{Base: bp}, b0)
+		VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
+		for r := range mr {
+			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+		}
+		ADDQ(U32(4*mr), a)
+		ADDQ(by, bp)
+		DECQ(cnt)
+		JNZ(LabelRef(name))
+		Label(name + "done")
+	}
+	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*2 + j) * 4 * t.vw} }
+	for ph := range 4 {
+		for r := range acc {
+			for j := range 2 {
+				VXORPS(acc[r][j], acc[r][j], acc[r][j])
+			}
+		}
+		Load(Param("b"), bp)
+		for range ph {
+			ADDQ(ldb, bp)
+		}
+		MOVQ(k4, cnt)
+		loop(fmt.Sprintf("phase%d", ph), ldb4)
+		if ph == 0 {
+			// The last k&3 rows: bp is at row k&^3.
+			MOVQ(kt, cnt)
+			loop("tail", ldb)
+		}
+		if ph < 3 {
+			for r := range acc {
+				for j := range 2 {
+					VMOVUPS(acc[r][j], slot(ph, r, j))
+				}
+			}
+		}
+	}
+	// acc is s3: ((s0+s1)+(s2+s3)) + bias.
+	for r := range mr {
+		for j := range 2 {
+			VADDPS(slot(2, r, j), acc[r][j], acc[r][j])
+			VMOVUPS(slot(0, r, j), b0)
+			VADDPS(slot(1, r, j), b0, b0)
+			VADDPS(acc[r][j], b0, acc[r][j])
+		}
+		if t.vw == 16 {
+			for j := range 2 {
+				VADDPS_BCST(Mem{Base: bias, Disp: 4 * r}, acc[r][j], acc[r][j])
+			}
+		} else {
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+			for j := range 2 {
+				VADDPS(bc, acc[r][j], acc[r][j])
+			}
+		}
+	}
+	clampStore(t, acc, c)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
