@@ -41,6 +41,7 @@ const (
 	stepLinear                 // linear
 	stepAdd
 	stepMean
+	stepCopy // an op that leaves the values as they are
 )
 
 type step struct {
@@ -95,6 +96,8 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 			st.kind = stepAdd
 		case nd.Op == OpMean:
 			st.kind = stepMean
+		case nd.Op == OpQuant || nd.Op == OpDeQuant || nd.Op == OpDropout || nd.Op == OpIdentity || nd.Op == OpFlatten:
+			st.kind = stepCopy
 		}
 		p.steps = append(p.steps, st)
 	}
@@ -318,6 +321,8 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 		}
 		p.k.Add(a, b, out)
 		activate(out, nd.Act) // add_relu
+	case stepCopy:
+		copy(out, a)
 	case stepMean:
 		c := inT.Shape[0]
 		hw := ie / c
