@@ -607,11 +607,10 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	if st.direct {
 		Parallel(n*chunks, func(j int) {
 			smp, c0 := j/chunks, j%chunks*per
-			for cc := c0; cc < min(ch, c0+per); cc++ {
-				x := in[smp*ie+cc*ih*iw:][:ih*iw]
-				o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
-				p.k.DW3(s, pad, st.w[cc*taps:(cc+1)*taps], x, ih, iw, o, st.oh, st.ow, st.bias[cc], lo, hi)
-			}
+			c1 := min(ch, c0+per)
+			x := in[smp*ie+c0*ih*iw : smp*ie+c1*ih*iw]
+			o := out[smp*oe+c0*st.oh*st.ow : smp*oe+c1*st.oh*st.ow]
+			p.k.DW3(s, pad, st.w[c0*taps:c1*taps], x, ih, iw, o, st.oh, st.ow, st.bias[c0:c1], lo, hi)
 		})
 		return
 	}

@@ -41,7 +41,7 @@ type Kernels struct {
 	deint    func(n int, x, even, odd *float32)
 }
 
-type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32)
+type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
 
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
@@ -163,19 +163,21 @@ func (t *Kernels) DW(n int, w []float32, offs []int, x, y []float32, bias, lo, h
 func (t *Kernels) HasDW3(s int) bool { return (s == 1 || s == 2) && t.dw3[s-1] != nil }
 
 // DW3 is a 3x3 depthwise convolution of stride s (HasDW3) and padding pad
-// of the ih x iw plane x into the oh x ow plane y, straight from x:
+// of len(bias) channels: the ih x iw planes x into the oh x ow planes y,
+// channel c's weights at w[9*c:], straight from x:
 //
-//	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*s-pad+ky][ox*s-pad+kx], lo, hi)
+//	y[c][oy][ox] = clamp(bias[c] + sum_{ky,kx} w[9*c+ky*3+kx]*x[c][oy*s-pad+ky][ox*s-pad+kx], lo, hi)
 //
 // over the taps in order, skipping those outside x (up to the sign of a
 // zero: columns outside x count as zeros).
-func (t *Kernels) DW3(s, pad int, w, x []float32, ih, iw int, y []float32, oh, ow int, bias, lo, hi float32) {
-	if !t.HasDW3(s) || pad < 0 || len(w) < 9 || ih < 1 || iw < 1 || len(x) < ih*iw || oh < 1 || ow < 1 ||
-		len(y) < oh*ow || oh != (ih+2*pad-3)/s+1 || ow != (iw+2*pad-3)/s+1 || ih+2*pad < 3 || iw+2*pad < 3 {
-		panic(fmt.Sprintf("floatk: %s DW3(stride %d, pad %d, len(w) %d, %d values of %dx%d, %d of %dx%d): bad shape",
-			t.Name, s, pad, len(w), len(x), ih, iw, len(y), oh, ow))
+func (t *Kernels) DW3(s, pad int, w, x []float32, ih, iw int, y []float32, oh, ow int, bias []float32, lo, hi float32) {
+	c := len(bias)
+	if !t.HasDW3(s) || pad < 0 || c < 1 || len(w) < 9*c || ih < 1 || iw < 1 || len(x) < c*ih*iw || oh < 1 || ow < 1 ||
+		len(y) < c*oh*ow || oh != (ih+2*pad-3)/s+1 || ow != (iw+2*pad-3)/s+1 || ih+2*pad < 3 || iw+2*pad < 3 {
+		panic(fmt.Sprintf("floatk: %s DW3(stride %d, pad %d, %d channels, len(w) %d, %d values of %dx%d, %d of %dx%d): bad shape",
+			t.Name, s, pad, c, len(w), len(x), ih, iw, len(y), oh, ow))
 	}
-	t.dw3[s-1](oh, ow, ih, iw, pad, &w[0], &x[0], &y[0], bias, lo, hi)
+	t.dw3[s-1](oh, ow, ih, iw, pad, &w[0], &x[0], &y[0], &bias[0], lo, hi, c)
 }
 
 // Add sets c[i] = a[i] + b[i].
@@ -383,29 +385,33 @@ func dwGo(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float3
 // dw3Go is DW3's portable kernel of stride s; columns outside x count as
 // zeros, as the assembly's masked loads read them.
 func dw3Go(s int) dw3Func {
-	return func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32) {
-		ws := unsafeSlice(w, 9)
-		xs := unsafeSlice(x, ih*iw)
-		ys := unsafeSlice(y, oh*ow)
-		for oy := range oh {
-			out := ys[oy*ow : (oy+1)*ow]
-			for ox := range out {
-				acc := bias
-				for ky := range 3 {
-					iy := oy*s - pad + ky
-					if iy < 0 || iy >= ih {
-						continue
-					}
-					row := xs[iy*iw : (iy+1)*iw]
-					for kx := range 3 {
-						var v float32
-						if ix := ox*s - pad + kx; ix >= 0 && ix < iw {
-							v = row[ix]
+	return func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int) {
+		ws := unsafeSlice(w, 9*channels)
+		xs := unsafeSlice(x, channels*ih*iw)
+		ys := unsafeSlice(y, channels*oh*ow)
+		bs := unsafeSlice(bias, channels)
+		for c, b := range bs {
+			wc, xc := ws[9*c:9*c+9], xs[c*ih*iw:(c+1)*ih*iw]
+			for oy := range oh {
+				out := ys[(c*oh+oy)*ow : (c*oh+oy+1)*ow]
+				for ox := range out {
+					acc := b
+					for ky := range 3 {
+						iy := oy*s - pad + ky
+						if iy < 0 || iy >= ih {
+							continue
 						}
-						acc += float32(ws[ky*3+kx] * v)
+						row := xc[iy*iw : (iy+1)*iw]
+						for kx := range 3 {
+							var v float32
+							if ix := ox*s - pad + kx; ix >= 0 && ix < iw {
+								v = row[ix]
+							}
+							acc += float32(wc[ky*3+kx] * v)
+						}
 					}
+					out[ox] = clamp(acc, lo, hi)
 				}
-				out[ox] = clamp(acc, lo, hi)
 			}
 		}
 	}

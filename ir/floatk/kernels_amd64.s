@@ -9949,22 +9949,11 @@ done:
 	VZEROUPPER
 	RET
 
-// func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+// func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-76
-	MOVQ         w+40(FP), AX
-	VBROADCASTSS (AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+64(FP), Z9
-	VBROADCASTSS lo+68(FP), Z10
-	VBROADCASTSS hi+72(FP), Z11
+TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-88
+	VBROADCASTSS lo+72(FP), Z10
+	VBROADCASTSS hi+76(FP), Z11
 	VMOVDQU32    iota16<>+0(SB), Z12
 	MOVQ         iw+24(FP), AX
 	MOVQ         ow+8(FP), CX
@@ -9981,6 +9970,22 @@ TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-76
 	MOVQ         DI, R9
 	SHLQ         $0x02, R9
 	SUBQ         R9, DX
+
+channel:
+	MOVQ         w+40(FP), R8
+	VBROADCASTSS (R8), Z0
+	VBROADCASTSS 4(R8), Z1
+	VBROADCASTSS 8(R8), Z2
+	VBROADCASTSS 12(R8), Z3
+	VBROADCASTSS 16(R8), Z4
+	VBROADCASTSS 20(R8), Z5
+	VBROADCASTSS 24(R8), Z6
+	VBROADCASTSS 28(R8), Z7
+	VBROADCASTSS 32(R8), Z8
+	ADDQ         $0x24, w+40(FP)
+	MOVQ         bias+64(FP), R8
+	VBROADCASTSS (R8), Z9
+	ADDQ         $0x04, bias+64(FP)
 	XORQ         R8, R8
 
 col:
@@ -10165,9 +10170,17 @@ loaded5:
 	JMP     rows
 
 next:
-	ADDQ $0x10, R8
-	CMPQ R8, CX
-	JB   col
+	ADDQ  $0x10, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  SI, R9
+	IMULQ AX, R9
+	ADDQ  R9, DX
+	MOVQ  oh+0(FP), R9
+	IMULQ CX, R9
+	LEAQ  (BX)(R9*4), BX
+	DECQ  channels+80(FP)
+	JNZ   channel
 	VZEROUPPER
 	RET
 
@@ -10189,22 +10202,11 @@ DATA iota16<>+56(SB)/4, $0x0000000e
 DATA iota16<>+60(SB)/4, $0x0000000f
 GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
-// func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+// func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 // Requires: AVX, AVX512F
-TEXT ·dw3s2_avx512(SB), NOSPLIT, $0-76
-	MOVQ         w+40(FP), AX
-	VBROADCASTSS (AX), Z0
-	VBROADCASTSS 4(AX), Z1
-	VBROADCASTSS 8(AX), Z2
-	VBROADCASTSS 12(AX), Z3
-	VBROADCASTSS 16(AX), Z4
-	VBROADCASTSS 20(AX), Z5
-	VBROADCASTSS 24(AX), Z6
-	VBROADCASTSS 28(AX), Z7
-	VBROADCASTSS 32(AX), Z8
-	VBROADCASTSS bias+64(FP), Z9
-	VBROADCASTSS lo+68(FP), Z10
-	VBROADCASTSS hi+72(FP), Z11
+TEXT ·dw3s2_avx512(SB), NOSPLIT, $0-88
+	VBROADCASTSS lo+72(FP), Z10
+	VBROADCASTSS hi+76(FP), Z11
 	VMOVDQU32    iota16<>+0(SB), Z12
 	MOVQ         iw+24(FP), AX
 	MOVQ         ow+8(FP), CX
@@ -10226,6 +10228,22 @@ TEXT ·dw3s2_avx512(SB), NOSPLIT, $0-76
 	MOVQ         DI, R10
 	SHLQ         $0x02, R10
 	SUBQ         R10, DX
+
+channel:
+	MOVQ         w+40(FP), R8
+	VBROADCASTSS (R8), Z0
+	VBROADCASTSS 4(R8), Z1
+	VBROADCASTSS 8(R8), Z2
+	VBROADCASTSS 12(R8), Z3
+	VBROADCASTSS 16(R8), Z4
+	VBROADCASTSS 20(R8), Z5
+	VBROADCASTSS 24(R8), Z6
+	VBROADCASTSS 28(R8), Z7
+	VBROADCASTSS 32(R8), Z8
+	ADDQ         $0x24, w+40(FP)
+	MOVQ         bias+64(FP), R8
+	VBROADCASTSS (R8), Z9
+	ADDQ         $0x04, bias+64(FP)
 	MOVQ         DI, R8
 	NEGQ         R8
 	MOVQ         oh+0(FP), R14
@@ -10349,6 +10367,11 @@ tap2:
 	LEAQ    (BX)(CX*4), BX
 	DECQ    R14
 	JNZ     row
+	MOVQ    SI, R10
+	IMULQ   AX, R10
+	ADDQ    R10, DX
+	DECQ    channels+80(FP)
+	JNZ     channel
 	VZEROUPPER
 	RET
 

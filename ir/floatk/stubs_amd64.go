@@ -237,12 +237,12 @@ func dw_avx512(n int, taps int, w *float32, offs *int, x *float32, y *float32, b
 // dw3s1_avx512 is the direct 3x3 stride-1 depthwise kernel (see dw3Go).
 //
 //go:noescape
-func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 
 // dw3s2_avx512 is the direct 3x3 stride-2 depthwise kernel (see dw3Go).
 //
 //go:noescape
-func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias float32, lo float32, hi float32)
+func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 
 // add_avx512 is addGo for n a multiple of the vector width.
 //

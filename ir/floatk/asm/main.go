@@ -399,7 +399,8 @@ func depthwise(t tier) {
 }
 
 // dw3: a 3x3 depthwise convolution of stride s (1 or 2) and padding pad of
-// one ih x iw plane into y (oh x ow), straight from the unpadded plane:
+// channels consecutive ih x iw planes into as many oh x ow planes y (weights
+// w[c*9:], bias[c]), straight from the unpadded planes:
 //
 //	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*s-pad+ky][ox*s-pad+kx], lo, hi)
 //
@@ -410,17 +411,14 @@ func depthwise(t tier) {
 // Stride 2 loads 2vw columns and splits them into even and odd ones.
 func dw3(t tier, s int) {
 	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32)")
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
-	wp := Load(Param("w"), GP64())
 	var wv [9]reg.VecVirtual
 	for i := range wv {
 		wv[i] = t.vec()
-		VBROADCASTSS(Mem{Base: wp, Disp: 4 * i}, wv[i])
 	}
 	bias, lo, hi := t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("bias")), bias)
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
 	iota := t.vec()
@@ -465,6 +463,8 @@ func dw3(t tier, s int) {
 	for ky := range rows {
 		rows[ky] = GP64()
 	}
+	Label("channel")
+	channelStart(wv, bias)
 	MOVQ(pad, iy)
 	NEGQ(iy)
 	oh := Load(Param("oh"), GP64())
@@ -553,9 +553,14 @@ func dw3(t tier, s int) {
 	ADDQ(U8(t.vw), ox)
 	CMPQ(ox, ow)
 	JB(LabelRef("col"))
-	LEAQ(Mem{Base: y, Index: ow, Scale: 4}, y)
+	LEAQ(Mem{Base: y, Index: ow, Scale: 4}, y) // the next plane's after the last row
 	DECQ(oh)
 	JNZ(LabelRef("row"))
+	MOVQ(ih, col)
+	IMULQ(iw, col)
+	ADDQ(col, x)
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
 	VZEROUPPER()
 	RET()
 }
@@ -567,17 +572,14 @@ func dw3(t tier, s int) {
 // differs from skipping them only in the sign of a zero.
 func dw3s1(t tier) {
 	name := "dw3s1_" + t.name
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias, lo, hi float32)")
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
 	Pragma("noescape")
 	Doc(name + " is the direct 3x3 stride-1 depthwise kernel (see dw3Go).")
-	wp := Load(Param("w"), GP64())
 	var wv [9]reg.VecVirtual
 	for i := range wv {
 		wv[i] = t.vec()
-		VBROADCASTSS(Mem{Base: wp, Disp: 4 * i}, wv[i])
 	}
 	bias, lo, hi := t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("bias")), bias)
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
 	iota := t.vec()
@@ -632,6 +634,8 @@ func dw3s1(t tier) {
 		Label(done)
 		INCQ(iy)
 	}
+	Label("channel")
+	channelStart(wv, bias)
 	XORQ(ox, ox)
 	Label("col")
 	VPBROADCASTD(ox.As32(), cv)
@@ -676,8 +680,30 @@ func dw3s1(t tier) {
 	ADDQ(U8(t.vw), ox)
 	CMPQ(ox, ow)
 	JB(LabelRef("col"))
+	MOVQ(ih, col)
+	IMULQ(iw, col)
+	ADDQ(col, x)
+	Load(Param("oh"), col)
+	IMULQ(ow, col)
+	LEAQ(Mem{Base: y, Index: col, Scale: 4}, y)
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
 	VZEROUPPER()
 	RET()
+}
+
+// channelStart broadcasts the channel's 9 weights and bias into wv and bias
+// and moves the w and bias arguments on to the next channel's.
+func channelStart(wv [9]reg.VecVirtual, bias reg.VecVirtual) {
+	p := GP64()
+	Load(Param("w"), p)
+	for i, v := range wv {
+		VBROADCASTSS(Mem{Base: p, Disp: 4 * i}, v)
+	}
+	ADDQ(U8(4*len(wv)), addr(Param("w")))
+	Load(Param("bias"), p)
+	VBROADCASTSS(Mem{Base: p}, bias)
+	ADDQ(U8(4), addr(Param("bias")))
 }
 
 var iotaMem, deintMem *Mem
