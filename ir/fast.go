@@ -656,7 +656,9 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 	Parallel(tiles, func(t int) {
 		t0 := t * nr
 		wt := st.wt[t0*K:]
-		var tile [16 * 32]float32
+		buf := scratch(mr * nr)
+		defer putScratch(buf)
+		tile := *buf
 		for s0 := 0; s0 < n; s0 += mr {
 			rows := min(mr, n-s0)
 			a := pa[s0*K : (s0+rows)*K]
@@ -664,7 +666,7 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 				kt.GemmSeq(1, rows, K, a, wt, nr, out[s0*O+t0:], O, zero, -inf, inf)
 				continue
 			}
-			kt.GemmSeq(1, rows, K, a, wt, nr, tile[:], nr, zero, -inf, inf)
+			kt.GemmSeq(1, rows, K, a, wt, nr, tile, nr, zero, -inf, inf)
 			for r := range rows {
 				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
 			}
