@@ -11,8 +11,10 @@ import (
 
 // Program is a float graph prepared for fast runs on floatk's kernels: dense
 // convolutions as GEMMs of packed weights by the input (1x1) or its im2col
-// columns, depthwise ones as tap lists over padded, stride-phase-split
-// planes, Linear as a GEMM by the transposed weights. Ops without a fast
+// columns, 3x3 depthwise ones straight from their input planes where the
+// tier has the kernel (floatk.DW3), other depthwise ones as tap lists over
+// padded, stride-phase-split planes, Linear as a GEMM by the transposed
+// weights. Ops without a fast
 // path run the reference interpreter's code. Outputs are NCHW float32 and
 // the reference's bit for bit (up to the sign of a zero): the kernels add
 // the same rounded products in the same order.
@@ -39,6 +41,7 @@ const (
 	stepLinear                 // linear
 	stepAdd
 	stepMean
+	stepCopy // an op that leaves the values as they are
 )
 
 type step struct {
@@ -50,16 +53,21 @@ type step struct {
 	a       []float32 // row panels of MR rows, each k-major: panel i at i*MR*K
 	k, m, n int
 	im2col  bool // else 1x1, stride 1, no padding: cols is the input (GemmDot)
+	phased  bool // GemmDotPhased, a's steps in floatk.PhaseOrder
 	mr      int  // rows per panel
+	// Strided im2col reads each input channel split into stride x stride
+	// phase planes of hq x wq (see splitPhases): a run of output columns
+	// then reads a contiguous run of one phase.
 
 	// stepDW
+	direct              bool      // floatk's DW3 from the unpadded plane
 	w                   []float32 // C x taps
 	offs                []int
 	hq, wq, oh, ow, dwN int // phase plane size, output size, kernel length
 	xLen                int
 
 	// stepLinear
-	wt   []float32 // In x outP, W transposed, columns padded with zeros
+	wt   []float32 // W transposed, columns padded with zeros to outP, in panels of In x NR
 	outP int
 }
 
@@ -88,6 +96,8 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 			st.kind = stepAdd
 		case nd.Op == OpMean:
 			st.kind = stepMean
+		case nd.Op == OpQuant || nd.Op == OpDeQuant || nd.Op == OpDropout || nd.Op == OpIdentity || nd.Op == OpFlatten:
+			st.kind = stepCopy
 		}
 		p.steps = append(p.steps, st)
 	}
@@ -101,6 +111,12 @@ func convBias(c *Conv) []float32 {
 	return make([]float32, c.OutC)
 }
 
+// phasedMinK is the depth from which 1x1 convolutions take GemmDotPhased,
+// whose larger tile reads B less often, over GemmDot, which wastes less on
+// short sums (measured on MobileNetV2-224's layers, Zen 4: K 16-32 run
+// 30-50% faster on GemmDot, K 64 the same, K 384-576 20% faster phased).
+const phasedMinK = 64
+
 func (p *Program) gemmStep(st *step) {
 	c := st.nd.Conv
 	out := p.g.Tensors[st.nd.Out].Shape
@@ -110,15 +126,28 @@ func (p *Program) gemmStep(st *step) {
 	// it takes it.
 	st.im2col = !(c.Kernel == 1 && c.Stride == 1 && c.Pad == 0)
 	st.bias = convBias(c)
-	st.mr = p.k.MRDot
-	if st.im2col {
-		st.mr = p.k.MRSeq
+	st.mr = p.k.MR
+	if st.im2col && c.Stride > 1 {
+		in := p.g.Tensors[st.nd.In[0]].Shape
+		st.hq, st.wq = (in[1]+2*c.Pad+c.Stride-1)/c.Stride, (in[2]+2*c.Pad+c.Stride-1)/c.Stride
+	}
+	order := make([]int, st.k) // the steps' columns of W
+	for i := range order {
+		order[i] = i
+	}
+	switch {
+	case st.im2col:
+	case st.k >= phasedMinK:
+		st.phased = true
+		order = floatk.PhaseOrder(st.k)
+	default:
+		st.mr = p.k.MRDot
 	}
 	mr := st.mr
 	st.a = make([]float32, 0, ((st.m+mr-1)/mr)*mr*st.k)
 	for m0 := 0; m0 < st.m; m0 += mr {
 		rows := min(mr, st.m-m0)
-		for i := range st.k {
+		for _, i := range order {
 			for r := range rows {
 				st.a = append(st.a, c.Weight[(m0+r)*st.k+i])
 			}
@@ -131,9 +160,15 @@ func (p *Program) dwStep(st *step) {
 	in, out := p.g.Tensors[st.nd.In[0]].Shape, p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepDW
 	s, k := c.Stride, c.Kernel
+	st.w = append([]float32(nil), c.Weight...)
+	st.bias = convBias(c)
+	st.oh, st.ow = out[1], out[2]
+	if k == 3 && p.k.HasDW3(s) {
+		st.direct = true
+		return
+	}
 	hp, wp := in[1]+2*c.Pad, in[2]+2*c.Pad
 	st.hq, st.wq = (hp+s-1)/s, (wp+s-1)/s
-	st.oh, st.ow = out[1], out[2]
 	// Output (oy, ox) is kernel element oy*wq+ox; the columns past ow are
 	// computed and dropped.
 	blk := p.k.Block
@@ -149,8 +184,6 @@ func (p *Program) dwStep(st *step) {
 	for _, o := range st.offs {
 		st.xLen = max(st.xLen, o+st.dwN)
 	}
-	st.w = append([]float32(nil), c.Weight...)
-	st.bias = convBias(c)
 }
 
 func (p *Program) linearStep(st *step) {
@@ -158,10 +191,13 @@ func (p *Program) linearStep(st *step) {
 	st.kind = stepLinear
 	nr := p.k.NR
 	st.outP = (l.Out + nr - 1) / nr * nr
+	// Panels: a tile's weights are one contiguous run (rows of a whole
+	// transposed matrix are a page or more apart: no prefetcher follows).
 	st.wt = make([]float32, l.In*st.outP)
 	for o := range l.Out {
+		panel := st.wt[o/nr*l.In*nr:]
 		for i := range l.In {
-			st.wt[i*st.outP+o] = l.Weight[o*l.In+i]
+			panel[i*nr+o%nr] = l.Weight[o*l.In+i]
 		}
 	}
 	if l.Bias != nil {
@@ -285,6 +321,8 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 		}
 		p.k.Add(a, b, out)
 		activate(out, nd.Act) // add_relu
+	case stepCopy:
+		copy(out, a)
 	case stepMean:
 		c := inT.Shape[0]
 		hw := ie / c
@@ -346,6 +384,17 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		p.gemmSmall(st, in, ie, out, oe, n, lo, hi)
 		return
 	}
+	var phases []float32 // per image, InC x stride^2 phase planes
+	phaseLen := c.Stride * c.Stride * st.hq * st.wq
+	if st.hq > 0 {
+		buf := scratch(n * c.InC * phaseLen)
+		defer putScratch(buf)
+		phases = *buf
+		ih, iw := inShape[1], inShape[2]
+		Parallel(n*c.InC, func(j int) {
+			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, c.Pad, c.Stride, st.hq, st.wq)
+		})
+	}
 	tiles := (N + nr - 1) / nr
 	per := tilesPerJob(tiles, n)
 	groups := (tiles + per - 1) / per
@@ -361,12 +410,18 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		if st.im2col {
 			buf = scratch(K * width)
 			cols = *buf
-			im2col(c, inShape, x, ow, j0, j1, cols, width)
+			if phases != nil {
+				ph := phases[s*c.InC*phaseLen : (s+1)*c.InC*phaseLen]
+				im2colPhases(c, ph, st.hq, st.wq, ow, j0, j1, cols, width)
+			} else {
+				im2col(c, inShape, x, ow, j0, j1, cols, width)
+			}
 			ldb, base = width, 0
 		} else {
 			cols = x
 		}
-		var tile [16 * 32]float32 // MR x NR of the widest tier at most
+		tile := p.tileScratch()
+		defer putScratch(tile)
 		for t0 := j0; t0 < j1; t0 += nr {
 			b := cols[base+t0-j0:]
 			if !st.im2col && t0+nr > N {
@@ -377,11 +432,11 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 				for i := range K {
 					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
 				}
-				p.gemmTile(st, e, nr, o, N, t0, lo, hi, tile[:])
+				p.gemmTile(st, e, nr, o, N, t0, lo, hi, *tile)
 				putScratch(edge)
 				continue
 			}
-			p.gemmTile(st, b, ldb, o, N, t0, lo, hi, tile[:])
+			p.gemmTile(st, b, ldb, o, N, t0, lo, hi, *tile)
 		}
 		if buf != nil {
 			putScratch(buf)
@@ -408,10 +463,11 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 			}
 			clear(row[cnt*N:])
 		}
-		var tile [16 * 32]float32
+		tile := p.tileScratch()
 		for t0 := 0; t0 < w; t0 += nr {
-			p.gemmTile(st, b[t0:], w, c, w, t0, lo, hi, tile[:])
+			p.gemmTile(st, b[t0:], w, c, w, t0, lo, hi, *tile)
 		}
+		putScratch(tile)
 		for i := range cnt {
 			o := out[(s0+i)*oe:]
 			for m := range M {
@@ -422,15 +478,25 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 	})
 }
 
+// tileScratch is gemmTile's scratch: a tile and GemmDotPhased's.
+func (p *Program) tileScratch() *[]float32 { return scratch(4 * p.k.MR * p.k.NR) }
+
 // gemmTile computes columns [t0, t0+NR) (those below N) of all rows of the
-// output o (rows of N) from b, their K x NR columns at stride ldb.
-func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, tile []float32) {
+// output o (rows of N) from b, their K x NR columns at stride ldb. scratch
+// is tileScratch's.
+func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, st.m
+	tile, tmp := scratch[:mr*nr], scratch[mr*nr:]
 	gemm := kt.GemmDot
-	if st.im2col {
+	switch {
+	case st.im2col:
 		gemm = kt.GemmSeq
+	case st.phased:
+		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+			kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		}
 	}
 	full := t0+nr <= N
 	// The full panels in one call, then the rows left.
@@ -476,15 +542,50 @@ func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32,
 						clear(dst)
 						continue
 					}
-					src := plane[iy*iw : (iy+1)*iw]
-					for q := range dst {
-						ix := (ox0+q)*s - pad + kx
-						if ix >= 0 && ix < iw {
-							dst[q] = src[ix]
-						} else {
-							dst[q] = 0
-						}
+					// Columns ox with 0 <= ox*s-pad+kx < iw read the row, the
+					// others are padding.
+					qLo := min(len(dst), max(0, ceilDiv(pad-kx, s)-ox0))
+					qHi := max(qLo, min(len(dst), floorDiv(iw-1+pad-kx, s)+1-ox0))
+					clear(dst[:qLo])
+					clear(dst[qHi:])
+					if qHi == qLo {
+						continue
 					}
+					d := dst[qLo:qHi]
+					ix := (ox0+qLo)*s - pad + kx
+					src := plane[iy*iw+ix : iy*iw+ix+(len(d)-1)*s+1]
+					if s == 1 {
+						copy(d, src)
+						continue
+					}
+					for q := range d {
+						d[q] = src[q*s]
+					}
+				}
+				clear(row[j1-j0:])
+			}
+		}
+	}
+}
+
+// im2colPhases is im2col from the input's phase planes (each input channel
+// split into stride^2 planes of hq x wq, padding included): output (oy, ox)
+// reads padded element (oy*s+ky, ox*s+kx), which is element
+// (oy+ky/s, ox+kx/s) of phase (ky%s, kx%s).
+func im2colPhases(c *Conv, phases []float32, hq, wq, ow, j0, j1 int, cols []float32, width int) {
+	k, s := c.Kernel, c.Stride
+	plane := hq * wq
+	for ic := range c.InC {
+		for ky := range k {
+			for kx := range k {
+				ph := phases[((ic*s+ky%s)*s+kx%s)*plane:][:plane]
+				row := cols[((ic*k+ky)*k+kx)*width:][:width]
+				for j := j0; j < j1; {
+					oy, ox0 := j/ow, j%ow
+					ox1 := min(ow, ox0+j1-j)
+					src := (oy+ky/s)*wq + ox0 + kx/s
+					copy(row[j-j0:j-j0+ox1-ox0], ph[src:src+ox1-ox0])
+					j += ox1 - ox0
 				}
 				clear(row[j1-j0:])
 			}
@@ -497,12 +598,22 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ih, iw := inShape[1], inShape[2]
 	s, pad := c.Stride, c.Pad
-	taps := len(st.offs)
+	taps := c.Kernel * c.Kernel
 	ch := c.OutC
 	// Jobs of several channels on small planes: a job costs more than a
 	// 4x4 channel.
-	per := max(1, min(ch, 4096/st.dwN))
+	per := max(1, min(ch, 4096/(st.oh*st.ow)))
 	chunks := (ch + per - 1) / per
+	if st.direct {
+		Parallel(n*chunks, func(j int) {
+			smp, c0 := j/chunks, j%chunks*per
+			c1 := min(ch, c0+per)
+			x := in[smp*ie+c0*ih*iw : smp*ie+c1*ih*iw]
+			o := out[smp*oe+c0*st.oh*st.ow : smp*oe+c1*st.oh*st.ow]
+			p.k.DW3(s, pad, st.w[c0*taps:c1*taps], x, ih, iw, o, st.oh, st.ow, st.bias[c0:c1], lo, hi)
+		})
+		return
+	}
 	Parallel(n*chunks, func(j int) {
 		smp, c0 := j/chunks, j%chunks*per
 		xb := scratch(st.xLen + st.dwN)
@@ -526,7 +637,7 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 
 func (p *Program) linear(st *step, x, out []float32, n int) {
 	kt := p.k
-	nr, mr := kt.NR, kt.MRSeq
+	nr, mr := kt.NR, kt.MR
 	l := st.nd.Linear
 	K, O := l.In, l.Out
 	// x packed as panels of up to MR samples, k-major.
@@ -544,15 +655,18 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 	tiles := st.outP / nr
 	Parallel(tiles, func(t int) {
 		t0 := t * nr
-		var tile [16 * 32]float32
+		wt := st.wt[t0*K:]
+		buf := scratch(mr * nr)
+		defer putScratch(buf)
+		tile := *buf
 		for s0 := 0; s0 < n; s0 += mr {
 			rows := min(mr, n-s0)
 			a := pa[s0*K : (s0+rows)*K]
 			if t0+nr <= O {
-				kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, out[s0*O+t0:], O, zero, -inf, inf)
+				kt.GemmSeq(1, rows, K, a, wt, nr, out[s0*O+t0:], O, zero, -inf, inf)
 				continue
 			}
-			kt.GemmSeq(1, rows, K, a, st.wt[t0:], st.outP, tile[:], nr, zero, -inf, inf)
+			kt.GemmSeq(1, rows, K, a, wt, nr, tile, nr, zero, -inf, inf)
 			for r := range rows {
 				copy(out[(s0+r)*O+t0:(s0+r+1)*O], tile[r*nr:r*nr+O-t0])
 			}

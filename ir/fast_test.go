@@ -101,6 +101,8 @@ func TestFastMatchesReferenceConvs(t *testing.T) {
 		{InC: 3, OutC: 4, Kernel: 3, Stride: 2, Pad: 1, Groups: 1},
 		{InC: 6, OutC: 6, Kernel: 3, Stride: 1, Pad: 1, Groups: 6},
 		{InC: 6, OutC: 6, Kernel: 3, Stride: 2, Pad: 1, Groups: 6},
+		{InC: 3, OutC: 3, Kernel: 3, Stride: 1, Pad: 0, Groups: 3},
+		{InC: 3, OutC: 3, Kernel: 3, Stride: 2, Pad: 2, Groups: 3},
 		{InC: 8, OutC: 5, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
 		{InC: 40, OutC: 29, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
 		{InC: 4, OutC: 6, Kernel: 3, Stride: 1, Pad: 0, Groups: 2},

@@ -24,25 +24,32 @@ import (
 // bounds and panic on a violation: callers are ir's code, never user input.
 type Kernels struct {
 	Name string
-	// A GEMM micro-tile is up to MRSeq (GemmSeq) or MRDot (GemmDot) rows of
-	// A by NR columns of B.
-	MRSeq, MRDot, NR int
+	// A GEMM micro-tile is up to MR (GemmSeq, GemmDotPhased) or MRDot
+	// (GemmDot) rows of A by NR columns of B.
+	MR, MRDot, NR int
 	// Block divides the length DW computes.
 	Block int
 	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
 
 	seq, dot gemmFunc
+	dotPh    dotPhFunc
 	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	dw3      [2]dw3Func // strides 1 and 2; nil: DW3 is false
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 	deint    func(n int, x, even, odd *float32)
 }
 
+type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
+
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
+type dotPhFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
+
 // Generic is the portable Go tier.
-var Generic = &Kernels{Name: "generic", MRSeq: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dw: dwGo}
+var Generic = &Kernels{Name: "generic", MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo,
+	dw3: [2]dw3Func{dw3Go(1), dw3Go(2)}}
 
 // Best is the tier this CPU runs fastest; PTQC_ISA=generic, avx2 or avx512
 // (or the int8 tiers' names avx512vnni, amx) forces one it supports.
@@ -67,33 +74,71 @@ func best() *Kernels {
 //
 //	c[(p*mr+r)*ldc+j] = clamp(bias[p*mr+r] + sum_{i<k} a[p*k*mr+i*mr+r]*b[i*ldb+j], lo, hi)
 //
-// for r < mr <= MRSeq and j < NR, each sum starting from the bias and adding
+// for r < mr <= MR and j < NR, each sum starting from the bias and adding
 // the terms in i order: the reference's direct convolution. a holds panels
 // of A packed k-major (the mr values of step i together); b and c are
 // row-major with strides ldb and ldc. clamp keeps NaN and -0.
 func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.gemm(t.seq, t.MRSeq, "GemmSeq", panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+	t.check("GemmSeq", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	var pa, pb *float32
+	if k > 0 {
+		pa, pb = &a[0], &b[0]
+	}
+	t.seq(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
 
 // GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
 // order: four partial sums (of the steps i = 0, 1, 2, 3 mod 4 below k&^3, the
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
 func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.gemm(t.dot, t.MRDot, "GemmDot", panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+	t.check("GemmDot", t.MRDot, panels, mr, k, a, b, ldb, c, ldc, bias)
+	var pa, pb *float32
+	if k > 0 {
+		pa, pb = &a[0], &b[0]
+	}
+	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
 
-func (t *Kernels) gemm(f gemmFunc, mrMax int, name string, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+// GemmDotPhased is GemmDot for mr <= MR (a larger tile, which pays where k
+// is long) with A's panels holding their k steps in PhaseOrder(k): step i
+// multiplies B row PhaseOrder(k)[i]. tmp holds 3*MR*NR floats of scratch.
+func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
+	t.check("GemmDotPhased", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < 3*mr*t.NR {
+		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
+	}
+	var pa, pb *float32
+	if k > 0 {
+		pa, pb = &a[0], &b[0]
+	}
+	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+}
+
+// PhaseOrder lists the B rows of GemmDotPhased's steps: the rows of each partial
+// sum in turn (0, 4, 8, ..., then the last k&3; 1, 5, ...; 2, 6, ...; 3, 7,
+// ...).
+func PhaseOrder(k int) []int {
+	order := make([]int, 0, k)
+	for p := range 4 {
+		for i := p; i < k&^3; i += 4 {
+			order = append(order, i)
+		}
+		if p == 0 {
+			for i := k &^ 3; i < k; i++ {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
+}
+
+func (t *Kernels) check(name string, mrMax, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32) {
 	rows := panels * mr
 	if panels < 1 || mr < 1 || mr > mrMax || k < 0 || len(a) < k*rows || len(bias) < rows ||
 		len(c) < (rows-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
 		panic(fmt.Sprintf("floatk: %s %s(panels %d, mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
 			t.Name, name, panels, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
 	}
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
-	f(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
 
 // DW computes, for i < n (a multiple of Block),
@@ -112,6 +157,27 @@ func (t *Kernels) DW(n int, w []float32, offs []int, x, y []float32, bias, lo, h
 			t.Name, n, len(offs), len(w), len(x), len(y)))
 	}
 	t.dw(n, len(offs), &w[0], &offs[0], &x[0], &y[0], bias, lo, hi)
+}
+
+// HasDW3 reports whether DW3 runs stride s.
+func (t *Kernels) HasDW3(s int) bool { return (s == 1 || s == 2) && t.dw3[s-1] != nil }
+
+// DW3 is a 3x3 depthwise convolution of stride s (HasDW3) and padding pad
+// of len(bias) channels: the ih x iw planes x into the oh x ow planes y,
+// channel c's weights at w[9*c:], straight from x:
+//
+//	y[c][oy][ox] = clamp(bias[c] + sum_{ky,kx} w[9*c+ky*3+kx]*x[c][oy*s-pad+ky][ox*s-pad+kx], lo, hi)
+//
+// over the taps in order, skipping those outside x (up to the sign of a
+// zero: columns outside x count as zeros).
+func (t *Kernels) DW3(s, pad int, w, x []float32, ih, iw int, y []float32, oh, ow int, bias []float32, lo, hi float32) {
+	c := len(bias)
+	if !t.HasDW3(s) || pad < 0 || c < 1 || len(w) < 9*c || ih < 1 || iw < 1 || len(x) < c*ih*iw || oh < 1 || ow < 1 ||
+		len(y) < c*oh*ow || oh != (ih+2*pad-3)/s+1 || ow != (iw+2*pad-3)/s+1 || ih+2*pad < 3 || iw+2*pad < 3 {
+		panic(fmt.Sprintf("floatk: %s DW3(stride %d, pad %d, %d channels, len(w) %d, %d values of %dx%d, %d of %dx%d): bad shape",
+			t.Name, s, pad, c, len(w), len(x), ih, iw, len(y), oh, ow))
+	}
+	t.dw3[s-1](oh, ow, ih, iw, pad, &w[0], &x[0], &y[0], &bias[0], lo, hi, c)
 }
 
 // Add sets c[i] = a[i] + b[i].
@@ -221,7 +287,14 @@ func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *flo
 
 func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
 	for p := range panels {
-		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi)
+		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi, nil)
+	}
+}
+
+func gemmDotPhasedGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, _ *float32) {
+	order := PhaseOrder(k)
+	for p := range panels {
+		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi, order)
 	}
 }
 
@@ -250,24 +323,29 @@ func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *
 	}
 }
 
-func gemmDotPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
+// gemmDotPanel is a panel of GemmDot, or of GemmDotPhased with A's steps
+// in order.
+func gemmDotPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, order []int) {
 	const nr = 16
 	as := unsafeSlice(a, k*mr)
 	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
 	cs := unsafeSlice(c, (mr-1)*ldc+nr)
 	bi := unsafeSlice(bias, mr)
-	k4 := k &^ 3
 	for r := range mr {
 		var acc [4][nr]float32
 		for i := range k {
-			p := i & 3
-			if i >= k4 {
+			row := i
+			if order != nil {
+				row = order[i]
+			}
+			p := row & 3
+			if row >= k&^3 {
 				p = 0
 			}
 			w := as[i*mr+r]
-			row := bs[i*ldb : i*ldb+nr]
+			br := bs[row*ldb : row*ldb+nr]
 			for j := range nr {
-				acc[p][j] += float32(w * row[j])
+				acc[p][j] += float32(w * br[j])
 			}
 		}
 		out := cs[r*ldc : r*ldc+nr]
@@ -300,6 +378,41 @@ func dwGo(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float3
 		}
 		for j, v := range acc {
 			ys[i+j] = clamp(v, lo, hi)
+		}
+	}
+}
+
+// dw3Go is DW3's portable kernel of stride s; columns outside x count as
+// zeros, as the assembly's masked loads read them.
+func dw3Go(s int) dw3Func {
+	return func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int) {
+		ws := unsafeSlice(w, 9*channels)
+		xs := unsafeSlice(x, channels*ih*iw)
+		ys := unsafeSlice(y, channels*oh*ow)
+		bs := unsafeSlice(bias, channels)
+		for c, b := range bs {
+			wc, xc := ws[9*c:9*c+9], xs[c*ih*iw:(c+1)*ih*iw]
+			for oy := range oh {
+				out := ys[(c*oh+oy)*ow : (c*oh+oy+1)*ow]
+				for ox := range out {
+					acc := b
+					for ky := range 3 {
+						iy := oy*s - pad + ky
+						if iy < 0 || iy >= ih {
+							continue
+						}
+						row := xc[iy*iw : (iy+1)*iw]
+						for kx := range 3 {
+							var v float32
+							if ix := ox*s - pad + kx; ix >= 0 && ix < iw {
+								v = row[ix]
+							}
+							acc += float32(wc[ky*3+kx] * v)
+						}
+					}
+					out[ox] = clamp(acc, lo, hi)
+				}
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -30,10 +31,11 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
-		for _, dot := range []bool{false, true} {
-			mrMax, name, f := kt.MRSeq, "GemmSeq", kt.GemmSeq
-			if dot {
-				mrMax, name, f = kt.MRDot, "GemmDot", kt.GemmDot
+		tmp := make([]float32, 3*kt.MR*kt.NR)
+		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased"} {
+			mrMax := kt.MR
+			if name == "GemmDot" {
+				mrMax = kt.MRDot
 			}
 			for mr := 1; mr <= mrMax; mr++ {
 				for _, k := range []int{0, 1, 3, 4, 7, 300} {
@@ -48,27 +50,40 @@ func TestGemm(t *testing.T) {
 						if k == 7 {
 							lo, hi = 0, 6
 						}
-						f(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+						// Step p of A multiplies B row order[p].
+						order := make([]int, k)
+						for i := range order {
+							order[i] = i
+						}
+						switch name {
+						case "GemmSeq":
+							kt.GemmSeq(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+						case "GemmDot":
+							kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+						default:
+							kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+							order = PhaseOrder(k)
+						}
 						for row := range rows {
 							ap, i := a[row/mr*k*mr:], row%mr
 							for j := range kt.NR {
 								var want float32
-								if dot {
-									// ir's dot: four partial sums, then the bias.
-									var s [4]float32
-									for p := range k {
-										l := p & 3
-										if p >= k&^3 {
-											l = 0
-										}
-										s[l] += float32(ap[p*mr+i] * b[p*ldb+j])
-									}
-									want = (s[0] + s[1]) + (s[2] + s[3]) + bias[row]
-								} else {
+								if name == "GemmSeq" {
 									want = bias[row]
 									for p := range k {
 										want += float32(ap[p*mr+i] * b[p*ldb+j])
 									}
+								} else {
+									// ir's dot: four partial sums, then the bias.
+									var s [4]float32
+									for p, br := range order {
+										l := br & 3
+										if br >= k&^3 {
+											l = 0
+										}
+										s[l] += float32(ap[p*mr+i] * b[br*ldb+j])
+									}
+									want = (s[0] + s[1]) + (s[2] + s[3]) + bias[row]
 								}
 								check(t, fmt.Sprintf("%s %s panels %d mr %d k %d [%d][%d]", kt.Name, name, panels, mr, k, row, j), c[row*ldc+j], clampRef(want, lo, hi))
 							}
@@ -76,6 +91,16 @@ func TestGemm(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+func TestPhaseOrder(t *testing.T) {
+	for k, want := range map[int][]int{
+		0: {}, 2: {0, 1}, 4: {0, 1, 2, 3}, 7: {0, 4, 5, 6, 1, 2, 3}, 9: {0, 4, 8, 1, 5, 2, 6, 3, 7},
+	} {
+		if got := PhaseOrder(k); !slices.Equal(got, want) {
+			t.Errorf("PhaseOrder(%d) = %v, want %v", k, got, want)
 		}
 	}
 }
@@ -95,6 +120,49 @@ func TestDW(t *testing.T) {
 				want += float32(w[j] * x[o+i])
 			}
 			check(t, fmt.Sprintf("%s DW [%d]", kt.Name, i), y[i], max(want, 0))
+		}
+	}
+}
+
+func TestDW3(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, kt := range Tiers() {
+		for _, s := range []int{1, 2} {
+			if !kt.HasDW3(s) {
+				continue
+			}
+			for _, pad := range []int{0, 1, 2} {
+				for _, hw := range [][2]int{{1, 1}, {3, 3}, {2, 5}, {7, 7}, {5, 16}, {4, 33}, {9, 70}} {
+					ih, iw := hw[0], hw[1]
+					if ih+2*pad < 3 || iw+2*pad < 3 {
+						continue
+					}
+					const ch = 3
+					oh, ow := (ih+2*pad-3)/s+1, (iw+2*pad-3)/s+1
+					w, x, bias := randSlice(r, 9*ch), randSlice(r, ch*ih*iw), randSlice(r, ch)
+					y := randSlice(r, ch*oh*ow+1) // the last must stay
+					last := y[ch*oh*ow]
+					kt.DW3(s, pad, w, x, ih, iw, y[:ch*oh*ow], oh, ow, bias, 0, 6)
+					for c := range ch {
+						for oy := range oh {
+							for ox := range ow {
+								// ir's direct convolution: taps outside x skipped.
+								want := bias[c]
+								for ky := range 3 {
+									for kx := range 3 {
+										iy, ix := oy*s-pad+ky, ox*s-pad+kx
+										if iy >= 0 && iy < ih && ix >= 0 && ix < iw {
+											want += float32(w[9*c+ky*3+kx] * x[(c*ih+iy)*iw+ix])
+										}
+									}
+								}
+								check(t, fmt.Sprintf("%s DW3 stride %d pad %d %dx%d [%d][%d][%d]", kt.Name, s, pad, ih, iw, c, oy, ox), y[(c*oh+oy)*ow+ox], clampRef(want, 0, 6))
+							}
+						}
+					}
+					check(t, fmt.Sprintf("%s DW3 stride %d pad %d %dx%d: past the end", kt.Name, s, pad, ih, iw), y[ch*oh*ow], last)
+				}
+			}
 		}
 	}
 }

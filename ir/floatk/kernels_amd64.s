@@ -79,16 +79,16 @@ panel:
 loop:
 	VMOVUPS      (DI), Y4
 	VMOVUPS      32(DI), Y5
-	VBROADCASTSS (AX), Y6
-	VMULPS       Y4, Y6, Y7
-	VADDPS       Y7, Y0, Y0
-	VMULPS       Y5, Y6, Y7
-	VADDPS       Y7, Y1, Y1
-	VBROADCASTSS 4(AX), Y6
-	VMULPS       Y4, Y6, Y7
-	VADDPS       Y7, Y2, Y2
-	VMULPS       Y5, Y6, Y7
-	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y0, Y0
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y3, Y3
 	ADDQ         $0x00000008, AX
 	ADDQ         R8, DI
 	DECQ         SI
@@ -147,21 +147,21 @@ panel:
 loop:
 	VMOVUPS      (DI), Y6
 	VMOVUPS      32(DI), Y7
-	VBROADCASTSS (AX), Y8
-	VMULPS       Y6, Y8, Y9
-	VADDPS       Y9, Y0, Y0
-	VMULPS       Y7, Y8, Y9
-	VADDPS       Y9, Y1, Y1
-	VBROADCASTSS 4(AX), Y8
-	VMULPS       Y6, Y8, Y9
-	VADDPS       Y9, Y2, Y2
-	VMULPS       Y7, Y8, Y9
-	VADDPS       Y9, Y3, Y3
-	VBROADCASTSS 8(AX), Y8
-	VMULPS       Y6, Y8, Y9
-	VADDPS       Y9, Y4, Y4
-	VMULPS       Y7, Y8, Y9
-	VADDPS       Y9, Y5, Y5
+	VBROADCASTSS (AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y1, Y1
+	VBROADCASTSS 4(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y3, Y3
+	VBROADCASTSS 8(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y5, Y5
 	ADDQ         $0x0000000c, AX
 	ADDQ         R8, DI
 	DECQ         SI
@@ -229,26 +229,26 @@ panel:
 loop:
 	VMOVUPS      (DI), Y8
 	VMOVUPS      32(DI), Y9
-	VBROADCASTSS (AX), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y0, Y0
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y1, Y1
-	VBROADCASTSS 4(AX), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y2, Y2
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y3, Y3
-	VBROADCASTSS 8(AX), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y4, Y4
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y5, Y5
-	VBROADCASTSS 12(AX), Y10
-	VMULPS       Y8, Y10, Y11
-	VADDPS       Y11, Y6, Y6
-	VMULPS       Y9, Y10, Y11
-	VADDPS       Y11, Y7, Y7
+	VBROADCASTSS (AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y0, Y0
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS 4(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y2, Y2
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y3, Y3
+	VBROADCASTSS 8(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y4, Y4
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y5, Y5
+	VBROADCASTSS 12(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y6, Y6
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y7, Y7
 	ADDQ         $0x00000010, AX
 	ADDQ         R8, DI
 	DECQ         SI
@@ -325,31 +325,31 @@ panel:
 loop:
 	VMOVUPS      (DI), Y10
 	VMOVUPS      32(DI), Y11
-	VBROADCASTSS (AX), Y12
-	VMULPS       Y10, Y12, Y13
-	VADDPS       Y13, Y0, Y0
-	VMULPS       Y11, Y12, Y13
-	VADDPS       Y13, Y1, Y1
-	VBROADCASTSS 4(AX), Y12
-	VMULPS       Y10, Y12, Y13
-	VADDPS       Y13, Y2, Y2
-	VMULPS       Y11, Y12, Y13
-	VADDPS       Y13, Y3, Y3
-	VBROADCASTSS 8(AX), Y12
-	VMULPS       Y10, Y12, Y13
-	VADDPS       Y13, Y4, Y4
-	VMULPS       Y11, Y12, Y13
-	VADDPS       Y13, Y5, Y5
-	VBROADCASTSS 12(AX), Y12
-	VMULPS       Y10, Y12, Y13
-	VADDPS       Y13, Y6, Y6
-	VMULPS       Y11, Y12, Y13
-	VADDPS       Y13, Y7, Y7
-	VBROADCASTSS 16(AX), Y12
-	VMULPS       Y10, Y12, Y13
-	VADDPS       Y13, Y8, Y8
-	VMULPS       Y11, Y12, Y13
-	VADDPS       Y13, Y9, Y9
+	VBROADCASTSS (AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y0, Y0
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y2, Y2
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y4, Y4
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y6, Y6
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 16(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y9, Y9
 	ADDQ         $0x00000014, AX
 	ADDQ         R8, DI
 	DECQ         SI
@@ -435,36 +435,36 @@ panel:
 loop:
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
-	VBROADCASTSS (AX), Y14
-	VMULPS       Y12, Y14, Y15
-	VADDPS       Y15, Y0, Y0
-	VMULPS       Y13, Y14, Y15
-	VADDPS       Y15, Y1, Y1
-	VBROADCASTSS 4(AX), Y14
-	VMULPS       Y12, Y14, Y15
-	VADDPS       Y15, Y2, Y2
-	VMULPS       Y13, Y14, Y15
-	VADDPS       Y15, Y3, Y3
-	VBROADCASTSS 8(AX), Y14
-	VMULPS       Y12, Y14, Y15
-	VADDPS       Y15, Y4, Y4
-	VMULPS       Y13, Y14, Y15
-	VADDPS       Y15, Y5, Y5
-	VBROADCASTSS 12(AX), Y14
-	VMULPS       Y12, Y14, Y15
-	VADDPS       Y15, Y6, Y6
-	VMULPS       Y13, Y14, Y15
-	VADDPS       Y15, Y7, Y7
-	VBROADCASTSS 16(AX), Y14
-	VMULPS       Y12, Y14, Y15
-	VADDPS       Y15, Y8, Y8
-	VMULPS       Y13, Y14, Y15
-	VADDPS       Y15, Y9, Y9
-	VBROADCASTSS 20(AX), Y14
-	VMULPS       Y12, Y14, Y15
-	VADDPS       Y15, Y10, Y10
-	VMULPS       Y13, Y14, Y15
-	VADDPS       Y15, Y11, Y11
+	VBROADCASTSS (AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y0, Y0
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y1, Y1
+	VBROADCASTSS 4(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y2, Y2
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y3, Y3
+	VBROADCASTSS 8(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y4, Y4
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y5, Y5
+	VBROADCASTSS 12(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y6, Y6
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y7, Y7
+	VBROADCASTSS 16(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y8, Y8
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y9, Y9
+	VBROADCASTSS 20(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y10, Y10
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
 	ADDQ         R8, DI
 	DECQ         SI
@@ -635,6 +635,1839 @@ sum:
 	MOVQ         ldc+40(FP), SI
 	IMUL3Q       $0x00000004, SI, SI
 	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdp1_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y2
+	VMOVUPS      32(R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       Y2, Y0, Y0
+	VMULPS       Y3, Y4, Y2
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y2
+	VMOVUPS      32(R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       Y2, Y0, Y0
+	VMULPS       Y3, Y4, Y2
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y2
+	VMOVUPS      32(R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       Y2, Y0, Y0
+	VMULPS       Y3, Y4, Y2
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 64(SI)
+	VMOVUPS Y1, 96(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y2
+	VMOVUPS      32(R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       Y2, Y0, Y0
+	VMULPS       Y3, Y4, Y2
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 128(SI)
+	VMOVUPS Y1, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y2
+	VMOVUPS      32(R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y2, Y4, Y2
+	VADDPS       Y2, Y0, Y0
+	VMULPS       Y3, Y4, Y2
+	VADDPS       Y2, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       128(SI), Y0, Y0
+	VMOVUPS      (SI), Y2
+	VADDPS       64(SI), Y2, Y2
+	VADDPS       Y0, Y2, Y0
+	VADDPS       160(SI), Y1, Y1
+	VMOVUPS      32(SI), Y2
+	VADDPS       96(SI), Y2, Y2
+	VADDPS       Y1, Y2, Y1
+	VBROADCASTSS (CX), Y4
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS lo+56(FP), Y2
+	VBROADCASTSS hi+60(FP), Y3
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMOVUPS      Y0, (DI)
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000004, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdp2_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y4
+	VMOVUPS      32(R9), Y5
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y0, Y0
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y3, Y3
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y4
+	VMOVUPS      32(R9), Y5
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y0, Y0
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y3, Y3
+	ADDQ         $0x00000008, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y4
+	VMOVUPS      32(R9), Y5
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y0, Y0
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y3, Y3
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 128(SI)
+	VMOVUPS Y1, 160(SI)
+	VMOVUPS Y2, 192(SI)
+	VMOVUPS Y3, 224(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y4
+	VMOVUPS      32(R9), Y5
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y0, Y0
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y3, Y3
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 256(SI)
+	VMOVUPS Y1, 288(SI)
+	VMOVUPS Y2, 320(SI)
+	VMOVUPS Y3, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y4
+	VMOVUPS      32(R9), Y5
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y0, Y0
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y4, Y7, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       Y5, Y7, Y6
+	VADDPS       Y6, Y3, Y3
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       256(SI), Y0, Y0
+	VMOVUPS      (SI), Y4
+	VADDPS       128(SI), Y4, Y4
+	VADDPS       Y0, Y4, Y0
+	VADDPS       288(SI), Y1, Y1
+	VMOVUPS      32(SI), Y4
+	VADDPS       160(SI), Y4, Y4
+	VADDPS       Y1, Y4, Y1
+	VBROADCASTSS (CX), Y7
+	VADDPS       Y7, Y0, Y0
+	VADDPS       Y7, Y1, Y1
+	VADDPS       320(SI), Y2, Y2
+	VMOVUPS      64(SI), Y4
+	VADDPS       192(SI), Y4, Y4
+	VADDPS       Y2, Y4, Y2
+	VADDPS       352(SI), Y3, Y3
+	VMOVUPS      96(SI), Y4
+	VADDPS       224(SI), Y4, Y4
+	VADDPS       Y3, Y4, Y3
+	VBROADCASTSS 4(CX), Y7
+	VADDPS       Y7, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS lo+56(FP), Y4
+	VBROADCASTSS hi+60(FP), Y5
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y4, Y0
+	VMINPS       Y0, Y5, Y0
+	VMOVUPS      Y0, (DI)
+	VMAXPS       Y1, Y4, Y1
+	VMINPS       Y1, Y5, Y1
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y4, Y2
+	VMINPS       Y2, Y5, Y2
+	VMOVUPS      Y2, (DI)
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000008, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdp3_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y6
+	VMOVUPS      32(R9), Y7
+	VBROADCASTSS (AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y1, Y1
+	VBROADCASTSS 4(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y3, Y3
+	VBROADCASTSS 8(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y6
+	VMOVUPS      32(R9), Y7
+	VBROADCASTSS (AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y1, Y1
+	VBROADCASTSS 4(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y3, Y3
+	VBROADCASTSS 8(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x0000000c, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y6
+	VMOVUPS      32(R9), Y7
+	VBROADCASTSS (AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y1, Y1
+	VBROADCASTSS 4(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y3, Y3
+	VBROADCASTSS 8(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 192(SI)
+	VMOVUPS Y1, 224(SI)
+	VMOVUPS Y2, 256(SI)
+	VMOVUPS Y3, 288(SI)
+	VMOVUPS Y4, 320(SI)
+	VMOVUPS Y5, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y6
+	VMOVUPS      32(R9), Y7
+	VBROADCASTSS (AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y1, Y1
+	VBROADCASTSS 4(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y3, Y3
+	VBROADCASTSS 8(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 384(SI)
+	VMOVUPS Y1, 416(SI)
+	VMOVUPS Y2, 448(SI)
+	VMOVUPS Y3, 480(SI)
+	VMOVUPS Y4, 512(SI)
+	VMOVUPS Y5, 544(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y6
+	VMOVUPS      32(R9), Y7
+	VBROADCASTSS (AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y1, Y1
+	VBROADCASTSS 4(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y3, Y3
+	VBROADCASTSS 8(AX), Y9
+	VMULPS       Y6, Y9, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y7, Y9, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       384(SI), Y0, Y0
+	VMOVUPS      (SI), Y6
+	VADDPS       192(SI), Y6, Y6
+	VADDPS       Y0, Y6, Y0
+	VADDPS       416(SI), Y1, Y1
+	VMOVUPS      32(SI), Y6
+	VADDPS       224(SI), Y6, Y6
+	VADDPS       Y1, Y6, Y1
+	VBROADCASTSS (CX), Y9
+	VADDPS       Y9, Y0, Y0
+	VADDPS       Y9, Y1, Y1
+	VADDPS       448(SI), Y2, Y2
+	VMOVUPS      64(SI), Y6
+	VADDPS       256(SI), Y6, Y6
+	VADDPS       Y2, Y6, Y2
+	VADDPS       480(SI), Y3, Y3
+	VMOVUPS      96(SI), Y6
+	VADDPS       288(SI), Y6, Y6
+	VADDPS       Y3, Y6, Y3
+	VBROADCASTSS 4(CX), Y9
+	VADDPS       Y9, Y2, Y2
+	VADDPS       Y9, Y3, Y3
+	VADDPS       512(SI), Y4, Y4
+	VMOVUPS      128(SI), Y6
+	VADDPS       320(SI), Y6, Y6
+	VADDPS       Y4, Y6, Y4
+	VADDPS       544(SI), Y5, Y5
+	VMOVUPS      160(SI), Y6
+	VADDPS       352(SI), Y6, Y6
+	VADDPS       Y5, Y6, Y5
+	VBROADCASTSS 8(CX), Y9
+	VADDPS       Y9, Y4, Y4
+	VADDPS       Y9, Y5, Y5
+	VBROADCASTSS lo+56(FP), Y6
+	VBROADCASTSS hi+60(FP), Y7
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y6, Y0
+	VMINPS       Y0, Y7, Y0
+	VMOVUPS      Y0, (DI)
+	VMAXPS       Y1, Y6, Y1
+	VMINPS       Y1, Y7, Y1
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y6, Y2
+	VMINPS       Y2, Y7, Y2
+	VMOVUPS      Y2, (DI)
+	VMAXPS       Y3, Y6, Y3
+	VMINPS       Y3, Y7, Y3
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMOVUPS      Y4, (DI)
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000000c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdp4_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y8
+	VMOVUPS      32(R9), Y9
+	VBROADCASTSS (AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y0, Y0
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS 4(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y2, Y2
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y3, Y3
+	VBROADCASTSS 8(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y4, Y4
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y5, Y5
+	VBROADCASTSS 12(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y6, Y6
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y7, Y7
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y8
+	VMOVUPS      32(R9), Y9
+	VBROADCASTSS (AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y0, Y0
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS 4(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y2, Y2
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y3, Y3
+	VBROADCASTSS 8(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y4, Y4
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y5, Y5
+	VBROADCASTSS 12(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y6, Y6
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y7, Y7
+	ADDQ         $0x00000010, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y8
+	VMOVUPS      32(R9), Y9
+	VBROADCASTSS (AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y0, Y0
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS 4(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y2, Y2
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y3, Y3
+	VBROADCASTSS 8(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y4, Y4
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y5, Y5
+	VBROADCASTSS 12(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y6, Y6
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y7, Y7
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 256(SI)
+	VMOVUPS Y1, 288(SI)
+	VMOVUPS Y2, 320(SI)
+	VMOVUPS Y3, 352(SI)
+	VMOVUPS Y4, 384(SI)
+	VMOVUPS Y5, 416(SI)
+	VMOVUPS Y6, 448(SI)
+	VMOVUPS Y7, 480(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y8
+	VMOVUPS      32(R9), Y9
+	VBROADCASTSS (AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y0, Y0
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS 4(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y2, Y2
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y3, Y3
+	VBROADCASTSS 8(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y4, Y4
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y5, Y5
+	VBROADCASTSS 12(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y6, Y6
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y7, Y7
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 512(SI)
+	VMOVUPS Y1, 544(SI)
+	VMOVUPS Y2, 576(SI)
+	VMOVUPS Y3, 608(SI)
+	VMOVUPS Y4, 640(SI)
+	VMOVUPS Y5, 672(SI)
+	VMOVUPS Y6, 704(SI)
+	VMOVUPS Y7, 736(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y8
+	VMOVUPS      32(R9), Y9
+	VBROADCASTSS (AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y0, Y0
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS 4(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y2, Y2
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y3, Y3
+	VBROADCASTSS 8(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y4, Y4
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y5, Y5
+	VBROADCASTSS 12(AX), Y11
+	VMULPS       Y8, Y11, Y10
+	VADDPS       Y10, Y6, Y6
+	VMULPS       Y9, Y11, Y10
+	VADDPS       Y10, Y7, Y7
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       512(SI), Y0, Y0
+	VMOVUPS      (SI), Y8
+	VADDPS       256(SI), Y8, Y8
+	VADDPS       Y0, Y8, Y0
+	VADDPS       544(SI), Y1, Y1
+	VMOVUPS      32(SI), Y8
+	VADDPS       288(SI), Y8, Y8
+	VADDPS       Y1, Y8, Y1
+	VBROADCASTSS (CX), Y11
+	VADDPS       Y11, Y0, Y0
+	VADDPS       Y11, Y1, Y1
+	VADDPS       576(SI), Y2, Y2
+	VMOVUPS      64(SI), Y8
+	VADDPS       320(SI), Y8, Y8
+	VADDPS       Y2, Y8, Y2
+	VADDPS       608(SI), Y3, Y3
+	VMOVUPS      96(SI), Y8
+	VADDPS       352(SI), Y8, Y8
+	VADDPS       Y3, Y8, Y3
+	VBROADCASTSS 4(CX), Y11
+	VADDPS       Y11, Y2, Y2
+	VADDPS       Y11, Y3, Y3
+	VADDPS       640(SI), Y4, Y4
+	VMOVUPS      128(SI), Y8
+	VADDPS       384(SI), Y8, Y8
+	VADDPS       Y4, Y8, Y4
+	VADDPS       672(SI), Y5, Y5
+	VMOVUPS      160(SI), Y8
+	VADDPS       416(SI), Y8, Y8
+	VADDPS       Y5, Y8, Y5
+	VBROADCASTSS 8(CX), Y11
+	VADDPS       Y11, Y4, Y4
+	VADDPS       Y11, Y5, Y5
+	VADDPS       704(SI), Y6, Y6
+	VMOVUPS      192(SI), Y8
+	VADDPS       448(SI), Y8, Y8
+	VADDPS       Y6, Y8, Y6
+	VADDPS       736(SI), Y7, Y7
+	VMOVUPS      224(SI), Y8
+	VADDPS       480(SI), Y8, Y8
+	VADDPS       Y7, Y8, Y7
+	VBROADCASTSS 12(CX), Y11
+	VADDPS       Y11, Y6, Y6
+	VADDPS       Y11, Y7, Y7
+	VBROADCASTSS lo+56(FP), Y8
+	VBROADCASTSS hi+60(FP), Y9
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y8, Y0
+	VMINPS       Y0, Y9, Y0
+	VMOVUPS      Y0, (DI)
+	VMAXPS       Y1, Y8, Y1
+	VMINPS       Y1, Y9, Y1
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y8, Y2
+	VMINPS       Y2, Y9, Y2
+	VMOVUPS      Y2, (DI)
+	VMAXPS       Y3, Y8, Y3
+	VMINPS       Y3, Y9, Y3
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y8, Y4
+	VMINPS       Y4, Y9, Y4
+	VMOVUPS      Y4, (DI)
+	VMAXPS       Y5, Y8, Y5
+	VMINPS       Y5, Y9, Y5
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y6, Y8, Y6
+	VMINPS       Y6, Y9, Y6
+	VMOVUPS      Y6, (DI)
+	VMAXPS       Y7, Y8, Y7
+	VMINPS       Y7, Y9, Y7
+	VMOVUPS      Y7, 32(DI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000010, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdp5_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      32(R9), Y11
+	VBROADCASTSS (AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y0, Y0
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y2, Y2
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y4, Y4
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y6, Y6
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 16(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y9, Y9
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      32(R9), Y11
+	VBROADCASTSS (AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y0, Y0
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y2, Y2
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y4, Y4
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y6, Y6
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 16(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y9, Y9
+	ADDQ         $0x00000014, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VMOVUPS Y8, 256(SI)
+	VMOVUPS Y9, 288(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      32(R9), Y11
+	VBROADCASTSS (AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y0, Y0
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y2, Y2
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y4, Y4
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y6, Y6
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 16(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y9, Y9
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 320(SI)
+	VMOVUPS Y1, 352(SI)
+	VMOVUPS Y2, 384(SI)
+	VMOVUPS Y3, 416(SI)
+	VMOVUPS Y4, 448(SI)
+	VMOVUPS Y5, 480(SI)
+	VMOVUPS Y6, 512(SI)
+	VMOVUPS Y7, 544(SI)
+	VMOVUPS Y8, 576(SI)
+	VMOVUPS Y9, 608(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      32(R9), Y11
+	VBROADCASTSS (AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y0, Y0
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y2, Y2
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y4, Y4
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y6, Y6
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 16(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y9, Y9
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 640(SI)
+	VMOVUPS Y1, 672(SI)
+	VMOVUPS Y2, 704(SI)
+	VMOVUPS Y3, 736(SI)
+	VMOVUPS Y4, 768(SI)
+	VMOVUPS Y5, 800(SI)
+	VMOVUPS Y6, 832(SI)
+	VMOVUPS Y7, 864(SI)
+	VMOVUPS Y8, 896(SI)
+	VMOVUPS Y9, 928(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y10
+	VMOVUPS      32(R9), Y11
+	VBROADCASTSS (AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y0, Y0
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y1, Y1
+	VBROADCASTSS 4(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y2, Y2
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y3, Y3
+	VBROADCASTSS 8(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y4, Y4
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y5, Y5
+	VBROADCASTSS 12(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y6, Y6
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y7, Y7
+	VBROADCASTSS 16(AX), Y13
+	VMULPS       Y10, Y13, Y12
+	VADDPS       Y12, Y8, Y8
+	VMULPS       Y11, Y13, Y12
+	VADDPS       Y12, Y9, Y9
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       640(SI), Y0, Y0
+	VMOVUPS      (SI), Y10
+	VADDPS       320(SI), Y10, Y10
+	VADDPS       Y0, Y10, Y0
+	VADDPS       672(SI), Y1, Y1
+	VMOVUPS      32(SI), Y10
+	VADDPS       352(SI), Y10, Y10
+	VADDPS       Y1, Y10, Y1
+	VBROADCASTSS (CX), Y13
+	VADDPS       Y13, Y0, Y0
+	VADDPS       Y13, Y1, Y1
+	VADDPS       704(SI), Y2, Y2
+	VMOVUPS      64(SI), Y10
+	VADDPS       384(SI), Y10, Y10
+	VADDPS       Y2, Y10, Y2
+	VADDPS       736(SI), Y3, Y3
+	VMOVUPS      96(SI), Y10
+	VADDPS       416(SI), Y10, Y10
+	VADDPS       Y3, Y10, Y3
+	VBROADCASTSS 4(CX), Y13
+	VADDPS       Y13, Y2, Y2
+	VADDPS       Y13, Y3, Y3
+	VADDPS       768(SI), Y4, Y4
+	VMOVUPS      128(SI), Y10
+	VADDPS       448(SI), Y10, Y10
+	VADDPS       Y4, Y10, Y4
+	VADDPS       800(SI), Y5, Y5
+	VMOVUPS      160(SI), Y10
+	VADDPS       480(SI), Y10, Y10
+	VADDPS       Y5, Y10, Y5
+	VBROADCASTSS 8(CX), Y13
+	VADDPS       Y13, Y4, Y4
+	VADDPS       Y13, Y5, Y5
+	VADDPS       832(SI), Y6, Y6
+	VMOVUPS      192(SI), Y10
+	VADDPS       512(SI), Y10, Y10
+	VADDPS       Y6, Y10, Y6
+	VADDPS       864(SI), Y7, Y7
+	VMOVUPS      224(SI), Y10
+	VADDPS       544(SI), Y10, Y10
+	VADDPS       Y7, Y10, Y7
+	VBROADCASTSS 12(CX), Y13
+	VADDPS       Y13, Y6, Y6
+	VADDPS       Y13, Y7, Y7
+	VADDPS       896(SI), Y8, Y8
+	VMOVUPS      256(SI), Y10
+	VADDPS       576(SI), Y10, Y10
+	VADDPS       Y8, Y10, Y8
+	VADDPS       928(SI), Y9, Y9
+	VMOVUPS      288(SI), Y10
+	VADDPS       608(SI), Y10, Y10
+	VADDPS       Y9, Y10, Y9
+	VBROADCASTSS 16(CX), Y13
+	VADDPS       Y13, Y8, Y8
+	VADDPS       Y13, Y9, Y9
+	VBROADCASTSS lo+56(FP), Y10
+	VBROADCASTSS hi+60(FP), Y11
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y10, Y0
+	VMINPS       Y0, Y11, Y0
+	VMOVUPS      Y0, (DI)
+	VMAXPS       Y1, Y10, Y1
+	VMINPS       Y1, Y11, Y1
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y10, Y2
+	VMINPS       Y2, Y11, Y2
+	VMOVUPS      Y2, (DI)
+	VMAXPS       Y3, Y10, Y3
+	VMINPS       Y3, Y11, Y3
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y10, Y4
+	VMINPS       Y4, Y11, Y4
+	VMOVUPS      Y4, (DI)
+	VMAXPS       Y5, Y10, Y5
+	VMINPS       Y5, Y11, Y5
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y6, Y10, Y6
+	VMINPS       Y6, Y11, Y6
+	VMOVUPS      Y6, (DI)
+	VMAXPS       Y7, Y10, Y7
+	VMINPS       Y7, Y11, Y7
+	VMOVUPS      Y7, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y8, Y10, Y8
+	VMINPS       Y8, Y11, Y8
+	VMOVUPS      Y8, (DI)
+	VMAXPS       Y9, Y10, Y9
+	VMINPS       Y9, Y11, Y9
+	VMOVUPS      Y9, 32(DI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000014, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdp6_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      32(R9), Y13
+	VBROADCASTSS (AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y0, Y0
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y1, Y1
+	VBROADCASTSS 4(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y2, Y2
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y3, Y3
+	VBROADCASTSS 8(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y4, Y4
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y5, Y5
+	VBROADCASTSS 12(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y6, Y6
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y7, Y7
+	VBROADCASTSS 16(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y8, Y8
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y9, Y9
+	VBROADCASTSS 20(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y10, Y10
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y11, Y11
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      32(R9), Y13
+	VBROADCASTSS (AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y0, Y0
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y1, Y1
+	VBROADCASTSS 4(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y2, Y2
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y3, Y3
+	VBROADCASTSS 8(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y4, Y4
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y5, Y5
+	VBROADCASTSS 12(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y6, Y6
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y7, Y7
+	VBROADCASTSS 16(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y8, Y8
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y9, Y9
+	VBROADCASTSS 20(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y10, Y10
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y11, Y11
+	ADDQ         $0x00000018, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VMOVUPS Y8, 256(SI)
+	VMOVUPS Y9, 288(SI)
+	VMOVUPS Y10, 320(SI)
+	VMOVUPS Y11, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      32(R9), Y13
+	VBROADCASTSS (AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y0, Y0
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y1, Y1
+	VBROADCASTSS 4(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y2, Y2
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y3, Y3
+	VBROADCASTSS 8(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y4, Y4
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y5, Y5
+	VBROADCASTSS 12(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y6, Y6
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y7, Y7
+	VBROADCASTSS 16(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y8, Y8
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y9, Y9
+	VBROADCASTSS 20(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y10, Y10
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y11, Y11
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 384(SI)
+	VMOVUPS Y1, 416(SI)
+	VMOVUPS Y2, 448(SI)
+	VMOVUPS Y3, 480(SI)
+	VMOVUPS Y4, 512(SI)
+	VMOVUPS Y5, 544(SI)
+	VMOVUPS Y6, 576(SI)
+	VMOVUPS Y7, 608(SI)
+	VMOVUPS Y8, 640(SI)
+	VMOVUPS Y9, 672(SI)
+	VMOVUPS Y10, 704(SI)
+	VMOVUPS Y11, 736(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      32(R9), Y13
+	VBROADCASTSS (AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y0, Y0
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y1, Y1
+	VBROADCASTSS 4(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y2, Y2
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y3, Y3
+	VBROADCASTSS 8(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y4, Y4
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y5, Y5
+	VBROADCASTSS 12(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y6, Y6
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y7, Y7
+	VBROADCASTSS 16(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y8, Y8
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y9, Y9
+	VBROADCASTSS 20(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y10, Y10
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y11, Y11
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 768(SI)
+	VMOVUPS Y1, 800(SI)
+	VMOVUPS Y2, 832(SI)
+	VMOVUPS Y3, 864(SI)
+	VMOVUPS Y4, 896(SI)
+	VMOVUPS Y5, 928(SI)
+	VMOVUPS Y6, 960(SI)
+	VMOVUPS Y7, 992(SI)
+	VMOVUPS Y8, 1024(SI)
+	VMOVUPS Y9, 1056(SI)
+	VMOVUPS Y10, 1088(SI)
+	VMOVUPS Y11, 1120(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y12
+	VMOVUPS      32(R9), Y13
+	VBROADCASTSS (AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y0, Y0
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y1, Y1
+	VBROADCASTSS 4(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y2, Y2
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y3, Y3
+	VBROADCASTSS 8(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y4, Y4
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y5, Y5
+	VBROADCASTSS 12(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y6, Y6
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y7, Y7
+	VBROADCASTSS 16(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y8, Y8
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y9, Y9
+	VBROADCASTSS 20(AX), Y15
+	VMULPS       Y12, Y15, Y14
+	VADDPS       Y14, Y10, Y10
+	VMULPS       Y13, Y15, Y14
+	VADDPS       Y14, Y11, Y11
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       768(SI), Y0, Y0
+	VMOVUPS      (SI), Y12
+	VADDPS       384(SI), Y12, Y12
+	VADDPS       Y0, Y12, Y0
+	VADDPS       800(SI), Y1, Y1
+	VMOVUPS      32(SI), Y12
+	VADDPS       416(SI), Y12, Y12
+	VADDPS       Y1, Y12, Y1
+	VBROADCASTSS (CX), Y15
+	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, Y1, Y1
+	VADDPS       832(SI), Y2, Y2
+	VMOVUPS      64(SI), Y12
+	VADDPS       448(SI), Y12, Y12
+	VADDPS       Y2, Y12, Y2
+	VADDPS       864(SI), Y3, Y3
+	VMOVUPS      96(SI), Y12
+	VADDPS       480(SI), Y12, Y12
+	VADDPS       Y3, Y12, Y3
+	VBROADCASTSS 4(CX), Y15
+	VADDPS       Y15, Y2, Y2
+	VADDPS       Y15, Y3, Y3
+	VADDPS       896(SI), Y4, Y4
+	VMOVUPS      128(SI), Y12
+	VADDPS       512(SI), Y12, Y12
+	VADDPS       Y4, Y12, Y4
+	VADDPS       928(SI), Y5, Y5
+	VMOVUPS      160(SI), Y12
+	VADDPS       544(SI), Y12, Y12
+	VADDPS       Y5, Y12, Y5
+	VBROADCASTSS 8(CX), Y15
+	VADDPS       Y15, Y4, Y4
+	VADDPS       Y15, Y5, Y5
+	VADDPS       960(SI), Y6, Y6
+	VMOVUPS      192(SI), Y12
+	VADDPS       576(SI), Y12, Y12
+	VADDPS       Y6, Y12, Y6
+	VADDPS       992(SI), Y7, Y7
+	VMOVUPS      224(SI), Y12
+	VADDPS       608(SI), Y12, Y12
+	VADDPS       Y7, Y12, Y7
+	VBROADCASTSS 12(CX), Y15
+	VADDPS       Y15, Y6, Y6
+	VADDPS       Y15, Y7, Y7
+	VADDPS       1024(SI), Y8, Y8
+	VMOVUPS      256(SI), Y12
+	VADDPS       640(SI), Y12, Y12
+	VADDPS       Y8, Y12, Y8
+	VADDPS       1056(SI), Y9, Y9
+	VMOVUPS      288(SI), Y12
+	VADDPS       672(SI), Y12, Y12
+	VADDPS       Y9, Y12, Y9
+	VBROADCASTSS 16(CX), Y15
+	VADDPS       Y15, Y8, Y8
+	VADDPS       Y15, Y9, Y9
+	VADDPS       1088(SI), Y10, Y10
+	VMOVUPS      320(SI), Y12
+	VADDPS       704(SI), Y12, Y12
+	VADDPS       Y10, Y12, Y10
+	VADDPS       1120(SI), Y11, Y11
+	VMOVUPS      352(SI), Y12
+	VADDPS       736(SI), Y12, Y12
+	VADDPS       Y11, Y12, Y11
+	VBROADCASTSS 20(CX), Y15
+	VADDPS       Y15, Y10, Y10
+	VADDPS       Y15, Y11, Y11
+	VBROADCASTSS lo+56(FP), Y12
+	VBROADCASTSS hi+60(FP), Y13
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y12, Y0
+	VMINPS       Y0, Y13, Y0
+	VMOVUPS      Y0, (DI)
+	VMAXPS       Y1, Y12, Y1
+	VMINPS       Y1, Y13, Y1
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y12, Y2
+	VMINPS       Y2, Y13, Y2
+	VMOVUPS      Y2, (DI)
+	VMAXPS       Y3, Y12, Y3
+	VMINPS       Y3, Y13, Y3
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y12, Y4
+	VMINPS       Y4, Y13, Y4
+	VMOVUPS      Y4, (DI)
+	VMAXPS       Y5, Y12, Y5
+	VMINPS       Y5, Y13, Y5
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y6, Y12, Y6
+	VMINPS       Y6, Y13, Y6
+	VMOVUPS      Y6, (DI)
+	VMAXPS       Y7, Y12, Y7
+	VMINPS       Y7, Y13, Y7
+	VMOVUPS      Y7, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y8, Y12, Y8
+	VMINPS       Y8, Y13, Y8
+	VMOVUPS      Y8, (DI)
+	VMAXPS       Y9, Y12, Y9
+	VMINPS       Y9, Y13, Y9
+	VMOVUPS      Y9, 32(DI)
+	ADDQ         R8, DI
+	VMAXPS       Y10, Y12, Y10
+	VMINPS       Y10, Y13, Y10
+	VMOVUPS      Y10, (DI)
+	VMAXPS       Y11, Y12, Y11
+	VMINPS       Y11, Y13, Y11
+	VMOVUPS      Y11, 32(DI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000018, DI, DI
+	ADDQ         DI, DX
 	DECQ         BX
 	JNZ          panel
 	VZEROUPPER
@@ -874,17 +2707,16 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z2
-	VMOVUPS      64(DI), Z3
-	VBROADCASTSS (AX), Z4
-	VMULPS       Z2, Z4, Z2
-	VADDPS       Z2, Z0, Z0
-	VMULPS       Z3, Z4, Z2
-	VADDPS       Z2, Z1, Z1
-	ADDQ         $0x00000004, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z2
+	VMOVUPS     64(DI), Z3
+	VMULPS.BCST (AX), Z2, Z2
+	VADDPS      Z2, Z0, Z0
+	VMULPS.BCST (AX), Z3, Z2
+	VADDPS      Z2, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z2
@@ -928,22 +2760,20 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z4
-	VMOVUPS      64(DI), Z5
-	VBROADCASTSS (AX), Z6
-	VMULPS       Z4, Z6, Z7
-	VADDPS       Z7, Z0, Z0
-	VMULPS       Z5, Z6, Z7
-	VADDPS       Z7, Z1, Z1
-	VBROADCASTSS 4(AX), Z6
-	VMULPS       Z4, Z6, Z7
-	VADDPS       Z7, Z2, Z2
-	VMULPS       Z5, Z6, Z7
-	VADDPS       Z7, Z3, Z3
-	ADDQ         $0x00000008, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z4
+	VMOVUPS     64(DI), Z5
+	VMULPS.BCST (AX), Z4, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 4(AX), Z4, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z4
@@ -996,27 +2826,24 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z6
-	VMOVUPS      64(DI), Z7
-	VBROADCASTSS (AX), Z8
-	VMULPS       Z6, Z8, Z9
-	VADDPS       Z9, Z0, Z0
-	VMULPS       Z7, Z8, Z9
-	VADDPS       Z9, Z1, Z1
-	VBROADCASTSS 4(AX), Z8
-	VMULPS       Z6, Z8, Z9
-	VADDPS       Z9, Z2, Z2
-	VMULPS       Z7, Z8, Z9
-	VADDPS       Z9, Z3, Z3
-	VBROADCASTSS 8(AX), Z8
-	VMULPS       Z6, Z8, Z9
-	VADDPS       Z9, Z4, Z4
-	VMULPS       Z7, Z8, Z9
-	VADDPS       Z9, Z5, Z5
-	ADDQ         $0x0000000c, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z6
+	VMOVUPS     64(DI), Z7
+	VMULPS.BCST (AX), Z6, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 4(AX), Z6, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 8(AX), Z6, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z6
@@ -1078,32 +2905,28 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z8
-	VMOVUPS      64(DI), Z9
-	VBROADCASTSS (AX), Z10
-	VMULPS       Z8, Z10, Z11
-	VADDPS       Z11, Z0, Z0
-	VMULPS       Z9, Z10, Z11
-	VADDPS       Z11, Z1, Z1
-	VBROADCASTSS 4(AX), Z10
-	VMULPS       Z8, Z10, Z11
-	VADDPS       Z11, Z2, Z2
-	VMULPS       Z9, Z10, Z11
-	VADDPS       Z11, Z3, Z3
-	VBROADCASTSS 8(AX), Z10
-	VMULPS       Z8, Z10, Z11
-	VADDPS       Z11, Z4, Z4
-	VMULPS       Z9, Z10, Z11
-	VADDPS       Z11, Z5, Z5
-	VBROADCASTSS 12(AX), Z10
-	VMULPS       Z8, Z10, Z11
-	VADDPS       Z11, Z6, Z6
-	VMULPS       Z9, Z10, Z11
-	VADDPS       Z11, Z7, Z7
-	ADDQ         $0x00000010, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z8
+	VMOVUPS     64(DI), Z9
+	VMULPS.BCST (AX), Z8, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 4(AX), Z8, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 8(AX), Z8, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 12(AX), Z8, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	ADDQ        $0x00000010, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z8
@@ -1174,37 +2997,32 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z10
-	VMOVUPS      64(DI), Z11
-	VBROADCASTSS (AX), Z12
-	VMULPS       Z10, Z12, Z13
-	VADDPS       Z13, Z0, Z0
-	VMULPS       Z11, Z12, Z13
-	VADDPS       Z13, Z1, Z1
-	VBROADCASTSS 4(AX), Z12
-	VMULPS       Z10, Z12, Z13
-	VADDPS       Z13, Z2, Z2
-	VMULPS       Z11, Z12, Z13
-	VADDPS       Z13, Z3, Z3
-	VBROADCASTSS 8(AX), Z12
-	VMULPS       Z10, Z12, Z13
-	VADDPS       Z13, Z4, Z4
-	VMULPS       Z11, Z12, Z13
-	VADDPS       Z13, Z5, Z5
-	VBROADCASTSS 12(AX), Z12
-	VMULPS       Z10, Z12, Z13
-	VADDPS       Z13, Z6, Z6
-	VMULPS       Z11, Z12, Z13
-	VADDPS       Z13, Z7, Z7
-	VBROADCASTSS 16(AX), Z12
-	VMULPS       Z10, Z12, Z13
-	VADDPS       Z13, Z8, Z8
-	VMULPS       Z11, Z12, Z13
-	VADDPS       Z13, Z9, Z9
-	ADDQ         $0x00000014, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z10
+	VMOVUPS     64(DI), Z11
+	VMULPS.BCST (AX), Z10, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 4(AX), Z10, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 8(AX), Z10, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 12(AX), Z10, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 16(AX), Z10, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	ADDQ        $0x00000014, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z10
@@ -1284,42 +3102,36 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z12
-	VMOVUPS      64(DI), Z13
-	VBROADCASTSS (AX), Z14
-	VMULPS       Z12, Z14, Z15
-	VADDPS       Z15, Z0, Z0
-	VMULPS       Z13, Z14, Z15
-	VADDPS       Z15, Z1, Z1
-	VBROADCASTSS 4(AX), Z14
-	VMULPS       Z12, Z14, Z15
-	VADDPS       Z15, Z2, Z2
-	VMULPS       Z13, Z14, Z15
-	VADDPS       Z15, Z3, Z3
-	VBROADCASTSS 8(AX), Z14
-	VMULPS       Z12, Z14, Z15
-	VADDPS       Z15, Z4, Z4
-	VMULPS       Z13, Z14, Z15
-	VADDPS       Z15, Z5, Z5
-	VBROADCASTSS 12(AX), Z14
-	VMULPS       Z12, Z14, Z15
-	VADDPS       Z15, Z6, Z6
-	VMULPS       Z13, Z14, Z15
-	VADDPS       Z15, Z7, Z7
-	VBROADCASTSS 16(AX), Z14
-	VMULPS       Z12, Z14, Z15
-	VADDPS       Z15, Z8, Z8
-	VMULPS       Z13, Z14, Z15
-	VADDPS       Z15, Z9, Z9
-	VBROADCASTSS 20(AX), Z14
-	VMULPS       Z12, Z14, Z15
-	VADDPS       Z15, Z10, Z10
-	VMULPS       Z13, Z14, Z15
-	VADDPS       Z15, Z11, Z11
-	ADDQ         $0x00000018, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z12
+	VMOVUPS     64(DI), Z13
+	VMULPS.BCST (AX), Z12, Z14
+	VADDPS      Z14, Z0, Z0
+	VMULPS.BCST (AX), Z13, Z14
+	VADDPS      Z14, Z1, Z1
+	VMULPS.BCST 4(AX), Z12, Z14
+	VADDPS      Z14, Z2, Z2
+	VMULPS.BCST 4(AX), Z13, Z14
+	VADDPS      Z14, Z3, Z3
+	VMULPS.BCST 8(AX), Z12, Z14
+	VADDPS      Z14, Z4, Z4
+	VMULPS.BCST 8(AX), Z13, Z14
+	VADDPS      Z14, Z5, Z5
+	VMULPS.BCST 12(AX), Z12, Z14
+	VADDPS      Z14, Z6, Z6
+	VMULPS.BCST 12(AX), Z13, Z14
+	VADDPS      Z14, Z7, Z7
+	VMULPS.BCST 16(AX), Z12, Z14
+	VADDPS      Z14, Z8, Z8
+	VMULPS.BCST 16(AX), Z13, Z14
+	VADDPS      Z14, Z9, Z9
+	VMULPS.BCST 20(AX), Z12, Z14
+	VADDPS      Z14, Z10, Z10
+	VMULPS.BCST 20(AX), Z13, Z14
+	VADDPS      Z14, Z11, Z11
+	ADDQ        $0x00000018, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z12
@@ -1408,47 +3220,40 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z14
-	VMOVUPS      64(DI), Z15
-	VBROADCASTSS (AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z0, Z0
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z1, Z1
-	VBROADCASTSS 4(AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z2, Z2
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z3, Z3
-	VBROADCASTSS 8(AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z4, Z4
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z5, Z5
-	VBROADCASTSS 12(AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z6, Z6
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z7, Z7
-	VBROADCASTSS 16(AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z8, Z8
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z9, Z9
-	VBROADCASTSS 20(AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z10, Z10
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z11, Z11
-	VBROADCASTSS 24(AX), Z16
-	VMULPS       Z14, Z16, Z17
-	VADDPS       Z17, Z12, Z12
-	VMULPS       Z15, Z16, Z17
-	VADDPS       Z17, Z13, Z13
-	ADDQ         $0x0000001c, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z14
+	VMOVUPS     64(DI), Z15
+	VMULPS.BCST (AX), Z14, Z16
+	VADDPS      Z16, Z0, Z0
+	VMULPS.BCST (AX), Z15, Z16
+	VADDPS      Z16, Z1, Z1
+	VMULPS.BCST 4(AX), Z14, Z16
+	VADDPS      Z16, Z2, Z2
+	VMULPS.BCST 4(AX), Z15, Z16
+	VADDPS      Z16, Z3, Z3
+	VMULPS.BCST 8(AX), Z14, Z16
+	VADDPS      Z16, Z4, Z4
+	VMULPS.BCST 8(AX), Z15, Z16
+	VADDPS      Z16, Z5, Z5
+	VMULPS.BCST 12(AX), Z14, Z16
+	VADDPS      Z16, Z6, Z6
+	VMULPS.BCST 12(AX), Z15, Z16
+	VADDPS      Z16, Z7, Z7
+	VMULPS.BCST 16(AX), Z14, Z16
+	VADDPS      Z16, Z8, Z8
+	VMULPS.BCST 16(AX), Z15, Z16
+	VADDPS      Z16, Z9, Z9
+	VMULPS.BCST 20(AX), Z14, Z16
+	VADDPS      Z16, Z10, Z10
+	VMULPS.BCST 20(AX), Z15, Z16
+	VADDPS      Z16, Z11, Z11
+	VMULPS.BCST 24(AX), Z14, Z16
+	VADDPS      Z16, Z12, Z12
+	VMULPS.BCST 24(AX), Z15, Z16
+	VADDPS      Z16, Z13, Z13
+	ADDQ        $0x0000001c, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z14
@@ -1546,52 +3351,44 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z16
-	VMOVUPS      64(DI), Z17
-	VBROADCASTSS (AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z0, Z0
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z1, Z1
-	VBROADCASTSS 4(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z2, Z2
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z3, Z3
-	VBROADCASTSS 8(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z4, Z4
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z5, Z5
-	VBROADCASTSS 12(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z6, Z6
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z7, Z7
-	VBROADCASTSS 16(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z8, Z8
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z9, Z9
-	VBROADCASTSS 20(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z10, Z10
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z11, Z11
-	VBROADCASTSS 24(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z12, Z12
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z13, Z13
-	VBROADCASTSS 28(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z14, Z14
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z15, Z15
-	ADDQ         $0x00000020, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z16
+	VMOVUPS     64(DI), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	VMULPS.BCST 8(AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST 8(AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 12(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 12(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	VMULPS.BCST 16(AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST 16(AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 20(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 20(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	VMULPS.BCST 24(AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST 24(AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 28(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 28(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000020, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z16
@@ -1698,57 +3495,48 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z18
-	VMOVUPS      64(DI), Z19
-	VBROADCASTSS (AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z0, Z0
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z1, Z1
-	VBROADCASTSS 4(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z2, Z2
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z3, Z3
-	VBROADCASTSS 8(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z4, Z4
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z5, Z5
-	VBROADCASTSS 12(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z6, Z6
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z7, Z7
-	VBROADCASTSS 16(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z8, Z8
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z9, Z9
-	VBROADCASTSS 20(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z10, Z10
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z11, Z11
-	VBROADCASTSS 24(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z12, Z12
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z13, Z13
-	VBROADCASTSS 28(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z14, Z14
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z15, Z15
-	VBROADCASTSS 32(AX), Z20
-	VMULPS       Z18, Z20, Z21
-	VADDPS       Z21, Z16, Z16
-	VMULPS       Z19, Z20, Z21
-	VADDPS       Z21, Z17, Z17
-	ADDQ         $0x00000024, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z18
+	VMOVUPS     64(DI), Z19
+	VMULPS.BCST (AX), Z18, Z20
+	VADDPS      Z20, Z0, Z0
+	VMULPS.BCST (AX), Z19, Z20
+	VADDPS      Z20, Z1, Z1
+	VMULPS.BCST 4(AX), Z18, Z20
+	VADDPS      Z20, Z2, Z2
+	VMULPS.BCST 4(AX), Z19, Z20
+	VADDPS      Z20, Z3, Z3
+	VMULPS.BCST 8(AX), Z18, Z20
+	VADDPS      Z20, Z4, Z4
+	VMULPS.BCST 8(AX), Z19, Z20
+	VADDPS      Z20, Z5, Z5
+	VMULPS.BCST 12(AX), Z18, Z20
+	VADDPS      Z20, Z6, Z6
+	VMULPS.BCST 12(AX), Z19, Z20
+	VADDPS      Z20, Z7, Z7
+	VMULPS.BCST 16(AX), Z18, Z20
+	VADDPS      Z20, Z8, Z8
+	VMULPS.BCST 16(AX), Z19, Z20
+	VADDPS      Z20, Z9, Z9
+	VMULPS.BCST 20(AX), Z18, Z20
+	VADDPS      Z20, Z10, Z10
+	VMULPS.BCST 20(AX), Z19, Z20
+	VADDPS      Z20, Z11, Z11
+	VMULPS.BCST 24(AX), Z18, Z20
+	VADDPS      Z20, Z12, Z12
+	VMULPS.BCST 24(AX), Z19, Z20
+	VADDPS      Z20, Z13, Z13
+	VMULPS.BCST 28(AX), Z18, Z20
+	VADDPS      Z20, Z14, Z14
+	VMULPS.BCST 28(AX), Z19, Z20
+	VADDPS      Z20, Z15, Z15
+	VMULPS.BCST 32(AX), Z18, Z20
+	VADDPS      Z20, Z16, Z16
+	VMULPS.BCST 32(AX), Z19, Z20
+	VADDPS      Z20, Z17, Z17
+	ADDQ        $0x00000024, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z18
@@ -1864,62 +3652,52 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z20
-	VMOVUPS      64(DI), Z21
-	VBROADCASTSS (AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z0, Z0
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z1, Z1
-	VBROADCASTSS 4(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z2, Z2
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z3, Z3
-	VBROADCASTSS 8(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z4, Z4
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z5, Z5
-	VBROADCASTSS 12(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z6, Z6
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z7, Z7
-	VBROADCASTSS 16(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z8, Z8
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z9, Z9
-	VBROADCASTSS 20(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z10, Z10
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z11, Z11
-	VBROADCASTSS 24(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z12, Z12
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z13, Z13
-	VBROADCASTSS 28(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z14, Z14
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z15, Z15
-	VBROADCASTSS 32(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z16, Z16
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z17, Z17
-	VBROADCASTSS 36(AX), Z22
-	VMULPS       Z20, Z22, Z23
-	VADDPS       Z23, Z18, Z18
-	VMULPS       Z21, Z22, Z23
-	VADDPS       Z23, Z19, Z19
-	ADDQ         $0x00000028, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z20
+	VMOVUPS     64(DI), Z21
+	VMULPS.BCST (AX), Z20, Z22
+	VADDPS      Z22, Z0, Z0
+	VMULPS.BCST (AX), Z21, Z22
+	VADDPS      Z22, Z1, Z1
+	VMULPS.BCST 4(AX), Z20, Z22
+	VADDPS      Z22, Z2, Z2
+	VMULPS.BCST 4(AX), Z21, Z22
+	VADDPS      Z22, Z3, Z3
+	VMULPS.BCST 8(AX), Z20, Z22
+	VADDPS      Z22, Z4, Z4
+	VMULPS.BCST 8(AX), Z21, Z22
+	VADDPS      Z22, Z5, Z5
+	VMULPS.BCST 12(AX), Z20, Z22
+	VADDPS      Z22, Z6, Z6
+	VMULPS.BCST 12(AX), Z21, Z22
+	VADDPS      Z22, Z7, Z7
+	VMULPS.BCST 16(AX), Z20, Z22
+	VADDPS      Z22, Z8, Z8
+	VMULPS.BCST 16(AX), Z21, Z22
+	VADDPS      Z22, Z9, Z9
+	VMULPS.BCST 20(AX), Z20, Z22
+	VADDPS      Z22, Z10, Z10
+	VMULPS.BCST 20(AX), Z21, Z22
+	VADDPS      Z22, Z11, Z11
+	VMULPS.BCST 24(AX), Z20, Z22
+	VADDPS      Z22, Z12, Z12
+	VMULPS.BCST 24(AX), Z21, Z22
+	VADDPS      Z22, Z13, Z13
+	VMULPS.BCST 28(AX), Z20, Z22
+	VADDPS      Z22, Z14, Z14
+	VMULPS.BCST 28(AX), Z21, Z22
+	VADDPS      Z22, Z15, Z15
+	VMULPS.BCST 32(AX), Z20, Z22
+	VADDPS      Z22, Z16, Z16
+	VMULPS.BCST 32(AX), Z21, Z22
+	VADDPS      Z22, Z17, Z17
+	VMULPS.BCST 36(AX), Z20, Z22
+	VADDPS      Z22, Z18, Z18
+	VMULPS.BCST 36(AX), Z21, Z22
+	VADDPS      Z22, Z19, Z19
+	ADDQ        $0x00000028, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z20
@@ -2044,67 +3822,56 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z22
-	VMOVUPS      64(DI), Z23
-	VBROADCASTSS (AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z0, Z0
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z1, Z1
-	VBROADCASTSS 4(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z2, Z2
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z3, Z3
-	VBROADCASTSS 8(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z4, Z4
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z5, Z5
-	VBROADCASTSS 12(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z6, Z6
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z7, Z7
-	VBROADCASTSS 16(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z8, Z8
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z9, Z9
-	VBROADCASTSS 20(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z10, Z10
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z11, Z11
-	VBROADCASTSS 24(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z12, Z12
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z13, Z13
-	VBROADCASTSS 28(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z14, Z14
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z15, Z15
-	VBROADCASTSS 32(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z16, Z16
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z17, Z17
-	VBROADCASTSS 36(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z18, Z18
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z19, Z19
-	VBROADCASTSS 40(AX), Z24
-	VMULPS       Z22, Z24, Z25
-	VADDPS       Z25, Z20, Z20
-	VMULPS       Z23, Z24, Z25
-	VADDPS       Z25, Z21, Z21
-	ADDQ         $0x0000002c, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z22
+	VMOVUPS     64(DI), Z23
+	VMULPS.BCST (AX), Z22, Z24
+	VADDPS      Z24, Z0, Z0
+	VMULPS.BCST (AX), Z23, Z24
+	VADDPS      Z24, Z1, Z1
+	VMULPS.BCST 4(AX), Z22, Z24
+	VADDPS      Z24, Z2, Z2
+	VMULPS.BCST 4(AX), Z23, Z24
+	VADDPS      Z24, Z3, Z3
+	VMULPS.BCST 8(AX), Z22, Z24
+	VADDPS      Z24, Z4, Z4
+	VMULPS.BCST 8(AX), Z23, Z24
+	VADDPS      Z24, Z5, Z5
+	VMULPS.BCST 12(AX), Z22, Z24
+	VADDPS      Z24, Z6, Z6
+	VMULPS.BCST 12(AX), Z23, Z24
+	VADDPS      Z24, Z7, Z7
+	VMULPS.BCST 16(AX), Z22, Z24
+	VADDPS      Z24, Z8, Z8
+	VMULPS.BCST 16(AX), Z23, Z24
+	VADDPS      Z24, Z9, Z9
+	VMULPS.BCST 20(AX), Z22, Z24
+	VADDPS      Z24, Z10, Z10
+	VMULPS.BCST 20(AX), Z23, Z24
+	VADDPS      Z24, Z11, Z11
+	VMULPS.BCST 24(AX), Z22, Z24
+	VADDPS      Z24, Z12, Z12
+	VMULPS.BCST 24(AX), Z23, Z24
+	VADDPS      Z24, Z13, Z13
+	VMULPS.BCST 28(AX), Z22, Z24
+	VADDPS      Z24, Z14, Z14
+	VMULPS.BCST 28(AX), Z23, Z24
+	VADDPS      Z24, Z15, Z15
+	VMULPS.BCST 32(AX), Z22, Z24
+	VADDPS      Z24, Z16, Z16
+	VMULPS.BCST 32(AX), Z23, Z24
+	VADDPS      Z24, Z17, Z17
+	VMULPS.BCST 36(AX), Z22, Z24
+	VADDPS      Z24, Z18, Z18
+	VMULPS.BCST 36(AX), Z23, Z24
+	VADDPS      Z24, Z19, Z19
+	VMULPS.BCST 40(AX), Z22, Z24
+	VADDPS      Z24, Z20, Z20
+	VMULPS.BCST 40(AX), Z23, Z24
+	VADDPS      Z24, Z21, Z21
+	ADDQ        $0x0000002c, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z22
@@ -2238,72 +4005,60 @@ panel:
 	JZ           done
 
 loop:
-	VMOVUPS      (DI), Z24
-	VMOVUPS      64(DI), Z25
-	VBROADCASTSS (AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z0, Z0
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z1, Z1
-	VBROADCASTSS 4(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z2, Z2
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z3, Z3
-	VBROADCASTSS 8(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z4, Z4
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z5, Z5
-	VBROADCASTSS 12(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z6, Z6
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z7, Z7
-	VBROADCASTSS 16(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z8, Z8
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z9, Z9
-	VBROADCASTSS 20(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z10, Z10
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z11, Z11
-	VBROADCASTSS 24(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z12, Z12
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z13, Z13
-	VBROADCASTSS 28(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z14, Z14
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z15, Z15
-	VBROADCASTSS 32(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z16, Z16
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z17, Z17
-	VBROADCASTSS 36(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z18, Z18
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z19, Z19
-	VBROADCASTSS 40(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z20, Z20
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z21, Z21
-	VBROADCASTSS 44(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z22, Z22
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z23, Z23
-	ADDQ         $0x00000030, AX
-	ADDQ         R8, DI
-	DECQ         SI
-	JNZ          loop
+	VMOVUPS     (DI), Z24
+	VMOVUPS     64(DI), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	VMULPS.BCST 12(AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST 12(AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 16(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 16(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 20(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 20(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	VMULPS.BCST 24(AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST 24(AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 28(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 28(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 32(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 32(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	VMULPS.BCST 36(AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST 36(AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 40(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 40(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 44(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 44(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x00000030, AX
+	ADDQ        R8, DI
+	DECQ        SI
+	JNZ         loop
 
 done:
 	VBROADCASTSS lo+56(FP), Z24
@@ -2431,72 +4186,67 @@ panel:
 	JZ     tail
 
 loop4:
-	VMOVUPS      (R8), Z8
-	VMOVUPS      64(R8), Z9
-	VBROADCASTSS (AX), Z10
-	VMULPS       Z8, Z10, Z8
-	VADDPS       Z8, Z0, Z0
-	VMULPS       Z9, Z10, Z8
-	VADDPS       Z8, Z1, Z1
-	ADDQ         $0x00000004, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z8
-	VMOVUPS      64(R8), Z9
-	VBROADCASTSS (AX), Z10
-	VMULPS       Z8, Z10, Z8
-	VADDPS       Z8, Z2, Z2
-	VMULPS       Z9, Z10, Z8
-	VADDPS       Z8, Z3, Z3
-	ADDQ         $0x00000004, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z8
-	VMOVUPS      64(R8), Z9
-	VBROADCASTSS (AX), Z10
-	VMULPS       Z8, Z10, Z8
-	VADDPS       Z8, Z4, Z4
-	VMULPS       Z9, Z10, Z8
-	VADDPS       Z8, Z5, Z5
-	ADDQ         $0x00000004, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z8
-	VMOVUPS      64(R8), Z9
-	VBROADCASTSS (AX), Z10
-	VMULPS       Z8, Z10, Z8
-	VADDPS       Z8, Z6, Z6
-	VMULPS       Z9, Z10, Z8
-	VADDPS       Z8, Z7, Z7
-	ADDQ         $0x00000004, AX
-	ADDQ         R9, R8
-	DECQ         DI
-	JNZ          loop4
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z3, Z3
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z6, Z6
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z7, Z7
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	DECQ        DI
+	JNZ         loop4
 
 tail:
 	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (R8), Z8
-	VMOVUPS      64(R8), Z9
-	VBROADCASTSS (AX), Z10
-	VMULPS       Z8, Z10, Z8
-	VADDPS       Z8, Z0, Z0
-	VMULPS       Z9, Z10, Z8
-	VADDPS       Z8, Z1, Z1
-	ADDQ         $0x00000004, AX
-	ADDQ         R9, R8
-	DECQ         SI
-	JNZ          loop1
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	DECQ        SI
+	JNZ         loop1
 
 sum:
-	VBROADCASTSS (CX), Z10
+	VBROADCASTSS (CX), Z8
 	VADDPS       Z2, Z0, Z0
 	VADDPS       Z6, Z4, Z4
 	VADDPS       Z4, Z0, Z0
-	VADDPS       Z10, Z0, Z0
+	VADDPS       Z8, Z0, Z0
 	VADDPS       Z3, Z1, Z1
 	VADDPS       Z7, Z5, Z5
 	VADDPS       Z5, Z1, Z1
-	VADDPS       Z10, Z1, Z1
+	VADDPS       Z8, Z1, Z1
 	VBROADCASTSS lo+56(FP), Z2
 	VBROADCASTSS hi+60(FP), Z3
 	MOVQ         DX, SI
@@ -2553,106 +4303,96 @@ panel:
 	JZ     tail
 
 loop4:
-	VMOVUPS      (R8), Z16
-	VMOVUPS      64(R8), Z17
-	VBROADCASTSS (AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z0, Z0
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z1, Z1
-	VBROADCASTSS 4(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z2, Z2
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z3, Z3
-	ADDQ         $0x00000008, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z16
-	VMOVUPS      64(R8), Z17
-	VBROADCASTSS (AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z4, Z4
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z5, Z5
-	VBROADCASTSS 4(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z6, Z6
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z7, Z7
-	ADDQ         $0x00000008, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z16
-	VMOVUPS      64(R8), Z17
-	VBROADCASTSS (AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z8, Z8
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z9, Z9
-	VBROADCASTSS 4(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z10, Z10
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z11, Z11
-	ADDQ         $0x00000008, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z16
-	VMOVUPS      64(R8), Z17
-	VBROADCASTSS (AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z12, Z12
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z13, Z13
-	VBROADCASTSS 4(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z14, Z14
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z15, Z15
-	ADDQ         $0x00000008, AX
-	ADDQ         R9, R8
-	DECQ         DI
-	JNZ          loop4
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	DECQ        DI
+	JNZ         loop4
 
 tail:
 	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (R8), Z16
-	VMOVUPS      64(R8), Z17
-	VBROADCASTSS (AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z0, Z0
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z1, Z1
-	VBROADCASTSS 4(AX), Z18
-	VMULPS       Z16, Z18, Z19
-	VADDPS       Z19, Z2, Z2
-	VMULPS       Z17, Z18, Z19
-	VADDPS       Z19, Z3, Z3
-	ADDQ         $0x00000008, AX
-	ADDQ         R9, R8
-	DECQ         SI
-	JNZ          loop1
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	DECQ        SI
+	JNZ         loop1
 
 sum:
-	VBROADCASTSS (CX), Z18
+	VBROADCASTSS (CX), Z16
 	VADDPS       Z4, Z0, Z0
 	VADDPS       Z12, Z8, Z8
 	VADDPS       Z8, Z0, Z0
-	VADDPS       Z18, Z0, Z0
+	VADDPS       Z16, Z0, Z0
 	VADDPS       Z5, Z1, Z1
 	VADDPS       Z13, Z9, Z9
 	VADDPS       Z9, Z1, Z1
-	VADDPS       Z18, Z1, Z1
-	VBROADCASTSS 4(CX), Z18
+	VADDPS       Z16, Z1, Z1
+	VBROADCASTSS 4(CX), Z16
 	VADDPS       Z6, Z2, Z2
 	VADDPS       Z14, Z10, Z10
 	VADDPS       Z10, Z2, Z2
-	VADDPS       Z18, Z2, Z2
+	VADDPS       Z16, Z2, Z2
 	VADDPS       Z7, Z3, Z3
 	VADDPS       Z15, Z11, Z11
 	VADDPS       Z11, Z3, Z3
-	VADDPS       Z18, Z3, Z3
+	VADDPS       Z16, Z3, Z3
 	VBROADCASTSS lo+56(FP), Z4
 	VBROADCASTSS hi+60(FP), Z5
 	MOVQ         DX, SI
@@ -2724,140 +4464,125 @@ panel:
 	JZ     tail
 
 loop4:
-	VMOVUPS      (R8), Z24
-	VMOVUPS      64(R8), Z25
-	VBROADCASTSS (AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z0, Z0
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z1, Z1
-	VBROADCASTSS 4(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z2, Z2
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z3, Z3
-	VBROADCASTSS 8(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z4, Z4
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z5, Z5
-	ADDQ         $0x0000000c, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z24
-	VMOVUPS      64(R8), Z25
-	VBROADCASTSS (AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z6, Z6
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z7, Z7
-	VBROADCASTSS 4(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z8, Z8
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z9, Z9
-	VBROADCASTSS 8(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z10, Z10
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z11, Z11
-	ADDQ         $0x0000000c, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z24
-	VMOVUPS      64(R8), Z25
-	VBROADCASTSS (AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z12, Z12
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z13, Z13
-	VBROADCASTSS 4(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z14, Z14
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z15, Z15
-	VBROADCASTSS 8(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z16, Z16
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z17, Z17
-	ADDQ         $0x0000000c, AX
-	ADDQ         R9, R8
-	VMOVUPS      (R8), Z24
-	VMOVUPS      64(R8), Z25
-	VBROADCASTSS (AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z18, Z18
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z19, Z19
-	VBROADCASTSS 4(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z20, Z20
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z21, Z21
-	VBROADCASTSS 8(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z22, Z22
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z23, Z23
-	ADDQ         $0x0000000c, AX
-	ADDQ         R9, R8
-	DECQ         DI
-	JNZ          loop4
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	DECQ        DI
+	JNZ         loop4
 
 tail:
 	TESTQ SI, SI
 	JZ    sum
 
 loop1:
-	VMOVUPS      (R8), Z24
-	VMOVUPS      64(R8), Z25
-	VBROADCASTSS (AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z0, Z0
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z1, Z1
-	VBROADCASTSS 4(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z2, Z2
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z3, Z3
-	VBROADCASTSS 8(AX), Z26
-	VMULPS       Z24, Z26, Z27
-	VADDPS       Z27, Z4, Z4
-	VMULPS       Z25, Z26, Z27
-	VADDPS       Z27, Z5, Z5
-	ADDQ         $0x0000000c, AX
-	ADDQ         R9, R8
-	DECQ         SI
-	JNZ          loop1
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	DECQ        SI
+	JNZ         loop1
 
 sum:
-	VBROADCASTSS (CX), Z26
+	VBROADCASTSS (CX), Z24
 	VADDPS       Z6, Z0, Z0
 	VADDPS       Z18, Z12, Z12
 	VADDPS       Z12, Z0, Z0
-	VADDPS       Z26, Z0, Z0
+	VADDPS       Z24, Z0, Z0
 	VADDPS       Z7, Z1, Z1
 	VADDPS       Z19, Z13, Z13
 	VADDPS       Z13, Z1, Z1
-	VADDPS       Z26, Z1, Z1
-	VBROADCASTSS 4(CX), Z26
+	VADDPS       Z24, Z1, Z1
+	VBROADCASTSS 4(CX), Z24
 	VADDPS       Z8, Z2, Z2
 	VADDPS       Z20, Z14, Z14
 	VADDPS       Z14, Z2, Z2
-	VADDPS       Z26, Z2, Z2
+	VADDPS       Z24, Z2, Z2
 	VADDPS       Z9, Z3, Z3
 	VADDPS       Z21, Z15, Z15
 	VADDPS       Z15, Z3, Z3
-	VADDPS       Z26, Z3, Z3
-	VBROADCASTSS 8(CX), Z26
+	VADDPS       Z24, Z3, Z3
+	VBROADCASTSS 8(CX), Z24
 	VADDPS       Z10, Z4, Z4
 	VADDPS       Z22, Z16, Z16
 	VADDPS       Z16, Z4, Z4
-	VADDPS       Z26, Z4, Z4
+	VADDPS       Z24, Z4, Z4
 	VADDPS       Z11, Z5, Z5
 	VADDPS       Z23, Z17, Z17
 	VADDPS       Z17, Z5, Z5
-	VADDPS       Z26, Z5, Z5
+	VADDPS       Z24, Z5, Z5
 	VBROADCASTSS lo+56(FP), Z6
 	VBROADCASTSS hi+60(FP), Z7
 	MOVQ         DX, SI
@@ -2887,6 +4612,5256 @@ sum:
 	MOVQ         ldc+40(FP), SI
 	IMUL3Q       $0x0000000c, SI, SI
 	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp1_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z2
+	VMOVUPS     64(R9), Z3
+	VMULPS.BCST (AX), Z2, Z2
+	VADDPS      Z2, Z0, Z0
+	VMULPS.BCST (AX), Z3, Z2
+	VADDPS      Z2, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z2
+	VMOVUPS     64(R9), Z3
+	VMULPS.BCST (AX), Z2, Z2
+	VADDPS      Z2, Z0, Z0
+	VMULPS.BCST (AX), Z3, Z2
+	VADDPS      Z2, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z2
+	VMOVUPS     64(R9), Z3
+	VMULPS.BCST (AX), Z2, Z2
+	VADDPS      Z2, Z0, Z0
+	VMULPS.BCST (AX), Z3, Z2
+	VADDPS      Z2, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 128(SI)
+	VMOVUPS Z1, 192(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z2
+	VMOVUPS     64(R9), Z3
+	VMULPS.BCST (AX), Z2, Z2
+	VADDPS      Z2, Z0, Z0
+	VMULPS.BCST (AX), Z3, Z2
+	VADDPS      Z2, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 256(SI)
+	VMOVUPS Z1, 320(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z2
+	VMOVUPS     64(R9), Z3
+	VMULPS.BCST (AX), Z2, Z2
+	VADDPS      Z2, Z0, Z0
+	VMULPS.BCST (AX), Z3, Z2
+	VADDPS      Z2, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       256(SI), Z0, Z0
+	VMOVUPS      (SI), Z2
+	VADDPS       128(SI), Z2, Z2
+	VADDPS       Z0, Z2, Z0
+	VADDPS       320(SI), Z1, Z1
+	VMOVUPS      64(SI), Z2
+	VADDPS       192(SI), Z2, Z2
+	VADDPS       Z1, Z2, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VBROADCASTSS lo+56(FP), Z2
+	VBROADCASTSS hi+60(FP), Z3
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z3, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z2, Z1
+	VMINPS       Z1, Z3, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000004, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp2_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z4
+	VMOVUPS     64(R9), Z5
+	VMULPS.BCST (AX), Z4, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 4(AX), Z4, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z4
+	VMOVUPS     64(R9), Z5
+	VMULPS.BCST (AX), Z4, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 4(AX), Z4, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z4
+	VMOVUPS     64(R9), Z5
+	VMULPS.BCST (AX), Z4, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 4(AX), Z4, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 256(SI)
+	VMOVUPS Z1, 320(SI)
+	VMOVUPS Z2, 384(SI)
+	VMOVUPS Z3, 448(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z4
+	VMOVUPS     64(R9), Z5
+	VMULPS.BCST (AX), Z4, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 4(AX), Z4, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 512(SI)
+	VMOVUPS Z1, 576(SI)
+	VMOVUPS Z2, 640(SI)
+	VMOVUPS Z3, 704(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z4
+	VMOVUPS     64(R9), Z5
+	VMULPS.BCST (AX), Z4, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 4(AX), Z4, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       512(SI), Z0, Z0
+	VMOVUPS      (SI), Z4
+	VADDPS       256(SI), Z4, Z4
+	VADDPS       Z0, Z4, Z0
+	VADDPS       576(SI), Z1, Z1
+	VMOVUPS      64(SI), Z4
+	VADDPS       320(SI), Z4, Z4
+	VADDPS       Z1, Z4, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       640(SI), Z2, Z2
+	VMOVUPS      128(SI), Z4
+	VADDPS       384(SI), Z4, Z4
+	VADDPS       Z2, Z4, Z2
+	VADDPS       704(SI), Z3, Z3
+	VMOVUPS      192(SI), Z4
+	VADDPS       448(SI), Z4, Z4
+	VADDPS       Z3, Z4, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VBROADCASTSS lo+56(FP), Z4
+	VBROADCASTSS hi+60(FP), Z5
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z4, Z0
+	VMINPS       Z0, Z5, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z4, Z1
+	VMINPS       Z1, Z5, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z4, Z2
+	VMINPS       Z2, Z5, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z4, Z3
+	VMINPS       Z3, Z5, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000008, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp3_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z6
+	VMOVUPS     64(R9), Z7
+	VMULPS.BCST (AX), Z6, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 4(AX), Z6, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 8(AX), Z6, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z6
+	VMOVUPS     64(R9), Z7
+	VMULPS.BCST (AX), Z6, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 4(AX), Z6, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 8(AX), Z6, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z6
+	VMOVUPS     64(R9), Z7
+	VMULPS.BCST (AX), Z6, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 4(AX), Z6, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 8(AX), Z6, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 384(SI)
+	VMOVUPS Z1, 448(SI)
+	VMOVUPS Z2, 512(SI)
+	VMOVUPS Z3, 576(SI)
+	VMOVUPS Z4, 640(SI)
+	VMOVUPS Z5, 704(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z6
+	VMOVUPS     64(R9), Z7
+	VMULPS.BCST (AX), Z6, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 4(AX), Z6, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 8(AX), Z6, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 768(SI)
+	VMOVUPS Z1, 832(SI)
+	VMOVUPS Z2, 896(SI)
+	VMOVUPS Z3, 960(SI)
+	VMOVUPS Z4, 1024(SI)
+	VMOVUPS Z5, 1088(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z6
+	VMOVUPS     64(R9), Z7
+	VMULPS.BCST (AX), Z6, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 4(AX), Z6, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 8(AX), Z6, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       768(SI), Z0, Z0
+	VMOVUPS      (SI), Z6
+	VADDPS       384(SI), Z6, Z6
+	VADDPS       Z0, Z6, Z0
+	VADDPS       832(SI), Z1, Z1
+	VMOVUPS      64(SI), Z6
+	VADDPS       448(SI), Z6, Z6
+	VADDPS       Z1, Z6, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       896(SI), Z2, Z2
+	VMOVUPS      128(SI), Z6
+	VADDPS       512(SI), Z6, Z6
+	VADDPS       Z2, Z6, Z2
+	VADDPS       960(SI), Z3, Z3
+	VMOVUPS      192(SI), Z6
+	VADDPS       576(SI), Z6, Z6
+	VADDPS       Z3, Z6, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       1024(SI), Z4, Z4
+	VMOVUPS      256(SI), Z6
+	VADDPS       640(SI), Z6, Z6
+	VADDPS       Z4, Z6, Z4
+	VADDPS       1088(SI), Z5, Z5
+	VMOVUPS      320(SI), Z6
+	VADDPS       704(SI), Z6, Z6
+	VADDPS       Z5, Z6, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VBROADCASTSS lo+56(FP), Z6
+	VBROADCASTSS hi+60(FP), Z7
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z6, Z0
+	VMINPS       Z0, Z7, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z6, Z1
+	VMINPS       Z1, Z7, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z6, Z2
+	VMINPS       Z2, Z7, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z6, Z3
+	VMINPS       Z3, Z7, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z6, Z4
+	VMINPS       Z4, Z7, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z6, Z5
+	VMINPS       Z5, Z7, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000000c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp4_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z8
+	VMOVUPS     64(R9), Z9
+	VMULPS.BCST (AX), Z8, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 4(AX), Z8, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 8(AX), Z8, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 12(AX), Z8, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z8
+	VMOVUPS     64(R9), Z9
+	VMULPS.BCST (AX), Z8, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 4(AX), Z8, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 8(AX), Z8, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 12(AX), Z8, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	ADDQ        $0x00000010, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z8
+	VMOVUPS     64(R9), Z9
+	VMULPS.BCST (AX), Z8, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 4(AX), Z8, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 8(AX), Z8, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 12(AX), Z8, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 512(SI)
+	VMOVUPS Z1, 576(SI)
+	VMOVUPS Z2, 640(SI)
+	VMOVUPS Z3, 704(SI)
+	VMOVUPS Z4, 768(SI)
+	VMOVUPS Z5, 832(SI)
+	VMOVUPS Z6, 896(SI)
+	VMOVUPS Z7, 960(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z8
+	VMOVUPS     64(R9), Z9
+	VMULPS.BCST (AX), Z8, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 4(AX), Z8, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 8(AX), Z8, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 12(AX), Z8, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1024(SI)
+	VMOVUPS Z1, 1088(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 1216(SI)
+	VMOVUPS Z4, 1280(SI)
+	VMOVUPS Z5, 1344(SI)
+	VMOVUPS Z6, 1408(SI)
+	VMOVUPS Z7, 1472(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z8
+	VMOVUPS     64(R9), Z9
+	VMULPS.BCST (AX), Z8, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 4(AX), Z8, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 8(AX), Z8, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 12(AX), Z8, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1024(SI), Z0, Z0
+	VMOVUPS      (SI), Z8
+	VADDPS       512(SI), Z8, Z8
+	VADDPS       Z0, Z8, Z0
+	VADDPS       1088(SI), Z1, Z1
+	VMOVUPS      64(SI), Z8
+	VADDPS       576(SI), Z8, Z8
+	VADDPS       Z1, Z8, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       1152(SI), Z2, Z2
+	VMOVUPS      128(SI), Z8
+	VADDPS       640(SI), Z8, Z8
+	VADDPS       Z2, Z8, Z2
+	VADDPS       1216(SI), Z3, Z3
+	VMOVUPS      192(SI), Z8
+	VADDPS       704(SI), Z8, Z8
+	VADDPS       Z3, Z8, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       1280(SI), Z4, Z4
+	VMOVUPS      256(SI), Z8
+	VADDPS       768(SI), Z8, Z8
+	VADDPS       Z4, Z8, Z4
+	VADDPS       1344(SI), Z5, Z5
+	VMOVUPS      320(SI), Z8
+	VADDPS       832(SI), Z8, Z8
+	VADDPS       Z5, Z8, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       1408(SI), Z6, Z6
+	VMOVUPS      384(SI), Z8
+	VADDPS       896(SI), Z8, Z8
+	VADDPS       Z6, Z8, Z6
+	VADDPS       1472(SI), Z7, Z7
+	VMOVUPS      448(SI), Z8
+	VADDPS       960(SI), Z8, Z8
+	VADDPS       Z7, Z8, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VBROADCASTSS lo+56(FP), Z8
+	VBROADCASTSS hi+60(FP), Z9
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z8, Z0
+	VMINPS       Z0, Z9, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z8, Z1
+	VMINPS       Z1, Z9, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z8, Z2
+	VMINPS       Z2, Z9, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z8, Z3
+	VMINPS       Z3, Z9, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z8, Z4
+	VMINPS       Z4, Z9, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z8, Z5
+	VMINPS       Z5, Z9, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z8, Z6
+	VMINPS       Z6, Z9, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z8, Z7
+	VMINPS       Z7, Z9, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000010, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp5_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z10
+	VMOVUPS     64(R9), Z11
+	VMULPS.BCST (AX), Z10, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 4(AX), Z10, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 8(AX), Z10, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 12(AX), Z10, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 16(AX), Z10, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z10
+	VMOVUPS     64(R9), Z11
+	VMULPS.BCST (AX), Z10, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 4(AX), Z10, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 8(AX), Z10, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 12(AX), Z10, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 16(AX), Z10, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	ADDQ        $0x00000014, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z10
+	VMOVUPS     64(R9), Z11
+	VMULPS.BCST (AX), Z10, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 4(AX), Z10, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 8(AX), Z10, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 12(AX), Z10, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 16(AX), Z10, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 640(SI)
+	VMOVUPS Z1, 704(SI)
+	VMOVUPS Z2, 768(SI)
+	VMOVUPS Z3, 832(SI)
+	VMOVUPS Z4, 896(SI)
+	VMOVUPS Z5, 960(SI)
+	VMOVUPS Z6, 1024(SI)
+	VMOVUPS Z7, 1088(SI)
+	VMOVUPS Z8, 1152(SI)
+	VMOVUPS Z9, 1216(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z10
+	VMOVUPS     64(R9), Z11
+	VMULPS.BCST (AX), Z10, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 4(AX), Z10, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 8(AX), Z10, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 12(AX), Z10, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 16(AX), Z10, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1280(SI)
+	VMOVUPS Z1, 1344(SI)
+	VMOVUPS Z2, 1408(SI)
+	VMOVUPS Z3, 1472(SI)
+	VMOVUPS Z4, 1536(SI)
+	VMOVUPS Z5, 1600(SI)
+	VMOVUPS Z6, 1664(SI)
+	VMOVUPS Z7, 1728(SI)
+	VMOVUPS Z8, 1792(SI)
+	VMOVUPS Z9, 1856(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z10
+	VMOVUPS     64(R9), Z11
+	VMULPS.BCST (AX), Z10, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 4(AX), Z10, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 8(AX), Z10, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 12(AX), Z10, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 16(AX), Z10, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1280(SI), Z0, Z0
+	VMOVUPS      (SI), Z10
+	VADDPS       640(SI), Z10, Z10
+	VADDPS       Z0, Z10, Z0
+	VADDPS       1344(SI), Z1, Z1
+	VMOVUPS      64(SI), Z10
+	VADDPS       704(SI), Z10, Z10
+	VADDPS       Z1, Z10, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       1408(SI), Z2, Z2
+	VMOVUPS      128(SI), Z10
+	VADDPS       768(SI), Z10, Z10
+	VADDPS       Z2, Z10, Z2
+	VADDPS       1472(SI), Z3, Z3
+	VMOVUPS      192(SI), Z10
+	VADDPS       832(SI), Z10, Z10
+	VADDPS       Z3, Z10, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       1536(SI), Z4, Z4
+	VMOVUPS      256(SI), Z10
+	VADDPS       896(SI), Z10, Z10
+	VADDPS       Z4, Z10, Z4
+	VADDPS       1600(SI), Z5, Z5
+	VMOVUPS      320(SI), Z10
+	VADDPS       960(SI), Z10, Z10
+	VADDPS       Z5, Z10, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       1664(SI), Z6, Z6
+	VMOVUPS      384(SI), Z10
+	VADDPS       1024(SI), Z10, Z10
+	VADDPS       Z6, Z10, Z6
+	VADDPS       1728(SI), Z7, Z7
+	VMOVUPS      448(SI), Z10
+	VADDPS       1088(SI), Z10, Z10
+	VADDPS       Z7, Z10, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       1792(SI), Z8, Z8
+	VMOVUPS      512(SI), Z10
+	VADDPS       1152(SI), Z10, Z10
+	VADDPS       Z8, Z10, Z8
+	VADDPS       1856(SI), Z9, Z9
+	VMOVUPS      576(SI), Z10
+	VADDPS       1216(SI), Z10, Z10
+	VADDPS       Z9, Z10, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VBROADCASTSS lo+56(FP), Z10
+	VBROADCASTSS hi+60(FP), Z11
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z10, Z0
+	VMINPS       Z0, Z11, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z10, Z1
+	VMINPS       Z1, Z11, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z10, Z2
+	VMINPS       Z2, Z11, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z10, Z3
+	VMINPS       Z3, Z11, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z10, Z4
+	VMINPS       Z4, Z11, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z10, Z5
+	VMINPS       Z5, Z11, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z10, Z6
+	VMINPS       Z6, Z11, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z10, Z7
+	VMINPS       Z7, Z11, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z10, Z8
+	VMINPS       Z8, Z11, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z10, Z9
+	VMINPS       Z9, Z11, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000014, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp6_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z12
+	VMOVUPS     64(R9), Z13
+	VMULPS.BCST (AX), Z12, Z14
+	VADDPS      Z14, Z0, Z0
+	VMULPS.BCST (AX), Z13, Z14
+	VADDPS      Z14, Z1, Z1
+	VMULPS.BCST 4(AX), Z12, Z14
+	VADDPS      Z14, Z2, Z2
+	VMULPS.BCST 4(AX), Z13, Z14
+	VADDPS      Z14, Z3, Z3
+	VMULPS.BCST 8(AX), Z12, Z14
+	VADDPS      Z14, Z4, Z4
+	VMULPS.BCST 8(AX), Z13, Z14
+	VADDPS      Z14, Z5, Z5
+	VMULPS.BCST 12(AX), Z12, Z14
+	VADDPS      Z14, Z6, Z6
+	VMULPS.BCST 12(AX), Z13, Z14
+	VADDPS      Z14, Z7, Z7
+	VMULPS.BCST 16(AX), Z12, Z14
+	VADDPS      Z14, Z8, Z8
+	VMULPS.BCST 16(AX), Z13, Z14
+	VADDPS      Z14, Z9, Z9
+	VMULPS.BCST 20(AX), Z12, Z14
+	VADDPS      Z14, Z10, Z10
+	VMULPS.BCST 20(AX), Z13, Z14
+	VADDPS      Z14, Z11, Z11
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z12
+	VMOVUPS     64(R9), Z13
+	VMULPS.BCST (AX), Z12, Z14
+	VADDPS      Z14, Z0, Z0
+	VMULPS.BCST (AX), Z13, Z14
+	VADDPS      Z14, Z1, Z1
+	VMULPS.BCST 4(AX), Z12, Z14
+	VADDPS      Z14, Z2, Z2
+	VMULPS.BCST 4(AX), Z13, Z14
+	VADDPS      Z14, Z3, Z3
+	VMULPS.BCST 8(AX), Z12, Z14
+	VADDPS      Z14, Z4, Z4
+	VMULPS.BCST 8(AX), Z13, Z14
+	VADDPS      Z14, Z5, Z5
+	VMULPS.BCST 12(AX), Z12, Z14
+	VADDPS      Z14, Z6, Z6
+	VMULPS.BCST 12(AX), Z13, Z14
+	VADDPS      Z14, Z7, Z7
+	VMULPS.BCST 16(AX), Z12, Z14
+	VADDPS      Z14, Z8, Z8
+	VMULPS.BCST 16(AX), Z13, Z14
+	VADDPS      Z14, Z9, Z9
+	VMULPS.BCST 20(AX), Z12, Z14
+	VADDPS      Z14, Z10, Z10
+	VMULPS.BCST 20(AX), Z13, Z14
+	VADDPS      Z14, Z11, Z11
+	ADDQ        $0x00000018, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z12
+	VMOVUPS     64(R9), Z13
+	VMULPS.BCST (AX), Z12, Z14
+	VADDPS      Z14, Z0, Z0
+	VMULPS.BCST (AX), Z13, Z14
+	VADDPS      Z14, Z1, Z1
+	VMULPS.BCST 4(AX), Z12, Z14
+	VADDPS      Z14, Z2, Z2
+	VMULPS.BCST 4(AX), Z13, Z14
+	VADDPS      Z14, Z3, Z3
+	VMULPS.BCST 8(AX), Z12, Z14
+	VADDPS      Z14, Z4, Z4
+	VMULPS.BCST 8(AX), Z13, Z14
+	VADDPS      Z14, Z5, Z5
+	VMULPS.BCST 12(AX), Z12, Z14
+	VADDPS      Z14, Z6, Z6
+	VMULPS.BCST 12(AX), Z13, Z14
+	VADDPS      Z14, Z7, Z7
+	VMULPS.BCST 16(AX), Z12, Z14
+	VADDPS      Z14, Z8, Z8
+	VMULPS.BCST 16(AX), Z13, Z14
+	VADDPS      Z14, Z9, Z9
+	VMULPS.BCST 20(AX), Z12, Z14
+	VADDPS      Z14, Z10, Z10
+	VMULPS.BCST 20(AX), Z13, Z14
+	VADDPS      Z14, Z11, Z11
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 768(SI)
+	VMOVUPS Z1, 832(SI)
+	VMOVUPS Z2, 896(SI)
+	VMOVUPS Z3, 960(SI)
+	VMOVUPS Z4, 1024(SI)
+	VMOVUPS Z5, 1088(SI)
+	VMOVUPS Z6, 1152(SI)
+	VMOVUPS Z7, 1216(SI)
+	VMOVUPS Z8, 1280(SI)
+	VMOVUPS Z9, 1344(SI)
+	VMOVUPS Z10, 1408(SI)
+	VMOVUPS Z11, 1472(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z12
+	VMOVUPS     64(R9), Z13
+	VMULPS.BCST (AX), Z12, Z14
+	VADDPS      Z14, Z0, Z0
+	VMULPS.BCST (AX), Z13, Z14
+	VADDPS      Z14, Z1, Z1
+	VMULPS.BCST 4(AX), Z12, Z14
+	VADDPS      Z14, Z2, Z2
+	VMULPS.BCST 4(AX), Z13, Z14
+	VADDPS      Z14, Z3, Z3
+	VMULPS.BCST 8(AX), Z12, Z14
+	VADDPS      Z14, Z4, Z4
+	VMULPS.BCST 8(AX), Z13, Z14
+	VADDPS      Z14, Z5, Z5
+	VMULPS.BCST 12(AX), Z12, Z14
+	VADDPS      Z14, Z6, Z6
+	VMULPS.BCST 12(AX), Z13, Z14
+	VADDPS      Z14, Z7, Z7
+	VMULPS.BCST 16(AX), Z12, Z14
+	VADDPS      Z14, Z8, Z8
+	VMULPS.BCST 16(AX), Z13, Z14
+	VADDPS      Z14, Z9, Z9
+	VMULPS.BCST 20(AX), Z12, Z14
+	VADDPS      Z14, Z10, Z10
+	VMULPS.BCST 20(AX), Z13, Z14
+	VADDPS      Z14, Z11, Z11
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1536(SI)
+	VMOVUPS Z1, 1600(SI)
+	VMOVUPS Z2, 1664(SI)
+	VMOVUPS Z3, 1728(SI)
+	VMOVUPS Z4, 1792(SI)
+	VMOVUPS Z5, 1856(SI)
+	VMOVUPS Z6, 1920(SI)
+	VMOVUPS Z7, 1984(SI)
+	VMOVUPS Z8, 2048(SI)
+	VMOVUPS Z9, 2112(SI)
+	VMOVUPS Z10, 2176(SI)
+	VMOVUPS Z11, 2240(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z12
+	VMOVUPS     64(R9), Z13
+	VMULPS.BCST (AX), Z12, Z14
+	VADDPS      Z14, Z0, Z0
+	VMULPS.BCST (AX), Z13, Z14
+	VADDPS      Z14, Z1, Z1
+	VMULPS.BCST 4(AX), Z12, Z14
+	VADDPS      Z14, Z2, Z2
+	VMULPS.BCST 4(AX), Z13, Z14
+	VADDPS      Z14, Z3, Z3
+	VMULPS.BCST 8(AX), Z12, Z14
+	VADDPS      Z14, Z4, Z4
+	VMULPS.BCST 8(AX), Z13, Z14
+	VADDPS      Z14, Z5, Z5
+	VMULPS.BCST 12(AX), Z12, Z14
+	VADDPS      Z14, Z6, Z6
+	VMULPS.BCST 12(AX), Z13, Z14
+	VADDPS      Z14, Z7, Z7
+	VMULPS.BCST 16(AX), Z12, Z14
+	VADDPS      Z14, Z8, Z8
+	VMULPS.BCST 16(AX), Z13, Z14
+	VADDPS      Z14, Z9, Z9
+	VMULPS.BCST 20(AX), Z12, Z14
+	VADDPS      Z14, Z10, Z10
+	VMULPS.BCST 20(AX), Z13, Z14
+	VADDPS      Z14, Z11, Z11
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1536(SI), Z0, Z0
+	VMOVUPS      (SI), Z12
+	VADDPS       768(SI), Z12, Z12
+	VADDPS       Z0, Z12, Z0
+	VADDPS       1600(SI), Z1, Z1
+	VMOVUPS      64(SI), Z12
+	VADDPS       832(SI), Z12, Z12
+	VADDPS       Z1, Z12, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       1664(SI), Z2, Z2
+	VMOVUPS      128(SI), Z12
+	VADDPS       896(SI), Z12, Z12
+	VADDPS       Z2, Z12, Z2
+	VADDPS       1728(SI), Z3, Z3
+	VMOVUPS      192(SI), Z12
+	VADDPS       960(SI), Z12, Z12
+	VADDPS       Z3, Z12, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       1792(SI), Z4, Z4
+	VMOVUPS      256(SI), Z12
+	VADDPS       1024(SI), Z12, Z12
+	VADDPS       Z4, Z12, Z4
+	VADDPS       1856(SI), Z5, Z5
+	VMOVUPS      320(SI), Z12
+	VADDPS       1088(SI), Z12, Z12
+	VADDPS       Z5, Z12, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       1920(SI), Z6, Z6
+	VMOVUPS      384(SI), Z12
+	VADDPS       1152(SI), Z12, Z12
+	VADDPS       Z6, Z12, Z6
+	VADDPS       1984(SI), Z7, Z7
+	VMOVUPS      448(SI), Z12
+	VADDPS       1216(SI), Z12, Z12
+	VADDPS       Z7, Z12, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       2048(SI), Z8, Z8
+	VMOVUPS      512(SI), Z12
+	VADDPS       1280(SI), Z12, Z12
+	VADDPS       Z8, Z12, Z8
+	VADDPS       2112(SI), Z9, Z9
+	VMOVUPS      576(SI), Z12
+	VADDPS       1344(SI), Z12, Z12
+	VADDPS       Z9, Z12, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       2176(SI), Z10, Z10
+	VMOVUPS      640(SI), Z12
+	VADDPS       1408(SI), Z12, Z12
+	VADDPS       Z10, Z12, Z10
+	VADDPS       2240(SI), Z11, Z11
+	VMOVUPS      704(SI), Z12
+	VADDPS       1472(SI), Z12, Z12
+	VADDPS       Z11, Z12, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VBROADCASTSS lo+56(FP), Z12
+	VBROADCASTSS hi+60(FP), Z13
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z12, Z0
+	VMINPS       Z0, Z13, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z12, Z1
+	VMINPS       Z1, Z13, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z12, Z2
+	VMINPS       Z2, Z13, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z12, Z3
+	VMINPS       Z3, Z13, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z12, Z4
+	VMINPS       Z4, Z13, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z12, Z5
+	VMINPS       Z5, Z13, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z12, Z6
+	VMINPS       Z6, Z13, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z12, Z7
+	VMINPS       Z7, Z13, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z12, Z8
+	VMINPS       Z8, Z13, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z12, Z9
+	VMINPS       Z9, Z13, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z12, Z10
+	VMINPS       Z10, Z13, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z12, Z11
+	VMINPS       Z11, Z13, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000018, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp7_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z14
+	VMOVUPS     64(R9), Z15
+	VMULPS.BCST (AX), Z14, Z16
+	VADDPS      Z16, Z0, Z0
+	VMULPS.BCST (AX), Z15, Z16
+	VADDPS      Z16, Z1, Z1
+	VMULPS.BCST 4(AX), Z14, Z16
+	VADDPS      Z16, Z2, Z2
+	VMULPS.BCST 4(AX), Z15, Z16
+	VADDPS      Z16, Z3, Z3
+	VMULPS.BCST 8(AX), Z14, Z16
+	VADDPS      Z16, Z4, Z4
+	VMULPS.BCST 8(AX), Z15, Z16
+	VADDPS      Z16, Z5, Z5
+	VMULPS.BCST 12(AX), Z14, Z16
+	VADDPS      Z16, Z6, Z6
+	VMULPS.BCST 12(AX), Z15, Z16
+	VADDPS      Z16, Z7, Z7
+	VMULPS.BCST 16(AX), Z14, Z16
+	VADDPS      Z16, Z8, Z8
+	VMULPS.BCST 16(AX), Z15, Z16
+	VADDPS      Z16, Z9, Z9
+	VMULPS.BCST 20(AX), Z14, Z16
+	VADDPS      Z16, Z10, Z10
+	VMULPS.BCST 20(AX), Z15, Z16
+	VADDPS      Z16, Z11, Z11
+	VMULPS.BCST 24(AX), Z14, Z16
+	VADDPS      Z16, Z12, Z12
+	VMULPS.BCST 24(AX), Z15, Z16
+	VADDPS      Z16, Z13, Z13
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z14
+	VMOVUPS     64(R9), Z15
+	VMULPS.BCST (AX), Z14, Z16
+	VADDPS      Z16, Z0, Z0
+	VMULPS.BCST (AX), Z15, Z16
+	VADDPS      Z16, Z1, Z1
+	VMULPS.BCST 4(AX), Z14, Z16
+	VADDPS      Z16, Z2, Z2
+	VMULPS.BCST 4(AX), Z15, Z16
+	VADDPS      Z16, Z3, Z3
+	VMULPS.BCST 8(AX), Z14, Z16
+	VADDPS      Z16, Z4, Z4
+	VMULPS.BCST 8(AX), Z15, Z16
+	VADDPS      Z16, Z5, Z5
+	VMULPS.BCST 12(AX), Z14, Z16
+	VADDPS      Z16, Z6, Z6
+	VMULPS.BCST 12(AX), Z15, Z16
+	VADDPS      Z16, Z7, Z7
+	VMULPS.BCST 16(AX), Z14, Z16
+	VADDPS      Z16, Z8, Z8
+	VMULPS.BCST 16(AX), Z15, Z16
+	VADDPS      Z16, Z9, Z9
+	VMULPS.BCST 20(AX), Z14, Z16
+	VADDPS      Z16, Z10, Z10
+	VMULPS.BCST 20(AX), Z15, Z16
+	VADDPS      Z16, Z11, Z11
+	VMULPS.BCST 24(AX), Z14, Z16
+	VADDPS      Z16, Z12, Z12
+	VMULPS.BCST 24(AX), Z15, Z16
+	VADDPS      Z16, Z13, Z13
+	ADDQ        $0x0000001c, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VMOVUPS Z12, 768(SI)
+	VMOVUPS Z13, 832(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z14
+	VMOVUPS     64(R9), Z15
+	VMULPS.BCST (AX), Z14, Z16
+	VADDPS      Z16, Z0, Z0
+	VMULPS.BCST (AX), Z15, Z16
+	VADDPS      Z16, Z1, Z1
+	VMULPS.BCST 4(AX), Z14, Z16
+	VADDPS      Z16, Z2, Z2
+	VMULPS.BCST 4(AX), Z15, Z16
+	VADDPS      Z16, Z3, Z3
+	VMULPS.BCST 8(AX), Z14, Z16
+	VADDPS      Z16, Z4, Z4
+	VMULPS.BCST 8(AX), Z15, Z16
+	VADDPS      Z16, Z5, Z5
+	VMULPS.BCST 12(AX), Z14, Z16
+	VADDPS      Z16, Z6, Z6
+	VMULPS.BCST 12(AX), Z15, Z16
+	VADDPS      Z16, Z7, Z7
+	VMULPS.BCST 16(AX), Z14, Z16
+	VADDPS      Z16, Z8, Z8
+	VMULPS.BCST 16(AX), Z15, Z16
+	VADDPS      Z16, Z9, Z9
+	VMULPS.BCST 20(AX), Z14, Z16
+	VADDPS      Z16, Z10, Z10
+	VMULPS.BCST 20(AX), Z15, Z16
+	VADDPS      Z16, Z11, Z11
+	VMULPS.BCST 24(AX), Z14, Z16
+	VADDPS      Z16, Z12, Z12
+	VMULPS.BCST 24(AX), Z15, Z16
+	VADDPS      Z16, Z13, Z13
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 896(SI)
+	VMOVUPS Z1, 960(SI)
+	VMOVUPS Z2, 1024(SI)
+	VMOVUPS Z3, 1088(SI)
+	VMOVUPS Z4, 1152(SI)
+	VMOVUPS Z5, 1216(SI)
+	VMOVUPS Z6, 1280(SI)
+	VMOVUPS Z7, 1344(SI)
+	VMOVUPS Z8, 1408(SI)
+	VMOVUPS Z9, 1472(SI)
+	VMOVUPS Z10, 1536(SI)
+	VMOVUPS Z11, 1600(SI)
+	VMOVUPS Z12, 1664(SI)
+	VMOVUPS Z13, 1728(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z14
+	VMOVUPS     64(R9), Z15
+	VMULPS.BCST (AX), Z14, Z16
+	VADDPS      Z16, Z0, Z0
+	VMULPS.BCST (AX), Z15, Z16
+	VADDPS      Z16, Z1, Z1
+	VMULPS.BCST 4(AX), Z14, Z16
+	VADDPS      Z16, Z2, Z2
+	VMULPS.BCST 4(AX), Z15, Z16
+	VADDPS      Z16, Z3, Z3
+	VMULPS.BCST 8(AX), Z14, Z16
+	VADDPS      Z16, Z4, Z4
+	VMULPS.BCST 8(AX), Z15, Z16
+	VADDPS      Z16, Z5, Z5
+	VMULPS.BCST 12(AX), Z14, Z16
+	VADDPS      Z16, Z6, Z6
+	VMULPS.BCST 12(AX), Z15, Z16
+	VADDPS      Z16, Z7, Z7
+	VMULPS.BCST 16(AX), Z14, Z16
+	VADDPS      Z16, Z8, Z8
+	VMULPS.BCST 16(AX), Z15, Z16
+	VADDPS      Z16, Z9, Z9
+	VMULPS.BCST 20(AX), Z14, Z16
+	VADDPS      Z16, Z10, Z10
+	VMULPS.BCST 20(AX), Z15, Z16
+	VADDPS      Z16, Z11, Z11
+	VMULPS.BCST 24(AX), Z14, Z16
+	VADDPS      Z16, Z12, Z12
+	VMULPS.BCST 24(AX), Z15, Z16
+	VADDPS      Z16, Z13, Z13
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1792(SI)
+	VMOVUPS Z1, 1856(SI)
+	VMOVUPS Z2, 1920(SI)
+	VMOVUPS Z3, 1984(SI)
+	VMOVUPS Z4, 2048(SI)
+	VMOVUPS Z5, 2112(SI)
+	VMOVUPS Z6, 2176(SI)
+	VMOVUPS Z7, 2240(SI)
+	VMOVUPS Z8, 2304(SI)
+	VMOVUPS Z9, 2368(SI)
+	VMOVUPS Z10, 2432(SI)
+	VMOVUPS Z11, 2496(SI)
+	VMOVUPS Z12, 2560(SI)
+	VMOVUPS Z13, 2624(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z14
+	VMOVUPS     64(R9), Z15
+	VMULPS.BCST (AX), Z14, Z16
+	VADDPS      Z16, Z0, Z0
+	VMULPS.BCST (AX), Z15, Z16
+	VADDPS      Z16, Z1, Z1
+	VMULPS.BCST 4(AX), Z14, Z16
+	VADDPS      Z16, Z2, Z2
+	VMULPS.BCST 4(AX), Z15, Z16
+	VADDPS      Z16, Z3, Z3
+	VMULPS.BCST 8(AX), Z14, Z16
+	VADDPS      Z16, Z4, Z4
+	VMULPS.BCST 8(AX), Z15, Z16
+	VADDPS      Z16, Z5, Z5
+	VMULPS.BCST 12(AX), Z14, Z16
+	VADDPS      Z16, Z6, Z6
+	VMULPS.BCST 12(AX), Z15, Z16
+	VADDPS      Z16, Z7, Z7
+	VMULPS.BCST 16(AX), Z14, Z16
+	VADDPS      Z16, Z8, Z8
+	VMULPS.BCST 16(AX), Z15, Z16
+	VADDPS      Z16, Z9, Z9
+	VMULPS.BCST 20(AX), Z14, Z16
+	VADDPS      Z16, Z10, Z10
+	VMULPS.BCST 20(AX), Z15, Z16
+	VADDPS      Z16, Z11, Z11
+	VMULPS.BCST 24(AX), Z14, Z16
+	VADDPS      Z16, Z12, Z12
+	VMULPS.BCST 24(AX), Z15, Z16
+	VADDPS      Z16, Z13, Z13
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1792(SI), Z0, Z0
+	VMOVUPS      (SI), Z14
+	VADDPS       896(SI), Z14, Z14
+	VADDPS       Z0, Z14, Z0
+	VADDPS       1856(SI), Z1, Z1
+	VMOVUPS      64(SI), Z14
+	VADDPS       960(SI), Z14, Z14
+	VADDPS       Z1, Z14, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       1920(SI), Z2, Z2
+	VMOVUPS      128(SI), Z14
+	VADDPS       1024(SI), Z14, Z14
+	VADDPS       Z2, Z14, Z2
+	VADDPS       1984(SI), Z3, Z3
+	VMOVUPS      192(SI), Z14
+	VADDPS       1088(SI), Z14, Z14
+	VADDPS       Z3, Z14, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       2048(SI), Z4, Z4
+	VMOVUPS      256(SI), Z14
+	VADDPS       1152(SI), Z14, Z14
+	VADDPS       Z4, Z14, Z4
+	VADDPS       2112(SI), Z5, Z5
+	VMOVUPS      320(SI), Z14
+	VADDPS       1216(SI), Z14, Z14
+	VADDPS       Z5, Z14, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       2176(SI), Z6, Z6
+	VMOVUPS      384(SI), Z14
+	VADDPS       1280(SI), Z14, Z14
+	VADDPS       Z6, Z14, Z6
+	VADDPS       2240(SI), Z7, Z7
+	VMOVUPS      448(SI), Z14
+	VADDPS       1344(SI), Z14, Z14
+	VADDPS       Z7, Z14, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       2304(SI), Z8, Z8
+	VMOVUPS      512(SI), Z14
+	VADDPS       1408(SI), Z14, Z14
+	VADDPS       Z8, Z14, Z8
+	VADDPS       2368(SI), Z9, Z9
+	VMOVUPS      576(SI), Z14
+	VADDPS       1472(SI), Z14, Z14
+	VADDPS       Z9, Z14, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       2432(SI), Z10, Z10
+	VMOVUPS      640(SI), Z14
+	VADDPS       1536(SI), Z14, Z14
+	VADDPS       Z10, Z14, Z10
+	VADDPS       2496(SI), Z11, Z11
+	VMOVUPS      704(SI), Z14
+	VADDPS       1600(SI), Z14, Z14
+	VADDPS       Z11, Z14, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VADDPS       2560(SI), Z12, Z12
+	VMOVUPS      768(SI), Z14
+	VADDPS       1664(SI), Z14, Z14
+	VADDPS       Z12, Z14, Z12
+	VADDPS       2624(SI), Z13, Z13
+	VMOVUPS      832(SI), Z14
+	VADDPS       1728(SI), Z14, Z14
+	VADDPS       Z13, Z14, Z13
+	VADDPS.BCST  24(CX), Z12, Z12
+	VADDPS.BCST  24(CX), Z13, Z13
+	VBROADCASTSS lo+56(FP), Z14
+	VBROADCASTSS hi+60(FP), Z15
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z14, Z0
+	VMINPS       Z0, Z15, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z14, Z1
+	VMINPS       Z1, Z15, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z14, Z2
+	VMINPS       Z2, Z15, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z14, Z3
+	VMINPS       Z3, Z15, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z14, Z4
+	VMINPS       Z4, Z15, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z14, Z5
+	VMINPS       Z5, Z15, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z14, Z6
+	VMINPS       Z6, Z15, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z14, Z7
+	VMINPS       Z7, Z15, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z14, Z8
+	VMINPS       Z8, Z15, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z14, Z9
+	VMINPS       Z9, Z15, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z14, Z10
+	VMINPS       Z10, Z15, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z14, Z11
+	VMINPS       Z11, Z15, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z12, Z14, Z12
+	VMINPS       Z12, Z15, Z12
+	VMOVUPS      Z12, (DI)
+	VMAXPS       Z13, Z14, Z13
+	VMINPS       Z13, Z15, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         $0x0000001c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000001c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp8_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z16
+	VMOVUPS     64(R9), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	VMULPS.BCST 8(AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST 8(AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 12(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 12(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	VMULPS.BCST 16(AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST 16(AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 20(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 20(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	VMULPS.BCST 24(AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST 24(AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 28(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 28(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z16
+	VMOVUPS     64(R9), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	VMULPS.BCST 8(AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST 8(AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 12(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 12(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	VMULPS.BCST 16(AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST 16(AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 20(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 20(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	VMULPS.BCST 24(AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST 24(AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 28(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 28(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000020, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VMOVUPS Z12, 768(SI)
+	VMOVUPS Z13, 832(SI)
+	VMOVUPS Z14, 896(SI)
+	VMOVUPS Z15, 960(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z16
+	VMOVUPS     64(R9), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	VMULPS.BCST 8(AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST 8(AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 12(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 12(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	VMULPS.BCST 16(AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST 16(AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 20(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 20(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	VMULPS.BCST 24(AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST 24(AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 28(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 28(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 1024(SI)
+	VMOVUPS Z1, 1088(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 1216(SI)
+	VMOVUPS Z4, 1280(SI)
+	VMOVUPS Z5, 1344(SI)
+	VMOVUPS Z6, 1408(SI)
+	VMOVUPS Z7, 1472(SI)
+	VMOVUPS Z8, 1536(SI)
+	VMOVUPS Z9, 1600(SI)
+	VMOVUPS Z10, 1664(SI)
+	VMOVUPS Z11, 1728(SI)
+	VMOVUPS Z12, 1792(SI)
+	VMOVUPS Z13, 1856(SI)
+	VMOVUPS Z14, 1920(SI)
+	VMOVUPS Z15, 1984(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z16
+	VMOVUPS     64(R9), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	VMULPS.BCST 8(AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST 8(AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 12(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 12(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	VMULPS.BCST 16(AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST 16(AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 20(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 20(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	VMULPS.BCST 24(AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST 24(AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 28(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 28(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 2048(SI)
+	VMOVUPS Z1, 2112(SI)
+	VMOVUPS Z2, 2176(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 2304(SI)
+	VMOVUPS Z5, 2368(SI)
+	VMOVUPS Z6, 2432(SI)
+	VMOVUPS Z7, 2496(SI)
+	VMOVUPS Z8, 2560(SI)
+	VMOVUPS Z9, 2624(SI)
+	VMOVUPS Z10, 2688(SI)
+	VMOVUPS Z11, 2752(SI)
+	VMOVUPS Z12, 2816(SI)
+	VMOVUPS Z13, 2880(SI)
+	VMOVUPS Z14, 2944(SI)
+	VMOVUPS Z15, 3008(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z16
+	VMOVUPS     64(R9), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	VMULPS.BCST 8(AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST 8(AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 12(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 12(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	VMULPS.BCST 16(AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST 16(AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 20(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 20(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	VMULPS.BCST 24(AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST 24(AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 28(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 28(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       2048(SI), Z0, Z0
+	VMOVUPS      (SI), Z16
+	VADDPS       1024(SI), Z16, Z16
+	VADDPS       Z0, Z16, Z0
+	VADDPS       2112(SI), Z1, Z1
+	VMOVUPS      64(SI), Z16
+	VADDPS       1088(SI), Z16, Z16
+	VADDPS       Z1, Z16, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       2176(SI), Z2, Z2
+	VMOVUPS      128(SI), Z16
+	VADDPS       1152(SI), Z16, Z16
+	VADDPS       Z2, Z16, Z2
+	VADDPS       2240(SI), Z3, Z3
+	VMOVUPS      192(SI), Z16
+	VADDPS       1216(SI), Z16, Z16
+	VADDPS       Z3, Z16, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       2304(SI), Z4, Z4
+	VMOVUPS      256(SI), Z16
+	VADDPS       1280(SI), Z16, Z16
+	VADDPS       Z4, Z16, Z4
+	VADDPS       2368(SI), Z5, Z5
+	VMOVUPS      320(SI), Z16
+	VADDPS       1344(SI), Z16, Z16
+	VADDPS       Z5, Z16, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       2432(SI), Z6, Z6
+	VMOVUPS      384(SI), Z16
+	VADDPS       1408(SI), Z16, Z16
+	VADDPS       Z6, Z16, Z6
+	VADDPS       2496(SI), Z7, Z7
+	VMOVUPS      448(SI), Z16
+	VADDPS       1472(SI), Z16, Z16
+	VADDPS       Z7, Z16, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       2560(SI), Z8, Z8
+	VMOVUPS      512(SI), Z16
+	VADDPS       1536(SI), Z16, Z16
+	VADDPS       Z8, Z16, Z8
+	VADDPS       2624(SI), Z9, Z9
+	VMOVUPS      576(SI), Z16
+	VADDPS       1600(SI), Z16, Z16
+	VADDPS       Z9, Z16, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       2688(SI), Z10, Z10
+	VMOVUPS      640(SI), Z16
+	VADDPS       1664(SI), Z16, Z16
+	VADDPS       Z10, Z16, Z10
+	VADDPS       2752(SI), Z11, Z11
+	VMOVUPS      704(SI), Z16
+	VADDPS       1728(SI), Z16, Z16
+	VADDPS       Z11, Z16, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VADDPS       2816(SI), Z12, Z12
+	VMOVUPS      768(SI), Z16
+	VADDPS       1792(SI), Z16, Z16
+	VADDPS       Z12, Z16, Z12
+	VADDPS       2880(SI), Z13, Z13
+	VMOVUPS      832(SI), Z16
+	VADDPS       1856(SI), Z16, Z16
+	VADDPS       Z13, Z16, Z13
+	VADDPS.BCST  24(CX), Z12, Z12
+	VADDPS.BCST  24(CX), Z13, Z13
+	VADDPS       2944(SI), Z14, Z14
+	VMOVUPS      896(SI), Z16
+	VADDPS       1920(SI), Z16, Z16
+	VADDPS       Z14, Z16, Z14
+	VADDPS       3008(SI), Z15, Z15
+	VMOVUPS      960(SI), Z16
+	VADDPS       1984(SI), Z16, Z16
+	VADDPS       Z15, Z16, Z15
+	VADDPS.BCST  28(CX), Z14, Z14
+	VADDPS.BCST  28(CX), Z15, Z15
+	VBROADCASTSS lo+56(FP), Z16
+	VBROADCASTSS hi+60(FP), Z17
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z16, Z0
+	VMINPS       Z0, Z17, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z16, Z1
+	VMINPS       Z1, Z17, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z16, Z2
+	VMINPS       Z2, Z17, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z16, Z3
+	VMINPS       Z3, Z17, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z16, Z4
+	VMINPS       Z4, Z17, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z16, Z5
+	VMINPS       Z5, Z17, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z16, Z6
+	VMINPS       Z6, Z17, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z16, Z7
+	VMINPS       Z7, Z17, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z16, Z8
+	VMINPS       Z8, Z17, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z16, Z9
+	VMINPS       Z9, Z17, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z16, Z10
+	VMINPS       Z10, Z17, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z16, Z11
+	VMINPS       Z11, Z17, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z12, Z16, Z12
+	VMINPS       Z12, Z17, Z12
+	VMOVUPS      Z12, (DI)
+	VMAXPS       Z13, Z16, Z13
+	VMINPS       Z13, Z17, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z14, Z16, Z14
+	VMINPS       Z14, Z17, Z14
+	VMOVUPS      Z14, (DI)
+	VMAXPS       Z15, Z16, Z15
+	VMINPS       Z15, Z17, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         $0x00000020, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000020, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp9_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z18
+	VMOVUPS     64(R9), Z19
+	VMULPS.BCST (AX), Z18, Z20
+	VADDPS      Z20, Z0, Z0
+	VMULPS.BCST (AX), Z19, Z20
+	VADDPS      Z20, Z1, Z1
+	VMULPS.BCST 4(AX), Z18, Z20
+	VADDPS      Z20, Z2, Z2
+	VMULPS.BCST 4(AX), Z19, Z20
+	VADDPS      Z20, Z3, Z3
+	VMULPS.BCST 8(AX), Z18, Z20
+	VADDPS      Z20, Z4, Z4
+	VMULPS.BCST 8(AX), Z19, Z20
+	VADDPS      Z20, Z5, Z5
+	VMULPS.BCST 12(AX), Z18, Z20
+	VADDPS      Z20, Z6, Z6
+	VMULPS.BCST 12(AX), Z19, Z20
+	VADDPS      Z20, Z7, Z7
+	VMULPS.BCST 16(AX), Z18, Z20
+	VADDPS      Z20, Z8, Z8
+	VMULPS.BCST 16(AX), Z19, Z20
+	VADDPS      Z20, Z9, Z9
+	VMULPS.BCST 20(AX), Z18, Z20
+	VADDPS      Z20, Z10, Z10
+	VMULPS.BCST 20(AX), Z19, Z20
+	VADDPS      Z20, Z11, Z11
+	VMULPS.BCST 24(AX), Z18, Z20
+	VADDPS      Z20, Z12, Z12
+	VMULPS.BCST 24(AX), Z19, Z20
+	VADDPS      Z20, Z13, Z13
+	VMULPS.BCST 28(AX), Z18, Z20
+	VADDPS      Z20, Z14, Z14
+	VMULPS.BCST 28(AX), Z19, Z20
+	VADDPS      Z20, Z15, Z15
+	VMULPS.BCST 32(AX), Z18, Z20
+	VADDPS      Z20, Z16, Z16
+	VMULPS.BCST 32(AX), Z19, Z20
+	VADDPS      Z20, Z17, Z17
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z18
+	VMOVUPS     64(R9), Z19
+	VMULPS.BCST (AX), Z18, Z20
+	VADDPS      Z20, Z0, Z0
+	VMULPS.BCST (AX), Z19, Z20
+	VADDPS      Z20, Z1, Z1
+	VMULPS.BCST 4(AX), Z18, Z20
+	VADDPS      Z20, Z2, Z2
+	VMULPS.BCST 4(AX), Z19, Z20
+	VADDPS      Z20, Z3, Z3
+	VMULPS.BCST 8(AX), Z18, Z20
+	VADDPS      Z20, Z4, Z4
+	VMULPS.BCST 8(AX), Z19, Z20
+	VADDPS      Z20, Z5, Z5
+	VMULPS.BCST 12(AX), Z18, Z20
+	VADDPS      Z20, Z6, Z6
+	VMULPS.BCST 12(AX), Z19, Z20
+	VADDPS      Z20, Z7, Z7
+	VMULPS.BCST 16(AX), Z18, Z20
+	VADDPS      Z20, Z8, Z8
+	VMULPS.BCST 16(AX), Z19, Z20
+	VADDPS      Z20, Z9, Z9
+	VMULPS.BCST 20(AX), Z18, Z20
+	VADDPS      Z20, Z10, Z10
+	VMULPS.BCST 20(AX), Z19, Z20
+	VADDPS      Z20, Z11, Z11
+	VMULPS.BCST 24(AX), Z18, Z20
+	VADDPS      Z20, Z12, Z12
+	VMULPS.BCST 24(AX), Z19, Z20
+	VADDPS      Z20, Z13, Z13
+	VMULPS.BCST 28(AX), Z18, Z20
+	VADDPS      Z20, Z14, Z14
+	VMULPS.BCST 28(AX), Z19, Z20
+	VADDPS      Z20, Z15, Z15
+	VMULPS.BCST 32(AX), Z18, Z20
+	VADDPS      Z20, Z16, Z16
+	VMULPS.BCST 32(AX), Z19, Z20
+	VADDPS      Z20, Z17, Z17
+	ADDQ        $0x00000024, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VMOVUPS Z12, 768(SI)
+	VMOVUPS Z13, 832(SI)
+	VMOVUPS Z14, 896(SI)
+	VMOVUPS Z15, 960(SI)
+	VMOVUPS Z16, 1024(SI)
+	VMOVUPS Z17, 1088(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z18
+	VMOVUPS     64(R9), Z19
+	VMULPS.BCST (AX), Z18, Z20
+	VADDPS      Z20, Z0, Z0
+	VMULPS.BCST (AX), Z19, Z20
+	VADDPS      Z20, Z1, Z1
+	VMULPS.BCST 4(AX), Z18, Z20
+	VADDPS      Z20, Z2, Z2
+	VMULPS.BCST 4(AX), Z19, Z20
+	VADDPS      Z20, Z3, Z3
+	VMULPS.BCST 8(AX), Z18, Z20
+	VADDPS      Z20, Z4, Z4
+	VMULPS.BCST 8(AX), Z19, Z20
+	VADDPS      Z20, Z5, Z5
+	VMULPS.BCST 12(AX), Z18, Z20
+	VADDPS      Z20, Z6, Z6
+	VMULPS.BCST 12(AX), Z19, Z20
+	VADDPS      Z20, Z7, Z7
+	VMULPS.BCST 16(AX), Z18, Z20
+	VADDPS      Z20, Z8, Z8
+	VMULPS.BCST 16(AX), Z19, Z20
+	VADDPS      Z20, Z9, Z9
+	VMULPS.BCST 20(AX), Z18, Z20
+	VADDPS      Z20, Z10, Z10
+	VMULPS.BCST 20(AX), Z19, Z20
+	VADDPS      Z20, Z11, Z11
+	VMULPS.BCST 24(AX), Z18, Z20
+	VADDPS      Z20, Z12, Z12
+	VMULPS.BCST 24(AX), Z19, Z20
+	VADDPS      Z20, Z13, Z13
+	VMULPS.BCST 28(AX), Z18, Z20
+	VADDPS      Z20, Z14, Z14
+	VMULPS.BCST 28(AX), Z19, Z20
+	VADDPS      Z20, Z15, Z15
+	VMULPS.BCST 32(AX), Z18, Z20
+	VADDPS      Z20, Z16, Z16
+	VMULPS.BCST 32(AX), Z19, Z20
+	VADDPS      Z20, Z17, Z17
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 1152(SI)
+	VMOVUPS Z1, 1216(SI)
+	VMOVUPS Z2, 1280(SI)
+	VMOVUPS Z3, 1344(SI)
+	VMOVUPS Z4, 1408(SI)
+	VMOVUPS Z5, 1472(SI)
+	VMOVUPS Z6, 1536(SI)
+	VMOVUPS Z7, 1600(SI)
+	VMOVUPS Z8, 1664(SI)
+	VMOVUPS Z9, 1728(SI)
+	VMOVUPS Z10, 1792(SI)
+	VMOVUPS Z11, 1856(SI)
+	VMOVUPS Z12, 1920(SI)
+	VMOVUPS Z13, 1984(SI)
+	VMOVUPS Z14, 2048(SI)
+	VMOVUPS Z15, 2112(SI)
+	VMOVUPS Z16, 2176(SI)
+	VMOVUPS Z17, 2240(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z18
+	VMOVUPS     64(R9), Z19
+	VMULPS.BCST (AX), Z18, Z20
+	VADDPS      Z20, Z0, Z0
+	VMULPS.BCST (AX), Z19, Z20
+	VADDPS      Z20, Z1, Z1
+	VMULPS.BCST 4(AX), Z18, Z20
+	VADDPS      Z20, Z2, Z2
+	VMULPS.BCST 4(AX), Z19, Z20
+	VADDPS      Z20, Z3, Z3
+	VMULPS.BCST 8(AX), Z18, Z20
+	VADDPS      Z20, Z4, Z4
+	VMULPS.BCST 8(AX), Z19, Z20
+	VADDPS      Z20, Z5, Z5
+	VMULPS.BCST 12(AX), Z18, Z20
+	VADDPS      Z20, Z6, Z6
+	VMULPS.BCST 12(AX), Z19, Z20
+	VADDPS      Z20, Z7, Z7
+	VMULPS.BCST 16(AX), Z18, Z20
+	VADDPS      Z20, Z8, Z8
+	VMULPS.BCST 16(AX), Z19, Z20
+	VADDPS      Z20, Z9, Z9
+	VMULPS.BCST 20(AX), Z18, Z20
+	VADDPS      Z20, Z10, Z10
+	VMULPS.BCST 20(AX), Z19, Z20
+	VADDPS      Z20, Z11, Z11
+	VMULPS.BCST 24(AX), Z18, Z20
+	VADDPS      Z20, Z12, Z12
+	VMULPS.BCST 24(AX), Z19, Z20
+	VADDPS      Z20, Z13, Z13
+	VMULPS.BCST 28(AX), Z18, Z20
+	VADDPS      Z20, Z14, Z14
+	VMULPS.BCST 28(AX), Z19, Z20
+	VADDPS      Z20, Z15, Z15
+	VMULPS.BCST 32(AX), Z18, Z20
+	VADDPS      Z20, Z16, Z16
+	VMULPS.BCST 32(AX), Z19, Z20
+	VADDPS      Z20, Z17, Z17
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 2304(SI)
+	VMOVUPS Z1, 2368(SI)
+	VMOVUPS Z2, 2432(SI)
+	VMOVUPS Z3, 2496(SI)
+	VMOVUPS Z4, 2560(SI)
+	VMOVUPS Z5, 2624(SI)
+	VMOVUPS Z6, 2688(SI)
+	VMOVUPS Z7, 2752(SI)
+	VMOVUPS Z8, 2816(SI)
+	VMOVUPS Z9, 2880(SI)
+	VMOVUPS Z10, 2944(SI)
+	VMOVUPS Z11, 3008(SI)
+	VMOVUPS Z12, 3072(SI)
+	VMOVUPS Z13, 3136(SI)
+	VMOVUPS Z14, 3200(SI)
+	VMOVUPS Z15, 3264(SI)
+	VMOVUPS Z16, 3328(SI)
+	VMOVUPS Z17, 3392(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z18
+	VMOVUPS     64(R9), Z19
+	VMULPS.BCST (AX), Z18, Z20
+	VADDPS      Z20, Z0, Z0
+	VMULPS.BCST (AX), Z19, Z20
+	VADDPS      Z20, Z1, Z1
+	VMULPS.BCST 4(AX), Z18, Z20
+	VADDPS      Z20, Z2, Z2
+	VMULPS.BCST 4(AX), Z19, Z20
+	VADDPS      Z20, Z3, Z3
+	VMULPS.BCST 8(AX), Z18, Z20
+	VADDPS      Z20, Z4, Z4
+	VMULPS.BCST 8(AX), Z19, Z20
+	VADDPS      Z20, Z5, Z5
+	VMULPS.BCST 12(AX), Z18, Z20
+	VADDPS      Z20, Z6, Z6
+	VMULPS.BCST 12(AX), Z19, Z20
+	VADDPS      Z20, Z7, Z7
+	VMULPS.BCST 16(AX), Z18, Z20
+	VADDPS      Z20, Z8, Z8
+	VMULPS.BCST 16(AX), Z19, Z20
+	VADDPS      Z20, Z9, Z9
+	VMULPS.BCST 20(AX), Z18, Z20
+	VADDPS      Z20, Z10, Z10
+	VMULPS.BCST 20(AX), Z19, Z20
+	VADDPS      Z20, Z11, Z11
+	VMULPS.BCST 24(AX), Z18, Z20
+	VADDPS      Z20, Z12, Z12
+	VMULPS.BCST 24(AX), Z19, Z20
+	VADDPS      Z20, Z13, Z13
+	VMULPS.BCST 28(AX), Z18, Z20
+	VADDPS      Z20, Z14, Z14
+	VMULPS.BCST 28(AX), Z19, Z20
+	VADDPS      Z20, Z15, Z15
+	VMULPS.BCST 32(AX), Z18, Z20
+	VADDPS      Z20, Z16, Z16
+	VMULPS.BCST 32(AX), Z19, Z20
+	VADDPS      Z20, Z17, Z17
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       2304(SI), Z0, Z0
+	VMOVUPS      (SI), Z18
+	VADDPS       1152(SI), Z18, Z18
+	VADDPS       Z0, Z18, Z0
+	VADDPS       2368(SI), Z1, Z1
+	VMOVUPS      64(SI), Z18
+	VADDPS       1216(SI), Z18, Z18
+	VADDPS       Z1, Z18, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       2432(SI), Z2, Z2
+	VMOVUPS      128(SI), Z18
+	VADDPS       1280(SI), Z18, Z18
+	VADDPS       Z2, Z18, Z2
+	VADDPS       2496(SI), Z3, Z3
+	VMOVUPS      192(SI), Z18
+	VADDPS       1344(SI), Z18, Z18
+	VADDPS       Z3, Z18, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       2560(SI), Z4, Z4
+	VMOVUPS      256(SI), Z18
+	VADDPS       1408(SI), Z18, Z18
+	VADDPS       Z4, Z18, Z4
+	VADDPS       2624(SI), Z5, Z5
+	VMOVUPS      320(SI), Z18
+	VADDPS       1472(SI), Z18, Z18
+	VADDPS       Z5, Z18, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       2688(SI), Z6, Z6
+	VMOVUPS      384(SI), Z18
+	VADDPS       1536(SI), Z18, Z18
+	VADDPS       Z6, Z18, Z6
+	VADDPS       2752(SI), Z7, Z7
+	VMOVUPS      448(SI), Z18
+	VADDPS       1600(SI), Z18, Z18
+	VADDPS       Z7, Z18, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       2816(SI), Z8, Z8
+	VMOVUPS      512(SI), Z18
+	VADDPS       1664(SI), Z18, Z18
+	VADDPS       Z8, Z18, Z8
+	VADDPS       2880(SI), Z9, Z9
+	VMOVUPS      576(SI), Z18
+	VADDPS       1728(SI), Z18, Z18
+	VADDPS       Z9, Z18, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       2944(SI), Z10, Z10
+	VMOVUPS      640(SI), Z18
+	VADDPS       1792(SI), Z18, Z18
+	VADDPS       Z10, Z18, Z10
+	VADDPS       3008(SI), Z11, Z11
+	VMOVUPS      704(SI), Z18
+	VADDPS       1856(SI), Z18, Z18
+	VADDPS       Z11, Z18, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VADDPS       3072(SI), Z12, Z12
+	VMOVUPS      768(SI), Z18
+	VADDPS       1920(SI), Z18, Z18
+	VADDPS       Z12, Z18, Z12
+	VADDPS       3136(SI), Z13, Z13
+	VMOVUPS      832(SI), Z18
+	VADDPS       1984(SI), Z18, Z18
+	VADDPS       Z13, Z18, Z13
+	VADDPS.BCST  24(CX), Z12, Z12
+	VADDPS.BCST  24(CX), Z13, Z13
+	VADDPS       3200(SI), Z14, Z14
+	VMOVUPS      896(SI), Z18
+	VADDPS       2048(SI), Z18, Z18
+	VADDPS       Z14, Z18, Z14
+	VADDPS       3264(SI), Z15, Z15
+	VMOVUPS      960(SI), Z18
+	VADDPS       2112(SI), Z18, Z18
+	VADDPS       Z15, Z18, Z15
+	VADDPS.BCST  28(CX), Z14, Z14
+	VADDPS.BCST  28(CX), Z15, Z15
+	VADDPS       3328(SI), Z16, Z16
+	VMOVUPS      1024(SI), Z18
+	VADDPS       2176(SI), Z18, Z18
+	VADDPS       Z16, Z18, Z16
+	VADDPS       3392(SI), Z17, Z17
+	VMOVUPS      1088(SI), Z18
+	VADDPS       2240(SI), Z18, Z18
+	VADDPS       Z17, Z18, Z17
+	VADDPS.BCST  32(CX), Z16, Z16
+	VADDPS.BCST  32(CX), Z17, Z17
+	VBROADCASTSS lo+56(FP), Z18
+	VBROADCASTSS hi+60(FP), Z19
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z18, Z0
+	VMINPS       Z0, Z19, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z18, Z1
+	VMINPS       Z1, Z19, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z18, Z2
+	VMINPS       Z2, Z19, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z18, Z3
+	VMINPS       Z3, Z19, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z18, Z4
+	VMINPS       Z4, Z19, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z18, Z5
+	VMINPS       Z5, Z19, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z18, Z6
+	VMINPS       Z6, Z19, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z18, Z7
+	VMINPS       Z7, Z19, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z18, Z8
+	VMINPS       Z8, Z19, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z18, Z9
+	VMINPS       Z9, Z19, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z18, Z10
+	VMINPS       Z10, Z19, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z18, Z11
+	VMINPS       Z11, Z19, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z12, Z18, Z12
+	VMINPS       Z12, Z19, Z12
+	VMOVUPS      Z12, (DI)
+	VMAXPS       Z13, Z18, Z13
+	VMINPS       Z13, Z19, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z14, Z18, Z14
+	VMINPS       Z14, Z19, Z14
+	VMOVUPS      Z14, (DI)
+	VMAXPS       Z15, Z18, Z15
+	VMINPS       Z15, Z19, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z16, Z18, Z16
+	VMINPS       Z16, Z19, Z16
+	VMOVUPS      Z16, (DI)
+	VMAXPS       Z17, Z18, Z17
+	VMINPS       Z17, Z19, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         $0x00000024, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000024, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp10_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z20
+	VMOVUPS     64(R9), Z21
+	VMULPS.BCST (AX), Z20, Z22
+	VADDPS      Z22, Z0, Z0
+	VMULPS.BCST (AX), Z21, Z22
+	VADDPS      Z22, Z1, Z1
+	VMULPS.BCST 4(AX), Z20, Z22
+	VADDPS      Z22, Z2, Z2
+	VMULPS.BCST 4(AX), Z21, Z22
+	VADDPS      Z22, Z3, Z3
+	VMULPS.BCST 8(AX), Z20, Z22
+	VADDPS      Z22, Z4, Z4
+	VMULPS.BCST 8(AX), Z21, Z22
+	VADDPS      Z22, Z5, Z5
+	VMULPS.BCST 12(AX), Z20, Z22
+	VADDPS      Z22, Z6, Z6
+	VMULPS.BCST 12(AX), Z21, Z22
+	VADDPS      Z22, Z7, Z7
+	VMULPS.BCST 16(AX), Z20, Z22
+	VADDPS      Z22, Z8, Z8
+	VMULPS.BCST 16(AX), Z21, Z22
+	VADDPS      Z22, Z9, Z9
+	VMULPS.BCST 20(AX), Z20, Z22
+	VADDPS      Z22, Z10, Z10
+	VMULPS.BCST 20(AX), Z21, Z22
+	VADDPS      Z22, Z11, Z11
+	VMULPS.BCST 24(AX), Z20, Z22
+	VADDPS      Z22, Z12, Z12
+	VMULPS.BCST 24(AX), Z21, Z22
+	VADDPS      Z22, Z13, Z13
+	VMULPS.BCST 28(AX), Z20, Z22
+	VADDPS      Z22, Z14, Z14
+	VMULPS.BCST 28(AX), Z21, Z22
+	VADDPS      Z22, Z15, Z15
+	VMULPS.BCST 32(AX), Z20, Z22
+	VADDPS      Z22, Z16, Z16
+	VMULPS.BCST 32(AX), Z21, Z22
+	VADDPS      Z22, Z17, Z17
+	VMULPS.BCST 36(AX), Z20, Z22
+	VADDPS      Z22, Z18, Z18
+	VMULPS.BCST 36(AX), Z21, Z22
+	VADDPS      Z22, Z19, Z19
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z20
+	VMOVUPS     64(R9), Z21
+	VMULPS.BCST (AX), Z20, Z22
+	VADDPS      Z22, Z0, Z0
+	VMULPS.BCST (AX), Z21, Z22
+	VADDPS      Z22, Z1, Z1
+	VMULPS.BCST 4(AX), Z20, Z22
+	VADDPS      Z22, Z2, Z2
+	VMULPS.BCST 4(AX), Z21, Z22
+	VADDPS      Z22, Z3, Z3
+	VMULPS.BCST 8(AX), Z20, Z22
+	VADDPS      Z22, Z4, Z4
+	VMULPS.BCST 8(AX), Z21, Z22
+	VADDPS      Z22, Z5, Z5
+	VMULPS.BCST 12(AX), Z20, Z22
+	VADDPS      Z22, Z6, Z6
+	VMULPS.BCST 12(AX), Z21, Z22
+	VADDPS      Z22, Z7, Z7
+	VMULPS.BCST 16(AX), Z20, Z22
+	VADDPS      Z22, Z8, Z8
+	VMULPS.BCST 16(AX), Z21, Z22
+	VADDPS      Z22, Z9, Z9
+	VMULPS.BCST 20(AX), Z20, Z22
+	VADDPS      Z22, Z10, Z10
+	VMULPS.BCST 20(AX), Z21, Z22
+	VADDPS      Z22, Z11, Z11
+	VMULPS.BCST 24(AX), Z20, Z22
+	VADDPS      Z22, Z12, Z12
+	VMULPS.BCST 24(AX), Z21, Z22
+	VADDPS      Z22, Z13, Z13
+	VMULPS.BCST 28(AX), Z20, Z22
+	VADDPS      Z22, Z14, Z14
+	VMULPS.BCST 28(AX), Z21, Z22
+	VADDPS      Z22, Z15, Z15
+	VMULPS.BCST 32(AX), Z20, Z22
+	VADDPS      Z22, Z16, Z16
+	VMULPS.BCST 32(AX), Z21, Z22
+	VADDPS      Z22, Z17, Z17
+	VMULPS.BCST 36(AX), Z20, Z22
+	VADDPS      Z22, Z18, Z18
+	VMULPS.BCST 36(AX), Z21, Z22
+	VADDPS      Z22, Z19, Z19
+	ADDQ        $0x00000028, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VMOVUPS Z12, 768(SI)
+	VMOVUPS Z13, 832(SI)
+	VMOVUPS Z14, 896(SI)
+	VMOVUPS Z15, 960(SI)
+	VMOVUPS Z16, 1024(SI)
+	VMOVUPS Z17, 1088(SI)
+	VMOVUPS Z18, 1152(SI)
+	VMOVUPS Z19, 1216(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z20
+	VMOVUPS     64(R9), Z21
+	VMULPS.BCST (AX), Z20, Z22
+	VADDPS      Z22, Z0, Z0
+	VMULPS.BCST (AX), Z21, Z22
+	VADDPS      Z22, Z1, Z1
+	VMULPS.BCST 4(AX), Z20, Z22
+	VADDPS      Z22, Z2, Z2
+	VMULPS.BCST 4(AX), Z21, Z22
+	VADDPS      Z22, Z3, Z3
+	VMULPS.BCST 8(AX), Z20, Z22
+	VADDPS      Z22, Z4, Z4
+	VMULPS.BCST 8(AX), Z21, Z22
+	VADDPS      Z22, Z5, Z5
+	VMULPS.BCST 12(AX), Z20, Z22
+	VADDPS      Z22, Z6, Z6
+	VMULPS.BCST 12(AX), Z21, Z22
+	VADDPS      Z22, Z7, Z7
+	VMULPS.BCST 16(AX), Z20, Z22
+	VADDPS      Z22, Z8, Z8
+	VMULPS.BCST 16(AX), Z21, Z22
+	VADDPS      Z22, Z9, Z9
+	VMULPS.BCST 20(AX), Z20, Z22
+	VADDPS      Z22, Z10, Z10
+	VMULPS.BCST 20(AX), Z21, Z22
+	VADDPS      Z22, Z11, Z11
+	VMULPS.BCST 24(AX), Z20, Z22
+	VADDPS      Z22, Z12, Z12
+	VMULPS.BCST 24(AX), Z21, Z22
+	VADDPS      Z22, Z13, Z13
+	VMULPS.BCST 28(AX), Z20, Z22
+	VADDPS      Z22, Z14, Z14
+	VMULPS.BCST 28(AX), Z21, Z22
+	VADDPS      Z22, Z15, Z15
+	VMULPS.BCST 32(AX), Z20, Z22
+	VADDPS      Z22, Z16, Z16
+	VMULPS.BCST 32(AX), Z21, Z22
+	VADDPS      Z22, Z17, Z17
+	VMULPS.BCST 36(AX), Z20, Z22
+	VADDPS      Z22, Z18, Z18
+	VMULPS.BCST 36(AX), Z21, Z22
+	VADDPS      Z22, Z19, Z19
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 1280(SI)
+	VMOVUPS Z1, 1344(SI)
+	VMOVUPS Z2, 1408(SI)
+	VMOVUPS Z3, 1472(SI)
+	VMOVUPS Z4, 1536(SI)
+	VMOVUPS Z5, 1600(SI)
+	VMOVUPS Z6, 1664(SI)
+	VMOVUPS Z7, 1728(SI)
+	VMOVUPS Z8, 1792(SI)
+	VMOVUPS Z9, 1856(SI)
+	VMOVUPS Z10, 1920(SI)
+	VMOVUPS Z11, 1984(SI)
+	VMOVUPS Z12, 2048(SI)
+	VMOVUPS Z13, 2112(SI)
+	VMOVUPS Z14, 2176(SI)
+	VMOVUPS Z15, 2240(SI)
+	VMOVUPS Z16, 2304(SI)
+	VMOVUPS Z17, 2368(SI)
+	VMOVUPS Z18, 2432(SI)
+	VMOVUPS Z19, 2496(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z20
+	VMOVUPS     64(R9), Z21
+	VMULPS.BCST (AX), Z20, Z22
+	VADDPS      Z22, Z0, Z0
+	VMULPS.BCST (AX), Z21, Z22
+	VADDPS      Z22, Z1, Z1
+	VMULPS.BCST 4(AX), Z20, Z22
+	VADDPS      Z22, Z2, Z2
+	VMULPS.BCST 4(AX), Z21, Z22
+	VADDPS      Z22, Z3, Z3
+	VMULPS.BCST 8(AX), Z20, Z22
+	VADDPS      Z22, Z4, Z4
+	VMULPS.BCST 8(AX), Z21, Z22
+	VADDPS      Z22, Z5, Z5
+	VMULPS.BCST 12(AX), Z20, Z22
+	VADDPS      Z22, Z6, Z6
+	VMULPS.BCST 12(AX), Z21, Z22
+	VADDPS      Z22, Z7, Z7
+	VMULPS.BCST 16(AX), Z20, Z22
+	VADDPS      Z22, Z8, Z8
+	VMULPS.BCST 16(AX), Z21, Z22
+	VADDPS      Z22, Z9, Z9
+	VMULPS.BCST 20(AX), Z20, Z22
+	VADDPS      Z22, Z10, Z10
+	VMULPS.BCST 20(AX), Z21, Z22
+	VADDPS      Z22, Z11, Z11
+	VMULPS.BCST 24(AX), Z20, Z22
+	VADDPS      Z22, Z12, Z12
+	VMULPS.BCST 24(AX), Z21, Z22
+	VADDPS      Z22, Z13, Z13
+	VMULPS.BCST 28(AX), Z20, Z22
+	VADDPS      Z22, Z14, Z14
+	VMULPS.BCST 28(AX), Z21, Z22
+	VADDPS      Z22, Z15, Z15
+	VMULPS.BCST 32(AX), Z20, Z22
+	VADDPS      Z22, Z16, Z16
+	VMULPS.BCST 32(AX), Z21, Z22
+	VADDPS      Z22, Z17, Z17
+	VMULPS.BCST 36(AX), Z20, Z22
+	VADDPS      Z22, Z18, Z18
+	VMULPS.BCST 36(AX), Z21, Z22
+	VADDPS      Z22, Z19, Z19
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 2560(SI)
+	VMOVUPS Z1, 2624(SI)
+	VMOVUPS Z2, 2688(SI)
+	VMOVUPS Z3, 2752(SI)
+	VMOVUPS Z4, 2816(SI)
+	VMOVUPS Z5, 2880(SI)
+	VMOVUPS Z6, 2944(SI)
+	VMOVUPS Z7, 3008(SI)
+	VMOVUPS Z8, 3072(SI)
+	VMOVUPS Z9, 3136(SI)
+	VMOVUPS Z10, 3200(SI)
+	VMOVUPS Z11, 3264(SI)
+	VMOVUPS Z12, 3328(SI)
+	VMOVUPS Z13, 3392(SI)
+	VMOVUPS Z14, 3456(SI)
+	VMOVUPS Z15, 3520(SI)
+	VMOVUPS Z16, 3584(SI)
+	VMOVUPS Z17, 3648(SI)
+	VMOVUPS Z18, 3712(SI)
+	VMOVUPS Z19, 3776(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z20
+	VMOVUPS     64(R9), Z21
+	VMULPS.BCST (AX), Z20, Z22
+	VADDPS      Z22, Z0, Z0
+	VMULPS.BCST (AX), Z21, Z22
+	VADDPS      Z22, Z1, Z1
+	VMULPS.BCST 4(AX), Z20, Z22
+	VADDPS      Z22, Z2, Z2
+	VMULPS.BCST 4(AX), Z21, Z22
+	VADDPS      Z22, Z3, Z3
+	VMULPS.BCST 8(AX), Z20, Z22
+	VADDPS      Z22, Z4, Z4
+	VMULPS.BCST 8(AX), Z21, Z22
+	VADDPS      Z22, Z5, Z5
+	VMULPS.BCST 12(AX), Z20, Z22
+	VADDPS      Z22, Z6, Z6
+	VMULPS.BCST 12(AX), Z21, Z22
+	VADDPS      Z22, Z7, Z7
+	VMULPS.BCST 16(AX), Z20, Z22
+	VADDPS      Z22, Z8, Z8
+	VMULPS.BCST 16(AX), Z21, Z22
+	VADDPS      Z22, Z9, Z9
+	VMULPS.BCST 20(AX), Z20, Z22
+	VADDPS      Z22, Z10, Z10
+	VMULPS.BCST 20(AX), Z21, Z22
+	VADDPS      Z22, Z11, Z11
+	VMULPS.BCST 24(AX), Z20, Z22
+	VADDPS      Z22, Z12, Z12
+	VMULPS.BCST 24(AX), Z21, Z22
+	VADDPS      Z22, Z13, Z13
+	VMULPS.BCST 28(AX), Z20, Z22
+	VADDPS      Z22, Z14, Z14
+	VMULPS.BCST 28(AX), Z21, Z22
+	VADDPS      Z22, Z15, Z15
+	VMULPS.BCST 32(AX), Z20, Z22
+	VADDPS      Z22, Z16, Z16
+	VMULPS.BCST 32(AX), Z21, Z22
+	VADDPS      Z22, Z17, Z17
+	VMULPS.BCST 36(AX), Z20, Z22
+	VADDPS      Z22, Z18, Z18
+	VMULPS.BCST 36(AX), Z21, Z22
+	VADDPS      Z22, Z19, Z19
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       2560(SI), Z0, Z0
+	VMOVUPS      (SI), Z20
+	VADDPS       1280(SI), Z20, Z20
+	VADDPS       Z0, Z20, Z0
+	VADDPS       2624(SI), Z1, Z1
+	VMOVUPS      64(SI), Z20
+	VADDPS       1344(SI), Z20, Z20
+	VADDPS       Z1, Z20, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       2688(SI), Z2, Z2
+	VMOVUPS      128(SI), Z20
+	VADDPS       1408(SI), Z20, Z20
+	VADDPS       Z2, Z20, Z2
+	VADDPS       2752(SI), Z3, Z3
+	VMOVUPS      192(SI), Z20
+	VADDPS       1472(SI), Z20, Z20
+	VADDPS       Z3, Z20, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       2816(SI), Z4, Z4
+	VMOVUPS      256(SI), Z20
+	VADDPS       1536(SI), Z20, Z20
+	VADDPS       Z4, Z20, Z4
+	VADDPS       2880(SI), Z5, Z5
+	VMOVUPS      320(SI), Z20
+	VADDPS       1600(SI), Z20, Z20
+	VADDPS       Z5, Z20, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       2944(SI), Z6, Z6
+	VMOVUPS      384(SI), Z20
+	VADDPS       1664(SI), Z20, Z20
+	VADDPS       Z6, Z20, Z6
+	VADDPS       3008(SI), Z7, Z7
+	VMOVUPS      448(SI), Z20
+	VADDPS       1728(SI), Z20, Z20
+	VADDPS       Z7, Z20, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       3072(SI), Z8, Z8
+	VMOVUPS      512(SI), Z20
+	VADDPS       1792(SI), Z20, Z20
+	VADDPS       Z8, Z20, Z8
+	VADDPS       3136(SI), Z9, Z9
+	VMOVUPS      576(SI), Z20
+	VADDPS       1856(SI), Z20, Z20
+	VADDPS       Z9, Z20, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       3200(SI), Z10, Z10
+	VMOVUPS      640(SI), Z20
+	VADDPS       1920(SI), Z20, Z20
+	VADDPS       Z10, Z20, Z10
+	VADDPS       3264(SI), Z11, Z11
+	VMOVUPS      704(SI), Z20
+	VADDPS       1984(SI), Z20, Z20
+	VADDPS       Z11, Z20, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VADDPS       3328(SI), Z12, Z12
+	VMOVUPS      768(SI), Z20
+	VADDPS       2048(SI), Z20, Z20
+	VADDPS       Z12, Z20, Z12
+	VADDPS       3392(SI), Z13, Z13
+	VMOVUPS      832(SI), Z20
+	VADDPS       2112(SI), Z20, Z20
+	VADDPS       Z13, Z20, Z13
+	VADDPS.BCST  24(CX), Z12, Z12
+	VADDPS.BCST  24(CX), Z13, Z13
+	VADDPS       3456(SI), Z14, Z14
+	VMOVUPS      896(SI), Z20
+	VADDPS       2176(SI), Z20, Z20
+	VADDPS       Z14, Z20, Z14
+	VADDPS       3520(SI), Z15, Z15
+	VMOVUPS      960(SI), Z20
+	VADDPS       2240(SI), Z20, Z20
+	VADDPS       Z15, Z20, Z15
+	VADDPS.BCST  28(CX), Z14, Z14
+	VADDPS.BCST  28(CX), Z15, Z15
+	VADDPS       3584(SI), Z16, Z16
+	VMOVUPS      1024(SI), Z20
+	VADDPS       2304(SI), Z20, Z20
+	VADDPS       Z16, Z20, Z16
+	VADDPS       3648(SI), Z17, Z17
+	VMOVUPS      1088(SI), Z20
+	VADDPS       2368(SI), Z20, Z20
+	VADDPS       Z17, Z20, Z17
+	VADDPS.BCST  32(CX), Z16, Z16
+	VADDPS.BCST  32(CX), Z17, Z17
+	VADDPS       3712(SI), Z18, Z18
+	VMOVUPS      1152(SI), Z20
+	VADDPS       2432(SI), Z20, Z20
+	VADDPS       Z18, Z20, Z18
+	VADDPS       3776(SI), Z19, Z19
+	VMOVUPS      1216(SI), Z20
+	VADDPS       2496(SI), Z20, Z20
+	VADDPS       Z19, Z20, Z19
+	VADDPS.BCST  36(CX), Z18, Z18
+	VADDPS.BCST  36(CX), Z19, Z19
+	VBROADCASTSS lo+56(FP), Z20
+	VBROADCASTSS hi+60(FP), Z21
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z20, Z0
+	VMINPS       Z0, Z21, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z20, Z1
+	VMINPS       Z1, Z21, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z20, Z2
+	VMINPS       Z2, Z21, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z20, Z3
+	VMINPS       Z3, Z21, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z20, Z4
+	VMINPS       Z4, Z21, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z20, Z5
+	VMINPS       Z5, Z21, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z20, Z6
+	VMINPS       Z6, Z21, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z20, Z7
+	VMINPS       Z7, Z21, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z20, Z8
+	VMINPS       Z8, Z21, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z20, Z9
+	VMINPS       Z9, Z21, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z20, Z10
+	VMINPS       Z10, Z21, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z20, Z11
+	VMINPS       Z11, Z21, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z12, Z20, Z12
+	VMINPS       Z12, Z21, Z12
+	VMOVUPS      Z12, (DI)
+	VMAXPS       Z13, Z20, Z13
+	VMINPS       Z13, Z21, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z14, Z20, Z14
+	VMINPS       Z14, Z21, Z14
+	VMOVUPS      Z14, (DI)
+	VMAXPS       Z15, Z20, Z15
+	VMINPS       Z15, Z21, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z16, Z20, Z16
+	VMINPS       Z16, Z21, Z16
+	VMOVUPS      Z16, (DI)
+	VMAXPS       Z17, Z20, Z17
+	VMINPS       Z17, Z21, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z18, Z20, Z18
+	VMINPS       Z18, Z21, Z18
+	VMOVUPS      Z18, (DI)
+	VMAXPS       Z19, Z20, Z19
+	VMINPS       Z19, Z21, Z19
+	VMOVUPS      Z19, 64(DI)
+	ADDQ         $0x00000028, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000028, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp11_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z22
+	VMOVUPS     64(R9), Z23
+	VMULPS.BCST (AX), Z22, Z24
+	VADDPS      Z24, Z0, Z0
+	VMULPS.BCST (AX), Z23, Z24
+	VADDPS      Z24, Z1, Z1
+	VMULPS.BCST 4(AX), Z22, Z24
+	VADDPS      Z24, Z2, Z2
+	VMULPS.BCST 4(AX), Z23, Z24
+	VADDPS      Z24, Z3, Z3
+	VMULPS.BCST 8(AX), Z22, Z24
+	VADDPS      Z24, Z4, Z4
+	VMULPS.BCST 8(AX), Z23, Z24
+	VADDPS      Z24, Z5, Z5
+	VMULPS.BCST 12(AX), Z22, Z24
+	VADDPS      Z24, Z6, Z6
+	VMULPS.BCST 12(AX), Z23, Z24
+	VADDPS      Z24, Z7, Z7
+	VMULPS.BCST 16(AX), Z22, Z24
+	VADDPS      Z24, Z8, Z8
+	VMULPS.BCST 16(AX), Z23, Z24
+	VADDPS      Z24, Z9, Z9
+	VMULPS.BCST 20(AX), Z22, Z24
+	VADDPS      Z24, Z10, Z10
+	VMULPS.BCST 20(AX), Z23, Z24
+	VADDPS      Z24, Z11, Z11
+	VMULPS.BCST 24(AX), Z22, Z24
+	VADDPS      Z24, Z12, Z12
+	VMULPS.BCST 24(AX), Z23, Z24
+	VADDPS      Z24, Z13, Z13
+	VMULPS.BCST 28(AX), Z22, Z24
+	VADDPS      Z24, Z14, Z14
+	VMULPS.BCST 28(AX), Z23, Z24
+	VADDPS      Z24, Z15, Z15
+	VMULPS.BCST 32(AX), Z22, Z24
+	VADDPS      Z24, Z16, Z16
+	VMULPS.BCST 32(AX), Z23, Z24
+	VADDPS      Z24, Z17, Z17
+	VMULPS.BCST 36(AX), Z22, Z24
+	VADDPS      Z24, Z18, Z18
+	VMULPS.BCST 36(AX), Z23, Z24
+	VADDPS      Z24, Z19, Z19
+	VMULPS.BCST 40(AX), Z22, Z24
+	VADDPS      Z24, Z20, Z20
+	VMULPS.BCST 40(AX), Z23, Z24
+	VADDPS      Z24, Z21, Z21
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z22
+	VMOVUPS     64(R9), Z23
+	VMULPS.BCST (AX), Z22, Z24
+	VADDPS      Z24, Z0, Z0
+	VMULPS.BCST (AX), Z23, Z24
+	VADDPS      Z24, Z1, Z1
+	VMULPS.BCST 4(AX), Z22, Z24
+	VADDPS      Z24, Z2, Z2
+	VMULPS.BCST 4(AX), Z23, Z24
+	VADDPS      Z24, Z3, Z3
+	VMULPS.BCST 8(AX), Z22, Z24
+	VADDPS      Z24, Z4, Z4
+	VMULPS.BCST 8(AX), Z23, Z24
+	VADDPS      Z24, Z5, Z5
+	VMULPS.BCST 12(AX), Z22, Z24
+	VADDPS      Z24, Z6, Z6
+	VMULPS.BCST 12(AX), Z23, Z24
+	VADDPS      Z24, Z7, Z7
+	VMULPS.BCST 16(AX), Z22, Z24
+	VADDPS      Z24, Z8, Z8
+	VMULPS.BCST 16(AX), Z23, Z24
+	VADDPS      Z24, Z9, Z9
+	VMULPS.BCST 20(AX), Z22, Z24
+	VADDPS      Z24, Z10, Z10
+	VMULPS.BCST 20(AX), Z23, Z24
+	VADDPS      Z24, Z11, Z11
+	VMULPS.BCST 24(AX), Z22, Z24
+	VADDPS      Z24, Z12, Z12
+	VMULPS.BCST 24(AX), Z23, Z24
+	VADDPS      Z24, Z13, Z13
+	VMULPS.BCST 28(AX), Z22, Z24
+	VADDPS      Z24, Z14, Z14
+	VMULPS.BCST 28(AX), Z23, Z24
+	VADDPS      Z24, Z15, Z15
+	VMULPS.BCST 32(AX), Z22, Z24
+	VADDPS      Z24, Z16, Z16
+	VMULPS.BCST 32(AX), Z23, Z24
+	VADDPS      Z24, Z17, Z17
+	VMULPS.BCST 36(AX), Z22, Z24
+	VADDPS      Z24, Z18, Z18
+	VMULPS.BCST 36(AX), Z23, Z24
+	VADDPS      Z24, Z19, Z19
+	VMULPS.BCST 40(AX), Z22, Z24
+	VADDPS      Z24, Z20, Z20
+	VMULPS.BCST 40(AX), Z23, Z24
+	VADDPS      Z24, Z21, Z21
+	ADDQ        $0x0000002c, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VMOVUPS Z12, 768(SI)
+	VMOVUPS Z13, 832(SI)
+	VMOVUPS Z14, 896(SI)
+	VMOVUPS Z15, 960(SI)
+	VMOVUPS Z16, 1024(SI)
+	VMOVUPS Z17, 1088(SI)
+	VMOVUPS Z18, 1152(SI)
+	VMOVUPS Z19, 1216(SI)
+	VMOVUPS Z20, 1280(SI)
+	VMOVUPS Z21, 1344(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z22
+	VMOVUPS     64(R9), Z23
+	VMULPS.BCST (AX), Z22, Z24
+	VADDPS      Z24, Z0, Z0
+	VMULPS.BCST (AX), Z23, Z24
+	VADDPS      Z24, Z1, Z1
+	VMULPS.BCST 4(AX), Z22, Z24
+	VADDPS      Z24, Z2, Z2
+	VMULPS.BCST 4(AX), Z23, Z24
+	VADDPS      Z24, Z3, Z3
+	VMULPS.BCST 8(AX), Z22, Z24
+	VADDPS      Z24, Z4, Z4
+	VMULPS.BCST 8(AX), Z23, Z24
+	VADDPS      Z24, Z5, Z5
+	VMULPS.BCST 12(AX), Z22, Z24
+	VADDPS      Z24, Z6, Z6
+	VMULPS.BCST 12(AX), Z23, Z24
+	VADDPS      Z24, Z7, Z7
+	VMULPS.BCST 16(AX), Z22, Z24
+	VADDPS      Z24, Z8, Z8
+	VMULPS.BCST 16(AX), Z23, Z24
+	VADDPS      Z24, Z9, Z9
+	VMULPS.BCST 20(AX), Z22, Z24
+	VADDPS      Z24, Z10, Z10
+	VMULPS.BCST 20(AX), Z23, Z24
+	VADDPS      Z24, Z11, Z11
+	VMULPS.BCST 24(AX), Z22, Z24
+	VADDPS      Z24, Z12, Z12
+	VMULPS.BCST 24(AX), Z23, Z24
+	VADDPS      Z24, Z13, Z13
+	VMULPS.BCST 28(AX), Z22, Z24
+	VADDPS      Z24, Z14, Z14
+	VMULPS.BCST 28(AX), Z23, Z24
+	VADDPS      Z24, Z15, Z15
+	VMULPS.BCST 32(AX), Z22, Z24
+	VADDPS      Z24, Z16, Z16
+	VMULPS.BCST 32(AX), Z23, Z24
+	VADDPS      Z24, Z17, Z17
+	VMULPS.BCST 36(AX), Z22, Z24
+	VADDPS      Z24, Z18, Z18
+	VMULPS.BCST 36(AX), Z23, Z24
+	VADDPS      Z24, Z19, Z19
+	VMULPS.BCST 40(AX), Z22, Z24
+	VADDPS      Z24, Z20, Z20
+	VMULPS.BCST 40(AX), Z23, Z24
+	VADDPS      Z24, Z21, Z21
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 1408(SI)
+	VMOVUPS Z1, 1472(SI)
+	VMOVUPS Z2, 1536(SI)
+	VMOVUPS Z3, 1600(SI)
+	VMOVUPS Z4, 1664(SI)
+	VMOVUPS Z5, 1728(SI)
+	VMOVUPS Z6, 1792(SI)
+	VMOVUPS Z7, 1856(SI)
+	VMOVUPS Z8, 1920(SI)
+	VMOVUPS Z9, 1984(SI)
+	VMOVUPS Z10, 2048(SI)
+	VMOVUPS Z11, 2112(SI)
+	VMOVUPS Z12, 2176(SI)
+	VMOVUPS Z13, 2240(SI)
+	VMOVUPS Z14, 2304(SI)
+	VMOVUPS Z15, 2368(SI)
+	VMOVUPS Z16, 2432(SI)
+	VMOVUPS Z17, 2496(SI)
+	VMOVUPS Z18, 2560(SI)
+	VMOVUPS Z19, 2624(SI)
+	VMOVUPS Z20, 2688(SI)
+	VMOVUPS Z21, 2752(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z22
+	VMOVUPS     64(R9), Z23
+	VMULPS.BCST (AX), Z22, Z24
+	VADDPS      Z24, Z0, Z0
+	VMULPS.BCST (AX), Z23, Z24
+	VADDPS      Z24, Z1, Z1
+	VMULPS.BCST 4(AX), Z22, Z24
+	VADDPS      Z24, Z2, Z2
+	VMULPS.BCST 4(AX), Z23, Z24
+	VADDPS      Z24, Z3, Z3
+	VMULPS.BCST 8(AX), Z22, Z24
+	VADDPS      Z24, Z4, Z4
+	VMULPS.BCST 8(AX), Z23, Z24
+	VADDPS      Z24, Z5, Z5
+	VMULPS.BCST 12(AX), Z22, Z24
+	VADDPS      Z24, Z6, Z6
+	VMULPS.BCST 12(AX), Z23, Z24
+	VADDPS      Z24, Z7, Z7
+	VMULPS.BCST 16(AX), Z22, Z24
+	VADDPS      Z24, Z8, Z8
+	VMULPS.BCST 16(AX), Z23, Z24
+	VADDPS      Z24, Z9, Z9
+	VMULPS.BCST 20(AX), Z22, Z24
+	VADDPS      Z24, Z10, Z10
+	VMULPS.BCST 20(AX), Z23, Z24
+	VADDPS      Z24, Z11, Z11
+	VMULPS.BCST 24(AX), Z22, Z24
+	VADDPS      Z24, Z12, Z12
+	VMULPS.BCST 24(AX), Z23, Z24
+	VADDPS      Z24, Z13, Z13
+	VMULPS.BCST 28(AX), Z22, Z24
+	VADDPS      Z24, Z14, Z14
+	VMULPS.BCST 28(AX), Z23, Z24
+	VADDPS      Z24, Z15, Z15
+	VMULPS.BCST 32(AX), Z22, Z24
+	VADDPS      Z24, Z16, Z16
+	VMULPS.BCST 32(AX), Z23, Z24
+	VADDPS      Z24, Z17, Z17
+	VMULPS.BCST 36(AX), Z22, Z24
+	VADDPS      Z24, Z18, Z18
+	VMULPS.BCST 36(AX), Z23, Z24
+	VADDPS      Z24, Z19, Z19
+	VMULPS.BCST 40(AX), Z22, Z24
+	VADDPS      Z24, Z20, Z20
+	VMULPS.BCST 40(AX), Z23, Z24
+	VADDPS      Z24, Z21, Z21
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 2816(SI)
+	VMOVUPS Z1, 2880(SI)
+	VMOVUPS Z2, 2944(SI)
+	VMOVUPS Z3, 3008(SI)
+	VMOVUPS Z4, 3072(SI)
+	VMOVUPS Z5, 3136(SI)
+	VMOVUPS Z6, 3200(SI)
+	VMOVUPS Z7, 3264(SI)
+	VMOVUPS Z8, 3328(SI)
+	VMOVUPS Z9, 3392(SI)
+	VMOVUPS Z10, 3456(SI)
+	VMOVUPS Z11, 3520(SI)
+	VMOVUPS Z12, 3584(SI)
+	VMOVUPS Z13, 3648(SI)
+	VMOVUPS Z14, 3712(SI)
+	VMOVUPS Z15, 3776(SI)
+	VMOVUPS Z16, 3840(SI)
+	VMOVUPS Z17, 3904(SI)
+	VMOVUPS Z18, 3968(SI)
+	VMOVUPS Z19, 4032(SI)
+	VMOVUPS Z20, 4096(SI)
+	VMOVUPS Z21, 4160(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z22
+	VMOVUPS     64(R9), Z23
+	VMULPS.BCST (AX), Z22, Z24
+	VADDPS      Z24, Z0, Z0
+	VMULPS.BCST (AX), Z23, Z24
+	VADDPS      Z24, Z1, Z1
+	VMULPS.BCST 4(AX), Z22, Z24
+	VADDPS      Z24, Z2, Z2
+	VMULPS.BCST 4(AX), Z23, Z24
+	VADDPS      Z24, Z3, Z3
+	VMULPS.BCST 8(AX), Z22, Z24
+	VADDPS      Z24, Z4, Z4
+	VMULPS.BCST 8(AX), Z23, Z24
+	VADDPS      Z24, Z5, Z5
+	VMULPS.BCST 12(AX), Z22, Z24
+	VADDPS      Z24, Z6, Z6
+	VMULPS.BCST 12(AX), Z23, Z24
+	VADDPS      Z24, Z7, Z7
+	VMULPS.BCST 16(AX), Z22, Z24
+	VADDPS      Z24, Z8, Z8
+	VMULPS.BCST 16(AX), Z23, Z24
+	VADDPS      Z24, Z9, Z9
+	VMULPS.BCST 20(AX), Z22, Z24
+	VADDPS      Z24, Z10, Z10
+	VMULPS.BCST 20(AX), Z23, Z24
+	VADDPS      Z24, Z11, Z11
+	VMULPS.BCST 24(AX), Z22, Z24
+	VADDPS      Z24, Z12, Z12
+	VMULPS.BCST 24(AX), Z23, Z24
+	VADDPS      Z24, Z13, Z13
+	VMULPS.BCST 28(AX), Z22, Z24
+	VADDPS      Z24, Z14, Z14
+	VMULPS.BCST 28(AX), Z23, Z24
+	VADDPS      Z24, Z15, Z15
+	VMULPS.BCST 32(AX), Z22, Z24
+	VADDPS      Z24, Z16, Z16
+	VMULPS.BCST 32(AX), Z23, Z24
+	VADDPS      Z24, Z17, Z17
+	VMULPS.BCST 36(AX), Z22, Z24
+	VADDPS      Z24, Z18, Z18
+	VMULPS.BCST 36(AX), Z23, Z24
+	VADDPS      Z24, Z19, Z19
+	VMULPS.BCST 40(AX), Z22, Z24
+	VADDPS      Z24, Z20, Z20
+	VMULPS.BCST 40(AX), Z23, Z24
+	VADDPS      Z24, Z21, Z21
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       2816(SI), Z0, Z0
+	VMOVUPS      (SI), Z22
+	VADDPS       1408(SI), Z22, Z22
+	VADDPS       Z0, Z22, Z0
+	VADDPS       2880(SI), Z1, Z1
+	VMOVUPS      64(SI), Z22
+	VADDPS       1472(SI), Z22, Z22
+	VADDPS       Z1, Z22, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       2944(SI), Z2, Z2
+	VMOVUPS      128(SI), Z22
+	VADDPS       1536(SI), Z22, Z22
+	VADDPS       Z2, Z22, Z2
+	VADDPS       3008(SI), Z3, Z3
+	VMOVUPS      192(SI), Z22
+	VADDPS       1600(SI), Z22, Z22
+	VADDPS       Z3, Z22, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       3072(SI), Z4, Z4
+	VMOVUPS      256(SI), Z22
+	VADDPS       1664(SI), Z22, Z22
+	VADDPS       Z4, Z22, Z4
+	VADDPS       3136(SI), Z5, Z5
+	VMOVUPS      320(SI), Z22
+	VADDPS       1728(SI), Z22, Z22
+	VADDPS       Z5, Z22, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       3200(SI), Z6, Z6
+	VMOVUPS      384(SI), Z22
+	VADDPS       1792(SI), Z22, Z22
+	VADDPS       Z6, Z22, Z6
+	VADDPS       3264(SI), Z7, Z7
+	VMOVUPS      448(SI), Z22
+	VADDPS       1856(SI), Z22, Z22
+	VADDPS       Z7, Z22, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       3328(SI), Z8, Z8
+	VMOVUPS      512(SI), Z22
+	VADDPS       1920(SI), Z22, Z22
+	VADDPS       Z8, Z22, Z8
+	VADDPS       3392(SI), Z9, Z9
+	VMOVUPS      576(SI), Z22
+	VADDPS       1984(SI), Z22, Z22
+	VADDPS       Z9, Z22, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       3456(SI), Z10, Z10
+	VMOVUPS      640(SI), Z22
+	VADDPS       2048(SI), Z22, Z22
+	VADDPS       Z10, Z22, Z10
+	VADDPS       3520(SI), Z11, Z11
+	VMOVUPS      704(SI), Z22
+	VADDPS       2112(SI), Z22, Z22
+	VADDPS       Z11, Z22, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VADDPS       3584(SI), Z12, Z12
+	VMOVUPS      768(SI), Z22
+	VADDPS       2176(SI), Z22, Z22
+	VADDPS       Z12, Z22, Z12
+	VADDPS       3648(SI), Z13, Z13
+	VMOVUPS      832(SI), Z22
+	VADDPS       2240(SI), Z22, Z22
+	VADDPS       Z13, Z22, Z13
+	VADDPS.BCST  24(CX), Z12, Z12
+	VADDPS.BCST  24(CX), Z13, Z13
+	VADDPS       3712(SI), Z14, Z14
+	VMOVUPS      896(SI), Z22
+	VADDPS       2304(SI), Z22, Z22
+	VADDPS       Z14, Z22, Z14
+	VADDPS       3776(SI), Z15, Z15
+	VMOVUPS      960(SI), Z22
+	VADDPS       2368(SI), Z22, Z22
+	VADDPS       Z15, Z22, Z15
+	VADDPS.BCST  28(CX), Z14, Z14
+	VADDPS.BCST  28(CX), Z15, Z15
+	VADDPS       3840(SI), Z16, Z16
+	VMOVUPS      1024(SI), Z22
+	VADDPS       2432(SI), Z22, Z22
+	VADDPS       Z16, Z22, Z16
+	VADDPS       3904(SI), Z17, Z17
+	VMOVUPS      1088(SI), Z22
+	VADDPS       2496(SI), Z22, Z22
+	VADDPS       Z17, Z22, Z17
+	VADDPS.BCST  32(CX), Z16, Z16
+	VADDPS.BCST  32(CX), Z17, Z17
+	VADDPS       3968(SI), Z18, Z18
+	VMOVUPS      1152(SI), Z22
+	VADDPS       2560(SI), Z22, Z22
+	VADDPS       Z18, Z22, Z18
+	VADDPS       4032(SI), Z19, Z19
+	VMOVUPS      1216(SI), Z22
+	VADDPS       2624(SI), Z22, Z22
+	VADDPS       Z19, Z22, Z19
+	VADDPS.BCST  36(CX), Z18, Z18
+	VADDPS.BCST  36(CX), Z19, Z19
+	VADDPS       4096(SI), Z20, Z20
+	VMOVUPS      1280(SI), Z22
+	VADDPS       2688(SI), Z22, Z22
+	VADDPS       Z20, Z22, Z20
+	VADDPS       4160(SI), Z21, Z21
+	VMOVUPS      1344(SI), Z22
+	VADDPS       2752(SI), Z22, Z22
+	VADDPS       Z21, Z22, Z21
+	VADDPS.BCST  40(CX), Z20, Z20
+	VADDPS.BCST  40(CX), Z21, Z21
+	VBROADCASTSS lo+56(FP), Z22
+	VBROADCASTSS hi+60(FP), Z23
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z22, Z0
+	VMINPS       Z0, Z23, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z22, Z1
+	VMINPS       Z1, Z23, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z22, Z2
+	VMINPS       Z2, Z23, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z22, Z3
+	VMINPS       Z3, Z23, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z22, Z4
+	VMINPS       Z4, Z23, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z22, Z5
+	VMINPS       Z5, Z23, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z22, Z6
+	VMINPS       Z6, Z23, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z22, Z7
+	VMINPS       Z7, Z23, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z22, Z8
+	VMINPS       Z8, Z23, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z22, Z9
+	VMINPS       Z9, Z23, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z22, Z10
+	VMINPS       Z10, Z23, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z22, Z11
+	VMINPS       Z11, Z23, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z12, Z22, Z12
+	VMINPS       Z12, Z23, Z12
+	VMOVUPS      Z12, (DI)
+	VMAXPS       Z13, Z22, Z13
+	VMINPS       Z13, Z23, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z14, Z22, Z14
+	VMINPS       Z14, Z23, Z14
+	VMOVUPS      Z14, (DI)
+	VMAXPS       Z15, Z22, Z15
+	VMINPS       Z15, Z23, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z16, Z22, Z16
+	VMINPS       Z16, Z23, Z16
+	VMOVUPS      Z16, (DI)
+	VMAXPS       Z17, Z22, Z17
+	VMINPS       Z17, Z23, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z18, Z22, Z18
+	VMINPS       Z18, Z23, Z18
+	VMOVUPS      Z18, (DI)
+	VMAXPS       Z19, Z22, Z19
+	VMINPS       Z19, Z23, Z19
+	VMOVUPS      Z19, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z20, Z22, Z20
+	VMINPS       Z20, Z23, Z20
+	VMOVUPS      Z20, (DI)
+	VMAXPS       Z21, Z22, Z21
+	VMINPS       Z21, Z23, Z21
+	VMOVUPS      Z21, 64(DI)
+	ADDQ         $0x0000002c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000002c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdp12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdp12_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z24
+	VMOVUPS     64(R9), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	VMULPS.BCST 12(AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST 12(AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 16(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 16(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 20(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 20(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	VMULPS.BCST 24(AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST 24(AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 28(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 28(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 32(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 32(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	VMULPS.BCST 36(AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST 36(AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 40(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 40(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 44(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 44(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z24
+	VMOVUPS     64(R9), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	VMULPS.BCST 12(AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST 12(AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 16(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 16(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 20(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 20(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	VMULPS.BCST 24(AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST 24(AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 28(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 28(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 32(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 32(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	VMULPS.BCST 36(AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST 36(AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 40(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 40(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 44(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 44(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x00000030, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VMOVUPS Z12, 768(SI)
+	VMOVUPS Z13, 832(SI)
+	VMOVUPS Z14, 896(SI)
+	VMOVUPS Z15, 960(SI)
+	VMOVUPS Z16, 1024(SI)
+	VMOVUPS Z17, 1088(SI)
+	VMOVUPS Z18, 1152(SI)
+	VMOVUPS Z19, 1216(SI)
+	VMOVUPS Z20, 1280(SI)
+	VMOVUPS Z21, 1344(SI)
+	VMOVUPS Z22, 1408(SI)
+	VMOVUPS Z23, 1472(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+	VXORPS  Z22, Z22, Z22
+	VXORPS  Z23, Z23, Z23
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z24
+	VMOVUPS     64(R9), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	VMULPS.BCST 12(AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST 12(AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 16(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 16(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 20(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 20(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	VMULPS.BCST 24(AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST 24(AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 28(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 28(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 32(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 32(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	VMULPS.BCST 36(AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST 36(AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 40(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 40(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 44(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 44(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 1536(SI)
+	VMOVUPS Z1, 1600(SI)
+	VMOVUPS Z2, 1664(SI)
+	VMOVUPS Z3, 1728(SI)
+	VMOVUPS Z4, 1792(SI)
+	VMOVUPS Z5, 1856(SI)
+	VMOVUPS Z6, 1920(SI)
+	VMOVUPS Z7, 1984(SI)
+	VMOVUPS Z8, 2048(SI)
+	VMOVUPS Z9, 2112(SI)
+	VMOVUPS Z10, 2176(SI)
+	VMOVUPS Z11, 2240(SI)
+	VMOVUPS Z12, 2304(SI)
+	VMOVUPS Z13, 2368(SI)
+	VMOVUPS Z14, 2432(SI)
+	VMOVUPS Z15, 2496(SI)
+	VMOVUPS Z16, 2560(SI)
+	VMOVUPS Z17, 2624(SI)
+	VMOVUPS Z18, 2688(SI)
+	VMOVUPS Z19, 2752(SI)
+	VMOVUPS Z20, 2816(SI)
+	VMOVUPS Z21, 2880(SI)
+	VMOVUPS Z22, 2944(SI)
+	VMOVUPS Z23, 3008(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+	VXORPS  Z22, Z22, Z22
+	VXORPS  Z23, Z23, Z23
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z24
+	VMOVUPS     64(R9), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	VMULPS.BCST 12(AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST 12(AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 16(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 16(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 20(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 20(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	VMULPS.BCST 24(AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST 24(AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 28(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 28(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 32(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 32(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	VMULPS.BCST 36(AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST 36(AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 40(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 40(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 44(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 44(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 3072(SI)
+	VMOVUPS Z1, 3136(SI)
+	VMOVUPS Z2, 3200(SI)
+	VMOVUPS Z3, 3264(SI)
+	VMOVUPS Z4, 3328(SI)
+	VMOVUPS Z5, 3392(SI)
+	VMOVUPS Z6, 3456(SI)
+	VMOVUPS Z7, 3520(SI)
+	VMOVUPS Z8, 3584(SI)
+	VMOVUPS Z9, 3648(SI)
+	VMOVUPS Z10, 3712(SI)
+	VMOVUPS Z11, 3776(SI)
+	VMOVUPS Z12, 3840(SI)
+	VMOVUPS Z13, 3904(SI)
+	VMOVUPS Z14, 3968(SI)
+	VMOVUPS Z15, 4032(SI)
+	VMOVUPS Z16, 4096(SI)
+	VMOVUPS Z17, 4160(SI)
+	VMOVUPS Z18, 4224(SI)
+	VMOVUPS Z19, 4288(SI)
+	VMOVUPS Z20, 4352(SI)
+	VMOVUPS Z21, 4416(SI)
+	VMOVUPS Z22, 4480(SI)
+	VMOVUPS Z23, 4544(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	VXORPS  Z12, Z12, Z12
+	VXORPS  Z13, Z13, Z13
+	VXORPS  Z14, Z14, Z14
+	VXORPS  Z15, Z15, Z15
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+	VXORPS  Z20, Z20, Z20
+	VXORPS  Z21, Z21, Z21
+	VXORPS  Z22, Z22, Z22
+	VXORPS  Z23, Z23, Z23
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z24
+	VMOVUPS     64(R9), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	VMULPS.BCST 12(AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST 12(AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 16(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 16(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 20(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 20(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	VMULPS.BCST 24(AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST 24(AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 28(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 28(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 32(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 32(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	VMULPS.BCST 36(AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST 36(AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 40(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 40(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 44(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 44(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       3072(SI), Z0, Z0
+	VMOVUPS      (SI), Z24
+	VADDPS       1536(SI), Z24, Z24
+	VADDPS       Z0, Z24, Z0
+	VADDPS       3136(SI), Z1, Z1
+	VMOVUPS      64(SI), Z24
+	VADDPS       1600(SI), Z24, Z24
+	VADDPS       Z1, Z24, Z1
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS.BCST  (CX), Z1, Z1
+	VADDPS       3200(SI), Z2, Z2
+	VMOVUPS      128(SI), Z24
+	VADDPS       1664(SI), Z24, Z24
+	VADDPS       Z2, Z24, Z2
+	VADDPS       3264(SI), Z3, Z3
+	VMOVUPS      192(SI), Z24
+	VADDPS       1728(SI), Z24, Z24
+	VADDPS       Z3, Z24, Z3
+	VADDPS.BCST  4(CX), Z2, Z2
+	VADDPS.BCST  4(CX), Z3, Z3
+	VADDPS       3328(SI), Z4, Z4
+	VMOVUPS      256(SI), Z24
+	VADDPS       1792(SI), Z24, Z24
+	VADDPS       Z4, Z24, Z4
+	VADDPS       3392(SI), Z5, Z5
+	VMOVUPS      320(SI), Z24
+	VADDPS       1856(SI), Z24, Z24
+	VADDPS       Z5, Z24, Z5
+	VADDPS.BCST  8(CX), Z4, Z4
+	VADDPS.BCST  8(CX), Z5, Z5
+	VADDPS       3456(SI), Z6, Z6
+	VMOVUPS      384(SI), Z24
+	VADDPS       1920(SI), Z24, Z24
+	VADDPS       Z6, Z24, Z6
+	VADDPS       3520(SI), Z7, Z7
+	VMOVUPS      448(SI), Z24
+	VADDPS       1984(SI), Z24, Z24
+	VADDPS       Z7, Z24, Z7
+	VADDPS.BCST  12(CX), Z6, Z6
+	VADDPS.BCST  12(CX), Z7, Z7
+	VADDPS       3584(SI), Z8, Z8
+	VMOVUPS      512(SI), Z24
+	VADDPS       2048(SI), Z24, Z24
+	VADDPS       Z8, Z24, Z8
+	VADDPS       3648(SI), Z9, Z9
+	VMOVUPS      576(SI), Z24
+	VADDPS       2112(SI), Z24, Z24
+	VADDPS       Z9, Z24, Z9
+	VADDPS.BCST  16(CX), Z8, Z8
+	VADDPS.BCST  16(CX), Z9, Z9
+	VADDPS       3712(SI), Z10, Z10
+	VMOVUPS      640(SI), Z24
+	VADDPS       2176(SI), Z24, Z24
+	VADDPS       Z10, Z24, Z10
+	VADDPS       3776(SI), Z11, Z11
+	VMOVUPS      704(SI), Z24
+	VADDPS       2240(SI), Z24, Z24
+	VADDPS       Z11, Z24, Z11
+	VADDPS.BCST  20(CX), Z10, Z10
+	VADDPS.BCST  20(CX), Z11, Z11
+	VADDPS       3840(SI), Z12, Z12
+	VMOVUPS      768(SI), Z24
+	VADDPS       2304(SI), Z24, Z24
+	VADDPS       Z12, Z24, Z12
+	VADDPS       3904(SI), Z13, Z13
+	VMOVUPS      832(SI), Z24
+	VADDPS       2368(SI), Z24, Z24
+	VADDPS       Z13, Z24, Z13
+	VADDPS.BCST  24(CX), Z12, Z12
+	VADDPS.BCST  24(CX), Z13, Z13
+	VADDPS       3968(SI), Z14, Z14
+	VMOVUPS      896(SI), Z24
+	VADDPS       2432(SI), Z24, Z24
+	VADDPS       Z14, Z24, Z14
+	VADDPS       4032(SI), Z15, Z15
+	VMOVUPS      960(SI), Z24
+	VADDPS       2496(SI), Z24, Z24
+	VADDPS       Z15, Z24, Z15
+	VADDPS.BCST  28(CX), Z14, Z14
+	VADDPS.BCST  28(CX), Z15, Z15
+	VADDPS       4096(SI), Z16, Z16
+	VMOVUPS      1024(SI), Z24
+	VADDPS       2560(SI), Z24, Z24
+	VADDPS       Z16, Z24, Z16
+	VADDPS       4160(SI), Z17, Z17
+	VMOVUPS      1088(SI), Z24
+	VADDPS       2624(SI), Z24, Z24
+	VADDPS       Z17, Z24, Z17
+	VADDPS.BCST  32(CX), Z16, Z16
+	VADDPS.BCST  32(CX), Z17, Z17
+	VADDPS       4224(SI), Z18, Z18
+	VMOVUPS      1152(SI), Z24
+	VADDPS       2688(SI), Z24, Z24
+	VADDPS       Z18, Z24, Z18
+	VADDPS       4288(SI), Z19, Z19
+	VMOVUPS      1216(SI), Z24
+	VADDPS       2752(SI), Z24, Z24
+	VADDPS       Z19, Z24, Z19
+	VADDPS.BCST  36(CX), Z18, Z18
+	VADDPS.BCST  36(CX), Z19, Z19
+	VADDPS       4352(SI), Z20, Z20
+	VMOVUPS      1280(SI), Z24
+	VADDPS       2816(SI), Z24, Z24
+	VADDPS       Z20, Z24, Z20
+	VADDPS       4416(SI), Z21, Z21
+	VMOVUPS      1344(SI), Z24
+	VADDPS       2880(SI), Z24, Z24
+	VADDPS       Z21, Z24, Z21
+	VADDPS.BCST  40(CX), Z20, Z20
+	VADDPS.BCST  40(CX), Z21, Z21
+	VADDPS       4480(SI), Z22, Z22
+	VMOVUPS      1408(SI), Z24
+	VADDPS       2944(SI), Z24, Z24
+	VADDPS       Z22, Z24, Z22
+	VADDPS       4544(SI), Z23, Z23
+	VMOVUPS      1472(SI), Z24
+	VADDPS       3008(SI), Z24, Z24
+	VADDPS       Z23, Z24, Z23
+	VADDPS.BCST  44(CX), Z22, Z22
+	VADDPS.BCST  44(CX), Z23, Z23
+	VBROADCASTSS lo+56(FP), Z24
+	VBROADCASTSS hi+60(FP), Z25
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z24, Z0
+	VMINPS       Z0, Z25, Z0
+	VMOVUPS      Z0, (DI)
+	VMAXPS       Z1, Z24, Z1
+	VMINPS       Z1, Z25, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z24, Z2
+	VMINPS       Z2, Z25, Z2
+	VMOVUPS      Z2, (DI)
+	VMAXPS       Z3, Z24, Z3
+	VMINPS       Z3, Z25, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z24, Z4
+	VMINPS       Z4, Z25, Z4
+	VMOVUPS      Z4, (DI)
+	VMAXPS       Z5, Z24, Z5
+	VMINPS       Z5, Z25, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z24, Z6
+	VMINPS       Z6, Z25, Z6
+	VMOVUPS      Z6, (DI)
+	VMAXPS       Z7, Z24, Z7
+	VMINPS       Z7, Z25, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z24, Z8
+	VMINPS       Z8, Z25, Z8
+	VMOVUPS      Z8, (DI)
+	VMAXPS       Z9, Z24, Z9
+	VMINPS       Z9, Z25, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z24, Z10
+	VMINPS       Z10, Z25, Z10
+	VMOVUPS      Z10, (DI)
+	VMAXPS       Z11, Z24, Z11
+	VMINPS       Z11, Z25, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z12, Z24, Z12
+	VMINPS       Z12, Z25, Z12
+	VMOVUPS      Z12, (DI)
+	VMAXPS       Z13, Z24, Z13
+	VMINPS       Z13, Z25, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z14, Z24, Z14
+	VMINPS       Z14, Z25, Z14
+	VMOVUPS      Z14, (DI)
+	VMAXPS       Z15, Z24, Z15
+	VMINPS       Z15, Z25, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z16, Z24, Z16
+	VMINPS       Z16, Z25, Z16
+	VMOVUPS      Z16, (DI)
+	VMAXPS       Z17, Z24, Z17
+	VMINPS       Z17, Z25, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z18, Z24, Z18
+	VMINPS       Z18, Z25, Z18
+	VMOVUPS      Z18, (DI)
+	VMAXPS       Z19, Z24, Z19
+	VMINPS       Z19, Z25, Z19
+	VMOVUPS      Z19, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z20, Z24, Z20
+	VMINPS       Z20, Z25, Z20
+	VMOVUPS      Z20, (DI)
+	VMAXPS       Z21, Z24, Z21
+	VMINPS       Z21, Z25, Z21
+	VMOVUPS      Z21, 64(DI)
+	ADDQ         R8, DI
+	VMAXPS       Z22, Z24, Z22
+	VMINPS       Z22, Z25, Z22
+	VMOVUPS      Z22, (DI)
+	VMAXPS       Z23, Z24, Z23
+	VMINPS       Z23, Z25, Z23
+	VMOVUPS      Z23, 64(DI)
+	ADDQ         $0x00000030, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000030, DI, DI
+	ADDQ         DI, DX
 	DECQ         BX
 	JNZ          panel
 	VZEROUPPER
@@ -2973,6 +9948,466 @@ tap1:
 done:
 	VZEROUPPER
 	RET
+
+// func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·dw3s1_avx512(SB), NOSPLIT, $0-88
+	VBROADCASTSS lo+72(FP), Z10
+	VBROADCASTSS hi+76(FP), Z11
+	VMOVDQU32    iota16<>+0(SB), Z12
+	MOVQ         iw+24(FP), AX
+	MOVQ         ow+8(FP), CX
+	VPBROADCASTD AX, Z13
+	VPBROADCASTD CX, Z14
+	MOVL         $0x00000001, DX
+	VPBROADCASTD DX, Z15
+	VPADDD       Z15, Z15, Z16
+	MOVQ         x+48(FP), DX
+	MOVQ         y+56(FP), BX
+	MOVQ         ih+16(FP), SI
+	MOVQ         pad+32(FP), DI
+	SHLQ         $0x02, AX
+	MOVQ         DI, R9
+	SHLQ         $0x02, R9
+	SUBQ         R9, DX
+
+channel:
+	MOVQ         w+40(FP), R8
+	VBROADCASTSS (R8), Z0
+	VBROADCASTSS 4(R8), Z1
+	VBROADCASTSS 8(R8), Z2
+	VBROADCASTSS 12(R8), Z3
+	VBROADCASTSS 16(R8), Z4
+	VBROADCASTSS 20(R8), Z5
+	VBROADCASTSS 24(R8), Z6
+	VBROADCASTSS 28(R8), Z7
+	VBROADCASTSS 32(R8), Z8
+	ADDQ         $0x24, w+40(FP)
+	MOVQ         bias+64(FP), R8
+	VBROADCASTSS (R8), Z9
+	ADDQ         $0x04, bias+64(FP)
+	XORQ         R8, R8
+
+col:
+	VPBROADCASTD R8, Z17
+	VPADDD       Z12, Z17, Z17
+	VPCMPUD      $0x01, Z14, Z17, K1
+	MOVQ         R8, R9
+	SUBQ         DI, R9
+	VPBROADCASTD R9, Z17
+	VPADDD       Z12, Z17, Z17
+	VPCMPUD      $0x01, Z13, Z17, K2
+	VPADDD       Z15, Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K3
+	VPADDD       Z16, Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K4
+	MOVQ         DI, R9
+	NEGQ         R9
+	CMPQ         R9, SI
+	JAE          zero1
+	MOVQ         R9, R10
+	IMULQ        AX, R10
+	ADDQ         DX, R10
+	VMOVUPS.Z    (R10)(R8*4), K2, Z17
+	VMOVUPS.Z    4(R10)(R8*4), K3, Z18
+	VMOVUPS.Z    8(R10)(R8*4), K4, Z19
+	JMP          loaded1
+
+zero1:
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+
+loaded1:
+	INCQ      R9
+	CMPQ      R9, SI
+	JAE       zero2
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z20
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z21
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z22
+	JMP       loaded2
+
+zero2:
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+
+loaded2:
+	INCQ R9
+	LEAQ (BX)(R8*4), R11
+	MOVQ oh+0(FP), R12
+
+rows:
+	CMPQ      R9, SI
+	JAE       zero3
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z23
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z24
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z25
+	JMP       loaded3
+
+zero3:
+	VXORPS Z23, Z23, Z23
+	VXORPS Z24, Z24, Z24
+	VXORPS Z25, Z25, Z25
+
+loaded3:
+	INCQ      R9
+	VMOVAPS   Z9, Z26
+	VMULPS    Z17, Z0, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z18, Z1, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z19, Z2, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z20, Z3, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z21, Z4, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z22, Z5, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z23, Z6, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z24, Z7, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z25, Z8, Z27
+	VADDPS    Z27, Z26, Z26
+	VMAXPS    Z26, Z10, Z26
+	VMINPS    Z26, Z11, Z26
+	VMOVUPS   Z26, K1, (R11)
+	LEAQ      (R11)(CX*4), R11
+	DECQ      R12
+	JZ        next
+	CMPQ      R9, SI
+	JAE       zero4
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z17
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z18
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z19
+	JMP       loaded4
+
+zero4:
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+
+loaded4:
+	INCQ      R9
+	VMOVAPS   Z9, Z26
+	VMULPS    Z20, Z0, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z21, Z1, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z22, Z2, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z23, Z3, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z24, Z4, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z25, Z5, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z17, Z6, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z18, Z7, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z19, Z8, Z27
+	VADDPS    Z27, Z26, Z26
+	VMAXPS    Z26, Z10, Z26
+	VMINPS    Z26, Z11, Z26
+	VMOVUPS   Z26, K1, (R11)
+	LEAQ      (R11)(CX*4), R11
+	DECQ      R12
+	JZ        next
+	CMPQ      R9, SI
+	JAE       zero5
+	MOVQ      R9, R10
+	IMULQ     AX, R10
+	ADDQ      DX, R10
+	VMOVUPS.Z (R10)(R8*4), K2, Z20
+	VMOVUPS.Z 4(R10)(R8*4), K3, Z21
+	VMOVUPS.Z 8(R10)(R8*4), K4, Z22
+	JMP       loaded5
+
+zero5:
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+
+loaded5:
+	INCQ    R9
+	VMOVAPS Z9, Z26
+	VMULPS  Z23, Z0, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z24, Z1, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z25, Z2, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z17, Z3, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z18, Z4, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z19, Z5, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z20, Z6, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z21, Z7, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z22, Z8, Z27
+	VADDPS  Z27, Z26, Z26
+	VMAXPS  Z26, Z10, Z26
+	VMINPS  Z26, Z11, Z26
+	VMOVUPS Z26, K1, (R11)
+	LEAQ    (R11)(CX*4), R11
+	DECQ    R12
+	JZ      next
+	JMP     rows
+
+next:
+	ADDQ  $0x10, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  SI, R9
+	IMULQ AX, R9
+	ADDQ  R9, DX
+	MOVQ  oh+0(FP), R9
+	IMULQ CX, R9
+	LEAQ  (BX)(R9*4), BX
+	DECQ  channels+80(FP)
+	JNZ   channel
+	VZEROUPPER
+	RET
+
+DATA iota16<>+0(SB)/4, $0x00000000
+DATA iota16<>+4(SB)/4, $0x00000001
+DATA iota16<>+8(SB)/4, $0x00000002
+DATA iota16<>+12(SB)/4, $0x00000003
+DATA iota16<>+16(SB)/4, $0x00000004
+DATA iota16<>+20(SB)/4, $0x00000005
+DATA iota16<>+24(SB)/4, $0x00000006
+DATA iota16<>+28(SB)/4, $0x00000007
+DATA iota16<>+32(SB)/4, $0x00000008
+DATA iota16<>+36(SB)/4, $0x00000009
+DATA iota16<>+40(SB)/4, $0x0000000a
+DATA iota16<>+44(SB)/4, $0x0000000b
+DATA iota16<>+48(SB)/4, $0x0000000c
+DATA iota16<>+52(SB)/4, $0x0000000d
+DATA iota16<>+56(SB)/4, $0x0000000e
+DATA iota16<>+60(SB)/4, $0x0000000f
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX512F
+TEXT ·dw3s2_avx512(SB), NOSPLIT, $0-88
+	VBROADCASTSS lo+72(FP), Z10
+	VBROADCASTSS hi+76(FP), Z11
+	VMOVDQU32    iota16<>+0(SB), Z12
+	MOVQ         iw+24(FP), AX
+	MOVQ         ow+8(FP), CX
+	VPBROADCASTD AX, Z13
+	VPBROADCASTD CX, Z14
+	MOVL         $0x00000010, DX
+	VPBROADCASTD DX, Z15
+	MOVL         $0x00000002, DX
+	VPBROADCASTD DX, Z16
+	MOVL         $0x00000012, DX
+	VPBROADCASTD DX, Z17
+	VMOVDQU32    deint_idx<>+0(SB), Z18
+	VMOVDQU32    deint_idx<>+64(SB), Z19
+	MOVQ         x+48(FP), DX
+	MOVQ         y+56(FP), BX
+	MOVQ         ih+16(FP), SI
+	MOVQ         pad+32(FP), DI
+	SHLQ         $0x02, AX
+	MOVQ         DI, R10
+	SHLQ         $0x02, R10
+	SUBQ         R10, DX
+
+channel:
+	MOVQ         w+40(FP), R8
+	VBROADCASTSS (R8), Z0
+	VBROADCASTSS 4(R8), Z1
+	VBROADCASTSS 8(R8), Z2
+	VBROADCASTSS 12(R8), Z3
+	VBROADCASTSS 16(R8), Z4
+	VBROADCASTSS 20(R8), Z5
+	VBROADCASTSS 24(R8), Z6
+	VBROADCASTSS 28(R8), Z7
+	VBROADCASTSS 32(R8), Z8
+	ADDQ         $0x24, w+40(FP)
+	MOVQ         bias+64(FP), R8
+	VBROADCASTSS (R8), Z9
+	ADDQ         $0x04, bias+64(FP)
+	MOVQ         DI, R8
+	NEGQ         R8
+	MOVQ         oh+0(FP), R14
+
+row:
+	XORQ  R11, R11
+	CMPQ  R8, SI
+	JAE   row0
+	MOVQ  R8, R11
+	IMULQ AX, R11
+	ADDQ  DX, R11
+
+row0:
+	INCQ  R8
+	XORQ  R12, R12
+	CMPQ  R8, SI
+	JAE   row1
+	MOVQ  R8, R12
+	IMULQ AX, R12
+	ADDQ  DX, R12
+
+row1:
+	INCQ  R8
+	XORQ  R13, R13
+	CMPQ  R8, SI
+	JAE   row2
+	MOVQ  R8, R13
+	IMULQ AX, R13
+	ADDQ  DX, R13
+
+row2:
+	INCQ R8
+	SUBQ $0x01, R8
+	XORQ R9, R9
+
+col:
+	VPBROADCASTD R9, Z20
+	VPADDD       Z12, Z20, Z20
+	VPCMPUD      $0x01, Z14, Z20, K1
+	MOVQ         R9, R10
+	SHLQ         $0x01, R10
+	SUBQ         DI, R10
+	VPBROADCASTD R10, Z20
+	VPADDD       Z12, Z20, Z20
+	VPCMPUD      $0x01, Z13, Z20, K2
+	VPADDD       Z15, Z20, Z21
+	VPCMPUD      $0x01, Z13, Z21, K3
+	VPADDD       Z16, Z20, Z21
+	VPCMPUD      $0x01, Z13, Z21, K4
+	VPADDD       Z17, Z20, Z21
+	VPCMPUD      $0x01, Z13, Z21, K5
+	VMOVAPS      Z9, Z20
+	MOVQ         R9, R10
+	SHLQ         $0x01, R10
+	TESTQ        R11, R11
+	JZ           tap0
+	VMOVUPS.Z    (R11)(R10*4), K2, Z23
+	VMOVUPS.Z    64(R11)(R10*4), K3, Z21
+	VMOVAPS      Z23, Z24
+	VPERMT2PS    Z21, Z18, Z24
+	VMOVAPS      Z23, Z22
+	VPERMT2PS    Z21, Z19, Z22
+	VMOVUPS.Z    8(R11)(R10*4), K4, Z23
+	VMOVUPS.Z    72(R11)(R10*4), K5, Z21
+	VMOVAPS      Z23, Z23
+	VPERMT2PS    Z21, Z18, Z23
+	VMULPS       Z24, Z0, Z21
+	VADDPS       Z21, Z20, Z20
+	VMULPS       Z22, Z1, Z21
+	VADDPS       Z21, Z20, Z20
+	VMULPS       Z23, Z2, Z21
+	VADDPS       Z21, Z20, Z20
+
+tap0:
+	TESTQ     R12, R12
+	JZ        tap1
+	VMOVUPS.Z (R12)(R10*4), K2, Z23
+	VMOVUPS.Z 64(R12)(R10*4), K3, Z21
+	VMOVAPS   Z23, Z24
+	VPERMT2PS Z21, Z18, Z24
+	VMOVAPS   Z23, Z22
+	VPERMT2PS Z21, Z19, Z22
+	VMOVUPS.Z 8(R12)(R10*4), K4, Z23
+	VMOVUPS.Z 72(R12)(R10*4), K5, Z21
+	VMOVAPS   Z23, Z23
+	VPERMT2PS Z21, Z18, Z23
+	VMULPS    Z24, Z3, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z22, Z4, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z23, Z5, Z21
+	VADDPS    Z21, Z20, Z20
+
+tap1:
+	TESTQ     R13, R13
+	JZ        tap2
+	VMOVUPS.Z (R13)(R10*4), K2, Z23
+	VMOVUPS.Z 64(R13)(R10*4), K3, Z21
+	VMOVAPS   Z23, Z24
+	VPERMT2PS Z21, Z18, Z24
+	VMOVAPS   Z23, Z22
+	VPERMT2PS Z21, Z19, Z22
+	VMOVUPS.Z 8(R13)(R10*4), K4, Z23
+	VMOVUPS.Z 72(R13)(R10*4), K5, Z21
+	VMOVAPS   Z23, Z23
+	VPERMT2PS Z21, Z18, Z23
+	VMULPS    Z24, Z6, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z22, Z7, Z21
+	VADDPS    Z21, Z20, Z20
+	VMULPS    Z23, Z8, Z21
+	VADDPS    Z21, Z20, Z20
+
+tap2:
+	VMAXPS  Z20, Z10, Z20
+	VMINPS  Z20, Z11, Z20
+	VMOVUPS Z20, K1, (BX)(R9*4)
+	ADDQ    $0x10, R9
+	CMPQ    R9, CX
+	JB      col
+	LEAQ    (BX)(CX*4), BX
+	DECQ    R14
+	JNZ     row
+	MOVQ    SI, R10
+	IMULQ   AX, R10
+	ADDQ    R10, DX
+	DECQ    channels+80(FP)
+	JNZ     channel
+	VZEROUPPER
+	RET
+
+DATA deint_idx<>+0(SB)/4, $0x00000000
+DATA deint_idx<>+4(SB)/4, $0x00000002
+DATA deint_idx<>+8(SB)/4, $0x00000004
+DATA deint_idx<>+12(SB)/4, $0x00000006
+DATA deint_idx<>+16(SB)/4, $0x00000008
+DATA deint_idx<>+20(SB)/4, $0x0000000a
+DATA deint_idx<>+24(SB)/4, $0x0000000c
+DATA deint_idx<>+28(SB)/4, $0x0000000e
+DATA deint_idx<>+32(SB)/4, $0x00000010
+DATA deint_idx<>+36(SB)/4, $0x00000012
+DATA deint_idx<>+40(SB)/4, $0x00000014
+DATA deint_idx<>+44(SB)/4, $0x00000016
+DATA deint_idx<>+48(SB)/4, $0x00000018
+DATA deint_idx<>+52(SB)/4, $0x0000001a
+DATA deint_idx<>+56(SB)/4, $0x0000001c
+DATA deint_idx<>+60(SB)/4, $0x0000001e
+DATA deint_idx<>+64(SB)/4, $0x00000001
+DATA deint_idx<>+68(SB)/4, $0x00000003
+DATA deint_idx<>+72(SB)/4, $0x00000005
+DATA deint_idx<>+76(SB)/4, $0x00000007
+DATA deint_idx<>+80(SB)/4, $0x00000009
+DATA deint_idx<>+84(SB)/4, $0x0000000b
+DATA deint_idx<>+88(SB)/4, $0x0000000d
+DATA deint_idx<>+92(SB)/4, $0x0000000f
+DATA deint_idx<>+96(SB)/4, $0x00000011
+DATA deint_idx<>+100(SB)/4, $0x00000013
+DATA deint_idx<>+104(SB)/4, $0x00000015
+DATA deint_idx<>+108(SB)/4, $0x00000017
+DATA deint_idx<>+112(SB)/4, $0x00000019
+DATA deint_idx<>+116(SB)/4, $0x0000001b
+DATA deint_idx<>+120(SB)/4, $0x0000001d
+DATA deint_idx<>+124(SB)/4, $0x0000001f
+GLOBL deint_idx<>(SB), RODATA|NOPTR, $128
 
 // func add_avx512(n int, a *float32, b *float32, c *float32)
 // Requires: AVX, AVX512F
@@ -3113,37 +10548,3 @@ loop:
 	JNZ       loop
 	VZEROUPPER
 	RET
-
-DATA deint_idx<>+0(SB)/4, $0x00000000
-DATA deint_idx<>+4(SB)/4, $0x00000002
-DATA deint_idx<>+8(SB)/4, $0x00000004
-DATA deint_idx<>+12(SB)/4, $0x00000006
-DATA deint_idx<>+16(SB)/4, $0x00000008
-DATA deint_idx<>+20(SB)/4, $0x0000000a
-DATA deint_idx<>+24(SB)/4, $0x0000000c
-DATA deint_idx<>+28(SB)/4, $0x0000000e
-DATA deint_idx<>+32(SB)/4, $0x00000010
-DATA deint_idx<>+36(SB)/4, $0x00000012
-DATA deint_idx<>+40(SB)/4, $0x00000014
-DATA deint_idx<>+44(SB)/4, $0x00000016
-DATA deint_idx<>+48(SB)/4, $0x00000018
-DATA deint_idx<>+52(SB)/4, $0x0000001a
-DATA deint_idx<>+56(SB)/4, $0x0000001c
-DATA deint_idx<>+60(SB)/4, $0x0000001e
-DATA deint_idx<>+64(SB)/4, $0x00000001
-DATA deint_idx<>+68(SB)/4, $0x00000003
-DATA deint_idx<>+72(SB)/4, $0x00000005
-DATA deint_idx<>+76(SB)/4, $0x00000007
-DATA deint_idx<>+80(SB)/4, $0x00000009
-DATA deint_idx<>+84(SB)/4, $0x0000000b
-DATA deint_idx<>+88(SB)/4, $0x0000000d
-DATA deint_idx<>+92(SB)/4, $0x0000000f
-DATA deint_idx<>+96(SB)/4, $0x00000011
-DATA deint_idx<>+100(SB)/4, $0x00000013
-DATA deint_idx<>+104(SB)/4, $0x00000015
-DATA deint_idx<>+108(SB)/4, $0x00000017
-DATA deint_idx<>+112(SB)/4, $0x00000019
-DATA deint_idx<>+116(SB)/4, $0x0000001b
-DATA deint_idx<>+120(SB)/4, $0x0000001d
-DATA deint_idx<>+124(SB)/4, $0x0000001f
-GLOBL deint_idx<>(SB), RODATA|NOPTR, $128

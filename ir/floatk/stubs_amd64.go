@@ -39,6 +39,36 @@ func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
+// gemmdp1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp3_avx2 is a 3x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp4_avx2 is a 4x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp5_avx2 is a 5x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp6_avx2 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
 // dw_avx2 is the depthwise kernel (see dwGo).
 //
 //go:noescape
@@ -139,10 +169,80 @@ func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int
 //go:noescape
 func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
+// gemmdp1_avx512 is a 1x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp2_avx512 is a 2x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp3_avx512 is a 3x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp4_avx512 is a 4x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp5_avx512 is a 5x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp6_avx512 is a 6x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp7_avx512 is a 7x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp8_avx512 is a 8x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp9_avx512 is a 9x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp10_avx512 is a 10x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp11_avx512 is a 11x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdp12_avx512 is a 12x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdp12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
 // dw_avx512 is the depthwise kernel (see dwGo).
 //
 //go:noescape
 func dw_avx512(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
+
+// dw3s1_avx512 is the direct 3x3 stride-1 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+
+// dw3s2_avx512 is the direct 3x3 stride-2 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 
 // add_avx512 is addGo for n a multiple of the vector width.
 //

@@ -19,7 +19,7 @@ import (
 type tier struct {
 	name  string
 	vw    int
-	mrSeq int // rows of the widest gemmSeq micro-kernel
+	mrSeq int // rows of the widest gemmSeq and gemmDotPhased micro-kernels
 	mrDot int // rows of the widest gemmDot micro-kernel
 	vec   func() reg.VecVirtual
 }
@@ -38,7 +38,14 @@ func main() {
 		for mr := 1; mr <= t.mrDot; mr++ {
 			gemmDot(t, mr)
 		}
+		for mr := 1; mr <= t.mrSeq; mr++ {
+			gemmDotPhased(t, mr)
+		}
 		depthwise(t)
+		if t.vw == 16 {
+			dw3s1(t)
+			dw3(t, 2)
+		}
 		add(t)
 		minmax(t)
 		histIndex(t)
@@ -67,18 +74,18 @@ func gemmSeq(t tier, mr int) {
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
 		}
 	}
-	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	b0, b1, p := t.vec(), t.vec(), t.vec()
+	var bc reg.VecVirtual // AVX2's broadcast A value (see rowStep)
+	if t.vw != 16 {
+		bc = t.vec()
+	}
 	TESTQ(k, k)
 	JZ(LabelRef("done"))
 	Label("loop")
 	VMOVUPS(Mem{Base: b}, b0)
 	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 	for r := range mr {
-		VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
-		VMULPS(b0, bc, p)
-		VADDPS(p, acc[r][0], acc[r][0])
-		VMULPS(b1, bc, p)
-		VADDPS(p, acc[r][1], acc[r][1])
+		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
 	}
 	ADDQ(U32(4*mr), a)
 	ADDQ(ldb, b)
@@ -89,6 +96,25 @@ func gemmSeq(t tier, mr int) {
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
+}
+
+// rowStep adds the products of the A value at m by b0 and b1 to acc. AVX-512
+// multiplies by m broadcast in the instruction: on Zen 4 a VBROADCASTSS into
+// a zmm register takes a slot of the vector pipes the multiplies and adds
+// need (the kernels run 30-50% faster without it).
+func rowStep(t tier, m Mem, b0, b1, bc, p reg.VecVirtual, acc [2]reg.VecVirtual) {
+	if t.vw == 16 {
+		VMULPS_BCST(m, b0, p)
+		VADDPS(p, acc[0], acc[0])
+		VMULPS_BCST(m, b1, p)
+		VADDPS(p, acc[1], acc[1])
+		return
+	}
+	VBROADCASTSS(m, bc)
+	VMULPS(b0, bc, p)
+	VADDPS(p, acc[0], acc[0])
+	VMULPS(b1, bc, p)
+	VADDPS(p, acc[1], acc[1])
 }
 
 // panelStart loads the pointers that run across panels: A (its panels are
@@ -149,11 +175,7 @@ func gemmDot(t tier, mr int) {
 		VMOVUPS(Mem{Base: b}, b0)
 		VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 		for r := range mr {
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, bc)
-			VMULPS(b0, bc, p)
-			VADDPS(p, acc[r][0], acc[r][0])
-			VMULPS(b1, bc, p)
-			VADDPS(p, acc[r][1], acc[r][1])
+			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
 		}
 		ADDQ(U32(4*mr), a)
 		ADDQ(ldb, b)
@@ -184,6 +206,111 @@ func gemmDot(t tier, mr int) {
 		}
 	}
 	clampStore(t, acc[0], c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// gemmDotPhased: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums
+// the products a[i*mr+r]*b[row_i][:] of the phase-p steps i of A, taken in
+// phase order (see PhaseOrder in ../floatk.go): s_p over the B rows i = p mod
+// 4 below k&^3, s0 then over the last k&3 rows. That is the reference
+// interpreter's 1x1 convolution (its 4-way unrolled dot product), each
+// product rounded before it is added. The phases run one after the other on
+// an mr x 2vw register tile (the same as gemmSeq's); the first three wait in
+// tmp (3*mr*2vw floats). With 4x the rows of gemmDot's tile it loads B a
+// quarter as often: faster where B's K x 2vw columns outgrow L1, slower for
+// short k (the spills and the combining weigh more).
+func gemmDotPhased(t tier, mr int) {
+	TEXT(fmt.Sprintf("gemmdp%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("gemmdp%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	tmp := Load(Param("tmp"), GP64())
+	Label("panel")
+	k4, kt, bp, cnt := GP64(), GP64(), GP64(), GP64()
+	Load(Param("k"), k4)
+	MOVQ(k4, kt)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), kt)
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	ldb4 := GP64()
+	MOVQ(ldb, ldb4)
+	SHLQ(U8(2), ldb4)
+	acc := make([][2]reg.VecVirtual, mr)
+	for r := range acc {
+		for j := range 2 {
+			acc[r][j] = t.vec()
+		}
+	}
+	b0, b1, p := t.vec(), t.vec(), t.vec()
+	var bc reg.VecVirtual // AVX2's broadcast A value (see rowStep)
+	if t.vw != 16 {
+		bc = t.vec()
+	}
+	// loop runs cnt steps from B row bp on, stride by bytes.
+	loop := func(name string, by reg.Register) {
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(name + "done"))
+		Label(name)
+		VMOVUPS(Mem{Base: bp}, b0)
+		VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
+		for r := range mr {
+			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+		}
+		ADDQ(U32(4*mr), a)
+		ADDQ(by, bp)
+		DECQ(cnt)
+		JNZ(LabelRef(name))
+		Label(name + "done")
+	}
+	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*2 + j) * 4 * t.vw} }
+	for ph := range 4 {
+		for r := range acc {
+			for j := range 2 {
+				VXORPS(acc[r][j], acc[r][j], acc[r][j])
+			}
+		}
+		Load(Param("b"), bp)
+		for range ph {
+			ADDQ(ldb, bp)
+		}
+		MOVQ(k4, cnt)
+		loop(fmt.Sprintf("phase%d", ph), ldb4)
+		if ph == 0 {
+			// The last k&3 rows: bp is at row k&^3.
+			MOVQ(kt, cnt)
+			loop("tail", ldb)
+		}
+		if ph < 3 {
+			for r := range acc {
+				for j := range 2 {
+					VMOVUPS(acc[r][j], slot(ph, r, j))
+				}
+			}
+		}
+	}
+	// acc is s3: ((s0+s1)+(s2+s3)) + bias.
+	for r := range mr {
+		for j := range 2 {
+			VADDPS(slot(2, r, j), acc[r][j], acc[r][j])
+			VMOVUPS(slot(0, r, j), b0)
+			VADDPS(slot(1, r, j), b0, b0)
+			VADDPS(acc[r][j], b0, acc[r][j])
+		}
+		if t.vw == 16 {
+			for j := range 2 {
+				VADDPS_BCST(Mem{Base: bias, Disp: 4 * r}, acc[r][j], acc[r][j])
+			}
+		} else {
+			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+			for j := range 2 {
+				VADDPS(bc, acc[r][j], acc[r][j])
+			}
+		}
+	}
+	clampStore(t, acc, c)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
@@ -269,6 +396,341 @@ func depthwise(t tier) {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// dw3: a 3x3 depthwise convolution of stride s (1 or 2) and padding pad of
+// channels consecutive ih x iw planes into as many oh x ow planes y (weights
+// w[c*9:], bias[c]), straight from the unpadded planes:
+//
+//	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*s-pad+ky][ox*s-pad+kx], lo, hi)
+//
+// taps in order, each product rounded before it is added; taps of rows
+// outside the plane are skipped and columns outside it read zeros (masked
+// loads, which never touch them), as the reference skips them up to the sign
+// of a zero. Vectors of vw outputs along a row; a masked store ends the row.
+// Stride 2 loads 2vw columns and splits them into even and odd ones.
+func dw3(t tier, s int) {
+	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	var wv [9]reg.VecVirtual
+	for i := range wv {
+		wv[i] = t.vec()
+	}
+	bias, lo, hi := t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	iota := t.vec()
+	VMOVDQU32(iotaData().Offset(0), iota)
+	iw, ow := GP64(), GP64()
+	Load(Param("iw"), iw)
+	Load(Param("ow"), ow)
+	iwv, owv := t.vec(), t.vec()
+	VPBROADCASTD(iw.As32(), iwv)
+	VPBROADCASTD(ow.As32(), owv)
+	// Column offsets of the loads after the first: kx 1, 2 at stride 1; the
+	// second vector, then both moved on by 2 columns, at stride 2.
+	shifts := []int{1, 2}
+	if s == 2 {
+		shifts = []int{t.vw, 2, t.vw + 2}
+	}
+	shv := make([]reg.VecVirtual, len(shifts))
+	for i, sh := range shifts {
+		g := GP32()
+		MOVL(U32(sh), g)
+		shv[i] = t.vec()
+		VPBROADCASTD(g, shv[i])
+	}
+	var ie, io reg.VecVirtual
+	if s == 2 {
+		ie, io = t.vec(), t.vec()
+		VMOVDQU32(deintData().Offset(0), ie)
+		VMOVDQU32(deintData().Offset(64), io)
+	}
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	ih := Load(Param("ih"), GP64())
+	pad := Load(Param("pad"), GP64())
+	iy, ox, col := GP64(), GP64(), GP64()
+	SHLQ(U8(2), iw) // bytes from now on
+	MOVQ(pad, col)
+	SHLQ(U8(2), col)
+	SUBQ(col, x) // x is column -pad of row 0 from now on
+	// rows[ky] is x's column -pad of input row oy*s-pad+ky, or 0 when that
+	// row is outside the plane.
+	var rows [3]reg.GPVirtual
+	for ky := range rows {
+		rows[ky] = GP64()
+	}
+	Label("channel")
+	channelStart(wv, bias)
+	MOVQ(pad, iy)
+	NEGQ(iy)
+	oh := Load(Param("oh"), GP64())
+	Label("row")
+	for ky := range rows {
+		r := rows[ky]
+		XORQ(r, r)
+		skip := fmt.Sprintf("row%d", ky)
+		CMPQ(iy, ih)
+		JAE(LabelRef(skip)) // unsigned: below 0 too
+		MOVQ(iy, r)
+		IMULQ(iw, r)
+		ADDQ(x, r)
+		Label(skip)
+		INCQ(iy)
+	}
+	SUBQ(U8(3-s), iy) // the next output row's first input row
+	XORQ(ox, ox)
+	Label("col")
+	// Masks: lanes whose output exists, and those whose loads read columns
+	// inside the plane.
+	kst := K()
+	cv, tmp := t.vec(), t.vec()
+	VPBROADCASTD(ox.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), owv, cv, kst) // ox+j < ow
+	MOVQ(ox, col)
+	if s == 2 {
+		SHLQ(U8(1), col)
+	}
+	SUBQ(pad, col)
+	VPBROADCASTD(col.As32(), cv)
+	VPADDD(iota, cv, cv)
+	kl := []reg.OpmaskVirtual{K()}
+	VPCMPUD(U8(1), iwv, cv, kl[0])
+	for _, sv := range shv {
+		k := K()
+		VPADDD(sv, cv, tmp)
+		VPCMPUD(U8(1), iwv, tmp, k)
+		kl = append(kl, k)
+	}
+	acc := t.vec()
+	VMOVAPS(bias, acc)
+	v, p := t.vec(), t.vec()
+	var a, b, e, o, e2 reg.VecVirtual
+	if s == 2 {
+		a, b, e, o, e2 = t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	}
+	MOVQ(ox, col)
+	if s == 2 {
+		SHLQ(U8(1), col)
+	}
+	for ky, r := range rows {
+		skip := fmt.Sprintf("tap%d", ky)
+		TESTQ(r, r)
+		JZ(LabelRef(skip))
+		at := func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} }
+		if s == 1 {
+			for kx := range 3 {
+				VMOVUPS_Z(at(kx), kl[kx], v)
+				VMULPS(v, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		} else {
+			// Columns 2j (kx 0) and 2j+1 (kx 1) of a:b, then 2j+2 (kx 2).
+			VMOVUPS_Z(at(0), kl[0], a)
+			VMOVUPS_Z(at(t.vw), kl[1], b)
+			VMOVAPS(a, e)
+			VPERMT2PS(b, ie, e)
+			VMOVAPS(a, o)
+			VPERMT2PS(b, io, o)
+			VMOVUPS_Z(at(2), kl[2], a)
+			VMOVUPS_Z(at(t.vw+2), kl[3], b)
+			VMOVAPS(a, e2)
+			VPERMT2PS(b, ie, e2)
+			for kx, xv := range []reg.VecVirtual{e, o, e2} {
+				VMULPS(xv, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		}
+		Label(skip)
+	}
+	VMAXPS(acc, lo, acc)
+	VMINPS(acc, hi, acc)
+	VMOVUPS(acc, kst, Mem{Base: y, Index: ox, Scale: 4})
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
+	LEAQ(Mem{Base: y, Index: ow, Scale: 4}, y) // the next plane's after the last row
+	DECQ(oh)
+	JNZ(LabelRef("row"))
+	MOVQ(ih, col)
+	IMULQ(iw, col)
+	ADDQ(col, x)
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
+	VZEROUPPER()
+	RET()
+}
+
+// dw3s1 is dw3 of stride 1 by columns: for each vector of vw output
+// columns it walks down the rows, keeping the last three input rows loaded
+// (their three column shifts each), so that an output row loads one new
+// input row. Rows outside the plane are zeros: adding their products (zeros)
+// differs from skipping them only in the sign of a zero.
+func dw3s1(t tier) {
+	name := "dw3s1_" + t.name
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
+	Pragma("noescape")
+	Doc(name + " is the direct 3x3 stride-1 depthwise kernel (see dw3Go).")
+	var wv [9]reg.VecVirtual
+	for i := range wv {
+		wv[i] = t.vec()
+	}
+	bias, lo, hi := t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	iota := t.vec()
+	VMOVDQU32(iotaData().Offset(0), iota)
+	iw, ow := GP64(), GP64()
+	Load(Param("iw"), iw)
+	Load(Param("ow"), ow)
+	iwv, owv := t.vec(), t.vec()
+	VPBROADCASTD(iw.As32(), iwv)
+	VPBROADCASTD(ow.As32(), owv)
+	one, two := t.vec(), t.vec()
+	g := GP32()
+	MOVL(U32(1), g)
+	VPBROADCASTD(g, one)
+	VPADDD(one, one, two)
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	ih := Load(Param("ih"), GP64())
+	pad := Load(Param("pad"), GP64())
+	SHLQ(U8(2), iw) // bytes from now on
+	ox, col, iy, r, yc, cnt := GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+	MOVQ(pad, col)
+	SHLQ(U8(2), col)
+	SUBQ(col, x) // x is column -pad of row 0 from now on
+	var rows [3][3]reg.VecVirtual
+	for i := range rows {
+		for kx := range rows[i] {
+			rows[i][kx] = t.vec()
+		}
+	}
+	kst, kl := K(), [3]reg.OpmaskVirtual{K(), K(), K()}
+	acc, p, cv, tmp := t.vec(), t.vec(), t.vec(), t.vec()
+	labels := 0
+	// load sets dst to input row iy at the chunk's columns (zeros outside
+	// the plane) and moves iy on.
+	load := func(dst [3]reg.VecVirtual) {
+		labels++
+		zero, done := fmt.Sprintf("zero%d", labels), fmt.Sprintf("loaded%d", labels)
+		CMPQ(iy, ih)
+		JAE(LabelRef(zero)) // unsigned: below 0 too
+		MOVQ(iy, r)
+		IMULQ(iw, r)
+		ADDQ(x, r)
+		for kx, v := range dst {
+			VMOVUPS_Z(Mem{Base: r, Index: ox, Scale: 4, Disp: 4 * kx}, kl[kx], v)
+		}
+		JMP(LabelRef(done))
+		Label(zero)
+		for _, v := range dst {
+			VXORPS(v, v, v)
+		}
+		Label(done)
+		INCQ(iy)
+	}
+	Label("channel")
+	channelStart(wv, bias)
+	XORQ(ox, ox)
+	Label("col")
+	VPBROADCASTD(ox.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), owv, cv, kst) // ox+j < ow
+	MOVQ(ox, col)
+	SUBQ(pad, col)
+	VPBROADCASTD(col.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), iwv, cv, kl[0])
+	VPADDD(one, cv, tmp)
+	VPCMPUD(U8(1), iwv, tmp, kl[1])
+	VPADDD(two, cv, tmp)
+	VPCMPUD(U8(1), iwv, tmp, kl[2])
+	MOVQ(pad, iy)
+	NEGQ(iy)
+	load(rows[0])
+	load(rows[1])
+	LEAQ(Mem{Base: y, Index: ox, Scale: 4}, yc)
+	Load(Param("oh"), cnt)
+	Label("rows")
+	// Three output rows, the loaded rows' roles rotating.
+	for u := range 3 {
+		top, mid, bot := rows[u], rows[(u+1)%3], rows[(u+2)%3]
+		load(bot)
+		VMOVAPS(bias, acc)
+		for ky, rv := range [3][3]reg.VecVirtual{top, mid, bot} {
+			for kx, v := range rv {
+				VMULPS(v, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		}
+		VMAXPS(acc, lo, acc)
+		VMINPS(acc, hi, acc)
+		VMOVUPS(acc, kst, Mem{Base: yc})
+		LEAQ(Mem{Base: yc, Index: ow, Scale: 4}, yc)
+		DECQ(cnt)
+		JZ(LabelRef("next"))
+	}
+	JMP(LabelRef("rows"))
+	Label("next")
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
+	MOVQ(ih, col)
+	IMULQ(iw, col)
+	ADDQ(col, x)
+	Load(Param("oh"), col)
+	IMULQ(ow, col)
+	LEAQ(Mem{Base: y, Index: col, Scale: 4}, y)
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
+	VZEROUPPER()
+	RET()
+}
+
+// channelStart broadcasts the channel's 9 weights and bias into wv and bias
+// and moves the w and bias arguments on to the next channel's.
+func channelStart(wv [9]reg.VecVirtual, bias reg.VecVirtual) {
+	p := GP64()
+	Load(Param("w"), p)
+	for i, v := range wv {
+		VBROADCASTSS(Mem{Base: p, Disp: 4 * i}, v)
+	}
+	ADDQ(U8(4*len(wv)), addr(Param("w")))
+	Load(Param("bias"), p)
+	VBROADCASTSS(Mem{Base: p}, bias)
+	ADDQ(U8(4), addr(Param("bias")))
+}
+
+var iotaMem, deintMem *Mem
+
+// iotaData is 0, 1, ..., 15 (int32).
+func iotaData() Mem {
+	if iotaMem == nil {
+		m := GLOBL("iota16", RODATA|NOPTR)
+		for i := range 16 {
+			DATA(4*i, U32(i))
+		}
+		iotaMem = &m
+	}
+	return *iotaMem
+}
+
+// deintData is VPERMT2PS's indices of the even (first 16) and odd (last 16)
+// elements of two vectors of 16.
+func deintData() Mem {
+	if deintMem == nil {
+		m := GLOBL("deint_idx", RODATA|NOPTR)
+		for i := range 32 { // the assembler wants increasing offsets
+			DATA(4*i, U32(2*(i%16)+i/16))
+		}
+		deintMem = &m
+	}
+	return *deintMem
 }
 
 // add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
@@ -405,12 +867,8 @@ func deinterleave(t tier) {
 	if t.vw == 16 {
 		// VPERMT2PS indices: lanes 0-15 from the first source, 16-31 the second.
 		ie, io = t.vec(), t.vec()
-		idx := GLOBL("deint_idx", RODATA|NOPTR)
-		for i := range 32 { // the assembler wants increasing offsets
-			DATA(4*i, U32(2*(i%16)+i/16))
-		}
-		VMOVDQU32(idx.Offset(0), ie)
-		VMOVDQU32(idx.Offset(64), io)
+		VMOVDQU32(deintData().Offset(0), ie)
+		VMOVDQU32(deintData().Offset(64), io)
 	}
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, a)
