@@ -29,12 +29,20 @@ var layersFlag = flag.Bool("layers", false, "TestLayerTimes224: print the per-la
 // with gen.go's first go:generate line when they are missing.
 func ensure224(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(mnv2Dir + "/model.safetensors"); err == nil {
-		if _, err := os.Stat(mnv2Dir + "/calib.npy"); err == nil {
+	ensureSynthetic(t, mnv2Dir)
+}
+
+// ensureSynthetic makes a synthetic model's weights and calibration inputs in
+// dir (not checked in) with tools/mnv2_224 and args, as gen.go's go:generate
+// line does, when they are missing.
+func ensureSynthetic(t testing.TB, dir string, args ...string) {
+	t.Helper()
+	if _, err := os.Stat(dir + "/model.safetensors"); err == nil {
+		if _, err := os.Stat(dir + "/calib.npy"); err == nil {
 			return
 		}
 	}
-	cmd := exec.Command("go", "run", "../tools/mnv2_224", "-o", mnv2Dir)
+	cmd := exec.Command("go", append(append([]string{"run", "../tools/mnv2_224"}, args...), "-o", dir)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tools/mnv2_224: %v\n%s", err, out)
 	}
