@@ -28,4 +28,4 @@
 package resnet50_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x1a42fe4c069fc37e
+const docBuild uint64 = 0xb4112236a0fa16cd

@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x1a42fe4c069fc37e
+const forwardBuild uint64 = 0xb4112236a0fa16cd
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {
@@ -258,16 +258,11 @@ func forwardAVX2(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out,
 	team.Wait(37, nc)
 	r.lap(w, 18)
 	// l19: layer2.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 256x56x56 -> 512x28x28
-	if team.Claim(38, 0) == 0 {
-		runtime.PadNHWC(pd, a[l19X:][:l19XLen], l19XC, l19XH, l19XW, 256, 0, 0)
-		team.Done(38)
-	}
-	team.Wait(38, 1)
 	nc = team.Chunks(32)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(28, 32, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx2(&pd[0], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
+			l19_avx2(&a[l19X], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
@@ -470,16 +465,11 @@ func forwardAVX2(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out,
 	team.Wait(71, nc)
 	r.lap(w, 35)
 	// l36: layer3.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 512x28x28 -> 1024x14x14
-	if team.Claim(72, 0) == 0 {
-		runtime.PadNHWC(pd, a[l36X:][:l36XLen], l36XC, l36XH, l36XW, 512, 0, 0)
-		team.Done(72)
-	}
-	team.Wait(72, 1)
 	nc = team.Chunks(64)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(14, 64, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx2(&pd[0], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
+			l36_avx2(&a[l36X], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
@@ -780,16 +770,11 @@ func forwardAVX2(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out,
 	team.Wait(121, nc)
 	r.lap(w, 60)
 	// l61: layer4.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 1024x14x14 -> 2048x7x7
-	if team.Claim(122, 0) == 0 {
-		runtime.PadNHWC(pd, a[l61X:][:l61XLen], l61XC, l61XH, l61XW, 1024, 0, 0)
-		team.Done(122)
-	}
-	team.Wait(122, 1)
 	nc = team.Chunks(128)
 	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(7, 128, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l61_avx2(&pd[0], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
+			l61_avx2(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(123)
 	}
@@ -1166,16 +1151,11 @@ func forwardAVX512VNNI(r *runner, sh, own *worker, w, nw int, team *runtime.Team
 	team.Wait(37, nc)
 	r.lap(w, 18)
 	// l19: layer2.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 256x56x56 -> 512x28x28
-	if team.Claim(38, 0) == 0 {
-		runtime.PadNHWC(pd, a[l19X:][:l19XLen], l19XC, l19XH, l19XW, 256, 0, 0)
-		team.Done(38)
-	}
-	team.Wait(38, 1)
 	nc = team.Chunks(32)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(28, 32, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx512vnni(&pd[0], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
+			l19_avx512vnni(&a[l19X], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
@@ -1378,16 +1358,11 @@ func forwardAVX512VNNI(r *runner, sh, own *worker, w, nw int, team *runtime.Team
 	team.Wait(71, nc)
 	r.lap(w, 35)
 	// l36: layer3.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 512x28x28 -> 1024x14x14
-	if team.Claim(72, 0) == 0 {
-		runtime.PadNHWC(pd, a[l36X:][:l36XLen], l36XC, l36XH, l36XW, 512, 0, 0)
-		team.Done(72)
-	}
-	team.Wait(72, 1)
 	nc = team.Chunks(64)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(14, 64, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx512vnni(&pd[0], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
+			l36_avx512vnni(&a[l36X], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
@@ -1688,16 +1663,11 @@ func forwardAVX512VNNI(r *runner, sh, own *worker, w, nw int, team *runtime.Team
 	team.Wait(121, nc)
 	r.lap(w, 60)
 	// l61: layer4.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 1024x14x14 -> 2048x7x7
-	if team.Claim(122, 0) == 0 {
-		runtime.PadNHWC(pd, a[l61X:][:l61XLen], l61XC, l61XH, l61XW, 1024, 0, 0)
-		team.Done(122)
-	}
-	team.Wait(122, 1)
 	nc = team.Chunks(128)
 	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(7, 128, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l61_avx512vnni(&pd[0], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
+			l61_avx512vnni(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(123)
 	}
@@ -2074,16 +2044,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	team.Wait(37, nc)
 	r.lap(w, 18)
 	// l19: layer2.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 256x56x56 -> 512x28x28
-	if team.Claim(38, 0) == 0 {
-		runtime.PadNHWC(pd, a[l19X:][:l19XLen], l19XC, l19XH, l19XW, 256, 0, 0)
-		team.Done(38)
-	}
-	team.Wait(38, 1)
 	nc = team.Chunks(32)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(28, 32, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx512(&pd[0], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
+			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
@@ -2286,16 +2251,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	team.Wait(71, nc)
 	r.lap(w, 35)
 	// l36: layer3.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 512x28x28 -> 1024x14x14
-	if team.Claim(72, 0) == 0 {
-		runtime.PadNHWC(pd, a[l36X:][:l36XLen], l36XC, l36XH, l36XW, 512, 0, 0)
-		team.Done(72)
-	}
-	team.Wait(72, 1)
 	nc = team.Chunks(64)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(14, 64, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx512(&pd[0], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
+			l36_avx512(&a[l36X], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
@@ -2596,16 +2556,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	team.Wait(121, nc)
 	r.lap(w, 60)
 	// l61: layer4.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 1024x14x14 -> 2048x7x7
-	if team.Claim(122, 0) == 0 {
-		runtime.PadNHWC(pd, a[l61X:][:l61XLen], l61XC, l61XH, l61XW, 1024, 0, 0)
-		team.Done(122)
-	}
-	team.Wait(122, 1)
 	nc = team.Chunks(128)
 	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(7, 128, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l61_avx512(&pd[0], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
+			l61_avx512(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(123)
 	}
@@ -2982,16 +2937,11 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	team.Wait(37, nc)
 	r.lap(w, 18)
 	// l19: layer2.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 256x56x56 -> 512x28x28
-	if team.Claim(38, 0) == 0 {
-		runtime.PadNHWC(pd, a[l19X:][:l19XLen], l19XC, l19XH, l19XW, 256, 0, 0)
-		team.Done(38)
-	}
-	team.Wait(38, 1)
 	nc = team.Chunks(32)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(28, 32, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx512(&pd[0], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
+			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
@@ -3194,16 +3144,11 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	team.Wait(71, nc)
 	r.lap(w, 35)
 	// l36: layer3.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 512x28x28 -> 1024x14x14
-	if team.Claim(72, 0) == 0 {
-		runtime.PadNHWC(pd, a[l36X:][:l36XLen], l36XC, l36XH, l36XW, 512, 0, 0)
-		team.Done(72)
-	}
-	team.Wait(72, 1)
 	nc = team.Chunks(64)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(14, 64, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx512(&pd[0], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
+			l36_avx512(&a[l36X], wptr(l36W), &a[l36Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
@@ -3504,16 +3449,11 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	team.Wait(121, nc)
 	r.lap(w, 60)
 	// l61: layer4.0.downsample.0: conv 1x1, stride 2, padding 0, groups 1; 1024x14x14 -> 2048x7x7
-	if team.Claim(122, 0) == 0 {
-		runtime.PadNHWC(pd, a[l61X:][:l61XLen], l61XC, l61XH, l61XW, 1024, 0, 0)
-		team.Done(122)
-	}
-	team.Wait(122, 1)
 	nc = team.Chunks(128)
 	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(7, 128, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l61_avx512(&pd[0], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
+			l61_avx512(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(123)
 	}

@@ -4,7 +4,7 @@
 package resnet50_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x1a42fe4c069fc37e
+const forwardBuild uint64 = 0xb4112236a0fa16cd
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

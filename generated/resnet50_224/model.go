@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file records it.
-const buildID uint64 = 0x1a42fe4c069fc37e
+const buildID uint64 = 0xb4112236a0fa16cd
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -34,7 +34,7 @@ const (
 	// scratchBytes and padBytes are a worker's room for the assembly: widened input rows, and the
 	// padded input of a k x k conv.
 	scratchBytes = 24576
-	padBytes     = 802816
+	padBytes     = 430592
 	// weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w)).
 	weightsHeader = 64
 	weightsLen    = 25506048
