@@ -3,7 +3,6 @@ package generated
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -179,8 +178,6 @@ func benchResNet50(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	b.Logf("tier: %s", tier) // tools/speed names ptqc's row with it
-	// Each call's time too: on a shared machine the median and the fastest
-	// compare with the peers' (torch_speed.py and bench.js print both).
 	var ts []time.Duration
 	for b.Loop() {
 		t := time.Now()
@@ -192,7 +189,5 @@ func benchResNet50(b *testing.B, n int) {
 	s := b.Elapsed().Seconds() / float64(b.N*n)
 	b.ReportMetric(s*1e3, "ms/image")
 	b.ReportMetric(1/s, "images/s")
-	slices.Sort(ts)
-	b.ReportMetric(ts[len(ts)/2].Seconds()*1e3/float64(n), "median-ms/image")
-	b.ReportMetric(ts[0].Seconds()*1e3/float64(n), "min-ms/image")
+	reportCalls(b, ts, n)
 }

@@ -170,7 +170,7 @@ func failed(err error) string {
 // ptqc runs the test binary's benchmarks of m once per setting.
 func ptqc(bin string, m model) ([]result, error) {
 	metric := func(out, unit string) (float64, error) {
-		re := regexp.MustCompile(`([0-9.]+) ` + regexp.QuoteMeta(unit))
+		re := regexp.MustCompile(`([0-9.]+) ` + regexp.QuoteMeta(unit) + `\b`)
 		m := re.FindStringSubmatch(out)
 		if m == nil {
 			return 0, fmt.Errorf("no %q in benchmark output:\n%s", unit, out)
@@ -199,7 +199,7 @@ func ptqc(bin string, m model) ([]result, error) {
 		return nil, err
 	}
 	var r result
-	if r.b1, err = metric(out, "ms/image"); err != nil {
+	if r.b1, err = metric(out, "median-ms/image"); err != nil {
 		return nil, err
 	}
 	out, err = run("generated", nil, bin, "-test.run", "^$", "-test.bench", "^"+m.b16+"$", "-test.benchtime", "20x")
@@ -386,7 +386,7 @@ func report(m model, rs []result, md bool, repeats int) {
 			cpu = string(m[1])
 		}
 	}
-	fmt.Fprintf(&b, "\n%s, %d cores; best of %d rounds of one process per system; batch 1 is the median latency of a process (ptqc: mean), batch 16 its throughput.\n", cpu, runtime.NumCPU(), repeats)
+	fmt.Fprintf(&b, "\n%s, %d cores; best of %d rounds of one process per system; batch 1 is the median latency of a process, batch 16 its throughput.\n", cpu, runtime.NumCPU(), repeats)
 	fmt.Fprintln(&b, "x: how many times faster ptqc is (the system's latency / ptqc's; ptqc's throughput / the system's).")
 	os.Stdout.Write(b.Bytes())
 }
