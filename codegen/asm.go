@@ -82,14 +82,39 @@ func (g *gen) scratchBytes() int {
 func (g *gen) padBytes() int {
 	n := 0
 	if g.asm != nil {
+		written := g.quantizedPadded()
 		for i, al := range g.asm.Layers {
-			if al.Kind == AsmDense && al.In != nil {
+			if g.readsPad(i, written) {
 				x := g.layers[i].XD
 				n = max(n, (x.H+2*al.In.Border)*(x.W+2*al.In.Border)*al.In.Stride)
 			}
 		}
 	}
 	return n
+}
+
+// quantizedPadded are the tensors a quantize writes padded, into the pad
+// buffer, for their only consumer.
+func (g *gen) quantizedPadded() map[int]bool {
+	written := map[int]bool{}
+	for i, al := range g.asm.Layers {
+		if al.Kind == AsmQuantize && al.In != nil {
+			written[g.layers[i].Y.ID] = true
+		}
+	}
+	return written
+}
+
+// readsPad reports whether dense layer i reads its input from the pad buffer:
+// a padded layout, unless it is the arena's own (no border, channels already
+// at the stride: ResNet's 1x1 stride-2 downsample convs), which it then reads
+// in place instead of a copy; or the quantize wrote it there.
+func (g *gen) readsPad(i int, written map[int]bool) bool {
+	al, l := g.asm.Layers[i], g.layers[i]
+	if al.Kind != AsmDense || al.In == nil {
+		return false
+	}
+	return written[l.X.ID] || al.In.Border > 0 || al.In.Stride != l.XD.C
 }
 
 // glue writes the Model and what runs it: tiers, workers, Forward.
@@ -426,12 +451,7 @@ func forwardName(tier string) string { return "forward" + strings.ToUpper(tier) 
 // asmForward writes the forward function of one assembly tier.
 func (g *gen) asmForward(f *jen.File, tierName string) error {
 	// A padded input written by the quantize needs no copy.
-	written := map[int]bool{}
-	for i, al := range g.asm.Layers {
-		if al.Kind == AsmQuantize && al.In != nil {
-			written[g.layers[i].Y.ID] = true
-		}
-	}
+	written := g.quantizedPadded()
 	var err error
 	f.Line()
 	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
@@ -449,7 +469,8 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 			}
 			grp.Comment(fmt.Sprintf("%s: %s", l.ID, text(l.summary())))
 			x := at("a", l.id("X"))
-			if al.Kind == AsmDense && al.In != nil {
+			pad := g.readsPad(i, written)
+			if pad {
 				x = at("pd", jen.Lit(0))
 			}
 			// once runs body as a step of one chunk.
@@ -469,7 +490,7 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				grp.For(jen.Id("c").Op(":=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Lit(0)), jen.Id("c").Op("<").Id("nc"), jen.Id("c").Op("=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Id("c").Op("+").Lit(1))).Block(body...)
 				grp.Id("team").Dot("Wait").Call(jen.Lit(step), jen.Id("nc"))
 			}
-			if al.Kind == AsmDense && al.In != nil && !written[l.X.ID] {
+			if pad && !written[l.X.ID] {
 				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(al.In.Stride), jen.Lit(al.In.Border), jen.Lit(int(al.In.Z))))
 			}
 			switch al.Kind {

@@ -46,8 +46,10 @@ func (g *gen) doc() ([]byte, error) {
 		ls = append(ls, "	                          "+meta.QConfigRepr)
 	}
 	ls = append(ls,
-		"	description sha256        "+or(meta.DescSHA256),
-		"	weights sha256            "+or(meta.WeightsSHA256),
+		// Both by content, not by file (see compiler.Meta): the same model
+		// gives the same doc.go from a .pth or a safetensors file.
+		"	description fields sha256 "+or(meta.DescSHA256),
+		"	weights tensors sha256    "+or(meta.WeightsSHA256),
 		fmt.Sprintf("	calibration samples       %d", meta.CalibSamples),
 		fmt.Sprintf("	cross-layer equalization  %v", meta.Equalize),
 	)

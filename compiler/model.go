@@ -90,10 +90,13 @@ type Node struct {
 
 // Meta records how a model was made, for reports and generated packages' doc.go.
 type Meta struct {
-	Version       string `json:"ptqc_version"`
-	QConfig       string `json:"qconfig"`
-	QConfigRepr   string `json:"qconfig_repr"`
-	CalibSamples  int    `json:"calibration_samples"`
+	Version      string `json:"ptqc_version"`
+	QConfig      string `json:"qconfig"`
+	QConfigRepr  string `json:"qconfig_repr"`
+	CalibSamples int    `json:"calibration_samples"`
+	// The description's fields without the weights path, and the state_dict's
+	// tensors (names, dtypes, shapes, data): by content, not by file, so that
+	// a .pth and a safetensors file of the same weights give the same model.
 	DescSHA256    string `json:"description_sha256"`
 	WeightsSHA256 string `json:"weights_sha256"`
 	Equalize      bool   `json:"equalize"`

@@ -3,9 +3,10 @@ package compiler
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
-	"os"
+	"sort"
 
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/calibrate/data"
@@ -178,14 +179,14 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		o.logf("equalization %s", m.Meta.EqualizeNote)
 	}
 	m.Meta.Version = Version
-	if m.Meta.DescSHA256, err = fileHash(d.Path); err != nil {
+	if m.Meta.DescSHA256, err = descHash(d); err != nil {
 		return nil, nil, nil, err
 	}
 	wp := o.Weights
 	if wp == "" {
 		wp = d.WeightsPath()
 	}
-	if m.Meta.WeightsSHA256, err = fileHash(wp); err != nil {
+	if m.Meta.WeightsSHA256, err = weightsHash(wp); err != nil {
 		return nil, nil, nil, err
 	}
 	return m, g, calib, nil
@@ -266,11 +267,39 @@ func loadAll(ds data.Dataset, n int) ([]float32, error) {
 	return all, err
 }
 
-func fileHash(path string) (string, error) {
-	b, err := os.ReadFile(path)
+// descHash identifies a description by its fields (defaults filled, aliases
+// expanded), not its file: the weights path is left out, the weights being
+// identified by weightsHash, so the same model gives the same hash wherever its
+// files are and whatever format its weights are in.
+func descHash(d *ir.Description) (string, error) {
+	c := *d
+	c.Weights = ""
+	b, err := json.Marshal(&c)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("model description %s: %w", d.Path, err)
 	}
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:]), nil
+}
+
+// weightsHash identifies a state_dict by its content, not its file: every
+// tensor in name order, with its dtype, shape and little-endian data. A .pth
+// and a safetensors file of the same tensors give the same hash.
+func weightsHash(path string) (string, error) {
+	st, err := ir.ReadWeights(path)
+	if err != nil {
+		return "", err
+	}
+	names := make([]string, 0, len(st.Tensors))
+	for k := range st.Tensors {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, k := range names {
+		t := st.Tensors[k]
+		fmt.Fprintf(h, "%q %s %v %d\n", k, t.DType, t.Shape, len(t.Data))
+		h.Write(t.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -3,6 +3,9 @@ package compiler
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/ptqc/ptqc/ir"
 )
@@ -10,10 +13,10 @@ import (
 // Repr prints a quantized node the way PyTorch prints the converted module.
 func (m *Model) Repr(n *Node) string {
 	out := m.Tensors[n.Out]
-	qp := fmt.Sprintf(", scale=%v, zero_point=%d", float32(out.Scale), out.Zero)
+	qp := fmt.Sprintf(", scale=%s, zero_point=%d", pyFloat(out.Scale), out.Zero)
 	switch n.Kind {
 	case KQuantize:
-		return fmt.Sprintf("Quantize(scale=tensor([%v]), zero_point=tensor([%d]), dtype=torch.quint8)", float32(out.Scale), out.Zero)
+		return fmt.Sprintf("Quantize(scale=tensor([%s]), zero_point=tensor([%d]), dtype=torch.quint8)", torchScalar(out.Scale), out.Zero)
 	case KDequantize:
 		return "DeQuantize()"
 	case KConv:
@@ -34,34 +37,191 @@ func (m *Model) Repr(n *Node) string {
 		return fmt.Sprintf("QuantizedLinear(in_features=%d, out_features=%d%s, qscheme=%s)", n.Conv.InC, n.Conv.OutC, qp, scheme)
 	case KAdd:
 		if n.Add.ReLU {
-			return fmt.Sprintf("QFunctional(scale=%v, zero_point=%d)  # add_relu", float32(out.Scale), out.Zero)
+			return fmt.Sprintf("QFunctional(scale=%s, zero_point=%d)  # add_relu", pyFloat(out.Scale), out.Zero)
 		}
-		return fmt.Sprintf("QFunctional(scale=%v, zero_point=%d)", float32(out.Scale), out.Zero)
+		return fmt.Sprintf("QFunctional(scale=%s, zero_point=%d)", pyFloat(out.Scale), out.Zero)
 	case KMaxPool:
 		p := n.Pool
 		return fmt.Sprintf("MaxPool2d(kernel_size=%d, stride=%d, padding=%d, dilation=1, ceil_mode=False)", p.Kernel, p.Stride, p.Pad)
 	case KMean:
-		return fmt.Sprintf("mean(dim=[2, 3])  # keeps scale=%v, zero_point=%d", float32(out.Scale), out.Zero)
+		return fmt.Sprintf("mean(dim=[2, 3])  # keeps scale=%s, zero_point=%d", pyFloat(out.Scale), out.Zero)
 	}
 	return n.Kind.String()
 }
 
-// Print writes the quantized model one layer a line, then its size.
+// pyFloat is Python's repr of a float32 scale, as a converted module holds it
+// (float(tensor)): the shortest digits that give the double back, exponent
+// notation below 1e-4 and from 1e16.
+func pyFloat(v float64) string {
+	v = float64(float32(v))
+	switch {
+	case math.IsNaN(v):
+		return "nan"
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	}
+	s := strconv.FormatFloat(v, 'e', -1, 64) // -d.ddde±XX
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	mant, exp, _ := strings.Cut(s, "e")
+	e, _ := strconv.Atoi(exp)
+	digits := strings.Replace(mant, ".", "", 1)
+	switch {
+	case e < -4 || e >= 16:
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		es := "+"
+		if e < 0 {
+			es, e = "-", -e
+		}
+		return fmt.Sprintf("%s%se%s%02d", sign, m, es, e)
+	case e < 0:
+		return sign + "0." + strings.Repeat("0", -e-1) + digits
+	case len(digits) <= e+1:
+		return sign + digits + strings.Repeat("0", e+1-len(digits)) + ".0"
+	}
+	return sign + digits[:e+1] + "." + digits[e+1:]
+}
+
+// torchScalar is how PyTorch prints the one value of a float32 tensor
+// (precision 4): 4 decimals, or exponent notation below 1e-4 or above 1e8,
+// or an integer with a dot.
+func torchScalar(v float64) string {
+	v = float64(float32(v))
+	a := math.Abs(v)
+	switch {
+	case math.IsInf(v, 0) || math.IsNaN(v):
+		return pyFloat(v)
+	case v == math.Ceil(v):
+		if a > 1e8 {
+			return fmt.Sprintf("%.4e", v)
+		}
+		return fmt.Sprintf("%.0f.", v)
+	case a < 1e-4 || a > 1e8:
+		return fmt.Sprintf("%.4e", v)
+	}
+	return fmt.Sprintf("%.4f", v)
+}
+
+// Print writes the quantized model, then its size: a ResNet as PyTorch prints
+// the converted QuantizableResNet (its module tree, line for line), other
+// models one layer a line.
 func Print(w io.Writer, m *Model) error {
+	size := fmt.Sprintf("size: %.2f MB (float %.2f MB)\n", float64(m.Bytes())/1e6, float64(m.Meta.FloatBytes)/1e6)
+	if m.Desc != nil && m.Desc.Arch == "resnet" {
+		tree, err := resnetTree(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s# quantized, qconfig %s\n%s", tree, m.Meta.QConfig, size)
+		return err
+	}
 	width := 0
 	for _, n := range m.Nodes {
 		width = max(width, len(n.Name))
 	}
-	name := "MobileNetV2"
-	if m.Desc.Arch == "resnet" {
-		name = "QuantizableResNet"
-	}
-	fmt.Fprintf(w, "%s(  # quantized, qconfig %s\n", name, m.Meta.QConfig)
+	fmt.Fprintf(w, "MobileNetV2(  # quantized, qconfig %s\n", m.Meta.QConfig)
 	for _, n := range m.Nodes {
 		if _, err := fmt.Fprintf(w, "  (%s): %-*s %s\n", n.Name, width-len(n.Name), "", m.Repr(n)); err != nil {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, ")\nsize: %.2f MB (float %.2f MB)\n", float64(m.Bytes())/1e6, float64(m.Meta.FloatBytes)/1e6)
+	_, err := fmt.Fprintf(w, ")\n%s", size)
 	return err
+}
+
+// resnetTree is PyTorch's print of torchvision's converted QuantizableResNet:
+// its modules in the order they were registered, the fused-away BatchNorms
+// and ReLUs as Identity(), the bottleneck's unused ReLU as it was.
+func resnetTree(m *Model) (string, error) {
+	byName := map[string]*Node{}
+	for _, n := range m.Nodes {
+		byName[n.Name] = n
+	}
+	var b strings.Builder
+	var err error
+	line := func(depth int, s string) {
+		b.WriteString(strings.Repeat("  ", depth))
+		b.WriteString(s)
+		b.WriteByte('\n')
+	}
+	// node writes (key): the module of node name, or records that it is missing.
+	node := func(depth int, key, name string) {
+		n, ok := byName[name]
+		if !ok {
+			if err == nil {
+				err = fmt.Errorf("print: the ResNet has no node %q", name)
+			}
+			return
+		}
+		if n.Kind == KAdd {
+			// QFunctional prints its qparams, then its Identity observer.
+			out := m.Tensors[n.Out]
+			line(depth, "("+key+"): QFunctional(")
+			line(depth+1, fmt.Sprintf("scale=%s, zero_point=%d", pyFloat(out.Scale), out.Zero))
+			line(depth+1, "(activation_post_process): Identity()")
+			line(depth, ")")
+			return
+		}
+		line(depth, "("+key+"): "+m.Repr(n))
+	}
+	identity := func(depth int, keys ...string) {
+		for _, k := range keys {
+			line(depth, "("+k+"): Identity()")
+		}
+	}
+	bottleneck := m.Desc.Block == "bottleneck"
+	line(0, "QuantizableResNet(")
+	node(1, "conv1", "conv1")
+	identity(1, "bn1", "relu")
+	node(1, "maxpool", "maxpool")
+	for i, blocks := range m.Desc.Layers {
+		layer := fmt.Sprintf("layer%d", i+1)
+		line(1, "("+layer+"): Sequential(")
+		for j := range blocks {
+			p := fmt.Sprintf("%s.%d.", layer, j)
+			if bottleneck {
+				line(2, fmt.Sprintf("(%d): QuantizableBottleneck(", j))
+				node(3, "conv1", p+"conv1")
+				identity(3, "bn1")
+				node(3, "conv2", p+"conv2")
+				identity(3, "bn2")
+				node(3, "conv3", p+"conv3")
+				identity(3, "bn3")
+				line(3, "(relu): ReLU(inplace=True)")
+			} else {
+				line(2, fmt.Sprintf("(%d): QuantizableBasicBlock(", j))
+				node(3, "conv1", p+"conv1")
+				identity(3, "bn1", "relu")
+				node(3, "conv2", p+"conv2")
+				identity(3, "bn2")
+			}
+			if _, ok := byName[p+"downsample.0"]; ok {
+				line(3, "(downsample): Sequential(")
+				node(4, "0", p+"downsample.0")
+				identity(4, "1")
+				line(3, ")")
+			}
+			if bottleneck {
+				node(3, "skip_add_relu", p+"skip_add_relu")
+				identity(3, "relu1", "relu2")
+			} else {
+				node(3, "add_relu", p+"add_relu")
+			}
+			line(2, ")")
+		}
+		line(1, ")")
+	}
+	line(1, "(avgpool): AdaptiveAvgPool2d(output_size=(1, 1))")
+	node(1, "fc", "fc")
+	node(1, "quant", "quant")
+	node(1, "dequant", "dequant")
+	line(0, ")")
+	return b.String(), err
 }

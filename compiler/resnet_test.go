@@ -2,7 +2,11 @@ package compiler
 
 import (
 	"bytes"
+	"math"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,7 +90,8 @@ func TestResNetQuantized(t *testing.T) {
 		if err := Print(&b, m); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"QuantizableResNet(", "(maxpool):", "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)", "(layer1.0.skip_add_relu):", "# add_relu", "(layer2.0.downsample.0):"} {
+		for _, want := range []string{"QuantizableResNet(\n", "  (maxpool): MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)\n",
+			"  (layer1): Sequential(\n    (0): QuantizableBottleneck(\n", "      (skip_add_relu): QFunctional(\n", "      (downsample): Sequential(\n        (0): QuantizedConv2d("} {
 			if !strings.Contains(b.String(), want) {
 				t.Errorf("%s: printout lacks %q:\n%s", qc, want, b.String())
 			}
@@ -126,3 +131,74 @@ func TestAddReLUClamp(t *testing.T) {
 		}
 	}
 }
+
+// TestResNetPrintGolden: ptqc inspect's tree of the converted ResNets is
+// PyTorch 1.13's print of torchvision's converted QuantizableResNet, line for
+// line (tools/resnet_print.py wrote the goldens). The qparams in it are
+// ptqc's own calibration, so they are held to what TestQParamsMatchPyTorch
+// holds them to: under the default qconfig (min/max observers) every scale
+// within 1e-5 relative and every zero point equal; under fbgemm (histogram
+// observers, whose ranges can come out far apart) only the lines with the
+// numbers left out.
+func TestResNetPrintGolden(t *testing.T) {
+	for _, c := range []struct {
+		dir, qconfig string
+		numbers      bool
+	}{
+		{"resnet_fmnist", "default", true}, {"resnet_fmnist", "fbgemm", false}, {"resnet_bottleneck", "default", true},
+	} {
+		dir := filepath.Join("..", "testdata", c.dir)
+		golden := filepath.Join(dir, "pytorch_"+c.qconfig+"_print.txt")
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Quantize(Options{Model: filepath.Join(dir, "model.json"), QConfig: c.qconfig, Calib: filepath.Join(bundled, "calib_images.npy")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := Print(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		tree, rest, ok := strings.Cut(b.String(), "\n)\n")
+		if !ok || !strings.HasPrefix(rest, "# quantized, qconfig "+c.qconfig+"\nsize: ") {
+			t.Errorf("%s: the tree is not followed by the qconfig and size:\n%s", golden, b.String())
+		}
+		wl, gl := strings.Split(string(want), "\n"), strings.Split(tree+"\n)\n", "\n")
+		var wm, gm []string
+		for _, l := range wl {
+			wm = append(wm, qparamRe.ReplaceAllString(l, "${1}_"))
+		}
+		for _, l := range gl {
+			gm = append(gm, qparamRe.ReplaceAllString(l, "${1}_"))
+		}
+		if diff := cmp.Diff(wm, gm); diff != "" {
+			t.Errorf("%s, qparams left out (-PyTorch +ptqc):\n%s", golden, diff)
+			continue
+		}
+		if !c.numbers {
+			continue
+		}
+		for i := range wl {
+			wn, gn := qparamRe.FindAllStringSubmatch(wl[i], -1), qparamRe.FindAllStringSubmatch(gl[i], -1)
+			for j := range wn {
+				w, g := wn[j][2], gn[j][2]
+				if strings.HasPrefix(wn[j][1], "scale=") && !strings.HasSuffix(wn[j][1], "[") {
+					wf, _ := strconv.ParseFloat(w, 64)
+					gf, _ := strconv.ParseFloat(g, 64)
+					if math.Abs(gf-wf) <= 1e-5*wf {
+						continue
+					}
+				}
+				if w != g {
+					t.Errorf("%s line %d: %s%s, PyTorch %s%s", golden, i+1, gn[j][1], g, wn[j][1], w)
+				}
+			}
+		}
+	}
+}
+
+// qparamRe finds the qparams in a line of PyTorch's print: scale=F,
+// zero_point=N, and Quantize's scale=tensor([F]), zero_point=tensor([N]).
+var qparamRe = regexp.MustCompile(`((?:scale|zero_point)=(?:tensor\(\[)?)([-+0-9.e]+)`)

@@ -236,10 +236,13 @@ func TestRegenerate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ptqc build")
 	}
-	for _, pkg := range []string{"mobilenetv2_fmnist", "mobilenetv2_224"} {
+	for _, pkg := range []string{"mobilenetv2_fmnist", "mobilenetv2_224", "resnet50_224"} {
 		t.Run(pkg, func(t *testing.T) {
-			if pkg == "mobilenetv2_224" {
+			switch pkg {
+			case "mobilenetv2_224":
 				ensure224(t)
+			case "resnet50_224":
+				ensureResNet50(t)
 			}
 			regenerate(t, pkg)
 		})

@@ -9,3 +9,8 @@ package generated
 // and calibration inputs (tools/mnv2_224; the large inputs are not checked in).
 //go:generate go run ../tools/mnv2_224 -o ../testdata/mobilenetv2_224
 //go:generate go run github.com/ptqc/ptqc/cmd/ptqc build -model ../testdata/mobilenetv2_224/model.json -qconfig fbgemm -calib ../testdata/mobilenetv2_224/calib.npy -calib-limit 16 -o mobilenetv2_224 -pkg mobilenetv2_224
+
+// The ResNet-50 speed model: torchvision's ResNet-50 at 224x224, synthetic
+// weights and calibration inputs made the same way.
+//go:generate go run ../tools/mnv2_224 -arch resnet50 -o ../testdata/resnet50_224
+//go:generate go run github.com/ptqc/ptqc/cmd/ptqc build -model ../testdata/resnet50_224/model.json -qconfig fbgemm -calib ../testdata/resnet50_224/calib.npy -calib-limit 16 -o resnet50_224 -pkg resnet50_224

@@ -216,6 +216,18 @@ func SplitWork(units, cols, w, workers int) (s0, s1, n0, n1 int) {
 // channels c..stride-1 are left alone.
 func PadNHWC(dst, src []byte, c, h, w, stride, border int, z byte) {
 	wp := w + 2*border
+	if stride == c {
+		// Whole rows: one copy per image row, the border filled around it
+		// (the layout of ResNet's 3x3 convs, whose channels are multiples of 4).
+		fill(dst[:(border*wp+border)*c], z)
+		for y := range h {
+			o := ((y+border)*wp + border) * c
+			copy(dst[o:o+w*c], src[y*w*c:])
+			fill(dst[o+w*c:o+(w+2*border)*c], z) // this row's right, the next one's left
+		}
+		fill(dst[((h+border)*wp+border)*c:(h+2*border)*wp*c], z)
+		return
+	}
 	for y := 0; y < h+2*border; y++ {
 		row := dst[y*wp*stride : (y+1)*wp*stride]
 		iy := y - border
@@ -230,5 +242,16 @@ func PadNHWC(dst, src []byte, c, h, w, stride, border int, z byte) {
 			}
 			copy(px, src[(iy*w+ix)*c:])
 		}
+	}
+}
+
+// fill sets b to z, doubling what it has set.
+func fill(b []byte, z byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = z
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
 	}
 }

@@ -121,20 +121,31 @@ func TestSelectTier(t *testing.T) {
 }
 
 func TestPadNHWC(t *testing.T) {
-	// 2x3 image of 3 channels into stride 4 with a border of 1.
-	src := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}
-	dst := bytes.Repeat([]byte{0xEE}, 4*5*4)
-	PadNHWC(dst, src, 3, 2, 3, 4, 1, 9)
-	for y := 0; y < 4; y++ {
-		for x := 0; x < 5; x++ {
-			px := dst[(y*5+x)*4:][:4]
-			want := []byte{9, 9, 9, 0xEE}
-			if y >= 1 && y <= 2 && x >= 1 && x <= 3 {
-				i := ((y-1)*3 + x - 1) * 3
-				want = []byte{src[i], src[i+1], src[i+2], 0xEE}
-			}
-			if !bytes.Equal(px, want) {
-				t.Errorf("(%d,%d) = %v, want %v", y, x, px, want)
+	// Pixel stride 4 for 3 channels (channel 3 left alone) and 4 for 4 (whole
+	// rows copied at once), with borders 0, 1 and 2.
+	for _, c := range []struct{ c, h, w, stride, border int }{
+		{3, 2, 3, 4, 1}, {3, 2, 3, 4, 0}, {4, 2, 3, 4, 1}, {4, 3, 2, 4, 2}, {4, 2, 3, 4, 0}, {8, 1, 1, 8, 1},
+	} {
+		src := make([]byte, c.c*c.h*c.w)
+		for i := range src {
+			src[i] = byte(i + 1)
+		}
+		wp, hp := c.w+2*c.border, c.h+2*c.border
+		dst := bytes.Repeat([]byte{0xEE}, wp*hp*c.stride)
+		PadNHWC(dst, src, c.c, c.h, c.w, c.stride, c.border, 9)
+		for y := range hp {
+			for x := range wp {
+				px := dst[(y*wp+x)*c.stride:][:c.stride]
+				want := bytes.Repeat([]byte{0xEE}, c.stride)
+				for ch := range c.c {
+					want[ch] = 9
+					if iy, ix := y-c.border, x-c.border; iy >= 0 && iy < c.h && ix >= 0 && ix < c.w {
+						want[ch] = src[(iy*c.w+ix)*c.c+ch]
+					}
+				}
+				if !bytes.Equal(px, want) {
+					t.Errorf("%+v: (%d,%d) = %v, want %v", c, y, x, px, want)
+				}
 			}
 		}
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -268,4 +270,95 @@ func TestBuildSharedDir(t *testing.T) {
 			t.Errorf("%s: the directory changed (-before +after):\n%s", c.name, diff)
 		}
 	}
+}
+
+// TestBuildPthLikeSafeTensors builds the trained ResNet from its .pth and from
+// its safetensors file, each named by a description beside it: every file of
+// the two packages is the same, byte for byte (doc.go identifies the weights
+// by their tensors, not their file). A third build, from another directory
+// and with -weights, records another command in doc.go but the same build id
+// and the same other files: nothing that computes depends on paths.
+func TestBuildPthLikeSafeTensors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("calibrates three times and generates assembly")
+	}
+	const src = "../../testdata/resnet_fmnist"
+	desc, err := os.ReadFile(filepath.Join(src, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calib, err := filepath.Abs(filepath.Join(fmnistDir, "calib_images.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	build := func(sub, weights string, extra ...string) map[string]string {
+		t.Helper()
+		d := filepath.Join(dir, sub)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(src, weights))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, weights), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		j := bytes.Replace(desc, []byte(`"weights": "model.pth"`), []byte(`"weights": "`+weights+`"`), 1)
+		if !bytes.Contains(j, []byte(weights)) {
+			t.Fatalf("%s/model.json names no weights file model.pth", src)
+		}
+		if err := os.WriteFile(filepath.Join(d, "model.json"), j, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(d, "pkg")
+		args := append([]string{"build", "-model", filepath.Join(d, "model.json"), "-qconfig", "fbgemm", "-calib", calib, "-calib-limit", "60", "-o", out, "-pkg", "resnet"}, extra...)
+		if _, _, err := ptqc(args...); err != nil {
+			t.Fatal(err)
+		}
+		return snapshot(t, out)
+	}
+	pth := build("a", "model.pth")
+	st := build("b", "model.safetensors")
+	if diff := cmp.Diff(names(pth), names(st)); diff != "" {
+		t.Fatalf("file lists differ (-pth +safetensors):\n%s", diff)
+	}
+	for name := range pth {
+		if pth[name] != st[name] {
+			t.Errorf("%s differs between the .pth and the safetensors build%s", name, lineDiff(pth[name], st[name]))
+		}
+	}
+	other := build(filepath.Join("c", "deeper"), "model.safetensors", "-weights", filepath.Join(dir, "a", "model.pth"))
+	if diff := cmp.Diff(buildIDs(pth), buildIDs(other)); diff != "" {
+		t.Errorf("build ids differ with another directory and -weights (-a +c):\n%s", diff)
+	}
+	for name := range pth {
+		if name != "doc.go" && pth[name] != other[name] {
+			t.Errorf("%s differs with another directory and -weights", name)
+		}
+	}
+	if pth["doc.go"] == other["doc.go"] {
+		t.Error("doc.go records the same command for another directory and -weights")
+	}
+}
+
+func names(files map[string]string) []string {
+	var ns []string
+	for n := range files {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+// lineDiff is the first differing line of two texts, for an error message.
+func lineDiff(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(la), len(lb)) {
+		if la[i] != lb[i] {
+			return fmt.Sprintf(": line %d\n\t%.200q\n\t%.200q", i+1, la[i], lb[i])
+		}
+	}
+	return fmt.Sprintf(": %d and %d lines", len(la), len(lb))
 }

@@ -13,8 +13,8 @@
 //	ptqc version              0.1.0
 //	qconfig                   fbgemm
 //	                          QConfig(activation=functools.partial(<class 'torch.ao.quantization.observer.HistogramObserver'>, reduce_range=True){}, weight=functools.partial(<class 'torch.ao.quantization.observer.PerChannelMinMaxObserver'>, dtype=torch.qint8, qscheme=torch.per_channel_symmetric){})
-//	description sha256        351a159f8084728aa5c4ffe97cd0888cc145a160003f68acf3af8f43b33bedbf
-//	weights sha256            d9fbc3b300a023968566f30cd52511f14bf9755323f5a37d5986321c7254b352
+//	description fields sha256 cd41090a6bc316ca30dfab3910cfa8fdd4c54b791c43e8bcc9d39ae9aaa88ba1
+//	weights tensors sha256    fa3525afbf8937dddbe4205b8b6f8571cb7856c3279f72015af3de25cc964fc5
 //	calibration samples       16
 //	cross-layer equalization  false
 //	bias correction           false

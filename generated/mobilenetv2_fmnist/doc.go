@@ -13,8 +13,8 @@
 //	ptqc version              0.1.0
 //	qconfig                   fbgemm
 //	                          QConfig(activation=functools.partial(<class 'torch.ao.quantization.observer.HistogramObserver'>, reduce_range=True){}, weight=functools.partial(<class 'torch.ao.quantization.observer.PerChannelMinMaxObserver'>, dtype=torch.qint8, qscheme=torch.per_channel_symmetric){})
-//	description sha256        9214595aa92a4a6c69a44aed0da950eacfb0d79a77fb1fbfd5967251a5112c13
-//	weights sha256            ffb7e0ab6e0f55c279ffeae7479a40e484e7c064e42cf3d2c50d1d84003a3787
+//	description fields sha256 2ee7f987a46288860bedcab0d4dc0f9520c430d6d5caa7fca6be6999d7746e4c
+//	weights tensors sha256    8e0d7bcb2904ffdc090515dbcec0d6ad73b63f88038f123d292c8cdfe7624aa9
 //	calibration samples       300
 //	cross-layer equalization  false
 //	bias correction           false

@@ -1,12 +1,17 @@
-// Command speed times MobileNetV2-224 in one run on this machine: PyTorch int8
-// (onednn and qnnpack engines, ../shared/peers/torch_speed.py), ONNX Runtime
-// 1.30 float and int8 (../shared/peers/ort/run.sh) and ptqc's generated package
-// (generated/mobilenetv2_224, benchmarks in generated/), taking the best of a few processes for every
-// system alike, and prints a table with ratios to ptqc.
+// Command speed times MobileNetV2-224 and ResNet-50-224 in one run on this
+// machine: PyTorch int8 (../shared/peers/torch_speed.py: the onednn and qnnpack
+// engines for MobileNetV2; for ResNet-50 the onednn engine with the onednn and
+// the fbgemm qconfig), ONNX Runtime 1.30 float and int8
+// (../shared/peers/ort/run.sh) and ptqc's generated package
+// (generated/mobilenetv2_224, generated/resnet50_224, benchmarks in
+// generated/), taking the best of a few processes for every system alike, and
+// prints a table per model with ratios to ptqc.
 //
-//	go run ./tools/speed [-repeats 3] [-peers ../shared/peers] [-md]
+//	go run ./tools/speed [-arch mobilenetv2,resnet50] [-repeats 3] [-peers ../shared/peers] [-ort-models DIR] [-md]
 //
 // Batch 1 runs on one thread (GOMAXPROCS=1 for ptqc), batch 16 on all cores.
+// A peer that fails (PyTorch's onednn engine cannot run ResNet-50 at batch 16
+// on 2 threads here) gets a row saying why instead of a number.
 // Needs /usr/bin/python3 with torch, node and npm (run.sh installs
 // onnxruntime-node itself).
 package main
@@ -14,8 +19,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -27,16 +34,35 @@ import (
 	"strings"
 )
 
-// result is one system's best numbers: batch-1 latency (ms) and batch-16 throughput (images/s).
+// model is what one table times: ptqc's benchmarks and the peers' names for it.
+type model struct {
+	arch     string   // torch_speed.py --arch, run.sh ARCH
+	title    string   // the table's
+	b1, b16  string   // ptqc's benchmarks in generated/
+	variants []string // torch_speed.py's
+	suffix   string   // the peers' label suffix
+}
+
+var models = map[string]model{
+	"mobilenetv2": {"mobilenetv2", "MobileNetV2-224", "BenchmarkBatch1_224", "BenchmarkBatch16_224", []string{"onednn", "qnnpack"}, ""},
+	// fbgemm: the x86 qconfig ptqc's package was calibrated with, on the onednn engine.
+	"resnet50": {"resnet50", "ResNet-50-224", "BenchmarkResNet50Batch1", "BenchmarkResNet50Batch16", []string{"onednn", "fbgemm"}, "-resnet50"},
+}
+
+// result is one system's best numbers: batch-1 latency (ms) and batch-16
+// throughput (images/s), or why a setting has none (b1 is +Inf, b16 0).
 type result struct {
-	name     string
-	b1, b16  float64
-	b1Detail string
+	name          string
+	b1, b16       float64
+	b1Detail      string
+	b1Err, b16Err string
 }
 
 func main() {
+	archs := flag.String("arch", "mobilenetv2", "comma-separated models to time: mobilenetv2, resnet50")
 	repeats := flag.Int("repeats", 3, "processes per system and setting (best kept)")
 	peers := flag.String("peers", "../shared/peers", "the peers' directory")
+	ortModels := flag.String("ort-models", "", "ONNX Runtime's model directory (run.sh's MODELS; default its own)")
 	python := flag.String("python", "/usr/bin/python3", "python with torch 1.13")
 	md := flag.Bool("md", false, "print a Markdown table")
 	skip := flag.String("skip", "", "comma-separated systems to skip: torch, ort, ptqc")
@@ -45,32 +71,50 @@ func main() {
 	for _, s := range strings.Split(*skip, ",") {
 		skipped[strings.TrimSpace(s)] = true
 	}
-	// Round robin: every system gets one process per round, so a slow spell of
-	// the machine hits them alike; the best of the rounds is kept.
-	var best bests
-	keep := func(rs []result) {
-		for _, r := range rs {
-			best.add(r, r.b1 > 0, true)
+	var ms []model
+	for _, a := range strings.Split(*archs, ",") {
+		m, ok := models[strings.TrimSpace(a)]
+		if !ok {
+			check(fmt.Errorf("-arch %q: want mobilenetv2 or resnet50", a))
 		}
+		ms = append(ms, m)
 	}
-	for round := 0; round < *repeats; round++ {
-		if !skipped["ptqc"] {
-			r, err := ptqc(1)
-			check(err)
-			keep(r)
-		}
-		if !skipped["ort"] {
-			r, err := ort(*peers, 1)
-			check(err)
-			keep(r)
-		}
-		if !skipped["torch"] {
-			r, err := torch(*python, *peers, 1)
-			check(err)
-			keep(r)
-		}
+	var bin string
+	if !skipped["ptqc"] {
+		dir, err := os.MkdirTemp("", "ptqc-speed")
+		check(err)
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, "bench.test")
+		_, err = run(".", nil, "go", "test", "-c", "-o", bin, "./generated")
+		check(err)
 	}
-	report(best.list(), *md, *repeats)
+	for i, m := range ms {
+		// Round robin: every system gets one process per round, so a slow
+		// spell of the machine hits them alike; the best of the rounds is kept.
+		var best bests
+		keep := func(rs []result) {
+			for _, r := range rs {
+				best.add(r, true, true)
+			}
+		}
+		for round := 0; round < *repeats; round++ {
+			if !skipped["ptqc"] {
+				r, err := ptqc(bin, m)
+				check(err)
+				keep(r)
+			}
+			if !skipped["ort"] {
+				keep(ort(*peers, *ortModels, m))
+			}
+			if !skipped["torch"] {
+				keep(torch(*python, *peers, m))
+			}
+		}
+		if i > 0 {
+			fmt.Println()
+		}
+		report(m, best.list(), *md, *repeats)
+	}
 }
 
 func check(err error) {
@@ -80,33 +124,53 @@ func check(err error) {
 	}
 }
 
-// run runs a command and returns its stdout; stderr passes through.
+// run runs a command and returns its stdout; stderr passes through, and a
+// command that fails gives a *runError.
 func run(dir string, env []string, name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+		return "", &runError{cmd: name + " " + strings.Join(args, " "), err: err, stderr: stderr.String()}
 	}
 	return string(out), nil
 }
 
-// ptqc builds the generated package's benchmark once and runs it repeats
-// times per setting.
-func ptqc(repeats int) ([]result, error) {
-	dir, err := os.MkdirTemp("", "ptqc-speed")
-	if err != nil {
-		return nil, err
+type runError struct {
+	cmd, stderr string
+	err         error
+}
+
+func (e *runError) Error() string {
+	return fmt.Sprintf("%s: %v: %s", e.cmd, e.err, lastLine(e.stderr))
+}
+
+// lastLine is the last non-empty line of s: the exception of a Python traceback.
+func lastLine(s string) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(ls[len(ls)-1])
+}
+
+// failed is why a peer's process gave no number, for the notes under its
+// table: the last line it wrote to stderr, else how it ended.
+func failed(err error) string {
+	var re *runError
+	if errors.As(err, &re) {
+		if l := lastLine(re.stderr); l != "" {
+			return fmt.Sprintf("%s (%v)", l, re.err)
+		}
+		err = re.err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "bench.test")
-	if _, err := run(".", nil, "go", "test", "-c", "-o", bin, "./generated"); err != nil {
-		return nil, err
-	}
+	return err.Error()
+}
+
+// ptqc runs the test binary's benchmarks of m once per setting.
+func ptqc(bin string, m model) ([]result, error) {
 	metric := func(out, unit string) (float64, error) {
-		re := regexp.MustCompile(`([0-9.]+) ` + regexp.QuoteMeta(unit))
+		re := regexp.MustCompile(`([0-9.]+) ` + regexp.QuoteMeta(unit) + `\b`)
 		m := re.FindStringSubmatch(out)
 		if m == nil {
 			return 0, fmt.Errorf("no %q in benchmark output:\n%s", unit, out)
@@ -127,66 +191,79 @@ func ptqc(repeats int) ([]result, error) {
 		tier = m[1]
 		return nil
 	}
-	r := result{b1: math.Inf(1)}
-	for i := 0; i < repeats; i++ {
-		out, err := run("generated", []string{"GOMAXPROCS=1"}, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch1_224$", "-test.benchtime", "200x")
-		if err != nil {
-			return nil, err
-		}
-		if err := tierOf(out); err != nil {
-			return nil, err
-		}
-		v, err := metric(out, "ms/image")
-		if err != nil {
-			return nil, err
-		}
-		r.b1 = min(r.b1, v)
-		out, err = run("generated", nil, bin, "-test.run", "^$", "-test.bench", "^BenchmarkBatch16_224$", "-test.benchtime", "20x")
-		if err != nil {
-			return nil, err
-		}
-		if err := tierOf(out); err != nil {
-			return nil, err
-		}
-		if v, err = metric(out, "images/s"); err != nil {
-			return nil, err
-		}
-		r.b16 = max(r.b16, v)
+	out, err := run("generated", []string{"GOMAXPROCS=1"}, bin, "-test.run", "^$", "-test.bench", "^"+m.b1+"$", "-test.benchtime", "200x")
+	if err != nil {
+		return nil, err
+	}
+	if err := tierOf(out); err != nil {
+		return nil, err
+	}
+	var r result
+	if r.b1, err = metric(out, "median-ms/image"); err != nil {
+		return nil, err
+	}
+	out, err = run("generated", nil, bin, "-test.run", "^$", "-test.bench", "^"+m.b16+"$", "-test.benchtime", "20x")
+	if err != nil {
+		return nil, err
+	}
+	if err := tierOf(out); err != nil {
+		return nil, err
+	}
+	if r.b16, err = metric(out, "images/s"); err != nil {
+		return nil, err
 	}
 	r.name = "ptqc (" + tier + ")"
 	return []result{r}, nil
 }
 
-// ort runs the peers' ONNX Runtime script, which keeps the best of REPEATS
-// processes itself.
-func ort(peers string, repeats int) ([]result, error) {
-	out, err := run(filepath.Join(peers, "ort"), []string{fmt.Sprintf("REPEATS=%d", repeats), fmt.Sprintf("B16_THREADS=%d", runtime.NumCPU())}, "./run.sh")
-	if err != nil {
-		return nil, err
+// ort runs the peers' ONNX Runtime script once (one process per setting); if
+// it fails, its rows say why.
+func ort(peers, modelDir string, m model) []result {
+	env := []string{"REPEATS=1", fmt.Sprintf("B16_THREADS=%d", runtime.NumCPU()), "ARCH=" + m.arch}
+	if modelDir != "" {
+		env = append(env, "MODELS="+modelDir)
 	}
-	return parsePeer(out, "ort-", func(v string) string { return "ONNX Runtime " + v })
+	name := func(v string) string { return "ONNX Runtime " + strings.TrimSuffix(v, m.suffix) }
+	out, err := run(filepath.Join(peers, "ort"), env, "./run.sh")
+	if err == nil {
+		var rs []result
+		if rs, err = parsePeer(out, "ort-", name); err == nil {
+			return rs
+		}
+	}
+	why := failed(err)
+	return []result{{name: name("float"), b1: math.Inf(1), b1Err: why, b16Err: why}, {name: name("int8"), b1: math.Inf(1), b1Err: why, b16Err: why}}
 }
 
-// torch runs torch_speed.py repeats times with one thread (batch 1) and
-// with all cores (batch 16).
-func torch(python, peers string, repeats int) ([]result, error) {
+// torch runs torch_speed.py once per variant with one thread (batch 1) and
+// once with all cores (batch 16): a variant that fails at one setting keeps
+// its numbers at the other, and its row says why.
+func torch(python, peers string, m model) []result {
 	var best bests
 	for _, threads := range []int{1, runtime.NumCPU()} {
-		for i := 0; i < repeats; i++ {
-			out, err := run(peers, nil, python, "torch_speed.py", "--threads", strconv.Itoa(threads), "--iters", "30", "--variants", "onednn,qnnpack")
-			if err != nil {
-				return nil, err
+		for _, v := range m.variants {
+			name := func(v string) string { return "PyTorch int8 " + strings.TrimSuffix(v, m.suffix) }
+			out, err := run(peers, nil, python, "torch_speed.py", "--arch", m.arch, "--threads", strconv.Itoa(threads), "--iters", "30", "--variants", v)
+			var rs []result
+			if err == nil {
+				rs, err = parsePeer(out, "torch-", name)
 			}
-			rs, err := parsePeer(out, "torch-", func(v string) string { return "PyTorch int8 " + v })
 			if err != nil {
-				return nil, err
+				r := result{name: name(v), b1: math.Inf(1)}
+				fmt.Fprintf(os.Stderr, "speed: %v\n", err)
+				if threads == 1 {
+					r.b1Err = failed(err)
+				} else {
+					r.b16Err = failed(err)
+				}
+				rs = []result{r}
 			}
 			for _, r := range rs {
 				best.add(r, threads == 1, threads != 1)
 			}
 		}
 	}
-	return best.list(), nil
+	return best.list()
 }
 
 // bests keeps each system's best numbers (lowest batch-1 latency, highest
@@ -209,9 +286,15 @@ func (bs *bests) add(r result, b1, b16 bool) {
 	}
 	if b1 {
 		b.b1 = min(b.b1, r.b1)
+		if b.b1Err == "" {
+			b.b1Err = r.b1Err
+		}
 	}
 	if b16 {
 		b.b16 = max(b.b16, r.b16)
+		if b.b16Err == "" {
+			b.b16Err = r.b16Err
+		}
 	}
 }
 
@@ -249,7 +332,7 @@ func parsePeer(out, prefix string, name func(string) string) ([]result, error) {
 	return rs, nil
 }
 
-func report(rs []result, md bool, repeats int) {
+func report(m model, rs []result, md bool, repeats int) {
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].b1 < rs[j].b1 })
 	var ref *result
 	for i := range rs {
@@ -258,23 +341,44 @@ func report(rs []result, md bool, repeats int) {
 		}
 	}
 	var b bytes.Buffer
+	// cell is a number, or a reference to the note saying why there is none
+	// (a number from another round wins).
+	var notes []string
+	cell := func(r result, v float64, ok bool, why, setting, format string) string {
+		if ok {
+			return fmt.Sprintf(format, v)
+		}
+		if why == "" {
+			why = "not measured"
+		}
+		notes = append(notes, fmt.Sprintf("[%d] %s, %s: %s", len(notes)+1, r.name, setting, why))
+		return fmt.Sprintf("failed [%d]", len(notes))
+	}
 	if md {
+		fmt.Fprintf(&b, "%s\n\n", m.title)
 		fmt.Fprintln(&b, "| system | batch 1, 1 thread (ms) | ptqc speed-up | batch 16, all cores (images/s) | ptqc speed-up |")
 		fmt.Fprintln(&b, "| --- | ---: | ---: | ---: | ---: |")
 	} else {
-		fmt.Fprintf(&b, "%-26s %10s %8s %12s %8s\n", "system", "b1 ms", "x", "b16 img/s", "x")
+		fmt.Fprintf(&b, "%s\n%-26s %10s %8s %12s %8s\n", m.title, "system", "b1 ms", "x", "b16 img/s", "x")
 	}
 	for _, r := range rs {
+		ok1, ok16 := !math.IsInf(r.b1, 1) && r.b1 > 0, r.b16 > 0
 		x1, x16 := "", ""
-		if ref != nil {
+		if ref != nil && ok1 {
 			x1 = fmt.Sprintf("%.2f", r.b1/ref.b1)
+		}
+		if ref != nil && ok16 {
 			x16 = fmt.Sprintf("%.2f", ref.b16/r.b16)
 		}
+		c1, c16 := cell(r, r.b1, ok1, r.b1Err, "batch 1", "%.2f"), cell(r, r.b16, ok16, r.b16Err, "batch 16", "%.1f")
 		if md {
-			fmt.Fprintf(&b, "| %s | %.2f | %s | %.1f | %s |\n", r.name, r.b1, x1, r.b16, x16)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.name, c1, x1, c16, x16)
 		} else {
-			fmt.Fprintf(&b, "%-26s %10.2f %8s %12.1f %8s\n", r.name, r.b1, x1, r.b16, x16)
+			fmt.Fprintf(&b, "%-26s %10s %8s %12s %8s\n", r.name, c1, x1, c16, x16)
 		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", strings.Join(notes, "\n"))
 	}
 	cpu := "unknown CPU"
 	if f, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -282,7 +386,7 @@ func report(rs []result, md bool, repeats int) {
 			cpu = string(m[1])
 		}
 	}
-	fmt.Fprintf(&b, "\n%s, %d cores; best of %d rounds of one process per system; batch 1 is the median latency of a process (ptqc: mean), batch 16 its throughput.\n", cpu, runtime.NumCPU(), repeats)
+	fmt.Fprintf(&b, "\n%s, %d cores; best of %d rounds of one process per system; batch 1 is the median latency of a process, batch 16 its throughput.\n", cpu, runtime.NumCPU(), repeats)
 	fmt.Fprintln(&b, "x: how many times faster ptqc is (the system's latency / ptqc's; ptqc's throughput / the system's).")
 	os.Stdout.Write(b.Bytes())
 }

@@ -1,0 +1,193 @@
+package generated
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/generated/resnet50_224"
+	rt "github.com/ptqc/ptqc/runtime"
+)
+
+// The ResNet-50 speed model (see gen.go): torchvision's ResNet-50 at 224x224
+// with synthetic weights, calibrated with fbgemm on synthetic inputs.
+
+const r50Dir = "../testdata/resnet50_224"
+
+func ensureResNet50(t testing.TB) { ensureSynthetic(t, r50Dir, "-arch", "resnet50") }
+
+var r50Model = sync.OnceValues(func() (*compiler.Model, error) {
+	return compiler.Quantize(compiler.Options{
+		Model: r50Dir + "/model.json", QConfig: "fbgemm", Calib: r50Dir + "/calib.npy", CalibLimit: 16,
+	})
+})
+
+// TestBitExactResNet50 compares the logits of one image bit for bit with the
+// interpreter's on every tier this CPU runs, with 1 and 2 workers (each layer
+// split across them; the generic tier with 1 only, it takes seconds). One
+// image: the interpreter too takes seconds on ResNet-50.
+func TestBitExactResNet50(t *testing.T) {
+	if testing.Short() {
+		t.Skip("quantizes ResNet-50 at 224x224 and runs its interpreter")
+	}
+	ensureResNet50(t)
+	m, err := r50Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := images224(1)
+	want, err := compiler.Run(m, x, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Logits that vary across classes make bit-exactness mean something
+	// (the synthetic BatchNorm statistics keep activations input-dependent).
+	distinct := map[float32]bool{}
+	for _, v := range want {
+		distinct[v] = true
+	}
+	if len(distinct) < 50 {
+		t.Fatalf("the interpreter's 1000 logits take %d distinct values: a degenerate model", len(distinct))
+	}
+	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512, rt.TierAMX} {
+		for _, threads := range []string{"1", "2"} {
+			t.Run(tier+"/threads"+threads, func(t *testing.T) {
+				if tier == rt.TierGeneric && threads == "2" {
+					t.Skip("slow, and mobilenetv2_224 splits the generic tier's layers")
+				}
+				if !rt.Supported(tier) {
+					t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
+				}
+				t.Setenv("PTQC_ISA", tier)
+				t.Setenv("PTQC_THREADS", threads)
+				g := resnet50_224.New()
+				if got, err := g.Tier(); err != nil || got != tier {
+					t.Fatalf("tier %q (%v), want %s", got, err, tier)
+				}
+				got := make([]float32, resnet50_224.NumClasses)
+				if err := g.Forward(got, x); err != nil {
+					t.Fatal(err)
+				}
+				bad := 0
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						if bad < 3 {
+							t.Errorf("class %d: %v, interpreter %v", i, got[i], want[i])
+						}
+						bad++
+					}
+				}
+				if bad > 0 {
+					t.Errorf("%d of %d logits differ from the interpreter's", bad, len(want))
+				}
+			})
+		}
+	}
+}
+
+// r50Kind names what a ResNet-50 layer is, finer than its kernel kind: the
+// stem, the 3x3 and 1x1 convs of the blocks, the downsample convs, fc.
+func r50Kind(lt rt.LayerTime) string {
+	switch {
+	case lt.Layer == "conv1":
+		return "stem 7x7 conv"
+	case strings.Contains(lt.Layer, ".downsample."):
+		return "downsample 1x1"
+	case lt.Layer == "fc":
+		return "fc"
+	case lt.Kind == "conv":
+		return "3x3 conv"
+	case lt.Kind == "pointwise conv":
+		return "1x1 conv"
+	}
+	return lt.Kind
+}
+
+// TestLayerTimesResNet50 prints where the time of one image goes, per layer
+// and per kind (go test ./generated -run LayerTimesResNet50 -layers [-cpu 1]):
+// each layer's fastest of 30 runs, which a loaded machine disturbs less than
+// the mean.
+func TestLayerTimesResNet50(t *testing.T) {
+	if !*layersFlag {
+		t.Skip("run with -layers")
+	}
+	m := resnet50_224.New()
+	tier, err := m.Tier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []rt.LayerTime
+	for range 30 {
+		run, err := m.LayerTimes(images224(1), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts == nil {
+			ts = run
+		}
+		for i := range ts {
+			ts[i].Time = min(ts[i].Time, run[i].Time)
+		}
+	}
+	var total time.Duration
+	kinds := map[string]time.Duration{}
+	var b strings.Builder
+	fmt.Fprintf(&b, "resnet50_224, tier %s, %d workers:\n", tier, rt.Threads())
+	for i, lt := range ts {
+		total += lt.Time
+		kinds[r50Kind(lt)] += lt.Time
+		fmt.Fprintf(&b, "%3d %-28s %-15s %8.1f us\n", i, lt.Layer, r50Kind(lt), float64(lt.Time.Nanoseconds())/1e3)
+	}
+	var ks []string
+	for k := range kinds {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return kinds[ks[i]] > kinds[ks[j]] })
+	for _, k := range ks {
+		fmt.Fprintf(&b, "    %-15s %8.1f us %5.1f%%\n", k, float64(kinds[k].Nanoseconds())/1e3, 100*float64(kinds[k])/float64(total))
+	}
+	fmt.Fprintf(&b, "    total           %8.3f ms\n", float64(total.Nanoseconds())/1e6)
+	t.Log("\n" + b.String())
+}
+
+// BenchmarkResNet50Batch1 is the latency of one image (run it with -cpu 1 for
+// one core: GOMAXPROCS workers split each layer).
+func BenchmarkResNet50Batch1(b *testing.B) {
+	benchResNet50(b, 1)
+}
+
+// BenchmarkResNet50Batch16 is the throughput of batches of 16 images on every core.
+func BenchmarkResNet50Batch16(b *testing.B) {
+	benchResNet50(b, 16)
+}
+
+func benchResNet50(b *testing.B, n int) {
+	x := images224(n)
+	out := make([]float32, n*resnet50_224.NumClasses)
+	m := resnet50_224.New()
+	if err := m.Forward(out, x); err != nil {
+		b.Fatal(err)
+	}
+	tier, err := m.Tier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("tier: %s", tier) // tools/speed names ptqc's row with it
+	var ts []time.Duration
+	for b.Loop() {
+		t := time.Now()
+		if err := m.Forward(out, x); err != nil {
+			b.Fatal(err)
+		}
+		ts = append(ts, time.Since(t))
+	}
+	s := b.Elapsed().Seconds() / float64(b.N*n)
+	b.ReportMetric(s*1e3, "ms/image")
+	b.ReportMetric(1/s, "images/s")
+	reportCalls(b, ts, n)
+}
