@@ -135,7 +135,7 @@ func (d *Dense) check() error {
 // costs twice as much on 16 lanes, dominates). Measured on Zen 4, which splits
 // zmm work in two 256-bit halves (README, "Speed").
 func (d *Dense) tierDesign(isa ISA) ISA {
-	if d.Cout >= 48 && d.Cin*d.K*d.K >= 32 {
+	if d.Cout >= 48 && d.Cin*d.K*d.K >= 16 {
 		return isa
 	}
 	switch isa {
@@ -175,6 +175,9 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
+	if isa == AVX512 {
+		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
+	}
 	g.tabs = map[Path]denseTabs{}
 	paths := []Path{path}
 	if path == PathMixed {
@@ -211,7 +214,10 @@ type denseGen struct {
 	tabs     map[Path]denseTabs
 	denseTabs
 	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
-	ones   operand.Mem
+	// unpack4 (zmm) is the VPERMD indices sorting a row of four packed units
+	// (finishZmm): dword 4j+i from dword 4i+j.
+	unpack4 operand.Mem
+	ones    operand.Mem
 	// emulate replaces VPDPBUSD by VPMADDUBSW on the even and then the odd
 	// bytes of the activations (a single product cannot saturate) and VPMADDWD
 	// by ones: the same int32 sums, on AVX2.
@@ -777,33 +783,22 @@ func pairShuffle(order []int) []uint32 {
 // packing shuffles are shared.
 func (g *denseGen) finish(rows, groups, cols int) {
 	pk := g.pk
+	if g.units && g.lanes == 16 {
+		g.finishZmm(rows, groups, cols)
+		return
+	}
 	if g.units {
-		// Every row and accumulator on its own: narrowed by VPMOVUSDB, the
-		// block's partial unit stored under an opmask (emulated: narrow8).
-		var mask reg.Register
-		if last := cols - 16*(groups-1); last < 16 && g.lanes == 16 {
-			setMask(g.Context, reg.K1, last, rK)
-			mask = reg.K1
-		}
+		// zmmEmulated: every row and half on its own, narrowed like an
+		// opmask store would (narrow8).
 		for r := 0; r < rows; r++ {
-			for j := 0; j < groups; j++ {
-				for h := 0; h < g.halves(); h++ {
-					c0 := 16*j + g.lanes*h // first column of the accumulator
-					if c0 >= cols {
-						continue
-					}
-					a, tab := g.uacc(r, j, h), 128*j+8*g.lanes*h
-					pk.scale(a, mem(rM, tab), mem(rM, tab+4*g.lanes))
-					dst := mem(rO, r*g.d.OutStride+c0)
-					switch {
-					case g.lanes == 8:
-						pk.narrow8(a, yX, dst, min(8, cols-c0), rK)
-					case j == groups-1:
-						pk.narrow(a, dst, mask)
-					default:
-						pk.narrow(a, dst, nil)
-					}
+			for h := 0; h < g.halves(); h++ {
+				c0 := g.lanes * h
+				if c0 >= cols {
+					continue
 				}
+				a := g.uacc(r, 0, h)
+				pk.scale(a, mem(rM, 8*g.lanes*h), mem(rM, 8*g.lanes*h+4*g.lanes))
+				pk.narrow8(a, yX, mem(rO, r*g.d.OutStride+c0), min(8, cols-c0), rK)
 			}
 		}
 		return
@@ -864,6 +859,45 @@ func (g *denseGen) finish(rows, groups, cols int) {
 				g.VPSRLDQ(operand.U8(8), yX.AsX(), yX.AsX())
 				storeN(g.Context, yX.AsX(), cols, d1, rK)
 			}
+		}
+	}
+}
+
+// finishZmm requantizes and stores a zmm block of groups units: per row, its
+// (up to four) accumulators packed into one vector by two saturating packs
+// (exact, see packer), put in column order by one VPERMD and written by one
+// store, under an opmask when the block has fewer than 64 columns. This is
+// about half the work of narrowing every accumulator on its own (VPMOVUSDB).
+func (g *denseGen) finishZmm(rows, groups, cols int) {
+	pk := g.pk
+	full := cols == 64
+	if !full {
+		setMask(g.Context, reg.K1, cols, rK)
+	}
+	perm := zmm[29]
+	g.VMOVDQU32(g.unpack4, perm)
+	for r := 0; r < rows; r++ {
+		for j := 0; j < groups; j++ {
+			pk.scale(g.uacc(r, j, 0), mem(rM, 128*j), mem(rM, 128*j+64))
+		}
+		// After the packs, dword 4i+j of lo holds columns 4i..4i+3 of unit j.
+		lo := g.uacc(r, 0, 0)
+		g.VPACKSSDW(g.uacc(r, min(1, groups-1), 0), lo, lo)
+		g.VPADDSW(pk.z, lo, lo)
+		hi := lo
+		if groups > 2 {
+			hi = g.uacc(r, 2, 0)
+			g.VPACKSSDW(g.uacc(r, groups-1, 0), hi, hi)
+			g.VPADDSW(pk.z, hi, hi)
+		}
+		g.VPACKUSWB(hi, lo, lo)
+		g.VPERMD(lo, perm, lo)
+		pk.clamp(lo)
+		dst := mem(rO, r*g.d.OutStride)
+		if full {
+			g.VMOVDQU8(lo, dst)
+		} else {
+			g.VMOVDQU8(lo, reg.K1, dst)
 		}
 	}
 }

@@ -30,7 +30,8 @@ func TestPointwiseSpeed(t *testing.T) {
 	}
 	needISA(t, AVX2)
 	type layer struct{ h, w, cin, cout int }
-	layers := []layer{{56, 56, 24, 144}, {14, 14, 96, 576}, {7, 7, 320, 1280}, {112, 112, 16, 96}, {14, 14, 576, 96}}
+	layers := []layer{{56, 56, 24, 144}, {14, 14, 96, 576}, {7, 7, 320, 1280}, {112, 112, 16, 96}, {14, 14, 576, 96},
+		{112, 112, 32, 16}, {56, 56, 96, 24}, {28, 28, 144, 32}, {28, 28, 32, 192}, {1, 1, 1280, 1000}}
 	p := NewProgram("main")
 	r := rand.New(rand.NewPCG(6, 6))
 	var table strings.Builder
