@@ -177,6 +177,9 @@ func denseShapes() []denseShape {
 		{cin: 33, cout: 70, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
 		{cin: 48, cout: 1000, k: 1, s: 1, h: 1, w: 1, xmax: 255},
 		{cin: 8, cout: 56, k: 3, s: 2, p: 1, h: 7, w: 9, xmax: 255, act: "relu"},
+		// rows of 14 and 7 pixels (strips 5+5+4, 4+3), five column units
+		{cin: 16, cout: 80, k: 3, s: 1, p: 1, h: 3, w: 14, xmax: 255, act: "relu"},
+		{cin: 12, cout: 72, k: 3, s: 2, p: 1, h: 4, w: 13, xmax: 255},
 		// linear-like and implicit convs
 		{cin: 3, cout: 32, k: 3, s: 2, p: 1, h: 9, w: 14, xmax: 255, act: "relu6"},
 		{cin: 3, cout: 16, k: 3, s: 2, p: 1, h: 8, w: 8, xmax: 127, smallW: true},
@@ -271,7 +274,8 @@ func TestTierDesign(t *testing.T) {
 	}{
 		{320, 1280, 1, AVX512, AVX512},
 		{1280, 1000, 1, zmmEmulated, zmmEmulated},
-		{16, 96, 1, AVX512, AVX512VNNI},
+		{16, 96, 1, AVX512, AVX512},
+		{12, 96, 1, AVX512, AVX512VNNI},
 		{144, 24, 1, AVX512, AVX512VNNI},
 		{144, 24, 1, zmmEmulated, vnniEmulated},
 		{3, 32, 3, AVX512, AVX512VNNI},
