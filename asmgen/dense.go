@@ -230,6 +230,9 @@ type denseGen struct {
 	aWide               bool // A holds uint16 (the widened scratch), else uint8
 	// tapOff[t] is the byte offset of tap t from a pixel's A address.
 	tapOff []int
+	// n0, n1: where the column units of the current pass are (the
+	// parameters, or the column chunk's locals).
+	n0, n1 operand.Mem
 }
 
 // denseTabs are a path's constant tables.
@@ -305,6 +308,77 @@ var (
 const zmmUnits = 4
 
 func (g *denseGen) emit() {
+	g.setPath(g.mode)
+	done := g.label("done")
+	chunk := g.colChunk()
+	if chunk == 0 {
+		g.n0, g.n1 = g.paramAddr("n0"), g.paramAddr("n1")
+		g.body(done)
+		g.Label(done)
+		g.VZEROUPPER()
+		g.RET()
+		return
+	}
+	// Column chunks outermost: all the call's strips or rows for one chunk
+	// of weights (which then stays in L1 or L2), then the next.
+	cur, end := g.AllocLocal(8), g.AllocLocal(8)
+	g.n0, g.n1 = cur, end
+	g.Load(g.Param("n0"), rK)
+	g.MOVQ(rK, cur)
+	outer, next := g.label("chunk"), g.label("chunk_next")
+	g.Label(outer)
+	g.MOVQ(cur, rK)
+	g.Load(g.Param("n1"), rA)
+	g.CMPQ(rK, rA)
+	g.JGE(operand.LabelRef(done))
+	g.ADDQ(i32(chunk), rK)
+	g.CMPQ(rK, rA)
+	g.CMOVQGT(rA, rK)
+	g.MOVQ(rK, end)
+	g.body(next)
+	g.Label(next)
+	g.MOVQ(end, rK)
+	g.MOVQ(rK, cur)
+	g.JMP(operand.LabelRef(outer))
+	g.Label(done)
+	g.VZEROUPPER()
+	g.RET()
+}
+
+// paramAddr is the stack slot of an int parameter.
+func (g *denseGen) paramAddr(name string) operand.Mem {
+	b, err := g.Param(name).Resolve()
+	if err != nil {
+		panic(err) // denseSig has the parameter
+	}
+	return b.Addr
+}
+
+// colChunk is the number of column units a column chunk has when the kernel
+// loops over chunks outermost (0: strips or rows outermost, each running
+// all the call's columns). That order pays when the weights are larger than
+// the input they are multiplied with: each strip re-reads all the weights,
+// from L2 or beyond when they are large (ResNet-50's layer4: 2.4 MB for one
+// 3x3 conv), whereas a chunk's weights (up to 64 columns) are re-read from
+// L1 or L2, and the input, re-read once per chunk, is the smaller stream.
+// Chunks are of equal size give or take one for a call over all columns.
+func (g *denseGen) colChunk() int {
+	d := g.d
+	cols := d.Cols()
+	in := d.H * d.W * d.InStride
+	if !d.Pointwise() {
+		in = (d.H + 2*d.Pad) * (d.W + 2*d.Pad) * d.InStride
+	}
+	if cols <= zmmUnits || d.Cout*d.Cin*d.K*d.K <= in {
+		return 0
+	}
+	n := (cols + zmmUnits - 1) / zmmUnits
+	return (cols + n - 1) / n
+}
+
+// body runs the call's strips (pointwise) or rows for the column units
+// [n0, n1) and jumps to done.
+func (g *denseGen) body(done string) {
 	d := g.d
 	g.Load(g.Param("x"), rX)
 	g.Load(g.Param("w"), rW)
@@ -312,40 +386,36 @@ func (g *denseGen) emit() {
 	g.Load(g.Param("t"), rT)
 	g.Load(g.Param("s0"), rS)
 	g.Load(g.Param("s1"), rS1)
-	g.setPath(g.mode)
-	done := g.label("done")
-	if d.Pointwise() {
-		g.tapOff = []int{0}
-		m := d.H * d.W
-		full, tail := m/DenseMR, m%DenseMR
-		// x += s0*MR*InStride, y += s0*MR*OutStride
-		g.IMUL3Q(i32(DenseMR*d.InStride), rS, rA)
-		g.ADDQ(rA, rX)
-		g.IMUL3Q(i32(DenseMR*d.OutStride), rS, rA)
-		g.ADDQ(rA, rY)
-		loop, tl := g.label("strip"), g.label("tail")
-		g.Label(loop)
-		g.CMPQ(rS, rS1)
-		g.JGE(operand.LabelRef(done))
-		if tail > 0 {
-			g.CMPQ(rS, i32(full))
-			g.JEQ(operand.LabelRef(tl))
-		}
-		g.pointwiseStrip(DenseMR)
-		g.ADDQ(i32(DenseMR*d.InStride), rX)
-		g.ADDQ(i32(DenseMR*d.OutStride), rY)
-		g.INCQ(rS)
-		g.JMP(operand.LabelRef(loop))
-		if tail > 0 {
-			g.Label(tl)
-			g.pointwiseStrip(tail)
-		}
-	} else {
+	if !d.Pointwise() {
 		g.implicit(done)
+		return
 	}
-	g.Label(done)
-	g.VZEROUPPER()
-	g.RET()
+	g.tapOff = []int{0}
+	m := d.H * d.W
+	full, tail := m/DenseMR, m%DenseMR
+	// x += s0*MR*InStride, y += s0*MR*OutStride
+	g.IMUL3Q(i32(DenseMR*d.InStride), rS, rA)
+	g.ADDQ(rA, rX)
+	g.IMUL3Q(i32(DenseMR*d.OutStride), rS, rA)
+	g.ADDQ(rA, rY)
+	loop, tl := g.label("strip"), g.label("tail")
+	g.Label(loop)
+	g.CMPQ(rS, rS1)
+	g.JGE(operand.LabelRef(done))
+	if tail > 0 {
+		g.CMPQ(rS, i32(full))
+		g.JEQ(operand.LabelRef(tl))
+	}
+	g.pointwiseStrip(DenseMR)
+	g.ADDQ(i32(DenseMR*d.InStride), rX)
+	g.ADDQ(i32(DenseMR*d.OutStride), rY)
+	g.INCQ(rS)
+	g.JMP(operand.LabelRef(loop))
+	if tail > 0 {
+		g.Label(tl)
+		g.pointwiseStrip(tail)
+	}
+	g.JMP(operand.LabelRef(done))
 }
 
 // pointwiseStrip computes rows pixels starting at rX into rY.
@@ -528,7 +598,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 		}
 	}
 	// Point the tables, weights and output at unit n0.
-	g.Load(g.Param("n0"), rK)
+	g.MOVQ(g.n0, rK)
 	g.LEAQ(g.btab, rB)
 	g.IMUL3Q(i32(2*bStep), rK, rA)
 	g.ADDQ(rA, rB)
@@ -542,7 +612,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.LEAQ(operand.Mem{Base: rO, Index: rK, Scale: 8}, rO)
 	full, rem := g.d.Cout/ColBlock, g.d.Cout%ColBlock
 	// rG = min(n1, full) - n0 full units.
-	g.Load(g.Param("n1"), rG)
+	g.MOVQ(g.n1, rG)
 	g.MOVQ(i32(full), rA)
 	g.CMPQ(rG, rA)
 	g.CMOVQGT(rA, rG)
@@ -579,10 +649,10 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.Label(skip)
 	if rem > 0 {
 		done := g.label("cols_rem")
-		g.Load(g.Param("n1"), rK)
+		g.MOVQ(g.n1, rK)
 		g.CMPQ(rK, i32(full+1))
 		g.JNE(operand.LabelRef(done))
-		g.Load(g.Param("n0"), rA)
+		g.MOVQ(g.n0, rA)
 		g.CMPQ(rA, rK)
 		g.JGE(operand.LabelRef(done)) // empty range
 		unit(rem)
