@@ -129,13 +129,15 @@ func (d *Dense) check() error {
 
 // tierDesign is the design the tier uses for this layer: the avx512 tier
 // (and its emulation) keeps the 256-bit VNNI kernel where the 512-bit one is
-// slower, layers of few output channels (one or two column units: two 16-lane
-// accumulators per row leave the VPDPBUSD chains latency-bound) or a
-// reduction of fewer than 16 channels (the epilogue dominates). Measured on
-// Zen 4, which splits zmm work in two 256-bit halves (README, "Speed"); with
-// the packed epilogue (finishZmm) 112x112 16 -> 96 runs 5% faster on zmm.
+// slower on Zen 4, which splits zmm work in two 256-bit halves (README,
+// "Speed"): fewer than 32 output channels (one column unit, or 24 channels
+// where the second unit's half-empty zmm does 33% more multiply work than
+// the ymm kernel) or a reduction of fewer than 16 channels (the epilogue
+// dominates). From 32 channels up the zmm kernel is as fast or faster there
+// (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
+// only adds to that.
 func (d *Dense) tierDesign(isa ISA) ISA {
-	if d.Cout >= 48 && d.Cin*d.K*d.K >= 16 {
+	if d.Cout >= 32 && d.Cin*d.K*d.K >= 16 {
 		return isa
 	}
 	switch isa {

@@ -278,7 +278,8 @@ func TestTierDesign(t *testing.T) {
 		{12, 96, 1, AVX512, AVX512VNNI},
 		{144, 24, 1, AVX512, AVX512VNNI},
 		{144, 24, 1, zmmEmulated, vnniEmulated},
-		{3, 32, 3, AVX512, AVX512VNNI},
+		{3, 32, 3, AVX512, AVX512},
+		{3, 24, 3, AVX512, AVX512VNNI},
 		{8, 56, 3, AVX512, AVX512},
 		{16, 96, 1, AVX2, AVX2},
 	} {
