@@ -194,8 +194,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	if g.emulate {
 		g.evenBytes, g.oddBytes = k.vec(splat32(0x00FF00FF, 8)...), k.vec(splat32(0xFF00FF00, 8)...)
 	}
-	g.emit()
-	return nil
+	return g.emit()
 }
 
 type denseGen struct {
@@ -235,6 +234,11 @@ type denseGen struct {
 	// n0, n1: where the column units of the current pass are (the
 	// parameters, or the column chunk's locals).
 	n0, n1 operand.Mem
+	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
+	// each strip prefetches them into L2 as it goes, so that the first strip
+	// of the next chunk does not wait for them (they come from L3 or DRAM
+	// when a network runs).
+	ahead int
 }
 
 // denseTabs are a path's constant tables.
@@ -309,20 +313,32 @@ var (
 // units fill 24 accumulators, and each broadcast input feeds four VPDPBUSD.
 const zmmUnits = 4
 
-func (g *denseGen) emit() {
+func (g *denseGen) emit() error {
 	g.setPath(g.mode)
 	done := g.label("done")
 	chunk := g.colChunk()
 	if chunk == 0 {
-		g.n0, g.n1 = g.paramAddr("n0"), g.paramAddr("n1")
+		for _, p := range []struct {
+			name string
+			at   *operand.Mem
+		}{{"n0", &g.n0}, {"n1", &g.n1}} {
+			b, err := g.Param(p.name).Resolve()
+			if err != nil {
+				return fmt.Errorf("asmgen: %s: parameter %s: %w", g.name, p.name, err)
+			}
+			*p.at = b.Addr
+		}
 		g.body(done)
 		g.Label(done)
 		g.VZEROUPPER()
 		g.RET()
-		return
+		return nil
 	}
 	// Column chunks outermost: all the call's strips or rows for one chunk
 	// of weights (which then stays in L1 or L2), then the next.
+	if g.lanes == 16 {
+		g.ahead = chunk * 2 * g.kq * 32
+	}
 	cur, end := g.AllocLocal(8), g.AllocLocal(8)
 	g.n0, g.n1 = cur, end
 	g.Load(g.Param("n0"), rK)
@@ -345,15 +361,7 @@ func (g *denseGen) emit() {
 	g.Label(done)
 	g.VZEROUPPER()
 	g.RET()
-}
-
-// paramAddr is the stack slot of an int parameter.
-func (g *denseGen) paramAddr(name string) operand.Mem {
-	b, err := g.Param(name).Resolve()
-	if err != nil {
-		panic(err) // denseSig has the parameter
-	}
-	return b.Addr
+	return nil
 }
 
 // colChunk is the number of column units a column chunk has when the kernel
@@ -711,6 +719,11 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		// A unit's 16 columns are two packed groups of 8, kq quads apart.
 		for j := 0; j < groups; j++ {
 			lo := wDisp + 2*j*g.kq*32
+			if g.ahead > 0 && (wDisp/32)%2 == 0 {
+				// A line (two quads) of each group of the next chunk.
+				g.PREFETCHT1(mem(rWp, lo+g.ahead))
+				g.PREFETCHT1(mem(rWp, lo+g.kq*32+g.ahead))
+			}
 			g.VMOVDQU32(mem(rWp, lo), zW[j].AsY())
 			if cols-16*j > 8 {
 				g.VINSERTI64X4(operand.U8(1), mem(rWp, lo+g.kq*32), zW[j], zW[j])
