@@ -87,8 +87,10 @@ func pairsSafe(w []int8, cout, cin, taps int, xmax int32) bool {
 	return true
 }
 
-// Units is the kernel's work count: strips of DenseMR pixels for a pointwise
-// layer, output rows otherwise. A kernel call computes units [s0, s1).
+// Units is the kernel's work count: for a pointwise layer ceil(pixels /
+// DenseMR) strips (of DenseMR pixels or one fewer, see body; the AMX kernel
+// takes them as DenseMR pixels each: units mean pixels only inside a kernel),
+// output rows otherwise. A kernel call computes units [s0, s1).
 // Cols is the number of column units (ColBlock output channels each, the last
 // one maybe fewer); a kernel call computes column units [n0, n1).
 func (d *Dense) Cols() int { return (d.Cout + ColBlock - 1) / ColBlock }
@@ -401,31 +403,47 @@ func (g *denseGen) body(done string) {
 		return
 	}
 	g.tapOff = []int{0}
-	m := d.H * d.W
-	full, tail := m/DenseMR, m%DenseMR
-	// x += s0*MR*InStride, y += s0*MR*OutStride
-	g.IMUL3Q(i32(DenseMR*d.InStride), rS, rA)
-	g.ADDQ(rA, rX)
-	g.IMUL3Q(i32(DenseMR*d.OutStride), rS, rA)
-	g.ADDQ(rA, rY)
-	loop, tl := g.label("strip"), g.label("tail")
-	g.Label(loop)
+	// The Units strips are of equal size give or take one (49 pixels: 4 x 6
+	// + 5 x 5, not 8 x 6 + 1), for the reason implicit gives: strip s starts
+	// at pixel s*big - max(0, s-nBig).
+	m, n := d.H*d.W, d.Units()
+	big := (m + n - 1) / n
+	nBig := m - n*(big-1)
+	g.IMUL3Q(i32(big), rS, rA)
+	if nBig < n {
+		g.MOVQ(rS, rK)
+		g.SUBQ(i32(nBig), rK)
+		g.MOVQ(i32(0), rG)
+		g.CMOVQLT(rG, rK)
+		g.SUBQ(rK, rA)
+	}
+	g.IMUL3Q(i32(d.InStride), rA, rK)
+	g.ADDQ(rK, rX)
+	g.IMUL3Q(i32(d.OutStride), rA, rK)
+	g.ADDQ(rK, rY)
+	bigLoop, smallLoop := g.label("strip"), g.label("strip_small")
+	g.Label(bigLoop)
 	g.CMPQ(rS, rS1)
 	g.JGE(operand.LabelRef(done))
-	if tail > 0 {
-		g.CMPQ(rS, i32(full))
-		g.JEQ(operand.LabelRef(tl))
+	if nBig < n {
+		g.CMPQ(rS, i32(nBig))
+		g.JGE(operand.LabelRef(smallLoop))
 	}
-	g.pointwiseStrip(DenseMR)
-	g.ADDQ(i32(DenseMR*d.InStride), rX)
-	g.ADDQ(i32(DenseMR*d.OutStride), rY)
+	g.pointwiseStrip(big)
+	g.ADDQ(i32(big*d.InStride), rX)
+	g.ADDQ(i32(big*d.OutStride), rY)
 	g.INCQ(rS)
-	g.JMP(operand.LabelRef(loop))
-	if tail > 0 {
-		g.Label(tl)
-		g.pointwiseStrip(tail)
+	g.JMP(operand.LabelRef(bigLoop))
+	if nBig < n {
+		g.Label(smallLoop)
+		g.CMPQ(rS, rS1)
+		g.JGE(operand.LabelRef(done))
+		g.pointwiseStrip(big - 1)
+		g.ADDQ(i32((big-1)*d.InStride), rX)
+		g.ADDQ(i32((big-1)*d.OutStride), rY)
+		g.INCQ(rS)
+		g.JMP(operand.LabelRef(smallLoop))
 	}
-	g.JMP(operand.LabelRef(done))
 }
 
 // pointwiseStrip computes rows pixels starting at rX into rY.
