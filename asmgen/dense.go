@@ -173,8 +173,15 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	k := newConsts(p, name, isa)
 	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
 		nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
-	if isa == zmmEmulated {
+	switch {
+	case isa == zmmEmulated:
 		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
+	case g.units:
+		// Blocks of equal size give or take one over all the columns (9
+		// units: 3+3+3, not 4+4+1): a block of one unit has six
+		// accumulators, too few to hide VPDPBUSD's latency at two a cycle.
+		n := (d.Cols() + zmmUnits - 1) / zmmUnits
+		g.maxUnits = (d.Cols() + n - 1) / n
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
@@ -205,7 +212,8 @@ type denseGen struct {
 	mode Path // the layer's Path
 	// lanes is the columns of one accumulator: 8 on ymm, 16 on zmm.
 	lanes int
-	// units: the avx512 tier's design, where a block is up to maxUnits column
+	// units: the avx512 tier's design, where a block is up to maxUnits (at
+	// most zmmUnits) column
 	// units (16/lanes accumulators per row and unit) and every accumulator is
 	// narrowed and stored on its own (packer.narrow, with an opmask tail).
 	units    bool
