@@ -180,8 +180,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		// Blocks of equal size give or take one over all the columns (9
 		// units: 3+3+3, not 4+4+1): a block of one unit has six
 		// accumulators, too few to hide VPDPBUSD's latency at two a cycle.
-		n := (d.Cols() + zmmUnits - 1) / zmmUnits
-		g.maxUnits = (d.Cols() + n - 1) / n
+		g.maxUnits = blockUnits(d.Cols())
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
@@ -392,6 +391,12 @@ func (g *denseGen) colChunk() int {
 	if cols <= zmmUnits || d.Cout*d.Cin*d.K*d.K <= in {
 		return 0
 	}
+	return blockUnits(cols)
+}
+
+// blockUnits is the size of the fewest blocks of at most zmmUnits column
+// units that cover cols units, of equal size give or take one.
+func blockUnits(cols int) int {
 	n := (cols + zmmUnits - 1) / zmmUnits
 	return (cols + n - 1) / n
 }

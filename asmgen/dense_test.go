@@ -289,3 +289,30 @@ func TestTierDesign(t *testing.T) {
 		}
 	}
 }
+
+func TestColumnOrder(t *testing.T) {
+	for _, c := range []struct {
+		name                   string
+		cin, cout, k, s, p, hw int
+		chunk, block           int // column units per chunk (0: strips outermost), per zmm block
+	}{
+		{"mnv2 56x56 24->144", 24, 144, 1, 1, 0, 56, 0, 3},
+		{"mnv2 14x14 96->576", 96, 576, 1, 1, 0, 14, 4, 4},
+		{"mnv2 14x14 576->96", 576, 96, 1, 1, 0, 14, 0, 3},
+		{"mnv2 7x7 320->1280", 320, 1280, 1, 1, 0, 7, 4, 4},
+		{"mnv2 classifier", 1280, 1000, 1, 1, 0, 1, 4, 4},
+		{"r50 layer1 3x3", 64, 64, 3, 1, 1, 56, 0, 4},
+		{"r50 layer4 3x3", 512, 512, 3, 1, 1, 7, 4, 4},
+		{"one chunk", 64, 48, 1, 1, 0, 1, 0, 3},
+	} {
+		o := (c.hw+2*c.p-c.k)/c.s + 1
+		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k, Stride: c.s, Pad: c.p, H: c.hw, W: c.hw, OH: o, OW: o, InStride: 4 * codegen.Quads(c.cin)}
+		g := &denseGen{d: d}
+		if got := g.colChunk(); got != c.chunk {
+			t.Errorf("%s: chunk of %d units, want %d", c.name, got, c.chunk)
+		}
+		if got := blockUnits(d.Cols()); got != c.block {
+			t.Errorf("%s: blocks of %d units, want %d", c.name, got, c.block)
+		}
+	}
+}
