@@ -87,8 +87,10 @@ func pairsSafe(w []int8, cout, cin, taps int, xmax int32) bool {
 	return true
 }
 
-// Units is the kernel's work count: strips of DenseMR pixels for a pointwise
-// layer, output rows otherwise. A kernel call computes units [s0, s1).
+// Units is the kernel's work count: for a pointwise layer ceil(pixels /
+// DenseMR) strips (of DenseMR pixels or one fewer, see body; the AMX kernel
+// takes them as DenseMR pixels each: units mean pixels only inside a kernel),
+// output rows otherwise. A kernel call computes units [s0, s1).
 // Cols is the number of column units (ColBlock output channels each, the last
 // one maybe fewer); a kernel call computes column units [n0, n1).
 func (d *Dense) Cols() int { return (d.Cout + ColBlock - 1) / ColBlock }
@@ -129,13 +131,15 @@ func (d *Dense) check() error {
 
 // tierDesign is the design the tier uses for this layer: the avx512 tier
 // (and its emulation) keeps the 256-bit VNNI kernel where the 512-bit one is
-// slower, layers of few output channels (one or two column units: two 16-lane
-// accumulators per row leave the VPDPBUSD chains latency-bound) or few input
-// channels (a reduction of a few quads: the per-accumulator epilogue, which
-// costs twice as much on 16 lanes, dominates). Measured on Zen 4, which splits
-// zmm work in two 256-bit halves (README, "Speed").
+// slower on Zen 4, which splits zmm work in two 256-bit halves (README,
+// "Speed"): fewer than 32 output channels (one column unit, or 24 channels
+// where the second unit's half-empty zmm does 33% more multiply work than
+// the ymm kernel) or a reduction of fewer than 16 channels (the epilogue
+// dominates). From 32 channels up the zmm kernel is as fast or faster there
+// (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
+// only adds to that.
 func (d *Dense) tierDesign(isa ISA) ISA {
-	if d.Cout >= 48 && d.Cin*d.K*d.K >= 32 {
+	if d.Cout >= 32 && d.Cin*d.K*d.K >= 16 {
 		return isa
 	}
 	switch isa {
@@ -169,12 +173,21 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	k := newConsts(p, name, isa)
 	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
 		nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
-	if isa == zmmEmulated {
+	switch {
+	case isa == zmmEmulated:
 		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
+	case g.units:
+		// Blocks of equal size give or take one over all the columns (9
+		// units: 3+3+3, not 4+4+1): a block of one unit has six
+		// accumulators, too few to hide VPDPBUSD's latency at two a cycle.
+		g.maxUnits = blockUnits(d.Cols())
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
+	if isa == AVX512 {
+		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
+	}
 	g.tabs = map[Path]denseTabs{}
 	paths := []Path{path}
 	if path == PathMixed {
@@ -189,8 +202,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	if g.emulate {
 		g.evenBytes, g.oddBytes = k.vec(splat32(0x00FF00FF, 8)...), k.vec(splat32(0xFF00FF00, 8)...)
 	}
-	g.emit()
-	return nil
+	return g.emit()
 }
 
 type denseGen struct {
@@ -199,7 +211,8 @@ type denseGen struct {
 	mode Path // the layer's Path
 	// lanes is the columns of one accumulator: 8 on ymm, 16 on zmm.
 	lanes int
-	// units: the avx512 tier's design, where a block is up to maxUnits column
+	// units: the avx512 tier's design, where a block is up to maxUnits (at
+	// most zmmUnits) column
 	// units (16/lanes accumulators per row and unit) and every accumulator is
 	// narrowed and stored on its own (packer.narrow, with an opmask tail).
 	units    bool
@@ -211,7 +224,10 @@ type denseGen struct {
 	tabs     map[Path]denseTabs
 	denseTabs
 	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
-	ones   operand.Mem
+	// unpack4 (zmm) is the VPERMD indices sorting a row of four packed units
+	// (finishZmm): dword 4j+i from dword 4i+j.
+	unpack4 operand.Mem
+	ones    operand.Mem
 	// emulate replaces VPDPBUSD by VPMADDUBSW on the even and then the odd
 	// bytes of the activations (a single product cannot saturate) and VPMADDWD
 	// by ones: the same int32 sums, on AVX2.
@@ -224,6 +240,14 @@ type denseGen struct {
 	aWide               bool // A holds uint16 (the widened scratch), else uint8
 	// tapOff[t] is the byte offset of tap t from a pixel's A address.
 	tapOff []int
+	// n0, n1: where the column units of the current pass are (the
+	// parameters, or the column chunk's locals).
+	n0, n1 operand.Mem
+	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
+	// each strip prefetches them into L2 as it goes, so that the first strip
+	// of the next chunk does not wait for them (they come from L3 or DRAM
+	// when a network runs).
+	ahead int
 }
 
 // denseTabs are a path's constant tables.
@@ -298,7 +322,88 @@ var (
 // units fill 24 accumulators, and each broadcast input feeds four VPDPBUSD.
 const zmmUnits = 4
 
-func (g *denseGen) emit() {
+func (g *denseGen) emit() error {
+	g.setPath(g.mode)
+	done := g.label("done")
+	chunk := g.colChunk()
+	if chunk == 0 {
+		for _, p := range []struct {
+			name string
+			at   *operand.Mem
+		}{{"n0", &g.n0}, {"n1", &g.n1}} {
+			b, err := g.Param(p.name).Resolve()
+			if err != nil {
+				return fmt.Errorf("asmgen: %s: parameter %s: %w", g.name, p.name, err)
+			}
+			*p.at = b.Addr
+		}
+		g.body(done)
+		g.Label(done)
+		g.VZEROUPPER()
+		g.RET()
+		return nil
+	}
+	// Column chunks outermost: all the call's strips or rows for one chunk
+	// of weights (which then stays in L1 or L2), then the next.
+	if g.lanes == 16 {
+		g.ahead = chunk * 2 * g.kq * 32
+	}
+	cur, end := g.AllocLocal(8), g.AllocLocal(8)
+	g.n0, g.n1 = cur, end
+	g.Load(g.Param("n0"), rK)
+	g.MOVQ(rK, cur)
+	outer, next := g.label("chunk"), g.label("chunk_next")
+	g.Label(outer)
+	g.MOVQ(cur, rK)
+	g.Load(g.Param("n1"), rA)
+	g.CMPQ(rK, rA)
+	g.JGE(operand.LabelRef(done))
+	g.ADDQ(i32(chunk), rK)
+	g.CMPQ(rK, rA)
+	g.CMOVQGT(rA, rK)
+	g.MOVQ(rK, end)
+	g.body(next)
+	g.Label(next)
+	g.MOVQ(end, rK)
+	g.MOVQ(rK, cur)
+	g.JMP(operand.LabelRef(outer))
+	g.Label(done)
+	g.VZEROUPPER()
+	g.RET()
+	return nil
+}
+
+// colChunk is the number of column units a column chunk has when the kernel
+// loops over chunks outermost (0: strips or rows outermost, each running
+// all the call's columns). That order pays when the weights are larger than
+// the input they are multiplied with: each strip re-reads all the weights,
+// from L2 or beyond when they are large (ResNet-50's layer4: 2.4 MB for one
+// 3x3 conv), whereas a chunk's weights (up to 64 columns) are re-read from
+// L1 or L2, and the input, re-read once per chunk, is the smaller stream.
+// Chunks are of equal size give or take one for a call over all columns.
+func (g *denseGen) colChunk() int {
+	d := g.d
+	cols := d.Cols()
+	in := d.H * d.W * d.InStride
+	if !d.Pointwise() {
+		in = (d.H + 2*d.Pad) * (d.W + 2*d.Pad) * d.InStride
+	}
+	if cols <= zmmUnits || d.Cout*d.Cin*d.K*d.K <= in {
+		return 0
+	}
+	return blockUnits(cols)
+}
+
+// blockUnits is the size of the fewest blocks of at most zmmUnits column
+// units that cover cols units, of equal size give or take one.
+func blockUnits(cols int) int {
+	n := (cols + zmmUnits - 1) / zmmUnits
+	return (cols + n - 1) / n
+}
+
+// body runs the call's strips (pointwise) or rows for the column units
+// [n0, n1) and jumps to done.
+func (g *denseGen) body(done string) {
 	d := g.d
 	g.Load(g.Param("x"), rX)
 	g.Load(g.Param("w"), rW)
@@ -306,40 +411,52 @@ func (g *denseGen) emit() {
 	g.Load(g.Param("t"), rT)
 	g.Load(g.Param("s0"), rS)
 	g.Load(g.Param("s1"), rS1)
-	g.setPath(g.mode)
-	done := g.label("done")
-	if d.Pointwise() {
-		g.tapOff = []int{0}
-		m := d.H * d.W
-		full, tail := m/DenseMR, m%DenseMR
-		// x += s0*MR*InStride, y += s0*MR*OutStride
-		g.IMUL3Q(i32(DenseMR*d.InStride), rS, rA)
-		g.ADDQ(rA, rX)
-		g.IMUL3Q(i32(DenseMR*d.OutStride), rS, rA)
-		g.ADDQ(rA, rY)
-		loop, tl := g.label("strip"), g.label("tail")
-		g.Label(loop)
+	if !d.Pointwise() {
+		g.implicit(done)
+		return
+	}
+	g.tapOff = []int{0}
+	// The Units strips are of equal size give or take one (49 pixels: 4 x 6
+	// + 5 x 5, not 8 x 6 + 1), for the reason implicit gives: strip s starts
+	// at pixel s*big - max(0, s-nBig).
+	m, n := d.H*d.W, d.Units()
+	big := (m + n - 1) / n
+	nBig := m - n*(big-1)
+	g.IMUL3Q(i32(big), rS, rA)
+	if nBig < n {
+		g.MOVQ(rS, rK)
+		g.SUBQ(i32(nBig), rK)
+		g.MOVQ(i32(0), rG)
+		g.CMOVQLT(rG, rK)
+		g.SUBQ(rK, rA)
+	}
+	g.IMUL3Q(i32(d.InStride), rA, rK)
+	g.ADDQ(rK, rX)
+	g.IMUL3Q(i32(d.OutStride), rA, rK)
+	g.ADDQ(rK, rY)
+	bigLoop, smallLoop := g.label("strip"), g.label("strip_small")
+	g.Label(bigLoop)
+	g.CMPQ(rS, rS1)
+	g.JGE(operand.LabelRef(done))
+	if nBig < n {
+		g.CMPQ(rS, i32(nBig))
+		g.JGE(operand.LabelRef(smallLoop))
+	}
+	g.pointwiseStrip(big)
+	g.ADDQ(i32(big*d.InStride), rX)
+	g.ADDQ(i32(big*d.OutStride), rY)
+	g.INCQ(rS)
+	g.JMP(operand.LabelRef(bigLoop))
+	if nBig < n {
+		g.Label(smallLoop)
 		g.CMPQ(rS, rS1)
 		g.JGE(operand.LabelRef(done))
-		if tail > 0 {
-			g.CMPQ(rS, i32(full))
-			g.JEQ(operand.LabelRef(tl))
-		}
-		g.pointwiseStrip(DenseMR)
-		g.ADDQ(i32(DenseMR*d.InStride), rX)
-		g.ADDQ(i32(DenseMR*d.OutStride), rY)
+		g.pointwiseStrip(big - 1)
+		g.ADDQ(i32((big-1)*d.InStride), rX)
+		g.ADDQ(i32((big-1)*d.OutStride), rY)
 		g.INCQ(rS)
-		g.JMP(operand.LabelRef(loop))
-		if tail > 0 {
-			g.Label(tl)
-			g.pointwiseStrip(tail)
-		}
-	} else {
-		g.implicit(done)
+		g.JMP(operand.LabelRef(smallLoop))
 	}
-	g.Label(done)
-	g.VZEROUPPER()
-	g.RET()
 }
 
 // pointwiseStrip computes rows pixels starting at rX into rY.
@@ -405,23 +522,35 @@ func (g *denseGen) implicit(done string) {
 	g.ADDQ(rA, rX)
 	g.IMUL3Q(i32(d.OW*d.OutStride), rS, rA)
 	g.ADDQ(rA, rY)
-	full, tail := d.OW/DenseMR, d.OW%DenseMR
+	// A row is cut into the fewest strips of at most DenseMR pixels, of
+	// equal size give or take one (7 -> 4+3, not 6+1): a short strip has
+	// few independent accumulators and reads the whole weights for little work.
+	n := (d.OW + DenseMR - 1) / DenseMR
+	big := (d.OW + n - 1) / n
+	nBig := d.OW - n*(big-1)
 	body := func() {
 		g.MOVQ(rX, rStrip)
 		g.MOVQ(rY, rT) // strip output base
-		if full > 0 {
+		end := 0       // output offset after the strips so far
+		for _, st := range []struct{ rows, count int }{{big, nBig}, {big - 1, n - nBig}} {
+			if st.count == 0 || st.rows == 0 {
+				continue
+			}
+			end += st.count * st.rows * d.OutStride
 			sl := g.label("strip")
 			g.Label(sl)
-			g.columns(DenseMR, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
-			g.ADDQ(i32(DenseMR*d.Stride*px), rStrip)
-			g.ADDQ(i32(DenseMR*d.OutStride), rT)
-			g.MOVQ(rT, rK)
-			g.SUBQ(rY, rK)
-			g.CMPQ(rK, i32(full*DenseMR*d.OutStride))
-			g.JL(operand.LabelRef(sl))
-		}
-		if tail > 0 {
-			g.columns(tail, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			if end == d.OW*d.OutStride && st.count == 1 {
+				break // the row's last strip: nothing to advance
+			}
+			g.ADDQ(i32(st.rows*d.Stride*px), rStrip)
+			g.ADDQ(i32(st.rows*d.OutStride), rT)
+			if st.count > 1 {
+				g.MOVQ(rT, rK)
+				g.SUBQ(rY, rK)
+				g.CMPQ(rK, i32(end))
+				g.JL(operand.LabelRef(sl))
+			}
 		}
 	}
 	rowLoop, next := g.label("row"), g.label("row_next")
@@ -510,7 +639,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 		}
 	}
 	// Point the tables, weights and output at unit n0.
-	g.Load(g.Param("n0"), rK)
+	g.MOVQ(g.n0, rK)
 	g.LEAQ(g.btab, rB)
 	g.IMUL3Q(i32(2*bStep), rK, rA)
 	g.ADDQ(rA, rB)
@@ -524,7 +653,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.LEAQ(operand.Mem{Base: rO, Index: rK, Scale: 8}, rO)
 	full, rem := g.d.Cout/ColBlock, g.d.Cout%ColBlock
 	// rG = min(n1, full) - n0 full units.
-	g.Load(g.Param("n1"), rG)
+	g.MOVQ(g.n1, rG)
 	g.MOVQ(i32(full), rA)
 	g.CMPQ(rG, rA)
 	g.CMOVQGT(rA, rG)
@@ -561,10 +690,10 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.Label(skip)
 	if rem > 0 {
 		done := g.label("cols_rem")
-		g.Load(g.Param("n1"), rK)
+		g.MOVQ(g.n1, rK)
 		g.CMPQ(rK, i32(full+1))
 		g.JNE(operand.LabelRef(done))
-		g.Load(g.Param("n0"), rA)
+		g.MOVQ(g.n0, rA)
 		g.CMPQ(rA, rK)
 		g.JGE(operand.LabelRef(done)) // empty range
 		unit(rem)
@@ -621,6 +750,11 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		// A unit's 16 columns are two packed groups of 8, kq quads apart.
 		for j := 0; j < groups; j++ {
 			lo := wDisp + 2*j*g.kq*32
+			if g.ahead > 0 && (wDisp/32)%2 == 0 {
+				// A line (two quads) of each group of the next chunk.
+				g.PREFETCHT1(mem(rWp, lo+g.ahead))
+				g.PREFETCHT1(mem(rWp, lo+g.kq*32+g.ahead))
+			}
 			g.VMOVDQU32(mem(rWp, lo), zW[j].AsY())
 			if cols-16*j > 8 {
 				g.VINSERTI64X4(operand.U8(1), mem(rWp, lo+g.kq*32), zW[j], zW[j])
@@ -777,33 +911,22 @@ func pairShuffle(order []int) []uint32 {
 // packing shuffles are shared.
 func (g *denseGen) finish(rows, groups, cols int) {
 	pk := g.pk
+	if g.units && g.lanes == 16 {
+		g.finishZmm(rows, groups, cols)
+		return
+	}
 	if g.units {
-		// Every row and accumulator on its own: narrowed by VPMOVUSDB, the
-		// block's partial unit stored under an opmask (emulated: narrow8).
-		var mask reg.Register
-		if last := cols - 16*(groups-1); last < 16 && g.lanes == 16 {
-			setMask(g.Context, reg.K1, last, rK)
-			mask = reg.K1
-		}
+		// zmmEmulated: every row and half on its own, narrowed like an
+		// opmask store would (narrow8).
 		for r := 0; r < rows; r++ {
-			for j := 0; j < groups; j++ {
-				for h := 0; h < g.halves(); h++ {
-					c0 := 16*j + g.lanes*h // first column of the accumulator
-					if c0 >= cols {
-						continue
-					}
-					a, tab := g.uacc(r, j, h), 128*j+8*g.lanes*h
-					pk.scale(a, mem(rM, tab), mem(rM, tab+4*g.lanes))
-					dst := mem(rO, r*g.d.OutStride+c0)
-					switch {
-					case g.lanes == 8:
-						pk.narrow8(a, yX, dst, min(8, cols-c0), rK)
-					case j == groups-1:
-						pk.narrow(a, dst, mask)
-					default:
-						pk.narrow(a, dst, nil)
-					}
+			for h := 0; h < g.halves(); h++ {
+				c0 := g.lanes * h
+				if c0 >= cols {
+					continue
 				}
+				a := g.uacc(r, 0, h)
+				pk.scale(a, mem(rM, 8*g.lanes*h), mem(rM, 8*g.lanes*h+4*g.lanes))
+				pk.narrow8(a, yX, mem(rO, r*g.d.OutStride+c0), min(8, cols-c0), rK)
 			}
 		}
 		return
@@ -864,6 +987,49 @@ func (g *denseGen) finish(rows, groups, cols int) {
 				g.VPSRLDQ(operand.U8(8), yX.AsX(), yX.AsX())
 				storeN(g.Context, yX.AsX(), cols, d1, rK)
 			}
+		}
+	}
+}
+
+// finishZmm requantizes and stores a zmm block of groups units: per row, its
+// (up to four) accumulators packed into one vector by two saturating packs
+// (exact, see packer), put in column order by one VPERMD and written by one
+// store, under an opmask when the block has fewer than 64 columns. This is
+// about half the work of narrowing every accumulator on its own (VPMOVUSDB).
+func (g *denseGen) finishZmm(rows, groups, cols int) {
+	pk := g.pk
+	full := cols == 64
+	if !full {
+		setMask(g.Context, reg.K1, cols, rK)
+	}
+	perm := zmm[29]
+	g.VMOVDQU32(g.unpack4, perm)
+	for r := 0; r < rows; r++ {
+		for j := 0; j < groups; j++ {
+			pk.scale(g.uacc(r, j, 0), mem(rM, 128*j), mem(rM, 128*j+64))
+		}
+		// After the packs, dword 4i+j of lo holds columns 4i..4i+3 of unit j.
+		lo := g.uacc(r, 0, 0)
+		g.VPACKSSDW(g.uacc(r, min(1, groups-1), 0), lo, lo)
+		if g.d.Z != 0 { // a ReLU's output zero point is mostly 0
+			g.VPADDSW(pk.z, lo, lo)
+		}
+		hi := lo
+		if groups > 2 {
+			hi = g.uacc(r, 2, 0)
+			g.VPACKSSDW(g.uacc(r, groups-1, 0), hi, hi)
+			if g.d.Z != 0 {
+				g.VPADDSW(pk.z, hi, hi)
+			}
+		}
+		g.VPACKUSWB(hi, lo, lo)
+		g.VPERMD(lo, perm, lo)
+		pk.clamp(lo)
+		dst := mem(rO, r*g.d.OutStride)
+		if full {
+			g.VMOVDQU8(lo, dst)
+		} else {
+			g.VMOVDQU8(lo, reg.K1, dst)
 		}
 	}
 }

@@ -177,6 +177,9 @@ func denseShapes() []denseShape {
 		{cin: 33, cout: 70, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
 		{cin: 48, cout: 1000, k: 1, s: 1, h: 1, w: 1, xmax: 255},
 		{cin: 8, cout: 56, k: 3, s: 2, p: 1, h: 7, w: 9, xmax: 255, act: "relu"},
+		// rows of 14 and 7 pixels (strips 5+5+4, 4+3), five column units
+		{cin: 16, cout: 80, k: 3, s: 1, p: 1, h: 3, w: 14, xmax: 255, act: "relu"},
+		{cin: 12, cout: 72, k: 3, s: 2, p: 1, h: 4, w: 13, xmax: 255},
 		// linear-like and implicit convs
 		{cin: 3, cout: 32, k: 3, s: 2, p: 1, h: 9, w: 14, xmax: 255, act: "relu6"},
 		{cin: 3, cout: 16, k: 3, s: 2, p: 1, h: 8, w: 8, xmax: 127, smallW: true},
@@ -271,16 +274,45 @@ func TestTierDesign(t *testing.T) {
 	}{
 		{320, 1280, 1, AVX512, AVX512},
 		{1280, 1000, 1, zmmEmulated, zmmEmulated},
-		{16, 96, 1, AVX512, AVX512VNNI},
+		{16, 96, 1, AVX512, AVX512},
+		{12, 96, 1, AVX512, AVX512VNNI},
 		{144, 24, 1, AVX512, AVX512VNNI},
 		{144, 24, 1, zmmEmulated, vnniEmulated},
-		{3, 32, 3, AVX512, AVX512VNNI},
+		{3, 32, 3, AVX512, AVX512},
+		{3, 24, 3, AVX512, AVX512VNNI},
 		{8, 56, 3, AVX512, AVX512},
 		{16, 96, 1, AVX2, AVX2},
 	} {
 		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k}
 		if got := d.tierDesign(c.isa); got != c.want {
 			t.Errorf("%d -> %d k%d on %s: %s, want %s", c.cin, c.cout, c.k, c.isa, got, c.want)
+		}
+	}
+}
+
+func TestColumnOrder(t *testing.T) {
+	for _, c := range []struct {
+		name                   string
+		cin, cout, k, s, p, hw int
+		chunk, block           int // column units per chunk (0: strips outermost), per zmm block
+	}{
+		{"mnv2 56x56 24->144", 24, 144, 1, 1, 0, 56, 0, 3},
+		{"mnv2 14x14 96->576", 96, 576, 1, 1, 0, 14, 4, 4},
+		{"mnv2 14x14 576->96", 576, 96, 1, 1, 0, 14, 0, 3},
+		{"mnv2 7x7 320->1280", 320, 1280, 1, 1, 0, 7, 4, 4},
+		{"mnv2 classifier", 1280, 1000, 1, 1, 0, 1, 4, 4},
+		{"r50 layer1 3x3", 64, 64, 3, 1, 1, 56, 0, 4},
+		{"r50 layer4 3x3", 512, 512, 3, 1, 1, 7, 4, 4},
+		{"one chunk", 64, 48, 1, 1, 0, 1, 0, 3},
+	} {
+		o := (c.hw+2*c.p-c.k)/c.s + 1
+		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k, Stride: c.s, Pad: c.p, H: c.hw, W: c.hw, OH: o, OW: o, InStride: 4 * codegen.Quads(c.cin)}
+		g := &denseGen{d: d}
+		if got := g.colChunk(); got != c.chunk {
+			t.Errorf("%s: chunk of %d units, want %d", c.name, got, c.chunk)
+		}
+		if got := blockUnits(d.Cols()); got != c.block {
+			t.Errorf("%s: blocks of %d units, want %d", c.name, got, c.block)
 		}
 	}
 }

@@ -13,15 +13,17 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/runtime"
 )
 
 var speedFlag = flag.Bool("speed", false, "TestPointwiseSpeed: time MobileNetV2-224 pointwise kernels")
 
-// TestPointwiseSpeed times the pointwise kernels of five MobileNetV2-224
-// layers on every tier the CPU runs, on inputs below 128 (the avx2 tier's
+// TestPointwiseSpeed times the dense kernels of MobileNetV2-224's pointwise
+// layers and of ResNet-50's 3x3 convs (implicit GEMM) on every tier the CPU runs, on inputs below 128 (the avx2 tier's
 // u8s8 path) and not (i16), and prints multiply-adds per cycle, the clock
-// measured by a chain of dependent adds:
+// measured by a chain of dependent adds, and the time when the weights come
+// from L3 (the L2 evicted before each call, as in a network):
 //
 //	go test ./asmgen -run PointwiseSpeed -speed -v
 func TestPointwiseSpeed(t *testing.T) {
@@ -29,8 +31,11 @@ func TestPointwiseSpeed(t *testing.T) {
 		t.Skip("run with -speed")
 	}
 	needISA(t, AVX2)
-	type layer struct{ h, w, cin, cout int }
-	layers := []layer{{56, 56, 24, 144}, {14, 14, 96, 576}, {7, 7, 320, 1280}, {112, 112, 16, 96}, {14, 14, 576, 96}}
+	type layer struct{ h, w, cin, cout, k, s int } // k x k convs have padding k/2
+	layers := []layer{{56, 56, 24, 144, 1, 1}, {14, 14, 96, 576, 1, 1}, {7, 7, 320, 1280, 1, 1}, {112, 112, 16, 96, 1, 1},
+		{14, 14, 576, 96, 1, 1}, {112, 112, 32, 16, 1, 1}, {56, 56, 96, 24, 1, 1}, {28, 28, 144, 32, 1, 1},
+		{28, 28, 32, 192, 1, 1}, {1, 1, 1280, 1000, 1, 1},
+		{56, 56, 64, 64, 3, 1}, {14, 14, 256, 256, 3, 1}, {14, 14, 512, 512, 3, 2}}
 	p := NewProgram("main")
 	r := rand.New(rand.NewPCG(6, 6))
 	var table strings.Builder
@@ -40,9 +45,16 @@ func TestPointwiseSpeed(t *testing.T) {
 	}
 	for _, isa := range isas {
 		for i, l := range layers {
-			d := &Dense{Cin: l.cin, Cout: l.cout, K: 1, Stride: 1, H: l.h, W: l.w, OH: l.h, OW: l.w,
+			pad := l.k / 2
+			o := (l.h+2*pad-l.k)/l.s + 1
+			d := &Dense{Cin: l.cin, Cout: l.cout, K: l.k, Stride: l.s, Pad: pad, H: l.h, W: l.w, OH: o, OW: o,
 				InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}}
-			d.Weight = make([]int8, l.cin*l.cout)
+			xlen := l.h * l.w * l.cin
+			if !d.Pointwise() {
+				d.InStride = 4 * codegen.Quads(l.cin)
+				xlen = (l.h + 2*pad) * (l.w + 2*pad) * d.InStride
+			}
+			d.Weight = make([]int8, l.cin*l.cout*l.k*l.k)
 			for j := range d.Weight {
 				d.Weight[j] = int8(r.IntN(256) - 128)
 			}
@@ -55,8 +67,8 @@ func TestPointwiseSpeed(t *testing.T) {
 			if err := p.Dense(name, d, isa); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(&table, "\t{%q, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), l.h, l.w, l.cin, l.cout, d.Units(), d.Cols(),
-				d.ScratchBytes(isa), name)
+			fmt.Fprintf(&table, "\t{%q, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), l.h, l.w, l.cin, l.cout, l.k, l.s,
+				xlen, len(d.Weight), (l.cout+7)/8*8*l.k*l.k*codegen.Quads(l.cin)*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
 		}
 	}
 	// spin(n): n x 12 dependent adds, 12 cycles per iteration at any clock.
@@ -85,9 +97,9 @@ import (
 )
 
 type layer struct {
-	tier                                  string
-	h, w, cin, cout, units, cols, scratch int
-	fn                                    func(x, w, y, t *byte, s0, s1, n0, n1 int)
+	tier                                                   string
+	h, w, cin, cout, k, s, xlen, wlen, packed, ylen, units, cols, scratch int
+	fn                                                     func(x, w, y, t *byte, s0, s1, n0, n1 int)
 }
 
 var layers = []layer{
@@ -103,22 +115,47 @@ func best(reps int, f func()) float64 {
 	return b
 }
 
+// evict touches a buffer of twice the L2 (Zen 4: 1 MB, Sapphire Rapids: 2
+// MB), so that a layer's weights come from L3, as they do in a network.
+var sink byte
+
+func evict() {
+	for i := 0; i < len(flush); i += 64 {
+		flush[i]++
+	}
+	sink += flush[len(flush)/2]
+}
+
+var flush = make([]byte, 4<<20)
+
+func cold(reps int, f func()) float64 {
+	b := 1e9
+	for range reps {
+		evict()
+		t := time.Now()
+		f()
+		b = min(b, time.Since(t).Seconds())
+	}
+	return b
+}
+
 func main() {
 	ghz := 12 * 200000 / best(100, func() { spin(200000) }) / 1e9
 	fmt.Printf("clock %.2f GHz (dependent adds)\n", ghz)
 	for _, l := range layers {
 		for _, high := range []bool{false, true} {
-			x := make([]byte, l.h*l.w*l.cin+64)
+			x := make([]byte, l.xlen+64)
 			for i := range x {
 				x[i] = byte(i * 7 % 128)
 				if high {
 					x[i] |= 128
 				}
 			}
-			w := make([]byte, (l.cout+7)/8*8*(l.cin+3)/4*4+64)
-			y := make([]byte, l.h*l.w*l.cout+64)
+			w := make([]byte, l.packed+64)
+			y := make([]byte, l.ylen+64)
 			t := make([]byte, l.scratch+64)
 			s := best(200, func() { l.fn(&x[0], &w[0], &y[0], &t[0], 0, l.units, 0, l.cols) })
+			sc := cold(50, func() { l.fn(&x[0], &w[0], &y[0], &t[0], 0, l.units, 0, l.cols) })
 			path := "u8s8"
 			if high {
 				path = "i16"
@@ -129,8 +166,8 @@ func main() {
 				}
 				path = "vnni"
 			}
-			macs := float64(l.h * l.w * l.cin * l.cout)
-			fmt.Printf("%-10s %3dx%-3d x %4d -> %4d  %-4s %8.1f us %6.1f GMAC/s %5.1f MAC/cycle\n", l.tier, l.h, l.w, l.cin, l.cout, path, s*1e6, macs/s/1e9, macs/s/1e9/ghz)
+			macs := float64(l.ylen * l.wlen / l.cout)
+			fmt.Printf("%-10s %3dx%-3d x %4d -> %4d %dx%d/%d %-4s %8.1f us %6.1f GMAC/s %5.1f MAC/cycle, weights from L3 %8.1f us\n", l.tier, l.h, l.w, l.cin, l.cout, l.k, l.k, l.s, path, s*1e6, macs/s/1e9, macs/s/1e9/ghz, sc*1e6)
 		}
 	}
 }

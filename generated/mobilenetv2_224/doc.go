@@ -28,4 +28,4 @@
 package mobilenetv2_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x978537f9f4c71675
+const docBuild uint64 = 0xf891494f74fd4146

@@ -4,7 +4,7 @@
 package mobilenetv2_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x978537f9f4c71675
+const forwardBuild uint64 = 0xf891494f74fd4146
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

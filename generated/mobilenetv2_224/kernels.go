@@ -5,7 +5,7 @@ package mobilenetv2_224
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x978537f9f4c71675
+const kernelsBuild uint64 = 0xf891494f74fd4146
 
 // l00Generic runs quant: quantize the 3x224x224 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {

@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x69125b09d17f5066
+const docBuild uint64 = 0x009209e01464bc36

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x69125b09d17f5066
+const forwardBuild uint64 = 0x009209e01464bc36
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -28,4 +28,4 @@
 package resnet50_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x274e9070dbab05b1
+const docBuild uint64 = 0x260ed653db674633

@@ -5,7 +5,7 @@ package resnet50_224
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x274e9070dbab05b1
+const kernelsBuild uint64 = 0x260ed653db674633
 
 // l00Generic runs quant: quantize the 3x224x224 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {
