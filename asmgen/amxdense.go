@@ -62,14 +62,15 @@ func amxScratch(isa ISA) int {
 
 // Registers of an amx kernel.
 var (
-	aX, aW, aY, aT  = reg.RAX, reg.RBX, reg.RCX, reg.RDX // x, w (setup only), y row base, scratch
-	aP              = reg.RSI                            // first pixel of the tile
-	aXP, aWP        = reg.R8, reg.R9                     // the pixel tile's input, the unit's weights
-	aRows           = reg.R10                            // rows configured (0: none yet)
-	aSA, aS32, aS64 = reg.R11, reg.R12, reg.R13          // the tile strides: input pixel, 32, 64
-	aU              = reg.R14                            // column unit
-	aTmp            = reg.R15
-	aTmp2           = reg.RDI
+	aX, aW, aY, aT = reg.RAX, reg.RBX, reg.RCX, reg.RDX // x, w (setup only), y row base, scratch
+	aP             = reg.RSI                            // first pixel of the tile
+	aXP, aWP       = reg.R8, reg.R9                     // the pixel tile's input, the unit's weights
+	aRows          = reg.R10                            // rows configured (0: none yet)
+	aSA, aS64      = reg.R11, reg.R13                   // the tile strides: input pixels, 64 (weights, results)
+	aTmp3          = reg.R12
+	aU             = reg.R14 // column unit
+	aTmp           = reg.R15
+	aTmp2          = reg.RDI
 )
 
 // AMXDense adds the amx kernel of a GEMM layer (d.tileOK):
@@ -267,14 +268,11 @@ func (g *amxGen) pixelTile(most int) {
 // block emits the steps of one pixel tile by one column unit.
 func (g *amxGen) block(steps []tileStep) {
 	g.MOVQ(i32(g.tp.aStride), aSA)
-	g.MOVQ(i32(32), aS32)
 	g.MOVQ(i32(64), aS64)
 	stride := func(v int) reg.GPPhysical {
 		switch v {
 		case g.tp.aStride:
 			return aSA
-		case 32:
-			return aS32
 		case 64:
 			return aS64
 		}
@@ -309,7 +307,7 @@ func (g *amxGen) fail(err error) {
 // 16 columns is one zmm, or two ymm halves when emulated).
 func (g *amxGen) requant(cols int) {
 	d, pk := g.tp.d, g.pk
-	zf, mt, yp, src, end, gp := reg.RBX, reg.RAX, aTmp2, aTmp, aSA, aS32
+	zf, mt, yp, src, end, gp := reg.RBX, reg.RAX, aTmp2, aTmp, aSA, aTmp3
 	g.LEAQ(g.zf, zf)
 	g.MOVQ(aU, aTmp)
 	g.SHLQ(operand.U8(6), aTmp) // 16 int32 starts per unit

@@ -219,6 +219,9 @@ type denseGen struct {
 	maxUnits int
 	path     Path // the path being emitted (PathMixed emits two)
 	nq, kq   int  // quads per tap, quads per output channel
+	// half is the byte offset in a unit's quad of the 8 columns a block of
+	// one group of the i16 path computes (0 or 32).
+	half int
 	np       int
 	pk       *packer
 	tabs     map[Path]denseTabs
@@ -346,7 +349,7 @@ func (g *denseGen) emit() error {
 	// Column chunks outermost: all the call's strips or rows for one chunk
 	// of weights (which then stays in L1 or L2), then the next.
 	if g.lanes == 16 {
-		g.ahead = chunk * 2 * g.kq * 32
+		g.ahead = chunk * g.kq * 64
 	}
 	cur, end := g.AllocLocal(8), g.AllocLocal(8)
 	g.n0, g.n1 = cur, end
@@ -609,15 +612,14 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 		setA()
 		kloop(rows, n, cols)
 		if g.units {
-			// n units of two weight groups each; kloop passed the first.
-			g.ADDQ(i32((2*n-1)*g.kq*32), rWp)
+			// n units; kloop passed the first.
+			if n > 1 {
+				g.ADDQ(i32((n-1)*g.kq*64), rWp)
+			}
 			g.ADDQ(i32(64*n), rB)
 			g.ADDQ(i32(128*n), rM)
 			g.ADDQ(i32(16*n), rO)
 			return
-		}
-		if n == 2 {
-			g.ADDQ(i32(g.kq*32), rWp)
 		}
 		g.ADDQ(i32(bStep*n), rB)
 		g.ADDQ(i32(64*n), rM)
@@ -635,7 +637,11 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 		}
 		block(1, min(cols, 8))
 		if cols > 8 {
+			// The unit's second half: back to its weights, 32 bytes on.
+			g.SUBQ(i32(g.kq*64), rWp)
+			g.half = 32
 			block(1, cols-8)
+			g.half = 0
 		}
 	}
 	// Point the tables, weights and output at unit n0.
@@ -647,7 +653,7 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.SHLQ(operand.U8(7), rK) // 128 bytes of multipliers and biases per unit
 	g.ADDQ(rK, rM)
 	g.SHRQ(operand.U8(7), rK)
-	g.IMUL3Q(i32(2*g.kq*32), rK, rWp)
+	g.IMUL3Q(i32(g.kq*64), rK, rWp)
 	g.ADDQ(rW, rWp)
 	g.LEAQ(operand.Mem{Base: out, Index: rK, Scale: 8}, rO)
 	g.LEAQ(operand.Mem{Base: rO, Index: rK, Scale: 8}, rO)
@@ -747,17 +753,17 @@ func (g *denseGen) initAcc(rows, groups, cols int) {
 // On zmm, groups counts units and cols the block's columns.
 func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 	if g.lanes == 16 {
-		// A unit's 16 columns are two packed groups of 8, kq quads apart.
+		// A unit's quad is 64 contiguous bytes (PackDense); units kq quads apart.
 		for j := 0; j < groups; j++ {
-			lo := wDisp + 2*j*g.kq*32
-			if g.ahead > 0 && (wDisp/32)%2 == 0 {
-				// A line (two quads) of each group of the next chunk.
+			lo := wDisp + j*g.kq*64
+			if g.ahead > 0 {
+				// The same line of the next chunk.
 				g.PREFETCHT1(mem(rWp, lo+g.ahead))
-				g.PREFETCHT1(mem(rWp, lo+g.kq*32+g.ahead))
 			}
-			g.VMOVDQU32(mem(rWp, lo), zW[j].AsY())
 			if cols-16*j > 8 {
-				g.VINSERTI64X4(operand.U8(1), mem(rWp, lo+g.kq*32), zW[j], zW[j])
+				g.VMOVDQU32(mem(rWp, lo), zW[j])
+			} else {
+				g.VMOVDQU32(mem(rWp, lo), zW[j].AsY())
 			}
 		}
 		for r := 0; r < rows; r++ {
@@ -772,7 +778,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		// zmmEmulated: one unit, its halves in two ymm, VPDPBUSD emulated.
 		ws := []reg.VecPhysical{yW0, yW1}[:min(2, (cols+7)/8)]
 		for h, w := range ws {
-			g.VMOVDQU(mem(rWp, wDisp+h*g.kq*32), w)
+			g.VMOVDQU(mem(rWp, wDisp+32*h), w)
 		}
 		for r := 0; r < rows; r++ {
 			for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
@@ -791,8 +797,8 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 	case PathI16:
 		// Weights: 16 bytes = 4 channels x 4 inputs -> int16; lanes hold
 		// (c, k0k1), (c, k2k3) pairs, summed across at the end.
-		g.VPMOVSXBW(mem(rWp, wDisp), yW0)
-		g.VPMOVSXBW(mem(rWp, wDisp+16), yW1)
+		g.VPMOVSXBW(mem(rWp, wDisp+g.half), yW0)
+		g.VPMOVSXBW(mem(rWp, wDisp+g.half+16), yW1)
 		for r := 0; r < rows; r++ {
 			if g.aWide {
 				g.VPBROADCASTQ(mem(rA, aDisp+r*g.rowStride), yX)
@@ -809,7 +815,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 	case PathU8, PathVNNI:
 		g.VMOVDQU(mem(rWp, wDisp), yW0)
 		if groups == 2 {
-			g.VMOVDQU(mem(rWp, wDisp+g.kq*32), yW1)
+			g.VMOVDQU(mem(rWp, wDisp+32), yW1)
 		}
 		for r := 0; r < rows; r++ {
 			if g.path == PathVNNI && g.emulate {
@@ -854,14 +860,14 @@ func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.finish(rows, groups, cols)
 }
 
-// quads emits n quad steps reading A from aBase(rA), advancing rWp by n*32.
+// quads emits n quad steps reading A from aBase(rA), advancing rWp by n*64.
 func (g *denseGen) quads(rows, groups, cols, n, aBase int) {
 	const maxUnroll = 8
 	if n <= maxUnroll {
 		for q := 0; q < n; q++ {
-			g.quad(rows, groups, cols, aBase+q*g.quadStep, q*32)
+			g.quad(rows, groups, cols, aBase+q*g.quadStep, q*64)
 		}
-		g.ADDQ(i32(n*32), rWp)
+		g.ADDQ(i32(n*64), rWp)
 		return
 	}
 	u := 4
@@ -875,10 +881,10 @@ func (g *denseGen) quads(rows, groups, cols, n, aBase int) {
 	g.MOVQ(i32(n/u), rK)
 	g.Label(lp)
 	for q := 0; q < u; q++ {
-		g.quad(rows, groups, cols, q*g.quadStep, q*32)
+		g.quad(rows, groups, cols, q*g.quadStep, q*64)
 	}
 	g.ADDQ(i32(u*g.quadStep), rA)
-	g.ADDQ(i32(u*32), rWp)
+	g.ADDQ(i32(u*64), rWp)
 	g.DECQ(rK)
 	g.JNZ(operand.LabelRef(lp))
 	// Put rA back where the next tap expects it.

@@ -13,11 +13,11 @@ import (
 // it: the pixels in tiles of up to 16 rows, read straight from the NHWC input
 // (one pixel's channels are one tile row, the pixel stride is TILELOADD's
 // stride; a k x k conv's tiles are runs of one output row, one A tile per
-// tap, from the padded input buffer, stride Stride pixels); the weights as codegen.PackDense packs
-// them for every tier, whose groups of 8 output channels are B tiles as they
-// are (a row per quad of input channels, 8 channels x 4 bytes, stride 32); the
-// int32 products stored to the worker's scratch and requantized there with
-// the float-bias epilogue. Partial pixel tiles and the tail of the reduction
+// tap, from the padded input buffer, stride Stride pixels); the weights as
+// codegen.PackDense packs them for every tier, whose units of 16 output
+// channels are B tiles as they are (a row per quad of input channels, 16
+// channels x 4 bytes, stride 64); the int32 products stored to the worker's
+// scratch and requantized there with the float-bias epilogue. Partial pixel tiles and the tail of the reduction
 // (input channels not a multiple of 64) get their shapes from the tile
 // configuration, never from padding of the arena.
 //
@@ -27,20 +27,18 @@ import (
 // are checked there, only the encodings need a CPU with AMX (and they are
 // checked against GNU as).
 //
-// A column unit is 16 output channels (ColBlock): two accumulator tiles of 8
-// columns. Eight columns per TDPBUSD use half the tile unit's width: the price
-// of sharing weights.bin with the other tiers (B tiles of 16 columns would need
-// 64 contiguous bytes per quad, a second copy of the pointwise weights). The
-// products are not what limits these layers (the requantization and the
-// memory traffic are), but that is UNVERIFIED without an AMX machine. The kernel has the dense kernels' signature and work units
-// (Dense.Units strips of DenseMR pixels, Dense.Cols column units), so the
-// generated glue calls it as it calls them.
+// A column unit is 16 output channels (ColBlock): one accumulator tile of 16
+// int32 columns, the tile unit's full width (a last unit of fewer channels
+// computes the zero weights of the rest and stores only its own). The kernel
+// has the dense kernels' signature and work units (Dense.Units strips of
+// DenseMR pixels, Dense.Cols column units), so the generated glue calls it as
+// it calls them.
 
 // The tile registers of a program.
 const (
-	tC0, tC1        = 0, 1 // accumulators: columns 0-7 and 8-15 of a unit
-	tA, tB0, tB1    = 2, 3, 4
-	tAt, tB0t, tB1t = 5, 6, 7 // the same for the reduction's tail
+	tC       = 0 // the accumulator: a unit's 16 columns
+	tA, tB   = 1, 2
+	tAt, tBt = 3, 4 // the same for the reduction's tail
 )
 
 // Tile shapes and the scratch they need.
@@ -160,19 +158,16 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 	if p.rowTile > 0 {
 		rows = p.rowTile
 	}
-	p.rowTiles = []int{tC0, tC1}
-	shape(tC0, rows, 32)
-	shape(tC1, rows, 32)
+	p.rowTiles = []int{tC}
+	shape(tC, rows, 64)
 	if p.full > 0 {
 		shape(tA, rows, 4*tileQuads)
-		shape(tB0, tileQuads, 32)
-		shape(tB1, tileQuads, 32)
+		shape(tB, tileQuads, 64)
 		p.rowTiles = append(p.rowTiles, tA)
 	}
 	if p.tailQ > 0 {
 		shape(tAt, rows, 4*p.tailQ)
-		shape(tB0t, p.tailQ, 32)
-		shape(tB1t, p.tailQ, 32)
+		shape(tBt, p.tailQ, 64)
 		p.rowTiles = append(p.rowTiles, tAt)
 	}
 	p.unit = p.steps(ColBlock)
@@ -184,44 +179,30 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 
 // steps is the block of a column unit of cols (1..16) output channels.
 func (p *tileProgram) steps(cols int) []tileStep {
-	two := cols > 8
-	var s []tileStep
-	s = append(s, tileStep{kind: stepZero, t: tC0})
-	if two {
-		s = append(s, tileStep{kind: stepZero, t: tC1})
-	}
-	group := p.kq * 32 // bytes of one group of 8 columns
+	s := []tileStep{{kind: stepZero, t: tC}}
 	for t, off := range p.taps {
 		for c := 0; c < p.full+min(p.tailQ, 1); c++ {
-			a, b0, b1 := tA, tB0, tB1
+			a, b := tA, tB
 			if c == p.full {
-				a, b0, b1 = tAt, tB0t, tB1t
+				a, b = tAt, tBt
 			}
-			wd := 32 * (t*p.nq + tileQuads*c) // the tap's quads follow each other in a group
 			s = append(s,
 				tileStep{kind: stepLoad, t: a, base: baseX, disp: off + 4*tileQuads*c, stride: p.aStride},
-				tileStep{kind: stepLoad, t: b0, base: baseW, disp: wd, stride: 32})
-			if two {
-				s = append(s, tileStep{kind: stepLoad, t: b1, base: baseW, disp: group + wd, stride: 32})
-			}
-			s = append(s, tileStep{kind: stepDot, t: tC0, a: a, b: b0})
-			if two {
-				s = append(s, tileStep{kind: stepDot, t: tC1, a: a, b: b1})
-			}
+				// The tap's quads follow each other in a unit.
+				tileStep{kind: stepLoad, t: b, base: baseW, disp: 64 * (t*p.nq + tileQuads*c), stride: 64},
+				tileStep{kind: stepDot, t: tC, a: a, b: b})
 		}
 	}
-	s = append(s, tileStep{kind: stepStore, t: tC0, base: baseT, disp: tileOutOff, stride: tileOutRow})
-	if two {
-		s = append(s, tileStep{kind: stepStore, t: tC1, base: baseT, disp: tileOutOff + 32, stride: tileOutRow})
-	}
-	return append(s, tileStep{kind: stepRequant, cols: cols})
+	return append(s,
+		tileStep{kind: stepStore, t: tC, base: baseT, disp: tileOutOff, stride: tileOutRow},
+		tileStep{kind: stepRequant, cols: cols})
 }
 
 // rowBytes is the input bytes between a k x k conv's output rows.
 func (p *tileProgram) rowBytes() int { return p.d.Stride * (p.d.W + 2*p.d.Pad) * p.d.InStride }
 
-// unitBytes is the weight bytes of a column unit (two groups of 8 columns).
-func (p *tileProgram) unitBytes() int { return 2 * p.kq * 32 }
+// unitBytes is the weight bytes of a column unit.
+func (p *tileProgram) unitBytes() int { return p.kq * 64 }
 
 // The emulator.
 

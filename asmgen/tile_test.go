@@ -116,8 +116,8 @@ func TestTileEmulatorFaults(t *testing.T) {
 	}{
 		{"short weights", nil, x, w[:len(w)-1]},
 		{"no slack", nil, x[:len(x)-ReadSlack], w},
-		{"reduction mismatch", func(p *tileProgram) { p.cfg[cfgRowsOff+tB0]-- }, x, w},
-		{"unconfigured tile", func(p *tileProgram) { p.cfg[cfgRowsOff+tB1t] = 0; p.cfg[cfgColsbOff+2*tB1t] = 0 }, x, w},
+		{"reduction mismatch", func(p *tileProgram) { p.cfg[cfgRowsOff+tB]-- }, x, w},
+		{"unconfigured tile", func(p *tileProgram) { p.cfg[cfgRowsOff+tBt] = 0; p.cfg[cfgColsbOff+2*tBt] = 0 }, x, w},
 		{"same tile twice", func(p *tileProgram) {
 			for i := range p.unit {
 				if p.unit[i].kind == stepDot {

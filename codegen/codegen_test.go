@@ -87,13 +87,13 @@ func TestPack(t *testing.T) {
 	}
 	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w}
 	gotW, gotB := packConv(conv, 3)
-	// Quads (PackDense): one group of 8 output channels, per tap one quad of
-	// 8 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
-	wantW := make([]int8, 9*32)
+	// Quads (PackDense): one unit of 16 output channels, per tap one quad of
+	// 16 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
+	wantW := make([]int8, 9*64)
 	for tap := range 9 {
 		for o := range 2 {
 			for i := range 2 {
-				wantW[tap*32+o*4+i] = int8((o*2+i)*9 + tap)
+				wantW[tap*64+o*4+i] = int8((o*2+i)*9 + tap)
 			}
 		}
 	}
@@ -136,7 +136,7 @@ func TestPack(t *testing.T) {
 
 	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}}
 	gotW, gotB = packPointwise(pw, 255)
-	wantPW := make([]int8, 32) // one group of 8, one quad: channel o at o*4
+	wantPW := make([]int8, 64) // one unit of 16, one quad: channel o at o*4
 	copy(wantPW, []int8{1, -2, 3, 0, -128, 127, 0, 0})
 	if diff := cmp.Diff(wantPW, gotW); diff != "" {
 		t.Errorf("packPointwise (-want +got):\n%s", diff)

@@ -201,7 +201,7 @@ func kPointwiseGo(f *jen.File, l *layer) {
 
 // quadDots sets acc0[o] (and acc1[o], for a pair of pixels x0 and x1) to the
 // dot product of x0 (x1) with output channel o's weights, for every o: four
-// channels of a group of 8 at a time, then one at a time.
+// channels of a unit of 16 at a time, then one at a time.
 func quadDots(l *layer, pixels int) []jen.Code {
 	const rows = 4
 	typ, conv := jen.Int32(), "int32"
@@ -210,7 +210,7 @@ func quadDots(l *layer, pixels int) []jen.Code {
 	}
 	block := func(n int) []jen.Code {
 		var accs, loop, outs []jen.Code
-		loop = append(loop, id("wq").Op(":=").Add(window("ws", jen.Lit(32).Op("*").Id("q"), jen.Lit(4*n))))
+		loop = append(loop, id("wq").Op(":=").Add(window("ws", jen.Lit(64).Op("*").Id("q"), jen.Lit(4*n))))
 		for k := range pixels {
 			loop = append(loop, id(num("xq", k)+"_").Op(":=").Add(window(num("x", k), jen.Lit(4).Op("*").Id("q"), jen.Lit(4))))
 		}
@@ -234,8 +234,8 @@ func quadDots(l *layer, pixels int) []jen.Code {
 			}
 		}
 		return append([]jen.Code{
-			// Output channel o's quads start at group o/8, column o%8.
-			id("ws").Op(":=").Id("w").Index(jen.Parens(id("o").Op("/").Lit(8)).Op("*").Add(l.id("KQ")).Op("*").Lit(32).Op("+").Parens(id("o").Op("%").Lit(8)).Op("*").Lit(4), jen.Empty()),
+			// Output channel o's quads start at unit o/16, column o%16.
+			id("ws").Op(":=").Id("w").Index(jen.Parens(id("o").Op("/").Lit(16)).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Parens(id("o").Op("%").Lit(16)).Op("*").Lit(4), jen.Empty()),
 			jen.Var().List(accs...).Add(typ),
 			jen.For(id("q").Op(":=").Lit(0), id("q").Op("<").Add(l.id("KQ")), id("q").Op("++")).Block(loop...),
 		}, outs...)

@@ -18,20 +18,21 @@ func Quads(cin int) int { return (cin + 3) / 4 }
 
 // PackDense packs the weights of a dense layer (groups = 1: pointwise, k x k,
 // linear; OutC x InC x k x k as compiler.Conv holds them) for the u8 x s8
-// GEMM every tier computes: groups of 8 output channels, each a run of
-// quads, W[g][q][c][i] = w[8g+c][4q+i], where the reduction index runs over
-// the taps (ky, kx), then the input channels padded to 4*Quads(InC). Zero
-// where 8g+c or the channel is padding. The assembly loads a quad of 8 output
-// channels as one 32-byte vector against 4 broadcast input bytes.
+// GEMM every tier computes: units of 16 output channels, each a run of quads,
+// W[u][q][c][i] = w[16u+c][4q+i], where the reduction index runs over the
+// taps (ky, kx), then the input channels padded to 4*Quads(InC). Zero where
+// 16u+c or the channel is padding. A quad of a unit is 64 contiguous bytes:
+// one zmm load against 4 broadcast input bytes, two ymm loads of 8 channels
+// (its halves), one row of an AMX B tile of 16 columns.
 func PackDense(w []int8, cin, cout, k int) []int8 {
 	nq, taps := Quads(cin), k*k
 	kq := taps * nq // quads per output channel
-	p := make([]int8, (cout+7)/8*8*kq*4)
+	p := make([]int8, (cout+15)/16*16*kq*4)
 	for o := 0; o < cout; o++ {
-		g, c := o/8, o%8
+		u, c := o/16, o%16
 		for t := 0; t < taps; t++ {
 			for ci := 0; ci < cin; ci++ {
-				p[(g*kq+t*nq+ci/4)*32+c*4+ci%4] = w[(o*cin+ci)*taps+t]
+				p[(u*kq+t*nq+ci/4)*64+c*4+ci%4] = w[(o*cin+ci)*taps+t]
 			}
 		}
 	}

@@ -18,7 +18,7 @@
 //	calibration samples       16
 //	cross-layer equalization  false
 //	bias correction           false
-//	weights.bin               3542592 bytes (float model 13951264 bytes)
+//	weights.bin               3554752 bytes (float model 13951264 bytes)
 //	activation arena          1705984 bytes per worker
 //	kernel tiers              generic, avx2, avx512vnni, avx512, amx (New picks one; PTQC_ISA forces it)
 //
@@ -28,4 +28,4 @@
 package mobilenetv2_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xf891494f74fd4146
+const docBuild uint64 = 0xd449181cefd9320a

@@ -4,7 +4,7 @@
 package mobilenetv2_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf891494f74fd4146
+const forwardBuild uint64 = 0xd449181cefd9320a
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

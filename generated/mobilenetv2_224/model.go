@@ -14,10 +14,10 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0xf891494f74fd4146
+const buildID uint64 = 0xd449181cefd9320a
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
-const weightsID uint64 = 0x54878497b5165b22
+const weightsID uint64 = 0x4bed96e3846412b7
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -40,7 +40,7 @@ const (
 	padBytes     = 204304
 	// weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w)).
 	weightsHeader = 64
-	weightsLen    = 3470208
+	weightsLen    = 3482368
 	biasesLen     = 18080
 )
 
@@ -594,7 +594,7 @@ const (
 	l06YLen, l06Y, l06YZero = 75264, 0, 64
 	l06K, l06S, l06P, l06G  = 1, 1, 0, 1
 	l06Lo, l06Hi            = 0, 255
-	l06W, l06WLen, l06B     = 4416, 2304, 272
+	l06W, l06WLen, l06B     = 4416, 3072, 272
 	l06XQ, l06KQ            = 96, 24
 )
 
@@ -612,7 +612,7 @@ const (
 	l07YLen, l07Y, l07YZero = 451584, 75264, 0
 	l07K, l07S, l07P, l07G  = 1, 1, 0, 1
 	l07Lo, l07Hi            = 0, 255
-	l07W, l07WLen, l07B     = 6720, 3456, 304
+	l07W, l07WLen, l07B     = 7488, 3456, 304
 	l07XQ, l07KQ            = 24, 6
 )
 
@@ -630,7 +630,7 @@ const (
 	l08YLen, l08Y, l08YZero = 451584, 526848, 0
 	l08K, l08S, l08P, l08G  = 3, 1, 1, 144
 	l08Lo, l08Hi            = 0, 255
-	l08W, l08WLen, l08B     = 10176, 1296, 448
+	l08W, l08WLen, l08B     = 10944, 1296, 448
 )
 
 // l08M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -647,7 +647,7 @@ const (
 	l09YLen, l09Y, l09YZero = 75264, 75264, 63
 	l09K, l09S, l09P, l09G  = 1, 1, 0, 1
 	l09Lo, l09Hi            = 0, 255
-	l09W, l09WLen, l09B     = 11520, 3456, 592
+	l09W, l09WLen, l09B     = 12288, 4608, 592
 	l09XQ, l09KQ            = 144, 36
 )
 
@@ -676,7 +676,7 @@ const (
 	l11YLen, l11Y, l11YZero = 451584, 225792, 0
 	l11K, l11S, l11P, l11G  = 1, 1, 0, 1
 	l11Lo, l11Hi            = 0, 255
-	l11W, l11WLen, l11B     = 14976, 3456, 624
+	l11W, l11WLen, l11B     = 16896, 3456, 624
 	l11XQ, l11KQ            = 24, 6
 )
 
@@ -694,7 +694,7 @@ const (
 	l12YLen, l12Y, l12YZero = 112896, 0, 0
 	l12K, l12S, l12P, l12G  = 3, 2, 1, 144
 	l12Lo, l12Hi            = 0, 255
-	l12W, l12WLen, l12B     = 18432, 1296, 768
+	l12W, l12WLen, l12B     = 20352, 1296, 768
 )
 
 // l12M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -711,7 +711,7 @@ const (
 	l13YLen, l13Y, l13YZero = 25088, 112896, 64
 	l13K, l13S, l13P, l13G  = 1, 1, 0, 1
 	l13Lo, l13Hi            = 0, 255
-	l13W, l13WLen, l13B     = 19776, 4608, 912
+	l13W, l13WLen, l13B     = 21696, 4608, 912
 	l13XQ, l13KQ            = 144, 36
 )
 
@@ -729,7 +729,7 @@ const (
 	l14YLen, l14Y, l14YZero = 150528, 137984, 0
 	l14K, l14S, l14P, l14G  = 1, 1, 0, 1
 	l14Lo, l14Hi            = 0, 255
-	l14W, l14WLen, l14B     = 24384, 6144, 944
+	l14W, l14WLen, l14B     = 26304, 6144, 944
 	l14XQ, l14KQ            = 32, 8
 )
 
@@ -747,7 +747,7 @@ const (
 	l15YLen, l15Y, l15YZero = 150528, 288512, 0
 	l15K, l15S, l15P, l15G  = 3, 1, 1, 192
 	l15Lo, l15Hi            = 0, 255
-	l15W, l15WLen, l15B     = 30528, 1728, 1136
+	l15W, l15WLen, l15B     = 32448, 1728, 1136
 )
 
 // l15M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -764,7 +764,7 @@ const (
 	l16YLen, l16Y, l16YZero = 25088, 0, 62
 	l16K, l16S, l16P, l16G  = 1, 1, 0, 1
 	l16Lo, l16Hi            = 0, 255
-	l16W, l16WLen, l16B     = 32256, 6144, 1328
+	l16W, l16WLen, l16B     = 34176, 6144, 1328
 	l16XQ, l16KQ            = 192, 48
 )
 
@@ -793,7 +793,7 @@ const (
 	l18YLen, l18Y, l18YZero = 150528, 50176, 0
 	l18K, l18S, l18P, l18G  = 1, 1, 0, 1
 	l18Lo, l18Hi            = 0, 255
-	l18W, l18WLen, l18B     = 38400, 6144, 1360
+	l18W, l18WLen, l18B     = 40320, 6144, 1360
 	l18XQ, l18KQ            = 32, 8
 )
 
@@ -811,7 +811,7 @@ const (
 	l19YLen, l19Y, l19YZero = 150528, 200704, 0
 	l19K, l19S, l19P, l19G  = 3, 1, 1, 192
 	l19Lo, l19Hi            = 0, 255
-	l19W, l19WLen, l19B     = 44544, 1728, 1552
+	l19W, l19WLen, l19B     = 46464, 1728, 1552
 )
 
 // l19M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -828,7 +828,7 @@ const (
 	l20YLen, l20Y, l20YZero = 25088, 0, 61
 	l20K, l20S, l20P, l20G  = 1, 1, 0, 1
 	l20Lo, l20Hi            = 0, 255
-	l20W, l20WLen, l20B     = 46272, 6144, 1744
+	l20W, l20WLen, l20B     = 48192, 6144, 1744
 	l20XQ, l20KQ            = 192, 48
 )
 
@@ -857,7 +857,7 @@ const (
 	l22YLen, l22Y, l22YZero = 150528, 75264, 0
 	l22K, l22S, l22P, l22G  = 1, 1, 0, 1
 	l22Lo, l22Hi            = 0, 255
-	l22W, l22WLen, l22B     = 52416, 6144, 1776
+	l22W, l22WLen, l22B     = 54336, 6144, 1776
 	l22XQ, l22KQ            = 32, 8
 )
 
@@ -875,7 +875,7 @@ const (
 	l23YLen, l23Y, l23YZero = 37632, 0, 0
 	l23K, l23S, l23P, l23G  = 3, 2, 1, 192
 	l23Lo, l23Hi            = 0, 255
-	l23W, l23WLen, l23B     = 58560, 1728, 1968
+	l23W, l23WLen, l23B     = 60480, 1728, 1968
 )
 
 // l23M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -892,7 +892,7 @@ const (
 	l24YLen, l24Y, l24YZero = 12544, 37632, 65
 	l24K, l24S, l24P, l24G  = 1, 1, 0, 1
 	l24Lo, l24Hi            = 0, 255
-	l24W, l24WLen, l24B     = 60288, 12288, 2160
+	l24W, l24WLen, l24B     = 62208, 12288, 2160
 	l24XQ, l24KQ            = 192, 48
 )
 
@@ -910,7 +910,7 @@ const (
 	l25YLen, l25Y, l25YZero = 75264, 50176, 0
 	l25K, l25S, l25P, l25G  = 1, 1, 0, 1
 	l25Lo, l25Hi            = 0, 255
-	l25W, l25WLen, l25B     = 72576, 24576, 2224
+	l25W, l25WLen, l25B     = 74496, 24576, 2224
 	l25XQ, l25KQ            = 64, 16
 )
 
@@ -928,7 +928,7 @@ const (
 	l26YLen, l26Y, l26YZero = 75264, 125440, 0
 	l26K, l26S, l26P, l26G  = 3, 1, 1, 384
 	l26Lo, l26Hi            = 0, 255
-	l26W, l26WLen, l26B     = 97152, 3456, 2608
+	l26W, l26WLen, l26B     = 99072, 3456, 2608
 )
 
 // l26M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -945,7 +945,7 @@ const (
 	l27YLen, l27Y, l27YZero = 12544, 0, 66
 	l27K, l27S, l27P, l27G  = 1, 1, 0, 1
 	l27Lo, l27Hi            = 0, 255
-	l27W, l27WLen, l27B     = 100608, 24576, 2992
+	l27W, l27WLen, l27B     = 102528, 24576, 2992
 	l27XQ, l27KQ            = 384, 96
 )
 
@@ -974,7 +974,7 @@ const (
 	l29YLen, l29Y, l29YZero = 75264, 25088, 0
 	l29K, l29S, l29P, l29G  = 1, 1, 0, 1
 	l29Lo, l29Hi            = 0, 255
-	l29W, l29WLen, l29B     = 125184, 24576, 3056
+	l29W, l29WLen, l29B     = 127104, 24576, 3056
 	l29XQ, l29KQ            = 64, 16
 )
 
@@ -992,7 +992,7 @@ const (
 	l30YLen, l30Y, l30YZero = 75264, 100352, 0
 	l30K, l30S, l30P, l30G  = 3, 1, 1, 384
 	l30Lo, l30Hi            = 0, 255
-	l30W, l30WLen, l30B     = 149760, 3456, 3440
+	l30W, l30WLen, l30B     = 151680, 3456, 3440
 )
 
 // l30M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1009,7 +1009,7 @@ const (
 	l31YLen, l31Y, l31YZero = 12544, 0, 66
 	l31K, l31S, l31P, l31G  = 1, 1, 0, 1
 	l31Lo, l31Hi            = 0, 255
-	l31W, l31WLen, l31B     = 153216, 24576, 3824
+	l31W, l31WLen, l31B     = 155136, 24576, 3824
 	l31XQ, l31KQ            = 384, 96
 )
 
@@ -1038,7 +1038,7 @@ const (
 	l33YLen, l33Y, l33YZero = 75264, 37632, 0
 	l33K, l33S, l33P, l33G  = 1, 1, 0, 1
 	l33Lo, l33Hi            = 0, 255
-	l33W, l33WLen, l33B     = 177792, 24576, 3888
+	l33W, l33WLen, l33B     = 179712, 24576, 3888
 	l33XQ, l33KQ            = 64, 16
 )
 
@@ -1056,7 +1056,7 @@ const (
 	l34YLen, l34Y, l34YZero = 75264, 112896, 0
 	l34K, l34S, l34P, l34G  = 3, 1, 1, 384
 	l34Lo, l34Hi            = 0, 255
-	l34W, l34WLen, l34B     = 202368, 3456, 4272
+	l34W, l34WLen, l34B     = 204288, 3456, 4272
 )
 
 // l34M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1073,7 +1073,7 @@ const (
 	l35YLen, l35Y, l35YZero = 12544, 0, 62
 	l35K, l35S, l35P, l35G  = 1, 1, 0, 1
 	l35Lo, l35Hi            = 0, 255
-	l35W, l35WLen, l35B     = 205824, 24576, 4656
+	l35W, l35WLen, l35B     = 207744, 24576, 4656
 	l35XQ, l35KQ            = 384, 96
 )
 
@@ -1102,7 +1102,7 @@ const (
 	l37YLen, l37Y, l37YZero = 75264, 25088, 0
 	l37K, l37S, l37P, l37G  = 1, 1, 0, 1
 	l37Lo, l37Hi            = 0, 255
-	l37W, l37WLen, l37B     = 230400, 24576, 4720
+	l37W, l37WLen, l37B     = 232320, 24576, 4720
 	l37XQ, l37KQ            = 64, 16
 )
 
@@ -1120,7 +1120,7 @@ const (
 	l38YLen, l38Y, l38YZero = 75264, 100352, 0
 	l38K, l38S, l38P, l38G  = 3, 1, 1, 384
 	l38Lo, l38Hi            = 0, 255
-	l38W, l38WLen, l38B     = 254976, 3456, 5104
+	l38W, l38WLen, l38B     = 256896, 3456, 5104
 )
 
 // l38M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1137,7 +1137,7 @@ const (
 	l39YLen, l39Y, l39YZero = 18816, 0, 62
 	l39K, l39S, l39P, l39G  = 1, 1, 0, 1
 	l39Lo, l39Hi            = 0, 255
-	l39W, l39WLen, l39B     = 258432, 36864, 5488
+	l39W, l39WLen, l39B     = 260352, 36864, 5488
 	l39XQ, l39KQ            = 384, 96
 )
 
@@ -1155,7 +1155,7 @@ const (
 	l40YLen, l40Y, l40YZero = 112896, 18816, 0
 	l40K, l40S, l40P, l40G  = 1, 1, 0, 1
 	l40Lo, l40Hi            = 0, 255
-	l40W, l40WLen, l40B     = 295296, 55296, 5584
+	l40W, l40WLen, l40B     = 297216, 55296, 5584
 	l40XQ, l40KQ            = 96, 24
 )
 
@@ -1173,7 +1173,7 @@ const (
 	l41YLen, l41Y, l41YZero = 112896, 131712, 0
 	l41K, l41S, l41P, l41G  = 3, 1, 1, 576
 	l41Lo, l41Hi            = 0, 255
-	l41W, l41WLen, l41B     = 350592, 5184, 6160
+	l41W, l41WLen, l41B     = 352512, 5184, 6160
 )
 
 // l41M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1190,7 +1190,7 @@ const (
 	l42YLen, l42Y, l42YZero = 18816, 18816, 61
 	l42K, l42S, l42P, l42G  = 1, 1, 0, 1
 	l42Lo, l42Hi            = 0, 255
-	l42W, l42WLen, l42B     = 355776, 55296, 6736
+	l42W, l42WLen, l42B     = 357696, 55296, 6736
 	l42XQ, l42KQ            = 576, 144
 )
 
@@ -1219,7 +1219,7 @@ const (
 	l44YLen, l44Y, l44YZero = 112896, 56448, 0
 	l44K, l44S, l44P, l44G  = 1, 1, 0, 1
 	l44Lo, l44Hi            = 0, 255
-	l44W, l44WLen, l44B     = 411072, 55296, 6832
+	l44W, l44WLen, l44B     = 412992, 55296, 6832
 	l44XQ, l44KQ            = 96, 24
 )
 
@@ -1237,7 +1237,7 @@ const (
 	l45YLen, l45Y, l45YZero = 112896, 169344, 0
 	l45K, l45S, l45P, l45G  = 3, 1, 1, 576
 	l45Lo, l45Hi            = 0, 255
-	l45W, l45WLen, l45B     = 466368, 5184, 7408
+	l45W, l45WLen, l45B     = 468288, 5184, 7408
 )
 
 // l45M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1254,7 +1254,7 @@ const (
 	l46YLen, l46Y, l46YZero = 18816, 0, 68
 	l46K, l46S, l46P, l46G  = 1, 1, 0, 1
 	l46Lo, l46Hi            = 0, 255
-	l46W, l46WLen, l46B     = 471552, 55296, 7984
+	l46W, l46WLen, l46B     = 473472, 55296, 7984
 	l46XQ, l46KQ            = 576, 144
 )
 
@@ -1283,7 +1283,7 @@ const (
 	l48YLen, l48Y, l48YZero = 112896, 37632, 0
 	l48K, l48S, l48P, l48G  = 1, 1, 0, 1
 	l48Lo, l48Hi            = 0, 255
-	l48W, l48WLen, l48B     = 526848, 55296, 8080
+	l48W, l48WLen, l48B     = 528768, 55296, 8080
 	l48XQ, l48KQ            = 96, 24
 )
 
@@ -1301,7 +1301,7 @@ const (
 	l49YLen, l49Y, l49YZero = 28224, 0, 0
 	l49K, l49S, l49P, l49G  = 3, 2, 1, 576
 	l49Lo, l49Hi            = 0, 255
-	l49W, l49WLen, l49B     = 582144, 5184, 8656
+	l49W, l49WLen, l49B     = 584064, 5184, 8656
 )
 
 // l49M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1318,7 +1318,7 @@ const (
 	l50YLen, l50Y, l50YZero = 7840, 28224, 63
 	l50K, l50S, l50P, l50G  = 1, 1, 0, 1
 	l50Lo, l50Hi            = 0, 255
-	l50W, l50WLen, l50B     = 587328, 92160, 9232
+	l50W, l50WLen, l50B     = 589248, 92160, 9232
 	l50XQ, l50KQ            = 576, 144
 )
 
@@ -1336,7 +1336,7 @@ const (
 	l51YLen, l51Y, l51YZero = 47040, 36096, 0
 	l51K, l51S, l51P, l51G  = 1, 1, 0, 1
 	l51Lo, l51Hi            = 0, 255
-	l51W, l51WLen, l51B     = 679488, 153600, 9392
+	l51W, l51WLen, l51B     = 681408, 153600, 9392
 	l51XQ, l51KQ            = 160, 40
 )
 
@@ -1354,7 +1354,7 @@ const (
 	l52YLen, l52Y, l52YZero = 47040, 83136, 0
 	l52K, l52S, l52P, l52G  = 3, 1, 1, 960
 	l52Lo, l52Hi            = 0, 255
-	l52W, l52WLen, l52B     = 833088, 8640, 10352
+	l52W, l52WLen, l52B     = 835008, 8640, 10352
 )
 
 // l52M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1371,7 +1371,7 @@ const (
 	l53YLen, l53Y, l53YZero = 7840, 0, 63
 	l53K, l53S, l53P, l53G  = 1, 1, 0, 1
 	l53Lo, l53Hi            = 0, 255
-	l53W, l53WLen, l53B     = 841728, 153600, 11312
+	l53W, l53WLen, l53B     = 843648, 153600, 11312
 	l53XQ, l53KQ            = 960, 240
 )
 
@@ -1400,7 +1400,7 @@ const (
 	l55YLen, l55Y, l55YZero = 47040, 15744, 0
 	l55K, l55S, l55P, l55G  = 1, 1, 0, 1
 	l55Lo, l55Hi            = 0, 255
-	l55W, l55WLen, l55B     = 995328, 153600, 11472
+	l55W, l55WLen, l55B     = 997248, 153600, 11472
 	l55XQ, l55KQ            = 160, 40
 )
 
@@ -1418,7 +1418,7 @@ const (
 	l56YLen, l56Y, l56YZero = 47040, 62784, 0
 	l56K, l56S, l56P, l56G  = 3, 1, 1, 960
 	l56Lo, l56Hi            = 0, 255
-	l56W, l56WLen, l56B     = 1148928, 8640, 12432
+	l56W, l56WLen, l56B     = 1150848, 8640, 12432
 )
 
 // l56M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1435,7 +1435,7 @@ const (
 	l57YLen, l57Y, l57YZero = 7840, 0, 62
 	l57K, l57S, l57P, l57G  = 1, 1, 0, 1
 	l57Lo, l57Hi            = 0, 255
-	l57W, l57WLen, l57B     = 1157568, 153600, 13392
+	l57W, l57WLen, l57B     = 1159488, 153600, 13392
 	l57XQ, l57KQ            = 960, 240
 )
 
@@ -1464,7 +1464,7 @@ const (
 	l59YLen, l59Y, l59YZero = 47040, 23616, 0
 	l59K, l59S, l59P, l59G  = 1, 1, 0, 1
 	l59Lo, l59Hi            = 0, 255
-	l59W, l59WLen, l59B     = 1311168, 153600, 13552
+	l59W, l59WLen, l59B     = 1313088, 153600, 13552
 	l59XQ, l59KQ            = 160, 40
 )
 
@@ -1482,7 +1482,7 @@ const (
 	l60YLen, l60Y, l60YZero = 47040, 70656, 0
 	l60K, l60S, l60P, l60G  = 3, 1, 1, 960
 	l60Lo, l60Hi            = 0, 255
-	l60W, l60WLen, l60B     = 1464768, 8640, 14512
+	l60W, l60WLen, l60B     = 1466688, 8640, 14512
 )
 
 // l60M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1499,7 +1499,7 @@ const (
 	l61YLen, l61Y, l61YZero = 15680, 0, 63
 	l61K, l61S, l61P, l61G  = 1, 1, 0, 1
 	l61Lo, l61Hi            = 0, 255
-	l61W, l61WLen, l61B     = 1473408, 307200, 15472
+	l61W, l61WLen, l61B     = 1475328, 307200, 15472
 	l61XQ, l61KQ            = 960, 240
 )
 
@@ -1517,7 +1517,7 @@ const (
 	l62YLen, l62Y, l62YZero = 62720, 15680, 0
 	l62K, l62S, l62P, l62G  = 1, 1, 0, 1
 	l62Lo, l62Hi            = 0, 255
-	l62W, l62WLen, l62B     = 1780608, 409600, 15792
+	l62W, l62WLen, l62B     = 1782528, 409600, 15792
 	l62XQ, l62KQ            = 320, 80
 )
 
@@ -1545,7 +1545,7 @@ const (
 	l64YLen, l64Y, l64YZero = 1000, 1280, 66
 	l64K, l64S, l64P, l64G  = 1, 1, 0, 1
 	l64Lo, l64Hi            = 0, 255
-	l64W, l64WLen, l64B     = 2190208, 1280000, 17072
+	l64W, l64WLen, l64B     = 2192128, 1290240, 17072
 	l64XQ, l64KQ            = 1280, 320
 )
 

@@ -18,7 +18,7 @@
 //	calibration samples       300
 //	cross-layer equalization  false
 //	bias correction           false
-//	weights.bin               2279104 bytes (float model 8878504 bytes)
+//	weights.bin               2281024 bytes (float model 8878504 bytes)
 //	activation arena          34816 bytes per worker
 //	kernel tiers              generic, avx2, avx512vnni, avx512, amx (New picks one; PTQC_ISA forces it)
 //
@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x009209e01464bc36
+const docBuild uint64 = 0x576f36ae6a3a49e6

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x009209e01464bc36
+const forwardBuild uint64 = 0x576f36ae6a3a49e6
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -5,7 +5,7 @@ package mobilenetv2_fmnist
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x009209e01464bc36
+const kernelsBuild uint64 = 0x576f36ae6a3a49e6
 
 // l00Generic runs quant: quantize the 3x32x32 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {
@@ -46,10 +46,10 @@ func l01Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l01YW+ox)*l01YC:][:l01YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l01YC; o += 4 {
-				ws := w[(o/8)*l01KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l01KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l01KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -115,10 +115,10 @@ func l03Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l03XC:][:l03XC]
 		x1 := x[(p+1)*l03XC:][:l03XC]
 		for o := 0; o+4 <= l03YC; o += 4 {
-			ws := w[(o/8)*l03KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l03KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l03KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -158,10 +158,10 @@ func l04Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l04XC:][:l04XC]
 		x1 := x[(p+1)*l04XC:][:l04XC]
 		for o := 0; o+4 <= l04YC; o += 4 {
-			ws := w[(o/8)*l04KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l04KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l04KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -232,10 +232,10 @@ func l06Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l06XC:][:l06XC]
 		x1 := x[(p+1)*l06XC:][:l06XC]
 		for o := 0; o+4 <= l06YC; o += 4 {
-			ws := w[(o/8)*l06KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l06KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l06KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -275,10 +275,10 @@ func l07Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l07XC:][:l07XC]
 		x1 := x[(p+1)*l07XC:][:l07XC]
 		for o := 0; o+4 <= l07YC; o += 4 {
-			ws := w[(o/8)*l07KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l07KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l07KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -349,10 +349,10 @@ func l09Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l09XC:][:l09XC]
 		x1 := x[(p+1)*l09XC:][:l09XC]
 		for o := 0; o+4 <= l09YC; o += 4 {
-			ws := w[(o/8)*l09KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l09KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l09KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -402,10 +402,10 @@ func l11Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l11XC:][:l11XC]
 		x1 := x[(p+1)*l11XC:][:l11XC]
 		for o := 0; o+4 <= l11YC; o += 4 {
-			ws := w[(o/8)*l11KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l11KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l11KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -476,10 +476,10 @@ func l13Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l13XC:][:l13XC]
 		x1 := x[(p+1)*l13XC:][:l13XC]
 		for o := 0; o+4 <= l13YC; o += 4 {
-			ws := w[(o/8)*l13KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l13KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l13KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -519,10 +519,10 @@ func l14Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l14XC:][:l14XC]
 		x1 := x[(p+1)*l14XC:][:l14XC]
 		for o := 0; o+4 <= l14YC; o += 4 {
-			ws := w[(o/8)*l14KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l14KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l14KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -593,10 +593,10 @@ func l16Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l16XC:][:l16XC]
 		x1 := x[(p+1)*l16XC:][:l16XC]
 		for o := 0; o+4 <= l16YC; o += 4 {
-			ws := w[(o/8)*l16KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l16KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l16KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -646,10 +646,10 @@ func l18Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l18XC:][:l18XC]
 		x1 := x[(p+1)*l18XC:][:l18XC]
 		for o := 0; o+4 <= l18YC; o += 4 {
-			ws := w[(o/8)*l18KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l18KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l18KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -720,10 +720,10 @@ func l20Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l20XC:][:l20XC]
 		x1 := x[(p+1)*l20XC:][:l20XC]
 		for o := 0; o+4 <= l20YC; o += 4 {
-			ws := w[(o/8)*l20KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l20KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l20KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -773,10 +773,10 @@ func l22Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l22XC:][:l22XC]
 		x1 := x[(p+1)*l22XC:][:l22XC]
 		for o := 0; o+4 <= l22YC; o += 4 {
-			ws := w[(o/8)*l22KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l22KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l22KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -847,10 +847,10 @@ func l24Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l24XC:][:l24XC]
 		x1 := x[(p+1)*l24XC:][:l24XC]
 		for o := 0; o+4 <= l24YC; o += 4 {
-			ws := w[(o/8)*l24KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l24KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l24KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -890,10 +890,10 @@ func l25Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l25XC:][:l25XC]
 		x1 := x[(p+1)*l25XC:][:l25XC]
 		for o := 0; o+4 <= l25YC; o += 4 {
-			ws := w[(o/8)*l25KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l25KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l25KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -964,10 +964,10 @@ func l27Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l27XC:][:l27XC]
 		x1 := x[(p+1)*l27XC:][:l27XC]
 		for o := 0; o+4 <= l27YC; o += 4 {
-			ws := w[(o/8)*l27KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l27KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l27KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1017,10 +1017,10 @@ func l29Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l29XC:][:l29XC]
 		x1 := x[(p+1)*l29XC:][:l29XC]
 		for o := 0; o+4 <= l29YC; o += 4 {
-			ws := w[(o/8)*l29KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l29KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l29KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1091,10 +1091,10 @@ func l31Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l31XC:][:l31XC]
 		x1 := x[(p+1)*l31XC:][:l31XC]
 		for o := 0; o+4 <= l31YC; o += 4 {
-			ws := w[(o/8)*l31KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l31KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l31KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1144,10 +1144,10 @@ func l33Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l33XC:][:l33XC]
 		x1 := x[(p+1)*l33XC:][:l33XC]
 		for o := 0; o+4 <= l33YC; o += 4 {
-			ws := w[(o/8)*l33KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l33KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l33KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1218,10 +1218,10 @@ func l35Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l35XC:][:l35XC]
 		x1 := x[(p+1)*l35XC:][:l35XC]
 		for o := 0; o+4 <= l35YC; o += 4 {
-			ws := w[(o/8)*l35KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l35KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l35KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1271,10 +1271,10 @@ func l37Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l37XC:][:l37XC]
 		x1 := x[(p+1)*l37XC:][:l37XC]
 		for o := 0; o+4 <= l37YC; o += 4 {
-			ws := w[(o/8)*l37KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l37KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l37KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1345,10 +1345,10 @@ func l39Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l39XC:][:l39XC]
 		x1 := x[(p+1)*l39XC:][:l39XC]
 		for o := 0; o+4 <= l39YC; o += 4 {
-			ws := w[(o/8)*l39KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l39KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l39KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1388,10 +1388,10 @@ func l40Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l40XC:][:l40XC]
 		x1 := x[(p+1)*l40XC:][:l40XC]
 		for o := 0; o+4 <= l40YC; o += 4 {
-			ws := w[(o/8)*l40KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l40KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l40KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1462,10 +1462,10 @@ func l42Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l42XC:][:l42XC]
 		x1 := x[(p+1)*l42XC:][:l42XC]
 		for o := 0; o+4 <= l42YC; o += 4 {
-			ws := w[(o/8)*l42KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l42KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l42KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1515,10 +1515,10 @@ func l44Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l44XC:][:l44XC]
 		x1 := x[(p+1)*l44XC:][:l44XC]
 		for o := 0; o+4 <= l44YC; o += 4 {
-			ws := w[(o/8)*l44KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l44KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l44KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1589,10 +1589,10 @@ func l46Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l46XC:][:l46XC]
 		x1 := x[(p+1)*l46XC:][:l46XC]
 		for o := 0; o+4 <= l46YC; o += 4 {
-			ws := w[(o/8)*l46KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l46KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l46KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1642,10 +1642,10 @@ func l48Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l48XC:][:l48XC]
 		x1 := x[(p+1)*l48XC:][:l48XC]
 		for o := 0; o+4 <= l48YC; o += 4 {
-			ws := w[(o/8)*l48KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l48KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l48KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1714,10 +1714,10 @@ func l50Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l50YH * l50YW {
 		x0 := x[(p)*l50XC:][:l50XC]
 		for o := 0; o+4 <= l50YC; o += 4 {
-			ws := w[(o/8)*l50KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l50KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l50KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -1750,10 +1750,10 @@ func l51Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l51YH * l51YW {
 		x0 := x[(p)*l51XC:][:l51XC]
 		for o := 0; o+4 <= l51YC; o += 4 {
-			ws := w[(o/8)*l51KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l51KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l51KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -1817,10 +1817,10 @@ func l53Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l53YH * l53YW {
 		x0 := x[(p)*l53XC:][:l53XC]
 		for o := 0; o+4 <= l53YC; o += 4 {
-			ws := w[(o/8)*l53KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l53KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l53KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -1863,10 +1863,10 @@ func l55Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l55YH * l55YW {
 		x0 := x[(p)*l55XC:][:l55XC]
 		for o := 0; o+4 <= l55YC; o += 4 {
-			ws := w[(o/8)*l55KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l55KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l55KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -1930,10 +1930,10 @@ func l57Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l57YH * l57YW {
 		x0 := x[(p)*l57XC:][:l57XC]
 		for o := 0; o+4 <= l57YC; o += 4 {
-			ws := w[(o/8)*l57KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l57KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l57KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -1976,10 +1976,10 @@ func l59Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l59YH * l59YW {
 		x0 := x[(p)*l59XC:][:l59XC]
 		for o := 0; o+4 <= l59YC; o += 4 {
-			ws := w[(o/8)*l59KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l59KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l59KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2043,10 +2043,10 @@ func l61Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l61YH * l61YW {
 		x0 := x[(p)*l61XC:][:l61XC]
 		for o := 0; o+4 <= l61YC; o += 4 {
-			ws := w[(o/8)*l61KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l61KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l61KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2079,10 +2079,10 @@ func l62Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l62YH * l62YW {
 		x0 := x[(p)*l62XC:][:l62XC]
 		for o := 0; o+4 <= l62YC; o += 4 {
-			ws := w[(o/8)*l62KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l62KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l62KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2130,10 +2130,10 @@ func l64Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l64YH * l64YW {
 		x0 := x[(p)*l64XC:][:l64XC]
 		for o := 0; o+4 <= l64YC; o += 4 {
-			ws := w[(o/8)*l64KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l64KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l64KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2150,10 +2150,10 @@ func l64Generic(y, x, _ []byte, w []int8, b []int32) {
 			acc0[o+3] = a3
 		}
 		for o := l64YC / 4 * 4; o < l64YC; o++ {
-			ws := w[(o/8)*l64KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l64KQ*64+(o%16)*4:]
 			var a0 int32
 			for q := 0; q < l64KQ; q++ {
-				wq := ws[32*q:][:4]
+				wq := ws[64*q:][:4]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])

@@ -18,7 +18,7 @@
 //	calibration samples       16
 //	cross-layer equalization  false
 //	bias correction           false
-//	weights.bin               25616384 bytes (float model 102121888 bytes)
+//	weights.bin               25632768 bytes (float model 102121888 bytes)
 //	activation arena          3562496 bytes per worker
 //	kernel tiers              generic, avx2, avx512vnni, avx512, amx (New picks one; PTQC_ISA forces it)
 //
@@ -28,4 +28,4 @@
 package resnet50_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x260ed653db674633
+const docBuild uint64 = 0x9b1b9e6135907b37

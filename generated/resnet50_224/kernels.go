@@ -5,7 +5,7 @@ package resnet50_224
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x260ed653db674633
+const kernelsBuild uint64 = 0x9b1b9e6135907b37
 
 // l00Generic runs quant: quantize the 3x224x224 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {
@@ -46,10 +46,10 @@ func l01Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l01YW+ox)*l01YC:][:l01YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l01YC; o += 4 {
-				ws := w[(o/8)*l01KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l01KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l01KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -105,10 +105,10 @@ func l03Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l03XC:][:l03XC]
 		x1 := x[(p+1)*l03XC:][:l03XC]
 		for o := 0; o+4 <= l03YC; o += 4 {
-			ws := w[(o/8)*l03KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l03KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l03KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -163,10 +163,10 @@ func l04Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l04YW+ox)*l04YC:][:l04YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l04YC; o += 4 {
-				ws := w[(o/8)*l04KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l04KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l04KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -201,10 +201,10 @@ func l05Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l05XC:][:l05XC]
 		x1 := x[(p+1)*l05XC:][:l05XC]
 		for o := 0; o+4 <= l05YC; o += 4 {
-			ws := w[(o/8)*l05KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l05KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l05KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -244,10 +244,10 @@ func l06Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l06XC:][:l06XC]
 		x1 := x[(p+1)*l06XC:][:l06XC]
 		for o := 0; o+4 <= l06YC; o += 4 {
-			ws := w[(o/8)*l06KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l06KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l06KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -297,10 +297,10 @@ func l08Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l08XC:][:l08XC]
 		x1 := x[(p+1)*l08XC:][:l08XC]
 		for o := 0; o+4 <= l08YC; o += 4 {
-			ws := w[(o/8)*l08KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l08KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l08KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -355,10 +355,10 @@ func l09Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l09YW+ox)*l09YC:][:l09YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l09YC; o += 4 {
-				ws := w[(o/8)*l09KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l09KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l09KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -393,10 +393,10 @@ func l10Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l10XC:][:l10XC]
 		x1 := x[(p+1)*l10XC:][:l10XC]
 		for o := 0; o+4 <= l10YC; o += 4 {
-			ws := w[(o/8)*l10KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l10KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l10KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -446,10 +446,10 @@ func l12Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l12XC:][:l12XC]
 		x1 := x[(p+1)*l12XC:][:l12XC]
 		for o := 0; o+4 <= l12YC; o += 4 {
-			ws := w[(o/8)*l12KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l12KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l12KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -504,10 +504,10 @@ func l13Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l13YW+ox)*l13YC:][:l13YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l13YC; o += 4 {
-				ws := w[(o/8)*l13KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l13KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l13KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -542,10 +542,10 @@ func l14Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l14XC:][:l14XC]
 		x1 := x[(p+1)*l14XC:][:l14XC]
 		for o := 0; o+4 <= l14YC; o += 4 {
-			ws := w[(o/8)*l14KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l14KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l14KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -595,10 +595,10 @@ func l16Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l16XC:][:l16XC]
 		x1 := x[(p+1)*l16XC:][:l16XC]
 		for o := 0; o+4 <= l16YC; o += 4 {
-			ws := w[(o/8)*l16KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l16KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l16KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -653,10 +653,10 @@ func l17Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l17YW+ox)*l17YC:][:l17YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l17YC; o += 4 {
-				ws := w[(o/8)*l17KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l17KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l17KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -691,10 +691,10 @@ func l18Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l18XC:][:l18XC]
 		x1 := x[(p+1)*l18XC:][:l18XC]
 		for o := 0; o+4 <= l18YC; o += 4 {
-			ws := w[(o/8)*l18KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l18KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l18KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -749,10 +749,10 @@ func l19Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l19YW+ox)*l19YC:][:l19YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l19YC; o += 4 {
-				ws := w[(o/8)*l19KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l19KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l19KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -797,10 +797,10 @@ func l21Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l21XC:][:l21XC]
 		x1 := x[(p+1)*l21XC:][:l21XC]
 		for o := 0; o+4 <= l21YC; o += 4 {
-			ws := w[(o/8)*l21KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l21KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l21KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -855,10 +855,10 @@ func l22Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l22YW+ox)*l22YC:][:l22YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l22YC; o += 4 {
-				ws := w[(o/8)*l22KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l22KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l22KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -893,10 +893,10 @@ func l23Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l23XC:][:l23XC]
 		x1 := x[(p+1)*l23XC:][:l23XC]
 		for o := 0; o+4 <= l23YC; o += 4 {
-			ws := w[(o/8)*l23KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l23KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l23KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -946,10 +946,10 @@ func l25Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l25XC:][:l25XC]
 		x1 := x[(p+1)*l25XC:][:l25XC]
 		for o := 0; o+4 <= l25YC; o += 4 {
-			ws := w[(o/8)*l25KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l25KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l25KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1004,10 +1004,10 @@ func l26Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l26YW+ox)*l26YC:][:l26YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l26YC; o += 4 {
-				ws := w[(o/8)*l26KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l26KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l26KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1042,10 +1042,10 @@ func l27Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l27XC:][:l27XC]
 		x1 := x[(p+1)*l27XC:][:l27XC]
 		for o := 0; o+4 <= l27YC; o += 4 {
-			ws := w[(o/8)*l27KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l27KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l27KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1095,10 +1095,10 @@ func l29Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l29XC:][:l29XC]
 		x1 := x[(p+1)*l29XC:][:l29XC]
 		for o := 0; o+4 <= l29YC; o += 4 {
-			ws := w[(o/8)*l29KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l29KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l29KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1153,10 +1153,10 @@ func l30Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l30YW+ox)*l30YC:][:l30YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l30YC; o += 4 {
-				ws := w[(o/8)*l30KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l30KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l30KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1191,10 +1191,10 @@ func l31Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l31XC:][:l31XC]
 		x1 := x[(p+1)*l31XC:][:l31XC]
 		for o := 0; o+4 <= l31YC; o += 4 {
-			ws := w[(o/8)*l31KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l31KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l31KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1244,10 +1244,10 @@ func l33Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l33XC:][:l33XC]
 		x1 := x[(p+1)*l33XC:][:l33XC]
 		for o := 0; o+4 <= l33YC; o += 4 {
-			ws := w[(o/8)*l33KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l33KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l33KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1302,10 +1302,10 @@ func l34Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l34YW+ox)*l34YC:][:l34YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l34YC; o += 4 {
-				ws := w[(o/8)*l34KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l34KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l34KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1340,10 +1340,10 @@ func l35Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l35XC:][:l35XC]
 		x1 := x[(p+1)*l35XC:][:l35XC]
 		for o := 0; o+4 <= l35YC; o += 4 {
-			ws := w[(o/8)*l35KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l35KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l35KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1398,10 +1398,10 @@ func l36Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l36YW+ox)*l36YC:][:l36YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l36YC; o += 4 {
-				ws := w[(o/8)*l36KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l36KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l36KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1446,10 +1446,10 @@ func l38Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l38XC:][:l38XC]
 		x1 := x[(p+1)*l38XC:][:l38XC]
 		for o := 0; o+4 <= l38YC; o += 4 {
-			ws := w[(o/8)*l38KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l38KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l38KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1504,10 +1504,10 @@ func l39Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l39YW+ox)*l39YC:][:l39YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l39YC; o += 4 {
-				ws := w[(o/8)*l39KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l39KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l39KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1542,10 +1542,10 @@ func l40Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l40XC:][:l40XC]
 		x1 := x[(p+1)*l40XC:][:l40XC]
 		for o := 0; o+4 <= l40YC; o += 4 {
-			ws := w[(o/8)*l40KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l40KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l40KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1595,10 +1595,10 @@ func l42Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l42XC:][:l42XC]
 		x1 := x[(p+1)*l42XC:][:l42XC]
 		for o := 0; o+4 <= l42YC; o += 4 {
-			ws := w[(o/8)*l42KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l42KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l42KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1653,10 +1653,10 @@ func l43Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l43YW+ox)*l43YC:][:l43YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l43YC; o += 4 {
-				ws := w[(o/8)*l43KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l43KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l43KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1691,10 +1691,10 @@ func l44Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l44XC:][:l44XC]
 		x1 := x[(p+1)*l44XC:][:l44XC]
 		for o := 0; o+4 <= l44YC; o += 4 {
-			ws := w[(o/8)*l44KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l44KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l44KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1744,10 +1744,10 @@ func l46Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l46XC:][:l46XC]
 		x1 := x[(p+1)*l46XC:][:l46XC]
 		for o := 0; o+4 <= l46YC; o += 4 {
-			ws := w[(o/8)*l46KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l46KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l46KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1802,10 +1802,10 @@ func l47Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l47YW+ox)*l47YC:][:l47YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l47YC; o += 4 {
-				ws := w[(o/8)*l47KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l47KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l47KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1840,10 +1840,10 @@ func l48Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l48XC:][:l48XC]
 		x1 := x[(p+1)*l48XC:][:l48XC]
 		for o := 0; o+4 <= l48YC; o += 4 {
-			ws := w[(o/8)*l48KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l48KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l48KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1893,10 +1893,10 @@ func l50Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l50XC:][:l50XC]
 		x1 := x[(p+1)*l50XC:][:l50XC]
 		for o := 0; o+4 <= l50YC; o += 4 {
-			ws := w[(o/8)*l50KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l50KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l50KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -1951,10 +1951,10 @@ func l51Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l51YW+ox)*l51YC:][:l51YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l51YC; o += 4 {
-				ws := w[(o/8)*l51KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l51KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l51KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -1989,10 +1989,10 @@ func l52Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l52XC:][:l52XC]
 		x1 := x[(p+1)*l52XC:][:l52XC]
 		for o := 0; o+4 <= l52YC; o += 4 {
-			ws := w[(o/8)*l52KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l52KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l52KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2042,10 +2042,10 @@ func l54Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l54XC:][:l54XC]
 		x1 := x[(p+1)*l54XC:][:l54XC]
 		for o := 0; o+4 <= l54YC; o += 4 {
-			ws := w[(o/8)*l54KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l54KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l54KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2100,10 +2100,10 @@ func l55Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l55YW+ox)*l55YC:][:l55YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l55YC; o += 4 {
-				ws := w[(o/8)*l55KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l55KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l55KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -2138,10 +2138,10 @@ func l56Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l56XC:][:l56XC]
 		x1 := x[(p+1)*l56XC:][:l56XC]
 		for o := 0; o+4 <= l56YC; o += 4 {
-			ws := w[(o/8)*l56KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l56KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l56KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2191,10 +2191,10 @@ func l58Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l58XC:][:l58XC]
 		x1 := x[(p+1)*l58XC:][:l58XC]
 		for o := 0; o+4 <= l58YC; o += 4 {
-			ws := w[(o/8)*l58KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l58KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l58KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2249,10 +2249,10 @@ func l59Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l59YW+ox)*l59YC:][:l59YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l59YC; o += 4 {
-				ws := w[(o/8)*l59KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l59KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l59KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -2287,10 +2287,10 @@ func l60Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l60XC:][:l60XC]
 		x1 := x[(p+1)*l60XC:][:l60XC]
 		for o := 0; o+4 <= l60YC; o += 4 {
-			ws := w[(o/8)*l60KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l60KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l60KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2320,10 +2320,10 @@ func l60Generic(y, x, _ []byte, w []int8, b []int32) {
 		p := l60YH*l60YW - 1
 		x0 := x[(p)*l60XC:][:l60XC]
 		for o := 0; o+4 <= l60YC; o += 4 {
-			ws := w[(o/8)*l60KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l60KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l60KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2373,10 +2373,10 @@ func l61Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l61YW+ox)*l61YC:][:l61YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l61YC; o += 4 {
-				ws := w[(o/8)*l61KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l61KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l61KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -2421,10 +2421,10 @@ func l63Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l63XC:][:l63XC]
 		x1 := x[(p+1)*l63XC:][:l63XC]
 		for o := 0; o+4 <= l63YC; o += 4 {
-			ws := w[(o/8)*l63KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l63KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l63KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2454,10 +2454,10 @@ func l63Generic(y, x, _ []byte, w []int8, b []int32) {
 		p := l63YH*l63YW - 1
 		x0 := x[(p)*l63XC:][:l63XC]
 		for o := 0; o+4 <= l63YC; o += 4 {
-			ws := w[(o/8)*l63KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l63KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l63KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2507,10 +2507,10 @@ func l64Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l64YW+ox)*l64YC:][:l64YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l64YC; o += 4 {
-				ws := w[(o/8)*l64KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l64KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l64KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -2545,10 +2545,10 @@ func l65Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l65XC:][:l65XC]
 		x1 := x[(p+1)*l65XC:][:l65XC]
 		for o := 0; o+4 <= l65YC; o += 4 {
-			ws := w[(o/8)*l65KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l65KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l65KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2578,10 +2578,10 @@ func l65Generic(y, x, _ []byte, w []int8, b []int32) {
 		p := l65YH*l65YW - 1
 		x0 := x[(p)*l65XC:][:l65XC]
 		for o := 0; o+4 <= l65YC; o += 4 {
-			ws := w[(o/8)*l65KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l65KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l65KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2626,10 +2626,10 @@ func l67Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l67XC:][:l67XC]
 		x1 := x[(p+1)*l67XC:][:l67XC]
 		for o := 0; o+4 <= l67YC; o += 4 {
-			ws := w[(o/8)*l67KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l67KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l67KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2659,10 +2659,10 @@ func l67Generic(y, x, _ []byte, w []int8, b []int32) {
 		p := l67YH*l67YW - 1
 		x0 := x[(p)*l67XC:][:l67XC]
 		for o := 0; o+4 <= l67YC; o += 4 {
-			ws := w[(o/8)*l67KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l67KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l67KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2712,10 +2712,10 @@ func l68Generic(y, x, _ []byte, w []int8, b []int32) {
 			ys := y[(oy*l68YW+ox)*l68YC:][:l68YC]
 			x0 := patch[:]
 			for o := 0; o+4 <= l68YC; o += 4 {
-				ws := w[(o/8)*l68KQ*32+(o%8)*4:]
+				ws := w[(o/16)*l68KQ*64+(o%16)*4:]
 				var a0, a1, a2, a3 int32
 				for q := 0; q < l68KQ; q++ {
-					wq := ws[32*q:][:16]
+					wq := ws[64*q:][:16]
 					xq0_ := x0[4*q:][:4]
 					u0 := int32(xq0_[0])
 					u1 := int32(xq0_[1])
@@ -2750,10 +2750,10 @@ func l69Generic(y, x, _ []byte, w []int8, b []int32) {
 		x0 := x[(p)*l69XC:][:l69XC]
 		x1 := x[(p+1)*l69XC:][:l69XC]
 		for o := 0; o+4 <= l69YC; o += 4 {
-			ws := w[(o/8)*l69KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l69KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int64
 			for q := 0; q < l69KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				xq1_ := x1[4*q:][:4]
 				u0 := int64(xq0_[0]) | int64(xq1_[0])<<32
@@ -2783,10 +2783,10 @@ func l69Generic(y, x, _ []byte, w []int8, b []int32) {
 		p := l69YH*l69YW - 1
 		x0 := x[(p)*l69XC:][:l69XC]
 		for o := 0; o+4 <= l69YC; o += 4 {
-			ws := w[(o/8)*l69KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l69KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l69KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])
@@ -2844,10 +2844,10 @@ func l72Generic(y, x, _ []byte, w []int8, b []int32) {
 	for p := range l72YH * l72YW {
 		x0 := x[(p)*l72XC:][:l72XC]
 		for o := 0; o+4 <= l72YC; o += 4 {
-			ws := w[(o/8)*l72KQ*32+(o%8)*4:]
+			ws := w[(o/16)*l72KQ*64+(o%16)*4:]
 			var a0, a1, a2, a3 int32
 			for q := 0; q < l72KQ; q++ {
-				wq := ws[32*q:][:16]
+				wq := ws[64*q:][:16]
 				xq0_ := x0[4*q:][:4]
 				u0 := int32(xq0_[0])
 				u1 := int32(xq0_[1])

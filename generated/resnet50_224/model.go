@@ -14,10 +14,10 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x260ed653db674633
+const buildID uint64 = 0x9b1b9e6135907b37
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
-const weightsID uint64 = 0xdabe9dac04a04ecc
+const weightsID uint64 = 0x90ebb994866f88f4
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -40,7 +40,7 @@ const (
 	padBytes     = 430592
 	// weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w)).
 	weightsHeader = 64
-	weightsLen    = 25506048
+	weightsLen    = 25522432
 	biasesLen     = 27568
 )
 
@@ -1671,7 +1671,7 @@ const (
 	l72YLen, l72Y, l72YZero = 1000, 2048, 61
 	l72K, l72S, l72P, l72G  = 1, 1, 0, 1
 	l72Lo, l72Hi            = 0, 255
-	l72W, l72WLen, l72B     = 23458048, 2048000, 26560
+	l72W, l72WLen, l72B     = 23458048, 2064384, 26560
 	l72XQ, l72KQ            = 2048, 512
 )
 
