@@ -222,9 +222,9 @@ type denseGen struct {
 	// half is the byte offset in a unit's quad of the 8 columns a block of
 	// one group of the i16 path computes (0 or 32).
 	half int
-	np       int
-	pk       *packer
-	tabs     map[Path]denseTabs
+	np   int
+	pk   *packer
+	tabs map[Path]denseTabs
 	denseTabs
 	shuf16 operand.Mem // VPERMD indices sorting two packed 16-column rows
 	// unpack4 (zmm) is the VPERMD indices sorting a row of four packed units
