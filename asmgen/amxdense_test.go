@@ -42,48 +42,31 @@ func TestAMXDense(t *testing.T) {
 		for rep := 0; rep < 2; rep++ {
 			c := randDense(r, sh)
 			name := fmt.Sprintf("amx%d_%d", i, rep)
-			if err := h.prog.AMXDense(name, c.d, amxEmulated); err != nil {
-				t.Fatal(err)
-			}
-			// The real kernel too: assembled, never called here.
-			if err := h.prog.AMXDense(name+"_real", c.d, AMX); err != nil {
-				t.Fatal(err)
-			}
 			x := h.buf(append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...))
 			w := h.buf(int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
-			y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-			s := h.buf(make([]byte, amxScratch(amxEmulated)))
 			u, cu := c.d.Units(), c.d.Cols()
 			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-			for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-				for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-					h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-				}
-			}
-			checks = append(checks, check{name, c, y})
-			if zmmEpilogue {
-				if err := h.prog.AMXDense(name+"_z", c.d, amxTilesEmulated); err != nil {
+			// variant adds the kernel of the tier, and when run is set calls
+			// it over the split of the work and checks its output.
+			variant := func(fn string, isa ISA, run bool) {
+				if err := h.prog.AMXDense(fn, c.d, isa); err != nil {
 					t.Fatal(err)
 				}
-				y2 := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-				s2 := h.buf(make([]byte, amxScratch(amxTilesEmulated)))
+				if !run {
+					return
+				}
+				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+				s := h.buf(make([]byte, amxScratch(isa)))
 				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
 					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-						h.call(name+"_z", x, w, y2, s2, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
+						h.call(fn, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
 					}
 				}
-				checks = append(checks, check{name + "_z", c, y2})
+				checks = append(checks, check{fn, c, y})
 			}
-			if real {
-				y2 := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-				s2 := h.buf(make([]byte, amxScratch(AMX)))
-				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-						h.call(name+"_real", x, w, y2, s2, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-					}
-				}
-				checks = append(checks, check{name + "_real", c, y2})
-			}
+			variant(name, amxEmulated, true)
+			variant(name+"_z", amxTilesEmulated, zmmEpilogue)
+			variant(name+"_real", AMX, real) // assembled everywhere, run where the CPU has AMX
 		}
 	}
 	res := h.run(t)

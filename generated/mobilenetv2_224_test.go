@@ -153,14 +153,19 @@ func TestLayerTimes224(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Log(layerTable("mobilenetv2_224", tier, ts, func(lt rt.LayerTime) string { return lt.Kind }))
+}
+
+// layerTable lists each layer's time and the times per kind (named by kind).
+func layerTable(name, tier string, ts []rt.LayerTime, kind func(rt.LayerTime) string) string {
 	var total time.Duration
 	kinds := map[string]time.Duration{}
 	var b strings.Builder
-	fmt.Fprintf(&b, "mobilenetv2_224, tier %s, %d workers:\n", tier, rt.Threads())
+	fmt.Fprintf(&b, "\n%s, tier %s, %d workers:\n", name, tier, rt.Threads())
 	for i, lt := range ts {
 		total += lt.Time
-		kinds[lt.Kind] += lt.Time
-		fmt.Fprintf(&b, "%3d %-28s %-15s %8.1f us\n", i, lt.Layer, lt.Kind, float64(lt.Time.Nanoseconds())/1e3)
+		kinds[kind(lt)] += lt.Time
+		fmt.Fprintf(&b, "%3d %-28s %-15s %8.1f us\n", i, lt.Layer, kind(lt), float64(lt.Time.Nanoseconds())/1e3)
 	}
 	var ks []string
 	for k := range kinds {
@@ -171,7 +176,7 @@ func TestLayerTimes224(t *testing.T) {
 		fmt.Fprintf(&b, "    %-15s %8.1f us %5.1f%%\n", k, float64(kinds[k].Nanoseconds())/1e3, 100*float64(kinds[k])/float64(total))
 	}
 	fmt.Fprintf(&b, "    total           %8.3f ms\n", float64(total.Nanoseconds())/1e6)
-	t.Log("\n" + b.String())
+	return b.String()
 }
 
 // BenchmarkBatch1_224 is the latency of one image (run it with -cpu 1 for one
@@ -186,9 +191,16 @@ func BenchmarkBatch16_224(b *testing.B) {
 }
 
 func bench224(b *testing.B, n int) {
+	benchModel(b, mobilenetv2_224.New(), n, mobilenetv2_224.NumClasses)
+}
+
+// benchModel times m.Forward on batches of n images.
+func benchModel(b *testing.B, m interface {
+	Forward(out, x []float32) error
+	Tier() (string, error)
+}, n, classes int) {
 	x := images224(n)
-	out := make([]float32, n*mobilenetv2_224.NumClasses)
-	m := mobilenetv2_224.New()
+	out := make([]float32, n*classes)
 	if err := m.Forward(out, x); err != nil {
 		b.Fatal(err)
 	}

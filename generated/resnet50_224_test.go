@@ -1,13 +1,10 @@
 package generated
 
 import (
-	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/resnet50_224"
@@ -134,25 +131,7 @@ func TestLayerTimesResNet50(t *testing.T) {
 			ts[i].Time = min(ts[i].Time, run[i].Time)
 		}
 	}
-	var total time.Duration
-	kinds := map[string]time.Duration{}
-	var b strings.Builder
-	fmt.Fprintf(&b, "resnet50_224, tier %s, %d workers:\n", tier, rt.Threads())
-	for i, lt := range ts {
-		total += lt.Time
-		kinds[r50Kind(lt)] += lt.Time
-		fmt.Fprintf(&b, "%3d %-28s %-15s %8.1f us\n", i, lt.Layer, r50Kind(lt), float64(lt.Time.Nanoseconds())/1e3)
-	}
-	var ks []string
-	for k := range kinds {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool { return kinds[ks[i]] > kinds[ks[j]] })
-	for _, k := range ks {
-		fmt.Fprintf(&b, "    %-15s %8.1f us %5.1f%%\n", k, float64(kinds[k].Nanoseconds())/1e3, 100*float64(kinds[k])/float64(total))
-	}
-	fmt.Fprintf(&b, "    total           %8.3f ms\n", float64(total.Nanoseconds())/1e6)
-	t.Log("\n" + b.String())
+	t.Log(layerTable("resnet50_224", tier, ts, r50Kind))
 }
 
 // BenchmarkResNet50Batch1 is the latency of one image (run it with -cpu 1 for
@@ -167,27 +146,5 @@ func BenchmarkResNet50Batch16(b *testing.B) {
 }
 
 func benchResNet50(b *testing.B, n int) {
-	x := images224(n)
-	out := make([]float32, n*resnet50_224.NumClasses)
-	m := resnet50_224.New()
-	if err := m.Forward(out, x); err != nil {
-		b.Fatal(err)
-	}
-	tier, err := m.Tier()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("tier: %s", tier) // tools/speed names ptqc's row with it
-	var ts []time.Duration
-	for b.Loop() {
-		t := time.Now()
-		if err := m.Forward(out, x); err != nil {
-			b.Fatal(err)
-		}
-		ts = append(ts, time.Since(t))
-	}
-	s := b.Elapsed().Seconds() / float64(b.N*n)
-	b.ReportMetric(s*1e3, "ms/image")
-	b.ReportMetric(1/s, "images/s")
-	reportCalls(b, ts, n)
+	benchModel(b, resnet50_224.New(), n, resnet50_224.NumClasses)
 }
