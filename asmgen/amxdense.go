@@ -62,15 +62,14 @@ func amxScratch(isa ISA) int {
 
 // Registers of an amx kernel.
 var (
-	aX, aW, aY, aT = reg.RAX, reg.RBX, reg.RCX, reg.RDX // x, w (setup only), y row base, scratch
-	aP             = reg.RSI                            // first pixel of the tile
-	aXP, aWP       = reg.R8, reg.R9                     // the pixel tile's input, the unit's weights
-	aRows          = reg.R10                            // rows configured (0: none yet)
-	aSA, aS64      = reg.R11, reg.R13                   // the tile strides: input pixels, 64 (weights, results)
-	aTmp3          = reg.R12
-	aU             = reg.R14 // column unit
-	aTmp           = reg.R15
-	aTmp2          = reg.RDI
+	aX, aW, aY, aT   = reg.RAX, reg.RBX, reg.RCX, reg.RDX // x, w (setup only), y row base, scratch
+	aP               = reg.RSI                            // first pixel of the tile
+	aXP, aWP         = reg.R8, reg.R9                     // the pixel tile's input, the unit's weights
+	aRows            = reg.R10                            // rows configured (0: none yet)
+	aSA, aS64, aS128 = reg.R11, reg.R13, reg.R12          // the tile strides: input pixels, 64 (weights), 128 (results)
+	aU               = reg.R14                            // column unit
+	aTmp             = reg.R15
+	aTmp2            = reg.RDI
 )
 
 // AMXDense adds the amx kernel of a GEMM layer (d.tileOK):
@@ -240,23 +239,21 @@ func (g *amxGen) pixelTile(most int) {
 	g.Load(g.Param("w"), aW)
 	g.IMUL3Q(i32(tp.unitBytes()), aU, aWP)
 	g.ADDQ(aW, aWP)
-	units, unitsDone, next := g.label("units"), g.label("units_done"), g.label("unit_next")
+	// Pairs of units while two are left (tileProgram.block), then one.
+	units, unitsDone, single := g.label("units"), g.label("units_done"), g.label("unit_single")
 	g.Label(units)
 	g.Load(g.Param("n1"), aTmp)
 	g.CMPQ(aU, aTmp)
 	g.JGE(operand.LabelRef(unitsDone))
-	if tp.last != nil {
-		last := g.label("last_unit")
-		g.CMPQ(aU, i32(d.Cols()-1))
-		g.JEQ(operand.LabelRef(last))
-		g.block(tp.unit)
-		g.JMP(operand.LabelRef(next))
-		g.Label(last)
-		g.block(tp.last)
-	} else {
-		g.block(tp.unit)
-	}
-	g.Label(next)
+	g.LEAQ(mem(aU, 1), aTmp2)
+	g.CMPQ(aTmp2, aTmp)
+	g.JGE(operand.LabelRef(single))
+	g.blockOf(tp.pair, tp.pairLast, d.Cols()-2)
+	g.ADDQ(i32(2), aU)
+	g.ADDQ(i32(2*tp.unitBytes()), aWP)
+	g.JMP(operand.LabelRef(units))
+	g.Label(single)
+	g.blockOf(tp.unit, tp.last, d.Cols()-1)
 	g.INCQ(aU)
 	g.ADDQ(i32(tp.unitBytes()), aWP)
 	g.JMP(operand.LabelRef(units))
@@ -265,16 +262,35 @@ func (g *amxGen) pixelTile(most int) {
 	g.ADDQ(i32(most*d.OutStride), aY)
 }
 
-// block emits the steps of one pixel tile by one column unit.
+// blockOf emits steps, or last when there is such a block and aU is unit at.
+func (g *amxGen) blockOf(steps, last []tileStep, at int) {
+	if last == nil {
+		g.block(steps)
+		return
+	}
+	other, done := g.label("block_last"), g.label("block_done")
+	g.CMPQ(aU, i32(at))
+	g.JEQ(operand.LabelRef(other))
+	g.block(steps)
+	g.JMP(operand.LabelRef(done))
+	g.Label(other)
+	g.block(last)
+	g.Label(done)
+}
+
+// block emits the steps of one pixel tile by one or two column units.
 func (g *amxGen) block(steps []tileStep) {
 	g.MOVQ(i32(g.tp.aStride), aSA)
 	g.MOVQ(i32(64), aS64)
+	g.MOVQ(i32(tileOutRow), aS128)
 	stride := func(v int) reg.GPPhysical {
 		switch v {
 		case g.tp.aStride:
 			return aSA
 		case 64:
 			return aS64
+		case tileOutRow:
+			return aS128
 		}
 		g.fail(fmt.Errorf("asmgen: no register holds stride %d", v))
 		return aSA
@@ -291,7 +307,7 @@ func (g *amxGen) block(steps []tileStep) {
 		case stepStore:
 			g.tile(amxOp{Kind: amxTilestored, T: s.t, Base: base[s.base], Index: stride(s.stride), Disp: int32(s.disp)})
 		case stepRequant:
-			g.requant(s.cols)
+			g.requant(s.t, s.cols)
 		}
 	}
 }
@@ -302,25 +318,25 @@ func (g *amxGen) fail(err error) {
 	}
 }
 
-// requant turns the block's stored rows (aRows of them) into output bytes:
-// the accumulator starts added, then the avx512 design's epilogue (a row of
-// 16 columns is one zmm, or two ymm halves when emulated).
-func (g *amxGen) requant(cols int) {
+// requant turns the stored rows (aRows of them) of unit k of the block into
+// output bytes: the accumulator starts added, then the avx512 design's
+// epilogue (a row of 16 columns is one zmm, or two ymm halves when emulated).
+func (g *amxGen) requant(k, cols int) {
 	d, pk := g.tp.d, g.pk
-	zf, mt, yp, src, end, gp := reg.RBX, reg.RAX, aTmp2, aTmp, aSA, aTmp3
-	g.LEAQ(g.zf, zf)
-	g.MOVQ(aU, aTmp)
+	zf, mt, yp, src, end, gp := reg.RBX, reg.RAX, aTmp2, aTmp, aSA, aS128
+	g.LEAQ(mem(aU, k), aTmp)
 	g.SHLQ(operand.U8(6), aTmp) // 16 int32 starts per unit
+	g.LEAQ(g.zf, zf)
 	g.ADDQ(aTmp, zf)
 	g.LEAQ(g.mt, mt)
 	g.SHLQ(operand.U8(1), aTmp) // 128 bytes of multipliers and biases per unit
 	g.ADDQ(aTmp, mt)
-	g.MOVQ(aU, yp)
+	g.LEAQ(mem(aU, k), yp)
 	g.SHLQ(operand.U8(4), yp) // 16 output channels per unit
 	g.ADDQ(aY, yp)
-	g.LEAQ(mem(aT, tileOutOff), src)
+	g.LEAQ(mem(aT, tileOutOff+64*k), src)
 	g.MOVQ(aRows, end)
-	g.SHLQ(operand.U8(6), end)
+	g.SHLQ(operand.U8(7), end) // tileOutRow bytes per row
 	g.ADDQ(src, end)
 	pk.setTail(g.lanes, cols, gp)
 	row := g.label("requant_row")

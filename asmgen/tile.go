@@ -29,16 +29,18 @@ import (
 //
 // A column unit is 16 output channels (ColBlock): one accumulator tile of 16
 // int32 columns, the tile unit's full width (a last unit of fewer channels
-// computes the zero weights of the rest and stores only its own). The kernel
+// computes the zero weights of the rest and stores only its own). Units go in
+// pairs sharing each A tile (two accumulators, two B tiles), so that a
+// reduction step loads three tiles for two TDPBUSD, not four. The kernel
 // has the dense kernels' signature and work units (Dense.Units strips of
 // DenseMR pixels, Dense.Cols column units), so the generated glue calls it as
 // it calls them.
 
 // The tile registers of a program.
 const (
-	tC       = 0 // the accumulator: a unit's 16 columns
-	tA, tB   = 1, 2
-	tAt, tBt = 3, 4 // the same for the reduction's tail
+	tC0, tC1        = 0, 1 // the accumulators of a pair of units
+	tA, tB0, tB1    = 2, 3, 4
+	tAt, tB0t, tB1t = 5, 6, 7 // the same for the reduction's tail
 )
 
 // Tile shapes and the scratch they need.
@@ -47,8 +49,8 @@ const (
 	tileQuads   = 16 // quads of input channels per reduction step (64 bytes)
 	cfgBytes    = 64
 	tileOutOff  = cfgBytes                    // where a block's int32 results go in the scratch
-	tileOutRow  = 64                          // bytes per pixel row of results (16 int32)
-	AMXScratch  = cfgBytes + tileRows*64 + 64 // scratch bytes an AMX kernel call needs (results, spill)
+	tileOutRow  = 128                                 // bytes per pixel row of results (two units of 16 int32)
+	AMXScratch  = cfgBytes + tileRows*tileOutRow + 64 // scratch bytes an AMX kernel call needs (results, spill)
 	cfgPalette  = 0
 	cfgColsbOff = 16 // 2 bytes per tile
 	cfgRowsOff  = 48 // 1 byte per tile
@@ -98,7 +100,9 @@ type tileProgram struct {
 	nq, kq, full, tailQ int
 	cfg                 [cfgBytes]byte
 	rowTiles            []int      // tiles whose rows are the pixel tile's rows (patched per tile)
-	unit, last          []tileStep // a unit of 16 columns; the last unit when Cout%16 != 0
+	// The blocks: a pair of units of 16 columns, a pair whose second is the
+	// last unit of Cout%16 != 0 columns, one unit, the last unit alone.
+	pair, pairLast, unit, last []tileStep
 	zf                  []int32    // accumulator starts -z_x*sum(w), 16 per unit
 	mul, bias           []float32  // M and B, 16 per unit, zero beyond Cout
 	doCap, doLo, doHi   bool
@@ -158,44 +162,74 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 	if p.rowTile > 0 {
 		rows = p.rowTile
 	}
-	p.rowTiles = []int{tC}
-	shape(tC, rows, 64)
+	p.rowTiles = []int{tC0, tC1}
+	shape(tC0, rows, 64)
+	shape(tC1, rows, 64)
 	if p.full > 0 {
 		shape(tA, rows, 4*tileQuads)
-		shape(tB, tileQuads, 64)
+		shape(tB0, tileQuads, 64)
+		shape(tB1, tileQuads, 64)
 		p.rowTiles = append(p.rowTiles, tA)
 	}
 	if p.tailQ > 0 {
 		shape(tAt, rows, 4*p.tailQ)
-		shape(tBt, p.tailQ, 64)
+		shape(tB0t, p.tailQ, 64)
+		shape(tB1t, p.tailQ, 64)
 		p.rowTiles = append(p.rowTiles, tAt)
 	}
-	p.unit = p.steps(ColBlock)
+	p.pair, p.unit = p.steps(ColBlock, ColBlock), p.steps(ColBlock)
 	if r := d.Cout % ColBlock; r != 0 {
-		p.last = p.steps(r)
+		p.pairLast, p.last = p.steps(ColBlock, r), p.steps(r)
 	}
 	return p, nil
 }
 
-// steps is the block of a column unit of cols (1..16) output channels.
-func (p *tileProgram) steps(cols int) []tileStep {
-	s := []tileStep{{kind: stepZero, t: tC}}
+// steps is the block of one or two column units of cols (1..16) output
+// channels each; a stepRequant's t is the unit in the block.
+func (p *tileProgram) steps(cols ...int) []tileStep {
+	cs, as, bs := []int{tC0, tC1}[:len(cols)], []int{tB0, tB1}, []int{tB0t, tB1t}
+	var s []tileStep
+	for _, c := range cs {
+		s = append(s, tileStep{kind: stepZero, t: c})
+	}
 	for t, off := range p.taps {
 		for c := 0; c < p.full+min(p.tailQ, 1); c++ {
-			a, b := tA, tB
+			a, b := tA, as
 			if c == p.full {
-				a, b = tAt, tBt
+				a, b = tAt, bs
 			}
-			s = append(s,
-				tileStep{kind: stepLoad, t: a, base: baseX, disp: off + 4*tileQuads*c, stride: p.aStride},
+			s = append(s, tileStep{kind: stepLoad, t: a, base: baseX, disp: off + 4*tileQuads*c, stride: p.aStride})
+			for k := range cs {
 				// The tap's quads follow each other in a unit.
-				tileStep{kind: stepLoad, t: b, base: baseW, disp: 64 * (t*p.nq + tileQuads*c), stride: 64},
-				tileStep{kind: stepDot, t: tC, a: a, b: b})
+				s = append(s, tileStep{kind: stepLoad, t: b[k], base: baseW, disp: k*p.unitBytes() + 64*(t*p.nq+tileQuads*c), stride: 64})
+			}
+			for k, ct := range cs {
+				s = append(s, tileStep{kind: stepDot, t: ct, a: a, b: b[k]})
+			}
 		}
 	}
-	return append(s,
-		tileStep{kind: stepStore, t: tC, base: baseT, disp: tileOutOff, stride: tileOutRow},
-		tileStep{kind: stepRequant, cols: cols})
+	for k, ct := range cs {
+		s = append(s, tileStep{kind: stepStore, t: ct, base: baseT, disp: tileOutOff + 64*k, stride: tileOutRow})
+	}
+	for k, n := range cols {
+		s = append(s, tileStep{kind: stepRequant, t: k, cols: n})
+	}
+	return s
+}
+
+// block is the steps of the block that starts at column unit un of a call
+// over units up to n1, and the number of units it computes.
+func (p *tileProgram) block(un, n1 int) ([]tileStep, int) {
+	lastUnit := p.last != nil && un+1 == p.d.Cols()-1
+	switch {
+	case un+1 < n1 && lastUnit:
+		return p.pairLast, 2
+	case un+1 < n1:
+		return p.pair, 2
+	case p.last != nil && un == p.d.Cols()-1:
+		return p.last, 1
+	}
+	return p.unit, 1
 }
 
 // rowBytes is the input bytes between a k x k conv's output rows.
@@ -333,11 +367,8 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 			}
 			configured = rows
 		}
-		for un := n0; un < n1; un++ {
-			steps, cols := p.unit, ColBlock
-			if un == d.Cols()-1 && p.last != nil {
-				steps, cols = p.last, d.Cout%ColBlock
-			}
+		for un := n0; un < n1; {
+			steps, n := p.block(un, n1)
 			woff := un * p.unitBytes()
 			for _, s := range steps {
 				var err error
@@ -364,16 +395,21 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 					}
 					err = u.store(s.t, t, s.disp, s.stride)
 				case stepRequant:
-					if s.cols != cols {
-						err = fmt.Errorf("%d columns requantized, want %d", s.cols, cols)
+					want := ColBlock
+					if un+s.t == d.Cols()-1 && d.Cout%ColBlock != 0 {
+						want = d.Cout % ColBlock
+					}
+					if s.cols != want {
+						err = fmt.Errorf("%d columns requantized, want %d", s.cols, want)
 						break
 					}
-					err = p.requant(t, y, px, rows, un, cols)
+					err = p.requant(t, y, px, rows, un+s.t, s.t, s.cols)
 				}
 				if err != nil {
 					return fmt.Errorf("pixels %d+%d unit %d: %w", px, rows, un, err)
 				}
 			}
+			un += n
 		}
 		return nil
 	})
@@ -404,11 +440,11 @@ func (p *tileProgram) tiles(s0, s1 int, f func(xoff, px, rows int) error) error 
 	return nil
 }
 
-// requant turns rows stored int32 rows of unit un into bytes of y, lane by
+// requant turns rows stored int32 rows of unit un (k of its block) into bytes of y, lane by
 // lane as the vector epilogue does (packer): the start added, scaled, biased,
 // capped, converted as VCVTPS2DQ converts, packed with saturation to int16,
 // the zero point added with saturation, packed to uint8 and clamped.
-func (p *tileProgram) requant(t, y []byte, px, rows, un, cols int) error {
+func (p *tileProgram) requant(t, y []byte, px, rows, un, k, cols int) error {
 	d := p.d
 	for r := 0; r < rows; r++ {
 		off := (px+r)*d.OutStride + un*ColBlock
@@ -417,7 +453,7 @@ func (p *tileProgram) requant(t, y []byte, px, rows, un, cols int) error {
 		}
 		for c := 0; c < cols; c++ {
 			ch := un*ColBlock + c
-			acc := int32(binary.LittleEndian.Uint32(t[tileOutOff+r*tileOutRow+4*c:])) + p.zf[ch]
+			acc := int32(binary.LittleEndian.Uint32(t[tileOutOff+r*tileOutRow+64*k+4*c:])) + p.zf[ch]
 			v := float32(float32(acc) * p.mul[ch])
 			v = float32(v + p.bias[ch])
 			if p.doCap {

@@ -104,7 +104,7 @@ func TestTileEmulated(t *testing.T) {
 // cannot pass by accident.
 func TestTileEmulatorFaults(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 2))
-	c := randDense(r, denseShape{cin: 99, cout: 20, k: 1, s: 1, h: 5, w: 5, xmax: 255})
+	c := randDense(r, denseShape{cin: 99, cout: 32, k: 1, s: 1, h: 5, w: 5, xmax: 255}) // one pair of units
 	d := c.d
 	w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, 1))
 	x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
@@ -116,17 +116,24 @@ func TestTileEmulatorFaults(t *testing.T) {
 	}{
 		{"short weights", nil, x, w[:len(w)-1]},
 		{"no slack", nil, x[:len(x)-ReadSlack], w},
-		{"reduction mismatch", func(p *tileProgram) { p.cfg[cfgRowsOff+tB]-- }, x, w},
-		{"unconfigured tile", func(p *tileProgram) { p.cfg[cfgRowsOff+tBt] = 0; p.cfg[cfgColsbOff+2*tBt] = 0 }, x, w},
+		{"reduction mismatch", func(p *tileProgram) { p.cfg[cfgRowsOff+tB1]-- }, x, w},
+		{"unconfigured tile", func(p *tileProgram) { p.cfg[cfgRowsOff+tB1t] = 0; p.cfg[cfgColsbOff+2*tB1t] = 0 }, x, w},
 		{"same tile twice", func(p *tileProgram) {
-			for i := range p.unit {
-				if p.unit[i].kind == stepDot {
-					p.unit[i].a = p.unit[i].t
+			for i := range p.pair {
+				if p.pair[i].kind == stepDot {
+					p.pair[i].a = p.pair[i].t
 					return
 				}
 			}
 		}, x, w},
-		{"wrong stride", func(p *tileProgram) { p.unit[2].stride = 0 }, x, w},
+		{"wrong stride", func(p *tileProgram) {
+			for i := range p.pair {
+				if p.pair[i].kind == stepLoad && p.pair[i].base == baseW {
+					p.pair[i].stride = 0
+					return
+				}
+			}
+		}, x, w},
 	} {
 		p, err := newTileProgram(d)
 		if err != nil {

@@ -28,4 +28,4 @@
 package mobilenetv2_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xd449181cefd9320a
+const docBuild uint64 = 0x3c4effd74f724cc3

@@ -4,7 +4,7 @@
 package mobilenetv2_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xd449181cefd9320a
+const forwardBuild uint64 = 0x3c4effd74f724cc3
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -5,7 +5,7 @@ package mobilenetv2_224
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0xd449181cefd9320a
+const kernelsBuild uint64 = 0x3c4effd74f724cc3
 
 // l00Generic runs quant: quantize the 3x224x224 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {

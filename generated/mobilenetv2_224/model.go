@@ -14,7 +14,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0xd449181cefd9320a
+const buildID uint64 = 0x3c4effd74f724cc3
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x4bed96e3846412b7

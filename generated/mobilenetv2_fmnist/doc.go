@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x576f36ae6a3a49e6
+const docBuild uint64 = 0xae30014e40371ac2

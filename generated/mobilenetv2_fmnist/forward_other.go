@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x576f36ae6a3a49e6
+const forwardBuild uint64 = 0xae30014e40371ac2
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

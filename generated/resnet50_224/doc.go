@@ -28,4 +28,4 @@
 package resnet50_224
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x9b1b9e6135907b37
+const docBuild uint64 = 0xde4cc3d07a255c22

@@ -4,7 +4,7 @@
 package resnet50_224
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x9b1b9e6135907b37
+const forwardBuild uint64 = 0xde4cc3d07a255c22
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -5,7 +5,7 @@ package resnet50_224
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x9b1b9e6135907b37
+const kernelsBuild uint64 = 0xde4cc3d07a255c22
 
 // l00Generic runs quant: quantize the 3x224x224 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {

@@ -1363,7 +1363,7 @@ func l69_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 func l72_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0x9b1b9e6135907b37
+const kernelsAmd64Build uint64 = 0xde4cc3d07a255c22
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64
