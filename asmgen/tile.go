@@ -48,7 +48,7 @@ const (
 	tileRows    = 16 // pixels per tile
 	tileQuads   = 16 // quads of input channels per reduction step (64 bytes)
 	cfgBytes    = 64
-	tileOutOff  = cfgBytes                    // where a block's int32 results go in the scratch
+	tileOutOff  = cfgBytes                            // where a block's int32 results go in the scratch
 	tileOutRow  = 128                                 // bytes per pixel row of results (two units of 16 int32)
 	AMXScratch  = cfgBytes + tileRows*tileOutRow + 64 // scratch bytes an AMX kernel call needs (results, spill)
 	cfgPalette  = 0
@@ -99,13 +99,13 @@ type tileProgram struct {
 	// Per tap: nq quads of input channels, in full steps of 16 and a tail of tailQ.
 	nq, kq, full, tailQ int
 	cfg                 [cfgBytes]byte
-	rowTiles            []int      // tiles whose rows are the pixel tile's rows (patched per tile)
+	rowTiles            []int // tiles whose rows are the pixel tile's rows (patched per tile)
 	// The blocks: a pair of units of 16 columns, a pair whose second is the
 	// last unit of Cout%16 != 0 columns, one unit, the last unit alone.
 	pair, pairLast, unit, last []tileStep
-	zf                  []int32    // accumulator starts -z_x*sum(w), 16 per unit
-	mul, bias           []float32  // M and B, 16 per unit, zero beyond Cout
-	doCap, doLo, doHi   bool
+	zf                         []int32   // accumulator starts -z_x*sum(w), 16 per unit
+	mul, bias                  []float32 // M and B, 16 per unit, zero beyond Cout
+	doCap, doLo, doHi          bool
 }
 
 // tileOK says whether the layer runs as a tile program: pointwise layers,
