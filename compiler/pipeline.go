@@ -123,10 +123,11 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	d, g, err := LoadFloat(o.Model, o.Weights)
+	d, g, st, err := ir.LoadState(o.Model, o.Weights)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	g, wsum := ir.Fuse(g), weightsHash(st) // st is not kept: it may be hundreds of MB
 	o.logf("%s", qc)
 	ds, err := data.Open(o.Calib, o.CalibLabels, Transform(d))
 	if err != nil {
@@ -182,13 +183,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	if m.Meta.DescSHA256, err = descHash(d); err != nil {
 		return nil, nil, nil, err
 	}
-	wp := o.Weights
-	if wp == "" {
-		wp = d.WeightsPath()
-	}
-	if m.Meta.WeightsSHA256, err = weightsHash(wp); err != nil {
-		return nil, nil, nil, err
-	}
+	m.Meta.WeightsSHA256 = wsum
 	return m, g, calib, nil
 }
 
@@ -285,11 +280,7 @@ func descHash(d *ir.Description) (string, error) {
 // weightsHash identifies a state_dict by its content, not its file: every
 // tensor in name order, with its dtype, shape and little-endian data. A .pth
 // and a safetensors file of the same tensors give the same hash.
-func weightsHash(path string) (string, error) {
-	st, err := ir.ReadWeights(path)
-	if err != nil {
-		return "", err
-	}
+func weightsHash(st *ir.SafeTensors) string {
 	names := make([]string, 0, len(st.Tensors))
 	for k := range st.Tensors {
 		names = append(names, k)
@@ -301,5 +292,5 @@ func weightsHash(path string) (string, error) {
 		fmt.Fprintf(h, "%q %s %v %d\n", k, t.DType, t.Shape, len(t.Data))
 		h.Write(t.Data)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }

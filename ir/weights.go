@@ -130,23 +130,29 @@ func ParseWeights(name string, b []byte) (*SafeTensors, error) {
 // Load reads a description and its weights (weightsPath overrides the
 // description's) and returns the unfused float graph.
 func Load(descPath, weightsPath string) (*Description, *Graph, error) {
+	d, g, _, err := LoadState(descPath, weightsPath)
+	return d, g, err
+}
+
+// LoadState is Load that also returns the state_dict the weights came from.
+func LoadState(descPath, weightsPath string) (*Description, *Graph, *SafeTensors, error) {
 	d, err := ReadDescription(descPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	g, err := Build(d)
 	if err != nil {
-		return nil, nil, fmt.Errorf("model description %s: %w", descPath, err)
+		return nil, nil, nil, fmt.Errorf("model description %s: %w", descPath, err)
 	}
 	if weightsPath == "" {
 		weightsPath = d.WeightsPath()
 	}
 	st, err := ReadWeights(weightsPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := LoadWeights(g, st); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return d, g, nil
+	return d, g, st, nil
 }
