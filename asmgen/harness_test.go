@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ptqc/ptqc/compiler"
 	"golang.org/x/sys/cpu"
 )
 
@@ -152,4 +153,19 @@ func int8Bytes(w []int8) []byte {
 		b[i] = byte(v)
 	}
 	return b
+}
+
+// quantizeTestdata quantizes testdata/dir's model (root is testdata/) with
+// qconfig on the bundled calibration images.
+func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {
+	t.Helper()
+	if _, err := os.Stat(root + dir + "/model.json"); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	m, err := compiler.Quantize(compiler.Options{Model: root + dir + "/model.json", QConfig: qconfig,
+		Calib: root + "mobilenetv2_fmnist/calib_images.npy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -116,14 +116,7 @@ func TestTileTrainedModels(t *testing.T) {
 		{"mobilenetv2_fmnist_alt", "onednn"},
 		{"resnet_fmnist", "fbgemm"},
 	} {
-		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
-			t.Fatalf("%s: %v", c.dir, err)
-		}
-		m, err := compiler.Quantize(compiler.Options{Model: root + c.dir + "/model.json", QConfig: c.qconfig,
-			Calib: root + "mobilenetv2_fmnist/calib_images.npy"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := quantizeTestdata(t, root, c.dir, c.qconfig)
 		const n = 4
 		layers := tileModel(t, c.dir+"/"+c.qconfig, m, gentest.TestImages(t, m, n), n)
 		t.Logf("%s %s: %d GEMM layers bit-exact on the emulated tile unit, %d images", c.dir, c.qconfig, layers, n)

@@ -46,14 +46,7 @@ func TestTrainedModels(t *testing.T) {
 		{"resnet_bottleneck", "onednn", "resnet_bottleneck_onednn", false},
 		{"resnet_fmnist", "fbgemm", "resnet_fmnist_fbgemm", true},
 	} {
-		if _, err := os.Stat(root + c.dir + "/model.json"); err != nil {
-			t.Fatalf("%s: %v", c.dir, err)
-		}
-		m, err := compiler.Quantize(compiler.Options{Model: root + c.dir + "/model.json", QConfig: c.qconfig,
-			Calib: root + "mobilenetv2_fmnist/calib_images.npy"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := quantizeTestdata(t, root, c.dir, c.qconfig)
 		type variant struct {
 			gen  codegen.AsmGenerator
 			pkg  string
