@@ -16,8 +16,8 @@ import (
 // Besides the mean it reports the median and the fastest run, as the ONNX
 // Runtime peer does: on a shared machine the mean mostly measures the others.
 func BenchmarkFloat224(b *testing.B) {
-	ensure224(b)
-	_, g, err := compiler.LoadFloat(mnv2Dir+"/model.json", "")
+	dir := ensure224(b)
+	_, g, err := compiler.LoadFloat(dir+"/model.json", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,12 +1,11 @@
+//go:build ptqc224
+
 package generated
 
 import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -22,49 +21,16 @@ import (
 // The speed benchmark's model (see gen.go): ImageNet-shaped MobileNetV2 with
 // synthetic weights, calibrated with fbgemm on synthetic inputs.
 
+// mnv2Dir holds the inputs go generate built mobilenetv2_224 from.
 const mnv2Dir = "../testdata/mobilenetv2_224"
 
 var layersFlag = flag.Bool("layers", false, "TestLayerTimes224: print the per-layer time of mobilenetv2_224")
-
-// ensure224 makes the model's weights and calibration inputs (not checked in)
-// with gen.go's first go:generate line when they are missing.
-func ensure224(t testing.TB) {
-	t.Helper()
-	ensureSynthetic(t, mnv2Dir)
-}
-
-// ensureSynthetic makes a synthetic model's weights and calibration inputs in
-// dir (not checked in) with tools/mnv2_224 and args, as gen.go's go:generate
-// line does, when they are missing.
-func ensureSynthetic(t testing.TB, dir string, args ...string) {
-	t.Helper()
-	if _, err := os.Stat(dir + "/model.safetensors"); err == nil {
-		if _, err := os.Stat(dir + "/calib.npy"); err == nil {
-			return
-		}
-	}
-	cmd := exec.Command("go", append(append([]string{"run", "../tools/mnv2_224"}, args...), "-o", dir)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("tools/mnv2_224: %v\n%s", err, out)
-	}
-}
 
 var mnv2Model = sync.OnceValues(func() (*compiler.Model, error) {
 	return compiler.Quantize(compiler.Options{
 		Model: mnv2Dir + "/model.json", QConfig: "fbgemm", Calib: mnv2Dir + "/calib.npy", CalibLimit: 16,
 	})
 })
-
-// images224 are n deterministic N(0, 1) inputs, like the peers' torch.randn
-// (seed 1000 + n: other than the calibration inputs).
-func images224(n int) []float32 {
-	r := rand.New(rand.NewPCG(uint64(1000+n), 0x5eed))
-	x := make([]float32, n*mobilenetv2_224.InputChannels*mobilenetv2_224.InputHeight*mobilenetv2_224.InputWidth)
-	for i := range x {
-		x[i] = float32(r.NormFloat64())
-	}
-	return x
-}
 
 // TestBitExact224 compares the logits of a few images bit for bit on every
 // tier this CPU runs, as a batch (images side by side) and one image at a time
@@ -73,7 +39,7 @@ func TestBitExact224(t *testing.T) {
 	if testing.Short() {
 		t.Skip("quantizes a 224x224 model and runs its interpreter")
 	}
-	ensure224(t)
+	requireInputs(t, mnv2Dir)
 	m, err := mnv2Model()
 	if err != nil {
 		t.Fatal(err)

@@ -1,3 +1,5 @@
+//go:build ptqc224
+
 package generated
 
 import (
@@ -14,9 +16,8 @@ import (
 // The ResNet-50 speed model (see gen.go): torchvision's ResNet-50 at 224x224
 // with synthetic weights, calibrated with fbgemm on synthetic inputs.
 
+// r50Dir holds the inputs go generate built resnet50_224 from.
 const r50Dir = "../testdata/resnet50_224"
-
-func ensureResNet50(t testing.TB) { ensureSynthetic(t, r50Dir, "-arch", "resnet50") }
 
 var r50Model = sync.OnceValues(func() (*compiler.Model, error) {
 	return compiler.Quantize(compiler.Options{
@@ -32,7 +33,7 @@ func TestBitExactResNet50(t *testing.T) {
 	if testing.Short() {
 		t.Skip("quantizes ResNet-50 at 224x224 and runs its interpreter")
 	}
-	ensureResNet50(t)
+	requireInputs(t, r50Dir)
 	m, err := r50Model()
 	if err != nil {
 		t.Fatal(err)

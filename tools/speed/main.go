@@ -3,8 +3,8 @@
 // engines for MobileNetV2; for ResNet-50 the onednn engine with the onednn and
 // the fbgemm qconfig), ONNX Runtime 1.30 float and int8
 // (../shared/peers/ort/run.sh) and ptqc's generated package
-// (generated/mobilenetv2_224, generated/resnet50_224, benchmarks in
-// generated/), taking the best of a few processes for every system alike, and
+// (generated/mobilenetv2_224, generated/resnet50_224, made by go generate
+// ./generated when missing; benchmarks in generated/, build tag ptqc224), taking the best of a few processes for every system alike, and
 // prints a table per model with ratios to ptqc.
 //
 //	go run ./tools/speed [-arch mobilenetv2,resnet50] [-repeats 3] [-peers ../shared/peers] [-ort-models DIR] [-md]
@@ -37,6 +37,7 @@ import (
 // model is what one table times: ptqc's benchmarks and the peers' names for it.
 type model struct {
 	arch     string   // torch_speed.py --arch, run.sh ARCH
+	pkg      string   // ptqc's package in generated/
 	title    string   // the table's
 	b1, b16  string   // ptqc's benchmarks in generated/
 	variants []string // torch_speed.py's
@@ -44,9 +45,9 @@ type model struct {
 }
 
 var models = map[string]model{
-	"mobilenetv2": {"mobilenetv2", "MobileNetV2-224", "BenchmarkBatch1_224", "BenchmarkBatch16_224", []string{"onednn", "qnnpack"}, ""},
+	"mobilenetv2": {"mobilenetv2", "mobilenetv2_224", "MobileNetV2-224", "BenchmarkBatch1_224", "BenchmarkBatch16_224", []string{"onednn", "qnnpack"}, ""},
 	// fbgemm: the x86 qconfig ptqc's package was calibrated with, on the onednn engine.
-	"resnet50": {"resnet50", "ResNet-50-224", "BenchmarkResNet50Batch1", "BenchmarkResNet50Batch16", []string{"onednn", "fbgemm"}, "-resnet50"},
+	"resnet50": {"resnet50", "resnet50_224", "ResNet-50-224", "BenchmarkResNet50Batch1", "BenchmarkResNet50Batch16", []string{"onednn", "fbgemm"}, "-resnet50"},
 }
 
 // result is one system's best numbers: batch-1 latency (ms) and batch-16
@@ -85,7 +86,17 @@ func main() {
 		check(err)
 		defer os.RemoveAll(dir)
 		bin = filepath.Join(dir, "bench.test")
-		_, err = run(".", nil, "go", "test", "-c", "-o", bin, "./generated")
+		// The 224 packages are not checked in: go generate makes them once
+		// (generated/pins224.sha256 pins their bytes).
+		for _, m := range ms {
+			if _, err := os.Stat(filepath.Join("generated", m.pkg, "model.go")); err != nil {
+				fmt.Fprintf(os.Stderr, "speed: generated/%s missing: running go generate ./generated (minutes)\n", m.pkg)
+				_, err = run(".", nil, "go", "generate", "./generated")
+				check(err)
+				break
+			}
+		}
+		_, err = run(".", nil, "go", "test", "-tags", "ptqc224", "-c", "-o", bin, "./generated")
 		check(err)
 	}
 	for i, m := range ms {
