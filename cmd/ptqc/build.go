@@ -25,7 +25,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	pkg := fs.String("pkg", "", "Go package `name` of the generated package")
 	force := fs.Bool("force", false, "overwrite files in -o named like generated ones that ptqc did not generate (never the build's inputs)")
 	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni, avx512, amx) next to the portable Go ones")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	switch {

@@ -26,7 +26,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, `print one JSON object {"top1","top5","n","size_mb",...} on stdout and nothing else`)
 	saveLogits := fs.String("save-logits", "", "write the logits as float32 N x classes `.npy`")
 	saveQ := fs.String("save-qmodel", "", "save the quantized model to `file`")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *dataPath == "" {

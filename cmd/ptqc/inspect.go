@@ -14,7 +14,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	var q quantFlags
 	q.register(fs)
 	fused := fs.Bool("fused", false, "print the graph after BatchNorm folding and ReLU fusion")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if q.quantized() {

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,12 +26,13 @@ commands:
   eval     evaluate the float or quantized model: Acc@1, Acc@5, size
   build    generate a standalone quantized Go package
   report   per-layer quantization error report
+  version  print ptqc's version, its Go version and the kernel tiers this CPU runs
 
 Run 'ptqc <command> -h' for a command's flags.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintln(os.Stderr, "ptqc:", err)
 		os.Exit(1)
 	}
@@ -46,12 +48,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"eval":    evalCmd,
 		"report":  reportCmd,
 		"build":   buildCmd,
+		"version": versionCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		if args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
 			fmt.Fprint(stdout, usage)
 			return nil
+		case "-version", "--version":
+			return versionCmd(nil, stdout, stderr)
 		}
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
@@ -80,15 +86,75 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 // quantized reports whether the flags ask for a quantized model.
 func (q *quantFlags) quantized() bool { return q.QConfig != "" || q.Calib != "" || q.QModel != "" }
 
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
+// errHelp is a -h the user asked for: usage printed, exit status 0.
+var errHelp = errors.New("help requested")
+
+// parse parses a command's flags. -h prints the flags on stdout; a bad flag is
+// one line naming it, the nearest valid flag and where the rest is.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "usage: ptqc %s [flags]\n\nflags:\n", fs.Name())
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return errHelp
+		}
+		msg := err.Error()
+		if name := badFlag(msg); name != "" {
+			if near := nearestFlag(fs, name); near != "" {
+				msg += fmt.Sprintf(" (did you mean -%s?)", near)
+			}
+		}
+		return fmt.Errorf("%s: %s; 'ptqc %s -h' lists the flags", fs.Name(), msg, fs.Name())
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return fmt.Errorf("%s: unexpected argument %q; 'ptqc %s -h' lists the flags", fs.Name(), fs.Arg(0), fs.Name())
 	}
 	return nil
+}
+
+// badFlag is the flag an error of flag.Parse names as undefined, or "".
+func badFlag(msg string) string {
+	const undefined = "flag provided but not defined: -"
+	if i := strings.Index(msg, undefined); i >= 0 {
+		return strings.TrimLeft(msg[i+len(undefined):], "-")
+	}
+	return ""
+}
+
+// nearestFlag is fs's flag closest to name in edit distance, if close enough
+// to be a typo of it (at most a third of its letters off).
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	best, bestD := "", len(name)/3+1
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD || d == bestD && best != "" && f.Name < best {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // progress draws a one-line counter on stderr when it is a terminal.

@@ -18,7 +18,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	labels := fs.String("labels", "", "labels `.npy` for -data")
 	limit := fs.Int("limit", 100, "compare on at most `N` samples of -data")
 	asJSON := fs.Bool("json", false, "print the report as a JSON array")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if q.Model == "" || q.QConfig == "" || q.Calib == "" {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	goruntime "runtime"
+	"strings"
+	"testing"
+)
+
+// TestHelp: -h on every command prints its flags on stdout and is no error
+// (main exits 0 on errHelp).
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"help"}, {"build", "-h"}, {"eval", "-h"}, {"inspect", "--help"}, {"report", "-h"}, {"version", "-h"}} {
+		var out, errb bytes.Buffer
+		err := run(args, &out, &errb)
+		if err != nil && !errors.Is(err, errHelp) {
+			t.Errorf("%q: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "usage") && !strings.Contains(out.String(), "ptqc ") {
+			t.Errorf("%q: stdout %q has no usage", args, out.String())
+		}
+		if errb.Len() > 0 {
+			t.Errorf("%q: stderr %q", args, errb.String())
+		}
+	}
+}
+
+// TestBadFlag: a typo is one line naming the flag, the nearest valid one and
+// where the rest is, with no usage dump pushing it off the screen.
+func TestBadFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build", "-qconfg", "fbgemm"}, "build: flag provided but not defined: -qconfg (did you mean -qconfig?); 'ptqc build -h' lists the flags"},
+		{[]string{"eval", "--calib-limt", "3"}, "(did you mean -calib-limit?)"},
+		{[]string{"inspect", "-zzzzzz"}, "inspect: flag provided but not defined: -zzzzzz; 'ptqc inspect -h' lists the flags"},
+		{[]string{"eval", "-limit", "x"}, `eval: invalid value "x" for flag -limit`},
+		{[]string{"report", "stray"}, `report: unexpected argument "stray"`},
+	} {
+		var out, errb bytes.Buffer
+		err := run(c.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want it to contain %q", c.args, err, c.want)
+		}
+		if strings.Count(err.Error(), "\n") > 0 || out.Len()+errb.Len() > 0 {
+			t.Errorf("%q: more than one line: %q, stdout %q, stderr %q", c.args, err, out.String(), errb.String())
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"-version"}} {
+		var out bytes.Buffer
+		if err := run(args, &out, &bytes.Buffer{}); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		s := out.String()
+		for _, want := range []string{"ptqc 0.", goruntime.Version(), "kernel tiers on this CPU: generic"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%q: %q lacks %q", args, s, want)
+			}
+		}
+	}
+}
