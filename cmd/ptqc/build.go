@@ -92,7 +92,7 @@ func regenerate(fs *flag.FlagSet, out string) (string, error) {
 	set := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
 	paths := map[string]bool{"model": true, "weights": true, "calib": true, "calib-labels": true, "qmodel": true}
-	args := []string{"go", "run", "github.com/ptqc/ptqc/cmd/ptqc", "build"}
+	args := append(launcher(absOut), "build")
 	for _, name := range []string{"model", "weights", "qconfig", "calib", "calib-labels", "calib-limit", "calib-batch", "qmodel", "equalize", "bias-correct", "asm"} {
 		v, ok := set[name]
 		switch {
@@ -126,4 +126,36 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// launcher is the command that runs ptqc in the generated package's module:
+// "go tool ptqc" where that module's go.mod has ptqc as a tool (go get -tool),
+// else go run of ptqc's command package, which works in any module that
+// requires ptqc.
+func launcher(dir string) []string {
+	const cmdPath = "github.com/ptqc/ptqc/cmd/ptqc"
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil {
+			inTool := false
+			for _, l := range strings.Split(string(b), "\n") {
+				f := strings.Fields(strings.SplitN(l, "//", 2)[0])
+				switch {
+				case len(f) == 2 && f[0] == "tool" && f[1] == "(":
+					inTool = true
+				case inTool && len(f) == 1 && f[0] == ")":
+					inTool = false
+				case len(f) == 2 && f[0] == "tool" && f[1] == cmdPath, inTool && len(f) == 1 && f[0] == cmdPath:
+					return []string{"go", "tool", "ptqc"}
+				}
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return []string{"go", "run", cmdPath}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -61,6 +63,26 @@ func TestVersion(t *testing.T) {
 			if !strings.Contains(s, want) {
 				t.Errorf("%q: %q lacks %q", args, s, want)
 			}
+		}
+	}
+}
+
+// TestLauncher: doc.go's regenerate line uses go tool where the module has
+// ptqc as a tool, go run elsewhere.
+func TestLauncher(t *testing.T) {
+	for _, c := range []struct{ gomod, want string }{
+		{"module x\n\ngo 1.24\n\ntool github.com/ptqc/ptqc/cmd/ptqc\n", "go tool ptqc"},
+		{"module x\n\ntool (\n\tgolang.org/x/tools/cmd/stringer\n\tgithub.com/ptqc/ptqc/cmd/ptqc // compiler\n)\n", "go tool ptqc"},
+		{"module x\n\nrequire github.com/ptqc/ptqc v0.1.0\n", "go run github.com/ptqc/ptqc/cmd/ptqc"},
+		{"module x\n\ntool golang.org/x/tools/cmd/stringer\n", "go run github.com/ptqc/ptqc/cmd/ptqc"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(c.gomod), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sub := filepath.Join(dir, "pkg", "model")
+		if got := strings.Join(launcher(sub), " "); got != c.want {
+			t.Errorf("go.mod %q: %q, want %q", c.gomod, got, c.want)
 		}
 	}
 }
