@@ -10,15 +10,14 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // TestTrainedModels generates packages for the trained test models, each under
 // qconfigs other than the bundled package's (an unseen width and setting among
 // them), and compares their logits with the interpreter's bit for bit.
 func TestTrainedModels(t *testing.T) {
-	if testing.Short() {
-		t.Skip("calibrates and builds generated packages")
-	}
+	testenv.SkipUnlessLong(t, "calibrates and builds generated packages of the trained models")
 	const images = 100
 	var pkgs []*Package
 	var ms []*compiler.Model

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -100,9 +101,6 @@ func needIDX(t *testing.T) {
 	}
 }
 
-// long reports whether the slow full-test-set checks run (PTQC_LONG=1).
-func long() bool { return os.Getenv("PTQC_LONG") == "1" }
-
 func TestFloatMatchesPyTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 images per model: skipped with -short")
@@ -163,7 +161,7 @@ func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
 		t.Errorf("float logits differ from PyTorch's by %.3g relative (want <= 1e-4)", worst)
 	}
 	t.Logf("float logits: worst relative difference from PyTorch %.3g", worst)
-	if !long() {
+	if !testenv.Full() {
 		return
 	}
 	needIDX(t)
@@ -197,6 +195,10 @@ func qparamsMatchPyTorch(t *testing.T, dir string) {
 	gd := readGolden(t, dir)
 	for _, qc := range []string{"default", "fbgemm", "qnnpack", "onednn"} {
 		t.Run(qc, func(t *testing.T) {
+			// The quick suite keeps one: MinMax on the bundled model, exact.
+			if !(qc == "default" && dir == bundled) {
+				testenv.SkipUnlessLong(t, "calibrates with "+qc)
+			}
 			want, ok := gd.PyTorch[qc]
 			if !ok {
 				t.Fatalf("golden.json has no %s results", qc)
@@ -267,14 +269,14 @@ func qparamsMatchPyTorch(t *testing.T, dir string) {
 }
 
 // agreeWithPyTorch checks top-1 agreement with PyTorch's int8 predictions on the
-// 1,000 bundled test images (all 10,000 with PTQC_LONG=1, plus top-1 within 0.3).
+// 1,000 bundled test images (all 10,000 with PTQC_FULL=1, plus top-1 within 0.3).
 func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want goldenQ) {
 	preds, err := data.ReadNpy(filepath.Join(dir, "pytorch_"+qc+"_preds.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	path, labels := testData(t, dir)
-	if long() {
+	if testenv.Full() {
 		needIDX(t)
 		path, labels = fmnistTest, ""
 	}
@@ -314,7 +316,7 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 	if qc == "qnnpack" {
 		slack = 0.3
 	}
-	if long() && acc.Top1 < want.Top1-slack {
+	if testenv.Full() && acc.Top1 < want.Top1-slack {
 		t.Errorf("%s: top-1 %.2f, below PyTorch's %.2f - %.1f", qc, acc.Top1, want.Top1, slack)
 	}
 }
@@ -372,9 +374,7 @@ func TestEqualizeKeepsFloatModel(t *testing.T) {
 // (per-channel weights need no balancing), so it is dropped and the model is
 // exactly the one quantized without it.
 func TestEqualizeKeptOnlyWhenItHelps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("quantizes the bundled model four times: skipped with -short")
-	}
+	testenv.SkipUnlessLong(t, "quantizes the bundled model four times")
 	// All 300 calibration images: on the first 128 the check keeps it (18.3 vs 17.8
 	// dB); on 300, and on 2,000 test images, it costs ~2 dB.
 	model := filepath.Join(bundled, "model.json")

@@ -19,6 +19,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_fmnist"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 	rt "github.com/ptqc/ptqc/runtime"
 )
@@ -108,9 +109,7 @@ func argmax(v []float32) int {
 // bit, on every kernel tier this CPU runs (PTQC_ISA), with images side by side
 // on the workers and, for some, one image split across them.
 func TestBitExact1000(t *testing.T) {
-	if testing.Short() {
-		t.Skip("calibrates the model for the interpreter")
-	}
+	testenv.SkipUnlessLong(t, "1,000 images through the interpreter and every tier")
 	m := refModel(t)
 	const n = 1000
 	if diff := cmp.Diff(compiler.Transform(m.Desc), mobilenetv2_fmnist.Transform()); diff != "" {
@@ -235,9 +234,7 @@ func goGenerateLine(t *testing.T, dir string) []string {
 // out the same) and compares every file with the checked-in package. The 224
 // packages are not checked in: TestPins224 checks them against their pins.
 func TestRegenerate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs ptqc build")
-	}
+	testenv.SkipUnlessLong(t, "runs ptqc build")
 	const pkg = "mobilenetv2_fmnist"
 	args := goGenerateLine(t, pkg)
 	if len(args) < 3 || args[0] != "go" || args[1] != "run" {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 func TestBuildFlagErrors(t *testing.T) {
@@ -279,9 +280,7 @@ func TestBuildSharedDir(t *testing.T) {
 // and with -weights, records another command in doc.go but the same build id
 // and the same other files: nothing that computes depends on paths.
 func TestBuildPthLikeSafeTensors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("calibrates three times and generates assembly")
-	}
+	testenv.SkipUnlessLong(t, "calibrates three times and generates assembly")
 	const src = "../../testdata/resnet_fmnist"
 	desc, err := os.ReadFile(filepath.Join(src, "model.json"))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -127,9 +128,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 // that package (-o .), with and without -force; then runs a main that
 // classifies test images. The user's files stay byte-identical.
 func TestDownstream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go mod tidy, go generate and go run")
-	}
+	testenv.SkipUnlessLong(t, "builds a downstream module with go generate and go run")
 	if _, err := os.Stat(filepath.Join(fmnistDir, "model.safetensors")); err != nil {
 		t.Skipf("the bundled model is missing: %v", err)
 	}
@@ -256,6 +255,7 @@ func main() {
 // package fails to build or New reports it (checked by compiling a few such
 // states, and always for the mixes the loop cannot be relied on to hit).
 func TestBuildKilled(t *testing.T) {
+	testenv.SkipUnlessLong(t, "kills 40 builds")
 	m := newModule(t)
 	dir := m.path("net")
 	if err := os.Mkdir(dir, 0o755); err != nil {

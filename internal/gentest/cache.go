@@ -8,41 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ptqc/ptqc/internal/testenv"
 )
-
-// Long reports whether the long tests run: the full 224x224 and 10,000-image
-// checks that CI runs and `go test ./...` on a laptop skips (PTQC_LONG=1, or
-// CI=true as .ci/run sets it).
-func Long() bool {
-	return os.Getenv("PTQC_LONG") == "1" || os.Getenv("CI") == "true"
-}
-
-// SkipUnlessLong skips a long test outside CI and PTQC_LONG=1.
-func SkipUnlessLong(t testing.TB, what string) {
-	t.Helper()
-	if testing.Short() || !Long() {
-		t.Skipf("%s: a long test (PTQC_LONG=1 or CI=true runs it)", what)
-	}
-}
-
-// CacheDir is where tests keep what is slow to make and needless to commit:
-// $PTQC_CACHE, else ptqc/ under the user's cache directory. Tests never
-// write into the source tree.
-func CacheDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("PTQC_CACHE")
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatalf("no cache directory for test inputs (set PTQC_CACHE): %v", err)
-		}
-		dir = filepath.Join(base, "ptqc")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // Synthetic returns a directory holding the synthetic ImageNet-shaped model
 // name (model.json, model.safetensors, calib.npy) that tools/mnv2_224 makes
@@ -75,7 +43,7 @@ func Synthetic(t testing.TB, name string, args ...string) string {
 		h.Write(b)
 	}
 	h.Write([]byte(strings.Join(args, "\x00")))
-	dir := filepath.Join(CacheDir(t), "synthetic", name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+	dir := filepath.Join(testenv.CacheDir(t), "synthetic", name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if complete(dir) {
 		return dir
 	}
