@@ -6,7 +6,8 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // Dense is a conv with groups = 1 (pointwise 1x1 or k x k) or a linear layer,
@@ -15,13 +16,13 @@ import (
 //
 // A pointwise stride-1 layer reads its NHWC input as is. Any other (k x k,
 // stride, padding) reads an input buffer with Pad border pixels on every side
-// holding the zero point and InStride = 4*codegen.Quads(Cin) bytes per pixel, so the
+// holding the zero point and InStride = 4*lower.Quads(Cin) bytes per pixel, so the
 // kernel needs no bounds logic.
 type Dense struct {
 	Cin, Cout      int
 	K, Stride, Pad int
 	H, W, OH, OW   int
-	InStride       int   // channel stride of the input buffer, >= 4*codegen.Quads(Cin)
+	InStride       int   // channel stride of the input buffer, >= 4*lower.Quads(Cin)
 	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
@@ -50,7 +51,12 @@ func (p Path) String() string {
 }
 
 // Pointwise says whether the layer reads its input rows directly (1x1, stride 1, no padding).
-func (d *Dense) Pointwise() bool { return d.K == 1 && d.Stride == 1 && d.Pad == 0 }
+func (d *Dense) Pointwise() bool { return d.kind() == lower.Pointwise }
+
+// kind is the layer's kind: lower.Pointwise or lower.Dense.
+func (d *Dense) kind() lower.Kind {
+	return lower.ConvKind(ir.ClassifyConv(d.Cin, d.Cout, d.K, d.Stride, d.Pad, 1))
+}
 
 // Path is the arithmetic the tier uses for this layer. VPMADDUBSW adds two
 // u8 x s8 products into a saturating int16; it is chosen only when no pair of
@@ -105,7 +111,7 @@ func (d *Dense) Units() int {
 // ScratchBytes is the scratch a call needs (widened input rows).
 func (d *Dense) ScratchBytes(isa ISA) int {
 	if d.Pointwise() && d.Path(isa) == PathMixed {
-		return DenseMR * ChanStride(4*codegen.Quads(d.Cin)) * 2
+		return DenseMR * ChanStride(4*lower.Quads(d.Cin)) * 2
 	}
 	return 0
 }
@@ -114,7 +120,7 @@ func (d *Dense) check() error {
 	if d.Cin < 1 || d.Cout < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 {
 		return fmt.Errorf("asmgen: dense %dx%d k%d s%d p%d", d.Cin, d.Cout, d.K, d.Stride, d.Pad)
 	}
-	if (!d.Pointwise() && (d.InStride < 4*codegen.Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
+	if (!d.Pointwise() && (d.InStride < 4*lower.Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
 		return fmt.Errorf("asmgen: dense strides in %d out %d for %d -> %d channels", d.InStride, d.OutStride, d.Cin, d.Cout)
 	}
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
@@ -172,7 +178,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	}
 	k := newConsts(p, name, isa)
 	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
-		nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
+		nq: lower.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
 	switch {
 	case isa == zmmEmulated:
 		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
@@ -271,7 +277,7 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	copy(mp, d.M)
 	copy(fb, d.B)
 	bias := make([]int32, np)
-	copy(bias, codegen.ZeroFold(d.Weight, d.Cout, d.ZIn))
+	copy(bias, lower.ZeroFold(d.Weight, d.Cout, d.ZIn))
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {

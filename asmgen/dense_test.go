@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // denseCase is a random dense layer with its input codes (H x W x Cin).
@@ -32,7 +32,7 @@ func randDense(r *rand.Rand, sh denseShape) *denseCase {
 		XMax: sh.xmax, OutStride: sh.cout}
 	d.InStride = sh.cin
 	if sh.k != 1 || sh.s != 1 || sh.p != 0 {
-		d.InStride = 4 * codegen.Quads(sh.cin)
+		d.InStride = 4 * lower.Quads(sh.cin)
 	}
 	d.ZIn = edgeZero(r, sh.xmax)
 	n := sh.cout * sh.cin * sh.k * sh.k
@@ -212,7 +212,7 @@ func TestDense(t *testing.T) {
 						t.Fatal(err)
 					}
 					paths[c.d.Path(isa)]++
-					blob := int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
+					blob := int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
 					x, w := h.buf(c.input(r, isa)), h.buf(blob)
 					y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
 					s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))
@@ -306,7 +306,7 @@ func TestColumnOrder(t *testing.T) {
 		{"one chunk", 64, 48, 1, 1, 0, 1, 0, 3},
 	} {
 		o := (c.hw+2*c.p-c.k)/c.s + 1
-		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k, Stride: c.s, Pad: c.p, H: c.hw, W: c.hw, OH: o, OW: o, InStride: 4 * codegen.Quads(c.cin)}
+		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k, Stride: c.s, Pad: c.p, H: c.hw, W: c.hw, OH: o, OW: o, InStride: 4 * lower.Quads(c.cin)}
 		g := &denseGen{d: d}
 		if got := g.colChunk(); got != c.chunk {
 			t.Errorf("%s: chunk of %d units, want %d", c.name, got, c.chunk)

@@ -6,7 +6,7 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // Depthwise is a k x k depthwise conv (groups = channels) over NHWC with
@@ -75,7 +75,7 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 	// 16-channel chunk's low accumulator holds channels 0-3 and 8-11, the high
 	// one 4-7 and 12-15.
 	bias := make([]int32, d.C+16)
-	copy(bias, codegen.ZeroFold(d.Weight, d.C, d.ZIn))
+	copy(bias, lower.ZeroFold(d.Weight, d.C, d.ZIn))
 	// Per chunk: accumulator starts, multipliers, float biases.
 	var tab []uint32
 	for i, n := range g.chunks {

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
 )
 
 type dwShape struct {
@@ -140,7 +140,7 @@ func TestDepthwise(t *testing.T) {
 					if err := h.prog.Depthwise(name, d, isa); err != nil {
 						t.Fatal(err)
 					}
-					blob := int8Bytes(codegen.PackDepthwise(d.Weight, d.C, d.K))
+					blob := int8Bytes(lower.PackDepthwise(d.Weight, d.C, d.K))
 					xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
 					y := h.buf(make([]byte, d.OH*d.OW*d.C))
 					mid := r.IntN(d.OH + 1)

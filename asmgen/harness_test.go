@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
 	"golang.org/x/sys/cpu"
 )
 
@@ -168,4 +170,22 @@ func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// asmGen makes the assembly of a lowered model (Generate, or GenerateTiers
+// for chosen tiers).
+type asmGen func(m *lower.Model, pkg string) (*lower.Asm, error)
+
+// generatePkg lowers m and writes package pkg with gen's assembly, as the
+// driver (cmd/ptqc) does.
+func generatePkg(m *compiler.Model, pkg string, gen asmGen) (*codegen.Package, error) {
+	lm, err := lower.Lower(m)
+	if err != nil {
+		return nil, err
+	}
+	a, err := gen(lm, pkg)
+	if err != nil {
+		return nil, err
+	}
+	return codegen.Generate(lm, codegen.Options{Package: pkg, Asm: a})
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -38,8 +38,8 @@ func TestGeneratedAMXEmulated(t *testing.T) {
 				t.Skipf("CPU without %s", c.tier)
 			}
 			tileKernels := 0
-			gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-				a, err := GenerateTiers(m, pkg, []ISA{c.isa}, name)
+			gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
+				a, err := GenerateTiers(m, pkg, []ISA{c.isa})
 				if err == nil {
 					tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
 				}
@@ -58,8 +58,8 @@ func TestGeneratedAMXEmulated(t *testing.T) {
 // with VPDPBUSD emulated, built as the packages' avx2 tier, so that the VNNI
 // tier's whole data flow runs on CPUs without VNNI.
 func TestGeneratedVNNIEmulated(t *testing.T) {
-	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{vnniEmulated}, name)
+	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
+		return GenerateTiers(m, pkg, []ISA{vnniEmulated})
 	}
 	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
 }
@@ -73,13 +73,13 @@ func TestGeneratedZMMEmulated(t *testing.T) {
 	if runtime.Supported(runtime.TierAVX512) && os.Getenv("PTQC_TEST_EMULATIONS") == "" {
 		t.Skip("the avx512 tier runs here (PTQC_TEST_EMULATIONS=1 runs its emulation too)")
 	}
-	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{zmmEmulated}, name)
+	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
+		return GenerateTiers(m, pkg, []ISA{zmmEmulated})
 	}
 	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
 }
 
-func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) {
+func testGeneratedTiers(t *testing.T, gen asmGen, tiers []string) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
@@ -90,7 +90,7 @@ func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) 
 	var inLens, outs []int
 	for i := range models {
 		m := gentest.RandomModel(t, uint64(i))
-		p, err := codegen.Generate(m, codegen.Options{Package: fmt.Sprintf("p%02d", i), Asm: gen})
+		p, err := generatePkg(m, fmt.Sprintf("p%02d", i), gen)
 		if err != nil {
 			t.Fatalf("model %d: %v", i, err)
 		}
@@ -140,7 +140,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		m := gentest.RandomModel(t, seed)
 		var files []map[string][]byte
 		for range 2 {
-			p, err := codegen.Generate(m, codegen.Options{Package: "net", Asm: Generate})
+			p, err := generatePkg(m, "net", Generate)
 			if err != nil {
 				t.Fatal(err)
 			}

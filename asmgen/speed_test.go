@@ -13,7 +13,7 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -51,7 +51,7 @@ func TestPointwiseSpeed(t *testing.T) {
 				InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}}
 			xlen := l.h * l.w * l.cin
 			if !d.Pointwise() {
-				d.InStride = 4 * codegen.Quads(l.cin)
+				d.InStride = 4 * lower.Quads(l.cin)
 				xlen = (l.h + 2*pad) * (l.w + 2*pad) * d.InStride
 			}
 			d.Weight = make([]int8, l.cin*l.cout*l.k*l.k)
@@ -68,7 +68,7 @@ func TestPointwiseSpeed(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(&table, "\t{%q, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), l.h, l.w, l.cin, l.cout, l.k, l.s,
-				xlen, len(d.Weight), (l.cout+7)/8*8*l.k*l.k*codegen.Quads(l.cin)*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
+				xlen, len(d.Weight), (l.cout+7)/8*8*l.k*l.k*lower.Quads(l.cin)*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
 		}
 	}
 	// spin(n): n x 12 dependent adds, 12 cycles per iteration at any clock.

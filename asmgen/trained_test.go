@@ -5,9 +5,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -23,9 +23,9 @@ func TestTrainedModels(t *testing.T) {
 	}
 	const images = 60
 	root := gentest.RepoRoot(t) + "/testdata/"
-	emulated := func(isa ISA) codegen.AsmGenerator {
-		return func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-			return GenerateTiers(m, pkg, []ISA{isa}, name)
+	emulated := func(isa ISA) asmGen {
+		return func(m *lower.Model, pkg string) (*lower.Asm, error) {
+			return GenerateTiers(m, pkg, []ISA{isa})
 		}
 	}
 	// The real avx512 tier runs where the CPU has it: no need to build its
@@ -48,7 +48,7 @@ func TestTrainedModels(t *testing.T) {
 	} {
 		m := quantizeTestdata(t, root, c.dir, c.qconfig)
 		type variant struct {
-			gen  codegen.AsmGenerator
+			gen  asmGen
 			pkg  string
 			into *[]gentest.Pkg
 		}
@@ -64,7 +64,7 @@ func TestTrainedModels(t *testing.T) {
 			amxModels = append(amxModels, i)
 		}
 		for _, v := range variants {
-			p, err := codegen.Generate(m, codegen.Options{Package: v.pkg, Asm: v.gen})
+			p, err := generatePkg(m, v.pkg, v.gen)
 			if err != nil {
 				t.Fatalf("%s: %v", v.pkg, err)
 			}
