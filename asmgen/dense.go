@@ -8,6 +8,7 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Dense is a conv with groups = 1 (pointwise 1x1 or k x k) or a linear layer,
@@ -23,7 +24,7 @@ type Dense struct {
 	K, Stride, Pad int
 	H, W, OH, OW   int
 	InStride       int   // channel stride of the input buffer, >= 4*lower.Quads(Cin)
-	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
+	OutStride      int   // channel stride of the output, >= Cout
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
 	Requant
@@ -61,8 +62,8 @@ func (d *Dense) kind() lower.Kind {
 // Path is the arithmetic the tier uses for this layer. VPMADDUBSW adds two
 // u8 x s8 products into a saturating int16; it is chosen only when no pair of
 // weights can saturate with inputs up to XMax (checked on the actual weights).
-func (d *Dense) Path(isa ISA) Path {
-	if isa.vnni() {
+func (d *Dense) Path(isa Target) Path {
+	if isa.VNNI {
 		return PathVNNI
 	}
 	if pairsSafe(d.Weight, d.Cout, d.Cin, d.K*d.K, max(d.XMax, d.ZIn)) {
@@ -109,7 +110,7 @@ func (d *Dense) Units() int {
 }
 
 // ScratchBytes is the scratch a call needs (widened input rows).
-func (d *Dense) ScratchBytes(isa ISA) int {
+func (d *Dense) ScratchBytes(isa Target) int {
 	if d.Pointwise() && d.Path(isa) == PathMixed {
 		return DenseMR * ChanStride(4*lower.Quads(d.Cin)) * 2
 	}
@@ -144,15 +145,9 @@ func (d *Dense) check() error {
 // dominates). From 32 channels up the zmm kernel is as fast or faster there
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
-func (d *Dense) tierDesign(isa ISA) ISA {
-	if d.Cout >= 32 && d.Cin*d.K*d.K >= 16 {
-		return isa
-	}
-	switch isa {
-	case AVX512:
-		return AVX512VNNI
-	case zmmEmulated:
-		return vnniEmulated
+func (d *Dense) tierDesign(isa Target) Target {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.K*d.K < 16) {
+		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
 }
@@ -163,7 +158,7 @@ func (d *Dense) tierDesign(isa ISA) ISA {
 const denseSig = "func(x, w, y, t *byte, s0, s1, n0, n1 int)"
 
 // Dense adds a dense kernel for the tier.
-func (p *Program) Dense(name string, d *Dense, isa ISA) error {
+func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	if err := d.check(); err != nil {
 		return err
 	}
@@ -177,10 +172,10 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	k := newConsts(p, name, isa)
-	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
+	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.ZMM, maxUnits: zmmUnits,
 		nq: lower.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
 	switch {
-	case isa == zmmEmulated:
+	case isa.ZMM && isa.emulated():
 		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
 	case g.units:
 		// Blocks of equal size give or take one over all the columns (9
@@ -191,7 +186,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
-	if isa == AVX512 {
+	if isa.lanes() == 16 {
 		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
 	}
 	g.tabs = map[Path]denseTabs{}

@@ -13,7 +13,7 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
-	"golang.org/x/sys/cpu"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // The kernels run in a throwaway package: the test writes the generated .s and
@@ -64,18 +64,23 @@ type lit string
 
 func ilit(i int) lit { return lit(fmt.Sprint(i)) }
 
-// needISA skips the test when the CPU cannot run the tier.
-func needISA(t *testing.T, isa ISA) {
+// The targets the tests generate: the tiers and their emulations.
+var (
+	avx2             = Target{Tier: runtime.AVX2}
+	avx512vnni       = Target{Tier: runtime.AVX512VNNI}
+	vnniEmulated     = Target{runtime.AVX512VNNI, emulAVX2}
+	avx512           = Target{Tier: runtime.AVX512}
+	zmmEmulated      = Target{runtime.AVX512, emulAVX2}
+	amx              = Target{Tier: runtime.AMX}
+	amxEmulated      = Target{runtime.AMX, emulAVX2}
+	amxTilesEmulated = Target{runtime.AMX, emulTiles}
+)
+
+// needISA skips the test when the CPU cannot run the target's code.
+func needISA(t *testing.T, isa Target) {
 	t.Helper()
-	switch isa {
-	case AVX2, vnniEmulated, zmmEmulated:
-		if !cpu.X86.HasAVX2 {
-			t.Skip("CPU lacks AVX2: the avx2 tier cannot run here")
-		}
-	case AVX512VNNI, AVX512:
-		if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
-			t.Skipf("CPU lacks AVX-512 VNNI: the %s tier is generated but UNVERIFIED here", isa)
-		}
+	if !runtime.TierNamed(isa.tier()).Supported() {
+		t.Skipf("CPU without the %s tier: %s is generated but UNVERIFIED here", isa.tier(), isa)
 	}
 }
 

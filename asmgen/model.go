@@ -5,26 +5,31 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
-// Tiers are the instruction-set tiers Generate writes, best last.
-var Tiers = []ISA{AVX2, AVX512VNNI, AVX512, AMX}
-
 // Generate writes the assembly of every layer of m that has a kernel, for
-// every tier of Tiers: layer l's kernel for tier t is l.ID_t ("l07_avx2").
+// every runtime tier but the portable one: layer l's kernel for tier t is
+// l.ID_t ("l07_avx2").
 func Generate(m *lower.Model, pkg string) (*lower.Asm, error) {
-	return GenerateTiers(m, pkg, Tiers)
+	var ts []Target
+	for _, t := range runtime.Tiers {
+		if t != runtime.Generic {
+			ts = append(ts, Target{Tier: t})
+		}
+	}
+	return generate(m, pkg, ts)
 }
 
-// GenerateTiers is Generate for the given tiers.
-func GenerateTiers(m *lower.Model, pkg string, tiers []ISA) (*lower.Asm, error) {
+// generate is Generate for the given targets, best last.
+func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 	p := NewProgram(pkg)
 	out := &lower.Asm{Layers: make([]lower.AsmLayer, len(m.Layers))}
 	for _, t := range tiers {
 		out.Tiers = append(out.Tiers, t.tier())
 	}
 	xmax := map[int]int32{} // largest code each tensor can hold
-	layers := make([]func(isa ISA, fn string) error, len(m.Layers))
+	layers := make([]func(isa Target, fn string) error, len(m.Layers))
 	for i, ly := range m.Layers {
 		nd, x, y := ly.Node, ly.X, ly.Y
 		l := &out.Layers[i]
@@ -39,7 +44,7 @@ func GenerateTiers(m *lower.Model, pkg string, tiers []ISA) (*lower.Asm, error) 
 				q.OutStride, q.Border = ly.Pad.Stride, ly.Pad.Border
 			}
 			l.Units = q.Units()
-			layers[i] = func(isa ISA, fn string) error { return p.Quantize(fn, q, isa.base()) }
+			layers[i] = func(isa Target, fn string) error { return p.Quantize(fn, q, isa.base()) }
 		case lower.Pointwise, lower.Dense:
 			c := nd.Conv
 			xmax[y.ID] = c.Hi
@@ -54,14 +59,14 @@ func GenerateTiers(m *lower.Model, pkg string, tiers []ISA) (*lower.Asm, error) 
 			}
 			l.Units, l.Cols = d.Units(), d.Cols()
 			for _, isa := range tiers {
-				if isa.amx() && ly.Tile {
+				if isa.AMX && ly.Tile {
 					l.Scratch = max(l.Scratch, amxScratch(isa))
 					continue
 				}
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 			}
-			layers[i] = func(isa ISA, fn string) error {
-				if isa.amx() && ly.Tile {
+			layers[i] = func(isa Target, fn string) error {
+				if isa.AMX && ly.Tile {
 					return p.AMXDense(fn, d, isa)
 				}
 				return p.Dense(fn, d, isa.base())
@@ -72,26 +77,26 @@ func GenerateTiers(m *lower.Model, pkg string, tiers []ISA) (*lower.Asm, error) 
 			d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
 				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y)}
 			l.Units = d.Units()
-			layers[i] = func(isa ISA, fn string) error { return p.Depthwise(fn, d, isa.base()) }
+			layers[i] = func(isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 		case lower.Grouped:
 			// Grouped convs other than depthwise keep the portable kernel.
 			xmax[y.ID] = nd.Conv.Hi
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
 			l.Units = a.Units()
-			layers[i] = func(isa ISA, fn string) error { return p.Add(fn, a, isa.base()) }
+			layers[i] = func(isa Target, fn string) error { return p.Add(fn, a, isa.base()) }
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
 			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: nd.Pool.Kernel, S: nd.Pool.Stride, P: nd.Pool.Pad}
 			l.Units = mp.Units()
-			layers[i] = func(isa ISA, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
+			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
-			layers[i] = func(isa ISA, fn string) error { return p.Mean(fn, mn, isa.base()) }
+			layers[i] = func(isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
 		}
 	}
-	made := map[ISA]bool{}
+	made := map[Target]bool{}
 	for _, isa := range tiers {
 		made[isa] = true
 		for i, f := range layers {
@@ -99,7 +104,7 @@ func GenerateTiers(m *lower.Model, pkg string, tiers []ISA) (*lower.Asm, error) 
 				continue
 			}
 			l := &out.Layers[i]
-			if isa.amx() && !m.Layers[i].Tile && made[isa.base()] {
+			if isa.AMX && !m.Layers[i].Tile && made[isa.base()] {
 				// The base tier's kernel, already written.
 				l.Funcs[isa.tier()] = l.Funcs[isa.base().tier()]
 				continue

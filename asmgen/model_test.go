@@ -20,7 +20,7 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
-	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512, runtime.TierAMX})
+	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
 }
 
 // TestGeneratedAMXEmulated is TestGeneratedTiers for the amx tier with the
@@ -30,16 +30,16 @@ func TestGeneratedTiers(t *testing.T) {
 // for the emulated tile instructions runs too, as the avx512 tier.
 func TestGeneratedAMXEmulated(t *testing.T) {
 	for _, c := range []struct {
-		isa  ISA
+		isa  Target
 		tier string
-	}{{amxEmulated, runtime.TierAVX2}, {amxTilesEmulated, runtime.TierAVX512}} {
+	}{{amxEmulated, runtime.AVX2.Name}, {amxTilesEmulated, runtime.AVX512.Name}} {
 		t.Run(c.isa.String(), func(t *testing.T) {
-			if !runtime.Supported(c.tier) {
+			if !runtime.TierNamed(c.tier).Supported() {
 				t.Skipf("CPU without %s", c.tier)
 			}
 			tileKernels := 0
 			gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
-				a, err := GenerateTiers(m, pkg, []ISA{c.isa})
+				a, err := generate(m, pkg, []Target{c.isa})
 				if err == nil {
 					tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
 				}
@@ -59,9 +59,9 @@ func TestGeneratedAMXEmulated(t *testing.T) {
 // tier's whole data flow runs on CPUs without VNNI.
 func TestGeneratedVNNIEmulated(t *testing.T) {
 	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{vnniEmulated})
+		return generate(m, pkg, []Target{vnniEmulated})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+	testGeneratedTiers(t, gen, []string{runtime.AVX2.Name})
 }
 
 // TestGeneratedZMMEmulated is TestGeneratedTiers for the avx512 tier's design
@@ -70,13 +70,13 @@ func TestGeneratedVNNIEmulated(t *testing.T) {
 // TestGeneratedTiers checks the real thing and this one is skipped (CI time);
 // the kernel tests run the emulation everywhere.
 func TestGeneratedZMMEmulated(t *testing.T) {
-	if runtime.Supported(runtime.TierAVX512) && os.Getenv("PTQC_TEST_EMULATIONS") == "" {
+	if runtime.AVX512.Supported() && os.Getenv("PTQC_TEST_EMULATIONS") == "" {
 		t.Skip("the avx512 tier runs here (PTQC_TEST_EMULATIONS=1 runs its emulation too)")
 	}
 	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{zmmEmulated})
+		return generate(m, pkg, []Target{zmmEmulated})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+	testGeneratedTiers(t, gen, []string{runtime.AVX2.Name})
 }
 
 func testGeneratedTiers(t *testing.T, gen asmGen, tiers []string) {
@@ -102,7 +102,7 @@ func testGeneratedTiers(t *testing.T, gen asmGen, tiers []string) {
 	}
 	var envs [][]string
 	for _, tier := range tiers {
-		if !runtime.Supported(tier) {
+		if !runtime.TierNamed(tier).Supported() {
 			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
 			continue
 		}

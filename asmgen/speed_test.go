@@ -30,7 +30,7 @@ func TestPointwiseSpeed(t *testing.T) {
 	if !*speedFlag {
 		t.Skip("run with -speed")
 	}
-	needISA(t, AVX2)
+	needISA(t, avx2)
 	type layer struct{ h, w, cin, cout, k, s int } // k x k convs have padding k/2
 	layers := []layer{{56, 56, 24, 144, 1, 1}, {14, 14, 96, 576, 1, 1}, {7, 7, 320, 1280, 1, 1}, {112, 112, 16, 96, 1, 1},
 		{14, 14, 576, 96, 1, 1}, {112, 112, 32, 16, 1, 1}, {56, 56, 96, 24, 1, 1}, {28, 28, 144, 32, 1, 1},
@@ -39,9 +39,9 @@ func TestPointwiseSpeed(t *testing.T) {
 	p := NewProgram("main")
 	r := rand.New(rand.NewPCG(6, 6))
 	var table strings.Builder
-	isas := []ISA{AVX2}
-	if runtime.Supported(runtime.TierAVX512) {
-		isas = append(isas, AVX512VNNI, AVX512)
+	isas := []Target{avx2}
+	if runtime.AVX512.Supported() {
+		isas = append(isas, avx512vnni, avx512)
 	}
 	for _, isa := range isas {
 		for i, l := range layers {

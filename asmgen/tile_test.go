@@ -66,7 +66,7 @@ func TestTileEmulated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
+			x := append(c.input(r, avx512vnni), make([]byte, ReadSlack)...)
 			for j := len(x) - ReadSlack; j < len(x); j++ {
 				x[j] = byte(r.IntN(256)) // the arena's slack holds anything
 			}
@@ -107,7 +107,7 @@ func TestTileEmulatorFaults(t *testing.T) {
 	c := randDense(r, denseShape{cin: 99, cout: 32, k: 1, s: 1, h: 5, w: 5, xmax: 255}) // one pair of units
 	d := c.d
 	w := int8Bytes(lower.PackDense(d.Weight, d.Cin, d.Cout, 1))
-	x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
+	x := append(c.input(r, avx512vnni), make([]byte, ReadSlack)...)
 	y := make([]byte, d.H*d.W*d.OutStride)
 	for _, tc := range []struct {
 		name string

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -82,7 +83,7 @@ func (g *gen) glue(f *jen.File) {
 	f.Comment(lines(
 		"New returns a Model with its weights loaded, its kernels chosen and one runner",
 		"allocated: the best tier this CPU runs, or the one the environment variable",
-		"PTQC_ISA names (generic, avx2, avx512vnni, avx512, amx); an error there, or in the",
+		"PTQC_ISA names ("+strings.Join(runtime.TierNames(), ", ")+"); an error there, or in the",
 		"package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
 		"(default GOMAXPROCS).",
 	))
@@ -155,7 +156,7 @@ func (g *gen) glue(f *jen.File) {
 		jen.Return(r()),
 	)
 	f.Line()
-	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\", \"avx512vnni\", \"avx512\" or \"amx\"), or New's error.")
+	f.Comment("Tier is the kernel tier the Model runs (" + quotedOr(runtime.TierNames()) + "), or New's error.")
 	f.Func().Params(m().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
 		jen.If(m().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
 		jen.If(jen.Err().Op(":=").Add(m()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),
@@ -446,4 +447,13 @@ func (g *gen) tiers() []string {
 		t = append(t, g.asm.Tiers...)
 	}
 	return t
+}
+
+// quotedOr is "a", "b" or "c".
+func quotedOr(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
