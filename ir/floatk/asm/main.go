@@ -414,25 +414,8 @@ func depthwise(t tier) {
 // dw3s1.
 func dw3s2(t tier) {
 	const s = 2
-	name := "dw3s2_" + t.name
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
-	Pragma("noescape")
-	Doc(name + " is the direct 3x3 stride-2 depthwise kernel (see dw3Go).")
-	var wv [9]reg.VecVirtual
-	for i := range wv {
-		wv[i] = t.vec()
-	}
-	bias, lo, hi := t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("lo")), lo)
-	VBROADCASTSS(addr(Param("hi")), hi)
-	iota := t.vec()
-	VMOVDQU32(iotaData().Offset(0), iota)
-	iw, ow := GP64(), GP64()
-	Load(Param("iw"), iw)
-	Load(Param("ow"), ow)
-	iwv, owv := t.vec(), t.vec()
-	VPBROADCASTD(iw.As32(), iwv)
-	VPBROADCASTD(ow.As32(), owv)
+	d := dw3Start(t, 2)
+	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
 	// Column offsets of the loads after the first: the second vector, then
 	// both moved on by 2 columns.
 	shifts := []int{t.vw, 2, t.vw + 2}
@@ -554,25 +537,8 @@ func dw3s2(t tier) {
 // input row. Rows outside the plane are zeros: adding their products (zeros)
 // differs from skipping them only in the sign of a zero.
 func dw3s1(t tier) {
-	name := "dw3s1_" + t.name
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
-	Pragma("noescape")
-	Doc(name + " is the direct 3x3 stride-1 depthwise kernel (see dw3Go).")
-	var wv [9]reg.VecVirtual
-	for i := range wv {
-		wv[i] = t.vec()
-	}
-	bias, lo, hi := t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("lo")), lo)
-	VBROADCASTSS(addr(Param("hi")), hi)
-	iota := t.vec()
-	VMOVDQU32(iotaData().Offset(0), iota)
-	iw, ow := GP64(), GP64()
-	Load(Param("iw"), iw)
-	Load(Param("ow"), ow)
-	iwv, owv := t.vec(), t.vec()
-	VPBROADCASTD(iw.As32(), iwv)
-	VPBROADCASTD(ow.As32(), owv)
+	d := dw3Start(t, 1)
+	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
 	one, two := t.vec(), t.vec()
 	g := GP32()
 	MOVL(U32(1), g)
@@ -673,6 +639,38 @@ func dw3s1(t tier) {
 	JNZ(LabelRef("channel"))
 	VZEROUPPER()
 	RET()
+}
+
+// dw3Regs are what both dw3 kernels set up first.
+type dw3Regs struct {
+	wv                           [9]reg.VecVirtual // the channel's weights
+	bias, lo, hi, iota, iwv, owv reg.VecVirtual    // iwv, owv: iw and ow in every lane
+	iw, ow                       reg.GPVirtual
+}
+
+// dw3Start starts the direct 3x3 depthwise kernel of stride s: the lo and
+// hi bounds, the lane indices, iw and ow.
+func dw3Start(t tier, s int) dw3Regs {
+	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	var d dw3Regs
+	for i := range d.wv {
+		d.wv[i] = t.vec()
+	}
+	d.bias, d.lo, d.hi = t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), d.lo)
+	VBROADCASTSS(addr(Param("hi")), d.hi)
+	d.iota = t.vec()
+	VMOVDQU32(iotaData().Offset(0), d.iota)
+	d.iw, d.ow = GP64(), GP64()
+	Load(Param("iw"), d.iw)
+	Load(Param("ow"), d.ow)
+	d.iwv, d.owv = t.vec(), t.vec()
+	VPBROADCASTD(d.iw.As32(), d.iwv)
+	VPBROADCASTD(d.ow.As32(), d.owv)
+	return d
 }
 
 // channelStart broadcasts the channel's 9 weights and bias into wv and bias
