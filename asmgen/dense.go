@@ -94,14 +94,14 @@ func pairsSafe(w []int8, cout, cin, taps int, xmax int32) bool {
 	return true
 }
 
-// Units is the kernel's work count: for a pointwise layer ceil(pixels /
-// DenseMR) strips (of DenseMR pixels or one fewer, see body; the AMX kernel
-// takes them as DenseMR pixels each: units mean pixels only inside a kernel),
-// output rows otherwise. A kernel call computes units [s0, s1).
 // Cols is the number of column units (ColBlock output channels each, the last
 // one maybe fewer); a kernel call computes column units [n0, n1).
 func (d *Dense) Cols() int { return (d.Cout + ColBlock - 1) / ColBlock }
 
+// Units is the kernel's work count: for a pointwise layer ceil(pixels /
+// DenseMR) strips (of DenseMR pixels or one fewer, see body; the AMX kernel
+// takes them as DenseMR pixels each: units mean pixels only inside a kernel),
+// output rows otherwise. A kernel call computes units [s0, s1).
 func (d *Dense) Units() int {
 	if d.Pointwise() {
 		return (d.H*d.W + DenseMR - 1) / DenseMR

@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/ir"
 )
 
 func TestFirstFit(t *testing.T) {
@@ -144,5 +145,60 @@ func TestOddGraphKinds(t *testing.T) {
 	want := []string{"quantize", "conv", "conv", "conv", "conv", "conv", "add", "conv", "dequantize"}
 	if diff := cmp.Diff(want, kinds); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
+	}
+}
+
+// TestPads lowers a hand-made chain and checks the padded layouts: the stem
+// conv's input written padded by the quantize, a 1x1 stride-2 conv reading
+// the arena in place (channels already at a multiple of 4) or from a copy.
+func TestPads(t *testing.T) {
+	shapes := [][]int{{3, 8, 8}, {3, 8, 8}, {8, 8, 8}, {8, 4, 4}, {6, 4, 4}, {6, 2, 2}, {6, 2, 2}}
+	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: len(shapes) - 1}
+	m.Desc.Input = shapes[0]
+	for i, s := range shapes {
+		m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: s, Scale: 0.1, Zero: int32(10 + i)})
+	}
+	conv := func(in, out, k, s, p int) *compiler.Conv {
+		return &compiler.Conv{InC: in, OutC: out, Kernel: k, Stride: s, Pad: p, Groups: 1, Hi: 255,
+			Weight: make([]int8, out*in*k*k), M: make([]float32, out), B: make([]float32, out)}
+	}
+	m.Nodes = []*compiler.Node{
+		{Kind: compiler.KQuantize, Name: "q"},
+		{Kind: compiler.KConv, Name: "stem", Conv: conv(3, 8, 3, 1, 1)},
+		{Kind: compiler.KConv, Name: "down", Conv: conv(8, 8, 1, 2, 0)},
+		{Kind: compiler.KConv, Name: "pw", Conv: conv(8, 6, 1, 1, 0)},
+		{Kind: compiler.KConv, Name: "down6", Conv: conv(6, 6, 1, 2, 0)},
+		{Kind: compiler.KDequantize, Name: "dq"},
+	}
+	for i, nd := range m.Nodes {
+		nd.In, nd.Out = []int{i}, i+1
+	}
+	lm, err := Lower(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		Kind           Kind
+		Pad            *Pad
+		PadIn, PadCopy bool
+		Tile           bool
+	}
+	var gs []got
+	for _, l := range lm.Layers {
+		gs = append(gs, got{l.Kind, l.Pad, l.PadIn, l.PadCopy, l.Tile})
+	}
+	want := []got{
+		{Quantize, &Pad{Stride: 4, Border: 1, Z: 11}, false, false, false},
+		{Dense, &Pad{Stride: 4, Border: 1, Z: 11}, true, false, false},
+		{Dense, &Pad{Stride: 8, Border: 0, Z: 12}, false, false, false},
+		{Pointwise, nil, false, false, true},
+		{Dense, &Pad{Stride: 8, Border: 0, Z: 14}, true, true, false},
+		{Dequantize, nil, false, false, false},
+	}
+	if diff := cmp.Diff(want, gs); diff != "" {
+		t.Errorf("layouts (-want +got):\n%s", diff)
+	}
+	if lm.PadBytes != 10*10*4 {
+		t.Errorf("PadBytes %d, want %d", lm.PadBytes, 10*10*4)
 	}
 }
