@@ -42,7 +42,7 @@ func TestAMXDense(t *testing.T) {
 		for rep := 0; rep < 2; rep++ {
 			c := randDense(r, sh)
 			name := fmt.Sprintf("amx%d_%d", i, rep)
-			x := h.buf(append(c.input(r, avx512vnni), make([]byte, ReadSlack)...))
+			x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))
 			w := h.buf(int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
 			u, cu := c.d.Units(), c.d.Cols()
 			mid, cmid := r.IntN(u+1), r.IntN(cu+1)

@@ -7,7 +7,7 @@
 // Activations are NHWC uint8 with exactly C channels per pixel, as the arena
 // of package lower's plan holds them. Kernels read whole vectors past a pixel's channels (into
 // the next pixel, or past a tensor's end into slack the arena must provide:
-// ReadSlack bytes); those lanes meet zero weights or are never stored. Every
+// lower.ReadSlack bytes); those lanes meet zero weights or are never stored. Every
 // store writes exactly the output's bytes, so workers can compute neighbouring
 // parts of one tensor at once. The weight packing is lower's (PackDense,
 // PackDepthwise), shared with the portable Go kernels: one weights.bin serves
@@ -26,7 +26,6 @@ import (
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -91,9 +90,6 @@ func (t Target) tier() string {
 	}
 	return t.Name
 }
-
-// ReadSlack is how far past the end of an input tensor a kernel may read.
-const ReadSlack = lower.ReadSlack
 
 // ChanStride is c rounded up to a multiple of 8, the int32 lanes of a ymm
 // register: the width of the widened input rows in a dense kernel's scratch

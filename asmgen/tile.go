@@ -344,7 +344,7 @@ func (u *tileUnit) tdpbusd(c, a, b int) error {
 
 // emulate runs a kernel call (the units [s0, s1) and column units [n0, n1))
 // on the emulated tile unit, as the encoded kernel does: x the input (with the
-// arena's ReadSlack), w the packed weights, y the output, t the scratch.
+// arena's lower.ReadSlack), w the packed weights, y the output, t the scratch.
 func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 	d := p.d
 	if len(t) < AMXScratch {

@@ -55,7 +55,7 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 		for s := 0; s < n; s++ {
 			// CHW (the interpreter) -> HWC (the arena, padded with the zero
 			// point for a k x k conv), slack after it.
-			xb := make([]byte, hp*wp*d.InStride+ReadSlack)
+			xb := make([]byte, hp*wp*d.InStride+lower.ReadSlack)
 			for q := 0; q < hp*wp; q++ {
 				for ch := 0; ch < c.InC; ch++ {
 					xb[q*d.InStride+ch] = byte(x.Zero)
