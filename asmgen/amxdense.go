@@ -8,38 +8,17 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The amx tiers: AMX runs the tile programs of the GEMM layers on the tile
-// unit and the avx512 kernels for every other layer; amxEmulated is the
-// same assembly with every tile instruction replaced by a scalar sequence that
-// does what the instruction does on a tile file kept in the scratch (reading
-// the shapes from the configuration it was given, as the CPU does), and with
-// the other layers on the avx512 design's AVX2 emulation, so that the tier's loops,
+// An amx target runs the tile programs of the GEMM layers on the tile unit
+// and its base's kernels (avx512) for every other layer. Emulated (emulAVX2),
+// every tile instruction is replaced by a scalar sequence that does what the
+// instruction does on a tile file kept in the scratch (reading the shapes
+// from the configuration it was given, as the CPU does), and the other
+// layers run the avx512 design's AVX2 emulation, so that the tier's loops,
 // addressing, configuration patching and requantization run (as the avx2
 // tier) on CPUs without AMX. Only the tile instructions' bytes then differ,
-// and those are checked against GNU as.
-//
-// amxTilesEmulated is AMX with the tile instructions emulated and nothing
-// else: it runs as the avx512 tier, so that CPUs with AVX-512 but no AMX
-// check the real tier's zmm epilogue too.
-const (
-	AMX              ISA = 16 + iota // AMX-INT8 tiles for the GEMM layers, the avx512 tier for the rest
-	amxEmulated                      // AMX with the tile instructions emulated; runs as avx2
-	amxTilesEmulated                 // AMX with the tile instructions emulated; runs as avx512
-)
-
-// amx says whether the tier runs the tile programs.
-func (i ISA) amx() bool { return i == AMX || i == amxEmulated || i == amxTilesEmulated }
-
-// base is the tier whose kernels an amx tier runs for the layers without a tile program.
-func (i ISA) base() ISA {
-	switch i {
-	case AMX, amxTilesEmulated:
-		return AVX512
-	case amxEmulated:
-		return zmmEmulated
-	}
-	return i
-}
+// and those are checked against GNU as. With emulTiles only the tile
+// instructions are emulated: it runs as the avx512 tier, so that CPUs with
+// AVX-512 but no AMX check the real tier's zmm epilogue too.
 
 // Scratch layout of an amx kernel call: the tile configuration, a block's
 // int32 results (16 rows of 16 columns), spilled values; the emulated tier
@@ -53,8 +32,8 @@ const (
 	amxEmuBytes  = emuTiles + 8*emuTileBytes
 )
 
-func amxScratch(isa ISA) int {
-	if isa != AMX {
+func amxScratch(isa Target) int {
+	if isa.emu != native {
 		return amxEmuBytes
 	}
 	return AMXScratch
@@ -74,8 +53,8 @@ var (
 
 // AMXDense adds the amx kernel of a GEMM layer (d.tileOK):
 // the dense kernels' signature and work units.
-func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
-	if !isa.amx() {
+func (p *Program) AMXDense(name string, d *Dense, isa Target) error {
+	if !isa.AMX {
 		return fmt.Errorf("asmgen: AMXDense for tier %s", isa)
 	}
 	tp, err := newTileProgram(d)
@@ -83,13 +62,13 @@ func (p *Program) AMXDense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %d pixels, AMX tiles%s.",
-		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, tp.pixels, map[bool]string{true: " (emulated)"}[isa != AMX])); err != nil {
+		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, tp.pixels, map[bool]string{true: " (emulated)"}[isa.emu != native])); err != nil {
 		return err
 	}
 	// The epilogue is the avx512 design's (16 int32 lanes clamped, then
 	// VPMOVUSDB), on ymm halves with AVX2 when emulated.
 	k := newConsts(p, name, isa.base())
-	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa != AMX, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant)}
+	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa.emu != native, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant)}
 	g.cfg = k.vec(bytesWords(tp.cfg[:])...)
 	g.zf = k.vec(int32Words(tp.zf)...)
 	var mt []float32 // per unit: 16 multipliers, then 16 biases

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 	"golang.org/x/sys/cpu"
 )
@@ -33,7 +33,7 @@ func TestAMXDense(t *testing.T) {
 	// Linux for the tile state as runtime does; where it has AVX-512, the
 	// real kernels' zmm epilogue with the tile instructions emulated.
 	real := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
-	zmmEpilogue := runtime.Supported(runtime.TierAVX512)
+	zmmEpilogue := runtime.AVX512.Supported()
 	if real {
 		h.imports = append(h.imports, "syscall")
 		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
@@ -42,13 +42,13 @@ func TestAMXDense(t *testing.T) {
 		for rep := 0; rep < 2; rep++ {
 			c := randDense(r, sh)
 			name := fmt.Sprintf("amx%d_%d", i, rep)
-			x := h.buf(append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...))
-			w := h.buf(int8Bytes(codegen.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
+			x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))
+			w := h.buf(int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
 			u, cu := c.d.Units(), c.d.Cols()
 			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
 			// variant adds the kernel of the tier, and when run is set calls
 			// it over the split of the work and checks its output.
-			variant := func(fn string, isa ISA, run bool) {
+			variant := func(fn string, isa Target, run bool) {
 				if err := h.prog.AMXDense(fn, c.d, isa); err != nil {
 					t.Fatal(err)
 				}
@@ -66,7 +66,7 @@ func TestAMXDense(t *testing.T) {
 			}
 			variant(name, amxEmulated, true)
 			variant(name+"_z", amxTilesEmulated, zmmEpilogue)
-			variant(name+"_real", AMX, real) // assembled everywhere, run where the CPU has AMX
+			variant(name+"_real", amx, real) // assembled everywhere, run where the CPU has AMX
 		}
 	}
 	res := h.run(t)

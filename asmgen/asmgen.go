@@ -4,12 +4,12 @@
 // read-only data in the assembly, never arguments). Every kernel is bit-exact
 // with the int8 reference interpreter (compiler.Run).
 //
-// Activations are NHWC uint8 with exactly C channels per pixel, as codegen's
-// arena holds them. Kernels read whole vectors past a pixel's channels (into
+// Activations are NHWC uint8 with exactly C channels per pixel, as the arena
+// of package lower's plan holds them. Kernels read whole vectors past a pixel's channels (into
 // the next pixel, or past a tensor's end into slack the arena must provide:
-// ReadSlack bytes); those lanes meet zero weights or are never stored. Every
+// lower.ReadSlack bytes); those lanes meet zero weights or are never stored. Every
 // store writes exactly the output's bytes, so workers can compute neighbouring
-// parts of one tensor at once. The weight packing is codegen's (PackDense,
+// parts of one tensor at once. The weight packing is lower's (PackDense,
 // PackDepthwise), shared with the portable Go kernels: one weights.bin serves
 // every tier.
 package asmgen
@@ -26,92 +26,74 @@ import (
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/runtime"
 )
 
-// ISA is an instruction-set tier of the generated kernels.
-type ISA int
+// Target is what a kernel is generated for: a runtime tier's design.
+// Production code generates native targets only; tests also generate
+// emulations (the unexported emu), which replace the instructions a CPU may
+// lack by exact AVX2 code, so that a tier's data flow (paths, tables, packing,
+// loops) runs and is checked on CPUs without it.
+type Target struct {
+	*runtime.Tier
+	emu emulation
+}
 
-// The tiers with assembly (the portable Go kernels are one more), and the
-// emulations the tests run where the CPU lacks an instruction set.
+// emulation is what of a target AVX2 code replaces.
+type emulation int
+
 const (
-	AVX2       ISA = iota + 1 // AVX2 (+BMI2 not needed); Haswell and Zen and later
-	AVX512VNNI                // AVX-512 F/BW/VL + VNNI on 256-bit registers
-
-	// vnniEmulated is the AVX512VNNI tier with every VPDPBUSD replaced by an
-	// exact AVX2 sequence, so that tests can run the VNNI kernels' data flow
-	// (paths, tables, packing, loops) on CPUs without VNNI. It runs as the avx2 tier.
-	vnniEmulated
-
-	AVX512 // AVX-512 F/BW/VL + VNNI on 512-bit registers, opmask tails
-
-	// zmmEmulated is the AVX512 tier's design (column units, the int32 clamp
-	// and narrowing epilogue, the depthwise quad path) on 8-lane ymm vectors
-	// with AVX2 only: VPDPBUSD replaced as in vnniEmulated, every opmask
-	// store by an exact partial store of the same bytes. Tests run it where
-	// the CPU lacks AVX-512. It runs as the avx2 tier.
-	zmmEmulated
+	native emulation = iota
+	// emulAVX2 replaces VPDPBUSD, the opmask stores and the tile
+	// instructions, on 8-lane ymm vectors: the target runs as the avx2 tier.
+	emulAVX2
+	// emulTiles replaces the tile instructions of an amx target only: it
+	// runs as its base tier (avx512).
+	emulTiles
 )
 
-func (i ISA) String() string {
-	switch i {
-	case AVX2:
-		return "avx2"
-	case AVX512VNNI:
-		return "avx512vnni"
-	case vnniEmulated:
-		return "avx512vnni-emulated"
-	case AVX512:
-		return "avx512"
-	case zmmEmulated:
-		return "avx512-emulated"
-	case AMX:
-		return "amx"
-	case amxEmulated:
-		return "amx-emulated"
-	case amxTilesEmulated:
-		return "amx-tiles-emulated"
-	}
-	return fmt.Sprintf("ISA(%d)", int(i))
+func (t Target) String() string {
+	return t.Name + map[emulation]string{emulAVX2: "-emulated", emulTiles: "-tiles-emulated"}[t.emu]
 }
 
-// vnni says whether the tier computes as the VNNI tier does.
-func (i ISA) vnni() bool {
-	return i == AVX512VNNI || i == vnniEmulated || i == AVX512 || i == zmmEmulated
+// emulated says whether VPDPBUSD, opmasks and tile instructions are replaced by AVX2 code.
+func (t Target) emulated() bool { return t.emu == emulAVX2 }
+
+// lanes is the number of int32 lanes of the target's vectors.
+func (t Target) lanes() int {
+	if t.emulated() {
+		return 8
+	}
+	return t.Lanes
 }
 
-// zmmDesign says whether the tier's kernels are the avx512 tier's design.
-func (i ISA) zmmDesign() bool { return i == AVX512 || i == zmmEmulated }
-
-// emulated says whether VPDPBUSD, opmasks or tile instructions are replaced by AVX2 code.
-func (i ISA) emulated() bool { return i == vnniEmulated || i == zmmEmulated || i == amxEmulated }
-
-// lanes is the number of int32 lanes of the tier's vectors: 16 on zmm, else 8.
-func (i ISA) lanes() int {
-	if i == AVX512 {
-		return 16
+// base is the target whose kernels an amx target runs for the layers
+// without a tile program (itself for the others).
+func (t Target) base() Target {
+	if t.Base == nil {
+		return t
 	}
-	return 8
+	emu := t.emu
+	if emu == emulTiles {
+		emu = native
+	}
+	return Target{t.Base, emu}
 }
 
 // tier is the runtime tier whose CPUs run the code.
-func (i ISA) tier() string {
-	switch {
-	case i.emulated():
-		return AVX2.String()
-	case i == amxTilesEmulated:
-		return AVX512.String()
+func (t Target) tier() string {
+	switch t.emu {
+	case emulAVX2:
+		return runtime.AVX2.Name
+	case emulTiles:
+		return t.Base.Name
 	}
-	return i.String()
+	return t.Name
 }
 
-// Suffix is appended to kernel names of the tier.
-func (i ISA) Suffix() string { return "_" + i.String() }
-
-// ReadSlack is how far past the end of an input tensor a kernel may read.
-const ReadSlack = 64
-
-// ChanStride is c rounded up to a multiple of 8: the output channels a dense
-// layer's packed weights hold.
+// ChanStride is c rounded up to a multiple of 8, the int32 lanes of a ymm
+// register: the width of the widened input rows in a dense kernel's scratch
+// and of the mean's chunks.
 func ChanStride(c int) int { return (c + 7) &^ 7 }
 
 // Program collects kernels into one assembly file and its Go stubs.
@@ -241,8 +223,8 @@ type consts struct {
 	zmm   bool // the avx512 tier's design (packer.narrow)
 }
 
-func newConsts(p *Program, name string, isa ISA) *consts {
-	return &consts{p: p, name: name, lanes: isa.lanes(), zmm: isa.zmmDesign()}
+func newConsts(p *Program, name string, isa Target) *consts {
+	return &consts{p: p, name: name, lanes: isa.lanes(), zmm: isa.ZMM}
 }
 
 func (k *consts) vec(words ...uint32) operand.Mem {

@@ -6,7 +6,9 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Dense is a conv with groups = 1 (pointwise 1x1 or k x k) or a linear layer,
@@ -15,14 +17,14 @@ import (
 //
 // A pointwise stride-1 layer reads its NHWC input as is. Any other (k x k,
 // stride, padding) reads an input buffer with Pad border pixels on every side
-// holding the zero point and InStride = 4*codegen.Quads(Cin) bytes per pixel, so the
+// holding the zero point and InStride = 4*lower.Quads(Cin) bytes per pixel, so the
 // kernel needs no bounds logic.
 type Dense struct {
 	Cin, Cout      int
 	K, Stride, Pad int
 	H, W, OH, OW   int
-	InStride       int   // channel stride of the input buffer, >= 4*codegen.Quads(Cin)
-	OutStride      int   // channel stride of the output, >= ChanStride(Cout)
+	InStride       int   // channel stride of the input buffer, >= 4*lower.Quads(Cin)
+	OutStride      int   // channel stride of the output, >= Cout
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
 	Requant
@@ -50,13 +52,18 @@ func (p Path) String() string {
 }
 
 // Pointwise says whether the layer reads its input rows directly (1x1, stride 1, no padding).
-func (d *Dense) Pointwise() bool { return d.K == 1 && d.Stride == 1 && d.Pad == 0 }
+func (d *Dense) Pointwise() bool { return d.kind() == lower.Pointwise }
+
+// kind is the layer's kind: lower.Pointwise or lower.Dense.
+func (d *Dense) kind() lower.Kind {
+	return lower.ConvKind(ir.ClassifyConv(d.Cin, d.Cout, d.K, d.Stride, d.Pad, 1))
+}
 
 // Path is the arithmetic the tier uses for this layer. VPMADDUBSW adds two
 // u8 x s8 products into a saturating int16; it is chosen only when no pair of
 // weights can saturate with inputs up to XMax (checked on the actual weights).
-func (d *Dense) Path(isa ISA) Path {
-	if isa.vnni() {
+func (d *Dense) Path(isa Target) Path {
+	if isa.VNNI {
 		return PathVNNI
 	}
 	if pairsSafe(d.Weight, d.Cout, d.Cin, d.K*d.K, max(d.XMax, d.ZIn)) {
@@ -87,14 +94,14 @@ func pairsSafe(w []int8, cout, cin, taps int, xmax int32) bool {
 	return true
 }
 
-// Units is the kernel's work count: for a pointwise layer ceil(pixels /
-// DenseMR) strips (of DenseMR pixels or one fewer, see body; the AMX kernel
-// takes them as DenseMR pixels each: units mean pixels only inside a kernel),
-// output rows otherwise. A kernel call computes units [s0, s1).
 // Cols is the number of column units (ColBlock output channels each, the last
 // one maybe fewer); a kernel call computes column units [n0, n1).
 func (d *Dense) Cols() int { return (d.Cout + ColBlock - 1) / ColBlock }
 
+// Units is the kernel's work count: for a pointwise layer ceil(pixels /
+// DenseMR) strips (of DenseMR pixels or one fewer, see body; the AMX kernel
+// takes them as DenseMR pixels each: units mean pixels only inside a kernel),
+// output rows otherwise. A kernel call computes units [s0, s1).
 func (d *Dense) Units() int {
 	if d.Pointwise() {
 		return (d.H*d.W + DenseMR - 1) / DenseMR
@@ -103,9 +110,9 @@ func (d *Dense) Units() int {
 }
 
 // ScratchBytes is the scratch a call needs (widened input rows).
-func (d *Dense) ScratchBytes(isa ISA) int {
+func (d *Dense) ScratchBytes(isa Target) int {
 	if d.Pointwise() && d.Path(isa) == PathMixed {
-		return DenseMR * ChanStride(4*codegen.Quads(d.Cin)) * 2
+		return DenseMR * ChanStride(4*lower.Quads(d.Cin)) * 2
 	}
 	return 0
 }
@@ -114,7 +121,7 @@ func (d *Dense) check() error {
 	if d.Cin < 1 || d.Cout < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 {
 		return fmt.Errorf("asmgen: dense %dx%d k%d s%d p%d", d.Cin, d.Cout, d.K, d.Stride, d.Pad)
 	}
-	if (!d.Pointwise() && (d.InStride < 4*codegen.Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
+	if (!d.Pointwise() && (d.InStride < 4*lower.Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
 		return fmt.Errorf("asmgen: dense strides in %d out %d for %d -> %d channels", d.InStride, d.OutStride, d.Cin, d.Cout)
 	}
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
@@ -138,15 +145,9 @@ func (d *Dense) check() error {
 // dominates). From 32 channels up the zmm kernel is as fast or faster there
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
-func (d *Dense) tierDesign(isa ISA) ISA {
-	if d.Cout >= 32 && d.Cin*d.K*d.K >= 16 {
-		return isa
-	}
-	switch isa {
-	case AVX512:
-		return AVX512VNNI
-	case zmmEmulated:
-		return vnniEmulated
+func (d *Dense) tierDesign(isa Target) Target {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.K*d.K < 16) {
+		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
 }
@@ -157,7 +158,7 @@ func (d *Dense) tierDesign(isa ISA) ISA {
 const denseSig = "func(x, w, y, t *byte, s0, s1, n0, n1 int)"
 
 // Dense adds a dense kernel for the tier.
-func (p *Program) Dense(name string, d *Dense, isa ISA) error {
+func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	if err := d.check(); err != nil {
 		return err
 	}
@@ -171,10 +172,10 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 		return err
 	}
 	k := newConsts(p, name, isa)
-	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.zmmDesign(), maxUnits: zmmUnits,
-		nq: codegen.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
+	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.ZMM, maxUnits: zmmUnits,
+		nq: lower.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
 	switch {
-	case isa == zmmEmulated:
+	case isa.ZMM && isa.emulated():
 		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers
 	case g.units:
 		// Blocks of equal size give or take one over all the columns (9
@@ -185,7 +186,7 @@ func (p *Program) Dense(name string, d *Dense, isa ISA) error {
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.K * d.K
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
-	if isa == AVX512 {
+	if isa.lanes() == 16 {
 		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
 	}
 	g.tabs = map[Path]denseTabs{}
@@ -271,7 +272,7 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	copy(mp, d.M)
 	copy(fb, d.B)
 	bias := make([]int32, np)
-	copy(bias, codegen.ZeroFold(d.Weight, d.Cout, d.ZIn))
+	copy(bias, lower.ZeroFold(d.Weight, d.Cout, d.ZIn))
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {

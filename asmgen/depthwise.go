@@ -6,7 +6,7 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // Depthwise is a k x k depthwise conv (groups = channels) over NHWC with
@@ -50,7 +50,7 @@ const dwSig = "func(x, w, y *byte, s0, s1 int)"
 // tap-pair code (and the u8 path); the avx512 tier has the quad path
 // (quadChunk): four taps interleaved per channel for VPDPBUSD, which pays
 // once the interleaved kernel columns are kept in registers along a row.
-func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
+func (p *Program) Depthwise(name string, d *Depthwise, isa Target) error {
 	if err := d.check(); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 	// 16-channel chunk's low accumulator holds channels 0-3 and 8-11, the high
 	// one 4-7 and 12-15.
 	bias := make([]int32, d.C+16)
-	copy(bias, codegen.ZeroFold(d.Weight, d.C, d.ZIn))
+	copy(bias, lower.ZeroFold(d.Weight, d.C, d.ZIn))
 	// Per chunk: accumulator starts, multipliers, float biases.
 	var tab []uint32
 	for i, n := range g.chunks {
@@ -93,8 +93,8 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa ISA) error {
 		tab = append(tab, floatBits(inOrder(d.B, c0, order))...)
 	}
 	g.tab = k.vec(tab...)
-	if isa.zmmDesign() {
-		g.emulate = isa == zmmEmulated
+	if isa.ZMM {
+		g.emulate = isa.emulated()
 		if g.emulate {
 			g.ones16 = k.i16(1)
 			g.evenBytes, g.oddBytes = k.vec(splat32(0x00FF00FF, 8)...), k.vec(splat32(0xFF00FF00, 8)...)

@@ -28,7 +28,7 @@ func (a *Add) Units() int { return (a.N + AddBlock - 1) / AddBlock }
 const addSig = "func(a, b, y *byte, s0, s1 int)"
 
 // Add adds a residual-add kernel.
-func (p *Program) Add(name string, a *Add, isa ISA) error {
+func (p *Program) Add(name string, a *Add, isa Target) error {
 	if a.N < 1 {
 		return fmt.Errorf("asmgen: add of %d bytes", a.N)
 	}
@@ -63,7 +63,7 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 	if lanes == 16 {
 		vecs = zmm
 	}
-	if !isa.zmmDesign() {
+	if !isa.ZMM {
 		c.VMOVDQU(perm, reg.Y15)
 	}
 	// v = rne(float32(a-za)*ma + float32(b-zb)*mb) for the lanes bytes at off.
@@ -83,7 +83,7 @@ func (p *Program) Add(name string, a *Add, isa ISA) error {
 		c.VCVTPS2DQ(v, v)
 	}
 	block := func(n int) {
-		if isa.zmmDesign() {
+		if isa.ZMM {
 			// Each vector on its own, the last bytes under an opmask.
 			pk.setTail(lanes, n, reg.RDX)
 			for i := 0; i < (n+lanes-1)/lanes; i++ {
@@ -163,7 +163,7 @@ type Mean struct {
 const meanSig = "func(x, y *byte)"
 
 // Mean adds a spatial-mean kernel.
-func (p *Program) Mean(name string, m *Mean, isa ISA) error {
+func (p *Program) Mean(name string, m *Mean, isa Target) error {
 	if m.C < 1 || m.HW < 1 || m.HW > 1<<23/255 {
 		return fmt.Errorf("asmgen: mean of %d channels over %d pixels", m.C, m.HW)
 	}
@@ -211,7 +211,7 @@ func (p *Program) Mean(name string, m *Mean, isa ISA) error {
 			c.VPSUBD(off, vecs[i], vecs[i])
 			pk.scale(vecs[i], inv, nil)
 		}
-		if isa.zmmDesign() {
+		if isa.ZMM {
 			n := min(width, m.C-ch)
 			pk.setTail(lanes, n, reg.RDI)
 			for i := 0; i < v; i++ {
@@ -261,7 +261,7 @@ func (q *Quantize) OutBytes() int {
 const quantSig = "func(x *float32, y *byte, s0, s1 int)"
 
 // Quantize adds an input-quantization kernel.
-func (p *Program) Quantize(name string, q *Quantize, isa ISA) error {
+func (p *Program) Quantize(name string, q *Quantize, isa Target) error {
 	if q.C < 1 || q.H < 1 || q.W < 1 || q.OutStride < q.C || q.Border < 0 {
 		return fmt.Errorf("asmgen: quantize C%d %dx%d stride %d border %d wide %v", q.C, q.H, q.W, q.OutStride, q.Border, q.Wide)
 	}
@@ -278,7 +278,7 @@ func (p *Program) Quantize(name string, q *Quantize, isa ISA) error {
 
 type quantGen struct {
 	p    *Program
-	isa  ISA
+	isa  Target
 	q    *Quantize
 	name string
 	n    int

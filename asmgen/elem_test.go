@@ -11,12 +11,12 @@ import (
 )
 
 func TestAdd(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
+	for _, isa := range []Target{avx2, avx512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) { testAdd(t, isa) })
 	}
 }
 
-func testAdd(t *testing.T, isa ISA) {
+func testAdd(t *testing.T, isa Target) {
 	needISA(t, isa)
 	r := rand.New(rand.NewPCG(3, 3))
 	h := newHarness()
@@ -61,12 +61,12 @@ func testAdd(t *testing.T, isa ISA) {
 }
 
 func TestMean(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
+	for _, isa := range []Target{avx2, avx512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) { testMean(t, isa) })
 	}
 }
 
-func testMean(t *testing.T, isa ISA) {
+func testMean(t *testing.T, isa Target) {
 	needISA(t, isa)
 	r := rand.New(rand.NewPCG(4, 4))
 	h := newHarness()
@@ -107,12 +107,12 @@ func testMean(t *testing.T, isa ISA) {
 }
 
 func TestQuantize(t *testing.T) {
-	for _, isa := range []ISA{AVX2, AVX512, zmmEmulated} {
+	for _, isa := range []Target{avx2, avx512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) { testQuantize(t, isa) })
 	}
 }
 
-func testQuantize(t *testing.T, isa ISA) {
+func testQuantize(t *testing.T, isa Target) {
 	needISA(t, isa)
 	r := rand.New(rand.NewPCG(5, 5))
 	h := newHarness()

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
-	"golang.org/x/sys/cpu"
+	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // The kernels run in a throwaway package: the test writes the generated .s and
@@ -62,18 +64,23 @@ type lit string
 
 func ilit(i int) lit { return lit(fmt.Sprint(i)) }
 
-// needISA skips the test when the CPU cannot run the tier.
-func needISA(t *testing.T, isa ISA) {
+// The targets the tests generate: the tiers and their emulations.
+var (
+	avx2             = Target{Tier: runtime.AVX2}
+	avx512vnni       = Target{Tier: runtime.AVX512VNNI}
+	vnniEmulated     = Target{runtime.AVX512VNNI, emulAVX2}
+	avx512           = Target{Tier: runtime.AVX512}
+	zmmEmulated      = Target{runtime.AVX512, emulAVX2}
+	amx              = Target{Tier: runtime.AMX}
+	amxEmulated      = Target{runtime.AMX, emulAVX2}
+	amxTilesEmulated = Target{runtime.AMX, emulTiles}
+)
+
+// needISA skips the test when the CPU cannot run the target's code.
+func needISA(t *testing.T, isa Target) {
 	t.Helper()
-	switch isa {
-	case AVX2, vnniEmulated, zmmEmulated:
-		if !cpu.X86.HasAVX2 {
-			t.Skip("CPU lacks AVX2: the avx2 tier cannot run here")
-		}
-	case AVX512VNNI, AVX512:
-		if !(cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI) {
-			t.Skipf("CPU lacks AVX-512 VNNI: the %s tier is generated but UNVERIFIED here", isa)
-		}
+	if !runtime.TierNamed(isa.tier()).Supported() {
+		t.Skipf("CPU without the %s tier: %s is generated but UNVERIFIED here", isa.tier(), isa)
 	}
 }
 
@@ -168,4 +175,22 @@ func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// asmGen makes the assembly of a lowered model (Generate, or GenerateTiers
+// for chosen tiers).
+type asmGen func(m *lower.Model, pkg string) (*lower.Asm, error)
+
+// generatePkg lowers m and writes package pkg with gen's assembly, as the
+// driver (cmd/ptqc) does.
+func generatePkg(m *compiler.Model, pkg string, gen asmGen) (*codegen.Package, error) {
+	lm, err := lower.Lower(m)
+	if err != nil {
+		return nil, err
+	}
+	a, err := gen(lm, pkg)
+	if err != nil {
+		return nil, err
+	}
+	return codegen.Generate(lm, codegen.Options{Package: pkg, Asm: a})
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -20,7 +20,7 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
-	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512, runtime.TierAMX})
+	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
 }
 
 // TestGeneratedAMXEmulated is TestGeneratedTiers for the amx tier with the
@@ -30,16 +30,16 @@ func TestGeneratedTiers(t *testing.T) {
 // for the emulated tile instructions runs too, as the avx512 tier.
 func TestGeneratedAMXEmulated(t *testing.T) {
 	for _, c := range []struct {
-		isa  ISA
+		isa  Target
 		tier string
-	}{{amxEmulated, runtime.TierAVX2}, {amxTilesEmulated, runtime.TierAVX512}} {
+	}{{amxEmulated, runtime.AVX2.Name}, {amxTilesEmulated, runtime.AVX512.Name}} {
 		t.Run(c.isa.String(), func(t *testing.T) {
-			if !runtime.Supported(c.tier) {
+			if !runtime.TierNamed(c.tier).Supported() {
 				t.Skipf("CPU without %s", c.tier)
 			}
 			tileKernels := 0
-			gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-				a, err := GenerateTiers(m, pkg, []ISA{c.isa}, name)
+			gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
+				a, err := generate(m, pkg, []Target{c.isa})
 				if err == nil {
 					tileKernels += strings.Count(string(a.Files["kernels_amd64.go"]), "AMX tiles (emulated).")
 				}
@@ -58,10 +58,10 @@ func TestGeneratedAMXEmulated(t *testing.T) {
 // with VPDPBUSD emulated, built as the packages' avx2 tier, so that the VNNI
 // tier's whole data flow runs on CPUs without VNNI.
 func TestGeneratedVNNIEmulated(t *testing.T) {
-	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{vnniEmulated}, name)
+	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
+		return generate(m, pkg, []Target{vnniEmulated})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+	testGeneratedTiers(t, gen, []string{runtime.AVX2.Name})
 }
 
 // TestGeneratedZMMEmulated is TestGeneratedTiers for the avx512 tier's design
@@ -70,16 +70,16 @@ func TestGeneratedVNNIEmulated(t *testing.T) {
 // TestGeneratedTiers checks the real thing and this one is skipped (CI time);
 // the kernel tests run the emulation everywhere.
 func TestGeneratedZMMEmulated(t *testing.T) {
-	if runtime.Supported(runtime.TierAVX512) && os.Getenv("PTQC_TEST_EMULATIONS") == "" {
+	if runtime.AVX512.Supported() && os.Getenv("PTQC_TEST_EMULATIONS") == "" {
 		t.Skip("the avx512 tier runs here (PTQC_TEST_EMULATIONS=1 runs its emulation too)")
 	}
-	gen := func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-		return GenerateTiers(m, pkg, []ISA{zmmEmulated}, name)
+	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
+		return generate(m, pkg, []Target{zmmEmulated})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.TierAVX2})
+	testGeneratedTiers(t, gen, []string{runtime.AVX2.Name})
 }
 
-func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) {
+func testGeneratedTiers(t *testing.T, gen asmGen, tiers []string) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
@@ -90,7 +90,7 @@ func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) 
 	var inLens, outs []int
 	for i := range models {
 		m := gentest.RandomModel(t, uint64(i))
-		p, err := codegen.Generate(m, codegen.Options{Package: fmt.Sprintf("p%02d", i), Asm: gen})
+		p, err := generatePkg(m, fmt.Sprintf("p%02d", i), gen)
 		if err != nil {
 			t.Fatalf("model %d: %v", i, err)
 		}
@@ -102,7 +102,7 @@ func testGeneratedTiers(t *testing.T, gen codegen.AsmGenerator, tiers []string) 
 	}
 	var envs [][]string
 	for _, tier := range tiers {
-		if !runtime.Supported(tier) {
+		if !runtime.TierNamed(tier).Supported() {
 			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
 			continue
 		}
@@ -140,7 +140,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		m := gentest.RandomModel(t, seed)
 		var files []map[string][]byte
 		for range 2 {
-			p, err := codegen.Generate(m, codegen.Options{Package: "net", Asm: Generate})
+			p, err := generatePkg(m, "net", Generate)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,7 @@ const maxPoolGroup = 8 * 32
 // MaxPool adds a max-pool kernel. Loads read up to 31 bytes past a pixel's
 // channels (the arena has slack after every tensor); stores write exactly C
 // bytes per pixel.
-func (p *Program) MaxPool(name string, m *MaxPool, isa ISA) error {
+func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	if m.C < 1 || m.H < 1 || m.W < 1 || m.K < 1 || m.S < 1 || m.P < 0 || 2*m.P > m.K ||
 		m.OH != (m.H+2*m.P-m.K)/m.S+1 || m.OW != (m.W+2*m.P-m.K)/m.S+1 || m.OH < 1 || m.OW < 1 ||
 		m.H*m.W*m.C > 1<<30 {

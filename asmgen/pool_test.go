@@ -9,7 +9,7 @@ import (
 )
 
 func TestMaxPool(t *testing.T) {
-	needISA(t, AVX2)
+	needISA(t, avx2)
 	r := rand.New(rand.NewPCG(6, 6))
 	h := newHarness()
 	type check struct {
@@ -32,7 +32,7 @@ func TestMaxPool(t *testing.T) {
 		m := &MaxPool{C: s[0], H: s[1], W: s[2], K: s[3], S: s[4], P: s[5]}
 		m.OH, m.OW = ir.ConvOut(m.H, m.K, m.S, m.P), ir.ConvOut(m.W, m.K, m.S, m.P)
 		name := fmt.Sprintf("maxpool%d", i)
-		if err := h.prog.MaxPool(name, m, AVX2); err != nil {
+		if err := h.prog.MaxPool(name, m, avx2); err != nil {
 			t.Fatal(err)
 		}
 		x := make([]uint8, m.H*m.W*m.C)

@@ -13,7 +13,7 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -30,7 +30,7 @@ func TestPointwiseSpeed(t *testing.T) {
 	if !*speedFlag {
 		t.Skip("run with -speed")
 	}
-	needISA(t, AVX2)
+	needISA(t, avx2)
 	type layer struct{ h, w, cin, cout, k, s int } // k x k convs have padding k/2
 	layers := []layer{{56, 56, 24, 144, 1, 1}, {14, 14, 96, 576, 1, 1}, {7, 7, 320, 1280, 1, 1}, {112, 112, 16, 96, 1, 1},
 		{14, 14, 576, 96, 1, 1}, {112, 112, 32, 16, 1, 1}, {56, 56, 96, 24, 1, 1}, {28, 28, 144, 32, 1, 1},
@@ -39,9 +39,9 @@ func TestPointwiseSpeed(t *testing.T) {
 	p := NewProgram("main")
 	r := rand.New(rand.NewPCG(6, 6))
 	var table strings.Builder
-	isas := []ISA{AVX2}
-	if runtime.Supported(runtime.TierAVX512) {
-		isas = append(isas, AVX512VNNI, AVX512)
+	isas := []Target{avx2}
+	if runtime.AVX512.Supported() {
+		isas = append(isas, avx512vnni, avx512)
 	}
 	for _, isa := range isas {
 		for i, l := range layers {
@@ -51,7 +51,7 @@ func TestPointwiseSpeed(t *testing.T) {
 				InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}}
 			xlen := l.h * l.w * l.cin
 			if !d.Pointwise() {
-				d.InStride = 4 * codegen.Quads(l.cin)
+				d.InStride = 4 * lower.Quads(l.cin)
 				xlen = (l.h + 2*pad) * (l.w + 2*pad) * d.InStride
 			}
 			d.Weight = make([]int8, l.cin*l.cout*l.k*l.k)
@@ -68,7 +68,7 @@ func TestPointwiseSpeed(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(&table, "\t{%q, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), l.h, l.w, l.cin, l.cout, l.k, l.s,
-				xlen, len(d.Weight), (l.cout+7)/8*8*l.k*l.k*codegen.Quads(l.cin)*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
+				xlen, len(d.Weight), (l.cout+7)/8*8*l.k*l.k*lower.Quads(l.cin)*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
 		}
 	}
 	// spin(n): n x 12 dependent adds, 12 cycles per iteration at any clock.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // A tile program is a GEMM layer (a pointwise conv, a linear layer, or a
@@ -14,7 +14,7 @@ import (
 // (one pixel's channels are one tile row, the pixel stride is TILELOADD's
 // stride; a k x k conv's tiles are runs of one output row, one A tile per
 // tap, from the padded input buffer, stride Stride pixels); the weights as
-// codegen.PackDense packs them for every tier, whose units of 16 output
+// lower.PackDense packs them for every tier, whose units of 16 output
 // channels are B tiles as they are (a row per quad of input channels, 16
 // channels x 4 bytes, stride 64); the int32 products stored to the worker's
 // scratch and requantized there with the float-bias epilogue. Partial pixel tiles and the tail of the reduction
@@ -108,12 +108,8 @@ type tileProgram struct {
 	doCap, doLo, doHi          bool
 }
 
-// tileOK says whether the layer runs as a tile program: pointwise layers,
-// and k x k convs with at least 32 input channels (a tap's reduction fills at
-// least half an A tile's 64 bytes; the stem's 3 channels would fill 4 of them).
-func (d *Dense) tileOK() bool {
-	return d.Pointwise() || codegen.Quads(d.Cin) >= tileQuads/2
-}
+// tileOK says whether the layer runs as a tile program (lower.Tileable).
+func (d *Dense) tileOK() bool { return lower.Tileable(d.kind(), d.Cin) }
 
 // tileRowRun is how many pixels of an output row of ow pixels one tile holds:
 // the rows split into equal runs of at most 16 (56 -> 4 x 14), so that most
@@ -133,7 +129,7 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 	if d.MaxAbsProd == nil {
 		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
 	}
-	p := &tileProgram{d: d, pixels: d.OH * d.OW, nq: codegen.Quads(d.Cin), taps: []int{0}, aStride: d.InStride}
+	p := &tileProgram{d: d, pixels: d.OH * d.OW, nq: lower.Quads(d.Cin), taps: []int{0}, aStride: d.InStride}
 	if !d.Pointwise() {
 		wp := d.W + 2*d.Pad
 		p.taps = p.taps[:0]
@@ -149,7 +145,7 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 	p.doCap, p.doLo, p.doHi = needsCap(d.MaxAbsProd), d.Lo > 0, d.Hi < 255
 	n := d.Cols() * ColBlock
 	p.zf, p.mul, p.bias = make([]int32, n), make([]float32, n), make([]float32, n)
-	copy(p.zf, codegen.ZeroFold(d.Weight, d.Cout, d.ZIn))
+	copy(p.zf, lower.ZeroFold(d.Weight, d.Cout, d.ZIn))
 	copy(p.mul, d.M)
 	copy(p.bias, d.B)
 
@@ -348,7 +344,7 @@ func (u *tileUnit) tdpbusd(c, a, b int) error {
 
 // emulate runs a kernel call (the units [s0, s1) and column units [n0, n1))
 // on the emulated tile unit, as the encoded kernel does: x the input (with the
-// arena's ReadSlack), w the packed weights, y the output, t the scratch.
+// arena's lower.ReadSlack), w the packed weights, y the output, t the scratch.
 func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 	d := p.d
 	if len(t) < AMXScratch {

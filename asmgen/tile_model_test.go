@@ -6,9 +6,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // tileModel runs every GEMM layer of m that has a tile program on the
@@ -40,7 +40,7 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 			InStride: c.InC, OutStride: c.OutC, ZIn: x.Zero, XMax: 255, Weight: c.Weight,
 			Requant: Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}}
 		if !d.Pointwise() {
-			d.InStride = 4 * codegen.Quads(c.InC)
+			d.InStride = 4 * lower.Quads(c.InC)
 		}
 		if !d.tileOK() {
 			continue
@@ -49,13 +49,13 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 		if err != nil {
 			t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
 		}
-		wb := int8Bytes(codegen.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
+		wb := int8Bytes(lower.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
 		wp, hp := w+2*d.Pad, h+2*d.Pad
 		px, ie, oe := oh*ow, x.Elems(), y.Elems()
 		for s := 0; s < n; s++ {
 			// CHW (the interpreter) -> HWC (the arena, padded with the zero
 			// point for a k x k conv), slack after it.
-			xb := make([]byte, hp*wp*d.InStride+ReadSlack)
+			xb := make([]byte, hp*wp*d.InStride+lower.ReadSlack)
 			for q := 0; q < hp*wp; q++ {
 				for ch := 0; ch < c.InC; ch++ {
 					xb[q*d.InStride+ch] = byte(x.Zero)

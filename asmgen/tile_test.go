@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // tileShapes are the GEMM layers with tile programs: pointwise and linear
@@ -66,11 +66,11 @@ func TestTileEmulated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
-			for j := len(x) - ReadSlack; j < len(x); j++ {
+			x := append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...)
+			for j := len(x) - lower.ReadSlack; j < len(x); j++ {
 				x[j] = byte(r.IntN(256)) // the arena's slack holds anything
 			}
-			w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, d.K))
+			w := int8Bytes(lower.PackDense(d.Weight, d.Cin, d.Cout, d.K))
 			y := make([]byte, d.OH*d.OW*d.OutStride)
 			scratch := make([]byte, AMXScratch)
 			u, cu := d.Units(), d.Cols()
@@ -106,8 +106,8 @@ func TestTileEmulatorFaults(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 2))
 	c := randDense(r, denseShape{cin: 99, cout: 32, k: 1, s: 1, h: 5, w: 5, xmax: 255}) // one pair of units
 	d := c.d
-	w := int8Bytes(codegen.PackDense(d.Weight, d.Cin, d.Cout, 1))
-	x := append(c.input(r, AVX512VNNI), make([]byte, ReadSlack)...)
+	w := int8Bytes(lower.PackDense(d.Weight, d.Cin, d.Cout, 1))
+	x := append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...)
 	y := make([]byte, d.H*d.W*d.OutStride)
 	for _, tc := range []struct {
 		name string
@@ -115,7 +115,7 @@ func TestTileEmulatorFaults(t *testing.T) {
 		x, w []byte
 	}{
 		{"short weights", nil, x, w[:len(w)-1]},
-		{"no slack", nil, x[:len(x)-ReadSlack], w},
+		{"no slack", nil, x[:len(x)-lower.ReadSlack], w},
 		{"reduction mismatch", func(p *tileProgram) { p.cfg[cfgRowsOff+tB1]-- }, x, w},
 		{"unconfigured tile", func(p *tileProgram) { p.cfg[cfgRowsOff+tB1t] = 0; p.cfg[cfgColsbOff+2*tB1t] = 0 }, x, w},
 		{"same tile twice", func(p *tileProgram) {

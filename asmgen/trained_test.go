@@ -5,9 +5,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -23,14 +23,14 @@ func TestTrainedModels(t *testing.T) {
 	}
 	const images = 60
 	root := gentest.RepoRoot(t) + "/testdata/"
-	emulated := func(isa ISA) codegen.AsmGenerator {
-		return func(m *compiler.Model, pkg string, name func(int, string) string) (*codegen.Asm, error) {
-			return GenerateTiers(m, pkg, []ISA{isa}, name)
+	emulated := func(isa Target) asmGen {
+		return func(m *lower.Model, pkg string) (*lower.Asm, error) {
+			return generate(m, pkg, []Target{isa})
 		}
 	}
 	// The real avx512 tier runs where the CPU has it: no need to build its
 	// emulation there too, unless asked (PTQC_TEST_EMULATIONS=1).
-	zmmEmu := !runtime.Supported(runtime.TierAVX512) || os.Getenv("PTQC_TEST_EMULATIONS") != ""
+	zmmEmu := !runtime.AVX512.Supported() || os.Getenv("PTQC_TEST_EMULATIONS") != ""
 	var real, emul, emulZ, amxe, amxz []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
@@ -48,7 +48,7 @@ func TestTrainedModels(t *testing.T) {
 	} {
 		m := quantizeTestdata(t, root, c.dir, c.qconfig)
 		type variant struct {
-			gen  codegen.AsmGenerator
+			gen  asmGen
 			pkg  string
 			into *[]gentest.Pkg
 		}
@@ -58,13 +58,13 @@ func TestTrainedModels(t *testing.T) {
 		}
 		if c.amx {
 			variants = append(variants, variant{emulated(amxEmulated), c.pkg + "_amxemu", &amxe})
-			if runtime.Supported(runtime.TierAVX512) {
+			if runtime.AVX512.Supported() {
 				variants = append(variants, variant{emulated(amxTilesEmulated), c.pkg + "_amxz", &amxz})
 			}
 			amxModels = append(amxModels, i)
 		}
 		for _, v := range variants {
-			p, err := codegen.Generate(m, codegen.Options{Package: v.pkg, Asm: v.gen})
+			p, err := generatePkg(m, v.pkg, v.gen)
 			if err != nil {
 				t.Fatalf("%s: %v", v.pkg, err)
 			}
@@ -74,8 +74,8 @@ func TestTrainedModels(t *testing.T) {
 		inLens, outs = append(inLens, m.Tensors[m.Input].Elems()), append(outs, m.NumClasses())
 	}
 	var envs [][]string
-	for _, tier := range []string{runtime.TierGeneric, runtime.TierAVX2, runtime.TierAVX512VNNI, runtime.TierAVX512, runtime.TierAMX} {
-		if runtime.Supported(tier) {
+	for _, tier := range []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name} {
+		if runtime.TierNamed(tier).Supported() {
 			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=2"})
 		} else {
 			t.Logf("tier %s: not supported by this CPU, UNVERIFIED here", tier)
@@ -113,14 +113,14 @@ func TestTrainedModels(t *testing.T) {
 		all[i] = i
 	}
 	check(real, all, envs)
-	if runtime.Supported(runtime.TierAVX2) {
-		check(emul, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+	if runtime.AVX2.Supported() {
+		check(emul, all, [][]string{{"PTQC_ISA=" + runtime.AVX2.Name, "PTQC_THREADS=1"}})
 		if zmmEmu {
-			check(emulZ, all, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=1"}})
+			check(emulZ, all, [][]string{{"PTQC_ISA=" + runtime.AVX2.Name, "PTQC_THREADS=1"}})
 		}
-		check(amxe, amxModels, [][]string{{"PTQC_ISA=" + runtime.TierAVX2, "PTQC_THREADS=2"}})
+		check(amxe, amxModels, [][]string{{"PTQC_ISA=" + runtime.AVX2.Name, "PTQC_THREADS=2"}})
 	}
 	if len(amxz) > 0 {
-		check(amxz, amxModels, [][]string{{"PTQC_ISA=" + runtime.TierAVX512, "PTQC_THREADS=2"}})
+		check(amxz, amxModels, [][]string{{"PTQC_ISA=" + runtime.AVX512.Name, "PTQC_THREADS=2"}})
 	}
 }

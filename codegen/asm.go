@@ -2,71 +2,13 @@ package codegen
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
-	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
-
-// Asm is a package's assembly, made by the generator in Options.Asm (cmd/ptqc
-// passes asmgen's; codegen comes before asmgen in the pipeline, so it cannot
-// call it itself). The assembly reads the weights as pack.go packs them and
-// keeps its own copies of the multipliers and biases.
-type Asm struct {
-	// Files are added to the package as they are: the .s file and its Go
-	// declarations, amd64 only by their names.
-	Files map[string][]byte
-	// Tiers are the runtime tier names the assembly implements, best last
-	// ("avx2", "avx512vnni", "avx512", "amx").
-	Tiers []string
-	// Layers says per node what the assembly runs.
-	Layers []AsmLayer
-}
-
-// AsmKind is the calling convention of a layer's assembly kernels.
-type AsmKind int
-
-// The kernel kinds and their Go declarations.
-const (
-	AsmNone      AsmKind = iota // no assembly: the portable kernel runs on every tier
-	AsmQuantize                 // func(x *float32, y *byte, s0, s1 int)
-	AsmDense                    // func(x, w, y, t *byte, s0, s1, n0, n1 int)
-	AsmDepthwise                // func(x, w, y *byte, s0, s1 int)
-	AsmAdd                      // func(a, b, y *byte, s0, s1 int)
-	AsmMean                     // func(x, y *byte)
-	AsmMaxPool                  // func(x, y *byte, s0, s1 int)
-)
-
-// AsmLayer is the assembly of one node.
-type AsmLayer struct {
-	Kind  AsmKind
-	Funcs map[string]string // tier -> kernel
-	// A call computes units [s0, s1) of Units (rows or strips of pixels) and,
-	// for a dense layer, column units [n0, n1) of Cols.
-	Units, Cols int
-	// Scratch is the bytes a dense call needs at t.
-	Scratch int
-	// In, for a dense layer, is the padded input layout it reads (nil: the
-	// arena's NHWC); for a quantize, the padded layout it writes instead of
-	// the arena (for its only consumer, which reads it).
-	In *AsmPad
-}
-
-// AsmPad is a padded NHWC layout: pixels of Stride bytes (the channels, then
-// padding) with Border pixels of Z on every side.
-type AsmPad struct {
-	Stride, Border int
-	Z              uint8
-}
-
-// AsmGenerator makes the assembly of m for package pkg; name is the Go name of
-// layer i's kernel for a tier.
-type AsmGenerator func(m *compiler.Model, pkg string, name func(layer int, tier string) string) (*Asm, error)
-
-// asmName is layer l's kernel for a tier: "l07_avx2".
-func asmName(ls []*layer) func(int, string) string {
-	return func(i int, tier string) string { return ls[i].ID + "_" + tier }
-}
 
 func (g *gen) scratchBytes() int {
 	n := 0
@@ -78,43 +20,12 @@ func (g *gen) scratchBytes() int {
 	return n
 }
 
-// padBytes is the largest padded input of a dense layer.
+// padBytes is the pad buffer a worker needs for the assembly.
 func (g *gen) padBytes() int {
-	n := 0
-	if g.asm != nil {
-		written := g.quantizedPadded()
-		for i, al := range g.asm.Layers {
-			if g.readsPad(i, written) {
-				x := g.layers[i].XD
-				n = max(n, (x.H+2*al.In.Border)*(x.W+2*al.In.Border)*al.In.Stride)
-			}
-		}
+	if g.asm == nil {
+		return 0
 	}
-	return n
-}
-
-// quantizedPadded are the tensors a quantize writes padded, into the pad
-// buffer, for their only consumer.
-func (g *gen) quantizedPadded() map[int]bool {
-	written := map[int]bool{}
-	for i, al := range g.asm.Layers {
-		if al.Kind == AsmQuantize && al.In != nil {
-			written[g.layers[i].Y.ID] = true
-		}
-	}
-	return written
-}
-
-// readsPad reports whether dense layer i reads its input from the pad buffer:
-// a padded layout, unless it is the arena's own (no border, channels already
-// at the stride: ResNet's 1x1 stride-2 downsample convs), which it then reads
-// in place instead of a copy; or the quantize wrote it there.
-func (g *gen) readsPad(i int, written map[int]bool) bool {
-	al, l := g.asm.Layers[i], g.layers[i]
-	if al.Kind != AsmDense || al.In == nil {
-		return false
-	}
-	return written[l.X.ID] || al.In.Border > 0 || al.In.Stride != l.XD.C
+	return g.lm.PadBytes
 }
 
 // glue writes the Model and what runs it: tiers, workers, Forward.
@@ -172,7 +83,7 @@ func (g *gen) glue(f *jen.File) {
 	f.Comment(lines(
 		"New returns a Model with its weights loaded, its kernels chosen and one runner",
 		"allocated: the best tier this CPU runs, or the one the environment variable",
-		"PTQC_ISA names (generic, avx2, avx512vnni, avx512, amx); an error there, or in the",
+		"PTQC_ISA names ("+strings.Join(runtime.TierNames(), ", ")+"); an error there, or in the",
 		"package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
 		"(default GOMAXPROCS).",
 	))
@@ -245,7 +156,7 @@ func (g *gen) glue(f *jen.File) {
 		jen.Return(r()),
 	)
 	f.Line()
-	f.Comment("Tier is the kernel tier the Model runs (\"generic\", \"avx2\", \"avx512vnni\", \"avx512\" or \"amx\"), or New's error.")
+	f.Comment("Tier is the kernel tier the Model runs (" + quotedOr(runtime.TierNames()) + "), or New's error.")
 	f.Func().Params(m().Op("*").Id("Model")).Id("Tier").Params().Params(jen.String(), jen.Error()).Block(
 		jen.If(m().Op("==").Nil()).Block(jen.Return(jen.Lit(""), jen.Qual("errors", "New").Call(jen.Lit(pkg+": Tier of a nil Model")))),
 		jen.If(jen.Err().Op(":=").Add(m()).Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Err())),
@@ -450,8 +361,6 @@ func forwardName(tier string) string { return "forward" + strings.ToUpper(tier) 
 
 // asmForward writes the forward function of one assembly tier.
 func (g *gen) asmForward(f *jen.File, tierName string) error {
-	// A padded input written by the quantize needs no copy.
-	written := g.quantizedPadded()
 	var err error
 	f.Line()
 	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
@@ -463,14 +372,13 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 		for i, l := range g.layers {
 			al := g.asm.Layers[i]
 			fn := al.Funcs[tierName]
-			if al.Kind != AsmNone && fn == "" {
+			if l.Kind.HasAsm() && fn == "" {
 				err = fmt.Errorf("layer %d (%s): no %s kernel", i, l.Node.Name, tierName)
 				return
 			}
 			grp.Comment(fmt.Sprintf("%s: %s", l.ID, text(l.summary())))
 			x := at("a", l.id("X"))
-			pad := g.readsPad(i, written)
-			if pad {
+			if l.PadIn {
 				x = at("pd", jen.Lit(0))
 			}
 			// once runs body as a step of one chunk.
@@ -490,40 +398,40 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				grp.For(jen.Id("c").Op(":=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Lit(0)), jen.Id("c").Op("<").Id("nc"), jen.Id("c").Op("=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Id("c").Op("+").Lit(1))).Block(body...)
 				grp.Id("team").Dot("Wait").Call(jen.Lit(step), jen.Id("nc"))
 			}
-			if pad && !written[l.X.ID] {
-				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(al.In.Stride), jen.Lit(al.In.Border), jen.Lit(int(al.In.Z))))
+			if l.PadCopy {
+				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(l.Pad.Stride), jen.Lit(l.Pad.Border), jen.Lit(int(l.Pad.Z))))
 			}
-			switch al.Kind {
-			case AsmNone:
+			switch l.Kind {
+			case lower.Grouped, lower.Dequantize:
 				once(2*i+1, g.genericCall(l))
-			case AsmQuantize:
+			case lower.Quantize:
 				y := at("a", l.id("Y"))
-				if al.In != nil {
+				if l.Pad != nil {
 					y = at("pd", jen.Lit(0))
 				}
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(jen.Op("&").Id("in").Index(jen.Lit(0)), y, s0, s1)
 				})
-			case AsmDense:
+			case lower.Pointwise, lower.Dense:
 				chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
 				})
-			case AsmDepthwise:
+			case lower.Depthwise:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), s0, s1)
 				})
-			case AsmAdd:
+			case lower.Add:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), s0, s1)
 				})
-			case AsmMean:
+			case lower.Mean:
 				once(2*i+1, jen.Id(fn).Call(x, at("a", l.id("Y"))))
-			case AsmMaxPool:
+			case lower.MaxPool:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, at("a", l.id("Y")), s0, s1)
 				})
 			default:
-				err = fmt.Errorf("layer %d (%s): assembly kind %d", i, l.Node.Name, al.Kind)
+				err = fmt.Errorf("layer %d (%s): no assembly for kind %s", i, l.Node.Name, l.Kind)
 				return
 			}
 			grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
@@ -534,9 +442,18 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 
 // tiers are the package's kernel tiers, best last.
 func (g *gen) tiers() []string {
-	t := []string{"generic"}
+	t := []string{runtime.TierGeneric}
 	if g.asm != nil {
 		t = append(t, g.asm.Tiers...)
 	}
 	return t
+}
+
+// quotedOr is "a", "b" or "c".
+func quotedOr(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }

@@ -1,21 +1,10 @@
-// Package codegen writes a quantized model as a standalone Go package: model.go
-// (constants, Model, New, Forward and the layer schedule), kernels.go (one
-// function per layer, specialised with its shapes and qparams as constants),
-// weights.bin (packed int8 weights and int32 accumulator starts, embedded) and doc.go
+// Package codegen writes a lowered model (see package lower, which decides
+// every layout) as a standalone Go package: model.go (constants, Model, New,
+// Forward and the layer schedule), kernels.go (one function per layer,
+// specialised with its shapes and qparams as constants), weights.bin (the
+// packed int8 weights and int32 accumulator starts, embedded) and doc.go
 // (provenance).
 //
-// Layout, decided here for every layer kind and relied on by issue 6's assembly:
-//
-//   - Activations are uint8 NHWC (channels last) in one arena per worker: a pointwise
-//     conv is then a u8 x s8 GEMM over contiguous channels and a depthwise conv a
-//     per-channel vector multiply-add, both vectorising over channels. The arena is
-//     planned here (see plan.go): tensors are placed first-fit in node order and
-//     their bytes reused once dead.
-//   - Weights are packed per layer kind by pack.go, the one place to change for
-//     another kernel's order. Accumulators start at -z_x * sum(w[c]) and borders
-//     behave as if padded with z_x, so kernels compute sum(q_x * w) - z_x * sum(w),
-//     which equals the interpreter's sum((q_x - z_x) * w) in wrapping int32
-//     arithmetic; the float bias is added after scaling, as ARCHITECTURE.md says.
 //   - Every layer runs on the portable Go kernels of kernels.go (layer IDs l00,
 //     l01, ...: l07Generic) and, when Options.Asm is set, on assembly tiers
 //     (kernels_amd64.s, forward_amd64.go). New picks one tier per Model
@@ -23,6 +12,7 @@
 //     layers in order, each split across a runner's workers for a single image
 //     or whole images side by side for a batch. A Model keeps a pool of runners
 //     (a runtime.Team and its workers' memory), one per call running at once.
+//   - The float bias is added after scaling, as the reference interpreter does.
 //   - Every generated Go file records the build id, a hash of all of them, and
 //     weights.bin a hash of its own bytes, which New checks: files of two builds
 //     mixed (a build killed halfway through its renames) fail instead of
@@ -33,14 +23,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"go/token"
-	"math"
 	"sort"
 
 	"github.com/dave/jennifer/jen"
-	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Header starts every generated file (weights.bin too, as its first line).
@@ -52,9 +41,9 @@ type Options struct {
 	// Command is the ptqc command that regenerates the package, run from its
 	// directory; recorded in doc.go. Empty leaves it out.
 	Command string
-	// Asm, if not nil, makes the package's assembly (see Asm); without it the
-	// package has the portable Go kernels only.
-	Asm AsmGenerator
+	// Asm, if not nil, is the package's assembly (asmgen's, for the same
+	// lowered model); without it the package has the portable Go kernels only.
+	Asm *lower.Asm
 }
 
 // Package is a generated package.
@@ -79,81 +68,23 @@ func (p *Package) Names() []string {
 	return n
 }
 
-// kind is how a layer is computed; it decides the kernel and the weight packing.
-type kind int
-
-const (
-	kQuantize  kind = iota // float32 NCHW -> uint8 NHWC
-	kPointwise             // 1x1 conv, stride 1, no padding, one group; also Linear
-	kDepthwise             // one input and one output channel per group
-	kConv                  // any other conv: gather a patch per output pixel, then dot products
-	kAdd
-	kMean
-	kDequantize // uint8 NHWC -> float32 NCHW
-	kMaxPool    // max over a window, qparams passed through
-)
-
-var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "add", "mean", "dequantize", "max pool"}
-
-func (k kind) String() string { return kindNames[k] }
-
-// dims is a tensor's per-image shape as channels, height, width ([F] is F x 1 x 1).
-type dims struct{ C, H, W int }
-
-func (d dims) elems() int { return d.C * d.H * d.W }
-func (d dims) String() string {
-	if d.H == 1 && d.W == 1 {
-		return fmt.Sprint(d.C)
-	}
-	return fmt.Sprintf("%dx%dx%d", d.C, d.H, d.W)
-}
-
-// layer is one node with everything the emitters need.
-type layer struct {
-	ID     string // identifier prefix in the generated code: "l07"
-	Node   *compiler.Node
-	Kind   kind
-	X, X2  *compiler.Tensor // inputs (X2 for Add only)
-	Y      *compiler.Tensor // output
-	XD, YD dims
-	// Arena offsets of X, X2 and Y (Y unused for Dequantize, X for Quantize).
-	XOff, X2Off, YOff int
-	// Packed parameters and their offsets in the weight and bias sections.
-	W          []int8
-	B          []int32
-	WOff, BOff int
-}
-
-func tensorDims(t *compiler.Tensor) (dims, error) {
-	switch len(t.Shape) {
-	case 1:
-		return dims{t.Shape[0], 1, 1}, nil
-	case 3:
-		return dims{t.Shape[0], t.Shape[1], t.Shape[2]}, nil
-	}
-	return dims{}, fmt.Errorf("tensor %d: shape %v, want [C,H,W] or [F]", t.ID, t.Shape)
-}
+// layer is a lowered layer; the emitters hang their helpers on it.
+type layer struct{ *lower.Layer }
 
 // Generate writes m as the Go package opts.Package.
-func Generate(m *compiler.Model, opts Options) (*Package, error) {
+func Generate(m *lower.Model, opts Options) (*Package, error) {
 	if err := CheckPackageName(opts.Package); err != nil {
 		return nil, err
 	}
-	ls, err := layers(m)
-	if err != nil {
-		return nil, err
+	ls := make([]*layer, len(m.Layers))
+	for i, l := range m.Layers {
+		ls[i] = &layer{l}
 	}
-	arena, err := plan(ls)
-	if err != nil {
-		return nil, err
-	}
-	blob := pack(ls)
-	g := &gen{m: m, opts: opts, layers: ls, arena: arena, blob: blob}
-	p := &Package{Name: opts.Package, Files: map[string][]byte{"weights.bin": blob.data}, WeightsBytes: len(blob.data), ArenaBytes: arena, Tiers: []string{"generic"}}
+	wb := weightsBin(m)
+	g := &gen{m: m.Quantized, lm: m, opts: opts, layers: ls, weights: wb}
+	p := &Package{Name: opts.Package, Files: map[string][]byte{"weights.bin": wb}, WeightsBytes: len(wb), ArenaBytes: m.ArenaBytes, Tiers: []string{runtime.TierGeneric}}
 	if opts.Asm != nil {
-		if g.asm, err = opts.Asm(m, opts.Package, asmName(ls)); err != nil {
-			return nil, fmt.Errorf("assembly: %w", err)
-		}
+		g.asm = opts.Asm
 		if len(g.asm.Layers) != len(ls) {
 			return nil, fmt.Errorf("assembly: %d layers for %d nodes", len(g.asm.Layers), len(ls))
 		}
@@ -164,7 +95,7 @@ func Generate(m *compiler.Model, opts Options) (*Package, error) {
 		for name, b := range files {
 			p.Files[name] = b
 		}
-		p.Tiers = append([]string{"generic"}, g.asm.Tiers...)
+		p.Tiers = append(p.Tiers, g.asm.Tiers...)
 	}
 	for _, f := range []struct {
 		name string
@@ -180,6 +111,29 @@ func Generate(m *compiler.Model, opts Options) (*Package, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// headerLen is where weights.bin's data starts.
+const headerLen = lower.Align
+
+// weightsBin is weights.bin: Header and a newline, zero-padded to headerLen
+// bytes, then the weight section (every conv and linear layer's int8
+// weights in node order, as the layers' WOff place them), then the int32
+// little-endian accumulator starts (as their BOff place them).
+func weightsBin(m *lower.Model) []byte {
+	data := make([]byte, headerLen+m.WeightsLen+4*m.BiasesLen)
+	copy(data, Header+"\n")
+	w := data[headerLen:]
+	b := data[headerLen+m.WeightsLen:]
+	for _, l := range m.Layers {
+		for i, v := range l.W {
+			w[l.WOff+i] = byte(v)
+		}
+		for i, v := range l.B {
+			binary.LittleEndian.PutUint32(b[4*(l.BOff+i):], uint32(v))
+		}
+	}
+	return data
 }
 
 // buildPlaceholder stands for the build id in the generated Go files until
@@ -251,184 +205,3 @@ func CheckPackageName(name string) error {
 	}
 	return nil
 }
-
-// layers checks m as far as the generated code relies on it and describes each node.
-func layers(m *compiler.Model) ([]*layer, error) {
-	if m == nil || m.Desc == nil {
-		return nil, errors.New("no model or no description")
-	}
-	n := len(m.Nodes)
-	if n < 2 || m.Nodes[0].Kind != compiler.KQuantize || m.Nodes[n-1].Kind != compiler.KDequantize {
-		return nil, errors.New("model must start with a Quantize and end with a Dequantize")
-	}
-	tensor := func(id int) (*compiler.Tensor, error) {
-		if id < 0 || id >= len(m.Tensors) || m.Tensors[id] == nil {
-			return nil, fmt.Errorf("tensor %d out of range", id)
-		}
-		return m.Tensors[id], nil
-	}
-	in, err := tensor(m.Input)
-	if err != nil || len(in.Shape) != 3 {
-		return nil, fmt.Errorf("model input: want a [C,H,W] tensor")
-	}
-	if c, h, w := in.Shape[0], in.Shape[1], in.Shape[2]; len(m.Desc.Input) != 3 || m.Desc.Input[0] != c || m.Desc.Input[1] != h || m.Desc.Input[2] != w {
-		return nil, fmt.Errorf("description input %v differs from the model input %v", m.Desc.Input, in.Shape)
-	}
-	width := len(fmt.Sprint(n - 1))
-	ls := make([]*layer, n)
-	written := map[int]bool{m.Input: true}
-	for i, nd := range m.Nodes {
-		l := &layer{ID: fmt.Sprintf("l%0*d", max(width, 2), i), Node: nd}
-		if err := l.describe(m, tensor); err != nil {
-			return nil, fmt.Errorf("layer %d (%s, %s): %w", i, nd.Name, nd.Kind, err)
-		}
-		if (l.Kind == kQuantize) != (i == 0) || (l.Kind == kDequantize) != (i == n-1) {
-			return nil, fmt.Errorf("layer %d (%s): %s must be the first layer and dequantize the last", i, nd.Name, nd.Kind)
-		}
-		for _, id := range nd.In {
-			if !written[id] {
-				return nil, fmt.Errorf("layer %d (%s): reads tensor %d before it is computed", i, nd.Name, id)
-			}
-		}
-		if written[nd.Out] {
-			return nil, fmt.Errorf("layer %d (%s): tensor %d is written twice", i, nd.Name, nd.Out)
-		}
-		written[nd.Out] = true
-		ls[i] = l
-	}
-	if ls[0].X.ID != m.Input {
-		return nil, errors.New("the first Quantize does not read the model input")
-	}
-	return ls, nil
-}
-
-func (l *layer) describe(m *compiler.Model, tensor func(int) (*compiler.Tensor, error)) error {
-	nd := l.Node
-	want := 1
-	if nd.Kind == compiler.KAdd {
-		want = 2
-	}
-	if len(nd.In) != want {
-		return fmt.Errorf("%d inputs, want %d", len(nd.In), want)
-	}
-	var err error
-	if l.X, err = tensor(nd.In[0]); err != nil {
-		return err
-	}
-	if l.Y, err = tensor(nd.Out); err != nil {
-		return err
-	}
-	if l.XD, err = tensorDims(l.X); err != nil {
-		return err
-	}
-	if l.YD, err = tensorDims(l.Y); err != nil {
-		return err
-	}
-	const maxElems = 1 << 28
-	if l.XD.elems() > maxElems || l.YD.elems() > maxElems {
-		return errors.New("tensor too large")
-	}
-	checkQ := func(t *compiler.Tensor) error {
-		if !(t.Scale > 0) || math.IsInf(t.Scale, 0) || t.Zero < 0 || t.Zero > 255 {
-			return fmt.Errorf("tensor %d: scale %v / zero point %d invalid", t.ID, t.Scale, t.Zero)
-		}
-		return nil
-	}
-	if nd.Kind != compiler.KQuantize {
-		if err := checkQ(l.X); err != nil {
-			return err
-		}
-	}
-	if nd.Kind != compiler.KDequantize {
-		if err := checkQ(l.Y); err != nil {
-			return err
-		}
-	}
-	switch nd.Kind {
-	case compiler.KQuantize, compiler.KDequantize:
-		if l.XD != l.YD {
-			return fmt.Errorf("shape %v to %v", l.X.Shape, l.Y.Shape)
-		}
-		l.Kind = kQuantize
-		if nd.Kind == compiler.KDequantize {
-			l.Kind = kDequantize
-		}
-		if nd.Kind == compiler.KQuantize && (!finite32(float32(1/l.Y.Scale)) || len(l.X.Shape) != 3) {
-			return errors.New("quantize needs a [C,H,W] input and a finite 1/scale")
-		}
-	case compiler.KAdd:
-		if l.X2, err = tensor(nd.In[1]); err != nil {
-			return err
-		}
-		if err := checkQ(l.X2); err != nil {
-			return err
-		}
-		x2, err := tensorDims(l.X2)
-		if err != nil {
-			return err
-		}
-		if nd.Add == nil || x2 != l.XD || l.YD != l.XD || !finite32(nd.Add.MA) || !finite32(nd.Add.MB) {
-			return errors.New("bad add: shapes differ or multipliers missing")
-		}
-		l.Kind = kAdd
-	case compiler.KMaxPool:
-		p, x := nd.Pool, l.XD
-		if p == nil || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Stride > 64 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
-			len(l.X.Shape) != 3 || l.X.Zero != l.Y.Zero || l.X.Scale != l.Y.Scale || x.H+2*p.Pad < p.Kernel || x.W+2*p.Pad < p.Kernel ||
-			l.YD != (dims{x.C, (x.H+2*p.Pad-p.Kernel)/p.Stride + 1, (x.W+2*p.Pad-p.Kernel)/p.Stride + 1}) {
-			return fmt.Errorf("max pool %+v from %v to %v", p, l.X.Shape, l.Y.Shape)
-		}
-		l.Kind = kMaxPool
-	case compiler.KMean:
-		if len(l.X.Shape) != 3 || l.YD != (dims{l.XD.C, 1, 1}) {
-			return fmt.Errorf("mean from %v to %v", l.X.Shape, l.Y.Shape)
-		}
-		l.Kind = kMean
-	case compiler.KConv, compiler.KLinear:
-		c := nd.Conv
-		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
-			return err
-		}
-		switch {
-		case c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1:
-			l.Kind = kPointwise
-		case c.Groups == c.InC && c.Groups == c.OutC:
-			l.Kind = kDepthwise
-		default:
-			l.Kind = kConv
-		}
-	default:
-		return errors.New("unsupported kind")
-	}
-	return nil
-}
-
-func checkConv(c *compiler.Conv, x, y dims, linear bool) error {
-	if c == nil {
-		return errors.New("no conv parameters")
-	}
-	if c.Groups < 1 || c.InC < 1 || c.OutC < 1 || c.InC%c.Groups != 0 || c.OutC%c.Groups != 0 ||
-		c.Kernel < 1 || c.Kernel > 64 || c.Stride < 1 || c.Stride > 64 || c.Pad < 0 || c.Pad > 64 {
-		return fmt.Errorf("bad geometry: %d -> %d channels, kernel %d, stride %d, padding %d, groups %d", c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, c.Groups)
-	}
-	if x.C != c.InC || y.C != c.OutC || y.H != (x.H+2*c.Pad-c.Kernel)/c.Stride+1 || y.W != (x.W+2*c.Pad-c.Kernel)/c.Stride+1 || x.H+2*c.Pad < c.Kernel || x.W+2*c.Pad < c.Kernel {
-		return fmt.Errorf("conv %d -> %d, kernel %d, stride %d, padding %d does not map %v to %v", c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, x, y)
-	}
-	if linear && (x.H != 1 || x.W != 1 || c.Kernel != 1) {
-		return errors.New("linear on a spatial input")
-	}
-	if n := c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel; len(c.Weight) != n || len(c.B) != c.OutC || len(c.M) != c.OutC {
-		return fmt.Errorf("%d weights, %d biases, %d multipliers; want %d, %d, %d", len(c.Weight), len(c.B), len(c.M), n, c.OutC, c.OutC)
-	}
-	for _, v := range c.M {
-		if !finite32(v) {
-			return fmt.Errorf("multiplier %v is not finite", v)
-		}
-	}
-	if c.Lo < 0 || c.Hi > 255 || c.Lo > c.Hi {
-		return fmt.Errorf("clamp [%d, %d] outside 0..255", c.Lo, c.Hi)
-	}
-	return nil
-}
-
-func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

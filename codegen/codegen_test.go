@@ -18,137 +18,9 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 )
 
-func TestFirstFit(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		ts       []interval
-		want     []int
-		wantPeak int
-	}{
-		{"one", []interval{{0, 1, 64}}, []int{0}, 64},
-		{"chain reuses dead bytes", []interval{{0, 1, 64}, {1, 2, 64}, {2, 3, 64}}, []int{0, 64, 0}, 128},
-		{"an input is alive while its reader writes", []interval{{0, 1, 128}, {1, 2, 64}}, []int{0, 128}, 192},
-		// x -> expand e -> depthwise d -> add(x, d): x stays alive across the block,
-		// the add's output goes where e was.
-		{"residual block", []interval{{0, 3, 64}, {1, 2, 384}, {2, 3, 384}, {3, 4, 64}}, []int{0, 64, 448, 64}, 832},
-		{"unread output", []interval{{0, 0, 64}, {1, 2, 64}}, []int{0, 0}, 64},
-		{"first gap that fits", []interval{{0, 3, 64}, {1, 2, 64}, {2, 4, 64}, {3, 4, 128}, {4, 5, 64}}, []int{0, 64, 128, 192, 0}, 320},
-	} {
-		offs, peak := firstFit(c.ts)
-		if diff := cmp.Diff(c.want, offs); diff != "" || peak != c.wantPeak {
-			t.Errorf("%s: peak %d (want %d), offsets (-want +got):\n%s", c.name, peak, c.wantPeak, diff)
-		}
-	}
-}
-
-// TestPlanNoOverlap checks on random models that no tensor shares bytes with
-// one alive at the same time.
-func TestPlanNoOverlap(t *testing.T) {
-	for seed := range uint64(8) {
-		m := randomModel(t, seed)
-		ls, err := layers(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		peak, err := plan(ls)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := map[int]int{}
-		for i, l := range ls {
-			for _, id := range l.Node.In {
-				last[id] = i
-			}
-		}
-		type span struct{ def, last, off, end int }
-		var ss []span
-		for i, l := range ls[:len(ls)-1] {
-			ss = append(ss, span{i, max(i, last[l.Y.ID]), l.YOff, l.YOff + l.YD.elems()})
-			if l.YOff%align != 0 || l.YOff+l.YD.elems() > peak {
-				t.Errorf("model %d layer %d: offset %d size %d in an arena of %d", seed, i, l.YOff, l.YD.elems(), peak)
-			}
-		}
-		for i, a := range ss {
-			for _, b := range ss[i+1:] {
-				if a.def <= b.last && b.def <= a.last && a.off < b.end && b.off < a.end {
-					t.Errorf("model %d: tensors of layers %d and %d overlap while both alive", seed, a.def, b.def)
-				}
-			}
-		}
-	}
-}
-
-func TestPack(t *testing.T) {
-	// 2 output channels, 3x3, 2 input channels (per group), weights numbered by
-	// their OIHW index.
-	w := make([]int8, 2*2*9)
-	for i := range w {
-		w[i] = int8(i)
-	}
-	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w}
-	gotW, gotB := packConv(conv, 3)
-	// Quads (PackDense): one unit of 16 output channels, per tap one quad of
-	// 16 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
-	wantW := make([]int8, 9*64)
-	for tap := range 9 {
-		for o := range 2 {
-			for i := range 2 {
-				wantW[tap*64+o*4+i] = int8((o*2+i)*9 + tap)
-			}
-		}
-	}
-	s0, s1 := int32(0), int32(0)
-	for i := range 18 {
-		s0 += int32(i)
-		s1 += int32(18 + i)
-	}
-	wantB := []int32{-3 * s0, -3 * s1}
-	if diff := cmp.Diff(wantW, gotW); diff != "" {
-		t.Errorf("packConv weights (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(wantB, gotB); diff != "" {
-		t.Errorf("packConv biases (-want +got):\n%s", diff)
-	}
-	// A grouped conv keeps OHWI: o, tap, i -> OIHW index (o*1+i)*9+tap.
-	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
-	gotW, _ = packConv(grouped, 0)
-	wantW = nil
-	for o := range 2 {
-		for tap := range 9 {
-			wantW = append(wantW, int8(o*9+tap))
-		}
-	}
-	if diff := cmp.Diff(wantW, gotW); diff != "" {
-		t.Errorf("packConv grouped (-want +got):\n%s", diff)
-	}
-
-	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
-	gotW, _ = packDepthwise(dw, 0)
-	wantW = nil
-	for tap := range 9 {
-		for c := range 2 {
-			wantW = append(wantW, int8(c*9+tap))
-		}
-	}
-	if diff := cmp.Diff(wantW, gotW); diff != "" {
-		t.Errorf("packDepthwise (-want +got):\n%s", diff)
-	}
-
-	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}}
-	gotW, gotB = packPointwise(pw, 255)
-	wantPW := make([]int8, 64) // one unit of 16, one quad: channel o at o*4
-	copy(wantPW, []int8{1, -2, 3, 0, -128, 127, 0, 0})
-	if diff := cmp.Diff(wantPW, gotW); diff != "" {
-		t.Errorf("packPointwise (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]int32{-255 * 2, -255 * (-1)}, gotB); diff != "" {
-		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
-	}
-}
-
 func TestGenerateIsDeterministic(t *testing.T) {
 	m := randomModel(t, 1)
-	a, err := Generate(m, Options{Package: "net", Command: "ptqc build ..."})
+	a, err := generate(m, Options{Package: "net", Command: "ptqc build ..."})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +34,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		b, err := Generate(m2, Options{Package: "net", Command: "ptqc build ..."})
+		b, err := generate(m2, Options{Package: "net", Command: "ptqc build ..."})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +47,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 // TestGeneratedFiles checks the files' form: the header, gofmt, and imports.
 func TestGeneratedFiles(t *testing.T) {
 	for seed := range uint64(4) {
-		p, err := Generate(randomModel(t, seed), Options{Package: "net"})
+		p, err := generate(randomModel(t, seed), Options{Package: "net"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +128,7 @@ func TestGenerateRejects(t *testing.T) {
 		if c.mutate != nil {
 			m = c.mutate(m)
 		}
-		_, err := Generate(m, Options{Package: c.pkg})
+		_, err := generate(m, Options{Package: c.pkg})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
@@ -265,7 +137,7 @@ func TestGenerateRejects(t *testing.T) {
 
 // TestWriteDir writes packages into a directory shared with user files.
 func TestWriteDir(t *testing.T) {
-	p, err := Generate(randomModel(t, 0), Options{Package: "net"})
+	p, err := generate(randomModel(t, 0), Options{Package: "net"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,22 +280,6 @@ func TestWriteDir(t *testing.T) {
 	}
 }
 
-// TestOddGraphKinds makes sure the hand-built graph reaches the general kernels.
-func TestOddGraphKinds(t *testing.T) {
-	ls, err := layers(randomModel(t, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kinds []string
-	for _, l := range ls {
-		kinds = append(kinds, l.Kind.String())
-	}
-	want := []string{"quantize", "conv", "conv", "conv", "conv", "conv", "add", "conv", "dequantize"}
-	if diff := cmp.Diff(want, kinds); diff != "" {
-		t.Errorf("kinds (-want +got):\n%s", diff)
-	}
-}
-
 // TestHostileNames checks that strings from a model file cannot break out of
 // the comments they appear in.
 func TestHostileNames(t *testing.T) {
@@ -432,7 +288,7 @@ func TestHostileNames(t *testing.T) {
 	m.Nodes[2].Name = "/* open"
 	m.Nodes[3].Name = "bad \xff utf-8 \ufeff"
 	m.Meta.QConfig = "q\nvar Evil = 1"
-	p, err := Generate(m, Options{Package: "net", Command: "ptqc build -model 'a\nb'"})
+	p, err := generate(m, Options{Package: "net", Command: "ptqc build -model 'a\nb'"})
 	if err != nil {
 		t.Fatal(err)
 	}

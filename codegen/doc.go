@@ -29,7 +29,7 @@ func (g *gen) doc() ([]byte, error) {
 		return s
 	}
 	ls := []string{
-		fmt.Sprintf("Package %s is a %s (input %v, %d classes) quantized to int8 by ptqc:", g.opts.Package, arch, in, out.elems()),
+		fmt.Sprintf("Package %s is a %s (input %v, %d classes) quantized to int8 by ptqc:", g.opts.Package, arch, in, out.Elems()),
 		"a standalone package that runs it with integer arithmetic, bit for bit as ptqc's",
 		"int8 reference interpreter does.",
 		"",
@@ -58,8 +58,8 @@ func (g *gen) doc() ([]byte, error) {
 	}
 	ls = append(ls,
 		fmt.Sprintf("	bias correction           %v", meta.BiasCorrect),
-		fmt.Sprintf("	weights.bin               %d bytes (float model %d bytes)", len(g.blob.data), meta.FloatBytes),
-		fmt.Sprintf("	activation arena          %d bytes per worker", g.arena),
+		fmt.Sprintf("	weights.bin               %d bytes (float model %d bytes)", len(g.weights), meta.FloatBytes),
+		fmt.Sprintf("	activation arena          %d bytes per worker", g.lm.ArenaBytes),
 		"	kernel tiers              "+strings.Join(g.tiers(), ", ")+" (New picks one; PTQC_ISA forces it)",
 	)
 	if g.opts.Command != "" {

@@ -10,18 +10,19 @@ import (
 	"github.com/dave/jennifer/jen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/lower"
 )
 
 const rt = "github.com/ptqc/ptqc/runtime"
 
 // gen holds what the emitters share.
 type gen struct {
-	m      *compiler.Model
-	opts   Options
-	layers []*layer
-	arena  int
-	blob   *weightsFile
-	asm    *Asm // nil: no assembly
+	m       *compiler.Model
+	lm      *lower.Model
+	opts    Options
+	layers  []*layer
+	weights []byte     // weights.bin
+	asm     *lower.Asm // nil: no assembly
 }
 
 func (g *gen) file() *jen.File {
@@ -91,18 +92,18 @@ func (l *layer) summary() string {
 	nd := *l.Node
 	nd.Name = text(nd.Name)
 	switch l.Kind {
-	case kQuantize:
+	case lower.Quantize:
 		return fmt.Sprintf("%s: quantize the %v input (NCHW float32 to NHWC uint8)", nd.Name, l.XD)
-	case kDequantize:
+	case lower.Dequantize:
 		return fmt.Sprintf("%s: dequantize the %v output", nd.Name, l.XD)
-	case kAdd:
+	case lower.Add:
 		if nd.Add.ReLU {
 			return fmt.Sprintf("%s: residual add and ReLU, %v", nd.Name, l.XD)
 		}
 		return fmt.Sprintf("%s: residual add, %v", nd.Name, l.XD)
-	case kMean:
+	case lower.Mean:
 		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
-	case kMaxPool:
+	case lower.MaxPool:
 		p := nd.Pool
 		return fmt.Sprintf("%s: max pool %dx%d, stride %d, padding %d; %v -> %v", nd.Name, p.Kernel, p.Kernel, p.Stride, p.Pad, l.XD, l.YD)
 	}
@@ -127,29 +128,29 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	n := func(name string, v int) def { return def{name, nil, jen.Lit(v)} }
 	x, y := l.XD, l.YD
 	add(n("XC", x.C), n("XH", x.H), n("XW", x.W))
-	if l.Kind != kQuantize { // the float input is the caller's
-		add(n("XLen", x.elems()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
+	if l.Kind != lower.Quantize { // the float input is the caller's
+		add(n("XLen", x.Elems()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
 	}
-	if l.Kind == kAdd {
+	if l.Kind == lower.Add {
 		add(n("X2", l.X2Off), n("X2Zero", int(l.X2.Zero)))
 	}
-	if l.Kind != kDequantize {
+	if l.Kind != lower.Dequantize {
 		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
-		add(n("YLen", y.elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+		add(n("YLen", y.Elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
 	}
 	var tables []chanTable
 	switch l.Kind {
-	case kQuantize:
+	case lower.Quantize:
 		add(def{"Inv", jen.Float32(), f32(float32(1 / l.Y.Scale))})
-	case kDequantize:
+	case lower.Dequantize:
 		add(def{"Scale", jen.Float32(), f32(float32(l.X.Scale))})
-	case kAdd:
+	case lower.Add:
 		add(def{"MA", jen.Float32(), f32(l.Node.Add.MA)})
 		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
-	case kMaxPool:
+	case lower.MaxPool:
 		p := l.Node.Pool
 		add(n("K", p.Kernel), n("S", p.Stride), n("P", p.Pad))
-	case kMean:
+	case lower.Mean:
 		hw := x.H * x.W
 		add(def{"Inv", jen.Float32(), f32(float32(1 / float64(hw)))})
 		// sum(q - z) = sum(q) - H*W*z in wrapping int32 arithmetic.
@@ -160,10 +161,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(n("Lo", int(c.Lo)), n("Hi", int(c.Hi)))
 		add(n("W", l.WOff), n("WLen", len(l.W)), n("B", l.BOff))
 		switch {
-		case l.Kind == kPointwise || (l.Kind == kConv && c.Groups == 1):
+		case l.Kind == lower.Pointwise || l.Kind == lower.Dense:
 			// PackDense: quads of input channels (XQ per tap), KQ per output channel.
-			add(n("XQ", 4*Quads(c.InC)), n("KQ", c.Kernel*c.Kernel*Quads(c.InC)))
-		case l.Kind == kConv:
+			add(n("XQ", 4*lower.Quads(c.InC)), n("KQ", c.Kernel*c.Kernel*lower.Quads(c.InC)))
+		case l.Kind == lower.Grouped:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
 		}
 		for _, t := range []chanTable{{"M", c.M}, {"Bias", c.B}} {
@@ -241,24 +242,24 @@ func (g *gen) model() ([]byte, error) {
 		jen.Id("InputChannels").Op("=").Lit(in.C),
 		jen.Id("InputHeight").Op("=").Lit(in.H),
 		jen.Id("InputWidth").Op("=").Lit(in.W),
-		jen.Id("NumClasses").Op("=").Lit(out.elems()),
+		jen.Id("NumClasses").Op("=").Lit(out.Elems()),
 	)
 	f.Line()
 	f.Const().Defs(
 		jen.Comment("inputLen is the number of float32 values of one image."),
 		jen.Id("inputLen").Op("=").Id("InputChannels").Op("*").Id("InputHeight").Op("*").Id("InputWidth"),
 		jen.Comment("arenaBytes holds every uint8 activation of one image, NHWC, as ptqc's memory plan placed them."),
-		jen.Id("arenaBytes").Op("=").Lit(g.arena),
+		jen.Id("arenaBytes").Op("=").Lit(g.lm.ArenaBytes),
 		jen.Comment("slack follows every buffer: the assembly reads whole vectors, up to slack bytes past a tensor."),
-		jen.Id("slack").Op("=").Lit(64),
+		jen.Id("slack").Op("=").Lit(lower.ReadSlack),
 		jen.Comment("scratchBytes and padBytes are a worker's room for the assembly: widened input rows, and the"),
 		jen.Comment("padded input of a k x k conv."),
 		jen.Id("scratchBytes").Op("=").Lit(g.scratchBytes()),
 		jen.Id("padBytes").Op("=").Lit(g.padBytes()),
 		jen.Comment("weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w))."),
 		jen.Id("weightsHeader").Op("=").Lit(headerLen),
-		jen.Id("weightsLen").Op("=").Lit(g.blob.wLen),
-		jen.Id("biasesLen").Op("=").Lit(g.blob.bCount),
+		jen.Id("weightsLen").Op("=").Lit(g.lm.WeightsLen),
+		jen.Id("biasesLen").Op("=").Lit(g.lm.BiasesLen),
 	)
 	f.Line()
 	f.Line()
@@ -350,13 +351,13 @@ func sub(s string, off, n jen.Code) jen.Code {
 func (g *gen) genericCall(l *layer) jen.Code {
 	call := jen.Id(l.ID + "Generic")
 	switch l.Kind {
-	case kQuantize:
+	case lower.Quantize:
 		return call.Call(sub("a", l.id("Y"), l.id("YLen")), jen.Id("in"))
-	case kDequantize:
+	case lower.Dequantize:
 		return call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen")))
-	case kAdd:
+	case lower.Add:
 		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil())
-	case kMean, kMaxPool:
+	case lower.Mean, lower.MaxPool:
 		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil())
 	}
 	return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC")))

@@ -3,7 +3,9 @@ package codegen
 import (
 	"testing"
 
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // The random models and the harness live in internal/gentest, shared with
@@ -27,4 +29,14 @@ func asPkgs(pkgs []*Package) []gentest.Pkg {
 		ps[i] = gentest.Pkg{Name: p.Name, Files: p.Files}
 	}
 	return ps
+}
+
+// generate lowers m and writes its package (the driver's steps without the
+// assembly).
+func generate(m *compiler.Model, opts Options) (*Package, error) {
+	lm, err := lower.Lower(m)
+	if err != nil {
+		return nil, err
+	}
+	return Generate(lm, opts)
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/dave/jennifer/jen"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // The portable Go kernels, one function per layer. Shapes, strides, padding and
@@ -20,21 +21,21 @@ func (g *gen) kernels() ([]byte, error) {
 		f.Line()
 		f.Comment(l.ID + "Generic runs " + l.summary() + ".")
 		switch l.Kind {
-		case kQuantize:
+		case lower.Quantize:
 			kQuantizeGo(f, l)
-		case kDequantize:
+		case lower.Dequantize:
 			kDequantizeGo(f, l)
-		case kPointwise:
+		case lower.Pointwise:
 			kPointwiseGo(f, l)
-		case kDepthwise:
+		case lower.Depthwise:
 			kDepthwiseGo(f, l)
-		case kConv:
+		case lower.Dense, lower.Grouped:
 			kConvGo(f, l)
-		case kAdd:
+		case lower.Add:
 			kAddGo(f, l)
-		case kMean:
+		case lower.Mean:
 			kMeanGo(f, l)
-		case kMaxPool:
+		case lower.MaxPool:
 			kMaxPoolGo(f, l)
 		}
 	}
@@ -312,7 +313,7 @@ func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
 	tapLen := l.id("XC")
-	if l.Node.Conv.Groups == 1 {
+	if l.Kind == lower.Dense {
 		tapLen = l.id("XQ")
 		body = append(body, jen.Var().Id("acc0").Index(l.id("YC")).Int32())
 		dot = append([]jen.Code{id("x0").Op(":=").Id("patch").Index(jen.Empty(), jen.Empty())}, quadDots(l, 1)...)

@@ -23,7 +23,7 @@ func TestGeneratedMatchesInterpreter(t *testing.T) {
 	var inLens, outs []int
 	for i := range models {
 		m := randomModel(t, uint64(i))
-		p, err := Generate(m, Options{Package: fmt.Sprintf("p%02d", i)})
+		p, err := generate(m, Options{Package: fmt.Sprintf("p%02d", i)})
 		if err != nil {
 			t.Fatalf("model %d: %v", i, err)
 		}

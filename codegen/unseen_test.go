@@ -37,7 +37,7 @@ func TestTrainedModels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Generate(m, Options{Package: c.pkg})
+		p, err := generate(m, Options{Package: c.pkg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestPthBuildsLikeSafeTensors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Generate(m, Options{Package: "rb"})
+		p, err := generate(m, Options{Package: "rb"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,6 +68,11 @@ type Conv struct {
 	Weight     []int8    `json:"-"`    // OutC x InC/Groups x Kernel x Kernel
 }
 
+// Class is how the conv is computed (ir.ClassifyConv).
+func (c *Conv) Class() ir.ConvClass {
+	return ir.ClassifyConv(c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, c.Groups)
+}
+
 // Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y. ReLU
 // marks add_relu (a ResNet block's add and the ReLU after it): its output is
 // clamped below at z_y.

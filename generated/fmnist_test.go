@@ -121,9 +121,9 @@ func TestBitExact1000(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := mobilenetv2_fmnist.NumClasses
-	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512, rt.TierAMX} {
+	for _, tier := range rt.TierNames() {
 		t.Run(tier, func(t *testing.T) {
-			if !rt.Supported(tier) {
+			if !rt.TierNamed(tier).Supported() {
 				t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
 			}
 			t.Setenv("PTQC_ISA", tier)
@@ -467,10 +467,10 @@ func TestISAEnv(t *testing.T) {
 	}{
 		{"", true, ""},
 		{"generic", true, "generic"},
-		{"avx2", rt.Supported(rt.TierAVX2), "avx2"},
-		{"avx512vnni", rt.Supported(rt.TierAVX512VNNI), "avx512vnni"},
-		{"avx512", rt.Supported(rt.TierAVX512), "avx512"},
-		{"amx", rt.Supported(rt.TierAMX), "amx"}, // an error naming why where the CPU or OS says no
+		{"avx2", rt.AVX2.Supported(), "avx2"},
+		{"avx512vnni", rt.AVX512VNNI.Supported(), "avx512vnni"},
+		{"avx512", rt.AVX512.Supported(), "avx512"},
+		{"amx", rt.AMX.Supported(), "amx"}, // an error naming why where the CPU or OS says no
 		{"sse9", false, ""},
 	} {
 		t.Setenv("PTQC_ISA", c.isa)

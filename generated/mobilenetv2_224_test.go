@@ -62,10 +62,10 @@ func TestBitExact224(t *testing.T) {
 	}(); same {
 		t.Fatal("two inputs give the same logits: the model's activations do not depend on the input")
 	}
-	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512, rt.TierAMX} {
+	for _, tier := range rt.TierNames() {
 		for _, threads := range []string{"1", "2"} {
 			t.Run(tier+"/threads"+threads, func(t *testing.T) {
-				if !rt.Supported(tier) {
+				if !rt.TierNamed(tier).Supported() {
 					t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
 				}
 				t.Setenv("PTQC_ISA", tier)

@@ -52,13 +52,13 @@ func TestBitExactResNet50(t *testing.T) {
 	if len(distinct) < 50 {
 		t.Fatalf("the interpreter's 1000 logits take %d distinct values: a degenerate model", len(distinct))
 	}
-	for _, tier := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512, rt.TierAMX} {
+	for _, tier := range rt.TierNames() {
 		for _, threads := range []string{"1", "2"} {
 			t.Run(tier+"/threads"+threads, func(t *testing.T) {
 				if tier == rt.TierGeneric && threads == "2" {
 					t.Skip("slow, and mobilenetv2_224 splits the generic tier's layers")
 				}
-				if !rt.Supported(tier) {
+				if !rt.TierNamed(tier).Supported() {
 					t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
 				}
 				t.Setenv("PTQC_ISA", tier)

@@ -86,7 +86,7 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 		}
 		st := &step{kind: stepRef, nd: nd}
 		switch {
-		case nd.Op == OpConv && nd.Conv.Groups == 1:
+		case nd.Op == OpConv && (nd.Conv.Class() == ConvPointwise || nd.Conv.Class() == ConvDense):
 			p.gemmStep(st)
 		case nd.Op == OpConv && nd.Conv.Depthwise():
 			p.dwStep(st)
@@ -124,7 +124,7 @@ func (p *Program) gemmStep(st *step) {
 	st.k, st.m, st.n = c.InC*c.Kernel*c.Kernel, c.OutC, out[1]*out[2]
 	// The reference's pointwise path (a dot product per output) exactly when
 	// it takes it.
-	st.im2col = !(c.Kernel == 1 && c.Stride == 1 && c.Pad == 0)
+	st.im2col = c.Class() != ConvPointwise
 	st.bias = convBias(c)
 	st.mr = p.k.MR
 	if st.im2col && c.Stride > 1 {

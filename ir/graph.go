@@ -75,7 +75,45 @@ type Conv struct {
 func (c *Conv) WeightShape() []int { return []int{c.OutC, c.InC / c.Groups, c.Kernel, c.Kernel} }
 
 // Depthwise reports whether each group has one input and one output channel.
-func (c *Conv) Depthwise() bool { return c.Groups == c.InC && c.Groups == c.OutC && c.Groups > 1 }
+func (c *Conv) Depthwise() bool { return c.Class() == ConvDepthwise }
+
+// Class is how the conv is computed (ClassifyConv).
+func (c *Conv) Class() ConvClass {
+	return ClassifyConv(c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, c.Groups)
+}
+
+// ConvClass is how a conv is computed. The interpreters, the weight packing
+// and every kernel generator take it from ClassifyConv, so that they agree.
+type ConvClass int
+
+// The conv classes.
+const (
+	// ConvPointwise is a 1x1 conv of stride 1, no padding and one group: a
+	// dot product per output over one pixel's channels, read in place.
+	ConvPointwise ConvClass = iota
+	// ConvDense is any other conv with one group: dot products over a
+	// gathered k x k patch (strided, padded).
+	ConvDense
+	// ConvDepthwise has one input and one output channel per group, and
+	// more than one group.
+	ConvDepthwise
+	// ConvGrouped is any other grouped conv.
+	ConvGrouped
+)
+
+// ClassifyConv is the class of a conv of this geometry (a linear layer is a
+// pointwise conv on a 1x1 map).
+func ClassifyConv(inC, outC, kernel, stride, pad, groups int) ConvClass {
+	switch {
+	case groups == 1 && kernel == 1 && stride == 1 && pad == 0:
+		return ConvPointwise
+	case groups == 1:
+		return ConvDense
+	case groups == inC && groups == outC:
+		return ConvDepthwise
+	}
+	return ConvGrouped
+}
 
 // BatchNorm is BatchNorm2d in eval mode.
 type BatchNorm struct {

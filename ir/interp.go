@@ -215,7 +215,7 @@ func linear(l *Linear, x, y []float32) {
 // conversions keep Go from fusing them, which it may do on arm64 or with
 // GOAMD64=v3): ir/floatk's kernels compute these same sums bit for bit.
 func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, lo, hi int) {
-	if c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
+	if c.Class() == ConvPointwise {
 		pointwise(c, inShape, in, out, lo, hi)
 		return
 	}

@@ -8,10 +8,6 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// TierAMX is the x86-64 AMX-INT8 tier: tile kernels for the GEMM layers
-// (pointwise convs, linear layers), the avx512 kernels for the rest.
-const TierAMX = "amx"
-
 // amx holds the one answer per process to whether the tiles may be used.
 var amx struct {
 	once sync.Once

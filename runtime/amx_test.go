@@ -6,6 +6,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // fakeAMX makes probe the process's answer for the test's duration.
@@ -45,7 +47,7 @@ func TestAMXCheck(t *testing.T) {
 // kernel says no. New then picks the best other tier, and PTQC_ISA=amx is an
 // error naming the refusal.
 func TestAMXRefusedFallsBack(t *testing.T) {
-	have := []string{TierGeneric, TierAVX2, TierAVX512VNNI, TierAVX512, TierAMX}
+	have := TierNames()
 	calls := 0
 	fakeAMX(t, func() error {
 		calls++
@@ -53,10 +55,10 @@ func TestAMXRefusedFallsBack(t *testing.T) {
 	})
 	t.Setenv("PTQC_ISA", "")
 	got, err := SelectTier(have)
-	if err != nil || got == TierAMX || !Supported(got) {
+	if err != nil || got == AMX.Name || !TierNamed(got).Supported() {
 		t.Errorf("refused: SelectTier = %q, %v; want the best other tier", got, err)
 	}
-	t.Setenv("PTQC_ISA", TierAMX)
+	t.Setenv("PTQC_ISA", AMX.Name)
 	if _, err := SelectTier(have); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("PTQC_ISA=amx, refused: %v; want an error naming the refusal", err)
 	}
@@ -68,8 +70,8 @@ func TestAMXRefusedFallsBack(t *testing.T) {
 	fakeAMX(t, func() error { return nil })
 	t.Setenv("PTQC_ISA", "")
 	got, err = SelectTier(have)
-	want := TierAMX
-	if !Supported(TierAVX512VNNI) {
+	want := AMX.Name
+	if !AVX512VNNI.Supported() {
 		want, _ = SelectTier(have[:3])
 	}
 	if err != nil || got != want {
@@ -77,13 +79,29 @@ func TestAMXRefusedFallsBack(t *testing.T) {
 	}
 }
 
-// TestAMXThisMachine logs what this machine answers (no AMX: the amx tier's
-// kernels are UNVERIFIED here).
+// TestAMXThisMachine checks this machine's answer against what it is made
+// of: the CPU's AMX flags, the OS's own answer to the tile state request, and
+// the amx tier's dispatch.
 func TestAMXThisMachine(t *testing.T) {
-	if err := AMXError(); err != nil {
-		t.Logf("amx tier unavailable here, UNVERIFIED: %v", err)
-	} else {
-		t.Logf("amx tier available: the OS granted the tile state")
+	err := AMXError()
+	if err2 := AMXError(); err != err2 {
+		t.Errorf("AMXError changed from %v to %v: it must be one answer per process", err, err2)
 	}
-	t.Logf("the kernel's own answer to the tile state request: %v", requestTileData())
+	cpuHas := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
+	switch {
+	case !cpuHas && (err == nil || !strings.Contains(err.Error(), "CPU lacks")):
+		t.Errorf("CPU without AMX: AMXError = %v, want the CPU named", err)
+	case cpuHas && (err == nil) != (requestTileData() == nil):
+		t.Errorf("CPU with AMX: AMXError = %v, but the OS answers %v", err, requestTileData())
+	}
+	if got, want := AMX.Supported(), err == nil && AVX512.Supported(); got != want {
+		t.Errorf("amx tier supported = %v, want %v (AMXError %v)", got, want, err)
+	}
+	t.Setenv("PTQC_ISA", AMX.Name)
+	if _, serr := SelectTier(TierNames()); (serr == nil) != AMX.Supported() {
+		t.Errorf("PTQC_ISA=amx: SelectTier error %v with the amx tier supported = %v", serr, AMX.Supported())
+	}
+	if err != nil {
+		t.Logf("amx tier unavailable here (%v): its kernels are UNVERIFIED on this machine", err)
+	}
 }

@@ -1,15 +1,12 @@
 package runtime
 
 import (
-	"fmt"
 	"os"
 	goruntime "runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/cpu"
 )
 
 // Threads is the number of goroutines a Model uses: PTQC_THREADS when it is a
@@ -26,55 +23,6 @@ type LayerTime struct {
 	Layer string        // the PyTorch module path
 	Kind  string        // kernel kind
 	Time  time.Duration // mean wall time per image
-}
-
-// Tiers of kernels a generated package may have, best last.
-const (
-	TierGeneric    = "generic"    // portable Go
-	TierAVX2       = "avx2"       // x86-64 AVX2
-	TierAVX512VNNI = "avx512vnni" // x86-64 AVX-512 F/BW/VL + VNNI on 256-bit registers
-	TierAVX512     = "avx512"     // the same instructions on 512-bit registers, with opmask tails
-)
-
-// Supported reports whether this CPU can run a tier.
-func Supported(tier string) bool {
-	switch tier {
-	case TierGeneric:
-		return true
-	case TierAVX2:
-		return cpu.X86.HasAVX2
-	case TierAVX512VNNI, TierAVX512:
-		return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
-	case TierAMX:
-		return Supported(TierAVX512) && AMXError() == nil
-	}
-	return false
-}
-
-// SelectTier picks the kernel tier of a package that has the tiers in have
-// (best last): the one PTQC_ISA names, which is an error if the package or
-// the CPU lacks it, or else the best the CPU supports.
-func SelectTier(have []string) (string, error) {
-	if want := os.Getenv("PTQC_ISA"); want != "" {
-		for _, t := range have {
-			if t == want {
-				if !Supported(t) {
-					if t == TierAMX && AMXError() != nil {
-						return "", fmt.Errorf("PTQC_ISA=%s: %w", want, AMXError())
-					}
-					return "", fmt.Errorf("PTQC_ISA=%s: this CPU does not support it", want)
-				}
-				return t, nil
-			}
-		}
-		return "", fmt.Errorf("PTQC_ISA=%s: not one of this package's tiers %v", want, have)
-	}
-	for i := len(have) - 1; i >= 0; i-- {
-		if Supported(have[i]) {
-			return have[i], nil
-		}
-	}
-	return TierGeneric, nil
 }
 
 // Split returns worker w's share [lo, hi) of n units among workers.

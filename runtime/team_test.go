@@ -94,19 +94,19 @@ func TestSplitWork(t *testing.T) {
 }
 
 func TestSelectTier(t *testing.T) {
-	have := []string{TierGeneric, TierAVX2, TierAVX512VNNI, TierAVX512}
+	have := []string{TierGeneric, AVX2.Name, AVX512VNNI.Name, AVX512.Name}
 	t.Setenv("PTQC_ISA", "")
 	best, err := SelectTier(have)
-	if err != nil || !Supported(best) {
+	if err != nil || !TierNamed(best).Supported() {
 		t.Fatalf("SelectTier = %q, %v", best, err)
 	}
 	for _, tier := range have {
 		t.Setenv("PTQC_ISA", tier)
 		got, err := SelectTier(have)
-		switch {
-		case Supported(tier) && (err != nil || got != tier):
+		switch supported := TierNamed(tier).Supported(); {
+		case supported && (err != nil || got != tier):
 			t.Errorf("PTQC_ISA=%s: %q, %v", tier, got, err)
-		case !Supported(tier) && err == nil:
+		case !supported && err == nil:
 			t.Errorf("PTQC_ISA=%s on a CPU without it: no error", tier)
 		}
 	}
@@ -117,6 +117,55 @@ func TestSelectTier(t *testing.T) {
 	t.Setenv("PTQC_ISA", "sse9")
 	if _, err := SelectTier(have); err == nil {
 		t.Error("PTQC_ISA=sse9: no error")
+	}
+}
+
+func TestForcedTier(t *testing.T) {
+	for _, c := range []struct {
+		env     string
+		want    *Tier
+		float   *Tier
+		wantErr bool
+	}{
+		{"", nil, nil, false},
+		{"generic", Generic, Generic, false},
+		{"avx2", AVX2, AVX2, false},
+		{"avx512vnni", AVX512VNNI, AVX512, false},
+		{"avx512", AVX512, AVX512, false},
+		{"amx", AMX, AVX512, false},
+		{"AVX2", nil, nil, true},
+		{"sse9", nil, nil, true},
+	} {
+		t.Setenv("PTQC_ISA", c.env)
+		got, err := ForcedTier()
+		if got != c.want || (err != nil) != c.wantErr {
+			t.Errorf("PTQC_ISA=%q: %v, %v; want %v (error %v)", c.env, got, err, c.want, c.wantErr)
+		}
+		if got != nil && got.FloatTier() != c.float {
+			t.Errorf("PTQC_ISA=%q: float tier %s, want %s", c.env, got.FloatTier().Name, c.float.Name)
+		}
+	}
+}
+
+// TestTierTable checks the table's invariants: names unique, the portable
+// tier first, each tier's requirements implied by the next one's, and an amx
+// tier's design that of its base.
+func TestTierTable(t *testing.T) {
+	seen := map[string]bool{}
+	for i, tier := range Tiers {
+		if seen[tier.Name] || TierNamed(tier.Name) != tier {
+			t.Errorf("tier %q: name not unique", tier.Name)
+		}
+		seen[tier.Name] = true
+		if i > 0 && tier.Supported() && !Tiers[i-1].Supported() {
+			t.Errorf("this CPU runs %s but not %s", tier.Name, Tiers[i-1].Name)
+		}
+		if b := tier.Base; tier.AMX && (b == nil || b.Lanes != tier.Lanes || b.VNNI != tier.VNNI || b.ZMM != tier.ZMM) {
+			t.Errorf("tier %s: design differs from its base", tier.Name)
+		}
+	}
+	if Tiers[0] != Generic || !Generic.Supported() {
+		t.Error("the generic tier must come first and run everywhere")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ptqc/ptqc/asmgen"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
 )
 
 func buildCmd(args []string, stdout, stderr io.Writer) error {
@@ -57,11 +58,17 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lm, err := lower.Lower(m)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
 	opts := codegen.Options{Package: *pkg, Command: cmd}
 	if *asm {
-		opts.Asm = asmgen.Generate
+		if opts.Asm, err = asmgen.Generate(lm, *pkg); err != nil {
+			return fmt.Errorf("build: assembly: %w", err)
+		}
 	}
-	p, err := codegen.Generate(m, opts)
+	p, err := codegen.Generate(lm, opts)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}

@@ -17,7 +17,8 @@ package floatk
 import (
 	"fmt"
 	"math"
-	"os"
+
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Kernels is one tier's set of kernels. Its methods check their arguments'
@@ -48,23 +49,21 @@ type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias 
 type dotPhFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
 
 // Generic is the portable Go tier.
-var Generic = &Kernels{Name: "generic", MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo,
+var Generic = &Kernels{Name: runtime.Generic.Name, MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo,
 	dw3: [2]dw3Func{dw3Go(1), dw3Go(2)}}
 
-// Best is the tier this CPU runs fastest; PTQC_ISA=generic, avx2 or avx512
-// (or the int8 tiers' names avx512vnni, amx) forces one it supports.
+// Best is the tier this CPU runs fastest, or the one whose kernels run on
+// the tier PTQC_ISA names (runtime.ForcedTier; the int8 tiers avx512vnni and
+// amx run avx512's) if this CPU has it.
 var Best = best()
 
 func best() *Kernels {
 	ts := Tiers()
-	want := os.Getenv("PTQC_ISA")
-	switch want {
-	case "avx512vnni", "amx":
-		want = "avx512"
-	}
-	for _, t := range ts {
-		if t.Name == want {
-			return t
+	if want, _ := runtime.ForcedTier(); want != nil {
+		for _, t := range ts {
+			if t.Name == want.FloatTier().Name {
+				return t
+			}
 		}
 	}
 	return ts[0]

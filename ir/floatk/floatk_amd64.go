@@ -1,6 +1,9 @@
 package floatk
 
-import "golang.org/x/sys/cpu"
+import (
+	"github.com/ptqc/ptqc/runtime"
+	"golang.org/x/sys/cpu"
+)
 
 type kernel func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
@@ -22,13 +25,13 @@ func phByRows(ks ...dotPhKernel) dotPhFunc {
 
 var (
 	// AVX2 is the AVX2 tier (256-bit registers).
-	AVX2 = &Kernels{Name: "avx2", MR: 6, MRDot: 1, NR: 16, Block: 8, vw: 8,
+	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 1, NR: 16, Block: 8, vw: 8,
 		seq:   byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
 		dot:   byRows(gemmdot1_avx2),
 		dotPh: phByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
 		dw:    dw_avx2, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, deint: deinterleave_avx2}
 	// AVX512 is the AVX-512 F+DQ+VL tier (512-bit registers).
-	AVX512 = &Kernels{Name: "avx512", MR: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,
+	AVX512 = &Kernels{Name: runtime.AVX512.Name, MR: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,
 		seq: byRows(gemmseq1_avx512, gemmseq2_avx512, gemmseq3_avx512, gemmseq4_avx512, gemmseq5_avx512, gemmseq6_avx512,
 			gemmseq7_avx512, gemmseq8_avx512, gemmseq9_avx512, gemmseq10_avx512, gemmseq11_avx512, gemmseq12_avx512),
 		dot: byRows(gemmdot1_avx512, gemmdot2_avx512, gemmdot3_avx512),

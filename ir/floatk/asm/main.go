@@ -13,9 +13,11 @@ import (
 	"github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/runtime"
 )
 
-// tier describes one instruction set: vector registers of vw float32 lanes.
+// tier is how one runtime tier's float kernels are built: vector registers
+// of vw float32 lanes.
 type tier struct {
 	name  string
 	vw    int
@@ -25,8 +27,8 @@ type tier struct {
 }
 
 var tiers = []tier{
-	{name: "avx2", vw: 8, mrSeq: 6, mrDot: 1, vec: YMM},
-	{name: "avx512", vw: 16, mrSeq: 12, mrDot: 3, vec: ZMM},
+	{name: runtime.AVX2.Name, vw: 8, mrSeq: 6, mrDot: 1, vec: YMM},
+	{name: runtime.AVX512.Name, vw: 16, mrSeq: 12, mrDot: 3, vec: ZMM},
 }
 
 func main() {
@@ -44,7 +46,7 @@ func main() {
 		depthwise(t)
 		if t.vw == 16 {
 			dw3s1(t)
-			dw3(t, 2)
+			dw3s2(t)
 		}
 		add(t)
 		minmax(t)
@@ -398,43 +400,25 @@ func depthwise(t tier) {
 	RET()
 }
 
-// dw3: a 3x3 depthwise convolution of stride s (1 or 2) and padding pad of
+// dw3s2: a 3x3 depthwise convolution of stride 2 and padding pad of
 // channels consecutive ih x iw planes into as many oh x ow planes y (weights
 // w[c*9:], bias[c]), straight from the unpadded planes:
 //
-//	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*s-pad+ky][ox*s-pad+kx], lo, hi)
+//	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*2-pad+ky][ox*2-pad+kx], lo, hi)
 //
 // taps in order, each product rounded before it is added; taps of rows
 // outside the plane are skipped and columns outside it read zeros (masked
 // loads, which never touch them), as the reference skips them up to the sign
-// of a zero. Vectors of vw outputs along a row; a masked store ends the row.
-// Stride 2 loads 2vw columns and splits them into even and odd ones.
-func dw3(t tier, s int) {
-	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
-	var wv [9]reg.VecVirtual
-	for i := range wv {
-		wv[i] = t.vec()
-	}
-	bias, lo, hi := t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("lo")), lo)
-	VBROADCASTSS(addr(Param("hi")), hi)
-	iota := t.vec()
-	VMOVDQU32(iotaData().Offset(0), iota)
-	iw, ow := GP64(), GP64()
-	Load(Param("iw"), iw)
-	Load(Param("ow"), ow)
-	iwv, owv := t.vec(), t.vec()
-	VPBROADCASTD(iw.As32(), iwv)
-	VPBROADCASTD(ow.As32(), owv)
-	// Column offsets of the loads after the first: kx 1, 2 at stride 1; the
-	// second vector, then both moved on by 2 columns, at stride 2.
-	shifts := []int{1, 2}
-	if s == 2 {
-		shifts = []int{t.vw, 2, t.vw + 2}
-	}
+// of a zero. Vectors of vw outputs along a row, each from 2vw input columns
+// split into even and odd ones; a masked store ends the row. Stride 1 is
+// dw3s1.
+func dw3s2(t tier) {
+	const s = 2
+	d := dw3Start(t, 2)
+	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
+	// Column offsets of the loads after the first: the second vector, then
+	// both moved on by 2 columns.
+	shifts := []int{t.vw, 2, t.vw + 2}
 	shv := make([]reg.VecVirtual, len(shifts))
 	for i, sh := range shifts {
 		g := GP32()
@@ -442,12 +426,9 @@ func dw3(t tier, s int) {
 		shv[i] = t.vec()
 		VPBROADCASTD(g, shv[i])
 	}
-	var ie, io reg.VecVirtual
-	if s == 2 {
-		ie, io = t.vec(), t.vec()
-		VMOVDQU32(deintData().Offset(0), ie)
-		VMOVDQU32(deintData().Offset(64), io)
-	}
+	ie, io := t.vec(), t.vec()
+	VMOVDQU32(deintData().Offset(0), ie)
+	VMOVDQU32(deintData().Offset(64), io)
 	x := Load(Param("x"), GP64())
 	y := Load(Param("y"), GP64())
 	ih := Load(Param("ih"), GP64())
@@ -492,9 +473,7 @@ func dw3(t tier, s int) {
 	VPADDD(iota, cv, cv)
 	VPCMPUD(U8(1), owv, cv, kst) // ox+j < ow
 	MOVQ(ox, col)
-	if s == 2 {
-		SHLQ(U8(1), col)
-	}
+	SHLQ(U8(1), col)
 	SUBQ(pad, col)
 	VPBROADCASTD(col.As32(), cv)
 	VPADDD(iota, cv, cv)
@@ -508,42 +487,29 @@ func dw3(t tier, s int) {
 	}
 	acc := t.vec()
 	VMOVAPS(bias, acc)
-	v, p := t.vec(), t.vec()
-	var a, b, e, o, e2 reg.VecVirtual
-	if s == 2 {
-		a, b, e, o, e2 = t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
-	}
+	p := t.vec()
+	a, b, e, o, e2 := t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
 	MOVQ(ox, col)
-	if s == 2 {
-		SHLQ(U8(1), col)
-	}
+	SHLQ(U8(1), col)
 	for ky, r := range rows {
 		skip := fmt.Sprintf("tap%d", ky)
 		TESTQ(r, r)
 		JZ(LabelRef(skip))
 		at := func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} }
-		if s == 1 {
-			for kx := range 3 {
-				VMOVUPS_Z(at(kx), kl[kx], v)
-				VMULPS(v, wv[ky*3+kx], p)
-				VADDPS(p, acc, acc)
-			}
-		} else {
-			// Columns 2j (kx 0) and 2j+1 (kx 1) of a:b, then 2j+2 (kx 2).
-			VMOVUPS_Z(at(0), kl[0], a)
-			VMOVUPS_Z(at(t.vw), kl[1], b)
-			VMOVAPS(a, e)
-			VPERMT2PS(b, ie, e)
-			VMOVAPS(a, o)
-			VPERMT2PS(b, io, o)
-			VMOVUPS_Z(at(2), kl[2], a)
-			VMOVUPS_Z(at(t.vw+2), kl[3], b)
-			VMOVAPS(a, e2)
-			VPERMT2PS(b, ie, e2)
-			for kx, xv := range []reg.VecVirtual{e, o, e2} {
-				VMULPS(xv, wv[ky*3+kx], p)
-				VADDPS(p, acc, acc)
-			}
+		// Columns 2j (kx 0) and 2j+1 (kx 1) of a:b, then 2j+2 (kx 2).
+		VMOVUPS_Z(at(0), kl[0], a)
+		VMOVUPS_Z(at(t.vw), kl[1], b)
+		VMOVAPS(a, e)
+		VPERMT2PS(b, ie, e)
+		VMOVAPS(a, o)
+		VPERMT2PS(b, io, o)
+		VMOVUPS_Z(at(2), kl[2], a)
+		VMOVUPS_Z(at(t.vw+2), kl[3], b)
+		VMOVAPS(a, e2)
+		VPERMT2PS(b, ie, e2)
+		for kx, xv := range []reg.VecVirtual{e, o, e2} {
+			VMULPS(xv, wv[ky*3+kx], p)
+			VADDPS(p, acc, acc)
 		}
 		Label(skip)
 	}
@@ -571,25 +537,8 @@ func dw3(t tier, s int) {
 // input row. Rows outside the plane are zeros: adding their products (zeros)
 // differs from skipping them only in the sign of a zero.
 func dw3s1(t tier) {
-	name := "dw3s1_" + t.name
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
-	Pragma("noescape")
-	Doc(name + " is the direct 3x3 stride-1 depthwise kernel (see dw3Go).")
-	var wv [9]reg.VecVirtual
-	for i := range wv {
-		wv[i] = t.vec()
-	}
-	bias, lo, hi := t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("lo")), lo)
-	VBROADCASTSS(addr(Param("hi")), hi)
-	iota := t.vec()
-	VMOVDQU32(iotaData().Offset(0), iota)
-	iw, ow := GP64(), GP64()
-	Load(Param("iw"), iw)
-	Load(Param("ow"), ow)
-	iwv, owv := t.vec(), t.vec()
-	VPBROADCASTD(iw.As32(), iwv)
-	VPBROADCASTD(ow.As32(), owv)
+	d := dw3Start(t, 1)
+	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
 	one, two := t.vec(), t.vec()
 	g := GP32()
 	MOVL(U32(1), g)
@@ -690,6 +639,38 @@ func dw3s1(t tier) {
 	JNZ(LabelRef("channel"))
 	VZEROUPPER()
 	RET()
+}
+
+// dw3Regs are what both dw3 kernels set up first.
+type dw3Regs struct {
+	wv                           [9]reg.VecVirtual // the channel's weights
+	bias, lo, hi, iota, iwv, owv reg.VecVirtual    // iwv, owv: iw and ow in every lane
+	iw, ow                       reg.GPVirtual
+}
+
+// dw3Start starts the direct 3x3 depthwise kernel of stride s: the lo and
+// hi bounds, the lane indices, iw and ow.
+func dw3Start(t tier, s int) dw3Regs {
+	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	var d dw3Regs
+	for i := range d.wv {
+		d.wv[i] = t.vec()
+	}
+	d.bias, d.lo, d.hi = t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), d.lo)
+	VBROADCASTSS(addr(Param("hi")), d.hi)
+	d.iota = t.vec()
+	VMOVDQU32(iotaData().Offset(0), d.iota)
+	d.iw, d.ow = GP64(), GP64()
+	Load(Param("iw"), d.iw)
+	Load(Param("ow"), d.ow)
+	d.iwv, d.owv = t.vec(), t.vec()
+	VPBROADCASTD(d.iw.As32(), d.iwv)
+	VPBROADCASTD(d.ow.As32(), d.owv)
+	return d
 }
 
 // channelStart broadcasts the channel's 9 weights and bias into wv and bias

@@ -1,10 +1,6 @@
-package codegen
+package lower
 
-import (
-	"encoding/binary"
-
-	"github.com/ptqc/ptqc/compiler"
-)
+import "github.com/ptqc/ptqc/compiler"
 
 // Weight packing: the order each layer kind's kernel reads its int8 weights in.
 // Change a kind's order here (and its kernel) and nothing else moves.
@@ -101,49 +97,26 @@ func ZeroFold(w []int8, n int, zx int32) []int32 {
 	return b
 }
 
-// weightsFile is weights.bin: Header and a newline, zero-padded to align bytes,
-// then the int8 weights of every conv and linear layer in node order, each layer
-// starting at a multiple of align, then their int32 little-endian accumulator starts, each
-// layer starting at a multiple of align/4.
-type weightsFile struct {
-	data         []byte
-	wLen, bCount int // int8 weights (with padding) and int32 accumulator starts (with padding)
-}
-
-// headerLen is where weights.bin's data starts.
-const headerLen = align
-
-// pack packs every layer's parameters and assembles weights.bin.
-func pack(ls []*layer) *weightsFile {
-	f := &weightsFile{}
+// pack packs every layer's parameters, places them in the weight and bias
+// sections (each layer's at a multiple of Align bytes) and returns the
+// sections' lengths: int8 weights and int32 accumulator starts.
+func pack(ls []*Layer) (wLen, bCount int) {
 	for _, l := range ls {
 		c := l.Node.Conv
 		switch l.Kind {
-		case kPointwise:
+		case Pointwise:
 			l.W, l.B = packPointwise(c, l.X.Zero)
-		case kDepthwise:
+		case Depthwise:
 			l.W, l.B = packDepthwise(c, l.X.Zero)
-		case kConv:
+		case Dense, Grouped:
 			l.W, l.B = packConv(c, l.X.Zero)
 		default:
 			continue
 		}
-		l.WOff = f.wLen
-		f.wLen += roundUp(len(l.W), align)
-		l.BOff = f.bCount
-		f.bCount += roundUp(len(l.B), align/4)
+		l.WOff = wLen
+		wLen += roundUp(len(l.W), Align)
+		l.BOff = bCount
+		bCount += roundUp(len(l.B), Align/4)
 	}
-	f.data = make([]byte, headerLen+f.wLen+4*f.bCount)
-	copy(f.data, Header+"\n")
-	w := f.data[headerLen:]
-	b := f.data[headerLen+f.wLen:]
-	for _, l := range ls {
-		for i, v := range l.W {
-			w[l.WOff+i] = byte(v)
-		}
-		for i, v := range l.B {
-			binary.LittleEndian.PutUint32(b[4*(l.BOff+i):], uint32(v))
-		}
-	}
-	return f
+	return wLen, bCount
 }

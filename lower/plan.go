@@ -1,13 +1,9 @@
-package codegen
+package lower
 
 import (
 	"fmt"
 	"sort"
 )
-
-// align is the alignment of tensors in the arena and of each layer's weights: a
-// cache line, and the width of an AVX-512 register.
-const align = 64
 
 func roundUp(n, a int) int { return (n + a - 1) / a * a }
 
@@ -48,7 +44,7 @@ func firstFit(ts []interval) ([]int, int) {
 
 // plan places every layer's uint8 output in the arena, sets the layers' offsets
 // and returns the arena size. The float input and output are the caller's.
-func plan(ls []*layer) (int, error) {
+func plan(ls []*Layer) (int, error) {
 	last := map[int]int{}
 	for i, l := range ls {
 		for _, id := range l.Node.In {
@@ -58,14 +54,14 @@ func plan(ls []*layer) (int, error) {
 	var ts []interval
 	var ids []int
 	for i, l := range ls {
-		if l.Kind == kDequantize {
+		if l.Kind == Dequantize {
 			continue
 		}
 		lu, ok := last[l.Y.ID]
 		if !ok {
 			lu = i
 		}
-		ts = append(ts, interval{def: i, last: lu, size: roundUp(l.YD.elems(), align)})
+		ts = append(ts, interval{def: i, last: lu, size: roundUp(l.YD.Elems(), Align)})
 		ids = append(ids, l.Y.ID)
 	}
 	offs, peak := firstFit(ts)
@@ -77,13 +73,13 @@ func plan(ls []*layer) (int, error) {
 		at[id] = offs[i]
 	}
 	for _, l := range ls {
-		if l.Kind != kQuantize {
+		if l.Kind != Quantize {
 			l.XOff = at[l.X.ID]
 		}
 		if l.X2 != nil {
 			l.X2Off = at[l.X2.ID]
 		}
-		if l.Kind != kDequantize {
+		if l.Kind != Dequantize {
 			l.YOff = at[l.Y.ID]
 		}
 	}

@@ -1,0 +1,204 @@
+package lower
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/ir"
+)
+
+func TestFirstFit(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		ts       []interval
+		want     []int
+		wantPeak int
+	}{
+		{"one", []interval{{0, 1, 64}}, []int{0}, 64},
+		{"chain reuses dead bytes", []interval{{0, 1, 64}, {1, 2, 64}, {2, 3, 64}}, []int{0, 64, 0}, 128},
+		{"an input is alive while its reader writes", []interval{{0, 1, 128}, {1, 2, 64}}, []int{0, 128}, 192},
+		// x -> expand e -> depthwise d -> add(x, d): x stays alive across the block,
+		// the add's output goes where e was.
+		{"residual block", []interval{{0, 3, 64}, {1, 2, 384}, {2, 3, 384}, {3, 4, 64}}, []int{0, 64, 448, 64}, 832},
+		{"unread output", []interval{{0, 0, 64}, {1, 2, 64}}, []int{0, 0}, 64},
+		{"first gap that fits", []interval{{0, 3, 64}, {1, 2, 64}, {2, 4, 64}, {3, 4, 128}, {4, 5, 64}}, []int{0, 64, 128, 192, 0}, 320},
+	} {
+		offs, peak := firstFit(c.ts)
+		if diff := cmp.Diff(c.want, offs); diff != "" || peak != c.wantPeak {
+			t.Errorf("%s: peak %d (want %d), offsets (-want +got):\n%s", c.name, peak, c.wantPeak, diff)
+		}
+	}
+}
+
+// TestPlanNoOverlap checks on random models that no tensor shares bytes with
+// one alive at the same time.
+func TestPlanNoOverlap(t *testing.T) {
+	for seed := range uint64(8) {
+		m := gentest.RandomModel(t, seed)
+		ls, err := layers(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak, err := plan(ls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[int]int{}
+		for i, l := range ls {
+			for _, id := range l.Node.In {
+				last[id] = i
+			}
+		}
+		type span struct{ def, last, off, end int }
+		var ss []span
+		for i, l := range ls[:len(ls)-1] {
+			ss = append(ss, span{i, max(i, last[l.Y.ID]), l.YOff, l.YOff + l.YD.Elems()})
+			if l.YOff%Align != 0 || l.YOff+l.YD.Elems() > peak {
+				t.Errorf("model %d layer %d: offset %d size %d in an arena of %d", seed, i, l.YOff, l.YD.Elems(), peak)
+			}
+		}
+		for i, a := range ss {
+			for _, b := range ss[i+1:] {
+				if a.def <= b.last && b.def <= a.last && a.off < b.end && b.off < a.end {
+					t.Errorf("model %d: tensors of layers %d and %d overlap while both alive", seed, a.def, b.def)
+				}
+			}
+		}
+	}
+}
+
+func TestPack(t *testing.T) {
+	// 2 output channels, 3x3, 2 input channels (per group), weights numbered by
+	// their OIHW index.
+	w := make([]int8, 2*2*9)
+	for i := range w {
+		w[i] = int8(i)
+	}
+	conv := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 1, Weight: w}
+	gotW, gotB := packConv(conv, 3)
+	// Quads (PackDense): one unit of 16 output channels, per tap one quad of
+	// 16 x 4 bytes: channel o's inputs 0, 1 at o*4, zero elsewhere.
+	wantW := make([]int8, 9*64)
+	for tap := range 9 {
+		for o := range 2 {
+			for i := range 2 {
+				wantW[tap*64+o*4+i] = int8((o*2+i)*9 + tap)
+			}
+		}
+	}
+	s0, s1 := int32(0), int32(0)
+	for i := range 18 {
+		s0 += int32(i)
+		s1 += int32(18 + i)
+	}
+	wantB := []int32{-3 * s0, -3 * s1}
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packConv weights (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantB, gotB); diff != "" {
+		t.Errorf("packConv biases (-want +got):\n%s", diff)
+	}
+	// A grouped conv keeps OHWI, which with one input channel per group is
+	// OIHW as it was.
+	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
+	gotW, _ = packConv(grouped, 0)
+	if diff := cmp.Diff(w[:18], gotW); diff != "" {
+		t.Errorf("packConv grouped (-want +got):\n%s", diff)
+	}
+
+	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
+	gotW, _ = packDepthwise(dw, 0)
+	wantW = nil
+	for tap := range 9 {
+		for c := range 2 {
+			wantW = append(wantW, int8(c*9+tap))
+		}
+	}
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packDepthwise (-want +got):\n%s", diff)
+	}
+
+	pw := &compiler.Conv{InC: 3, OutC: 2, Kernel: 1, Groups: 1, Weight: []int8{1, -2, 3, -128, 127, 0}}
+	gotW, gotB = packPointwise(pw, 255)
+	wantPW := make([]int8, 64) // one unit of 16, one quad: channel o at o*4
+	copy(wantPW, []int8{1, -2, 3, 0, -128, 127, 0, 0})
+	if diff := cmp.Diff(wantPW, gotW); diff != "" {
+		t.Errorf("packPointwise (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int32{-255 * 2, -255 * (-1)}, gotB); diff != "" {
+		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
+	}
+}
+
+// TestOddGraphKinds makes sure the hand-built graph reaches the general kernels.
+func TestOddGraphKinds(t *testing.T) {
+	ls, err := layers(gentest.RandomModel(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, l := range ls {
+		kinds = append(kinds, l.Kind.String())
+	}
+	want := []string{"quantize", "conv", "conv", "conv", "conv", "conv", "add", "conv", "dequantize"}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("kinds (-want +got):\n%s", diff)
+	}
+}
+
+// TestPads lowers a hand-made chain and checks the padded layouts: the stem
+// conv's input written padded by the quantize, a 1x1 stride-2 conv reading
+// the arena in place (channels already at a multiple of 4) or from a copy.
+func TestPads(t *testing.T) {
+	shapes := [][]int{{3, 8, 8}, {3, 8, 8}, {8, 8, 8}, {8, 4, 4}, {6, 4, 4}, {6, 2, 2}, {6, 2, 2}}
+	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: len(shapes) - 1}
+	m.Desc.Input = shapes[0]
+	for i, s := range shapes {
+		m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: s, Scale: 0.1, Zero: int32(10 + i)})
+	}
+	conv := func(in, out, k, s, p int) *compiler.Conv {
+		return &compiler.Conv{InC: in, OutC: out, Kernel: k, Stride: s, Pad: p, Groups: 1, Hi: 255,
+			Weight: make([]int8, out*in*k*k), M: make([]float32, out), B: make([]float32, out)}
+	}
+	m.Nodes = []*compiler.Node{
+		{Kind: compiler.KQuantize, Name: "q"},
+		{Kind: compiler.KConv, Name: "stem", Conv: conv(3, 8, 3, 1, 1)},
+		{Kind: compiler.KConv, Name: "down", Conv: conv(8, 8, 1, 2, 0)},
+		{Kind: compiler.KConv, Name: "pw", Conv: conv(8, 6, 1, 1, 0)},
+		{Kind: compiler.KConv, Name: "down6", Conv: conv(6, 6, 1, 2, 0)},
+		{Kind: compiler.KDequantize, Name: "dq"},
+	}
+	for i, nd := range m.Nodes {
+		nd.In, nd.Out = []int{i}, i+1
+	}
+	lm, err := Lower(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		Kind           Kind
+		Pad            *Pad
+		PadIn, PadCopy bool
+		Tile           bool
+	}
+	var gs []got
+	for _, l := range lm.Layers {
+		gs = append(gs, got{l.Kind, l.Pad, l.PadIn, l.PadCopy, l.Tile})
+	}
+	want := []got{
+		{Quantize, &Pad{Stride: 4, Border: 1, Z: 11}, false, false, false},
+		{Dense, &Pad{Stride: 4, Border: 1, Z: 11}, true, false, false},
+		{Dense, &Pad{Stride: 8, Border: 0, Z: 12}, false, false, false},
+		{Pointwise, nil, false, false, true},
+		{Dense, &Pad{Stride: 8, Border: 0, Z: 14}, true, true, false},
+		{Dequantize, nil, false, false, false},
+	}
+	if diff := cmp.Diff(want, gs); diff != "" {
+		t.Errorf("layouts (-want +got):\n%s", diff)
+	}
+	if lm.PadBytes != 10*10*4 {
+		t.Errorf("PadBytes %d, want %d", lm.PadBytes, 10*10*4)
+	}
+}
