@@ -17,9 +17,9 @@ func versionCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("version: unexpected argument %q", args[0])
 	}
 	var tiers []string
-	for _, t := range []string{rt.TierGeneric, rt.TierAVX2, rt.TierAVX512VNNI, rt.TierAVX512, rt.TierAMX} {
-		if rt.Supported(t) {
-			tiers = append(tiers, t)
+	for _, t := range rt.Tiers {
+		if t.Supported() {
+			tiers = append(tiers, t.Name)
 		}
 	}
 	fmt.Fprintf(stdout, "ptqc %s (%s %s/%s)\nkernel tiers on this CPU: %s\n",
