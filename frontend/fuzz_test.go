@@ -1,7 +1,9 @@
-package ir
+package frontend
 
 import (
 	"testing"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 func FuzzParseDescription(f *testing.F) {
@@ -20,7 +22,7 @@ func FuzzParseDescription(f *testing.F) {
 		}
 		if d.Arch == "resnet" {
 			// Without weights a ResNet graph costs its node count only.
-			_, _ = BuildResNet(d)
+			_, _ = ir.BuildResNet(d)
 			return
 		}
 		// A valid description must build or fail cleanly, and within bounds: the
@@ -32,7 +34,7 @@ func FuzzParseDescription(f *testing.F) {
 		if cost > 1e7 {
 			return
 		}
-		_, _ = BuildMobileNetV2(d)
+		_, _ = ir.BuildMobileNetV2(d)
 	})
 }
 

@@ -1,4 +1,4 @@
-package ir
+package frontend
 
 // Reader for the files torch.save writes since PyTorch 1.6: a zip archive
 // (entries stored, not compressed) holding <name>/data.pkl, a pickle of the
@@ -24,6 +24,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 // pthStorages maps the typed storage classes to safetensors dtypes; the ones
@@ -789,7 +791,7 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 // offset into its storage, into a contiguous row-major buffer.
 func pthGather(raw []byte, size int, t *pthTensor) ([]byte, error) {
 	numel := t.storage.numel
-	n, err := Elements(t.size, numel)
+	n, err := ir.Elements(t.size, numel)
 	if err != nil {
 		// Only an expanded view (a stride of 0) has more elements than its
 		// storage; state_dicts hold none, and the bound keeps memory in check.

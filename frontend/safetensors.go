@@ -1,4 +1,4 @@
-package ir
+package frontend
 
 // Strict reader and small deterministic writer for the Hugging Face
 // safetensors format.
@@ -22,6 +22,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 // stMaxHeaderLen is the largest accepted JSON header (same limit as the
@@ -281,10 +283,10 @@ func stUints(v json.RawMessage, max uint64) ([]uint64, error) {
 	return out, nil
 }
 
-// stNumElements is Elements with the limit named in the error.
+// stNumElements is ir.Elements with the limit named in the error.
 func stNumElements(shape []int, limit int) (int, error) {
-	n, err := Elements(shape, limit)
-	if errors.Is(err, ErrTooManyElements) {
+	n, err := ir.Elements(shape, limit)
+	if errors.Is(err, ir.ErrTooManyElements) {
 		return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
 	}
 	return n, err

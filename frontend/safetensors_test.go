@@ -1,4 +1,4 @@
-package ir
+package frontend
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package ir
+package frontend
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 // LoadWeights binds a PyTorch state_dict (torchvision key names) to the graph's
 // Conv, BatchNorm and Linear nodes. Every expected key must be present with the
 // expected shape and finite values, and no key may be left over.
-func LoadWeights(g *Graph, st *SafeTensors) error {
+func LoadWeights(g *ir.Graph, st *SafeTensors) error {
 	used := map[string]bool{}
 	get := func(key string, shape []int, optional bool) ([]float32, error) {
 		t, ok := st.Tensors[key]
@@ -24,7 +26,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			return nil, fmt.Errorf("weights %s: missing key %q (expected shape %v)", st.Path, key, shape)
 		}
 		used[key] = true
-		if !EqualShape(t.Shape, shape) {
+		if !ir.EqualShape(t.Shape, shape) {
 			return nil, fmt.Errorf("weights %s: key %q: expected shape %v, found %v", st.Path, key, shape, t.Shape)
 		}
 		v, err := t.Float32s()
@@ -41,7 +43,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 	for _, n := range g.Nodes {
 		var err error
 		switch n.Op {
-		case OpConv:
+		case ir.OpConv:
 			c := n.Conv
 			if c.Weight, err = get(n.Name+".weight", c.WeightShape(), false); err != nil {
 				return err
@@ -49,7 +51,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			if c.Bias, err = get(n.Name+".bias", []int{c.OutC}, true); err != nil {
 				return err
 			}
-		case OpBatchNorm:
+		case ir.OpBatchNorm:
 			b := n.BN
 			shape := []int{b.C}
 			for _, p := range []struct {
@@ -68,7 +70,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			if _, ok := st.Tensors[n.Name+".num_batches_tracked"]; ok {
 				used[n.Name+".num_batches_tracked"] = true
 			}
-		case OpLinear:
+		case ir.OpLinear:
 			l := n.Linear
 			if l.Weight, err = get(n.Name+".weight", []int{l.Out, l.In}, false); err != nil {
 				return err
@@ -129,18 +131,18 @@ func ParseWeights(name string, b []byte) (*SafeTensors, error) {
 
 // Load reads a description and its weights (weightsPath overrides the
 // description's) and returns the unfused float graph.
-func Load(descPath, weightsPath string) (*Description, *Graph, error) {
+func Load(descPath, weightsPath string) (*ir.Description, *ir.Graph, error) {
 	d, g, _, err := LoadState(descPath, weightsPath)
 	return d, g, err
 }
 
 // LoadState is Load that also returns the state_dict the weights came from.
-func LoadState(descPath, weightsPath string) (*Description, *Graph, *SafeTensors, error) {
+func LoadState(descPath, weightsPath string) (*ir.Description, *ir.Graph, *SafeTensors, error) {
 	d, err := ReadDescription(descPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g, err := Build(d)
+	g, err := ir.Build(d)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("model description %s: %w", descPath, err)
 	}
