@@ -23,7 +23,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // stMaxHeaderLen is the largest accepted JSON header (same limit as the
@@ -283,10 +283,10 @@ func stUints(v json.RawMessage, max uint64) ([]uint64, error) {
 	return out, nil
 }
 
-// stNumElements is ir.Elements with the limit named in the error.
+// stNumElements is safesize.Elements with the limit named in the error.
 func stNumElements(shape []int, limit int) (int, error) {
-	n, err := ir.Elements(shape, limit)
-	if errors.Is(err, ir.ErrTooManyElements) {
+	n, err := safesize.Elements(shape, limit)
+	if errors.Is(err, safesize.ErrTooMany) {
 		return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
 	}
 	return n, err

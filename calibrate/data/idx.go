@@ -11,7 +11,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // IDX magic numbers of unsigned-byte files (MNIST): 0x0000 0x08 (uint8) and the number of
@@ -44,7 +44,7 @@ func ParseIDX(b []byte) (*IDX, error) {
 		return nil, err
 	}
 	rest := len(b) - off
-	n, err := ir.Elements(dims, math.MaxInt)
+	n, err := safesize.Elements(dims, math.MaxInt)
 	if err != nil {
 		return nil, fmt.Errorf("idx: dimensions %v: %w (the file has %d data bytes)", dims, err, rest)
 	}
@@ -149,7 +149,7 @@ func readMaybeGzip(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	n, err := ir.Elements(dims, maxIDXBytes)
+	n, err := safesize.Elements(dims, maxIDXBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: idx: dimensions %v: more than %d bytes", path, dims, int64(maxIDXBytes))
 	}

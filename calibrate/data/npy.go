@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // NumPy dtype names used in Npy.DType.
@@ -128,7 +128,7 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	}
 	h.shape = shape
 	rest := len(b) - h.off
-	count, err := ir.Elements(shape, math.MaxInt/h.size)
+	count, err := safesize.Elements(shape, math.MaxInt/h.size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s of %s: %w (the file has %d data bytes)", shapeString(shape), h.dtype, err, rest)
 	}
@@ -218,7 +218,7 @@ func EncodeNpy(a *Npy) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("npy: unsupported dtype %q", a.DType)
 	}
-	want, err := ir.Elements(a.Shape, math.MaxInt/size)
+	want, err := safesize.Elements(a.Shape, math.MaxInt/size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s: %w", shapeString(a.Shape), err)
 	}
