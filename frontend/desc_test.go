@@ -117,3 +117,45 @@ func TestResNetDescriptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// hostileDescriptions are issue 23's class 6: small descriptions that ask for
+// unbounded work (rows, widths, classes, inputs).
+func hostileDescriptions() map[string]string {
+	rows := strings.TrimSuffix(strings.Repeat("[1, 16, 1048576, 1], ", 70), ", ")
+	return map[string]string{
+		"rows":    `{"arch": "mobilenetv2", "inverted_residual_setting": [` + rows + `]}`,
+		"input":   `{"arch": "mobilenetv2", "input": [3, 16384, 16384], "preprocess": {}}`,
+		"widths":  `{"arch": "mobilenetv2", "width_mult": 100, "inverted_residual_setting": [[1000, 1048576, 1, 1]]}`,
+		"classes": `{"arch": "mobilenetv2", "num_classes": 1000000000000000}`,
+		"resnet":  `{"arch": "resnet", "block": "basic", "layers": [1000, 1000, 1000, 1000]}`,
+		"planes":  `{"arch": "resnet", "block": "bottleneck", "layers": [3, 4, 6, 3], "widths": [16384, 16384, 16384, 16384], "width_per_group": 4096}`,
+	}
+}
+
+// TestDescriptionHostileSizes checks that each of hostileDescriptions is
+// refused, saying the numbers, before its graph's size is allocated.
+func TestDescriptionHostileSizes(t *testing.T) {
+	want := map[string]string{
+		"rows":    "inverted_residual_setting asks for 73400320 blocks in all, more than the limit of 1364 (16384 layers)",
+		"input":   "the input [3 16384 16384] has 8.05e+08 elements per sample, more than the limit of 6.71e+07",
+		"widths":  "the output of features.1.conv.0.0 has 4.01e+10 elements per sample, more than the limit of 6.71e+07",
+		"classes": "the output of classifier.1 has 1e+15 elements per sample",
+		"resnet":  "layers asks for 4000 blocks in all, more than the limit of 1364",
+		"planes":  "more than the limit of",
+	}
+	for name, desc := range hostileDescriptions() {
+		var err error
+		n := allocated(func() {
+			var d *ir.Description
+			if d, err = ParseDescription([]byte(desc)); err == nil {
+				_, err = ir.Build(d)
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), want[name]) {
+			t.Errorf("%s: error %v, want it to contain %q", name, err, want[name])
+		}
+		if n > 16<<20 {
+			t.Errorf("%s: refusing a %d-byte description allocated %d bytes", name, len(desc), n)
+		}
+	}
+}

@@ -121,6 +121,9 @@ func (d *Description) validateResNet() error {
 			return fmt.Errorf("layers %v: block counts must be positive", d.Layers)
 		}
 	}
+	if err := checkBlocks(float64(d.Layers[0]+d.Layers[1]+d.Layers[2]+d.Layers[3]), "layers"); err != nil {
+		return err
+	}
 	if len(d.Widths) != 4 {
 		return fmt.Errorf("widths %v: want 4 plane counts, one per stage", d.Widths)
 	}
@@ -168,6 +171,19 @@ func (d *Description) validateMobileNetV2() error {
 		if s != 1 && s != 2 {
 			return fmt.Errorf("inverted_residual_setting[%d]: stride s = %v must be 1 or 2", i, s)
 		}
+	}
+	blocks := 0.0
+	for _, r := range d.Setting {
+		blocks += r[2]
+	}
+	return checkBlocks(blocks, "inverted_residual_setting")
+}
+
+// checkBlocks bounds the blocks a description asks for before its graph is
+// built: each row's count is bounded, the number of rows is not.
+func checkBlocks(blocks float64, field string) error {
+	if limit := (MaxNodes - 16) / maxBlockNodes; blocks > float64(limit) {
+		return fmt.Errorf("%s asks for %.0f blocks in all, more than the limit of %d (%d layers)", field, blocks, limit, MaxNodes)
 	}
 	return nil
 }
