@@ -85,7 +85,12 @@ func writeFileAtomic(path string, b []byte) error {
 
 // ReadModel loads a quantized-model file.
 func ReadModel(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, 16, func(head []byte, size int64) error {
+		if err := checkPrefix(head, size); err != nil {
+			return fmt.Errorf("quantized model %s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("quantized model: %w", err)
 	}
@@ -98,16 +103,10 @@ func ReadModel(path string) (*Model, error) {
 
 // DecodeModel parses and validates a quantized-model file's bytes.
 func DecodeModel(b []byte) (*Model, error) {
-	if len(b) < 16 || string(b[:6]) != magic {
-		return nil, errors.New("not a ptqc quantized model (bad magic)")
-	}
-	if v := string(b[6:8]); v != formatVersion {
-		return nil, fmt.Errorf("quantized model format version %q, this ptqc reads version %q: re-run the build or eval with -save-qmodel to write it again", v, formatVersion)
+	if err := checkPrefix(b, int64(len(b))); err != nil {
+		return nil, err
 	}
 	n := binary.LittleEndian.Uint64(b[8:16])
-	if n > maxHeader || n > uint64(len(b)-16) {
-		return nil, fmt.Errorf("header length %d exceeds the file (%d bytes)", n, len(b))
-	}
 	m := &Model{}
 	if err := json.Unmarshal(b[16:16+n], m); err != nil {
 		return nil, fmt.Errorf("header: %w", err)
@@ -135,6 +134,21 @@ func DecodeModel(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("%d unexpected bytes after the last layer", len(blob))
 	}
 	return m, nil
+}
+
+// checkPrefix checks the magic, version and header length at the start b of
+// a file of size bytes.
+func checkPrefix(b []byte, size int64) error {
+	if len(b) < 16 || string(b[:6]) != magic {
+		return errors.New("not a ptqc quantized model (bad magic)")
+	}
+	if v := string(b[6:8]); v != formatVersion {
+		return fmt.Errorf("quantized model format version %q, this ptqc reads version %q: re-run the build or eval with -save-qmodel to write it again", v, formatVersion)
+	}
+	if n := binary.LittleEndian.Uint64(b[8:16]); n > maxHeader || n > uint64(size-16) {
+		return fmt.Errorf("header length %d exceeds the file (%d bytes)", n, size)
+	}
+	return nil
 }
 
 // validate checks a decoded header: references, shapes and qparams, so the

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
+	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -30,9 +30,12 @@ var (
 	resnetFields    = []string{"block", "layers", "width_per_group", "groups", "widths"}
 )
 
+// maxDescription bounds a description file; real ones are under 1 KB.
+const maxDescription = 1 << 20
+
 // ReadDescription reads and validates a description file.
 func ReadDescription(path string) (*ir.Description, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, maxDescription, 0, nil)
 	if err != nil {
 		return nil, fmt.Errorf("model description: %w", err)
 	}

@@ -21,7 +21,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"os"
 	"strconv"
 	"strings"
 
@@ -751,11 +750,37 @@ var pthLegacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9
 
 // ReadPth reads a torch.save state_dict file (see ParsePth).
 func ReadPth(path string) (*SafeTensors, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, pthHeadLen, func(head []byte, _ int64) error { return pthCheckHead(path, head) })
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	return ParsePth(path, b)
+}
+
+// pthHeadLen is how much of a file pthCheckHead needs (a tar header's magic
+// is at 257).
+const pthHeadLen = 512
+
+// pthCheckHead refuses a file that is not a torch.save zip archive from its
+// first bytes, before the rest is read.
+func pthCheckHead(name string, head []byte) error {
+	if err := pthFormatError(head); err != nil {
+		return fmt.Errorf("weights %s: %w", name, err)
+	}
+	return nil
+}
+
+// pthFormatError says why b, the start of a file, is no torch.save zip archive.
+func pthFormatError(b []byte) error {
+	switch {
+	case bytes.HasPrefix(b, pthLegacyMagic):
+		return errors.New("legacy (before PyTorch 1.6) torch.save format is not supported: re-save it with a newer torch.save")
+	case len(b) >= 262 && string(b[257:262]) == "ustar":
+		return errors.New("legacy tar torch.save format is not supported: re-save it with a newer torch.save")
+	case !bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return errors.New("not a torch.save zip archive (no zip signature)")
+	}
+	return nil
 }
 
 // ParsePth reads the state_dict that torch.save wrote into b (a zip archive)
@@ -765,13 +790,8 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("weights %s: %s", name, fmt.Sprintf(format, args...))
 	}
-	switch {
-	case bytes.HasPrefix(b, pthLegacyMagic):
-		return nil, fail("legacy (before PyTorch 1.6) torch.save format is not supported: re-save it with a newer torch.save")
-	case len(b) >= 262 && string(b[257:262]) == "ustar":
-		return nil, fail("legacy tar torch.save format is not supported: re-save it with a newer torch.save")
-	case !bytes.HasPrefix(b, []byte("PK\x03\x04")):
-		return nil, fail("not a torch.save zip archive (no zip signature)")
+	if err := pthFormatError(b); err != nil {
+		return nil, fail("%v", err)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -101,7 +101,7 @@ func LoadWeights(g *ir.Graph, st *SafeTensors) error {
 func quoteAll(s []string) []string {
 	q := make([]string, len(s))
 	for i, v := range s {
-		q[i] = fmt.Sprintf("%q", v)
+		q[i] = fmt.Sprintf("%q", safesize.Name(v))
 	}
 	return q
 }
@@ -110,20 +110,33 @@ func quoteAll(s []string) []string {
 // file that starts like a zip archive or an old torch.save pickle) or else
 // from a safetensors file.
 func ReadWeights(path string) (*SafeTensors, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, pthHeadLen, func(head []byte, size int64) error {
+		if pthFormat(path, head) {
+			return pthCheckHead(path, head)
+		}
+		if _, err := stPrefix(head, size); err != nil {
+			return fmt.Errorf("weights %s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	return ParseWeights(path, b)
 }
 
-// ParseWeights is ReadWeights on the bytes of the file named name.
-func ParseWeights(name string, b []byte) (*SafeTensors, error) {
+// pthFormat reports whether the file name or its first bytes say torch.save.
+func pthFormat(name string, b []byte) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".pth", ".pt":
-		return ParsePth(name, b)
+		return true
 	}
-	if bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, pthLegacyMagic) {
+	return bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, pthLegacyMagic)
+}
+
+// ParseWeights is ReadWeights on the bytes of the file named name.
+func ParseWeights(name string, b []byte) (*SafeTensors, error) {
+	if pthFormat(name, b) {
 		return ParsePth(name, b)
 	}
 	return ParseSafeTensors(name, b)

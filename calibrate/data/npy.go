@@ -187,7 +187,12 @@ func ParseNpy(b []byte) (*Npy, error) {
 
 // ReadNpy reads a .npy file.
 func ReadNpy(path string) (*Npy, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, len(npyMagic), func(head []byte, _ int64) error {
+		if string(head) != npyMagic {
+			return fmt.Errorf("%s: not a .npy file (bad magic)", path)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

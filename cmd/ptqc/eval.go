@@ -35,9 +35,6 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if *float == q.quantized() {
 		return fmt.Errorf("eval: give either -float or a quantized model (-qconfig NAME -calib DATA, or -qmodel FILE)")
 	}
-	if *batch < 1 {
-		return fmt.Errorf("eval: -batch %d must be positive", *batch)
-	}
 	log := stdout
 	if *asJSON {
 		log = stderr

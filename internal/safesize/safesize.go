@@ -128,11 +128,11 @@ func regular(path string, st fs.FileInfo) error {
 }
 
 // ReadFile reads the regular file at path. check, if not nil, sees the
-// first min(size, head) bytes before the rest is read, so that a file of the
-// wrong kind is refused before its body costs memory; limit, if positive,
-// bounds the size. The buffer is the file's size at open: a file that grows
+// first min(size, head) bytes and the file's size before the rest is read, so
+// that a file of the wrong kind is refused before its body costs memory;
+// limit, if positive, bounds the size. The buffer is the file's size at open: a file that grows
 // meanwhile is read up to that size, one that shrinks is an error.
-func ReadFile(path string, limit int64, head int, check func(head []byte) error) ([]byte, error) {
+func ReadFile(path string, limit int64, head int, check func(head []byte, size int64) error) ([]byte, error) {
 	f, size, err := Open(path)
 	if err != nil {
 		return nil, err
@@ -149,7 +149,7 @@ func ReadFile(path string, limit int64, head int, check func(head []byte) error)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if check != nil {
-		if err := check(h); err != nil {
+		if err := check(h, size); err != nil {
 			return nil, err
 		}
 	}
