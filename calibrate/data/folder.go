@@ -28,7 +28,10 @@ var undecodable = []string{".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 // it is decoded (cmd/ptqc's -max-image-pixels sets it). 8192 x 8192 pixels decode
 // to at most 512 MiB (16-bit RGBA); larger images are refused as decompression
 // bombs would be.
-var MaxImagePixels = 1 << 26
+var MaxImagePixels = DefaultMaxImagePixels
+
+// DefaultMaxImagePixels is MaxImagePixels' default.
+const DefaultMaxImagePixels = 1 << 26
 
 // folderDataset is an ImageFolder: images decoded on demand.
 type folderDataset struct {

@@ -76,7 +76,7 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")
 	fs.BoolVar(&q.Equalize, "equalize", false, "cross-layer equalization before calibration, kept if it brings the int8 output closer to the float one on the calibration images")
 	fs.BoolVar(&q.BiasCorrect, "bias-correct", false, "sequential bias correction after conversion")
-	fs.IntVar(&data.MaxImagePixels, "max-image-pixels", data.MaxImagePixels, "refuse ImageFolder images of more than `N` pixels, from their header, before decoding them")
+	fs.IntVar(&data.MaxImagePixels, "max-image-pixels", data.DefaultMaxImagePixels, "refuse ImageFolder images of more than `N` pixels, from their header, before decoding them")
 }
 
 // quantized reports whether the flags ask for a quantized model.
