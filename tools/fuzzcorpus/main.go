@@ -127,4 +127,6 @@ func main() {
 		log.Fatal(err)
 	}
 	write("calibrate/data", "FuzzDecodeImage", p.Bytes(), j.Bytes())
+
+	hostile()
 }
