@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,4 +89,41 @@ func smallDesc() *ir.Description {
 	d.Input = []int{3, 20, 20}
 	d.Preprocess = ir.Preprocess{}
 	return d
+}
+
+// TestReadHostileFiles is issue 23's class 7 for model inputs: files read
+// whole before their magic was looked at. A 20 GB sparse file under each
+// reader's name is refused from its first bytes.
+func TestReadHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, want string
+		read       func(string) error
+	}{
+		{"w.pth", "not a torch.save zip archive (no zip signature)", func(p string) error { _, err := ReadWeights(p); return err }},
+		{"w.safetensors", "not a safetensors file (first bytes 00 00", func(p string) error { _, err := ReadWeights(p); return err }},
+		{"w2.safetensors", "header length 0 is too small", func(p string) error { _, err := ReadSafeTensors(p); return err }},
+		{"w2.pth", "no zip signature", func(p string) error { _, err := ReadPth(p); return err }},
+		{"model.json", "more than the 1048576 this kind of file may have", func(p string) error { _, err := ReadDescription(p); return err }},
+	} {
+		path := filepath.Join(dir, c.name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.Truncate(20 << 30)
+		f.Close()
+		if err != nil {
+			t.Skipf("no sparse file: %v", err)
+		}
+		var rerr error
+		n := allocated(func() { rerr = c.read(path) })
+		if rerr == nil || !strings.Contains(rerr.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, rerr, c.want)
+		}
+		if n > 1<<20 {
+			t.Errorf("%s: refusing a 20 GB sparse file allocated %d bytes", c.name, n)
+		}
+		os.Remove(path)
+	}
 }
