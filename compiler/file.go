@@ -120,9 +120,9 @@ func DecodeModel(b []byte) (*Model, error) {
 		if c == nil {
 			continue
 		}
-		nw := c.OutC * (c.InC / c.Groups) * c.Kernel * c.Kernel
-		if nw > len(blob) {
-			return nil, fmt.Errorf("layer %s: weights (%d bytes) run past the end of the file", safesize.Name(nd.Name), nw)
+		nw, err := safesize.Elements([]int{c.OutC, c.InC / c.Groups, c.Kernel, c.Kernel}, len(blob))
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: weights (%d x %d x %d x %d bytes) run past the end of the file", safesize.Name(nd.Name), c.OutC, c.InC/c.Groups, c.Kernel, c.Kernel)
 		}
 		c.Weight = make([]int8, nw)
 		for i := range c.Weight {

@@ -160,10 +160,15 @@ func TestPthErrors(t *testing.T) {
 		{"underflow", zipOf("\x80\x02\x85.", ""), "opcode TUPLE1 at byte 2: stack underflow"},
 		{"stack left", zipOf("\x80\x02}}.", ""), "STOP at byte 4 with 2 values"},
 		{"not zip", []byte("hello"), "no zip signature"},
+		{"opcode name", zipOf("\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsR.", ""), "opcode GLOBAL at byte 2: global os.system"},
+		{"long key", zipOf("\x80\x02}(X\x00\x00\x50\x00"+strings.Repeat("k", 5<<20)+"K\x01u.", ""), `key "kkkkkkkkkk`},
 	} {
 		_, err := ParsePth(c.name+".pth", c.b)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+			t.Errorf("%s: error %.300v, want it to contain %q", c.name, err, c.want)
+		}
+		if err != nil && len(err.Error()) > 1000 {
+			t.Errorf("%s: a %d-byte error", c.name, len(err.Error()))
 		}
 	}
 }

@@ -219,11 +219,11 @@ func decodeImageBytes(b []byte) (image.Image, error) {
 		}
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	px := int64(cfg.Width) * int64(cfg.Height)
-	if cfg.Width <= 0 || cfg.Height <= 0 || px > maxPixelsPerByte*int64(len(b))+1<<20 {
+	px, ok := safesize.Mul(cfg.Width, cfg.Height)
+	if !ok || px == 0 || px > maxPixelsPerByte*len(b)+1<<20 {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: empty or too large", format, cfg.Width, cfg.Height)
 	}
-	if px > int64(MaxImagePixels) {
+	if px > MaxImagePixels {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: more than the limit of %d pixels (-max-image-pixels raises it)", format, cfg.Width, cfg.Height, MaxImagePixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
