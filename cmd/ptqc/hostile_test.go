@@ -252,4 +252,3 @@ func TestReadOnlyOutput(t *testing.T) {
 	}
 	hostileRun(t, "read-only -o", "is not writable", "build", "-model", model, "-qconfig", "fbgemm", "-calib", calib, "-o", filepath.Join(ro, "ptqc-pkg"), "-pkg", "m")
 }
-
