@@ -92,10 +92,23 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		return nil, err
 	}
 	r := &Result{QConfig: qc, Act: map[int]QParams{}, Range: map[int][2]float32{}, Samples: total}
-	for id, o := range obs {
-		r.Act[id] = o.QParams()
+	for _, n := range g.Nodes {
+		o, ok := obs[n.Out]
+		if !ok || !Observed(n) {
+			continue
+		}
+		// Finite activations can still be too wide for float32 qparams
+		// (a range past 3.4e38, from absurd weights or data).
 		lo, hi := o.MinMax()
-		r.Range[id] = [2]float32{lo, hi}
+		if !(lo <= hi) || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+			return nil, fmt.Errorf("calibration: layer %s: activation range [%v, %v] is not a finite range: the weights or data overflow float32", n.Name, lo, hi)
+		}
+		q := o.QParams()
+		if !(q.Scale > 0) || math.IsInf(q.Scale, 0) || q.Scale > math.MaxFloat32 {
+			return nil, fmt.Errorf("calibration: layer %s: activation range [%v, %v] gives scale %v: the weights or data overflow float32", n.Name, lo, hi, q.Scale)
+		}
+		r.Act[n.Out] = q
+		r.Range[n.Out] = [2]float32{lo, hi}
 	}
 	return r, nil
 }

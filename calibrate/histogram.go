@@ -97,7 +97,9 @@ func NewHistogramObserver(dtype DType, scheme Scheme, reduceRange bool) *Histogr
 }
 
 // Observe adds x to the histogram. It panics if x holds a NaN or an infinity
-// (PyTorch fails on int() of them too).
+// (PyTorch fails on int() of them too); any finite values are accepted,
+// including those for which PyTorch fails (a range past int64 or too wide to
+// rebin; see truncInt, histc and rebin64).
 func (o *HistogramObserver) Observe(x []float32) {
 	if len(x) == 0 {
 		return
@@ -116,26 +118,31 @@ func (o *HistogramObserver) Observe(x []float32) {
 	}
 	combinedMin := minimum(lo, o.min)
 	combinedMax := maximum(hi, o.max)
-	combinedMin, combinedMax, downsampleRate, startIdx := o.adjustMinMax(combinedMin, combinedMax)
+	cmin, cmax, downsampleRate, startIdx, ok := o.adjustMinMax(combinedMin, combinedMax)
+	if !ok {
+		cmin, cmax = combinedMin, combinedMax
+	}
+	combinedMin, combinedMax = cmin, cmax
 	o.histc(o.next, x, lo, hi, truncInt(combinedMin), truncInt(combinedMax))
-	if combinedMin == o.min && combinedMax == o.max {
+	switch {
+	case combinedMin == o.min && combinedMax == o.max:
 		for i, v := range o.hist {
 			o.next[i] += v
 		}
-	} else {
+	case ok:
 		o.combineHistograms(o.next, downsampleRate, startIdx)
+	default:
+		o.rebin64(o.next, combinedMin, combinedMax)
 	}
 	o.hist, o.next = o.next, o.hist
 	o.min, o.max = combinedMin, combinedMax
 }
 
-// truncInt is Python's int() of a float32 tensor: truncation toward zero.
+// truncInt is Python's int() of a float32 tensor: truncation toward zero. Past
+// int64, where torch.histc refuses the bound, the value is kept (float32s that
+// large are integers).
 func truncInt(v float32) float64 {
-	t := math.Trunc(float64(v))
-	if t >= 1<<63 || t < -(1<<63) {
-		panic(fmt.Sprintf("calibrate: histogram observer: %v does not fit an int64", v))
-	}
-	return float64(int64(t))
+	return math.Trunc(float64(v))
 }
 
 // histc is torch.histc(x, bins, min=lo, max=hi) on CPU (the LINEAR_INTERPOLATION
@@ -160,6 +167,17 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 		for _, v := range x {
 			if v >= left && v <= right {
 				c0[0]++
+			}
+		}
+	} else if float64(width)*float64(bins) > math.MaxFloat32 {
+		// (v-left)*bins would overflow float32 and the bin index with it,
+		// where PyTorch's index is undefined: compute it in float64.
+		last := bins - 1
+		for _, v := range x {
+			if v >= left && v <= right {
+				c0[min(int((float64(v)-float64(left))*float64(bins)/(float64(right)-float64(left))), last)]++
+			} else {
+				c0[bins]++
 			}
 		}
 	} else if w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc); w > 1 {
@@ -225,21 +243,46 @@ func countBins(c0, c1 []uint32, idx []int32, x []float32, left, right, width flo
 	}
 }
 
-// adjustMinMax is HistogramObserver._adjust_min_max in float32.
-func (o *HistogramObserver) adjustMinMax(combinedMin, combinedMax float32) (cmin, cmax float32, downsampleRate, startIdx int) {
+// adjustMinMax is HistogramObserver._adjust_min_max in float32. It reports
+// false where that arithmetic overflows (a range wider than float32, or one
+// 2^40 times the old one, where PyTorch fails or allocates the 2048*2^40
+// upsampled bins); the caller then rebins with rebin64.
+func (o *HistogramObserver) adjustMinMax(combinedMin, combinedMax float32) (cmin, cmax float32, downsampleRate, startIdx int, ok bool) {
 	histBinWidth := (o.max - o.min) / float32(o.bins*o.upsampleRate)
 	binsWidth := float32(float32(o.bins) * histBinWidth)
 	d := math.Ceil(float64((combinedMax - combinedMin) / binsWidth))
 	if !(d >= 1 && d < 1<<40) {
-		panic(fmt.Sprintf("calibrate: histogram observer: cannot rebin [%v, %v] into [%v, %v]",
-			o.min, o.max, combinedMin, combinedMax))
+		return 0, 0, 0, 0, false
 	}
 	downsampleRate = int(d)
 	e := float32(float32(downsampleRate)*binsWidth) - (combinedMax - combinedMin)
 	cmax = combinedMax + e
 	cmin = combinedMin
-	startIdx = int(roundEven32((o.min - cmin) / histBinWidth))
-	return cmin, cmax, downsampleRate, startIdx
+	start := roundEven32((o.min - cmin) / histBinWidth)
+	if math.IsInf(float64(cmax), 0) || !(start >= 0 && start < 1<<60) {
+		return 0, 0, 0, 0, false
+	}
+	return cmin, cmax, downsampleRate, int(start), true
+}
+
+// rebin64 adds the current histogram, spanning [o.min, o.max], into dst,
+// spanning [cmin, cmax], each bin's count into the bin holding its centre,
+// in float64. It stands in for _combine_histograms only where that overflows
+// (see adjustMinMax).
+func (o *HistogramObserver) rebin64(dst []float32, cmin, cmax float32) {
+	w := (float64(o.max) - float64(o.min)) / float64(o.bins)
+	span := float64(cmax) - float64(cmin)
+	for i, h := range o.hist {
+		if h == 0 {
+			continue
+		}
+		c := float64(o.min) + (float64(i)+0.5)*w
+		j := 0
+		if span > 0 {
+			j = int(min(max(math.Floor((c-float64(cmin))/span*float64(o.bins)), 0), float64(o.bins-1)))
+		}
+		dst[j] += h
+	}
 }
 
 // combineHistograms is HistogramObserver._combine_histograms: it adds the

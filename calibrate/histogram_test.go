@@ -446,3 +446,57 @@ func TestHistogramSplitCounts(t *testing.T) {
 		t.Errorf("split 4 ways: %v [%v, %v], one worker: %v [%v, %v]", four.QParams(), four.min, four.max, one.QParams(), one.min, one.max)
 	}
 }
+
+// TestHistogramHostileFinite is issue 23's class 3: large finite
+// activations made the observer panic (int64 overflow, rebinning past 2^40
+// bins, bin indices from an overflowed float32). Every finite sequence is
+// observed without a panic; a range past float32 gives a non-finite MinMax,
+// which Calibrate turns into an error.
+func TestHistogramHostileFinite(t *testing.T) {
+	const big = math.MaxFloat32
+	fill := func(n int, vs ...float32) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = vs[i%len(vs)]
+		}
+		return x
+	}
+	for _, c := range []struct {
+		name    string
+		batches [][]float32
+		finite  bool // MinMax finite
+	}{
+		{"1e30s", [][]float32{fill(100, 1e30), fill(100, 1e30, 2e30)}, true},
+		{"-1e30..1e30", [][]float32{fill(100, -1e30, 1e30)}, true},
+		{"past int64", [][]float32{fill(100, 1e19, 3e19)}, true},
+		{"full float32", [][]float32{fill(1000, -big, big, 0)}, false},
+		{"full float32 then small", [][]float32{fill(1000, -big, big), fill(10, 0, 1)}, false},
+		{"tiny then huge", [][]float32{fill(100, 0, 1e-30), fill(100, 1e30)}, true},
+		{"small then max", [][]float32{fill(100, 0, 1), fill(100, big)}, true},
+		{"max then -max", [][]float32{fill(100, big), fill(100, -big)}, true}, // min == max restarts, as in PyTorch
+		{"constant max", [][]float32{fill(100, big), fill(100, big)}, true},
+		{"large parallel", [][]float32{fill(1<<17, -3e37, 3e37), fill(1<<17, 1e38)}, true},
+	} {
+		for _, spec := range []Spec{actHist, actHistReduce} {
+			o := NewObserver(spec)
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s: panic: %v", c.name, r)
+					}
+				}()
+				for _, b := range c.batches {
+					o.Observe(b)
+				}
+				lo, hi := o.MinMax()
+				finite := lo <= hi && !math.IsInf(float64(lo), 0) && !math.IsInf(float64(hi), 0)
+				if finite != c.finite {
+					t.Errorf("%s: MinMax [%v, %v], want finite %v", c.name, lo, hi, c.finite)
+				}
+				if finite {
+					o.QParams()
+				}
+			}()
+		}
+	}
+}

@@ -200,8 +200,10 @@ func (p *Package) stampBuild() error {
 
 // CheckPackageName reports whether name can name a generated package.
 func CheckPackageName(name string) error {
-	if !token.IsIdentifier(name) || token.IsKeyword(name) || name == "main" || name == "runtime" {
-		return fmt.Errorf("package name %q: want a Go identifier other than main or runtime", name)
+	// "_" and "init" are identifiers, but no package can be named _ and a
+	// package named init cannot be imported (its name would be the function).
+	if !token.IsIdentifier(name) || token.IsKeyword(name) || name == "main" || name == "runtime" || name == "_" || name == "init" {
+		return fmt.Errorf("package name %q: want a Go identifier other than _, init, main or runtime", name)
 	}
 	return nil
 }

@@ -75,10 +75,43 @@ type dirPlan struct {
 }
 
 // CheckOutputDir returns the error WriteDir would return for writing files
-// names of package pkg into dir (see WriteDir), without writing anything.
+// names of package pkg into dir (see WriteDir), without writing anything but
+// a probe file: dir (or the directory WriteDir would create it in) must be
+// writable, found before a build spends its calibration.
 func CheckOutputDir(dir, pkg string, names []string, o WriteOptions) error {
-	_, err := planDir(dir, pkg, names, o)
-	return err
+	if _, err := planDir(dir, pkg, names, o); err != nil {
+		return err
+	}
+	return checkWritable(dir)
+}
+
+// checkWritable creates and removes a file in dir, or in its nearest
+// existing ancestor if dir does not exist yet.
+func checkWritable(dir string) error {
+	d := dir
+	for {
+		st, err := os.Stat(d)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is a file, not a directory", d)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return err
+		}
+		d = parent
+	}
+	f, err := os.CreateTemp(d, ".ptqc-probe*")
+	if err != nil {
+		return fmt.Errorf("output directory %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func planDir(dir, pkg string, names []string, o WriteOptions) (*dirPlan, error) {

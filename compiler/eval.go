@@ -2,21 +2,25 @@ package compiler
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/ptqc/ptqc/calibrate/data"
 )
 
-// Accuracy is top-1 / top-5 in percent over N labelled samples.
+// Accuracy is top-1 / top-5 in percent over N labelled samples. NonFinite
+// counts the samples with a NaN or infinite logit (a NaN never scores).
 type Accuracy struct {
 	Top1, Top5 float64
 	N          int
+	NonFinite  int
 }
 
 // Forward runs n samples (NCHW) and returns n x classes outputs.
 type Forward func(x []float32, n int) ([]float32, error)
 
 // Evaluate runs up to limit samples of ds (all if 0) through fwd in batches and
-// scores them against the labels. It returns all logits when keep is set.
+// scores them against the labels. It returns all logits when keep is set. A
+// NaN or infinite input value is an error, as in calibration.
 func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool, progress func(done, total int)) (Accuracy, []float32, error) {
 	total := ds.Len()
 	if limit > 0 && limit < total {
@@ -31,6 +35,11 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 	elems := c * h * w
 	err := data.Batches(ds, batch, total, func(start int, x []float32, labels []int) error {
 		n := len(x) / elems
+		for i, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("evaluation data: sample %d has %v at element %d", start+i/elems, v, i%elems)
+			}
+		}
 		out, err := fwd(x, n)
 		if err != nil {
 			return err
@@ -49,7 +58,14 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 				}
 				return fmt.Errorf("evaluation data: sample %d has label %d, outside 0..%d", start+i, l, classes-1)
 			}
-			r := Rank(out[i*classes:(i+1)*classes], l)
+			scores := out[i*classes : (i+1)*classes]
+			for _, s := range scores {
+				if math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {
+					acc.NonFinite++
+					break
+				}
+			}
+			r := Rank(scores, l)
 			if r == 0 {
 				acc.Top1++
 			}
@@ -72,11 +88,17 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 }
 
 // Rank is label's position when classes are sorted by score, highest first, ties
-// broken by the lower index (so rank 0 is argmax's first maximum).
+// broken by the lower index (so rank 0 is argmax's first maximum). A NaN
+// ranks above every number, as in torch.argmax, and a NaN at label ranks
+// math.MaxInt, in no top-k: a NaN logit is never a correct prediction.
 func Rank(scores []float32, label int) int {
+	y := scores[label]
+	if y != y {
+		return math.MaxInt
+	}
 	r := 0
 	for i, s := range scores {
-		if s > scores[label] || (s == scores[label] && i < label) {
+		if s > y || s != s || (s == y && i < label) {
 			r++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -84,7 +85,12 @@ func writeFileAtomic(path string, b []byte) error {
 
 // ReadModel loads a quantized-model file.
 func ReadModel(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, 16, func(head []byte, size int64) error {
+		if err := checkPrefix(head, size); err != nil {
+			return fmt.Errorf("quantized model %s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("quantized model: %w", err)
 	}
@@ -97,16 +103,10 @@ func ReadModel(path string) (*Model, error) {
 
 // DecodeModel parses and validates a quantized-model file's bytes.
 func DecodeModel(b []byte) (*Model, error) {
-	if len(b) < 16 || string(b[:6]) != magic {
-		return nil, errors.New("not a ptqc quantized model (bad magic)")
-	}
-	if v := string(b[6:8]); v != formatVersion {
-		return nil, fmt.Errorf("quantized model format version %q, this ptqc reads version %q: re-run the build or eval with -save-qmodel to write it again", v, formatVersion)
+	if err := checkPrefix(b, int64(len(b))); err != nil {
+		return nil, err
 	}
 	n := binary.LittleEndian.Uint64(b[8:16])
-	if n > maxHeader || n > uint64(len(b)-16) {
-		return nil, fmt.Errorf("header length %d exceeds the file (%d bytes)", n, len(b))
-	}
 	m := &Model{}
 	if err := json.Unmarshal(b[16:16+n], m); err != nil {
 		return nil, fmt.Errorf("header: %w", err)
@@ -120,9 +120,9 @@ func DecodeModel(b []byte) (*Model, error) {
 		if c == nil {
 			continue
 		}
-		nw := c.OutC * (c.InC / c.Groups) * c.Kernel * c.Kernel
-		if nw > len(blob) {
-			return nil, fmt.Errorf("layer %s: weights (%d bytes) run past the end of the file", nd.Name, nw)
+		nw, err := safesize.Elements([]int{c.OutC, c.InC / c.Groups, c.Kernel, c.Kernel}, len(blob))
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: weights (%d x %d x %d x %d bytes) run past the end of the file", safesize.Name(nd.Name), c.OutC, c.InC/c.Groups, c.Kernel, c.Kernel)
 		}
 		c.Weight = make([]int8, nw)
 		for i := range c.Weight {
@@ -134,6 +134,21 @@ func DecodeModel(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("%d unexpected bytes after the last layer", len(blob))
 	}
 	return m, nil
+}
+
+// checkPrefix checks the magic, version and header length at the start b of
+// a file of size bytes.
+func checkPrefix(b []byte, size int64) error {
+	if len(b) < 16 || string(b[:6]) != magic {
+		return errors.New("not a ptqc quantized model (bad magic)")
+	}
+	if v := string(b[6:8]); v != formatVersion {
+		return fmt.Errorf("quantized model format version %q, this ptqc reads version %q: re-run the build or eval with -save-qmodel to write it again", v, formatVersion)
+	}
+	if n := binary.LittleEndian.Uint64(b[8:16]); n > maxHeader || n > uint64(size-16) {
+		return fmt.Errorf("header length %d exceeds the file (%d bytes)", n, size)
+	}
+	return nil
 }
 
 // validate checks a decoded header: references, shapes and qparams, so the
@@ -163,10 +178,13 @@ func (m *Model) validate() error {
 				return fmt.Errorf("tensor %d: shape %v", i, t.Shape)
 			}
 			e *= d
-			if e > 1<<28 {
-				return fmt.Errorf("tensor %d: shape %v too large", i, t.Shape)
+			if e > ir.MaxTensorElems {
+				return fmt.Errorf("tensor %d: shape %v has more than the limit of %d elements", i, t.Shape, ir.MaxTensorElems)
 			}
 		}
+	}
+	if len(m.Nodes) > ir.MaxNodes {
+		return fmt.Errorf("%d layers, more than the limit of %d", len(m.Nodes), ir.MaxNodes)
 	}
 	if !ir.EqualShape(m.Desc.Input, m.Tensors[m.Input].Shape) {
 		return fmt.Errorf("description input %v differs from the graph input %v", m.Desc.Input, m.Tensors[m.Input].Shape)
@@ -174,52 +192,97 @@ func (m *Model) validate() error {
 	if len(m.Nodes) == 0 {
 		return errors.New("no layers")
 	}
+	if err := m.checkOrder(); err != nil {
+		return err
+	}
+	acts := float64(m.Tensors[m.Input].Elems())
+	var macs float64
 	for _, n := range m.Nodes {
 		want := 1
 		if n.Kind == KAdd {
 			want = 2
 		}
 		if len(n.In) != want || !ok(n.Out) {
-			return fmt.Errorf("layer %s: bad inputs %v or output %d", n.Name, n.In, n.Out)
+			return fmt.Errorf("layer %s: bad inputs %v or output %d", safesize.Name(n.Name), n.In, n.Out)
 		}
 		for _, id := range n.In {
 			if !ok(id) {
-				return fmt.Errorf("layer %s: input %d out of range", n.Name, id)
+				return fmt.Errorf("layer %s: input %d out of range", safesize.Name(n.Name), id)
 			}
 		}
 		if n.Kind != KDequantize {
 			if t := m.Tensors[n.Out]; !(t.Scale > 0) || math.IsInf(t.Scale, 0) || t.Zero < 0 || t.Zero > 255 {
-				return fmt.Errorf("layer %s: output scale %v / zero point %d invalid", n.Name, t.Scale, t.Zero)
+				return fmt.Errorf("layer %s: output scale %v / zero point %d invalid", safesize.Name(n.Name), t.Scale, t.Zero)
 			}
 		}
+		if (n.Conv != nil) != (n.Kind == KConv || n.Kind == KLinear) || (n.Add != nil && n.Kind != KAdd) || (n.Pool != nil && n.Kind != KMaxPool) {
+			return fmt.Errorf("layer %s: %s with parameters of another kind", safesize.Name(n.Name), n.Kind)
+		}
 		in, out := m.Tensors[n.In[0]], m.Tensors[n.Out]
+		acts += float64(out.Elems())
 		switch n.Kind {
 		case KConv, KLinear:
 			if err := n.Conv.validate(in, out, n.Kind); err != nil {
-				return fmt.Errorf("layer %s: %w", n.Name, err)
+				return fmt.Errorf("layer %s: %w", safesize.Name(n.Name), err)
 			}
+			macs += float64(out.Elems()) * float64(n.Conv.InC/n.Conv.Groups) * float64(n.Conv.Kernel*n.Conv.Kernel)
 		case KAdd:
 			if n.Add == nil || !ir.EqualShape(in.Shape, out.Shape) || !ir.EqualShape(m.Tensors[n.In[1]].Shape, out.Shape) {
-				return fmt.Errorf("layer %s: bad add", n.Name)
+				return fmt.Errorf("layer %s: bad add", safesize.Name(n.Name))
 			}
 		case KMaxPool:
 			p := n.Pool
 			if p == nil || len(in.Shape) != 3 || len(out.Shape) != 3 || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
 				in.Scale != out.Scale || in.Zero != out.Zero || out.Shape[0] != in.Shape[0] ||
 				out.Shape[1] != ir.ConvOut(in.Shape[1], p.Kernel, p.Stride, p.Pad) || out.Shape[2] != ir.ConvOut(in.Shape[2], p.Kernel, p.Stride, p.Pad) {
-				return fmt.Errorf("layer %s: max pool %+v from %v to %v", n.Name, p, in.Shape, out.Shape)
+				return fmt.Errorf("layer %s: max pool %+v from %v to %v", safesize.Name(n.Name), p, in.Shape, out.Shape)
 			}
 		case KMean:
 			if len(in.Shape) != 3 || len(out.Shape) != 1 || out.Shape[0] != in.Shape[0] {
-				return fmt.Errorf("layer %s: mean from %v to %v", n.Name, in.Shape, out.Shape)
+				return fmt.Errorf("layer %s: mean from %v to %v", safesize.Name(n.Name), in.Shape, out.Shape)
 			}
 		case KQuantize, KDequantize:
 			if !ir.EqualShape(in.Shape, out.Shape) {
-				return fmt.Errorf("layer %s: shape %v to %v", n.Name, in.Shape, out.Shape)
+				return fmt.Errorf("layer %s: shape %v to %v", safesize.Name(n.Name), in.Shape, out.Shape)
 			}
 		default:
-			return fmt.Errorf("layer %s: unknown kind %d", n.Name, n.Kind)
+			return fmt.Errorf("layer %s: unknown kind %d", safesize.Name(n.Name), n.Kind)
 		}
+	}
+	if acts > ir.MaxActivations || macs > ir.MaxMACs {
+		return fmt.Errorf("activations of %.3g elements and %.3g multiply-accumulates per sample: more than the limits of %.3g and %.3g", acts, macs, float64(ir.MaxActivations), float64(ir.MaxMACs))
+	}
+	return nil
+}
+
+// checkOrder checks the graph as the code generator relies on it: a
+// Quantize of the model input first, a Dequantize to the model output last,
+// every other layer reading only tensors computed before it, and no tensor
+// computed twice.
+func (m *Model) checkOrder() error {
+	written := map[int]bool{}
+	last := len(m.Nodes) - 1
+	for i, n := range m.Nodes {
+		name := safesize.Name(n.Name)
+		if (n.Kind == KQuantize) != (i == 0) || (n.Kind == KDequantize) != (i == last) {
+			return fmt.Errorf("layer %d (%s, %s): the first layer must be the only Quantize and the last the only Dequantize", i, name, n.Kind)
+		}
+		for _, id := range n.In {
+			if i == 0 {
+				if id != m.Input {
+					return fmt.Errorf("layer 0 (%s): quantizes tensor %d, not the model input %d", name, id, m.Input)
+				}
+			} else if !written[id] {
+				return fmt.Errorf("layer %d (%s): reads tensor %d before any layer computes it (layers out of order?)", i, name, id)
+			}
+		}
+		if written[n.Out] || n.Out == m.Input {
+			return fmt.Errorf("layer %d (%s): tensor %d is computed twice", i, name, n.Out)
+		}
+		written[n.Out] = true
+	}
+	if out := m.Nodes[last].Out; out != m.Output {
+		return fmt.Errorf("the last layer computes tensor %d, not the model output %d", out, m.Output)
 	}
 	return nil
 }
@@ -230,6 +293,9 @@ func (c *Conv) validate(in, out *Tensor, k Kind) error {
 	}
 	if c.Groups < 1 || c.InC < 1 || c.OutC < 1 || c.InC%c.Groups != 0 || c.OutC%c.Groups != 0 || c.Kernel < 1 || c.Kernel > 64 || c.Stride < 1 || c.Pad < 0 || c.Pad > 64 {
 		return fmt.Errorf("bad geometry %+v", *c)
+	}
+	if c.Act != ir.ActNone && c.Act != ir.ActReLU && c.Act != ir.ActReLU6 {
+		return fmt.Errorf("unknown activation code %d", c.Act)
 	}
 	if len(c.M) != c.OutC || len(c.WScale) != c.OutC || len(c.B) != c.OutC || c.Lo < 0 || c.Hi > 255 || c.Lo > c.Hi {
 		return errors.New("multipliers, weight scales, biases or clamp do not match the channel count")

@@ -20,6 +20,11 @@ func FuzzDecodeModel(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	for _, c := range hostileModels() {
+		if b, err := c.m.Encode(); err == nil && len(b) < 1<<16 {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeModel(b)
 		if err != nil {
@@ -34,7 +39,10 @@ func FuzzDecodeModel(f *testing.F) {
 			}
 		}
 		if cost <= 1e6 {
-			_, _ = Run(m, make([]float32, m.Tensors[m.Input].Elems()), 1, nil)
+			out, err := Run(m, make([]float32, m.Tensors[m.Input].Elems()), 1, nil)
+			if err == nil && len(out) != m.NumClasses() {
+				t.Fatalf("Run gave %d logits for %d classes", len(out), m.NumClasses())
+			}
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/runtime"
@@ -35,7 +36,7 @@ func testData(t *testing.T, dir string) (images, labels string) {
 	if dir == bundled {
 		return images, labels
 	}
-	d, err := ir.ReadDescription(filepath.Join(dir, "model.json"))
+	d, err := frontend.ReadDescription(filepath.Join(dir, "model.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

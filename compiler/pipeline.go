@@ -10,6 +10,7 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -56,7 +57,7 @@ func Transform(d *ir.Description) runtime.Transform {
 
 // LoadFloat reads a description and its weights and returns the fused float graph.
 func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
-	d, g, err := ir.Load(model, weights)
+	d, g, err := frontend.Load(model, weights)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -75,7 +76,7 @@ func (o *Options) Inputs() []string {
 		}
 	}
 	if o.Model != "" && o.Weights == "" {
-		if d, err := ir.ReadDescription(o.Model); err == nil && d.Weights != "" {
+		if d, err := frontend.ReadDescription(o.Model); err == nil && d.Weights != "" {
 			in = append(in, d.WeightsPath())
 		}
 	}
@@ -123,7 +124,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	d, g, st, err := ir.LoadState(o.Model, o.Weights)
+	d, g, st, err := frontend.LoadState(o.Model, o.Weights)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -280,7 +281,7 @@ func descHash(d *ir.Description) (string, error) {
 // weightsHash identifies a state_dict by its content, not its file: every
 // tensor in name order, with its dtype, shape and little-endian data. A .pth
 // and a safetensors file of the same tensors give the same hash.
-func weightsHash(st *ir.SafeTensors) string {
+func weightsHash(st *frontend.SafeTensors) string {
 	names := make([]string, 0, len(st.Tensors))
 	for k := range st.Tensors {
 		names = append(names, k)

@@ -1,12 +1,9 @@
 package ir
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 )
 
@@ -80,96 +77,6 @@ func cloneSetting(s [][]float64) [][]float64 {
 	return c
 }
 
-// resnetAliases are torchvision's constructors, as block and layers.
-var resnetAliases = map[string]struct {
-	block         string
-	layers        []int
-	widthPerGroup int
-}{
-	"resnet18":        {"basic", []int{2, 2, 2, 2}, 64},
-	"resnet34":        {"basic", []int{3, 4, 6, 3}, 64},
-	"resnet50":        {"bottleneck", []int{3, 4, 6, 3}, 64},
-	"resnet101":       {"bottleneck", []int{3, 4, 23, 3}, 64},
-	"resnet152":       {"bottleneck", []int{3, 8, 36, 3}, 64},
-	"wide_resnet50_2": {"bottleneck", []int{3, 4, 6, 3}, 128},
-}
-
-// mobilenetFields and resnetFields are the constructor arguments of each arch.
-var (
-	mobilenetFields = []string{"width_mult", "round_nearest", "inverted_residual_setting"}
-	resnetFields    = []string{"block", "layers", "width_per_group", "groups", "widths"}
-)
-
-// ReadDescription reads and validates a description file.
-func ReadDescription(path string) (*Description, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("model description: %w", err)
-	}
-	d, err := ParseDescription(b)
-	if err != nil {
-		return nil, fmt.Errorf("model description %s: %w", path, err)
-	}
-	d.Path = path
-	return d, nil
-}
-
-// ParseDescription decodes a description, fills defaults and validates it.
-func ParseDescription(b []byte) (*Description, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	d := DefaultDescription()
-	// A present "preprocess" replaces the default transform as a whole.
-	if _, ok := raw["preprocess"]; ok {
-		d.Preprocess = Preprocess{}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(d); err != nil {
-		return nil, fmt.Errorf("decoding: %w", err)
-	}
-	if _, ok := raw["arch"]; !ok {
-		return nil, errors.New(`missing "arch" (want "mobilenetv2", "resnet" or one of torchvision's resnet names)`)
-	}
-	other := resnetFields
-	if d.Arch != "mobilenetv2" {
-		other = mobilenetFields
-	}
-	for _, f := range other {
-		if _, ok := raw[f]; ok {
-			return nil, fmt.Errorf("%q is not an argument of arch %q", f, d.Arch)
-		}
-	}
-	if a, ok := resnetAliases[d.Arch]; ok {
-		// An alias is torchvision's constructor: it fixes block, layers and
-		// width_per_group, so giving them too is an error.
-		for _, f := range []string{"block", "layers", "width_per_group"} {
-			if _, ok := raw[f]; ok {
-				return nil, fmt.Errorf("arch %q sets %q itself; use arch \"resnet\" to choose it", d.Arch, f)
-			}
-		}
-		d.Arch, d.Block, d.Layers, d.WidthPerGroup = "resnet", a.block, append([]int(nil), a.layers...), a.widthPerGroup
-	}
-	if d.Arch == "resnet" {
-		d.WidthMult, d.RoundNearest, d.Setting = 0, 0, nil
-		if d.WidthPerGroup == 0 {
-			d.WidthPerGroup = 64
-		}
-		if d.Groups == 0 {
-			d.Groups = 1
-		}
-		if d.Widths == nil {
-			d.Widths = []int{64, 128, 256, 512}
-		}
-	}
-	if err := d.Validate(); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
 // Validate checks the description's fields and its arithmetic.
 func (d *Description) Validate() error {
 	if d.NumClasses < 1 {
@@ -213,6 +120,9 @@ func (d *Description) validateResNet() error {
 		if n < 1 || n > 1000 {
 			return fmt.Errorf("layers %v: block counts must be positive", d.Layers)
 		}
+	}
+	if err := checkBlocks(float64(d.Layers[0]+d.Layers[1]+d.Layers[2]+d.Layers[3]), "layers"); err != nil {
+		return err
 	}
 	if len(d.Widths) != 4 {
 		return fmt.Errorf("widths %v: want 4 plane counts, one per stage", d.Widths)
@@ -261,6 +171,19 @@ func (d *Description) validateMobileNetV2() error {
 		if s != 1 && s != 2 {
 			return fmt.Errorf("inverted_residual_setting[%d]: stride s = %v must be 1 or 2", i, s)
 		}
+	}
+	blocks := 0.0
+	for _, r := range d.Setting {
+		blocks += r[2]
+	}
+	return checkBlocks(blocks, "inverted_residual_setting")
+}
+
+// checkBlocks bounds the blocks a description asks for before its graph is
+// built: each row's count is bounded, the number of rows is not.
+func checkBlocks(blocks float64, field string) error {
+	if limit := (MaxNodes - 16) / maxBlockNodes; blocks > float64(limit) {
+		return fmt.Errorf("%s asks for %.0f blocks in all, more than the limit of %d (%d layers)", field, blocks, limit, MaxNodes)
 	}
 	return nil
 }

@@ -134,9 +134,9 @@ func TestFastMatchesReferenceMobileNetV2(t *testing.T) {
 }
 
 func TestFastMatchesReferenceResNet(t *testing.T) {
-	d, err := ParseDescription([]byte(`{"arch": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "widths": [8, 8, 16, 16],
-	  "width_per_group": 32, "num_classes": 5, "input": [3, 24, 24], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
-	if err != nil {
+	d := &Description{Arch: "resnet", Block: "bottleneck", Layers: []int{1, 2, 1, 1}, Widths: []int{8, 8, 16, 16}, WidthPerGroup: 32, Groups: 1,
+		NumClasses: 5, Input: []int{3, 24, 24}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "model.safetensors"}
+	if err := d.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	g, err := Build(d)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,48 +22,6 @@ func TestMakeDivisible(t *testing.T) {
 	} {
 		if got := MakeDivisible(c.v, c.d, 0); got != c.want {
 			t.Errorf("MakeDivisible(%v, %d) = %d, want %d", c.v, c.d, got, c.want)
-		}
-	}
-}
-
-func TestDescriptionDefaults(t *testing.T) {
-	d, err := ParseDescription([]byte(`{"arch": "mobilenetv2"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(DefaultDescription(), d); diff != "" {
-		t.Errorf("defaults (-want +got):\n%s", diff)
-	}
-	d, err = ParseDescription([]byte(`{"arch": "mobilenetv2", "num_classes": 10, "input": [3, 32, 32], "mean": [0.286, 0.286, 0.286], "std": [0.353, 0.353, 0.353], "preprocess": {"pad": 2}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Preprocess != (Preprocess{Pad: 2}) || d.NumClasses != 10 {
-		t.Errorf("got %+v", d)
-	}
-}
-
-func TestDescriptionErrors(t *testing.T) {
-	for _, c := range []struct{ json, want string }{
-		{`[1]`, "not a JSON object"},
-		{`{}`, `missing "arch"`},
-		{`{"arch": "resnext50_32x4d"}`, `want "mobilenetv2", "resnet"`},
-		{`{"arch": "mobilenetv2", "num_clases": 3}`, `unknown field "num_clases"`},
-		{`{"arch": "mobilenetv2", "inverted_residual_setting": []}`, "should be non-empty"},
-		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 16, 1]]}`, "4-element list"},
-		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 16, 1, 3]]}`, "stride s = 3 must be 1 or 2"},
-		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[1, 0, 1, 1]]}`, "c = 0 must be a positive integer"},
-		{`{"arch": "mobilenetv2", "inverted_residual_setting": [[6, 16, -1, 1]]}`, "n = -1"},
-		{`{"arch": "mobilenetv2", "width_mult": 0}`, "width_mult 0"},
-		{`{"arch": "mobilenetv2", "num_classes": 0}`, "num_classes 0"},
-		{`{"arch": "mobilenetv2", "input": [3, 32]}`, "want [channels, height, width]"},
-		{`{"arch": "mobilenetv2", "input": [1, 32, 32]}`, "one value per input channel"},
-		{`{"arch": "mobilenetv2", "std": [0, 1, 1]}`, "std must be positive"},
-		{`{"arch": "mobilenetv2", "preprocess": {"resize": 256, "crop": 200}}`, "crop 200"},
-	} {
-		_, err := ParseDescription([]byte(c.json))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want it to contain %q", c.json, err, c.want)
 		}
 	}
 }
@@ -239,76 +196,6 @@ func TestConvMatchesDefinition(t *testing.T) {
 			if d := relDiff(got, refConv(&c, in, hw[0], hw[1])); d > 1e-6 {
 				t.Errorf("conv %+v on %v: relative difference %g", c, hw, d)
 			}
-		}
-	}
-}
-
-func TestWeightsErrors(t *testing.T) {
-	d := smallDesc()
-	g, err := BuildMobileNetV2(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 3)
-	good := StateDict(g)
-	load := func(ts []*SafeTensor) error {
-		path := filepath.Join(t.TempDir(), "w.safetensors")
-		if err := WriteSafeTensors(path, ts, nil); err != nil {
-			t.Fatal(err)
-		}
-		st, err := ReadSafeTensors(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, _ := BuildMobileNetV2(d)
-		return LoadWeights(h, st)
-	}
-	if err := load(good); err != nil {
-		t.Fatalf("good weights: %v", err)
-	}
-	without := func(key string) []*SafeTensor {
-		var ts []*SafeTensor
-		for _, s := range good {
-			if s.Name != key {
-				ts = append(ts, s)
-			}
-		}
-		return ts
-	}
-	replace := func(key string, shape []int, v float32) []*SafeTensor {
-		var ts []*SafeTensor
-		for _, s := range good {
-			if s.Name == key {
-				n := 1
-				for _, d := range shape {
-					n *= d
-				}
-				b := make([]byte, 4*n)
-				for i := 0; i < n; i++ {
-					bits := math.Float32bits(v)
-					b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
-				}
-				s = &SafeTensor{Name: key, DType: "F32", Shape: shape, Data: b}
-			}
-			ts = append(ts, s)
-		}
-		return ts
-	}
-	extra := append(append([]*SafeTensor(nil), good...), &SafeTensor{Name: "features.99.weight", DType: "F32", Shape: []int{1}, Data: make([]byte, 4)})
-	for _, c := range []struct {
-		name string
-		ts   []*SafeTensor
-		want string
-	}{
-		{"missing", without("features.1.conv.0.0.weight"), `missing key "features.1.conv.0.0.weight" (expected shape [16 1 3 3])`},
-		{"shape", replace("classifier.1.weight", []int{7, 10}, 1), `key "classifier.1.weight": expected shape [7 1280], found [7 10]`},
-		{"extra", extra, `unexpected key "features.99.weight"`},
-		{"nan", replace("features.0.0.weight", []int{16, 3, 3, 3}, float32(math.NaN())), `key "features.0.0.weight": element 0 is NaN`},
-		{"negative var", replace("features.0.1.running_var", []int{16}, -1), `channel 0 has negative variance`},
-	} {
-		err := load(c.ts)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
 		}
 	}
 }

@@ -76,5 +76,8 @@ func BuildMobileNetV2(d *Description) (*Graph, error) {
 	if err := InferShapes(g); err != nil {
 		return nil, err
 	}
+	if err := g.Work().Check(); err != nil {
+		return nil, err
+	}
 	return g, nil
 }

@@ -71,6 +71,9 @@ func BuildResNet(d *Description) (*Graph, error) {
 	if err := InferShapes(g); err != nil {
 		return nil, err
 	}
+	if err := g.Work().Check(); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 

@@ -8,78 +8,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestResNetAliases(t *testing.T) {
-	// Float state_dict sizes of torchvision's models (parameters plus BatchNorm
-	// running statistics) and state_dict key counts, from PyTorch.
-	for _, c := range []struct {
-		arch         string
-		params, keys int
-	}{
-		{"resnet18", 11699112, 122},
-		{"resnet50", 25610152, 320},
-		{"wide_resnet50_2", 68951464, 320},
-		{"resnet101", 44654504, 626},
-	} {
-		d, err := ParseDescription([]byte(`{"arch": "` + c.arch + `"}`))
-		if err != nil {
-			t.Fatalf("%s: %v", c.arch, err)
-		}
-		g, err := Build(d)
-		if err != nil {
-			t.Fatalf("%s: %v", c.arch, err)
-		}
-		if got := g.ParamCount(); got != c.params {
-			t.Errorf("%s: %d parameters, torchvision has %d", c.arch, got, c.params)
-		}
-		keys := 0
-		for _, n := range g.Nodes {
-			keys += map[Op]int{OpConv: 1, OpBatchNorm: 5, OpLinear: 2}[n.Op]
-		}
-		if got := keys; got != c.keys {
-			t.Errorf("%s: %d state_dict keys, torchvision has %d", c.arch, got, c.keys)
-		}
-		if s := g.Tensors[g.Output].Shape; !EqualShape(s, []int{1000}) {
-			t.Errorf("%s: output shape %v", c.arch, s)
-		}
-	}
-	d, err := ParseDescription([]byte(`{"arch": "resnet152", "num_classes": 10, "groups": 1}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &Description{Arch: "resnet", Block: "bottleneck", Layers: []int{3, 8, 36, 3}, WidthPerGroup: 64, Groups: 1,
-		Widths: []int{64, 128, 256, 512}, NumClasses: 10, Input: []int{3, 224, 224},
-		Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225},
-		Preprocess: Preprocess{Resize: 256, Crop: 224}, Weights: "model.safetensors"}
-	if diff := cmp.Diff(want, d); diff != "" {
-		t.Errorf("resnet152 (-want +got):\n%s", diff)
-	}
-}
-
-func TestResNetDescriptionErrors(t *testing.T) {
-	for _, c := range []struct{ desc, want string }{
-		{`{"arch": "resnet50", "groups": 32}`, "groups 32: only groups=1 is supported"},
-		{`{"arch": "resnet", "block": "basic", "layers": [1,1,1,1], "groups": 2}`, "groups 2: only groups=1"},
-		{`{"arch": "resnet18", "layers": [1,1,1,1]}`, `arch "resnet18" sets "layers" itself`},
-		{`{"arch": "resnet", "layers": [1,1,1,1]}`, `block "": want "basic" or "bottleneck"`},
-		{`{"arch": "resnet", "block": "basic", "layers": [1,1,1]}`, "layers [1 1 1]: want 4 block counts"},
-		{`{"arch": "resnet", "block": "basic", "layers": [1,0,1,1]}`, "block counts must be positive"},
-		{`{"arch": "resnet", "block": "basic", "layers": [1,1,1,1], "width_per_group": 128}`, "basic blocks only support 64"},
-		{`{"arch": "resnet", "block": "bottleneck", "layers": [1,1,1,1], "widths": [1,2,3,4], "width_per_group": 8}`, "gets no bottleneck channels"},
-		{`{"arch": "resnet34", "width_mult": 1.0}`, `"width_mult" is not an argument of arch "resnet34"`},
-		{`{"arch": "mobilenetv2", "block": "basic"}`, `"block" is not an argument of arch "mobilenetv2"`},
-		{`{"arch": "resnext50_32x4d"}`, `arch "resnext50_32x4d": want "mobilenetv2", "resnet"`},
-	} {
-		_, err := ParseDescription([]byte(c.desc))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want it to contain %q", c.desc, err, c.want)
-		}
-	}
-}
-
 func TestResNetGraph(t *testing.T) {
-	d, err := ParseDescription([]byte(`{"arch": "resnet", "block": "basic", "layers": [2, 1, 1, 1], "widths": [4, 8, 8, 16],
-	  "num_classes": 3, "input": [3, 32, 32], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
-	if err != nil {
+	d := &Description{Arch: "resnet", Block: "basic", Layers: []int{2, 1, 1, 1}, Widths: []int{4, 8, 8, 16}, WidthPerGroup: 64, Groups: 1,
+		NumClasses: 3, Input: []int{3, 32, 32}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "model.safetensors"}
+	if err := d.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	g, err := Build(d)

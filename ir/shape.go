@@ -1,35 +1,8 @@
 package ir
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 )
-
-// ErrTooManyElements is Elements' error for a shape whose product exceeds the limit.
-var ErrTooManyElements = errors.New("has too many elements")
-
-// Elements returns the product of shape (0 when a dimension is 0), failing on a
-// negative dimension or a product above limit, checked without overflow. Readers
-// of outside bytes compare it with the bytes present before allocating anything.
-func Elements(shape []int, limit int) (int, error) {
-	for i, d := range shape {
-		if d < 0 {
-			return 0, fmt.Errorf("dimension %d is negative (%d)", i, d)
-		}
-	}
-	if slices.Contains(shape, 0) {
-		return 0, nil
-	}
-	n := 1
-	for _, d := range shape {
-		if n > limit/d {
-			return 0, ErrTooManyElements
-		}
-		n *= d
-	}
-	return n, nil
-}
 
 // ConvOut is the output size of a convolution along one axis.
 func ConvOut(in, kernel, stride, pad int) int {

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Small torch.save files for ir/pth.go's tests, each beside a safetensors file
+"""Small torch.save files for frontend/pth.go's tests, each beside a safetensors file
 of the same tensors where the test compares the two.
 
 Environment: Debian's PyTorch 1.13 (/usr/bin/python3). Run from the repository root:
 
-    /usr/bin/python3 tools/pth_fixtures.py --out ir/testdata/pth
+    /usr/bin/python3 tools/pth_fixtures.py --out frontend/testdata/pth
 
 Files:
     views.pth / views.safetensors   strided views (transpose, shared storage at an

@@ -68,21 +68,21 @@ func Open(path, labelsPath string, t runtime.Transform) (Dataset, error) {
 		return ds, nil
 	}
 	b, err := readMaybeGzip(path)
+	var fe *formatError
+	if errors.As(err, &fe) {
+		return nil, fmt.Errorf("%s: %v: want a .npy file, an IDX file (gzipped or not) or an ImageFolder directory", path, fe)
+	}
 	if err != nil {
 		return nil, err
 	}
 	var ds *arrayDataset
-	switch {
-	case bytes.HasPrefix(b, []byte(npyMagic)):
+	if bytes.HasPrefix(b, []byte(npyMagic)) {
 		ds, err = openNpy(path, b, t)
-	case len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0x08:
+	} else {
 		ds, err = openIDX(path, b, t)
 		if err == nil && labelsPath == "" {
 			labelsPath = idxSiblingLabels(path)
 		}
-	default:
-		head := b[:min(len(b), 8)]
-		return nil, fmt.Errorf("%s: unrecognised format (first bytes % x): want a .npy file, an IDX file (gzipped or not) or an ImageFolder directory", path, head)
 	}
 	if err != nil {
 		return nil, err
@@ -269,6 +269,10 @@ const maxLabel = 1<<31 - 1
 // labels file, gzipped or not.
 func readLabels(path string) ([]int, error) {
 	b, err := readMaybeGzip(path)
+	var fe *formatError
+	if errors.As(err, &fe) {
+		return nil, fmt.Errorf("%s: unrecognised labels format (first bytes % x): want a 1-D .npy or an IDX labels file", path, fe.head)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -23,9 +24,14 @@ var decodable = []string{".png", ".jpg", ".jpeg"}
 // Open reports it.
 var undecodable = []string{".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 
-// maxImagePixels bounds the area of an image file, checked from its header before it
-// is decoded.
-const maxImagePixels = 1 << 28
+// MaxImagePixels bounds the area of an image file, checked from its header before
+// it is decoded (cmd/ptqc's -max-image-pixels sets it). 8192 x 8192 pixels decode
+// to at most 512 MiB (16-bit RGBA); larger images are refused as decompression
+// bombs would be.
+var MaxImagePixels = DefaultMaxImagePixels
+
+// DefaultMaxImagePixels is MaxImagePixels' default.
+const DefaultMaxImagePixels = 1 << 26
 
 // folderDataset is an ImageFolder: images decoded on demand.
 type folderDataset struct {
@@ -187,7 +193,12 @@ func (d *folderDataset) Load(i int, dst []float32) (int, error) {
 
 // decodeImage decodes a PNG or JPEG file, checking its size before decoding it.
 func decodeImage(path string) (image.Image, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, 8, func(head []byte, _ int64) error {
+		if !bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")) && !bytes.HasPrefix(head, []byte("\xff\xd8")) {
+			return errors.New("not a PNG or JPEG image")
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +219,12 @@ func decodeImageBytes(b []byte) (image.Image, error) {
 		}
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); cfg.Width <= 0 || cfg.Height <= 0 || px > maxImagePixels || px > maxPixelsPerByte*int64(len(b))+1<<20 {
+	px, ok := safesize.Mul(cfg.Width, cfg.Height)
+	if !ok || px == 0 || px > maxPixelsPerByte*len(b)+1<<20 {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: empty or too large", format, cfg.Width, cfg.Height)
+	}
+	if px > MaxImagePixels {
+		return nil, fmt.Errorf("%s image of %dx%d pixels: more than the limit of %d pixels (-max-image-pixels raises it)", format, cfg.Width, cfg.Height, MaxImagePixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {

@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
-	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // IDX magic numbers of unsigned-byte files (MNIST): 0x0000 0x08 (uint8) and the number of
@@ -44,7 +43,7 @@ func ParseIDX(b []byte) (*IDX, error) {
 		return nil, err
 	}
 	rest := len(b) - off
-	n, err := ir.Elements(dims, math.MaxInt)
+	n, err := safesize.Elements(dims, math.MaxInt)
 	if err != nil {
 		return nil, fmt.Errorf("idx: dimensions %v: %w (the file has %d data bytes)", dims, err, rest)
 	}
@@ -105,21 +104,39 @@ func ReadIDX(path string) (*IDX, error) {
 	return x, nil
 }
 
-// readMaybeGzip returns the content of path, decompressed if it is gzipped. A gzipped
-// file's IDX header is read first and only as many bytes as it announces (plus one, to
-// detect trailing data) are decompressed, in a buffer that grows with the data actually
-// present.
+// formatError is readMaybeGzip's error for a file that is neither a .npy
+// nor an IDX file, gzipped or not; head is its first bytes.
+type formatError struct{ head []byte }
+
+func (e *formatError) Error() string {
+	return fmt.Sprintf("unrecognised format (first bytes % x)", e.head)
+}
+
+// isIDX reports whether b starts like an IDX file of unsigned bytes.
+func isIDX(b []byte) bool { return len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0x08 }
+
+// readMaybeGzip returns the content of path, a regular file, decompressed if it is
+// gzipped. Its magic is checked first: a file that is neither a .npy nor an IDX file
+// is a *formatError before its body is read. A gzipped file's IDX header is read
+// first and only as many bytes as it announces (plus one, to detect trailing data)
+// are decompressed, in a buffer that grows with the data actually present.
 func readMaybeGzip(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, size, err := safesize.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
-	head, _ := br.Peek(2)
+	head, _ := br.Peek(8)
 	if !isGzip(head) {
-		b, err := io.ReadAll(br)
-		if err != nil {
+		if !bytes.HasPrefix(head, []byte(npyMagic)) && !isIDX(head) {
+			return nil, &formatError{head: append([]byte(nil), head...)}
+		}
+		if size > math.MaxInt-1 {
+			return nil, fmt.Errorf("%s: %d bytes is too large", path, size)
+		}
+		b := make([]byte, size)
+		if _, err := io.ReadFull(br, b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		return b, nil
@@ -149,7 +166,7 @@ func readMaybeGzip(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	n, err := ir.Elements(dims, maxIDXBytes)
+	n, err := safesize.Elements(dims, maxIDXBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: idx: dimensions %v: more than %d bytes", path, dims, int64(maxIDXBytes))
 	}

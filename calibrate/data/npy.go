@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // NumPy dtype names used in Npy.DType.
@@ -128,7 +128,7 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	}
 	h.shape = shape
 	rest := len(b) - h.off
-	count, err := ir.Elements(shape, math.MaxInt/h.size)
+	count, err := safesize.Elements(shape, math.MaxInt/h.size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s of %s: %w (the file has %d data bytes)", shapeString(shape), h.dtype, err, rest)
 	}
@@ -187,7 +187,12 @@ func ParseNpy(b []byte) (*Npy, error) {
 
 // ReadNpy reads a .npy file.
 func ReadNpy(path string) (*Npy, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, len(npyMagic), func(head []byte, _ int64) error {
+		if string(head) != npyMagic {
+			return fmt.Errorf("%s: not a .npy file (bad magic)", path)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +223,7 @@ func EncodeNpy(a *Npy) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("npy: unsupported dtype %q", a.DType)
 	}
-	want, err := ir.Elements(a.Shape, math.MaxInt/size)
+	want, err := safesize.Elements(a.Shape, math.MaxInt/size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s: %w", shapeString(a.Shape), err)
 	}

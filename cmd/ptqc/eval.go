@@ -35,9 +35,6 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if *float == q.quantized() {
 		return fmt.Errorf("eval: give either -float or a quantized model (-qconfig NAME -calib DATA, or -qmodel FILE)")
 	}
-	if *batch < 1 {
-		return fmt.Errorf("eval: -batch %d must be positive", *batch)
-	}
 	log := stdout
 	if *asJSON {
 		log = stderr
@@ -99,13 +96,22 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	res["top1"], res["top5"], res["n"] = acc.Top1, acc.Top5, acc.N
+	// Logits that went NaN or infinite (absurd weights overflowing float32)
+	// score nothing, and the run says so and fails.
+	var nonFinite error
+	if acc.NonFinite > 0 {
+		res["nonfinite_logits"] = acc.NonFinite
+		nonFinite = fmt.Errorf("eval: the logits of %d of %d samples are NaN or infinite (the weights or data overflow float32); they count as wrong", acc.NonFinite, acc.N)
+	}
 	if *asJSON {
 		b, err := json.Marshal(res)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return err
+		if _, err = fmt.Fprintf(stdout, "%s\n", b); err != nil {
+			return err
+		}
+		return nonFinite
 	}
 	fmt.Fprintf(stdout, "Acc@1 %.2f Acc@5 %.2f on %d images\n", acc.Top1, acc.Top5, acc.N)
 	if fs, ok := res["float_size_mb"]; ok {
@@ -113,5 +119,5 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "Size (MB): %.2f\n", res["size_mb"])
 	}
-	return nil
+	return nonFinite
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 )
 
@@ -81,6 +82,7 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")
 	fs.BoolVar(&q.Equalize, "equalize", false, "cross-layer equalization before calibration, kept if it brings the int8 output closer to the float one on the calibration images")
 	fs.BoolVar(&q.BiasCorrect, "bias-correct", false, "sequential bias correction after conversion")
+	fs.IntVar(&data.MaxImagePixels, "max-image-pixels", data.DefaultMaxImagePixels, "refuse ImageFolder images of more than `N` pixels, from their header, before decoding them")
 }
 
 // quantized reports whether the flags ask for a quantized model.
@@ -111,6 +113,36 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q; 'ptqc %s -h' lists the flags", fs.Name(), fs.Arg(0), fs.Name())
+	}
+	return checkCounts(fs)
+}
+
+// countFlags are the integer flags with a lower bound: a negative limit
+// once silently meant "all", a zero batch silently became 30.
+var countFlags = []struct {
+	name string
+	min  int
+	what string
+}{
+	{"limit", 0, "0 (all) or more"},
+	{"calib-limit", 0, "0 (the default count) or more"},
+	{"batch", 1, "positive"},
+	{"calib-batch", 1, "positive"},
+	{"max-image-pixels", 1, "positive"},
+}
+
+// checkCounts refuses a count flag of fs below its bound, naming the flag.
+func checkCounts(fs *flag.FlagSet) error {
+	for _, c := range countFlags {
+		f := fs.Lookup(c.name)
+		if f == nil {
+			continue
+		}
+		if g, ok := f.Value.(flag.Getter); ok {
+			if v, ok := g.Get().(int); ok && v < c.min {
+				return fmt.Errorf("%s: -%s %d: must be %s", fs.Name(), c.name, v, c.what)
+			}
+		}
 	}
 	return nil
 }

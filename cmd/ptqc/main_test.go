@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -28,7 +29,7 @@ func tinyModel(t *testing.T, dir string) (model, x, y string) {
 	if err := os.WriteFile(model, []byte(desc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := ir.ReadDescription(model)
+	d, err := frontend.ReadDescription(model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func tinyModel(t *testing.T, dir string) (model, x, y string) {
 		t.Fatal(err)
 	}
 	ir.Randomize(g, 7)
-	if err := ir.WriteSafeTensors(filepath.Join(dir, "w.safetensors"), ir.StateDict(g), nil); err != nil {
+	if err := frontend.WriteSafeTensors(filepath.Join(dir, "w.safetensors"), frontend.StateDict(g), nil); err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 1))
@@ -89,7 +90,7 @@ func TestEvalJSON(t *testing.T) {
 		t.Errorf("logits shape: %s", diff)
 	}
 	// The same through the library must give the same logits.
-	_, g, err := ir.Load(model, "")
+	_, g, err := frontend.Load(model, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -48,9 +49,9 @@ func read(path string) []byte {
 func main() {
 	// Description and a matching small state dict.
 	desc := read("testdata/mobilenetv2_fmnist/model.json")
-	write("ir", "FuzzParseDescription", desc, []byte(`{"arch": "mobilenetv2"}`),
+	write("frontend", "FuzzParseDescription", desc, []byte(`{"arch": "mobilenetv2"}`),
 		read("testdata/resnet_bottleneck/model.json"), []byte(`{"arch": "resnet50", "num_classes": 10}`))
-	d, err := ir.ParseDescription([]byte(`{"arch": "mobilenetv2", "num_classes": 2, "width_mult": 0.1, "round_nearest": 4,
+	d, err := frontend.ParseDescription([]byte(`{"arch": "mobilenetv2", "num_classes": 2, "width_mult": 0.1, "round_nearest": 4,
 	  "inverted_residual_setting": [[1, 4, 1, 1]], "input": [1, 4, 4], "mean": [0], "std": [1], "preprocess": {}}`))
 	if err != nil {
 		log.Fatal(err)
@@ -66,19 +67,19 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 	st := filepath.Join(tmp, "w.safetensors")
-	if err := ir.WriteSafeTensors(st, ir.StateDict(g), map[string]string{"format": "pt"}); err != nil {
+	if err := frontend.WriteSafeTensors(st, frontend.StateDict(g), map[string]string{"format": "pt"}); err != nil {
 		log.Fatal(err)
 	}
-	write("ir", "FuzzParseSafeTensors", read(st))
+	write("frontend", "FuzzParseSafeTensors", read(st))
 
 	// torch.save files (tools/pth_fixtures.py), and the pickles of two of them
 	// alone, which the fuzz target also wraps in an archive.
 	var pth [][]byte
 	for _, name := range []string{"views.pth", "proto4.pth", "module.pth", "legacy.pth", "double.pth"} {
-		pth = append(pth, read(filepath.Join("ir/testdata/pth", name)))
+		pth = append(pth, read(filepath.Join("frontend/testdata/pth", name)))
 	}
 	for _, name := range []string{"views.pth", "proto4.pth"} {
-		zr, err := zip.OpenReader(filepath.Join("ir/testdata/pth", name))
+		zr, err := zip.OpenReader(filepath.Join("frontend/testdata/pth", name))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -93,7 +94,7 @@ func main() {
 		pth = append(pth, b)
 		zr.Close()
 	}
-	write("ir", "FuzzParsePth", pth...)
+	write("frontend", "FuzzParsePth", pth...)
 
 	// .npy: the bundled labels, a slice of the bundled images, float32 samples.
 	np := filepath.Join(tmp, "x.npy")
@@ -126,4 +127,6 @@ func main() {
 		log.Fatal(err)
 	}
 	write("calibrate/data", "FuzzDecodeImage", p.Bytes(), j.Bytes())
+
+	hostile()
 }

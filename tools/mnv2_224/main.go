@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -54,7 +55,7 @@ func Inputs(d *ir.Description, n int, seed uint64) []float32 {
 }
 
 func run(dir, arch string, seed uint64, bnN, calibN int) error {
-	d, err := ir.ParseDescription([]byte(fmt.Sprintf(`{"arch": %q}`, arch)))
+	d, err := frontend.ParseDescription([]byte(fmt.Sprintf(`{"arch": %q}`, arch)))
 	if err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func run(dir, arch string, seed uint64, bnN, calibN int) error {
 		gen = fmt.Sprintf("tools/mnv2_224 -arch %s -seed %d -bn %d", arch, seed, bnN)
 	}
 	meta := map[string]string{"generator": gen}
-	if err := ir.WriteSafeTensors(filepath.Join(dir, d.Weights), ir.StateDict(g), meta); err != nil {
+	if err := frontend.WriteSafeTensors(filepath.Join(dir, d.Weights), frontend.StateDict(g), meta); err != nil {
 		return err
 	}
 	shape := []int{calibN, d.Input[0], d.Input[1], d.Input[2]}

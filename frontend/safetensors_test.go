@@ -1,7 +1,8 @@
-package ir
+package frontend
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -539,4 +540,18 @@ func FuzzParseSafeTensors(f *testing.F) {
 			t.Fatalf("re-encode round trip mismatch:\n%s", diff)
 		}
 	})
+}
+
+// TestSafeTensorsLongNames: a 5 MB tensor name is cut in the error.
+func TestSafeTensorsLongNames(t *testing.T) {
+	key := strings.Repeat("k", 5<<20)
+	for _, b := range [][]byte{
+		stRaw(`{"`+key+`":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}`, make([]byte, 8)),
+		stRaw(`{"w":{"dtype":"`+key+`","shape":[1],"data_offsets":[0,8]}}`, make([]byte, 8)),
+	} {
+		_, err := ParseSafeTensors("long", b)
+		if err == nil || len(err.Error()) > 1000 || !strings.Contains(err.Error(), "(5242880 bytes)") {
+			t.Errorf("error %.300v (%d bytes), want a short one", err, len(fmt.Sprint(err)))
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package ir
+package frontend
 
 // Reader for the files torch.save writes since PyTorch 1.6: a zip archive
 // (entries stored, not compressed) holding <name>/data.pkl, a pickle of the
@@ -21,9 +21,10 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // pthStorages maps the typed storage classes to safetensors dtypes; the ones
@@ -49,28 +50,33 @@ func (g pthGlobal) String() string { return g.module + "." + g.name }
 // pthMark is the MARK opcode's stack sentinel.
 type pthMark struct{}
 
-// pthTuple and pthList are Python tuples and lists.
-type (
-	pthTuple []any
-	pthList  []any
-)
+// pthTuple is a Python tuple.
+type pthTuple []any
+
+// pthList is a Python list. Like a dict it is shared by reference, as in
+// Python: the memo and the stack hold the same list, and APPENDS grows it in
+// place instead of copying it.
+type pthList struct{ items []any }
 
 // pthDict is a dict or OrderedDict with string keys, in insertion order.
 type pthDict struct {
 	ordered  bool
 	keys     []string
-	vals     map[string]any
-	metadata bool // BUILD set its _metadata attribute
+	vals     map[string]any // made by the first set: an empty dict costs no map
+	metadata bool           // BUILD set its _metadata attribute
 }
 
 func newPthDict(ordered bool) *pthDict {
-	return &pthDict{ordered: ordered, vals: map[string]any{}}
+	return &pthDict{ordered: ordered}
 }
 
 func (d *pthDict) set(k, v any) error {
 	s, ok := k.(string)
 	if !ok {
 		return fmt.Errorf("dict key %s is not a string", pthDescribe(k))
+	}
+	if d.vals == nil {
+		d.vals = map[string]any{}
 	}
 	if _, dup := d.vals[s]; !dup {
 		d.keys = append(d.keys, s)
@@ -105,20 +111,20 @@ func pthDescribe(v any) string {
 	case float64:
 		return "float"
 	case string:
-		return fmt.Sprintf("str %q", v)
+		return fmt.Sprintf("str %q", safesize.Name(v))
 	case []byte:
 		return "bytes"
 	case pthTuple:
 		return fmt.Sprintf("tuple of %d", len(v))
-	case pthList:
-		return fmt.Sprintf("list of %d", len(v))
+	case *pthList:
+		return fmt.Sprintf("list of %d", len(v.items))
 	case *pthDict:
 		if v.ordered {
 			return "OrderedDict"
 		}
 		return "dict"
 	case pthGlobal:
-		return "global " + v.String()
+		return "global " + safesize.Name(v.String())
 	case *pthStorage:
 		return "storage " + v.class
 	case *pthTensor:
@@ -151,7 +157,54 @@ type pthUnpickler struct {
 	marks    []int
 	memo     map[int]any
 	storages map[string]*pthStorage
+
+	// cost estimates the bytes of Go memory the pickle has made us build
+	// (stack slots, containers, their items, memo entries, strings); a
+	// pickle whose cost passes budget is refused. Each opcode byte builds
+	// at most a few small objects, so a state_dict stays far below it, but
+	// runs of one-byte opcodes that each build a container (EMPTY_DICT,
+	// MEMOIZE) would otherwise cost a hundred times their size.
+	cost, budget int
+	objects      int
 }
+
+// pthBudget is the memory an unpickling may build: pthBytesPerByte per byte
+// of pickle plus a floor for small pickles. A torch.save state_dict builds
+// 18 to 30 bytes per byte (TestPthBudgetHeadroom).
+func pthBudget(n int) int {
+	if n > (math.MaxInt-pthBudgetFloor)/pthBytesPerByte {
+		return math.MaxInt
+	}
+	return pthBudgetFloor + pthBytesPerByte*n
+}
+
+const (
+	pthBytesPerByte = 64
+	pthBudgetFloor  = 1 << 20
+)
+
+// spend charges n bytes of built memory for one object.
+func (u *pthUnpickler) spend(n int) error {
+	u.objects++
+	u.cost += n
+	if u.cost > u.budget {
+		return fmt.Errorf("the %d-byte pickle builds %d objects (about %d bytes of memory), more than a state_dict of its size can: refused", len(u.b), u.objects, u.cost)
+	}
+	return nil
+}
+
+// Costs of what the unpickler builds, in bytes (Go's sizes on 64-bit).
+const (
+	costSlot    = 16 // an interface value on the stack or in a container
+	costDict    = 64 // pthDict without its map
+	costEntry   = 96 // a map entry with its key header, and the map's growth
+	costList    = 48 // pthList and its slice header
+	costTuple   = 24 // a slice header boxed in an interface
+	costString  = 16 // string header; the bytes are added
+	costMemo    = 96 // a memo map entry, and the map's growth
+	costStorage = 64 // pthStorage
+	costTensor  = 96 // pthTensor without its size and stride
+)
 
 func (u *pthUnpickler) read(n int) ([]byte, error) {
 	if n < 0 || n > len(u.b)-u.pos {
@@ -184,7 +237,10 @@ func (u *pthUnpickler) uint(n int) (uint64, error) {
 	return v, nil
 }
 
-func (u *pthUnpickler) push(v any) { u.stack = append(u.stack, v) }
+func (u *pthUnpickler) push(v any) error {
+	u.stack = append(u.stack, v)
+	return u.spend(costSlot)
+}
 
 func (u *pthUnpickler) pop() (any, error) {
 	if len(u.stack) == 0 || (len(u.marks) > 0 && len(u.stack) == u.marks[len(u.marks)-1]) {
@@ -214,7 +270,8 @@ func (u *pthUnpickler) popMark() ([]any, error) {
 	return items, nil
 }
 
-// pthOpNames names the opcodes we reject, for the error message.
+// pthOpNames names every pickle opcode (Python's pickletools), for error
+// messages.
 var pthOpNames = map[byte]string{
 	'I': "INT", 'L': "LONG", 'S': "STRING", 'T': "BINSTRING", 'U': "SHORT_BINSTRING",
 	'V': "UNICODE", 'F': "FLOAT", 'P': "PERSID", 'a': "APPEND", 'p': "PUT", 'g': "GET",
@@ -223,6 +280,13 @@ var pthOpNames = map[byte]string{
 	'\x83': "EXT2", '\x84': "EXT4", '\x8b': "LONG4", '\x8e': "BINBYTES8", '\x8f': "EMPTY_SET",
 	'\x90': "ADDITEMS", '\x91': "FROZENSET", '\x96': "BYTEARRAY8", '\x97': "NEXT_BUFFER",
 	'\x98': "READONLY_BUFFER", 'B': "BINBYTES", 'C': "SHORT_BINBYTES",
+	'\x80': "PROTO", '\x95': "FRAME", '.': "STOP", '(': "MARK", 'N': "NONE", '\x88': "NEWTRUE",
+	'\x89': "NEWFALSE", 'J': "BININT", 'K': "BININT1", 'M': "BININT2", '\x8a': "LONG1",
+	'G': "BINFLOAT", 'X': "BINUNICODE", '\x8c': "SHORT_BINUNICODE", '\x8d': "BINUNICODE8",
+	')': "EMPTY_TUPLE", ']': "EMPTY_LIST", '}': "EMPTY_DICT", 't': "TUPLE", '\x85': "TUPLE1",
+	'\x86': "TUPLE2", '\x87': "TUPLE3", 'e': "APPENDS", 's': "SETITEM", 'u': "SETITEMS",
+	'q': "BINPUT", 'r': "LONG_BINPUT", '\x94': "MEMOIZE", 'h': "BINGET", 'j': "LONG_BINGET",
+	'c': "GLOBAL", '\x93': "STACK_GLOBAL", 'Q': "BINPERSID", 'R': "REDUCE",
 }
 
 // run unpickles u.b and returns the top-level value.
@@ -269,11 +333,11 @@ func (u *pthUnpickler) step(op byte) error {
 	case '(': // MARK
 		u.marks = append(u.marks, len(u.stack))
 	case 'N':
-		u.push(nil)
+		return u.push(nil)
 	case '\x88':
-		u.push(true)
+		return u.push(true)
 	case '\x89':
-		u.push(false)
+		return u.push(false)
 	case 'J', 'K', 'M': // BININT, BININT1, BININT2
 		n := map[byte]int{'J': 4, 'K': 1, 'M': 2}[op]
 		v, err := u.uint(n)
@@ -281,10 +345,9 @@ func (u *pthUnpickler) step(op byte) error {
 			return err
 		}
 		if op == 'J' {
-			u.push(int(int32(uint32(v))))
-		} else {
-			u.push(int(v))
+			return u.push(int(int32(uint32(v))))
 		}
+		return u.push(int(v))
 	case '\x8a': // LONG1
 		n, err := u.uint(1)
 		if err != nil {
@@ -298,13 +361,13 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(v)
+		return u.push(v)
 	case 'G': // BINFLOAT
 		v, err := u.read(8)
 		if err != nil {
 			return err
 		}
-		u.push(math.Float64frombits(binary.BigEndian.Uint64(v)))
+		return u.push(math.Float64frombits(binary.BigEndian.Uint64(v)))
 	case 'X', '\x8c', '\x8d': // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
 		n, err := u.uint(map[byte]int{'X': 4, '\x8c': 1, '\x8d': 8}[op])
 		if err != nil {
@@ -317,19 +380,34 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(string(s))
+		if err := u.spend(costString + len(s)); err != nil {
+			return err
+		}
+		return u.push(string(s))
 	case ')':
-		u.push(pthTuple{})
+		if err := u.spend(costTuple); err != nil {
+			return err
+		}
+		return u.push(pthTuple{})
 	case ']':
-		u.push(pthList{})
+		if err := u.spend(costList); err != nil {
+			return err
+		}
+		return u.push(&pthList{})
 	case '}':
-		u.push(newPthDict(false))
+		if err := u.spend(costDict); err != nil {
+			return err
+		}
+		return u.push(newPthDict(false))
 	case 't': // TUPLE
 		items, err := u.popMark()
 		if err != nil {
 			return err
 		}
-		u.push(pthTuple(items))
+		if err := u.spend(costTuple + costSlot*len(items)); err != nil {
+			return err
+		}
+		return u.push(pthTuple(items))
 	case '\x85', '\x86', '\x87': // TUPLE1..3
 		n := int(op-'\x85') + 1
 		items := make(pthTuple, n)
@@ -340,7 +418,10 @@ func (u *pthUnpickler) step(op byte) error {
 			}
 			items[i] = v
 		}
-		u.push(items)
+		if err := u.spend(costTuple + costSlot*n); err != nil {
+			return err
+		}
+		return u.push(items)
 	case 'e': // APPENDS
 		items, err := u.popMark()
 		if err != nil {
@@ -350,11 +431,14 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		l, ok := t.(pthList)
+		l, ok := t.(*pthList)
 		if !ok {
 			return fmt.Errorf("appending to %s, not a list", pthDescribe(t))
 		}
-		u.stack[len(u.stack)-1] = append(l, items...)
+		if err := u.spend(costSlot * len(items)); err != nil {
+			return err
+		}
+		l.items = append(l.items, items...)
 	case 's', 'u': // SETITEM, SETITEMS
 		var items []any
 		if op == 's' {
@@ -384,6 +468,9 @@ func (u *pthUnpickler) step(op byte) error {
 		if !ok {
 			return fmt.Errorf("setting items of %s, not a dict", pthDescribe(t))
 		}
+		if err := u.spend(costEntry * len(items) / 2); err != nil {
+			return err
+		}
 		for i := 0; i < len(items); i += 2 {
 			if err := d.set(items[i], items[i+1]); err != nil {
 				return err
@@ -407,6 +494,9 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
+		if err := u.spend(costMemo); err != nil {
+			return err
+		}
 		u.memo[int(idx)] = t
 	case 'h', 'j': // BINGET, LONG_BINGET
 		idx, err := u.uint(map[byte]int{'h': 1, 'j': 4}[op])
@@ -417,7 +507,7 @@ func (u *pthUnpickler) step(op byte) error {
 		if !ok {
 			return fmt.Errorf("memo entry %d is not set", idx)
 		}
-		u.push(v)
+		return u.push(v)
 	case 'c': // GLOBAL
 		module, err := u.readLine()
 		if err != nil {
@@ -452,7 +542,7 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(s)
+		return u.push(s)
 	case 'R': // REDUCE
 		args, err := u.pop()
 		if err != nil {
@@ -466,7 +556,7 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		u.push(v)
+		return u.push(v)
 	case 'b': // BUILD: only a state_dict's _metadata attribute
 		state, err := u.pop()
 		if err != nil {
@@ -513,10 +603,12 @@ func (u *pthUnpickler) global(module, name string) error {
 		if module == "__main__" || strings.HasPrefix(module, "torch.nn") || strings.HasPrefix(module, "torchvision") {
 			hint = " (the file holds a pickled module, not a state_dict: save model.state_dict())"
 		}
-		return fmt.Errorf("global %s.%s is not allowed in a state_dict%s", module, name, hint)
+		return fmt.Errorf("global %s is not allowed in a state_dict%s", safesize.Name(module+"."+name), hint)
 	}
-	u.push(pthGlobal{module, name})
-	return nil
+	if err := u.spend(costString*2 + len(module) + len(name)); err != nil {
+		return err
+	}
+	return u.push(pthGlobal{module, name})
 }
 
 // persistent resolves ('storage', torch.XStorage, key, location, numel).
@@ -534,13 +626,16 @@ func (u *pthUnpickler) persistent(pid any) (*pthStorage, error) {
 			pthDescribe(t[1]), pthDescribe(t[2]), pthDescribe(t[3]), pthDescribe(t[4]))
 	}
 	if numel < 0 {
-		return nil, fmt.Errorf("storage %q has negative size %d", key, numel)
+		return nil, fmt.Errorf("storage %q has negative size %d", safesize.Name(key), numel)
 	}
 	if s, ok := u.storages[key]; ok {
 		if s.class != g.name || s.numel != numel {
-			return nil, fmt.Errorf("storage %q is named twice with different types (%s of %d, %s of %d)", key, s.class, s.numel, g.name, numel)
+			return nil, fmt.Errorf("storage %q is named twice with different types (%s of %d, %s of %d)", safesize.Name(key), s.class, s.numel, g.name, numel)
 		}
 		return s, nil
+	}
+	if err := u.spend(costStorage + costEntry); err != nil {
+		return nil, err
 	}
 	s := &pthStorage{class: g.name, key: key, numel: numel}
 	u.storages[key] = s
@@ -586,6 +681,9 @@ func (u *pthUnpickler) reduce(fn, argv any) (any, error) {
 		if len(args) != 0 {
 			return nil, fmt.Errorf("%s called with %d arguments, want none", g, len(args))
 		}
+		if err := u.spend(costDict); err != nil {
+			return nil, err
+		}
 		return newPthDict(true), nil
 	case "_rebuild_tensor_v2":
 		// (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -622,6 +720,9 @@ func (u *pthUnpickler) reduce(fn, argv any) (any, error) {
 				return nil, fmt.Errorf("%s: tensor metadata %s is not empty", g, pthDescribe(args[6]))
 			}
 		}
+		if err := u.spend(costTensor + 16*len(size)); err != nil {
+			return nil, err
+		}
 		return &pthTensor{storage: s, offset: off, size: size, stride: stride}, nil
 	case "_rebuild_parameter":
 		// (data, requires_grad, backward_hooks)
@@ -649,11 +750,37 @@ var pthLegacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9
 
 // ReadPth reads a torch.save state_dict file (see ParsePth).
 func ReadPth(path string) (*SafeTensors, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, pthHeadLen, func(head []byte, _ int64) error { return pthCheckHead(path, head) })
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	return ParsePth(path, b)
+}
+
+// pthHeadLen is how much of a file pthCheckHead needs (a tar header's magic
+// is at 257).
+const pthHeadLen = 512
+
+// pthCheckHead refuses a file that is not a torch.save zip archive from its
+// first bytes, before the rest is read.
+func pthCheckHead(name string, head []byte) error {
+	if err := pthFormatError(head); err != nil {
+		return fmt.Errorf("weights %s: %w", name, err)
+	}
+	return nil
+}
+
+// pthFormatError says why b, the start of a file, is no torch.save zip archive.
+func pthFormatError(b []byte) error {
+	switch {
+	case bytes.HasPrefix(b, pthLegacyMagic):
+		return errors.New("legacy (before PyTorch 1.6) torch.save format is not supported: re-save it with a newer torch.save")
+	case len(b) >= 262 && string(b[257:262]) == "ustar":
+		return errors.New("legacy tar torch.save format is not supported: re-save it with a newer torch.save")
+	case !bytes.HasPrefix(b, []byte("PK\x03\x04")):
+		return errors.New("not a torch.save zip archive (no zip signature)")
+	}
+	return nil
 }
 
 // ParsePth reads the state_dict that torch.save wrote into b (a zip archive)
@@ -663,13 +790,8 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("weights %s: %s", name, fmt.Sprintf(format, args...))
 	}
-	switch {
-	case bytes.HasPrefix(b, pthLegacyMagic):
-		return nil, fail("legacy (before PyTorch 1.6) torch.save format is not supported: re-save it with a newer torch.save")
-	case len(b) >= 262 && string(b[257:262]) == "ustar":
-		return nil, fail("legacy tar torch.save format is not supported: re-save it with a newer torch.save")
-	case !bytes.HasPrefix(b, []byte("PK\x03\x04")):
-		return nil, fail("not a torch.save zip archive (no zip signature)")
+	if err := pthFormatError(b); err != nil {
+		return nil, fail("%v", err)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
@@ -682,15 +804,15 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 	for _, f := range zr.File {
 		i := strings.IndexByte(f.Name, '/')
 		if i <= 0 {
-			return nil, fail("zip entry %q is not inside the archive's directory", f.Name)
+			return nil, fail("zip entry %q is not inside the archive's directory", safesize.Name(f.Name))
 		}
 		if prefix == "" {
 			prefix = f.Name[:i+1]
 		} else if f.Name[:i+1] != prefix {
-			return nil, fail("zip entries %q and %q are in different directories", prefix, f.Name)
+			return nil, fail("zip entries %q and %q are in different directories", safesize.Name(prefix), safesize.Name(f.Name))
 		}
 		if _, dup := entries[f.Name[i+1:]]; dup {
-			return nil, fail("zip entry %q appears twice", f.Name)
+			return nil, fail("zip entry %q appears twice", safesize.Name(f.Name))
 		}
 		entries[f.Name[i+1:]] = f
 	}
@@ -700,19 +822,19 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 			return nil, false, nil
 		}
 		if f.Method != zip.Store {
-			return nil, true, fail("zip entry %q is compressed (method %d); torch.save stores entries uncompressed", f.Name, f.Method)
+			return nil, true, fail("zip entry %q is compressed (method %d); torch.save stores entries uncompressed", safesize.Name(f.Name), f.Method)
 		}
 		if f.UncompressedSize64 > uint64(len(b)) {
-			return nil, true, fail("zip entry %q claims %d bytes, more than the file's %d", f.Name, f.UncompressedSize64, len(b))
+			return nil, true, fail("zip entry %q claims %d bytes, more than the file's %d", safesize.Name(f.Name), f.UncompressedSize64, len(b))
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, true, fail("zip entry %q: %v", f.Name, err)
+			return nil, true, fail("zip entry %q: %v", safesize.Name(f.Name), err)
 		}
 		defer rc.Close()
 		data, err := io.ReadAll(rc)
 		if err != nil {
-			return nil, true, fail("zip entry %q: %v", f.Name, err)
+			return nil, true, fail("zip entry %q: %v", safesize.Name(f.Name), err)
 		}
 		return data, true, nil
 	}
@@ -722,31 +844,31 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, fail("zip archive has no %sversion entry: not a torch.save file", prefix)
+		return nil, fail("zip archive has no %sversion entry: not a torch.save file", safesize.Name(prefix))
 	}
 	if v, err := strconv.Atoi(strings.TrimSpace(string(version))); err != nil || v < 1 {
-		return nil, fail("%sversion is %q, not a positive integer", prefix, version)
+		return nil, fail("%sversion is %q, not a positive integer", safesize.Name(prefix), safesize.Name(string(version)))
 	}
 	if bo, ok, err := readEntry("byteorder"); err != nil {
 		return nil, err
 	} else if ok && string(bo) != "little" {
-		return nil, fail("%sbyteorder is %q; only little-endian files are supported", prefix, bo)
+		return nil, fail("%sbyteorder is %q; only little-endian files are supported", safesize.Name(prefix), safesize.Name(string(bo)))
 	}
 	pkl, ok, err := readEntry("data.pkl")
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, fail("zip archive has no %sdata.pkl entry: not a torch.save file", prefix)
+		return nil, fail("zip archive has no %sdata.pkl entry: not a torch.save file", safesize.Name(prefix))
 	}
-	u := &pthUnpickler{b: pkl, memo: map[int]any{}, storages: map[string]*pthStorage{}}
+	u := &pthUnpickler{b: pkl, memo: map[int]any{}, storages: map[string]*pthStorage{}, budget: pthBudget(len(pkl))}
 	top, err := u.run()
 	if err != nil {
-		return nil, fail("%sdata.pkl: %v", prefix, err)
+		return nil, fail("%sdata.pkl: %v", safesize.Name(prefix), err)
 	}
 	sd, ok := top.(*pthDict)
 	if !ok {
-		return nil, fail("%sdata.pkl holds %s, not a state_dict", prefix, pthDescribe(top))
+		return nil, fail("%sdata.pkl holds %s, not a state_dict", safesize.Name(prefix), pthDescribe(top))
 	}
 
 	st := &SafeTensors{Path: name, Metadata: map[string]string{}, Tensors: make(map[string]*SafeTensor, len(sd.keys))}
@@ -754,12 +876,12 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 	for _, key := range sd.keys {
 		t, ok := sd.vals[key].(*pthTensor)
 		if !ok {
-			return nil, fail("key %q holds %s, not a tensor", key, pthDescribe(sd.vals[key]))
+			return nil, fail("key %q holds %s, not a tensor", safesize.Name(key), pthDescribe(sd.vals[key]))
 		}
 		s := t.storage
 		dtype := pthStorages[s.class]
 		if dtype == "" {
-			return nil, fail("key %q: %s is not supported (Float, Half, BFloat16 and Long storages are)", key, s.class)
+			return nil, fail("key %q: %s is not supported (Float, Half, BFloat16 and Long storages are)", safesize.Name(key), s.class)
 		}
 		size := stDTypeSizes[dtype]
 		raw, ok := data[s.key]
@@ -769,16 +891,23 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 				return nil, err
 			}
 			if !found {
-				return nil, fail("key %q: storage entry %sdata/%s is missing", key, prefix, s.key)
+				return nil, fail("key %q: storage entry %sdata/%s is missing", safesize.Name(key), safesize.Name(prefix), safesize.Name(s.key))
 			}
-			if len(raw) != s.numel*size {
-				return nil, fail("key %q: storage %sdata/%s has %d bytes, but %s of %d elements needs %d", key, prefix, s.key, len(raw), s.class, s.numel, s.numel*size)
+			// numel comes from the pickle: its byte size is checked without
+			// overflow (a count that wraps around 2^64 to the entry's size
+			// would otherwise pass and read zeros).
+			if want, ok := safesize.Mul(s.numel, size); !ok || want != len(raw) {
+				need := fmt.Sprint(want)
+				if !ok {
+					need = "more than 2^63"
+				}
+				return nil, fail("key %q: storage %sdata/%s has %d bytes, but %s of %d elements needs %s", safesize.Name(key), safesize.Name(prefix), safesize.Name(s.key), len(raw), s.class, s.numel, need)
 			}
 			data[s.key] = raw
 		}
 		out, err := pthGather(raw, size, t)
 		if err != nil {
-			return nil, fail("key %q: %v", key, err)
+			return nil, fail("key %q: %v", safesize.Name(key), err)
 		}
 		st.Tensors[key] = &SafeTensor{Name: key, DType: dtype, Shape: t.size, Data: out}
 	}
@@ -789,7 +918,7 @@ func ParsePth(name string, b []byte) (*SafeTensors, error) {
 // offset into its storage, into a contiguous row-major buffer.
 func pthGather(raw []byte, size int, t *pthTensor) ([]byte, error) {
 	numel := t.storage.numel
-	n, err := Elements(t.size, numel)
+	n, err := safesize.Elements(t.size, numel)
 	if err != nil {
 		// Only an expanded view (a stride of 0) has more elements than its
 		// storage; state_dicts hold none, and the bound keeps memory in check.

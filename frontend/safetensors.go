@@ -1,4 +1,4 @@
-package ir
+package frontend
 
 // Strict reader and small deterministic writer for the Hugging Face
 // safetensors format.
@@ -22,6 +22,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/ptqc/ptqc/internal/safesize"
 )
 
 // stMaxHeaderLen is the largest accepted JSON header (same limit as the
@@ -56,11 +58,42 @@ type SafeTensors struct {
 
 // ReadSafeTensors reads and strictly validates the safetensors file at path.
 func ReadSafeTensors(path string) (*SafeTensors, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, 9, func(head []byte, size int64) error {
+		if _, err := stPrefix(head, size); err != nil {
+			return fmt.Errorf("safetensors %s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	return ParseSafeTensors(path, b)
+}
+
+// stPrefix checks a safetensors file's first bytes (at least 9 unless the
+// file is shorter), of a file of size bytes, and returns the header length.
+func stPrefix(head []byte, size int64) (uint64, error) {
+	if size < 8 {
+		return 0, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", size)
+	}
+	n := binary.LittleEndian.Uint64(head[:8])
+	bad := ""
+	switch {
+	case n < 2:
+		bad = fmt.Sprintf("header length %d is too small (minimum 2)", n)
+	case n > stMaxHeaderLen:
+		bad = fmt.Sprintf("header length %d exceeds the %d byte limit", n, stMaxHeaderLen)
+	case n > uint64(size-8):
+		bad = fmt.Sprintf("header length %d exceeds the %d bytes after the length prefix", n, size-8)
+	}
+	if bad == "" {
+		return n, nil
+	}
+	if len(head) > 8 && head[8] != '{' {
+		// Most likely no safetensors file at all: its first bytes are no length.
+		return 0, fmt.Errorf("not a safetensors file (first bytes % x, no header length and '{'): %s", head[:min(len(head), 16)], bad)
+	}
+	return 0, errors.New(bad)
 }
 
 // ParseSafeTensors strictly validates and parses a safetensors file held in
@@ -70,17 +103,9 @@ func ParseSafeTensors(name string, b []byte) (*SafeTensors, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("safetensors %s: %s", name, fmt.Sprintf(format, args...))
 	}
-	if len(b) < 8 {
-		return nil, fail("file is %d bytes, too short for the 8-byte header length", len(b))
-	}
-	n := binary.LittleEndian.Uint64(b[:8])
-	switch {
-	case n < 2:
-		return nil, fail("header length %d is too small (minimum 2)", n)
-	case n > stMaxHeaderLen:
-		return nil, fail("header length %d exceeds the %d byte limit", n, stMaxHeaderLen)
-	case n > uint64(len(b)-8):
-		return nil, fail("header length %d exceeds the %d bytes after the length prefix", n, len(b)-8)
+	n, err := stPrefix(b, int64(len(b)))
+	if err != nil {
+		return nil, fail("%v", err)
 	}
 	hdr := b[8 : 8+n]
 	buf := b[8+n:]
@@ -109,14 +134,14 @@ func ParseSafeTensors(name string, b []byte) (*SafeTensors, error) {
 		if f.key == stMetadataKey {
 			md, err := stParseMetadata(f.value)
 			if err != nil {
-				return nil, fail("key %q: %v", f.key, err)
+				return nil, fail("key %q: %v", safesize.Name(f.key), err)
 			}
 			st.Metadata = md
 			continue
 		}
 		t, begin, end, err := stParseEntry(f.key, f.value, len(buf))
 		if err != nil {
-			return nil, fail("tensor %q: %v", f.key, err)
+			return nil, fail("tensor %q: %v", safesize.Name(f.key), err)
 		}
 		t.Data = buf[begin:end:end]
 		st.Tensors[f.key] = t
@@ -140,13 +165,13 @@ func ParseSafeTensors(name string, b []byte) (*SafeTensors, error) {
 	for i, s := range spans {
 		if s.begin != pos {
 			if i == 0 {
-				return nil, fail("tensor %q: data_offsets begin at %d, but the first tensor must begin at 0", s.key, s.begin)
+				return nil, fail("tensor %q: data_offsets begin at %d, but the first tensor must begin at 0", safesize.Name(s.key), s.begin)
 			}
 			prev := spans[i-1].key
 			if s.begin < pos {
-				return nil, fail("tensor %q: data_offsets [%d, %d] overlap tensor %q ending at %d", s.key, s.begin, s.end, prev, pos)
+				return nil, fail("tensor %q: data_offsets [%d, %d] overlap tensor %q ending at %d", safesize.Name(s.key), s.begin, s.end, safesize.Name(prev), pos)
 			}
-			return nil, fail("tensor %q: data_offsets begin at %d, leaving a gap after tensor %q ending at %d", s.key, s.begin, prev, pos)
+			return nil, fail("tensor %q: data_offsets begin at %d, leaving a gap after tensor %q ending at %d", safesize.Name(s.key), s.begin, safesize.Name(prev), pos)
 		}
 		pos = s.end
 	}
@@ -154,7 +179,7 @@ func ParseSafeTensors(name string, b []byte) (*SafeTensors, error) {
 		if len(spans) == 0 {
 			return nil, fail("data buffer has %d bytes but the header declares no tensors", len(buf))
 		}
-		return nil, fail("tensor %q: last tensor ends at %d but the data buffer has %d bytes", spans[len(spans)-1].key, pos, len(buf))
+		return nil, fail("tensor %q: last tensor ends at %d but the data buffer has %d bytes", safesize.Name(spans[len(spans)-1].key), pos, len(buf))
 	}
 	return st, nil
 }
@@ -237,7 +262,7 @@ func stParseMetadata(v json.RawMessage) (map[string]string, error) {
 	for _, f := range fields {
 		s, err := stString(f.value)
 		if err != nil {
-			return nil, fmt.Errorf("metadata key %q: %v", f.key, err)
+			return nil, fmt.Errorf("metadata key %q: %v", safesize.Name(f.key), err)
 		}
 		md[f.key] = s
 	}
@@ -281,10 +306,10 @@ func stUints(v json.RawMessage, max uint64) ([]uint64, error) {
 	return out, nil
 }
 
-// stNumElements is Elements with the limit named in the error.
+// stNumElements is safesize.Elements with the limit named in the error.
 func stNumElements(shape []int, limit int) (int, error) {
-	n, err := Elements(shape, limit)
-	if errors.Is(err, ErrTooManyElements) {
+	n, err := safesize.Elements(shape, limit)
+	if errors.Is(err, safesize.ErrTooMany) {
 		return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
 	}
 	return n, err
@@ -310,7 +335,7 @@ func stParseEntry(key string, v json.RawMessage, bufLen int) (*SafeTensor, uint6
 		case "data_offsets":
 			offV = f.value
 		default:
-			return nil, 0, 0, fmt.Errorf("unknown field %q", f.key)
+			return nil, 0, 0, fmt.Errorf("unknown field %q", safesize.Name(f.key))
 		}
 	}
 	for _, req := range []struct {
@@ -328,7 +353,7 @@ func stParseEntry(key string, v json.RawMessage, bufLen int) (*SafeTensor, uint6
 	}
 	size, ok := stDTypeSizes[dtype]
 	if !ok {
-		return nil, 0, 0, fmt.Errorf("unsupported dtype %q (supported: F32, F16, BF16, I64)", dtype)
+		return nil, 0, 0, fmt.Errorf("unsupported dtype %q (supported: F32, F16, BF16, I64)", safesize.Name(dtype))
 	}
 
 	dims, err := stUints(shapeV, math.MaxInt)
@@ -379,14 +404,14 @@ func (t *SafeTensor) NumElements() int {
 func (t *SafeTensor) stCheck() (int, error) {
 	size, ok := stDTypeSizes[t.DType]
 	if !ok {
-		return 0, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", t.Name, t.DType)
+		return 0, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", safesize.Name(t.Name), safesize.Name(t.DType))
 	}
 	n, err := stNumElements(t.Shape, math.MaxInt/size)
 	if err != nil {
-		return 0, fmt.Errorf("safetensors: tensor %q: %v", t.Name, err)
+		return 0, fmt.Errorf("safetensors: tensor %q: %v", safesize.Name(t.Name), err)
 	}
 	if len(t.Data) != n*size {
-		return 0, fmt.Errorf("safetensors: tensor %q: %s shape %v needs %d bytes, have %d", t.Name, t.DType, t.Shape, n*size, len(t.Data))
+		return 0, fmt.Errorf("safetensors: tensor %q: %s shape %v needs %d bytes, have %d", safesize.Name(t.Name), t.DType, t.Shape, n*size, len(t.Data))
 	}
 	return n, nil
 }
@@ -425,7 +450,7 @@ func (t *SafeTensor) Float32s() ([]float32, error) {
 // Int64s returns the values of an I64 tensor.
 func (t *SafeTensor) Int64s() ([]int64, error) {
 	if t.DType != "I64" {
-		return nil, fmt.Errorf("safetensors: tensor %q: Int64s needs dtype I64, have %q", t.Name, t.DType)
+		return nil, fmt.Errorf("safetensors: tensor %q: Int64s needs dtype I64, have %q", safesize.Name(t.Name), safesize.Name(t.DType))
 	}
 	n, err := t.stCheck()
 	if err != nil {
@@ -472,10 +497,10 @@ func stEncode(tensors []*SafeTensor, metadata map[string]string) ([]byte, error)
 			return nil, fmt.Errorf("safetensors: tensor %d is nil", i)
 		}
 		if t.Name == stMetadataKey {
-			return nil, fmt.Errorf("safetensors: tensor name %q is reserved", t.Name)
+			return nil, fmt.Errorf("safetensors: tensor name %q is reserved", safesize.Name(t.Name))
 		}
 		if !utf8.ValidString(t.Name) {
-			return nil, fmt.Errorf("safetensors: tensor name %q is not valid UTF-8", t.Name)
+			return nil, fmt.Errorf("safetensors: tensor name %q is not valid UTF-8", safesize.Name(t.Name))
 		}
 		if _, err := t.stCheck(); err != nil {
 			return nil, err
@@ -513,7 +538,7 @@ func stEncode(tensors []*SafeTensor, metadata map[string]string) ([]byte, error)
 	for _, t := range sorted {
 		key, err := json.Marshal(t.Name)
 		if err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %v", t.Name, err)
+			return nil, fmt.Errorf("safetensors: tensor %q: %v", safesize.Name(t.Name), err)
 		}
 		shape := t.Shape
 		if shape == nil {
@@ -522,7 +547,7 @@ func stEncode(tensors []*SafeTensor, metadata map[string]string) ([]byte, error)
 		end := off + uint64(len(t.Data))
 		val, err := json.Marshal(entry{t.DType, shape, []uint64{off, end}})
 		if err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %v", t.Name, err)
+			return nil, fmt.Errorf("safetensors: tensor %q: %v", safesize.Name(t.Name), err)
 		}
 		hdr.WriteString(sep)
 		hdr.Write(key)

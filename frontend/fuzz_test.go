@@ -1,7 +1,9 @@
-package ir
+package frontend
 
 import (
 	"testing"
+
+	"github.com/ptqc/ptqc/ir"
 )
 
 func FuzzParseDescription(f *testing.F) {
@@ -13,26 +15,24 @@ func FuzzParseDescription(f *testing.F) {
 	f.Add([]byte(`{"arch": "mobilenetv2", "width_mult": 0.35, "inverted_residual_setting": [[0.5, 8, 1, 2]], "input": [1, 9, 9], "mean": [0], "std": [1], "preprocess": {}}`))
 	f.Add([]byte(`{"arch": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "widths": [8, 16, 16, 32], "width_per_group": 32, "input": [3, 32, 32], "mean": [0, 0, 0], "std": [1, 1, 1], "preprocess": {}}`))
 	f.Add([]byte(`{"arch": "wide_resnet50_2", "num_classes": 10}`))
+	for _, b := range hostileDescriptions() {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := ParseDescription(b)
 		if err != nil {
 			return
 		}
-		if d.Arch == "resnet" {
-			// Without weights a ResNet graph costs its node count only.
-			_, _ = BuildResNet(d)
+		// A valid description builds or fails cleanly: building costs its node
+		// count only, which validation bounds, and the graph's work is checked
+		// before anything of its size is allocated.
+		g, err := ir.Build(d)
+		if err != nil {
 			return
 		}
-		// A valid description must build or fail cleanly, and within bounds: the
-		// fuzzer may ask for huge widths, which we only build when small.
-		cost := d.WidthMult * float64(d.Input[1]*d.Input[2])
-		for _, r := range d.Setting {
-			cost *= 1 + r[0]*r[2]/8
+		if err := g.Work().Check(); err != nil {
+			t.Fatalf("Build accepted a graph past the limits: %v", err)
 		}
-		if cost > 1e7 {
-			return
-		}
-		_, _ = BuildMobileNetV2(d)
 	})
 }
 

@@ -1,11 +1,15 @@
-package ir
+package frontend
 
 import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -153,13 +157,18 @@ func TestPthErrors(t *testing.T) {
 		{"list", zipOf("\x80\x02].", ""), "holds list of 0, not a state_dict"},
 		{"tensor value", zipOf("\x80\x02}(X\x01\x00\x00\x00aK\x01u.", ""), `key "a" holds int, not a tensor`},
 		{"build", zipOf("\x80\x02ccollections\nOrderedDict\n)R}b.", ""), "only an OrderedDict's _metadata attribute"},
-		{"underflow", zipOf("\x80\x02\x85.", ""), "opcode 0x85 at byte 2: stack underflow"},
+		{"underflow", zipOf("\x80\x02\x85.", ""), "opcode TUPLE1 at byte 2: stack underflow"},
 		{"stack left", zipOf("\x80\x02}}.", ""), "STOP at byte 4 with 2 values"},
 		{"not zip", []byte("hello"), "no zip signature"},
+		{"opcode name", zipOf("\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsR.", ""), "opcode GLOBAL at byte 2: global os.system"},
+		{"long key", zipOf("\x80\x02}(X\x00\x00\x50\x00"+strings.Repeat("k", 5<<20)+"K\x01u.", ""), `key "kkkkkkkkkk`},
 	} {
 		_, err := ParsePth(c.name+".pth", c.b)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+			t.Errorf("%s: error %.300v, want it to contain %q", c.name, err, c.want)
+		}
+		if err != nil && len(err.Error()) > 1000 {
+			t.Errorf("%s: a %d-byte error", c.name, len(err.Error()))
 		}
 	}
 }
@@ -178,5 +187,149 @@ func TestParseWeightsPicksFormat(t *testing.T) {
 	}
 	if _, err := ParseWeights("w.safetensors", []byte("junk")); err == nil || !strings.Contains(err.Error(), "safetensors w.safetensors") {
 		t.Errorf("other extension: error %v, want the safetensors reader's", err)
+	}
+}
+
+// TestPthBudgetHeadroom checks that real torch.save pickles build far less
+// than the unpickler's budget allows.
+func TestPthBudgetHeadroom(t *testing.T) {
+	for _, path := range []string{"testdata/pth/mnv2.pth", "testdata/pth/views.pth", "testdata/pth/proto4.pth", "../testdata/resnet_fmnist/model.pth"} {
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range zr.File {
+			if !strings.HasSuffix(f.Name, "/data.pkl") {
+				continue
+			}
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkl, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &pthUnpickler{b: pkl, memo: map[int]any{}, storages: map[string]*pthStorage{}, budget: pthBudget(len(pkl))}
+			if _, err := u.run(); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			perByte := float64(u.cost) / float64(len(pkl))
+			t.Logf("%s: %d-byte pickle, %d objects, %d bytes built (%.1f per byte)", path, len(pkl), u.objects, u.cost, perByte)
+			if perByte > pthBytesPerByte/2 {
+				t.Errorf("%s builds %.1f bytes per pickle byte, too close to the budget's %d", path, perByte, pthBytesPerByte)
+			}
+		}
+		zr.Close()
+	}
+}
+
+// pthLong1 is a pickle LONG1 of v, 8 bytes little-endian.
+func pthLong1(v int64) string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(v))
+	return "\x8a\x08" + string(b[:])
+}
+
+// pthTensorPickleN is pthTensorPickle with 64-bit numbers and a storage class.
+func pthTensorPickleN(class string, numel, offset, size, stride int64) string {
+	return "\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00w" +
+		"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n" + class + "\n" +
+		"X\x01\x00\x00\x000X\x03\x00\x00\x00cpu" + pthLong1(numel) + "tQ" + pthLong1(offset) +
+		pthLong1(size) + "\x85" + pthLong1(stride) + "\x85\x89h\x00)RtRu."
+}
+
+// allocated returns the bytes f allocates on the heap.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestPthHostileSizes is issue 23's class 1: a storage whose element count
+// times element size wraps around 2^64 to the entry's real size. Every
+// variant is an error, found before anything of the claimed size is made.
+func TestPthHostileSizes(t *testing.T) {
+	floats := string(stF32Bytes(0, 1, 2, 3, 4, 5))
+	longs := string(stI64Bytes(0, 1, 2))
+	zipOf := func(pkl, storage string) []byte {
+		return pthZip(t, [][2]string{{"data.pkl", pkl}, {"data/0", storage}, {"version", "3\n"}}, false)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		// (2^62 + 6) * 4 = 2^64 + 24: wraps to the 24 bytes present.
+		{"wrap f32", zipOf(pthTensorPickleN("FloatStorage", 1<<62+6, 0, 6, 1), floats), "FloatStorage of 4611686018427387910 elements needs more than 2^63"},
+		{"wrap i64", zipOf(pthTensorPickleN("LongStorage", 1<<61+3, 0, 3, 1), longs), "needs more than 2^63"},
+		{"wrap huge view", zipOf(pthTensorPickleN("FloatStorage", 1<<62+6, 0, 1<<62, 1), floats), "needs more than 2^63"},
+		{"huge view", zipOf(pthTensorPickleN("FloatStorage", 6, 0, 1<<62, 1), floats), "has too many elements"},
+		{"huge offset", zipOf(pthTensorPickleN("FloatStorage", 6, 1<<62, 1, 1), floats), "reach past the 6 elements"},
+		{"huge stride", zipOf(pthTensorPickleN("FloatStorage", 6, 0, 2, 1<<62), floats), "reach past the 6 elements"},
+		{"negative numel", zipOf(pthTensorPickleN("FloatStorage", -6, 0, 1, 1), floats), "negative size"},
+		{"max numel", zipOf(pthTensorPickleN("FloatStorage", math.MaxInt64, 0, 1, 1), floats), "needs more than 2^63"},
+	} {
+		var err error
+		n := allocated(func() { _, err = ParsePth(c.name+".pth", c.b) })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+		if n > 1<<20 {
+			t.Errorf("%s: refusing a %d-byte file allocated %d bytes", c.name, len(c.b), n)
+		}
+	}
+}
+
+// TestPthHostileAmplification is issue 23's class 4: pickles that build far
+// more than their size (a list copied on every APPENDS through the memo, runs
+// of EMPTY_DICT) are refused, within memory a small multiple of their size.
+func TestPthHostileAmplification(t *testing.T) {
+	var appends strings.Builder
+	appends.WriteString("\x80\x02]q\x00")
+	for appends.Len() < 116<<10 {
+		appends.WriteString("h\x00(K\x01K\x02K\x03e")
+	}
+	appends.WriteString(".")
+	dicts := "\x80\x02" + strings.Repeat("}", 256<<10) + "."
+	memo := "\x80\x02N" + strings.Repeat("\x94", 256<<10) + "."
+	for _, c := range []struct {
+		name, pkl, want string
+	}{
+		{"appends through the memo", appends.String(), "STOP at byte"},
+		{"empty dicts", dicts, "more than a state_dict of its size can"},
+		{"memoize", memo, "more than a state_dict of its size can"},
+	} {
+		b := pthZip(t, [][2]string{{"data.pkl", c.pkl}, {"version", "3\n"}}, false)
+		var err error
+		n := allocated(func() { _, err = ParsePth(c.name+".pth", b) })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+		if limit := uint64(4*pthBudget(len(c.pkl)) + 4*len(b)); n > limit {
+			t.Errorf("%s: a %d-byte pickle allocated %d bytes, more than %d", c.name, len(c.pkl), n, limit)
+		}
+		t.Logf("%s: %d-byte pickle, %d bytes allocated", c.name, len(c.pkl), n)
+	}
+}
+
+// TestPthListsAreShared checks Python's semantics: the memo and the stack
+// share one list, so an APPENDS through either is seen by both.
+func TestPthListsAreShared(t *testing.T) {
+	// l = []; memo[0] = l; l += [1]; get memo[0]; l += [2] -> the two stack
+	// entries are one list of two items.
+	u := &pthUnpickler{b: []byte("\x80\x02]q\x00(K\x01eh\x00(K\x02e\x86."), memo: map[int]any{}, storages: map[string]*pthStorage{}, budget: pthBudget(64)}
+	v, err := u.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu := v.(pthTuple)
+	a, b := tu[0].(*pthList), tu[1].(*pthList)
+	if a != b || len(a.items) != 2 {
+		t.Errorf("got lists %p %v and %p %v, want one shared list of 2", a, a.items, b, b.items)
 	}
 }

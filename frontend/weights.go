@@ -1,19 +1,21 @@
-package ir
+package frontend
 
 import (
 	"bytes"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ptqc/ptqc/internal/safesize"
+	"github.com/ptqc/ptqc/ir"
 )
 
 // LoadWeights binds a PyTorch state_dict (torchvision key names) to the graph's
 // Conv, BatchNorm and Linear nodes. Every expected key must be present with the
 // expected shape and finite values, and no key may be left over.
-func LoadWeights(g *Graph, st *SafeTensors) error {
+func LoadWeights(g *ir.Graph, st *SafeTensors) error {
 	used := map[string]bool{}
 	get := func(key string, shape []int, optional bool) ([]float32, error) {
 		t, ok := st.Tensors[key]
@@ -24,7 +26,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			return nil, fmt.Errorf("weights %s: missing key %q (expected shape %v)", st.Path, key, shape)
 		}
 		used[key] = true
-		if !EqualShape(t.Shape, shape) {
+		if !ir.EqualShape(t.Shape, shape) {
 			return nil, fmt.Errorf("weights %s: key %q: expected shape %v, found %v", st.Path, key, shape, t.Shape)
 		}
 		v, err := t.Float32s()
@@ -41,7 +43,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 	for _, n := range g.Nodes {
 		var err error
 		switch n.Op {
-		case OpConv:
+		case ir.OpConv:
 			c := n.Conv
 			if c.Weight, err = get(n.Name+".weight", c.WeightShape(), false); err != nil {
 				return err
@@ -49,7 +51,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			if c.Bias, err = get(n.Name+".bias", []int{c.OutC}, true); err != nil {
 				return err
 			}
-		case OpBatchNorm:
+		case ir.OpBatchNorm:
 			b := n.BN
 			shape := []int{b.C}
 			for _, p := range []struct {
@@ -68,7 +70,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 			if _, ok := st.Tensors[n.Name+".num_batches_tracked"]; ok {
 				used[n.Name+".num_batches_tracked"] = true
 			}
-		case OpLinear:
+		case ir.OpLinear:
 			l := n.Linear
 			if l.Weight, err = get(n.Name+".weight", []int{l.Out, l.In}, false); err != nil {
 				return err
@@ -99,7 +101,7 @@ func LoadWeights(g *Graph, st *SafeTensors) error {
 func quoteAll(s []string) []string {
 	q := make([]string, len(s))
 	for i, v := range s {
-		q[i] = fmt.Sprintf("%q", v)
+		q[i] = fmt.Sprintf("%q", safesize.Name(v))
 	}
 	return q
 }
@@ -108,20 +110,33 @@ func quoteAll(s []string) []string {
 // file that starts like a zip archive or an old torch.save pickle) or else
 // from a safetensors file.
 func ReadWeights(path string) (*SafeTensors, error) {
-	b, err := os.ReadFile(path)
+	b, err := safesize.ReadFile(path, 0, pthHeadLen, func(head []byte, size int64) error {
+		if pthFormat(path, head) {
+			return pthCheckHead(path, head)
+		}
+		if _, err := stPrefix(head, size); err != nil {
+			return fmt.Errorf("weights %s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	return ParseWeights(path, b)
 }
 
-// ParseWeights is ReadWeights on the bytes of the file named name.
-func ParseWeights(name string, b []byte) (*SafeTensors, error) {
+// pthFormat reports whether the file name or its first bytes say torch.save.
+func pthFormat(name string, b []byte) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".pth", ".pt":
-		return ParsePth(name, b)
+		return true
 	}
-	if bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, pthLegacyMagic) {
+	return bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, pthLegacyMagic)
+}
+
+// ParseWeights is ReadWeights on the bytes of the file named name.
+func ParseWeights(name string, b []byte) (*SafeTensors, error) {
+	if pthFormat(name, b) {
 		return ParsePth(name, b)
 	}
 	return ParseSafeTensors(name, b)
@@ -129,18 +144,18 @@ func ParseWeights(name string, b []byte) (*SafeTensors, error) {
 
 // Load reads a description and its weights (weightsPath overrides the
 // description's) and returns the unfused float graph.
-func Load(descPath, weightsPath string) (*Description, *Graph, error) {
+func Load(descPath, weightsPath string) (*ir.Description, *ir.Graph, error) {
 	d, g, _, err := LoadState(descPath, weightsPath)
 	return d, g, err
 }
 
 // LoadState is Load that also returns the state_dict the weights came from.
-func LoadState(descPath, weightsPath string) (*Description, *Graph, *SafeTensors, error) {
+func LoadState(descPath, weightsPath string) (*ir.Description, *ir.Graph, *SafeTensors, error) {
 	d, err := ReadDescription(descPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	g, err := Build(d)
+	g, err := ir.Build(d)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("model description %s: %w", descPath, err)
 	}
