@@ -1,0 +1,460 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// jpegCase is one file of testdata/jpeg, written by tools/jpeg_goldens/jpeg_goldens.py.
+type jpegCase struct {
+	Name        string
+	Layout      string
+	Quality     int
+	Progressive bool
+	Width       int
+	Height      int
+	Mode        string
+}
+
+const jpegDir = "../testdata/jpeg"
+
+func jpegCases(t testing.TB) []jpegCase {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(jpegDir, "goldens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct{ Cases []jpegCase }
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Cases) == 0 {
+		t.Fatal("no cases in goldens.json")
+	}
+	return g.Cases
+}
+
+// pilPixels returns Pillow's decode of a case: HWC bytes, 1 (L) or 3 (RGB) channels.
+func pilPixels(t testing.TB, c jpegCase) ([]uint8, int) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(jpegDir, c.Name+".png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds() != image.Rect(0, 0, c.Width, c.Height) {
+		t.Fatalf("%s: golden is %v, want %dx%d", c.Name, img.Bounds(), c.Width, c.Height)
+	}
+	pix, ch := imagePixels(img)
+	if want := map[string]int{"L": 1, "RGB": 3}[c.Mode]; ch != want {
+		t.Fatalf("%s: golden has %d channels, mode %s", c.Name, ch, c.Mode)
+	}
+	return pix, ch
+}
+
+// plane is one component as libjpeg-turbo's IDCT left it.
+type plane struct {
+	w, h int
+	pix  []uint8
+}
+
+func libjpegPlanes(t testing.TB, c jpegCase) []plane {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(jpegDir, c.Name+".planes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	b = b[4:]
+	var ps []plane
+	for range n {
+		w, h := int(binary.LittleEndian.Uint32(b)), int(binary.LittleEndian.Uint32(b[4:]))
+		ps = append(ps, plane{w, h, b[8 : 8+w*h]})
+		b = b[8+w*h:]
+	}
+	if len(b) != 0 {
+		t.Fatalf("%s.planes: %d trailing bytes", c.Name, len(b))
+	}
+	return ps
+}
+
+var layoutRatio = map[string]image.YCbCrSubsampleRatio{
+	"444":    image.YCbCrSubsampleRatio444,
+	"422":    image.YCbCrSubsampleRatio422,
+	"420":    image.YCbCrSubsampleRatio420,
+	"440":    image.YCbCrSubsampleRatio440,
+	"411":    image.YCbCrSubsampleRatio411,
+	"410":    image.YCbCrSubsampleRatio410,
+	"221212": image.YCbCrSubsampleRatio422, // Y 2x2, chroma 1x2: 2:1 horizontally only
+}
+
+// TestJPEGUpsampleExact feeds libjpeg-turbo's own IDCT output through the upsampling
+// and color conversion: the result must be Pillow's pixels bit for bit, for every
+// chroma layout, progressive or not, and the tiny sizes where libjpeg falls back to
+// replicating samples.
+func TestJPEGUpsampleExact(t *testing.T) {
+	for _, c := range jpegCases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			want, ch := pilPixels(t, c)
+			ps := libjpegPlanes(t, c)
+			var got []uint8
+			switch c.Layout {
+			case "gray":
+				got = ps[0].pix
+			case "cmyk":
+				// Adobe CMYK is stored inverted; Pillow reads it as CMYK;I.
+				got = make([]uint8, 0, 3*c.Width*c.Height)
+				for i := range c.Width * c.Height {
+					r, g, b := cmykRGB(255-ps[0].pix[i], 255-ps[1].pix[i], 255-ps[2].pix[i], 255-ps[3].pix[i])
+					got = append(got, r, g, b)
+				}
+			default:
+				m := &image.YCbCr{
+					Y: ps[0].pix, Cb: ps[1].pix, Cr: ps[2].pix,
+					YStride: ps[0].w, CStride: ps[1].w,
+					SubsampleRatio: layoutRatio[c.Layout],
+					Rect:           image.Rect(0, 0, c.Width, c.Height),
+				}
+				got = make([]uint8, 3*c.Width*c.Height)
+				if err := ycbcrRGB(got, 3*c.Width, 3, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(got) != len(want) || ch*c.Width*c.Height != len(want) {
+				t.Fatalf("%d bytes, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					p := i / ch
+					t.Fatalf("pixel (%d,%d) channel %d = %d, Pillow %d", p/c.Width, p%c.Width, i%ch, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// levelStats counts how far a is from b, element by element.
+type levelStats struct {
+	n, exact, within1 int
+	max               int
+}
+
+func (s *levelStats) add(a, b []uint8) {
+	for i := range a {
+		d := int(a[i]) - int(b[i])
+		d = max(d, -d)
+		s.n++
+		if d == 0 {
+			s.exact++
+		}
+		if d <= 1 {
+			s.within1++
+		}
+		s.max = max(s.max, d)
+	}
+}
+
+func (s levelStats) String() string {
+	return fmt.Sprintf("max %d, exact %.3f%%, within 1 %.3f%% of %d",
+		s.max, 100*float64(s.exact)/float64(s.n), 100*float64(s.within1)/float64(s.n), s.n)
+}
+
+// TestDecodeJPEG compares DecodeJPEG with Pillow on the whole decode, where the only
+// difference left is image/jpeg's IDCT: each plane must be within one level of
+// libjpeg-turbo's, and the pixels close to Pillow's.
+func TestDecodeJPEG(t *testing.T) {
+	for _, c := range jpegCases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(jpegDir, c.Name+".jpg"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := DecodeJPEG(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if img.Bounds() != image.Rect(0, 0, c.Width, c.Height) {
+				t.Fatalf("bounds %v, want %dx%d", img.Bounds(), c.Width, c.Height)
+			}
+			wantType := "*image.NRGBA"
+			if c.Layout == "gray" {
+				wantType = "*image.Gray"
+			}
+			if got := fmt.Sprintf("%T", img); got != wantType {
+				t.Fatalf("decoded a %s, want %s", got, wantType)
+			}
+			want, _ := pilPixels(t, c)
+			got, _ := imagePixels(img)
+			var px levelStats
+			px.add(got, want)
+
+			// The IDCT alone: image/jpeg's planes against libjpeg-turbo's.
+			var idct levelStats
+			raw, err := jpeg.Decode(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := libjpegPlanes(t, c)
+			switch m := raw.(type) {
+			case *image.Gray:
+				for y := range c.Height {
+					idct.add(m.Pix[y*m.Stride:y*m.Stride+c.Width], ps[0].pix[y*c.Width:(y+1)*c.Width])
+				}
+			case *image.YCbCr:
+				for i, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
+					stride := m.YStride
+					if i > 0 {
+						stride = m.CStride
+					}
+					for y := range ps[i].h {
+						idct.add(p[y*stride:y*stride+ps[i].w], ps[i].pix[y*ps[i].w:(y+1)*ps[i].w])
+					}
+				}
+			case *image.CMYK:
+				for i := range c.Width * c.Height {
+					for k := range 4 {
+						idct.add([]uint8{255 - m.Pix[4*i+k]}, []uint8{ps[k].pix[i]})
+					}
+				}
+			}
+			t.Logf("pixels vs Pillow: %v; IDCT planes vs libjpeg-turbo: %v", px, idct)
+			if idct.max > 1 {
+				t.Errorf("image/jpeg's IDCT is %d levels from libjpeg-turbo's", idct.max)
+			}
+			// One level of Y moves R, G and B by one, one level of Cr moves R by 1.4
+			// and G by 0.7: three levels at worst.
+			if px.max > 3 || px.n > 1000 && float64(px.exact) < 0.9*float64(px.n) {
+				t.Errorf("pixels vs Pillow: %v, want max 3 and 90%% exact", px)
+			}
+		})
+	}
+}
+
+// TestJPEGPreprocess runs the whole input chain (decode, resize, crop, normalize) on
+// the golden files against the same Transform on Pillow's decode, which is
+// torchvision's input bit for bit (TestPILReference).
+func TestJPEGPreprocess(t *testing.T) {
+	var all levelStats
+	for _, c := range jpegCases(t) {
+		if c.Width < 40 || c.Height < 40 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(jpegDir, c.Name+".jpg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := DecodeJPEG(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ch := pilPixels(t, c)
+		tr := Transform{Channels: 3, Height: 32, Width: 32, Resize: 37, Crop: 32, Mean: ones(3, 0), Std: ones(3, 1)}
+		got, ref := make([]float32, tr.Len()), make([]float32, tr.Len())
+		if err := tr.Image(got, img); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Pixels(ref, want, c.Height, c.Width, ch, true); err != nil {
+			t.Fatal(err)
+		}
+		var s levelStats
+		s.add(levels(got), levels(ref))
+		t.Logf("%s: %v", c.Name, s)
+		all.n += s.n
+		all.exact += s.exact
+		all.within1 += s.within1
+		all.max = max(all.max, s.max)
+	}
+	t.Logf("all: %v", all)
+	// Small images resized little: the IDCT's one-level differences mostly survive.
+	if all.max > 3 || float64(all.within1) < 0.999*float64(all.n) {
+		t.Errorf("preprocessed inputs vs Pillow's: %v, want 99.9%% within one level", all)
+	}
+}
+
+// levels turns v/255 back into pixel levels.
+func levels(v []float32) []uint8 {
+	out := make([]uint8, len(v))
+	for i, x := range v {
+		out[i] = uint8(x*255 + 0.5)
+	}
+	return out
+}
+
+// TestJPEGSubImage checks that an *image.YCbCr sub-image upsamples with its own
+// rectangle's edges, as a file of that size would, whatever its offset.
+func TestJPEGSubImage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio440} {
+		full := image.NewYCbCr(image.Rect(0, 0, 40, 30), ratio)
+		for _, p := range [][]uint8{full.Y, full.Cb, full.Cr} {
+			for i := range p {
+				p[i] = uint8(rng.IntN(256))
+			}
+		}
+		// An even offset keeps the chroma grid: the sub-image is a smaller image.
+		r := image.Rect(6, 4, 31, 23)
+		sub := full.SubImage(r).(*image.YCbCr)
+		small := image.NewYCbCr(image.Rect(0, 0, r.Dx(), r.Dy()), ratio)
+		for y := range r.Dy() {
+			for x := range r.Dx() {
+				small.Y[small.YOffset(x, y)] = full.Y[full.YOffset(r.Min.X+x, r.Min.Y+y)]
+				ci := small.COffset(x, y)
+				small.Cb[ci], small.Cr[ci] = full.Cb[full.COffset(r.Min.X+x, r.Min.Y+y)], full.Cr[full.COffset(r.Min.X+x, r.Min.Y+y)]
+			}
+		}
+		a, b := make([]uint8, 3*r.Dx()*r.Dy()), make([]uint8, 3*r.Dx()*r.Dy())
+		if err := ycbcrRGB(a, 3*r.Dx(), 3, sub); err != nil {
+			t.Fatal(err)
+		}
+		if err := ycbcrRGB(b, 3*r.Dx(), 3, small); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(b, a); d != "" {
+			t.Errorf("%v: sub-image differs from the same pixels as an image (-image +sub):\n%s", ratio, d)
+		}
+		// An odd offset starts on the right half of a chroma sample: no panic, and
+		// the 4:4:4 and negative-origin paths still work.
+		odd := full.SubImage(image.Rect(7, 5, 40, 30)).(*image.YCbCr)
+		if err := ycbcrRGB(make([]uint8, 4*33*25), 4*33, 4, odd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	neg := image.NewYCbCr(image.Rect(-3, -3, 5, 4), image.YCbCrSubsampleRatio420)
+	tr := Transform{Channels: 3, Height: 7, Width: 8, Mean: ones(3, 0), Std: ones(3, 1)}
+	if err := tr.Image(make([]float32, tr.Len()), neg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestYCCTables checks libjpeg's conversion against its floating-point definition.
+func TestYCCTables(t *testing.T) {
+	for y := 0; y < 256; y += 5 {
+		for cb := range 256 {
+			for cr := 0; cr < 256; cr += 3 {
+				r, g, b := yccRGB(uint8(y), uint8(cb), uint8(cr))
+				fr := float64(y) + 1.402*float64(cr-128)
+				fg := float64(y) - 0.34414*float64(cb-128) - 0.71414*float64(cr-128)
+				fb := float64(y) + 1.772*float64(cb-128)
+				for i, v := range []struct {
+					got uint8
+					f   float64
+				}{{r, fr}, {g, fg}, {b, fb}} {
+					if d := float64(v.got) - min(max(v.f, 0), 255); d > 1 || d < -1 {
+						t.Fatalf("Y %d Cb %d Cr %d: channel %d = %d, float %v", y, cb, cr, i, v.got, v.f)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCMYKImage(t *testing.T) {
+	m := image.NewCMYK(image.Rect(0, 0, 2, 1))
+	copy(m.Pix, []uint8{0, 0, 0, 0, 200, 100, 50, 30})
+	tr := Transform{Channels: 3, Height: 1, Width: 2, Mean: ones(3, 0), Std: ones(3, 1)}
+	got := make([]float32, 6)
+	if err := tr.Image(got, m); err != nil {
+		t.Fatal(err)
+	}
+	// Pillow 9.4: Image.new("CMYK", (1, 1), (200, 100, 50, 30)).convert("RGB") is (49, 137, 181).
+	want := []float32{ref(255), ref(49), ref(255), ref(137), ref(255), ref(181)}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("CMYK (-want +got):\n%s", d)
+	}
+}
+
+func TestDecodeJPEGErrors(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"empty":    nil,
+		"not jpeg": []byte("\x89PNG\r\n\x1a\n"),
+		"huge":     hugeJPEGHeader(60000, 60000),
+	} {
+		if _, err := DecodeJPEG(bytes.NewReader(b)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// hugeJPEGHeader is the start of a baseline JPEG claiming w x h gray pixels.
+func hugeJPEGHeader(w, h int) []byte {
+	return []byte{0xff, 0xd8, 0xff, 0xc0, 0, 11, 8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0}
+}
+
+// photoLike draws a w x h image with gradients, hard and soft edges and noise.
+func photoLike(w, h int) *image.NRGBA {
+	rng := rand.New(rand.NewPCG(7, 8))
+	m := image.NewNRGBA(image.Rect(0, 0, w, h))
+	type disc struct {
+		x, y, r2 float64
+		c        color.NRGBA
+	}
+	var ds []disc
+	for range 20 {
+		r := 0.02*float64(w) + rng.Float64()*0.2*float64(w)
+		ds = append(ds, disc{rng.Float64() * float64(w), rng.Float64() * float64(h), r * r,
+			color.NRGBA{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}})
+	}
+	for y := range h {
+		for x := range w {
+			fx, fy := float64(x)/float64(w), float64(y)/float64(h)
+			c := [3]float64{60 + 150*fx, 200 - 120*fy, 90 + 80*fx*fy}
+			for _, d := range ds {
+				if (float64(x)-d.x)*(float64(x)-d.x)+(float64(y)-d.y)*(float64(y)-d.y) < d.r2 {
+					c = [3]float64{float64(d.c.R), float64(d.c.G), float64(d.c.B)}
+				}
+			}
+			i := m.PixOffset(x, y)
+			for k := range 3 {
+				m.Pix[i+k] = uint8(min(max(c[k]+rng.NormFloat64()*6, 0), 255))
+			}
+			m.Pix[i+3] = 255
+		}
+	}
+	return m
+}
+
+func benchJPEG(b *testing.B) []byte {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, photoLike(1000, 750), &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkDecodeJPEG decodes a 1000x750 4:2:0 photo-like JPEG into RGB pixels;
+// BenchmarkImageJPEG is image/jpeg alone on the same file (its planes, no RGB).
+func BenchmarkDecodeJPEG(b *testing.B) {
+	data := benchJPEG(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := DecodeJPEG(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkImageJPEG(b *testing.B) {
+	data := benchJPEG(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
