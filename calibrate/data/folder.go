@@ -48,8 +48,8 @@ type folderDataset struct {
 //     since they cannot be decoded here; other files are ignored;
 //   - a class without samples is an error.
 //
-// Images are decoded by content (PNG or JPEG) when loaded, and preprocessed with
-// t.Image.
+// Images are decoded by content (PNG or JPEG, the latter with runtime.DecodeJPEG) when
+// loaded, and preprocessed with t.Image.
 func openFolder(root string, t runtime.Transform) (*folderDataset, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -210,6 +210,10 @@ func decodeImageBytes(b []byte) (image.Image, error) {
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); cfg.Width <= 0 || cfg.Height <= 0 || px > maxImagePixels || px > maxPixelsPerByte*int64(len(b))+1<<20 {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: empty or too large", format, cfg.Width, cfg.Height)
+	}
+	if format == "jpeg" {
+		// decoded as PIL decodes it for torchvision: libjpeg-turbo's upsampling and colors
+		return runtime.DecodeJPEG(bytes.NewReader(b))
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
