@@ -1,95 +1,83 @@
 package runtime
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"io"
 )
 
 // DecodeJPEG decodes a JPEG file into the pixels that PIL (and so torchvision) gets
-// from it with libjpeg-turbo's default decode: Image.open(f) for a grayscale file,
-// Image.open(f).convert("RGB") for the others.
+// from it with libjpeg-turbo's default decode, bit for bit: Image.open(f) for a
+// grayscale file, Image.open(f).convert("RGB") for the others.
 //
-// The entropy decoding and the IDCT are image/jpeg's; the rest follows libjpeg-turbo
-// (2.1, jdsample.c and jdcolor.c) and Pillow:
+// It is a decoder of its own that follows libjpeg-turbo 2.1 and Pillow step by step:
 //
-//   - Subsampled chroma is upsampled with libjpeg's "fancy" triangle filter: 4:2:2
-//     (h2v1) and 4:2:0 (h2v2) as 3/4 nearer + 1/4 farther sample with its alternating
-//     rounding biases, 4:4:0 (h1v2) likewise vertically; the rows and columns past the
-//     image edges repeat the edge samples. Chroma one or two samples wide, and the 4:1:1
-//     and 4:1:0 layouts, are replicated (box filter), as libjpeg does.
-//   - YCbCr -> RGB is libjpeg's integer arithmetic: 16-bit fixed-point tables,
-//     rounded, then clamped to 0..255.
-//   - A grayscale file is returned as an *image.Gray (PIL's mode L); Transform
-//     replicates it for a 3-channel model, as convert("RGB") does.
-//   - A CMYK file (Adobe, inverted) is converted with Pillow's cmyk2rgb:
-//     R = (255-K) - (C*(255-K))/255, rounded as Pillow's MULDIV255.
+//   - Huffman-coded baseline, extended and progressive files, 8-bit samples, 1, 3 or 4
+//     components, any sampling factors with integral ratios; restart markers.
+//   - The IDCT is libjpeg's default jpeg_idct_islow (jidctint.c), with its fixed-point
+//     rounding and range limiting. (image/jpeg's IDCT rounds differently: about 2% of
+//     the samples of a photo come out one level off, up to 3 levels in RGB.)
+//   - Subsampled components are upsampled with libjpeg's "fancy" triangle filter:
+//     2:1 horizontally (h2v1, 4:2:2), both ways (h2v2, 4:2:0) and vertically (h1v2,
+//     4:4:0), 3/4 nearer + 1/4 farther sample with its alternating rounding biases,
+//     the rows and columns past the edges repeating the edge samples. Components one
+//     or two samples wide and other ratios (4:1:1, 4:1:0) are replicated, as libjpeg
+//     does.
+//   - The color space is guessed as libjpeg does (JFIF and Adobe markers, component
+//     ids). YCbCr -> RGB is libjpeg's integer arithmetic: 16-bit fixed-point tables,
+//     rounded, then clamped. CMYK and YCCK become Pillow's CMYK (read as CMYK;I, Adobe's
+//     inverted convention), then RGB with Pillow's cmyk2rgb:
+//     R = (255-K) - C*(255-K)/255, rounded as Pillow's MULDIV255.
 //
-// Everything else is returned as an opaque *image.NRGBA.
-//
-// The result equals Pillow's pixels exactly where image/jpeg's IDCT equals
-// libjpeg-turbo's islow IDCT. The two are both exact to the JPEG standard's accuracy
-// but round differently: on photos about 2% of the samples of each plane differ by one
-// level, which moves an RGB value by at most 3 levels. Further differences: YCCK files
-// (Adobe transform 2) go through image/jpeg's own YCbCr conversion, and subsampled RGB
-// or CMYK files through its sample replication.
+// A grayscale file is returned as an *image.Gray (PIL's mode L; Transform replicates
+// it for a 3-channel model, as convert("RGB") does), the others as an opaque
+// *image.NRGBA. Not reproduced: libjpeg's block smoothing of progressive files whose
+// scans leave coefficients unrefined (a complete file refines them all), and its
+// recovery from corrupt data (an error here, as in Pillow, which refuses truncated
+// files; a missing EOI marker is tolerated).
 func DecodeJPEG(r io.Reader) (image.Image, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("jpeg: %w", err)
 	}
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	img, err := decodeJPEG(b, min(int64(maxPixels), maxJPEGPixelsPerByte*int64(len(b))+1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("jpeg: %w", err)
 	}
-	px := int64(cfg.Width) * int64(cfg.Height)
-	if cfg.Width <= 0 || cfg.Height <= 0 || px > maxPixels || px > maxJPEGPixelsPerByte*int64(len(b))+1<<20 {
-		return nil, fmt.Errorf("jpeg: image of %dx%d pixels in %d bytes: empty or too large", cfg.Width, cfg.Height, len(b))
-	}
-	img, err := jpeg.Decode(bytes.NewReader(b))
+	return img, nil
+}
+
+// decodeJPEG is DecodeJPEG on the file's bytes, refusing images of more than limit
+// pixels.
+func decodeJPEG(b []byte, limit int64) (image.Image, error) {
+	d, cs, err := decodeJPEGPlanes(b, limit)
 	if err != nil {
-		return nil, fmt.Errorf("jpeg: %w", err)
+		return nil, err
 	}
-	return jpegPixels(img)
+	rect := image.Rect(0, 0, d.width, d.height)
+	if cs == colorGray {
+		c := &d.comps[0]
+		return &image.Gray{Pix: c.pix, Stride: c.bstride * 8, Rect: rect}, nil
+	}
+	ups := make([]*upsampler, len(d.comps))
+	for i := range d.comps {
+		c := &d.comps[i]
+		if d.hmax%c.h != 0 || d.vmax%c.v != 0 {
+			return nil, fmt.Errorf("unsupported sampling factors %dx%d of %dx%d", c.h, c.v, d.hmax, d.vmax)
+		}
+		ups[i] = newUpsampler(c.pix, c.bstride*8, rect, d.hmax/c.h, d.vmax/c.v)
+	}
+	out := image.NewNRGBA(rect)
+	convertRows(out.Pix, out.Stride, 4, d.height, cs, ups)
+	return out, nil
 }
 
-// maxJPEGPixelsPerByte bounds how far a JPEG may claim to expand (an all-zero 8x8 block
-// takes at least 2 bits), so that a small file claiming a huge image is rejected
-// before image/jpeg allocates its planes.
-const maxJPEGPixelsPerByte = 8300
-
-// jpegPixels converts what image/jpeg decoded as DecodeJPEG says.
-func jpegPixels(img image.Image) (image.Image, error) {
-	switch m := img.(type) {
-	case *image.Gray:
-		return m, nil
-	case *image.YCbCr:
-		out := image.NewNRGBA(m.Rect)
-		if err := ycbcrRGB(out.Pix, out.Stride, 4, m); err != nil {
-			return nil, fmt.Errorf("jpeg: %w", err)
-		}
-		return out, nil
-	case *image.CMYK:
-		out := image.NewNRGBA(m.Rect)
-		w := m.Rect.Dx()
-		for y := range m.Rect.Dy() {
-			src := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			dst := out.Pix[y*out.Stride : y*out.Stride+4*w]
-			for x := 0; x < len(src); x += 4 {
-				dst[x], dst[x+1], dst[x+2] = cmykRGB(src[x], src[x+1], src[x+2], src[x+3])
-				dst[x+3] = 255
-			}
-		}
-		return out, nil
-	case *image.RGBA:
-		// RGB files (Adobe transform 0): opaque, so the bytes are already NRGBA.
-		return &image.NRGBA{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect}, nil
-	}
-	return nil, fmt.Errorf("jpeg: unexpected decoded image type %T", img)
-}
+// maxJPEGPixelsPerByte bounds how far a JPEG may claim to expand, so that a small file
+// claiming a huge image is rejected before its planes are allocated: a baseline
+// block takes at least 2 bits (256 pixels a byte), a progressive one 1 bit in its
+// DC scan.
+const maxJPEGPixelsPerByte = 4096
 
 // cmykRGB is Pillow's cmyk2rgb (libImaging/Convert.c) for one pixel.
 func cmykRGB(c, m, y, k uint8) (uint8, uint8, uint8) {
@@ -157,102 +145,164 @@ func ycbcrRGB(dst []uint8, stride, n int, m *image.YCbCr) error {
 		return errors.New("unknown YCbCr subsampling ratio")
 	}
 	r := m.Rect
-	w := r.Dx()
-	if w <= 0 || r.Dy() <= 0 {
+	if r.Dx() <= 0 || r.Dy() <= 0 {
 		return nil
 	}
 	if r.Min.X < 0 || r.Min.Y < 0 {
 		return errors.New("YCbCr image with a negative origin")
 	}
-	// The chroma samples covering the rectangle, indexed as image.YCbCr.COffset does.
-	cx0, cy0 := r.Min.X/hs, r.Min.Y/vs
-	ncols := (r.Max.X-1)/hs - cx0 + 1
-	nrows := (r.Max.Y-1)/vs - cy0 + 1
-	if m.YStride < w || m.CStride < ncols || len(m.Y) < m.YOffset(r.Max.X-1, r.Max.Y-1)+1 ||
-		len(m.Cb) < (nrows-1)*m.CStride+ncols || len(m.Cr) < (nrows-1)*m.CStride+ncols {
+	y := newUpsampler(m.Y[m.YOffset(r.Min.X, r.Min.Y):], m.YStride, r, 1, 1)
+	// Chroma planes start at the sample covering Min, as image.YCbCr.COffset says.
+	ci := m.COffset(r.Min.X, r.Min.Y)
+	cb := newUpsampler(m.Cb[ci:], m.CStride, r, hs, vs)
+	cr := newUpsampler(m.Cr[ci:], m.CStride, r, hs, vs)
+	if !y.fits(len(m.Y)-m.YOffset(r.Min.X, r.Min.Y)) || !cb.fits(len(m.Cb)-ci) || !cr.fits(len(m.Cr)-ci) {
 		return errors.New("YCbCr image with planes too small for its rectangle")
 	}
-	crow := func(plane []uint8, cy int) []uint8 {
-		i := (cy - cy0) * m.CStride
-		return plane[i : i+ncols]
-	}
-	// libjpeg interpolates 2:1 horizontally only when the chroma is more than 2
-	// samples wide, and always 2:1 vertically when only vertical (4:4:0).
-	fancyH := hs == 2 && ncols > 2
-	fancyV := vs == 2 && (hs == 1 || fancyH)
-	var cbUp, crUp []uint8
-	var cbSum, crSum []int32
-	if hs != 1 || vs != 1 {
-		// room for every pixel of the chroma columns, the first one's left half too
-		cbUp, crUp = make([]uint8, hs*ncols), make([]uint8, hs*ncols)
-	}
-	if fancyH && fancyV {
-		cbSum, crSum = make([]int32, ncols), make([]int32, ncols)
-	}
-	odd := r.Min.X & 1 // the first pixel is the right half of its chroma sample
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		cy := y / vs
-		far := cy
-		bias := int32(0)
-		if fancyV {
-			// the upper pixel row of a chroma row leans up, the lower one down
-			if y&1 == 0 {
-				far, bias = max(cy-1, cy0), 1
-			} else {
-				far, bias = min(cy+1, cy0+nrows-1), 2
-			}
-		}
-		cb, cr := crow(m.Cb, cy), crow(m.Cr, cy)
-		switch {
-		case hs == 1 && vs == 1:
-			// full-size chroma
-		case fancyH && fancyV:
-			colSums(cbSum, cb, crow(m.Cb, far))
-			colSums(crSum, cr, crow(m.Cr, far))
-			h2v2(cbUp, cbSum)
-			h2v2(crUp, crSum)
-			cb, cr = cbUp[odd:], crUp[odd:]
-		case fancyH:
-			h2v1(cbUp, cb)
-			h2v1(crUp, cr)
-			cb, cr = cbUp[odd:], crUp[odd:]
-		case fancyV: // h1v2
-			h1v2(cbUp, cb, crow(m.Cb, far), bias)
-			h1v2(crUp, cr, crow(m.Cr, far), bias)
-			cb, cr = cbUp, crUp
-		default: // box filter
-			first := r.Min.X - cx0*hs // pixels of the first chroma column already left of Min.X
-			for x := range w {
-				i := (x + first) / hs
-				cbUp[x], crUp[x] = cb[i], cr[i]
-			}
-			cb, cr = cbUp, crUp
-		}
-		yi := m.YOffset(r.Min.X, y)
-		yrow := m.Y[yi : yi+w]
-		out := dst[(y-r.Min.Y)*stride:]
-		out = out[:n*w]
-		cb, cr = cb[:w], cr[:w]
-		if n == 4 {
-			for x, yv := range yrow {
-				o := out[4*x : 4*x+4 : 4*x+4]
-				yy, b, rr := int32(yv), cb[x], cr[x]
-				o[0] = clamp255(yy + crR[rr])
-				o[1] = clamp255(yy + (cbG[b]+crG[rr])>>16)
-				o[2] = clamp255(yy + cbB[b])
-				o[3] = 255
-			}
-			continue
-		}
-		for x, yv := range yrow {
-			o := out[3*x : 3*x+3 : 3*x+3]
-			yy, b, rr := int32(yv), cb[x], cr[x]
-			o[0] = clamp255(yy + crR[rr])
-			o[1] = clamp255(yy + (cbG[b]+crG[rr])>>16)
-			o[2] = clamp255(yy + cbB[b])
-		}
-	}
+	convertRows(dst, stride, n, r.Dy(), colorYCbCr, []*upsampler{y, cb, cr})
 	return nil
+}
+
+// Color spaces of decoded planes, converted to RGB as libjpeg-turbo and Pillow do.
+const (
+	colorGray  = iota
+	colorYCbCr // libjpeg's ycc_rgb_convert
+	colorRGB
+	colorCMYK // Adobe CMYK, stored inverted; Pillow reads it as CMYK;I, then cmyk2rgb
+	colorYCCK // libjpeg's ycck_cmyk_convert, then as colorCMYK
+)
+
+// convertRows writes h rows of pixels from the planes (one per component, upsampled)
+// converted from the color space cs into dst: row y at dst[y*stride:], n bytes a pixel
+// (3, or 4 with the 4th set to 255; 1 for gray).
+func convertRows(dst []uint8, stride, n, h, cs int, planes []*upsampler) {
+	rows := make([][]uint8, len(planes))
+	for y := range h {
+		for i, p := range planes {
+			rows[i] = p.row(y)
+		}
+		w := len(rows[0])
+		out := dst[y*stride : y*stride+n*w]
+		switch cs {
+		case colorGray:
+			copy(out, rows[0])
+		case colorYCbCr:
+			yr, cb, cr := rows[0], rows[1][:w], rows[2][:w]
+			if n == 4 {
+				for x, yv := range yr {
+					o := out[4*x : 4*x+4 : 4*x+4]
+					o[0], o[1], o[2] = yccRGB(yv, cb[x], cr[x])
+					o[3] = 255
+				}
+				continue
+			}
+			for x, yv := range yr {
+				o := out[3*x : 3*x+3 : 3*x+3]
+				o[0], o[1], o[2] = yccRGB(yv, cb[x], cr[x])
+			}
+		default:
+			c0, c1, c2 := rows[0], rows[1][:w], rows[2][:w]
+			for x := range w {
+				o := out[n*x : n*x+n]
+				a, b, c := c0[x], c1[x], c2[x]
+				switch cs {
+				case colorCMYK:
+					k := rows[3][x]
+					o[0], o[1], o[2] = cmykRGB(255-a, 255-b, 255-c, 255-k)
+				case colorYCCK:
+					// ycck_cmyk_convert gives C = 255 - R, ..., K as stored; the
+					// inversion of CMYK;I undoes the first.
+					k := rows[3][x]
+					r, g, bb := yccRGB(a, b, c)
+					o[0], o[1], o[2] = cmykRGB(r, g, bb, 255-k)
+				default:
+					o[0], o[1], o[2] = a, b, c
+				}
+				if n == 4 {
+					o[3] = 255
+				}
+			}
+		}
+	}
+}
+
+// upsampler gives the rows of one component at full resolution as libjpeg-turbo's
+// jdsample.c makes them, for an image covering the rectangle r: pix holds the
+// samples from the one covering r.Min, hs x vs pixels each.
+type upsampler struct {
+	pix            []uint8
+	stride         int
+	hs, vs         int
+	w              int // pixels a row
+	odd            int // pixels of the first sample left of r.Min.X
+	oddY           int // likewise rows above r.Min.Y
+	ncols, nrows   int // samples covering r
+	fancyH, fancyV bool
+	buf            []uint8
+	sum            []int32
+}
+
+func newUpsampler(pix []uint8, stride int, r image.Rectangle, hs, vs int) *upsampler {
+	u := &upsampler{pix: pix, stride: stride, hs: hs, vs: vs, w: r.Dx()}
+	u.odd, u.oddY = r.Min.X%hs, r.Min.Y%vs
+	u.ncols = (r.Max.X-1)/hs - r.Min.X/hs + 1
+	u.nrows = (r.Max.Y-1)/vs - r.Min.Y/vs + 1
+	// libjpeg interpolates 2:1 horizontally only when there are more than 2 samples
+	// a row, and always 2:1 vertically when only vertically (h1v2); other ratios
+	// are replicated.
+	u.fancyH = hs == 2 && (vs == 1 || vs == 2) && u.ncols > 2
+	u.fancyV = vs == 2 && (hs == 1 || u.fancyH)
+	if hs != 1 || vs != 1 {
+		u.buf = make([]uint8, hs*u.ncols)
+	}
+	if u.fancyH && u.fancyV {
+		u.sum = make([]int32, u.ncols)
+	}
+	return u
+}
+
+// fits reports whether a plane of n bytes holds every sample the rows read.
+func (u *upsampler) fits(n int) bool {
+	return u.stride >= u.ncols && (u.nrows-1)*u.stride+u.ncols <= n
+}
+
+func (u *upsampler) srow(i int) []uint8 {
+	return u.pix[i*u.stride : i*u.stride+u.ncols]
+}
+
+// row returns the w pixels of row y (counted from r.Min.Y).
+func (u *upsampler) row(y int) []uint8 {
+	p := y + u.oddY
+	i := p / u.vs
+	near := u.srow(i)
+	if u.hs == 1 && u.vs == 1 {
+		return near[:u.w]
+	}
+	var far []uint8
+	var bias int32
+	if u.fancyV {
+		// the upper pixel row of a sample row leans up, the lower one down; the
+		// rows past the edges repeat the edge rows
+		if p&1 == 0 {
+			far, bias = u.srow(max(i-1, 0)), 1
+		} else {
+			far, bias = u.srow(min(i+1, u.nrows-1)), 2
+		}
+	}
+	switch {
+	case u.fancyH && u.fancyV:
+		colSums(u.sum, near, far)
+		h2v2(u.buf, u.sum)
+	case u.fancyH:
+		h2v1(u.buf, near)
+	case u.fancyV: // h1v2
+		h1v2(u.buf, near, far, bias)
+	default: // box filter
+		for x := range u.buf {
+			u.buf[x] = near[x/u.hs]
+		}
+	}
+	return u.buf[u.odd : u.odd+u.w]
 }
 
 // colSums is the vertical half of h2v2_fancy_upsample: 3 * nearer row + farther row.

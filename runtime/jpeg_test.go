@@ -94,59 +94,67 @@ func libjpegPlanes(t testing.TB, c jpegCase) []plane {
 	return ps
 }
 
-var layoutRatio = map[string]image.YCbCrSubsampleRatio{
-	"444":    image.YCbCrSubsampleRatio444,
-	"422":    image.YCbCrSubsampleRatio422,
-	"420":    image.YCbCrSubsampleRatio420,
-	"440":    image.YCbCrSubsampleRatio440,
-	"411":    image.YCbCrSubsampleRatio411,
-	"410":    image.YCbCrSubsampleRatio410,
-	"221212": image.YCbCrSubsampleRatio422, // Y 2x2, chroma 1x2: 2:1 horizontally only
+// jpegLayouts are the color space and the expansion factors (hs, vs) of each
+// component of the golden layouts.
+var jpegLayouts = map[string]struct {
+	cs     int
+	hs, vs []int
+}{
+	"444":     {colorYCbCr, []int{1, 1, 1}, []int{1, 1, 1}},
+	"422":     {colorYCbCr, []int{1, 2, 2}, []int{1, 1, 1}},
+	"420":     {colorYCbCr, []int{1, 2, 2}, []int{1, 2, 2}},
+	"420rst":  {colorYCbCr, []int{1, 2, 2}, []int{1, 2, 2}},
+	"440":     {colorYCbCr, []int{1, 1, 1}, []int{1, 2, 2}},
+	"411":     {colorYCbCr, []int{1, 4, 4}, []int{1, 1, 1}},
+	"410":     {colorYCbCr, []int{1, 4, 4}, []int{1, 2, 2}},
+	"221212":  {colorYCbCr, []int{1, 2, 2}, []int{1, 1, 1}}, // Y 2x2, chroma 1x2
+	"rgb444":  {colorRGB, []int{1, 1, 1}, []int{1, 1, 1}},
+	"rgb420":  {colorRGB, []int{1, 2, 2}, []int{1, 2, 2}},
+	"cmyk":    {colorCMYK, []int{1, 1, 1, 1}, []int{1, 1, 1, 1}},
+	"ycck":    {colorYCCK, []int{1, 1, 1, 1}, []int{1, 1, 1, 1}},
+	"ycck420": {colorYCCK, []int{1, 2, 2, 1}, []int{1, 2, 2, 1}},
+	"gray":    {colorGray, []int{1}, []int{1}},
 }
 
 // TestJPEGUpsampleExact feeds libjpeg-turbo's own IDCT output through the upsampling
 // and color conversion: the result must be Pillow's pixels bit for bit, for every
-// chroma layout, progressive or not, and the tiny sizes where libjpeg falls back to
+// chroma layout and color space, and the tiny sizes where libjpeg falls back to
 // replicating samples.
 func TestJPEGUpsampleExact(t *testing.T) {
 	for _, c := range jpegCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			want, ch := pilPixels(t, c)
 			ps := libjpegPlanes(t, c)
-			var got []uint8
-			switch c.Layout {
-			case "gray":
-				got = ps[0].pix
-			case "cmyk":
-				// Adobe CMYK is stored inverted; Pillow reads it as CMYK;I.
-				got = make([]uint8, 0, 3*c.Width*c.Height)
-				for i := range c.Width * c.Height {
-					r, g, b := cmykRGB(255-ps[0].pix[i], 255-ps[1].pix[i], 255-ps[2].pix[i], 255-ps[3].pix[i])
-					got = append(got, r, g, b)
-				}
-			default:
-				m := &image.YCbCr{
-					Y: ps[0].pix, Cb: ps[1].pix, Cr: ps[2].pix,
-					YStride: ps[0].w, CStride: ps[1].w,
-					SubsampleRatio: layoutRatio[c.Layout],
-					Rect:           image.Rect(0, 0, c.Width, c.Height),
-				}
-				got = make([]uint8, 3*c.Width*c.Height)
-				if err := ycbcrRGB(got, 3*c.Width, 3, m); err != nil {
-					t.Fatal(err)
-				}
+			l, ok := jpegLayouts[c.Layout]
+			if !ok || len(l.hs) != len(ps) {
+				t.Fatalf("layout %q: %d planes", c.Layout, len(ps))
 			}
-			if len(got) != len(want) || ch*c.Width*c.Height != len(want) {
-				t.Fatalf("%d bytes, want %d", len(got), len(want))
+			rect := image.Rect(0, 0, c.Width, c.Height)
+			var ups []*upsampler
+			for i, p := range ps {
+				ups = append(ups, newUpsampler(p.pix, p.w, rect, l.hs[i], l.vs[i]))
 			}
-			for i := range want {
-				if got[i] != want[i] {
-					p := i / ch
-					t.Fatalf("pixel (%d,%d) channel %d = %d, Pillow %d", p/c.Width, p%c.Width, i%ch, got[i], want[i])
-				}
+			got := make([]uint8, ch*c.Width*c.Height)
+			convertRows(got, ch*c.Width, ch, c.Height, l.cs, ups)
+			if d := diffPixels(got, want, c.Width, ch); d != "" {
+				t.Error(d)
 			}
 		})
 	}
+}
+
+// diffPixels describes the first difference of two HWC images, "" if none.
+func diffPixels(got, want []uint8, w, ch int) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d bytes, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			p := i / ch
+			return fmt.Sprintf("pixel (%d,%d) channel %d = %d, Pillow %d", p/w, p%w, i%ch, got[i], want[i])
+		}
+	}
+	return ""
 }
 
 // levelStats counts how far a is from b, element by element.
@@ -175,15 +183,27 @@ func (s levelStats) String() string {
 		s.max, 100*float64(s.exact)/float64(s.n), 100*float64(s.within1)/float64(s.n), s.n)
 }
 
-// TestDecodeJPEG compares DecodeJPEG with Pillow on the whole decode, where the only
-// difference left is image/jpeg's IDCT: each plane must be within one level of
-// libjpeg-turbo's, and the pixels close to Pillow's.
+// TestDecodeJPEG checks the whole decode against Pillow's, bit for bit, and the
+// planes after the IDCT against libjpeg-turbo's.
 func TestDecodeJPEG(t *testing.T) {
 	for _, c := range jpegCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(jpegDir, c.Name+".jpg"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			d, _, err := decodeJPEGPlanes(b, maxPixels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range libjpegPlanes(t, c) {
+				comp := d.comps[i]
+				for y := range p.h {
+					got, want := comp.pix[y*comp.bstride*8:][:p.w], p.pix[y*p.w:(y+1)*p.w]
+					if !bytes.Equal(got, want) {
+						t.Fatalf("component %d row %d after the IDCT differs from libjpeg-turbo's:\n%v\n%v", i, y, got, want)
+					}
+				}
 			}
 			img, err := DecodeJPEG(bytes.NewReader(b))
 			if err != nil {
@@ -199,58 +219,68 @@ func TestDecodeJPEG(t *testing.T) {
 			if got := fmt.Sprintf("%T", img); got != wantType {
 				t.Fatalf("decoded a %s, want %s", got, wantType)
 			}
-			want, _ := pilPixels(t, c)
+			want, ch := pilPixels(t, c)
 			got, _ := imagePixels(img)
-			var px levelStats
-			px.add(got, want)
-
-			// The IDCT alone: image/jpeg's planes against libjpeg-turbo's.
-			var idct levelStats
-			raw, err := jpeg.Decode(bytes.NewReader(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps := libjpegPlanes(t, c)
-			switch m := raw.(type) {
-			case *image.Gray:
-				for y := range c.Height {
-					idct.add(m.Pix[y*m.Stride:y*m.Stride+c.Width], ps[0].pix[y*c.Width:(y+1)*c.Width])
-				}
-			case *image.YCbCr:
-				for i, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
-					stride := m.YStride
-					if i > 0 {
-						stride = m.CStride
-					}
-					for y := range ps[i].h {
-						idct.add(p[y*stride:y*stride+ps[i].w], ps[i].pix[y*ps[i].w:(y+1)*ps[i].w])
-					}
-				}
-			case *image.CMYK:
-				for i := range c.Width * c.Height {
-					for k := range 4 {
-						idct.add([]uint8{255 - m.Pix[4*i+k]}, []uint8{ps[k].pix[i]})
-					}
-				}
-			}
-			t.Logf("pixels vs Pillow: %v; IDCT planes vs libjpeg-turbo: %v", px, idct)
-			if idct.max > 1 {
-				t.Errorf("image/jpeg's IDCT is %d levels from libjpeg-turbo's", idct.max)
-			}
-			// One level of Y moves R, G and B by one, one level of Cr moves R by 1.4
-			// and G by 0.7: three levels at worst.
-			if px.max > 3 || px.n > 1000 && float64(px.exact) < 0.9*float64(px.n) {
-				t.Errorf("pixels vs Pillow: %v, want max 3 and 90%% exact", px)
+			if d := diffPixels(got, want, c.Width, ch); d != "" {
+				t.Error(d)
 			}
 		})
 	}
 }
 
+// TestImageJPEGIDCT measures how far image/jpeg's IDCT is from libjpeg-turbo's islow
+// IDCT (both within the standard's accuracy, rounded differently): one level at
+// most, on about 2% of the samples. Transform.Image of an *image.YCbCr from
+// image/jpeg is that far from Pillow; DecodeJPEG is not.
+func TestImageJPEGIDCT(t *testing.T) {
+	var all levelStats
+	for _, c := range jpegCases(t) {
+		if c.Layout != "gray" && jpegLayouts[c.Layout].cs != colorYCbCr {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(jpegDir, c.Name+".jpg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil {
+			// image/jpeg refuses 420rst_q85_prog_90x66 (a progressive file with
+			// restart markers, written by libjpeg-turbo and decoded by Pillow).
+			t.Logf("%s: image/jpeg: %v", c.Name, err)
+			continue
+		}
+		var s levelStats
+		ps := libjpegPlanes(t, c)
+		switch m := img.(type) {
+		case *image.Gray:
+			for y := range c.Height {
+				s.add(m.Pix[y*m.Stride:y*m.Stride+c.Width], ps[0].pix[y*c.Width:(y+1)*c.Width])
+			}
+		case *image.YCbCr:
+			for i, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
+				stride := m.YStride
+				if i > 0 {
+					stride = m.CStride
+				}
+				for y := range ps[i].h {
+					s.add(p[y*stride:y*stride+ps[i].w], ps[i].pix[y*ps[i].w:(y+1)*ps[i].w])
+				}
+			}
+		default:
+			t.Fatalf("%s: image/jpeg decoded a %T", c.Name, img)
+		}
+		all.n, all.exact, all.within1, all.max = all.n+s.n, all.exact+s.exact, all.within1+s.within1, max(all.max, s.max)
+	}
+	t.Logf("image/jpeg's planes vs libjpeg-turbo's: %v", all)
+	if all.max > 1 || float64(all.exact) < 0.95*float64(all.n) {
+		t.Errorf("image/jpeg's planes vs libjpeg-turbo's: %v, want at most one level off, on at most 5%%", all)
+	}
+}
+
 // TestJPEGPreprocess runs the whole input chain (decode, resize, crop, normalize) on
 // the golden files against the same Transform on Pillow's decode, which is
-// torchvision's input bit for bit (TestPILReference).
+// torchvision's input bit for bit (TestPILReference): they must be equal.
 func TestJPEGPreprocess(t *testing.T) {
-	var all levelStats
 	for _, c := range jpegCases(t) {
 		if c.Width < 40 || c.Height < 40 {
 			continue
@@ -264,7 +294,7 @@ func TestJPEGPreprocess(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, ch := pilPixels(t, c)
-		tr := Transform{Channels: 3, Height: 32, Width: 32, Resize: 37, Crop: 32, Mean: ones(3, 0), Std: ones(3, 1)}
+		tr := Transform{Channels: 3, Height: 32, Width: 32, Resize: 37, Crop: 32, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
 		got, ref := make([]float32, tr.Len()), make([]float32, tr.Len())
 		if err := tr.Image(got, img); err != nil {
 			t.Fatal(err)
@@ -272,28 +302,10 @@ func TestJPEGPreprocess(t *testing.T) {
 		if err := tr.Pixels(ref, want, c.Height, c.Width, ch, true); err != nil {
 			t.Fatal(err)
 		}
-		var s levelStats
-		s.add(levels(got), levels(ref))
-		t.Logf("%s: %v", c.Name, s)
-		all.n += s.n
-		all.exact += s.exact
-		all.within1 += s.within1
-		all.max = max(all.max, s.max)
+		if d := cmp.Diff(ref, got); d != "" {
+			t.Errorf("%s: preprocessed input differs from Pillow's (-Pillow +ptqc):\n%s", c.Name, d)
+		}
 	}
-	t.Logf("all: %v", all)
-	// Small images resized little: the IDCT's one-level differences mostly survive.
-	if all.max > 3 || float64(all.within1) < 0.999*float64(all.n) {
-		t.Errorf("preprocessed inputs vs Pillow's: %v, want 99.9%% within one level", all)
-	}
-}
-
-// levels turns v/255 back into pixel levels.
-func levels(v []float32) []uint8 {
-	out := make([]uint8, len(v))
-	for i, x := range v {
-		out[i] = uint8(x*255 + 0.5)
-	}
-	return out
 }
 
 // TestJPEGSubImage checks that an *image.YCbCr sub-image upsamples with its own
@@ -389,6 +401,36 @@ func TestDecodeJPEGErrors(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// FuzzDecodeJPEG feeds damaged files to DecodeJPEG: errors are fine, panics and
+// runaway allocations are not.
+func FuzzDecodeJPEG(f *testing.F) {
+	names, err := filepath.Glob(filepath.Join(jpegDir, "*.jpg"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(b) < 8000 {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// Small images only: a mutated header claiming millions of pixels is slow
+		// to decode, not wrong.
+		const limit = 1 << 16
+		img, err := decodeJPEG(b, limit)
+		if err != nil {
+			return
+		}
+		if r := img.Bounds(); r.Empty() || r.Dx()*r.Dy() > limit {
+			t.Fatalf("decoded %v", r)
+		}
+	})
 }
 
 // hugeJPEGHeader is the start of a baseline JPEG claiming w x h gray pixels.

@@ -76,19 +76,29 @@ def build_helper(tmp):
     return exe
 
 
-def write_jpeg(path, a, layout, quality, progressive, helper):
+# layouts the helper writes: luma and chroma sampling factors, color space
+HELPER = {"440": (1, 2, 1, 1, "ycc"), "411": (4, 1, 1, 1, "ycc"), "410": (4, 2, 1, 1, "ycc"),
+          "221212": (2, 2, 1, 2, "ycc"), "420rst": (2, 2, 1, 1, "ycc"), "rgb444": (1, 1, 1, 1, "rgb"),
+          "rgb420": (2, 2, 1, 1, "rgb"), "ycck": (1, 1, 1, 1, "ycck"), "ycck420": (2, 2, 1, 1, "ycck")}
+
+
+def write_jpeg(path, a, layout, quality, progressive, helper, optimize=False):
     im = Image.fromarray(a)
     if layout == "gray":
-        im.convert("L").save(path, quality=quality, progressive=progressive)
+        im.convert("L").save(path, quality=quality, progressive=progressive, optimize=optimize)
     elif layout == "cmyk":
-        im.convert("CMYK").save(path, quality=quality, progressive=progressive)
+        im.convert("CMYK").save(path, quality=quality, progressive=progressive, optimize=optimize)
     elif layout in ("444", "422", "420"):
-        im.save(path, quality=quality, progressive=progressive, subsampling={"444": 0, "422": 1, "420": 2}[layout])
+        im.save(path, quality=quality, progressive=progressive, optimize=optimize,
+                subsampling={"444": 0, "422": 1, "420": 2}[layout])
     else:
-        hy, vy, hc, vc = {"440": (1, 2, 1, 1), "411": (4, 1, 1, 1), "410": (4, 2, 1, 1), "221212": (2, 2, 1, 2)}[layout]
+        hy, vy, hc, vc, space = HELPER[layout]
         h, w = a.shape[:2]
-        out = subprocess.run([helper, "enc", str(w), str(h), str(quality), str(hy), str(vy), str(hc), str(vc), str(int(progressive))],
-                             input=a.tobytes(), stdout=subprocess.PIPE, check=True).stdout
+        restart = 3 if "rst" in layout else 0
+        pix = np.asarray(im.convert("CMYK")) if space == "ycck" else a
+        out = subprocess.run([helper, "enc", str(w), str(h), str(quality), str(hy), str(vy), str(hc), str(vc),
+                              str(int(progressive)), str(restart), space],
+                             input=pix.tobytes(), stdout=subprocess.PIPE, check=True).stdout
         with open(path, "wb") as f:
             f.write(out)
 
@@ -120,6 +130,7 @@ def goldens():
         helper = build_helper(tmp)
         for name, (h, w), seed, layout, quality, prog, src in [
             ("420_q90_161x97", (97, 161), 1, "420", 90, False, photo),
+            ("420_q70_opt_prog_117x88", (88, 117), 27, "420", 70, "optimize", photo),
             ("420_q75_203x150", (150, 203), 2, "420", 75, False, photo),
             ("420_q95_prog_150x113", (113, 150), 3, "420", 95, True, photo),
             ("420_q90_fashion_140x140", (140, 140), 4, "420", 90, False, fashion),
@@ -131,6 +142,12 @@ def goldens():
             ("411_q90_93x50", (50, 93), 10, "411", 90, False, photo),
             ("410_q90_prog_75x53", (53, 75), 11, "410", 90, True, photo),
             ("221212_q90_77x45", (45, 77), 12, "221212", 90, False, photo),
+            ("420rst_q90_100x70", (70, 100), 21, "420rst", 90, False, photo),
+            ("420rst_q85_prog_90x66", (66, 90), 22, "420rst", 85, True, photo),
+            ("rgb444_q90_60x45", (45, 60), 23, "rgb444", 90, False, photo),
+            ("rgb420_q90_61x43", (43, 61), 24, "rgb420", 90, False, photo),
+            ("ycck_q90_50x37", (37, 50), 25, "ycck", 90, False, photo),
+            ("ycck420_q90_prog_51x35", (35, 51), 26, "ycck420", 90, True, photo),
             ("gray_q90_121x83", (83, 121), 13, "gray", 90, False, photo),
             ("gray_q75_prog_67x99", (99, 67), 14, "gray", 75, True, photo),
             ("cmyk_q90_70x47", (47, 70), 15, "cmyk", 90, False, photo),
@@ -143,7 +160,9 @@ def goldens():
         ]:
             a = src(h, w, seed)
             path = os.path.join(OUT, name + ".jpg")
-            write_jpeg(path, a, layout, quality, prog, helper)
+            opt = prog == "optimize"  # progressive with optimized Huffman tables
+            prog = bool(prog)
+            write_jpeg(path, a, layout, quality, prog, helper, optimize=opt)
             im = pil_decode(path)
             assert im.size == (w, h), (name, im.size)
             im.save(os.path.join(OUT, name + ".png"), optimize=True)

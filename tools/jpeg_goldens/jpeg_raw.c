@@ -4,9 +4,11 @@
  * uint32 height and the samples row by row. jpeg_goldens.py builds and runs it, so
  * that the Go tests can check upsampling and color conversion apart from the IDCT.
  *
- * jpeg_raw enc W H QUALITY HY VY HC VC PROGRESSIVE < rgb > out.jpg encodes W x H RGB
- * bytes with the luma sampling factors HY x VY and chroma ones HC x VC, layouts that
- * Pillow cannot write (4:4:0, 4:1:1, 4:1:0).
+ * jpeg_raw enc W H QUALITY HY VY HC VC PROGRESSIVE RESTART SPACE < pixels > out.jpg
+ * encodes W x H pixels (RGB, or CMYK for SPACE ycck) with the sampling factors HY x VY
+ * for the first component (and K) and HC x VC for the others, a restart marker every
+ * RESTART MCUs (0: none), as YCbCr (ycc), RGB (rgb, Adobe transform 0) or YCCK
+ * (ycck): files Pillow cannot write (4:4:0, 4:1:1, 4:1:0, restarts, RGB, YCCK).
  * Build: cc -O2 -o jpeg_raw jpeg_raw.c -ljpeg */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +25,9 @@ static int encode(char **a) {
   struct jpeg_compress_struct cinfo;
   struct jpeg_error_mgr jerr;
   int w = atoi(a[0]), h = atoi(a[1]), y;
-  unsigned char *pix = malloc((size_t)w * h * 3);
-  if (fread(pix, 3, (size_t)w * h, stdin) != (size_t)w * h) {
+  int ycck = strcmp(a[9], "ycck") == 0, nc = ycck ? 4 : 3;
+  unsigned char *pix = malloc((size_t)w * h * nc);
+  if (fread(pix, nc, (size_t)w * h, stdin) != (size_t)w * h) {
     fprintf(stderr, "jpeg_raw enc: short input\n");
     return 1;
   }
@@ -33,9 +36,14 @@ static int encode(char **a) {
   jpeg_stdio_dest(&cinfo, stdout);
   cinfo.image_width = w;
   cinfo.image_height = h;
-  cinfo.input_components = 3;
-  cinfo.in_color_space = JCS_RGB;
+  cinfo.input_components = nc;
+  cinfo.in_color_space = ycck ? JCS_CMYK : JCS_RGB;
   jpeg_set_defaults(&cinfo);
+  if (ycck)
+    jpeg_set_colorspace(&cinfo, JCS_YCCK);
+  else if (strcmp(a[9], "rgb") == 0)
+    jpeg_set_colorspace(&cinfo, JCS_RGB);
+  cinfo.restart_interval = atoi(a[8]);
   jpeg_set_quality(&cinfo, atoi(a[2]), TRUE);
   cinfo.comp_info[0].h_samp_factor = atoi(a[3]);
   cinfo.comp_info[0].v_samp_factor = atoi(a[4]);
@@ -43,11 +51,15 @@ static int encode(char **a) {
     cinfo.comp_info[y].h_samp_factor = atoi(a[5]);
     cinfo.comp_info[y].v_samp_factor = atoi(a[6]);
   }
+  if (ycck) {
+    cinfo.comp_info[3].h_samp_factor = atoi(a[3]);
+    cinfo.comp_info[3].v_samp_factor = atoi(a[4]);
+  }
   if (atoi(a[7]))
     jpeg_simple_progression(&cinfo);
   jpeg_start_compress(&cinfo, TRUE);
   for (y = 0; y < h; y++) {
-    JSAMPROW row = pix + (size_t)y * w * 3;
+    JSAMPROW row = pix + (size_t)y * w * nc;
     jpeg_write_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_compress(&cinfo);
@@ -62,10 +74,10 @@ int main(int argc, char **argv) {
   int ci, r;
   JSAMPARRAY planes[MAX_COMPONENTS];
   unsigned char *out[MAX_COMPONENTS];
-  if (argc == 10 && strcmp(argv[1], "enc") == 0)
+  if (argc == 12 && strcmp(argv[1], "enc") == 0)
     return encode(argv + 2);
   if (argc != 2 || !(f = fopen(argv[1], "rb"))) {
-    fprintf(stderr, "usage: jpeg_raw file.jpg | jpeg_raw enc W H QUALITY HY VY HC VC PROGRESSIVE\n");
+    fprintf(stderr, "usage: jpeg_raw file.jpg | jpeg_raw enc W H QUALITY HY VY HC VC PROGRESSIVE RESTART SPACE\n");
     return 2;
   }
   cinfo.err = jpeg_std_error(&jerr);
