@@ -392,13 +392,33 @@ func TestCMYKImage(t *testing.T) {
 }
 
 func TestDecodeJPEGErrors(t *testing.T) {
-	for name, b := range map[string][]byte{
-		"empty":    nil,
-		"not jpeg": []byte("\x89PNG\r\n\x1a\n"),
-		"huge":     hugeJPEGHeader(60000, 60000),
+	good, err := os.ReadFile(filepath.Join(jpegDir, "420_q90_161x97.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the frame header of the file, with another SOF marker or precision
+	sof := bytes.Index(good, []byte{0xff, 0xc0})
+	withByte := func(i int, v byte) []byte {
+		b := bytes.Clone(good)
+		b[i] = v
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "jpeg: not a JPEG file"},
+		{"not jpeg", []byte("\x89PNG\r\n\x1a\n"), "jpeg: not a JPEG file"},
+		{"huge", hugeJPEGHeader(60000, 60000), "jpeg: image of 60000x60000 pixels in 15 bytes: too large"},
+		{"truncated", good[:len(good)/2], "jpeg: corrupt JPEG data: premature end of data segment"},
+		{"arithmetic", withByte(sof+1, 0xc9), "jpeg: unsupported JPEG process (SOF9: lossless, hierarchical or arithmetic coding)"},
+		{"12-bit", withByte(sof+4, 12), "jpeg: unsupported sample precision 12"},
+		{"header only", good[:sof], "jpeg: unexpected end of file"},
 	} {
-		if _, err := DecodeJPEG(bytes.NewReader(b)); err == nil {
-			t.Errorf("%s: no error", name)
+		_, err := DecodeJPEG(bytes.NewReader(tc.b))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
 	}
 }

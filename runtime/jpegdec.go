@@ -231,6 +231,8 @@ func decodeJPEGPlanes(b []byte, limit int64) (*jpegDecoder, int, error) {
 			continue
 		case m >= 0xd0 && m <= 0xd7, m == 0x01: // stray RST, TEM: no segment
 			continue
+		case m == 0xd8:
+			return nil, 0, errors.New("second SOI marker")
 		default:
 			if _, err := d.segment(); err != nil {
 				return nil, 0, err
