@@ -80,26 +80,24 @@ type jpegComp struct {
 	dcPred  int32
 	seen    bool
 	pix     []uint8 // samples after the IDCT, bstride*8 a row
-	pixRows int
 }
 
 type jpegDecoder struct {
 	b   []byte
 	pos int
 
-	width, height    int
-	progressive      bool
-	comps            []jpegComp
-	hmax, vmax       int
-	mcux, mcuy       int
-	qt               [4][64]uint16
-	qtDefined        [4]bool
-	dcTabs, acTabs   [4]huffTable
-	restart          int
-	jfif, adobe      bool
-	adobeTransform   uint8
-	sof              bool
-	maxPixelsPerByte int64
+	width, height  int
+	progressive    bool
+	comps          []jpegComp
+	hmax, vmax     int
+	mcux, mcuy     int
+	qt             [4][64]uint16
+	qtDefined      [4]bool
+	dcTabs, acTabs [4]huffTable
+	restart        int
+	jfif, adobe    bool
+	adobeTransform uint8
+	sof            bool
 
 	// entropy decoding
 	bits   uint64
