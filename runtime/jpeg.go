@@ -112,6 +112,14 @@ func yccRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
 	return clamp255(yy + crR[cr]), clamp255(yy + (cbG[cb]+crG[cr])>>16), clamp255(yy + cbB[cb])
 }
 
+// clampTab[v+256] is v clamped to 0..255, for v in -256..767.
+var clampTab = func() (t [1024]uint8) {
+	for i := range t {
+		t[i] = clamp255(int32(i) - 256)
+	}
+	return
+}()
+
 func clamp255(v int32) uint8 {
 	if uint32(v) > 255 {
 		if v < 0 {
@@ -187,18 +195,20 @@ func convertRows(dst []uint8, stride, n, h, cs int, planes []*upsampler) {
 		case colorGray:
 			copy(out, rows[0])
 		case colorYCbCr:
+			// yccRGB written out: the hottest loop of a decode
 			yr, cb, cr := rows[0], rows[1][:w], rows[2][:w]
-			if n == 4 {
-				for x, yv := range yr {
-					o := out[4*x : 4*x+4 : 4*x+4]
-					o[0], o[1], o[2] = yccRGB(yv, cb[x], cr[x])
-					o[3] = 255
-				}
-				continue
-			}
+			lim := &clampTab
 			for x, yv := range yr {
-				o := out[3*x : 3*x+3 : 3*x+3]
-				o[0], o[1], o[2] = yccRGB(yv, cb[x], cr[x])
+				o := out[n*x : n*x+3]
+				yy, b, r := int32(yv)+256, cb[x], cr[x]
+				o[0] = lim[(yy+crR[r])&1023]
+				o[1] = lim[(yy+(cbG[b]+crG[r])>>16)&1023]
+				o[2] = lim[(yy+cbB[b])&1023]
+			}
+			if n == 4 {
+				for x := range w {
+					out[4*x+3] = 255
+				}
 			}
 		default:
 			c0, c1, c2 := rows[0], rows[1][:w], rows[2][:w]
