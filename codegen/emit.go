@@ -363,7 +363,7 @@ func (g *gen) genericCall(l *layer) jen.Code {
 	return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC")))
 }
 
-// helpers writes Transform, Preprocess and Classify.
+// helpers writes Transform, Preprocess, Classify and ClassifyJPEG.
 func (g *gen) helpers(f *jen.File) {
 	d := g.m.Desc
 	f32s := func(v []float32) jen.Code {
@@ -417,5 +417,16 @@ func (g *gen) helpers(f *jen.File) {
 		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("r").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
 		jen.Id("r").Dot("run").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("r").Dot("img"), jen.Lit(1)),
 		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
+	)
+	f.Line()
+	f.Comment(lines(
+		"ClassifyJPEG decodes a JPEG file as PIL decodes it for torchvision",
+		"(runtime.DecodeJPEG: libjpeg-turbo's chroma upsampling and colors), then",
+		"classifies it as Classify does.",
+	))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("ClassifyJPEG").Params(jen.Id("r").Qual("io", "Reader"), jen.Id("k").Int()).Params(jen.Index().Int(), jen.Error()).Block(
+		jen.List(jen.Id("img"), jen.Err()).Op(":=").Qual(rt, "DecodeJPEG").Call(jen.Id("r")),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": %w"), jen.Err()))),
+		jen.Return(jen.Id("m").Dot("Classify").Call(jen.Id("img"), jen.Id("k"))),
 	)
 }

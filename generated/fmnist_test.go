@@ -2,8 +2,10 @@ package generated
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"image"
+	"image/jpeg"
 	"maps"
 	"math"
 	"os"
@@ -395,6 +397,48 @@ func TestClassify(t *testing.T) {
 	}
 	if top, err := m.Classify(image.NewGray(image.Rect(0, 0, 28, 28)), 99); err != nil || len(top) != nc {
 		t.Errorf("k = 99: %v, %v; want all %d classes", top, err, nc)
+	}
+}
+
+// TestClassifyJPEG checks that ClassifyJPEG classifies what runtime.DecodeJPEG
+// decodes, for gray and 4:2:0 color files, and reports bad files.
+func TestClassifyJPEG(t *testing.T) {
+	npy, err := data.ReadNpy(fmnistDir + "/test_images.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mobilenetv2_fmnist.New()
+	for i := range 3 {
+		gray := image.NewGray(image.Rect(0, 0, 28, 28))
+		copy(gray.Pix, npy.U8[i*28*28:(i+1)*28*28])
+		color := image.NewNRGBA(gray.Rect)
+		for j, v := range gray.Pix {
+			copy(color.Pix[4*j:], []uint8{v, 255 - v/2, v / 3, 255})
+		}
+		for name, img := range map[string]image.Image{"gray": gray, "color": color} {
+			var buf bytes.Buffer
+			if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+				t.Fatal(err)
+			}
+			dec, err := rt.DecodeJPEG(bytes.NewReader(buf.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := m.Classify(dec, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.ClassifyJPEG(bytes.NewReader(buf.Bytes()), 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cmp.Equal(got, want) {
+				t.Errorf("image %d %s: ClassifyJPEG %v, Classify of DecodeJPEG %v", i, name, got, want)
+			}
+		}
+	}
+	if _, err := m.ClassifyJPEG(strings.NewReader("not a jpeg"), 1); err == nil || !strings.HasPrefix(err.Error(), "mobilenetv2_fmnist: jpeg: ") {
+		t.Errorf("bad file: error %v", err)
 	}
 }
 

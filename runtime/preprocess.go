@@ -280,8 +280,9 @@ func clampRange(a, b, n int) (int, int) {
 // Image preprocesses any image.Image into the first C*H*W values of dst. Gray images
 // (image.Gray, image.Gray16 or a gray color model; 16-bit gray keeps its high byte) are
 // one channel; everything else is read as non-premultiplied RGB with the alpha channel
-// dropped, as PIL's convert("RGB") does. Channels are then converted as in Pixels. JPEG
-// images decoded by Go's image/jpeg can differ slightly from libjpeg's decoding in PIL.
+// dropped, as PIL's convert("RGB") does (CMYK with Pillow's formula). Channels are then
+// converted as in Pixels. An *image.YCbCr, as image/jpeg returns, is upsampled and
+// converted to RGB as libjpeg-turbo does in PIL (see DecodeJPEG).
 func (t *Transform) Image(dst []float32, img image.Image) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -327,12 +328,25 @@ func imagePixels(img image.Image) ([]uint8, int) {
 		return pix, 3
 	case *image.YCbCr:
 		pix := make([]uint8, h*w*3)
+		if ycbcrRGB(pix, w*3, 3, m) == nil {
+			return pix, 3
+		}
+		// A negative origin: no upsampling, libjpeg's color conversion all the same.
 		for y := range h {
 			row := pix[y*w*3 : (y+1)*w*3]
 			for x := range w {
-				yi := m.YOffset(b.Min.X+x, b.Min.Y+y)
-				ci := m.COffset(b.Min.X+x, b.Min.Y+y)
-				row[3*x], row[3*x+1], row[3*x+2] = color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				c := m.YCbCrAt(b.Min.X+x, b.Min.Y+y)
+				row[3*x], row[3*x+1], row[3*x+2] = yccRGB(c.Y, c.Cb, c.Cr)
+			}
+		}
+		return pix, 3
+	case *image.CMYK:
+		pix := make([]uint8, h*w*3)
+		for y := range h {
+			row := pix[y*w*3 : (y+1)*w*3]
+			for x := range w {
+				i := m.PixOffset(b.Min.X+x, b.Min.Y+y)
+				row[3*x], row[3*x+1], row[3*x+2] = cmykRGB(m.Pix[i], m.Pix[i+1], m.Pix[i+2], m.Pix[i+3])
 			}
 		}
 		return pix, 3

@@ -54,8 +54,8 @@ type folderDataset struct {
 //     since they cannot be decoded here; other files are ignored;
 //   - a class without samples is an error.
 //
-// Images are decoded by content (PNG or JPEG) when loaded, and preprocessed with
-// t.Image.
+// Images are decoded by content (PNG or JPEG, the latter with runtime.DecodeJPEG) when
+// loaded, and preprocessed with t.Image.
 func openFolder(root string, t runtime.Transform) (*folderDataset, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -225,6 +225,10 @@ func decodeImageBytes(b []byte) (image.Image, error) {
 	}
 	if px > MaxImagePixels {
 		return nil, fmt.Errorf("%s image of %dx%d pixels: more than the limit of %d pixels (-max-image-pixels raises it)", format, cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	if format == "jpeg" {
+		// decoded as PIL decodes it for torchvision: libjpeg-turbo's upsampling and colors
+		return runtime.DecodeJPEG(bytes.NewReader(b))
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {

@@ -130,7 +130,12 @@ func TestImageFolder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, _, err := image.Decode(f)
+		var img image.Image
+		if ext := strings.ToLower(filepath.Ext(rel)); ext == ".jpg" || ext == ".jpeg" {
+			img, err = runtime.DecodeJPEG(f) // as PIL decodes it
+		} else {
+			img, _, err = image.Decode(f)
+		}
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -214,6 +219,41 @@ func TestImageFolderErrors(t *testing.T) {
 	writeFile(t, filepath.Join(root, "a", "2.png"), big)
 	if _, err := ds.Load(1, x); err == nil || !strings.HasSuffix(err.Error(), "sample 1: png image of 65536x65536 pixels: empty or too large") {
 		t.Errorf("huge PNG: error %v", err)
+	}
+}
+
+// TestImageFolderJPEG checks that JPEG samples are decoded as PIL decodes them
+// (runtime.DecodeJPEG, checked against Pillow in the runtime package), not with
+// image/jpeg's sample replication and colors.
+func TestImageFolderJPEG(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/jpeg/420_q90_161x97.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "a", "x.jpg"), b)
+	tr := runtime.Transform{Channels: 3, Height: 56, Width: 56, Resize: 64, Crop: 56, Mean: []float32{0.5, 0.4, 0.3}, Std: []float32{0.2, 0.25, 0.3}}
+	ds, err := Open(root, "", tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, tr.Len())
+	if _, err := ds.Load(0, got); err != nil {
+		t.Fatal(err)
+	}
+	img, err := runtime.DecodeJPEG(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, tr.Len())
+	if err := tr.Image(want, img); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("JPEG sample differs from runtime.DecodeJPEG's (-want +got):\n%s", d)
 	}
 }
 

@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xae30014e40371ac2
+const docBuild uint64 = 0x259cc970921d3682

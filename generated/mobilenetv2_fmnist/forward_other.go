@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xae30014e40371ac2
+const forwardBuild uint64 = 0x259cc970921d3682
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

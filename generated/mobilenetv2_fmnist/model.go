@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"github.com/ptqc/ptqc/runtime"
 	"image"
+	"io"
 	"sync"
 	"time"
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0xae30014e40371ac2
+const buildID uint64 = 0x259cc970921d3682
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0xde36bf3aaa83178f
@@ -1605,4 +1606,15 @@ func (m *Model) Classify(img image.Image, k int) ([]int, error) {
 	}
 	r.run(r.logits[:], r.img, 1)
 	return runtime.TopK(r.logits[:], k), nil
+}
+
+// ClassifyJPEG decodes a JPEG file as PIL decodes it for torchvision
+// (runtime.DecodeJPEG: libjpeg-turbo's chroma upsampling and colors), then
+// classifies it as Classify does.
+func (m *Model) ClassifyJPEG(r io.Reader, k int) ([]int, error) {
+	img, err := runtime.DecodeJPEG(r)
+	if err != nil {
+		return nil, fmt.Errorf("mobilenetv2_fmnist: %w", err)
+	}
+	return m.Classify(img, k)
 }
