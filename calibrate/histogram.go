@@ -60,6 +60,8 @@ type HistogramObserver struct {
 	csum   []float32
 	norm   []float32
 
+	p histParts // see partObserver
+
 	// cache of the search result, valid until the next Observe
 	searched         bool
 	newMin, newMax   float32
@@ -102,31 +104,81 @@ func (o *HistogramObserver) Observe(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	o.searched = false
 	lo, hi := aminmax(x)
 	if lo != lo || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 		panic(fmt.Sprintf("calibrate: histogram observer: tensor range [%v, %v] is not finite", lo, hi))
 	}
+	pl := o.plan(lo, hi)
+	o.histc(x, pl.left, pl.right)
+	o.finish(pl)
+}
+
+// histPlan is what a forward call's tensor, of range [lo, hi], makes of the
+// histogram: its new range, the edges of the tensor's torch.histc, and how
+// the old histogram is resampled.
+type histPlan struct {
+	first                    bool    // the histogram starts over (first call, or min == max)
+	cmin, cmax               float32 // the new min_val and max_val
+	downsampleRate, startIdx int
+	left, right              float32 // torch.histc's edges in float32
+	fromData                 bool    // the edges are the tensor's own min and max
+}
+
+// plan is the first half of Observe, for a tensor of range [lo, hi].
+func (o *HistogramObserver) plan(lo, hi float32) histPlan {
 	sameValues := o.min == o.max
 	uninitialized := math.IsInf(float64(o.min), 1) && math.IsInf(float64(o.max), -1)
+	var pl histPlan
 	if uninitialized || sameValues {
-		o.min, o.max = lo, hi
-		o.histc(o.hist, x, lo, hi, truncInt(lo), truncInt(hi))
+		pl = histPlan{first: true, cmin: lo, cmax: hi}
+	} else {
+		pl.cmin, pl.cmax, pl.downsampleRate, pl.startIdx = o.adjustMinMax(minimum(lo, o.min), maximum(hi, o.max))
+	}
+	pl.left, pl.right, pl.fromData = histcEdges(truncInt(pl.cmin), truncInt(pl.cmax), lo, hi)
+	return pl
+}
+
+// histcEdges are the edges of torch.histc(x, min=l, max=r) for x of range
+// [lo, hi] (PyTorch 1.13 passes l and r truncated to integers): when l == r
+// histc takes x's own min and max (fromData), and widens a constant x to
+// [v-1, v+1].
+func histcEdges(l, r float64, lo, hi float32) (left, right float32, fromData bool) {
+	if l == r {
+		l, r = float64(lo), float64(hi)
+		fromData = true
+	}
+	if l == r {
+		l--
+		r++
+	}
+	return float32(l), float32(r), fromData
+}
+
+// finish is the second half of Observe: the histogram of the tensor, whose
+// counts o.counts holds (see count), resampled into the old one as pl says.
+func (o *HistogramObserver) finish(pl histPlan) {
+	o.searched = false
+	dst := o.next
+	if pl.first {
+		dst = o.hist
+	}
+	c0, c1 := o.counts[:o.bins+1], o.counts[o.bins+1:]
+	for i := range dst {
+		dst[i] = float32(c0[i] + c1[i])
+	}
+	if pl.first {
+		o.min, o.max = pl.cmin, pl.cmax
 		return
 	}
-	combinedMin := minimum(lo, o.min)
-	combinedMax := maximum(hi, o.max)
-	combinedMin, combinedMax, downsampleRate, startIdx := o.adjustMinMax(combinedMin, combinedMax)
-	o.histc(o.next, x, lo, hi, truncInt(combinedMin), truncInt(combinedMax))
-	if combinedMin == o.min && combinedMax == o.max {
+	if pl.cmin == o.min && pl.cmax == o.max {
 		for i, v := range o.hist {
 			o.next[i] += v
 		}
 	} else {
-		o.combineHistograms(o.next, downsampleRate, startIdx)
+		o.combineHistograms(o.next, pl.downsampleRate, pl.startIdx)
 	}
 	o.hist, o.next = o.next, o.hist
-	o.min, o.max = combinedMin, combinedMax
+	o.min, o.max = pl.cmin, pl.cmax
 }
 
 // truncInt is Python's int() of a float32 tensor: truncation toward zero.
@@ -138,31 +190,14 @@ func truncInt(v float32) float64 {
 	return float64(int64(t))
 }
 
-// histc is torch.histc(x, bins, min=lo, max=hi) on CPU (the LINEAR_INTERPOLATION
-// kernel of aten/src/ATen/native/cpu/HistogramKernel.cpp) into dst. xmin and
-// xmax are x's min and max, used when lo == hi.
-func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi float64) {
-	if lo == hi {
-		lo, hi = float64(xmin), float64(xmax)
-	}
-	if lo == hi {
-		lo--
-		hi++
-	}
-	left, right := float32(lo), float32(hi)
+// histc is torch.histc(x, bins, min=left, max=right) on CPU (the
+// LINEAR_INTERPOLATION kernel of aten/src/ATen/native/cpu/HistogramKernel.cpp)
+// into o.counts, bin i's count the sum of counts[i] and counts[bins+1+i].
+func (o *HistogramObserver) histc(x []float32, left, right float32) {
 	bins := o.bins
 	clear(o.counts)
 	c0, c1 := o.counts[:bins+1], o.counts[bins+1:2*bins+2]
-	width := right - left
-	if width <= 0 {
-		// The float32 edges collapsed (|v| too large for v±1 to differ);
-		// PyTorch divides by zero here. Count everything in range in bin 0.
-		for _, v := range x {
-			if v >= left && v <= right {
-				c0[0]++
-			}
-		}
-	} else if w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc); w > 1 {
+	if w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc); w > 1 && right-left > 0 {
 		// Counts are integers: parts counted apart add up exactly.
 		for len(o.parts) < w {
 			o.parts = append(o.parts, histPart{counts: make([]uint32, 2*bins+2), idx: make([]int32, len(o.idx))})
@@ -175,7 +210,7 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 				defer wg.Done()
 				pt := &o.parts[k]
 				clear(pt.counts)
-				countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, width, bins)
+				countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, right-left, bins)
 			}()
 		}
 		wg.Wait()
@@ -185,10 +220,21 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 			}
 		}
 	} else {
-		countBins(c0, c1, o.idx, x, left, right, width, bins)
+		count(c0, c1, o.idx, x, left, right, bins)
 	}
-	for i := range dst {
-		dst[i] = float32(c0[i] + c1[i])
+}
+
+// count is countBins, or with collapsed float32 edges (|v| too large for
+// v±1 to differ, where PyTorch divides by zero) everything in range in bin 0.
+func count(c0, c1 []uint32, idx []int32, x []float32, left, right float32, bins int) {
+	if width := right - left; width > 0 {
+		countBins(c0, c1, idx, x, left, right, width, bins)
+		return
+	}
+	for _, v := range x {
+		if v >= left && v <= right {
+			c0[0]++
+		}
 	}
 }
 
