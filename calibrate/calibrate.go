@@ -84,15 +84,6 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		ob.done += k
 		return nil
 	}
-	// The parts again, for the observers that ask (each of their values
-	// was checked above).
-	again := func(n *ir.Node, out []float32, _ int) error {
-		if ob, ok := obs[n.Out]; ok && Observed(n) && ob.done < 0 {
-			lo, hi, _ := floatk.Best.MinMax(out)
-			ob.po.part(out, lo, hi)
-		}
-		return nil
-	}
 	p, err := ir.Compile(g)
 	if err != nil {
 		return nil, err
@@ -114,21 +105,8 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		if _, err := p.RunImages(x, len(x)/elems, nil, hook, true); err != nil {
 			return err
 		}
-		rerun := false
 		for _, ob := range order {
-			if !ob.po.end() {
-				ob.done, rerun = -1, true
-			}
-		}
-		if rerun {
-			if _, err := p.RunImages(x, len(x)/elems, nil, again, true); err != nil {
-				return err
-			}
-			for _, ob := range order {
-				if ob.done < 0 && !ob.po.end() {
-					return fmt.Errorf("calibration: an observer could not take its batch in parts")
-				}
-			}
+			ob.po.end()
 		}
 		if progress != nil {
 			progress(start+len(x)/elems, total)
