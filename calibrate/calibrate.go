@@ -53,16 +53,17 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	// parts: RunImages runs the batch a cache-sized group of samples at a
 	// time and calls the hook in sample order node by node.
 	type observed struct {
-		o    Observer
-		po   partObserver
-		done int // samples of the batch seen
+		o     Observer
+		po    partObserver
+		elems int // per sample
+		done  int // samples of the batch seen
 	}
 	obs := map[int]*observed{}
 	var order []*observed
 	for _, n := range g.Nodes {
 		if Observed(n) {
 			o := NewObserver(qc.Act)
-			ob := &observed{o: o, po: o.(partObserver)}
+			ob := &observed{o: o, po: o.(partObserver), elems: g.Tensors[n.Out].Elems()}
 			obs[n.Out] = ob
 			order = append(order, ob)
 		}
@@ -98,7 +99,7 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 			}
 		}
 		for _, ob := range order {
-			ob.po.begin()
+			ob.po.begin(len(x) / elems * ob.elems)
 			ob.done = 0
 		}
 		// The hooks keep nothing: buffers are reused across layers and batches.

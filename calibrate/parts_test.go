@@ -18,6 +18,7 @@ func TestPartsMatchObserve(t *testing.T) {
 	type call struct {
 		scale, shift float32
 		relu, cnst   bool
+		relu6        bool
 	}
 	seqs := map[string][]call{
 		"steady":   {{scale: 2}, {scale: 2}, {scale: 2}, {scale: 2}},
@@ -25,6 +26,7 @@ func TestPartsMatchObserve(t *testing.T) {
 		"relu":     {{scale: 3, relu: true}, {scale: 3, relu: true}, {scale: 9, relu: true}, {scale: 9.2, relu: true}},
 		"fraction": {{scale: 0.05, shift: 0.4}, {scale: 0.05, shift: 0.4}, {scale: 0.3, shift: 0.4}},
 		"shrink":   {{scale: 10}, {scale: 0.1}, {scale: 0.1, shift: 5}},
+		"relu6":    {{scale: 2, relu6: true}, {scale: 9, relu6: true}, {scale: 9, relu6: true}, {scale: 1, relu6: true}},
 		"constant": {{cnst: true, shift: 2}, {cnst: true, shift: 2}, {scale: 1}, {scale: 1}},
 		"large":    {{scale: 300, shift: -1000}, {scale: 400, shift: -1000}, {scale: 300, shift: 1000}},
 	}
@@ -48,6 +50,9 @@ func TestPartsMatchObserve(t *testing.T) {
 				if c.relu {
 					v = max(v, 0)
 				}
+				if c.relu6 {
+					v = min(max(v, 0), 6)
+				}
 				x[j] = v
 			}
 			calls[i] = x
@@ -68,7 +73,7 @@ func TestPartsMatchObserve(t *testing.T) {
 								po.part(p, lo, hi)
 							}
 						}
-						po.begin()
+						po.begin(len(x))
 						feed()
 						if h, ok := split.(*HistogramObserver); ok && !h.guessHolds(h.plan(h.p.r.lo, h.p.r.hi)) {
 							again++
