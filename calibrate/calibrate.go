@@ -6,6 +6,7 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // Result is what calibration found: each observed tensor's frozen qparams and range.
@@ -31,7 +32,8 @@ type Progress func(done, total int)
 
 // Calibrate runs limit samples of ds (all if 0) through the fused float graph in
 // batches, feeding each observed tensor to a fresh observer of the qconfig, and
-// freezes the qparams. Each batch is one forward call, as in PyTorch.
+// freezes the qparams. Each batch is one forward call, as in PyTorch: the
+// observers end as they would observing the batch's whole tensor.
 func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progress Progress) (*Result, error) {
 	want := g.Tensors[g.Input].Shape
 	if c, h, w := ds.Shape(); c != want[0] || h != want[1] || w != want[2] {
@@ -47,23 +49,40 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		}
 		total = limit
 	}
-	obs := map[int]Observer{}
+	// Each batch is one forward call for the observers, which take it in
+	// parts: RunImages runs the batch a cache-sized group of samples at a
+	// time and calls the hook in sample order node by node.
+	type observed struct {
+		o     Observer
+		po    partObserver
+		elems int // per sample
+		done  int // samples of the batch seen
+	}
+	obs := map[int]*observed{}
+	var order []*observed
 	for _, n := range g.Nodes {
 		if Observed(n) {
-			obs[n.Out] = NewObserver(qc.Act)
+			o := NewObserver(qc.Act)
+			ob := &observed{o: o, po: o.(partObserver), elems: g.Tensors[n.Out].Elems()}
+			obs[n.Out] = ob
+			order = append(order, ob)
 		}
 	}
-	hook := func(n *ir.Node, out []float32, _ int) error {
-		if o, ok := obs[n.Out]; ok && Observed(n) {
-			if lo, hi, ok := scanMinMax(out); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
-				for i, v := range out {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, i)
-					}
+	hook := func(n *ir.Node, out []float32, k int) error {
+		ob, ok := obs[n.Out]
+		if !ok || !Observed(n) {
+			return nil
+		}
+		lo, hi, ok := floatk.Best.MinMax(out)
+		if !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+			for i, v := range out {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, ob.done*len(out)/k+i)
 				}
 			}
-			o.Observe(out)
 		}
+		ob.po.part(out, lo, hi)
+		ob.done += k
 		return nil
 	}
 	p, err := ir.Compile(g)
@@ -79,9 +98,16 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 				}
 			}
 		}
-		// The hook keeps nothing: buffers are reused across layers and batches.
-		if _, err := p.RunTransient(x, len(x)/elems, nil, hook); err != nil {
+		for _, ob := range order {
+			ob.po.begin(len(x) / elems * ob.elems)
+			ob.done = 0
+		}
+		// The hooks keep nothing: buffers are reused across layers and batches.
+		if _, err := p.RunImages(x, len(x)/elems, nil, hook, true); err != nil {
 			return err
+		}
+		for _, ob := range order {
+			ob.po.end()
 		}
 		if progress != nil {
 			progress(start+len(x)/elems, total)
@@ -93,10 +119,11 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	r := &Result{QConfig: qc, Act: map[int]QParams{}, Range: map[int][2]float32{}, Samples: total}
 	for _, n := range g.Nodes {
-		o, ok := obs[n.Out]
+		ob, ok := obs[n.Out]
 		if !ok || !Observed(n) {
 			continue
 		}
+		o := ob.o
 		// Finite activations can still be too wide for float32 qparams
 		// (a range past 3.4e38, from absurd weights or data).
 		lo, hi := o.MinMax()

@@ -60,6 +60,8 @@ type HistogramObserver struct {
 	csum   []float32
 	norm   []float32
 
+	p histParts // see partObserver
+
 	// cache of the search result, valid until the next Observe
 	searched         bool
 	newMin, newMax   float32
@@ -99,43 +101,95 @@ func NewHistogramObserver(dtype DType, scheme Scheme, reduceRange bool) *Histogr
 // Observe adds x to the histogram. It panics if x holds a NaN or an infinity
 // (PyTorch fails on int() of them too); any finite values are accepted,
 // including those for which PyTorch fails (a range past int64 or too wide to
-// rebin; see truncInt, histc and rebin64).
+// rebin; see truncInt, count and rebin64).
 func (o *HistogramObserver) Observe(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	o.searched = false
 	lo, hi := aminmax(x)
 	if lo != lo || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 		panic(fmt.Sprintf("calibrate: histogram observer: tensor range [%v, %v] is not finite", lo, hi))
 	}
+	pl := o.plan(lo, hi)
+	o.histc(x, pl.left, pl.right)
+	o.finish(pl)
+}
+
+// histPlan is what a forward call's tensor, of range [lo, hi], makes of the
+// histogram: its new range, the edges of the tensor's torch.histc, and how
+// the old histogram is resampled.
+type histPlan struct {
+	first                    bool    // the histogram starts over (first call, or min == max)
+	cmin, cmax               float32 // the new min_val and max_val
+	downsampleRate, startIdx int
+	left, right              float32 // torch.histc's edges in float32
+	fromData                 bool    // the edges are the tensor's own min and max
+	rebin                    bool    // _adjust_min_max overflows: rebin64 resamples instead
+}
+
+// plan is the first half of Observe, for a tensor of range [lo, hi].
+func (o *HistogramObserver) plan(lo, hi float32) histPlan {
 	sameValues := o.min == o.max
 	uninitialized := math.IsInf(float64(o.min), 1) && math.IsInf(float64(o.max), -1)
+	var pl histPlan
 	if uninitialized || sameValues {
-		o.min, o.max = lo, hi
-		o.histc(o.hist, x, lo, hi, truncInt(lo), truncInt(hi))
+		pl = histPlan{first: true, cmin: lo, cmax: hi}
+	} else {
+		cmin, cmax := minimum(lo, o.min), maximum(hi, o.max)
+		var ok bool
+		pl.cmin, pl.cmax, pl.downsampleRate, pl.startIdx, ok = o.adjustMinMax(cmin, cmax)
+		if !ok {
+			pl.cmin, pl.cmax, pl.rebin = cmin, cmax, true
+		}
+	}
+	pl.left, pl.right, pl.fromData = histcEdges(truncInt(pl.cmin), truncInt(pl.cmax), lo, hi)
+	return pl
+}
+
+// histcEdges are the edges of torch.histc(x, min=l, max=r) for x of range
+// [lo, hi] (PyTorch 1.13 passes l and r truncated to integers): when l == r
+// histc takes x's own min and max (fromData), and widens a constant x to
+// [v-1, v+1].
+func histcEdges(l, r float64, lo, hi float32) (left, right float32, fromData bool) {
+	if l == r {
+		l, r = float64(lo), float64(hi)
+		fromData = true
+	}
+	if l == r {
+		l--
+		r++
+	}
+	return float32(l), float32(r), fromData
+}
+
+// finish is the second half of Observe: the histogram of the tensor, whose
+// counts o.counts holds (see count), resampled into the old one as pl says.
+func (o *HistogramObserver) finish(pl histPlan) {
+	o.searched = false
+	dst := o.next
+	if pl.first {
+		dst = o.hist
+	}
+	c0, c1 := o.counts[:o.bins+1], o.counts[o.bins+1:]
+	for i := range dst {
+		dst[i] = float32(c0[i] + c1[i])
+	}
+	if pl.first {
+		o.min, o.max = pl.cmin, pl.cmax
 		return
 	}
-	combinedMin := minimum(lo, o.min)
-	combinedMax := maximum(hi, o.max)
-	cmin, cmax, downsampleRate, startIdx, ok := o.adjustMinMax(combinedMin, combinedMax)
-	if !ok {
-		cmin, cmax = combinedMin, combinedMax
-	}
-	combinedMin, combinedMax = cmin, cmax
-	o.histc(o.next, x, lo, hi, truncInt(combinedMin), truncInt(combinedMax))
 	switch {
-	case combinedMin == o.min && combinedMax == o.max:
+	case pl.cmin == o.min && pl.cmax == o.max:
 		for i, v := range o.hist {
 			o.next[i] += v
 		}
-	case ok:
-		o.combineHistograms(o.next, downsampleRate, startIdx)
+	case pl.rebin:
+		o.rebin64(o.next, pl.cmin, pl.cmax)
 	default:
-		o.rebin64(o.next, combinedMin, combinedMax)
+		o.combineHistograms(o.next, pl.downsampleRate, pl.startIdx)
 	}
 	o.hist, o.next = o.next, o.hist
-	o.min, o.max = combinedMin, combinedMax
+	o.min, o.max = pl.cmin, pl.cmax
 }
 
 // truncInt is Python's int() of a float32 tensor: truncation toward zero. Past
@@ -145,42 +199,14 @@ func truncInt(v float32) float64 {
 	return math.Trunc(float64(v))
 }
 
-// histc is torch.histc(x, bins, min=lo, max=hi) on CPU (the LINEAR_INTERPOLATION
-// kernel of aten/src/ATen/native/cpu/HistogramKernel.cpp) into dst. xmin and
-// xmax are x's min and max, used when lo == hi.
-func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi float64) {
-	if lo == hi {
-		lo, hi = float64(xmin), float64(xmax)
-	}
-	if lo == hi {
-		lo--
-		hi++
-	}
-	left, right := float32(lo), float32(hi)
+// histc is torch.histc(x, bins, min=left, max=right) on CPU (the
+// LINEAR_INTERPOLATION kernel of aten/src/ATen/native/cpu/HistogramKernel.cpp)
+// into o.counts, bin i's count the sum of counts[i] and counts[bins+1+i].
+func (o *HistogramObserver) histc(x []float32, left, right float32) {
 	bins := o.bins
 	clear(o.counts)
 	c0, c1 := o.counts[:bins+1], o.counts[bins+1:2*bins+2]
-	width := right - left
-	if width <= 0 {
-		// The float32 edges collapsed (|v| too large for v±1 to differ);
-		// PyTorch divides by zero here. Count everything in range in bin 0.
-		for _, v := range x {
-			if v >= left && v <= right {
-				c0[0]++
-			}
-		}
-	} else if float64(width)*float64(bins) > math.MaxFloat32 {
-		// (v-left)*bins would overflow float32 and the bin index with it,
-		// where PyTorch's index is undefined: compute it in float64.
-		last := bins - 1
-		for _, v := range x {
-			if v >= left && v <= right {
-				c0[min(int((float64(v)-float64(left))*float64(bins)/(float64(right)-float64(left))), last)]++
-			} else {
-				c0[bins]++
-			}
-		}
-	} else if w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc); w > 1 {
+	if w := min(runtime.GOMAXPROCS(0), len(x)/parallelHistc); w > 1 && fitsFloat32(left, right, bins) {
 		// Counts are integers: parts counted apart add up exactly.
 		for len(o.parts) < w {
 			o.parts = append(o.parts, histPart{counts: make([]uint32, 2*bins+2), idx: make([]int32, len(o.idx))})
@@ -193,7 +219,7 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 				defer wg.Done()
 				pt := &o.parts[k]
 				clear(pt.counts)
-				countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, width, bins)
+				countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, right-left, bins)
 			}()
 		}
 		wg.Wait()
@@ -203,11 +229,42 @@ func (o *HistogramObserver) histc(dst, x []float32, xmin, xmax float32, lo, hi f
 			}
 		}
 	} else {
-		countBins(c0, c1, o.idx, x, left, right, width, bins)
+		count(c0, c1, o.idx, x, left, right, bins)
 	}
-	for i := range dst {
-		dst[i] = float32(c0[i] + c1[i])
+}
+
+// count is countBins, or with collapsed float32 edges (|v| too large for
+// v±1 to differ, where PyTorch divides by zero) everything in range in bin 0.
+func count(c0, c1 []uint32, idx []int32, x []float32, left, right float32, bins int) {
+	if fitsFloat32(left, right, bins) {
+		countBins(c0, c1, idx, x, left, right, right-left, bins)
+		return
 	}
+	if right-left > 0 {
+		// (v-left)*bins would overflow float32 and the bin index with it,
+		// where PyTorch's index is undefined: compute it in float64.
+		last := bins - 1
+		for _, v := range x {
+			if v >= left && v <= right {
+				c0[min(int((float64(v)-float64(left))*float64(bins)/(float64(right)-float64(left))), last)]++
+			} else {
+				c0[bins]++
+			}
+		}
+		return
+	}
+	for _, v := range x {
+		if v >= left && v <= right {
+			c0[0]++
+		}
+	}
+}
+
+// fitsFloat32 says whether histc's float32 bin arithmetic holds for the
+// edges: a positive width whose product with bins stays finite.
+func fitsFloat32(left, right float32, bins int) bool {
+	w := right - left
+	return w > 0 && float64(w)*float64(bins) <= math.MaxFloat32
 }
 
 // parallelHistc is the input length per worker above which histc splits.

@@ -9,6 +9,7 @@ type MinMaxObserver struct {
 	scheme      Scheme
 	reduceRange bool
 	min, max    float32
+	parts       partRange // see partObserver
 }
 
 // NewMinMaxObserver returns a MinMaxObserver. It panics on quint8 symmetric
@@ -61,7 +62,11 @@ func (o *MovingAverageMinMaxObserver) Observe(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	lo, hi := aminmax(x)
+	o.observeRange(aminmax(x))
+}
+
+// observeRange is Observe of a tensor of min lo and max hi.
+func (o *MovingAverageMinMaxObserver) observeRange(lo, hi float32) {
 	if math.IsInf(float64(o.min), 1) && math.IsInf(float64(o.max), -1) {
 		o.min, o.max = lo, hi
 		return

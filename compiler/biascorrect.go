@@ -13,15 +13,20 @@ import (
 // pre-activation output equals the float graph g's at the same layer. The
 // float pass runs in batches, reporting to progress (if not nil).
 func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total int)) error {
-	// Sums over the batches in sample order, then means.
+	// Sums over the batches in sample order, then means. The pre hook runs
+	// for different layers at once (RunBatches): the map is made before.
 	want := map[string][]float64{}
+	for _, nd := range g.Nodes {
+		if nd.Op == ir.OpConv || nd.Op == ir.OpLinear {
+			want[nd.Name] = make([]float64, g.Tensors[nd.Out].Shape[0])
+		}
+	}
 	pre := func(nd *ir.Node, out []float32, n int) error {
 		c := g.Tensors[nd.Out].Shape[0]
 		per := len(out) / n / c
 		mean, ok := want[nd.Name]
 		if !ok {
-			mean = make([]float64, c)
-			want[nd.Name] = mean
+			return fmt.Errorf("bias correction: %s has no mean", nd.Name)
 		}
 		for s := 0; s < n; s++ {
 			for ch := 0; ch < c; ch++ {

@@ -43,15 +43,25 @@ func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total
 	for s := 0; s < n; s += floatBatch {
 		k := min(floatBatch, n-s)
 		xb := x[s*elems : (s+k)*elems]
-		float := map[string][]float32{}
-		if _, err := p.Run(xb, k, nil, func(nd *ir.Node, out []float32, _ int) error {
-			float[nd.Name] = out
+		// Each layer's outputs for the batch, from RunImages' groups in
+		// sample order (the hook runs for different layers at once).
+		float := map[string]*[]float32{}
+		for _, nd := range g.Nodes {
+			float[nd.Name] = new([]float32)
+		}
+		if _, err := p.RunImages(xb, k, nil, func(nd *ir.Node, out []float32, _ int) error {
+			f := float[nd.Name]
+			*f = append(*f, out...)
 			return nil
-		}); err != nil {
+		}, true); err != nil {
 			return nil, fmt.Errorf("report: float pass: %w", err)
 		}
 		_, err = Run(m, xb, k, func(nd *Node, out []uint8, _ int) error {
-			f, ok := float[nd.Name]
+			fp, ok := float[nd.Name]
+			var f []float32
+			if ok {
+				f = *fp
+			}
 			if !ok || len(f) != len(out) {
 				return fmt.Errorf("report: layer %s has no float counterpart", nd.Name)
 			}

@@ -1,11 +1,15 @@
 package generated
 
 import (
+	"fmt"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ir/floatk"
 )
@@ -55,4 +59,64 @@ func timeRuns(b *testing.B, run func() error) {
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/image")
 	b.ReportMetric(ts[len(ts)/2].Seconds()*1e3, "median-ms")
 	b.ReportMetric(ts[0].Seconds()*1e3, "min-ms")
+}
+
+// BenchmarkCalibrate224 is calibration itself (fbgemm's histogram observers,
+// 300 images in batches of 30, as ptqc build's default) on the float model,
+// the images read from a float32 .npy: next to BenchmarkFloat224's one image, the
+// cost of the calibration pass per image (run it with -cpu 1 and -cpu 2).
+// Its inputs are made by tools/mnv2_224 in the user's cache directory.
+func BenchmarkCalibrate224(b *testing.B) {
+	dir := calib224(b, 300)
+	d, g, err := compiler.LoadFloat(dir+"/model.json", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := data.Open(dir+"/calib.npy", "", compiler.Transform(d))
+	if err != nil {
+		b.Fatal(err)
+	}
+	qc, err := calibrate.LookupQConfig("fbgemm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := calibrate.Calibrate(g, ds, qc, 300, 30, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3/300, "ms/image")
+}
+
+// BenchmarkFloat224Batch is the float forward's time per image in a batch
+// of 1, 16 and 64 (eval -float's default batch of 100 on 64 images), on ir's
+// best tier.
+func BenchmarkFloat224Batch(b *testing.B) {
+	dir := ensure224(b)
+	_, g, err := compiler.LoadFloat(dir+"/model.json", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ir.Compile(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 16, 64} {
+		x := images224(n)
+		b.Run(fmt.Sprint("batch", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := p.Run(x, n, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*n)*1e3, "ms/image")
+		})
+	}
+}
+
+// calib224 is a directory of MobileNetV2-224 (synthetic weights) with n
+// calibration images, made once by tools/mnv2_224 in the test cache.
+func calib224(b *testing.B, n int) string {
+	b.Helper()
+	return gentest.Synthetic(b, fmt.Sprintf("mobilenetv2_224_calib%d", n), "-calib", fmt.Sprint(n))
 }

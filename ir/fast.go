@@ -206,18 +206,23 @@ func (p *Program) linearStep(st *step) {
 }
 
 // Run executes the program on n samples as RunHooks does. Hooks may keep
-// the outputs they see.
+// the outputs they see. Without hooks it is RunImages.
 func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
-	return p.run(x, n, pre, hook, pre == nil && hook == nil)
+	if pre == nil && hook == nil {
+		return p.RunImages(x, n, nil, nil, true)
+	}
+	return p.run(x, n, pre, hook, false, 0)
 }
 
 // RunTransient is Run for hooks that do not keep the outputs they see past
 // their call: their buffers are reused for later nodes and runs.
 func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, error) {
-	return p.run(x, n, pre, hook, true)
+	return p.run(x, n, pre, hook, true, 0)
 }
 
-func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool) ([]float32, error) {
+// run runs n samples; w is the workers each node's jobs spread over (0:
+// GOMAXPROCS, 1: this goroutine alone, for runs side by side).
+func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool, w int) ([]float32, error) {
 	g := p.g
 	in := g.Tensors[g.Input]
 	if n < 1 || len(x) != n*in.Elems() {
@@ -230,7 +235,7 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool) ([]float
 	defer func() { p.put(dead) }()
 	for _, st := range p.steps {
 		nd := st.nd
-		out, err := p.runStep(st, vals, n, pre, recycle)
+		out, err := p.runStep(st, vals, n, pre, recycle, w)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
@@ -295,7 +300,7 @@ func bounds(act Act) (lo, hi float32) {
 }
 
 // runStep runs one node; its output is a recycled buffer if recycle.
-func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle bool) ([]float32, error) {
+func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle bool, w int) ([]float32, error) {
 	nd := st.nd
 	if st.kind == stepRef {
 		m := map[int][]float32{}
@@ -326,7 +331,7 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 	case stepMean:
 		c := inT.Shape[0]
 		hw := ie / c
-		Parallel(n*c, func(j int) {
+		parallel(w, n*c, func(j int) {
 			var s float64
 			for _, v := range a[j*hw : (j+1)*hw] {
 				s += float64(v)
@@ -334,11 +339,11 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 			out[j] = float32(s / float64(hw))
 		})
 	case stepGemm:
-		p.gemmConv(st, a, ie, out, oe, n, lo, hi)
+		p.gemmConv(st, a, ie, out, oe, n, lo, hi, w)
 	case stepDW:
-		p.dwConv(st, a, ie, out, oe, n, lo, hi)
+		p.dwConv(st, a, ie, out, oe, n, lo, hi, w)
 	case stepLinear:
-		p.linear(st, a, out, n)
+		p.linear(st, a, out, n, w)
 		if act != ActNone {
 			activate(out, act)
 		}
@@ -366,14 +371,32 @@ func scratch(n int) *[]float32 {
 
 func putScratch(b *[]float32) { scratchPool.Put(b) }
 
-// tilesPerJob splits tiles column tiles of each of n images into enough jobs
-// to keep the workers busy, each job a run of up to 8 tiles.
-func tilesPerJob(tiles, n int) int {
-	w := runtime.GOMAXPROCS(0)
-	return max(1, min(8, tiles*n/(4*w)))
+// workers is the goroutines a node's jobs spread over: w, or GOMAXPROCS if 0.
+func workers(w int) int {
+	if w > 0 {
+		return w
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
-func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+// parallel is Parallel on w workers (see workers).
+func parallel(w, jobs int, fn func(int)) {
+	if workers(w) == 1 {
+		for j := range jobs {
+			fn(j)
+		}
+		return
+	}
+	Parallel(jobs, fn)
+}
+
+// tilesPerJob splits tiles column tiles of each of n images into enough jobs
+// to keep w workers busy (see workers), each job a run of up to 8 tiles.
+func tilesPerJob(tiles, n, w int) int {
+	return max(1, min(8, tiles*n/(4*workers(w))))
+}
+
+func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int) {
 	kt := p.k
 	nr := kt.NR
 	K, N := st.k, st.n
@@ -381,7 +404,7 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ow := p.g.Tensors[st.nd.Out].Shape[2]
 	if !st.im2col && N < 4*nr {
-		p.gemmSmall(st, in, ie, out, oe, n, lo, hi)
+		p.gemmSmall(st, in, ie, out, oe, n, lo, hi, w)
 		return
 	}
 	var phases []float32 // per image, InC x stride^2 phase planes
@@ -391,14 +414,14 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		defer putScratch(buf)
 		phases = *buf
 		ih, iw := inShape[1], inShape[2]
-		Parallel(n*c.InC, func(j int) {
+		parallel(w, n*c.InC, func(j int) {
 			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, c.Pad, c.Stride, st.hq, st.wq)
 		})
 	}
 	tiles := (N + nr - 1) / nr
-	per := tilesPerJob(tiles, n)
+	per := tilesPerJob(tiles, n, w)
 	groups := (tiles + per - 1) / per
-	Parallel(n*groups, func(j int) {
+	parallel(w, n*groups, func(j int) {
 		s, grp := j/groups, j%groups
 		x, o := in[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe]
 		j0 := grp * per * nr
@@ -446,11 +469,11 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 
 // gemmSmall is gemmConv for 1x1 convs on small planes (under 4 tiles):
 // columns of several images side by side make full tiles.
-func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, wk int) {
 	nr := p.k.NR
 	K, M, N := st.k, st.m, st.n
 	per := max(1, min((4*nr)/N, (n+3)/4)) // images per job: about 4 tiles, and work for 4 workers
-	Parallel((n+per-1)/per, func(j int) {
+	parallel(wk, (n+per-1)/per, func(j int) {
 		s0 := j * per
 		cnt := min(per, n-s0)
 		w := (cnt*N + nr - 1) / nr * nr
@@ -593,7 +616,7 @@ func im2colPhases(c *Conv, phases []float32, hq, wq, ow, j0, j1 int, cols []floa
 	}
 }
 
-func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32) {
+func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int) {
 	c := st.nd.Conv
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ih, iw := inShape[1], inShape[2]
@@ -605,7 +628,7 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	per := max(1, min(ch, 4096/(st.oh*st.ow)))
 	chunks := (ch + per - 1) / per
 	if st.direct {
-		Parallel(n*chunks, func(j int) {
+		parallel(w, n*chunks, func(j int) {
 			smp, c0 := j/chunks, j%chunks*per
 			c1 := min(ch, c0+per)
 			x := in[smp*ie+c0*ih*iw : smp*ie+c1*ih*iw]
@@ -614,7 +637,7 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 		})
 		return
 	}
-	Parallel(n*chunks, func(j int) {
+	parallel(w, n*chunks, func(j int) {
 		smp, c0 := j/chunks, j%chunks*per
 		xb := scratch(st.xLen + st.dwN)
 		xs, ys := (*xb)[:st.xLen], (*xb)[st.xLen:]
@@ -635,7 +658,7 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	})
 }
 
-func (p *Program) linear(st *step, x, out []float32, n int) {
+func (p *Program) linear(st *step, x, out []float32, n, w int) {
 	kt := p.k
 	nr, mr := kt.NR, kt.MR
 	l := st.nd.Linear
@@ -653,7 +676,7 @@ func (p *Program) linear(st *step, x, out []float32, n int) {
 	zero := make([]float32, mr)
 	inf := float32(math.Inf(1))
 	tiles := st.outP / nr
-	Parallel(tiles, func(t int) {
+	parallel(w, tiles, func(t int) {
 		t0 := t * nr
 		wt := st.wt[t0*K:]
 		buf := scratch(mr * nr)
@@ -732,10 +755,9 @@ func (p *Program) splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
 }
 
 // RunBatches runs the n samples x through the program batch samples at a
-// time, as Run would all at once but in bounded memory: the hooks see each
-// batch in turn (their n is the batch's size), progress (if not nil) hears
-// the samples done after each, and the outputs come back concatenated.
-// transient is RunTransient's promise about the hooks.
+// time with RunImages: the hooks see the samples as there, progress (if not
+// nil) hears the samples done after each batch, and the outputs come back
+// concatenated. transient is RunTransient's promise about the hooks.
 func (p *Program) RunBatches(x []float32, n, batch int, pre, hook Hook, transient bool, progress func(done, total int)) ([]float32, error) {
 	elems := p.g.Tensors[p.g.Input].Elems()
 	if n < 1 || batch < 1 || len(x) != n*elems {
@@ -744,7 +766,7 @@ func (p *Program) RunBatches(x []float32, n, batch int, pre, hook Hook, transien
 	var all []float32
 	for s := 0; s < n; s += batch {
 		k := min(batch, n-s)
-		out, err := p.run(x[s*elems:(s+k)*elems], k, pre, hook, transient || (pre == nil && hook == nil))
+		out, err := p.RunImages(x[s*elems:(s+k)*elems], k, pre, hook, transient)
 		if err != nil {
 			return nil, err
 		}

@@ -80,18 +80,22 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 			for _, id := range nd.In {
 				vals[id] = ref[id]
 			}
-			got, err := p.runStep(st, vals, n, nil, false)
-			if err != nil {
-				t.Fatal(err)
+			for _, w := range []int{0, 1} {
+				got, err := p.runStep(st, vals, n, nil, false, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compare(kt.Name+": "+g.Name+" "+nd.Name, got, ref[nd.Out])
 			}
-			compare(kt.Name+": "+g.Name+" "+nd.Name, got, ref[nd.Out])
 		}
 		for _, recycle := range []bool{false, true} {
-			out, err := p.run(x, n, nil, nil, recycle)
-			if err != nil {
-				t.Fatal(err)
+			for _, w := range []int{0, 1} {
+				out, err := p.run(x, n, nil, nil, recycle, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compare(kt.Name+": "+g.Name+" output", out, ref[g.Output])
 			}
-			compare(kt.Name+": "+g.Name+" output", out, ref[g.Output])
 		}
 	}
 }

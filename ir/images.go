@@ -1,0 +1,171 @@
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// groupBytes bounds a group's largest activation in RunImages: with the
+// node's other operand and its scratch it stays within a core's L2.
+var groupBytes = 256 << 10 // a variable for tests
+
+// RunImages runs the n samples x as Run does, a group of samples at a time
+// through all the nodes: a group's activations stay in the caches however
+// large n is (a batch of 64 224x224 images holds ~100 MB per layer, which a
+// layer-by-layer run streams through memory at every node). Groups are a
+// single 224x224 image, or as many small ones as fit groupBytes. With
+// several groups and cores, the groups run side by side, one per core, each
+// node on its group's core alone; with one group the node's work is split
+// across the cores as in Run. Each sample's output is the same, bit for bit,
+// whatever the grouping and the number of cores.
+//
+// The hooks see each group's outputs (their n is the group's size). For one
+// node, a hook's calls come in sample order and one at a time; calls for
+// different nodes may run at the same time. transient is RunTransient's
+// promise about the hooks.
+func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) ([]float32, error) {
+	g := p.g
+	elems := g.Tensors[g.Input].Elems()
+	if n < 1 || len(x) != n*elems {
+		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, g.Tensors[g.Input].Shape, n*elems)
+	}
+	recycle := transient || (pre == nil && hook == nil)
+	w := runtime.GOMAXPROCS(0)
+	size := p.groupSize()
+	if n >= w {
+		size = min(size, (n+w-1)/w) // a group for each worker at least
+	}
+	groups := (n + size - 1) / size
+	size = (n + groups - 1) / groups // groups of equal size, give or take one
+	groups = (n + size - 1) / size
+	if groups == 1 {
+		return p.run(x, n, pre, hook, recycle, 0)
+	}
+	outElems := g.Tensors[g.Output].Elems()
+	all := make([]float32, n*outElems)
+	w = min(w, groups)
+	var ord *turns
+	if w > 1 && (pre != nil || hook != nil) {
+		ord = newTurns(g.Nodes)
+	}
+	errs := make([]error, groups)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				grp := int(next.Add(1) - 1)
+				if grp >= groups || (ord != nil && ord.failed.Load()) {
+					return
+				}
+				s0 := grp * size
+				k := min(size, n-s0)
+				xs := x[s0*elems : (s0+k)*elems]
+				gpre, ghook := pre, hook
+				if ord != nil {
+					gpre, ghook = ord.wrap(pre, grp, 0), ord.wrap(hook, grp, 1)
+				}
+				out, err := p.run(xs, k, gpre, ghook, recycle, 1)
+				if err != nil {
+					errs[grp] = err
+					if ord != nil {
+						ord.fail()
+					}
+					return
+				}
+				copy(all[s0*outElems:(s0+k)*outElems], out)
+				if recycle && len(out) > 0 && &out[0] != &xs[0] {
+					p.put([][]float32{out})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// The first group's own error, not a later group's having waited for it.
+	var aborted error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, errTurnAborted) {
+			return nil, err
+		}
+		if err != nil && aborted == nil {
+			aborted = err
+		}
+	}
+	if aborted != nil {
+		return nil, aborted
+	}
+	return all, nil
+}
+
+// groupSize is how many samples make a group of RunImages.
+func (p *Program) groupSize() int {
+	m := 1
+	for _, t := range p.g.Tensors {
+		m = max(m, t.Elems())
+	}
+	return max(1, groupBytes/(4*m))
+}
+
+var errTurnAborted = errors.New("run aborted: another group of samples failed")
+
+// turns orders hook calls: group grp calls a hook on a node only after group
+// grp-1 has, and once it returned. Each group runs every node once, so a
+// node's turns count the groups through it.
+type turns struct {
+	index  map[*Node]int
+	mu     sync.Mutex
+	cond   *sync.Cond
+	next   [2][]int // the group whose turn it is, by hook (pre, hook) and node
+	failed atomic.Bool
+}
+
+func newTurns(nodes []*Node) *turns {
+	t := &turns{index: make(map[*Node]int, len(nodes))}
+	for i, nd := range nodes {
+		t.index[nd] = i
+	}
+	t.cond = sync.NewCond(&t.mu)
+	t.next = [2][]int{make([]int, len(nodes)), make([]int, len(nodes))}
+	return t
+}
+
+// wrap is h (hook number which) called in group grp's turn.
+func (t *turns) wrap(h Hook, grp, which int) Hook {
+	if h == nil {
+		return nil
+	}
+	next := t.next[which]
+	return func(nd *Node, out []float32, n int) error {
+		i, ok := t.index[nd]
+		if !ok {
+			return fmt.Errorf("hook: node %s is not the program's", nd.Name)
+		}
+		t.mu.Lock()
+		for next[i] != grp && !t.failed.Load() {
+			t.cond.Wait()
+		}
+		t.mu.Unlock()
+		if t.failed.Load() {
+			return errTurnAborted
+		}
+		err := h(nd, out, n)
+		t.mu.Lock()
+		next[i]++
+		t.mu.Unlock()
+		t.cond.Broadcast()
+		return err
+	}
+}
+
+// fail wakes every waiting group to give up.
+func (t *turns) fail() {
+	t.mu.Lock()
+	t.failed.Store(true)
+	t.mu.Unlock()
+	t.cond.Broadcast()
+}

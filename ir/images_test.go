@@ -1,0 +1,142 @@
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestRunImages checks that RunImages gives the reference's outputs bit for
+// bit whatever the group size and the number of workers, and that each hook,
+// node by node, sees the samples in order: its calls concatenated are the
+// reference's whole-batch output of the node.
+func TestRunImages(t *testing.T) {
+	mnv2, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(mnv2, 7)
+	d := &Description{Arch: "resnet", Block: "basic", Layers: []int{1, 1, 1, 1}, Widths: []int{8, 8, 16, 16}, WidthPerGroup: 64, Groups: 1,
+		NumClasses: 5, Input: []int{3, 20, 20}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "w.safetensors"}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	resnet, err := Build(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(resnet, 8)
+	defer func(b int) { groupBytes = b }(groupBytes)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, g := range []*Graph{Fuse(mnv2), Fuse(resnet)} {
+		const n = 7
+		x := randomInput(n, g.Tensors[g.Input].Shape, 9)
+		wantPre, wantPost := map[string][]float32{}, map[string][]float32{}
+		keep := func(m map[string][]float32) Hook {
+			return func(nd *Node, out []float32, _ int) error {
+				m[nd.Name] = append([]float32(nil), out...)
+				return nil
+			}
+		}
+		want, err := Reference(g, x, n, keep(wantPre), keep(wantPost))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, procs := range []int{1, 2, 3} {
+			for _, gb := range []int{1, 3 * 4 * g.Tensors[g.Input].Elems(), 1 << 30} {
+				name := fmt.Sprintf("%s/procs%d/group%d", g.Name, procs, gb)
+				runtime.GOMAXPROCS(procs)
+				groupBytes = gb
+				out, err := p.RunImages(x, n, nil, nil, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, out, cmpBits); diff != "" {
+					t.Errorf("%s: output differs from the reference (-want +got):\n%s", name, diff)
+				}
+				var mu sync.Mutex
+				gotPre, gotPost := map[string][]float32{}, map[string][]float32{}
+				cat := func(m map[string][]float32) Hook {
+					return func(nd *Node, out []float32, k int) error {
+						if len(out) != k*g.Tensors[nd.Out].Elems() {
+							return fmt.Errorf("%s: %d values for %d samples", nd.Name, len(out), k)
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						m[nd.Name] = append(m[nd.Name], out...)
+						return nil
+					}
+				}
+				out, err = p.RunImages(x, n, cat(gotPre), cat(gotPost), true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, out, cmpBits); diff != "" {
+					t.Errorf("%s, with hooks: output differs from the reference (-want +got):\n%s", name, diff)
+				}
+				if diff := cmp.Diff(wantPre, gotPre, cmpBits); diff != "" {
+					t.Errorf("%s: pre hook (-want +got):\n%s", name, diff)
+				}
+				if diff := cmp.Diff(wantPost, gotPost, cmpBits); diff != "" {
+					t.Errorf("%s: hook (-want +got):\n%s", name, diff)
+				}
+			}
+		}
+	}
+}
+
+// cmpBits compares floats by value, a zero's sign aside (see fastTolUlps).
+var cmpBits = cmp.Comparer(func(a, b float32) bool {
+	return a == b || (math.IsNaN(float64(a)) && math.IsNaN(float64(b)))
+})
+
+// TestRunImagesHookError checks that a hook's error ends the run, whichever
+// group it comes from, and that the groups waiting for their turn give up.
+func TestRunImagesHookError(t *testing.T) {
+	g, err := BuildMobileNetV2(smallDesc())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Randomize(g, 3)
+	g = Fuse(g)
+	defer func(b int) { groupBytes = b }(groupBytes)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	groupBytes = 1
+	p, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 9
+	x := randomInput(n, g.Tensors[g.Input].Shape, 4)
+	boom := errors.New("boom")
+	for _, procs := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(procs)
+		for _, bad := range []int{0, 4, n - 1} {
+			seen := 0
+			var mu sync.Mutex
+			_, err := p.RunImages(x, n, nil, func(nd *Node, _ []float32, k int) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if nd == g.Nodes[len(g.Nodes)/2] {
+					if seen == bad {
+						return boom
+					}
+					seen += k
+				}
+				return nil
+			}, true)
+			if !errors.Is(err, boom) {
+				t.Errorf("procs %d, failing at sample %d: error %v, want %v", procs, bad, err, boom)
+			}
+		}
+	}
+}
