@@ -54,9 +54,9 @@ func Transform(d *ir.Description) runtime.Transform {
 	}
 }
 
-// LoadFloat reads a description and its weights and returns the fused float graph.
+// LoadFloat reads the model (LoadModel) and returns the fused float graph.
 func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
-	d, g, err := ir.Load(model, weights)
+	d, g, err := LoadModel(model, weights)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,7 +79,7 @@ func (o *Options) Inputs() []string {
 			in = append(in, d.WeightsPath())
 		}
 	}
-	return in
+	return append(in, onnxInputs(o.Model)...)
 }
 
 // floatBatch is the batch of float passes over samples already in memory.
@@ -123,7 +123,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	d, g, st, err := ir.LoadState(o.Model, o.Weights)
+	d, g, st, err := loadState(o.Model, o.Weights)
 	if err != nil {
 		return nil, nil, nil, err
 	}

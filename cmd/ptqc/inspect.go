@@ -32,7 +32,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	if q.Model == "" {
 		return fmt.Errorf("inspect: -model is required")
 	}
-	_, g, err := ir.Load(q.Model, q.Weights)
+	_, g, err := compiler.LoadModel(q.Model, q.Weights)
 	if err != nil {
 		return err
 	}

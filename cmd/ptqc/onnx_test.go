@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
+)
+
+// TestEvalONNX: -model takes the bundled MobileNetV2's ONNX export, bare (on
+// images already preprocessed) or named by a description with "graph" (on
+// raw images, with the description's preprocessing), and gives the float
+// top-1 of its description.
+func TestEvalONNX(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "mobilenetv2_fmnist")
+	images, labels := filepath.Join(dir, "test_images.npy"), filepath.Join(dir, "test_labels.npy")
+	eval := func(model, x string) map[string]float64 {
+		t.Helper()
+		out, _, err := ptqc("eval", "-model", model, "-data", x, "-labels", labels, "-float", "-json")
+		if err != nil {
+			t.Fatalf("eval -model %s: %v", model, err)
+		}
+		var res map[string]float64
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("stdout %q: %v", out, err)
+		}
+		return res
+	}
+	want := eval(filepath.Join(dir, "model.json"), images)
+	if got := eval(filepath.Join(dir, "model_onnx.json"), images); got["top1"] != want["top1"] || got["n"] != want["n"] {
+		t.Errorf("model_onnx.json: %v, description: %v", got, want)
+	}
+	// The bare graph has no preprocessing for 28x28 Fashion-MNIST: give it
+	// the description's, applied beforehand.
+	d, err := ir.ReadDescription(filepath.Join(dir, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.Open(images, labels, compiler.Transform(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x []float32
+	if err := data.Batches(ds, 100, ds.Len(), func(_ int, b []float32, _ []int) error { x = append(x, b...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	pre := filepath.Join(t.TempDir(), "x.npy")
+	if err := data.WriteNpyF32(pre, []int{ds.Len(), 3, 32, 32}, x); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(filepath.Join(dir, "model.onnx"), pre); got["top1"] != want["top1"] || got["n"] != want["n"] {
+		t.Errorf("model.onnx: %v, description: %v", got, want)
+	}
+	out, _, err := ptqc("inspect", "-model", filepath.Join(dir, "model.onnx"), "-fused")
+	if err != nil || !strings.Contains(out, "(features.18.0):") || !strings.Contains(out, "(classifier.1):") {
+		t.Errorf("inspect: %v\n%s", err, out)
+	}
+	if _, _, err := ptqc("eval", "-model", filepath.Join(dir, "model.onnx"), "-weights", filepath.Join(dir, "model.safetensors"), "-float", "-data", pre); err == nil || !strings.Contains(err.Error(), "-weights does not apply") {
+		t.Errorf("-weights with an ONNX model: %v", err)
+	}
+}
