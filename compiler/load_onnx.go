@@ -42,3 +42,12 @@ func onnxInputs(model string) []string {
 	}
 	return nil
 }
+
+// validateDescription is Description.Validate, or onnx.ValidateDescription
+// for a model read from ONNX.
+func validateDescription(d *ir.Description) error {
+	if d.Arch == onnx.Arch {
+		return onnx.ValidateDescription(d)
+	}
+	return d.Validate()
+}

@@ -55,7 +55,22 @@ func TestEvalONNX(t *testing.T) {
 	if got := eval(filepath.Join(dir, "model.onnx"), pre); got["top1"] != want["top1"] || got["n"] != want["n"] {
 		t.Errorf("model.onnx: %v, description: %v", got, want)
 	}
-	out, _, err := ptqc("inspect", "-model", filepath.Join(dir, "model.onnx"), "-fused")
+	// Quantized from ONNX, saved, and read back.
+	q := filepath.Join(t.TempDir(), "m.ptqm")
+	qargs := []string{"-data", images, "-labels", labels, "-limit", "200", "-json"}
+	out, _, err := ptqc(append([]string{"eval", "-model", filepath.Join(dir, "model_onnx.json"), "-qconfig", "default",
+		"-calib", filepath.Join(dir, "calib_images.npy"), "-calib-limit", "60", "-save-qmodel", q}, qargs...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := ptqc(append([]string{"eval", "-qmodel", q}, qargs...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"top1"`) || back != out {
+		t.Errorf("quantized from ONNX: %s, read back: %s", out, back)
+	}
+	out, _, err = ptqc("inspect", "-model", filepath.Join(dir, "model.onnx"), "-fused")
 	if err != nil || !strings.Contains(out, "(features.18.0):") || !strings.Contains(out, "(classifier.1):") {
 		t.Errorf("inspect: %v\n%s", err, out)
 	}

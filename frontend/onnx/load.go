@@ -3,7 +3,6 @@ package onnx
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -125,25 +124,45 @@ func describe(gd *graphDescription, g *ir.Graph) (*ir.Description, error) {
 	if gd.Preprocess != nil {
 		d.Preprocess = *gd.Preprocess
 	}
-	if len(d.Mean) != in[0] || len(d.Std) != in[0] {
-		return nil, fmt.Errorf("mean %v / std %v: want one value per input channel (%d)", d.Mean, d.Std, in[0])
+	if err := ValidateDescription(d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ValidateDescription checks the description of an ONNX model (Arch), as a
+// quantized model's header carries it: input, classes and preprocessing.
+func ValidateDescription(d *ir.Description) error {
+	if d.Arch != Arch {
+		return fmt.Errorf("arch %q is not %q", d.Arch, Arch)
+	}
+	if d.NumClasses < 1 {
+		return fmt.Errorf("num_classes %d: must be positive", d.NumClasses)
+	}
+	if len(d.Input) != 3 {
+		return fmt.Errorf("input %v: want [channels, height, width]", d.Input)
+	}
+	for _, v := range d.Input {
+		if v < 1 || v > maxDim {
+			return fmt.Errorf("input %v: dimensions must be 1 to %d", d.Input, maxDim)
+		}
+	}
+	if len(d.Mean) != d.Input[0] || len(d.Std) != d.Input[0] {
+		return fmt.Errorf("mean %v / std %v: want one value per input channel (%d)", d.Mean, d.Std, d.Input[0])
 	}
 	for c := range d.Std {
 		if !(d.Std[c] > 0) || math.IsInf(float64(d.Std[c]), 0) || math.IsNaN(float64(d.Mean[c])) || math.IsInf(float64(d.Mean[c]), 0) {
-			return nil, fmt.Errorf("mean %v / std %v: std must be positive and both finite", d.Mean, d.Std)
+			return fmt.Errorf("mean %v / std %v: std must be positive and both finite", d.Mean, d.Std)
 		}
 	}
 	p := d.Preprocess
 	if p.Resize < 0 || p.Crop < 0 || p.Pad < 0 || p.Resize > maxDim || p.Crop > maxDim || p.Pad > maxDim {
-		return nil, fmt.Errorf("preprocess %+v: sizes must not be negative", p)
+		return fmt.Errorf("preprocess %+v: sizes must not be negative", p)
 	}
-	if p.Crop > 0 && (p.Crop+2*p.Pad != in[1] || in[1] != in[2]) {
-		return nil, fmt.Errorf("preprocess: crop %d + 2*pad %d does not give the graph's input %dx%d", p.Crop, p.Pad, in[1], in[2])
+	if p.Crop > 0 && (p.Crop+2*p.Pad != d.Input[1] || d.Input[1] != d.Input[2]) {
+		return fmt.Errorf("preprocess: crop %d + 2*pad %d does not give the graph's input %dx%d", p.Crop, p.Pad, d.Input[1], d.Input[2])
 	}
-	if d.NumClasses < 1 {
-		return nil, errors.New("the graph has no outputs")
-	}
-	return d, nil
+	return nil
 }
 
 // StateDict is the graph's parameters as named tensors, what identifies an
