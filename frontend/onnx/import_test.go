@@ -101,6 +101,15 @@ func TestImportErrors(t *testing.T) {
 		{"constant output", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0].Name = proto.String("fb") }), `graph output "fb" is a constant`},
 		{"residual broadcast", edit(setNode(1, node("Add", "/add/Add", []string{"c", "x"}, []string{"r"}))), `(Add): operand shapes [0 4 8 8] and [0 3 8 8] differ`},
 		{"runtime weight", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "f", "fb"}, []string{"y"}))), `(Gemm): weight (input 1, "f") is computed at run time`},
+		{"too many inputs", edit(setNode(1, node("Relu", "/relu/Relu", []string{"c", "c"}, []string{"r"}))), `node "/relu/Relu" (Relu): has 2 inputs; Relu takes at most 1 at opset 13`},
+		{"bias of a MatMul read elsewhere", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[2] = f32("fwT", []int64{4, 2}, make([]float32, 8))
+			m.Graph.Node = append(m.Graph.Node[:4],
+				node("MatMul", "/fc/MatMul", []string{"f", "fwT"}, []string{"mm"}),
+				node("Identity", "/fc/Identity", []string{"mm"}, []string{"mmi"}),
+				node("Add", "/fc/Add", []string{"mmi", "fb"}, []string{"s"}),
+				node("Add", "/Add", []string{"s", "mm"}, []string{"y"}))
+		}), `node "/fc/Add" (Add): adding a constant is supported only as the bias of a MatMul`},
 		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
 			m.Graph.Node = append(m.Graph.Node[:3],

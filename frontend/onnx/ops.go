@@ -85,6 +85,9 @@ func (im *importer) importNode(n *onnxpb.NodeProto) error {
 	if !canFold && !canRun {
 		return fmt.Errorf("op %s is not supported (ptqc imports %s)", op, supportedOps())
 	}
+	if max := maxInputs(op, im.opset); len(n.GetInput()) > max {
+		return fmt.Errorf("has %d inputs; %s takes at most %d at opset %d", len(n.GetInput()), op, max, im.opset)
+	}
 	if canFold && (op == "Shape" || op == "Constant" || im.allConst(n)) {
 		t, err := fold(im, n, a)
 		if err != nil {
@@ -109,6 +112,38 @@ func (im *importer) importNode(n *onnxpb.NodeProto) error {
 		return err
 	}
 	return a.done()
+}
+
+// maxInputs is how many inputs op takes at opset, where ONNX changed it.
+func maxInputs(op string, opset int) int {
+	switch op {
+	case "Constant":
+		return 0
+	case "Relu", "GlobalAveragePool", "Flatten", "MaxPool", "Identity", "Shape", "Cast":
+		return 1
+	case "Unsqueeze", "Squeeze":
+		if opset < 13 {
+			return 1
+		}
+		return 2
+	case "ReduceMean":
+		if opset < 18 {
+			return 1
+		}
+		return 2
+	case "Dropout":
+		if opset < 12 {
+			return 1
+		}
+		return 3
+	case "Add", "Sub", "Mul", "Div", "MatMul", "Reshape", "Gather":
+		return 2
+	case "Conv", "Clip", "Gemm":
+		return 3
+	case "BatchNormalization":
+		return 5
+	}
+	return math.MaxInt // Concat
 }
 
 // allConst reports whether every present input is a constant.
@@ -383,7 +418,7 @@ func (im *importer) addOp(n *onnxpb.NodeProto, a *attrs) error {
 // linearBias folds the constant of an Add into the bias of the MatMul before it.
 func (im *importer) linearBias(n *onnxpb.NodeProto, x *value, b *tensor) error {
 	p := im.g.Producer(x.t)
-	if p == nil || p.Op != ir.OpLinear || p.Linear.Bias != nil || p.Act != ir.ActNone || len(im.g.Consumers(x.t)) > 0 || im.uses[im.outputName(x.t)] != 1 {
+	if p == nil || p.Op != ir.OpLinear || p.Linear.Bias != nil || p.Act != ir.ActNone || im.readers(x.t) != 1 {
 		return errors.New("adding a constant is supported only as the bias of a MatMul")
 	}
 	out := p.Linear.Out
@@ -400,14 +435,16 @@ func (im *importer) linearBias(n *onnxpb.NodeProto, x *value, b *tensor) error {
 	return nil
 }
 
-// outputName is the ONNX name bound to ir tensor t ("" if none).
-func (im *importer) outputName(t int) string {
+// readers counts the nodes (and graph output) reading ir tensor t under any
+// of its ONNX names (Identity and Dropout give it several).
+func (im *importer) readers(t int) int {
+	n := 0
 	for name, v := range im.vals {
 		if v.c == nil && v.proto == nil && v.t == t {
-			return name
+			n += im.uses[name]
 		}
 	}
-	return ""
+	return n
 }
 
 // mean is ir's mean over H and W, as GlobalAveragePool or ReduceMean.
