@@ -37,8 +37,8 @@ func onnxInputs(model string) []string {
 	if model == "" || !onnx.IsModel(model) {
 		return nil
 	}
-	if d, _, err := onnx.Load(model); err == nil && d.Weights != model {
-		return []string{d.Weights}
+	if p, err := onnx.GraphPath(model); err == nil && p != model {
+		return []string{p}
 	}
 	return nil
 }

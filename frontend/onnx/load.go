@@ -54,28 +54,9 @@ type graphDescription struct {
 // preprocessing (resize 256, crop 224, ImageNet mean and std); another size
 // gets ImageNet's mean and std and no resize, crop or pad.
 func Load(path string) (*ir.Description, *ir.Graph, error) {
-	gd := &graphDescription{}
-	graphPath := path
-	if strings.ToLower(filepath.Ext(path)) != ".onnx" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("model description: %w", err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(gd); err != nil {
-			return nil, nil, fmt.Errorf("model description %s: %w (a description with \"graph\" takes arch, graph, num_classes, input, mean, std and preprocess)", path, err)
-		}
-		if gd.Arch != "" && gd.Arch != Arch {
-			return nil, nil, fmt.Errorf("model description %s: arch %q: a description naming a graph has arch %q or none", path, gd.Arch, Arch)
-		}
-		if gd.Graph == "" {
-			return nil, nil, fmt.Errorf("model description %s: \"graph\" is empty", path)
-		}
-		graphPath = gd.Graph
-		if !filepath.IsAbs(graphPath) {
-			graphPath = filepath.Join(filepath.Dir(path), graphPath)
-		}
+	gd, graphPath, err := readGraphDescription(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	m, err := ReadFile(graphPath)
 	if err != nil {
@@ -91,6 +72,42 @@ func Load(path string) (*ir.Description, *ir.Graph, error) {
 	}
 	d.Path, d.Weights = path, graphPath
 	return d, g, nil
+}
+
+// GraphPath is the ONNX file that path (IsModel) names: path itself, or the
+// "graph" of a JSON description.
+func GraphPath(path string) (string, error) {
+	_, p, err := readGraphDescription(path)
+	return p, err
+}
+
+// readGraphDescription reads the JSON description at path, or an empty one
+// for a .onnx path, and the path of its graph.
+func readGraphDescription(path string) (*graphDescription, string, error) {
+	gd := &graphDescription{}
+	if strings.ToLower(filepath.Ext(path)) == ".onnx" {
+		return gd, path, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("model description: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(gd); err != nil {
+		return nil, "", fmt.Errorf("model description %s: %w (a description with \"graph\" takes arch, graph, num_classes, input, mean, std and preprocess)", path, err)
+	}
+	if gd.Arch != "" && gd.Arch != Arch {
+		return nil, "", fmt.Errorf("model description %s: arch %q: a description naming a graph has arch %q or none", path, gd.Arch, Arch)
+	}
+	if gd.Graph == "" {
+		return nil, "", fmt.Errorf("model description %s: \"graph\" is empty", path)
+	}
+	graphPath := gd.Graph
+	if !filepath.IsAbs(graphPath) {
+		graphPath = filepath.Join(filepath.Dir(path), graphPath)
+	}
+	return gd, graphPath, nil
 }
 
 // describe fills a description from the graph and the JSON's fields.
