@@ -1,7 +1,28 @@
 // Package onnx reads ONNX models (what torch.onnx.export writes for CNNs) into
 // ptqc's float graph: a strict decoder of the protobuf file (decode.go), and an
 // import that folds the shape subgraphs torch emits, removes dead nodes and maps
-// the remaining ops onto ir's nodes (import.go).
+// the remaining ops onto ir's nodes (import.go, ops.go, fold.go).
+//
+// The decoder takes IR versions 3 to 10 and default-domain opsets 11 to 18;
+// fields ONNX 1.12's schema does not define are errors, except the
+// metadata_props later releases added. Tensor data (raw_data or the typed
+// fields; float32, float16, int64, int32, bool where read) must match the
+// dims, and external data is read only from regular files inside the model's
+// directory, symlinks resolved.
+//
+// The import takes one float input [N, C, H, W] (N static or a symbol) and one
+// output [N, classes]; every shape is per sample in ir, and the batch axis is
+// the leading one. Ops, each read per the model's opset: Conv (square kernel,
+// equal strides, the same padding on every side, dilation 1, group 1 or
+// depthwise), BatchNormalization (inference), Relu, Clip as ReLU6 or ReLU,
+// Add (residual, or a MatMul's bias), GlobalAveragePool and ReduceMean over H,
+// W, Flatten and Reshape to [N, features], Gemm (alpha = beta = 1), MatMul
+// with a constant, MaxPool (floor mode), Identity, Dropout; Shape, Gather,
+// Unsqueeze, Squeeze, Concat, Cast, Constant, Add, Sub, Mul, Div and Reshape
+// on constants are folded. Anything else is an error naming the node, its op
+// and what is missing. ir nodes are named after the PyTorch module paths that
+// torch's scoped node names spell ("/layer1/layer1.0/conv1/Conv" is
+// layer1.0.conv1).
 package onnx
 
 import (

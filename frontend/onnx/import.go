@@ -97,6 +97,21 @@ func Import(m *Model) (*ir.Graph, error) {
 	if len(out.shape) != 2 {
 		return nil, fmt.Errorf("graph output %q has shape %v, want [N, classes]", output, out.shape)
 	}
+	if sh := gp.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil {
+		// The declared shape, where torch wrote one, must be what was computed.
+		dims := sh.GetDim()
+		if len(dims) != 2 || (dims[1].GetDimParam() == "" && dims[1].GetDimValue() != int64(out.shape[1])) {
+			var decl []string
+			for _, d := range dims {
+				if d.GetDimParam() != "" {
+					decl = append(decl, d.GetDimParam())
+				} else {
+					decl = append(decl, fmt.Sprint(d.GetDimValue()))
+				}
+			}
+			return nil, fmt.Errorf("graph output %q is declared [%s] but computes [N, %d]", output, strings.Join(decl, ", "), out.shape[1])
+		}
+	}
 	im.g.Output = im.add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, out.t)
 	fuseReLUs(im.g)
 	if err := ir.InferShapes(im.g); err != nil {

@@ -101,6 +101,7 @@ func TestImportErrors(t *testing.T) {
 		{"constant output", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0].Name = proto.String("fb") }), `graph output "fb" is a constant`},
 		{"residual broadcast", edit(setNode(1, node("Add", "/add/Add", []string{"c", "x"}, []string{"r"}))), `(Add): operand shapes [0 4 8 8] and [0 3 8 8] differ`},
 		{"runtime weight", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "f", "fb"}, []string{"y"}))), `(Gemm): weight (input 1, "f") is computed at run time`},
+		{"declared output shape", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0] = valueInfo("y", "N", 1000) }), `graph output "y" is declared [N, 1000] but computes [N, 2]`},
 		{"too many inputs", edit(setNode(1, node("Relu", "/relu/Relu", []string{"c", "c"}, []string{"r"}))), `node "/relu/Relu" (Relu): has 2 inputs; Relu takes at most 1 at opset 13`},
 		{"bias of a MatMul read elsewhere", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[2] = f32("fwT", []int64{4, 2}, make([]float32, 8))
