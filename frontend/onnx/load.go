@@ -182,12 +182,18 @@ func ValidateDescription(d *ir.Description) error {
 	return nil
 }
 
-// StateDict is the graph's parameters as named tensors, what identifies an
-// ONNX model's weights in a quantized model's header.
+// StateDict is the graph's parameters as named tensors plus, as the U8
+// tensor "__graph__", the printed graph (every layer's kind, geometry and
+// shape): what identifies an ONNX model in a quantized model's header, where
+// a description's hash identifies the structure of the other models.
 func StateDict(g *ir.Graph, path string) *ir.SafeTensors {
 	st := &ir.SafeTensors{Path: path, Metadata: map[string]string{}, Tensors: map[string]*ir.SafeTensor{}}
 	for _, t := range ir.StateDict(g) {
 		st.Tensors[t.Name] = t
+	}
+	var b bytes.Buffer
+	if err := ir.Print(&b, g); err == nil {
+		st.Tensors["__graph__"] = &ir.SafeTensor{Name: "__graph__", DType: "U8", Shape: []int{b.Len()}, Data: b.Bytes()}
 	}
 	return st
 }

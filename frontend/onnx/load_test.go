@@ -66,3 +66,23 @@ func TestLoadDescriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestStateDictStructure: the state_dict that identifies an ONNX model's
+// weights also changes with its structure.
+func TestStateDictStructure(t *testing.T) {
+	a, err := importModel(t, tiny(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := importModel(t, edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)))), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, sb := StateDict(a, "a"), StateDict(b, "b")
+	if string(sa.Tensors["conv.weight"].Data) != string(sb.Tensors["conv.weight"].Data) {
+		t.Fatal("the weights differ")
+	}
+	if string(sa.Tensors["__graph__"].Data) == string(sb.Tensors["__graph__"].Data) {
+		t.Error("strides 1 and 2 give the same state_dict")
+	}
+}
