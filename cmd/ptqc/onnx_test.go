@@ -11,10 +11,10 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
-// TestEvalONNX: -model takes the bundled MobileNetV2's ONNX export, bare (on
+// TestEvalONNX: -model takes the bundled models' ONNX exports, bare (on
 // images already preprocessed) or named by a description with "graph" (on
 // raw images, with the description's preprocessing), and gives the float
-// top-1 of its description.
+// top-1 of their descriptions; a model quantized from ONNX saves and loads.
 func TestEvalONNX(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "mobilenetv2_fmnist")
 	images, labels := filepath.Join(dir, "test_images.npy"), filepath.Join(dir, "test_labels.npy")
@@ -30,10 +30,14 @@ func TestEvalONNX(t *testing.T) {
 		}
 		return res
 	}
-	want := eval(filepath.Join(dir, "model.json"), images)
-	if got := eval(filepath.Join(dir, "model_onnx.json"), images); got["top1"] != want["top1"] || got["n"] != want["n"] {
-		t.Errorf("model_onnx.json: %v, description: %v", got, want)
+	for _, d := range []string{"resnet_fmnist", "mobilenetv2_fmnist"} {
+		d := filepath.Join(dir, "..", d)
+		want, got := eval(filepath.Join(d, "model.json"), images), eval(filepath.Join(d, "model_onnx.json"), images)
+		if got["top1"] != want["top1"] || got["n"] != want["n"] {
+			t.Errorf("%s: model_onnx.json: %v, description: %v", d, got, want)
+		}
 	}
+	want := eval(filepath.Join(dir, "model.json"), images)
 	// The bare graph has no preprocessing for 28x28 Fashion-MNIST: give it
 	// the description's, applied beforehand.
 	d, err := ir.ReadDescription(filepath.Join(dir, "model.json"))
