@@ -103,13 +103,14 @@ func (im *importer) foldShape(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 		batch[0] = true
 	}
 	r := int64(len(shape))
-	start, err := a.int("start", 0) // opset 15
-	if err != nil {
-		return nil, err
-	}
-	end, err := a.int("end", r)
-	if err != nil {
-		return nil, err
+	start, end := int64(0), r
+	if im.opset >= 15 {
+		if start, err = a.int("start", 0); err != nil {
+			return nil, err
+		}
+		if end, err = a.int("end", r); err != nil {
+			return nil, err
+		}
 	}
 	clampAxis := func(v int64) int64 {
 		if v < 0 {
@@ -331,9 +332,6 @@ func (im *importer) foldCast(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	}
 	if len(ts) == 0 || ts[0] == nil {
 		return nil, errors.New("input 0 is missing")
-	}
-	if _, err := a.int("saturate", 1); err != nil { // opset 19; harmless
-		return nil, err
 	}
 	to, err := a.int("to", 0)
 	if err != nil {

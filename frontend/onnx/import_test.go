@@ -102,6 +102,10 @@ func TestImportErrors(t *testing.T) {
 		{"residual broadcast", edit(setNode(1, node("Add", "/add/Add", []string{"c", "x"}, []string{"r"}))), `(Add): operand shapes [0 4 8 8] and [0 3 8 8] differ`},
 		{"runtime weight", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "f", "fb"}, []string{"y"}))), `(Gemm): weight (input 1, "f") is computed at run time`},
 		{"declared output shape", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0] = valueInfo("y", "N", 1000) }), `graph output "y" is declared [N, 1000] but computes [N, 2]`},
+		{"attribute of a later opset", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node[:3], node("Shape", "/Shape", []string{"p"}, []string{"n"}, aInt("start", 0)), m.Graph.Node[3], m.Graph.Node[4])
+			m.Graph.Node[4].Input[0] = "n" // keeps it live
+		}), `node "/Shape" (Shape): attribute start not supported`},
 		{"too many inputs", edit(setNode(1, node("Relu", "/relu/Relu", []string{"c", "c"}, []string{"r"}))), `node "/relu/Relu" (Relu): has 2 inputs; Relu takes at most 1 at opset 13`},
 		{"bias of a MatMul read elsewhere", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[2] = f32("fwT", []int64{4, 2}, make([]float32, 8))
@@ -234,6 +238,15 @@ func TestImportForms(t *testing.T) {
 				node("Squeeze", "/Squeeze", []string{"nd"}, []string{"n0"}),
 				node("Unsqueeze", "/Unsqueeze", []string{"n0", "zero"}, []string{"n1"}),
 				node("Concat", "/Concat", []string{"n1", "four"}, []string{"s"}, aInt("axis", 0)),
+				node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}),
+				m.Graph.Node[4])
+		})},
+		{"Shape with start and end, opset 15", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(15)
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("m1", -1))
+			m.Graph.Node = append(m.Graph.Node[:3],
+				node("Shape", "/Shape", []string{"p"}, []string{"n"}, aInt("start", 0), aInt("end", 1)),
+				node("Concat", "/Concat", []string{"n", "m1"}, []string{"s"}, aInt("axis", 0)),
 				node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}),
 				m.Graph.Node[4])
 		})},

@@ -737,8 +737,10 @@ func (im *importer) identity(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 func (im *importer) dropout(n *onnxpb.NodeProto, a *attrs) error {
-	if _, err := a.float("ratio", 0.5); err != nil { // opsets before 12
-		return err
+	if im.opset < 12 {
+		if _, err := a.float("ratio", 0.5); err != nil { // an input from 12
+			return err
+		}
 	}
 	if _, err := a.int("seed", 0); err != nil {
 		return err
