@@ -17,6 +17,8 @@ func (g *gen) doc() ([]byte, error) {
 		arch = "MobileNetV2"
 	case "resnet":
 		arch = fmt.Sprintf("ResNet (%s blocks %v)", m.Desc.Block, m.Desc.Layers)
+	case "onnx":
+		arch = "network read from ONNX"
 	}
 	qc := meta.QConfig
 	if qc == "" {

@@ -157,7 +157,7 @@ func (m *Model) validate() error {
 	if m.Desc == nil {
 		return errors.New("header has no description")
 	}
-	if err := m.Desc.Validate(); err != nil {
+	if err := validateDescription(m.Desc); err != nil {
 		return fmt.Errorf("description: %w", err)
 	}
 	nt := len(m.Tensors)

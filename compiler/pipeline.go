@@ -55,9 +55,9 @@ func Transform(d *ir.Description) runtime.Transform {
 	}
 }
 
-// LoadFloat reads a description and its weights and returns the fused float graph.
+// LoadFloat reads the model (LoadModel) and returns the fused float graph.
 func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
-	d, g, err := frontend.Load(model, weights)
+	d, g, err := LoadModel(model, weights)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,7 +80,7 @@ func (o *Options) Inputs() []string {
 			in = append(in, d.WeightsPath())
 		}
 	}
-	return in
+	return append(in, onnxInputs(o.Model)...)
 }
 
 // floatBatch is the batch of float passes over samples already in memory.
@@ -124,7 +124,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	d, g, st, err := frontend.LoadState(o.Model, o.Weights)
+	d, g, st, err := loadState(o.Model, o.Weights)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/ptqc/ptqc/compiler"
-	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -33,7 +32,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	if q.Model == "" {
 		return fmt.Errorf("inspect: -model is required")
 	}
-	_, g, err := frontend.Load(q.Model, q.Weights)
+	_, g, err := compiler.LoadModel(q.Model, q.Weights)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ type quantFlags struct {
 }
 
 func (q *quantFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&q.Model, "model", "", "model description `JSON` file")
+	fs.StringVar(&q.Model, "model", "", "model: description `JSON` file, or an ONNX graph (.onnx, or a JSON with \"graph\" naming one)")
 	fs.StringVar(&q.Weights, "weights", "", "weights `file`: torch.save .pth/.pt or safetensors (default: the description's \"weights\")")
 	fs.StringVar(&q.QConfig, "qconfig", "", "quantization config `name`: "+strings.Join(qconfigNames(), ", "))
 	fs.StringVar(&q.Calib, "calib", "", "calibration `data`: ImageFolder directory, .npy, or IDX images file")

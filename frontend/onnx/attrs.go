@@ -1,0 +1,92 @@
+package onnx
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
+)
+
+// attrs reads a node's attributes; done fails on any that was not read, so an
+// attribute the import does not understand is an error, never ignored.
+type attrs struct {
+	m    map[string]*onnxpb.AttributeProto
+	used map[string]bool
+}
+
+func newAttrs(n *onnxpb.NodeProto) (*attrs, error) {
+	a := &attrs{m: map[string]*onnxpb.AttributeProto{}, used: map[string]bool{}}
+	for _, p := range n.GetAttribute() {
+		if p.GetRefAttrName() != "" {
+			return nil, fmt.Errorf("attribute %q refers to a function attribute", p.GetName())
+		}
+		if _, dup := a.m[p.GetName()]; dup {
+			return nil, fmt.Errorf("attribute %q given twice", p.GetName())
+		}
+		a.m[p.GetName()] = p
+	}
+	return a, nil
+}
+
+// get returns the attribute name if present, checking its type.
+func (a *attrs) get(name string, want onnxpb.AttributeProto_AttributeType) (*onnxpb.AttributeProto, error) {
+	p, ok := a.m[name]
+	if !ok {
+		return nil, nil
+	}
+	a.used[name] = true
+	if p.GetType() != want {
+		return nil, fmt.Errorf("attribute %q has type %s, want %s", name, p.GetType(), want)
+	}
+	return p, nil
+}
+
+func (a *attrs) has(name string) bool { _, ok := a.m[name]; return ok }
+
+func (a *attrs) int(name string, def int64) (int64, error) {
+	p, err := a.get(name, onnxpb.AttributeProto_INT)
+	if p == nil || err != nil {
+		return def, err
+	}
+	return p.GetI(), nil
+}
+
+func (a *attrs) float(name string, def float32) (float32, error) {
+	p, err := a.get(name, onnxpb.AttributeProto_FLOAT)
+	if p == nil || err != nil {
+		return def, err
+	}
+	return p.GetF(), nil
+}
+
+func (a *attrs) ints(name string, def []int64) ([]int64, error) {
+	p, err := a.get(name, onnxpb.AttributeProto_INTS)
+	if p == nil || err != nil {
+		return def, err
+	}
+	return p.GetInts(), nil
+}
+
+func (a *attrs) str(name, def string) (string, error) {
+	p, err := a.get(name, onnxpb.AttributeProto_STRING)
+	if p == nil || err != nil {
+		return def, err
+	}
+	return string(p.GetS()), nil
+}
+
+// done fails if an attribute was not read.
+func (a *attrs) done() error {
+	var left []string
+	for k := range a.m {
+		if !a.used[k] {
+			left = append(left, k)
+		}
+	}
+	if len(left) > 0 {
+		sort.Strings(left)
+		return fmt.Errorf("attribute %s not supported", strings.Join(left, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,348 @@
+package onnx
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
+	"github.com/ptqc/ptqc/ir"
+	"google.golang.org/protobuf/proto"
+)
+
+func importModel(t testing.TB, m *onnxpb.ModelProto, dir string) (*ir.Graph, error) {
+	t.Helper()
+	dm, err := Decode(marshal(t, m), dir)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return Import(dm)
+}
+
+// edit returns tiny changed by f.
+func edit(f func(m *onnxpb.ModelProto)) *onnxpb.ModelProto {
+	m := tiny()
+	f(m)
+	return m
+}
+
+func setNode(k int, n *onnxpb.NodeProto) func(*onnxpb.ModelProto) {
+	return func(m *onnxpb.ModelProto) { m.Graph.Node[k] = n }
+}
+
+var convAttrs = []*onnxpb.AttributeProto{aInts("kernel_shape", 3, 3), aInts("pads", 1, 1, 1, 1)}
+
+func conv(at ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	return node("Conv", "/conv/Conv", []string{"x", "w", "b"}, []string{"c"}, at...)
+}
+
+// TestImportErrors: what the import cannot take is an error naming the node,
+// its op and what is missing.
+func TestImportErrors(t *testing.T) {
+	nan := tinyWeights()[0]
+	binary.LittleEndian.PutUint32(nan.RawData, math.Float32bits(float32(math.NaN())))
+	for _, c := range []struct {
+		name string
+		m    *onnxpb.ModelProto
+		want string
+	}{
+		{"unsupported op", edit(setNode(1, node("Sigmoid", "/act/Sigmoid", []string{"c"}, []string{"r"}))), `node "/act/Sigmoid" (Sigmoid): op Sigmoid is not supported`},
+		{"other domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }), `node "/relu/Relu" (Relu): domain "com.microsoft"`},
+		{"unknown attribute", edit(setNode(0, conv(append(convAttrs, aInt("foo", 1))...))), `node "/conv/Conv" (Conv): attribute foo not supported`},
+		{"dilation", edit(setNode(0, conv(append(convAttrs, aInts("dilations", 2, 2))...))), `node "/conv/Conv" (Conv): dilations [2 2]: ptqc supports dilation 1`},
+		{"asymmetric pads", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aInts("pads", 0, 0, 1, 1)))), `(Conv): pads [0 0 1 1]`},
+		{"rectangular kernel", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[0] = f32("w", []int64{4, 3, 3, 1}, make([]float32, 36))
+			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 1))
+		}), `(Conv): kernel_shape [3 1]: ptqc supports square 2-D kernels`},
+		{"attribute type", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aInt("pads", 1)))), `attribute "pads" has type INT, want INTS`},
+		{"grouped conv", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[0] = f32("w", []int64{6, 1, 3, 3}, make([]float32, 54))
+			m.Graph.Node[0] = node("Conv", "/conv/Conv", []string{"x", "w"}, []string{"c"}, append(convAttrs, aInt("group", 3))...)
+		}), `group 3: grouped convolutions are not supported yet`},
+		{"dtype", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[1] = &onnxpb.TensorProto{Name: proto.String("b"), Dims: []int64{4}, DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), DoubleData: []float64{1, 2, 3, 4}}
+		}), `node "/conv/Conv" (Conv): initializer "b": data type DOUBLE is not supported`},
+		{"NaN weight", withInit(0, nan), `(Conv): weight "w": element 0 is NaN`},
+		{"weight shape", withInit(1, f32("b", []int64{3}, make([]float32, 3))), `bias "b": shape [3], want [4]`},
+		{"missing input", edit(setNode(1, node("Relu", "/relu/Relu", []string{"nope"}, []string{"r"}))), `node "/relu/Relu" (Relu): input "nope" is not a graph input, an initializer or a node's output`},
+		{"cycle", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node[0].Input[0] = "f"
+		}), `is on a cycle`},
+		{"written twice", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[2].Output[0] = "r" }), `both write "r"`},
+		{"output not written", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0].Name = proto.String("z") }), `graph output "z" is not written by any node`},
+		{"absurd input", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 1<<20, 8) }), `graph input "x": dimension 2 is 1048576`},
+		{"dynamic height", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, "H", 8) }), `only the batch axis may be dynamic`},
+		{"input rank", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 8) }), `3 dimensions, want 4`},
+		{"two inputs", edit(func(m *onnxpb.ModelProto) { m.Graph.Input = append(m.Graph.Input, valueInfo("x2", "N", 3, 8, 8)) }), `graph inputs "x" and "x2"`},
+		{"too small for kernel", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Input[0] = valueInfo("x", "N", 3, 1, 1)
+			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
+		}), `smaller than kernel 3`},
+		{"clip bounds", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("lo", nil, []float32{0}), f32("hi", nil, []float32{3}))
+			m.Graph.Node[1] = node("Clip", "/act/Clip", []string{"c", "lo", "hi"}, []string{"r"})
+		}), `(Clip): Clip(min 0, max 3): ptqc supports [0, 6] (ReLU6) and [0, inf) (ReLU)`},
+		{"reshape", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", 0, 2, -1))
+			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
+		}), `(Reshape): target shape [0 2 -1]: ptqc reshapes only to [N, features]`},
+		{"gemm alpha", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "fw", "fb"}, []string{"y"}, aInt("transB", 1), aFloat("alpha", 2)))), `(Gemm): alpha 2: ptqc supports 1`},
+		{"maxpool indices used", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node[2] = node("MaxPool", "/pool/MaxPool", []string{"r"}, []string{"p", "idx"}, aInts("kernel_shape", 8, 8))
+			m.Graph.Node = append(m.Graph.Node, node("Relu", "/dead", []string{"idx"}, []string{"y2"}))
+			m.Graph.Output = append(m.Graph.Output, valueInfo("y2", "N", 2))
+		}), `has 2 outputs: ptqc imports graphs with one`},
+		{"constant output", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0].Name = proto.String("fb") }), `graph output "fb" is a constant`},
+		{"residual broadcast", edit(setNode(1, node("Add", "/add/Add", []string{"c", "x"}, []string{"r"}))), `(Add): operand shapes [0 4 8 8] and [0 3 8 8] differ`},
+		{"runtime weight", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "f", "fb"}, []string{"y"}))), `(Gemm): weight (input 1, "f") is computed at run time`},
+		{"declared output shape", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0] = valueInfo("y", "N", 1000) }), `graph output "y" is declared [N, 1000] but computes [N, 2]`},
+		{"attribute of a later opset", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node[:3], node("Shape", "/Shape", []string{"p"}, []string{"n"}, aInt("start", 0)), m.Graph.Node[3], m.Graph.Node[4])
+			m.Graph.Node[4].Input[0] = "n" // keeps it live
+		}), `node "/Shape" (Shape): attribute start not supported`},
+		{"too many inputs", edit(setNode(1, node("Relu", "/relu/Relu", []string{"c", "c"}, []string{"r"}))), `node "/relu/Relu" (Relu): has 2 inputs; Relu takes at most 1 at opset 13`},
+		{"bias of a MatMul read elsewhere", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[2] = f32("fwT", []int64{4, 2}, make([]float32, 8))
+			m.Graph.Node = append(m.Graph.Node[:4],
+				node("MatMul", "/fc/MatMul", []string{"f", "fwT"}, []string{"mm"}),
+				node("Identity", "/fc/Identity", []string{"mm"}, []string{"mmi"}),
+				node("Add", "/fc/Add", []string{"mmi", "fb"}, []string{"s"}),
+				node("Add", "/Add", []string{"s", "mm"}, []string{"y"}))
+		}), `node "/fc/Add" (Add): adding a constant is supported only as the bias of a MatMul`},
+		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
+			m.Graph.Node = append(m.Graph.Node[:3],
+				node("Shape", "/Shape", []string{"p"}, []string{"sh"}),
+				node("Gather", "/Gather", []string{"sh", "zero"}, []string{"n"}),
+				node("Mul", "/Mul", []string{"n", "two"}, []string{"n2"}),
+				node("Concat", "/Concat", []string{"n2", "m1"}, []string{"s"}, aInt("axis", 0)),
+				node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}),
+				m.Graph.Node[4])
+		}), `node "/Mul" (Mul): Mul on the batch size (not known before run time) is not supported`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := importModel(t, c.m, "")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestImportForms: the forms one network takes in ONNX (opset, how the
+// weights are stored, how the classifier flattens) import to graphs that
+// compute the same logits, bit for bit.
+func TestImportForms(t *testing.T) {
+	x := randF32(rand.New(rand.NewPCG(3, 4)), 2*3*8*8)
+	base, err := importModel(t, tiny(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ir.Reference(base, x, 2, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := tinyWeights()
+	half := func(tp *onnxpb.TensorProto, raw bool) *onnxpb.TensorProto {
+		v, err := decodeTensor(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &onnxpb.TensorProto{Name: tp.Name, Dims: tp.Dims, DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT16))}
+		for _, f := range v.f {
+			b := floatToHalf(f)
+			if raw {
+				h.RawData = binary.LittleEndian.AppendUint16(h.RawData, b)
+			} else {
+				h.Int32Data = append(h.Int32Data, int32(b))
+			}
+		}
+		return h
+	}
+	typed := func(tp *onnxpb.TensorProto) *onnxpb.TensorProto {
+		v, _ := decodeTensor(tp)
+		return &onnxpb.TensorProto{Name: tp.Name, Dims: tp.Dims, DataType: tp.DataType, FloatData: v.f}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "weights.bin"), append([]byte("pad!"), ws[0].RawData...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reduce := func(opset int64, keep bool, viaInput bool) *onnxpb.ModelProto {
+		m := tiny()
+		m.OpsetImport[0].Version = proto.Int64(opset)
+		k := int64(0)
+		if keep {
+			k = 1
+		}
+		rm := node("ReduceMean", "/ReduceMean", []string{"r"}, []string{"p"}, aInt("keepdims", k), aInts("axes", -1, -2))
+		if viaInput {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("axes", 2, 3))
+			rm = node("ReduceMean", "/ReduceMean", []string{"r", "axes"}, []string{"p"}, aInt("keepdims", k))
+		}
+		m.Graph.Node[2] = rm
+		if !keep {
+			m.Graph.Node[3] = node("Identity", "/Identity", []string{"p"}, []string{"f"})
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name string
+		m    *onnxpb.ModelProto
+	}{
+		{"typed float_data", edit(func(m *onnxpb.ModelProto) {
+			for i := range m.Graph.Initializer {
+				m.Graph.Initializer[i] = typed(m.Graph.Initializer[i])
+			}
+		})},
+		{"float16 raw", edit(func(m *onnxpb.ModelProto) { m.Graph.Initializer[0] = half(ws[0], true) })},
+		{"float16 typed", edit(func(m *onnxpb.ModelProto) { m.Graph.Initializer[0] = half(ws[0], false) })},
+		{"external data", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[0] = external("w", ws[0].Dims, "location", "weights.bin", "offset", "4", "length", "432")
+		})},
+		{"initializers listed as inputs (IR 3)", edit(func(m *onnxpb.ModelProto) {
+			m.IrVersion = proto.Int64(3)
+			for _, w := range m.Graph.Initializer {
+				m.Graph.Input = append(m.Graph.Input, valueInfo(w.GetName()))
+			}
+		})},
+		{"static batch", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Input[0] = valueInfo("x", 2, 3, 8, 8)
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", 2, -1))
+			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
+		})},
+		{"shape subgraph, opset 11", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(11)
+			m.Graph.Node = append(m.Graph.Node[:3],
+				node("Shape", "/Shape", []string{"p"}, []string{"sh"}),
+				node("Constant", "/Constant", nil, []string{"zero"}, aTensor("value", &onnxpb.TensorProto{Dims: []int64{}, DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Int64Data: []int64{0}})),
+				node("Gather", "/Gather", []string{"sh", "zero"}, []string{"n"}, aInt("axis", 0)),
+				node("Unsqueeze", "/Unsqueeze", []string{"n"}, []string{"n1"}, aInts("axes", 0)),
+				node("Constant", "/Constant_1", nil, []string{"m1"}, aInts("value_ints", -1)),
+				node("Cast", "/Cast", []string{"m1"}, []string{"m1i"}, aInt("to", int64(onnxpb.TensorProto_INT32))),
+				node("Concat", "/Concat", []string{"n1", "m1i"}, []string{"s"}, aInt("axis", 0)),
+				node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}),
+				m.Graph.Node[4])
+		})},
+		{"shape subgraph, opset 13 with Div", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("one", 1), i64("four", 4))
+			m.Graph.Node = append(m.Graph.Node[:3],
+				node("Shape", "/Shape", []string{"p"}, []string{"sh"}),
+				node("Gather", "/Gather", []string{"sh", "zero"}, []string{"n"}),
+				node("Div", "/Div", []string{"n", "one"}, []string{"nd"}),
+				node("Squeeze", "/Squeeze", []string{"nd"}, []string{"n0"}),
+				node("Unsqueeze", "/Unsqueeze", []string{"n0", "zero"}, []string{"n1"}),
+				node("Concat", "/Concat", []string{"n1", "four"}, []string{"s"}, aInt("axis", 0)),
+				node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}),
+				m.Graph.Node[4])
+		})},
+		{"Shape with start and end, opset 15", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(15)
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("m1", -1))
+			m.Graph.Node = append(m.Graph.Node[:3],
+				node("Shape", "/Shape", []string{"p"}, []string{"n"}, aInt("start", 0), aInt("end", 1)),
+				node("Concat", "/Concat", []string{"n", "m1"}, []string{"s"}, aInt("axis", 0)),
+				node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}),
+				m.Graph.Node[4])
+		})},
+		{"ReduceMean keepdims, opset 13", reduce(13, true, false)},
+		{"ReduceMean no keepdims, opset 13", reduce(13, false, false)},
+		{"ReduceMean axes input, opset 18", reduce(18, true, true)},
+		{"MatMul + Add", edit(func(m *onnxpb.ModelProto) {
+			v, _ := decodeTensor(ws[2])
+			m.Graph.Initializer[2] = f32("fwT", []int64{4, 2}, transpose(v.f, 2, 4))
+			m.Graph.Node = append(m.Graph.Node[:4],
+				node("MatMul", "/fc/MatMul", []string{"f", "fwT"}, []string{"mm"}),
+				node("Add", "/fc/Add", []string{"fb", "mm"}, []string{"y"}))
+		})},
+		{"Gemm transB 0, bias [1, M]", edit(func(m *onnxpb.ModelProto) {
+			v, _ := decodeTensor(ws[2])
+			b, _ := decodeTensor(ws[3])
+			m.Graph.Initializer[2] = f32("fw", []int64{4, 2}, transpose(v.f, 2, 4))
+			m.Graph.Initializer[3] = f32("fb", []int64{1, 2}, b.f)
+			m.Graph.Node[4] = node("Gemm", "/fc/Gemm", []string{"f", "fw", "fb"}, []string{"y"}, aInt("transB", 0))
+		})},
+		{"Dropout, Identity and a dead branch", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, &onnxpb.TensorProto{Name: proto.String("train"), DataType: proto.Int32(int32(onnxpb.TensorProto_BOOL)), RawData: []byte{0}})
+			m.Graph.Node = append(m.Graph.Node,
+				node("Dropout", "/drop/Dropout", []string{"f", "", "train"}, []string{"fd", ""}),
+				node("Identity", "/id", []string{"fd"}, []string{"fi"}),
+				node("Sigmoid", "/dead/Sigmoid", []string{"r"}, []string{"unused"}))
+			m.Graph.Node[4].Input[0] = "fi"
+		})},
+		{"Clip with min 0 and no max is a ReLU", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("lo", nil, []float32{0}))
+			m.Graph.Node = append(m.Graph.Node, node("Clip", "/clip", []string{"f", "lo"}, []string{"fc"}))
+			m.Graph.Node[4].Input[0] = "fc"
+		})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := importModel(t, c.m, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ir.Reference(g, x, 2, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("logits differ from the plain form's (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// floatToHalf converts a float32 exactly representable as a normal binary16.
+func floatToHalf(f float32) uint16 {
+	if f == 0 {
+		return 0
+	}
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23&0xff) - 127 + 15
+	return sign | uint16(exp)<<10 | uint16(b>>13&0x3ff)
+}
+
+func TestHalfToFloat(t *testing.T) {
+	for _, c := range []struct {
+		h    uint16
+		want float32
+	}{
+		{0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0001, 5.960464477539063e-08}, {0x8000, float32(math.Copysign(0, -1))},
+		{0x7c00, float32(math.Inf(1))}, {0x3555, 0.33325195},
+	} {
+		if got := halfToFloat(c.h); got != c.want || math.Signbit(float64(got)) != math.Signbit(float64(c.want)) {
+			t.Errorf("halfToFloat(%#04x) = %v, want %v", c.h, got, c.want)
+		}
+	}
+	if !math.IsNaN(float64(halfToFloat(0x7e00))) {
+		t.Error("0x7e00 is not NaN")
+	}
+}
+
+// TestNodeNames: ir nodes are named after the PyTorch modules torch's scoped
+// ONNX names spell.
+func TestNodeNames(t *testing.T) {
+	var order []*onnxpb.NodeProto
+	for _, n := range []string{
+		"/features/features.1/conv/conv.0/conv.0.0/Conv", "/layer1/layer1.0/conv1/Conv", "/layer1/layer1.0/Add",
+		"/layer2/layer2.0/downsample/downsample.0/Conv", "/ReduceMean", "/classifier/classifier.1/Gemm",
+		"/fc/Gemm", "/fc/Add", "", "Conv_12",
+	} {
+		order = append(order, node("Conv", n, nil, []string{"out" + n}))
+	}
+	names := nodeNames(order)
+	var got []string
+	for _, n := range order {
+		got = append(got, names[n])
+	}
+	want := []string{"features.1.conv.0.0", "layer1.0.conv1", "layer1.0", "layer2.0.downsample.0", "ReduceMean", "classifier.1", "fc/Gemm", "fc/Add", "Conv", "Conv_12"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("names (-want +got):\n%s", diff)
+	}
+}

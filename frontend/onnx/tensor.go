@@ -1,0 +1,136 @@
+package onnx
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
+)
+
+// tensor is a constant: an initializer, a Constant node's value or a folded
+// shape computation. Float dtypes (float32, float16) are held in F, integer
+// ones (int64, int32) in I. batch marks the elements of I that stand for the
+// batch size, which is not known until run time (a Shape of a runtime value).
+type tensor struct {
+	dtype onnxpb.TensorProto_DataType
+	dims  []int
+	f     []float32
+	i     []int64
+	batch []bool // nil when no element is the batch size
+}
+
+func (t *tensor) isInt() bool { return t.f == nil }
+
+func (t *tensor) len() int {
+	if t.isInt() {
+		return len(t.i)
+	}
+	return len(t.f)
+}
+
+// hasBatch reports whether an element stands for the batch size.
+func (t *tensor) hasBatch() bool {
+	for _, b := range t.batch {
+		if b {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeTensor converts a checked TensorProto (checkTensor) into values.
+func decodeTensor(t *onnxpb.TensorProto) (*tensor, error) {
+	dt := onnxpb.TensorProto_DataType(t.GetDataType())
+	dims, elems, err := tensorDims(t.GetDims())
+	if err != nil {
+		return nil, err
+	}
+	out := &tensor{dtype: dt, dims: dims}
+	raw := t.GetRawData()
+	useRaw := len(raw) > 0 || (t.RawData != nil && elems == 0)
+	if useRaw && len(raw) != elems*elemSize[dt] {
+		return nil, fmt.Errorf("%s tensor %v: raw_data has %d bytes", dt, dims, len(raw))
+	}
+	if !useRaw {
+		if _, n, per := typedField(t, dt); n != elems*per {
+			return nil, fmt.Errorf("%s tensor %v: %d values", dt, dims, n)
+		}
+	}
+	switch dt {
+	case onnxpb.TensorProto_FLOAT:
+		out.f = make([]float32, elems)
+		if useRaw {
+			for k := range out.f {
+				out.f[k] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*k:]))
+			}
+		} else {
+			copy(out.f, t.GetFloatData())
+		}
+	case onnxpb.TensorProto_FLOAT16:
+		out.f = make([]float32, elems)
+		for k := range out.f {
+			var h uint16
+			if useRaw {
+				h = binary.LittleEndian.Uint16(raw[2*k:])
+			} else {
+				h = uint16(t.GetInt32Data()[k])
+			}
+			out.f[k] = halfToFloat(h)
+		}
+	case onnxpb.TensorProto_INT64:
+		out.i = make([]int64, elems)
+		if useRaw {
+			for k := range out.i {
+				out.i[k] = int64(binary.LittleEndian.Uint64(raw[8*k:]))
+			}
+		} else {
+			copy(out.i, t.GetInt64Data())
+		}
+	case onnxpb.TensorProto_BOOL:
+		out.i = make([]int64, elems)
+		for k := range out.i {
+			if useRaw {
+				out.i[k] = int64(raw[k])
+			} else {
+				out.i[k] = int64(t.GetInt32Data()[k])
+			}
+			if out.i[k] > 1 {
+				out.i[k] = 1
+			}
+		}
+	case onnxpb.TensorProto_INT32:
+		out.i = make([]int64, elems)
+		for k := range out.i {
+			if useRaw {
+				out.i[k] = int64(int32(binary.LittleEndian.Uint32(raw[4*k:])))
+			} else {
+				out.i[k] = int64(t.GetInt32Data()[k])
+			}
+		}
+	default:
+		return nil, fmt.Errorf("data type %s is not supported (float32, float16, int64, int32 and bool are)", dt)
+	}
+	return out, nil
+}
+
+// halfToFloat converts an IEEE 754 binary16 value exactly.
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf, NaN
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	case exp != 0: // normal
+		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
+	case frac == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal: frac * 2^-24, exact in float32.
+	v := float32(frac) * float32(1.0/16777216)
+	if sign != 0 {
+		v = -v
+	}
+	return v
+}
