@@ -37,7 +37,7 @@ func (g *gen) doc() ([]byte, error) {
 		"",
 		"	m := " + g.opts.Package + ".New() // safe for concurrent use",
 		"	err := m.Forward(logits, images) // N images NCHW, normalized -> N x NumClasses",
-		"	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform",
+		"	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform: class, name, probability",
 		"",
 		"Provenance:",
 		"",

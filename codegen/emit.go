@@ -403,10 +403,26 @@ func (g *gen) helpers(f *jen.File) {
 	)
 	f.Line()
 	f.Comment(lines(
-		"Classify preprocesses img, runs it and returns the indices of the k classes",
-		"with the highest logits, best first (ties to the lower index).",
+		"Classes names the outputs, as the description's \"classes\" (or -classes) did;",
+		"nil when it gave none.",
 	))
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Classify").Params(jen.Id("img").Qual("image", "Image"), jen.Id("k").Int()).Params(jen.Index().Int(), jen.Error()).Block(
+	if len(d.Classes) == 0 {
+		f.Var().Id("Classes").Index().String()
+	} else {
+		f.Var().Id("Classes").Op("=").Index().String().ValuesFunc(func(grp *jen.Group) {
+			for _, c := range d.Classes {
+				grp.Line().Lit(c)
+			}
+			grp.Line()
+		})
+	}
+	f.Line()
+	f.Comment(lines(
+		"Classify preprocesses img, runs it and returns the k classes with the highest",
+		"logits, best first (ties to the lower index): index, name (Classes) and softmax",
+		"probability. A Prediction prints as \"Shirt 0.87\".",
+	))
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Classify").Params(jen.Id("img").Qual("image", "Image"), jen.Id("k").Int()).Params(jen.Index().Qual(rt, "Prediction"), jen.Error()).Block(
 		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("errors", "New").Call(jen.Lit(g.opts.Package+": Classify on a nil Model")))),
 		jen.If(jen.Err().Op(":=").Id("m").Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
 		jen.Id("r").Op(":=").Id("m").Dot("get").Call(),
@@ -416,7 +432,7 @@ func (g *gen) helpers(f *jen.File) {
 		),
 		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("r").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
 		jen.Id("r").Dot("run").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("r").Dot("img"), jen.Lit(1)),
-		jen.Return(jen.Qual(rt, "TopK").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("k")), jen.Nil()),
+		jen.Return(jen.Qual(rt, "Top").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("Classes"), jen.Id("k")), jen.Nil()),
 	)
 	f.Line()
 	f.Comment(lines(
@@ -424,7 +440,7 @@ func (g *gen) helpers(f *jen.File) {
 		"(runtime.DecodeJPEG: libjpeg-turbo's chroma upsampling and colors), then",
 		"classifies it as Classify does.",
 	))
-	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("ClassifyJPEG").Params(jen.Id("r").Qual("io", "Reader"), jen.Id("k").Int()).Params(jen.Index().Int(), jen.Error()).Block(
+	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("ClassifyJPEG").Params(jen.Id("r").Qual("io", "Reader"), jen.Id("k").Int()).Params(jen.Index().Qual(rt, "Prediction"), jen.Error()).Block(
 		jen.List(jen.Id("img"), jen.Err()).Op(":=").Qual(rt, "DecodeJPEG").Call(jen.Id("r")),
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("fmt", "Errorf").Call(jen.Lit(g.opts.Package+": %w"), jen.Err()))),
 		jen.Return(jen.Id("m").Dot("Classify").Call(jen.Id("img"), jen.Id("k"))),

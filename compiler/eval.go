@@ -13,7 +13,12 @@ type Accuracy struct {
 	Top1, Top5 float64
 	N          int
 	NonFinite  int
+	// PerClass holds, by label, the samples and their top-1 hits.
+	PerClass []ClassCount
 }
+
+// ClassCount is one class's samples and how many of them top-1 got right.
+type ClassCount struct{ N, Top1 int }
 
 // Forward runs n samples (NCHW) and returns n x classes outputs.
 type Forward func(x []float32, n int) ([]float32, error)
@@ -29,7 +34,7 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 	if total == 0 {
 		return Accuracy{}, nil, fmt.Errorf("evaluation data: the set is empty")
 	}
-	var acc Accuracy
+	acc := Accuracy{PerClass: make([]ClassCount, classes)}
 	var all []float32
 	c, h, w := ds.Shape()
 	elems := c * h * w
@@ -66,8 +71,10 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 				}
 			}
 			r := Rank(scores, l)
+			acc.PerClass[l].N++
 			if r == 0 {
 				acc.Top1++
+				acc.PerClass[l].Top1++
 			}
 			if r < 5 {
 				acc.Top5++

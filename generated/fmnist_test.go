@@ -388,8 +388,11 @@ func TestClassify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w := rt.TopK(logits[i*nc:(i+1)*nc], 3); !cmp.Equal(top, w) {
+		if w := rt.Top(logits[i*nc:(i+1)*nc], mobilenetv2_fmnist.Classes, 3); !cmp.Equal(top, w) {
 			t.Errorf("image %d: top-3 %v, want %v", i, top, w)
+		}
+		if top[0].Name != mobilenetv2_fmnist.Classes[top[0].Class] || top[0].Name == "" {
+			t.Errorf("image %d: best class %d named %q", i, top[0].Class, top[0].Name)
 		}
 	}
 	if _, err := m.Classify(nil, 1); err == nil {

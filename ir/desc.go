@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Preprocess is the input transform: resize the shorter side, center crop, zero pad.
@@ -37,6 +40,9 @@ type Description struct {
 	Std           []float32  `json:"std"`
 	Preprocess    Preprocess `json:"preprocess"`
 	Weights       string     `json:"weights"`
+	// Classes names the outputs, one name each (optional): generated
+	// packages' Classify returns them, eval -per-class prints them.
+	Classes []string `json:"classes,omitempty"`
 
 	// Path is the file the description was read from; Weights is relative to its directory.
 	Path string `json:"-"`
@@ -94,7 +100,30 @@ func (d *Description) Validate() error {
 	if err != nil {
 		return err
 	}
+	if err := d.ValidateClasses(); err != nil {
+		return err
+	}
 	return d.validateInput()
+}
+
+// MaxClassName is the longest class name a description may give, in bytes.
+const MaxClassName = 256
+
+// ValidateClasses checks the class names: none, or one per output, each a
+// non-empty line of printable text.
+func (d *Description) ValidateClasses() error {
+	if d.Classes == nil {
+		return nil
+	}
+	if len(d.Classes) != d.NumClasses {
+		return fmt.Errorf("classes: %d names for %d classes", len(d.Classes), d.NumClasses)
+	}
+	for i, c := range d.Classes {
+		if c == "" || len(c) > MaxClassName || !utf8.ValidString(c) || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			return fmt.Errorf("classes: name %d (%.40q): want 1 to %d bytes of printable UTF-8", i, c, MaxClassName)
+		}
+	}
+	return nil
 }
 
 func (d *Description) validateResNet() error {

@@ -143,38 +143,7 @@ func TestDownstream(t *testing.T) {
 	const line = "go tool ptqc build -model model.json -qconfig x86 -calib calib_images.npy -o . -pkg fashion"
 	m.write("fashion/gen.go", []byte("// Package fashion classifies Fashion-MNIST images.\npackage fashion\n\n//go:generate "+line+"\n"))
 	m.write("fashion/labels.go", []byte("package fashion\n\n// Labels name the classes.\nvar Labels = []string{\"T-shirt/top\", \"Trouser\", \"Pullover\", \"Dress\", \"Coat\", \"Sandal\", \"Shirt\", \"Sneaker\", \"Bag\", \"Ankle boot\"}\n"))
-	m.write("main.go", []byte(`package main
-
-import (
-	"fmt"
-	"image/png"
-	"log"
-	"os"
-
-	"example.com/app/fashion"
-)
-
-var model = fashion.New() // shared: a Model is safe for concurrent use
-
-func main() {
-	for _, path := range os.Args[1:] {
-		f, err := os.Open(path)
-		if err != nil {
-			log.Fatal(err)
-		}
-		img, err := png.Decode(f)
-		f.Close()
-		if err != nil {
-			log.Fatal(err)
-		}
-		top, err := model.Classify(img, 3)
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Println(top[0], fashion.Labels[top[0]])
-	}
-}
-`))
+	m.write("main.go", []byte(downstreamApp))
 	user := snapshot(t, m.path("fashion"))
 
 	// Five test images as PNG files, and what the interpreter says of them.
@@ -205,7 +174,7 @@ func main() {
 	}
 	var want []string
 	for i := range n {
-		want = append(want, fmt.Sprint(runtime.TopK(logits[i*10:(i+1)*10], 1)[0]))
+		want = append(want, fmt.Sprintf("%s %s", pngs[i], runtime.Top(logits[i*10:(i+1)*10], q.Desc.Classes, 1)[0]))
 	}
 
 	check := func(what string) {
@@ -229,16 +198,16 @@ func main() {
 			t.Errorf("%s: doc.go does not record %q", what, line)
 		}
 		out := m.goCmd("", append([]string{"run", "."}, pngs...)...)
-		var classes []string
-		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-			classes = append(classes, strings.Fields(l)[0])
-		}
+		classes := strings.Split(strings.TrimSpace(out), "\n")
 		if diff := cmp.Diff(want, classes); diff != "" {
 			t.Errorf("%s: classes (-interpreter +downstream app):\n%s", what, diff)
 		}
 	}
 	m.goCmd("", "generate", "./...")
 	check("go generate")
+	if out, err := m.tryGo("", "run", "."); err == nil || !strings.Contains(out, "usage: app IMAGE") {
+		t.Errorf("the app without an argument: %v\n%s", err, out)
+	}
 	built := snapshot(t, m.path("fashion"))
 	m.goCmd("fashion", append(strings.Fields(line)[1:], "-force")...)
 	check("-force")
@@ -521,3 +490,49 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
 }
+
+// downstreamApp is the README's app, word for word (TestReadmeApp checks it).
+const downstreamApp = `package main
+
+import (
+	"fmt"
+	"image"
+	_ "image/png"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"example.com/app/fashion"
+	"github.com/ptqc/ptqc/runtime"
+)
+
+var model = fashion.New() // safe for concurrent use; Forward allocates nothing
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: app IMAGE.png|IMAGE.jpg ...")
+		os.Exit(2)
+	}
+	for _, path := range os.Args[1:] {
+		f, err := os.Open(path)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var top []runtime.Prediction
+		if ext := strings.ToLower(filepath.Ext(path)); ext == ".jpg" || ext == ".jpeg" {
+			top, err = model.ClassifyJPEG(f, 1) // decoded as PIL decodes it
+		} else {
+			var img image.Image
+			if img, _, err = image.Decode(f); err == nil {
+				top, err = model.Classify(img, 1)
+			}
+		}
+		f.Close()
+		if err != nil {
+			log.Fatalf("%s: %v", path, err)
+		}
+		fmt.Println(path, top[0]) // "shirt.png Shirt 0.87"
+	}
+}
+`

@@ -26,7 +26,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, `print one JSON object {"top1","top5","n","size_mb",...} on stdout and nothing else`)
 	saveLogits := fs.String("save-logits", "", "write the logits as float32 N x classes `.npy`")
 	saveQ := fs.String("save-qmodel", "", "save the quantized model to `file`")
+	perClass := fs.Bool("per-class", false, "also print each class's top-1, named by the description's classes or -classes")
 	if err := parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if err := q.check("eval"); err != nil {
 		return err
 	}
 	if *dataPath == "" {
@@ -51,6 +55,9 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		var err error
 		d, g, err = compiler.LoadFloat(q.Model, q.Weights)
 		if err != nil {
+			return err
+		}
+		if err := compiler.ApplyClasses(d, q.Classes); err != nil {
 			return err
 		}
 		classes = g.Tensors[g.Output].Elems()
@@ -96,6 +103,26 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	res["top1"], res["top5"], res["n"] = acc.Top1, acc.Top5, acc.N
+	type classAcc struct {
+		Class int     `json:"class"`
+		Name  string  `json:"name,omitempty"`
+		N     int     `json:"n"`
+		Top1  float64 `json:"top1"`
+	}
+	var per []classAcc
+	if *perClass {
+		for c, k := range acc.PerClass {
+			ca := classAcc{Class: c, N: k.N}
+			if c < len(d.Classes) {
+				ca.Name = d.Classes[c]
+			}
+			if k.N > 0 {
+				ca.Top1 = 100 * float64(k.Top1) / float64(k.N)
+			}
+			per = append(per, ca)
+		}
+		res["per_class"] = per
+	}
 	// Logits that went NaN or infinite (absurd weights overflowing float32)
 	// score nothing, and the run says so and fails.
 	var nonFinite error
@@ -114,6 +141,13 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		return nonFinite
 	}
 	fmt.Fprintf(stdout, "Acc@1 %.2f Acc@5 %.2f on %d images\n", acc.Top1, acc.Top5, acc.N)
+	for _, ca := range per {
+		name := ca.Name
+		if name == "" {
+			name = fmt.Sprintf("class %d", ca.Class)
+		}
+		fmt.Fprintf(stdout, "  %-24s Acc@1 %6.2f on %d images\n", name, ca.Top1, ca.N)
+	}
 	if fs, ok := res["float_size_mb"]; ok {
 		fmt.Fprintf(stdout, "Size (MB): %.2f (float %.2f)\n", res["size_mb"], fs)
 	} else {

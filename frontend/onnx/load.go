@@ -47,6 +47,7 @@ type graphDescription struct {
 	Mean       []float32      `json:"mean"`
 	Std        []float32      `json:"std"`
 	Preprocess *ir.Preprocess `json:"preprocess"`
+	Classes    []string       `json:"classes"`
 }
 
 // Load reads an ONNX model (IsModel) and returns a description of its input
@@ -96,7 +97,7 @@ func readGraphDescription(path string) (*graphDescription, string, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(gd); err != nil {
-		return nil, "", fmt.Errorf("model description %s: %w (a description with \"graph\" takes arch, graph, num_classes, input, mean, std and preprocess)", path, err)
+		return nil, "", fmt.Errorf("model description %s: %w (a description with \"graph\" takes arch, graph, num_classes, input, mean, std, preprocess and classes)", path, err)
 	}
 	if gd.Arch != "" && gd.Arch != Arch {
 		return nil, "", fmt.Errorf("model description %s: arch %q: a description naming a graph has arch %q or none", path, gd.Arch, Arch)
@@ -142,6 +143,7 @@ func describe(gd *graphDescription, g *ir.Graph) (*ir.Description, error) {
 	if gd.Preprocess != nil {
 		d.Preprocess = *gd.Preprocess
 	}
+	d.Classes = gd.Classes
 	if err := ValidateDescription(d); err != nil {
 		return nil, err
 	}
@@ -156,6 +158,9 @@ func ValidateDescription(d *ir.Description) error {
 	}
 	if d.NumClasses < 1 {
 		return fmt.Errorf("num_classes %d: must be positive", d.NumClasses)
+	}
+	if err := d.ValidateClasses(); err != nil {
+		return err
 	}
 	if len(d.Input) != 3 {
 		return fmt.Errorf("input %v: want [channels, height, width]", d.Input)

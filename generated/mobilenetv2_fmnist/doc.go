@@ -6,14 +6,14 @@
 //
 //	m := mobilenetv2_fmnist.New() // safe for concurrent use
 //	err := m.Forward(logits, images) // N images NCHW, normalized -> N x NumClasses
-//	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform
+//	top, err := m.Classify(img, 5)   // an image.Image, preprocessed with Transform: class, name, probability
 //
 // Provenance:
 //
 //	ptqc version              0.1.0
 //	qconfig                   fbgemm
 //	                          QConfig(activation=functools.partial(<class 'torch.ao.quantization.observer.HistogramObserver'>, reduce_range=True){}, weight=functools.partial(<class 'torch.ao.quantization.observer.PerChannelMinMaxObserver'>, dtype=torch.qint8, qscheme=torch.per_channel_symmetric){})
-//	description fields sha256 2ee7f987a46288860bedcab0d4dc0f9520c430d6d5caa7fca6be6999d7746e4c
+//	description fields sha256 5b31b5388d1427769be5496df390fd98cfb936778ade39646d5e2867f6370abd
 //	weights tensors sha256    8e0d7bcb2904ffdc090515dbcec0d6ad73b63f88038f123d292c8cdfe7624aa9
 //	calibration samples       300
 //	cross-layer equalization  false
@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x259cc970921d3682
+const docBuild uint64 = 0xd9e6a3f72256a779

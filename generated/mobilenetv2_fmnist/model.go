@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x259cc970921d3682
+const buildID uint64 = 0xd9e6a3f72256a779
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0xde36bf3aaa83178f
@@ -1587,9 +1587,25 @@ func Preprocess(dst []float32, img image.Image) error {
 	return t.Image(dst, img)
 }
 
-// Classify preprocesses img, runs it and returns the indices of the k classes
-// with the highest logits, best first (ties to the lower index).
-func (m *Model) Classify(img image.Image, k int) ([]int, error) {
+// Classes names the outputs, as the description's "classes" (or -classes) did;
+// nil when it gave none.
+var Classes = []string{
+	"T-shirt/top",
+	"Trouser",
+	"Pullover",
+	"Dress",
+	"Coat",
+	"Sandal",
+	"Shirt",
+	"Sneaker",
+	"Bag",
+	"Ankle boot",
+}
+
+// Classify preprocesses img, runs it and returns the k classes with the highest
+// logits, best first (ties to the lower index): index, name (Classes) and softmax
+// probability. A Prediction prints as "Shirt 0.87".
+func (m *Model) Classify(img image.Image, k int) ([]runtime.Prediction, error) {
 	if m == nil {
 		return nil, errors.New("mobilenetv2_fmnist: Classify on a nil Model")
 	}
@@ -1605,13 +1621,13 @@ func (m *Model) Classify(img image.Image, k int) ([]int, error) {
 		return nil, err
 	}
 	r.run(r.logits[:], r.img, 1)
-	return runtime.TopK(r.logits[:], k), nil
+	return runtime.Top(r.logits[:], Classes, k), nil
 }
 
 // ClassifyJPEG decodes a JPEG file as PIL decodes it for torchvision
 // (runtime.DecodeJPEG: libjpeg-turbo's chroma upsampling and colors), then
 // classifies it as Classify does.
-func (m *Model) ClassifyJPEG(r io.Reader, k int) ([]int, error) {
+func (m *Model) ClassifyJPEG(r io.Reader, k int) ([]runtime.Prediction, error) {
 	img, err := runtime.DecodeJPEG(r)
 	if err != nil {
 		return nil, fmt.Errorf("mobilenetv2_fmnist: %w", err)
