@@ -45,7 +45,7 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	if limit > 0 {
 		if total < limit {
-			return nil, fmt.Errorf("calibration data: %d samples asked for (-calib-limit), only %d available", limit, total)
+			return nil, fmt.Errorf("calibration data: %d samples asked for, only %d available", limit, total)
 		}
 		total = limit
 	}

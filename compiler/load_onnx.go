@@ -23,7 +23,7 @@ func loadState(model, weights string) (*ir.Description, *ir.Graph, *frontend.Saf
 		return frontend.LoadState(model, weights)
 	}
 	if weights != "" {
-		return nil, nil, nil, errors.New("-weights does not apply to an ONNX model: its weights are in the graph")
+		return nil, nil, nil, errors.New("a weights file does not apply to an ONNX model: its weights are in the graph")
 	}
 	d, g, err := onnx.Load(model)
 	if err != nil {

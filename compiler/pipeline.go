@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -31,6 +32,9 @@ type Options struct {
 	CalibLimit int
 	CalibBatch int // default 30, the tutorial's batch
 	QModel     string
+	// Classes is a file of class names, one a line (torchvision's ImageNet
+	// categories file is one), overriding the description's "classes".
+	Classes string
 	// Equalize applies cross-layer equalization, keeping it only if the int8
 	// output comes closer to the float model's on the calibration images.
 	Equalize    bool
@@ -104,7 +108,14 @@ func (o *Options) logf(format string, args ...any) {
 // loads the float model, calibrates it with the qconfig and converts it.
 func Quantize(o Options) (*Model, error) {
 	if o.QModel != "" {
-		return ReadModel(o.QModel)
+		m, err := ReadModel(o.QModel)
+		if err != nil {
+			return nil, err
+		}
+		if err := ApplyClasses(m.Desc, o.Classes); err != nil {
+			return nil, err
+		}
+		return m, nil
 	}
 	m, _, _, err := QuantizeFloat(o)
 	return m, err
@@ -115,10 +126,10 @@ func Quantize(o Options) (*Model, error) {
 // samples it saw (n of them, NCHW), for reports.
 func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error) {
 	if o.QConfig == "" || o.Calib == "" {
-		return nil, nil, nil, fmt.Errorf("quantization needs -qconfig and -calib (or -qmodel)")
+		return nil, nil, nil, errors.New("quantization needs a qconfig and calibration data, or a quantized model")
 	}
 	if o.Model == "" {
-		return nil, nil, nil, fmt.Errorf("quantization needs -model")
+		return nil, nil, nil, errors.New("quantization needs a model")
 	}
 	qc, err := calibrate.LookupQConfig(o.QConfig)
 	if err != nil {
@@ -126,6 +137,9 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	}
 	d, g, st, err := loadState(o.Model, o.Weights)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := ApplyClasses(d, o.Classes); err != nil {
 		return nil, nil, nil, err
 	}
 	g, wsum := ir.Fuse(g), weightsHash(st) // st is not kept: it may be hundreds of MB

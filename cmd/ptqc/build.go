@@ -12,10 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ptqc/ptqc/asmgen"
+	"github.com/ptqc/ptqc/build"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
-	"github.com/ptqc/ptqc/lower"
 )
 
 func buildCmd(args []string, stdout, stderr io.Writer) error {
@@ -27,6 +26,9 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, "overwrite files in -o named like generated ones that ptqc did not generate (never the build's inputs)")
 	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni, avx512, amx) next to the portable Go ones")
 	if err := parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if err := q.check("build"); err != nil {
 		return err
 	}
 	switch {
@@ -58,17 +60,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lm, err := lower.Lower(m)
-	if err != nil {
-		return fmt.Errorf("build: %w", err)
-	}
-	opts := codegen.Options{Package: *pkg, Command: cmd}
-	if *asm {
-		if opts.Asm, err = asmgen.Generate(lm, *pkg); err != nil {
-			return fmt.Errorf("build: assembly: %w", err)
-		}
-	}
-	p, err := codegen.Generate(lm, opts)
+	p, err := build.Generate(m, *pkg, cmd, *asm)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}

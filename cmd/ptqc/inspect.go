@@ -17,6 +17,9 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
+	if err := q.check("inspect"); err != nil {
+		return err
+	}
 	if q.quantized() {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("inspect: -model is required")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/frontend/onnx"
 )
 
 const usage = `usage: ptqc <command> [flags]
@@ -79,10 +80,23 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.CalibLabels, "calib-labels", "", "labels `.npy` for -calib (optional)")
 	fs.IntVar(&q.CalibLimit, "calib-limit", 0, fmt.Sprintf("calibration `samples`, an error if the data has fewer (default: the first %d, or all if fewer)", compiler.DefaultCalibLimit))
 	fs.IntVar(&q.CalibBatch, "calib-batch", 30, "calibration batch `size` (observers see one batch per forward call)")
+	fs.StringVar(&q.Classes, "classes", "", "class names `file`, one a line (default: the description's \"classes\")")
 	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")
 	fs.BoolVar(&q.Equalize, "equalize", false, "cross-layer equalization before calibration, kept if it brings the int8 output closer to the float one on the calibration images")
 	fs.BoolVar(&q.BiasCorrect, "bias-correct", false, "sequential bias correction after conversion")
 	fs.IntVar(&data.MaxImagePixels, "max-image-pixels", data.DefaultMaxImagePixels, "refuse ImageFolder images of more than `N` pixels, from their header, before decoding them")
+}
+
+// check says which flag is missing or misplaced, before the library sees
+// the options (its errors speak of models and data, not flags).
+func (q *quantFlags) check(cmd string) error {
+	switch {
+	case q.quantized() && q.QModel == "" && (q.QConfig == "" || q.Calib == ""):
+		return fmt.Errorf("%s: quantization needs -qconfig and -calib (or -qmodel)", cmd)
+	case q.Weights != "" && q.Model != "" && onnx.IsModel(q.Model):
+		return fmt.Errorf("%s: -weights does not apply to an ONNX model (%s): its weights are in the graph", cmd, q.Model)
+	}
+	return nil
 }
 
 // quantized reports whether the flags ask for a quantized model.

@@ -201,7 +201,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"eval", "-model", model, "-data", x}, "give either -float or a quantized model"},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "int4", "-calib", x}, `unknown qconfig "int4" (valid: default, fbgemm, onednn, qnnpack, x86)`},
-		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", x, "-calib-limit", "1000"}, "1000 samples asked for (-calib-limit), only 60 available"},
+		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", x, "-calib-limit", "1000"}, "1000 samples asked for, only 60 available"},
 		{[]string{"eval", "-model", model, "-data", x, "-float"}, "sample 0 has no label"},
 		{[]string{"eval", "-model", filepath.Join(dir, "nope.json"), "-data", x, "-float"}, "nope.json"},
 		{[]string{"inspect", "-model", model, "-weights", x}, "x.npy"},
@@ -243,7 +243,7 @@ func TestCalibLimitDefault(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
-	if _, _, err := ptqc("inspect", "-model", model, "-qconfig", "fbgemm", "-calib", x50, "-calib-limit", "51"); err == nil || !strings.Contains(err.Error(), "51 samples asked for (-calib-limit), only 50 available") {
+	if _, _, err := ptqc("inspect", "-model", model, "-qconfig", "fbgemm", "-calib", x50, "-calib-limit", "51"); err == nil || !strings.Contains(err.Error(), "51 samples asked for, only 50 available") {
 		t.Errorf("-calib-limit 51 of 50: error %v", err)
 	}
 }

@@ -21,6 +21,9 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
+	if err := q.check("report"); err != nil {
+		return err
+	}
 	if q.Model == "" || q.QConfig == "" || q.Calib == "" {
 		return fmt.Errorf("report: -model, -qconfig and -calib are required")
 	}

@@ -1,0 +1,61 @@
+// Package build is ptqc's driver: the stages of a build, in order, each a
+// call into the package that owns it. Read top to bottom, Package is the
+// pipeline:
+//
+//	load      frontend (description + .pth/.safetensors) or frontend/onnx -> ir.Graph
+//	fold/fuse ir.Fuse: BatchNorm folded into convs, ReLU/ReLU6 fused
+//	equalize  ir.Equalize (-equalize), kept only if the int8 output gains
+//	calibrate calibrate.Calibrate: observers over the float path
+//	convert   compiler.Convert: frozen qparams, int8 weights, float biases
+//	correct   compiler.BiasCorrect (-bias-correct)
+//	lower     lower.Lower: layer kinds, packed weights, arena plan, layouts
+//	emit asm  asmgen.Generate: per-layer assembly for every x86 tier
+//	emit Go   codegen.Generate: the package's Go source and weights.bin
+//
+// The first six stages are compiler.Quantize (compiler/pipeline.go runs them
+// in this order); writing the files is codegen's Package.WriteDir.
+package build
+
+import (
+	"fmt"
+
+	"github.com/ptqc/ptqc/asmgen"
+	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/lower"
+)
+
+// Options says what to quantize (compiler.Options) and how to name and
+// document the package.
+type Options struct {
+	compiler.Options
+	Package string // Go package name
+	Command string // the command that regenerates it, for doc.go
+	Asm     bool   // add the assembly tiers next to the portable Go kernels
+}
+
+// Package runs the pipeline and returns the quantized model and the
+// generated package, not yet written.
+func Package(o Options) (*compiler.Model, *codegen.Package, error) {
+	m, err := compiler.Quantize(o.Options)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := Generate(m, o.Package, o.Command, o.Asm)
+	return m, p, err
+}
+
+// Generate is the back end: lower, emit assembly, emit Go.
+func Generate(m *compiler.Model, pkg, command string, asm bool) (*codegen.Package, error) {
+	lm, err := lower.Lower(m)
+	if err != nil {
+		return nil, err
+	}
+	opts := codegen.Options{Package: pkg, Command: command}
+	if asm {
+		if opts.Asm, err = asmgen.Generate(lm, pkg); err != nil {
+			return nil, fmt.Errorf("assembly: %w", err)
+		}
+	}
+	return codegen.Generate(lm, opts)
+}
