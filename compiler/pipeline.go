@@ -146,7 +146,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 	o.logf("%s", qc)
 	ds, err := data.Open(o.Calib, o.CalibLabels, Transform(d))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, fmt.Errorf("calibration data: %w", err)
 	}
 	plain := g
 	if o.Equalize {

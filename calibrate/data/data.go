@@ -90,7 +90,7 @@ func Open(path, labelsPath string, t runtime.Transform) (Dataset, error) {
 	if labelsPath != "" {
 		labels, err := readLabels(labelsPath)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("labels: %w", err)
 		}
 		if len(labels) != ds.n {
 			return nil, fmt.Errorf("%s has %d labels but %s has %d samples", labelsPath, len(labels), path, ds.n)

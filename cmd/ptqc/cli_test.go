@@ -86,3 +86,25 @@ func TestLauncher(t *testing.T) {
 		}
 	}
 }
+
+// TestFileErrorsLabelled: every file the user names is labelled in errors.
+func TestFileErrorsLabelled(t *testing.T) {
+	const m = "../../testdata/mobilenetv2_fmnist"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "-model", m + "/model.json", "-data", m + "/test_images.npy", "-labels", m + "/test_labels.npy", "-qconfig", "fbgemm", "-calib", "no-calib.npy"}, "calibration data: "},
+		{[]string{"eval", "-model", m + "/model.json", "-data", "no-data.npy", "-float"}, "evaluation data: "},
+		{[]string{"eval", "-model", m + "/model.json", "-data", m + "/test_images.npy", "-labels", "no-labels.npy", "-float"}, "evaluation data: labels: "},
+		{[]string{"eval", "-data", m + "/test_images.npy", "-qmodel", "no.ptqm"}, "quantized model: "},
+		{[]string{"eval", "-model", "no-model.json", "-data", "x", "-float"}, "model description: "},
+		{[]string{"eval", "-model", m + "/model.json", "-weights", "no-weights.safetensors", "-data", "x", "-float"}, "weights: "},
+		{[]string{"eval", "-model", m + "/model.json", "-classes", "no-classes.txt", "-data", m + "/test_images.npy", "-labels", m + "/test_labels.npy", "-float"}, "class names no-classes.txt: "},
+	} {
+		err := run(c.args, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: %v, want an error starting %q", c.args, err, c.want)
+		}
+	}
+}

@@ -91,7 +91,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	ds, err := data.Open(*dataPath, *labels, compiler.Transform(d))
 	if err != nil {
-		return err
+		return fmt.Errorf("evaluation data: %w", err)
 	}
 	acc, logits, err := compiler.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
 	if err != nil {

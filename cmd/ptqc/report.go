@@ -40,7 +40,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if *dataPath != "" {
 		ds, err := data.Open(*dataPath, *labels, compiler.Transform(m.Desc))
 		if err != nil {
-			return err
+			return fmt.Errorf("evaluation data: %w", err)
 		}
 		x = x[:0]
 		if err := data.Batches(ds, 64, *limit, func(_ int, b []float32, _ []int) error {
