@@ -7,6 +7,7 @@ import (
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/internal/safesize"
+	"github.com/ptqc/ptqc/ir"
 )
 
 // Constant folding of the shape subgraphs torch writes (x.reshape(x.size(0),
@@ -393,7 +394,7 @@ func (im *importer) foldArith(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	nx, ny := x.len(), y.len()
 	dims := x.dims
 	switch {
-	case sameDims(x.dims, y.dims):
+	case ir.EqualShape(x.dims, y.dims):
 	case ny == 1 && len(y.dims) <= len(x.dims):
 	case nx == 1 && len(x.dims) <= len(y.dims):
 		dims = y.dims
