@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 	"golang.org/x/sys/cpu"
@@ -22,6 +23,10 @@ func TestAMXDense(t *testing.T) {
 	}
 	needISA(t, amxEmulated.base())
 	r := rand.New(rand.NewPCG(16, 3))
+	reps := 1 // cases a tile shape: the quick suite builds half the kernels
+	if testenv.Long() {
+		reps = 2
+	}
 	h := newHarness()
 	type check struct {
 		name string
@@ -39,7 +44,7 @@ func TestAMXDense(t *testing.T) {
 		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
 	}
 	for i, sh := range tileShapes() {
-		for rep := 0; rep < 2; rep++ {
+		for rep := range reps {
 			c := randDense(r, sh)
 			name := fmt.Sprintf("amx%d_%d", i, rep)
 			x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))

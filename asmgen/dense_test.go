@@ -44,22 +44,7 @@ func randDense(r *rand.Rand, sh denseShape) *denseCase {
 			d.Weight[i] = int8(r.IntN(256) - 128)
 		}
 	}
-	d.B = randomBias(r, sh.cout)
-	d.M = make([]float32, sh.cout)
-	for i := range d.M {
-		d.M[i] = float32(math.Exp2(-4 - 10*r.Float64()))
-		if sh.bigM {
-			d.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
-		}
-	}
-	d.Z = edgeZero(r, 255)
-	d.Lo, d.Hi = 0, 255
-	switch sh.act {
-	case "relu":
-		d.Lo = d.Z
-	case "relu6":
-		d.Lo, d.Hi = d.Z, min(255, d.Z+int32(r.IntN(200)))
-	}
+	d.Requant = randRequant(r, sh.cout, -4, 10, sh.bigM, sh.act)
 	x := make([]uint8, sh.h*sh.w*sh.cin)
 	outliers := r.IntN(2) == 0 // mostly 7-bit codes: strips take both paths
 	for i := range x {
@@ -256,6 +241,27 @@ func TestDense(t *testing.T) {
 // randomBias is n float biases in output units: half of them exact halves (the
 // rounding ties of rne after the bias add), all within +-300 steps so that
 // both clamps and the middle of the range are hit.
+// randRequant draws the requantization of n channels: biases, multipliers
+// 2^(exp - span*U) (or huge ones, bigM), an output zero point near the edges
+// and the clamps of act.
+func randRequant(r *rand.Rand, n int, exp, span float64, bigM bool, act string) Requant {
+	q := Requant{B: randomBias(r, n), M: make([]float32, n)}
+	for i := range q.M {
+		q.M[i] = float32(math.Exp2(exp - span*r.Float64()))
+		if bigM {
+			q.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
+		}
+	}
+	q.Z, q.Lo, q.Hi = edgeZero(r, 255), 0, 255
+	switch act {
+	case "relu":
+		q.Lo = q.Z
+	case "relu6":
+		q.Lo, q.Hi = q.Z, min(255, q.Z+int32(r.IntN(200)))
+	}
+	return q
+}
+
 func randomBias(r *rand.Rand, n int) []float32 {
 	b := make([]float32, n)
 	for i := range b {

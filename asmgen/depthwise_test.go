@@ -2,7 +2,6 @@ package asmgen
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -33,21 +32,7 @@ func randDW(r *rand.Rand, sh dwShape) (*Depthwise, []uint8) {
 			d.Weight[i] = int8(r.IntN(50) - 25)
 		}
 	}
-	d.B = randomBias(r, sh.c)
-	d.M = make([]float32, sh.c)
-	for i := range d.M {
-		d.M[i] = float32(math.Exp2(-6 - 8*r.Float64()))
-		if sh.bigM {
-			d.M[i] = float32(math.Exp2(14 + 20*r.Float64()))
-		}
-	}
-	d.Z, d.Lo, d.Hi = edgeZero(r, 255), 0, 255
-	switch sh.act {
-	case "relu":
-		d.Lo = d.Z
-	case "relu6":
-		d.Lo, d.Hi = d.Z, min(255, d.Z+int32(r.IntN(200)))
-	}
+	d.Requant = randRequant(r, sh.c, -6, 8, sh.bigM, sh.act)
 	x := make([]uint8, sh.h*sh.w*sh.c)
 	for i := range x {
 		x[i] = uint8(r.IntN(256))

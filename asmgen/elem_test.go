@@ -10,11 +10,15 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 )
 
-func TestAdd(t *testing.T) {
+// elemTiers runs an element-wise kernel's test for avx2, avx512 and avx512
+// emulated with AVX2.
+func elemTiers(t *testing.T, test func(*testing.T, Target)) {
 	for _, isa := range []Target{avx2, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) { testAdd(t, isa) })
+		t.Run(isa.String(), func(t *testing.T) { test(t, isa) })
 	}
 }
+
+func TestAdd(t *testing.T) { elemTiers(t, testAdd) }
 
 func testAdd(t *testing.T, isa Target) {
 	needISA(t, isa)
@@ -60,11 +64,7 @@ func testAdd(t *testing.T, isa Target) {
 	}
 }
 
-func TestMean(t *testing.T) {
-	for _, isa := range []Target{avx2, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) { testMean(t, isa) })
-	}
-}
+func TestMean(t *testing.T) { elemTiers(t, testMean) }
 
 func testMean(t *testing.T, isa Target) {
 	needISA(t, isa)
@@ -106,11 +106,7 @@ func testMean(t *testing.T, isa Target) {
 	}
 }
 
-func TestQuantize(t *testing.T) {
-	for _, isa := range []Target{avx2, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) { testQuantize(t, isa) })
-	}
-}
+func TestQuantize(t *testing.T) { elemTiers(t, testQuantize) }
 
 func testQuantize(t *testing.T, isa Target) {
 	needISA(t, isa)

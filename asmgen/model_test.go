@@ -10,6 +10,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -20,7 +21,7 @@ import (
 // CPU runs against the interpreter bit for bit, with one worker, two (images
 // side by side, and one image split layer by layer) and three.
 func TestGeneratedTiers(t *testing.T) {
-	testGeneratedTiers(t, Generate, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
+	testGeneratedTiers(t, Generate, randomModels(0, 3), []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
 }
 
 // TestGeneratedAMXEmulated is TestGeneratedTiers for the amx tier with the
@@ -45,7 +46,7 @@ func TestGeneratedAMXEmulated(t *testing.T) {
 				}
 				return a, err
 			}
-			testGeneratedTiers(t, gen, []string{c.tier})
+			testGeneratedTiers(t, gen, randomModels(1), []string{c.tier})
 			if tileKernels == 0 && !testing.Short() {
 				t.Error("no tile kernel in the generated packages")
 			}
@@ -61,7 +62,7 @@ func TestGeneratedVNNIEmulated(t *testing.T) {
 	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
 		return generate(m, pkg, []Target{vnniEmulated})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.AVX2.Name})
+	testGeneratedTiers(t, gen, randomModels(2), []string{runtime.AVX2.Name})
 }
 
 // TestGeneratedZMMEmulated is TestGeneratedTiers for the avx512 tier's design
@@ -76,25 +77,34 @@ func TestGeneratedZMMEmulated(t *testing.T) {
 	gen := func(m *lower.Model, pkg string) (*lower.Asm, error) {
 		return generate(m, pkg, []Target{zmmEmulated})
 	}
-	testGeneratedTiers(t, gen, []string{runtime.AVX2.Name})
+	testGeneratedTiers(t, gen, randomModels(3), []string{runtime.AVX2.Name})
 }
 
-func testGeneratedTiers(t *testing.T, gen asmGen, tiers []string) {
+// randomModels are the seeds of the random models a test builds: all 16 in
+// the long tests, else the few given (each package build takes seconds).
+func randomModels(quick ...uint64) []uint64 {
+	if testenv.Long() {
+		return []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	}
+	return quick
+}
+
+func testGeneratedTiers(t *testing.T, gen asmGen, seeds []uint64, tiers []string) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
-	const models, images = 16, 4
+	const images = 4
 	var pkgs []gentest.Pkg
 	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs []int
-	for i := range models {
-		m := gentest.RandomModel(t, uint64(i))
+	for _, i := range seeds {
+		m := gentest.RandomModel(t, i)
 		p, err := generatePkg(m, fmt.Sprintf("p%02d", i), gen)
 		if err != nil {
 			t.Fatalf("model %d: %v", i, err)
 		}
-		r := rand.New(rand.NewPCG(uint64(i), 99))
+		r := rand.New(rand.NewPCG(i, 99))
 		inLen := m.Tensors[m.Input].Elems()
 		pkgs, ms = append(pkgs, gentest.Pkg{Name: p.Name, Files: p.Files}), append(ms, m)
 		inputs = append(inputs, gentest.RandomInputs(r, inLen, images, true))
@@ -111,13 +121,14 @@ func testGeneratedTiers(t *testing.T, gen asmGen, tiers []string) {
 		}
 	}
 	got := gentest.RunHarness(t, pkgs, inputs, inLens, outs, envs...)
-	for i, m := range ms {
-		want, err := compiler.Run(m, inputs[i], images, nil)
+	for k, m := range ms {
+		i := seeds[k]
+		want, err := compiler.Run(m, inputs[k], images, nil)
 		if err != nil {
 			t.Fatalf("model %d: interpreter: %v", i, err)
 		}
 		for e, env := range envs {
-			g := got[e][i]
+			g := got[e][k]
 			bad := 0
 			for j := range want {
 				if math.Float32bits(g[j]) != math.Float32bits(want[j]) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
 )
 
@@ -106,9 +107,7 @@ func TestTileRandomModels(t *testing.T) {
 // TestTileTrainedModels does the same for the trained models on test images,
 // and for the synthetic ImageNet-shaped one on a random image.
 func TestTileTrainedModels(t *testing.T) {
-	if testing.Short() {
-		t.Skip("calibrates the trained models")
-	}
+	testenv.SkipUnlessLong(t, "calibrates the trained models")
 	root := gentest.RepoRoot(t) + "/testdata/"
 	for _, c := range []struct{ dir, qconfig string }{
 		{"mobilenetv2_fmnist", "fbgemm"},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -18,9 +19,7 @@ import (
 // but for the tile instructions; where it lacks AVX-512, the avx512 design
 // emulated), against the interpreter bit for bit on real test images.
 func TestTrainedModels(t *testing.T) {
-	if testing.Short() {
-		t.Skip("calibrates and builds generated packages")
-	}
+	testenv.SkipUnlessLong(t, "calibrates and builds generated packages")
 	const images = 60
 	root := gentest.RepoRoot(t) + "/testdata/"
 	emulated := func(isa Target) asmGen {

@@ -26,11 +26,13 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		m.Tensors[id].Scale, m.Tensors[id].Zero = q.Scale, q.ZeroPoint
 		known[id] = true
 	}
+	// observed gives n's output the qparams calibration observed for it.
 	observed := func(n *ir.Node) (calibrate.QParams, error) {
 		q, ok := cal.Act[n.Out]
 		if !ok {
 			return q, fmt.Errorf("%s (%s): its output was not observed during calibration", n.Name, n.Op)
 		}
+		setQ(n.Out, q)
 		return q, nil
 	}
 	input := func(n *ir.Node, i int) (*Tensor, error) {
@@ -51,22 +53,18 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		n = &ir.Node{Op: n.Op, Name: n.Name, In: qn.In, Out: n.Out, Conv: n.Conv, Linear: n.Linear, Pool: n.Pool, Act: n.Act}
 		switch n.Op {
 		case ir.OpQuant:
-			q, err := observed(n)
-			if err != nil {
+			if _, err := observed(n); err != nil {
 				return nil, err
 			}
 			qn.Kind = KQuantize
-			setQ(n.Out, q)
 		case ir.OpConv, ir.OpLinear:
 			x, err := input(n, 0)
 			if err != nil {
 				return nil, err
 			}
-			q, err := observed(n)
-			if err != nil {
+			if _, err := observed(n); err != nil {
 				return nil, err
 			}
-			setQ(n.Out, q)
 			qn.Kind = KConv
 			var c *Conv
 			var w, b []float32
@@ -98,7 +96,6 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			if err != nil {
 				return nil, err
 			}
-			setQ(n.Out, q)
 			qn.Kind = KAdd
 			qn.Add = &Add{MA: float32(a.Scale / q.Scale), MB: float32(b.Scale / q.Scale)}
 			switch n.Act {

@@ -76,14 +76,12 @@ func Compile(g *Graph) (*Program, error) { return CompileWith(g, floatk.Best) }
 
 // CompileWith is Compile on the kernel tier kt (one of floatk.Tiers()).
 func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
-	p := &Program{g: g, k: kt, uses: make([]int, len(g.Tensors)), free: map[int][][]float32{}}
+	uses, err := readers(g)
+	if err != nil {
+		return nil, err
+	}
+	p := &Program{g: g, k: kt, uses: uses, free: map[int][][]float32{}}
 	for _, nd := range g.Nodes {
-		for _, t := range nd.In {
-			if t < 0 || t >= len(g.Tensors) {
-				return nil, fmt.Errorf("%s: input tensor %d does not exist", nd.Name, t)
-			}
-			p.uses[t]++
-		}
 		st := &step{kind: stepRef, nd: nd}
 		switch {
 		case nd.Op == OpConv && (nd.Conv.Class() == ConvPointwise || nd.Conv.Class() == ConvDense):
@@ -224,9 +222,8 @@ func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, e
 // GOMAXPROCS, 1: this goroutine alone, for runs side by side).
 func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool, w int) ([]float32, error) {
 	g := p.g
-	in := g.Tensors[g.Input]
-	if n < 1 || len(x) != n*in.Elems() {
-		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	if err := checkInput(g, x, n); err != nil {
+		return nil, err
 	}
 	uses := append([]int(nil), p.uses...)
 	vals := make([][]float32, len(g.Tensors))
@@ -240,18 +237,14 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool, w int) (
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
 		vals[nd.Out] = out
-		if hook != nil {
-			if err := hook(nd, out, n); err != nil {
-				return nil, err
+		err = finishNode(g, nd, out, n, hook, uses, func(t int) {
+			if recycle {
+				dead = append(dead, vals[t])
 			}
-		}
-		for _, t := range nd.In {
-			if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
-				if recycle {
-					dead = append(dead, vals[t])
-				}
-				vals[t] = nil
-			}
+			vals[t] = nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		// Only after the node ran may its inputs' buffers be reused.
 		p.put(dead)

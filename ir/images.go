@@ -28,10 +28,10 @@ var groupBytes = 256 << 10 // a variable for tests
 // promise about the hooks.
 func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) ([]float32, error) {
 	g := p.g
-	elems := g.Tensors[g.Input].Elems()
-	if n < 1 || len(x) != n*elems {
-		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, g.Tensors[g.Input].Shape, n*elems)
+	if err := checkInput(g, x, n); err != nil {
+		return nil, err
 	}
+	elems := g.Tensors[g.Input].Elems()
 	recycle := transient || (pre == nil && hook == nil)
 	w := runtime.GOMAXPROCS(0)
 	size := p.groupSize()

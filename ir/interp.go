@@ -33,15 +33,12 @@ func RunHooks(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
 // Reference is RunHooks on the reference interpreter: plain loops, the
 // readable definition the fast kernels are tested against.
 func Reference(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) {
-	in := g.Tensors[g.Input]
-	if n < 1 || len(x) != n*in.Elems() {
-		return nil, fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	if err := checkInput(g, x, n); err != nil {
+		return nil, err
 	}
-	uses := map[int]int{}
-	for _, nd := range g.Nodes {
-		for _, t := range nd.In {
-			uses[t]++
-		}
+	uses, err := readers(g)
+	if err != nil {
+		return nil, err
 	}
 	vals := map[int][]float32{g.Input: x}
 	for _, nd := range g.Nodes {
@@ -50,15 +47,8 @@ func Reference(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) 
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
 		vals[nd.Out] = out
-		if hook != nil {
-			if err := hook(nd, out, n); err != nil {
-				return nil, err
-			}
-		}
-		for _, t := range nd.In {
-			if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
-				delete(vals, t)
-			}
+		if err := finishNode(g, nd, out, n, hook, uses, func(t int) { delete(vals, t) }); err != nil {
+			return nil, err
 		}
 	}
 	out, ok := vals[g.Output]
@@ -66,6 +56,48 @@ func Reference(g *Graph, x []float32, n int, pre, hook Hook) ([]float32, error) 
 		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
 	}
 	return out, nil
+}
+
+// checkInput checks that x holds n samples of g's input: the interpreter,
+// the compiled program and its batched run take the same inputs.
+func checkInput(g *Graph, x []float32, n int) error {
+	in := g.Tensors[g.Input]
+	if n < 1 || len(x) != n*in.Elems() {
+		return fmt.Errorf("input: %d values for %d samples of shape %v (want %d)", len(x), n, in.Shape, n*in.Elems())
+	}
+	return nil
+}
+
+// readers counts the nodes reading each tensor, so that a run can drop a
+// tensor after its last reader.
+func readers(g *Graph) ([]int, error) {
+	uses := make([]int, len(g.Tensors))
+	for _, nd := range g.Nodes {
+		for _, t := range nd.In {
+			if t < 0 || t >= len(g.Tensors) {
+				return nil, fmt.Errorf("%s: input tensor %d does not exist", nd.Name, t)
+			}
+			uses[t]++
+		}
+	}
+	return uses, nil
+}
+
+// finishNode runs after node nd made out: it shows out to hook, then calls
+// drop for each input tensor no later node reads (never the graph's input or
+// output), counting down uses.
+func finishNode(g *Graph, nd *Node, out []float32, n int, hook Hook, uses []int, drop func(t int)) error {
+	if hook != nil {
+		if err := hook(nd, out, n); err != nil {
+			return err
+		}
+	}
+	for _, t := range nd.In {
+		if uses[t]--; uses[t] == 0 && t != g.Output && t != g.Input {
+			drop(t)
+		}
+	}
+	return nil
 }
 
 func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]float32, error) {

@@ -71,13 +71,5 @@ func BuildMobileNetV2(d *Description) (*Graph, error) {
 	x = g.Add(&Node{Op: OpMean, Name: "mean"}, x)
 	x = g.Add(&Node{Op: OpDropout, Name: "classifier.0"}, x)
 	x = g.Add(&Node{Op: OpLinear, Name: "classifier.1", Linear: &Linear{In: lastChannel, Out: d.NumClasses}}, x)
-	x = g.Add(&Node{Op: OpDeQuant, Name: "dequant"}, x)
-	g.Output = x
-	if err := InferShapes(g); err != nil {
-		return nil, err
-	}
-	if err := g.Work().Check(); err != nil {
-		return nil, err
-	}
-	return g, nil
+	return finish(g, x)
 }

@@ -66,15 +66,7 @@ func BuildResNet(d *Description) (*Graph, error) {
 	}
 	x = g.Add(&Node{Op: OpMean, Name: "avgpool"}, x)
 	x = g.Add(&Node{Op: OpLinear, Name: "fc", Linear: &Linear{In: inplanes, Out: d.NumClasses}}, x)
-	x = g.Add(&Node{Op: OpDeQuant, Name: "dequant"}, x)
-	g.Output = x
-	if err := InferShapes(g); err != nil {
-		return nil, err
-	}
-	if err := g.Work().Check(); err != nil {
-		return nil, err
-	}
-	return g, nil
+	return finish(g, x)
 }
 
 // Build builds the unfused float graph of d's architecture, without weights.
@@ -83,4 +75,17 @@ func Build(d *Description) (*Graph, error) {
 		return BuildResNet(d)
 	}
 	return BuildMobileNetV2(d)
+}
+
+// finish ends a built float graph with the DeQuantStub after x, infers its
+// shapes and checks its work bounds.
+func finish(g *Graph, x int) (*Graph, error) {
+	g.Output = g.Add(&Node{Op: OpDeQuant, Name: "dequant"}, x)
+	if err := InferShapes(g); err != nil {
+		return nil, err
+	}
+	if err := g.Work().Check(); err != nil {
+		return nil, err
+	}
+	return g, nil
 }

@@ -2,6 +2,7 @@ package ir
 
 import (
 	"fmt"
+	"slices"
 )
 
 // ConvOut is the output size of a convolution along one axis.
@@ -108,14 +109,4 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 func clone(s []int) []int { return append([]int(nil), s...) }
 
 // EqualShape reports whether two shapes are the same.
-func EqualShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func EqualShape(a, b []int) bool { return slices.Equal(a, b) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/internal/safesize"
+	"github.com/ptqc/ptqc/ir"
 )
 
 // Constant folding of the shape subgraphs torch writes (x.reshape(x.size(0),
@@ -21,63 +22,51 @@ func (im *importer) foldConstant(n *onnxpb.NodeProto, a *attrs) (*tensor, error)
 	if len(n.GetInput()) > 0 {
 		return nil, errors.New("Constant has inputs")
 	}
-	var out *tensor
-	set := func(t *tensor) error {
-		if out != nil {
-			return errors.New("more than one value attribute")
-		}
-		out = t
-		return nil
-	}
-	if p, err := a.get("value", onnxpb.AttributeProto_TENSOR); err != nil {
-		return nil, err
-	} else if p != nil {
-		t, err := decodeTensor(p.GetT())
-		if err != nil {
-			return nil, fmt.Errorf("value: %w", err)
-		}
-		if err := set(t); err != nil {
-			return nil, err
-		}
-	}
-	if a.has("value_float") {
-		v, err := a.float("value_float", 0)
+	// Exactly one of the value attributes ptqc reads.
+	var found []*tensor
+	for _, v := range []struct {
+		name string
+		typ  onnxpb.AttributeProto_AttributeType
+	}{
+		{"value", onnxpb.AttributeProto_TENSOR},
+		{"value_float", onnxpb.AttributeProto_FLOAT},
+		{"value_floats", onnxpb.AttributeProto_FLOATS},
+		{"value_int", onnxpb.AttributeProto_INT},
+		{"value_ints", onnxpb.AttributeProto_INTS},
+	} {
+		p, err := a.get(v.name, v.typ)
 		if err != nil {
 			return nil, err
 		}
-		if err := set(&tensor{dtype: onnxpb.TensorProto_FLOAT, dims: []int{}, f: []float32{v}}); err != nil {
-			return nil, err
+		if p == nil {
+			continue
 		}
+		var t *tensor
+		switch v.typ {
+		case onnxpb.AttributeProto_TENSOR:
+			if t, err = decodeTensor(p.GetT()); err != nil {
+				return nil, fmt.Errorf("value: %w", err)
+			}
+		case onnxpb.AttributeProto_FLOAT:
+			t = &tensor{dtype: onnxpb.TensorProto_FLOAT, dims: []int{}, f: []float32{p.GetF()}}
+		case onnxpb.AttributeProto_FLOATS:
+			f := append([]float32{}, p.GetFloats()...)
+			t = &tensor{dtype: onnxpb.TensorProto_FLOAT, dims: []int{len(f)}, f: f}
+		case onnxpb.AttributeProto_INT:
+			t = &tensor{dtype: onnxpb.TensorProto_INT64, dims: []int{}, i: []int64{p.GetI()}}
+		case onnxpb.AttributeProto_INTS:
+			i := append([]int64{}, p.GetInts()...)
+			t = &tensor{dtype: onnxpb.TensorProto_INT64, dims: []int{len(i)}, i: i}
+		}
+		found = append(found, t)
 	}
-	if p, err := a.get("value_floats", onnxpb.AttributeProto_FLOATS); err != nil {
-		return nil, err
-	} else if p != nil {
-		f := append([]float32{}, p.GetFloats()...)
-		if err := set(&tensor{dtype: onnxpb.TensorProto_FLOAT, dims: []int{len(f)}, f: f}); err != nil {
-			return nil, err
-		}
-	}
-	if a.has("value_int") {
-		v, err := a.int("value_int", 0)
-		if err != nil {
-			return nil, err
-		}
-		if err := set(&tensor{dtype: onnxpb.TensorProto_INT64, dims: []int{}, i: []int64{v}}); err != nil {
-			return nil, err
-		}
-	}
-	if p, err := a.get("value_ints", onnxpb.AttributeProto_INTS); err != nil {
-		return nil, err
-	} else if p != nil {
-		v := append([]int64{}, p.GetInts()...)
-		if err := set(&tensor{dtype: onnxpb.TensorProto_INT64, dims: []int{len(v)}, i: v}); err != nil {
-			return nil, err
-		}
-	}
-	if out == nil {
+	switch len(found) {
+	case 0:
 		return nil, errors.New("no value attribute ptqc reads (value, value_float(s), value_int(s))")
+	case 1:
+		return found[0], nil
 	}
-	return out, nil
+	return nil, errors.New("more than one value attribute")
 }
 
 // foldShape is the shape of a runtime value, the batch marked, or of a constant.
@@ -393,7 +382,7 @@ func (im *importer) foldArith(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	nx, ny := x.len(), y.len()
 	dims := x.dims
 	switch {
-	case sameDims(x.dims, y.dims):
+	case ir.EqualShape(x.dims, y.dims):
 	case ny == 1 && len(y.dims) <= len(x.dims):
 	case nx == 1 && len(x.dims) <= len(y.dims):
 		dims = y.dims

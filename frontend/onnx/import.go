@@ -411,7 +411,7 @@ func finite(what, name string, t *tensor, dims ...int) ([]float32, error) {
 	if t.isInt() {
 		return nil, fmt.Errorf("%s %q: dtype %s, want a float", what, name, t.dtype)
 	}
-	if dims != nil && !sameDims(t.dims, dims) {
+	if dims != nil && !ir.EqualShape(t.dims, dims) {
 		return nil, fmt.Errorf("%s %q: shape %v, want %v", what, name, t.dims, dims)
 	}
 	for i, v := range t.f {
@@ -420,18 +420,6 @@ func finite(what, name string, t *tensor, dims ...int) ([]float32, error) {
 		}
 	}
 	return append([]float32(nil), t.f...), nil
-}
-
-func sameDims(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // fuseReLUs simplifies two forms torch writes: ReLU then Clip(0, 6) (relu6

@@ -404,7 +404,7 @@ func (im *importer) addOp(n *onnxpb.NodeProto, a *attrs) error {
 	if y.c != nil {
 		return im.linearBias(n, x, y.c)
 	}
-	if !sameDims(x.shape, y.shape) || !ir.EqualShape(im.g.Tensors[x.t].Shape, im.g.Tensors[y.t].Shape) {
+	if !ir.EqualShape(x.shape, y.shape) || !ir.EqualShape(im.g.Tensors[x.t].Shape, im.g.Tensors[y.t].Shape) {
 		return fmt.Errorf("operand shapes %v and %v differ: ptqc adds tensors of one shape, without broadcasting", x.shape, y.shape)
 	}
 	t, err := im.addInfer(&ir.Node{Op: ir.OpAdd}, x.t, y.t)
@@ -640,7 +640,7 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 		if len(dims) == 2 && dims[0] == 1 {
 			dims = dims[1:]
 		}
-		if !sameDims(dims, []int{out}) {
+		if !ir.EqualShape(dims, []int{out}) {
 			return fmt.Errorf("C %v: ptqc supports a bias [M] or [1, M] (M = %d)", bt.dims, out)
 		}
 		if l.Bias, err = finite("C", n.GetInput()[2], bt, bt.dims...); err != nil {
