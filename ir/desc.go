@@ -229,6 +229,19 @@ func (d *Description) validateInput() error {
 	if d.Input[0] != 1 && d.Input[0] != 3 {
 		return fmt.Errorf("input %v: channels must be 1 or 3", d.Input)
 	}
+	if err := d.ValidateTransform(); err != nil {
+		return err
+	}
+	if d.Weights == "" {
+		return errors.New(`"weights" is empty`)
+	}
+	return nil
+}
+
+// ValidateTransform checks the preprocessing against the input [C, H, W]:
+// one finite mean and positive std per channel, sizes in range, and a center
+// crop plus padding that gives the square input.
+func (d *Description) ValidateTransform() error {
 	if len(d.Mean) != d.Input[0] || len(d.Std) != d.Input[0] {
 		return fmt.Errorf("mean %v / std %v: want one value per input channel (%d)", d.Mean, d.Std, d.Input[0])
 	}
@@ -241,14 +254,8 @@ func (d *Description) validateInput() error {
 	if p.Resize < 0 || p.Crop < 0 || p.Pad < 0 || p.Resize > 1<<14 || p.Crop > 1<<14 || p.Pad > 1<<14 {
 		return fmt.Errorf("preprocess %+v: sizes must not be negative", p)
 	}
-	if p.Crop > 0 && p.Crop+2*p.Pad != d.Input[1] {
-		return fmt.Errorf("preprocess: crop %d + 2*pad %d gives %d, but input height is %d", p.Crop, p.Pad, p.Crop+2*p.Pad, d.Input[1])
-	}
-	if p.Crop > 0 && d.Input[1] != d.Input[2] {
-		return fmt.Errorf("preprocess: a square crop %d cannot give input %dx%d", p.Crop, d.Input[1], d.Input[2])
-	}
-	if d.Weights == "" {
-		return errors.New(`"weights" is empty`)
+	if p.Crop > 0 && (p.Crop+2*p.Pad != d.Input[1] || d.Input[1] != d.Input[2]) {
+		return fmt.Errorf("preprocess: crop %d + 2*pad %d does not give the input %dx%d", p.Crop, p.Pad, d.Input[1], d.Input[2])
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,22 +169,7 @@ func ValidateDescription(d *ir.Description) error {
 			return fmt.Errorf("input %v: dimensions must be 1 to %d", d.Input, maxDim)
 		}
 	}
-	if len(d.Mean) != d.Input[0] || len(d.Std) != d.Input[0] {
-		return fmt.Errorf("mean %v / std %v: want one value per input channel (%d)", d.Mean, d.Std, d.Input[0])
-	}
-	for c := range d.Std {
-		if !(d.Std[c] > 0) || math.IsInf(float64(d.Std[c]), 0) || math.IsNaN(float64(d.Mean[c])) || math.IsInf(float64(d.Mean[c]), 0) {
-			return fmt.Errorf("mean %v / std %v: std must be positive and both finite", d.Mean, d.Std)
-		}
-	}
-	p := d.Preprocess
-	if p.Resize < 0 || p.Crop < 0 || p.Pad < 0 || p.Resize > maxDim || p.Crop > maxDim || p.Pad > maxDim {
-		return fmt.Errorf("preprocess %+v: sizes must not be negative", p)
-	}
-	if p.Crop > 0 && (p.Crop+2*p.Pad != d.Input[1] || d.Input[1] != d.Input[2]) {
-		return fmt.Errorf("preprocess: crop %d + 2*pad %d does not give the graph's input %dx%d", p.Crop, p.Pad, d.Input[1], d.Input[2])
-	}
-	return nil
+	return d.ValidateTransform()
 }
 
 // StateDict is the graph's parameters as named tensors plus, as the U8

@@ -58,7 +58,7 @@ func TestLoadDescriptions(t *testing.T) {
 		{`{"graph": "m.onnx", "input": [3, 32, 32]}`, `input [3 32 32], but the graph's input is [3 8 8]`},
 		{`{"graph": "m.onnx", "mean": [0.5]}`, `want one value per input channel (3)`},
 		{`{"graph": "m.onnx", "std": [1, 0, 1]}`, `std must be positive`},
-		{`{"graph": "m.onnx", "preprocess": {"crop": 7}}`, `crop 7 + 2*pad 0 does not give the graph's input 8x8`},
+		{`{"graph": "m.onnx", "preprocess": {"crop": 7}}`, `crop 7 + 2*pad 0 does not give the input 8x8`},
 	} {
 		_, _, err := Load(write("bad.json", c.json))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
