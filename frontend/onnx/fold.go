@@ -182,33 +182,33 @@ func (im *importer) foldGather(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	return out, nil
 }
 
-// axesOf reads the axes of Unsqueeze or Squeeze: an attribute before opset
-// 13, an input from 13.
-func (im *importer) axesOf(n *onnxpb.NodeProto, a *attrs, ts []*tensor) ([]int64, error) {
+// axesOf reads the input and the axes of Unsqueeze or Squeeze: the axes are
+// an attribute before opset 13, an input from 13.
+func (im *importer) axesOf(n *onnxpb.NodeProto, a *attrs) (*tensor, []int64, error) {
+	ts, err := im.consts(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ts) == 0 || ts[0] == nil {
+		return nil, nil, errors.New("input 0 is missing")
+	}
+	var axes []int64
 	if im.opset < 13 {
-		return a.ints("axes", nil)
+		axes, err = a.ints("axes", nil)
+	} else if len(ts) >= 2 && ts[1] != nil {
+		axes, err = intsOf(ts[1], "axes")
 	}
-	if len(ts) < 2 || ts[1] == nil {
-		return nil, nil
-	}
-	return intsOf(ts[1], "axes")
+	return ts[0], axes, err
 }
 
 func (im *importer) foldUnsqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
+	x, axes, err := im.axesOf(n, a)
 	if err != nil {
 		return nil, err
 	}
-	if len(ts) == 0 || ts[0] == nil {
-		return nil, errors.New("input 0 is missing")
-	}
-	axes, err := im.axesOf(n, a, ts)
-	if err != nil {
-		return nil, err
-	}
-	r := len(ts[0].dims) + len(axes)
+	r := len(x.dims) + len(axes)
 	if len(axes) == 0 || r > 8 {
-		return nil, fmt.Errorf("axes %v for a tensor of rank %d", axes, len(ts[0].dims))
+		return nil, fmt.Errorf("axes %v for a tensor of rank %d", axes, len(x.dims))
 	}
 	ones := make([]bool, r)
 	for _, ax := range axes {
@@ -216,7 +216,7 @@ func (im *importer) foldUnsqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error
 			ax += int64(r)
 		}
 		if ax < 0 || ax >= int64(r) || ones[ax] {
-			return nil, fmt.Errorf("axes %v for a tensor of rank %d", axes, len(ts[0].dims))
+			return nil, fmt.Errorf("axes %v for a tensor of rank %d", axes, len(x.dims))
 		}
 		ones[ax] = true
 	}
@@ -225,28 +225,21 @@ func (im *importer) foldUnsqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error
 		if ones[i] {
 			dims[i] = 1
 		} else {
-			dims[i] = ts[0].dims[k]
+			dims[i] = x.dims[k]
 			k++
 		}
 	}
-	out := *ts[0]
+	out := *x
 	out.dims = dims
 	return &out, nil
 }
 
 func (im *importer) foldSqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
+	x, axes, err := im.axesOf(n, a)
 	if err != nil {
 		return nil, err
 	}
-	if len(ts) == 0 || ts[0] == nil {
-		return nil, errors.New("input 0 is missing")
-	}
-	axes, err := im.axesOf(n, a, ts)
-	if err != nil {
-		return nil, err
-	}
-	in := ts[0].dims
+	in := x.dims
 	drop := make([]bool, len(in))
 	for _, ax := range axes {
 		if ax < 0 {
@@ -263,7 +256,7 @@ func (im *importer) foldSqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error) 
 			dims = append(dims, d)
 		}
 	}
-	out := *ts[0]
+	out := *x
 	out.dims = append([]int{}, dims...)
 	return &out, nil
 }
