@@ -9,7 +9,7 @@ import (
 
 // TestInputsONNX: a build must not overwrite the ONNX graph a description names.
 func TestInputsONNX(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+	dir := filepath.Join("..", "testdata", "resnet_fmnist")
 	for _, c := range []struct {
 		model string
 		want  []string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +17,11 @@ import (
 // raw images, with the description's preprocessing), and gives the float
 // top-1 of their descriptions; a model quantized from ONNX saves and loads.
 func TestEvalONNX(t *testing.T) {
-	dir := filepath.Join("..", "..", "testdata", "mobilenetv2_fmnist")
-	images, labels := filepath.Join(dir, "test_images.npy"), filepath.Join(dir, "test_labels.npy")
+	// The ResNet's export is checked in; the MobileNetV2's (8.9 MB) only
+	// where tools/onnx_export.py has made it.
+	dir := filepath.Join("..", "..", "testdata", "resnet_fmnist")
+	fm := filepath.Join("..", "..", "testdata", "mobilenetv2_fmnist")
+	images, labels := filepath.Join(fm, "test_images.npy"), filepath.Join(fm, "test_labels.npy")
 	eval := func(model, x string) map[string]float64 {
 		t.Helper()
 		out, _, err := ptqc("eval", "-model", model, "-data", x, "-labels", labels, "-float", "-json")
@@ -32,6 +36,10 @@ func TestEvalONNX(t *testing.T) {
 	}
 	for _, d := range []string{"resnet_fmnist", "mobilenetv2_fmnist"} {
 		d := filepath.Join(dir, "..", d)
+		if _, err := os.Stat(filepath.Join(d, "model.onnx")); err != nil {
+			t.Logf("%s: no ONNX export (tools/onnx_export.py makes it): skipped", d)
+			continue
+		}
 		want, got := eval(filepath.Join(d, "model.json"), images), eval(filepath.Join(d, "model_onnx.json"), images)
 		if got["top1"] != want["top1"] || got["n"] != want["n"] {
 			t.Errorf("%s: model_onnx.json: %v, description: %v", d, got, want)
@@ -63,7 +71,7 @@ func TestEvalONNX(t *testing.T) {
 	q := filepath.Join(t.TempDir(), "m.ptqm")
 	qargs := []string{"-data", images, "-labels", labels, "-limit", "200", "-json"}
 	out, _, err := ptqc(append([]string{"eval", "-model", filepath.Join(dir, "model_onnx.json"), "-qconfig", "default",
-		"-calib", filepath.Join(dir, "calib_images.npy"), "-calib-limit", "60", "-save-qmodel", q}, qargs...)...)
+		"-calib", filepath.Join(fm, "calib_images.npy"), "-calib-limit", "60", "-save-qmodel", q}, qargs...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +83,7 @@ func TestEvalONNX(t *testing.T) {
 		t.Errorf("quantized from ONNX: %s, read back: %s", out, back)
 	}
 	out, _, err = ptqc("inspect", "-model", filepath.Join(dir, "model.onnx"), "-fused")
-	if err != nil || !strings.Contains(out, "(features.18.0):") || !strings.Contains(out, "(classifier.1):") {
+	if err != nil || !strings.Contains(out, "(layer1.0.conv1):") || !strings.Contains(out, "(fc):") {
 		t.Errorf("inspect: %v\n%s", err, out)
 	}
 	if _, _, err := ptqc("eval", "-model", filepath.Join(dir, "model.onnx"), "-weights", filepath.Join(dir, "model.safetensors"), "-float", "-data", pre); err == nil || !strings.Contains(err.Error(), "-weights does not apply") {
