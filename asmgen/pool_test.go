@@ -62,7 +62,8 @@ func TestMaxPool(t *testing.T) {
 			for p := range plane {
 				plane[p] = ck.x[p*m.C+c]
 			}
-			ir.MaxPool(&ir.Pool{Kernel: m.K, Stride: m.S, Pad: m.P}, m.H, m.W, plane, m.OH, m.OW, o)
+			w := ir.SquareWindow(m.K, m.S, m.P)
+			ir.MaxPool(&w, m.H, m.W, plane, m.OH, m.OW, o)
 			for p, v := range o {
 				want[p*m.C+c] = v
 			}

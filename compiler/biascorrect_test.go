@@ -16,7 +16,7 @@ func shiftedLayer(t *testing.T) (*ir.Description, *ir.Graph, *calibrate.Result, 
 	g := &ir.Graph{}
 	g.Input = g.NewTensor([]int{2, 4, 4})
 	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
-	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "conv", Conv: &ir.Conv{InC: 2, OutC: 2, Kernel: 1, Stride: 1, Groups: 1,
+	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "conv", Conv: &ir.Conv{InC: 2, OutC: 2, Window: ir.SquareWindow(1, 1, 0), Groups: 1,
 		Weight: []float32{0.75 / 127, 0.75 / 127, 1, -0.5}, Bias: []float32{0.1, 0}}}, x)
 	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
 	if err := ir.InferShapes(g); err != nil {

@@ -70,7 +70,11 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			var w, b []float32
 			if n.Op == ir.OpConv {
 				fc := n.Conv
-				c = &Conv{InC: fc.InC, OutC: fc.OutC, Kernel: fc.Kernel, Stride: fc.Stride, Pad: fc.Pad, Groups: fc.Groups}
+				k, s, p, ok := fc.Square()
+				if !ok {
+					return nil, fmt.Errorf("%s: conv %s has no int8 form yet (square kernels and strides, equal padding, dilation 1 have)", n.Name, ir.ConvArgs(fc, ""))
+				}
+				c = &Conv{InC: fc.InC, OutC: fc.OutC, Kernel: k, Stride: s, Pad: p, Groups: fc.Groups}
 				w, b = fc.Weight, fc.Bias
 			} else {
 				qn.Kind = KLinear
@@ -113,8 +117,11 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			}
 			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
 			qn.Kind = KMaxPool
-			p := *n.Pool
-			qn.Pool = &p
+			k, s, p, ok := n.Pool.Square()
+			if !ok || n.Pool.Ceil {
+				return nil, fmt.Errorf("%s: %s has no int8 form yet (square windows, equal padding, no dilation, floor mode have)", n.Name, ir.Repr(n))
+			}
+			qn.Pool = &Pool{Kernel: k, Stride: s, Pad: p}
 		case ir.OpMean, ir.OpFlatten:
 			x, err := input(n, 0)
 			if err != nil {
@@ -134,8 +141,10 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 				return nil, err
 			}
 			qn.Kind = KDequantize
-		default:
+		case ir.OpBatchNorm, ir.OpReLU, ir.OpReLU6, ir.OpDropout, ir.OpIdentity:
 			return nil, fmt.Errorf("%s: %s has no quantized form (fuse it first)", n.Name, n.Op)
+		default:
+			return nil, fmt.Errorf("%s: %s has no int8 form yet", n.Name, n.Op)
 		}
 		m.Nodes = append(m.Nodes, qn)
 	}

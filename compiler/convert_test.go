@@ -24,7 +24,7 @@ func TestLargeMultiplierBias(t *testing.T) {
 	for range 4 {
 		w = append(w, 300, -300)
 	}
-	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "conv", Conv: &ir.Conv{InC: 2, OutC: 5, Kernel: 1, Stride: 1, Groups: 1,
+	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "conv", Conv: &ir.Conv{InC: 2, OutC: 5, Window: ir.SquareWindow(1, 1, 0), Groups: 1,
 		Weight: w, Bias: bias}}, x)
 	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
 	if err := ir.InferShapes(g); err != nil {

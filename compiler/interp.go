@@ -89,8 +89,9 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 			a := vals[nd.In[0]]
 			c := src.Shape[0]
 			ip, op := src.Elems()/c, oe/c
+			w := nd.Pool.Window()
 			ir.Parallel(n*c, func(j int) {
-				ir.MaxPool(nd.Pool, src.Shape[1], src.Shape[2], a[j*ip:(j+1)*ip], t.Shape[1], t.Shape[2], out[j*op:(j+1)*op])
+				ir.MaxPool(&w, src.Shape[1], src.Shape[2], a[j*ip:(j+1)*ip], t.Shape[1], t.Shape[2], out[j*op:(j+1)*op])
 			})
 		case KMean:
 			src := m.Tensors[nd.In[0]]

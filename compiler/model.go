@@ -73,6 +73,12 @@ func (c *Conv) Class() ir.ConvClass {
 	return ir.ClassifyConv(c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, c.Groups)
 }
 
+// Pool is a max pool's square window (its fields are the .ptqm's keys).
+type Pool struct{ Kernel, Stride, Pad int }
+
+// Window is p as an ir window.
+func (p *Pool) Window() ir.Window { return ir.SquareWindow(p.Kernel, p.Stride, p.Pad) }
+
 // Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y. ReLU
 // marks add_relu (a ResNet block's add and the ReLU after it): its output is
 // clamped below at z_y.
@@ -84,13 +90,13 @@ type Add struct {
 
 // Node is one quantized operation; Name is the PyTorch module path.
 type Node struct {
-	Kind Kind     `json:"kind"`
-	Name string   `json:"name"`
-	In   []int    `json:"in"`
-	Out  int      `json:"out"`
-	Conv *Conv    `json:"conv,omitempty"`
-	Add  *Add     `json:"add,omitempty"`
-	Pool *ir.Pool `json:"pool,omitempty"`
+	Kind Kind   `json:"kind"`
+	Name string `json:"name"`
+	In   []int  `json:"in"`
+	Out  int    `json:"out"`
+	Conv *Conv  `json:"conv,omitempty"`
+	Add  *Add   `json:"add,omitempty"`
+	Pool *Pool  `json:"pool,omitempty"`
 }
 
 // Meta records how a model was made, for reports and generated packages' doc.go.

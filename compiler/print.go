@@ -28,7 +28,7 @@ func (m *Model) Repr(n *Node) string {
 		case ir.ActReLU6:
 			name = "QuantizedConvReLU62d"
 		}
-		return name + "(" + ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Kernel: c.Kernel, Stride: c.Stride, Pad: c.Pad, Groups: c.Groups}, qp) + ")"
+		return name + "(" + ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Window: ir.SquareWindow(c.Kernel, c.Stride, c.Pad), Groups: c.Groups}, qp) + ")"
 	case KLinear:
 		scheme := "torch.per_tensor_affine"
 		if n.Conv.PerChannel {

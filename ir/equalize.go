@@ -65,7 +65,7 @@ func inRange(n *Node) []float64 {
 	if c.Depthwise() {
 		return outRange(c)
 	}
-	k2 := c.Kernel * c.Kernel
+	k2 := c.Taps()
 	r := make([]float64, c.InC)
 	for o := 0; o < c.OutC; o++ {
 		for i := 0; i < c.InC; i++ {
@@ -89,7 +89,7 @@ func scaleIn(n *Node, s []float64) {
 		return
 	}
 	c := n.Conv
-	k2 := c.Kernel * c.Kernel
+	k2 := c.Taps()
 	icg := c.InC / c.Groups
 	for o := 0; o < c.OutC; o++ {
 		for j := 0; j < icg; j++ {
@@ -184,7 +184,7 @@ func AbsorbHighBias(g *Graph) int {
 		if p.First.Act != ActReLU || c1.OutMean == nil || c1.Bias == nil {
 			continue
 		}
-		if p.Second.Op == OpConv && (p.Second.Conv.Kernel != 1 || p.Second.Conv.Pad != 0 || p.Second.Conv.Groups != 1) {
+		if p.Second.Op == OpConv && !p.Second.Conv.unpadded1x1() {
 			continue
 		}
 		shift := make([]float64, c1.OutC)

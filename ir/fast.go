@@ -83,10 +83,14 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 	p := &Program{g: g, k: kt, uses: uses, free: map[int][][]float32{}}
 	for _, nd := range g.Nodes {
 		st := &step{kind: stepRef, nd: nd}
+		square := false
+		if nd.Op == OpConv {
+			_, _, _, square = nd.Conv.Square()
+		}
 		switch {
-		case nd.Op == OpConv && (nd.Conv.Class() == ConvPointwise || nd.Conv.Class() == ConvDense):
+		case square && (nd.Conv.Class() == ConvPointwise || nd.Conv.Class() == ConvDense):
 			p.gemmStep(st)
-		case nd.Op == OpConv && nd.Conv.Depthwise():
+		case square && nd.Conv.Depthwise():
 			p.dwStep(st)
 		case nd.Op == OpLinear:
 			p.linearStep(st)
@@ -119,15 +123,16 @@ func (p *Program) gemmStep(st *step) {
 	c := st.nd.Conv
 	out := p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepGemm
-	st.k, st.m, st.n = c.InC*c.Kernel*c.Kernel, c.OutC, out[1]*out[2]
+	_, stride, pad, _ := c.Square()
+	st.k, st.m, st.n = c.InC*c.Taps(), c.OutC, out[1]*out[2]
 	// The reference's pointwise path (a dot product per output) exactly when
 	// it takes it.
 	st.im2col = c.Class() != ConvPointwise
 	st.bias = convBias(c)
 	st.mr = p.k.MR
-	if st.im2col && c.Stride > 1 {
+	if st.im2col && stride > 1 {
 		in := p.g.Tensors[st.nd.In[0]].Shape
-		st.hq, st.wq = (in[1]+2*c.Pad+c.Stride-1)/c.Stride, (in[2]+2*c.Pad+c.Stride-1)/c.Stride
+		st.hq, st.wq = (in[1]+2*pad+stride-1)/stride, (in[2]+2*pad+stride-1)/stride
 	}
 	order := make([]int, st.k) // the steps' columns of W
 	for i := range order {
@@ -157,7 +162,7 @@ func (p *Program) dwStep(st *step) {
 	c := st.nd.Conv
 	in, out := p.g.Tensors[st.nd.In[0]].Shape, p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepDW
-	s, k := c.Stride, c.Kernel
+	k, s, pad, _ := c.Square()
 	st.w = append([]float32(nil), c.Weight...)
 	st.bias = convBias(c)
 	st.oh, st.ow = out[1], out[2]
@@ -165,7 +170,7 @@ func (p *Program) dwStep(st *step) {
 		st.direct = true
 		return
 	}
-	hp, wp := in[1]+2*c.Pad, in[2]+2*c.Pad
+	hp, wp := in[1]+2*pad, in[2]+2*pad
 	st.hq, st.wq = (hp+s-1)/s, (wp+s-1)/s
 	// Output (oy, ox) is kernel element oy*wq+ox; the columns past ow are
 	// computed and dropped.
@@ -400,15 +405,16 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		p.gemmSmall(st, in, ie, out, oe, n, lo, hi, w)
 		return
 	}
+	_, stride, pad, _ := c.Square()
 	var phases []float32 // per image, InC x stride^2 phase planes
-	phaseLen := c.Stride * c.Stride * st.hq * st.wq
+	phaseLen := stride * stride * st.hq * st.wq
 	if st.hq > 0 {
 		buf := scratch(n * c.InC * phaseLen)
 		defer putScratch(buf)
 		phases = *buf
 		ih, iw := inShape[1], inShape[2]
 		parallel(w, n*c.InC, func(j int) {
-			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, c.Pad, c.Stride, st.hq, st.wq)
+			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, pad, stride, st.hq, st.wq)
 		})
 	}
 	tiles := (N + nr - 1) / nr
@@ -542,7 +548,7 @@ func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 in
 // output plane of width ow) as a K x width matrix, zero-padded on the right.
 func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32, width int) {
 	ih, iw := inShape[1], inShape[2]
-	k, s, pad := c.Kernel, c.Stride, c.Pad
+	k, s, pad, _ := c.Square()
 	for ic := range c.InC {
 		plane := x[ic*ih*iw : (ic+1)*ih*iw]
 		for ky := range k {
@@ -589,7 +595,7 @@ func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32,
 // reads padded element (oy*s+ky, ox*s+kx), which is element
 // (oy+ky/s, ox+kx/s) of phase (ky%s, kx%s).
 func im2colPhases(c *Conv, phases []float32, hq, wq, ow, j0, j1 int, cols []float32, width int) {
-	k, s := c.Kernel, c.Stride
+	k, s, _, _ := c.Square()
 	plane := hq * wq
 	for ic := range c.InC {
 		for ky := range k {
@@ -613,8 +619,8 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	c := st.nd.Conv
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ih, iw := inShape[1], inShape[2]
-	s, pad := c.Stride, c.Pad
-	taps := c.Kernel * c.Kernel
+	_, s, pad, _ := c.Square()
+	taps := c.Taps()
 	ch := c.OutC
 	// Jobs of several channels on small planes: a job costs more than a
 	// 4x4 channel.

@@ -28,7 +28,7 @@ func ulpsApart(a, b float32) int64 {
 // convGraph is one conv of c on a cxhxw input.
 func convGraph(c Conv, h, w int, act Act, seed uint64) *Graph {
 	r := rand.New(rand.NewPCG(seed, uint64(c.InC)))
-	c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
+	c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Taps())
 	c.Bias = make([]float32, c.OutC)
 	for i := range c.Weight {
 		c.Weight[i] = float32(r.NormFloat64())
@@ -102,22 +102,22 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 
 func TestFastMatchesReferenceConvs(t *testing.T) {
 	for i, c := range []Conv{
-		{InC: 3, OutC: 4, Kernel: 3, Stride: 2, Pad: 1, Groups: 1},
-		{InC: 6, OutC: 6, Kernel: 3, Stride: 1, Pad: 1, Groups: 6},
-		{InC: 6, OutC: 6, Kernel: 3, Stride: 2, Pad: 1, Groups: 6},
-		{InC: 3, OutC: 3, Kernel: 3, Stride: 1, Pad: 0, Groups: 3},
-		{InC: 3, OutC: 3, Kernel: 3, Stride: 2, Pad: 2, Groups: 3},
-		{InC: 8, OutC: 5, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
-		{InC: 40, OutC: 29, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
-		{InC: 4, OutC: 6, Kernel: 3, Stride: 1, Pad: 0, Groups: 2},
-		{InC: 2, OutC: 3, Kernel: 5, Stride: 3, Pad: 2, Groups: 1},
-		{InC: 5, OutC: 5, Kernel: 5, Stride: 3, Pad: 2, Groups: 5},
-		{InC: 4, OutC: 4, Kernel: 5, Stride: 2, Pad: 2, Groups: 4},
-		{InC: 4, OutC: 4, Kernel: 2, Stride: 2, Pad: 0, Groups: 4},
-		{InC: 18, OutC: 40, Kernel: 1, Stride: 2, Pad: 0, Groups: 1},
+		{InC: 3, OutC: 4, Window: SquareWindow(3, 2, 1), Groups: 1},
+		{InC: 6, OutC: 6, Window: SquareWindow(3, 1, 1), Groups: 6},
+		{InC: 6, OutC: 6, Window: SquareWindow(3, 2, 1), Groups: 6},
+		{InC: 3, OutC: 3, Window: SquareWindow(3, 1, 0), Groups: 3},
+		{InC: 3, OutC: 3, Window: SquareWindow(3, 2, 2), Groups: 3},
+		{InC: 8, OutC: 5, Window: SquareWindow(1, 1, 0), Groups: 1},
+		{InC: 40, OutC: 29, Window: SquareWindow(1, 1, 0), Groups: 1},
+		{InC: 4, OutC: 6, Window: SquareWindow(3, 1, 0), Groups: 2},
+		{InC: 2, OutC: 3, Window: SquareWindow(5, 3, 2), Groups: 1},
+		{InC: 5, OutC: 5, Window: SquareWindow(5, 3, 2), Groups: 5},
+		{InC: 4, OutC: 4, Window: SquareWindow(5, 2, 2), Groups: 4},
+		{InC: 4, OutC: 4, Window: SquareWindow(2, 2, 0), Groups: 4},
+		{InC: 18, OutC: 40, Window: SquareWindow(1, 2, 0), Groups: 1},
 	} {
 		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}, {23, 37}} {
-			if hw[0]+2*c.Pad < c.Kernel || hw[1]+2*c.Pad < c.Kernel {
+			if oh, ow := c.OutSize(hw[0], hw[1], false); oh < 1 || ow < 1 {
 				continue
 			}
 			for _, act := range []Act{ActNone, ActReLU, ActReLU6} {

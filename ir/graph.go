@@ -23,10 +23,22 @@ const (
 	OpLinear
 	OpDropout
 	OpIdentity
-	OpMaxPool // max over Kernel x Kernel windows, padding never chosen
+	OpMaxPool // max over windows (Pool), padding never chosen
+	OpAvgPool // mean over windows (Pool), padding counted or not
+	OpSigmoid
+	OpHardSigmoid // clamp(Alpha*x + Beta, 0, 1)
+	OpHardSwish   // x * clamp(x/6 + 1/2, 0, 1)
+	OpLeakyReLU   // x < 0 ? Alpha*x : x
+	OpSiLU        // x * sigmoid(x)
+	OpAffine      // x*Scale[c] + Shift[c] per channel: a BatchNorm that folds into no conv, x*k+b by constants
+	OpMul         // elementwise product; the second operand may be [C,1,1] (squeeze-excitation)
+	OpConcat      // along channels
+	OpSlice       // channels [Start, End)
+	OpShuffle     // channel permutation: out[c] = in[Perm[c]]
 )
 
-var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity", "MaxPool2d"}
+var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity", "MaxPool2d",
+	"AvgPool2d", "Sigmoid", "Hardsigmoid", "Hardswish", "LeakyReLU", "SiLU", "Affine", "Mul", "Concat", "Slice", "ChannelShuffle"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -60,11 +72,41 @@ func (t *Tensor) Elems() int {
 	return n
 }
 
-// Conv is a 2-D convolution with square kernel, stride and padding, dilation 1.
+// Window is the geometry of a 2-D sliding window: a KH x KW kernel with
+// strides SH, SW, padding PadT (top), PadL, PadB, PadR, dilation DH, DW.
+type Window struct {
+	KH, KW, SH, SW         int
+	PadT, PadL, PadB, PadR int
+	DH, DW                 int
+}
+
+// SquareWindow is a k x k window of stride s, padding p on every side, dilation 1.
+func SquareWindow(k, s, p int) Window {
+	return Window{KH: k, KW: k, SH: s, SW: s, PadT: p, PadL: p, PadB: p, PadR: p, DH: 1, DW: 1}
+}
+
+// Square returns the kernel, stride and padding of a square window with
+// equal padding on every side and dilation 1; ok is false for any other.
+func (w *Window) Square() (k, s, p int, ok bool) {
+	ok = w.KH == w.KW && w.SH == w.SW && w.PadT == w.PadL && w.PadT == w.PadB && w.PadT == w.PadR && w.DH == 1 && w.DW == 1
+	return w.KH, w.SH, w.PadT, ok
+}
+
+// unpadded1x1 reports a 1x1 kernel with no padding on one group: it never
+// reads a border.
+func (c *Conv) unpadded1x1() bool {
+	return c.KH == 1 && c.KW == 1 && c.PadT == 0 && c.PadL == 0 && c.PadB == 0 && c.PadR == 0 && c.Groups == 1
+}
+
+// Taps is the number of kernel positions, KH*KW.
+func (w *Window) Taps() int { return w.KH * w.KW }
+
+// Conv is a 2-D convolution.
 type Conv struct {
-	InC, OutC, Kernel, Stride, Pad, Groups int
-	Weight                                 []float32 // OutC x InC/Groups x Kernel x Kernel
-	Bias                                   []float32 // OutC, or nil
+	InC, OutC, Groups int
+	Window
+	Weight []float32 // OutC x InC/Groups x KH x KW
+	Bias   []float32 // OutC, or nil
 	// OutMean and OutStd are the folded BatchNorm's beta and |gamma|: the mean and
 	// standard deviation of each output channel before activation, as BN learned
 	// them. High-bias absorption estimates the ReLU's effect from them; nil without BN.
@@ -72,14 +114,17 @@ type Conv struct {
 }
 
 // WeightShape is the PyTorch shape of the weight.
-func (c *Conv) WeightShape() []int { return []int{c.OutC, c.InC / c.Groups, c.Kernel, c.Kernel} }
+func (c *Conv) WeightShape() []int { return []int{c.OutC, c.InC / c.Groups, c.KH, c.KW} }
 
 // Depthwise reports whether each group has one input and one output channel.
 func (c *Conv) Depthwise() bool { return c.Class() == ConvDepthwise }
 
 // Class is how the conv is computed (ClassifyConv).
 func (c *Conv) Class() ConvClass {
-	return ClassifyConv(c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, c.Groups)
+	if k, s, p, ok := c.Square(); ok {
+		return ClassifyConv(c.InC, c.OutC, k, s, p, c.Groups)
+	}
+	return ClassifyConv(c.InC, c.OutC, 0, 0, 0, c.Groups) // not pointwise
 }
 
 // ConvClass is how a conv is computed. The interpreters, the weight packing
@@ -129,8 +174,28 @@ type Linear struct {
 	Bias    []float32 // Out, or nil
 }
 
-// Pool is a square pooling window.
-type Pool struct{ Kernel, Stride, Pad int }
+// Pool is a pooling window. Ceil rounds the output size up (ceil_mode) as
+// PyTorch does: a last window must start inside the input or its left
+// padding. CountPad makes AvgPool divide by the window's size including
+// padding (count_include_pad), else by the input elements it covers.
+type Pool struct {
+	Window
+	Ceil, CountPad bool
+}
+
+// Unary holds the constants of an elementwise op (LeakyReLU's slope,
+// HardSigmoid's alpha and beta).
+type Unary struct{ Alpha, Beta float32 }
+
+// Affine is y = x*Scale[c] + Shift[c] over the C channels of the input
+// (features of a 1-D one).
+type Affine struct {
+	C            int
+	Scale, Shift []float32
+}
+
+// Slice selects channels [Start, End).
+type Slice struct{ Start, End int }
 
 // Node is one operation. Name is the PyTorch module path it stands for
 // (features.1.conv.0.0, classifier.1, ...), which is also the prefix of its weight keys.
@@ -143,7 +208,11 @@ type Node struct {
 	BN     *BatchNorm
 	Linear *Linear
 	Pool   *Pool
-	Act    Act // fused activation (Conv, Linear, Add)
+	Unary  *Unary
+	Affine *Affine
+	Slice  *Slice
+	Perm   []int // OpShuffle
+	Act    Act   // fused activation (Conv, Linear, Add)
 }
 
 // Graph is a DAG of nodes in topological order.
@@ -232,6 +301,24 @@ func (g *Graph) Clone() *Graph {
 			l.Weight, l.Bias = cloneF32(n.Linear.Weight), cloneF32(n.Linear.Bias)
 			m.Linear = &l
 		}
+		if n.Pool != nil {
+			p := *n.Pool
+			m.Pool = &p
+		}
+		if n.Unary != nil {
+			u := *n.Unary
+			m.Unary = &u
+		}
+		if n.Affine != nil {
+			a := *n.Affine
+			a.Scale, a.Shift = cloneF32(n.Affine.Scale), cloneF32(n.Affine.Shift)
+			m.Affine = &a
+		}
+		if n.Slice != nil {
+			sl := *n.Slice
+			m.Slice = &sl
+		}
+		m.Perm = append([]int(nil), n.Perm...)
 		c.Nodes = append(c.Nodes, &m)
 	}
 	return c
@@ -251,7 +338,7 @@ func (g *Graph) ParamCount() int {
 		switch {
 		case nd.Conv != nil:
 			c := nd.Conv
-			n += c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel
+			n += c.OutC * c.InC / c.Groups * c.Taps()
 			if c.Bias != nil {
 				n += c.OutC
 			}
@@ -259,6 +346,8 @@ func (g *Graph) ParamCount() int {
 			n += 4 * nd.BN.C
 		case nd.Linear != nil:
 			n += nd.Linear.Out * (nd.Linear.In + 1)
+		case nd.Affine != nil:
+			n += 2 * nd.Affine.C
 		}
 	}
 	return n

@@ -127,11 +127,34 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 			out[i] = a[i] + b[i]
 		}
 		activate(out, nd.Act)
-	case OpMaxPool:
+	case OpMaxPool, OpAvgPool:
 		c := inT.Shape[0]
 		Parallel(n*c, func(j int) {
-			MaxPool(nd.Pool, inT.Shape[1], inT.Shape[2], a[j*ie/c:(j+1)*ie/c], outT.Shape[1], outT.Shape[2], out[j*oe/c:(j+1)*oe/c])
+			in, o := a[j*ie/c:(j+1)*ie/c], out[j*oe/c:(j+1)*oe/c]
+			if nd.Op == OpMaxPool {
+				MaxPool(&nd.Pool.Window, inT.Shape[1], inT.Shape[2], in, outT.Shape[1], outT.Shape[2], o)
+			} else {
+				AvgPool(nd.Pool, inT.Shape[1], inT.Shape[2], in, outT.Shape[1], outT.Shape[2], o)
+			}
 		})
+	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU:
+		f := UnaryFunc(nd)
+		for i, v := range a {
+			out[i] = f(v)
+		}
+	case OpAffine:
+		af := nd.Affine
+		hw := ie / af.C
+		for j := range n * af.C {
+			c := j % af.C
+			for i, v := range a[j*hw : (j+1)*hw] {
+				out[j*hw+i] = float32(v*af.Scale[c]) + af.Shift[c]
+			}
+		}
+	case OpMul:
+		mul(a, vals[nd.In[1]], out, n, ie/g.Tensors[nd.In[1]].Elems())
+	case OpConcat, OpSlice, OpShuffle:
+		copyChannels(g, nd, vals, out, n)
 	case OpBatchNorm:
 		bn := nd.BN
 		hw := ie / bn.C
@@ -183,20 +206,54 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 }
 
 // MaxPool pools one channel plane. Windows only count positions inside the
-// plane (PyTorch pads with -inf); with padding at most half the kernel every
-// window has one.
-func MaxPool[T float32 | uint8](p *Pool, ih, iw int, in []T, oh, ow int, out []T) {
+// plane (PyTorch pads with -inf); Window.check leaves every window one.
+func MaxPool[T float32 | uint8](w *Window, ih, iw int, in []T, oh, ow int, out []T) {
 	for oy := 0; oy < oh; oy++ {
-		y0, y1 := max(oy*p.Stride-p.Pad, 0), min(oy*p.Stride-p.Pad+p.Kernel, ih)
+		ky0, ky1 := taps(oy*w.SH-w.PadT, w.DH, w.KH, ih)
 		for ox := 0; ox < ow; ox++ {
-			x0, x1 := max(ox*p.Stride-p.Pad, 0), min(ox*p.Stride-p.Pad+p.Kernel, iw)
-			m := in[y0*iw+x0]
-			for y := y0; y < y1; y++ {
-				for _, v := range in[y*iw+x0 : y*iw+x1] {
-					m = max(m, v)
+			kx0, kx1 := taps(ox*w.SW-w.PadL, w.DW, w.KW, iw)
+			y0, x0 := oy*w.SH-w.PadT, ox*w.SW-w.PadL
+			m := in[(y0+ky0*w.DH)*iw+x0+kx0*w.DW]
+			for ky := ky0; ky < ky1; ky++ {
+				row := in[(y0+ky*w.DH)*iw:]
+				for kx := kx0; kx < kx1; kx++ {
+					m = max(m, row[x0+kx*w.DW])
 				}
 			}
 			out[oy*ow+ox] = m
+		}
+	}
+}
+
+// taps is the range [k0, k1) of kernel positions k with 0 <= start + k*d < n.
+func taps(start, d, k, n int) (k0, k1 int) {
+	k0 = max(0, ceilDiv(-start, d))
+	k1 = min(k, floorDiv(n-1-start, d)+1)
+	return k0, max(k0, k1)
+}
+
+// AvgPool pools one channel plane: the float32 sum of the window's input
+// elements in row order, divided by their count, or with p.CountPad by the
+// window's size clipped to the padded plane, as PyTorch's avg_pool2d.
+func AvgPool(p *Pool, ih, iw int, in []float32, oh, ow int, out []float32) {
+	w := &p.Window
+	for oy := 0; oy < oh; oy++ {
+		y0 := oy*w.SH - w.PadT
+		ky0, ky1 := taps(y0, 1, w.KH, ih)
+		for ox := 0; ox < ow; ox++ {
+			x0 := ox*w.SW - w.PadL
+			kx0, kx1 := taps(x0, 1, w.KW, iw)
+			var s float32
+			for ky := ky0; ky < ky1; ky++ {
+				for _, v := range in[(y0+ky)*iw+x0+kx0 : (y0+ky)*iw+x0+kx1] {
+					s += v
+				}
+			}
+			n := (ky1 - ky0) * (kx1 - kx0)
+			if p.CountPad {
+				n = (min(y0+w.KH, ih+w.PadB) - y0) * (min(x0+w.KW, iw+w.PadR) - x0)
+			}
+			out[oy*ow+ox] = s / float32(n)
 		}
 	}
 }
@@ -253,7 +310,8 @@ func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, l
 	}
 	ih, iw := inShape[1], inShape[2]
 	oh, ow := outShape[1], outShape[2]
-	k, s, p := c.Kernel, c.Stride, c.Pad
+	w := &c.Window
+	taps := w.Taps()
 	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
 	for oc := lo; oc < hi; oc++ {
 		o := out[oc*oh*ow : (oc+1)*oh*ow]
@@ -267,33 +325,34 @@ func conv(c *Conv, inShape []int, in []float32, outShape []int, out []float32, l
 		g := oc / ocg
 		for ic := 0; ic < icg; ic++ {
 			plane := in[(g*icg+ic)*ih*iw : (g*icg+ic+1)*ih*iw]
-			wk := c.Weight[(oc*icg+ic)*k*k : (oc*icg+ic+1)*k*k]
-			for ky := 0; ky < k; ky++ {
-				for kx := 0; kx < k; kx++ {
-					w := wk[ky*k+kx]
-					// ox range with 0 <= ox*s - p + kx < iw
-					oxLo := max(0, ceilDiv(p-kx, s))
-					oxHi := min(ow, floorDiv(iw-1+p-kx, s)+1)
+			wk := c.Weight[(oc*icg+ic)*taps : (oc*icg+ic+1)*taps]
+			for ky := 0; ky < w.KH; ky++ {
+				for kx := 0; kx < w.KW; kx++ {
+					wv := wk[ky*w.KW+kx]
+					// ox range with 0 <= ox*SW - PadL + kx*DW < iw
+					dx := kx*w.DW - w.PadL
+					oxLo := max(0, ceilDiv(-dx, w.SW))
+					oxHi := min(ow, floorDiv(iw-1-dx, w.SW)+1)
 					if oxHi <= oxLo {
 						continue
 					}
 					for oy := 0; oy < oh; oy++ {
-						iy := oy*s - p + ky
+						iy := oy*w.SH - w.PadT + ky*w.DH
 						if iy < 0 || iy >= ih {
 							continue
 						}
 						row := plane[iy*iw : (iy+1)*iw]
 						orow := o[oy*ow : (oy+1)*ow]
-						if s == 1 {
-							src := row[oxLo-p+kx : oxHi-p+kx]
+						if w.SW == 1 {
+							src := row[oxLo+dx : oxHi+dx]
 							dst := orow[oxLo:oxHi]
 							for i, v := range src {
-								dst[i] += float32(w * v)
+								dst[i] += float32(wv * v)
 							}
 							continue
 						}
 						for ox := oxLo; ox < oxHi; ox++ {
-							orow[ox] += float32(w * row[ox*s-p+kx])
+							orow[ox] += float32(wv * row[ox*w.SW+dx])
 						}
 					}
 				}

@@ -29,7 +29,7 @@ func TestMakeDivisible(t *testing.T) {
 func TestInputTooSmall(t *testing.T) {
 	g := &Graph{}
 	g.Input = g.NewTensor([]int{3, 2, 2})
-	g.Add(&Node{Op: OpConv, Name: "c", Conv: &Conv{InC: 3, OutC: 4, Kernel: 5, Stride: 1, Groups: 1}}, g.Input)
+	g.Add(&Node{Op: OpConv, Name: "c", Conv: &Conv{InC: 3, OutC: 4, Window: SquareWindow(5, 1, 0), Groups: 1, Weight: make([]float32, 4*3*25)}}, g.Input)
 	err := InferShapes(g)
 	if err == nil || !strings.Contains(err.Error(), "c (Conv2d): input [3 2 2] smaller than kernel 5") {
 		t.Errorf("error %v, want one about the input being too small", err)
@@ -43,7 +43,7 @@ func TestBuildDefaultChannels(t *testing.T) {
 	}
 	var convs []string
 	for _, n := range g.Nodes {
-		if n.Op == OpConv && n.Conv.Kernel == 3 && !n.Conv.Depthwise() {
+		if n.Op == OpConv && n.Conv.KH == 3 && !n.Conv.Depthwise() {
 			convs = append(convs, n.Name)
 		}
 	}
@@ -137,7 +137,7 @@ func TestFuseKeepsOutputs(t *testing.T) {
 
 // refConv is the textbook definition, for checking the interpreter's conv.
 func refConv(c *Conv, in []float32, ih, iw int) []float32 {
-	oh, ow := ConvOut(ih, c.Kernel, c.Stride, c.Pad), ConvOut(iw, c.Kernel, c.Stride, c.Pad)
+	oh, ow := c.OutSize(ih, iw, false)
 	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
 	out := make([]float32, c.OutC*oh*ow)
 	for oc := 0; oc < c.OutC; oc++ {
@@ -148,13 +148,13 @@ func refConv(c *Conv, in []float32, ih, iw int) []float32 {
 					s = float64(c.Bias[oc])
 				}
 				for ic := 0; ic < icg; ic++ {
-					for ky := 0; ky < c.Kernel; ky++ {
-						for kx := 0; kx < c.Kernel; kx++ {
-							y, x := oy*c.Stride-c.Pad+ky, ox*c.Stride-c.Pad+kx
+					for ky := 0; ky < c.KH; ky++ {
+						for kx := 0; kx < c.KW; kx++ {
+							y, x := oy*c.SH-c.PadT+ky*c.DH, ox*c.SW-c.PadL+kx*c.DW
 							if y < 0 || y >= ih || x < 0 || x >= iw {
 								continue
 							}
-							s += float64(c.Weight[((oc*icg+ic)*c.Kernel+ky)*c.Kernel+kx]) * float64(in[((oc/ocg*icg+ic)*ih+y)*iw+x])
+							s += float64(c.Weight[((oc*icg+ic)*c.KH+ky)*c.KW+kx]) * float64(in[((oc/ocg*icg+ic)*ih+y)*iw+x])
 						}
 					}
 				}
@@ -167,21 +167,27 @@ func refConv(c *Conv, in []float32, ih, iw int) []float32 {
 
 func TestConvMatchesDefinition(t *testing.T) {
 	for _, c := range []Conv{
-		{InC: 3, OutC: 4, Kernel: 3, Stride: 2, Pad: 1, Groups: 1},
-		{InC: 6, OutC: 6, Kernel: 3, Stride: 1, Pad: 1, Groups: 6},
-		{InC: 6, OutC: 6, Kernel: 3, Stride: 2, Pad: 1, Groups: 6},
-		{InC: 8, OutC: 5, Kernel: 1, Stride: 1, Pad: 0, Groups: 1},
-		{InC: 4, OutC: 6, Kernel: 3, Stride: 1, Pad: 0, Groups: 2},
-		{InC: 2, OutC: 3, Kernel: 5, Stride: 3, Pad: 2, Groups: 1},
-		{InC: 18, OutC: 40, Kernel: 1, Stride: 2, Pad: 0, Groups: 2},
+		{InC: 3, OutC: 4, Window: SquareWindow(3, 2, 1), Groups: 1},
+		{InC: 6, OutC: 6, Window: SquareWindow(3, 1, 1), Groups: 6},
+		{InC: 6, OutC: 6, Window: SquareWindow(3, 2, 1), Groups: 6},
+		{InC: 8, OutC: 5, Window: SquareWindow(1, 1, 0), Groups: 1},
+		{InC: 4, OutC: 6, Window: SquareWindow(3, 1, 0), Groups: 2},
+		{InC: 2, OutC: 3, Window: SquareWindow(5, 3, 2), Groups: 1},
+		{InC: 18, OutC: 40, Window: SquareWindow(1, 2, 0), Groups: 2},
+		{InC: 4, OutC: 6, Window: Window{KH: 1, KW: 7, SH: 1, SW: 1, PadL: 3, PadR: 3, DH: 1, DW: 1}, Groups: 1},
+		{InC: 4, OutC: 6, Window: Window{KH: 7, KW: 1, SH: 1, SW: 1, PadT: 3, PadB: 3, DH: 1, DW: 1}, Groups: 2},
+		{InC: 3, OutC: 3, Window: Window{KH: 3, KW: 2, SH: 2, SW: 1, PadT: 0, PadL: 1, PadB: 2, PadR: 0, DH: 1, DW: 1}, Groups: 3},
+		{InC: 2, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 1, SW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}, Groups: 1},
+		{InC: 8, OutC: 8, Window: SquareWindow(5, 2, 2), Groups: 8},
+		{InC: 8, OutC: 16, Window: SquareWindow(3, 1, 1), Groups: 4},
 	} {
 		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}} {
-			if hw[0]+2*c.Pad < c.Kernel || hw[1]+2*c.Pad < c.Kernel {
+			if oh, ow := c.OutSize(hw[0], hw[1], false); oh < 1 || ow < 1 {
 				continue
 			}
 			c := c
 			r := rand.New(rand.NewPCG(uint64(hw[0]), uint64(c.InC)))
-			c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
+			c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Taps())
 			c.Bias = make([]float32, c.OutC)
 			for i := range c.Weight {
 				c.Weight[i] = float32(r.NormFloat64())
@@ -190,7 +196,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 				c.Bias[i] = float32(r.NormFloat64())
 			}
 			in := randomInput(1, []int{c.InC, hw[0], hw[1]}, 3)
-			oh, ow := ConvOut(hw[0], c.Kernel, c.Stride, c.Pad), ConvOut(hw[1], c.Kernel, c.Stride, c.Pad)
+			oh, ow := c.OutSize(hw[0], hw[1], false)
 			got := make([]float32, c.OutC*oh*ow)
 			conv(&c, []int{c.InC, hw[0], hw[1]}, in, []int{c.OutC, oh, ow}, got, 0, c.OutC)
 			if d := relDiff(got, refConv(&c, in, hw[0], hw[1])); d > 1e-6 {
@@ -277,10 +283,10 @@ func TestEqualizeKeepsOutputs(t *testing.T) {
 func TestAbsorbHighBias(t *testing.T) {
 	g := &Graph{}
 	g.Input = g.NewTensor([]int{2, 3, 3})
-	x := g.Add(&Node{Op: OpConv, Name: "c1", Act: ActReLU, Conv: &Conv{InC: 2, OutC: 2, Kernel: 1, Stride: 1, Groups: 1,
+	x := g.Add(&Node{Op: OpConv, Name: "c1", Act: ActReLU, Conv: &Conv{InC: 2, OutC: 2, Window: SquareWindow(1, 1, 0), Groups: 1,
 		Weight: []float32{0.1, -0.1, 0.2, 0.1}, Bias: []float32{5, -1},
 		OutMean: []float32{5, -1}, OutStd: []float32{1, 1}}}, g.Input)
-	g.Output = g.Add(&Node{Op: OpConv, Name: "c2", Conv: &Conv{InC: 2, OutC: 1, Kernel: 1, Stride: 1, Groups: 1,
+	g.Output = g.Add(&Node{Op: OpConv, Name: "c2", Conv: &Conv{InC: 2, OutC: 1, Window: SquareWindow(1, 1, 0), Groups: 1,
 		Weight: []float32{0.5, 2}, Bias: []float32{0.25}}}, x)
 	if err := InferShapes(g); err != nil {
 		t.Fatal(err)

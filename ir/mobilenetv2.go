@@ -20,7 +20,7 @@ func BuildMobileNetV2(d *Description) (*Graph, error) {
 
 	convBN := func(prefix string, in, inC, outC, k, stride, groups int, relu bool) int {
 		x := g.Add(&Node{Op: OpConv, Name: prefix + ".0", Conv: &Conv{
-			InC: inC, OutC: outC, Kernel: k, Stride: stride, Pad: (k - 1) / 2, Groups: groups,
+			InC: inC, OutC: outC, Window: SquareWindow(k, stride, (k-1)/2), Groups: groups,
 		}}, in)
 		x = g.Add(&Node{Op: OpBatchNorm, Name: prefix + ".1", BN: &BatchNorm{C: outC, Eps: 1e-5}}, x)
 		if relu {
@@ -56,7 +56,7 @@ func BuildMobileNetV2(d *Description) (*Graph, error) {
 			h = convBN(fmt.Sprintf("%s.conv.%d", prefix, k), h, hidden, hidden, 3, stride, hidden, true)
 			k++
 			h = g.Add(&Node{Op: OpConv, Name: fmt.Sprintf("%s.conv.%d", prefix, k), Conv: &Conv{
-				InC: hidden, OutC: outputChannel, Kernel: 1, Stride: 1, Groups: 1,
+				InC: hidden, OutC: outputChannel, Window: SquareWindow(1, 1, 0), Groups: 1,
 			}}, h)
 			h = g.Add(&Node{Op: OpBatchNorm, Name: fmt.Sprintf("%s.conv.%d", prefix, k+1), BN: &BatchNorm{C: outputChannel, Eps: 1e-5}}, h)
 			if stride == 1 && inputChannel == outputChannel {

@@ -9,8 +9,27 @@ func Fuse(g *Graph) *Graph {
 	f := g.Clone()
 	RemoveIdentities(f)
 	FoldBatchNorm(f)
+	BatchNormToAffine(f)
 	FuseActivations(f)
 	return f
+}
+
+// BatchNormToAffine turns each BatchNorm left after FoldBatchNorm (one after
+// a concat or a ReLU, as in DenseNet) into the per-channel affine it is at
+// inference.
+func BatchNormToAffine(g *Graph) {
+	for _, n := range g.Nodes {
+		if n.Op != OpBatchNorm {
+			continue
+		}
+		bn := n.BN
+		a := &Affine{C: bn.C, Scale: make([]float32, bn.C), Shift: make([]float32, bn.C)}
+		for c := range bn.C {
+			a.Scale[c] = bn.Weight[c] / float32(math.Sqrt(float64(bn.Var[c]+bn.Eps)))
+			a.Shift[c] = bn.Bias[c] - bn.Mean[c]*a.Scale[c]
+		}
+		n.Op, n.BN, n.Affine = OpAffine, nil, a
+	}
 }
 
 // RemoveIdentities drops Dropout and Identity nodes (identities at inference).

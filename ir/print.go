@@ -35,7 +35,18 @@ func Repr(n *Node) string {
 		return "FloatFunctional(add)"
 	case OpMaxPool:
 		p := n.Pool
-		return fmt.Sprintf("MaxPool2d(kernel_size=%d, stride=%d, padding=%d, dilation=1, ceil_mode=False)", p.Kernel, p.Stride, p.Pad)
+		return fmt.Sprintf("MaxPool2d(kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s)", num(p.KH, p.KW), num(p.SH, p.SW), poolPads(&p.Window), num(p.DH, p.DW), pyBool(p.Ceil))
+	case OpAvgPool:
+		p := n.Pool
+		return fmt.Sprintf("AvgPool2d(kernel_size=%s, stride=%s, padding=%s, ceil_mode=%s, count_include_pad=%s)", num(p.KH, p.KW), num(p.SH, p.SW), poolPads(&p.Window), pyBool(p.Ceil), pyBool(p.CountPad))
+	case OpHardSigmoid:
+		return fmt.Sprintf("Hardsigmoid(alpha=%g, beta=%g)", n.Unary.Alpha, n.Unary.Beta)
+	case OpLeakyReLU:
+		return fmt.Sprintf("LeakyReLU(negative_slope=%g)", n.Unary.Alpha)
+	case OpAffine:
+		return fmt.Sprintf("Affine(%d)", n.Affine.C)
+	case OpSlice:
+		return fmt.Sprintf("Slice(channels=[%d:%d])", n.Slice.Start, n.Slice.End)
 	case OpMean:
 		return "mean(dim=[2, 3])"
 	case OpFlatten:
@@ -58,15 +69,43 @@ func Repr(n *Node) string {
 // stride, then extra (e.g. scale and zero point), then padding and groups.
 func ConvArgs(c *Conv, extra string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d, %d, kernel_size=(%d, %d), stride=(%d, %d)", c.InC, c.OutC, c.Kernel, c.Kernel, c.Stride, c.Stride)
+	fmt.Fprintf(&b, "%d, %d, kernel_size=%s, stride=%s", c.InC, c.OutC, pair(c.KH, c.KW), pair(c.SH, c.SW))
 	b.WriteString(extra)
-	if c.Pad != 0 {
-		fmt.Fprintf(&b, ", padding=(%d, %d)", c.Pad, c.Pad)
+	if c.PadT != 0 || c.PadL != 0 || c.PadB != 0 || c.PadR != 0 {
+		b.WriteString(", padding=" + pads(&c.Window))
+	}
+	if c.DH != 1 || c.DW != 1 {
+		b.WriteString(", dilation=" + pair(c.DH, c.DW))
 	}
 	if c.Groups != 1 {
 		fmt.Fprintf(&b, ", groups=%d", c.Groups)
 	}
 	return b.String()
+}
+
+func pair(a, b int) string { return fmt.Sprintf("(%d, %d)", a, b) }
+
+// pads is PyTorch's (top, left) padding, or all four sides when they differ.
+func pads(w *Window) string {
+	if w.PadT == w.PadB && w.PadL == w.PadR {
+		return pair(w.PadT, w.PadL)
+	}
+	return fmt.Sprintf("(%d, %d, %d, %d)", w.PadT, w.PadL, w.PadB, w.PadR)
+}
+
+// num is a pooling argument as PyTorch prints it: one int when both agree.
+func num(a, b int) string {
+	if a == b {
+		return fmt.Sprint(a)
+	}
+	return pair(a, b)
+}
+
+func poolPads(w *Window) string {
+	if w.PadT == w.PadB && w.PadL == w.PadR {
+		return num(w.PadT, w.PadL)
+	}
+	return pads(w)
 }
 
 func pyBool(b bool) string {

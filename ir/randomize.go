@@ -28,8 +28,8 @@ func Randomize(g *Graph, seed uint64) {
 		switch {
 		case n.Conv != nil:
 			c := n.Conv
-			fanOut := float64(c.OutC / c.Groups * c.Kernel * c.Kernel)
-			c.Weight = normal(c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel, math.Sqrt(2/fanOut))
+			fanOut := float64(c.OutC / c.Groups * c.Taps())
+			c.Weight = normal(c.OutC*c.InC/c.Groups*c.Taps(), math.Sqrt(2/fanOut))
 			if c.Bias != nil {
 				c.Bias = normal(c.OutC, 0.1)
 			}

@@ -20,7 +20,7 @@ func BuildResNet(d *Description) (*Graph, error) {
 
 	conv := func(name string, in, inC, outC, k, stride int) int {
 		return g.Add(&Node{Op: OpConv, Name: name, Conv: &Conv{
-			InC: inC, OutC: outC, Kernel: k, Stride: stride, Pad: k / 2, Groups: 1,
+			InC: inC, OutC: outC, Window: SquareWindow(k, stride, k/2), Groups: 1,
 		}}, in)
 	}
 	bn := func(name string, in, c int) int {
@@ -31,7 +31,7 @@ func BuildResNet(d *Description) (*Graph, error) {
 	inplanes := d.Widths[0]
 	x = conv("conv1", x, d.Input[0], inplanes, 7, 2)
 	x = relu("relu", bn("bn1", x, inplanes))
-	x = g.Add(&Node{Op: OpMaxPool, Name: "maxpool", Pool: &Pool{Kernel: 3, Stride: 2, Pad: 1}}, x)
+	x = g.Add(&Node{Op: OpMaxPool, Name: "maxpool", Pool: &Pool{Window: SquareWindow(3, 2, 1)}}, x)
 	expansion := 1
 	if d.Block == "bottleneck" {
 		expansion = 4

@@ -60,7 +60,7 @@ func TestMaxPool(t *testing.T) {
 		-16, -17, -18, -19, -20,
 	}
 	out := make([]float32, 2*3)
-	MaxPool(&Pool{Kernel: 3, Stride: 2, Pad: 1}, 4, 5, in, 2, 3, out)
+	MaxPool(&Window{KH: 3, KW: 3, SH: 2, SW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 1, DW: 1}, 4, 5, in, 2, 3, out)
 	if diff := cmp.Diff([]float32{-1, -2, -4, -6, -7, -9}, out); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

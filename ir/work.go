@@ -48,7 +48,7 @@ func (g *Graph) Work() Work {
 		switch {
 		case n.Conv != nil:
 			c := n.Conv
-			w.MACs += out * float64(c.InC/c.Groups) * float64(c.Kernel) * float64(c.Kernel)
+			w.MACs += out * float64(c.InC/c.Groups) * float64(c.Taps())
 		case n.Linear != nil:
 			w.MACs += float64(n.Linear.In) * float64(n.Linear.Out)
 		}

@@ -209,10 +209,10 @@ func cost(g *ir.Graph) float64 {
 	}
 	for _, n := range g.Nodes {
 		if n.Conv != nil {
-			c += float64(g.Tensors[n.Out].Elems()) * float64(n.Conv.InC/n.Conv.Groups*n.Conv.Kernel*n.Conv.Kernel)
+			c += float64(g.Tensors[n.Out].Elems()) * float64(n.Conv.InC/n.Conv.Groups*n.Conv.Taps())
 		}
 		if n.Pool != nil {
-			c += float64(g.Tensors[n.Out].Elems()) * float64(n.Pool.Kernel*n.Pool.Kernel)
+			c += float64(g.Tensors[n.Out].Elems()) * float64(n.Pool.Taps())
 		}
 		if n.Linear != nil {
 			c += float64(n.Linear.In * n.Linear.Out)

@@ -266,7 +266,7 @@ func (im *importer) conv(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	c := &ir.Conv{InC: inC, OutC: outC, Kernel: k, Stride: s, Pad: p, Groups: int(group)}
+	c := &ir.Conv{InC: inC, OutC: outC, Window: ir.SquareWindow(k, s, p), Groups: int(group)}
 	if c.Weight, err = im.weights(n, 1, "weight", wt.dims...); err != nil {
 		return err
 	}
@@ -715,7 +715,7 @@ func (im *importer) maxPool(n *onnxpb.NodeProto, a *attrs) error {
 	if err := im.onlyOutputs(n, 1); err != nil {
 		return err
 	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpMaxPool, Pool: &ir.Pool{Kernel: k, Stride: s, Pad: p}}, x.t)
+	t, err := im.addInfer(&ir.Node{Op: ir.OpMaxPool, Pool: &ir.Pool{Window: ir.SquareWindow(k, s, p)}}, x.t)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func oddGraph(r *rand.Rand) (*ir.Description, *ir.Graph) {
 	g := &ir.Graph{Name: "odd"}
 	g.Input = g.NewTensor(d.Input)
 	conv := func(name string, in, inC, outC, k, s, p, groups int) int {
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: &ir.Conv{InC: inC, OutC: outC, Kernel: k, Stride: s, Pad: p, Groups: groups, Bias: make([]float32, outC)}}, in)
+		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: &ir.Conv{InC: inC, OutC: outC, Window: ir.SquareWindow(k, s, p), Groups: groups, Bias: make([]float32, outC)}}, in)
 	}
 	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
 	x = conv("grouped", x, 3, 6, 3, 1, 1, 3)
