@@ -224,3 +224,30 @@ func TestBatchNormToAffine(t *testing.T) {
 		t.Errorf("affine %v vs BatchNorm %v", got, want)
 	}
 }
+
+func TestPrintMACs(t *testing.T) {
+	g := &Graph{Name: "m"}
+	g.Input = g.NewTensor([]int{4, 6, 6})
+	c := &Conv{InC: 4, OutC: 8, Groups: 2, Window: win(1, 3, 1, 2, 0, 1, 0, 1, 1, 1)}
+	x := g.Add(&Node{Op: OpConv, Name: "c", Conv: c}, g.Input)
+	x = g.Add(&Node{Op: OpFlatten, Name: "f"}, x)
+	g.Output = g.Add(&Node{Op: OpLinear, Name: "fc", Linear: &Linear{In: 8 * 6 * 3, Out: 10}}, x)
+	if err := InferShapes(g); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := PrintMACs(&b, g); err != nil {
+		t.Fatal(err)
+	}
+	// conv: 8*6*3 outputs x 2 input channels x 3 taps = 864; fc: 1440.
+	for _, want := range []string{
+		"Conv2d(4, 8, kernel_size=(1, 3), stride=(1, 2), padding=(0, 1), groups=2, bias=False) -> [8 6 3]  MACs 864\n",
+		"Flatten() -> [144]\n",
+		"-> [10]  MACs 1.4k\n",
+		"MACs per sample: 2.3k\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("PrintMACs lacks %q:\n%s", want, b.String())
+		}
+	}
+}

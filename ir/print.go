@@ -117,7 +117,13 @@ func pyBool(b bool) string {
 
 // Print writes the graph one module a line, with its output shape, then the
 // parameter count and float size.
-func Print(w io.Writer, g *Graph) error {
+func Print(w io.Writer, g *Graph) error { return print(w, g, false) }
+
+// PrintMACs is Print with each conv's and linear's multiply-accumulates per
+// sample, and their total.
+func PrintMACs(w io.Writer, g *Graph) error { return print(w, g, true) }
+
+func print(w io.Writer, g *Graph, macs bool) error {
 	width := 0
 	for _, n := range g.Nodes {
 		width = max(width, len(n.Name))
@@ -125,11 +131,38 @@ func Print(w io.Writer, g *Graph) error {
 	if _, err := fmt.Fprintf(w, "%s(\n", g.Name); err != nil {
 		return err
 	}
+	total := 0.0
 	for _, n := range g.Nodes {
-		if _, err := fmt.Fprintf(w, "  (%s): %-*s %s -> %v\n", n.Name, width-len(n.Name), "", Repr(n), g.Tensors[n.Out].Shape); err != nil {
+		line := fmt.Sprintf("  (%s): %-*s %s -> %v", n.Name, width-len(n.Name), "", Repr(n), g.Tensors[n.Out].Shape)
+		if m := g.MACs(n); macs && m > 0 {
+			total += m
+			line += "  MACs " + count(m)
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, ")\nparameters: %d, float size: %.2f MB\n", g.ParamCount(), float64(g.FloatBytes())/1e6)
+	if _, err := fmt.Fprintf(w, ")\nparameters: %d, float size: %.2f MB", g.ParamCount(), float64(g.FloatBytes())/1e6); err != nil {
+		return err
+	}
+	if macs {
+		if _, err := fmt.Fprintf(w, ", MACs per sample: %s", count(total)); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// count is n with a k/M/G suffix.
+func count(n float64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fG", n/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", n/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fk", n/1e3)
+	}
+	return fmt.Sprintf("%.0f", n)
 }

@@ -45,15 +45,26 @@ func (g *Graph) Work() Work {
 			w.MaxTensor, w.Largest = out, "the output of "+n.Name
 		}
 		w.Activations += out
-		switch {
-		case n.Conv != nil:
-			c := n.Conv
-			w.MACs += out * float64(c.InC/c.Groups) * float64(c.Taps())
-		case n.Linear != nil:
-			w.MACs += float64(n.Linear.In) * float64(n.Linear.Out)
-		}
+		w.MACs += g.MACs(n)
 	}
 	return w
+}
+
+// MACs is the multiply-accumulates of node n per sample (convs and linears;
+// 0 for other ops). The shapes must be inferred.
+func (g *Graph) MACs(n *Node) float64 {
+	switch {
+	case n.Conv != nil:
+		c := n.Conv
+		out := 1.0
+		for _, d := range g.Tensors[n.Out].Shape {
+			out *= float64(d)
+		}
+		return out * float64(c.InC/c.Groups) * float64(c.Taps())
+	case n.Linear != nil:
+		return float64(n.Linear.In) * float64(n.Linear.Out)
+	}
+	return 0
 }
 
 // Check reports the first limit w passes, with the numbers.

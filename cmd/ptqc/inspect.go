@@ -42,5 +42,5 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	if *fused {
 		g = ir.Fuse(g)
 	}
-	return ir.Print(stdout, g)
+	return ir.PrintMACs(stdout, g)
 }
