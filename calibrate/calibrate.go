@@ -17,14 +17,30 @@ type Result struct {
 	Samples int
 }
 
-// Observed reports whether PyTorch eager mode puts an observer on n's output in the
-// tutorial's fused model: the QuantStub, each fused conv, each residual add, the classifier.
+// Observed reports whether PyTorch puts an observer on n's output: the
+// QuantStub, each fused conv and linear, each add (add_relu) and mul, a
+// concat, and the elementwise ops whose output range is their own
+// (HardSwish, LeakyReLU, SiLU, a standalone affine). Sigmoid and
+// HardSigmoid take FixedQParams instead; pooling, flatten, slice and the
+// channel shuffle keep their input's qparams.
 func Observed(n *ir.Node) bool {
 	switch n.Op {
-	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd:
+	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd, ir.OpMul, ir.OpConcat,
+		ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine:
 		return true
 	}
 	return false
+}
+
+// FixedQParams are the output qparams PyTorch fixes for ops with a known
+// range (quint8: sigmoid and hardsigmoid map onto [0, 1) as scale 1/256,
+// zero point 0); ok is false for other ops.
+func FixedQParams(n *ir.Node) (q QParams, ok bool) {
+	switch n.Op {
+	case ir.OpSigmoid, ir.OpHardSigmoid:
+		return QParams{Scale: 1.0 / 256, ZeroPoint: 0}, true
+	}
+	return QParams{}, false
 }
 
 // Progress is called after each batch with the samples done and the total.

@@ -50,7 +50,10 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 				qn.In[i] = a
 			}
 		}
-		n = &ir.Node{Op: n.Op, Name: n.Name, In: qn.In, Out: n.Out, Conv: n.Conv, Linear: n.Linear, Pool: n.Pool, Act: n.Act}
+		orig := n
+		n = &ir.Node{}
+		*n = *orig
+		n.In = qn.In
 		switch n.Op {
 		case ir.OpQuant:
 			if _, err := observed(n); err != nil {
@@ -70,11 +73,13 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			var w, b []float32
 			if n.Op == ir.OpConv {
 				fc := n.Conv
-				k, s, p, ok := fc.Square()
-				if !ok {
-					return nil, fmt.Errorf("%s: conv %s has no int8 form yet (square kernels and strides, equal padding, dilation 1 have)", n.Name, ir.ConvArgs(fc, ""))
+				c = &Conv{InC: fc.InC, OutC: fc.OutC, Groups: fc.Groups}
+				if k, s, p, ok := fc.Square(); ok {
+					c.Kernel, c.Stride, c.Pad = k, s, p
+				} else {
+					w := fc.Window
+					c.Geom = &w
 				}
-				c = &Conv{InC: fc.InC, OutC: fc.OutC, Kernel: k, Stride: s, Pad: p, Groups: fc.Groups}
 				w, b = fc.Weight, fc.Bias
 			} else {
 				qn.Kind = KLinear
@@ -117,11 +122,7 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			}
 			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
 			qn.Kind = KMaxPool
-			k, s, p, ok := n.Pool.Square()
-			if !ok || n.Pool.Ceil {
-				return nil, fmt.Errorf("%s: %s has no int8 form yet (square windows, equal padding, no dilation, floor mode have)", n.Name, ir.Repr(n))
-			}
-			qn.Pool = &Pool{Kernel: k, Stride: s, Pad: p}
+			qn.Pool = poolOf(n.Pool)
 		case ir.OpMean, ir.OpFlatten:
 			x, err := input(n, 0)
 			if err != nil {
@@ -137,10 +138,70 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
 			qn.Kind = KMean
 		case ir.OpDeQuant:
-			if _, err := input(n, 0); err != nil {
+			x, err := input(n, 0)
+			if err != nil {
 				return nil, err
 			}
+			// After a flatten (an alias), the logits keep the layout of the bytes.
+			m.Tensors[n.Out].Shape = append([]int(nil), x.Shape...)
 			qn.Kind = KDequantize
+		case ir.OpAvgPool, ir.OpSlice, ir.OpShuffle:
+			// Data movement and averaging keep the input's qparams, as in PyTorch.
+			x, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
+			switch n.Op {
+			case ir.OpAvgPool:
+				qn.Kind, qn.Pool = KAvgPool, poolOf(n.Pool)
+			case ir.OpSlice:
+				sl := *n.Slice
+				qn.Kind, qn.Slice = KSlice, &sl
+			default:
+				qn.Kind, qn.Perm = KShuffle, append([]int(nil), n.Perm...)
+			}
+		case ir.OpSigmoid, ir.OpHardSigmoid, ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine:
+			x, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			q, fixed := calibrate.FixedQParams(n)
+			if fixed {
+				setQ(n.Out, q)
+			} else if q, err = observed(n); err != nil {
+				return nil, err
+			}
+			qn.Kind, qn.Table = KTable, table(n, x, m.Tensors[n.Out])
+		case ir.OpMul:
+			a, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			b, err := input(n, 1)
+			if err != nil {
+				return nil, err
+			}
+			q, err := observed(n)
+			if err != nil {
+				return nil, err
+			}
+			qn.Kind, qn.Mul = KMul, &Mul{M: float32(a.Scale * b.Scale / q.Scale)}
+		case ir.OpConcat:
+			q, err := observed(n)
+			if err != nil {
+				return nil, err
+			}
+			qn.Kind, qn.Concat = KConcat, &Concat{M: make([]float32, len(n.In))}
+			for i := range n.In {
+				x, err := input(n, i)
+				if err != nil {
+					return nil, err
+				}
+				if x.Scale != q.Scale || x.Zero != q.ZeroPoint {
+					qn.Concat.M[i] = float32(x.Scale / q.Scale)
+				}
+			}
 		case ir.OpBatchNorm, ir.OpReLU, ir.OpReLU6, ir.OpDropout, ir.OpIdentity:
 			return nil, fmt.Errorf("%s: %s has no quantized form (fuse it first)", n.Name, n.Op)
 		default:
@@ -152,6 +213,29 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		return nil, fmt.Errorf("quantized graph must start with a QuantStub and end with a DeQuantStub")
 	}
 	return m, nil
+}
+
+// table is the lookup table of an elementwise op from x's qparams to y's:
+// quantize(f(dequantize(q))) for each byte q, per channel for an affine.
+func table(n *ir.Node, x, y *Tensor) *Table {
+	inv := float32(1 / y.Scale)
+	t := &Table{Op: n.Op}
+	if a := n.Affine; a != nil {
+		t.T = make([]uint8, 256*a.C)
+		for c := range a.C {
+			for q := range 256 {
+				v := Dequantize(uint8(q), x.Scale, x.Zero)
+				t.T[c*256+q] = QuantizeValue(float32(v*a.Scale[c])+a.Shift[c], inv, y.Zero)
+			}
+		}
+		return t
+	}
+	f := ir.UnaryFunc(n)
+	t.T = make([]uint8, 256)
+	for q := range 256 {
+		t.T[q] = QuantizeValue(f(Dequantize(uint8(q), x.Scale, x.Zero)), inv, y.Zero)
+	}
+	return t
 }
 
 // quantizeLayer freezes a conv or linear layer's weights, bias and requantization.

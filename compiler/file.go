@@ -120,9 +120,10 @@ func DecodeModel(b []byte) (*Model, error) {
 		if c == nil {
 			continue
 		}
-		nw, err := safesize.Elements([]int{c.OutC, c.InC / c.Groups, c.Kernel, c.Kernel}, len(blob))
+		w := c.Window()
+		nw, err := safesize.Elements([]int{c.OutC, c.InC / c.Groups, w.KH, w.KW}, len(blob))
 		if err != nil {
-			return nil, fmt.Errorf("layer %s: weights (%d x %d x %d x %d bytes) run past the end of the file", safesize.Name(nd.Name), c.OutC, c.InC/c.Groups, c.Kernel, c.Kernel)
+			return nil, fmt.Errorf("layer %s: weights (%d x %d x %d x %d bytes) run past the end of the file", safesize.Name(nd.Name), c.OutC, c.InC/c.Groups, w.KH, w.KW)
 		}
 		c.Weight = make([]int8, nw)
 		for i := range c.Weight {
@@ -199,10 +200,13 @@ func (m *Model) validate() error {
 	var macs float64
 	for _, n := range m.Nodes {
 		want := 1
-		if n.Kind == KAdd {
+		switch n.Kind {
+		case KAdd, KMul:
 			want = 2
+		case KConcat:
+			want = len(n.In)
 		}
-		if len(n.In) != want || !ok(n.Out) {
+		if len(n.In) != want || want == 0 || want > maxConcat || !ok(n.Out) {
 			return fmt.Errorf("layer %s: bad inputs %v or output %d", safesize.Name(n.Name), n.In, n.Out)
 		}
 		for _, id := range n.In {
@@ -215,7 +219,10 @@ func (m *Model) validate() error {
 				return fmt.Errorf("layer %s: output scale %v / zero point %d invalid", safesize.Name(n.Name), t.Scale, t.Zero)
 			}
 		}
-		if (n.Conv != nil) != (n.Kind == KConv || n.Kind == KLinear) || (n.Add != nil && n.Kind != KAdd) || (n.Pool != nil && n.Kind != KMaxPool) {
+		if (n.Conv != nil) != (n.Kind == KConv || n.Kind == KLinear) || (n.Add != nil) != (n.Kind == KAdd) ||
+			(n.Pool != nil) != (n.Kind == KMaxPool || n.Kind == KAvgPool) || (n.Table != nil) != (n.Kind == KTable) ||
+			(n.Mul != nil) != (n.Kind == KMul) || (n.Concat != nil) != (n.Kind == KConcat) ||
+			(n.Slice != nil) != (n.Kind == KSlice) || (n.Perm != nil) != (n.Kind == KShuffle) {
 			return fmt.Errorf("layer %s: %s with parameters of another kind", safesize.Name(n.Name), n.Kind)
 		}
 		in, out := m.Tensors[n.In[0]], m.Tensors[n.Out]
@@ -225,17 +232,19 @@ func (m *Model) validate() error {
 			if err := n.Conv.validate(in, out, n.Kind); err != nil {
 				return fmt.Errorf("layer %s: %w", safesize.Name(n.Name), err)
 			}
-			macs += float64(out.Elems()) * float64(n.Conv.InC/n.Conv.Groups) * float64(n.Conv.Kernel*n.Conv.Kernel)
+			w := n.Conv.Window()
+			macs += float64(out.Elems()) * float64(n.Conv.InC/n.Conv.Groups) * float64(w.Taps())
 		case KAdd:
 			if n.Add == nil || !ir.EqualShape(in.Shape, out.Shape) || !ir.EqualShape(m.Tensors[n.In[1]].Shape, out.Shape) {
 				return fmt.Errorf("layer %s: bad add", safesize.Name(n.Name))
 			}
-		case KMaxPool:
-			p := n.Pool
-			if p == nil || len(in.Shape) != 3 || len(out.Shape) != 3 || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
-				in.Scale != out.Scale || in.Zero != out.Zero || out.Shape[0] != in.Shape[0] ||
-				out.Shape[1] != ir.ConvOut(in.Shape[1], p.Kernel, p.Stride, p.Pad) || out.Shape[2] != ir.ConvOut(in.Shape[2], p.Kernel, p.Stride, p.Pad) {
-				return fmt.Errorf("layer %s: max pool %+v from %v to %v", safesize.Name(n.Name), p, in.Shape, out.Shape)
+		case KMaxPool, KAvgPool:
+			if err := n.Pool.validate(n.Kind, in, out); err != nil {
+				return fmt.Errorf("layer %s: %w", safesize.Name(n.Name), err)
+			}
+		case KTable, KMul, KConcat, KSlice, KShuffle:
+			if err := m.validateOp(n); err != nil {
+				return fmt.Errorf("layer %s: %w", safesize.Name(n.Name), err)
 			}
 		case KMean:
 			if len(in.Shape) != 3 || len(out.Shape) != 1 || out.Shape[0] != in.Shape[0] {
@@ -291,9 +300,14 @@ func (c *Conv) validate(in, out *Tensor, k Kind) error {
 	if c == nil {
 		return errors.New("no conv parameters")
 	}
-	if c.Groups < 1 || c.InC < 1 || c.OutC < 1 || c.InC%c.Groups != 0 || c.OutC%c.Groups != 0 || c.Kernel < 1 || c.Kernel > 64 || c.Stride < 1 || c.Pad < 0 || c.Pad > 64 {
+	square := c.Kernel >= 1 && c.Kernel <= 64 && c.Stride >= 1 && c.Pad >= 0 && c.Pad <= 64
+	if c.Geom != nil {
+		square = c.Kernel == 0 && c.Stride == 0 && c.Pad == 0 && validWindow(c.Geom, false)
+	}
+	if c.Groups < 1 || c.InC < 1 || c.OutC < 1 || c.InC%c.Groups != 0 || c.OutC%c.Groups != 0 || !square {
 		return fmt.Errorf("bad geometry %+v", *c)
 	}
+	w := c.Window()
 	if c.Act != ir.ActNone && c.Act != ir.ActReLU && c.Act != ir.ActReLU6 {
 		return fmt.Errorf("unknown activation code %d", c.Act)
 	}
@@ -311,9 +325,103 @@ func (c *Conv) validate(in, out *Tensor, k Kind) error {
 		}
 		return nil
 	}
-	if len(in.Shape) != 3 || len(out.Shape) != 3 || in.Shape[0] != c.InC || out.Shape[0] != c.OutC ||
-		out.Shape[1] != ir.ConvOut(in.Shape[1], c.Kernel, c.Stride, c.Pad) || out.Shape[2] != ir.ConvOut(in.Shape[2], c.Kernel, c.Stride, c.Pad) {
+	if len(in.Shape) != 3 || len(out.Shape) != 3 || in.Shape[0] != c.InC || out.Shape[0] != c.OutC {
 		return fmt.Errorf("conv %+v on shapes %v -> %v", *c, in.Shape, out.Shape)
+	}
+	if oh, ow := w.OutSize(in.Shape[1], in.Shape[2], false); out.Shape[1] != oh || out.Shape[2] != ow {
+		return fmt.Errorf("conv %+v on shapes %v -> %v", *c, in.Shape, out.Shape)
+	}
+	return nil
+}
+
+// maxConcat bounds a concatenation's inputs.
+const maxConcat = 1 << 10
+
+// validWindow checks a decoded window as ir's shape inference does, with
+// the .ptqm's bound of 64 on kernels, strides, pads and dilations.
+func validWindow(w *ir.Window, pool bool) bool {
+	for _, v := range []int{w.KH, w.KW, w.SH, w.SW, w.DH, w.DW} {
+		if v < 1 || v > 64 {
+			return false
+		}
+	}
+	for _, v := range []int{w.PadT, w.PadL, w.PadB, w.PadR} {
+		if v < 0 || v > 64 {
+			return false
+		}
+	}
+	if pool {
+		return w.PadT < (w.KH-1)*w.DH+1 && w.PadB < (w.KH-1)*w.DH+1 && w.PadL < (w.KW-1)*w.DW+1 && w.PadR < (w.KW-1)*w.DW+1
+	}
+	return true
+}
+
+func (p *Pool) validate(k Kind, in, out *Tensor) error {
+	sp := p.Spec()
+	ok := validWindow(&sp.Window, true)
+	if p.Geom != nil {
+		ok = ok && p.Kernel == 0 && p.Stride == 0 && p.Pad == 0
+	} else {
+		ok = ok && 2*p.Pad <= p.Kernel
+	}
+	if k == KAvgPool && (sp.DH != 1 || sp.DW != 1) {
+		ok = false
+	}
+	if !ok || len(in.Shape) != 3 || len(out.Shape) != 3 || in.Scale != out.Scale || in.Zero != out.Zero || out.Shape[0] != in.Shape[0] {
+		return fmt.Errorf("%s %+v from %v to %v", k, sp, in.Shape, out.Shape)
+	}
+	if oh, ow := sp.OutSize(in.Shape[1], in.Shape[2], sp.Ceil); out.Shape[1] != oh || out.Shape[2] != ow {
+		return fmt.Errorf("%s %+v from %v to %v", k, sp, in.Shape, out.Shape)
+	}
+	return nil
+}
+
+// validateOp checks the parameters and shapes of the kinds without MACs.
+func (m *Model) validateOp(n *Node) error {
+	in, out := m.Tensors[n.In[0]], m.Tensors[n.Out]
+	keeps := in.Scale == out.Scale && in.Zero == out.Zero
+	switch n.Kind {
+	case KTable:
+		if l := len(n.Table.T); !ir.EqualShape(in.Shape, out.Shape) || (l != 256 && l != 256*in.Shape[0]) {
+			return fmt.Errorf("table of %d entries on shapes %v -> %v", l, in.Shape, out.Shape)
+		}
+	case KMul:
+		b := m.Tensors[n.In[1]].Shape
+		if !finite32(n.Mul.M) || !ir.EqualShape(in.Shape, out.Shape) ||
+			!(ir.EqualShape(b, in.Shape) || (len(in.Shape) == 3 && ir.EqualShape(b, []int{in.Shape[0], 1, 1}))) {
+			return fmt.Errorf("mul of %v and %v into %v", in.Shape, b, out.Shape)
+		}
+	case KConcat:
+		if len(n.Concat.M) != len(n.In) {
+			return fmt.Errorf("%d multipliers for %d inputs", len(n.Concat.M), len(n.In))
+		}
+		c := 0
+		for i, id := range n.In {
+			s := m.Tensors[id].Shape
+			if len(s) != len(out.Shape) || !ir.EqualShape(s[1:], out.Shape[1:]) || !finite32(n.Concat.M[i]) {
+				return fmt.Errorf("concat input %v into %v", s, out.Shape)
+			}
+			c += s[0]
+		}
+		if c != out.Shape[0] {
+			return fmt.Errorf("concat of %d channels into %v", c, out.Shape)
+		}
+	case KSlice:
+		sl := n.Slice
+		if !keeps || sl.Start < 0 || sl.Start >= sl.End || sl.End > in.Shape[0] || out.Shape[0] != sl.End-sl.Start || !ir.EqualShape(in.Shape[1:], out.Shape[1:]) {
+			return fmt.Errorf("slice %+v of %v into %v", *sl, in.Shape, out.Shape)
+		}
+	case KShuffle:
+		seen := make([]bool, in.Shape[0])
+		if !keeps || len(n.Perm) != in.Shape[0] || !ir.EqualShape(in.Shape, out.Shape) {
+			return fmt.Errorf("permutation of %d channels on %v -> %v", len(n.Perm), in.Shape, out.Shape)
+		}
+		for _, c := range n.Perm {
+			if c < 0 || c >= len(seen) || seen[c] {
+				return fmt.Errorf("permutation %v", n.Perm)
+			}
+			seen[c] = true
+		}
 	}
 	return nil
 }

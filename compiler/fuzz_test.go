@@ -20,6 +20,12 @@ func FuzzDecodeModel(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	// Every kind without MACs, rectangular and grouped convs, ceil-mode pools.
+	zoo, _, _ := zooModel(f)
+	if b, err = zoo.Encode(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	for _, c := range hostileModels() {
 		if b, err := c.m.Encode(); err == nil && len(b) < 1<<16 {
 			f.Add(b)
@@ -35,7 +41,8 @@ func FuzzDecodeModel(f *testing.F) {
 		for _, n := range m.Nodes {
 			cost += m.Tensors[n.Out].Elems()
 			if c := n.Conv; c != nil {
-				cost += m.Tensors[n.Out].Elems() * c.Kernel * c.Kernel * c.InC / c.Groups
+				w := c.Window()
+				cost += m.Tensors[n.Out].Elems() * w.Taps() * c.InC / c.Groups
 			}
 		}
 		if cost <= 1e6 {

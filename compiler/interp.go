@@ -106,6 +106,8 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 				}
 				out[j] = MeanQ(sum, inv, t.Zero)
 			}
+		case KTable, KMul, KConcat, KSlice, KShuffle, KAvgPool:
+			runOp(m, nd, vals, out, n)
 		default:
 			return nil, fmt.Errorf("%s: kind %s not supported by the interpreter", nd.Name, nd.Kind)
 		}
@@ -130,11 +132,13 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 		ih, iw = src.Shape[1], src.Shape[2]
 		oh, ow = dst.Shape[1], dst.Shape[2]
 	}
-	icg, ocg, k := c.InC/c.Groups, c.OutC/c.Groups, c.Kernel
-	if k == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
+	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
+	if c.Geom == nil && c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
 		pointwise(c, src, x, dst, y, sums, ih*iw)
 		return
 	}
+	w := c.Window()
+	taps := w.Taps()
 	for oc := 0; oc < c.OutC; oc++ {
 		g := oc / ocg
 		for oy := 0; oy < oh; oy++ {
@@ -142,18 +146,18 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 				var acc int32
 				for ic := 0; ic < icg; ic++ {
 					plane := x[(g*icg+ic)*ih*iw:]
-					wk := c.Weight[(oc*icg+ic)*k*k:]
-					for ky := 0; ky < k; ky++ {
-						iy := oy*c.Stride - c.Pad + ky
+					wk := c.Weight[(oc*icg+ic)*taps:]
+					for ky := 0; ky < w.KH; ky++ {
+						iy := oy*w.SH - w.PadT + ky*w.DH
 						if iy < 0 || iy >= ih {
 							continue // padding holds z_x: (q - z_x) = 0
 						}
-						for kx := 0; kx < k; kx++ {
-							ix := ox*c.Stride - c.Pad + kx
+						for kx := 0; kx < w.KW; kx++ {
+							ix := ox*w.SW - w.PadL + kx*w.DW
 							if ix < 0 || ix >= iw {
 								continue
 							}
-							acc += (int32(plane[iy*iw+ix]) - src.Zero) * int32(wk[ky*k+kx])
+							acc += (int32(plane[iy*iw+ix]) - src.Zero) * int32(wk[ky*w.KW+kx])
 						}
 					}
 				}

@@ -21,9 +21,16 @@ const (
 	KLinear                 // fully connected (+ReLU) with requantization
 	KDequantize             // uint8 -> float32
 	KMaxPool                // max pool keeping the input's qparams
+	KTable                  // elementwise op as a lookup table (per channel for an affine)
+	KMul                    // product, elementwise or by a [C,1,1] operand
+	KConcat                 // channel concatenation, requantizing inputs whose qparams differ
+	KSlice                  // channels [Start, End), keeping the input's qparams
+	KShuffle                // channel permutation, keeping the input's qparams
+	KAvgPool                // average pool keeping the input's qparams
 )
 
-var kindNames = [...]string{"Quantize", "Conv", "Add", "Mean", "Linear", "Dequantize", "MaxPool"}
+var kindNames = [...]string{"Quantize", "Conv", "Add", "Mean", "Linear", "Dequantize", "MaxPool",
+	"Table", "Mul", "Concat", "Slice", "Shuffle", "AvgPool"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -52,32 +59,85 @@ func (t *Tensor) Elems() int {
 // Conv holds a quantized conv or linear layer (a linear is a 1x1 conv on a 1x1 map).
 // acc[c] = sum((q_x - z_x) * w[c]); q_y = clamp(rne(float32(float32(acc[c]) * M[c]) + B[c]) + z_y, Lo, Hi).
 type Conv struct {
-	InC        int       `json:"in_channels"`
-	OutC       int       `json:"out_channels"`
-	Kernel     int       `json:"kernel"`
-	Stride     int       `json:"stride"`
-	Pad        int       `json:"padding"`
-	Groups     int       `json:"groups"`
-	Act        ir.Act    `json:"act"`
-	PerChannel bool      `json:"per_channel"`
-	WScale     []float64 `json:"weight_scale"` // per output channel (all equal when per tensor)
-	M          []float32 `json:"multiplier"`   // float32(s_x * s_w[c] / s_y)
-	Lo         int32     `json:"lo"`
-	Hi         int32     `json:"hi"`
-	B          []float32 `json:"bias"` // the bias in output units, float32(b[c] / s_y)
-	Weight     []int8    `json:"-"`    // OutC x InC/Groups x Kernel x Kernel
+	InC        int        `json:"in_channels"`
+	OutC       int        `json:"out_channels"`
+	Kernel     int        `json:"kernel"`
+	Stride     int        `json:"stride"`
+	Pad        int        `json:"padding"`
+	Geom       *ir.Window `json:"window,omitempty"` // any other window; Kernel, Stride, Pad then 0
+	Groups     int        `json:"groups"`
+	Act        ir.Act     `json:"act"`
+	PerChannel bool       `json:"per_channel"`
+	WScale     []float64  `json:"weight_scale"` // per output channel (all equal when per tensor)
+	M          []float32  `json:"multiplier"`   // float32(s_x * s_w[c] / s_y)
+	Lo         int32      `json:"lo"`
+	Hi         int32      `json:"hi"`
+	B          []float32  `json:"bias"` // the bias in output units, float32(b[c] / s_y)
+	Weight     []int8     `json:"-"`    // OutC x InC/Groups x Kernel x Kernel
 }
 
 // Class is how the conv is computed (ir.ClassifyConv).
 func (c *Conv) Class() ir.ConvClass {
+	if c.Geom != nil {
+		return ir.ClassifyConv(c.InC, c.OutC, 0, 0, 0, c.Groups) // never pointwise
+	}
 	return ir.ClassifyConv(c.InC, c.OutC, c.Kernel, c.Stride, c.Pad, c.Groups)
 }
 
-// Pool is a max pool's square window (its fields are the .ptqm's keys).
-type Pool struct{ Kernel, Stride, Pad int }
+// Window is the conv's window.
+func (c *Conv) Window() ir.Window {
+	if c.Geom != nil {
+		return *c.Geom
+	}
+	return ir.SquareWindow(c.Kernel, c.Stride, c.Pad)
+}
 
-// Window is p as an ir window.
-func (p *Pool) Window() ir.Window { return ir.SquareWindow(p.Kernel, p.Stride, p.Pad) }
+// Pool is a pooling window: a square one in Kernel, Stride, Pad (the
+// .ptqm's keys since its first version), any other in Geom, Kernel, Stride
+// and Pad then 0.
+type Pool struct {
+	Kernel, Stride, Pad int
+	Geom                *ir.Pool `json:"window,omitempty"`
+}
+
+// Spec is p as an ir pool.
+func (p *Pool) Spec() ir.Pool {
+	if p.Geom != nil {
+		return *p.Geom
+	}
+	return ir.Pool{Window: ir.SquareWindow(p.Kernel, p.Stride, p.Pad)}
+}
+
+// Window is p's window.
+func (p *Pool) Window() ir.Window { return p.Spec().Window }
+
+// poolOf is the Pool of an ir pool: square form when it has one.
+func poolOf(p *ir.Pool) *Pool {
+	if k, s, pad, ok := p.Square(); ok && !p.Ceil && !p.CountPad {
+		return &Pool{Kernel: k, Stride: s, Pad: pad}
+	}
+	g := *p
+	return &Pool{Geom: &g}
+}
+
+// Table maps each input byte to an output byte: quantize(f(dequantize(q)))
+// with the input's and output's qparams, computed once at conversion. T
+// holds one 256-entry table, or one per channel (a standalone affine).
+type Table struct {
+	Op ir.Op   `json:"op"`
+	T  []uint8 `json:"table"`
+}
+
+// Mul is q_y = clamp(rne(float32(float32((a - z_a) * (b - z_b)) * M)) + z_y).
+type Mul struct {
+	M float32 `json:"m"`
+}
+
+// Concat holds, per input, the multiplier s_in/s_y that requantizes it,
+// or 0 when its qparams are the output's (its bytes are copied).
+type Concat struct {
+	M []float32 `json:"m"`
+}
 
 // Add holds a quantized residual add's multipliers s_a/s_y and s_b/s_y. ReLU
 // marks add_relu (a ResNet block's add and the ReLU after it): its output is
@@ -90,13 +150,18 @@ type Add struct {
 
 // Node is one quantized operation; Name is the PyTorch module path.
 type Node struct {
-	Kind Kind   `json:"kind"`
-	Name string `json:"name"`
-	In   []int  `json:"in"`
-	Out  int    `json:"out"`
-	Conv *Conv  `json:"conv,omitempty"`
-	Add  *Add   `json:"add,omitempty"`
-	Pool *Pool  `json:"pool,omitempty"`
+	Kind   Kind      `json:"kind"`
+	Name   string    `json:"name"`
+	In     []int     `json:"in"`
+	Out    int       `json:"out"`
+	Conv   *Conv     `json:"conv,omitempty"`
+	Add    *Add      `json:"add,omitempty"`
+	Pool   *Pool     `json:"pool,omitempty"`
+	Table  *Table    `json:"table,omitempty"`
+	Mul    *Mul      `json:"mul,omitempty"`
+	Concat *Concat   `json:"concat,omitempty"`
+	Slice  *ir.Slice `json:"slice,omitempty"`
+	Perm   []int     `json:"perm,omitempty"`
 }
 
 // Meta records how a model was made, for reports and generated packages' doc.go.

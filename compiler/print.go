@@ -28,7 +28,7 @@ func (m *Model) Repr(n *Node) string {
 		case ir.ActReLU6:
 			name = "QuantizedConvReLU62d"
 		}
-		return name + "(" + ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Window: ir.SquareWindow(c.Kernel, c.Stride, c.Pad), Groups: c.Groups}, qp) + ")"
+		return name + "(" + ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Window: c.Window(), Groups: c.Groups}, qp) + ")"
 	case KLinear:
 		scheme := "torch.per_tensor_affine"
 		if n.Conv.PerChannel {
@@ -40,9 +40,23 @@ func (m *Model) Repr(n *Node) string {
 			return fmt.Sprintf("QFunctional(scale=%s, zero_point=%d)  # add_relu", pyFloat(out.Scale), out.Zero)
 		}
 		return fmt.Sprintf("QFunctional(scale=%s, zero_point=%d)", pyFloat(out.Scale), out.Zero)
-	case KMaxPool:
-		p := n.Pool
-		return fmt.Sprintf("MaxPool2d(kernel_size=%d, stride=%d, padding=%d, dilation=1, ceil_mode=False)", p.Kernel, p.Stride, p.Pad)
+	case KMaxPool, KAvgPool:
+		op := ir.OpMaxPool
+		if n.Kind == KAvgPool {
+			op = ir.OpAvgPool
+		}
+		p := n.Pool.Spec()
+		return ir.Repr(&ir.Node{Op: op, Pool: &p})
+	case KTable:
+		return fmt.Sprintf("Quantized%s(%s)  # lookup table", n.Table.Op, qp[2:])
+	case KMul:
+		return fmt.Sprintf("QFunctional(scale=%s, zero_point=%d)  # mul", pyFloat(out.Scale), out.Zero)
+	case KConcat:
+		return fmt.Sprintf("QFunctional(scale=%s, zero_point=%d)  # cat", pyFloat(out.Scale), out.Zero)
+	case KSlice:
+		return fmt.Sprintf("Slice(channels=[%d:%d])", n.Slice.Start, n.Slice.End)
+	case KShuffle:
+		return "ChannelShuffle()"
 	case KMean:
 		return fmt.Sprintf("mean(dim=[2, 3])  # keeps scale=%s, zero_point=%d", pyFloat(out.Scale), out.Zero)
 	}

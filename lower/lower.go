@@ -317,6 +317,9 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 		l.Kind = Add
 	case compiler.KMaxPool:
 		p, x := nd.Pool, l.XD
+		if p != nil && p.Geom != nil {
+			return fmt.Errorf("max pool %s has no int8 kernel yet (square windows in floor mode have)", ir.Repr(&ir.Node{Op: ir.OpMaxPool, Pool: p.Geom}))
+		}
 		if p == nil || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Stride > 64 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
 			len(l.X.Shape) != 3 || l.X.Zero != l.Y.Zero || l.X.Scale != l.Y.Scale || x.H+2*p.Pad < p.Kernel || x.W+2*p.Pad < p.Kernel ||
 			l.YD != (Dims{x.C, (x.H+2*p.Pad-p.Kernel)/p.Stride + 1, (x.W+2*p.Pad-p.Kernel)/p.Stride + 1}) {
@@ -330,12 +333,15 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 		l.Kind = Mean
 	case compiler.KConv, compiler.KLinear:
 		c := nd.Conv
+		if c != nil && c.Geom != nil {
+			return fmt.Errorf("conv %s has no int8 kernel yet (square windows with equal padding and dilation 1 have)", ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Groups: c.Groups, Window: *c.Geom}, ""))
+		}
 		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
 			return err
 		}
 		l.Kind = ConvKind(c.Class())
 	default:
-		return errors.New("unsupported kind")
+		return fmt.Errorf("%s has no int8 kernel yet", nd.Kind)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package lower
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -200,5 +201,40 @@ func TestPads(t *testing.T) {
 	}
 	if lm.PadBytes != 10*10*4 {
 		t.Errorf("PadBytes %d, want %d", lm.PadBytes, 10*10*4)
+	}
+}
+
+// TestNoKernelYet: kinds and geometries the int8 interpreter runs but no
+// kernel does yet are refused by name, not lowered wrongly.
+func TestNoKernelYet(t *testing.T) {
+	geom := ir.Window{KH: 1, KW: 3, SH: 1, SW: 1, PadL: 1, PadR: 1, DH: 1, DW: 1}
+	for _, c := range []struct {
+		node *compiler.Node
+		want string
+	}{
+		{&compiler.Node{Kind: compiler.KTable, Table: &compiler.Table{Op: ir.OpHardSwish, T: make([]uint8, 256)}}, "Table has no int8 kernel yet"},
+		{&compiler.Node{Kind: compiler.KConv, Conv: &compiler.Conv{InC: 3, OutC: 3, Groups: 1, Geom: &geom, Hi: 255,
+			Weight: make([]int8, 27), M: make([]float32, 3), B: make([]float32, 3), WScale: make([]float64, 3)}}, "kernel_size=(1, 3)"},
+		{&compiler.Node{Kind: compiler.KMaxPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}}, "ceil_mode=True) has no int8 kernel yet"},
+	} {
+		m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: 3}
+		m.Desc.Input = []int{3, 4, 4}
+		for i := range 4 {
+			m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: []int{3, 4, 4}, Scale: 0.1, Zero: 10})
+		}
+		if c.node.Kind == compiler.KMaxPool {
+			m.Tensors[2].Shape = []int{3, 2, 2}
+			m.Tensors[3].Shape = []int{3, 2, 2}
+		}
+		c.node.Name, c.node.In, c.node.Out = "x", []int{1}, 2
+		m.Nodes = []*compiler.Node{
+			{Kind: compiler.KQuantize, Name: "q", In: []int{0}, Out: 1},
+			c.node,
+			{Kind: compiler.KDequantize, Name: "dq", In: []int{2}, Out: 3},
+		}
+		_, err := Lower(m)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error containing %q", c.node.Kind, err, c.want)
+		}
 	}
 }
