@@ -154,3 +154,46 @@ func TestInt8OfZooOps(t *testing.T) {
 		t.Errorf("decoded model differs (-before +after):\n%s", diff)
 	}
 }
+
+// TestZooEqualizeBiasCorrect: equalization and bias correction run on a
+// graph with grouped and rectangular convs, SE, concat and tables; what
+// they change keeps the float function and the int8 model within a step.
+func TestZooEqualizeBiasCorrect(t *testing.T) {
+	m, g, x := zooModel(t)
+	e := g.Clone()
+	n := ir.Equalize(e, 10, 1e-4)
+	t.Logf("equalized %d pairs", n)
+	want, err := ir.Reference(g, x, 16, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ir.Reference(e, x, 16, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*max(1, math.Abs(float64(want[i]))) {
+			t.Fatalf("equalized output %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	before, err := Run(m, x, 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := BiasCorrect(m, g, x, 16, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Run(m, x, 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var de, db float64
+	for i := range want {
+		de += math.Abs(float64(after[i] - want[i]))
+		db += math.Abs(float64(before[i] - want[i]))
+	}
+	t.Logf("mean |int8 - float| before bias correction %.4f, after %.4f", db/float64(len(want)), de/float64(len(want)))
+	if de > 1.5*db {
+		t.Errorf("bias correction moved the int8 outputs away from float: %.4f -> %.4f", db, de)
+	}
+}
