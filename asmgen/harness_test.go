@@ -13,6 +13,7 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -169,7 +170,7 @@ func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {
 	if _, err := os.Stat(root + dir + "/model.json"); err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
-	m, err := compiler.Quantize(compiler.Options{Model: root + dir + "/model.json", QConfig: qconfig,
+	m, err := ptq.Quantize(ptq.Options{Model: root + dir + "/model.json", QConfig: qconfig,
 		Calib: root + "mobilenetv2_fmnist/calib_images.npy"})
 	if err != nil {
 		t.Fatal(err)

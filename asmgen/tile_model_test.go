@@ -10,6 +10,7 @@ import (
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // tileModel runs every GEMM layer of m that has a tile program on the
@@ -127,7 +128,7 @@ func TestTileTrainedModels(t *testing.T) {
 		t.Logf("mobilenetv2_224 not checked: %v (go generate ./generated makes it)", err)
 		return
 	}
-	m, err := compiler.Quantize(compiler.Options{Model: dir + "model.json", QConfig: "fbgemm", Calib: dir + "calib.npy", CalibLimit: 16})
+	m, err := ptq.Quantize(ptq.Options{Model: dir + "model.json", QConfig: "fbgemm", Calib: dir + "calib.npy", CalibLimit: 16})
 	if err != nil {
 		t.Fatal(err)
 	}

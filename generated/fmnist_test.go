@@ -23,6 +23,7 @@ import (
 	"github.com/ptqc/ptqc/generated/mobilenetv2_fmnist"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 	rt "github.com/ptqc/ptqc/runtime"
 )
 
@@ -34,7 +35,7 @@ const (
 
 // fmnistModel quantizes the bundled model as gen.go's go:generate line does.
 var fmnistModel = sync.OnceValues(func() (*compiler.Model, error) {
-	return compiler.Quantize(compiler.Options{
+	return ptq.Quantize(ptq.Options{
 		Model:   fmnistDir + "/model.json",
 		QConfig: "fbgemm",
 		Calib:   fmnistDir + "/calib_images.npy",
@@ -114,7 +115,7 @@ func TestBitExact1000(t *testing.T) {
 	testenv.SkipUnlessLong(t, "1,000 images through the interpreter and every tier")
 	m := refModel(t)
 	const n = 1000
-	if diff := cmp.Diff(compiler.Transform(m.Desc), mobilenetv2_fmnist.Transform()); diff != "" {
+	if diff := cmp.Diff(ptq.Transform(m.Desc), mobilenetv2_fmnist.Transform()); diff != "" {
 		t.Errorf("Transform (-interpreter's +generated):\n%s", diff)
 	}
 	x, labels := loadImages(t, fmnistDir+"/test_images.npy", fmnistDir+"/test_labels.npy", n)
@@ -489,7 +490,7 @@ func BenchmarkInterpreter(b *testing.B) {
 func BenchmarkFloat(b *testing.B) {
 	const n = 16
 	x := benchImages(b, n)
-	_, g, err := compiler.LoadFloat(fmnistDir+"/model.json", "")
+	_, g, err := ptq.LoadFloat(fmnistDir+"/model.json", "")
 	if err != nil {
 		b.Fatal(err)
 	}

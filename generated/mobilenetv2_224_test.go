@@ -15,6 +15,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_224"
+	"github.com/ptqc/ptqc/ptq"
 	rt "github.com/ptqc/ptqc/runtime"
 )
 
@@ -27,7 +28,7 @@ const mnv2Dir = "../testdata/mobilenetv2_224"
 var layersFlag = flag.Bool("layers", false, "TestLayerTimes224: print the per-layer time of mobilenetv2_224")
 
 var mnv2Model = sync.OnceValues(func() (*compiler.Model, error) {
-	return compiler.Quantize(compiler.Options{
+	return ptq.Quantize(ptq.Options{
 		Model: mnv2Dir + "/model.json", QConfig: "fbgemm", Calib: mnv2Dir + "/calib.npy", CalibLimit: 16,
 	})
 })

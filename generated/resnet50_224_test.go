@@ -10,6 +10,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/resnet50_224"
+	"github.com/ptqc/ptqc/ptq"
 	rt "github.com/ptqc/ptqc/runtime"
 )
 
@@ -20,7 +21,7 @@ import (
 const r50Dir = "../testdata/resnet50_224"
 
 var r50Model = sync.OnceValues(func() (*compiler.Model, error) {
-	return compiler.Quantize(compiler.Options{
+	return ptq.Quantize(ptq.Options{
 		Model: r50Dir + "/model.json", QConfig: "fbgemm", Calib: r50Dir + "/calib.npy", CalibLimit: 16,
 	})
 })

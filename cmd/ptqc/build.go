@@ -14,7 +14,7 @@ import (
 
 	"github.com/ptqc/ptqc/build"
 	"github.com/ptqc/ptqc/codegen"
-	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func buildCmd(args []string, stdout, stderr io.Writer) error {
@@ -52,7 +52,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	q.Log = stderr
 	q.Progress = passProgress(stderr)
-	m, err := compiler.Quantize(q.Options)
+	m, err := ptq.Quantize(q.Options)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func TestBuildFlagErrors(t *testing.T) {
@@ -90,7 +91,7 @@ func TestBuild(t *testing.T) {
 
 	// The same model from a quantized-model file.
 	q := filepath.Join(dir, "net.ptqm")
-	m, err := compiler.Quantize(compiler.Options{Model: model, QConfig: "fbgemm", Calib: x, CalibLimit: 60})
+	m, err := ptq.Quantize(ptq.Options{Model: model, QConfig: "fbgemm", Calib: x, CalibLimit: 60})
 	if err != nil {
 		t.Fatal(err)
 	}

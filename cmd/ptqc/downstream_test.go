@@ -23,6 +23,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -164,7 +165,7 @@ func TestDownstream(t *testing.T) {
 		m.write(name, b.Bytes())
 		pngs = append(pngs, name)
 	}
-	q, err := compiler.Quantize(compiler.Options{Model: filepath.Join(fmnistDir, "model.json"), QConfig: "x86", Calib: filepath.Join(fmnistDir, "calib_images.npy")})
+	q, err := ptq.Quantize(ptq.Options{Model: filepath.Join(fmnistDir, "model.json"), QConfig: "x86", Calib: filepath.Join(fmnistDir, "calib_images.npy")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func main() {
 	// Old: with assembly; new: another qconfig, no assembly (four files fewer).
 	oldQ, newQ := filepath.Join(t.TempDir(), "old.ptqm"), filepath.Join(t.TempDir(), "new.ptqm")
 	for _, c := range []struct{ qconfig, path string }{{"fbgemm", oldQ}, {"onednn", newQ}} {
-		q, err := compiler.Quantize(compiler.Options{Model: model, QConfig: c.qconfig, Calib: x})
+		q, err := ptq.Quantize(ptq.Options{Model: model, QConfig: c.qconfig, Calib: x})
 		if err != nil {
 			t.Fatal(err)
 		}

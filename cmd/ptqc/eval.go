@@ -10,6 +10,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func qconfigNames() []string { return calibrate.QConfigNames() }
@@ -45,7 +46,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	res := map[string]any{}
 	var d *ir.Description
-	var fwd compiler.Forward
+	var fwd ptq.Forward
 	var classes int
 	if *float {
 		if q.Model == "" {
@@ -53,11 +54,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		var g *ir.Graph
 		var err error
-		d, g, err = compiler.LoadFloat(q.Model, q.Weights)
+		d, g, err = ptq.LoadFloat(q.Model, q.Weights)
 		if err != nil {
 			return err
 		}
-		if err := compiler.ApplyClasses(d, q.Classes); err != nil {
+		if err := ptq.ApplyClasses(d, q.Classes); err != nil {
 			return err
 		}
 		classes = g.Tensors[g.Output].Elems()
@@ -73,7 +74,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		q.Log = log
 		q.Progress = passProgress(stderr)
-		m, err := compiler.Quantize(q.Options)
+		m, err := ptq.Quantize(q.Options)
 		if err != nil {
 			return err
 		}
@@ -89,11 +90,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		res["float_size_mb"] = float64(m.Meta.FloatBytes) / 1e6
 		fwd = func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }
 	}
-	ds, err := data.Open(*dataPath, *labels, compiler.Transform(d))
+	ds, err := data.Open(*dataPath, *labels, ptq.Transform(d))
 	if err != nil {
 		return fmt.Errorf("evaluation data: %w", err)
 	}
-	acc, logits, err := compiler.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
+	acc, logits, err := ptq.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
 	if err != nil {
 		return err
 	}

@@ -166,6 +166,13 @@ func TestHostileFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostileRun(t, "class 5 act", "unknown activation code 9", "eval", "-qmodel", act, "-data", x, "-labels", y)
+	b, err := os.ReadFile(qm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b[6:8], "01")
+	old := write(t, filepath.Join(dir, "old.ptqm"), b)
+	hostileRun(t, "class 5 version", `quantized model format version "01", this ptqc reads version "02": re-run the build or eval with -save-qmodel to write it again`, "eval", "-qmodel", old, "-data", x, "-labels", y)
 
 	// Class 6: unbounded work in a description.
 	rows := write(t, filepath.Join(dir, "rows.json"), []byte(`{"arch": "mobilenetv2", "inverted_residual_setting": [`+

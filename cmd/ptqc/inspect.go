@@ -7,6 +7,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func inspectCmd(args []string, stdout, stderr io.Writer) error {
@@ -26,7 +27,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		q.Log = stderr
 		q.Progress = passProgress(stderr)
-		m, err := compiler.Quantize(q.Options)
+		m, err := ptq.Quantize(q.Options)
 		if err != nil {
 			return err
 		}
@@ -35,7 +36,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	if q.Model == "" {
 		return fmt.Errorf("inspect: -model is required")
 	}
-	_, g, err := compiler.LoadModel(q.Model, q.Weights)
+	_, g, err := ptq.LoadModel(q.Model, q.Weights)
 	if err != nil {
 		return err
 	}

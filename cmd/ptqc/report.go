@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/ptqc/ptqc/calibrate/data"
-	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func reportCmd(args []string, stdout, stderr io.Writer) error {
@@ -32,13 +32,13 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	q.Log = stderr
 	q.Progress = passProgress(stderr)
-	m, g, x, err := compiler.QuantizeFloat(q.Options)
+	m, g, x, err := ptq.QuantizeFloat(q.Options)
 	if err != nil {
 		return err
 	}
 	n := len(x) / g.Tensors[g.Input].Elems()
 	if *dataPath != "" {
-		ds, err := data.Open(*dataPath, *labels, compiler.Transform(m.Desc))
+		ds, err := data.Open(*dataPath, *labels, ptq.Transform(m.Desc))
 		if err != nil {
 			return fmt.Errorf("evaluation data: %w", err)
 		}
@@ -51,7 +51,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		n = len(x) / g.Tensors[g.Input].Elems()
 	}
-	reps, err := compiler.Report(m, g, x, n, progress(stderr, "report"))
+	reps, err := ptq.Report(m, g, x, n, progress(stderr, "report"))
 	if err != nil {
 		return err
 	}
@@ -64,5 +64,5 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "per-layer quantization error, qconfig %s, %d samples, worst first\n", m.Meta.QConfig, n)
-	return compiler.PrintReport(stdout, reps)
+	return ptq.PrintReport(stdout, reps)
 }

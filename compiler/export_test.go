@@ -1,0 +1,17 @@
+package compiler
+
+// For the external tests (package compiler_test), which quantize models with
+// the driver (ptq) and so cannot be internal: ptq imports compiler.
+var (
+	Magic     = magic
+	TinyModel = tinyModel
+)
+
+// HostileModels are hostileModels' models.
+func HostileModels() []*Model {
+	var ms []*Model
+	for _, c := range hostileModels() {
+		ms = append(ms, c.m)
+	}
+	return ms
+}
