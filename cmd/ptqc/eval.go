@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -16,9 +15,7 @@ import (
 func qconfigNames() []string { return calibrate.QConfigNames() }
 
 func evalCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("eval")
 	dataPath := fs.String("data", "", "evaluation `data`: ImageFolder directory, .npy, or IDX images file")
 	labels := fs.String("labels", "", "labels `.npy` for -data")
 	limit := fs.Int("limit", 0, "evaluate at most `N` samples (0: all)")
@@ -28,10 +25,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	saveLogits := fs.String("save-logits", "", "write the logits as float32 N x classes `.npy`")
 	saveQ := fs.String("save-qmodel", "", "save the quantized model to `file`")
 	perClass := fs.Bool("per-class", false, "also print each class's top-1, named by the description's classes or -classes")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("eval"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *dataPath == "" {
@@ -72,9 +66,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("eval: -model is required")
 		}
-		q.Log = log
-		q.Progress = passProgress(stderr)
-		m, err := ptq.Quantize(q.Options)
+		m, err := ptq.Quantize(q.withLog(log, stderr))
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,23 +10,16 @@ import (
 )
 
 func inspectCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("inspect")
 	fused := fs.Bool("fused", false, "print the graph after BatchNorm folding and ReLU fusion")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("inspect"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if q.quantized() {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("inspect: -model is required")
 		}
-		q.Log = stderr
-		q.Progress = passProgress(stderr)
-		m, err := ptq.Quantize(q.Options)
+		m, err := ptq.Quantize(q.withLog(stderr, stderr))
 		if err != nil {
 			return err
 		}

@@ -87,6 +87,30 @@ type quantFlags struct {
 	ptq.Options
 }
 
+// newQuantFlags is a command's flag set, starting with the quantization
+// flags.
+func newQuantFlags(cmd string) (*flag.FlagSet, *quantFlags) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	q := &quantFlags{}
+	q.register(fs)
+	return fs, q
+}
+
+// parse parses the command's flags (parse) and checks the quantization ones.
+func (q *quantFlags) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	if err := parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	return q.check(fs.Name())
+}
+
+// withLog is the options with stage messages to log and progress to stderr.
+func (q *quantFlags) withLog(log, stderr io.Writer) ptq.Options {
+	o := q.Options
+	o.Log, o.Progress = log, passProgress(stderr)
+	return o
+}
+
 func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.Model, "model", "", "model: description `JSON` file, or an ONNX graph (.onnx, or a JSON with \"graph\" naming one)")
 	fs.StringVar(&q.Weights, "weights", "", "weights `file`: torch.save .pth/.pt or safetensors (default: the description's \"weights\")")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,17 +10,12 @@ import (
 )
 
 func reportCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("report")
 	dataPath := fs.String("data", "", "compare on these samples instead of the calibration ones")
 	labels := fs.String("labels", "", "labels `.npy` for -data")
 	limit := fs.Int("limit", 100, "compare on at most `N` samples of -data")
 	asJSON := fs.Bool("json", false, "print the report as a JSON array")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("report"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if q.Model == "" || q.QConfig == "" || q.Calib == "" {
@@ -30,9 +24,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if q.QModel != "" {
 		return fmt.Errorf("report: needs the float model, so -qmodel cannot be used")
 	}
-	q.Log = stderr
-	q.Progress = passProgress(stderr)
-	m, g, x, err := ptq.QuantizeFloat(q.Options)
+	m, g, x, err := ptq.QuantizeFloat(q.withLog(stderr, stderr))
 	if err != nil {
 		return err
 	}
