@@ -341,18 +341,14 @@ func (d *jpegDecoder) readSOF(progressive bool, limit int64) error {
 }
 
 func (d *jpegDecoder) readDQT() error {
-	s, err := d.segment()
-	if err != nil {
-		return err
-	}
-	for len(s) > 0 {
+	return d.eachTable(func(s []byte) ([]byte, error) {
 		pq, tq := s[0]>>4, int(s[0]&15)
 		if tq > 3 || pq > 1 {
-			return errors.New("bad quantization table")
+			return nil, errors.New("bad quantization table")
 		}
 		n := 64 << pq
 		if len(s) < 1+n {
-			return errors.New("short quantization table")
+			return nil, errors.New("short quantization table")
 		}
 		for i := range 64 {
 			v := uint16(s[1+i])
@@ -362,23 +358,33 @@ func (d *jpegDecoder) readDQT() error {
 			d.qt[tq][zigzag[i]] = v
 		}
 		d.qtDefined[tq] = true
-		s = s[1+n:]
-	}
-	return nil
+		return s[1+n:], nil
+	})
 }
 
-func (d *jpegDecoder) readDHT() error {
+// eachTable reads the tables of the next segment (DQT, DHT: one or more
+// back to back) with read, which returns what follows its table.
+func (d *jpegDecoder) eachTable(read func(s []byte) ([]byte, error)) error {
 	s, err := d.segment()
 	if err != nil {
 		return err
 	}
 	for len(s) > 0 {
+		if s, err = read(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *jpegDecoder) readDHT() error {
+	return d.eachTable(func(s []byte) ([]byte, error) {
 		if len(s) < 17 {
-			return errors.New("short Huffman table")
+			return nil, errors.New("short Huffman table")
 		}
 		tc, th := s[0]>>4, int(s[0]&15)
 		if tc > 1 || th > 3 {
-			return errors.New("bad Huffman table class or index")
+			return nil, errors.New("bad Huffman table class or index")
 		}
 		var counts [16]uint8
 		copy(counts[:], s[1:17])
@@ -387,7 +393,7 @@ func (d *jpegDecoder) readDHT() error {
 			total += int(c)
 		}
 		if total > 256 || len(s) < 17+total {
-			return errors.New("bad Huffman table")
+			return nil, errors.New("bad Huffman table")
 		}
 		vals := append([]uint8(nil), s[17:17+total]...)
 		t := &d.dcTabs[th]
@@ -395,11 +401,10 @@ func (d *jpegDecoder) readDHT() error {
 			t = &d.acTabs[th]
 		}
 		if err := t.build(counts, vals); err != nil {
-			return err
+			return nil, err
 		}
-		s = s[17+total:]
-	}
-	return nil
+		return s[17+total:], nil
+	})
 }
 
 // Bit reading (jdhuff.c's fill_bit_buffer): 0xFF 0x00 is a 0xFF byte; at a marker
