@@ -115,11 +115,7 @@ func (g *amxGen) label(s string) string {
 func (g *amxGen) emit() error {
 	tp, d := g.tp, g.tp.d
 	done := g.label("done")
-	g.Load(g.Param("x"), aX)
-	g.Load(g.Param("y"), aY)
-	g.Load(g.Param("t"), aT)
-	g.Load(g.Param("s0"), aP)
-	g.Load(g.Param("s1"), aTmp)
+	loadArgs(g.Context, "x y t s0 s1", aX, aY, aT, aP, aTmp)
 	if d.Pointwise() {
 		// Pixels [s0*MR, min(s1*MR, pixels)).
 		g.IMUL3Q(i32(DenseMR), aP, aP)

@@ -190,11 +190,7 @@ var (
 
 func (g *dwGen) emit() {
 	d := g.d
-	g.Load(g.Param("x"), dX)
-	g.Load(g.Param("w"), dW)
-	g.Load(g.Param("y"), dY)
-	g.Load(g.Param("s0"), dS)
-	g.Load(g.Param("s1"), dS1)
+	loadArgs(g.Context, "x w y s0 s1", dX, dW, dY, dS, dS1)
 	rowStride := d.W * g.cp
 	rows := runs(d.OH, d.H, d.K, d.Stride, d.Pad)
 	cols := runs(d.OW, d.W, d.K, d.Stride, d.Pad)
@@ -567,11 +563,7 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 		pk.scale(a, mem(dTab, 128+32*i), mem(dTab, 256+32*i))
 	}
 	// (0-7 | 16-23), (8-15 | 24-31) as int16, then bytes in order.
-	g.VPACKSSDW(acc[1], acc[0], acc[0])
-	g.VPACKSSDW(acc[3], acc[2], acc[2])
-	g.VPADDSW(pk.z, acc[0], acc[0])
-	g.VPADDSW(pk.z, acc[2], acc[2])
-	g.VPACKUSWB(acc[2], acc[0], acc[0])
+	pk.pack4(acc[0], acc[1], acc[2], acc[3])
 	pk.clamp(acc[0])
 	switch {
 	case store == 32:
@@ -818,11 +810,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for i, a := range accs {
 			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
 		}
-		g.VPACKSSDW(accs[1], accs[0], accs[0])
-		g.VPACKSSDW(accs[3], accs[2], accs[2])
-		g.VPADDSW(pk.z, accs[0], accs[0])
-		g.VPADDSW(pk.z, accs[2], accs[2])
-		g.VPACKUSWB(accs[2], accs[0], accs[0])
+		pk.pack4(accs[0], accs[1], accs[2], accs[3])
 		pk.clamp(accs[0])
 		switch {
 		case g.emulate && q.n == vb:
