@@ -363,20 +363,32 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 		}
 	}
 	for _, c := range cols {
-		cnt := c.to - c.from
-		lp := g.label("px")
-		if cnt > 1 {
-			g.MOVQ(i32(cnt), dN)
-			g.Label(lp)
-		}
-		pixel(c.valid)
-		g.ADDQ(i32(d.Stride*g.cp), dPix)
-		g.ADDQ(i32(g.cp), dOut)
-		if cnt > 1 {
-			g.DECQ(dN)
-			g.JNZ(operand.LabelRef(lp))
-		}
+		g.repeat("px", c.to-c.from, func() {
+			pixel(c.valid)
+			g.nextPixel()
+		})
 	}
+}
+
+// repeat emits body cnt times, as a loop counted in dN when cnt > 1; name
+// labels the loop.
+func (g *dwGen) repeat(name string, cnt int, body func()) {
+	lp := g.label(name)
+	if cnt > 1 {
+		g.MOVQ(i32(cnt), dN)
+		g.Label(lp)
+	}
+	body()
+	if cnt > 1 {
+		g.DECQ(dN)
+		g.JNZ(operand.LabelRef(lp))
+	}
+}
+
+// nextPixel moves dPix and dOut to the next output pixel's input and output.
+func (g *dwGen) nextPixel() {
+	g.ADDQ(i32(g.d.Stride*g.cp), dPix)
+	g.ADDQ(i32(g.cp), dOut)
 }
 
 // u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 accumulator
@@ -466,19 +478,10 @@ func (g *dwGen) rowU8(vy []bool, cols []run) {
 		g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
 		g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 		for _, c := range cols {
-			cnt := c.to - c.from
-			lp := g.label("px8")
-			if cnt > 1 {
-				g.MOVQ(i32(cnt), dN)
-				g.Label(lp)
-			}
-			g.pixelU8(vy, c.valid, store)
-			g.ADDQ(i32(d.Stride*g.cp), dPix)
-			g.ADDQ(i32(g.cp), dOut)
-			if cnt > 1 {
-				g.DECQ(dN)
-				g.JNZ(operand.LabelRef(lp))
-			}
+			g.repeat("px8", c.to-c.from, func() {
+				g.pixelU8(vy, c.valid, store)
+				g.nextPixel()
+			})
 		}
 	}
 	if full := d.C / 32; full > 0 {
@@ -893,16 +896,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			window(cnt)
 			continue
 		}
-		lp := g.label("qpx")
-		if cnt > 1 {
-			g.MOVQ(i32(cnt), dN)
-			g.Label(lp)
-		}
-		pixel(c.valid)
-		if cnt > 1 {
-			g.DECQ(dN)
-			g.JNZ(operand.LabelRef(lp))
-		}
+		g.repeat("qpx", cnt, func() { pixel(c.valid) })
 	}
 }
 

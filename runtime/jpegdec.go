@@ -632,7 +632,8 @@ func (d *jpegDecoder) restartMarker(comps []*jpegComp) error {
 	return nil
 }
 
-func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
+// decodeDC adds the next DC difference to c's prediction.
+func (d *jpegDecoder) decodeDC(c *jpegComp) error {
 	t, err := d.decodeHuff(&d.dcTabs[c.dc])
 	if err != nil {
 		return err
@@ -641,6 +642,13 @@ func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
 		return errors.New("corrupt JPEG data: bad DC difference")
 	}
 	c.dcPred += extend(d.getBits(int(t)), int(t))
+	return nil
+}
+
+func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
+	if err := d.decodeDC(c); err != nil {
+		return err
+	}
 	blk[0] = int16(c.dcPred)
 	ac := &d.acTabs[c.ac]
 	for k := 1; k < 64; k++ {
@@ -665,14 +673,9 @@ func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
 // The progressive decoders are jdphuff.c's.
 
 func (d *jpegDecoder) decodeDCFirst(blk *[64]int16, c *jpegComp, al int) error {
-	t, err := d.decodeHuff(&d.dcTabs[c.dc])
-	if err != nil {
+	if err := d.decodeDC(c); err != nil {
 		return err
 	}
-	if t > 16 {
-		return errors.New("corrupt JPEG data: bad DC difference")
-	}
-	c.dcPred += extend(d.getBits(int(t)), int(t))
 	blk[0] = int16(uint32(c.dcPred) << uint(al))
 	return nil
 }
