@@ -79,11 +79,16 @@ func best() *Kernels {
 // row-major with strides ldb and ldc. clamp keeps NaN and -0.
 func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 	t.check("GemmSeq", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
+	pa, pb := firsts(k, a, b)
 	t.seq(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
+}
+
+// firsts is &a[0] and &b[0], or nil for k == 0 (a and b may be empty then).
+func firsts(k int, a, b []float32) (pa, pb *float32) {
+	if k > 0 {
+		return &a[0], &b[0]
+	}
+	return nil, nil
 }
 
 // GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
@@ -91,10 +96,7 @@ func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float3
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
 func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 	t.check("GemmDot", t.MRDot, panels, mr, k, a, b, ldb, c, ldc, bias)
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
+	pa, pb := firsts(k, a, b)
 	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
 
@@ -106,10 +108,7 @@ func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []
 	if len(tmp) < 3*mr*t.NR {
 		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
 	}
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
+	pa, pb := firsts(k, a, b)
 	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
