@@ -296,12 +296,17 @@ func gemmDotPhasedGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bia
 	}
 }
 
+// nr is the columns of a portable Go panel.
+const nr = 16
+
+// panelSlices are the slices a panel reads and writes: A (k steps of mr),
+// B (k rows of nr, ldb apart), C (mr rows of nr, ldc apart) and the bias.
+func panelSlices(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32) (as, bs, cs, bi []float32) {
+	return unsafeSlice(a, k*mr), unsafeSlice(b, max(0, (k-1)*ldb+nr)), unsafeSlice(c, (mr-1)*ldc+nr), unsafeSlice(bias, mr)
+}
+
 func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
-	const nr = 16
-	as := unsafeSlice(a, k*mr)
-	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
-	cs := unsafeSlice(c, (mr-1)*ldc+nr)
-	bi := unsafeSlice(bias, mr)
+	as, bs, cs, bi := panelSlices(mr, k, a, b, ldb, c, ldc, bias)
 	for r := range mr {
 		var acc [nr]float32
 		for j := range acc {
@@ -324,11 +329,7 @@ func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *
 // gemmDotPanel is a panel of GemmDot, or of GemmDotPhased with A's steps
 // in order.
 func gemmDotPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, order []int) {
-	const nr = 16
-	as := unsafeSlice(a, k*mr)
-	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
-	cs := unsafeSlice(c, (mr-1)*ldc+nr)
-	bi := unsafeSlice(bias, mr)
+	as, bs, cs, bi := panelSlices(mr, k, a, b, ldb, c, ldc, bias)
 	for r := range mr {
 		var acc [4][nr]float32
 		for i := range k {

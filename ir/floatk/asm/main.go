@@ -78,23 +78,30 @@ func gemmSeq(t tier, mr int) {
 	if t.vw != 16 {
 		bc = t.vec()
 	}
-	TESTQ(k, k)
-	JZ(LabelRef("done"))
-	Label("loop")
-	VMOVUPS(Mem{Base: b}, b0)
-	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
-	for r := range mr {
-		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
-	}
-	ADDQ(U32(4*mr), a)
-	ADDQ(ldb, b)
-	DECQ(k)
-	JNZ(LabelRef("loop"))
-	Label("done")
+	rowLoop(t, "loop", "done", k, a, b, ldb, b0, b1, bc, p, acc)
 	clampStore(t, acc, c)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
+}
+
+// rowLoop emits the loop over cnt rows of B (none when cnt is 0) from bp
+// on, by bytes apart: each row times the len(acc) A values at a into acc (a
+// moves on to the next step's); loop and done are its labels.
+func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, b0, b1, bc, p reg.VecVirtual, acc [][2]reg.VecVirtual) {
+	TESTQ(cnt, cnt)
+	JZ(LabelRef(done))
+	Label(loop)
+	VMOVUPS(Mem{Base: bp}, b0)
+	VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
+	for r := range acc {
+		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+	}
+	ADDQ(U32(4*len(acc)), a)
+	ADDQ(by, bp)
+	DECQ(cnt)
+	JNZ(LabelRef(loop))
+	Label(done)
 }
 
 // rowStep adds the products of the A value at m by b0 and b1 to acc. AVX-512
@@ -246,19 +253,7 @@ func gemmDotPhased(t tier, mr int) {
 	}
 	// loop runs cnt steps from B row bp on, stride by bytes.
 	loop := func(name string, by reg.Register) {
-		TESTQ(cnt, cnt)
-		JZ(LabelRef(name + "done"))
-		Label(name)
-		VMOVUPS(Mem{Base: bp}, b0)
-		VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
-		for r := range mr {
-			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
-		}
-		ADDQ(U32(4*mr), a)
-		ADDQ(by, bp)
-		DECQ(cnt)
-		JNZ(LabelRef(name))
-		Label(name + "done")
+		rowLoop(t, name, name+"done", cnt, a, bp, by, b0, b1, bc, p, acc)
 	}
 	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*2 + j) * 4 * t.vw} }
 	for ph := range 4 {
