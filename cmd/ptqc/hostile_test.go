@@ -16,6 +16,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // hostileRun runs ptqc and fails t unless it returns an error containing
@@ -196,7 +197,7 @@ func TestHostileFiles(t *testing.T) {
 		hostileRun(t, "class 7 sparse description", "more than the 1048576", "eval", "-model", sparse, "-float", "-data", x, "-labels", y)
 	}
 	f.Close()
-	for path, want := range notRegular(t) {
+	for path, want := range testenv.NotRegular(t) {
 		hostileRun(t, "class 7 weights", want, "eval", "-model", model, "-weights", path, "-float", "-data", x, "-labels", y)
 		if !strings.Contains(want, "directory") { // a directory is an ImageFolder, labelled by its folders
 			hostileRun(t, "class 7 data", want, "eval", "-model", model, "-float", "-data", path, "-labels", y)
