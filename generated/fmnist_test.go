@@ -21,6 +21,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_fmnist"
+	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ptq"
@@ -270,32 +271,15 @@ func TestRegenerate(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	want, got := readDir(t, pkg), readDir(t, filepath.Join(work, pkg))
+	want, got := gentest.Files(t, pkg), gentest.Files(t, filepath.Join(work, pkg))
 	if diff := cmp.Diff(slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got))); diff != "" {
 		t.Errorf("files (-checked in +regenerated):\n%s", diff)
 	}
 	for name, b := range want {
-		if g, ok := got[name]; ok && string(g) != string(b) {
+		if g, ok := got[name]; ok && g != b {
 			t.Errorf("%s differs from a fresh build: run go generate in generated/", name)
 		}
 	}
-}
-
-func readDir(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range es {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[e.Name()] = b
-	}
-	return files
 }
 
 func TestForwardAllocatesNothing(t *testing.T) {
