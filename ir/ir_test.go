@@ -103,12 +103,31 @@ func relDiff(a, b []float32) float64 {
 	return math.Sqrt(num / max(den, 1e-30))
 }
 
-func TestFuseKeepsOutputs(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
+// randomGraph builds d's graph with random weights from seed.
+func randomGraph(t *testing.T, d *Description, seed uint64) *Graph {
+	t.Helper()
+	g, err := Build(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Randomize(g, 1)
+	Randomize(g, seed)
+	return g
+}
+
+// randomWeights gives c normal random weights and biases from r.
+func randomWeights(c *Conv, r *rand.Rand) {
+	c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
+	c.Bias = make([]float32, c.OutC)
+	for i := range c.Weight {
+		c.Weight[i] = float32(r.NormFloat64())
+	}
+	for i := range c.Bias {
+		c.Bias[i] = float32(r.NormFloat64())
+	}
+}
+
+func TestFuseKeepsOutputs(t *testing.T) {
+	g := randomGraph(t, smallDesc(), 1)
 	f := Fuse(g)
 	for _, n := range f.Nodes {
 		if n.Op == OpBatchNorm || n.Op == OpReLU || n.Op == OpDropout {
@@ -180,15 +199,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 				continue
 			}
 			c := c
-			r := rand.New(rand.NewPCG(uint64(hw[0]), uint64(c.InC)))
-			c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
-			c.Bias = make([]float32, c.OutC)
-			for i := range c.Weight {
-				c.Weight[i] = float32(r.NormFloat64())
-			}
-			for i := range c.Bias {
-				c.Bias[i] = float32(r.NormFloat64())
-			}
+			randomWeights(&c, rand.New(rand.NewPCG(uint64(hw[0]), uint64(c.InC))))
 			in := randomInput(1, []int{c.InC, hw[0], hw[1]}, 3)
 			oh, ow := ConvOut(hw[0], c.Kernel, c.Stride, c.Pad), ConvOut(hw[1], c.Kernel, c.Stride, c.Pad)
 			got := make([]float32, c.OutC*oh*ow)
@@ -201,11 +212,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 }
 
 func TestPrint(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 1)
+	g := randomGraph(t, smallDesc(), 1)
 	var b bytes.Buffer
 	if err := Print(&b, Fuse(g)); err != nil {
 		t.Fatal(err)
@@ -226,11 +233,7 @@ func TestPrint(t *testing.T) {
 }
 
 func TestEqualizeKeepsOutputs(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 5)
+	g := randomGraph(t, smallDesc(), 5)
 	f := Fuse(g)
 	e := f.Clone()
 	var names [][2]string

@@ -123,12 +123,11 @@ func TestResNetFloatMatchesPyTorch(t *testing.T) {
 	}
 }
 
-func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
-	w := ""
-	if len(weights) > 0 && weights[0] != "" {
-		w = filepath.Join(dir, weights[0])
-	}
-	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), w)
+// floatModel loads dir's fused float model (weights, when not empty,
+// overriding the description's) and its 1,000 test images (testData).
+func floatModel(t *testing.T, dir, weights string) (*ir.Description, *ir.Graph, data.Dataset) {
+	t.Helper()
+	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), weights)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +136,15 @@ func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, g, ds
+}
+
+func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
+	w := ""
+	if len(weights) > 0 && weights[0] != "" {
+		w = filepath.Join(dir, weights[0])
+	}
+	d, g, ds := floatModel(t, dir, w)
 	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
 	if err != nil {
 		t.Fatal(err)
@@ -329,15 +337,7 @@ func TestEqualizeKeepsFloatModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bundled model: skipped with -short")
 	}
-	d, g, err := LoadFloat(filepath.Join(bundled, "model.json"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	images, labels := testData(t, bundled)
-	ds, err := data.Open(images, labels, Transform(d))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, g, ds := floatModel(t, bundled, "")
 	run := func(g *ir.Graph) []float32 {
 		_, l, err := Evaluate(ds, 10, 100, 300, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
 		if err != nil {
