@@ -140,17 +140,24 @@ func TestFuseKeepsOutputs(t *testing.T) {
 	if g.Node("features.0.1") == nil {
 		t.Errorf("Fuse changed the original graph")
 	}
-	x := randomInput(5, g.Tensors[g.Input].Shape, 2)
-	want, err := Run(g, x, 5, nil)
+	sameOutputs(t, "fused vs unfused", g, f, 5, 2)
+}
+
+// sameOutputs runs want and got on the same n random inputs (seed) and
+// wants their outputs equal within 1e-5 relative.
+func sameOutputs(t *testing.T, what string, want, got *Graph, n int, seed uint64) {
+	t.Helper()
+	x := randomInput(n, want.Tensors[want.Input].Shape, seed)
+	w, err := Run(want, x, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Run(f, x, 5, nil)
+	g, err := Run(got, x, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := relDiff(got, want); d > 1e-5 {
-		t.Errorf("fused vs unfused relative difference %g", d)
+	if d := relDiff(g, w); d > 1e-5 {
+		t.Errorf("%s relative difference %g", what, d)
 	}
 }
 
@@ -263,18 +270,7 @@ func TestEqualizeKeepsOutputs(t *testing.T) {
 	if !(after < before) {
 		t.Errorf("first depthwise spread %g -> %g, want it smaller", before, after)
 	}
-	x := randomInput(4, g.Tensors[g.Input].Shape, 9)
-	a, err := Run(f, x, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Run(e, x, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := relDiff(b, a); d > 1e-5 {
-		t.Errorf("equalized vs original relative difference %g", d)
-	}
+	sameOutputs(t, "equalized vs original", f, e, 4, 9)
 }
 
 func TestAbsorbHighBias(t *testing.T) {
