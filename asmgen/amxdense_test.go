@@ -43,7 +43,7 @@ func TestAMXDense(t *testing.T) {
 			c := randDense(r, sh)
 			name := fmt.Sprintf("amx%d_%d", i, rep)
 			x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))
-			w := h.buf(int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
+			w := h.buf(convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
 			u, cu := c.d.Units(), c.d.Cols()
 			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
 			// variant adds the kernel of the tier, and when run is set calls

@@ -191,7 +191,7 @@ func TestDense(t *testing.T) {
 						t.Fatal(err)
 					}
 					paths[c.d.Path(isa)]++
-					blob := int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
+					blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
 					x, w := h.buf(c.input(r, isa)), h.buf(blob)
 					y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
 					s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))

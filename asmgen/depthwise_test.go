@@ -101,7 +101,7 @@ func TestDepthwise(t *testing.T) {
 					if err := h.prog.Depthwise(name, d, isa); err != nil {
 						t.Fatal(err)
 					}
-					blob := int8Bytes(lower.PackDepthwise(d.Weight, d.C, d.K))
+					blob := convert[byte](lower.PackDepthwise(d.Weight, d.C, d.K))
 					xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
 					y := h.buf(make([]byte, d.OH*d.OW*d.C))
 					mid := r.IntN(d.OH + 1)

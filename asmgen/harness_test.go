@@ -191,15 +191,6 @@ func (h *harness) run(t *testing.T) [][]byte {
 	return res
 }
 
-// int8Bytes is w's bytes.
-func int8Bytes(w []int8) []byte {
-	b := make([]byte, len(w))
-	for i, v := range w {
-		b[i] = byte(v)
-	}
-	return b
-}
-
 // quantizeTestdata quantizes testdata/dir's model (root is testdata/) with
 // qconfig on the bundled calibration images.
 func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {

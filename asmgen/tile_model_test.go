@@ -51,7 +51,7 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 		if err != nil {
 			t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
 		}
-		wb := int8Bytes(lower.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
+		wb := convert[byte](lower.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
 		wp, hp := w+2*d.Pad, h+2*d.Pad
 		px, ie, oe := oh*ow, x.Elems(), y.Elems()
 		for s := 0; s < n; s++ {
