@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/jpeg"
 	"maps"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,43 +124,27 @@ func TestBitExact1000(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := mobilenetv2_fmnist.NumClasses
-	for _, tier := range rt.TierNames() {
-		t.Run(tier, func(t *testing.T) {
-			if !rt.TierNamed(tier).Supported() {
-				t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
+	eachTier(t, nil, func(t *testing.T, tier, _ string) {
+		if got, err := mobilenetv2_fmnist.New().Tier(); err != nil || got != tier {
+			t.Fatalf("New runs tier %q (%v), want %s", got, err, tier)
+		}
+		got := forwardAll(t, x)
+		// One image at a time: every layer split across the Model's workers.
+		one := mobilenetv2_fmnist.New()
+		for i := 0; i < 50; i++ {
+			if err := one.Forward(got[i*nc:(i+1)*nc], x[i*len(x)/n:(i+1)*len(x)/n]); err != nil {
+				t.Fatal(err)
 			}
-			t.Setenv("PTQC_ISA", tier)
-			if got, err := mobilenetv2_fmnist.New().Tier(); err != nil || got != tier {
-				t.Fatalf("New runs tier %q (%v), want %s", got, err, tier)
+		}
+		sameLogits(t, "", got, want, nc)
+		correct := 0
+		for i, l := range labels {
+			if argmax(got[i*nc:(i+1)*nc]) == l {
+				correct++
 			}
-			got := forwardAll(t, x)
-			// One image at a time: every layer split across the Model's workers.
-			one := mobilenetv2_fmnist.New()
-			for i := 0; i < 50; i++ {
-				if err := one.Forward(got[i*nc:(i+1)*nc], x[i*len(x)/n:(i+1)*len(x)/n]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			bad, correct := 0, 0
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					if bad < 5 {
-						t.Errorf("image %d, class %d: logit %v, interpreter %v", i/nc, i%nc, got[i], want[i])
-					}
-					bad++
-				}
-			}
-			for i, l := range labels {
-				if argmax(got[i*nc:(i+1)*nc]) == l {
-					correct++
-				}
-			}
-			if bad > 0 {
-				t.Errorf("%d of %d logits differ from the interpreter's", bad, len(want))
-			}
-			t.Logf("%d images bit-exact; top-1 %.1f%%", len(labels), 100*float64(correct)/float64(len(labels)))
-		})
-	}
+		}
+		t.Logf("%d images bit-exact; top-1 %.1f%%", len(labels), 100*float64(correct)/float64(len(labels)))
+	})
 }
 
 // TestTop1All10000 compares the top-1 class of every Fashion-MNIST test image.

@@ -9,7 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // requireInputs fails when the inputs go generate builds a 224 package from
@@ -21,6 +25,16 @@ func requireInputs(t testing.TB, dir string) {
 			t.Fatalf("%v: run go generate ./generated first", err)
 		}
 	}
+}
+
+// quantized224 is the int8 model go generate built the 224 package from the
+// inputs in dir (fbgemm, 16 calibration inputs), made once.
+func quantized224(dir string) func() (*compiler.Model, error) {
+	return sync.OnceValues(func() (*compiler.Model, error) {
+		return ptq.Quantize(ptq.Options{
+			Model: dir + "/model.json", QConfig: "fbgemm", Calib: dir + "/calib.npy", CalibLimit: 16,
+		})
+	})
 }
 
 // TestPins224 checks the 224 packages that go generate made against the
