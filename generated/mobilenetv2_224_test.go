@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_224"
 	rt "github.com/ptqc/ptqc/runtime"
 )
@@ -24,26 +23,12 @@ const mnv2Dir = "../testdata/mobilenetv2_224"
 
 var layersFlag = flag.Bool("layers", false, "TestLayerTimes224: print the per-layer time of mobilenetv2_224")
 
-var mnv2Model = quantized224(mnv2Dir)
-
 // TestBitExact224 compares the logits of a few images bit for bit on every
 // tier this CPU runs, as a batch (images side by side) and one image at a time
 // (each layer split across the workers), with 1 and 2 workers.
 func TestBitExact224(t *testing.T) {
-	if testing.Short() {
-		t.Skip("quantizes a 224x224 model and runs its interpreter")
-	}
-	requireInputs(t, mnv2Dir)
-	m, err := mnv2Model()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 3
-	x := images224(n)
-	want, err := compiler.Run(m, x, n, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, want := interpreted224(t, mnv2Dir, n)
 	// Logits that vary with the input make bit-exactness mean something.
 	nc := mobilenetv2_224.NumClasses
 	if same := func() bool {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/resnet50_224"
 	rt "github.com/ptqc/ptqc/runtime"
 )
@@ -17,26 +16,12 @@ import (
 // r50Dir holds the inputs go generate built resnet50_224 from.
 const r50Dir = "../testdata/resnet50_224"
 
-var r50Model = quantized224(r50Dir)
-
 // TestBitExactResNet50 compares the logits of one image bit for bit with the
 // interpreter's on every tier this CPU runs, with 1 and 2 workers (each layer
 // split across them; the generic tier with 1 only, it takes seconds). One
 // image: the interpreter too takes seconds on ResNet-50.
 func TestBitExactResNet50(t *testing.T) {
-	if testing.Short() {
-		t.Skip("quantizes ResNet-50 at 224x224 and runs its interpreter")
-	}
-	requireInputs(t, r50Dir)
-	m, err := r50Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := images224(1)
-	want, err := compiler.Run(m, x, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, want := interpreted224(t, r50Dir, 1)
 	// Logits that vary across classes make bit-exactness mean something
 	// (the synthetic BatchNorm statistics keep activations input-dependent).
 	distinct := map[float32]bool{}
