@@ -70,7 +70,7 @@ func (p *Program) AMXDense(name string, d *Dense, isa Target) error {
 	k := newConsts(p, name, isa.base())
 	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa.emu != native, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant)}
 	g.cfg = k.vec(bytesWords(tp.cfg[:])...)
-	g.zf = k.vec(int32Words(tp.zf)...)
+	g.zf = k.vec(convert[uint32](tp.zf)...)
 	var mt []float32 // per unit: 16 multipliers, then 16 biases
 	for u0 := 0; u0 < len(tp.mul); u0 += ColBlock {
 		mt = append(mt, tp.mul[u0:u0+ColBlock]...)
@@ -88,10 +88,12 @@ func bytesWords(b []byte) []uint32 {
 	return w
 }
 
-func int32Words(v []int32) []uint32 {
-	w := make([]uint32, len(v))
+// convert is v with each element converted to U (int32 -> uint32 and
+// int8 -> byte keep the bits).
+func convert[U, T ~int8 | ~uint8 | ~int32 | ~uint32](v []T) []U {
+	w := make([]U, len(v))
 	for i, x := range v {
-		w[i] = uint32(x)
+		w[i] = U(x)
 	}
 	return w
 }
@@ -115,11 +117,7 @@ func (g *amxGen) label(s string) string {
 func (g *amxGen) emit() error {
 	tp, d := g.tp, g.tp.d
 	done := g.label("done")
-	g.Load(g.Param("x"), aX)
-	g.Load(g.Param("y"), aY)
-	g.Load(g.Param("t"), aT)
-	g.Load(g.Param("s0"), aP)
-	g.Load(g.Param("s1"), aTmp)
+	loadArgs(g.Context, "x y t s0 s1", aX, aY, aT, aP, aTmp)
 	if d.Pointwise() {
 		// Pixels [s0*MR, min(s1*MR, pixels)).
 		g.IMUL3Q(i32(DenseMR), aP, aP)

@@ -28,12 +28,7 @@ func TestAMXDense(t *testing.T) {
 		reps = 2
 	}
 	h := newHarness()
-	type check struct {
-		name string
-		c    *denseCase
-		out  int
-	}
-	var checks []check
+	var checks []kernelCall[*denseCase, uint8]
 	// Where the CPU has AMX the real kernels run too, after the harness asks
 	// Linux for the tile state as runtime does; where it has AVX-512, the
 	// real kernels' zmm epilogue with the tile instructions emulated.
@@ -48,7 +43,7 @@ func TestAMXDense(t *testing.T) {
 			c := randDense(r, sh)
 			name := fmt.Sprintf("amx%d_%d", i, rep)
 			x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))
-			w := h.buf(int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
+			w := h.buf(convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K)))
 			u, cu := c.d.Units(), c.d.Cols()
 			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
 			// variant adds the kernel of the tier, and when run is set calls
@@ -67,7 +62,7 @@ func TestAMXDense(t *testing.T) {
 						h.call(fn, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
 					}
 				}
-				checks = append(checks, check{fn, c, y})
+				checks = append(checks, kernelCall[*denseCase, uint8]{name: fn, layer: c, out: y})
 			}
 			variant(name, amxEmulated, true)
 			variant(name+"_z", amxTilesEmulated, zmmEpilogue)
@@ -76,19 +71,8 @@ func TestAMXDense(t *testing.T) {
 	}
 	res := h.run(t)
 	for _, ck := range checks {
-		d, want, got := ck.c.d, ck.c.want(), res[ck.out]
-		bad := 0
-		for j := range want {
-			if got[j] != want[j] {
-				if bad < 5 {
-					t.Errorf("%s %dx%d -> %d, %d pixels: pixel %d channel %d: got %d want %d", ck.name, d.Cin, d.Cout, d.Cout, d.H*d.W, j/d.Cout, j%d.Cout, got[j], want[j])
-				}
-				bad++
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d bytes differ", ck.name, bad, len(want))
-		}
+		d := ck.layer.d
+		sameBytes(t, fmt.Sprintf("%s %dx%d -> %d, %d pixels", ck.name, d.Cin, d.Cout, d.Cout, d.H*d.W), res[ck.out], ck.layer.want(), d.Cout, d.Cout)
 	}
 	if !real {
 		t.Logf("CPU without AMX: the real amx kernels are assembled but UNVERIFIED here; %d emulated ones checked (zmm epilogue: %v)", len(checks), zmmEpilogue)

@@ -355,6 +355,26 @@ func (pk *packer) narrow8(v, t reg.VecPhysical, dst operand.Mem, n int, gp reg.G
 	storeN(c, xv, n, dst, gp)
 }
 
+// loadArgs loads the kernel's arguments named in names (space-separated)
+// into regs, in order.
+func loadArgs(c *build.Context, names string, regs ...reg.Register) {
+	for i, name := range strings.Fields(names) {
+		c.Load(c.Param(name), regs[i])
+	}
+}
+
+// pack4 packs the int32 lanes of a, b, e, f into a's bytes, plus Z,
+// saturated to uint8 and not yet clamped: per 128-bit lane a's four, b's,
+// e's, f's (two VPACKSSDW, the zero point in int16, one VPACKUSWB).
+func (pk *packer) pack4(a, b, e, f reg.VecPhysical) {
+	c := pk.c
+	c.VPACKSSDW(b, a, a)
+	c.VPACKSSDW(f, e, e)
+	c.VPADDSW(pk.z, a, a)
+	c.VPADDSW(pk.z, e, e)
+	c.VPACKUSWB(e, a, a)
+}
+
 // setMask loads opmask k with the low n (1..64) bits set; gp is a scratch.
 func setMask(c *build.Context, k reg.Register, n int, gp reg.GPPhysical) {
 	if n == 64 {

@@ -409,12 +409,7 @@ func blockUnits(cols int) int {
 // [n0, n1) and jumps to done.
 func (g *denseGen) body(done string) {
 	d := g.d
-	g.Load(g.Param("x"), rX)
-	g.Load(g.Param("w"), rW)
-	g.Load(g.Param("y"), rY)
-	g.Load(g.Param("t"), rT)
-	g.Load(g.Param("s0"), rS)
-	g.Load(g.Param("s1"), rS1)
+	loadArgs(g.Context, "x w y t s0 s1", rX, rW, rY, rT, rS, rS1)
 	if !d.Pointwise() {
 		g.implicit(done)
 		return

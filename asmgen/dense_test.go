@@ -180,15 +180,8 @@ func TestDense(t *testing.T) {
 	// Seeds 1..5 by position, as when the tiers were numbered.
 	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
-			needISA(t, isa)
-			r := rand.New(rand.NewPCG(1, uint64(i+1)))
-			h := newHarness()
-			type check struct {
-				name string
-				c    *denseCase
-				out  int
-			}
-			var checks []check
+			r, h := kernelTest(t, isa, 1, uint64(i+1))
+			var checks []kernelCall[*denseCase, uint8]
 			paths := map[Path]int{}
 			for i, sh := range denseShapes() {
 				for rep := 0; rep < 2; rep++ {
@@ -198,7 +191,7 @@ func TestDense(t *testing.T) {
 						t.Fatal(err)
 					}
 					paths[c.d.Path(isa)]++
-					blob := int8Bytes(lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
+					blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
 					x, w := h.buf(c.input(r, isa)), h.buf(blob)
 					y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
 					s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))
@@ -212,27 +205,14 @@ func TestDense(t *testing.T) {
 							h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
 						}
 					}
-					checks = append(checks, check{name, c, y})
+					checks = append(checks, kernelCall[*denseCase, uint8]{name: name, layer: c, out: y})
 				}
 			}
 			t.Logf("paths: %v", paths)
 			res := h.run(t)
 			for _, ck := range checks {
-				d, want, got := ck.c.d, ck.c.want(), res[ck.out]
-				bad := 0
-				for p := 0; p < d.OH*d.OW; p++ {
-					for o := 0; o < d.Cout; o++ {
-						if g, w := got[p*d.OutStride+o], want[p*d.Cout+o]; g != w {
-							if bad < 5 {
-								t.Errorf("%s (%s): pixel %d channel %d: got %d want %d", ck.name, d.Path(isa), p, o, g, w)
-							}
-							bad++
-						}
-					}
-				}
-				if bad > 0 {
-					t.Errorf("%s: %d wrong bytes of %d", ck.name, bad, d.OH*d.OW*d.Cout)
-				}
+				d := ck.layer.d
+				sameBytes(t, fmt.Sprintf("%s (%s)", ck.name, d.Path(isa)), res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
 			}
 		})
 	}

@@ -190,11 +190,7 @@ var (
 
 func (g *dwGen) emit() {
 	d := g.d
-	g.Load(g.Param("x"), dX)
-	g.Load(g.Param("w"), dW)
-	g.Load(g.Param("y"), dY)
-	g.Load(g.Param("s0"), dS)
-	g.Load(g.Param("s1"), dS1)
+	loadArgs(g.Context, "x w y s0 s1", dX, dW, dY, dS, dS1)
 	rowStride := d.W * g.cp
 	rows := runs(d.OH, d.H, d.K, d.Stride, d.Pad)
 	cols := runs(d.OW, d.W, d.K, d.Stride, d.Pad)
@@ -367,20 +363,32 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 		}
 	}
 	for _, c := range cols {
-		cnt := c.to - c.from
-		lp := g.label("px")
-		if cnt > 1 {
-			g.MOVQ(i32(cnt), dN)
-			g.Label(lp)
-		}
-		pixel(c.valid)
-		g.ADDQ(i32(d.Stride*g.cp), dPix)
-		g.ADDQ(i32(g.cp), dOut)
-		if cnt > 1 {
-			g.DECQ(dN)
-			g.JNZ(operand.LabelRef(lp))
-		}
+		g.repeat("px", c.to-c.from, func() {
+			pixel(c.valid)
+			g.nextPixel()
+		})
 	}
+}
+
+// repeat emits body cnt times, as a loop counted in dN when cnt > 1; name
+// labels the loop.
+func (g *dwGen) repeat(name string, cnt int, body func()) {
+	lp := g.label(name)
+	if cnt > 1 {
+		g.MOVQ(i32(cnt), dN)
+		g.Label(lp)
+	}
+	body()
+	if cnt > 1 {
+		g.DECQ(dN)
+		g.JNZ(operand.LabelRef(lp))
+	}
+}
+
+// nextPixel moves dPix and dOut to the next output pixel's input and output.
+func (g *dwGen) nextPixel() {
+	g.ADDQ(i32(g.d.Stride*g.cp), dPix)
+	g.ADDQ(i32(g.cp), dOut)
 }
 
 // u8ChunkBytes is the size of one 32-channel chunk's u8 table: 32 accumulator
@@ -470,19 +478,10 @@ func (g *dwGen) rowU8(vy []bool, cols []run) {
 		g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
 		g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 		for _, c := range cols {
-			cnt := c.to - c.from
-			lp := g.label("px8")
-			if cnt > 1 {
-				g.MOVQ(i32(cnt), dN)
-				g.Label(lp)
-			}
-			g.pixelU8(vy, c.valid, store)
-			g.ADDQ(i32(d.Stride*g.cp), dPix)
-			g.ADDQ(i32(g.cp), dOut)
-			if cnt > 1 {
-				g.DECQ(dN)
-				g.JNZ(operand.LabelRef(lp))
-			}
+			g.repeat("px8", c.to-c.from, func() {
+				g.pixelU8(vy, c.valid, store)
+				g.nextPixel()
+			})
 		}
 	}
 	if full := d.C / 32; full > 0 {
@@ -567,11 +566,7 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 		pk.scale(a, mem(dTab, 128+32*i), mem(dTab, 256+32*i))
 	}
 	// (0-7 | 16-23), (8-15 | 24-31) as int16, then bytes in order.
-	g.VPACKSSDW(acc[1], acc[0], acc[0])
-	g.VPACKSSDW(acc[3], acc[2], acc[2])
-	g.VPADDSW(pk.z, acc[0], acc[0])
-	g.VPADDSW(pk.z, acc[2], acc[2])
-	g.VPACKUSWB(acc[2], acc[0], acc[0])
+	pk.pack4(acc[0], acc[1], acc[2], acc[3])
 	pk.clamp(acc[0])
 	switch {
 	case store == 32:
@@ -818,11 +813,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for i, a := range accs {
 			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
 		}
-		g.VPACKSSDW(accs[1], accs[0], accs[0])
-		g.VPACKSSDW(accs[3], accs[2], accs[2])
-		g.VPADDSW(pk.z, accs[0], accs[0])
-		g.VPADDSW(pk.z, accs[2], accs[2])
-		g.VPACKUSWB(accs[2], accs[0], accs[0])
+		pk.pack4(accs[0], accs[1], accs[2], accs[3])
 		pk.clamp(accs[0])
 		switch {
 		case g.emulate && q.n == vb:
@@ -905,16 +896,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			window(cnt)
 			continue
 		}
-		lp := g.label("qpx")
-		if cnt > 1 {
-			g.MOVQ(i32(cnt), dN)
-			g.Label(lp)
-		}
-		pixel(c.valid)
-		if cnt > 1 {
-			g.DECQ(dN)
-			g.JNZ(operand.LabelRef(lp))
-		}
+		g.repeat("qpx", cnt, func() { pixel(c.valid) })
 	}
 }
 

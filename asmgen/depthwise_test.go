@@ -72,23 +72,6 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 // nhwc is the kernels' layout of H*W pixels of c channels: the codes as they are.
 func nhwc(_ *rand.Rand, x []uint8, _ int) []byte { return append([]byte(nil), x...) }
 
-// sameNHWC compares got with want byte for byte.
-func sameNHWC(t *testing.T, name string, got, want []uint8, _ int) {
-	t.Helper()
-	bad := 0
-	for i := range want {
-		if got[i] != want[i] {
-			if bad < 5 {
-				t.Errorf("%s: byte %d: got %d want %d", name, i, got[i], want[i])
-			}
-			bad++
-		}
-	}
-	if bad > 0 {
-		t.Errorf("%s: %d wrong bytes of %d", name, bad, len(want))
-	}
-}
-
 func TestDepthwise(t *testing.T) {
 	shapes := []dwShape{
 		{c: 32, k: 3, s: 1, p: 1, h: 9, w: 8, act: "relu6"},
@@ -109,16 +92,8 @@ func TestDepthwise(t *testing.T) {
 	// Seeds 1..5 by position, as when the tiers were numbered.
 	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
 		t.Run(isa.String(), func(t *testing.T) {
-			needISA(t, isa)
-			r := rand.New(rand.NewPCG(2, uint64(i+1)))
-			h := newHarness()
-			type check struct {
-				name string
-				d    *Depthwise
-				x    []uint8
-				out  int
-			}
-			var checks []check
+			r, h := kernelTest(t, isa, 2, uint64(i+1))
+			var checks []kernelCall[*Depthwise, uint8]
 			for i, sh := range shapes {
 				for rep := 0; rep < 2; rep++ {
 					d, x := randDW(r, sh)
@@ -126,18 +101,18 @@ func TestDepthwise(t *testing.T) {
 					if err := h.prog.Depthwise(name, d, isa); err != nil {
 						t.Fatal(err)
 					}
-					blob := int8Bytes(lower.PackDepthwise(d.Weight, d.C, d.K))
+					blob := convert[byte](lower.PackDepthwise(d.Weight, d.C, d.K))
 					xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
 					y := h.buf(make([]byte, d.OH*d.OW*d.C))
 					mid := r.IntN(d.OH + 1)
 					h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
 					h.call(name, xb, wb, y, lit("0"), ilit(mid))
-					checks = append(checks, check{name, d, x, y})
+					checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
 				}
 			}
 			res := h.run(t)
 			for _, ck := range checks {
-				sameNHWC(t, ck.name, res[ck.out], wantDW(ck.d, ck.x), ck.d.C)
+				sameBytes(t, ck.name, res[ck.out], wantDW(ck.layer, ck.x), ck.layer.C, ck.layer.C)
 			}
 		})
 	}

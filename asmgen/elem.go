@@ -54,11 +54,7 @@ func (p *Program) Add(name string, a *Add, isa Target) error {
 	perm := k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	c := p.ctx
 	pa, pb, py, s, s1 := reg.RAX, reg.RBX, reg.RCX, reg.RSI, reg.RDI
-	c.Load(c.Param("a"), pa)
-	c.Load(c.Param("b"), pb)
-	c.Load(c.Param("y"), py)
-	c.Load(c.Param("s0"), s)
-	c.Load(c.Param("s1"), s1)
+	loadArgs(c, "a b y s0 s1", pa, pb, py, s, s1)
 	lanes, vecs := isa.lanes(), ymm
 	if lanes == 16 {
 		vecs = zmm
@@ -105,11 +101,7 @@ func (p *Program) Add(name string, a *Add, isa Target) error {
 				c.VPXOR(reg.Y3, reg.Y3, reg.Y3)
 			}
 			// 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31 after the packs.
-			c.VPACKSSDW(reg.Y1, reg.Y0, reg.Y0)
-			c.VPACKSSDW(reg.Y3, reg.Y2, reg.Y2)
-			c.VPADDSW(pk.z, reg.Y0, reg.Y0)
-			c.VPADDSW(pk.z, reg.Y2, reg.Y2)
-			c.VPACKUSWB(reg.Y2, reg.Y0, reg.Y0)
+			pk.pack4(reg.Y0, reg.Y1, reg.Y2, reg.Y3)
 			c.VPERMD(reg.Y0, reg.Y15, reg.Y0)
 			pk.clamp(reg.Y0)
 			if n == 32 {
@@ -304,10 +296,7 @@ func (g *quantGen) emit() {
 	fast := q.OutStride == 4 // whole pixels are built in registers
 	px, py, s, s1 := reg.RAX, reg.RCX, reg.RSI, reg.RDI
 	src, dst, n, t := reg.R8, reg.R9, reg.R10, reg.R11
-	c.Load(c.Param("x"), px)
-	c.Load(c.Param("y"), py)
-	c.Load(c.Param("s0"), s)
-	c.Load(c.Param("s1"), s1)
+	loadArgs(c, "x y s0 s1", px, py, s, s1)
 	// fill writes count border pixels of Z at dst.
 	fill := func(count int) {
 		if count == 0 {
@@ -364,22 +353,35 @@ func (g *quantGen) emit() {
 		c.VPMAXSD(zero, v, v)
 		c.VPMINSD(top8, v, v)
 	}
+	// codes quantizes the C channels into vs[0..3] (Z in the others) and,
+	// with join, shifts and ORs them into vs[0]: a pixel's 4 codes a lane.
+	codes := func(cnt int, vs []reg.VecPhysical, join bool) {
+		z512 := vs[0].Size() == 64
+		for ch := 0; ch < 4; ch++ {
+			switch {
+			case ch < q.C:
+				quant(ch, cnt, vs[ch])
+			case z512:
+				c.VMOVDQU32(z, vs[ch])
+			default:
+				c.VMOVDQU(z, vs[ch])
+			}
+		}
+		for ch := 1; join && ch < 4; ch++ {
+			c.VPSLLD(operand.U8(8*ch), vs[ch], vs[ch])
+			if z512 {
+				c.VPORD(vs[ch], vs[0], vs[0])
+			} else {
+				c.VPOR(vs[ch], vs[0], vs[0])
+			}
+		}
+	}
 	block := func(cnt int) {
 		if lanes == 16 {
 			if cnt < 16 {
 				setMask(c, reg.K1, cnt, t)
 			}
-			for ch := 0; ch < 4; ch++ {
-				if ch < q.C {
-					quant(ch, cnt, zmm[ch])
-				} else {
-					c.VMOVDQU32(z, zmm[ch])
-				}
-			}
-			for ch := 1; ch < 4; ch++ {
-				c.VPSLLD(operand.U8(8*ch), zmm[ch], zmm[ch])
-				c.VPORD(zmm[ch], reg.Z0, reg.Z0)
-			}
+			codes(cnt, zmm, true)
 			if cnt == 16 {
 				c.VMOVDQU32(reg.Z0, mem(dst, 0))
 			} else {
@@ -421,18 +423,8 @@ func (g *quantGen) emit() {
 			return
 		}
 		// Stride 4: build each pixel's 4 (or 4 x uint16) codes in a lane.
-		for ch := 0; ch < 4; ch++ {
-			if ch < q.C {
-				quant(ch, cnt, ymm[ch])
-			} else {
-				c.VMOVDQU(z, ymm[ch])
-			}
-		}
+		codes(cnt, ymm, !q.Wide)
 		if !q.Wide {
-			for ch := 1; ch < 4; ch++ {
-				c.VPSLLD(operand.U8(8*ch), ymm[ch], ymm[ch])
-				c.VPOR(ymm[ch], reg.Y0, reg.Y0)
-			}
 			if cnt == 8 {
 				c.VMOVDQU(reg.Y0, mem(dst, 0))
 			} else {

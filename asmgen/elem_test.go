@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/ptqc/ptqc/compiler"
@@ -21,9 +20,7 @@ func elemTiers(t *testing.T, test func(*testing.T, Target)) {
 func TestAdd(t *testing.T) { elemTiers(t, testAdd) }
 
 func testAdd(t *testing.T, isa Target) {
-	needISA(t, isa)
-	r := rand.New(rand.NewPCG(3, 3))
-	h := newHarness()
+	r, h := kernelTest(t, isa, 3, 3)
 	type check struct {
 		a    *Add
 		x, y []byte
@@ -60,22 +57,15 @@ func testAdd(t *testing.T, isa Target) {
 				want[j] = max(want[j], uint8(ck.a.Z))
 			}
 		}
-		sameNHWC(t, fmt.Sprintf("add%d", i), res[ck.out], want, 8)
+		sameBytes(t, fmt.Sprintf("add%d", i), res[ck.out], want, 8, 8)
 	}
 }
 
 func TestMean(t *testing.T) { elemTiers(t, testMean) }
 
 func testMean(t *testing.T, isa Target) {
-	needISA(t, isa)
-	r := rand.New(rand.NewPCG(4, 4))
-	h := newHarness()
-	type check struct {
-		m   *Mean
-		x   []uint8
-		out int
-	}
-	var checks []check
+	r, h := kernelTest(t, isa, 4, 4)
+	var checks []kernelCall[*Mean, uint8]
 	for i, sh := range [][2]int{{1280, 49}, {3, 1}, {17, 5}, {24, 64}, {8, 300}, {40, 7}, {1, 9}, {20, 4}, {9, 3}} {
 		m := &Mean{C: sh[0], HW: sh[1], Z: edgeZero(r, 255)}
 		name := fmt.Sprintf("mean%d", i)
@@ -88,11 +78,11 @@ func testMean(t *testing.T, isa Target) {
 		}
 		xb, ob := h.buf(nhwc(r, x, m.C)), h.buf(make([]byte, m.C))
 		h.call(name, xb, ob)
-		checks = append(checks, check{m, x, ob})
+		checks = append(checks, kernelCall[*Mean, uint8]{name, m, x, ob})
 	}
 	res := h.run(t)
-	for i, ck := range checks {
-		m := ck.m
+	for _, ck := range checks {
+		m := ck.layer
 		want := make([]uint8, m.C)
 		inv := float32(1 / float64(m.HW))
 		for c := range want {
@@ -102,22 +92,15 @@ func testMean(t *testing.T, isa Target) {
 			}
 			want[c] = compiler.MeanQ(sum, inv, m.Z)
 		}
-		sameNHWC(t, fmt.Sprintf("mean%d", i), res[ck.out], want, m.C)
+		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
 	}
 }
 
 func TestQuantize(t *testing.T) { elemTiers(t, testQuantize) }
 
 func testQuantize(t *testing.T, isa Target) {
-	needISA(t, isa)
-	r := rand.New(rand.NewPCG(5, 5))
-	h := newHarness()
-	type check struct {
-		q   *Quantize
-		x   []float32
-		out int
-	}
-	var checks []check
+	r, h := kernelTest(t, isa, 5, 5)
+	var checks []kernelCall[*Quantize, float32]
 	shapes := []Quantize{
 		{C: 3, H: 9, W: 13, OutStride: 4, Border: 1},
 		{C: 3, H: 3, W: 37, OutStride: 4, Border: 1},
@@ -160,12 +143,12 @@ func testQuantize(t *testing.T, isa Target) {
 		mid := r.IntN(q.H + 1)
 		h.call(name, lit(fmt.Sprintf("(*float32)(unsafe.Pointer(&b[%d][0]))", xi)), oi, ilit(mid), ilit(q.H))
 		h.call(name, lit(fmt.Sprintf("(*float32)(unsafe.Pointer(&b[%d][0]))", xi)), oi, lit("0"), ilit(mid))
-		checks = append(checks, check{&q, x, oi})
+		checks = append(checks, kernelCall[*Quantize, float32]{name, &q, x, oi})
 	}
 	h.imports = append(h.imports, "unsafe")
 	res := h.run(t)
 	for i, ck := range checks {
-		q, got := ck.q, res[ck.out]
+		q, got := ck.layer, res[ck.out]
 		esz := 1
 		if q.Wide {
 			esz = 2

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -31,6 +33,42 @@ type harness struct {
 }
 
 func newHarness() *harness { return &harness{prog: NewProgram("main")} }
+
+// kernelTest starts a kernel test on isa (skipped where it cannot run): its
+// random source, seeded (s1, s2), and a harness.
+func kernelTest(t *testing.T, isa Target, s1, s2 uint64) (*rand.Rand, *harness) {
+	t.Helper()
+	needISA(t, isa)
+	return rand.New(rand.NewPCG(s1, s2)), newHarness()
+}
+
+// kernelCall is one call a kernel test checks: its name, the layer, the
+// input and the buffer of the output.
+type kernelCall[L, X any] struct {
+	name  string
+	layer L
+	x     []X
+	out   int
+}
+
+// sameBytes compares got, pixels stride bytes apart, with want, pixels of c
+// channels, byte for byte.
+func sameBytes(t *testing.T, name string, got, want []uint8, c, stride int) {
+	t.Helper()
+	bad := 0
+	for i, w := range want {
+		p, o := i/c, i%c
+		if g := got[p*stride+o]; g != w {
+			if bad < 5 {
+				t.Errorf("%s: pixel %d channel %d: got %d want %d", name, p, o, g, w)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d wrong bytes of %d", name, bad, len(want))
+	}
+}
 
 // buf registers a buffer (copied) and returns its index.
 func (h *harness) buf(b []byte) int {
@@ -153,15 +191,6 @@ func (h *harness) run(t *testing.T) [][]byte {
 	return res
 }
 
-// int8Bytes is w's bytes.
-func int8Bytes(w []int8) []byte {
-	b := make([]byte, len(w))
-	for i, v := range w {
-		b[i] = byte(v)
-	}
-	return b
-}
-
 // quantizeTestdata quantizes testdata/dir's model (root is testdata/) with
 // qconfig on the bundled calibration images.
 func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {
@@ -169,7 +198,7 @@ func quantizeTestdata(t *testing.T, root, dir, qconfig string) *compiler.Model {
 	if _, err := os.Stat(root + dir + "/model.json"); err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
-	m, err := compiler.Quantize(compiler.Options{Model: root + dir + "/model.json", QConfig: qconfig,
+	m, err := ptq.Quantize(ptq.Options{Model: root + dir + "/model.json", QConfig: qconfig,
 		Calib: root + "mobilenetv2_fmnist/calib_images.npy"})
 	if err != nil {
 		t.Fatal(err)

@@ -41,10 +41,7 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	px, py, oy, s1 := reg.RAX, reg.RCX, reg.RSI, reg.RDI
 	y0, y1, x0, x1 := reg.R8, reg.R9, reg.R10, reg.R11
 	iy, ix, rp, prow, ox, t := reg.R12, reg.R13, reg.RDX, reg.RBX, reg.R14, reg.R15
-	c.Load(c.Param("x"), px)
-	c.Load(c.Param("y"), py)
-	c.Load(c.Param("s0"), oy)
-	c.Load(c.Param("s1"), s1)
+	loadArgs(c, "x y s0 s1", px, py, oy, s1)
 	// lohi sets lo = max(o*S-P, 0) and hi = min(o*S-P+K, n) for output coordinate o.
 	lohi := func(o, lo, hi reg.GPPhysical, n int) {
 		c.IMUL3Q(i32(m.S), o, lo)

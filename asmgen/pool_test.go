@@ -2,22 +2,14 @@ package asmgen
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/ptqc/ptqc/ir"
 )
 
 func TestMaxPool(t *testing.T) {
-	needISA(t, avx2)
-	r := rand.New(rand.NewPCG(6, 6))
-	h := newHarness()
-	type check struct {
-		m   *MaxPool
-		x   []uint8
-		out int
-	}
-	var checks []check
+	r, h := kernelTest(t, avx2, 6, 6)
+	var checks []kernelCall[*MaxPool, uint8]
 	for i, s := range [][6]int{ // C, H, W, K, S, P
 		{64, 112, 112, 3, 2, 1}, // ResNet's stem
 		{3, 7, 7, 3, 2, 1},
@@ -48,11 +40,11 @@ func TestMaxPool(t *testing.T) {
 		mid := r.IntN(m.Units() + 1)
 		h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
 		h.call(name, xb, ob, lit("0"), ilit(mid))
-		checks = append(checks, check{m, x, ob})
+		checks = append(checks, kernelCall[*MaxPool, uint8]{fmt.Sprintf("maxpool%d %+v", i, *m), m, x, ob})
 	}
 	res := h.run(t)
-	for i, ck := range checks {
-		m := ck.m
+	for _, ck := range checks {
+		m := ck.layer
 		want := make([]uint8, m.OH*m.OW*m.C+40)
 		for j := range want {
 			want[j] = 0xa5
@@ -68,6 +60,6 @@ func TestMaxPool(t *testing.T) {
 				want[p*m.C+c] = v
 			}
 		}
-		sameNHWC(t, fmt.Sprintf("maxpool%d %+v", i, *m), res[ck.out], want, m.C)
+		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
 	}
 }

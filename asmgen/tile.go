@@ -286,12 +286,21 @@ func span(n, off, rows, colsb, stride int) error {
 	return nil
 }
 
-func (u *tileUnit) load(t int, m []byte, off, stride int) error {
+// access checks that op (tileloadd, tilestored) on tile t may touch m's
+// rows from off at stride.
+func (u *tileUnit) access(op string, t int, m []byte, off, stride int) error {
 	if err := u.valid(t); err != nil {
 		return err
 	}
 	if err := span(len(m), off, u.rows[t], u.colsb[t], stride); err != nil {
-		return fmt.Errorf("tileloadd tmm%d: %w", t, err)
+		return fmt.Errorf("%s tmm%d: %w", op, t, err)
+	}
+	return nil
+}
+
+func (u *tileUnit) load(t int, m []byte, off, stride int) error {
+	if err := u.access("tileloadd", t, m, off, stride); err != nil {
+		return err
 	}
 	u.tiles[t] = [tileRows][64]byte{} // rows and bytes beyond the shape read as zero
 	for r := 0; r < u.rows[t]; r++ {
@@ -301,11 +310,8 @@ func (u *tileUnit) load(t int, m []byte, off, stride int) error {
 }
 
 func (u *tileUnit) store(t int, m []byte, off, stride int) error {
-	if err := u.valid(t); err != nil {
+	if err := u.access("tilestored", t, m, off, stride); err != nil {
 		return err
-	}
-	if err := span(len(m), off, u.rows[t], u.colsb[t], stride); err != nil {
-		return fmt.Errorf("tilestored tmm%d: %w", t, err)
 	}
 	for r := 0; r < u.rows[t]; r++ {
 		copy(m[off+r*stride:off+r*stride+u.colsb[t]], u.tiles[t][r][:u.colsb[t]])

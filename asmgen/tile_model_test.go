@@ -10,6 +10,7 @@ import (
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // tileModel runs every GEMM layer of m that has a tile program on the
@@ -50,7 +51,7 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 		if err != nil {
 			t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
 		}
-		wb := int8Bytes(lower.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
+		wb := convert[byte](lower.PackDense(c.Weight, c.InC, c.OutC, c.Kernel))
 		wp, hp := w+2*d.Pad, h+2*d.Pad
 		px, ie, oe := oh*ow, x.Elems(), y.Elems()
 		for s := 0; s < n; s++ {
@@ -127,7 +128,7 @@ func TestTileTrainedModels(t *testing.T) {
 		t.Logf("mobilenetv2_224 not checked: %v (go generate ./generated makes it)", err)
 		return
 	}
-	m, err := compiler.Quantize(compiler.Options{Model: dir + "model.json", QConfig: "fbgemm", Calib: dir + "calib.npy", CalibLimit: 16})
+	m, err := ptq.Quantize(ptq.Options{Model: dir + "model.json", QConfig: "fbgemm", Calib: dir + "calib.npy", CalibLimit: 16})
 	if err != nil {
 		t.Fatal(err)
 	}

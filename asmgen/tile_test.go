@@ -70,7 +70,7 @@ func TestTileEmulated(t *testing.T) {
 			for j := len(x) - lower.ReadSlack; j < len(x); j++ {
 				x[j] = byte(r.IntN(256)) // the arena's slack holds anything
 			}
-			w := int8Bytes(lower.PackDense(d.Weight, d.Cin, d.Cout, d.K))
+			w := convert[byte](lower.PackDense(d.Weight, d.Cin, d.Cout, d.K))
 			y := make([]byte, d.OH*d.OW*d.OutStride)
 			scratch := make([]byte, AMXScratch)
 			u, cu := d.Units(), d.Cols()
@@ -106,7 +106,7 @@ func TestTileEmulatorFaults(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 2))
 	c := randDense(r, denseShape{cin: 99, cout: 32, k: 1, s: 1, h: 5, w: 5, xmax: 255}) // one pair of units
 	d := c.d
-	w := int8Bytes(lower.PackDense(d.Weight, d.Cin, d.Cout, 1))
+	w := convert[byte](lower.PackDense(d.Weight, d.Cin, d.Cout, 1))
 	x := append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...)
 	y := make([]byte, d.H*d.W*d.OutStride)
 	for _, tc := range []struct {

@@ -12,8 +12,9 @@
 //	emit asm  asmgen.Generate: per-layer assembly for every x86 tier
 //	emit Go   codegen.Generate: the package's Go source and weights.bin
 //
-// The first six stages are compiler.Quantize (compiler/pipeline.go runs them
-// in this order); writing the files is codegen's Package.WriteDir.
+// The first six stages are ptq.Quantize (ptq/pipeline.go runs them in this
+// order; ptq sits before lower so that the back end's tests can quantize
+// models); writing the files is codegen's Package.WriteDir.
 package build
 
 import (
@@ -23,12 +24,13 @@ import (
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/ptq"
 )
 
-// Options says what to quantize (compiler.Options) and how to name and
+// Options says what to quantize (ptq.Options) and how to name and
 // document the package.
 type Options struct {
-	compiler.Options
+	ptq.Options
 	Package string // Go package name
 	Command string // the command that regenerates it, for doc.go
 	Asm     bool   // add the assembly tiers next to the portable Go kernels
@@ -37,7 +39,7 @@ type Options struct {
 // Package runs the pipeline and returns the quantized model and the
 // generated package, not yet written.
 func Package(o Options) (*compiler.Model, *codegen.Package, error) {
-	m, err := compiler.Quantize(o.Options)
+	m, err := ptq.Quantize(o.Options)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ir/floatk"
 )
 
@@ -212,17 +212,11 @@ func (o *HistogramObserver) histc(x []float32, left, right float32) {
 			o.parts = append(o.parts, histPart{counts: make([]uint32, 2*bins+2), idx: make([]int32, len(o.idx))})
 		}
 		per := (len(x) + w - 1) / w
-		var wg sync.WaitGroup
-		for k := range w {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				pt := &o.parts[k]
-				clear(pt.counts)
-				countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, right-left, bins)
-			}()
-		}
-		wg.Wait()
+		ir.Parallel(w, func(k int) {
+			pt := &o.parts[k]
+			clear(pt.counts)
+			countBins(pt.counts[:bins+1], pt.counts[bins+1:], pt.idx, x[k*per:min(len(x), (k+1)*per)], left, right, right-left, bins)
+		})
 		for _, pt := range o.parts[:w] {
 			for i, c := range pt.counts[:bins+1] {
 				c0[i] += c + pt.counts[bins+1+i]

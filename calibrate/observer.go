@@ -12,8 +12,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ir/floatk"
 )
 
@@ -32,15 +32,7 @@ const (
 )
 
 func (k Kind) String() string {
-	switch k {
-	case MinMax:
-		return "minmax"
-	case MovingAverageMinMax:
-		return "moving_average_minmax"
-	case Histogram:
-		return "histogram"
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
+	return enumName([]string{"minmax", "moving_average_minmax", "histogram"}, int(k), "Kind")
 }
 
 // Spec describes a per-tensor observer.
@@ -119,16 +111,10 @@ func scanMinMax(x []float32) (lo, hi float32, ok bool) {
 	}
 	parts := make([]part, w)
 	per := (len(x) + w - 1) / w
-	var wg sync.WaitGroup
-	for k := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := &parts[k]
-			p.lo, p.hi, p.ok = floatk.Best.MinMax(x[k*per : min(len(x), (k+1)*per)])
-		}()
-	}
-	wg.Wait()
+	ir.Parallel(w, func(k int) {
+		p := &parts[k]
+		p.lo, p.hi, p.ok = floatk.Best.MinMax(x[k*per : min(len(x), (k+1)*per)])
+	})
 	lo, hi, ok = parts[0].lo, parts[0].hi, parts[0].ok
 	for _, p := range parts[1:] {
 		lo, hi, ok = min(lo, p.lo), max(hi, p.hi), ok && p.ok

@@ -175,64 +175,77 @@ func batches(shape []int, data []float32) [][]float32 {
 	return out
 }
 
-func TestGoldenActivationObservers(t *testing.T) {
-	g := loadGolden(t)
-	if len(g.ActivationCases) == 0 {
-		t.Fatal("no activation cases")
+// eachGolden runs check as a subtest per case and qconfig of cases (what
+// names them in the error when there are none), with the case's data read
+// and its shape checked.
+func eachGolden(t *testing.T, cases []goldenCase, what string, check func(t *testing.T, cfg string, raw json.RawMessage, shape []int, data []float32)) {
+	if len(cases) == 0 {
+		t.Fatalf("no %s cases", what)
 	}
-	for _, c := range g.ActivationCases {
+	for _, c := range cases {
 		shape, data := readNpy(t, c.File)
 		if !cmp.Equal(shape, c.Shape) {
 			t.Fatalf("%s: shape %v, golden says %v", c.File, shape, c.Shape)
 		}
 		for cfg, raw := range c.Results {
-			spec, ok := goldenSpecs[cfg]
-			if !ok {
-				t.Errorf("unknown golden config %q", cfg)
-				continue
-			}
-			t.Run(c.Name+"/"+cfg, func(t *testing.T) {
-				var want goldenTensor
-				if err := json.Unmarshal(raw, &want); err != nil {
-					t.Fatal(err)
-				}
-				obs := NewObserver(spec)
-				for _, b := range batches(shape, data) {
-					obs.Observe(b)
-				}
-				// PyTorch's min_val/max_val; for Histogram the histogram's range.
-				var gotMin, gotMax float32
-				if h, ok := obs.(*HistogramObserver); ok {
-					gotMin, gotMax = h.ObservedRange()
-				} else {
-					gotMin, gotMax = obs.MinMax()
-				}
-				got := observed{Min: gotMin, Max: gotMax, QParams: obs.QParams()}
-				exp := observed{
-					Min: float32(want.Min), Max: float32(want.Max),
-					QParams: QParams{Scale: want.Scale, ZeroPoint: want.ZeroPoint},
-				}
-				if diff := cmp.Diff(exp, got); diff != "" {
-					t.Errorf("mismatch (-pytorch +go):\n%s", diff)
-				}
-				h, ok := obs.(*HistogramObserver)
-				if !ok {
-					return
-				}
-				if want.SearchMin == nil || want.SearchMax == nil || want.Histogram == "" {
-					t.Fatal("golden histogram result lacks search range or histogram")
-				}
-				_, wantHist := readNpy(t, want.Histogram)
-				if bad := diffFloats(wantHist, h.hist); bad != "" {
-					t.Errorf("histogram differs: %s", bad)
-				}
-				sMin, sMax := h.MinMax()
-				if diff := cmp.Diff([2]float32{float32(*want.SearchMin), float32(*want.SearchMax)}, [2]float32{sMin, sMax}); diff != "" {
-					t.Errorf("search range mismatch (-pytorch +go):\n%s", diff)
-				}
-			})
+			t.Run(c.Name+"/"+cfg, func(t *testing.T) { check(t, cfg, raw, shape, data) })
 		}
 	}
+}
+
+// checkPerTensor runs spec's observer over the batches of data and compares
+// its range (for Histogram the histogram's) and qparams with PyTorch's, raw.
+func checkPerTensor(t *testing.T, spec Spec, raw json.RawMessage, shape []int, data []float32) (Observer, goldenTensor) {
+	t.Helper()
+	var want goldenTensor
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	obs := NewObserver(spec)
+	for _, b := range batches(shape, data) {
+		obs.Observe(b)
+	}
+	// PyTorch's min_val/max_val; for Histogram the histogram's range.
+	var gotMin, gotMax float32
+	if h, ok := obs.(*HistogramObserver); ok {
+		gotMin, gotMax = h.ObservedRange()
+	} else {
+		gotMin, gotMax = obs.MinMax()
+	}
+	got := observed{Min: gotMin, Max: gotMax, QParams: obs.QParams()}
+	exp := observed{
+		Min: float32(want.Min), Max: float32(want.Max),
+		QParams: QParams{Scale: want.Scale, ZeroPoint: want.ZeroPoint},
+	}
+	if diff := cmp.Diff(exp, got); diff != "" {
+		t.Errorf("mismatch (-pytorch +go):\n%s", diff)
+	}
+	return obs, want
+}
+
+func TestGoldenActivationObservers(t *testing.T) {
+	eachGolden(t, loadGolden(t).ActivationCases, "activation", func(t *testing.T, cfg string, raw json.RawMessage, shape []int, data []float32) {
+		spec, ok := goldenSpecs[cfg]
+		if !ok {
+			t.Fatalf("unknown golden config %q", cfg)
+		}
+		obs, want := checkPerTensor(t, spec, raw, shape, data)
+		h, ok := obs.(*HistogramObserver)
+		if !ok {
+			return
+		}
+		if want.SearchMin == nil || want.SearchMax == nil || want.Histogram == "" {
+			t.Fatal("golden histogram result lacks search range or histogram")
+		}
+		_, wantHist := readNpy(t, want.Histogram)
+		if bad := diffFloats(wantHist, h.hist); bad != "" {
+			t.Errorf("histogram differs: %s", bad)
+		}
+		sMin, sMax := h.MinMax()
+		if diff := cmp.Diff([2]float32{float32(*want.SearchMin), float32(*want.SearchMax)}, [2]float32{sMin, sMax}); diff != "" {
+			t.Errorf("search range mismatch (-pytorch +go):\n%s", diff)
+		}
+	})
 }
 
 // diffFloats reports how many elements of got differ from want (bit for bit)
@@ -258,67 +271,39 @@ func diffFloats(want, got []float32) string {
 }
 
 func TestGoldenWeightObservers(t *testing.T) {
-	g := loadGolden(t)
-	if len(g.WeightCases) == 0 {
-		t.Fatal("no weight cases")
-	}
-	for _, c := range g.WeightCases {
-		shape, data := readNpy(t, c.File)
-		if !cmp.Equal(shape, c.Shape) {
-			t.Fatalf("%s: shape %v, golden says %v", c.File, shape, c.Shape)
+	eachGolden(t, loadGolden(t).WeightCases, "weight", func(t *testing.T, cfg string, raw json.RawMessage, shape []int, data []float32) {
+		if spec, ok := goldenSpecs[cfg]; ok {
+			checkPerTensor(t, spec, raw, shape, data)
+			return
 		}
-		for cfg, raw := range c.Results {
-			t.Run(c.Name+"/"+cfg, func(t *testing.T) {
-				if spec, ok := goldenSpecs[cfg]; ok {
-					var want goldenTensor
-					if err := json.Unmarshal(raw, &want); err != nil {
-						t.Fatal(err)
-					}
-					obs := NewObserver(spec)
-					for _, b := range batches(shape, data) {
-						obs.Observe(b)
-					}
-					mn, mx := obs.MinMax()
-					got := observed{Min: mn, Max: mx, QParams: obs.QParams()}
-					exp := observed{
-						Min: float32(want.Min), Max: float32(want.Max),
-						QParams: QParams{Scale: want.Scale, ZeroPoint: want.ZeroPoint},
-					}
-					if diff := cmp.Diff(exp, got); diff != "" {
-						t.Errorf("mismatch (-pytorch +go):\n%s", diff)
-					}
-					return
-				}
-				pc, ok := goldenPerChannelSpecs[cfg]
-				if !ok {
-					t.Fatalf("unknown golden config %q", cfg)
-				}
-				var want goldenChannels
-				if err := json.Unmarshal(raw, &want); err != nil {
-					t.Fatal(err)
-				}
-				obs := NewPerChannelMinMaxObserver(pc.dtype, pc.scheme, false)
-				var po PerChannelObserver = obs
-				channels := shape[1]
-				for _, b := range batches(shape, data) {
-					po.ObserveChannels(b, channels)
-				}
-				gotMin, gotMax := po.ChannelMinMax()
-				gotQP := po.ChannelQParams()
-				var got, exp []observed
-				for ch := range channels {
-					got = append(got, observed{Min: gotMin[ch], Max: gotMax[ch], QParams: gotQP[ch]})
-					exp = append(exp, observed{
-						Min: float32(want.Min[ch]), Max: float32(want.Max[ch]),
-						QParams: QParams{Scale: want.Scale[ch], ZeroPoint: want.ZeroPoint[ch]},
-					})
-				}
-				if diff := cmp.Diff(exp, got); diff != "" {
-					t.Errorf("mismatch (-pytorch +go):\n%s", diff)
-				}
+		pc, ok := goldenPerChannelSpecs[cfg]
+		if !ok {
+			t.Fatalf("unknown golden config %q", cfg)
+		}
+		var want goldenChannels
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		obs := NewPerChannelMinMaxObserver(pc.dtype, pc.scheme, false)
+		var po PerChannelObserver = obs
+		channels := shape[1]
+		for _, b := range batches(shape, data) {
+			po.ObserveChannels(b, channels)
+		}
+		gotMin, gotMax := po.ChannelMinMax()
+		gotQP := po.ChannelQParams()
+		var got, exp []observed
+		for ch := range channels {
+			got = append(got, observed{Min: gotMin[ch], Max: gotMax[ch], QParams: gotQP[ch]})
+			exp = append(exp, observed{
+				Min: float32(want.Min[ch]), Max: float32(want.Max[ch]),
+				QParams: QParams{Scale: want.Scale[ch], ZeroPoint: want.ZeroPoint[ch]},
 			})
 		}
-	}
+		if diff := cmp.Diff(exp, got); diff != "" {
+			t.Errorf("mismatch (-pytorch +go):\n%s", diff)
+		}
+	})
 }
 
 func TestObserverBeforeObserve(t *testing.T) {

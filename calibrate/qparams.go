@@ -15,14 +15,14 @@ const (
 	QInt8
 )
 
-func (d DType) String() string {
-	switch d {
-	case QUInt8:
-		return "quint8"
-	case QInt8:
-		return "qint8"
+func (d DType) String() string { return enumName([]string{"quint8", "qint8"}, int(d), "DType") }
+
+// enumName is names[v], or typ(v) for a value without a name.
+func enumName(names []string, v int, typ string) string {
+	if v >= 0 && v < len(names) {
+		return names[v]
 	}
-	return fmt.Sprintf("DType(%d)", int(d))
+	return fmt.Sprintf("%s(%d)", typ, v)
 }
 
 // Scheme is the quantization scheme. For per-channel observers Affine means
@@ -36,15 +36,7 @@ const (
 	Symmetric
 )
 
-func (s Scheme) String() string {
-	switch s {
-	case Affine:
-		return "affine"
-	case Symmetric:
-		return "symmetric"
-	}
-	return fmt.Sprintf("Scheme(%d)", int(s))
-}
+func (s Scheme) String() string { return enumName([]string{"affine", "symmetric"}, int(s), "Scheme") }
 
 // QParams are a scale and zero point as PyTorch computes them. Scale holds the
 // float32 value PyTorch computes, widened to float64 (so float32(Scale) is exact).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 )
 
 func TestGenerateIsDeterministic(t *testing.T) {
@@ -159,16 +160,7 @@ func TestWriteDir(t *testing.T) {
 		for name, s := range user {
 			want[name] = s
 		}
-		got := map[string]string{}
-		es, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-			got[e.Name()] = string(b)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := cmp.Diff(want, gentest.Files(t, dir)); diff != "" {
 			t.Errorf("%s: directory (-want +got):\n%s", what, diff)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // TestTrainedModels generates packages for the trained test models, each under
@@ -33,7 +34,7 @@ func TestTrainedModels(t *testing.T) {
 			t.Logf("skipping %s: %v", c.dir, err)
 			continue
 		}
-		m, err := compiler.Quantize(compiler.Options{Model: c.dir + "/model.json", QConfig: c.qconfig, Calib: "../testdata/mobilenetv2_fmnist/calib_images.npy"})
+		m, err := ptq.Quantize(ptq.Options{Model: c.dir + "/model.json", QConfig: c.qconfig, Calib: "../testdata/mobilenetv2_fmnist/calib_images.npy"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +77,7 @@ func TestPthBuildsLikeSafeTensors(t *testing.T) {
 	}
 	var pkgs []*Package
 	for _, w := range []string{"model.pth", "model.safetensors"} {
-		m, err := compiler.Quantize(compiler.Options{Model: "../testdata/resnet_bottleneck/model.json", Weights: "../testdata/resnet_bottleneck/" + w,
+		m, err := ptq.Quantize(ptq.Options{Model: "../testdata/resnet_bottleneck/model.json", Weights: "../testdata/resnet_bottleneck/" + w,
 			QConfig: "fbgemm", Calib: "../testdata/mobilenetv2_fmnist/calib_images.npy", CalibLimit: 60})
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,10 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
+// FloatBatch is the batch of float passes over samples already in memory:
+// bias correction's, and the driver's (ptq: equalization's check, report).
+const FloatBatch = 30
+
 // BiasCorrect corrects the shift that weight quantization puts in each layer's
 // mean output, sequentially: in graph order, it runs the n samples x through the
 // quantized model (earlier corrections included) and sets each conv's and linear's
@@ -41,7 +45,7 @@ func BiasCorrect(m *Model, g *ir.Graph, x []float32, n int, progress func(done, 
 	if err != nil {
 		return err
 	}
-	if _, err := p.RunBatches(x, n, floatBatch, pre, nil, true, progress); err != nil {
+	if _, err := p.RunBatches(x, n, FloatBatch, pre, nil, true, progress); err != nil {
 		return fmt.Errorf("bias correction: float pass: %w", err)
 	}
 	for name, mean := range want {

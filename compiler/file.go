@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ptqc/ptqc/frontend/onnx"
 	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/ir"
 )
@@ -137,6 +138,14 @@ func DecodeModel(b []byte) (*Model, error) {
 	return m, nil
 }
 
+// FormatVersionError is a .ptqm file of another format version than this
+// ptqc reads: the way out is to quantize the model again and save it.
+type FormatVersionError struct{ Got, Want string }
+
+func (e *FormatVersionError) Error() string {
+	return fmt.Sprintf("quantized model format version %q, this ptqc reads version %q", e.Got, e.Want)
+}
+
 // checkPrefix checks the magic, version and header length at the start b of
 // a file of size bytes.
 func checkPrefix(b []byte, size int64) error {
@@ -144,7 +153,7 @@ func checkPrefix(b []byte, size int64) error {
 		return errors.New("not a ptqc quantized model (bad magic)")
 	}
 	if v := string(b[6:8]); v != formatVersion {
-		return fmt.Errorf("quantized model format version %q, this ptqc reads version %q: re-run the build or eval with -save-qmodel to write it again", v, formatVersion)
+		return &FormatVersionError{Got: v, Want: formatVersion}
 	}
 	if n := binary.LittleEndian.Uint64(b[8:16]); n > maxHeader || n > uint64(size-16) {
 		return fmt.Errorf("header length %d exceeds the file (%d bytes)", n, size)
@@ -427,3 +436,12 @@ func (m *Model) validateOp(n *Node) error {
 }
 
 func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// validateDescription is Description.Validate, or onnx.ValidateDescription
+// for a model read from ONNX.
+func validateDescription(d *ir.Description) error {
+	if d.Arch == onnx.Arch {
+		return onnx.ValidateDescription(d)
+	}
+	return d.Validate()
+}

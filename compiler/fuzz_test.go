@@ -1,17 +1,22 @@
-package compiler
+package compiler_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
+)
 
 func FuzzDecodeModel(f *testing.F) {
-	b, err := tinyModel().Encode()
+	b, err := compiler.TinyModel().Encode()
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
 	f.Add(b[:len(b)/2])
-	f.Add([]byte(magic + "\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Add([]byte(compiler.Magic + "\xff\xff\xff\xff\xff\xff\xff\xff"))
 	// A ResNet: max-pool and add_relu layers.
-	rn, err := Quantize(Options{Model: "../testdata/resnet_bottleneck/model.json", QConfig: "fbgemm",
+	rn, err := ptq.Quantize(ptq.Options{Model: "../testdata/resnet_bottleneck/model.json", QConfig: "fbgemm",
 		Calib: "../testdata/mobilenetv2_fmnist/calib_images.npy", CalibLimit: 30})
 	if err != nil {
 		f.Fatal(err)
@@ -21,18 +26,17 @@ func FuzzDecodeModel(f *testing.F) {
 	}
 	f.Add(b)
 	// Every kind without MACs, rectangular and grouped convs, ceil-mode pools.
-	zoo, _, _ := zooModel(f)
-	if b, err = zoo.Encode(); err != nil {
+	if b, err = compiler.ZooModel(f).Encode(); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
-	for _, c := range hostileModels() {
-		if b, err := c.m.Encode(); err == nil && len(b) < 1<<16 {
+	for _, m := range compiler.HostileModels() {
+		if b, err := m.Encode(); err == nil && len(b) < 1<<16 {
 			f.Add(b)
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeModel(b)
+		m, err := compiler.DecodeModel(b)
 		if err != nil {
 			return
 		}
@@ -46,7 +50,7 @@ func FuzzDecodeModel(f *testing.F) {
 			}
 		}
 		if cost <= 1e6 {
-			out, err := Run(m, make([]float32, m.Tensors[m.Input].Elems()), 1, nil)
+			out, err := compiler.Run(m, make([]float32, m.Tensors[m.Input].Elems()), 1, nil)
 			if err == nil && len(out) != m.NumClasses() {
 				t.Fatalf("Run gave %d logits for %d classes", len(out), m.NumClasses())
 			}

@@ -152,3 +152,36 @@ func TestModelFileRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestAddReLUClamp(t *testing.T) {
+	// One add_relu on two 1-element tensors; the sum -0.6 would be 128-6 = 122
+	// without the ReLU, clamped to z_y = 128 with it.
+	m := &Model{
+		Tensors: []*Tensor{
+			{ID: 0, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
+			{ID: 1, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
+			{ID: 2, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
+			{ID: 3, Shape: []int{1, 1, 1}},
+		},
+		Nodes: []*Node{
+			{Kind: KQuantize, Name: "quant", In: []int{0}, Out: 1},
+			{Kind: KAdd, Name: "add_relu", In: []int{1, 1}, Out: 2, Add: &Add{MA: 1, MB: 1, ReLU: true}},
+			{Kind: KDequantize, Name: "dequant", In: []int{2}, Out: 3},
+		},
+		Input: 0, Output: 3,
+	}
+	for _, c := range []struct {
+		relu bool
+		x    float32
+		want float32
+	}{{true, -0.3, 0}, {false, -0.3, -0.6}, {true, 0.3, 0.6}} {
+		m.Nodes[1].Add.ReLU = c.relu
+		got, err := Run(m, []float32{c.x}, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != c.want {
+			t.Errorf("relu %v: %v + %v gave %v, want %v", c.relu, c.x, c.x, got[0], c.want)
+		}
+	}
+}

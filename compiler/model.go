@@ -1,6 +1,8 @@
-// Package compiler turns a calibrated float graph into a quantized one (frozen
-// int8 weights, int32 biases, requantization multipliers, output qparams), saves
-// and loads it, and runs it with the int8 reference interpreter.
+// Package compiler is the quantized model: it turns a calibrated float graph
+// into one (frozen int8 weights, float biases, requantization multipliers,
+// output qparams; Convert, BiasCorrect), saves and loads it (.ptqm), prints it
+// as PyTorch does and runs it with the int8 reference interpreter. The driver
+// that loads, calibrates and converts is package ptq.
 package compiler
 
 import (
@@ -163,6 +165,10 @@ type Node struct {
 	Slice  *ir.Slice `json:"slice,omitempty"`
 	Perm   []int     `json:"perm,omitempty"`
 }
+
+// Version is ptqc's version, recorded in quantized models (Meta.Version) and
+// generated packages.
+const Version = "0.1.0"
 
 // Meta records how a model was made, for reports and generated packages' doc.go.
 type Meta struct {

@@ -75,6 +75,20 @@ func shufflePerm(c, g int) []int {
 	return p
 }
 
+// memData is an in-memory dataset of preprocessed samples.
+type memData struct {
+	x       []float32
+	c, h, w int
+}
+
+func (d *memData) Len() int             { return len(d.x) / (d.c * d.h * d.w) }
+func (d *memData) Shape() (c, h, w int) { return d.c, d.h, d.w }
+func (d *memData) Load(i int, dst []float32) (int, error) {
+	e := d.c * d.h * d.w
+	copy(dst, d.x[i*e:(i+1)*e])
+	return -1, nil
+}
+
 // zooModel calibrates zooGraph on N(0,1) samples (fbgemm) and converts it;
 // it returns the model, the float graph and 16 samples.
 func zooModel(tb testing.TB) (*Model, *ir.Graph, []float32) {

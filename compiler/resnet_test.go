@@ -1,4 +1,4 @@
-package compiler
+package compiler_test
 
 import (
 	"bytes"
@@ -12,29 +12,34 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 )
 
-var bottleneck = filepath.Join("..", "testdata", "resnet_bottleneck")
+var (
+	bundled    = filepath.Join("..", "testdata", "mobilenetv2_fmnist")
+	bottleneck = filepath.Join("..", "testdata", "resnet_bottleneck")
+)
 
 // TestResNetQuantized quantizes the bottleneck ResNet (random weights) end to
 // end: max-pool and add_relu convert, the int8 interpreter follows the float
 // model, and the converted module prints like PyTorch's.
 func TestResNetQuantized(t *testing.T) {
 	for _, qc := range []string{"fbgemm", "onednn"} {
-		m, err := Quantize(Options{Model: filepath.Join(bottleneck, "model.json"), QConfig: qc,
+		m, err := ptq.Quantize(ptq.Options{Model: filepath.Join(bottleneck, "model.json"), QConfig: qc,
 			Calib: filepath.Join(bundled, "calib_images.npy"), CalibLimit: 60})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// max-pool passes the stem's qparams through; add_relu clamps at z_y.
 		mp, stem := m.Node("maxpool"), m.Node("conv1")
-		if mp == nil || mp.Kind != KMaxPool || m.Tensors[mp.Out].Scale != m.Tensors[stem.Out].Scale || m.Tensors[mp.Out].Zero != m.Tensors[stem.Out].Zero {
+		if mp == nil || mp.Kind != compiler.KMaxPool || m.Tensors[mp.Out].Scale != m.Tensors[stem.Out].Scale || m.Tensors[mp.Out].Zero != m.Tensors[stem.Out].Zero {
 			t.Fatalf("%s: maxpool %+v does not keep conv1's qparams", qc, mp)
 		}
 		adds := 0
 		for _, n := range m.Nodes {
-			if n.Kind == KAdd {
+			if n.Kind == compiler.KAdd {
 				adds++
 				if !n.Add.ReLU || !strings.HasSuffix(n.Name, ".skip_add_relu") {
 					t.Errorf("%s: %s is not an add_relu", qc, n.Name)
@@ -44,19 +49,19 @@ func TestResNetQuantized(t *testing.T) {
 		if adds != 5 {
 			t.Errorf("%s: %d adds, want one per block (5)", qc, adds)
 		}
-		d, g, err := LoadFloat(filepath.Join(bottleneck, "model.json"), "")
+		d, g, err := ptq.LoadFloat(filepath.Join(bottleneck, "model.json"), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), Transform(d))
+		ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), ptq.Transform(d))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, want, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+		_, want, err := ptq.Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, got, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return Run(m, x, n, nil) }, true, nil)
+		_, got, err := ptq.Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +70,7 @@ func TestResNetQuantized(t *testing.T) {
 			sig += float64(want[i]) * float64(want[i])
 			noise += float64(want[i]-got[i]) * float64(want[i]-got[i])
 		}
-		s := sqnr(sig, noise)
+		s := 10 * math.Log10(sig/noise)
 		t.Logf("%s: int8 logits SQNR %.1f dB against float", qc, s)
 		if s < 15 {
 			t.Errorf("%s: int8 logits SQNR %.1f dB against float, want >= 15", qc, s)
@@ -75,11 +80,11 @@ func TestResNetQuantized(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := DecodeModel(enc)
+		back, err := compiler.DecodeModel(enc)
 		if err != nil {
 			t.Fatalf("%s: decoding its own file: %v", qc, err)
 		}
-		_, again, err := Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return Run(back, x, n, nil) }, true, nil)
+		_, again, err := ptq.Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return compiler.Run(back, x, n, nil) }, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +92,7 @@ func TestResNetQuantized(t *testing.T) {
 			t.Errorf("%s: decoded model's logits differ (-before +after):\n%s", qc, diff)
 		}
 		var b bytes.Buffer
-		if err := Print(&b, m); err != nil {
+		if err := compiler.Print(&b, m); err != nil {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"QuantizableResNet(\n", "  (maxpool): MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)\n",
@@ -95,39 +100,6 @@ func TestResNetQuantized(t *testing.T) {
 			if !strings.Contains(b.String(), want) {
 				t.Errorf("%s: printout lacks %q:\n%s", qc, want, b.String())
 			}
-		}
-	}
-}
-
-func TestAddReLUClamp(t *testing.T) {
-	// One add_relu on two 1-element tensors; the sum -0.6 would be 128-6 = 122
-	// without the ReLU, clamped to z_y = 128 with it.
-	m := &Model{
-		Tensors: []*Tensor{
-			{ID: 0, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
-			{ID: 1, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
-			{ID: 2, Shape: []int{1, 1, 1}, Scale: 0.1, Zero: 128},
-			{ID: 3, Shape: []int{1, 1, 1}},
-		},
-		Nodes: []*Node{
-			{Kind: KQuantize, Name: "quant", In: []int{0}, Out: 1},
-			{Kind: KAdd, Name: "add_relu", In: []int{1, 1}, Out: 2, Add: &Add{MA: 1, MB: 1, ReLU: true}},
-			{Kind: KDequantize, Name: "dequant", In: []int{2}, Out: 3},
-		},
-		Input: 0, Output: 3,
-	}
-	for _, c := range []struct {
-		relu bool
-		x    float32
-		want float32
-	}{{true, -0.3, 0}, {false, -0.3, -0.6}, {true, 0.3, 0.6}} {
-		m.Nodes[1].Add.ReLU = c.relu
-		got, err := Run(m, []float32{c.x}, 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got[0] != c.want {
-			t.Errorf("relu %v: %v + %v gave %v, want %v", c.relu, c.x, c.x, got[0], c.want)
 		}
 	}
 }
@@ -153,12 +125,12 @@ func TestResNetPrintGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := Quantize(Options{Model: filepath.Join(dir, "model.json"), QConfig: c.qconfig, Calib: filepath.Join(bundled, "calib_images.npy")})
+		m, err := ptq.Quantize(ptq.Options{Model: filepath.Join(dir, "model.json"), QConfig: c.qconfig, Calib: filepath.Join(bundled, "calib_images.npy")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
-		if err := Print(&b, m); err != nil {
+		if err := compiler.Print(&b, m); err != nil {
 			t.Fatal(err)
 		}
 		tree, rest, ok := strings.Cut(b.String(), "\n)\n")
@@ -200,5 +172,5 @@ func TestResNetPrintGolden(t *testing.T) {
 }
 
 // qparamRe finds the qparams in a line of PyTorch's print: scale=F,
-// zero_point=N, and Quantize's scale=tensor([F]), zero_point=tensor([N]).
+// zero_point=N, and ptq.Quantize's scale=tensor([F]), zero_point=tensor([N]).
 var qparamRe = regexp.MustCompile(`((?:scale|zero_point)=(?:tensor\(\[)?)([-+0-9.e]+)`)

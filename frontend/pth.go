@@ -251,6 +251,27 @@ func (u *pthUnpickler) pop() (any, error) {
 	return v, nil
 }
 
+// popN pops n values, returned in stack order (the deepest first).
+func (u *pthUnpickler) popN(n int) ([]any, error) {
+	items := make([]any, n)
+	for i := n - 1; i >= 0; i-- {
+		v, err := u.pop()
+		if err != nil {
+			return nil, err
+		}
+		items[i] = v
+	}
+	return items, nil
+}
+
+// pushNew charges cost for a new object, then pushes it.
+func (u *pthUnpickler) pushNew(cost int, v any) error {
+	if err := u.spend(cost); err != nil {
+		return err
+	}
+	return u.push(v)
+}
+
 func (u *pthUnpickler) top() (any, error) {
 	if len(u.stack) == 0 || (len(u.marks) > 0 && len(u.stack) == u.marks[len(u.marks)-1]) {
 		return nil, errors.New("stack underflow")
@@ -380,48 +401,25 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		if err := u.spend(costString + len(s)); err != nil {
-			return err
-		}
-		return u.push(string(s))
+		return u.pushNew(costString+len(s), string(s))
 	case ')':
-		if err := u.spend(costTuple); err != nil {
-			return err
-		}
-		return u.push(pthTuple{})
+		return u.pushNew(costTuple, pthTuple{})
 	case ']':
-		if err := u.spend(costList); err != nil {
-			return err
-		}
-		return u.push(&pthList{})
+		return u.pushNew(costList, &pthList{})
 	case '}':
-		if err := u.spend(costDict); err != nil {
-			return err
-		}
-		return u.push(newPthDict(false))
+		return u.pushNew(costDict, newPthDict(false))
 	case 't': // TUPLE
 		items, err := u.popMark()
 		if err != nil {
 			return err
 		}
-		if err := u.spend(costTuple + costSlot*len(items)); err != nil {
-			return err
-		}
-		return u.push(pthTuple(items))
+		return u.pushNew(costTuple+costSlot*len(items), pthTuple(items))
 	case '\x85', '\x86', '\x87': // TUPLE1..3
-		n := int(op-'\x85') + 1
-		items := make(pthTuple, n)
-		for i := n - 1; i >= 0; i-- {
-			v, err := u.pop()
-			if err != nil {
-				return err
-			}
-			items[i] = v
-		}
-		if err := u.spend(costTuple + costSlot*n); err != nil {
+		items, err := u.popN(int(op-'\x85') + 1)
+		if err != nil {
 			return err
 		}
-		return u.push(items)
+		return u.pushNew(costTuple+costSlot*len(items), pthTuple(items))
 	case 'e': // APPENDS
 		items, err := u.popMark()
 		if err != nil {
@@ -441,18 +439,12 @@ func (u *pthUnpickler) step(op byte) error {
 		l.items = append(l.items, items...)
 	case 's', 'u': // SETITEM, SETITEMS
 		var items []any
+		var err error
 		if op == 's' {
-			v, err := u.pop()
-			if err != nil {
+			if items, err = u.popN(2); err != nil {
 				return err
 			}
-			k, err := u.pop()
-			if err != nil {
-				return err
-			}
-			items = []any{k, v}
 		} else {
-			var err error
 			if items, err = u.popMark(); err != nil {
 				return err
 			}
@@ -519,14 +511,11 @@ func (u *pthUnpickler) step(op byte) error {
 		}
 		return u.global(module, name)
 	case '\x93': // STACK_GLOBAL
-		nv, err := u.pop()
+		ops, err := u.popN(2)
 		if err != nil {
 			return err
 		}
-		mv, err := u.pop()
-		if err != nil {
-			return err
-		}
+		mv, nv := ops[0], ops[1]
 		module, ok1 := mv.(string)
 		name, ok2 := nv.(string)
 		if !ok1 || !ok2 {
@@ -544,15 +533,11 @@ func (u *pthUnpickler) step(op byte) error {
 		}
 		return u.push(s)
 	case 'R': // REDUCE
-		args, err := u.pop()
+		ops, err := u.popN(2)
 		if err != nil {
 			return err
 		}
-		fn, err := u.pop()
-		if err != nil {
-			return err
-		}
-		v, err := u.reduce(fn, args)
+		v, err := u.reduce(ops[0], ops[1])
 		if err != nil {
 			return err
 		}

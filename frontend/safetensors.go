@@ -433,7 +433,7 @@ func (t *SafeTensor) Float32s() ([]float32, error) {
 		}
 	case "F16":
 		for i := range out {
-			out[i] = math.Float32frombits(stHalfToFloat32Bits(binary.LittleEndian.Uint16(d[2*i:])))
+			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(d[2*i:]))
 		}
 	case "BF16":
 		for i := range out {
@@ -463,9 +463,14 @@ func (t *SafeTensor) Int64s() ([]int64, error) {
 	return out, nil
 }
 
-// stHalfToFloat32Bits converts IEEE 754 binary16 bits to binary32 bits
-// exactly (every half value is representable as a float32).
-func stHalfToFloat32Bits(h uint16) uint32 {
+// HalfToFloat32 converts IEEE 754 binary16 bits to a float32 exactly (every
+// half value is representable as one), NaN payloads kept; safetensors F16
+// and ONNX FLOAT16 tensors both read through it.
+func HalfToFloat32(h uint16) float32 {
+	return math.Float32frombits(halfToFloat32Bits(h))
+}
+
+func halfToFloat32Bits(h uint16) uint32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	mant := uint32(h) & 0x3ff

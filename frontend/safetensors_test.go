@@ -278,7 +278,7 @@ func TestStHalfExhaustive(t *testing.T) {
 		if h&0x8000 != 0 {
 			want = -want
 		}
-		got := math.Float32frombits(stHalfToFloat32Bits(uint16(h)))
+		got := HalfToFloat32(uint16(h))
 		if float64(got) != want || math.Signbit(float64(got)) != (h&0x8000 != 0) {
 			t.Fatalf("half 0x%04x = %g, want %g", h, got, want)
 		}

@@ -8,10 +8,10 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/calibrate/data"
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ir/floatk"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // BenchmarkFloat224 is the float model's latency on one image on ir's fast
@@ -21,7 +21,7 @@ import (
 // Runtime peer does: on a shared machine the mean mostly measures the others.
 func BenchmarkFloat224(b *testing.B) {
 	dir := ensure224(b)
-	_, g, err := compiler.LoadFloat(dir+"/model.json", "")
+	_, g, err := ptq.LoadFloat(dir+"/model.json", "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,11 +68,11 @@ func timeRuns(b *testing.B, run func() error) {
 // Its inputs are made by tools/mnv2_224 in the user's cache directory.
 func BenchmarkCalibrate224(b *testing.B) {
 	dir := calib224(b, 300)
-	d, g, err := compiler.LoadFloat(dir+"/model.json", "")
+	d, g, err := ptq.LoadFloat(dir+"/model.json", "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	ds, err := data.Open(dir+"/calib.npy", "", compiler.Transform(d))
+	ds, err := data.Open(dir+"/calib.npy", "", ptq.Transform(d))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func BenchmarkCalibrate224(b *testing.B) {
 // best tier.
 func BenchmarkFloat224Batch(b *testing.B) {
 	dir := ensure224(b)
-	_, g, err := compiler.LoadFloat(dir+"/model.json", "")
+	_, g, err := ptq.LoadFloat(dir+"/model.json", "")
 	if err != nil {
 		b.Fatal(err)
 	}

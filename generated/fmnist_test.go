@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/jpeg"
 	"maps"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,8 +20,10 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_fmnist"
+	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 	rt "github.com/ptqc/ptqc/runtime"
 )
 
@@ -34,7 +35,7 @@ const (
 
 // fmnistModel quantizes the bundled model as gen.go's go:generate line does.
 var fmnistModel = sync.OnceValues(func() (*compiler.Model, error) {
-	return compiler.Quantize(compiler.Options{
+	return ptq.Quantize(ptq.Options{
 		Model:   fmnistDir + "/model.json",
 		QConfig: "fbgemm",
 		Calib:   fmnistDir + "/calib_images.npy",
@@ -114,7 +115,7 @@ func TestBitExact1000(t *testing.T) {
 	testenv.SkipUnlessLong(t, "1,000 images through the interpreter and every tier")
 	m := refModel(t)
 	const n = 1000
-	if diff := cmp.Diff(compiler.Transform(m.Desc), mobilenetv2_fmnist.Transform()); diff != "" {
+	if diff := cmp.Diff(ptq.Transform(m.Desc), mobilenetv2_fmnist.Transform()); diff != "" {
 		t.Errorf("Transform (-interpreter's +generated):\n%s", diff)
 	}
 	x, labels := loadImages(t, fmnistDir+"/test_images.npy", fmnistDir+"/test_labels.npy", n)
@@ -123,43 +124,27 @@ func TestBitExact1000(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := mobilenetv2_fmnist.NumClasses
-	for _, tier := range rt.TierNames() {
-		t.Run(tier, func(t *testing.T) {
-			if !rt.TierNamed(tier).Supported() {
-				t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
+	eachTier(t, nil, func(t *testing.T, tier, _ string) {
+		if got, err := mobilenetv2_fmnist.New().Tier(); err != nil || got != tier {
+			t.Fatalf("New runs tier %q (%v), want %s", got, err, tier)
+		}
+		got := forwardAll(t, x)
+		// One image at a time: every layer split across the Model's workers.
+		one := mobilenetv2_fmnist.New()
+		for i := 0; i < 50; i++ {
+			if err := one.Forward(got[i*nc:(i+1)*nc], x[i*len(x)/n:(i+1)*len(x)/n]); err != nil {
+				t.Fatal(err)
 			}
-			t.Setenv("PTQC_ISA", tier)
-			if got, err := mobilenetv2_fmnist.New().Tier(); err != nil || got != tier {
-				t.Fatalf("New runs tier %q (%v), want %s", got, err, tier)
+		}
+		sameLogits(t, "", got, want, nc)
+		correct := 0
+		for i, l := range labels {
+			if argmax(got[i*nc:(i+1)*nc]) == l {
+				correct++
 			}
-			got := forwardAll(t, x)
-			// One image at a time: every layer split across the Model's workers.
-			one := mobilenetv2_fmnist.New()
-			for i := 0; i < 50; i++ {
-				if err := one.Forward(got[i*nc:(i+1)*nc], x[i*len(x)/n:(i+1)*len(x)/n]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			bad, correct := 0, 0
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					if bad < 5 {
-						t.Errorf("image %d, class %d: logit %v, interpreter %v", i/nc, i%nc, got[i], want[i])
-					}
-					bad++
-				}
-			}
-			for i, l := range labels {
-				if argmax(got[i*nc:(i+1)*nc]) == l {
-					correct++
-				}
-			}
-			if bad > 0 {
-				t.Errorf("%d of %d logits differ from the interpreter's", bad, len(want))
-			}
-			t.Logf("%d images bit-exact; top-1 %.1f%%", len(labels), 100*float64(correct)/float64(len(labels)))
-		})
-	}
+		}
+		t.Logf("%d images bit-exact; top-1 %.1f%%", len(labels), 100*float64(correct)/float64(len(labels)))
+	})
 }
 
 // TestTop1All10000 compares the top-1 class of every Fashion-MNIST test image.
@@ -269,32 +254,15 @@ func TestRegenerate(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	want, got := readDir(t, pkg), readDir(t, filepath.Join(work, pkg))
+	want, got := gentest.Files(t, pkg), gentest.Files(t, filepath.Join(work, pkg))
 	if diff := cmp.Diff(slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got))); diff != "" {
 		t.Errorf("files (-checked in +regenerated):\n%s", diff)
 	}
 	for name, b := range want {
-		if g, ok := got[name]; ok && string(g) != string(b) {
+		if g, ok := got[name]; ok && g != b {
 			t.Errorf("%s differs from a fresh build: run go generate in generated/", name)
 		}
 	}
-}
-
-func readDir(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range es {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[e.Name()] = b
-	}
-	return files
 }
 
 func TestForwardAllocatesNothing(t *testing.T) {
@@ -489,7 +457,7 @@ func BenchmarkInterpreter(b *testing.B) {
 func BenchmarkFloat(b *testing.B) {
 	const n = 16
 	x := benchImages(b, n)
-	_, g, err := compiler.LoadFloat(fmnistDir+"/model.json", "")
+	_, g, err := ptq.LoadFloat(fmnistDir+"/model.json", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,15 +5,12 @@ package generated
 import (
 	"flag"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/mobilenetv2_224"
 	rt "github.com/ptqc/ptqc/runtime"
 )
@@ -26,30 +23,12 @@ const mnv2Dir = "../testdata/mobilenetv2_224"
 
 var layersFlag = flag.Bool("layers", false, "TestLayerTimes224: print the per-layer time of mobilenetv2_224")
 
-var mnv2Model = sync.OnceValues(func() (*compiler.Model, error) {
-	return compiler.Quantize(compiler.Options{
-		Model: mnv2Dir + "/model.json", QConfig: "fbgemm", Calib: mnv2Dir + "/calib.npy", CalibLimit: 16,
-	})
-})
-
 // TestBitExact224 compares the logits of a few images bit for bit on every
 // tier this CPU runs, as a batch (images side by side) and one image at a time
 // (each layer split across the workers), with 1 and 2 workers.
 func TestBitExact224(t *testing.T) {
-	if testing.Short() {
-		t.Skip("quantizes a 224x224 model and runs its interpreter")
-	}
-	requireInputs(t, mnv2Dir)
-	m, err := mnv2Model()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 3
-	x := images224(n)
-	want, err := compiler.Run(m, x, n, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, want := interpreted224(t, mnv2Dir, n)
 	// Logits that vary with the input make bit-exactness mean something.
 	nc := mobilenetv2_224.NumClasses
 	if same := func() bool {
@@ -62,46 +41,25 @@ func TestBitExact224(t *testing.T) {
 	}(); same {
 		t.Fatal("two inputs give the same logits: the model's activations do not depend on the input")
 	}
-	for _, tier := range rt.TierNames() {
-		for _, threads := range []string{"1", "2"} {
-			t.Run(tier+"/threads"+threads, func(t *testing.T) {
-				if !rt.TierNamed(tier).Supported() {
-					t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
-				}
-				t.Setenv("PTQC_ISA", tier)
-				t.Setenv("PTQC_THREADS", threads)
-				g := mobilenetv2_224.New()
-				if got, err := g.Tier(); err != nil || got != tier {
-					t.Fatalf("tier %q (%v), want %s", got, err, tier)
-				}
-				batch := make([]float32, n*nc)
-				if err := g.Forward(batch, x); err != nil {
-					t.Fatal(err)
-				}
-				one := make([]float32, n*nc)
-				in := len(x) / n
-				for i := range n {
-					if err := g.Forward(one[i*nc:(i+1)*nc], x[i*in:(i+1)*in]); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for name, got := range map[string][]float32{"batch": batch, "one at a time": one} {
-					bad := 0
-					for i := range want {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							if bad < 3 {
-								t.Errorf("%s: image %d class %d: %v, interpreter %v", name, i/nc, i%nc, got[i], want[i])
-							}
-							bad++
-						}
-					}
-					if bad > 0 {
-						t.Errorf("%s: %d of %d logits differ from the interpreter's", name, bad, len(want))
-					}
-				}
-			})
+	eachTier(t, []string{"1", "2"}, func(t *testing.T, tier, _ string) {
+		g := mobilenetv2_224.New()
+		if got, err := g.Tier(); err != nil || got != tier {
+			t.Fatalf("tier %q (%v), want %s", got, err, tier)
 		}
-	}
+		batch := make([]float32, n*nc)
+		if err := g.Forward(batch, x); err != nil {
+			t.Fatal(err)
+		}
+		one := make([]float32, n*nc)
+		in := len(x) / n
+		for i := range n {
+			if err := g.Forward(one[i*nc:(i+1)*nc], x[i*in:(i+1)*in]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sameLogits(t, "batch: ", batch, want, nc)
+		sameLogits(t, "one at a time: ", one, want, nc)
+	})
 }
 
 // TestLayerTimes224 prints where the time of one image goes, per layer and per

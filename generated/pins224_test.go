@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // requireInputs fails when the inputs go generate builds a 224 package from
@@ -21,6 +24,27 @@ func requireInputs(t testing.TB, dir string) {
 			t.Fatalf("%v: run go generate ./generated first", err)
 		}
 	}
+}
+
+// interpreted224 quantizes the 224 model whose inputs are in dir as go
+// generate did (fbgemm, 16 calibration inputs) and runs n images224 through
+// the interpreter: the inputs and the logits the package must give. Skipped
+// with -short.
+func interpreted224(t *testing.T, dir string, n int) (x, want []float32) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("quantizes a 224x224 model and runs its interpreter")
+	}
+	requireInputs(t, dir)
+	m, err := ptq.Quantize(ptq.Options{Model: dir + "/model.json", QConfig: "fbgemm", Calib: dir + "/calib.npy", CalibLimit: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x = images224(n)
+	if want, err = compiler.Run(m, x, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	return x, want
 }
 
 // TestPins224 checks the 224 packages that go generate made against the

@@ -3,12 +3,9 @@
 package generated
 
 import (
-	"math"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/generated/resnet50_224"
 	rt "github.com/ptqc/ptqc/runtime"
 )
@@ -19,30 +16,12 @@ import (
 // r50Dir holds the inputs go generate built resnet50_224 from.
 const r50Dir = "../testdata/resnet50_224"
 
-var r50Model = sync.OnceValues(func() (*compiler.Model, error) {
-	return compiler.Quantize(compiler.Options{
-		Model: r50Dir + "/model.json", QConfig: "fbgemm", Calib: r50Dir + "/calib.npy", CalibLimit: 16,
-	})
-})
-
 // TestBitExactResNet50 compares the logits of one image bit for bit with the
 // interpreter's on every tier this CPU runs, with 1 and 2 workers (each layer
 // split across them; the generic tier with 1 only, it takes seconds). One
 // image: the interpreter too takes seconds on ResNet-50.
 func TestBitExactResNet50(t *testing.T) {
-	if testing.Short() {
-		t.Skip("quantizes ResNet-50 at 224x224 and runs its interpreter")
-	}
-	requireInputs(t, r50Dir)
-	m, err := r50Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := images224(1)
-	want, err := compiler.Run(m, x, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, want := interpreted224(t, r50Dir, 1)
 	// Logits that vary across classes make bit-exactness mean something
 	// (the synthetic BatchNorm statistics keep activations input-dependent).
 	distinct := map[float32]bool{}
@@ -52,40 +31,20 @@ func TestBitExactResNet50(t *testing.T) {
 	if len(distinct) < 50 {
 		t.Fatalf("the interpreter's 1000 logits take %d distinct values: a degenerate model", len(distinct))
 	}
-	for _, tier := range rt.TierNames() {
-		for _, threads := range []string{"1", "2"} {
-			t.Run(tier+"/threads"+threads, func(t *testing.T) {
-				if tier == rt.TierGeneric && threads == "2" {
-					t.Skip("slow, and mobilenetv2_224 splits the generic tier's layers")
-				}
-				if !rt.TierNamed(tier).Supported() {
-					t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
-				}
-				t.Setenv("PTQC_ISA", tier)
-				t.Setenv("PTQC_THREADS", threads)
-				g := resnet50_224.New()
-				if got, err := g.Tier(); err != nil || got != tier {
-					t.Fatalf("tier %q (%v), want %s", got, err, tier)
-				}
-				got := make([]float32, resnet50_224.NumClasses)
-				if err := g.Forward(got, x); err != nil {
-					t.Fatal(err)
-				}
-				bad := 0
-				for i := range want {
-					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						if bad < 3 {
-							t.Errorf("class %d: %v, interpreter %v", i, got[i], want[i])
-						}
-						bad++
-					}
-				}
-				if bad > 0 {
-					t.Errorf("%d of %d logits differ from the interpreter's", bad, len(want))
-				}
-			})
+	eachTier(t, []string{"1", "2"}, func(t *testing.T, tier, threads string) {
+		if tier == rt.TierGeneric && threads == "2" {
+			t.Skip("slow, and mobilenetv2_224 splits the generic tier's layers")
 		}
-	}
+		g := resnet50_224.New()
+		if got, err := g.Tier(); err != nil || got != tier {
+			t.Fatalf("tier %q (%v), want %s", got, err, tier)
+		}
+		got := make([]float32, resnet50_224.NumClasses)
+		if err := g.Forward(got, x); err != nil {
+			t.Fatal(err)
+		}
+		sameLogits(t, "", got, want, resnet50_224.NumClasses)
+	})
 }
 
 // r50Kind names what a ResNet-50 layer is, finer than its kernel kind: the

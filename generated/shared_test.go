@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/generated/mobilenetv2_fmnist"
+	rt "github.com/ptqc/ptqc/runtime"
 )
 
 // sameBits reports whether a and b hold the same float32 bit patterns.
@@ -20,6 +21,49 @@ func sameBits(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// sameLogits wants got bit for bit the interpreter's logits want (nc a
+// sample), naming the first that differ; what prefixes the messages.
+func sameLogits(t *testing.T, what string, got, want []float32, nc int) {
+	t.Helper()
+	bad := 0
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			if bad < 5 {
+				t.Errorf("%simage %d, class %d: logit %v, interpreter %v", what, i/nc, i%nc, got[i], want[i])
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s%d of %d logits differ from the interpreter's", what, bad, len(want))
+	}
+}
+
+// eachTier runs fn in a subtest per tier and worker count (threads; none
+// leaves PTQC_THREADS alone) with PTQC_ISA and PTQC_THREADS set; a tier this
+// CPU cannot run is skipped as UNVERIFIED here.
+func eachTier(t *testing.T, threads []string, fn func(t *testing.T, tier, threads string)) {
+	for _, tier := range rt.TierNames() {
+		for _, th := range append([]string(nil), threads...) {
+			t.Run(tier+"/threads"+th, func(t *testing.T) { onTier(t, tier, th, fn) })
+		}
+		if len(threads) == 0 {
+			t.Run(tier, func(t *testing.T) { onTier(t, tier, "", fn) })
+		}
+	}
+}
+
+func onTier(t *testing.T, tier, threads string, fn func(t *testing.T, tier, threads string)) {
+	if !rt.TierNamed(tier).Supported() {
+		t.Skipf("this CPU cannot run %s: that tier is UNVERIFIED here", tier)
+	}
+	t.Setenv("PTQC_ISA", tier)
+	if threads != "" {
+		t.Setenv("PTQC_THREADS", threads)
+	}
+	fn(t, tier, threads)
 }
 
 // TestModelShared runs one Model from 8 goroutines at once, 1,000 Forward calls

@@ -27,15 +27,7 @@ func ulpsApart(a, b float32) int64 {
 
 // convGraph is one conv of c on a cxhxw input.
 func convGraph(c Conv, h, w int, act Act, seed uint64) *Graph {
-	r := rand.New(rand.NewPCG(seed, uint64(c.InC)))
-	c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Taps())
-	c.Bias = make([]float32, c.OutC)
-	for i := range c.Weight {
-		c.Weight[i] = float32(r.NormFloat64())
-	}
-	for i := range c.Bias {
-		c.Bias[i] = float32(r.NormFloat64())
-	}
+	randomWeights(&c, rand.New(rand.NewPCG(seed, uint64(c.InC))))
 	g := &Graph{Name: "conv"}
 	g.Input = g.NewTensor([]int{c.InC, h, w})
 	g.Output = g.Add(&Node{Op: OpConv, Name: "conv", Conv: &c, Act: act}, g.Input)
@@ -128,11 +120,7 @@ func TestFastMatchesReferenceConvs(t *testing.T) {
 }
 
 func TestFastMatchesReferenceMobileNetV2(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 1)
+	g := randomGraph(t, smallDesc(), 1)
 	checkFast(t, Fuse(g), 5, 2)
 	checkFast(t, g, 2, 3) // unfused: BatchNorm, ReLU6 and Dropout nodes too
 }
@@ -140,14 +128,7 @@ func TestFastMatchesReferenceMobileNetV2(t *testing.T) {
 func TestFastMatchesReferenceResNet(t *testing.T) {
 	d := &Description{Arch: "resnet", Block: "bottleneck", Layers: []int{1, 2, 1, 1}, Widths: []int{8, 8, 16, 16}, WidthPerGroup: 32, Groups: 1,
 		NumClasses: 5, Input: []int{3, 24, 24}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "model.safetensors"}
-	if err := d.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	g, err := Build(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 2)
+	g := randomGraph(t, d, 2)
 	checkFast(t, Fuse(g), 3, 2) // max-pool, add_relu
 	checkFast(t, g, 2, 3)
 }
@@ -155,11 +136,7 @@ func TestFastMatchesReferenceResNet(t *testing.T) {
 // TestFastPreHook checks that the pre hook sees Conv and Linear outputs
 // before their activation, and that the activation is applied after it.
 func TestFastPreHook(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 4)
+	g := randomGraph(t, smallDesc(), 4)
 	g = Fuse(g)
 	x := randomInput(2, g.Tensors[g.Input].Shape, 5)
 	collect := func(m map[string][]float32) Hook {

@@ -16,21 +16,10 @@ import (
 // node by node, sees the samples in order: its calls concatenated are the
 // reference's whole-batch output of the node.
 func TestRunImages(t *testing.T) {
-	mnv2, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(mnv2, 7)
+	mnv2 := randomGraph(t, smallDesc(), 7)
 	d := &Description{Arch: "resnet", Block: "basic", Layers: []int{1, 1, 1, 1}, Widths: []int{8, 8, 16, 16}, WidthPerGroup: 64, Groups: 1,
 		NumClasses: 5, Input: []int{3, 20, 20}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "w.safetensors"}
-	if err := d.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	resnet, err := Build(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(resnet, 8)
+	resnet := randomGraph(t, d, 8)
 	defer func(b int) { groupBytes = b }(groupBytes)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, g := range []*Graph{Fuse(mnv2), Fuse(resnet)} {
@@ -102,11 +91,7 @@ var cmpBits = cmp.Comparer(func(a, b float32) bool {
 // TestRunImagesHookError checks that a hook's error ends the run, whichever
 // group it comes from, and that the groups waiting for their turn give up.
 func TestRunImagesHookError(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 3)
+	g := randomGraph(t, smallDesc(), 3)
 	g = Fuse(g)
 	defer func(b int) { groupBytes = b }(groupBytes)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))

@@ -103,12 +103,31 @@ func relDiff(a, b []float32) float64 {
 	return math.Sqrt(num / max(den, 1e-30))
 }
 
-func TestFuseKeepsOutputs(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
+// randomGraph builds d's graph with random weights from seed.
+func randomGraph(t *testing.T, d *Description, seed uint64) *Graph {
+	t.Helper()
+	g, err := Build(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Randomize(g, 1)
+	Randomize(g, seed)
+	return g
+}
+
+// randomWeights gives c normal random weights and biases from r.
+func randomWeights(c *Conv, r *rand.Rand) {
+	c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Taps())
+	c.Bias = make([]float32, c.OutC)
+	for i := range c.Weight {
+		c.Weight[i] = float32(r.NormFloat64())
+	}
+	for i := range c.Bias {
+		c.Bias[i] = float32(r.NormFloat64())
+	}
+}
+
+func TestFuseKeepsOutputs(t *testing.T) {
+	g := randomGraph(t, smallDesc(), 1)
 	f := Fuse(g)
 	for _, n := range f.Nodes {
 		if n.Op == OpBatchNorm || n.Op == OpReLU || n.Op == OpDropout {
@@ -121,17 +140,24 @@ func TestFuseKeepsOutputs(t *testing.T) {
 	if g.Node("features.0.1") == nil {
 		t.Errorf("Fuse changed the original graph")
 	}
-	x := randomInput(5, g.Tensors[g.Input].Shape, 2)
-	want, err := Run(g, x, 5, nil)
+	sameOutputs(t, "fused vs unfused", g, f, 5, 2)
+}
+
+// sameOutputs runs want and got on the same n random inputs (seed) and
+// wants their outputs equal within 1e-5 relative.
+func sameOutputs(t *testing.T, what string, want, got *Graph, n int, seed uint64) {
+	t.Helper()
+	x := randomInput(n, want.Tensors[want.Input].Shape, seed)
+	w, err := Run(want, x, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Run(f, x, 5, nil)
+	g, err := Run(got, x, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := relDiff(got, want); d > 1e-5 {
-		t.Errorf("fused vs unfused relative difference %g", d)
+	if d := relDiff(g, w); d > 1e-5 {
+		t.Errorf("%s relative difference %g", what, d)
 	}
 }
 
@@ -186,15 +212,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 				continue
 			}
 			c := c
-			r := rand.New(rand.NewPCG(uint64(hw[0]), uint64(c.InC)))
-			c.Weight = make([]float32, c.OutC*c.InC/c.Groups*c.Taps())
-			c.Bias = make([]float32, c.OutC)
-			for i := range c.Weight {
-				c.Weight[i] = float32(r.NormFloat64())
-			}
-			for i := range c.Bias {
-				c.Bias[i] = float32(r.NormFloat64())
-			}
+			randomWeights(&c, rand.New(rand.NewPCG(uint64(hw[0]), uint64(c.InC))))
 			in := randomInput(1, []int{c.InC, hw[0], hw[1]}, 3)
 			oh, ow := c.OutSize(hw[0], hw[1], false)
 			got := make([]float32, c.OutC*oh*ow)
@@ -207,11 +225,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 }
 
 func TestPrint(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 1)
+	g := randomGraph(t, smallDesc(), 1)
 	var b bytes.Buffer
 	if err := Print(&b, Fuse(g)); err != nil {
 		t.Fatal(err)
@@ -232,11 +246,7 @@ func TestPrint(t *testing.T) {
 }
 
 func TestEqualizeKeepsOutputs(t *testing.T) {
-	g, err := BuildMobileNetV2(smallDesc())
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 5)
+	g := randomGraph(t, smallDesc(), 5)
 	f := Fuse(g)
 	e := f.Clone()
 	var names [][2]string
@@ -266,18 +276,7 @@ func TestEqualizeKeepsOutputs(t *testing.T) {
 	if !(after < before) {
 		t.Errorf("first depthwise spread %g -> %g, want it smaller", before, after)
 	}
-	x := randomInput(4, g.Tensors[g.Input].Shape, 9)
-	a, err := Run(f, x, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Run(e, x, 4, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := relDiff(b, a); d > 1e-5 {
-		t.Errorf("equalized vs original relative difference %g", d)
-	}
+	sameOutputs(t, "equalized vs original", f, e, 4, 9)
 }
 
 func TestAbsorbHighBias(t *testing.T) {

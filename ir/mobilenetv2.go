@@ -8,15 +8,10 @@ import (
 // BuildMobileNetV2 builds the unfused float graph of the tutorial's MobileNetV2 for d,
 // without weights. Node names are the PyTorch module paths.
 func BuildMobileNetV2(d *Description) (*Graph, error) {
-	if err := d.Validate(); err != nil {
+	g, x, err := archGraph(d, "mobilenetv2", "mobilenetv2", "MobileNetV2")
+	if err != nil {
 		return nil, err
 	}
-	if d.Arch != "mobilenetv2" {
-		return nil, fmt.Errorf("arch %q is not mobilenetv2", d.Arch)
-	}
-	g := &Graph{Name: "MobileNetV2"}
-	g.Input = g.NewTensor(d.Input)
-	x := g.Add(&Node{Op: OpQuant, Name: "quant"}, g.Input)
 
 	convBN := func(prefix string, in, inC, outC, k, stride, groups int, relu bool) int {
 		x := g.Add(&Node{Op: OpConv, Name: prefix + ".0", Conv: &Conv{

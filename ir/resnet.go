@@ -8,15 +8,10 @@ import "fmt"
 // node with a fused ReLU, named after its FloatFunctional (add_relu in basic
 // blocks, skip_add_relu in bottlenecks).
 func BuildResNet(d *Description) (*Graph, error) {
-	if err := d.Validate(); err != nil {
+	g, x, err := archGraph(d, "resnet", "a resnet", "ResNet")
+	if err != nil {
 		return nil, err
 	}
-	if d.Arch != "resnet" {
-		return nil, fmt.Errorf("arch %q is not a resnet", d.Arch)
-	}
-	g := &Graph{Name: "ResNet"}
-	g.Input = g.NewTensor(d.Input)
-	x := g.Add(&Node{Op: OpQuant, Name: "quant"}, g.Input)
 
 	conv := func(name string, in, inC, outC, k, stride int) int {
 		return g.Add(&Node{Op: OpConv, Name: name, Conv: &Conv{
@@ -88,4 +83,19 @@ func finish(g *Graph, x int) (*Graph, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// archGraph validates d, checks that it describes arch (want, in the error)
+// and starts its graph, called name: the input and its quant node, whose
+// output it returns.
+func archGraph(d *Description, arch, want, name string) (*Graph, int, error) {
+	if err := d.Validate(); err != nil {
+		return nil, 0, err
+	}
+	if d.Arch != arch {
+		return nil, 0, fmt.Errorf("arch %q is not %s", d.Arch, want)
+	}
+	g := &Graph{Name: name}
+	g.Input = g.NewTensor(d.Input)
+	return g, g.Add(&Node{Op: OpQuant, Name: "quant"}, g.Input), nil
 }

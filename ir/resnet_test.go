@@ -11,14 +11,7 @@ import (
 func TestResNetGraph(t *testing.T) {
 	d := &Description{Arch: "resnet", Block: "basic", Layers: []int{2, 1, 1, 1}, Widths: []int{4, 8, 8, 16}, WidthPerGroup: 64, Groups: 1,
 		NumClasses: 3, Input: []int{3, 32, 32}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "model.safetensors"}
-	if err := d.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	g, err := Build(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	Randomize(g, 5)
+	g := randomGraph(t, d, 5)
 	var b bytes.Buffer
 	if err := Print(&b, Fuse(g)); err != nil {
 		t.Fatal(err)

@@ -130,28 +130,23 @@ func clamp255(v int32) uint8 {
 	return uint8(v)
 }
 
+// subsampling is each ratio's chroma factors, horizontal and vertical.
+var subsampling = map[image.YCbCrSubsampleRatio][2]int{
+	image.YCbCrSubsampleRatio444: {1, 1}, image.YCbCrSubsampleRatio422: {2, 1},
+	image.YCbCrSubsampleRatio420: {2, 2}, image.YCbCrSubsampleRatio440: {1, 2},
+	image.YCbCrSubsampleRatio411: {4, 1}, image.YCbCrSubsampleRatio410: {4, 2},
+}
+
 // ycbcrRGB writes m's pixels as libjpeg-turbo's decoder outputs them (fancy
 // upsampling, then integer YCbCr -> RGB) into dst: image row y at dst[y*stride:], n
 // bytes a pixel (3, or 4 with the 4th set to 255). The edges of the upsampling are
 // those of m's rectangle, which are the image's for an image from image/jpeg.
 func ycbcrRGB(dst []uint8, stride, n int, m *image.YCbCr) error {
-	var hs, vs int
-	switch m.SubsampleRatio {
-	case image.YCbCrSubsampleRatio444:
-		hs, vs = 1, 1
-	case image.YCbCrSubsampleRatio422:
-		hs, vs = 2, 1
-	case image.YCbCrSubsampleRatio420:
-		hs, vs = 2, 2
-	case image.YCbCrSubsampleRatio440:
-		hs, vs = 1, 2
-	case image.YCbCrSubsampleRatio411:
-		hs, vs = 4, 1
-	case image.YCbCrSubsampleRatio410:
-		hs, vs = 4, 2
-	default:
+	f, ok := subsampling[m.SubsampleRatio]
+	if !ok {
 		return errors.New("unknown YCbCr subsampling ratio")
 	}
+	hs, vs := f[0], f[1]
 	r := m.Rect
 	if r.Dx() <= 0 || r.Dy() <= 0 {
 		return nil

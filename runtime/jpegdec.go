@@ -341,18 +341,14 @@ func (d *jpegDecoder) readSOF(progressive bool, limit int64) error {
 }
 
 func (d *jpegDecoder) readDQT() error {
-	s, err := d.segment()
-	if err != nil {
-		return err
-	}
-	for len(s) > 0 {
+	return d.eachTable(func(s []byte) ([]byte, error) {
 		pq, tq := s[0]>>4, int(s[0]&15)
 		if tq > 3 || pq > 1 {
-			return errors.New("bad quantization table")
+			return nil, errors.New("bad quantization table")
 		}
 		n := 64 << pq
 		if len(s) < 1+n {
-			return errors.New("short quantization table")
+			return nil, errors.New("short quantization table")
 		}
 		for i := range 64 {
 			v := uint16(s[1+i])
@@ -362,23 +358,33 @@ func (d *jpegDecoder) readDQT() error {
 			d.qt[tq][zigzag[i]] = v
 		}
 		d.qtDefined[tq] = true
-		s = s[1+n:]
-	}
-	return nil
+		return s[1+n:], nil
+	})
 }
 
-func (d *jpegDecoder) readDHT() error {
+// eachTable reads the tables of the next segment (DQT, DHT: one or more
+// back to back) with read, which returns what follows its table.
+func (d *jpegDecoder) eachTable(read func(s []byte) ([]byte, error)) error {
 	s, err := d.segment()
 	if err != nil {
 		return err
 	}
 	for len(s) > 0 {
+		if s, err = read(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *jpegDecoder) readDHT() error {
+	return d.eachTable(func(s []byte) ([]byte, error) {
 		if len(s) < 17 {
-			return errors.New("short Huffman table")
+			return nil, errors.New("short Huffman table")
 		}
 		tc, th := s[0]>>4, int(s[0]&15)
 		if tc > 1 || th > 3 {
-			return errors.New("bad Huffman table class or index")
+			return nil, errors.New("bad Huffman table class or index")
 		}
 		var counts [16]uint8
 		copy(counts[:], s[1:17])
@@ -387,7 +393,7 @@ func (d *jpegDecoder) readDHT() error {
 			total += int(c)
 		}
 		if total > 256 || len(s) < 17+total {
-			return errors.New("bad Huffman table")
+			return nil, errors.New("bad Huffman table")
 		}
 		vals := append([]uint8(nil), s[17:17+total]...)
 		t := &d.dcTabs[th]
@@ -395,11 +401,10 @@ func (d *jpegDecoder) readDHT() error {
 			t = &d.acTabs[th]
 		}
 		if err := t.build(counts, vals); err != nil {
-			return err
+			return nil, err
 		}
-		s = s[17+total:]
-	}
-	return nil
+		return s[17+total:], nil
+	})
 }
 
 // Bit reading (jdhuff.c's fill_bit_buffer): 0xFF 0x00 is a 0xFF byte; at a marker
@@ -627,7 +632,8 @@ func (d *jpegDecoder) restartMarker(comps []*jpegComp) error {
 	return nil
 }
 
-func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
+// decodeDC adds the next DC difference to c's prediction.
+func (d *jpegDecoder) decodeDC(c *jpegComp) error {
 	t, err := d.decodeHuff(&d.dcTabs[c.dc])
 	if err != nil {
 		return err
@@ -636,6 +642,13 @@ func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
 		return errors.New("corrupt JPEG data: bad DC difference")
 	}
 	c.dcPred += extend(d.getBits(int(t)), int(t))
+	return nil
+}
+
+func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
+	if err := d.decodeDC(c); err != nil {
+		return err
+	}
 	blk[0] = int16(c.dcPred)
 	ac := &d.acTabs[c.ac]
 	for k := 1; k < 64; k++ {
@@ -660,14 +673,9 @@ func (d *jpegDecoder) decodeBaseline(blk *[64]int16, c *jpegComp) error {
 // The progressive decoders are jdphuff.c's.
 
 func (d *jpegDecoder) decodeDCFirst(blk *[64]int16, c *jpegComp, al int) error {
-	t, err := d.decodeHuff(&d.dcTabs[c.dc])
-	if err != nil {
+	if err := d.decodeDC(c); err != nil {
 		return err
 	}
-	if t > 16 {
-		return errors.New("corrupt JPEG data: bad DC difference")
-	}
-	c.dcPred += extend(d.getBits(int(t)), int(t))
 	blk[0] = int16(uint32(c.dcPred) << uint(al))
 	return nil
 }

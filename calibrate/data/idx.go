@@ -94,14 +94,7 @@ func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b 
 // content, not its name).
 func ReadIDX(path string) (*IDX, error) {
 	b, err := readMaybeGzip(path)
-	if err != nil {
-		return nil, err
-	}
-	x, err := ParseIDX(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return x, nil
+	return parseRead(path, b, err, ParseIDX)
 }
 
 // formatError is readMaybeGzip's error for a file that is neither a .npy

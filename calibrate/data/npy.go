@@ -94,9 +94,9 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 			return nil, fmt.Errorf("npy: header: unexpected key %q", key)
 		}
 	}
-	descr, ok := dict["descr"].(string)
-	if !ok {
-		return nil, errors.New("npy: header: 'descr' missing or not a string (structured dtypes are not supported)")
+	descr, err := headerField[string](dict, "descr", "a string (structured dtypes are not supported)")
+	if err != nil {
+		return nil, err
 	}
 	switch descr {
 	case "<f4":
@@ -112,16 +112,16 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	default:
 		return nil, fmt.Errorf("npy: unsupported dtype %q (want '<f4', '|u1', '<i4' or '<i8')", descr)
 	}
-	fo, ok := dict["fortran_order"].(bool)
-	if !ok {
-		return nil, errors.New("npy: header: 'fortran_order' missing or not a bool")
+	fo, err := headerField[bool](dict, "fortran_order", "a bool")
+	if err != nil {
+		return nil, err
 	}
 	if fo {
 		return nil, errors.New("npy: fortran_order True (column-major) arrays are not supported")
 	}
-	shape, ok := dict["shape"].([]int)
-	if !ok {
-		return nil, errors.New("npy: header: 'shape' missing or not a tuple of integers")
+	shape, err := headerField[[]int](dict, "shape", "a tuple of integers")
+	if err != nil {
+		return nil, err
 	}
 	if len(shape) > maxNpyDims {
 		return nil, fmt.Errorf("npy: %d dimensions (at most %d)", len(shape), maxNpyDims)
@@ -185,6 +185,15 @@ func ParseNpy(b []byte) (*Npy, error) {
 	return a, nil
 }
 
+// headerField is the header's value at key, what says what it must be.
+func headerField[T any](dict map[string]any, key, what string) (T, error) {
+	v, ok := dict[key].(T)
+	if !ok {
+		return v, fmt.Errorf("npy: header: '%s' missing or not %s", key, what)
+	}
+	return v, nil
+}
+
 // ReadNpy reads a .npy file.
 func ReadNpy(path string) (*Npy, error) {
 	b, err := safesize.ReadFile(path, 0, len(npyMagic), func(head []byte, _ int64) error {
@@ -193,14 +202,20 @@ func ReadNpy(path string) (*Npy, error) {
 		}
 		return nil
 	})
+	return parseRead(path, b, err, ParseNpy)
+}
+
+// parseRead is parse(b) for the bytes b of the file at path, its error naming
+// path; err is the read's.
+func parseRead[T any](path string, b []byte, err error, parse func([]byte) (*T, error)) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := ParseNpy(b)
+	x, err := parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return a, nil
+	return x, nil
 }
 
 // EncodeNpy encodes a as a .npy file (format version 1.0, or 2.0 when the header

@@ -14,21 +14,16 @@ import (
 
 	"github.com/ptqc/ptqc/build"
 	"github.com/ptqc/ptqc/codegen"
-	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func buildCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("build")
 	out := fs.String("o", "", "output `directory` of the generated package")
 	pkg := fs.String("pkg", "", "Go package `name` of the generated package")
 	force := fs.Bool("force", false, "overwrite files in -o named like generated ones that ptqc did not generate (never the build's inputs)")
 	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni, avx512, amx) next to the portable Go ones")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("build"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	switch {
@@ -50,9 +45,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	start := time.Now()
-	q.Log = stderr
-	q.Progress = passProgress(stderr)
-	m, err := compiler.Quantize(q.Options)
+	m, err := ptq.Quantize(q.withLog(stderr, stderr))
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func TestBuildFlagErrors(t *testing.T) {
@@ -90,7 +92,7 @@ func TestBuild(t *testing.T) {
 
 	// The same model from a quantized-model file.
 	q := filepath.Join(dir, "net.ptqm")
-	m, err := compiler.Quantize(compiler.Options{Model: model, QConfig: "fbgemm", Calib: x, CalibLimit: 60})
+	m, err := ptq.Quantize(ptq.Options{Model: model, QConfig: "fbgemm", Calib: x, CalibLimit: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,24 +140,12 @@ func TestBuild(t *testing.T) {
 func TestBuildIgnoresGOMAXPROCS(t *testing.T) {
 	dir := t.TempDir()
 	model, x, _ := tinyModel(t, dir)
-	build := func(procs int, out string) map[string][]byte {
+	build := func(procs int, out string) map[string]string {
 		defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(procs))
 		if _, _, err := ptqc("build", "-model", model, "-qconfig", "onednn", "-calib", x, "-calib-limit", "60", "-equalize", "-bias-correct", "-o", out, "-pkg", "net"); err != nil {
 			t.Fatal(err)
 		}
-		files := map[string][]byte{}
-		ents, err := os.ReadDir(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(out, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[e.Name()] = b
-		}
-		return files
+		return gentest.Files(t, out)
 	}
 	one := build(1, filepath.Join(dir, "a", "net"))
 	many := build(4, filepath.Join(dir, "b", "net"))
@@ -163,7 +153,7 @@ func TestBuildIgnoresGOMAXPROCS(t *testing.T) {
 		t.Fatal("no files built")
 	}
 	for name, b := range one {
-		if !bytes.Equal(b, many[name]) {
+		if b != many[name] {
 			t.Errorf("%s differs between GOMAXPROCS=1 and 4", name)
 		}
 	}
@@ -180,28 +170,13 @@ func TestBuildSharedDir(t *testing.T) {
 	if err := os.WriteFile(gen, []byte("package net\n\n//go:generate ptqc build ...\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	snapshot := func() map[string]string {
-		files := map[string]string{}
-		es, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[e.Name()] = string(b)
-		}
-		return files
-	}
-	user := snapshot()
+	user := gentest.Files(t, dir)
 	var built map[string]string
 	for _, force := range []string{"-force=false", "-force"} {
 		if _, _, err := ptqc("build", "-model", model, "-qconfig", "fbgemm", "-calib", x, "-calib-labels", y, "-o", dir, "-pkg", "net", force); err != nil {
 			t.Fatalf("%s: %v", force, err)
 		}
-		built = snapshot()
+		built = gentest.Files(t, dir)
 		for name, s := range user {
 			if built[name] != s {
 				t.Errorf("%s: %s changed", force, name)
@@ -220,7 +195,7 @@ func TestBuildSharedDir(t *testing.T) {
 	if _, _, err := ptqc("build", "-model", model, "-qconfig", "onednn", "-calib", x, "-asm=false", "-o", dir, "-pkg", "net"); err != nil {
 		t.Fatal(err)
 	}
-	after := snapshot()
+	after := gentest.Files(t, dir)
 	want := map[string]bool{}
 	for name := range user {
 		want[name] = true
@@ -251,7 +226,7 @@ func TestBuildSharedDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	wbin := filepath.Join(dir, "weights.bin")
-	before := snapshot()
+	before := gentest.Files(t, dir)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -267,7 +242,7 @@ func TestBuildSharedDir(t *testing.T) {
 				t.Errorf("%s %s: error %v, want one containing %q", c.name, force, err, c.want)
 			}
 		}
-		if diff := cmp.Diff(before, snapshot()); diff != "" {
+		if diff := cmp.Diff(before, gentest.Files(t, dir)); diff != "" {
 			t.Errorf("%s: the directory changed (-before +after):\n%s", c.name, diff)
 		}
 	}
@@ -316,7 +291,7 @@ func TestBuildPthLikeSafeTensors(t *testing.T) {
 		if _, _, err := ptqc(args...); err != nil {
 			t.Fatal(err)
 		}
-		return snapshot(t, out)
+		return gentest.Files(t, out)
 	}
 	pth := build("a", "model.pth")
 	st := build("b", "model.safetensors")

@@ -23,6 +23,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -102,27 +103,6 @@ func (m *module) tryGo(sub string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// snapshot reads every file of the directory.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range es {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[e.Name()] = string(b)
-	}
-	return files
-}
-
 // TestDownstream plays a new user of ptqc: a module of its own that adds ptqc
 // as a tool, keeps the model in the package that uses it and generates into
 // that package (-o .), with and without -force; then runs a main that
@@ -144,7 +124,7 @@ func TestDownstream(t *testing.T) {
 	m.write("fashion/gen.go", []byte("// Package fashion classifies Fashion-MNIST images.\npackage fashion\n\n//go:generate "+line+"\n"))
 	m.write("fashion/labels.go", []byte("package fashion\n\n// Labels name the classes.\nvar Labels = []string{\"T-shirt/top\", \"Trouser\", \"Pullover\", \"Dress\", \"Coat\", \"Sandal\", \"Shirt\", \"Sneaker\", \"Bag\", \"Ankle boot\"}\n"))
 	m.write("main.go", []byte(downstreamApp))
-	user := snapshot(t, m.path("fashion"))
+	user := gentest.Files(t, m.path("fashion"))
 
 	// Five test images as PNG files, and what the interpreter says of them.
 	npy, err := data.ReadNpy(filepath.Join(fmnistDir, "test_images.npy"))
@@ -164,7 +144,7 @@ func TestDownstream(t *testing.T) {
 		m.write(name, b.Bytes())
 		pngs = append(pngs, name)
 	}
-	q, err := compiler.Quantize(compiler.Options{Model: filepath.Join(fmnistDir, "model.json"), QConfig: "x86", Calib: filepath.Join(fmnistDir, "calib_images.npy")})
+	q, err := ptq.Quantize(ptq.Options{Model: filepath.Join(fmnistDir, "model.json"), QConfig: "x86", Calib: filepath.Join(fmnistDir, "calib_images.npy")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +159,7 @@ func TestDownstream(t *testing.T) {
 
 	check := func(what string) {
 		t.Helper()
-		got := snapshot(t, m.path("fashion"))
+		got := gentest.Files(t, m.path("fashion"))
 		for name, s := range user {
 			if got[name] != s {
 				t.Errorf("%s: the user's %s changed or disappeared", what, name)
@@ -208,10 +188,10 @@ func TestDownstream(t *testing.T) {
 	if out, err := m.tryGo("", "run", "."); err == nil || !strings.Contains(out, "usage: app IMAGE") {
 		t.Errorf("the app without an argument: %v\n%s", err, out)
 	}
-	built := snapshot(t, m.path("fashion"))
+	built := gentest.Files(t, m.path("fashion"))
 	m.goCmd("fashion", append(strings.Fields(line)[1:], "-force")...)
 	check("-force")
-	if diff := cmp.Diff(built, snapshot(t, m.path("fashion"))); diff != "" {
+	if diff := cmp.Diff(built, gentest.Files(t, m.path("fashion"))); diff != "" {
 		t.Errorf("a rebuild changed the directory (-first +second):\n%s", diff)
 	}
 }
@@ -253,11 +233,11 @@ func main() {
 	fmt.Println(net.Greeting, out)
 }
 `))
-	user := snapshot(t, dir)
+	user := gentest.Files(t, dir)
 	// Old: with assembly; new: another qconfig, no assembly (four files fewer).
 	oldQ, newQ := filepath.Join(t.TempDir(), "old.ptqm"), filepath.Join(t.TempDir(), "new.ptqm")
 	for _, c := range []struct{ qconfig, path string }{{"fbgemm", oldQ}, {"onednn", newQ}} {
-		q, err := compiler.Quantize(compiler.Options{Model: model, QConfig: c.qconfig, Calib: x})
+		q, err := ptq.Quantize(ptq.Options{Model: model, QConfig: c.qconfig, Calib: x})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +261,7 @@ func main() {
 		if _, _, err := ptqc(args...); err != nil {
 			t.Fatal(err)
 		}
-		return generated(snapshot(t, dir))
+		return generated(gentest.Files(t, dir))
 	}
 	newFiles := build(newArgs)
 	oldFiles := build(oldArgs)
@@ -339,7 +319,7 @@ func main() {
 		t.Fatal(err)
 	}
 	took := time.Since(t0)
-	if diff := cmp.Diff(newFiles, generated(snapshot(t, dir))); diff != "" {
+	if diff := cmp.Diff(newFiles, generated(gentest.Files(t, dir))); diff != "" {
 		t.Fatalf("ptqc build as a process wrote other files (-in process +process):\n%s", diff)
 	}
 
@@ -368,7 +348,7 @@ func main() {
 			time.Sleep(50 * time.Millisecond)
 		}
 
-		files := snapshot(t, dir)
+		files := gentest.Files(t, dir)
 		var fromNew []string
 		state := "old"
 		for name, s := range files {
@@ -461,7 +441,7 @@ func main() {
 	if ok, out := runs(); !ok || !strings.HasPrefix(out, "hello [") {
 		t.Errorf("the repaired package: runs %v, output %q", ok, out)
 	}
-	after := snapshot(t, dir)
+	after := gentest.Files(t, dir)
 	for name, s := range user {
 		if after[name] != s {
 			t.Errorf("the user's %s changed", name)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -10,14 +9,13 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func qconfigNames() []string { return calibrate.QConfigNames() }
 
 func evalCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("eval")
 	dataPath := fs.String("data", "", "evaluation `data`: ImageFolder directory, .npy, or IDX images file")
 	labels := fs.String("labels", "", "labels `.npy` for -data")
 	limit := fs.Int("limit", 0, "evaluate at most `N` samples (0: all)")
@@ -27,10 +25,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	saveLogits := fs.String("save-logits", "", "write the logits as float32 N x classes `.npy`")
 	saveQ := fs.String("save-qmodel", "", "save the quantized model to `file`")
 	perClass := fs.Bool("per-class", false, "also print each class's top-1, named by the description's classes or -classes")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("eval"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *dataPath == "" {
@@ -45,7 +40,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	res := map[string]any{}
 	var d *ir.Description
-	var fwd compiler.Forward
+	var fwd ptq.Forward
 	var classes int
 	if *float {
 		if q.Model == "" {
@@ -53,11 +48,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		var g *ir.Graph
 		var err error
-		d, g, err = compiler.LoadFloat(q.Model, q.Weights)
+		d, g, err = ptq.LoadFloat(q.Model, q.Weights)
 		if err != nil {
 			return err
 		}
-		if err := compiler.ApplyClasses(d, q.Classes); err != nil {
+		if err := ptq.ApplyClasses(d, q.Classes); err != nil {
 			return err
 		}
 		classes = g.Tensors[g.Output].Elems()
@@ -71,9 +66,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("eval: -model is required")
 		}
-		q.Log = log
-		q.Progress = passProgress(stderr)
-		m, err := compiler.Quantize(q.Options)
+		m, err := ptq.Quantize(q.withLog(log, stderr))
 		if err != nil {
 			return err
 		}
@@ -89,11 +82,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		res["float_size_mb"] = float64(m.Meta.FloatBytes) / 1e6
 		fwd = func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }
 	}
-	ds, err := data.Open(*dataPath, *labels, compiler.Transform(d))
+	ds, err := data.Open(*dataPath, *labels, ptq.Transform(d))
 	if err != nil {
 		return fmt.Errorf("evaluation data: %w", err)
 	}
-	acc, logits, err := compiler.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
+	acc, logits, err := ptq.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
 	if err != nil {
 		return err
 	}

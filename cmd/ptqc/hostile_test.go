@@ -16,6 +16,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // hostileRun runs ptqc and fails t unless it returns an error containing
@@ -166,6 +167,13 @@ func TestHostileFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostileRun(t, "class 5 act", "unknown activation code 9", "eval", "-qmodel", act, "-data", x, "-labels", y)
+	b, err := os.ReadFile(qm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b[6:8], "01")
+	old := write(t, filepath.Join(dir, "old.ptqm"), b)
+	hostileRun(t, "class 5 version", `quantized model format version "01", this ptqc reads version "02": re-run the build or eval with -save-qmodel to write it again`, "eval", "-qmodel", old, "-data", x, "-labels", y)
 
 	// Class 6: unbounded work in a description.
 	rows := write(t, filepath.Join(dir, "rows.json"), []byte(`{"arch": "mobilenetv2", "inverted_residual_setting": [`+
@@ -189,7 +197,7 @@ func TestHostileFiles(t *testing.T) {
 		hostileRun(t, "class 7 sparse description", "more than the 1048576", "eval", "-model", sparse, "-float", "-data", x, "-labels", y)
 	}
 	f.Close()
-	for path, want := range notRegular(t) {
+	for path, want := range testenv.NotRegular(t) {
 		hostileRun(t, "class 7 weights", want, "eval", "-model", model, "-weights", path, "-float", "-data", x, "-labels", y)
 		if !strings.Contains(want, "directory") { // a directory is an ImageFolder, labelled by its folders
 			hostileRun(t, "class 7 data", want, "eval", "-model", model, "-float", "-data", path, "-labels", y)

@@ -1,32 +1,25 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func inspectCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("inspect")
 	fused := fs.Bool("fused", false, "print the graph after BatchNorm folding and ReLU fusion")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("inspect"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if q.quantized() {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("inspect: -model is required")
 		}
-		q.Log = stderr
-		q.Progress = passProgress(stderr)
-		m, err := compiler.Quantize(q.Options)
+		m, err := ptq.Quantize(q.withLog(stderr, stderr))
 		if err != nil {
 			return err
 		}
@@ -35,7 +28,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) error {
 	if q.Model == "" {
 		return fmt.Errorf("inspect: -model is required")
 	}
-	_, g, err := compiler.LoadModel(q.Model, q.Weights)
+	_, g, err := ptq.LoadModel(q.Model, q.Weights)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend/onnx"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 const usage = `usage: ptqc <command> [flags]
@@ -64,12 +65,50 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	return cmd(args[1:], stdout, stderr)
+	return withFlagHint(cmd(args[1:], stdout, stderr))
+}
+
+// withFlagHint adds to a library error the flag that is the way out, which
+// the libraries do not know by name.
+func withFlagHint(err error) error {
+	var fv *compiler.FormatVersionError
+	var nl *ptq.NoLabelError
+	switch {
+	case errors.As(err, &fv):
+		return fmt.Errorf("%w: re-run the build or eval with -save-qmodel to write it again", err)
+	case errors.As(err, &nl):
+		return fmt.Errorf("%w (give -labels)", err)
+	}
+	return err
 }
 
 // quantFlags are the flags that say where a quantized model comes from.
 type quantFlags struct {
-	compiler.Options
+	ptq.Options
+}
+
+// newQuantFlags is a command's flag set, starting with the quantization
+// flags.
+func newQuantFlags(cmd string) (*flag.FlagSet, *quantFlags) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	q := &quantFlags{}
+	q.register(fs)
+	return fs, q
+}
+
+// parse parses the command's flags (parse) and checks the quantization ones.
+func (q *quantFlags) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	if err := parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	return q.check(fs.Name())
+}
+
+// withLog is the options with stage messages to log and progress to stderr.
+func (q *quantFlags) withLog(log, stderr io.Writer) ptq.Options {
+	o := q.Options
+	o.Log, o.Progress = log, passProgress(stderr)
+	return o
 }
 
 func (q *quantFlags) register(fs *flag.FlagSet) {
@@ -78,7 +117,7 @@ func (q *quantFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&q.QConfig, "qconfig", "", "quantization config `name`: "+strings.Join(qconfigNames(), ", "))
 	fs.StringVar(&q.Calib, "calib", "", "calibration `data`: ImageFolder directory, .npy, or IDX images file")
 	fs.StringVar(&q.CalibLabels, "calib-labels", "", "labels `.npy` for -calib (optional)")
-	fs.IntVar(&q.CalibLimit, "calib-limit", 0, fmt.Sprintf("calibration `samples`, an error if the data has fewer (default: the first %d, or all if fewer)", compiler.DefaultCalibLimit))
+	fs.IntVar(&q.CalibLimit, "calib-limit", 0, fmt.Sprintf("calibration `samples`, an error if the data has fewer (default: the first %d, or all if fewer)", ptq.DefaultCalibLimit))
 	fs.IntVar(&q.CalibBatch, "calib-batch", 30, "calibration batch `size` (observers see one batch per forward call)")
 	fs.StringVar(&q.Classes, "classes", "", "class names `file`, one a line (default: the description's \"classes\")")
 	fs.StringVar(&q.QModel, "qmodel", "", "load a saved quantized model `file` instead of calibrating")

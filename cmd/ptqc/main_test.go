@@ -202,7 +202,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"eval", "-model", model, "-data", x}, "give either -float or a quantized model"},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "int4", "-calib", x}, `unknown qconfig "int4" (valid: default, fbgemm, onednn, qnnpack, x86)`},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", x, "-calib-limit", "1000"}, "1000 samples asked for, only 60 available"},
-		{[]string{"eval", "-model", model, "-data", x, "-float"}, "sample 0 has no label"},
+		{[]string{"eval", "-model", model, "-data", x, "-float"}, "sample 0 has no label (give -labels)"},
 		{[]string{"eval", "-model", filepath.Join(dir, "nope.json"), "-data", x, "-float"}, "nope.json"},
 		{[]string{"inspect", "-model", model, "-weights", x}, "x.npy"},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", nan, "-calib-limit", "60"}, "calibration data: sample 5 has NaN at element 7"},

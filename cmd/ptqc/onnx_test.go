@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/calibrate/data"
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // TestEvalONNX: -model takes the bundled models' ONNX exports, bare (on
@@ -52,7 +52,7 @@ func TestEvalONNX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := data.Open(images, labels, compiler.Transform(d))
+	ds, err := data.Open(images, labels, ptq.Transform(d))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,26 +2,20 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
 	"github.com/ptqc/ptqc/calibrate/data"
-	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func reportCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	var q quantFlags
-	q.register(fs)
+	fs, q := newQuantFlags("report")
 	dataPath := fs.String("data", "", "compare on these samples instead of the calibration ones")
 	labels := fs.String("labels", "", "labels `.npy` for -data")
 	limit := fs.Int("limit", 100, "compare on at most `N` samples of -data")
 	asJSON := fs.Bool("json", false, "print the report as a JSON array")
-	if err := parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if err := q.check("report"); err != nil {
+	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if q.Model == "" || q.QConfig == "" || q.Calib == "" {
@@ -30,15 +24,13 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if q.QModel != "" {
 		return fmt.Errorf("report: needs the float model, so -qmodel cannot be used")
 	}
-	q.Log = stderr
-	q.Progress = passProgress(stderr)
-	m, g, x, err := compiler.QuantizeFloat(q.Options)
+	m, g, x, err := ptq.QuantizeFloat(q.withLog(stderr, stderr))
 	if err != nil {
 		return err
 	}
 	n := len(x) / g.Tensors[g.Input].Elems()
 	if *dataPath != "" {
-		ds, err := data.Open(*dataPath, *labels, compiler.Transform(m.Desc))
+		ds, err := data.Open(*dataPath, *labels, ptq.Transform(m.Desc))
 		if err != nil {
 			return fmt.Errorf("evaluation data: %w", err)
 		}
@@ -51,7 +43,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		n = len(x) / g.Tensors[g.Input].Elems()
 	}
-	reps, err := compiler.Report(m, g, x, n, progress(stderr, "report"))
+	reps, err := ptq.Report(m, g, x, n, progress(stderr, "report"))
 	if err != nil {
 		return err
 	}
@@ -64,5 +56,5 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "per-layer quantization error, qconfig %s, %d samples, worst first\n", m.Meta.QConfig, n)
-	return compiler.PrintReport(stdout, reps)
+	return ptq.PrintReport(stdout, reps)
 }

@@ -140,19 +140,25 @@ func TestBundledMatchesDescription(t *testing.T) {
 				t.Fatal(err)
 			}
 			closeLogits(t, "onnx vs description, reference interpreter", out, ref, 10, 1e-5)
-			p, err := ir.Compile(ir.Fuse(got))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fast, err := p.Run(x, n, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeLogits(t, "onnx fused and compiled vs description", fast, ref, 10, 1e-5)
+			closeLogits(t, "onnx fused and compiled vs description", fusedRun(t, got, x, n), ref, 10, 1e-5)
 			_, torch := readNpy(t, filepath.Join(testdata, dir, "golden_float_logits.npy"))
 			closeLogits(t, "onnx vs PyTorch", out, torch[:n*10], 10, 1e-5)
 		})
 	}
+}
+
+// fusedRun runs n samples x through g fused and compiled (the fast path).
+func fusedRun(t *testing.T, g *ir.Graph, x []float32, n int) []float32 {
+	t.Helper()
+	p, err := ir.Compile(ir.Fuse(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Run(x, n, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestSmallMatchesPyTorch: the forms torch writes for the other supported
@@ -179,15 +185,7 @@ func TestSmallMatchesPyTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			closeLogits(t, "reference", got, want, 5, 1e-5)
-			p, err := ir.Compile(ir.Fuse(g))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fast, err := p.Run(x, shape[0], nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeLogits(t, "fused", fast, want, 5, 1e-5)
+			closeLogits(t, "fused", fusedRun(t, g, x, shape[0]), want, 5, 1e-5)
 		})
 	}
 }

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,22 +67,15 @@ type Model struct {
 // ReadFile reads and validates an ONNX file. External data is read only from
 // files inside the model's directory.
 func ReadFile(path string) (*Model, error) {
-	f, err := os.Open(path)
+	f, size, err := safesize.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("onnx: %w", err)
+	if size > MaxFileSize {
+		return nil, fmt.Errorf("onnx %s: %d bytes, more than protobuf's limit of %d", path, size, MaxFileSize)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("onnx %s: not a regular file", path)
-	}
-	if fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("onnx %s: %d bytes, more than protobuf's limit of %d", path, fi.Size(), MaxFileSize)
-	}
-	b := make([]byte, fi.Size())
+	b := make([]byte, size)
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, fmt.Errorf("onnx %s: %w", path, err)
 	}
@@ -389,20 +381,13 @@ func (e *externals) read(kv []*onnxpb.StringStringEntryProto, elems, size int) (
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	f, have, err := safesize.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("external data: %w", err)
+		return nil, fmt.Errorf("external data %q: %w", loc, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("external data: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("external data %q: not a regular file", loc)
-	}
-	if off > fi.Size() || need > fi.Size()-off {
-		return nil, fmt.Errorf("external data %q: %d bytes at offset %d, but the file has %d", loc, need, off, fi.Size())
+	if off > have || need > have-off {
+		return nil, fmt.Errorf("external data %q: %d bytes at offset %d, but the file has %d", loc, need, off, have)
 	}
 	b := make([]byte, need)
 	if _, err := f.ReadAt(b, off); err != nil {

@@ -102,7 +102,7 @@ func TestDecodeErrors(t *testing.T) {
 // TestReadFile: the file is checked before it is read.
 func TestReadFile(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := ReadFile(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := ReadFile(dir); err == nil || !strings.Contains(err.Error(), "a directory, not a file") {
 		t.Errorf("directory: %v", err)
 	}
 	if _, err := ReadFile(filepath.Join(dir, "none.onnx")); err == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/ir"
 	"google.golang.org/protobuf/proto"
@@ -316,11 +317,11 @@ func TestHalfToFloat(t *testing.T) {
 		{0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0001, 5.960464477539063e-08}, {0x8000, float32(math.Copysign(0, -1))},
 		{0x7c00, float32(math.Inf(1))}, {0x3555, 0.33325195},
 	} {
-		if got := halfToFloat(c.h); got != c.want || math.Signbit(float64(got)) != math.Signbit(float64(c.want)) {
-			t.Errorf("halfToFloat(%#04x) = %v, want %v", c.h, got, c.want)
+		if got := frontend.HalfToFloat32(c.h); got != c.want || math.Signbit(float64(got)) != math.Signbit(float64(c.want)) {
+			t.Errorf("frontend.HalfToFloat32(%#04x) = %v, want %v", c.h, got, c.want)
 		}
 	}
-	if !math.IsNaN(float64(halfToFloat(0x7e00))) {
+	if !math.IsNaN(float64(frontend.HalfToFloat32(0x7e00))) {
 		t.Error("0x7e00 is not NaN")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 )
 
@@ -76,7 +77,7 @@ func decodeTensor(t *onnxpb.TensorProto) (*tensor, error) {
 			} else {
 				h = uint16(t.GetInt32Data()[k])
 			}
-			out.f[k] = halfToFloat(h)
+			out.f[k] = frontend.HalfToFloat32(h)
 		}
 	case onnxpb.TensorProto_INT64:
 		out.i = make([]int64, elems)
@@ -112,25 +113,4 @@ func decodeTensor(t *onnxpb.TensorProto) (*tensor, error) {
 		return nil, fmt.Errorf("data type %s is not supported (float32, float16, int64, int32 and bool are)", dt)
 	}
 	return out, nil
-}
-
-// halfToFloat converts an IEEE 754 binary16 value exactly.
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf, NaN
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	case exp != 0: // normal
-		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
-	case frac == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal: frac * 2^-24, exact in float32.
-	v := float32(frac) * float32(1.0/16777216)
-	if sign != 0 {
-		v = -v
-	}
-	return v
 }

@@ -31,6 +31,27 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
+// Files reads every file of dir (not its subdirectories), by name.
+func Files(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, e := range es {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = string(b)
+	}
+	return files
+}
+
 // Pkg is a generated package: its name and files.
 type Pkg struct {
 	Name  string

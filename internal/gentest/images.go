@@ -6,6 +6,7 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 // TestImages is the first n of the bundled Fashion-MNIST test images,
@@ -13,7 +14,7 @@ import (
 func TestImages(t testing.TB, m *compiler.Model, n int) []float32 {
 	t.Helper()
 	path := filepath.Join(RepoRoot(t), "testdata", "mobilenetv2_fmnist", "test_images.npy")
-	ds, err := data.Open(path, "", compiler.Transform(m.Desc))
+	ds, err := data.Open(path, "", ptq.Transform(m.Desc))
 	if err != nil {
 		t.Fatal(err)
 	}

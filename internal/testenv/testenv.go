@@ -1,5 +1,6 @@
 // Package testenv says which tests run where: the quick suite of go test
-// ./..., the long checks CI runs, and where tests keep what is slow to make.
+// ./..., the long checks CI runs, and where tests keep what is slow to make;
+// and the inputs that are not regular files every reader's test feeds it.
 // It imports nothing of ptqc, so every package's tests can use it.
 package testenv
 

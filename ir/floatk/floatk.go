@@ -79,11 +79,16 @@ func best() *Kernels {
 // row-major with strides ldb and ldc. clamp keeps NaN and -0.
 func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 	t.check("GemmSeq", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
+	pa, pb := firsts(k, a, b)
 	t.seq(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
+}
+
+// firsts is &a[0] and &b[0], or nil for k == 0 (a and b may be empty then).
+func firsts(k int, a, b []float32) (pa, pb *float32) {
+	if k > 0 {
+		return &a[0], &b[0]
+	}
+	return nil, nil
 }
 
 // GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
@@ -91,10 +96,7 @@ func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float3
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
 func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 	t.check("GemmDot", t.MRDot, panels, mr, k, a, b, ldb, c, ldc, bias)
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
+	pa, pb := firsts(k, a, b)
 	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
 
@@ -106,10 +108,7 @@ func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []
 	if len(tmp) < 3*mr*t.NR {
 		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
 	}
-	var pa, pb *float32
-	if k > 0 {
-		pa, pb = &a[0], &b[0]
-	}
+	pa, pb := firsts(k, a, b)
 	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
@@ -297,12 +296,17 @@ func gemmDotPhasedGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bia
 	}
 }
 
+// nr is the columns of a portable Go panel.
+const nr = 16
+
+// panelSlices are the slices a panel reads and writes: A (k steps of mr),
+// B (k rows of nr, ldb apart), C (mr rows of nr, ldc apart) and the bias.
+func panelSlices(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32) (as, bs, cs, bi []float32) {
+	return unsafeSlice(a, k*mr), unsafeSlice(b, max(0, (k-1)*ldb+nr)), unsafeSlice(c, (mr-1)*ldc+nr), unsafeSlice(bias, mr)
+}
+
 func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32) {
-	const nr = 16
-	as := unsafeSlice(a, k*mr)
-	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
-	cs := unsafeSlice(c, (mr-1)*ldc+nr)
-	bi := unsafeSlice(bias, mr)
+	as, bs, cs, bi := panelSlices(mr, k, a, b, ldb, c, ldc, bias)
 	for r := range mr {
 		var acc [nr]float32
 		for j := range acc {
@@ -325,11 +329,7 @@ func gemmSeqPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *
 // gemmDotPanel is a panel of GemmDot, or of GemmDotPhased with A's steps
 // in order.
 func gemmDotPanel(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, order []int) {
-	const nr = 16
-	as := unsafeSlice(a, k*mr)
-	bs := unsafeSlice(b, max(0, (k-1)*ldb+nr))
-	cs := unsafeSlice(c, (mr-1)*ldc+nr)
-	bi := unsafeSlice(bias, mr)
+	as, bs, cs, bi := panelSlices(mr, k, a, b, ldb, c, ldc, bias)
 	for r := range mr {
 		var acc [4][nr]float32
 		for i := range k {

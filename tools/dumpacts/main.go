@@ -17,8 +17,8 @@ import (
 	"os"
 
 	"github.com/ptqc/ptqc/calibrate/data"
-	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 )
 
 func main() {
@@ -39,11 +39,11 @@ func run(model, calib, node, out string, batch, limit int) error {
 	if out == "" {
 		return fmt.Errorf("-o is required")
 	}
-	d, g, err := compiler.LoadFloat(model, "")
+	d, g, err := ptq.LoadFloat(model, "")
 	if err != nil {
 		return err
 	}
-	ds, err := data.Open(calib, "", compiler.Transform(d))
+	ds, err := data.Open(calib, "", ptq.Transform(d))
 	if err != nil {
 		return err
 	}

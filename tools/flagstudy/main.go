@@ -30,6 +30,7 @@ import (
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -74,11 +75,11 @@ func run(model, qconfig, pool, test string, sets, n, limit int) error {
 	if model == "" {
 		return fmt.Errorf("-model is required")
 	}
-	d, g, err := compiler.LoadFloat(model, "")
+	d, g, err := ptq.LoadFloat(model, "")
 	if err != nil {
 		return err
 	}
-	ds, err := data.Open(test, "", compiler.Transform(d))
+	ds, err := data.Open(test, "", ptq.Transform(d))
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func run(model, qconfig, pool, test string, sets, n, limit int) error {
 	if err != nil {
 		return err
 	}
-	facc, flogits, err := compiler.Evaluate(ds, classes, 100, limit, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
+	facc, flogits, err := ptq.Evaluate(ds, classes, 100, limit, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func run(model, qconfig, pool, test string, sets, n, limit int) error {
 		cells := make([]string, len(variants))
 		var models []*compiler.Model
 		for i, v := range variants {
-			m, err := compiler.Quantize(compiler.Options{Model: model, QConfig: qconfig, Calib: calib, CalibLimit: n,
+			m, err := ptq.Quantize(ptq.Options{Model: model, QConfig: qconfig, Calib: calib, CalibLimit: n,
 				Equalize: v.equalize, BiasCorrect: v.biasCorrect})
 			if err != nil {
 				return err
@@ -129,7 +130,7 @@ func run(model, qconfig, pool, test string, sets, n, limit int) error {
 				cells[i] = cells[j]
 				continue
 			}
-			_, q, err := compiler.Evaluate(ds, classes, 100, limit, func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }, true, nil)
+			_, q, err := ptq.Evaluate(ds, classes, 100, limit, func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }, true, nil)
 			if err != nil {
 				return err
 			}

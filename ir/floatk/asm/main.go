@@ -60,14 +60,11 @@ func main() {
 // for r < mr: the reference interpreter's direct convolution, term by term in
 // k order, each product rounded before it is added (VMULPS, VADDPS: no FMA).
 func gemmSeq(t tier, mr int) {
-	TEXT(fmt.Sprintf("gemmseq%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("gemmseq%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).", mr, t.name, mr, 2*t.vw))
+	kernel(fmt.Sprintf("gemmseq%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("gemmseq%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmSeqGo).", mr, t.name, mr, 2*t.vw))
 	a, bias, c, panels := panelStart()
 	Label("panel")
-	k := Load(Param("k"), GP64())
-	b := Load(Param("b"), GP64())
-	ldb := Load(Param("ldb"), GP64())
+	ps := params("k", "b", "ldb")
+	k, b, ldb := ps[0], ps[1], ps[2]
 	SHLQ(U8(2), ldb)
 	acc := make([][2]reg.VecVirtual, mr)
 	for r := range acc {
@@ -81,23 +78,30 @@ func gemmSeq(t tier, mr int) {
 	if t.vw != 16 {
 		bc = t.vec()
 	}
-	TESTQ(k, k)
-	JZ(LabelRef("done"))
-	Label("loop")
-	VMOVUPS(Mem{Base: b}, b0)
-	VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
-	for r := range mr {
-		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
-	}
-	ADDQ(U32(4*mr), a)
-	ADDQ(ldb, b)
-	DECQ(k)
-	JNZ(LabelRef("loop"))
-	Label("done")
+	rowLoop(t, "loop", "done", k, a, b, ldb, b0, b1, bc, p, acc)
 	clampStore(t, acc, c)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
+}
+
+// rowLoop emits the loop over cnt rows of B (none when cnt is 0) from bp
+// on, by bytes apart: each row times the len(acc) A values at a into acc (a
+// moves on to the next step's); loop and done are its labels.
+func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, b0, b1, bc, p reg.VecVirtual, acc [][2]reg.VecVirtual) {
+	TESTQ(cnt, cnt)
+	JZ(LabelRef(done))
+	Label(loop)
+	VMOVUPS(Mem{Base: bp}, b0)
+	VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
+	for r := range acc {
+		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+	}
+	ADDQ(U32(4*len(acc)), a)
+	ADDQ(by, bp)
+	DECQ(cnt)
+	JNZ(LabelRef(loop))
+	Label(done)
 }
 
 // rowStep adds the products of the A value at m by b0 and b1 to acc. AVX-512
@@ -149,9 +153,7 @@ func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
 // the remaining k&3 steps: the reference interpreter's 1x1 convolution (its
 // 4-way unrolled dot product), each product rounded before it is added.
 func gemmDot(t tier, mr int) {
-	TEXT(fmt.Sprintf("gemmdot%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
 	a, bias, c, panels := panelStart()
 	Label("panel")
 	k := Load(Param("k"), GP64())
@@ -159,8 +161,8 @@ func gemmDot(t tier, mr int) {
 	MOVQ(k, k4)
 	SHRQ(U8(2), k4)
 	ANDQ(U8(3), k)
-	b := Load(Param("b"), GP64())
-	ldb := Load(Param("ldb"), GP64())
+	ps := params("b", "ldb")
+	b, ldb := ps[0], ps[1]
 	SHLQ(U8(2), ldb)
 	var acc [4][][2]reg.VecVirtual
 	for ph := range acc {
@@ -224,9 +226,7 @@ func gemmDot(t tier, mr int) {
 // quarter as often: faster where B's K x 2vw columns outgrow L1, slower for
 // short k (the spills and the combining weigh more).
 func gemmDotPhased(t tier, mr int) {
-	TEXT(fmt.Sprintf("gemmdp%d_%s", mr, t.name), NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("gemmdp%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", mr, t.name, mr, 2*t.vw))
+	kernel(fmt.Sprintf("gemmdp%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("gemmdp%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", mr, t.name, mr, 2*t.vw))
 	a, bias, c, panels := panelStart()
 	tmp := Load(Param("tmp"), GP64())
 	Label("panel")
@@ -253,19 +253,7 @@ func gemmDotPhased(t tier, mr int) {
 	}
 	// loop runs cnt steps from B row bp on, stride by bytes.
 	loop := func(name string, by reg.Register) {
-		TESTQ(cnt, cnt)
-		JZ(LabelRef(name + "done"))
-		Label(name)
-		VMOVUPS(Mem{Base: bp}, b0)
-		VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
-		for r := range mr {
-			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
-		}
-		ADDQ(U32(4*mr), a)
-		ADDQ(by, bp)
-		DECQ(cnt)
-		JNZ(LabelRef(name))
-		Label(name + "done")
+		rowLoop(t, name, name+"done", cnt, a, bp, by, b0, b1, bc, p, acc)
 	}
 	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*2 + j) * 4 * t.vw} }
 	for ph := range 4 {
@@ -345,12 +333,9 @@ func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
 // w[t]*x[offs[t]+i], lo, hi), taps in order, each product rounded before it
 // is added; 4 vectors at a time, then one.
 func depthwise(t tier) {
-	TEXT("dw_"+t.name, NOSPLIT, "func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)")
-	Pragma("noescape")
-	Doc("dw_" + t.name + " is the depthwise kernel (see dwGo).")
-	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
+	kernel("dw_"+t.name, "func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)", "dw_"+t.name+" is the depthwise kernel (see dwGo).")
+	ps := params("n", "x", "y")
+	n, x, y := ps[0], ps[1], ps[2]
 	bias, lo, hi := t.vec(), t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("bias")), bias)
 	VBROADCASTSS(addr(Param("lo")), lo)
@@ -429,10 +414,8 @@ func dw3s2(t tier) {
 	ie, io := t.vec(), t.vec()
 	VMOVDQU32(deintData().Offset(0), ie)
 	VMOVDQU32(deintData().Offset(64), io)
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
-	ih := Load(Param("ih"), GP64())
-	pad := Load(Param("pad"), GP64())
+	ps := params("x", "y", "ih", "pad")
+	x, y, ih, pad := ps[0], ps[1], ps[2], ps[3]
 	iy, ox, col := GP64(), GP64(), GP64()
 	SHLQ(U8(2), iw) // bytes from now on
 	MOVQ(pad, col)
@@ -544,10 +527,8 @@ func dw3s1(t tier) {
 	MOVL(U32(1), g)
 	VPBROADCASTD(g, one)
 	VPADDD(one, one, two)
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
-	ih := Load(Param("ih"), GP64())
-	pad := Load(Param("pad"), GP64())
+	ps := params("x", "y", "ih", "pad")
+	x, y, ih, pad := ps[0], ps[1], ps[2], ps[3]
 	SHLQ(U8(2), iw) // bytes from now on
 	ox, col, iy, r, yc, cnt := GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
 	MOVQ(pad, col)
@@ -652,9 +633,7 @@ type dw3Regs struct {
 // hi bounds, the lane indices, iw and ow.
 func dw3Start(t tier, s int) dw3Regs {
 	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	kernel(name, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)", fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
 	var d dw3Regs
 	for i := range d.wv {
 		d.wv[i] = t.vec()
@@ -716,23 +695,15 @@ func deintData() Mem {
 
 // add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
 func add(t tier) {
-	TEXT("add_"+t.name, NOSPLIT, "func(n int, a, b, c *float32)")
-	Pragma("noescape")
-	Doc("add_" + t.name + " is addGo for n a multiple of the vector width.")
-	n := Load(Param("n"), GP64())
-	a := Load(Param("a"), GP64())
-	b := Load(Param("b"), GP64())
-	c := Load(Param("c"), GP64())
+	kernel("add_"+t.name, "func(n int, a, b, c *float32)", "add_"+t.name+" is addGo for n a multiple of the vector width.")
+	ps := params("n", "a", "b", "c")
+	n, a, b, c := ps[0], ps[1], ps[2], ps[3]
 	v := t.vec()
 	Label("loop")
 	VMOVUPS(Mem{Base: a}, v)
 	VADDPS(Mem{Base: b}, v, v)
 	VMOVUPS(v, Mem{Base: c})
-	ADDQ(U8(4*t.vw), a)
-	ADDQ(U8(4*t.vw), b)
-	ADDQ(U8(4*t.vw), c)
-	SUBQ(U8(t.vw), n)
-	JNZ(LabelRef("loop"))
+	loopBack(t, n, a, b, c)
 	VZEROUPPER()
 	RET()
 }
@@ -741,11 +712,9 @@ func add(t tier) {
 // n > 0) in total order (-0 below +0) as sortable int32 keys (see key in
 // ../floatk.go), and whether any value is a NaN.
 func minmax(t tier) {
-	TEXT("minmax_"+t.name, NOSPLIT, "func(n int, x *float32) (lo, hi int32, nan bool)")
-	Pragma("noescape")
-	Doc("minmax_" + t.name + " is minmaxGo for n a multiple of the vector width.")
-	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
+	kernel("minmax_"+t.name, "func(n int, x *float32) (lo, hi int32, nan bool)", "minmax_"+t.name+" is minmaxGo for n a multiple of the vector width.")
+	ps := params("n", "x")
+	n, x := ps[0], ps[1]
 	mn, mx, un := t.vec(), t.vec(), t.vec()
 	v, s, kk := t.vec(), t.vec(), t.vec()
 	keyOf := func(dst reg.VecVirtual) {
@@ -767,9 +736,7 @@ func minmax(t tier) {
 	keyOf(kk)
 	VPMINSD(kk, mn, mn)
 	VPMAXSD(kk, mx, mx)
-	ADDQ(U8(4*t.vw), x)
-	SUBQ(U8(t.vw), n)
-	JNZ(LabelRef("loop"))
+	loopBack(t, n, x)
 	// Reduce the lanes.
 	reduce(t, mn, mx, un)
 	lo, hi, nan := GP32(), GP32(), GP32()
@@ -788,12 +755,9 @@ func minmax(t tier) {
 // where left <= x[i] <= right, else last+1, for i < n (a multiple of vw):
 // torch.histc's bin of each value, in its float32 arithmetic.
 func histIndex(t tier) {
-	TEXT("histidx_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)")
-	Pragma("noescape")
-	Doc("histidx_" + t.name + " is histIndexGo for n a multiple of the vector width.")
-	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
-	idx := Load(Param("idx"), GP64())
+	kernel("histidx_"+t.name, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)", "histidx_"+t.name+" is histIndexGo for n a multiple of the vector width.")
+	ps := params("n", "x", "idx")
+	n, x, idx := ps[0], ps[1], ps[2]
 	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("left")), left)
 	VBROADCASTSS(addr(Param("right")), right)
@@ -826,23 +790,16 @@ func histIndex(t tier) {
 		VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
 	}
 	VMOVDQU32orU(t, q, Mem{Base: idx})
-	ADDQ(U8(4*t.vw), x)
-	ADDQ(U8(4*t.vw), idx)
-	SUBQ(U8(t.vw), n)
-	JNZ(LabelRef("loop"))
+	loopBack(t, n, x, idx)
 	VZEROUPPER()
 	RET()
 }
 
 // deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
 func deinterleave(t tier) {
-	TEXT("deinterleave_"+t.name, NOSPLIT, "func(n int, x, even, odd *float32)")
-	Pragma("noescape")
-	Doc("deinterleave_" + t.name + " is deinterleaveGo for n a multiple of the vector width.")
-	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
-	even := Load(Param("even"), GP64())
-	odd := Load(Param("odd"), GP64())
+	kernel("deinterleave_"+t.name, "func(n int, x, even, odd *float32)", "deinterleave_"+t.name+" is deinterleaveGo for n a multiple of the vector width.")
+	ps := params("n", "x", "even", "odd")
+	n, x, even, odd := ps[0], ps[1], ps[2], ps[3]
 	a, b, e, o := t.vec(), t.vec(), t.vec(), t.vec()
 	var ie, io reg.VecVirtual
 	if t.vw == 16 {
@@ -869,12 +826,37 @@ func deinterleave(t tier) {
 	VMOVUPS(e, Mem{Base: even})
 	VMOVUPS(o, Mem{Base: odd})
 	ADDQ(U8(8*t.vw), x)
-	ADDQ(U8(4*t.vw), even)
-	ADDQ(U8(4*t.vw), odd)
-	SUBQ(U8(t.vw), n)
-	JNZ(LabelRef("loop"))
+	loopBack(t, n, even, odd)
 	VZEROUPPER()
 	RET()
+}
+
+// kernel starts the function name of Go signature sig, documented by doc.
+func kernel(name, sig, doc string) {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc)
+}
+
+// params loads the named integer and pointer arguments into new registers,
+// in order.
+func params(names ...string) []reg.GPVirtual {
+	r := make([]reg.GPVirtual, len(names))
+	for i, name := range names {
+		r[i] = GP64()
+		Load(Param(name), r[i])
+	}
+	return r
+}
+
+// loopBack advances each pointer in ps by one vector of float32s, counts n
+// down by the vector's values and jumps back to "loop" while any are left.
+func loopBack(t tier, n reg.GPVirtual, ps ...reg.GPVirtual) {
+	for _, p := range ps {
+		ADDQ(U8(4*t.vw), p)
+	}
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
 }
 
 // addrOf broadcasts from a general register: it returns the register for

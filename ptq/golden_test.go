@@ -1,4 +1,4 @@
-package compiler
+package ptq
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
@@ -122,12 +123,11 @@ func TestResNetFloatMatchesPyTorch(t *testing.T) {
 	}
 }
 
-func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
-	w := ""
-	if len(weights) > 0 && weights[0] != "" {
-		w = filepath.Join(dir, weights[0])
-	}
-	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), w)
+// floatModel loads dir's fused float model (weights, when not empty,
+// overriding the description's) and its 1,000 test images (testData).
+func floatModel(t *testing.T, dir, weights string) (*ir.Description, *ir.Graph, data.Dataset) {
+	t.Helper()
+	d, g, err := LoadFloat(filepath.Join(dir, "model.json"), weights)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +136,15 @@ func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, g, ds
+}
+
+func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
+	w := ""
+	if len(weights) > 0 && weights[0] != "" {
+		w = filepath.Join(dir, weights[0])
+	}
+	d, g, ds := floatModel(t, dir, w)
 	want, err := data.ReadNpy(filepath.Join(dir, "golden_float_logits.npy"))
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +235,7 @@ func qparamsMatchPyTorch(t *testing.T, dir string) {
 			for _, n := range m.Nodes {
 				w, ok := want.Layers[n.Name]
 				if !ok {
-					if n.Kind != KMean && n.Kind != KDequantize && n.Kind != KMaxPool {
+					if n.Kind != compiler.KMean && n.Kind != compiler.KDequantize && n.Kind != compiler.KMaxPool {
 						t.Errorf("%s: no PyTorch qparams", n.Name)
 					}
 					continue
@@ -271,7 +280,7 @@ func qparamsMatchPyTorch(t *testing.T, dir string) {
 
 // agreeWithPyTorch checks top-1 agreement with PyTorch's int8 predictions on the
 // 1,000 bundled test images (all 10,000 with PTQC_FULL=1, plus top-1 within 0.3).
-func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want goldenQ) {
+func agreeWithPyTorch(t *testing.T, dir string, m *compiler.Model, qc string, want goldenQ) {
 	preds, err := data.ReadNpy(filepath.Join(dir, "pytorch_"+qc+"_preds.npy"))
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +294,7 @@ func agreeWithPyTorch(t *testing.T, dir string, m *Model, qc string, want golden
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, logits, err := Evaluate(ds, 10, 200, 0, func(x []float32, n int) ([]float32, error) { return Run(m, x, n, nil) }, true, nil)
+	acc, logits, err := Evaluate(ds, 10, 200, 0, func(x []float32, n int) ([]float32, error) { return compiler.Run(m, x, n, nil) }, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,15 +337,7 @@ func TestEqualizeKeepsFloatModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bundled model: skipped with -short")
 	}
-	d, g, err := LoadFloat(filepath.Join(bundled, "model.json"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	images, labels := testData(t, bundled)
-	ds, err := data.Open(images, labels, Transform(d))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, g, ds := floatModel(t, bundled, "")
 	run := func(g *ir.Graph) []float32 {
 		_, l, err := Evaluate(ds, 10, 100, 300, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)
 		if err != nil {
@@ -380,7 +381,7 @@ func TestEqualizeKeptOnlyWhenItHelps(t *testing.T) {
 	// dB); on 300, and on 2,000 test images, it costs ~2 dB.
 	model := filepath.Join(bundled, "model.json")
 	calib := filepath.Join(bundled, "calib_images.npy")
-	quantize := func(qc string, eq bool) *Model {
+	quantize := func(qc string, eq bool) *compiler.Model {
 		var log strings.Builder
 		m, _, _, err := QuantizeFloat(Options{Model: model, QConfig: qc, Calib: calib, Equalize: eq, Log: &log})
 		if err != nil {

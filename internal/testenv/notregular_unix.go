@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package testenv
 
 import (
 	"os"
@@ -9,9 +9,10 @@ import (
 	"testing"
 )
 
-// notRegular makes the inputs that are not regular files (a directory, a
-// FIFO, /dev/zero) and returns each with what its error says.
-func notRegular(t *testing.T) map[string]string {
+// NotRegular makes, in a temporary directory, the inputs that are not
+// regular files a reader may be given, and returns each with what its error
+// says: a directory, a FIFO and /dev/zero.
+func NotRegular(t testing.TB) map[string]string {
 	dir := t.TempDir()
 	files := map[string]string{dir: "a directory"}
 	if _, err := os.Stat("/dev/zero"); err == nil {

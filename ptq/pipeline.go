@@ -1,4 +1,20 @@
-package compiler
+// Package ptq is the front half of ptqc's driver: post-training quantization
+// of a float model into compiler's quantized one. QuantizeFloat runs the
+// stages in order:
+//
+//	load       LoadModel: frontend (description + weights) or frontend/onnx
+//	fold/fuse  ir.Fuse
+//	equalize   ir.Equalize, ir.AbsorbHighBias (Options.Equalize), kept only
+//	           if the int8 output comes closer to the float one
+//	calibrate  calibrate.Calibrate on Options.Calib
+//	convert    compiler.Convert
+//	correct    compiler.BiasCorrect (Options.BiasCorrect)
+//
+// It also measures models on data (Evaluate, Report) and reads class-name
+// files. It sits after compiler and before lower in the pipeline, so that the
+// back end's tests (lower, asmgen, codegen) can quantize models; package build
+// continues with lower -> asmgen -> codegen.
+package ptq
 
 import (
 	"crypto/sha256"
@@ -11,13 +27,11 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/runtime"
 )
-
-// Version is ptqc's version, recorded in quantized models and generated packages.
-const Version = "0.1.0"
 
 // Options says where a quantized model comes from: a description, its weights and
 // calibration data, or a saved quantized-model file.
@@ -87,9 +101,6 @@ func (o *Options) Inputs() []string {
 	return append(in, onnxInputs(o.Model)...)
 }
 
-// floatBatch is the batch of float passes over samples already in memory.
-const floatBatch = 30
-
 // progress is o.Progress for one pass.
 func (o *Options) progress(pass string) func(done, total int) {
 	if o.Progress == nil {
@@ -106,9 +117,9 @@ func (o *Options) logf(format string, args ...any) {
 
 // Quantize produces the quantized model the options ask for: it loads -qmodel, or
 // loads the float model, calibrates it with the qconfig and converts it.
-func Quantize(o Options) (*Model, error) {
+func Quantize(o Options) (*compiler.Model, error) {
 	if o.QModel != "" {
-		m, err := ReadModel(o.QModel)
+		m, err := compiler.ReadModel(o.QModel)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +135,7 @@ func Quantize(o Options) (*Model, error) {
 // QuantizeFloat is Quantize from a description, also returning the float graph
 // that was quantized (fused, and equalized with -equalize) and the calibration
 // samples it saw (n of them, NCHW), for reports.
-func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error) {
+func QuantizeFloat(o Options) (m *compiler.Model, g *ir.Graph, calib []float32, err error) {
 	if o.QConfig == "" || o.Calib == "" {
 		return nil, nil, nil, errors.New("quantization needs a qconfig and calibration data, or a quantized model")
 	}
@@ -174,7 +185,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		want, err := p.RunBatches(calib, n, floatBatch, nil, nil, true, o.progress("equalization check: float pass"))
+		want, err := p.RunBatches(calib, n, compiler.FloatBatch, nil, nil, true, o.progress("equalization check: float pass"))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("equalization: float pass: %w", err)
 		}
@@ -194,7 +205,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 		m.Meta.EqualizeNote = fmt.Sprintf("%s: the int8 output's SQNR against the float model on %d calibration images is %.1f dB with it, %.1f dB without", verdict, n, se, sp)
 		o.logf("equalization %s", m.Meta.EqualizeNote)
 	}
-	m.Meta.Version = Version
+	m.Meta.Version = compiler.Version
 	if m.Meta.DescSHA256, err = descHash(d); err != nil {
 		return nil, nil, nil, err
 	}
@@ -206,7 +217,7 @@ func QuantizeFloat(o Options) (m *Model, g *ir.Graph, calib []float32, err error
 // its biases on the calibration samples, which it also returns: calib if they
 // were loaded already, else read from ds. note tells the log which of two
 // models this is.
-func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, note string) (*Model, []float32, error) {
+func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, note string) (*compiler.Model, []float32, error) {
 	limit, batch := o.CalibLimit, o.CalibBatch
 	if limit == 0 {
 		limit = DefaultCalibLimit
@@ -225,7 +236,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		return nil, nil, err
 	}
 	o.logf("calibration done (%d samples)%s", cal.Samples, note)
-	m, err := Convert(d, g, cal)
+	m, err := compiler.Convert(d, g, cal)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -236,7 +247,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		}
 	}
 	if o.BiasCorrect {
-		if err := BiasCorrect(m, g, calib, cal.Samples, o.progress("bias correction: float pass"+note)); err != nil {
+		if err := compiler.BiasCorrect(m, g, calib, cal.Samples, o.progress("bias correction: float pass"+note)); err != nil {
 			return nil, nil, err
 		}
 		o.logf("bias correction done%s", note)
@@ -246,12 +257,12 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 
 // outputSQNR is the SQNR in dB of m's dequantized output on n samples x against
 // the float output want, run in batches that report to progress (if not nil).
-func outputSQNR(m *Model, x []float32, n int, want []float32, progress func(done, total int)) (float64, error) {
+func outputSQNR(m *compiler.Model, x []float32, n int, want []float32, progress func(done, total int)) (float64, error) {
 	elems, classes := len(x)/n, len(want)/n
 	var sig, noise float64
-	for s := 0; s < n; s += floatBatch {
-		k := min(floatBatch, n-s)
-		got, err := Run(m, x[s*elems:(s+k)*elems], k, nil)
+	for s := 0; s < n; s += compiler.FloatBatch {
+		k := min(compiler.FloatBatch, n-s)
+		got, err := compiler.Run(m, x[s*elems:(s+k)*elems], k, nil)
 		if err != nil {
 			return 0, err
 		}

@@ -1,4 +1,4 @@
-package compiler
+package ptq
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/compiler"
 )
 
 // TestQParamsGolden pins, by hash, every qparam, multiplier and bias the
@@ -44,8 +45,8 @@ func TestQParamsGolden(t *testing.T) {
 			}
 			name := filepath.Base(dir) + "/" + c.name
 			got[name] = hashJSON(t, struct {
-				Tensors []*Tensor
-				Nodes   []*Node
+				Tensors []*compiler.Tensor
+				Nodes   []*compiler.Node
 			}{m.Tensors, m.Nodes})
 			if c.name == "fbgemm" {
 				reps, err := Report(m, g, x, len(x)/g.Tensors[g.Input].Elems(), nil)

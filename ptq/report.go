@@ -1,4 +1,4 @@
-package compiler
+package ptq
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -24,7 +25,7 @@ type LayerReport struct {
 // Report compares every quantized layer's output with the float graph g's (the
 // graph m was made from) on n samples x, worst SQNR first. Both run in
 // batches, reporting to progress (if not nil).
-func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total int)) ([]LayerReport, error) {
+func Report(m *compiler.Model, g *ir.Graph, x []float32, n int, progress func(done, total int)) ([]LayerReport, error) {
 	p, err := ir.Compile(g)
 	if err != nil {
 		return nil, err
@@ -35,13 +36,13 @@ func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total
 	}
 	// Signal and noise power per layer, summed over the batches in sample order.
 	type power struct {
-		nd         *Node
+		nd         *compiler.Node
 		sig, noise float64
 	}
 	pows := map[string]*power{}
 	var order []*power
-	for s := 0; s < n; s += floatBatch {
-		k := min(floatBatch, n-s)
+	for s := 0; s < n; s += compiler.FloatBatch {
+		k := min(compiler.FloatBatch, n-s)
 		xb := x[s*elems : (s+k)*elems]
 		// Each layer's outputs for the batch, from RunImages' groups in
 		// sample order (the hook runs for different layers at once).
@@ -56,7 +57,7 @@ func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total
 		}, true); err != nil {
 			return nil, fmt.Errorf("report: float pass: %w", err)
 		}
-		_, err = Run(m, xb, k, func(nd *Node, out []uint8, _ int) error {
+		_, err = compiler.Run(m, xb, k, func(nd *compiler.Node, out []uint8, _ int) error {
 			fp, ok := float[nd.Name]
 			var f []float32
 			if ok {
@@ -73,7 +74,7 @@ func Report(m *Model, g *ir.Graph, x []float32, n int, progress func(done, total
 			}
 			t := m.Tensors[nd.Out]
 			for i, q := range out {
-				d := float64(Dequantize(q, t.Scale, t.Zero))
+				d := float64(compiler.Dequantize(q, t.Scale, t.Zero))
 				pw.sig += float64(f[i]) * float64(f[i])
 				pw.noise += (float64(f[i]) - d) * (float64(f[i]) - d)
 			}

@@ -1,10 +1,11 @@
-package compiler
+package ptq
 
 import (
 	"math/rand/v2"
 	"testing"
 
 	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -23,7 +24,7 @@ func (d *memData) Load(i int, dst []float32) (int, error) {
 }
 
 // smallQuantized calibrates a small random MobileNetV2 on random inputs.
-func smallQuantized(t *testing.T, qconfig string) (*Model, *ir.Graph, []float32, int) {
+func smallQuantized(t *testing.T, qconfig string) (*compiler.Model, *ir.Graph, []float32, int) {
 	t.Helper()
 	d := ir.DefaultDescription()
 	d.NumClasses, d.WidthMult = 5, 0.5
@@ -49,7 +50,7 @@ func smallQuantized(t *testing.T, qconfig string) (*Model, *ir.Graph, []float32,
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Convert(d, g, cal)
+	m, err := compiler.Convert(d, g, cal)
 	if err != nil {
 		t.Fatal(err)
 	}

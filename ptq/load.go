@@ -1,4 +1,4 @@
-package compiler
+package ptq
 
 import (
 	"errors"
@@ -42,13 +42,4 @@ func onnxInputs(model string) []string {
 		return []string{p}
 	}
 	return nil
-}
-
-// validateDescription is Description.Validate, or onnx.ValidateDescription
-// for a model read from ONNX.
-func validateDescription(d *ir.Description) error {
-	if d.Arch == onnx.Arch {
-		return onnx.ValidateDescription(d)
-	}
-	return d.Validate()
 }

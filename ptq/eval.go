@@ -1,4 +1,4 @@
-package compiler
+package ptq
 
 import (
 	"fmt"
@@ -19,6 +19,14 @@ type Accuracy struct {
 
 // ClassCount is one class's samples and how many of them top-1 got right.
 type ClassCount struct{ N, Top1 int }
+
+// NoLabelError is Evaluate's error for a sample without a label: the data
+// came without labels.
+type NoLabelError struct{ Sample int }
+
+func (e *NoLabelError) Error() string {
+	return fmt.Sprintf("evaluation data: sample %d has no label", e.Sample)
+}
 
 // Forward runs n samples (NCHW) and returns n x classes outputs.
 type Forward func(x []float32, n int) ([]float32, error)
@@ -59,7 +67,7 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 			}
 			if l < 0 || l >= classes {
 				if l == -1 {
-					return fmt.Errorf("evaluation data: sample %d has no label (give -labels)", start+i)
+					return &NoLabelError{Sample: start + i}
 				}
 				return fmt.Errorf("evaluation data: sample %d has label %d, outside 0..%d", start+i, l, classes-1)
 			}
