@@ -42,6 +42,17 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		}
 		return m.Tensors[id], nil
 	}
+	// binary gives a two-input op's inputs and its observed output qparams.
+	binary := func(n *ir.Node) (a, b *Tensor, q calibrate.QParams, err error) {
+		if a, err = input(n, 0); err != nil {
+			return
+		}
+		if b, err = input(n, 1); err != nil {
+			return
+		}
+		q, err = observed(n)
+		return
+	}
 	alias := map[int]int{} // a flatten of quantized bytes is a relabelling
 	for _, n := range g.Nodes {
 		qn := &Node{Name: n.Name, In: append([]int(nil), n.In...), Out: n.Out}
@@ -93,15 +104,7 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			}
 			qn.Conv = c
 		case ir.OpAdd:
-			a, err := input(n, 0)
-			if err != nil {
-				return nil, err
-			}
-			b, err := input(n, 1)
-			if err != nil {
-				return nil, err
-			}
-			q, err := observed(n)
+			a, b, q, err := binary(n)
 			if err != nil {
 				return nil, err
 			}
@@ -174,15 +177,7 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			}
 			qn.Kind, qn.Table = KTable, table(n, x, m.Tensors[n.Out])
 		case ir.OpMul:
-			a, err := input(n, 0)
-			if err != nil {
-				return nil, err
-			}
-			b, err := input(n, 1)
-			if err != nil {
-				return nil, err
-			}
-			q, err := observed(n)
+			a, b, q, err := binary(n)
 			if err != nil {
 				return nil, err
 			}

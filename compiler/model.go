@@ -50,13 +50,7 @@ type Tensor struct {
 }
 
 // Elems is the number of elements of one sample.
-func (t *Tensor) Elems() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
+func (t *Tensor) Elems() int { return ir.Elems(t.Shape) }
 
 // Conv holds a quantized conv or linear layer (a linear is a 1x1 conv on a 1x1 map).
 // acc[c] = sum((q_x - z_x) * w[c]); q_y = clamp(rne(float32(float32(acc[c]) * M[c]) + B[c]) + z_y, Lo, Hi).

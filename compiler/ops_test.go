@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -75,20 +76,6 @@ func shufflePerm(c, g int) []int {
 	return p
 }
 
-// memData is an in-memory dataset of preprocessed samples.
-type memData struct {
-	x       []float32
-	c, h, w int
-}
-
-func (d *memData) Len() int             { return len(d.x) / (d.c * d.h * d.w) }
-func (d *memData) Shape() (c, h, w int) { return d.c, d.h, d.w }
-func (d *memData) Load(i int, dst []float32) (int, error) {
-	e := d.c * d.h * d.w
-	copy(dst, d.x[i*e:(i+1)*e])
-	return -1, nil
-}
-
 // zooModel calibrates zooGraph on N(0,1) samples (fbgemm) and converts it;
 // it returns the model, the float graph and 16 samples.
 func zooModel(tb testing.TB) (*Model, *ir.Graph, []float32) {
@@ -98,9 +85,9 @@ func zooModel(tb testing.TB) (*Model, *ir.Graph, []float32) {
 	if err := ir.InferShapes(g); err != nil {
 		tb.Fatal(err)
 	}
-	ds := &memData{c: 3, h: 9, w: 9, x: make([]float32, 64*3*81)}
-	for i := range ds.x {
-		ds.x[i] = float32(r.NormFloat64())
+	ds := &data.Samples{C: 3, H: 9, W: 9, X: make([]float32, 64*3*81)}
+	for i := range ds.X {
+		ds.X[i] = float32(r.NormFloat64())
 	}
 	qc, err := calibrate.LookupQConfig("fbgemm")
 	if err != nil {
@@ -116,7 +103,7 @@ func zooModel(tb testing.TB) (*Model, *ir.Graph, []float32) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return m, g, ds.x[:16*3*81]
+	return m, g, ds.X[:16*3*81]
 }
 
 func TestInt8OfZooOps(t *testing.T) {

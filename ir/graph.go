@@ -64,9 +64,12 @@ type Tensor struct {
 }
 
 // Elems is the number of elements of one sample.
-func (t *Tensor) Elems() int {
+func (t *Tensor) Elems() int { return Elems(t.Shape) }
+
+// Elems is the number of elements of a shape.
+func Elems(shape []int) int {
 	n := 1
-	for _, d := range t.Shape {
+	for _, d := range shape {
 		n *= d
 	}
 	return n
@@ -283,45 +286,34 @@ func (g *Graph) Clone() *Graph {
 	for _, n := range g.Nodes {
 		m := *n
 		m.In = append([]int(nil), n.In...)
-		if n.Conv != nil {
-			cv := *n.Conv
-			cv.Weight = append([]float32(nil), n.Conv.Weight...)
-			cv.Bias = cloneF32(n.Conv.Bias)
-			cv.OutMean, cv.OutStd = cloneF32(n.Conv.OutMean), cloneF32(n.Conv.OutStd)
-			m.Conv = &cv
+		m.Pool, m.Unary, m.Slice = clonePtr(n.Pool), clonePtr(n.Unary), clonePtr(n.Slice)
+		if m.Conv = clonePtr(n.Conv); m.Conv != nil {
+			m.Conv.Weight, m.Conv.Bias = cloneF32(n.Conv.Weight), cloneF32(n.Conv.Bias)
+			m.Conv.OutMean, m.Conv.OutStd = cloneF32(n.Conv.OutMean), cloneF32(n.Conv.OutStd)
 		}
-		if n.BN != nil {
-			bn := *n.BN
-			bn.Weight, bn.Bias = cloneF32(n.BN.Weight), cloneF32(n.BN.Bias)
-			bn.Mean, bn.Var = cloneF32(n.BN.Mean), cloneF32(n.BN.Var)
-			m.BN = &bn
+		if m.BN = clonePtr(n.BN); m.BN != nil {
+			m.BN.Weight, m.BN.Bias = cloneF32(n.BN.Weight), cloneF32(n.BN.Bias)
+			m.BN.Mean, m.BN.Var = cloneF32(n.BN.Mean), cloneF32(n.BN.Var)
 		}
-		if n.Linear != nil {
-			l := *n.Linear
-			l.Weight, l.Bias = cloneF32(n.Linear.Weight), cloneF32(n.Linear.Bias)
-			m.Linear = &l
+		if m.Linear = clonePtr(n.Linear); m.Linear != nil {
+			m.Linear.Weight, m.Linear.Bias = cloneF32(n.Linear.Weight), cloneF32(n.Linear.Bias)
 		}
-		if n.Pool != nil {
-			p := *n.Pool
-			m.Pool = &p
-		}
-		if n.Unary != nil {
-			u := *n.Unary
-			m.Unary = &u
-		}
-		if n.Affine != nil {
-			a := *n.Affine
-			a.Scale, a.Shift = cloneF32(n.Affine.Scale), cloneF32(n.Affine.Shift)
-			m.Affine = &a
-		}
-		if n.Slice != nil {
-			sl := *n.Slice
-			m.Slice = &sl
+		if m.Affine = clonePtr(n.Affine); m.Affine != nil {
+			m.Affine.Scale, m.Affine.Shift = cloneF32(n.Affine.Scale), cloneF32(n.Affine.Shift)
 		}
 		m.Perm = append([]int(nil), n.Perm...)
 		c.Nodes = append(c.Nodes, &m)
 	}
 	return c
+}
+
+// clonePtr is a shallow copy of *p, or nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 func cloneF32(s []float32) []float32 {

@@ -5,23 +5,10 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
 )
-
-// memData is an in-memory dataset of preprocessed samples.
-type memData struct {
-	x       []float32
-	c, h, w int
-}
-
-func (d *memData) Len() int             { return len(d.x) / (d.c * d.h * d.w) }
-func (d *memData) Shape() (c, h, w int) { return d.c, d.h, d.w }
-func (d *memData) Load(i int, dst []float32) (int, error) {
-	e := d.c * d.h * d.w
-	copy(dst, d.x[i*e:(i+1)*e])
-	return -1, nil
-}
 
 // smallQuantized calibrates a small random MobileNetV2 on random inputs.
 func smallQuantized(t *testing.T, qconfig string) (*compiler.Model, *ir.Graph, []float32, int) {
@@ -46,7 +33,7 @@ func smallQuantized(t *testing.T, qconfig string) (*compiler.Model, *ir.Graph, [
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, err := calibrate.Calibrate(g, &memData{x, 3, 16, 16}, qc, n, 10, nil)
+	cal, err := calibrate.Calibrate(g, &data.Samples{X: x, C: 3, H: 16, W: 16}, qc, n, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -367,3 +367,26 @@ func Batches(ds Dataset, batch, limit int, fn func(start int, x []float32, label
 	}
 	return nil
 }
+
+// Samples is a dataset of preprocessed samples held in memory: X holds them
+// back to back, C x H x W float32 each; it has no labels.
+type Samples struct {
+	X       []float32
+	C, H, W int
+}
+
+// Len is the number of samples.
+func (d *Samples) Len() int { return len(d.X) / (d.C * d.H * d.W) }
+
+// Shape is a sample's shape.
+func (d *Samples) Shape() (c, h, w int) { return d.C, d.H, d.W }
+
+// Load copies sample i into dst.
+func (d *Samples) Load(i int, dst []float32) (int, error) {
+	e := d.C * d.H * d.W
+	if i < 0 || i >= d.Len() || len(dst) != e {
+		return 0, fmt.Errorf("sample %d of %d (%d values into %d)", i, d.Len(), e, len(dst))
+	}
+	copy(dst, d.X[i*e:(i+1)*e])
+	return -1, nil
+}

@@ -510,3 +510,14 @@ func TestConcurrentLoad(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestSamples(t *testing.T) {
+	d := &Samples{X: []float32{1, 2, 3, 4, 5, 6}, C: 1, H: 1, W: 3}
+	dst := make([]float32, 3)
+	if l, err := d.Load(1, dst); err != nil || l != -1 || dst[0] != 4 || dst[2] != 6 {
+		t.Errorf("Load(1): %v, label %d, err %v", dst, l, err)
+	}
+	if _, err := d.Load(2, dst); err == nil {
+		t.Error("Load(2) of 2 samples: no error")
+	}
+}
