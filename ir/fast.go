@@ -43,6 +43,7 @@ const (
 	stepAdd
 	stepMean
 	stepCopy // an op that leaves the values as they are
+	stepOp   // an op without MACs (runOp)
 )
 
 type step struct {
@@ -99,6 +100,8 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 			st.kind = stepMean
 		case nd.Op == OpQuant || nd.Op == OpDeQuant || nd.Op == OpDropout || nd.Op == OpIdentity || nd.Op == OpFlatten:
 			st.kind = stepCopy
+		case hasOp(nd.Op):
+			st.kind = stepOp
 		}
 		p.steps = append(p.steps, st)
 	}
@@ -336,6 +339,8 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 		activate(out, nd.Act) // add_relu
 	case stepCopy:
 		copy(out, a)
+	case stepOp:
+		p.runOp(st, vals, out, n, w)
 	case stepMean:
 		c := inT.Shape[0]
 		hw := ie / c

@@ -76,8 +76,8 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 		}
 		for _, st := range p.steps {
 			nd := st.nd
-			if nd.Op == OpConv && st.kind == stepRef {
-				t.Errorf("%s: %s %s (%+v) runs the reference's code", kt.Name, g.Name, nd.Name, nd.Conv.Window)
+			if st.kind == stepRef && nd.Op != OpBatchNorm {
+				t.Errorf("%s: %s %s (%s) runs the reference's code", kt.Name, g.Name, nd.Name, nd.Op)
 			}
 			vals := make([][]float32, len(g.Tensors))
 			for _, id := range nd.In {
@@ -210,6 +210,51 @@ func TestFastMatchesReferenceResNet(t *testing.T) {
 	Randomize(g, 2)
 	checkFast(t, Fuse(g), 3, 2) // max-pool, add_relu
 	checkFast(t, g, 2, 3)
+}
+
+func TestFastMatchesReferenceMBNets(t *testing.T) {
+	for _, arch := range []string{"mnv3", "effb0"} {
+		g := buildMBNet(arch, 40)
+		checkFast(t, Fuse(g), 3, 4) // SE: AvgPool, Mul by [C,1,1]; HardSwish, SiLU, (Hard)Sigmoid
+		checkFast(t, g, 2, 5)       // unfused: BatchNorm and ReLU nodes too
+	}
+}
+
+// TestFastMatchesReferenceOps runs the ops without MACs on planes large
+// enough to be split across workers.
+func TestFastMatchesReferenceOps(t *testing.T) {
+	for _, hw := range [][2]int{{1, 1}, {5, 3}, {90, 70}} {
+		g := &Graph{Name: "ops"}
+		g.Input = g.NewTensor([]int{6, hw[0], hw[1]})
+		add := func(nd *Node, in ...int) int { return g.Add(nd, in...) }
+		x := add(&Node{Op: OpAffine, Name: "affine", Affine: &Affine{C: 6, Scale: []float32{2, -1, 0.5, 3, 1, -0.25}, Shift: []float32{0.5, 1, -1, 0, 2, 0.1}}}, g.Input)
+		r := add(&Node{Op: OpReLU, Name: "relu"}, x)
+		r6 := add(&Node{Op: OpReLU6, Name: "relu6"}, g.Input)
+		l := add(&Node{Op: OpLeakyReLU, Name: "leaky", Unary: &Unary{Alpha: 0.1}}, r6)
+		m := add(&Node{Op: OpMul, Name: "mul"}, r, l)
+		hs := add(&Node{Op: OpHardSigmoid, Name: "hsig", Unary: &Unary{Alpha: 0.2, Beta: 0.5}}, m)
+		cat := add(&Node{Op: OpConcat, Name: "cat"}, hs, g.Input, m)
+		sh := add(&Node{Op: OpShuffle, Name: "shuffle", Perm: []int{3, 17, 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}, cat)
+		sl := add(&Node{Op: OpSlice, Name: "slice", Slice: &Slice{Start: 2, End: 14}}, sh)
+		mp := add(&Node{Op: OpMaxPool, Name: "maxpool", Pool: &Pool{Window: SquareWindow(3, 2, 1), Ceil: true}}, sl)
+		ap := add(&Node{Op: OpAvgPool, Name: "avgpool", Pool: &Pool{Window: win(2, 3, 2, 1, 1, 1, 1, 1, 1, 1), CountPad: true}}, mp)
+		gp := add(&Node{Op: OpAvgPool, Name: "gpool", Pool: &Pool{Window: win(hw[0], hw[1], hw[0], hw[1], 0, 0, 0, 0, 1, 1)}}, sl)
+		se := add(&Node{Op: OpSigmoid, Name: "sigmoid"}, gp)
+		y := add(&Node{Op: OpMul, Name: "se"}, sl, se)
+		y = add(&Node{Op: OpSiLU, Name: "silu"}, y)
+		y = add(&Node{Op: OpHardSwish, Name: "hswish"}, y)
+		y = add(&Node{Op: OpMean, Name: "mean"}, y)
+		z := add(&Node{Op: OpMean, Name: "mean2"}, ap)
+		y = add(&Node{Op: OpConcat, Name: "cat2"}, y, z)
+		g.Output = add(&Node{Op: OpAffine, Name: "affine1d", Affine: &Affine{C: 24, Scale: make([]float32, 24), Shift: make([]float32, 24)}}, y)
+		for i := range 24 {
+			g.Nodes[len(g.Nodes)-1].Affine.Scale[i] = float32(i) - 11.5
+		}
+		if err := InferShapes(g); err != nil {
+			t.Fatal(err)
+		}
+		checkFast(t, g, 3, uint64(hw[0]))
+	}
 }
 
 // TestFastPreHook checks that the pre hook sees Conv and Linear outputs
