@@ -44,7 +44,12 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 			copy(out[i0:i1], a[i0:i1])
 			activate(out[i0:i1], act)
 		})
-	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU:
+	case OpSigmoid, OpSiLU:
+		f := UnaryFunc(nd)
+		elementwise(w, len(out), func(i0, i1 int) {
+			sigmoids(out[i0:i1], a[i0:i1], nd.Op == OpSiLU, f)
+		})
+	case OpHardSigmoid, OpHardSwish, OpLeakyReLU:
 		f := UnaryFunc(nd)
 		elementwise(w, len(out), func(i0, i1 int) {
 			dst := out[i0:i1]
