@@ -15,10 +15,10 @@ import (
 // depthwise ones straight from their input planes where the tier has the
 // kernel (floatk.DW3), other depthwise ones (and channel multipliers) as
 // tap lists over padded, stride-phase-split planes, Linear as a GEMM by the
-// transposed weights. Ops without a fast path run the reference
-// interpreter's code. Outputs are NCHW float32 and the reference's bit for
-// bit (up to the sign of a zero): the kernels add the same rounded products
-// in the same order.
+// transposed weights; the ops without MACs as steps of their own (runOp),
+// an unfused BatchNorm on the reference interpreter's code. Outputs are
+// NCHW float32 and the reference's bit for bit (up to the sign of a zero):
+// the kernels add the same rounded products in the same order.
 //
 // A Program copies the weights it packs: compile the graph again after
 // changing it. It is safe for concurrent use; it keeps the output buffers

@@ -25,6 +25,10 @@ func BenchmarkConvLayers(b *testing.B) {
 		// EfficientNet-B0's 5x5 depthwise: stage 3's first (stride 2) and stage 5's.
 		{"dw5x5s2_144x56", Conv{InC: 144, OutC: 144, Groups: 144, Window: SquareWindow(5, 2, 2)}, 56},
 		{"dw5x5_480x14", Conv{InC: 480, OutC: 480, Groups: 480, Window: SquareWindow(5, 1, 2)}, 14},
+		// the same stride-2 layer with TensorFlow's "same" padding (timm's tf_ models)
+		{"dw5x5s2_asym_144x56", Conv{InC: 144, OutC: 144, Groups: 144, Window: Window{KH: 5, KW: 5, SH: 2, SW: 2, PadT: 1, PadL: 1, PadB: 2, PadR: 2, DH: 1, DW: 1}}, 56},
+		// a dilated 3x3 (DeepLab's backbones)
+		{"conv3x3_d2_64x28", Conv{InC: 64, OutC: 64, Groups: 1, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}}, 28},
 		// Inception v3's Mixed_6b 1x7 and 7x1.
 		{"conv1x7_128to128x17", rect(128, 128, 1, 7), 17},
 		{"conv7x1_128to192x17", rect(128, 192, 7, 1), 17},
