@@ -47,7 +47,7 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 	case OpSigmoid, OpSiLU:
 		f := UnaryFunc(nd)
 		elementwise(w, len(out), func(i0, i1 int) {
-			sigmoids(out[i0:i1], a[i0:i1], nd.Op == OpSiLU, f)
+			p.sigmoids(out[i0:i1], a[i0:i1], nd.Op == OpSiLU, f)
 		})
 	case OpHardSigmoid, OpHardSwish, OpLeakyReLU:
 		f := UnaryFunc(nd)
