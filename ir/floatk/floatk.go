@@ -1,8 +1,8 @@
 // Package floatk holds the float32 kernels behind ir's fast interpreter: two
 // GEMM micro-kernels, a depthwise kernel over a list of taps, an elementwise
-// add and a min/max scan. Each exists as portable Go and, on amd64, as
-// avo-generated AVX2 and AVX-512 assembly (./asm); Best picks the widest the
-// CPU runs.
+// add, a min/max scan and Sigmoid/SiLU. Each exists as portable Go and, on
+// amd64, as avo-generated AVX2 and AVX-512 assembly (./asm; Sigmoids is
+// AVX2's on both); Best picks the widest the CPU runs.
 //
 // The kernels compute the sums of ir's reference interpreter in its order,
 // each product rounded to float32 before it is added (no fused multiply-add),
