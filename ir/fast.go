@@ -10,14 +10,15 @@ import (
 )
 
 // Program is a float graph prepared for fast runs on floatk's kernels: dense
-// convolutions as GEMMs of packed weights by the input (1x1) or its im2col
-// columns, 3x3 depthwise ones straight from their input planes where the
-// tier has the kernel (floatk.DW3), other depthwise ones as tap lists over
-// padded, stride-phase-split planes, Linear as a GEMM by the transposed
-// weights. Ops without a fast
-// path run the reference interpreter's code. Outputs are NCHW float32 and
-// the reference's bit for bit (up to the sign of a zero): the kernels add
-// the same rounded products in the same order.
+// convolutions of any window as GEMMs of packed weights by the input (1x1)
+// or its im2col columns, grouped ones as a GEMM per group, square 3x3
+// depthwise ones straight from their input planes where the tier has the
+// kernel (floatk.DW3), other depthwise ones (and channel multipliers) as
+// tap lists over padded, stride-phase-split planes, Linear as a GEMM by the
+// transposed weights; the ops without MACs as steps of their own (runOp),
+// an unfused BatchNorm on the reference interpreter's code. Outputs are
+// NCHW float32 and the reference's bit for bit (up to the sign of a zero):
+// the kernels add the same rounded products in the same order.
 //
 // A Program copies the weights it packs: compile the graph again after
 // changing it. It is safe for concurrent use; it keeps the output buffers
@@ -42,6 +43,7 @@ const (
 	stepAdd
 	stepMean
 	stepCopy // an op that leaves the values as they are
+	stepOp   // an op without MACs (runOp)
 )
 
 type step struct {
@@ -49,19 +51,21 @@ type step struct {
 	nd   *Node
 	bias []float32 // conv: M values (zeros without bias); linear: nil or Out
 
-	// stepGemm: out[M][N] = a[M][K] x cols[K][N]
-	a       []float32 // row panels of MR rows, each k-major: panel i at i*MR*K
+	// stepGemm: per group g, out_g[M][N] = a_g[M][K] x cols_g[K][N], where
+	// group g's output channels [g*M, (g+1)*M) read its input channels.
+	a       []float32 // per group (at g*M*K), row panels of mr rows, each k-major: panel i at i*mr*K
+	groups  int
 	k, m, n int
-	im2col  bool // else 1x1, stride 1, no padding: cols is the input (GemmDot)
+	im2col  bool // else 1x1, stride 1, no padding, one group: cols is the input (GemmDot)
 	phased  bool // GemmDotPhased, a's steps in floatk.PhaseOrder
 	mr      int  // rows per panel
-	// Strided im2col reads each input channel split into stride x stride
-	// phase planes of hq x wq (see splitPhases): a run of output columns
-	// then reads a contiguous run of one phase.
+	// Strided im2col reads each input channel split into SH x SW phase
+	// planes of hq x wq (see splitPhases): a run of output columns then
+	// reads a contiguous run of one phase.
 
-	// stepDW
+	// stepDW (and strided im2col: hq, wq)
 	direct              bool      // floatk's DW3 from the unpadded plane
-	w                   []float32 // C x taps
+	w                   []float32 // OutC x taps
 	offs                []int
 	hq, wq, oh, ow, dwN int // phase plane size, output size, kernel length
 	xLen                int
@@ -83,15 +87,11 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 	p := &Program{g: g, k: kt, uses: uses, free: map[int][][]float32{}}
 	for _, nd := range g.Nodes {
 		st := &step{kind: stepRef, nd: nd}
-		square := false
-		if nd.Op == OpConv {
-			_, _, _, square = nd.Conv.Square()
-		}
 		switch {
-		case square && (nd.Conv.Class() == ConvPointwise || nd.Conv.Class() == ConvDense):
-			p.gemmStep(st)
-		case square && nd.Conv.Depthwise():
+		case nd.Op == OpConv && nd.Conv.Groups > 1 && nd.Conv.Groups == nd.Conv.InC:
 			p.dwStep(st)
+		case nd.Op == OpConv:
+			p.gemmStep(st)
 		case nd.Op == OpLinear:
 			p.linearStep(st)
 		case nd.Op == OpAdd:
@@ -100,6 +100,8 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 			st.kind = stepMean
 		case nd.Op == OpQuant || nd.Op == OpDeQuant || nd.Op == OpDropout || nd.Op == OpIdentity || nd.Op == OpFlatten:
 			st.kind = stepCopy
+		case hasOp(nd.Op):
+			st.kind = stepOp
 		}
 		p.steps = append(p.steps, st)
 	}
@@ -123,16 +125,16 @@ func (p *Program) gemmStep(st *step) {
 	c := st.nd.Conv
 	out := p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepGemm
-	_, stride, pad, _ := c.Square()
-	st.k, st.m, st.n = c.InC*c.Taps(), c.OutC, out[1]*out[2]
+	st.groups = c.Groups
+	st.k, st.m, st.n = c.InC/c.Groups*c.Taps(), c.OutC/c.Groups, out[1]*out[2]
 	// The reference's pointwise path (a dot product per output) exactly when
-	// it takes it.
+	// it takes it; every other conv adds its terms in k order (GemmSeq).
 	st.im2col = c.Class() != ConvPointwise
 	st.bias = convBias(c)
 	st.mr = p.k.MR
-	if st.im2col && stride > 1 {
+	if st.im2col && (c.SH > 1 || c.SW > 1) {
 		in := p.g.Tensors[st.nd.In[0]].Shape
-		st.hq, st.wq = (in[1]+2*pad+stride-1)/stride, (in[2]+2*pad+stride-1)/stride
+		st.hq, st.wq = phasePlane(&c.Window, in[1], in[2])
 	}
 	order := make([]int, st.k) // the steps' columns of W
 	for i := range order {
@@ -147,43 +149,54 @@ func (p *Program) gemmStep(st *step) {
 		st.mr = p.k.MRDot
 	}
 	mr := st.mr
-	st.a = make([]float32, 0, ((st.m+mr-1)/mr)*mr*st.k)
-	for m0 := 0; m0 < st.m; m0 += mr {
-		rows := min(mr, st.m-m0)
-		for _, i := range order {
-			for r := range rows {
-				st.a = append(st.a, c.Weight[(m0+r)*st.k+i])
+	st.a = make([]float32, 0, c.OutC*st.k)
+	for g := range st.groups {
+		w := c.Weight[g*st.m*st.k : (g+1)*st.m*st.k]
+		for m0 := 0; m0 < st.m; m0 += mr {
+			rows := min(mr, st.m-m0)
+			for _, i := range order {
+				for r := range rows {
+					st.a = append(st.a, w[(m0+r)*st.k+i])
+				}
 			}
 		}
 	}
 }
 
+// phasePlane is the size of the SH x SW phase planes (splitPhases) of an
+// ih x iw plane padded for w: every element a window reads is in one.
+func phasePlane(w *Window, ih, iw int) (hq, wq int) {
+	hp, wp := w.PadT+ih+w.PadB, w.PadL+iw+w.PadR
+	return (hp + w.SH - 1) / w.SH, (wp + w.SW - 1) / w.SW
+}
+
+// dwStep prepares a conv of one input channel per group (depthwise, or with
+// a channel multiplier): output channel oc reads input channel oc*InC/OutC.
 func (p *Program) dwStep(st *step) {
 	c := st.nd.Conv
 	in, out := p.g.Tensors[st.nd.In[0]].Shape, p.g.Tensors[st.nd.Out].Shape
 	st.kind = stepDW
-	k, s, pad, _ := c.Square()
 	st.w = append([]float32(nil), c.Weight...)
 	st.bias = convBias(c)
 	st.oh, st.ow = out[1], out[2]
-	if k == 3 && p.k.HasDW3(s) {
+	if k, s, _, ok := c.Square(); ok && k == 3 && c.Depthwise() && p.k.HasDW3(s) {
 		st.direct = true
 		return
 	}
-	hp, wp := in[1]+2*pad, in[2]+2*pad
-	st.hq, st.wq = (hp+s-1)/s, (wp+s-1)/s
+	st.hq, st.wq = phasePlane(&c.Window, in[1], in[2])
 	// Output (oy, ox) is kernel element oy*wq+ox; the columns past ow are
 	// computed and dropped.
 	blk := p.k.Block
 	st.dwN = (st.oh*st.wq + blk - 1) / blk * blk
 	plane := st.hq * st.wq
-	for ky := range k {
-		for kx := range k {
-			phase := (ky%s)*s + kx%s
-			st.offs = append(st.offs, phase*plane+(ky/s)*st.wq+kx/s)
+	for ky := range c.KH {
+		for kx := range c.KW {
+			dy, dx := ky*c.DH, kx*c.DW
+			phase := (dy%c.SH)*c.SW + dx%c.SW
+			st.offs = append(st.offs, phase*plane+(dy/c.SH)*st.wq+dx/c.SW)
 		}
 	}
-	st.xLen = s * s * plane
+	st.xLen = c.SH * c.SW * plane
 	for _, o := range st.offs {
 		st.xLen = max(st.xLen, o+st.dwN)
 	}
@@ -326,6 +339,8 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 		activate(out, nd.Act) // add_relu
 	case stepCopy:
 		copy(out, a)
+	case stepOp:
+		p.runOp(st, vals, out, n, w)
 	case stepMean:
 		c := inT.Shape[0]
 		hw := ie / c
@@ -397,7 +412,7 @@ func tilesPerJob(tiles, n, w int) int {
 func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int) {
 	kt := p.k
 	nr := kt.NR
-	K, N := st.k, st.n
+	K, M, N, G := st.k, st.m, st.n, st.groups
 	c := st.nd.Conv
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ow := p.g.Tensors[st.nd.Out].Shape[2]
@@ -405,25 +420,26 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		p.gemmSmall(st, in, ie, out, oe, n, lo, hi, w)
 		return
 	}
-	_, stride, pad, _ := c.Square()
-	var phases []float32 // per image, InC x stride^2 phase planes
-	phaseLen := stride * stride * st.hq * st.wq
+	icg := c.InC / G
+	var phases []float32 // per image, InC x SH*SW phase planes
+	phaseLen := c.SH * c.SW * st.hq * st.wq
 	if st.hq > 0 {
 		buf := scratch(n * c.InC * phaseLen)
 		defer putScratch(buf)
 		phases = *buf
 		ih, iw := inShape[1], inShape[2]
 		parallel(w, n*c.InC, func(j int) {
-			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, pad, stride, st.hq, st.wq)
+			p.splitPhases(phases[j*phaseLen:(j+1)*phaseLen], in[j*ih*iw:(j+1)*ih*iw], ih, iw, &c.Window, st.hq, st.wq)
 		})
 	}
 	tiles := (N + nr - 1) / nr
-	per := tilesPerJob(tiles, n, w)
-	groups := (tiles + per - 1) / per
-	parallel(w, n*groups, func(j int) {
-		s, grp := j/groups, j%groups
-		x, o := in[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe]
-		j0 := grp * per * nr
+	per := tilesPerJob(tiles, n*G, w)
+	chunks := (tiles + per - 1) / per
+	parallel(w, n*G*chunks, func(j int) {
+		s, g, chunk := j/(G*chunks), j/chunks%G, j%chunks
+		x, o := in[s*ie:(s+1)*ie], out[s*oe+g*M*N:s*oe+(g+1)*M*N]
+		a, bias := st.a[g*M*K:(g+1)*M*K], st.bias[g*M:(g+1)*M]
+		j0 := chunk * per * nr
 		j1 := min(N, j0+per*nr)
 		width := (j1 - j0 + nr - 1) / nr * nr
 		var buf *[]float32
@@ -432,11 +448,13 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		if st.im2col {
 			buf = scratch(K * width)
 			cols = *buf
+			c0, c1 := g*icg, (g+1)*icg
 			if phases != nil {
-				ph := phases[s*c.InC*phaseLen : (s+1)*c.InC*phaseLen]
-				im2colPhases(c, ph, st.hq, st.wq, ow, j0, j1, cols, width)
+				ph := phases[(s*c.InC+c0)*phaseLen : (s*c.InC+c1)*phaseLen]
+				im2colPhases(&c.Window, ph, icg, st.hq, st.wq, ow, j0, j1, cols, width)
 			} else {
-				im2col(c, inShape, x, ow, j0, j1, cols, width)
+				ih, iw := inShape[1], inShape[2]
+				im2col(&c.Window, x[c0*ih*iw:c1*ih*iw], icg, ih, iw, ow, j0, j1, cols, width)
 			}
 			ldb, base = width, 0
 		} else {
@@ -454,11 +472,11 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 				for i := range K {
 					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
 				}
-				p.gemmTile(st, e, nr, o, N, t0, lo, hi, *tile)
+				p.gemmTile(st, a, bias, e, nr, o, N, t0, lo, hi, *tile)
 				putScratch(edge)
 				continue
 			}
-			p.gemmTile(st, b, ldb, o, N, t0, lo, hi, *tile)
+			p.gemmTile(st, a, bias, b, ldb, o, N, t0, lo, hi, *tile)
 		}
 		if buf != nil {
 			putScratch(buf)
@@ -487,7 +505,7 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 		}
 		tile := p.tileScratch()
 		for t0 := 0; t0 < w; t0 += nr {
-			p.gemmTile(st, b[t0:], w, c, w, t0, lo, hi, *tile)
+			p.gemmTile(st, st.a, st.bias, b[t0:], w, c, w, t0, lo, hi, *tile)
 		}
 		putScratch(tile)
 		for i := range cnt {
@@ -503,10 +521,10 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 // tileScratch is gemmTile's scratch: a tile and GemmDotPhased's.
 func (p *Program) tileScratch() *[]float32 { return scratch(4 * p.k.MR * p.k.NR) }
 
-// gemmTile computes columns [t0, t0+NR) (those below N) of all rows of the
-// output o (rows of N) from b, their K x NR columns at stride ldb. scratch
-// is tileScratch's.
-func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
+// gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of
+// the output o (rows of N) from a's packed rows, bias and b, their K x NR
+// columns at stride ldb. scratch is tileScratch's.
+func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, st.m
@@ -531,11 +549,11 @@ func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 in
 			panels = 1 // tile holds one panel
 		}
 		n := panels * rows
-		a := st.a[m0*K : (m0+n)*K]
+		a := a[m0*K : (m0+n)*K]
 		if full {
-			gemm(panels, rows, K, a, b, ldb, o[m0*N+t0:], N, st.bias[m0:], lo, hi)
+			gemm(panels, rows, K, a, b, ldb, o[m0*N+t0:], N, bias[m0:], lo, hi)
 		} else {
-			gemm(1, rows, K, a, b, ldb, tile, nr, st.bias[m0:], lo, hi)
+			gemm(1, rows, K, a, b, ldb, tile, nr, bias[m0:], lo, hi)
 			for r := range rows {
 				copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
 			}
@@ -545,36 +563,37 @@ func (p *Program) gemmTile(st *step, b []float32, ldb int, o []float32, N, t0 in
 }
 
 // im2col writes the inputs of output positions [j0, j1) (row-major over the
-// output plane of width ow) as a K x width matrix, zero-padded on the right.
-func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32, width int) {
-	ih, iw := inShape[1], inShape[2]
-	k, s, pad, _ := c.Square()
-	for ic := range c.InC {
+// output plane of width ow) of window w over the ch planes ih x iw of x as a
+// (ch*KH*KW) x width matrix, zero-padded on the right.
+func im2col(w *Window, x []float32, ch, ih, iw, ow, j0, j1 int, cols []float32, width int) {
+	s := w.SW
+	for ic := range ch {
 		plane := x[ic*ih*iw : (ic+1)*ih*iw]
-		for ky := range k {
-			for kx := range k {
-				row := cols[((ic*k+ky)*k+kx)*width:][:width]
+		for ky := range w.KH {
+			for kx := range w.KW {
+				row := cols[((ic*w.KH+ky)*w.KW+kx)*width:][:width]
+				dx := kx*w.DW - w.PadL // input column of output column 0
 				for j := j0; j < j1; {
 					oy, ox0 := j/ow, j%ow
 					ox1 := min(ow, ox0+j1-j)
 					dst := row[j-j0 : j-j0+ox1-ox0]
 					j += ox1 - ox0
-					iy := oy*s - pad + ky
+					iy := oy*w.SH - w.PadT + ky*w.DH
 					if iy < 0 || iy >= ih {
 						clear(dst)
 						continue
 					}
-					// Columns ox with 0 <= ox*s-pad+kx < iw read the row, the
+					// Columns ox with 0 <= ox*s+dx < iw read the row, the
 					// others are padding.
-					qLo := min(len(dst), max(0, ceilDiv(pad-kx, s)-ox0))
-					qHi := max(qLo, min(len(dst), floorDiv(iw-1+pad-kx, s)+1-ox0))
+					qLo := min(len(dst), max(0, ceilDiv(-dx, s)-ox0))
+					qHi := max(qLo, min(len(dst), floorDiv(iw-1-dx, s)+1-ox0))
 					clear(dst[:qLo])
 					clear(dst[qHi:])
 					if qHi == qLo {
 						continue
 					}
 					d := dst[qLo:qHi]
-					ix := (ox0+qLo)*s - pad + kx
+					ix := (ox0+qLo)*s + dx
 					src := plane[iy*iw+ix : iy*iw+ix+(len(d)-1)*s+1]
 					if s == 1 {
 						copy(d, src)
@@ -590,22 +609,22 @@ func im2col(c *Conv, inShape []int, x []float32, ow, j0, j1 int, cols []float32,
 	}
 }
 
-// im2colPhases is im2col from the input's phase planes (each input channel
-// split into stride^2 planes of hq x wq, padding included): output (oy, ox)
-// reads padded element (oy*s+ky, ox*s+kx), which is element
-// (oy+ky/s, ox+kx/s) of phase (ky%s, kx%s).
-func im2colPhases(c *Conv, phases []float32, hq, wq, ow, j0, j1 int, cols []float32, width int) {
-	k, s, _, _ := c.Square()
+// im2colPhases is im2col from the phase planes of ch input channels (each
+// split into SH x SW planes of hq x wq, padding included): output (oy, ox)
+// reads padded element (oy*SH+dy, ox*SW+dx) for dy = ky*DH, dx = kx*DW,
+// which is element (oy+dy/SH, ox+dx/SW) of phase (dy%SH, dx%SW).
+func im2colPhases(w *Window, phases []float32, ch, hq, wq, ow, j0, j1 int, cols []float32, width int) {
 	plane := hq * wq
-	for ic := range c.InC {
-		for ky := range k {
-			for kx := range k {
-				ph := phases[((ic*s+ky%s)*s+kx%s)*plane:][:plane]
-				row := cols[((ic*k+ky)*k+kx)*width:][:width]
+	for ic := range ch {
+		for ky := range w.KH {
+			for kx := range w.KW {
+				dy, dx := ky*w.DH, kx*w.DW
+				ph := phases[((ic*w.SH+dy%w.SH)*w.SW+dx%w.SW)*plane:][:plane]
+				row := cols[((ic*w.KH+ky)*w.KW+kx)*width:][:width]
 				for j := j0; j < j1; {
 					oy, ox0 := j/ow, j%ow
 					ox1 := min(ow, ox0+j1-j)
-					src := (oy+ky/s)*wq + ox0 + kx/s
+					src := (oy+dy/w.SH)*wq + ox0 + dx/w.SW
 					copy(row[j-j0:j-j0+ox1-ox0], ph[src:src+ox1-ox0])
 					j += ox1 - ox0
 				}
@@ -619,14 +638,14 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 	c := st.nd.Conv
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ih, iw := inShape[1], inShape[2]
-	_, s, pad, _ := c.Square()
 	taps := c.Taps()
-	ch := c.OutC
+	ch, mult := c.OutC, c.OutC/c.InC
 	// Jobs of several channels on small planes: a job costs more than a
 	// 4x4 channel.
 	per := max(1, min(ch, 4096/(st.oh*st.ow)))
 	chunks := (ch + per - 1) / per
 	if st.direct {
+		_, s, pad, _ := c.Square()
 		parallel(w, n*chunks, func(j int) {
 			smp, c0 := j/chunks, j%chunks*per
 			c1 := min(ch, c0+per)
@@ -640,14 +659,18 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 		smp, c0 := j/chunks, j%chunks*per
 		xb := scratch(st.xLen + st.dwN)
 		xs, ys := (*xb)[:st.xLen], (*xb)[st.xLen:]
+		last := -1 // the input channel in xs
 		for cc := c0; cc < min(ch, c0+per); cc++ {
-			x := in[smp*ie+cc*ih*iw:][:ih*iw]
-			o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
-			if s == 1 {
-				padPlane(xs, x, ih, iw, pad, st.wq)
-			} else {
-				p.splitPhases(xs, x, ih, iw, pad, s, st.hq, st.wq)
+			if ic := cc / mult; ic != last {
+				x := in[smp*ie+ic*ih*iw:][:ih*iw]
+				if c.SH == 1 && c.SW == 1 {
+					padPlane(xs, x, ih, iw, c.PadT, c.PadL, st.wq)
+				} else {
+					p.splitPhases(xs, x, ih, iw, &c.Window, st.hq, st.wq)
+				}
+				last = ic
 			}
+			o := out[smp*oe+cc*st.oh*st.ow:][:st.oh*st.ow]
 			p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
 			for oy := range st.oh {
 				copy(o[oy*st.ow:(oy+1)*st.ow], ys[oy*st.wq:])
@@ -704,31 +727,36 @@ func (p *Program) linear(st *step, x, out []float32, n, w int) {
 	}
 }
 
-// padPlane writes the ih x iw plane x into xs with pad zeros around it, rows
-// of wq = iw+2*pad, zeroing only what the rows leave (to the end of xs).
-func padPlane(xs, x []float32, ih, iw, pad, wq int) {
-	clear(xs[:pad*wq+pad])
+// padPlane writes the ih x iw plane x into xs with padT rows of zeros above
+// it and padL zeros left of each row, rows of wq (the right padding is the
+// rest), zeroing only what the rows leave (to the end of xs).
+func padPlane(xs, x []float32, ih, iw, padT, padL, wq int) {
+	clear(xs[:padT*wq+padL])
 	for iy := range ih {
-		d := (iy+pad)*wq + pad
+		d := (iy+padT)*wq + padL
 		copy(xs[d:d+iw], x[iy*iw:(iy+1)*iw])
-		clear(xs[d+iw : min(len(xs), d+iw+2*pad)])
+		clear(xs[d+iw : min(len(xs), d+wq)])
 	}
-	clear(xs[min(len(xs), (ih+pad)*wq):])
+	clear(xs[min(len(xs), (ih+padT)*wq):])
 }
 
-// splitPhases writes the ih x iw plane x, padded by pad zeros, into xs as
-// s*s phase planes of hq x wq: phase (py, px) holds the padded plane's
-// elements (i, j) with i%s == py and j%s == px at (i/s, j/s).
-func (p *Program) splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
+// splitPhases writes the ih x iw plane x, padded for w, into xs as SH x SW
+// phase planes of hq x wq: phase (py, px) holds the padded plane's elements
+// (i, j) with i%SH == py and j%SW == px at (i/SH, j/SW).
+func (p *Program) splitPhases(xs, x []float32, ih, iw int, w *Window, hq, wq int) {
 	clear(xs)
 	plane := hq * wq
+	sh, sw, pad := w.SH, w.SW, w.PadL
 	for iy := range ih {
-		i := iy + pad
+		i := iy + w.PadT
 		row := x[iy*iw : (iy+1)*iw]
-		if s == 2 {
+		r := xs[(i%sh)*sw*plane+(i/sh)*wq:] // phase (i%sh, 0), row i/sh
+		switch sw {
+		case 1:
+			copy(r[pad:pad+iw], row)
+		case 2:
 			// Input column ix is padded column ix+pad: the even ix go to
 			// phase pad%2 from column pad/2, the odd ones to the other.
-			r := xs[(i%2)*2*plane+(i/2)*wq:]
 			even := r[(pad%2)*plane+pad/2:]
 			odd := r[((pad+1)%2)*plane+(pad+1)/2:]
 			m := iw / 2
@@ -736,18 +764,18 @@ func (p *Program) splitPhases(xs, x []float32, ih, iw, pad, s, hq, wq int) {
 			if iw%2 == 1 {
 				even[m] = row[iw-1]
 			}
-			continue
-		}
-		for px := range s {
-			// The first ix with (ix+pad)%s == px.
-			ix0 := ((px-pad)%s + s) % s
-			if ix0 >= iw {
-				continue
-			}
-			d := xs[((i%s)*s+px)*plane+(i/s)*wq+(ix0+pad)/s:]
-			d = d[:(iw-ix0+s-1)/s]
-			for q := range d {
-				d[q] = row[ix0+q*s]
+		default:
+			for px := range sw {
+				// The first ix with (ix+pad)%sw == px.
+				ix0 := ((px-pad)%sw + sw) % sw
+				if ix0 >= iw {
+					continue
+				}
+				d := r[px*plane+(ix0+pad)/sw:]
+				d = d[:(iw-ix0+sw-1)/sw]
+				for q := range d {
+					d[q] = row[ix0+q*sw]
+				}
 			}
 		}
 	}

@@ -68,6 +68,9 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 		}
 		for _, st := range p.steps {
 			nd := st.nd
+			if st.kind == stepRef && nd.Op != OpBatchNorm {
+				t.Errorf("%s: %s %s (%s) runs the reference's code", kt.Name, g.Name, nd.Name, nd.Op)
+			}
 			vals := make([][]float32, len(g.Tensors))
 			for _, id := range nd.In {
 				vals[id] = ref[id]
@@ -107,6 +110,32 @@ func TestFastMatchesReferenceConvs(t *testing.T) {
 		{InC: 4, OutC: 4, Window: SquareWindow(5, 2, 2), Groups: 4},
 		{InC: 4, OutC: 4, Window: SquareWindow(2, 2, 0), Groups: 4},
 		{InC: 18, OutC: 40, Window: SquareWindow(1, 2, 0), Groups: 1},
+		// grouped (GEMM per group), channel multipliers (depthwise path)
+		{InC: 8, OutC: 12, Window: SquareWindow(3, 1, 1), Groups: 4},
+		{InC: 16, OutC: 16, Window: SquareWindow(3, 2, 1), Groups: 2},
+		{InC: 64, OutC: 64, Window: SquareWindow(3, 1, 1), Groups: 8},
+		{InC: 6, OutC: 9, Window: SquareWindow(1, 1, 0), Groups: 3},
+		{InC: 6, OutC: 12, Window: SquareWindow(1, 2, 0), Groups: 2},
+		{InC: 4, OutC: 8, Window: SquareWindow(3, 1, 1), Groups: 4},
+		{InC: 3, OutC: 9, Window: SquareWindow(5, 2, 2), Groups: 3},
+		// rectangular kernels, per-axis strides, four pads, dilation
+		{InC: 5, OutC: 7, Window: Window{KH: 1, KW: 7, SH: 1, SW: 1, PadL: 3, PadR: 3, DH: 1, DW: 1}, Groups: 1},
+		{InC: 5, OutC: 7, Window: Window{KH: 7, KW: 1, SH: 1, SW: 1, PadT: 3, PadB: 3, DH: 1, DW: 1}, Groups: 1},
+		{InC: 4, OutC: 6, Window: Window{KH: 1, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Groups: 1},
+		{InC: 4, OutC: 6, Window: Window{KH: 3, KW: 3, SH: 2, SW: 2, PadB: 1, PadR: 1, DH: 1, DW: 1}, Groups: 1},
+		{InC: 3, OutC: 5, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}, Groups: 1},
+		{InC: 3, OutC: 5, Window: Window{KH: 3, KW: 2, SH: 3, SW: 1, PadT: 4, PadL: 0, PadB: 1, PadR: 3, DH: 1, DW: 3}, Groups: 1},
+		{InC: 1, OutC: 3, Window: SquareWindow(3, 1, 5), Groups: 1},
+		{InC: 6, OutC: 4, Window: Window{KH: 1, KW: 1, SH: 1, SW: 1, PadT: 1, PadL: 0, PadB: 0, PadR: 2, DH: 1, DW: 1}, Groups: 2},
+		{InC: 8, OutC: 8, Window: Window{KH: 1, KW: 5, SH: 2, SW: 1, PadL: 2, PadR: 2, DH: 1, DW: 2}, Groups: 4},
+		// depthwise beyond the square 3x3
+		{InC: 6, OutC: 6, Window: SquareWindow(7, 1, 3), Groups: 6},
+		{InC: 6, OutC: 6, Window: SquareWindow(7, 2, 3), Groups: 6},
+		{InC: 4, OutC: 4, Window: Window{KH: 5, KW: 5, SH: 2, SW: 2, PadT: 1, PadL: 1, PadB: 2, PadR: 2, DH: 1, DW: 1}, Groups: 4},
+		{InC: 4, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 0, PadL: 1, PadB: 1, PadR: 0, DH: 1, DW: 1}, Groups: 4},
+		{InC: 4, OutC: 4, Window: Window{KH: 1, KW: 7, SH: 1, SW: 2, PadL: 3, PadR: 3, DH: 1, DW: 1}, Groups: 4},
+		{InC: 4, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}, Groups: 4},
+		{InC: 4, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 3, SW: 2, PadT: 4, PadL: 3, PadB: 0, PadR: 1, DH: 2, DW: 3}, Groups: 4},
 	} {
 		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}, {23, 37}} {
 			if oh, ow := c.OutSize(hw[0], hw[1], false); oh < 1 || ow < 1 {
@@ -116,6 +145,37 @@ func TestFastMatchesReferenceConvs(t *testing.T) {
 				checkFast(t, convGraph(c, hw[0], hw[1], act, uint64(i)), 3, uint64(hw[0]))
 			}
 		}
+	}
+}
+
+// TestFastMatchesReferenceRandomConvs draws random windows, group counts
+// and planes (down to 1x1, and smaller than the kernel with padding).
+func TestFastMatchesReferenceRandomConvs(t *testing.T) {
+	r := rand.New(rand.NewPCG(24, 7))
+	pick := func(lo, hi int) int { return lo + r.IntN(hi-lo+1) }
+	for i := 0; i < 120; {
+		w := Window{KH: pick(1, 7), KW: pick(1, 7), SH: pick(1, 3), SW: pick(1, 3), DH: pick(1, 3), DW: pick(1, 3)}
+		if r.IntN(3) == 0 {
+			w.DH, w.DW = 1, 1
+		}
+		w.PadT, w.PadB = pick(0, w.KH), pick(0, w.KH)
+		w.PadL, w.PadR = pick(0, w.KW), pick(0, w.KW)
+		groups, icg, ocg := 1, pick(1, 5), pick(1, 5)
+		switch r.IntN(3) {
+		case 1: // depthwise, or with a channel multiplier
+			groups, icg, ocg = pick(2, 6), 1, pick(1, 2)
+		case 2:
+			groups = pick(2, 4)
+		}
+		c := Conv{InC: groups * icg, OutC: groups * ocg, Groups: groups, Window: w}
+		h, wd := pick(1, 19), pick(1, 19)
+		if oh, ow := c.OutSize(h, wd, false); oh < 1 || ow < 1 {
+			continue
+		}
+		act := Act(r.IntN(3))
+		t.Logf("case %d: %+v on %dx%d", i, c, h, wd)
+		checkFast(t, convGraph(c, h, wd, act, uint64(i)), pick(1, 3), uint64(i))
+		i++
 	}
 }
 
@@ -131,6 +191,51 @@ func TestFastMatchesReferenceResNet(t *testing.T) {
 	g := randomGraph(t, d, 2)
 	checkFast(t, Fuse(g), 3, 2) // max-pool, add_relu
 	checkFast(t, g, 2, 3)
+}
+
+func TestFastMatchesReferenceMBNets(t *testing.T) {
+	for _, arch := range []string{"mnv3", "effb0"} {
+		g := buildMBNet(arch, 40)
+		checkFast(t, Fuse(g), 3, 4) // SE: AvgPool, Mul by [C,1,1]; HardSwish, SiLU, (Hard)Sigmoid
+		checkFast(t, g, 2, 5)       // unfused: BatchNorm and ReLU nodes too
+	}
+}
+
+// TestFastMatchesReferenceOps runs the ops without MACs on planes large
+// enough to be split across workers.
+func TestFastMatchesReferenceOps(t *testing.T) {
+	for _, hw := range [][2]int{{1, 1}, {5, 3}, {90, 70}} {
+		g := &Graph{Name: "ops"}
+		g.Input = g.NewTensor([]int{6, hw[0], hw[1]})
+		add := func(nd *Node, in ...int) int { return g.Add(nd, in...) }
+		x := add(&Node{Op: OpAffine, Name: "affine", Affine: &Affine{C: 6, Scale: []float32{2, -1, 0.5, 3, 1, -0.25}, Shift: []float32{0.5, 1, -1, 0, 2, 0.1}}}, g.Input)
+		r := add(&Node{Op: OpReLU, Name: "relu"}, x)
+		r6 := add(&Node{Op: OpReLU6, Name: "relu6"}, g.Input)
+		l := add(&Node{Op: OpLeakyReLU, Name: "leaky", Unary: &Unary{Alpha: 0.1}}, r6)
+		m := add(&Node{Op: OpMul, Name: "mul"}, r, l)
+		hs := add(&Node{Op: OpHardSigmoid, Name: "hsig", Unary: &Unary{Alpha: 0.2, Beta: 0.5}}, m)
+		cat := add(&Node{Op: OpConcat, Name: "cat"}, hs, g.Input, m)
+		sh := add(&Node{Op: OpShuffle, Name: "shuffle", Perm: []int{3, 17, 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}, cat)
+		sl := add(&Node{Op: OpSlice, Name: "slice", Slice: &Slice{Start: 2, End: 14}}, sh)
+		mp := add(&Node{Op: OpMaxPool, Name: "maxpool", Pool: &Pool{Window: SquareWindow(3, 2, 1), Ceil: true}}, sl)
+		ap := add(&Node{Op: OpAvgPool, Name: "avgpool", Pool: &Pool{Window: win(2, 3, 2, 1, 1, 1, 1, 1, 1, 1), CountPad: true}}, mp)
+		gp := add(&Node{Op: OpAvgPool, Name: "gpool", Pool: &Pool{Window: win(hw[0], hw[1], hw[0], hw[1], 0, 0, 0, 0, 1, 1)}}, sl)
+		se := add(&Node{Op: OpSigmoid, Name: "sigmoid"}, gp)
+		y := add(&Node{Op: OpMul, Name: "se"}, sl, se)
+		y = add(&Node{Op: OpSiLU, Name: "silu"}, y)
+		y = add(&Node{Op: OpHardSwish, Name: "hswish"}, y)
+		y = add(&Node{Op: OpMean, Name: "mean"}, y)
+		z := add(&Node{Op: OpMean, Name: "mean2"}, ap)
+		y = add(&Node{Op: OpConcat, Name: "cat2"}, y, z)
+		g.Output = add(&Node{Op: OpAffine, Name: "affine1d", Affine: &Affine{C: 24, Scale: make([]float32, 24), Shift: make([]float32, 24)}}, y)
+		for i := range 24 {
+			g.Nodes[len(g.Nodes)-1].Affine.Scale[i] = float32(i) - 11.5
+		}
+		if err := InferShapes(g); err != nil {
+			t.Fatal(err)
+		}
+		checkFast(t, g, 3, uint64(hw[0]))
+	}
 }
 
 // TestFastPreHook checks that the pre hook sees Conv and Linear outputs

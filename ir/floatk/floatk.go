@@ -1,8 +1,8 @@
 // Package floatk holds the float32 kernels behind ir's fast interpreter: two
 // GEMM micro-kernels, a depthwise kernel over a list of taps, an elementwise
-// add and a min/max scan. Each exists as portable Go and, on amd64, as
-// avo-generated AVX2 and AVX-512 assembly (./asm); Best picks the widest the
-// CPU runs.
+// add, a min/max scan and Sigmoid/SiLU. Each exists as portable Go and, on
+// amd64, as avo-generated AVX2 and AVX-512 assembly (./asm; Sigmoids is
+// AVX2's on both); Best picks the widest the CPU runs.
 //
 // The kernels compute the sums of ir's reference interpreter in its order,
 // each product rounded to float32 before it is added (no fused multiply-add),
@@ -40,6 +40,7 @@ type Kernels struct {
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 	deint    func(n int, x, even, odd *float32)
+	sig      [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
 
 type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
@@ -260,6 +261,88 @@ func (t *Kernels) Deinterleave(x, even, odd []float32) {
 	}
 	for i := v; i < n; i++ {
 		even[i], odd[i] = x[2*i], x[2*i+1]
+	}
+}
+
+// SigmoidSlack bounds the relative distance between Sigmoids' float64
+// values and the formula's as math.Exp computes it (both are within ~1e-15
+// of the exact value): 2^-40.
+const SigmoidSlack = 0x1p-40
+
+// SigmoidMax bounds the inputs Sigmoids computes.
+const SigmoidMax = 80
+
+// Sigmoids sets y[i] to float32(num/(1+math.Exp(-float64(x[i])))), with num
+// float64(x[i]) (silu: SiLU) or 1 (Sigmoid), wherever it is sure of that
+// value, and to NaN elsewhere: for |x[i]| > SigmoidMax, NaN, and where its
+// own float64 value v is so near a float32 rounding boundary that
+// v*(1-SigmoidSlack) and v*(1+SigmoidSlack) round apart (a few in 10^5 of
+// activations; denormal results). Any value between those two, the
+// formula's included, rounds as they do. len(y) >= len(x).
+func (t *Kernels) Sigmoids(x, y []float32, silu bool) {
+	if len(y) < len(x) {
+		panic(fmt.Sprintf("floatk: Sigmoids of %d values into %d", len(x), len(y)))
+	}
+	v := 0
+	k := 0
+	if silu {
+		k = 1
+	}
+	if t.sig[k] != nil {
+		v = len(x) &^ 3
+	}
+	if v > 0 {
+		t.sig[k](v, &x[0], &y[0])
+	}
+	sigmoidsGo(x[v:], y[v:], silu)
+}
+
+// The constants of sigmoidsGo's exp (keep asm/sigmoid.go in sync).
+const (
+	expInvL    = 64 / math.Ln2
+	expShifter = 0x1.8p52 // adding it rounds to an integer, in the low bits
+	// ln2/64 in two parts; expL1 has 33 significant bits, so k*expL1 is exact.
+	expL1 = 0x1.62e42fefp-7
+	expL2 = math.Ln2/64 - expL1
+)
+
+// expTab[j] = 2^(j/64).
+var expTab = func() (t [64]float64) {
+	for j := range t {
+		t[j] = math.Exp2(float64(j) / 64)
+	}
+	return t
+}()
+
+// sigmoidsGo is Sigmoids. exp(t) = 2^m * 2^(j/64) * e^r for t =
+// (64m+j)*ln2/64 + r, |r| <= ln2/128, e^r by its Taylor polynomial to r^5
+// (truncation below 4e-17): within ~1e-15 of exp(t) in all (ir's
+// TestSigmoidsExhaustive checks every float32 input against math.Exp's).
+func sigmoidsGo(x, y []float32, silu bool) {
+	nan := float32(math.NaN())
+	for i, v := range x {
+		xd := float64(v)
+		if !(math.Abs(xd) <= SigmoidMax) {
+			y[i] = nan
+			continue
+		}
+		t := -xd
+		kf := float64(t*expInvL) + expShifter
+		n := int32(math.Float64bits(kf))
+		k := kf - expShifter
+		r := float64(t-float64(k*expL1)) - float64(k*expL2)
+		p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120)))))
+		e := float64(expTab[n&63]*p) * math.Float64frombits(uint64(n>>6+1023)<<52)
+		num := 1.0
+		if silu {
+			num = xd
+		}
+		d := num / (1 + e)
+		lo, hi := float32(d*(1-SigmoidSlack)), float32(d*(1+SigmoidSlack))
+		if lo != hi {
+			lo = nan
+		}
+		y[i] = lo
 	}
 }
 

@@ -10548,3 +10548,268 @@ loop:
 	JNZ       loop
 	VZEROUPPER
 	RET
+
+// func sigmoid_avx2(n int, x *float32, y *float32)
+// Requires: AVX, AVX2
+TEXT ·sigmoid_avx2(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ y+16(FP), DX
+	LEAQ sigmoid_consts<>+0(SB), BX
+	LEAQ sigmoid_exp2<>+0(SB), SI
+
+sigmoid_avx2_loop:
+	VMOVUPS    (CX), X0
+	VANDPS     480(BX), X0, X1
+	VCMPPS     $0x12, 512(BX), X1, X1
+	VCVTPS2PD  X0, Y0
+	VPMOVSXDQ  X1, Y2
+	VXORPD     352(BX), Y0, Y0
+	VANDPD     Y2, Y0, Y0
+	VMULPD     (BX), Y0, Y2
+	VADDPD     32(BX), Y2, Y2
+	VSUBPD     32(BX), Y2, Y3
+	VPAND      384(BX), Y2, Y4
+	VPSUBQ     416(BX), Y2, Y2
+	VPADDQ     448(BX), Y2, Y2
+	VPSRLQ     $0x06, Y2, Y2
+	VPSLLQ     $0x34, Y2, Y2
+	VMULPD     64(BX), Y3, Y5
+	VSUBPD     Y5, Y0, Y0
+	VMULPD     96(BX), Y3, Y5
+	VSUBPD     Y5, Y0, Y0
+	VMULPD     256(BX), Y0, Y3
+	VADDPD     224(BX), Y3, Y3
+	VMULPD     Y0, Y3, Y3
+	VADDPD     192(BX), Y3, Y3
+	VMULPD     Y0, Y3, Y3
+	VADDPD     160(BX), Y3, Y3
+	VMULPD     Y0, Y3, Y3
+	VADDPD     128(BX), Y3, Y3
+	VMULPD     Y0, Y3, Y3
+	VADDPD     128(BX), Y3, Y3
+	VPCMPEQD   Y0, Y0, Y0
+	VXORPD     Y5, Y5, Y5
+	VGATHERQPD Y0, (SI)(Y4*8), Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y2, Y5, Y5
+	VADDPD     128(BX), Y5, Y5
+	VMOVUPD    128(BX), Y0
+	VDIVPD     Y5, Y0, Y0
+	VMULPD     288(BX), Y0, Y2
+	VMULPD     320(BX), Y0, Y0
+	VCVTPD2PSY Y2, X2
+	VCVTPD2PSY Y0, X0
+	VCMPPS     $0x00, X0, X2, X0
+	VANDPS     X1, X0, X0
+	VMOVUPS    544(BX), X1
+	VBLENDVPS  X0, X2, X1, X1
+	VMOVUPS    X1, (DX)
+	ADDQ       $0x10, CX
+	ADDQ       $0x10, DX
+	SUBQ       $0x04, AX
+	JNZ        sigmoid_avx2_loop
+	VZEROUPPER
+	RET
+
+DATA sigmoid_consts<>+0(SB)/8, $0x40571547652b82fe
+DATA sigmoid_consts<>+8(SB)/8, $0x40571547652b82fe
+DATA sigmoid_consts<>+16(SB)/8, $0x40571547652b82fe
+DATA sigmoid_consts<>+24(SB)/8, $0x40571547652b82fe
+DATA sigmoid_consts<>+32(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+40(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+48(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+56(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+64(SB)/8, $0x3f862e42fef00000
+DATA sigmoid_consts<>+72(SB)/8, $0x3f862e42fef00000
+DATA sigmoid_consts<>+80(SB)/8, $0x3f862e42fef00000
+DATA sigmoid_consts<>+88(SB)/8, $0x3f862e42fef00000
+DATA sigmoid_consts<>+96(SB)/8, $0x3d7473de6af278ed
+DATA sigmoid_consts<>+104(SB)/8, $0x3d7473de6af278ed
+DATA sigmoid_consts<>+112(SB)/8, $0x3d7473de6af278ed
+DATA sigmoid_consts<>+120(SB)/8, $0x3d7473de6af278ed
+DATA sigmoid_consts<>+128(SB)/8, $0x3ff0000000000000
+DATA sigmoid_consts<>+136(SB)/8, $0x3ff0000000000000
+DATA sigmoid_consts<>+144(SB)/8, $0x3ff0000000000000
+DATA sigmoid_consts<>+152(SB)/8, $0x3ff0000000000000
+DATA sigmoid_consts<>+160(SB)/8, $0x3fe0000000000000
+DATA sigmoid_consts<>+168(SB)/8, $0x3fe0000000000000
+DATA sigmoid_consts<>+176(SB)/8, $0x3fe0000000000000
+DATA sigmoid_consts<>+184(SB)/8, $0x3fe0000000000000
+DATA sigmoid_consts<>+192(SB)/8, $0x3fc5555555555555
+DATA sigmoid_consts<>+200(SB)/8, $0x3fc5555555555555
+DATA sigmoid_consts<>+208(SB)/8, $0x3fc5555555555555
+DATA sigmoid_consts<>+216(SB)/8, $0x3fc5555555555555
+DATA sigmoid_consts<>+224(SB)/8, $0x3fa5555555555555
+DATA sigmoid_consts<>+232(SB)/8, $0x3fa5555555555555
+DATA sigmoid_consts<>+240(SB)/8, $0x3fa5555555555555
+DATA sigmoid_consts<>+248(SB)/8, $0x3fa5555555555555
+DATA sigmoid_consts<>+256(SB)/8, $0x3f81111111111111
+DATA sigmoid_consts<>+264(SB)/8, $0x3f81111111111111
+DATA sigmoid_consts<>+272(SB)/8, $0x3f81111111111111
+DATA sigmoid_consts<>+280(SB)/8, $0x3f81111111111111
+DATA sigmoid_consts<>+288(SB)/8, $0x3fefffffffffe000
+DATA sigmoid_consts<>+296(SB)/8, $0x3fefffffffffe000
+DATA sigmoid_consts<>+304(SB)/8, $0x3fefffffffffe000
+DATA sigmoid_consts<>+312(SB)/8, $0x3fefffffffffe000
+DATA sigmoid_consts<>+320(SB)/8, $0x3ff0000000001000
+DATA sigmoid_consts<>+328(SB)/8, $0x3ff0000000001000
+DATA sigmoid_consts<>+336(SB)/8, $0x3ff0000000001000
+DATA sigmoid_consts<>+344(SB)/8, $0x3ff0000000001000
+DATA sigmoid_consts<>+352(SB)/8, $0x8000000000000000
+DATA sigmoid_consts<>+360(SB)/8, $0x8000000000000000
+DATA sigmoid_consts<>+368(SB)/8, $0x8000000000000000
+DATA sigmoid_consts<>+376(SB)/8, $0x8000000000000000
+DATA sigmoid_consts<>+384(SB)/8, $0x000000000000003f
+DATA sigmoid_consts<>+392(SB)/8, $0x000000000000003f
+DATA sigmoid_consts<>+400(SB)/8, $0x000000000000003f
+DATA sigmoid_consts<>+408(SB)/8, $0x000000000000003f
+DATA sigmoid_consts<>+416(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+424(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+432(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+440(SB)/8, $0x4338000000000000
+DATA sigmoid_consts<>+448(SB)/8, $0x000000000000ffc0
+DATA sigmoid_consts<>+456(SB)/8, $0x000000000000ffc0
+DATA sigmoid_consts<>+464(SB)/8, $0x000000000000ffc0
+DATA sigmoid_consts<>+472(SB)/8, $0x000000000000ffc0
+DATA sigmoid_consts<>+480(SB)/4, $0x7fffffff
+DATA sigmoid_consts<>+484(SB)/4, $0x7fffffff
+DATA sigmoid_consts<>+488(SB)/4, $0x7fffffff
+DATA sigmoid_consts<>+492(SB)/4, $0x7fffffff
+DATA sigmoid_consts<>+512(SB)/4, $0x42a00000
+DATA sigmoid_consts<>+516(SB)/4, $0x42a00000
+DATA sigmoid_consts<>+520(SB)/4, $0x42a00000
+DATA sigmoid_consts<>+524(SB)/4, $0x42a00000
+DATA sigmoid_consts<>+544(SB)/4, $0x7fc00000
+DATA sigmoid_consts<>+548(SB)/4, $0x7fc00000
+DATA sigmoid_consts<>+552(SB)/4, $0x7fc00000
+DATA sigmoid_consts<>+556(SB)/4, $0x7fc00000
+GLOBL sigmoid_consts<>(SB), RODATA|NOPTR, $560
+
+DATA sigmoid_exp2<>+0(SB)/8, $0x3ff0000000000000
+DATA sigmoid_exp2<>+8(SB)/8, $0x3ff02c9a3e778061
+DATA sigmoid_exp2<>+16(SB)/8, $0x3ff059b0d3158574
+DATA sigmoid_exp2<>+24(SB)/8, $0x3ff0874518759bc8
+DATA sigmoid_exp2<>+32(SB)/8, $0x3ff0b5586cf9890f
+DATA sigmoid_exp2<>+40(SB)/8, $0x3ff0e3ec32d3d1a2
+DATA sigmoid_exp2<>+48(SB)/8, $0x3ff11301d0125b51
+DATA sigmoid_exp2<>+56(SB)/8, $0x3ff1429aaea92de0
+DATA sigmoid_exp2<>+64(SB)/8, $0x3ff172b83c7d517b
+DATA sigmoid_exp2<>+72(SB)/8, $0x3ff1a35beb6fcb75
+DATA sigmoid_exp2<>+80(SB)/8, $0x3ff1d4873168b9aa
+DATA sigmoid_exp2<>+88(SB)/8, $0x3ff2063b88628cd6
+DATA sigmoid_exp2<>+96(SB)/8, $0x3ff2387a6e756238
+DATA sigmoid_exp2<>+104(SB)/8, $0x3ff26b4565e27cdd
+DATA sigmoid_exp2<>+112(SB)/8, $0x3ff29e9df51fdee1
+DATA sigmoid_exp2<>+120(SB)/8, $0x3ff2d285a6e4030b
+DATA sigmoid_exp2<>+128(SB)/8, $0x3ff306fe0a31b715
+DATA sigmoid_exp2<>+136(SB)/8, $0x3ff33c08b26416ff
+DATA sigmoid_exp2<>+144(SB)/8, $0x3ff371a7373aa9cb
+DATA sigmoid_exp2<>+152(SB)/8, $0x3ff3a7db34e59ff7
+DATA sigmoid_exp2<>+160(SB)/8, $0x3ff3dea64c123422
+DATA sigmoid_exp2<>+168(SB)/8, $0x3ff4160a21f72e2a
+DATA sigmoid_exp2<>+176(SB)/8, $0x3ff44e086061892d
+DATA sigmoid_exp2<>+184(SB)/8, $0x3ff486a2b5c13cd0
+DATA sigmoid_exp2<>+192(SB)/8, $0x3ff4bfdad5362a27
+DATA sigmoid_exp2<>+200(SB)/8, $0x3ff4f9b2769d2ca7
+DATA sigmoid_exp2<>+208(SB)/8, $0x3ff5342b569d4f82
+DATA sigmoid_exp2<>+216(SB)/8, $0x3ff56f4736b527da
+DATA sigmoid_exp2<>+224(SB)/8, $0x3ff5ab07dd485429
+DATA sigmoid_exp2<>+232(SB)/8, $0x3ff5e76f15ad2148
+DATA sigmoid_exp2<>+240(SB)/8, $0x3ff6247eb03a5584
+DATA sigmoid_exp2<>+248(SB)/8, $0x3ff6623882552224
+DATA sigmoid_exp2<>+256(SB)/8, $0x3ff6a09e667f3bcc
+DATA sigmoid_exp2<>+264(SB)/8, $0x3ff6dfb23c651a2f
+DATA sigmoid_exp2<>+272(SB)/8, $0x3ff71f75e8ec5f74
+DATA sigmoid_exp2<>+280(SB)/8, $0x3ff75feb564267c9
+DATA sigmoid_exp2<>+288(SB)/8, $0x3ff7a11473eb0187
+DATA sigmoid_exp2<>+296(SB)/8, $0x3ff7e2f336cf4e62
+DATA sigmoid_exp2<>+304(SB)/8, $0x3ff82589994cce12
+DATA sigmoid_exp2<>+312(SB)/8, $0x3ff868d99b4492ec
+DATA sigmoid_exp2<>+320(SB)/8, $0x3ff8ace5422aa0dc
+DATA sigmoid_exp2<>+328(SB)/8, $0x3ff8f1ae99157736
+DATA sigmoid_exp2<>+336(SB)/8, $0x3ff93737b0cdc5e5
+DATA sigmoid_exp2<>+344(SB)/8, $0x3ff97d829fde4e50
+DATA sigmoid_exp2<>+352(SB)/8, $0x3ff9c49182a3f090
+DATA sigmoid_exp2<>+360(SB)/8, $0x3ffa0c667b5de565
+DATA sigmoid_exp2<>+368(SB)/8, $0x3ffa5503b23e255c
+DATA sigmoid_exp2<>+376(SB)/8, $0x3ffa9e6b5579fdbf
+DATA sigmoid_exp2<>+384(SB)/8, $0x3ffae89f995ad3ae
+DATA sigmoid_exp2<>+392(SB)/8, $0x3ffb33a2b84f15fb
+DATA sigmoid_exp2<>+400(SB)/8, $0x3ffb7f76f2fb5e47
+DATA sigmoid_exp2<>+408(SB)/8, $0x3ffbcc1e904bc1d2
+DATA sigmoid_exp2<>+416(SB)/8, $0x3ffc199bdd85529c
+DATA sigmoid_exp2<>+424(SB)/8, $0x3ffc67f12e57d14b
+DATA sigmoid_exp2<>+432(SB)/8, $0x3ffcb720dcef9069
+DATA sigmoid_exp2<>+440(SB)/8, $0x3ffd072d4a07897c
+DATA sigmoid_exp2<>+448(SB)/8, $0x3ffd5818dcfba487
+DATA sigmoid_exp2<>+456(SB)/8, $0x3ffda9e603db3286
+DATA sigmoid_exp2<>+464(SB)/8, $0x3ffdfc97337b9b5f
+DATA sigmoid_exp2<>+472(SB)/8, $0x3ffe502ee78b3ff6
+DATA sigmoid_exp2<>+480(SB)/8, $0x3ffea4afa2a490da
+DATA sigmoid_exp2<>+488(SB)/8, $0x3ffefa1bee615a27
+DATA sigmoid_exp2<>+496(SB)/8, $0x3fff50765b6e4540
+DATA sigmoid_exp2<>+504(SB)/8, $0x3fffa7c1819e90d8
+GLOBL sigmoid_exp2<>(SB), RODATA|NOPTR, $512
+
+// func silu_avx2(n int, x *float32, y *float32)
+// Requires: AVX, AVX2
+TEXT ·silu_avx2(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ y+16(FP), DX
+	LEAQ sigmoid_consts<>+0(SB), BX
+	LEAQ sigmoid_exp2<>+0(SB), SI
+
+silu_avx2_loop:
+	VMOVUPS    (CX), X0
+	VANDPS     480(BX), X0, X1
+	VCMPPS     $0x12, 512(BX), X1, X1
+	VCVTPS2PD  X0, Y0
+	VPMOVSXDQ  X1, Y2
+	VXORPD     352(BX), Y0, Y3
+	VANDPD     Y2, Y3, Y3
+	VMULPD     (BX), Y3, Y2
+	VADDPD     32(BX), Y2, Y2
+	VSUBPD     32(BX), Y2, Y4
+	VPAND      384(BX), Y2, Y5
+	VPSUBQ     416(BX), Y2, Y2
+	VPADDQ     448(BX), Y2, Y2
+	VPSRLQ     $0x06, Y2, Y2
+	VPSLLQ     $0x34, Y2, Y2
+	VMULPD     64(BX), Y4, Y6
+	VSUBPD     Y6, Y3, Y3
+	VMULPD     96(BX), Y4, Y6
+	VSUBPD     Y6, Y3, Y3
+	VMULPD     256(BX), Y3, Y4
+	VADDPD     224(BX), Y4, Y4
+	VMULPD     Y3, Y4, Y4
+	VADDPD     192(BX), Y4, Y4
+	VMULPD     Y3, Y4, Y4
+	VADDPD     160(BX), Y4, Y4
+	VMULPD     Y3, Y4, Y4
+	VADDPD     128(BX), Y4, Y4
+	VMULPD     Y3, Y4, Y4
+	VADDPD     128(BX), Y4, Y4
+	VPCMPEQD   Y3, Y3, Y3
+	VXORPD     Y6, Y6, Y6
+	VGATHERQPD Y3, (SI)(Y5*8), Y6
+	VMULPD     Y4, Y6, Y6
+	VMULPD     Y2, Y6, Y6
+	VADDPD     128(BX), Y6, Y6
+	VDIVPD     Y6, Y0, Y0
+	VMULPD     288(BX), Y0, Y2
+	VMULPD     320(BX), Y0, Y0
+	VCVTPD2PSY Y2, X2
+	VCVTPD2PSY Y0, X0
+	VCMPPS     $0x00, X0, X2, X0
+	VANDPS     X1, X0, X0
+	VMOVUPS    544(BX), X1
+	VBLENDVPS  X0, X2, X1, X1
+	VMOVUPS    X1, (DX)
+	ADDQ       $0x10, CX
+	ADDQ       $0x10, DX
+	SUBQ       $0x04, AX
+	JNZ        silu_avx2_loop
+	VZEROUPPER
+	RET

@@ -263,3 +263,13 @@ func histidx_avx512(n int, x *float32, idx *int32, left float32, right float32, 
 //
 //go:noescape
 func deinterleave_avx512(n int, x *float32, even *float32, odd *float32)
+
+// sigmoid_avx2 is sigmoidsGo for n a multiple of 4 on AVX2.
+//
+//go:noescape
+func sigmoid_avx2(n int, x *float32, y *float32)
+
+// silu_avx2 is sigmoidsGo for n a multiple of 4 on AVX2.
+//
+//go:noescape
+func silu_avx2(n int, x *float32, y *float32)

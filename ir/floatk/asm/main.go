@@ -53,6 +53,8 @@ func main() {
 		histIndex(t)
 		deinterleave(t)
 	}
+	sigmoid(false)
+	sigmoid(true)
 	Generate()
 }
 
