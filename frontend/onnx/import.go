@@ -24,6 +24,12 @@ type value struct {
 	proto *onnxpb.TensorProto // an initializer not decoded yet
 	t     int
 	shape []int
+	// pads is a zero Pad of H and W not applied to t yet, [top, left,
+	// bottom, right]: only a Conv or AveragePool may read the value.
+	pads []int
+	// view marks a 5-D view of t in a channel shuffle: only Transpose and
+	// Reshape may read the value.
+	view *shuffleView
 }
 
 type importer struct {
@@ -33,7 +39,12 @@ type importer struct {
 	uses  map[string]int // readers of each name among live nodes, plus the graph output
 	batch int            // the input's batch size, 0 when dynamic
 	names map[*onnxpb.NodeProto]string
+	used  map[string]bool   // ir node names given
 	node  *onnxpb.NodeProto // the node being imported
+	// anyIO lifts the checks on the graph's input and output (an image in,
+	// [N, classes] out) for ONNX's node tests: any float input of rank 2 to
+	// 4 with a static batch, any output.
+	anyIO bool
 }
 
 // Import maps a decoded model onto ptqc's unfused float graph: a Quant node
@@ -41,8 +52,12 @@ type importer struct {
 // shape inferred. The ONNX graph must have one float input [N, C, H, W] (N
 // static or dynamic) and one output [N, classes].
 func Import(m *Model) (*ir.Graph, error) {
+	return importGraph(m, false)
+}
+
+func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	gp := m.Proto.GetGraph()
-	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}}
+	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}, used: map[string]bool{}, anyIO: anyIO}
 	for _, t := range gp.GetInitializer() {
 		if _, dup := im.vals[t.GetName()]; dup || t.GetName() == "" {
 			return nil, fmt.Errorf("initializer %q: empty or given twice", t.GetName())
@@ -94,10 +109,13 @@ func Import(m *Model) (*ir.Graph, error) {
 	if out.t == im.vals[input].t {
 		return nil, fmt.Errorf("graph output %q is the input", output)
 	}
-	if len(out.shape) != 2 {
+	if out.pads != nil || out.view != nil {
+		return nil, fmt.Errorf("graph output %q is a Pad or a 5-D view ptqc cannot compute alone", output)
+	}
+	if len(out.shape) != 2 && !im.anyIO {
 		return nil, fmt.Errorf("graph output %q has shape %v, want [N, classes]", output, out.shape)
 	}
-	if sh := gp.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil {
+	if sh := gp.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil && !im.anyIO {
 		// The declared shape, where torch wrote one, must be what was computed.
 		dims := sh.GetDim()
 		if len(dims) != 2 || (dims[1].GetDimParam() == "" && dims[1].GetDimValue() != int64(out.shape[1])) {
@@ -130,10 +148,10 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 		return nil, fmt.Errorf("element type %s, want FLOAT", onnxpb.TensorProto_DataType(tt.GetElemType()))
 	}
 	dims := tt.GetShape().GetDim()
-	if len(dims) != 4 {
+	if len(dims) != 4 && !(im.anyIO && len(dims) >= 2 && len(dims) <= 4) {
 		return nil, fmt.Errorf("%d dimensions, want 4 (N, C, H, W)", len(dims))
 	}
-	shape := make([]int, 4)
+	shape := make([]int, len(dims))
 	for i, d := range dims {
 		if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); !ok {
 			if i == 0 {
@@ -148,7 +166,10 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 		shape[i] = int(v)
 	}
 	im.batch = shape[0]
-	if shape[1] != 1 && shape[1] != 3 {
+	if im.anyIO && im.batch == 0 {
+		return nil, errors.New("a dynamic batch")
+	}
+	if shape[1] != 1 && shape[1] != 3 && !im.anyIO {
 		return nil, fmt.Errorf("%d channels: want 1 or 3", shape[1])
 	}
 	return shape, nil
@@ -324,6 +345,11 @@ func (im *importer) addInfer(n *ir.Node, in ...int) (int, error) {
 	if n.Name == "" {
 		n.Name = im.names[im.node]
 	}
+	// One ONNX node may give several ir nodes (Split).
+	for k, base := 1, n.Name; im.used[n.Name]; k++ {
+		n.Name = fmt.Sprintf("%s#%d", base, k)
+	}
+	im.used[n.Name] = true
 	out := im.g.Add(n, in...)
 	if err := ir.InferShapes(&ir.Graph{Tensors: im.g.Tensors, Nodes: []*ir.Node{n}}); err != nil {
 		return 0, err
@@ -374,6 +400,12 @@ func (im *importer) runtimeInput(n *onnxpb.NodeProto, k int) (*value, error) {
 	}
 	if v.c != nil {
 		return nil, fmt.Errorf("input %d (%q) is a constant where ptqc supports only values computed from the graph input", k, n.GetInput()[k])
+	}
+	if v.pads != nil {
+		return nil, fmt.Errorf("input %d (%q) is a Pad's output: ptqc takes zero padding only into a Conv or AveragePool", k, n.GetInput()[k])
+	}
+	if v.view != nil {
+		return nil, fmt.Errorf("input %d (%q) is a 5-D reshape %v: ptqc supports 5-D reshapes and transposes only as ShuffleNet's channel shuffle (view [N, g, C/g, H, W], transpose(1, 2), view [N, C, H, W])", k, n.GetInput()[k], v.shape)
 	}
 	return v, nil
 }
