@@ -12,7 +12,9 @@ import (
 // Elementwise ops: the activations, and Add, Sub, Mul, Div of two runtime
 // values or of a runtime value and a constant (an ir Affine).
 
-func (im *importer) relu(n *onnxpb.NodeProto, a *attrs) error { return im.activation(n, ir.OpReLU, nil) }
+func (im *importer) relu(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, ir.OpReLU, nil)
+}
 
 func (im *importer) sigmoid(n *onnxpb.NodeProto, a *attrs) error {
 	return im.activation(n, ir.OpSigmoid, nil)
