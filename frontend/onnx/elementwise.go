@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/ir"
@@ -283,6 +284,11 @@ func (im *importer) gate(x, y *value) (int, bool) {
 			nd.Op, nd.Unary = ir.OpHardSwish, nil
 		default:
 			continue
+		}
+		// Named after the module ("stem.2", not "stem.2/Sigmoid") where free.
+		if i := strings.LastIndex(nd.Name, "/"); i > 0 && !im.used[nd.Name[:i]] {
+			im.used[nd.Name[:i]] = true
+			nd.Name = nd.Name[:i]
 		}
 		return g.t, true
 	}
