@@ -106,7 +106,7 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	if out == nil || out.c != nil || out.proto != nil {
 		return nil, fmt.Errorf("graph output %q is a constant, not computed from the input", output)
 	}
-	if out.t == im.vals[input].t {
+	if out.t == im.vals[input].t && !im.anyIO {
 		return nil, fmt.Errorf("graph output %q is the input", output)
 	}
 	if out.pads != nil || out.view != nil {
