@@ -95,6 +95,11 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range order {
+		if op := n.GetOpType(); transformerOps[op] && (n.GetDomain() == "" || n.GetDomain() == "ai.onnx") {
+			return nil, fmt.Errorf("node %q (%s): %w", displayName(n), op, errTransformer("op "+op))
+		}
+	}
 	im.names = nodeNames(order)
 	for _, n := range order {
 		im.node = n

@@ -69,11 +69,12 @@ func init() {
 	}
 }
 
-// transformerOps are ops of the transformer-like families (ConvNeXt, ViT,
-// Swin, MaxViT), named as such when met.
+// transformerOps are ops only the transformer-like families (ConvNeXt, ViT,
+// Swin, MaxViT) have among torchvision's classifiers (their layer norm,
+// GELU, attention): a graph holding one is refused before its import, at
+// that node.
 var transformerOps = map[string]bool{
 	"LayerNormalization": true, "Erf": true, "Gelu": true, "Softmax": true, "LogSoftmax": true, "Einsum": true,
-	"Pow": true, "Sqrt": true, "Tanh": true, "Expand": true, "Where": true, "Equal": true,
 }
 
 // errTransformer is the refusal of an op or form only transformer-like models have.
