@@ -118,6 +118,9 @@ func (im *importer) importNode(n *onnxpb.NodeProto) error {
 	if !canFold && !canRun {
 		return fmt.Errorf("op %s is not supported (ptqc imports %s)", op, supportedOps())
 	}
+	if op == "HardSwish" && im.opset < 14 {
+		return fmt.Errorf("op HardSwish is defined from opset 14; the model imports opset %d", im.opset)
+	}
 	if max := maxInputs(op, im.opset); len(n.GetInput()) > max {
 		return fmt.Errorf("has %d inputs; %s takes at most %d at opset %d", len(n.GetInput()), op, max, im.opset)
 	}
