@@ -140,6 +140,9 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	if err := ir.InferShapes(im.g); err != nil {
 		return nil, err
 	}
+	if err := im.g.Work().Check(); err != nil {
+		return nil, err
+	}
 	return im.g, nil
 }
 
@@ -358,6 +361,14 @@ func (im *importer) addInfer(n *ir.Node, in ...int) (int, error) {
 	out := im.g.Add(n, in...)
 	if err := ir.InferShapes(&ir.Graph{Tensors: im.g.Tensors, Nodes: []*ir.Node{n}}); err != nil {
 		return 0, err
+	}
+	// Bounded at each node, so that no chain of concats overflows a shape.
+	e := 1.0
+	for _, d := range im.g.Tensors[out].Shape {
+		e *= float64(d)
+	}
+	if e > ir.MaxTensorElems {
+		return 0, fmt.Errorf("output %v has %.3g elements per sample, more than the limit of %d", im.g.Tensors[out].Shape, e, ir.MaxTensorElems)
 	}
 	return out, nil
 }

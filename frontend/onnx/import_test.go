@@ -157,6 +157,18 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", -1, 2))
 			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
 		}), `(Reshape): target shape [-1 2] of [0 4 1 1]: the dimensions after the first make 2 elements of a sample's 4`},
+		{"concats past the activation limit", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Input[0] = valueInfo("x", "N", 3, 1024, 1024)
+			in := "x"
+			var ns []*onnxpb.NodeProto
+			for k := range 6 {
+				out := fmt.Sprint("cat", k)
+				ns = append(ns, node("Concat", "/"+out, []string{in, in, in, in}, []string{out}, aInt("axis", 1)))
+				in = out
+			}
+			m.Graph.Node = append(ns, m.Graph.Node...)
+			m.Graph.Node[len(ns)].Input[0] = in
+		}), `node "/cat2" (Concat): output [192 1024 1024] has 2.01e+08 elements per sample, more than the limit of 67108864`},
 		{"Sub of runtime values", edit(setNode(1, node("Sub", "/sub/Sub", []string{"c", "c"}, []string{"r"}))), `node "/sub/Sub" (Sub): Sub of two values computed at run time is not supported (Add and Mul are)`},
 		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
