@@ -102,7 +102,7 @@ class Efficient(nn.Module):
 
 
 class Geometry(nn.Module):
-    """Inception's rectangular convs and pools, ResNeXt's groups, dilation, F.pad, DenseNet's BN after
+    """Inception's transform_input, rectangular convs and pools, ResNeXt's groups, dilation, F.pad, DenseNet's BN after
     a concat, LeakyReLU, Sigmoid, ReLU6 and arithmetic by constants."""
 
     def __init__(self):
@@ -116,6 +116,11 @@ class Geometry(nn.Module):
         self.scale = nn.Parameter(torch.rand(1, 8, 1, 1) + 0.5)
 
     def forward(self, x):
+        # torchvision's GoogLeNet/Inception v3 transform_input
+        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+        x = torch.cat((x_ch0, x_ch1, x_ch2), 1)
         x = x * 0.5 + 0.25
         x = (x - 0.1) / 2.0
         x = F.leaky_relu(self.c17(x), 0.1)

@@ -403,3 +403,82 @@ func (im *importer) transpose(n *onnxpb.NodeProto, a *attrs) error {
 	}
 	return fmt.Errorf("perm %v of %v: ptqc transposes only in ShuffleNet's channel shuffle (a [N, g, C/g, H, W] view, perm [0 2 1 3 4])", perm, x.shape)
 }
+
+// gather of one channel (x[:, k], torchvision's transform_input) is a
+// Slice whose ONNX value lacks the channel axis until an Unsqueeze puts it
+// back; with 1-D indices [k] it keeps the axis.
+func (im *importer) gather(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	axis, err := a.int("axis", 0)
+	if err != nil {
+		return err
+	}
+	if err := channelAxis(axis, len(x.shape)); err != nil {
+		return err
+	}
+	it, err := im.constInput(n, 1, "indices")
+	if err != nil {
+		return err
+	}
+	idx, err := intsOf(it, "indices (input 1)")
+	if err != nil || len(idx) != 1 {
+		return fmt.Errorf("indices %v: ptqc gathers one channel (%v)", idx, err)
+	}
+	k := idx[0]
+	if k < 0 {
+		k += int64(x.shape[1])
+	}
+	if k < 0 || k >= int64(x.shape[1]) {
+		return fmt.Errorf("index %d of %d channels", idx[0], x.shape[1])
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	if err := im.sliceChannels(n, 0, x, int(k), int(k)+1); err != nil {
+		return err
+	}
+	if len(it.dims) == 0 {
+		v := *im.vals[n.GetOutput()[0]]
+		v.shape = []int{x.shape[0], x.shape[2], x.shape[3]}
+		v.squeezed = true
+		im.set(n, 0, &v)
+	}
+	return nil
+}
+
+// unsqueeze puts back the channel axis a Gather took.
+func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.input(n, 0)
+	if err != nil {
+		return err
+	}
+	if x == nil || !x.squeezed {
+		_, err := im.runtimeInput(n, 0)
+		if err == nil {
+			err = errors.New("ptqc unsqueezes only a channel a Gather took (torchvision's transform_input)")
+		}
+		return err
+	}
+	var axes []int64
+	if im.opset < 13 {
+		axes, err = a.ints("axes", nil)
+	} else if t, err2 := im.constInput(n, 1, "axes"); err2 != nil {
+		return err2
+	} else {
+		axes, err = intsOf(t, "axes (input 1)")
+	}
+	if err != nil {
+		return err
+	}
+	if len(axes) != 1 || (axes[0] != 1 && axes[0] != -3) {
+		return fmt.Errorf("axes %v: ptqc puts back the channel axis (1)", axes)
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	im.set(n, 0, &value{t: x.t, shape: []int{x.shape[0], 1, x.shape[1], x.shape[2]}})
+	return nil
+}

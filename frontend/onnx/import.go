@@ -30,6 +30,9 @@ type value struct {
 	// view marks a 5-D view of t in a channel shuffle: only Transpose and
 	// Reshape may read the value.
 	view *shuffleView
+	// squeezed marks a channel picked by a Gather ([N, H, W]; t is [1,H,W]):
+	// only the Unsqueeze that puts the axis back may read the value.
+	squeezed bool
 }
 
 type importer struct {
@@ -114,7 +117,7 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	if out.t == im.vals[input].t && !im.anyIO {
 		return nil, fmt.Errorf("graph output %q is the input", output)
 	}
-	if out.pads != nil || out.view != nil {
+	if out.pads != nil || out.view != nil || out.squeezed {
 		return nil, fmt.Errorf("graph output %q is a Pad or a 5-D view ptqc cannot compute alone", output)
 	}
 	if len(out.shape) != 2 && !im.anyIO {
@@ -419,6 +422,9 @@ func (im *importer) runtimeInput(n *onnxpb.NodeProto, k int) (*value, error) {
 	}
 	if v.pads != nil {
 		return nil, fmt.Errorf("input %d (%q) is a Pad's output: ptqc takes zero padding only into a Conv or AveragePool", k, n.GetInput()[k])
+	}
+	if v.squeezed {
+		return nil, fmt.Errorf("input %d (%q) is one channel without its axis: ptqc takes it only into an Unsqueeze of axis 1 (torchvision's transform_input)", k, n.GetInput()[k])
 	}
 	if v.view != nil {
 		return nil, fmt.Errorf("input %d (%q) is a 5-D reshape %v: ptqc supports 5-D reshapes and transposes only as ShuffleNet's channel shuffle (view [N, g, C/g, H, W], transpose(1, 2), view [N, C, H, W])", k, n.GetInput()[k], v.shape)

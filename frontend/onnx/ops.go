@@ -36,6 +36,8 @@ func init() {
 		"Slice":              (*importer).slice,
 		"Pad":                (*importer).pad,
 		"Transpose":          (*importer).transpose,
+		"Gather":             (*importer).gather,
+		"Unsqueeze":          (*importer).unsqueeze,
 		"GlobalAveragePool":  (*importer).globalAvgPool,
 		"ReduceMean":         (*importer).reduceMean,
 		"Flatten":            (*importer).flatten,
