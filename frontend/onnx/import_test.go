@@ -53,7 +53,7 @@ func TestImportErrors(t *testing.T) {
 		want string
 	}{
 		{"unsupported op", edit(setNode(1, node("Softplus", "/act/Softplus", []string{"c"}, []string{"r"}))), `node "/act/Softplus" (Softplus): op Softplus is not supported`},
-		{"transformer op", edit(setNode(1, node("LayerNormalization", "/ln/LayerNormalization", []string{"c", "b"}, []string{"r"}))), `node "/ln/LayerNormalization" (LayerNormalization): op LayerNormalization: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of ptqc's scope`},
+		{"transformer op", edit(setNode(1, node("LayerNormalization", "/ln/LayerNormalization", []string{"c", "b"}, []string{"r"}))), `node "/ln/LayerNormalization" (LayerNormalization): op LayerNormalization: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc`},
 		{"MatMul of runtime values", edit(setNode(4, node("MatMul", "/attn/MatMul", []string{"f", "f"}, []string{"y"}))), `node "/attn/MatMul" (MatMul): MatMul of two values computed at run time: transformer-like families`},
 		{"other domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }), `node "/relu/Relu" (Relu): domain "com.microsoft"`},
 		{"unknown attribute", edit(setNode(0, conv(append(convAttrs, aInt("foo", 1))...))), `node "/conv/Conv" (Conv): attribute foo not supported`},

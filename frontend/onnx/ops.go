@@ -81,7 +81,7 @@ var transformerOps = map[string]bool{
 
 // errTransformer is the refusal of an op or form only transformer-like models have.
 func errTransformer(what string) error {
-	return fmt.Errorf("%s: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of ptqc's scope", what)
+	return fmt.Errorf("%s: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc", what)
 }
 
 func supportedOps() string {
