@@ -449,6 +449,60 @@ func (im *importer) gather(n *onnxpb.NodeProto, a *attrs) error {
 	return nil
 }
 
+// squeeze drops H and W of an [N, C, 1, 1] value: x.squeeze(-1).squeeze(-1)
+// or squeeze((2, 3)) after a global pool, a Flatten in ir.
+func (im *importer) squeeze(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.runtimeInput(n, 0)
+	if err != nil {
+		return err
+	}
+	axes, err := im.runtimeAxes(n, a)
+	if err != nil {
+		return err
+	}
+	r := int64(len(x.shape))
+	drop := map[int64]bool{}
+	for _, ax := range axes {
+		if ax < 0 {
+			ax += r
+		}
+		if ax < 2 || ax >= r || x.shape[ax] != 1 {
+			return fmt.Errorf("axes %v of %v: ptqc squeezes H and W of size 1", axes, x.shape)
+		}
+		drop[ax] = true
+	}
+	if len(axes) == 0 {
+		return errors.New("no axes: ptqc squeezes named axes (the batch may be 1)")
+	}
+	var shape []int
+	for k, d := range x.shape {
+		if !drop[int64(k)] {
+			shape = append(shape, d)
+		}
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	if len(shape) == 2 {
+		return im.toFeatures(n, x)
+	}
+	im.set(n, 0, &value{t: x.t, shape: shape}) // [N, C, 1] from [N, C, 1, 1]: the same elements
+	return nil
+}
+
+// runtimeAxes reads Squeeze's or Unsqueeze's axes: an attribute before
+// opset 13, a constant input from 13.
+func (im *importer) runtimeAxes(n *onnxpb.NodeProto, a *attrs) ([]int64, error) {
+	if im.opset < 13 {
+		return a.ints("axes", nil)
+	}
+	t, err := im.constInput(n, 1, "axes")
+	if err != nil || t == nil {
+		return nil, err
+	}
+	return intsOf(t, "axes (input 1)")
+}
+
 // unsqueeze puts back the channel axis a Gather took.
 func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
 	x, err := im.input(n, 0)
@@ -462,14 +516,7 @@ func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
 		}
 		return err
 	}
-	var axes []int64
-	if im.opset < 13 {
-		axes, err = a.ints("axes", nil)
-	} else if t, err2 := im.constInput(n, 1, "axes"); err2 != nil {
-		return err2
-	} else {
-		axes, err = intsOf(t, "axes (input 1)")
-	}
+	axes, err := im.runtimeAxes(n, a)
 	if err != nil {
 		return err
 	}

@@ -383,6 +383,15 @@ func TestImportForms(t *testing.T) {
 			m.Graph.Node = append(append([]*onnxpb.NodeProto{m.Graph.Node[0]}, ns...), m.Graph.Node[1:]...)
 			m.Graph.Node[len(ns)+1].Input[0] = "ti"
 		})},
+		{"Squeeze of H and W, opset 11", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(11)
+			m.Graph.Node[3] = node("Squeeze", "/Squeeze", []string{"p"}, []string{"f"}, aInts("axes", 3, 2))
+		})},
+		{"Squeezes of H and W, opset 13", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("m1", -1))
+			m.Graph.Node = append(m.Graph.Node[:3], node("Squeeze", "/Squeeze", []string{"p", "m1"}, []string{"p1"}),
+				node("Squeeze", "/Squeeze_1", []string{"p1", "m1"}, []string{"f"}), m.Graph.Node[4])
+		})},
 		{"Clip with min 0 and no max is a ReLU", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, f32("lo", nil, []float32{0}))
 			m.Graph.Node = append(m.Graph.Node, node("Clip", "/clip", []string{"f", "lo"}, []string{"fc"}))

@@ -38,6 +38,7 @@ func init() {
 		"Transpose":          (*importer).transpose,
 		"Gather":             (*importer).gather,
 		"Unsqueeze":          (*importer).unsqueeze,
+		"Squeeze":            (*importer).squeeze,
 		"GlobalAveragePool":  (*importer).globalAvgPool,
 		"ReduceMean":         (*importer).reduceMean,
 		"Flatten":            (*importer).flatten,
