@@ -40,10 +40,12 @@ type importer struct {
 	g     *ir.Graph
 	vals  map[string]*value
 	uses  map[string]int // readers of each name among live nodes, plus the graph output
-	batch int            // the input's batch size, 0 when dynamic
-	names map[*onnxpb.NodeProto]string
-	used  map[string]bool   // ir node names given
-	node  *onnxpb.NodeProto // the node being imported
+	// shapeUses counts the Shape nodes among uses: they read no values.
+	shapeUses map[string]int
+	batch     int // the input's batch size, 0 when dynamic
+	names     map[*onnxpb.NodeProto]string
+	used      map[string]bool   // ir node names given
+	node      *onnxpb.NodeProto // the node being imported
 	// anyIO lifts the checks on the graph's input and output (an image in,
 	// [N, classes] out) for ONNX's node tests: any float input of rank 2 to
 	// 4 with a static batch, any output.
@@ -60,7 +62,7 @@ func Import(m *Model) (*ir.Graph, error) {
 
 func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	gp := m.Proto.GetGraph()
-	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}, used: map[string]bool{}, anyIO: anyIO}
+	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}, shapeUses: map[string]int{}, used: map[string]bool{}, anyIO: anyIO}
 	for _, t := range gp.GetInitializer() {
 		if _, dup := im.vals[t.GetName()]; dup || t.GetName() == "" {
 			return nil, fmt.Errorf("initializer %q: empty or given twice", t.GetName())
@@ -250,6 +252,9 @@ func (im *importer) liveOrder(gp *onnxpb.GraphProto, output string) ([]*onnxpb.N
 				continue
 			}
 			im.uses[in]++
+			if n.GetOpType() == "Shape" {
+				im.shapeUses[in]++
+			}
 			if _, ok := producer[in]; ok {
 				deps[i]++
 				readers[in] = append(readers[in], i)

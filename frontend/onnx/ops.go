@@ -278,15 +278,18 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 // readers counts the nodes (and graph output) reading ir tensor t under any
-// of its ONNX names (Identity and Dropout give it several).
+// of its ONNX names. A node that passes t on under a new name (Identity,
+// Dropout, Squeeze, a MatMul's bias Add) reads one name of t and makes
+// another, and a Shape reads no values: those reads are not counted.
 func (im *importer) readers(t int) int {
-	n := 0
+	n, names := 0, 0
 	for name, v := range im.vals {
 		if v.c == nil && v.proto == nil && v.t == t {
-			n += im.uses[name]
+			n += im.uses[name] - im.shapeUses[name]
+			names++
 		}
 	}
-	return n
+	return n - max(names-1, 0)
 }
 
 // mean is the mean over H and W, as GlobalAveragePool or ReduceMean: ir's
