@@ -169,6 +169,11 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Node = append(ns, m.Graph.Node...)
 			m.Graph.Node[len(ns)].Input[0] = in
 		}), `node "/cat2" (Concat): output [192 1024 1024] has 2.01e+08 elements per sample, more than the limit of 67108864`},
+		{"Constant without its tensor", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Constant", "/Constant", nil, []string{"k"},
+				&onnxpb.AttributeProto{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum()})}, m.Graph.Node...)
+			m.Graph.Node[2] = node("Mul", "/mul/Mul", []string{"c", "k"}, []string{"r"})
+		}), `node "/Constant" (Constant): value: no tensor`},
 		{"Sub of runtime values", edit(setNode(1, node("Sub", "/sub/Sub", []string{"c", "c"}, []string{"r"}))), `node "/sub/Sub" (Sub): Sub of two values computed at run time is not supported (Add and Mul are)`},
 		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
