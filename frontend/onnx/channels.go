@@ -269,7 +269,9 @@ func (im *importer) targetShape(from []int, s *tensor) ([]int, error) {
 			dims[k] = int(d)
 		}
 		if k > 0 {
-			known *= dims[k]
+			if known *= dims[k]; known > per {
+				return nil, fmt.Errorf("%v has more elements per sample than the input's %d", s.i[1:], per)
+			}
 		}
 	}
 	switch {

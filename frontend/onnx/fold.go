@@ -272,12 +272,18 @@ func (im *importer) foldConcat(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	if len(ts) == 0 {
 		return nil, errors.New("no inputs")
 	}
-	out := &tensor{}
-	marked := false
+	total := 0
 	for k, t := range ts {
 		if t == nil || len(t.dims) != 1 {
 			return nil, fmt.Errorf("input %d is not a vector", k)
 		}
+		if total += t.len(); total > maxFoldSize {
+			return nil, fmt.Errorf("more than %d elements", maxFoldSize)
+		}
+	}
+	out := &tensor{}
+	marked := false
+	for k, t := range ts {
 		if k == 0 {
 			out.dtype = t.dtype
 		} else if t.isInt() != ts[0].isInt() {

@@ -38,6 +38,7 @@ func TestFoldOps(t *testing.T) {
 		{"Slice step 2", "Slice", []*tensor{ints([]int{5}, 0, 1, 2, 3, 4), ints([]int{1}, 1), ints([]int{1}, 100), nil, ints([]int{1}, 2)}, nil,
 			ints([]int{2}, 1, 3), ""},
 		{"Slice step 0", "Slice", []*tensor{ints([]int{2}, 0, 1), ints([]int{1}, 0), ints([]int{1}, 2), nil, ints([]int{1}, 0)}, nil, nil, "step 0"},
+		{"Concat past the limit", "Concat", []*tensor{ints([]int{40000}, make([]int64, 40000)...), ints([]int{40000}, make([]int64, 40000)...)}, nil, nil, "more than 65536 elements"},
 		{"Transpose", "Transpose", []*tensor{ints([]int{2, 3}, 0, 1, 2, 3, 4, 5)}, nil, ints([]int{3, 2}, 0, 3, 1, 4, 2, 5), ""},
 		{"Transpose perm", "Transpose", []*tensor{ints([]int{2, 3}, 0, 1, 2, 3, 4, 5)}, []*onnxpb.AttributeProto{aInts("perm", 0, 0)}, nil, "perm [0 0]"},
 	} {

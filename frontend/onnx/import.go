@@ -178,6 +178,13 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 		}
 		shape[i] = int(v)
 	}
+	e := 1.0
+	for _, d := range shape[1:] {
+		e *= float64(d)
+	}
+	if e > ir.MaxTensorElems {
+		return nil, fmt.Errorf("%v has %.3g elements per sample, more than the limit of %d", shape[1:], e, ir.MaxTensorElems)
+	}
 	im.batch = shape[0]
 	if im.anyIO && im.batch == 0 {
 		return nil, errors.New("a dynamic batch")

@@ -174,6 +174,7 @@ func TestImportErrors(t *testing.T) {
 				&onnxpb.AttributeProto{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum()})}, m.Graph.Node...)
 			m.Graph.Node[2] = node("Mul", "/mul/Mul", []string{"c", "k"}, []string{"r"})
 		}), `node "/Constant" (Constant): value: no tensor`},
+		{"input past the activation limit", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 8192, 8192) }), `graph input "x": [3 8192 8192] has 2.01e+08 elements per sample, more than the limit of 67108864`},
 		{"Sub of runtime values", edit(setNode(1, node("Sub", "/sub/Sub", []string{"c", "c"}, []string{"r"}))), `node "/sub/Sub" (Sub): Sub of two values computed at run time is not supported (Add and Mul are)`},
 		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
