@@ -205,9 +205,6 @@ func (im *importer) allConst(n *onnxpb.NodeProto) bool {
 	return true
 }
 
-// nodeName is the ir name of the node being imported.
-func (im *importer) nodeName() string { return im.names[im.node] }
-
 // runtime binds output 0 to the ir tensor t with ONNX shape shape.
 func (im *importer) runtime(n *onnxpb.NodeProto, t int, shape []int) {
 	im.set(n, 0, &value{t: t, shape: shape})
