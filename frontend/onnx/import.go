@@ -120,7 +120,7 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 		return nil, fmt.Errorf("graph output %q is the input", output)
 	}
 	if out.pads != nil || out.view != nil || out.squeezed {
-		return nil, fmt.Errorf("graph output %q is a Pad or a 5-D view ptqc cannot compute alone", output)
+		return nil, fmt.Errorf("graph output %q is a zero Pad, a 5-D view or a channel without its axis, which ptqc computes only inside the ops after them", output)
 	}
 	if len(out.shape) != 2 && !im.anyIO {
 		return nil, fmt.Errorf("graph output %q has shape %v, want [N, classes]", output, out.shape)
