@@ -272,12 +272,18 @@ func (im *importer) foldConcat(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	if len(ts) == 0 {
 		return nil, errors.New("no inputs")
 	}
-	out := &tensor{}
-	marked := false
+	total := 0
 	for k, t := range ts {
 		if t == nil || len(t.dims) != 1 {
 			return nil, fmt.Errorf("input %d is not a vector", k)
 		}
+		if total += t.len(); total > maxFoldSize {
+			return nil, fmt.Errorf("more than %d elements", maxFoldSize)
+		}
+	}
+	out := &tensor{}
+	marked := false
+	for k, t := range ts {
 		if k == 0 {
 			out.dtype = t.dtype
 		} else if t.isInt() != ts[0].isInt() {
@@ -505,4 +511,270 @@ func (im *importer) foldReshape(n *onnxpb.NodeProto, a *attrs) (*tensor, error) 
 	out := *ts[0]
 	out.dims = dims
 	return &out, nil
+}
+
+func (im *importer) foldConstantOfShape(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
+	ts, err := im.consts(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) != 1 || ts[0] == nil {
+		return nil, errors.New("needs a shape")
+	}
+	shape, err := intsOf(ts[0], "shape")
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) > 8 {
+		return nil, fmt.Errorf("shape %v: at most 8 dimensions", shape)
+	}
+	dims := make([]int, len(shape))
+	for k, d := range shape {
+		if d < 0 || d > maxFoldSize {
+			return nil, fmt.Errorf("shape %v", shape)
+		}
+		dims[k] = int(d)
+	}
+	size, err := safesize.Elements(dims, maxFoldSize)
+	if err != nil {
+		return nil, err
+	}
+	fill := &tensor{dtype: onnxpb.TensorProto_FLOAT, dims: []int{1}, f: []float32{0}}
+	if p, err := a.get("value", onnxpb.AttributeProto_TENSOR); err != nil {
+		return nil, err
+	} else if p != nil {
+		if fill, err = decodeTensor(p.GetT()); err != nil {
+			return nil, fmt.Errorf("value: %w", err)
+		}
+		if fill.len() != 1 {
+			return nil, fmt.Errorf("value has %d elements, want 1", fill.len())
+		}
+	}
+	out := &tensor{dtype: fill.dtype, dims: dims}
+	if fill.isInt() {
+		out.i = make([]int64, size)
+		for k := range out.i {
+			out.i[k] = fill.i[0]
+		}
+	} else {
+		out.f = make([]float32, size)
+		for k := range out.f {
+			out.f[k] = fill.f[0]
+		}
+	}
+	return out, nil
+}
+
+// strides is the row-major element stride of each dimension of dims.
+func strides(dims []int) []int {
+	s := make([]int, len(dims))
+	acc := 1
+	for k := len(dims) - 1; k >= 0; k-- {
+		s[k] = acc
+		acc *= dims[k]
+	}
+	return s
+}
+
+// gather builds a tensor of dims whose element at index idx (one per
+// dimension of dims) is src's element at from(idx), batch marks included.
+func gather(src *tensor, dims []int, from func(idx []int) int) *tensor {
+	out := &tensor{dtype: src.dtype, dims: dims}
+	size := 1
+	for _, d := range dims {
+		size *= d
+	}
+	if src.isInt() {
+		out.i = make([]int64, size)
+	} else {
+		out.f = make([]float32, size)
+	}
+	if src.batch != nil {
+		out.batch = make([]bool, size)
+	}
+	idx := make([]int, len(dims))
+	for k := 0; k < size; k++ {
+		r := k
+		for d := len(dims) - 1; d >= 0; d-- {
+			idx[d] = r % dims[d]
+			r /= dims[d]
+		}
+		j := from(idx)
+		if src.isInt() {
+			out.i[k] = src.i[j]
+		} else {
+			out.f[k] = src.f[j]
+		}
+		if src.batch != nil {
+			out.batch[k] = src.batch[j]
+		}
+	}
+	return out
+}
+
+func (im *importer) foldTranspose(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
+	ts, err := im.consts(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) != 1 || ts[0] == nil {
+		return nil, errors.New("needs one input")
+	}
+	x := ts[0]
+	r := len(x.dims)
+	perm, err := a.ints("perm", nil)
+	if err != nil {
+		return nil, err
+	}
+	if perm == nil {
+		for k := r - 1; k >= 0; k-- {
+			perm = append(perm, int64(k))
+		}
+	}
+	seen := make([]bool, r)
+	if len(perm) != r {
+		return nil, fmt.Errorf("perm %v for a rank-%d constant", perm, r)
+	}
+	for _, p := range perm {
+		if p < 0 || p >= int64(r) || seen[p] {
+			return nil, fmt.Errorf("perm %v for a rank-%d constant", perm, r)
+		}
+		seen[p] = true
+	}
+	dims := make([]int, r)
+	for k, p := range perm {
+		dims[k] = x.dims[p]
+	}
+	st := strides(x.dims)
+	return gather(x, dims, func(idx []int) int {
+		j := 0
+		for k, p := range perm {
+			j += idx[k] * st[p]
+		}
+		return j
+	}), nil
+}
+
+// foldSlice slices a constant, steps of any sign as ONNX defines them.
+func (im *importer) foldSlice(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
+	ts, err := im.consts(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) < 3 || ts[0] == nil || ts[1] == nil || ts[2] == nil {
+		return nil, errors.New("needs data, starts and ends")
+	}
+	x := ts[0]
+	r := len(x.dims)
+	var p [4][]int64
+	for k := range p {
+		if k+1 < len(ts) && ts[k+1] != nil {
+			if p[k], err = intsOf(ts[k+1], []string{"starts", "ends", "axes", "steps"}[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	m := len(p[0])
+	if p[2] == nil {
+		for k := range m {
+			p[2] = append(p[2], int64(k))
+		}
+	}
+	if p[3] == nil {
+		for range m {
+			p[3] = append(p[3], 1)
+		}
+	}
+	if len(p[1]) != m || len(p[2]) != m || len(p[3]) != m {
+		return nil, fmt.Errorf("starts %v, ends %v, axes %v, steps %v", p[0], p[1], p[2], p[3])
+	}
+	start, step := make([]int, r), make([]int, r)
+	dims := append([]int{}, x.dims...)
+	for k := range step {
+		step[k] = 1
+	}
+	seen := make([]bool, r)
+	for k, ax := range p[2] {
+		if ax < 0 {
+			ax += int64(r)
+		}
+		if ax < 0 || ax >= int64(r) || seen[ax] {
+			return nil, fmt.Errorf("axes %v for a rank-%d constant", p[2], r)
+		}
+		seen[ax] = true
+		d, s := int64(x.dims[ax]), p[3][k]
+		if s == 0 || s < -maxFoldSize || s > maxFoldSize {
+			return nil, fmt.Errorf("step %d", s)
+		}
+		lo, hi := p[0][k], p[1][k]
+		if lo < 0 {
+			lo += d
+		}
+		if hi < 0 {
+			hi += d
+		}
+		var cnt int64
+		if s > 0 {
+			lo, hi = min(max(lo, 0), d), min(max(hi, 0), d)
+			if hi > lo {
+				cnt = (hi - lo + s - 1) / s
+			}
+		} else {
+			lo, hi = min(max(lo, -1), d-1), min(max(hi, -1), d-1)
+			if lo > hi {
+				cnt = (lo - hi - s - 1) / -s
+			}
+		}
+		start[ax], step[ax], dims[ax] = int(lo), int(s), int(cnt)
+	}
+	st := strides(x.dims)
+	return gather(x, dims, func(idx []int) int {
+		j := 0
+		for k, i := range idx {
+			j += (start[k] + i*step[k]) * st[k]
+		}
+		return j
+	}), nil
+}
+
+func (im *importer) foldRange(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
+	ts, err := im.consts(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ts) != 3 || ts[0] == nil || ts[1] == nil || ts[2] == nil {
+		return nil, errors.New("needs start, limit and delta")
+	}
+	var v [3]int64
+	for k, t := range ts {
+		if !t.isInt() || t.len() != 1 || t.hasBatch() || len(t.dims) != 0 {
+			return nil, errors.New("ptqc folds Range of integer scalars (not the batch size)")
+		}
+		v[k] = t.i[0]
+		if v[k] < -1<<40 || v[k] > 1<<40 {
+			return nil, fmt.Errorf("Range bound %d", v[k])
+		}
+	}
+	if v[2] == 0 {
+		return nil, errors.New("delta 0")
+	}
+	var cnt int64
+	if d := v[1] - v[0]; (d > 0) == (v[2] > 0) && d != 0 {
+		cnt = (d + v[2] - sign(v[2])) / v[2]
+	}
+	if cnt > maxFoldSize {
+		return nil, fmt.Errorf("%d elements", cnt)
+	}
+	out := &tensor{dtype: ts[0].dtype, dims: []int{int(cnt)}, i: make([]int64, cnt)}
+	for k := range out.i {
+		out.i[k] = v[0] + int64(k)*v[2]
+	}
+	return out, nil
+}
+
+func sign(v int64) int64 {
+	if v < 0 {
+		return -1
+	}
+	return 1
 }

@@ -21,7 +21,15 @@ func seeds(f *testing.F) [][]byte {
 		f.Fatal(err)
 	}
 	w := tinyWeights()[0]
-	return [][]byte{
+	var patterns [][]byte
+	for _, name := range []string{"shuffle", "mobilev3", "efficient", "geometry"} {
+		b, err := os.ReadFile(filepath.Join(testdata, "onnx_patterns", name+"_op13.onnx"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		patterns = append(patterns, b)
+	}
+	return append(patterns,
 		valid,
 		small,
 		valid[:len(valid)*2/3], // truncated
@@ -33,7 +41,10 @@ func seeds(f *testing.F) [][]byte {
 		marshal(f, withInit(0, external("w", w.Dims, "location", "w.bin"))),                                                                                           // inside: read
 		marshal(f, edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 1<<20, 8) })),                                                          // absurd shape
 		marshal(f, model(18, tiny().Graph.Node, tinyWeights())),
-	}
+		marshal(f, withPad(nil)),
+		marshal(f, withSplit(18, aInt("axis", 1), aInt("num_outputs", 2))),
+		marshal(f, withSlice(i64("steps", 1))),
+	)
 }
 
 // fuzzDir is a model directory with the file the external-data seed reads.
@@ -97,7 +108,12 @@ func FuzzImportONNX(f *testing.F) {
 }
 
 func checkImport(t *testing.T, m *Model) {
-	g, err := Import(m)
+	checkGraph(t, m, false)
+	checkGraph(t, m, true)
+}
+
+func checkGraph(t *testing.T, m *Model, anyIO bool) {
+	g, err := importGraph(m, anyIO)
 	if err != nil {
 		return
 	}
@@ -129,8 +145,10 @@ func checkImport(t *testing.T, m *Model) {
 }
 
 var (
-	recipeOps   = []string{"Conv", "BatchNormalization", "Relu", "Clip", "Add", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "MaxPool", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Div", "Mul", "Sub", "Constant", "Sigmoid"}
-	recipeAttrs = []string{"kernel_shape", "pads", "strides", "dilations", "group", "axes", "axis", "keepdims", "transB", "transA", "alpha", "to", "ceil_mode", "auto_pad", "value_ints", "value_int", "epsilon", "allowzero"}
+	recipeOps = []string{"Conv", "BatchNormalization", "Relu", "Clip", "Add", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "MaxPool", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Div", "Mul", "Sub", "Constant", "Sigmoid",
+		"LeakyRelu", "HardSigmoid", "HardSwish", "AveragePool", "Split", "Slice", "Pad", "Transpose", "ConstantOfShape", "Range", "Softmax"}
+	recipeAttrs = []string{"kernel_shape", "pads", "strides", "dilations", "group", "axes", "axis", "keepdims", "transB", "transA", "alpha", "to", "ceil_mode", "auto_pad", "value_ints", "value_int", "epsilon", "allowzero",
+		"perm", "split", "num_outputs", "count_include_pad", "beta", "storage_order"}
 )
 
 // recipe edits the shape-subgraph form of the tiny model as b says, three

@@ -24,6 +24,15 @@ type value struct {
 	proto *onnxpb.TensorProto // an initializer not decoded yet
 	t     int
 	shape []int
+	// pads is a zero Pad of H and W not applied to t yet, [top, left,
+	// bottom, right]: only a Conv or AveragePool may read the value.
+	pads []int
+	// view marks a 5-D view of t in a channel shuffle: only Transpose and
+	// Reshape may read the value.
+	view *shuffleView
+	// squeezed marks a channel picked by a Gather ([N, H, W]; t is [1,H,W]):
+	// only the Unsqueeze that puts the axis back may read the value.
+	squeezed bool
 }
 
 type importer struct {
@@ -31,9 +40,16 @@ type importer struct {
 	g     *ir.Graph
 	vals  map[string]*value
 	uses  map[string]int // readers of each name among live nodes, plus the graph output
-	batch int            // the input's batch size, 0 when dynamic
-	names map[*onnxpb.NodeProto]string
-	node  *onnxpb.NodeProto // the node being imported
+	// shapeUses counts the Shape nodes among uses: they read no values.
+	shapeUses map[string]int
+	batch     int // the input's batch size, 0 when dynamic
+	names     map[*onnxpb.NodeProto]string
+	used      map[string]bool   // ir node names given
+	node      *onnxpb.NodeProto // the node being imported
+	// anyIO lifts the checks on the graph's input and output (an image in,
+	// [N, classes] out) for ONNX's node tests: any float input of rank 2 to
+	// 4 with a static batch, any output.
+	anyIO bool
 }
 
 // Import maps a decoded model onto ptqc's unfused float graph: a Quant node
@@ -41,8 +57,12 @@ type importer struct {
 // shape inferred. The ONNX graph must have one float input [N, C, H, W] (N
 // static or dynamic) and one output [N, classes].
 func Import(m *Model) (*ir.Graph, error) {
+	return importGraph(m, false)
+}
+
+func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	gp := m.Proto.GetGraph()
-	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}}
+	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}, shapeUses: map[string]int{}, used: map[string]bool{}, anyIO: anyIO}
 	for _, t := range gp.GetInitializer() {
 		if _, dup := im.vals[t.GetName()]; dup || t.GetName() == "" {
 			return nil, fmt.Errorf("initializer %q: empty or given twice", t.GetName())
@@ -80,6 +100,11 @@ func Import(m *Model) (*ir.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range order {
+		if op := n.GetOpType(); transformerOps[op] && (n.GetDomain() == "" || n.GetDomain() == "ai.onnx") {
+			return nil, fmt.Errorf("node %q (%s): %w", displayName(n), op, errTransformer("op "+op))
+		}
+	}
 	im.names = nodeNames(order)
 	for _, n := range order {
 		im.node = n
@@ -91,13 +116,16 @@ func Import(m *Model) (*ir.Graph, error) {
 	if out == nil || out.c != nil || out.proto != nil {
 		return nil, fmt.Errorf("graph output %q is a constant, not computed from the input", output)
 	}
-	if out.t == im.vals[input].t {
+	if out.t == im.vals[input].t && !im.anyIO {
 		return nil, fmt.Errorf("graph output %q is the input", output)
 	}
-	if len(out.shape) != 2 {
+	if out.pads != nil || out.view != nil || out.squeezed {
+		return nil, fmt.Errorf("graph output %q is a zero Pad, a 5-D view or a channel without its axis, which ptqc computes only inside the ops after them", output)
+	}
+	if len(out.shape) != 2 && !im.anyIO {
 		return nil, fmt.Errorf("graph output %q has shape %v, want [N, classes]", output, out.shape)
 	}
-	if sh := gp.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil {
+	if sh := gp.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil && !im.anyIO {
 		// The declared shape, where torch wrote one, must be what was computed.
 		dims := sh.GetDim()
 		if len(dims) != 2 || (dims[1].GetDimParam() == "" && dims[1].GetDimValue() != int64(out.shape[1])) {
@@ -117,6 +145,9 @@ func Import(m *Model) (*ir.Graph, error) {
 	if err := ir.InferShapes(im.g); err != nil {
 		return nil, err
 	}
+	if err := im.g.Work().Check(); err != nil {
+		return nil, err
+	}
 	return im.g, nil
 }
 
@@ -130,10 +161,10 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 		return nil, fmt.Errorf("element type %s, want FLOAT", onnxpb.TensorProto_DataType(tt.GetElemType()))
 	}
 	dims := tt.GetShape().GetDim()
-	if len(dims) != 4 {
+	if len(dims) != 4 && !(im.anyIO && len(dims) >= 2 && len(dims) <= 4) {
 		return nil, fmt.Errorf("%d dimensions, want 4 (N, C, H, W)", len(dims))
 	}
-	shape := make([]int, 4)
+	shape := make([]int, len(dims))
 	for i, d := range dims {
 		if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); !ok {
 			if i == 0 {
@@ -147,8 +178,18 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 		}
 		shape[i] = int(v)
 	}
+	e := 1.0
+	for _, d := range shape[1:] {
+		e *= float64(d)
+	}
+	if e > ir.MaxTensorElems {
+		return nil, fmt.Errorf("%v has %.3g elements per sample, more than the limit of %d", shape[1:], e, ir.MaxTensorElems)
+	}
 	im.batch = shape[0]
-	if shape[1] != 1 && shape[1] != 3 {
+	if im.anyIO && im.batch == 0 {
+		return nil, errors.New("a dynamic batch")
+	}
+	if shape[1] != 1 && shape[1] != 3 && !im.anyIO {
 		return nil, fmt.Errorf("%d channels: want 1 or 3", shape[1])
 	}
 	return shape, nil
@@ -218,6 +259,9 @@ func (im *importer) liveOrder(gp *onnxpb.GraphProto, output string) ([]*onnxpb.N
 				continue
 			}
 			im.uses[in]++
+			if n.GetOpType() == "Shape" {
+				im.shapeUses[in]++
+			}
 			if _, ok := producer[in]; ok {
 				deps[i]++
 				readers[in] = append(readers[in], i)
@@ -324,9 +368,22 @@ func (im *importer) addInfer(n *ir.Node, in ...int) (int, error) {
 	if n.Name == "" {
 		n.Name = im.names[im.node]
 	}
+	// One ONNX node may give several ir nodes (Split).
+	for k, base := 1, n.Name; im.used[n.Name]; k++ {
+		n.Name = fmt.Sprintf("%s#%d", base, k)
+	}
+	im.used[n.Name] = true
 	out := im.g.Add(n, in...)
 	if err := ir.InferShapes(&ir.Graph{Tensors: im.g.Tensors, Nodes: []*ir.Node{n}}); err != nil {
 		return 0, err
+	}
+	// Bounded at each node, so that no chain of concats overflows a shape.
+	e := 1.0
+	for _, d := range im.g.Tensors[out].Shape {
+		e *= float64(d)
+	}
+	if e > ir.MaxTensorElems {
+		return 0, fmt.Errorf("output %v has %.3g elements per sample, more than the limit of %d", im.g.Tensors[out].Shape, e, ir.MaxTensorElems)
 	}
 	return out, nil
 }
@@ -374,6 +431,15 @@ func (im *importer) runtimeInput(n *onnxpb.NodeProto, k int) (*value, error) {
 	}
 	if v.c != nil {
 		return nil, fmt.Errorf("input %d (%q) is a constant where ptqc supports only values computed from the graph input", k, n.GetInput()[k])
+	}
+	if v.pads != nil {
+		return nil, fmt.Errorf("input %d (%q) is a Pad's output: ptqc takes zero padding only into a Conv or AveragePool", k, n.GetInput()[k])
+	}
+	if v.squeezed {
+		return nil, fmt.Errorf("input %d (%q) is one channel without its axis: ptqc takes it only into an Unsqueeze of axis 1 (torchvision's transform_input)", k, n.GetInput()[k])
+	}
+	if v.view != nil {
+		return nil, fmt.Errorf("input %d (%q) is a 5-D reshape %v: ptqc supports 5-D reshapes and transposes only as ShuffleNet's channel shuffle (view [N, g, C/g, H, W], transpose(1, 2), view [N, C, H, W])", k, n.GetInput()[k], v.shape)
 	}
 	return v, nil
 }

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -52,20 +53,23 @@ func TestImportErrors(t *testing.T) {
 		m    *onnxpb.ModelProto
 		want string
 	}{
-		{"unsupported op", edit(setNode(1, node("Sigmoid", "/act/Sigmoid", []string{"c"}, []string{"r"}))), `node "/act/Sigmoid" (Sigmoid): op Sigmoid is not supported`},
+		{"unsupported op", edit(setNode(1, node("Softplus", "/act/Softplus", []string{"c"}, []string{"r"}))), `node "/act/Softplus" (Softplus): op Softplus is not supported`},
+		{"transformer op", edit(setNode(1, node("LayerNormalization", "/ln/LayerNormalization", []string{"c", "b"}, []string{"r"}))), `node "/ln/LayerNormalization" (LayerNormalization): op LayerNormalization: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc`},
+		{"MatMul of runtime values", edit(setNode(4, node("MatMul", "/attn/MatMul", []string{"f", "f"}, []string{"y"}))), `node "/attn/MatMul" (MatMul): MatMul of two values computed at run time: transformer-like families`},
 		{"other domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }), `node "/relu/Relu" (Relu): domain "com.microsoft"`},
 		{"unknown attribute", edit(setNode(0, conv(append(convAttrs, aInt("foo", 1))...))), `node "/conv/Conv" (Conv): attribute foo not supported`},
-		{"dilation", edit(setNode(0, conv(append(convAttrs, aInts("dilations", 2, 2))...))), `node "/conv/Conv" (Conv): dilations [2 2]: ptqc supports dilation 1`},
-		{"asymmetric pads", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aInts("pads", 0, 0, 1, 1)))), `(Conv): pads [0 0 1 1]`},
+		{"dilation", edit(setNode(0, conv(append(convAttrs, aInts("dilations", 0, 1))...))), `node "/conv/Conv" (Conv): dilations [0 1]: want two values in [1, 16384]`},
+		{"auto_pad", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aStr("auto_pad", "SAME")))), `(Conv): auto_pad "SAME" is not NOTSET, VALID, SAME_UPPER or SAME_LOWER`},
+		{"pads", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aInts("pads", 0, 0, 1)))), `(Conv): pads [0 0 1]: want 4 values (top, left, bottom, right)`},
 		{"rectangular kernel", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[0] = f32("w", []int64{4, 3, 3, 1}, make([]float32, 36))
-			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 1))
-		}), `(Conv): kernel_shape [3 1]: ptqc supports square 2-D kernels`},
+			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
+		}), `(Conv): kernel_shape [3 3] differs from the weight's [3 1]`},
 		{"attribute type", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aInt("pads", 1)))), `attribute "pads" has type INT, want INTS`},
 		{"grouped conv", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[0] = f32("w", []int64{6, 1, 3, 3}, make([]float32, 54))
-			m.Graph.Node[0] = node("Conv", "/conv/Conv", []string{"x", "w"}, []string{"c"}, append(convAttrs, aInt("group", 3))...)
-		}), `group 3: grouped convolutions are not supported yet`},
+			m.Graph.Node[0] = node("Conv", "/conv/Conv", []string{"x", "w"}, []string{"c"}, append(convAttrs, aInt("group", 2))...)
+		}), `(Conv): group 2 with 3 input channels and weight [6 1 3 3]`},
 		{"dtype", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[1] = &onnxpb.TensorProto{Name: proto.String("b"), Dims: []int64{4}, DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), DoubleData: []float64{1, 2, 3, 4}}
 		}), `node "/conv/Conv" (Conv): initializer "b": data type DOUBLE is not supported`},
@@ -92,8 +96,8 @@ func TestImportErrors(t *testing.T) {
 		{"reshape", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", 0, 2, -1))
 			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
-		}), `(Reshape): target shape [0 2 -1]: ptqc reshapes only to [N, features]`},
-		{"gemm alpha", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "fw", "fb"}, []string{"y"}, aInt("transB", 1), aFloat("alpha", 2)))), `(Gemm): alpha 2: ptqc supports 1`},
+		}), `(Reshape): target shape [0 2 -1] of [0 4 1 1]: ptqc reshapes to [N, features] and [N, g, C/g, H, W] and back`},
+		{"gemm transA", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "fw", "fb"}, []string{"y"}, aInt("transB", 1), aInt("transA", 1)))), `(Gemm): transA 1: ptqc supports 0`},
 		{"maxpool indices used", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Node[2] = node("MaxPool", "/pool/MaxPool", []string{"r"}, []string{"p", "idx"}, aInts("kernel_shape", 8, 8))
 			m.Graph.Node = append(m.Graph.Node, node("Relu", "/dead", []string{"idx"}, []string{"y2"}))
@@ -108,14 +112,71 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Node[4].Input[0] = "n" // keeps it live
 		}), `node "/Shape" (Shape): attribute start not supported`},
 		{"too many inputs", edit(setNode(1, node("Relu", "/relu/Relu", []string{"c", "c"}, []string{"r"}))), `node "/relu/Relu" (Relu): has 2 inputs; Relu takes at most 1 at opset 13`},
-		{"bias of a MatMul read elsewhere", edit(func(m *onnxpb.ModelProto) {
-			m.Graph.Initializer[2] = f32("fwT", []int64{4, 2}, make([]float32, 8))
-			m.Graph.Node = append(m.Graph.Node[:4],
-				node("MatMul", "/fc/MatMul", []string{"f", "fwT"}, []string{"mm"}),
-				node("Identity", "/fc/Identity", []string{"mm"}, []string{"mmi"}),
-				node("Add", "/fc/Add", []string{"mmi", "fb"}, []string{"s"}),
-				node("Add", "/Add", []string{"s", "mm"}, []string{"y"}))
-		}), `node "/fc/Add" (Add): adding a constant is supported only as the bias of a MatMul`},
+		{"HardSwish before opset 14", edit(setNode(1, node("HardSwish", "/act/HardSwish", []string{"c"}, []string{"r"}))), `node "/act/HardSwish" (HardSwish): op HardSwish is defined from opset 14; the model imports opset 13`},
+		{"Pad mode", withPad(nil, aStr("mode", "reflect")), `(Pad): mode "reflect": ptqc supports constant (zero) padding`},
+		{"Pad value", withPad([]string{"pads", "one"}), `(Pad): constant_value is not 0`},
+		{"Pad of channels", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("pads", 0, 1, 0, 0, 0, 0, 0, 0))
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x", "pads"}, []string{"xp"})}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xp"
+		}), `(Pad): pads [0 1 0 0 0 0 0 0]: ptqc pads only H and W`},
+		{"Pad before a MaxPool", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("pads", 0, 0, 1, 1, 0, 0, 1, 1))
+			m.Graph.Node = append(m.Graph.Node[:2], node("Pad", "/pad/Pad", []string{"r", "pads"}, []string{"rp"}),
+				node("MaxPool", "/pool/MaxPool", []string{"rp"}, []string{"p"}, aInts("kernel_shape", 10, 10)), m.Graph.Node[3], m.Graph.Node[4])
+		}), `node "/pool/MaxPool" (MaxPool): input 0 ("rp") is a Pad's output: ptqc takes zero padding only into a Conv or AveragePool`},
+		{"Pad before an AveragePool excluding its own pads", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("pads", 0, 0, 1, 1, 0, 0, 1, 1))
+			m.Graph.Node = append(m.Graph.Node[:2], node("Pad", "/pad/Pad", []string{"r", "pads"}, []string{"rp"}),
+				node("AveragePool", "/pool/AveragePool", []string{"rp"}, []string{"p"}, aInts("kernel_shape", 10, 10), aInts("pads", 1, 1, 1, 1)), m.Graph.Node[3], m.Graph.Node[4])
+		}), `(AveragePool): a Pad before an AveragePool with its own pads and count_include_pad 0 is not supported`},
+		{"5-D reshape read by a ReLU", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s5", 0, 2, 2, 8, 8))
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0], node("Reshape", "/Reshape", []string{"c", "s5"}, []string{"c5"})}, m.Graph.Node[1:]...)
+			m.Graph.Node[2].Input[0] = "c5"
+		}), `node "/relu/Relu" (Relu): input 0 ("c5") is a 5-D reshape [0 2 2 8 8]: ptqc supports 5-D reshapes and transposes only as ShuffleNet's channel shuffle`},
+		{"transpose", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0], node("Transpose", "/Transpose", []string{"c"}, []string{"ct"}, aInts("perm", 0, 2, 3, 1))}, m.Graph.Node[1:]...)
+			m.Graph.Node[2].Input[0] = "ct"
+		}), `(Transpose): perm [0 2 3 1] of [0 4 8 8]: ptqc transposes only in ShuffleNet's channel shuffle`},
+		{"Split axis", withSplit(13, aInt("axis", 2)), `(Split): axis 2 of a rank-4 tensor: ptqc supports axis 1 (channels)`},
+		{"Split sizes", withSplit(13, aInt("axis", 1), aInt("num_outputs", 2)), `(Split): attribute num_outputs not supported`},
+		{"Slice step", withSlice(i64("steps", 2)), `(Slice): steps [2]: ptqc slices with step 1`},
+		{"Slice of H", withSlice(i64("axesH", 2)), `(Slice): slicing axis 2: ptqc slices channels (axis 1)`},
+		{"Mul by a full constant", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("k", []int64{4, 8, 8}, make([]float32, 256)))
+			m.Graph.Node[1] = node("Mul", "/mul/Mul", []string{"k", "c"}, []string{"r"})
+		}), `(Mul): constant "k" of shape [4 8 8] for an operand of shape [0 4 8 8]: ptqc takes a scalar or one value per channel`},
+		{"Div of a constant", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("k", nil, []float32{2}))
+			m.Graph.Node[1] = node("Div", "/div/Div", []string{"k", "c"}, []string{"r"})
+		}), `(Div): dividing the constant "k" by a value computed at run time is not supported`},
+		{"Concat axis", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node[1] = node("Concat", "/cat/Concat", []string{"c", "c"}, []string{"r"}, aInt("axis", 3))
+		}), `(Concat): axis 3 of a rank-4 tensor: ptqc supports axis 1 (channels)`},
+		{"reshape across the batch", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", -1, 2))
+			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
+		}), `(Reshape): target shape [-1 2] of [0 4 1 1]: the dimensions after the first make 2 elements of a sample's 4`},
+		{"concats past the activation limit", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Input[0] = valueInfo("x", "N", 3, 1024, 1024)
+			in := "x"
+			var ns []*onnxpb.NodeProto
+			for k := range 6 {
+				out := fmt.Sprint("cat", k)
+				ns = append(ns, node("Concat", "/"+out, []string{in, in, in, in}, []string{out}, aInt("axis", 1)))
+				in = out
+			}
+			m.Graph.Node = append(ns, m.Graph.Node...)
+			m.Graph.Node[len(ns)].Input[0] = in
+		}), `node "/cat2" (Concat): output [192 1024 1024] has 2.01e+08 elements per sample, more than the limit of 67108864`},
+		{"Constant without its tensor", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Constant", "/Constant", nil, []string{"k"},
+				&onnxpb.AttributeProto{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum()})}, m.Graph.Node...)
+			m.Graph.Node[2] = node("Mul", "/mul/Mul", []string{"c", "k"}, []string{"r"})
+		}), `node "/Constant" (Constant): value: no tensor`},
+		{"input past the activation limit", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 8192, 8192) }), `graph input "x": [3 8192 8192] has 2.01e+08 elements per sample, more than the limit of 67108864`},
+		{"Sub of runtime values", edit(setNode(1, node("Sub", "/sub/Sub", []string{"c", "c"}, []string{"r"}))), `node "/sub/Sub" (Sub): Sub of two values computed at run time is not supported (Add and Mul are)`},
 		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
 			m.Graph.Node = append(m.Graph.Node[:3],
@@ -276,6 +337,68 @@ func TestImportForms(t *testing.T) {
 				node("Sigmoid", "/dead/Sigmoid", []string{"r"}, []string{"unused"}))
 			m.Graph.Node[4].Input[0] = "fi"
 		})},
+		{"Pad folded into the conv", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("pads", 0, 0, 1, 1, 0, 0, 1, 1), f32("zero", nil, []float32{0}))
+			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x", "pads", "zero"}, []string{"xp"}, aStr("mode", "constant"))}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xp"
+		})},
+		{"Pad with axes, opset 18", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(18)
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("pads", 1, 1, 1, 1), i64("axes", -2, -1))
+			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x", "pads", "", "axes"}, []string{"xp"})}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xp"
+		})},
+		{"auto_pad SAME_UPPER", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aStr("auto_pad", "SAME_UPPER"))))},
+		{"Split attribute, opset 11", inOrder(withSplit(11, aInt("axis", 1), aInts("split", 2, 2)))},
+		{"Split input, opset 13", edit(func(m *onnxpb.ModelProto) {
+			*m = *inOrder(withSplit(13, aInt("axis", -3)))
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("sizes", 2, 2))
+			m.Graph.Node[1].Input = append(m.Graph.Node[1].Input, "sizes")
+		})},
+		{"Split num_outputs, opset 18", inOrder(withSplit(18, aInt("axis", 1), aInt("num_outputs", 2)))},
+		{"Slices of channels", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s0", 0), i64("s1", 2), i64("e1", math.MaxInt64), i64("ax", 1), i64("m2", -2))
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0],
+				node("Slice", "/Slice", []string{"c", "s0", "m2", "ax"}, []string{"lo"}),
+				node("Slice", "/Slice_1", []string{"c", "s1", "e1", "ax"}, []string{"hi"}),
+				node("Concat", "/Concat", []string{"lo", "hi"}, []string{"cc"}, aInt("axis", 1))}, m.Graph.Node[1:]...)
+			m.Graph.Node[4].Input[0] = "cc"
+		})},
+		{"Mul by 1, Add 0, Sub 0, Div by 1", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("one", []int64{1, 4, 1, 1}, []float32{1, 1, 1, 1}), f32("zero", nil, []float32{0}), f32("uno", []int64{1}, []float32{1}))
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0],
+				node("Mul", "/Mul", []string{"one", "c"}, []string{"c1"}),
+				node("Add", "/Add", []string{"c1", "zero"}, []string{"c2"}),
+				node("Sub", "/Sub", []string{"c2", "zero"}, []string{"c3"}),
+				node("Div", "/Div", []string{"c3", "uno"}, []string{"c4"})}, m.Graph.Node[1:]...)
+			m.Graph.Node[5].Input[0] = "c4"
+		})},
+		{"channel shuffle twice, identity transpose", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s5", 0, 2, 2, 8, 8), i64("s4", 0, -1, 8, 8))
+			var ns []*onnxpb.NodeProto
+			in := "c"
+			for k := range 2 {
+				p := fmt.Sprint(k)
+				ns = append(ns, node("Reshape", "/Reshape"+p, []string{in, "s5"}, []string{"v" + p}),
+					node("Transpose", "/Transpose"+p, []string{"v" + p}, []string{"t" + p}, aInts("perm", 0, 2, 1, 3, 4)),
+					node("Reshape", "/Reshape_1"+p, []string{"t" + p, "s4"}, []string{"u" + p}))
+				in = "u" + p
+			}
+			ns = append(ns, node("Transpose", "/Transpose_id", []string{in}, []string{"ti"}, aInts("perm", 0, 1, 2, 3)))
+			m.Graph.Node = append(append([]*onnxpb.NodeProto{m.Graph.Node[0]}, ns...), m.Graph.Node[1:]...)
+			m.Graph.Node[len(ns)+1].Input[0] = "ti"
+		})},
+		{"Squeeze of H and W, opset 11", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(11)
+			m.Graph.Node[3] = node("Squeeze", "/Squeeze", []string{"p"}, []string{"f"}, aInts("axes", 3, 2))
+		})},
+		{"Squeezes of H and W, opset 13", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("m1", -1))
+			m.Graph.Node = append(m.Graph.Node[:3], node("Squeeze", "/Squeeze", []string{"p", "m1"}, []string{"p1"}),
+				node("Squeeze", "/Squeeze_1", []string{"p1", "m1"}, []string{"f"}), m.Graph.Node[4])
+		})},
 		{"Clip with min 0 and no max is a ReLU", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, f32("lo", nil, []float32{0}))
 			m.Graph.Node = append(m.Graph.Node, node("Clip", "/clip", []string{"f", "lo"}, []string{"fc"}))
@@ -346,4 +469,48 @@ func TestNodeNames(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("names (-want +got):\n%s", diff)
 	}
+}
+
+// withPad puts a Pad (inputs in, default pads and a zero) between the conv and the ReLU.
+func withPad(in []string, at ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
+	return edit(func(m *onnxpb.ModelProto) {
+		if in == nil {
+			in = []string{"pads"}
+		}
+		m.Graph.Initializer = append(m.Graph.Initializer, i64("pads", 0, 0, 1, 1, 0, 0, 1, 1), f32("one", nil, []float32{1}))
+		m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", append([]string{"x"}, in...), []string{"xp"}, at...)}, m.Graph.Node...)
+		m.Graph.Node[1].Input[0] = "xp"
+	})
+}
+
+// withSplit splits the conv's output in two and adds the halves.
+func withSplit(opset int64, at ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
+	return edit(func(m *onnxpb.ModelProto) {
+		m.OpsetImport[0].Version = proto.Int64(opset)
+		m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0], node("Split", "/split/Split", []string{"c"}, []string{"h1", "h2"}, at...),
+			node("Concat", "/cat/Concat", []string{"h2", "h1"}, []string{"ba"}, aInt("axis", 1))}, m.Graph.Node[1:]...)
+		m.Graph.Node[3].Input[0] = "ba"
+	})
+}
+
+// inOrder concatenates withSplit's halves back in their order.
+func inOrder(m *onnxpb.ModelProto) *onnxpb.ModelProto {
+	m.Graph.Node[2].Input = []string{"h1", "h2"}
+	return m
+}
+
+// withSlice slices channels [1, 3) of the conv's output with the extra input.
+func withSlice(extra *onnxpb.TensorProto) *onnxpb.ModelProto {
+	return edit(func(m *onnxpb.ModelProto) {
+		m.Graph.Initializer = append(m.Graph.Initializer, i64("starts", 1), i64("ends", 3), i64("axes", 1), extra)
+		in := []string{"c", "starts", "ends", "axes"}
+		if extra.GetName() == "steps" {
+			in = append(in, "steps")
+		} else {
+			in[3] = extra.GetName()
+		}
+		m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0], node("Slice", "/slice/Slice", in, []string{"cs"})}, m.Graph.Node[1:]...)
+		m.Graph.Node[2].Input[0] = "cs"
+		m.Graph.Initializer[2] = f32("fw", []int64{2, 2}, []float32{1, 2, 3, 4})
+	})
 }

@@ -23,7 +23,22 @@ func init() {
 		"BatchNormalization": (*importer).batchNorm,
 		"Relu":               (*importer).relu,
 		"Clip":               (*importer).clip,
-		"Add":                (*importer).addOp,
+		"LeakyRelu":          (*importer).leakyRelu,
+		"Sigmoid":            (*importer).sigmoid,
+		"HardSigmoid":        (*importer).hardSigmoid,
+		"HardSwish":          (*importer).hardSwish,
+		"Add":                (*importer).arith,
+		"Sub":                (*importer).arith,
+		"Mul":                (*importer).arith,
+		"Div":                (*importer).arith,
+		"Concat":             (*importer).concat,
+		"Split":              (*importer).split,
+		"Slice":              (*importer).slice,
+		"Pad":                (*importer).pad,
+		"Transpose":          (*importer).transpose,
+		"Gather":             (*importer).gather,
+		"Unsqueeze":          (*importer).unsqueeze,
+		"Squeeze":            (*importer).squeeze,
 		"GlobalAveragePool":  (*importer).globalAvgPool,
 		"ReduceMean":         (*importer).reduceMean,
 		"Flatten":            (*importer).flatten,
@@ -31,25 +46,43 @@ func init() {
 		"Gemm":               (*importer).gemm,
 		"MatMul":             (*importer).matMul,
 		"MaxPool":            (*importer).maxPool,
+		"AveragePool":        (*importer).avgPool,
 		"Identity":           (*importer).identity,
 		"Dropout":            (*importer).dropout,
 		"Shape":              nil, // folded only
 	}
 	foldOps = map[string]func(*importer, *onnxpb.NodeProto, *attrs) (*tensor, error){
-		"Constant":  (*importer).foldConstant,
-		"Shape":     (*importer).foldShape,
-		"Gather":    (*importer).foldGather,
-		"Unsqueeze": (*importer).foldUnsqueeze,
-		"Squeeze":   (*importer).foldSqueeze,
-		"Concat":    (*importer).foldConcat,
-		"Cast":      (*importer).foldCast,
-		"Div":       (*importer).foldArith,
-		"Mul":       (*importer).foldArith,
-		"Add":       (*importer).foldArith,
-		"Sub":       (*importer).foldArith,
-		"Identity":  (*importer).foldIdentity,
-		"Reshape":   (*importer).foldReshape,
+		"Constant":        (*importer).foldConstant,
+		"ConstantOfShape": (*importer).foldConstantOfShape,
+		"Shape":           (*importer).foldShape,
+		"Gather":          (*importer).foldGather,
+		"Unsqueeze":       (*importer).foldUnsqueeze,
+		"Squeeze":         (*importer).foldSqueeze,
+		"Concat":          (*importer).foldConcat,
+		"Cast":            (*importer).foldCast,
+		"Div":             (*importer).foldArith,
+		"Mul":             (*importer).foldArith,
+		"Add":             (*importer).foldArith,
+		"Sub":             (*importer).foldArith,
+		"Identity":        (*importer).foldIdentity,
+		"Reshape":         (*importer).foldReshape,
+		"Slice":           (*importer).foldSlice,
+		"Transpose":       (*importer).foldTranspose,
+		"Range":           (*importer).foldRange,
 	}
+}
+
+// transformerOps are ops only the transformer-like families (ConvNeXt, ViT,
+// Swin, MaxViT) have among torchvision's classifiers (their layer norm,
+// GELU, attention): a graph holding one is refused before its import, at
+// that node.
+var transformerOps = map[string]bool{
+	"LayerNormalization": true, "Erf": true, "Gelu": true, "Softmax": true, "LogSoftmax": true, "Einsum": true,
+}
+
+// errTransformer is the refusal of an op or form only transformer-like models have.
+func errTransformer(what string) error {
+	return fmt.Errorf("%s: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc", what)
 }
 
 func supportedOps() string {
@@ -82,8 +115,14 @@ func (im *importer) importNode(n *onnxpb.NodeProto) error {
 	op := n.GetOpType()
 	fold, canFold := foldOps[op]
 	run, canRun := runtimeOps[op]
+	if !canFold && !canRun && transformerOps[op] {
+		return errTransformer("op " + op)
+	}
 	if !canFold && !canRun {
 		return fmt.Errorf("op %s is not supported (ptqc imports %s)", op, supportedOps())
+	}
+	if op == "HardSwish" && im.opset < 14 {
+		return fmt.Errorf("op HardSwish is defined from opset 14; the model imports opset %d", im.opset)
 	}
 	if max := maxInputs(op, im.opset); len(n.GetInput()) > max {
 		return fmt.Errorf("has %d inputs; %s takes at most %d at opset %d", len(n.GetInput()), op, max, im.opset)
@@ -119,9 +158,10 @@ func maxInputs(op string, opset int) int {
 	switch op {
 	case "Constant":
 		return 0
-	case "Relu", "GlobalAveragePool", "Flatten", "MaxPool", "Identity", "Shape", "Cast":
+	case "Relu", "GlobalAveragePool", "Flatten", "MaxPool", "AveragePool", "Identity", "Shape", "Cast", "Sigmoid",
+		"HardSigmoid", "HardSwish", "LeakyRelu", "Transpose", "ConstantOfShape":
 		return 1
-	case "Unsqueeze", "Squeeze":
+	case "Unsqueeze", "Squeeze", "Split":
 		if opset < 13 {
 			return 1
 		}
@@ -138,9 +178,14 @@ func maxInputs(op string, opset int) int {
 		return 3
 	case "Add", "Sub", "Mul", "Div", "MatMul", "Reshape", "Gather":
 		return 2
-	case "Conv", "Clip", "Gemm":
+	case "Conv", "Clip", "Gemm", "Range":
 		return 3
-	case "BatchNormalization":
+	case "Pad":
+		if opset < 18 {
+			return 3
+		}
+		return 4
+	case "BatchNormalization", "Slice":
 		return 5
 	}
 	return math.MaxInt // Concat
@@ -160,66 +205,9 @@ func (im *importer) allConst(n *onnxpb.NodeProto) bool {
 	return true
 }
 
-// nodeName is the ir name of the node being imported.
-func (im *importer) nodeName() string { return im.names[im.node] }
-
 // runtime binds output 0 to the ir tensor t with ONNX shape shape.
 func (im *importer) runtime(n *onnxpb.NodeProto, t int, shape []int) {
 	im.set(n, 0, &value{t: t, shape: shape})
-}
-
-// spatial reads a 2-D window op's kernel_shape, strides, pads, dilations and
-// auto_pad; ir takes square kernels, equal strides, the same padding on
-// every side and dilation 1.
-func spatial(a *attrs, kernelDims []int) (kernel, stride, pad int, err error) {
-	ks, err := a.ints("kernel_shape", nil)
-	if err != nil {
-		return
-	}
-	if ks == nil && kernelDims != nil {
-		ks = []int64{int64(kernelDims[0]), int64(kernelDims[1])}
-	}
-	if len(ks) != 2 || ks[0] != ks[1] || ks[0] < 1 || ks[0] > maxDim {
-		return 0, 0, 0, fmt.Errorf("kernel_shape %v: ptqc supports square 2-D kernels", ks)
-	}
-	if kernelDims != nil && (int64(kernelDims[0]) != ks[0] || int64(kernelDims[1]) != ks[1]) {
-		return 0, 0, 0, fmt.Errorf("kernel_shape %v differs from the weight's %v", ks, kernelDims)
-	}
-	st, err := a.ints("strides", []int64{1, 1})
-	if err != nil {
-		return
-	}
-	if len(st) != 2 || st[0] != st[1] || st[0] < 1 || st[0] > maxDim {
-		return 0, 0, 0, fmt.Errorf("strides %v: ptqc supports equal strides", st)
-	}
-	ap, err := a.str("auto_pad", "NOTSET")
-	if err != nil {
-		return
-	}
-	pads, err := a.ints("pads", []int64{0, 0, 0, 0})
-	if err != nil {
-		return
-	}
-	switch ap {
-	case "NOTSET":
-	case "VALID":
-		if a.has("pads") {
-			return 0, 0, 0, errors.New("auto_pad VALID with pads")
-		}
-	default:
-		return 0, 0, 0, fmt.Errorf("auto_pad %s is not supported (NOTSET, VALID are)", ap)
-	}
-	if len(pads) != 4 || pads[0] != pads[1] || pads[0] != pads[2] || pads[0] != pads[3] || pads[0] < 0 || pads[0] > maxDim {
-		return 0, 0, 0, fmt.Errorf("pads %v: ptqc supports the same padding on every side", pads)
-	}
-	dil, err := a.ints("dilations", []int64{1, 1})
-	if err != nil {
-		return
-	}
-	if len(dil) != 2 || dil[0] != 1 || dil[1] != 1 {
-		return 0, 0, 0, fmt.Errorf("dilations %v: ptqc supports dilation 1", dil)
-	}
-	return int(ks[0]), int(st[0]), int(pads[0]), nil
 }
 
 // image returns input 0 as an NCHW runtime value whose ir tensor is [C,H,W].
@@ -237,51 +225,6 @@ func (im *importer) image(n *onnxpb.NodeProto) (*value, error) {
 // withBatch is an ir per-sample shape with the batch axis put back.
 func (im *importer) withBatch(t int) []int {
 	return append([]int{im.batch}, im.g.Tensors[t].Shape...)
-}
-
-func (im *importer) conv(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.image(n)
-	if err != nil {
-		return err
-	}
-	wt, err := im.constInput(n, 1, "weight")
-	if err != nil {
-		return err
-	}
-	if wt == nil || len(wt.dims) != 4 {
-		return errors.New("weight (input 1) must be a constant [M, C/group, kH, kW]")
-	}
-	group, err := a.int("group", 1)
-	if err != nil {
-		return err
-	}
-	inC, outC := x.shape[1], wt.dims[0]
-	if group < 1 || group > int64(inC) || inC%int(group) != 0 || outC%int(group) != 0 || wt.dims[1] != inC/int(group) {
-		return fmt.Errorf("group %d with %d input channels and weight %v", group, inC, wt.dims)
-	}
-	if group != 1 && !(int(group) == inC && outC == inC) {
-		return fmt.Errorf("group %d: grouped convolutions are not supported yet (group 1 and depthwise are)", group)
-	}
-	k, s, p, err := spatial(a, wt.dims[2:])
-	if err != nil {
-		return err
-	}
-	c := &ir.Conv{InC: inC, OutC: outC, Window: ir.SquareWindow(k, s, p), Groups: int(group)}
-	if c.Weight, err = im.weights(n, 1, "weight", wt.dims...); err != nil {
-		return err
-	}
-	if c.Bias, err = im.weights(n, 2, "bias", outC); err != nil {
-		return err
-	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpConv, Conv: c}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
 }
 
 func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
@@ -331,123 +274,25 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
 	return nil
 }
 
-func (im *importer) relu(n *onnxpb.NodeProto, a *attrs) error {
-	return im.activation(n, ir.OpReLU)
-}
-
-func (im *importer) activation(n *onnxpb.NodeProto, op ir.Op) error {
-	x, err := im.runtimeInput(n, 0)
-	if err != nil {
-		return err
-	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: op}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, x.shape)
-	return nil
-}
-
-// clip is ReLU6 (min 0, max 6) or ReLU (min 0, no max); opsets 11 and later
-// give min and max as inputs.
-func (im *importer) clip(n *onnxpb.NodeProto, a *attrs) error {
-	bound := func(k int, def float32) (float32, error) {
-		t, err := im.constInput(n, k, []string{"", "min", "max"}[k])
-		if err != nil || t == nil {
-			return def, err
-		}
-		if t.isInt() || t.len() != 1 || len(t.dims) > 1 {
-			return 0, fmt.Errorf("input %d must be a float scalar", k)
-		}
-		return t.f[0], nil
-	}
-	lo, err := bound(1, float32(math.Inf(-1)))
-	if err != nil {
-		return err
-	}
-	hi, err := bound(2, float32(math.Inf(1)))
-	if err != nil {
-		return err
-	}
-	switch {
-	case lo == 0 && hi == 6:
-		return im.activation(n, ir.OpReLU6)
-	case lo == 0 && math.IsInf(float64(hi), 1):
-		return im.activation(n, ir.OpReLU)
-	}
-	return fmt.Errorf("Clip(min %v, max %v): ptqc supports [0, 6] (ReLU6) and [0, inf) (ReLU)", lo, hi)
-}
-
-// addOp is a residual Add of two runtime values of one shape, or the bias of
-// a MatMul's Linear.
-func (im *importer) addOp(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.input(n, 0)
-	if err != nil {
-		return err
-	}
-	y, err := im.input(n, 1)
-	if err != nil {
-		return err
-	}
-	if x == nil || y == nil {
-		return errors.New("needs two inputs")
-	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	if x.c != nil {
-		x, y = y, x
-	}
-	if y.c != nil {
-		return im.linearBias(n, x, y.c)
-	}
-	if !ir.EqualShape(x.shape, y.shape) || !ir.EqualShape(im.g.Tensors[x.t].Shape, im.g.Tensors[y.t].Shape) {
-		return fmt.Errorf("operand shapes %v and %v differ: ptqc adds tensors of one shape, without broadcasting", x.shape, y.shape)
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpAdd}, x.t, y.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, x.shape)
-	return nil
-}
-
-// linearBias folds the constant of an Add into the bias of the MatMul before it.
-func (im *importer) linearBias(n *onnxpb.NodeProto, x *value, b *tensor) error {
-	p := im.g.Producer(x.t)
-	if p == nil || p.Op != ir.OpLinear || p.Linear.Bias != nil || p.Act != ir.ActNone || im.readers(x.t) != 1 {
-		return errors.New("adding a constant is supported only as the bias of a MatMul")
-	}
-	out := p.Linear.Out
-	if b.isInt() || b.len() != out || (len(b.dims) != 1 && !(len(b.dims) == 2 && b.dims[0] == 1)) {
-		return fmt.Errorf("bias of shape %v for %d outputs", b.dims, out)
-	}
-	for i, v := range b.f {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("bias element %d is %v", i, v)
-		}
-	}
-	p.Linear.Bias = append([]float32(nil), b.f...)
-	im.runtime(n, x.t, x.shape)
-	return nil
-}
-
 // readers counts the nodes (and graph output) reading ir tensor t under any
-// of its ONNX names (Identity and Dropout give it several).
+// of its ONNX names. A node that passes t on under a new name (Identity,
+// Dropout, Squeeze, a MatMul's bias Add) reads one name of t and makes
+// another, and a Shape reads no values: those reads are not counted.
 func (im *importer) readers(t int) int {
-	n := 0
+	n, names := 0, 0
 	for name, v := range im.vals {
 		if v.c == nil && v.proto == nil && v.t == t {
-			n += im.uses[name]
+			n += im.uses[name] - im.shapeUses[name]
+			names++
 		}
 	}
-	return n
+	return n - max(names-1, 0)
 }
 
-// mean is ir's mean over H and W, as GlobalAveragePool or ReduceMean.
+// mean is the mean over H and W, as GlobalAveragePool or ReduceMean: ir's
+// Mean ([C]) when the ONNX output drops H and W, else an AvgPool whose window
+// is the whole plane ([C,1,1]), which toFeatures turns into a Mean when a
+// Flatten or Reshape to [N, C] is all that reads it.
 func (im *importer) mean(n *onnxpb.NodeProto, keep bool) error {
 	x, err := im.image(n)
 	if err != nil {
@@ -456,16 +301,28 @@ func (im *importer) mean(n *onnxpb.NodeProto, keep bool) error {
 	if err := im.onlyOutputs(n, 1); err != nil {
 		return err
 	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpMean}, x.t)
+	nd := &ir.Node{Op: ir.OpMean}
+	shape := []int{x.shape[0], x.shape[1]}
+	if keep {
+		w := ir.Window{KH: x.shape[2], KW: x.shape[3], SH: 1, SW: 1, DH: 1, DW: 1}
+		nd = &ir.Node{Op: ir.OpAvgPool, Pool: &ir.Pool{Window: w}}
+		shape = append(shape, 1, 1)
+	}
+	t, err := im.addInfer(nd, x.t)
 	if err != nil {
 		return err
 	}
-	shape := []int{x.shape[0], x.shape[1]}
-	if keep {
-		shape = append(shape, 1, 1)
-	}
 	im.runtime(n, t, shape)
 	return nil
+}
+
+// globalPool reports whether nd is an AvgPool over the whole plane.
+func (im *importer) globalPool(nd *ir.Node) bool {
+	if nd == nil || nd.Op != ir.OpAvgPool {
+		return false
+	}
+	in, w := im.g.Tensors[nd.In[0]].Shape, nd.Pool.Window
+	return w == ir.Window{KH: in[1], KW: in[2], SH: 1, SW: 1, DH: 1, DW: 1}
 }
 
 func (im *importer) globalAvgPool(n *onnxpb.NodeProto, a *attrs) error { return im.mean(n, true) }
@@ -518,6 +375,10 @@ func (im *importer) toFeatures(n *onnxpb.NodeProto, x *value) error {
 		return err
 	}
 	t := x.t
+	if p := im.g.Producer(t); im.globalPool(p) && im.readers(t) == 1 {
+		p.Op, p.Pool = ir.OpMean, nil
+		im.g.Tensors[t].Shape = im.g.Tensors[t].Shape[:1]
+	}
 	if len(im.g.Tensors[t].Shape) != 1 {
 		var err error
 		if t, err = im.addInfer(&ir.Node{Op: ir.OpFlatten}, x.t); err != nil {
@@ -543,38 +404,6 @@ func (im *importer) flatten(n *onnxpb.NodeProto, a *attrs) error {
 	return im.toFeatures(n, x)
 }
 
-// reshape supports what classifiers do: [N, ...] to [N, features].
-func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.runtimeInput(n, 0)
-	if err != nil {
-		return err
-	}
-	s, err := im.constInput(n, 1, "shape")
-	if err != nil {
-		return err
-	}
-	if s == nil || !s.isInt() || len(s.dims) != 1 {
-		return errors.New("shape (input 1) must be a 1-D integer constant")
-	}
-	if az, err := a.int("allowzero", 0); err != nil || az != 0 {
-		return fmt.Errorf("allowzero %d is not supported (%v)", az, err)
-	}
-	feat := im.g.Tensors[x.t].Elems()
-	target := fmt.Sprint(s.i)
-	if s.hasBatch() {
-		target = strings.Replace(fmt.Sprint(s.i), fmt.Sprint(s.i[0]), "N", 1)
-	}
-	if len(s.i) != 2 {
-		return fmt.Errorf("target shape %s: ptqc reshapes only to [N, features]", target)
-	}
-	first := s.i[0] == 0 || (s.batch != nil && s.batch[0]) || (im.batch > 0 && s.i[0] == int64(im.batch)) || (s.i[0] == -1 && s.i[1] == int64(feat))
-	second := s.i[1] == -1 || s.i[1] == int64(feat) || (s.i[1] == 0 && len(x.shape) > 1 && x.shape[1] == feat)
-	if !first || !second || (s.batch != nil && s.batch[1]) {
-		return fmt.Errorf("target shape %s of %v: ptqc reshapes only to [N, features]", target, x.shape)
-	}
-	return im.toFeatures(n, x)
-}
-
 // features returns input 0 as a runtime [N, F] value.
 func (im *importer) features(n *onnxpb.NodeProto) (*value, int, error) {
 	x, err := im.runtimeInput(n, 0)
@@ -592,13 +421,16 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		name string
-		want float32
-	}{{"alpha", 1}, {"beta", 1}} {
-		if v, err := a.float(p.name, 1); err != nil || v != p.want {
-			return fmt.Errorf("%s %v: ptqc supports 1 (%v)", p.name, v, err)
-		}
+	alpha, err := a.float("alpha", 1)
+	if err != nil {
+		return err
+	}
+	beta, err := a.float("beta", 1)
+	if err != nil {
+		return err
+	}
+	if !isFinite(alpha) || !isFinite(beta) {
+		return fmt.Errorf("alpha %v, beta %v", alpha, beta)
 	}
 	if ta, err := a.int("transA", 0); err != nil || ta != 0 {
 		return fmt.Errorf("transA %d: ptqc supports 0 (%v)", ta, err)
@@ -631,6 +463,11 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 	if l.Weight = w; tb == 0 {
 		l.Weight = transpose(w, in, out)
 	}
+	if alpha != 1 {
+		for i := range l.Weight {
+			l.Weight[i] *= alpha
+		}
+	}
 	bt, err := im.constInput(n, 2, "C")
 	if err != nil {
 		return err
@@ -640,11 +477,17 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 		if len(dims) == 2 && dims[0] == 1 {
 			dims = dims[1:]
 		}
-		if !ir.EqualShape(dims, []int{out}) {
-			return fmt.Errorf("C %v: ptqc supports a bias [M] or [1, M] (M = %d)", bt.dims, out)
+		scalar := bt.len() == 1 && len(bt.dims) <= 2
+		if !scalar && !ir.EqualShape(dims, []int{out}) {
+			return fmt.Errorf("C %v: ptqc supports a bias [M], [1, M] or a scalar (M = %d)", bt.dims, out)
 		}
-		if l.Bias, err = finite("C", n.GetInput()[2], bt, bt.dims...); err != nil {
+		c, err := finite("C", n.GetInput()[2], bt)
+		if err != nil {
 			return err
+		}
+		l.Bias = make([]float32, out)
+		for i := range l.Bias {
+			l.Bias[i] = c[min(i, len(c)-1)] * beta
 		}
 	}
 	if err := im.onlyOutputs(n, 1); err != nil {
@@ -670,6 +513,9 @@ func transpose(w []float32, rows, cols int) []float32 {
 }
 
 func (im *importer) matMul(n *onnxpb.NodeProto, a *attrs) error {
+	if v, err := im.input(n, 1); err == nil && v != nil && v.c == nil {
+		return errTransformer("MatMul of two values computed at run time")
+	}
 	x, in, err := im.features(n)
 	if err != nil {
 		return err
@@ -694,32 +540,6 @@ func (im *importer) matMul(n *onnxpb.NodeProto, a *attrs) error {
 		return err
 	}
 	im.runtime(n, t, []int{x.shape[0], out})
-	return nil
-}
-
-func (im *importer) maxPool(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.image(n)
-	if err != nil {
-		return err
-	}
-	k, s, p, err := spatial(a, nil)
-	if err != nil {
-		return err
-	}
-	if c, err := a.int("ceil_mode", 0); err != nil || c != 0 {
-		return fmt.Errorf("ceil_mode %d: ptqc supports 0 (%v)", c, err)
-	}
-	if so, err := a.int("storage_order", 0); err != nil || so != 0 {
-		return fmt.Errorf("storage_order %d: ptqc supports 0 (%v)", so, err)
-	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpMaxPool, Pool: &ir.Pool{Window: ir.SquareWindow(k, s, p)}}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
 	return nil
 }
 

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -42,6 +43,9 @@ func (t *tensor) hasBatch() bool {
 
 // decodeTensor converts a checked TensorProto (checkTensor) into values.
 func decodeTensor(t *onnxpb.TensorProto) (*tensor, error) {
+	if t == nil {
+		return nil, errors.New("no tensor")
+	}
 	dt := onnxpb.TensorProto_DataType(t.GetDataType())
 	dims, elems, err := tensorDims(t.GetDims())
 	if err != nil {

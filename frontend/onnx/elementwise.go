@@ -1,0 +1,296 @@
+package onnx
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
+	"github.com/ptqc/ptqc/ir"
+)
+
+// Elementwise ops: the activations, and Add, Sub, Mul, Div of two runtime
+// values or of a runtime value and a constant (an ir Affine).
+
+func (im *importer) relu(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, ir.OpReLU, nil)
+}
+
+func (im *importer) sigmoid(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, ir.OpSigmoid, nil)
+}
+
+func (im *importer) hardSwish(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, ir.OpHardSwish, nil)
+}
+
+func (im *importer) hardSigmoid(n *onnxpb.NodeProto, a *attrs) error {
+	alpha, err := a.float("alpha", 0.2)
+	if err != nil {
+		return err
+	}
+	beta, err := a.float("beta", 0.5)
+	if err != nil {
+		return err
+	}
+	if !isFinite(alpha) || !isFinite(beta) {
+		return fmt.Errorf("alpha %v, beta %v", alpha, beta)
+	}
+	return im.activation(n, ir.OpHardSigmoid, &ir.Unary{Alpha: alpha, Beta: beta})
+}
+
+func (im *importer) leakyRelu(n *onnxpb.NodeProto, a *attrs) error {
+	alpha, err := a.float("alpha", 0.01)
+	if err != nil {
+		return err
+	}
+	if !isFinite(alpha) {
+		return fmt.Errorf("alpha %v", alpha)
+	}
+	return im.activation(n, ir.OpLeakyReLU, &ir.Unary{Alpha: alpha})
+}
+
+func isFinite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+func (im *importer) activation(n *onnxpb.NodeProto, op ir.Op, u *ir.Unary) error {
+	x, err := im.runtimeInput(n, 0)
+	if err != nil {
+		return err
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	t, err := im.addInfer(&ir.Node{Op: op, Unary: u}, x.t)
+	if err != nil {
+		return err
+	}
+	im.runtime(n, t, x.shape)
+	return nil
+}
+
+// clip is ReLU6 (min 0, max 6) or ReLU (min 0, no max); from opset 11, the
+// first ptqc reads, min and max are inputs.
+func (im *importer) clip(n *onnxpb.NodeProto, a *attrs) error {
+	bound := func(k int, def float32) (float32, error) {
+		t, err := im.constInput(n, k, []string{"", "min", "max"}[k])
+		if err != nil || t == nil {
+			return def, err
+		}
+		if t.isInt() || t.len() != 1 || len(t.dims) > 1 {
+			return 0, fmt.Errorf("input %d must be a float scalar", k)
+		}
+		return t.f[0], nil
+	}
+	lo, err := bound(1, float32(math.Inf(-1)))
+	if err != nil {
+		return err
+	}
+	hi, err := bound(2, float32(math.Inf(1)))
+	if err != nil {
+		return err
+	}
+	switch {
+	case lo == 0 && hi == 6:
+		return im.activation(n, ir.OpReLU6, nil)
+	case lo == 0 && math.IsInf(float64(hi), 1):
+		return im.activation(n, ir.OpReLU, nil)
+	}
+	return fmt.Errorf("Clip(min %v, max %v): ptqc supports [0, 6] (ReLU6) and [0, inf) (ReLU)", lo, hi)
+}
+
+// arith is Add, Sub, Mul or Div where an operand is computed at run time.
+func (im *importer) arith(n *onnxpb.NodeProto, a *attrs) error {
+	var v [2]*value
+	for k := range v {
+		x, err := im.input(n, k)
+		if err != nil {
+			return err
+		}
+		if x == nil {
+			return errors.New("needs two inputs")
+		}
+		v[k] = x
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	op := n.GetOpType()
+	if v[0].c == nil && v[1].c == nil {
+		for k := range v {
+			if _, err := im.runtimeInput(n, k); err != nil {
+				return err
+			}
+		}
+		return im.binary(n, op, v[0], v[1])
+	}
+	k := 0 // the runtime operand
+	if v[0].c != nil {
+		k = 1
+	}
+	x, err := im.runtimeInput(n, k)
+	if err != nil {
+		return err
+	}
+	c, err := im.perChannel(x, v[1-k].c, n.GetInput()[1-k])
+	if err != nil {
+		return err
+	}
+	scale, shift := make([]float32, len(c)), make([]float32, len(c))
+	switch {
+	case op == "Add":
+		if p := im.g.Producer(x.t); p != nil && p.Op == ir.OpLinear && p.Linear.Bias == nil && p.Act == ir.ActNone && im.readers(x.t) == 1 {
+			p.Linear.Bias = c // a MatMul's bias
+			im.runtime(n, x.t, x.shape)
+			return nil
+		}
+		for i := range c {
+			scale[i], shift[i] = 1, c[i]
+		}
+	case op == "Mul":
+		copy(scale, c)
+	case op == "Sub" && k == 0:
+		for i := range c {
+			scale[i], shift[i] = 1, -c[i]
+		}
+	case op == "Sub":
+		for i := range c {
+			scale[i], shift[i] = -1, c[i]
+		}
+	case op == "Div" && k == 0:
+		for i := range c {
+			if c[i] == 0 {
+				return fmt.Errorf("division by zero (constant %q, channel %d)", n.GetInput()[1], i)
+			}
+			scale[i] = 1 / c[i]
+		}
+	default:
+		return fmt.Errorf("dividing the constant %q by a value computed at run time is not supported", n.GetInput()[0])
+	}
+	// x*s then +b is one Affine, bit for bit (float32(x*s) + b).
+	if p := im.g.Producer(x.t); op == "Add" && p != nil && p.Op == ir.OpAffine && im.readers(x.t) == 1 && allZero(p.Affine.Shift) {
+		copy(p.Affine.Shift, shift)
+		im.runtime(n, x.t, x.shape)
+		return nil
+	}
+	t, err := im.addInfer(&ir.Node{Op: ir.OpAffine, Affine: &ir.Affine{C: len(c), Scale: scale, Shift: shift}}, x.t)
+	if err != nil {
+		return err
+	}
+	im.runtime(n, t, x.shape)
+	return nil
+}
+
+func allZero(v []float32) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// perChannel expands a constant operand of x to one value per channel (per
+// feature of an [N, F] x): a scalar, or a tensor that broadcasts along every
+// axis but the channels'.
+func (im *importer) perChannel(x *value, c *tensor, name string) ([]float32, error) {
+	r := len(x.shape)
+	if r < 2 {
+		return nil, fmt.Errorf("operand of shape %v: want a batch and a channel axis", x.shape)
+	}
+	ch := x.shape[1]
+	vals, err := finite("constant", name, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.dims) > r {
+		return nil, fmt.Errorf("constant %q of shape %v for an operand of shape %v", name, c.dims, x.shape)
+	}
+	perCh := false
+	for k, d := range c.dims {
+		ax := k + r - len(c.dims)
+		switch {
+		case d == 1:
+		case ax == 1 && d == ch:
+			perCh = true
+		default:
+			return nil, fmt.Errorf("constant %q of shape %v for an operand of shape %v: ptqc takes a scalar or one value per channel", name, c.dims, x.shape)
+		}
+	}
+	out := make([]float32, ch)
+	for i := range out {
+		if perCh {
+			out[i] = vals[i]
+		} else {
+			out[i] = vals[0]
+		}
+	}
+	return out, nil
+}
+
+// binary is Add or Mul of two runtime values: equal shapes, or for Mul the
+// squeeze-excitation [N, C, H, W] x [N, C, 1, 1] in either order; x *
+// Sigmoid(x) is a SiLU, x * HardSigmoid(x) with alpha 1/6, beta 1/2 a
+// HardSwish.
+func (im *importer) binary(n *onnxpb.NodeProto, op string, x, y *value) error {
+	if op == "Mul" {
+		if t, ok := im.gate(x, y); ok {
+			im.runtime(n, t, x.shape)
+			return nil
+		}
+	}
+	same := ir.EqualShape(x.shape, y.shape) && ir.EqualShape(im.g.Tensors[x.t].Shape, im.g.Tensors[y.t].Shape)
+	switch {
+	case op == "Add" && same:
+		t, err := im.addInfer(&ir.Node{Op: ir.OpAdd}, x.t, y.t)
+		if err != nil {
+			return err
+		}
+		im.runtime(n, t, x.shape)
+		return nil
+	case op == "Mul":
+		if len(y.shape) == 4 && !same && ir.EqualShape(x.shape, []int{y.shape[0], y.shape[1], 1, 1}) {
+			x, y = y, x
+		}
+		if same || (len(x.shape) == 4 && ir.EqualShape(y.shape, []int{x.shape[0], x.shape[1], 1, 1})) {
+			t, err := im.addInfer(&ir.Node{Op: ir.OpMul}, x.t, y.t)
+			if err != nil {
+				return err
+			}
+			im.runtime(n, t, x.shape)
+			return nil
+		}
+		return fmt.Errorf("operand shapes %v and %v: ptqc multiplies equal shapes and [N, C, H, W] by [N, C, 1, 1]", x.shape, y.shape)
+	case op == "Add":
+		return fmt.Errorf("operand shapes %v and %v differ: ptqc adds tensors of one shape, without broadcasting", x.shape, y.shape)
+	}
+	return fmt.Errorf("%s of two values computed at run time is not supported (Add and Mul are)", op)
+}
+
+// gate turns the Sigmoid or HardSigmoid(1/6, 1/2) of one operand, read
+// only by this Mul, into the SiLU or HardSwish of the other and returns
+// its output.
+func (im *importer) gate(x, y *value) (int, bool) {
+	for _, p := range [][2]*value{{x, y}, {y, x}} {
+		a, g := p[0], p[1]
+		nd := im.g.Producer(g.t)
+		if nd == nil || nd.In[0] != a.t || im.readers(g.t) != 1 || !ir.EqualShape(a.shape, g.shape) {
+			continue
+		}
+		switch {
+		case nd.Op == ir.OpSigmoid:
+			nd.Op = ir.OpSiLU
+		case nd.Op == ir.OpHardSigmoid && nd.Unary.Alpha == float32(1.0/6) && nd.Unary.Beta == 0.5:
+			nd.Op, nd.Unary = ir.OpHardSwish, nil
+		default:
+			continue
+		}
+		// Named after the module ("stem.2", not "stem.2/Sigmoid") where free.
+		if i := strings.LastIndex(nd.Name, "/"); i > 0 && !im.used[nd.Name[:i]] {
+			im.used[nd.Name[:i]] = true
+			nd.Name = nd.Name[:i]
+		}
+		return g.t, true
+	}
+	return 0, false
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Trained models of the quantizable families for issue 24's acceptance ("trained models you have
+not seen"): a MobileNetV3-Small and a ShuffleNetV2 (tools/families' torchvision re-implementations)
+trained briefly on Fashion-MNIST with tools/fmnist.py's data conventions (IDX files in
+/usr/share/datasets/fashion-mnist, 28x28 zero-padded by 2 to 32x32, three identical channels,
+(x/255 - 0.286)/0.353 in float32), exported by torch.onnx.export at opset 13.
+
+Command (from the repository root; seeded; a few minutes per model on two cores):
+
+    nice /usr/bin/python3 tools/families/fmnist_zoo.py [name ...]
+
+writes testdata/fmnist_zoo/<name>/:
+    model.onnx        opset 13 (shufflenet_v2: dynamic batch axis; mobilenet_v3_small: batch 1)
+    model_onnx.json   the description naming it: testdata/resnet_fmnist/model_onnx.json's
+                      preprocessing and classes
+    golden.json       PyTorch's float top-1 over all 10,000 test images (percent and count correct),
+                      the training recipe and times
+    logits1k.npy      float32 1000x10: PyTorch's float logits of the first 1000 test images
+"""
+import hashlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import fmnist  # noqa: E402  tools/fmnist.py: data, preprocessing
+import mobilenetv3  # noqa: E402
+import shufflenetv2  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+OUT = os.path.join(ROOT, "testdata", "fmnist_zoo")
+DESC = os.path.join(ROOT, "testdata", "resnet_fmnist", "model_onnx.json")
+
+MODELS = {
+    "mobilenet_v3_small": dict(
+        torchvision="mobilenet_v3_small(num_classes=10, width_mult=0.5, _reduced_tail=True)",
+        build=lambda: mobilenetv3.mobilenet_v3("mobilenet_v3_small", width_mult=0.5, _reduced_tail=True,
+                                               num_classes=10),
+        dynamic=False, epochs=2, lr=0.05),
+    "shufflenet_v2": dict(
+        torchvision="shufflenet_v2_x0_5(num_classes=10) with stage repeats [2,4,2] and conv5 width 512: "
+                    "ShuffleNetV2([2,4,2], [24,48,96,192,512])",
+        build=lambda: shufflenetv2.ShuffleNetV2([2, 4, 2], [24, 48, 96, 192, 512], num_classes=10),
+        dynamic=True, epochs=2, lr=0.1),
+}
+BATCH, WD, SEED, THREADS = 128, 5e-5, 0, 2
+
+
+def train(name, cfg, tr32, tr_lab):
+    torch.manual_seed(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    model = cfg["build"]()
+    steps = len(tr32) // BATCH
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9, nesterov=True, weight_decay=WD)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], epochs=cfg["epochs"], steps_per_epoch=steps,
+                                                pct_start=0.25, div_factor=25, final_div_factor=1e3)
+    lossf = nn.CrossEntropyLoss()
+    times = []
+    for ep in range(cfg["epochs"]):
+        model.train()
+        t0 = time.time()
+        perm = torch.randperm(len(tr32), generator=gen)
+        tot = 0.0
+        for s in range(steps):
+            idx = perm[s * BATCH:(s + 1) * BATCH]
+            x = fmnist.normalize_u8(fmnist.augment(tr32[idx], gen))
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(x), tr_lab[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item()
+        times.append(round(time.time() - t0, 1))
+        print(f"{name}: epoch {ep + 1} loss {tot / steps:.4f} {times[-1]}s", flush=True)
+    model.eval()
+    return model, times
+
+
+def main():
+    torch.set_num_threads(THREADS)
+    names = sys.argv[1:] or list(MODELS)
+    tr_img, tr_lab = fmnist.load_split("train")
+    te_img, te_lab = fmnist.load_split("t10k")
+    tr32 = fmnist.pad_u8(torch.from_numpy(tr_img))
+    tr_lab = torch.from_numpy(tr_lab)
+    te_x = fmnist.preprocess(te_img)
+    with open(DESC) as f:
+        desc = json.load(f)
+    for name in names:
+        cfg = MODELS[name]
+        model, times = train(name, cfg, tr32, tr_lab)
+        d = os.path.join(OUT, name)
+        os.makedirs(d, exist_ok=True)
+        p = os.path.join(d, "model.onnx")
+        kw = {}
+        if cfg["dynamic"]:
+            kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
+        torch.onnx.export(model, te_x[:1], p, opset_version=13, input_names=["input"], output_names=["logits"],
+                          training=torch.onnx.TrainingMode.EVAL, **kw)
+        onnx.checker.check_model(onnx.load(p), full_check=True)
+        with torch.no_grad():
+            logits = torch.cat([model(te_x[i:i + 500]) for i in range(0, len(te_x), 500)])
+        correct = int((logits.argmax(1) == torch.from_numpy(te_lab)).sum())
+        np.save(os.path.join(d, "logits1k.npy"), logits[:1000].numpy().astype(np.float32))
+        with open(os.path.join(d, "model_onnx.json"), "w") as f:
+            json.dump(desc, f, indent=1)
+            f.write("\n")
+        with open(p, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        golden = {
+            "model": "model.onnx", "sha256": sha, "torchvision": cfg["torchvision"], "opset": 13,
+            "dynamic_batch": cfg["dynamic"], "parameters": sum(q.numel() for q in model.parameters()),
+            "float_top1": round(100 * correct / len(te_lab), 4), "float_correct": correct, "n": len(te_lab),
+            "train": {"epochs": cfg["epochs"], "batch": BATCH, "max_lr": cfg["lr"], "weight_decay": WD,
+                      "seed": SEED, "threads": THREADS,
+                      "optimizer": "SGD momentum 0.9 nesterov, OneCycleLR", "augment": "hflip + crop (pad 2)",
+                      "epoch_seconds": times},
+        }
+        with open(os.path.join(d, "golden.json"), "w") as f:
+            json.dump(golden, f, indent=1)
+            f.write("\n")
+        print(f"{name}: top-1 {golden['float_top1']} ({correct}/10000), {os.path.getsize(p)} bytes", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Writes testdata/onnx_patterns/: small CNNs built from the forms torchvision's classification
+families take in ONNX (channel shuffle, chunk, squeeze-excitation, hardswish, SiLU, grouped,
+rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a BatchNorm after a concat,
+arithmetic by constants), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
+import against them (1e-5 relative).
+
+    /usr/bin/python3 tools/onnx_patterns.py
+"""
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "testdata", "onnx_patterns")
+
+
+def bn(c):
+    m = nn.BatchNorm2d(c)
+    with torch.no_grad():
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.uniform_(-0.2, 0.2)
+        m.running_mean.uniform_(-0.2, 0.2)
+        m.running_var.uniform_(0.5, 1.5)
+    return m
+
+
+class Shuffle(nn.Module):
+    """ShuffleNetV2's unit: chunk, a branch, concat, channel shuffle (x.size() and view)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), bn(8), nn.ReLU(inplace=True))
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), bn(4), nn.ReLU(inplace=True),
+                                    nn.Conv2d(4, 4, 3, 1, 1, groups=4, bias=False), bn(4))
+        self.fc = nn.Linear(8, 5)
+
+    @staticmethod
+    def shuffle(x, groups):
+        b, c, h, w = x.size()
+        x = x.view(b, groups, c // groups, h, w)
+        x = torch.transpose(x, 1, 2).contiguous()
+        return x.view(b, -1, h, w)
+
+    def forward(self, x):
+        x = self.stem(x)
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat((a, self.branch(b)), dim=1)
+        x = self.shuffle(x, 2)
+        x = self.shuffle(x, 4)
+        return self.fc(x.mean([2, 3]))
+
+
+class SE(nn.Module):
+    def __init__(self, c, s, act, gate):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1, self.fc2 = nn.Conv2d(c, s, 1), nn.Conv2d(s, c, 1)
+        self.act, self.gate = act(), gate()
+
+    def forward(self, x):
+        return self.gate(self.fc2(self.act(self.fc1(self.avgpool(x))))) * x
+
+
+class MobileV3(nn.Module):
+    """MobileNetV3's block: hardswish, 5x5 depthwise, SE with Hardsigmoid, residual, classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), bn(8), nn.Hardswish())
+        self.block = nn.Sequential(nn.Conv2d(8, 16, 1, bias=False), bn(16), nn.Hardswish(),
+                                   nn.Conv2d(16, 16, 5, 1, 2, groups=16, bias=False), bn(16), nn.Hardswish(),
+                                   SE(16, 8, nn.ReLU, nn.Hardsigmoid),
+                                   nn.Conv2d(16, 8, 1, bias=False), bn(8))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Linear(8, 12), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(12, 5))
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + self.block(x)
+        x = torch.flatten(self.pool(x), 1)
+        return self.classifier(x)
+
+
+class Efficient(nn.Module):
+    """EfficientNet's MBConv: SiLU, SE with SiLU and Sigmoid, a 2-D classifier input by view."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), bn(8), nn.SiLU())
+        self.block = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False), bn(8), nn.SiLU(),
+                                   SE(8, 2, nn.SiLU, nn.Sigmoid), nn.Conv2d(8, 16, 1, bias=False), bn(16))
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.block(self.stem(x))
+        x = F.adaptive_avg_pool2d(x, 1)
+        return self.fc(x.view(x.size(0), -1))
+
+
+class Geometry(nn.Module):
+    """Inception's transform_input, rectangular convs and pools, ResNeXt's groups, dilation, F.pad, DenseNet's BN after
+    a concat, LeakyReLU, Sigmoid, ReLU6 and arithmetic by constants."""
+
+    def __init__(self):
+        super().__init__()
+        self.c17 = nn.Conv2d(3, 8, (1, 7), padding=(0, 3))
+        self.c71 = nn.Conv2d(8, 8, (7, 1), stride=(2, 1), padding=(3, 0))
+        self.grouped = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4)
+        self.asym = nn.Conv2d(8, 4, 3, stride=2)
+        self.norm = bn(12)
+        self.fc1, self.fc2 = nn.Linear(12 * 1 * 2, 16), nn.Linear(16, 5)
+        self.scale = nn.Parameter(torch.rand(1, 8, 1, 1) + 0.5)
+
+    def forward(self, x):
+        # torchvision's GoogLeNet/Inception v3 transform_input
+        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+        x = torch.cat((x_ch0, x_ch1, x_ch2), 1)
+        x = x * 0.5 + 0.25
+        x = (x - 0.1) / 2.0
+        x = F.leaky_relu(self.c17(x), 0.1)
+        x = torch.sigmoid(self.c71(x)) * self.scale
+        y = F.relu(self.grouped(x))
+        y = F.max_pool2d(y, 3, 2, 1, ceil_mode=True)
+        z = self.asym(F.pad(x, (1, 2, 1, 2)))
+        z = F.avg_pool2d(z, 3, 1, 1, count_include_pad=False)
+        x = torch.cat([y, z], 1)
+        x = F.relu(self.norm(x))
+        x = F.avg_pool2d(x, 2, 2, ceil_mode=True)
+        x = F.avg_pool2d(x, 2, 2)
+        x = torch.flatten(x, 1)
+        return self.fc2(F.relu6(self.fc1(x)))
+
+
+def main():
+    torch.manual_seed(0)
+    os.makedirs(OUT, exist_ok=True)
+    x = torch.randn(2, 3, 16, 16)
+    index = {}
+    for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry())]:
+        m.eval()
+        with torch.no_grad():
+            y = m(x)
+        for opset in (13, 17):
+            torch.onnx.export(m, x, os.path.join(OUT, f"{name}_op{opset}.onnx"), opset_version=opset,
+                              input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        np.save(os.path.join(OUT, f"{name}_logits.npy"), y.numpy().astype(np.float32))
+        index[name] = list(y.shape)
+    np.save(os.path.join(OUT, "input.npy"), x.numpy().astype(np.float32))
+    with open(os.path.join(OUT, "patterns.json"), "w") as f:
+        json.dump(index, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
