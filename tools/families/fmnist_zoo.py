@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """Trained models of the quantizable families for issue 24's acceptance ("trained models you have
 not seen"): a MobileNetV3-Small and a ShuffleNetV2 (tools/families' torchvision re-implementations)
-trained briefly (260 steps of 128 images, about half an epoch) on Fashion-MNIST with tools/fmnist.py's
+trained briefly (468 steps of 128 images, one epoch) on Fashion-MNIST with tools/fmnist.py's
 data conventions (IDX files in /usr/share/datasets/fashion-mnist, 28x28 zero-padded by 2 to 32x32,
 three identical channels, (x/255 - 0.286)/0.353 in float32), exported by torch.onnx.export at opset 13.
 
-Command (from the repository root; seeded; about five minutes per model on two shared cores):
+Command (from the repository root; seeded; 3-4 minutes per model on two idle cores, 15 under load):
 
     nice /usr/bin/python3 tools/families/fmnist_zoo.py [name ...]
 
@@ -44,12 +44,12 @@ MODELS = {
         torchvision="mobilenet_v3_small(num_classes=10, width_mult=0.25, _reduced_tail=True)",
         build=lambda: mobilenetv3.mobilenet_v3("mobilenet_v3_small", width_mult=0.25, _reduced_tail=True,
                                                num_classes=10),
-        dynamic=False, steps=260, lr=0.05, recalibrate_bn=True),
+        dynamic=False, steps=468, lr=0.05, recalibrate_bn=True),
     "shufflenet_v2": dict(
         torchvision="shufflenet_v2_x0_5(num_classes=10) with stage repeats [2,4,2] and conv5 width 512: "
                     "ShuffleNetV2([2,4,2], [24,48,96,192,512])",
         build=lambda: shufflenetv2.ShuffleNetV2([2, 4, 2], [24, 48, 96, 192, 512], num_classes=10),
-        dynamic=True, steps=260, lr=0.1, recalibrate_bn=False),
+        dynamic=True, steps=468, lr=0.1, recalibrate_bn=False),
 }
 BATCH, WD, SEED, THREADS = 128, 5e-5, 0, 2
 
@@ -58,7 +58,7 @@ def train(name, cfg, tr32, tr_lab):
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
     model = cfg["build"]()
-    steps = cfg["steps"]  # about half an epoch: torch's depthwise backward is slow on a shared CPU
+    steps = cfg["steps"]  # one epoch: torch's depthwise backward is slow on a shared CPU
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9, nesterov=True, weight_decay=WD)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps,
                                                 pct_start=0.25, div_factor=25, final_div_factor=1e3)
