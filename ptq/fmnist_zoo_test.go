@@ -1,4 +1,4 @@
-package compiler
+package ptq
 
 import (
 	"encoding/json"
