@@ -402,7 +402,8 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(l.Pad.Stride), jen.Lit(l.Pad.Border), jen.Lit(int(l.Pad.Z))))
 			}
 			switch l.Kind {
-			case lower.Grouped, lower.Dequantize:
+			case lower.Grouped, lower.Dequantize, lower.Table, lower.Mul, lower.Concat, lower.Slice, lower.Shuffle,
+				lower.AvgPool, lower.WindowConv, lower.WindowPool:
 				once(2*i+1, g.genericCall(l))
 			case lower.Quantize:
 				y := at("a", l.id("Y"))

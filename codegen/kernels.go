@@ -37,6 +37,8 @@ func (g *gen) kernels() ([]byte, error) {
 			kMeanGo(f, l)
 		case lower.MaxPool:
 			kMaxPoolGo(f, l)
+		default:
+			opKernel(f, l)
 		}
 	}
 	return render(f)
