@@ -87,7 +87,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			layers[i] = func(isa Target, fn string) error { return p.Add(fn, a, isa.base()) }
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
-			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: nd.Pool.Kernel, S: nd.Pool.Stride, P: nd.Pool.Pad}
+			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil}
 			l.Units = mp.Units()
 			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:

@@ -104,8 +104,11 @@ func (l *layer) summary() string {
 	case lower.Mean:
 		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
 	case lower.MaxPool:
-		p := nd.Pool
-		return fmt.Sprintf("%s: max pool %dx%d, stride %d, padding %d; %v -> %v", nd.Name, p.Kernel, p.Kernel, p.Stride, p.Pad, l.XD, l.YD)
+		p, ceil := l.Geom, ""
+		if p.Ceil {
+			ceil = ", ceil mode"
+		}
+		return fmt.Sprintf("%s: max pool %dx%d, stride %d, padding %d%s; %v -> %v", nd.Name, p.KH, p.KH, p.SH, p.PadT, ceil, l.XD, l.YD)
 	case lower.WindowPool, lower.AvgPool:
 		op := ir.OpMaxPool
 		if l.Kind == lower.AvgPool {
@@ -179,8 +182,8 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(def{"MA", jen.Float32(), f32(l.Node.Add.MA)})
 		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
 	case lower.MaxPool:
-		p := l.Node.Pool
-		add(n("K", p.Kernel), n("S", p.Stride), n("P", p.Pad))
+		p := l.Geom
+		add(n("K", p.KH), n("S", p.SH), n("P", p.PadT))
 	case lower.Mean:
 		hw := x.H * x.W
 		add(def{"Inv", jen.Float32(), f32(float32(1 / float64(hw)))})

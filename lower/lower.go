@@ -50,7 +50,7 @@ const (
 	Add
 	Mean
 	Dequantize // uint8 NHWC -> float32 NCHW
-	MaxPool    // max over a square window in floor mode, qparams passed through
+	MaxPool    // max over a square window (Geom), qparams passed through
 	// The kinds below run their portable kernel on every tier (HasAsm).
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
@@ -59,7 +59,7 @@ const (
 	Shuffle    // channel permutation of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
 	WindowConv // conv with any window (Geom: rectangular, strides, pads, dilation) and any groups
-	WindowPool // max over any window (Geom: rectangular, ceil mode, dilation)
+	WindowPool // max over any other window (Geom: rectangular, uneven pads, dilation)
 )
 
 // Dense, Grouped and WindowConv are all "conv" in the generated comments.
@@ -110,8 +110,8 @@ type Layer struct {
 	// (Xs[0] is X); each input's pixel lands at its channel offset in Y's.
 	Xs    []*compiler.Tensor
 	XsOff []int
-	// Geom is the window of a WindowConv, WindowPool or AvgPool layer (Ceil
-	// and CountPad for the pools).
+	// Geom is the window of a WindowConv layer or of a pool (Ceil and
+	// CountPad for the pools; a MaxPool's is square).
 	Geom ir.Pool
 	// Packed parameters and their offsets in the weight and bias sections.
 	W          []int8
@@ -338,6 +338,11 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 	case compiler.KMaxPool:
 		p, x := nd.Pool, l.XD
 		if p != nil && p.Geom != nil {
+			// A square window in ceil mode is MaxPool's (its kernels clip
+			// every window); any other WindowPool's.
+			if k, _, pad, ok := p.Geom.Square(); ok && 2*pad <= k {
+				return l.describePool(MaxPool)
+			}
 			return l.describePool(WindowPool)
 		}
 		if p == nil || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Stride > 64 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
@@ -345,7 +350,7 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 			l.YD != (Dims{x.C, (x.H+2*p.Pad-p.Kernel)/p.Stride + 1, (x.W+2*p.Pad-p.Kernel)/p.Stride + 1}) {
 			return fmt.Errorf("max pool %+v from %v to %v", p, l.X.Shape, l.Y.Shape)
 		}
-		l.Kind = MaxPool
+		l.Kind, l.Geom = MaxPool, p.Spec()
 	case compiler.KMean:
 		if len(l.X.Shape) != 3 || l.YD != (Dims{l.XD.C, 1, 1}) {
 			return fmt.Errorf("mean from %v to %v", l.X.Shape, l.Y.Shape)

@@ -15,7 +15,8 @@ import (
 // (compiler/ops_test.go, which external tests cannot reach): a rectangular
 // grouped conv, hardswish, a squeeze-excitation with hardsigmoid, SiLU and
 // sigmoid, a standalone affine, LeakyReLU, concat of differing qparams,
-// slice and channel shuffle, ceil-mode pools, a rectangular dense head.
+// slice and channel shuffle, ceil-mode and rectangular pools, a dilated
+// grouped conv.
 func zooGraph(r *rand.Rand) *ir.Graph {
 	g := &ir.Graph{Name: "zoo"}
 	g.Input = g.NewTensor([]int{3, 9, 9})
@@ -63,7 +64,8 @@ func zooGraph(r *rand.Rand) *ir.Graph {
 	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}, x)                 // 28x5x2
 	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 28x3x2
 	x = conv("dilated", x, 28, 12, 2, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
-	x = conv("head", x, 12, 6, 1, ir.Window{KH: 3, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}, ir.ActNone)
+	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x2
+	x = conv("head", x, 12, 6, 1, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}, ir.ActNone)
 	x = add(ir.OpFlatten, "flatten", nil, x)
 	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
 	return g
