@@ -89,8 +89,8 @@ func TestGeneratedZoo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
-	ms := []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack")}
-	seeds := []uint64{0, 1}
+	ms := []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}
+	seeds := []uint64{0, 1, 2}
 	t.Run("tiers", func(t *testing.T) {
 		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
 	})

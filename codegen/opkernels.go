@@ -19,7 +19,7 @@ import (
 // src is Go source with $ replaced by l's ID; runtime is kernels.go's import
 // of the runtime package (the Quantize layer always uses it).
 func src(l *layer, format string, args ...any) jen.Code {
-	return jen.Id(strings.ReplaceAll(fmt.Sprintf(format, args...), "$", l.ID))
+	return jen.Id(strings.TrimSpace(strings.ReplaceAll(fmt.Sprintf(format, args...), "$", l.ID)))
 }
 
 // byteParams is the layer signature with x2 and w used as asked.
@@ -76,13 +76,13 @@ func kMulGo(f *jen.File, l *layer) {
 // kConcatGo writes each input's channels of a pixel at their offset in the
 // output pixel: copied, or requantized where the input's qparams differ.
 func kConcatGo(f *jen.File, l *layer) {
-	ps := []jen.Code{id("y").Index().Byte()}
+	ps := []jen.Code{id("y")}
 	body := []jen.Code{reslice("y", l.id("YLen"))}
 	var loop strings.Builder
 	loop.WriteString("for p := range $YH * $YW {\nys := y[p*$YC:][:$YC]\n")
 	for i := range l.Xs {
 		x := num("x", i)
-		ps = append(ps, id(x).Index().Byte())
+		ps = append(ps, id(x))
 		body = append(body, reslice(x, l.id(num("X", i)+"Len")))
 		c := strings.ToUpper(x)
 		if l.Node.Concat.M[i] == 0 {
@@ -99,7 +99,7 @@ func kConcatGo(f *jen.File, l *layer) {
 	}
 	loop.WriteString("}")
 	body = append(body, src(l, "%s", loop.String()))
-	f.Add(l.generic().Params(ps...).Block(body...))
+	f.Add(l.generic().Params(jen.List(ps...).Index().Byte()).Block(body...))
 }
 
 // kSliceGo copies channels [Start, Start+YC) of each pixel.

@@ -24,7 +24,7 @@ func TestZooMatchesInterpreter(t *testing.T) {
 	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs []int
-	for i, qc := range []string{"fbgemm", "qnnpack"} {
+	for i, qc := range []string{"fbgemm", "qnnpack", "default"} {
 		m := gentest.ZooModel(t, qc)
 		p, err := generate(m, Options{Package: "zoo" + qc})
 		if err != nil {

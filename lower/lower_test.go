@@ -215,7 +215,7 @@ func TestZooKinds(t *testing.T) {
 	for _, l := range lm.Layers {
 		got[l.Node.Name] = l.Kind
 		if l.Kind == Concat {
-			if len(l.Xs) != 4 || len(l.XsOff) != 4 || l.Xs[0] != l.X {
+			if len(l.Xs) != len(l.Node.In) || len(l.XsOff) != len(l.Xs) || l.Xs[0] != l.X {
 				t.Errorf("concat: %d inputs, %d offsets", len(l.Xs), len(l.XsOff))
 			}
 		}
@@ -224,7 +224,7 @@ func TestZooKinds(t *testing.T) {
 		}
 	}
 	want := map[string]Kind{"quant": Quantize, "stem": WindowConv, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
-		"se.fc1": Pointwise, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
+		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
 		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": WindowPool,
 		"avgpool": AvgPool, "dilated": WindowConv, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {

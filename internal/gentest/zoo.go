@@ -53,17 +53,21 @@ func zooGraph(r *rand.Rand) *ir.Graph {
 	b := add(ir.OpSlice, "b", &ir.Node{Slice: &ir.Slice{Start: 2, End: 6}}, x)
 	b = add(ir.OpLeakyReLU, "b.lrelu", &ir.Node{Unary: &ir.Unary{Alpha: 0.1}}, b)
 	c := add(ir.OpSigmoid, "c", nil, x)
-	d := add(ir.OpMul, "d", nil, c, x)           // elementwise
-	x = add(ir.OpConcat, "cat", nil, a, b, c, d) // 28 channels
-	x = add(ir.OpShuffle, "shuffle", &ir.Node{Perm: shufflePerm(28, 2)}, x)
-	af := &ir.Affine{C: 28, Scale: make([]float32, 28), Shift: make([]float32, 28)}
+	d := add(ir.OpMul, "d", nil, c, x) // elementwise
+	// A concat of x and a slice of it: with a min/max observer its qparams
+	// are x's, and its inputs are copied.
+	e := add(ir.OpSlice, "e", &ir.Node{Slice: &ir.Slice{Start: 0, End: 3}}, x)
+	e = add(ir.OpConcat, "cat2", nil, x, e)         // 11 channels
+	x = add(ir.OpConcat, "cat", nil, a, b, c, d, e) // 39 channels
+	x = add(ir.OpShuffle, "shuffle", &ir.Node{Perm: shufflePerm(39, 3)}, x)
+	af := &ir.Affine{C: 39, Scale: make([]float32, 39), Shift: make([]float32, 39)}
 	for i := range af.Scale {
 		af.Scale[i], af.Shift[i] = float32(0.5+r.Float64()), float32(0.2*r.NormFloat64())
 	}
 	x = add(ir.OpAffine, "bn", &ir.Node{Affine: af}, x)
-	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}, x)                 // 28x5x2
-	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 28x3x2
-	x = conv("dilated", x, 28, 12, 2, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
+	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}, x)                 // 39x5x2
+	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 39x3x2
+	x = conv("dilated", x, 39, 12, 3, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
 	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x2
 	x = conv("head", x, 12, 6, 1, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}, ir.ActNone)
 	x = add(ir.OpFlatten, "flatten", nil, x)
