@@ -421,29 +421,41 @@ func sub(s string, off, n jen.Code) jen.Code {
 
 // genericCall is the call of layer l's portable kernel in a forward function
 // (arena a, input in, output out).
-func (g *gen) genericCall(l *layer) jen.Code {
+func (g *gen) genericCall(l *layer) jen.Code { return g.rowsCall(l, jen.Lit(0), l.id("YH")) }
+
+// rowsCall is genericCall computing output rows [s0, s1) where the kernel
+// takes rows (opKernels), all of them for the others.
+func (g *gen) rowsCall(l *layer, s0, s1 jen.Code) jen.Code {
 	call := jen.Id(l.ID + "Generic")
+	if _, ok := opKernels[l.Kind]; ok {
+		return call.Call(append(g.args(l), s0, s1)...)
+	}
+	return call.Call(g.args(l)...)
+}
+
+// args are the arguments of layer l's portable kernel but rows.
+func (g *gen) args(l *layer) []jen.Code {
 	switch l.Kind {
 	case lower.Quantize:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), jen.Id("in"))
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), jen.Id("in")}
 	case lower.Dequantize:
-		return call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen")))
+		return []jen.Code{jen.Id("out"), sub("a", l.id("X"), l.id("XLen"))}
 	case lower.Add:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil())
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil()}
 	case lower.Mean, lower.MaxPool, lower.WindowPool, lower.AvgPool, lower.Slice, lower.Shuffle:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil())
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil()}
 	case lower.Mul:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("X2Len")), jen.Nil(), jen.Nil())
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("X2Len")), jen.Nil(), jen.Nil()}
 	case lower.Table:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), jen.Nil())
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), jen.Nil()}
 	case lower.Concat:
 		args := []jen.Code{sub("a", l.id("Y"), l.id("YLen"))}
 		for i := range l.Xs {
 			args = append(args, sub("a", l.id(num("X", i)), l.id(num("X", i)+"Len")))
 		}
-		return call.Call(args...)
+		return args
 	}
-	return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC")))
+	return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC"))}
 }
 
 // helpers writes Transform, Preprocess, Classify and ClassifyJPEG.

@@ -22,7 +22,7 @@ func src(l *layer, format string, args ...any) jen.Code {
 	return jen.Id(strings.TrimSpace(strings.ReplaceAll(fmt.Sprintf(format, args...), "$", l.ID)))
 }
 
-// byteParams is the layer signature with x2 and w used as asked.
+// byteParams is the layer signature with x2 and w used as asked, and rows.
 func byteParams(x2, w bool) jen.Code {
 	name := func(n string, used bool) *jen.Statement {
 		if used {
@@ -30,8 +30,12 @@ func byteParams(x2, w bool) jen.Code {
 		}
 		return id("_")
 	}
-	return jen.List(jen.List(id("y"), id("x"), name("x2", x2)).Index().Byte(), name("w", w).Index().Int8(), id("_").Index().Int32())
+	return jen.List(jen.List(id("y"), id("x"), name("x2", x2)).Index().Byte(), name("w", w).Index().Int8(), id("_").Index().Int32(), rows)
 }
+
+// rows are the last parameters of every kernel here: it computes output
+// rows [s0, s1), so that the workers of a tier split the layer.
+var rows = jen.List(id("s0"), id("s1")).Int()
 
 func (l *layer) generic() *jen.Statement { return jen.Func().Id(l.ID + "Generic") }
 
@@ -41,11 +45,11 @@ func kTableGo(f *jen.File, l *layer) {
 	body := []jen.Code{reslice("x", l.id("XLen")), reslice("y", l.id("XLen")), reslice("w", l.id("WLen"))}
 	if len(l.W) == 256 {
 		body = append(body, src(l, `t := (*[256]int8)(w)
-			for i, v := range x {
-				y[i] = byte(t[v])
+			for i := s0 * $XW * $XC; i < s1*$XW*$XC; i++ {
+				y[i] = byte(t[x[i]])
 			}`))
 	} else {
-		body = append(body, src(l, `for p := range $XH * $XW {
+		body = append(body, src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
 				ys := y[p*$XC:][:$XC]
 				for c, v := range x[p*$XC:][:$XC] {
 					ys[c] = byte(w[c<<8|int(v)])
@@ -61,9 +65,9 @@ func kMulGo(f *jen.File, l *layer) {
 	body := []jen.Code{reslice("x", l.id("XLen")), reslice("x2", l.id("X2Len")), reslice("y", l.id("YLen"))}
 	const q = "runtime.Requantize((int32(v)-$XZero)*(int32(x2[%s])-$X2Zero), $M, 0, $YZero, 0, 255)"
 	if l.X2.Elems() == l.X.Elems() {
-		body = append(body, src(l, "for i, v := range x {\ny[i] = "+q+"\n}", "i"))
+		body = append(body, src(l, "for i := s0 * $XW * $XC; i < s1*$XW*$XC; i++ {\nv := x[i]\ny[i] = "+q+"\n}", "i"))
 	} else {
-		body = append(body, src(l, `for p := range $XH * $XW {
+		body = append(body, src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
 				ys := y[p*$XC:][:$XC]
 				for c, v := range x[p*$XC:][:$XC] {
 					ys[c] = `+q+`
@@ -79,7 +83,7 @@ func kConcatGo(f *jen.File, l *layer) {
 	ps := []jen.Code{id("y")}
 	body := []jen.Code{reslice("y", l.id("YLen"))}
 	var loop strings.Builder
-	loop.WriteString("for p := range $YH * $YW {\nys := y[p*$YC:][:$YC]\n")
+	loop.WriteString("for p := s0 * $YW; p < s1*$YW; p++ {\nys := y[p*$YC:][:$YC]\n")
 	for i := range l.Xs {
 		x := num("x", i)
 		ps = append(ps, id(x))
@@ -99,14 +103,14 @@ func kConcatGo(f *jen.File, l *layer) {
 	}
 	loop.WriteString("}")
 	body = append(body, src(l, "%s", loop.String()))
-	f.Add(l.generic().Params(jen.List(ps...).Index().Byte()).Block(body...))
+	f.Add(l.generic().Params(jen.List(ps...).Index().Byte(), rows).Block(body...))
 }
 
 // kSliceGo copies channels [Start, Start+YC) of each pixel.
 func kSliceGo(f *jen.File, l *layer) {
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
-		src(l, `for p := range $XH * $XW {
+		src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
 				copy(y[p*$YC:][:$YC], x[p*$XC+$Start:][:$YC])
 			}`),
 	))
@@ -116,7 +120,7 @@ func kSliceGo(f *jen.File, l *layer) {
 func kShuffleGo(f *jen.File, l *layer) {
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
-		src(l, `for p := range $XH * $XW {
+		src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
 				xs, ys := x[p*$XC:][:$XC], y[p*$XC:][:$XC]
 				for c, from := range &$Perm {
 					ys[c] = xs[from]
@@ -136,7 +140,7 @@ func kAvgPoolGo(f *jen.File, l *layer) {
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
 		src(l, `var acc [$XC]int32
-			for oy := range $YH {
+			for oy := s0; oy < s1; oy++ {
 				y0 := oy*$SH - $PT
 				ya, yb := max(y0, 0), min(y0+$KH, $XH)
 				for ox := range $YW {
@@ -183,7 +187,7 @@ const windowTaps = `for ky := range $KH {
 func kWindowPoolGo(f *jen.File, l *layer) {
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
-		src(l, "%s", `for oy := range $YH {
+		src(l, "%s", `for oy := s0; oy < s1; oy++ {
 				for ox := range $YW {
 					ys := y[(oy*$YW+ox)*$YC:][:$YC]
 					clear(ys)
@@ -201,7 +205,7 @@ func kWindowPoolGo(f *jen.File, l *layer) {
 func kWindowConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	body = append(body, src(l, "%s", `var patch [$KH * $KW * $XC]byte
-			for oy := range $YH {
+			for oy := s0; oy < s1; oy++ {
 				for ox := range $YW {
 					`+fmt.Sprintf(windowTaps, `ps := patch[(ky*$KW+kx)*$XC:][:$XC]
 				for i := range ps {
@@ -219,18 +223,19 @@ func kWindowConvGo(f *jen.File, l *layer) {
 							}
 						}
 						`), l.requantize(id("ys").Index(id("o")), id("a"), id("o")), jen.Id("}\n}\n}"))
-	f.Add(l.generic().Params(params(false, true)).Block(body...))
+	f.Add(l.generic().Params(params(false, true), rows).Block(body...))
 }
 
-// opKernel writes the portable kernel of a kind without assembly; false
-// for the other kinds.
-func opKernel(f *jen.File, l *layer) bool {
-	k, ok := map[lower.Kind]func(*jen.File, *layer){
-		lower.Table: kTableGo, lower.Mul: kMulGo, lower.Concat: kConcatGo, lower.Slice: kSliceGo,
-		lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo, lower.WindowConv: kWindowConvGo,
-	}[l.Kind]
-	if ok {
+// opKernels are the kernels of this file by kind: each computes output rows
+// [s0, s1).
+var opKernels = map[lower.Kind]func(*jen.File, *layer){
+	lower.Table: kTableGo, lower.Mul: kMulGo, lower.Concat: kConcatGo, lower.Slice: kSliceGo,
+	lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo, lower.WindowConv: kWindowConvGo,
+}
+
+// opKernel writes the portable kernel of a kind of opKernels.
+func opKernel(f *jen.File, l *layer) {
+	if k, ok := opKernels[l.Kind]; ok {
 		k(f, l)
 	}
-	return ok
 }
