@@ -424,10 +424,10 @@ func sub(s string, off, n jen.Code) jen.Code {
 func (g *gen) genericCall(l *layer) jen.Code { return g.rowsCall(l, jen.Lit(0), l.id("YH")) }
 
 // rowsCall is genericCall computing output rows [s0, s1) where the kernel
-// takes rows (opKernels), all of them for the others.
+// takes rows (hasRows), all of them for the others.
 func (g *gen) rowsCall(l *layer, s0, s1 jen.Code) jen.Code {
 	call := jen.Id(l.ID + "Generic")
-	if _, ok := opKernels[l.Kind]; ok {
+	if hasRows(l.Kind) {
 		return call.Call(append(g.args(l), s0, s1)...)
 	}
 	return call.Call(g.args(l)...)

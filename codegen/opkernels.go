@@ -233,6 +233,14 @@ var opKernels = map[lower.Kind]func(*jen.File, *layer){
 	lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo, lower.WindowConv: kWindowConvGo,
 }
 
+// hasRows says whether the portable kernel of kind k takes output rows:
+// those of opKernels and the grouped conv's, the kinds without assembly
+// that the workers of a tier split.
+func hasRows(k lower.Kind) bool {
+	_, ok := opKernels[k]
+	return ok || k == lower.Grouped
+}
+
 // opKernel writes the portable kernel of a kind of opKernels.
 func opKernel(f *jen.File, l *layer) {
 	if k, ok := opKernels[l.Kind]; ok {

@@ -226,7 +226,7 @@ func TestZooKinds(t *testing.T) {
 	want := map[string]Kind{"quant": Quantize, "stem": WindowConv, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
 		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
 		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": WindowPool,
-		"avgpool": AvgPool, "dilated": WindowConv, "head": Dense, "dequant": Dequantize}
+		"avgpool": AvgPool, "dilated": WindowConv, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
 	}

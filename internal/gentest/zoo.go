@@ -11,12 +11,13 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
-// zooGraph is compiler's test graph of every op the imported families bring
-// (compiler/ops_test.go, which external tests cannot reach): a rectangular
-// grouped conv, hardswish, a squeeze-excitation with hardsigmoid, SiLU and
-// sigmoid, a standalone affine, LeakyReLU, concat of differing qparams,
-// slice and channel shuffle, ceil-mode and rectangular pools, a dilated
-// grouped conv.
+// zooGraph holds every op the imported families bring, as compiler's test
+// graph (compiler/ops_test.go, out of reach of other packages' tests) does,
+// plus what exercises more kernels: a rectangular grouped conv, hardswish, a
+// squeeze-excitation with hardsigmoid, SiLU and sigmoid, a standalone affine,
+// LeakyReLU, concats of differing and of equal qparams, slices and a channel
+// shuffle, ceil-mode, rectangular and count_include_pad pools, a dilated
+// grouped conv and a square grouped one.
 func zooGraph(r *rand.Rand) *ir.Graph {
 	g := &ir.Graph{Name: "zoo"}
 	g.Input = g.NewTensor([]int{3, 9, 9})
@@ -68,6 +69,7 @@ func zooGraph(r *rand.Rand) *ir.Graph {
 	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}, x)                 // 39x5x2
 	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 39x3x2
 	x = conv("dilated", x, 39, 12, 3, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
+	x = conv("resnext", x, 12, 12, 4, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                   // square grouped
 	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x2
 	x = conv("head", x, 12, 6, 1, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}, ir.ActNone)
 	x = add(ir.OpFlatten, "flatten", nil, x)
