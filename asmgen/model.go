@@ -87,13 +87,17 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			layers[i] = func(isa Target, fn string) error { return p.Add(fn, a, isa.base()) }
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
-			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: nd.Pool.Kernel, S: nd.Pool.Stride, P: nd.Pool.Pad}
+			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil}
 			l.Units = mp.Units()
 			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
 			layers[i] = func(isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
+		default:
+			// Portable kernels only; their largest code still picks the
+			// dense path of the layers they feed.
+			xmax[y.ID] = portableMax(ly, xmax)
 		}
 	}
 	made := map[Target]bool{}
@@ -122,6 +126,37 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 	}
 	out.Files = map[string][]byte{"kernels_amd64.s": asm, "kernels_amd64.go": stubs}
 	return out, nil
+}
+
+// portableMax bounds the codes a layer without assembly writes: a table's
+// largest entry, the input's for channel moves and max pools, and for an
+// average pool also z (a mean of codes below z rounds up to at most z).
+func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
+	x := ly.X
+	switch ly.Kind {
+	case lower.Table:
+		m := uint8(0)
+		for _, v := range ly.Node.Table.T {
+			m = max(m, v)
+		}
+		return int32(m)
+	case lower.Slice, lower.Shuffle, lower.WindowPool:
+		return xmax[x.ID]
+	case lower.AvgPool:
+		return max(xmax[x.ID], x.Zero)
+	case lower.Concat:
+		m := int32(0)
+		for i, in := range ly.Xs {
+			if ly.Node.Concat.M[i] != 0 {
+				return 255
+			}
+			m = max(m, xmax[in.ID])
+		}
+		return m
+	case lower.WindowConv:
+		return ly.Node.Conv.Hi
+	}
+	return 255
 }
 
 // requant is a conv's requantization into y.

@@ -80,6 +80,29 @@ func TestGeneratedZMMEmulated(t *testing.T) {
 	testGeneratedTiers(t, gen, randomModels(3), []string{runtime.AVX2.Name})
 }
 
+// TestGeneratedZoo runs the zoo of every op kind of the imported families
+// (tables, SE mul, concat, slice, shuffle, average and ceil-mode pools,
+// convs of any window and group count: their portable kernels on every tier,
+// between the other layers' assembly) on every tier this CPU runs, and, as
+// the avx2 tier, on the VPDPBUSD, avx512-on-ymm and AMX emulations.
+func TestGeneratedZoo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated packages with the go command")
+	}
+	ms := []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}
+	seeds := []uint64{0, 1, 2}
+	t.Run("tiers", func(t *testing.T) {
+		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
+	})
+	t.Run("emulated", func(t *testing.T) {
+		var gens []asmGen
+		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
+			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
+		}
+		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
+	})
+}
+
 // randomModels are the seeds of the random models a test builds: all 16 in
 // the long tests, else the few given (each package build takes seconds).
 func randomModels(quick ...uint64) []uint64 {
@@ -93,22 +116,33 @@ func testGeneratedTiers(t *testing.T, gen asmGen, seeds []uint64, tiers []string
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
+	var ms []*compiler.Model
+	for _, i := range seeds {
+		ms = append(ms, gentest.RandomModel(t, i))
+	}
+	testModelTiers(t, []asmGen{gen}, ms, seeds, tiers)
+}
+
+// testModelTiers builds a package of every model with each of gens and runs
+// them on tiers, 1, 2 and 3 workers, against the interpreter bit for bit.
+func testModelTiers(t *testing.T, gens []asmGen, ms []*compiler.Model, seeds []uint64, tiers []string) {
 	const images = 4
 	var pkgs []gentest.Pkg
-	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs []int
-	for _, i := range seeds {
-		m := gentest.RandomModel(t, i)
-		p, err := generatePkg(m, fmt.Sprintf("p%02d", i), gen)
-		if err != nil {
-			t.Fatalf("model %d: %v", i, err)
+	for g, gen := range gens {
+		for k, m := range ms {
+			i := seeds[k]
+			p, err := generatePkg(m, fmt.Sprintf("p%02d_%d", i, g), gen)
+			if err != nil {
+				t.Fatalf("model %d: %v", i, err)
+			}
+			r := rand.New(rand.NewPCG(i, 99))
+			inLen := m.Tensors[m.Input].Elems()
+			pkgs = append(pkgs, gentest.Pkg{Name: p.Name, Files: p.Files})
+			inputs = append(inputs, gentest.RandomInputs(r, inLen, images, true))
+			inLens, outs = append(inLens, inLen), append(outs, m.Tensors[m.Nodes[len(m.Nodes)-1].In[0]].Elems())
 		}
-		r := rand.New(rand.NewPCG(i, 99))
-		inLen := m.Tensors[m.Input].Elems()
-		pkgs, ms = append(pkgs, gentest.Pkg{Name: p.Name, Files: p.Files}), append(ms, m)
-		inputs = append(inputs, gentest.RandomInputs(r, inLen, images, true))
-		inLens, outs = append(inLens, inLen), append(outs, m.Tensors[m.Nodes[len(m.Nodes)-1].In[0]].Elems())
 	}
 	var envs [][]string
 	for _, tier := range tiers {
@@ -121,8 +155,8 @@ func testGeneratedTiers(t *testing.T, gen asmGen, seeds []uint64, tiers []string
 		}
 	}
 	got := gentest.RunHarness(t, pkgs, inputs, inLens, outs, envs...)
-	for k, m := range ms {
-		i := seeds[k]
+	for k := range pkgs {
+		m, i := ms[k%len(ms)], seeds[k%len(ms)]
 		want, err := compiler.Run(m, inputs[k], images, nil)
 		if err != nil {
 			t.Fatalf("model %d: interpreter: %v", i, err)
@@ -139,7 +173,7 @@ func testGeneratedTiers(t *testing.T, gen asmGen, seeds []uint64, tiers []string
 				}
 			}
 			if bad > 0 {
-				t.Errorf("model %d (%s, %d nodes) %v: %d of %d outputs differ", i, m.Meta.QConfig, len(m.Nodes), env, bad, len(want))
+				t.Errorf("model %d, package %s (%s, %d nodes) %v: %d of %d outputs differ", i, pkgs[k].Name, m.Meta.QConfig, len(m.Nodes), env, bad, len(want))
 			}
 		}
 	}

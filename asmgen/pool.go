@@ -5,15 +5,18 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/ir"
 )
 
 // MaxPool is a max pool over K x K windows (stride S, padding P) of an NHWC
 // uint8 image of C channels, H x W, into OH x OW: per output pixel the
 // channelwise max of the window's pixels inside the image (padding never
-// wins), the qparams passed through.
+// wins), the qparams passed through. Ceil is PyTorch's ceil_mode: the
+// output size rounds up, the last windows clipped like the others.
 type MaxPool struct {
 	C, H, W, OH, OW int
 	K, S, P         int
+	Ceil            bool
 }
 
 // Units is the kernel's work count (output rows).
@@ -29,12 +32,16 @@ const maxPoolGroup = 8 * 32
 // bytes per pixel.
 func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	if m.C < 1 || m.H < 1 || m.W < 1 || m.K < 1 || m.S < 1 || m.P < 0 || 2*m.P > m.K ||
-		m.OH != (m.H+2*m.P-m.K)/m.S+1 || m.OW != (m.W+2*m.P-m.K)/m.S+1 || m.OH < 1 || m.OW < 1 ||
+		m.OH != ir.WindowOut(m.H, m.K, m.S, m.P, m.P, 1, m.Ceil) || m.OW != ir.WindowOut(m.W, m.K, m.S, m.P, m.P, 1, m.Ceil) || m.OH < 1 || m.OW < 1 ||
 		m.H*m.W*m.C > 1<<30 {
 		return fmt.Errorf("asmgen: max pool %+v", *m)
 	}
-	if err := p.function(name, maxPoolSig, fmt.Sprintf("%s: max pool %dx%d stride %d padding %d of %d channels, %dx%d to %dx%d.",
-		name, m.K, m.K, m.S, m.P, m.C, m.H, m.W, m.OH, m.OW)); err != nil {
+	ceil := ""
+	if m.Ceil {
+		ceil = " (ceil mode)"
+	}
+	if err := p.function(name, maxPoolSig, fmt.Sprintf("%s: max pool %dx%d stride %d padding %d%s of %d channels, %dx%d to %dx%d.",
+		name, m.K, m.K, m.S, m.P, ceil, m.C, m.H, m.W, m.OH, m.OW)); err != nil {
 		return err
 	}
 	c := p.ctx

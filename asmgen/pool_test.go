@@ -10,19 +10,23 @@ import (
 func TestMaxPool(t *testing.T) {
 	r, h := kernelTest(t, avx2, 6, 6)
 	var checks []kernelCall[*MaxPool, uint8]
-	for i, s := range [][6]int{ // C, H, W, K, S, P
-		{64, 112, 112, 3, 2, 1}, // ResNet's stem
-		{3, 7, 7, 3, 2, 1},
-		{40, 9, 10, 3, 2, 1},
-		{300, 5, 5, 3, 1, 1},
-		{17, 8, 8, 2, 2, 0},
-		{1, 1, 1, 1, 1, 0},
-		{33, 6, 6, 3, 2, 1},
-		{48, 4, 3, 5, 1, 2},
-		{20, 2, 2, 3, 2, 1},
+	for i, s := range [][7]int{ // C, H, W, K, S, P, ceil mode
+		{64, 112, 112, 3, 2, 1, 0}, // ResNet's stem
+		{3, 7, 7, 3, 2, 1, 0},
+		{40, 9, 10, 3, 2, 1, 0},
+		{300, 5, 5, 3, 1, 1, 0},
+		{17, 8, 8, 2, 2, 0, 0},
+		{1, 1, 1, 1, 1, 0, 0},
+		{33, 6, 6, 3, 2, 1, 0},
+		{48, 4, 3, 5, 1, 2, 0},
+		{20, 2, 2, 3, 2, 1, 0},
+		{64, 16, 16, 3, 2, 0, 1}, // GoogLeNet's pools
+		{40, 9, 10, 3, 2, 0, 1},
+		{7, 7, 6, 2, 2, 1, 1},
+		{33, 5, 8, 3, 3, 1, 1},
 	} {
-		m := &MaxPool{C: s[0], H: s[1], W: s[2], K: s[3], S: s[4], P: s[5]}
-		m.OH, m.OW = ir.ConvOut(m.H, m.K, m.S, m.P), ir.ConvOut(m.W, m.K, m.S, m.P)
+		m := &MaxPool{C: s[0], H: s[1], W: s[2], K: s[3], S: s[4], P: s[5], Ceil: s[6] == 1}
+		m.OH, m.OW = ir.WindowOut(m.H, m.K, m.S, m.P, m.P, 1, m.Ceil), ir.WindowOut(m.W, m.K, m.S, m.P, m.P, 1, m.Ceil)
 		name := fmt.Sprintf("maxpool%d", i)
 		if err := h.prog.MaxPool(name, m, avx2); err != nil {
 			t.Fatal(err)
@@ -54,7 +58,7 @@ func TestMaxPool(t *testing.T) {
 			for p := range plane {
 				plane[p] = ck.x[p*m.C+c]
 			}
-			w := ir.SquareWindow(m.K, m.S, m.P)
+			w := ir.SquareWindow(m.K, m.S, m.P) // ceil mode changes only the output size
 			ir.MaxPool(&w, m.H, m.W, plane, m.OH, m.OW, o)
 			for p, v := range o {
 				want[p*m.C+c] = v

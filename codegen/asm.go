@@ -402,8 +402,11 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(l.Pad.Stride), jen.Lit(l.Pad.Border), jen.Lit(int(l.Pad.Z))))
 			}
 			switch l.Kind {
-			case lower.Grouped, lower.Dequantize:
+			case lower.Dequantize:
 				once(2*i+1, g.genericCall(l))
+			case lower.Grouped, lower.Table, lower.Mul, lower.Concat, lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowConv, lower.WindowPool:
+				// Portable kernels of output rows, split like the assembly's.
+				chunks(l.YD.H, 1, func(s0, s1, _, _ jen.Code) jen.Code { return g.rowsCall(l, s0, s1) })
 			case lower.Quantize:
 				y := at("a", l.id("Y"))
 				if l.Pad != nil {

@@ -104,15 +104,49 @@ func (l *layer) summary() string {
 	case lower.Mean:
 		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
 	case lower.MaxPool:
-		p := nd.Pool
-		return fmt.Sprintf("%s: max pool %dx%d, stride %d, padding %d; %v -> %v", nd.Name, p.Kernel, p.Kernel, p.Stride, p.Pad, l.XD, l.YD)
+		p, ceil := l.Geom, ""
+		if p.Ceil {
+			ceil = ", ceil mode"
+		}
+		return fmt.Sprintf("%s: max pool %dx%d, stride %d, padding %d%s; %v -> %v", nd.Name, p.KH, p.KH, p.SH, p.PadT, ceil, l.XD, l.YD)
+	case lower.WindowPool, lower.AvgPool:
+		op := ir.OpMaxPool
+		if l.Kind == lower.AvgPool {
+			op = ir.OpAvgPool
+		}
+		return fmt.Sprintf("%s: %s; %v -> %v", nd.Name, text(ir.Repr(&ir.Node{Op: op, Pool: &l.Geom})), l.XD, l.YD)
+	case lower.Table:
+		per := ""
+		if len(nd.Table.T) > 256 {
+			per = " per channel"
+		}
+		return fmt.Sprintf("%s: %v as a lookup table%s, %v", nd.Name, nd.Table.Op, per, l.XD)
+	case lower.Mul:
+		return fmt.Sprintf("%s: %v times %v", nd.Name, l.XD, dimsOf(l.X2))
+	case lower.Concat:
+		return fmt.Sprintf("%s: concat of %d inputs into %v", nd.Name, len(l.Xs), l.YD)
+	case lower.Slice:
+		return fmt.Sprintf("%s: channels %d to %d of %v", nd.Name, nd.Slice.Start, nd.Slice.End, l.XD)
+	case lower.Shuffle:
+		return fmt.Sprintf("%s: channel shuffle, %v", nd.Name, l.XD)
 	}
 	c := nd.Conv
 	act := map[ir.Act]string{ir.ActNone: "", ir.ActReLU: ", ReLU", ir.ActReLU6: ", ReLU6"}[c.Act]
 	if nd.Kind == compiler.KLinear {
 		return fmt.Sprintf("%s: linear %d -> %d%s", nd.Name, c.InC, c.OutC, act)
 	}
+	if l.Kind == lower.WindowConv {
+		return fmt.Sprintf("%s: conv %s%s; %v -> %v", nd.Name, ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Groups: c.Groups, Window: l.Geom.Window}, ""), act, l.XD, l.YD)
+	}
 	return fmt.Sprintf("%s: %v %dx%d, stride %d, padding %d, groups %d%s; %v -> %v", nd.Name, l.Kind, c.Kernel, c.Kernel, c.Stride, c.Pad, c.Groups, act, l.XD, l.YD)
+}
+
+// dimsOf is t's shape as Dims ([F] as F).
+func dimsOf(t *compiler.Tensor) lower.Dims {
+	if len(t.Shape) == 3 {
+		return lower.Dims{C: t.Shape[0], H: t.Shape[1], W: t.Shape[2]}
+	}
+	return lower.Dims{C: t.Elems(), H: 1, W: 1}
 }
 
 // consts are layer l's constants: its shapes, qparams, arena offsets and where
@@ -148,16 +182,44 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(def{"MA", jen.Float32(), f32(l.Node.Add.MA)})
 		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
 	case lower.MaxPool:
-		p := l.Node.Pool
-		add(n("K", p.Kernel), n("S", p.Stride), n("P", p.Pad))
+		p := l.Geom
+		add(n("K", p.KH), n("S", p.SH), n("P", p.PadT))
 	case lower.Mean:
 		hw := x.H * x.W
 		add(def{"Inv", jen.Float32(), f32(float32(1 / float64(hw)))})
 		// sum(q - z) = sum(q) - H*W*z in wrapping int32 arithmetic.
 		add(def{"Sub", jen.Int32(), jen.Lit(int(int32(hw) * l.X.Zero))})
+	case lower.WindowPool, lower.AvgPool:
+		w := l.Geom.Window
+		add(n("KH", w.KH), n("KW", w.KW), n("SH", w.SH), n("SW", w.SW))
+		add(n("PT", w.PadT), n("PL", w.PadL), n("PB", w.PadB), n("PR", w.PadR), n("DH", w.DH), n("DW", w.DW))
+	case lower.Table:
+		add(n("W", l.WOff), n("WLen", len(l.W)))
+	case lower.Mul:
+		add(n("X2", l.X2Off), n("X2Zero", int(l.X2.Zero)), n("X2Len", l.X2.Elems()))
+		add(def{"M", jen.Float32(), f32(l.Node.Mul.M)})
+	case lower.Concat:
+		at := 0
+		for i, t := range l.Xs {
+			d := dimsOf(t)
+			add(n(num("X", i)+"C", d.C), n(num("X", i)+"At", at), n(num("X", i)+"Len", d.Elems()), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
+			if m := l.Node.Concat.M[i]; m != 0 {
+				add(def{num("M", i), jen.Float32(), f32(m)})
+			}
+			at += d.C
+		}
+	case lower.Slice:
+		add(n("Start", l.Node.Slice.Start))
+	case lower.Shuffle:
 	default:
 		c := l.Node.Conv
-		add(n("K", c.Kernel), n("S", c.Stride), n("P", c.Pad), n("G", c.Groups))
+		if l.Kind == lower.WindowConv {
+			w := l.Geom.Window
+			add(n("KH", w.KH), n("KW", w.KW), n("SH", w.SH), n("SW", w.SW))
+			add(n("PT", w.PadT), n("PL", w.PadL), n("DH", w.DH), n("DW", w.DW), n("G", c.Groups))
+		} else {
+			add(n("K", c.Kernel), n("S", c.Stride), n("P", c.Pad), n("G", c.Groups))
+		}
 		add(n("Lo", int(c.Lo)), n("Hi", int(c.Hi)))
 		add(n("W", l.WOff), n("WLen", len(l.W)), n("B", l.BOff))
 		switch {
@@ -166,6 +228,8 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			add(n("XQ", 4*lower.Quads(c.InC)), n("KQ", c.Kernel*c.Kernel*lower.Quads(c.InC)))
 		case l.Kind == lower.Grouped:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
+		case l.Kind == lower.WindowConv:
+			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", l.Geom.Taps()*(c.InC/c.Groups)))
 		}
 		for _, t := range []chanTable{{"M", c.M}, {"Bias", c.B}} {
 			if perTensor(t.v) {
@@ -190,6 +254,15 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			grp.List(names...).Op("=").List(vals...)
 		}
 	})
+	if l.Kind == lower.Shuffle {
+		f.Line()
+		f.Comment(l.ID + "Perm is the input channel of each output channel.")
+		f.Var().Add(l.id("Perm")).Op("=").Index(l.id("YC")).Int32().ValuesFunc(func(grp *jen.Group) {
+			for _, v := range l.Node.Perm {
+				grp.Lit(v)
+			}
+		})
+	}
 	for _, t := range tables {
 		f.Line()
 		f.Comment(l.ID + t.name + " are the per-channel " + chanTableDoc[t.name] + ".")
@@ -348,19 +421,41 @@ func sub(s string, off, n jen.Code) jen.Code {
 
 // genericCall is the call of layer l's portable kernel in a forward function
 // (arena a, input in, output out).
-func (g *gen) genericCall(l *layer) jen.Code {
+func (g *gen) genericCall(l *layer) jen.Code { return g.rowsCall(l, jen.Lit(0), l.id("YH")) }
+
+// rowsCall is genericCall computing output rows [s0, s1) where the kernel
+// takes rows (hasRows), all of them for the others.
+func (g *gen) rowsCall(l *layer, s0, s1 jen.Code) jen.Code {
 	call := jen.Id(l.ID + "Generic")
+	if hasRows(l.Kind) {
+		return call.Call(append(g.args(l), s0, s1)...)
+	}
+	return call.Call(g.args(l)...)
+}
+
+// args are the arguments of layer l's portable kernel but rows.
+func (g *gen) args(l *layer) []jen.Code {
 	switch l.Kind {
 	case lower.Quantize:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), jen.Id("in"))
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), jen.Id("in")}
 	case lower.Dequantize:
-		return call.Call(jen.Id("out"), sub("a", l.id("X"), l.id("XLen")))
+		return []jen.Code{jen.Id("out"), sub("a", l.id("X"), l.id("XLen"))}
 	case lower.Add:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil())
-	case lower.Mean, lower.MaxPool:
-		return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil())
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil()}
+	case lower.Mean, lower.MaxPool, lower.WindowPool, lower.AvgPool, lower.Slice, lower.Shuffle:
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil()}
+	case lower.Mul:
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("X2Len")), jen.Nil(), jen.Nil()}
+	case lower.Table:
+		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), jen.Nil()}
+	case lower.Concat:
+		args := []jen.Code{sub("a", l.id("Y"), l.id("YLen"))}
+		for i := range l.Xs {
+			args = append(args, sub("a", l.id(num("X", i)), l.id(num("X", i)+"Len")))
+		}
+		return args
 	}
-	return call.Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC")))
+	return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), sub("weights", l.id("W"), l.id("WLen")), sub("biases", l.id("B"), l.id("YC"))}
 }
 
 // helpers writes Transform, Preprocess, Classify and ClassifyJPEG.

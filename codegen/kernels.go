@@ -37,6 +37,8 @@ func (g *gen) kernels() ([]byte, error) {
 			kMeanGo(f, l)
 		case lower.MaxPool:
 			kMaxPoolGo(f, l)
+		default:
+			opKernel(f, l)
 		}
 	}
 	return render(f)
@@ -331,9 +333,19 @@ func kConvGo(f *jen.File, l *layer) {
 			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
 		)}
 	}
+	// A grouped conv (no assembly) computes output rows [s0, s1), so that the
+	// workers of an assembly tier split it; a dense one the whole output.
+	oy := func(body ...jen.Code) jen.Code { return rangeInt("oy", l.id("YH"), body...) }
+	sig := params(false, true)
+	if l.Kind == lower.Grouped {
+		oy = func(body ...jen.Code) jen.Code {
+			return jen.For(id("oy").Op(":=").Id("s0"), id("oy").Op("<").Id("s1"), id("oy").Op("++")).Block(body...)
+		}
+		sig = jen.List(sig, rows)
+	}
 	body = append(body,
 		jen.Var().Id("patch").Index(l.id("K").Op("*").Add(l.id("K")).Op("*").Add(tapLen)).Byte(),
-		rangeInt("oy", l.id("YH"), rangeInt("ox", l.id("YW"), append([]jen.Code{
+		oy(rangeInt("ox", l.id("YW"), append([]jen.Code{
 			taps(l,
 				id("ps").Op(":=").Add(window("patch", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(tapLen), l.id("XC"))),
 				jen.If(outside(l)).Block(
@@ -345,7 +357,7 @@ func kConvGo(f *jen.File, l *layer) {
 			id("ys").Op(":=").Add(window("y", jen.Parens(id("oy").Op("*").Add(l.id("YW")).Op("+").Id("ox")).Op("*").Add(l.id("YC")), l.id("YC"))),
 		}, dot...)...)),
 	)
-	f.Func().Id(l.ID + "Generic").Params(params(false, true)).Block(body...)
+	f.Func().Id(l.ID + "Generic").Params(sig).Block(body...)
 }
 
 // kAddGo is the residual add; add_relu clamps below at z_y.

@@ -22,7 +22,8 @@ type Asm struct {
 //	Mean                func(x, y *byte)
 //	MaxPool             func(x, y *byte, s0, s1 int)
 //
-// Grouped and Dequantize have none: their portable kernel runs on every tier.
+// Grouped, Dequantize and the kinds from Table on have none: their portable
+// kernel runs on every tier.
 type AsmLayer struct {
 	Funcs map[string]string // tier -> kernel
 	// A call computes units [s0, s1) of Units (rows or strips of pixels) and,
@@ -33,4 +34,4 @@ type AsmLayer struct {
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.
-func (k Kind) HasAsm() bool { return k != Grouped && k != Dequantize }
+func (k Kind) HasAsm() bool { return k != Grouped && k != Dequantize && k < Table }

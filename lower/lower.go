@@ -50,11 +50,21 @@ const (
 	Add
 	Mean
 	Dequantize // uint8 NHWC -> float32 NCHW
-	MaxPool    // max over a window, qparams passed through
+	MaxPool    // max over a square window (Geom), qparams passed through
+	// The kinds below run their portable kernel on every tier (HasAsm).
+	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
+	Mul        // product, elementwise or by a [C,1,1] operand (X2)
+	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
+	Slice      // channels [Start, End) of each pixel
+	Shuffle    // channel permutation of each pixel
+	AvgPool    // average over Geom's window, qparams passed through
+	WindowConv // conv with any window (Geom: rectangular, strides, pads, dilation) and any groups
+	WindowPool // max over any other window (Geom: rectangular, uneven pads, dilation)
 )
 
-// Dense and Grouped are both "conv" in the generated comments.
-var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "conv", "add", "mean", "dequantize", "max pool"}
+// Dense, Grouped and WindowConv are all "conv" in the generated comments.
+var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "conv", "add", "mean", "dequantize", "max pool",
+	"table", "mul", "concat", "slice", "shuffle", "avg pool", "conv", "max pool"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -91,11 +101,18 @@ type Layer struct {
 	ID     string // identifier prefix in the generated code: "l07"
 	Node   *compiler.Node
 	Kind   Kind
-	X, X2  *compiler.Tensor // inputs (X2 for Add only)
+	X, X2  *compiler.Tensor // inputs (X2 for Add and Mul only)
 	Y      *compiler.Tensor // output
 	XD, YD Dims
 	// Arena offsets of X, X2 and Y (Y unused for Dequantize, X for Quantize).
 	XOff, X2Off, YOff int
+	// Xs and XsOff are a Concat's inputs in order and their arena offsets
+	// (Xs[0] is X); each input's pixel lands at its channel offset in Y's.
+	Xs    []*compiler.Tensor
+	XsOff []int
+	// Geom is the window of a WindowConv layer or of a pool (Ceil and
+	// CountPad for the pools; a MaxPool's is square).
+	Geom ir.Pool
 	// Packed parameters and their offsets in the weight and bias sections.
 	W          []int8
 	B          []int32
@@ -249,8 +266,11 @@ func layers(m *compiler.Model) ([]*Layer, error) {
 func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 	nd := l.Node
 	want := 1
-	if nd.Kind == compiler.KAdd {
+	switch nd.Kind {
+	case compiler.KAdd, compiler.KMul:
 		want = 2
+	case compiler.KConcat:
+		want = max(len(nd.In), 1)
 	}
 	if len(nd.In) != want {
 		return fmt.Errorf("%d inputs, want %d", len(nd.In), want)
@@ -318,14 +338,19 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 	case compiler.KMaxPool:
 		p, x := nd.Pool, l.XD
 		if p != nil && p.Geom != nil {
-			return fmt.Errorf("max pool %s has no int8 kernel yet (square windows in floor mode have)", ir.Repr(&ir.Node{Op: ir.OpMaxPool, Pool: p.Geom}))
+			// A square window in ceil mode is MaxPool's (its kernels clip
+			// every window); any other WindowPool's.
+			if k, _, pad, ok := p.Geom.Square(); ok && 2*pad <= k {
+				return l.describePool(MaxPool)
+			}
+			return l.describePool(WindowPool)
 		}
 		if p == nil || p.Kernel < 1 || p.Kernel > 64 || p.Stride < 1 || p.Stride > 64 || p.Pad < 0 || 2*p.Pad > p.Kernel ||
 			len(l.X.Shape) != 3 || l.X.Zero != l.Y.Zero || l.X.Scale != l.Y.Scale || x.H+2*p.Pad < p.Kernel || x.W+2*p.Pad < p.Kernel ||
 			l.YD != (Dims{x.C, (x.H+2*p.Pad-p.Kernel)/p.Stride + 1, (x.W+2*p.Pad-p.Kernel)/p.Stride + 1}) {
 			return fmt.Errorf("max pool %+v from %v to %v", p, l.X.Shape, l.Y.Shape)
 		}
-		l.Kind = MaxPool
+		l.Kind, l.Geom = MaxPool, p.Spec()
 	case compiler.KMean:
 		if len(l.X.Shape) != 3 || l.YD != (Dims{l.XD.C, 1, 1}) {
 			return fmt.Errorf("mean from %v to %v", l.X.Shape, l.Y.Shape)
@@ -334,12 +359,30 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 	case compiler.KConv, compiler.KLinear:
 		c := nd.Conv
 		if c != nil && c.Geom != nil {
-			return fmt.Errorf("conv %s has no int8 kernel yet (square windows with equal padding and dilation 1 have)", ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Groups: c.Groups, Window: *c.Geom}, ""))
+			if nd.Kind == compiler.KLinear {
+				return errors.New("linear with a conv window")
+			}
+			l.Geom = ir.Pool{Window: *c.Geom}
+			if err := checkWindowConv(c, l.XD, l.YD); err != nil {
+				return err
+			}
+			l.Kind = WindowConv
+			return nil
 		}
 		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
 			return err
 		}
 		l.Kind = ConvKind(c.Class())
+	case compiler.KAvgPool:
+		return l.describePool(AvgPool)
+	case compiler.KTable:
+		return l.describeTable()
+	case compiler.KMul:
+		return l.describeMul(tensor, checkQ)
+	case compiler.KConcat:
+		return l.describeConcat(tensor, checkQ)
+	case compiler.KSlice, compiler.KShuffle:
+		return l.describeMove()
 	default:
 		return fmt.Errorf("%s has no int8 kernel yet", nd.Kind)
 	}
@@ -360,7 +403,12 @@ func checkConv(c *compiler.Conv, x, y Dims, linear bool) error {
 	if linear && (x.H != 1 || x.W != 1 || c.Kernel != 1) {
 		return errors.New("linear on a spatial input")
 	}
-	if n := c.OutC * c.InC / c.Groups * c.Kernel * c.Kernel; len(c.Weight) != n || len(c.B) != c.OutC || len(c.M) != c.OutC {
+	return checkParams(c, c.OutC*c.InC/c.Groups*c.Kernel*c.Kernel)
+}
+
+// checkParams checks a conv's n weights, its biases, multipliers and clamp.
+func checkParams(c *compiler.Conv, n int) error {
+	if len(c.Weight) != n || len(c.B) != c.OutC || len(c.M) != c.OutC {
 		return fmt.Errorf("%d weights, %d biases, %d multipliers; want %d, %d, %d", len(c.Weight), len(c.B), len(c.M), n, c.OutC, c.OutC)
 	}
 	for _, v := range c.M {

@@ -204,27 +204,65 @@ func TestPads(t *testing.T) {
 	}
 }
 
-// TestNoKernelYet: kinds and geometries the int8 interpreter runs but no
-// kernel does yet are refused by name, not lowered wrongly.
-func TestNoKernelYet(t *testing.T) {
+// TestZooKinds lowers every op kind of the imported families (internal/
+// gentest's zoo) and checks the kinds they get and a concat's inputs.
+func TestZooKinds(t *testing.T) {
+	lm, err := Lower(gentest.ZooModel(t, "fbgemm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Kind{}
+	for _, l := range lm.Layers {
+		got[l.Node.Name] = l.Kind
+		if l.Kind == Concat {
+			if len(l.Xs) != len(l.Node.In) || len(l.XsOff) != len(l.Xs) || l.Xs[0] != l.X {
+				t.Errorf("concat: %d inputs, %d offsets", len(l.Xs), len(l.XsOff))
+			}
+		}
+		if l.Kind == Table && len(l.W) != len(l.Node.Table.T) {
+			t.Errorf("%s: %d table bytes packed, want %d", l.Node.Name, len(l.W), len(l.Node.Table.T))
+		}
+	}
+	want := map[string]Kind{"quant": Quantize, "stem": WindowConv, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
+		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
+		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": WindowPool,
+		"avgpool": AvgPool, "dilated": WindowConv, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kinds (-want +got):\n%s", diff)
+	}
+}
+
+// TestRefused: malformed nodes of the new kinds are refused by name, not
+// lowered wrongly.
+func TestRefused(t *testing.T) {
 	geom := ir.Window{KH: 1, KW: 3, SH: 1, SW: 1, PadL: 1, PadR: 1, DH: 1, DW: 1}
+	conv := func(w ir.Window, n int) *compiler.Conv {
+		return &compiler.Conv{InC: 3, OutC: 3, Groups: 1, Geom: &w, Hi: 255, Weight: make([]int8, n), M: make([]float32, 3), B: make([]float32, 3)}
+	}
 	for _, c := range []struct {
 		node *compiler.Node
+		out  []int
 		want string
 	}{
-		{&compiler.Node{Kind: compiler.KTable, Table: &compiler.Table{Op: ir.OpHardSwish, T: make([]uint8, 256)}}, "Table has no int8 kernel yet"},
-		{&compiler.Node{Kind: compiler.KConv, Conv: &compiler.Conv{InC: 3, OutC: 3, Groups: 1, Geom: &geom, Hi: 255,
-			Weight: make([]int8, 27), M: make([]float32, 3), B: make([]float32, 3), WScale: make([]float64, 3)}}, "kernel_size=(1, 3)"},
-		{&compiler.Node{Kind: compiler.KMaxPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}}, "ceil_mode=True) has no int8 kernel yet"},
+		{&compiler.Node{Kind: compiler.KTable, Table: &compiler.Table{T: make([]uint8, 255)}}, nil, "table of 255 entries"},
+		{&compiler.Node{Kind: compiler.KTable}, nil, "table missing"},
+		{&compiler.Node{Kind: compiler.KConv, Conv: conv(geom, 26)}, nil, "26 weights"},
+		{&compiler.Node{Kind: compiler.KConv, Conv: conv(geom, 27)}, []int{3, 4, 3}, "does not map"},
+		{&compiler.Node{Kind: compiler.KConv, Conv: conv(ir.Window{KH: 1, KW: 65, SH: 1, SW: 1, DH: 1, DW: 1}, 3*3*65)}, nil, "must be in [1, 64]"},
+		{&compiler.Node{Kind: compiler.KMaxPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}}, []int{3, 1, 1}, "pool"},
+		{&compiler.Node{Kind: compiler.KAvgPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 2, DW: 1}}}}, []int{3, 2, 3}, "average pool with dilation"},
+		{&compiler.Node{Kind: compiler.KSlice, Slice: &ir.Slice{Start: 2, End: 4}}, []int{2, 4, 4}, "slice"},
+		{&compiler.Node{Kind: compiler.KShuffle, Perm: []int{0, 1, 1}}, nil, "not a permutation"},
+		{&compiler.Node{Kind: compiler.KConcat, Concat: &compiler.Concat{M: []float32{0}}}, []int{4, 4, 4}, "concat of 3 channels"},
+		{&compiler.Node{Kind: compiler.KConcat, Concat: &compiler.Concat{}}, nil, "multiplier per input"},
 	} {
 		m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: 3}
 		m.Desc.Input = []int{3, 4, 4}
 		for i := range 4 {
 			m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: []int{3, 4, 4}, Scale: 0.1, Zero: 10})
 		}
-		if c.node.Kind == compiler.KMaxPool {
-			m.Tensors[2].Shape = []int{3, 2, 2}
-			m.Tensors[3].Shape = []int{3, 2, 2}
+		if c.out != nil {
+			m.Tensors[2].Shape, m.Tensors[3].Shape = c.out, c.out
 		}
 		c.node.Name, c.node.In, c.node.Out = "x", []int{1}, 2
 		m.Nodes = []*compiler.Node{
@@ -236,5 +274,30 @@ func TestNoKernelYet(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error containing %q", c.node.Kind, err, c.want)
 		}
+	}
+}
+
+func TestPackWindowConv(t *testing.T) {
+	// 4 output channels in 2 groups, 2 input channels per group, a 1x2
+	// window: OHWI per group, weights numbered by their OIHW index.
+	w := make([]int8, 4*2*2)
+	for i := range w {
+		w[i] = int8(i)
+	}
+	geom := ir.Window{KH: 1, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}
+	gotW, gotB := packWindowConv(&compiler.Conv{InC: 4, OutC: 4, Groups: 2, Geom: &geom, Weight: w}, 2)
+	var wantW []int8
+	for o := range 4 {
+		for tap := range 2 {
+			for i := range 2 {
+				wantW = append(wantW, int8((o*2+i)*2+tap))
+			}
+		}
+	}
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packWindowConv (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int32{-2 * 6, -2 * 22, -2 * 38, -2 * 54}, gotB); diff != "" {
+		t.Errorf("packWindowConv biases (-want +got):\n%s", diff)
 	}
 }

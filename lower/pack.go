@@ -77,6 +77,32 @@ func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	return w, foldBias(c, zx)
 }
 
+// packWindowConv packs a conv of any window as OHWI per group (packConv's
+// grouped order with KH x KW taps), the order of the patch its kernel gathers.
+func packWindowConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	taps, icg := c.Geom.Taps(), c.InC/c.Groups
+	w := make([]int8, len(c.Weight))
+	for o := 0; o < c.OutC; o++ {
+		for i := 0; i < icg; i++ {
+			for t := 0; t < taps; t++ {
+				w[(o*taps+t)*icg+i] = c.Weight[(o*icg+i)*taps+t]
+			}
+		}
+	}
+	return w, foldBias(c, zx)
+}
+
+// packTable puts a Table layer's 256-entry tables (one, or one per channel,
+// each 256 bytes) in the weight section as they are, bytes read as int8: a
+// kernel loads one byte per input byte and needs no other section.
+func packTable(t *compiler.Table) []int8 {
+	w := make([]int8, len(t.T))
+	for i, v := range t.T {
+		w[i] = int8(v)
+	}
+	return w
+}
+
 // foldBias is ZeroFold of a conv's weights.
 func foldBias(c *compiler.Conv, zx int32) []int32 { return ZeroFold(c.Weight, c.OutC, zx) }
 
@@ -110,6 +136,10 @@ func pack(ls []*Layer) (wLen, bCount int) {
 			l.W, l.B = packDepthwise(c, l.X.Zero)
 		case Dense, Grouped:
 			l.W, l.B = packConv(c, l.X.Zero)
+		case WindowConv:
+			l.W, l.B = packWindowConv(c, l.X.Zero)
+		case Table:
+			l.W = packTable(l.Node.Table)
 		default:
 			continue
 		}

@@ -79,6 +79,9 @@ func plan(ls []*Layer) (int, error) {
 		if l.X2 != nil {
 			l.X2Off = at[l.X2.ID]
 		}
+		for _, x := range l.Xs {
+			l.XsOff = append(l.XsOff, at[x.ID])
+		}
 		if l.Kind != Dequantize {
 			l.YOff = at[l.Y.ID]
 		}
