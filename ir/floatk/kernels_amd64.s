@@ -2555,6 +2555,939 @@ done:
 	VZEROUPPER
 	RET
 
+// func dw3s1_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX2, CMOV
+TEXT ·dw3s1_avx2(SB), NOSPLIT, $408-88
+	VBROADCASTSS lo+72(FP), Y0
+	VMOVUPS      Y0, 288(SP)
+	VBROADCASTSS hi+76(FP), Y0
+	VMOVUPS      Y0, 320(SP)
+	MOVQ         pad+32(FP), AX
+	MOVQ         oh+0(FP), CX
+	CMPQ         AX, CX
+	CMOVQGT      CX, AX
+	MOVQ         AX, 384(SP)
+	MOVQ         ih+16(FP), CX
+	SUBQ         $0x03, CX
+	ADDQ         pad+32(FP), CX
+	INCQ         CX
+	CMPQ         CX, AX
+	CMOVQLT      AX, CX
+	MOVQ         oh+0(FP), AX
+	CMPQ         CX, AX
+	CMOVQGT      AX, CX
+	SUBQ         CX, AX
+	MOVQ         AX, 400(SP)
+	SUBQ         384(SP), CX
+	MOVQ         CX, 392(SP)
+	MOVQ         ow+8(FP), CX
+	MOVQ         ih+16(FP), DX
+	MOVQ         iw+24(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         x+48(FP), SI
+	MOVQ         y+56(FP), DI
+	MOVQ         pad+32(FP), AX
+	SHLQ         $0x02, AX
+	SUBQ         AX, SI
+
+channel:
+	MOVQ         w+40(FP), R14
+	VBROADCASTSS (R14), Y3
+	VBROADCASTSS 4(R14), Y4
+	VBROADCASTSS 8(R14), Y5
+	VBROADCASTSS 12(R14), Y6
+	VBROADCASTSS 16(R14), Y7
+	VBROADCASTSS 20(R14), Y8
+	VBROADCASTSS 24(R14), Y9
+	VBROADCASTSS 28(R14), Y10
+	VBROADCASTSS 32(R14), Y11
+	ADDQ         $0x24, w+40(FP)
+	XORQ         R8, R8
+
+col:
+	MOVQ         CX, AX
+	SUBQ         R8, AX
+	XORQ         R9, R9
+	CMPQ         AX, $0x08
+	SETCC        R9
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y12
+	VMOVDQU      iota16<>+0(SB), Y0
+	VPCMPGTD     Y0, Y12, Y0
+	VMOVDQU      Y0, 352(SP)
+	MOVQ         iw+24(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y13
+	MOVQ         R8, AX
+	SUBQ         pad+32(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y12
+	VPADDD       iota16<>+0(SB), Y12, Y12
+	VPCMPGTD     Y12, Y13, Y1
+	MOVL         $0x00000001, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y12, Y0, Y0
+	VPCMPGTD     Y0, Y13, Y2
+	MOVL         $0x00000002, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y12, Y0, Y0
+	VPCMPGTD     Y0, Y13, Y0
+	MOVQ         R8, AX
+	LEAQ         (DI)(R8*4), R12
+	MOVQ         pad+32(FP), R10
+	NEGQ         R10
+	MOVQ         384(SP), R13
+	TESTQ        R13, R13
+	JZ           topdone
+
+top:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          toptap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y13
+	VMULPS       Y3, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11)(AX*4), Y2, Y13
+	VMULPS       Y4, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11)(AX*4), Y0, Y13
+	VMULPS       Y5, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+
+toptap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        toptap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y6, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y7, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y8, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+toptap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        toptap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y9, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y10, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y11, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+toptap2:
+	VMAXPS  288(SP), Y12, Y12
+	VMINPS  320(SP), Y12, Y12
+	TESTQ   R9, R9
+	JZ      toppart
+	VMOVUPS Y12, (R12)
+	JMP     topstored
+
+toppart:
+	VMOVDQU    352(SP), Y13
+	VMASKMOVPS Y12, Y13, (R12)
+
+topstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+	DECQ R13
+	JNZ  top
+
+topdone:
+	MOVQ  392(SP), R13
+	TESTQ R13, R13
+	JZ    middone
+	MOVQ  R10, R11
+	IMULQ BX, R11
+	ADDQ  SI, R11
+	LEAQ  (R11)(AX*4), R11
+
+mid2:
+	CMPQ         R13, $0x02
+	JB           mid1
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	VBROADCASTSS (R14), Y13
+	VMASKMOVPS   (R11), Y1, Y14
+	VMULPS       Y3, Y14, Y14
+	VADDPS       Y14, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y14
+	VMULPS       Y4, Y14, Y14
+	VADDPS       Y14, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y14
+	VMULPS       Y5, Y14, Y14
+	VADDPS       Y14, Y12, Y12
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y15
+	VMULPS       Y6, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y3, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   4(R11), Y2, Y15
+	VMULPS       Y7, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y4, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   8(R11), Y0, Y15
+	VMULPS       Y8, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y5, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y15
+	VMULPS       Y9, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y6, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   4(R11), Y2, Y15
+	VMULPS       Y10, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y7, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   8(R11), Y0, Y15
+	VMULPS       Y11, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y8, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y14
+	VMULPS       Y9, Y14, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   4(R11), Y2, Y14
+	VMULPS       Y10, Y14, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   8(R11), Y0, Y14
+	VMULPS       Y11, Y14, Y14
+	VADDPS       Y14, Y13, Y13
+	SUBQ         BX, R11
+	VMAXPS       288(SP), Y12, Y12
+	VMINPS       320(SP), Y12, Y12
+	TESTQ        R9, R9
+	JZ           mid2x_0part
+	VMOVUPS      Y12, (R12)
+	JMP          mid2x_0stored
+
+mid2x_0part:
+	VMOVDQU    352(SP), Y14
+	VMASKMOVPS Y12, Y14, (R12)
+
+mid2x_0stored:
+	LEAQ    (R12)(CX*4), R12
+	ADDQ    $0x01, R10
+	VMAXPS  288(SP), Y13, Y13
+	VMINPS  320(SP), Y13, Y13
+	TESTQ   R9, R9
+	JZ      mid2x_1part
+	VMOVUPS Y13, (R12)
+	JMP     mid2x_1stored
+
+mid2x_1part:
+	VMOVDQU    352(SP), Y12
+	VMASKMOVPS Y13, Y12, (R12)
+
+mid2x_1stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+	SUBQ $0x02, R13
+	JMP  mid2
+
+mid1:
+	TESTQ        R13, R13
+	JZ           middone
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R11), Y1, Y13
+	VMULPS       Y3, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y13
+	VMULPS       Y4, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y13
+	VMULPS       Y5, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y13
+	VMULPS       Y6, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y13
+	VMULPS       Y7, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y13
+	VMULPS       Y8, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y13
+	VMULPS       Y9, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y13
+	VMULPS       Y10, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y13
+	VMULPS       Y11, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	SUBQ         BX, R11
+	VMAXPS       288(SP), Y12, Y12
+	VMINPS       320(SP), Y12, Y12
+	TESTQ        R9, R9
+	JZ           mid1x_0part
+	VMOVUPS      Y12, (R12)
+	JMP          mid1x_0stored
+
+mid1x_0part:
+	VMOVDQU    352(SP), Y13
+	VMASKMOVPS Y12, Y13, (R12)
+
+mid1x_0stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+
+middone:
+	MOVQ  400(SP), R13
+	TESTQ R13, R13
+	JZ    bottomdone
+
+bottom:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          bottomtap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y13
+	VMULPS       Y3, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11)(AX*4), Y2, Y13
+	VMULPS       Y4, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11)(AX*4), Y0, Y13
+	VMULPS       Y5, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+
+bottomtap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        bottomtap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y6, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y7, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y8, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+bottomtap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        bottomtap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y9, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y10, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y11, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+bottomtap2:
+	VMAXPS  288(SP), Y12, Y12
+	VMINPS  320(SP), Y12, Y12
+	TESTQ   R9, R9
+	JZ      bottompart
+	VMOVUPS Y12, (R12)
+	JMP     bottomstored
+
+bottompart:
+	VMOVDQU    352(SP), Y13
+	VMASKMOVPS Y12, Y13, (R12)
+
+bottomstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+	DECQ R13
+	JNZ  bottom
+
+bottomdone:
+	ADDQ  $0x08, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  DX, AX
+	IMULQ BX, AX
+	ADDQ  AX, SI
+	MOVQ  oh+0(FP), AX
+	IMULQ CX, AX
+	LEAQ  (DI)(AX*4), DI
+	ADDQ  $0x04, bias+64(FP)
+	DECQ  channels+80(FP)
+	JNZ   channel
+	VZEROUPPER
+	RET
+
+DATA iota16<>+0(SB)/4, $0x00000000
+DATA iota16<>+4(SB)/4, $0x00000001
+DATA iota16<>+8(SB)/4, $0x00000002
+DATA iota16<>+12(SB)/4, $0x00000003
+DATA iota16<>+16(SB)/4, $0x00000004
+DATA iota16<>+20(SB)/4, $0x00000005
+DATA iota16<>+24(SB)/4, $0x00000006
+DATA iota16<>+28(SB)/4, $0x00000007
+DATA iota16<>+32(SB)/4, $0x00000008
+DATA iota16<>+36(SB)/4, $0x00000009
+DATA iota16<>+40(SB)/4, $0x0000000a
+DATA iota16<>+44(SB)/4, $0x0000000b
+DATA iota16<>+48(SB)/4, $0x0000000c
+DATA iota16<>+52(SB)/4, $0x0000000d
+DATA iota16<>+56(SB)/4, $0x0000000e
+DATA iota16<>+60(SB)/4, $0x0000000f
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func dw3s2_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX2, CMOV
+TEXT ·dw3s2_avx2(SB), NOSPLIT, $408-88
+	VBROADCASTSS lo+72(FP), Y0
+	VMOVUPS      Y0, 288(SP)
+	VBROADCASTSS hi+76(FP), Y0
+	VMOVUPS      Y0, 320(SP)
+	MOVQ         pad+32(FP), AX
+	INCQ         AX
+	SHRQ         $0x01, AX
+	MOVQ         oh+0(FP), CX
+	CMPQ         AX, CX
+	CMOVQGT      CX, AX
+	MOVQ         AX, 384(SP)
+	MOVQ         ih+16(FP), CX
+	SUBQ         $0x03, CX
+	ADDQ         pad+32(FP), CX
+	SARQ         $0x01, CX
+	INCQ         CX
+	CMPQ         CX, AX
+	CMOVQLT      AX, CX
+	MOVQ         oh+0(FP), AX
+	CMPQ         CX, AX
+	CMOVQGT      AX, CX
+	SUBQ         CX, AX
+	MOVQ         AX, 400(SP)
+	SUBQ         384(SP), CX
+	MOVQ         CX, 392(SP)
+	MOVQ         ow+8(FP), CX
+	MOVQ         ih+16(FP), DX
+	MOVQ         iw+24(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         x+48(FP), SI
+	MOVQ         y+56(FP), DI
+	MOVQ         pad+32(FP), AX
+	SHLQ         $0x02, AX
+	SUBQ         AX, SI
+
+channel:
+	MOVQ         w+40(FP), R14
+	VBROADCASTSS (R14), Y0
+	VMOVUPS      Y0, (SP)
+	VBROADCASTSS 4(R14), Y0
+	VMOVUPS      Y0, 32(SP)
+	VBROADCASTSS 8(R14), Y0
+	VMOVUPS      Y0, 64(SP)
+	VBROADCASTSS 12(R14), Y0
+	VMOVUPS      Y0, 96(SP)
+	VBROADCASTSS 16(R14), Y0
+	VMOVUPS      Y0, 128(SP)
+	VBROADCASTSS 20(R14), Y0
+	VMOVUPS      Y0, 160(SP)
+	VBROADCASTSS 24(R14), Y0
+	VMOVUPS      Y0, 192(SP)
+	VBROADCASTSS 28(R14), Y0
+	VMOVUPS      Y0, 224(SP)
+	VBROADCASTSS 32(R14), Y0
+	VMOVUPS      Y0, 256(SP)
+	ADDQ         $0x24, w+40(FP)
+	XORQ         R8, R8
+
+col:
+	MOVQ         CX, AX
+	SUBQ         R8, AX
+	XORQ         R9, R9
+	CMPQ         AX, $0x08
+	SETCC        R9
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y4
+	VMOVDQU      iota16<>+0(SB), Y0
+	VPCMPGTD     Y0, Y4, Y0
+	VMOVDQU      Y0, 352(SP)
+	MOVQ         iw+24(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y5
+	MOVQ         R8, AX
+	SHLQ         $0x01, AX
+	SUBQ         pad+32(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y4
+	VPADDD       iota16<>+0(SB), Y4, Y4
+	VPCMPGTD     Y4, Y5, Y1
+	MOVL         $0x00000008, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y4, Y0, Y0
+	VPCMPGTD     Y0, Y5, Y2
+	MOVL         $0x00000002, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y4, Y0, Y0
+	VPCMPGTD     Y0, Y5, Y3
+	MOVL         $0x0000000a, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y4, Y0, Y0
+	VPCMPGTD     Y0, Y5, Y0
+	MOVQ         R8, AX
+	SHLQ         $0x01, AX
+	LEAQ         (DI)(R8*4), R12
+	MOVQ         pad+32(FP), R10
+	NEGQ         R10
+	MOVQ         384(SP), R13
+	TESTQ        R13, R13
+	JZ           topdone
+
+top:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          toptap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y6
+	VMASKMOVPS   32(R11)(AX*4), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       (SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       32(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS   40(R11)(AX*4), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       64(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+
+toptap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        toptap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     96(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     128(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     160(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+toptap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        toptap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     192(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     224(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     256(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+toptap2:
+	VMAXPS  288(SP), Y4, Y4
+	VMINPS  320(SP), Y4, Y4
+	TESTQ   R9, R9
+	JZ      toppart
+	VMOVUPS Y4, (R12)
+	JMP     topstored
+
+toppart:
+	VMOVDQU    352(SP), Y5
+	VMASKMOVPS Y4, Y5, (R12)
+
+topstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+	DECQ R13
+	JNZ  top
+
+topdone:
+	MOVQ  392(SP), R13
+	TESTQ R13, R13
+	JZ    middone
+	MOVQ  R10, R11
+	IMULQ BX, R11
+	ADDQ  SI, R11
+	LEAQ  (R11)(AX*4), R11
+
+mid2:
+	CMPQ         R13, $0x02
+	JB           mid1
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	VBROADCASTSS (R14), Y5
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       (SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       32(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       64(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       96(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       128(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       160(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y9
+	VPERMPD      $0xd8, Y9, Y9
+	VMULPS       192(SP), Y9, Y6
+	VADDPS       Y6, Y4, Y4
+	VMULPS       (SP), Y9, Y6
+	VADDPS       Y6, Y5, Y5
+	VSHUFPS      $0xdd, Y8, Y7, Y9
+	VPERMPD      $0xd8, Y9, Y9
+	VMULPS       224(SP), Y9, Y6
+	VADDPS       Y6, Y4, Y4
+	VMULPS       32(SP), Y9, Y6
+	VADDPS       Y6, Y5, Y5
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y9
+	VPERMPD      $0xd8, Y9, Y9
+	VMULPS       256(SP), Y9, Y6
+	VADDPS       Y6, Y4, Y4
+	VMULPS       64(SP), Y9, Y6
+	VADDPS       Y6, Y5, Y5
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       96(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       128(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       160(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       192(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       224(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       256(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMAXPS       288(SP), Y4, Y4
+	VMINPS       320(SP), Y4, Y4
+	TESTQ        R9, R9
+	JZ           mid2x_0part
+	VMOVUPS      Y4, (R12)
+	JMP          mid2x_0stored
+
+mid2x_0part:
+	VMOVDQU    352(SP), Y6
+	VMASKMOVPS Y4, Y6, (R12)
+
+mid2x_0stored:
+	LEAQ    (R12)(CX*4), R12
+	ADDQ    $0x02, R10
+	VMAXPS  288(SP), Y5, Y5
+	VMINPS  320(SP), Y5, Y5
+	TESTQ   R9, R9
+	JZ      mid2x_1part
+	VMOVUPS Y5, (R12)
+	JMP     mid2x_1stored
+
+mid2x_1part:
+	VMOVDQU    352(SP), Y4
+	VMASKMOVPS Y5, Y4, (R12)
+
+mid2x_1stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+	SUBQ $0x02, R13
+	JMP  mid2
+
+mid1:
+	TESTQ        R13, R13
+	JZ           middone
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	VMASKMOVPS   (R11), Y1, Y6
+	VMASKMOVPS   32(R11), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       (SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       32(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y6
+	VMASKMOVPS   40(R11), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       64(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y6
+	VMASKMOVPS   32(R11), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       96(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       128(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y6
+	VMASKMOVPS   40(R11), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       160(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y6
+	VMASKMOVPS   32(R11), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       192(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       224(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y6
+	VMASKMOVPS   40(R11), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       256(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMAXPS       288(SP), Y4, Y4
+	VMINPS       320(SP), Y4, Y4
+	TESTQ        R9, R9
+	JZ           mid1x_0part
+	VMOVUPS      Y4, (R12)
+	JMP          mid1x_0stored
+
+mid1x_0part:
+	VMOVDQU    352(SP), Y5
+	VMASKMOVPS Y4, Y5, (R12)
+
+mid1x_0stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+
+middone:
+	MOVQ  400(SP), R13
+	TESTQ R13, R13
+	JZ    bottomdone
+
+bottom:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          bottomtap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y6
+	VMASKMOVPS   32(R11)(AX*4), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       (SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       32(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS   40(R11)(AX*4), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       64(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+
+bottomtap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        bottomtap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     96(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     128(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     160(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+bottomtap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        bottomtap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     192(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     224(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     256(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+bottomtap2:
+	VMAXPS  288(SP), Y4, Y4
+	VMINPS  320(SP), Y4, Y4
+	TESTQ   R9, R9
+	JZ      bottompart
+	VMOVUPS Y4, (R12)
+	JMP     bottomstored
+
+bottompart:
+	VMOVDQU    352(SP), Y5
+	VMASKMOVPS Y4, Y5, (R12)
+
+bottomstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+	DECQ R13
+	JNZ  bottom
+
+bottomdone:
+	ADDQ  $0x08, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  DX, AX
+	IMULQ BX, AX
+	ADDQ  AX, SI
+	MOVQ  oh+0(FP), AX
+	IMULQ CX, AX
+	LEAQ  (DI)(AX*4), DI
+	ADDQ  $0x04, bias+64(FP)
+	DECQ  channels+80(FP)
+	JNZ   channel
+	VZEROUPPER
+	RET
+
 // func add_avx2(n int, a *float32, b *float32, c *float32)
 // Requires: AVX
 TEXT ·add_avx2(SB), NOSPLIT, $0-32
@@ -10183,24 +11116,6 @@ next:
 	JNZ   channel
 	VZEROUPPER
 	RET
-
-DATA iota16<>+0(SB)/4, $0x00000000
-DATA iota16<>+4(SB)/4, $0x00000001
-DATA iota16<>+8(SB)/4, $0x00000002
-DATA iota16<>+12(SB)/4, $0x00000003
-DATA iota16<>+16(SB)/4, $0x00000004
-DATA iota16<>+20(SB)/4, $0x00000005
-DATA iota16<>+24(SB)/4, $0x00000006
-DATA iota16<>+28(SB)/4, $0x00000007
-DATA iota16<>+32(SB)/4, $0x00000008
-DATA iota16<>+36(SB)/4, $0x00000009
-DATA iota16<>+40(SB)/4, $0x0000000a
-DATA iota16<>+44(SB)/4, $0x0000000b
-DATA iota16<>+48(SB)/4, $0x0000000c
-DATA iota16<>+52(SB)/4, $0x0000000d
-DATA iota16<>+56(SB)/4, $0x0000000e
-DATA iota16<>+60(SB)/4, $0x0000000f
-GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
 // func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 // Requires: AVX, AVX512F
