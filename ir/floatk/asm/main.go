@@ -659,8 +659,8 @@ func dw3ymm(t tier, s int) {
 	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
-	vb := 4 * t.vw                        // bytes of a vector
-	loc := AllocLocal(vb * (9 + 3) + 8*3) // weights, lo, hi, store mask; row counts
+	vb := 4 * t.vw                    // bytes of a vector
+	loc := AllocLocal(vb*(9+3) + 8*3) // weights, lo, hi, store mask; row counts
 	wl := func(i int) Mem { return loc.Offset(vb * i) }
 	loM, hiM, kstM := loc.Offset(vb*9), loc.Offset(vb*10), loc.Offset(vb*11)
 	cntM := func(i int) Mem { return loc.Offset(vb*12 + 8*i) } // top, middle, bottom rows
@@ -711,7 +711,7 @@ func dw3ymm(t tier, s int) {
 	y := Load(Param("y"), GP64())
 	Load(Param("pad"), g)
 	SHLQ(U8(2), g)
-	SUBQ(g, x) // x is column -pad of row 0 from now on
+	SUBQ(g, x)             // x is column -pad of row 0 from now on
 	offs := []int{0, 1, 2} // load offsets past the vector's first column
 	if s == 2 {
 		offs = []int{0, t.vw, 2, t.vw + 2}
