@@ -54,6 +54,9 @@ func main() {
 		add(t)
 		minmax(t)
 		histIndex(t)
+		if t.vw == 8 {
+			histIndexNonZero(t)
+		}
 		deinterleave(t)
 	}
 	Generate()
@@ -1128,6 +1131,90 @@ func histIndex(t tier) {
 	JNZ(LabelRef("loop"))
 	VZEROUPPER()
 	RET()
+}
+
+// histIndexNonZero: histIndex of x's non-zero values, compacted: for the
+// j-th of them idx[j] is its bin and vals[j] the value; returns their count.
+// Each vector's lanes are packed by VPERMD with the permutation nzPerm
+// holds for its mask of non-zero lanes, and stored whole (the caller gives
+// a vector of slack), the next store overwriting the lanes past the count.
+func histIndexNonZero(t tier) {
+	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) int")
+	Pragma("noescape")
+	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	idx := Load(Param("idx"), GP64())
+	vals := Load(Param("vals"), GP64())
+	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("left")), left)
+	VBROADCASTSS(addr(Param("right")), right)
+	VBROADCASTSS(addr(Param("nb")), nb)
+	VBROADCASTSS(addr(Param("width")), width)
+	l := GP32()
+	Load(Param("last"), l)
+	VPBROADCASTD(addrOf(l, t, last), last)
+	INCL(l)
+	VPBROADCASTD(addrOf(l, t, out), out)
+	perm := GP64()
+	LEAQ(nzPermData(), perm)
+	m, bits := GP64(), GP64()
+	XORQ(m, m)
+	zero := t.vec()
+	VXORPS(zero, zero, zero)
+	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, v)
+	VSUBPS(left, v, q)
+	VMULPS(nb, q, q)
+	VDIVPS(width, q, q)
+	VCVTTPS2DQ(q, q)
+	VPMINSD(last, q, q)
+	VCMPPS(U8(0x1d), left, v, m1)
+	VCMPPS(U8(0x12), right, v, m2)
+	VANDPS(m2, m1, m1)
+	VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
+	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ; there are no NaNs)
+	VMOVMSKPS(m1, bits.As32())
+	SHLQ(U8(5), bits)
+	VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, m2)
+	VPERMD(q, m2, q)
+	VPERMPS(v, m2, v)
+	VMOVDQU(q, Mem{Base: idx, Index: m, Scale: 4})
+	VMOVUPS(v, Mem{Base: vals, Index: m, Scale: 4})
+	SHRQ(U8(5), bits)
+	POPCNTQ(bits, bits)
+	ADDQ(bits, m)
+	ADDQ(U8(4*t.vw), x)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	Store(m, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+var nzPermMem *Mem
+
+// nzPermData is, for each 8-bit mask, the VPERMD indices that move its set
+// lanes to the front in order (the rest 0).
+func nzPermData() Mem {
+	if nzPermMem == nil {
+		m := GLOBL("nz_perm", RODATA|NOPTR)
+		for mask := range 256 {
+			j := 0
+			for i := range 8 {
+				if mask>>i&1 != 0 {
+					DATA(32*mask+4*j, U32(i))
+					j++
+				}
+			}
+			for ; j < 8; j++ {
+				DATA(32*mask+4*j, U32(0))
+			}
+		}
+		nzPermMem = &m
+	}
+	return *nzPermMem
 }
 
 // deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
