@@ -1173,7 +1173,7 @@ func histIndexNonZero(t tier) {
 	VCMPPS(U8(0x1d), left, v, m1)
 	VCMPPS(U8(0x12), right, v, m2)
 	VANDPS(m2, m1, m1)
-	VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
+	VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
 	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ; there are no NaNs)
 	VMOVMSKPS(m1, bits.As32())
 	SHLQ(U8(5), bits)
