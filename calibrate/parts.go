@@ -69,21 +69,21 @@ func (o *MovingAverageMinMaxObserver) end() {
 // Zeros, about half of a ReLU's output and all in one bin, are neither
 // counted one by one nor copied: the parts' non-zero values are binned and
 // copied in one pass (floatk.HistIndexNonZero), the zeros added to their
-// bin at the end.
+// bin at the end (also after a count again: the copy has no zeros either).
 type histParts struct {
 	r      partRange
 	guess  bool // counting on guessed edges
 	pl     histPlan
 	counts []uint32  // as HistogramObserver.counts
-	stash  []float32 // the parts, without their zeros if guess and the edges fit float32 (nz)
-	nz     bool
+	stash  []float32 // the parts, without their zeros if nz
+	nz     bool      // false: guessed edges too wide for float32 bins (count's other cases)
 	zeros  int // zeros left out of counts and stash
 }
 
 func (o *HistogramObserver) begin(size int) {
 	p := &o.p
 	p.r.reset()
-	p.guess, p.nz, p.zeros = false, false, 0
+	p.guess, p.nz, p.zeros = false, true, 0
 	if cap(p.stash) < size+floatk.HistSlack {
 		p.stash = make([]float32, 0, size+floatk.HistSlack)
 	}
@@ -108,20 +108,27 @@ func (o *HistogramObserver) part(x []float32, lo, hi float32) {
 	p.r.add(lo, hi)
 	if !p.nz {
 		p.stash = append(p.stash, x...)
-		if p.guess {
-			count(p.counts[:o.bins+1], p.counts[o.bins+1:], o.idx, x, p.pl.left, p.pl.right, o.bins)
-		}
+		count(p.counts[:o.bins+1], p.counts[o.bins+1:], o.idx, x, p.pl.left, p.pl.right, o.bins)
 		return
+	}
+	// Without guessed edges the bins are not used.
+	left, right := float32(0), float32(1)
+	if p.guess {
+		left, right = p.pl.left, p.pl.right
 	}
 	c0, c1 := p.counts[:o.bins+1], p.counts[o.bins+1:]
 	chunk := len(o.idx) - floatk.HistSlack
 	for len(x) > 0 {
 		n := min(len(x), chunk)
 		k := len(p.stash)
-		m := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], p.pl.left, p.pl.right,
-			float32(o.bins), p.pl.right-p.pl.left, int32(o.bins-1))
+		m := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], left, right,
+			float32(o.bins), right-left, int32(o.bins-1))
 		p.stash = p.stash[:k+m]
 		p.zeros += n - m
+		x = x[n:]
+		if !p.guess {
+			continue
+		}
 		ix := o.idx[:m]
 		i := 0
 		for ; i+2 <= m; i += 2 {
@@ -131,7 +138,6 @@ func (o *HistogramObserver) part(x []float32, lo, hi float32) {
 		if i < m {
 			c0[ix[i]]++
 		}
-		x = x[n:]
 	}
 }
 
