@@ -77,7 +77,7 @@ type histParts struct {
 	counts []uint32  // as HistogramObserver.counts
 	stash  []float32 // the parts, without their zeros if nz
 	nz     bool      // false: guessed edges too wide for float32 bins (count's other cases)
-	zeros  int // zeros left out of counts and stash
+	zeros  int       // zeros left out of counts and stash
 }
 
 func (o *HistogramObserver) begin(size int) {
