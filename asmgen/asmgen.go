@@ -165,7 +165,7 @@ func (p *Program) Output() (asm, stubs []byte, err error) {
 		return nil, nil, err
 	}
 	cfg := printer.Config{Name: "ptqc", Pkg: p.pkg}
-	if asm, err = printer.NewGoAsm(cfg).Print(f); err != nil {
+	if asm, err = printFile(cfg, f); err != nil {
 		return nil, nil, err
 	}
 	if stubs, err = printer.NewStubs(cfg).Print(f); err != nil {
