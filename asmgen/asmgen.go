@@ -23,7 +23,6 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
-	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/runtime"
@@ -162,11 +161,11 @@ func (p *Program) Output() (asm, stubs []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := pass.Compile.Execute(f); err != nil {
+	if err := compileFile(f); err != nil {
 		return nil, nil, err
 	}
 	cfg := printer.Config{Name: "ptqc", Pkg: p.pkg}
-	if asm, err = printer.NewGoAsm(cfg).Print(f); err != nil {
+	if asm, err = printFile(cfg, f); err != nil {
 		return nil, nil, err
 	}
 	if stubs, err = printer.NewStubs(cfg).Print(f); err != nil {

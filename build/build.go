@@ -43,21 +43,29 @@ func Package(o Options) (*compiler.Model, *codegen.Package, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := Generate(m, o.Package, o.Command, o.Asm)
+	p, err := Generate(m, o.Package, o.Command, o.Asm, nil)
 	return m, p, err
 }
 
-// Generate is the back end: lower, emit assembly, emit Go.
-func Generate(m *compiler.Model, pkg, command string, asm bool) (*codegen.Package, error) {
+// Generate is the back end: lower, emit assembly, emit Go. done, if not
+// nil, is called as each stage ends ("lower", "asm", "codegen"), for timing.
+func Generate(m *compiler.Model, pkg, command string, asm bool, done func(stage string)) (*codegen.Package, error) {
+	if done == nil {
+		done = func(string) {}
+	}
 	lm, err := lower.Lower(m)
 	if err != nil {
 		return nil, err
 	}
+	done("lower")
 	opts := codegen.Options{Package: pkg, Command: command}
 	if asm {
 		if opts.Asm, err = asmgen.Generate(lm, pkg); err != nil {
 			return nil, fmt.Errorf("assembly: %w", err)
 		}
+		done("asm")
 	}
-	return codegen.Generate(lm, opts)
+	p, err := codegen.Generate(lm, opts)
+	done("codegen")
+	return p, err
 }

@@ -92,7 +92,7 @@ func NewHistogramObserver(dtype DType, scheme Scheme, reduceRange bool) *Histogr
 		hist:         make([]float32, bins),
 		next:         make([]float32, bins),
 		counts:       make([]uint32, 2*bins+2),
-		idx:          make([]int32, 4096),
+		idx:          make([]int32, 4096+floatk.HistSlack),
 		csum:         make([]float32, bins),
 		norm:         make([]float32, bins),
 	}

@@ -1,6 +1,10 @@
 package calibrate
 
-import "math"
+import (
+	"math"
+
+	"github.com/ptqc/ptqc/ir/floatk"
+)
 
 // partObserver takes one forward call's tensor in parts (a batch's samples,
 // a group at a time, in order) and ends as Observe of their concatenation
@@ -62,20 +66,26 @@ func (o *MovingAverageMinMaxObserver) end() {
 // first): then, or on the first call, end counts the parts again from a copy.
 // (Running the batch again instead for the observers that need it took more
 // CPU than the copies: most batches have one such layer, often a late one.)
+// Zeros, about half of a ReLU's output and all in one bin, are neither
+// counted one by one nor copied: the parts' non-zero values are binned and
+// copied in one pass (floatk.HistIndexNonZero), the zeros added to their
+// bin at the end (also after a count again: the copy has no zeros either).
 type histParts struct {
 	r      partRange
 	guess  bool // counting on guessed edges
 	pl     histPlan
 	counts []uint32  // as HistogramObserver.counts
-	stash  []float32 // the parts
+	stash  []float32 // the parts, without their zeros if nz
+	nz     bool      // false: guessed edges too wide for float32 bins (count's other cases)
+	zeros  int       // zeros left out of counts and stash
 }
 
 func (o *HistogramObserver) begin(size int) {
 	p := &o.p
 	p.r.reset()
-	p.guess = false
-	if cap(p.stash) < size {
-		p.stash = make([]float32, 0, size)
+	p.guess, p.nz, p.zeros = false, true, 0
+	if cap(p.stash) < size+floatk.HistSlack {
+		p.stash = make([]float32, 0, size+floatk.HistSlack)
 	}
 	p.stash = p.stash[:0]
 	if p.counts == nil {
@@ -89,15 +99,45 @@ func (o *HistogramObserver) begin(size int) {
 		return
 	}
 	p.guess = true
+	p.nz = fitsFloat32(p.pl.left, p.pl.right, o.bins)
 	clear(p.counts)
 }
 
 func (o *HistogramObserver) part(x []float32, lo, hi float32) {
 	p := &o.p
 	p.r.add(lo, hi)
-	p.stash = append(p.stash, x...)
-	if p.guess {
+	if !p.nz {
+		p.stash = append(p.stash, x...)
 		count(p.counts[:o.bins+1], p.counts[o.bins+1:], o.idx, x, p.pl.left, p.pl.right, o.bins)
+		return
+	}
+	// Without guessed edges the bins are not used.
+	left, right := float32(0), float32(1)
+	if p.guess {
+		left, right = p.pl.left, p.pl.right
+	}
+	c0, c1 := p.counts[:o.bins+1], p.counts[o.bins+1:]
+	chunk := len(o.idx) - floatk.HistSlack
+	for len(x) > 0 {
+		n := min(len(x), chunk)
+		k := len(p.stash)
+		m := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], left, right,
+			float32(o.bins), right-left, int32(o.bins-1))
+		p.stash = p.stash[:k+m]
+		p.zeros += n - m
+		x = x[n:]
+		if !p.guess {
+			continue
+		}
+		ix := o.idx[:m]
+		i := 0
+		for ; i+2 <= m; i += 2 {
+			c0[ix[i]]++
+			c1[ix[i+1]]++
+		}
+		if i < m {
+			c0[ix[i]]++
+		}
 	}
 }
 
@@ -112,7 +152,29 @@ func (o *HistogramObserver) end() {
 	} else {
 		o.histc(p.stash, pl.left, pl.right)
 	}
+	addZeros(o.counts[:o.bins+1], p.zeros, pl.left, pl.right, o.bins)
 	o.finish(pl)
+}
+
+// addZeros adds n zeros to the counts c0 (bins+1 of them) where count puts
+// them.
+func addZeros(c0 []uint32, n int, left, right float32, bins int) {
+	in := 0 >= left && 0 <= right
+	switch {
+	case n == 0:
+	case !in:
+		if right-left > 0 { // count's first two cases: in the last count
+			c0[bins] += uint32(n)
+		}
+	case fitsFloat32(left, right, bins):
+		var idx [1]int32
+		floatk.Generic.HistIndex([]float32{0}, idx[:], left, right, float32(bins), right-left, int32(bins-1))
+		c0[idx[0]] += uint32(n)
+	case right-left > 0:
+		c0[min(int((0-float64(left))*float64(bins)/(float64(right)-float64(left))), bins-1)] += uint32(n)
+	default: // collapsed edges
+		c0[0] += uint32(n)
+	}
 }
 
 // guessHolds reports whether the guessed edges are pl's.

@@ -6,11 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptqc/ptqc/asmgen"
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/codegen"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ir/floatk"
+	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/ptq"
 )
 
@@ -119,4 +123,61 @@ func BenchmarkFloat224Batch(b *testing.B) {
 func calib224(b *testing.B, n int) string {
 	b.Helper()
 	return gentest.Synthetic(b, fmt.Sprintf("mobilenetv2_224_calib%d", n), "-calib", fmt.Sprint(n))
+}
+
+// BenchmarkBuild224Stages is ptqc build of MobileNetV2-224 (fbgemm, 300
+// calibration images) stage by stage, each stage a sub-benchmark run on the
+// previous one's result (so run them all, in order: -bench Build224Stages
+// -benchtime 1x); ptqc build -v prints the same stages of a real build.
+func BenchmarkBuild224Stages(b *testing.B) {
+	dir := calib224(b, 300)
+	var (
+		d   *ir.Description
+		g   *ir.Graph
+		cal *calibrate.Result
+		m   *compiler.Model
+		lm  *lower.Model
+		a   *lower.Asm
+	)
+	stage := func(name string, run func() error) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if err := run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	stage("load", func() (err error) {
+		d, g, err = ptq.LoadFloat(dir+"/model.json", "")
+		return err
+	})
+	stage("calibrate", func() error {
+		ds, err := data.Open(dir+"/calib.npy", "", ptq.Transform(d))
+		if err != nil {
+			return err
+		}
+		qc, err := calibrate.LookupQConfig("fbgemm")
+		if err != nil {
+			return err
+		}
+		cal, err = calibrate.Calibrate(g, ds, qc, 300, 30, nil)
+		return err
+	})
+	stage("convert", func() (err error) {
+		m, err = compiler.Convert(d, g, cal)
+		return err
+	})
+	stage("lower", func() (err error) {
+		lm, err = lower.Lower(m)
+		return err
+	})
+	stage("asm", func() (err error) {
+		a, err = asmgen.Generate(lm, "m224")
+		return err
+	})
+	stage("codegen", func() error {
+		_, err := codegen.Generate(lm, codegen.Options{Package: "m224", Command: "ptqc build", Asm: a})
+		return err
+	})
 }

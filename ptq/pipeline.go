@@ -128,7 +128,7 @@ func Quantize(o Options) (*compiler.Model, error) {
 		}
 		return m, nil
 	}
-	m, _, _, err := QuantizeFloat(o)
+	m, _, _, err := o.quantizeFloat(false)
 	return m, err
 }
 
@@ -136,6 +136,13 @@ func Quantize(o Options) (*compiler.Model, error) {
 // that was quantized (fused, and equalized with -equalize) and the calibration
 // samples it saw (n of them, NCHW), for reports.
 func QuantizeFloat(o Options) (m *compiler.Model, g *ir.Graph, calib []float32, err error) {
+	return o.quantizeFloat(true)
+}
+
+// quantizeFloat is QuantizeFloat; without wantCalib the calibration samples
+// are read again only if bias correction or equalization needs them (calib
+// is then nil unless they did).
+func (o Options) quantizeFloat(wantCalib bool) (m *compiler.Model, g *ir.Graph, calib []float32, err error) {
 	if o.QConfig == "" || o.Calib == "" {
 		return nil, nil, nil, errors.New("quantization needs a qconfig and calibration data, or a quantized model")
 	}
@@ -166,7 +173,7 @@ func QuantizeFloat(o Options) (m *compiler.Model, g *ir.Graph, calib []float32, 
 		absorbed := ir.AbsorbHighBias(g)
 		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels)", len(ir.EqualizePairs(g)), sweeps, absorbed)
 	}
-	m, calib, err = o.quantizeGraph(d, g, qc, ds, nil, "")
+	m, calib, err = o.quantizeGraph(d, g, qc, ds, nil, wantCalib || o.Equalize, "")
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -174,7 +181,7 @@ func QuantizeFloat(o Options) (m *compiler.Model, g *ir.Graph, calib []float32, 
 		// Equalization balances weight ranges for per-tensor scales; with
 		// per-channel ones it can cost more in the activations than it saves,
 		// so the model closer to the float one on the calibration images wins.
-		mp, _, err := o.quantizeGraph(d, plain, qc, ds, calib, " (without equalization, to compare)")
+		mp, _, err := o.quantizeGraph(d, plain, qc, ds, calib, true, " (without equalization, to compare)")
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -214,10 +221,10 @@ func QuantizeFloat(o Options) (m *compiler.Model, g *ir.Graph, calib []float32, 
 }
 
 // quantizeGraph calibrates g on ds, converts it and, with BiasCorrect, corrects
-// its biases on the calibration samples, which it also returns: calib if they
-// were loaded already, else read from ds. note tells the log which of two
-// models this is.
-func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, note string) (*compiler.Model, []float32, error) {
+// its biases on the calibration samples, which it also returns if wanted or
+// read for bias correction: calib if they were loaded already, else read
+// from ds. note tells the log which of two models this is.
+func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QConfig, ds data.Dataset, calib []float32, want bool, note string) (*compiler.Model, []float32, error) {
 	limit, batch := o.CalibLimit, o.CalibBatch
 	if limit == 0 {
 		limit = DefaultCalibLimit
@@ -241,7 +248,7 @@ func (o *Options) quantizeGraph(d *ir.Description, g *ir.Graph, qc calibrate.QCo
 		return nil, nil, err
 	}
 	o.logf("convert done%s", note)
-	if calib == nil {
+	if calib == nil && (want || o.BiasCorrect) {
 		if calib, err = loadAll(ds, cal.Samples); err != nil {
 			return nil, nil, err
 		}

@@ -23,6 +23,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	pkg := fs.String("pkg", "", "Go package `name` of the generated package")
 	force := fs.Bool("force", false, "overwrite files in -o named like generated ones that ptqc did not generate (never the build's inputs)")
 	asm := fs.Bool("asm", true, "add x86-64 assembly kernels (avx2, avx512vnni, avx512, amx) next to the portable Go ones")
+	verbose := fs.Bool("v", false, "print each stage's wall and CPU seconds on stderr")
 	if err := q.parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -45,7 +46,13 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	start := time.Now()
-	m, err := ptq.Quantize(q.withLog(stderr, stderr))
+	var log io.Writer = stderr
+	var stage func(string)
+	if *verbose {
+		clock := newStageClock(stderr)
+		log, stage = &logStages{s: clock, w: stderr}, clock.done
+	}
+	m, err := ptq.Quantize(q.withLog(log, stderr))
 	if err != nil {
 		return err
 	}
@@ -53,7 +60,7 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := build.Generate(m, *pkg, cmd, *asm)
+	p, err := build.Generate(m, *pkg, cmd, *asm, stage)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -65,6 +72,9 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	stop()
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
+	}
+	if stage != nil {
+		stage("write")
 	}
 	fmt.Fprintf(stdout, "wrote package %s to %s (%s) in %.1fs\n", p.Name, *out, strings.Join(p.Names(), ", "), time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "weights.bin: %d bytes (float model %d bytes, %.2fx smaller)\n", p.WeightsBytes, m.Meta.FloatBytes, float64(m.Meta.FloatBytes)/float64(p.WeightsBytes))

@@ -38,3 +38,24 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDW3 is the direct 3x3 depthwise kernel on MobileNetV2-224's
+// planes (a job's channels: the whole 112x112 plane, 20 of 14x14).
+func BenchmarkDW3(b *testing.B) {
+	for _, kt := range Tiers() {
+		for _, c := range []struct{ s, hw, ch int }{{1, 112, 1}, {1, 14, 20}, {2, 112, 1}, {2, 14, 20}} {
+			if !kt.HasDW3(c.s) {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/s%d/%dx%d", kt.Name, c.s, c.hw, c.hw), func(b *testing.B) {
+				oh := (c.hw+2-3)/c.s + 1
+				w, x := make([]float32, 9*c.ch), make([]float32, c.ch*c.hw*c.hw)
+				y, bias := make([]float32, c.ch*oh*oh), make([]float32, c.ch)
+				for b.Loop() {
+					kt.DW3(c.s, 1, w, x, c.hw, c.hw, y, oh, oh, bias, 0, 6)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(y)), "ns/output")
+			})
+		}
+	}
+}

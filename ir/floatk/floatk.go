@@ -39,6 +39,7 @@ type Kernels struct {
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
+	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) int
 	deint    func(n int, x, even, odd *float32)
 	sig      [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
@@ -233,6 +234,42 @@ func (t *Kernels) HistIndex(x []float32, idx []int32, left, right, nb, width flo
 		t.histIdx(v, &x[0], &idx[0], left, right, nb, width, last)
 	}
 	histIndexGo(x[v:], idx[v:], left, right, nb, width, last)
+}
+
+// HistSlack is the elements past their count HistIndexNonZero's idx and
+// vals need: its kernels store whole vectors.
+const HistSlack = 16
+
+// HistIndexNonZero is HistIndex of the values of x other than zeros (+0
+// and -0), compacted: for the j-th of them it sets idx[j] to its bin and
+// vals[j] to the value, and returns their count. A ReLU's output is about
+// half zeros, all in one bin: their count is one addition. idx and vals
+// need len(x)+HistSlack elements (what lies past the count is undefined).
+func (t *Kernels) HistIndexNonZero(x []float32, idx []int32, vals []float32, left, right, nb, width float32, last int32) int {
+	if len(idx) < len(x)+HistSlack || len(vals) < len(x)+HistSlack {
+		panic(fmt.Sprintf("floatk: HistIndexNonZero of %d values into %d and %d", len(x), len(idx), len(vals)))
+	}
+	v, m := 0, 0
+	if t.histNZ != nil {
+		v = len(x) / 8 * 8
+	}
+	if v > 0 {
+		m = t.histNZ(v, &x[0], &idx[0], &vals[0], left, right, nb, width, last)
+	}
+	return m + histIndexNonZeroGo(x[v:], idx[m:], vals[m:], left, right, nb, width, last)
+}
+
+func histIndexNonZeroGo(x []float32, idx []int32, vals []float32, left, right, nb, width float32, last int32) int {
+	m := 0
+	for _, v := range x {
+		if v == 0 {
+			continue
+		}
+		vals[m] = v
+		histIndexGo(vals[m:m+1], idx[m:m+1], left, right, nb, width, last)
+		m++
+	}
+	return m
 }
 
 func histIndexGo(x []float32, idx []int32, left, right, nb, width float32, last int32) {

@@ -29,7 +29,7 @@ var (
 		seq:   byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
 		dot:   byRows(gemmdot1_avx2),
 		dotPh: phByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
-		dw:    dw_avx2, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, deint: deinterleave_avx2,
+		dw:    dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, deint: deinterleave_avx2,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}}
 	// AVX512 is the AVX-512 F+DQ+VL tier (512-bit registers).
 	AVX512 = &Kernels{Name: runtime.AVX512.Name, MR: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,
@@ -38,7 +38,7 @@ var (
 		dot: byRows(gemmdot1_avx512, gemmdot2_avx512, gemmdot3_avx512),
 		dotPh: phByRows(gemmdp1_avx512, gemmdp2_avx512, gemmdp3_avx512, gemmdp4_avx512, gemmdp5_avx512, gemmdp6_avx512,
 			gemmdp7_avx512, gemmdp8_avx512, gemmdp9_avx512, gemmdp10_avx512, gemmdp11_avx512, gemmdp12_avx512),
-		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, deint: deinterleave_avx512,
+		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx2, deint: deinterleave_avx512,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}} // AVX2's: ymm of float64 suffice
 )
 

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // Every tier must compute the sums of ir's reference interpreter exactly:
@@ -231,6 +234,48 @@ func TestHistIndex(t *testing.T) {
 			for i := range x {
 				if got[i] != want[i] {
 					t.Fatalf("%s HistIndex(%v) in [%v, %v]: %d, want %d", kt.Name, x[i], c.left, c.right, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestHistIndexNonZero: the non-zero values in order, with HistIndex's
+// bins, over lengths that end vectors anywhere and runs of zeros of both
+// signs.
+func TestHistIndexNonZero(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	negz := float32(math.Copysign(0, -1))
+	for _, kt := range Tiers() {
+		for _, n := range []int{0, 1, 7, 8, 9, 100, 1003} {
+			x := randSlice(r, n)
+			for i := range x {
+				switch r.IntN(3) {
+				case 0:
+					x[i] = 0
+				case 1:
+					if r.IntN(4) == 0 {
+						x[i] = negz
+					}
+				}
+			}
+			for _, c := range []struct{ left, right float32 }{{-2.5, 2.5}, {0, 1}, {-0.3, 0.7}} {
+				nb, width := float32(2048), c.right-c.left
+				idx, vals := make([]int32, n+HistSlack), make([]float32, n+HistSlack)
+				m := kt.HistIndexNonZero(x, idx, vals, c.left, c.right, nb, width, 2047)
+				var wantV []float32
+				for _, v := range x {
+					if v != 0 {
+						wantV = append(wantV, v)
+					}
+				}
+				wantI := make([]int32, len(wantV))
+				kt.HistIndex(wantV, wantI, c.left, c.right, nb, width, 2047)
+				if diff := cmp.Diff(wantV, vals[:m], cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("%s HistIndexNonZero(%d values) in [%v, %v]: values (-want +got):\n%s", kt.Name, n, c.left, c.right, diff)
+				}
+				if diff := cmp.Diff(wantI, idx[:m], cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("%s HistIndexNonZero(%d values) in [%v, %v]: bins (-want +got):\n%s", kt.Name, n, c.left, c.right, diff)
 				}
 			}
 		}

@@ -2555,6 +2555,939 @@ done:
 	VZEROUPPER
 	RET
 
+// func dw3s1_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX2, CMOV
+TEXT ·dw3s1_avx2(SB), NOSPLIT, $408-88
+	VBROADCASTSS lo+72(FP), Y0
+	VMOVUPS      Y0, 288(SP)
+	VBROADCASTSS hi+76(FP), Y0
+	VMOVUPS      Y0, 320(SP)
+	MOVQ         pad+32(FP), AX
+	MOVQ         oh+0(FP), CX
+	CMPQ         AX, CX
+	CMOVQGT      CX, AX
+	MOVQ         AX, 384(SP)
+	MOVQ         ih+16(FP), CX
+	SUBQ         $0x03, CX
+	ADDQ         pad+32(FP), CX
+	INCQ         CX
+	CMPQ         CX, AX
+	CMOVQLT      AX, CX
+	MOVQ         oh+0(FP), AX
+	CMPQ         CX, AX
+	CMOVQGT      AX, CX
+	SUBQ         CX, AX
+	MOVQ         AX, 400(SP)
+	SUBQ         384(SP), CX
+	MOVQ         CX, 392(SP)
+	MOVQ         ow+8(FP), CX
+	MOVQ         ih+16(FP), DX
+	MOVQ         iw+24(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         x+48(FP), SI
+	MOVQ         y+56(FP), DI
+	MOVQ         pad+32(FP), AX
+	SHLQ         $0x02, AX
+	SUBQ         AX, SI
+
+channel:
+	MOVQ         w+40(FP), R14
+	VBROADCASTSS (R14), Y3
+	VBROADCASTSS 4(R14), Y4
+	VBROADCASTSS 8(R14), Y5
+	VBROADCASTSS 12(R14), Y6
+	VBROADCASTSS 16(R14), Y7
+	VBROADCASTSS 20(R14), Y8
+	VBROADCASTSS 24(R14), Y9
+	VBROADCASTSS 28(R14), Y10
+	VBROADCASTSS 32(R14), Y11
+	ADDQ         $0x24, w+40(FP)
+	XORQ         R8, R8
+
+col:
+	MOVQ         CX, AX
+	SUBQ         R8, AX
+	XORQ         R9, R9
+	CMPQ         AX, $0x08
+	SETCC        R9
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y12
+	VMOVDQU      iota16<>+0(SB), Y0
+	VPCMPGTD     Y0, Y12, Y0
+	VMOVDQU      Y0, 352(SP)
+	MOVQ         iw+24(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y13
+	MOVQ         R8, AX
+	SUBQ         pad+32(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y12
+	VPADDD       iota16<>+0(SB), Y12, Y12
+	VPCMPGTD     Y12, Y13, Y1
+	MOVL         $0x00000001, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y12, Y0, Y0
+	VPCMPGTD     Y0, Y13, Y2
+	MOVL         $0x00000002, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y12, Y0, Y0
+	VPCMPGTD     Y0, Y13, Y0
+	MOVQ         R8, AX
+	LEAQ         (DI)(R8*4), R12
+	MOVQ         pad+32(FP), R10
+	NEGQ         R10
+	MOVQ         384(SP), R13
+	TESTQ        R13, R13
+	JZ           topdone
+
+top:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          toptap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y13
+	VMULPS       Y3, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11)(AX*4), Y2, Y13
+	VMULPS       Y4, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11)(AX*4), Y0, Y13
+	VMULPS       Y5, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+
+toptap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        toptap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y6, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y7, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y8, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+toptap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        toptap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y9, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y10, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y11, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+toptap2:
+	VMAXPS  288(SP), Y12, Y12
+	VMINPS  320(SP), Y12, Y12
+	TESTQ   R9, R9
+	JZ      toppart
+	VMOVUPS Y12, (R12)
+	JMP     topstored
+
+toppart:
+	VMOVDQU    352(SP), Y13
+	VMASKMOVPS Y12, Y13, (R12)
+
+topstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+	DECQ R13
+	JNZ  top
+
+topdone:
+	MOVQ  392(SP), R13
+	TESTQ R13, R13
+	JZ    middone
+	MOVQ  R10, R11
+	IMULQ BX, R11
+	ADDQ  SI, R11
+	LEAQ  (R11)(AX*4), R11
+
+mid2:
+	CMPQ         R13, $0x02
+	JB           mid1
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	VBROADCASTSS (R14), Y13
+	VMASKMOVPS   (R11), Y1, Y14
+	VMULPS       Y3, Y14, Y14
+	VADDPS       Y14, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y14
+	VMULPS       Y4, Y14, Y14
+	VADDPS       Y14, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y14
+	VMULPS       Y5, Y14, Y14
+	VADDPS       Y14, Y12, Y12
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y15
+	VMULPS       Y6, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y3, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   4(R11), Y2, Y15
+	VMULPS       Y7, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y4, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   8(R11), Y0, Y15
+	VMULPS       Y8, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y5, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y15
+	VMULPS       Y9, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y6, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   4(R11), Y2, Y15
+	VMULPS       Y10, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y7, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   8(R11), Y0, Y15
+	VMULPS       Y11, Y15, Y14
+	VADDPS       Y14, Y12, Y12
+	VMULPS       Y8, Y15, Y14
+	VADDPS       Y14, Y13, Y13
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y14
+	VMULPS       Y9, Y14, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   4(R11), Y2, Y14
+	VMULPS       Y10, Y14, Y14
+	VADDPS       Y14, Y13, Y13
+	VMASKMOVPS   8(R11), Y0, Y14
+	VMULPS       Y11, Y14, Y14
+	VADDPS       Y14, Y13, Y13
+	SUBQ         BX, R11
+	VMAXPS       288(SP), Y12, Y12
+	VMINPS       320(SP), Y12, Y12
+	TESTQ        R9, R9
+	JZ           mid2x_0part
+	VMOVUPS      Y12, (R12)
+	JMP          mid2x_0stored
+
+mid2x_0part:
+	VMOVDQU    352(SP), Y14
+	VMASKMOVPS Y12, Y14, (R12)
+
+mid2x_0stored:
+	LEAQ    (R12)(CX*4), R12
+	ADDQ    $0x01, R10
+	VMAXPS  288(SP), Y13, Y13
+	VMINPS  320(SP), Y13, Y13
+	TESTQ   R9, R9
+	JZ      mid2x_1part
+	VMOVUPS Y13, (R12)
+	JMP     mid2x_1stored
+
+mid2x_1part:
+	VMOVDQU    352(SP), Y12
+	VMASKMOVPS Y13, Y12, (R12)
+
+mid2x_1stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+	SUBQ $0x02, R13
+	JMP  mid2
+
+mid1:
+	TESTQ        R13, R13
+	JZ           middone
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R11), Y1, Y13
+	VMULPS       Y3, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y13
+	VMULPS       Y4, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y13
+	VMULPS       Y5, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y13
+	VMULPS       Y6, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y13
+	VMULPS       Y7, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y13
+	VMULPS       Y8, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y13
+	VMULPS       Y9, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11), Y2, Y13
+	VMULPS       Y10, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11), Y0, Y13
+	VMULPS       Y11, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	SUBQ         BX, R11
+	VMAXPS       288(SP), Y12, Y12
+	VMINPS       320(SP), Y12, Y12
+	TESTQ        R9, R9
+	JZ           mid1x_0part
+	VMOVUPS      Y12, (R12)
+	JMP          mid1x_0stored
+
+mid1x_0part:
+	VMOVDQU    352(SP), Y13
+	VMASKMOVPS Y12, Y13, (R12)
+
+mid1x_0stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+
+middone:
+	MOVQ  400(SP), R13
+	TESTQ R13, R13
+	JZ    bottomdone
+
+bottom:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y12
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          bottomtap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y13
+	VMULPS       Y3, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   4(R11)(AX*4), Y2, Y13
+	VMULPS       Y4, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+	VMASKMOVPS   8(R11)(AX*4), Y0, Y13
+	VMULPS       Y5, Y13, Y13
+	VADDPS       Y13, Y12, Y12
+
+bottomtap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        bottomtap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y6, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y7, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y8, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+bottomtap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        bottomtap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y13
+	VMULPS     Y9, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 4(R11)(AX*4), Y2, Y13
+	VMULPS     Y10, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+	VMASKMOVPS 8(R11)(AX*4), Y0, Y13
+	VMULPS     Y11, Y13, Y13
+	VADDPS     Y13, Y12, Y12
+
+bottomtap2:
+	VMAXPS  288(SP), Y12, Y12
+	VMINPS  320(SP), Y12, Y12
+	TESTQ   R9, R9
+	JZ      bottompart
+	VMOVUPS Y12, (R12)
+	JMP     bottomstored
+
+bottompart:
+	VMOVDQU    352(SP), Y13
+	VMASKMOVPS Y12, Y13, (R12)
+
+bottomstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x01, R10
+	DECQ R13
+	JNZ  bottom
+
+bottomdone:
+	ADDQ  $0x08, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  DX, AX
+	IMULQ BX, AX
+	ADDQ  AX, SI
+	MOVQ  oh+0(FP), AX
+	IMULQ CX, AX
+	LEAQ  (DI)(AX*4), DI
+	ADDQ  $0x04, bias+64(FP)
+	DECQ  channels+80(FP)
+	JNZ   channel
+	VZEROUPPER
+	RET
+
+DATA iota16<>+0(SB)/4, $0x00000000
+DATA iota16<>+4(SB)/4, $0x00000001
+DATA iota16<>+8(SB)/4, $0x00000002
+DATA iota16<>+12(SB)/4, $0x00000003
+DATA iota16<>+16(SB)/4, $0x00000004
+DATA iota16<>+20(SB)/4, $0x00000005
+DATA iota16<>+24(SB)/4, $0x00000006
+DATA iota16<>+28(SB)/4, $0x00000007
+DATA iota16<>+32(SB)/4, $0x00000008
+DATA iota16<>+36(SB)/4, $0x00000009
+DATA iota16<>+40(SB)/4, $0x0000000a
+DATA iota16<>+44(SB)/4, $0x0000000b
+DATA iota16<>+48(SB)/4, $0x0000000c
+DATA iota16<>+52(SB)/4, $0x0000000d
+DATA iota16<>+56(SB)/4, $0x0000000e
+DATA iota16<>+60(SB)/4, $0x0000000f
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func dw3s2_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX2, CMOV
+TEXT ·dw3s2_avx2(SB), NOSPLIT, $408-88
+	VBROADCASTSS lo+72(FP), Y0
+	VMOVUPS      Y0, 288(SP)
+	VBROADCASTSS hi+76(FP), Y0
+	VMOVUPS      Y0, 320(SP)
+	MOVQ         pad+32(FP), AX
+	INCQ         AX
+	SHRQ         $0x01, AX
+	MOVQ         oh+0(FP), CX
+	CMPQ         AX, CX
+	CMOVQGT      CX, AX
+	MOVQ         AX, 384(SP)
+	MOVQ         ih+16(FP), CX
+	SUBQ         $0x03, CX
+	ADDQ         pad+32(FP), CX
+	SARQ         $0x01, CX
+	INCQ         CX
+	CMPQ         CX, AX
+	CMOVQLT      AX, CX
+	MOVQ         oh+0(FP), AX
+	CMPQ         CX, AX
+	CMOVQGT      AX, CX
+	SUBQ         CX, AX
+	MOVQ         AX, 400(SP)
+	SUBQ         384(SP), CX
+	MOVQ         CX, 392(SP)
+	MOVQ         ow+8(FP), CX
+	MOVQ         ih+16(FP), DX
+	MOVQ         iw+24(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         x+48(FP), SI
+	MOVQ         y+56(FP), DI
+	MOVQ         pad+32(FP), AX
+	SHLQ         $0x02, AX
+	SUBQ         AX, SI
+
+channel:
+	MOVQ         w+40(FP), R14
+	VBROADCASTSS (R14), Y0
+	VMOVUPS      Y0, (SP)
+	VBROADCASTSS 4(R14), Y0
+	VMOVUPS      Y0, 32(SP)
+	VBROADCASTSS 8(R14), Y0
+	VMOVUPS      Y0, 64(SP)
+	VBROADCASTSS 12(R14), Y0
+	VMOVUPS      Y0, 96(SP)
+	VBROADCASTSS 16(R14), Y0
+	VMOVUPS      Y0, 128(SP)
+	VBROADCASTSS 20(R14), Y0
+	VMOVUPS      Y0, 160(SP)
+	VBROADCASTSS 24(R14), Y0
+	VMOVUPS      Y0, 192(SP)
+	VBROADCASTSS 28(R14), Y0
+	VMOVUPS      Y0, 224(SP)
+	VBROADCASTSS 32(R14), Y0
+	VMOVUPS      Y0, 256(SP)
+	ADDQ         $0x24, w+40(FP)
+	XORQ         R8, R8
+
+col:
+	MOVQ         CX, AX
+	SUBQ         R8, AX
+	XORQ         R9, R9
+	CMPQ         AX, $0x08
+	SETCC        R9
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y4
+	VMOVDQU      iota16<>+0(SB), Y0
+	VPCMPGTD     Y0, Y4, Y0
+	VMOVDQU      Y0, 352(SP)
+	MOVQ         iw+24(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y5
+	MOVQ         R8, AX
+	SHLQ         $0x01, AX
+	SUBQ         pad+32(FP), AX
+	XORL         $0x80000000, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y4
+	VPADDD       iota16<>+0(SB), Y4, Y4
+	VPCMPGTD     Y4, Y5, Y1
+	MOVL         $0x00000008, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y4, Y0, Y0
+	VPCMPGTD     Y0, Y5, Y2
+	MOVL         $0x00000002, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y4, Y0, Y0
+	VPCMPGTD     Y0, Y5, Y3
+	MOVL         $0x0000000a, AX
+	VMOVD        AX, X0
+	VPBROADCASTD X0, Y0
+	VPADDD       Y4, Y0, Y0
+	VPCMPGTD     Y0, Y5, Y0
+	MOVQ         R8, AX
+	SHLQ         $0x01, AX
+	LEAQ         (DI)(R8*4), R12
+	MOVQ         pad+32(FP), R10
+	NEGQ         R10
+	MOVQ         384(SP), R13
+	TESTQ        R13, R13
+	JZ           topdone
+
+top:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          toptap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y6
+	VMASKMOVPS   32(R11)(AX*4), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       (SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       32(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS   40(R11)(AX*4), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       64(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+
+toptap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        toptap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     96(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     128(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     160(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+toptap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        toptap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     192(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     224(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     256(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+toptap2:
+	VMAXPS  288(SP), Y4, Y4
+	VMINPS  320(SP), Y4, Y4
+	TESTQ   R9, R9
+	JZ      toppart
+	VMOVUPS Y4, (R12)
+	JMP     topstored
+
+toppart:
+	VMOVDQU    352(SP), Y5
+	VMASKMOVPS Y4, Y5, (R12)
+
+topstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+	DECQ R13
+	JNZ  top
+
+topdone:
+	MOVQ  392(SP), R13
+	TESTQ R13, R13
+	JZ    middone
+	MOVQ  R10, R11
+	IMULQ BX, R11
+	ADDQ  SI, R11
+	LEAQ  (R11)(AX*4), R11
+
+mid2:
+	CMPQ         R13, $0x02
+	JB           mid1
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	VBROADCASTSS (R14), Y5
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       (SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       32(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       64(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       96(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       128(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       160(SP), Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y9
+	VPERMPD      $0xd8, Y9, Y9
+	VMULPS       192(SP), Y9, Y6
+	VADDPS       Y6, Y4, Y4
+	VMULPS       (SP), Y9, Y6
+	VADDPS       Y6, Y5, Y5
+	VSHUFPS      $0xdd, Y8, Y7, Y9
+	VPERMPD      $0xd8, Y9, Y9
+	VMULPS       224(SP), Y9, Y6
+	VADDPS       Y6, Y4, Y4
+	VMULPS       32(SP), Y9, Y6
+	VADDPS       Y6, Y5, Y5
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y9
+	VPERMPD      $0xd8, Y9, Y9
+	VMULPS       256(SP), Y9, Y6
+	VADDPS       Y6, Y4, Y4
+	VMULPS       64(SP), Y9, Y6
+	VADDPS       Y6, Y5, Y5
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       96(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       128(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       160(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y7
+	VMASKMOVPS   32(R11), Y2, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       192(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VSHUFPS      $0xdd, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       224(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMASKMOVPS   8(R11), Y3, Y7
+	VMASKMOVPS   40(R11), Y0, Y8
+	VSHUFPS      $0x88, Y8, Y7, Y6
+	VPERMPD      $0xd8, Y6, Y6
+	VMULPS       256(SP), Y6, Y6
+	VADDPS       Y6, Y5, Y5
+	VMAXPS       288(SP), Y4, Y4
+	VMINPS       320(SP), Y4, Y4
+	TESTQ        R9, R9
+	JZ           mid2x_0part
+	VMOVUPS      Y4, (R12)
+	JMP          mid2x_0stored
+
+mid2x_0part:
+	VMOVDQU    352(SP), Y6
+	VMASKMOVPS Y4, Y6, (R12)
+
+mid2x_0stored:
+	LEAQ    (R12)(CX*4), R12
+	ADDQ    $0x02, R10
+	VMAXPS  288(SP), Y5, Y5
+	VMINPS  320(SP), Y5, Y5
+	TESTQ   R9, R9
+	JZ      mid2x_1part
+	VMOVUPS Y5, (R12)
+	JMP     mid2x_1stored
+
+mid2x_1part:
+	VMOVDQU    352(SP), Y4
+	VMASKMOVPS Y5, Y4, (R12)
+
+mid2x_1stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+	SUBQ $0x02, R13
+	JMP  mid2
+
+mid1:
+	TESTQ        R13, R13
+	JZ           middone
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	VMASKMOVPS   (R11), Y1, Y6
+	VMASKMOVPS   32(R11), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       (SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       32(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y6
+	VMASKMOVPS   40(R11), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       64(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y6
+	VMASKMOVPS   32(R11), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       96(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       128(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y6
+	VMASKMOVPS   40(R11), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       160(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	ADDQ         BX, R11
+	VMASKMOVPS   (R11), Y1, Y6
+	VMASKMOVPS   32(R11), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       192(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       224(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11), Y3, Y6
+	VMASKMOVPS   40(R11), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       256(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMAXPS       288(SP), Y4, Y4
+	VMINPS       320(SP), Y4, Y4
+	TESTQ        R9, R9
+	JZ           mid1x_0part
+	VMOVUPS      Y4, (R12)
+	JMP          mid1x_0stored
+
+mid1x_0part:
+	VMOVDQU    352(SP), Y5
+	VMASKMOVPS Y4, Y5, (R12)
+
+mid1x_0stored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+
+middone:
+	MOVQ  400(SP), R13
+	TESTQ R13, R13
+	JZ    bottomdone
+
+bottom:
+	MOVQ         bias+64(FP), R14
+	VBROADCASTSS (R14), Y4
+	MOVQ         R10, R11
+	CMPQ         R11, DX
+	JAE          bottomtap0
+	IMULQ        BX, R11
+	ADDQ         SI, R11
+	VMASKMOVPS   (R11)(AX*4), Y1, Y6
+	VMASKMOVPS   32(R11)(AX*4), Y2, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       (SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VSHUFPS      $0xdd, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       32(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+	VMASKMOVPS   8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS   40(R11)(AX*4), Y0, Y7
+	VSHUFPS      $0x88, Y7, Y6, Y5
+	VPERMPD      $0xd8, Y5, Y5
+	VMULPS       64(SP), Y5, Y5
+	VADDPS       Y5, Y4, Y4
+
+bottomtap0:
+	MOVQ       R10, R11
+	ADDQ       $0x01, R11
+	CMPQ       R11, DX
+	JAE        bottomtap1
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     96(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     128(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     160(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+bottomtap1:
+	MOVQ       R10, R11
+	ADDQ       $0x02, R11
+	CMPQ       R11, DX
+	JAE        bottomtap2
+	IMULQ      BX, R11
+	ADDQ       SI, R11
+	VMASKMOVPS (R11)(AX*4), Y1, Y6
+	VMASKMOVPS 32(R11)(AX*4), Y2, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     192(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VSHUFPS    $0xdd, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     224(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+	VMASKMOVPS 8(R11)(AX*4), Y3, Y6
+	VMASKMOVPS 40(R11)(AX*4), Y0, Y7
+	VSHUFPS    $0x88, Y7, Y6, Y5
+	VPERMPD    $0xd8, Y5, Y5
+	VMULPS     256(SP), Y5, Y5
+	VADDPS     Y5, Y4, Y4
+
+bottomtap2:
+	VMAXPS  288(SP), Y4, Y4
+	VMINPS  320(SP), Y4, Y4
+	TESTQ   R9, R9
+	JZ      bottompart
+	VMOVUPS Y4, (R12)
+	JMP     bottomstored
+
+bottompart:
+	VMOVDQU    352(SP), Y5
+	VMASKMOVPS Y4, Y5, (R12)
+
+bottomstored:
+	LEAQ (R12)(CX*4), R12
+	ADDQ $0x02, R10
+	DECQ R13
+	JNZ  bottom
+
+bottomdone:
+	ADDQ  $0x08, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  DX, AX
+	IMULQ BX, AX
+	ADDQ  AX, SI
+	MOVQ  oh+0(FP), AX
+	IMULQ CX, AX
+	LEAQ  (DI)(AX*4), DI
+	ADDQ  $0x04, bias+64(FP)
+	DECQ  channels+80(FP)
+	JNZ   channel
+	VZEROUPPER
+	RET
+
 // func add_avx2(n int, a *float32, b *float32, c *float32)
 // Requires: AVX
 TEXT ·add_avx2(SB), NOSPLIT, $0-32
@@ -2662,6 +3595,2106 @@ loop:
 	JNZ        loop
 	VZEROUPPER
 	RET
+
+// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) int
+// Requires: AVX, AVX2, POPCNT
+TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-64
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         idx+16(FP), DX
+	MOVQ         vals+24(FP), BX
+	VBROADCASTSS left+32(FP), Y0
+	VBROADCASTSS right+36(FP), Y1
+	VBROADCASTSS nb+40(FP), Y2
+	VBROADCASTSS width+44(FP), Y3
+	MOVL         last+48(FP), SI
+	VMOVD        SI, X4
+	VPBROADCASTD X4, Y4
+	INCL         SI
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	LEAQ         nz_perm<>+0(SB), SI
+	XORQ         DI, DI
+	VXORPS       Y6, Y6, Y6
+
+loop:
+	VMOVUPS    (CX), Y7
+	VSUBPS     Y0, Y7, Y8
+	VMULPS     Y2, Y8, Y8
+	VDIVPS     Y3, Y8, Y8
+	VCVTTPS2DQ Y8, Y8
+	VPMINSD    Y4, Y8, Y8
+	VCMPPS     $0x1d, Y0, Y7, Y9
+	VCMPPS     $0x12, Y1, Y7, Y10
+	VANDPS     Y10, Y9, Y9
+	VBLENDVPS  Y9, Y8, Y5, Y8
+	VCMPPS     $0x04, Y6, Y7, Y9
+	VMOVMSKPS  Y9, R8
+	SHLQ       $0x05, R8
+	VMOVDQU    (SI)(R8*1), Y10
+	VPERMD     Y8, Y10, Y8
+	VPERMPS    Y7, Y10, Y7
+	VMOVDQU    Y8, (DX)(DI*4)
+	VMOVUPS    Y7, (BX)(DI*4)
+	SHRQ       $0x05, R8
+	POPCNTQ    R8, R8
+	ADDQ       R8, DI
+	ADDQ       $0x20, CX
+	SUBQ       $0x08, AX
+	JNZ        loop
+	MOVQ       DI, ret+56(FP)
+	VZEROUPPER
+	RET
+
+DATA nz_perm<>+0(SB)/4, $0x00000000
+DATA nz_perm<>+4(SB)/4, $0x00000000
+DATA nz_perm<>+8(SB)/4, $0x00000000
+DATA nz_perm<>+12(SB)/4, $0x00000000
+DATA nz_perm<>+16(SB)/4, $0x00000000
+DATA nz_perm<>+20(SB)/4, $0x00000000
+DATA nz_perm<>+24(SB)/4, $0x00000000
+DATA nz_perm<>+28(SB)/4, $0x00000000
+DATA nz_perm<>+32(SB)/4, $0x00000000
+DATA nz_perm<>+36(SB)/4, $0x00000000
+DATA nz_perm<>+40(SB)/4, $0x00000000
+DATA nz_perm<>+44(SB)/4, $0x00000000
+DATA nz_perm<>+48(SB)/4, $0x00000000
+DATA nz_perm<>+52(SB)/4, $0x00000000
+DATA nz_perm<>+56(SB)/4, $0x00000000
+DATA nz_perm<>+60(SB)/4, $0x00000000
+DATA nz_perm<>+64(SB)/4, $0x00000001
+DATA nz_perm<>+68(SB)/4, $0x00000000
+DATA nz_perm<>+72(SB)/4, $0x00000000
+DATA nz_perm<>+76(SB)/4, $0x00000000
+DATA nz_perm<>+80(SB)/4, $0x00000000
+DATA nz_perm<>+84(SB)/4, $0x00000000
+DATA nz_perm<>+88(SB)/4, $0x00000000
+DATA nz_perm<>+92(SB)/4, $0x00000000
+DATA nz_perm<>+96(SB)/4, $0x00000000
+DATA nz_perm<>+100(SB)/4, $0x00000001
+DATA nz_perm<>+104(SB)/4, $0x00000000
+DATA nz_perm<>+108(SB)/4, $0x00000000
+DATA nz_perm<>+112(SB)/4, $0x00000000
+DATA nz_perm<>+116(SB)/4, $0x00000000
+DATA nz_perm<>+120(SB)/4, $0x00000000
+DATA nz_perm<>+124(SB)/4, $0x00000000
+DATA nz_perm<>+128(SB)/4, $0x00000002
+DATA nz_perm<>+132(SB)/4, $0x00000000
+DATA nz_perm<>+136(SB)/4, $0x00000000
+DATA nz_perm<>+140(SB)/4, $0x00000000
+DATA nz_perm<>+144(SB)/4, $0x00000000
+DATA nz_perm<>+148(SB)/4, $0x00000000
+DATA nz_perm<>+152(SB)/4, $0x00000000
+DATA nz_perm<>+156(SB)/4, $0x00000000
+DATA nz_perm<>+160(SB)/4, $0x00000000
+DATA nz_perm<>+164(SB)/4, $0x00000002
+DATA nz_perm<>+168(SB)/4, $0x00000000
+DATA nz_perm<>+172(SB)/4, $0x00000000
+DATA nz_perm<>+176(SB)/4, $0x00000000
+DATA nz_perm<>+180(SB)/4, $0x00000000
+DATA nz_perm<>+184(SB)/4, $0x00000000
+DATA nz_perm<>+188(SB)/4, $0x00000000
+DATA nz_perm<>+192(SB)/4, $0x00000001
+DATA nz_perm<>+196(SB)/4, $0x00000002
+DATA nz_perm<>+200(SB)/4, $0x00000000
+DATA nz_perm<>+204(SB)/4, $0x00000000
+DATA nz_perm<>+208(SB)/4, $0x00000000
+DATA nz_perm<>+212(SB)/4, $0x00000000
+DATA nz_perm<>+216(SB)/4, $0x00000000
+DATA nz_perm<>+220(SB)/4, $0x00000000
+DATA nz_perm<>+224(SB)/4, $0x00000000
+DATA nz_perm<>+228(SB)/4, $0x00000001
+DATA nz_perm<>+232(SB)/4, $0x00000002
+DATA nz_perm<>+236(SB)/4, $0x00000000
+DATA nz_perm<>+240(SB)/4, $0x00000000
+DATA nz_perm<>+244(SB)/4, $0x00000000
+DATA nz_perm<>+248(SB)/4, $0x00000000
+DATA nz_perm<>+252(SB)/4, $0x00000000
+DATA nz_perm<>+256(SB)/4, $0x00000003
+DATA nz_perm<>+260(SB)/4, $0x00000000
+DATA nz_perm<>+264(SB)/4, $0x00000000
+DATA nz_perm<>+268(SB)/4, $0x00000000
+DATA nz_perm<>+272(SB)/4, $0x00000000
+DATA nz_perm<>+276(SB)/4, $0x00000000
+DATA nz_perm<>+280(SB)/4, $0x00000000
+DATA nz_perm<>+284(SB)/4, $0x00000000
+DATA nz_perm<>+288(SB)/4, $0x00000000
+DATA nz_perm<>+292(SB)/4, $0x00000003
+DATA nz_perm<>+296(SB)/4, $0x00000000
+DATA nz_perm<>+300(SB)/4, $0x00000000
+DATA nz_perm<>+304(SB)/4, $0x00000000
+DATA nz_perm<>+308(SB)/4, $0x00000000
+DATA nz_perm<>+312(SB)/4, $0x00000000
+DATA nz_perm<>+316(SB)/4, $0x00000000
+DATA nz_perm<>+320(SB)/4, $0x00000001
+DATA nz_perm<>+324(SB)/4, $0x00000003
+DATA nz_perm<>+328(SB)/4, $0x00000000
+DATA nz_perm<>+332(SB)/4, $0x00000000
+DATA nz_perm<>+336(SB)/4, $0x00000000
+DATA nz_perm<>+340(SB)/4, $0x00000000
+DATA nz_perm<>+344(SB)/4, $0x00000000
+DATA nz_perm<>+348(SB)/4, $0x00000000
+DATA nz_perm<>+352(SB)/4, $0x00000000
+DATA nz_perm<>+356(SB)/4, $0x00000001
+DATA nz_perm<>+360(SB)/4, $0x00000003
+DATA nz_perm<>+364(SB)/4, $0x00000000
+DATA nz_perm<>+368(SB)/4, $0x00000000
+DATA nz_perm<>+372(SB)/4, $0x00000000
+DATA nz_perm<>+376(SB)/4, $0x00000000
+DATA nz_perm<>+380(SB)/4, $0x00000000
+DATA nz_perm<>+384(SB)/4, $0x00000002
+DATA nz_perm<>+388(SB)/4, $0x00000003
+DATA nz_perm<>+392(SB)/4, $0x00000000
+DATA nz_perm<>+396(SB)/4, $0x00000000
+DATA nz_perm<>+400(SB)/4, $0x00000000
+DATA nz_perm<>+404(SB)/4, $0x00000000
+DATA nz_perm<>+408(SB)/4, $0x00000000
+DATA nz_perm<>+412(SB)/4, $0x00000000
+DATA nz_perm<>+416(SB)/4, $0x00000000
+DATA nz_perm<>+420(SB)/4, $0x00000002
+DATA nz_perm<>+424(SB)/4, $0x00000003
+DATA nz_perm<>+428(SB)/4, $0x00000000
+DATA nz_perm<>+432(SB)/4, $0x00000000
+DATA nz_perm<>+436(SB)/4, $0x00000000
+DATA nz_perm<>+440(SB)/4, $0x00000000
+DATA nz_perm<>+444(SB)/4, $0x00000000
+DATA nz_perm<>+448(SB)/4, $0x00000001
+DATA nz_perm<>+452(SB)/4, $0x00000002
+DATA nz_perm<>+456(SB)/4, $0x00000003
+DATA nz_perm<>+460(SB)/4, $0x00000000
+DATA nz_perm<>+464(SB)/4, $0x00000000
+DATA nz_perm<>+468(SB)/4, $0x00000000
+DATA nz_perm<>+472(SB)/4, $0x00000000
+DATA nz_perm<>+476(SB)/4, $0x00000000
+DATA nz_perm<>+480(SB)/4, $0x00000000
+DATA nz_perm<>+484(SB)/4, $0x00000001
+DATA nz_perm<>+488(SB)/4, $0x00000002
+DATA nz_perm<>+492(SB)/4, $0x00000003
+DATA nz_perm<>+496(SB)/4, $0x00000000
+DATA nz_perm<>+500(SB)/4, $0x00000000
+DATA nz_perm<>+504(SB)/4, $0x00000000
+DATA nz_perm<>+508(SB)/4, $0x00000000
+DATA nz_perm<>+512(SB)/4, $0x00000004
+DATA nz_perm<>+516(SB)/4, $0x00000000
+DATA nz_perm<>+520(SB)/4, $0x00000000
+DATA nz_perm<>+524(SB)/4, $0x00000000
+DATA nz_perm<>+528(SB)/4, $0x00000000
+DATA nz_perm<>+532(SB)/4, $0x00000000
+DATA nz_perm<>+536(SB)/4, $0x00000000
+DATA nz_perm<>+540(SB)/4, $0x00000000
+DATA nz_perm<>+544(SB)/4, $0x00000000
+DATA nz_perm<>+548(SB)/4, $0x00000004
+DATA nz_perm<>+552(SB)/4, $0x00000000
+DATA nz_perm<>+556(SB)/4, $0x00000000
+DATA nz_perm<>+560(SB)/4, $0x00000000
+DATA nz_perm<>+564(SB)/4, $0x00000000
+DATA nz_perm<>+568(SB)/4, $0x00000000
+DATA nz_perm<>+572(SB)/4, $0x00000000
+DATA nz_perm<>+576(SB)/4, $0x00000001
+DATA nz_perm<>+580(SB)/4, $0x00000004
+DATA nz_perm<>+584(SB)/4, $0x00000000
+DATA nz_perm<>+588(SB)/4, $0x00000000
+DATA nz_perm<>+592(SB)/4, $0x00000000
+DATA nz_perm<>+596(SB)/4, $0x00000000
+DATA nz_perm<>+600(SB)/4, $0x00000000
+DATA nz_perm<>+604(SB)/4, $0x00000000
+DATA nz_perm<>+608(SB)/4, $0x00000000
+DATA nz_perm<>+612(SB)/4, $0x00000001
+DATA nz_perm<>+616(SB)/4, $0x00000004
+DATA nz_perm<>+620(SB)/4, $0x00000000
+DATA nz_perm<>+624(SB)/4, $0x00000000
+DATA nz_perm<>+628(SB)/4, $0x00000000
+DATA nz_perm<>+632(SB)/4, $0x00000000
+DATA nz_perm<>+636(SB)/4, $0x00000000
+DATA nz_perm<>+640(SB)/4, $0x00000002
+DATA nz_perm<>+644(SB)/4, $0x00000004
+DATA nz_perm<>+648(SB)/4, $0x00000000
+DATA nz_perm<>+652(SB)/4, $0x00000000
+DATA nz_perm<>+656(SB)/4, $0x00000000
+DATA nz_perm<>+660(SB)/4, $0x00000000
+DATA nz_perm<>+664(SB)/4, $0x00000000
+DATA nz_perm<>+668(SB)/4, $0x00000000
+DATA nz_perm<>+672(SB)/4, $0x00000000
+DATA nz_perm<>+676(SB)/4, $0x00000002
+DATA nz_perm<>+680(SB)/4, $0x00000004
+DATA nz_perm<>+684(SB)/4, $0x00000000
+DATA nz_perm<>+688(SB)/4, $0x00000000
+DATA nz_perm<>+692(SB)/4, $0x00000000
+DATA nz_perm<>+696(SB)/4, $0x00000000
+DATA nz_perm<>+700(SB)/4, $0x00000000
+DATA nz_perm<>+704(SB)/4, $0x00000001
+DATA nz_perm<>+708(SB)/4, $0x00000002
+DATA nz_perm<>+712(SB)/4, $0x00000004
+DATA nz_perm<>+716(SB)/4, $0x00000000
+DATA nz_perm<>+720(SB)/4, $0x00000000
+DATA nz_perm<>+724(SB)/4, $0x00000000
+DATA nz_perm<>+728(SB)/4, $0x00000000
+DATA nz_perm<>+732(SB)/4, $0x00000000
+DATA nz_perm<>+736(SB)/4, $0x00000000
+DATA nz_perm<>+740(SB)/4, $0x00000001
+DATA nz_perm<>+744(SB)/4, $0x00000002
+DATA nz_perm<>+748(SB)/4, $0x00000004
+DATA nz_perm<>+752(SB)/4, $0x00000000
+DATA nz_perm<>+756(SB)/4, $0x00000000
+DATA nz_perm<>+760(SB)/4, $0x00000000
+DATA nz_perm<>+764(SB)/4, $0x00000000
+DATA nz_perm<>+768(SB)/4, $0x00000003
+DATA nz_perm<>+772(SB)/4, $0x00000004
+DATA nz_perm<>+776(SB)/4, $0x00000000
+DATA nz_perm<>+780(SB)/4, $0x00000000
+DATA nz_perm<>+784(SB)/4, $0x00000000
+DATA nz_perm<>+788(SB)/4, $0x00000000
+DATA nz_perm<>+792(SB)/4, $0x00000000
+DATA nz_perm<>+796(SB)/4, $0x00000000
+DATA nz_perm<>+800(SB)/4, $0x00000000
+DATA nz_perm<>+804(SB)/4, $0x00000003
+DATA nz_perm<>+808(SB)/4, $0x00000004
+DATA nz_perm<>+812(SB)/4, $0x00000000
+DATA nz_perm<>+816(SB)/4, $0x00000000
+DATA nz_perm<>+820(SB)/4, $0x00000000
+DATA nz_perm<>+824(SB)/4, $0x00000000
+DATA nz_perm<>+828(SB)/4, $0x00000000
+DATA nz_perm<>+832(SB)/4, $0x00000001
+DATA nz_perm<>+836(SB)/4, $0x00000003
+DATA nz_perm<>+840(SB)/4, $0x00000004
+DATA nz_perm<>+844(SB)/4, $0x00000000
+DATA nz_perm<>+848(SB)/4, $0x00000000
+DATA nz_perm<>+852(SB)/4, $0x00000000
+DATA nz_perm<>+856(SB)/4, $0x00000000
+DATA nz_perm<>+860(SB)/4, $0x00000000
+DATA nz_perm<>+864(SB)/4, $0x00000000
+DATA nz_perm<>+868(SB)/4, $0x00000001
+DATA nz_perm<>+872(SB)/4, $0x00000003
+DATA nz_perm<>+876(SB)/4, $0x00000004
+DATA nz_perm<>+880(SB)/4, $0x00000000
+DATA nz_perm<>+884(SB)/4, $0x00000000
+DATA nz_perm<>+888(SB)/4, $0x00000000
+DATA nz_perm<>+892(SB)/4, $0x00000000
+DATA nz_perm<>+896(SB)/4, $0x00000002
+DATA nz_perm<>+900(SB)/4, $0x00000003
+DATA nz_perm<>+904(SB)/4, $0x00000004
+DATA nz_perm<>+908(SB)/4, $0x00000000
+DATA nz_perm<>+912(SB)/4, $0x00000000
+DATA nz_perm<>+916(SB)/4, $0x00000000
+DATA nz_perm<>+920(SB)/4, $0x00000000
+DATA nz_perm<>+924(SB)/4, $0x00000000
+DATA nz_perm<>+928(SB)/4, $0x00000000
+DATA nz_perm<>+932(SB)/4, $0x00000002
+DATA nz_perm<>+936(SB)/4, $0x00000003
+DATA nz_perm<>+940(SB)/4, $0x00000004
+DATA nz_perm<>+944(SB)/4, $0x00000000
+DATA nz_perm<>+948(SB)/4, $0x00000000
+DATA nz_perm<>+952(SB)/4, $0x00000000
+DATA nz_perm<>+956(SB)/4, $0x00000000
+DATA nz_perm<>+960(SB)/4, $0x00000001
+DATA nz_perm<>+964(SB)/4, $0x00000002
+DATA nz_perm<>+968(SB)/4, $0x00000003
+DATA nz_perm<>+972(SB)/4, $0x00000004
+DATA nz_perm<>+976(SB)/4, $0x00000000
+DATA nz_perm<>+980(SB)/4, $0x00000000
+DATA nz_perm<>+984(SB)/4, $0x00000000
+DATA nz_perm<>+988(SB)/4, $0x00000000
+DATA nz_perm<>+992(SB)/4, $0x00000000
+DATA nz_perm<>+996(SB)/4, $0x00000001
+DATA nz_perm<>+1000(SB)/4, $0x00000002
+DATA nz_perm<>+1004(SB)/4, $0x00000003
+DATA nz_perm<>+1008(SB)/4, $0x00000004
+DATA nz_perm<>+1012(SB)/4, $0x00000000
+DATA nz_perm<>+1016(SB)/4, $0x00000000
+DATA nz_perm<>+1020(SB)/4, $0x00000000
+DATA nz_perm<>+1024(SB)/4, $0x00000005
+DATA nz_perm<>+1028(SB)/4, $0x00000000
+DATA nz_perm<>+1032(SB)/4, $0x00000000
+DATA nz_perm<>+1036(SB)/4, $0x00000000
+DATA nz_perm<>+1040(SB)/4, $0x00000000
+DATA nz_perm<>+1044(SB)/4, $0x00000000
+DATA nz_perm<>+1048(SB)/4, $0x00000000
+DATA nz_perm<>+1052(SB)/4, $0x00000000
+DATA nz_perm<>+1056(SB)/4, $0x00000000
+DATA nz_perm<>+1060(SB)/4, $0x00000005
+DATA nz_perm<>+1064(SB)/4, $0x00000000
+DATA nz_perm<>+1068(SB)/4, $0x00000000
+DATA nz_perm<>+1072(SB)/4, $0x00000000
+DATA nz_perm<>+1076(SB)/4, $0x00000000
+DATA nz_perm<>+1080(SB)/4, $0x00000000
+DATA nz_perm<>+1084(SB)/4, $0x00000000
+DATA nz_perm<>+1088(SB)/4, $0x00000001
+DATA nz_perm<>+1092(SB)/4, $0x00000005
+DATA nz_perm<>+1096(SB)/4, $0x00000000
+DATA nz_perm<>+1100(SB)/4, $0x00000000
+DATA nz_perm<>+1104(SB)/4, $0x00000000
+DATA nz_perm<>+1108(SB)/4, $0x00000000
+DATA nz_perm<>+1112(SB)/4, $0x00000000
+DATA nz_perm<>+1116(SB)/4, $0x00000000
+DATA nz_perm<>+1120(SB)/4, $0x00000000
+DATA nz_perm<>+1124(SB)/4, $0x00000001
+DATA nz_perm<>+1128(SB)/4, $0x00000005
+DATA nz_perm<>+1132(SB)/4, $0x00000000
+DATA nz_perm<>+1136(SB)/4, $0x00000000
+DATA nz_perm<>+1140(SB)/4, $0x00000000
+DATA nz_perm<>+1144(SB)/4, $0x00000000
+DATA nz_perm<>+1148(SB)/4, $0x00000000
+DATA nz_perm<>+1152(SB)/4, $0x00000002
+DATA nz_perm<>+1156(SB)/4, $0x00000005
+DATA nz_perm<>+1160(SB)/4, $0x00000000
+DATA nz_perm<>+1164(SB)/4, $0x00000000
+DATA nz_perm<>+1168(SB)/4, $0x00000000
+DATA nz_perm<>+1172(SB)/4, $0x00000000
+DATA nz_perm<>+1176(SB)/4, $0x00000000
+DATA nz_perm<>+1180(SB)/4, $0x00000000
+DATA nz_perm<>+1184(SB)/4, $0x00000000
+DATA nz_perm<>+1188(SB)/4, $0x00000002
+DATA nz_perm<>+1192(SB)/4, $0x00000005
+DATA nz_perm<>+1196(SB)/4, $0x00000000
+DATA nz_perm<>+1200(SB)/4, $0x00000000
+DATA nz_perm<>+1204(SB)/4, $0x00000000
+DATA nz_perm<>+1208(SB)/4, $0x00000000
+DATA nz_perm<>+1212(SB)/4, $0x00000000
+DATA nz_perm<>+1216(SB)/4, $0x00000001
+DATA nz_perm<>+1220(SB)/4, $0x00000002
+DATA nz_perm<>+1224(SB)/4, $0x00000005
+DATA nz_perm<>+1228(SB)/4, $0x00000000
+DATA nz_perm<>+1232(SB)/4, $0x00000000
+DATA nz_perm<>+1236(SB)/4, $0x00000000
+DATA nz_perm<>+1240(SB)/4, $0x00000000
+DATA nz_perm<>+1244(SB)/4, $0x00000000
+DATA nz_perm<>+1248(SB)/4, $0x00000000
+DATA nz_perm<>+1252(SB)/4, $0x00000001
+DATA nz_perm<>+1256(SB)/4, $0x00000002
+DATA nz_perm<>+1260(SB)/4, $0x00000005
+DATA nz_perm<>+1264(SB)/4, $0x00000000
+DATA nz_perm<>+1268(SB)/4, $0x00000000
+DATA nz_perm<>+1272(SB)/4, $0x00000000
+DATA nz_perm<>+1276(SB)/4, $0x00000000
+DATA nz_perm<>+1280(SB)/4, $0x00000003
+DATA nz_perm<>+1284(SB)/4, $0x00000005
+DATA nz_perm<>+1288(SB)/4, $0x00000000
+DATA nz_perm<>+1292(SB)/4, $0x00000000
+DATA nz_perm<>+1296(SB)/4, $0x00000000
+DATA nz_perm<>+1300(SB)/4, $0x00000000
+DATA nz_perm<>+1304(SB)/4, $0x00000000
+DATA nz_perm<>+1308(SB)/4, $0x00000000
+DATA nz_perm<>+1312(SB)/4, $0x00000000
+DATA nz_perm<>+1316(SB)/4, $0x00000003
+DATA nz_perm<>+1320(SB)/4, $0x00000005
+DATA nz_perm<>+1324(SB)/4, $0x00000000
+DATA nz_perm<>+1328(SB)/4, $0x00000000
+DATA nz_perm<>+1332(SB)/4, $0x00000000
+DATA nz_perm<>+1336(SB)/4, $0x00000000
+DATA nz_perm<>+1340(SB)/4, $0x00000000
+DATA nz_perm<>+1344(SB)/4, $0x00000001
+DATA nz_perm<>+1348(SB)/4, $0x00000003
+DATA nz_perm<>+1352(SB)/4, $0x00000005
+DATA nz_perm<>+1356(SB)/4, $0x00000000
+DATA nz_perm<>+1360(SB)/4, $0x00000000
+DATA nz_perm<>+1364(SB)/4, $0x00000000
+DATA nz_perm<>+1368(SB)/4, $0x00000000
+DATA nz_perm<>+1372(SB)/4, $0x00000000
+DATA nz_perm<>+1376(SB)/4, $0x00000000
+DATA nz_perm<>+1380(SB)/4, $0x00000001
+DATA nz_perm<>+1384(SB)/4, $0x00000003
+DATA nz_perm<>+1388(SB)/4, $0x00000005
+DATA nz_perm<>+1392(SB)/4, $0x00000000
+DATA nz_perm<>+1396(SB)/4, $0x00000000
+DATA nz_perm<>+1400(SB)/4, $0x00000000
+DATA nz_perm<>+1404(SB)/4, $0x00000000
+DATA nz_perm<>+1408(SB)/4, $0x00000002
+DATA nz_perm<>+1412(SB)/4, $0x00000003
+DATA nz_perm<>+1416(SB)/4, $0x00000005
+DATA nz_perm<>+1420(SB)/4, $0x00000000
+DATA nz_perm<>+1424(SB)/4, $0x00000000
+DATA nz_perm<>+1428(SB)/4, $0x00000000
+DATA nz_perm<>+1432(SB)/4, $0x00000000
+DATA nz_perm<>+1436(SB)/4, $0x00000000
+DATA nz_perm<>+1440(SB)/4, $0x00000000
+DATA nz_perm<>+1444(SB)/4, $0x00000002
+DATA nz_perm<>+1448(SB)/4, $0x00000003
+DATA nz_perm<>+1452(SB)/4, $0x00000005
+DATA nz_perm<>+1456(SB)/4, $0x00000000
+DATA nz_perm<>+1460(SB)/4, $0x00000000
+DATA nz_perm<>+1464(SB)/4, $0x00000000
+DATA nz_perm<>+1468(SB)/4, $0x00000000
+DATA nz_perm<>+1472(SB)/4, $0x00000001
+DATA nz_perm<>+1476(SB)/4, $0x00000002
+DATA nz_perm<>+1480(SB)/4, $0x00000003
+DATA nz_perm<>+1484(SB)/4, $0x00000005
+DATA nz_perm<>+1488(SB)/4, $0x00000000
+DATA nz_perm<>+1492(SB)/4, $0x00000000
+DATA nz_perm<>+1496(SB)/4, $0x00000000
+DATA nz_perm<>+1500(SB)/4, $0x00000000
+DATA nz_perm<>+1504(SB)/4, $0x00000000
+DATA nz_perm<>+1508(SB)/4, $0x00000001
+DATA nz_perm<>+1512(SB)/4, $0x00000002
+DATA nz_perm<>+1516(SB)/4, $0x00000003
+DATA nz_perm<>+1520(SB)/4, $0x00000005
+DATA nz_perm<>+1524(SB)/4, $0x00000000
+DATA nz_perm<>+1528(SB)/4, $0x00000000
+DATA nz_perm<>+1532(SB)/4, $0x00000000
+DATA nz_perm<>+1536(SB)/4, $0x00000004
+DATA nz_perm<>+1540(SB)/4, $0x00000005
+DATA nz_perm<>+1544(SB)/4, $0x00000000
+DATA nz_perm<>+1548(SB)/4, $0x00000000
+DATA nz_perm<>+1552(SB)/4, $0x00000000
+DATA nz_perm<>+1556(SB)/4, $0x00000000
+DATA nz_perm<>+1560(SB)/4, $0x00000000
+DATA nz_perm<>+1564(SB)/4, $0x00000000
+DATA nz_perm<>+1568(SB)/4, $0x00000000
+DATA nz_perm<>+1572(SB)/4, $0x00000004
+DATA nz_perm<>+1576(SB)/4, $0x00000005
+DATA nz_perm<>+1580(SB)/4, $0x00000000
+DATA nz_perm<>+1584(SB)/4, $0x00000000
+DATA nz_perm<>+1588(SB)/4, $0x00000000
+DATA nz_perm<>+1592(SB)/4, $0x00000000
+DATA nz_perm<>+1596(SB)/4, $0x00000000
+DATA nz_perm<>+1600(SB)/4, $0x00000001
+DATA nz_perm<>+1604(SB)/4, $0x00000004
+DATA nz_perm<>+1608(SB)/4, $0x00000005
+DATA nz_perm<>+1612(SB)/4, $0x00000000
+DATA nz_perm<>+1616(SB)/4, $0x00000000
+DATA nz_perm<>+1620(SB)/4, $0x00000000
+DATA nz_perm<>+1624(SB)/4, $0x00000000
+DATA nz_perm<>+1628(SB)/4, $0x00000000
+DATA nz_perm<>+1632(SB)/4, $0x00000000
+DATA nz_perm<>+1636(SB)/4, $0x00000001
+DATA nz_perm<>+1640(SB)/4, $0x00000004
+DATA nz_perm<>+1644(SB)/4, $0x00000005
+DATA nz_perm<>+1648(SB)/4, $0x00000000
+DATA nz_perm<>+1652(SB)/4, $0x00000000
+DATA nz_perm<>+1656(SB)/4, $0x00000000
+DATA nz_perm<>+1660(SB)/4, $0x00000000
+DATA nz_perm<>+1664(SB)/4, $0x00000002
+DATA nz_perm<>+1668(SB)/4, $0x00000004
+DATA nz_perm<>+1672(SB)/4, $0x00000005
+DATA nz_perm<>+1676(SB)/4, $0x00000000
+DATA nz_perm<>+1680(SB)/4, $0x00000000
+DATA nz_perm<>+1684(SB)/4, $0x00000000
+DATA nz_perm<>+1688(SB)/4, $0x00000000
+DATA nz_perm<>+1692(SB)/4, $0x00000000
+DATA nz_perm<>+1696(SB)/4, $0x00000000
+DATA nz_perm<>+1700(SB)/4, $0x00000002
+DATA nz_perm<>+1704(SB)/4, $0x00000004
+DATA nz_perm<>+1708(SB)/4, $0x00000005
+DATA nz_perm<>+1712(SB)/4, $0x00000000
+DATA nz_perm<>+1716(SB)/4, $0x00000000
+DATA nz_perm<>+1720(SB)/4, $0x00000000
+DATA nz_perm<>+1724(SB)/4, $0x00000000
+DATA nz_perm<>+1728(SB)/4, $0x00000001
+DATA nz_perm<>+1732(SB)/4, $0x00000002
+DATA nz_perm<>+1736(SB)/4, $0x00000004
+DATA nz_perm<>+1740(SB)/4, $0x00000005
+DATA nz_perm<>+1744(SB)/4, $0x00000000
+DATA nz_perm<>+1748(SB)/4, $0x00000000
+DATA nz_perm<>+1752(SB)/4, $0x00000000
+DATA nz_perm<>+1756(SB)/4, $0x00000000
+DATA nz_perm<>+1760(SB)/4, $0x00000000
+DATA nz_perm<>+1764(SB)/4, $0x00000001
+DATA nz_perm<>+1768(SB)/4, $0x00000002
+DATA nz_perm<>+1772(SB)/4, $0x00000004
+DATA nz_perm<>+1776(SB)/4, $0x00000005
+DATA nz_perm<>+1780(SB)/4, $0x00000000
+DATA nz_perm<>+1784(SB)/4, $0x00000000
+DATA nz_perm<>+1788(SB)/4, $0x00000000
+DATA nz_perm<>+1792(SB)/4, $0x00000003
+DATA nz_perm<>+1796(SB)/4, $0x00000004
+DATA nz_perm<>+1800(SB)/4, $0x00000005
+DATA nz_perm<>+1804(SB)/4, $0x00000000
+DATA nz_perm<>+1808(SB)/4, $0x00000000
+DATA nz_perm<>+1812(SB)/4, $0x00000000
+DATA nz_perm<>+1816(SB)/4, $0x00000000
+DATA nz_perm<>+1820(SB)/4, $0x00000000
+DATA nz_perm<>+1824(SB)/4, $0x00000000
+DATA nz_perm<>+1828(SB)/4, $0x00000003
+DATA nz_perm<>+1832(SB)/4, $0x00000004
+DATA nz_perm<>+1836(SB)/4, $0x00000005
+DATA nz_perm<>+1840(SB)/4, $0x00000000
+DATA nz_perm<>+1844(SB)/4, $0x00000000
+DATA nz_perm<>+1848(SB)/4, $0x00000000
+DATA nz_perm<>+1852(SB)/4, $0x00000000
+DATA nz_perm<>+1856(SB)/4, $0x00000001
+DATA nz_perm<>+1860(SB)/4, $0x00000003
+DATA nz_perm<>+1864(SB)/4, $0x00000004
+DATA nz_perm<>+1868(SB)/4, $0x00000005
+DATA nz_perm<>+1872(SB)/4, $0x00000000
+DATA nz_perm<>+1876(SB)/4, $0x00000000
+DATA nz_perm<>+1880(SB)/4, $0x00000000
+DATA nz_perm<>+1884(SB)/4, $0x00000000
+DATA nz_perm<>+1888(SB)/4, $0x00000000
+DATA nz_perm<>+1892(SB)/4, $0x00000001
+DATA nz_perm<>+1896(SB)/4, $0x00000003
+DATA nz_perm<>+1900(SB)/4, $0x00000004
+DATA nz_perm<>+1904(SB)/4, $0x00000005
+DATA nz_perm<>+1908(SB)/4, $0x00000000
+DATA nz_perm<>+1912(SB)/4, $0x00000000
+DATA nz_perm<>+1916(SB)/4, $0x00000000
+DATA nz_perm<>+1920(SB)/4, $0x00000002
+DATA nz_perm<>+1924(SB)/4, $0x00000003
+DATA nz_perm<>+1928(SB)/4, $0x00000004
+DATA nz_perm<>+1932(SB)/4, $0x00000005
+DATA nz_perm<>+1936(SB)/4, $0x00000000
+DATA nz_perm<>+1940(SB)/4, $0x00000000
+DATA nz_perm<>+1944(SB)/4, $0x00000000
+DATA nz_perm<>+1948(SB)/4, $0x00000000
+DATA nz_perm<>+1952(SB)/4, $0x00000000
+DATA nz_perm<>+1956(SB)/4, $0x00000002
+DATA nz_perm<>+1960(SB)/4, $0x00000003
+DATA nz_perm<>+1964(SB)/4, $0x00000004
+DATA nz_perm<>+1968(SB)/4, $0x00000005
+DATA nz_perm<>+1972(SB)/4, $0x00000000
+DATA nz_perm<>+1976(SB)/4, $0x00000000
+DATA nz_perm<>+1980(SB)/4, $0x00000000
+DATA nz_perm<>+1984(SB)/4, $0x00000001
+DATA nz_perm<>+1988(SB)/4, $0x00000002
+DATA nz_perm<>+1992(SB)/4, $0x00000003
+DATA nz_perm<>+1996(SB)/4, $0x00000004
+DATA nz_perm<>+2000(SB)/4, $0x00000005
+DATA nz_perm<>+2004(SB)/4, $0x00000000
+DATA nz_perm<>+2008(SB)/4, $0x00000000
+DATA nz_perm<>+2012(SB)/4, $0x00000000
+DATA nz_perm<>+2016(SB)/4, $0x00000000
+DATA nz_perm<>+2020(SB)/4, $0x00000001
+DATA nz_perm<>+2024(SB)/4, $0x00000002
+DATA nz_perm<>+2028(SB)/4, $0x00000003
+DATA nz_perm<>+2032(SB)/4, $0x00000004
+DATA nz_perm<>+2036(SB)/4, $0x00000005
+DATA nz_perm<>+2040(SB)/4, $0x00000000
+DATA nz_perm<>+2044(SB)/4, $0x00000000
+DATA nz_perm<>+2048(SB)/4, $0x00000006
+DATA nz_perm<>+2052(SB)/4, $0x00000000
+DATA nz_perm<>+2056(SB)/4, $0x00000000
+DATA nz_perm<>+2060(SB)/4, $0x00000000
+DATA nz_perm<>+2064(SB)/4, $0x00000000
+DATA nz_perm<>+2068(SB)/4, $0x00000000
+DATA nz_perm<>+2072(SB)/4, $0x00000000
+DATA nz_perm<>+2076(SB)/4, $0x00000000
+DATA nz_perm<>+2080(SB)/4, $0x00000000
+DATA nz_perm<>+2084(SB)/4, $0x00000006
+DATA nz_perm<>+2088(SB)/4, $0x00000000
+DATA nz_perm<>+2092(SB)/4, $0x00000000
+DATA nz_perm<>+2096(SB)/4, $0x00000000
+DATA nz_perm<>+2100(SB)/4, $0x00000000
+DATA nz_perm<>+2104(SB)/4, $0x00000000
+DATA nz_perm<>+2108(SB)/4, $0x00000000
+DATA nz_perm<>+2112(SB)/4, $0x00000001
+DATA nz_perm<>+2116(SB)/4, $0x00000006
+DATA nz_perm<>+2120(SB)/4, $0x00000000
+DATA nz_perm<>+2124(SB)/4, $0x00000000
+DATA nz_perm<>+2128(SB)/4, $0x00000000
+DATA nz_perm<>+2132(SB)/4, $0x00000000
+DATA nz_perm<>+2136(SB)/4, $0x00000000
+DATA nz_perm<>+2140(SB)/4, $0x00000000
+DATA nz_perm<>+2144(SB)/4, $0x00000000
+DATA nz_perm<>+2148(SB)/4, $0x00000001
+DATA nz_perm<>+2152(SB)/4, $0x00000006
+DATA nz_perm<>+2156(SB)/4, $0x00000000
+DATA nz_perm<>+2160(SB)/4, $0x00000000
+DATA nz_perm<>+2164(SB)/4, $0x00000000
+DATA nz_perm<>+2168(SB)/4, $0x00000000
+DATA nz_perm<>+2172(SB)/4, $0x00000000
+DATA nz_perm<>+2176(SB)/4, $0x00000002
+DATA nz_perm<>+2180(SB)/4, $0x00000006
+DATA nz_perm<>+2184(SB)/4, $0x00000000
+DATA nz_perm<>+2188(SB)/4, $0x00000000
+DATA nz_perm<>+2192(SB)/4, $0x00000000
+DATA nz_perm<>+2196(SB)/4, $0x00000000
+DATA nz_perm<>+2200(SB)/4, $0x00000000
+DATA nz_perm<>+2204(SB)/4, $0x00000000
+DATA nz_perm<>+2208(SB)/4, $0x00000000
+DATA nz_perm<>+2212(SB)/4, $0x00000002
+DATA nz_perm<>+2216(SB)/4, $0x00000006
+DATA nz_perm<>+2220(SB)/4, $0x00000000
+DATA nz_perm<>+2224(SB)/4, $0x00000000
+DATA nz_perm<>+2228(SB)/4, $0x00000000
+DATA nz_perm<>+2232(SB)/4, $0x00000000
+DATA nz_perm<>+2236(SB)/4, $0x00000000
+DATA nz_perm<>+2240(SB)/4, $0x00000001
+DATA nz_perm<>+2244(SB)/4, $0x00000002
+DATA nz_perm<>+2248(SB)/4, $0x00000006
+DATA nz_perm<>+2252(SB)/4, $0x00000000
+DATA nz_perm<>+2256(SB)/4, $0x00000000
+DATA nz_perm<>+2260(SB)/4, $0x00000000
+DATA nz_perm<>+2264(SB)/4, $0x00000000
+DATA nz_perm<>+2268(SB)/4, $0x00000000
+DATA nz_perm<>+2272(SB)/4, $0x00000000
+DATA nz_perm<>+2276(SB)/4, $0x00000001
+DATA nz_perm<>+2280(SB)/4, $0x00000002
+DATA nz_perm<>+2284(SB)/4, $0x00000006
+DATA nz_perm<>+2288(SB)/4, $0x00000000
+DATA nz_perm<>+2292(SB)/4, $0x00000000
+DATA nz_perm<>+2296(SB)/4, $0x00000000
+DATA nz_perm<>+2300(SB)/4, $0x00000000
+DATA nz_perm<>+2304(SB)/4, $0x00000003
+DATA nz_perm<>+2308(SB)/4, $0x00000006
+DATA nz_perm<>+2312(SB)/4, $0x00000000
+DATA nz_perm<>+2316(SB)/4, $0x00000000
+DATA nz_perm<>+2320(SB)/4, $0x00000000
+DATA nz_perm<>+2324(SB)/4, $0x00000000
+DATA nz_perm<>+2328(SB)/4, $0x00000000
+DATA nz_perm<>+2332(SB)/4, $0x00000000
+DATA nz_perm<>+2336(SB)/4, $0x00000000
+DATA nz_perm<>+2340(SB)/4, $0x00000003
+DATA nz_perm<>+2344(SB)/4, $0x00000006
+DATA nz_perm<>+2348(SB)/4, $0x00000000
+DATA nz_perm<>+2352(SB)/4, $0x00000000
+DATA nz_perm<>+2356(SB)/4, $0x00000000
+DATA nz_perm<>+2360(SB)/4, $0x00000000
+DATA nz_perm<>+2364(SB)/4, $0x00000000
+DATA nz_perm<>+2368(SB)/4, $0x00000001
+DATA nz_perm<>+2372(SB)/4, $0x00000003
+DATA nz_perm<>+2376(SB)/4, $0x00000006
+DATA nz_perm<>+2380(SB)/4, $0x00000000
+DATA nz_perm<>+2384(SB)/4, $0x00000000
+DATA nz_perm<>+2388(SB)/4, $0x00000000
+DATA nz_perm<>+2392(SB)/4, $0x00000000
+DATA nz_perm<>+2396(SB)/4, $0x00000000
+DATA nz_perm<>+2400(SB)/4, $0x00000000
+DATA nz_perm<>+2404(SB)/4, $0x00000001
+DATA nz_perm<>+2408(SB)/4, $0x00000003
+DATA nz_perm<>+2412(SB)/4, $0x00000006
+DATA nz_perm<>+2416(SB)/4, $0x00000000
+DATA nz_perm<>+2420(SB)/4, $0x00000000
+DATA nz_perm<>+2424(SB)/4, $0x00000000
+DATA nz_perm<>+2428(SB)/4, $0x00000000
+DATA nz_perm<>+2432(SB)/4, $0x00000002
+DATA nz_perm<>+2436(SB)/4, $0x00000003
+DATA nz_perm<>+2440(SB)/4, $0x00000006
+DATA nz_perm<>+2444(SB)/4, $0x00000000
+DATA nz_perm<>+2448(SB)/4, $0x00000000
+DATA nz_perm<>+2452(SB)/4, $0x00000000
+DATA nz_perm<>+2456(SB)/4, $0x00000000
+DATA nz_perm<>+2460(SB)/4, $0x00000000
+DATA nz_perm<>+2464(SB)/4, $0x00000000
+DATA nz_perm<>+2468(SB)/4, $0x00000002
+DATA nz_perm<>+2472(SB)/4, $0x00000003
+DATA nz_perm<>+2476(SB)/4, $0x00000006
+DATA nz_perm<>+2480(SB)/4, $0x00000000
+DATA nz_perm<>+2484(SB)/4, $0x00000000
+DATA nz_perm<>+2488(SB)/4, $0x00000000
+DATA nz_perm<>+2492(SB)/4, $0x00000000
+DATA nz_perm<>+2496(SB)/4, $0x00000001
+DATA nz_perm<>+2500(SB)/4, $0x00000002
+DATA nz_perm<>+2504(SB)/4, $0x00000003
+DATA nz_perm<>+2508(SB)/4, $0x00000006
+DATA nz_perm<>+2512(SB)/4, $0x00000000
+DATA nz_perm<>+2516(SB)/4, $0x00000000
+DATA nz_perm<>+2520(SB)/4, $0x00000000
+DATA nz_perm<>+2524(SB)/4, $0x00000000
+DATA nz_perm<>+2528(SB)/4, $0x00000000
+DATA nz_perm<>+2532(SB)/4, $0x00000001
+DATA nz_perm<>+2536(SB)/4, $0x00000002
+DATA nz_perm<>+2540(SB)/4, $0x00000003
+DATA nz_perm<>+2544(SB)/4, $0x00000006
+DATA nz_perm<>+2548(SB)/4, $0x00000000
+DATA nz_perm<>+2552(SB)/4, $0x00000000
+DATA nz_perm<>+2556(SB)/4, $0x00000000
+DATA nz_perm<>+2560(SB)/4, $0x00000004
+DATA nz_perm<>+2564(SB)/4, $0x00000006
+DATA nz_perm<>+2568(SB)/4, $0x00000000
+DATA nz_perm<>+2572(SB)/4, $0x00000000
+DATA nz_perm<>+2576(SB)/4, $0x00000000
+DATA nz_perm<>+2580(SB)/4, $0x00000000
+DATA nz_perm<>+2584(SB)/4, $0x00000000
+DATA nz_perm<>+2588(SB)/4, $0x00000000
+DATA nz_perm<>+2592(SB)/4, $0x00000000
+DATA nz_perm<>+2596(SB)/4, $0x00000004
+DATA nz_perm<>+2600(SB)/4, $0x00000006
+DATA nz_perm<>+2604(SB)/4, $0x00000000
+DATA nz_perm<>+2608(SB)/4, $0x00000000
+DATA nz_perm<>+2612(SB)/4, $0x00000000
+DATA nz_perm<>+2616(SB)/4, $0x00000000
+DATA nz_perm<>+2620(SB)/4, $0x00000000
+DATA nz_perm<>+2624(SB)/4, $0x00000001
+DATA nz_perm<>+2628(SB)/4, $0x00000004
+DATA nz_perm<>+2632(SB)/4, $0x00000006
+DATA nz_perm<>+2636(SB)/4, $0x00000000
+DATA nz_perm<>+2640(SB)/4, $0x00000000
+DATA nz_perm<>+2644(SB)/4, $0x00000000
+DATA nz_perm<>+2648(SB)/4, $0x00000000
+DATA nz_perm<>+2652(SB)/4, $0x00000000
+DATA nz_perm<>+2656(SB)/4, $0x00000000
+DATA nz_perm<>+2660(SB)/4, $0x00000001
+DATA nz_perm<>+2664(SB)/4, $0x00000004
+DATA nz_perm<>+2668(SB)/4, $0x00000006
+DATA nz_perm<>+2672(SB)/4, $0x00000000
+DATA nz_perm<>+2676(SB)/4, $0x00000000
+DATA nz_perm<>+2680(SB)/4, $0x00000000
+DATA nz_perm<>+2684(SB)/4, $0x00000000
+DATA nz_perm<>+2688(SB)/4, $0x00000002
+DATA nz_perm<>+2692(SB)/4, $0x00000004
+DATA nz_perm<>+2696(SB)/4, $0x00000006
+DATA nz_perm<>+2700(SB)/4, $0x00000000
+DATA nz_perm<>+2704(SB)/4, $0x00000000
+DATA nz_perm<>+2708(SB)/4, $0x00000000
+DATA nz_perm<>+2712(SB)/4, $0x00000000
+DATA nz_perm<>+2716(SB)/4, $0x00000000
+DATA nz_perm<>+2720(SB)/4, $0x00000000
+DATA nz_perm<>+2724(SB)/4, $0x00000002
+DATA nz_perm<>+2728(SB)/4, $0x00000004
+DATA nz_perm<>+2732(SB)/4, $0x00000006
+DATA nz_perm<>+2736(SB)/4, $0x00000000
+DATA nz_perm<>+2740(SB)/4, $0x00000000
+DATA nz_perm<>+2744(SB)/4, $0x00000000
+DATA nz_perm<>+2748(SB)/4, $0x00000000
+DATA nz_perm<>+2752(SB)/4, $0x00000001
+DATA nz_perm<>+2756(SB)/4, $0x00000002
+DATA nz_perm<>+2760(SB)/4, $0x00000004
+DATA nz_perm<>+2764(SB)/4, $0x00000006
+DATA nz_perm<>+2768(SB)/4, $0x00000000
+DATA nz_perm<>+2772(SB)/4, $0x00000000
+DATA nz_perm<>+2776(SB)/4, $0x00000000
+DATA nz_perm<>+2780(SB)/4, $0x00000000
+DATA nz_perm<>+2784(SB)/4, $0x00000000
+DATA nz_perm<>+2788(SB)/4, $0x00000001
+DATA nz_perm<>+2792(SB)/4, $0x00000002
+DATA nz_perm<>+2796(SB)/4, $0x00000004
+DATA nz_perm<>+2800(SB)/4, $0x00000006
+DATA nz_perm<>+2804(SB)/4, $0x00000000
+DATA nz_perm<>+2808(SB)/4, $0x00000000
+DATA nz_perm<>+2812(SB)/4, $0x00000000
+DATA nz_perm<>+2816(SB)/4, $0x00000003
+DATA nz_perm<>+2820(SB)/4, $0x00000004
+DATA nz_perm<>+2824(SB)/4, $0x00000006
+DATA nz_perm<>+2828(SB)/4, $0x00000000
+DATA nz_perm<>+2832(SB)/4, $0x00000000
+DATA nz_perm<>+2836(SB)/4, $0x00000000
+DATA nz_perm<>+2840(SB)/4, $0x00000000
+DATA nz_perm<>+2844(SB)/4, $0x00000000
+DATA nz_perm<>+2848(SB)/4, $0x00000000
+DATA nz_perm<>+2852(SB)/4, $0x00000003
+DATA nz_perm<>+2856(SB)/4, $0x00000004
+DATA nz_perm<>+2860(SB)/4, $0x00000006
+DATA nz_perm<>+2864(SB)/4, $0x00000000
+DATA nz_perm<>+2868(SB)/4, $0x00000000
+DATA nz_perm<>+2872(SB)/4, $0x00000000
+DATA nz_perm<>+2876(SB)/4, $0x00000000
+DATA nz_perm<>+2880(SB)/4, $0x00000001
+DATA nz_perm<>+2884(SB)/4, $0x00000003
+DATA nz_perm<>+2888(SB)/4, $0x00000004
+DATA nz_perm<>+2892(SB)/4, $0x00000006
+DATA nz_perm<>+2896(SB)/4, $0x00000000
+DATA nz_perm<>+2900(SB)/4, $0x00000000
+DATA nz_perm<>+2904(SB)/4, $0x00000000
+DATA nz_perm<>+2908(SB)/4, $0x00000000
+DATA nz_perm<>+2912(SB)/4, $0x00000000
+DATA nz_perm<>+2916(SB)/4, $0x00000001
+DATA nz_perm<>+2920(SB)/4, $0x00000003
+DATA nz_perm<>+2924(SB)/4, $0x00000004
+DATA nz_perm<>+2928(SB)/4, $0x00000006
+DATA nz_perm<>+2932(SB)/4, $0x00000000
+DATA nz_perm<>+2936(SB)/4, $0x00000000
+DATA nz_perm<>+2940(SB)/4, $0x00000000
+DATA nz_perm<>+2944(SB)/4, $0x00000002
+DATA nz_perm<>+2948(SB)/4, $0x00000003
+DATA nz_perm<>+2952(SB)/4, $0x00000004
+DATA nz_perm<>+2956(SB)/4, $0x00000006
+DATA nz_perm<>+2960(SB)/4, $0x00000000
+DATA nz_perm<>+2964(SB)/4, $0x00000000
+DATA nz_perm<>+2968(SB)/4, $0x00000000
+DATA nz_perm<>+2972(SB)/4, $0x00000000
+DATA nz_perm<>+2976(SB)/4, $0x00000000
+DATA nz_perm<>+2980(SB)/4, $0x00000002
+DATA nz_perm<>+2984(SB)/4, $0x00000003
+DATA nz_perm<>+2988(SB)/4, $0x00000004
+DATA nz_perm<>+2992(SB)/4, $0x00000006
+DATA nz_perm<>+2996(SB)/4, $0x00000000
+DATA nz_perm<>+3000(SB)/4, $0x00000000
+DATA nz_perm<>+3004(SB)/4, $0x00000000
+DATA nz_perm<>+3008(SB)/4, $0x00000001
+DATA nz_perm<>+3012(SB)/4, $0x00000002
+DATA nz_perm<>+3016(SB)/4, $0x00000003
+DATA nz_perm<>+3020(SB)/4, $0x00000004
+DATA nz_perm<>+3024(SB)/4, $0x00000006
+DATA nz_perm<>+3028(SB)/4, $0x00000000
+DATA nz_perm<>+3032(SB)/4, $0x00000000
+DATA nz_perm<>+3036(SB)/4, $0x00000000
+DATA nz_perm<>+3040(SB)/4, $0x00000000
+DATA nz_perm<>+3044(SB)/4, $0x00000001
+DATA nz_perm<>+3048(SB)/4, $0x00000002
+DATA nz_perm<>+3052(SB)/4, $0x00000003
+DATA nz_perm<>+3056(SB)/4, $0x00000004
+DATA nz_perm<>+3060(SB)/4, $0x00000006
+DATA nz_perm<>+3064(SB)/4, $0x00000000
+DATA nz_perm<>+3068(SB)/4, $0x00000000
+DATA nz_perm<>+3072(SB)/4, $0x00000005
+DATA nz_perm<>+3076(SB)/4, $0x00000006
+DATA nz_perm<>+3080(SB)/4, $0x00000000
+DATA nz_perm<>+3084(SB)/4, $0x00000000
+DATA nz_perm<>+3088(SB)/4, $0x00000000
+DATA nz_perm<>+3092(SB)/4, $0x00000000
+DATA nz_perm<>+3096(SB)/4, $0x00000000
+DATA nz_perm<>+3100(SB)/4, $0x00000000
+DATA nz_perm<>+3104(SB)/4, $0x00000000
+DATA nz_perm<>+3108(SB)/4, $0x00000005
+DATA nz_perm<>+3112(SB)/4, $0x00000006
+DATA nz_perm<>+3116(SB)/4, $0x00000000
+DATA nz_perm<>+3120(SB)/4, $0x00000000
+DATA nz_perm<>+3124(SB)/4, $0x00000000
+DATA nz_perm<>+3128(SB)/4, $0x00000000
+DATA nz_perm<>+3132(SB)/4, $0x00000000
+DATA nz_perm<>+3136(SB)/4, $0x00000001
+DATA nz_perm<>+3140(SB)/4, $0x00000005
+DATA nz_perm<>+3144(SB)/4, $0x00000006
+DATA nz_perm<>+3148(SB)/4, $0x00000000
+DATA nz_perm<>+3152(SB)/4, $0x00000000
+DATA nz_perm<>+3156(SB)/4, $0x00000000
+DATA nz_perm<>+3160(SB)/4, $0x00000000
+DATA nz_perm<>+3164(SB)/4, $0x00000000
+DATA nz_perm<>+3168(SB)/4, $0x00000000
+DATA nz_perm<>+3172(SB)/4, $0x00000001
+DATA nz_perm<>+3176(SB)/4, $0x00000005
+DATA nz_perm<>+3180(SB)/4, $0x00000006
+DATA nz_perm<>+3184(SB)/4, $0x00000000
+DATA nz_perm<>+3188(SB)/4, $0x00000000
+DATA nz_perm<>+3192(SB)/4, $0x00000000
+DATA nz_perm<>+3196(SB)/4, $0x00000000
+DATA nz_perm<>+3200(SB)/4, $0x00000002
+DATA nz_perm<>+3204(SB)/4, $0x00000005
+DATA nz_perm<>+3208(SB)/4, $0x00000006
+DATA nz_perm<>+3212(SB)/4, $0x00000000
+DATA nz_perm<>+3216(SB)/4, $0x00000000
+DATA nz_perm<>+3220(SB)/4, $0x00000000
+DATA nz_perm<>+3224(SB)/4, $0x00000000
+DATA nz_perm<>+3228(SB)/4, $0x00000000
+DATA nz_perm<>+3232(SB)/4, $0x00000000
+DATA nz_perm<>+3236(SB)/4, $0x00000002
+DATA nz_perm<>+3240(SB)/4, $0x00000005
+DATA nz_perm<>+3244(SB)/4, $0x00000006
+DATA nz_perm<>+3248(SB)/4, $0x00000000
+DATA nz_perm<>+3252(SB)/4, $0x00000000
+DATA nz_perm<>+3256(SB)/4, $0x00000000
+DATA nz_perm<>+3260(SB)/4, $0x00000000
+DATA nz_perm<>+3264(SB)/4, $0x00000001
+DATA nz_perm<>+3268(SB)/4, $0x00000002
+DATA nz_perm<>+3272(SB)/4, $0x00000005
+DATA nz_perm<>+3276(SB)/4, $0x00000006
+DATA nz_perm<>+3280(SB)/4, $0x00000000
+DATA nz_perm<>+3284(SB)/4, $0x00000000
+DATA nz_perm<>+3288(SB)/4, $0x00000000
+DATA nz_perm<>+3292(SB)/4, $0x00000000
+DATA nz_perm<>+3296(SB)/4, $0x00000000
+DATA nz_perm<>+3300(SB)/4, $0x00000001
+DATA nz_perm<>+3304(SB)/4, $0x00000002
+DATA nz_perm<>+3308(SB)/4, $0x00000005
+DATA nz_perm<>+3312(SB)/4, $0x00000006
+DATA nz_perm<>+3316(SB)/4, $0x00000000
+DATA nz_perm<>+3320(SB)/4, $0x00000000
+DATA nz_perm<>+3324(SB)/4, $0x00000000
+DATA nz_perm<>+3328(SB)/4, $0x00000003
+DATA nz_perm<>+3332(SB)/4, $0x00000005
+DATA nz_perm<>+3336(SB)/4, $0x00000006
+DATA nz_perm<>+3340(SB)/4, $0x00000000
+DATA nz_perm<>+3344(SB)/4, $0x00000000
+DATA nz_perm<>+3348(SB)/4, $0x00000000
+DATA nz_perm<>+3352(SB)/4, $0x00000000
+DATA nz_perm<>+3356(SB)/4, $0x00000000
+DATA nz_perm<>+3360(SB)/4, $0x00000000
+DATA nz_perm<>+3364(SB)/4, $0x00000003
+DATA nz_perm<>+3368(SB)/4, $0x00000005
+DATA nz_perm<>+3372(SB)/4, $0x00000006
+DATA nz_perm<>+3376(SB)/4, $0x00000000
+DATA nz_perm<>+3380(SB)/4, $0x00000000
+DATA nz_perm<>+3384(SB)/4, $0x00000000
+DATA nz_perm<>+3388(SB)/4, $0x00000000
+DATA nz_perm<>+3392(SB)/4, $0x00000001
+DATA nz_perm<>+3396(SB)/4, $0x00000003
+DATA nz_perm<>+3400(SB)/4, $0x00000005
+DATA nz_perm<>+3404(SB)/4, $0x00000006
+DATA nz_perm<>+3408(SB)/4, $0x00000000
+DATA nz_perm<>+3412(SB)/4, $0x00000000
+DATA nz_perm<>+3416(SB)/4, $0x00000000
+DATA nz_perm<>+3420(SB)/4, $0x00000000
+DATA nz_perm<>+3424(SB)/4, $0x00000000
+DATA nz_perm<>+3428(SB)/4, $0x00000001
+DATA nz_perm<>+3432(SB)/4, $0x00000003
+DATA nz_perm<>+3436(SB)/4, $0x00000005
+DATA nz_perm<>+3440(SB)/4, $0x00000006
+DATA nz_perm<>+3444(SB)/4, $0x00000000
+DATA nz_perm<>+3448(SB)/4, $0x00000000
+DATA nz_perm<>+3452(SB)/4, $0x00000000
+DATA nz_perm<>+3456(SB)/4, $0x00000002
+DATA nz_perm<>+3460(SB)/4, $0x00000003
+DATA nz_perm<>+3464(SB)/4, $0x00000005
+DATA nz_perm<>+3468(SB)/4, $0x00000006
+DATA nz_perm<>+3472(SB)/4, $0x00000000
+DATA nz_perm<>+3476(SB)/4, $0x00000000
+DATA nz_perm<>+3480(SB)/4, $0x00000000
+DATA nz_perm<>+3484(SB)/4, $0x00000000
+DATA nz_perm<>+3488(SB)/4, $0x00000000
+DATA nz_perm<>+3492(SB)/4, $0x00000002
+DATA nz_perm<>+3496(SB)/4, $0x00000003
+DATA nz_perm<>+3500(SB)/4, $0x00000005
+DATA nz_perm<>+3504(SB)/4, $0x00000006
+DATA nz_perm<>+3508(SB)/4, $0x00000000
+DATA nz_perm<>+3512(SB)/4, $0x00000000
+DATA nz_perm<>+3516(SB)/4, $0x00000000
+DATA nz_perm<>+3520(SB)/4, $0x00000001
+DATA nz_perm<>+3524(SB)/4, $0x00000002
+DATA nz_perm<>+3528(SB)/4, $0x00000003
+DATA nz_perm<>+3532(SB)/4, $0x00000005
+DATA nz_perm<>+3536(SB)/4, $0x00000006
+DATA nz_perm<>+3540(SB)/4, $0x00000000
+DATA nz_perm<>+3544(SB)/4, $0x00000000
+DATA nz_perm<>+3548(SB)/4, $0x00000000
+DATA nz_perm<>+3552(SB)/4, $0x00000000
+DATA nz_perm<>+3556(SB)/4, $0x00000001
+DATA nz_perm<>+3560(SB)/4, $0x00000002
+DATA nz_perm<>+3564(SB)/4, $0x00000003
+DATA nz_perm<>+3568(SB)/4, $0x00000005
+DATA nz_perm<>+3572(SB)/4, $0x00000006
+DATA nz_perm<>+3576(SB)/4, $0x00000000
+DATA nz_perm<>+3580(SB)/4, $0x00000000
+DATA nz_perm<>+3584(SB)/4, $0x00000004
+DATA nz_perm<>+3588(SB)/4, $0x00000005
+DATA nz_perm<>+3592(SB)/4, $0x00000006
+DATA nz_perm<>+3596(SB)/4, $0x00000000
+DATA nz_perm<>+3600(SB)/4, $0x00000000
+DATA nz_perm<>+3604(SB)/4, $0x00000000
+DATA nz_perm<>+3608(SB)/4, $0x00000000
+DATA nz_perm<>+3612(SB)/4, $0x00000000
+DATA nz_perm<>+3616(SB)/4, $0x00000000
+DATA nz_perm<>+3620(SB)/4, $0x00000004
+DATA nz_perm<>+3624(SB)/4, $0x00000005
+DATA nz_perm<>+3628(SB)/4, $0x00000006
+DATA nz_perm<>+3632(SB)/4, $0x00000000
+DATA nz_perm<>+3636(SB)/4, $0x00000000
+DATA nz_perm<>+3640(SB)/4, $0x00000000
+DATA nz_perm<>+3644(SB)/4, $0x00000000
+DATA nz_perm<>+3648(SB)/4, $0x00000001
+DATA nz_perm<>+3652(SB)/4, $0x00000004
+DATA nz_perm<>+3656(SB)/4, $0x00000005
+DATA nz_perm<>+3660(SB)/4, $0x00000006
+DATA nz_perm<>+3664(SB)/4, $0x00000000
+DATA nz_perm<>+3668(SB)/4, $0x00000000
+DATA nz_perm<>+3672(SB)/4, $0x00000000
+DATA nz_perm<>+3676(SB)/4, $0x00000000
+DATA nz_perm<>+3680(SB)/4, $0x00000000
+DATA nz_perm<>+3684(SB)/4, $0x00000001
+DATA nz_perm<>+3688(SB)/4, $0x00000004
+DATA nz_perm<>+3692(SB)/4, $0x00000005
+DATA nz_perm<>+3696(SB)/4, $0x00000006
+DATA nz_perm<>+3700(SB)/4, $0x00000000
+DATA nz_perm<>+3704(SB)/4, $0x00000000
+DATA nz_perm<>+3708(SB)/4, $0x00000000
+DATA nz_perm<>+3712(SB)/4, $0x00000002
+DATA nz_perm<>+3716(SB)/4, $0x00000004
+DATA nz_perm<>+3720(SB)/4, $0x00000005
+DATA nz_perm<>+3724(SB)/4, $0x00000006
+DATA nz_perm<>+3728(SB)/4, $0x00000000
+DATA nz_perm<>+3732(SB)/4, $0x00000000
+DATA nz_perm<>+3736(SB)/4, $0x00000000
+DATA nz_perm<>+3740(SB)/4, $0x00000000
+DATA nz_perm<>+3744(SB)/4, $0x00000000
+DATA nz_perm<>+3748(SB)/4, $0x00000002
+DATA nz_perm<>+3752(SB)/4, $0x00000004
+DATA nz_perm<>+3756(SB)/4, $0x00000005
+DATA nz_perm<>+3760(SB)/4, $0x00000006
+DATA nz_perm<>+3764(SB)/4, $0x00000000
+DATA nz_perm<>+3768(SB)/4, $0x00000000
+DATA nz_perm<>+3772(SB)/4, $0x00000000
+DATA nz_perm<>+3776(SB)/4, $0x00000001
+DATA nz_perm<>+3780(SB)/4, $0x00000002
+DATA nz_perm<>+3784(SB)/4, $0x00000004
+DATA nz_perm<>+3788(SB)/4, $0x00000005
+DATA nz_perm<>+3792(SB)/4, $0x00000006
+DATA nz_perm<>+3796(SB)/4, $0x00000000
+DATA nz_perm<>+3800(SB)/4, $0x00000000
+DATA nz_perm<>+3804(SB)/4, $0x00000000
+DATA nz_perm<>+3808(SB)/4, $0x00000000
+DATA nz_perm<>+3812(SB)/4, $0x00000001
+DATA nz_perm<>+3816(SB)/4, $0x00000002
+DATA nz_perm<>+3820(SB)/4, $0x00000004
+DATA nz_perm<>+3824(SB)/4, $0x00000005
+DATA nz_perm<>+3828(SB)/4, $0x00000006
+DATA nz_perm<>+3832(SB)/4, $0x00000000
+DATA nz_perm<>+3836(SB)/4, $0x00000000
+DATA nz_perm<>+3840(SB)/4, $0x00000003
+DATA nz_perm<>+3844(SB)/4, $0x00000004
+DATA nz_perm<>+3848(SB)/4, $0x00000005
+DATA nz_perm<>+3852(SB)/4, $0x00000006
+DATA nz_perm<>+3856(SB)/4, $0x00000000
+DATA nz_perm<>+3860(SB)/4, $0x00000000
+DATA nz_perm<>+3864(SB)/4, $0x00000000
+DATA nz_perm<>+3868(SB)/4, $0x00000000
+DATA nz_perm<>+3872(SB)/4, $0x00000000
+DATA nz_perm<>+3876(SB)/4, $0x00000003
+DATA nz_perm<>+3880(SB)/4, $0x00000004
+DATA nz_perm<>+3884(SB)/4, $0x00000005
+DATA nz_perm<>+3888(SB)/4, $0x00000006
+DATA nz_perm<>+3892(SB)/4, $0x00000000
+DATA nz_perm<>+3896(SB)/4, $0x00000000
+DATA nz_perm<>+3900(SB)/4, $0x00000000
+DATA nz_perm<>+3904(SB)/4, $0x00000001
+DATA nz_perm<>+3908(SB)/4, $0x00000003
+DATA nz_perm<>+3912(SB)/4, $0x00000004
+DATA nz_perm<>+3916(SB)/4, $0x00000005
+DATA nz_perm<>+3920(SB)/4, $0x00000006
+DATA nz_perm<>+3924(SB)/4, $0x00000000
+DATA nz_perm<>+3928(SB)/4, $0x00000000
+DATA nz_perm<>+3932(SB)/4, $0x00000000
+DATA nz_perm<>+3936(SB)/4, $0x00000000
+DATA nz_perm<>+3940(SB)/4, $0x00000001
+DATA nz_perm<>+3944(SB)/4, $0x00000003
+DATA nz_perm<>+3948(SB)/4, $0x00000004
+DATA nz_perm<>+3952(SB)/4, $0x00000005
+DATA nz_perm<>+3956(SB)/4, $0x00000006
+DATA nz_perm<>+3960(SB)/4, $0x00000000
+DATA nz_perm<>+3964(SB)/4, $0x00000000
+DATA nz_perm<>+3968(SB)/4, $0x00000002
+DATA nz_perm<>+3972(SB)/4, $0x00000003
+DATA nz_perm<>+3976(SB)/4, $0x00000004
+DATA nz_perm<>+3980(SB)/4, $0x00000005
+DATA nz_perm<>+3984(SB)/4, $0x00000006
+DATA nz_perm<>+3988(SB)/4, $0x00000000
+DATA nz_perm<>+3992(SB)/4, $0x00000000
+DATA nz_perm<>+3996(SB)/4, $0x00000000
+DATA nz_perm<>+4000(SB)/4, $0x00000000
+DATA nz_perm<>+4004(SB)/4, $0x00000002
+DATA nz_perm<>+4008(SB)/4, $0x00000003
+DATA nz_perm<>+4012(SB)/4, $0x00000004
+DATA nz_perm<>+4016(SB)/4, $0x00000005
+DATA nz_perm<>+4020(SB)/4, $0x00000006
+DATA nz_perm<>+4024(SB)/4, $0x00000000
+DATA nz_perm<>+4028(SB)/4, $0x00000000
+DATA nz_perm<>+4032(SB)/4, $0x00000001
+DATA nz_perm<>+4036(SB)/4, $0x00000002
+DATA nz_perm<>+4040(SB)/4, $0x00000003
+DATA nz_perm<>+4044(SB)/4, $0x00000004
+DATA nz_perm<>+4048(SB)/4, $0x00000005
+DATA nz_perm<>+4052(SB)/4, $0x00000006
+DATA nz_perm<>+4056(SB)/4, $0x00000000
+DATA nz_perm<>+4060(SB)/4, $0x00000000
+DATA nz_perm<>+4064(SB)/4, $0x00000000
+DATA nz_perm<>+4068(SB)/4, $0x00000001
+DATA nz_perm<>+4072(SB)/4, $0x00000002
+DATA nz_perm<>+4076(SB)/4, $0x00000003
+DATA nz_perm<>+4080(SB)/4, $0x00000004
+DATA nz_perm<>+4084(SB)/4, $0x00000005
+DATA nz_perm<>+4088(SB)/4, $0x00000006
+DATA nz_perm<>+4092(SB)/4, $0x00000000
+DATA nz_perm<>+4096(SB)/4, $0x00000007
+DATA nz_perm<>+4100(SB)/4, $0x00000000
+DATA nz_perm<>+4104(SB)/4, $0x00000000
+DATA nz_perm<>+4108(SB)/4, $0x00000000
+DATA nz_perm<>+4112(SB)/4, $0x00000000
+DATA nz_perm<>+4116(SB)/4, $0x00000000
+DATA nz_perm<>+4120(SB)/4, $0x00000000
+DATA nz_perm<>+4124(SB)/4, $0x00000000
+DATA nz_perm<>+4128(SB)/4, $0x00000000
+DATA nz_perm<>+4132(SB)/4, $0x00000007
+DATA nz_perm<>+4136(SB)/4, $0x00000000
+DATA nz_perm<>+4140(SB)/4, $0x00000000
+DATA nz_perm<>+4144(SB)/4, $0x00000000
+DATA nz_perm<>+4148(SB)/4, $0x00000000
+DATA nz_perm<>+4152(SB)/4, $0x00000000
+DATA nz_perm<>+4156(SB)/4, $0x00000000
+DATA nz_perm<>+4160(SB)/4, $0x00000001
+DATA nz_perm<>+4164(SB)/4, $0x00000007
+DATA nz_perm<>+4168(SB)/4, $0x00000000
+DATA nz_perm<>+4172(SB)/4, $0x00000000
+DATA nz_perm<>+4176(SB)/4, $0x00000000
+DATA nz_perm<>+4180(SB)/4, $0x00000000
+DATA nz_perm<>+4184(SB)/4, $0x00000000
+DATA nz_perm<>+4188(SB)/4, $0x00000000
+DATA nz_perm<>+4192(SB)/4, $0x00000000
+DATA nz_perm<>+4196(SB)/4, $0x00000001
+DATA nz_perm<>+4200(SB)/4, $0x00000007
+DATA nz_perm<>+4204(SB)/4, $0x00000000
+DATA nz_perm<>+4208(SB)/4, $0x00000000
+DATA nz_perm<>+4212(SB)/4, $0x00000000
+DATA nz_perm<>+4216(SB)/4, $0x00000000
+DATA nz_perm<>+4220(SB)/4, $0x00000000
+DATA nz_perm<>+4224(SB)/4, $0x00000002
+DATA nz_perm<>+4228(SB)/4, $0x00000007
+DATA nz_perm<>+4232(SB)/4, $0x00000000
+DATA nz_perm<>+4236(SB)/4, $0x00000000
+DATA nz_perm<>+4240(SB)/4, $0x00000000
+DATA nz_perm<>+4244(SB)/4, $0x00000000
+DATA nz_perm<>+4248(SB)/4, $0x00000000
+DATA nz_perm<>+4252(SB)/4, $0x00000000
+DATA nz_perm<>+4256(SB)/4, $0x00000000
+DATA nz_perm<>+4260(SB)/4, $0x00000002
+DATA nz_perm<>+4264(SB)/4, $0x00000007
+DATA nz_perm<>+4268(SB)/4, $0x00000000
+DATA nz_perm<>+4272(SB)/4, $0x00000000
+DATA nz_perm<>+4276(SB)/4, $0x00000000
+DATA nz_perm<>+4280(SB)/4, $0x00000000
+DATA nz_perm<>+4284(SB)/4, $0x00000000
+DATA nz_perm<>+4288(SB)/4, $0x00000001
+DATA nz_perm<>+4292(SB)/4, $0x00000002
+DATA nz_perm<>+4296(SB)/4, $0x00000007
+DATA nz_perm<>+4300(SB)/4, $0x00000000
+DATA nz_perm<>+4304(SB)/4, $0x00000000
+DATA nz_perm<>+4308(SB)/4, $0x00000000
+DATA nz_perm<>+4312(SB)/4, $0x00000000
+DATA nz_perm<>+4316(SB)/4, $0x00000000
+DATA nz_perm<>+4320(SB)/4, $0x00000000
+DATA nz_perm<>+4324(SB)/4, $0x00000001
+DATA nz_perm<>+4328(SB)/4, $0x00000002
+DATA nz_perm<>+4332(SB)/4, $0x00000007
+DATA nz_perm<>+4336(SB)/4, $0x00000000
+DATA nz_perm<>+4340(SB)/4, $0x00000000
+DATA nz_perm<>+4344(SB)/4, $0x00000000
+DATA nz_perm<>+4348(SB)/4, $0x00000000
+DATA nz_perm<>+4352(SB)/4, $0x00000003
+DATA nz_perm<>+4356(SB)/4, $0x00000007
+DATA nz_perm<>+4360(SB)/4, $0x00000000
+DATA nz_perm<>+4364(SB)/4, $0x00000000
+DATA nz_perm<>+4368(SB)/4, $0x00000000
+DATA nz_perm<>+4372(SB)/4, $0x00000000
+DATA nz_perm<>+4376(SB)/4, $0x00000000
+DATA nz_perm<>+4380(SB)/4, $0x00000000
+DATA nz_perm<>+4384(SB)/4, $0x00000000
+DATA nz_perm<>+4388(SB)/4, $0x00000003
+DATA nz_perm<>+4392(SB)/4, $0x00000007
+DATA nz_perm<>+4396(SB)/4, $0x00000000
+DATA nz_perm<>+4400(SB)/4, $0x00000000
+DATA nz_perm<>+4404(SB)/4, $0x00000000
+DATA nz_perm<>+4408(SB)/4, $0x00000000
+DATA nz_perm<>+4412(SB)/4, $0x00000000
+DATA nz_perm<>+4416(SB)/4, $0x00000001
+DATA nz_perm<>+4420(SB)/4, $0x00000003
+DATA nz_perm<>+4424(SB)/4, $0x00000007
+DATA nz_perm<>+4428(SB)/4, $0x00000000
+DATA nz_perm<>+4432(SB)/4, $0x00000000
+DATA nz_perm<>+4436(SB)/4, $0x00000000
+DATA nz_perm<>+4440(SB)/4, $0x00000000
+DATA nz_perm<>+4444(SB)/4, $0x00000000
+DATA nz_perm<>+4448(SB)/4, $0x00000000
+DATA nz_perm<>+4452(SB)/4, $0x00000001
+DATA nz_perm<>+4456(SB)/4, $0x00000003
+DATA nz_perm<>+4460(SB)/4, $0x00000007
+DATA nz_perm<>+4464(SB)/4, $0x00000000
+DATA nz_perm<>+4468(SB)/4, $0x00000000
+DATA nz_perm<>+4472(SB)/4, $0x00000000
+DATA nz_perm<>+4476(SB)/4, $0x00000000
+DATA nz_perm<>+4480(SB)/4, $0x00000002
+DATA nz_perm<>+4484(SB)/4, $0x00000003
+DATA nz_perm<>+4488(SB)/4, $0x00000007
+DATA nz_perm<>+4492(SB)/4, $0x00000000
+DATA nz_perm<>+4496(SB)/4, $0x00000000
+DATA nz_perm<>+4500(SB)/4, $0x00000000
+DATA nz_perm<>+4504(SB)/4, $0x00000000
+DATA nz_perm<>+4508(SB)/4, $0x00000000
+DATA nz_perm<>+4512(SB)/4, $0x00000000
+DATA nz_perm<>+4516(SB)/4, $0x00000002
+DATA nz_perm<>+4520(SB)/4, $0x00000003
+DATA nz_perm<>+4524(SB)/4, $0x00000007
+DATA nz_perm<>+4528(SB)/4, $0x00000000
+DATA nz_perm<>+4532(SB)/4, $0x00000000
+DATA nz_perm<>+4536(SB)/4, $0x00000000
+DATA nz_perm<>+4540(SB)/4, $0x00000000
+DATA nz_perm<>+4544(SB)/4, $0x00000001
+DATA nz_perm<>+4548(SB)/4, $0x00000002
+DATA nz_perm<>+4552(SB)/4, $0x00000003
+DATA nz_perm<>+4556(SB)/4, $0x00000007
+DATA nz_perm<>+4560(SB)/4, $0x00000000
+DATA nz_perm<>+4564(SB)/4, $0x00000000
+DATA nz_perm<>+4568(SB)/4, $0x00000000
+DATA nz_perm<>+4572(SB)/4, $0x00000000
+DATA nz_perm<>+4576(SB)/4, $0x00000000
+DATA nz_perm<>+4580(SB)/4, $0x00000001
+DATA nz_perm<>+4584(SB)/4, $0x00000002
+DATA nz_perm<>+4588(SB)/4, $0x00000003
+DATA nz_perm<>+4592(SB)/4, $0x00000007
+DATA nz_perm<>+4596(SB)/4, $0x00000000
+DATA nz_perm<>+4600(SB)/4, $0x00000000
+DATA nz_perm<>+4604(SB)/4, $0x00000000
+DATA nz_perm<>+4608(SB)/4, $0x00000004
+DATA nz_perm<>+4612(SB)/4, $0x00000007
+DATA nz_perm<>+4616(SB)/4, $0x00000000
+DATA nz_perm<>+4620(SB)/4, $0x00000000
+DATA nz_perm<>+4624(SB)/4, $0x00000000
+DATA nz_perm<>+4628(SB)/4, $0x00000000
+DATA nz_perm<>+4632(SB)/4, $0x00000000
+DATA nz_perm<>+4636(SB)/4, $0x00000000
+DATA nz_perm<>+4640(SB)/4, $0x00000000
+DATA nz_perm<>+4644(SB)/4, $0x00000004
+DATA nz_perm<>+4648(SB)/4, $0x00000007
+DATA nz_perm<>+4652(SB)/4, $0x00000000
+DATA nz_perm<>+4656(SB)/4, $0x00000000
+DATA nz_perm<>+4660(SB)/4, $0x00000000
+DATA nz_perm<>+4664(SB)/4, $0x00000000
+DATA nz_perm<>+4668(SB)/4, $0x00000000
+DATA nz_perm<>+4672(SB)/4, $0x00000001
+DATA nz_perm<>+4676(SB)/4, $0x00000004
+DATA nz_perm<>+4680(SB)/4, $0x00000007
+DATA nz_perm<>+4684(SB)/4, $0x00000000
+DATA nz_perm<>+4688(SB)/4, $0x00000000
+DATA nz_perm<>+4692(SB)/4, $0x00000000
+DATA nz_perm<>+4696(SB)/4, $0x00000000
+DATA nz_perm<>+4700(SB)/4, $0x00000000
+DATA nz_perm<>+4704(SB)/4, $0x00000000
+DATA nz_perm<>+4708(SB)/4, $0x00000001
+DATA nz_perm<>+4712(SB)/4, $0x00000004
+DATA nz_perm<>+4716(SB)/4, $0x00000007
+DATA nz_perm<>+4720(SB)/4, $0x00000000
+DATA nz_perm<>+4724(SB)/4, $0x00000000
+DATA nz_perm<>+4728(SB)/4, $0x00000000
+DATA nz_perm<>+4732(SB)/4, $0x00000000
+DATA nz_perm<>+4736(SB)/4, $0x00000002
+DATA nz_perm<>+4740(SB)/4, $0x00000004
+DATA nz_perm<>+4744(SB)/4, $0x00000007
+DATA nz_perm<>+4748(SB)/4, $0x00000000
+DATA nz_perm<>+4752(SB)/4, $0x00000000
+DATA nz_perm<>+4756(SB)/4, $0x00000000
+DATA nz_perm<>+4760(SB)/4, $0x00000000
+DATA nz_perm<>+4764(SB)/4, $0x00000000
+DATA nz_perm<>+4768(SB)/4, $0x00000000
+DATA nz_perm<>+4772(SB)/4, $0x00000002
+DATA nz_perm<>+4776(SB)/4, $0x00000004
+DATA nz_perm<>+4780(SB)/4, $0x00000007
+DATA nz_perm<>+4784(SB)/4, $0x00000000
+DATA nz_perm<>+4788(SB)/4, $0x00000000
+DATA nz_perm<>+4792(SB)/4, $0x00000000
+DATA nz_perm<>+4796(SB)/4, $0x00000000
+DATA nz_perm<>+4800(SB)/4, $0x00000001
+DATA nz_perm<>+4804(SB)/4, $0x00000002
+DATA nz_perm<>+4808(SB)/4, $0x00000004
+DATA nz_perm<>+4812(SB)/4, $0x00000007
+DATA nz_perm<>+4816(SB)/4, $0x00000000
+DATA nz_perm<>+4820(SB)/4, $0x00000000
+DATA nz_perm<>+4824(SB)/4, $0x00000000
+DATA nz_perm<>+4828(SB)/4, $0x00000000
+DATA nz_perm<>+4832(SB)/4, $0x00000000
+DATA nz_perm<>+4836(SB)/4, $0x00000001
+DATA nz_perm<>+4840(SB)/4, $0x00000002
+DATA nz_perm<>+4844(SB)/4, $0x00000004
+DATA nz_perm<>+4848(SB)/4, $0x00000007
+DATA nz_perm<>+4852(SB)/4, $0x00000000
+DATA nz_perm<>+4856(SB)/4, $0x00000000
+DATA nz_perm<>+4860(SB)/4, $0x00000000
+DATA nz_perm<>+4864(SB)/4, $0x00000003
+DATA nz_perm<>+4868(SB)/4, $0x00000004
+DATA nz_perm<>+4872(SB)/4, $0x00000007
+DATA nz_perm<>+4876(SB)/4, $0x00000000
+DATA nz_perm<>+4880(SB)/4, $0x00000000
+DATA nz_perm<>+4884(SB)/4, $0x00000000
+DATA nz_perm<>+4888(SB)/4, $0x00000000
+DATA nz_perm<>+4892(SB)/4, $0x00000000
+DATA nz_perm<>+4896(SB)/4, $0x00000000
+DATA nz_perm<>+4900(SB)/4, $0x00000003
+DATA nz_perm<>+4904(SB)/4, $0x00000004
+DATA nz_perm<>+4908(SB)/4, $0x00000007
+DATA nz_perm<>+4912(SB)/4, $0x00000000
+DATA nz_perm<>+4916(SB)/4, $0x00000000
+DATA nz_perm<>+4920(SB)/4, $0x00000000
+DATA nz_perm<>+4924(SB)/4, $0x00000000
+DATA nz_perm<>+4928(SB)/4, $0x00000001
+DATA nz_perm<>+4932(SB)/4, $0x00000003
+DATA nz_perm<>+4936(SB)/4, $0x00000004
+DATA nz_perm<>+4940(SB)/4, $0x00000007
+DATA nz_perm<>+4944(SB)/4, $0x00000000
+DATA nz_perm<>+4948(SB)/4, $0x00000000
+DATA nz_perm<>+4952(SB)/4, $0x00000000
+DATA nz_perm<>+4956(SB)/4, $0x00000000
+DATA nz_perm<>+4960(SB)/4, $0x00000000
+DATA nz_perm<>+4964(SB)/4, $0x00000001
+DATA nz_perm<>+4968(SB)/4, $0x00000003
+DATA nz_perm<>+4972(SB)/4, $0x00000004
+DATA nz_perm<>+4976(SB)/4, $0x00000007
+DATA nz_perm<>+4980(SB)/4, $0x00000000
+DATA nz_perm<>+4984(SB)/4, $0x00000000
+DATA nz_perm<>+4988(SB)/4, $0x00000000
+DATA nz_perm<>+4992(SB)/4, $0x00000002
+DATA nz_perm<>+4996(SB)/4, $0x00000003
+DATA nz_perm<>+5000(SB)/4, $0x00000004
+DATA nz_perm<>+5004(SB)/4, $0x00000007
+DATA nz_perm<>+5008(SB)/4, $0x00000000
+DATA nz_perm<>+5012(SB)/4, $0x00000000
+DATA nz_perm<>+5016(SB)/4, $0x00000000
+DATA nz_perm<>+5020(SB)/4, $0x00000000
+DATA nz_perm<>+5024(SB)/4, $0x00000000
+DATA nz_perm<>+5028(SB)/4, $0x00000002
+DATA nz_perm<>+5032(SB)/4, $0x00000003
+DATA nz_perm<>+5036(SB)/4, $0x00000004
+DATA nz_perm<>+5040(SB)/4, $0x00000007
+DATA nz_perm<>+5044(SB)/4, $0x00000000
+DATA nz_perm<>+5048(SB)/4, $0x00000000
+DATA nz_perm<>+5052(SB)/4, $0x00000000
+DATA nz_perm<>+5056(SB)/4, $0x00000001
+DATA nz_perm<>+5060(SB)/4, $0x00000002
+DATA nz_perm<>+5064(SB)/4, $0x00000003
+DATA nz_perm<>+5068(SB)/4, $0x00000004
+DATA nz_perm<>+5072(SB)/4, $0x00000007
+DATA nz_perm<>+5076(SB)/4, $0x00000000
+DATA nz_perm<>+5080(SB)/4, $0x00000000
+DATA nz_perm<>+5084(SB)/4, $0x00000000
+DATA nz_perm<>+5088(SB)/4, $0x00000000
+DATA nz_perm<>+5092(SB)/4, $0x00000001
+DATA nz_perm<>+5096(SB)/4, $0x00000002
+DATA nz_perm<>+5100(SB)/4, $0x00000003
+DATA nz_perm<>+5104(SB)/4, $0x00000004
+DATA nz_perm<>+5108(SB)/4, $0x00000007
+DATA nz_perm<>+5112(SB)/4, $0x00000000
+DATA nz_perm<>+5116(SB)/4, $0x00000000
+DATA nz_perm<>+5120(SB)/4, $0x00000005
+DATA nz_perm<>+5124(SB)/4, $0x00000007
+DATA nz_perm<>+5128(SB)/4, $0x00000000
+DATA nz_perm<>+5132(SB)/4, $0x00000000
+DATA nz_perm<>+5136(SB)/4, $0x00000000
+DATA nz_perm<>+5140(SB)/4, $0x00000000
+DATA nz_perm<>+5144(SB)/4, $0x00000000
+DATA nz_perm<>+5148(SB)/4, $0x00000000
+DATA nz_perm<>+5152(SB)/4, $0x00000000
+DATA nz_perm<>+5156(SB)/4, $0x00000005
+DATA nz_perm<>+5160(SB)/4, $0x00000007
+DATA nz_perm<>+5164(SB)/4, $0x00000000
+DATA nz_perm<>+5168(SB)/4, $0x00000000
+DATA nz_perm<>+5172(SB)/4, $0x00000000
+DATA nz_perm<>+5176(SB)/4, $0x00000000
+DATA nz_perm<>+5180(SB)/4, $0x00000000
+DATA nz_perm<>+5184(SB)/4, $0x00000001
+DATA nz_perm<>+5188(SB)/4, $0x00000005
+DATA nz_perm<>+5192(SB)/4, $0x00000007
+DATA nz_perm<>+5196(SB)/4, $0x00000000
+DATA nz_perm<>+5200(SB)/4, $0x00000000
+DATA nz_perm<>+5204(SB)/4, $0x00000000
+DATA nz_perm<>+5208(SB)/4, $0x00000000
+DATA nz_perm<>+5212(SB)/4, $0x00000000
+DATA nz_perm<>+5216(SB)/4, $0x00000000
+DATA nz_perm<>+5220(SB)/4, $0x00000001
+DATA nz_perm<>+5224(SB)/4, $0x00000005
+DATA nz_perm<>+5228(SB)/4, $0x00000007
+DATA nz_perm<>+5232(SB)/4, $0x00000000
+DATA nz_perm<>+5236(SB)/4, $0x00000000
+DATA nz_perm<>+5240(SB)/4, $0x00000000
+DATA nz_perm<>+5244(SB)/4, $0x00000000
+DATA nz_perm<>+5248(SB)/4, $0x00000002
+DATA nz_perm<>+5252(SB)/4, $0x00000005
+DATA nz_perm<>+5256(SB)/4, $0x00000007
+DATA nz_perm<>+5260(SB)/4, $0x00000000
+DATA nz_perm<>+5264(SB)/4, $0x00000000
+DATA nz_perm<>+5268(SB)/4, $0x00000000
+DATA nz_perm<>+5272(SB)/4, $0x00000000
+DATA nz_perm<>+5276(SB)/4, $0x00000000
+DATA nz_perm<>+5280(SB)/4, $0x00000000
+DATA nz_perm<>+5284(SB)/4, $0x00000002
+DATA nz_perm<>+5288(SB)/4, $0x00000005
+DATA nz_perm<>+5292(SB)/4, $0x00000007
+DATA nz_perm<>+5296(SB)/4, $0x00000000
+DATA nz_perm<>+5300(SB)/4, $0x00000000
+DATA nz_perm<>+5304(SB)/4, $0x00000000
+DATA nz_perm<>+5308(SB)/4, $0x00000000
+DATA nz_perm<>+5312(SB)/4, $0x00000001
+DATA nz_perm<>+5316(SB)/4, $0x00000002
+DATA nz_perm<>+5320(SB)/4, $0x00000005
+DATA nz_perm<>+5324(SB)/4, $0x00000007
+DATA nz_perm<>+5328(SB)/4, $0x00000000
+DATA nz_perm<>+5332(SB)/4, $0x00000000
+DATA nz_perm<>+5336(SB)/4, $0x00000000
+DATA nz_perm<>+5340(SB)/4, $0x00000000
+DATA nz_perm<>+5344(SB)/4, $0x00000000
+DATA nz_perm<>+5348(SB)/4, $0x00000001
+DATA nz_perm<>+5352(SB)/4, $0x00000002
+DATA nz_perm<>+5356(SB)/4, $0x00000005
+DATA nz_perm<>+5360(SB)/4, $0x00000007
+DATA nz_perm<>+5364(SB)/4, $0x00000000
+DATA nz_perm<>+5368(SB)/4, $0x00000000
+DATA nz_perm<>+5372(SB)/4, $0x00000000
+DATA nz_perm<>+5376(SB)/4, $0x00000003
+DATA nz_perm<>+5380(SB)/4, $0x00000005
+DATA nz_perm<>+5384(SB)/4, $0x00000007
+DATA nz_perm<>+5388(SB)/4, $0x00000000
+DATA nz_perm<>+5392(SB)/4, $0x00000000
+DATA nz_perm<>+5396(SB)/4, $0x00000000
+DATA nz_perm<>+5400(SB)/4, $0x00000000
+DATA nz_perm<>+5404(SB)/4, $0x00000000
+DATA nz_perm<>+5408(SB)/4, $0x00000000
+DATA nz_perm<>+5412(SB)/4, $0x00000003
+DATA nz_perm<>+5416(SB)/4, $0x00000005
+DATA nz_perm<>+5420(SB)/4, $0x00000007
+DATA nz_perm<>+5424(SB)/4, $0x00000000
+DATA nz_perm<>+5428(SB)/4, $0x00000000
+DATA nz_perm<>+5432(SB)/4, $0x00000000
+DATA nz_perm<>+5436(SB)/4, $0x00000000
+DATA nz_perm<>+5440(SB)/4, $0x00000001
+DATA nz_perm<>+5444(SB)/4, $0x00000003
+DATA nz_perm<>+5448(SB)/4, $0x00000005
+DATA nz_perm<>+5452(SB)/4, $0x00000007
+DATA nz_perm<>+5456(SB)/4, $0x00000000
+DATA nz_perm<>+5460(SB)/4, $0x00000000
+DATA nz_perm<>+5464(SB)/4, $0x00000000
+DATA nz_perm<>+5468(SB)/4, $0x00000000
+DATA nz_perm<>+5472(SB)/4, $0x00000000
+DATA nz_perm<>+5476(SB)/4, $0x00000001
+DATA nz_perm<>+5480(SB)/4, $0x00000003
+DATA nz_perm<>+5484(SB)/4, $0x00000005
+DATA nz_perm<>+5488(SB)/4, $0x00000007
+DATA nz_perm<>+5492(SB)/4, $0x00000000
+DATA nz_perm<>+5496(SB)/4, $0x00000000
+DATA nz_perm<>+5500(SB)/4, $0x00000000
+DATA nz_perm<>+5504(SB)/4, $0x00000002
+DATA nz_perm<>+5508(SB)/4, $0x00000003
+DATA nz_perm<>+5512(SB)/4, $0x00000005
+DATA nz_perm<>+5516(SB)/4, $0x00000007
+DATA nz_perm<>+5520(SB)/4, $0x00000000
+DATA nz_perm<>+5524(SB)/4, $0x00000000
+DATA nz_perm<>+5528(SB)/4, $0x00000000
+DATA nz_perm<>+5532(SB)/4, $0x00000000
+DATA nz_perm<>+5536(SB)/4, $0x00000000
+DATA nz_perm<>+5540(SB)/4, $0x00000002
+DATA nz_perm<>+5544(SB)/4, $0x00000003
+DATA nz_perm<>+5548(SB)/4, $0x00000005
+DATA nz_perm<>+5552(SB)/4, $0x00000007
+DATA nz_perm<>+5556(SB)/4, $0x00000000
+DATA nz_perm<>+5560(SB)/4, $0x00000000
+DATA nz_perm<>+5564(SB)/4, $0x00000000
+DATA nz_perm<>+5568(SB)/4, $0x00000001
+DATA nz_perm<>+5572(SB)/4, $0x00000002
+DATA nz_perm<>+5576(SB)/4, $0x00000003
+DATA nz_perm<>+5580(SB)/4, $0x00000005
+DATA nz_perm<>+5584(SB)/4, $0x00000007
+DATA nz_perm<>+5588(SB)/4, $0x00000000
+DATA nz_perm<>+5592(SB)/4, $0x00000000
+DATA nz_perm<>+5596(SB)/4, $0x00000000
+DATA nz_perm<>+5600(SB)/4, $0x00000000
+DATA nz_perm<>+5604(SB)/4, $0x00000001
+DATA nz_perm<>+5608(SB)/4, $0x00000002
+DATA nz_perm<>+5612(SB)/4, $0x00000003
+DATA nz_perm<>+5616(SB)/4, $0x00000005
+DATA nz_perm<>+5620(SB)/4, $0x00000007
+DATA nz_perm<>+5624(SB)/4, $0x00000000
+DATA nz_perm<>+5628(SB)/4, $0x00000000
+DATA nz_perm<>+5632(SB)/4, $0x00000004
+DATA nz_perm<>+5636(SB)/4, $0x00000005
+DATA nz_perm<>+5640(SB)/4, $0x00000007
+DATA nz_perm<>+5644(SB)/4, $0x00000000
+DATA nz_perm<>+5648(SB)/4, $0x00000000
+DATA nz_perm<>+5652(SB)/4, $0x00000000
+DATA nz_perm<>+5656(SB)/4, $0x00000000
+DATA nz_perm<>+5660(SB)/4, $0x00000000
+DATA nz_perm<>+5664(SB)/4, $0x00000000
+DATA nz_perm<>+5668(SB)/4, $0x00000004
+DATA nz_perm<>+5672(SB)/4, $0x00000005
+DATA nz_perm<>+5676(SB)/4, $0x00000007
+DATA nz_perm<>+5680(SB)/4, $0x00000000
+DATA nz_perm<>+5684(SB)/4, $0x00000000
+DATA nz_perm<>+5688(SB)/4, $0x00000000
+DATA nz_perm<>+5692(SB)/4, $0x00000000
+DATA nz_perm<>+5696(SB)/4, $0x00000001
+DATA nz_perm<>+5700(SB)/4, $0x00000004
+DATA nz_perm<>+5704(SB)/4, $0x00000005
+DATA nz_perm<>+5708(SB)/4, $0x00000007
+DATA nz_perm<>+5712(SB)/4, $0x00000000
+DATA nz_perm<>+5716(SB)/4, $0x00000000
+DATA nz_perm<>+5720(SB)/4, $0x00000000
+DATA nz_perm<>+5724(SB)/4, $0x00000000
+DATA nz_perm<>+5728(SB)/4, $0x00000000
+DATA nz_perm<>+5732(SB)/4, $0x00000001
+DATA nz_perm<>+5736(SB)/4, $0x00000004
+DATA nz_perm<>+5740(SB)/4, $0x00000005
+DATA nz_perm<>+5744(SB)/4, $0x00000007
+DATA nz_perm<>+5748(SB)/4, $0x00000000
+DATA nz_perm<>+5752(SB)/4, $0x00000000
+DATA nz_perm<>+5756(SB)/4, $0x00000000
+DATA nz_perm<>+5760(SB)/4, $0x00000002
+DATA nz_perm<>+5764(SB)/4, $0x00000004
+DATA nz_perm<>+5768(SB)/4, $0x00000005
+DATA nz_perm<>+5772(SB)/4, $0x00000007
+DATA nz_perm<>+5776(SB)/4, $0x00000000
+DATA nz_perm<>+5780(SB)/4, $0x00000000
+DATA nz_perm<>+5784(SB)/4, $0x00000000
+DATA nz_perm<>+5788(SB)/4, $0x00000000
+DATA nz_perm<>+5792(SB)/4, $0x00000000
+DATA nz_perm<>+5796(SB)/4, $0x00000002
+DATA nz_perm<>+5800(SB)/4, $0x00000004
+DATA nz_perm<>+5804(SB)/4, $0x00000005
+DATA nz_perm<>+5808(SB)/4, $0x00000007
+DATA nz_perm<>+5812(SB)/4, $0x00000000
+DATA nz_perm<>+5816(SB)/4, $0x00000000
+DATA nz_perm<>+5820(SB)/4, $0x00000000
+DATA nz_perm<>+5824(SB)/4, $0x00000001
+DATA nz_perm<>+5828(SB)/4, $0x00000002
+DATA nz_perm<>+5832(SB)/4, $0x00000004
+DATA nz_perm<>+5836(SB)/4, $0x00000005
+DATA nz_perm<>+5840(SB)/4, $0x00000007
+DATA nz_perm<>+5844(SB)/4, $0x00000000
+DATA nz_perm<>+5848(SB)/4, $0x00000000
+DATA nz_perm<>+5852(SB)/4, $0x00000000
+DATA nz_perm<>+5856(SB)/4, $0x00000000
+DATA nz_perm<>+5860(SB)/4, $0x00000001
+DATA nz_perm<>+5864(SB)/4, $0x00000002
+DATA nz_perm<>+5868(SB)/4, $0x00000004
+DATA nz_perm<>+5872(SB)/4, $0x00000005
+DATA nz_perm<>+5876(SB)/4, $0x00000007
+DATA nz_perm<>+5880(SB)/4, $0x00000000
+DATA nz_perm<>+5884(SB)/4, $0x00000000
+DATA nz_perm<>+5888(SB)/4, $0x00000003
+DATA nz_perm<>+5892(SB)/4, $0x00000004
+DATA nz_perm<>+5896(SB)/4, $0x00000005
+DATA nz_perm<>+5900(SB)/4, $0x00000007
+DATA nz_perm<>+5904(SB)/4, $0x00000000
+DATA nz_perm<>+5908(SB)/4, $0x00000000
+DATA nz_perm<>+5912(SB)/4, $0x00000000
+DATA nz_perm<>+5916(SB)/4, $0x00000000
+DATA nz_perm<>+5920(SB)/4, $0x00000000
+DATA nz_perm<>+5924(SB)/4, $0x00000003
+DATA nz_perm<>+5928(SB)/4, $0x00000004
+DATA nz_perm<>+5932(SB)/4, $0x00000005
+DATA nz_perm<>+5936(SB)/4, $0x00000007
+DATA nz_perm<>+5940(SB)/4, $0x00000000
+DATA nz_perm<>+5944(SB)/4, $0x00000000
+DATA nz_perm<>+5948(SB)/4, $0x00000000
+DATA nz_perm<>+5952(SB)/4, $0x00000001
+DATA nz_perm<>+5956(SB)/4, $0x00000003
+DATA nz_perm<>+5960(SB)/4, $0x00000004
+DATA nz_perm<>+5964(SB)/4, $0x00000005
+DATA nz_perm<>+5968(SB)/4, $0x00000007
+DATA nz_perm<>+5972(SB)/4, $0x00000000
+DATA nz_perm<>+5976(SB)/4, $0x00000000
+DATA nz_perm<>+5980(SB)/4, $0x00000000
+DATA nz_perm<>+5984(SB)/4, $0x00000000
+DATA nz_perm<>+5988(SB)/4, $0x00000001
+DATA nz_perm<>+5992(SB)/4, $0x00000003
+DATA nz_perm<>+5996(SB)/4, $0x00000004
+DATA nz_perm<>+6000(SB)/4, $0x00000005
+DATA nz_perm<>+6004(SB)/4, $0x00000007
+DATA nz_perm<>+6008(SB)/4, $0x00000000
+DATA nz_perm<>+6012(SB)/4, $0x00000000
+DATA nz_perm<>+6016(SB)/4, $0x00000002
+DATA nz_perm<>+6020(SB)/4, $0x00000003
+DATA nz_perm<>+6024(SB)/4, $0x00000004
+DATA nz_perm<>+6028(SB)/4, $0x00000005
+DATA nz_perm<>+6032(SB)/4, $0x00000007
+DATA nz_perm<>+6036(SB)/4, $0x00000000
+DATA nz_perm<>+6040(SB)/4, $0x00000000
+DATA nz_perm<>+6044(SB)/4, $0x00000000
+DATA nz_perm<>+6048(SB)/4, $0x00000000
+DATA nz_perm<>+6052(SB)/4, $0x00000002
+DATA nz_perm<>+6056(SB)/4, $0x00000003
+DATA nz_perm<>+6060(SB)/4, $0x00000004
+DATA nz_perm<>+6064(SB)/4, $0x00000005
+DATA nz_perm<>+6068(SB)/4, $0x00000007
+DATA nz_perm<>+6072(SB)/4, $0x00000000
+DATA nz_perm<>+6076(SB)/4, $0x00000000
+DATA nz_perm<>+6080(SB)/4, $0x00000001
+DATA nz_perm<>+6084(SB)/4, $0x00000002
+DATA nz_perm<>+6088(SB)/4, $0x00000003
+DATA nz_perm<>+6092(SB)/4, $0x00000004
+DATA nz_perm<>+6096(SB)/4, $0x00000005
+DATA nz_perm<>+6100(SB)/4, $0x00000007
+DATA nz_perm<>+6104(SB)/4, $0x00000000
+DATA nz_perm<>+6108(SB)/4, $0x00000000
+DATA nz_perm<>+6112(SB)/4, $0x00000000
+DATA nz_perm<>+6116(SB)/4, $0x00000001
+DATA nz_perm<>+6120(SB)/4, $0x00000002
+DATA nz_perm<>+6124(SB)/4, $0x00000003
+DATA nz_perm<>+6128(SB)/4, $0x00000004
+DATA nz_perm<>+6132(SB)/4, $0x00000005
+DATA nz_perm<>+6136(SB)/4, $0x00000007
+DATA nz_perm<>+6140(SB)/4, $0x00000000
+DATA nz_perm<>+6144(SB)/4, $0x00000006
+DATA nz_perm<>+6148(SB)/4, $0x00000007
+DATA nz_perm<>+6152(SB)/4, $0x00000000
+DATA nz_perm<>+6156(SB)/4, $0x00000000
+DATA nz_perm<>+6160(SB)/4, $0x00000000
+DATA nz_perm<>+6164(SB)/4, $0x00000000
+DATA nz_perm<>+6168(SB)/4, $0x00000000
+DATA nz_perm<>+6172(SB)/4, $0x00000000
+DATA nz_perm<>+6176(SB)/4, $0x00000000
+DATA nz_perm<>+6180(SB)/4, $0x00000006
+DATA nz_perm<>+6184(SB)/4, $0x00000007
+DATA nz_perm<>+6188(SB)/4, $0x00000000
+DATA nz_perm<>+6192(SB)/4, $0x00000000
+DATA nz_perm<>+6196(SB)/4, $0x00000000
+DATA nz_perm<>+6200(SB)/4, $0x00000000
+DATA nz_perm<>+6204(SB)/4, $0x00000000
+DATA nz_perm<>+6208(SB)/4, $0x00000001
+DATA nz_perm<>+6212(SB)/4, $0x00000006
+DATA nz_perm<>+6216(SB)/4, $0x00000007
+DATA nz_perm<>+6220(SB)/4, $0x00000000
+DATA nz_perm<>+6224(SB)/4, $0x00000000
+DATA nz_perm<>+6228(SB)/4, $0x00000000
+DATA nz_perm<>+6232(SB)/4, $0x00000000
+DATA nz_perm<>+6236(SB)/4, $0x00000000
+DATA nz_perm<>+6240(SB)/4, $0x00000000
+DATA nz_perm<>+6244(SB)/4, $0x00000001
+DATA nz_perm<>+6248(SB)/4, $0x00000006
+DATA nz_perm<>+6252(SB)/4, $0x00000007
+DATA nz_perm<>+6256(SB)/4, $0x00000000
+DATA nz_perm<>+6260(SB)/4, $0x00000000
+DATA nz_perm<>+6264(SB)/4, $0x00000000
+DATA nz_perm<>+6268(SB)/4, $0x00000000
+DATA nz_perm<>+6272(SB)/4, $0x00000002
+DATA nz_perm<>+6276(SB)/4, $0x00000006
+DATA nz_perm<>+6280(SB)/4, $0x00000007
+DATA nz_perm<>+6284(SB)/4, $0x00000000
+DATA nz_perm<>+6288(SB)/4, $0x00000000
+DATA nz_perm<>+6292(SB)/4, $0x00000000
+DATA nz_perm<>+6296(SB)/4, $0x00000000
+DATA nz_perm<>+6300(SB)/4, $0x00000000
+DATA nz_perm<>+6304(SB)/4, $0x00000000
+DATA nz_perm<>+6308(SB)/4, $0x00000002
+DATA nz_perm<>+6312(SB)/4, $0x00000006
+DATA nz_perm<>+6316(SB)/4, $0x00000007
+DATA nz_perm<>+6320(SB)/4, $0x00000000
+DATA nz_perm<>+6324(SB)/4, $0x00000000
+DATA nz_perm<>+6328(SB)/4, $0x00000000
+DATA nz_perm<>+6332(SB)/4, $0x00000000
+DATA nz_perm<>+6336(SB)/4, $0x00000001
+DATA nz_perm<>+6340(SB)/4, $0x00000002
+DATA nz_perm<>+6344(SB)/4, $0x00000006
+DATA nz_perm<>+6348(SB)/4, $0x00000007
+DATA nz_perm<>+6352(SB)/4, $0x00000000
+DATA nz_perm<>+6356(SB)/4, $0x00000000
+DATA nz_perm<>+6360(SB)/4, $0x00000000
+DATA nz_perm<>+6364(SB)/4, $0x00000000
+DATA nz_perm<>+6368(SB)/4, $0x00000000
+DATA nz_perm<>+6372(SB)/4, $0x00000001
+DATA nz_perm<>+6376(SB)/4, $0x00000002
+DATA nz_perm<>+6380(SB)/4, $0x00000006
+DATA nz_perm<>+6384(SB)/4, $0x00000007
+DATA nz_perm<>+6388(SB)/4, $0x00000000
+DATA nz_perm<>+6392(SB)/4, $0x00000000
+DATA nz_perm<>+6396(SB)/4, $0x00000000
+DATA nz_perm<>+6400(SB)/4, $0x00000003
+DATA nz_perm<>+6404(SB)/4, $0x00000006
+DATA nz_perm<>+6408(SB)/4, $0x00000007
+DATA nz_perm<>+6412(SB)/4, $0x00000000
+DATA nz_perm<>+6416(SB)/4, $0x00000000
+DATA nz_perm<>+6420(SB)/4, $0x00000000
+DATA nz_perm<>+6424(SB)/4, $0x00000000
+DATA nz_perm<>+6428(SB)/4, $0x00000000
+DATA nz_perm<>+6432(SB)/4, $0x00000000
+DATA nz_perm<>+6436(SB)/4, $0x00000003
+DATA nz_perm<>+6440(SB)/4, $0x00000006
+DATA nz_perm<>+6444(SB)/4, $0x00000007
+DATA nz_perm<>+6448(SB)/4, $0x00000000
+DATA nz_perm<>+6452(SB)/4, $0x00000000
+DATA nz_perm<>+6456(SB)/4, $0x00000000
+DATA nz_perm<>+6460(SB)/4, $0x00000000
+DATA nz_perm<>+6464(SB)/4, $0x00000001
+DATA nz_perm<>+6468(SB)/4, $0x00000003
+DATA nz_perm<>+6472(SB)/4, $0x00000006
+DATA nz_perm<>+6476(SB)/4, $0x00000007
+DATA nz_perm<>+6480(SB)/4, $0x00000000
+DATA nz_perm<>+6484(SB)/4, $0x00000000
+DATA nz_perm<>+6488(SB)/4, $0x00000000
+DATA nz_perm<>+6492(SB)/4, $0x00000000
+DATA nz_perm<>+6496(SB)/4, $0x00000000
+DATA nz_perm<>+6500(SB)/4, $0x00000001
+DATA nz_perm<>+6504(SB)/4, $0x00000003
+DATA nz_perm<>+6508(SB)/4, $0x00000006
+DATA nz_perm<>+6512(SB)/4, $0x00000007
+DATA nz_perm<>+6516(SB)/4, $0x00000000
+DATA nz_perm<>+6520(SB)/4, $0x00000000
+DATA nz_perm<>+6524(SB)/4, $0x00000000
+DATA nz_perm<>+6528(SB)/4, $0x00000002
+DATA nz_perm<>+6532(SB)/4, $0x00000003
+DATA nz_perm<>+6536(SB)/4, $0x00000006
+DATA nz_perm<>+6540(SB)/4, $0x00000007
+DATA nz_perm<>+6544(SB)/4, $0x00000000
+DATA nz_perm<>+6548(SB)/4, $0x00000000
+DATA nz_perm<>+6552(SB)/4, $0x00000000
+DATA nz_perm<>+6556(SB)/4, $0x00000000
+DATA nz_perm<>+6560(SB)/4, $0x00000000
+DATA nz_perm<>+6564(SB)/4, $0x00000002
+DATA nz_perm<>+6568(SB)/4, $0x00000003
+DATA nz_perm<>+6572(SB)/4, $0x00000006
+DATA nz_perm<>+6576(SB)/4, $0x00000007
+DATA nz_perm<>+6580(SB)/4, $0x00000000
+DATA nz_perm<>+6584(SB)/4, $0x00000000
+DATA nz_perm<>+6588(SB)/4, $0x00000000
+DATA nz_perm<>+6592(SB)/4, $0x00000001
+DATA nz_perm<>+6596(SB)/4, $0x00000002
+DATA nz_perm<>+6600(SB)/4, $0x00000003
+DATA nz_perm<>+6604(SB)/4, $0x00000006
+DATA nz_perm<>+6608(SB)/4, $0x00000007
+DATA nz_perm<>+6612(SB)/4, $0x00000000
+DATA nz_perm<>+6616(SB)/4, $0x00000000
+DATA nz_perm<>+6620(SB)/4, $0x00000000
+DATA nz_perm<>+6624(SB)/4, $0x00000000
+DATA nz_perm<>+6628(SB)/4, $0x00000001
+DATA nz_perm<>+6632(SB)/4, $0x00000002
+DATA nz_perm<>+6636(SB)/4, $0x00000003
+DATA nz_perm<>+6640(SB)/4, $0x00000006
+DATA nz_perm<>+6644(SB)/4, $0x00000007
+DATA nz_perm<>+6648(SB)/4, $0x00000000
+DATA nz_perm<>+6652(SB)/4, $0x00000000
+DATA nz_perm<>+6656(SB)/4, $0x00000004
+DATA nz_perm<>+6660(SB)/4, $0x00000006
+DATA nz_perm<>+6664(SB)/4, $0x00000007
+DATA nz_perm<>+6668(SB)/4, $0x00000000
+DATA nz_perm<>+6672(SB)/4, $0x00000000
+DATA nz_perm<>+6676(SB)/4, $0x00000000
+DATA nz_perm<>+6680(SB)/4, $0x00000000
+DATA nz_perm<>+6684(SB)/4, $0x00000000
+DATA nz_perm<>+6688(SB)/4, $0x00000000
+DATA nz_perm<>+6692(SB)/4, $0x00000004
+DATA nz_perm<>+6696(SB)/4, $0x00000006
+DATA nz_perm<>+6700(SB)/4, $0x00000007
+DATA nz_perm<>+6704(SB)/4, $0x00000000
+DATA nz_perm<>+6708(SB)/4, $0x00000000
+DATA nz_perm<>+6712(SB)/4, $0x00000000
+DATA nz_perm<>+6716(SB)/4, $0x00000000
+DATA nz_perm<>+6720(SB)/4, $0x00000001
+DATA nz_perm<>+6724(SB)/4, $0x00000004
+DATA nz_perm<>+6728(SB)/4, $0x00000006
+DATA nz_perm<>+6732(SB)/4, $0x00000007
+DATA nz_perm<>+6736(SB)/4, $0x00000000
+DATA nz_perm<>+6740(SB)/4, $0x00000000
+DATA nz_perm<>+6744(SB)/4, $0x00000000
+DATA nz_perm<>+6748(SB)/4, $0x00000000
+DATA nz_perm<>+6752(SB)/4, $0x00000000
+DATA nz_perm<>+6756(SB)/4, $0x00000001
+DATA nz_perm<>+6760(SB)/4, $0x00000004
+DATA nz_perm<>+6764(SB)/4, $0x00000006
+DATA nz_perm<>+6768(SB)/4, $0x00000007
+DATA nz_perm<>+6772(SB)/4, $0x00000000
+DATA nz_perm<>+6776(SB)/4, $0x00000000
+DATA nz_perm<>+6780(SB)/4, $0x00000000
+DATA nz_perm<>+6784(SB)/4, $0x00000002
+DATA nz_perm<>+6788(SB)/4, $0x00000004
+DATA nz_perm<>+6792(SB)/4, $0x00000006
+DATA nz_perm<>+6796(SB)/4, $0x00000007
+DATA nz_perm<>+6800(SB)/4, $0x00000000
+DATA nz_perm<>+6804(SB)/4, $0x00000000
+DATA nz_perm<>+6808(SB)/4, $0x00000000
+DATA nz_perm<>+6812(SB)/4, $0x00000000
+DATA nz_perm<>+6816(SB)/4, $0x00000000
+DATA nz_perm<>+6820(SB)/4, $0x00000002
+DATA nz_perm<>+6824(SB)/4, $0x00000004
+DATA nz_perm<>+6828(SB)/4, $0x00000006
+DATA nz_perm<>+6832(SB)/4, $0x00000007
+DATA nz_perm<>+6836(SB)/4, $0x00000000
+DATA nz_perm<>+6840(SB)/4, $0x00000000
+DATA nz_perm<>+6844(SB)/4, $0x00000000
+DATA nz_perm<>+6848(SB)/4, $0x00000001
+DATA nz_perm<>+6852(SB)/4, $0x00000002
+DATA nz_perm<>+6856(SB)/4, $0x00000004
+DATA nz_perm<>+6860(SB)/4, $0x00000006
+DATA nz_perm<>+6864(SB)/4, $0x00000007
+DATA nz_perm<>+6868(SB)/4, $0x00000000
+DATA nz_perm<>+6872(SB)/4, $0x00000000
+DATA nz_perm<>+6876(SB)/4, $0x00000000
+DATA nz_perm<>+6880(SB)/4, $0x00000000
+DATA nz_perm<>+6884(SB)/4, $0x00000001
+DATA nz_perm<>+6888(SB)/4, $0x00000002
+DATA nz_perm<>+6892(SB)/4, $0x00000004
+DATA nz_perm<>+6896(SB)/4, $0x00000006
+DATA nz_perm<>+6900(SB)/4, $0x00000007
+DATA nz_perm<>+6904(SB)/4, $0x00000000
+DATA nz_perm<>+6908(SB)/4, $0x00000000
+DATA nz_perm<>+6912(SB)/4, $0x00000003
+DATA nz_perm<>+6916(SB)/4, $0x00000004
+DATA nz_perm<>+6920(SB)/4, $0x00000006
+DATA nz_perm<>+6924(SB)/4, $0x00000007
+DATA nz_perm<>+6928(SB)/4, $0x00000000
+DATA nz_perm<>+6932(SB)/4, $0x00000000
+DATA nz_perm<>+6936(SB)/4, $0x00000000
+DATA nz_perm<>+6940(SB)/4, $0x00000000
+DATA nz_perm<>+6944(SB)/4, $0x00000000
+DATA nz_perm<>+6948(SB)/4, $0x00000003
+DATA nz_perm<>+6952(SB)/4, $0x00000004
+DATA nz_perm<>+6956(SB)/4, $0x00000006
+DATA nz_perm<>+6960(SB)/4, $0x00000007
+DATA nz_perm<>+6964(SB)/4, $0x00000000
+DATA nz_perm<>+6968(SB)/4, $0x00000000
+DATA nz_perm<>+6972(SB)/4, $0x00000000
+DATA nz_perm<>+6976(SB)/4, $0x00000001
+DATA nz_perm<>+6980(SB)/4, $0x00000003
+DATA nz_perm<>+6984(SB)/4, $0x00000004
+DATA nz_perm<>+6988(SB)/4, $0x00000006
+DATA nz_perm<>+6992(SB)/4, $0x00000007
+DATA nz_perm<>+6996(SB)/4, $0x00000000
+DATA nz_perm<>+7000(SB)/4, $0x00000000
+DATA nz_perm<>+7004(SB)/4, $0x00000000
+DATA nz_perm<>+7008(SB)/4, $0x00000000
+DATA nz_perm<>+7012(SB)/4, $0x00000001
+DATA nz_perm<>+7016(SB)/4, $0x00000003
+DATA nz_perm<>+7020(SB)/4, $0x00000004
+DATA nz_perm<>+7024(SB)/4, $0x00000006
+DATA nz_perm<>+7028(SB)/4, $0x00000007
+DATA nz_perm<>+7032(SB)/4, $0x00000000
+DATA nz_perm<>+7036(SB)/4, $0x00000000
+DATA nz_perm<>+7040(SB)/4, $0x00000002
+DATA nz_perm<>+7044(SB)/4, $0x00000003
+DATA nz_perm<>+7048(SB)/4, $0x00000004
+DATA nz_perm<>+7052(SB)/4, $0x00000006
+DATA nz_perm<>+7056(SB)/4, $0x00000007
+DATA nz_perm<>+7060(SB)/4, $0x00000000
+DATA nz_perm<>+7064(SB)/4, $0x00000000
+DATA nz_perm<>+7068(SB)/4, $0x00000000
+DATA nz_perm<>+7072(SB)/4, $0x00000000
+DATA nz_perm<>+7076(SB)/4, $0x00000002
+DATA nz_perm<>+7080(SB)/4, $0x00000003
+DATA nz_perm<>+7084(SB)/4, $0x00000004
+DATA nz_perm<>+7088(SB)/4, $0x00000006
+DATA nz_perm<>+7092(SB)/4, $0x00000007
+DATA nz_perm<>+7096(SB)/4, $0x00000000
+DATA nz_perm<>+7100(SB)/4, $0x00000000
+DATA nz_perm<>+7104(SB)/4, $0x00000001
+DATA nz_perm<>+7108(SB)/4, $0x00000002
+DATA nz_perm<>+7112(SB)/4, $0x00000003
+DATA nz_perm<>+7116(SB)/4, $0x00000004
+DATA nz_perm<>+7120(SB)/4, $0x00000006
+DATA nz_perm<>+7124(SB)/4, $0x00000007
+DATA nz_perm<>+7128(SB)/4, $0x00000000
+DATA nz_perm<>+7132(SB)/4, $0x00000000
+DATA nz_perm<>+7136(SB)/4, $0x00000000
+DATA nz_perm<>+7140(SB)/4, $0x00000001
+DATA nz_perm<>+7144(SB)/4, $0x00000002
+DATA nz_perm<>+7148(SB)/4, $0x00000003
+DATA nz_perm<>+7152(SB)/4, $0x00000004
+DATA nz_perm<>+7156(SB)/4, $0x00000006
+DATA nz_perm<>+7160(SB)/4, $0x00000007
+DATA nz_perm<>+7164(SB)/4, $0x00000000
+DATA nz_perm<>+7168(SB)/4, $0x00000005
+DATA nz_perm<>+7172(SB)/4, $0x00000006
+DATA nz_perm<>+7176(SB)/4, $0x00000007
+DATA nz_perm<>+7180(SB)/4, $0x00000000
+DATA nz_perm<>+7184(SB)/4, $0x00000000
+DATA nz_perm<>+7188(SB)/4, $0x00000000
+DATA nz_perm<>+7192(SB)/4, $0x00000000
+DATA nz_perm<>+7196(SB)/4, $0x00000000
+DATA nz_perm<>+7200(SB)/4, $0x00000000
+DATA nz_perm<>+7204(SB)/4, $0x00000005
+DATA nz_perm<>+7208(SB)/4, $0x00000006
+DATA nz_perm<>+7212(SB)/4, $0x00000007
+DATA nz_perm<>+7216(SB)/4, $0x00000000
+DATA nz_perm<>+7220(SB)/4, $0x00000000
+DATA nz_perm<>+7224(SB)/4, $0x00000000
+DATA nz_perm<>+7228(SB)/4, $0x00000000
+DATA nz_perm<>+7232(SB)/4, $0x00000001
+DATA nz_perm<>+7236(SB)/4, $0x00000005
+DATA nz_perm<>+7240(SB)/4, $0x00000006
+DATA nz_perm<>+7244(SB)/4, $0x00000007
+DATA nz_perm<>+7248(SB)/4, $0x00000000
+DATA nz_perm<>+7252(SB)/4, $0x00000000
+DATA nz_perm<>+7256(SB)/4, $0x00000000
+DATA nz_perm<>+7260(SB)/4, $0x00000000
+DATA nz_perm<>+7264(SB)/4, $0x00000000
+DATA nz_perm<>+7268(SB)/4, $0x00000001
+DATA nz_perm<>+7272(SB)/4, $0x00000005
+DATA nz_perm<>+7276(SB)/4, $0x00000006
+DATA nz_perm<>+7280(SB)/4, $0x00000007
+DATA nz_perm<>+7284(SB)/4, $0x00000000
+DATA nz_perm<>+7288(SB)/4, $0x00000000
+DATA nz_perm<>+7292(SB)/4, $0x00000000
+DATA nz_perm<>+7296(SB)/4, $0x00000002
+DATA nz_perm<>+7300(SB)/4, $0x00000005
+DATA nz_perm<>+7304(SB)/4, $0x00000006
+DATA nz_perm<>+7308(SB)/4, $0x00000007
+DATA nz_perm<>+7312(SB)/4, $0x00000000
+DATA nz_perm<>+7316(SB)/4, $0x00000000
+DATA nz_perm<>+7320(SB)/4, $0x00000000
+DATA nz_perm<>+7324(SB)/4, $0x00000000
+DATA nz_perm<>+7328(SB)/4, $0x00000000
+DATA nz_perm<>+7332(SB)/4, $0x00000002
+DATA nz_perm<>+7336(SB)/4, $0x00000005
+DATA nz_perm<>+7340(SB)/4, $0x00000006
+DATA nz_perm<>+7344(SB)/4, $0x00000007
+DATA nz_perm<>+7348(SB)/4, $0x00000000
+DATA nz_perm<>+7352(SB)/4, $0x00000000
+DATA nz_perm<>+7356(SB)/4, $0x00000000
+DATA nz_perm<>+7360(SB)/4, $0x00000001
+DATA nz_perm<>+7364(SB)/4, $0x00000002
+DATA nz_perm<>+7368(SB)/4, $0x00000005
+DATA nz_perm<>+7372(SB)/4, $0x00000006
+DATA nz_perm<>+7376(SB)/4, $0x00000007
+DATA nz_perm<>+7380(SB)/4, $0x00000000
+DATA nz_perm<>+7384(SB)/4, $0x00000000
+DATA nz_perm<>+7388(SB)/4, $0x00000000
+DATA nz_perm<>+7392(SB)/4, $0x00000000
+DATA nz_perm<>+7396(SB)/4, $0x00000001
+DATA nz_perm<>+7400(SB)/4, $0x00000002
+DATA nz_perm<>+7404(SB)/4, $0x00000005
+DATA nz_perm<>+7408(SB)/4, $0x00000006
+DATA nz_perm<>+7412(SB)/4, $0x00000007
+DATA nz_perm<>+7416(SB)/4, $0x00000000
+DATA nz_perm<>+7420(SB)/4, $0x00000000
+DATA nz_perm<>+7424(SB)/4, $0x00000003
+DATA nz_perm<>+7428(SB)/4, $0x00000005
+DATA nz_perm<>+7432(SB)/4, $0x00000006
+DATA nz_perm<>+7436(SB)/4, $0x00000007
+DATA nz_perm<>+7440(SB)/4, $0x00000000
+DATA nz_perm<>+7444(SB)/4, $0x00000000
+DATA nz_perm<>+7448(SB)/4, $0x00000000
+DATA nz_perm<>+7452(SB)/4, $0x00000000
+DATA nz_perm<>+7456(SB)/4, $0x00000000
+DATA nz_perm<>+7460(SB)/4, $0x00000003
+DATA nz_perm<>+7464(SB)/4, $0x00000005
+DATA nz_perm<>+7468(SB)/4, $0x00000006
+DATA nz_perm<>+7472(SB)/4, $0x00000007
+DATA nz_perm<>+7476(SB)/4, $0x00000000
+DATA nz_perm<>+7480(SB)/4, $0x00000000
+DATA nz_perm<>+7484(SB)/4, $0x00000000
+DATA nz_perm<>+7488(SB)/4, $0x00000001
+DATA nz_perm<>+7492(SB)/4, $0x00000003
+DATA nz_perm<>+7496(SB)/4, $0x00000005
+DATA nz_perm<>+7500(SB)/4, $0x00000006
+DATA nz_perm<>+7504(SB)/4, $0x00000007
+DATA nz_perm<>+7508(SB)/4, $0x00000000
+DATA nz_perm<>+7512(SB)/4, $0x00000000
+DATA nz_perm<>+7516(SB)/4, $0x00000000
+DATA nz_perm<>+7520(SB)/4, $0x00000000
+DATA nz_perm<>+7524(SB)/4, $0x00000001
+DATA nz_perm<>+7528(SB)/4, $0x00000003
+DATA nz_perm<>+7532(SB)/4, $0x00000005
+DATA nz_perm<>+7536(SB)/4, $0x00000006
+DATA nz_perm<>+7540(SB)/4, $0x00000007
+DATA nz_perm<>+7544(SB)/4, $0x00000000
+DATA nz_perm<>+7548(SB)/4, $0x00000000
+DATA nz_perm<>+7552(SB)/4, $0x00000002
+DATA nz_perm<>+7556(SB)/4, $0x00000003
+DATA nz_perm<>+7560(SB)/4, $0x00000005
+DATA nz_perm<>+7564(SB)/4, $0x00000006
+DATA nz_perm<>+7568(SB)/4, $0x00000007
+DATA nz_perm<>+7572(SB)/4, $0x00000000
+DATA nz_perm<>+7576(SB)/4, $0x00000000
+DATA nz_perm<>+7580(SB)/4, $0x00000000
+DATA nz_perm<>+7584(SB)/4, $0x00000000
+DATA nz_perm<>+7588(SB)/4, $0x00000002
+DATA nz_perm<>+7592(SB)/4, $0x00000003
+DATA nz_perm<>+7596(SB)/4, $0x00000005
+DATA nz_perm<>+7600(SB)/4, $0x00000006
+DATA nz_perm<>+7604(SB)/4, $0x00000007
+DATA nz_perm<>+7608(SB)/4, $0x00000000
+DATA nz_perm<>+7612(SB)/4, $0x00000000
+DATA nz_perm<>+7616(SB)/4, $0x00000001
+DATA nz_perm<>+7620(SB)/4, $0x00000002
+DATA nz_perm<>+7624(SB)/4, $0x00000003
+DATA nz_perm<>+7628(SB)/4, $0x00000005
+DATA nz_perm<>+7632(SB)/4, $0x00000006
+DATA nz_perm<>+7636(SB)/4, $0x00000007
+DATA nz_perm<>+7640(SB)/4, $0x00000000
+DATA nz_perm<>+7644(SB)/4, $0x00000000
+DATA nz_perm<>+7648(SB)/4, $0x00000000
+DATA nz_perm<>+7652(SB)/4, $0x00000001
+DATA nz_perm<>+7656(SB)/4, $0x00000002
+DATA nz_perm<>+7660(SB)/4, $0x00000003
+DATA nz_perm<>+7664(SB)/4, $0x00000005
+DATA nz_perm<>+7668(SB)/4, $0x00000006
+DATA nz_perm<>+7672(SB)/4, $0x00000007
+DATA nz_perm<>+7676(SB)/4, $0x00000000
+DATA nz_perm<>+7680(SB)/4, $0x00000004
+DATA nz_perm<>+7684(SB)/4, $0x00000005
+DATA nz_perm<>+7688(SB)/4, $0x00000006
+DATA nz_perm<>+7692(SB)/4, $0x00000007
+DATA nz_perm<>+7696(SB)/4, $0x00000000
+DATA nz_perm<>+7700(SB)/4, $0x00000000
+DATA nz_perm<>+7704(SB)/4, $0x00000000
+DATA nz_perm<>+7708(SB)/4, $0x00000000
+DATA nz_perm<>+7712(SB)/4, $0x00000000
+DATA nz_perm<>+7716(SB)/4, $0x00000004
+DATA nz_perm<>+7720(SB)/4, $0x00000005
+DATA nz_perm<>+7724(SB)/4, $0x00000006
+DATA nz_perm<>+7728(SB)/4, $0x00000007
+DATA nz_perm<>+7732(SB)/4, $0x00000000
+DATA nz_perm<>+7736(SB)/4, $0x00000000
+DATA nz_perm<>+7740(SB)/4, $0x00000000
+DATA nz_perm<>+7744(SB)/4, $0x00000001
+DATA nz_perm<>+7748(SB)/4, $0x00000004
+DATA nz_perm<>+7752(SB)/4, $0x00000005
+DATA nz_perm<>+7756(SB)/4, $0x00000006
+DATA nz_perm<>+7760(SB)/4, $0x00000007
+DATA nz_perm<>+7764(SB)/4, $0x00000000
+DATA nz_perm<>+7768(SB)/4, $0x00000000
+DATA nz_perm<>+7772(SB)/4, $0x00000000
+DATA nz_perm<>+7776(SB)/4, $0x00000000
+DATA nz_perm<>+7780(SB)/4, $0x00000001
+DATA nz_perm<>+7784(SB)/4, $0x00000004
+DATA nz_perm<>+7788(SB)/4, $0x00000005
+DATA nz_perm<>+7792(SB)/4, $0x00000006
+DATA nz_perm<>+7796(SB)/4, $0x00000007
+DATA nz_perm<>+7800(SB)/4, $0x00000000
+DATA nz_perm<>+7804(SB)/4, $0x00000000
+DATA nz_perm<>+7808(SB)/4, $0x00000002
+DATA nz_perm<>+7812(SB)/4, $0x00000004
+DATA nz_perm<>+7816(SB)/4, $0x00000005
+DATA nz_perm<>+7820(SB)/4, $0x00000006
+DATA nz_perm<>+7824(SB)/4, $0x00000007
+DATA nz_perm<>+7828(SB)/4, $0x00000000
+DATA nz_perm<>+7832(SB)/4, $0x00000000
+DATA nz_perm<>+7836(SB)/4, $0x00000000
+DATA nz_perm<>+7840(SB)/4, $0x00000000
+DATA nz_perm<>+7844(SB)/4, $0x00000002
+DATA nz_perm<>+7848(SB)/4, $0x00000004
+DATA nz_perm<>+7852(SB)/4, $0x00000005
+DATA nz_perm<>+7856(SB)/4, $0x00000006
+DATA nz_perm<>+7860(SB)/4, $0x00000007
+DATA nz_perm<>+7864(SB)/4, $0x00000000
+DATA nz_perm<>+7868(SB)/4, $0x00000000
+DATA nz_perm<>+7872(SB)/4, $0x00000001
+DATA nz_perm<>+7876(SB)/4, $0x00000002
+DATA nz_perm<>+7880(SB)/4, $0x00000004
+DATA nz_perm<>+7884(SB)/4, $0x00000005
+DATA nz_perm<>+7888(SB)/4, $0x00000006
+DATA nz_perm<>+7892(SB)/4, $0x00000007
+DATA nz_perm<>+7896(SB)/4, $0x00000000
+DATA nz_perm<>+7900(SB)/4, $0x00000000
+DATA nz_perm<>+7904(SB)/4, $0x00000000
+DATA nz_perm<>+7908(SB)/4, $0x00000001
+DATA nz_perm<>+7912(SB)/4, $0x00000002
+DATA nz_perm<>+7916(SB)/4, $0x00000004
+DATA nz_perm<>+7920(SB)/4, $0x00000005
+DATA nz_perm<>+7924(SB)/4, $0x00000006
+DATA nz_perm<>+7928(SB)/4, $0x00000007
+DATA nz_perm<>+7932(SB)/4, $0x00000000
+DATA nz_perm<>+7936(SB)/4, $0x00000003
+DATA nz_perm<>+7940(SB)/4, $0x00000004
+DATA nz_perm<>+7944(SB)/4, $0x00000005
+DATA nz_perm<>+7948(SB)/4, $0x00000006
+DATA nz_perm<>+7952(SB)/4, $0x00000007
+DATA nz_perm<>+7956(SB)/4, $0x00000000
+DATA nz_perm<>+7960(SB)/4, $0x00000000
+DATA nz_perm<>+7964(SB)/4, $0x00000000
+DATA nz_perm<>+7968(SB)/4, $0x00000000
+DATA nz_perm<>+7972(SB)/4, $0x00000003
+DATA nz_perm<>+7976(SB)/4, $0x00000004
+DATA nz_perm<>+7980(SB)/4, $0x00000005
+DATA nz_perm<>+7984(SB)/4, $0x00000006
+DATA nz_perm<>+7988(SB)/4, $0x00000007
+DATA nz_perm<>+7992(SB)/4, $0x00000000
+DATA nz_perm<>+7996(SB)/4, $0x00000000
+DATA nz_perm<>+8000(SB)/4, $0x00000001
+DATA nz_perm<>+8004(SB)/4, $0x00000003
+DATA nz_perm<>+8008(SB)/4, $0x00000004
+DATA nz_perm<>+8012(SB)/4, $0x00000005
+DATA nz_perm<>+8016(SB)/4, $0x00000006
+DATA nz_perm<>+8020(SB)/4, $0x00000007
+DATA nz_perm<>+8024(SB)/4, $0x00000000
+DATA nz_perm<>+8028(SB)/4, $0x00000000
+DATA nz_perm<>+8032(SB)/4, $0x00000000
+DATA nz_perm<>+8036(SB)/4, $0x00000001
+DATA nz_perm<>+8040(SB)/4, $0x00000003
+DATA nz_perm<>+8044(SB)/4, $0x00000004
+DATA nz_perm<>+8048(SB)/4, $0x00000005
+DATA nz_perm<>+8052(SB)/4, $0x00000006
+DATA nz_perm<>+8056(SB)/4, $0x00000007
+DATA nz_perm<>+8060(SB)/4, $0x00000000
+DATA nz_perm<>+8064(SB)/4, $0x00000002
+DATA nz_perm<>+8068(SB)/4, $0x00000003
+DATA nz_perm<>+8072(SB)/4, $0x00000004
+DATA nz_perm<>+8076(SB)/4, $0x00000005
+DATA nz_perm<>+8080(SB)/4, $0x00000006
+DATA nz_perm<>+8084(SB)/4, $0x00000007
+DATA nz_perm<>+8088(SB)/4, $0x00000000
+DATA nz_perm<>+8092(SB)/4, $0x00000000
+DATA nz_perm<>+8096(SB)/4, $0x00000000
+DATA nz_perm<>+8100(SB)/4, $0x00000002
+DATA nz_perm<>+8104(SB)/4, $0x00000003
+DATA nz_perm<>+8108(SB)/4, $0x00000004
+DATA nz_perm<>+8112(SB)/4, $0x00000005
+DATA nz_perm<>+8116(SB)/4, $0x00000006
+DATA nz_perm<>+8120(SB)/4, $0x00000007
+DATA nz_perm<>+8124(SB)/4, $0x00000000
+DATA nz_perm<>+8128(SB)/4, $0x00000001
+DATA nz_perm<>+8132(SB)/4, $0x00000002
+DATA nz_perm<>+8136(SB)/4, $0x00000003
+DATA nz_perm<>+8140(SB)/4, $0x00000004
+DATA nz_perm<>+8144(SB)/4, $0x00000005
+DATA nz_perm<>+8148(SB)/4, $0x00000006
+DATA nz_perm<>+8152(SB)/4, $0x00000007
+DATA nz_perm<>+8156(SB)/4, $0x00000000
+DATA nz_perm<>+8160(SB)/4, $0x00000000
+DATA nz_perm<>+8164(SB)/4, $0x00000001
+DATA nz_perm<>+8168(SB)/4, $0x00000002
+DATA nz_perm<>+8172(SB)/4, $0x00000003
+DATA nz_perm<>+8176(SB)/4, $0x00000004
+DATA nz_perm<>+8180(SB)/4, $0x00000005
+DATA nz_perm<>+8184(SB)/4, $0x00000006
+DATA nz_perm<>+8188(SB)/4, $0x00000007
+GLOBL nz_perm<>(SB), RODATA|NOPTR, $8192
 
 // func deinterleave_avx2(n int, x *float32, even *float32, odd *float32)
 // Requires: AVX, AVX2
@@ -10183,24 +13216,6 @@ next:
 	JNZ   channel
 	VZEROUPPER
 	RET
-
-DATA iota16<>+0(SB)/4, $0x00000000
-DATA iota16<>+4(SB)/4, $0x00000001
-DATA iota16<>+8(SB)/4, $0x00000002
-DATA iota16<>+12(SB)/4, $0x00000003
-DATA iota16<>+16(SB)/4, $0x00000004
-DATA iota16<>+20(SB)/4, $0x00000005
-DATA iota16<>+24(SB)/4, $0x00000006
-DATA iota16<>+28(SB)/4, $0x00000007
-DATA iota16<>+32(SB)/4, $0x00000008
-DATA iota16<>+36(SB)/4, $0x00000009
-DATA iota16<>+40(SB)/4, $0x0000000a
-DATA iota16<>+44(SB)/4, $0x0000000b
-DATA iota16<>+48(SB)/4, $0x0000000c
-DATA iota16<>+52(SB)/4, $0x0000000d
-DATA iota16<>+56(SB)/4, $0x0000000e
-DATA iota16<>+60(SB)/4, $0x0000000f
-GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
 // func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 // Requires: AVX, AVX512F

@@ -74,6 +74,16 @@ func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, b
 //go:noescape
 func dw_avx2(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
 
+// dw3s1_avx2 is the direct 3x3 stride-1 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s1_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+
+// dw3s2_avx2 is the direct 3x3 stride-2 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s2_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+
 // add_avx2 is addGo for n a multiple of the vector width.
 //
 //go:noescape
@@ -88,6 +98,11 @@ func minmax_avx2(n int, x *float32) (lo int32, hi int32, nan bool)
 //
 //go:noescape
 func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
+
+// histidxnz_avx2 is histIndexNonZeroGo for n a multiple of the vector width.
+//
+//go:noescape
+func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) int
 
 // deinterleave_avx2 is deinterleaveGo for n a multiple of the vector width.
 //

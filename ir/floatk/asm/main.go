@@ -47,10 +47,16 @@ func main() {
 		if t.vw == 16 {
 			dw3s1(t)
 			dw3s2(t)
+		} else {
+			dw3ymm(t, 1)
+			dw3ymm(t, 2)
 		}
 		add(t)
 		minmax(t)
 		histIndex(t)
+		if t.vw == 8 {
+			histIndexNonZero(t)
+		}
 		deinterleave(t)
 	}
 	sigmoid(false)
@@ -624,6 +630,299 @@ func dw3s1(t tier) {
 	RET()
 }
 
+// dw3ymm is dw3s1 and dw3s2 for AVX2 (no opmasks, 16 vector registers):
+// vectors of vw output columns, each walking down the rows. The load masks
+// are vectors (VMASKMOVPS reads zeros where a lane's column is outside the
+// plane and never touches it). Rows whose three input rows are all inside
+// the plane run a body with three row pointers moving down together; the
+// rows at the top and bottom skip the taps of rows outside. A vector whose
+// outputs all exist is stored whole, one ending a row under its mask.
+// Stride 1 keeps the channel's weights in registers; stride 2, which takes
+// 2vw+2 input columns per vector and splits them into even and odd ones,
+// multiplies them from the stack.
+func dw3ymm(t tier, s int) {
+	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
+	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	vb := 4 * t.vw                    // bytes of a vector
+	loc := AllocLocal(vb*(9+3) + 8*3) // weights, lo, hi, store mask; row counts
+	wl := func(i int) Mem { return loc.Offset(vb * i) }
+	loM, hiM, kstM := loc.Offset(vb*9), loc.Offset(vb*10), loc.Offset(vb*11)
+	cntM := func(i int) Mem { return loc.Offset(vb*12 + 8*i) } // top, middle, bottom rows
+	// bcast sets every lane of dst to the low 32 bits of g.
+	bcast := func(g reg.GPVirtual, xt, dst reg.VecVirtual) {
+		VMOVD(g.As32(), xt.AsX())
+		VPBROADCASTD(xt.AsX(), dst)
+	}
+	xt := t.vec()
+	VBROADCASTSS(addr(Param("lo")), xt)
+	VMOVUPS(xt, loM)
+	VBROADCASTSS(addr(Param("hi")), xt)
+	VMOVUPS(xt, hiM)
+	// Output rows: [0, top) read rows above the plane, [top, mid) only rows
+	// inside it, [mid, oh) rows below it.
+	g, h := GP64(), GP64()
+	Load(Param("pad"), g)
+	if s == 2 {
+		INCQ(g)
+		SHRQ(U8(1), g)
+	}
+	Load(Param("oh"), h)
+	CMPQ(g, h)
+	CMOVQGT(h, g)
+	MOVQ(g, cntM(0)) // top = min(ceil(pad/s), oh)
+	Load(Param("ih"), h)
+	SUBQ(U8(3), h)
+	ADDQ(addr(Param("pad")), h)
+	if s == 2 {
+		SARQ(U8(1), h)
+	}
+	INCQ(h) // floor((ih-3+pad)/s)+1: the first row reading below the plane
+	CMPQ(h, g)
+	CMOVQLT(g, h)
+	Load(Param("oh"), g)
+	CMPQ(h, g)
+	CMOVQGT(g, h)
+	SUBQ(h, g)
+	MOVQ(g, cntM(2)) // bottom = oh - mid
+	SUBQ(cntM(0), h)
+	MOVQ(h, cntM(1)) // middle = mid - top
+	ow, ih, iwb := GP64(), GP64(), GP64()
+	Load(Param("ow"), ow)
+	Load(Param("ih"), ih)
+	Load(Param("iw"), iwb)
+	SHLQ(U8(2), iwb) // a row's bytes
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	Load(Param("pad"), g)
+	SHLQ(U8(2), g)
+	SUBQ(g, x)             // x is column -pad of row 0 from now on
+	offs := []int{0, 1, 2} // load offsets past the vector's first column
+	if s == 2 {
+		offs = []int{0, t.vw, 2, t.vw + 2}
+	}
+	km := make([]reg.VecVirtual, len(offs))
+	for i := range km {
+		km[i] = t.vec()
+	}
+	var wv [9]reg.VecVirtual
+	if s == 1 {
+		for i := range wv {
+			wv[i] = t.vec()
+		}
+	}
+	ox, col, iy, r, yc, cnt, full, p := GP64(), GP64(), GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+	Label("channel")
+	Load(Param("w"), p)
+	for i := range 9 {
+		if s == 1 {
+			VBROADCASTSS(Mem{Base: p, Disp: 4 * i}, wv[i])
+		} else {
+			VBROADCASTSS(Mem{Base: p, Disp: 4 * i}, xt)
+			VMOVUPS(xt, wl(i))
+		}
+	}
+	ADDQ(U8(4*9), addr(Param("w")))
+	XORQ(ox, ox)
+	Label("col")
+	// Store mask: lanes below ow-ox; full when there are vw of them.
+	cv, tmp := t.vec(), t.vec()
+	MOVQ(ow, g)
+	SUBQ(ox, g)
+	XORQ(full, full)
+	CMPQ(g, U8(t.vw))
+	SETCC(full.As8())
+	bcast(g, xt, cv)
+	VMOVDQU(iotaData().Offset(0), tmp)
+	VPCMPGTD(tmp, cv, tmp)
+	VMOVDQU(tmp, kstM)
+	// Load masks: lanes whose column ox*s-pad+off+j is inside the plane,
+	// that is below iw unsigned: with both sides offset by 2^31, a signed
+	// compare.
+	const sign = 0x80000000
+	iwv := t.vec()
+	Load(Param("iw"), g)
+	XORL(U32(sign), g.As32())
+	bcast(g, xt, iwv)
+	MOVQ(ox, g)
+	if s == 2 {
+		SHLQ(U8(1), g)
+	}
+	SUBQ(addr(Param("pad")), g)
+	XORL(U32(sign), g.As32())
+	bcast(g, xt, cv)
+	VPADDD(iotaData().Offset(0), cv, cv)
+	for i, off := range offs {
+		if off == 0 {
+			VPCMPGTD(cv, iwv, km[i])
+			continue
+		}
+		MOVL(U32(off), g.As32())
+		bcast(g, xt, tmp)
+		VPADDD(cv, tmp, tmp)
+		VPCMPGTD(tmp, iwv, km[i])
+	}
+	MOVQ(ox, col)
+	if s == 2 {
+		SHLQ(U8(1), col)
+	}
+	LEAQ(Mem{Base: y, Index: ox, Scale: 4}, yc)
+	Load(Param("pad"), iy)
+	NEGQ(iy)
+	// taps adds to acc[u] the taps of input row ky[u] (ky[u] < 0: none),
+	// the row's columns at at(off): each vector loaded (and for stride 2
+	// split) once for all the sums it feeds.
+	taps := func(ky []int, acc []reg.VecVirtual, at func(off int) Mem) {
+		pr := t.vec()
+		use := func(kx int, v reg.VecVirtual) {
+			for u, k := range ky {
+				if k < 0 {
+					continue
+				}
+				if s == 1 {
+					VMULPS(wv[k*3+kx], v, pr)
+				} else {
+					VMULPS(wl(k*3+kx), v, pr)
+				}
+				VADDPS(pr, acc[u], acc[u])
+			}
+		}
+		if s == 1 {
+			xv := t.vec()
+			for kx := range 3 {
+				VMASKMOVPS(at(kx), km[kx], xv)
+				use(kx, xv)
+			}
+			return
+		}
+		a, b, e := t.vec(), t.vec(), t.vec()
+		// Columns 2j (kx 0) and 2j+1 (kx 1) of a:b, then 2j+2 (kx 2).
+		VMASKMOVPS(at(0), km[0], a)
+		VMASKMOVPS(at(t.vw), km[1], b)
+		VSHUFPS(U8(0x88), b, a, e)
+		VPERMPD(U8(0xd8), e, e)
+		use(0, e)
+		VSHUFPS(U8(0xdd), b, a, e)
+		VPERMPD(U8(0xd8), e, e)
+		use(1, e)
+		VMASKMOVPS(at(2), km[2], a)
+		VMASKMOVPS(at(t.vw+2), km[3], b)
+		VSHUFPS(U8(0x88), b, a, e)
+		VPERMPD(U8(0xd8), e, e)
+		use(2, e)
+	}
+	// finish clamps acc, stores it at yc and moves yc and iy to the next row.
+	finish := func(name string, acc reg.VecVirtual) {
+		VMAXPS(loM, acc, acc)
+		VMINPS(hiM, acc, acc)
+		TESTQ(full, full)
+		JZ(LabelRef(name + "part"))
+		VMOVUPS(acc, Mem{Base: yc})
+		JMP(LabelRef(name + "stored"))
+		Label(name + "part")
+		m := t.vec()
+		VMOVDQU(kstM, m)
+		VMASKMOVPS(acc, m, Mem{Base: yc})
+		Label(name + "stored")
+		LEAQ(Mem{Base: yc, Index: ow, Scale: 4}, yc)
+		ADDQ(U8(s), iy)
+	}
+	// edge runs cnt rows that may read rows outside the plane.
+	edge := func(name string) {
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(name + "done"))
+		Label(name)
+		acc := t.vec()
+		Load(Param("bias"), p)
+		VBROADCASTSS(Mem{Base: p}, acc)
+		for ky := range 3 {
+			skip := fmt.Sprintf("%stap%d", name, ky)
+			MOVQ(iy, r)
+			if ky > 0 {
+				ADDQ(U8(ky), r)
+			}
+			CMPQ(r, ih)
+			JAE(LabelRef(skip)) // unsigned: below 0 too
+			IMULQ(iwb, r)
+			ADDQ(x, r)
+			taps([]int{ky}, []reg.VecVirtual{acc}, func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} })
+			Label(skip)
+		}
+		finish(name, acc)
+		DECQ(cnt)
+		JNZ(LabelRef(name))
+		Label(name + "done")
+	}
+	MOVQ(cntM(0), cnt)
+	edge("top")
+	MOVQ(cntM(1), cnt)
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("middone"))
+	// r is column ox*s-pad of row iy, the rows below at r+iwb and r+2*iwb.
+	MOVQ(iy, r)
+	IMULQ(iwb, r)
+	ADDQ(x, r)
+	LEAQ(Mem{Base: r, Index: col, Scale: 4}, r)
+	// Two rows at a time: each sum is a chain of dependent adds, two keep
+	// the pipes busier, and they share the input rows between them.
+	mid := func(n int) {
+		name := fmt.Sprintf("mid%dx", n)
+		acc := make([]reg.VecVirtual, n)
+		Load(Param("bias"), p)
+		for u := range acc {
+			acc[u] = t.vec()
+			VBROADCASTSS(Mem{Base: p}, acc[u])
+		}
+		for i := range (n-1)*s + 3 { // input rows from r on
+			ky := make([]int, n)
+			for u := range ky {
+				if ky[u] = i - u*s; ky[u] > 2 {
+					ky[u] = -1
+				}
+			}
+			if i > 0 {
+				ADDQ(iwb, r)
+			}
+			taps(ky, acc, func(c int) Mem { return Mem{Base: r, Disp: 4 * c} })
+		}
+		// r back to the first input row of the next n outputs.
+		for range (n-1)*s + 3 - n*s - 1 {
+			SUBQ(iwb, r)
+		}
+		for u, a := range acc {
+			finish(fmt.Sprintf("%s_%d", name, u), a)
+		}
+	}
+	Label("mid2")
+	CMPQ(cnt, U8(2))
+	JB(LabelRef("mid1"))
+	mid(2)
+	SUBQ(U8(2), cnt)
+	JMP(LabelRef("mid2"))
+	Label("mid1")
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("middone"))
+	mid(1)
+	Label("middone")
+	MOVQ(cntM(2), cnt)
+	edge("bottom")
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
+	MOVQ(ih, g)
+	IMULQ(iwb, g)
+	ADDQ(g, x)
+	Load(Param("oh"), g)
+	IMULQ(ow, g)
+	LEAQ(Mem{Base: y, Index: g, Scale: 4}, y)
+	ADDQ(U8(4), addr(Param("bias")))
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
+	VZEROUPPER()
+	RET()
+}
+
 // dw3Regs are what both dw3 kernels set up first.
 type dw3Regs struct {
 	wv                           [9]reg.VecVirtual // the channel's weights
@@ -795,6 +1094,90 @@ func histIndex(t tier) {
 	loopBack(t, n, x, idx)
 	VZEROUPPER()
 	RET()
+}
+
+// histIndexNonZero: histIndex of x's non-zero values, compacted: for the
+// j-th of them idx[j] is its bin and vals[j] the value; returns their count.
+// Each vector's lanes are packed by VPERMD with the permutation nzPerm
+// holds for its mask of non-zero lanes, and stored whole (the caller gives
+// a vector of slack), the next store overwriting the lanes past the count.
+func histIndexNonZero(t tier) {
+	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) int")
+	Pragma("noescape")
+	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	idx := Load(Param("idx"), GP64())
+	vals := Load(Param("vals"), GP64())
+	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("left")), left)
+	VBROADCASTSS(addr(Param("right")), right)
+	VBROADCASTSS(addr(Param("nb")), nb)
+	VBROADCASTSS(addr(Param("width")), width)
+	l := GP32()
+	Load(Param("last"), l)
+	VPBROADCASTD(addrOf(l, t, last), last)
+	INCL(l)
+	VPBROADCASTD(addrOf(l, t, out), out)
+	perm := GP64()
+	LEAQ(nzPermData(), perm)
+	m, bits := GP64(), GP64()
+	XORQ(m, m)
+	zero := t.vec()
+	VXORPS(zero, zero, zero)
+	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, v)
+	VSUBPS(left, v, q)
+	VMULPS(nb, q, q)
+	VDIVPS(width, q, q)
+	VCVTTPS2DQ(q, q)
+	VPMINSD(last, q, q)
+	VCMPPS(U8(0x1d), left, v, m1)
+	VCMPPS(U8(0x12), right, v, m2)
+	VANDPS(m2, m1, m1)
+	VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
+	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ; there are no NaNs)
+	VMOVMSKPS(m1, bits.As32())
+	SHLQ(U8(5), bits)
+	VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, m2)
+	VPERMD(q, m2, q)
+	VPERMPS(v, m2, v)
+	VMOVDQU(q, Mem{Base: idx, Index: m, Scale: 4})
+	VMOVUPS(v, Mem{Base: vals, Index: m, Scale: 4})
+	SHRQ(U8(5), bits)
+	POPCNTQ(bits, bits)
+	ADDQ(bits, m)
+	ADDQ(U8(4*t.vw), x)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	Store(m, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+var nzPermMem *Mem
+
+// nzPermData is, for each 8-bit mask, the VPERMD indices that move its set
+// lanes to the front in order (the rest 0).
+func nzPermData() Mem {
+	if nzPermMem == nil {
+		m := GLOBL("nz_perm", RODATA|NOPTR)
+		for mask := range 256 {
+			j := 0
+			for i := range 8 {
+				if mask>>i&1 != 0 {
+					DATA(32*mask+4*j, U32(i))
+					j++
+				}
+			}
+			for ; j < 8; j++ {
+				DATA(32*mask+4*j, U32(0))
+			}
+		}
+		nzPermMem = &m
+	}
+	return *nzPermMem
 }
 
 // deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
