@@ -240,14 +240,20 @@ func TestPrintMACs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// conv: 8*6*3 outputs x 2 input channels x 3 taps = 864; fc: 1440.
-	for _, want := range []string{
+	printHas(t, b.String(),
 		"Conv2d(4, 8, kernel_size=(1, 3), stride=(1, 2), padding=(0, 1), groups=2, bias=False) -> [8 6 3]  MACs 864\n",
 		"Flatten() -> [144]\n",
 		"-> [10]  MACs 1.4k\n",
 		"MACs per sample: 2.3k\n",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("PrintMACs lacks %q:\n%s", want, b.String())
+	)
+}
+
+// printHas reports each of wants that the printout lacks.
+func printHas(t *testing.T, printout string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(printout, want) {
+			t.Errorf("printout lacks %q:\n%s", want, printout)
 		}
 	}
 }

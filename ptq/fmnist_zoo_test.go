@@ -59,16 +59,7 @@ func TestFMNISTZoo(t *testing.T) {
 			if len(got) != len(want.F32) || len(got) != 1000*k {
 				t.Fatalf("%d logits, PyTorch's file has %d", len(got), len(want.F32))
 			}
-			worst := 0.0
-			for i := 0; i < len(got); i += k {
-				scale := 1.0
-				for _, v := range want.F32[i : i+k] {
-					scale = math.Max(scale, math.Abs(float64(v)))
-				}
-				for j := i; j < i+k; j++ {
-					worst = math.Max(worst, math.Abs(float64(got[j])-float64(want.F32[j]))/scale)
-				}
-			}
+			worst := worstRel(got, want.F32, k, 1)
 			if worst > 1e-4 {
 				t.Errorf("logits of 1,000 test images differ from PyTorch's by %.3g relative (want <= 1e-4)", worst)
 			}

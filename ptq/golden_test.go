@@ -157,16 +157,7 @@ func floatMatchesPyTorch(t *testing.T, dir string, weights ...string) {
 	if len(want.F32) != len(logits) {
 		t.Fatalf("%d logits, golden has %d", len(logits), len(want.F32))
 	}
-	worst := 0.0
-	for i := 0; i < len(logits); i += k {
-		scale := 0.0
-		for _, v := range want.F32[i : i+k] {
-			scale = math.Max(scale, math.Abs(float64(v)))
-		}
-		for j := i; j < i+k; j++ {
-			worst = math.Max(worst, math.Abs(float64(logits[j]-want.F32[j]))/math.Max(scale, 1e-3))
-		}
-	}
+	worst := worstRel(logits, want.F32, k, 1e-3)
 	if worst > 1e-4 {
 		t.Errorf("float logits differ from PyTorch's by %.3g relative (want <= 1e-4)", worst)
 	}
@@ -407,4 +398,20 @@ func TestEqualizeKeptOnlyWhenItHelps(t *testing.T) {
 	if diff := cmp.Diff(plain, m, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("fbgemm with equalization dropped differs from the plain model (-plain +dropped):\n%s", diff)
 	}
+}
+
+// worstRel is the largest |got - want| over samples of k logits, each
+// relative to its sample's largest |want| (at least floor).
+func worstRel(got, want []float32, k int, floor float64) float64 {
+	worst := 0.0
+	for i := 0; i+k <= len(want); i += k {
+		scale := floor
+		for _, v := range want[i : i+k] {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for j := i; j < i+k; j++ {
+			worst = math.Max(worst, math.Abs(float64(got[j])-float64(want[j]))/scale)
+		}
+	}
+	return worst
 }

@@ -89,11 +89,7 @@ func (im *importer) split(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	axis, err := a.int("axis", 0)
-	if err != nil {
-		return err
-	}
-	if err := channelAxis(axis, len(x.shape)); err != nil {
+	if err := channelAxisAttr(a, x); err != nil {
 		return err
 	}
 	c, outs := x.shape[1], n.GetOutput()
@@ -414,11 +410,7 @@ func (im *importer) gather(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	axis, err := a.int("axis", 0)
-	if err != nil {
-		return err
-	}
-	if err := channelAxis(axis, len(x.shape)); err != nil {
+	if err := channelAxisAttr(a, x); err != nil {
 		return err
 	}
 	it, err := im.constInput(n, 1, "indices")
@@ -530,4 +522,14 @@ func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
 	}
 	im.set(n, 0, &value{t: x.t, shape: []int{x.shape[0], 1, x.shape[1], x.shape[2]}})
 	return nil
+}
+
+// channelAxisAttr checks that the node's "axis" attribute (default 0) is
+// x's channel axis.
+func channelAxisAttr(a *attrs, x *value) error {
+	axis, err := a.int("axis", 0)
+	if err != nil {
+		return err
+	}
+	return channelAxis(axis, len(x.shape))
 }
