@@ -1,0 +1,85 @@
+// Package zoo builds the test graph that holds every op of the imported
+// families (a float ir graph with random weights, 3x9x9 in, 6 logits out),
+// for the tests of compiler, lower, codegen and asmgen alike.
+package zoo
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"github.com/ptqc/ptqc/ir"
+)
+
+// Graph holds every op the imported families bring, in the patterns they
+// use: a rectangular grouped conv, hardswish, a
+// squeeze-excitation with hardsigmoid, SiLU and sigmoid, a standalone affine,
+// LeakyReLU, concats of differing and of equal qparams, slices and a channel
+// shuffle, ceil-mode, rectangular and count_include_pad pools, a dilated
+// grouped conv and a square grouped one.
+func Graph(r *rand.Rand) *ir.Graph {
+	g := &ir.Graph{Name: "zoo"}
+	g.Input = g.NewTensor([]int{3, 9, 9})
+	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
+		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
+		c.Weight = make([]float32, outC*inC/groups*w.Taps())
+		sd := 1 / math.Sqrt(float64(inC/groups*w.Taps()))
+		for i := range c.Weight {
+			c.Weight[i] = float32(r.NormFloat64() * sd)
+		}
+		for i := range c.Bias {
+			c.Bias[i] = float32(0.1 * r.NormFloat64())
+		}
+		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
+	}
+	add := func(op ir.Op, name string, n *ir.Node, in ...int) int {
+		if n == nil {
+			n = &ir.Node{}
+		}
+		n.Op, n.Name = op, name
+		return g.Add(n, in...)
+	}
+	x := add(ir.OpQuant, "quant", nil, g.Input)
+	x = conv("stem", x, 3, 8, 1, ir.Window{KH: 1, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, ir.ActNone)     // 8x9x5
+	x = conv("grouped", x, 8, 8, 4, ir.Window{KH: 3, KW: 1, SH: 1, SW: 1, PadT: 2, PadB: 0, DH: 1, DW: 1}, ir.ActReLU6) // 8x9x5
+	x = add(ir.OpHardSwish, "hs", nil, x)
+	s := add(ir.OpAvgPool, "se.pool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 9, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1}}}, x)
+	s = conv("se.fc1", s, 8, 4, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	s = conv("se.fc2", s, 4, 8, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
+	x = add(ir.OpMul, "se.mul", nil, x, s)
+	a := conv("a", x, 8, 8, 8, ir.SquareWindow(5, 1, 2), ir.ActNone) // depthwise 5x5
+	a = add(ir.OpSiLU, "a.silu", nil, a)
+	b := add(ir.OpSlice, "b", &ir.Node{Slice: &ir.Slice{Start: 2, End: 6}}, x)
+	b = add(ir.OpLeakyReLU, "b.lrelu", &ir.Node{Unary: &ir.Unary{Alpha: 0.1}}, b)
+	c := add(ir.OpSigmoid, "c", nil, x)
+	d := add(ir.OpMul, "d", nil, c, x) // elementwise
+	// A concat of x and a slice of it: with a min/max observer its qparams
+	// are x's, and its inputs are copied.
+	e := add(ir.OpSlice, "e", &ir.Node{Slice: &ir.Slice{Start: 0, End: 3}}, x)
+	e = add(ir.OpConcat, "cat2", nil, x, e)         // 11 channels
+	x = add(ir.OpConcat, "cat", nil, a, b, c, d, e) // 39 channels
+	x = add(ir.OpShuffle, "shuffle", &ir.Node{Perm: ShufflePerm(39, 3)}, x)
+	af := &ir.Affine{C: 39, Scale: make([]float32, 39), Shift: make([]float32, 39)}
+	for i := range af.Scale {
+		af.Scale[i], af.Shift[i] = float32(0.5+r.Float64()), float32(0.2*r.NormFloat64())
+	}
+	x = add(ir.OpAffine, "bn", &ir.Node{Affine: af}, x)
+	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}, x)                 // 39x5x2
+	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 39x3x2
+	x = conv("dilated", x, 39, 12, 3, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
+	x = conv("resnext", x, 12, 12, 4, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                   // square grouped
+	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x2
+	x = conv("head", x, 12, 6, 1, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}, ir.ActNone)
+	x = add(ir.OpFlatten, "flatten", nil, x)
+	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
+	return g
+}
+
+// ShufflePerm is ShuffleNet's channel shuffle of c channels in g groups.
+func ShufflePerm(c, g int) []int {
+	p := make([]int, c)
+	for i := range p {
+		p[i] = i%g*(c/g) + i/g
+	}
+	return p
+}
