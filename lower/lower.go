@@ -321,13 +321,7 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 			return errors.New("quantize needs a [C,H,W] input and a finite 1/scale")
 		}
 	case compiler.KAdd:
-		if l.X2, err = tensor(nd.In[1]); err != nil {
-			return err
-		}
-		if err := checkQ(l.X2); err != nil {
-			return err
-		}
-		x2, err := tensorDims(l.X2)
+		x2, err := l.second(tensor, checkQ)
 		if err != nil {
 			return err
 		}

@@ -108,14 +108,7 @@ func (l *Layer) describeTable() error {
 
 // describeMul: X2 has X's shape or is [C,1,1] (squeeze-excitation).
 func (l *Layer) describeMul(tensor func(int) (*compiler.Tensor, error), checkQ func(*compiler.Tensor) error) error {
-	var err error
-	if l.X2, err = tensor(l.Node.In[1]); err != nil {
-		return err
-	}
-	if err := checkQ(l.X2); err != nil {
-		return err
-	}
-	x2, err := tensorDims(l.X2)
+	x2, err := l.second(tensor, checkQ)
 	if err != nil {
 		return err
 	}
@@ -184,4 +177,16 @@ func (l *Layer) describeMove() error {
 	}
 	l.Kind = Shuffle
 	return nil
+}
+
+// second reads the layer's second input (X2) and its dims.
+func (l *Layer) second(tensor func(int) (*compiler.Tensor, error), checkQ func(*compiler.Tensor) error) (Dims, error) {
+	var err error
+	if l.X2, err = tensor(l.Node.In[1]); err != nil {
+		return Dims{}, err
+	}
+	if err := checkQ(l.X2); err != nil {
+		return Dims{}, err
+	}
+	return tensorDims(l.X2)
 }

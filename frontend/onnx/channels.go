@@ -301,12 +301,8 @@ func (im *importer) targetShape(from []int, s *tensor) ([]int, error) {
 // reshape supports what classifiers do: [N, ...] to [N, features], and the
 // [N, g, C/g, H, W] view of ShuffleNet's channel shuffle and back.
 func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.input(n, 0)
-	if err != nil {
-		return err
-	}
-	if x == nil || x.c != nil || x.pads != nil {
-		_, err := im.runtimeInput(n, 0)
+	x, err := im.plainInput(n)
+	if x == nil {
 		return err
 	}
 	s, err := im.constInput(n, 1, "shape")
@@ -370,12 +366,8 @@ func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
 
 // transpose is the middle of a channel shuffle, or the identity.
 func (im *importer) transpose(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.input(n, 0)
-	if err != nil {
-		return err
-	}
-	if x == nil || x.c != nil || x.pads != nil {
-		_, err := im.runtimeInput(n, 0)
+	x, err := im.plainInput(n)
+	if x == nil {
 		return err
 	}
 	perm, err := a.ints("perm", nil)
@@ -532,4 +524,21 @@ func channelAxisAttr(a *attrs, x *value) error {
 		return err
 	}
 	return channelAxis(axis, len(x.shape))
+}
+
+// plainInput is input 0 when it is a runtime value with no pending form,
+// else nil and runtimeInput's error for it.
+func (im *importer) plainInput(n *onnxpb.NodeProto) (*value, error) {
+	x, err := im.input(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	if x == nil || x.c != nil || x.pads != nil {
+		_, err := im.runtimeInput(n, 0)
+		if err == nil {
+			err = fmt.Errorf("input %q is not a plain runtime value", n.GetInput()[0])
+		}
+		return nil, err
+	}
+	return x, nil
 }
