@@ -6,7 +6,7 @@ the eager post-training recipe for each qconfig (default, fbgemm, qnnpack, onedn
 fuse_model, qconfig, prepare, 300 calibration images (testdata/mobilenetv2_fmnist/calib_images.npy)
 in batches of 30, convert, all 10,000 Fashion-MNIST test images (tools/fmnist.py's preprocessing).
 
-Command (from the repository root; deterministic; about a minute per model on two cores):
+Command (from the repository root; deterministic; 2-4 minutes per model on two shared cores):
 
     nice /usr/bin/python3 tools/families/zoo_anchors.py [name ...]
 
