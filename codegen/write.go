@@ -106,7 +106,9 @@ func checkWritable(dir string) error {
 		}
 		d = parent
 	}
-	f, err := os.CreateTemp(d, ".ptqc-probe*")
+	// Named like the temporary files, so that a build killed between the
+	// create and the remove leaves a file the next build removes.
+	f, err := os.CreateTemp(d, tempPrefix+"probe-*")
 	if err != nil {
 		return fmt.Errorf("output directory %s is not writable: %w", dir, err)
 	}
