@@ -51,7 +51,13 @@ func TestTrainedModels(t *testing.T) {
 	for i, m := range ms {
 		inLens[i], outs[i] = m.Tensors[m.Input].Elems(), m.NumClasses()
 	}
-	got := runHarness(t, pkgs, inputs, inLens, outs)
+	matchInterpreter(t, pkgs, ms, inputs, runHarness(t, pkgs, inputs, inLens, outs), images)
+}
+
+// matchInterpreter checks each package's outputs got[i] against the int8
+// interpreter's on inputs[i], bit for bit, naming the first three that differ.
+func matchInterpreter(t *testing.T, pkgs []*Package, ms []*compiler.Model, inputs, got [][]float32, images int) {
+	t.Helper()
 	for i, m := range ms {
 		want, err := compiler.Run(m, inputs[i], images, nil)
 		if err != nil {
@@ -60,6 +66,9 @@ func TestTrainedModels(t *testing.T) {
 		bad := 0
 		for j := range want {
 			if math.Float32bits(got[i][j]) != math.Float32bits(want[j]) {
+				if bad < 3 {
+					t.Errorf("%s: output %d = %v, interpreter %v", pkgs[i].Name, j, got[i][j], want[j])
+				}
 				bad++
 			}
 		}

@@ -1,7 +1,6 @@
 package codegen
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -35,23 +34,5 @@ func TestZooMatchesInterpreter(t *testing.T) {
 		inputs = append(inputs, randomInputs(rand.New(rand.NewPCG(uint64(i), 5)), inLen, images, true))
 		inLens, outs = append(inLens, inLen), append(outs, m.NumClasses())
 	}
-	got := runHarness(t, pkgs, inputs, inLens, outs)
-	for i, m := range ms {
-		want, err := compiler.Run(m, inputs[i], images, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bad := 0
-		for j := range want {
-			if math.Float32bits(got[i][j]) != math.Float32bits(want[j]) {
-				if bad < 3 {
-					t.Errorf("%s: output %d = %v, interpreter %v", pkgs[i].Name, j, got[i][j], want[j])
-				}
-				bad++
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d outputs differ", pkgs[i].Name, bad, len(want))
-		}
-	}
+	matchInterpreter(t, pkgs, ms, inputs, runHarness(t, pkgs, inputs, inLens, outs), images)
 }
