@@ -1052,14 +1052,10 @@ func minmax(t tier) {
 	RET()
 }
 
-// histIndex: idx[i] = min(int32(float32(float32(x[i]-left)*nb)/width), last)
-// where left <= x[i] <= right, else last+1, for i < n (a multiple of vw):
-// torch.histc's bin of each value, in its float32 arithmetic.
-func histIndex(t tier) {
-	kernel("histidx_"+t.name, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)", "histidx_"+t.name+" is histIndexGo for n a multiple of the vector width.")
-	ps := params("n", "x", "idx")
-	n, x, idx := ps[0], ps[1], ps[2]
-	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+// histConsts broadcasts the histogram kernels' arguments left, right, nb,
+// width and last, and last+1 (the out-of-range index).
+func histConsts(t tier) (left, right, nb, width, last, out reg.VecVirtual) {
+	left, right, nb, width, last, out = t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("left")), left)
 	VBROADCASTSS(addr(Param("right")), right)
 	VBROADCASTSS(addr(Param("nb")), nb)
@@ -1069,6 +1065,17 @@ func histIndex(t tier) {
 	VPBROADCASTD(addrOf(l, t, last), last)
 	INCL(l)
 	VPBROADCASTD(addrOf(l, t, out), out)
+	return
+}
+
+// histIndex: idx[i] = min(int32(float32(float32(x[i]-left)*nb)/width), last)
+// where left <= x[i] <= right, else last+1, for i < n (a multiple of vw):
+// torch.histc's bin of each value, in its float32 arithmetic.
+func histIndex(t tier) {
+	kernel("histidx_"+t.name, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)", "histidx_"+t.name+" is histIndexGo for n a multiple of the vector width.")
+	ps := params("n", "x", "idx")
+	n, x, idx := ps[0], ps[1], ps[2]
+	left, right, nb, width, last, out := histConsts(t)
 	v, q := t.vec(), t.vec()
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, v)
@@ -1109,16 +1116,7 @@ func histIndexNonZero(t tier) {
 	x := Load(Param("x"), GP64())
 	idx := Load(Param("idx"), GP64())
 	vals := Load(Param("vals"), GP64())
-	left, right, nb, width, last, out := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
-	VBROADCASTSS(addr(Param("left")), left)
-	VBROADCASTSS(addr(Param("right")), right)
-	VBROADCASTSS(addr(Param("nb")), nb)
-	VBROADCASTSS(addr(Param("width")), width)
-	l := GP32()
-	Load(Param("last"), l)
-	VPBROADCASTD(addrOf(l, t, last), last)
-	INCL(l)
-	VPBROADCASTD(addrOf(l, t, out), out)
+	left, right, nb, width, last, out := histConsts(t)
 	perm := GP64()
 	LEAQ(nzPermData(), perm)
 	m, bits := GP64(), GP64()
