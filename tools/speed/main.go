@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,12 +43,13 @@ type model struct {
 	b1, b16  string   // ptqc's benchmarks in generated/
 	variants []string // torch_speed.py's
 	suffix   string   // the peers' label suffix
+	zoo      bool     // built from the ONNX Runtime peer's float export (zoo.go)
 }
 
 var models = map[string]model{
-	"mobilenetv2": {"mobilenetv2", "mobilenetv2_224", "MobileNetV2-224", "BenchmarkBatch1_224", "BenchmarkBatch16_224", []string{"onednn", "qnnpack"}, ""},
+	"mobilenetv2": {"mobilenetv2", "mobilenetv2_224", "MobileNetV2-224", "BenchmarkBatch1_224", "BenchmarkBatch16_224", []string{"onednn", "qnnpack"}, "", false},
 	// fbgemm: the x86 qconfig ptqc's package was calibrated with, on the onednn engine.
-	"resnet50": {"resnet50", "resnet50_224", "ResNet-50-224", "BenchmarkResNet50Batch1", "BenchmarkResNet50Batch16", []string{"onednn", "fbgemm"}, "-resnet50"},
+	"resnet50": {"resnet50", "resnet50_224", "ResNet-50-224", "BenchmarkResNet50Batch1", "BenchmarkResNet50Batch16", []string{"onednn", "fbgemm"}, "-resnet50", false},
 }
 
 // result is one system's best numbers: batch-1 latency (ms) and batch-16
@@ -60,7 +62,7 @@ type result struct {
 }
 
 func main() {
-	archs := flag.String("arch", "mobilenetv2", "comma-separated models to time: mobilenetv2, resnet50")
+	archs := flag.String("arch", "mobilenetv2", "comma-separated models to time: mobilenetv2, resnet50, "+zooNames())
 	repeats := flag.Int("repeats", 3, "processes per system and setting (best kept)")
 	peers := flag.String("peers", "../shared/peers", "the peers' directory")
 	ortModels := flag.String("ort-models", "", "ONNX Runtime's model directory (run.sh's MODELS; default its own)")
@@ -76,12 +78,12 @@ func main() {
 	for _, a := range strings.Split(*archs, ",") {
 		m, ok := models[strings.TrimSpace(a)]
 		if !ok {
-			check(fmt.Errorf("-arch %q: want mobilenetv2 or resnet50", a))
+			check(fmt.Errorf("-arch %q: want mobilenetv2, resnet50 or one of %s", a, zooNames()))
 		}
 		ms = append(ms, m)
 	}
 	var bin string
-	if !skipped["ptqc"] {
+	if !skipped["ptqc"] && slices.ContainsFunc(ms, func(m model) bool { return !m.zoo }) {
 		dir, err := os.MkdirTemp("", "ptqc-speed")
 		check(err)
 		defer os.RemoveAll(dir)
@@ -89,6 +91,9 @@ func main() {
 		// The 224 packages are not checked in: go generate makes them once
 		// (generated/pins224.sha256 pins their bytes).
 		for _, m := range ms {
+			if m.zoo {
+				continue
+			}
 			if _, err := os.Stat(filepath.Join("generated", m.pkg, "model.go")); err != nil {
 				fmt.Fprintf(os.Stderr, "speed: generated/%s missing: running go generate ./generated (minutes)\n", m.pkg)
 				_, err = run(".", nil, "go", "generate", "./generated")
@@ -108,8 +113,25 @@ func main() {
 				best.add(r, true, true)
 			}
 		}
+		var zooBin string
+		var kinds map[string]float64 // ptqc's per-kind times in its fastest batch-1 round
+		if m.zoo && !skipped["ptqc"] {
+			var err error
+			zooBin, err = zooBench(*peers, *ortModels, m)
+			check(err)
+		}
+		fastest := math.Inf(1)
 		for round := 0; round < *repeats; round++ {
-			if !skipped["ptqc"] {
+			switch {
+			case skipped["ptqc"]:
+			case m.zoo:
+				r, k, err := ptqcZoo(zooBin)
+				check(err)
+				if r[0].b1 < fastest {
+					fastest, kinds = r[0].b1, k
+				}
+				keep(r)
+			default:
 				r, err := ptqc(bin, m)
 				check(err)
 				keep(r)
@@ -125,6 +147,9 @@ func main() {
 			fmt.Println()
 		}
 		report(m, best.list(), *md, *repeats)
+		if kinds != nil {
+			reportKinds(kinds, *md)
+		}
 	}
 }
 
@@ -390,6 +415,9 @@ func report(m model, rs []result, md bool, repeats int) {
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(&b, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	if p := fastestPeer(rs); ref != nil && p != nil {
+		fmt.Fprintf(&b, "\nfastest peer at batch 1: %s, %.2f ms; ptqc / it = %.2f\n", p.name, p.b1, ref.b1/p.b1)
 	}
 	cpu := "unknown CPU"
 	if f, err := os.ReadFile("/proc/cpuinfo"); err == nil {
