@@ -251,6 +251,7 @@ func TestRefused(t *testing.T) {
 		{&compiler.Node{Kind: compiler.KConv, Conv: conv(ir.Window{KH: 1, KW: 65, SH: 1, SW: 1, DH: 1, DW: 1}, 3*3*65)}, nil, "must be in [1, 64]"},
 		{&compiler.Node{Kind: compiler.KMaxPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}}, []int{3, 1, 1}, "pool"},
 		{&compiler.Node{Kind: compiler.KAvgPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 2, DW: 1}}}}, []int{3, 2, 3}, "average pool with dilation"},
+		{&compiler.Node{Kind: compiler.KAvgPool, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.Window{KH: 1025, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1}}}}, nil, "kernel must be in [1, 1024]"},
 		{&compiler.Node{Kind: compiler.KSlice, Slice: &ir.Slice{Start: 2, End: 4}}, []int{2, 4, 4}, "slice"},
 		{&compiler.Node{Kind: compiler.KShuffle, Perm: []int{0, 1, 1}}, nil, "not a permutation"},
 		{&compiler.Node{Kind: compiler.KConcat, Concat: &compiler.Concat{M: []float32{0}}}, []int{4, 4, 4}, "concat of 3 channels"},
@@ -299,5 +300,27 @@ func TestPackWindowConv(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int32{-2 * 6, -2 * 22, -2 * 38, -2 * 54}, gotB); diff != "" {
 		t.Errorf("packWindowConv biases (-want +got):\n%s", diff)
+	}
+}
+
+// TestGlobalAvgPool: a squeeze-excitation's global pool over a map larger
+// than a conv window may be (EfficientNet-B0's 112x112 at 224) lowers.
+func TestGlobalAvgPool(t *testing.T) {
+	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: 3}
+	m.Desc.Input = []int{8, 112, 112}
+	for i, shape := range [][]int{{8, 112, 112}, {8, 112, 112}, {8, 1, 1}, {8, 1, 1}} {
+		m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: shape, Scale: 0.1, Zero: 10})
+	}
+	m.Nodes = []*compiler.Node{
+		{Kind: compiler.KQuantize, Name: "q", In: []int{0}, Out: 1},
+		{Kind: compiler.KAvgPool, Name: "se.pool", In: []int{1}, Out: 2, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.Window{KH: 112, KW: 112, SH: 1, SW: 1, DH: 1, DW: 1}}}},
+		{Kind: compiler.KDequantize, Name: "dq", In: []int{2}, Out: 3},
+	}
+	lm, err := Lower(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := lm.Layers[1].Kind; k != AvgPool {
+		t.Errorf("se.pool lowered to %s, want %s", k, AvgPool)
 	}
 }

@@ -15,12 +15,28 @@ import (
 // does a square one's: a patch of KH*KW taps stays a stack array.
 const maxWin = 64
 
+// maxAvgWin bounds an average pool's kernel instead: its kernels keep no
+// patch, and a window of 1024x1024 codes of 255 sums within int32. A global
+// pool over a 112x112 map (EfficientNet's first squeeze-excitation at 224)
+// is such a window.
+const maxAvgWin = 1024
+
 // checkWindow checks w's fields; pool also wants every pad below the
-// dilated kernel (a pool window never lies wholly in the padding).
-func checkWindow(w *ir.Window, pool bool) error {
-	for _, v := range []int{w.KH, w.KW, w.SH, w.SW, w.DH, w.DW} {
+// dilated kernel (a pool window never lies wholly in the padding), avg the
+// larger kernel bound.
+func checkWindow(w *ir.Window, pool, avg bool) error {
+	kmax := maxWin
+	if avg {
+		kmax = maxAvgWin
+	}
+	for _, v := range []int{w.KH, w.KW} {
+		if v < 1 || v > kmax {
+			return fmt.Errorf("window %+v: kernel must be in [1, %d]", *w, kmax)
+		}
+	}
+	for _, v := range []int{w.SH, w.SW, w.DH, w.DW} {
 		if v < 1 || v > maxWin {
-			return fmt.Errorf("window %+v: kernel, stride and dilation must be in [1, %d]", *w, maxWin)
+			return fmt.Errorf("window %+v: stride and dilation must be in [1, %d]", *w, maxWin)
 		}
 	}
 	for _, p := range []int{w.PadT, w.PadL, w.PadB, w.PadR} {
@@ -62,7 +78,7 @@ func (l *Layer) describePool(kind Kind) error {
 	}
 	l.Geom = p.Spec()
 	w := &l.Geom.Window
-	if err := checkWindow(w, true); err != nil {
+	if err := checkWindow(w, true, kind == AvgPool); err != nil {
 		return err
 	}
 	if kind == AvgPool && (w.DH != 1 || w.DW != 1) {
@@ -83,7 +99,7 @@ func checkWindowConv(c *compiler.Conv, x, y Dims) error {
 		return fmt.Errorf("bad geometry: %d -> %d channels, groups %d", c.InC, c.OutC, c.Groups)
 	}
 	w := c.Geom
-	if err := checkWindow(w, false); err != nil {
+	if err := checkWindow(w, false, false); err != nil {
 		return err
 	}
 	oh, ow := w.OutSize(x.H, x.W, false)
