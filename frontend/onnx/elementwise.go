@@ -26,16 +26,9 @@ func (im *importer) hardSwish(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 func (im *importer) hardSigmoid(n *onnxpb.NodeProto, a *attrs) error {
-	alpha, err := a.float("alpha", 0.2)
+	alpha, beta, err := a.alphaBeta(0.2, 0.5)
 	if err != nil {
 		return err
-	}
-	beta, err := a.float("beta", 0.5)
-	if err != nil {
-		return err
-	}
-	if !isFinite(alpha) || !isFinite(beta) {
-		return fmt.Errorf("alpha %v, beta %v", alpha, beta)
 	}
 	return im.activation(n, ir.OpHardSigmoid, &ir.Unary{Alpha: alpha, Beta: beta})
 }

@@ -53,22 +53,22 @@ func init() {
 	}
 	foldOps = map[string]func(*importer, *onnxpb.NodeProto, *attrs) (*tensor, error){
 		"Constant":        (*importer).foldConstant,
-		"ConstantOfShape": (*importer).foldConstantOfShape,
+		"ConstantOfShape": withConsts((*importer).foldConstantOfShape),
 		"Shape":           (*importer).foldShape,
-		"Gather":          (*importer).foldGather,
-		"Unsqueeze":       (*importer).foldUnsqueeze,
-		"Squeeze":         (*importer).foldSqueeze,
-		"Concat":          (*importer).foldConcat,
-		"Cast":            (*importer).foldCast,
-		"Div":             (*importer).foldArith,
-		"Mul":             (*importer).foldArith,
-		"Add":             (*importer).foldArith,
-		"Sub":             (*importer).foldArith,
-		"Identity":        (*importer).foldIdentity,
-		"Reshape":         (*importer).foldReshape,
-		"Slice":           (*importer).foldSlice,
-		"Transpose":       (*importer).foldTranspose,
-		"Range":           (*importer).foldRange,
+		"Gather":          withConsts((*importer).foldGather),
+		"Unsqueeze":       withConsts((*importer).foldUnsqueeze),
+		"Squeeze":         withConsts((*importer).foldSqueeze),
+		"Concat":          withConsts((*importer).foldConcat),
+		"Cast":            withConsts((*importer).foldCast),
+		"Div":             withConsts((*importer).foldArith),
+		"Mul":             withConsts((*importer).foldArith),
+		"Add":             withConsts((*importer).foldArith),
+		"Sub":             withConsts((*importer).foldArith),
+		"Identity":        withConsts((*importer).foldIdentity),
+		"Reshape":         withConsts((*importer).foldReshape),
+		"Slice":           withConsts((*importer).foldSlice),
+		"Transpose":       withConsts((*importer).foldTranspose),
+		"Range":           withConsts((*importer).foldRange),
 	}
 }
 
@@ -421,16 +421,9 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	alpha, err := a.float("alpha", 1)
+	alpha, beta, err := a.alphaBeta(1, 1)
 	if err != nil {
 		return err
-	}
-	beta, err := a.float("beta", 1)
-	if err != nil {
-		return err
-	}
-	if !isFinite(alpha) || !isFinite(beta) {
-		return fmt.Errorf("alpha %v, beta %v", alpha, beta)
 	}
 	if ta, err := a.int("transA", 0); err != nil || ta != 0 {
 		return fmt.Errorf("transA %d: ptqc supports 0 (%v)", ta, err)
@@ -439,12 +432,9 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	wt, err := im.constInput(n, 1, "weight")
+	wt, err := im.constOfRank(n, 1, "weight", 2, "B (input 1) must be a 2-D constant")
 	if err != nil {
 		return err
-	}
-	if wt == nil || len(wt.dims) != 2 {
-		return errors.New("B (input 1) must be a 2-D constant")
 	}
 	out := wt.dims[1]
 	if tb == 1 {
