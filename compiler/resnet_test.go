@@ -76,14 +76,7 @@ func TestResNetQuantized(t *testing.T) {
 			t.Errorf("%s: int8 logits SQNR %.1f dB against float, want >= 15", qc, s)
 		}
 		// The .ptqm file keeps max-pool and add_relu.
-		enc, err := m.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := compiler.DecodeModel(enc)
-		if err != nil {
-			t.Fatalf("%s: decoding its own file: %v", qc, err)
-		}
+		back := compiler.RoundTrip(t, m)
 		_, again, err := ptq.Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return compiler.Run(back, x, n, nil) }, true, nil)
 		if err != nil {
 			t.Fatal(err)
