@@ -242,6 +242,14 @@ func (u *pthUnpickler) push(v any) error {
 	return u.spend(costSlot)
 }
 
+// pushOr pushes v, the result of an operation, unless that failed.
+func (u *pthUnpickler) pushOr(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return u.push(v)
+}
+
 func (u *pthUnpickler) pop() (any, error) {
 	if len(u.stack) == 0 || (len(u.marks) > 0 && len(u.stack) == u.marks[len(u.marks)-1]) {
 		return nil, errors.New("stack underflow")
@@ -391,11 +399,7 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		v, err := pthLong(s)
-		if err != nil {
-			return err
-		}
-		return u.push(v)
+		return u.pushOr(pthLong(s))
 	case 'G': // BINFLOAT
 		v, err := u.read(8)
 		if err != nil {
@@ -529,21 +533,13 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		s, err := u.persistent(pid)
-		if err != nil {
-			return err
-		}
-		return u.push(s)
+		return u.pushOr(u.persistent(pid))
 	case 'R': // REDUCE
 		ops, err := u.popN(2)
 		if err != nil {
 			return err
 		}
-		v, err := u.reduce(ops[0], ops[1])
-		if err != nil {
-			return err
-		}
-		return u.push(v)
+		return u.pushOr(u.reduce(ops[0], ops[1]))
 	case 'b': // BUILD: only a state_dict's _metadata attribute
 		st, t, err := u.withTop(u.popN(1))
 		if err != nil {

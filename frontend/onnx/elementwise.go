@@ -51,15 +51,7 @@ func (im *importer) activation(n *onnxpb.NodeProto, op ir.Op, u *ir.Unary) error
 	if err != nil {
 		return err
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: op, Unary: u}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, x.shape)
-	return nil
+	return im.emit(n, &ir.Node{Op: op, Unary: u}, x.shape, x.t)
 }
 
 // clip is ReLU6 (min 0, max 6) or ReLU (min 0, no max); from opset 11, the

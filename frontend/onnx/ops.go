@@ -205,6 +205,23 @@ func (im *importer) allConst(n *onnxpb.NodeProto) bool {
 	return true
 }
 
+// emit adds nd on the ir tensors ins as the node's one output, a runtime
+// value of ONNX shape shape (nil: the batch, then the ir tensor's shape).
+func (im *importer) emit(n *onnxpb.NodeProto, nd *ir.Node, shape []int, ins ...int) error {
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	t, err := im.addInfer(nd, ins...)
+	if err != nil {
+		return err
+	}
+	if shape == nil {
+		shape = im.withBatch(t)
+	}
+	im.runtime(n, t, shape)
+	return nil
+}
+
 // runtime binds output 0 to the ir tensor t with ONNX shape shape.
 func (im *importer) runtime(n *onnxpb.NodeProto, t int, shape []int) {
 	im.set(n, 0, &value{t: t, shape: shape})
@@ -263,15 +280,7 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
 			return fmt.Errorf("var: channel %d is negative (%v)", i, v)
 		}
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpBatchNorm, BN: bn}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, x.shape)
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpBatchNorm, BN: bn}, x.shape, x.t)
 }
 
 // readers counts the nodes (and graph output) reading ir tensor t under any
@@ -480,15 +489,7 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 			l.Bias[i] = c[min(i, len(c)-1)] * beta
 		}
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpLinear, Linear: l}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, []int{x.shape[0], out})
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpLinear, Linear: l}, []int{x.shape[0], out}, x.t)
 }
 
 // transpose returns the [cols, rows] transpose of a rows x cols matrix.
@@ -521,16 +522,8 @@ func (im *importer) matMul(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
 	out := wt.dims[1]
-	t, err := im.addInfer(&ir.Node{Op: ir.OpLinear, Linear: &ir.Linear{In: in, Out: out, Weight: transpose(w, in, out)}}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, []int{x.shape[0], out})
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpLinear, Linear: &ir.Linear{In: in, Out: out, Weight: transpose(w, in, out)}}, []int{x.shape[0], out}, x.t)
 }
 
 // identity and dropout (at inference) pass their input on.

@@ -218,15 +218,7 @@ func (im *importer) conv(n *onnxpb.NodeProto, a *attrs) error {
 	if c.Bias, err = im.weights(n, 2, "bias", outC); err != nil {
 		return err
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpConv, Conv: c}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpConv, Conv: c}, nil, x.t)
 }
 
 // pool reads a pool's window over x (dilations only when dilated: MaxPool)
@@ -255,15 +247,7 @@ func (im *importer) maxPool(n *onnxpb.NodeProto, a *attrs) error {
 	if so, err := a.int("storage_order", 0); err != nil || so != 0 {
 		return fmt.Errorf("storage_order %d: ptqc supports 0 (%v)", so, err)
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpMaxPool, Pool: p}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpMaxPool, Pool: p}, nil, x.t)
 }
 
 func (im *importer) avgPool(n *onnxpb.NodeProto, a *attrs) error {
@@ -288,13 +272,5 @@ func (im *importer) avgPool(n *onnxpb.NodeProto, a *attrs) error {
 		addPads(w, pads)
 		p.CountPad = true
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpAvgPool, Pool: p}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpAvgPool, Pool: p}, nil, x.t)
 }
