@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ptq"
@@ -49,11 +48,7 @@ func TestResNetQuantized(t *testing.T) {
 		if adds != 5 {
 			t.Errorf("%s: %d adds, want one per block (5)", qc, adds)
 		}
-		d, g, err := ptq.LoadFloat(filepath.Join(bottleneck, "model.json"), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), ptq.Transform(d))
+		_, g, ds, err := ptq.LoadFloatData(filepath.Join(bottleneck, "model.json"), "", filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"))
 		if err != nil {
 			t.Fatal(err)
 		}
