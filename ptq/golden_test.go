@@ -1,7 +1,6 @@
 package ptq
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -81,14 +80,8 @@ type golden struct {
 
 func readGolden(t *testing.T, dir string) *golden {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "golden.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g golden
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(dir, "golden.json"), &g)
 	return &g
 }
 

@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/internal/levels"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // jpegCase is one file of testdata/jpeg, written by tools/jpeg_goldens/jpeg_goldens.py.
@@ -33,14 +33,8 @@ const jpegDir = "../testdata/jpeg"
 
 func jpegCases(t testing.TB) []jpegCase {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(jpegDir, "goldens.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g struct{ Cases []jpegCase }
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(jpegDir, "goldens.json"), &g)
 	if len(g.Cases) == 0 {
 		t.Fatal("no cases in goldens.json")
 	}

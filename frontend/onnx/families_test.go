@@ -1,14 +1,13 @@
 package onnx
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -33,14 +32,8 @@ type familyModel struct {
 
 func readFamilies(t *testing.T) *familyManifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, "families", "families.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m familyManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(testdata, "families", "families.json"), &m)
 	if len(m.Models) == 0 || len(m.OutOfScope) == 0 {
 		t.Fatalf("families.json: %d models, %d out of scope", len(m.Models), len(m.OutOfScope))
 	}
