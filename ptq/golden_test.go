@@ -97,9 +97,7 @@ func needIDX(t *testing.T) {
 }
 
 func TestFloatMatchesPyTorch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 images per model: skipped with -short")
-	}
+	testenv.SkipShort(t, "1,000 images per model: skipped with -short")
 	for _, dir := range models {
 		t.Run(filepath.Base(dir), func(t *testing.T) { floatMatchesPyTorch(t, dir) })
 	}
@@ -183,9 +181,7 @@ func TestQParamsMatchPyTorch(t *testing.T) {
 }
 
 func qparamsMatchPyTorch(t *testing.T, dir string) {
-	if testing.Short() {
-		t.Skip("calibrates four qconfigs: skipped with -short")
-	}
+	testenv.SkipShort(t, "calibrates four qconfigs: skipped with -short")
 	gd := readGolden(t, dir)
 	for _, qc := range []string{"default", "fbgemm", "qnnpack", "onednn"} {
 		t.Run(qc, func(t *testing.T) {
@@ -318,9 +314,7 @@ func agreeWithPyTorch(t *testing.T, dir string, m *compiler.Model, qc string, wa
 // TestEqualizeKeepsFloatModel: cross-layer equalization (and high-bias absorption)
 // leave the bundled model's float logits unchanged.
 func TestEqualizeKeepsFloatModel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the bundled model: skipped with -short")
-	}
+	testenv.SkipShort(t, "runs the bundled model: skipped with -short")
 	_, g, ds := floatModel(t, bundled, "")
 	run := func(g *ir.Graph) []float32 {
 		_, l, err := Evaluate(ds, 10, 100, 300, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)

@@ -27,6 +27,14 @@ func SkipUnlessLong(t testing.TB, what string) {
 	}
 }
 
+// SkipShort skips a test that is slow for -short: what says what it does.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what)
+	}
+}
+
 // Full reports whether the checks over all 10,000 Fashion-MNIST test images
 // run (PTQC_FULL=1): minutes more than CI spends; run them before changing
 // the numbers the README's accuracy tables show.
