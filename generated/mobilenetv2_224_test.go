@@ -106,16 +106,12 @@ func layerTable(name, tier string, ts []rt.LayerTime, kind func(rt.LayerTime) st
 // BenchmarkBatch1_224 is the latency of one image (run it with -cpu 1 for one
 // core: GOMAXPROCS workers split each layer).
 func BenchmarkBatch1_224(b *testing.B) {
-	bench224(b, 1)
+	benchModel(b, mobilenetv2_224.New(), 1, mobilenetv2_224.NumClasses)
 }
 
 // BenchmarkBatch16_224 is the throughput of batches of 16 images on every core.
 func BenchmarkBatch16_224(b *testing.B) {
-	bench224(b, 16)
-}
-
-func bench224(b *testing.B, n int) {
-	benchModel(b, mobilenetv2_224.New(), n, mobilenetv2_224.NumClasses)
+	benchModel(b, mobilenetv2_224.New(), 16, mobilenetv2_224.NumClasses)
 }
 
 // benchModel times m.Forward on batches of n images.

@@ -97,14 +97,10 @@ func TestLayerTimesResNet50(t *testing.T) {
 // BenchmarkResNet50Batch1 is the latency of one image (run it with -cpu 1 for
 // one core: GOMAXPROCS workers split each layer).
 func BenchmarkResNet50Batch1(b *testing.B) {
-	benchResNet50(b, 1)
+	benchModel(b, resnet50_224.New(), 1, resnet50_224.NumClasses)
 }
 
 // BenchmarkResNet50Batch16 is the throughput of batches of 16 images on every core.
 func BenchmarkResNet50Batch16(b *testing.B) {
-	benchResNet50(b, 16)
-}
-
-func benchResNet50(b *testing.B, n int) {
-	benchModel(b, resnet50_224.New(), n, resnet50_224.NumClasses)
+	benchModel(b, resnet50_224.New(), 16, resnet50_224.NumClasses)
 }
