@@ -2,7 +2,6 @@ package calibrate
 
 import (
 	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 type goldenKernels struct {
@@ -186,14 +186,8 @@ type goldenQParams struct {
 // search and the chosen range. PyTorch itself picks ranges 14% apart for the
 // two inputs; ptqc must do the same.
 func TestHistogramMobileNetV2Layer(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(goldenDir, "mnv2_f3c00.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g mnv2Golden
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(goldenDir, "mnv2_f3c00.json"), &g)
 	_, state := readNpy(t, g.State)
 	_, hist := readNpy(t, g.Hist)
 	lastShape, last := readNpyGz(t, g.Last)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // Golden data written by tools/observer_golden.py with PyTorch 1.13.
@@ -83,13 +84,7 @@ func loadGolden(t *testing.T) goldenFile {
 
 func loadGoldenInto(t *testing.T, v any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(goldenDir, "golden.json"))
-	if err != nil {
-		t.Fatalf("golden data missing (run /usr/bin/python3 tools/observer_golden.py): %v", err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(goldenDir, "golden.json"), v) // tools/observer_golden.py writes it
 }
 
 // readNpy reads a little-endian float32, C-order .npy file (test only).

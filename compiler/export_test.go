@@ -7,6 +7,7 @@ import "testing"
 var (
 	Magic     = magic
 	TinyModel = tinyModel
+	RoundTrip = roundTrip
 )
 
 // ZooModel is zooModel's model.

@@ -124,18 +124,28 @@ func TestRunRejectsBadInput(t *testing.T) {
 	}
 }
 
+// roundTrip encodes m as a .ptqm file and decodes that.
+func roundTrip(tb testing.TB, m *Model) *Model {
+	tb.Helper()
+	b, err := m.Encode()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	back, err := DecodeModel(b)
+	if err != nil {
+		tb.Fatalf("decoding its own file: %v", err)
+	}
+	return back
+}
+
 func TestModelFileRoundTrip(t *testing.T) {
 	m := tinyModel()
+	if diff := cmp.Diff(m, roundTrip(t, m)); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
 	b, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
-	}
-	got, err := DecodeModel(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(m, got); diff != "" {
-		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 	for _, c := range []struct {
 		name string

@@ -2,44 +2,26 @@ package compiler
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/ptqc/ptqc/calibrate"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/internal/zoo"
 	"github.com/ptqc/ptqc/ir"
 )
 
-// zooModel calibrates zoo.Graph on N(0,1) samples (fbgemm) and converts it;
+// zooModel is zoo.Graph calibrated (fbgemm, zoo.Calibrated) and converted;
 // it returns the model, the float graph and 16 samples.
 func zooModel(tb testing.TB) (*Model, *ir.Graph, []float32) {
 	tb.Helper()
-	r := rand.New(rand.NewPCG(7, 8))
-	g := zoo.Graph(r)
-	if err := ir.InferShapes(g); err != nil {
-		tb.Fatal(err)
-	}
-	ds := &data.Samples{C: 3, H: 9, W: 9, X: make([]float32, 64*3*81)}
-	for i := range ds.X {
-		ds.X[i] = float32(r.NormFloat64())
-	}
-	qc, err := calibrate.LookupQConfig("fbgemm")
+	g, d, cal, x, err := zoo.Calibrated("fbgemm")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 9, 9}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 6
 	m, err := Convert(d, g, cal)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return m, g, ds.X[:16*3*81]
+	return m, g, x
 }
 
 func TestInt8OfZooOps(t *testing.T) {
@@ -75,15 +57,7 @@ func TestInt8OfZooOps(t *testing.T) {
 		t.Errorf("int8 logits %.1f steps from float (want <= 8)", worst)
 	}
 	// The .ptqm round trip keeps every parameter.
-	b, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := DecodeModel(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q2, err := Run(m2, x, 16, nil)
+	q2, err := Run(roundTrip(t, m), x, 16, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

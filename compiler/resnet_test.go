@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ptq"
@@ -49,11 +48,7 @@ func TestResNetQuantized(t *testing.T) {
 		if adds != 5 {
 			t.Errorf("%s: %d adds, want one per block (5)", qc, adds)
 		}
-		d, g, err := ptq.LoadFloat(filepath.Join(bottleneck, "model.json"), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds, err := data.Open(filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"), ptq.Transform(d))
+		_, g, ds, err := ptq.LoadFloatData(filepath.Join(bottleneck, "model.json"), "", filepath.Join(bundled, "test_images.npy"), filepath.Join(bundled, "test_labels.npy"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,14 +71,7 @@ func TestResNetQuantized(t *testing.T) {
 			t.Errorf("%s: int8 logits SQNR %.1f dB against float, want >= 15", qc, s)
 		}
 		// The .ptqm file keeps max-pool and add_relu.
-		enc, err := m.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := compiler.DecodeModel(enc)
-		if err != nil {
-			t.Fatalf("%s: decoding its own file: %v", qc, err)
-		}
+		back := compiler.RoundTrip(t, m)
 		_, again, err := ptq.Evaluate(ds, 10, 50, 50, func(x []float32, n int) ([]float32, error) { return compiler.Run(back, x, n, nil) }, true, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -242,6 +242,14 @@ func (u *pthUnpickler) push(v any) error {
 	return u.spend(costSlot)
 }
 
+// pushOr pushes v, the result of an operation, unless that failed.
+func (u *pthUnpickler) pushOr(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return u.push(v)
+}
+
 func (u *pthUnpickler) pop() (any, error) {
 	if len(u.stack) == 0 || (len(u.marks) > 0 && len(u.stack) == u.marks[len(u.marks)-1]) {
 		return nil, errors.New("stack underflow")
@@ -277,6 +285,19 @@ func (u *pthUnpickler) top() (any, error) {
 		return nil, errors.New("stack underflow")
 	}
 	return u.stack[len(u.stack)-1], nil
+}
+
+// withTop returns the values just popped (items, or popping's error) and
+// the top of the stack below them: the object they go into.
+func (u *pthUnpickler) withTop(items []any, err error) ([]any, any, error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := u.top()
+	if err != nil {
+		return nil, nil, err
+	}
+	return items, t, nil
 }
 
 // popMark pops everything above the last MARK.
@@ -378,11 +399,7 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		v, err := pthLong(s)
-		if err != nil {
-			return err
-		}
-		return u.push(v)
+		return u.pushOr(pthLong(s))
 	case 'G': // BINFLOAT
 		v, err := u.read(8)
 		if err != nil {
@@ -421,11 +438,7 @@ func (u *pthUnpickler) step(op byte) error {
 		}
 		return u.pushNew(costTuple+costSlot*len(items), pthTuple(items))
 	case 'e': // APPENDS
-		items, err := u.popMark()
-		if err != nil {
-			return err
-		}
-		t, err := u.top()
+		items, t, err := u.withTop(u.popMark())
 		if err != nil {
 			return err
 		}
@@ -441,18 +454,11 @@ func (u *pthUnpickler) step(op byte) error {
 		var items []any
 		var err error
 		if op == 's' {
-			if items, err = u.popN(2); err != nil {
-				return err
-			}
-		} else {
-			if items, err = u.popMark(); err != nil {
-				return err
-			}
-			if len(items)%2 != 0 {
-				return fmt.Errorf("odd number of items (%d)", len(items))
-			}
+			items, err = u.popN(2)
+		} else if items, err = u.popMark(); err == nil && len(items)%2 != 0 {
+			err = fmt.Errorf("odd number of items (%d)", len(items))
 		}
-		t, err := u.top()
+		items, t, err := u.withTop(items, err)
 		if err != nil {
 			return err
 		}
@@ -527,30 +533,19 @@ func (u *pthUnpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		s, err := u.persistent(pid)
-		if err != nil {
-			return err
-		}
-		return u.push(s)
+		return u.pushOr(u.persistent(pid))
 	case 'R': // REDUCE
 		ops, err := u.popN(2)
 		if err != nil {
 			return err
 		}
-		v, err := u.reduce(ops[0], ops[1])
-		if err != nil {
-			return err
-		}
-		return u.push(v)
+		return u.pushOr(u.reduce(ops[0], ops[1]))
 	case 'b': // BUILD: only a state_dict's _metadata attribute
-		state, err := u.pop()
+		st, t, err := u.withTop(u.popN(1))
 		if err != nil {
 			return err
 		}
-		t, err := u.top()
-		if err != nil {
-			return err
-		}
+		state := st[0]
 		d, ok := t.(*pthDict)
 		sd, ok2 := state.(*pthDict)
 		if !ok || !d.ordered || !ok2 || len(sd.keys) != 1 || sd.keys[0] != "_metadata" {

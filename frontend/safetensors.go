@@ -58,16 +58,26 @@ type SafeTensors struct {
 
 // ReadSafeTensors reads and strictly validates the safetensors file at path.
 func ReadSafeTensors(path string) (*SafeTensors, error) {
-	b, err := safesize.ReadFile(path, 0, 9, func(head []byte, size int64) error {
+	return readTensors("safetensors", path, 9, false, ParseSafeTensors)
+}
+
+// readTensors reads the file at path, checking its first headLen bytes before
+// reading the rest: a torch.save file's (when pth and pthFormat says so) or
+// else a safetensors file's; then parse parses it. what starts the errors.
+func readTensors(what, path string, headLen int, pth bool, parse func(string, []byte) (*SafeTensors, error)) (*SafeTensors, error) {
+	b, err := safesize.ReadFile(path, 0, headLen, func(head []byte, size int64) error {
+		if pth && pthFormat(path, head) {
+			return pthCheckHead(path, head)
+		}
 		if _, err := stPrefix(head, size); err != nil {
-			return fmt.Errorf("safetensors %s: %w", path, err)
+			return fmt.Errorf("%s %s: %w", what, path, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return ParseSafeTensors(path, b)
+	return parse(path, b)
 }
 
 // stPrefix checks a safetensors file's first bytes (at least 9 unless the

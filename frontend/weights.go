@@ -110,19 +110,7 @@ func quoteAll(s []string) []string {
 // file that starts like a zip archive or an old torch.save pickle) or else
 // from a safetensors file.
 func ReadWeights(path string) (*SafeTensors, error) {
-	b, err := safesize.ReadFile(path, 0, pthHeadLen, func(head []byte, size int64) error {
-		if pthFormat(path, head) {
-			return pthCheckHead(path, head)
-		}
-		if _, err := stPrefix(head, size); err != nil {
-			return fmt.Errorf("weights %s: %w", path, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	return ParseWeights(path, b)
+	return readTensors("weights", path, pthHeadLen, true, ParseWeights)
 }
 
 // pthFormat reports whether the file name or its first bytes say torch.save.

@@ -70,41 +70,16 @@ func r50Kind(lt rt.LayerTime) string {
 // each layer's fastest of 30 runs, which a loaded machine disturbs less than
 // the mean.
 func TestLayerTimesResNet50(t *testing.T) {
-	if !*layersFlag {
-		t.Skip("run with -layers")
-	}
-	m := resnet50_224.New()
-	tier, err := m.Tier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ts []rt.LayerTime
-	for range 30 {
-		run, err := m.LayerTimes(images224(1), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ts == nil {
-			ts = run
-		}
-		for i := range ts {
-			ts[i].Time = min(ts[i].Time, run[i].Time)
-		}
-	}
-	t.Log(layerTable("resnet50_224", tier, ts, r50Kind))
+	logLayerTimes(t, "resnet50_224", func() layerTimer { return resnet50_224.New() }, 30, 1, r50Kind)
 }
 
 // BenchmarkResNet50Batch1 is the latency of one image (run it with -cpu 1 for
 // one core: GOMAXPROCS workers split each layer).
 func BenchmarkResNet50Batch1(b *testing.B) {
-	benchResNet50(b, 1)
+	benchModel(b, resnet50_224.New(), 1, resnet50_224.NumClasses)
 }
 
 // BenchmarkResNet50Batch16 is the throughput of batches of 16 images on every core.
 func BenchmarkResNet50Batch16(b *testing.B) {
-	benchResNet50(b, 16)
-}
-
-func benchResNet50(b *testing.B, n int) {
-	benchModel(b, resnet50_224.New(), n, resnet50_224.NumClasses)
+	benchModel(b, resnet50_224.New(), 16, resnet50_224.NumClasses)
 }

@@ -106,11 +106,10 @@ func relDiff(a, b []float32) float64 {
 // randomGraph builds d's graph with random weights from seed.
 func randomGraph(t *testing.T, d *Description, seed uint64) *Graph {
 	t.Helper()
-	g, err := Build(d)
+	g, err := BuildRandom(d, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Randomize(g, seed)
 	return g
 }
 

@@ -6,13 +6,18 @@ import (
 	"strings"
 )
 
+// fixedRepr prints the nodes that have no parameters to show.
+var fixedRepr = map[Op]string{
+	OpQuant: "QuantStub()", OpDeQuant: "DeQuantStub()", OpReLU: "ReLU()", OpReLU6: "ReLU6()",
+	OpMean: "mean(dim=[2, 3])", OpFlatten: "Flatten()", OpDropout: "Dropout(p=0.2, inplace=False)", OpIdentity: "Identity()",
+}
+
 // Repr is a node in the spirit of PyTorch's module printout.
 func Repr(n *Node) string {
+	if s, ok := fixedRepr[n.Op]; ok {
+		return s
+	}
 	switch n.Op {
-	case OpQuant:
-		return "QuantStub()"
-	case OpDeQuant:
-		return "DeQuantStub()"
 	case OpConv:
 		name := "Conv2d"
 		switch n.Act {
@@ -24,10 +29,6 @@ func Repr(n *Node) string {
 		return name + "(" + ConvArgs(n.Conv, "") + fmt.Sprintf(", bias=%s)", pyBool(n.Conv.Bias != nil))
 	case OpBatchNorm:
 		return fmt.Sprintf("BatchNorm2d(%d, eps=%g, momentum=0.1, affine=True, track_running_stats=True)", n.BN.C, n.BN.Eps)
-	case OpReLU:
-		return "ReLU()"
-	case OpReLU6:
-		return "ReLU6()"
 	case OpAdd:
 		if n.Act == ActReLU {
 			return "FloatFunctional(add_relu)"
@@ -47,20 +48,12 @@ func Repr(n *Node) string {
 		return fmt.Sprintf("Affine(%d)", n.Affine.C)
 	case OpSlice:
 		return fmt.Sprintf("Slice(channels=[%d:%d])", n.Slice.Start, n.Slice.End)
-	case OpMean:
-		return "mean(dim=[2, 3])"
-	case OpFlatten:
-		return "Flatten()"
 	case OpLinear:
 		name := "Linear"
 		if n.Act == ActReLU {
 			name = "LinearReLU"
 		}
 		return fmt.Sprintf("%s(in_features=%d, out_features=%d, bias=%s)", name, n.Linear.In, n.Linear.Out, pyBool(n.Linear.Bias != nil))
-	case OpDropout:
-		return "Dropout(p=0.2, inplace=False)"
-	case OpIdentity:
-		return "Identity()"
 	}
 	return n.Op.String() + "()"
 }

@@ -5,6 +5,17 @@ import (
 	"math/rand/v2"
 )
 
+// BuildRandom builds d's graph (Build) with Randomize's parameters from seed:
+// a model to test and measure with, no trained weights needed.
+func BuildRandom(d *Description, seed uint64) (*Graph, error) {
+	g, err := Build(d)
+	if err != nil {
+		return nil, err
+	}
+	Randomize(g, seed)
+	return g, nil
+}
+
 // Randomize fills every parameter with deterministic pseudo-random values from
 // seed: Kaiming-like conv and linear weights, BatchNorm statistics that vary per
 // channel (so folded weight ranges differ across channels, as in trained nets).

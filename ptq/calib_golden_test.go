@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // TestQParamsGolden pins, by hash, every qparam, multiplier and bias the
@@ -20,9 +21,7 @@ import (
 // 9820613) before it changed; a change to the file format or the converter
 // changes them too, for a reason the diff will show.
 func TestQParamsGolden(t *testing.T) {
-	if testing.Short() {
-		t.Skip("quantizes the bundled models 15 times")
-	}
+	testenv.SkipShort(t, "quantizes the bundled models 15 times")
 	calib := filepath.Join(bundled, "calib_images.npy")
 	cases := []struct {
 		name string

@@ -1,7 +1,6 @@
 package ptq
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -81,14 +80,8 @@ type golden struct {
 
 func readGolden(t *testing.T, dir string) *golden {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "golden.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g golden
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(dir, "golden.json"), &g)
 	return &g
 }
 
@@ -104,9 +97,7 @@ func needIDX(t *testing.T) {
 }
 
 func TestFloatMatchesPyTorch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 images per model: skipped with -short")
-	}
+	testenv.SkipShort(t, "1,000 images per model: skipped with -short")
 	for _, dir := range models {
 		t.Run(filepath.Base(dir), func(t *testing.T) { floatMatchesPyTorch(t, dir) })
 	}
@@ -190,9 +181,7 @@ func TestQParamsMatchPyTorch(t *testing.T) {
 }
 
 func qparamsMatchPyTorch(t *testing.T, dir string) {
-	if testing.Short() {
-		t.Skip("calibrates four qconfigs: skipped with -short")
-	}
+	testenv.SkipShort(t, "calibrates four qconfigs: skipped with -short")
 	gd := readGolden(t, dir)
 	for _, qc := range []string{"default", "fbgemm", "qnnpack", "onednn"} {
 		t.Run(qc, func(t *testing.T) {
@@ -325,9 +314,7 @@ func agreeWithPyTorch(t *testing.T, dir string, m *compiler.Model, qc string, wa
 // TestEqualizeKeepsFloatModel: cross-layer equalization (and high-bias absorption)
 // leave the bundled model's float logits unchanged.
 func TestEqualizeKeepsFloatModel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the bundled model: skipped with -short")
-	}
+	testenv.SkipShort(t, "runs the bundled model: skipped with -short")
 	_, g, ds := floatModel(t, bundled, "")
 	run := func(g *ir.Graph) []float32 {
 		_, l, err := Evaluate(ds, 10, 100, 300, func(x []float32, n int) ([]float32, error) { return ir.Run(g, x, n, nil) }, true, nil)

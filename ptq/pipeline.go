@@ -82,6 +82,20 @@ func LoadFloat(model, weights string) (*ir.Description, *ir.Graph, error) {
 	return d, ir.Fuse(g), nil
 }
 
+// LoadFloatData is LoadFloat and the samples at path (with the labels at
+// labels, or none when it is empty), read for the model's input.
+func LoadFloatData(model, weights, path, labels string) (*ir.Description, *ir.Graph, data.Dataset, error) {
+	d, g, err := LoadFloat(model, weights)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ds, err := data.Open(path, labels, Transform(d))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d, g, ds, nil
+}
+
 // Inputs are the files the options read: the description and its weights
 // (the description's own when Weights is empty and it can be read), the
 // calibration data and labels, the quantized-model file. Build outputs must

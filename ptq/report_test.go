@@ -17,11 +17,10 @@ func smallQuantized(t *testing.T, qconfig string) (*compiler.Model, *ir.Graph, [
 	d.NumClasses, d.WidthMult = 5, 0.5
 	d.Setting = [][]float64{{1, 16, 1, 1}, {4, 24, 2, 2}, {3, 24, 2, 1}}
 	d.Input, d.Preprocess = []int{3, 16, 16}, ir.Preprocess{}
-	g, err := ir.BuildMobileNetV2(d)
+	g, err := ir.BuildRandom(d, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ir.Randomize(g, 11)
 	g = ir.Fuse(g)
 	r := rand.New(rand.NewPCG(3, 4))
 	n := 40

@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -15,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/internal/levels"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // jpegCase is one file of testdata/jpeg, written by tools/jpeg_goldens/jpeg_goldens.py.
@@ -32,14 +33,8 @@ const jpegDir = "../testdata/jpeg"
 
 func jpegCases(t testing.TB) []jpegCase {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(jpegDir, "goldens.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g struct{ Cases []jpegCase }
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(jpegDir, "goldens.json"), &g)
 	if len(g.Cases) == 0 {
 		t.Fatal("no cases in goldens.json")
 	}
@@ -157,32 +152,6 @@ func diffPixels(got, want []uint8, w, ch int) string {
 	return ""
 }
 
-// levelStats counts how far a is from b, element by element.
-type levelStats struct {
-	n, exact, within1 int
-	max               int
-}
-
-func (s *levelStats) add(a, b []uint8) {
-	for i := range a {
-		d := int(a[i]) - int(b[i])
-		d = max(d, -d)
-		s.n++
-		if d == 0 {
-			s.exact++
-		}
-		if d <= 1 {
-			s.within1++
-		}
-		s.max = max(s.max, d)
-	}
-}
-
-func (s levelStats) String() string {
-	return fmt.Sprintf("max %d, exact %.3f%%, within 1 %.3f%% of %d",
-		s.max, 100*float64(s.exact)/float64(s.n), 100*float64(s.within1)/float64(s.n), s.n)
-}
-
 // TestDecodeJPEG checks the whole decode against Pillow's, bit for bit, and the
 // planes after the IDCT against libjpeg-turbo's.
 func TestDecodeJPEG(t *testing.T) {
@@ -233,7 +202,7 @@ func TestDecodeJPEG(t *testing.T) {
 // most, on about 2% of the samples. Transform.Image of an *image.YCbCr from
 // image/jpeg is that far from Pillow; DecodeJPEG is not.
 func TestImageJPEGIDCT(t *testing.T) {
-	var all levelStats
+	var all levels.Diff
 	for _, c := range jpegCases(t) {
 		if c.Layout != "gray" && jpegLayouts[c.Layout].cs != colorYCbCr {
 			continue
@@ -249,12 +218,12 @@ func TestImageJPEGIDCT(t *testing.T) {
 			t.Logf("%s: image/jpeg: %v", c.Name, err)
 			continue
 		}
-		var s levelStats
+		var s levels.Diff
 		ps := libjpegPlanes(t, c)
 		switch m := img.(type) {
 		case *image.Gray:
 			for y := range c.Height {
-				s.add(m.Pix[y*m.Stride:y*m.Stride+c.Width], ps[0].pix[y*c.Width:(y+1)*c.Width])
+				s.Add(m.Pix[y*m.Stride:y*m.Stride+c.Width], ps[0].pix[y*c.Width:(y+1)*c.Width])
 			}
 		case *image.YCbCr:
 			for i, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
@@ -263,16 +232,16 @@ func TestImageJPEGIDCT(t *testing.T) {
 					stride = m.CStride
 				}
 				for y := range ps[i].h {
-					s.add(p[y*stride:y*stride+ps[i].w], ps[i].pix[y*ps[i].w:(y+1)*ps[i].w])
+					s.Add(p[y*stride:y*stride+ps[i].w], ps[i].pix[y*ps[i].w:(y+1)*ps[i].w])
 				}
 			}
 		default:
 			t.Fatalf("%s: image/jpeg decoded a %T", c.Name, img)
 		}
-		all.n, all.exact, all.within1, all.max = all.n+s.n, all.exact+s.exact, all.within1+s.within1, max(all.max, s.max)
+		all.Merge(s)
 	}
 	t.Logf("image/jpeg's planes vs libjpeg-turbo's: %v", all)
-	if all.max > 1 || float64(all.exact) < 0.95*float64(all.n) {
+	if all.Max > 1 || float64(all.Exact) < 0.95*float64(all.N) {
 		t.Errorf("image/jpeg's planes vs libjpeg-turbo's: %v, want at most one level off, on at most 5%%", all)
 	}
 }

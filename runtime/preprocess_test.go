@@ -1,16 +1,15 @@
 package runtime
 
 import (
-	"encoding/json"
 	"image"
 	"image/color"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // ref is float32(p)/255, the output of the transform for pixel p with mean 0 and std 1.
@@ -46,10 +45,6 @@ func ones(n int, v float32) []float32 {
 // TestPILReference compares the 8-bit stages (channel conversion, bilinear resize,
 // center crop, pad) with Pillow's output, recorded by testdata/data/gen_pil_reference.py.
 func TestPILReference(t *testing.T) {
-	b, err := os.ReadFile("../testdata/data/pil_reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var fixture struct {
 		Cases []struct {
 			Name      string
@@ -58,9 +53,7 @@ func TestPILReference(t *testing.T) {
 			Src, Want []int
 		}
 	}
-	if err := json.Unmarshal(b, &fixture); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, "../testdata/data/pil_reference.json", &fixture)
 	if len(fixture.Cases) == 0 {
 		t.Fatal("no cases in the fixture")
 	}

@@ -38,6 +38,18 @@ const npyMagic = "\x93NUMPY"
 // maxNpyDims bounds the number of dimensions (NumPy's own limit is 64).
 const maxNpyDims = 64
 
+// npyDescrs are the header's descr values ptqc reads: little-endian (a byte
+// has no order).
+var npyDescrs = map[string]struct {
+	dtype string
+	size  int
+}{
+	"<f4": {Float32, 4},
+	"|u1": {Uint8, 1}, "<u1": {Uint8, 1}, ">u1": {Uint8, 1}, "u1": {Uint8, 1},
+	"<i4": {Int32, 4},
+	"<i8": {Int64, 8},
+}
+
 // npyHeader is the parsed header of a .npy file; the data is b[off:off+size*count].
 type npyHeader struct {
 	dtype string
@@ -88,9 +100,7 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	}
 	h := &npyHeader{off: off + hlen}
 	for key := range dict {
-		switch key {
-		case "descr", "fortran_order", "shape":
-		default:
+		if key != "descr" && key != "fortran_order" && key != "shape" {
 			return nil, fmt.Errorf("npy: header: unexpected key %q", key)
 		}
 	}
@@ -98,20 +108,14 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch descr {
-	case "<f4":
-		h.dtype, h.size = Float32, 4
-	case "|u1", "<u1", ">u1", "u1":
-		h.dtype, h.size = Uint8, 1
-	case "<i4":
-		h.dtype, h.size = Int32, 4
-	case "<i8":
-		h.dtype, h.size = Int64, 8
-	case ">f4", ">i4", ">i8":
-		return nil, fmt.Errorf("npy: big-endian dtype %q is not supported", descr)
-	default:
+	dt, ok := npyDescrs[descr]
+	if !ok {
+		if strings.HasPrefix(descr, ">") && npyDescrs["<"+descr[1:]].size > 0 {
+			return nil, fmt.Errorf("npy: big-endian dtype %q is not supported", descr)
+		}
 		return nil, fmt.Errorf("npy: unsupported dtype %q (want '<f4', '|u1', '<i4' or '<i8')", descr)
 	}
+	h.dtype, h.size = dt.dtype, dt.size
 	fo, err := headerField[bool](dict, "fortran_order", "a bool")
 	if err != nil {
 		return nil, err

@@ -211,28 +211,6 @@ func TestHostileFiles(t *testing.T) {
 	}
 }
 
-// TestBadCounts is issue 23's minor findings on the command line.
-func TestBadCounts(t *testing.T) {
-	dir := t.TempDir()
-	model, x, y := tinyModel(t, dir)
-	out := filepath.Join(dir, "out")
-	for _, c := range []struct {
-		want string
-		args []string
-	}{
-		{"eval: -calib-limit -1: must be 0 (the default count) or more", []string{"eval", "-model", model, "-qconfig", "fbgemm", "-calib", x, "-calib-limit", "-1", "-data", x, "-labels", y}},
-		{"eval: -calib-batch 0: must be positive", []string{"eval", "-model", model, "-qconfig", "fbgemm", "-calib", x, "-calib-batch", "0", "-data", x, "-labels", y}},
-		{"eval: -limit -1: must be 0 (all) or more", []string{"eval", "-model", model, "-float", "-data", x, "-labels", y, "-limit", "-1"}},
-		{"eval: -batch 0: must be positive", []string{"eval", "-model", model, "-float", "-data", x, "-labels", y, "-batch", "0"}},
-		{"report: -limit -2", []string{"report", "-model", model, "-qconfig", "fbgemm", "-calib", x, "-limit", "-2"}},
-		{"-max-image-pixels 0: must be positive", []string{"eval", "-model", model, "-float", "-data", x, "-max-image-pixels", "0"}},
-		{`package name "_"`, []string{"build", "-model", model, "-qconfig", "fbgemm", "-calib", x, "-o", out, "-pkg", "_"}},
-		{`package name "init"`, []string{"build", "-model", model, "-qconfig", "fbgemm", "-calib", x, "-o", out, "-pkg", "init"}},
-	} {
-		hostileRun(t, c.want, c.want, c.args...)
-	}
-}
-
 // TestReadOnlyOutput: an output directory that cannot be written is found
 // before calibration.
 func TestReadOnlyOutput(t *testing.T) {

@@ -76,6 +76,30 @@ func (a *attrs) str(name, def string) (string, error) {
 	return string(p.GetS()), nil
 }
 
+// alphaBeta reads the attributes alpha and beta (defaults alpha0, beta0),
+// which must be finite.
+func (a *attrs) alphaBeta(alpha0, beta0 float32) (alpha, beta float32, err error) {
+	if alpha, err = a.float("alpha", alpha0); err != nil {
+		return 0, 0, err
+	}
+	if beta, err = a.float("beta", beta0); err != nil {
+		return 0, 0, err
+	}
+	if !isFinite(alpha) || !isFinite(beta) {
+		return 0, 0, fmt.Errorf("alpha %v, beta %v", alpha, beta)
+	}
+	return alpha, beta, nil
+}
+
+// bool01 reads an integer attribute that must be 0 (its default) or 1.
+func (a *attrs) bool01(name string) (bool, error) {
+	v, err := a.int(name, 0)
+	if err != nil || (v != 0 && v != 1) {
+		return false, fmt.Errorf("%s %d (%v)", name, v, err)
+	}
+	return v == 1, nil
+}
+
 // done fails if an attribute was not read.
 func (a *attrs) done() error {
 	var left []string

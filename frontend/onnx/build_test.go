@@ -32,6 +32,15 @@ func node(op, name string, in, out []string, at ...*onnxpb.AttributeProto) *onnx
 	return &onnxpb.NodeProto{OpType: proto.String(op), Name: proto.String(name), Input: in, Output: out, Attribute: at}
 }
 
+// shapeFlatten replaces the tiny model's Flatten (node 3) by torch's
+// x.reshape(x.size(0), -1) form: a Shape of p ("sh"), the nodes mid that
+// compute the target shape "s" from it, and a Reshape of p to "f".
+func shapeFlatten(m *onnxpb.ModelProto, mid ...*onnxpb.NodeProto) {
+	ns := append([]*onnxpb.NodeProto{node("Shape", "/Shape", []string{"p"}, []string{"sh"})}, mid...)
+	ns = append(ns, node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"}), m.Graph.Node[4])
+	m.Graph.Node = append(m.Graph.Node[:3], ns...)
+}
+
 func aInts(name string, v ...int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
 }

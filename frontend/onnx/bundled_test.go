@@ -135,30 +135,56 @@ func TestBundledMatchesDescription(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := ir.Reference(got, x, n, nil, nil)
+			out, fast, err := runBoth(got, x, n)
 			if err != nil {
 				t.Fatal(err)
 			}
 			closeLogits(t, "onnx vs description, reference interpreter", out, ref, 10, 1e-5)
-			closeLogits(t, "onnx fused and compiled vs description", fusedRun(t, got, x, n), ref, 10, 1e-5)
+			closeLogits(t, "onnx fused and compiled vs description", fast, ref, 10, 1e-5)
 			_, torch := readNpy(t, filepath.Join(testdata, dir, "golden_float_logits.npy"))
 			closeLogits(t, "onnx vs PyTorch", out, torch[:n*10], 10, 1e-5)
 		})
 	}
 }
 
-// fusedRun runs n samples x through g fused and compiled (the fast path).
-func fusedRun(t *testing.T, g *ir.Graph, x []float32, n int) []float32 {
-	t.Helper()
+// runBoth runs n samples x through g on both float paths: unfused on the
+// reference interpreter, and fused on the compiled program.
+func runBoth(g *ir.Graph, x []float32, n int) (ref, fast []float32, err error) {
+	if ref, err = ir.Reference(g, x, n, nil, nil); err != nil {
+		return nil, nil, fmt.Errorf("reference: %w", err)
+	}
 	p, err := ir.Compile(ir.Fuse(g))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("compile: %w", err)
 	}
-	out, err := p.Run(x, n, nil, nil)
+	if fast, err = p.Run(x, n, nil, nil); err != nil {
+		return nil, nil, fmt.Errorf("program: %w", err)
+	}
+	return ref, fast, nil
+}
+
+// closeBoth checks g's logits on both float paths (runBoth) against want.
+func closeBoth(t *testing.T, g *ir.Graph, x []float32, n int, want []float32, classes int, tol float64) {
+	t.Helper()
+	ref, fast, err := runBoth(g, x, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	closeLogits(t, "reference interpreter", ref, want, classes, tol)
+	closeLogits(t, "fused and compiled", fast, want, classes, tol)
+}
+
+// readOpset reads the ONNX file at path, which must import opset.
+func readOpset(t *testing.T, path string, opset int) *Model {
+	t.Helper()
+	m, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Opset != opset {
+		t.Fatalf("opset %d, want %d", m.Opset, opset)
+	}
+	return m
 }
 
 // TestSmallMatchesPyTorch: the forms torch writes for the other supported
@@ -169,23 +195,11 @@ func TestSmallMatchesPyTorch(t *testing.T) {
 	_, want := readNpy(t, filepath.Join(testdata, "onnx_small", "logits.npy"))
 	for _, opset := range []int{11, 13, 17} {
 		t.Run(fmt.Sprint("opset", opset), func(t *testing.T) {
-			m, err := ReadFile(filepath.Join(testdata, "onnx_small", fmt.Sprintf("small_opset%d.onnx", opset)))
+			g, err := Import(readOpset(t, filepath.Join(testdata, "onnx_small", fmt.Sprintf("small_opset%d.onnx", opset)), opset))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Opset != opset {
-				t.Fatalf("opset %d, want %d", m.Opset, opset)
-			}
-			g, err := Import(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ir.Reference(g, x, shape[0], nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeLogits(t, "reference", got, want, 5, 1e-5)
-			closeLogits(t, "fused", fusedRun(t, g, x, shape[0]), want, 5, 1e-5)
+			closeBoth(t, g, x, shape[0], want, 5, 1e-5)
 		})
 	}
 }

@@ -26,16 +26,9 @@ func (im *importer) hardSwish(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 func (im *importer) hardSigmoid(n *onnxpb.NodeProto, a *attrs) error {
-	alpha, err := a.float("alpha", 0.2)
+	alpha, beta, err := a.alphaBeta(0.2, 0.5)
 	if err != nil {
 		return err
-	}
-	beta, err := a.float("beta", 0.5)
-	if err != nil {
-		return err
-	}
-	if !isFinite(alpha) || !isFinite(beta) {
-		return fmt.Errorf("alpha %v, beta %v", alpha, beta)
 	}
 	return im.activation(n, ir.OpHardSigmoid, &ir.Unary{Alpha: alpha, Beta: beta})
 }
@@ -58,15 +51,7 @@ func (im *importer) activation(n *onnxpb.NodeProto, op ir.Op, u *ir.Unary) error
 	if err != nil {
 		return err
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: op, Unary: u}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, x.shape)
-	return nil
+	return im.emit(n, &ir.Node{Op: op, Unary: u}, x.shape, x.t)
 }
 
 // clip is ReLU6 (min 0, max 6) or ReLU (min 0, no max); from opset 11, the

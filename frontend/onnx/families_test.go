@@ -1,14 +1,13 @@
 package onnx
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -33,14 +32,8 @@ type familyModel struct {
 
 func readFamilies(t *testing.T) *familyManifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, "families", "families.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m familyManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ReadJSON(t, filepath.Join(testdata, "families", "families.json"), &m)
 	if len(m.Models) == 0 || len(m.OutOfScope) == 0 {
 		t.Fatalf("families.json: %d models, %d out of scope", len(m.Models), len(m.OutOfScope))
 	}
@@ -63,13 +56,7 @@ func TestFamilies(t *testing.T) {
 		for _, opset := range f.Opsets {
 			t.Run(fmt.Sprintf("%s/opset%d", f.Name, opset), func(t *testing.T) {
 				path := filepath.Join(dir, fmt.Sprintf("model_op%d.onnx", opset))
-				m, err := ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m.Opset != opset {
-					t.Fatalf("opset %d, want %d", m.Opset, opset)
-				}
+				readOpset(t, path, opset)
 				d, g, err := Load(path)
 				if err != nil {
 					t.Fatal(err)
@@ -77,20 +64,7 @@ func TestFamilies(t *testing.T) {
 				if !ir.EqualShape(d.Input, f.Input[1:]) || d.NumClasses != f.NumClasses {
 					t.Fatalf("input %v and %d classes, want %v and %d", d.Input, d.NumClasses, f.Input[1:], f.NumClasses)
 				}
-				ref, err := ir.Reference(g, x, n, nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				closeLogits(t, "reference interpreter vs PyTorch", ref, want, f.NumClasses, 1e-4)
-				p, err := ir.Compile(ir.Fuse(g))
-				if err != nil {
-					t.Fatal(err)
-				}
-				fast, err := p.Run(x, n, nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				closeLogits(t, "fused and compiled vs PyTorch", fast, want, f.NumClasses, 1e-4)
+				closeBoth(t, g, x, n, want, f.NumClasses, 1e-4)
 			})
 		}
 	}

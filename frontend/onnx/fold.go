@@ -133,6 +133,18 @@ func (im *importer) consts(n *onnxpb.NodeProto) ([]*tensor, error) {
 	return ts, nil
 }
 
+// withConsts is a fold of an op whose inputs are all constants: f gets them
+// from consts.
+func withConsts(f func(*importer, *onnxpb.NodeProto, []*tensor, *attrs) (*tensor, error)) func(*importer, *onnxpb.NodeProto, *attrs) (*tensor, error) {
+	return func(im *importer, n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
+		ts, err := im.consts(n)
+		if err != nil {
+			return nil, err
+		}
+		return f(im, n, ts, a)
+	}
+}
+
 // ints returns an integer constant without batch marks as a slice.
 func intsOf(t *tensor, what string) ([]int64, error) {
 	if t == nil || !t.isInt() || t.hasBatch() || len(t.dims) > 1 {
@@ -141,11 +153,7 @@ func intsOf(t *tensor, what string) ([]int64, error) {
 	return t.i, nil
 }
 
-func (im *importer) foldGather(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldGather(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 2 || ts[0] == nil || ts[1] == nil {
 		return nil, errors.New("needs data and indices")
 	}
@@ -184,15 +192,12 @@ func (im *importer) foldGather(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 
 // axesOf reads the input and the axes of Unsqueeze or Squeeze: the axes are
 // an attribute before opset 13, an input from 13.
-func (im *importer) axesOf(n *onnxpb.NodeProto, a *attrs) (*tensor, []int64, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, nil, err
-	}
+func (im *importer) axesOf(ts []*tensor, a *attrs) (*tensor, []int64, error) {
 	if len(ts) == 0 || ts[0] == nil {
 		return nil, nil, errors.New("input 0 is missing")
 	}
 	var axes []int64
+	var err error
 	if im.opset < 13 {
 		axes, err = a.ints("axes", nil)
 	} else if len(ts) >= 2 && ts[1] != nil {
@@ -201,8 +206,8 @@ func (im *importer) axesOf(n *onnxpb.NodeProto, a *attrs) (*tensor, []int64, err
 	return ts[0], axes, err
 }
 
-func (im *importer) foldUnsqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	x, axes, err := im.axesOf(n, a)
+func (im *importer) foldUnsqueeze(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
+	x, axes, err := im.axesOf(ts, a)
 	if err != nil {
 		return nil, err
 	}
@@ -234,8 +239,8 @@ func (im *importer) foldUnsqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error
 	return &out, nil
 }
 
-func (im *importer) foldSqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	x, axes, err := im.axesOf(n, a)
+func (im *importer) foldSqueeze(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
+	x, axes, err := im.axesOf(ts, a)
 	if err != nil {
 		return nil, err
 	}
@@ -261,11 +266,7 @@ func (im *importer) foldSqueeze(n *onnxpb.NodeProto, a *attrs) (*tensor, error) 
 	return &out, nil
 }
 
-func (im *importer) foldConcat(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldConcat(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if axis, err := a.int("axis", 0); err != nil || (axis != 0 && axis != -1) {
 		return nil, fmt.Errorf("ptqc folds Concat of vectors only (axis %d) %v", axis, err)
 	}
@@ -313,11 +314,7 @@ func (im *importer) foldConcat(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	return out, nil
 }
 
-func (im *importer) foldCast(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldCast(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) == 0 || ts[0] == nil {
 		return nil, errors.New("input 0 is missing")
 	}
@@ -366,11 +363,7 @@ func (im *importer) foldCast(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 
 // foldArith is Add, Sub, Mul or Div of two constants of one dtype, one of
 // them possibly a scalar (the broadcasting shape arithmetic uses).
-func (im *importer) foldArith(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldArith(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 2 || ts[0] == nil || ts[1] == nil {
 		return nil, errors.New("needs two inputs")
 	}
@@ -453,11 +446,7 @@ func (im *importer) foldArith(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	return out, nil
 }
 
-func (im *importer) foldIdentity(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldIdentity(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 1 || ts[0] == nil {
 		return nil, errors.New("needs one input")
 	}
@@ -465,11 +454,7 @@ func (im *importer) foldIdentity(n *onnxpb.NodeProto, a *attrs) (*tensor, error)
 }
 
 // foldReshape reshapes a constant (no batch marks) to an explicit shape.
-func (im *importer) foldReshape(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldReshape(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 2 || ts[0] == nil || ts[1] == nil {
 		return nil, errors.New("needs data and shape")
 	}
@@ -513,11 +498,7 @@ func (im *importer) foldReshape(n *onnxpb.NodeProto, a *attrs) (*tensor, error) 
 	return &out, nil
 }
 
-func (im *importer) foldConstantOfShape(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldConstantOfShape(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 1 || ts[0] == nil {
 		return nil, errors.New("needs a shape")
 	}
@@ -612,11 +593,7 @@ func gather(src *tensor, dims []int, from func(idx []int) int) *tensor {
 	return out
 }
 
-func (im *importer) foldTranspose(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldTranspose(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 1 || ts[0] == nil {
 		return nil, errors.New("needs one input")
 	}
@@ -656,11 +633,7 @@ func (im *importer) foldTranspose(n *onnxpb.NodeProto, a *attrs) (*tensor, error
 }
 
 // foldSlice slices a constant, steps of any sign as ONNX defines them.
-func (im *importer) foldSlice(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldSlice(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) < 3 || ts[0] == nil || ts[1] == nil || ts[2] == nil {
 		return nil, errors.New("needs data, starts and ends")
 	}
@@ -669,6 +642,7 @@ func (im *importer) foldSlice(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	var p [4][]int64
 	for k := range p {
 		if k+1 < len(ts) && ts[k+1] != nil {
+			var err error
 			if p[k], err = intsOf(ts[k+1], []string{"starts", "ends", "axes", "steps"}[k]); err != nil {
 				return nil, err
 			}
@@ -737,11 +711,7 @@ func (im *importer) foldSlice(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
 	}), nil
 }
 
-func (im *importer) foldRange(n *onnxpb.NodeProto, a *attrs) (*tensor, error) {
-	ts, err := im.consts(n)
-	if err != nil {
-		return nil, err
-	}
+func (im *importer) foldRange(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tensor, error) {
 	if len(ts) != 3 || ts[0] == nil || ts[1] == nil || ts[2] == nil {
 		return nil, errors.New("needs start, limit and delta")
 	}

@@ -408,6 +408,19 @@ func (im *importer) input(n *onnxpb.NodeProto, k int) (*value, error) {
 	return v, nil
 }
 
+// constOfRank returns input k, which must be a constant of rank r; want is
+// the error when it is absent or of another rank.
+func (im *importer) constOfRank(n *onnxpb.NodeProto, k int, what string, r int, want string) (*tensor, error) {
+	t, err := im.constInput(n, k, what)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || len(t.dims) != r {
+		return nil, errors.New(want)
+	}
+	return t, nil
+}
+
 // constInput returns input k, which must be a constant (nil when absent).
 func (im *importer) constInput(n *onnxpb.NodeProto, k int, what string) (*tensor, error) {
 	v, err := im.input(n, k)

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
-	"github.com/ptqc/ptqc/ir"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -105,17 +104,9 @@ func runNodeTest(m *Model, dir string) error {
 		return err
 	}
 	n := x.dims[0]
-	ref, err := ir.Reference(g, x.f, n, nil, nil)
+	ref, fast, err := runBoth(g, x.f, n)
 	if err != nil {
-		return fmt.Errorf("reference: %w", err)
-	}
-	p, err := ir.Compile(ir.Fuse(g))
-	if err != nil {
-		return fmt.Errorf("compile: %w", err)
-	}
-	fast, err := p.Run(x.f, n, nil, nil)
-	if err != nil {
-		return fmt.Errorf("program: %w", err)
+		return err
 	}
 	scale := 1e-30
 	for _, v := range want.f {

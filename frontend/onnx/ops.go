@@ -53,22 +53,22 @@ func init() {
 	}
 	foldOps = map[string]func(*importer, *onnxpb.NodeProto, *attrs) (*tensor, error){
 		"Constant":        (*importer).foldConstant,
-		"ConstantOfShape": (*importer).foldConstantOfShape,
+		"ConstantOfShape": withConsts((*importer).foldConstantOfShape),
 		"Shape":           (*importer).foldShape,
-		"Gather":          (*importer).foldGather,
-		"Unsqueeze":       (*importer).foldUnsqueeze,
-		"Squeeze":         (*importer).foldSqueeze,
-		"Concat":          (*importer).foldConcat,
-		"Cast":            (*importer).foldCast,
-		"Div":             (*importer).foldArith,
-		"Mul":             (*importer).foldArith,
-		"Add":             (*importer).foldArith,
-		"Sub":             (*importer).foldArith,
-		"Identity":        (*importer).foldIdentity,
-		"Reshape":         (*importer).foldReshape,
-		"Slice":           (*importer).foldSlice,
-		"Transpose":       (*importer).foldTranspose,
-		"Range":           (*importer).foldRange,
+		"Gather":          withConsts((*importer).foldGather),
+		"Unsqueeze":       withConsts((*importer).foldUnsqueeze),
+		"Squeeze":         withConsts((*importer).foldSqueeze),
+		"Concat":          withConsts((*importer).foldConcat),
+		"Cast":            withConsts((*importer).foldCast),
+		"Div":             withConsts((*importer).foldArith),
+		"Mul":             withConsts((*importer).foldArith),
+		"Add":             withConsts((*importer).foldArith),
+		"Sub":             withConsts((*importer).foldArith),
+		"Identity":        withConsts((*importer).foldIdentity),
+		"Reshape":         withConsts((*importer).foldReshape),
+		"Slice":           withConsts((*importer).foldSlice),
+		"Transpose":       withConsts((*importer).foldTranspose),
+		"Range":           withConsts((*importer).foldRange),
 	}
 }
 
@@ -205,6 +205,23 @@ func (im *importer) allConst(n *onnxpb.NodeProto) bool {
 	return true
 }
 
+// emit adds nd on the ir tensors ins as the node's one output, a runtime
+// value of ONNX shape shape (nil: the batch, then the ir tensor's shape).
+func (im *importer) emit(n *onnxpb.NodeProto, nd *ir.Node, shape []int, ins ...int) error {
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	t, err := im.addInfer(nd, ins...)
+	if err != nil {
+		return err
+	}
+	if shape == nil {
+		shape = im.withBatch(t)
+	}
+	im.runtime(n, t, shape)
+	return nil
+}
+
 // runtime binds output 0 to the ir tensor t with ONNX shape shape.
 func (im *importer) runtime(n *onnxpb.NodeProto, t int, shape []int) {
 	im.set(n, 0, &value{t: t, shape: shape})
@@ -263,15 +280,7 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
 			return fmt.Errorf("var: channel %d is negative (%v)", i, v)
 		}
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpBatchNorm, BN: bn}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, x.shape)
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpBatchNorm, BN: bn}, x.shape, x.t)
 }
 
 // readers counts the nodes (and graph output) reading ir tensor t under any
@@ -421,16 +430,9 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	alpha, err := a.float("alpha", 1)
+	alpha, beta, err := a.alphaBeta(1, 1)
 	if err != nil {
 		return err
-	}
-	beta, err := a.float("beta", 1)
-	if err != nil {
-		return err
-	}
-	if !isFinite(alpha) || !isFinite(beta) {
-		return fmt.Errorf("alpha %v, beta %v", alpha, beta)
 	}
 	if ta, err := a.int("transA", 0); err != nil || ta != 0 {
 		return fmt.Errorf("transA %d: ptqc supports 0 (%v)", ta, err)
@@ -439,12 +441,9 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	wt, err := im.constInput(n, 1, "weight")
+	wt, err := im.constOfRank(n, 1, "weight", 2, "B (input 1) must be a 2-D constant")
 	if err != nil {
 		return err
-	}
-	if wt == nil || len(wt.dims) != 2 {
-		return errors.New("B (input 1) must be a 2-D constant")
 	}
 	out := wt.dims[1]
 	if tb == 1 {
@@ -490,15 +489,7 @@ func (im *importer) gemm(n *onnxpb.NodeProto, a *attrs) error {
 			l.Bias[i] = c[min(i, len(c)-1)] * beta
 		}
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpLinear, Linear: l}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, []int{x.shape[0], out})
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpLinear, Linear: l}, []int{x.shape[0], out}, x.t)
 }
 
 // transpose returns the [cols, rows] transpose of a rows x cols matrix.
@@ -531,16 +522,8 @@ func (im *importer) matMul(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
 	out := wt.dims[1]
-	t, err := im.addInfer(&ir.Node{Op: ir.OpLinear, Linear: &ir.Linear{In: in, Out: out, Weight: transpose(w, in, out)}}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, []int{x.shape[0], out})
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpLinear, Linear: &ir.Linear{In: in, Out: out, Weight: transpose(w, in, out)}}, []int{x.shape[0], out}, x.t)
 }
 
 // identity and dropout (at inference) pass their input on.

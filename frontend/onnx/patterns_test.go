@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
-
-	"github.com/ptqc/ptqc/ir"
 )
 
 // TestPatterns: the forms torchvision's families take in ONNX
@@ -21,28 +19,11 @@ func TestPatterns(t *testing.T) {
 		ws, want := readNpy(t, filepath.Join(dir, name+"_logits.npy"))
 		for _, opset := range []int{13, 17} {
 			t.Run(fmt.Sprintf("%s/opset%d", name, opset), func(t *testing.T) {
-				m, err := ReadFile(filepath.Join(dir, fmt.Sprintf("%s_op%d.onnx", name, opset)))
+				g, err := Import(readOpset(t, filepath.Join(dir, fmt.Sprintf("%s_op%d.onnx", name, opset)), opset))
 				if err != nil {
 					t.Fatal(err)
 				}
-				g, err := Import(m)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := ir.Reference(g, x, shape[0], nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				closeLogits(t, "reference", got, want, ws[1], 1e-5)
-				p, err := ir.Compile(ir.Fuse(g))
-				if err != nil {
-					t.Fatal(err)
-				}
-				fast, err := p.Run(x, shape[0], nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				closeLogits(t, "fused", fast, want, ws[1], 1e-5)
+				closeBoth(t, g, x, shape[0], want, ws[1], 1e-5)
 			})
 		}
 	}

@@ -193,12 +193,9 @@ func (im *importer) conv(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	wt, err := im.constInput(n, 1, "weight")
+	wt, err := im.constOfRank(n, 1, "weight", 4, "weight (input 1) must be a constant [M, C/group, kH, kW]")
 	if err != nil {
 		return err
-	}
-	if wt == nil || len(wt.dims) != 4 {
-		return errors.New("weight (input 1) must be a constant [M, C/group, kH, kW]")
 	}
 	group, err := a.int("group", 1)
 	if err != nil {
@@ -221,15 +218,21 @@ func (im *importer) conv(n *onnxpb.NodeProto, a *attrs) error {
 	if c.Bias, err = im.weights(n, 2, "bias", outC); err != nil {
 		return err
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpConv, Conv: c}, x.t)
+	return im.emit(n, &ir.Node{Op: ir.OpConv, Conv: c}, nil, x.t)
+}
+
+// pool reads a pool's window over x (dilations only when dilated: MaxPool)
+// and ceil_mode.
+func pool(a *attrs, x *value, dilated bool) (*ir.Pool, error) {
+	w, err := window(a, nil, x.shape[2], x.shape[3], dilated)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
+	ceil, err := a.bool01("ceil_mode")
+	if err != nil {
+		return nil, err
+	}
+	return &ir.Pool{Window: w, Ceil: ceil}, nil
 }
 
 func (im *importer) maxPool(n *onnxpb.NodeProto, a *attrs) error {
@@ -237,26 +240,14 @@ func (im *importer) maxPool(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	w, err := window(a, nil, x.shape[2], x.shape[3], true)
+	p, err := pool(a, x, true)
 	if err != nil {
 		return err
-	}
-	ceil, err := a.int("ceil_mode", 0)
-	if err != nil || (ceil != 0 && ceil != 1) {
-		return fmt.Errorf("ceil_mode %d (%v)", ceil, err)
 	}
 	if so, err := a.int("storage_order", 0); err != nil || so != 0 {
 		return fmt.Errorf("storage_order %d: ptqc supports 0 (%v)", so, err)
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpMaxPool, Pool: &ir.Pool{Window: w, Ceil: ceil == 1}}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpMaxPool, Pool: p}, nil, x.t)
 }
 
 func (im *importer) avgPool(n *onnxpb.NodeProto, a *attrs) error {
@@ -264,34 +255,22 @@ func (im *importer) avgPool(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	w, err := window(a, nil, x.shape[2], x.shape[3], false)
+	p, err := pool(a, x, false)
 	if err != nil {
 		return err
 	}
-	ceil, err := a.int("ceil_mode", 0)
-	if err != nil || (ceil != 0 && ceil != 1) {
-		return fmt.Errorf("ceil_mode %d (%v)", ceil, err)
-	}
-	cp, err := a.int("count_include_pad", 0)
-	if err != nil || (cp != 0 && cp != 1) {
-		return fmt.Errorf("count_include_pad %d (%v)", cp, err)
+	if p.CountPad, err = a.bool01("count_include_pad"); err != nil {
+		return err
 	}
 	if pads != nil {
 		// The Pad's zeros are elements the average counts: with its own
 		// padding excluded as well, ir's one divisor rule cannot hold both.
-		if cp == 0 && (w.PadT != 0 || w.PadL != 0 || w.PadB != 0 || w.PadR != 0) {
+		w := &p.Window
+		if !p.CountPad && (w.PadT != 0 || w.PadL != 0 || w.PadB != 0 || w.PadR != 0) {
 			return errors.New("a Pad before an AveragePool with its own pads and count_include_pad 0 is not supported")
 		}
-		addPads(&w, pads)
-		cp = 1
+		addPads(w, pads)
+		p.CountPad = true
 	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	t, err := im.addInfer(&ir.Node{Op: ir.OpAvgPool, Pool: &ir.Pool{Window: w, Ceil: ceil == 1, CountPad: cp == 1}}, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, im.withBatch(t))
-	return nil
+	return im.emit(n, &ir.Node{Op: ir.OpAvgPool, Pool: p}, nil, x.t)
 }

@@ -1,10 +1,12 @@
 // Package testenv says which tests run where: the quick suite of go test
 // ./..., the long checks CI runs, and where tests keep what is slow to make;
-// and the inputs that are not regular files every reader's test feeds it.
+// the inputs that are not regular files every reader's test feeds it; and
+// how tests read their JSON fixtures.
 // It imports nothing of ptqc, so every package's tests can use it.
 package testenv
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,6 +24,14 @@ func SkipUnlessLong(t testing.TB, what string) {
 	t.Helper()
 	if testing.Short() || !Long() {
 		t.Skipf("%s: a long test (PTQC_LONG=1 runs it; CI does)", what)
+	}
+}
+
+// SkipShort skips a test that is slow for -short: what says what it does.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what)
 	}
 }
 
@@ -47,4 +57,17 @@ func CacheDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// ReadJSON decodes the JSON file at path (a fixture or golden) into v,
+// failing the test when it cannot.
+func ReadJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 }

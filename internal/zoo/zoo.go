@@ -1,12 +1,15 @@
 // Package zoo builds the test graph that holds every op of the imported
 // families (a float ir graph with random weights, 3x9x9 in, 6 logits out),
-// for the tests of compiler, lower, codegen and asmgen alike.
+// and its calibration, for the tests of compiler, lower, codegen and asmgen
+// alike.
 package zoo
 
 import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -82,4 +85,30 @@ func ShufflePerm(c, g int) []int {
 		p[i] = i%g*(c/g) + i/g
 	}
 	return p
+}
+
+// Calibrated is Graph (shapes inferred) calibrated with qconfig on 64 N(0,1)
+// samples in batches of 16, with a description of its 3x9x9 input (no
+// normalization); it returns the first 16 samples too, NCHW.
+func Calibrated(qconfig string) (*ir.Graph, *ir.Description, *calibrate.Result, []float32, error) {
+	r := rand.New(rand.NewPCG(7, 8))
+	g := Graph(r)
+	if err := ir.InferShapes(g); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ds := &data.Samples{C: 3, H: 9, W: 9, X: make([]float32, 64*3*81)}
+	for i := range ds.X {
+		ds.X[i] = float32(r.NormFloat64())
+	}
+	qc, err := calibrate.LookupQConfig(qconfig)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	d := ir.DefaultDescription()
+	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 9, 9}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, ir.Elems(g.Tensors[g.Output].Shape)
+	return g, d, cal, ds.X[:16*3*81], nil
 }

@@ -39,11 +39,7 @@ func run(model, calib, node, out string, batch, limit int) error {
 	if out == "" {
 		return fmt.Errorf("-o is required")
 	}
-	d, g, err := ptq.LoadFloat(model, "")
-	if err != nil {
-		return err
-	}
-	ds, err := data.Open(calib, "", ptq.Transform(d))
+	_, g, ds, err := ptq.LoadFloatData(model, "", calib, "")
 	if err != nil {
 		return err
 	}

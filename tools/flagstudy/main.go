@@ -75,11 +75,7 @@ func run(model, qconfig, pool, test string, sets, n, limit int) error {
 	if model == "" {
 		return fmt.Errorf("-model is required")
 	}
-	d, g, err := ptq.LoadFloat(model, "")
-	if err != nil {
-		return err
-	}
-	ds, err := data.Open(test, "", ptq.Transform(d))
+	d, g, ds, err := ptq.LoadFloatData(model, "", test, "")
 	if err != nil {
 		return err
 	}

@@ -56,11 +56,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	g, err := ir.BuildMobileNetV2(d)
+	g, err := ir.BuildRandom(d, 1)
 	if err != nil {
 		log.Fatal(err)
 	}
-	ir.Randomize(g, 1)
 	tmp, err := os.MkdirTemp("", "fuzzcorpus")
 	if err != nil {
 		log.Fatal(err)

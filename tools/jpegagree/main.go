@@ -27,35 +27,18 @@ import (
 	"strings"
 
 	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/internal/levels"
 	"github.com/ptqc/ptqc/runtime"
 )
 
-type stats struct{ n, exact, within1, max int }
-
-func (s *stats) add(a, b []uint8) {
-	for i := range a {
-		d := int(a[i]) - int(b[i])
-		d = max(d, -d)
-		s.n++
-		if d == 0 {
-			s.exact++
-		}
-		if d <= 1 {
-			s.within1++
-		}
-		s.max = max(s.max, d)
-	}
-}
-
-func (s *stats) merge(o stats) {
-	s.n, s.exact, s.within1, s.max = s.n+o.n, s.exact+o.exact, s.within1+o.within1, max(s.max, o.max)
-}
+// stats prints levels.Diff in the table's columns.
+type stats struct{ levels.Diff }
 
 func (s stats) String() string {
-	if s.n == 0 {
+	if s.N == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("max %2d, exact %7.3f%%, <=1 %7.3f%%", s.max, 100*float64(s.exact)/float64(s.n), 100*float64(s.within1)/float64(s.n))
+	return fmt.Sprintf("max %2d, exact %7.3f%%, <=1 %7.3f%%", s.Max, s.Percent(s.Exact), s.Percent(s.Within1))
 }
 
 // input224 is the 224x224 input as levels (3 x 224 x 224).
@@ -149,7 +132,7 @@ func run(dir string) error {
 		var line [3]string
 		var pix stats
 		if got, err := rgb(imgs[0]); err == nil {
-			pix.add(got, pil.U8)
+			pix.Add(got, pil.U8)
 		}
 		std, err := jpeg.Decode(bytes.NewReader(b))
 		if err == nil {
@@ -165,8 +148,8 @@ func run(dir string) error {
 				return fmt.Errorf("%s: %s: %w", f, names[i], err)
 			}
 			var s stats
-			s.add(got, tv.U8)
-			total[i].merge(s)
+			s.Add(got, tv.U8)
+			total[i].Merge(s.Diff)
 			line[i] = s.String()
 		}
 		r := imgs[0].Bounds()

@@ -59,11 +59,10 @@ func run(dir, arch string, seed uint64, bnN, calibN int) error {
 	if err != nil {
 		return err
 	}
-	g, err := ir.Build(d)
+	g, err := ir.BuildRandom(d, seed)
 	if err != nil {
 		return err
 	}
-	ir.Randomize(g, seed)
 	if err := ReestimateBN(g, Inputs(d, bnN, seed+1), bnN); err != nil {
 		return err
 	}
