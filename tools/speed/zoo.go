@@ -200,12 +200,14 @@ import (
 	"time"
 
 	"github.com/ptqc/ptqc/generated/zoo224/PKG"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 func main() {
 	n := flag.Int("batch", 1, "images per Forward")
 	iters := flag.Int("iters", 100, "Forward calls")
 	kinds := flag.Bool("kinds", false, "print the time per layer kind")
+	layers := flag.Int("layers", 0, "with -kinds: the slowest layers to print to stderr")
 	flag.Parse()
 	m := PKG.New()
 	x := make([]float32, *n*PKG.InputChannels*PKG.InputHeight*PKG.InputWidth)
@@ -251,6 +253,10 @@ func main() {
 		}
 		for k, d := range sum {
 			fmt.Println("kind", k, float64(d.Nanoseconds())/1e3)
+		}
+		slices.SortFunc(lt, func(a, b runtime.LayerTime) int { return int(b.Time - a.Time) })
+		for _, l := range lt[:min(*layers, len(lt))] {
+			fmt.Fprintf(os.Stderr, "%-50s %-16s %9.1f us\n", l.Layer, l.Kind, float64(l.Time.Nanoseconds())/1e3)
 		}
 	}
 }
