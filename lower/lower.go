@@ -58,7 +58,7 @@ const (
 	Slice      // channels [Start, End) of each pixel
 	Shuffle    // channel permutation of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
-	WindowConv // conv with any window (Geom: rectangular, strides, pads, dilation) and any groups
+	WindowConv // grouped conv (not depthwise) with any other window (Geom: rectangular, strides, pads, dilation)
 	WindowPool // max over any other window (Geom: rectangular, uneven pads, dilation)
 )
 
@@ -110,8 +110,9 @@ type Layer struct {
 	// (Xs[0] is X); each input's pixel lands at its channel offset in Y's.
 	Xs    []*compiler.Tensor
 	XsOff []int
-	// Geom is the window of a WindowConv layer or of a pool (Ceil and
-	// CountPad for the pools; a MaxPool's is square).
+	// Geom is the window of a WindowConv layer, of a Dense or Depthwise one
+	// whose window is not square (Windowed), or of a pool (Ceil and CountPad
+	// for the pools; a MaxPool's is square).
 	Geom ir.Pool
 	// Packed parameters and their offsets in the weight and bias sections.
 	W          []int8
@@ -180,11 +181,11 @@ func pads(m *compiler.Model, ls []*Layer) int {
 		switch l.Kind {
 		case Quantize:
 			if rs := readers[l.Y.ID]; len(rs) == 1 && rs[0].Kind == Dense {
-				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: rs[0].Node.Conv.Pad, Z: uint8(l.Y.Zero)}
+				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(rs[0].Node.Conv), Z: uint8(l.Y.Zero)}
 				written[l.Y.ID] = true
 			}
 		case Dense:
-			l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: l.Node.Conv.Pad, Z: uint8(l.X.Zero)}
+			l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(l.Node.Conv), Z: uint8(l.X.Zero)}
 		}
 	}
 	n := 0
@@ -360,7 +361,7 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 			if err := checkWindowConv(c, l.XD, l.YD); err != nil {
 				return err
 			}
-			l.Kind = WindowConv
+			l.Kind = windowKind(c)
 			return nil
 		}
 		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
