@@ -96,6 +96,10 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
 			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil}
+			if ly.Windowed() {
+				w := ly.Geom.Window
+				mp.Win = &w
+			}
 			l.Units = mp.Units()
 			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:

@@ -138,3 +138,37 @@ func (d *Depthwise) checkWin() error {
 // registers along a row: one register set per column (at most 4 fit), and
 // column kx+SW of one pixel is column kx of the next only without dilation.
 func (g *dwGen) slides() bool { return g.w.KW <= 4 && g.w.DW == 1 }
+
+// A max pool of a window without dilation clips each window to the input
+// per axis with its own kernel, stride and leading pad.
+
+// geom is the pool's window.
+func (m *MaxPool) geom() ir.Window {
+	if m.Win != nil {
+		return *m.Win
+	}
+	return ir.SquareWindow(m.K, m.S, m.P)
+}
+
+// checkWin checks a window pool: no dilation, its output size, and every
+// window holding an input pixel (the kernel starts the max from one).
+func (m *MaxPool) checkWin() error {
+	w := m.Win
+	ok := m.C >= 1 && m.H >= 1 && m.W >= 1 && m.H*m.W*m.C <= 1<<30 && w.DH == 1 && w.DW == 1 &&
+		min(w.KH, w.KW, w.SH, w.SW) >= 1 && min(w.PadT, w.PadL, w.PadB, w.PadR) >= 0
+	if oh, ow := w.OutSize(m.H, m.W, m.Ceil); !ok || oh != m.OH || ow != m.OW || oh < 1 || ow < 1 {
+		return fmt.Errorf("asmgen: max pool %s of %d channels, %dx%d to %dx%d", windowText(w), m.C, m.H, m.W, m.OH, m.OW)
+	}
+	covered := func(n, k, s, p, size int) bool {
+		for o := range n {
+			if lo, hi := max(o*s-p, 0), min(o*s-p+k, size); lo >= hi {
+				return false
+			}
+		}
+		return true
+	}
+	if !covered(m.OH, w.KH, w.SH, w.PadT, m.H) || !covered(m.OW, w.KW, w.SW, w.PadL, m.W) {
+		return fmt.Errorf("asmgen: max pool %s over %dx%d has a window of padding only", windowText(w), m.H, m.W)
+	}
+	return nil
+}

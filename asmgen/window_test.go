@@ -260,7 +260,8 @@ func TestDepthwiseWindow(t *testing.T) {
 
 // windowModel is a graph of window convs (Inception's 1x7 and 7x1 with 32+
 // channels: the amx tier's tile programs; TF-style asymmetric pads, a
-// strided 5x5 depthwise, dilated dense and depthwise convs), calibrated on
+// strided 5x5 depthwise, dilated dense and depthwise convs) and a
+// rectangular max pool, calibrated on
 // N(0,1) samples with qconfig and converted.
 func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	t.Helper()
@@ -289,6 +290,7 @@ func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	x = conv("dw5x5", x, 36, 36, 36, win(5, 5, 2, 2, 1, 1, 2, 2, 1, 1), ir.ActReLU6) // 36x4x6
 	x = conv("dw1x3d", x, 36, 36, 36, win(1, 3, 1, 1, 0, 2, 0, 2, 1, 2), ir.ActNone)
 	x = conv("dense3x3d", x, 36, 20, 1, win(3, 3, 1, 1, 2, 2, 2, 2, 2, 2), ir.ActReLU)
+	x = g.Add(&ir.Node{Op: ir.OpMaxPool, Name: "pool3x2", Pool: &ir.Pool{Window: win(3, 2, 1, 1, 1, 0, 1, 1, 1, 1)}}, x)
 	x = conv("head", x, 20, 5, 1, win(2, 3, 2, 3, 0, 0, 1, 0, 1, 1), ir.ActNone) // 5x2x2
 	x = g.Add(&ir.Node{Op: ir.OpFlatten, Name: "flatten"}, x)
 	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
@@ -330,7 +332,7 @@ func TestGeneratedWindows(t *testing.T) {
 	}
 	tiles := 0
 	for _, l := range lm.Layers {
-		if l.Windowed() && !l.Kind.HasAsm() {
+		if (l.Windowed() || l.Kind == lower.WindowConv || l.Kind == lower.WindowPool) && !l.Kind.HasAsm() {
 			t.Errorf("%s: kind %s has no assembly", l.Node.Name, l.Kind)
 		}
 		if l.Tile {
@@ -351,4 +353,57 @@ func TestGeneratedWindows(t *testing.T) {
 		}
 		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
 	})
+}
+
+// TestMaxPoolWindow runs max pools of random windows without dilation
+// (ceil mode or not) against ir.MaxPool, with a sentinel tail after the output.
+func TestMaxPoolWindow(t *testing.T) {
+	r, h := kernelTest(t, avx2, 9, 1)
+	var checks []kernelCall[*MaxPool, uint8]
+	for i := 0; len(checks) < 40; i++ {
+		w, hh, ww := randWindow(r)
+		w.DH, w.DW = 1, 1
+		w.PadT, w.PadL, w.PadB, w.PadR = min(w.PadT, w.KH-1), min(w.PadL, w.KW-1), min(w.PadB, w.KH-1), min(w.PadR, w.KW-1)
+		m := &MaxPool{C: []int{1 + r.IntN(40), 64, 300}[r.IntN(3)], H: hh, W: ww, Ceil: r.IntN(2) == 0, Win: &w}
+		m.OH, m.OW = w.OutSize(hh, ww, m.Ceil)
+		if _, _, _, sq := w.Square(); sq || m.checkWin() != nil {
+			continue // a square one, or a window of padding only (lower refuses it)
+		}
+		name := fmt.Sprintf("poolwin%d", i)
+		if err := h.prog.MaxPool(name, m, avx2); err != nil {
+			t.Fatal(err)
+		}
+		x := make([]uint8, m.H*m.W*m.C)
+		for j := range x {
+			x[j] = uint8(r.IntN(256))
+		}
+		out := make([]byte, m.OH*m.OW*m.C+40)
+		for j := range out {
+			out[j] = 0xa5
+		}
+		xb, ob := h.buf(x), h.buf(out)
+		mid := r.IntN(m.Units() + 1)
+		h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
+		h.call(name, xb, ob, lit("0"), ilit(mid))
+		checks = append(checks, kernelCall[*MaxPool, uint8]{fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W), m, x, ob})
+	}
+	res := h.run(t)
+	for _, ck := range checks {
+		m := ck.layer
+		want := make([]uint8, m.OH*m.OW*m.C+40)
+		for j := range want {
+			want[j] = 0xa5
+		}
+		plane, o := make([]uint8, m.H*m.W), make([]uint8, m.OH*m.OW)
+		for c := 0; c < m.C; c++ {
+			for p := range plane {
+				plane[p] = ck.x[p*m.C+c]
+			}
+			ir.MaxPool(m.Win, m.H, m.W, plane, m.OH, m.OW, o)
+			for p, v := range o {
+				want[p*m.C+c] = v
+			}
+		}
+		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
+	}
 }

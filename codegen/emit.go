@@ -104,6 +104,9 @@ func (l *layer) summary() string {
 	case lower.Mean:
 		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
 	case lower.MaxPool:
+		if l.Windowed() {
+			return fmt.Sprintf("%s: %s; %v -> %v", nd.Name, text(ir.Repr(&ir.Node{Op: ir.OpMaxPool, Pool: &l.Geom})), l.XD, l.YD)
+		}
 		p, ceil := l.Geom, ""
 		if p.Ceil {
 			ceil = ", ceil mode"
@@ -183,6 +186,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
 	case lower.MaxPool:
 		p := l.Geom
+		if l.Windowed() {
+			add(n("KH", p.KH), n("KW", p.KW), n("SH", p.SH), n("SW", p.SW), n("PT", p.PadT), n("PL", p.PadL))
+			break
+		}
 		add(n("K", p.KH), n("S", p.SH), n("P", p.PadT))
 	case lower.Mean:
 		hw := x.H * x.W

@@ -381,12 +381,16 @@ func kAddGo(f *jen.File, l *layer) {
 // kMaxPoolGo takes, per output pixel, the channelwise max of the input pixels
 // of its window that lie inside the plane (padding never wins, as PyTorch's -inf).
 func kMaxPoolGo(f *jen.File, l *layer) {
-	bound := func(v, lim string) (jen.Code, jen.Code) {
-		start := id("o" + v).Op("*").Add(l.id("S")).Op("-").Add(l.id("P"))
-		return jen.Max(start, jen.Lit(0)), jen.Min(jen.Parens(id("o"+v).Op("*").Add(l.id("S")).Op("-").Add(l.id("P")).Op("+").Add(l.id("K"))), l.id(lim))
+	bound := func(v, lim, k, s, p string) (jen.Code, jen.Code) {
+		start := id("o" + v).Op("*").Add(l.id(s)).Op("-").Add(l.id(p))
+		return jen.Max(start, jen.Lit(0)), jen.Min(jen.Parens(id("o"+v).Op("*").Add(l.id(s)).Op("-").Add(l.id(p)).Op("+").Add(l.id(k))), l.id(lim))
 	}
-	y0, y1 := bound("y", "XH")
-	x0, x1 := bound("x", "XW")
+	y0, y1 := bound("y", "XH", "K", "S", "P")
+	x0, x1 := bound("x", "XW", "K", "S", "P")
+	if l.Windowed() {
+		y0, y1 = bound("y", "XH", "KH", "SH", "PT")
+		x0, x1 = bound("x", "XW", "KW", "SW", "PL")
+	}
 	f.Func().Id(l.ID+"Generic").Params(params(false, false)).Block(
 		reslice("x", l.id("XLen")),
 		reslice("y", l.id("YLen")),

@@ -50,7 +50,7 @@ const (
 	Add
 	Mean
 	Dequantize // uint8 NHWC -> float32 NCHW
-	MaxPool    // max over a square window (Geom), qparams passed through
+	MaxPool    // max over a window without dilation (Geom), qparams passed through
 	// The kinds below run their portable kernel on every tier (HasAsm).
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
@@ -59,7 +59,7 @@ const (
 	Shuffle    // channel permutation of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
 	WindowConv // grouped conv (not depthwise) with any other window (Geom: rectangular, strides, pads, dilation)
-	WindowPool // max over any other window (Geom: rectangular, uneven pads, dilation)
+	WindowPool // max over a dilated window (Geom)
 )
 
 // Dense, Grouped and WindowConv are all "conv" in the generated comments.
@@ -333,9 +333,10 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 	case compiler.KMaxPool:
 		p, x := nd.Pool, l.XD
 		if p != nil && p.Geom != nil {
-			// A square window in ceil mode is MaxPool's (its kernels clip
-			// every window); any other WindowPool's.
-			if k, _, pad, ok := p.Geom.Square(); ok && 2*pad <= k {
+			// Any window without dilation (ceil mode, rectangular, uneven
+			// pads) is MaxPool's: its kernels clip every window. A dilated
+			// one is WindowPool's.
+			if p.Geom.DH == 1 && p.Geom.DW == 1 {
 				return l.describePool(MaxPool)
 			}
 			return l.describePool(WindowPool)

@@ -232,7 +232,7 @@ func TestZooKinds(t *testing.T) {
 	}
 	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
 		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
-		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": WindowPool,
+		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": MaxPool,
 		"avgpool": AvgPool, "dilated": WindowConv, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)

@@ -22,8 +22,15 @@ func windowKind(c *compiler.Conv) Kind {
 }
 
 // Windowed says whether l is a conv whose window is not the square one of
-// Kernel, Stride and Pad: its geometry is l.Geom.Window.
-func (l *Layer) Windowed() bool { return l.Node.Conv != nil && l.Node.Conv.Geom != nil }
+// Kernel, Stride and Pad, or a MaxPool whose window is not square with pads
+// at most half the kernel: its geometry is l.Geom.Window.
+func (l *Layer) Windowed() bool {
+	if l.Kind == MaxPool {
+		k, _, p, ok := l.Geom.Square()
+		return !ok || 2*p > k
+	}
+	return l.Node.Conv != nil && l.Node.Conv.Geom != nil
+}
 
 // border is the zero-point border of a Dense layer's padded input: the
 // largest pad of its window, on every side (a window's kernel starts its
