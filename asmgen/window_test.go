@@ -12,6 +12,7 @@ import (
 	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
 	"golang.org/x/sys/cpu"
 )
@@ -406,4 +407,24 @@ func TestMaxPoolWindow(t *testing.T) {
 		}
 		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
 	}
+}
+
+// TestGeneratedInception runs the small Inception v3 of the families
+// fixtures (1x7, 7x1, 1x3, 3x1 convs of few channels, 5x5 and 3x3 ones,
+// pools) through generated packages on every tier, emulated where the CPU
+// lacks it, against the interpreter.
+func TestGeneratedInception(t *testing.T) {
+	testenv.SkipUnlessLong(t, "builds packages of an Inception v3")
+	dir := "../testdata/families/inception_v3/"
+	m, err := ptq.Quantize(ptq.Options{Model: dir + "model_op13.onnx", QConfig: "fbgemm", Calib: dir + "input.npy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, seeds := []*compiler.Model{m}, []uint64{0}
+	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
+	var gens []asmGen
+	for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
+		gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
+	}
+	testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
 }
