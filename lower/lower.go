@@ -111,8 +111,8 @@ type Layer struct {
 	Xs    []*compiler.Tensor
 	XsOff []int
 	// Geom is the window of a WindowConv layer, of a Dense or Depthwise one
-	// whose window is not square (Windowed), or of a pool (Ceil and CountPad
-	// for the pools; a MaxPool's is square).
+	// whose window is not square (Windowed), or of a pool (with Ceil and
+	// CountPad).
 	Geom ir.Pool
 	// Packed parameters and their offsets in the weight and bias sections.
 	W          []int8
