@@ -61,8 +61,8 @@ func (p *Program) AMXDense(name string, d *Dense, isa Target) error {
 	if err != nil {
 		return err
 	}
-	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %d pixels, AMX tiles%s.",
-		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, tp.pixels, map[bool]string{true: " (emulated)"}[isa.emu != native])); err != nil {
+	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %s, %d pixels, AMX tiles%s.",
+		name, d.Cin, d.Cout, d.geomText(), tp.pixels, map[bool]string{true: " (emulated)"}[isa.emu != native])); err != nil {
 		return err
 	}
 	// The epilogue is the avx512 design's (16 int32 lanes clamped, then

@@ -28,6 +28,10 @@ type Dense struct {
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
 	Requant
+
+	// Win is any other window (rectangular, per-axis strides, per-side pads,
+	// dilation); nil for the square one of K, Stride and Pad (window.go).
+	Win *ir.Window
 }
 
 // DenseMR is the number of output pixels a dense micro-kernel computes at once.
@@ -56,6 +60,9 @@ func (d *Dense) Pointwise() bool { return d.kind() == lower.Pointwise }
 
 // kind is the layer's kind: lower.Pointwise or lower.Dense.
 func (d *Dense) kind() lower.Kind {
+	if d.Win != nil {
+		return lower.Dense
+	}
 	return lower.ConvKind(ir.ClassifyConv(d.Cin, d.Cout, d.K, d.Stride, d.Pad, 1))
 }
 
@@ -66,7 +73,7 @@ func (d *Dense) Path(isa Target) Path {
 	if isa.VNNI {
 		return PathVNNI
 	}
-	if pairsSafe(d.Weight, d.Cout, d.Cin, d.K*d.K, max(d.XMax, d.ZIn)) {
+	if pairsSafe(d.Weight, d.Cout, d.Cin, d.taps(), max(d.XMax, d.ZIn)) {
 		return PathU8
 	}
 	return PathMixed
@@ -118,7 +125,7 @@ func (d *Dense) ScratchBytes(isa Target) int {
 }
 
 func (d *Dense) check() error {
-	if d.Cin < 1 || d.Cout < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 {
+	if d.Cin < 1 || d.Cout < 1 || d.Win == nil && (d.K < 1 || d.Stride < 1 || d.Pad < 0) {
 		return fmt.Errorf("asmgen: dense %dx%d k%d s%d p%d", d.Cin, d.Cout, d.K, d.Stride, d.Pad)
 	}
 	if (!d.Pointwise() && (d.InStride < 4*lower.Quads(d.Cin) || d.InStride%4 != 0)) || d.InStride < d.Cin || d.OutStride < d.Cout {
@@ -127,8 +134,11 @@ func (d *Dense) check() error {
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
-	if len(d.Weight) != d.Cout*d.Cin*d.K*d.K {
-		return fmt.Errorf("asmgen: dense %d weights for %d -> %d channels %dx%d", len(d.Weight), d.Cin, d.Cout, d.K, d.K)
+	if err := d.checkWin(); err != nil {
+		return err
+	}
+	if len(d.Weight) != d.Cout*d.Cin*d.taps() {
+		return fmt.Errorf("asmgen: dense %d weights for %d -> %d channels, %d taps", len(d.Weight), d.Cin, d.Cout, d.taps())
 	}
 	if d.ZIn < 0 || d.ZIn > 255 || d.XMax < 0 || d.XMax > 255 {
 		return fmt.Errorf("asmgen: input zero point %d / max code %d", d.ZIn, d.XMax)
@@ -146,7 +156,7 @@ func (d *Dense) check() error {
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
 func (d *Dense) tierDesign(isa Target) Target {
-	if isa.ZMM && (d.Cout < 32 || d.Cin*d.K*d.K < 16) {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16) {
 		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
@@ -163,12 +173,12 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		return err
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.taps(), d.ZIn, max(d.XMax, d.ZIn))
 	}
 	isa = d.tierDesign(isa)
 	path := d.Path(isa)
-	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d, %s path.",
-		name, d.Cin, d.Cout, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW, path)); err != nil {
+	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %s, %dx%d -> %dx%d, %s path.",
+		name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.OH, d.OW, path)); err != nil {
 		return err
 	}
 	k := newConsts(p, name, isa)
@@ -184,7 +194,7 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		g.maxUnits = blockUnits(d.Cols())
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
-	g.kq = g.nq * d.K * d.K
+	g.kq = g.nq * d.taps()
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	if isa.lanes() == 16 {
 		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
@@ -390,9 +400,9 @@ func (g *denseGen) colChunk() int {
 	cols := d.Cols()
 	in := d.H * d.W * d.InStride
 	if !d.Pointwise() {
-		in = (d.H + 2*d.Pad) * (d.W + 2*d.Pad) * d.InStride
+		in = (d.H + 2*d.border()) * d.padW() * d.InStride
 	}
-	if cols <= zmmUnits || d.Cout*d.Cin*d.K*d.K <= in {
+	if cols <= zmmUnits || d.Cout*d.Cin*d.taps() <= in {
 		return 0
 	}
 	return blockUnits(cols)
@@ -508,16 +518,10 @@ func (g *denseGen) pointwisePath(rows int) {
 // implicit emits the row loop of a k x k / strided / padded layer.
 func (g *denseGen) implicit(done string) {
 	d := g.d
-	wp := d.W + 2*d.Pad
-	px := d.InStride // bytes per input pixel
-	g.rowStride, g.quadStep, g.aWide = d.Stride*px, 4, false
-	for ky := 0; ky < d.K; ky++ {
-		for kx := 0; kx < d.K; kx++ {
-			g.tapOff = append(g.tapOff, (ky*wp+kx)*px)
-		}
-	}
+	g.rowStride, g.quadStep, g.aWide = d.pixBytes(), 4, false
+	g.tapOff = d.tapOffsets()
 	// rX: input row base of output row s; rY: output row base.
-	g.IMUL3Q(i32(d.Stride*wp*px), rS, rA)
+	g.IMUL3Q(i32(d.rowBytes()), rS, rA)
 	g.ADDQ(rA, rX)
 	g.IMUL3Q(i32(d.OW*d.OutStride), rS, rA)
 	g.ADDQ(rA, rY)
@@ -542,7 +546,7 @@ func (g *denseGen) implicit(done string) {
 			if end == d.OW*d.OutStride && st.count == 1 {
 				break // the row's last strip: nothing to advance
 			}
-			g.ADDQ(i32(st.rows*d.Stride*px), rStrip)
+			g.ADDQ(i32(st.rows*d.pixBytes()), rStrip)
 			g.ADDQ(i32(st.rows*d.OutStride), rT)
 			if st.count > 1 {
 				g.MOVQ(rT, rK)
@@ -557,8 +561,8 @@ func (g *denseGen) implicit(done string) {
 	g.CMPQ(rS, rS1)
 	g.JGE(operand.LabelRef(done))
 	if g.mode == PathMixed {
-		// The K input rows this output row reads decide its path.
-		g.anyHigh(rX, d.K*wp*px)
+		// The input rows this output row reads decide its path.
+		g.anyHigh(rX, d.spanBytes())
 		wide := g.label("row_wide")
 		g.JNZ(operand.LabelRef(wide))
 		g.setPath(PathU8)
@@ -572,7 +576,7 @@ func (g *denseGen) implicit(done string) {
 		body()
 	}
 	g.Label(next)
-	g.ADDQ(i32(d.Stride*wp*px), rX)
+	g.ADDQ(i32(d.rowBytes()), rX)
 	g.ADDQ(i32(d.OW*d.OutStride), rY)
 	g.INCQ(rS)
 	g.JMP(operand.LabelRef(rowLoop))

@@ -88,7 +88,8 @@ func (c *denseCase) input(r *rand.Rand, isa Target) []byte {
 		}
 		return b
 	}
-	hp, wp := d.H+2*d.Pad, d.W+2*d.Pad
+	bd := d.border()
+	hp, wp := d.H+2*bd, d.padW()
 	esz := 1
 	b := make([]byte, hp*wp*d.InStride*esz)
 	for y := 0; y < hp; y++ {
@@ -97,7 +98,7 @@ func (c *denseCase) input(r *rand.Rand, isa Target) []byte {
 				v := int(junk())
 				if ch < d.Cin {
 					v = int(d.ZIn)
-					if iy, ix := y-d.Pad, xx-d.Pad; iy >= 0 && iy < d.H && ix >= 0 && ix < d.W {
+					if iy, ix := y-bd, xx-bd; iy >= 0 && iy < d.H && ix >= 0 && ix < d.W {
 						v = int(c.x[(iy*d.W+ix)*d.Cin+ch])
 					}
 				}
@@ -114,24 +115,24 @@ func (c *denseCase) input(r *rand.Rand, isa Target) []byte {
 
 // want is the interpreter's arithmetic on the logical layout.
 func (c *denseCase) want() []uint8 {
-	d := c.d
+	d, g := c.d, c.d.geom()
 	out := make([]uint8, d.OH*d.OW*d.Cout)
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
 			for o := 0; o < d.Cout; o++ {
 				var acc int32
 				for ci := 0; ci < d.Cin; ci++ {
-					for ky := 0; ky < d.K; ky++ {
-						iy := oy*d.Stride - d.Pad + ky
+					for ky := 0; ky < g.KH; ky++ {
+						iy := oy*g.SH - g.PadT + ky*g.DH
 						if iy < 0 || iy >= d.H {
 							continue
 						}
-						for kx := 0; kx < d.K; kx++ {
-							ix := ox*d.Stride - d.Pad + kx
+						for kx := 0; kx < g.KW; kx++ {
+							ix := ox*g.SW - g.PadL + kx*g.DW
 							if ix < 0 || ix >= d.W {
 								continue
 							}
-							acc += (int32(c.x[(iy*d.W+ix)*d.Cin+ci]) - d.ZIn) * int32(d.Weight[((o*d.Cin+ci)*d.K+ky)*d.K+kx])
+							acc += (int32(c.x[(iy*d.W+ix)*d.Cin+ci]) - d.ZIn) * int32(d.Weight[((o*d.Cin+ci)*g.KH+ky)*g.KW+kx])
 						}
 					}
 				}

@@ -6,6 +6,7 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 )
 
@@ -21,22 +22,32 @@ type Depthwise struct {
 	C, K, Stride, Pad int
 	H, W, OH, OW      int
 	ZIn, XMax         int32
-	Weight            []int8 // C x K x K
+	Weight            []int8 // C x KH x KW
 	Requant
+
+	// Win is any other window (rectangular, per-axis strides, per-side pads,
+	// dilation); nil for the square one of K, Stride and Pad (window.go).
+	Win *ir.Window
 }
 
 // Units is the kernel's work count (output rows); a call computes rows [s0, s1).
 func (d *Depthwise) Units() int { return d.OH }
 
 func (d *Depthwise) check() error {
-	if d.C < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 || d.H < 1 || d.W < 1 {
-		return fmt.Errorf("asmgen: depthwise C%d k%d s%d p%d %dx%d", d.C, d.K, d.Stride, d.Pad, d.H, d.W)
+	if d.Win != nil {
+		if err := d.checkWin(); err != nil {
+			return err
+		}
+	} else {
+		if d.C < 1 || d.K < 1 || d.Stride < 1 || d.Pad < 0 || d.H < 1 || d.W < 1 {
+			return fmt.Errorf("asmgen: depthwise C%d k%d s%d p%d %dx%d", d.C, d.K, d.Stride, d.Pad, d.H, d.W)
+		}
+		if d.OH != (d.H+2*d.Pad-d.K)/d.Stride+1 || d.OW != (d.W+2*d.Pad-d.K)/d.Stride+1 || d.OH < 1 || d.OW < 1 {
+			return fmt.Errorf("asmgen: depthwise output %dx%d for %dx%d k%d s%d p%d", d.OH, d.OW, d.H, d.W, d.K, d.Stride, d.Pad)
+		}
 	}
-	if d.OH != (d.H+2*d.Pad-d.K)/d.Stride+1 || d.OW != (d.W+2*d.Pad-d.K)/d.Stride+1 || d.OH < 1 || d.OW < 1 {
-		return fmt.Errorf("asmgen: depthwise output %dx%d for %dx%d k%d s%d p%d", d.OH, d.OW, d.H, d.W, d.K, d.Stride, d.Pad)
-	}
-	if len(d.Weight) != d.C*d.K*d.K {
-		return fmt.Errorf("asmgen: depthwise %d weights for %d channels %dx%d", len(d.Weight), d.C, d.K, d.K)
+	if w := d.geom(); len(d.Weight) != d.C*w.Taps() {
+		return fmt.Errorf("asmgen: depthwise %d weights for %d channels %dx%d", len(d.Weight), d.C, w.KH, w.KW)
 	}
 	if d.ZIn < 0 || d.ZIn > 255 {
 		return fmt.Errorf("asmgen: input zero point %d", d.ZIn)
@@ -55,15 +66,16 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa Target) error {
 		return err
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		w := d.geom()
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, w.Taps(), d.ZIn, max(d.XMax, d.ZIn))
 	}
-	if err := p.function(name, dwSig, fmt.Sprintf("%s: depthwise %d channels, %dx%d stride %d pad %d, %dx%d -> %dx%d.",
-		name, d.C, d.K, d.K, d.Stride, d.Pad, d.H, d.W, d.OH, d.OW)); err != nil {
+	if err := p.function(name, dwSig, fmt.Sprintf("%s: depthwise %d channels, %s, %dx%d -> %dx%d.",
+		name, d.C, d.geomText(), d.H, d.W, d.OH, d.OW)); err != nil {
 		return err
 	}
 	k := newConsts(p, name, isa)
-	g := &dwGen{Context: p.ctx, d: d, cp: d.C, name: name, pk: newPacker(p, k, &d.Requant)}
-	g.taps = d.K * d.K
+	g := &dwGen{Context: p.ctx, d: d, cp: d.C, name: name, pk: newPacker(p, k, &d.Requant), w: d.geom()}
+	g.taps = g.w.Taps()
 	for c0 := 0; c0 < d.C; c0 += 16 {
 		n := 16
 		if d.C-c0 <= 8 {
@@ -121,6 +133,7 @@ type dwGen struct {
 	chunks   []int // channels per chunk: 16, the last one 16 or 8
 	name     string
 	pk       *packer
+	w        ir.Window   // d's window
 	tab      operand.Mem // per chunk: folded biases, then multipliers
 	zin      operand.Mem // 16 bytes of the input zero point
 	labels   int
@@ -153,12 +166,12 @@ type run struct {
 	valid    []bool // per kernel offset
 }
 
-func runs(n, size, k, stride, pad int) []run {
+func runs(n, size, k, stride, pad, dil int) []run {
 	var rs []run
 	for o := 0; o < n; o++ {
 		v := make([]bool, k)
 		for i := range v {
-			p := o*stride - pad + i
+			p := o*stride - pad + i*dil
 			v[i] = p >= 0 && p < size
 		}
 		if l := len(rs); l > 0 && equalBools(rs[l-1].valid, v) {
@@ -191,19 +204,19 @@ var (
 func (g *dwGen) emit() {
 	d := g.d
 	loadArgs(g.Context, "x w y s0 s1", dX, dW, dY, dS, dS1)
-	rowStride := d.W * g.cp
-	rows := runs(d.OH, d.H, d.K, d.Stride, d.Pad)
-	cols := runs(d.OW, d.W, d.K, d.Stride, d.Pad)
+	rowStride, w := d.W*g.cp, g.w
+	rows := runs(d.OH, d.H, w.KH, w.SH, w.PadT, w.DH)
+	cols := runs(d.OW, d.W, w.KW, w.SW, w.PadL, w.DW)
 	done := g.label("done")
 	top := g.label("row")
 	g.Label(top)
 	g.CMPQ(dS, dS1)
 	g.JGE(operand.LabelRef(done))
 	// dRow = x + (oy*S - P)*W*Cp, dOutRow = y + oy*OW*Cp
-	g.IMUL3Q(i32(d.Stride*rowStride), dS, dRow)
+	g.IMUL3Q(i32(w.SH*rowStride), dS, dRow)
 	g.ADDQ(dX, dRow)
-	if d.Pad > 0 {
-		g.SUBQ(i32(d.Pad*rowStride), dRow)
+	if w.PadT > 0 {
+		g.SUBQ(i32(w.PadT*rowStride), dRow)
 	}
 	g.IMUL3Q(i32(d.OW*g.cp), dS, dOutRow)
 	g.ADDQ(dY, dOutRow)
@@ -225,7 +238,14 @@ func (g *dwGen) emit() {
 					kl = ky
 				}
 			}
-			g.anyHigh(dRow, kf*rowStride, (kl-kf+1)*rowStride)
+			if kf < 0 {
+				// Every tap in the padding: zero points, all below 128.
+				g.rowU8(rr.valid, cols)
+				g.JMP(operand.LabelRef(next))
+				g.Label(skip)
+				continue
+			}
+			g.anyHigh(dRow, kf*w.DH*rowStride, ((kl-kf)*w.DH+1)*rowStride)
 			wide := g.label("wide")
 			g.JNZ(operand.LabelRef(wide))
 			g.rowU8(rr.valid, cols)
@@ -307,15 +327,15 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 	acc0, acc1 := reg.Y10, reg.Y11
 	ta, tb, tl, th := reg.Y12, reg.Y13, reg.Y14, reg.Y15
 	// dPix = dRow + chunk - P*Cp (input of column 0), dOut = dOutRow + chunk.
-	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -g.w.PadL * g.cp}, dPix)
 	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 	pixel := func(vx []bool) {
 		tapSrc := func(t int) operand.Mem {
-			ky, kx := t/d.K, t%d.K
+			ky, kx := t/g.w.KW, t%g.w.KW
 			if !vy[ky] || !vx[kx] {
 				return g.zin
 			}
-			return mem(dPix, (ky*d.W+kx)*g.cp)
+			return mem(dPix, (ky*g.w.DH*d.W+kx*g.w.DW)*g.cp)
 		}
 		g.VMOVDQU(mem(dTab, 0), x(acc0))
 		g.VMOVDQU(mem(dTab, 2*n), x(acc1))
@@ -387,7 +407,7 @@ func (g *dwGen) repeat(name string, cnt int, body func()) {
 
 // nextPixel moves dPix and dOut to the next output pixel's input and output.
 func (g *dwGen) nextPixel() {
-	g.ADDQ(i32(g.d.Stride*g.cp), dPix)
+	g.ADDQ(i32(g.w.SW*g.cp), dPix)
 	g.ADDQ(i32(g.cp), dOut)
 }
 
@@ -475,7 +495,7 @@ func (g *dwGen) rowU8(vy []bool, cols []run) {
 	g.XORQ(dCh, dCh) // byte offset of the chunk
 	chunk := func(store int) {
 		// dPix = dRow + chunk - P*C, dOut = dOutRow + chunk.
-		g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+		g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -g.w.PadL * g.cp}, dPix)
 		g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 		for _, c := range cols {
 			g.repeat("px8", c.to-c.from, func() {
@@ -505,11 +525,11 @@ func (g *dwGen) pixelU8(vy, vx []bool, store int) {
 	d := g.d
 	acc := []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3}
 	tapSrc := func(t int) operand.Mem {
-		ky, kx := t/d.K, t%d.K
+		ky, kx := t/g.w.KW, t%g.w.KW
 		if !vy[ky] || !vx[kx] {
 			return g.zin32
 		}
-		return mem(dPix, (ky*d.W+kx)*g.cp)
+		return mem(dPix, (ky*g.w.DH*d.W+kx*g.w.DW)*g.cp)
 	}
 	// pair leaves the int16 sums of pair p in l (channels 0-7 | 16-23) and h (8-15 | 24-31).
 	pair := func(p int, l, h, t reg.VecPhysical) {
@@ -607,7 +627,7 @@ type quadChunk struct{ c0, n, lanes, off int }
 // reads the zero point at every tap, which is already such a vector.
 
 // quadGroups is the number of groups of four kernel rows.
-func (g *dwGen) quadGroups() int { return (g.d.K + 3) / 4 }
+func (g *dwGen) quadGroups() int { return (g.w.KH + 3) / 4 }
 
 // quadTables lays out the chunks (64 channels on zmm; a last chunk of 32 or
 // fewer on ymm; 32 on ymm when emulated) and their constants: accumulator starts, multipliers, float
@@ -655,15 +675,15 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 				words = append(words, floatBits(f)...)
 			}
 		}
-		for kx := 0; kx < d.K; kx++ {
+		for kx := 0; kx < g.w.KW; kx++ {
 			for gr := 0; gr < g.quadGroups(); gr++ {
 				for i := range 4 {
 					for _, o := range order[i] {
 						var w uint32
 						for t := 0; t < 4; t++ {
 							ky := 4*gr + t
-							if o < n && ky < d.K {
-								w |= uint32(uint8(d.Weight[(c0+o)*g.taps+ky*d.K+kx])) << (8 * t)
+							if o < n && ky < g.w.KH {
+								w |= uint32(uint8(d.Weight[(c0+o)*g.taps+ky*g.w.KW+kx])) << (8 * t)
 							}
 						}
 						words = append(words, w)
@@ -679,7 +699,7 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 }
 
 // quadBytes is the size of a chunk's constants.
-func (g *dwGen) quadBytes(q quadChunk) int { return 4 * q.lanes * (12 + 4*g.d.K*g.quadGroups()) }
+func (g *dwGen) quadBytes(q quadChunk) int { return 4 * q.lanes * (12 + 4*g.w.KW*g.quadGroups()) }
 
 // rowQuads emits one output row on the quad path.
 func (g *dwGen) rowQuads(vy []bool, cols []run) {
@@ -746,7 +766,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		setMask(g.Context, reg.K1, q.n, reg.RDX)
 		mask = reg.K1
 	}
-	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -d.Pad * g.cp}, dPix)
+	g.LEAQ(operand.Mem{Base: dRow, Index: dCh, Scale: 1, Disp: -g.w.PadL * g.cp}, dPix)
 	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 	wOff := func(kx, gr, i int) int { return vb * (12 + 4*(kx*g.quadGroups()+gr) + i) }
 	// pack interleaves kernel rows 4gr..4gr+3 of the input column at byte
@@ -755,8 +775,8 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		var src [4]*operand.Mem
 		live := false
 		for t := range 4 {
-			if ky := 4*gr + t; ky < d.K && vy[ky] && valid {
-				m := mem(dPix, ky*d.W*g.cp+off)
+			if ky := 4*gr + t; ky < g.w.KH && vy[ky] && valid {
+				m := mem(dPix, ky*g.w.DH*d.W*g.cp+off)
 				src[t], live = &m, true
 			}
 		}
@@ -831,14 +851,14 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		default:
 			g.VMOVDQU8(accs[0], mem(dOut, 0))
 		}
-		g.ADDQ(i32(d.Stride*g.cp), dPix)
+		g.ADDQ(i32(g.w.SW*g.cp), dPix)
 		g.ADDQ(i32(g.cp), dOut)
 	}
 	pixel := func(vx []bool) {
 		begin()
-		for kx := 0; kx < d.K; kx++ {
+		for kx := 0; kx < g.w.KW; kx++ {
 			for gr := 0; gr < g.quadGroups(); gr++ {
-				dot(kx, gr, pack(kx*g.cp, gr, vx[kx], set(0)))
+				dot(kx, gr, pack(kx*g.w.DW*g.cp, gr, vx[kx], set(0)))
 			}
 		}
 		end()
@@ -849,7 +869,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	// slots[kx] is the register set holding kernel column kx; the loop is
 	// unrolled until the assignment comes back to the start.
 	window := func(cnt int) {
-		k, st := d.K, d.Stride
+		k, st := g.w.KW, g.w.SW
 		slots := make([]int, k)
 		for kx := range slots {
 			slots[kx] = kx
@@ -892,7 +912,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for _, ok := range c.valid {
 			inside = inside && ok
 		}
-		if _, ok := windowPeriod(d.K, d.Stride); inside && cnt > 1 && g.quadGroups() == 1 && ok && !g.emulate {
+		if _, ok := windowPeriod(g.w.KW, g.w.SW); inside && cnt > 1 && g.quadGroups() == 1 && ok && !g.emulate && g.slides() {
 			window(cnt)
 			continue
 		}

@@ -48,18 +48,18 @@ func randDW(r *rand.Rand, sh dwShape) (*Depthwise, []uint8) {
 }
 
 func wantDW(d *Depthwise, x []uint8) []uint8 {
-	out := make([]uint8, d.OH*d.OW*d.C)
+	out, g := make([]uint8, d.OH*d.OW*d.C), d.geom()
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
 			for c := 0; c < d.C; c++ {
 				var acc int32
-				for ky := 0; ky < d.K; ky++ {
-					for kx := 0; kx < d.K; kx++ {
-						iy, ix := oy*d.Stride-d.Pad+ky, ox*d.Stride-d.Pad+kx
+				for ky := 0; ky < g.KH; ky++ {
+					for kx := 0; kx < g.KW; kx++ {
+						iy, ix := oy*g.SH-g.PadT+ky*g.DH, ox*g.SW-g.PadL+kx*g.DW
 						if iy < 0 || iy >= d.H || ix < 0 || ix >= d.W {
 							continue
 						}
-						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*d.K+ky)*d.K+kx])
+						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*g.KH+ky)*g.KW+kx])
 					}
 				}
 				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi)

@@ -54,6 +54,10 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			if ly.Pad != nil {
 				d.InStride = ly.Pad.Stride
 			}
+			if ly.Windowed() {
+				w := ly.Geom.Window
+				d.Win = &w
+			}
 			if err := d.check(); err != nil {
 				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
@@ -76,6 +80,10 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = c.Hi
 			d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
 				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y)}
+			if ly.Windowed() {
+				w := ly.Geom.Window
+				d.Win = &w
+			}
 			l.Units = d.Units()
 			layers[i] = func(isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 		case lower.Grouped:
@@ -88,6 +96,10 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
 			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil}
+			if ly.Windowed() {
+				w := ly.Geom.Window
+				mp.Win = &w
+			}
 			l.Units = mp.Units()
 			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:

@@ -17,6 +17,10 @@ type MaxPool struct {
 	C, H, W, OH, OW int
 	K, S, P         int
 	Ceil            bool
+
+	// Win is any other window without dilation (KH x KW, per-axis strides,
+	// per-side pads); nil for the square one of K, S and P.
+	Win *ir.Window
 }
 
 // Units is the kernel's work count (output rows).
@@ -31,29 +35,37 @@ const maxPoolGroup = 8 * 32
 // channels (the arena has slack after every tensor); stores write exactly C
 // bytes per pixel.
 func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
-	if m.C < 1 || m.H < 1 || m.W < 1 || m.K < 1 || m.S < 1 || m.P < 0 || 2*m.P > m.K ||
-		m.OH != ir.WindowOut(m.H, m.K, m.S, m.P, m.P, 1, m.Ceil) || m.OW != ir.WindowOut(m.W, m.K, m.S, m.P, m.P, 1, m.Ceil) || m.OH < 1 || m.OW < 1 ||
-		m.H*m.W*m.C > 1<<30 {
-		return fmt.Errorf("asmgen: max pool %+v", *m)
-	}
 	ceil := ""
 	if m.Ceil {
 		ceil = " (ceil mode)"
 	}
-	if err := p.function(name, maxPoolSig, fmt.Sprintf("%s: max pool %dx%d stride %d padding %d%s of %d channels, %dx%d to %dx%d.",
-		name, m.K, m.K, m.S, m.P, ceil, m.C, m.H, m.W, m.OH, m.OW)); err != nil {
+	geom := fmt.Sprintf("%dx%d stride %d padding %d", m.K, m.K, m.S, m.P)
+	if m.Win != nil {
+		if err := m.checkWin(); err != nil {
+			return err
+		}
+		geom = windowText(m.Win)
+	} else if m.C < 1 || m.H < 1 || m.W < 1 || m.K < 1 || m.S < 1 || m.P < 0 || 2*m.P > m.K ||
+		m.OH != ir.WindowOut(m.H, m.K, m.S, m.P, m.P, 1, m.Ceil) || m.OW != ir.WindowOut(m.W, m.K, m.S, m.P, m.P, 1, m.Ceil) || m.OH < 1 || m.OW < 1 ||
+		m.H*m.W*m.C > 1<<30 {
+		return fmt.Errorf("asmgen: max pool %+v", *m)
+	}
+	if err := p.function(name, maxPoolSig, fmt.Sprintf("%s: max pool %s%s of %d channels, %dx%d to %dx%d.",
+		name, geom, ceil, m.C, m.H, m.W, m.OH, m.OW)); err != nil {
 		return err
 	}
+	w := m.geom()
 	c := p.ctx
 	px, py, oy, s1 := reg.RAX, reg.RCX, reg.RSI, reg.RDI
 	y0, y1, x0, x1 := reg.R8, reg.R9, reg.R10, reg.R11
 	iy, ix, rp, prow, ox, t := reg.R12, reg.R13, reg.RDX, reg.RBX, reg.R14, reg.R15
 	loadArgs(c, "x y s0 s1", px, py, oy, s1)
-	// lohi sets lo = max(o*S-P, 0) and hi = min(o*S-P+K, n) for output coordinate o.
-	lohi := func(o, lo, hi reg.GPPhysical, n int) {
-		c.IMUL3Q(i32(m.S), o, lo)
-		c.SUBQ(i32(m.P), lo)
-		c.LEAQ(operand.Mem{Base: lo, Disp: m.K}, hi)
+	// lohi sets lo = max(o*S-P, 0) and hi = min(o*S-P+K, n) for output
+	// coordinate o (K, S, P the axis's kernel, stride and leading pad).
+	lohi := func(o, lo, hi reg.GPPhysical, n, k, s, pad int) {
+		c.IMUL3Q(i32(s), o, lo)
+		c.SUBQ(i32(pad), lo)
+		c.LEAQ(operand.Mem{Base: lo, Disp: k}, hi)
 		c.XORQ(t, t)
 		c.CMPQ(lo, t)
 		c.CMOVQLT(t, lo)
@@ -65,12 +77,12 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	c.Label(row)
 	c.CMPQ(oy, s1)
 	c.JGE(operand.LabelRef(done))
-	lohi(oy, y0, y1, m.H)
+	lohi(oy, y0, y1, m.H, w.KH, w.SH, w.PadT)
 	c.IMUL3Q(i32(m.OW*m.C), oy, prow)
 	c.ADDQ(py, prow)
 	c.XORQ(ox, ox)
 	c.Label(col)
-	lohi(ox, x0, x1, m.W)
+	lohi(ox, x0, x1, m.W, w.KW, w.SW, w.PadL)
 	for g := 0; g < m.C; g += maxPoolGroup {
 		n := min(maxPoolGroup, m.C-g)
 		v := (n + 31) / 32

@@ -124,21 +124,15 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 		return nil, err
 	}
 	if !d.tileOK() {
-		return nil, fmt.Errorf("asmgen: %dx%d stride %d pad %d conv is not a tile GEMM", d.K, d.K, d.Stride, d.Pad)
+		return nil, fmt.Errorf("asmgen: %s conv is not a tile GEMM", d.geomText())
 	}
 	if d.MaxAbsProd == nil {
-		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.K*d.K, d.ZIn, max(d.XMax, d.ZIn))
+		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.taps(), d.ZIn, max(d.XMax, d.ZIn))
 	}
 	p := &tileProgram{d: d, pixels: d.OH * d.OW, nq: lower.Quads(d.Cin), taps: []int{0}, aStride: d.InStride}
 	if !d.Pointwise() {
-		wp := d.W + 2*d.Pad
-		p.taps = p.taps[:0]
-		for ky := 0; ky < d.K; ky++ {
-			for kx := 0; kx < d.K; kx++ {
-				p.taps = append(p.taps, (ky*wp+kx)*d.InStride)
-			}
-		}
-		p.rowTile, p.aStride = tileRowRun(d.OW), d.Stride*d.InStride
+		p.taps = d.tapOffsets()
+		p.rowTile, p.aStride = tileRowRun(d.OW), d.pixBytes()
 	}
 	p.kq = p.nq * len(p.taps)
 	p.full, p.tailQ = p.nq/tileQuads, p.nq%tileQuads
@@ -229,7 +223,7 @@ func (p *tileProgram) block(un, n1 int) ([]tileStep, int) {
 }
 
 // rowBytes is the input bytes between a k x k conv's output rows.
-func (p *tileProgram) rowBytes() int { return p.d.Stride * (p.d.W + 2*p.d.Pad) * p.d.InStride }
+func (p *tileProgram) rowBytes() int { return p.d.rowBytes() }
 
 // unitBytes is the weight bytes of a column unit.
 func (p *tileProgram) unitBytes() int { return p.kq * 64 }

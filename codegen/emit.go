@@ -104,6 +104,9 @@ func (l *layer) summary() string {
 	case lower.Mean:
 		return fmt.Sprintf("%s: mean over %dx%d, %d channels", nd.Name, l.XD.H, l.XD.W, l.XD.C)
 	case lower.MaxPool:
+		if l.Windowed() {
+			return fmt.Sprintf("%s: %s; %v -> %v", nd.Name, text(ir.Repr(&ir.Node{Op: ir.OpMaxPool, Pool: &l.Geom})), l.XD, l.YD)
+		}
 		p, ceil := l.Geom, ""
 		if p.Ceil {
 			ceil = ", ceil mode"
@@ -135,7 +138,7 @@ func (l *layer) summary() string {
 	if nd.Kind == compiler.KLinear {
 		return fmt.Sprintf("%s: linear %d -> %d%s", nd.Name, c.InC, c.OutC, act)
 	}
-	if l.Kind == lower.WindowConv {
+	if l.Windowed() {
 		return fmt.Sprintf("%s: conv %s%s; %v -> %v", nd.Name, ir.ConvArgs(&ir.Conv{InC: c.InC, OutC: c.OutC, Groups: c.Groups, Window: l.Geom.Window}, ""), act, l.XD, l.YD)
 	}
 	return fmt.Sprintf("%s: %v %dx%d, stride %d, padding %d, groups %d%s; %v -> %v", nd.Name, l.Kind, c.Kernel, c.Kernel, c.Stride, c.Pad, c.Groups, act, l.XD, l.YD)
@@ -183,6 +186,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(def{"MB", jen.Float32(), f32(l.Node.Add.MB)})
 	case lower.MaxPool:
 		p := l.Geom
+		if l.Windowed() {
+			add(n("KH", p.KH), n("KW", p.KW), n("SH", p.SH), n("SW", p.SW), n("PT", p.PadT), n("PL", p.PadL))
+			break
+		}
 		add(n("K", p.KH), n("S", p.SH), n("P", p.PadT))
 	case lower.Mean:
 		hw := x.H * x.W
@@ -213,7 +220,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	case lower.Shuffle:
 	default:
 		c := l.Node.Conv
-		if l.Kind == lower.WindowConv {
+		if l.Windowed() {
 			w := l.Geom.Window
 			add(n("KH", w.KH), n("KW", w.KW), n("SH", w.SH), n("SW", w.SW))
 			add(n("PT", w.PadT), n("PL", w.PadL), n("DH", w.DH), n("DW", w.DW), n("G", c.Groups))
@@ -225,7 +232,8 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		switch {
 		case l.Kind == lower.Pointwise || l.Kind == lower.Dense:
 			// PackDense: quads of input channels (XQ per tap), KQ per output channel.
-			add(n("XQ", 4*lower.Quads(c.InC)), n("KQ", c.Kernel*c.Kernel*lower.Quads(c.InC)))
+			w := c.Window()
+			add(n("XQ", 4*lower.Quads(c.InC)), n("KQ", w.Taps()*lower.Quads(c.InC)))
 		case l.Kind == lower.Grouped:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
 		case l.Kind == lower.WindowConv:

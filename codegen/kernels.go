@@ -95,6 +95,9 @@ func outside(l *layer) jen.Code {
 // taps loops over the kernel window of output pixel (oy, ox) with input
 // coordinates iy, ix; body runs per tap.
 func taps(l *layer, body ...jen.Code) jen.Code {
+	if l.Windowed() {
+		return windowTapsLoop(l, body...)
+	}
 	return rangeInt("ky", l.id("K"),
 		id("iy").Op(":=").Id("oy").Op("*").Add(l.id("S")).Op("-").Add(l.id("P")).Op("+").Id("ky"),
 		rangeInt("kx", l.id("K"), append([]jen.Code{
@@ -294,7 +297,7 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 		rangeInt("oy", l.id("YH"), rangeInt("ox", l.id("YW"),
 			id("acc").Op("=").Index(l.id("YC")).Int32().Call(id("b")),
 			taps(l,
-				id("ws").Op(":=").Add(window("w", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(l.id("YC")), l.id("YC"))),
+				id("ws").Op(":=").Add(window("w", jen.Parens(tapIndex(l)).Op("*").Add(l.id("YC")), l.id("YC"))),
 				jen.If(outside(l)).Block(pad...),
 				rangeSlice("c", "v", window("x", jen.Parens(id("iy").Op("*").Add(l.id("XW")).Op("+").Id("ix")).Op("*").Add(l.id("XC")), l.id("XC")),
 					mac(id("acc").Index(id("c")), id("v"), id("ws").Index(id("c"))),
@@ -344,10 +347,10 @@ func kConvGo(f *jen.File, l *layer) {
 		sig = jen.List(sig, rows)
 	}
 	body = append(body,
-		jen.Var().Id("patch").Index(l.id("K").Op("*").Add(l.id("K")).Op("*").Add(tapLen)).Byte(),
+		jen.Var().Id("patch").Index(tapCount(l).Op("*").Add(tapLen)).Byte(),
 		oy(rangeInt("ox", l.id("YW"), append([]jen.Code{
 			taps(l,
-				id("ps").Op(":=").Add(window("patch", jen.Parens(id("ky").Op("*").Add(l.id("K")).Op("+").Id("kx")).Op("*").Add(tapLen), l.id("XC"))),
+				id("ps").Op(":=").Add(window("patch", jen.Parens(tapIndex(l)).Op("*").Add(tapLen), l.id("XC"))),
 				jen.If(outside(l)).Block(
 					rangeInt("i", id("ps"), id("ps").Index(id("i")).Op("=").Add(l.id("XZero"))),
 					jen.Continue(),
@@ -378,12 +381,16 @@ func kAddGo(f *jen.File, l *layer) {
 // kMaxPoolGo takes, per output pixel, the channelwise max of the input pixels
 // of its window that lie inside the plane (padding never wins, as PyTorch's -inf).
 func kMaxPoolGo(f *jen.File, l *layer) {
-	bound := func(v, lim string) (jen.Code, jen.Code) {
-		start := id("o" + v).Op("*").Add(l.id("S")).Op("-").Add(l.id("P"))
-		return jen.Max(start, jen.Lit(0)), jen.Min(jen.Parens(id("o"+v).Op("*").Add(l.id("S")).Op("-").Add(l.id("P")).Op("+").Add(l.id("K"))), l.id(lim))
+	bound := func(v, lim, k, s, p string) (jen.Code, jen.Code) {
+		start := id("o" + v).Op("*").Add(l.id(s)).Op("-").Add(l.id(p))
+		return jen.Max(start, jen.Lit(0)), jen.Min(jen.Parens(id("o"+v).Op("*").Add(l.id(s)).Op("-").Add(l.id(p)).Op("+").Add(l.id(k))), l.id(lim))
 	}
-	y0, y1 := bound("y", "XH")
-	x0, x1 := bound("x", "XW")
+	y0, y1 := bound("y", "XH", "K", "S", "P")
+	x0, x1 := bound("x", "XW", "K", "S", "P")
+	if l.Windowed() {
+		y0, y1 = bound("y", "XH", "KH", "SH", "PT")
+		x0, x1 = bound("x", "XW", "KW", "SW", "PL")
+	}
 	f.Func().Id(l.ID+"Generic").Params(params(false, false)).Block(
 		reslice("x", l.id("XLen")),
 		reslice("y", l.id("YLen")),

@@ -50,7 +50,7 @@ const (
 	Add
 	Mean
 	Dequantize // uint8 NHWC -> float32 NCHW
-	MaxPool    // max over a square window (Geom), qparams passed through
+	MaxPool    // max over a window without dilation (Geom), qparams passed through
 	// The kinds below run their portable kernel on every tier (HasAsm).
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
@@ -58,8 +58,8 @@ const (
 	Slice      // channels [Start, End) of each pixel
 	Shuffle    // channel permutation of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
-	WindowConv // conv with any window (Geom: rectangular, strides, pads, dilation) and any groups
-	WindowPool // max over any other window (Geom: rectangular, uneven pads, dilation)
+	WindowConv // grouped conv (not depthwise) with any other window (Geom: rectangular, strides, pads, dilation)
+	WindowPool // max over a dilated window (Geom)
 )
 
 // Dense, Grouped and WindowConv are all "conv" in the generated comments.
@@ -110,8 +110,9 @@ type Layer struct {
 	// (Xs[0] is X); each input's pixel lands at its channel offset in Y's.
 	Xs    []*compiler.Tensor
 	XsOff []int
-	// Geom is the window of a WindowConv layer or of a pool (Ceil and
-	// CountPad for the pools; a MaxPool's is square).
+	// Geom is the window of a WindowConv layer, of a Dense or Depthwise one
+	// whose window is not square (Windowed), or of a pool (with Ceil and
+	// CountPad).
 	Geom ir.Pool
 	// Packed parameters and their offsets in the weight and bias sections.
 	W          []int8
@@ -180,11 +181,11 @@ func pads(m *compiler.Model, ls []*Layer) int {
 		switch l.Kind {
 		case Quantize:
 			if rs := readers[l.Y.ID]; len(rs) == 1 && rs[0].Kind == Dense {
-				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: rs[0].Node.Conv.Pad, Z: uint8(l.Y.Zero)}
+				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(rs[0].Node.Conv), Z: uint8(l.Y.Zero)}
 				written[l.Y.ID] = true
 			}
 		case Dense:
-			l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: l.Node.Conv.Pad, Z: uint8(l.X.Zero)}
+			l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(l.Node.Conv), Z: uint8(l.X.Zero)}
 		}
 	}
 	n := 0
@@ -332,9 +333,10 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 	case compiler.KMaxPool:
 		p, x := nd.Pool, l.XD
 		if p != nil && p.Geom != nil {
-			// A square window in ceil mode is MaxPool's (its kernels clip
-			// every window); any other WindowPool's.
-			if k, _, pad, ok := p.Geom.Square(); ok && 2*pad <= k {
+			// Any window without dilation (ceil mode, rectangular, uneven
+			// pads) is MaxPool's: its kernels clip every window. A dilated
+			// one is WindowPool's.
+			if p.Geom.DH == 1 && p.Geom.DW == 1 {
 				return l.describePool(MaxPool)
 			}
 			return l.describePool(WindowPool)
@@ -360,7 +362,7 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 			if err := checkWindowConv(c, l.XD, l.YD); err != nil {
 				return err
 			}
-			l.Kind = WindowConv
+			l.Kind = windowKind(c)
 			return nil
 		}
 		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {

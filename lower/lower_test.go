@@ -219,13 +219,20 @@ func TestZooKinds(t *testing.T) {
 				t.Errorf("concat: %d inputs, %d offsets", len(l.Xs), len(l.XsOff))
 			}
 		}
+		if l.Node.Name == "stem" {
+			// A 1x3 stride 1x2 window with pads 1 left and right: the dense
+			// kernels' padded input, a border of 1 written by the Quantize.
+			if !l.Windowed() || l.Pad == nil || l.Pad.Border != 1 || !l.PadIn || l.PadCopy || len(l.W) != 16*3*4 {
+				t.Errorf("stem: windowed %v, pad %+v (in %v, copy %v), %d weight bytes", l.Windowed(), l.Pad, l.PadIn, l.PadCopy, len(l.W))
+			}
+		}
 		if l.Kind == Table && len(l.W) != len(l.Node.Table.T) {
 			t.Errorf("%s: %d table bytes packed, want %d", l.Node.Name, len(l.W), len(l.Node.Table.T))
 		}
 	}
-	want := map[string]Kind{"quant": Quantize, "stem": WindowConv, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
+	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
 		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
-		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": WindowPool,
+		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": MaxPool,
 		"avgpool": AvgPool, "dilated": WindowConv, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)

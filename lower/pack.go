@@ -20,8 +20,12 @@ func Quads(cin int) int { return (cin + 3) / 4 }
 // 16u+c or the channel is padding. A quad of a unit is 64 contiguous bytes:
 // one zmm load against 4 broadcast input bytes, two ymm loads of 8 channels
 // (its halves), one row of an AMX B tile of 16 columns.
-func PackDense(w []int8, cin, cout, k int) []int8 {
-	nq, taps := Quads(cin), k*k
+func PackDense(w []int8, cin, cout, k int) []int8 { return PackDenseTaps(w, cin, cout, k*k) }
+
+// PackDenseTaps is PackDense for a window of any taps (KH*KW, row-major as
+// compiler.Conv holds them).
+func PackDenseTaps(w []int8, cin, cout, taps int) []int8 {
+	nq := Quads(cin)
 	kq := taps * nq // quads per output channel
 	p := make([]int8, (cout+15)/16*16*kq*4)
 	for o := 0; o < cout; o++ {
@@ -43,8 +47,10 @@ func packPointwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
 // PackDepthwise packs a depthwise conv's weights (C x 1 x k x k) tap-major:
 // k*k rows of C weights, so a kernel multiplies a pixel's C contiguous
 // channels by one row.
-func PackDepthwise(w []int8, c, k int) []int8 {
-	kk := k * k
+func PackDepthwise(w []int8, c, k int) []int8 { return PackDepthwiseTaps(w, c, k*k) }
+
+// PackDepthwiseTaps is PackDepthwise for a window of any taps (KH*KW).
+func PackDepthwiseTaps(w []int8, c, kk int) []int8 {
 	p := make([]int8, kk*c)
 	for o := 0; o < c; o++ {
 		for t := 0; t < kk; t++ {
@@ -55,6 +61,9 @@ func PackDepthwise(w []int8, c, k int) []int8 {
 }
 
 func packDepthwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	if c.Geom != nil {
+		return PackDepthwiseTaps(c.Weight, c.OutC, c.Geom.Taps()), foldBias(c, zx)
+	}
 	return PackDepthwise(c.Weight, c.OutC, c.Kernel), foldBias(c, zx)
 }
 
@@ -62,6 +71,9 @@ func packDepthwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
 // and a grouped one as OutC x K x K x InC/Groups (OHWI), the order of the NHWC
 // patch its kernel gathers.
 func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	if c.Groups == 1 && c.Geom != nil {
+		return PackDenseTaps(c.Weight, c.InC, c.OutC, c.Geom.Taps()), foldBias(c, zx)
+	}
 	if c.Groups == 1 {
 		return PackDense(c.Weight, c.InC, c.OutC, c.Kernel), foldBias(c, zx)
 	}
