@@ -141,7 +141,7 @@ def narrow(model, x, divisor, dense=None):
     for h in hooks:
         h.remove()
     m, out = next((m, out) for m, out in reversed(ran) if not isinstance(m, nn.BatchNorm2d))
-    rebuild[type(m)][0](m, m.weight.shape[1] * m.groups if isinstance(m, nn.Conv2d) else m.in_features, out)
+    rebuild[type(m)][0](m, m.in_channels if isinstance(m, nn.Conv2d) else m.in_features, out)  # the classes
     return model
 
 
