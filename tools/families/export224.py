@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Full-size 224x224 EfficientNet-B0 and MobileNetV3-Large (torchvision 0.14's own, random weights,
-export.py's BN statistics) and 300 random calibration images, for timing the float path on the zoo at full size
-(issue 24: "a 224 EfficientNet-B0 and MobileNetV3-Large calibrate in seconds"). Not checked in
+"""Full-size 224x224 EfficientNet-B0 and MobileNetV3-Large (torchvision 0.14's own, random
+weights, export.py's BN statistics) and 300 random calibration images, for timing the float path on
+the zoo at full size (issue 24: "a 224 EfficientNet-B0 and MobileNetV3-Large calibrate in
+seconds"). Not checked in
 (21 MB and 22 MB of ONNX, 45 MB of images): written to the directory given, by default
 $PTQC_CACHE/zoo224 or ~/.cache/ptqc/zoo224.
 
