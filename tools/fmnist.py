@@ -134,19 +134,26 @@ def augment(imgs32, gen, crop_pad=2):
 # ---------------------------------------------------------------- safetensors
 
 _DT = {torch.float32: "F32", torch.int64: "I64", torch.float64: "F64", torch.int32: "I32",
-       torch.float16: "F16", torch.uint8: "U8", torch.int8: "I8"}
+       torch.float16: "F16", torch.bfloat16: "BF16", torch.uint8: "U8", torch.int8: "I8"}
 _DT_INV = {v: k for k, v in _DT.items()}
 
 
-def write_safetensors(path, tensors):
+PT_METADATA = {"format": "pt"}
+
+
+def write_safetensors(path, tensors, metadata=PT_METADATA):
+    """tensors in key order, then metadata (None: no __metadata__ entry)."""
     header, blobs, off = {}, [], 0
     for k in sorted(tensors):
         t = tensors[k].detach().cpu().contiguous()
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits
+            t = t.view(torch.int16)
         b = t.numpy().tobytes()  # little-endian on x86
-        header[k] = {"dtype": _DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        header[k] = {"dtype": _DT[tensors[k].dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
-    header["__metadata__"] = {"format": "pt"}
+    if metadata is not None:
+        header["__metadata__"] = metadata
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * ((-(8 + len(h))) % 8)
     with open(path, "wb") as f:
@@ -249,23 +256,21 @@ def accuracy(logits, labels):
 
 # ---------------------------------------------------------------- train
 
-def cmd_train(a):
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
+def fit(model, a, tr_img, tr_lab, batch, max_batches=0):
+    """Trains model in place on images tr_img (uint8 N x 28 x 28) and labels tr_lab: a.epochs epochs
+    of a.batch images (the last partial batch dropped) in an order drawn from a generator seeded with
+    a.seed, SGD (momentum 0.9, Nesterov, a.wd) under OneCycleLR (max a.lr), batch(uint8 B x 32 x 32,
+    generator) giving a step's inputs; the test top-1 after each epoch. Returns the epochs' seconds,
+    or None after a timing run of max_batches steps."""
     gen = torch.Generator().manual_seed(a.seed)
-    setting = json.loads(a.setting) if a.setting else DEFAULT_SETTING
-    desc = model_desc(a.width_mult, setting)
-    model = build(desc)
-    tr_img, tr_lab = load_split("train")
     te_img, te_lab = load_split("t10k")
     tr32 = pad_u8(torch.from_numpy(tr_img))
     tr_lab_t = torch.from_numpy(tr_lab)
     te_x = preprocess(te_img)
-
     bs = a.batch
     steps_per_epoch = len(tr32) // bs  # drop last partial batch
-    if a.max_batches:
-        steps_per_epoch = min(steps_per_epoch, a.max_batches)
+    if max_batches:
+        steps_per_epoch = min(steps_per_epoch, max_batches)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True,
                           weight_decay=a.wd)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, epochs=a.epochs,
@@ -281,7 +286,7 @@ def cmd_train(a):
         tot, n = 0.0, 0
         for s in range(steps_per_epoch):
             idx = perm[s * bs:(s + 1) * bs]
-            x = normalize_u8(augment(tr32[idx], gen))
+            x = batch(tr32[idx], gen)
             y = tr_lab_t[idx]
             opt.zero_grad(set_to_none=True)
             loss = lossf(model(x), y)
@@ -299,11 +304,32 @@ def cmd_train(a):
         t1, t5, _ = accuracy(logits_of(model, te_x), te_lab)
         print(f"epoch {ep}: loss {tot / n:.4f} time {dt:.1f}s test top1 {t1:.2f} top5 {t5:.2f}",
               flush=True)
-        if a.max_batches:
+        if max_batches:
             print(f"timing run: {dt / steps_per_epoch:.3f}s/batch, "
                   f"~{dt / steps_per_epoch * (len(tr32) // bs):.0f}s/epoch")
-            return
+            return None
+    return epoch_times
 
+
+def save_train(a, epoch_times, augmentation):
+    """The training recipe into a.out's golden.json."""
+    g = load_golden(a.out)
+    g["train"] = {"epochs": a.epochs, "batch": a.batch, "max_lr": a.lr, "weight_decay": a.wd,
+                  "seed": a.seed, "optimizer": "SGD momentum 0.9 nesterov, OneCycleLR",
+                  "augment": augmentation, "epoch_seconds": [round(t, 1) for t in epoch_times]}
+    save_golden(a.out, g)
+
+
+def cmd_train(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    setting = json.loads(a.setting) if a.setting else DEFAULT_SETTING
+    desc = model_desc(a.width_mult, setting)
+    model = build(desc)
+    tr_img, tr_lab = load_split("train")
+    epoch_times = fit(model, a, tr_img, tr_lab, lambda x, gen: normalize_u8(augment(x, gen)), a.max_batches)
+    if epoch_times is None:
+        return
     os.makedirs(a.out, exist_ok=True)
     write_json(os.path.join(a.out, "model.json"), desc)
     sd = model.state_dict()
@@ -315,11 +341,7 @@ def cmd_train(a):
         assert back[k].dtype == sd[k].dtype and back[k].shape == sd[k].shape and \
             torch.equal(back[k], sd[k]), k
     print(f"wrote {path}: {len(sd)} tensors, round-trip ok")
-    g = load_golden(a.out)
-    g["train"] = {"epochs": a.epochs, "batch": bs, "max_lr": a.lr, "weight_decay": a.wd,
-                  "seed": a.seed, "optimizer": "SGD momentum 0.9 nesterov, OneCycleLR",
-                  "augment": "hflip + random crop pad 2", "epoch_seconds": [round(t, 1) for t in epoch_times]}
-    save_golden(a.out, g)
+    save_train(a, epoch_times, "hflip + random crop pad 2")
     a.dir = a.out
     cmd_export(a)
 
@@ -338,6 +360,12 @@ def cmd_export(a):
         np.save(os.path.join(d, "calib_labels.npy"), tr_lab[idx].astype(np.int64))
         np.save(os.path.join(d, "test_images.npy"), te_img[:N_GOLDEN])
         np.save(os.path.join(d, "test_labels.npy"), te_lab[:N_GOLDEN].astype(np.int64))
+    export_float(d, model, te_img, te_lab)
+
+
+def export_float(d, model, te_img, te_lab):
+    """The float model's logits of the first N_GOLDEN test images and its accuracy, size and
+    parameter count into d."""
     logits = logits_of(model, preprocess(te_img))
     np.save(os.path.join(d, "golden_float_logits.npy"), logits[:N_GOLDEN].numpy().astype(np.float32))
     t1, t5, t1k = accuracy(logits, te_lab)
@@ -448,9 +476,6 @@ def quantize_one(float_model, qname, calib_x, calib_isa=None):
     limited to that oneDNN ISA (calibrated_state), else here; conversion always runs here.
     Returns the quantized model, its engine, the layers' qparams and the oneDNN implementations
     the calibration ran."""
-    from torch.ao import quantization as tq
-    import torch.nn.quantized as nnq
-    import torch.nn.intrinsic.quantized as nniq
     m, engine = prepare_one(float_model, qname)
     if calib_isa:
         state, calib_impls = calibrated_state(float_model, qname, calib_x, calib_isa)
@@ -459,6 +484,22 @@ def quantize_one(float_model, qname, calib_x, calib_isa=None):
         _, calib_impls = onednn_impls(lambda: calibrate(m, calib_x))
     res_blocks = {n for n, mod in float_model.named_modules()
                   if isinstance(mod, InvertedResidual) and mod.use_res_connect}
+    layers = convert(m, lambda n: {} if n.rsplit(".", 1)[0] in res_blocks else None)
+    # Work-around for a PyTorch 1.13 bug: with the onednn engine, quantized mean([2, 3]) fails
+    # ("required rank 4 tensor to use channels_last format") on the N x C x 1 x 1 channels_last
+    # output (strides C,1,C,C) of the last quantized conv. Re-laying it out contiguous changes
+    # no value (the mean over 1 x 1 is the identity; int_repr checked equal under qnnpack).
+    m.features.register_forward_hook(lambda mod, inp, out: out.clone(memory_format=torch.contiguous_format))
+    return m, engine, layers, calib_impls
+
+
+def convert(m, functional):
+    """Converts the calibrated model m in place; returns the qparams of its quantize, conv and linear
+    layers and of each QFunctional n for which functional(n) gives a dict (the entry's first keys),
+    with their observers' ranges."""
+    from torch.ao import quantization as tq
+    import torch.nn.quantized as nnq
+    import torch.nn.intrinsic.quantized as nniq
     obs = {}
     for n, mod in m.named_modules():
         app = getattr(mod, "activation_post_process", None)
@@ -467,11 +508,6 @@ def quantize_one(float_model, qname, calib_x, calib_isa=None):
                       "quant_min": int(app.quant_min), "quant_max": int(app.quant_max),
                       "observer": type(app).__name__}
     tq.convert(m, inplace=True)
-    # Work-around for a PyTorch 1.13 bug: with the onednn engine, quantized mean([2, 3]) fails
-    # ("required rank 4 tensor to use channels_last format") on the N x C x 1 x 1 channels_last
-    # output (strides C,1,C,C) of the last quantized conv. Re-laying it out contiguous changes
-    # no value (the mean over 1 x 1 is the identity; int_repr checked equal under qnnpack).
-    m.features.register_forward_hook(lambda mod, inp, out: out.clone(memory_format=torch.contiguous_format))
     layers = {}
     for n, mod in m.named_modules():
         if isinstance(mod, nnq.Quantize):
@@ -480,26 +516,21 @@ def quantize_one(float_model, qname, calib_x, calib_isa=None):
             ws, wz = _wq(mod.weight())
             e = {"type": type(mod).__name__, "scale": _f(mod.scale), "zero_point": _i(mod.zero_point),
                  "weight_scale": ws, "weight_zero_point": wz}
-        elif isinstance(mod, nnq.QFunctional):
-            if n.rsplit(".", 1)[0] not in res_blocks:
-                continue
-            e = {"scale": _f(mod.scale), "zero_point": _i(mod.zero_point)}
+        elif isinstance(mod, nnq.QFunctional) and functional(n) is not None:
+            e = {**functional(n), "scale": _f(mod.scale), "zero_point": _i(mod.zero_point)}
         else:
             continue
         if n in obs:
             e.update(obs[n])
         layers[n] = e
-    return m, engine, layers, calib_impls
+    return layers
 
 
-def cmd_quant(a):
-    torch.set_num_threads(a.threads)
-    if os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"):
-        sys.exit("quant: evaluate at oneDNN's default ISA: unset ONEDNN_MAX_CPU_ISA/DNNL_MAX_CPU_ISA "
-                 "(--calib-isa limits calibration alone)")
-    d = a.dir
-    model, desc = load_model(d)
-    calib_path = a.calib or os.path.join(MAIN_DIR, "calib_images.npy")
+def quant_goldens(d, calib_path, qnames, quantize):
+    """PyTorch's PTQ of each qconfig in qnames into d: predictions of the 10,000 test images, logits of
+    the first N_GOLDEN, and golden.json's accuracies, sizes and qparams. quantize(qname, calibration
+    inputs) gives the quantized model, its engine, its layers' qparams and evaluate(run): run()'s
+    logits and the golden fields it adds."""
     calib_x = preprocess(np.load(calib_path))
     assert calib_x.shape[0] == N_CALIB
     te_img, te_lab = load_split("t10k")
@@ -507,25 +538,43 @@ def cmd_quant(a):
     g = load_golden(d)
     g.setdefault("pytorch", {})
     g["calib"] = {"images": os.path.basename(calib_path), "n": N_CALIB, "batch": CALIB_BATCH}
-    for qname in (a.qconfigs.split(",") if a.qconfigs else QCONFIGS):
+    for qname in qnames:
         t0 = time.time()
-        qm, engine, layers, calib_impls = quantize_one(model, qname, calib_x, a.calib_isa)
-        logits, eval_impls = onednn_impls(lambda: logits_of(qm, te_x))
+        qm, engine, layers, evaluate = quantize(qname, calib_x)
+        logits, extra = evaluate(lambda: logits_of(qm, te_x))
         t1, t5, t1k = accuracy(logits, te_lab)
         np.save(os.path.join(d, f"pytorch_{qname}_preds.npy"), logits.argmax(1).numpy().astype(np.int64))
         np.save(os.path.join(d, f"pytorch_{qname}_logits1k.npy"),
                 logits[:N_GOLDEN].numpy().astype(np.float32))
-        # Which oneDNN kernels made these goldens: the ISA limit of each process (ONEDNN_MAX_CPU_ISA,
-        # "default" = the CPU's best) and the convolution/matmul implementations it ran (none for
-        # the qnnpack engine's evaluation).
-        isa = {"calibrate": {"max_cpu_isa": a.calib_isa or "default", "impls": calib_impls},
-               "evaluate": {"max_cpu_isa": "default", "impls": eval_impls}}
         g["pytorch"][qname] = {"engine": engine, "top1": t1, "top5": t5, "top1_1k": t1k,
-                               "size_mb": round(size_mb(qm), 6), "onednn_isa": isa, "layers": layers}
+                               "size_mb": round(size_mb(qm), 6), **extra, "layers": layers}
         save_golden(d, g)
         print(f"{d} {qname:8s} ({engine}): top1 {t1:.2f} top5 {t5:.2f} top1_1k {t1k:.2f} "
-              f"size {g['pytorch'][qname]['size_mb']:.3f} MB  [{time.time() - t0:.0f}s]\n"
-              f"  oneDNN calibrate {isa['calibrate']}\n  oneDNN evaluate {isa['evaluate']}", flush=True)
+              f"size {g['pytorch'][qname]['size_mb']:.3f} MB  [{time.time() - t0:.0f}s]" +
+              "".join(f"\n  {k} {v}" for k, v in extra.items()), flush=True)
+
+
+def cmd_quant(a):
+    torch.set_num_threads(a.threads)
+    if os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"):
+        sys.exit("quant: evaluate at oneDNN's default ISA: unset ONEDNN_MAX_CPU_ISA/DNNL_MAX_CPU_ISA "
+                 "(--calib-isa limits calibration alone)")
+    model, _ = load_model(a.dir)
+
+    def quantize(qname, calib_x):
+        qm, engine, layers, calib_impls = quantize_one(model, qname, calib_x, a.calib_isa)
+
+        def evaluate(run):
+            # Which oneDNN kernels made these goldens: the ISA limit of each process
+            # (ONEDNN_MAX_CPU_ISA, "default" = the CPU's best) and the convolution/matmul
+            # implementations it ran (none for the qnnpack engine's evaluation).
+            logits, eval_impls = onednn_impls(run)
+            return logits, {"onednn_isa": {"calibrate": {"max_cpu_isa": a.calib_isa or "default", "impls": calib_impls},
+                                           "evaluate": {"max_cpu_isa": "default", "impls": eval_impls}}}
+        return qm, engine, layers, evaluate
+
+    quant_goldens(a.dir, a.calib or os.path.join(MAIN_DIR, "calib_images.npy"),
+                  a.qconfigs.split(",") if a.qconfigs else QCONFIGS, quantize)
 
 
 # ---------------------------------------------------------------- main

@@ -17,6 +17,7 @@ The Go tests (calibrate/*_test.go) replay the same batches and compare.
 import json
 import os
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
@@ -35,21 +36,13 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata",
 # Per-tensor observer configurations (name -> factory). The names are shared
 # with the Go test (calibrate/golden_test helpers in observer_test.go).
 ACT_CONFIGS = {
-    "minmax_u8_affine_rr": lambda: MinMaxObserver(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=True),
-    "minmax_u8_affine": lambda: MinMaxObserver(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=False),
-    "minmax_s8_sym": lambda: MinMaxObserver(
-        dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, reduce_range=False),
-    "mavg_u8_affine": lambda: MovingAverageMinMaxObserver(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=False),
-    "mavg_u8_affine_rr": lambda: MovingAverageMinMaxObserver(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=True),
-    "hist_u8_affine_rr": lambda: HistogramObserver(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=True),
-    "hist_u8_affine": lambda: HistogramObserver(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=False),
+    f"{kind}_u8_affine{'_rr' if rr else ''}": partial(cls, dtype=torch.quint8, qscheme=torch.per_tensor_affine,
+                                                      reduce_range=rr)
+    for kind, cls in (("minmax", MinMaxObserver), ("mavg", MovingAverageMinMaxObserver), ("hist", HistogramObserver))
+    for rr in (True, False)
 }
+ACT_CONFIGS["minmax_s8_sym"] = partial(MinMaxObserver, dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
+                                       reduce_range=False)
 
 PC_CONFIGS = {
     "perchannel_s8_sym": lambda: PerChannelMinMaxObserver(
@@ -197,66 +190,65 @@ def scalar(t):
     return float(t.reshape(-1)[0].item())
 
 
+def observe(obs, data):
+    """Feeds obs each batch of data; returns obs, its scale and zero point."""
+    for batch in data:
+        obs(torch.from_numpy(batch.copy()))
+    return (obs,) + tuple(obs.calculate_qparams())
+
+
+def per_tensor(obs, scale, zp):
+    return {"min": scalar(obs.min_val), "max": scalar(obs.max_val),
+            "scale": scalar(scale), "zero_point": int(zp.reshape(-1)[0].item())}
+
+
+def activation_results(name, data):
+    results = {}
+    for cfg, make in ACT_CONFIGS.items():
+        obs, scale, zp = observe(make(), data)
+        r = per_tensor(obs, scale, zp)
+        if isinstance(obs, HistogramObserver):
+            new_min, new_max = obs._non_linear_param_search()
+            r["search_min"] = scalar(new_min)
+            r["search_max"] = scalar(new_max)
+            hname = name + ".hist.npy"
+            save(hname, f32(obs.histogram.numpy()))
+            r["histogram"] = hname
+        results[cfg] = r
+    return results
+
+
+def weight_results(name, data):
+    results = {}
+    for cfg, make in PC_CONFIGS.items():
+        obs, scale, zp = observe(make(), data)
+        results[cfg] = {
+            "min": [float(v) for v in obs.min_val.tolist()],
+            "max": [float(v) for v in obs.max_val.tolist()],
+            "scale": [float(v) for v in scale.tolist()],
+            "zero_point": [int(v) for v in zp.tolist()],
+        }
+    # default_weight_observer: per-tensor qint8 symmetric MinMax.
+    results["minmax_s8_sym"] = per_tensor(*observe(
+        MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric), data))
+    return results
+
+
+def record(golden, key, cases, results):
+    """Saves each case's batches and appends the case with results(name, data) to golden[key]."""
+    for name, data in cases.items():
+        save(name + ".npy", data)
+        golden[key].append({"name": name, "file": name + ".npy", "shape": list(data.shape),
+                            "results": results(name, data)})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20240601)
     golden = {"torch_version": torch.__version__, "activation_cases": [], "weight_cases": []}
-
-    for name, data in activation_cases(rng).items():
-        fname = name + ".npy"
-        save(fname, data)
-        results = {}
-        for cfg, make in ACT_CONFIGS.items():
-            obs = make()
-            for batch in data:
-                obs(torch.from_numpy(batch.copy()))
-            scale, zp = obs.calculate_qparams()
-            r = {
-                "min": scalar(obs.min_val),
-                "max": scalar(obs.max_val),
-                "scale": scalar(scale),
-                "zero_point": int(zp.reshape(-1)[0].item()),
-            }
-            if isinstance(obs, HistogramObserver):
-                new_min, new_max = obs._non_linear_param_search()
-                r["search_min"] = scalar(new_min)
-                r["search_max"] = scalar(new_max)
-                hname = name + ".hist.npy"
-                save(hname, f32(obs.histogram.numpy()))
-                r["histogram"] = hname
-            results[cfg] = r
-        golden["activation_cases"].append(
-            {"name": name, "file": fname, "shape": list(data.shape), "results": results})
-
+    record(golden, "activation_cases", activation_cases(rng), activation_results)
     kernel_cases(rng, golden)
-
-    for name, data in weight_cases(rng).items():
-        fname = name + ".npy"
-        save(fname, data)
-        results = {}
-        for cfg, make in PC_CONFIGS.items():
-            obs = make()
-            for batch in data:
-                obs(torch.from_numpy(batch.copy()))
-            scale, zp = obs.calculate_qparams()
-            results[cfg] = {
-                "min": [float(v) for v in obs.min_val.tolist()],
-                "max": [float(v) for v in obs.max_val.tolist()],
-                "scale": [float(v) for v in scale.tolist()],
-                "zero_point": [int(v) for v in zp.tolist()],
-            }
-        # default_weight_observer: per-tensor qint8 symmetric MinMax.
-        obs = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
-        for batch in data:
-            obs(torch.from_numpy(batch.copy()))
-        scale, zp = obs.calculate_qparams()
-        results["minmax_s8_sym"] = {
-            "min": scalar(obs.min_val), "max": scalar(obs.max_val),
-            "scale": scalar(scale), "zero_point": int(zp.reshape(-1)[0].item()),
-        }
-        golden["weight_cases"].append(
-            {"name": name, "file": fname, "shape": list(data.shape), "results": results})
-
+    record(golden, "weight_cases", weight_cases(rng), weight_results)
     with open(os.path.join(OUT, "golden.json"), "w") as f:
         json.dump(golden, f, indent=1, sort_keys=True)
         f.write("\n")

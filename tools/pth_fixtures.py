@@ -21,35 +21,14 @@ import argparse
 import collections
 import json
 import os
-import struct
 import sys
 
 import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fmnist import write_safetensors  # noqa: E402
 from mnv2 import MobileNetV2  # noqa: E402
-
-_DT = {torch.float32: "F32", torch.int64: "I64", torch.float16: "F16", torch.bfloat16: "BF16"}
-
-
-def write_st(path, tensors):
-    """Like fmnist.write_safetensors, but also for bfloat16 (numpy has none)."""
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        t = tensors[k].detach().contiguous()
-        b = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
-        header[k] = {"dtype": _DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((-(8 + len(h))) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
 
 def main():
     ap = argparse.ArgumentParser()
@@ -72,7 +51,7 @@ def main():
     sd._metadata = collections.OrderedDict([("", {"version": 1}), ("bn", {"version": 2})])
     torch.save(sd, os.path.join(out, "views.pth"))
     torch.save(sd, os.path.join(out, "proto4.pth"), pickle_protocol=4)
-    write_st(os.path.join(out, "views.safetensors"), sd)
+    write_safetensors(os.path.join(out, "views.safetensors"), sd, metadata=None)
 
     setting = [[1, 8, 1, 1], [2, 8, 2, 2]]
     m = MobileNetV2(num_classes=5, width_mult=0.25, inverted_residual_setting=setting, round_nearest=8)
@@ -84,7 +63,7 @@ def main():
             mod.bias.data.uniform_(-0.5, 0.5)
     msd = m.state_dict()
     torch.save(msd, os.path.join(out, "mnv2.pth"))
-    write_st(os.path.join(out, "mnv2.safetensors"), msd)
+    write_safetensors(os.path.join(out, "mnv2.safetensors"), msd, metadata=None)
     desc = {"arch": "mobilenetv2", "num_classes": 5, "width_mult": 0.25, "round_nearest": 8,
             "inverted_residual_setting": setting, "input": [3, 16, 16], "mean": [0.5] * 3,
             "std": [0.25] * 3, "preprocess": {"resize": 0, "crop": 0, "pad": 0}, "weights": "mnv2.pth"}

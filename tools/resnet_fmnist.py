@@ -28,21 +28,18 @@ testdata/mobilenetv2_fmnist's), plus model.pth.
 """
 import argparse
 import collections
-import copy
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import fmnist  # noqa: E402
-from fmnist import (MEAN, STD, PAD, N_CALIB, CALIB_BATCH, N_GOLDEN, QCONFIGS, MAIN_DIR,  # noqa: E402
-                    load_split, pad_u8, normalize_u8, preprocess, write_safetensors,
-                    write_json, load_golden, save_golden, logits_of, accuracy, size_mb, _f, _i, _wq)
+from fmnist import (MEAN, STD, PAD, QCONFIGS, MAIN_DIR, calibrate, convert, export_float, fit,  # noqa: E402
+                    load_split, normalize_u8, prepare_one, preprocess, quant_goldens, save_train,
+                    write_json, write_safetensors)
 from resnet import build  # noqa: E402
 
 
@@ -74,130 +71,49 @@ def load_model(d, quantizable=False):
     return m, desc
 
 
+def flip(imgs32, gen):
+    """A step's inputs: preprocessed, each image flipped horizontally or not (cheap)."""
+    x = normalize_u8(imgs32)
+    flips = torch.rand(len(imgs32), generator=gen) < 0.5
+    return torch.where(flips[:, None, None, None], x.flip(-1), x)
+
+
 def cmd_train(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    gen = torch.Generator().manual_seed(a.seed)
     desc = model_desc(a.block, json.loads(a.layers), json.loads(a.widths), a.width_per_group)
     model = build(desc)
     tr_img, tr_lab = load_split("train")
     if a.train_limit:
         tr_img, tr_lab = tr_img[:a.train_limit], tr_lab[:a.train_limit]
-    te_img, te_lab = load_split("t10k")
-    tr32 = pad_u8(torch.from_numpy(tr_img))
-    tr_lab_t = torch.from_numpy(tr_lab)
-    te_x = preprocess(te_img)
-    bs = a.batch
-    steps = len(tr32) // bs
-    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=a.wd)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, epochs=a.epochs, steps_per_epoch=steps,
-                                                pct_start=0.25, div_factor=25, final_div_factor=1e3)
-    lossf = nn.CrossEntropyLoss()
-    times = []
-    for ep in range(a.epochs):
-        model.train()
-        t0 = time.time()
-        perm = torch.randperm(len(tr32), generator=gen)
-        for s in range(steps):
-            idx = perm[s * bs:(s + 1) * bs]
-            x = normalize_u8(tr32[idx])
-            flip = torch.rand(len(idx), generator=gen) < 0.5  # horizontal flips only: cheap
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(model(x), tr_lab_t[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-        times.append(time.time() - t0)
-        model.eval()
-        t1, _, _ = accuracy(logits_of(model, te_x), te_lab)
-        print(f"epoch {ep}: {times[-1]:.0f}s, loss {loss.item():.3f}, test top1 {t1:.2f}", flush=True)
+    epoch_times = fit(model, a, tr_img, tr_lab, flip)
     os.makedirs(a.out, exist_ok=True)
     save_weights(a.out, desc, model.state_dict())
-    g = load_golden(a.out)
-    g["train"] = {"epochs": a.epochs, "batch": bs, "max_lr": a.lr, "weight_decay": a.wd, "seed": a.seed,
-                  "optimizer": "SGD momentum 0.9 nesterov, OneCycleLR", "augment": "hflip",
-                  "epoch_seconds": [round(t, 1) for t in times]}
-    save_golden(a.out, g)
+    save_train(a, epoch_times, "hflip")
     a.dir = a.out
     cmd_export(a)
 
 
 def cmd_export(a):
     torch.set_num_threads(a.threads)
-    d = a.dir
-    model, _ = load_model(d)
-    te_img, te_lab = load_split("t10k")
-    logits = logits_of(model, preprocess(te_img))
-    np.save(os.path.join(d, "golden_float_logits.npy"), logits[:N_GOLDEN].numpy().astype(np.float32))
-    t1, t5, t1k = accuracy(logits, te_lab)
-    sd = model.state_dict()
-    g = load_golden(d)
-    g.update({"float_top1": t1, "float_top5": t5, "float_top1_1k": t1k, "n": len(te_lab),
-              "param_count": int(sum(v.numel() for v in sd.values() if v.is_floating_point())),
-              "float_size_mb": round(size_mb(model), 6)})
-    save_golden(d, g)
-    print(f"{d}: float top1 {t1:.2f} top5 {t5:.2f} params {g['param_count']}")
+    model, _ = load_model(a.dir)
+    export_float(a.dir, model, *load_split("t10k"))
 
 
 def quantize_one(d, qname, calib_x):
-    from torch.ao import quantization as tq
-    import torch.nn.quantized as nnq
-    import torch.nn.intrinsic.quantized as nniq
-    engine = "qnnpack" if qname == "qnnpack" else "onednn"
-    torch.backends.quantized.engine = engine
-    m, _ = load_model(d, quantizable=True)
-    m.fuse_model()
-    m.qconfig = tq.default_qconfig if qname == "default" else tq.get_default_qconfig(qname)
-    tq.prepare(m, inplace=True)
-    with torch.no_grad():
-        for i in range(0, len(calib_x), CALIB_BATCH):
-            m(calib_x[i:i + CALIB_BATCH])
-    obs = {}
-    for n, mod in m.named_modules():
-        app = getattr(mod, "activation_post_process", None)
-        if app is not None and hasattr(app, "min_val"):
-            obs[n] = {"min_val": _f(app.min_val), "max_val": _f(app.max_val),
-                      "quant_min": int(app.quant_min), "quant_max": int(app.quant_max),
-                      "observer": type(app).__name__}
-    tq.convert(m, inplace=True)
-    layers = {}
-    for n, mod in m.named_modules():
-        if isinstance(mod, nnq.Quantize):
-            e = {"scale": _f(mod.scale), "zero_point": _i(mod.zero_point)}
-        elif isinstance(mod, (nniq.ConvReLU2d, nnq.Conv2d, nnq.Linear)):
-            ws, wz = _wq(mod.weight())
-            e = {"type": type(mod).__name__, "scale": _f(mod.scale), "zero_point": _i(mod.zero_point),
-                 "weight_scale": ws, "weight_zero_point": wz}
-        elif isinstance(mod, nnq.QFunctional):
-            e = {"type": "add_relu", "scale": _f(mod.scale), "zero_point": _i(mod.zero_point)}
-        else:
-            continue
-        if n in obs:
-            e.update(obs[n])
-        layers[n] = e
-    return m, engine, layers
+    m, engine = prepare_one(load_model(d, quantizable=True)[0], qname)
+    calibrate(m, calib_x)
+    return m, engine, convert(m, lambda n: {"type": "add_relu"})
 
 
 def cmd_quant(a):
     torch.set_num_threads(a.threads)
-    d = a.dir
-    calib_x = preprocess(np.load(os.path.join(MAIN_DIR, "calib_images.npy")))
-    te_img, te_lab = load_split("t10k")
-    te_x = preprocess(te_img)
-    g = load_golden(d)
-    g.setdefault("pytorch", {})
-    g["calib"] = {"images": "calib_images.npy", "n": N_CALIB, "batch": CALIB_BATCH}
-    for qname in (a.qconfigs.split(",") if a.qconfigs else QCONFIGS):
-        qm, engine, layers = quantize_one(d, qname, calib_x)
-        logits = logits_of(qm, te_x)
-        t1, t5, t1k = accuracy(logits, te_lab)
-        np.save(os.path.join(d, f"pytorch_{qname}_preds.npy"), logits.argmax(1).numpy().astype(np.int64))
-        np.save(os.path.join(d, f"pytorch_{qname}_logits1k.npy"), logits[:N_GOLDEN].numpy().astype(np.float32))
-        g["pytorch"][qname] = {"engine": engine, "top1": t1, "top5": t5, "top1_1k": t1k,
-                               "size_mb": round(size_mb(qm), 6), "layers": layers}
-        save_golden(d, g)
-        print(f"{d} {qname:8s} ({engine}): top1 {t1:.2f} top5 {t5:.2f}", flush=True)
+
+    def quantize(qname, calib_x):
+        return quantize_one(a.dir, qname, calib_x) + (lambda run: (run(), {}),)
+
+    quant_goldens(a.dir, os.path.join(MAIN_DIR, "calib_images.npy"),
+                  a.qconfigs.split(",") if a.qconfigs else QCONFIGS, quantize)
 
 
 def cmd_bottleneck(a):

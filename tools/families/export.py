@@ -2,177 +2,56 @@
 """Small instances of torchvision 0.14's classification families, exported to ONNX with PyTorch's
 logits, for frontend/onnx's family tests (issue 24, item 4).
 
-Environment: Debian 12's PyTorch 1.13 and python3-onnx 1.12 (/usr/bin/python3), numpy; no
-torchvision (Debian has none): the families are re-implemented in this directory, one module per
-torchvision file, with torchvision's module structure and forward code. Where torchvision fixes a
-width that a small instance must shrink (ResNet's planes, the 1280 last channel of MobileNetV2 and
-MNASNet, SqueezeNet/GoogLeNet/Inception widths, AlexNet/VGG's classifier and adaptive pool), the
-module takes it as a parameter whose default is torchvision's; families.json's "constructor" says
-what each instance mirrors. torchvision is BSD-3-Clause (Copyright (c) Soumith Chintala 2016);
-these modules follow its design and names so that the exported graphs are the ones it gives.
+Environment: Debian 12's PyTorch 1.13, python3-torchvision 0.14.1 and python3-onnx 1.12
+(/usr/bin/python3), numpy. Each instance is torchvision's own model (the builder or class that
+families.json's "torchvision" names) made small by two generic passes: `shorten` keeps at most n
+blocks of each stage (a Sequential of blocks of one class; only blocks that keep their input's
+shape go), and `narrow` divides the channel count of every conv, BatchNorm and linear layer
+(the last layer keeps the classes; inputs follow what the layers before give: the image's 3
+channels, a concatenation's sum; groups keep their width where they can). Where torchvision's
+classifier expects a large feature map (AlexNet, VGG), its adaptive pool is set to the small
+input's size, as families.json says.
 
 Command (from the repository root; deterministic: seeded, one thread):
 
-    /usr/bin/python3 tools/families/export.py
+    /usr/bin/python3 tools/families/export.py [name ...]
 
 writes testdata/families/<name>/{model_op13.onnx, model_op17.onnx, input.npy, logits.npy} for each
 family instance, testdata/families/out_of_scope/<name>/ likewise for a tiny ConvNeXt and ViT, and
-testdata/families/families.json (the manifest: shapes, opsets, dynamic batch, op counts per opset).
+testdata/families/families.json (the manifest: shapes, opsets, dynamic batch, op counts per opset;
+written only when no name is given).
 
-Weights: torchvision's initialisation under torch.manual_seed, BatchNorm affine parameters drawn
-around 1 and 0, then BatchNorm running statistics measured on N(0,1) inputs (the BN layers alone
-in train mode, cumulative averages), so that activations stay O(1) in eval; models without
-BatchNorm (AlexNet, VGG, SqueezeNet) have each conv and linear layer's weights and bias scaled in
-execution order so that its output has standard deviation 1 (LSUV). The classifier's last layer is
-scaled to give logits of standard deviation 2. Each model is exported in eval mode
-(torch.onnx.TrainingMode.EVAL: torch folds a BatchNorm that follows a conv into it and keeps the
-others as BatchNormalization), do_constant_folding as torch's default, input "input", output
-"logits", a dynamic batch axis (dynamic_axes) where the manifest says so, else a static batch of 1
-(input.npy and logits.npy still hold a batch of 2). onnx.checker.check_model
-(full_check) passes on every file.
+Weights: torchvision's initialisation (PyTorch's default for narrowed layers) under torch.manual_seed,
+BatchNorm affine parameters drawn around 1 and 0, then BatchNorm running statistics measured on
+N(0,1) inputs (the BN layers alone in train mode, cumulative averages), so that activations stay
+O(1) in eval; models without BatchNorm (AlexNet, VGG, SqueezeNet) have each conv and linear
+layer's weights and bias scaled in execution order so that its output has standard deviation 1
+(LSUV). The classifier's last layer is scaled to give logits of standard deviation 2. Each model
+is exported in eval mode (torch.onnx.TrainingMode.EVAL: torch folds a BatchNorm that follows a
+conv into it and keeps the others as BatchNormalization), do_constant_folding as torch's default,
+input "input", output "logits", a dynamic batch axis (dynamic_axes) where the manifest says so,
+else a static batch of 1 (input.npy and logits.npy still hold a batch of 2).
+onnx.checker.check_model (full_check) passes on every file.
 """
 import hashlib
 import json
+import math
 import os
 import sys
 from collections import Counter
-from functools import partial
 
 import numpy as np
 import onnx
 import torch
+import torchvision.models as tv
 from torch import nn
+from torchvision.models.convnext import CNBlockConfig
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import alexnet  # noqa: E402
-import densenet  # noqa: E402
-import efficientnet  # noqa: E402
-import googlenet  # noqa: E402
-import inception  # noqa: E402
-import mnasnet  # noqa: E402
-import mobilenetv2  # noqa: E402
-import mobilenetv3  # noqa: E402
-import out_of_scope  # noqa: E402
-import regnet  # noqa: E402
-import resnet  # noqa: E402
-import shufflenetv2  # noqa: E402
-import squeezenet  # noqa: E402
-import vgg  # noqa: E402
-
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 OUT = os.path.join(ROOT, "testdata", "families")
 OPSETS = [13, 17]
 BATCH = 2
 K = 10  # classes
-
-
-
-def _vgg(cfg, bn, pool):
-    m = vgg.vgg(cfg, bn, divisor=32, hidden=16, num_classes=K)
-    m.avgpool = nn.AdaptiveAvgPool2d(pool)
-    m.classifier[0] = nn.Linear(vgg.scaled_cfg(cfg, 32)[-2] * pool[0] * pool[1], 16)
-    return m
-
-
-def _alexnet():
-    m = alexnet.AlexNet(num_classes=K, widths=(8, 8, 8, 8, 8), hidden=16)
-    m.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-    m.classifier[1] = nn.Linear(8, 16)
-    return m
-
-
-# name, family, torchvision constructor mirrored, builder, input [C, H, W], dynamic batch
-FAMILIES = [
-    ("alexnet", "AlexNet",
-     "alexnet(num_classes=10); widths (8,8,8,8,8) for (64,192,384,256,256), classifier hidden 16 for 4096, "
-     "avgpool AdaptiveAvgPool2d((1,1)) for (6,6) (a 67x67 input gives 1x1 features)",
-     _alexnet, [3, 67, 67], False),
-    ("vgg11", "VGG",
-     "vgg11(num_classes=10); cfg A widths / 32, classifier hidden 16, avgpool (2,2) for (7,7) "
-     "(64x64 input: 2x2 features, an identity pool)",
-     partial(_vgg, "A", False, (2, 2)), [3, 64, 64], False),
-    ("vgg11_bn", "VGG",
-     "vgg11_bn(num_classes=10); cfg A widths / 32, classifier hidden 16, avgpool (1,1) for (7,7) "
-     "(32x32 input: 1x1 features)",
-     partial(_vgg, "A", True, (1, 1)), [3, 32, 32], True),
-    ("resnet", "ResNet",
-     "resnet18(num_classes=10): ResNet(BasicBlock, [2,1,1,1]); planes (4,8,8,16) for (64,128,256,512)",
-     lambda: resnet.ResNet(resnet.BasicBlock, [2, 1, 1, 1], num_classes=K, planes=(4, 8, 8, 16)), [3, 32, 32], False),
-    ("resnext", "ResNeXt",
-     "resnext50_32x4d(num_classes=10): ResNet(Bottleneck, [1,1,1,1], groups=4, width_per_group=8); "
-     "planes (8,8,8,16)",
-     lambda: resnet.ResNet(resnet.Bottleneck, [1, 1, 1, 1], num_classes=K, groups=4, width_per_group=8,
-                           planes=(8, 8, 8, 16)), [3, 32, 32], True),
-    ("wide_resnet", "Wide ResNet",
-     "wide_resnet50_2(num_classes=10): ResNet(Bottleneck, [1,1,1,1], width_per_group=128); planes (4,4,8,8)",
-     lambda: resnet.ResNet(resnet.Bottleneck, [1, 1, 1, 1], num_classes=K, width_per_group=128,
-                           planes=(4, 4, 8, 8)), [3, 32, 32], False),
-    ("squeezenet1_0", "SqueezeNet",
-     "squeezenet1_0(num_classes=10); widths / 16",
-     lambda: squeezenet.SqueezeNet("1_0", num_classes=K, divisor=16), [3, 32, 32], False),
-    ("squeezenet1_1", "SqueezeNet",
-     "squeezenet1_1(num_classes=10); widths / 16",
-     lambda: squeezenet.SqueezeNet("1_1", num_classes=K, divisor=16), [3, 36, 36], True),
-    ("densenet", "DenseNet",
-     "densenet121(num_classes=10): DenseNet(growth_rate=4, block_config=(2,3,2), num_init_features=8, bn_size=2)",
-     lambda: densenet.DenseNet(growth_rate=4, block_config=(2, 3, 2), num_init_features=8, bn_size=2,
-                               num_classes=K), [3, 32, 32], True),
-    ("googlenet", "GoogLeNet",
-     "googlenet(num_classes=10, aux_logits=False, init_weights=True); widths / 32",
-     lambda: googlenet.GoogLeNet(num_classes=K, divisor=32), [3, 32, 32], True),
-    ("inception_v3", "Inception v3",
-     "inception_v3(num_classes=10, aux_logits=False, init_weights=True); widths / 48",
-     lambda: inception.Inception3(num_classes=K, divisor=48), [3, 75, 75], False),
-    ("shufflenet_v2", "ShuffleNetV2",
-     "shufflenet_v2_x0_5(num_classes=10): ShuffleNetV2([2,2,1], [8,16,32,32,64])",
-     lambda: shufflenetv2.ShuffleNetV2([2, 2, 1], [8, 16, 32, 32, 64], num_classes=K), [3, 32, 32], True),
-    ("mobilenet_v2", "MobileNetV2",
-     "mobilenet_v2(num_classes=10, width_mult=0.25, inverted_residual_setting=[[1,16,1,1],[6,24,2,2],[6,32,2,2],"
-     "[6,64,1,2]]); last_channel 32 for 1280",
-     lambda: mobilenetv2.MobileNetV2(num_classes=K, width_mult=0.25, last_channel=32, inverted_residual_setting=[
-         [1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 1, 2]]), [3, 32, 32], True),
-    ("mobilenet_v3_large", "MobileNetV3",
-     "mobilenet_v3_large(num_classes=10, width_mult=0.05, _reduced_tail=True)",
-     lambda: mobilenetv3.mobilenet_v3("mobilenet_v3_large", width_mult=0.05, _reduced_tail=True, num_classes=K),
-     [3, 32, 32], False),
-    ("mobilenet_v3_small", "MobileNetV3",
-     "mobilenet_v3_small(num_classes=10, width_mult=0.05, _reduced_tail=True)",
-     lambda: mobilenetv3.mobilenet_v3("mobilenet_v3_small", width_mult=0.05, _reduced_tail=True, num_classes=K),
-     [3, 32, 32], True),
-    ("mnasnet", "MNASNet",
-     "mnasnet0_5(num_classes=10): MNASNet(alpha=0.05); stack repeats (1,2,1,1,1,1) for (3,3,3,2,4,1), "
-     "last_channel 64 for 1280",
-     lambda: mnasnet.MNASNet(0.05, num_classes=K, repeats=(1, 2, 1, 1, 1, 1), last_channel=64), [3, 32, 32], False),
-    ("efficientnet_b0", "EfficientNet",
-     "efficientnet_b0(num_classes=10) with width_mult 0.05, depth_mult 0.2 (b0: 1.0, 1.0), dropout 0.2",
-     lambda: efficientnet.efficientnet_b(0.05, 0.2, 0.2, num_classes=K), [3, 32, 32], True),
-    ("efficientnet_v2_s", "EfficientNet",
-     "efficientnet_v2_s(num_classes=10) with its table's widths x 0.05 and depths x 0.1, last_channel 64 for 1280",
-     lambda: efficientnet.efficientnet_v2_s(width=0.05, depth=0.1, last_channel=64, num_classes=K), [3, 32, 32], False),
-    ("regnet_x", "RegNet",
-     "regnet_x_400mf(num_classes=10): RegNet(BlockParams.from_init_params(depth=4, w_0=8, w_a=8.0, w_m=2.0, "
-     "group_width=4), stem_width=8)",
-     lambda: regnet.regnet(regnet.BlockParams.from_init_params(depth=4, w_0=8, w_a=8.0, w_m=2.0, group_width=4),
-                           stem_width=8, num_classes=K), [3, 32, 32], False),
-    ("regnet_y", "RegNet",
-     "regnet_y_400mf(num_classes=10): RegNet(BlockParams.from_init_params(depth=4, w_0=8, w_a=8.0, w_m=2.0, "
-     "group_width=4, se_ratio=0.25), stem_width=8)",
-     lambda: regnet.regnet(regnet.BlockParams.from_init_params(depth=4, w_0=8, w_a=8.0, w_m=2.0, group_width=4,
-                                                               se_ratio=0.25), stem_width=8, num_classes=K),
-     [3, 32, 32], True),
-]
-
-OUT_OF_SCOPE = [
-    ("convnext", "ConvNeXt",
-     "convnext_tiny(num_classes=10): ConvNeXt([CNBlockConfig(16, None, 1)], layer_scale=0.5)",
-     lambda: out_of_scope.ConvNeXt([out_of_scope.CNBlockConfig(16, None, 1)], layer_scale=0.5, num_classes=K),
-     [3, 32, 32], False),
-    ("vit", "ViT",
-     "vit_b_16(num_classes=10): VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2, "
-     "hidden_dim=16, mlp_dim=32)",
-     lambda: out_of_scope.VisionTransformer(32, 8, 1, 2, 16, 32, num_classes=K), [3, 32, 32], False),
-]
 
 
 def layers_in_order(model, x):
@@ -184,12 +63,148 @@ def layers_in_order(model, x):
         model(x)
     for h in hooks:
         h.remove()
-    seen, out = set(), []
-    for m in order:
-        if id(m) not in seen:
-            seen.add(id(m))
-            out.append(m)
-    return out
+    return list({id(m): m for m in order}.values())
+
+
+def shorten(model, x, most):
+    """Keeps at most `most` blocks of each stage: a Sequential of two or more torchvision blocks of
+    one class loses its later blocks whose output has their input's shape (so nothing else moves)."""
+    stages = [m for m in model.modules() if isinstance(m, nn.Sequential) and len(m) > 1
+              and len({type(c) for c in m}) == 1 and type(m[0]).__module__.startswith("torchvision.")]
+    same = {}
+
+    def hook(c, args, out):
+        same[id(c)] = args[0].shape == out.shape
+
+    hooks = [c.register_forward_hook(hook) for s in stages for c in s]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    for s in stages:
+        keep = [c for i, c in enumerate(s) if i < most or not same[id(c)]]
+        for name in list(s._modules):
+            del s._modules[name]
+        for i, c in enumerate(keep):
+            s.add_module(str(i), c)
+    return model
+
+
+def narrow(model, x, divisor, dense=None):
+    """Divides (rounding up) the output channels of every conv and BatchNorm by divisor and the
+    outputs of every linear layer by dense (default: divisor), in place and with fresh weights; the
+    last layer run keeps its outputs (the classes). A layer's inputs become what the narrowed
+    layers before it give, found by running x; a depthwise conv stays depthwise and a grouped one
+    keeps its group width where the narrowed channels allow, else the largest common group count
+    short of depthwise."""
+    dense = dense or divisor
+    ran = []  # (layer, its outputs before narrowing), in the order they run
+
+    def conv(m, cin, cout):
+        if m.groups == m.in_channels and m.groups > 1:  # depthwise, with its channel multiplier
+            g, cout = cin, cin * (m.out_channels // m.in_channels)
+        else:
+            w = m.in_channels // m.groups
+            g = cin // w if cin % w == 0 and cin // w > 1 and cout % (cin // w) == 0 else \
+                math.gcd(m.groups, cin, cout)
+            if g > 1 and g == cin:  # a grouped conv stays grouped, not depthwise
+                g //= next(p for p in range(2, g + 1) if g % p == 0)
+        m.in_channels, m.out_channels, m.groups = cin, cout, g
+        m.weight = nn.Parameter(torch.empty(cout, cin // g, *m.kernel_size))
+        if m.bias is not None:
+            m.bias = nn.Parameter(torch.empty(cout))
+        m.reset_parameters()
+
+    def linear(m, cin, cout):
+        m.in_features, m.out_features = cin, cout
+        m.weight = nn.Parameter(torch.empty(cout, cin))
+        m.bias = nn.Parameter(torch.empty(cout))
+        m.reset_parameters()
+
+    def batchnorm(m, c, _):
+        m.num_features = c
+        m.weight, m.bias = nn.Parameter(torch.empty(c)), nn.Parameter(torch.empty(c))
+        m.running_mean, m.running_var = torch.zeros(c), torch.ones(c)
+        m.reset_parameters()
+
+    rebuild = {nn.Conv2d: (conv, "out_channels", divisor), nn.Linear: (linear, "out_features", dense),
+               nn.BatchNorm2d: (batchnorm, "num_features", divisor)}
+
+    def hook(m, args):
+        fn, out, d = rebuild[type(m)]
+        ran.append((m, getattr(m, out)))
+        fn(m, args[0].shape[1], -(-getattr(m, out) // d))
+
+    hooks = [m.register_forward_pre_hook(hook) for m in model.modules() if type(m) in rebuild]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    m, out = next((m, out) for m, out in reversed(ran) if not isinstance(m, nn.BatchNorm2d))
+    rebuild[type(m)][0](m, m.in_channels if isinstance(m, nn.Conv2d) else m.in_features, out)  # the classes
+    return model
+
+
+def small(model, shape, divisor=1, dense=None, most=None, pool=None):
+    """torchvision's model for inputs [C, H, W] shape, its adaptive pool set to pool (AlexNet, VGG),
+    at most `most` blocks a stage and channels narrowed by divisor (linear layers by dense)."""
+    model.eval()
+    if pool:
+        model.avgpool = nn.AdaptiveAvgPool2d(pool)
+    x = torch.zeros([1] + shape)
+    if most:
+        shorten(model, x, most)
+    if divisor > 1:
+        narrow(model, x, divisor, dense)
+    return model
+
+
+def what(ctor, args, divisor=1, dense=None, most=None, pool=None):
+    """families.json's "torchvision": the constructor call and how small() shrinks it."""
+    s = [f"avgpool AdaptiveAvgPool2d({pool})"] if pool else []
+    s += [f"at most {most} block{'s' if most > 1 else ''} a stage"] if most else []
+    s += [f"channels / {divisor} rounded up" + (f", linear widths / {dense}" if dense else "")] if divisor > 1 else []
+    call = ctor + "(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
+    return "; ".join([call] + s)
+
+
+# name, family, torchvision.models constructor, its arguments, input [C, H, W], dynamic batch, small()'s shrinking
+FAMILIES = [
+    ("alexnet", "AlexNet", "alexnet", {}, [3, 67, 67], False, dict(divisor=32, dense=256, pool=(1, 1))),
+    ("vgg11", "VGG", "vgg11", {}, [3, 64, 64], False, dict(divisor=32, dense=256, pool=(2, 2))),
+    ("vgg11_bn", "VGG", "vgg11_bn", {}, [3, 32, 32], True, dict(divisor=32, dense=256, pool=(1, 1))),
+    ("resnet", "ResNet", "resnet18", {}, [3, 32, 32], False, dict(divisor=32, most=1)),
+    ("resnext", "ResNeXt", "resnext50_32x4d", {}, [3, 32, 32], True, dict(divisor=32, most=1)),
+    ("wide_resnet", "Wide ResNet", "wide_resnet50_2", {}, [3, 32, 32], False, dict(divisor=64, most=1)),
+    ("squeezenet1_0", "SqueezeNet", "squeezenet1_0", {}, [3, 32, 32], False, dict(divisor=16)),
+    ("squeezenet1_1", "SqueezeNet", "squeezenet1_1", {}, [3, 36, 36], True, dict(divisor=16)),
+    ("densenet", "DenseNet", "DenseNet", dict(growth_rate=32, block_config=(2, 3, 2), num_init_features=64),
+     [3, 32, 32], True, dict(divisor=8)),  # densenet121's widths, 3 blocks
+    ("googlenet", "GoogLeNet", "googlenet", dict(aux_logits=False, init_weights=True), [3, 32, 32], True,
+     dict(divisor=32)),
+    ("inception_v3", "Inception v3", "inception_v3", dict(aux_logits=False, init_weights=True), [3, 75, 75], False,
+     dict(divisor=48)),
+    ("shufflenet_v2", "ShuffleNetV2", "shufflenet_v2_x0_5", {}, [3, 32, 32], True, dict(divisor=8, most=2)),
+    ("mobilenet_v2", "MobileNetV2", "mobilenet_v2",
+     dict(inverted_residual_setting=[[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 1, 2]]), [3, 32, 32], True,
+     dict(divisor=8)),
+    ("mobilenet_v3_large", "MobileNetV3", "mobilenet_v3_large", dict(reduced_tail=True), [3, 32, 32], False,
+     dict(divisor=16)),
+    ("mobilenet_v3_small", "MobileNetV3", "mobilenet_v3_small", dict(reduced_tail=True), [3, 32, 32], True,
+     dict(divisor=16)),
+    ("mnasnet", "MNASNet", "mnasnet1_0", {}, [3, 32, 32], False, dict(divisor=16, most=2)),
+    ("efficientnet_b0", "EfficientNet", "efficientnet_b0", {}, [3, 32, 32], True, dict(divisor=16, most=2)),
+    ("efficientnet_v2_s", "EfficientNet", "efficientnet_v2_s", {}, [3, 32, 32], False, dict(divisor=16, most=2)),
+    ("regnet_x", "RegNet", "regnet_x_400mf", {}, [3, 32, 32], False, dict(divisor=8, most=2)),
+    ("regnet_y", "RegNet", "regnet_y_400mf", {}, [3, 32, 32], True, dict(divisor=8, most=1)),
+]
+
+OUT_OF_SCOPE = [
+    ("convnext", "ConvNeXt", "ConvNeXt", dict(block_setting=[CNBlockConfig(16, None, 2)], layer_scale=0.5),
+     [3, 32, 32], False, {}),
+    ("vit", "ViT", "VisionTransformer", dict(image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16,
+                                             mlp_dim=32), [3, 32, 32], False, {}),
+]
 
 
 def scale_output(model, layer, x, target):
@@ -218,7 +233,7 @@ def prepare(model, shape, gen):
         for m in model.modules():  # torchvision zero-inits some: give every bias and token a value
             if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
                 m.bias.copy_(0.05 * torch.randn(m.bias.shape, generator=gen))
-            if isinstance(m, out_of_scope.VisionTransformer):
+            if isinstance(m, tv.VisionTransformer):
                 m.class_token.copy_(0.5 * torch.randn(m.class_token.shape, generator=gen))
     calib = [torch.randn([16] + shape, generator=gen) for _ in range(4)]
     if bns:
@@ -246,10 +261,11 @@ def op_counts(path):
     return dict(sorted(Counter(n.op_type for n in m.graph.node).items()))
 
 
-def export_one(name, family, ctor, build, shape, dynamic, outdir, index):
+def export_one(row, outdir, index):
+    name, family, ctor, args, shape, dynamic, shrink = row
     torch.manual_seed(1000 + index)
     gen = torch.Generator().manual_seed(2000 + index)
-    model = build()
+    model = small(getattr(tv, ctor)(num_classes=K, **args), shape, **shrink)
     prepare(model, shape, gen)
     x = torch.randn([BATCH] + shape, generator=torch.Generator().manual_seed(3000 + index))
     with torch.no_grad():
@@ -277,9 +293,9 @@ def export_one(name, family, ctor, build, shape, dynamic, outdir, index):
     rel = os.path.relpath(d, OUT)
     print(f"{rel}: {params} parameters, logits max |{logits.abs().max().item():.3g}|, "
           f"{sum(v['bytes'] for v in files.values())} bytes of ONNX, ops {sorted(ops['17'])}", flush=True)
-    return {"name": name, "dir": rel, "family": family, "torchvision": ctor, "input": [BATCH] + shape,
-            "num_classes": K, "opsets": OPSETS, "dynamic_batch": dynamic, "export_batch": None if dynamic else 1, "parameters": params,
-            "files": files, "ops": ops}
+    tv_call = what(ctor, dict(num_classes=K, **args), **shrink)
+    return {"name": name, "dir": rel, "family": family, "torchvision": tv_call, "input": [BATCH] + shape, "num_classes": K, "opsets": OPSETS, "dynamic_batch": dynamic,
+            "export_batch": None if dynamic else 1, "parameters": params, "files": files, "ops": ops}
 
 
 def main():
@@ -288,15 +304,11 @@ def main():
     only = set(sys.argv[1:])
     manifest = {"generator": "tools/families/export.py", "torch": torch.__version__, "onnx": onnx.__version__,
                 "batch": BATCH, "input_dist": "N(0,1), seeded", "models": [], "out_of_scope": []}
-    for i, (name, fam, ctor, build, shape, dyn) in enumerate(FAMILIES):
-        if only and name not in only:
-            continue
-        manifest["models"].append(export_one(name, fam, ctor, build, shape, dyn, OUT, i))
-    for i, (name, fam, ctor, build, shape, dyn) in enumerate(OUT_OF_SCOPE):
-        if only and name not in only:
-            continue
-        manifest["out_of_scope"].append(export_one(name, fam, ctor, build, shape, dyn,
-                                                   os.path.join(OUT, "out_of_scope"), 100 + i))
+    for key, rows, outdir, first in (("models", FAMILIES, OUT, 0),
+                                     ("out_of_scope", OUT_OF_SCOPE, os.path.join(OUT, "out_of_scope"), 100)):
+        for i, row in enumerate(rows):
+            if not only or row[0] in only:
+                manifest[key].append(export_one(row, outdir, first + i))
     if not only:
         with open(os.path.join(OUT, "families.json"), "w") as f:
             json.dump(manifest, f, indent=1)
