@@ -170,7 +170,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	}
 	if l.Kind != lower.Dequantize {
 		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
-		add(n("YLen", y.Elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+		add(n("YLen", l.YSpan()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+		if l.YStride != y.C {
+			add(n("YS", l.YStride))
+		}
 	}
 	var tables []chanTable
 	switch l.Kind {
@@ -451,7 +454,9 @@ func (g *gen) args(l *layer) []jen.Code {
 	case lower.Concat:
 		args := []jen.Code{sub("a", l.id("Y"), l.id("YLen"))}
 		for i := range l.Xs {
-			args = append(args, sub("a", l.id(num("X", i)), l.id(num("X", i)+"Len")))
+			if !l.Direct[i] {
+				args = append(args, sub("a", l.id(num("X", i)), l.id(num("X", i)+"Len")))
+			}
 		}
 		return args
 	}

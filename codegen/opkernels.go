@@ -81,10 +81,17 @@ func kMulGo(f *jen.File, l *layer) {
 // output pixel: copied, or requantized where the input's qparams differ.
 func kConcatGo(f *jen.File, l *layer) {
 	ps := []jen.Code{id("y")}
+	if l.DirectAll() {
+		f.Add(l.generic().Params(jen.List(ps...).Index().Byte(), rows).Block(jen.Comment("Every input was written in place.")))
+		return
+	}
 	body := []jen.Code{reslice("y", l.id("YLen"))}
 	var loop strings.Builder
 	loop.WriteString("for p := s0 * $YW; p < s1*$YW; p++ {\nys := y[p*$YC:][:$YC]\n")
 	for i := range l.Xs {
+		if l.Direct[i] {
+			continue // its producer wrote it in place
+		}
 		x := num("x", i)
 		ps = append(ps, id(x))
 		body = append(body, reslice(x, l.id(num("X", i)+"Len")))
@@ -246,4 +253,13 @@ func opKernel(f *jen.File, l *layer) {
 	if k, ok := opKernels[l.Kind]; ok {
 		k(f, l)
 	}
+}
+
+// ystride is the pixel stride of layer l's output: YC, or YS for a conv
+// writing its channels in place into a concat's output (lower.Layer.Direct).
+func (l *layer) ystride() *jen.Statement {
+	if l.YStride != l.YD.C {
+		return l.id("YS")
+	}
+	return l.id("YC")
 }

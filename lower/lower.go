@@ -51,10 +51,10 @@ const (
 	Mean
 	Dequantize // uint8 NHWC -> float32 NCHW
 	MaxPool    // max over a square window (Geom), qparams passed through
-	// The kinds below run their portable kernel on every tier (HasAsm).
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
 	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
+	// The kinds below run their portable kernel on every tier (HasAsm).
 	Slice      // channels [Start, End) of each pixel
 	Shuffle    // channel permutation of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
@@ -110,6 +110,11 @@ type Layer struct {
 	// (Xs[0] is X); each input's pixel lands at its channel offset in Y's.
 	Xs    []*compiler.Tensor
 	XsOff []int
+	// Direct says per input of a Concat that its producer writes it in
+	// place, at its channel offset in Y's pixels (concat.go); YStride is the
+	// pixel stride of a layer's output: YD.C, or such a Concat's channels.
+	Direct  []bool
+	YStride int
 	// Geom is the window of a WindowConv layer or of a pool (Ceil and
 	// CountPad for the pools; a MaxPool's is square).
 	Geom ir.Pool
@@ -159,6 +164,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 		return nil, err
 	}
 	lm := &Model{Quantized: m, Layers: ls}
+	direct(ls)
 	if lm.ArenaBytes, err = plan(ls); err != nil {
 		return nil, err
 	}
@@ -243,6 +249,7 @@ func layers(m *compiler.Model) ([]*Layer, error) {
 		if err := l.describe(tensor); err != nil {
 			return nil, fmt.Errorf("layer %d (%s, %s): %w", i, nd.Name, nd.Kind, err)
 		}
+		l.YStride = l.YD.C
 		if (l.Kind == Quantize) != (i == 0) || (l.Kind == Dequantize) != (i == n-1) {
 			return nil, fmt.Errorf("layer %d (%s): %s must be the first layer and dequantize the last", i, nd.Name, nd.Kind)
 		}

@@ -1,0 +1,111 @@
+package gentest
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
+)
+
+// InceptionModel is an inception block (four branches: pointwise, 3x3,
+// pool then pointwise, depthwise) concatenated, then hardswish, a
+// squeeze-excitation and a head, calibrated with qconfig on N(0,1) samples.
+// With shared, the concat and its first two branches share the first
+// branch's qparams (as PyTorch FX's shared observers give), so those two
+// convs write in place into the concat's output (lower's Direct) and the
+// other two are requantized. Conv multipliers then no longer match the
+// float model exactly; the int8 model stays a valid one, which is what the
+// bit-exactness tests need.
+func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(11, 12))
+	g := &ir.Graph{Name: "inception"}
+	g.Input = g.NewTensor([]int{3, 7, 9})
+	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
+		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
+		c.Weight = make([]float32, outC*inC/groups*w.Taps())
+		sd := 1 / math.Sqrt(float64(inC/groups*w.Taps()))
+		for i := range c.Weight {
+			c.Weight[i] = float32(r.NormFloat64() * sd)
+		}
+		for i := range c.Bias {
+			c.Bias[i] = float32(0.1 * r.NormFloat64())
+		}
+		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
+	}
+	add := func(op ir.Op, name string, n *ir.Node, in ...int) int {
+		if n == nil {
+			n = &ir.Node{}
+		}
+		n.Op, n.Name = op, name
+		return g.Add(n, in...)
+	}
+	x := add(ir.OpQuant, "quant", nil, g.Input)
+	x = conv("stem", x, 3, 20, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
+	b1 := conv("b1", x, 20, 5, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	b2 := conv("b2", x, 20, 19, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
+	b3 := add(ir.OpMaxPool, "b3.pool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 1, 1)}}, x)
+	b3 = conv("b3", b3, 20, 7, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	b4 := conv("b4", x, 20, 20, 20, ir.SquareWindow(3, 1, 1), ir.ActReLU6)
+	x = add(ir.OpConcat, "cat", nil, b1, b2, b3, b4) // 51 channels
+	x = add(ir.OpHardSwish, "hs", nil, x)
+	s := add(ir.OpAvgPool, "se.pool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 7, KW: 9, SH: 1, SW: 1, DH: 1, DW: 1}}}, x)
+	s = conv("se.fc1", s, 51, 12, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	s = conv("se.fc2", s, 12, 51, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
+	x = add(ir.OpMul, "se.mul", nil, x, s)
+	x = conv("head", x, 51, 10, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	x = add(ir.OpMean, "mean", nil, x)
+	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
+	if err := ir.InferShapes(g); err != nil {
+		tb.Fatal(err)
+	}
+	ds := &data.Samples{C: 3, H: 7, W: 9, X: make([]float32, 32*3*63)}
+	for i := range ds.X {
+		ds.X[i] = float32(r.NormFloat64())
+	}
+	qc, err := calibrate.LookupQConfig(qconfig)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := ir.DefaultDescription()
+	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 7, 9}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 10
+	m, err := compiler.Convert(d, g, cal)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if shared {
+		shareConcat(m, 2)
+	}
+	return m
+}
+
+// shareConcat gives the output of m's concat and its first n inputs the
+// first input's qparams and sets the concat's multipliers again.
+func shareConcat(m *compiler.Model, n int) {
+	for _, nd := range m.Nodes {
+		if nd.Kind != compiler.KConcat {
+			continue
+		}
+		q := m.Tensors[nd.In[0]]
+		for _, id := range append(nd.In[1:n:n], nd.Out) {
+			m.Tensors[id].Scale, m.Tensors[id].Zero = q.Scale, q.Zero
+		}
+		y := m.Tensors[nd.Out]
+		for i, id := range nd.In {
+			x := m.Tensors[id]
+			nd.Concat.M[i] = 0
+			if x.Scale != y.Scale || x.Zero != y.Zero {
+				nd.Concat.M[i] = float32(x.Scale / y.Scale)
+			}
+		}
+	}
+}
