@@ -96,10 +96,14 @@ func (p *Program) Table(name string, t *Table) error {
 	return nil
 }
 
-// tableChannels is the per-channel Table's loop over the pixels of rows [s, s1).
+// tableChannels is the per-channel Table's loop over the pixels of rows
+// [s, s1): 16 channels at a time unrolled, each byte a load, a load from its
+// channel's table and a store, in four registers in turn.
 func tableChannels(c *build.Context, name string, t *Table, px, pw, py, s, s1 reg.GPPhysical) {
+	const unroll = 16
 	row := t.RW * t.C
-	n, tb, ch, v := reg.R8, reg.R9, reg.R10, reg.RDX
+	n, tb, ch := reg.R8, reg.R9, reg.R10
+	vs := []reg.GPPhysical{reg.RDX, reg.R11, reg.R12, reg.R13}
 	done := name + "_done"
 	c.SUBQ(s, s1)
 	c.JLE(operand.LabelRef(done))
@@ -107,18 +111,31 @@ func tableChannels(c *build.Context, name string, t *Table, px, pw, py, s, s1 re
 	c.ADDQ(s, px)
 	c.ADDQ(s, py)
 	c.IMUL3Q(i32(t.RW), s1, n) // pixels
+	bytes := func(cnt int) {
+		for j := range cnt {
+			v := vs[j%len(vs)]
+			c.MOVBQZX(mem(px, j), v)
+			c.MOVB(operand.Mem{Base: tb, Index: v, Scale: 1, Disp: 256 * j}, v.As8())
+			c.MOVB(v.As8(), mem(py, j))
+		}
+	}
 	c.Label(name + "_px")
 	c.MOVQ(pw, tb)
-	c.MOVQ(i32(t.C), ch)
-	c.Label(name + "_ch")
-	c.MOVBQZX(mem(px, 0), v)
-	c.MOVB(operand.Mem{Base: tb, Index: v, Scale: 1}, v.As8())
-	c.MOVB(v.As8(), mem(py, 0))
-	c.INCQ(px)
-	c.INCQ(py)
-	c.ADDQ(i32(256), tb)
-	c.DECQ(ch)
-	c.JNZ(operand.LabelRef(name + "_ch"))
+	if full := t.C / unroll; full > 0 {
+		c.MOVQ(i32(full), ch)
+		c.Label(name + "_ch")
+		bytes(unroll)
+		c.ADDQ(i32(unroll), px)
+		c.ADDQ(i32(unroll), py)
+		c.ADDQ(i32(256*unroll), tb)
+		c.DECQ(ch)
+		c.JNZ(operand.LabelRef(name + "_ch"))
+	}
+	if tail := t.C % unroll; tail > 0 {
+		bytes(tail)
+		c.ADDQ(i32(tail), px)
+		c.ADDQ(i32(tail), py)
+	}
 	c.DECQ(n)
 	c.JNZ(operand.LabelRef(name + "_px"))
 	c.Label(done)
@@ -331,12 +348,13 @@ func chunks(c *build.Context, name string, n int, src []reg.GPPhysical, block fu
 	}
 }
 
-// ConcatIn is an input of a Concat: its channels, arena offset and, when
-// it is requantized, its zero point and multiplier (M 0: copied).
+// ConcatIn is an input of a Concat: its channels, arena offset, pixel
+// stride (0: C) and, when it is requantized, its zero point and
+// multiplier (M 0: copied).
 type ConcatIn struct {
-	C, Off int
-	Z      int32
-	M      float32
+	C, Off, Stride int
+	Z              int32
+	M              float32
 }
 
 // Concat writes the pixels of rows of inputs side by side into pixels of
@@ -363,7 +381,7 @@ func (p *Program) Concat(name string, k *Concat) error {
 		return fmt.Errorf("asmgen: concat into %d channels, %d rows of %d", k.C, k.Rows, k.RW)
 	}
 	for i, in := range k.Ins {
-		if in.C < 1 || k.At[i] < 0 || k.At[i]+in.C > k.C || math.IsNaN(float64(in.M)) || math.IsInf(float64(in.M), 0) {
+		if in.C < 1 || in.Stride != 0 && in.Stride < in.C || k.At[i] < 0 || k.At[i]+in.C > k.C || math.IsNaN(float64(in.M)) || math.IsInf(float64(in.M), 0) {
 			return fmt.Errorf("asmgen: concat input %d: %d channels at %d, multiplier %v", i, in.C, k.At[i], in.M)
 		}
 	}
@@ -391,7 +409,7 @@ func (p *Program) Concat(name string, k *Concat) error {
 	c.IMUL3Q(i32(k.RW), s, reg.R13)
 	pixelLoop(c, name, k.RW*k.C, k.RW, s, s1, []reg.Register{py}, func() {
 		for i, in := range k.Ins {
-			c.IMUL3Q(i32(in.C), reg.R13, px)
+			c.IMUL3Q(i32(max(in.C, in.Stride)), reg.R13, px)
 			c.LEAQ(operand.Mem{Base: pa, Index: px, Scale: 1, Disp: in.Off}, px)
 			c.LEAQ(mem(py, k.At[i]), reg.R11)
 			lbl := fmt.Sprintf("%s_in%d", name, i)
@@ -436,7 +454,7 @@ func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) 
 	for i, x := range ly.Xs {
 		c := x.Elems() / (ly.YD.H * ly.YD.W)
 		if !ly.Direct[i] {
-			k.Ins = append(k.Ins, ConcatIn{C: c, Off: ly.XsOff[i], Z: x.Zero, M: nd.Concat.M[i]})
+			k.Ins = append(k.Ins, ConcatIn{C: c, Off: ly.XsOff[i], Stride: ly.XsStride[i], Z: x.Zero, M: nd.Concat.M[i]})
 			k.At = append(k.At, at)
 		}
 		at += c

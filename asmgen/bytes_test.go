@@ -142,9 +142,14 @@ func TestConcat(t *testing.T) {
 			if r.IntN(2) == 0 {
 				in.M = float32(math.Exp2(-3 + 5*r.Float64()))
 			}
+			stride := c
+			if r.IntN(3) == 0 { // a slice's channels read in place
+				in.Stride = c + 1 + r.IntN(40)
+				stride = in.Stride
+			}
 			all = append(all, in)
 			skip = append(skip, r.IntN(4) == 0)
-			off += (c*hw + 63) &^ 63
+			off += (stride*hw + 63) &^ 63
 			k.C += c
 		}
 		skip[0] = false
@@ -178,7 +183,7 @@ func TestConcat(t *testing.T) {
 					if ck.skip[j] {
 						continue // untouched
 					}
-					q := ck.arena[in.Off+p*in.C+c]
+					q := ck.arena[in.Off+p*max(in.C, in.Stride)+c]
 					if in.M != 0 {
 						q = compiler.Requantize(int32(q)-in.Z, in.M, 0, k.Z, 0, 255)
 					}

@@ -372,6 +372,11 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 		for i, l := range g.layers {
 			al := g.asm.Layers[i]
 			fn := al.Funcs[tierName]
+			if l.View {
+				grp.Comment(fmt.Sprintf("%s: %s: a view, read in place", l.ID, text(l.summary())))
+				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
+				continue
+			}
 			if l.DirectAll() {
 				grp.Comment(fmt.Sprintf("%s: %s: every input was written in place", l.ID, text(l.summary())))
 				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))

@@ -163,7 +163,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	x, y := l.XD, l.YD
 	add(n("XC", x.C), n("XH", x.H), n("XW", x.W))
 	if l.Kind != lower.Quantize { // the float input is the caller's
-		add(n("XLen", x.Elems()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
+		add(n("XLen", l.XSpan()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
+		if l.XStride != x.C {
+			add(n("XS", l.XStride))
+		}
 	}
 	if l.Kind == lower.Add {
 		add(n("X2", l.X2Off), n("X2Zero", int(l.X2.Zero)))
@@ -205,7 +208,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		at := 0
 		for i, t := range l.Xs {
 			d := dimsOf(t)
-			add(n(num("X", i)+"C", d.C), n(num("X", i)+"At", at), n(num("X", i)+"Len", d.Elems()), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
+			add(n(num("X", i)+"C", d.C), n(num("X", i)+"At", at), n(num("X", i)+"Len", l.InSpan(i)), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
+			if l.XsStride[i] != d.C {
+				add(n(num("X", i)+"S", l.XsStride[i]))
+			}
 			if m := l.Node.Concat.M[i]; m != 0 {
 				add(def{num("M", i), jen.Float32(), f32(m)})
 			}

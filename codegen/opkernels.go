@@ -96,25 +96,34 @@ func kConcatGo(f *jen.File, l *layer) {
 		ps = append(ps, id(x))
 		body = append(body, reslice(x, l.id(num("X", i)+"Len")))
 		c := strings.ToUpper(x)
+		stride := c + "C" // the input's pixel stride
+		if l.XsStride[i] != l.Xs[i].Shape[0] {
+			stride = c + "S"
+		}
 		if l.Node.Concat.M[i] == 0 {
-			fmt.Fprintf(&loop, "copy(ys[$%[1]sAt:][:$%[1]sC], %[2]s[p*$%[1]sC:][:$%[1]sC])\n", c, x)
+			fmt.Fprintf(&loop, "copy(ys[$%[1]sAt:][:$%[1]sC], %[2]s[p*$%[3]s:][:$%[1]sC])\n", c, x, stride)
 			continue
 		}
 		fmt.Fprintf(&loop, `{
 			yi := ys[$%[1]sAt:][:$%[1]sC]
-			for c, v := range %[2]s[p*$%[1]sC:][:$%[1]sC] {
+			for c, v := range %[2]s[p*$%[4]s:][:$%[1]sC] {
 				yi[c] = runtime.Requantize(int32(v)-$%[1]sZero, $M%[3]d, 0, $YZero, 0, 255)
 			}
 		}
-		`, c, x, i)
+		`, c, x, i, stride)
 	}
 	loop.WriteString("}")
 	body = append(body, src(l, "%s", loop.String()))
 	f.Add(l.generic().Params(jen.List(ps...).Index().Byte(), rows).Block(body...))
 }
 
-// kSliceGo copies channels [Start, Start+YC) of each pixel.
+// kSliceGo copies channels [Start, Start+YC) of each pixel; a View's
+// readers read them in place.
 func kSliceGo(f *jen.File, l *layer) {
+	if l.View {
+		f.Add(l.generic().Params(byteParams(false, false)).Block(jen.Comment("A view: its readers read the channels in place.")))
+		return
+	}
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
 		src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
@@ -262,4 +271,13 @@ func (l *layer) ystride() *jen.Statement {
 		return l.id("YS")
 	}
 	return l.id("YC")
+}
+
+// xstride is the pixel stride of layer l's input: XC, or XS when it is a
+// View's channels in the sliced tensor.
+func (l *layer) xstride() *jen.Statement {
+	if l.XStride != l.XD.C {
+		return l.id("XS")
+	}
+	return l.id("XC")
 }

@@ -1,10 +1,16 @@
 package lower
 
-// Zero-copy concatenation: an input of a Concat that keeps the concat's
+// Zero-copy concatenation and slicing.
+//
+// An input of a Concat that keeps the concat's
 // qparams (Concat.M[i] == 0) and whose producer can write pixels at a channel
 // stride (a pointwise or dense conv: its kernels take an output stride on
 // every tier) is written by that producer straight into its channel slice of
 // the concat's output, and the concat does not touch it.
+//
+// A Slice whose every reader reads pixels at a channel stride (a pointwise
+// conv or a Concat) is a View: its output has no bytes of its own, its
+// readers read its channels where they are in its input.
 
 // Strided says whether a layer of kind k can write its output pixels at a
 // stride other than its channel count.
@@ -36,12 +42,15 @@ func direct(ls []*Layer) {
 // YSpan is the bytes from the first to the last byte of the layer's output:
 // its elements, or with a stride the last pixel's channels past the others'
 // strides.
-func (l *Layer) YSpan() int {
-	if l.YStride == l.YD.C {
-		return l.YD.Elems()
-	}
-	return (l.YD.H*l.YD.W-1)*l.YStride + l.YD.C
-}
+func (l *Layer) YSpan() int { return span(l.YD, l.YStride) }
+
+// XSpan is YSpan for X (pixels XStride apart), and InSpan for a Concat's input i.
+func (l *Layer) XSpan() int { return span(l.XD, l.XStride) }
+
+// InSpan is the bytes of a Concat's input i, pixels XsStride[i] apart.
+func (l *Layer) InSpan(i int) int { return span(dims(l.Xs[i]), l.XsStride[i]) }
+
+func span(d Dims, stride int) int { return (d.H*d.W-1)*stride + d.C }
 
 // DirectAll says whether every input of a Concat is written in place: the
 // layer then has nothing to do.
@@ -52,4 +61,31 @@ func (l *Layer) DirectAll() bool {
 		}
 	}
 	return l.Kind == Concat
+}
+
+// StridedIn says whether a layer of kind k can read its input pixels at a
+// stride other than their channel count.
+func StridedIn(k Kind) bool { return k == Pointwise || k == Concat }
+
+// views marks the Slices all of whose readers read strided, and whose input
+// is not itself a View's.
+func views(ls []*Layer) {
+	readers := map[int][]*Layer{}
+	for _, l := range ls {
+		for _, id := range l.Node.In {
+			readers[id] = append(readers[id], l)
+		}
+	}
+	view := map[int]bool{}
+	for _, l := range ls {
+		if l.Kind != Slice || view[l.X.ID] {
+			continue
+		}
+		rs := readers[l.Y.ID]
+		l.View = len(rs) > 0
+		for _, r := range rs {
+			l.View = l.View && StridedIn(r.Kind)
+		}
+		view[l.Y.ID] = l.View
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 )
 
@@ -20,6 +21,7 @@ func TestConcatInPlace(t *testing.T) {
 		for _, l := range lm.Layers {
 			if l.Kind == Concat {
 				cat = l
+				break
 			}
 		}
 		want := []bool{shared, shared, false, false}
@@ -43,5 +45,55 @@ func TestConcatInPlace(t *testing.T) {
 			}
 			at += p.YD.C
 		}
+	}
+}
+
+// TestSliceView: slices read only by pointwise convs and concats move
+// nothing; their readers read the sliced tensor in place, which stays
+// alive until they are done.
+func TestSliceView(t *testing.T) {
+	lm, err := Lower(gentest.InceptionModel(t, "fbgemm", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := 0
+	for i, l := range lm.Layers {
+		if l.Kind != Slice {
+			continue
+		}
+		if !l.View {
+			t.Errorf("%s: not a view", l.Node.Name)
+			continue
+		}
+		views++
+		src := lm.Layers[0]
+		for _, p := range lm.Layers {
+			if p.Y == l.X {
+				src = p
+			}
+		}
+		for j, r := range lm.Layers[i+1:] {
+			for k, x := range append([]*compiler.Tensor{r.X}, r.Xs...) {
+				if x != l.Y {
+					continue
+				}
+				off, stride := r.XOff, r.XStride
+				if k > 0 {
+					off, stride = r.XsOff[k-1], r.XsStride[k-1]
+				}
+				if off != src.YOff+l.Node.Slice.Start || stride != l.XD.C {
+					t.Errorf("%s reads %s at %d stride %d, want %d and %d", r.Node.Name, l.Node.Name, off, stride, src.YOff+l.Node.Slice.Start, l.XD.C)
+				}
+				// No layer up to the reader writes over the sliced tensor.
+				for _, o := range lm.Layers[i+1 : i+1+j] {
+					if o.Kind != Dequantize && !o.View && o.YOff < src.YOff+src.YD.Elems() && src.YOff < o.YOff+o.YSpan() && o.Y != l.Y {
+						t.Errorf("%s overwrites %s before %s reads it", o.Node.Name, src.Node.Name, r.Node.Name)
+					}
+				}
+			}
+		}
+	}
+	if views != 2 {
+		t.Errorf("%d views, want 2", views)
 	}
 }

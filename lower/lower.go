@@ -115,6 +115,13 @@ type Layer struct {
 	// pixel stride of a layer's output: YD.C, or such a Concat's channels.
 	Direct  []bool
 	YStride int
+	// View says that a Slice moves nothing: its readers read its channels in
+	// place in its input (concat.go). XStride is the pixel stride of X (XD.C,
+	// or the sliced tensor's channels when X is a View's), XsStride a Concat's
+	// per input.
+	View     bool
+	XStride  int
+	XsStride []int
 	// Geom is the window of a WindowConv layer or of a pool (Ceil and
 	// CountPad for the pools; a MaxPool's is square).
 	Geom ir.Pool
@@ -165,6 +172,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 	}
 	lm := &Model{Quantized: m, Layers: ls}
 	direct(ls)
+	views(ls)
 	if lm.ArenaBytes, err = plan(ls); err != nil {
 		return nil, err
 	}
@@ -249,7 +257,10 @@ func layers(m *compiler.Model) ([]*Layer, error) {
 		if err := l.describe(tensor); err != nil {
 			return nil, fmt.Errorf("layer %d (%s, %s): %w", i, nd.Name, nd.Kind, err)
 		}
-		l.YStride = l.YD.C
+		l.YStride, l.XStride = l.YD.C, l.XD.C
+		for _, x := range l.Xs {
+			l.XsStride = append(l.XsStride, dims(x).C)
+		}
 		if (l.Kind == Quantize) != (i == 0) || (l.Kind == Dequantize) != (i == n-1) {
 			return nil, fmt.Errorf("layer %d (%s): %s must be the first layer and dequantize the last", i, nd.Name, nd.Kind)
 		}

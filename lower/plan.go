@@ -59,6 +59,10 @@ func plan(ls []*Layer) (int, error) {
 	into := map[int]*Layer{} // tensor written in place -> its Concat
 	for i, l := range ls {
 		def[l.Y.ID] = i
+		if l.View {
+			// The sliced tensor lives as long as the view's readers.
+			last[l.X.ID] = max(last[l.X.ID], last[l.Y.ID])
+		}
 		for j, d := range l.Direct {
 			if d {
 				into[l.Xs[j].ID] = l
@@ -68,7 +72,7 @@ func plan(ls []*Layer) (int, error) {
 	var ts []interval
 	var ids []int
 	for i, l := range ls {
-		if l.Kind == Dequantize || into[l.Y.ID] != nil {
+		if l.Kind == Dequantize || into[l.Y.ID] != nil || l.View {
 			continue
 		}
 		lu, ok := last[l.Y.ID]
@@ -114,7 +118,23 @@ func plan(ls []*Layer) (int, error) {
 			ch += dims(x).C
 		}
 	}
+	stride := map[int]int{} // a View's output -> the sliced tensor's channels
 	for _, l := range ls {
+		if l.View {
+			at[l.Y.ID] = at[l.X.ID] + l.Node.Slice.Start
+			stride[l.Y.ID] = l.XD.C
+			l.YStride = l.XD.C
+		}
+	}
+	for _, l := range ls {
+		if s, ok := stride[l.X.ID]; ok {
+			l.XStride = s
+		}
+		for i, x := range l.Xs {
+			if s, ok := stride[x.ID]; ok {
+				l.XsStride[i] = s
+			}
+		}
 		if l.Kind != Quantize {
 			l.XOff = at[l.X.ID]
 		}

@@ -13,8 +13,10 @@ import (
 
 // InceptionModel is an inception block (four branches: pointwise, 3x3,
 // pool then pointwise, depthwise) concatenated, then hardswish, a
-// squeeze-excitation and a head, calibrated with qconfig on N(0,1) samples.
-// With shared, the concat and its first two branches share the first
+// squeeze-excitation, a per-channel affine and a head, calibrated with qconfig on N(0,1) samples.
+// The SE's output is then split as ShuffleNet splits: a slice read in
+// place by a pointwise conv and one by a concat. With shared, the first
+// concat and its first two branches share the first
 // branch's qparams (as PyTorch FX's shared observers give), so those two
 // convs write in place into the concat's output (lower's Direct) and the
 // other two are requantized. Conv multipliers then no longer match the
@@ -22,9 +24,16 @@ import (
 // bit-exactness tests need.
 func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model {
 	tb.Helper()
+	return InceptionSized(tb, qconfig, shared, 7, 9, 1)
+}
+
+// InceptionSized is InceptionModel on h x w inputs with k times the channels,
+// k times the channels.
+func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *compiler.Model {
+	tb.Helper()
 	r := rand.New(rand.NewPCG(11, 12))
 	g := &ir.Graph{Name: "inception"}
-	g.Input = g.NewTensor([]int{3, 7, 9})
+	g.Input = g.NewTensor([]int{3, h, w})
 	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
 		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
 		c.Weight = make([]float32, outC*inC/groups*w.Taps())
@@ -45,26 +54,37 @@ func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model 
 		return g.Add(n, in...)
 	}
 	x := add(ir.OpQuant, "quant", nil, g.Input)
-	x = conv("stem", x, 3, 20, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
-	b1 := conv("b1", x, 20, 5, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
-	b2 := conv("b2", x, 20, 19, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
+	x = conv("stem", x, 3, 20*k, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
+	b1 := conv("b1", x, 20*k, 5*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	b2 := conv("b2", x, 20*k, 19*k, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
 	b3 := add(ir.OpMaxPool, "b3.pool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 1, 1)}}, x)
-	b3 = conv("b3", b3, 20, 7, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
-	b4 := conv("b4", x, 20, 20, 20, ir.SquareWindow(3, 1, 1), ir.ActReLU6)
-	x = add(ir.OpConcat, "cat", nil, b1, b2, b3, b4) // 51 channels
+	b3 = conv("b3", b3, 20*k, 7*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	b4 := conv("b4", x, 20*k, 20*k, 20*k, ir.SquareWindow(3, 1, 1), ir.ActReLU6)
+	c := 51 * k
+	x = add(ir.OpConcat, "cat", nil, b1, b2, b3, b4)
 	x = add(ir.OpHardSwish, "hs", nil, x)
-	s := add(ir.OpAvgPool, "se.pool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 7, KW: 9, SH: 1, SW: 1, DH: 1, DW: 1}}}, x)
-	s = conv("se.fc1", s, 51, 12, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
-	s = conv("se.fc2", s, 12, 51, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	s := add(ir.OpAvgPool, "se.pool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: h, KW: w, SH: 1, SW: 1, DH: 1, DW: 1}}}, x)
+	s = conv("se.fc1", s, c, 12*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	s = conv("se.fc2", s, 12*k, c, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
 	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
 	x = add(ir.OpMul, "se.mul", nil, x, s)
-	x = conv("head", x, 51, 10, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	// ShuffleNet's split: slices read in place by a pointwise conv and a concat.
+	v := add(ir.OpSlice, "split.v", &ir.Node{Slice: &ir.Slice{Start: 2, End: 2 + 20*k}}, x)
+	v = conv("split.conv", v, 20*k, 38*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	u := add(ir.OpSlice, "split.u", &ir.Node{Slice: &ir.Slice{Start: 0, End: 13 * k}}, x)
+	x = add(ir.OpConcat, "cat.split", nil, v, u)
+	af := &ir.Affine{C: c, Scale: make([]float32, c), Shift: make([]float32, c)}
+	for i := range af.Scale {
+		af.Scale[i], af.Shift[i] = float32(0.5+r.Float64()), float32(0.2*r.NormFloat64())
+	}
+	x = add(ir.OpAffine, "bn", &ir.Node{Affine: af}, x)
+	x = conv("head", x, c, 10, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
 	x = add(ir.OpMean, "mean", nil, x)
 	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
 	if err := ir.InferShapes(g); err != nil {
 		tb.Fatal(err)
 	}
-	ds := &data.Samples{C: 3, H: 7, W: 9, X: make([]float32, 32*3*63)}
+	ds := &data.Samples{C: 3, H: h, W: w, X: make([]float32, 32*3*h*w)}
 	for i := range ds.X {
 		ds.X[i] = float32(r.NormFloat64())
 	}
@@ -77,7 +97,7 @@ func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model 
 		tb.Fatal(err)
 	}
 	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 7, 9}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 10
+	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, h, w}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 10
 	m, err := compiler.Convert(d, g, cal)
 	if err != nil {
 		tb.Fatal(err)
@@ -88,8 +108,8 @@ func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model 
 	return m
 }
 
-// shareConcat gives the output of m's concat and its first n inputs the
-// first input's qparams and sets the concat's multipliers again.
+// shareConcat gives the output of m's first concat and its first n inputs
+// the first input's qparams and sets the concat's multipliers again.
 func shareConcat(m *compiler.Model, n int) {
 	for _, nd := range m.Nodes {
 		if nd.Kind != compiler.KConcat {
@@ -107,5 +127,6 @@ func shareConcat(m *compiler.Model, n int) {
 				nd.Concat.M[i] = float32(x.Scale / y.Scale)
 			}
 		}
+		return
 	}
 }
