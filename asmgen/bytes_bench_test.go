@@ -148,3 +148,96 @@ func main() {
 	}
 	b.Logf("one worker, best of 3 x 10 runs:\n%s", tab.String())
 }
+
+// BenchmarkBytePass times the byte-wise kernels alone on a buffer that
+// stays in L1 (16 KB) and on one of a 56x56x204 layer (640 KB, past Zen 3's
+// L2): the difference is what a pass over memory costs, the most fusing a
+// kernel into its neighbour's epilogue could save.
+//
+//	go test ./asmgen -run XXX -bench BytePass -v
+func BenchmarkBytePass(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("one run is the measurement")
+	}
+	sizes := []int{16 << 10, 56 * 56 * 204}
+	p := NewProgram("main")
+	var list strings.Builder
+	for _, n := range sizes {
+		kernels := []struct {
+			name string
+			gen  func(string) error
+			call string
+		}{
+			{"table", func(fn string) error { return p.Table(fn, &Table{N: n, C: 1}) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"table-per-channel", func(fn string) error {
+				return p.Table(fn, &Table{N: n / 204 * 204, C: 204, PerChan: true, Rows: n / 204, RW: 1})
+			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"mul", func(fn string) error { return p.Mul(fn, &Mul{N: n, C: 1, ZA: 3, ZB: 5, M: 0.01, Z: 7}) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"mul-se", func(fn string) error {
+				return p.Mul(fn, &Mul{N: n / 204 * 204, C: 204, Bcast: true, Rows: n / 204, ZA: 3, ZB: 5, M: 0.01, Z: 7})
+			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"concat-requant", func(fn string) error {
+				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20, Z: 3, M: 0.7}, {C: 102, Off: 2 << 20, Z: 3, M: 1.3}}, At: []int{0, 102}})
+			}, "%s(&x[0], 0, %d)"},
+			{"concat-copy", func(fn string) error {
+				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20}, {C: 102, Off: 2 << 20}}, At: []int{0, 102}})
+			}, "%s(&x[0], 0, %d)"},
+		}
+		for _, k := range kernels {
+			fn := fmt.Sprintf("%s_%d", strings.ReplaceAll(k.name, "-", "_"), n)
+			if err := k.gen(fn); err != nil {
+				b.Fatal(err)
+			}
+			units := flatUnits(n)
+			if strings.Contains(k.name, "-") {
+				units = n / 204
+			}
+			fmt.Fprintf(&list, "\t{%q, %d, func() { "+k.call+" }},\n", k.name, n, fn, units)
+		}
+	}
+	asm, stubs, err := p.Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	main := `package main
+
+import (
+	"fmt"
+	"time"
+)
+
+var x = make([]byte, 3<<20+64)
+var w = make([]byte, 3<<20+64)
+var y = make([]byte, 3<<20+64)
+
+var kernels = []struct {
+	name string
+	n    int
+	f    func()
+}{
+` + list.String() + `}
+
+func main() {
+	for i := range x {
+		x[i], w[i] = byte(i*7), byte(i*13)
+	}
+	for _, k := range kernels {
+		best := 1e9
+		for range 200 {
+			t := time.Now()
+			k.f()
+			best = min(best, time.Since(t).Seconds())
+		}
+		fmt.Printf("%-18s %7d bytes %7.4f ns/B\n", k.name, k.n, best*1e9/float64(k.n))
+	}
+}
+`
+	dir := b.TempDir()
+	for name, data := range map[string][]byte{"go.mod": []byte("module pass\n\ngo 1.26\n"), "k_amd64.s": asm, "k_amd64.go": stubs, "main.go": []byte(main)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	out := gentest.GoCmdEnv(b, dir, []string{"GOMAXPROCS=1"}, "run", ".")
+	b.Logf("avx2 kernels, one core, best of 200:\n%s", out)
+}
