@@ -48,8 +48,10 @@ const tableSig = "func(x, w, y *byte, s0, s1 int)"
 // Table adds a table-lookup kernel; w is the table.
 //
 // One table: its 16 rows of 16 bytes are VPSHUFB sub-tables indexed by the
-// low nibble, and a tree of VPBLENDVB picks by bits 4, 5, 6 and 7 (a byte's
-// bit b moved to bit 7 by a shift). 32 bytes take 16 shuffles and 15 blends.
+// low nibble; bit 4 picks within pairs of rows through VPSHUFB's zeroing
+// (bit 7 of the index) and an OR, a tree of VPBLENDVB by bits 5, 6 and 7 (a
+// byte's bit moved to bit 7 by a shift). 32 bytes take 16 shuffles, 8 ORs
+// and 7 blends (a tree of 15 blends measured 7% slower on Zen 3).
 // Per channel: one byte at a time, the table advancing by 256 a channel.
 func (p *Program) Table(name string, t *Table) error {
 	if t.N < 1 || t.C < 1 || t.N%t.C != 0 || t.PerChan && t.Rows*t.RW*t.C != t.N {
@@ -66,24 +68,33 @@ func (p *Program) Table(name string, t *Table) error {
 		return nil
 	}
 	k := newConsts(p, name, avx2Design)
-	c.VMOVDQU(k.u8(0x0F), reg.Y15)
-	x, idx := reg.Y0, reg.Y1
-	masks := []reg.VecPhysical{reg.Y2, reg.Y3, reg.Y4, reg.Y0} // bits 4, 5, 6, 7 at bit 7
-	stack := []reg.VecPhysical{reg.Y5, reg.Y6, reg.Y7, reg.Y8, reg.Y9}
-	tmp := reg.Y10
+	c.VMOVDQU(k.u8(0x0F), reg.Y14)
+	c.VMOVDQU(k.u8(0x80), reg.Y15)
+	x, even, odd, t0, t1 := reg.Y0, reg.Y1, reg.Y2, reg.Y10, reg.Y11
+	masks := []reg.VecPhysical{nil, reg.Y3, reg.Y4, reg.Y0} // bits 5, 6, 7 at bit 7
+	stack := []reg.VecPhysical{reg.Y5, reg.Y6, reg.Y7, reg.Y8}
 	block := func(n int) {
 		c.VMOVDQU(mem(px, 0), x)
-		c.VPAND(reg.Y15, x, idx)
-		c.VPSLLW(operand.U8(3), x, masks[0])
+		// Bit 4 picks between the rows of a pair with VPSHUFB's zeroing:
+		// the even row's index has bit 7 set where bit 4 is, the odd's
+		// where it is not, so an OR joins them.
+		c.VPSLLW(operand.U8(3), x, even)
+		c.VPAND(reg.Y15, even, even)
+		c.VPAND(reg.Y14, x, t0)
+		c.VPOR(t0, even, even)
+		c.VPXOR(reg.Y15, even, odd)
 		c.VPSLLW(operand.U8(2), x, masks[1])
 		c.VPSLLW(operand.U8(1), x, masks[2])
 		d := 0
-		for j := range 16 {
-			c.VBROADCASTI128(mem(pw, 16*j), tmp)
-			c.VPSHUFB(idx, tmp, stack[d])
+		for j := 0; j < 16; j += 2 {
+			c.VBROADCASTI128(mem(pw, 16*j), t0)
+			c.VBROADCASTI128(mem(pw, 16*j+16), t1)
+			c.VPSHUFB(even, t0, stack[d])
+			c.VPSHUFB(odd, t1, t1)
+			c.VPOR(t1, stack[d], stack[d])
 			d++
-			for lv, jj := 0, j; jj%2 == 1; lv, jj = lv+1, jj/2 {
-				// The upper half of the entries where the level's bit is set.
+			for lv, jj := 1, j/2; jj%2 == 1; lv, jj = lv+1, jj/2 {
+				// The upper half of the rows where the level's bit is set.
 				c.VPBLENDVB(masks[lv], stack[d-1], stack[d-2], stack[d-2])
 				d--
 			}
