@@ -204,8 +204,8 @@ func TestGeneratedInception(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
-	ms := []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "qnnpack", false)}
-	seeds := []uint64{0, 1}
+	ms := []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "qnnpack", false), gentest.PairModel(t)}
+	seeds := []uint64{0, 1, 2}
 	t.Run("tiers", func(t *testing.T) {
 		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
 	})

@@ -20,9 +20,8 @@ func TestInceptionMatchesInterpreter(t *testing.T) {
 	var ms []*compiler.Model
 	var inputs [][]float32
 	var inLens, outs []int
-	for i, shared := range []bool{true, false} {
-		m := gentest.InceptionModel(t, "fbgemm", shared)
-		p, err := generate(m, Options{Package: []string{"shared", "own"}[i]})
+	for i, m := range []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "fbgemm", false), gentest.PairModel(t)} {
+		p, err := generate(m, Options{Package: []string{"shared", "own", "pair"}[i]})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package lower
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -95,5 +96,89 @@ func TestSliceView(t *testing.T) {
 	}
 	if views != 2 {
 		t.Errorf("%d views, want 2", views)
+	}
+}
+
+// TestPlanBytes replays every model's layers over the arena byte by byte:
+// each layer writes its output's bytes (a direct concat input its channels
+// of the concat's pixels, a view nothing) and every byte a layer reads
+// must still hold the tensor it reads (a view's bytes: the sliced tensor's).
+func TestPlanBytes(t *testing.T) {
+	models := map[string]*compiler.Model{
+		"zoo": gentest.ZooModel(t, "fbgemm"), "inception": gentest.InceptionModel(t, "fbgemm", false),
+		"inception-shared": gentest.InceptionModel(t, "qnnpack", true),
+	}
+	for seed := range uint64(8) {
+		models[fmt.Sprint("random", seed)] = gentest.RandomModel(t, seed)
+	}
+	models["pair"] = gentest.PairModel(t)
+	for name, m := range models {
+		lm, err := Lower(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := make([]int, lm.ArenaBytes)
+		for i := range owner {
+			owner[i] = -1
+		}
+		// src is the tensor whose bytes hold tensor id (a view's input).
+		src := map[int]int{}
+		for _, l := range lm.Layers {
+			src[l.Y.ID] = l.Y.ID
+			if l.View {
+				src[l.Y.ID] = src[l.X.ID]
+			}
+		}
+		pixels := func(d Dims, off, stride int, f func(b int)) {
+			for p := range d.H * d.W {
+				for c := range d.C {
+					f(off + p*stride + c)
+				}
+			}
+		}
+		bad := 0
+		read := func(l *Layer, x *compiler.Tensor, off, stride int) {
+			pixels(dims(x), off, stride, func(b int) {
+				if owner[b] != src[x.ID] && bad < 3 {
+					t.Errorf("%s: %s reads byte %d of tensor %d, which holds tensor %d", name, l.Node.Name, b, x.ID, owner[b])
+					bad++
+				}
+			})
+		}
+		for _, l := range lm.Layers {
+			switch {
+			case l.Kind == Quantize:
+			case l.Kind == Concat:
+				for i, x := range l.Xs {
+					if !l.Direct[i] {
+						read(l, x, l.XsOff[i], l.XsStride[i])
+					}
+				}
+			default:
+				read(l, l.X, l.XOff, l.XStride)
+				if l.X2 != nil {
+					read(l, l.X2, l.X2Off, dims(l.X2).C)
+				}
+			}
+			if l.Kind == Dequantize || l.View {
+				continue
+			}
+			if l.Kind == Concat {
+				// The direct inputs' bytes become the concat's.
+				at := 0
+				for i, x := range l.Xs {
+					if l.Direct[i] {
+						pixels(dims(x), l.YOff+at, l.YD.C, func(b int) {
+							if owner[b] != x.ID && bad < 3 {
+								t.Errorf("%s: %s: byte %d of direct input %d holds %d", name, l.Node.Name, b, x.ID, owner[b])
+								bad++
+							}
+						})
+					}
+					at += dims(x).C
+				}
+			}
+			pixels(l.YD, l.YOff, l.YStride, func(b int) { owner[b] = l.Y.ID })
+		}
 	}
 }

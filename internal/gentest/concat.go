@@ -69,9 +69,10 @@ func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *co
 	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
 	x = add(ir.OpMul, "se.mul", nil, x, s)
 	// ShuffleNet's split: slices read in place by a pointwise conv and a concat.
+	// u is sliced first: the sliced tensor must outlive the slices.
+	u := add(ir.OpSlice, "split.u", &ir.Node{Slice: &ir.Slice{Start: 0, End: 13 * k}}, x)
 	v := add(ir.OpSlice, "split.v", &ir.Node{Slice: &ir.Slice{Start: 2, End: 2 + 20*k}}, x)
 	v = conv("split.conv", v, 20*k, 38*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
-	u := add(ir.OpSlice, "split.u", &ir.Node{Slice: &ir.Slice{Start: 0, End: 13 * k}}, x)
 	x = add(ir.OpConcat, "cat.split", nil, v, u)
 	af := &ir.Affine{C: c, Scale: make([]float32, c), Shift: make([]float32, c)}
 	for i := range af.Scale {
@@ -81,10 +82,22 @@ func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *co
 	x = conv("head", x, c, 10, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
 	x = add(ir.OpMean, "mean", nil, x)
 	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
+	m := Convert(tb, g, qconfig, r)
+	if shared {
+		ShareConcat(m, 2)
+	}
+	return m
+}
+
+// Convert infers g's shapes, calibrates it with qconfig on 32 N(0,1)
+// samples from r and converts it (a model of as many classes as outputs).
+func Convert(tb testing.TB, g *ir.Graph, qconfig string, r *rand.Rand) *compiler.Model {
+	tb.Helper()
 	if err := ir.InferShapes(g); err != nil {
 		tb.Fatal(err)
 	}
-	ds := &data.Samples{C: 3, H: h, W: w, X: make([]float32, 32*3*h*w)}
+	in := g.Tensors[g.Input].Shape
+	ds := &data.Samples{C: in[0], H: in[1], W: in[2], X: make([]float32, 32*ir.Elems(in))}
 	for i := range ds.X {
 		ds.X[i] = float32(r.NormFloat64())
 	}
@@ -97,20 +110,20 @@ func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *co
 		tb.Fatal(err)
 	}
 	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, h, w}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 10
+	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = in, make([]float32, in[0]), make([]float32, in[0]), ir.Preprocess{}, ir.Elems(g.Tensors[g.Output].Shape)
+	for i := range d.Std {
+		d.Std[i] = 1
+	}
 	m, err := compiler.Convert(d, g, cal)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if shared {
-		shareConcat(m, 2)
-	}
 	return m
 }
 
-// shareConcat gives the output of m's first concat and its first n inputs
+// ShareConcat gives the output of m's first concat and its first n inputs
 // the first input's qparams and sets the concat's multipliers again.
-func shareConcat(m *compiler.Model, n int) {
+func ShareConcat(m *compiler.Model, n int) {
 	for _, nd := range m.Nodes {
 		if nd.Kind != compiler.KConcat {
 			continue
@@ -129,4 +142,31 @@ func shareConcat(m *compiler.Model, n int) {
 		}
 		return
 	}
+}
+
+// PairModel concatenates two pointwise convs of a wide tensor that dies
+// with the second, sharing qparams: both write in place into the concat's
+// output (which must not take the wide tensor's bytes), and the concat
+// has nothing left to do.
+func PairModel(t testing.TB) *compiler.Model {
+	t.Helper()
+	r := rand.New(rand.NewPCG(3, 4))
+	g := &ir.Graph{Name: "pair"}
+	g.Input = g.NewTensor([]int{3, 6, 6})
+	conv := func(name string, x, inC, outC int) int {
+		c := &ir.Conv{InC: inC, OutC: outC, Groups: 1, Window: ir.SquareWindow(1, 1, 0), Bias: make([]float32, outC), Weight: make([]float32, inC*outC)}
+		for i := range c.Weight {
+			c.Weight[i] = float32(r.NormFloat64())
+		}
+		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: ir.ActReLU}, x)
+	}
+	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
+	x = conv("wide", x, 3, 64)
+	a, b := conv("a", x, 64, 8), conv("b", x, 64, 8)
+	x = g.Add(&ir.Node{Op: ir.OpConcat, Name: "cat"}, a, b)
+	x = conv("head", x, 16, 4)
+	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
+	m := Convert(t, g, "fbgemm", r)
+	ShareConcat(m, 2)
+	return m
 }
