@@ -8,7 +8,8 @@
 //     pointwise conv is then a u8 x s8 GEMM over contiguous channels and a
 //     depthwise conv a per-channel vector multiply-add, both vectorising over
 //     channels. Tensors are placed first-fit in node order and their bytes
-//     reused once dead (plan.go).
+//     reused once dead (plan.go); convs write concat inputs in place and
+//     slices read by strided readers move nothing (concat.go).
 //   - Weights are packed per kind (pack.go): one packing serves the portable
 //     Go kernels and every assembly tier. Accumulators start at
 //     -z_x * sum(w[c]) (ZeroFold) and borders behave as if padded with z_x, so

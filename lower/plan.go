@@ -48,6 +48,7 @@ func firstFit(ts []interval) ([]int, int) {
 // and returns the arena size. The float input and output are the caller's. A
 // Concat input written in place (Direct) has no bytes of its own: it lives in
 // the concat's output, which is alive from the first such input's producer.
+// Nor has a View: its readers read the sliced tensor, alive until they are done.
 func plan(ls []*Layer) (int, error) {
 	last := map[int]int{}
 	for i, l := range ls {
