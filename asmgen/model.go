@@ -50,7 +50,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			c := nd.Conv
 			xmax[y.ID] = c.Hi
 			d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
-				H: xh, W: xw, OH: yh, OW: yw, InStride: ly.XStride, OutStride: ly.YStride,
+				H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: ly.YStride,
 				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y)}
 			if ly.Pad != nil {
 				d.InStride = ly.Pad.Stride

@@ -163,10 +163,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	x, y := l.XD, l.YD
 	add(n("XC", x.C), n("XH", x.H), n("XW", x.W))
 	if l.Kind != lower.Quantize { // the float input is the caller's
-		add(n("XLen", l.XSpan()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
-		if l.XStride != x.C {
-			add(n("XS", l.XStride))
-		}
+		add(n("XLen", x.Elems()), n("X", l.XOff), n("XZero", int(l.X.Zero)))
 	}
 	if l.Kind == lower.Add {
 		add(n("X2", l.X2Off), n("X2Zero", int(l.X2.Zero)))

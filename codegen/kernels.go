@@ -163,7 +163,7 @@ func kPointwiseGo(f *jen.File, l *layer) {
 	}
 	pixel := func(k int, p jen.Code) []jen.Code {
 		xs := num("x", k)
-		st := []jen.Code{id(xs).Op(":=").Add(window("x", jen.Parens(p).Op("*").Add(l.xstride()), l.id("XC")))}
+		st := []jen.Code{id(xs).Op(":=").Add(window("x", jen.Parens(p).Op("*").Add(l.id("XC")), l.id("XC")))}
 		if padded {
 			st = append(st, jen.Copy(id(num("xq", k)).Index(jen.Empty(), jen.Empty()), id(xs)), id(xs).Op("=").Id(num("xq", k)).Index(jen.Empty(), jen.Empty()))
 		}

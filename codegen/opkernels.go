@@ -272,12 +272,3 @@ func (l *layer) ystride() *jen.Statement {
 	}
 	return l.id("YC")
 }
-
-// xstride is the pixel stride of layer l's input: XC, or XS when it is a
-// View's channels in the sliced tensor.
-func (l *layer) xstride() *jen.Statement {
-	if l.XStride != l.XD.C {
-		return l.id("XS")
-	}
-	return l.id("XC")
-}

@@ -8,9 +8,13 @@ package lower
 // every tier) is written by that producer straight into its channel slice of
 // the concat's output, and the concat does not touch it.
 //
-// A Slice whose every reader reads pixels at a channel stride (a pointwise
-// conv or a Concat) is a View: its output has no bytes of its own, its
-// readers read its channels where they are in its input.
+// A Slice whose every reader reads pixels at a channel stride (a Concat) is
+// a View: its output has no bytes of its own, its readers read its channels
+// where they are in its input. Pointwise convs could read them through the
+// dense kernels' InStride, but were measured twice as slow per multiply-add
+// then (the avx2 kernel's per-strip u8s8/i16 check scans the whole strided
+// pixels, whose other channels push it onto the i16 path, and reads past
+// the sliced tensor by up to Start bytes): they read a copy.
 
 // Strided says whether a layer of kind k can write its output pixels at a
 // stride other than its channel count.
@@ -44,9 +48,6 @@ func direct(ls []*Layer) {
 // strides.
 func (l *Layer) YSpan() int { return span(l.YD, l.YStride) }
 
-// XSpan is YSpan for X (pixels XStride apart), and InSpan for a Concat's input i.
-func (l *Layer) XSpan() int { return span(l.XD, l.XStride) }
-
 // InSpan is the bytes of a Concat's input i, pixels XsStride[i] apart.
 func (l *Layer) InSpan(i int) int { return span(dims(l.Xs[i]), l.XsStride[i]) }
 
@@ -63,9 +64,9 @@ func (l *Layer) DirectAll() bool {
 	return l.Kind == Concat
 }
 
-// StridedIn says whether a layer of kind k can read its input pixels at a
+// StridedIn says whether a layer of kind k reads its inputs' pixels at a
 // stride other than their channel count.
-func StridedIn(k Kind) bool { return k == Pointwise || k == Concat }
+func StridedIn(k Kind) bool { return k == Concat }
 
 // views marks the Slices all of whose readers read strided, and whose input
 // is not itself a View's.

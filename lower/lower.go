@@ -117,11 +117,9 @@ type Layer struct {
 	Direct  []bool
 	YStride int
 	// View says that a Slice moves nothing: its readers read its channels in
-	// place in its input (concat.go). XStride is the pixel stride of X (XD.C,
-	// or the sliced tensor's channels when X is a View's), XsStride a Concat's
-	// per input.
+	// place in its input (concat.go). XsStride is the pixel stride of each
+	// input of a Concat: its channels, or the sliced tensor's for a View's.
 	View     bool
-	XStride  int
 	XsStride []int
 	// Geom is the window of a WindowConv layer or of a pool (Ceil and
 	// CountPad for the pools; a MaxPool's is square).
@@ -258,7 +256,7 @@ func layers(m *compiler.Model) ([]*Layer, error) {
 		if err := l.describe(tensor); err != nil {
 			return nil, fmt.Errorf("layer %d (%s, %s): %w", i, nd.Name, nd.Kind, err)
 		}
-		l.YStride, l.XStride = l.YD.C, l.XD.C
+		l.YStride = l.YD.C
 		for _, x := range l.Xs {
 			l.XsStride = append(l.XsStride, dims(x).C)
 		}

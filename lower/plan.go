@@ -128,9 +128,6 @@ func plan(ls []*Layer) (int, error) {
 		}
 	}
 	for _, l := range ls {
-		if s, ok := stride[l.X.ID]; ok {
-			l.XStride = s
-		}
 		for i, x := range l.Xs {
 			if s, ok := stride[x.ID]; ok {
 				l.XsStride[i] = s

@@ -14,8 +14,8 @@ import (
 // InceptionModel is an inception block (four branches: pointwise, 3x3,
 // pool then pointwise, depthwise) concatenated, then hardswish, a
 // squeeze-excitation, a per-channel affine and a head, calibrated with qconfig on N(0,1) samples.
-// The SE's output is then split as ShuffleNet splits: a slice read in
-// place by a pointwise conv and one by a concat. With shared, the first
+// The SE's output is then split as ShuffleNet splits: a slice read by a
+// pointwise conv and one read in place by a concat. With shared, the first
 // concat and its first two branches share the first
 // branch's qparams (as PyTorch FX's shared observers give), so those two
 // convs write in place into the concat's output (lower's Direct) and the
@@ -68,7 +68,8 @@ func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *co
 	s = conv("se.fc2", s, 12*k, c, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
 	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
 	x = add(ir.OpMul, "se.mul", nil, x, s)
-	// ShuffleNet's split: slices read in place by a pointwise conv and a concat.
+	// ShuffleNet's split: a slice read by a pointwise conv (copied), one read
+	// in place by a concat.
 	// u is sliced first: the sliced tensor must outlive the slices.
 	u := add(ir.OpSlice, "split.u", &ir.Node{Slice: &ir.Slice{Start: 0, End: 13 * k}}, x)
 	v := add(ir.OpSlice, "split.v", &ir.Node{Slice: &ir.Slice{Start: 2, End: 2 + 20*k}}, x)
