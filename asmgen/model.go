@@ -30,12 +30,13 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 	}
 	xmax := map[int]int32{} // largest code each tensor can hold
 	layers := make([]func(isa Target, fn string) error, len(m.Layers))
+	shared := make([]bool, len(m.Layers)) // one kernel for every tier (bytes.go)
 	for i, ly := range m.Layers {
 		nd, x, y := ly.Node, ly.X, ly.Y
 		l := &out.Layers[i]
 		l.Funcs = map[string]string{}
 		xc, xh, xw := ly.XD.C, ly.XD.H, ly.XD.W
-		yc, yh, yw := ly.YD.C, ly.YD.H, ly.YD.W
+		yh, yw := ly.YD.H, ly.YD.W
 		xmax[y.ID] = 255
 		switch ly.Kind {
 		case lower.Quantize:
@@ -49,7 +50,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			c := nd.Conv
 			xmax[y.ID] = c.Hi
 			d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
-				H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: yc,
+				H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: ly.YStride,
 				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y)}
 			if ly.Pad != nil {
 				d.InStride = ly.Pad.Stride
@@ -106,6 +107,11 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
 			layers[i] = func(isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
+		case lower.Table, lower.Mul, lower.Concat:
+			xmax[y.ID] = portableMax(ly, xmax)
+			if f, units := bytesKernel(p, ly); f != nil {
+				l.Units, layers[i], shared[i] = units, f, true
+			}
 		default:
 			// Portable kernels only; their largest code still picks the
 			// dense path of the layers they feed.
@@ -120,6 +126,13 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				continue
 			}
 			l := &out.Layers[i]
+			if shared[i] && len(l.Funcs) > 0 {
+				for _, fn := range l.Funcs {
+					l.Funcs[isa.tier()] = fn
+					break
+				}
+				continue
+			}
 			if isa.AMX && !m.Layers[i].Tile && made[isa.base()] {
 				// The base tier's kernel, already written.
 				l.Funcs[isa.tier()] = l.Funcs[isa.base().tier()]

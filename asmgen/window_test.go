@@ -415,11 +415,11 @@ func TestMaxPoolWindow(t *testing.T) {
 	}
 }
 
-// TestGeneratedInception runs the small Inception v3 of the families
+// TestGeneratedInceptionV3 runs the small Inception v3 of the families
 // fixtures (1x7, 7x1, 1x3, 3x1 convs of few channels, 5x5 and 3x3 ones,
 // pools) through generated packages on every tier, emulated where the CPU
 // lacks it, against the interpreter.
-func TestGeneratedInception(t *testing.T) {
+func TestGeneratedInceptionV3(t *testing.T) {
 	testenv.SkipUnlessLong(t, "builds packages of an Inception v3")
 	dir := "../testdata/families/inception_v3/"
 	m, err := ptq.Quantize(ptq.Options{Model: dir + "model_op13.onnx", QConfig: "fbgemm", Calib: dir + "input.npy"})

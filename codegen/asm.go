@@ -372,6 +372,16 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 		for i, l := range g.layers {
 			al := g.asm.Layers[i]
 			fn := al.Funcs[tierName]
+			if l.View {
+				grp.Comment(fmt.Sprintf("%s: %s: a view, read in place", l.ID, text(l.summary())))
+				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
+				continue
+			}
+			if l.DirectAll() {
+				grp.Comment(fmt.Sprintf("%s: %s: every input was written in place", l.ID, text(l.summary())))
+				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
+				continue
+			}
 			if l.Kind.HasAsm() && fn == "" {
 				err = fmt.Errorf("layer %d (%s): no %s kernel", i, l.Node.Name, tierName)
 				return
@@ -404,7 +414,19 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 			switch l.Kind {
 			case lower.Dequantize:
 				once(2*i+1, g.genericCall(l))
-			case lower.Grouped, lower.Table, lower.Mul, lower.Concat, lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowConv, lower.WindowPool:
+			case lower.Table:
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), s0, s1)
+				})
+			case lower.Mul:
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), s0, s1)
+				})
+			case lower.Concat:
+				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
+					return jen.Id(fn).Call(at("a", jen.Lit(0)), s0, s1)
+				})
+			case lower.Grouped, lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowConv, lower.WindowPool:
 				// Portable kernels of output rows, split like the assembly's.
 				chunks(l.YD.H, 1, func(s0, s1, _, _ jen.Code) jen.Code { return g.rowsCall(l, s0, s1) })
 			case lower.Quantize:

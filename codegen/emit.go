@@ -173,7 +173,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	}
 	if l.Kind != lower.Dequantize {
 		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
-		add(n("YLen", y.Elems()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+		add(n("YLen", l.YSpan()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+		if l.YStride != y.C {
+			add(n("YS", l.YStride))
+		}
 	}
 	var tables []chanTable
 	switch l.Kind {
@@ -209,7 +212,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		at := 0
 		for i, t := range l.Xs {
 			d := dimsOf(t)
-			add(n(num("X", i)+"C", d.C), n(num("X", i)+"At", at), n(num("X", i)+"Len", d.Elems()), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
+			add(n(num("X", i)+"C", d.C), n(num("X", i)+"At", at), n(num("X", i)+"Len", l.InSpan(i)), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
+			if l.XsStride[i] != d.C {
+				add(n(num("X", i)+"S", l.XsStride[i]))
+			}
 			if m := l.Node.Concat.M[i]; m != 0 {
 				add(def{num("M", i), jen.Float32(), f32(m)})
 			}
@@ -459,7 +465,9 @@ func (g *gen) args(l *layer) []jen.Code {
 	case lower.Concat:
 		args := []jen.Code{sub("a", l.id("Y"), l.id("YLen"))}
 		for i := range l.Xs {
-			args = append(args, sub("a", l.id(num("X", i)), l.id(num("X", i)+"Len")))
+			if !l.Direct[i] {
+				args = append(args, sub("a", l.id(num("X", i)), l.id(num("X", i)+"Len")))
+			}
 		}
 		return args
 	}

@@ -180,9 +180,9 @@ func kPointwiseGo(f *jen.File, l *layer) {
 		st := append(pixel(0, id("p")), pixel(1, id("p").Op("+").Lit(1))...)
 		st = append(st, quadDots(l, 2)...)
 		st = append(st,
-			id("y0").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
+			id("y0").Op(":=").Add(window("y", times("p", 0, l.ystride()), l.id("YC"))),
 			requantizeRow(l, "y0", "acc0"),
-			id("y1").Op(":=").Add(window("y", times("p", 1, l.id("YC")), l.id("YC"))),
+			id("y1").Op(":=").Add(window("y", times("p", 1, l.ystride()), l.id("YC"))),
 			requantizeRow(l, "y1", "acc1"),
 		)
 		body = append(body, jen.For(id("p").Op(":=").Lit(0), id("p").Op("+").Lit(2).Op("<=").Add(l.id("YH")).Op("*").Add(l.id("YW")), id("p").Op("+=").Lit(2)).Block(st...))
@@ -190,7 +190,7 @@ func kPointwiseGo(f *jen.File, l *layer) {
 	one := func() []jen.Code {
 		st := append(pixel(0, id("p")), quadDots(l, 1)...)
 		return append(st,
-			id("ys").Op(":=").Add(window("y", times("p", 0, l.id("YC")), l.id("YC"))),
+			id("ys").Op(":=").Add(window("y", times("p", 0, l.ystride()), l.id("YC"))),
 			requantizeRow(l, "ys", "acc0"),
 		)
 	}
@@ -357,7 +357,7 @@ func kConvGo(f *jen.File, l *layer) {
 				),
 				jen.Copy(id("ps"), window("x", jen.Parens(id("iy").Op("*").Add(l.id("XW")).Op("+").Id("ix")).Op("*").Add(l.id("XC")), l.id("XC"))),
 			),
-			id("ys").Op(":=").Add(window("y", jen.Parens(id("oy").Op("*").Add(l.id("YW")).Op("+").Id("ox")).Op("*").Add(l.id("YC")), l.id("YC"))),
+			id("ys").Op(":=").Add(window("y", jen.Parens(id("oy").Op("*").Add(l.id("YW")).Op("+").Id("ox")).Op("*").Add(l.ystride()), l.id("YC"))),
 		}, dot...)...)),
 	)
 	f.Func().Id(l.ID + "Generic").Params(sig).Block(body...)

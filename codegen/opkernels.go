@@ -81,33 +81,49 @@ func kMulGo(f *jen.File, l *layer) {
 // output pixel: copied, or requantized where the input's qparams differ.
 func kConcatGo(f *jen.File, l *layer) {
 	ps := []jen.Code{id("y")}
+	if l.DirectAll() {
+		f.Add(l.generic().Params(jen.List(ps...).Index().Byte(), rows).Block(jen.Comment("Every input was written in place.")))
+		return
+	}
 	body := []jen.Code{reslice("y", l.id("YLen"))}
 	var loop strings.Builder
 	loop.WriteString("for p := s0 * $YW; p < s1*$YW; p++ {\nys := y[p*$YC:][:$YC]\n")
 	for i := range l.Xs {
+		if l.Direct[i] {
+			continue // its producer wrote it in place
+		}
 		x := num("x", i)
 		ps = append(ps, id(x))
 		body = append(body, reslice(x, l.id(num("X", i)+"Len")))
 		c := strings.ToUpper(x)
+		stride := c + "C" // the input's pixel stride
+		if l.XsStride[i] != l.Xs[i].Shape[0] {
+			stride = c + "S"
+		}
 		if l.Node.Concat.M[i] == 0 {
-			fmt.Fprintf(&loop, "copy(ys[$%[1]sAt:][:$%[1]sC], %[2]s[p*$%[1]sC:][:$%[1]sC])\n", c, x)
+			fmt.Fprintf(&loop, "copy(ys[$%[1]sAt:][:$%[1]sC], %[2]s[p*$%[3]s:][:$%[1]sC])\n", c, x, stride)
 			continue
 		}
 		fmt.Fprintf(&loop, `{
 			yi := ys[$%[1]sAt:][:$%[1]sC]
-			for c, v := range %[2]s[p*$%[1]sC:][:$%[1]sC] {
+			for c, v := range %[2]s[p*$%[4]s:][:$%[1]sC] {
 				yi[c] = runtime.Requantize(int32(v)-$%[1]sZero, $M%[3]d, 0, $YZero, 0, 255)
 			}
 		}
-		`, c, x, i)
+		`, c, x, i, stride)
 	}
 	loop.WriteString("}")
 	body = append(body, src(l, "%s", loop.String()))
 	f.Add(l.generic().Params(jen.List(ps...).Index().Byte(), rows).Block(body...))
 }
 
-// kSliceGo copies channels [Start, Start+YC) of each pixel.
+// kSliceGo copies channels [Start, Start+YC) of each pixel; a View's
+// readers read them in place.
 func kSliceGo(f *jen.File, l *layer) {
+	if l.View {
+		f.Add(l.generic().Params(byteParams(false, false)).Block(jen.Comment("A view: its readers read the channels in place.")))
+		return
+	}
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
 		src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
@@ -246,4 +262,13 @@ func opKernel(f *jen.File, l *layer) {
 	if k, ok := opKernels[l.Kind]; ok {
 		k(f, l)
 	}
+}
+
+// ystride is the pixel stride of layer l's output: YC, or YS for a conv
+// writing its channels in place into a concat's output (lower.Layer.Direct).
+func (l *layer) ystride() *jen.Statement {
+	if l.YStride != l.YD.C {
+		return l.id("YS")
+	}
+	return l.id("YC")
 }

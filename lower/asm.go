@@ -21,8 +21,11 @@ type Asm struct {
 //	Add                 func(a, b, y *byte, s0, s1 int)
 //	Mean                func(x, y *byte)
 //	MaxPool             func(x, y *byte, s0, s1 int)
+//	Table               func(x, w, y *byte, s0, s1 int)
+//	Mul                 func(a, b, y *byte, s0, s1 int)
+//	Concat              func(a *byte, s0, s1 int) (a: the arena; none when DirectAll)
 //
-// Grouped, Dequantize and the kinds from Table on have none: their portable
+// Grouped, Dequantize and the kinds from Slice on have none: their portable
 // kernel runs on every tier.
 type AsmLayer struct {
 	Funcs map[string]string // tier -> kernel
@@ -34,4 +37,4 @@ type AsmLayer struct {
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.
-func (k Kind) HasAsm() bool { return k != Grouped && k != Dequantize && k < Table }
+func (k Kind) HasAsm() bool { return k != Grouped && k != Dequantize && k < Slice }

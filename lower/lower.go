@@ -8,7 +8,8 @@
 //     pointwise conv is then a u8 x s8 GEMM over contiguous channels and a
 //     depthwise conv a per-channel vector multiply-add, both vectorising over
 //     channels. Tensors are placed first-fit in node order and their bytes
-//     reused once dead (plan.go).
+//     reused once dead (plan.go); convs write concat inputs in place and
+//     slices read by strided readers move nothing (concat.go).
 //   - Weights are packed per kind (pack.go): one packing serves the portable
 //     Go kernels and every assembly tier. Accumulators start at
 //     -z_x * sum(w[c]) (ZeroFold) and borders behave as if padded with z_x, so
@@ -51,10 +52,10 @@ const (
 	Mean
 	Dequantize // uint8 NHWC -> float32 NCHW
 	MaxPool    // max over a window without dilation (Geom), qparams passed through
-	// The kinds below run their portable kernel on every tier (HasAsm).
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
 	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
+	// The kinds below run their portable kernel on every tier (HasAsm).
 	Slice      // channels [Start, End) of each pixel
 	Shuffle    // channel permutation of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
@@ -110,6 +111,16 @@ type Layer struct {
 	// (Xs[0] is X); each input's pixel lands at its channel offset in Y's.
 	Xs    []*compiler.Tensor
 	XsOff []int
+	// Direct says per input of a Concat that its producer writes it in
+	// place, at its channel offset in Y's pixels (concat.go); YStride is the
+	// pixel stride of a layer's output: YD.C, or such a Concat's channels.
+	Direct  []bool
+	YStride int
+	// View says that a Slice moves nothing: its readers read its channels in
+	// place in its input (concat.go). XsStride is the pixel stride of each
+	// input of a Concat: its channels, or the sliced tensor's for a View's.
+	View     bool
+	XsStride []int
 	// Geom is the window of a WindowConv layer, of a Dense or Depthwise one
 	// whose window is not square (Windowed), or of a pool (with Ceil and
 	// CountPad).
@@ -160,6 +171,8 @@ func Lower(m *compiler.Model) (*Model, error) {
 		return nil, err
 	}
 	lm := &Model{Quantized: m, Layers: ls}
+	direct(ls)
+	views(ls)
 	if lm.ArenaBytes, err = plan(ls); err != nil {
 		return nil, err
 	}
@@ -243,6 +256,10 @@ func layers(m *compiler.Model) ([]*Layer, error) {
 		l := &Layer{ID: fmt.Sprintf("l%0*d", max(width, 2), i), Node: nd}
 		if err := l.describe(tensor); err != nil {
 			return nil, fmt.Errorf("layer %d (%s, %s): %w", i, nd.Name, nd.Kind, err)
+		}
+		l.YStride = l.YD.C
+		for _, x := range l.Xs {
+			l.XsStride = append(l.XsStride, dims(x).C)
 		}
 		if (l.Kind == Quantize) != (i == 0) || (l.Kind == Dequantize) != (i == n-1) {
 			return nil, fmt.Errorf("layer %d (%s): %s must be the first layer and dequantize the last", i, nd.Name, nd.Kind)

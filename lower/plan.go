@@ -3,6 +3,8 @@ package lower
 import (
 	"fmt"
 	"sort"
+
+	"github.com/ptqc/ptqc/compiler"
 )
 
 func roundUp(n, a int) int { return (n + a - 1) / a * a }
@@ -43,7 +45,10 @@ func firstFit(ts []interval) ([]int, int) {
 }
 
 // plan places every layer's uint8 output in the arena, sets the layers' offsets
-// and returns the arena size. The float input and output are the caller's.
+// and returns the arena size. The float input and output are the caller's. A
+// Concat input written in place (Direct) has no bytes of its own: it lives in
+// the concat's output, which is alive from the first such input's producer.
+// Nor has a View: its readers read the sliced tensor, alive until they are done.
 func plan(ls []*Layer) (int, error) {
 	last := map[int]int{}
 	for i, l := range ls {
@@ -51,28 +56,83 @@ func plan(ls []*Layer) (int, error) {
 			last[id] = i
 		}
 	}
+	def := map[int]int{}     // tensor -> layer that writes it
+	into := map[int]*Layer{} // tensor written in place -> its Concat
+	for i, l := range ls {
+		def[l.Y.ID] = i
+		if l.View {
+			// The sliced tensor lives as long as the view's readers.
+			last[l.X.ID] = max(last[l.X.ID], last[l.Y.ID])
+		}
+		for j, d := range l.Direct {
+			if d {
+				into[l.Xs[j].ID] = l
+			}
+		}
+	}
 	var ts []interval
 	var ids []int
 	for i, l := range ls {
-		if l.Kind == Dequantize {
+		if l.Kind == Dequantize || into[l.Y.ID] != nil || l.View {
 			continue
 		}
 		lu, ok := last[l.Y.ID]
 		if !ok {
 			lu = i
 		}
-		ts = append(ts, interval{def: i, last: lu, size: roundUp(l.YD.Elems(), Align)})
+		first := i
+		for j, d := range l.Direct {
+			if d {
+				first = min(first, def[l.Xs[j].ID])
+			}
+		}
+		ts = append(ts, interval{def: first, last: lu, size: roundUp(l.YD.Elems(), Align)})
 		ids = append(ids, l.Y.ID)
 	}
-	offs, peak := firstFit(ts)
+	// firstFit takes the tensors in the order they become alive.
+	order := make([]int, len(ts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return ts[order[a]].def < ts[order[b]].def })
+	sorted := make([]interval, len(ts))
+	for i, o := range order {
+		sorted[i] = ts[o]
+	}
+	offs, peak := firstFit(sorted)
 	if peak > 1<<31-1 {
 		return 0, fmt.Errorf("activation arena of %d bytes is too large", peak)
 	}
 	at := map[int]int{}
-	for i, id := range ids {
-		at[id] = offs[i]
+	for i, o := range order {
+		at[ids[o]] = offs[i]
 	}
 	for _, l := range ls {
+		if l.Kind != Concat {
+			continue
+		}
+		ch := 0
+		for j, x := range l.Xs {
+			if l.Direct[j] {
+				at[x.ID] = at[l.Y.ID] + ch
+			}
+			ch += dims(x).C
+		}
+	}
+	stride := map[int]int{} // a View's output -> the sliced tensor's channels
+	for _, l := range ls {
+		if l.View {
+			at[l.Y.ID] = at[l.X.ID] + l.Node.Slice.Start
+			stride[l.Y.ID] = l.XD.C
+			l.YStride = l.XD.C
+		}
+	}
+	for _, l := range ls {
+		for i, x := range l.Xs {
+			if s, ok := stride[x.ID]; ok {
+				l.XsStride[i] = s
+			}
+		}
 		if l.Kind != Quantize {
 			l.XOff = at[l.X.ID]
 		}
@@ -85,6 +145,15 @@ func plan(ls []*Layer) (int, error) {
 		if l.Kind != Dequantize {
 			l.YOff = at[l.Y.ID]
 		}
+		if c := into[l.Y.ID]; c != nil {
+			l.YStride = c.YD.C
+		}
 	}
 	return peak, nil
+}
+
+// dims is t's Dims; lower checked its shape.
+func dims(t *compiler.Tensor) Dims {
+	d, _ := tensorDims(t)
+	return d
 }

@@ -1,0 +1,477 @@
+package asmgen
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
+)
+
+// The kernels of the byte-wise layers: Table, Mul and Concat. They are
+// written with AVX2 only (ymm) for every tier: the avx512 tiers run the same
+// code, which is memory bound at these sizes. Each kernel requantizes as the
+// interpreter does (compiler/interp_ops.go), with packer's tail.
+
+// ByteBlock is the bytes of one unit of the flat kernels (a Table with one
+// table, an elementwise Mul): one ymm of codes.
+const ByteBlock = 32
+
+// flatUnits is the units of a flat kernel over n bytes.
+func flatUnits(n int) int { return (n + ByteBlock - 1) / ByteBlock }
+
+// avx2Design is the target the byte-wise kernels are generated for on every tier.
+var avx2Design = Target{Tier: runtime.AVX2}
+
+// Table looks every byte of N up in a table of 256 (one for all channels) or
+// 256*C bytes (one per channel of pixels of C channels): y = T[c][x].
+type Table struct {
+	N, C     int  // bytes (H*W*C) and channels
+	PerChan  bool // a table per channel
+	Rows, RW int  // rows of the output and pixels per row (the units of a per-channel table)
+}
+
+// Units is the kernel's work count: blocks of ByteBlock bytes, or rows for
+// per-channel tables.
+func (t *Table) Units() int {
+	if t.PerChan {
+		return t.Rows
+	}
+	return flatUnits(t.N)
+}
+
+const tableSig = "func(x, w, y *byte, s0, s1 int)"
+
+// Table adds a table-lookup kernel; w is the table.
+//
+// One table: its 16 rows of 16 bytes are VPSHUFB sub-tables indexed by the
+// low nibble; bit 4 picks within pairs of rows through VPSHUFB's zeroing
+// (bit 7 of the index) and an OR, a tree of VPBLENDVB by bits 5, 6 and 7 (a
+// byte's bit moved to bit 7 by a shift). 32 bytes take 16 shuffles, 8 ORs
+// and 7 blends (a tree of 15 blends measured 7% slower on Zen 3).
+// Per channel: one byte at a time, the table advancing by 256 a channel.
+func (p *Program) Table(name string, t *Table) error {
+	if t.N < 1 || t.C < 1 || t.N%t.C != 0 || t.PerChan && t.Rows*t.RW*t.C != t.N {
+		return fmt.Errorf("asmgen: table of %d bytes, %d channels, %d rows of %d", t.N, t.C, t.Rows, t.RW)
+	}
+	if err := p.function(name, tableSig, fmt.Sprintf("%s: table lookup of %d bytes.", name, t.N)); err != nil {
+		return err
+	}
+	c := p.ctx
+	px, pw, py, s, s1 := reg.RAX, reg.RBX, reg.RCX, reg.RSI, reg.RDI
+	loadArgs(c, "x w y s0 s1", px, pw, py, s, s1)
+	if t.PerChan {
+		tableChannels(c, name, t, px, pw, py, s, s1)
+		return nil
+	}
+	k := newConsts(p, name, avx2Design)
+	c.VMOVDQU(k.u8(0x0F), reg.Y14)
+	c.VMOVDQU(k.u8(0x80), reg.Y15)
+	x, even, odd, t0, t1 := reg.Y0, reg.Y1, reg.Y2, reg.Y10, reg.Y11
+	masks := []reg.VecPhysical{nil, reg.Y3, reg.Y4, reg.Y0} // bits 5, 6, 7 at bit 7
+	stack := []reg.VecPhysical{reg.Y5, reg.Y6, reg.Y7, reg.Y8}
+	block := func(n int) {
+		c.VMOVDQU(mem(px, 0), x)
+		// Bit 4 picks between the rows of a pair with VPSHUFB's zeroing:
+		// the even row's index has bit 7 set where bit 4 is, the odd's
+		// where it is not, so an OR joins them.
+		c.VPSLLW(operand.U8(3), x, even)
+		c.VPAND(reg.Y15, even, even)
+		c.VPAND(reg.Y14, x, t0)
+		c.VPOR(t0, even, even)
+		c.VPXOR(reg.Y15, even, odd)
+		c.VPSLLW(operand.U8(2), x, masks[1])
+		c.VPSLLW(operand.U8(1), x, masks[2])
+		d := 0
+		for j := 0; j < 16; j += 2 {
+			c.VBROADCASTI128(mem(pw, 16*j), t0)
+			c.VBROADCASTI128(mem(pw, 16*j+16), t1)
+			c.VPSHUFB(even, t0, stack[d])
+			c.VPSHUFB(odd, t1, t1)
+			c.VPOR(t1, stack[d], stack[d])
+			d++
+			for lv, jj := 1, j/2; jj%2 == 1; lv, jj = lv+1, jj/2 {
+				// The upper half of the rows where the level's bit is set.
+				c.VPBLENDVB(masks[lv], stack[d-1], stack[d-2], stack[d-2])
+				d--
+			}
+		}
+		storeBytes(c, stack[0], n, mem(py, 0), reg.RDX)
+	}
+	flatLoop(c, name, t.N, []reg.Register{px, py}, s, s1, block)
+	c.VZEROUPPER()
+	c.RET()
+	return nil
+}
+
+// tableChannels is the per-channel Table's loop over the pixels of rows
+// [s, s1): 16 channels at a time unrolled, each byte a load, a load from its
+// channel's table and a store, in four registers in turn.
+func tableChannels(c *build.Context, name string, t *Table, px, pw, py, s, s1 reg.GPPhysical) {
+	const unroll = 16
+	row := t.RW * t.C
+	n, tb, ch := reg.R8, reg.R9, reg.R10
+	vs := []reg.GPPhysical{reg.RDX, reg.R11, reg.R12, reg.R13}
+	done := name + "_done"
+	c.SUBQ(s, s1)
+	c.JLE(operand.LabelRef(done))
+	c.IMUL3Q(i32(row), s, s)
+	c.ADDQ(s, px)
+	c.ADDQ(s, py)
+	c.IMUL3Q(i32(t.RW), s1, n) // pixels
+	bytes := func(cnt int) {
+		for j := range cnt {
+			v := vs[j%len(vs)]
+			c.MOVBQZX(mem(px, j), v)
+			c.MOVB(operand.Mem{Base: tb, Index: v, Scale: 1, Disp: 256 * j}, v.As8())
+			c.MOVB(v.As8(), mem(py, j))
+		}
+	}
+	c.Label(name + "_px")
+	c.MOVQ(pw, tb)
+	if full := t.C / unroll; full > 0 {
+		c.MOVQ(i32(full), ch)
+		c.Label(name + "_ch")
+		bytes(unroll)
+		c.ADDQ(i32(unroll), px)
+		c.ADDQ(i32(unroll), py)
+		c.ADDQ(i32(256*unroll), tb)
+		c.DECQ(ch)
+		c.JNZ(operand.LabelRef(name + "_ch"))
+	}
+	if tail := t.C % unroll; tail > 0 {
+		bytes(tail)
+		c.ADDQ(i32(tail), px)
+		c.ADDQ(i32(tail), py)
+	}
+	c.DECQ(n)
+	c.JNZ(operand.LabelRef(name + "_px"))
+	c.Label(done)
+	c.RET()
+}
+
+// flatLoop runs block over units [s, s1) of ByteBlock bytes of an n-byte
+// stream, the pointers ptrs advancing by a block each; the last block, when
+// partial, is block(n % ByteBlock).
+func flatLoop(c *build.Context, name string, n int, ptrs []reg.Register, s, s1 reg.GPPhysical, block func(n int)) {
+	c.SHLQ(operand.U8(5), s)
+	for _, p := range ptrs {
+		c.ADDQ(s, p)
+	}
+	c.SHRQ(operand.U8(5), s)
+	full, tail := n/ByteBlock, n%ByteBlock
+	lp, tl, done := name+"_blk", name+"_tail", name+"_done"
+	c.Label(lp)
+	c.CMPQ(s, s1)
+	c.JGE(operand.LabelRef(done))
+	if tail > 0 {
+		c.CMPQ(s, i32(full))
+		c.JEQ(operand.LabelRef(tl))
+	}
+	block(ByteBlock)
+	for _, p := range ptrs {
+		c.ADDQ(i32(ByteBlock), p)
+	}
+	c.INCQ(s)
+	c.JMP(operand.LabelRef(lp))
+	if tail > 0 {
+		c.Label(tl)
+		block(tail)
+	}
+	c.Label(done)
+}
+
+// storeBytes stores the low n (1..32) bytes of ymm v at dst; gp is a scratch.
+// v's upper half is clobbered where n is not 16 or 32.
+func storeBytes(c *build.Context, v reg.VecPhysical, n int, dst operand.Mem, gp reg.GPPhysical) {
+	switch {
+	case n == 32:
+		c.VMOVDQU(v, dst)
+	case n <= 16:
+		storeN(c, v.AsX(), n, dst, gp)
+	default:
+		c.VMOVDQU(v.AsX(), dst)
+		c.VEXTRACTI128(operand.U8(1), v, v.AsX())
+		storeN(c, v.AsX(), n-16, dst.Offset(16), gp)
+	}
+}
+
+// requantizer turns 8-lane groups of bytes into int32 lanes scaled as
+// rne(float32(float32(v) * M)), v their difference to a zero point (or a
+// product of two), and stores up to 32 such lanes (Y0..Y3) as bytes plus Z
+// clamped to 0..255.
+type requantizer struct {
+	c    *build.Context
+	pk   *packer
+	m    operand.Mem
+	perm reg.VecPhysical // Y15: the dword order after pack4
+}
+
+// newRequantizer loads Y15; bound is the largest |v|.
+func newRequantizer(p *Program, k *consts, m float32, z int32, bound float64) *requantizer {
+	r := &Requant{Z: z, Lo: 0, Hi: 255, M: []float32{m}, MaxAbsProd: []float64{bound * math.Abs(float64(m)) * 1.001}}
+	rq := &requantizer{c: p.ctx, pk: newPacker(p, k, r), m: k.f32(m), perm: reg.Y15}
+	p.ctx.VMOVDQU(k.vec(0, 4, 1, 5, 2, 6, 3, 7), reg.Y15)
+	return rq
+}
+
+// scale is v = rne(float32(float32(v) * M)) on int32 lanes.
+func (r *requantizer) scale(v reg.VecPhysical) { r.pk.scale(v, r.m, nil) }
+
+// store packs the first n (1..32) lanes of Y0..Y3 and stores them at dst;
+// Y4 is a scratch, gp too.
+func (r *requantizer) store(n int, dst operand.Mem, gp reg.GPPhysical) {
+	c, pk := r.c, r.pk
+	switch {
+	case n <= 8:
+		pk.store8(reg.Y0, reg.Y4, dst, n, gp)
+	case n <= 16:
+		pk.store16(reg.Y0, reg.Y1, reg.Y4, dst, n, gp)
+	default:
+		if n <= 24 {
+			c.VPXOR(reg.Y3, reg.Y3, reg.Y3)
+		}
+		pk.pack4(reg.Y0, reg.Y1, reg.Y2, reg.Y3)
+		c.VPERMD(reg.Y0, r.perm, reg.Y0)
+		storeBytes(c, reg.Y0, n, dst, gp)
+	}
+}
+
+// Mul multiplies N bytes by an operand of the same shape, or (Bcast) pixels
+// of C channels by C bytes: y = clamp(rne(float32(float32((a-ZA)*(b-ZB)) * M)) + Z).
+type Mul struct {
+	N, C   int
+	Bcast  bool
+	Rows   int // rows of the output (the units of a broadcast Mul)
+	ZA, ZB int32
+	M      float32
+	Z      int32
+}
+
+// Units is the kernel's work count: blocks of ByteBlock bytes, or rows.
+func (m *Mul) Units() int {
+	if m.Bcast {
+		return m.Rows
+	}
+	return flatUnits(m.N)
+}
+
+const mulSig = "func(a, b, y *byte, s0, s1 int)"
+
+// Mul adds a product kernel.
+func (p *Program) Mul(name string, m *Mul) error {
+	if m.N < 1 || m.C < 1 || m.N%m.C != 0 || m.Bcast && (m.Rows < 1 || m.N%(m.Rows*m.C) != 0) ||
+		math.IsNaN(float64(m.M)) || math.IsInf(float64(m.M), 0) {
+		return fmt.Errorf("asmgen: mul of %d bytes, %d channels, %d rows, multiplier %v", m.N, m.C, m.Rows, m.M)
+	}
+	if err := p.function(name, mulSig, fmt.Sprintf("%s: product of %d bytes.", name, m.N)); err != nil {
+		return err
+	}
+	c := p.ctx
+	k := newConsts(p, name, avx2Design)
+	rq := newRequantizer(p, k, m.M, m.Z, 255*255)
+	za, zb := k.i32(m.ZA), k.i32(m.ZB)
+	pa, pb, py, s, s1 := reg.RAX, reg.RBX, reg.RCX, reg.RSI, reg.RDI
+	loadArgs(c, "a b y s0 s1", pa, pb, py, s, s1)
+	// block multiplies n bytes at a by n at b and stores them at y.
+	block := func(n int, a, b, y operand.Mem) {
+		for i := range (n + 7) / 8 {
+			v, t := ymm[i], ymm[4+i]
+			c.VPMOVZXBD(a.Offset(8*i), v)
+			c.VPMOVZXBD(b.Offset(8*i), t)
+			c.VPSUBD(za, v, v)
+			c.VPSUBD(zb, t, t)
+			c.VPMULLD(t, v, v)
+			rq.scale(v)
+		}
+		rq.store(n, y, reg.RDX)
+	}
+	if !m.Bcast {
+		flatLoop(c, name, m.N, []reg.Register{pa, pb, py}, s, s1, func(n int) { block(n, mem(pa, 0), mem(pb, 0), mem(py, 0)) })
+	} else {
+		// Pixels of rows [s, s1), the operand's C bytes again for each.
+		rw := m.N / m.Rows / m.C
+		pixelLoop(c, name, rw*m.C, rw, s, s1, []reg.Register{pa, py}, func() {
+			chunks(c, name+"_c", m.C, []reg.GPPhysical{pa, pb, py}, func(n int) { block(n, mem(reg.R10, 0), mem(reg.R11, 0), mem(reg.R12, 0)) })
+		})
+	}
+	c.VZEROUPPER()
+	c.RET()
+	return nil
+}
+
+// pixelLoop runs body for each pixel of rows [s, s1) (rw pixels of row
+// bytes each), the pointers ptrs (per pixel: advancing by row/rw) at it.
+// It uses R8 and R9.
+func pixelLoop(c *build.Context, name string, row, rw int, s, s1 reg.GPPhysical, ptrs []reg.Register, body func()) {
+	n := reg.R8
+	done := name + "_done"
+	pix := row / rw
+	c.SUBQ(s, s1)
+	c.JLE(operand.LabelRef(done))
+	c.IMUL3Q(i32(row), s, s)
+	for _, p := range ptrs {
+		c.ADDQ(s, p)
+	}
+	c.IMUL3Q(i32(rw), s1, n)
+	c.Label(name + "_px")
+	body()
+	for _, p := range ptrs {
+		c.ADDQ(i32(pix), p)
+	}
+	c.DECQ(n)
+	c.JNZ(operand.LabelRef(name + "_px"))
+	c.Label(done)
+}
+
+// chunks runs block over n bytes in pieces of ByteBlock, R10, R11, R12
+// pointing at each piece from src[0], src[1], src[2] (as many as given);
+// R9 counts. The last piece, when partial, is block(n % ByteBlock).
+func chunks(c *build.Context, name string, n int, src []reg.GPPhysical, block func(n int)) {
+	ps := []reg.GPPhysical{reg.R10, reg.R11, reg.R12}[:len(src)]
+	for i, p := range ps {
+		c.MOVQ(src[i], p)
+	}
+	full, tail := n/ByteBlock, n%ByteBlock
+	switch {
+	case full == 1:
+		block(ByteBlock)
+		if tail > 0 {
+			for _, p := range ps {
+				c.ADDQ(i32(ByteBlock), p)
+			}
+		}
+	case full > 1:
+		c.MOVQ(i32(full), reg.R9)
+		c.Label(name)
+		block(ByteBlock)
+		for _, p := range ps {
+			c.ADDQ(i32(ByteBlock), p)
+		}
+		c.DECQ(reg.R9)
+		c.JNZ(operand.LabelRef(name))
+	}
+	if tail > 0 {
+		block(tail)
+	}
+}
+
+// ConcatIn is an input of a Concat: its channels, arena offset, pixel
+// stride (0: C) and, when it is requantized, its zero point and
+// multiplier (M 0: copied).
+type ConcatIn struct {
+	C, Off, Stride int
+	Z              int32
+	M              float32
+}
+
+// Concat writes the pixels of rows of inputs side by side into pixels of
+// C channels at arena offset Off; the inputs are at their arena offsets
+// (all relative to the arena pointer a). Inputs written in place are left
+// out of Ins and their channels of Y untouched (At says where each of Ins
+// lands).
+type Concat struct {
+	C, Off   int
+	Rows, RW int
+	Ins      []ConcatIn
+	At       []int
+	Z        int32
+}
+
+// Units is the kernel's work count: output rows.
+func (k *Concat) Units() int { return k.Rows }
+
+const concatSig = "func(a *byte, s0, s1 int)"
+
+// Concat adds a concatenation kernel over the arena at a.
+func (p *Program) Concat(name string, k *Concat) error {
+	if k.C < 1 || k.Rows < 1 || k.RW < 1 || len(k.At) != len(k.Ins) || k.Z < 0 || k.Z > 255 {
+		return fmt.Errorf("asmgen: concat into %d channels, %d rows of %d", k.C, k.Rows, k.RW)
+	}
+	for i, in := range k.Ins {
+		if in.C < 1 || in.Stride != 0 && in.Stride < in.C || k.At[i] < 0 || k.At[i]+in.C > k.C || math.IsNaN(float64(in.M)) || math.IsInf(float64(in.M), 0) {
+			return fmt.Errorf("asmgen: concat input %d: %d channels at %d, multiplier %v", i, in.C, k.At[i], in.M)
+		}
+	}
+	if err := p.function(name, concatSig, fmt.Sprintf("%s: concat of %d inputs into %d channels.", name, len(k.Ins), k.C)); err != nil {
+		return err
+	}
+	c := p.ctx
+	cs := newConsts(p, name, avx2Design)
+	pa, s, s1 := reg.RAX, reg.RSI, reg.RDI
+	py, px := reg.RBX, reg.RCX
+	loadArgs(c, "a s0 s1", pa, s, s1)
+	rqs := make([]*requantizer, len(k.Ins))
+	zs := make([]operand.Mem, len(k.Ins))
+	for i, in := range k.Ins {
+		if in.M != 0 {
+			rqs[i] = &requantizer{c: c, pk: newPacker(p, cs, &Requant{Z: k.Z, Lo: 0, Hi: 255, M: []float32{in.M},
+				MaxAbsProd: []float64{255 * math.Abs(float64(in.M)) * 1.001}}), m: cs.f32(in.M), perm: reg.Y15}
+			zs[i] = cs.i32(in.Z)
+		}
+	}
+	c.VMOVDQU(cs.vec(0, 4, 1, 5, 2, 6, 3, 7), reg.Y15)
+	// py: the output pixel; the inputs' pixels are computed from the pixel
+	// index in R13.
+	c.LEAQ(mem(pa, k.Off), py)
+	c.IMUL3Q(i32(k.RW), s, reg.R13)
+	pixelLoop(c, name, k.RW*k.C, k.RW, s, s1, []reg.Register{py}, func() {
+		for i, in := range k.Ins {
+			c.IMUL3Q(i32(max(in.C, in.Stride)), reg.R13, px)
+			c.LEAQ(operand.Mem{Base: pa, Index: px, Scale: 1, Disp: in.Off}, px)
+			c.LEAQ(mem(py, k.At[i]), reg.R11)
+			lbl := fmt.Sprintf("%s_in%d", name, i)
+			rq := rqs[i]
+			chunks(c, lbl, in.C, []reg.GPPhysical{px, reg.R11}, func(n int) {
+				src, dst := mem(reg.R10, 0), mem(reg.R11, 0)
+				if rq == nil {
+					c.VMOVDQU(src, reg.Y0)
+					storeBytes(c, reg.Y0, n, dst, reg.RDX)
+					return
+				}
+				for j := range (n + 7) / 8 {
+					v := ymm[j]
+					c.VPMOVZXBD(src.Offset(8*j), v)
+					c.VPSUBD(zs[i], v, v)
+					rq.scale(v)
+				}
+				rq.store(n, dst, reg.RDX)
+			})
+		}
+		c.INCQ(reg.R13)
+	})
+	c.VZEROUPPER()
+	c.RET()
+	return nil
+}
+
+// bytesKernel is the generator of a Table, Mul or Concat layer and its
+// units; nil for a Concat whose inputs are all written in place.
+func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) {
+	nd, n := ly.Node, ly.YD.Elems()
+	switch ly.Kind {
+	case lower.Table:
+		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
+		return func(_ Target, fn string) error { return p.Table(fn, t) }, t.Units()
+	case lower.Mul:
+		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n, Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
+		return func(_ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
+	}
+	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
+	at := 0
+	for i, x := range ly.Xs {
+		c := x.Elems() / (ly.YD.H * ly.YD.W)
+		if !ly.Direct[i] {
+			k.Ins = append(k.Ins, ConcatIn{C: c, Off: ly.XsOff[i], Stride: ly.XsStride[i], Z: x.Zero, M: nd.Concat.M[i]})
+			k.At = append(k.At, at)
+		}
+		at += c
+	}
+	if len(k.Ins) == 0 {
+		return nil, 0
+	}
+	return func(_ Target, fn string) error { return p.Concat(fn, k) }, k.Units()
+}

@@ -1,0 +1,219 @@
+package asmgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
+)
+
+// The byte-wise kernels are the same AVX2 code on every tier (bytes.go), so
+// they are checked once, on avx2; the model tests run them in every tier's
+// package.
+
+// randBytes is n random codes, a fifth of them at 0 or 255.
+func randBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		switch r.IntN(10) {
+		case 0:
+			b[i] = 0
+		case 1:
+			b[i] = 255
+		default:
+			b[i] = byte(r.IntN(256))
+		}
+	}
+	return b
+}
+
+// split calls a kernel of units units in two parts, the second first.
+func split(h *harness, r *rand.Rand, name string, units int, args ...any) {
+	mid := r.IntN(units + 1)
+	h.call(name, append(args, ilit(mid), ilit(units))...)
+	h.call(name, append(args, lit("0"), ilit(mid))...)
+}
+
+func TestTable(t *testing.T) {
+	r, h := kernelTest(t, avx2, 21, 22)
+	type check struct {
+		t       *Table
+		tab, x  []byte
+		out, in int
+	}
+	var checks []check
+	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {39, 3, 2}, {24, 28, 28}} {
+		c, hh, w := sh[0], sh[1], sh[2]
+		for _, per := range []bool{false, true} {
+			tb := &Table{N: c * hh * w, C: c, PerChan: per, Rows: hh, RW: w}
+			name := fmt.Sprintf("table%d_%v", i, per)
+			if err := h.prog.Table(name, tb); err != nil {
+				t.Fatal(err)
+			}
+			n := 256
+			if per {
+				n *= c
+			}
+			tab, x := randBytes(r, n), randBytes(r, tb.N)
+			xb, wb, ob := h.buf(x), h.buf(tab), h.buf(make([]byte, tb.N))
+			split(h, r, name, tb.Units(), xb, wb, ob)
+			checks = append(checks, check{tb, tab, x, ob, i})
+		}
+	}
+	res := h.run(t)
+	for _, ck := range checks {
+		want := make([]byte, ck.t.N)
+		for j, v := range ck.x {
+			tc := 0
+			if ck.t.PerChan {
+				tc = j % ck.t.C
+			}
+			want[j] = ck.tab[tc*256+int(v)]
+		}
+		sameBytes(t, fmt.Sprintf("table%d_%v", ck.in, ck.t.PerChan), res[ck.out], want, 1, 1)
+	}
+}
+
+func TestMul(t *testing.T) {
+	r, h := kernelTest(t, avx2, 23, 24)
+	var checks []kernelCall[*Mul, []byte]
+	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {40, 3, 2}, {24, 14, 14}, {57, 2, 2}} {
+		c, hh, w := sh[0], sh[1], sh[2]
+		for _, bc := range []bool{false, true} {
+			m := &Mul{N: c * hh * w, C: c, Bcast: bc, Rows: hh, ZA: edgeZero(r, 255), ZB: edgeZero(r, 255), Z: edgeZero(r, 255),
+				M: float32(math.Exp2(-16 + 14*r.Float64()))}
+			if i == 4 {
+				m.M = 3e5 // rounding overflows int32
+			}
+			name := fmt.Sprintf("mul%d_%v", i, bc)
+			if err := h.prog.Mul(name, m); err != nil {
+				t.Fatal(err)
+			}
+			nb := m.N
+			if bc {
+				nb = c
+			}
+			a, b := randBytes(r, m.N), randBytes(r, nb)
+			ab, bb, ob := h.buf(a), h.buf(b), h.buf(make([]byte, m.N))
+			split(h, r, name, m.Units(), ab, bb, ob)
+			checks = append(checks, kernelCall[*Mul, []byte]{name, m, [][]byte{a, b}, ob})
+		}
+	}
+	res := h.run(t)
+	for _, ck := range checks {
+		m, a, b := ck.layer, ck.x[0], ck.x[1]
+		want := make([]byte, m.N)
+		for j := range want {
+			qb := b[j%len(b)]
+			want[j] = compiler.Requantize((int32(a[j])-m.ZA)*(int32(qb)-m.ZB), m.M, 0, m.Z, 0, 255)
+		}
+		sameBytes(t, ck.name, res[ck.out], want, 1, 1)
+	}
+}
+
+func TestConcat(t *testing.T) {
+	r, h := kernelTest(t, avx2, 25, 26)
+	type check struct {
+		k     *Concat
+		arena []byte
+		skip  []bool // inputs left out (written in place)
+		cs    []int
+		ins   []ConcatIn
+		out   int
+	}
+	var checks []check
+	for i, sh := range [][]int{{1, 2}, {3, 5, 7}, {16, 32, 64}, {8, 8}, {13, 40, 7, 33}, {64, 96, 96, 64}, {5, 300}, {2, 2, 2, 2, 2}} {
+		hh, w := 1+r.IntN(5), 1+r.IntN(6)
+		if i == 5 {
+			hh, w = 7, 7
+		}
+		hw := hh * w
+		k := &Concat{Rows: hh, RW: w, Z: edgeZero(r, 255)}
+		var all []ConcatIn
+		var skip []bool
+		off := 0
+		for _, c := range sh {
+			in := ConcatIn{C: c, Off: off, Z: edgeZero(r, 255)}
+			if r.IntN(2) == 0 {
+				in.M = float32(math.Exp2(-3 + 5*r.Float64()))
+			}
+			stride := c
+			if r.IntN(3) == 0 { // a slice's channels read in place
+				in.Stride = c + 1 + r.IntN(40)
+				stride = in.Stride
+			}
+			all = append(all, in)
+			skip = append(skip, r.IntN(4) == 0)
+			off += (stride*hw + 63) &^ 63
+			k.C += c
+		}
+		skip[0] = false
+		k.Off = off
+		at := 0
+		for j, in := range all {
+			if !skip[j] {
+				k.Ins, k.At = append(k.Ins, in), append(k.At, at)
+			}
+			at += in.C
+		}
+		arena := randBytes(r, off+k.C*hw)
+		name := fmt.Sprintf("concat%d", i)
+		if err := h.prog.Concat(name, k); err != nil {
+			t.Fatal(err)
+		}
+		ab := h.buf(arena)
+		split(h, r, name, k.Units(), ab)
+		checks = append(checks, check{k, arena, skip, sh, all, ab})
+	}
+	res := h.run(t)
+	for i, ck := range checks {
+		k := ck.k
+		hw := k.Rows * k.RW
+		want := append([]byte(nil), ck.arena...)
+		y := want[k.Off:]
+		at := 0
+		for j, in := range ck.ins {
+			for p := range hw {
+				for c := range in.C {
+					if ck.skip[j] {
+						continue // untouched
+					}
+					q := ck.arena[in.Off+p*max(in.C, in.Stride)+c]
+					if in.M != 0 {
+						q = compiler.Requantize(int32(q)-in.Z, in.M, 0, k.Z, 0, 255)
+					}
+					y[p*k.C+at+c] = q
+				}
+			}
+			at += in.C
+		}
+		sameBytes(t, fmt.Sprintf("concat%d", i), res[ck.out], want, 1, 1)
+	}
+}
+
+// TestGeneratedInception runs an inception block whose concat has inputs
+// written in place by their convs (shared qparams) and requantized ones,
+// then hardswish and a squeeze-excitation, through generated packages on
+// every tier and emulation, 1 to 3 workers, against the interpreter.
+func TestGeneratedInception(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated packages with the go command")
+	}
+	ms := []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "qnnpack", false), gentest.PairModel(t)}
+	seeds := []uint64{0, 1, 2}
+	t.Run("tiers", func(t *testing.T) {
+		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
+	})
+	t.Run("emulated", func(t *testing.T) {
+		var gens []asmGen
+		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
+			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
+		}
+		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
+	})
+}
