@@ -140,9 +140,7 @@ def main():
             logits = torch.cat([model(te_x[i:i + 500]) for i in range(0, len(te_x), 500)])
         correct = int((logits.argmax(1) == torch.from_numpy(te_lab)).sum())
         np.save(os.path.join(d, "logits1k.npy"), logits[:1000].numpy().astype(np.float32))
-        with open(os.path.join(d, "model_onnx.json"), "w") as f:
-            json.dump(desc, f, indent=1)
-            f.write("\n")
+        zoo_models.write_json(os.path.join(d, "model_onnx.json"), desc)
         with open(p, "rb") as f:
             sha = hashlib.sha256(f.read()).hexdigest()
         golden = {
@@ -155,9 +153,7 @@ def main():
                       "optimizer": "SGD momentum 0.9 nesterov, OneCycleLR", "augment": "hflip + crop (pad 2)",
                       "seconds": times},
         }
-        with open(os.path.join(d, "golden.json"), "w") as f:
-            json.dump(golden, f, indent=1)
-            f.write("\n")
+        zoo_models.write_json(os.path.join(d, "golden.json"), golden)
         print(f"{name}: top-1 {golden['float_top1']} ({correct}/10000), {os.path.getsize(p)} bytes", flush=True)
 
 

@@ -33,7 +33,6 @@ writes testdata/fmnist_zoo/<name>/:
     pytorch_<qconfig>_preds.npy   uint8 10000: predicted class of each test image, on "engine"
 """
 import copy
-import json
 import os
 import sys
 import time
@@ -159,9 +158,7 @@ def main():
             res["qconfigs"][qname] = e
             np.save(os.path.join(d, f"pytorch_{qname}_preds.npy"), pred.astype(np.uint8))
             print(f"{name} {qname}: {e}", flush=True)
-        with open(os.path.join(d, "pytorch_int8.json"), "w") as f:
-            json.dump(res, f, indent=1)
-            f.write("\n")
+        zoo_models.write_json(os.path.join(d, "pytorch_int8.json"), res)
         print(f"{name}: float {res['float_top1']} (logits1k max diff {diff:.2g}), {time.time() - t0:.0f}s", flush=True)
 
 

@@ -10,9 +10,9 @@ GoogLeNet's `blocks` (every Inception and stem conv width divided by 8), ResNet'
 torchvision's.
 """
 import importlib
+import json
 import os
 import sys
-from functools import partial
 
 import torch
 from torch import nn
@@ -36,6 +36,12 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 OUT = os.path.join(ROOT, "testdata", "fmnist_zoo")
 CALIB = os.path.join(ROOT, "testdata", "mobilenetv2_fmnist", "calib_images.npy")
 NUM_CLASSES = 10
+
+
+def write_json(path, v):
+    with open(path, "w") as f:
+        json.dump(v, f, indent=1)
+        f.write("\n")
 
 
 def mobilenet_v3_small(quantizable):
