@@ -1,16 +1,22 @@
 #!/usr/bin/python3
 """Trained models of the quantizable families for issue 24's acceptance ("trained models you have
-not seen"): a MobileNetV3-Small and a ShuffleNetV2 (tools/families' torchvision re-implementations)
-trained briefly (468 steps of 128 images, one epoch) on Fashion-MNIST with tools/fmnist.py's
+not seen"): a MobileNetV3-Small, a ShuffleNetV2, a GoogLeNet, a ResNeXt and an EfficientNet-B0
+(torchvision 0.14's architectures, narrowed as tools/families/zoo_models.py says) trained briefly
+(468 steps of 128 images, one epoch) on Fashion-MNIST with tools/fmnist.py's
 data conventions (IDX files in /usr/share/datasets/fashion-mnist, 28x28 zero-padded by 2 to 32x32,
 three identical channels, (x/255 - 0.286)/0.353 in float32), exported by torch.onnx.export at opset 13.
 
-Command (from the repository root; seeded; 3-4 minutes per model on two idle cores, 15 under load):
+The MobileNetV3 and ShuffleNetV2 were trained (2 threads) with tools/families' re-implementations,
+which build torchvision's modules with the same seeded initialisation and forward bit for bit; the
+newer three with 1 thread. Training times on a shared CPU, nice: googlenet ~1, resnext ~1,
+efficientnet_b0 ~3 minutes.
+
+Command (from the repository root; seeded):
 
     nice /usr/bin/python3 tools/families/fmnist_zoo.py [name ...]
 
 writes testdata/fmnist_zoo/<name>/:
-    model.onnx        opset 13 (shufflenet_v2: dynamic batch axis; mobilenet_v3_small: batch 1)
+    model.onnx        opset 13 (dynamic batch axis but mobilenet_v3_small: batch 1)
     model_onnx.json   the description naming it: testdata/resnet_fmnist/model_onnx.json's
                       preprocessing and classes
     golden.json       PyTorch's float top-1 over all 10,000 test images (percent and count correct),
@@ -28,36 +34,38 @@ import onnx
 import torch
 from torch import nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-import fmnist  # noqa: E402  tools/fmnist.py: data, preprocessing
-import mobilenetv3  # noqa: E402
-import shufflenetv2  # noqa: E402
+import zoo_models  # noqa: E402  tools/families/zoo_models.py: torchvision builds, paths
+from zoo_models import OUT, fmnist  # noqa: E402
 
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-OUT = os.path.join(ROOT, "testdata", "fmnist_zoo")
-DESC = os.path.join(ROOT, "testdata", "resnet_fmnist", "model_onnx.json")
+DESC = os.path.join(zoo_models.ROOT, "testdata", "resnet_fmnist", "model_onnx.json")
 
 MODELS = {
     "mobilenet_v3_small": dict(
-        torchvision="mobilenet_v3_small(num_classes=10, width_mult=0.25, _reduced_tail=True)",
-        build=lambda: mobilenetv3.mobilenet_v3("mobilenet_v3_small", width_mult=0.25, _reduced_tail=True,
-                                               num_classes=10),
-        dynamic=False, steps=468, lr=0.05, recalibrate_bn=True),
+        torchvision="mobilenet_v3_small(num_classes=10, width_mult=0.25, reduced_tail=True)",
+        dynamic=False, steps=468, lr=0.05, recalibrate_bn=True, threads=2),
     "shufflenet_v2": dict(
         torchvision="shufflenet_v2_x0_5(num_classes=10) with stage repeats [2,4,2] and conv5 width 512: "
                     "ShuffleNetV2([2,4,2], [24,48,96,192,512])",
-        build=lambda: shufflenetv2.ShuffleNetV2([2, 4, 2], [24, 48, 96, 192, 512], num_classes=10),
-        dynamic=True, steps=468, lr=0.1, recalibrate_bn=False),
+        dynamic=True, steps=468, lr=0.1, recalibrate_bn=False, threads=2),
+    "googlenet": dict(
+        torchvision=f"QuantizableGoogLeNet(num_classes=10, aux_logits=False, transform_input=False) with every "
+                    f"width divided by {zoo_models.GOOGLENET_DIV} (zoo_models.NarrowGoogLeNet)",
+        dynamic=True, steps=468, lr=0.1, recalibrate_bn=False, threads=1),
+    "resnext": dict(
+        torchvision=f"QuantizableResNet(QuantizableBottleneck, {zoo_models.RESNEXT})",
+        dynamic=True, steps=468, lr=0.1, recalibrate_bn=False, threads=1),
+    "efficientnet_b0": dict(
+        torchvision=f"efficientnet_b0 configuration, _efficientnet_conf({zoo_models.EFFICIENTNET}), "
+                    "num_classes=10, dropout 0.2, stochastic depth 0.2",
+        dynamic=True, steps=468, lr=0.1, recalibrate_bn=False, threads=1),
 }
-BATCH, WD, SEED, THREADS = 128, 5e-5, 0, 2
+BATCH, WD, SEED = 128, 5e-5, 0
 
 
 def train(name, cfg, tr32, tr_lab):
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
-    model = cfg["build"]()
+    model = zoo_models.BUILD[name](quantizable=False)
     steps = cfg["steps"]  # one epoch: torch's depthwise backward is slow on a shared CPU
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9, nesterov=True, weight_decay=WD)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps,
@@ -107,7 +115,6 @@ def recalibrate_bn(model, tr32, gen, batches=40):
 
 
 def main():
-    torch.set_num_threads(THREADS)
     names = sys.argv[1:] or list(MODELS)
     tr_img, tr_lab = fmnist.load_split("train")
     te_img, te_lab = fmnist.load_split("t10k")
@@ -118,6 +125,7 @@ def main():
         desc = json.load(f)
     for name in names:
         cfg = MODELS[name]
+        torch.set_num_threads(cfg["threads"])
         model, times = train(name, cfg, tr32, tr_lab)
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)
@@ -132,9 +140,7 @@ def main():
             logits = torch.cat([model(te_x[i:i + 500]) for i in range(0, len(te_x), 500)])
         correct = int((logits.argmax(1) == torch.from_numpy(te_lab)).sum())
         np.save(os.path.join(d, "logits1k.npy"), logits[:1000].numpy().astype(np.float32))
-        with open(os.path.join(d, "model_onnx.json"), "w") as f:
-            json.dump(desc, f, indent=1)
-            f.write("\n")
+        zoo_models.write_json(os.path.join(d, "model_onnx.json"), desc)
         with open(p, "rb") as f:
             sha = hashlib.sha256(f.read()).hexdigest()
         golden = {
@@ -142,14 +148,12 @@ def main():
             "dynamic_batch": cfg["dynamic"], "parameters": sum(q.numel() for q in model.parameters()),
             "float_top1": round(100 * correct / len(te_lab), 4), "float_correct": correct, "n": len(te_lab),
             "train": {"steps": cfg["steps"], "images": cfg["steps"] * BATCH, "batch": BATCH, "max_lr": cfg["lr"], "weight_decay": WD,
-                      "seed": SEED, "threads": THREADS,
+                      "seed": SEED, "threads": cfg["threads"],
                       "bn_recalibrated": cfg["recalibrate_bn"] and "40 training batches of 128, cumulative",
                       "optimizer": "SGD momentum 0.9 nesterov, OneCycleLR", "augment": "hflip + crop (pad 2)",
                       "seconds": times},
         }
-        with open(os.path.join(d, "golden.json"), "w") as f:
-            json.dump(golden, f, indent=1)
-            f.write("\n")
+        zoo_models.write_json(os.path.join(d, "golden.json"), golden)
         print(f"{name}: top-1 {golden['float_top1']} ({correct}/10000), {os.path.getsize(p)} bytes", flush=True)
 
 

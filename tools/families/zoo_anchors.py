@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch's int8 accuracy anchors for the trained models of testdata/fmnist_zoo (issue 25's
-acceptance): torchvision 0.14's quantizable MobileNetV3 and ShuffleNetV2 (QuantStub/DeQuantStub,
-FloatFunctional for the SE mul, the skip add and the concat, fuse_model, ReLUs not in place), and
+acceptance): torchvision 0.14's quantizable MobileNetV3, ShuffleNetV2, GoogLeNet and ResNet with
+bottleneck blocks (the ResNeXt), imported from torchvision and narrowed as tools/families/zoo_models.py
+says (QuantStub/DeQuantStub, FloatFunctional for the SE mul, the skip add and the concat,
+fuse_model, ReLUs not in place), and
 the eager post-training recipe for each qconfig (default, fbgemm, qnnpack, onednn): eval,
 fuse_model, qconfig, prepare, 300 calibration images (testdata/mobilenetv2_fmnist/calib_images.npy)
 in batches of 30, convert, all 10,000 Fashion-MNIST test images (tools/fmnist.py's preprocessing).
@@ -9,6 +11,7 @@ in batches of 30, convert, all 10,000 Fashion-MNIST test images (tools/fmnist.py
 Command (from the repository root; deterministic; 2-4 minutes per model on two shared cores):
 
     nice /usr/bin/python3 tools/families/zoo_anchors.py [name ...]
+    nice /usr/bin/python3 tools/families/zoo_anchors.py --check [name ...]   # float check only, writes nothing
 
 The float weights are model.onnx's initializers: torch.onnx.export (EVAL) folded each BatchNorm
 into its conv, so they are loaded into the model after fuse_model (the fused convs have a bias),
@@ -30,7 +33,6 @@ writes testdata/fmnist_zoo/<name>/:
     pytorch_<qconfig>_preds.npy   uint8 10000: predicted class of each test image, on "engine"
 """
 import copy
-import json
 import os
 import sys
 import time
@@ -39,119 +41,16 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
-from torch import nn, Tensor
+from torch import nn
 from torch.ao import quantization as tq
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-import fmnist  # noqa: E402  tools/fmnist.py: data, preprocessing
-import mobilenetv3  # noqa: E402
-import shufflenetv2  # noqa: E402
-from common import Conv2dNormActivation, SqueezeExcitation  # noqa: E402
+import zoo_models  # noqa: E402  tools/families/zoo_models.py: torchvision builds, paths
+from zoo_models import CALIB, OUT, fmnist  # noqa: E402
 
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-OUT = os.path.join(ROOT, "testdata", "fmnist_zoo")
-CALIB = os.path.join(ROOT, "testdata", "mobilenetv2_fmnist", "calib_images.npy")
 QCONFIGS = ["default", "fbgemm", "qnnpack", "onednn"]
 CALIB_BATCH, THREADS, TOL = 30, 2, 1e-4
-
-
-# ---------------------------------------------- torchvision/models/quantization/mobilenetv3.py
-
-class QuantizableSqueezeExcitation(SqueezeExcitation):
-    def __init__(self, *args, **kwargs):
-        kwargs["scale_activation"] = nn.Hardsigmoid
-        super().__init__(*args, **kwargs)
-        self.skip_mul = nn.quantized.FloatFunctional()
-
-    def forward(self, input: Tensor) -> Tensor:
-        return self.skip_mul.mul(self._scale(input), input)
-
-    def fuse_model(self):
-        tq.fuse_modules(self, ["fc1", "activation"], inplace=True)
-
-
-class QuantizableMNV3InvertedResidual(mobilenetv3.InvertedResidual):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, se_layer=QuantizableSqueezeExcitation, **kwargs)
-        self.skip_add = nn.quantized.FloatFunctional()
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.use_res_connect:
-            return self.skip_add.add(x, self.block(x))
-        return self.block(x)
-
-
-class QuantizableMobileNetV3(mobilenetv3.MobileNetV3):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.quant = tq.QuantStub()
-        self.dequant = tq.DeQuantStub()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.dequant(self._forward_impl(self.quant(x)))
-
-    def fuse_model(self):
-        for m in self.modules():
-            if type(m) is Conv2dNormActivation:
-                names = ["0", "1"]
-                if len(m) == 3 and type(m[2]) is nn.ReLU:
-                    names.append("2")
-                tq.fuse_modules(m, names, inplace=True)
-            elif type(m) is QuantizableSqueezeExcitation:
-                m.fuse_model()
-
-
-# ---------------------------------------------- torchvision/models/quantization/shufflenetv2.py
-
-class QuantizableShuffleInvertedResidual(shufflenetv2.InvertedResidual):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.cat = nn.quantized.FloatFunctional()
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride == 1:
-            x1, x2 = x.chunk(2, dim=1)
-            out = self.cat.cat([x1, self.branch2(x2)], dim=1)
-        else:
-            out = self.cat.cat([self.branch1(x), self.branch2(x)], dim=1)
-        return shufflenetv2.channel_shuffle(out, 2)
-
-
-class QuantizableShuffleNetV2(shufflenetv2.ShuffleNetV2):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, inverted_residual=QuantizableShuffleInvertedResidual, **kwargs)
-        self.quant = tq.QuantStub()
-        self.dequant = tq.DeQuantStub()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.dequant(self._forward_impl(self.quant(x)))
-
-    def fuse_model(self):
-        for name in ["conv1", "conv5"]:
-            tq.fuse_modules(getattr(self, name), [["0", "1", "2"]], inplace=True)
-        for m in self.modules():
-            if type(m) is QuantizableShuffleInvertedResidual:
-                if len(m.branch1._modules) > 0:
-                    tq.fuse_modules(m.branch1, [["0", "1"], ["2", "3", "4"]], inplace=True)
-                tq.fuse_modules(m.branch2, [["0", "1", "2"], ["3", "4"], ["5", "6", "7"]], inplace=True)
-
-
-def replace_relu(module):
-    """torchvision's _replace_relu: ReLU/ReLU6 -> ReLU not in place."""
-    for name, mod in list(module.named_children()):
-        replace_relu(mod)
-        if type(mod) in (nn.ReLU, nn.ReLU6):
-            setattr(module, name, nn.ReLU(inplace=False))
-
-
-MODELS = {
-    "mobilenet_v3_small": lambda: QuantizableMobileNetV3(
-        *mobilenetv3._mobilenet_v3_conf("mobilenet_v3_small", 0.25, True), num_classes=10,
-        block=QuantizableMNV3InvertedResidual),
-    "shufflenet_v2": lambda: QuantizableShuffleNetV2([2, 4, 2], [24, 48, 96, 192, 512], num_classes=10),
-}
+# torchvision has quantizable versions of these (not of EfficientNet)
+MODELS = ["mobilenet_v3_small", "shufflenet_v2", "googlenet", "resnext"]
 
 
 def load_onnx_weights(model, path):
@@ -177,8 +76,7 @@ def load_onnx_weights(model, path):
 
 
 def float_model(name):
-    m = MODELS[name]()
-    replace_relu(m)
+    m = zoo_models.BUILD[name](quantizable=True)  # ReLUs already not in place (_replace_relu)
     m.eval()
     m.fuse_model()
     load_onnx_weights(m, os.path.join(OUT, name, "model.onnx"))
@@ -204,7 +102,9 @@ def evaluate(prepared, engine, te_x, te_lab):
 
 def main():
     torch.set_num_threads(THREADS)
-    names = sys.argv[1:] or list(MODELS)
+    args = sys.argv[1:]
+    check_only = "--check" in args
+    names = [a for a in args if a != "--check"] or MODELS
     te_img, te_lab = fmnist.load_split("t10k")
     te_x = fmnist.preprocess(te_img)
     calib_x = fmnist.preprocess(np.load(CALIB))
@@ -218,6 +118,9 @@ def main():
         diff = float(np.abs(lg - ref).max())
         if diff > TOL:
             sys.exit(f"{name}: float logits differ from logits1k.npy by {diff:g} > {TOL}")
+        if check_only:
+            print(f"{name}: torchvision's quantizable model with model.onnx's weights: logits1k max diff {diff:.2g}")
+            continue
         fcorrect = int((logits_of(fm, te_x).argmax(1).numpy() == te_lab).sum())
         res = {"model": "model.onnx", "float_top1": round(fcorrect / 100, 2), "float_correct": fcorrect,
                "float_logits1k_maxdiff": float(f"{diff:.3g}"), "n": len(te_lab),
@@ -255,9 +158,7 @@ def main():
             res["qconfigs"][qname] = e
             np.save(os.path.join(d, f"pytorch_{qname}_preds.npy"), pred.astype(np.uint8))
             print(f"{name} {qname}: {e}", flush=True)
-        with open(os.path.join(d, "pytorch_int8.json"), "w") as f:
-            json.dump(res, f, indent=1)
-            f.write("\n")
+        zoo_models.write_json(os.path.join(d, "pytorch_int8.json"), res)
         print(f"{name}: float {res['float_top1']} (logits1k max diff {diff:.2g}), {time.time() - t0:.0f}s", flush=True)
 
 
