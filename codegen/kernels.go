@@ -309,8 +309,9 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 
 // kConvGo gathers each output pixel's K x K input patch, each tap's channels
 // padded to XQ (z_x in the padding taps), then takes each output channel's dot
-// product with its group's part of the patch: with the quad packing for one
-// group (the padding channels stay zero), else with OHWI rows.
+// product with its group's part of the patch: with the quad packing (for one
+// group the padding channels stay zero; a grouped conv's packing is
+// lower.ExpandGrouped's, read only where the channel's group is).
 func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
@@ -321,20 +322,26 @@ func kConvGo(f *jen.File, l *layer) {
 		dot = append([]jen.Code{id("x0").Op(":=").Id("patch").Index(jen.Empty(), jen.Empty())}, quadDots(l, 1)...)
 		dot = append(dot, requantizeRow(l, "ys", "acc0"))
 	} else {
+		// The packing of lower.ExpandGrouped: output channel o's weights are
+		// column o%16 of unit o/16, its group's channels at "at" in the span
+		// of SQ quads per tap.
 		dot = []jen.Code{rangeInt("o", l.id("YC"),
 			id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
-			id("ws").Op(":=").Add(window("w", id("o").Op("*").Add(l.id("Taps")), l.id("Taps"))),
+			id("at").Op(":=").Id("g").Op("%").Add(l.id("GPB")).Op("*").Add(l.id("ICG")),
+			id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
 			id("a").Op(":=").Id("b").Index(id("o")),
 			rangeInt("t", l.id("K").Op("*").Add(l.id("K")),
 				id("ps").Op(":=").Add(window("patch", id("t").Op("*").Add(l.id("XC")).Op("+").Id("g").Op("*").Add(l.id("ICG")), l.id("ICG"))),
-				id("wt").Op(":=").Add(window("ws", id("t").Op("*").Add(l.id("ICG")), l.id("ICG"))),
-				rangeSlice("i", "v", id("ps"), mac(id("a"), id("v"), id("wt").Index(id("i")))),
+				id("wt").Op(":=").Id("ws").Index(id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64), jen.Empty()),
+				rangeSlice("i", "v", id("ps"),
+					id("s").Op(":=").Id("at").Op("+").Id("i"),
+					mac(id("a"), id("v"), id("wt").Index(id("s").Op("/").Lit(4).Op("*").Lit(64).Op("+").Id("s").Op("%").Lit(4)))),
 			),
 			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
 		)}
 	}
-	// A grouped conv (no assembly) computes output rows [s0, s1), so that the
-	// workers of an assembly tier split it; a dense one the whole output.
+	// A grouped conv computes output rows [s0, s1) (it once had no assembly
+	// and ran on the workers of every tier); a dense one the whole output.
 	oy := func(body ...jen.Code) jen.Code { return rangeInt("oy", l.id("YH"), body...) }
 	sig := params(false, true)
 	if l.Kind == lower.Grouped {

@@ -164,6 +164,11 @@ func Lower(m *compiler.Model) (*Model, error) {
 	}
 	lm.WeightsLen, lm.BiasesLen = pack(ls)
 	lm.PadBytes = pads(m, ls)
+	for _, l := range ls {
+		if l.Kind == Grouped && !l.PadIn {
+			lm.ArenaBytes = max(lm.ArenaBytes, l.XOff+l.XD.Elems()+overread(l))
+		}
+	}
 	return lm, nil
 }
 
@@ -185,16 +190,20 @@ func pads(m *compiler.Model, ls []*Layer) int {
 			}
 		case Dense:
 			l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: l.Node.Conv.Pad, Z: uint8(l.X.Zero)}
+		case Grouped:
+			if !groupedPointwise(l.Node.Conv) {
+				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: l.Node.Conv.Pad, Z: uint8(l.X.Zero)}
+			}
 		}
 	}
 	n := 0
 	for _, l := range ls {
-		if l.Kind == Dense {
+		if l.Kind == Dense || l.Kind == Grouped && l.Pad != nil {
 			l.PadIn = written[l.X.ID] || l.Pad.Border > 0 || l.Pad.Stride != l.XD.C
 			l.PadCopy = l.PadIn && !written[l.X.ID]
 		}
 		if l.PadIn {
-			n = max(n, l.Pad.Bytes(l.XD))
+			n = max(n, l.Pad.Bytes(l.XD)+overread(l))
 		}
 		if l.Kind == Pointwise || l.Kind == Dense {
 			l.Tile = Tileable(l.Kind, l.XD.C)
