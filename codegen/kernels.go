@@ -323,19 +323,30 @@ func kConvGo(f *jen.File, l *layer) {
 		dot = append(dot, requantizeRow(l, "ys", "acc0"))
 	} else {
 		// The packing of lower.ExpandGrouped: output channel o's weights are
-		// column o%16 of unit o/16, its group's channels at "at" in the span
-		// of SQ quads per tap.
+		// column o%16 of unit o/16, SQ quads per tap over its block's span,
+		// its group's channels at "at" in the span, zero elsewhere. So the
+		// dot product runs over the quads that hold its group (q0 to q1),
+		// against the patch from the block's first channel pb on (each tap
+		// PT bytes apart: room for the last block's last quad).
+		tapLen = l.id("PT")
 		dot = []jen.Code{rangeInt("o", l.id("YC"),
 			id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
 			id("at").Op(":=").Id("g").Op("%").Add(l.id("GPB")).Op("*").Add(l.id("ICG")),
+			id("pb").Op(":=").Id("g").Op("/").Add(l.id("GPB")).Op("*").Add(l.id("Span")),
+			jen.List(id("q0"), id("q1")).Op(":=").List(id("at").Op("/").Lit(4), jen.Parens(id("at").Op("+").Add(l.id("ICG")).Op("+").Lit(3)).Op("/").Lit(4)),
 			id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
 			id("a").Op(":=").Id("b").Index(id("o")),
 			rangeInt("t", l.id("K").Op("*").Add(l.id("K")),
-				id("ps").Op(":=").Add(window("patch", id("t").Op("*").Add(l.id("XC")).Op("+").Id("g").Op("*").Add(l.id("ICG")), l.id("ICG"))),
+				id("ps").Op(":=").Id("patch").Index(id("t").Op("*").Add(l.id("PT")).Op("+").Id("pb"), jen.Empty()),
 				id("wt").Op(":=").Id("ws").Index(id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64), jen.Empty()),
-				rangeSlice("i", "v", id("ps"),
-					id("s").Op(":=").Id("at").Op("+").Id("i"),
-					mac(id("a"), id("v"), id("wt").Index(id("s").Op("/").Lit(4).Op("*").Lit(64).Op("+").Id("s").Op("%").Lit(4)))),
+				jen.For(id("q").Op(":=").Id("q0"), id("q").Op("<").Id("q1"), id("q").Op("++")).Block(
+					id("p4").Op(":=").Add(window("ps", id("q").Op("*").Lit(4), jen.Lit(4))),
+					id("w4").Op(":=").Add(window("wt", id("q").Op("*").Lit(64), jen.Lit(4))),
+					id("a").Op("+=").Int32().Call(id("p4").Index(jen.Lit(0))).Op("*").Int32().Call(id("w4").Index(jen.Lit(0))).Op("+").
+						Int32().Call(id("p4").Index(jen.Lit(1))).Op("*").Int32().Call(id("w4").Index(jen.Lit(1))).Op("+").
+						Int32().Call(id("p4").Index(jen.Lit(2))).Op("*").Int32().Call(id("w4").Index(jen.Lit(2))).Op("+").
+						Int32().Call(id("p4").Index(jen.Lit(3))).Op("*").Int32().Call(id("w4").Index(jen.Lit(3))),
+				),
 			),
 			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
 		)}
