@@ -20,5 +20,32 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 	gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
 	return &Dense{Cin: gc.Span, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 		H: h, W: w, OH: oh, OW: ow, InStride: in, OutStride: c.OutC, ZIn: zIn, XMax: xmax,
-		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), Requant: rq}
+		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), Requant: rq, SkipZeros: true}
+}
+
+// zeroHalves finds the 8-column halves of the reduction quads whose weights
+// are zero in every column unit (Dense.SkipZeros).
+func (g *denseGen) zeroHalves() {
+	d := g.d
+	w := lower.PackDense(d.Weight, d.Cin, d.Cout, d.K)
+	g.zero = make([][2]bool, g.kq)
+	for i := range g.zero {
+		for h := range 2 {
+			g.zero[i][h] = true
+			for u := 0; u < d.Cols() && g.zero[i][h]; u++ {
+				for _, v := range w[(u*g.kq+i)*64+32*h:][:32] {
+					if v != 0 {
+						g.zero[i][h] = false
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+// isZero says whether half h of the quad being emitted has zero weights in
+// every unit; never inside a run-time loop, whose quads vary.
+func (g *denseGen) isZero(h int) bool {
+	return g.zero != nil && g.kqi >= 0 && g.zero[g.kqi][h]
 }
