@@ -2,11 +2,16 @@ package asmgen
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ptqc/ptqc/calibrate"
+	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // groupedShape is a grouped conv: groups of icg -> ocg channels.
@@ -199,4 +204,92 @@ func TestGrouped(t *testing.T) {
 func lowerPack(c *compiler.Conv) ([]int8, int) {
 	gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
 	return lower.PackDense(lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel), gc.Span
+}
+
+// groupedGraph is a ResNeXt/RegNet-like float graph with random weights,
+// 3x12x12 in: 4 channels per group (32 groups), 4 -> 8 strided, grouped 1x1
+// convs read in place (16 per group; 16 -> 15 per group) and 24 channels per
+// group, then mean and a classifier.
+func groupedGraph(r *rand.Rand) *ir.Graph {
+	g := &ir.Graph{Name: "grouped"}
+	g.Input = g.NewTensor([]int{3, 12, 12})
+	conv := func(name string, x, inC, outC, groups, k, s, p int) int {
+		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: ir.SquareWindow(k, s, p), Bias: make([]float32, outC)}
+		c.Weight = make([]float32, outC*inC/groups*k*k)
+		sd := 1 / math.Sqrt(float64(inC/groups*k*k))
+		for i := range c.Weight {
+			c.Weight[i] = float32(r.NormFloat64() * sd)
+		}
+		for i := range c.Bias {
+			c.Bias[i] = float32(0.1 * r.NormFloat64())
+		}
+		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: ir.ActReLU}, x)
+	}
+	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
+	x = conv("stem", x, 3, 128, 1, 3, 1, 1)
+	x = conv("g32x4", x, 128, 128, 32, 3, 1, 1)
+	x = conv("g32x4to8", x, 128, 256, 32, 3, 2, 1) // 6x6
+	x = conv("g16_1x1", x, 256, 256, 16, 1, 1, 0)
+	x = conv("g16to15_1x1", x, 256, 240, 16, 1, 1, 0) // one block of all the groups
+	x = conv("g10x24", x, 240, 240, 10, 3, 1, 1)
+	x = g.Add(&ir.Node{Op: ir.OpMean, Name: "mean"}, x)
+	lin := &ir.Linear{In: 240, Out: 10, Weight: make([]float32, 2400), Bias: make([]float32, 10)}
+	for i := range lin.Weight {
+		lin.Weight[i] = float32(r.NormFloat64() / 16)
+	}
+	x = g.Add(&ir.Node{Op: ir.OpLinear, Name: "fc", Linear: lin}, x)
+	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
+	return g
+}
+
+// groupedModel calibrates groupedGraph on N(0,1) samples with qconfig and
+// converts it.
+func groupedModel(t *testing.T, qconfig string) *compiler.Model {
+	t.Helper()
+	r := rand.New(rand.NewPCG(25, 1))
+	g := groupedGraph(r)
+	if err := ir.InferShapes(g); err != nil {
+		t.Fatal(err)
+	}
+	ds := &data.Samples{C: 3, H: 12, W: 12, X: make([]float32, 32*3*144)}
+	for i := range ds.X {
+		ds.X[i] = float32(r.NormFloat64())
+	}
+	qc, err := calibrate.LookupQConfig(qconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ir.DefaultDescription()
+	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 12, 12}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 10
+	m, err := compiler.Convert(d, g, cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestGroupedModels runs ResNeXt-like grouped convs through generated
+// packages on every tier this CPU runs and on the emulations (fbgemm: the
+// u8s8 path; qnnpack: u8s8|i16), 1 to 3 workers, against the interpreter
+// bit for bit.
+func TestGroupedModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated packages with the go command")
+	}
+	ms := []*compiler.Model{groupedModel(t, "fbgemm"), groupedModel(t, "qnnpack")}
+	seeds := []uint64{0, 1}
+	t.Run("tiers", func(t *testing.T) {
+		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
+	})
+	t.Run("emulated", func(t *testing.T) {
+		var gens []asmGen
+		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
+			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
+		}
+		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
+	})
 }
