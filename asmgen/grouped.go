@@ -3,6 +3,7 @@ package asmgen
 import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // GroupedDense is the dense layer a grouped conv (groups > 1, not depthwise)
@@ -21,6 +22,26 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 	return &Dense{Cin: gc.Span, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 		H: h, W: w, OH: oh, OW: ow, InStride: in, OutStride: c.OutC, ZIn: zIn, XMax: xmax,
 		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), Requant: rq, SkipZeros: true}
+}
+
+// groupedDesign is the design a grouped conv's kernel uses on isa: the
+// avx512 tier takes the 256-bit VNNI one where whole 8-column halves of quads
+// are zero (fewer than 16 output channels per group, or not a multiple of
+// 16), which it skips (SkipZeros) and a zmm accumulator of 16 columns could
+// not: ResNeXt's 8 channels per group do half the multiply work, 4 the same
+// in half the instructions on Zen 4, which splits zmm in two 256-bit halves.
+func groupedDesign(d *Dense, isa Target) Target {
+	if !isa.ZMM {
+		return isa
+	}
+	g := &denseGen{d: d, kq: lower.Quads(d.Cin) * d.K * d.K}
+	g.zeroHalves()
+	for _, z := range g.zero {
+		if z[0] || z[1] {
+			return Target{runtime.AVX512VNNI, isa.emu}
+		}
+	}
+	return isa
 }
 
 // zeroHalves finds the 8-column halves of the reduction quads whose weights

@@ -170,10 +170,11 @@ func TestGrouped(t *testing.T) {
 			for j, sh := range shapes {
 				c := randGrouped(r, sh)
 				name := fmt.Sprintf("grouped%d", j)
-				if err := h.prog.Dense(name, c.d, isa.base()); err != nil {
+				design := groupedDesign(c.d, isa.base())
+				if err := h.prog.Dense(name, c.d, design); err != nil {
 					t.Fatalf("%+v: %v", sh, err)
 				}
-				paths[c.d.Path(isa.base())]++
+				paths[c.d.Path(design)]++
 				packed, _ := lowerPack(c.c)
 				x, w := h.buf(c.input(r)), h.buf(convert[byte](packed))
 				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.c.OutC))
@@ -292,4 +293,29 @@ func TestGroupedModels(t *testing.T) {
 		}
 		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
 	})
+}
+
+func TestGroupedDesign(t *testing.T) {
+	for _, c := range []struct {
+		c, groups, k int
+		isa, want    Target
+	}{
+		{128, 32, 3, avx512, avx512vnni}, // 4 per group: halves of zeros
+		{256, 32, 3, avx512, avx512vnni}, // 8 per group
+		{512, 32, 3, avx512, avx512},     // 16 per group: no zeros to skip
+		{1024, 32, 3, avx512, avx512},
+		{240, 10, 3, zmmEmulated, zmmEmulated}, // 24 per group: units differ, no half zero in all
+		{64, 16, 3, zmmEmulated, vnniEmulated},
+		{128, 32, 3, avx512vnni, avx512vnni},
+		{128, 32, 3, avx2, avx2},
+	} {
+		cv := &compiler.Conv{InC: c.c, OutC: c.c, Kernel: c.k, Stride: 1, Pad: 1, Groups: c.groups, Weight: make([]int8, c.c*c.c/c.groups*c.k*c.k)}
+		for i := range cv.Weight {
+			cv.Weight[i] = 1
+		}
+		d := GroupedDense(cv, 4, 4, 4, 4, 4*lower.Quads(c.c), 0, 255, Requant{})
+		if got := groupedDesign(d, c.isa); got != c.want {
+			t.Errorf("%d channels in %d groups on %s: %s, want %s", c.c, c.groups, c.isa, got, c.want)
+		}
+	}
 }

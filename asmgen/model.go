@@ -94,7 +94,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 			}
 			// The amx tier runs the avx512 kernel: no tile program.
-			layers[i] = func(isa Target, fn string) error { return p.Dense(fn, d, isa.base()) }
+			layers[i] = func(isa Target, fn string) error { return p.Dense(fn, d, groupedDesign(d, isa.base())) }
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
 			l.Units = a.Units()
