@@ -14,7 +14,7 @@
 //     -z_x * sum(w[c]) (ZeroFold) and borders behave as if padded with z_x, so
 //     kernels compute sum(q_x * w) - z_x * sum(w), which equals the
 //     interpreter's sum((q_x - z_x) * w) in wrapping int32 arithmetic.
-//   - The assembly of a Dense layer reads a padded copy of its input (Pad), so
+//   - The assembly of a Dense or Grouped layer reads a padded copy of its input (Pad), so
 //     that its kernel needs no bounds logic; a Quantize whose only reader is
 //     such a layer writes that copy itself.
 //   - Kernels read whole vectors: every buffer has ReadSlack bytes after it.
@@ -117,7 +117,7 @@ type Layer struct {
 	W          []int8
 	B          []int32
 	WOff, BOff int
-	// Pad is the padded layout the assembly of a Dense layer reads its input
+	// Pad is the padded layout the assembly of a Dense or Grouped layer reads its input
 	// in, and the one a Quantize writes its output in when its only reader
 	// is such a layer; nil for the other layers.
 	Pad *Pad
@@ -184,7 +184,7 @@ func pads(m *compiler.Model, ls []*Layer) int {
 	for _, l := range ls {
 		switch l.Kind {
 		case Quantize:
-			if rs := readers[l.Y.ID]; len(rs) == 1 && rs[0].Kind == Dense {
+			if rs := readers[l.Y.ID]; len(rs) == 1 && (rs[0].Kind == Dense || rs[0].Kind == Grouped && !groupedPointwise(rs[0].Node.Conv)) {
 				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: rs[0].Node.Conv.Pad, Z: uint8(l.Y.Zero)}
 				written[l.Y.ID] = true
 			}
