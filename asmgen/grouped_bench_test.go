@@ -203,7 +203,7 @@ func goOHWI(y, x []byte, w []int8, b []int32, m []float32) {
 }
 
 // goPacked is the portable kernel now: the same patch, the weights of
-// lower.ExpandGrouped's packing, one quad of 4 multiply-adds per group and tap.
+// lower.ExpandGrouped's packing, ICG/4 quads of 4 multiply-adds per tap.
 func goPacked(y, x []byte, w []int8, b []int32, m []float32) {
 	x, y, b = x[:H*W*C], y[:H*W*C], b[:C]
 	const PT = C // (blocks-1)*span + 4*SQ = 128
@@ -229,13 +229,12 @@ func goPacked(y, x []byte, w []int8, b []int32, m []float32) {
 				g := o / OCG
 				at := g % GPB * ICG
 				pb := g / GPB * GPB * ICG
-				q0, q1 := at/4, (at+ICG+3)/4
 				ws := w[o/16*KQ*64+o%16*4:]
 				a := b[o]
 				for t := range K * K {
-					ps := patch[t*PT+pb:]
-					wt := ws[t*SQ*64:]
-					for q := q0; q < q1; q++ {
+					ps := patch[t*PT+pb+at/4*4:][:ICG]
+					wt := ws[t*SQ*64+at/4*64:][:(ICG/4-1)*64+4]
+					for q := range ICG / 4 {
 						p4 := ps[q*4:][:4]
 						w4 := wt[q*64:][:4]
 						a += int32(p4[0])*int32(w4[0]) + int32(p4[1])*int32(w4[1]) + int32(p4[2])*int32(w4[2]) + int32(p4[3])*int32(w4[3])

@@ -325,28 +325,39 @@ func kConvGo(f *jen.File, l *layer) {
 		// The packing of lower.ExpandGrouped: output channel o's weights are
 		// column o%16 of unit o/16, SQ quads per tap over its block's span,
 		// its group's channels at "at" in the span, zero elsewhere. So the
-		// dot product runs over the quads that hold its group (q0 to q1),
-		// against the patch from the block's first channel pb on (each tap
-		// PT bytes apart: room for the last block's last quad).
+		// dot product runs over the quads that hold its group, against the
+		// patch from the block's first channel pb on (each tap PT bytes
+		// apart: room for the last block's last quad).
 		tapLen = l.id("PT")
+		mac4 := id("a").Op("+=").Int32().Call(id("p4").Index(jen.Lit(0))).Op("*").Int32().Call(id("w4").Index(jen.Lit(0))).Op("+").
+			Int32().Call(id("p4").Index(jen.Lit(1))).Op("*").Int32().Call(id("w4").Index(jen.Lit(1))).Op("+").
+			Int32().Call(id("p4").Index(jen.Lit(2))).Op("*").Int32().Call(id("w4").Index(jen.Lit(2))).Op("+").
+			Int32().Call(id("p4").Index(jen.Lit(3))).Op("*").Int32().Call(id("w4").Index(jen.Lit(3)))
+		quad := []jen.Code{
+			id("p4").Op(":=").Add(window("ps", id("q").Op("*").Lit(4), jen.Lit(4))),
+			id("w4").Op(":=").Add(window("wt", id("q").Op("*").Lit(64), jen.Lit(4))),
+			mac4,
+		}
+		// Groups of whole quads (ICG a multiple of 4, as in ResNeXt and
+		// RegNet) take ICG/4 quads from at on, slices of constant length.
+		first, loop := id("at").Op("/").Lit(4), jen.For(id("q").Op(":=").Range().Add(l.id("ICG")).Op("/").Lit(4)).Block(quad...)
+		var psLen, wtLen jen.Code
+		if c := l.Node.Conv; c.InC/c.Groups%4 == 0 {
+			psLen, wtLen = l.id("ICG"), jen.Parens(l.id("ICG").Op("/").Lit(4).Op("-").Lit(1)).Op("*").Lit(64).Op("+").Lit(4)
+		} else {
+			first = jen.Lit(0)
+			loop = jen.For(id("q").Op(":=").Id("at").Op("/").Lit(4), id("q").Op("<").Parens(id("at").Op("+").Add(l.id("ICG")).Op("+").Lit(3)).Op("/").Lit(4), id("q").Op("++")).Block(quad...)
+		}
 		dot = []jen.Code{rangeInt("o", l.id("YC"),
 			id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
 			id("at").Op(":=").Id("g").Op("%").Add(l.id("GPB")).Op("*").Add(l.id("ICG")),
 			id("pb").Op(":=").Id("g").Op("/").Add(l.id("GPB")).Op("*").Add(l.id("Span")),
-			jen.List(id("q0"), id("q1")).Op(":=").List(id("at").Op("/").Lit(4), jen.Parens(id("at").Op("+").Add(l.id("ICG")).Op("+").Lit(3)).Op("/").Lit(4)),
 			id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
 			id("a").Op(":=").Id("b").Index(id("o")),
 			rangeInt("t", l.id("K").Op("*").Add(l.id("K")),
-				id("ps").Op(":=").Id("patch").Index(id("t").Op("*").Add(l.id("PT")).Op("+").Id("pb"), jen.Empty()),
-				id("wt").Op(":=").Id("ws").Index(id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64), jen.Empty()),
-				jen.For(id("q").Op(":=").Id("q0"), id("q").Op("<").Id("q1"), id("q").Op("++")).Block(
-					id("p4").Op(":=").Add(window("ps", id("q").Op("*").Lit(4), jen.Lit(4))),
-					id("w4").Op(":=").Add(window("wt", id("q").Op("*").Lit(64), jen.Lit(4))),
-					id("a").Op("+=").Int32().Call(id("p4").Index(jen.Lit(0))).Op("*").Int32().Call(id("w4").Index(jen.Lit(0))).Op("+").
-						Int32().Call(id("p4").Index(jen.Lit(1))).Op("*").Int32().Call(id("w4").Index(jen.Lit(1))).Op("+").
-						Int32().Call(id("p4").Index(jen.Lit(2))).Op("*").Int32().Call(id("w4").Index(jen.Lit(2))).Op("+").
-						Int32().Call(id("p4").Index(jen.Lit(3))).Op("*").Int32().Call(id("w4").Index(jen.Lit(3))),
-				),
+				id("ps").Op(":=").Add(sliceOf("patch", id("t").Op("*").Add(l.id("PT")).Op("+").Id("pb").Op("+").Add(first).Op("*").Lit(4), psLen)),
+				id("wt").Op(":=").Add(sliceOf("ws", id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64).Op("+").Add(first).Op("*").Lit(64), wtLen)),
+				loop,
 			),
 			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
 		)}
@@ -376,6 +387,14 @@ func kConvGo(f *jen.File, l *layer) {
 		}, dot...)...)),
 	)
 	f.Func().Id(l.ID + "Generic").Params(sig).Block(body...)
+}
+
+// sliceOf is s[off:][:n], or s[off:] for a nil n.
+func sliceOf(s string, off, n jen.Code) jen.Code {
+	if n == nil {
+		return id(s).Index(off, jen.Empty())
+	}
+	return window(s, off, n)
 }
 
 // kAddGo is the residual add; add_relu clamps below at z_y.
