@@ -163,34 +163,43 @@ func requant(acc int32, m, b float32) uint8 {
 	return uint8(min(max(v, 0), 255))
 }
 
+// PT is a tap's bytes in the patch: (blocks-1)*span + 4*SQ = C.
+const PT = C
+
+// gather copies output pixel (oy, ox)'s K x K input patch, z_x = 3 in the
+// padding taps.
+func gather(patch *[K * K * PT]byte, x []byte, oy, ox int) {
+	for ky := range K {
+		iy := oy - P + ky
+		for kx := range K {
+			ix := ox - P + kx
+			ps := patch[(ky*K+kx)*PT:][:C]
+			if iy < 0 || iy >= H || ix < 0 || ix >= W {
+				for i := range ps {
+					ps[i] = 3
+				}
+				continue
+			}
+			copy(ps, x[(iy*W+ix)*C:][:C])
+		}
+	}
+}
+
 // goOHWI is the portable kernel as it was: gather the patch, then per output
 // channel its group's OHWI weights.
 func goOHWI(y, x []byte, w []int8, b []int32, m []float32) {
 	x, y, w, b = x[:H*W*C], y[:H*W*C], w[:C*ICG*K*K], b[:C]
-	var patch [K * K * C]byte
+	var patch [K * K * PT]byte
 	for oy := range H {
 		for ox := range W {
-			for ky := range K {
-				iy := oy - P + ky
-				for kx := range K {
-					ix := ox - P + kx
-					ps := patch[(ky*K+kx)*C:][:C]
-					if iy < 0 || iy >= H || ix < 0 || ix >= W {
-						for i := range ps {
-							ps[i] = 3
-						}
-						continue
-					}
-					copy(ps, x[(iy*W+ix)*C:][:C])
-				}
-			}
+			gather(&patch, x, oy, ox)
 			ys := y[(oy*W+ox)*C:][:C]
 			for o := range C {
 				g := o / OCG
 				ws := w[o*K*K*ICG:][:K*K*ICG]
 				a := b[o]
 				for t := range K * K {
-					ps := patch[t*C+g*ICG:][:ICG]
+					ps := patch[t*PT+g*ICG:][:ICG]
 					wt := ws[t*ICG:][:ICG]
 					for i, v := range ps {
 						a += int32(v) * int32(wt[i])
@@ -206,24 +215,10 @@ func goOHWI(y, x []byte, w []int8, b []int32, m []float32) {
 // lower.ExpandGrouped's packing, ICG/4 quads of 4 multiply-adds per tap.
 func goPacked(y, x []byte, w []int8, b []int32, m []float32) {
 	x, y, b = x[:H*W*C], y[:H*W*C], b[:C]
-	const PT = C // (blocks-1)*span + 4*SQ = 128
 	var patch [K * K * PT]byte
 	for oy := range H {
 		for ox := range W {
-			for ky := range K {
-				iy := oy - P + ky
-				for kx := range K {
-					ix := ox - P + kx
-					ps := patch[(ky*K+kx)*PT:][:C]
-					if iy < 0 || iy >= H || ix < 0 || ix >= W {
-						for i := range ps {
-							ps[i] = 3
-						}
-						continue
-					}
-					copy(ps, x[(iy*W+ix)*C:][:C])
-				}
-			}
+			gather(&patch, x, oy, ox)
 			ys := y[(oy*W+ox)*C:][:C]
 			for o := range C {
 				g := o / OCG

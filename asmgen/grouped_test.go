@@ -11,7 +11,6 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
-	"github.com/ptqc/ptqc/runtime"
 )
 
 // groupedShape is a grouped conv: groups of icg -> ocg channels.
@@ -281,18 +280,7 @@ func TestGroupedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
-	ms := []*compiler.Model{groupedModel(t, "fbgemm"), groupedModel(t, "qnnpack")}
-	seeds := []uint64{0, 1}
-	t.Run("tiers", func(t *testing.T) {
-		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	})
-	t.Run("emulated", func(t *testing.T) {
-		var gens []asmGen
-		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-		}
-		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
-	})
+	testEveryTier(t, []*compiler.Model{groupedModel(t, "fbgemm"), groupedModel(t, "qnnpack")}, []uint64{0, 1})
 }
 
 func TestGroupedDesign(t *testing.T) {
