@@ -594,6 +594,10 @@ func (g *denseGen) implicit(done string) {
 // steps, possibly past the end: that only makes the answer conservative) is
 // 128 or more.
 func (g *denseGen) anyHigh(base reg.Register, n int) {
+	if g.d.SkipZeros && g.spansOnly(n) {
+		g.anyHighSpans(base, n/g.d.InStride)
+		return
+	}
 	for i := 0; i < (n+31)/32; i++ {
 		if i == 0 {
 			g.VMOVDQU(mem(base, 0), yX)

@@ -1,6 +1,8 @@
 package asmgen
 
 import (
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
@@ -69,4 +71,44 @@ func (g *denseGen) zeroHalves() {
 // every unit; never inside a run-time loop, whose quads vary.
 func (g *denseGen) isZero(h int) bool {
 	return g.zero != nil && g.kqi >= 0 && g.zero[g.kqi][h]
+}
+
+// spansOnly says whether anyHigh of n bytes (whole pixels) reads less by
+// checking only the span each pixel's quads come from, as a grouped layer's
+// block reads a fraction of each pixel.
+func (g *denseGen) spansOnly(n int) bool {
+	px := g.d.InStride
+	return n%px == 0 && (4*g.nq+31)/32*32 < px
+}
+
+// anyHighSpans is anyHigh over the first 4*nq bytes (in 32-byte steps) of
+// each of the pixels from base on: the bytes the block's quads read.
+func (g *denseGen) anyHighSpans(base reg.Register, pixels int) {
+	px, chunks := g.d.InStride, (4*g.nq+31)/32
+	u := min(16, pixels)
+	for pixels%u != 0 {
+		u--
+	}
+	g.VPXOR(yX, yX, yX)
+	or := func(at reg.Register) {
+		for i := range u {
+			for c := range chunks {
+				g.VPOR(mem(at, i*px+32*c), yX, yX)
+			}
+		}
+	}
+	if u == pixels {
+		or(base)
+	} else {
+		lp := g.label("spans")
+		g.MOVQ(base, rA)
+		g.MOVQ(i32(pixels/u), rK)
+		g.Label(lp)
+		or(rA)
+		g.ADDQ(i32(u*px), rA)
+		g.DECQ(rK)
+		g.JNZ(operand.LabelRef(lp))
+	}
+	g.VPMOVMSKB(yX, rK.As32())
+	g.TESTL(rK.As32(), rK.As32())
 }
