@@ -26,21 +26,27 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), Requant: rq, SkipZeros: true}
 }
 
-// groupedDesign is the design a grouped conv's kernel uses on isa: the
-// avx512 tier takes the 256-bit VNNI one where whole 8-column halves of quads
-// are zero (fewer than 16 output channels per group, or not a multiple of
-// 16), which it skips (SkipZeros) and a zmm accumulator of 16 columns could
-// not: ResNeXt's 8 channels per group do half the multiply work, 4 the same
-// in half the instructions on Zen 4, which splits zmm in two 256-bit halves.
-func groupedDesign(d *Dense, isa Target) Target {
+// groupedDesign is the design a grouped conv's kernel uses on isa, whose
+// column blocks have units 16-column units: the avx512 tier keeps the
+// 256-bit VNNI design, as a dense layer of fewer than 32 output channels does
+// (Dense.tierDesign), for blocks of one unit, and where whole 8-column halves
+// of quads are zero (fewer than 16 output channels per group), which it skips
+// (SkipZeros) and a zmm accumulator of 16 columns could not: ResNeXt's 8
+// channels per group do half the multiply work, 4 the same in half the
+// instructions on Zen 4, which splits zmm in two 256-bit halves.
+func groupedDesign(d *Dense, units int, isa Target) Target {
 	if !isa.ZMM {
 		return isa
+	}
+	ymm := Target{runtime.AVX512VNNI, isa.emu}
+	if units < 2 {
+		return ymm
 	}
 	g := &denseGen{d: d, kq: lower.Quads(d.Cin) * d.K * d.K}
 	g.zeroHalves()
 	for _, z := range g.zero {
 		if z[0] || z[1] {
-			return Target{runtime.AVX512VNNI, isa.emu}
+			return ymm
 		}
 	}
 	return isa

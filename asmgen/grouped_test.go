@@ -169,7 +169,7 @@ func TestGrouped(t *testing.T) {
 			for j, sh := range shapes {
 				c := randGrouped(r, sh)
 				name := fmt.Sprintf("grouped%d", j)
-				design := groupedDesign(c.d, isa.base())
+				design := groupedDesign(c.d, c.gc.Units, isa.base())
 				if err := h.prog.Dense(name, c.d, design); err != nil {
 					t.Fatalf("%+v: %v", sh, err)
 				}
@@ -288,10 +288,10 @@ func TestGroupedDesign(t *testing.T) {
 		c, groups, k int
 		isa, want    Target
 	}{
-		{128, 32, 3, avx512, avx512vnni}, // 4 per group: halves of zeros
-		{256, 32, 3, avx512, avx512vnni}, // 8 per group
-		{512, 32, 3, avx512, avx512},     // 16 per group: no zeros to skip
-		{1024, 32, 3, avx512, avx512},
+		{128, 32, 3, avx512, avx512vnni},       // 4 per group: halves of zeros
+		{256, 32, 3, avx512, avx512vnni},       // 8 per group
+		{512, 32, 3, avx512, avx512vnni},       // 16 per group: blocks of one unit
+		{1024, 32, 3, avx512, avx512},          // 32 per group: two units, no zeros
 		{240, 10, 3, zmmEmulated, zmmEmulated}, // 24 per group: units differ, no half zero in all
 		{64, 16, 3, zmmEmulated, vnniEmulated},
 		{128, 32, 3, avx512vnni, avx512vnni},
@@ -302,7 +302,8 @@ func TestGroupedDesign(t *testing.T) {
 			cv.Weight[i] = 1
 		}
 		d := GroupedDense(cv, 4, 4, 4, 4, 4*lower.Quads(c.c), 0, 255, Requant{})
-		if got := groupedDesign(d, c.isa); got != c.want {
+		units := lower.GroupColsOf(c.c, c.c, c.groups).Units
+		if got := groupedDesign(d, units, c.isa); got != c.want {
 			t.Errorf("%d channels in %d groups on %s: %s, want %s", c.c, c.groups, c.isa, got, c.want)
 		}
 	}

@@ -89,12 +89,13 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			if err := d.check(); err != nil {
 				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
-			l.Units, l.Cols = d.Units(), lower.GroupColsOf(c.InC, c.OutC, c.Groups).Blocks
+			gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
+			l.Units, l.Cols = d.Units(), gc.Blocks
 			for _, isa := range tiers {
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 			}
 			// The amx tier runs the avx512 kernel: no tile program.
-			layers[i] = func(isa Target, fn string) error { return p.Dense(fn, d, groupedDesign(d, isa.base())) }
+			layers[i] = func(isa Target, fn string) error { return p.Dense(fn, d, groupedDesign(d, gc.Units, isa.base())) }
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
 			l.Units = a.Units()
