@@ -28,6 +28,10 @@ type Dense struct {
 	ZIn, XMax      int32 // input zero point and largest input code
 	Weight         []int8
 	Requant
+	// SkipZeros drops the multiply-adds of a quad's 8-column half whose
+	// weights are zero in every column unit (the zeros between the groups of
+	// a grouped conv: GroupedDense).
+	SkipZeros bool
 
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
@@ -195,6 +199,9 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.taps()
+	if d.SkipZeros {
+		g.zeroHalves()
+	}
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	if isa.lanes() == 16 {
 		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
@@ -257,6 +264,11 @@ type denseGen struct {
 	// n0, n1: where the column units of the current pass are (the
 	// parameters, or the column chunk's locals).
 	n0, n1 operand.Mem
+	// zero[i][h] says that half h of reduction quad i is zero in every unit
+	// (SkipZeros); kqBase and kqi are the quad being emitted (kqi -1: in a
+	// run-time loop).
+	zero        [][2]bool
+	kqBase, kqi int
 	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
 	// each strip prefetches them into L2 as it goes, so that the first strip
 	// of the next chunk does not wait for them (they come from L3 or DRAM
@@ -586,6 +598,10 @@ func (g *denseGen) implicit(done string) {
 // steps, possibly past the end: that only makes the answer conservative) is
 // 128 or more.
 func (g *denseGen) anyHigh(base reg.Register, n int) {
+	if g.d.SkipZeros && g.spansOnly(n) {
+		g.anyHighSpans(base, n/g.d.InStride)
+		return
+	}
 	for i := 0; i < (n+31)/32; i++ {
 		if i == 0 {
 			g.VMOVDQU(mem(base, 0), yX)
@@ -797,6 +813,9 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 	case PathI16:
 		// Weights: 16 bytes = 4 channels x 4 inputs -> int16; lanes hold
 		// (c, k0k1), (c, k2k3) pairs, summed across at the end.
+		if g.isZero(g.half / 32) {
+			return
+		}
 		g.VPMOVSXBW(mem(rWp, wDisp+g.half), yW0)
 		g.VPMOVSXBW(mem(rWp, wDisp+g.half+16), yW1)
 		for r := 0; r < rows; r++ {
@@ -813,16 +832,26 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 			g.VPADDD(yT, acc(r, 1), acc(r, 1))
 		}
 	case PathU8, PathVNNI:
-		g.VMOVDQU(mem(rWp, wDisp), yW0)
-		if groups == 2 {
-			g.VMOVDQU(mem(rWp, wDisp+32), yW1)
+		var js []int // the halves with weights
+		for j := 0; j < groups; j++ {
+			if !g.isZero(j) {
+				js = append(js, j)
+			}
+		}
+		if len(js) == 0 {
+			return
+		}
+		ws := []reg.VecPhysical{yW0, yW1}
+		for _, j := range js {
+			g.VMOVDQU(mem(rWp, wDisp+32*j), ws[j])
 		}
 		for r := 0; r < rows; r++ {
 			if g.path == PathVNNI && g.emulate {
 				for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
 					g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
 					g.VPAND(half, yX, yX)
-					for j, w := range []reg.VecPhysical{yW0, yW1}[:groups] {
+					for _, j := range js {
+						w := ws[j]
 						g.VPMADDUBSW(w, yX, yT)
 						g.VPMADDWD(g.ones, yT, yT)
 						g.VPADDD(yT, acc(r, j), acc(r, j))
@@ -831,7 +860,8 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 				continue
 			}
 			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
-			for j, w := range []reg.VecPhysical{yW0, yW1}[:groups] {
+			for _, j := range js {
+				w := ws[j]
 				if g.path == PathVNNI {
 					g.VPDPBUSD(w, yX, acc(r, j))
 					continue
@@ -847,6 +877,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
+	g.kqBase = 0
 	g.quads(rows, groups, cols, g.kq, 0)
 	g.finish(rows, groups, cols)
 }
@@ -854,7 +885,8 @@ func (g *denseGen) kloopFlat(rows, groups, cols int) {
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	for _, off := range g.tapOff {
+	for t, off := range g.tapOff {
+		g.kqBase = t * g.nq
 		g.quads(rows, groups, cols, g.nq, off)
 	}
 	g.finish(rows, groups, cols)
@@ -865,6 +897,7 @@ func (g *denseGen) quads(rows, groups, cols, n, aBase int) {
 	const maxUnroll = 8
 	if n <= maxUnroll {
 		for q := 0; q < n; q++ {
+			g.kqi = g.kqBase + q
 			g.quad(rows, groups, cols, aBase+q*g.quadStep, q*64)
 		}
 		g.ADDQ(i32(n*64), rWp)
@@ -880,6 +913,7 @@ func (g *denseGen) quads(rows, groups, cols, n, aBase int) {
 	}
 	g.MOVQ(i32(n/u), rK)
 	g.Label(lp)
+	g.kqi = -1
 	for q := 0; q < u; q++ {
 		g.quad(rows, groups, cols, q*g.quadStep, q*64)
 	}

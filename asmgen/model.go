@@ -88,8 +88,23 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			l.Units = d.Units()
 			layers[i] = func(isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 		case lower.Grouped:
-			// Grouped convs other than depthwise keep the portable kernel.
-			xmax[y.ID] = nd.Conv.Hi
+			c := nd.Conv
+			xmax[y.ID] = c.Hi
+			in := xc
+			if ly.Pad != nil {
+				in = ly.Pad.Stride
+			}
+			d := GroupedDense(c, xh, xw, yh, yw, in, x.Zero, xmax[x.ID], requant(c, y))
+			if err := d.check(); err != nil {
+				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
+			}
+			gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
+			l.Units, l.Cols = d.Units(), gc.Blocks
+			for _, isa := range tiers {
+				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
+			}
+			// The amx tier runs the avx512 kernel: no tile program.
+			layers[i] = func(isa Target, fn string) error { return p.Dense(fn, d, groupedDesign(d, gc.Units, isa.base())) }
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
 			l.Units = a.Units()

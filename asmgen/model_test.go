@@ -83,14 +83,19 @@ func TestGeneratedZMMEmulated(t *testing.T) {
 // TestGeneratedZoo runs the zoo of every op kind of the imported families
 // (tables, SE mul, concat, slice, shuffle, average and ceil-mode pools,
 // convs of any window and group count: their portable kernels on every tier,
-// between the other layers' assembly) on every tier this CPU runs, and, as
+// but the square grouped conv's assembly, between the other layers' assembly)
+// on every tier this CPU runs, and, as
 // the avx2 tier, on the VPDPBUSD, avx512-on-ymm and AMX emulations.
 func TestGeneratedZoo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
-	ms := []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}
-	seeds := []uint64{0, 1, 2}
+	testEveryTier(t, []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}, []uint64{0, 1, 2})
+}
+
+// testEveryTier runs the models' packages on every tier this CPU runs, and
+// the avx512vnni, avx512 and amx designs emulated, against the interpreter.
+func testEveryTier(t *testing.T, ms []*compiler.Model, seeds []uint64) {
 	t.Run("tiers", func(t *testing.T) {
 		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
 	})

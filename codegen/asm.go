@@ -426,7 +426,7 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(at("a", jen.Lit(0)), s0, s1)
 				})
-			case lower.Grouped, lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowConv, lower.WindowPool:
+			case lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowConv, lower.WindowPool:
 				// Portable kernels of output rows, split like the assembly's.
 				chunks(l.YD.H, 1, func(s0, s1, _, _ jen.Code) jen.Code { return g.rowsCall(l, s0, s1) })
 			case lower.Quantize:
@@ -440,6 +440,18 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 			case lower.Pointwise, lower.Dense:
 				chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
+				})
+			case lower.Grouped:
+				// The dense kernel once per column block: its span of the
+				// input, its units (lower.GroupCols).
+				xb := jen.Op("&").Id("a").Index(l.id("X").Op("+").Id("b").Op("*").Add(l.id("Span")))
+				if l.PadIn {
+					xb = jen.Op("&").Id("pd").Index(jen.Id("b").Op("*").Add(l.id("Span")))
+				}
+				chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
+					return jen.For(jen.Id("b").Op(":=").Add(n0), jen.Id("b").Op("<").Add(n1), jen.Id("b").Op("++")).Block(
+						jen.Id(fn).Call(xb, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1,
+							jen.Id("b").Op("*").Add(l.id("GU")), jen.Min(jen.Parens(jen.Id("b").Op("+").Lit(1)).Op("*").Add(l.id("GU")), jen.Lit(cols16(l.YD.C)))))
 				})
 			case lower.Depthwise:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
@@ -464,6 +476,9 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 	})
 	return err
 }
+
+// cols16 is the 16-channel column units of c output channels.
+func cols16(c int) int { return (c + 15) / 16 }
 
 // tiers are the package's kernel tiers, best last.
 func (g *gen) tiers() []string {

@@ -241,7 +241,12 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			w := c.Window()
 			add(n("XQ", 4*lower.Quads(c.InC)), n("KQ", w.Taps()*lower.Quads(c.InC)))
 		case l.Kind == lower.Grouped:
-			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", c.Kernel*c.Kernel*(c.InC/c.Groups)))
+			// lower.GroupCols: column blocks of GPB groups reading SPAN channels
+			// (SQ quads per tap, KQ per output channel), GU units each.
+			gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
+			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("GPB", gc.Groups), n("Span", gc.Span), n("GU", gc.Units))
+			sq := lower.Quads(gc.Span)
+			add(n("SQ", sq), n("KQ", c.Kernel*c.Kernel*sq), n("PT", max(c.InC, (gc.Blocks-1)*gc.Span+4*sq)))
 		case l.Kind == lower.WindowConv:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", l.Geom.Taps()*(c.InC/c.Groups)))
 		}

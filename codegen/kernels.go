@@ -312,8 +312,9 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 
 // kConvGo gathers each output pixel's K x K input patch, each tap's channels
 // padded to XQ (z_x in the padding taps), then takes each output channel's dot
-// product with its group's part of the patch: with the quad packing for one
-// group (the padding channels stay zero), else with OHWI rows.
+// product with its group's part of the patch: with the quad packing (for one
+// group the padding channels stay zero; a grouped conv's packing is
+// lower.ExpandGrouped's, read only where the channel's group is).
 func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
@@ -324,20 +325,48 @@ func kConvGo(f *jen.File, l *layer) {
 		dot = append([]jen.Code{id("x0").Op(":=").Id("patch").Index(jen.Empty(), jen.Empty())}, quadDots(l, 1)...)
 		dot = append(dot, requantizeRow(l, "ys", "acc0"))
 	} else {
+		// The packing of lower.ExpandGrouped: output channel o's weights are
+		// column o%16 of unit o/16, SQ quads per tap over its block's span,
+		// its group's channels at "at" in the span, zero elsewhere. So the
+		// dot product runs over the quads that hold its group, against the
+		// patch from the block's first channel pb on (each tap PT bytes
+		// apart: room for the last block's last quad).
+		tapLen = l.id("PT")
+		mac4 := id("a").Op("+=").Int32().Call(id("p4").Index(jen.Lit(0))).Op("*").Int32().Call(id("w4").Index(jen.Lit(0))).Op("+").
+			Int32().Call(id("p4").Index(jen.Lit(1))).Op("*").Int32().Call(id("w4").Index(jen.Lit(1))).Op("+").
+			Int32().Call(id("p4").Index(jen.Lit(2))).Op("*").Int32().Call(id("w4").Index(jen.Lit(2))).Op("+").
+			Int32().Call(id("p4").Index(jen.Lit(3))).Op("*").Int32().Call(id("w4").Index(jen.Lit(3)))
+		quad := []jen.Code{
+			id("p4").Op(":=").Add(window("ps", id("q").Op("*").Lit(4), jen.Lit(4))),
+			id("w4").Op(":=").Add(window("wt", id("q").Op("*").Lit(64), jen.Lit(4))),
+			mac4,
+		}
+		// Groups of whole quads (ICG a multiple of 4, as in ResNeXt and
+		// RegNet) take ICG/4 quads from at on, slices of constant length.
+		first, loop := id("at").Op("/").Lit(4), jen.For(id("q").Op(":=").Range().Add(l.id("ICG")).Op("/").Lit(4)).Block(quad...)
+		var psLen, wtLen jen.Code
+		if c := l.Node.Conv; c.InC/c.Groups%4 == 0 {
+			psLen, wtLen = l.id("ICG"), jen.Parens(l.id("ICG").Op("/").Lit(4).Op("-").Lit(1)).Op("*").Lit(64).Op("+").Lit(4)
+		} else {
+			first = jen.Lit(0)
+			loop = jen.For(id("q").Op(":=").Id("at").Op("/").Lit(4), id("q").Op("<").Parens(id("at").Op("+").Add(l.id("ICG")).Op("+").Lit(3)).Op("/").Lit(4), id("q").Op("++")).Block(quad...)
+		}
 		dot = []jen.Code{rangeInt("o", l.id("YC"),
 			id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
-			id("ws").Op(":=").Add(window("w", id("o").Op("*").Add(l.id("Taps")), l.id("Taps"))),
+			id("at").Op(":=").Id("g").Op("%").Add(l.id("GPB")).Op("*").Add(l.id("ICG")),
+			id("pb").Op(":=").Id("g").Op("/").Add(l.id("GPB")).Op("*").Add(l.id("Span")),
+			id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
 			id("a").Op(":=").Id("b").Index(id("o")),
 			rangeInt("t", l.id("K").Op("*").Add(l.id("K")),
-				id("ps").Op(":=").Add(window("patch", id("t").Op("*").Add(l.id("XC")).Op("+").Id("g").Op("*").Add(l.id("ICG")), l.id("ICG"))),
-				id("wt").Op(":=").Add(window("ws", id("t").Op("*").Add(l.id("ICG")), l.id("ICG"))),
-				rangeSlice("i", "v", id("ps"), mac(id("a"), id("v"), id("wt").Index(id("i")))),
+				id("ps").Op(":=").Add(sliceOf("patch", id("t").Op("*").Add(l.id("PT")).Op("+").Id("pb").Op("+").Add(first).Op("*").Lit(4), psLen)),
+				id("wt").Op(":=").Add(sliceOf("ws", id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64).Op("+").Add(first).Op("*").Lit(64), wtLen)),
+				loop,
 			),
 			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
 		)}
 	}
-	// A grouped conv (no assembly) computes output rows [s0, s1), so that the
-	// workers of an assembly tier split it; a dense one the whole output.
+	// A grouped conv computes output rows [s0, s1) (it once had no assembly
+	// and ran on the workers of every tier); a dense one the whole output.
 	oy := func(body ...jen.Code) jen.Code { return rangeInt("oy", l.id("YH"), body...) }
 	sig := params(false, true)
 	if l.Kind == lower.Grouped {
@@ -361,6 +390,14 @@ func kConvGo(f *jen.File, l *layer) {
 		}, dot...)...)),
 	)
 	f.Func().Id(l.ID + "Generic").Params(sig).Block(body...)
+}
+
+// sliceOf is s[off:][:n], or s[off:] for a nil n.
+func sliceOf(s string, off, n jen.Code) jen.Code {
+	if n == nil {
+		return id(s).Index(off, jen.Empty())
+	}
+	return window(s, off, n)
 }
 
 // kAddGo is the residual add; add_relu clamps below at z_y.

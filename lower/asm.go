@@ -17,6 +17,8 @@ type Asm struct {
 //
 //	Quantize            func(x *float32, y *byte, s0, s1 int)
 //	Pointwise, Dense    func(x, w, y, t *byte, s0, s1, n0, n1 int)
+//	Grouped             the same, called per column block b of GroupCols with
+//	                    x at channel b*Span and the block's units [n0, n1)
 //	Depthwise           func(x, w, y *byte, s0, s1 int)
 //	Add                 func(a, b, y *byte, s0, s1 int)
 //	Mean                func(x, y *byte)
@@ -25,16 +27,17 @@ type Asm struct {
 //	Mul                 func(a, b, y *byte, s0, s1 int)
 //	Concat              func(a *byte, s0, s1 int) (a: the arena; none when DirectAll)
 //
-// Grouped, Dequantize and the kinds from Slice on have none: their portable
+// Dequantize and the kinds from Slice on have none: their portable
 // kernel runs on every tier.
 type AsmLayer struct {
 	Funcs map[string]string // tier -> kernel
 	// A call computes units [s0, s1) of Units (rows or strips of pixels) and,
-	// for a dense layer, column units [n0, n1) of Cols.
+	// for a dense layer, column units [n0, n1) of Cols (a grouped layer's
+	// Cols are its column blocks, GroupCols.Blocks).
 	Units, Cols int
 	// Scratch is the bytes a dense call needs at t.
 	Scratch int
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.
-func (k Kind) HasAsm() bool { return k != Grouped && k != Dequantize && k < Slice }
+func (k Kind) HasAsm() bool { return k != Dequantize && k < Slice }

@@ -15,7 +15,7 @@
 //     -z_x * sum(w[c]) (ZeroFold) and borders behave as if padded with z_x, so
 //     kernels compute sum(q_x * w) - z_x * sum(w), which equals the
 //     interpreter's sum((q_x - z_x) * w) in wrapping int32 arithmetic.
-//   - The assembly of a Dense layer reads a padded copy of its input (Pad), so
+//   - The assembly of a Dense or Grouped layer reads a padded copy of its input (Pad), so
 //     that its kernel needs no bounds logic; a Quantize whose only reader is
 //     such a layer writes that copy itself.
 //   - Kernels read whole vectors: every buffer has ReadSlack bytes after it.
@@ -129,7 +129,7 @@ type Layer struct {
 	W          []int8
 	B          []int32
 	WOff, BOff int
-	// Pad is the padded layout the assembly of a Dense layer reads its input
+	// Pad is the padded layout the assembly of a Dense or Grouped layer reads its input
 	// in, and the one a Quantize writes its output in when its only reader
 	// is such a layer; nil for the other layers.
 	Pad *Pad
@@ -178,6 +178,11 @@ func Lower(m *compiler.Model) (*Model, error) {
 	}
 	lm.WeightsLen, lm.BiasesLen = pack(ls)
 	lm.PadBytes = pads(m, ls)
+	for _, l := range ls {
+		if l.Kind == Grouped && !l.PadIn {
+			lm.ArenaBytes = max(lm.ArenaBytes, l.XOff+l.XD.Elems()+overread(l))
+		}
+	}
 	return lm, nil
 }
 
@@ -193,22 +198,26 @@ func pads(m *compiler.Model, ls []*Layer) int {
 	for _, l := range ls {
 		switch l.Kind {
 		case Quantize:
-			if rs := readers[l.Y.ID]; len(rs) == 1 && rs[0].Kind == Dense {
+			if rs := readers[l.Y.ID]; len(rs) == 1 && (rs[0].Kind == Dense || rs[0].Kind == Grouped && !groupedPointwise(rs[0].Node.Conv)) {
 				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(rs[0].Node.Conv), Z: uint8(l.Y.Zero)}
 				written[l.Y.ID] = true
 			}
 		case Dense:
 			l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(l.Node.Conv), Z: uint8(l.X.Zero)}
+		case Grouped:
+			if !groupedPointwise(l.Node.Conv) {
+				l.Pad = &Pad{Stride: 4 * Quads(l.XD.C), Border: border(l.Node.Conv), Z: uint8(l.X.Zero)}
+			}
 		}
 	}
 	n := 0
 	for _, l := range ls {
-		if l.Kind == Dense {
+		if l.Kind == Dense || l.Kind == Grouped && l.Pad != nil {
 			l.PadIn = written[l.X.ID] || l.Pad.Border > 0 || l.Pad.Stride != l.XD.C
 			l.PadCopy = l.PadIn && !written[l.X.ID]
 		}
 		if l.PadIn {
-			n = max(n, l.Pad.Bytes(l.XD))
+			n = max(n, l.Pad.Bytes(l.XD)+overread(l))
 		}
 		if l.Kind == Pointwise || l.Kind == Dense {
 			l.Tile = Tileable(l.Kind, l.XD.C)

@@ -101,12 +101,24 @@ func TestPack(t *testing.T) {
 	if diff := cmp.Diff(wantB, gotB); diff != "" {
 		t.Errorf("packConv biases (-want +got):\n%s", diff)
 	}
-	// A grouped conv keeps OHWI, which with one input channel per group is
-	// OIHW as it was.
-	grouped := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
-	gotW, _ = packConv(grouped, 0)
-	if diff := cmp.Diff(w[:18], gotW); diff != "" {
-		t.Errorf("packConv grouped (-want +got):\n%s", diff)
+	// A grouped conv (2 groups of 3 -> 2 channels, 1x1) is the dense layer of
+	// its span: output channel o's group at 3*(o/2) of 6 channels, zero
+	// elsewhere, in quads.
+	gw := []int8{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	grouped := &compiler.Conv{InC: 6, OutC: 4, Kernel: 1, Groups: 2, Weight: gw}
+	gotW, gotB = packGrouped(grouped, 2)
+	wantW = make([]int8, 2*64)
+	for o := range 4 {
+		for i := range 3 {
+			s := 3*(o/2) + i
+			wantW[s/4*64+o*4+s%4] = gw[o*3+i]
+		}
+	}
+	if diff := cmp.Diff(wantW, gotW); diff != "" {
+		t.Errorf("packGrouped (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int32{-2 * 6, -2 * 15, -2 * 24, -2 * 33}, gotB); diff != "" {
+		t.Errorf("packGrouped biases (-want +got):\n%s", diff)
 	}
 
 	dw := &compiler.Conv{InC: 2, OutC: 2, Kernel: 3, Groups: 2, Weight: w[:18]}
@@ -130,6 +142,27 @@ func TestPack(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int32{-255 * 2, -255 * (-1)}, gotB); diff != "" {
 		t.Errorf("packPointwise biases (-want +got):\n%s", diff)
+	}
+}
+
+func TestGroupCols(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		inC, outC, groups int
+		want              GroupCols
+	}{
+		{"resnext 32x4d stage 1", 128, 128, 32, GroupCols{Groups: 4, Span: 16, Units: 1, Blocks: 8}},
+		{"resnext 32x4d stage 2", 256, 256, 32, GroupCols{Groups: 2, Span: 16, Units: 1, Blocks: 16}},
+		{"resnext 32x4d stage 3", 512, 512, 32, GroupCols{Groups: 1, Span: 16, Units: 1, Blocks: 32}},
+		{"resnext 32x4d stage 4", 1024, 1024, 32, GroupCols{Groups: 1, Span: 32, Units: 2, Blocks: 32}},
+		{"regnet width 24", 120, 120, 5, GroupCols{Groups: 2, Span: 48, Units: 3, Blocks: 3}},
+		{"fewer groups than a unit holds", 6, 4, 2, GroupCols{Groups: 2, Span: 6, Units: 1, Blocks: 1}},
+		{"channel halving", 128, 64, 64, GroupCols{Groups: 16, Span: 32, Units: 1, Blocks: 4}},
+		{"last block partial", 120, 120, 12, GroupCols{Groups: 8, Span: 80, Units: 5, Blocks: 2}},
+	} {
+		if diff := cmp.Diff(c.want, GroupColsOf(c.inC, c.outC, c.groups)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
 	}
 }
 

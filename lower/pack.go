@@ -67,30 +67,17 @@ func packDepthwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	return PackDepthwise(c.Weight, c.OutC, c.Kernel), foldBias(c, zx)
 }
 
-// packConv packs a k x k conv with one group like a pointwise one (PackDense),
-// and a grouped one as OutC x K x K x InC/Groups (OHWI), the order of the NHWC
-// patch its kernel gathers.
+// packConv packs a conv with one group, of a square window or any other,
+// like a pointwise one (PackDense).
 func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	if c.Groups == 1 && c.Geom != nil {
+	if c.Geom != nil {
 		return PackDenseTaps(c.Weight, c.InC, c.OutC, c.Geom.Taps()), foldBias(c, zx)
 	}
-	if c.Groups == 1 {
-		return PackDense(c.Weight, c.InC, c.OutC, c.Kernel), foldBias(c, zx)
-	}
-	kk, icg := c.Kernel*c.Kernel, c.InC/c.Groups
-	w := make([]int8, len(c.Weight))
-	for o := 0; o < c.OutC; o++ {
-		for i := 0; i < icg; i++ {
-			for t := 0; t < kk; t++ {
-				w[(o*kk+t)*icg+i] = c.Weight[(o*icg+i)*kk+t]
-			}
-		}
-	}
-	return w, foldBias(c, zx)
+	return PackDense(c.Weight, c.InC, c.OutC, c.Kernel), foldBias(c, zx)
 }
 
-// packWindowConv packs a conv of any window as OHWI per group (packConv's
-// grouped order with KH x KW taps), the order of the patch its kernel gathers.
+// packWindowConv packs a conv of any window as OHWI per group (OutC x KH x KW
+// x InC/Groups), the order of the patch its kernel gathers.
 func packWindowConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	taps, icg := c.Geom.Taps(), c.InC/c.Groups
 	w := make([]int8, len(c.Weight))
@@ -146,8 +133,10 @@ func pack(ls []*Layer) (wLen, bCount int) {
 			l.W, l.B = packPointwise(c, l.X.Zero)
 		case Depthwise:
 			l.W, l.B = packDepthwise(c, l.X.Zero)
-		case Dense, Grouped:
+		case Dense:
 			l.W, l.B = packConv(c, l.X.Zero)
+		case Grouped:
+			l.W, l.B = packGrouped(c, l.X.Zero)
 		case WindowConv:
 			l.W, l.B = packWindowConv(c, l.X.Zero)
 		case Table:

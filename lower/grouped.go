@@ -1,0 +1,74 @@
+package lower
+
+import "github.com/ptqc/ptqc/compiler"
+
+// A grouped conv (groups > 1, not depthwise) runs as the dense u8 x s8 GEMM of
+// PackDense, one call per column block: a column block is the fewest whole
+// groups that fill whole 16-channel units of output channels (lcm(16, OutC/G)
+// output channels, the last block maybe fewer), and it reads only the input
+// channels of its groups, Span contiguous channels from Block*Span. Its
+// weights are its groups' laid side by side over the span, zero where an
+// output channel meets another group's input channel: a dense layer of Span
+// input channels whose input pointer moves by Span channels per block.
+// The zeros cost multiply-adds only where a unit holds several groups
+// (OutC/G below 16 or not a multiple of 16: 4 output channels per group use
+// a quarter of the products), never memory traffic beyond the span.
+
+// GroupCols is how the kernels of a grouped conv cut its output channels.
+type GroupCols struct {
+	Groups int // groups per column block
+	Span   int // input channels a block reads: Groups * InC/G
+	Units  int // 16-channel units per block
+	Blocks int // column blocks
+}
+
+// GroupColsOf is the column blocks of a conv of inC -> outC channels in groups.
+func GroupColsOf(inC, outC, groups int) GroupCols {
+	icg, ocg := inC/groups, outC/groups
+	l := ocg
+	for l%16 != 0 {
+		l += ocg
+	}
+	per := min(l/ocg, groups)
+	return GroupCols{Groups: per, Span: per * icg, Units: (per*ocg + 15) / 16, Blocks: (groups + per - 1) / per}
+}
+
+// Overread is how many bytes past the end of its input buffer the kernel of
+// a grouped conv may read beyond ReadSlack: a block's rows are read from its
+// span's start on, in whole vectors.
+func (g GroupCols) Overread() int { return max(0, (g.Blocks-1)*g.Span+32-ReadSlack) }
+
+// ExpandGrouped lays a grouped conv's weights (OutC x InC/G x k x k) out as a
+// dense layer's over the span of each output channel's column block
+// (OutC x Span x k x k), zero outside the channel's own group.
+func ExpandGrouped(w []int8, inC, outC, groups, k int) []int8 {
+	gc := GroupColsOf(inC, outC, groups)
+	icg, ocg, taps := inC/groups, outC/groups, k*k
+	e := make([]int8, outC*gc.Span*taps)
+	for o := 0; o < outC; o++ {
+		at := (o / ocg % gc.Groups) * icg // the group's first channel in the span
+		for i := 0; i < icg; i++ {
+			copy(e[(o*gc.Span+at+i)*taps:][:taps], w[(o*icg+i)*taps:][:taps])
+		}
+	}
+	return e
+}
+
+// packGrouped packs a grouped conv as the dense layer of ExpandGrouped.
+func packGrouped(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	gc := GroupColsOf(c.InC, c.OutC, c.Groups)
+	return PackDense(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel), foldBias(c, zx)
+}
+
+// groupedPointwise says whether a grouped conv reads its input in place (1x1,
+// stride 1, no padding), as a pointwise layer does.
+func groupedPointwise(c *compiler.Conv) bool { return c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 }
+
+// overread is how far past ReadSlack a layer's kernel reads its input.
+func overread(l *Layer) int {
+	if l.Kind != Grouped {
+		return 0
+	}
+	c := l.Node.Conv
+	return GroupColsOf(c.InC, c.OutC, c.Groups).Overread()
+}
