@@ -39,6 +39,11 @@ func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
+// gemmdot2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
+//
+//go:noescape
+func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+
 // gemmdp1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
 //
 //go:noescape

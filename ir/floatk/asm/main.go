@@ -27,7 +27,7 @@ type tier struct {
 }
 
 var tiers = []tier{
-	{name: runtime.AVX2.Name, vw: 8, mrSeq: 6, mrDot: 1, vec: YMM},
+	{name: runtime.AVX2.Name, vw: 8, mrSeq: 6, mrDot: 2, vec: YMM},
 	{name: runtime.AVX512.Name, vw: 16, mrSeq: 12, mrDot: 3, vec: ZMM},
 }
 
@@ -38,7 +38,11 @@ func main() {
 			gemmSeq(t, mr)
 		}
 		for mr := 1; mr <= t.mrDot; mr++ {
-			gemmDot(t, mr)
+			if 4*2*mr+4 > 16 && t.vw == 8 {
+				gemmDotPairs(t, mr)
+			} else {
+				gemmDot(t, mr)
+			}
 		}
 		for mr := 1; mr <= t.mrSeq; mr++ {
 			gemmDotPhased(t, mr)
@@ -218,6 +222,108 @@ func gemmDot(t tier, mr int) {
 		}
 	}
 	clampStore(t, acc[0], c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// gemmDotPairs is gemmDot where four phases of an mr x 2vw tile outgrow
+// the registers (AVX2's 16 ymm from mr 2): the phases run in pairs over B,
+// 0 and 1 interleaved step by step, then 2 and 3, s0+s1 waiting in
+// registers meanwhile. The sums are gemmDot's, term by term; the larger tile
+// loads a B row for mr rows of A (gemmDot's 1x16 tile spends three loads
+// on 16 multiply-adds).
+func gemmDotPairs(t tier, mr int) {
+	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	Label("panel")
+	k4, kt := GP64(), GP64()
+	Load(Param("k"), k4)
+	MOVQ(k4, kt)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), kt)
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	ldb4 := GP64()
+	MOVQ(ldb, ldb4)
+	SHLQ(U8(2), ldb4)
+	bp, ap, cnt := GP64(), GP64(), GP64()
+	tile := func() [][2]reg.VecVirtual {
+		acc := make([][2]reg.VecVirtual, mr)
+		for r := range acc {
+			for j := range 2 {
+				acc[r][j] = t.vec()
+				VXORPS(acc[r][j], acc[r][j], acc[r][j])
+			}
+		}
+		return acc
+	}
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	// step adds B's row at m times A's step at ap+disp to acc.
+	step := func(m Mem, disp int, acc [][2]reg.VecVirtual) {
+		VMOVUPS(m, b0)
+		m.Disp += 4 * t.vw
+		VMOVUPS(m, b1)
+		for r := range mr {
+			rowStep(t, Mem{Base: ap, Disp: disp + 4*r}, b0, b1, bc, p, acc[r])
+		}
+	}
+	// pair runs phases ph and ph+1 over the k&^3 rows: B rows ph+4i and
+	// ph+1+4i, A steps likewise.
+	pair := func(ph int, lo, hi [][2]reg.VecVirtual) {
+		Load(Param("b"), bp)
+		for range ph {
+			ADDQ(ldb, bp)
+		}
+		MOVQ(a, ap)
+		if ph > 0 {
+			ADDQ(U32(4*mr*ph), ap)
+		}
+		MOVQ(k4, cnt)
+		name := fmt.Sprintf("pair%d", ph)
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(name + "done"))
+		Label(name)
+		step(Mem{Base: bp}, 0, lo)
+		step(Mem{Base: bp, Index: ldb, Scale: 1}, 4*mr, hi)
+		ADDQ(U32(16*mr), ap)
+		ADDQ(ldb4, bp)
+		DECQ(cnt)
+		JNZ(LabelRef(name))
+		Label(name + "done")
+	}
+	s0, s1 := tile(), tile()
+	pair(0, s0, s1)
+	// The last k&3 rows into s0: bp and ap are at row k&^3.
+	MOVQ(kt, cnt)
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("taildone"))
+	Label("tail")
+	step(Mem{Base: bp}, 0, s0)
+	ADDQ(U32(4*mr), ap)
+	ADDQ(ldb, bp)
+	DECQ(cnt)
+	JNZ(LabelRef("tail"))
+	Label("taildone")
+	for r := range mr {
+		for j := range 2 {
+			VADDPS(s1[r][j], s0[r][j], s0[r][j])
+		}
+	}
+	s2, s3 := tile(), tile()
+	pair(2, s2, s3)
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+		for j := range 2 {
+			VADDPS(s3[r][j], s2[r][j], s2[r][j])
+			VADDPS(s2[r][j], s0[r][j], s0[r][j])
+			VADDPS(bc, s0[r][j], s0[r][j])
+		}
+	}
+	clampStore(t, s0, c)
+	k := Load(Param("k"), GP64())
+	IMUL3Q(U32(4*mr), k, k)
+	ADDQ(k, a)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
