@@ -6,7 +6,6 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
-	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // Result is what calibration found: each observed tensor's frozen qparams and range.
@@ -103,15 +102,14 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 			}
 			take := min(k, batch-s)
 			x := out[:take*ob.elems]
-			lo, hi, ok := floatk.Best.MinMax(x)
-			if !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+			// part finds x's range as it reads x.
+			if lo, hi, ok := ob.po.part(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 				for i, v := range x {
 					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 						return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, s*ob.elems+i)
 					}
 				}
 			}
-			ob.po.part(x, lo, hi)
 			ob.seen += take
 			out, k = out[len(x):], k-take
 			if ob.seen%batch == 0 || ob.seen == total {

@@ -12,8 +12,10 @@ import (
 type partObserver interface {
 	// begin starts a call of size values in all.
 	begin(size int)
-	// part adds x, of min lo and max hi (finite).
-	part(x []float32, lo, hi float32)
+	// part adds x and returns its min and max as floatk's MinMax does
+	// (ok false: a NaN); a part with a NaN or an infinity leaves the call
+	// meaningless, and the caller gives up on it.
+	part(x []float32) (lo, hi float32, ok bool)
 	end()
 }
 
@@ -39,7 +41,13 @@ func (r *partRange) add(lo, hi float32) {
 
 func (o *MinMaxObserver) begin(int) { o.parts.reset() }
 
-func (o *MinMaxObserver) part(_ []float32, lo, hi float32) { o.parts.add(lo, hi) }
+func (o *MinMaxObserver) part(x []float32) (lo, hi float32, ok bool) {
+	lo, hi, ok = floatk.Best.MinMax(x)
+	if ok {
+		o.parts.add(lo, hi)
+	}
+	return lo, hi, ok
+}
 
 // end: min and max are exact in any grouping.
 func (o *MinMaxObserver) end() {
@@ -103,13 +111,16 @@ func (o *HistogramObserver) begin(size int) {
 	clear(p.counts)
 }
 
-func (o *HistogramObserver) part(x []float32, lo, hi float32) {
+func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 	p := &o.p
-	p.r.add(lo, hi)
 	if !p.nz {
+		lo, hi, ok = floatk.Best.MinMax(x)
+		if ok {
+			p.r.add(lo, hi)
+		}
 		p.stash = append(p.stash, x...)
 		count(p.counts[:o.bins+1], p.counts[o.bins+1:], o.idx, x, p.pl.left, p.pl.right, o.bins)
-		return
+		return lo, hi, ok
 	}
 	// Without guessed edges the bins are not used.
 	left, right := float32(0), float32(1)
@@ -118,11 +129,14 @@ func (o *HistogramObserver) part(x []float32, lo, hi float32) {
 	}
 	c0, c1 := p.counts[:o.bins+1], p.counts[o.bins+1:]
 	chunk := len(o.idx) - floatk.HistSlack
+	lo, hi, ok = float32(math.Inf(1)), float32(math.Inf(-1)), true
 	for len(x) > 0 {
 		n := min(len(x), chunk)
 		k := len(p.stash)
-		m := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], left, right,
+		// The pass that bins and copies the values finds their range too.
+		m, l, h, nonan := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], left, right,
 			float32(o.bins), right-left, int32(o.bins-1))
+		lo, hi, ok = min(lo, l), max(hi, h), ok && nonan
 		p.stash = p.stash[:k+m]
 		p.zeros += n - m
 		x = x[n:]
@@ -139,6 +153,10 @@ func (o *HistogramObserver) part(x []float32, lo, hi float32) {
 			c0[ix[i]]++
 		}
 	}
+	if ok {
+		p.r.add(lo, hi)
+	}
+	return lo, hi, ok
 }
 
 func (o *HistogramObserver) end() {

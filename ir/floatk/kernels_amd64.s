@@ -3777,9 +3777,9 @@ loop:
 	VZEROUPPER
 	RET
 
-// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) int
+// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32, nan bool)
 // Requires: AVX, AVX2, POPCNT
-TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-64
+TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-73
 	MOVQ         n+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         idx+16(FP), DX
@@ -3797,33 +3797,72 @@ TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-64
 	LEAQ         nz_perm<>+0(SB), SI
 	XORQ         DI, DI
 	VXORPS       Y6, Y6, Y6
+	VMOVUPS      (CX), Y7
+	VPSRAD       $0x1f, Y7, Y9
+	VPSRLD       $0x01, Y9, Y9
+	VPXOR        Y9, Y7, Y10
+	VMOVDQU      Y10, Y11
+	VMOVDQU      Y10, Y12
+	VXORPS       Y13, Y13, Y13
 
 loop:
-	VMOVUPS    (CX), Y7
-	VSUBPS     Y0, Y7, Y8
-	VMULPS     Y2, Y8, Y8
-	VDIVPS     Y3, Y8, Y8
-	VCVTTPS2DQ Y8, Y8
-	VPMINSD    Y4, Y8, Y8
-	VCMPPS     $0x1d, Y0, Y7, Y9
-	VCMPPS     $0x12, Y1, Y7, Y10
-	VANDPS     Y10, Y9, Y9
-	VBLENDVPS  Y9, Y8, Y5, Y8
-	VCMPPS     $0x04, Y6, Y7, Y9
-	VMOVMSKPS  Y9, R8
-	SHLQ       $0x05, R8
-	VMOVDQU    (SI)(R8*1), Y10
-	VPERMD     Y8, Y10, Y8
-	VPERMPS    Y7, Y10, Y7
-	VMOVDQU    Y8, (DX)(DI*4)
-	VMOVUPS    Y7, (BX)(DI*4)
-	SHRQ       $0x05, R8
-	POPCNTQ    R8, R8
-	ADDQ       R8, DI
-	ADDQ       $0x20, CX
-	SUBQ       $0x08, AX
-	JNZ        loop
-	MOVQ       DI, ret+56(FP)
+	VMOVUPS      (CX), Y7
+	VPSRAD       $0x1f, Y7, Y9
+	VPSRLD       $0x01, Y9, Y9
+	VPXOR        Y9, Y7, Y10
+	VPMINSD      Y10, Y11, Y11
+	VPMAXSD      Y10, Y12, Y12
+	VCMPPS       $0x03, Y7, Y7, Y9
+	VORPS        Y9, Y13, Y13
+	VSUBPS       Y0, Y7, Y8
+	VMULPS       Y2, Y8, Y8
+	VDIVPS       Y3, Y8, Y8
+	VCVTTPS2DQ   Y8, Y8
+	VPMINSD      Y4, Y8, Y8
+	VCMPPS       $0x1d, Y0, Y7, Y9
+	VCMPPS       $0x12, Y1, Y7, Y10
+	VANDPS       Y10, Y9, Y9
+	VBLENDVPS    Y9, Y8, Y5, Y8
+	VCMPPS       $0x04, Y6, Y7, Y9
+	VMOVMSKPS    Y9, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      (SI)(R8*1), Y10
+	VPERMD       Y8, Y10, Y8
+	VPERMPS      Y7, Y10, Y7
+	VMOVDQU      Y8, (DX)(DI*4)
+	VMOVUPS      Y7, (BX)(DI*4)
+	SHRQ         $0x05, R8
+	POPCNTQ      R8, R8
+	ADDQ         R8, DI
+	ADDQ         $0x20, CX
+	SUBQ         $0x08, AX
+	JNZ          loop
+	MOVQ         DI, m+56(FP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPMINSD      X0, X11, X11
+	VEXTRACTI128 $0x01, Y12, X0
+	VPMAXSD      X0, X12, X12
+	VEXTRACTI128 $0x01, Y13, X0
+	VPOR         X0, X13, X13
+	VPSHUFD      $0x4e, X11, X0
+	VPMINSD      X0, X11, X11
+	VPSHUFD      $0x4e, X12, X0
+	VPMAXSD      X0, X12, X12
+	VPSHUFD      $0x4e, X13, X0
+	VPOR         X0, X13, X13
+	VPSHUFD      $0xb1, X11, X0
+	VPMINSD      X0, X11, X11
+	VPSHUFD      $0xb1, X12, X0
+	VPMAXSD      X0, X12, X12
+	VPSHUFD      $0xb1, X13, X0
+	VPOR         X0, X13, X13
+	VMOVD        X11, AX
+	VMOVD        X12, CX
+	VMOVD        X13, DX
+	MOVL         AX, lo+64(FP)
+	MOVL         CX, hi+68(FP)
+	TESTL        DX, DX
+	SETNE        nan+72(FP)
 	VZEROUPPER
 	RET
 

@@ -104,10 +104,10 @@ func minmax_avx2(n int, x *float32) (lo int32, hi int32, nan bool)
 //go:noescape
 func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
 
-// histidxnz_avx2 is histIndexNonZeroGo for n a multiple of the vector width.
+// histidxnz_avx2 is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.
 //
 //go:noescape
-func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) int
+func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32, nan bool)
 
 // deinterleave_avx2 is deinterleaveGo for n a multiple of the vector width.
 //

@@ -1210,14 +1210,15 @@ func histIndex(t tier) {
 }
 
 // histIndexNonZero: histIndex of x's non-zero values, compacted: for the
-// j-th of them idx[j] is its bin and vals[j] the value; returns their count.
+// j-th of them idx[j] is its bin and vals[j] the value; returns their count,
+// and minmax's results for all of x (the pass reads x once for both).
 // Each vector's lanes are packed by VPERMD with the permutation nzPerm
 // holds for its mask of non-zero lanes, and stored whole (the caller gives
 // a vector of slack), the next store overwriting the lanes past the count.
 func histIndexNonZero(t tier) {
-	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) int")
+	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32, nan bool)")
 	Pragma("noescape")
-	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo for n a multiple of the vector width.")
+	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.")
 	n := Load(Param("n"), GP64())
 	x := Load(Param("x"), GP64())
 	idx := Load(Param("idx"), GP64())
@@ -1230,8 +1231,25 @@ func histIndexNonZero(t tier) {
 	zero := t.vec()
 	VXORPS(zero, zero, zero)
 	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
+	mn, mx, un := t.vec(), t.vec(), t.vec()
+	// keyOf: minmax's order key of v into m2 (m1 scratch).
+	keyOf := func() {
+		VPSRAD(U8(31), v, m1)
+		VPSRLD(U8(1), m1, m1)
+		VPXOR(m1, v, m2)
+	}
+	VMOVUPS(Mem{Base: x}, v)
+	keyOf()
+	VMOVDQU(m2, mn)
+	VMOVDQU(m2, mx)
+	VXORPS(un, un, un)
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, v)
+	keyOf()
+	VPMINSD(m2, mn, mn)
+	VPMAXSD(m2, mx, mx)
+	VCMPPS(U8(3), v, v, m1) // _CMP_UNORD_Q
+	VORPS(m1, un, un)
 	VSUBPS(left, v, q)
 	VMULPS(nb, q, q)
 	VDIVPS(width, q, q)
@@ -1241,7 +1259,7 @@ func histIndexNonZero(t tier) {
 	VCMPPS(U8(0x12), right, v, m2)
 	VANDPS(m2, m1, m1)
 	VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
-	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ; there are no NaNs)
+	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ: a NaN too)
 	VMOVMSKPS(m1, bits.As32())
 	SHLQ(U8(5), bits)
 	VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, m2)
@@ -1255,7 +1273,16 @@ func histIndexNonZero(t tier) {
 	ADDQ(U8(4*t.vw), x)
 	SUBQ(U8(t.vw), n)
 	JNZ(LabelRef("loop"))
-	Store(m, ReturnIndex(0))
+	Store(m, Return("m"))
+	reduce(t, mn, mx, un)
+	lo, hi, nan := GP32(), GP32(), GP32()
+	VMOVD(mn.AsX(), lo)
+	VMOVD(mx.AsX(), hi)
+	VMOVD(un.AsX(), nan)
+	Store(lo, Return("lo"))
+	Store(hi, Return("hi"))
+	TESTL(nan, nan)
+	SETNE(addr(Return("nan")))
 	VZEROUPPER()
 	RET()
 }
