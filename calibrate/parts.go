@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/ptqc/ptqc/ir/floatk"
@@ -24,6 +25,9 @@ var (
 	_ partObserver = (*MovingAverageMinMaxObserver)(nil)
 	_ partObserver = (*HistogramObserver)(nil)
 )
+
+// partBins bounds a histogram's bins (PyTorch's 2048) for histParts.
+const partBins = 4096
 
 // partRange is the min and max of a call's parts so far.
 type partRange struct {
@@ -79,10 +83,13 @@ func (o *MovingAverageMinMaxObserver) end() {
 // copied in one pass (floatk.HistIndexNonZero), the zeros added to their
 // bin at the end (also after a count again: the copy has no zeros either).
 type histParts struct {
-	r      partRange
-	guess  bool // counting on guessed edges
-	pl     histPlan
-	counts []uint32  // as HistogramObserver.counts
+	r     partRange
+	guess bool // counting on guessed edges
+	pl    histPlan
+	// counts are as HistogramObserver.counts, each half in an array of a
+	// power-of-two length: its index masked, the counting loop checks no
+	// bounds.
+	counts *[2][partBins]uint32
 	stash  []float32 // the parts, without their zeros if nz
 	nz     bool      // false: guessed edges too wide for float32 bins (count's other cases)
 	zeros  int       // zeros left out of counts and stash
@@ -97,7 +104,10 @@ func (o *HistogramObserver) begin(size int) {
 	}
 	p.stash = p.stash[:0]
 	if p.counts == nil {
-		p.counts = make([]uint32, len(o.counts))
+		if o.bins >= partBins {
+			panic(fmt.Sprintf("calibrate: histogram of %d bins", o.bins))
+		}
+		p.counts = new([2][partBins]uint32)
 	}
 	if math.IsInf(float64(o.min), 1) || o.min == o.max {
 		return // the first call's edges are its own range
@@ -108,7 +118,7 @@ func (o *HistogramObserver) begin(size int) {
 	}
 	p.guess = true
 	p.nz = fitsFloat32(p.pl.left, p.pl.right, o.bins)
-	clear(p.counts)
+	*p.counts = [2][partBins]uint32{}
 }
 
 func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
@@ -119,7 +129,7 @@ func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 			p.r.add(lo, hi)
 		}
 		p.stash = append(p.stash, x...)
-		count(p.counts[:o.bins+1], p.counts[o.bins+1:], o.idx, x, p.pl.left, p.pl.right, o.bins)
+		count(p.counts[0][:o.bins+1], p.counts[1][:o.bins+1], o.idx, x, p.pl.left, p.pl.right, o.bins)
 		return lo, hi, ok
 	}
 	// Without guessed edges the bins are not used.
@@ -127,7 +137,7 @@ func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 	if p.guess {
 		left, right = p.pl.left, p.pl.right
 	}
-	c0, c1 := p.counts[:o.bins+1], p.counts[o.bins+1:]
+	c0, c1 := &p.counts[0], &p.counts[1]
 	chunk := len(o.idx) - floatk.HistSlack
 	lo, hi, ok = float32(math.Inf(1)), float32(math.Inf(-1)), true
 	for len(x) > 0 {
@@ -144,13 +154,13 @@ func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 			continue
 		}
 		ix := o.idx[:m]
-		i := 0
-		for ; i+2 <= m; i += 2 {
-			c0[ix[i]]++
-			c1[ix[i+1]]++
+		for len(ix) >= 2 {
+			c0[ix[0]&(partBins-1)]++
+			c1[ix[1]&(partBins-1)]++
+			ix = ix[2:]
 		}
-		if i < m {
-			c0[ix[i]]++
+		if len(ix) > 0 {
+			c0[ix[0]&(partBins-1)]++
 		}
 	}
 	if ok {
@@ -166,7 +176,8 @@ func (o *HistogramObserver) end() {
 	}
 	pl := o.plan(p.r.lo, p.r.hi)
 	if o.guessHolds(pl) {
-		o.counts, p.counts = p.counts, o.counts
+		copy(o.counts[:o.bins+1], p.counts[0][:o.bins+1])
+		copy(o.counts[o.bins+1:], p.counts[1][:o.bins+1])
 	} else {
 		o.histc(p.stash, pl.left, pl.right)
 	}
