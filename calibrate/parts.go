@@ -1,7 +1,6 @@
 package calibrate
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/ptqc/ptqc/ir/floatk"
@@ -26,8 +25,9 @@ var (
 	_ partObserver = (*HistogramObserver)(nil)
 )
 
-// partBins bounds a histogram's bins (PyTorch's 2048) for histParts.
-const partBins = 4096
+// partBins is the power of two above a histogram's bins+1 counts
+// (NewHistogramObserver's are always histogramBins).
+const partBins = 2 * histogramBins
 
 // partRange is the min and max of a call's parts so far.
 type partRange struct {
@@ -104,9 +104,6 @@ func (o *HistogramObserver) begin(size int) {
 	}
 	p.stash = p.stash[:0]
 	if p.counts == nil {
-		if o.bins >= partBins {
-			panic(fmt.Sprintf("calibrate: histogram of %d bins", o.bins))
-		}
 		p.counts = new([2][partBins]uint32)
 	}
 	if math.IsInf(float64(o.min), 1) || o.min == o.max {
