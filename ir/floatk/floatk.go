@@ -39,7 +39,7 @@ type Kernels struct {
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
-	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32, nan bool)
+	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
 	deint    func(n int, x, even, odd *float32)
 	sig      [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
@@ -260,7 +260,9 @@ func (t *Kernels) HistIndexNonZero(x []float32, idx []int32, vals []float32, lef
 	}
 	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
 	if v > 0 {
-		m, klo, khi, nan = t.histNZ(v, &x[0], &idx[0], &vals[0], left, right, nb, width, last)
+		m, klo, khi = t.histNZ(v, &x[0], &idx[0], &vals[0], left, right, nb, width, last)
+		// Every NaN's key lies outside the infinities'.
+		nan = klo < key(float32(math.Inf(-1))) || khi > key(float32(math.Inf(1)))
 	}
 	if v < len(x) {
 		l, h, n := minmaxGo(x[v:])

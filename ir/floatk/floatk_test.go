@@ -263,7 +263,8 @@ func TestHistIndexNonZero(t *testing.T) {
 				nb, width := float32(2048), c.right-c.left
 				if n > 0 && ci == 2 { // a NaN: MinMax's ok is false
 					x = append([]float32(nil), x...)
-					x[r.IntN(n)] = float32(math.NaN())
+					nan := uint32(0x7fc00000) | uint32(r.IntN(2))<<31 // either sign
+					x[r.IntN(n)] = math.Float32frombits(nan)
 				}
 				idx, vals := make([]int32, n+HistSlack), make([]float32, n+HistSlack)
 				m, lo, hi, ok := kt.HistIndexNonZero(x, idx, vals, c.left, c.right, nb, width, 2047)

@@ -3777,9 +3777,9 @@ loop:
 	VZEROUPPER
 	RET
 
-// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32, nan bool)
+// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32)
 // Requires: AVX, AVX2, POPCNT
-TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-73
+TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-72
 	MOVQ         n+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         idx+16(FP), DX
@@ -3803,7 +3803,6 @@ TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-73
 	VPXOR        Y9, Y7, Y10
 	VMOVDQU      Y10, Y11
 	VMOVDQU      Y10, Y12
-	VXORPS       Y13, Y13, Y13
 
 loop:
 	VMOVUPS      (CX), Y7
@@ -3812,8 +3811,6 @@ loop:
 	VPXOR        Y9, Y7, Y10
 	VPMINSD      Y10, Y11, Y11
 	VPMAXSD      Y10, Y12, Y12
-	VCMPPS       $0x03, Y7, Y7, Y9
-	VORPS        Y9, Y13, Y13
 	VSUBPS       Y0, Y7, Y8
 	VMULPS       Y2, Y8, Y8
 	VDIVPS       Y3, Y8, Y8
@@ -3842,27 +3839,18 @@ loop:
 	VPMINSD      X0, X11, X11
 	VEXTRACTI128 $0x01, Y12, X0
 	VPMAXSD      X0, X12, X12
-	VEXTRACTI128 $0x01, Y13, X0
-	VPOR         X0, X13, X13
 	VPSHUFD      $0x4e, X11, X0
 	VPMINSD      X0, X11, X11
 	VPSHUFD      $0x4e, X12, X0
 	VPMAXSD      X0, X12, X12
-	VPSHUFD      $0x4e, X13, X0
-	VPOR         X0, X13, X13
 	VPSHUFD      $0xb1, X11, X0
 	VPMINSD      X0, X11, X11
 	VPSHUFD      $0xb1, X12, X0
 	VPMAXSD      X0, X12, X12
-	VPSHUFD      $0xb1, X13, X0
-	VPOR         X0, X13, X13
 	VMOVD        X11, AX
 	VMOVD        X12, CX
-	VMOVD        X13, DX
 	MOVL         AX, lo+64(FP)
 	MOVL         CX, hi+68(FP)
-	TESTL        DX, DX
-	SETNE        nan+72(FP)
 	VZEROUPPER
 	RET
 

@@ -107,7 +107,7 @@ func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb
 // histidxnz_avx2 is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.
 //
 //go:noescape
-func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32, nan bool)
+func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32)
 
 // deinterleave_avx2 is deinterleaveGo for n a multiple of the vector width.
 //

@@ -1216,7 +1216,7 @@ func histIndex(t tier) {
 // holds for its mask of non-zero lanes, and stored whole (the caller gives
 // a vector of slack), the next store overwriting the lanes past the count.
 func histIndexNonZero(t tier) {
-	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32, nan bool)")
+	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32)")
 	Pragma("noescape")
 	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.")
 	n := Load(Param("n"), GP64())
@@ -1231,7 +1231,7 @@ func histIndexNonZero(t tier) {
 	zero := t.vec()
 	VXORPS(zero, zero, zero)
 	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
-	mn, mx, un := t.vec(), t.vec(), t.vec()
+	mn, mx := t.vec(), t.vec()
 	// keyOf: minmax's order key of v into m2 (m1 scratch).
 	keyOf := func() {
 		VPSRAD(U8(31), v, m1)
@@ -1242,14 +1242,11 @@ func histIndexNonZero(t tier) {
 	keyOf()
 	VMOVDQU(m2, mn)
 	VMOVDQU(m2, mx)
-	VXORPS(un, un, un)
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, v)
 	keyOf()
 	VPMINSD(m2, mn, mn)
 	VPMAXSD(m2, mx, mx)
-	VCMPPS(U8(3), v, v, m1) // _CMP_UNORD_Q
-	VORPS(m1, un, un)
 	VSUBPS(left, v, q)
 	VMULPS(nb, q, q)
 	VDIVPS(width, q, q)
@@ -1274,15 +1271,12 @@ func histIndexNonZero(t tier) {
 	SUBQ(U8(t.vw), n)
 	JNZ(LabelRef("loop"))
 	Store(m, Return("m"))
-	reduce(t, mn, mx, un)
-	lo, hi, nan := GP32(), GP32(), GP32()
+	reduce(t, mn, mx, nil)
+	lo, hi := GP32(), GP32()
 	VMOVD(mn.AsX(), lo)
 	VMOVD(mx.AsX(), hi)
-	VMOVD(un.AsX(), nan)
 	Store(lo, Return("lo"))
 	Store(hi, Return("hi"))
-	TESTL(nan, nan)
-	SETNE(addr(Return("nan")))
 	VZEROUPPER()
 	RET()
 }
@@ -1409,7 +1403,7 @@ func unordered(t tier, v, un reg.VecVirtual) {
 	VORPS(m, un, un)
 }
 
-// reduce folds the lanes of mn (min), mx (max) and un (or) into lane 0.
+// reduce folds the lanes of mn (min), mx (max) and un (or; nil: none) into lane 0.
 func reduce(t tier, mn, mx, un reg.VecVirtual) {
 	tmp := t.vec()
 	if t.vw == 16 {
@@ -1417,22 +1411,28 @@ func reduce(t tier, mn, mx, un reg.VecVirtual) {
 		VPMINSD(tmp.AsY(), mn.AsY(), mn.AsY())
 		VEXTRACTI32X8(U8(1), mx, tmp.AsY())
 		VPMAXSD(tmp.AsY(), mx.AsY(), mx.AsY())
-		VEXTRACTI32X8(U8(1), un, tmp.AsY())
-		VPOR(tmp.AsY(), un.AsY(), un.AsY())
+		if un != nil {
+			VEXTRACTI32X8(U8(1), un, tmp.AsY())
+			VPOR(tmp.AsY(), un.AsY(), un.AsY())
+		}
 	}
 	VEXTRACTI128(U8(1), mn.AsY(), tmp.AsX())
 	VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
 	VEXTRACTI128(U8(1), mx.AsY(), tmp.AsX())
 	VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
-	VEXTRACTI128(U8(1), un.AsY(), tmp.AsX())
-	VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	if un != nil {
+		VEXTRACTI128(U8(1), un.AsY(), tmp.AsX())
+		VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	}
 	for _, sh := range []uint8{0x4e, 0xb1} { // swap 64-bit halves, then 32-bit pairs
 		VPSHUFD(U8(sh), mn.AsX(), tmp.AsX())
 		VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
 		VPSHUFD(U8(sh), mx.AsX(), tmp.AsX())
 		VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
-		VPSHUFD(U8(sh), un.AsX(), tmp.AsX())
-		VPOR(tmp.AsX(), un.AsX(), un.AsX())
+		if un != nil {
+			VPSHUFD(U8(sh), un.AsX(), tmp.AsX())
+			VPOR(tmp.AsX(), un.AsX(), un.AsX())
+		}
 	}
 }
 
