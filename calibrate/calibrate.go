@@ -6,7 +6,6 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
-	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // Result is what calibration found: each observed tensor's frozen qparams and range.
@@ -49,7 +48,8 @@ type Progress func(done, total int)
 // Calibrate runs limit samples of ds (all if 0) through the fused float graph in
 // batches, feeding each observed tensor to a fresh observer of the qconfig, and
 // freezes the qparams. Each batch is one forward call, as in PyTorch: the
-// observers end as they would observing the batch's whole tensor.
+// observers end as they would observing the batch's whole tensor. ds.Load
+// is called from several goroutines at once (data.Open's datasets allow it).
 func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progress Progress) (*Result, error) {
 	want := g.Tensors[g.Input].Shape
 	if c, h, w := ds.Shape(); c != want[0] || h != want[1] || w != want[2] {
@@ -65,14 +65,20 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		}
 		total = limit
 	}
+	if batch <= 0 {
+		return nil, fmt.Errorf("calibration: batch size %d must be positive", batch)
+	}
 	// Each batch is one forward call for the observers, which take it in
-	// parts: RunImages runs the batch a cache-sized group of samples at a
-	// time and calls the hook in sample order node by node.
+	// parts: RunEach runs the samples a cache-sized group at a time, one
+	// group per core, and calls the hook in sample order node by node. An
+	// observer begins and ends each batch in its hook (a group's output may
+	// hold the end of one batch and the start of the next), so no core
+	// waits for the others at a batch's end.
 	type observed struct {
 		o     Observer
 		po    partObserver
 		elems int // per sample
-		done  int // samples of the batch seen
+		seen  int // samples seen
 	}
 	obs := map[int]*observed{}
 	var order []*observed
@@ -89,16 +95,31 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		if !ok || !Observed(n) {
 			return nil
 		}
-		lo, hi, ok := floatk.Best.MinMax(out)
-		if !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
-			for i, v := range out {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, ob.done*len(out)/k+i)
+		for len(out) > 0 {
+			s := ob.seen % batch // the sample's place in its batch
+			if s == 0 {
+				ob.po.begin(min(batch, total-ob.seen) * ob.elems)
+			}
+			take := min(k, batch-s)
+			x := out[:take*ob.elems]
+			// part finds x's range as it reads x.
+			if lo, hi, ok := ob.po.part(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+				for i, v := range x {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, s*ob.elems+i)
+					}
+				}
+			}
+			ob.seen += take
+			out, k = out[len(x):], k-take
+			if ob.seen%batch == 0 || ob.seen == total {
+				ob.po.end()
+				// The last observer ends a batch after the others.
+				if progress != nil && ob == order[len(order)-1] {
+					progress(ob.seen, total)
 				}
 			}
 		}
-		ob.po.part(out, lo, hi)
-		ob.done += k
 		return nil
 	}
 	p, err := ir.Compile(g)
@@ -106,32 +127,26 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		return nil, err
 	}
 	elems := g.Tensors[g.Input].Elems()
-	err = data.Batches(ds, batch, total, func(start int, x []float32, _ []int) error {
+	err = p.RunEach(total, func(s0, k int, x []float32) error {
+		for j := range k {
+			if _, err := ds.Load(s0+j, x[j*elems:(j+1)*elems]); err != nil {
+				return err
+			}
+		}
 		if lo, hi, ok := scanMinMax(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 			for i, v := range x {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return fmt.Errorf("calibration data: sample %d has %v at element %d", start+i/elems, v, i%elems)
+					return fmt.Errorf("calibration data: sample %d has %v at element %d", s0+i/elems, v, i%elems)
 				}
 			}
 		}
-		for _, ob := range order {
-			ob.po.begin(len(x) / elems * ob.elems)
-			ob.done = 0
-		}
-		// The hooks keep nothing: buffers are reused across layers and batches.
-		if _, err := p.RunImages(x, len(x)/elems, nil, hook, true); err != nil {
-			return err
-		}
-		for _, ob := range order {
-			ob.po.end()
-		}
-		if progress != nil {
-			progress(start+len(x)/elems, total)
-		}
 		return nil
-	})
+	}, hook)
 	if err != nil {
 		return nil, err
+	}
+	if progress != nil && len(order) == 0 {
+		progress(total, total)
 	}
 	r := &Result{QConfig: qc, Act: map[int]QParams{}, Range: map[int][2]float32{}, Samples: total}
 	for _, n := range g.Nodes {

@@ -12,8 +12,10 @@ import (
 type partObserver interface {
 	// begin starts a call of size values in all.
 	begin(size int)
-	// part adds x, of min lo and max hi (finite).
-	part(x []float32, lo, hi float32)
+	// part adds x and returns its min and max as floatk's MinMax does
+	// (ok false: a NaN); a part with a NaN or an infinity leaves the call
+	// meaningless, and the caller gives up on it.
+	part(x []float32) (lo, hi float32, ok bool)
 	end()
 }
 
@@ -22,6 +24,10 @@ var (
 	_ partObserver = (*MovingAverageMinMaxObserver)(nil)
 	_ partObserver = (*HistogramObserver)(nil)
 )
+
+// partBins is the power of two above a histogram's bins+1 counts
+// (NewHistogramObserver's are always histogramBins).
+const partBins = 2 * histogramBins
 
 // partRange is the min and max of a call's parts so far.
 type partRange struct {
@@ -39,7 +45,13 @@ func (r *partRange) add(lo, hi float32) {
 
 func (o *MinMaxObserver) begin(int) { o.parts.reset() }
 
-func (o *MinMaxObserver) part(_ []float32, lo, hi float32) { o.parts.add(lo, hi) }
+func (o *MinMaxObserver) part(x []float32) (lo, hi float32, ok bool) {
+	lo, hi, ok = floatk.Best.MinMax(x)
+	if ok {
+		o.parts.add(lo, hi)
+	}
+	return lo, hi, ok
+}
 
 // end: min and max are exact in any grouping.
 func (o *MinMaxObserver) end() {
@@ -71,10 +83,13 @@ func (o *MovingAverageMinMaxObserver) end() {
 // copied in one pass (floatk.HistIndexNonZero), the zeros added to their
 // bin at the end (also after a count again: the copy has no zeros either).
 type histParts struct {
-	r      partRange
-	guess  bool // counting on guessed edges
-	pl     histPlan
-	counts []uint32  // as HistogramObserver.counts
+	r     partRange
+	guess bool // counting on guessed edges
+	pl    histPlan
+	// counts are as HistogramObserver.counts, each half in an array of a
+	// power-of-two length: its index masked, the counting loop checks no
+	// bounds.
+	counts *[2][partBins]uint32
 	stash  []float32 // the parts, without their zeros if nz
 	nz     bool      // false: guessed edges too wide for float32 bins (count's other cases)
 	zeros  int       // zeros left out of counts and stash
@@ -89,7 +104,7 @@ func (o *HistogramObserver) begin(size int) {
 	}
 	p.stash = p.stash[:0]
 	if p.counts == nil {
-		p.counts = make([]uint32, len(o.counts))
+		p.counts = new([2][partBins]uint32)
 	}
 	if math.IsInf(float64(o.min), 1) || o.min == o.max {
 		return // the first call's edges are its own range
@@ -100,29 +115,35 @@ func (o *HistogramObserver) begin(size int) {
 	}
 	p.guess = true
 	p.nz = fitsFloat32(p.pl.left, p.pl.right, o.bins)
-	clear(p.counts)
+	*p.counts = [2][partBins]uint32{}
 }
 
-func (o *HistogramObserver) part(x []float32, lo, hi float32) {
+func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 	p := &o.p
-	p.r.add(lo, hi)
 	if !p.nz {
+		lo, hi, ok = floatk.Best.MinMax(x)
+		if ok {
+			p.r.add(lo, hi)
+		}
 		p.stash = append(p.stash, x...)
-		count(p.counts[:o.bins+1], p.counts[o.bins+1:], o.idx, x, p.pl.left, p.pl.right, o.bins)
-		return
+		count(p.counts[0][:o.bins+1], p.counts[1][:o.bins+1], o.idx, x, p.pl.left, p.pl.right, o.bins)
+		return lo, hi, ok
 	}
 	// Without guessed edges the bins are not used.
 	left, right := float32(0), float32(1)
 	if p.guess {
 		left, right = p.pl.left, p.pl.right
 	}
-	c0, c1 := p.counts[:o.bins+1], p.counts[o.bins+1:]
+	c0, c1 := &p.counts[0], &p.counts[1]
 	chunk := len(o.idx) - floatk.HistSlack
+	lo, hi, ok = float32(math.Inf(1)), float32(math.Inf(-1)), true
 	for len(x) > 0 {
 		n := min(len(x), chunk)
 		k := len(p.stash)
-		m := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], left, right,
+		// The pass that bins and copies the values finds their range too.
+		m, l, h, nonan := floatk.Best.HistIndexNonZero(x[:n], o.idx, p.stash[k:k+n+floatk.HistSlack], left, right,
 			float32(o.bins), right-left, int32(o.bins-1))
+		lo, hi, ok = min(lo, l), max(hi, h), ok && nonan
 		p.stash = p.stash[:k+m]
 		p.zeros += n - m
 		x = x[n:]
@@ -130,15 +151,19 @@ func (o *HistogramObserver) part(x []float32, lo, hi float32) {
 			continue
 		}
 		ix := o.idx[:m]
-		i := 0
-		for ; i+2 <= m; i += 2 {
-			c0[ix[i]]++
-			c1[ix[i+1]]++
+		for len(ix) >= 2 {
+			c0[ix[0]&(partBins-1)]++
+			c1[ix[1]&(partBins-1)]++
+			ix = ix[2:]
 		}
-		if i < m {
-			c0[ix[i]]++
+		if len(ix) > 0 {
+			c0[ix[0]&(partBins-1)]++
 		}
 	}
+	if ok {
+		p.r.add(lo, hi)
+	}
+	return lo, hi, ok
 }
 
 func (o *HistogramObserver) end() {
@@ -148,7 +173,8 @@ func (o *HistogramObserver) end() {
 	}
 	pl := o.plan(p.r.lo, p.r.hi)
 	if o.guessHolds(pl) {
-		o.counts, p.counts = p.counts, o.counts
+		copy(o.counts[:o.bins+1], p.counts[0][:o.bins+1])
+		copy(o.counts[o.bins+1:], p.counts[1][:o.bins+1])
 	} else {
 		o.histc(p.stash, pl.left, pl.right)
 	}

@@ -69,8 +69,11 @@ func TestPartsMatchObserve(t *testing.T) {
 							per := len(x) / parts
 							for k := range parts {
 								p := x[k*per : (k+1)*per]
-								lo, hi, _ := floatk.Best.MinMax(p)
-								po.part(p, lo, hi)
+								lo, hi, ok := po.part(p)
+								wlo, whi, wok := floatk.Best.MinMax(p)
+								if lo != wlo || hi != whi || ok != wok {
+									t.Fatalf("part of %d values: range %v, %v, %v, want MinMax's %v, %v, %v", len(p), lo, hi, ok, wlo, whi, wok)
+								}
 							}
 						}
 						po.begin(len(x))

@@ -203,3 +203,27 @@ func BenchmarkCalibrateMB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPointwise224 is MobileNetV2-224's 1x1 convs with short sums
+// (GemmDot's: K under phasedMinK) and one long one (GemmDotPhased), one
+// image on the best tier.
+func BenchmarkPointwise224(b *testing.B) {
+	for _, l := range []struct{ in, out, hw int }{
+		{32, 16, 112}, {16, 96, 112}, {24, 144, 56}, {32, 192, 28}, {192, 32, 28},
+	} {
+		g := convGraph(Conv{InC: l.in, OutC: l.out, Groups: 1, Window: SquareWindow(1, 1, 0)}, l.hw, l.hw, ActReLU, 1)
+		x := randomInput(1, g.Tensors[g.Input].Shape, 2)
+		p, err := Compile(g)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%dto%dx%d", l.in, l.out, l.hw), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := p.Run(x, 1, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(l.in*l.out*l.hw*l.hw)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}

@@ -33,23 +33,80 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 	}
 	elems := g.Tensors[g.Input].Elems()
 	recycle := transient || (pre == nil && hook == nil)
-	w := runtime.GOMAXPROCS(0)
-	size := p.groupSize()
-	if n >= w {
-		size = min(size, (n+w-1)/w) // a group for each worker at least
-	}
-	groups := (n + size - 1) / size
-	size = (n + groups - 1) / groups // groups of equal size, give or take one
-	groups = (n + size - 1) / size
+	size, groups := p.groups(n)
 	if groups == 1 {
 		return p.run(x, n, pre, hook, recycle, 0)
 	}
 	outElems := g.Tensors[g.Output].Elems()
 	all := make([]float32, n*outElems)
-	w = min(w, groups)
+	err := p.runGroups(n, size, func(s0, k int, _ *[]float32) ([]float32, error) {
+		return x[s0*elems : (s0+k)*elems], nil
+	}, func(s0, k int, out []float32) {
+		copy(all[s0*outElems:(s0+k)*outElems], out)
+	}, pre, hook, recycle)
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// RunEach runs n samples as RunImages does with transient hooks, each group
+// of samples read by load (k samples from sample s0 into x, of k times the
+// input's elements) just before it runs, and keeps no output: a pass that
+// wants only the hooks (calibration) holds a group's input per core instead
+// of all n samples, and runs without a pause at any point of the data.
+func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook Hook) error {
+	if n < 0 {
+		return fmt.Errorf("%d samples", n)
+	}
+	if n == 0 {
+		return nil
+	}
+	elems := p.g.Tensors[p.g.Input].Elems()
+	size, groups := p.groups(n)
+	input := func(s0, k int, buf *[]float32) ([]float32, error) {
+		if cap(*buf) < k*elems {
+			*buf = make([]float32, k*elems)
+		}
+		x := (*buf)[:k*elems]
+		return x, load(s0, k, x)
+	}
+	if groups == 1 {
+		var buf []float32
+		x, err := input(0, n, &buf)
+		if err != nil {
+			return err
+		}
+		out, err := p.run(x, n, nil, hook, true, 0)
+		if err == nil && len(out) > 0 && &out[0] != &x[0] {
+			p.put([][]float32{out})
+		}
+		return err
+	}
+	return p.runGroups(n, size, input, nil, nil, hook, true)
+}
+
+// groups is the size and count of RunImages' groups for n samples.
+func (p *Program) groups(n int) (size, groups int) {
+	w := runtime.GOMAXPROCS(0)
+	size = p.groupSize()
+	if n >= w {
+		size = min(size, (n+w-1)/w) // a group for each worker at least
+	}
+	groups = (n + size - 1) / size
+	size = (n + groups - 1) / groups // groups of equal size, give or take one
+	return size, (n + size - 1) / size
+}
+
+// runGroups runs n samples in groups of size side by side, one group per
+// core: input gives group [s0, s0+k)'s samples (buf is the core's to keep
+// them in), keep (if not nil) takes its output.
+func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) ([]float32, error), keep func(s0, k int, out []float32), pre, hook Hook, recycle bool) error {
+	groups := (n + size - 1) / size
+	w := min(runtime.GOMAXPROCS(0), groups)
 	var ord *turns
 	if w > 1 && (pre != nil || hook != nil) {
-		ord = newTurns(g.Nodes)
+		ord = newTurns(p.g.Nodes)
 	}
 	errs := make([]error, groups)
 	var next atomic.Int64
@@ -58,6 +115,7 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []float32
 			for {
 				grp := int(next.Add(1) - 1)
 				if grp >= groups || (ord != nil && ord.failed.Load()) {
@@ -65,12 +123,15 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 				}
 				s0 := grp * size
 				k := min(size, n-s0)
-				xs := x[s0*elems : (s0+k)*elems]
 				gpre, ghook := pre, hook
 				if ord != nil {
 					gpre, ghook = ord.wrap(pre, grp, 0), ord.wrap(hook, grp, 1)
 				}
-				out, err := p.run(xs, k, gpre, ghook, recycle, 1)
+				xs, err := input(s0, k, &buf)
+				var out []float32
+				if err == nil {
+					out, err = p.run(xs, k, gpre, ghook, recycle, 1)
+				}
 				if err != nil {
 					errs[grp] = err
 					if ord != nil {
@@ -78,7 +139,9 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 					}
 					return
 				}
-				copy(all[s0*outElems:(s0+k)*outElems], out)
+				if keep != nil {
+					keep(s0, k, out)
+				}
 				if recycle && len(out) > 0 && &out[0] != &xs[0] {
 					p.put([][]float32{out})
 				}
@@ -90,16 +153,13 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 	var aborted error
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, errTurnAborted) {
-			return nil, err
+			return err
 		}
 		if err != nil && aborted == nil {
 			aborted = err
 		}
 	}
-	if aborted != nil {
-		return nil, aborted
-	}
-	return all, nil
+	return aborted
 }
 
 // groupSize is how many samples make a group of RunImages.

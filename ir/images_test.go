@@ -78,6 +78,19 @@ func TestRunImages(t *testing.T) {
 				if diff := cmp.Diff(wantPost, gotPost, cmpBits); diff != "" {
 					t.Errorf("%s: hook (-want +got):\n%s", name, diff)
 				}
+				// RunEach: the same hook calls, the input read group by group.
+				gotEach := map[string][]float32{}
+				elems := g.Tensors[g.Input].Elems()
+				err = p.RunEach(n, func(s0, k int, xs []float32) error {
+					copy(xs, x[s0*elems:(s0+k)*elems])
+					return nil
+				}, cat(gotEach))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantPost, gotEach, cmpBits); diff != "" {
+					t.Errorf("%s: RunEach's hook (-want +got):\n%s", name, diff)
+				}
 			}
 		}
 	}

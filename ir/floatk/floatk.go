@@ -39,7 +39,7 @@ type Kernels struct {
 	add      func(n int, a, b, c *float32)
 	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
-	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) int
+	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
 	deint    func(n int, x, even, odd *float32)
 	sig      [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
@@ -242,21 +242,34 @@ const HistSlack = 16
 
 // HistIndexNonZero is HistIndex of the values of x other than zeros (+0
 // and -0), compacted: for the j-th of them it sets idx[j] to its bin and
-// vals[j] to the value, and returns their count. A ReLU's output is about
+// vals[j] to the value, and returns their count m. A ReLU's output is about
 // half zeros, all in one bin: their count is one addition. idx and vals
 // need len(x)+HistSlack elements (what lies past the count is undefined).
-func (t *Kernels) HistIndexNonZero(x []float32, idx []int32, vals []float32, left, right, nb, width float32, last int32) int {
+// It also returns what MinMax returns for x (+Inf, -Inf and ok for no
+// values), from the same pass over x.
+func (t *Kernels) HistIndexNonZero(x []float32, idx []int32, vals []float32, left, right, nb, width float32, last int32) (m int, lo, hi float32, ok bool) {
 	if len(idx) < len(x)+HistSlack || len(vals) < len(x)+HistSlack {
 		panic(fmt.Sprintf("floatk: HistIndexNonZero of %d values into %d and %d", len(x), len(idx), len(vals)))
 	}
-	v, m := 0, 0
+	if len(x) == 0 {
+		return 0, float32(math.Inf(1)), float32(math.Inf(-1)), true
+	}
+	v := 0
 	if t.histNZ != nil {
 		v = len(x) / 8 * 8
 	}
+	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
 	if v > 0 {
-		m = t.histNZ(v, &x[0], &idx[0], &vals[0], left, right, nb, width, last)
+		m, klo, khi = t.histNZ(v, &x[0], &idx[0], &vals[0], left, right, nb, width, last)
+		// Every NaN's key lies outside the infinities'.
+		nan = klo < key(float32(math.Inf(-1))) || khi > key(float32(math.Inf(1)))
 	}
-	return m + histIndexNonZeroGo(x[v:], idx[m:], vals[m:], left, right, nb, width, last)
+	if v < len(x) {
+		l, h, n := minmaxGo(x[v:])
+		klo, khi, nan = min(klo, l), max(khi, h), nan || n
+	}
+	m += histIndexNonZeroGo(x[v:], idx[m:], vals[m:], left, right, nb, width, last)
+	return m, unkey(klo), unkey(khi), !nan
 }
 
 func histIndexNonZeroGo(x []float32, idx []int32, vals []float32, left, right, nb, width float32, last int32) int {

@@ -25,9 +25,9 @@ func phByRows(ks ...dotPhKernel) dotPhFunc {
 
 var (
 	// AVX2 is the AVX2 tier (256-bit registers).
-	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 1, NR: 16, Block: 8, vw: 8,
+	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 2, NR: 16, Block: 8, vw: 8,
 		seq:   byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
-		dot:   byRows(gemmdot1_avx2),
+		dot:   byRows(gemmdot1_avx2, gemmdot2_avx2),
 		dotPh: phByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
 		dw:    dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, deint: deinterleave_avx2,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}}

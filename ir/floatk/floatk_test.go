@@ -242,7 +242,7 @@ func TestHistIndex(t *testing.T) {
 
 // TestHistIndexNonZero: the non-zero values in order, with HistIndex's
 // bins, over lengths that end vectors anywhere and runs of zeros of both
-// signs.
+// signs; and MinMax's results (a NaN put anywhere: only ok then).
 func TestHistIndexNonZero(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
 	negz := float32(math.Copysign(0, -1))
@@ -259,10 +259,25 @@ func TestHistIndexNonZero(t *testing.T) {
 					}
 				}
 			}
-			for _, c := range []struct{ left, right float32 }{{-2.5, 2.5}, {0, 1}, {-0.3, 0.7}} {
+			for ci, c := range []struct{ left, right float32 }{{-2.5, 2.5}, {0, 1}, {-0.3, 0.7}} {
 				nb, width := float32(2048), c.right-c.left
+				if n > 0 && ci == 2 { // a NaN: MinMax's ok is false
+					x = append([]float32(nil), x...)
+					nan := uint32(0x7fc00000) | uint32(r.IntN(2))<<31 // either sign
+					x[r.IntN(n)] = math.Float32frombits(nan)
+				}
 				idx, vals := make([]int32, n+HistSlack), make([]float32, n+HistSlack)
-				m := kt.HistIndexNonZero(x, idx, vals, c.left, c.right, nb, width, 2047)
+				m, lo, hi, ok := kt.HistIndexNonZero(x, idx, vals, c.left, c.right, nb, width, 2047)
+				if n == 0 {
+					if m != 0 || !ok || !math.IsInf(float64(lo), 1) || !math.IsInf(float64(hi), -1) {
+						t.Fatalf("%s HistIndexNonZero of nothing: %d, %v, %v, %v", kt.Name, m, lo, hi, ok)
+					}
+					continue
+				}
+				wlo, whi, wok := Generic.MinMax(x)
+				if ok != wok || ok && (math.Float32bits(lo) != math.Float32bits(wlo) || math.Float32bits(hi) != math.Float32bits(whi)) {
+					t.Fatalf("%s HistIndexNonZero(%d values): min, max %v, %v, %v, want MinMax's %v, %v, %v", kt.Name, n, lo, hi, ok, wlo, whi, wok)
+				}
 				var wantV []float32
 				for _, v := range x {
 					if v != 0 {
@@ -271,7 +286,7 @@ func TestHistIndexNonZero(t *testing.T) {
 				}
 				wantI := make([]int32, len(wantV))
 				kt.HistIndex(wantV, wantI, c.left, c.right, nb, width, 2047)
-				if diff := cmp.Diff(wantV, vals[:m], cmpopts.EquateEmpty()); diff != "" {
+				if diff := cmp.Diff(wantV, vals[:m], cmpopts.EquateEmpty(), cmpopts.EquateNaNs()); diff != "" {
 					t.Fatalf("%s HistIndexNonZero(%d values) in [%v, %v]: values (-want +got):\n%s", kt.Name, n, c.left, c.right, diff)
 				}
 				if diff := cmp.Diff(wantI, idx[:m], cmpopts.EquateEmpty()); diff != "" {

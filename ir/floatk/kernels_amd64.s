@@ -640,6 +640,187 @@ sum:
 	VZEROUPPER
 	RET
 
+// func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+// Requires: AVX
+TEXT ·gemmdot2_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, SI
+	ANDQ   $0x03, DI
+	MOVQ   ldb+24(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   R8, R9
+	SHLQ   $0x02, R9
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   b+16(FP), R10
+	MOVQ   AX, R11
+	MOVQ   SI, R12
+	TESTQ  R12, R12
+	JZ     pair0done
+
+pair0:
+	VMOVUPS      (R10), Y0
+	VMOVUPS      32(R10), Y1
+	VBROADCASTSS (R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y4, Y4
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y5, Y5
+	VBROADCASTSS 4(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y6, Y6
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y7, Y7
+	VMOVUPS      (R10)(R8*1), Y0
+	VMOVUPS      32(R10)(R8*1), Y1
+	VBROADCASTSS 8(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y8, Y8
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y9, Y9
+	VBROADCASTSS 12(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y10, Y10
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y11, Y11
+	ADDQ         $0x00000020, R11
+	ADDQ         R9, R10
+	DECQ         R12
+	JNZ          pair0
+
+pair0done:
+	MOVQ  DI, R12
+	TESTQ R12, R12
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R10), Y0
+	VMOVUPS      32(R10), Y1
+	VBROADCASTSS (R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y4, Y4
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y5, Y5
+	VBROADCASTSS 4(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y6, Y6
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y7, Y7
+	ADDQ         $0x00000008, R11
+	ADDQ         R8, R10
+	DECQ         R12
+	JNZ          tail
+
+taildone:
+	VADDPS Y8, Y4, Y4
+	VADDPS Y9, Y5, Y5
+	VADDPS Y10, Y6, Y6
+	VADDPS Y11, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	MOVQ   b+16(FP), R10
+	ADDQ   R8, R10
+	ADDQ   R8, R10
+	MOVQ   AX, R11
+	ADDQ   $0x00000010, R11
+	MOVQ   SI, R12
+	TESTQ  R12, R12
+	JZ     pair2done
+
+pair2:
+	VMOVUPS      (R10), Y0
+	VMOVUPS      32(R10), Y1
+	VBROADCASTSS (R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y8, Y8
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y9, Y9
+	VBROADCASTSS 4(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y10, Y10
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y11, Y11
+	VMOVUPS      (R10)(R8*1), Y0
+	VMOVUPS      32(R10)(R8*1), Y1
+	VBROADCASTSS 8(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y12, Y12
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y13, Y13
+	VBROADCASTSS 12(R11), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y14, Y14
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y15, Y15
+	ADDQ         $0x00000020, R11
+	ADDQ         R9, R10
+	DECQ         R12
+	JNZ          pair2
+
+pair2done:
+	VBROADCASTSS (CX), Y2
+	VADDPS       Y12, Y8, Y8
+	VADDPS       Y8, Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VADDPS       Y13, Y9, Y9
+	VADDPS       Y9, Y5, Y5
+	VADDPS       Y2, Y5, Y5
+	VBROADCASTSS 4(CX), Y2
+	VADDPS       Y14, Y10, Y10
+	VADDPS       Y10, Y6, Y6
+	VADDPS       Y2, Y6, Y6
+	VADDPS       Y15, Y11, Y11
+	VADDPS       Y11, Y7, Y7
+	VADDPS       Y2, Y7, Y7
+	VBROADCASTSS lo+56(FP), Y0
+	VBROADCASTSS hi+60(FP), Y1
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VMOVUPS      Y4, (SI)
+	VMAXPS       Y5, Y0, Y5
+	VMINPS       Y5, Y1, Y5
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         DI, SI
+	VMAXPS       Y6, Y0, Y6
+	VMINPS       Y6, Y1, Y6
+	VMOVUPS      Y6, (SI)
+	VMAXPS       Y7, Y0, Y7
+	VMINPS       Y7, Y1, Y7
+	VMOVUPS      Y7, 32(SI)
+	MOVQ         k+0(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, AX
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
 // func gemmdp1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 // Requires: AVX
 TEXT ·gemmdp1_avx2(SB), NOSPLIT, $0-80
@@ -3596,9 +3777,9 @@ loop:
 	VZEROUPPER
 	RET
 
-// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) int
+// func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32)
 // Requires: AVX, AVX2, POPCNT
-TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-64
+TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-72
 	MOVQ         n+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         idx+16(FP), DX
@@ -3616,33 +3797,60 @@ TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-64
 	LEAQ         nz_perm<>+0(SB), SI
 	XORQ         DI, DI
 	VXORPS       Y6, Y6, Y6
+	VMOVUPS      (CX), Y7
+	VPSRAD       $0x1f, Y7, Y9
+	VPSRLD       $0x01, Y9, Y9
+	VPXOR        Y9, Y7, Y10
+	VMOVDQU      Y10, Y11
+	VMOVDQU      Y10, Y12
 
 loop:
-	VMOVUPS    (CX), Y7
-	VSUBPS     Y0, Y7, Y8
-	VMULPS     Y2, Y8, Y8
-	VDIVPS     Y3, Y8, Y8
-	VCVTTPS2DQ Y8, Y8
-	VPMINSD    Y4, Y8, Y8
-	VCMPPS     $0x1d, Y0, Y7, Y9
-	VCMPPS     $0x12, Y1, Y7, Y10
-	VANDPS     Y10, Y9, Y9
-	VBLENDVPS  Y9, Y8, Y5, Y8
-	VCMPPS     $0x04, Y6, Y7, Y9
-	VMOVMSKPS  Y9, R8
-	SHLQ       $0x05, R8
-	VMOVDQU    (SI)(R8*1), Y10
-	VPERMD     Y8, Y10, Y8
-	VPERMPS    Y7, Y10, Y7
-	VMOVDQU    Y8, (DX)(DI*4)
-	VMOVUPS    Y7, (BX)(DI*4)
-	SHRQ       $0x05, R8
-	POPCNTQ    R8, R8
-	ADDQ       R8, DI
-	ADDQ       $0x20, CX
-	SUBQ       $0x08, AX
-	JNZ        loop
-	MOVQ       DI, ret+56(FP)
+	VMOVUPS      (CX), Y7
+	VPSRAD       $0x1f, Y7, Y9
+	VPSRLD       $0x01, Y9, Y9
+	VPXOR        Y9, Y7, Y10
+	VPMINSD      Y10, Y11, Y11
+	VPMAXSD      Y10, Y12, Y12
+	VSUBPS       Y0, Y7, Y8
+	VMULPS       Y2, Y8, Y8
+	VDIVPS       Y3, Y8, Y8
+	VCVTTPS2DQ   Y8, Y8
+	VPMINSD      Y4, Y8, Y8
+	VCMPPS       $0x1d, Y0, Y7, Y9
+	VCMPPS       $0x12, Y1, Y7, Y10
+	VANDPS       Y10, Y9, Y9
+	VBLENDVPS    Y9, Y8, Y5, Y8
+	VCMPPS       $0x04, Y6, Y7, Y9
+	VMOVMSKPS    Y9, R8
+	SHLQ         $0x05, R8
+	VMOVDQU      (SI)(R8*1), Y10
+	VPERMD       Y8, Y10, Y8
+	VPERMPS      Y7, Y10, Y7
+	VMOVDQU      Y8, (DX)(DI*4)
+	VMOVUPS      Y7, (BX)(DI*4)
+	SHRQ         $0x05, R8
+	POPCNTQ      R8, R8
+	ADDQ         R8, DI
+	ADDQ         $0x20, CX
+	SUBQ         $0x08, AX
+	JNZ          loop
+	MOVQ         DI, m+56(FP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPMINSD      X0, X11, X11
+	VEXTRACTI128 $0x01, Y12, X0
+	VPMAXSD      X0, X12, X12
+	VPSHUFD      $0x4e, X11, X0
+	VPMINSD      X0, X11, X11
+	VPSHUFD      $0x4e, X12, X0
+	VPMAXSD      X0, X12, X12
+	VPSHUFD      $0xb1, X11, X0
+	VPMINSD      X0, X11, X11
+	VPSHUFD      $0xb1, X12, X0
+	VPMAXSD      X0, X12, X12
+	VMOVD        X11, AX
+	VMOVD        X12, CX
+	MOVL         AX, lo+64(FP)
+	MOVL         CX, hi+68(FP)
 	VZEROUPPER
 	RET
 

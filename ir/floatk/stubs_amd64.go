@@ -39,6 +39,11 @@ func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
+// gemmdot2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
+//
+//go:noescape
+func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+
 // gemmdp1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
 //
 //go:noescape
@@ -99,10 +104,10 @@ func minmax_avx2(n int, x *float32) (lo int32, hi int32, nan bool)
 //go:noescape
 func histidx_avx2(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
 
-// histidxnz_avx2 is histIndexNonZeroGo for n a multiple of the vector width.
+// histidxnz_avx2 is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.
 //
 //go:noescape
-func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) int
+func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32)
 
 // deinterleave_avx2 is deinterleaveGo for n a multiple of the vector width.
 //

@@ -27,7 +27,7 @@ type tier struct {
 }
 
 var tiers = []tier{
-	{name: runtime.AVX2.Name, vw: 8, mrSeq: 6, mrDot: 1, vec: YMM},
+	{name: runtime.AVX2.Name, vw: 8, mrSeq: 6, mrDot: 2, vec: YMM},
 	{name: runtime.AVX512.Name, vw: 16, mrSeq: 12, mrDot: 3, vec: ZMM},
 }
 
@@ -38,7 +38,11 @@ func main() {
 			gemmSeq(t, mr)
 		}
 		for mr := 1; mr <= t.mrDot; mr++ {
-			gemmDot(t, mr)
+			if 4*2*mr+4 > 16 && t.vw == 8 {
+				gemmDotPairs(t, mr)
+			} else {
+				gemmDot(t, mr)
+			}
 		}
 		for mr := 1; mr <= t.mrSeq; mr++ {
 			gemmDotPhased(t, mr)
@@ -218,6 +222,108 @@ func gemmDot(t tier, mr int) {
 		}
 	}
 	clampStore(t, acc[0], c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// gemmDotPairs is gemmDot where four phases of an mr x 2vw tile outgrow
+// the registers (AVX2's 16 ymm from mr 2): the phases run in pairs over B,
+// 0 and 1 interleaved step by step, then 2 and 3, s0+s1 waiting in
+// registers meanwhile. The sums are gemmDot's, term by term; the larger tile
+// loads a B row for mr rows of A (gemmDot's 1x16 tile spends three loads
+// on 16 multiply-adds).
+func gemmDotPairs(t tier, mr int) {
+	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	a, bias, c, panels := panelStart()
+	Label("panel")
+	k4, kt := GP64(), GP64()
+	Load(Param("k"), k4)
+	MOVQ(k4, kt)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), kt)
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	ldb4 := GP64()
+	MOVQ(ldb, ldb4)
+	SHLQ(U8(2), ldb4)
+	bp, ap, cnt := GP64(), GP64(), GP64()
+	tile := func() [][2]reg.VecVirtual {
+		acc := make([][2]reg.VecVirtual, mr)
+		for r := range acc {
+			for j := range 2 {
+				acc[r][j] = t.vec()
+				VXORPS(acc[r][j], acc[r][j], acc[r][j])
+			}
+		}
+		return acc
+	}
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	// step adds B's row at m times A's step at ap+disp to acc.
+	step := func(m Mem, disp int, acc [][2]reg.VecVirtual) {
+		VMOVUPS(m, b0)
+		m.Disp += 4 * t.vw
+		VMOVUPS(m, b1)
+		for r := range mr {
+			rowStep(t, Mem{Base: ap, Disp: disp + 4*r}, b0, b1, bc, p, acc[r])
+		}
+	}
+	// pair runs phases ph and ph+1 over the k&^3 rows: B rows ph+4i and
+	// ph+1+4i, A steps likewise.
+	pair := func(ph int, lo, hi [][2]reg.VecVirtual) {
+		Load(Param("b"), bp)
+		for range ph {
+			ADDQ(ldb, bp)
+		}
+		MOVQ(a, ap)
+		if ph > 0 {
+			ADDQ(U32(4*mr*ph), ap)
+		}
+		MOVQ(k4, cnt)
+		name := fmt.Sprintf("pair%d", ph)
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(name + "done"))
+		Label(name)
+		step(Mem{Base: bp}, 0, lo)
+		step(Mem{Base: bp, Index: ldb, Scale: 1}, 4*mr, hi)
+		ADDQ(U32(16*mr), ap)
+		ADDQ(ldb4, bp)
+		DECQ(cnt)
+		JNZ(LabelRef(name))
+		Label(name + "done")
+	}
+	s0, s1 := tile(), tile()
+	pair(0, s0, s1)
+	// The last k&3 rows into s0: bp and ap are at row k&^3.
+	MOVQ(kt, cnt)
+	TESTQ(cnt, cnt)
+	JZ(LabelRef("taildone"))
+	Label("tail")
+	step(Mem{Base: bp}, 0, s0)
+	ADDQ(U32(4*mr), ap)
+	ADDQ(ldb, bp)
+	DECQ(cnt)
+	JNZ(LabelRef("tail"))
+	Label("taildone")
+	for r := range mr {
+		for j := range 2 {
+			VADDPS(s1[r][j], s0[r][j], s0[r][j])
+		}
+	}
+	s2, s3 := tile(), tile()
+	pair(2, s2, s3)
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+		for j := range 2 {
+			VADDPS(s3[r][j], s2[r][j], s2[r][j])
+			VADDPS(s2[r][j], s0[r][j], s0[r][j])
+			VADDPS(bc, s0[r][j], s0[r][j])
+		}
+	}
+	clampStore(t, s0, c)
+	k := Load(Param("k"), GP64())
+	IMUL3Q(U32(4*mr), k, k)
+	ADDQ(k, a)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
@@ -1104,14 +1210,15 @@ func histIndex(t tier) {
 }
 
 // histIndexNonZero: histIndex of x's non-zero values, compacted: for the
-// j-th of them idx[j] is its bin and vals[j] the value; returns their count.
+// j-th of them idx[j] is its bin and vals[j] the value; returns their count,
+// and minmax's results for all of x (the pass reads x once for both).
 // Each vector's lanes are packed by VPERMD with the permutation nzPerm
 // holds for its mask of non-zero lanes, and stored whole (the caller gives
 // a vector of slack), the next store overwriting the lanes past the count.
 func histIndexNonZero(t tier) {
-	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) int")
+	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32)")
 	Pragma("noescape")
-	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo for n a multiple of the vector width.")
+	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.")
 	n := Load(Param("n"), GP64())
 	x := Load(Param("x"), GP64())
 	idx := Load(Param("idx"), GP64())
@@ -1124,8 +1231,22 @@ func histIndexNonZero(t tier) {
 	zero := t.vec()
 	VXORPS(zero, zero, zero)
 	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
+	mn, mx := t.vec(), t.vec()
+	// keyOf: minmax's order key of v into m2 (m1 scratch).
+	keyOf := func() {
+		VPSRAD(U8(31), v, m1)
+		VPSRLD(U8(1), m1, m1)
+		VPXOR(m1, v, m2)
+	}
+	VMOVUPS(Mem{Base: x}, v)
+	keyOf()
+	VMOVDQU(m2, mn)
+	VMOVDQU(m2, mx)
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, v)
+	keyOf()
+	VPMINSD(m2, mn, mn)
+	VPMAXSD(m2, mx, mx)
 	VSUBPS(left, v, q)
 	VMULPS(nb, q, q)
 	VDIVPS(width, q, q)
@@ -1135,7 +1256,7 @@ func histIndexNonZero(t tier) {
 	VCMPPS(U8(0x12), right, v, m2)
 	VANDPS(m2, m1, m1)
 	VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
-	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ; there are no NaNs)
+	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ: a NaN too)
 	VMOVMSKPS(m1, bits.As32())
 	SHLQ(U8(5), bits)
 	VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, m2)
@@ -1149,7 +1270,13 @@ func histIndexNonZero(t tier) {
 	ADDQ(U8(4*t.vw), x)
 	SUBQ(U8(t.vw), n)
 	JNZ(LabelRef("loop"))
-	Store(m, ReturnIndex(0))
+	Store(m, Return("m"))
+	reduce(t, mn, mx, nil)
+	lo, hi := GP32(), GP32()
+	VMOVD(mn.AsX(), lo)
+	VMOVD(mx.AsX(), hi)
+	Store(lo, Return("lo"))
+	Store(hi, Return("hi"))
 	VZEROUPPER()
 	RET()
 }
@@ -1276,7 +1403,7 @@ func unordered(t tier, v, un reg.VecVirtual) {
 	VORPS(m, un, un)
 }
 
-// reduce folds the lanes of mn (min), mx (max) and un (or) into lane 0.
+// reduce folds the lanes of mn (min), mx (max) and un (or; nil: none) into lane 0.
 func reduce(t tier, mn, mx, un reg.VecVirtual) {
 	tmp := t.vec()
 	if t.vw == 16 {
@@ -1284,22 +1411,28 @@ func reduce(t tier, mn, mx, un reg.VecVirtual) {
 		VPMINSD(tmp.AsY(), mn.AsY(), mn.AsY())
 		VEXTRACTI32X8(U8(1), mx, tmp.AsY())
 		VPMAXSD(tmp.AsY(), mx.AsY(), mx.AsY())
-		VEXTRACTI32X8(U8(1), un, tmp.AsY())
-		VPOR(tmp.AsY(), un.AsY(), un.AsY())
+		if un != nil {
+			VEXTRACTI32X8(U8(1), un, tmp.AsY())
+			VPOR(tmp.AsY(), un.AsY(), un.AsY())
+		}
 	}
 	VEXTRACTI128(U8(1), mn.AsY(), tmp.AsX())
 	VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
 	VEXTRACTI128(U8(1), mx.AsY(), tmp.AsX())
 	VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
-	VEXTRACTI128(U8(1), un.AsY(), tmp.AsX())
-	VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	if un != nil {
+		VEXTRACTI128(U8(1), un.AsY(), tmp.AsX())
+		VPOR(tmp.AsX(), un.AsX(), un.AsX())
+	}
 	for _, sh := range []uint8{0x4e, 0xb1} { // swap 64-bit halves, then 32-bit pairs
 		VPSHUFD(U8(sh), mn.AsX(), tmp.AsX())
 		VPMINSD(tmp.AsX(), mn.AsX(), mn.AsX())
 		VPSHUFD(U8(sh), mx.AsX(), tmp.AsX())
 		VPMAXSD(tmp.AsX(), mx.AsX(), mx.AsX())
-		VPSHUFD(U8(sh), un.AsX(), tmp.AsX())
-		VPOR(tmp.AsX(), un.AsX(), un.AsX())
+		if un != nil {
+			VPSHUFD(U8(sh), un.AsX(), tmp.AsX())
+			VPOR(tmp.AsX(), un.AsX(), un.AsX())
+		}
 	}
 }
 
