@@ -42,8 +42,8 @@ func init() {
 const zooDir = "generated/zoo224"
 
 // zooBench builds m's package from the peer's float ONNX (when the ONNX file
-// changed or the package is missing) and the program that times it, and
-// returns the program's path.
+// or ptqc changed) and the program that times it, and returns the program's
+// path.
 func zooBench(peers, modelDir string, m model) (string, error) {
 	if modelDir == "" {
 		modelDir = filepath.Join(peers, "ort")
@@ -65,13 +65,27 @@ func zooBench(peers, modelDir string, m model) (string, error) {
 		}
 	}
 	pkgDir := filepath.Join(zooDir, m.arch)
-	stamp, err := fileHash(onnx)
+	// The package is rebuilt when the model or ptqc changed: the stamp is
+	// their hashes (Go builds the same binary from the same source).
+	ptqcBin, err := filepath.Abs(filepath.Join(zooDir, "ptqc"))
 	if err != nil {
 		return "", err
 	}
+	if _, err := run(".", nil, "go", "build", "-o", ptqcBin, "./cmd/ptqc"); err != nil {
+		return "", err
+	}
+	hm, err := fileHash(onnx)
+	if err != nil {
+		return "", err
+	}
+	hp, err := fileHash(ptqcBin)
+	if err != nil {
+		return "", err
+	}
+	stamp := hm + " " + hp
 	if old, _ := os.ReadFile(filepath.Join(zooDir, m.arch+".stamp")); string(old) != stamp {
 		fmt.Fprintf(os.Stderr, "speed: building %s with ptqc\n", pkgDir)
-		if _, err := run(".", nil, "go", "run", "./cmd/ptqc", "build", "-model", onnx, "-qconfig", "fbgemm",
+		if _, err := run(".", nil, ptqcBin, "build", "-model", onnx, "-qconfig", "fbgemm",
 			"-calib", calib, "-o", pkgDir, "-pkg", m.arch); err != nil {
 			return "", err
 		}
