@@ -96,47 +96,7 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 }
 
 func TestFastMatchesReferenceConvs(t *testing.T) {
-	for i, c := range []Conv{
-		{InC: 3, OutC: 4, Window: SquareWindow(3, 2, 1), Groups: 1},
-		{InC: 6, OutC: 6, Window: SquareWindow(3, 1, 1), Groups: 6},
-		{InC: 6, OutC: 6, Window: SquareWindow(3, 2, 1), Groups: 6},
-		{InC: 3, OutC: 3, Window: SquareWindow(3, 1, 0), Groups: 3},
-		{InC: 3, OutC: 3, Window: SquareWindow(3, 2, 2), Groups: 3},
-		{InC: 8, OutC: 5, Window: SquareWindow(1, 1, 0), Groups: 1},
-		{InC: 40, OutC: 29, Window: SquareWindow(1, 1, 0), Groups: 1},
-		{InC: 4, OutC: 6, Window: SquareWindow(3, 1, 0), Groups: 2},
-		{InC: 2, OutC: 3, Window: SquareWindow(5, 3, 2), Groups: 1},
-		{InC: 5, OutC: 5, Window: SquareWindow(5, 3, 2), Groups: 5},
-		{InC: 4, OutC: 4, Window: SquareWindow(5, 2, 2), Groups: 4},
-		{InC: 4, OutC: 4, Window: SquareWindow(2, 2, 0), Groups: 4},
-		{InC: 18, OutC: 40, Window: SquareWindow(1, 2, 0), Groups: 1},
-		// grouped (GEMM per group), channel multipliers (depthwise path)
-		{InC: 8, OutC: 12, Window: SquareWindow(3, 1, 1), Groups: 4},
-		{InC: 16, OutC: 16, Window: SquareWindow(3, 2, 1), Groups: 2},
-		{InC: 64, OutC: 64, Window: SquareWindow(3, 1, 1), Groups: 8},
-		{InC: 6, OutC: 9, Window: SquareWindow(1, 1, 0), Groups: 3},
-		{InC: 6, OutC: 12, Window: SquareWindow(1, 2, 0), Groups: 2},
-		{InC: 4, OutC: 8, Window: SquareWindow(3, 1, 1), Groups: 4},
-		{InC: 3, OutC: 9, Window: SquareWindow(5, 2, 2), Groups: 3},
-		// rectangular kernels, per-axis strides, four pads, dilation
-		{InC: 5, OutC: 7, Window: Window{KH: 1, KW: 7, SH: 1, SW: 1, PadL: 3, PadR: 3, DH: 1, DW: 1}, Groups: 1},
-		{InC: 5, OutC: 7, Window: Window{KH: 7, KW: 1, SH: 1, SW: 1, PadT: 3, PadB: 3, DH: 1, DW: 1}, Groups: 1},
-		{InC: 4, OutC: 6, Window: Window{KH: 1, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Groups: 1},
-		{InC: 4, OutC: 6, Window: Window{KH: 3, KW: 3, SH: 2, SW: 2, PadB: 1, PadR: 1, DH: 1, DW: 1}, Groups: 1},
-		{InC: 3, OutC: 5, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}, Groups: 1},
-		{InC: 3, OutC: 5, Window: Window{KH: 3, KW: 2, SH: 3, SW: 1, PadT: 4, PadL: 0, PadB: 1, PadR: 3, DH: 1, DW: 3}, Groups: 1},
-		{InC: 1, OutC: 3, Window: SquareWindow(3, 1, 5), Groups: 1},
-		{InC: 6, OutC: 4, Window: Window{KH: 1, KW: 1, SH: 1, SW: 1, PadT: 1, PadL: 0, PadB: 0, PadR: 2, DH: 1, DW: 1}, Groups: 2},
-		{InC: 8, OutC: 8, Window: Window{KH: 1, KW: 5, SH: 2, SW: 1, PadL: 2, PadR: 2, DH: 1, DW: 2}, Groups: 4},
-		// depthwise beyond the square 3x3
-		{InC: 6, OutC: 6, Window: SquareWindow(7, 1, 3), Groups: 6},
-		{InC: 6, OutC: 6, Window: SquareWindow(7, 2, 3), Groups: 6},
-		{InC: 4, OutC: 4, Window: Window{KH: 5, KW: 5, SH: 2, SW: 2, PadT: 1, PadL: 1, PadB: 2, PadR: 2, DH: 1, DW: 1}, Groups: 4},
-		{InC: 4, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 0, PadL: 1, PadB: 1, PadR: 0, DH: 1, DW: 1}, Groups: 4},
-		{InC: 4, OutC: 4, Window: Window{KH: 1, KW: 7, SH: 1, SW: 2, PadL: 3, PadR: 3, DH: 1, DW: 1}, Groups: 4},
-		{InC: 4, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}, Groups: 4},
-		{InC: 4, OutC: 4, Window: Window{KH: 3, KW: 3, SH: 3, SW: 2, PadT: 4, PadL: 3, PadB: 0, PadR: 1, DH: 2, DW: 3}, Groups: 4},
-	} {
+	for i, c := range testConvs {
 		for _, hw := range [][2]int{{7, 7}, {8, 5}, {1, 1}, {3, 4}, {23, 37}} {
 			if oh, ow := c.OutSize(hw[0], hw[1], false); oh < 1 || ow < 1 {
 				continue
