@@ -150,6 +150,18 @@ func panelStart() (a, bias, c, panels reg.GPVirtual) {
 	return a, bias, c, panels
 }
 
+// zeroTile is an mr x 2vw tile of accumulators, zeroed.
+func zeroTile(t tier, mr int) [][2]reg.VecVirtual {
+	acc := make([][2]reg.VecVirtual, mr)
+	for r := range acc {
+		for j := range 2 {
+			acc[r][j] = t.vec()
+			VXORPS(acc[r][j], acc[r][j], acc[r][j])
+		}
+	}
+	return acc
+}
+
 // panelEnd moves the bias and C on by mr rows and loops while panels remain.
 func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
 	ADDQ(U32(4*mr), bias)
@@ -178,13 +190,7 @@ func gemmDot(t tier, mr int) {
 	SHLQ(U8(2), ldb)
 	var acc [4][][2]reg.VecVirtual
 	for ph := range acc {
-		acc[ph] = make([][2]reg.VecVirtual, mr)
-		for r := range mr {
-			for j := range 2 {
-				acc[ph][r][j] = t.vec()
-				VXORPS(acc[ph][r][j], acc[ph][r][j], acc[ph][r][j])
-			}
-		}
+		acc[ph] = zeroTile(t, mr)
 	}
 	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
 	step := func(acc [][2]reg.VecVirtual) {
@@ -248,16 +254,6 @@ func gemmDotPairs(t tier, mr int) {
 	MOVQ(ldb, ldb4)
 	SHLQ(U8(2), ldb4)
 	bp, ap, cnt := GP64(), GP64(), GP64()
-	tile := func() [][2]reg.VecVirtual {
-		acc := make([][2]reg.VecVirtual, mr)
-		for r := range acc {
-			for j := range 2 {
-				acc[r][j] = t.vec()
-				VXORPS(acc[r][j], acc[r][j], acc[r][j])
-			}
-		}
-		return acc
-	}
 	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
 	// step adds B's row at m times A's step at ap+disp to acc.
 	step := func(m Mem, disp int, acc [][2]reg.VecVirtual) {
@@ -292,7 +288,7 @@ func gemmDotPairs(t tier, mr int) {
 		JNZ(LabelRef(name))
 		Label(name + "done")
 	}
-	s0, s1 := tile(), tile()
+	s0, s1 := zeroTile(t, mr), zeroTile(t, mr)
 	pair(0, s0, s1)
 	// The last k&3 rows into s0: bp and ap are at row k&^3.
 	MOVQ(kt, cnt)
@@ -310,7 +306,7 @@ func gemmDotPairs(t tier, mr int) {
 			VADDPS(s1[r][j], s0[r][j], s0[r][j])
 		}
 	}
-	s2, s3 := tile(), tile()
+	s2, s3 := zeroTile(t, mr), zeroTile(t, mr)
 	pair(2, s2, s3)
 	for r := range mr {
 		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
