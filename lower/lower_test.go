@@ -263,7 +263,7 @@ func TestZooKinds(t *testing.T) {
 			t.Errorf("%s: %d table bytes packed, want %d", l.Node.Name, len(l.W), len(l.Node.Table.T))
 		}
 	}
-	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": WindowConv, "hs": Table, "se.pool": AvgPool,
+	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": WindowConv, "hs": Table, "se.pool": Mean,
 		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
 		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": MaxPool,
 		"avgpool": AvgPool, "dilated": WindowConv, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
@@ -344,7 +344,8 @@ func TestPackWindowConv(t *testing.T) {
 }
 
 // TestGlobalAvgPool: a squeeze-excitation's global pool over a map larger
-// than a conv window may be (EfficientNet-B0's 112x112 at 224) lowers.
+// than a conv window may be (EfficientNet-B0's 112x112 at 224) lowers, as a
+// Mean.
 func TestGlobalAvgPool(t *testing.T) {
 	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: 3}
 	m.Desc.Input = []int{8, 112, 112}
@@ -360,7 +361,7 @@ func TestGlobalAvgPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := lm.Layers[1].Kind; k != AvgPool {
-		t.Errorf("se.pool lowered to %s, want %s", k, AvgPool)
+	if k := lm.Layers[1].Kind; k != Mean {
+		t.Errorf("se.pool lowered to %s, want %s", k, Mean)
 	}
 }

@@ -90,6 +90,12 @@ func (l *Layer) describePool(kind Kind) error {
 		return fmt.Errorf("pool %+v from %v to %v", l.Geom, l.X.Shape, l.Y.Shape)
 	}
 	l.Kind = kind
+	if kind == AvgPool && oh == 1 && ow == 1 && w.KH == l.XD.H && w.KW == l.XD.W && w.PadT == 0 && w.PadL == 0 {
+		// A global pool (squeeze-excitation's) is a Mean: one window of H*W
+		// pixels, sum - H*W*z times float32(1/(H*W)), as AvgPoolQ computes it,
+		// on the mean's assembly.
+		l.Kind = Mean
+	}
 	return nil
 }
 
