@@ -364,4 +364,14 @@ func TestGlobalAvgPool(t *testing.T) {
 	if k := lm.Layers[1].Kind; k != Mean {
 		t.Errorf("se.pool lowered to %s, want %s", k, Mean)
 	}
+	// Beyond the mean kernel's exact float32 sums it stays an AvgPool.
+	m.Desc.Input = []int{8, 200, 200}
+	m.Tensors[0].Shape, m.Tensors[1].Shape = m.Desc.Input, m.Desc.Input
+	m.Nodes[1].Pool.Geom.Window.KH, m.Nodes[1].Pool.Geom.Window.KW = 200, 200
+	if lm, err = Lower(m); err != nil {
+		t.Fatal(err)
+	}
+	if k := lm.Layers[1].Kind; k != AvgPool {
+		t.Errorf("a 200x200 pool lowered to %s, want %s", k, AvgPool)
+	}
 }
