@@ -18,9 +18,7 @@ import (
 // built by the same harness (Go's assembler takes their bytes) and run where
 // the CPU has AMX; elsewhere the test says they are UNVERIFIED.
 func TestAMXDense(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program")
-	}
+	testenv.SkipShort(t, "builds a program")
 	needISA(t, amxEmulated.base())
 	r := rand.New(rand.NewPCG(16, 3))
 	reps := 1 // cases a tile shape: the quick suite builds half the kernels

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -201,9 +202,7 @@ func TestConcat(t *testing.T) {
 // then hardswish and a squeeze-excitation, through generated packages on
 // every tier and emulation, 1 to 3 workers, against the interpreter.
 func TestGeneratedInception(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	ms := []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "qnnpack", false), gentest.PairModel(t)}
 	seeds := []uint64{0, 1, 2}
 	t.Run("tiers", func(t *testing.T) {

@@ -86,9 +86,7 @@ func TestGeneratedZMMEmulated(t *testing.T) {
 // between the other layers' assembly) on every tier this CPU runs, and, as
 // the avx2 tier, on the VPDPBUSD, avx512-on-ymm and AMX emulations.
 func TestGeneratedZoo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	ms := []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}
 	seeds := []uint64{0, 1, 2}
 	t.Run("tiers", func(t *testing.T) {
@@ -113,9 +111,7 @@ func randomModels(quick ...uint64) []uint64 {
 }
 
 func testGeneratedTiers(t *testing.T, gen asmGen, seeds []uint64, tiers []string) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	var ms []*compiler.Model
 	for _, i := range seeds {
 		ms = append(ms, gentest.RandomModel(t, i))

@@ -160,9 +160,7 @@ func TestTileWindow(t *testing.T) {
 // TestAMXDenseWindow runs the amx kernels of random windows as TestAMXDense
 // does: tile instructions emulated here, the real ones where the CPU has AMX.
 func TestAMXDenseWindow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program")
-	}
+	testenv.SkipShort(t, "builds a program")
 	needISA(t, amxEmulated.base())
 	r := rand.New(rand.NewPCG(7, 10))
 	n := 24
@@ -329,9 +327,7 @@ func windowModel(t *testing.T, qconfig string) *compiler.Model {
 // tier (emulated where the CPU lacks it) against the interpreter, after
 // checking that every window conv got an assembly kind.
 func TestGeneratedWindows(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	ms := []*compiler.Model{windowModel(t, "fbgemm"), windowModel(t, "qnnpack")}
 	lm, err := lower.Lower(ms[0])
 	if err != nil {

@@ -6,15 +6,14 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // TestInceptionMatchesInterpreter runs an inception block whose concat has
 // inputs written in place by their convs (shared qparams) and requantized
 // ones, on the portable kernels, bit for bit against compiler.Run.
 func TestInceptionMatchesInterpreter(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	const images = 3
 	var pkgs []*Package
 	var ms []*compiler.Model

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // TestZooMatchesInterpreter runs every op kind of the imported families
@@ -15,9 +16,7 @@ import (
 // compiler.Run, under two qconfigs (the harness also checks 0 allocations
 // per Forward). asmgen's TestGeneratedZoo runs the assembly tiers.
 func TestZooMatchesInterpreter(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	const images = 5
 	var pkgs []*Package
 	var ms []*compiler.Model
