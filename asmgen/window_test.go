@@ -2,14 +2,13 @@ package asmgen
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/calibrate"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/internal/zoo"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/ptq"
@@ -271,20 +270,8 @@ func TestDepthwiseWindow(t *testing.T) {
 func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	t.Helper()
 	r := rand.New(rand.NewPCG(7, 11))
-	g := &ir.Graph{Name: "windows"}
-	g.Input = g.NewTensor([]int{3, 13, 11})
-	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
-		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
-		c.Weight = make([]float32, outC*inC/groups*w.Taps())
-		sd := 1 / math.Sqrt(float64(inC/groups*w.Taps()))
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64() * sd)
-		}
-		for i := range c.Bias {
-			c.Bias[i] = float32(0.1 * r.NormFloat64())
-		}
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
-	}
+	bld := zoo.NewBuilder("windows", r, 3, 13, 11)
+	g, conv := bld.G, bld.Conv
 	win := func(kh, kw, sh, sw, pt, pl, pb, pr, dh, dw int) ir.Window {
 		return ir.Window{KH: kh, KW: kw, SH: sh, SW: sw, PadT: pt, PadL: pl, PadB: pb, PadR: pr, DH: dh, DW: dw}
 	}
@@ -299,28 +286,7 @@ func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	x = conv("head", x, 20, 5, 1, win(2, 3, 2, 3, 0, 0, 1, 0, 1, 1), ir.ActNone) // 5x2x2
 	x = g.Add(&ir.Node{Op: ir.OpFlatten, Name: "flatten"}, x)
 	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
-	if err := ir.InferShapes(g); err != nil {
-		t.Fatal(err)
-	}
-	ds := &data.Samples{C: 3, H: 13, W: 11, X: make([]float32, 32*3*13*11)}
-	for i := range ds.X {
-		ds.X[i] = float32(r.NormFloat64())
-	}
-	qc, err := calibrate.LookupQConfig(qconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 13, 11}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, ir.Elems(g.Tensors[g.Output].Shape)
-	m, err := compiler.Convert(d, g, cal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return gentest.Convert(t, g, qconfig, r)
 }
 
 // TestGeneratedWindows runs windowModel through generated packages on every
