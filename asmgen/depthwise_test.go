@@ -53,15 +53,9 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 		for ox := 0; ox < d.OW; ox++ {
 			for c := 0; c < d.C; c++ {
 				var acc int32
-				for ky := 0; ky < g.KH; ky++ {
-					for kx := 0; kx < g.KW; kx++ {
-						iy, ix := oy*g.SH-g.PadT+ky*g.DH, ox*g.SW-g.PadL+kx*g.DW
-						if iy < 0 || iy >= d.H || ix < 0 || ix >= d.W {
-							continue
-						}
-						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*g.KH+ky)*g.KW+kx])
-					}
-				}
+				forTaps(g, d.H, d.W, oy, ox, func(ky, kx, px int) {
+					acc += (int32(x[px*d.C+c]) - d.ZIn) * int32(d.Weight[(c*g.KH+ky)*g.KW+kx])
+				})
 				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi)
 			}
 		}

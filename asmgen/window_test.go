@@ -13,7 +13,6 @@ import (
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
-	"golang.org/x/sys/cpu"
 )
 
 // randWindow draws a window that is not square: KH, KW in 1..7, strides
@@ -101,16 +100,7 @@ func TestDenseWindow(t *testing.T) {
 				paths[c.d.Path(isa)]++
 				x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
 				w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
-				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-				s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))
-				u, cu := c.d.Units(), c.d.Cols()
-				mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-						h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-					}
-				}
-				checks = append(checks, kernelCall[*denseCase, uint8]{name: name, layer: c, out: y})
+				checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
 			}
 			t.Logf("paths: %v", paths)
 			if isa.emulated() && !isa.Tier.Supported() {
@@ -141,16 +131,9 @@ func TestTileWindow(t *testing.T) {
 		}
 		x := append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...)
 		w := convert[byte](lower.PackDenseTaps(d.Weight, d.Cin, d.Cout, d.taps()))
-		y := make([]byte, d.OH*d.OW*d.OutStride)
-		scratch := make([]byte, AMXScratch)
-		u, cu := d.Units(), d.Cols()
-		mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-		for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-			for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-				if err := p.emulate(x, w, y, scratch, sr[0], sr[1], cr[0], cr[1]); err != nil {
-					t.Fatalf("%s: %v", d.geomText(), err)
-				}
-			}
+		y, err := emulateSplit(p, d, x, w, workSplit(r, d.Units(), d.Cols()))
+		if err != nil {
+			t.Fatalf("%s: %v", d.geomText(), err)
 		}
 		sameBytes(t, fmt.Sprintf("%d -> %d %s over %dx%d", d.Cin, d.Cout, d.geomText(), d.H, d.W), y, c.want(), d.Cout, d.OutStride)
 	}
@@ -166,14 +149,8 @@ func TestAMXDenseWindow(t *testing.T) {
 	if testenv.Long() {
 		n = 60
 	}
-	h := newHarness()
+	h, real, zmmEpilogue := newAMXHarness()
 	var checks []kernelCall[*denseCase, uint8]
-	real := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
-	zmmEpilogue := runtime.AVX512.Supported()
-	if real {
-		h.imports = append(h.imports, "syscall")
-		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
-	}
 	for j, c := range windowDenseCases(r, n) {
 		if !c.d.tileOK() {
 			continue
@@ -181,27 +158,7 @@ func TestAMXDenseWindow(t *testing.T) {
 		name := fmt.Sprintf("amxwin%d", j)
 		x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))
 		w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
-		u, cu := c.d.Units(), c.d.Cols()
-		mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-		variant := func(fn string, isa Target, run bool) {
-			if err := h.prog.AMXDense(fn, c.d, isa); err != nil {
-				t.Fatal(err)
-			}
-			if !run {
-				return
-			}
-			y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-			s := h.buf(make([]byte, amxScratch(isa)))
-			for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-				for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-					h.call(fn, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-				}
-			}
-			checks = append(checks, kernelCall[*denseCase, uint8]{name: fn, layer: c, out: y})
-		}
-		variant(name, amxEmulated, true)
-		variant(name+"_z", amxTilesEmulated, zmmEpilogue)
-		variant(name+"_real", amx, real)
+		checks = append(checks, amxVariants(t, h, name, c, x, w, workSplit(r, c.d.Units(), c.d.Cols()), real, zmmEpilogue)...)
 	}
 	res := h.run(t)
 	for _, ck := range checks {
@@ -312,16 +269,7 @@ func TestGeneratedWindows(t *testing.T) {
 		t.Errorf("%d tile programs, want the 1x7, 7x1 and dilated 3x3", tiles)
 	}
 	seeds := []uint64{0, 1}
-	t.Run("tiers", func(t *testing.T) {
-		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	})
-	t.Run("emulated", func(t *testing.T) {
-		var gens []asmGen
-		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-		}
-		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
-	})
+	testModelEveryTier(t, ms, seeds)
 }
 
 // TestMaxPoolWindow runs max pools of random windows without dilation
@@ -339,41 +287,11 @@ func TestMaxPoolWindow(t *testing.T) {
 			continue // a square one, or a window of padding only (lower refuses it)
 		}
 		name := fmt.Sprintf("poolwin%d", i)
-		if err := h.prog.MaxPool(name, m, avx2); err != nil {
-			t.Fatal(err)
-		}
-		x := make([]uint8, m.H*m.W*m.C)
-		for j := range x {
-			x[j] = uint8(r.IntN(256))
-		}
-		out := make([]byte, m.OH*m.OW*m.C+40)
-		for j := range out {
-			out[j] = 0xa5
-		}
-		xb, ob := h.buf(x), h.buf(out)
-		mid := r.IntN(m.Units() + 1)
-		h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
-		h.call(name, xb, ob, lit("0"), ilit(mid))
-		checks = append(checks, kernelCall[*MaxPool, uint8]{fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W), m, x, ob})
+		checks = append(checks, runMaxPool(t, h, r, name, m, fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W)))
 	}
 	res := h.run(t)
 	for _, ck := range checks {
-		m := ck.layer
-		want := make([]uint8, m.OH*m.OW*m.C+40)
-		for j := range want {
-			want[j] = 0xa5
-		}
-		plane, o := make([]uint8, m.H*m.W), make([]uint8, m.OH*m.OW)
-		for c := 0; c < m.C; c++ {
-			for p := range plane {
-				plane[p] = ck.x[p*m.C+c]
-			}
-			ir.MaxPool(m.Win, m.H, m.W, plane, m.OH, m.OW, o)
-			for p, v := range o {
-				want[p*m.C+c] = v
-			}
-		}
-		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
+		sameBytes(t, ck.name, res[ck.out], wantMaxPool(ck.layer, ck.x), ck.layer.C, ck.layer.C)
 	}
 }
 
