@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/zoo"
 	"github.com/ptqc/ptqc/ir"
@@ -77,6 +78,12 @@ func Convert(tb testing.TB, g *ir.Graph, qconfig string, r *rand.Rand) *compiler
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return convert(tb, d, g, cal)
+}
+
+// convert is compiler.Convert, failing tb on an error.
+func convert(tb testing.TB, d *ir.Description, g *ir.Graph, cal *calibrate.Result) *compiler.Model {
+	tb.Helper()
 	m, err := compiler.Convert(d, g, cal)
 	if err != nil {
 		tb.Fatal(err)
