@@ -178,33 +178,29 @@ func denseShapes() []denseShape {
 }
 
 func TestDense(t *testing.T) {
-	// Seeds 1..5 by position, as when the tiers were numbered.
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 1, uint64(i+1))
-			var checks []kernelCall[*denseCase, uint8]
-			paths := map[Path]int{}
-			for i, sh := range denseShapes() {
-				for rep := 0; rep < 2; rep++ {
-					c := randDense(r, sh)
-					name := fmt.Sprintf("dense%d_%d", i, rep)
-					if err := h.prog.Dense(name, c.d, isa); err != nil {
-						t.Fatal(err)
-					}
-					paths[c.d.Path(isa)]++
-					blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
-					x, w := h.buf(c.input(r, isa)), h.buf(blob)
-					checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
+	eachKernelTier(t, 1, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*denseCase, uint8]
+		paths := map[Path]int{}
+		for i, sh := range denseShapes() {
+			for rep := 0; rep < 2; rep++ {
+				c := randDense(r, sh)
+				name := fmt.Sprintf("dense%d_%d", i, rep)
+				if err := h.prog.Dense(name, c.d, isa); err != nil {
+					t.Fatal(err)
 				}
+				paths[c.d.Path(isa)]++
+				blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
+				x, w := h.buf(c.input(r, isa)), h.buf(blob)
+				checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
 			}
-			t.Logf("paths: %v", paths)
-			res := h.run(t)
-			for _, ck := range checks {
-				d := ck.layer.d
-				sameBytes(t, fmt.Sprintf("%s (%s)", ck.name, d.Path(isa)), res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
-			}
-		})
-	}
+		}
+		t.Logf("paths: %v", paths)
+		res := h.run(t)
+		for _, ck := range checks {
+			d := ck.layer.d
+			sameBytes(t, fmt.Sprintf("%s (%s)", ck.name, d.Path(isa)), res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
+		}
+	})
 }
 
 // randomBias is n float biases in output units: half of them exact halves (the

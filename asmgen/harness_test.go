@@ -43,6 +43,19 @@ func kernelTest(t *testing.T, isa Target, s1, s2 uint64) (*rand.Rand, *harness) 
 	return rand.New(rand.NewPCG(s1, s2)), newHarness()
 }
 
+// eachKernelTier runs f as a subtest on each tier the dense and depthwise
+// kernels are tested on, with the harness and random source kernelTest
+// gives (seeds s1 and the tier's position from 1, as when the tiers were
+// numbered).
+func eachKernelTier(t *testing.T, s1 uint64, f func(t *testing.T, isa Target, r *rand.Rand, h *harness)) {
+	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
+		t.Run(isa.String(), func(t *testing.T) {
+			r, h := kernelTest(t, isa, s1, uint64(i+1))
+			f(t, isa, r, h)
+		})
+	}
+}
+
 // kernelCall is one call a kernel test checks: its name, the layer, the
 // input and the buffer of the output.
 type kernelCall[L, X any] struct {

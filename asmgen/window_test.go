@@ -12,7 +12,6 @@ import (
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/ptq"
-	"github.com/ptqc/ptqc/runtime"
 )
 
 // randWindow draws a window that is not square: KH, KW in 1..7, strides
@@ -81,39 +80,36 @@ func windowDenseCases(r *rand.Rand, n int) []*denseCase {
 // TestDenseWindow runs dense kernels of random windows on every tier as
 // TestDense does (four calls over a split of the work).
 func TestDenseWindow(t *testing.T) {
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 7, uint64(i+1))
-			var checks []kernelCall[*denseCase, uint8]
-			paths := map[Path]int{}
-			for j, c := range windowDenseCases(r, 30) {
-				name := fmt.Sprintf("win%d", j)
-				if err := h.prog.Dense(name, c.d, isa); err != nil {
+	eachKernelTier(t, 7, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*denseCase, uint8]
+		paths := map[Path]int{}
+		for j, c := range windowDenseCases(r, 30) {
+			name := fmt.Sprintf("win%d", j)
+			if err := h.prog.Dense(name, c.d, isa); err != nil {
+				t.Fatal(err)
+			}
+			if isa.emulated() {
+				// The native kernel too, assembled but not run (UNVERIFIED here).
+				if err := h.prog.Dense(name+"_native", c.d, Target{Tier: isa.Tier}); err != nil {
 					t.Fatal(err)
 				}
-				if isa.emulated() {
-					// The native kernel too, assembled but not run (UNVERIFIED here).
-					if err := h.prog.Dense(name+"_native", c.d, Target{Tier: isa.Tier}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				paths[c.d.Path(isa)]++
-				x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
-				w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
-				checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
 			}
-			t.Logf("paths: %v", paths)
-			if isa.emulated() && !isa.Tier.Supported() {
-				t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
-			}
-			res := h.run(t)
-			for _, ck := range checks {
-				d := ck.layer.d
-				sameBytes(t, fmt.Sprintf("%s %d -> %d %s over %dx%d (%s)", ck.name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.Path(isa)),
-					res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
-			}
-		})
-	}
+			paths[c.d.Path(isa)]++
+			x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
+			w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
+			checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
+		}
+		t.Logf("paths: %v", paths)
+		if isa.emulated() && !isa.Tier.Supported() {
+			t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
+		}
+		res := h.run(t)
+		for _, ck := range checks {
+			d := ck.layer.d
+			sameBytes(t, fmt.Sprintf("%s %d -> %d %s over %dx%d (%s)", ck.name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.Path(isa)),
+				res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
+		}
+	})
 }
 
 // TestTileWindow runs the tile programs of random windows on the tile
@@ -173,50 +169,47 @@ func TestAMXDenseWindow(t *testing.T) {
 // TestDepthwiseWindow runs depthwise kernels of random windows on every
 // tier: channel counts around the chunk sizes (8, 16, 32, 64) and odd ones.
 func TestDepthwiseWindow(t *testing.T) {
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 8, uint64(i+1))
-			var checks []kernelCall[*Depthwise, uint8]
-			for j := range 40 {
-				w, hh, ww := randWindow(r)
-				c := []int{1 + r.IntN(20), 8, 16, 24, 32 + r.IntN(40), 64, 96 + r.IntN(40)}[r.IntN(7)]
-				sh := dwShape{c: c, k: 1, s: 1, h: hh, w: ww, act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(10) == 0, smallW: r.IntN(3) == 0}
-				d, x := randDW(r, sh) // the 1x1 draw, then the window's weights
-				d.K, d.Stride, d.Pad, d.Win = 0, 0, 0, &w
-				d.OH, d.OW = w.OutSize(hh, ww, false)
-				d.Weight = make([]int8, c*w.Taps())
-				for k := range d.Weight {
-					d.Weight[k] = int8(r.IntN(256) - 128)
-					if sh.smallW {
-						d.Weight[k] = int8(r.IntN(50) - 25)
-					}
+	eachKernelTier(t, 8, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*Depthwise, uint8]
+		for j := range 40 {
+			w, hh, ww := randWindow(r)
+			c := []int{1 + r.IntN(20), 8, 16, 24, 32 + r.IntN(40), 64, 96 + r.IntN(40)}[r.IntN(7)]
+			sh := dwShape{c: c, k: 1, s: 1, h: hh, w: ww, act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(10) == 0, smallW: r.IntN(3) == 0}
+			d, x := randDW(r, sh) // the 1x1 draw, then the window's weights
+			d.K, d.Stride, d.Pad, d.Win = 0, 0, 0, &w
+			d.OH, d.OW = w.OutSize(hh, ww, false)
+			d.Weight = make([]int8, c*w.Taps())
+			for k := range d.Weight {
+				d.Weight[k] = int8(r.IntN(256) - 128)
+				if sh.smallW {
+					d.Weight[k] = int8(r.IntN(50) - 25)
 				}
-				name := fmt.Sprintf("dwwin%d", j)
-				if err := h.prog.Depthwise(name, d, isa); err != nil {
+			}
+			name := fmt.Sprintf("dwwin%d", j)
+			if err := h.prog.Depthwise(name, d, isa); err != nil {
+				t.Fatal(err)
+			}
+			if isa.emulated() {
+				if err := h.prog.Depthwise(name+"_native", d, Target{Tier: isa.Tier}); err != nil {
 					t.Fatal(err)
 				}
-				if isa.emulated() {
-					if err := h.prog.Depthwise(name+"_native", d, Target{Tier: isa.Tier}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(convert[byte](lower.PackDepthwiseTaps(d.Weight, d.C, w.Taps())))
-				y := h.buf(make([]byte, d.OH*d.OW*d.C))
-				mid := r.IntN(d.OH + 1)
-				h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
-				h.call(name, xb, wb, y, lit("0"), ilit(mid))
-				checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
 			}
-			if isa.emulated() && !isa.Tier.Supported() {
-				t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
-			}
-			res := h.run(t)
-			for _, ck := range checks {
-				d := ck.layer
-				sameBytes(t, fmt.Sprintf("%s C%d %s over %dx%d", ck.name, d.C, d.geomText(), d.H, d.W), res[ck.out], wantDW(d, ck.x), d.C, d.C)
-			}
-		})
-	}
+			xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(convert[byte](lower.PackDepthwiseTaps(d.Weight, d.C, w.Taps())))
+			y := h.buf(make([]byte, d.OH*d.OW*d.C))
+			mid := r.IntN(d.OH + 1)
+			h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
+			h.call(name, xb, wb, y, lit("0"), ilit(mid))
+			checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
+		}
+		if isa.emulated() && !isa.Tier.Supported() {
+			t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
+		}
+		res := h.run(t)
+		for _, ck := range checks {
+			d := ck.layer
+			sameBytes(t, fmt.Sprintf("%s C%d %s over %dx%d", ck.name, d.C, d.geomText(), d.H, d.W), res[ck.out], wantDW(d, ck.x), d.C, d.C)
+		}
+	})
 }
 
 // windowModel is a graph of window convs (Inception's 1x7 and 7x1 with 32+
@@ -307,10 +300,5 @@ func TestGeneratedInceptionV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms, seeds := []*compiler.Model{m}, []uint64{0}
-	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	var gens []asmGen
-	for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-		gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-	}
-	testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
+	testModelEveryTier(t, ms, seeds)
 }
