@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 var allGP = []reg.GPPhysical{reg.RAX, reg.RCX, reg.RDX, reg.RBX, reg.RSP, reg.RBP, reg.RSI, reg.RDI,
@@ -106,9 +107,7 @@ func TestAMXEncodings(t *testing.T) {
 // verbatim: a function made of AMX instructions (never called) is built with
 // Go's assembler and disassembled.
 func TestAMXBytesThroughGoAsm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program")
-	}
+	testenv.SkipShort(t, "builds a program")
 	ops := []amxOp{
 		{Kind: amxLdtilecfg, Base: reg.RDX, Disp: 0},
 		{Kind: amxTilezero, T: 3},

@@ -23,6 +23,15 @@ const ByteBlock = 32
 // flatUnits is the units of a flat kernel over n bytes.
 func flatUnits(n int) int { return (n + ByteBlock - 1) / ByteBlock }
 
+// rowsOrFlat is the units of a kernel that works by rows when byRows (a
+// table per channel, a broadcast Mul), else over n flat bytes.
+func rowsOrFlat(byRows bool, rows, n int) int {
+	if byRows {
+		return rows
+	}
+	return flatUnits(n)
+}
+
 // avx2Design is the target the byte-wise kernels are generated for on every tier.
 var avx2Design = Target{Tier: runtime.AVX2}
 
@@ -36,12 +45,7 @@ type Table struct {
 
 // Units is the kernel's work count: blocks of ByteBlock bytes, or rows for
 // per-channel tables.
-func (t *Table) Units() int {
-	if t.PerChan {
-		return t.Rows
-	}
-	return flatUnits(t.N)
-}
+func (t *Table) Units() int { return rowsOrFlat(t.PerChan, t.Rows, t.N) }
 
 const tableSig = "func(x, w, y *byte, s0, s1 int)"
 
@@ -252,12 +256,7 @@ type Mul struct {
 }
 
 // Units is the kernel's work count: blocks of ByteBlock bytes, or rows.
-func (m *Mul) Units() int {
-	if m.Bcast {
-		return m.Rows
-	}
-	return flatUnits(m.N)
-}
+func (m *Mul) Units() int { return rowsOrFlat(m.Bcast, m.Rows, m.N) }
 
 const mulSig = "func(a, b, y *byte, s0, s1 int)"
 

@@ -8,8 +8,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
-	"github.com/ptqc/ptqc/lower"
-	"github.com/ptqc/ptqc/runtime"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // The byte-wise kernels are the same AVX2 code on every tier (bytes.go), so
@@ -201,19 +200,8 @@ func TestConcat(t *testing.T) {
 // then hardswish and a squeeze-excitation, through generated packages on
 // every tier and emulation, 1 to 3 workers, against the interpreter.
 func TestGeneratedInception(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	ms := []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "qnnpack", false), gentest.PairModel(t)}
 	seeds := []uint64{0, 1, 2}
-	t.Run("tiers", func(t *testing.T) {
-		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	})
-	t.Run("emulated", func(t *testing.T) {
-		var gens []asmGen
-		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-		}
-		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
-	})
+	testModelEveryTier(t, ms, seeds)
 }

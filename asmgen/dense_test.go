@@ -122,25 +122,25 @@ func (c *denseCase) want() []uint8 {
 			for o := 0; o < d.Cout; o++ {
 				var acc int32
 				for ci := 0; ci < d.Cin; ci++ {
-					for ky := 0; ky < g.KH; ky++ {
-						iy := oy*g.SH - g.PadT + ky*g.DH
-						if iy < 0 || iy >= d.H {
-							continue
-						}
-						for kx := 0; kx < g.KW; kx++ {
-							ix := ox*g.SW - g.PadL + kx*g.DW
-							if ix < 0 || ix >= d.W {
-								continue
-							}
-							acc += (int32(c.x[(iy*d.W+ix)*d.Cin+ci]) - d.ZIn) * int32(d.Weight[((o*d.Cin+ci)*g.KH+ky)*g.KW+kx])
-						}
-					}
+					forTaps(g, d.H, d.W, oy, ox, func(ky, kx, px int) {
+						acc += (int32(c.x[px*d.Cin+ci]) - d.ZIn) * int32(d.Weight[((o*d.Cin+ci)*g.KH+ky)*g.KW+kx])
+					})
 				}
 				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.B[o], d.Z, d.Lo, d.Hi)
 			}
 		}
 	}
 	return out
+}
+
+// runDense adds the calls of kernel name over parts of c's layer on input x
+// and packed weights w (harness buffers), into a fresh output with scratch
+// bytes of scratch; it returns the call to check against c.want.
+func runDense(h *harness, name string, c *denseCase, x, w, scratch int, parts [][4]int) kernelCall[*denseCase, uint8] {
+	y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
+	s := h.buf(make([]byte, scratch))
+	h.callSplit(name, parts, x, w, y, s)
+	return kernelCall[*denseCase, uint8]{name: name, layer: c, out: y}
 }
 
 func denseShapes() []denseShape {
@@ -178,45 +178,29 @@ func denseShapes() []denseShape {
 }
 
 func TestDense(t *testing.T) {
-	// Seeds 1..5 by position, as when the tiers were numbered.
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 1, uint64(i+1))
-			var checks []kernelCall[*denseCase, uint8]
-			paths := map[Path]int{}
-			for i, sh := range denseShapes() {
-				for rep := 0; rep < 2; rep++ {
-					c := randDense(r, sh)
-					name := fmt.Sprintf("dense%d_%d", i, rep)
-					if err := h.prog.Dense(name, c.d, isa); err != nil {
-						t.Fatal(err)
-					}
-					paths[c.d.Path(isa)]++
-					blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
-					x, w := h.buf(c.input(r, isa)), h.buf(blob)
-					y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-					s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))
-					// Four calls over a split of the units and of the column
-					// units, as workers would; the later parts first, so that
-					// a stray write past an earlier part would show.
-					u, cu := c.d.Units(), c.d.Cols()
-					mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-					for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-						for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-							h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-						}
-					}
-					checks = append(checks, kernelCall[*denseCase, uint8]{name: name, layer: c, out: y})
+	eachKernelTier(t, 1, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*denseCase, uint8]
+		paths := map[Path]int{}
+		for i, sh := range denseShapes() {
+			for rep := 0; rep < 2; rep++ {
+				c := randDense(r, sh)
+				name := fmt.Sprintf("dense%d_%d", i, rep)
+				if err := h.prog.Dense(name, c.d, isa); err != nil {
+					t.Fatal(err)
 				}
+				paths[c.d.Path(isa)]++
+				blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
+				x, w := h.buf(c.input(r, isa)), h.buf(blob)
+				checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
 			}
-			t.Logf("paths: %v", paths)
-			res := h.run(t)
-			for _, ck := range checks {
-				d := ck.layer.d
-				sameBytes(t, fmt.Sprintf("%s (%s)", ck.name, d.Path(isa)), res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
-			}
-		})
-	}
+		}
+		t.Logf("paths: %v", paths)
+		res := h.run(t)
+		for _, ck := range checks {
+			d := ck.layer.d
+			sameBytes(t, fmt.Sprintf("%s (%s)", ck.name, d.Path(isa)), res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
+		}
+	})
 }
 
 // randomBias is n float biases in output units: half of them exact halves (the

@@ -53,15 +53,9 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 		for ox := 0; ox < d.OW; ox++ {
 			for c := 0; c < d.C; c++ {
 				var acc int32
-				for ky := 0; ky < g.KH; ky++ {
-					for kx := 0; kx < g.KW; kx++ {
-						iy, ix := oy*g.SH-g.PadT+ky*g.DH, ox*g.SW-g.PadL+kx*g.DW
-						if iy < 0 || iy >= d.H || ix < 0 || ix >= d.W {
-							continue
-						}
-						acc += (int32(x[(iy*d.W+ix)*d.C+c]) - d.ZIn) * int32(d.Weight[(c*g.KH+ky)*g.KW+kx])
-					}
-				}
+				forTaps(g, d.H, d.W, oy, ox, func(ky, kx, px int) {
+					acc += (int32(x[px*d.C+c]) - d.ZIn) * int32(d.Weight[(c*g.KH+ky)*g.KW+kx])
+				})
 				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi)
 			}
 		}
@@ -89,33 +83,29 @@ func TestDepthwise(t *testing.T) {
 		{c: 200, k: 3, s: 2, p: 1, h: 7, w: 6, act: "relu6"},
 		{c: 64, k: 5, s: 1, p: 2, h: 5, w: 6},
 	}
-	// Seeds 1..5 by position, as when the tiers were numbered.
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 2, uint64(i+1))
-			var checks []kernelCall[*Depthwise, uint8]
-			for i, sh := range shapes {
-				for rep := 0; rep < 2; rep++ {
-					d, x := randDW(r, sh)
-					name := fmt.Sprintf("dw%d_%d", i, rep)
-					if err := h.prog.Depthwise(name, d, isa); err != nil {
-						t.Fatal(err)
-					}
-					blob := convert[byte](lower.PackDepthwise(d.Weight, d.C, d.K))
-					xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
-					y := h.buf(make([]byte, d.OH*d.OW*d.C))
-					mid := r.IntN(d.OH + 1)
-					h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
-					h.call(name, xb, wb, y, lit("0"), ilit(mid))
-					checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
+	eachKernelTier(t, 2, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*Depthwise, uint8]
+		for i, sh := range shapes {
+			for rep := 0; rep < 2; rep++ {
+				d, x := randDW(r, sh)
+				name := fmt.Sprintf("dw%d_%d", i, rep)
+				if err := h.prog.Depthwise(name, d, isa); err != nil {
+					t.Fatal(err)
 				}
+				blob := convert[byte](lower.PackDepthwise(d.Weight, d.C, d.K))
+				xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(blob)
+				y := h.buf(make([]byte, d.OH*d.OW*d.C))
+				mid := r.IntN(d.OH + 1)
+				h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
+				h.call(name, xb, wb, y, lit("0"), ilit(mid))
+				checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
 			}
-			res := h.run(t)
-			for _, ck := range checks {
-				sameBytes(t, ck.name, res[ck.out], wantDW(ck.layer, ck.x), ck.layer.C, ck.layer.C)
-			}
-		})
-	}
+		}
+		res := h.run(t)
+		for _, ck := range checks {
+			sameBytes(t, ck.name, res[ck.out], wantDW(ck.layer, ck.x), ck.layer.C, ck.layer.C)
+		}
+	})
 }
 
 func TestWindowPeriod(t *testing.T) {

@@ -19,11 +19,11 @@ type Add struct {
 	ReLU   bool // add_relu: clamp below at Z
 }
 
-// AddBlock is the number of bytes of one Add unit.
-const AddBlock = 32
+// AddBlock is the number of bytes of one Add unit: Add runs flatLoop.
+const AddBlock = ByteBlock
 
 // Units is the kernel's work count: blocks of AddBlock bytes.
-func (a *Add) Units() int { return (a.N + AddBlock - 1) / AddBlock }
+func (a *Add) Units() int { return flatUnits(a.N) }
 
 const addSig = "func(a, b, y *byte, s0, s1 int)"
 
@@ -113,32 +113,7 @@ func (p *Program) Add(name string, a *Add, isa Target) error {
 			}
 		}
 	}
-	// Point the three pointers at block s0.
-	c.SHLQ(operand.U8(5), s)
-	c.ADDQ(s, pa)
-	c.ADDQ(s, pb)
-	c.ADDQ(s, py)
-	c.SHRQ(operand.U8(5), s)
-	full, tail := a.N/AddBlock, a.N%AddBlock
-	lp, tl, done := name+"_blk", name+"_tail", name+"_done"
-	c.Label(lp)
-	c.CMPQ(s, s1)
-	c.JGE(operand.LabelRef(done))
-	if tail > 0 {
-		c.CMPQ(s, i32(full))
-		c.JEQ(operand.LabelRef(tl))
-	}
-	block(AddBlock)
-	c.ADDQ(i32(AddBlock), pa)
-	c.ADDQ(i32(AddBlock), pb)
-	c.ADDQ(i32(AddBlock), py)
-	c.INCQ(s)
-	c.JMP(operand.LabelRef(lp))
-	if tail > 0 {
-		c.Label(tl)
-		block(tail)
-	}
-	c.Label(done)
+	flatLoop(c, name, a.N, []reg.Register{pa, pb, py}, s, s1, block)
 	c.VZEROUPPER()
 	c.RET()
 	return nil

@@ -35,5 +35,5 @@ func TestGeneratedFMNISTZoo(t *testing.T) {
 		}
 		ms, seeds = append(ms, m), append(seeds, uint64(i))
 	}
-	testEveryTier(t, ms, seeds)
+	testModelEveryTier(t, ms, seeds)
 }

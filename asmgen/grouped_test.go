@@ -280,7 +280,7 @@ func TestGroupedModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated packages with the go command")
 	}
-	testEveryTier(t, []*compiler.Model{groupedModel(t, "fbgemm"), groupedModel(t, "qnnpack")}, []uint64{0, 1})
+	testModelEveryTier(t, []*compiler.Model{groupedModel(t, "fbgemm"), groupedModel(t, "qnnpack")}, []uint64{0, 1})
 }
 
 func TestGroupedDesign(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ptqc/ptqc/codegen"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/ptq"
 	"github.com/ptqc/ptqc/runtime"
@@ -40,6 +41,19 @@ func kernelTest(t *testing.T, isa Target, s1, s2 uint64) (*rand.Rand, *harness) 
 	t.Helper()
 	needISA(t, isa)
 	return rand.New(rand.NewPCG(s1, s2)), newHarness()
+}
+
+// eachKernelTier runs f as a subtest on each tier the dense and depthwise
+// kernels are tested on, with the harness and random source kernelTest
+// gives (seeds s1 and the tier's position from 1, as when the tiers were
+// numbered).
+func eachKernelTier(t *testing.T, s1 uint64, f func(t *testing.T, isa Target, r *rand.Rand, h *harness)) {
+	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
+		t.Run(isa.String(), func(t *testing.T) {
+			r, h := kernelTest(t, isa, s1, uint64(i+1))
+			f(t, isa, r, h)
+		})
+	}
 }
 
 // kernelCall is one call a kernel test checks: its name, the layer, the
@@ -222,4 +236,44 @@ func generatePkg(m *compiler.Model, pkg string, gen asmGen) (*codegen.Package, e
 		return nil, err
 	}
 	return codegen.Generate(lm, codegen.Options{Package: pkg, Asm: a})
+}
+
+// workSplit draws the four calls the dense kernel tests make over a split of
+// u units and cu column units, as workers would: {s0, s1, c0, c1} each, the
+// later parts first, so that a stray write past an earlier part would show.
+func workSplit(r *rand.Rand, u, cu int) [][4]int {
+	mid, cmid := r.IntN(u+1), r.IntN(cu+1)
+	var parts [][4]int
+	for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+		for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
+			parts = append(parts, [4]int{sr[0], sr[1], cr[0], cr[1]})
+		}
+	}
+	return parts
+}
+
+// callSplit calls kernel(args..., s0, s1, c0, c1) for each part.
+func (h *harness) callSplit(kernel string, parts [][4]int, args ...any) {
+	for _, p := range parts {
+		h.call(kernel, append(args, ilit(p[0]), ilit(p[1]), ilit(p[2]), ilit(p[3]))...)
+	}
+}
+
+// forTaps calls f with each tap (ky, kx) of window g at output pixel
+// (oy, ox) that reads inside an h x w input, and the pixel iy*w+ix it reads:
+// the reference arithmetic of the conv tests.
+func forTaps(g ir.Window, h, w, oy, ox int, f func(ky, kx, px int)) {
+	for ky := 0; ky < g.KH; ky++ {
+		iy := oy*g.SH - g.PadT + ky*g.DH
+		if iy < 0 || iy >= h {
+			continue
+		}
+		for kx := 0; kx < g.KW; kx++ {
+			ix := ox*g.SW - g.PadL + kx*g.DW
+			if ix < 0 || ix >= w {
+				continue
+			}
+			f(ky, kx, iy*w+ix)
+		}
+	}
 }

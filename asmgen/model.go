@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -51,13 +52,9 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = c.Hi
 			d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 				H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: ly.YStride,
-				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y)}
+				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y), Win: window(ly)}
 			if ly.Pad != nil {
 				d.InStride = ly.Pad.Stride
-			}
-			if ly.Windowed() {
-				w := ly.Geom.Window
-				d.Win = &w
 			}
 			if err := d.check(); err != nil {
 				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
@@ -80,11 +77,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			c := nd.Conv
 			xmax[y.ID] = c.Hi
 			d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
-				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y)}
-			if ly.Windowed() {
-				w := ly.Geom.Window
-				d.Win = &w
-			}
+				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y), Win: window(ly)}
 			l.Units = d.Units()
 			layers[i] = func(isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 		case lower.Grouped:
@@ -111,11 +104,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			layers[i] = func(isa Target, fn string) error { return p.Add(fn, a, isa.base()) }
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
-			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil}
-			if ly.Windowed() {
-				w := ly.Geom.Window
-				mp.Win = &w
-			}
+			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil, Win: window(ly)}
 			l.Units = mp.Units()
 			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:
@@ -166,6 +155,16 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 	}
 	out.Files = map[string][]byte{"kernels_amd64.s": asm, "kernels_amd64.go": stubs}
 	return out, nil
+}
+
+// window is a windowed layer's window (a copy), nil for the square
+// geometry the kernels take as K, Stride and Pad.
+func window(ly *lower.Layer) *ir.Window {
+	if !ly.Windowed() {
+		return nil
+	}
+	w := ly.Geom.Window
+	return &w
 }
 
 // portableMax bounds the codes a layer without assembly writes: a table's

@@ -87,25 +87,10 @@ func TestGeneratedZMMEmulated(t *testing.T) {
 // on every tier this CPU runs, and, as
 // the avx2 tier, on the VPDPBUSD, avx512-on-ymm and AMX emulations.
 func TestGeneratedZoo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
-	testEveryTier(t, []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}, []uint64{0, 1, 2})
-}
-
-// testEveryTier runs the models' packages on every tier this CPU runs, and
-// the avx512vnni, avx512 and amx designs emulated, against the interpreter.
-func testEveryTier(t *testing.T, ms []*compiler.Model, seeds []uint64) {
-	t.Run("tiers", func(t *testing.T) {
-		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	})
-	t.Run("emulated", func(t *testing.T) {
-		var gens []asmGen
-		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-		}
-		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
-	})
+	testenv.SkipShort(t, "builds generated packages with the go command")
+	ms := []*compiler.Model{gentest.ZooModel(t, "fbgemm"), gentest.ZooModel(t, "qnnpack"), gentest.ZooModel(t, "default")}
+	seeds := []uint64{0, 1, 2}
+	testModelEveryTier(t, ms, seeds)
 }
 
 // randomModels are the seeds of the random models a test builds: all 16 in
@@ -118,14 +103,28 @@ func randomModels(quick ...uint64) []uint64 {
 }
 
 func testGeneratedTiers(t *testing.T, gen asmGen, seeds []uint64, tiers []string) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	var ms []*compiler.Model
 	for _, i := range seeds {
 		ms = append(ms, gentest.RandomModel(t, i))
 	}
 	testModelTiers(t, []asmGen{gen}, ms, seeds, tiers)
+}
+
+// testModelEveryTier runs ms as testModelTiers does on every tier, then
+// with the avx2 tier generated as each emulation (VPDPBUSD, avx512 on ymm,
+// AMX).
+func testModelEveryTier(t *testing.T, ms []*compiler.Model, seeds []uint64) {
+	t.Run("tiers", func(t *testing.T) {
+		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
+	})
+	t.Run("emulated", func(t *testing.T) {
+		var gens []asmGen
+		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
+			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
+		}
+		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
+	})
 }
 
 // testModelTiers builds a package of every model with each of gens and runs

@@ -2,6 +2,7 @@ package asmgen
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/ptqc/ptqc/ir"
@@ -27,43 +28,58 @@ func TestMaxPool(t *testing.T) {
 	} {
 		m := &MaxPool{C: s[0], H: s[1], W: s[2], K: s[3], S: s[4], P: s[5], Ceil: s[6] == 1}
 		m.OH, m.OW = ir.WindowOut(m.H, m.K, m.S, m.P, m.P, 1, m.Ceil), ir.WindowOut(m.W, m.K, m.S, m.P, m.P, 1, m.Ceil)
-		name := fmt.Sprintf("maxpool%d", i)
-		if err := h.prog.MaxPool(name, m, avx2); err != nil {
-			t.Fatal(err)
-		}
-		x := make([]uint8, m.H*m.W*m.C)
-		for j := range x {
-			x[j] = uint8(r.IntN(256))
-		}
-		// The output has a sentinel tail: the kernel must not write past it.
-		out := make([]byte, m.OH*m.OW*m.C+40)
-		for j := range out {
-			out[j] = 0xa5
-		}
-		xb, ob := h.buf(x), h.buf(out)
-		mid := r.IntN(m.Units() + 1)
-		h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
-		h.call(name, xb, ob, lit("0"), ilit(mid))
-		checks = append(checks, kernelCall[*MaxPool, uint8]{fmt.Sprintf("maxpool%d %+v", i, *m), m, x, ob})
+		checks = append(checks, runMaxPool(t, h, r, fmt.Sprintf("maxpool%d", i), m, fmt.Sprintf("maxpool%d %+v", i, *m)))
 	}
 	res := h.run(t)
 	for _, ck := range checks {
-		m := ck.layer
-		want := make([]uint8, m.OH*m.OW*m.C+40)
-		for j := range want {
-			want[j] = 0xa5
-		}
-		plane, o := make([]uint8, m.H*m.W), make([]uint8, m.OH*m.OW)
-		for c := 0; c < m.C; c++ {
-			for p := range plane {
-				plane[p] = ck.x[p*m.C+c]
-			}
-			w := ir.SquareWindow(m.K, m.S, m.P) // ceil mode changes only the output size
-			ir.MaxPool(&w, m.H, m.W, plane, m.OH, m.OW, o)
-			for p, v := range o {
-				want[p*m.C+c] = v
-			}
-		}
-		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
+		sameBytes(t, ck.name, res[ck.out], wantMaxPool(ck.layer, ck.x), ck.layer.C, ck.layer.C)
 	}
+}
+
+// runMaxPool adds kernel name of m (avx2) and its calls over a split of the
+// units on random codes into an output with a sentinel tail (the kernel must
+// not write past it); it returns the call to check, named label.
+func runMaxPool(t *testing.T, h *harness, r *rand.Rand, name string, m *MaxPool, label string) kernelCall[*MaxPool, uint8] {
+	t.Helper()
+	if err := h.prog.MaxPool(name, m, avx2); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]uint8, m.H*m.W*m.C)
+	for j := range x {
+		x[j] = uint8(r.IntN(256))
+	}
+	xb, ob := h.buf(x), h.buf(sentinelTail(m.OH*m.OW*m.C))
+	mid := r.IntN(m.Units() + 1)
+	h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
+	h.call(name, xb, ob, lit("0"), ilit(mid))
+	return kernelCall[*MaxPool, uint8]{label, m, x, ob}
+}
+
+// sentinelTail is n bytes and a tail of 40, all 0xa5.
+func sentinelTail(n int) []byte {
+	b := make([]byte, n+40)
+	for j := range b {
+		b[j] = 0xa5
+	}
+	return b
+}
+
+// wantMaxPool is ir.MaxPool per channel of codes x, before the sentinel tail.
+func wantMaxPool(m *MaxPool, x []uint8) []uint8 {
+	want := sentinelTail(m.OH * m.OW * m.C)
+	plane, o := make([]uint8, m.H*m.W), make([]uint8, m.OH*m.OW)
+	w := ir.SquareWindow(m.K, m.S, m.P) // ceil mode changes only the output size
+	if m.Win != nil {
+		w = *m.Win
+	}
+	for c := 0; c < m.C; c++ {
+		for p := range plane {
+			plane[p] = x[p*m.C+c]
+		}
+		ir.MaxPool(&w, m.H, m.W, plane, m.OH, m.OW, o)
+		for p, v := range o {
+			want[p*m.C+c] = v
+		}
+	}
+	return want
 }

@@ -71,16 +71,9 @@ func TestTileEmulated(t *testing.T) {
 				x[j] = byte(r.IntN(256)) // the arena's slack holds anything
 			}
 			w := convert[byte](lower.PackDense(d.Weight, d.Cin, d.Cout, d.K))
-			y := make([]byte, d.OH*d.OW*d.OutStride)
-			scratch := make([]byte, AMXScratch)
-			u, cu := d.Units(), d.Cols()
-			mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-			for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-				for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-					if err := p.emulate(x, w, y, scratch, sr[0], sr[1], cr[0], cr[1]); err != nil {
-						t.Fatalf("shape %d %+v: %v", i, sh, err)
-					}
-				}
+			y, err := emulateSplit(p, d, x, w, workSplit(r, d.Units(), d.Cols()))
+			if err != nil {
+				t.Fatalf("shape %d %+v: %v", i, sh, err)
 			}
 			want := c.want()
 			bad := 0
@@ -97,6 +90,19 @@ func TestTileEmulated(t *testing.T) {
 			}
 		}
 	}
+}
+
+// emulateSplit runs tile program p of layer d over input x and packed
+// weights w on the emulator, in the calls of parts, and returns the output.
+func emulateSplit(p *tileProgram, d *Dense, x, w []byte, parts [][4]int) ([]byte, error) {
+	y := make([]byte, d.OH*d.OW*d.OutStride)
+	scratch := make([]byte, AMXScratch)
+	for _, s := range parts {
+		if err := p.emulate(x, w, y, scratch, s[0], s[1], s[2], s[3]); err != nil {
+			return nil, err
+		}
+	}
+	return y, nil
 }
 
 // TestTileEmulatorFaults checks that the emulator refuses what the CPU would

@@ -2,19 +2,16 @@ package asmgen
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/calibrate"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/internal/zoo"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/ptq"
-	"github.com/ptqc/ptqc/runtime"
-	"golang.org/x/sys/cpu"
 )
 
 // randWindow draws a window that is not square: KH, KW in 1..7, strides
@@ -83,48 +80,36 @@ func windowDenseCases(r *rand.Rand, n int) []*denseCase {
 // TestDenseWindow runs dense kernels of random windows on every tier as
 // TestDense does (four calls over a split of the work).
 func TestDenseWindow(t *testing.T) {
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 7, uint64(i+1))
-			var checks []kernelCall[*denseCase, uint8]
-			paths := map[Path]int{}
-			for j, c := range windowDenseCases(r, 30) {
-				name := fmt.Sprintf("win%d", j)
-				if err := h.prog.Dense(name, c.d, isa); err != nil {
+	eachKernelTier(t, 7, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*denseCase, uint8]
+		paths := map[Path]int{}
+		for j, c := range windowDenseCases(r, 30) {
+			name := fmt.Sprintf("win%d", j)
+			if err := h.prog.Dense(name, c.d, isa); err != nil {
+				t.Fatal(err)
+			}
+			if isa.emulated() {
+				// The native kernel too, assembled but not run (UNVERIFIED here).
+				if err := h.prog.Dense(name+"_native", c.d, Target{Tier: isa.Tier}); err != nil {
 					t.Fatal(err)
 				}
-				if isa.emulated() {
-					// The native kernel too, assembled but not run (UNVERIFIED here).
-					if err := h.prog.Dense(name+"_native", c.d, Target{Tier: isa.Tier}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				paths[c.d.Path(isa)]++
-				x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
-				w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
-				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-				s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa))))
-				u, cu := c.d.Units(), c.d.Cols()
-				mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-					for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-						h.call(name, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-					}
-				}
-				checks = append(checks, kernelCall[*denseCase, uint8]{name: name, layer: c, out: y})
 			}
-			t.Logf("paths: %v", paths)
-			if isa.emulated() && !isa.Tier.Supported() {
-				t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
-			}
-			res := h.run(t)
-			for _, ck := range checks {
-				d := ck.layer.d
-				sameBytes(t, fmt.Sprintf("%s %d -> %d %s over %dx%d (%s)", ck.name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.Path(isa)),
-					res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
-			}
-		})
-	}
+			paths[c.d.Path(isa)]++
+			x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
+			w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
+			checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
+		}
+		t.Logf("paths: %v", paths)
+		if isa.emulated() && !isa.Tier.Supported() {
+			t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
+		}
+		res := h.run(t)
+		for _, ck := range checks {
+			d := ck.layer.d
+			sameBytes(t, fmt.Sprintf("%s %d -> %d %s over %dx%d (%s)", ck.name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.Path(isa)),
+				res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
+		}
+	})
 }
 
 // TestTileWindow runs the tile programs of random windows on the tile
@@ -142,16 +127,9 @@ func TestTileWindow(t *testing.T) {
 		}
 		x := append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...)
 		w := convert[byte](lower.PackDenseTaps(d.Weight, d.Cin, d.Cout, d.taps()))
-		y := make([]byte, d.OH*d.OW*d.OutStride)
-		scratch := make([]byte, AMXScratch)
-		u, cu := d.Units(), d.Cols()
-		mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-		for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-			for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-				if err := p.emulate(x, w, y, scratch, sr[0], sr[1], cr[0], cr[1]); err != nil {
-					t.Fatalf("%s: %v", d.geomText(), err)
-				}
-			}
+		y, err := emulateSplit(p, d, x, w, workSplit(r, d.Units(), d.Cols()))
+		if err != nil {
+			t.Fatalf("%s: %v", d.geomText(), err)
 		}
 		sameBytes(t, fmt.Sprintf("%d -> %d %s over %dx%d", d.Cin, d.Cout, d.geomText(), d.H, d.W), y, c.want(), d.Cout, d.OutStride)
 	}
@@ -160,23 +138,15 @@ func TestTileWindow(t *testing.T) {
 // TestAMXDenseWindow runs the amx kernels of random windows as TestAMXDense
 // does: tile instructions emulated here, the real ones where the CPU has AMX.
 func TestAMXDenseWindow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a program")
-	}
+	testenv.SkipShort(t, "builds a program")
 	needISA(t, amxEmulated.base())
 	r := rand.New(rand.NewPCG(7, 10))
 	n := 24
 	if testenv.Long() {
 		n = 60
 	}
-	h := newHarness()
+	h, real, zmmEpilogue := newAMXHarness()
 	var checks []kernelCall[*denseCase, uint8]
-	real := cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8
-	zmmEpilogue := runtime.AVX512.Supported()
-	if real {
-		h.imports = append(h.imports, "syscall")
-		h.calls = append(h.calls, "\tif _, _, e := syscall.RawSyscall(syscall.SYS_ARCH_PRCTL, 0x1023, 18, 0); e != 0 {\n\t\tpanic(e)\n\t}\n")
-	}
 	for j, c := range windowDenseCases(r, n) {
 		if !c.d.tileOK() {
 			continue
@@ -184,27 +154,7 @@ func TestAMXDenseWindow(t *testing.T) {
 		name := fmt.Sprintf("amxwin%d", j)
 		x := h.buf(append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...))
 		w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
-		u, cu := c.d.Units(), c.d.Cols()
-		mid, cmid := r.IntN(u+1), r.IntN(cu+1)
-		variant := func(fn string, isa Target, run bool) {
-			if err := h.prog.AMXDense(fn, c.d, isa); err != nil {
-				t.Fatal(err)
-			}
-			if !run {
-				return
-			}
-			y := h.buf(make([]byte, c.d.OH*c.d.OW*c.d.OutStride))
-			s := h.buf(make([]byte, amxScratch(isa)))
-			for _, sr := range [][2]int{{mid, u}, {0, mid}} {
-				for _, cr := range [][2]int{{cmid, cu}, {0, cmid}} {
-					h.call(fn, x, w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(cr[0]), ilit(cr[1]))
-				}
-			}
-			checks = append(checks, kernelCall[*denseCase, uint8]{name: fn, layer: c, out: y})
-		}
-		variant(name, amxEmulated, true)
-		variant(name+"_z", amxTilesEmulated, zmmEpilogue)
-		variant(name+"_real", amx, real)
+		checks = append(checks, amxVariants(t, h, name, c, x, w, workSplit(r, c.d.Units(), c.d.Cols()), real, zmmEpilogue)...)
 	}
 	res := h.run(t)
 	for _, ck := range checks {
@@ -219,50 +169,47 @@ func TestAMXDenseWindow(t *testing.T) {
 // TestDepthwiseWindow runs depthwise kernels of random windows on every
 // tier: channel counts around the chunk sizes (8, 16, 32, 64) and odd ones.
 func TestDepthwiseWindow(t *testing.T) {
-	for i, isa := range []Target{avx2, avx512vnni, vnniEmulated, avx512, zmmEmulated} {
-		t.Run(isa.String(), func(t *testing.T) {
-			r, h := kernelTest(t, isa, 8, uint64(i+1))
-			var checks []kernelCall[*Depthwise, uint8]
-			for j := range 40 {
-				w, hh, ww := randWindow(r)
-				c := []int{1 + r.IntN(20), 8, 16, 24, 32 + r.IntN(40), 64, 96 + r.IntN(40)}[r.IntN(7)]
-				sh := dwShape{c: c, k: 1, s: 1, h: hh, w: ww, act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(10) == 0, smallW: r.IntN(3) == 0}
-				d, x := randDW(r, sh) // the 1x1 draw, then the window's weights
-				d.K, d.Stride, d.Pad, d.Win = 0, 0, 0, &w
-				d.OH, d.OW = w.OutSize(hh, ww, false)
-				d.Weight = make([]int8, c*w.Taps())
-				for k := range d.Weight {
-					d.Weight[k] = int8(r.IntN(256) - 128)
-					if sh.smallW {
-						d.Weight[k] = int8(r.IntN(50) - 25)
-					}
+	eachKernelTier(t, 8, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+		var checks []kernelCall[*Depthwise, uint8]
+		for j := range 40 {
+			w, hh, ww := randWindow(r)
+			c := []int{1 + r.IntN(20), 8, 16, 24, 32 + r.IntN(40), 64, 96 + r.IntN(40)}[r.IntN(7)]
+			sh := dwShape{c: c, k: 1, s: 1, h: hh, w: ww, act: []string{"", "relu", "relu6"}[r.IntN(3)], bigM: r.IntN(10) == 0, smallW: r.IntN(3) == 0}
+			d, x := randDW(r, sh) // the 1x1 draw, then the window's weights
+			d.K, d.Stride, d.Pad, d.Win = 0, 0, 0, &w
+			d.OH, d.OW = w.OutSize(hh, ww, false)
+			d.Weight = make([]int8, c*w.Taps())
+			for k := range d.Weight {
+				d.Weight[k] = int8(r.IntN(256) - 128)
+				if sh.smallW {
+					d.Weight[k] = int8(r.IntN(50) - 25)
 				}
-				name := fmt.Sprintf("dwwin%d", j)
-				if err := h.prog.Depthwise(name, d, isa); err != nil {
+			}
+			name := fmt.Sprintf("dwwin%d", j)
+			if err := h.prog.Depthwise(name, d, isa); err != nil {
+				t.Fatal(err)
+			}
+			if isa.emulated() {
+				if err := h.prog.Depthwise(name+"_native", d, Target{Tier: isa.Tier}); err != nil {
 					t.Fatal(err)
 				}
-				if isa.emulated() {
-					if err := h.prog.Depthwise(name+"_native", d, Target{Tier: isa.Tier}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(convert[byte](lower.PackDepthwiseTaps(d.Weight, d.C, w.Taps())))
-				y := h.buf(make([]byte, d.OH*d.OW*d.C))
-				mid := r.IntN(d.OH + 1)
-				h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
-				h.call(name, xb, wb, y, lit("0"), ilit(mid))
-				checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
 			}
-			if isa.emulated() && !isa.Tier.Supported() {
-				t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
-			}
-			res := h.run(t)
-			for _, ck := range checks {
-				d := ck.layer
-				sameBytes(t, fmt.Sprintf("%s C%d %s over %dx%d", ck.name, d.C, d.geomText(), d.H, d.W), res[ck.out], wantDW(d, ck.x), d.C, d.C)
-			}
-		})
-	}
+			xb, wb := h.buf(nhwc(r, x, d.C)), h.buf(convert[byte](lower.PackDepthwiseTaps(d.Weight, d.C, w.Taps())))
+			y := h.buf(make([]byte, d.OH*d.OW*d.C))
+			mid := r.IntN(d.OH + 1)
+			h.call(name, xb, wb, y, ilit(mid), ilit(d.OH))
+			h.call(name, xb, wb, y, lit("0"), ilit(mid))
+			checks = append(checks, kernelCall[*Depthwise, uint8]{name, d, x, y})
+		}
+		if isa.emulated() && !isa.Tier.Supported() {
+			t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
+		}
+		res := h.run(t)
+		for _, ck := range checks {
+			d := ck.layer
+			sameBytes(t, fmt.Sprintf("%s C%d %s over %dx%d", ck.name, d.C, d.geomText(), d.H, d.W), res[ck.out], wantDW(d, ck.x), d.C, d.C)
+		}
+	})
 }
 
 // windowModel is a graph of window convs (Inception's 1x7 and 7x1 with 32+
@@ -273,20 +220,8 @@ func TestDepthwiseWindow(t *testing.T) {
 func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	t.Helper()
 	r := rand.New(rand.NewPCG(7, 11))
-	g := &ir.Graph{Name: "windows"}
-	g.Input = g.NewTensor([]int{3, 13, 11})
-	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
-		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
-		c.Weight = make([]float32, outC*inC/groups*w.Taps())
-		sd := 1 / math.Sqrt(float64(inC/groups*w.Taps()))
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64() * sd)
-		}
-		for i := range c.Bias {
-			c.Bias[i] = float32(0.1 * r.NormFloat64())
-		}
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
-	}
+	bld := zoo.NewBuilder("windows", r, 3, 13, 11)
+	g, conv := bld.G, bld.Conv
 	win := func(kh, kw, sh, sw, pt, pl, pb, pr, dh, dw int) ir.Window {
 		return ir.Window{KH: kh, KW: kw, SH: sh, SW: sw, PadT: pt, PadL: pl, PadB: pb, PadR: pr, DH: dh, DW: dw}
 	}
@@ -301,37 +236,14 @@ func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	x = conv("head", x, 20, 5, 1, win(2, 3, 2, 3, 0, 0, 1, 0, 1, 1), ir.ActNone) // 5x2x2
 	x = g.Add(&ir.Node{Op: ir.OpFlatten, Name: "flatten"}, x)
 	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
-	if err := ir.InferShapes(g); err != nil {
-		t.Fatal(err)
-	}
-	ds := &data.Samples{C: 3, H: 13, W: 11, X: make([]float32, 32*3*13*11)}
-	for i := range ds.X {
-		ds.X[i] = float32(r.NormFloat64())
-	}
-	qc, err := calibrate.LookupQConfig(qconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 13, 11}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, ir.Elems(g.Tensors[g.Output].Shape)
-	m, err := compiler.Convert(d, g, cal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return gentest.Convert(t, g, qconfig, r)
 }
 
 // TestGeneratedWindows runs windowModel through generated packages on every
 // tier (emulated where the CPU lacks it) against the interpreter, after
 // checking that every window conv got an assembly kind.
 func TestGeneratedWindows(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	ms := []*compiler.Model{windowModel(t, "fbgemm"), windowModel(t, "qnnpack")}
 	lm, err := lower.Lower(ms[0])
 	if err != nil {
@@ -350,16 +262,7 @@ func TestGeneratedWindows(t *testing.T) {
 		t.Errorf("%d tile programs, want the 1x7, 7x1 and dilated 3x3", tiles)
 	}
 	seeds := []uint64{0, 1}
-	t.Run("tiers", func(t *testing.T) {
-		testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	})
-	t.Run("emulated", func(t *testing.T) {
-		var gens []asmGen
-		for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-			gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-		}
-		testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
-	})
+	testModelEveryTier(t, ms, seeds)
 }
 
 // TestMaxPoolWindow runs max pools of random windows without dilation
@@ -377,41 +280,11 @@ func TestMaxPoolWindow(t *testing.T) {
 			continue // a square one, or a window of padding only (lower refuses it)
 		}
 		name := fmt.Sprintf("poolwin%d", i)
-		if err := h.prog.MaxPool(name, m, avx2); err != nil {
-			t.Fatal(err)
-		}
-		x := make([]uint8, m.H*m.W*m.C)
-		for j := range x {
-			x[j] = uint8(r.IntN(256))
-		}
-		out := make([]byte, m.OH*m.OW*m.C+40)
-		for j := range out {
-			out[j] = 0xa5
-		}
-		xb, ob := h.buf(x), h.buf(out)
-		mid := r.IntN(m.Units() + 1)
-		h.call(name, xb, ob, ilit(mid), ilit(m.Units()))
-		h.call(name, xb, ob, lit("0"), ilit(mid))
-		checks = append(checks, kernelCall[*MaxPool, uint8]{fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W), m, x, ob})
+		checks = append(checks, runMaxPool(t, h, r, name, m, fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W)))
 	}
 	res := h.run(t)
 	for _, ck := range checks {
-		m := ck.layer
-		want := make([]uint8, m.OH*m.OW*m.C+40)
-		for j := range want {
-			want[j] = 0xa5
-		}
-		plane, o := make([]uint8, m.H*m.W), make([]uint8, m.OH*m.OW)
-		for c := 0; c < m.C; c++ {
-			for p := range plane {
-				plane[p] = ck.x[p*m.C+c]
-			}
-			ir.MaxPool(m.Win, m.H, m.W, plane, m.OH, m.OW, o)
-			for p, v := range o {
-				want[p*m.C+c] = v
-			}
-		}
-		sameBytes(t, ck.name, res[ck.out], want, m.C, m.C)
+		sameBytes(t, ck.name, res[ck.out], wantMaxPool(ck.layer, ck.x), ck.layer.C, ck.layer.C)
 	}
 }
 
@@ -427,10 +300,5 @@ func TestGeneratedInceptionV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms, seeds := []*compiler.Model{m}, []uint64{0}
-	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.TierGeneric, runtime.AVX2.Name, runtime.AVX512VNNI.Name, runtime.AVX512.Name, runtime.AMX.Name})
-	var gens []asmGen
-	for _, isa := range []Target{vnniEmulated, zmmEmulated, amxEmulated} {
-		gens = append(gens, func(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, []Target{isa}) })
-	}
-	testModelTiers(t, gens, ms, seeds, []string{runtime.AVX2.Name})
+	testModelEveryTier(t, ms, seeds)
 }

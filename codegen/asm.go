@@ -414,11 +414,11 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 			switch l.Kind {
 			case lower.Dequantize:
 				once(2*i+1, g.genericCall(l))
-			case lower.Table:
+			case lower.Table, lower.Depthwise:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), s0, s1)
 				})
-			case lower.Mul:
+			case lower.Mul, lower.Add:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), s0, s1)
 				})
@@ -452,14 +452,6 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 					return jen.For(jen.Id("b").Op(":=").Add(n0), jen.Id("b").Op("<").Add(n1), jen.Id("b").Op("++")).Block(
 						jen.Id(fn).Call(xb, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1,
 							jen.Id("b").Op("*").Add(l.id("GU")), jen.Min(jen.Parens(jen.Id("b").Op("+").Lit(1)).Op("*").Add(l.id("GU")), jen.Lit(cols16(l.YD.C)))))
-				})
-			case lower.Depthwise:
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), s0, s1)
-				})
-			case lower.Add:
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), s0, s1)
 				})
 			case lower.Mean:
 				once(2*i+1, jen.Id(fn).Call(x, at("a", l.id("Y"))))

@@ -7,15 +7,14 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/testenv"
 )
 
 // TestGeneratedMatchesInterpreter generates packages for many small random
 // graphs and checks, bit for bit, that they compute what compiler.Run does.
 // All packages build in one go run.
 func TestGeneratedMatchesInterpreter(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds generated packages with the go command")
-	}
+	testenv.SkipShort(t, "builds generated packages with the go command")
 	const models, images = 24, 4
 	var pkgs []*Package
 	var ms []*compiler.Model

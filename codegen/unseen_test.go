@@ -81,9 +81,7 @@ func matchInterpreter(t *testing.T, pkgs []*Package, ms []*compiler.Model, input
 // TestPthBuildsLikeSafeTensors generates the bottleneck ResNet from its .pth
 // and from its safetensors file: every file is the same, byte for byte.
 func TestPthBuildsLikeSafeTensors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("calibrates twice and generates assembly")
-	}
+	testenv.SkipShort(t, "calibrates twice and generates assembly")
 	var pkgs []*Package
 	for _, w := range []string{"model.pth", "model.safetensors"} {
 		m, err := ptq.Quantize(ptq.Options{Model: "../testdata/resnet_bottleneck/model.json", Weights: "../testdata/resnet_bottleneck/" + w,

@@ -1,7 +1,6 @@
 package ptq
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"math"
@@ -73,7 +72,7 @@ func TestFMNISTZoo(t *testing.T) {
 			}
 			needIDX(t)
 			var gd zooGolden
-			readJSON(t, filepath.Join(dir, "golden.json"), &gd)
+			testenv.ReadJSON(t, filepath.Join(dir, "golden.json"), &gd)
 			full, err := data.Open(fmnistTest, "", Transform(d))
 			if err != nil {
 				t.Fatal(err)
@@ -119,13 +118,13 @@ func TestFMNISTZooInt8(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			var gd zooGolden
-			readJSON(t, filepath.Join(dir, "golden.json"), &gd)
+			testenv.ReadJSON(t, filepath.Join(dir, "golden.json"), &gd)
 			var pt zooPyTorch
 			anchored := true
 			if _, err := os.Stat(filepath.Join(dir, "pytorch_int8.json")); errors.Is(err, fs.ErrNotExist) {
 				anchored = false
 			} else {
-				readJSON(t, filepath.Join(dir, "pytorch_int8.json"), &pt)
+				testenv.ReadJSON(t, filepath.Join(dir, "pytorch_int8.json"), &pt)
 			}
 			qcs := []string{"fbgemm", "onednn", "default", "qnnpack"}
 			if !anchored {
@@ -176,17 +175,6 @@ func TestFMNISTZooInt8(t *testing.T) {
 				})
 			}
 		})
-	}
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 }
 

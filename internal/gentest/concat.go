@@ -1,13 +1,12 @@
 package gentest
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/ptqc/ptqc/calibrate"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/zoo"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -32,27 +31,8 @@ func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model 
 func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *compiler.Model {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(11, 12))
-	g := &ir.Graph{Name: "inception"}
-	g.Input = g.NewTensor([]int{3, h, w})
-	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
-		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
-		c.Weight = make([]float32, outC*inC/groups*w.Taps())
-		sd := 1 / math.Sqrt(float64(inC/groups*w.Taps()))
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64() * sd)
-		}
-		for i := range c.Bias {
-			c.Bias[i] = float32(0.1 * r.NormFloat64())
-		}
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
-	}
-	add := func(op ir.Op, name string, n *ir.Node, in ...int) int {
-		if n == nil {
-			n = &ir.Node{}
-		}
-		n.Op, n.Name = op, name
-		return g.Add(n, in...)
-	}
+	bld := zoo.NewBuilder("inception", r, 3, h, w)
+	g, conv, add := bld.G, bld.Conv, bld.Op
 	x := add(ir.OpQuant, "quant", nil, g.Input)
 	x = conv("stem", x, 3, 20*k, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
 	b1 := conv("b1", x, 20*k, 5*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
@@ -94,27 +74,16 @@ func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *co
 // samples from r and converts it (a model of as many classes as outputs).
 func Convert(tb testing.TB, g *ir.Graph, qconfig string, r *rand.Rand) *compiler.Model {
 	tb.Helper()
-	if err := ir.InferShapes(g); err != nil {
-		tb.Fatal(err)
-	}
-	in := g.Tensors[g.Input].Shape
-	ds := &data.Samples{C: in[0], H: in[1], W: in[2], X: make([]float32, 32*ir.Elems(in))}
-	for i := range ds.X {
-		ds.X[i] = float32(r.NormFloat64())
-	}
-	qc, err := calibrate.LookupQConfig(qconfig)
+	d, cal, _, err := zoo.Calibrate(g, qconfig, r, 32)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = in, make([]float32, in[0]), make([]float32, in[0]), ir.Preprocess{}, ir.Elems(g.Tensors[g.Output].Shape)
-	for i := range d.Std {
-		d.Std[i] = 1
-	}
+	return convert(tb, d, g, cal)
+}
+
+// convert is compiler.Convert, failing tb on an error.
+func convert(tb testing.TB, d *ir.Description, g *ir.Graph, cal *calibrate.Result) *compiler.Model {
+	tb.Helper()
 	m, err := compiler.Convert(d, g, cal)
 	if err != nil {
 		tb.Fatal(err)

@@ -15,9 +15,5 @@ func ZooModel(tb testing.TB, qconfig string) *compiler.Model {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := compiler.Convert(d, g, cal)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
+	return convert(tb, d, g, cal)
 }

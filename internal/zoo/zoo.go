@@ -5,11 +5,9 @@
 package zoo
 
 import (
-	"math"
 	"math/rand/v2"
 
 	"github.com/ptqc/ptqc/calibrate"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -20,27 +18,8 @@ import (
 // shuffle, ceil-mode, rectangular and count_include_pad pools, a dilated
 // grouped conv and a square grouped one.
 func Graph(r *rand.Rand) *ir.Graph {
-	g := &ir.Graph{Name: "zoo"}
-	g.Input = g.NewTensor([]int{3, 9, 9})
-	conv := func(name string, x, inC, outC, groups int, w ir.Window, act ir.Act) int {
-		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: w, Bias: make([]float32, outC)}
-		c.Weight = make([]float32, outC*inC/groups*w.Taps())
-		sd := 1 / math.Sqrt(float64(inC/groups*w.Taps()))
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64() * sd)
-		}
-		for i := range c.Bias {
-			c.Bias[i] = float32(0.1 * r.NormFloat64())
-		}
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
-	}
-	add := func(op ir.Op, name string, n *ir.Node, in ...int) int {
-		if n == nil {
-			n = &ir.Node{}
-		}
-		n.Op, n.Name = op, name
-		return g.Add(n, in...)
-	}
+	bld := NewBuilder("zoo", r, 3, 9, 9)
+	g, conv, add := bld.G, bld.Conv, bld.Op
 	x := add(ir.OpQuant, "quant", nil, g.Input)
 	x = conv("stem", x, 3, 8, 1, ir.Window{KH: 1, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, ir.ActNone)     // 8x9x5
 	x = conv("grouped", x, 8, 8, 4, ir.Window{KH: 3, KW: 1, SH: 1, SW: 1, PadT: 2, PadB: 0, DH: 1, DW: 1}, ir.ActReLU6) // 8x9x5
@@ -93,22 +72,9 @@ func ShufflePerm(c, g int) []int {
 func Calibrated(qconfig string) (*ir.Graph, *ir.Description, *calibrate.Result, []float32, error) {
 	r := rand.New(rand.NewPCG(7, 8))
 	g := Graph(r)
-	if err := ir.InferShapes(g); err != nil {
-		return nil, nil, nil, nil, err
-	}
-	ds := &data.Samples{C: 3, H: 9, W: 9, X: make([]float32, 64*3*81)}
-	for i := range ds.X {
-		ds.X[i] = float32(r.NormFloat64())
-	}
-	qc, err := calibrate.LookupQConfig(qconfig)
+	d, cal, ds, err := Calibrate(g, qconfig, r, 64)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 9, 9}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, ir.Elems(g.Tensors[g.Output].Shape)
 	return g, d, cal, ds.X[:16*3*81], nil
 }
