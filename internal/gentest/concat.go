@@ -10,8 +10,8 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
-// InceptionModel is an inception block (four branches: pointwise, 3x3,
-// pool then pointwise, depthwise) concatenated, then hardswish, a
+// InceptionModel is an inception block (four branches: pointwise, a 3x1
+// window conv, pool then pointwise, depthwise) concatenated, then hardswish, a
 // squeeze-excitation, a per-channel affine and a head, calibrated with qconfig on N(0,1) samples.
 // The SE's output is then split as ShuffleNet splits: a slice read by a
 // pointwise conv and one read in place by a concat. With shared, the first
@@ -36,7 +36,7 @@ func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *co
 	x := add(ir.OpQuant, "quant", nil, g.Input)
 	x = conv("stem", x, 3, 20*k, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
 	b1 := conv("b1", x, 20*k, 5*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
-	b2 := conv("b2", x, 20*k, 19*k, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
+	b2 := conv("b2", x, 20*k, 19*k, 1, ir.Window{KH: 3, KW: 1, SH: 1, SW: 1, PadT: 1, PadB: 1, DH: 1, DW: 1}, ir.ActReLU)
 	b3 := add(ir.OpMaxPool, "b3.pool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 1, 1)}}, x)
 	b3 = conv("b3", b3, 20*k, 7*k, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
 	b4 := conv("b4", x, 20*k, 20*k, 20*k, ir.SquareWindow(3, 1, 1), ir.ActReLU6)
