@@ -716,15 +716,7 @@ func dw3s1(t tier) {
 	}
 	JMP(LabelRef("rows"))
 	Label("next")
-	ADDQ(U8(t.vw), ox)
-	CMPQ(ox, ow)
-	JB(LabelRef("col"))
-	MOVQ(ih, col)
-	IMULQ(iw, col)
-	ADDQ(col, x)
-	Load(Param("oh"), col)
-	IMULQ(ow, col)
-	LEAQ(Mem{Base: y, Index: col, Scale: 4}, y)
+	nextColumn(t, ox, ow, ih, iw, x, y, col)
 	DECQ(addr(Param("channels")))
 	JNZ(LabelRef("channel"))
 	VZEROUPPER()
@@ -1008,15 +1000,7 @@ func dw3ymm(t tier, s int) {
 	Label("middone")
 	MOVQ(cntM(2), cnt)
 	edge("bottom")
-	ADDQ(U8(t.vw), ox)
-	CMPQ(ox, ow)
-	JB(LabelRef("col"))
-	MOVQ(ih, g)
-	IMULQ(iwb, g)
-	ADDQ(g, x)
-	Load(Param("oh"), g)
-	IMULQ(ow, g)
-	LEAQ(Mem{Base: y, Index: g, Scale: 4}, y)
+	nextColumn(t, ox, ow, ih, iwb, x, y, g)
 	ADDQ(U8(4), addr(Param("bias")))
 	DECQ(addr(Param("channels")))
 	JNZ(LabelRef("channel"))
@@ -1068,31 +1052,50 @@ func channelStart(wv [9]reg.VecVirtual, bias reg.VecVirtual) {
 	ADDQ(U8(4), addr(Param("bias")))
 }
 
+// nextColumn moves ox on by a vector and loops to col while columns remain,
+// then moves x on by ih*iw and y by the channel's oh*ow floats, with tmp.
+func nextColumn(t tier, ox, ow, ih, iw, x, y, tmp reg.Register) {
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
+	MOVQ(ih, tmp)
+	IMULQ(iw, tmp)
+	ADDQ(tmp, x)
+	Load(Param("oh"), tmp)
+	IMULQ(ow, tmp)
+	LEAQ(Mem{Base: y, Index: tmp, Scale: 4}, y)
+}
+
 var iotaMem, deintMem *Mem
+
+// rodata is the read-only table name, declared and filled by fill on the
+// first call only.
+func rodata(cache **Mem, name string, fill func()) Mem {
+	if *cache == nil {
+		m := GLOBL(name, RODATA|NOPTR)
+		fill()
+		*cache = &m
+	}
+	return **cache
+}
 
 // iotaData is 0, 1, ..., 15 (int32).
 func iotaData() Mem {
-	if iotaMem == nil {
-		m := GLOBL("iota16", RODATA|NOPTR)
+	return rodata(&iotaMem, "iota16", func() {
 		for i := range 16 {
 			DATA(4*i, U32(i))
 		}
-		iotaMem = &m
-	}
-	return *iotaMem
+	})
 }
 
 // deintData is VPERMT2PS's indices of the even (first 16) and odd (last 16)
 // elements of two vectors of 16.
 func deintData() Mem {
-	if deintMem == nil {
-		m := GLOBL("deint_idx", RODATA|NOPTR)
+	return rodata(&deintMem, "deint_idx", func() {
 		for i := range 32 { // the assembler wants increasing offsets
 			DATA(4*i, U32(2*(i%16)+i/16))
 		}
-		deintMem = &m
-	}
-	return *deintMem
+	})
 }
 
 // add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
@@ -1281,8 +1284,7 @@ var nzPermMem *Mem
 // nzPermData is, for each 8-bit mask, the VPERMD indices that move its set
 // lanes to the front in order (the rest 0).
 func nzPermData() Mem {
-	if nzPermMem == nil {
-		m := GLOBL("nz_perm", RODATA|NOPTR)
+	return rodata(&nzPermMem, "nz_perm", func() {
 		for mask := range 256 {
 			j := 0
 			for i := range 8 {
@@ -1295,9 +1297,7 @@ func nzPermData() Mem {
 				DATA(32*mask+4*j, U32(0))
 			}
 		}
-		nzPermMem = &m
-	}
-	return *nzPermMem
+	})
 }
 
 // deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
