@@ -213,10 +213,5 @@ func (m *Model) Bytes() int {
 
 // Node returns the node with the given name, or nil.
 func (m *Model) Node(name string) *Node {
-	for _, n := range m.Nodes {
-		if n.Name == name {
-			return n
-		}
-	}
-	return nil
+	return ir.ByName(m.Nodes, func(n *Node) string { return n.Name }, name)
 }

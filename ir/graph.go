@@ -269,8 +269,14 @@ func (g *Graph) Consumers(id int) []*Node {
 
 // Node returns the node with the given name, or nil.
 func (g *Graph) Node(name string) *Node {
-	for _, n := range g.Nodes {
-		if n.Name == name {
+	return ByName(g.Nodes, func(n *Node) string { return n.Name }, name)
+}
+
+// ByName returns the first of nodes whose name (as name reads it) is want, or
+// nil: the lookup of Graph.Node, shared with the node types of later stages.
+func ByName[T any](nodes []*T, name func(*T) string, want string) *T {
+	for _, n := range nodes {
+		if name(n) == want {
 			return n
 		}
 	}

@@ -91,10 +91,7 @@ func gemmSeq(t tier, mr int) {
 		bc = t.vec()
 	}
 	rowLoop(t, "loop", "done", k, a, b, ldb, b0, b1, bc, p, acc)
-	clampStore(t, acc, c)
-	panelEnd(mr, bias, c, panels)
-	VZEROUPPER()
-	RET()
+	panelFinish(t, mr, acc, bias, c, panels)
 }
 
 // rowLoop emits the loop over cnt rows of B (none when cnt is 0) from bp
@@ -172,6 +169,45 @@ func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
 	JNZ(LabelRef("panel"))
 }
 
+// panelFinish stores the tile acc and ends the panel loop and the kernel.
+func panelFinish(t tier, mr int, acc [][2]reg.VecVirtual, bias, c, panels reg.GPVirtual) {
+	clampStore(t, acc, c)
+	panelEnd(mr, bias, c, panels)
+	VZEROUPPER()
+	RET()
+}
+
+// sumPhases is acc = ((s0+s1)+(s2+s3)) + bias[r] into s0, with s1 nil when
+// it is already in s0.
+func sumPhases(mr int, bias reg.GPVirtual, bc reg.VecVirtual, s0, s1, s2, s3 [][2]reg.VecVirtual) {
+	for r := range mr {
+		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
+		for j := range 2 {
+			if s1 != nil {
+				VADDPS(s1[r][j], s0[r][j], s0[r][j])
+			}
+			VADDPS(s3[r][j], s2[r][j], s2[r][j])
+			VADDPS(s2[r][j], s0[r][j], s0[r][j])
+			VADDPS(bc, s0[r][j], s0[r][j])
+		}
+	}
+}
+
+// splitK loads k as k4 = k>>2 and kt = k&3, and ldb in bytes and times 4.
+// The caller allocates k4 and kt: the order of allocation picks the registers.
+func splitK(k4, kt reg.GPVirtual) (ldb, ldb4 reg.GPVirtual) {
+	Load(Param("k"), k4)
+	MOVQ(k4, kt)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), kt)
+	ldb = Load(Param("ldb"), GP64()).(reg.GPVirtual)
+	SHLQ(U8(2), ldb)
+	ldb4 = GP64()
+	MOVQ(ldb, ldb4)
+	SHLQ(U8(2), ldb4)
+	return ldb, ldb4
+}
+
 // gemmDot: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums the
 // products a[i*mr+r]*b[i][:] of the steps i = p mod 4 below k&^3, and s0 then
 // the remaining k&3 steps: the reference interpreter's 1x1 convolution (its
@@ -218,19 +254,8 @@ func gemmDot(t tier, mr int) {
 	DECQ(k)
 	JNZ(LabelRef("loop1"))
 	Label("sum")
-	for r := range mr {
-		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
-		for j := range 2 {
-			VADDPS(acc[1][r][j], acc[0][r][j], acc[0][r][j])
-			VADDPS(acc[3][r][j], acc[2][r][j], acc[2][r][j])
-			VADDPS(acc[2][r][j], acc[0][r][j], acc[0][r][j])
-			VADDPS(bc, acc[0][r][j], acc[0][r][j])
-		}
-	}
-	clampStore(t, acc[0], c)
-	panelEnd(mr, bias, c, panels)
-	VZEROUPPER()
-	RET()
+	sumPhases(mr, bias, bc, acc[0], acc[1], acc[2], acc[3])
+	panelFinish(t, mr, acc[0], bias, c, panels)
 }
 
 // gemmDotPairs is gemmDot where four phases of an mr x 2vw tile outgrow
@@ -244,15 +269,7 @@ func gemmDotPairs(t tier, mr int) {
 	a, bias, c, panels := panelStart()
 	Label("panel")
 	k4, kt := GP64(), GP64()
-	Load(Param("k"), k4)
-	MOVQ(k4, kt)
-	SHRQ(U8(2), k4)
-	ANDQ(U8(3), kt)
-	ldb := Load(Param("ldb"), GP64())
-	SHLQ(U8(2), ldb)
-	ldb4 := GP64()
-	MOVQ(ldb, ldb4)
-	SHLQ(U8(2), ldb4)
+	ldb, ldb4 := splitK(k4, kt)
 	bp, ap, cnt := GP64(), GP64(), GP64()
 	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
 	// step adds B's row at m times A's step at ap+disp to acc.
@@ -308,14 +325,7 @@ func gemmDotPairs(t tier, mr int) {
 	}
 	s2, s3 := zeroTile(t, mr), zeroTile(t, mr)
 	pair(2, s2, s3)
-	for r := range mr {
-		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
-		for j := range 2 {
-			VADDPS(s3[r][j], s2[r][j], s2[r][j])
-			VADDPS(s2[r][j], s0[r][j], s0[r][j])
-			VADDPS(bc, s0[r][j], s0[r][j])
-		}
-	}
+	sumPhases(mr, bias, bc, s0, nil, s2, s3)
 	clampStore(t, s0, c)
 	k := Load(Param("k"), GP64())
 	IMUL3Q(U32(4*mr), k, k)
@@ -341,15 +351,7 @@ func gemmDotPhased(t tier, mr int) {
 	tmp := Load(Param("tmp"), GP64())
 	Label("panel")
 	k4, kt, bp, cnt := GP64(), GP64(), GP64(), GP64()
-	Load(Param("k"), k4)
-	MOVQ(k4, kt)
-	SHRQ(U8(2), k4)
-	ANDQ(U8(3), kt)
-	ldb := Load(Param("ldb"), GP64())
-	SHLQ(U8(2), ldb)
-	ldb4 := GP64()
-	MOVQ(ldb, ldb4)
-	SHLQ(U8(2), ldb4)
+	ldb, ldb4 := splitK(k4, kt)
 	acc := make([][2]reg.VecVirtual, mr)
 	for r := range acc {
 		for j := range 2 {
@@ -410,10 +412,7 @@ func gemmDotPhased(t tier, mr int) {
 			}
 		}
 	}
-	clampStore(t, acc, c)
-	panelEnd(mr, bias, c, panels)
-	VZEROUPPER()
-	RET()
+	panelFinish(t, mr, acc, bias, c, panels)
 }
 
 // clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
@@ -717,15 +716,7 @@ func dw3s1(t tier) {
 	}
 	JMP(LabelRef("rows"))
 	Label("next")
-	ADDQ(U8(t.vw), ox)
-	CMPQ(ox, ow)
-	JB(LabelRef("col"))
-	MOVQ(ih, col)
-	IMULQ(iw, col)
-	ADDQ(col, x)
-	Load(Param("oh"), col)
-	IMULQ(ow, col)
-	LEAQ(Mem{Base: y, Index: col, Scale: 4}, y)
+	nextColumn(t, ox, ow, ih, iw, x, y, col)
 	DECQ(addr(Param("channels")))
 	JNZ(LabelRef("channel"))
 	VZEROUPPER()
@@ -1009,15 +1000,7 @@ func dw3ymm(t tier, s int) {
 	Label("middone")
 	MOVQ(cntM(2), cnt)
 	edge("bottom")
-	ADDQ(U8(t.vw), ox)
-	CMPQ(ox, ow)
-	JB(LabelRef("col"))
-	MOVQ(ih, g)
-	IMULQ(iwb, g)
-	ADDQ(g, x)
-	Load(Param("oh"), g)
-	IMULQ(ow, g)
-	LEAQ(Mem{Base: y, Index: g, Scale: 4}, y)
+	nextColumn(t, ox, ow, ih, iwb, x, y, g)
 	ADDQ(U8(4), addr(Param("bias")))
 	DECQ(addr(Param("channels")))
 	JNZ(LabelRef("channel"))
@@ -1069,31 +1052,50 @@ func channelStart(wv [9]reg.VecVirtual, bias reg.VecVirtual) {
 	ADDQ(U8(4), addr(Param("bias")))
 }
 
+// nextColumn moves ox on by a vector and loops to col while columns remain,
+// then moves x on by ih*iw and y by the channel's oh*ow floats, with tmp.
+func nextColumn(t tier, ox, ow, ih, iw, x, y, tmp reg.Register) {
+	ADDQ(U8(t.vw), ox)
+	CMPQ(ox, ow)
+	JB(LabelRef("col"))
+	MOVQ(ih, tmp)
+	IMULQ(iw, tmp)
+	ADDQ(tmp, x)
+	Load(Param("oh"), tmp)
+	IMULQ(ow, tmp)
+	LEAQ(Mem{Base: y, Index: tmp, Scale: 4}, y)
+}
+
 var iotaMem, deintMem *Mem
+
+// rodata is the read-only table name, declared and filled by fill on the
+// first call only.
+func rodata(cache **Mem, name string, fill func()) Mem {
+	if *cache == nil {
+		m := GLOBL(name, RODATA|NOPTR)
+		fill()
+		*cache = &m
+	}
+	return **cache
+}
 
 // iotaData is 0, 1, ..., 15 (int32).
 func iotaData() Mem {
-	if iotaMem == nil {
-		m := GLOBL("iota16", RODATA|NOPTR)
+	return rodata(&iotaMem, "iota16", func() {
 		for i := range 16 {
 			DATA(4*i, U32(i))
 		}
-		iotaMem = &m
-	}
-	return *iotaMem
+	})
 }
 
 // deintData is VPERMT2PS's indices of the even (first 16) and odd (last 16)
 // elements of two vectors of 16.
 func deintData() Mem {
-	if deintMem == nil {
-		m := GLOBL("deint_idx", RODATA|NOPTR)
+	return rodata(&deintMem, "deint_idx", func() {
 		for i := range 32 { // the assembler wants increasing offsets
 			DATA(4*i, U32(2*(i%16)+i/16))
 		}
-		deintMem = &m
-	}
-	return *deintMem
+	})
 }
 
 // add: c[i] = a[i] + b[i] for i < n, a multiple of vw.
@@ -1282,8 +1284,7 @@ var nzPermMem *Mem
 // nzPermData is, for each 8-bit mask, the VPERMD indices that move its set
 // lanes to the front in order (the rest 0).
 func nzPermData() Mem {
-	if nzPermMem == nil {
-		m := GLOBL("nz_perm", RODATA|NOPTR)
+	return rodata(&nzPermMem, "nz_perm", func() {
 		for mask := range 256 {
 			j := 0
 			for i := range 8 {
@@ -1296,9 +1297,7 @@ func nzPermData() Mem {
 				DATA(32*mask+4*j, U32(0))
 			}
 		}
-		nzPermMem = &m
-	}
-	return *nzPermMem
+	})
 }
 
 // deinterleave: even[i] = x[2i], odd[i] = x[2i+1] for i < n (a multiple of vw).
