@@ -1,19 +1,23 @@
-// Command speed times MobileNetV2-224 and ResNet-50-224 in one run on this
-// machine: PyTorch int8 (../shared/peers/torch_speed.py: the onednn and qnnpack
-// engines for MobileNetV2; for ResNet-50 the onednn engine with the onednn and
-// the fbgemm qconfig), ONNX Runtime 1.30 float and int8
-// (../shared/peers/ort/run.sh) and ptqc's generated package
-// (generated/mobilenetv2_224, generated/resnet50_224, made by go generate
-// ./generated when missing; benchmarks in generated/, build tag ptqc224), taking the best of a few processes for every system alike, and
-// prints a table per model with ratios to ptqc.
+// Command speed times models at 224x224 in one run on this machine: PyTorch
+// int8 (../shared/peers/torch_speed.py: the onednn and qnnpack engines for
+// MobileNetV2; for ResNet-50 the onednn engine with the onednn and the fbgemm
+// qconfig; torchvision's quantizable variants with the fbgemm qconfig for the
+// zoo, EfficientNet-B0 float), ONNX Runtime 1.30 float and int8
+// (../shared/peers/ort/run.sh) and ptqc's generated package: for MobileNetV2
+// and ResNet-50 generated/mobilenetv2_224 and generated/resnet50_224 (made by
+// go generate ./generated when missing; benchmarks in generated/, build tag
+// ptqc224), for the zoo archs a package built from the ONNX Runtime peer's
+// float export (zoo.go). It takes the best of a few processes for every
+// system alike, and prints a table per model with ratios to ptqc, the
+// fastest peer, and for the zoo ptqc's time per layer kind.
 //
-//	go run ./tools/speed [-arch mobilenetv2,resnet50] [-repeats 3] [-peers ../shared/peers] [-ort-models DIR] [-md]
+//	go run ./tools/speed [-arch mobilenetv2,resnet50,googlenet,...] [-repeats 3] [-peers ../shared/peers] [-ort-models DIR] [-md]
 //
 // Batch 1 runs on one thread (GOMAXPROCS=1 for ptqc), batch 16 on all cores.
 // A peer that fails (PyTorch's onednn engine cannot run ResNet-50 at batch 16
 // on 2 threads here) gets a row saying why instead of a number.
-// Needs /usr/bin/python3 with torch, node and npm (run.sh installs
-// onnxruntime-node itself).
+// Needs /usr/bin/python3 with torch and torchvision, node and npm (run.sh
+// installs onnxruntime-node itself).
 package main
 
 import (
@@ -117,7 +121,7 @@ func main() {
 		var kinds map[string]float64 // ptqc's per-kind times in its fastest batch-1 round
 		if m.zoo && !skipped["ptqc"] {
 			var err error
-			zooBin, err = zooBench(*peers, *ortModels, m)
+			zooBin, err = zooBench(*python, *peers, *ortModels, m)
 			check(err)
 		}
 		fastest := math.Inf(1)

@@ -44,7 +44,7 @@ const zooDir = "generated/zoo224"
 // zooBench builds m's package from the peer's float ONNX (when the ONNX file
 // or ptqc changed) and the program that times it, and returns the program's
 // path.
-func zooBench(peers, modelDir string, m model) (string, error) {
+func zooBench(python, peers, modelDir string, m model) (string, error) {
 	if modelDir == "" {
 		modelDir = filepath.Join(peers, "ort")
 	}
@@ -54,7 +54,7 @@ func zooBench(peers, modelDir string, m model) (string, error) {
 		// make_models.py calibrates in ONNX Runtime: run.sh's onnxruntime-node.
 		cache := cmp.Or(os.Getenv("ORT_PEER_CACHE"), "/tmp/ortpeer")
 		env := []string{"ORT_NODE_PATH=" + filepath.Join(cache, "node_modules")}
-		if _, err := run(filepath.Join(peers, "ort"), env, "/usr/bin/python3", "make_models.py", "--arch", m.arch, "--out", modelDir); err != nil {
+		if _, err := run(filepath.Join(peers, "ort"), env, python, "make_models.py", "--arch", m.arch, "--out", modelDir); err != nil {
 			return "", err
 		}
 	}
