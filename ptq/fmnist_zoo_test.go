@@ -109,7 +109,9 @@ type zooPyTorch struct {
 // predictions. Without one (the EfficientNet: SiLU and its SE stay float in
 // PyTorch), the whole graph int8 and fbgemm within 1.5 points of float.
 func TestFMNISTZooInt8(t *testing.T) {
-	testenv.SkipUnlessLong(t, "quantizes and evaluates each zoo model on 10,000 images per qconfig")
+	if !testenv.Full() {
+		t.Skip("quantizes and evaluates each zoo model on 10,000 images per qconfig (5 minutes on 2 cores): PTQC_FULL=1 runs it")
+	}
 	needIDX(t)
 	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "fmnist_zoo", "*"))
 	if err != nil || len(dirs) == 0 {
