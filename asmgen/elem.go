@@ -6,6 +6,7 @@ import (
 
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/lower"
 )
 
 // Add is a residual add over N bytes (lanes are read in steps of 8 past the
@@ -131,7 +132,7 @@ const meanSig = "func(x, y *byte)"
 
 // Mean adds a spatial-mean kernel.
 func (p *Program) Mean(name string, m *Mean, isa Target) error {
-	if m.C < 1 || m.HW < 1 || m.HW > 1<<23/255 {
+	if m.C < 1 || m.HW < 1 || m.HW > lower.MaxMeanPixels {
 		return fmt.Errorf("asmgen: mean of %d channels over %d pixels", m.C, m.HW)
 	}
 	r := &Requant{Z: m.Z, Lo: 0, Hi: 255, M: []float32{1}, MaxAbsProd: []float64{256}}

@@ -21,9 +21,9 @@ const maxWin = 64
 // is such a window.
 const maxAvgWin = 1024
 
-// maxMeanPixels bounds the pixels of a Mean's assembly: sums of codes up to
+// MaxMeanPixels bounds the pixels of a Mean's assembly: sums of codes up to
 // 255 stay exact in float32 (asmgen.Mean).
-const maxMeanPixels = 1 << 23 / 255
+const MaxMeanPixels = 1 << 23 / 255
 
 // checkWindow checks w's fields; pool also wants every pad below the
 // dilated kernel (a pool window never lies wholly in the padding), avg the
@@ -95,7 +95,7 @@ func (l *Layer) describePool(kind Kind) error {
 	}
 	l.Kind = kind
 	if kind == AvgPool && oh == 1 && ow == 1 && w.KH == l.XD.H && w.KW == l.XD.W && w.PadT == 0 && w.PadL == 0 &&
-		l.XD.H*l.XD.W <= maxMeanPixels {
+		l.XD.H*l.XD.W <= MaxMeanPixels {
 		// A global pool (squeeze-excitation's) is a Mean: one window of H*W
 		// pixels, sum - H*W*z times float32(1/(H*W)), as AvgPoolQ computes it,
 		// on the mean's assembly.
