@@ -29,7 +29,7 @@ func (d *Dense) taps() int {
 // border is the zero-point border of the padded input.
 func (d *Dense) border() int {
 	w := d.geom()
-	return max(w.PadT, w.PadL, w.PadB, w.PadR)
+	return w.MaxPad()
 }
 
 // padW is the padded input's width in pixels.

@@ -104,6 +104,10 @@ func (c *Conv) unpadded1x1() bool {
 // Taps is the number of kernel positions, KH*KW.
 func (w *Window) Taps() int { return w.KH * w.KW }
 
+// MaxPad is the largest of the four pads: the zero-point border a padded
+// copy of the input needs on every side for any output pixel's taps.
+func (w *Window) MaxPad() int { return max(w.PadT, w.PadL, w.PadB, w.PadR) }
+
 // Conv is a 2-D convolution.
 type Conv struct {
 	InC, OutC, Groups int

@@ -61,19 +61,15 @@ func PackDepthwiseTaps(w []int8, c, kk int) []int8 {
 }
 
 func packDepthwise(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	if c.Geom != nil {
-		return PackDepthwiseTaps(c.Weight, c.OutC, c.Geom.Taps()), foldBias(c, zx)
-	}
-	return PackDepthwise(c.Weight, c.OutC, c.Kernel), foldBias(c, zx)
+	w := c.Window()
+	return PackDepthwiseTaps(c.Weight, c.OutC, w.Taps()), foldBias(c, zx)
 }
 
 // packConv packs a conv with one group, of a square window or any other,
 // like a pointwise one (PackDense).
 func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	if c.Geom != nil {
-		return PackDenseTaps(c.Weight, c.InC, c.OutC, c.Geom.Taps()), foldBias(c, zx)
-	}
-	return PackDense(c.Weight, c.InC, c.OutC, c.Kernel), foldBias(c, zx)
+	w := c.Window()
+	return PackDenseTaps(c.Weight, c.InC, c.OutC, w.Taps()), foldBias(c, zx)
 }
 
 // packWindowConv packs a conv of any window as OHWI per group (OutC x KH x KW

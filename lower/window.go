@@ -36,8 +36,6 @@ func (l *Layer) Windowed() bool {
 // largest pad of its window, on every side (a window's kernel starts its
 // taps where its own top and left pads start).
 func border(c *compiler.Conv) int {
-	if w := c.Geom; w != nil {
-		return max(w.PadT, w.PadL, w.PadB, w.PadR)
-	}
-	return c.Pad
+	w := c.Window()
+	return w.MaxPad()
 }
