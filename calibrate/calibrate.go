@@ -6,6 +6,7 @@ import (
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ir/floatk"
 )
 
 // Result is what calibration found: each observed tensor's frozen qparams and range.
@@ -133,7 +134,9 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 				return err
 			}
 		}
-		if lo, hi, ok := scanMinMax(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+		// One group per core already: scan it on this core (scanMinMax
+		// would split it again).
+		if lo, hi, ok := floatk.Best.MinMax(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
 			for i, v := range x {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 					return fmt.Errorf("calibration data: sample %d has %v at element %d", s0+i/elems, v, i%elems)

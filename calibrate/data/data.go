@@ -20,6 +20,7 @@ type Dataset interface {
 	Len() int
 	Shape() (c, h, w int)
 	// Load writes sample i (C*H*W float32, preprocessed) into dst and returns its label, or -1 if the dataset has no labels.
+	// Calibration calls it from several goroutines at once: it must be safe for concurrent use.
 	Load(i int, dst []float32) (label int, err error)
 }
 
