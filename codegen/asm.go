@@ -372,13 +372,12 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 		for i, l := range g.layers {
 			al := g.asm.Layers[i]
 			fn := al.Funcs[tierName]
-			if l.View {
-				grp.Comment(fmt.Sprintf("%s: %s: a view, read in place", l.ID, text(l.summary())))
-				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
-				continue
-			}
-			if l.DirectAll() {
-				grp.Comment(fmt.Sprintf("%s: %s: every input was written in place", l.ID, text(l.summary())))
+			if l.View || l.DirectAll() {
+				why := "every input was written in place"
+				if l.View {
+					why = "a view, read in place"
+				}
+				grp.Comment(fmt.Sprintf("%s: %s: %s", l.ID, text(l.summary()), why))
 				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
 				continue
 			}

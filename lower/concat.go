@@ -16,9 +16,9 @@ package lower
 // pixels, whose other channels push it onto the i16 path, and reads past
 // the sliced tensor by up to Start bytes): they read a copy.
 
-// Strided says whether a layer of kind k can write its output pixels at a
+// strided says whether a layer of kind k can write its output pixels at a
 // stride other than its channel count.
-func Strided(k Kind) bool { return k == Pointwise || k == Dense }
+func strided(k Kind) bool { return k == Pointwise || k == Dense }
 
 // direct marks the inputs of each Concat that their producers write in
 // place: the concat reads the tensor once and no other layer reads it.
@@ -38,7 +38,7 @@ func direct(ls []*Layer) {
 		l.Direct = make([]bool, len(l.Xs))
 		for i, x := range l.Xs {
 			p := producer[x.ID]
-			l.Direct[i] = l.Node.Concat.M[i] == 0 && readers[x.ID] == 1 && p != nil && Strided(p.Kind)
+			l.Direct[i] = l.Node.Concat.M[i] == 0 && readers[x.ID] == 1 && p != nil && strided(p.Kind)
 		}
 	}
 }
@@ -64,10 +64,6 @@ func (l *Layer) DirectAll() bool {
 	return l.Kind == Concat
 }
 
-// StridedIn says whether a layer of kind k reads its inputs' pixels at a
-// stride other than their channel count.
-func StridedIn(k Kind) bool { return k == Concat }
-
 // views marks the Slices all of whose readers read strided, and whose input
 // is not itself a View's.
 func views(ls []*Layer) {
@@ -85,7 +81,7 @@ func views(ls []*Layer) {
 		rs := readers[l.Y.ID]
 		l.View = len(rs) > 0
 		for _, r := range rs {
-			l.View = l.View && StridedIn(r.Kind)
+			l.View = l.View && r.Kind == Concat // the one kind that reads strided inputs
 		}
 		view[l.Y.ID] = l.View
 	}
