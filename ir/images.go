@@ -57,7 +57,7 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 // of all n samples, and runs without a pause at any point of the data.
 func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook Hook) error {
 	if n < 0 {
-		return fmt.Errorf("%d samples", n)
+		return fmt.Errorf("ir: RunEach of %d samples", n)
 	}
 	if n == 0 {
 		return nil

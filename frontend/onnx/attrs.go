@@ -94,8 +94,11 @@ func (a *attrs) alphaBeta(alpha0, beta0 float32) (alpha, beta float32, err error
 // bool01 reads an integer attribute that must be 0 (its default) or 1.
 func (a *attrs) bool01(name string) (bool, error) {
 	v, err := a.int(name, 0)
-	if err != nil || (v != 0 && v != 1) {
-		return false, fmt.Errorf("%s %d (%v)", name, v, err)
+	if err != nil {
+		return false, err
+	}
+	if v != 0 && v != 1 {
+		return false, fmt.Errorf("%s is %d, want 0 or 1", name, v)
 	}
 	return v == 1, nil
 }
