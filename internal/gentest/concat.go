@@ -26,8 +26,7 @@ func InceptionModel(tb testing.TB, qconfig string, shared bool) *compiler.Model 
 	return InceptionSized(tb, qconfig, shared, 7, 9, 1)
 }
 
-// InceptionSized is InceptionModel on h x w inputs with k times the channels,
-// k times the channels.
+// InceptionSized is InceptionModel on h x w inputs with k times the channels.
 func InceptionSized(tb testing.TB, qconfig string, shared bool, h, w, k int) *compiler.Model {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(11, 12))
