@@ -83,17 +83,12 @@ def float_model(name):
     return m
 
 
-def logits_of(model, x, bs=500):
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + bs]) for i in range(0, len(x), bs)])
-
-
 def evaluate(prepared, engine, te_x, te_lab):
     """Converts a calibrated copy of prepared on engine; its predictions and top-1, or the error."""
     torch.backends.quantized.engine = engine
     try:
         q = tq.convert(copy.deepcopy(prepared), inplace=False)
-        pred = logits_of(q, te_x).argmax(1).numpy()
+        pred = fmnist.logits_of(q, te_x).argmax(1).numpy()
     except RuntimeError as e:
         return None, str(e).splitlines()[0]
     correct = int((pred == te_lab).sum())
@@ -114,14 +109,14 @@ def main():
         d = os.path.join(OUT, name)
         fm = float_model(name)
         ref = np.load(os.path.join(d, "logits1k.npy"))
-        lg = logits_of(fm, te_x[:1000]).numpy()
+        lg = fmnist.logits_of(fm, te_x[:1000]).numpy()
         diff = float(np.abs(lg - ref).max())
         if diff > TOL:
             sys.exit(f"{name}: float logits differ from logits1k.npy by {diff:g} > {TOL}")
         if check_only:
             print(f"{name}: torchvision's quantizable model with model.onnx's weights: logits1k max diff {diff:.2g}")
             continue
-        fcorrect = int((logits_of(fm, te_x).argmax(1).numpy() == te_lab).sum())
+        fcorrect = int((fmnist.logits_of(fm, te_x).argmax(1).numpy() == te_lab).sum())
         res = {"model": "model.onnx", "float_top1": round(fcorrect / 100, 2), "float_correct": fcorrect,
                "float_logits1k_maxdiff": float(f"{diff:.3g}"), "n": len(te_lab),
                "calib": {"images": "testdata/mobilenetv2_fmnist/calib_images.npy", "n": 300,
