@@ -892,9 +892,11 @@ func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.finish(rows, groups, cols)
 }
 
+// maxUnroll is the most quad steps quads unrolls; more run in a loop.
+const maxUnroll = 8
+
 // quads emits n quad steps reading A from aBase(rA), advancing rWp by n*64.
 func (g *denseGen) quads(rows, groups, cols, n, aBase int) {
-	const maxUnroll = 8
 	if n <= maxUnroll {
 		for q := 0; q < n; q++ {
 			g.kqi = g.kqBase + q
