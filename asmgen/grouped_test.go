@@ -2,13 +2,12 @@ package asmgen
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ptqc/ptqc/calibrate"
-	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/internal/zoo"
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 )
@@ -211,35 +210,25 @@ func lowerPack(c *compiler.Conv) ([]int8, int) {
 // convs read in place (16 per group; 16 -> 15 per group) and 24 channels per
 // group, then mean and a classifier.
 func groupedGraph(r *rand.Rand) *ir.Graph {
-	g := &ir.Graph{Name: "grouped"}
-	g.Input = g.NewTensor([]int{3, 12, 12})
+	b := zoo.NewBuilder("grouped", r, 3, 12, 12)
 	conv := func(name string, x, inC, outC, groups, k, s, p int) int {
-		c := &ir.Conv{InC: inC, OutC: outC, Groups: groups, Window: ir.SquareWindow(k, s, p), Bias: make([]float32, outC)}
-		c.Weight = make([]float32, outC*inC/groups*k*k)
-		sd := 1 / math.Sqrt(float64(inC/groups*k*k))
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64() * sd)
-		}
-		for i := range c.Bias {
-			c.Bias[i] = float32(0.1 * r.NormFloat64())
-		}
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: ir.ActReLU}, x)
+		return b.Conv(name, x, inC, outC, groups, ir.SquareWindow(k, s, p), ir.ActReLU)
 	}
-	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
+	x := b.Op(ir.OpQuant, "quant", nil, b.G.Input)
 	x = conv("stem", x, 3, 128, 1, 3, 1, 1)
 	x = conv("g32x4", x, 128, 128, 32, 3, 1, 1)
 	x = conv("g32x4to8", x, 128, 256, 32, 3, 2, 1) // 6x6
 	x = conv("g16_1x1", x, 256, 256, 16, 1, 1, 0)
 	x = conv("g16to15_1x1", x, 256, 240, 16, 1, 1, 0) // one block of all the groups
 	x = conv("g10x24", x, 240, 240, 10, 3, 1, 1)
-	x = g.Add(&ir.Node{Op: ir.OpMean, Name: "mean"}, x)
+	x = b.Op(ir.OpMean, "mean", nil, x)
 	lin := &ir.Linear{In: 240, Out: 10, Weight: make([]float32, 2400), Bias: make([]float32, 10)}
 	for i := range lin.Weight {
 		lin.Weight[i] = float32(r.NormFloat64() / 16)
 	}
-	x = g.Add(&ir.Node{Op: ir.OpLinear, Name: "fc", Linear: lin}, x)
-	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
-	return g
+	x = b.Op(ir.OpLinear, "fc", &ir.Node{Linear: lin}, x)
+	b.G.Output = b.Op(ir.OpDeQuant, "dequant", nil, x)
+	return b.G
 }
 
 // groupedModel calibrates groupedGraph on N(0,1) samples with qconfig and
@@ -247,29 +236,7 @@ func groupedGraph(r *rand.Rand) *ir.Graph {
 func groupedModel(t *testing.T, qconfig string) *compiler.Model {
 	t.Helper()
 	r := rand.New(rand.NewPCG(25, 1))
-	g := groupedGraph(r)
-	if err := ir.InferShapes(g); err != nil {
-		t.Fatal(err)
-	}
-	ds := &data.Samples{C: 3, H: 12, W: 12, X: make([]float32, 32*3*144)}
-	for i := range ds.X {
-		ds.X[i] = float32(r.NormFloat64())
-	}
-	qc, err := calibrate.LookupQConfig(qconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := calibrate.Calibrate(g, ds, qc, 0, 16, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := ir.DefaultDescription()
-	d.Input, d.Mean, d.Std, d.Preprocess, d.NumClasses = []int{3, 12, 12}, []float32{0, 0, 0}, []float32{1, 1, 1}, ir.Preprocess{}, 10
-	m, err := compiler.Convert(d, g, cal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return gentest.Convert(t, groupedGraph(r), qconfig, r)
 }
 
 // TestGroupedModels runs ResNeXt-like grouped convs through generated
