@@ -120,21 +120,17 @@ func ShareConcat(m *compiler.Model, n int) {
 func PairModel(t testing.TB) *compiler.Model {
 	t.Helper()
 	r := rand.New(rand.NewPCG(3, 4))
-	g := &ir.Graph{Name: "pair"}
-	g.Input = g.NewTensor([]int{3, 6, 6})
+	bld := zoo.NewBuilder("pair", r, 3, 6, 6)
 	conv := func(name string, x, inC, outC int) int {
-		c := &ir.Conv{InC: inC, OutC: outC, Groups: 1, Window: ir.SquareWindow(1, 1, 0), Bias: make([]float32, outC), Weight: make([]float32, inC*outC)}
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64())
-		}
-		return g.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: ir.ActReLU}, x)
+		return bld.Conv(name, x, inC, outC, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
 	}
-	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
+	x := bld.Op(ir.OpQuant, "quant", nil, bld.G.Input)
 	x = conv("wide", x, 3, 64)
 	a, b := conv("a", x, 64, 8), conv("b", x, 64, 8)
-	x = g.Add(&ir.Node{Op: ir.OpConcat, Name: "cat"}, a, b)
+	x = bld.Op(ir.OpConcat, "cat", nil, a, b)
 	x = conv("head", x, 16, 4)
-	g.Output = g.Add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, x)
+	g := bld.G
+	g.Output = bld.Op(ir.OpDeQuant, "dequant", nil, x)
 	m := Convert(t, g, "fbgemm", r)
 	ShareConcat(m, 2)
 	return m
