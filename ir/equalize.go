@@ -37,6 +37,37 @@ func EqualizePairs(g *Graph) []EqualizePair {
 	return pairs
 }
 
+// EqualizeUnpaired counts, by reason, the convs EqualizePairs leaves out:
+// equalization skips what it cannot scale exactly and says why.
+func EqualizeUnpaired(g *Graph) map[string]int {
+	paired := map[*Node]bool{}
+	for _, p := range EqualizePairs(g) {
+		paired[p.First] = true
+	}
+	why := map[string]int{}
+	for _, n := range g.Nodes {
+		if n.Op != OpConv || paired[n] {
+			continue
+		}
+		cs := g.Consumers(n.Out)
+		switch {
+		case n.Out == g.Output:
+			why["output of the graph"]++
+		case n.Act == ActReLU6:
+			why["ReLU6 clips"]++
+		case len(cs) != 1:
+			why["output read by several nodes (residual, concat, split)"]++
+		case cs[0].Op == OpConv && cs[0].Conv.Groups > 1 && !cs[0].Conv.Depthwise():
+			why["next conv is grouped"]++
+		case cs[0].Op == OpMean:
+			why["mean not followed by a linear"]++
+		default:
+			why["followed by "+cs[0].Op.String()]++
+		}
+	}
+	return why
+}
+
 // outRange is max |w| over each output channel of a conv.
 func outRange(c *Conv) []float64 {
 	per := len(c.Weight) / c.OutC

@@ -345,3 +345,34 @@ func TestAbsorbHighBias(t *testing.T) {
 		t.Errorf("outputs moved by %g relative", d)
 	}
 }
+
+func TestEqualizeUnpaired(t *testing.T) {
+	g := &Graph{}
+	g.Input = g.NewTensor([]int{4, 5, 5})
+	conv := func(name string, act Act, groups int, x int) int {
+		return g.Add(&Node{Op: OpConv, Name: name, Act: act, Conv: &Conv{InC: 4, OutC: 4, Window: SquareWindow(1, 1, 0), Groups: groups,
+			Weight: make([]float32, 16/groups), Bias: make([]float32, 4)}}, x)
+	}
+	a := conv("a", ActReLU6, 1, g.Input)
+	b := conv("b", ActReLU, 1, a)
+	s := g.Add(&Node{Op: OpSiLU, Name: "silu"}, b)
+	c := conv("c", ActNone, 1, s)
+	d := conv("d", ActNone, 2, c)
+	e := conv("e", ActReLU, 1, d)
+	f := conv("f", ActNone, 1, e)
+	h := conv("h", ActNone, 1, e)
+	g.Output = g.Add(&Node{Op: OpAdd, Name: "add"}, f, h)
+	if err := InferShapes(g); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{
+		"ReLU6 clips":          1,
+		"followed by SiLU":     1,
+		"next conv is grouped": 1,
+		"output read by several nodes (residual, concat, split)": 1,
+		"followed by Add": 2,
+	}
+	if diff := cmp.Diff(want, EqualizeUnpaired(g)); diff != "" {
+		t.Errorf("unpaired convs (-want +got):\n%s", diff)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/calibrate/data"
@@ -185,7 +186,11 @@ func (o Options) quantizeFloat(wantCalib bool) (m *compiler.Model, g *ir.Graph, 
 		g = plain.Clone()
 		sweeps := ir.Equalize(g, 200, 1e-6)
 		absorbed := ir.AbsorbHighBias(g)
-		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels)", len(ir.EqualizePairs(g)), sweeps, absorbed)
+		skipped := ""
+		if why := ir.EqualizeUnpaired(g); len(why) > 0 {
+			skipped = "; skipped " + unpaired(why)
+		}
+		o.logf("equalization done (%d pairs, %d sweeps, high bias absorbed in %d channels%s)", len(ir.EqualizePairs(g)), sweeps, absorbed, skipped)
 	}
 	m, calib, err = o.quantizeGraph(d, g, qc, ds, nil, wantCalib || o.Equalize, "")
 	if err != nil {
@@ -340,4 +345,25 @@ func weightsHash(st *frontend.SafeTensors) string {
 		h.Write(t.Data)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// unpaired says which convs equalization left alone and why, the most common reason first.
+func unpaired(why map[string]int) string {
+	reasons := make([]string, 0, len(why))
+	total := 0
+	for r, n := range why {
+		reasons = append(reasons, r)
+		total += n
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		if why[reasons[i]] != why[reasons[j]] {
+			return why[reasons[i]] > why[reasons[j]]
+		}
+		return reasons[i] < reasons[j]
+	})
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", why[r], r)
+	}
+	return fmt.Sprintf("%d convs: %s", total, strings.Join(parts, ", "))
 }
