@@ -192,8 +192,6 @@ func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
 			m = max(m, xmax[in.ID])
 		}
 		return m
-	case lower.WindowConv:
-		return ly.Node.Conv.Hi
 	}
 	return 255
 }

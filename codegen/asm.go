@@ -425,7 +425,7 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(at("a", jen.Lit(0)), s0, s1)
 				})
-			case lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowConv, lower.WindowPool:
+			case lower.Slice, lower.Shuffle, lower.AvgPool, lower.WindowPool:
 				// Portable kernels of output rows, split like the assembly's.
 				chunks(l.YD.H, 1, func(s0, s1, _, _ jen.Code) jen.Code { return g.rowsCall(l, s0, s1) })
 			case lower.Quantize:
