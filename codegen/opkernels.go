@@ -8,9 +8,9 @@ import (
 	"github.com/ptqc/ptqc/lower"
 )
 
-// The portable kernels of the kinds without assembly (lower.Kind.HasAsm):
-// tables, products, concatenation, channel moves, average pooling and the
-// convs and max pools of any window. Their loop bodies are written as Go
+// The portable kernels of tables, products, concatenation, channel moves,
+// average pooling and dilated max pools: the generic tier's, and every
+// tier's for the kinds without assembly (lower.Kind.HasAsm). Their loop bodies are written as Go
 // source in which $ stands for the layer's ID prefix ($XC is l07XC); the
 // constants are the layer's, as for the other kernels. Each follows the
 // interpreter's arithmetic (compiler/interp_ops.go) on NHWC bytes: integer

@@ -55,9 +55,8 @@ const (
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
 	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
-	// The kinds below run their portable kernel on every tier (HasAsm).
 	Slice      // channels [Start, End) of each pixel
-	Shuffle    // channel permutation of each pixel
+	Shuffle    // channel permutation of each pixel (no assembly: HasAsm)
 	AvgPool    // average over Geom's window, qparams passed through
 	WindowPool // max over a dilated window (Geom)
 )
