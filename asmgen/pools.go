@@ -79,10 +79,17 @@ func (m *Pool) check() error {
 	return nil
 }
 
-// poolGroup is the channels one pass over a window keeps in registers: 8
-// ymm of bytes for a max, 4 of int32 sums for an average.
+// sums16 says whether an average's sums fit uint16 lanes: at most 257
+// taps of codes up to 255.
+func (m *Pool) sums16() bool { return m.Avg && m.Win.KH*m.Win.KW <= 257 }
+
+// group is the channels one pass over a window keeps in registers: 8 ymm of
+// bytes for a max, 4 of uint16 sums or of int32 sums for an average.
 func (m *Pool) group() int {
-	if m.Avg {
+	switch {
+	case m.sums16():
+		return 64
+	case m.Avg:
 		return 32
 	}
 	return 8 * 32
@@ -188,14 +195,21 @@ func (p *Program) Pool(name string, m *Pool) error {
 		c.VPBROADCASTD(operand.Mem{Base: tb, Index: rowEnd, Scale: 8, Disp: clsOff}, reg.Y12)
 		c.VBROADCASTSS(operand.Mem{Base: tb, Index: rowEnd, Scale: 8, Disp: clsOff + 4}, reg.Y13)
 	}
+	// The sums' registers: int32 lanes in Y0..Y3, uint16 ones in Y5..Y8
+	// (widened into Y0..Y3 per 32 channels), codes in Y0..Y7.
+	acc, lanes := ymm[0:], 32
+	switch {
+	case m.sums16():
+		acc, lanes = ymm[5:], 16
+	case m.Avg:
+		lanes = 8
+	}
+	tmp := []reg.VecPhysical{reg.Y9, reg.Y10, reg.Y11, reg.Y14}
 	for g := 0; g < m.C; g += m.group() {
 		n := min(m.group(), m.C-g)
-		v := (n + 31) / 32
-		if m.Avg {
-			v = (n + 7) / 8
-		}
+		v := (n + lanes - 1) / lanes
 		for i := range v {
-			c.VPXOR(ymm[i], ymm[i], ymm[i])
+			c.VPXOR(acc[i], acc[i], acc[i])
 		}
 		lpy, lpx := fmt.Sprintf("%s_y%d", name, g), fmt.Sprintf("%s_x%d", name, g)
 		c.MOVQ(base, rp)
@@ -205,12 +219,16 @@ func (p *Program) Pool(name string, m *Pool) error {
 		c.LEAQ(operand.Mem{Base: rp, Index: nw, Scale: 1}, colEnd)
 		c.Label(lpx)
 		for i := range v {
-			if m.Avg {
-				// Codes from 0 and the max from 0: padding never wins.
-				c.VPMOVZXBD(mem(rq, g+8*i), ymm[8+i%4])
-				c.VPADDD(ymm[8+i%4], ymm[i], ymm[i])
-			} else {
-				c.VPMAXUB(mem(rq, g+32*i), ymm[i], ymm[i])
+			switch {
+			case m.sums16():
+				c.VPMOVZXBW(mem(rq, g+16*i), tmp[i%4])
+				c.VPADDW(tmp[i%4], acc[i], acc[i])
+			case m.Avg:
+				c.VPMOVZXBD(mem(rq, g+8*i), tmp[i%4])
+				c.VPADDD(tmp[i%4], acc[i], acc[i])
+			default:
+				// The max from 0: codes are >= 0, padding never wins.
+				c.VPMAXUB(mem(rq, g+32*i), acc[i], acc[i])
 			}
 		}
 		c.ADDQ(i32(colStep), rq)
@@ -220,12 +238,25 @@ func (p *Program) Pool(name string, m *Pool) error {
 		c.CMPQ(rp, rowEnd)
 		c.JLT(operand.LabelRef(lpy))
 		if m.Avg {
-			// sum(q - z) = sum(q) - count*z, times float32(1/count).
-			for i := range v {
-				c.VPSUBD(reg.Y12, ymm[i], ymm[i])
-				rq8.pk.scale(ymm[i], reg.Y13, nil)
+			// Per 32 channels: sum(q - z) = sum(q) - count*z, times
+			// float32(1/count).
+			for h := 0; h < n; h += 32 {
+				nh := min(32, n-h)
+				for j := range (nh + 7) / 8 {
+					if m.sums16() {
+						a := acc[(h+8*j)/16]
+						if j%2 == 0 {
+							c.VPMOVZXWD(a.AsX(), ymm[j])
+						} else {
+							c.VEXTRACTI128(operand.U8(1), a, ymm[j].AsX())
+							c.VPMOVZXWD(ymm[j].AsX(), ymm[j])
+						}
+					}
+					c.VPSUBD(reg.Y12, ymm[j], ymm[j])
+					rq8.pk.scale(ymm[j], reg.Y13, nil)
+				}
+				rq8.store(nh, mem(py, g+h), t)
 			}
-			rq8.store(n, mem(py, g), t)
 			continue
 		}
 		for i := range v {
@@ -233,13 +264,13 @@ func (p *Program) Pool(name string, m *Pool) error {
 			dst := mem(py, g+32*i)
 			switch {
 			case wd == 32:
-				c.VMOVDQU(ymm[i], dst)
+				c.VMOVDQU(acc[i], dst)
 			case wd > 16:
-				c.VMOVDQU(ymm[i].AsX(), dst)
-				c.VEXTRACTI128(operand.U8(1), ymm[i], reg.X15)
+				c.VMOVDQU(acc[i].AsX(), dst)
+				c.VEXTRACTI128(operand.U8(1), acc[i], reg.X15)
 				storeN(c, reg.X15, wd-16, dst.Offset(16), t)
 			default:
-				storeN(c, ymm[i].AsX(), wd, dst, t)
+				storeN(c, acc[i].AsX(), wd, dst, t)
 			}
 		}
 	}

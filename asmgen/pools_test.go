@@ -66,23 +66,28 @@ func TestPool(t *testing.T) {
 		return ir.Window{KH: kh, KW: kw, SH: sh, SW: sw, PadT: pt, PadL: pl, PadB: pb, PadR: pr, DH: dh, DW: dw}
 	}
 	var ms []*Pool
+	full := map[*Pool]bool{} // codes all 255
 	for _, c := range []struct {
-		m   Pool
-		why string
+		m    Pool
+		why  string
+		full bool
 	}{
-		{Pool{C: 192, H: 9, W: 9, Win: ir.SquareWindow(3, 1, 1), Avg: true, CountPad: true, Z: 3}, "Inception's 3x3 s1 p1 branch pool"},
-		{Pool{C: 64, H: 9, W: 9, Win: ir.SquareWindow(3, 1, 1), Avg: true, Z: 200}, "the same without counting the padding"},
-		{Pool{C: 256, H: 7, W: 7, Win: ir.SquareWindow(2, 2, 0), Ceil: true, Avg: true, Z: 0}, "ResNet-D's 2x2 s2 ceil-mode shortcut"},
-		{Pool{C: 40, H: 8, W: 8, Win: ir.SquareWindow(2, 2, 0), Avg: true, CountPad: true, Z: 128}, "DenseNet's transition"},
-		{Pool{C: 33, H: 10, W: 9, Win: ir.SquareWindow(5, 3, 2), Ceil: true, Avg: true, CountPad: true, Z: 17}, "ceil mode with a clipped last window"},
-		{Pool{C: 3, H: 300, W: 300, Win: win(300, 299, 1, 1, 0, 0, 0, 0, 1, 1), Avg: true, Z: 5}, "sums past 2^24: float32 rounds them"},
-		{Pool{C: 7, H: 1, W: 1, Win: ir.SquareWindow(1, 1, 0), Avg: true, Z: 255}, "one pixel"},
-		{Pool{C: 64, H: 12, W: 12, Win: win(3, 3, 2, 2, 2, 2, 2, 2, 2, 2), Z: 0}, "a dilated max pool"},
-		{Pool{C: 300, H: 9, W: 11, Win: win(2, 3, 1, 2, 1, 0, 1, 2, 3, 2), Ceil: true}, "a dilated rectangular max pool, ceil mode"},
+		{Pool{C: 192, H: 9, W: 9, Win: ir.SquareWindow(3, 1, 1), Avg: true, CountPad: true, Z: 3}, "Inception's 3x3 s1 p1 branch pool", false},
+		{Pool{C: 64, H: 9, W: 9, Win: ir.SquareWindow(3, 1, 1), Avg: true, Z: 200}, "the same without counting the padding", false},
+		{Pool{C: 256, H: 7, W: 7, Win: ir.SquareWindow(2, 2, 0), Ceil: true, Avg: true, Z: 0}, "ResNet-D's 2x2 s2 ceil-mode shortcut", false},
+		{Pool{C: 40, H: 8, W: 8, Win: ir.SquareWindow(2, 2, 0), Avg: true, CountPad: true, Z: 128}, "DenseNet's transition", false},
+		{Pool{C: 33, H: 10, W: 9, Win: ir.SquareWindow(5, 3, 2), Ceil: true, Avg: true, CountPad: true, Z: 17}, "ceil mode with a clipped last window", false},
+		{Pool{C: 3, H: 300, W: 300, Win: win(300, 299, 1, 1, 0, 0, 0, 0, 1, 1), Avg: true, Z: 5}, "sums past 2^24: float32 rounds them", false},
+		{Pool{C: 7, H: 1, W: 1, Win: ir.SquareWindow(1, 1, 0), Avg: true, Z: 255}, "one pixel", false},
+		{Pool{C: 80, H: 260, W: 3, Win: win(257, 1, 1, 1, 0, 0, 0, 0, 1, 1), Avg: true, Z: 9}, "257 taps of 255: the largest uint16 sums", true},
+		{Pool{C: 80, H: 17, W: 18, Win: win(17, 16, 1, 2, 0, 1, 0, 1, 1, 1), Avg: true, Z: 9}, "272 taps: int32 sums", true},
+		{Pool{C: 64, H: 12, W: 12, Win: win(3, 3, 2, 2, 2, 2, 2, 2, 2, 2), Z: 0}, "a dilated max pool", false},
+		{Pool{C: 300, H: 9, W: 11, Win: win(2, 3, 1, 2, 1, 0, 1, 2, 3, 2), Ceil: true}, "a dilated rectangular max pool, ceil mode", false},
 	} {
 		m := c.m
 		m.OH, m.OW = m.Win.OutSize(m.H, m.W, m.Ceil)
 		ms = append(ms, &m)
+		full[&m] = c.full
 	}
 	for len(ms) < 60 {
 		w, hh, ww := randWindow(r)
@@ -113,6 +118,11 @@ func TestPool(t *testing.T) {
 			t.Fatalf("%+v: %v", *m, err)
 		}
 		x := randBytes(r, m.H*m.W*m.C)
+		if full[m] {
+			for j := range x {
+				x[j] = 255
+			}
+		}
 		xb, ob := h.buf(x), h.buf(sentinelTail(m.OH*m.OW*m.C))
 		split(h, r, name, m.Units(), xb, ob)
 		checks = append(checks, kernelCall[*Pool, uint8]{fmt.Sprintf("%s avg %v countpad %v C%d %s ceil %v z %d over %dx%d",
