@@ -343,3 +343,18 @@ func TestPackGroupedWindow(t *testing.T) {
 		t.Errorf("packGrouped biases (-want +got):\n%s", diff)
 	}
 }
+
+// TestHasAsm: every kind but the final dequantize and the channel shuffle
+// has assembly; average pools, dilated max pools and slices no longer run
+// portable Go on the assembly tiers.
+func TestHasAsm(t *testing.T) {
+	got := map[Kind]bool{}
+	for k := Quantize; k <= WindowPool; k++ {
+		if !k.HasAsm() {
+			got[k] = true
+		}
+	}
+	if diff := cmp.Diff(map[Kind]bool{Dequantize: true, Shuffle: true}, got); diff != "" {
+		t.Errorf("kinds without assembly (-want +got):\n%s", diff)
+	}
+}
