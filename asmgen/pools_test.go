@@ -233,6 +233,20 @@ func TestGeneratedPools(t *testing.T) {
 	testModelEveryTier(t, ms, []uint64{0, 1})
 }
 
+// TestGeneratedRandomPools runs models of random pool windows (average with
+// and without the padding counted, max with dilation, ceil mode or not) and
+// random slices through generated packages on every tier, the portable one
+// included, and the emulations, against the interpreter.
+func TestGeneratedRandomPools(t *testing.T) {
+	testenv.SkipShort(t, "builds generated packages with the go command")
+	var ms []*compiler.Model
+	seeds := randomModels(0, 1, 2, 3)
+	for _, s := range seeds {
+		ms = append(ms, randPoolModel(t, s, []string{"fbgemm", "qnnpack"}[s%2]))
+	}
+	testModelEveryTier(t, ms, seeds)
+}
+
 // TestAsmEveryLayer: lowered, every layer of the pool model, the zoo of
 // every op kind and the window model but the final dequantize, the channel
 // shuffle, slice views and concats written in place has a kernel on every
@@ -260,4 +274,61 @@ func TestAsmEveryLayer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randPoolWindow draws a pool window over an h x w input (dilated for a max
+// pool now and then, never for an average), pads below the kernel, with
+// ceil mode and count_include_pad drawn too; ok is false where it leaves no
+// output or a window of padding only.
+func randPoolWindow(r *rand.Rand, h, w int, avg bool) (p ir.Pool, ok bool) {
+	k := ir.Window{KH: 1 + r.IntN(4), KW: 1 + r.IntN(4), SH: 1 + r.IntN(3), SW: 1 + r.IntN(3), DH: 1, DW: 1}
+	if !avg && r.IntN(3) != 0 {
+		k.DH, k.DW = 1+r.IntN(3), 2+r.IntN(2)
+	}
+	k.PadT, k.PadB = r.IntN(k.KH), r.IntN(k.KH)
+	k.PadL, k.PadR = r.IntN(k.KW), r.IntN(k.KW)
+	p = ir.Pool{Window: k, Ceil: r.IntN(2) == 0, CountPad: avg && r.IntN(2) == 0}
+	oh, ow := k.OutSize(h, w, p.Ceil)
+	if oh < 1 || ow < 1 {
+		return p, false
+	}
+	_, okh := poolAxes(oh, h, k.KH, k.SH, k.PadT, k.PadB, k.DH, false)
+	_, okw := poolAxes(ow, w, k.KW, k.SW, k.PadL, k.PadR, k.DW, false)
+	return p, okh && okw
+}
+
+// randPoolModel is Quantize -> conv -> an average and a max pool of random
+// windows, in a random order -> a slice read by a 1x1 conv -> the output,
+// calibrated with qconfig.
+func randPoolModel(t *testing.T, seed uint64, qconfig string) *compiler.Model {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 33))
+	h, w, c := 4+r.IntN(12), 4+r.IntN(12), 8+r.IntN(60)
+	bld := zoo.NewBuilder(fmt.Sprintf("pools%d", seed), r, 3, h, w)
+	g, add := bld.G, bld.Op
+	x := add(ir.OpQuant, "quant", nil, g.Input)
+	x = bld.Conv("stem", x, 3, c, 1, ir.SquareWindow(3, 1, 1), []ir.Act{ir.ActNone, ir.ActReLU}[r.IntN(2)])
+	first := r.IntN(2) == 0
+	for i, avg := range []bool{first, !first} {
+		for {
+			p, ok := randPoolWindow(r, h, w, avg)
+			if !ok {
+				continue
+			}
+			op := ir.OpMaxPool
+			if avg {
+				op = ir.OpAvgPool
+			}
+			x = add(op, fmt.Sprintf("pool%d", i), &ir.Node{Pool: &p}, x)
+			h, w = p.OutSize(h, w, p.Ceil)
+			break
+		}
+	}
+	start := r.IntN(c - 1)
+	end := start + 1 + r.IntN(c-start-1)
+	x = add(ir.OpSlice, "slice", &ir.Node{Slice: &ir.Slice{Start: start, End: end}}, x)
+	x = bld.Conv("head", x, end-start, 6, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	x = add(ir.OpFlatten, "flatten", nil, x)
+	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
+	return gentest.Convert(t, g, qconfig, r)
 }
