@@ -447,11 +447,23 @@ func (p *Program) Concat(name string, k *Concat) error {
 	return nil
 }
 
-// bytesKernel is the generator of a Table, Mul or Concat layer and its
-// units; nil for a Concat whose inputs are all written in place.
+// bytesKernel is the generator of a Table, Mul, Concat, AvgPool,
+// WindowPool or Slice layer and its units; nil for a Concat whose inputs are
+// all written in place and for a Slice that is a view.
 func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) {
 	nd, n := ly.Node, ly.YD.Elems()
 	switch ly.Kind {
+	case lower.AvgPool, lower.WindowPool:
+		g := ly.Geom
+		m := &Pool{C: ly.XD.C, H: ly.XD.H, W: ly.XD.W, OH: ly.YD.H, OW: ly.YD.W, Win: g.Window, Ceil: g.Ceil,
+			Avg: ly.Kind == lower.AvgPool, CountPad: g.CountPad, Z: ly.X.Zero}
+		return func(_ Target, fn string) error { return p.Pool(fn, m) }, m.Units()
+	case lower.Slice:
+		if ly.View {
+			return nil, 0
+		}
+		s := &Slice{XC: ly.XD.C, Start: nd.Slice.Start, C: ly.YD.C, Rows: ly.YD.H, RW: ly.YD.W}
+		return func(_ Target, fn string) error { return p.Slice(fn, s) }, s.Units()
 	case lower.Table:
 		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
 		return func(_ Target, fn string) error { return p.Table(fn, t) }, t.Units()

@@ -57,6 +57,29 @@ func BenchmarkByteKernels(b *testing.B) {
 		}
 		infos = append(infos, li)
 	}
+	res := layerTimes(b, pkgs)
+	var tab strings.Builder
+	fmt.Fprintf(&tab, "%-8s %-10s %9s %9s %9s %9s %s\n", "package", "kind", "generic", "avx2", "generic", "avx2", "unit")
+	for pi, p := range pkgs {
+		for i, li := range infos[pi] {
+			g, a := res["generic"][pi][i], res["avx2"][pi][i]
+			switch {
+			case li.macs > 0:
+				fmt.Fprintf(&tab, "%-8s %-10s %7.0fus %7.0fus %9.4f %9.4f ns/MAC\n", p.Name, li.kind, g/1e3, a/1e3, g/float64(li.macs), a/float64(li.macs))
+			case li.kind == compiler.KTable.String() || li.kind == compiler.KMul.String() || li.kind == compiler.KConcat.String():
+				fmt.Fprintf(&tab, "%-8s %-10s %7.0fus %7.0fus %9.4f %9.4f ns/B\n", p.Name, li.kind, g/1e3, a/1e3, g/float64(li.bytes), a/float64(li.bytes))
+				b.ReportMetric(a/float64(li.bytes), fmt.Sprintf("%s-%s%d-avx2-ns/B", p.Name, li.kind, i))
+				b.ReportMetric(g/float64(li.bytes), fmt.Sprintf("%s-%s%d-go-ns/B", p.Name, li.kind, i))
+			}
+		}
+	}
+	b.Logf("one worker, best of 3 x 10 runs:\n%s", tab.String())
+}
+
+// layerTimes runs the packages' LayerTimes with one worker on the generic
+// and avx2 tiers (best of 3 x 10 runs of one image) and returns each
+// layer's ns: tier -> package -> layer.
+func layerTimes(b *testing.B, pkgs []gentest.Pkg) map[string][][]float64 {
 	dir := gentest.TempModule(b, "bench")
 	var imports, calls strings.Builder
 	for _, p := range pkgs {
@@ -110,7 +133,7 @@ func main() {
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(main), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	res := map[string][][]float64{} // tier -> package -> layer ns
+	res := map[string][][]float64{}
 	for _, tier := range []string{"generic", "avx2"} {
 		out := gentest.GoCmdEnv(b, dir, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=1", "GOMAXPROCS=1"}, "run", ".")
 		var cur []float64
@@ -131,22 +154,7 @@ func main() {
 			cur = append(cur, ns)
 		}
 	}
-	var tab strings.Builder
-	fmt.Fprintf(&tab, "%-8s %-10s %9s %9s %9s %9s %s\n", "package", "kind", "generic", "avx2", "generic", "avx2", "unit")
-	for pi, p := range pkgs {
-		for i, li := range infos[pi] {
-			g, a := res["generic"][pi][i], res["avx2"][pi][i]
-			switch {
-			case li.macs > 0:
-				fmt.Fprintf(&tab, "%-8s %-10s %7.0fus %7.0fus %9.4f %9.4f ns/MAC\n", p.Name, li.kind, g/1e3, a/1e3, g/float64(li.macs), a/float64(li.macs))
-			case li.kind == compiler.KTable.String() || li.kind == compiler.KMul.String() || li.kind == compiler.KConcat.String():
-				fmt.Fprintf(&tab, "%-8s %-10s %7.0fus %7.0fus %9.4f %9.4f ns/B\n", p.Name, li.kind, g/1e3, a/1e3, g/float64(li.bytes), a/float64(li.bytes))
-				b.ReportMetric(a/float64(li.bytes), fmt.Sprintf("%s-%s%d-avx2-ns/B", p.Name, li.kind, i))
-				b.ReportMetric(g/float64(li.bytes), fmt.Sprintf("%s-%s%d-go-ns/B", p.Name, li.kind, i))
-			}
-		}
-	}
-	b.Logf("one worker, best of 3 x 10 runs:\n%s", tab.String())
+	return res
 }
 
 // BenchmarkBytePass times the byte-wise kernels alone on a buffer that

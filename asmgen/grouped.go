@@ -18,12 +18,17 @@ import (
 //
 // in is the input's pixel stride (the padded stride when the conv has a
 // window or stride, the channel count when it reads in place); xmax the
-// largest input code.
+// largest input code. A conv of any other window (c.Geom) is the dense
+// layer of that window (Dense.Win).
 func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Requant) *Dense {
-	gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
-	return &Dense{Cin: gc.Span, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
+	gc, win := lower.GroupColsOf(c.InC, c.OutC, c.Groups), c.Window()
+	d := &Dense{Cin: gc.Span, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 		H: h, W: w, OH: oh, OW: ow, InStride: in, OutStride: c.OutC, ZIn: zIn, XMax: xmax,
-		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), Requant: rq, SkipZeros: true}
+		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, win.Taps()), Requant: rq, SkipZeros: true}
+	if c.Geom != nil {
+		d.Win = &win
+	}
+	return d
 }
 
 // groupedDesign is the design a grouped conv's kernel uses on isa, whose

@@ -16,7 +16,8 @@ import (
 type groupedShape struct {
 	groups, icg, ocg, k, s, p, h, w int
 	act                             string
-	smallW                          bool // weights that let the avx2 tier take the u8s8 path
+	smallW                          bool       // weights that let the avx2 tier take the u8s8 path
+	win                             *ir.Window // any other window (k, s, p unused)
 }
 
 // groupedCase is a random grouped conv, its kernel's layer and its input codes.
@@ -31,7 +32,12 @@ type groupedCase struct {
 func randGrouped(r *rand.Rand, sh groupedShape) *groupedCase {
 	cin, cout := sh.groups*sh.icg, sh.groups*sh.ocg
 	c := &compiler.Conv{InC: cin, OutC: cout, Kernel: sh.k, Stride: sh.s, Pad: sh.p, Groups: sh.groups}
-	c.Weight = make([]int8, cout*sh.icg*sh.k*sh.k)
+	if sh.win != nil {
+		w := *sh.win
+		c.Kernel, c.Stride, c.Pad, c.Geom = 0, 0, 0, &w
+	}
+	win := c.Window()
+	c.Weight = make([]int8, cout*sh.icg*win.Taps())
 	for i := range c.Weight {
 		c.Weight[i] = int8(r.IntN(256) - 128)
 		if sh.smallW {
@@ -45,9 +51,9 @@ func randGrouped(r *rand.Rand, sh groupedShape) *groupedCase {
 	}
 	rq := randRequant(r, cout, -4, 10, false, sh.act)
 	c.M, c.B, c.Lo, c.Hi = rq.M, rq.B, rq.Lo, rq.Hi
-	oh, ow := (sh.h+2*sh.p-sh.k)/sh.s+1, (sh.w+2*sh.p-sh.k)/sh.s+1
+	oh, ow := win.OutSize(sh.h, sh.w, false)
 	in := cin
-	if sh.k != 1 || sh.s != 1 || sh.p != 0 {
+	if sh.win != nil || sh.k != 1 || sh.s != 1 || sh.p != 0 {
 		in = 4 * lower.Quads(cin)
 	}
 	zin := edgeZero(r, xmax)
@@ -71,8 +77,8 @@ func randGrouped(r *rand.Rand, sh groupedShape) *groupedCase {
 // junk in the padding channels and in the bytes a kernel may read past the
 // buffer (Overread; the harness's canary stands for lower.ReadSlack).
 func (gc *groupedCase) input(r *rand.Rand) []byte {
-	d, cin := gc.d, gc.c.InC
-	hp, wp := d.H+2*d.Pad, d.W+2*d.Pad
+	d, cin, bd := gc.d, gc.c.InC, gc.d.border()
+	hp, wp := d.H+2*bd, d.W+2*bd
 	b := make([]byte, hp*wp*d.InStride+gc.gc.Overread())
 	for i := range b {
 		b[i] = byte(r.IntN(256))
@@ -81,7 +87,7 @@ func (gc *groupedCase) input(r *rand.Rand) []byte {
 		for x := 0; x < wp; x++ {
 			for ch := 0; ch < cin; ch++ {
 				v := uint8(d.ZIn)
-				if iy, ix := y-d.Pad, x-d.Pad; iy >= 0 && iy < d.H && ix >= 0 && ix < d.W {
+				if iy, ix := y-bd, x-bd; iy >= 0 && iy < d.H && ix >= 0 && ix < d.W {
 					v = gc.x[(iy*d.W+ix)*cin+ch]
 				}
 				b[(y*wp+x)*d.InStride+ch] = v
@@ -95,7 +101,7 @@ func (gc *groupedCase) input(r *rand.Rand) []byte {
 // group's input channels, then Requantize.
 func (gc *groupedCase) want() []uint8 {
 	c, d := gc.c, gc.d
-	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
+	icg, ocg, w := c.InC/c.Groups, c.OutC/c.Groups, c.Window()
 	out := make([]uint8, d.OH*d.OW*c.OutC)
 	for oy := 0; oy < d.OH; oy++ {
 		for ox := 0; ox < d.OW; ox++ {
@@ -103,15 +109,9 @@ func (gc *groupedCase) want() []uint8 {
 				var acc int32
 				for i := 0; i < icg; i++ {
 					ci := o/ocg*icg + i
-					for ky := 0; ky < c.Kernel; ky++ {
-						for kx := 0; kx < c.Kernel; kx++ {
-							iy, ix := oy*c.Stride-c.Pad+ky, ox*c.Stride-c.Pad+kx
-							if iy < 0 || iy >= d.H || ix < 0 || ix >= d.W {
-								continue
-							}
-							acc += (int32(gc.x[(iy*d.W+ix)*c.InC+ci]) - d.ZIn) * int32(c.Weight[((o*icg+i)*c.Kernel+ky)*c.Kernel+kx])
-						}
-					}
+					forTaps(w, d.H, d.W, oy, ox, func(ky, kx, px int) {
+						acc += (int32(gc.x[px*c.InC+ci]) - d.ZIn) * int32(c.Weight[(o*icg+i)*w.Taps()+ky*w.KW+kx])
+					})
 				}
 				out[(oy*d.OW+ox)*c.OutC+o] = compiler.Requantize(acc, c.M[o], c.B[o], d.Z, d.Lo, d.Hi)
 			}
@@ -145,6 +145,12 @@ func groupedShapes() []groupedShape {
 		{groups: 12, icg: 20, ocg: 6, k: 1, s: 1, h: 4, w: 4},
 		{groups: 16, icg: 17, ocg: 17, k: 3, s: 1, p: 1, h: 2, w: 14},
 		{groups: 4, icg: 40, ocg: 20, k: 1, s: 2, p: 1, h: 6, w: 5, act: "relu"},
+		// other windows: Inception-style 1x3 / 3x1, uneven pads, strides per axis, dilation
+		{groups: 32, icg: 4, ocg: 4, h: 5, w: 7, act: "relu", win: &ir.Window{KH: 1, KW: 3, SH: 1, SW: 1, PadL: 1, PadR: 1, DH: 1, DW: 1}},
+		{groups: 8, icg: 16, ocg: 16, h: 7, w: 4, win: &ir.Window{KH: 3, KW: 1, SH: 1, SW: 1, PadT: 1, PadB: 1, DH: 1, DW: 1}},
+		{groups: 3, icg: 24, ocg: 24, h: 6, w: 7, act: "relu6", win: &ir.Window{KH: 3, KW: 3, SH: 2, SW: 1, PadT: 0, PadL: 1, PadB: 1, PadR: 2, DH: 1, DW: 1}},
+		{groups: 16, icg: 8, ocg: 8, h: 7, w: 7, act: "relu", win: &ir.Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}},
+		{groups: 5, icg: 3, ocg: 7, h: 5, w: 9, smallW: true, win: &ir.Window{KH: 2, KW: 5, SH: 1, SW: 3, PadT: 1, PadL: 0, PadB: 0, PadR: 3, DH: 1, DW: 2}},
 	}
 }
 
@@ -164,6 +170,12 @@ func TestGrouped(t *testing.T) {
 				k := 1 + 2*r.IntN(2)
 				shapes = append(shapes, groupedShape{groups: 2 + r.IntN(min(63, 512/max(icg, ocg))), icg: icg, ocg: ocg, k: k,
 					s: 1 + r.IntN(2), p: r.IntN(2), h: k + r.IntN(5), w: k + r.IntN(8)})
+			}
+			for range 4 {
+				icg, ocg := 1+r.IntN(32), 1+r.IntN(32)
+				w, hh, ww := randWindow(r)
+				shapes = append(shapes, groupedShape{groups: 2 + r.IntN(min(31, 256/max(icg, ocg))), icg: icg, ocg: ocg, h: hh, w: ww, win: &w,
+					act: []string{"", "relu"}[r.IntN(2)]})
 			}
 			for j, sh := range shapes {
 				c := randGrouped(r, sh)
@@ -202,7 +214,8 @@ func TestGrouped(t *testing.T) {
 // lowerPack is the grouped conv's weights as lower packs them.
 func lowerPack(c *compiler.Conv) ([]int8, int) {
 	gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
-	return lower.PackDense(lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel), gc.Span
+	w := c.Window()
+	return lower.PackDenseTaps(lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, w.Taps()), gc.Span, c.OutC, w.Taps()), gc.Span
 }
 
 // groupedGraph is a ResNeXt/RegNet-like float graph with random weights,

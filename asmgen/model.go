@@ -111,7 +111,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
 			layers[i] = func(isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
-		case lower.Table, lower.Mul, lower.Concat:
+		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice:
 			xmax[y.ID] = portableMax(ly, xmax)
 			if f, units := bytesKernel(p, ly); f != nil {
 				l.Units, layers[i], shared[i] = units, f, true
@@ -167,9 +167,10 @@ func window(ly *lower.Layer) *ir.Window {
 	return &w
 }
 
-// portableMax bounds the codes a layer without assembly writes: a table's
-// largest entry, the input's for channel moves and max pools, and for an
-// average pool also z (a mean of codes below z rounds up to at most z).
+// portableMax bounds the codes a layer of bytes.go's or pools.go's kernels
+// (or a portable one) writes: a table's largest entry, the input's for
+// channel moves and max pools, and for an average pool also z (a mean of
+// codes below z rounds up to at most z).
 func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
 	x := ly.X
 	switch ly.Kind {
@@ -192,8 +193,6 @@ func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
 			m = max(m, xmax[in.ID])
 		}
 		return m
-	case lower.WindowConv:
-		return ly.Node.Conv.Hi
 	}
 	return 255
 }

@@ -72,40 +72,16 @@ func convModel(tb testing.TB, c, h, w int, l *benchConv) *compiler.Model {
 	return m
 }
 
-// oldKernel lowers m with its window conv as it was before the window convs
-// had assembly: kind WindowConv, OHWI weights, no padded input.
-func oldKernel(tb testing.TB, m *compiler.Model) *lower.Model {
-	lm, err := lower.Lower(m)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, l := range lm.Layers {
-		l.Pad, l.PadIn, l.PadCopy, l.Tile = nil, false, false, false
-		if !l.Windowed() {
-			continue
-		}
-		c := l.Node.Conv
-		taps, icg := c.Geom.Taps(), c.InC/c.Groups
-		l.Kind, l.W = lower.WindowConv, make([]int8, len(c.Weight))
-		for o := range c.OutC {
-			for i := range icg {
-				for t := range taps {
-					l.W[(o*taps+t)*icg+i] = c.Weight[(o*icg+i)*taps+t]
-				}
-			}
-		}
-	}
-	return lm
-}
-
 // BenchmarkWindowConv times, on one core, Forward of one-layer packages:
 // Inception-v3's 1x7 and 7x1 (17x17, 128 -> 128), a square 3x3 dense
-// conv of the same shape, EfficientNet's 5x5 depthwise (14x14, 480
-// channels) square and with TF-style uneven pads; on the avx2 tier and on
-// the portable kernels (generic), and for the window convs the portable
-// kernel they ran on every tier before ("old", kind WindowConv). A package
-// of only the Quantize and Dequantize of the same shape gives the time
-// subtracted. Reported as ns per multiply-add:
+// conv of the same shape, grouped convs of the same shape with a 1x3 window
+// (32 groups of 4 channels, ResNeXt's first stage, and 8 groups of 16) and
+// a dilated 3x3 one, EfficientNet's 5x5 depthwise (14x14, 480 channels)
+// square and with TF-style uneven pads; on the avx2 tier and on the
+// portable kernels (generic). A package of only the Quantize and
+// Dequantize of the same shape gives the time subtracted. Reported as ns
+// per multiply-add (of the conv's own products, not the zeros a grouped
+// conv's column blocks multiply):
 //
 //	go test ./asmgen -run '^$' -bench WindowConv -benchtime 1x
 func BenchmarkWindowConv(b *testing.B) {
@@ -119,6 +95,9 @@ func BenchmarkWindowConv(b *testing.B) {
 		{"dense1x7", 128, 17, 17, 128, 1, win(1, 7, 0, 3, 0, 3)},
 		{"dense7x1", 128, 17, 17, 128, 1, win(7, 1, 3, 0, 3, 0)},
 		{"dense3x3", 128, 17, 17, 128, 1, ir.SquareWindow(3, 1, 1)},
+		{"g32x4_1x3", 128, 17, 17, 128, 32, win(1, 3, 0, 1, 0, 1)},
+		{"g8x16_1x3", 128, 17, 17, 128, 8, win(1, 3, 0, 1, 0, 1)},
+		{"g32x4_3x3d2", 128, 17, 17, 128, 32, ir.Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}},
 		{"dw5x5", 480, 14, 14, 480, 480, ir.SquareWindow(5, 1, 2)},
 		{"dw5x5uneven", 480, 14, 14, 480, 480, win(5, 5, 1, 1, 3, 3)},
 	}
@@ -165,10 +144,6 @@ func BenchmarkWindowConv(b *testing.B) {
 		}
 		write(l.name, lm)
 		pkgs = append(pkgs, pkg{l.name, l.c})
-		if _, _, _, sq := l.win.Square(); !sq {
-			write(l.name+"old", oldKernel(b, m))
-			pkgs = append(pkgs, pkg{l.name + "old", l.c})
-		}
 	}
 	var imports, entries strings.Builder
 	for _, p := range pkgs {
@@ -238,23 +213,15 @@ func main() {
 		}
 	}
 	// One line per layer (go test shows at most 10 lines of a benchmark's log):
-	// ns per MAC on avx2, on the portable kernels and on the old one.
-	table := []string{"layer        MACs      avx2 ns/MAC  generic ns/MAC  old ns/MAC  (Forward minus its Quantize+Dequantize, one core)"}
+	// ns per MAC on avx2 and on the portable kernels.
+	table := []string{"layer        MACs      avx2 ns/MAC  generic ns/MAC  (Forward minus its Quantize+Dequantize, one core)"}
 	for _, l := range layers {
 		per := map[string]float64{}
-		for _, v := range []struct{ pkg, tier, label string }{{l.name, "avx2", "avx2"}, {l.name, "generic", "generic"}, {l.name + "old", "avx2", "old-go"}} {
-			t, ok := ns[v.tier][v.pkg]
-			if !ok {
-				continue
-			}
-			per[v.label] = (t - ns[v.tier][fmt.Sprintf("id%d", l.c)]) / float64(l.macs())
-			b.ReportMetric(per[v.label], "ns/MAC:"+l.name+":"+v.label)
+		for _, tier := range []string{"avx2", "generic"} {
+			per[tier] = (ns[tier][l.name] - ns[tier][fmt.Sprintf("id%d", l.c)]) / float64(l.macs())
+			b.ReportMetric(per[tier], "ns/MAC:"+l.name+":"+tier)
 		}
-		old := "-"
-		if v, ok := per["old-go"]; ok {
-			old = fmt.Sprintf("%.3f", v)
-		}
-		table = append(table, fmt.Sprintf("%-12s %8d  %11.4f  %14.3f  %10s", l.name, l.macs(), per["avx2"], per["generic"], old))
+		table = append(table, fmt.Sprintf("%-12s %8d  %11.4f  %14.3f", l.name, l.macs(), per["avx2"], per["generic"]))
 	}
 	b.Logf("\n%s", strings.Join(table, "\n"))
 }

@@ -214,7 +214,8 @@ func TestDepthwiseWindow(t *testing.T) {
 
 // windowModel is a graph of window convs (Inception's 1x7 and 7x1 with 32+
 // channels: the amx tier's tile programs; TF-style asymmetric pads, a
-// strided 5x5 depthwise, dilated dense and depthwise convs) and a
+// dilated grouped 3x1, a strided 5x5 depthwise, dilated dense and depthwise
+// convs) and a
 // rectangular max pool, calibrated on
 // N(0,1) samples with qconfig and converted.
 func windowModel(t *testing.T, qconfig string) *compiler.Model {
@@ -229,6 +230,7 @@ func windowModel(t *testing.T, qconfig string) *compiler.Model {
 	x = conv("stem", x, 3, 34, 1, win(3, 3, 2, 1, 0, 1, 1, 1, 1, 1), ir.ActReLU) // 34x7x11, TF "same"
 	x = conv("1x7", x, 34, 40, 1, win(1, 7, 1, 1, 0, 3, 0, 3, 1, 1), ir.ActReLU)
 	x = conv("7x1", x, 40, 36, 1, win(7, 1, 1, 1, 3, 0, 3, 0, 1, 1), ir.ActReLU6)
+	x = conv("g3x1d", x, 36, 36, 6, win(3, 1, 1, 1, 2, 0, 2, 0, 2, 1), ir.ActReLU)
 	x = conv("dw5x5", x, 36, 36, 36, win(5, 5, 2, 2, 1, 1, 2, 2, 1, 1), ir.ActReLU6) // 36x4x6
 	x = conv("dw1x3d", x, 36, 36, 36, win(1, 3, 1, 1, 0, 2, 0, 2, 1, 2), ir.ActNone)
 	x = conv("dense3x3d", x, 36, 20, 1, win(3, 3, 1, 1, 2, 2, 2, 2, 2, 2), ir.ActReLU)
@@ -251,7 +253,7 @@ func TestGeneratedWindows(t *testing.T) {
 	}
 	tiles := 0
 	for _, l := range lm.Layers {
-		if (l.Windowed() || l.Kind == lower.WindowConv || l.Kind == lower.WindowPool) && !l.Kind.HasAsm() {
+		if (l.Windowed() || l.Kind == lower.WindowPool) && !l.Kind.HasAsm() {
 			t.Errorf("%s: kind %s has no assembly", l.Node.Name, l.Kind)
 		}
 		if l.Tile {

@@ -329,9 +329,9 @@ func kConvGo(f *jen.File, l *layer) {
 		// column o%16 of unit o/16, SQ quads per tap over its block's span,
 		// its group's channels at "at" in the span, zero elsewhere. So the
 		// dot product runs over the quads that hold its group, against the
-		// patch from the block's first channel pb on (each tap PT bytes
+		// patch from the block's first channel pb on (each tap TL bytes
 		// apart: room for the last block's last quad).
-		tapLen = l.id("PT")
+		tapLen = l.id("TL")
 		mac4 := id("a").Op("+=").Int32().Call(id("p4").Index(jen.Lit(0))).Op("*").Int32().Call(id("w4").Index(jen.Lit(0))).Op("+").
 			Int32().Call(id("p4").Index(jen.Lit(1))).Op("*").Int32().Call(id("w4").Index(jen.Lit(1))).Op("+").
 			Int32().Call(id("p4").Index(jen.Lit(2))).Op("*").Int32().Call(id("w4").Index(jen.Lit(2))).Op("+").
@@ -357,8 +357,8 @@ func kConvGo(f *jen.File, l *layer) {
 			id("pb").Op(":=").Id("g").Op("/").Add(l.id("GPB")).Op("*").Add(l.id("Span")),
 			id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
 			id("a").Op(":=").Id("b").Index(id("o")),
-			rangeInt("t", l.id("K").Op("*").Add(l.id("K")),
-				id("ps").Op(":=").Add(sliceOf("patch", id("t").Op("*").Add(l.id("PT")).Op("+").Id("pb").Op("+").Add(first).Op("*").Lit(4), psLen)),
+			rangeInt("t", tapCount(l),
+				id("ps").Op(":=").Add(sliceOf("patch", id("t").Op("*").Add(l.id("TL")).Op("+").Id("pb").Op("+").Add(first).Op("*").Lit(4), psLen)),
 				id("wt").Op(":=").Add(sliceOf("ws", id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64).Op("+").Add(first).Op("*").Lit(64), wtLen)),
 				loop,
 			),

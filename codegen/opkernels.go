@@ -8,9 +8,9 @@ import (
 	"github.com/ptqc/ptqc/lower"
 )
 
-// The portable kernels of the kinds without assembly (lower.Kind.HasAsm):
-// tables, products, concatenation, channel moves, average pooling and the
-// convs and max pools of any window. Their loop bodies are written as Go
+// The portable kernels of tables, products, concatenation, channel moves,
+// average pooling and dilated max pools: the generic tier's, and every
+// tier's for the kinds without assembly (lower.Kind.HasAsm). Their loop bodies are written as Go
 // source in which $ stands for the layer's ID prefix ($XC is l07XC); the
 // constants are the layer's, as for the other kernels. Each follows the
 // interpreter's arithmetic (compiler/interp_ops.go) on NHWC bytes: integer
@@ -215,38 +215,11 @@ func kWindowPoolGo(f *jen.File, l *layer) {
 	))
 }
 
-// kWindowConvGo gathers each output pixel's patch (KH*KW taps of XC
-// channels, z_x where a tap is padding), then takes each output channel's
-// dot product with its group's part of the patch and OHWI weights.
-func kWindowConvGo(f *jen.File, l *layer) {
-	body := convPrologue(l)
-	body = append(body, src(l, "%s", `var patch [$KH * $KW * $XC]byte
-			for oy := s0; oy < s1; oy++ {
-				for ox := range $YW {
-					`+fmt.Sprintf(windowTaps, `ps := patch[(ky*$KW+kx)*$XC:][:$XC]
-				for i := range ps {
-					ps[i] = $XZero
-				}`, `copy(patch[(ky*$KW+kx)*$XC:][:$XC], xs)`)+`
-					ys := y[(oy*$YW+ox)*$YC:][:$YC]
-					for o := range $YC {
-						g := o / $OCG
-						ws := w[o*$Taps:][:$Taps]
-						a := b[o]
-						for t := range $KH * $KW {
-							wt := ws[t*$ICG:][:$ICG]
-							for i, v := range patch[t*$XC+g*$ICG:][:$ICG] {
-								a += int32(v) * int32(wt[i])
-							}
-						}
-						`), l.requantize(id("ys").Index(id("o")), id("a"), id("o")), jen.Id("}\n}\n}"))
-	f.Add(l.generic().Params(params(false, true), rows).Block(body...))
-}
-
 // opKernels are the kernels of this file by kind: each computes output rows
 // [s0, s1).
 var opKernels = map[lower.Kind]func(*jen.File, *layer){
 	lower.Table: kTableGo, lower.Mul: kMulGo, lower.Concat: kConcatGo, lower.Slice: kSliceGo,
-	lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo, lower.WindowConv: kWindowConvGo,
+	lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo,
 }
 
 // hasRows says whether the portable kernel of kind k takes output rows:

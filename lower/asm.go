@@ -26,9 +26,11 @@ type Asm struct {
 //	Table               func(x, w, y *byte, s0, s1 int)
 //	Mul                 func(a, b, y *byte, s0, s1 int)
 //	Concat              func(a *byte, s0, s1 int) (a: the arena; none when DirectAll)
+//	AvgPool, WindowPool func(x, y *byte, s0, s1 int)
+//	Slice               func(x, y *byte, s0, s1 int) (none for a View)
 //
-// Dequantize and the kinds from Slice on have none: their portable
-// kernel runs on every tier.
+// Dequantize and Shuffle have none: their portable kernel runs on every
+// tier.
 type AsmLayer struct {
 	Funcs map[string]string // tier -> kernel
 	// A call computes units [s0, s1) of Units (rows or strips of pixels) and,
@@ -40,4 +42,4 @@ type AsmLayer struct {
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.
-func (k Kind) HasAsm() bool { return k != Dequantize && k < Slice }
+func (k Kind) HasAsm() bool { return k != Dequantize && k != Shuffle }

@@ -38,12 +38,12 @@ func GroupColsOf(inC, outC, groups int) GroupCols {
 // span's start on, in whole vectors.
 func (g GroupCols) Overread() int { return max(0, (g.Blocks-1)*g.Span+32-ReadSlack) }
 
-// ExpandGrouped lays a grouped conv's weights (OutC x InC/G x k x k) out as a
+// ExpandGrouped lays a grouped conv's weights (OutC x InC/G x taps) out as a
 // dense layer's over the span of each output channel's column block
-// (OutC x Span x k x k), zero outside the channel's own group.
-func ExpandGrouped(w []int8, inC, outC, groups, k int) []int8 {
+// (OutC x Span x taps), zero outside the channel's own group.
+func ExpandGrouped(w []int8, inC, outC, groups, taps int) []int8 {
 	gc := GroupColsOf(inC, outC, groups)
-	icg, ocg, taps := inC/groups, outC/groups, k*k
+	icg, ocg := inC/groups, outC/groups
 	e := make([]int8, outC*gc.Span*taps)
 	for o := 0; o < outC; o++ {
 		at := (o / ocg % gc.Groups) * icg // the group's first channel in the span
@@ -54,14 +54,16 @@ func ExpandGrouped(w []int8, inC, outC, groups, k int) []int8 {
 	return e
 }
 
-// packGrouped packs a grouped conv as the dense layer of ExpandGrouped.
+// packGrouped packs a grouped conv, of a square window or any other, as the
+// dense layer of ExpandGrouped.
 func packGrouped(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	gc := GroupColsOf(c.InC, c.OutC, c.Groups)
-	return PackDense(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel), foldBias(c, zx)
+	gc, w := GroupColsOf(c.InC, c.OutC, c.Groups), c.Window()
+	return PackDenseTaps(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, w.Taps()), gc.Span, c.OutC, w.Taps()), foldBias(c, zx)
 }
 
 // groupedPointwise says whether a grouped conv reads its input in place (1x1,
-// stride 1, no padding), as a pointwise layer does.
+// stride 1, no padding), as a pointwise layer does; one with a window
+// (Geom) always reads the padded copy.
 func groupedPointwise(c *compiler.Conv) bool { return c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 }
 
 // overread is how far past ReadSlack a layer's kernel reads its input.

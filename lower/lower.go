@@ -55,17 +55,15 @@ const (
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
 	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
-	// The kinds below run their portable kernel on every tier (HasAsm).
 	Slice      // channels [Start, End) of each pixel
-	Shuffle    // channel permutation of each pixel
+	Shuffle    // channel permutation of each pixel (no assembly: HasAsm)
 	AvgPool    // average over Geom's window, qparams passed through
-	WindowConv // grouped conv (not depthwise) with any other window (Geom: rectangular, strides, pads, dilation)
 	WindowPool // max over a dilated window (Geom)
 )
 
-// Dense, Grouped and WindowConv are all "conv" in the generated comments.
+// Dense and Grouped are both "conv" in the generated comments.
 var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "conv", "add", "mean", "dequantize", "max pool",
-	"table", "mul", "concat", "slice", "shuffle", "avg pool", "conv", "max pool"}
+	"table", "mul", "concat", "slice", "shuffle", "avg pool", "max pool"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -121,9 +119,8 @@ type Layer struct {
 	// input of a Concat: its channels, or the sliced tensor's for a View's.
 	View     bool
 	XsStride []int
-	// Geom is the window of a WindowConv layer, of a Dense or Depthwise one
-	// whose window is not square (Windowed), or of a pool (with Ceil and
-	// CountPad).
+	// Geom is the window of a Dense, Depthwise or Grouped layer whose window
+	// is not square (Windowed), or of a pool (with Ceil and CountPad).
 	Geom ir.Pool
 	// Packed parameters and their offsets in the weight and bias sections.
 	W          []int8

@@ -263,10 +263,10 @@ func TestZooKinds(t *testing.T) {
 			t.Errorf("%s: %d table bytes packed, want %d", l.Node.Name, len(l.W), len(l.Node.Table.T))
 		}
 	}
-	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": WindowConv, "hs": Table, "se.pool": Mean,
+	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": Grouped, "hs": Table, "se.pool": Mean,
 		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
 		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": MaxPool,
-		"avgpool": AvgPool, "dilated": WindowConv, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
+		"avgpool": AvgPool, "dilated": Grouped, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
 	}
@@ -318,60 +318,43 @@ func TestRefused(t *testing.T) {
 	}
 }
 
-func TestPackWindowConv(t *testing.T) {
+func TestPackGroupedWindow(t *testing.T) {
 	// 4 output channels in 2 groups, 2 input channels per group, a 1x2
-	// window: OHWI per group, weights numbered by their OIHW index.
+	// window: one unit of 16 columns, a quad of the 4 span channels per tap,
+	// weights numbered by their OIHW index, zero outside a channel's group.
 	w := make([]int8, 4*2*2)
 	for i := range w {
-		w[i] = int8(i)
+		w[i] = int8(i + 1)
 	}
 	geom := ir.Window{KH: 1, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}
-	gotW, gotB := packWindowConv(&compiler.Conv{InC: 4, OutC: 4, Groups: 2, Geom: &geom, Weight: w}, 2)
-	var wantW []int8
+	gotW, gotB := packGrouped(&compiler.Conv{InC: 4, OutC: 4, Groups: 2, Geom: &geom, Weight: w}, 2)
+	wantW := make([]int8, 2*64)
 	for o := range 4 {
 		for tap := range 2 {
 			for i := range 2 {
-				wantW = append(wantW, int8((o*2+i)*2+tap))
+				wantW[tap*64+o*4+o/2*2+i] = int8((o*2+i)*2 + tap + 1)
 			}
 		}
 	}
 	if diff := cmp.Diff(wantW, gotW); diff != "" {
-		t.Errorf("packWindowConv (-want +got):\n%s", diff)
+		t.Errorf("packGrouped (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]int32{-2 * 6, -2 * 22, -2 * 38, -2 * 54}, gotB); diff != "" {
-		t.Errorf("packWindowConv biases (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]int32{-2 * 10, -2 * 26, -2 * 42, -2 * 58}, gotB); diff != "" {
+		t.Errorf("packGrouped biases (-want +got):\n%s", diff)
 	}
 }
 
-// TestGlobalAvgPool: a squeeze-excitation's global pool over a map larger
-// than a conv window may be (EfficientNet-B0's 112x112 at 224) lowers, as a
-// Mean.
-func TestGlobalAvgPool(t *testing.T) {
-	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: 3}
-	m.Desc.Input = []int{8, 112, 112}
-	for i, shape := range [][]int{{8, 112, 112}, {8, 112, 112}, {8, 1, 1}, {8, 1, 1}} {
-		m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: shape, Scale: 0.1, Zero: 10})
+// TestHasAsm: every kind but the final dequantize and the channel shuffle
+// has assembly; average pools, dilated max pools and slices no longer run
+// portable Go on the assembly tiers.
+func TestHasAsm(t *testing.T) {
+	got := map[Kind]bool{}
+	for k := Quantize; k <= WindowPool; k++ {
+		if !k.HasAsm() {
+			got[k] = true
+		}
 	}
-	m.Nodes = []*compiler.Node{
-		{Kind: compiler.KQuantize, Name: "q", In: []int{0}, Out: 1},
-		{Kind: compiler.KAvgPool, Name: "se.pool", In: []int{1}, Out: 2, Pool: &compiler.Pool{Geom: &ir.Pool{Window: ir.Window{KH: 112, KW: 112, SH: 1, SW: 1, DH: 1, DW: 1}}}},
-		{Kind: compiler.KDequantize, Name: "dq", In: []int{2}, Out: 3},
-	}
-	lm, err := Lower(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k := lm.Layers[1].Kind; k != Mean {
-		t.Errorf("se.pool lowered to %s, want %s", k, Mean)
-	}
-	// Beyond the mean kernel's exact float32 sums it stays an AvgPool.
-	m.Desc.Input = []int{8, 200, 200}
-	m.Tensors[0].Shape, m.Tensors[1].Shape = m.Desc.Input, m.Desc.Input
-	m.Nodes[1].Pool.Geom.Window.KH, m.Nodes[1].Pool.Geom.Window.KW = 200, 200
-	if lm, err = Lower(m); err != nil {
-		t.Fatal(err)
-	}
-	if k := lm.Layers[1].Kind; k != AvgPool {
-		t.Errorf("a 200x200 pool lowered to %s, want %s", k, AvgPool)
+	if diff := cmp.Diff(map[Kind]bool{Dequantize: true, Shuffle: true}, got); diff != "" {
+		t.Errorf("kinds without assembly (-want +got):\n%s", diff)
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"github.com/ptqc/ptqc/ir"
 )
 
-// The checks of the kinds without an assembly kernel: tables, products,
-// channel moves, average pooling and the convs and max pools of any window.
+// The checks of the kinds that once had no assembly kernel: tables,
+// products, channel moves, average pooling and the convs and max pools of
+// any window.
 
 // maxWin bounds a window's kernel, stride, dilation and padding, as checkConv
 // does a square one's: a patch of KH*KW taps stays a stack array.

@@ -72,21 +72,6 @@ func packConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	return PackDenseTaps(c.Weight, c.InC, c.OutC, w.Taps()), foldBias(c, zx)
 }
 
-// packWindowConv packs a conv of any window as OHWI per group (OutC x KH x KW
-// x InC/Groups), the order of the patch its kernel gathers.
-func packWindowConv(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	taps, icg := c.Geom.Taps(), c.InC/c.Groups
-	w := make([]int8, len(c.Weight))
-	for o := 0; o < c.OutC; o++ {
-		for i := 0; i < icg; i++ {
-			for t := 0; t < taps; t++ {
-				w[(o*taps+t)*icg+i] = c.Weight[(o*icg+i)*taps+t]
-			}
-		}
-	}
-	return w, foldBias(c, zx)
-}
-
 // packTable puts a Table layer's 256-entry tables (one, or one per channel,
 // each 256 bytes) in the weight section as they are, bytes read as int8: a
 // kernel loads one byte per input byte and needs no other section.
@@ -133,8 +118,6 @@ func pack(ls []*Layer) (wLen, bCount int) {
 			l.W, l.B = packConv(c, l.X.Zero)
 		case Grouped:
 			l.W, l.B = packGrouped(c, l.X.Zero)
-		case WindowConv:
-			l.W, l.B = packWindowConv(c, l.X.Zero)
 		case Table:
 			l.W = packTable(l.Node.Table)
 		default:

@@ -1,25 +1,14 @@
 package lower
 
-import (
-	"github.com/ptqc/ptqc/compiler"
-	"github.com/ptqc/ptqc/ir"
-)
+import "github.com/ptqc/ptqc/compiler"
 
 // Convs of any other window than a square one (compiler.Conv.Geom:
-// rectangular, per-axis strides, per-side pads, dilation) run the Dense or
-// Depthwise kernels where those take the window (Kind Dense or Depthwise
-// with Geom set, Windowed), and WindowConv's portable kernel otherwise.
+// rectangular, per-axis strides, per-side pads, dilation) run the Dense,
+// Depthwise or Grouped kernels, which take the window (their kind with Geom
+// set, Windowed).
 
-// windowKind is the kind of a conv with a window c.Geom.
-func windowKind(c *compiler.Conv) Kind {
-	switch c.Class() {
-	case ir.ConvDense:
-		return Dense
-	case ir.ConvDepthwise:
-		return Depthwise
-	}
-	return WindowConv
-}
+// windowKind is the kind of a conv with a window c.Geom (never pointwise).
+func windowKind(c *compiler.Conv) Kind { return ConvKind(c.Class()) }
 
 // Windowed says whether l is a conv whose window is not the square one of
 // Kernel, Stride and Pad, or a MaxPool whose window is not square with pads
