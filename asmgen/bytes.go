@@ -460,14 +460,11 @@ func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) 
 		return func(_ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
-	at := 0
 	for i, x := range ly.Xs {
-		c := x.Elems() / (ly.YD.H * ly.YD.W)
 		if !ly.Direct[i] {
-			k.Ins = append(k.Ins, ConcatIn{C: c, Off: ly.XsOff[i], Stride: ly.XsStride[i], Z: x.Zero, M: nd.Concat.M[i]})
-			k.At = append(k.At, at)
+			k.Ins = append(k.Ins, ConcatIn{C: ly.XsC[i], Off: ly.XsOff[i], Stride: ly.XsStride[i], Z: x.Zero, M: nd.Concat.M[i]})
+			k.At = append(k.At, ly.XsAt[i])
 		}
-		at += c
 	}
 	if len(k.Ins) == 0 {
 		return nil, 0
