@@ -34,7 +34,9 @@ func ShuffleModel(tb testing.TB, seed uint64, qconfig string) *compiler.Model {
 	shuffle := func(x, ch, groups int) int {
 		return add(ir.OpShuffle, name("shuffle"), &ir.Node{Perm: zoo.ShufflePerm(ch, groups)}, x)
 	}
-	slice := func(x, s, e int) int { return add(ir.OpSlice, name("slice"), &ir.Node{Slice: &ir.Slice{Start: s, End: e}}, x) }
+	slice := func(x, s, e int) int {
+		return add(ir.OpSlice, name("slice"), &ir.Node{Slice: &ir.Slice{Start: s, End: e}}, x)
+	}
 	x := add(ir.OpQuant, "quant", nil, bld.G.Input)
 	x = bld.Conv("stem", x, 3, c, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU)
 	for range 3 + r.IntN(4) {
