@@ -19,6 +19,7 @@ func shuffleModels(t *testing.T) map[string]*compiler.Model {
 		qc := []string{"fbgemm", "qnnpack"}[seed/6]
 		ms[fmt.Sprint("shuffle", seed)] = gentest.ShuffleModel(t, seed, qc)
 	}
+	ms["shufflenet_v2"] = gentest.ShuffleNetV2(t, 32, "fbgemm")
 	return ms
 }
 
@@ -191,4 +192,27 @@ func runLowered(lm *Model, in []float32) []float32 {
 		}
 	}
 	return out
+}
+
+// TestShuffleNetNoShuffle: in ShuffleNetV2 x1.0's graph every shuffle is a
+// view and every x1 half a view too; the concats copy each input in few
+// runs (their x1 halves' runs grow by two per unit in a stage).
+func TestShuffleNetNoShuffle(t *testing.T) {
+	lm, err := Lower(gentest.ShuffleNetV2(t, 32, "fbgemm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lm.Layers {
+		switch {
+		case l.Kind == Shuffle && !l.View:
+			t.Errorf("%s: a shuffle left", l.Node.Name)
+		case l.Kind == Slice && l.Node.Slice.Start == 0 && !l.View:
+			t.Errorf("%s: the first half is not a view", l.Node.Name)
+		case l.Kind == Concat && len(l.Xs) > 20:
+			t.Errorf("%s: %d runs", l.Node.Name, len(l.Xs))
+		}
+		if l.Kind == Concat {
+			t.Logf("%s: runs %v", l.Node.Name, l.XsC)
+		}
+	}
 }

@@ -123,3 +123,50 @@ func shareConvInputs(m *compiler.Model) {
 		}
 	}
 }
+
+// ShuffleNetV2 is torchvision's ShuffleNetV2 x1.0 (stages of 4, 8 and 4
+// units of 116, 232 and 464 channels, conv5 of 1024) with random weights
+// on a 3 x h x h input, 10 classes, quantized with qconfig: the 224 model's
+// graph at a test's size.
+func ShuffleNetV2(tb testing.TB, h int, qconfig string) *compiler.Model {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(2, 26))
+	bld := zoo.NewBuilder("shufflenet_v2", r, 3, h, h)
+	add := bld.Op
+	pw := func(name string, x, in, out int) int {
+		return bld.Conv(name, x, in, out, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	}
+	dw := func(name string, x, c, s int) int {
+		return bld.Conv(name, x, c, c, c, ir.SquareWindow(3, s, 1), ir.ActNone)
+	}
+	x := add(ir.OpQuant, "quant", nil, bld.G.Input)
+	x = bld.Conv("conv1", x, 3, 24, 1, ir.SquareWindow(3, 2, 1), ir.ActReLU)
+	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 1)}}, x)
+	c := 24
+	for s, st := range []struct{ units, out int }{{4, 116}, {8, 232}, {4, 464}} {
+		h := st.out / 2
+		for u := range st.units {
+			n := fmt.Sprintf("stage%d.%d", s+2, u)
+			if u == 0 {
+				a := pw(n+".branch1.2", dw(n+".branch1.0", x, c, 2), c, h)
+				b := pw(n+".branch2.5", dw(n+".branch2.3", pw(n+".branch2.0", x, c, h), h, 2), h, h)
+				x = add(ir.OpConcat, n+".cat", nil, a, b)
+			} else {
+				x1 := add(ir.OpSlice, n+".x1", &ir.Node{Slice: &ir.Slice{Start: 0, End: h}}, x)
+				x2 := add(ir.OpSlice, n+".x2", &ir.Node{Slice: &ir.Slice{Start: h, End: st.out}}, x)
+				b := pw(n+".branch2.5", dw(n+".branch2.3", pw(n+".branch2.0", x2, h, h), h, 1), h, h)
+				x = add(ir.OpConcat, n+".cat", nil, x1, b)
+			}
+			x = add(ir.OpShuffle, n+".shuffle", &ir.Node{Perm: zoo.ShufflePerm(st.out, 2)}, x)
+			c = st.out
+		}
+	}
+	x = pw("conv5", x, c, 1024)
+	lin := &ir.Linear{In: 1024, Out: 10, Weight: make([]float32, 10*1024), Bias: make([]float32, 10)}
+	for i := range lin.Weight {
+		lin.Weight[i] = float32(r.NormFloat64() / 32)
+	}
+	x = add(ir.OpLinear, "fc", &ir.Node{Linear: lin}, add(ir.OpMean, "mean", nil, x))
+	bld.G.Output = add(ir.OpDeQuant, "dequant", nil, x)
+	return Convert(tb, bld.G, qconfig, r)
+}
