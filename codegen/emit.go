@@ -127,6 +127,14 @@ func (l *layer) summary() string {
 	case lower.Mul:
 		return fmt.Sprintf("%s: %v times %v", nd.Name, l.XD, dimsOf(l.X2))
 	case lower.Concat:
+		ins := map[*compiler.Tensor]bool{}
+		for _, x := range l.Xs {
+			ins[x] = true
+		}
+		if len(ins) < len(l.Xs) {
+			// lower's channel orders cut inputs into runs (lower/order.go).
+			return fmt.Sprintf("%s: concat of %d inputs in %d runs into %v", nd.Name, len(ins), len(l.Xs), l.YD)
+		}
 		return fmt.Sprintf("%s: concat of %d inputs into %v", nd.Name, len(l.Xs), l.YD)
 	case lower.Slice:
 		return fmt.Sprintf("%s: channels %d to %d of %v", nd.Name, nd.Slice.Start, nd.Slice.End, l.XD)
