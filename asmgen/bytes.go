@@ -360,11 +360,15 @@ func chunks(c *build.Context, name string, n int, src []reg.GPPhysical, block fu
 
 // ConcatIn is an input of a Concat: its channels, arena offset, pixel
 // stride (0: C) and, when it is requantized, its zero point and
-// multiplier (M 0: copied).
+// multiplier (M 0: copied). Over is how many bytes past its channels of
+// a pixel the kernel may store garbage that inputs after it overwrite: the
+// tail of a short run (lower's channel orders cut inputs into runs) is then
+// one store of whole 8-byte words.
 type ConcatIn struct {
 	C, Off, Stride int
 	Z              int32
 	M              float32
+	Over           int
 }
 
 // Concat writes the pixels of rows of inputs side by side into pixels of
@@ -383,6 +387,27 @@ type Concat struct {
 // Units is the kernel's work count: output rows.
 func (k *Concat) Units() int { return k.Rows }
 
+// setOver sets each input's Over: the channels after its own that inputs
+// after it write (never a direct input's nor the next pixel's).
+func (k *Concat) setOver() {
+	by := make([]int, k.C) // the input writing each channel, -1 for none
+	for c := range by {
+		by[c] = -1
+	}
+	for i, in := range k.Ins {
+		for c := range in.C {
+			by[k.At[i]+c] = i
+		}
+	}
+	for i := range k.Ins {
+		in := &k.Ins[i]
+		in.Over = 0
+		for c := k.At[i] + in.C; c < len(by) && by[c] > i && in.Over < ByteBlock; c++ {
+			in.Over++
+		}
+	}
+}
+
 const concatSig = "func(a *byte, s0, s1 int)"
 
 // Concat adds a concatenation kernel over the arena at a.
@@ -391,7 +416,7 @@ func (p *Program) Concat(name string, k *Concat) error {
 		return fmt.Errorf("asmgen: concat into %d channels, %d rows of %d", k.C, k.Rows, k.RW)
 	}
 	for i, in := range k.Ins {
-		if in.C < 1 || in.Stride != 0 && in.Stride < in.C || k.At[i] < 0 || k.At[i]+in.C > k.C || math.IsNaN(float64(in.M)) || math.IsInf(float64(in.M), 0) {
+		if in.C < 1 || in.Stride != 0 && in.Stride < in.C || k.At[i] < 0 || k.At[i]+in.C+in.Over > k.C || in.Over < 0 || math.IsNaN(float64(in.M)) || math.IsInf(float64(in.M), 0) {
 			return fmt.Errorf("asmgen: concat input %d: %d channels at %d, multiplier %v", i, in.C, k.At[i], in.M)
 		}
 	}
@@ -426,9 +451,13 @@ func (p *Program) Concat(name string, k *Concat) error {
 			rq := rqs[i]
 			chunks(c, lbl, in.C, []reg.GPPhysical{px, reg.R11}, func(n int) {
 				src, dst := mem(reg.R10, 0), mem(reg.R11, 0)
+				ns := n // the bytes stored: the last chunk's rounded to words where Over allows
+				if w := (n + 7) &^ 7; n < ByteBlock && w-n <= in.Over {
+					ns = w
+				}
 				if rq == nil {
 					c.VMOVDQU(src, reg.Y0)
-					storeBytes(c, reg.Y0, n, dst, reg.RDX)
+					storeBytes(c, reg.Y0, ns, dst, reg.RDX)
 					return
 				}
 				for j := range (n + 7) / 8 {
@@ -437,7 +466,7 @@ func (p *Program) Concat(name string, k *Concat) error {
 					c.VPSUBD(zs[i], v, v)
 					rq.scale(v)
 				}
-				rq.store(n, dst, reg.RDX)
+				rq.store(ns, dst, reg.RDX)
 			})
 		}
 		c.INCQ(reg.R13)
@@ -472,15 +501,13 @@ func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) 
 		return func(_ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
-	at := 0
 	for i, x := range ly.Xs {
-		c := x.Elems() / (ly.YD.H * ly.YD.W)
 		if !ly.Direct[i] {
-			k.Ins = append(k.Ins, ConcatIn{C: c, Off: ly.XsOff[i], Stride: ly.XsStride[i], Z: x.Zero, M: nd.Concat.M[i]})
-			k.At = append(k.At, at)
+			k.Ins = append(k.Ins, ConcatIn{C: ly.XsC[i], Off: ly.XsOff[i], Stride: ly.XsStride[i], Z: x.Zero, M: nd.Concat.M[i]})
+			k.At = append(k.At, ly.XsAt[i])
 		}
-		at += c
 	}
+	k.setOver()
 	if len(k.Ins) == 0 {
 		return nil, 0
 	}

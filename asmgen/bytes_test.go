@@ -160,6 +160,9 @@ func TestConcat(t *testing.T) {
 			}
 			at += in.C
 		}
+		if i%2 == 1 {
+			k.setOver() // tails stored as whole words into later inputs' channels
+		}
 		arena := randBytes(r, off+k.C*hw)
 		name := fmt.Sprintf("concat%d", i)
 		if err := h.prog.Concat(name, k); err != nil {

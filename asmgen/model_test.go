@@ -93,6 +93,20 @@ func TestGeneratedZoo(t *testing.T) {
 	testModelEveryTier(t, ms, seeds)
 }
 
+// TestGeneratedShuffle runs graphs whose channel shuffles lower folds
+// (gentest.ShuffleModel: groups 2, 3 and 4; ShuffleNetV2 x1.0's graph) on
+// every tier this CPU runs and as the avx2 tier on the emulations.
+func TestGeneratedShuffle(t *testing.T) {
+	testenv.SkipShort(t, "builds generated packages with the go command")
+	seeds := []uint64{0, 1, 2, 3, 4, 5}
+	var ms []*compiler.Model
+	for _, i := range seeds {
+		ms = append(ms, gentest.ShuffleModel(t, i, []string{"fbgemm", "qnnpack"}[i%2]))
+	}
+	ms, seeds = append(ms, gentest.ShuffleNetV2(t, 32, "fbgemm")), append(seeds, 6)
+	testModelEveryTier(t, ms, seeds)
+}
+
 // randomModels are the seeds of the random models a test builds: all 16 in
 // the long tests, else the few given (each package build takes seconds).
 func randomModels(quick ...uint64) []uint64 {

@@ -127,6 +127,14 @@ func (l *layer) summary() string {
 	case lower.Mul:
 		return fmt.Sprintf("%s: %v times %v", nd.Name, l.XD, dimsOf(l.X2))
 	case lower.Concat:
+		ins := map[*compiler.Tensor]bool{}
+		for _, x := range l.Xs {
+			ins[x] = true
+		}
+		if len(ins) < len(l.Xs) {
+			// lower's channel orders cut inputs into runs (lower/order.go).
+			return fmt.Sprintf("%s: concat of %d inputs in %d runs into %v", nd.Name, len(ins), len(l.Xs), l.YD)
+		}
 		return fmt.Sprintf("%s: concat of %d inputs into %v", nd.Name, len(l.Xs), l.YD)
 	case lower.Slice:
 		return fmt.Sprintf("%s: channels %d to %d of %v", nd.Name, nd.Slice.Start, nd.Slice.End, l.XD)
@@ -209,17 +217,14 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(n("X2", l.X2Off), n("X2Zero", int(l.X2.Zero)), n("X2Len", l.X2.Elems()))
 		add(def{"M", jen.Float32(), f32(l.Node.Mul.M)})
 	case lower.Concat:
-		at := 0
 		for i, t := range l.Xs {
-			d := dimsOf(t)
-			add(n(num("X", i)+"C", d.C), n(num("X", i)+"At", at), n(num("X", i)+"Len", l.InSpan(i)), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
-			if l.XsStride[i] != d.C {
+			add(n(num("X", i)+"C", l.XsC[i]), n(num("X", i)+"At", l.XsAt[i]), n(num("X", i)+"Len", l.InSpan(i)), n(num("X", i), l.XsOff[i]), n(num("X", i)+"Zero", int(t.Zero)))
+			if l.XsStride[i] != l.XsC[i] {
 				add(n(num("X", i)+"S", l.XsStride[i]))
 			}
 			if m := l.Node.Concat.M[i]; m != 0 {
 				add(def{num("M", i), jen.Float32(), f32(m)})
 			}
-			at += d.C
 		}
 	case lower.Slice:
 		add(n("Start", l.Node.Slice.Start))
@@ -272,7 +277,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			grp.List(names...).Op("=").List(vals...)
 		}
 	})
-	if l.Kind == lower.Shuffle {
+	if l.Kind == lower.Shuffle && !l.View {
 		f.Line()
 		f.Comment(l.ID + "Perm is the input channel of each output channel.")
 		f.Var().Add(l.id("Perm")).Op("=").Index(l.id("YC")).Int32().ValuesFunc(func(grp *jen.Group) {

@@ -97,7 +97,7 @@ func kConcatGo(f *jen.File, l *layer) {
 		body = append(body, reslice(x, l.id(num("X", i)+"Len")))
 		c := strings.ToUpper(x)
 		stride := c + "C" // the input's pixel stride
-		if l.XsStride[i] != l.Xs[i].Shape[0] {
+		if l.XsStride[i] != l.XsC[i] {
 			stride = c + "S"
 		}
 		if l.Node.Concat.M[i] == 0 {
@@ -132,12 +132,18 @@ func kSliceGo(f *jen.File, l *layer) {
 	))
 }
 
-// kShuffleGo permutes the channels of each pixel.
+// kShuffleGo gathers the channels of each pixel by a table: a channel
+// shuffle, or a slice whose channels are not contiguous in its input's
+// physical order (lower/order.go); a View's readers read them in place.
 func kShuffleGo(f *jen.File, l *layer) {
+	if l.View {
+		f.Add(l.generic().Params(byteParams(false, false)).Block(jen.Comment("A view: its readers read the channels in place.")))
+		return
+	}
 	f.Add(l.generic().Params(byteParams(false, false)).Block(
 		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
 		src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
-				xs, ys := x[p*$XC:][:$XC], y[p*$XC:][:$XC]
+				xs, ys := x[p*$XC:][:$XC], y[p*$YC:][:$YC]
 				for c, from := range &$Perm {
 					ys[c] = xs[from]
 				}

@@ -49,7 +49,11 @@ func direct(ls []*Layer) {
 func (l *Layer) YSpan() int { return span(l.YD, l.YStride) }
 
 // InSpan is the bytes of a Concat's input i, pixels XsStride[i] apart.
-func (l *Layer) InSpan(i int) int { return span(dims(l.Xs[i]), l.XsStride[i]) }
+func (l *Layer) InSpan(i int) int {
+	d := dims(l.Xs[i])
+	d.C = l.XsC[i]
+	return span(d, l.XsStride[i])
+}
 
 func span(d Dims, stride int) int { return (d.H*d.W-1)*stride + d.C }
 

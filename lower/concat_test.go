@@ -115,6 +115,9 @@ func TestPlanBytes(t *testing.T) {
 		models[fmt.Sprint("random", seed)] = gentest.RandomModel(t, seed)
 	}
 	models["pair"] = gentest.PairModel(t)
+	for name, m := range shuffleModels(t) {
+		models[name] = m
+	}
 	for name, m := range models {
 		lm, err := Lower(m)
 		if err != nil {
@@ -140,8 +143,8 @@ func TestPlanBytes(t *testing.T) {
 			}
 		}
 		bad := 0
-		read := func(l *Layer, x *compiler.Tensor, off, stride int) {
-			pixels(dims(x), off, stride, func(b int) {
+		read := func(l *Layer, x *compiler.Tensor, d Dims, off, stride int) {
+			pixels(d, off, stride, func(b int) {
 				if owner[b] != src[x.ID] && bad < 3 {
 					t.Errorf("%s: %s reads byte %d of tensor %d, which holds tensor %d", name, l.Node.Name, b, x.ID, owner[b])
 					bad++
@@ -154,13 +157,15 @@ func TestPlanBytes(t *testing.T) {
 			case l.Kind == Concat:
 				for i, x := range l.Xs {
 					if !l.Direct[i] {
-						read(l, x, l.XsOff[i], l.XsStride[i])
+						d := dims(x)
+						d.C = l.XsC[i]
+						read(l, x, d, l.XsOff[i], l.XsStride[i])
 					}
 				}
 			default:
-				read(l, l.X, l.XOff, dims(l.X).C)
+				read(l, l.X, dims(l.X), l.XOff, dims(l.X).C)
 				if l.X2 != nil {
-					read(l, l.X2, l.X2Off, dims(l.X2).C)
+					read(l, l.X2, dims(l.X2), l.X2Off, dims(l.X2).C)
 				}
 			}
 			if l.Kind == Dequantize || l.View {
@@ -168,17 +173,15 @@ func TestPlanBytes(t *testing.T) {
 			}
 			if l.Kind == Concat {
 				// The direct inputs' bytes become the concat's.
-				at := 0
 				for i, x := range l.Xs {
 					if l.Direct[i] {
-						pixels(dims(x), l.YOff+at, l.YD.C, func(b int) {
+						pixels(dims(x), l.YOff+l.XsAt[i], l.YD.C, func(b int) {
 							if owner[b] != x.ID && bad < 3 {
 								t.Errorf("%s: %s: byte %d of direct input %d holds %d", name, l.Node.Name, b, x.ID, owner[b])
 								bad++
 							}
 						})
 					}
-					at += dims(x).C
 				}
 			}
 			pixels(l.YD, l.YOff, l.YStride, func(b int) { owner[b] = l.Y.ID })

@@ -119,6 +119,12 @@ type Layer struct {
 	// input of a Concat: its channels, or the sliced tensor's for a View's.
 	View     bool
 	XsStride []int
+	// XsFrom, XsC and XsAt say what a Concat copies of each entry of Xs:
+	// channels [XsFrom, XsFrom+XsC) of its pixels (physical positions),
+	// to channel XsAt of Y's. Without channel orders (order.go) an entry is
+	// a whole input at its offset; with them an input may be several
+	// entries, one per run of channels that stay contiguous.
+	XsFrom, XsC, XsAt []int
 	// Geom is the window of a Dense, Depthwise or Grouped layer whose window
 	// is not square (Windowed), or of a pool (with Ceil and CountPad).
 	Geom ir.Pool
@@ -169,6 +175,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 	}
 	lm := &Model{Quantized: m, Layers: ls}
 	direct(ls)
+	orders(ls)
 	views(ls)
 	if lm.ArenaBytes, err = plan(ls); err != nil {
 		return nil, err
@@ -264,8 +271,12 @@ func layers(m *compiler.Model) ([]*Layer, error) {
 			return nil, fmt.Errorf("layer %d (%s, %s): %w", i, nd.Name, nd.Kind, err)
 		}
 		l.YStride = l.YD.C
+		at := 0
 		for _, x := range l.Xs {
-			l.XsStride = append(l.XsStride, dims(x).C)
+			c := dims(x).C
+			l.XsStride = append(l.XsStride, c)
+			l.XsFrom, l.XsC, l.XsAt = append(l.XsFrom, 0), append(l.XsC, c), append(l.XsAt, at)
+			at += c
 		}
 		if (l.Kind == Quantize) != (i == 0) || (l.Kind == Dequantize) != (i == n-1) {
 			return nil, fmt.Errorf("layer %d (%s): %s must be the first layer and dequantize the last", i, nd.Name, nd.Kind)

@@ -58,12 +58,15 @@ func plan(ls []*Layer) (int, error) {
 	}
 	def := map[int]int{}     // tensor -> layer that writes it
 	into := map[int]*Layer{} // tensor written in place -> its Concat
-	for i, l := range ls {
-		def[l.Y.ID] = i
-		if l.View {
-			// The sliced tensor lives as long as the view's readers.
+	for i := len(ls) - 1; i >= 0; i-- {
+		// The viewed tensor lives as long as the view's readers (backwards,
+		// so that a view of a view passes its readers' life on).
+		if l := ls[i]; l.View {
 			last[l.X.ID] = max(last[l.X.ID], last[l.Y.ID])
 		}
+	}
+	for i, l := range ls {
+		def[l.Y.ID] = i
 		for j, d := range l.Direct {
 			if d {
 				into[l.Xs[j].ID] = l
@@ -111,18 +114,21 @@ func plan(ls []*Layer) (int, error) {
 		if l.Kind != Concat {
 			continue
 		}
-		ch := 0
 		for j, x := range l.Xs {
 			if l.Direct[j] {
-				at[x.ID] = at[l.Y.ID] + ch
+				at[x.ID] = at[l.Y.ID] + l.XsAt[j]
 			}
-			ch += dims(x).C
 		}
 	}
 	stride := map[int]int{} // a View's output -> the sliced tensor's channels
 	for _, l := range ls {
 		if l.View {
-			at[l.Y.ID] = at[l.X.ID] + l.Node.Slice.Start
+			// A Slice's view starts at its first channel, a Shuffle's (order.go)
+			// is its whole input.
+			at[l.Y.ID] = at[l.X.ID]
+			if l.Kind == Slice {
+				at[l.Y.ID] += l.Node.Slice.Start
+			}
 			stride[l.Y.ID] = l.XD.C
 			l.YStride = l.XD.C
 		}
@@ -139,8 +145,8 @@ func plan(ls []*Layer) (int, error) {
 		if l.X2 != nil {
 			l.X2Off = at[l.X2.ID]
 		}
-		for _, x := range l.Xs {
-			l.XsOff = append(l.XsOff, at[x.ID])
+		for i, x := range l.Xs {
+			l.XsOff = append(l.XsOff, at[x.ID]+l.XsFrom[i])
 		}
 		if l.Kind != Dequantize {
 			l.YOff = at[l.Y.ID]
