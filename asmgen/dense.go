@@ -36,6 +36,9 @@ type Dense struct {
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
 	Win *ir.Window
+	// Im2col runs the layer as a GEMM over gathered patches (im2col.go,
+	// lower.Im2colConv), its weights packed by lower.PackIm2col.
+	Im2col bool
 }
 
 // DenseMR is the number of output pixels a dense micro-kernel computes at once.
@@ -77,7 +80,8 @@ func (d *Dense) Path(isa Target) Path {
 	if isa.VNNI {
 		return PathVNNI
 	}
-	if pairsSafe(d.Weight, d.Cout, d.Cin, d.taps(), max(d.XMax, d.ZIn)) {
+	w, cin, taps := d.gemmWeights()
+	if pairsSafe(w, d.Cout, cin, taps, max(d.XMax, d.ZIn)) {
 		return PathU8
 	}
 	return PathMixed
@@ -122,6 +126,9 @@ func (d *Dense) Units() int {
 
 // ScratchBytes is the scratch a call needs (widened input rows).
 func (d *Dense) ScratchBytes(isa Target) int {
+	if d.Im2col {
+		return d.im2colScratch()
+	}
 	if d.Pointwise() && d.Path(isa) == PathMixed {
 		return DenseMR * ChanStride(4*lower.Quads(d.Cin)) * 2
 	}
@@ -139,6 +146,9 @@ func (d *Dense) check() error {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
 	if err := d.checkWin(); err != nil {
+		return err
+	}
+	if err := d.checkIm2col(); err != nil {
 		return err
 	}
 	if len(d.Weight) != d.Cout*d.Cin*d.taps() {
@@ -199,6 +209,11 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.taps()
+	if d.Im2col {
+		g.nq = lower.Quads(d.gemmK())
+		g.kq = g.nq
+		g.compact = k.vec(compactCtrl(d.Cin)...)
+	}
 	if d.SkipZeros {
 		g.zeroHalves()
 	}
@@ -249,6 +264,7 @@ type denseGen struct {
 	// (finishZmm): dword 4j+i from dword 4i+j.
 	unpack4 operand.Mem
 	ones    operand.Mem
+	compact operand.Mem // Im2col: VPSHUFB control compacting four pixels' channels
 	// emulate replaces VPDPBUSD by VPMADDUBSW on the even and then the odd
 	// bytes of the activations (a single product cannot saturate) and VPMADDWD
 	// by ones: the same int32 sums, on AVX2.
@@ -554,7 +570,11 @@ func (g *denseGen) implicit(done string) {
 			end += st.count * st.rows * d.OutStride
 			sl := g.label("strip")
 			g.Label(sl)
-			g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			if d.Im2col {
+				g.im2colStrip(st.rows)
+			} else {
+				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			}
 			if end == d.OW*d.OutStride && st.count == 1 {
 				break // the row's last strip: nothing to advance
 			}

@@ -31,11 +31,20 @@ func TestPointwiseSpeed(t *testing.T) {
 		t.Skip("run with -speed")
 	}
 	needISA(t, avx2)
-	type layer struct{ h, w, cin, cout, k, s int } // k x k convs have padding k/2
-	layers := []layer{{56, 56, 24, 144, 1, 1}, {14, 14, 96, 576, 1, 1}, {7, 7, 320, 1280, 1, 1}, {112, 112, 16, 96, 1, 1},
-		{14, 14, 576, 96, 1, 1}, {112, 112, 32, 16, 1, 1}, {56, 56, 96, 24, 1, 1}, {28, 28, 144, 32, 1, 1},
-		{28, 28, 32, 192, 1, 1}, {1, 1, 1280, 1000, 1, 1},
-		{56, 56, 64, 64, 3, 1}, {14, 14, 256, 256, 3, 1}, {14, 14, 512, 512, 3, 2}}
+	type layer struct {
+		h, w, cin, cout, k, s int // k x k convs have padding k/2
+		im2col                bool
+	}
+	layers := []layer{{56, 56, 24, 144, 1, 1, false}, {14, 14, 96, 576, 1, 1, false}, {7, 7, 320, 1280, 1, 1, false}, {112, 112, 16, 96, 1, 1, false},
+		{14, 14, 576, 96, 1, 1, false}, {112, 112, 32, 16, 1, 1, false}, {56, 56, 96, 24, 1, 1, false}, {28, 28, 144, 32, 1, 1, false},
+		{28, 28, 32, 192, 1, 1, false}, {1, 1, 1280, 1000, 1, 1, false},
+		{56, 56, 64, 64, 3, 1, false}, {14, 14, 256, 256, 3, 1, false}, {14, 14, 512, 512, 3, 2, false}}
+	// The stems (ShuffleNetV2, MobileNetV2, GoogLeNet and ResNet-50), per tap
+	// and as im2col GEMMs (lower.Im2colConv).
+	for _, im := range []bool{false, true} {
+		layers = append(layers, layer{224, 224, 3, 24, 3, 2, im}, layer{224, 224, 3, 32, 3, 2, im}, layer{224, 224, 3, 64, 7, 2, im},
+			layer{224, 224, 1, 32, 3, 2, im}, layer{224, 224, 4, 32, 3, 2, im})
+	}
 	p := NewProgram("main")
 	r := rand.New(rand.NewPCG(6, 6))
 	var table strings.Builder
@@ -48,7 +57,7 @@ func TestPointwiseSpeed(t *testing.T) {
 			pad := l.k / 2
 			o := (l.h+2*pad-l.k)/l.s + 1
 			d := &Dense{Cin: l.cin, Cout: l.cout, K: l.k, Stride: l.s, Pad: pad, H: l.h, W: l.w, OH: o, OW: o,
-				InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}}
+				InStride: l.cin, OutStride: l.cout, ZIn: 3, XMax: 255, Requant: Requant{Z: 0, Lo: 0, Hi: 255}, Im2col: l.im2col}
 			xlen := l.h * l.w * l.cin
 			if !d.Pointwise() {
 				d.InStride = 4 * lower.Quads(l.cin)
@@ -64,11 +73,18 @@ func TestPointwiseSpeed(t *testing.T) {
 				d.M[j] = 0.001
 			}
 			name := fmt.Sprintf("pw%d_%s", i, isa.tier())
+			if l.im2col {
+				name += "_im2col"
+			}
 			if err := p.Dense(name, d, isa); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(&table, "\t{%q, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), l.h, l.w, l.cin, l.cout, l.k, l.s,
-				xlen, len(d.Weight), (l.cout+7)/8*8*l.k*l.k*lower.Quads(l.cin)*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
+			how := ""
+			if l.im2col {
+				how = "im2col"
+			}
+			fmt.Fprintf(&table, "\t{%q, %q, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n", isa.tier(), how, l.h, l.w, l.cin, l.cout, l.k, l.s,
+				xlen, len(d.Weight), (l.cout+15)/16*16*max(l.k*l.k*lower.Quads(l.cin), lower.Quads(l.k*l.k*l.cin))*4, o*o*l.cout, d.Units(), d.Cols(), d.ScratchBytes(isa), name)
 		}
 	}
 	// spin(n): n x 12 dependent adds, 12 cycles per iteration at any clock.
@@ -97,7 +113,7 @@ import (
 )
 
 type layer struct {
-	tier                                                   string
+	tier, how                                              string
 	h, w, cin, cout, k, s, xlen, wlen, packed, ylen, units, cols, scratch int
 	fn                                                     func(x, w, y, t *byte, s0, s1, n0, n1 int)
 }
@@ -167,7 +183,7 @@ func main() {
 				path = "vnni"
 			}
 			macs := float64(l.ylen * l.wlen / l.cout)
-			fmt.Printf("%-10s %3dx%-3d x %4d -> %4d %dx%d/%d %-4s %8.1f us %6.1f GMAC/s %5.1f MAC/cycle, weights from L3 %8.1f us\n", l.tier, l.h, l.w, l.cin, l.cout, l.k, l.k, l.s, path, s*1e6, macs/s/1e9, macs/s/1e9/ghz, sc*1e6)
+			fmt.Printf("%-10s %-6s %3dx%-3d x %4d -> %4d %dx%d/%d %-4s %8.1f us %6.1f GMAC/s %5.1f MAC/cycle, weights from L3 %8.1f us\n", l.tier, l.how, l.h, l.w, l.cin, l.cout, l.k, l.k, l.s, path, s*1e6, macs/s/1e9, macs/s/1e9/ghz, sc*1e6)
 		}
 	}
 }

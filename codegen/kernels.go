@@ -375,8 +375,12 @@ func kConvGo(f *jen.File, l *layer) {
 		}
 		sig = jen.List(sig, rows)
 	}
+	patch := tapCount(l).Op("*").Add(tapLen)
+	if l.Im2col {
+		patch = jen.Lit(4).Op("*").Add(l.id("KQ")) // the dense taps padded to whole quads
+	}
 	body = append(body,
-		jen.Var().Id("patch").Index(tapCount(l).Op("*").Add(tapLen)).Byte(),
+		jen.Var().Id("patch").Index(patch).Byte(),
 		oy(rangeInt("ox", l.id("YW"), append([]jen.Code{
 			taps(l,
 				id("ps").Op(":=").Add(window("patch", jen.Parens(tapIndex(l)).Op("*").Add(tapLen), l.id("XC"))),
