@@ -265,6 +265,10 @@ type denseGen struct {
 	unpack4 operand.Mem
 	ones    operand.Mem
 	compact operand.Mem // Im2col: VPSHUFB control compacting four pixels' channels
+	// pairs (Im2col, the i16 rows on ymm): the u8 path's design over the
+	// widened patch and widened weights, one VPMADDWD per pair of words
+	// (im2col.go).
+	pairs bool
 	// emulate replaces VPDPBUSD by VPMADDUBSW on the even and then the odd
 	// bytes of the activations (a single product cannot saturate) and VPMADDWD
 	// by ones: the same int32 sums, on AVX2.
@@ -548,6 +552,9 @@ func (g *denseGen) implicit(done string) {
 	d := g.d
 	g.rowStride, g.quadStep, g.aWide = d.pixBytes(), 4, false
 	g.tapOff = d.tapOffsets()
+	if g.pairDesign() {
+		g.widenWeights()
+	}
 	// rX: input row base of output row s; rY: output row base.
 	g.IMUL3Q(i32(d.rowBytes()), rS, rA)
 	g.ADDQ(rA, rX)
@@ -690,7 +697,13 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.ADDQ(rK, rM)
 	g.SHRQ(operand.U8(7), rK)
 	g.IMUL3Q(i32(g.kq*64), rK, rWp)
-	g.ADDQ(rW, rWp)
+	if g.pairs {
+		g.Load(g.Param("t"), rA)
+		g.ADDQ(rA, rWp)
+		g.ADDQ(i32(g.d.pairWeightsOff()), rWp)
+	} else {
+		g.ADDQ(rW, rWp)
+	}
 	g.LEAQ(operand.Mem{Base: out, Index: rK, Scale: 8}, rO)
 	g.LEAQ(operand.Mem{Base: rO, Index: rK, Scale: 8}, rO)
 	full, rem := g.d.Cout/ColBlock, g.d.Cout%ColBlock
@@ -882,6 +895,11 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
 			for _, j := range js {
 				w := ws[j]
+				if g.pairs {
+					g.VPMADDWD(w, yX, yT)
+					g.VPADDD(yT, acc(r, j), acc(r, j))
+					continue
+				}
 				if g.path == PathVNNI {
 					g.VPDPBUSD(w, yX, acc(r, j))
 					continue

@@ -3,6 +3,8 @@ package asmgen
 import (
 	"fmt"
 
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/lower"
 )
 
@@ -40,8 +42,48 @@ func (d *Dense) im2colStride(wide bool) int {
 }
 
 // im2colScratch is the scratch an Im2col layer needs: a strip's patches
-// and the last store's overrun.
-func (d *Dense) im2colScratch() int { return DenseMR*d.im2colStride(true) + 64 }
+// and the last store's overrun, then the widened weights of the pair design.
+func (d *Dense) im2colScratch() int { return d.pairWeightsOff() + d.Cols()*lower.Quads(d.gemmK())*128 }
+
+// pairWeightsOff is where the widened weights start in the scratch.
+func (d *Dense) pairWeightsOff() int { return DenseMR*d.im2colStride(true) + 64 }
+
+// pairDesign says that the layer's i16 rows run the pair design: an Im2col
+// layer on the ymm tiers' PathMixed (avx2).
+func (g *denseGen) pairDesign() bool { return g.d.Im2col && g.mode == PathMixed && !g.units }
+
+// widenWeights writes every unit's packed quads (16 columns x 4 bytes) as
+// two pairs of int16 words in the column order of the u8 path's
+// accumulators: pair 2q holds (w[c][4q], w[c][4q+1]) for c = 0..15, pair
+// 2q+1 the other two; 32 bytes per 8 columns, 64 per pair of a unit, as a
+// quad of the u8 path. Once per call: a few thousand instructions against
+// a call's rows of multiply-adds.
+func (g *denseGen) widenWeights() {
+	d := g.d
+	g.Load(g.Param("t"), rA)
+	g.ADDQ(i32(d.pairWeightsOff()), rA)
+	g.MOVQ(rW, rK)
+	a, b, lo, hi := reg.Y0, reg.Y1, reg.Y2, reg.Y3
+	g.MOVQ(i32(d.Cols()*g.kq), rG)
+	lp := g.label("widen")
+	g.Label(lp)
+	for h := range 2 {
+		g.VPMOVSXBW(mem(rK, 32*h), a)    // columns 8h..8h+3: their 4 words each
+		g.VPMOVSXBW(mem(rK, 32*h+16), b) // columns 8h+4..8h+7
+		// Dwords (k01, k23) per column; even dwords of a and b, then odd ones,
+		// in columns 0 1 4 5 | 2 3 6 7, sorted by VPERMQ.
+		g.VSHUFPS(operand.U8(0x88), b, a, lo)
+		g.VSHUFPS(operand.U8(0xDD), b, a, hi)
+		g.VPERMQ(operand.U8(0xD8), lo, lo)
+		g.VPERMQ(operand.U8(0xD8), hi, hi)
+		g.VMOVDQU(lo, mem(rA, 32*h))
+		g.VMOVDQU(hi, mem(rA, 64+32*h))
+	}
+	g.ADDQ(i32(64), rK)
+	g.ADDQ(i32(128), rA)
+	g.DECQ(rG)
+	g.JNZ(operand.LabelRef(lp))
+}
 
 func (d *Dense) checkIm2col() error {
 	w := d.geom()
@@ -115,5 +157,16 @@ func (g *denseGen) im2colStrip(rows int) {
 	}
 	g.rowStride, g.aWide = stride, wide
 	g.quadStep = 4 * esz
+	if !wide || !g.pairDesign() {
+		g.columns(rows, scratch, rT, g.kloopFlat)
+		return
+	}
+	// The pair design: the u8 path's tables, blocks and epilogue; its
+	// reduction steps are pairs of words against the widened weights.
+	kq := g.kq
+	g.pairs, g.kq, g.quadStep = true, 2*kq, 4
+	g.setPath(PathU8)
 	g.columns(rows, scratch, rT, g.kloopFlat)
+	g.setPath(PathI16)
+	g.pairs, g.kq = false, kq
 }
