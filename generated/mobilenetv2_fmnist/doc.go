@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xaa2c925d49a7d769
+const docBuild uint64 = 0x7c94638e2116785c

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xaa2c925d49a7d769
+const forwardBuild uint64 = 0x7c94638e2116785c
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
