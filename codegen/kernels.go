@@ -314,7 +314,9 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 // padded to XQ (z_x in the padding taps), then takes each output channel's dot
 // product with its group's part of the patch: with the quad packing (for one
 // group the padding channels stay zero; a grouped conv's packing is
-// lower.ExpandGrouped's, read only where the channel's group is).
+// lower.ExpandGrouped's, read only where the channel's group is). An Im2col
+// layer's taps are XQ = InC bytes apart: its patch is dense, padded to whole
+// quads once (lower.PackIm2col).
 func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
