@@ -36,6 +36,9 @@ type Dense struct {
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
 	Win *ir.Window
+	// Im2col runs the layer as a GEMM over gathered patches (im2col.go,
+	// lower.Im2colConv), its weights packed by lower.PackIm2col.
+	Im2col bool
 }
 
 // DenseMR is the number of output pixels a dense micro-kernel computes at once.
@@ -77,7 +80,8 @@ func (d *Dense) Path(isa Target) Path {
 	if isa.VNNI {
 		return PathVNNI
 	}
-	if pairsSafe(d.Weight, d.Cout, d.Cin, d.taps(), max(d.XMax, d.ZIn)) {
+	w, cin, taps := d.gemmWeights()
+	if pairsSafe(w, d.Cout, cin, taps, max(d.XMax, d.ZIn)) {
 		return PathU8
 	}
 	return PathMixed
@@ -122,6 +126,9 @@ func (d *Dense) Units() int {
 
 // ScratchBytes is the scratch a call needs (widened input rows).
 func (d *Dense) ScratchBytes(isa Target) int {
+	if d.Im2col {
+		return d.im2colScratch()
+	}
 	if d.Pointwise() && d.Path(isa) == PathMixed {
 		return DenseMR * ChanStride(4*lower.Quads(d.Cin)) * 2
 	}
@@ -139,6 +146,9 @@ func (d *Dense) check() error {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
 	if err := d.checkWin(); err != nil {
+		return err
+	}
+	if err := d.checkIm2col(); err != nil {
 		return err
 	}
 	if len(d.Weight) != d.Cout*d.Cin*d.taps() {
@@ -199,6 +209,11 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.taps()
+	if d.Im2col {
+		g.nq = lower.Quads(d.gemmK())
+		g.kq = g.nq
+		g.compact = k.vec(compactCtrl(d.Cin)...)
+	}
 	if d.SkipZeros {
 		g.zeroHalves()
 	}
@@ -249,6 +264,11 @@ type denseGen struct {
 	// (finishZmm): dword 4j+i from dword 4i+j.
 	unpack4 operand.Mem
 	ones    operand.Mem
+	compact operand.Mem // Im2col: VPSHUFB control compacting four pixels' channels
+	// pairs (Im2col, the i16 rows on ymm): the u8 path's design over the
+	// widened patch and widened weights, one VPMADDWD per pair of words
+	// (im2col.go).
+	pairs bool
 	// emulate replaces VPDPBUSD by VPMADDUBSW on the even and then the odd
 	// bytes of the activations (a single product cannot saturate) and VPMADDWD
 	// by ones: the same int32 sums, on AVX2.
@@ -532,6 +552,9 @@ func (g *denseGen) implicit(done string) {
 	d := g.d
 	g.rowStride, g.quadStep, g.aWide = d.pixBytes(), 4, false
 	g.tapOff = d.tapOffsets()
+	if g.pairDesign() {
+		g.widenWeights()
+	}
 	// rX: input row base of output row s; rY: output row base.
 	g.IMUL3Q(i32(d.rowBytes()), rS, rA)
 	g.ADDQ(rA, rX)
@@ -554,7 +577,11 @@ func (g *denseGen) implicit(done string) {
 			end += st.count * st.rows * d.OutStride
 			sl := g.label("strip")
 			g.Label(sl)
-			g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			if d.Im2col {
+				g.im2colStrip(st.rows)
+			} else {
+				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			}
 			if end == d.OW*d.OutStride && st.count == 1 {
 				break // the row's last strip: nothing to advance
 			}
@@ -670,7 +697,13 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	g.ADDQ(rK, rM)
 	g.SHRQ(operand.U8(7), rK)
 	g.IMUL3Q(i32(g.kq*64), rK, rWp)
-	g.ADDQ(rW, rWp)
+	if g.pairs {
+		g.Load(g.Param("t"), rA)
+		g.ADDQ(rA, rWp)
+		g.ADDQ(i32(g.d.pairWeightsOff()), rWp)
+	} else {
+		g.ADDQ(rW, rWp)
+	}
 	g.LEAQ(operand.Mem{Base: out, Index: rK, Scale: 8}, rO)
 	g.LEAQ(operand.Mem{Base: rO, Index: rK, Scale: 8}, rO)
 	full, rem := g.d.Cout/ColBlock, g.d.Cout%ColBlock
@@ -862,6 +895,11 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
 			for _, j := range js {
 				w := ws[j]
+				if g.pairs {
+					g.VPMADDWD(w, yX, yT)
+					g.VPADDD(yT, acc(r, j), acc(r, j))
+					continue
+				}
 				if g.path == PathVNNI {
 					g.VPDPBUSD(w, yX, acc(r, j))
 					continue

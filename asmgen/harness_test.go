@@ -129,7 +129,7 @@ var (
 )
 
 // needISA skips the test when the CPU cannot run the target's code.
-func needISA(t *testing.T, isa Target) {
+func needISA(t testing.TB, isa Target) {
 	t.Helper()
 	if !runtime.TierNamed(isa.tier()).Supported() {
 		t.Skipf("CPU without the %s tier: %s is generated but UNVERIFIED here", isa.tier(), isa)

@@ -52,7 +52,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = c.Hi
 			d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 				H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: ly.YStride,
-				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y), Win: window(ly)}
+				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y), Win: window(ly), Im2col: ly.Im2col}
 			if ly.Pad != nil {
 				d.InStride = ly.Pad.Stride
 			}

@@ -241,6 +241,10 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		add(n("Lo", int(c.Lo)), n("Hi", int(c.Hi)))
 		add(n("W", l.WOff), n("WLen", len(l.W)), n("B", l.BOff))
 		switch {
+		case l.Im2col:
+			// PackIm2col: the patch's taps XQ = InC bytes apart, KQ quads in all.
+			w := c.Window()
+			add(n("XQ", c.InC), n("KQ", lower.Quads(w.Taps()*c.InC)))
 		case l.Kind == lower.Pointwise || l.Kind == lower.Dense:
 			// PackDense: quads of input channels (XQ per tap), KQ per output channel.
 			w := c.Window()

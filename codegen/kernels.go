@@ -314,7 +314,9 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 // padded to XQ (z_x in the padding taps), then takes each output channel's dot
 // product with its group's part of the patch: with the quad packing (for one
 // group the padding channels stay zero; a grouped conv's packing is
-// lower.ExpandGrouped's, read only where the channel's group is).
+// lower.ExpandGrouped's, read only where the channel's group is). An Im2col
+// layer's taps are XQ = InC bytes apart: its patch is dense, padded to whole
+// quads once (lower.PackIm2col).
 func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
@@ -375,8 +377,12 @@ func kConvGo(f *jen.File, l *layer) {
 		}
 		sig = jen.List(sig, rows)
 	}
+	patch := tapCount(l).Op("*").Add(tapLen)
+	if l.Im2col {
+		patch = jen.Lit(4).Op("*").Add(l.id("KQ")) // the dense taps padded to whole quads
+	}
 	body = append(body,
-		jen.Var().Id("patch").Index(tapCount(l).Op("*").Add(tapLen)).Byte(),
+		jen.Var().Id("patch").Index(patch).Byte(),
 		oy(rangeInt("ox", l.id("YW"), append([]jen.Code{
 			taps(l,
 				id("ps").Op(":=").Add(window("patch", jen.Parens(tapIndex(l)).Op("*").Add(tapLen), l.id("XC"))),

@@ -143,6 +143,9 @@ type Layer struct {
 	PadIn, PadCopy bool
 	// Tile says that the amx tier runs the layer as a tile program (Tileable).
 	Tile bool
+	// Im2col says that a Dense layer runs as a GEMM over densely gathered
+	// patches, its weights packed by PackIm2col (Im2colConv).
+	Im2col bool
 }
 
 // Model is a quantized model lowered to layers.
@@ -397,12 +400,14 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 				return err
 			}
 			l.Kind = windowKind(c)
+			l.Im2col = l.Kind == Dense && Im2colConv(c.InC, *c.Geom)
 			return nil
 		}
 		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
 			return err
 		}
 		l.Kind = ConvKind(c.Class())
+		l.Im2col = l.Kind == Dense && Im2colConv(c.InC, c.Window())
 	case compiler.KAvgPool:
 		return l.describePool(AvgPool)
 	case compiler.KTable:

@@ -116,6 +116,10 @@ func pack(ls []*Layer) (wLen, bCount int) {
 			l.W, l.B = packDepthwise(c, l.X.Zero)
 		case Dense:
 			l.W, l.B = packConv(c, l.X.Zero)
+			if l.Im2col {
+				w := c.Window()
+				l.W = PackIm2col(c.Weight, c.InC, c.OutC, w.Taps())
+			}
 		case Grouped:
 			l.W, l.B = packGrouped(c, l.X.Zero)
 		case Table:

@@ -18,7 +18,7 @@
 //	calibration samples       300
 //	cross-layer equalization  false
 //	bias correction           false
-//	weights.bin               2281024 bytes (float model 8878504 bytes)
+//	weights.bin               2280768 bytes (float model 8878504 bytes)
 //	activation arena          34816 bytes per worker
 //	kernel tiers              generic, avx2, avx512vnni, avx512, amx (New picks one; PTQC_ISA forces it)
 //
@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xd9e6a3f72256a779
+const docBuild uint64 = 0x7c94638e2116785c

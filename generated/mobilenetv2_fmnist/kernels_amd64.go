@@ -1153,7 +1153,7 @@ func l62_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 func l64_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0xd9e6a3f72256a779
+const kernelsAmd64Build uint64 = 0x7c94638e2116785c
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64

@@ -15,10 +15,10 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0xd9e6a3f72256a779
+const buildID uint64 = 0x7c94638e2116785c
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
-const weightsID uint64 = 0xde36bf3aaa83178f
+const weightsID uint64 = 0x8edfabcb23c8a90f
 
 // The model's input, one image in NCHW float32 normalized as Transform does, and output, NumClasses logits.
 const (
@@ -41,7 +41,7 @@ const (
 	padBytes     = 4624
 	// weights.bin: a header, then weightsLen int8 weights and biasesLen int32 little-endian accumulator starts (-z_x * sum(w)).
 	weightsHeader = 64
-	weightsLen    = 2212608
+	weightsLen    = 2212352
 	biasesLen     = 17088
 )
 
@@ -507,8 +507,8 @@ const (
 	l01YLen, l01Y, l01YZero = 8192, 3072, 0
 	l01K, l01S, l01P, l01G  = 3, 2, 1, 1
 	l01Lo, l01Hi            = 0, 255
-	l01W, l01WLen, l01B     = 0, 1152, 0
-	l01XQ, l01KQ            = 4, 9
+	l01W, l01WLen, l01B     = 0, 896, 0
+	l01XQ, l01KQ            = 3, 7
 )
 
 // l01M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -525,7 +525,7 @@ const (
 	l02YLen, l02Y, l02YZero = 8192, 11264, 0
 	l02K, l02S, l02P, l02G  = 3, 1, 1, 32
 	l02Lo, l02Hi            = 0, 255
-	l02W, l02WLen, l02B     = 1152, 288, 32
+	l02W, l02WLen, l02B     = 896, 288, 32
 )
 
 // l02M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -542,7 +542,7 @@ const (
 	l03YLen, l03Y, l03YZero = 4096, 0, 71
 	l03K, l03S, l03P, l03G  = 1, 1, 0, 1
 	l03Lo, l03Hi            = 0, 255
-	l03W, l03WLen, l03B     = 1472, 512, 64
+	l03W, l03WLen, l03B     = 1216, 512, 64
 	l03XQ, l03KQ            = 32, 8
 )
 
@@ -560,7 +560,7 @@ const (
 	l04YLen, l04Y, l04YZero = 24576, 4096, 0
 	l04K, l04S, l04P, l04G  = 1, 1, 0, 1
 	l04Lo, l04Hi            = 0, 255
-	l04W, l04WLen, l04B     = 1984, 1536, 80
+	l04W, l04WLen, l04B     = 1728, 1536, 80
 	l04XQ, l04KQ            = 16, 4
 )
 
@@ -578,7 +578,7 @@ const (
 	l05YLen, l05Y, l05YZero = 6144, 28672, 0
 	l05K, l05S, l05P, l05G  = 3, 2, 1, 96
 	l05Lo, l05Hi            = 0, 255
-	l05W, l05WLen, l05B     = 3520, 864, 176
+	l05W, l05WLen, l05B     = 3264, 864, 176
 )
 
 // l05M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -595,7 +595,7 @@ const (
 	l06YLen, l06Y, l06YZero = 1536, 0, 63
 	l06K, l06S, l06P, l06G  = 1, 1, 0, 1
 	l06Lo, l06Hi            = 0, 255
-	l06W, l06WLen, l06B     = 4416, 3072, 272
+	l06W, l06WLen, l06B     = 4160, 3072, 272
 	l06XQ, l06KQ            = 96, 24
 )
 
@@ -613,7 +613,7 @@ const (
 	l07YLen, l07Y, l07YZero = 9216, 1536, 0
 	l07K, l07S, l07P, l07G  = 1, 1, 0, 1
 	l07Lo, l07Hi            = 0, 255
-	l07W, l07WLen, l07B     = 7488, 3456, 304
+	l07W, l07WLen, l07B     = 7232, 3456, 304
 	l07XQ, l07KQ            = 24, 6
 )
 
@@ -631,7 +631,7 @@ const (
 	l08YLen, l08Y, l08YZero = 9216, 10752, 0
 	l08K, l08S, l08P, l08G  = 3, 1, 1, 144
 	l08Lo, l08Hi            = 0, 255
-	l08W, l08WLen, l08B     = 10944, 1296, 448
+	l08W, l08WLen, l08B     = 10688, 1296, 448
 )
 
 // l08M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -648,7 +648,7 @@ const (
 	l09YLen, l09Y, l09YZero = 1536, 1536, 60
 	l09K, l09S, l09P, l09G  = 1, 1, 0, 1
 	l09Lo, l09Hi            = 0, 255
-	l09W, l09WLen, l09B     = 12288, 4608, 592
+	l09W, l09WLen, l09B     = 12032, 4608, 592
 	l09XQ, l09KQ            = 144, 36
 )
 
@@ -677,7 +677,7 @@ const (
 	l11YLen, l11Y, l11YZero = 9216, 4608, 0
 	l11K, l11S, l11P, l11G  = 1, 1, 0, 1
 	l11Lo, l11Hi            = 0, 255
-	l11W, l11WLen, l11B     = 16896, 3456, 624
+	l11W, l11WLen, l11B     = 16640, 3456, 624
 	l11XQ, l11KQ            = 24, 6
 )
 
@@ -695,7 +695,7 @@ const (
 	l12YLen, l12Y, l12YZero = 2304, 0, 0
 	l12K, l12S, l12P, l12G  = 3, 2, 1, 144
 	l12Lo, l12Hi            = 0, 255
-	l12W, l12WLen, l12B     = 20352, 1296, 768
+	l12W, l12WLen, l12B     = 20096, 1296, 768
 )
 
 // l12M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -712,7 +712,7 @@ const (
 	l13YLen, l13Y, l13YZero = 512, 2304, 57
 	l13K, l13S, l13P, l13G  = 1, 1, 0, 1
 	l13Lo, l13Hi            = 0, 255
-	l13W, l13WLen, l13B     = 21696, 4608, 912
+	l13W, l13WLen, l13B     = 21440, 4608, 912
 	l13XQ, l13KQ            = 144, 36
 )
 
@@ -730,7 +730,7 @@ const (
 	l14YLen, l14Y, l14YZero = 3072, 2816, 0
 	l14K, l14S, l14P, l14G  = 1, 1, 0, 1
 	l14Lo, l14Hi            = 0, 255
-	l14W, l14WLen, l14B     = 26304, 6144, 944
+	l14W, l14WLen, l14B     = 26048, 6144, 944
 	l14XQ, l14KQ            = 32, 8
 )
 
@@ -748,7 +748,7 @@ const (
 	l15YLen, l15Y, l15YZero = 3072, 5888, 0
 	l15K, l15S, l15P, l15G  = 3, 1, 1, 192
 	l15Lo, l15Hi            = 0, 255
-	l15W, l15WLen, l15B     = 32448, 1728, 1136
+	l15W, l15WLen, l15B     = 32192, 1728, 1136
 )
 
 // l15M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -765,7 +765,7 @@ const (
 	l16YLen, l16Y, l16YZero = 512, 0, 63
 	l16K, l16S, l16P, l16G  = 1, 1, 0, 1
 	l16Lo, l16Hi            = 0, 255
-	l16W, l16WLen, l16B     = 34176, 6144, 1328
+	l16W, l16WLen, l16B     = 33920, 6144, 1328
 	l16XQ, l16KQ            = 192, 48
 )
 
@@ -794,7 +794,7 @@ const (
 	l18YLen, l18Y, l18YZero = 3072, 1024, 0
 	l18K, l18S, l18P, l18G  = 1, 1, 0, 1
 	l18Lo, l18Hi            = 0, 255
-	l18W, l18WLen, l18B     = 40320, 6144, 1360
+	l18W, l18WLen, l18B     = 40064, 6144, 1360
 	l18XQ, l18KQ            = 32, 8
 )
 
@@ -812,7 +812,7 @@ const (
 	l19YLen, l19Y, l19YZero = 3072, 4096, 0
 	l19K, l19S, l19P, l19G  = 3, 1, 1, 192
 	l19Lo, l19Hi            = 0, 255
-	l19W, l19WLen, l19B     = 46464, 1728, 1552
+	l19W, l19WLen, l19B     = 46208, 1728, 1552
 )
 
 // l19M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -829,7 +829,7 @@ const (
 	l20YLen, l20Y, l20YZero = 512, 0, 59
 	l20K, l20S, l20P, l20G  = 1, 1, 0, 1
 	l20Lo, l20Hi            = 0, 255
-	l20W, l20WLen, l20B     = 48192, 6144, 1744
+	l20W, l20WLen, l20B     = 47936, 6144, 1744
 	l20XQ, l20KQ            = 192, 48
 )
 
@@ -858,7 +858,7 @@ const (
 	l22YLen, l22Y, l22YZero = 3072, 1536, 0
 	l22K, l22S, l22P, l22G  = 1, 1, 0, 1
 	l22Lo, l22Hi            = 0, 255
-	l22W, l22WLen, l22B     = 54336, 6144, 1776
+	l22W, l22WLen, l22B     = 54080, 6144, 1776
 	l22XQ, l22KQ            = 32, 8
 )
 
@@ -876,7 +876,7 @@ const (
 	l23YLen, l23Y, l23YZero = 768, 0, 0
 	l23K, l23S, l23P, l23G  = 3, 2, 1, 192
 	l23Lo, l23Hi            = 0, 255
-	l23W, l23WLen, l23B     = 60480, 1728, 1968
+	l23W, l23WLen, l23B     = 60224, 1728, 1968
 )
 
 // l23M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -893,7 +893,7 @@ const (
 	l24YLen, l24Y, l24YZero = 256, 768, 61
 	l24K, l24S, l24P, l24G  = 1, 1, 0, 1
 	l24Lo, l24Hi            = 0, 255
-	l24W, l24WLen, l24B     = 62208, 12288, 2160
+	l24W, l24WLen, l24B     = 61952, 12288, 2160
 	l24XQ, l24KQ            = 192, 48
 )
 
@@ -911,7 +911,7 @@ const (
 	l25YLen, l25Y, l25YZero = 1536, 1024, 0
 	l25K, l25S, l25P, l25G  = 1, 1, 0, 1
 	l25Lo, l25Hi            = 0, 255
-	l25W, l25WLen, l25B     = 74496, 24576, 2224
+	l25W, l25WLen, l25B     = 74240, 24576, 2224
 	l25XQ, l25KQ            = 64, 16
 )
 
@@ -929,7 +929,7 @@ const (
 	l26YLen, l26Y, l26YZero = 1536, 2560, 0
 	l26K, l26S, l26P, l26G  = 3, 1, 1, 384
 	l26Lo, l26Hi            = 0, 255
-	l26W, l26WLen, l26B     = 99072, 3456, 2608
+	l26W, l26WLen, l26B     = 98816, 3456, 2608
 )
 
 // l26M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -946,7 +946,7 @@ const (
 	l27YLen, l27Y, l27YZero = 256, 0, 68
 	l27K, l27S, l27P, l27G  = 1, 1, 0, 1
 	l27Lo, l27Hi            = 0, 255
-	l27W, l27WLen, l27B     = 102528, 24576, 2992
+	l27W, l27WLen, l27B     = 102272, 24576, 2992
 	l27XQ, l27KQ            = 384, 96
 )
 
@@ -975,7 +975,7 @@ const (
 	l29YLen, l29Y, l29YZero = 1536, 512, 0
 	l29K, l29S, l29P, l29G  = 1, 1, 0, 1
 	l29Lo, l29Hi            = 0, 255
-	l29W, l29WLen, l29B     = 127104, 24576, 3056
+	l29W, l29WLen, l29B     = 126848, 24576, 3056
 	l29XQ, l29KQ            = 64, 16
 )
 
@@ -993,7 +993,7 @@ const (
 	l30YLen, l30Y, l30YZero = 1536, 2048, 0
 	l30K, l30S, l30P, l30G  = 3, 1, 1, 384
 	l30Lo, l30Hi            = 0, 255
-	l30W, l30WLen, l30B     = 151680, 3456, 3440
+	l30W, l30WLen, l30B     = 151424, 3456, 3440
 )
 
 // l30M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1010,7 +1010,7 @@ const (
 	l31YLen, l31Y, l31YZero = 256, 0, 60
 	l31K, l31S, l31P, l31G  = 1, 1, 0, 1
 	l31Lo, l31Hi            = 0, 255
-	l31W, l31WLen, l31B     = 155136, 24576, 3824
+	l31W, l31WLen, l31B     = 154880, 24576, 3824
 	l31XQ, l31KQ            = 384, 96
 )
 
@@ -1039,7 +1039,7 @@ const (
 	l33YLen, l33Y, l33YZero = 1536, 768, 0
 	l33K, l33S, l33P, l33G  = 1, 1, 0, 1
 	l33Lo, l33Hi            = 0, 255
-	l33W, l33WLen, l33B     = 179712, 24576, 3888
+	l33W, l33WLen, l33B     = 179456, 24576, 3888
 	l33XQ, l33KQ            = 64, 16
 )
 
@@ -1057,7 +1057,7 @@ const (
 	l34YLen, l34Y, l34YZero = 1536, 2304, 0
 	l34K, l34S, l34P, l34G  = 3, 1, 1, 384
 	l34Lo, l34Hi            = 0, 255
-	l34W, l34WLen, l34B     = 204288, 3456, 4272
+	l34W, l34WLen, l34B     = 204032, 3456, 4272
 )
 
 // l34M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1074,7 +1074,7 @@ const (
 	l35YLen, l35Y, l35YZero = 256, 0, 62
 	l35K, l35S, l35P, l35G  = 1, 1, 0, 1
 	l35Lo, l35Hi            = 0, 255
-	l35W, l35WLen, l35B     = 207744, 24576, 4656
+	l35W, l35WLen, l35B     = 207488, 24576, 4656
 	l35XQ, l35KQ            = 384, 96
 )
 
@@ -1103,7 +1103,7 @@ const (
 	l37YLen, l37Y, l37YZero = 1536, 512, 0
 	l37K, l37S, l37P, l37G  = 1, 1, 0, 1
 	l37Lo, l37Hi            = 0, 255
-	l37W, l37WLen, l37B     = 232320, 24576, 4720
+	l37W, l37WLen, l37B     = 232064, 24576, 4720
 	l37XQ, l37KQ            = 64, 16
 )
 
@@ -1121,7 +1121,7 @@ const (
 	l38YLen, l38Y, l38YZero = 1536, 2048, 0
 	l38K, l38S, l38P, l38G  = 3, 1, 1, 384
 	l38Lo, l38Hi            = 0, 255
-	l38W, l38WLen, l38B     = 256896, 3456, 5104
+	l38W, l38WLen, l38B     = 256640, 3456, 5104
 )
 
 // l38M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1138,7 +1138,7 @@ const (
 	l39YLen, l39Y, l39YZero = 384, 0, 64
 	l39K, l39S, l39P, l39G  = 1, 1, 0, 1
 	l39Lo, l39Hi            = 0, 255
-	l39W, l39WLen, l39B     = 260352, 36864, 5488
+	l39W, l39WLen, l39B     = 260096, 36864, 5488
 	l39XQ, l39KQ            = 384, 96
 )
 
@@ -1156,7 +1156,7 @@ const (
 	l40YLen, l40Y, l40YZero = 2304, 384, 0
 	l40K, l40S, l40P, l40G  = 1, 1, 0, 1
 	l40Lo, l40Hi            = 0, 255
-	l40W, l40WLen, l40B     = 297216, 55296, 5584
+	l40W, l40WLen, l40B     = 296960, 55296, 5584
 	l40XQ, l40KQ            = 96, 24
 )
 
@@ -1174,7 +1174,7 @@ const (
 	l41YLen, l41Y, l41YZero = 2304, 2688, 0
 	l41K, l41S, l41P, l41G  = 3, 1, 1, 576
 	l41Lo, l41Hi            = 0, 255
-	l41W, l41WLen, l41B     = 352512, 5184, 6160
+	l41W, l41WLen, l41B     = 352256, 5184, 6160
 )
 
 // l41M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1191,7 +1191,7 @@ const (
 	l42YLen, l42Y, l42YZero = 384, 384, 60
 	l42K, l42S, l42P, l42G  = 1, 1, 0, 1
 	l42Lo, l42Hi            = 0, 255
-	l42W, l42WLen, l42B     = 357696, 55296, 6736
+	l42W, l42WLen, l42B     = 357440, 55296, 6736
 	l42XQ, l42KQ            = 576, 144
 )
 
@@ -1220,7 +1220,7 @@ const (
 	l44YLen, l44Y, l44YZero = 2304, 1152, 0
 	l44K, l44S, l44P, l44G  = 1, 1, 0, 1
 	l44Lo, l44Hi            = 0, 255
-	l44W, l44WLen, l44B     = 412992, 55296, 6832
+	l44W, l44WLen, l44B     = 412736, 55296, 6832
 	l44XQ, l44KQ            = 96, 24
 )
 
@@ -1238,7 +1238,7 @@ const (
 	l45YLen, l45Y, l45YZero = 2304, 3456, 0
 	l45K, l45S, l45P, l45G  = 3, 1, 1, 576
 	l45Lo, l45Hi            = 0, 255
-	l45W, l45WLen, l45B     = 468288, 5184, 7408
+	l45W, l45WLen, l45B     = 468032, 5184, 7408
 )
 
 // l45M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1255,7 +1255,7 @@ const (
 	l46YLen, l46Y, l46YZero = 384, 0, 61
 	l46K, l46S, l46P, l46G  = 1, 1, 0, 1
 	l46Lo, l46Hi            = 0, 255
-	l46W, l46WLen, l46B     = 473472, 55296, 7984
+	l46W, l46WLen, l46B     = 473216, 55296, 7984
 	l46XQ, l46KQ            = 576, 144
 )
 
@@ -1284,7 +1284,7 @@ const (
 	l48YLen, l48Y, l48YZero = 2304, 768, 0
 	l48K, l48S, l48P, l48G  = 1, 1, 0, 1
 	l48Lo, l48Hi            = 0, 255
-	l48W, l48WLen, l48B     = 528768, 55296, 8080
+	l48W, l48WLen, l48B     = 528512, 55296, 8080
 	l48XQ, l48KQ            = 96, 24
 )
 
@@ -1302,7 +1302,7 @@ const (
 	l49YLen, l49Y, l49YZero = 576, 0, 0
 	l49K, l49S, l49P, l49G  = 3, 2, 1, 576
 	l49Lo, l49Hi            = 0, 255
-	l49W, l49WLen, l49B     = 584064, 5184, 8656
+	l49W, l49WLen, l49B     = 583808, 5184, 8656
 )
 
 // l49M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1319,7 +1319,7 @@ const (
 	l50YLen, l50Y, l50YZero = 160, 576, 67
 	l50K, l50S, l50P, l50G  = 1, 1, 0, 1
 	l50Lo, l50Hi            = 0, 255
-	l50W, l50WLen, l50B     = 589248, 92160, 9232
+	l50W, l50WLen, l50B     = 588992, 92160, 9232
 	l50XQ, l50KQ            = 576, 144
 )
 
@@ -1337,7 +1337,7 @@ const (
 	l51YLen, l51Y, l51YZero = 960, 768, 0
 	l51K, l51S, l51P, l51G  = 1, 1, 0, 1
 	l51Lo, l51Hi            = 0, 255
-	l51W, l51WLen, l51B     = 681408, 153600, 9392
+	l51W, l51WLen, l51B     = 681152, 153600, 9392
 	l51XQ, l51KQ            = 160, 40
 )
 
@@ -1355,7 +1355,7 @@ const (
 	l52YLen, l52Y, l52YZero = 960, 1728, 0
 	l52K, l52S, l52P, l52G  = 3, 1, 1, 960
 	l52Lo, l52Hi            = 0, 255
-	l52W, l52WLen, l52B     = 835008, 8640, 10352
+	l52W, l52WLen, l52B     = 834752, 8640, 10352
 )
 
 // l52M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1372,7 +1372,7 @@ const (
 	l53YLen, l53Y, l53YZero = 160, 0, 65
 	l53K, l53S, l53P, l53G  = 1, 1, 0, 1
 	l53Lo, l53Hi            = 0, 255
-	l53W, l53WLen, l53B     = 843648, 153600, 11312
+	l53W, l53WLen, l53B     = 843392, 153600, 11312
 	l53XQ, l53KQ            = 960, 240
 )
 
@@ -1401,7 +1401,7 @@ const (
 	l55YLen, l55Y, l55YZero = 960, 384, 0
 	l55K, l55S, l55P, l55G  = 1, 1, 0, 1
 	l55Lo, l55Hi            = 0, 255
-	l55W, l55WLen, l55B     = 997248, 153600, 11472
+	l55W, l55WLen, l55B     = 996992, 153600, 11472
 	l55XQ, l55KQ            = 160, 40
 )
 
@@ -1419,7 +1419,7 @@ const (
 	l56YLen, l56Y, l56YZero = 960, 1344, 0
 	l56K, l56S, l56P, l56G  = 3, 1, 1, 960
 	l56Lo, l56Hi            = 0, 255
-	l56W, l56WLen, l56B     = 1150848, 8640, 12432
+	l56W, l56WLen, l56B     = 1150592, 8640, 12432
 )
 
 // l56M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1436,7 +1436,7 @@ const (
 	l57YLen, l57Y, l57YZero = 160, 0, 62
 	l57K, l57S, l57P, l57G  = 1, 1, 0, 1
 	l57Lo, l57Hi            = 0, 255
-	l57W, l57WLen, l57B     = 1159488, 153600, 13392
+	l57W, l57WLen, l57B     = 1159232, 153600, 13392
 	l57XQ, l57KQ            = 960, 240
 )
 
@@ -1465,7 +1465,7 @@ const (
 	l59YLen, l59Y, l59YZero = 960, 576, 0
 	l59K, l59S, l59P, l59G  = 1, 1, 0, 1
 	l59Lo, l59Hi            = 0, 255
-	l59W, l59WLen, l59B     = 1313088, 153600, 13552
+	l59W, l59WLen, l59B     = 1312832, 153600, 13552
 	l59XQ, l59KQ            = 160, 40
 )
 
@@ -1483,7 +1483,7 @@ const (
 	l60YLen, l60Y, l60YZero = 960, 1536, 0
 	l60K, l60S, l60P, l60G  = 3, 1, 1, 960
 	l60Lo, l60Hi            = 0, 255
-	l60W, l60WLen, l60B     = 1466688, 8640, 14512
+	l60W, l60WLen, l60B     = 1466432, 8640, 14512
 )
 
 // l60M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1500,7 +1500,7 @@ const (
 	l61YLen, l61Y, l61YZero = 320, 0, 63
 	l61K, l61S, l61P, l61G  = 1, 1, 0, 1
 	l61Lo, l61Hi            = 0, 255
-	l61W, l61WLen, l61B     = 1475328, 307200, 15472
+	l61W, l61WLen, l61B     = 1475072, 307200, 15472
 	l61XQ, l61KQ            = 960, 240
 )
 
@@ -1518,7 +1518,7 @@ const (
 	l62YLen, l62Y, l62YZero = 1280, 320, 0
 	l62K, l62S, l62P, l62G  = 1, 1, 0, 1
 	l62Lo, l62Hi            = 0, 255
-	l62W, l62WLen, l62B     = 1782528, 409600, 15792
+	l62W, l62WLen, l62B     = 1782272, 409600, 15792
 	l62XQ, l62KQ            = 320, 80
 )
 
@@ -1546,7 +1546,7 @@ const (
 	l64YLen, l64Y, l64YZero = 10, 0, 63
 	l64K, l64S, l64P, l64G  = 1, 1, 0, 1
 	l64Lo, l64Hi            = 0, 255
-	l64W, l64WLen, l64B     = 2192128, 20480, 17072
+	l64W, l64WLen, l64B     = 2191872, 20480, 17072
 	l64XQ, l64KQ            = 1280, 320
 )
 
