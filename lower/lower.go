@@ -140,6 +140,9 @@ type Layer struct {
 	PadIn, PadCopy bool
 	// Tile says that the amx tier runs the layer as a tile program (Tileable).
 	Tile bool
+	// Epi is the table a conv applies before it stores (epilogue.go): Y is
+	// then the table's output and ReqY the conv's own.
+	Epi *Epilogue
 }
 
 // Model is a quantized model lowered to layers.
@@ -170,6 +173,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls = fuseTables(ls)
 	lm := &Model{Quantized: m, Layers: ls}
 	direct(ls)
 	views(ls)
