@@ -953,6 +953,8 @@ func pairShuffle(order []int) []uint32 {
 // packing shuffles are shared.
 func (g *denseGen) finish(rows, groups, cols int) {
 	pk := g.pk
+	// The epilogue table, over the block's stored rows (every return).
+	defer pk.lutRows(rO, rows, g.d.OutStride, cols, rK)
 	if g.units && g.lanes == 16 {
 		g.finishZmm(rows, groups, cols)
 		return

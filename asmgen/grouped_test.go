@@ -113,7 +113,7 @@ func (gc *groupedCase) want() []uint8 {
 						}
 					}
 				}
-				out[(oy*d.OW+ox)*c.OutC+o] = compiler.Requantize(acc, c.M[o], c.B[o], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*c.OutC+o] = d.epi(compiler.Requantize(acc, c.M[o], c.B[o], d.Z, d.Lo, d.Hi))
 			}
 		}
 	}

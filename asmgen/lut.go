@@ -114,16 +114,14 @@ func (l *lut) lookup(r *lutRegs) reg.VecPhysical {
 		a, ca := node(lo, n/2)
 		b, cb := node(lo+n/2, n/2)
 		m := masks[lvl(n)]
-		switch {
-		case a == nil:
+		if a == nil {
 			// The lower half a constant: into a register for the blend.
 			a = take()
 			c.VMOVDQU(l.konst(ca), a)
-			c.VPBLENDVB(m, b, a, a)
-			give(b)
-		case b == nil:
+		}
+		if b == nil {
 			c.VPBLENDVB(m, l.konst(cb), a, a)
-		default:
+		} else {
 			c.VPBLENDVB(m, b, a, a)
 			give(b)
 		}
@@ -135,4 +133,70 @@ func (l *lut) lookup(r *lutRegs) reg.VecPhysical {
 		c.VMOVDQU(l.konst(cv), v)
 	}
 	return v
+}
+
+// epiRegs are the registers of an epilogue lookup: a kernel applies its
+// table after a block's stores, when no vector register holds anything.
+var epiRegs = lutRegs{x: reg.Y0, even: reg.Y1, odd: reg.Y2, t0: reg.Y3, t1: reg.Y4, m5: reg.Y5, m6: reg.Y6,
+	stack: [4]reg.VecPhysical{reg.Y7, reg.Y8, reg.Y9, reg.Y10}}
+
+// lutRows applies the epilogue table, if any, in place to the first n bytes
+// of rows rows at base + r*stride, which the kernel has just stored (they are
+// in L1): rows of up to 16 bytes two to a ymm. Loads read up to 31 bytes past
+// a row (into bytes another worker may write, or the arena's slack); stores
+// write exactly the row's bytes. gp is a scratch.
+func (pk *packer) lutRows(base reg.Register, rows, stride, n int, gp reg.GPPhysical) {
+	if pk.lut == nil {
+		return
+	}
+	c, r := pk.c, epiRegs
+	if n <= 16 {
+		for i := 0; i < rows; i += 2 {
+			c.VMOVDQU(mem(base, i*stride), r.x.AsX())
+			if i+1 < rows {
+				c.VINSERTI128(operand.U8(1), mem(base, (i+1)*stride), r.x, r.x)
+			}
+			v := pk.lut.lookup(&r)
+			storeN(c, v.AsX(), n, mem(base, i*stride), gp)
+			if i+1 < rows {
+				c.VEXTRACTI128(operand.U8(1), v, v.AsX())
+				storeN(c, v.AsX(), n, mem(base, (i+1)*stride), gp)
+			}
+		}
+		return
+	}
+	for i := 0; i < rows; i++ {
+		for off := 0; off < n; off += 32 {
+			c.VMOVDQU(mem(base, i*stride+off), r.x)
+			storeBytes(c, pk.lut.lookup(&r), min(32, n-off), mem(base, i*stride+off), gp)
+		}
+	}
+}
+
+// lutFlat applies the epilogue table, if any, in place to the n contiguous
+// bytes at base, 32 at a time in a loop labelled name (ptr and cnt are
+// scratch, gp too), as lutRows does.
+func (pk *packer) lutFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical, name string) {
+	if pk.lut == nil {
+		return
+	}
+	c, r := pk.c, epiRegs
+	c.MOVQ(base, ptr)
+	if full := n / 32; full > 0 {
+		if full > 1 {
+			c.MOVQ(i32(full), cnt)
+			c.Label(name)
+		}
+		c.VMOVDQU(mem(ptr, 0), r.x)
+		c.VMOVDQU(pk.lut.lookup(&r), mem(ptr, 0))
+		c.ADDQ(i32(32), ptr)
+		if full > 1 {
+			c.DECQ(cnt)
+			c.JNZ(operand.LabelRef(name))
+		}
+	}
+	if tail := n % 32; tail > 0 {
+		c.VMOVDQU(mem(ptr, 0), r.x)
+		storeBytes(c, pk.lut.lookup(&r), tail, mem(ptr, 0), gp)
+	}
 }
