@@ -73,20 +73,22 @@ func (l *lut) lookup(r *lutRegs) reg.VecPhysical {
 	var pairs bool
 	var blend [3]bool
 	l.needs(0, 16, &pairs, &blend)
+	// Bits 6, 5 and 4 moved to bit 7 by byte adds (x+x), which every
+	// vector pipe runs, not shifts, which compete with the shuffles.
+	if pairs || blend[0] || blend[1] {
+		c.VPADDB(r.x, r.x, r.m6)
+	}
+	if pairs || blend[0] {
+		c.VPADDB(r.m6, r.m6, r.m5)
+	}
 	if pairs {
 		// The even row's index has bit 7 set where bit 4 is, the odd's
 		// where it is not, so an OR joins the two shuffles.
-		c.VPSLLW(operand.U8(3), r.x, r.even)
+		c.VPADDB(r.m5, r.m5, r.even)
 		c.VPAND(l.top, r.even, r.even)
 		c.VPAND(l.nib, r.x, r.t0)
 		c.VPOR(r.t0, r.even, r.even)
 		c.VPXOR(l.top, r.even, r.odd)
-	}
-	if blend[0] {
-		c.VPSLLW(operand.U8(2), r.x, r.m5)
-	}
-	if blend[1] {
-		c.VPSLLW(operand.U8(1), r.x, r.m6)
 	}
 	masks := [3]reg.VecPhysical{r.m5, r.m6, r.x}
 	free := r.stack[:]
