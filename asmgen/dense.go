@@ -525,6 +525,7 @@ func (g *denseGen) pointwisePath(rows int) {
 		g.rowStride, g.quadStep, g.aWide = 2*ws, 8, true
 	}
 	g.columns(rows, func() { g.MOVQ(base, rA) }, rY, g.kloopFlat)
+	g.lutStrip(rows, rY)
 }
 
 // implicit emits the row loop of a k x k / strided / padded layer.
@@ -555,6 +556,7 @@ func (g *denseGen) implicit(done string) {
 			sl := g.label("strip")
 			g.Label(sl)
 			g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+			g.lutStrip(st.rows, rT)
 			if end == d.OW*d.OutStride && st.count == 1 {
 				break // the row's last strip: nothing to advance
 			}
@@ -953,8 +955,6 @@ func pairShuffle(order []int) []uint32 {
 // packing shuffles are shared.
 func (g *denseGen) finish(rows, groups, cols int) {
 	pk := g.pk
-	// The epilogue table, over the block's stored rows (every return).
-	defer pk.lutRows(rO, rows, g.d.OutStride, cols, rK)
 	if g.units && g.lanes == 16 {
 		g.finishZmm(rows, groups, cols)
 		return

@@ -202,3 +202,62 @@ func (pk *packer) lutFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical,
 		storeBytes(c, pk.lut.lookup(&r), tail, mem(ptr, 0), gp)
 	}
 }
+
+// lutStrip applies the epilogue table, if any, to a dense strip's output
+// once all its column units [n0, n1) are stored: rows rows at out +
+// r*OutStride, 16 columns a unit, two rows to a lookup. Per block (the i16
+// path's 8-column halves, 8-byte stores reloaded at once) it measured 3x
+// the separate Table pass. rO, rG and rK are free between strips.
+func (g *denseGen) lutStrip(rows int, out reg.Register) {
+	pk, d := g.pk, g.d
+	if pk.lut == nil {
+		return
+	}
+	full, rem := d.Cout/ColBlock, d.Cout%ColBlock
+	end := g.label("lut_strip")
+	if d.OutStride == d.Cout {
+		// Every column unit: the strip's rows*Cout contiguous bytes, as the
+		// Table kernel reads them (one 32-byte load per lookup).
+		part := g.label("lut_part")
+		g.CMPQ(g.n0, i32(0))
+		g.JNE(operand.LabelRef(part))
+		g.CMPQ(g.n1, i32(d.Cols()))
+		g.JL(operand.LabelRef(part))
+		pk.lutFlat(out, rows*d.Cout, rO, rG, rK, g.label("lut_flat"))
+		g.JMP(operand.LabelRef(end))
+		g.Label(part)
+	}
+	g.MOVQ(g.n0, rK)
+	g.MOVQ(rK, rO)
+	g.SHLQ(operand.U8(4), rO)
+	g.ADDQ(out, rO)
+	g.MOVQ(g.n1, rG)
+	g.CMPQ(rG, i32(full))
+	g.MOVQ(i32(full), rA)
+	g.CMOVQGT(rA, rG)
+	g.SUBQ(rK, rG) // whole units in [n0, n1)
+	skip := g.label("lut_end")
+	if full > 0 {
+		lp := g.label("lut")
+		g.JLE(operand.LabelRef(skip))
+		g.Label(lp)
+		pk.lutRows(rO, rows, d.OutStride, ColBlock, rK)
+		g.ADDQ(i32(ColBlock), rO)
+		g.DECQ(rG)
+		g.JNZ(operand.LabelRef(lp))
+	}
+	g.Label(skip)
+	if rem > 0 {
+		// The partial unit, when n1 reaches it (rO is there then).
+		done := g.label("lut_rem")
+		g.MOVQ(g.n1, rK)
+		g.CMPQ(rK, i32(full+1))
+		g.JNE(operand.LabelRef(done))
+		g.MOVQ(g.n0, rA)
+		g.CMPQ(rA, rK)
+		g.JGE(operand.LabelRef(done))
+		pk.lutRows(rO, rows, d.OutStride, rem, rK)
+		g.Label(done)
+	}
+	g.Label(end)
+}
