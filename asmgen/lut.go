@@ -9,8 +9,8 @@ import (
 // A 256-entry byte table on 32 bytes of a ymm register (AVX2): its 16 rows of
 // 16 bytes are VPSHUFB sub-tables indexed by the low nibble; bit 4 picks
 // within pairs of rows through VPSHUFB's zeroing (bit 7 of the index) and an
-// OR; a tree of VPBLENDVB by bits 5, 6 and 7 (a byte's bit moved to bit 7 by
-// a shift) picks the pair. Where the table's contents are known when the
+// OR; a tree of VPBLENDVB by bits 5, 6 and 7 (a byte's bit moved to bit 7)
+// picks the pair. Where the table's contents are known when the
 // code is generated, a subtree whose entries are all one value (the
 // saturated ends of SiLU, sigmoid, hardswish) is that value's constant: no
 // shuffles, and a blend with a memory operand or none.
@@ -66,8 +66,8 @@ func (l *lut) needs(lo, n int, pairs *bool, blend *[3]bool) {
 // lvl is the blend level of a subtree of n rows: bit 5, 6 or 7 as 0, 1, 2.
 func lvl(n int) int { return map[int]int{4: 0, 8: 1, 16: 2}[n] }
 
-// lookup replaces nothing: it returns a register holding the entries of the
-// 32 bytes of r.x (kept) looked up; the other registers of r are clobbered.
+// lookup returns a register holding the entries of the 32 bytes of r.x
+// (kept); the other registers of r are clobbered.
 func (l *lut) lookup(r *lutRegs) reg.VecPhysical {
 	c := l.c
 	var pairs bool
@@ -205,9 +205,10 @@ func (pk *packer) lutFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical,
 
 // lutStrip applies the epilogue table, if any, to a dense strip's output
 // once all its column units [n0, n1) are stored: rows rows at out +
-// r*OutStride, 16 columns a unit, two rows to a lookup. Per block (the i16
-// path's 8-column halves, 8-byte stores reloaded at once) it measured 3x
-// the separate Table pass. rO, rG and rK are free between strips.
+// r*OutStride, 16 columns a unit, two rows to a lookup. Applied per block
+// instead (the i16 path's 8-column halves, their 8-byte stores reloaded at
+// once) it cost 3x the separate Table pass. rO, rG, rA and rK are free
+// between strips.
 func (g *denseGen) lutStrip(rows int, out reg.Register) {
 	pk, d := g.pk, g.d
 	if pk.lut == nil {
