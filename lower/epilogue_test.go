@@ -56,3 +56,51 @@ func TestEfficientNetTables(t *testing.T) {
 		t.Errorf("tables fused (-in the model +in epilogues):\n%s", diff)
 	}
 }
+
+// TestFuseTables: a per-tensor table fuses into the conv that alone feeds
+// it; not a per-channel one, not after a conv whose output has another
+// reader, not after a layer without a conv epilogue, and at most one per conv.
+func TestFuseTables(t *testing.T) {
+	ts := make([]*compiler.Tensor, 12)
+	for i := range ts {
+		ts[i] = &compiler.Tensor{ID: i}
+	}
+	layer := func(name string, k Kind, in []int, out int) *Layer {
+		nd := &compiler.Node{Name: name, In: in, Out: out}
+		if k == Table {
+			nd.Table = &compiler.Table{T: make([]uint8, 256)}
+		}
+		return &Layer{Node: nd, Kind: k, X: ts[in[0]], Y: ts[out]}
+	}
+	perChan := layer("affine", Table, []int{5}, 6)
+	perChan.Node.Table.T = make([]uint8, 256*4)
+	ls := []*Layer{
+		layer("pw", Pointwise, []int{0}, 1),
+		layer("silu", Table, []int{1}, 2), // fuses into pw
+		layer("dw", Depthwise, []int{2}, 3),
+		layer("hs", Table, []int{3}, 4),  // fuses into dw
+		layer("hs2", Table, []int{4}, 5), // dw has one already: stays
+		layer("conv", Dense, []int{5}, 11),
+		perChan,                           // per channel: stays
+		layer("add", Add, []int{6, 6}, 7), // no epilogue
+		layer("sig", Table, []int{7}, 8),  // after an add: stays
+		layer("pw2", Pointwise, []int{8}, 9),
+		layer("lrelu", Table, []int{9}, 10), // pw2's output is read twice: stays
+		layer("mul", Mul, []int{9, 10}, 0),
+	}
+	var got []string
+	for _, l := range fuseTables(ls) {
+		s := l.Node.Name
+		if l.Epi != nil {
+			s += "+" + l.Epi.Node.Name
+			if l.Y != ts[l.Epi.Node.Out] || l.ReqY() != ts[l.Node.Out] {
+				t.Errorf("%s: writes tensor %d, requantizes to %d", s, l.Y.ID, l.ReqY().ID)
+			}
+		}
+		got = append(got, s)
+	}
+	want := []string{"pw+silu", "dw+hs", "hs2", "conv", "affine", "add", "sig", "pw2", "lrelu", "mul"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("layers (-want +got):\n%s", diff)
+	}
+}
