@@ -337,6 +337,7 @@ func (g *amxGen) requant(k, cols int) {
 		pk.scale(v, mem(mt, off), bias)
 		pk.narrowTail(v, ymm[2], mem(yp, g.lanes*h), min(g.lanes, cols-g.lanes*h), gp)
 	}
+	pk.lutRows(yp, 1, d.OutStride, cols, gp)
 	g.ADDQ(i32(tileOutRow), src)
 	g.ADDQ(i32(d.OutStride), yp)
 	g.CMPQ(src, end)

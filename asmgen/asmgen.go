@@ -180,6 +180,10 @@ type Requant struct {
 	M, B       []float32 // B: the float bias in output units (nil: none)
 	Z, Lo, Hi  int32
 	MaxAbsProd []float64 // per channel, bound on |float32(acc)*M + B| (decides the overflow guard)
+	// Table, when not nil, is a 256-entry table every output byte q is
+	// looked up in (T[q]) before the kernel returns: an epilogue table
+	// (lower.Epilogue, lutRows and lutFlat).
+	Table []uint8
 }
 
 func (r *Requant) check(n int) error {
@@ -195,6 +199,9 @@ func (r *Requant) check(n int) error {
 		if math.IsNaN(float64(b)) || math.IsInf(float64(b), 0) {
 			return fmt.Errorf("asmgen: channel %d: bias %v is not finite", c, b)
 		}
+	}
+	if r.Table != nil && len(r.Table) != 256 {
+		return fmt.Errorf("asmgen: epilogue table of %d entries, want 256", len(r.Table))
 	}
 	if r.Z < 0 || r.Z > 255 || r.Lo < 0 || r.Hi > 255 || r.Lo > r.Hi {
 		return fmt.Errorf("asmgen: zero point %d or clamp [%d, %d] outside 0..255", r.Z, r.Lo, r.Hi)
@@ -277,6 +284,8 @@ type packer struct {
 	// On zmm the clamp is done on int32 lanes and VPMOVUSDB narrows them:
 	// Z, Lo and Hi as int32 lanes.
 	z32, lo32, hi32 operand.Mem
+	// lut is the epilogue table (Requant.Table), nil when none.
+	lut *lut
 }
 
 func newPacker(p *Program, k *consts, r *Requant) *packer {
@@ -289,6 +298,15 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 	}
 	if pk.doCap {
 		pk.capv = k.f32(1 << 30)
+	}
+	if r.Table != nil {
+		words := make([]uint32, 64)
+		for i, v := range r.Table {
+			words[i/4] |= uint32(v) << (8 * (i % 4))
+		}
+		rows := p.data(k.name+"_lut", words)
+		pk.lut = &lut{c: p.ctx, t: r.Table, row: func(j int) operand.Mem { return rows.Offset(16 * j) },
+			nib: k.u8(0x0F), top: k.u8(0x80), konst: func(v uint8) operand.Mem { return k.u8(int32(v)) }}
 	}
 	if k.zmm {
 		pk.z32, pk.lo32 = k.i32(r.Z), k.i32(r.Lo)

@@ -2,6 +2,7 @@ package asmgen
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
+	"github.com/ptqc/ptqc/ir"
 )
 
 // BenchmarkByteKernels times the layers of a 56x56 inception block (a 204
@@ -157,6 +159,25 @@ func main() {
 	return res
 }
 
+// unaryTable is op's table from codes of scale 20/255 and zero point 128
+// (inputs in [-10, 10]) to the range of op over them.
+func unaryTable(op ir.Op) []uint8 {
+	f := ir.UnaryFunc(&ir.Node{Op: op})
+	sx, zx := 20.0/255, int32(128)
+	lo, hi := float32(0), float32(0)
+	for q := range 256 {
+		v := f(compiler.Dequantize(uint8(q), sx, zx))
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	sy := float64(hi-lo) / 255
+	zy := int32(math.Round(-float64(lo) / sy))
+	t := make([]uint8, 256)
+	for q := range t {
+		t[q] = compiler.QuantizeValue(f(compiler.Dequantize(uint8(q), sx, zx)), float32(1/sy), zy)
+	}
+	return t
+}
+
 // BenchmarkBytePass times the byte-wise kernels alone on a buffer that
 // stays in L1 (16 KB) and on one of a 56x56x204 layer (640 KB, past Zen 3's
 // L2): the difference is what a pass over memory costs, the most fusing a
@@ -177,6 +198,9 @@ func BenchmarkBytePass(b *testing.B) {
 			call string
 		}{
 			{"table", func(fn string) error { return p.Table(fn, &Table{N: n, C: 1}) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			// Known tables: rows of one value are constants (lut).
+			{"table-silu", func(fn string) error { return p.Table(fn, &Table{N: n, C: 1, T: unaryTable(ir.OpSiLU)}) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"table-hardswish", func(fn string) error { return p.Table(fn, &Table{N: n, C: 1, T: unaryTable(ir.OpHardSwish)}) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
 			{"table-per-channel", func(fn string) error {
 				return p.Table(fn, &Table{N: n / 204 * 204, C: 204, PerChan: true, Rows: n / 204, RW: 1})
 			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
@@ -197,7 +221,7 @@ func BenchmarkBytePass(b *testing.B) {
 				b.Fatal(err)
 			}
 			units := flatUnits(n)
-			if strings.Contains(k.name, "-") {
+			if strings.HasSuffix(k.name, "-per-channel") || k.name == "mul-se" || strings.HasPrefix(k.name, "concat") {
 				units = n / 204
 			}
 			fmt.Fprintf(&list, "\t{%q, %d, func() { "+k.call+" }},\n", k.name, n, fn, units)

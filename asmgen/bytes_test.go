@@ -31,6 +31,42 @@ func randBytes(r *rand.Rand, n int) []byte {
 	return b
 }
 
+// randTable is a table of 256 entries: random, or with runs of equal
+// entries over aligned blocks of rows (the shapes lut turns into constants:
+// saturated activations, pairs, quarters, one value throughout).
+func randTable(r *rand.Rand) []byte {
+	t := randBytes(r, 256)
+	switch r.IntN(4) {
+	case 0:
+		return t
+	case 1: // a steep ramp, saturated at both ends
+		m, a := r.Float64()*256, 0.5+4*r.Float64()
+		for i := range t {
+			t[i] = byte(max(0, min(255, math.Round(a*(float64(i)-m)+128))))
+		}
+	case 2: // aligned blocks of 1..16 rows of one value each
+		for lo := 0; lo < 16; {
+			n := 1 << r.IntN(5)
+			for lo%n != 0 || lo+n > 16 {
+				n /= 2
+			}
+			if r.IntN(3) > 0 {
+				v := byte(r.IntN(256))
+				for i := 16 * lo; i < 16*(lo+n); i++ {
+					t[i] = v
+				}
+			}
+			lo += n
+		}
+	default:
+		v := byte(r.IntN(256))
+		for i := range t {
+			t[i] = v
+		}
+	}
+	return t
+}
+
 // split calls a kernel of units units in two parts, the second first.
 func split(h *harness, r *rand.Rand, name string, units int, args ...any) {
 	mid := r.IntN(units + 1)
@@ -46,19 +82,23 @@ func TestTable(t *testing.T) {
 		out, in int
 	}
 	var checks []check
-	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {39, 3, 2}, {24, 28, 28}} {
+	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {39, 3, 2}, {24, 28, 28}, {5, 3, 3}, {7, 2, 9}, {40, 4, 4}, {9, 11, 2}, {17, 3, 1}, {6, 6, 6}} {
 		c, hh, w := sh[0], sh[1], sh[2]
 		for _, per := range []bool{false, true} {
 			tb := &Table{N: c * hh * w, C: c, PerChan: per, Rows: hh, RW: w}
 			name := fmt.Sprintf("table%d_%v", i, per)
-			if err := h.prog.Table(name, tb); err != nil {
-				t.Fatal(err)
-			}
 			n := 256
 			if per {
 				n *= c
 			}
 			tab, x := randBytes(r, n), randBytes(r, tb.N)
+			if !per && i%2 == 1 {
+				tab = randTable(r)
+				tb.T = tab
+			}
+			if err := h.prog.Table(name, tb); err != nil {
+				t.Fatal(err)
+			}
 			xb, wb, ob := h.buf(x), h.buf(tab), h.buf(make([]byte, tb.N))
 			split(h, r, name, tb.Units(), xb, wb, ob)
 			checks = append(checks, check{tb, tab, x, ob, i})

@@ -545,6 +545,7 @@ func (g *denseGen) pointwisePath(rows int) {
 		g.rowStride, g.quadStep, g.aWide = 2*ws, 8, true
 	}
 	g.columns(rows, func() { g.MOVQ(base, rA) }, rY, g.kloopFlat)
+	g.lutStrip(rows, rY)
 }
 
 // implicit emits the row loop of a k x k / strided / padded layer.
@@ -582,6 +583,7 @@ func (g *denseGen) implicit(done string) {
 			} else {
 				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
 			}
+			g.lutStrip(st.rows, rT)
 			if end == d.OW*d.OutStride && st.count == 1 {
 				break // the row's last strip: nothing to advance
 			}

@@ -126,7 +126,7 @@ func (c *denseCase) want() []uint8 {
 						acc += (int32(c.x[px*d.Cin+ci]) - d.ZIn) * int32(d.Weight[((o*d.Cin+ci)*g.KH+ky)*g.KW+kx])
 					})
 				}
-				out[(oy*d.OW+ox)*d.Cout+o] = compiler.Requantize(acc, d.M[o], d.B[o], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*d.Cout+o] = d.epi(compiler.Requantize(acc, d.M[o], d.B[o], d.Z, d.Lo, d.Hi))
 			}
 		}
 	}
@@ -224,7 +224,18 @@ func randRequant(r *rand.Rand, n int, exp, span float64, bigM bool, act string) 
 	case "relu6":
 		q.Lo, q.Hi = q.Z, min(255, q.Z+int32(r.IntN(200)))
 	}
+	if r.IntN(3) == 0 {
+		q.Table = randTable(r) // an epilogue table
+	}
 	return q
+}
+
+// epi is the epilogue table applied to v.
+func (q *Requant) epi(v uint8) uint8 {
+	if q.Table == nil {
+		return v
+	}
+	return q.Table[v]
 }
 
 func randomBias(r *rand.Rand, n int) []float32 {

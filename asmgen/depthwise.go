@@ -263,6 +263,7 @@ func (g *dwGen) emit() {
 		g.Label(skip)
 	}
 	g.Label(next)
+	g.pk.lutFlat(dOutRow, d.OW*g.cp, dPix, dN, reg.RDX, g.label("lut"))
 	g.INCQ(dS)
 	g.JMP(operand.LabelRef(top))
 	g.Label(done)

@@ -56,7 +56,7 @@ func wantDW(d *Depthwise, x []uint8) []uint8 {
 				forTaps(g, d.H, d.W, oy, ox, func(ky, kx, px int) {
 					acc += (int32(x[px*d.C+c]) - d.ZIn) * int32(d.Weight[(c*g.KH+ky)*g.KW+kx])
 				})
-				out[(oy*d.OW+ox)*d.C+c] = compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*d.C+c] = d.epi(compiler.Requantize(acc, d.M[c], d.B[c], d.Z, d.Lo, d.Hi))
 			}
 		}
 	}

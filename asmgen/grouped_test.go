@@ -113,7 +113,7 @@ func (gc *groupedCase) want() []uint8 {
 						acc += (int32(gc.x[px*c.InC+ci]) - d.ZIn) * int32(c.Weight[(o*icg+i)*w.Taps()+ky*w.KW+kx])
 					})
 				}
-				out[(oy*d.OW+ox)*c.OutC+o] = compiler.Requantize(acc, c.M[o], c.B[o], d.Z, d.Lo, d.Hi)
+				out[(oy*d.OW+ox)*c.OutC+o] = d.epi(compiler.Requantize(acc, c.M[o], c.B[o], d.Z, d.Lo, d.Hi))
 			}
 		}
 	}

@@ -34,6 +34,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 	shared := make([]bool, len(m.Layers)) // one kernel for every tier (bytes.go)
 	for i, ly := range m.Layers {
 		nd, x, y := ly.Node, ly.X, ly.Y
+		ry := ly.ReqY() // the requantization's output: y, or the conv's own before its table
 		l := &out.Layers[i]
 		l.Funcs = map[string]string{}
 		xc, xh, xw := ly.XD.C, ly.XD.H, ly.XD.W
@@ -49,10 +50,10 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			layers[i] = func(isa Target, fn string) error { return p.Quantize(fn, q, isa.base()) }
 		case lower.Pointwise, lower.Dense:
 			c := nd.Conv
-			xmax[y.ID] = c.Hi
+			xmax[y.ID] = convMax(ly)
 			d := &Dense{Cin: c.InC, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 				H: xh, W: xw, OH: yh, OW: yw, InStride: xc, OutStride: ly.YStride,
-				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y), Win: window(ly), Im2col: ly.Im2col}
+				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(ly, ry), Win: window(ly), Im2col: ly.Im2col}
 			if ly.Pad != nil {
 				d.InStride = ly.Pad.Stride
 			}
@@ -75,19 +76,19 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			}
 		case lower.Depthwise:
 			c := nd.Conv
-			xmax[y.ID] = c.Hi
+			xmax[y.ID] = convMax(ly)
 			d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
-				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(c, y), Win: window(ly)}
+				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(ly, ry), Win: window(ly)}
 			l.Units = d.Units()
 			layers[i] = func(isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 		case lower.Grouped:
 			c := nd.Conv
-			xmax[y.ID] = c.Hi
+			xmax[y.ID] = convMax(ly)
 			in := xc
 			if ly.Pad != nil {
 				in = ly.Pad.Stride
 			}
-			d := GroupedDense(c, xh, xw, yh, yw, in, x.Zero, xmax[x.ID], requant(c, y))
+			d := GroupedDense(c, xh, xw, yh, yw, in, x.Zero, xmax[x.ID], requant(ly, ry))
 			if err := d.check(); err != nil {
 				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
@@ -197,7 +198,26 @@ func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
 	return 255
 }
 
-// requant is a conv's requantization into y.
-func requant(c *compiler.Conv, y *compiler.Tensor) Requant {
-	return Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}
+// convMax bounds the codes a conv layer writes: its clamp's upper end, or
+// the largest entry of its epilogue table over the clamp's range.
+func convMax(ly *lower.Layer) int32 {
+	c := ly.Node.Conv
+	if ly.Epi == nil {
+		return c.Hi
+	}
+	m := uint8(0)
+	for _, v := range ly.Epi.T[c.Lo : c.Hi+1] {
+		m = max(m, v)
+	}
+	return int32(m)
+}
+
+// requant is a conv layer's requantization into y, then its epilogue table.
+func requant(ly *lower.Layer, y *compiler.Tensor) Requant {
+	c := ly.Node.Conv
+	r := Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}
+	if ly.Epi != nil {
+		r.Table = ly.Epi.T
+	}
+	return r
 }

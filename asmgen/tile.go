@@ -464,6 +464,9 @@ func (p *tileProgram) requant(t, y []byte, px, rows, un, k, cols int) error {
 			if p.doHi {
 				b = min(b, d.Hi)
 			}
+			if d.Table != nil {
+				b = int32(d.Table[b])
+			}
 			y[off+c] = byte(b)
 		}
 	}

@@ -143,6 +143,9 @@ func (l *layer) summary() string {
 	}
 	c := nd.Conv
 	act := map[ir.Act]string{ir.ActNone: "", ir.ActReLU: ", ReLU", ir.ActReLU6: ", ReLU6"}[c.Act]
+	if l.Epi != nil {
+		act += fmt.Sprintf(", then %s: %v", text(l.Epi.Node.Name), l.Epi.Node.Table.Op)
+	}
 	if nd.Kind == compiler.KLinear {
 		return fmt.Sprintf("%s: linear %d -> %d%s", nd.Name, c.InC, c.OutC, act)
 	}
@@ -181,7 +184,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 	}
 	if l.Kind != lower.Dequantize {
 		add(n("YC", y.C), n("YH", y.H), n("YW", y.W))
-		add(n("YLen", l.YSpan()), n("Y", l.YOff), n("YZero", int(l.Y.Zero)))
+		add(n("YLen", l.YSpan()), n("Y", l.YOff), n("YZero", int(l.ReqY().Zero)))
 		if l.YStride != y.C {
 			add(n("YS", l.YStride))
 		}
@@ -290,6 +293,15 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			}
 		})
 	}
+	if l.Epi != nil {
+		f.Line()
+		f.Comment(l.ID + "Tab is " + text(l.Epi.Node.Name) + ", applied to the requantized bytes: " + l.Epi.Node.Table.Op.String() + " as a lookup table.")
+		f.Var().Add(l.id("Tab")).Op("=").Index(jen.Lit(256)).Uint8().ValuesFunc(func(grp *jen.Group) {
+			for _, v := range l.Epi.T {
+				grp.Lit(int(v))
+			}
+		})
+	}
 	for _, t := range tables {
 		f.Line()
 		f.Comment(l.ID + t.name + " are the per-channel " + chanTableDoc[t.name] + ".")
@@ -324,7 +336,11 @@ func (l *layer) perChannel(name string, v []float32, o jen.Code) jen.Code {
 // requantize is y = runtime.Requantize(acc, M[o], Bias[o], z_y, lo, hi).
 func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
 	c := l.Node.Conv
-	return dst.Op("=").Qual(rt, "Requantize").Call(acc, l.perChannel("M", c.M, o), l.perChannel("Bias", c.B, o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
+	q := jen.Qual(rt, "Requantize").Call(acc, l.perChannel("M", c.M, o), l.perChannel("Bias", c.B, o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
+	if l.Epi != nil {
+		q = l.id("Tab").Index(q)
+	}
+	return dst.Op("=").Add(q)
 }
 
 func (g *gen) model() ([]byte, error) {

@@ -38,7 +38,7 @@ func direct(ls []*Layer) {
 		l.Direct = make([]bool, len(l.Xs))
 		for i, x := range l.Xs {
 			p := producer[x.ID]
-			l.Direct[i] = l.Node.Concat.M[i] == 0 && readers[x.ID] == 1 && p != nil && strided(p.Kind)
+			l.Direct[i] = l.Node.Concat.M[i] == 0 && readers[x.ID] == 1 && p != nil && strided(p.Kind) && p.Epi == nil
 		}
 	}
 }

@@ -146,6 +146,9 @@ type Layer struct {
 	// Im2col says that a Dense layer runs as a GEMM over densely gathered
 	// patches, its weights packed by PackIm2col (Im2colConv).
 	Im2col bool
+	// Epi is the table a conv applies before it stores (epilogue.go): Y is
+	// then the table's output and ReqY the conv's own.
+	Epi *Epilogue
 }
 
 // Model is a quantized model lowered to layers.
@@ -176,6 +179,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls = fuseTables(ls)
 	lm := &Model{Quantized: m, Layers: ls}
 	direct(ls)
 	orders(ls)

@@ -42,6 +42,7 @@ func TestPlanNoOverlap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ls = fuseTables(ls)
 		peak, err := plan(ls)
 		if err != nil {
 			t.Fatal(err)
@@ -244,9 +245,12 @@ func TestZooKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]Kind{}
+	got, epi := map[string]Kind{}, map[string]string{}
 	for _, l := range lm.Layers {
 		got[l.Node.Name] = l.Kind
+		if l.Epi != nil {
+			epi[l.Node.Name] = l.Epi.Node.Name
+		}
 		if l.Kind == Concat {
 			if len(l.Xs) != len(l.Node.In) || len(l.XsOff) != len(l.Xs) || l.Xs[0] != l.X {
 				t.Errorf("concat: %d inputs, %d offsets", len(l.Xs), len(l.XsOff))
@@ -263,12 +267,16 @@ func TestZooKinds(t *testing.T) {
 			t.Errorf("%s: %d table bytes packed, want %d", l.Node.Name, len(l.W), len(l.Node.Table.T))
 		}
 	}
-	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": Grouped, "hs": Table, "se.pool": Mean,
-		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.hsig": Table, "se.mul": Mul, "a": Depthwise, "a.silu": Table, "b": Slice,
+	// The tables after a conv read by nothing else are its epilogues.
+	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": Grouped, "se.pool": Mean,
+		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.mul": Mul, "a": Depthwise, "b": Slice,
 		"b.lrelu": Table, "c": Table, "d": Mul, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "rectpool": MaxPool,
 		"avgpool": AvgPool, "dilated": Grouped, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"grouped": "hs", "se.fc2": "se.hsig", "a": "a.silu"}, epi); diff != "" {
+		t.Errorf("epilogue tables (-want +got):\n%s", diff)
 	}
 }
 
