@@ -32,6 +32,11 @@ type Dense struct {
 	// weights are zero in every column unit (the zeros between the groups of
 	// a grouped conv: GroupedDense).
 	SkipZeros bool
+	// Narrow (grouped layers of lower.NarrowGroups) is the quads per group
+	// and tap, 1 or 2: each 8-column half, two groups of 4 columns, is
+	// computed from its groups' quads only (grouped.go, narrowTap); 0 for
+	// the others.
+	Narrow int
 
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
@@ -160,7 +165,7 @@ func (d *Dense) check() error {
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
 func (d *Dense) tierDesign(isa Target) Target {
-	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16) {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16 || d.Narrow > 0) {
 		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
@@ -203,6 +208,9 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		g.zeroHalves()
 	}
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
+	if d.Narrow > 0 {
+		g.narrowCtrls(k)
+	}
 	if isa.lanes() == 16 {
 		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
 	}
@@ -269,6 +277,9 @@ type denseGen struct {
 	// run-time loop).
 	zero        [][2]bool
 	kqBase, kqi int
+	// narrowCtrl (Dense.Narrow) is the VPSHUFB controls by their two dwords
+	// (narrowCtrls).
+	narrowCtrl map[[2]int]operand.Mem
 	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
 	// each strip prefetches them into L2 as it goes, so that the first strip
 	// of the next chunk does not wait for them (they come from L3 or DRAM
@@ -877,17 +888,25 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	g.kqBase = 0
-	g.quads(rows, groups, cols, g.kq, 0)
+	if g.d.Narrow > 0 {
+		g.narrowTaps(rows, groups)
+	} else {
+		g.kqBase = 0
+		g.quads(rows, groups, cols, g.kq, 0)
+	}
 	g.finish(rows, groups, cols)
 }
 
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	for t, off := range g.tapOff {
-		g.kqBase = t * g.nq
-		g.quads(rows, groups, cols, g.nq, off)
+	if g.d.Narrow > 0 {
+		g.narrowTaps(rows, groups)
+	} else {
+		for t, off := range g.tapOff {
+			g.kqBase = t * g.nq
+			g.quads(rows, groups, cols, g.nq, off)
+		}
 	}
 	g.finish(rows, groups, cols)
 }

@@ -145,6 +145,14 @@ func groupedShapes() []groupedShape {
 		{groups: 12, icg: 20, ocg: 6, k: 1, s: 1, h: 4, w: 4},
 		{groups: 16, icg: 17, ocg: 17, k: 3, s: 1, p: 1, h: 2, w: 14},
 		{groups: 4, icg: 40, ocg: 20, k: 1, s: 2, p: 1, h: 6, w: 5, act: "relu"},
+		// narrow groups (lower.NarrowGroups): 4 or 8 -> 4 channels, in
+		// place (the i16 path's widened rows), strided, 5x5
+		{groups: 8, icg: 8, ocg: 4, k: 3, s: 1, p: 1, h: 4, w: 5},
+		{groups: 16, icg: 4, ocg: 4, k: 1, s: 1, h: 3, w: 7, act: "relu"},
+		{groups: 12, icg: 8, ocg: 4, k: 1, s: 1, h: 5, w: 3, smallW: true},
+		{groups: 4, icg: 4, ocg: 4, k: 5, s: 2, p: 2, h: 7, w: 6, act: "relu6"},
+		{groups: 32, icg: 4, ocg: 4, k: 3, s: 2, p: 1, h: 7, w: 7, smallW: true},
+		{groups: 20, icg: 8, ocg: 4, k: 3, s: 2, p: 0, h: 6, w: 9},
 	}
 }
 
@@ -159,6 +167,11 @@ func TestGrouped(t *testing.T) {
 			var checks []kernelCall[*groupedCase, uint8]
 			paths := map[Path]int{}
 			shapes := groupedShapes()
+			for range 4 {
+				k := 1 + 2*r.IntN(2)
+				shapes = append(shapes, groupedShape{groups: 4 * (1 + r.IntN(16)), icg: 4 * (1 + r.IntN(2)), ocg: 4, k: k,
+					s: 1 + r.IntN(2), p: r.IntN(2), h: k + r.IntN(5), w: k + r.IntN(8), smallW: r.IntN(2) == 0})
+			}
 			for range 6 {
 				icg, ocg := 1+r.IntN(64), 1+r.IntN(64)
 				k := 1 + 2*r.IntN(2)

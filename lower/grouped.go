@@ -54,6 +54,20 @@ func ExpandGrouped(w []int8, inC, outC, groups, k int) []int8 {
 	return e
 }
 
+// NarrowGroups says whether a grouped conv's kernels compute each 8-column
+// half of a unit from its two groups' quads only (asmgen's Dense.Narrow):
+// 4 output channels per group, 4 or 8 input channels, groups in fours (every
+// column block is 4 groups, one whole unit). They then multiply no zero of
+// ExpandGrouped, which
+// otherwise fills three quarters of each quad a 4-channel group's columns
+// read. The packing is the same (read 16 bytes of each quad); wider groups
+// of whole 8-column halves (8, 16, ... output channels) multiply no zeros in
+// the dense kernel already (Dense.SkipZeros).
+func NarrowGroups(inC, outC, groups int) bool {
+	icg := inC / groups
+	return groups%4 == 0 && outC/groups == 4 && (icg == 4 || icg == 8)
+}
+
 // packGrouped packs a grouped conv as the dense layer of ExpandGrouped.
 func packGrouped(c *compiler.Conv, zx int32) ([]int8, []int32) {
 	gc := GroupColsOf(c.InC, c.OutC, c.Groups)
