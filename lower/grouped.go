@@ -11,8 +11,8 @@ import "github.com/ptqc/ptqc/compiler"
 // output channel meets another group's input channel: a dense layer of Span
 // input channels whose input pointer moves by Span channels per block.
 // The zeros cost multiply-adds only where a unit holds several groups
-// (OutC/G below 16 or not a multiple of 16: 4 output channels per group use
-// a quarter of the products), never memory traffic beyond the span.
+// (OutC/G below 16 or not a multiple of 16) and the kernel cannot skip them
+// (NarrowGroups), never memory traffic beyond the span.
 
 // GroupCols is how the kernels of a grouped conv cut its output channels.
 type GroupCols struct {
