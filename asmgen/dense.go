@@ -32,11 +32,9 @@ type Dense struct {
 	// weights are zero in every column unit (the zeros between the groups of
 	// a grouped conv: GroupedDense).
 	SkipZeros bool
-	// Narrow (grouped layers of lower.NarrowGroups) is the quads per group
-	// and tap, 1 or 2: each 8-column half, two groups of 4 columns, is
-	// computed from its groups' quads only (grouped.go, narrowTap); 0 for
-	// the others.
-	Narrow int
+	// Narrow (grouped layers of lower.NarrowGroups) reads the weights of
+	// lower.PackNarrow and multiplies no zeros (grouped.go, narrowTaps).
+	Narrow bool
 
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
@@ -165,7 +163,7 @@ func (d *Dense) check() error {
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
 func (d *Dense) tierDesign(isa Target) Target {
-	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16 || d.Narrow > 0) {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16 || d.Narrow) {
 		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
@@ -204,13 +202,14 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.taps()
+	if d.Narrow {
+		g.kq = d.taps() // lower.PackNarrow: one quad per tap
+		g.transpose = k.vec(narrowTranspose()...)
+	}
 	if d.SkipZeros {
 		g.zeroHalves()
 	}
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
-	if d.Narrow > 0 {
-		g.narrowCtrls(k)
-	}
 	if isa.lanes() == 16 {
 		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
 	}
@@ -277,9 +276,7 @@ type denseGen struct {
 	// run-time loop).
 	zero        [][2]bool
 	kqBase, kqi int
-	// narrowCtrl (Dense.Narrow) is the VPSHUFB controls by their two dwords
-	// (narrowCtrls).
-	narrowCtrl map[[2]int]operand.Mem
+	transpose operand.Mem // Dense.Narrow: the VPSHUFB control sorting a row's columns
 	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
 	// each strip prefetches them into L2 as it goes, so that the first strip
 	// of the next chunk does not wait for them (they come from L3 or DRAM
@@ -306,6 +303,10 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	copy(fb, d.B)
 	bias := make([]int32, np)
 	copy(bias, lower.ZeroFold(d.Weight, d.Cout, d.ZIn))
+	if d.Narrow {
+		// Accumulator lanes hold the columns of lower.PackNarrow's positions.
+		mp, fb, bias = narrowOrder(mp), narrowOrder(fb), narrowOrder(bias)
+	}
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {
@@ -335,7 +336,16 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 			mt = append(mt, fb[g0+c])
 		}
 	}
-	return denseTabs{mtab: k.floats(mt), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
+	dst := order
+	if d.Narrow && pa == PathI16 {
+		// A narrow row of 8 positions is stored as four 2-column words
+		// (finish): word q of a row holds positions q and 4+q.
+		dst = make([]int, len(order))
+		for i, p := range order {
+			dst[i] = 2*(p%4) + p/4
+		}
+	}
+	return denseTabs{mtab: k.floats(mt), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(dst)...)}
 }
 
 func (g *denseGen) label(s string) string {
@@ -888,7 +898,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	if g.d.Narrow > 0 {
+	if g.d.Narrow {
 		g.narrowTaps(rows, groups)
 	} else {
 		g.kqBase = 0
@@ -900,7 +910,7 @@ func (g *denseGen) kloopFlat(rows, groups, cols int) {
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	if g.d.Narrow > 0 {
+	if g.d.Narrow {
 		g.narrowTaps(rows, groups)
 	} else {
 		for t, off := range g.tapOff {
@@ -1024,6 +1034,9 @@ func (g *denseGen) finish(rows, groups, cols int) {
 				g.VPACKUSWB(yX, yX, yX)
 			}
 			g.VPERMD(yX, yW1, yX)
+			if g.d.Narrow {
+				g.VPSHUFB(g.transpose, yX, yX)
+			}
 			pk.clamp(yX)
 			storeN(g.Context, yX.AsX(), cols, d0, rK)
 			if r1 != r {
@@ -1040,6 +1053,18 @@ func (g *denseGen) finish(rows, groups, cols int) {
 		g.VPACKUSWB(yT.AsX(), yX.AsX(), yX.AsX())
 		g.VPSHUFB(g.shuf8, yX.AsX(), yX.AsX())
 		pk.clamp(yX.AsX())
+		if g.d.Narrow {
+			// Positions 8h+q and 8h+4+q are columns 4q+2h and 4q+2h+1
+			// (lower.PackNarrow), 8h columns before rO's.
+			h := g.half / 32
+			for q := range 4 {
+				g.VPEXTRW(operand.U8(q), yX.AsX(), mem(rO, r*g.d.OutStride+4*q-6*h))
+				if r1 != r {
+					g.VPEXTRW(operand.U8(4+q), yX.AsX(), mem(rO, r1*g.d.OutStride+4*q-6*h))
+				}
+			}
+			continue
+		}
 		storeN(g.Context, yX.AsX(), cols, d0, rK)
 		if r1 != r {
 			if cols == 8 {

@@ -24,9 +24,7 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 	d := &Dense{Cin: gc.Span, Cout: c.OutC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad,
 		H: h, W: w, OH: oh, OW: ow, InStride: in, OutStride: c.OutC, ZIn: zIn, XMax: xmax,
 		Weight: lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), Requant: rq, SkipZeros: true}
-	if lower.NarrowGroups(c.InC, c.OutC, c.Groups) {
-		d.Narrow = c.InC / c.Groups / 4
-	}
+	d.Narrow = lower.NarrowGroups(c.InC, c.OutC, c.Groups)
 	return d
 }
 
@@ -43,7 +41,7 @@ func groupedDesign(d *Dense, units int, isa Target) Target {
 		return isa
 	}
 	ymm := Target{runtime.AVX512VNNI, isa.emu}
-	if units < 2 || d.Narrow > 0 {
+	if units < 2 || d.Narrow {
 		return ymm
 	}
 	if lower.Quads(d.Cin) > maxUnroll {
@@ -128,111 +126,77 @@ func (g *denseGen) anyHighSpans(base reg.Register, pixels int) {
 	g.TESTL(rK.As32(), rK.As32())
 }
 
-// narrowBase is, for step j (a quad of each group) of half h of a narrow
-// unit (Dense.Narrow: m quads per group and tap), the span dword the half's
-// 16-byte load starts at and the dwords in it of its two groups' quads.
-// The load ends within the span (4m dwords), which it fits for m <= 3.
-func narrowBase(m, h, j int) (base, lo, hi int) {
-	base = min(2*h*m+j, 4*m-4)
-	return base, 2*h*m + j - base, (2*h+1)*m + j - base
-}
-
-// narrowCtrls makes the VPSHUFB controls of a narrow layer: from a 16-byte
-// load broadcast to both lanes, dword lo to the four low lanes (the first
-// group's columns) and dword hi to the four high ones.
-func (g *denseGen) narrowCtrls(k *consts) {
-	m := g.d.Narrow
-	g.narrowCtrl = map[[2]int]operand.Mem{}
-	for h := range 2 {
-		for j := range m {
-			_, lo, hi := narrowBase(m, h, j)
-			if _, ok := g.narrowCtrl[[2]int{lo, hi}]; ok {
-				continue
-			}
-			var w []uint32
-			for _, d := range []int{lo, lo, lo, lo, hi, hi, hi, hi} {
-				b := uint32(4 * d)
-				w = append(w, b|(b+1)<<8|(b+2)<<16|(b+3)<<24)
-			}
-			g.narrowCtrl[[2]int{lo, hi}] = k.vec(w...)
-		}
+// narrowOrder is v (per column) in PackNarrow's position order, unit by unit.
+func narrowOrder[T any](v []T) []T {
+	o := make([]T, len(v))
+	for i := range o {
+		o[i] = v[i-i%16+lower.NarrowCol(i%16)]
 	}
+	return o
 }
 
-// narrowTaps is the reduction of a narrow block of groups halves: per tap,
-// Narrow steps each taking one quad of every group. rWp ends kq quads on,
-// as after quads.
+// narrowTranspose is the VPSHUFB control that puts a row's 16 bytes, in
+// position order, in column order (in each 128-bit lane).
+func narrowTranspose() []uint32 {
+	w := make([]uint32, 8)
+	for c := range 32 {
+		w[c/4] |= uint32(lower.NarrowCol(c%16)) << (8 * (c % 4))
+	}
+	return w
+}
+
+// narrowTaps is the reduction of a narrow block (Dense.Narrow, weights as
+// lower.PackNarrow packs them: one 64-byte quad per tap and unit, position p
+// a column of group p%4). Per tap each row loads its span's 16 bytes (the
+// four groups' quads) into both 128-bit lanes, and lane l of either
+// accumulator multiplies quad l%4: every product is used, with one load per
+// row and tap for two accumulators, as a dense layer's broadcast. The i16
+// path widens the 16 bytes to the four quads' words, which meet the four
+// positions of a quarter of the quad in each accumulator.
 func (g *denseGen) narrowTaps(rows, groups int) {
-	for t, off := range g.tapOff {
-		for j := range g.d.Narrow {
-			g.narrowStep(rows, groups, off, t*g.nq*64, j)
-		}
-	}
-	g.ADDQ(i32(g.kq*64), rWp)
-}
-
-// narrowStep emits step j of a narrow block: half h's columns are groups
-// 2h and 2h+1 of the unit, 4 columns each, whose quads j are span quads
-// (2h)m+j and (2h+1)m+j. A half's weights are the 16 bytes of its columns in
-// each of those two packed quads (ExpandGrouped's zeros elsewhere), its
-// input the two quads, each repeated over its group's four lanes: one
-// 16-byte load per row shared by the halves where it can, one VPSHUFB per
-// half. The i16 path (8 columns, g.half) widens the two quads on their own.
-func (g *denseGen) narrowStep(rows, groups, aDisp, wDisp, j int) {
-	m := g.d.Narrow
-	quad := func(h, k int) int { return (2*h+k)*m + j }
 	ws := []reg.VecPhysical{yW0, yW1}
-	if g.path == PathI16 {
-		h := g.half / 32
-		for k, w := range ws {
-			g.VPMOVSXBW(mem(rWp, wDisp+quad(h, k)*64+g.half+16*k), w)
+	for t, off := range g.tapOff {
+		at := func(r int) operand.Mem { return mem(rA, off+r*g.rowStride) }
+		if g.path == PathI16 {
+			for k, w := range ws {
+				g.VPMOVSXBW(mem(rWp, 64*t+g.half+16*k), w)
+			}
+			for r := range rows {
+				if g.aWide {
+					g.VMOVDQU(at(r), yX)
+				} else {
+					g.VPMOVZXBW(at(r), yX)
+				}
+				for k, w := range ws {
+					g.VPMADDWD(w, yX, yT)
+					g.VPADDD(yT, acc(r, k), acc(r, k))
+				}
+			}
+			continue
+		}
+		for h := range groups {
+			g.VMOVDQU(mem(rWp, 64*t+32*h), ws[h])
 		}
 		for r := range rows {
-			for k, w := range ws {
-				at := mem(rA, aDisp+r*g.rowStride+quad(h, k)*g.quadStep)
-				if g.aWide {
-					g.VPBROADCASTQ(at, yX)
-				} else {
-					g.VPBROADCASTD(at, yX.AsX())
-					g.VPMOVZXBW(yX.AsX(), yX)
-				}
-				g.VPMADDWD(w, yX, yT)
-				g.VPADDD(yT, acc(r, k), acc(r, k))
-			}
-		}
-		return
-	}
-	for h := range groups {
-		g.VMOVDQU(mem(rWp, wDisp+quad(h, 0)*64+32*h), ws[h].AsX())
-		g.VINSERTI128(operand.U8(1), mem(rWp, wDisp+quad(h, 1)*64+32*h+16), ws[h], ws[h])
-	}
-	for r := range rows {
-		loaded := -1
-		for h := range groups {
-			base, lo, hi := narrowBase(m, h, j)
-			if base != loaded {
-				g.VBROADCASTI128(mem(rA, aDisp+r*g.rowStride+4*base), yX)
-				loaded = base
-			}
-			ctrl := g.narrowCtrl[[2]int{lo, hi}]
-			if g.path == PathVNNI && g.emulate {
-				for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
-					g.VPSHUFB(ctrl, yX, yT)
-					g.VPAND(half, yT, yT)
-					g.VPMADDUBSW(ws[h], yT, yT)
+			g.VBROADCASTI128(at(r), yX)
+			for h := range groups {
+				switch {
+				case g.path == PathVNNI && g.emulate:
+					for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+						g.VPAND(half, yX, yT)
+						g.VPMADDUBSW(ws[h], yT, yT)
+						g.VPMADDWD(g.ones, yT, yT)
+						g.VPADDD(yT, acc(r, h), acc(r, h))
+					}
+				case g.path == PathVNNI:
+					g.VPDPBUSD(ws[h], yX, acc(r, h))
+				default:
+					g.VPMADDUBSW(ws[h], yX, yT)
 					g.VPMADDWD(g.ones, yT, yT)
 					g.VPADDD(yT, acc(r, h), acc(r, h))
 				}
-				continue
 			}
-			g.VPSHUFB(ctrl, yX, yT)
-			if g.path == PathVNNI {
-				g.VPDPBUSD(ws[h], yT, acc(r, h))
-				continue
-			}
-			g.VPMADDUBSW(ws[h], yT, yT)
-			g.VPMADDWD(g.ones, yT, yT)
-			g.VPADDD(yT, acc(r, h), acc(r, h))
 		}
 	}
+	g.ADDQ(i32(g.kq*64), rWp)
 }

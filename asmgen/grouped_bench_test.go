@@ -113,7 +113,7 @@ func buildGroupedBench() (string, error) {
 		for _, xmax := range []int32{255, 127} {
 			d := GroupedDense(cv, c.hw, c.hw, c.hw, c.hw, in, 3, xmax, rq)
 			if c.expanded {
-				d.Narrow = 0
+				d.Narrow = false
 			}
 			if c.gs == 1 {
 				d = &Dense{Cin: c.c, Cout: c.co, K: 3, Stride: 1, Pad: 1, H: c.hw, W: c.hw, OH: c.hw, OW: c.hw,

@@ -145,14 +145,15 @@ func groupedShapes() []groupedShape {
 		{groups: 12, icg: 20, ocg: 6, k: 1, s: 1, h: 4, w: 4},
 		{groups: 16, icg: 17, ocg: 17, k: 3, s: 1, p: 1, h: 2, w: 14},
 		{groups: 4, icg: 40, ocg: 20, k: 1, s: 2, p: 1, h: 6, w: 5, act: "relu"},
-		// narrow groups (lower.NarrowGroups): 4 or 8 -> 4 channels, in
-		// place (the i16 path's widened rows), strided, 5x5
+		// narrow groups (lower.NarrowGroups) in place (the i16 path's
+		// widened rows), strided, 5x5; 8 -> 4 is not narrow
 		{groups: 8, icg: 8, ocg: 4, k: 3, s: 1, p: 1, h: 4, w: 5},
 		{groups: 16, icg: 4, ocg: 4, k: 1, s: 1, h: 3, w: 7, act: "relu"},
-		{groups: 12, icg: 8, ocg: 4, k: 1, s: 1, h: 5, w: 3, smallW: true},
+		{groups: 12, icg: 4, ocg: 4, k: 1, s: 1, h: 5, w: 3, smallW: true},
 		{groups: 4, icg: 4, ocg: 4, k: 5, s: 2, p: 2, h: 7, w: 6, act: "relu6"},
 		{groups: 32, icg: 4, ocg: 4, k: 3, s: 2, p: 1, h: 7, w: 7, smallW: true},
-		{groups: 20, icg: 8, ocg: 4, k: 3, s: 2, p: 0, h: 6, w: 9},
+		{groups: 20, icg: 4, ocg: 4, k: 3, s: 2, p: 0, h: 6, w: 9},
+		{groups: 6, icg: 4, ocg: 4, k: 3, s: 1, p: 1, h: 4, w: 4},
 	}
 }
 
@@ -169,7 +170,7 @@ func TestGrouped(t *testing.T) {
 			shapes := groupedShapes()
 			for range 4 {
 				k := 1 + 2*r.IntN(2)
-				shapes = append(shapes, groupedShape{groups: 4 * (1 + r.IntN(16)), icg: 4 * (1 + r.IntN(2)), ocg: 4, k: k,
+				shapes = append(shapes, groupedShape{groups: 4 * (1 + r.IntN(16)), icg: 4, ocg: 4, k: k,
 					s: 1 + r.IntN(2), p: r.IntN(2), h: k + r.IntN(5), w: k + r.IntN(8), smallW: r.IntN(2) == 0})
 			}
 			for range 6 {
@@ -186,7 +187,7 @@ func TestGrouped(t *testing.T) {
 					t.Fatalf("%+v: %v", sh, err)
 				}
 				paths[c.d.Path(design)]++
-				packed, _ := lowerPack(c.c)
+				packed := lower.PackGrouped(c.c)
 				x, w := h.buf(c.input(r)), h.buf(convert[byte](packed))
 				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.c.OutC))
 				s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa.base()))))
@@ -210,12 +211,6 @@ func TestGrouped(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lowerPack is the grouped conv's weights as lower packs them.
-func lowerPack(c *compiler.Conv) ([]int8, int) {
-	gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
-	return lower.PackDense(lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel), gc.Span
 }
 
 // groupedGraph is a ResNeXt/RegNet-like float graph with random weights,

@@ -245,8 +245,11 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			// (SQ quads per tap, KQ per output channel), GU units each.
 			gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("GPB", gc.Groups), n("Span", gc.Span), n("GU", gc.Units))
-			sq := lower.Quads(gc.Span)
-			add(n("SQ", sq), n("KQ", c.Kernel*c.Kernel*sq), n("PT", max(c.InC, (gc.Blocks-1)*gc.Span+4*sq)))
+			sq, kq := lower.Quads(gc.Span), c.Kernel*c.Kernel*lower.Quads(gc.Span)
+			if lower.NarrowGroups(c.InC, c.OutC, c.Groups) {
+				kq = c.Kernel * c.Kernel // lower.PackNarrow: a quad per tap
+			}
+			add(n("SQ", sq), n("KQ", kq), n("PT", max(c.InC, (gc.Blocks-1)*gc.Span+4*sq)))
 		case l.Kind == lower.WindowConv:
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("Taps", l.Geom.Taps()*(c.InC/c.Groups)))
 		}

@@ -54,24 +54,55 @@ func ExpandGrouped(w []int8, inC, outC, groups, k int) []int8 {
 	return e
 }
 
-// NarrowGroups says whether a grouped conv's kernels compute each 8-column
-// half of a unit from its two groups' quads only (asmgen's Dense.Narrow):
-// 4 output channels per group, 4 or 8 input channels, groups in fours (every
-// column block is 4 groups, one whole unit). They then multiply no zero of
-// ExpandGrouped, which
-// otherwise fills three quarters of each quad a 4-channel group's columns
-// read. The packing is the same (read 16 bytes of each quad); wider groups
-// of whole 8-column halves (8, 16, ... output channels) multiply no zeros in
-// the dense kernel already (Dense.SkipZeros).
+// NarrowGroups says whether a grouped conv's weights are packed by
+// PackNarrow, for kernels that multiply no zeros: 4 input and 4 output
+// channels per group (ResNeXt 32x4d's first stage), groups in fours (every
+// column block is 4 groups, one whole unit). In ExpandGrouped's packing three
+// quarters of each quad they read are zeros; wider groups of whole 8-column
+// halves (8, 16, ... output channels) multiply none in the dense kernel
+// already (asmgen's Dense.SkipZeros).
 func NarrowGroups(inC, outC, groups int) bool {
-	icg := inC / groups
-	return groups%4 == 0 && outC/groups == 4 && (icg == 4 || icg == 8)
+	return groups%4 == 0 && inC/groups == 4 && outC/groups == 4
 }
 
-// packGrouped packs a grouped conv as the dense layer of ExpandGrouped.
-func packGrouped(c *compiler.Conv, zx int32) ([]int8, []int32) {
+// NarrowCol is the output channel PackNarrow puts at position p of a unit:
+// a kernel multiplies position p by dword p%4 of the block's 16 input bytes,
+// so it holds a column of group p%4 (a 4 x 4 transpose, its own inverse).
+func NarrowCol(p int) int { return 4*(p%4) + p/4 }
+
+// PackNarrow packs the weights of a NarrowGroups conv (OutC x 4 x k x k):
+// per unit of 16 output channels and tap, one 64-byte quad whose position p
+// holds output channel NarrowCol(p)'s 4 weights, W[u][t][p][i] =
+// w[16u+NarrowCol(p)][i][t]: no zeros.
+func PackNarrow(w []int8, outC, k int) []int8 {
+	taps := k * k
+	out := make([]int8, outC*4*taps)
+	for u := range outC / 16 {
+		for t := range taps {
+			for p := range 16 {
+				o := 16*u + NarrowCol(p)
+				for i := range 4 {
+					out[((u*taps+t)*16+p)*4+i] = w[(o*4+i)*taps+t]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// PackGrouped packs a grouped conv's weights as its kernels read them:
+// PackNarrow's for NarrowGroups, else the dense layer of ExpandGrouped.
+func PackGrouped(c *compiler.Conv) []int8 {
+	if NarrowGroups(c.InC, c.OutC, c.Groups) {
+		return PackNarrow(c.Weight, c.OutC, c.Kernel)
+	}
 	gc := GroupColsOf(c.InC, c.OutC, c.Groups)
-	return PackDense(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel), foldBias(c, zx)
+	return PackDense(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, c.Kernel), gc.Span, c.OutC, c.Kernel)
+}
+
+// packGrouped packs a grouped conv's weights and accumulator starts.
+func packGrouped(c *compiler.Conv, zx int32) ([]int8, []int32) {
+	return PackGrouped(c), foldBias(c, zx)
 }
 
 // groupedPointwise says whether a grouped conv reads its input in place (1x1,
