@@ -276,7 +276,7 @@ type denseGen struct {
 	// run-time loop).
 	zero        [][2]bool
 	kqBase, kqi int
-	transpose operand.Mem // Dense.Narrow: the VPSHUFB control sorting a row's columns
+	transpose   operand.Mem // Dense.Narrow: the VPSHUFB control sorting a row's columns
 	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
 	// each strip prefetches them into L2 as it goes, so that the first strip
 	// of the next chunk does not wait for them (they come from L3 or DRAM

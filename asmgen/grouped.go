@@ -14,7 +14,9 @@ import (
 // once per column block b with the input at channel b*Span and the block's
 // column units, [b*Units, min((b+1)*Units, Cols())). The zeros between groups
 // make it exact with the same paths as any dense layer: Path and the
-// overflow bound see the expanded weights the kernel multiplies.
+// overflow bound see the expanded weights the kernel multiplies. A narrow
+// layer (lower.NarrowGroups) multiplies the same nonzero pairs, packed by
+// lower.PackNarrow (Dense.Narrow).
 //
 // in is the input's pixel stride (the padded stride when the conv has a
 // window or stride, the channel count when it reads in place); xmax the
@@ -34,8 +36,8 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 // (Dense.tierDesign), for blocks of one unit, and where whole 8-column halves
 // of quads are zero (fewer than 16 output channels per group), which it skips
 // (SkipZeros) and a zmm accumulator of 16 columns could not: ResNeXt's 8
-// channels per group do half the multiply work, 4 the same in half the
-// instructions on Zen 4, which splits zmm in two 256-bit halves.
+// channels per group do half the multiply work. Narrow layers (4 channels
+// per group) have a ymm kernel only.
 func groupedDesign(d *Dense, units int, isa Target) Target {
 	if !isa.ZMM {
 		return isa
