@@ -141,6 +141,9 @@ func (d *Dense) check() error {
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
+	if d.Narrow && (d.Cin != 16 || d.Cout%ColBlock != 0) {
+		return fmt.Errorf("asmgen: narrow grouped layer of %d -> %d channels per block", d.Cin, d.Cout)
+	}
 	if err := d.checkWin(); err != nil {
 		return err
 	}
