@@ -915,6 +915,20 @@ func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
 	if g.d.Narrow {
 		g.narrowTaps(rows, groups)
+	} else if g.rollRows() {
+		// One kernel row of taps per iteration (grouped layers: small
+		// reductions fully unrolled outgrow the op cache).
+		k := g.d.K
+		lp := g.label("ky")
+		g.MOVQ(i32(k), rK)
+		g.Label(lp)
+		for kx := range k {
+			g.kqBase = kx * g.nq
+			g.quads(rows, groups, cols, g.nq, g.tapOff[kx])
+		}
+		g.ADDQ(i32(g.tapOff[k]-g.tapOff[0]), rA)
+		g.DECQ(rK)
+		g.JNZ(operand.LabelRef(lp))
 	} else {
 		for t, off := range g.tapOff {
 			g.kqBase = t * g.nq
@@ -922,6 +936,22 @@ func (g *denseGen) kloopTaps(rows, groups, cols int) {
 		}
 	}
 	g.finish(rows, groups, cols)
+}
+
+// rollRows says whether kloopTaps runs the kernel rows in a loop: a grouped
+// layer's square window whose taps' quads are unrolled and skip the same
+// zero halves in every kernel row.
+func (g *denseGen) rollRows() bool {
+	d := g.d
+	if !d.SkipZeros || d.Win != nil || d.K < 2 || g.nq > maxUnroll || g.lanes == 16 {
+		return false
+	}
+	for i := range g.zero {
+		if g.zero[i] != g.zero[i%(d.K*g.nq)] {
+			return false
+		}
+	}
+	return true
 }
 
 // maxUnroll is the most quad steps quads unrolls; more run in a loop.
