@@ -50,8 +50,11 @@ var benchBuild struct {
 // BenchmarkGroupedConv times the avx2 kernels of ResNeXt's grouped 3x3 convs
 // against dense 3x3 convs, one core: on the u8s8 path (inputs known to be
 // below 128: fbgemm), on the u8s8|i16 path with inputs below 128 (each row
-// checked) and not (i16); and the first layer's portable Go kernel (the
-// generic tier's), in ns per multiply-add of the layer:
+// checked) and not (i16); the first layer (4 channels per group: narrow)
+// also on the dense kernel over ExpandGrouped's zeros it ran before
+// (_expanded), and as the portable Go kernel over that packing (the generic
+// tier's for grouped layers that are not narrow); in ns per multiply-add of
+// the layer and G multiply-adds per second:
 //
 //	go test ./asmgen -run '^$' -bench GroupedConv
 func BenchmarkGroupedConv(b *testing.B) {
