@@ -32,6 +32,9 @@ type Dense struct {
 	// weights are zero in every column unit (the zeros between the groups of
 	// a grouped conv: GroupedDense).
 	SkipZeros bool
+	// Narrow (grouped layers of lower.NarrowGroups) reads the weights of
+	// lower.PackNarrow and multiplies no zeros (grouped.go, narrowTaps).
+	Narrow bool
 
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
@@ -145,6 +148,9 @@ func (d *Dense) check() error {
 	if d.Pointwise() && (d.OH != d.H || d.OW != d.W) {
 		return fmt.Errorf("asmgen: pointwise %dx%d -> %dx%d", d.H, d.W, d.OH, d.OW)
 	}
+	if d.Narrow && (d.Cin != 16 || d.Cout%ColBlock != 0) {
+		return fmt.Errorf("asmgen: narrow grouped layer of %d -> %d channels per block", d.Cin, d.Cout)
+	}
 	if err := d.checkWin(); err != nil {
 		return err
 	}
@@ -170,7 +176,7 @@ func (d *Dense) check() error {
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
 func (d *Dense) tierDesign(isa Target) Target {
-	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16) {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16 || d.Narrow) {
 		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
@@ -213,6 +219,9 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		g.nq = lower.Quads(d.gemmK())
 		g.kq = g.nq
 		g.compact = k.vec(compactCtrl(d.Cin)...)
+	} else if d.Narrow {
+		g.kq = d.taps() // lower.PackNarrow: one quad per tap
+		g.transpose = k.vec(narrowTranspose()...)
 	}
 	if d.SkipZeros {
 		g.zeroHalves()
@@ -289,6 +298,7 @@ type denseGen struct {
 	// run-time loop).
 	zero        [][2]bool
 	kqBase, kqi int
+	transpose   operand.Mem // Dense.Narrow: the VPSHUFB control sorting a row's columns
 	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
 	// each strip prefetches them into L2 as it goes, so that the first strip
 	// of the next chunk does not wait for them (they come from L3 or DRAM
@@ -315,6 +325,10 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 	copy(fb, d.B)
 	bias := make([]int32, np)
 	copy(bias, lower.ZeroFold(d.Weight, d.Cout, d.ZIn))
+	if d.Narrow {
+		// Accumulator lanes hold the columns of lower.PackNarrow's positions.
+		mp, fb, bias = narrowOrder(mp), narrowOrder(fb), narrowOrder(bias)
+	}
 	var bt []uint32
 	order := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if pa == PathI16 {
@@ -344,7 +358,16 @@ func (g *denseGen) tables(k *consts, pa Path) denseTabs {
 			mt = append(mt, fb[g0+c])
 		}
 	}
-	return denseTabs{mtab: k.floats(mt), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(order)...)}
+	dst := order
+	if d.Narrow && pa == PathI16 {
+		// A narrow row of 8 positions is stored as four 2-column words
+		// (finish): word q of a row holds positions q and 4+q.
+		dst = make([]int, len(order))
+		for i, p := range order {
+			dst[i] = 2*(p%4) + p/4
+		}
+	}
+	return denseTabs{mtab: k.floats(mt), btab: k.vec(bt...), shuf8: k.vec(pairShuffle(dst)...)}
 }
 
 func (g *denseGen) label(s string) string {
@@ -917,19 +940,57 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	g.kqBase = 0
-	g.quads(rows, groups, cols, g.kq, 0)
+	if g.d.Narrow {
+		g.narrowTaps(rows, groups)
+	} else {
+		g.kqBase = 0
+		g.quads(rows, groups, cols, g.kq, 0)
+	}
 	g.finish(rows, groups, cols)
 }
 
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.initAcc(rows, groups, cols)
-	for t, off := range g.tapOff {
-		g.kqBase = t * g.nq
-		g.quads(rows, groups, cols, g.nq, off)
+	if g.d.Narrow {
+		g.narrowTaps(rows, groups)
+	} else if g.rollRows() {
+		// One kernel row of taps per iteration (grouped layers: small
+		// reductions fully unrolled outgrow the op cache).
+		k := g.d.K
+		lp := g.label("ky")
+		g.MOVQ(i32(k), rK)
+		g.Label(lp)
+		for kx := range k {
+			g.kqBase = kx * g.nq
+			g.quads(rows, groups, cols, g.nq, g.tapOff[kx])
+		}
+		g.ADDQ(i32(g.tapOff[k]-g.tapOff[0]), rA)
+		g.DECQ(rK)
+		g.JNZ(operand.LabelRef(lp))
+	} else {
+		for t, off := range g.tapOff {
+			g.kqBase = t * g.nq
+			g.quads(rows, groups, cols, g.nq, off)
+		}
 	}
 	g.finish(rows, groups, cols)
+}
+
+// rollRows says whether kloopTaps runs the kernel rows in a loop: a grouped
+// layer's square window whose taps' quads are unrolled and skip the same
+// zero halves in every kernel row.
+func (g *denseGen) rollRows() bool {
+	d := g.d
+	if !d.SkipZeros || d.Win != nil || d.K < 2 || g.nq > maxUnroll || g.lanes == 16 {
+		return false
+	}
+	for i := range g.zero {
+		if g.zero[i] != g.zero[i%(d.K*g.nq)] {
+			return false
+		}
+	}
+	return true
 }
 
 // maxUnroll is the most quad steps quads unrolls; more run in a loop.
@@ -1045,6 +1106,9 @@ func (g *denseGen) finish(rows, groups, cols int) {
 				g.VPACKUSWB(yX, yX, yX)
 			}
 			g.VPERMD(yX, yW1, yX)
+			if g.d.Narrow {
+				g.VPSHUFB(g.transpose, yX, yX)
+			}
 			pk.clamp(yX)
 			storeN(g.Context, yX.AsX(), cols, d0, rK)
 			if r1 != r {
@@ -1061,6 +1125,18 @@ func (g *denseGen) finish(rows, groups, cols int) {
 		g.VPACKUSWB(yT.AsX(), yX.AsX(), yX.AsX())
 		g.VPSHUFB(g.shuf8, yX.AsX(), yX.AsX())
 		pk.clamp(yX.AsX())
+		if g.d.Narrow {
+			// Positions 8h+q and 8h+4+q are columns 4q+2h and 4q+2h+1
+			// (lower.PackNarrow), 8h columns before rO's.
+			h := g.half / 32
+			for q := range 4 {
+				g.VPEXTRW(operand.U8(q), yX.AsX(), mem(rO, r*g.d.OutStride+4*q-6*h))
+				if r1 != r {
+					g.VPEXTRW(operand.U8(4+q), yX.AsX(), mem(rO, r1*g.d.OutStride+4*q-6*h))
+				}
+			}
+			continue
+		}
 		storeN(g.Context, yX.AsX(), cols, d0, rK)
 		if r1 != r {
 			if cols == 8 {

@@ -14,7 +14,9 @@ import (
 // once per column block b with the input at channel b*Span and the block's
 // column units, [b*Units, min((b+1)*Units, Cols())). The zeros between groups
 // make it exact with the same paths as any dense layer: Path and the
-// overflow bound see the expanded weights the kernel multiplies.
+// overflow bound see the expanded weights the kernel multiplies. A narrow
+// layer (lower.NarrowGroups) multiplies the same nonzero pairs, packed by
+// lower.PackNarrow (Dense.Narrow).
 //
 // in is the input's pixel stride (the padded stride when the conv has a
 // window or stride, the channel count when it reads in place); xmax the
@@ -28,6 +30,7 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 	if c.Geom != nil {
 		d.Win = &win
 	}
+	d.Narrow = lower.NarrowGroups(c.InC, c.OutC, c.Groups)
 	return d
 }
 
@@ -37,14 +40,14 @@ func GroupedDense(c *compiler.Conv, h, w, oh, ow, in int, zIn, xmax int32, rq Re
 // (Dense.tierDesign), for blocks of one unit, and where whole 8-column halves
 // of quads are zero (fewer than 16 output channels per group), which it skips
 // (SkipZeros) and a zmm accumulator of 16 columns could not: ResNeXt's 8
-// channels per group do half the multiply work, 4 the same in half the
-// instructions on Zen 4, which splits zmm in two 256-bit halves.
+// channels per group do half the multiply work. Narrow layers (4 channels
+// per group) have a ymm kernel only.
 func groupedDesign(d *Dense, units int, isa Target) Target {
 	if !isa.ZMM {
 		return isa
 	}
 	ymm := Target{runtime.AVX512VNNI, isa.emu}
-	if units < 2 {
+	if units < 2 || d.Narrow {
 		return ymm
 	}
 	if lower.Quads(d.Cin) > maxUnroll {
@@ -127,4 +130,79 @@ func (g *denseGen) anyHighSpans(base reg.Register, pixels int) {
 	}
 	g.VPMOVMSKB(yX, rK.As32())
 	g.TESTL(rK.As32(), rK.As32())
+}
+
+// narrowOrder is v (per column) in PackNarrow's position order, unit by unit.
+func narrowOrder[T any](v []T) []T {
+	o := make([]T, len(v))
+	for i := range o {
+		o[i] = v[i-i%16+lower.NarrowCol(i%16)]
+	}
+	return o
+}
+
+// narrowTranspose is the VPSHUFB control that puts a row's 16 bytes, in
+// position order, in column order (in each 128-bit lane).
+func narrowTranspose() []uint32 {
+	w := make([]uint32, 8)
+	for c := range 32 {
+		w[c/4] |= uint32(lower.NarrowCol(c%16)) << (8 * (c % 4))
+	}
+	return w
+}
+
+// narrowTaps is the reduction of a narrow block (Dense.Narrow, weights as
+// lower.PackNarrow packs them: one 64-byte quad per tap and unit, position p
+// a column of group p%4). Per tap each row loads its span's 16 bytes (the
+// four groups' quads) into both 128-bit lanes, and lane l of either
+// accumulator multiplies quad l%4: every product is used, with one load per
+// row and tap for two accumulators, as a dense layer's broadcast. The i16
+// path widens the 16 bytes to the four quads' words, which meet the four
+// positions of a quarter of the quad in each accumulator.
+func (g *denseGen) narrowTaps(rows, groups int) {
+	ws := []reg.VecPhysical{yW0, yW1}
+	for t, off := range g.tapOff {
+		at := func(r int) operand.Mem { return mem(rA, off+r*g.rowStride) }
+		if g.path == PathI16 {
+			for k, w := range ws {
+				g.VPMOVSXBW(mem(rWp, 64*t+g.half+16*k), w)
+			}
+			for r := range rows {
+				if g.aWide {
+					g.VMOVDQU(at(r), yX)
+				} else {
+					g.VPMOVZXBW(at(r), yX)
+				}
+				for k, w := range ws {
+					g.VPMADDWD(w, yX, yT)
+					g.VPADDD(yT, acc(r, k), acc(r, k))
+				}
+			}
+			continue
+		}
+		for h := range groups {
+			g.VMOVDQU(mem(rWp, 64*t+32*h), ws[h])
+		}
+		for r := range rows {
+			g.VBROADCASTI128(at(r), yX)
+			for h := range groups {
+				switch {
+				case g.path == PathVNNI && g.emulate:
+					for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
+						g.VPAND(half, yX, yT)
+						g.VPMADDUBSW(ws[h], yT, yT)
+						g.VPMADDWD(g.ones, yT, yT)
+						g.VPADDD(yT, acc(r, h), acc(r, h))
+					}
+				case g.path == PathVNNI:
+					g.VPDPBUSD(ws[h], yX, acc(r, h))
+				default:
+					g.VPMADDUBSW(ws[h], yX, yT)
+					g.VPMADDWD(g.ones, yT, yT)
+					g.VPADDD(yT, acc(r, h), acc(r, h))
+				}
+			}
+		}
+	}
+	g.ADDQ(i32(g.kq*64), rWp)
 }

@@ -19,6 +19,9 @@ import (
 type groupedBench struct {
 	name          string
 	hw, c, co, gs int // plane, channels in and out, groups
+	// expanded runs a narrow layer (lower.NarrowGroups) on the dense
+	// kernel over ExpandGrouped's zeros, as all grouped convs once did.
+	expanded bool
 }
 
 func (c groupedBench) macs() int { return c.hw * c.hw * c.co * c.c / c.gs * 9 }
@@ -26,15 +29,16 @@ func (c groupedBench) macs() int { return c.hw * c.hw * c.co * c.c / c.gs * 9 }
 // The ResNeXt-50 32x4d 3x3 convs, dense 3x3 convs of the same multiply-adds
 // (16 -> 32 at 56x56) and ResNet-50's 3x3 convs at the same planes.
 var groupedBenches = []groupedBench{
-	{"resnext_56x56_128_g32", 56, 128, 128, 32},
-	{"resnext_28x28_256_g32", 28, 256, 256, 32},
-	{"resnext_14x14_512_g32", 14, 512, 512, 32},
-	{"resnext_7x7_1024_g32", 7, 1024, 1024, 32},
-	{"dense_56x56_16to32", 56, 16, 32, 1},
-	{"dense_56x56_64", 56, 64, 64, 1},
-	{"dense_28x28_128", 28, 128, 128, 1},
-	{"dense_14x14_256", 14, 256, 256, 1},
-	{"dense_7x7_512", 7, 512, 512, 1},
+	{"resnext_56x56_128_g32", 56, 128, 128, 32, false},
+	{"resnext_56x56_128_g32_expanded", 56, 128, 128, 32, true},
+	{"resnext_28x28_256_g32", 28, 256, 256, 32, false},
+	{"resnext_14x14_512_g32", 14, 512, 512, 32, false},
+	{"resnext_7x7_1024_g32", 7, 1024, 1024, 32, false},
+	{"dense_56x56_16to32", 56, 16, 32, 1, false},
+	{"dense_56x56_64", 56, 64, 64, 1, false},
+	{"dense_28x28_128", 28, 128, 128, 1, false},
+	{"dense_14x14_256", 14, 256, 256, 1, false},
+	{"dense_7x7_512", 7, 512, 512, 1, false},
 }
 
 var benchBuild struct {
@@ -46,8 +50,11 @@ var benchBuild struct {
 // BenchmarkGroupedConv times the avx2 kernels of ResNeXt's grouped 3x3 convs
 // against dense 3x3 convs, one core: on the u8s8 path (inputs known to be
 // below 128: fbgemm), on the u8s8|i16 path with inputs below 128 (each row
-// checked) and not (i16); and the first layer's portable Go kernel (the
-// generic tier's), in ns per multiply-add of the layer:
+// checked) and not (i16); the first layer (4 channels per group: narrow)
+// also on the dense kernel over ExpandGrouped's zeros it ran before
+// (_expanded), and as the portable Go kernel over that packing (the generic
+// tier's for grouped layers that are not narrow); in ns per multiply-add of
+// the layer and G multiply-adds per second:
 //
 //	go test ./asmgen -run '^$' -bench GroupedConv
 func BenchmarkGroupedConv(b *testing.B) {
@@ -86,6 +93,7 @@ func runBench(b *testing.B, which string, high bool, macs int) {
 	}
 	b.ReportMetric(ns/float64(b.N), "ns/op")
 	b.ReportMetric(ns/float64(b.N)/float64(macs), "ns/MAC")
+	b.ReportMetric(float64(macs)*float64(b.N)/ns, "GMAC/s")
 }
 
 func buildGroupedBench() (string, error) {
@@ -107,6 +115,9 @@ func buildGroupedBench() (string, error) {
 		// 127 (fbgemm's reduce_range: the u8s8 path, no run-time check).
 		for _, xmax := range []int32{255, 127} {
 			d := GroupedDense(cv, c.hw, c.hw, c.hw, c.hw, in, 3, xmax, rq)
+			if c.expanded {
+				d.Narrow = false
+			}
 			if c.gs == 1 {
 				d = &Dense{Cin: c.c, Cout: c.co, K: 3, Stride: 1, Pad: 1, H: c.hw, W: c.hw, OH: c.hw, OW: c.hw,
 					InStride: in, OutStride: c.co, ZIn: 3, XMax: xmax, Weight: cv.Weight, Requant: rq}

@@ -151,6 +151,15 @@ func groupedShapes() []groupedShape {
 		{groups: 3, icg: 24, ocg: 24, h: 6, w: 7, act: "relu6", win: &ir.Window{KH: 3, KW: 3, SH: 2, SW: 1, PadT: 0, PadL: 1, PadB: 1, PadR: 2, DH: 1, DW: 1}},
 		{groups: 16, icg: 8, ocg: 8, h: 7, w: 7, act: "relu", win: &ir.Window{KH: 3, KW: 3, SH: 1, SW: 1, PadT: 2, PadL: 2, PadB: 2, PadR: 2, DH: 2, DW: 2}},
 		{groups: 5, icg: 3, ocg: 7, h: 5, w: 9, smallW: true, win: &ir.Window{KH: 2, KW: 5, SH: 1, SW: 3, PadT: 1, PadL: 0, PadB: 0, PadR: 3, DH: 1, DW: 2}},
+		// narrow groups (lower.NarrowGroups) in place (the i16 path's
+		// widened rows), strided, 5x5; 8 -> 4 is not narrow
+		{groups: 8, icg: 8, ocg: 4, k: 3, s: 1, p: 1, h: 4, w: 5},
+		{groups: 16, icg: 4, ocg: 4, k: 1, s: 1, h: 3, w: 7, act: "relu"},
+		{groups: 12, icg: 4, ocg: 4, k: 1, s: 1, h: 5, w: 3, smallW: true},
+		{groups: 4, icg: 4, ocg: 4, k: 5, s: 2, p: 2, h: 7, w: 6, act: "relu6"},
+		{groups: 32, icg: 4, ocg: 4, k: 3, s: 2, p: 1, h: 7, w: 7, smallW: true},
+		{groups: 20, icg: 4, ocg: 4, k: 3, s: 2, p: 0, h: 6, w: 9},
+		{groups: 6, icg: 4, ocg: 4, k: 3, s: 1, p: 1, h: 4, w: 4},
 	}
 }
 
@@ -165,6 +174,11 @@ func TestGrouped(t *testing.T) {
 			var checks []kernelCall[*groupedCase, uint8]
 			paths := map[Path]int{}
 			shapes := groupedShapes()
+			for range 4 {
+				k := 1 + 2*r.IntN(2)
+				shapes = append(shapes, groupedShape{groups: 4 * (1 + r.IntN(16)), icg: 4, ocg: 4, k: k,
+					s: 1 + r.IntN(2), p: r.IntN(2), h: k + r.IntN(5), w: k + r.IntN(8), smallW: r.IntN(2) == 0})
+			}
 			for range 6 {
 				icg, ocg := 1+r.IntN(64), 1+r.IntN(64)
 				k := 1 + 2*r.IntN(2)
@@ -185,7 +199,7 @@ func TestGrouped(t *testing.T) {
 					t.Fatalf("%+v: %v", sh, err)
 				}
 				paths[c.d.Path(design)]++
-				packed, _ := lowerPack(c.c)
+				packed := lower.PackGrouped(c.c)
 				x, w := h.buf(c.input(r)), h.buf(convert[byte](packed))
 				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.c.OutC))
 				s := h.buf(make([]byte, max(1, c.d.ScratchBytes(isa.base()))))
@@ -209,13 +223,6 @@ func TestGrouped(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lowerPack is the grouped conv's weights as lower packs them.
-func lowerPack(c *compiler.Conv) ([]int8, int) {
-	gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
-	w := c.Window()
-	return lower.PackDenseTaps(lower.ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, w.Taps()), gc.Span, c.OutC, w.Taps()), gc.Span
 }
 
 // groupedGraph is a ResNeXt/RegNet-like float graph with random weights,

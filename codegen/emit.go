@@ -259,7 +259,11 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			add(n("ICG", c.InC/c.Groups), n("OCG", c.OutC/c.Groups), n("GPB", gc.Groups), n("Span", gc.Span), n("GU", gc.Units))
 			// TL: a tap's bytes in the patch.
 			sq, w := lower.Quads(gc.Span), c.Window()
-			add(n("SQ", sq), n("KQ", w.Taps()*sq), n("TL", max(c.InC, (gc.Blocks-1)*gc.Span+4*sq)))
+			kq := w.Taps() * sq
+			if lower.NarrowGroups(c.InC, c.OutC, c.Groups) {
+				kq = w.Taps() // lower.PackNarrow: a quad per tap
+			}
+			add(n("SQ", sq), n("KQ", kq), n("TL", max(c.InC, (gc.Blocks-1)*gc.Span+4*sq)))
 		}
 		for _, t := range []chanTable{{"M", c.M}, {"Bias", c.B}} {
 			if perTensor(t.v) {

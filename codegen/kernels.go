@@ -314,9 +314,9 @@ func kDepthwiseGo(f *jen.File, l *layer) {
 // padded to XQ (z_x in the padding taps), then takes each output channel's dot
 // product with its group's part of the patch: with the quad packing (for one
 // group the padding channels stay zero; a grouped conv's packing is
-// lower.ExpandGrouped's, read only where the channel's group is). An Im2col
-// layer's taps are XQ = InC bytes apart: its patch is dense, padded to whole
-// quads once (lower.PackIm2col).
+// lower.ExpandGrouped's, read only where the channel's group is, or
+// lower.PackNarrow's). An Im2col layer's taps are XQ = InC bytes apart: its
+// patch is dense, padded to whole quads once (lower.PackIm2col).
 func kConvGo(f *jen.File, l *layer) {
 	body := convPrologue(l)
 	var dot []jen.Code
@@ -353,19 +353,36 @@ func kConvGo(f *jen.File, l *layer) {
 			first = jen.Lit(0)
 			loop = jen.For(id("q").Op(":=").Id("at").Op("/").Lit(4), id("q").Op("<").Parens(id("at").Op("+").Add(l.id("ICG")).Op("+").Lit(3)).Op("/").Lit(4), id("q").Op("++")).Block(quad...)
 		}
-		dot = []jen.Code{rangeInt("o", l.id("YC"),
-			id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
-			id("at").Op(":=").Id("g").Op("%").Add(l.id("GPB")).Op("*").Add(l.id("ICG")),
-			id("pb").Op(":=").Id("g").Op("/").Add(l.id("GPB")).Op("*").Add(l.id("Span")),
-			id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
-			id("a").Op(":=").Id("b").Index(id("o")),
-			rangeInt("t", tapCount(l),
-				id("ps").Op(":=").Add(sliceOf("patch", id("t").Op("*").Add(l.id("TL")).Op("+").Id("pb").Op("+").Add(first).Op("*").Lit(4), psLen)),
-				id("wt").Op(":=").Add(sliceOf("ws", id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64).Op("+").Add(first).Op("*").Lit(64), wtLen)),
-				loop,
-			),
-			l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
-		)}
+		if c := l.Node.Conv; lower.NarrowGroups(c.InC, c.OutC, c.Groups) {
+			// lower.PackNarrow: per unit and tap a quad whose position
+			// NarrowCol(o%16) holds output channel o, against its group's 4
+			// channels of the patch.
+			dot = []jen.Code{rangeInt("o", l.id("YC"),
+				id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").
+					Parens(id("o").Op("%").Lit(4).Op("*").Lit(4).Op("+").Id("o").Op("%").Lit(16).Op("/").Lit(4)).Op("*").Lit(4), jen.Empty()),
+				id("a").Op(":=").Id("b").Index(id("o")),
+				rangeInt("t", tapCount(l),
+					id("p4").Op(":=").Add(window("patch", id("t").Op("*").Add(l.id("TL")).Op("+").Id("o").Op("/").Lit(4).Op("*").Lit(4), jen.Lit(4))),
+					id("w4").Op(":=").Add(window("ws", id("t").Op("*").Lit(64), jen.Lit(4))),
+					mac4,
+				),
+				l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
+			)}
+		} else {
+			dot = []jen.Code{rangeInt("o", l.id("YC"),
+				id("g").Op(":=").Id("o").Op("/").Add(l.id("OCG")),
+				id("at").Op(":=").Id("g").Op("%").Add(l.id("GPB")).Op("*").Add(l.id("ICG")),
+				id("pb").Op(":=").Id("g").Op("/").Add(l.id("GPB")).Op("*").Add(l.id("Span")),
+				id("ws").Op(":=").Id("w").Index(id("o").Op("/").Lit(16).Op("*").Add(l.id("KQ")).Op("*").Lit(64).Op("+").Id("o").Op("%").Lit(16).Op("*").Lit(4), jen.Empty()),
+				id("a").Op(":=").Id("b").Index(id("o")),
+				rangeInt("t", tapCount(l),
+					id("ps").Op(":=").Add(sliceOf("patch", id("t").Op("*").Add(l.id("TL")).Op("+").Id("pb").Op("+").Add(first).Op("*").Lit(4), psLen)),
+					id("wt").Op(":=").Add(sliceOf("ws", id("t").Op("*").Add(l.id("SQ")).Op("*").Lit(64).Op("+").Add(first).Op("*").Lit(64), wtLen)),
+					loop,
+				),
+				l.requantize(id("ys").Index(id("o")), id("a"), id("o")),
+			)}
+		}
 	}
 	// A grouped conv computes output rows [s0, s1) (it once had no assembly
 	// and ran on the workers of every tier); a dense one the whole output.

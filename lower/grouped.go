@@ -11,8 +11,8 @@ import "github.com/ptqc/ptqc/compiler"
 // output channel meets another group's input channel: a dense layer of Span
 // input channels whose input pointer moves by Span channels per block.
 // The zeros cost multiply-adds only where a unit holds several groups
-// (OutC/G below 16 or not a multiple of 16: 4 output channels per group use
-// a quarter of the products), never memory traffic beyond the span.
+// (OutC/G below 16 or not a multiple of 16) and the kernel cannot skip them
+// (NarrowGroups), never memory traffic beyond the span.
 
 // GroupCols is how the kernels of a grouped conv cut its output channels.
 type GroupCols struct {
@@ -54,11 +54,57 @@ func ExpandGrouped(w []int8, inC, outC, groups, taps int) []int8 {
 	return e
 }
 
-// packGrouped packs a grouped conv, of a square window or any other, as the
-// dense layer of ExpandGrouped.
+// NarrowGroups says whether a grouped conv's weights are packed by
+// PackNarrow, for kernels that multiply no zeros: 4 input and 4 output
+// channels per group (ResNeXt 32x4d's first stage), groups in fours (every
+// column block is 4 groups, one whole unit). In ExpandGrouped's packing three
+// quarters of each quad they read are zeros; wider groups of whole 8-column
+// halves (8, 16, ... output channels) multiply none in the dense kernel
+// already (asmgen's Dense.SkipZeros).
+func NarrowGroups(inC, outC, groups int) bool {
+	return groups%4 == 0 && inC/groups == 4 && outC/groups == 4
+}
+
+// NarrowCol is the output channel PackNarrow puts at position p of a unit:
+// a kernel multiplies position p by dword p%4 of the block's 16 input bytes,
+// so it holds a column of group p%4 (a 4 x 4 transpose, its own inverse).
+func NarrowCol(p int) int { return 4*(p%4) + p/4 }
+
+// PackNarrow packs the weights of a NarrowGroups conv (OutC x 4 x taps):
+// per unit of 16 output channels and tap, one 64-byte quad whose position p
+// holds output channel NarrowCol(p)'s 4 weights, W[u][t][p][i] =
+// w[16u+NarrowCol(p)][i][t]: no zeros.
+func PackNarrow(w []int8, outC, taps int) []int8 {
+	out := make([]int8, outC*4*taps)
+	for u := range outC / 16 {
+		for t := range taps {
+			for p := range 16 {
+				o := 16*u + NarrowCol(p)
+				for i := range 4 {
+					out[((u*taps+t)*16+p)*4+i] = w[(o*4+i)*taps+t]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// PackGrouped packs a grouped conv's weights, of a square window or any
+// other, as its kernels read them: PackNarrow's for NarrowGroups, else the
+// dense layer of ExpandGrouped over the window's taps.
+func PackGrouped(c *compiler.Conv) []int8 {
+	w := c.Window()
+	taps := w.Taps()
+	if NarrowGroups(c.InC, c.OutC, c.Groups) {
+		return PackNarrow(c.Weight, c.OutC, taps)
+	}
+	gc := GroupColsOf(c.InC, c.OutC, c.Groups)
+	return PackDenseTaps(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, taps), gc.Span, c.OutC, taps)
+}
+
+// packGrouped packs a grouped conv's weights and accumulator starts.
 func packGrouped(c *compiler.Conv, zx int32) ([]int8, []int32) {
-	gc, w := GroupColsOf(c.InC, c.OutC, c.Groups), c.Window()
-	return PackDenseTaps(ExpandGrouped(c.Weight, c.InC, c.OutC, c.Groups, w.Taps()), gc.Span, c.OutC, w.Taps()), foldBias(c, zx)
+	return PackGrouped(c), foldBias(c, zx)
 }
 
 // groupedPointwise says whether a grouped conv reads its input in place (1x1,

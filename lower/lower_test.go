@@ -151,18 +151,54 @@ func TestGroupCols(t *testing.T) {
 		name              string
 		inC, outC, groups int
 		want              GroupCols
+		narrow            bool
 	}{
-		{"resnext 32x4d stage 1", 128, 128, 32, GroupCols{Groups: 4, Span: 16, Units: 1, Blocks: 8}},
-		{"resnext 32x4d stage 2", 256, 256, 32, GroupCols{Groups: 2, Span: 16, Units: 1, Blocks: 16}},
-		{"resnext 32x4d stage 3", 512, 512, 32, GroupCols{Groups: 1, Span: 16, Units: 1, Blocks: 32}},
-		{"resnext 32x4d stage 4", 1024, 1024, 32, GroupCols{Groups: 1, Span: 32, Units: 2, Blocks: 32}},
-		{"regnet width 24", 120, 120, 5, GroupCols{Groups: 2, Span: 48, Units: 3, Blocks: 3}},
-		{"fewer groups than a unit holds", 6, 4, 2, GroupCols{Groups: 2, Span: 6, Units: 1, Blocks: 1}},
-		{"channel halving", 128, 64, 64, GroupCols{Groups: 16, Span: 32, Units: 1, Blocks: 4}},
-		{"last block partial", 120, 120, 12, GroupCols{Groups: 8, Span: 80, Units: 5, Blocks: 2}},
+		{"resnext 32x4d stage 1", 128, 128, 32, GroupCols{Groups: 4, Span: 16, Units: 1, Blocks: 8}, true},
+		{"resnext 32x4d stage 2", 256, 256, 32, GroupCols{Groups: 2, Span: 16, Units: 1, Blocks: 16}, false},
+		{"resnext 32x4d stage 3", 512, 512, 32, GroupCols{Groups: 1, Span: 16, Units: 1, Blocks: 32}, false},
+		{"resnext 32x4d stage 4", 1024, 1024, 32, GroupCols{Groups: 1, Span: 32, Units: 2, Blocks: 32}, false},
+		{"regnet width 24", 120, 120, 5, GroupCols{Groups: 2, Span: 48, Units: 3, Blocks: 3}, false},
+		{"fewer groups than a unit holds", 6, 4, 2, GroupCols{Groups: 2, Span: 6, Units: 1, Blocks: 1}, false},
+		{"channel halving", 128, 64, 64, GroupCols{Groups: 16, Span: 32, Units: 1, Blocks: 4}, false},
+		{"last block partial", 120, 120, 12, GroupCols{Groups: 8, Span: 80, Units: 5, Blocks: 2}, false},
+		{"8 -> 4 per group", 64, 32, 8, GroupCols{Groups: 4, Span: 32, Units: 1, Blocks: 2}, false},
+		{"4 per group, last block of two groups", 24, 24, 6, GroupCols{Groups: 4, Span: 16, Units: 1, Blocks: 2}, false},
+		{"12 -> 4 per group", 96, 32, 8, GroupCols{Groups: 4, Span: 48, Units: 1, Blocks: 2}, false},
 	} {
 		if diff := cmp.Diff(c.want, GroupColsOf(c.inC, c.outC, c.groups)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+		if got := NarrowGroups(c.inC, c.outC, c.groups); got != c.narrow {
+			t.Errorf("%s: NarrowGroups %v, want %v", c.name, got, c.narrow)
+		}
+	}
+}
+
+// TestPackNarrow checks PackNarrow against the dense packing of
+// ExpandGrouped: the same weight for every output channel, tap and input.
+func TestPackNarrow(t *testing.T) {
+	const inC, outC, groups, k = 32, 32, 8, 3
+	w := make([]int8, outC*4*k*k)
+	for i := range w {
+		w[i] = int8(i*37 + 11)
+	}
+	gc := GroupColsOf(inC, outC, groups)
+	dense := PackDense(ExpandGrouped(w, inC, outC, groups, k*k), gc.Span, outC, k)
+	narrow := PackNarrow(w, outC, k*k)
+	if len(narrow) != len(w) {
+		t.Fatalf("%d bytes, want %d", len(narrow), len(w))
+	}
+	sq := Quads(gc.Span)
+	for o := range outC {
+		u, at := o/16, NarrowCol(o%16) // NarrowCol is its own inverse
+		for tap := range k * k {
+			for i := range 4 {
+				got := narrow[((u*k*k+tap)*16+at)*4+i]
+				want := dense[((u*k*k*sq+tap*sq+o/4%4)*16+o%16)*4+i]
+				if got != want {
+					t.Fatalf("channel %d tap %d input %d: %d, want %d", o, tap, i, got, want)
+				}
+			}
 		}
 	}
 }
