@@ -454,8 +454,8 @@ func (p *Program) Concat(name string, k *Concat) error {
 }
 
 // bytesKernel is the generator of a Table, Mul, Concat, AvgPool,
-// WindowPool or Slice layer and its units; nil for a Concat whose inputs are
-// all written in place and for a Slice that is a view.
+// WindowPool, Slice or Shuffle layer and its units; nil for a Concat whose
+// inputs are all written in place and for a Slice or Shuffle that is a view.
 func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) {
 	nd, n := ly.Node, ly.YD.Elems()
 	switch ly.Kind {
@@ -470,6 +470,12 @@ func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) 
 		}
 		s := &Slice{XC: ly.XD.C, Start: nd.Slice.Start, C: ly.YD.C, Rows: ly.YD.H, RW: ly.YD.W}
 		return func(_ Target, fn string) error { return p.Slice(fn, s) }, s.Units()
+	case lower.Shuffle:
+		if ly.View {
+			return nil, 0
+		}
+		g := &Gather{XC: ly.XD.C, Perm: nd.Perm, Rows: ly.YD.H, RW: ly.YD.W}
+		return func(_ Target, fn string) error { return p.Gather(fn, g) }, g.Units()
 	case lower.Table:
 		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
 		if !t.PerChan {

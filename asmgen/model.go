@@ -112,7 +112,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
 			layers[i] = func(isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
-		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice:
+		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
 			xmax[y.ID] = portableMax(ly, xmax)
 			if f, units := bytesKernel(p, ly); f != nil {
 				l.Units, layers[i], shared[i] = units, f, true

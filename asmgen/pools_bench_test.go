@@ -14,10 +14,11 @@ import (
 // BenchmarkPoolKernels times the layers of a 56x56x64 stage in a generated
 // package with LayerTimes, one worker, on the portable kernels and on avx2:
 // Inception's 3x3 s1 p1 average pool (padding counted), ResNet-D's 2x2 s2
-// ceil-mode one, a dilated 3x3 max pool, a slice read by a conv (copied)
-// and a grouped 1x3 conv (16 groups of 4); a dense 3x3 conv and the
-// pointwise ones give the cost per multiply-add to compare with. Pools and
-// the slice are reported in ns per output byte, convs per multiply-add:
+// ceil-mode one, a dilated 3x3 max pool, a slice read by a conv (copied),
+// a channel shuffle (groups 2) read by an Add (a gather, gather.go) and a
+// grouped 1x3 conv (16 groups of 4); a dense 3x3 conv and the pointwise
+// ones give the cost per multiply-add to compare with. Pools, the slice and
+// the gather are reported in ns per output byte, convs per multiply-add:
 //
 //	go test ./asmgen -run '^$' -bench PoolKernels -v
 func BenchmarkPoolKernels(b *testing.B) {
@@ -39,6 +40,8 @@ func BenchmarkPoolKernels(b *testing.B) {
 	x = conv("pw", x, 64, 128, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
 	x = add(ir.OpSlice, "slice64", &ir.Node{Slice: &ir.Slice{Start: 32, End: 96}}, x)
 	x = conv("pw2", x, 64, 64, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	sh := add(ir.OpShuffle, "shuffle64g2", &ir.Node{Perm: zoo.ShufflePerm(64, 2)}, x)
+	x = add(ir.OpAdd, "add", nil, x, sh)
 	x = pool(ir.OpAvgPool, "avg2x2s2ceil", x, ir.SquareWindow(2, 2, 0), true, false)
 	x = add(ir.OpMean, "mean", nil, x)
 	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
@@ -58,7 +61,7 @@ func BenchmarkPoolKernels(b *testing.B) {
 		case nd.Conv != nil:
 			w := nd.Conv.Window()
 			unit, n = "ns/MAC", y.Elems()*nd.Conv.InC/nd.Conv.Groups*w.Taps()
-		case nd.Pool == nil && nd.Slice == nil:
+		case nd.Pool == nil && nd.Slice == nil && nd.Perm == nil:
 			continue
 		}
 		fmt.Fprintf(&tab, "%-14s %7.0fus %7.0fus %9.4f %9.4f %s\n", nd.Name, gn/1e3, a/1e3, gn/float64(n), a/float64(n), unit)

@@ -248,12 +248,15 @@ func TestGeneratedRandomPools(t *testing.T) {
 }
 
 // TestAsmEveryLayer: lowered, every layer of the pool model, the zoo of
-// every op kind and the window model but the final dequantize, the channel
-// shuffle, slice views and concats written in place has a kernel on every
-// assembly tier; none of the average pools, dilated max pools, copied
-// slices and grouped convs of any window is left to portable Go.
+// every op kind, the window model and shuffle models but the final
+// dequantize, slice and shuffle views and concats written in place has a
+// kernel on every assembly tier; none of the average pools, dilated max
+// pools, copied slices, channel gathers and grouped convs of any window is
+// left to portable Go.
 func TestAsmEveryLayer(t *testing.T) {
-	for _, m := range []*compiler.Model{poolModel(t, "fbgemm"), gentest.ZooModel(t, "fbgemm"), windowModel(t, "fbgemm")} {
+	gathers := 0
+	for _, m := range []*compiler.Model{poolModel(t, "fbgemm"), gentest.ZooModel(t, "fbgemm"), windowModel(t, "fbgemm"),
+		gentest.ShuffleModel(t, 1, "qnnpack"), gentest.ShuffleModel(t, 5, "qnnpack")} {
 		lm, err := lower.Lower(m)
 		if err != nil {
 			t.Fatal(err)
@@ -263,7 +266,10 @@ func TestAsmEveryLayer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, l := range lm.Layers {
-			free := l.Kind == lower.Dequantize || l.Kind == lower.Shuffle || l.View || l.Kind == lower.Concat && l.DirectAll()
+			free := l.Kind == lower.Dequantize || l.View || l.Kind == lower.Concat && l.DirectAll()
+			if l.Kind == lower.Shuffle && !l.View {
+				gathers++
+			}
 			if !free && !l.Kind.HasAsm() {
 				t.Errorf("%s: %s runs portable Go", l.Node.Name, l.Kind)
 			}
@@ -273,6 +279,9 @@ func TestAsmEveryLayer(t *testing.T) {
 				}
 			}
 		}
+	}
+	if gathers == 0 {
+		t.Error("no shuffle stayed a gather")
 	}
 }
 

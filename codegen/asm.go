@@ -425,9 +425,6 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(at("a", jen.Lit(0)), s0, s1)
 				})
-			case lower.Shuffle:
-				// Portable kernels of output rows, split like the assembly's.
-				chunks(l.YD.H, 1, func(s0, s1, _, _ jen.Code) jen.Code { return g.rowsCall(l, s0, s1) })
 			case lower.Quantize:
 				y := at("a", l.id("Y"))
 				if l.Pad != nil {
@@ -454,7 +451,7 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 				})
 			case lower.Mean:
 				once(2*i+1, jen.Id(fn).Call(x, at("a", l.id("Y"))))
-			case lower.MaxPool, lower.AvgPool, lower.WindowPool, lower.Slice:
+			case lower.MaxPool, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
 				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
 					return jen.Id(fn).Call(x, at("a", l.id("Y")), s0, s1)
 				})

@@ -27,10 +27,9 @@ type Asm struct {
 //	Mul                 func(a, b, y *byte, s0, s1 int)
 //	Concat              func(a *byte, s0, s1 int) (a: the arena; none when DirectAll)
 //	AvgPool, WindowPool func(x, y *byte, s0, s1 int)
-//	Slice               func(x, y *byte, s0, s1 int) (none for a View)
+//	Slice, Shuffle      func(x, y *byte, s0, s1 int) (none for a View)
 //
-// Dequantize and Shuffle have none: their portable kernel runs on every
-// tier.
+// Dequantize has none: its portable kernel runs on every tier.
 type AsmLayer struct {
 	Funcs map[string]string // tier -> kernel
 	// A call computes units [s0, s1) of Units (rows or strips of pixels) and,
@@ -42,4 +41,4 @@ type AsmLayer struct {
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.
-func (k Kind) HasAsm() bool { return k != Dequantize && k != Shuffle }
+func (k Kind) HasAsm() bool { return k != Dequantize }

@@ -56,7 +56,7 @@ const (
 	Mul        // product, elementwise or by a [C,1,1] operand (X2)
 	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
 	Slice      // channels [Start, End) of each pixel
-	Shuffle    // channel permutation of each pixel (no assembly: HasAsm)
+	Shuffle    // channel gather of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
 	WindowPool // max over a dilated window (Geom)
 )

@@ -388,8 +388,8 @@ func TestPackGroupedWindow(t *testing.T) {
 	}
 }
 
-// TestHasAsm: every kind but the final dequantize and the channel shuffle
-// has assembly; average pools, dilated max pools and slices no longer run
+// TestHasAsm: every kind but the final dequantize has assembly; average
+// pools, dilated max pools, slices and channel gathers no longer run
 // portable Go on the assembly tiers.
 func TestHasAsm(t *testing.T) {
 	got := map[Kind]bool{}
@@ -398,7 +398,7 @@ func TestHasAsm(t *testing.T) {
 			got[k] = true
 		}
 	}
-	if diff := cmp.Diff(map[Kind]bool{Dequantize: true, Shuffle: true}, got); diff != "" {
+	if diff := cmp.Diff(map[Kind]bool{Dequantize: true}, got); diff != "" {
 		t.Errorf("kinds without assembly (-want +got):\n%s", diff)
 	}
 }
