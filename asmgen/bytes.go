@@ -449,15 +449,15 @@ func (p *Program) Concat(name string, k *Concat) error {
 
 // bytesKernel is the generator of a Table, Mul or Concat layer and its
 // units; nil for a Concat whose inputs are all written in place.
-func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) {
+func bytesKernel(ly *lower.Layer) (func(*Program, Target, string) error, int) {
 	nd, n := ly.Node, ly.YD.Elems()
 	switch ly.Kind {
 	case lower.Table:
 		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
-		return func(_ Target, fn string) error { return p.Table(fn, t) }, t.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units()
 	case lower.Mul:
 		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n, Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
-		return func(_ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
 	at := 0
@@ -472,5 +472,5 @@ func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) 
 	if len(k.Ins) == 0 {
 		return nil, 0
 	}
-	return func(_ Target, fn string) error { return p.Concat(fn, k) }, k.Units()
+	return func(p *Program, _ Target, fn string) error { return p.Concat(fn, k) }, k.Units()
 }
