@@ -22,6 +22,7 @@ import (
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
@@ -101,12 +102,13 @@ type Program struct {
 	pkg    string
 	names  map[string]bool
 	tables map[string]operand.Mem // table contents -> symbol
+	keys   map[string]string      // symbol -> table contents, for absorb
 	err    error
 }
 
 // NewProgram starts an empty program for Go package pkg.
 func NewProgram(pkg string) *Program {
-	return &Program{ctx: build.NewContext(), pkg: pkg, names: map[string]bool{}, tables: map[string]operand.Mem{}}
+	return &Program{ctx: build.NewContext(), pkg: pkg, names: map[string]bool{}, tables: map[string]operand.Mem{}, keys: map[string]string{}}
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -148,7 +150,66 @@ func (p *Program) data(name string, words []uint32) operand.Mem {
 		}
 	}
 	p.tables[key.String()] = m
+	p.keys[m.Symbol.Name] = key.String()
 	return m
+}
+
+// absorb appends q's functions and tables to p, as if q's generators had
+// run on p after p's: a table equal to one p has is dropped, and q's code
+// refers to p's. So kernels generated side by side, each on its own
+// Program, give the file one Program would.
+func (p *Program) absorb(q *Program) error {
+	if q.err != nil {
+		return q.err
+	}
+	qf, err := q.ctx.Result()
+	if err != nil {
+		return err
+	}
+	pf, err := p.ctx.Result()
+	if err != nil {
+		return err
+	}
+	rename := map[string]operand.Symbol{}
+	for _, s := range qf.Sections {
+		switch s := s.(type) {
+		case *ir.Function:
+			if p.names[s.Name] {
+				return fmt.Errorf("asmgen: duplicate kernel name %q", s.Name)
+			}
+			p.names[s.Name] = true
+		case *ir.Global:
+			key, ok := q.keys[s.Symbol.Name]
+			if !ok {
+				return fmt.Errorf("asmgen: data %s not made by data", s.Symbol.Name)
+			}
+			if m, ok := p.tables[key]; ok {
+				rename[s.Symbol.Name] = m.Symbol
+				continue
+			}
+			p.tables[key] = s.Base()
+			p.keys[s.Symbol.Name] = key
+		}
+		pf.AddSection(s)
+	}
+	if len(rename) == 0 {
+		return nil
+	}
+	for _, fn := range qf.Functions() {
+		for _, i := range fn.Instructions() {
+			for _, ops := range [][]operand.Op{i.Operands, i.Inputs, i.Outputs} {
+				for k, op := range ops {
+					if m, ok := op.(operand.Mem); ok {
+						if sym, ok := rename[m.Symbol.Name]; ok {
+							m.Symbol = sym
+							ops[k] = m
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Output compiles the program: the .s file and the Go stubs (both start with

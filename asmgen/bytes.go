@@ -456,35 +456,35 @@ func (p *Program) Concat(name string, k *Concat) error {
 // bytesKernel is the generator of a Table, Mul, Concat, AvgPool,
 // WindowPool, Slice or Shuffle layer and its units; nil for a Concat whose
 // inputs are all written in place and for a Slice or Shuffle that is a view.
-func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) {
+func bytesKernel(ly *lower.Layer) (func(*Program, Target, string) error, int) {
 	nd, n := ly.Node, ly.YD.Elems()
 	switch ly.Kind {
 	case lower.AvgPool, lower.WindowPool:
 		g := ly.Geom
 		m := &Pool{C: ly.XD.C, H: ly.XD.H, W: ly.XD.W, OH: ly.YD.H, OW: ly.YD.W, Win: g.Window, Ceil: g.Ceil,
 			Avg: ly.Kind == lower.AvgPool, CountPad: g.CountPad, Z: ly.X.Zero}
-		return func(_ Target, fn string) error { return p.Pool(fn, m) }, m.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Pool(fn, m) }, m.Units()
 	case lower.Slice:
 		if ly.View {
 			return nil, 0
 		}
 		s := &Slice{XC: ly.XD.C, Start: nd.Slice.Start, C: ly.YD.C, Rows: ly.YD.H, RW: ly.YD.W}
-		return func(_ Target, fn string) error { return p.Slice(fn, s) }, s.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Slice(fn, s) }, s.Units()
 	case lower.Shuffle:
 		if ly.View {
 			return nil, 0
 		}
 		g := &Gather{XC: ly.XD.C, Perm: nd.Perm, Rows: ly.YD.H, RW: ly.YD.W}
-		return func(_ Target, fn string) error { return p.Gather(fn, g) }, g.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Gather(fn, g) }, g.Units()
 	case lower.Table:
 		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
 		if !t.PerChan {
 			t.T = nd.Table.T
 		}
-		return func(_ Target, fn string) error { return p.Table(fn, t) }, t.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units()
 	case lower.Mul:
 		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n, Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
-		return func(_ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
 	for i, x := range ly.Xs {
@@ -497,5 +497,5 @@ func bytesKernel(p *Program, ly *lower.Layer) (func(Target, string) error, int) 
 	if len(k.Ins) == 0 {
 		return nil, 0
 	}
-	return func(_ Target, fn string) error { return p.Concat(fn, k) }, k.Units()
+	return func(p *Program, _ Target, fn string) error { return p.Concat(fn, k) }, k.Units()
 }

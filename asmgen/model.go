@@ -24,13 +24,12 @@ func Generate(m *lower.Model, pkg string) (*lower.Asm, error) {
 
 // generate is Generate for the given targets, best last.
 func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
-	p := NewProgram(pkg)
 	out := &lower.Asm{Layers: make([]lower.AsmLayer, len(m.Layers))}
 	for _, t := range tiers {
 		out.Tiers = append(out.Tiers, t.tier())
 	}
 	xmax := map[int]int32{} // largest code each tensor can hold
-	layers := make([]func(isa Target, fn string) error, len(m.Layers))
+	layers := make([]func(p *Program, isa Target, fn string) error, len(m.Layers))
 	shared := make([]bool, len(m.Layers)) // one kernel for every tier (bytes.go)
 	for i, ly := range m.Layers {
 		nd, x, y := ly.Node, ly.X, ly.Y
@@ -47,7 +46,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				q.OutStride, q.Border = ly.Pad.Stride, ly.Pad.Border
 			}
 			l.Units = q.Units()
-			layers[i] = func(isa Target, fn string) error { return p.Quantize(fn, q, isa.base()) }
+			layers[i] = func(p *Program, isa Target, fn string) error { return p.Quantize(fn, q, isa.base()) }
 		case lower.Pointwise, lower.Dense:
 			c := nd.Conv
 			xmax[y.ID] = convMax(ly)
@@ -68,7 +67,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				}
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 			}
-			layers[i] = func(isa Target, fn string) error {
+			layers[i] = func(p *Program, isa Target, fn string) error {
 				if isa.AMX && ly.Tile {
 					return p.AMXDense(fn, d, isa)
 				}
@@ -80,7 +79,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			d := &Depthwise{C: c.InC, K: c.Kernel, Stride: c.Stride, Pad: c.Pad, H: xh, W: xw, OH: yh, OW: yw,
 				ZIn: x.Zero, XMax: xmax[x.ID], Weight: c.Weight, Requant: requant(ly, ry), Win: window(ly)}
 			l.Units = d.Units()
-			layers[i] = func(isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
+			layers[i] = func(p *Program, isa Target, fn string) error { return p.Depthwise(fn, d, isa.base()) }
 		case lower.Grouped:
 			c := nd.Conv
 			xmax[y.ID] = convMax(ly)
@@ -98,23 +97,25 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 			}
 			// The amx tier runs the avx512 kernel: no tile program.
-			layers[i] = func(isa Target, fn string) error { return p.Dense(fn, d, groupedDesign(d, gc.Units, isa.base())) }
+			layers[i] = func(p *Program, isa Target, fn string) error {
+				return p.Dense(fn, d, groupedDesign(d, gc.Units, isa.base()))
+			}
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
 			l.Units = a.Units()
-			layers[i] = func(isa Target, fn string) error { return p.Add(fn, a, isa.base()) }
+			layers[i] = func(p *Program, isa Target, fn string) error { return p.Add(fn, a, isa.base()) }
 		case lower.MaxPool:
 			xmax[y.ID] = xmax[x.ID]
 			mp := &MaxPool{C: xc, H: xh, W: xw, OH: yh, OW: yw, K: ly.Geom.KH, S: ly.Geom.SH, P: ly.Geom.PadT, Ceil: ly.Geom.Ceil, Win: window(ly)}
 			l.Units = mp.Units()
-			layers[i] = func(isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
+			layers[i] = func(p *Program, isa Target, fn string) error { return p.MaxPool(fn, mp, isa.base()) }
 		case lower.Mean:
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
-			layers[i] = func(isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
+			layers[i] = func(p *Program, isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
 		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
 			xmax[y.ID] = portableMax(ly, xmax)
-			if f, units := bytesKernel(p, ly); f != nil {
+			if f, units := bytesKernel(ly); f != nil {
 				l.Units, layers[i], shared[i] = units, f, true
 			}
 		default:
@@ -123,6 +124,12 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = portableMax(ly, xmax)
 		}
 	}
+	type job struct {
+		i   int // layer
+		isa Target
+		fn  string
+	}
+	var jobs []job
 	made := map[Target]bool{}
 	for _, isa := range tiers {
 		made[isa] = true
@@ -144,11 +151,28 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				continue
 			}
 			fn := m.Layers[i].ID + "_" + isa.tier()
-			if err := f(isa, fn); err != nil {
-				return nil, fmt.Errorf("node %d (%s): %w", i, m.Layers[i].Node.Name, err)
-			}
+			jobs = append(jobs, job{i: i, isa: isa, fn: fn})
 			l.Funcs[isa.tier()] = fn
 		}
+	}
+	// The kernels are generated side by side, each on its own Program, and
+	// absorbed in order: the file is the one a single Program gives.
+	ps := make([]*Program, len(jobs))
+	errs := make([]error, len(jobs))
+	each(len(jobs), func(k int) {
+		j := jobs[k]
+		ps[k] = NewProgram(pkg)
+		errs[k] = layers[j.i](ps[k], j.isa, j.fn)
+	})
+	p := NewProgram(pkg)
+	for k, j := range jobs {
+		if errs[k] == nil {
+			errs[k] = p.absorb(ps[k])
+		}
+		if errs[k] != nil {
+			return nil, fmt.Errorf("node %d (%s): %w", j.i, m.Layers[j.i].Node.Name, errs[k])
+		}
+		ps[k] = nil
 	}
 	asm, stubs, err := p.Output()
 	if err != nil {

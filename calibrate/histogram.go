@@ -283,6 +283,12 @@ func countBins(c0, c1 []uint32, idx []int32, x []float32, left, right, width flo
 		ix := idx[:n]
 		floatk.Best.HistIndex(x[:n], ix, left, right, nb, width, int32(bins-1))
 		i := 0
+		for ; i+4 <= n; i += 4 {
+			c0[ix[i]]++
+			c1[ix[i+1]]++
+			c0[ix[i+2]]++
+			c1[ix[i+3]]++
+		}
 		for ; i+2 <= n; i += 2 {
 			c0[ix[i]]++
 			c1[ix[i+1]]++

@@ -498,3 +498,25 @@ func TestHistogramHostileFinite(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHistogramParts is a batch taken in parts on guessed edges (the
+// calibration hook's work for a later batch whose range stays): bin, copy,
+// count. The range and the zeros (~half) are a ReLU's.
+func BenchmarkHistogramParts(b *testing.B) {
+	x := benchmarkInput(benchN)
+	o := NewHistogramObserver(QUInt8, Affine, true)
+	o.Observe(x)
+	const parts = 30
+	per := len(x) / parts
+	b.SetBytes(int64(4 * len(x)))
+	for b.Loop() {
+		o.begin(len(x))
+		for p := range parts {
+			o.part(x[p*per : (p+1)*per])
+		}
+		if !o.p.guess {
+			b.Fatal("no guessed edges")
+		}
+		o.p.r.reset() // end would combine: keep the histogram as it is
+	}
+}

@@ -151,6 +151,13 @@ func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 			continue
 		}
 		ix := o.idx[:m]
+		for len(ix) >= 4 {
+			c0[ix[0]&(partBins-1)]++
+			c1[ix[1]&(partBins-1)]++
+			c0[ix[2]&(partBins-1)]++
+			c1[ix[3]&(partBins-1)]++
+			ix = ix[4:]
+		}
 		for len(ix) >= 2 {
 			c0[ix[0]&(partBins-1)]++
 			c1[ix[1]&(partBins-1)]++

@@ -7,11 +7,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
+	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -41,8 +44,9 @@ type Dataset interface {
 // int32 or uint8, or an IDX labels file (magic 0x00000801), gzipped or not. Without
 // labels, Load returns -1.
 //
-// The whole file is read into memory (a gzipped one decompressed); ImageFolder images
-// are decoded by each Load. Errors name the file, and the sample for errors of Load.
+// An uncompressed .npy file is checked by Open (header, size) and each Load reads its
+// sample from the file; other files are read whole into memory (a gzipped one
+// decompressed); ImageFolder images are decoded by each Load. Errors name the file, and the sample for errors of Load.
 // The datasets Open returns are safe for concurrent use by multiple goroutines. A
 // directory's dataset also has a method Classes() []string, the class names by label.
 func Open(path, labelsPath string, t runtime.Transform) (Dataset, error) {
@@ -68,25 +72,30 @@ func Open(path, labelsPath string, t runtime.Transform) (Dataset, error) {
 		}
 		return ds, nil
 	}
-	b, err := readMaybeGzip(path)
-	var fe *formatError
-	if errors.As(err, &fe) {
-		return nil, fmt.Errorf("%s: %v: want a .npy file, an IDX file (gzipped or not) or an ImageFolder directory", path, fe)
-	}
+	ds, err := openNpyFile(path, t)
 	if err != nil {
 		return nil, err
 	}
-	var ds *arrayDataset
-	if bytes.HasPrefix(b, []byte(npyMagic)) {
-		ds, err = openNpy(path, b, t)
-	} else {
-		ds, err = openIDX(path, b, t)
-		if err == nil && labelsPath == "" {
-			labelsPath = idxSiblingLabels(path)
+	if ds == nil {
+		b, err := readMaybeGzip(path)
+		var fe *formatError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s: %v: want a .npy file, an IDX file (gzipped or not) or an ImageFolder directory", path, fe)
 		}
-	}
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		if bytes.HasPrefix(b, []byte(npyMagic)) {
+			ds, err = openNpy(path, b, len(b), t)
+		} else {
+			ds, err = openIDX(path, b, t)
+			if err == nil && labelsPath == "" {
+				labelsPath = idxSiblingLabels(path)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if labelsPath != "" {
 		labels, err := readLabels(labelsPath)
@@ -128,17 +137,20 @@ func idxSiblingLabels(path string) string {
 	return p
 }
 
-// arrayDataset is a .npy or IDX dataset held in memory.
+// arrayDataset is a .npy or IDX dataset, held in memory or read sample by
+// sample from its file.
 type arrayDataset struct {
 	path   string
 	t      runtime.Transform
 	n      int
-	f32    []byte // float32 N x C x H x W, little-endian; or nil
-	u8     []byte // uint8 pixels, N samples of h x w x c
+	f32    bool   // float32 N x C x H x W, little-endian; else uint8 pixels, N samples of h x w x c
+	data   []byte // the samples; nil: Load reads them from path at off
+	off    int64
 	h, w   int
 	c      int
 	hwc    bool
-	labels []int // nil: unlabeled
+	labels []int     // nil: unlabeled
+	bufs   sync.Pool // *[]byte, a sample read from the file
 }
 
 func (d *arrayDataset) Len() int { return d.n }
@@ -153,16 +165,21 @@ func (d *arrayDataset) Load(i int, dst []float32) (int, error) {
 	if len(dst) < chw {
 		return 0, fmt.Errorf("%s: sample %d: destination has %d values, want %d", d.path, i, len(dst), chw)
 	}
-	if d.f32 != nil {
-		src := d.f32[i*chw*4 : (i+1)*chw*4]
+	sz := d.h * d.w * d.c
+	if d.f32 {
+		sz = chw * 4
+	}
+	src, done, err := d.sample(i, sz)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	if d.f32 {
 		for j := range chw {
 			dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*j:]))
 		}
-	} else {
-		sz := d.h * d.w * d.c
-		if err := d.t.Pixels(dst, d.u8[i*sz:(i+1)*sz], d.h, d.w, d.c, d.hwc); err != nil {
-			return 0, fmt.Errorf("%s: sample %d: %w", d.path, i, err)
-		}
+	} else if err := d.t.Pixels(dst, src, d.h, d.w, d.c, d.hwc); err != nil {
+		return 0, fmt.Errorf("%s: sample %d: %w", d.path, i, err)
 	}
 	if d.labels == nil {
 		return -1, nil
@@ -170,13 +187,83 @@ func (d *arrayDataset) Load(i int, dst []float32) (int, error) {
 	return d.labels[i], nil
 }
 
-func openNpy(path string, b []byte, t runtime.Transform) (*arrayDataset, error) {
-	h, err := parseNpyHeader(b)
+// sample returns the sz bytes of sample i, and what to call when they are
+// no longer needed.
+func (d *arrayDataset) sample(i, sz int) ([]byte, func(), error) {
+	if d.data != nil {
+		return d.data[i*sz : (i+1)*sz], func() {}, nil
+	}
+	bp, _ := d.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if len(*bp) != sz {
+		*bp = make([]byte, sz)
+	}
+	done := func() { d.bufs.Put(bp) }
+	// Opened for each sample: the dataset has no Close.
+	f, err := os.Open(d.path)
+	if err == nil {
+		_, err = f.ReadAt(*bp, d.off+int64(i)*int64(sz))
+		f.Close()
+	}
+	if err != nil {
+		done()
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the file is shorter than when it was opened")
+		}
+		return nil, nil, fmt.Errorf("%s: sample %d: %w", d.path, i, err)
+	}
+	return *bp, done, nil
+}
+
+// openNpyFile opens an uncompressed .npy file, reading only its header: Load
+// reads the samples. It returns nil and no error if path is not such a
+// file (or its header is unusually large): Open then reads it whole.
+func openNpyFile(path string, t runtime.Transform) (*arrayDataset, error) {
+	f, size, err := safesize.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, npyPrefix)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !bytes.HasPrefix(head[:n], []byte(npyMagic)) {
+		return nil, nil
+	}
+	hl, err := npyHeadLen(head[:n])
+	if err != nil || int64(hl) > size || hl > maxNpyHead {
+		return nil, nil
+	}
+	head = make([]byte, hl)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if size > math.MaxInt {
+		return nil, fmt.Errorf("%s: %d bytes is too large", path, size)
+	}
+	return openNpy(path, head, int(size), t)
+}
+
+// maxNpyHead bounds the header openNpyFile reads (NumPy writes 128 bytes or
+// a few more).
+const maxNpyHead = 1 << 20
+
+// openNpy opens a .npy file of size bytes whose first bytes are b: the whole
+// file, or its header only (the samples are then read by Load).
+func openNpy(path string, b []byte, size int, t runtime.Transform) (*arrayDataset, error) {
+	h, err := parseNpyHead(b, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	data := b[h.off:]
-	ds := &arrayDataset{path: path, t: t}
+	var data []byte
+	if len(b) == size {
+		data = b[h.off:]
+	}
+	ds := &arrayDataset{path: path, t: t, data: data, off: int64(h.off)}
 	shape := h.shape
 	switch h.dtype {
 	case Float32:
@@ -184,9 +271,8 @@ func openNpy(path string, b []byte, t runtime.Transform) (*arrayDataset, error) 
 			return nil, fmt.Errorf("%s: float32 array of shape %s: want N x %d x %d x %d (N x C x H x W, already preprocessed for the model)",
 				path, shapeString(shape), t.Channels, t.Height, t.Width)
 		}
-		ds.n, ds.f32 = shape[0], data
+		ds.n, ds.f32 = shape[0], true
 	case Uint8:
-		ds.u8 = data
 		if len(shape) == 0 {
 			return nil, fmt.Errorf("%s: uint8 array of shape (): want N x H x W, N x H x W x C or N x C x H x W pixels", path)
 		}
@@ -260,7 +346,7 @@ func openIDX(path string, b []byte, t runtime.Transform) (*arrayDataset, error) 
 	if n > 0 && (h == 0 || w == 0) {
 		return nil, fmt.Errorf("%s: IDX images of size %dx%d", path, h, w)
 	}
-	return &arrayDataset{path: path, t: t, n: n, u8: x.Data, h: h, w: w, c: 1, hwc: true}, nil
+	return &arrayDataset{path: path, t: t, n: n, data: x.Data, h: h, w: w, c: 1, hwc: true}, nil
 }
 
 // maxLabel bounds label values (class indices).

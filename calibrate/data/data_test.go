@@ -123,6 +123,70 @@ func TestOpenNpyFloat32(t *testing.T) {
 	}
 }
 
+// TestNpyReadByLoad: an uncompressed .npy is read sample by sample by Load
+// (from several goroutines), and gives what the same file read whole
+// gives; a file shortened after Open fails the Load of its missing samples.
+func TestNpyReadByLoad(t *testing.T) {
+	dir := t.TempDir()
+	tr := runtime.Transform{Channels: 1, Height: 2, Width: 3, Mean: fill(1, 0.5), Std: fill(1, 2)}
+	const n = 40
+	data := make([]float32, n*6)
+	for i := range data {
+		data[i] = float32(i)*0.5 - 7
+	}
+	path := filepath.Join(dir, "x.npy")
+	if err := WriteNpyF32(path, []int{n, 1, 2, 3}, data); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := openNpy(path, raw, len(raw), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := loadAll(t, whole)
+	ds, err := Open(path, "", tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ad, ok := ds.(*arrayDataset); !ok || ad.data != nil {
+		t.Fatalf("%s was read whole", path)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			x := make([]float32, 6)
+			for i := g; i < n; i += 4 {
+				if _, err := ds.Load(i, x); err != nil {
+					errs <- err
+					return
+				}
+				if d := cmp.Diff(want[i], x); d != "" {
+					errs <- fmt.Errorf("sample %d (-whole +by Load):\n%s", i, d)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := os.Truncate(path, int64(len(raw)-24)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ds.Load(n-2, make([]float32, 6)); err != nil {
+		t.Errorf("sample %d, still in the file: %v", n-2, err)
+	}
+	if _, err := ds.Load(n-1, make([]float32, 6)); err == nil || !strings.Contains(err.Error(), "sample 39: the file is shorter than when it was opened") {
+		t.Errorf("sample %d, cut off: %v", n-1, err)
+	}
+}
+
 func TestOpenNpyUint8Layouts(t *testing.T) {
 	dir := t.TempDir()
 	const n, h, w = 3, 4, 5

@@ -64,7 +64,33 @@ type npyHeader struct {
 // whose data is exactly the rest of b. The element count is checked against the bytes
 // present before anything is computed from it, so a corrupt header cannot overflow or
 // cause a large allocation.
-func parseNpyHeader(b []byte) (*npyHeader, error) {
+func parseNpyHeader(b []byte) (*npyHeader, error) { return parseNpyHead(b, len(b)) }
+
+// npyHeadLen is the length of the header of a .npy file whose first bytes
+// are b (at least npyPrefix of them, or the whole file): the data's offset.
+func npyHeadLen(b []byte) (int, error) {
+	if len(b) < len(npyMagic)+2 || string(b[:len(npyMagic)]) != npyMagic {
+		return 0, errors.New("not a .npy file (bad magic)")
+	}
+	switch b[6] {
+	case 1:
+		if len(b) >= 10 {
+			return 10 + int(binary.LittleEndian.Uint16(b[8:10])), nil
+		}
+	case 2, 3:
+		if len(b) >= 12 {
+			return 12 + int(binary.LittleEndian.Uint32(b[8:12])), nil
+		}
+	}
+	return len(b), nil // parseNpyHead reports what is wrong
+}
+
+// npyPrefix is the most bytes npyHeadLen needs.
+const npyPrefix = 12
+
+// parseNpyHead is parseNpyHeader for a file of size bytes of which b holds
+// the first ones, at least the header.
+func parseNpyHead(b []byte, size int) (*npyHeader, error) {
 	if len(b) < len(npyMagic)+2 || string(b[:len(npyMagic)]) != npyMagic {
 		return nil, errors.New("not a .npy file (bad magic)")
 	}
@@ -81,8 +107,8 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 			return nil, errors.New("npy: truncated header")
 		}
 		n := binary.LittleEndian.Uint32(b[8:12])
-		if uint64(n) > uint64(len(b)-12) {
-			return nil, fmt.Errorf("npy: header length %d exceeds the file (%d bytes)", n, len(b))
+		if uint64(n) > uint64(size-12) {
+			return nil, fmt.Errorf("npy: header length %d exceeds the file (%d bytes)", n, size)
 		}
 		hlen, off = int(n), 12
 	default:
@@ -91,8 +117,11 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 	if minor != 0 {
 		return nil, fmt.Errorf("npy: unsupported format version %d.%d", major, minor)
 	}
+	if hlen > size-off {
+		return nil, fmt.Errorf("npy: header length %d exceeds the file (%d bytes)", hlen, size)
+	}
 	if hlen > len(b)-off {
-		return nil, fmt.Errorf("npy: header length %d exceeds the file (%d bytes)", hlen, len(b))
+		return nil, fmt.Errorf("npy: header of %d bytes: only %d read", hlen, len(b)-off)
 	}
 	dict, err := parsePyDict(string(b[off : off+hlen]))
 	if err != nil {
@@ -131,7 +160,7 @@ func parseNpyHeader(b []byte) (*npyHeader, error) {
 		return nil, fmt.Errorf("npy: %d dimensions (at most %d)", len(shape), maxNpyDims)
 	}
 	h.shape = shape
-	rest := len(b) - h.off
+	rest := size - h.off
 	count, err := safesize.Elements(shape, math.MaxInt/h.size)
 	if err != nil {
 		return nil, fmt.Errorf("npy: shape %s of %s: %w (the file has %d data bytes)", shapeString(shape), h.dtype, err, rest)
