@@ -23,6 +23,7 @@ type denseShape struct {
 	act                      string // "", "relu", "relu6"
 	smallW                   bool   // weights small enough for the u8s8 path
 	bigM                     bool   // multipliers that overflow int32 after rounding
+	sparse                   bool   // codes of 128 or more in few pixels: a row's strips take both paths
 }
 
 func randDense(r *rand.Rand, sh denseShape) *denseCase {
@@ -47,9 +48,12 @@ func randDense(r *rand.Rand, sh denseShape) *denseCase {
 	d.Requant = randRequant(r, sh.cout, -4, 10, sh.bigM, sh.act)
 	x := make([]uint8, sh.h*sh.w*sh.cin)
 	outliers := r.IntN(2) == 0 // mostly 7-bit codes: strips take both paths
+	if sh.sparse {
+		outliers = true
+	}
 	for i := range x {
 		x[i] = uint8(r.IntN(int(sh.xmax) + 1))
-		if outliers && r.IntN(40) != 0 {
+		if sh.sparse && (i/sh.cin)%37 != 0 || outliers && r.IntN(40) != 0 {
 			x[i] &= 127
 		}
 	}
@@ -174,6 +178,9 @@ func denseShapes() []denseShape {
 		{cin: 20, cout: 24, k: 3, s: 2, p: 1, h: 5, w: 6, xmax: 255, bigM: true},
 		{cin: 40, cout: 8, k: 1, s: 2, p: 0, h: 5, w: 5, xmax: 255},
 		{cin: 6, cout: 16, k: 5, s: 1, p: 2, h: 6, w: 6, xmax: 127, smallW: true, act: "relu6"},
+		// a pixel in 37 with codes of 128 or more: strips of one row on both paths
+		{cin: 16, cout: 48, k: 3, s: 1, p: 1, h: 6, w: 20, xmax: 255, sparse: true},
+		{cin: 24, cout: 32, k: 3, s: 2, p: 1, h: 9, w: 30, xmax: 255, sparse: true, act: "relu"},
 	}
 }
 

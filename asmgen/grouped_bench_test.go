@@ -39,6 +39,9 @@ var groupedBenches = []groupedBench{
 	{"dense_28x28_128", 28, 128, 128, 1, false},
 	{"dense_14x14_256", 14, 256, 256, 1, false},
 	{"dense_7x7_512", 7, 512, 512, 1, false},
+	// GoogLeNet's conv3 and inception3b.branch2.1.
+	{"dense_56x56_64to192", 56, 64, 192, 1, false},
+	{"dense_28x28_128to192", 28, 128, 192, 1, false},
 }
 
 var benchBuild struct {
