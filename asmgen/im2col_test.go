@@ -1,7 +1,6 @@
 package asmgen
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -47,33 +46,6 @@ func im2colCases(r *rand.Rand, n int) []*denseCase {
 // TestDenseIm2col runs the im2col kernels of random stems on every tier
 // against the interpreter's arithmetic, as TestDenseWindow does.
 func TestDenseIm2col(t *testing.T) {
-	eachKernelTier(t, 11, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
-		var checks []kernelCall[*denseCase, uint8]
-		paths := map[Path]int{}
-		for j, c := range im2colCases(r, 60) {
-			name := fmt.Sprintf("stem%d", j)
-			if err := h.prog.Dense(name, c.d, isa); err != nil {
-				t.Fatal(err)
-			}
-			if isa.emulated() {
-				if err := h.prog.Dense(name+"_native", c.d, Target{Tier: isa.Tier}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			paths[c.d.Path(isa)]++
-			x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
-			w := h.buf(convert[byte](lower.PackIm2col(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
-			checks = append(checks, runDense(h, name, c, x, w, c.d.ScratchBytes(isa), workSplit(r, c.d.Units(), c.d.Cols())))
-		}
-		t.Logf("paths: %v", paths)
-		if isa.emulated() && !isa.Tier.Supported() {
-			t.Logf("native %s kernels of the same layers assembled, not run: UNVERIFIED here", isa.Name)
-		}
-		res := h.run(t)
-		for _, ck := range checks {
-			d := ck.layer.d
-			sameBytes(t, fmt.Sprintf("%s %d -> %d %s over %dx%d (%s)", ck.name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.Path(isa)),
-				res[ck.out], ck.layer.want(), d.Cout, d.OutStride)
-		}
-	})
+	testDenseCases(t, 11, "stem", func(r *rand.Rand) []*denseCase { return im2colCases(r, 60) },
+		func(d *Dense) []int8 { return lower.PackIm2col(d.Weight, d.Cin, d.Cout, d.taps()) })
 }

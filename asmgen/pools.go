@@ -260,18 +260,7 @@ func (p *Program) Pool(name string, m *Pool) error {
 			continue
 		}
 		for i := range v {
-			wd := min(32, n-32*i)
-			dst := mem(py, g+32*i)
-			switch {
-			case wd == 32:
-				c.VMOVDQU(acc[i], dst)
-			case wd > 16:
-				c.VMOVDQU(acc[i].AsX(), dst)
-				c.VEXTRACTI128(operand.U8(1), acc[i], reg.X15)
-				storeN(c, reg.X15, wd-16, dst.Offset(16), t)
-			default:
-				storeN(c, acc[i].AsX(), wd, dst, t)
-			}
+			storeBytes(c, acc[i], min(32, n-32*i), mem(py, g+32*i), t)
 		}
 	}
 	c.ADDQ(i32(m.C), py)

@@ -80,23 +80,31 @@ func windowDenseCases(r *rand.Rand, n int) []*denseCase {
 // TestDenseWindow runs dense kernels of random windows on every tier as
 // TestDense does (four calls over a split of the work).
 func TestDenseWindow(t *testing.T) {
-	eachKernelTier(t, 7, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
+	testDenseCases(t, 7, "win", func(r *rand.Rand) []*denseCase { return windowDenseCases(r, 30) },
+		func(d *Dense) []int8 { return lower.PackDenseTaps(d.Weight, d.Cin, d.Cout, d.taps()) })
+}
+
+// testDenseCases runs the dense kernels of the cases on every tier (the
+// native kernel of an emulated tier assembled too, not run: UNVERIFIED here)
+// over inputs with ReadSlack bytes after them, weights packed by pack,
+// against the interpreter's arithmetic.
+func testDenseCases(t *testing.T, seed uint64, prefix string, cases func(*rand.Rand) []*denseCase, pack func(*Dense) []int8) {
+	eachKernelTier(t, seed, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
 		var checks []kernelCall[*denseCase, uint8]
 		paths := map[Path]int{}
-		for j, c := range windowDenseCases(r, 30) {
-			name := fmt.Sprintf("win%d", j)
+		for j, c := range cases(r) {
+			name := fmt.Sprintf("%s%d", prefix, j)
 			if err := h.prog.Dense(name, c.d, isa); err != nil {
 				t.Fatal(err)
 			}
 			if isa.emulated() {
-				// The native kernel too, assembled but not run (UNVERIFIED here).
 				if err := h.prog.Dense(name+"_native", c.d, Target{Tier: isa.Tier}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			paths[c.d.Path(isa)]++
 			x := h.buf(append(c.input(r, isa), make([]byte, lower.ReadSlack)...))
-			w := h.buf(convert[byte](lower.PackDenseTaps(c.d.Weight, c.d.Cin, c.d.Cout, c.d.taps())))
+			w := h.buf(convert[byte](pack(c.d)))
 			checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
 		}
 		t.Logf("paths: %v", paths)
