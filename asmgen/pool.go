@@ -128,14 +128,6 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 			}
 		}
 	}
-	c.ADDQ(i32(m.C), prow)
-	c.INCQ(ox)
-	c.CMPQ(ox, i32(m.OW))
-	c.JLT(operand.LabelRef(col))
-	c.INCQ(oy)
-	c.JMP(operand.LabelRef(row))
-	c.Label(done)
-	c.VZEROUPPER()
-	c.RET()
+	poolTail(c, prow, ox, oy, m.C, m.OW, col, row, done)
 	return nil
 }

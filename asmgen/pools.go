@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/ir"
@@ -263,16 +264,23 @@ func (p *Program) Pool(name string, m *Pool) error {
 			storeBytes(c, acc[i], min(32, n-32*i), mem(py, g+32*i), t)
 		}
 	}
-	c.ADDQ(i32(m.C), py)
+	poolTail(c, py, ox, oy, m.C, m.OW, col, row, done)
+	return nil
+}
+
+// poolTail ends a pool kernel's loops: the output pointer p steps over a
+// pixel's c channels to the next of ow columns, then the next row; done
+// returns.
+func poolTail(c *build.Context, p, ox, oy reg.GPPhysical, ch, ow int, col, row, done string) {
+	c.ADDQ(i32(ch), p)
 	c.INCQ(ox)
-	c.CMPQ(ox, i32(m.OW))
+	c.CMPQ(ox, i32(ow))
 	c.JLT(operand.LabelRef(col))
 	c.INCQ(oy)
 	c.JMP(operand.LabelRef(row))
 	c.Label(done)
 	c.VZEROUPPER()
 	c.RET()
-	return nil
 }
 
 // classes numbers the distinct (valid taps, count) pairs of an axis's

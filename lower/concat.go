@@ -20,9 +20,9 @@ package lower
 // stride other than its channel count.
 func strided(k Kind) bool { return k == Pointwise || k == Dense }
 
-// direct marks the inputs of each Concat that their producers write in
-// place: the concat reads the tensor once and no other layer reads it.
-func direct(ls []*Layer) {
+// producersReaders maps each tensor to the layer that writes it and to how
+// many layers read it.
+func producersReaders(ls []*Layer) (map[int]*Layer, map[int]int) {
 	producer := map[int]*Layer{}
 	readers := map[int]int{}
 	for _, l := range ls {
@@ -31,6 +31,13 @@ func direct(ls []*Layer) {
 			readers[id]++
 		}
 	}
+	return producer, readers
+}
+
+// direct marks the inputs of each Concat that their producers write in
+// place: the concat reads the tensor once and no other layer reads it.
+func direct(ls []*Layer) {
+	producer, readers := producersReaders(ls)
 	for _, l := range ls {
 		if l.Kind != Concat {
 			continue

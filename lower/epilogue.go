@@ -26,14 +26,7 @@ func epiKind(k Kind) bool {
 // fuseTables folds each per-tensor Table into the conv that alone feeds it
 // and returns the layers left.
 func fuseTables(ls []*Layer) []*Layer {
-	producer := map[int]*Layer{}
-	readers := map[int]int{}
-	for _, l := range ls {
-		producer[l.Y.ID] = l
-		for _, id := range l.Node.In {
-			readers[id]++
-		}
-	}
+	producer, readers := producersReaders(ls)
 	out := ls[:0]
 	for _, l := range ls {
 		if l.Kind == Table && len(l.Node.Table.T) == 256 {
