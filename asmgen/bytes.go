@@ -270,7 +270,7 @@ func (p *Program) Mul(name string, m *Mul) error {
 	} else {
 		// Pixels of rows [s, s1), the operand's C bytes again for each.
 		rw := m.N / m.Rows / m.C
-		pixelLoop(c, name, rw*m.C, rw, s, s1, []reg.Register{pa, py}, func() {
+		pixelLoop(c, name, rw, s, s1, []reg.Register{pa, py}, []int{m.C, m.C}, func() {
 			chunks(c, name+"_c", m.C, []reg.GPPhysical{pa, pb, py}, func(n int) { block(n, mem(reg.R10, 0), mem(reg.R11, 0), mem(reg.R12, 0)) })
 		})
 	}
@@ -279,24 +279,34 @@ func (p *Program) Mul(name string, m *Mul) error {
 	return nil
 }
 
-// pixelLoop runs body for each pixel of rows [s, s1) (rw pixels of row
-// bytes each), the pointers ptrs (per pixel: advancing by row/rw) at it.
-// It uses R8 and R9.
-func pixelLoop(c *build.Context, name string, row, rw int, s, s1 reg.GPPhysical, ptrs []reg.Register, body func()) {
+// pixelLoop runs body for each pixel of rows [s, s1) of rw pixels, the
+// pointers ptrs at it: ptrs[i] advances by pix[i] bytes a pixel. It uses R8,
+// R9 and (for pointers of different strides) RDX; s is clobbered.
+func pixelLoop(c *build.Context, name string, rw int, s, s1 reg.GPPhysical, ptrs []reg.Register, pix []int, body func()) {
 	n := reg.R8
 	done := name + "_done"
-	pix := row / rw
 	c.SUBQ(s, s1)
 	c.JLE(operand.LabelRef(done))
-	c.IMUL3Q(i32(row), s, s)
-	for _, p := range ptrs {
-		c.ADDQ(s, p)
+	same := true
+	for _, b := range pix {
+		same = same && b == pix[0]
+	}
+	if same {
+		c.IMUL3Q(i32(rw*pix[0]), s, s)
+		for _, p := range ptrs {
+			c.ADDQ(s, p)
+		}
+	} else {
+		for i, p := range ptrs {
+			c.IMUL3Q(i32(rw*pix[i]), s, reg.RDX)
+			c.ADDQ(reg.RDX, p)
+		}
 	}
 	c.IMUL3Q(i32(rw), s1, n)
 	c.Label(name + "_px")
 	body()
-	for _, p := range ptrs {
-		c.ADDQ(i32(pix), p)
+	for i, p := range ptrs {
+		c.ADDQ(i32(pix[i]), p)
 	}
 	c.DECQ(n)
 	c.JNZ(operand.LabelRef(name + "_px"))
@@ -419,7 +429,7 @@ func (p *Program) Concat(name string, k *Concat) error {
 	// index in R13.
 	c.LEAQ(mem(pa, k.Off), py)
 	c.IMUL3Q(i32(k.RW), s, reg.R13)
-	pixelLoop(c, name, k.RW*k.C, k.RW, s, s1, []reg.Register{py}, func() {
+	pixelLoop(c, name, k.RW, s, s1, []reg.Register{py}, []int{k.C}, func() {
 		for i, in := range k.Ins {
 			c.IMUL3Q(i32(max(in.C, in.Stride)), reg.R13, px)
 			c.LEAQ(operand.Mem{Base: pa, Index: px, Scale: 1, Disp: in.Off}, px)

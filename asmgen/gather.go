@@ -121,43 +121,31 @@ func (p *Program) Gather(name string, g *Gather) error {
 		tbl = p.data(name+"_ctl", words)
 	}
 	cx := p.ctx
-	px, py, s0, s1, n := reg.RAX, reg.RCX, reg.RSI, reg.RDI, reg.R8
+	px, py, s0, s1 := reg.RAX, reg.RCX, reg.RSI, reg.RDI
 	loadArgs(cx, "x y s0 s1", px, py, s0, s1)
-	done := name + "_done"
-	cx.SUBQ(s0, s1)
-	cx.JLE(operand.LabelRef(done))
-	cx.IMUL3Q(i32(g.RW*g.XC), s0, reg.RDX)
-	cx.ADDQ(reg.RDX, px)
-	cx.IMUL3Q(i32(g.RW*c), s0, reg.RDX)
-	cx.ADDQ(reg.RDX, py)
-	cx.IMUL3Q(i32(g.RW), s1, n)
-	cx.Label(name + "_px")
-	tmp := []reg.VecPhysical{reg.X1, reg.X2, reg.X3, reg.X4}
-	off := 0
-	for _, ch := range plan {
-		acc := reg.X0
-		for w, st := range ch.Start {
-			v := acc
-			if w > 0 {
-				v = tmp[w%len(tmp)]
+	pixelLoop(cx, name, g.RW, s0, s1, []reg.Register{px, py}, []int{g.XC, c}, func() {
+		tmp := []reg.VecPhysical{reg.X1, reg.X2, reg.X3, reg.X4}
+		off := 0
+		for _, ch := range plan {
+			acc := reg.X0
+			for w, st := range ch.Start {
+				v := acc
+				if w > 0 {
+					v = tmp[w%len(tmp)]
+				}
+				cx.VMOVDQU(mem(px, st), v)
+				if ch.Copy {
+					break
+				}
+				cx.VPSHUFB(tbl.Offset(off), v, v)
+				off += 16
+				if w > 0 {
+					cx.VPOR(v, acc, acc)
+				}
 			}
-			cx.VMOVDQU(mem(px, st), v)
-			if ch.Copy {
-				break
-			}
-			cx.VPSHUFB(tbl.Offset(off), v, v)
-			off += 16
-			if w > 0 {
-				cx.VPOR(v, acc, acc)
-			}
+			storeN(cx, acc, ch.N, mem(py, ch.At), reg.RDX)
 		}
-		storeN(cx, acc, ch.N, mem(py, ch.At), reg.RDX)
-	}
-	cx.ADDQ(i32(g.XC), px)
-	cx.ADDQ(i32(c), py)
-	cx.DECQ(n)
-	cx.JNZ(operand.LabelRef(name + "_px"))
-	cx.Label(done)
+	})
 	cx.RET()
 	return nil
 }

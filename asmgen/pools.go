@@ -322,26 +322,17 @@ func (p *Program) Slice(name string, s *Slice) error {
 		return err
 	}
 	c := p.ctx
-	px, py, s0, s1, n := reg.RAX, reg.RCX, reg.RSI, reg.RDI, reg.R8
+	px, py, s0, s1 := reg.RAX, reg.RCX, reg.RSI, reg.RDI
 	loadArgs(c, "x y s0 s1", px, py, s0, s1)
-	done := name + "_done"
-	c.SUBQ(s0, s1)
-	c.JLE(operand.LabelRef(done))
-	c.IMUL3Q(i32(s.RW*s.XC), s0, reg.RDX)
-	c.LEAQ(operand.Mem{Base: px, Index: reg.RDX, Scale: 1, Disp: s.Start}, px)
-	c.IMUL3Q(i32(s.RW*s.C), s0, reg.RDX)
-	c.ADDQ(reg.RDX, py)
-	c.IMUL3Q(i32(s.RW), s1, n)
-	c.Label(name + "_px")
-	chunks(c, name+"_c", s.C, []reg.GPPhysical{px, py}, func(k int) {
-		c.VMOVDQU(mem(reg.R10, 0), reg.Y0)
-		storeBytes(c, reg.Y0, k, mem(reg.R11, 0), reg.RDX)
+	if s.Start > 0 {
+		c.ADDQ(i32(s.Start), px)
+	}
+	pixelLoop(c, name, s.RW, s0, s1, []reg.Register{px, py}, []int{s.XC, s.C}, func() {
+		chunks(c, name+"_c", s.C, []reg.GPPhysical{px, py}, func(k int) {
+			c.VMOVDQU(mem(reg.R10, 0), reg.Y0)
+			storeBytes(c, reg.Y0, k, mem(reg.R11, 0), reg.RDX)
+		})
 	})
-	c.ADDQ(i32(s.XC), px)
-	c.ADDQ(i32(s.C), py)
-	c.DECQ(n)
-	c.JNZ(operand.LabelRef(name + "_px"))
-	c.Label(done)
 	c.VZEROUPPER()
 	c.RET()
 	return nil
