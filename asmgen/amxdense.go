@@ -80,6 +80,8 @@ func (p *Program) AMXDense(name string, d *Dense, isa Target) error {
 	return g.emit()
 }
 
+// bytesWords packs b, 4 bytes to a little-endian word (the form read-only
+// data takes).
 func bytesWords(b []byte) []uint32 {
 	w := make([]uint32, len(b)/4)
 	for i := range w {

@@ -361,11 +361,7 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 		pk.capv = k.f32(1 << 30)
 	}
 	if r.Table != nil {
-		words := make([]uint32, 64)
-		for i, v := range r.Table {
-			words[i/4] |= uint32(v) << (8 * (i % 4))
-		}
-		rows := p.data(k.name+"_lut", words)
+		rows := p.data(k.name+"_lut", bytesWords(r.Table))
 		pk.lut = &lut{c: p.ctx, t: r.Table, row: func(j int) operand.Mem { return rows.Offset(16 * j) },
 			nib: k.u8(0x0F), top: k.u8(0x80), konst: func(v uint8) operand.Mem { return k.u8(int32(v)) }}
 	}

@@ -280,8 +280,8 @@ func (p *Program) Mul(name string, m *Mul) error {
 }
 
 // pixelLoop runs body for each pixel of rows [s, s1) of rw pixels, the
-// pointers ptrs at it: ptrs[i] advances by pix[i] bytes a pixel. It uses R8,
-// R9 and (for pointers of different strides) RDX; s is clobbered.
+// pointers ptrs at it: ptrs[i] advances by pix[i] bytes a pixel. It uses R8
+// and (for pointers of different strides) RDX; s is clobbered.
 func pixelLoop(c *build.Context, name string, rw int, s, s1 reg.GPPhysical, ptrs []reg.Register, pix []int, body func()) {
 	n := reg.R8
 	done := name + "_done"

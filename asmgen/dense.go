@@ -601,6 +601,10 @@ func (g *denseGen) implicit(done string) {
 			end += st.count * st.rows * d.OutStride
 			sl := g.label("strip")
 			g.Label(sl)
+			taps := func() {
+				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
+				g.lutStrip(st.rows, rT)
+			}
 			switch {
 			case d.Im2col:
 				g.im2colStrip(st.rows)
@@ -611,18 +615,15 @@ func (g *denseGen) implicit(done string) {
 				wide, join := g.label("strip_wide"), g.label("strip_join")
 				g.JNZ(operand.LabelRef(wide))
 				g.setPath(PathU8)
-				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
-				g.lutStrip(st.rows, rT)
+				taps()
 				g.JMP(operand.LabelRef(join))
 				g.Label(wide)
 				g.setPath(PathI16)
-				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
-				g.lutStrip(st.rows, rT)
+				taps()
 				g.setPath(g.mode)
 				g.Label(join)
 			default:
-				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
-				g.lutStrip(st.rows, rT)
+				taps()
 			}
 			if end == d.OW*d.OutStride && st.count == 1 {
 				break // the row's last strip: nothing to advance

@@ -111,9 +111,7 @@ func (p *Program) Gather(name string, g *Gather) error {
 			continue
 		}
 		for _, ctl := range ch.Ctl {
-			for i := 0; i < 16; i += 4 {
-				words = append(words, uint32(ctl[i])|uint32(ctl[i+1])<<8|uint32(ctl[i+2])<<16|uint32(ctl[i+3])<<24)
-			}
+			words = append(words, bytesWords(ctl[:])...)
 		}
 	}
 	var tbl operand.Mem

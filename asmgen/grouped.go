@@ -103,7 +103,7 @@ func (g *denseGen) spansOnly(n int) bool {
 // anyHighSpans is anyHigh over the first 4*nq bytes (in 32-byte steps) of
 // each of the pixels from base on: the bytes the block's quads read.
 func (g *denseGen) anyHighSpans(base reg.Register, pixels int) {
-	px, chunks := g.d.InStride, (4*g.nq+31)/32
+	px, nc := g.d.InStride, (4*g.nq+31)/32
 	u := min(16, pixels)
 	for pixels%u != 0 {
 		u--
@@ -111,7 +111,7 @@ func (g *denseGen) anyHighSpans(base reg.Register, pixels int) {
 	g.VPXOR(yX, yX, yX)
 	or := func(at reg.Register) {
 		for i := range u {
-			for c := range chunks {
+			for c := range nc {
 				g.VPOR(mem(at, i*px+32*c), yX, yX)
 			}
 		}
@@ -144,11 +144,11 @@ func narrowOrder[T any](v []T) []T {
 // narrowTranspose is the VPSHUFB control that puts a row's 16 bytes, in
 // position order, in column order (in each 128-bit lane).
 func narrowTranspose() []uint32 {
-	w := make([]uint32, 8)
-	for c := range 32 {
-		w[c/4] |= uint32(lower.NarrowCol(c%16)) << (8 * (c % 4))
+	var b [32]byte
+	for c := range b {
+		b[c] = byte(lower.NarrowCol(c % 16))
 	}
-	return w
+	return bytesWords(b[:])
 }
 
 // narrowTaps is the reduction of a narrow block (Dense.Narrow, weights as

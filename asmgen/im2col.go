@@ -108,11 +108,7 @@ func compactCtrl(cin int) []uint32 {
 			b[p*cin+c] = byte(4*p + c)
 		}
 	}
-	w := make([]uint32, 4)
-	for i := range w {
-		w[i] = uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24
-	}
-	return w
+	return bytesWords(b[:])
 }
 
 // im2colStrip gathers the patches of the strip of rows pixels at rStrip into

@@ -1,6 +1,8 @@
 package asmgen
 
 import (
+	"math/bits"
+
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -64,7 +66,7 @@ func (l *lut) needs(lo, n int, pairs *bool, blend *[3]bool) {
 }
 
 // lvl is the blend level of a subtree of n rows: bit 5, 6 or 7 as 0, 1, 2.
-func lvl(n int) int { return map[int]int{4: 0, 8: 1, 16: 2}[n] }
+func lvl(n int) int { return bits.Len(uint(n)) - 3 }
 
 // lookup returns a register holding the entries of the 32 bytes of r.x
 // (kept); the other registers of r are clobbered.

@@ -139,10 +139,8 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			}
 			l := &out.Layers[i]
 			if shared[i] && len(l.Funcs) > 0 {
-				for _, fn := range l.Funcs {
-					l.Funcs[isa.tier()] = fn
-					break
-				}
+				// One kernel for every tier: the first tier's.
+				l.Funcs[isa.tier()] = l.Funcs[tiers[0].tier()]
 				continue
 			}
 			if isa.AMX && !m.Layers[i].Tile && made[isa.base()] {

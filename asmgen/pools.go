@@ -41,7 +41,7 @@ const poolSig = "func(x, y *byte, s0, s1 int)"
 // tap, the number of valid taps and the count the average divides by.
 type poolAxis struct{ first, n, div int }
 
-// axis is the windows of the n outputs along an axis of in elements (kernel
+// poolAxes is the windows of the n outputs along an axis of in elements (kernel
 // k, stride s, pads lo and hi, dilation d); ok is false where one holds no
 // input element.
 func poolAxes(n, in, k, s, lo, hi, d int, countPad bool) ([]poolAxis, bool) {
