@@ -5,8 +5,9 @@ package lower
 // An input of a Concat that keeps the concat's
 // qparams (Concat.M[i] == 0) and whose producer can write pixels at a channel
 // stride (a pointwise or dense conv: its kernels take an output stride on
-// every tier) is written by that producer straight into its channel slice of
-// the concat's output, and the concat does not touch it.
+// every tier) and applies no epilogue table (epilogue.go) is written by that
+// producer straight into its channel slice of the concat's output, and the
+// concat does not touch it.
 //
 // A Slice whose every reader reads pixels at a channel stride (a Concat) is
 // a View: its output has no bytes of its own, its readers read its channels

@@ -7,7 +7,7 @@
 //   - Activations are uint8 NHWC (channels last) in one arena per worker: a
 //     pointwise conv is then a u8 x s8 GEMM over contiguous channels and a
 //     depthwise conv a per-channel vector multiply-add, both vectorising over
-//     channels. Tensors are placed first-fit in node order and their bytes
+//     channels. Tensors are placed first-fit in the order they become alive and their bytes
 //     reused once dead (plan.go); convs write concat inputs in place and
 //     slices read by strided readers move nothing (concat.go).
 //   - Weights are packed per kind (pack.go): one packing serves the portable
@@ -403,11 +403,7 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 			if err := checkWindowConv(c, l.XD, l.YD); err != nil {
 				return err
 			}
-			l.Kind = windowKind(c)
-			l.Im2col = l.Kind == Dense && Im2colConv(c.InC, *c.Geom)
-			return nil
-		}
-		if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
+		} else if err := checkConv(c, l.XD, l.YD, nd.Kind == compiler.KLinear); err != nil {
 			return err
 		}
 		l.Kind = ConvKind(c.Class())

@@ -56,10 +56,11 @@ func orders(ls []*Layer) {
 	}
 	for i := len(ls) - 1; i >= 0; i-- {
 		l := ls[i]
+		if o.tolerates(l) {
+			continue
+		}
 		for _, id := range l.Node.In {
-			if !o.tolerates(l) {
-				o.need[id] = true
-			}
+			o.need[id] = true
 		}
 	}
 	for _, l := range ls {
@@ -330,8 +331,8 @@ func (o *orderer) concat(l *Layer) {
 	if !o.need[l.Y.ID] {
 		// Free to choose: by block, then each input in its own order (one
 		// block when no reader asks for any).
-		for c := range chans {
-			if key != nil {
+		if key != nil {
+			for c := range chans {
 				chans[c].block = key[c]
 			}
 		}

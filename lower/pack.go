@@ -115,10 +115,11 @@ func pack(ls []*Layer) (wLen, bCount int) {
 		case Depthwise:
 			l.W, l.B = packDepthwise(c, l.X.Zero)
 		case Dense:
-			l.W, l.B = packConv(c, l.X.Zero)
 			if l.Im2col {
 				w := c.Window()
-				l.W = PackIm2col(c.Weight, c.InC, c.OutC, w.Taps())
+				l.W, l.B = PackIm2col(c.Weight, c.InC, c.OutC, w.Taps()), foldBias(c, l.X.Zero)
+			} else {
+				l.W, l.B = packConv(c, l.X.Zero)
 			}
 		case Grouped:
 			l.W, l.B = packGrouped(c, l.X.Zero)

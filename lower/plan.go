@@ -12,8 +12,8 @@ func roundUp(n, a int) int { return (n + a - 1) / a * a }
 // interval is a tensor's life in node order: written by node def, last read by node last.
 type interval struct{ def, last, size int }
 
-// firstFit places tensors in node order at the lowest offset where they overlap no
-// tensor still alive (one whose last reader is this node or later). A tensor's
+// firstFit places tensors, in the order they become alive (def), at the lowest
+// offset where they overlap no tensor still alive (one whose last reader is this node or later). A tensor's
 // bytes are free again after its last reader, so a residual input stays alive
 // across its block. It returns each tensor's offset and the arena size.
 func firstFit(ts []interval) ([]int, int) {

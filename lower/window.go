@@ -7,9 +7,6 @@ import "github.com/ptqc/ptqc/compiler"
 // Depthwise or Grouped kernels, which take the window (their kind with Geom
 // set, Windowed).
 
-// windowKind is the kind of a conv with a window c.Geom (never pointwise).
-func windowKind(c *compiler.Conv) Kind { return ConvKind(c.Class()) }
-
 // Windowed says whether l is a conv whose window is not the square one of
 // Kernel, Stride and Pad, or a MaxPool whose window is not square with pads
 // at most half the kernel: its geometry is l.Geom.Window.
