@@ -16,21 +16,10 @@ type EqualizePair struct {
 func EqualizePairs(g *Graph) []EqualizePair {
 	var pairs []EqualizePair
 	for _, n := range g.Nodes {
-		if n.Op != OpConv || (n.Act != ActNone && n.Act != ActReLU) || n.Out == g.Output {
+		if n.Op != OpConv {
 			continue
 		}
-		cs := g.Consumers(n.Out)
-		if len(cs) != 1 {
-			continue
-		}
-		next := cs[0]
-		if next.Op == OpMean && next.Out != g.Output {
-			if ms := g.Consumers(next.Out); len(ms) == 1 && ms[0].Op == OpLinear {
-				pairs = append(pairs, EqualizePair{n, ms[0]})
-			}
-			continue
-		}
-		if next.Op == OpConv && (next.Conv.Groups == 1 || next.Conv.Depthwise()) && n.Conv.OutC == next.Conv.InC {
+		if next, _ := equalizeNext(g, n); next != nil {
 			pairs = append(pairs, EqualizePair{n, next})
 		}
 	}
@@ -40,32 +29,46 @@ func EqualizePairs(g *Graph) []EqualizePair {
 // EqualizeUnpaired counts, by reason, the convs EqualizePairs leaves out:
 // equalization skips what it cannot scale exactly and says why.
 func EqualizeUnpaired(g *Graph) map[string]int {
-	paired := map[*Node]bool{}
-	for _, p := range EqualizePairs(g) {
-		paired[p.First] = true
-	}
 	why := map[string]int{}
 	for _, n := range g.Nodes {
-		if n.Op != OpConv || paired[n] {
+		if n.Op != OpConv {
 			continue
 		}
-		cs := g.Consumers(n.Out)
-		switch {
-		case n.Out == g.Output:
-			why["output of the graph"]++
-		case n.Act == ActReLU6:
-			why["ReLU6 clips"]++
-		case len(cs) != 1:
-			why["output read by several nodes (residual, concat, split)"]++
-		case cs[0].Op == OpConv && cs[0].Conv.Groups > 1 && !cs[0].Conv.Depthwise():
-			why["next conv is grouped"]++
-		case cs[0].Op == OpMean:
-			why["mean not followed by a linear"]++
-		default:
-			why["followed by "+cs[0].Op.String()]++
+		if next, reason := equalizeNext(g, n); next == nil {
+			why[reason]++
 		}
 	}
 	return why
+}
+
+// equalizeNext is conv n's partner in a pair, or nil and why it has none.
+func equalizeNext(g *Graph, n *Node) (*Node, string) {
+	cs := g.Consumers(n.Out)
+	switch {
+	case n.Out == g.Output:
+		return nil, "output of the graph"
+	case n.Act == ActReLU6:
+		return nil, "ReLU6 clips"
+	case n.Act != ActNone && n.Act != ActReLU:
+		return nil, "its activation is not positively homogeneous"
+	case len(cs) != 1:
+		return nil, "output read by several nodes (residual, concat, split)"
+	}
+	next := cs[0]
+	switch {
+	case next.Op == OpMean:
+		if ms := g.Consumers(next.Out); next.Out != g.Output && len(ms) == 1 && ms[0].Op == OpLinear {
+			return ms[0], ""
+		}
+		return nil, "mean not followed by a linear"
+	case next.Op != OpConv:
+		return nil, "followed by " + next.Op.String()
+	case next.Conv.Groups > 1 && !next.Conv.Depthwise():
+		return nil, "next conv is grouped"
+	case n.Conv.OutC != next.Conv.InC:
+		return nil, "channel counts differ"
+	}
+	return next, ""
 }
 
 // outRange is max |w| over each output channel of a conv.
