@@ -9,8 +9,8 @@ import (
 )
 
 // The portable kernels of tables, products, concatenation, channel moves,
-// average pooling and dilated max pools: the generic tier's, and every
-// tier's for the kinds without assembly (lower.Kind.HasAsm). Their loop bodies are written as Go
+// average pooling and dilated max pools: the generic tier's (every kind of
+// these has assembly, lower.Kind.HasAsm). Their loop bodies are written as Go
 // source in which $ stands for the layer's ID prefix ($XC is l07XC); the
 // constants are the layer's, as for the other kernels. Each follows the
 // interpreter's arithmetic (compiler/interp_ops.go) on NHWC bytes: integer
@@ -229,8 +229,9 @@ var opKernels = map[lower.Kind]func(*jen.File, *layer){
 }
 
 // hasRows says whether the portable kernel of kind k takes output rows:
-// those of opKernels and the grouped conv's, the kinds without assembly
-// that the workers of a tier split.
+// those of opKernels and the grouped conv's (kinds that once had no
+// assembly, their rows split across a tier's workers; forwardGeneric gives
+// them all rows).
 func hasRows(k lower.Kind) bool {
 	_, ok := opKernels[k]
 	return ok || k == lower.Grouped
