@@ -56,8 +56,6 @@ func compileFunc(fn *ir.Function) error {
 			return nil
 		},
 		allocate,
-		pass.BindRegisters,
-		pass.VerifyAllocation,
 		pass.EnsureBasePointerCalleeSaved,
 		pass.PruneSelfMoves,
 		pass.RequiredISAExtensions,
@@ -69,16 +67,20 @@ func compileFunc(fn *ir.Function) error {
 	return nil
 }
 
-// allocate is avo's Liveness and AllocateRegisters where fn has virtual
-// registers, else the empty allocation they would give.
+// allocate is avo's Liveness, AllocateRegisters, BindRegisters and
+// VerifyAllocation where fn has virtual registers. Without them the
+// allocation is empty and binding it changes no operand: both passes are
+// skipped (a fifth of the asm stage's CPU).
 func allocate(fn *ir.Function) error {
 	for _, i := range fn.Instructions() {
 		for _, r := range i.Registers() {
 			if r.ID().IsVirtual() {
-				if err := pass.Liveness(fn); err != nil {
-					return err
+				for _, p := range []func(*ir.Function) error{pass.Liveness, pass.AllocateRegisters, pass.BindRegisters, pass.VerifyAllocation} {
+					if err := p(fn); err != nil {
+						return err
+					}
 				}
-				return pass.AllocateRegisters(fn)
+				return nil
 			}
 		}
 	}
