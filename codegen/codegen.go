@@ -25,7 +25,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"go/token"
+	"maps"
 	"sort"
+	"sync"
 
 	"github.com/dave/jennifer/jen"
 	"github.com/ptqc/ptqc/lower"
@@ -83,34 +85,49 @@ func Generate(m *lower.Model, opts Options) (*Package, error) {
 	wb := weightsBin(m)
 	g := &gen{m: m.Quantized, lm: m, opts: opts, layers: ls, weights: wb}
 	p := &Package{Name: opts.Package, Files: map[string][]byte{"weights.bin": wb}, WeightsBytes: len(wb), ArenaBytes: m.ArenaBytes, Tiers: []string{runtime.TierGeneric}}
+	type emitter struct {
+		name string
+		emit func() (map[string][]byte, error)
+	}
+	var emits []emitter
 	if opts.Asm != nil {
 		g.asm = opts.Asm
 		if len(g.asm.Layers) != len(ls) {
 			return nil, fmt.Errorf("assembly: %d layers for %d nodes", len(g.asm.Layers), len(ls))
 		}
-		files, err := g.asmFiles()
-		if err != nil {
-			return nil, fmt.Errorf("assembly: %w", err)
-		}
-		for name, b := range files {
-			p.Files[name] = b
-		}
+		emits = append(emits, emitter{"assembly", g.asmFiles})
 		p.Tiers = append(p.Tiers, g.asm.Tiers...)
 	}
-	for _, f := range []struct {
-		name string
-		emit func() ([]byte, error)
-	}{{"doc.go", g.doc}, {"model.go", g.model}, {"kernels.go", g.kernels}} {
-		b, err := f.emit()
-		if err != nil {
-			return nil, fmt.Errorf("generating %s: %w", f.name, err)
+	emits = append(emits, emitter{"doc.go", one("doc.go", g.doc)}, emitter{"model.go", one("model.go", g.model)}, emitter{"kernels.go", one("kernels.go", g.kernels)})
+	// The files are independent renderings of g (read only): side by side.
+	files := make([]map[string][]byte, len(emits))
+	errs := make([]error, len(emits))
+	var wg sync.WaitGroup
+	for i, e := range emits {
+		wg.Go(func() { files[i], errs[i] = e.emit() })
+	}
+	wg.Wait()
+	for i, e := range emits {
+		if errs[i] != nil {
+			if e.name == "assembly" {
+				return nil, fmt.Errorf("assembly: %w", errs[i])
+			}
+			return nil, fmt.Errorf("generating %s: %w", e.name, errs[i])
 		}
-		p.Files[f.name] = b
+		maps.Copy(p.Files, files[i])
 	}
 	if err := p.stampBuild(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// one is an emitter of the single file name.
+func one(name string, emit func() ([]byte, error)) func() (map[string][]byte, error) {
+	return func() (map[string][]byte, error) {
+		b, err := emit()
+		return map[string][]byte{name: b}, err
+	}
 }
 
 // headerLen is where weights.bin's data starts.

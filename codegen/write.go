@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // fileNames are all the files a build may write, sorted: a file of any other
@@ -252,15 +253,25 @@ func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) erro
 			t.discard()
 		}
 	}()
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return err
+	// Side by side: each write waits on its own fsync.
+	ts := make([]*tempFile, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			if errs[i] = ctx.Err(); errs[i] == nil {
+				ts[i], errs[i] = writeTemp(dir, p.Files[name])
+			}
+		})
+	}
+	wg.Wait()
+	for i, t := range ts {
+		if t != nil {
+			tmps = append(tmps, t)
 		}
-		t, err := writeTemp(dir, p.Files[name])
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", filepath.Join(dir, name), err)
+		if errs[i] != nil && !errors.Is(errs[i], ctx.Err()) {
+			return fmt.Errorf("writing %s: %w", filepath.Join(dir, names[i]), errs[i])
 		}
-		tmps = append(tmps, t)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
