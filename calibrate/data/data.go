@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/ptqc/ptqc/internal/safesize"
 	"github.com/ptqc/ptqc/runtime"
@@ -168,6 +169,13 @@ func (d *arrayDataset) Load(i int, dst []float32) (int, error) {
 	sz := d.h * d.w * d.c
 	if d.f32 {
 		sz = chw * 4
+		if d.data == nil && nativeLittle && sz > 0 {
+			// The file's bytes are dst's: read them in place.
+			if err := d.readAt(i, unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), sz)); err != nil {
+				return 0, err
+			}
+			return d.label(i), nil
+		}
 	}
 	src, done, err := d.sample(i, sz)
 	if err != nil {
@@ -181,10 +189,19 @@ func (d *arrayDataset) Load(i int, dst []float32) (int, error) {
 	} else if err := d.t.Pixels(dst, src, d.h, d.w, d.c, d.hwc); err != nil {
 		return 0, fmt.Errorf("%s: sample %d: %w", d.path, i, err)
 	}
+	return d.label(i), nil
+}
+
+// nativeLittle is whether float32s are stored little-endian here, as the
+// .npy files Load reads in place hold them.
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// label is sample i's label, -1 if the set has none.
+func (d *arrayDataset) label(i int) int {
 	if d.labels == nil {
-		return -1, nil
+		return -1
 	}
-	return d.labels[i], nil
+	return d.labels[i]
 }
 
 // sample returns the sz bytes of sample i, and what to call when they are
@@ -200,21 +217,28 @@ func (d *arrayDataset) sample(i, sz int) ([]byte, func(), error) {
 	if len(*bp) != sz {
 		*bp = make([]byte, sz)
 	}
-	done := func() { d.bufs.Put(bp) }
+	if err := d.readAt(i, *bp); err != nil {
+		d.bufs.Put(bp)
+		return nil, nil, err
+	}
+	return *bp, func() { d.bufs.Put(bp) }, nil
+}
+
+// readAt reads sample i, len(b) bytes, from the file.
+func (d *arrayDataset) readAt(i int, b []byte) error {
 	// Opened for each sample: the dataset has no Close.
 	f, err := os.Open(d.path)
 	if err == nil {
-		_, err = f.ReadAt(*bp, d.off+int64(i)*int64(sz))
+		_, err = f.ReadAt(b, d.off+int64(i)*int64(len(b)))
 		f.Close()
 	}
 	if err != nil {
-		done()
 		if errors.Is(err, io.EOF) {
 			err = errors.New("the file is shorter than when it was opened")
 		}
-		return nil, nil, fmt.Errorf("%s: sample %d: %w", d.path, i, err)
+		return fmt.Errorf("%s: sample %d: %w", d.path, i, err)
 	}
-	return *bp, done, nil
+	return nil
 }
 
 // openNpyFile opens an uncompressed .npy file, reading only its header: Load
