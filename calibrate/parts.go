@@ -91,8 +91,11 @@ type histParts struct {
 	// bounds.
 	counts *[2][partBins]uint32
 	stash  []float32 // the parts, without their zeros if nz
-	nz     bool      // false: guessed edges too wide for float32 bins (count's other cases)
-	zeros  int       // zeros left out of counts and stash
+	// faulted is how much of stash's capacity has been prefaulted: its
+	// first pages are written in the first call, a fault each otherwise.
+	faulted int
+	nz      bool // false: guessed edges too wide for float32 bins (count's other cases)
+	zeros   int  // zeros left out of counts and stash
 }
 
 func (o *HistogramObserver) begin(size int) {
@@ -101,6 +104,7 @@ func (o *HistogramObserver) begin(size int) {
 	p.guess, p.nz, p.zeros = false, true, 0
 	if cap(p.stash) < size+floatk.HistSlack {
 		p.stash = make([]float32, 0, size+floatk.HistSlack)
+		p.faulted = 0
 	}
 	p.stash = p.stash[:0]
 	if p.counts == nil {
@@ -120,6 +124,10 @@ func (o *HistogramObserver) begin(size int) {
 
 func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 	p := &o.p
+	if need := min(len(p.stash)+len(x)+floatk.HistSlack, cap(p.stash)); need > p.faulted {
+		prefault(p.stash[p.faulted:need])
+		p.faulted = need
+	}
 	if !p.nz {
 		lo, hi, ok = floatk.Best.MinMax(x)
 		if ok {
