@@ -2,6 +2,7 @@ package asmgen
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/ir"
@@ -154,20 +155,32 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 		}
 	}
 	// The kernels are generated side by side, each on its own Program, and
-	// absorbed in order: the file is the one a single Program gives.
+	// absorbed in order as they come: the file is the one a single Program
+	// gives.
 	ps := make([]*Program, len(jobs))
 	errs := make([]error, len(jobs))
-	each(len(jobs), func(k int) {
+	ready := make([]chan struct{}, len(jobs))
+	for k := range ready {
+		ready[k] = make(chan struct{})
+	}
+	var stop atomic.Bool // an error: the jobs left need not run
+	go each(len(jobs), func(k int) {
+		defer close(ready[k])
+		if stop.Load() {
+			return
+		}
 		j := jobs[k]
 		ps[k] = NewProgram(pkg)
 		errs[k] = layers[j.i](ps[k], j.isa, j.fn)
 	})
 	p := NewProgram(pkg)
 	for k, j := range jobs {
+		<-ready[k]
 		if errs[k] == nil {
 			errs[k] = p.absorb(ps[k])
 		}
 		if errs[k] != nil {
+			stop.Store(true)
 			return nil, fmt.Errorf("node %d (%s): %w", j.i, m.Layers[j.i].Node.Name, errs[k])
 		}
 		ps[k] = nil
