@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/mmcloughlin/avo/ir"
+	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
@@ -72,20 +73,41 @@ func compileFunc(fn *ir.Function) error {
 // allocation is empty and binding it changes no operand: both passes are
 // skipped (a fifth of the asm stage's CPU).
 func allocate(fn *ir.Function) error {
-	for _, i := range fn.Instructions() {
-		for _, r := range i.Registers() {
-			if r.ID().IsVirtual() {
-				for _, p := range []func(*ir.Function) error{pass.Liveness, pass.AllocateRegisters, pass.BindRegisters, pass.VerifyAllocation} {
-					if err := p(fn); err != nil {
-						return err
-					}
+	if !hasVirtual(fn) {
+		fn.Allocation = reg.NewEmptyAllocation()
+		return nil
+	}
+	for _, p := range []func(*ir.Function) error{pass.Liveness, pass.AllocateRegisters, pass.BindRegisters, pass.VerifyAllocation} {
+		if err := p(fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasVirtual reports whether an operand of fn names a virtual register
+// (avo's Instruction.Registers, without building its lists).
+func hasVirtual(fn *ir.Function) bool {
+	virtual := func(r reg.Register) bool { return r != nil && r.ID().IsVirtual() }
+	for _, n := range fn.Nodes {
+		i, ok := n.(*ir.Instruction)
+		if !ok {
+			continue
+		}
+		for _, op := range i.Operands {
+			switch op := op.(type) {
+			case reg.Register:
+				if virtual(op) {
+					return true
 				}
-				return nil
+			case operand.Mem:
+				if virtual(op.Base) || virtual(op.Index) {
+					return true
+				}
 			}
 		}
 	}
-	fn.Allocation = reg.NewEmptyAllocation()
-	return nil
+	return false
 }
 
 // each runs fn(0), ..., fn(n-1) on GOMAXPROCS goroutines.

@@ -3,9 +3,13 @@ package asmgen
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/ir"
+	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
+	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/lower"
 )
@@ -44,5 +48,54 @@ func TestCompileMatchesAvo(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCompileVirtualRegisters: a function with virtual registers still gets
+// avo's allocation (and its binding), one without them the empty one.
+func TestCompileVirtualRegisters(t *testing.T) {
+	file := func() *ir.File {
+		c := build.NewContext()
+		c.Package("net")
+		c.Function("addone")
+		c.SignatureExpr("func(x uint64) uint64")
+		x := c.Load(c.Param("x"), c.GP64())
+		y := c.GP64()
+		c.MOVQ(x, y)
+		c.ADDQ(operand.Imm(1), y)
+		c.Store(y, c.ReturnIndex(0))
+		c.RET()
+		c.Function("two")
+		c.SignatureExpr("func() uint64")
+		c.MOVQ(operand.U32(2), reg.RAX)
+		c.Store(reg.RAX, c.ReturnIndex(0))
+		c.RET()
+		f, err := c.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cfg := printer.Config{Name: "ptqc", Pkg: "net"}
+	got, want := file(), file()
+	if !hasVirtual(got.Functions()[0]) || hasVirtual(got.Functions()[1]) {
+		t.Fatal("hasVirtual: want true for addone, false for two")
+	}
+	if err := compile(got); err != nil {
+		t.Fatal(err)
+	}
+	if err := pass.Compile.Execute(want); err != nil {
+		t.Fatal(err)
+	}
+	g, err := printAsm(cfg, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := printer.NewGoAsm(cfg).Print(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(w), string(g)); diff != "" {
+		t.Errorf("compile differs from avo's pass.Compile (-avo +compile):\n%s", diff)
 	}
 }
