@@ -15,6 +15,7 @@
 package asmgen
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"regexp"
@@ -133,11 +134,12 @@ func (p *Program) function(name, sig string, doc ...string) error {
 // data adds a read-only symbol made of 32-bit words and returns it.
 // Equal tables (the tiers' copies, splatted constants) share one symbol.
 func (p *Program) data(name string, words []uint32) operand.Mem {
-	var key strings.Builder
-	for _, w := range words {
-		fmt.Fprintf(&key, "%08x", w)
+	kb := make([]byte, 4*len(words))
+	for i, w := range words {
+		binary.LittleEndian.PutUint32(kb[4*i:], w)
 	}
-	if m, ok := p.tables[key.String()]; ok {
+	key := string(kb) // the words' bytes: equal keys, equal tables
+	if m, ok := p.tables[key]; ok {
 		return m
 	}
 	m := p.ctx.StaticGlobal(name)
@@ -149,8 +151,8 @@ func (p *Program) data(name string, words []uint32) operand.Mem {
 			p.ctx.AppendDatum(operand.U32(words[i]))
 		}
 	}
-	p.tables[key.String()] = m
-	p.keys[m.Symbol.Name] = key.String()
+	p.tables[key] = m
+	p.keys[m.Symbol.Name] = key
 	return m
 }
 
