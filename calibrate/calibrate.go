@@ -3,6 +3,7 @@ package calibrate
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/ptqc/ptqc/calibrate/data"
 	"github.com/ptqc/ptqc/ir"
@@ -91,6 +92,7 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 			order = append(order, ob)
 		}
 	}
+	var ends sync.WaitGroup
 	hook := func(n *ir.Node, out []float32, k int) error {
 		ob, ok := obs[n.Out]
 		if !ok || !Observed(n) {
@@ -114,11 +116,17 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 			ob.seen += take
 			out, k = out[len(x):], k-take
 			if ob.seen%batch == 0 || ob.seen == total {
-				ob.po.end()
 				if ob.seen == total {
-					// The search for the qparams (a histogram's: ~0.4 ms)
-					// runs now, while the others' layers still compute.
-					ob.o.MinMax()
+					// The last batch ends off the hook, with the search
+					// for the qparams (a histogram's: ~0.4 ms), while the
+					// last samples' later layers compute: the other cores
+					// have no samples left.
+					ends.Go(func() {
+						ob.po.end()
+						ob.o.MinMax()
+					})
+				} else {
+					ob.po.end()
 				}
 				// The last observer ends a batch after the others.
 				if progress != nil && ob == order[len(order)-1] {
@@ -150,6 +158,7 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		}
 		return nil
 	}, hook)
+	ends.Wait()
 	if err != nil {
 		return nil, err
 	}
