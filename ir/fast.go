@@ -460,7 +460,7 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		} else {
 			cols = x
 		}
-		tile := p.tileScratch()
+		tile := p.tileScratch(K)
 		defer putScratch(tile)
 		for t0 := j0; t0 < j1; t0 += nr {
 			b := cols[base+t0-j0:]
@@ -503,7 +503,7 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 			}
 			clear(row[cnt*N:])
 		}
-		tile := p.tileScratch()
+		tile := p.tileScratch(K)
 		for t0 := 0; t0 < w; t0 += nr {
 			p.gemmTile(st, st.a, st.bias, b[t0:], w, c, w, t0, lo, hi, *tile)
 		}
@@ -518,8 +518,11 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 	})
 }
 
-// tileScratch is gemmTile's scratch: a tile and GemmDotPhased's.
-func (p *Program) tileScratch() *[]float32 { return scratch(4 * p.k.MR * p.k.NR) }
+// tileScratch is gemmTile's scratch for sums of k terms: a tile and
+// GemmDotPhased's or GemmDot's.
+func (p *Program) tileScratch(k int) *[]float32 {
+	return scratch(p.k.MR*p.k.NR + max(3*p.k.MR, k)*p.k.NR)
+}
 
 // gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of
 // the output o (rows of N) from a's packed rows, bias and b, their K x NR
@@ -529,13 +532,16 @@ func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32,
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, st.m
 	tile, tmp := scratch[:mr*nr], scratch[mr*nr:]
-	gemm := kt.GemmDot
+	gemm := kt.GemmSeq
 	switch {
 	case st.im2col:
-		gemm = kt.GemmSeq
 	case st.phased:
 		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 			kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		}
+	default:
+		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+			kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 		}
 	}
 	full := t0+nr <= N

@@ -21,14 +21,14 @@ func BenchmarkGemm(b *testing.B) {
 				bb := make([]float32, k*kt.NR)
 				cc := make([]float32, mr*kt.NR)
 				bias := make([]float32, mr)
-				tmp := make([]float32, 3*mr*kt.NR)
+				tmp := make([]float32, max(3*mr, k)*kt.NR)
 				inf := float32(math.Inf(1))
 				for b.Loop() {
 					switch name {
 					case "seq":
 						kt.GemmSeq(1, mr, k, a, bb, kt.NR, cc, kt.NR, bias, -inf, inf)
 					case "dot":
-						kt.GemmDot(1, mr, k, a, bb, kt.NR, cc, kt.NR, bias, -inf, inf)
+						kt.GemmDot(1, mr, k, a, bb, kt.NR, cc, kt.NR, bias, -inf, inf, tmp)
 					default:
 						kt.GemmDotPhased(1, mr, k, a, bb, kt.NR, cc, kt.NR, bias, -inf, inf, tmp)
 					}

@@ -32,23 +32,24 @@ type Kernels struct {
 	Block int
 	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
 
-	seq, dot gemmFunc
-	dotPh    dotPhFunc
-	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
-	dw3      [2]dw3Func // strides 1 and 2; nil: DW3 is false
-	add      func(n int, a, b, c *float32)
-	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
-	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
-	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
-	deint    func(n int, x, even, odd *float32)
-	sig      [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
+	seq     gemmFunc
+	dot     tmpGemmFunc
+	dotPh   tmpGemmFunc
+	dw      func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	dw3     [2]dw3Func // strides 1 and 2; nil: DW3 is false
+	add     func(n int, a, b, c *float32)
+	minmax  func(n int, x *float32) (lo, hi int32, nan bool)
+	histIdx func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
+	histNZ  func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
+	deint   func(n int, x, even, odd *float32)
+	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
 
 type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
 
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
-type dotPhFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
+type tmpGemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
 
 // Generic is the portable Go tier.
 var Generic = &Kernels{Name: runtime.Generic.Name, MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo,
@@ -96,10 +97,14 @@ func firsts(k int, a, b []float32) (pa, pb *float32) {
 // GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
 // order: four partial sums (of the steps i = 0, 1, 2, 3 mod 4 below k&^3, the
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
-func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+// tmp holds k*NR floats of scratch (a copy of B's columns).
+func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
 	t.check("GemmDot", t.MRDot, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < max(1, k*t.NR) {
+		panic(fmt.Sprintf("floatk: %s GemmDot: %d floats of scratch for k %d", t.Name, len(tmp), k))
+	}
 	pa, pb := firsts(k, a, b)
-	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
+	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
 // GemmDotPhased is GemmDot for mr <= MR (a larger tile, which pays where k
@@ -416,7 +421,7 @@ func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *flo
 	}
 }
 
-func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, _ *float32) {
 	for p := range panels {
 		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi, nil)
 	}

@@ -34,7 +34,7 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
-		tmp := make([]float32, 3*kt.MR*kt.NR)
+		tmp := make([]float32, max(3*kt.MR, 300)*kt.NR)
 		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased"} {
 			mrMax := kt.MR
 			if name == "GemmDot" {
@@ -62,7 +62,7 @@ func TestGemm(t *testing.T) {
 						case "GemmSeq":
 							kt.GemmSeq(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 						case "GemmDot":
-							kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
+							kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 						default:
 							kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 							order = PhaseOrder(k)

@@ -640,9 +640,29 @@ sum:
 	VZEROUPPER
 	RET
 
-// func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
-// Requires: AVX
-TEXT ·gemmdot2_avx2(SB), NOSPLIT, $0-72
+// func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, MMX+
+TEXT ·gemmdot2_avx2(SB), NOSPLIT, $0-80
+	MOVQ  k+0(FP), AX
+	MOVQ  b+16(FP), CX
+	MOVQ  ldb+24(FP), DX
+	MOVQ  tmp+72(FP), BX
+	SHLQ  $0x02, DX
+	TESTQ AX, AX
+	JZ    packed
+
+pack:
+	VMOVUPS    (CX), Y0
+	VMOVUPS    32(CX), Y1
+	PREFETCHT0 64(CX)
+	VMOVUPS    Y0, (BX)
+	VMOVUPS    Y1, 32(BX)
+	ADDQ       DX, CX
+	ADDQ       $0x00000040, BX
+	DECQ       AX
+	JNZ        pack
+
+packed:
 	MOVQ a+8(FP), AX
 	MOVQ bias+48(FP), CX
 	MOVQ c+32(FP), DX
@@ -653,10 +673,6 @@ panel:
 	MOVQ   SI, DI
 	SHRQ   $0x02, SI
 	ANDQ   $0x03, DI
-	MOVQ   ldb+24(FP), R8
-	SHLQ   $0x02, R8
-	MOVQ   R8, R9
-	SHLQ   $0x02, R9
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
@@ -665,63 +681,63 @@ panel:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
-	MOVQ   b+16(FP), R10
-	MOVQ   AX, R11
-	MOVQ   SI, R12
-	TESTQ  R12, R12
+	MOVQ   tmp+72(FP), R8
+	MOVQ   AX, R9
+	MOVQ   SI, R10
+	TESTQ  R10, R10
 	JZ     pair0done
 
 pair0:
-	VMOVUPS      (R10), Y0
-	VMOVUPS      32(R10), Y1
-	VBROADCASTSS (R11), Y2
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y4, Y4
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y5, Y5
-	VBROADCASTSS 4(R11), Y2
+	VBROADCASTSS 4(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y6, Y6
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y7, Y7
-	VMOVUPS      (R10)(R8*1), Y0
-	VMOVUPS      32(R10)(R8*1), Y1
-	VBROADCASTSS 8(R11), Y2
+	VMOVUPS      64(R8), Y0
+	VMOVUPS      96(R8), Y1
+	VBROADCASTSS 8(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y8, Y8
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y9, Y9
-	VBROADCASTSS 12(R11), Y2
+	VBROADCASTSS 12(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y10, Y10
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y11, Y11
-	ADDQ         $0x00000020, R11
-	ADDQ         R9, R10
-	DECQ         R12
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000100, R8
+	DECQ         R10
 	JNZ          pair0
 
 pair0done:
-	MOVQ  DI, R12
-	TESTQ R12, R12
+	MOVQ  DI, R10
+	TESTQ R10, R10
 	JZ    taildone
 
 tail:
-	VMOVUPS      (R10), Y0
-	VMOVUPS      32(R10), Y1
-	VBROADCASTSS (R11), Y2
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y4, Y4
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y5, Y5
-	VBROADCASTSS 4(R11), Y2
+	VBROADCASTSS 4(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y6, Y6
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y7, Y7
-	ADDQ         $0x00000008, R11
-	ADDQ         R8, R10
-	DECQ         R12
+	ADDQ         $0x00000008, R9
+	ADDQ         $0x00000040, R8
+	DECQ         R10
 	JNZ          tail
 
 taildone:
@@ -737,43 +753,42 @@ taildone:
 	VXORPS Y13, Y13, Y13
 	VXORPS Y14, Y14, Y14
 	VXORPS Y15, Y15, Y15
-	MOVQ   b+16(FP), R10
-	ADDQ   R8, R10
-	ADDQ   R8, R10
-	MOVQ   AX, R11
-	ADDQ   $0x00000010, R11
-	MOVQ   SI, R12
-	TESTQ  R12, R12
+	MOVQ   tmp+72(FP), R8
+	ADDQ   $0x00000080, R8
+	MOVQ   AX, R9
+	ADDQ   $0x00000010, R9
+	MOVQ   SI, R10
+	TESTQ  R10, R10
 	JZ     pair2done
 
 pair2:
-	VMOVUPS      (R10), Y0
-	VMOVUPS      32(R10), Y1
-	VBROADCASTSS (R11), Y2
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y8, Y8
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y9, Y9
-	VBROADCASTSS 4(R11), Y2
+	VBROADCASTSS 4(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y10, Y10
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y11, Y11
-	VMOVUPS      (R10)(R8*1), Y0
-	VMOVUPS      32(R10)(R8*1), Y1
-	VBROADCASTSS 8(R11), Y2
+	VMOVUPS      64(R8), Y0
+	VMOVUPS      96(R8), Y1
+	VBROADCASTSS 8(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y12, Y12
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y13, Y13
-	VBROADCASTSS 12(R11), Y2
+	VBROADCASTSS 12(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y14, Y14
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y15, Y15
-	ADDQ         $0x00000020, R11
-	ADDQ         R9, R10
-	DECQ         R12
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000100, R8
+	DECQ         R10
 	JNZ          pair2
 
 pair2done:

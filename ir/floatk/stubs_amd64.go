@@ -39,10 +39,10 @@ func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmdot2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
+// gemmdot2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo); tmp holds k*16 floats.
 //
 //go:noescape
-func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
 // gemmdp1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
 //
