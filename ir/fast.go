@@ -494,6 +494,9 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 		s0 := j * per
 		cnt := min(per, n-s0)
 		w := (cnt*N + nr - 1) / nr * nr
+		if h := p.k.HalfNR(); st.phased && h > 0 {
+			w = (cnt*N + h - 1) / h * h // a last half tile: see gemmTile
+		}
 		buf := scratch((K + M) * w)
 		b, c := (*buf)[:K*w], (*buf)[K*w:]
 		for k := range K {
@@ -526,7 +529,9 @@ func (p *Program) tileScratch(k int) *[]float32 {
 
 // gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of
 // the output o (rows of N) from a's packed rows, bias and b, their K x NR
-// columns at stride ldb. scratch is tileScratch's.
+// columns at stride ldb. A phased tile of HalfNR columns or fewer takes
+// GemmDotPhasedHalf, which computes half as much padding. scratch is
+// tileScratch's.
 func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
@@ -535,6 +540,11 @@ func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32,
 	gemm := kt.GemmSeq
 	switch {
 	case st.im2col:
+	case st.phased && N-t0 <= kt.HalfNR():
+		nr = kt.HalfNR()
+		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+			kt.GemmDotPhasedHalf(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		}
 	case st.phased:
 		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 			kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)

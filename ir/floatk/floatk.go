@@ -35,6 +35,7 @@ type Kernels struct {
 	seq     gemmFunc
 	dot     tmpGemmFunc
 	dotPh   tmpGemmFunc
+	dotPhH  tmpGemmFunc // GemmDotPhasedHalf; nil: none
 	dw      func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
 	dw3     [2]dw3Func // strides 1 and 2; nil: DW3 is false
 	add     func(n int, a, b, c *float32)
@@ -81,7 +82,7 @@ func best() *Kernels {
 // of A packed k-major (the mr values of step i together); b and c are
 // row-major with strides ldb and ldc. clamp keeps NaN and -0.
 func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.check("GemmSeq", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	t.check("GemmSeq", t.MR, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
 	pa, pb := firsts(k, a, b)
 	t.seq(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
@@ -99,7 +100,7 @@ func firsts(k int, a, b []float32) (pa, pb *float32) {
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
 // tmp holds k*NR floats of scratch (a copy of B's columns).
 func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
-	t.check("GemmDot", t.MRDot, panels, mr, k, a, b, ldb, c, ldc, bias)
+	t.check("GemmDot", t.MRDot, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
 	if len(tmp) < max(1, k*t.NR) {
 		panic(fmt.Sprintf("floatk: %s GemmDot: %d floats of scratch for k %d", t.Name, len(tmp), k))
 	}
@@ -111,12 +112,37 @@ func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float3
 // is long) with A's panels holding their k steps in PhaseOrder(k): step i
 // multiplies B row PhaseOrder(k)[i]. tmp holds 3*MR*NR floats of scratch.
 func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
-	t.check("GemmDotPhased", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	t.check("GemmDotPhased", t.MR, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
 	if len(tmp) < 3*mr*t.NR {
 		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
 	}
 	pa, pb := firsts(k, a, b)
 	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+}
+
+// HalfNR is the columns of GemmDotPhasedHalf's tiles, NR/2, or 0 where the
+// tier has none.
+func (t *Kernels) HalfNR() int {
+	if t.dotPhH == nil {
+		return 0
+	}
+	return t.NR / 2
+}
+
+// GemmDotPhasedHalf is GemmDotPhased on tiles of HalfNR columns (> 0): for
+// the last columns of a plane, which fill less than half a tile (7x7 planes
+// are 3 tiles and a column). tmp holds 3*MR*HalfNR floats of scratch.
+func (t *Kernels) GemmDotPhasedHalf(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
+	nr := t.HalfNR()
+	if nr == 0 {
+		panic(fmt.Sprintf("floatk: %s has no GemmDotPhasedHalf", t.Name))
+	}
+	t.check("GemmDotPhasedHalf", t.MR, nr, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < 3*mr*nr {
+		panic(fmt.Sprintf("floatk: %s GemmDotPhasedHalf: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
+	}
+	pa, pb := firsts(k, a, b)
+	t.dotPhH(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
 // PhaseOrder lists the B rows of GemmDotPhased's steps: the rows of each partial
@@ -137,10 +163,12 @@ func PhaseOrder(k int) []int {
 	return order
 }
 
-func (t *Kernels) check(name string, mrMax, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32) {
+// check panics unless the arguments hold panels of mr <= mrMax rows of nr
+// columns.
+func (t *Kernels) check(name string, mrMax, nr, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32) {
 	rows := panels * mr
 	if panels < 1 || mr < 1 || mr > mrMax || k < 0 || len(a) < k*rows || len(bias) < rows ||
-		len(c) < (rows-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
+		len(c) < (rows-1)*ldc+nr || (k > 0 && len(b) < (k-1)*ldb+nr) {
 		panic(fmt.Sprintf("floatk: %s %s(panels %d, mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
 			t.Name, name, panels, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
 	}

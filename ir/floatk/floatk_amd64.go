@@ -26,10 +26,11 @@ func tmpByRows(ks ...tmpKernel) tmpGemmFunc {
 var (
 	// AVX2 is the AVX2 tier (256-bit registers).
 	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 2, NR: 16, Block: 8, vw: 8,
-		seq:   byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
-		dot:   tmpByRows(noTmp(gemmdot1_avx2), gemmdot2_avx2),
-		dotPh: tmpByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
-		dw:    dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, deint: deinterleave_avx2,
+		seq:    byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
+		dot:    tmpByRows(noTmp(gemmdot1_avx2), gemmdot2_avx2),
+		dotPh:  tmpByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
+		dotPhH: tmpByRows(gemmdph1_avx2, gemmdph2_avx2, gemmdph3_avx2, gemmdph4_avx2, gemmdph5_avx2, gemmdph6_avx2),
+		dw:     dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, deint: deinterleave_avx2,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}}
 	// AVX512 is the AVX-512 F+DQ+VL tier (512-bit registers).
 	AVX512 = &Kernels{Name: runtime.AVX512.Name, MR: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,

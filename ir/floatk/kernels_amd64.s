@@ -2669,6 +2669,1284 @@ phase3done:
 	VZEROUPPER
 	RET
 
+// func gemmdph1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph1_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VXORPS  Y0, Y0, Y0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 32(SI)
+	VXORPS  Y0, Y0, Y0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 64(SI)
+	VXORPS  Y0, Y0, Y0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       64(SI), Y0, Y0
+	VMOVUPS      (SI), Y1
+	VADDPS       32(SI), Y1, Y1
+	VADDPS       Y0, Y1, Y0
+	VBROADCASTSS (CX), Y2
+	VADDPS       Y2, Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y1, Y0
+	VMINPS       Y0, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000004, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph2_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 64(SI)
+	VMOVUPS Y1, 96(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 128(SI)
+	VMOVUPS Y1, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       128(SI), Y0, Y0
+	VMOVUPS      (SI), Y2
+	VADDPS       64(SI), Y2, Y2
+	VADDPS       Y0, Y2, Y0
+	VBROADCASTSS (CX), Y3
+	VADDPS       Y3, Y0, Y0
+	VADDPS       160(SI), Y1, Y1
+	VMOVUPS      32(SI), Y2
+	VADDPS       96(SI), Y2, Y2
+	VADDPS       Y1, Y2, Y1
+	VBROADCASTSS 4(CX), Y3
+	VADDPS       Y3, Y1, Y1
+	VBROADCASTSS lo+56(FP), Y2
+	VBROADCASTSS hi+60(FP), Y3
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000008, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph3_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 96(SI)
+	VMOVUPS Y1, 128(SI)
+	VMOVUPS Y2, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 192(SI)
+	VMOVUPS Y1, 224(SI)
+	VMOVUPS Y2, 256(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       192(SI), Y0, Y0
+	VMOVUPS      (SI), Y3
+	VADDPS       96(SI), Y3, Y3
+	VADDPS       Y0, Y3, Y0
+	VBROADCASTSS (CX), Y4
+	VADDPS       Y4, Y0, Y0
+	VADDPS       224(SI), Y1, Y1
+	VMOVUPS      32(SI), Y3
+	VADDPS       128(SI), Y3, Y3
+	VADDPS       Y1, Y3, Y1
+	VBROADCASTSS 4(CX), Y4
+	VADDPS       Y4, Y1, Y1
+	VADDPS       256(SI), Y2, Y2
+	VMOVUPS      64(SI), Y3
+	VADDPS       160(SI), Y3, Y3
+	VADDPS       Y2, Y3, Y2
+	VBROADCASTSS 8(CX), Y4
+	VADDPS       Y4, Y2, Y2
+	VBROADCASTSS lo+56(FP), Y3
+	VBROADCASTSS hi+60(FP), Y4
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y3, Y0
+	VMINPS       Y0, Y4, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y3, Y1
+	VMINPS       Y1, Y4, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y3, Y2
+	VMINPS       Y2, Y4, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000000c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph4_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 128(SI)
+	VMOVUPS Y1, 160(SI)
+	VMOVUPS Y2, 192(SI)
+	VMOVUPS Y3, 224(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 256(SI)
+	VMOVUPS Y1, 288(SI)
+	VMOVUPS Y2, 320(SI)
+	VMOVUPS Y3, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       256(SI), Y0, Y0
+	VMOVUPS      (SI), Y4
+	VADDPS       128(SI), Y4, Y4
+	VADDPS       Y0, Y4, Y0
+	VBROADCASTSS (CX), Y5
+	VADDPS       Y5, Y0, Y0
+	VADDPS       288(SI), Y1, Y1
+	VMOVUPS      32(SI), Y4
+	VADDPS       160(SI), Y4, Y4
+	VADDPS       Y1, Y4, Y1
+	VBROADCASTSS 4(CX), Y5
+	VADDPS       Y5, Y1, Y1
+	VADDPS       320(SI), Y2, Y2
+	VMOVUPS      64(SI), Y4
+	VADDPS       192(SI), Y4, Y4
+	VADDPS       Y2, Y4, Y2
+	VBROADCASTSS 8(CX), Y5
+	VADDPS       Y5, Y2, Y2
+	VADDPS       352(SI), Y3, Y3
+	VMOVUPS      96(SI), Y4
+	VADDPS       224(SI), Y4, Y4
+	VADDPS       Y3, Y4, Y3
+	VBROADCASTSS 12(CX), Y5
+	VADDPS       Y5, Y3, Y3
+	VBROADCASTSS lo+56(FP), Y4
+	VBROADCASTSS hi+60(FP), Y5
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y4, Y0
+	VMINPS       Y0, Y5, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y4, Y1
+	VMINPS       Y1, Y5, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y4, Y2
+	VMINPS       Y2, Y5, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000010, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph5_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 160(SI)
+	VMOVUPS Y1, 192(SI)
+	VMOVUPS Y2, 224(SI)
+	VMOVUPS Y3, 256(SI)
+	VMOVUPS Y4, 288(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 320(SI)
+	VMOVUPS Y1, 352(SI)
+	VMOVUPS Y2, 384(SI)
+	VMOVUPS Y3, 416(SI)
+	VMOVUPS Y4, 448(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       320(SI), Y0, Y0
+	VMOVUPS      (SI), Y5
+	VADDPS       160(SI), Y5, Y5
+	VADDPS       Y0, Y5, Y0
+	VBROADCASTSS (CX), Y6
+	VADDPS       Y6, Y0, Y0
+	VADDPS       352(SI), Y1, Y1
+	VMOVUPS      32(SI), Y5
+	VADDPS       192(SI), Y5, Y5
+	VADDPS       Y1, Y5, Y1
+	VBROADCASTSS 4(CX), Y6
+	VADDPS       Y6, Y1, Y1
+	VADDPS       384(SI), Y2, Y2
+	VMOVUPS      64(SI), Y5
+	VADDPS       224(SI), Y5, Y5
+	VADDPS       Y2, Y5, Y2
+	VBROADCASTSS 8(CX), Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       416(SI), Y3, Y3
+	VMOVUPS      96(SI), Y5
+	VADDPS       256(SI), Y5, Y5
+	VADDPS       Y3, Y5, Y3
+	VBROADCASTSS 12(CX), Y6
+	VADDPS       Y6, Y3, Y3
+	VADDPS       448(SI), Y4, Y4
+	VMOVUPS      128(SI), Y5
+	VADDPS       288(SI), Y5, Y5
+	VADDPS       Y4, Y5, Y4
+	VBROADCASTSS 16(CX), Y6
+	VADDPS       Y6, Y4, Y4
+	VBROADCASTSS lo+56(FP), Y5
+	VBROADCASTSS hi+60(FP), Y6
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y5, Y0
+	VMINPS       Y0, Y6, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y5, Y1
+	VMINPS       Y1, Y6, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y5, Y2
+	VMINPS       Y2, Y6, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y3, Y5, Y3
+	VMINPS       Y3, Y6, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y5, Y4
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      Y4, (DI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000014, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph6_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 192(SI)
+	VMOVUPS Y1, 224(SI)
+	VMOVUPS Y2, 256(SI)
+	VMOVUPS Y3, 288(SI)
+	VMOVUPS Y4, 320(SI)
+	VMOVUPS Y5, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 384(SI)
+	VMOVUPS Y1, 416(SI)
+	VMOVUPS Y2, 448(SI)
+	VMOVUPS Y3, 480(SI)
+	VMOVUPS Y4, 512(SI)
+	VMOVUPS Y5, 544(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       384(SI), Y0, Y0
+	VMOVUPS      (SI), Y6
+	VADDPS       192(SI), Y6, Y6
+	VADDPS       Y0, Y6, Y0
+	VBROADCASTSS (CX), Y7
+	VADDPS       Y7, Y0, Y0
+	VADDPS       416(SI), Y1, Y1
+	VMOVUPS      32(SI), Y6
+	VADDPS       224(SI), Y6, Y6
+	VADDPS       Y1, Y6, Y1
+	VBROADCASTSS 4(CX), Y7
+	VADDPS       Y7, Y1, Y1
+	VADDPS       448(SI), Y2, Y2
+	VMOVUPS      64(SI), Y6
+	VADDPS       256(SI), Y6, Y6
+	VADDPS       Y2, Y6, Y2
+	VBROADCASTSS 8(CX), Y7
+	VADDPS       Y7, Y2, Y2
+	VADDPS       480(SI), Y3, Y3
+	VMOVUPS      96(SI), Y6
+	VADDPS       288(SI), Y6, Y6
+	VADDPS       Y3, Y6, Y3
+	VBROADCASTSS 12(CX), Y7
+	VADDPS       Y7, Y3, Y3
+	VADDPS       512(SI), Y4, Y4
+	VMOVUPS      128(SI), Y6
+	VADDPS       320(SI), Y6, Y6
+	VADDPS       Y4, Y6, Y4
+	VBROADCASTSS 16(CX), Y7
+	VADDPS       Y7, Y4, Y4
+	VADDPS       544(SI), Y5, Y5
+	VMOVUPS      160(SI), Y6
+	VADDPS       352(SI), Y6, Y6
+	VADDPS       Y5, Y6, Y5
+	VBROADCASTSS 20(CX), Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS lo+56(FP), Y6
+	VBROADCASTSS hi+60(FP), Y7
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y6, Y0
+	VMINPS       Y0, Y7, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y6, Y1
+	VMINPS       Y1, Y7, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y6, Y2
+	VMINPS       Y2, Y7, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y3, Y6, Y3
+	VMINPS       Y3, Y7, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMOVUPS      Y4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      Y5, (DI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000018, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
 // func dw_avx2(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
 // Requires: AVX
 TEXT ·dw_avx2(SB), NOSPLIT, $0-60

@@ -74,6 +74,36 @@ func gemmdp5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, b
 //go:noescape
 func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
+// gemmdph1_avx2 is a 1x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph2_avx2 is a 2x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph3_avx2 is a 3x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph4_avx2 is a 4x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph5_avx2 is a 5x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph6_avx2 is a 6x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
 // dw_avx2 is the depthwise kernel (see dwGo).
 //
 //go:noescape

@@ -45,7 +45,12 @@ func main() {
 			}
 		}
 		for mr := 1; mr <= t.mrSeq; mr++ {
-			gemmDotPhased(t, mr)
+			gemmDotPhased(t, mr, 2)
+		}
+		if t.vw == 8 {
+			for mr := 1; mr <= t.mrSeq; mr++ {
+				gemmDotPhased(t, mr, 1)
+			}
 		}
 		depthwise(t)
 		if t.vw == 16 {
@@ -78,9 +83,10 @@ func gemmSeq(t tier, mr int) {
 	ps := params("k", "b", "ldb")
 	k, b, ldb := ps[0], ps[1], ps[2]
 	SHLQ(U8(2), ldb)
-	acc := make([][2]reg.VecVirtual, mr)
+	acc := make([][]reg.VecVirtual, mr)
 	for r := range acc {
-		for j := range 2 {
+		acc[r] = make([]reg.VecVirtual, 2)
+		for j := range acc[r] {
 			acc[r][j] = t.vec()
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
 		}
@@ -90,21 +96,23 @@ func gemmSeq(t tier, mr int) {
 	if t.vw != 16 {
 		bc = t.vec()
 	}
-	rowLoop(t, "loop", "done", k, a, b, ldb, b0, b1, bc, p, acc)
+	rowLoop(t, "loop", "done", k, a, b, ldb, []reg.VecVirtual{b0, b1}, bc, p, acc)
 	panelFinish(t, mr, acc, bias, c, panels)
 }
 
 // rowLoop emits the loop over cnt rows of B (none when cnt is 0) from bp
-// on, by bytes apart: each row times the len(acc) A values at a into acc (a
-// moves on to the next step's); loop and done are its labels.
-func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, b0, b1, bc, p reg.VecVirtual, acc [][2]reg.VecVirtual) {
+// on, by bytes apart: each row's len(bv) vectors, loaded into bv, times the
+// len(acc) A values at a into acc (a moves on to the next step's); loop and
+// done are its labels.
+func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, bv []reg.VecVirtual, bc, p reg.VecVirtual, acc [][]reg.VecVirtual) {
 	TESTQ(cnt, cnt)
 	JZ(LabelRef(done))
 	Label(loop)
-	VMOVUPS(Mem{Base: bp}, b0)
-	VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
+	for j, b := range bv {
+		VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw * j}, b)
+	}
 	for r := range acc {
-		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+		rowStep(t, Mem{Base: a, Disp: 4 * r}, bv, bc, p, acc[r])
 	}
 	ADDQ(U32(4*len(acc)), a)
 	ADDQ(by, bp)
@@ -113,23 +121,23 @@ func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, b0, b1, bc,
 	Label(done)
 }
 
-// rowStep adds the products of the A value at m by b0 and b1 to acc. AVX-512
+// rowStep adds the products of the A value at m by the vectors bv to acc. AVX-512
 // multiplies by m broadcast in the instruction: on Zen 4 a VBROADCASTSS into
 // a zmm register takes a slot of the vector pipes the multiplies and adds
 // need (the kernels run 30-50% faster without it).
-func rowStep(t tier, m Mem, b0, b1, bc, p reg.VecVirtual, acc [2]reg.VecVirtual) {
+func rowStep(t tier, m Mem, bv []reg.VecVirtual, bc, p reg.VecVirtual, acc []reg.VecVirtual) {
 	if t.vw == 16 {
-		VMULPS_BCST(m, b0, p)
-		VADDPS(p, acc[0], acc[0])
-		VMULPS_BCST(m, b1, p)
-		VADDPS(p, acc[1], acc[1])
+		for j, b := range bv {
+			VMULPS_BCST(m, b, p)
+			VADDPS(p, acc[j], acc[j])
+		}
 		return
 	}
 	VBROADCASTSS(m, bc)
-	VMULPS(b0, bc, p)
-	VADDPS(p, acc[0], acc[0])
-	VMULPS(b1, bc, p)
-	VADDPS(p, acc[1], acc[1])
+	for j, b := range bv {
+		VMULPS(b, bc, p)
+		VADDPS(p, acc[j], acc[j])
+	}
 }
 
 // panelStart loads the pointers that run across panels: A (its panels are
@@ -148,10 +156,11 @@ func panelStart() (a, bias, c, panels reg.GPVirtual) {
 }
 
 // zeroTile is an mr x 2vw tile of accumulators, zeroed.
-func zeroTile(t tier, mr int) [][2]reg.VecVirtual {
-	acc := make([][2]reg.VecVirtual, mr)
+func zeroTile(t tier, mr int) [][]reg.VecVirtual {
+	acc := make([][]reg.VecVirtual, mr)
 	for r := range acc {
-		for j := range 2 {
+		acc[r] = make([]reg.VecVirtual, 2)
+		for j := range acc[r] {
 			acc[r][j] = t.vec()
 			VXORPS(acc[r][j], acc[r][j], acc[r][j])
 		}
@@ -170,7 +179,7 @@ func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
 }
 
 // panelFinish stores the tile acc and ends the panel loop and the kernel.
-func panelFinish(t tier, mr int, acc [][2]reg.VecVirtual, bias, c, panels reg.GPVirtual) {
+func panelFinish(t tier, mr int, acc [][]reg.VecVirtual, bias, c, panels reg.GPVirtual) {
 	clampStore(t, acc, c)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
@@ -179,10 +188,10 @@ func panelFinish(t tier, mr int, acc [][2]reg.VecVirtual, bias, c, panels reg.GP
 
 // sumPhases is acc = ((s0+s1)+(s2+s3)) + bias[r] into s0, with s1 nil when
 // it is already in s0.
-func sumPhases(mr int, bias reg.GPVirtual, bc reg.VecVirtual, s0, s1, s2, s3 [][2]reg.VecVirtual) {
+func sumPhases(mr int, bias reg.GPVirtual, bc reg.VecVirtual, s0, s1, s2, s3 [][]reg.VecVirtual) {
 	for r := range mr {
 		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
-		for j := range 2 {
+		for j := range s0[r] {
 			if s1 != nil {
 				VADDPS(s1[r][j], s0[r][j], s0[r][j])
 			}
@@ -224,16 +233,16 @@ func gemmDot(t tier, mr int) {
 	ps := params("b", "ldb")
 	b, ldb := ps[0], ps[1]
 	SHLQ(U8(2), ldb)
-	var acc [4][][2]reg.VecVirtual
+	var acc [4][][]reg.VecVirtual
 	for ph := range acc {
 		acc[ph] = zeroTile(t, mr)
 	}
 	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
-	step := func(acc [][2]reg.VecVirtual) {
+	step := func(acc [][]reg.VecVirtual) {
 		VMOVUPS(Mem{Base: b}, b0)
 		VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 		for r := range mr {
-			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+			rowStep(t, Mem{Base: a, Disp: 4 * r}, []reg.VecVirtual{b0, b1}, bc, p, acc[r])
 		}
 		ADDQ(U32(4*mr), a)
 		ADDQ(ldb, b)
@@ -303,17 +312,17 @@ func gemmDotPairs(t tier, mr int) {
 	ANDQ(U8(3), kt)
 	bp, ap, cnt := GP64(), GP64(), GP64()
 	// step adds B's row at m times A's step at ap+disp to acc.
-	step := func(m Mem, disp int, acc [][2]reg.VecVirtual) {
+	step := func(m Mem, disp int, acc [][]reg.VecVirtual) {
 		VMOVUPS(m, b0)
 		m.Disp += 4 * t.vw
 		VMOVUPS(m, b1)
 		for r := range mr {
-			rowStep(t, Mem{Base: ap, Disp: disp + 4*r}, b0, b1, bc, p, acc[r])
+			rowStep(t, Mem{Base: ap, Disp: disp + 4*r}, []reg.VecVirtual{b0, b1}, bc, p, acc[r])
 		}
 	}
 	// pair runs phases ph and ph+1 over the k&^3 rows: B rows ph+4i and
 	// ph+1+4i, A steps likewise.
-	pair := func(ph int, lo, hi [][2]reg.VecVirtual) {
+	pair := func(ph int, lo, hi [][]reg.VecVirtual) {
 		Load(Param("tmp"), bp)
 		if ph > 0 {
 			ADDQ(U32(row*ph), bp)
@@ -349,7 +358,7 @@ func gemmDotPairs(t tier, mr int) {
 	JNZ(LabelRef("tail"))
 	Label("taildone")
 	for r := range mr {
-		for j := range 2 {
+		for j := range s0[r] {
 			VADDPS(s1[r][j], s0[r][j], s0[r][j])
 		}
 	}
@@ -375,32 +384,42 @@ func gemmDotPairs(t tier, mr int) {
 // tmp (3*mr*2vw floats). With 4x the rows of gemmDot's tile it loads B a
 // quarter as often: faster where B's K x 2vw columns outgrow L1, slower for
 // short k (the spills and the combining weigh more).
-func gemmDotPhased(t tier, mr int) {
-	kernel(fmt.Sprintf("gemmdp%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("gemmdp%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", mr, t.name, mr, 2*t.vw))
+func gemmDotPhased(t tier, mr, nv int) {
+	name := fmt.Sprintf("gemmdp%d_%s", mr, t.name)
+	if nv == 1 {
+		name = fmt.Sprintf("gemmdph%d_%s", mr, t.name)
+	}
+	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", name, mr, nv*t.vw))
 	a, bias, c, panels := panelStart()
 	tmp := Load(Param("tmp"), GP64())
 	Label("panel")
 	k4, kt, bp, cnt := GP64(), GP64(), GP64(), GP64()
 	ldb, ldb4 := splitK(k4, kt)
-	acc := make([][2]reg.VecVirtual, mr)
+	acc := make([][]reg.VecVirtual, mr)
 	for r := range acc {
-		for j := range 2 {
+		acc[r] = make([]reg.VecVirtual, nv)
+		for j := range acc[r] {
 			acc[r][j] = t.vec()
 		}
 	}
-	b0, b1, p := t.vec(), t.vec(), t.vec()
+	bv := make([]reg.VecVirtual, nv)
+	for j := range bv {
+		bv[j] = t.vec()
+	}
+	b0 := bv[0]
+	p := t.vec()
 	var bc reg.VecVirtual // AVX2's broadcast A value (see rowStep)
 	if t.vw != 16 {
 		bc = t.vec()
 	}
 	// loop runs cnt steps from B row bp on, stride by bytes.
 	loop := func(name string, by reg.Register) {
-		rowLoop(t, name, name+"done", cnt, a, bp, by, b0, b1, bc, p, acc)
+		rowLoop(t, name, name+"done", cnt, a, bp, by, bv, bc, p, acc)
 	}
-	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*2 + j) * 4 * t.vw} }
+	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*nv + j) * 4 * t.vw} }
 	for ph := range 4 {
 		for r := range acc {
-			for j := range 2 {
+			for j := range nv {
 				VXORPS(acc[r][j], acc[r][j], acc[r][j])
 			}
 		}
@@ -417,7 +436,7 @@ func gemmDotPhased(t tier, mr int) {
 		}
 		if ph < 3 {
 			for r := range acc {
-				for j := range 2 {
+				for j := range nv {
 					VMOVUPS(acc[r][j], slot(ph, r, j))
 				}
 			}
@@ -425,19 +444,19 @@ func gemmDotPhased(t tier, mr int) {
 	}
 	// acc is s3: ((s0+s1)+(s2+s3)) + bias.
 	for r := range mr {
-		for j := range 2 {
+		for j := range nv {
 			VADDPS(slot(2, r, j), acc[r][j], acc[r][j])
 			VMOVUPS(slot(0, r, j), b0)
 			VADDPS(slot(1, r, j), b0, b0)
 			VADDPS(acc[r][j], b0, acc[r][j])
 		}
 		if t.vw == 16 {
-			for j := range 2 {
+			for j := range nv {
 				VADDPS_BCST(Mem{Base: bias, Disp: 4 * r}, acc[r][j], acc[r][j])
 			}
 		} else {
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
-			for j := range 2 {
+			for j := range nv {
 				VADDPS(bc, acc[r][j], acc[r][j])
 			}
 		}
@@ -448,7 +467,7 @@ func gemmDotPhased(t tier, mr int) {
 // clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
 // return their second source when either is NaN) and stores row r at
 // c + r*ldc floats.
-func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
+func clampStore(t tier, acc [][]reg.VecVirtual, c reg.GPVirtual) {
 	lo, hi := t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
@@ -457,7 +476,7 @@ func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
 	for r := range acc {
-		for j := range 2 {
+		for j := range acc[r] {
 			VMAXPS(acc[r][j], lo, acc[r][j])
 			VMINPS(acc[r][j], hi, acc[r][j])
 			VMOVUPS(acc[r][j], Mem{Base: cr, Disp: 4 * t.vw * j})
