@@ -522,9 +522,9 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 }
 
 // tileScratch is gemmTile's scratch for sums of k terms: a tile and
-// GemmDotPhased's or GemmDot's.
+// GemmDotPhased's (or GemmDot's, or GemmDotPhasedHalf's: less).
 func (p *Program) tileScratch(k int) *[]float32 {
-	return scratch(p.k.MR*p.k.NR + max(3*p.k.MR, k)*p.k.NR)
+	return scratch((4*p.k.MR + k) * p.k.NR)
 }
 
 // gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of

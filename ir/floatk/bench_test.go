@@ -21,7 +21,7 @@ func BenchmarkGemm(b *testing.B) {
 				bb := make([]float32, k*kt.NR)
 				cc := make([]float32, mr*kt.NR)
 				bias := make([]float32, mr)
-				tmp := make([]float32, max(3*mr, k)*kt.NR)
+				tmp := make([]float32, (3*mr+k)*kt.NR)
 				inf := float32(math.Inf(1))
 				for b.Loop() {
 					switch name {

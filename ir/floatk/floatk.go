@@ -110,11 +110,12 @@ func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float3
 
 // GemmDotPhased is GemmDot for mr <= MR (a larger tile, which pays where k
 // is long) with A's panels holding their k steps in PhaseOrder(k): step i
-// multiplies B row PhaseOrder(k)[i]. tmp holds 3*MR*NR floats of scratch.
+// multiplies B row PhaseOrder(k)[i]. tmp holds (3*mr+k)*NR floats of
+// scratch (spilled sums, a copy of B's columns).
 func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
 	t.check("GemmDotPhased", t.MR, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
-	if len(tmp) < 3*mr*t.NR {
-		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
+	if len(tmp) < (3*mr+k)*t.NR {
+		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows, k %d", t.Name, len(tmp), mr, k))
 	}
 	pa, pb := firsts(k, a, b)
 	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])

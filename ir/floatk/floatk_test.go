@@ -34,7 +34,7 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
-		tmp := make([]float32, max(3*kt.MR, 300)*kt.NR)
+		tmp := make([]float32, (3*kt.MR+300)*kt.NR)
 		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased", "GemmDotPhasedHalf"} {
 			mrMax, nr := kt.MR, kt.NR
 			switch name {

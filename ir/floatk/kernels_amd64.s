@@ -649,7 +649,7 @@ TEXT ·gemmdot2_avx2(SB), NOSPLIT, $0-80
 	MOVQ  tmp+72(FP), BX
 	SHLQ  $0x02, DX
 	TESTQ AX, AX
-	JZ    packed
+	JZ    packdone
 
 pack:
 	VMOVUPS    (CX), Y0
@@ -662,7 +662,7 @@ pack:
 	DECQ       AX
 	JNZ        pack
 
-packed:
+packdone:
 	MOVQ a+8(FP), AX
 	MOVQ bias+48(FP), CX
 	MOVQ c+32(FP), DX
@@ -2222,8 +2222,108 @@ phase3done:
 	RET
 
 // func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
-// Requires: AVX
+// Requires: AVX, MMX+
 TEXT ·gemmdp6_avx2(SB), NOSPLIT, $0-80
+	MOVQ  k+0(FP), AX
+	MOVQ  AX, CX
+	SHRQ  $0x02, AX
+	ANDQ  $0x03, CX
+	MOVQ  ldb+24(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  SI, DI
+	SHLQ  $0x02, DI
+	MOVQ  tmp+72(FP), R8
+	ADDQ  $0x00000480, R8
+	MOVQ  b+16(FP), DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack0done
+
+pack0:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack0
+
+pack0done:
+	MOVQ  CX, BX
+	TESTQ BX, BX
+	JZ    packtaildone
+
+packtail:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       SI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        packtail
+
+packtaildone:
+	MOVQ  b+16(FP), DX
+	ADDQ  SI, DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack1done
+
+pack1:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack1
+
+pack1done:
+	MOVQ  b+16(FP), DX
+	ADDQ  SI, DX
+	ADDQ  SI, DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack2done
+
+pack2:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack2
+
+pack2done:
+	MOVQ  b+16(FP), DX
+	ADDQ  SI, DX
+	ADDQ  SI, DX
+	ADDQ  SI, DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack3done
+
+pack3:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack3
+
+pack3done:
 	MOVQ a+8(FP), AX
 	MOVQ bias+48(FP), CX
 	MOVQ c+32(FP), DX
@@ -2235,10 +2335,8 @@ panel:
 	MOVQ   DI, R8
 	SHRQ   $0x02, DI
 	ANDQ   $0x03, R8
-	MOVQ   ldb+24(FP), R11
-	SHLQ   $0x02, R11
-	MOVQ   R11, R12
-	SHLQ   $0x02, R12
+	MOVQ   SI, R9
+	ADDQ   $0x00000480, R9
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -2251,7 +2349,6 @@ panel:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
-	MOVQ   b+16(FP), R9
 	MOVQ   DI, R10
 	TESTQ  R10, R10
 	JZ     phase0done
@@ -2290,7 +2387,7 @@ phase0:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase0
 
@@ -2333,7 +2430,7 @@ tail:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R11, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          tail
 
@@ -2362,8 +2459,6 @@ taildone:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	MOVQ    b+16(FP), R9
-	ADDQ    R11, R9
 	MOVQ    DI, R10
 	TESTQ   R10, R10
 	JZ      phase1done
@@ -2402,7 +2497,7 @@ phase1:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase1
 
@@ -2431,9 +2526,6 @@ phase1done:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	MOVQ    b+16(FP), R9
-	ADDQ    R11, R9
-	ADDQ    R11, R9
 	MOVQ    DI, R10
 	TESTQ   R10, R10
 	JZ      phase2done
@@ -2472,7 +2564,7 @@ phase2:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase2
 
@@ -2501,10 +2593,6 @@ phase2done:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	MOVQ    b+16(FP), R9
-	ADDQ    R11, R9
-	ADDQ    R11, R9
-	ADDQ    R11, R9
 	MOVQ    DI, R10
 	TESTQ   R10, R10
 	JZ      phase3done
@@ -2543,7 +2631,7 @@ phase3:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase3
 

@@ -69,7 +69,7 @@ func gemmdp4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, b
 //go:noescape
 func gemmdp5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
-// gemmdp6_avx2 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+// gemmdp6_avx2 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo). It copies B's tile into tmp after 288 floats.
 //
 //go:noescape
 func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
