@@ -119,6 +119,10 @@ func convBias(c *Conv) []float32 {
 // whose larger tile reads B less often, over GemmDot, which wastes less on
 // short sums (measured on MobileNetV2-224's layers, Zen 4: K 16-32 run
 // 30-50% faster on GemmDot, K 64 the same, K 384-576 20% faster phased).
+// A tier's PhasedMinM rows take it at any depth: AVX2's 6-row phased
+// kernel streams a copy of B, and from four panels a tile it beat the 2-row
+// GemmDot at K 8-56 (Zen 3: 16 -> 96 at 112x112 5% faster, 24 -> 144 at
+// 56x56 and 32 -> 192 at 28x28 10%; 32 -> 16 at 112x112 20% slower).
 const phasedMinK = 64
 
 func (p *Program) gemmStep(st *step) {
@@ -142,7 +146,7 @@ func (p *Program) gemmStep(st *step) {
 	}
 	switch {
 	case st.im2col:
-	case st.k >= phasedMinK:
+	case st.k >= phasedMinK || p.k.PhasedMinM > 0 && st.m >= p.k.PhasedMinM:
 		st.phased = true
 		order = floatk.PhaseOrder(st.k)
 	default:

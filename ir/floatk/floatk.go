@@ -28,6 +28,9 @@ type Kernels struct {
 	// A GEMM micro-tile is up to MR (GemmSeq, GemmDotPhased) or MRDot
 	// (GemmDot) rows of A by NR columns of B.
 	MR, MRDot, NR int
+	// PhasedMinM, if not 0, is the rows from which GemmDotPhased beats
+	// GemmDot at any k (see ../fast.go's phasedMinK for the default).
+	PhasedMinM int
 	// Block divides the length DW computes.
 	Block int
 	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)

@@ -25,7 +25,7 @@ func tmpByRows(ks ...tmpKernel) tmpGemmFunc {
 
 var (
 	// AVX2 is the AVX2 tier (256-bit registers).
-	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 2, NR: 16, Block: 8, vw: 8,
+	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 2, NR: 16, PhasedMinM: 24, Block: 8, vw: 8,
 		seq:    byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
 		dot:    tmpByRows(noTmp(gemmdot1_avx2), gemmdot2_avx2),
 		dotPh:  tmpByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
