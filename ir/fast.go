@@ -497,9 +497,14 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 	parallel(wk, (n+per-1)/per, func(j int) {
 		s0 := j * per
 		cnt := min(per, n-s0)
+		// Columns padded for gemmTile's last tile: a whole one, a half
+		// (GemmDotPhasedHalf) or a column (GemmDotPhasedCol).
 		w := (cnt*N + nr - 1) / nr * nr
 		if h := p.k.HalfNR(); st.phased && h > 0 {
-			w = (cnt*N + h - 1) / h * h // a last half tile: see gemmTile
+			w = (cnt*N + h - 1) / h * h
+		}
+		if st.phased && p.k.HasCol() && cnt*N%nr == 1 {
+			w = cnt * N
 		}
 		buf := scratch((K + M) * w)
 		b, c := (*buf)[:K*w], (*buf)[K*w:]
@@ -534,12 +539,24 @@ func (p *Program) tileScratch(k int) *[]float32 {
 // gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of
 // the output o (rows of N) from a's packed rows, bias and b, their K x NR
 // columns at stride ldb. A phased tile of HalfNR columns or fewer takes
-// GemmDotPhasedHalf, which computes half as much padding. scratch is
-// tileScratch's.
+// GemmDotPhasedHalf, which computes half as much padding, and one of a
+// single column GemmDotPhasedCol, none. scratch is tileScratch's.
 func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, st.m
+	if st.phased && N-t0 == 1 && kt.HasCol() {
+		for m0 := 0; m0 < M; {
+			panels, rows := (M-m0)/mr, mr
+			if panels == 0 {
+				panels, rows = 1, M-m0
+			}
+			n := panels * rows
+			kt.GemmDotPhasedCol(panels, rows, K, a[m0*K:(m0+n)*K], b, ldb, o[m0*N+t0:], N, bias[m0:], lo, hi)
+			m0 += n
+		}
+		return
+	}
 	tile, tmp := scratch[:mr*nr], scratch[mr*nr:]
 	gemm := kt.GemmSeq
 	switch {

@@ -39,6 +39,7 @@ type Kernels struct {
 	dot     tmpGemmFunc
 	dotPh   tmpGemmFunc
 	dotPhH  tmpGemmFunc // GemmDotPhasedHalf; nil: none
+	dotCol  tmpGemmFunc // GemmDotPhasedCol; nil: none
 	dw      func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
 	dw3     [2]dw3Func // strides 1 and 2; nil: DW3 is false
 	add     func(n int, a, b, c *float32)
@@ -122,6 +123,22 @@ func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []
 	}
 	pa, pb := firsts(k, a, b)
 	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+}
+
+// HasCol reports whether the tier has GemmDotPhasedCol.
+func (t *Kernels) HasCol() bool { return t.dotCol != nil }
+
+// GemmDotPhasedCol is GemmDotPhased on one column (HasCol): c[(p*mr+r)*ldc]
+// from b[i*ldb], for the last column of a plane (7x7 planes are three
+// tiles and a column), where a tile would compute 7 or 15 columns of
+// padding.
+func (t *Kernels) GemmDotPhasedCol(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	if t.dotCol == nil {
+		panic(fmt.Sprintf("floatk: %s has no GemmDotPhasedCol", t.Name))
+	}
+	t.check("GemmDotPhasedCol", t.MR, 1, panels, mr, k, a, b, ldb, c, ldc, bias)
+	pa, pb := firsts(k, a, b)
+	t.dotCol(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, nil)
 }
 
 // HalfNR is the columns of GemmDotPhasedHalf's tiles, NR/2, or 0 where the

@@ -30,6 +30,7 @@ var (
 		dot:    tmpByRows(noTmp(gemmdot1_avx2), gemmdot2_avx2),
 		dotPh:  tmpByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
 		dotPhH: tmpByRows(gemmdph1_avx2, gemmdph2_avx2, gemmdph3_avx2, gemmdph4_avx2, gemmdph5_avx2, gemmdph6_avx2),
+		dotCol: tmpByRows(gemmdc1_avx2, gemmdc2_avx2, gemmdc3_avx2, gemmdc4_avx2, gemmdc5_avx2, gemmdc6_avx2),
 		dw:     dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, deint: deinterleave_avx2,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}}
 	// AVX512 is the AVX-512 F+DQ+VL tier (512-bit registers).

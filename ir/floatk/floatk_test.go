@@ -35,7 +35,7 @@ func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
 		tmp := make([]float32, (3*kt.MR+300)*kt.NR)
-		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased", "GemmDotPhasedHalf"} {
+		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased", "GemmDotPhasedHalf", "GemmDotPhasedCol"} {
 			mrMax, nr := kt.MR, kt.NR
 			switch name {
 			case "GemmDot":
@@ -45,10 +45,15 @@ func TestGemm(t *testing.T) {
 				if nr == 0 {
 					continue
 				}
+			case "GemmDotPhasedCol":
+				nr = 1
+				if !kt.HasCol() {
+					continue
+				}
 			}
 			for mr := 1; mr <= mrMax; mr++ {
 				for _, k := range []int{0, 1, 3, 4, 7, 300} {
-					for _, panels := range []int{1, 3} {
+					for _, panels := range []int{1, 2, 3} {
 						rows := panels * mr
 						ldb, ldc := kt.NR+5, kt.NR+3
 						a := randSlice(r, k*rows)
@@ -76,8 +81,11 @@ func TestGemm(t *testing.T) {
 						case "GemmDotPhased":
 							kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 							order = PhaseOrder(k)
-						default:
+						case "GemmDotPhasedHalf":
 							kt.GemmDotPhasedHalf(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+							order = PhaseOrder(k)
+						default:
+							kt.GemmDotPhasedCol(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 							order = PhaseOrder(k)
 						}
 						for row := range rows {

@@ -4035,6 +4035,1416 @@ phase3done:
 	VZEROUPPER
 	RET
 
+// func gemmdc1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc1_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000001, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000004, R8, R8
+	IMUL3Q $0x00000004, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000004, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 4(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000008, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000008, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000004, DI, DI
+	IMUL3Q $0x00000004, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000004, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000004, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000004, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000004, CX
+
+done:
+	VZEROUPPER
+	RET
+
+DATA iota16<>+0(SB)/4, $0x00000000
+DATA iota16<>+4(SB)/4, $0x00000001
+DATA iota16<>+8(SB)/4, $0x00000002
+DATA iota16<>+12(SB)/4, $0x00000003
+DATA iota16<>+16(SB)/4, $0x00000004
+DATA iota16<>+20(SB)/4, $0x00000005
+DATA iota16<>+24(SB)/4, $0x00000006
+DATA iota16<>+28(SB)/4, $0x00000007
+DATA iota16<>+32(SB)/4, $0x00000008
+DATA iota16<>+36(SB)/4, $0x00000009
+DATA iota16<>+40(SB)/4, $0x0000000a
+DATA iota16<>+44(SB)/4, $0x0000000b
+DATA iota16<>+48(SB)/4, $0x0000000c
+DATA iota16<>+52(SB)/4, $0x0000000d
+DATA iota16<>+56(SB)/4, $0x0000000e
+DATA iota16<>+60(SB)/4, $0x0000000f
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func gemmdc2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc2_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000002, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000008, R8, R8
+	IMUL3Q $0x00000008, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000008, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000008, R12
+	ADDQ         $0x00000008, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000008, R12
+	ADDQ         $0x00000008, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 8(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000010, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000010, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000008, DI, DI
+	IMUL3Q $0x00000008, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000008, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000008, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000008, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000008, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc3_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000003, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x0000000c, R8, R8
+	IMUL3Q $0x0000000c, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x0000000c, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x0000000c, R12
+	ADDQ         $0x0000000c, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x0000000c, R12
+	ADDQ         $0x0000000c, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 12(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000018, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000018, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x0000000c, DI, DI
+	IMUL3Q $0x0000000c, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x0000000c, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x0000000c, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x0000000c, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x0000000c, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc4_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000004, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000010, R8, R8
+	IMUL3Q $0x00000010, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000010, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000010, R12
+	ADDQ         $0x00000010, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000010, R12
+	ADDQ         $0x00000010, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x03, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 16(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x03, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000020, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000020, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000010, DI, DI
+	IMUL3Q $0x00000010, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000010, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000010, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x03, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000010, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000010, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc5_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000005, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000014, R8, R8
+	IMUL3Q $0x00000014, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000014, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000014, R12
+	ADDQ         $0x00000014, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000014, R12
+	ADDQ         $0x00000014, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ         ldc+40(FP), SI
+	SHLQ         $0x02, SI
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y12
+	VADDPS       Y12, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y10, Y8, Y8
+	VADDPS       Y8, Y4, Y4
+	VMASKMOVPS   20(CX), Y0, Y12
+	VADDPS       Y12, Y4, Y4
+	VMAXPS       Y4, Y1, Y4
+	VMINPS       Y4, Y2, Y4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y4, X4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	MOVQ         k+0(FP), SI
+	IMUL3Q       $0x00000028, SI, SI
+	ADDQ         SI, AX
+	ADDQ         $0x00000028, CX
+	SUBQ         $0x02, BX
+	CMPQ         BX, $0x02
+	JAE          pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000014, DI, DI
+	IMUL3Q $0x00000014, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000014, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000014, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ         ldc+40(FP), BX
+	SHLQ         $0x02, BX
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y8
+	VADDPS       Y8, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	MOVQ         k+0(FP), DX
+	IMUL3Q       $0x00000014, DX, DX
+	ADDQ         DX, AX
+	ADDQ         $0x00000014, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc6_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000006, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000018, R8, R8
+	IMUL3Q $0x00000018, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000018, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000018, R12
+	ADDQ         $0x00000018, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000018, R12
+	ADDQ         $0x00000018, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ         ldc+40(FP), SI
+	SHLQ         $0x02, SI
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y12
+	VADDPS       Y12, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         SI, DX
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y10, Y8, Y8
+	VADDPS       Y8, Y4, Y4
+	VMASKMOVPS   24(CX), Y0, Y12
+	VADDPS       Y12, Y4, Y4
+	VMAXPS       Y4, Y1, Y4
+	VMINPS       Y4, Y2, Y4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y4, X4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X4, (DX)
+	ADDQ         SI, DX
+	MOVQ         k+0(FP), SI
+	IMUL3Q       $0x00000030, SI, SI
+	ADDQ         SI, AX
+	ADDQ         $0x00000030, CX
+	SUBQ         $0x02, BX
+	CMPQ         BX, $0x02
+	JAE          pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000018, DI, DI
+	IMUL3Q $0x00000018, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000018, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000018, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ         ldc+40(FP), BX
+	SHLQ         $0x02, BX
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y8
+	VADDPS       Y8, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         BX, DX
+	MOVQ         k+0(FP), DX
+	IMUL3Q       $0x00000018, DX, DX
+	ADDQ         DX, AX
+	ADDQ         $0x00000018, CX
+
+done:
+	VZEROUPPER
+	RET
+
 // func dw_avx2(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
 // Requires: AVX
 TEXT ·dw_avx2(SB), NOSPLIT, $0-60
@@ -4514,24 +5924,6 @@ bottomdone:
 	JNZ   channel
 	VZEROUPPER
 	RET
-
-DATA iota16<>+0(SB)/4, $0x00000000
-DATA iota16<>+4(SB)/4, $0x00000001
-DATA iota16<>+8(SB)/4, $0x00000002
-DATA iota16<>+12(SB)/4, $0x00000003
-DATA iota16<>+16(SB)/4, $0x00000004
-DATA iota16<>+20(SB)/4, $0x00000005
-DATA iota16<>+24(SB)/4, $0x00000006
-DATA iota16<>+28(SB)/4, $0x00000007
-DATA iota16<>+32(SB)/4, $0x00000008
-DATA iota16<>+36(SB)/4, $0x00000009
-DATA iota16<>+40(SB)/4, $0x0000000a
-DATA iota16<>+44(SB)/4, $0x0000000b
-DATA iota16<>+48(SB)/4, $0x0000000c
-DATA iota16<>+52(SB)/4, $0x0000000d
-DATA iota16<>+56(SB)/4, $0x0000000e
-DATA iota16<>+60(SB)/4, $0x0000000f
-GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
 // func dw3s2_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 // Requires: AVX, AVX2, CMOV

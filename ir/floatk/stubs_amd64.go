@@ -104,6 +104,36 @@ func gemmdph5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdph6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
+// gemmdc1_avx2 is a 1x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc2_avx2 is a 2x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc3_avx2 is a 3x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc4_avx2 is a 4x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc5_avx2 is a 5x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc6_avx2 is a 6x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
 // dw_avx2 is the depthwise kernel (see dwGo).
 //
 //go:noescape

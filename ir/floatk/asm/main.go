@@ -51,6 +51,9 @@ func main() {
 			for mr := 1; mr <= t.mrSeq; mr++ {
 				gemmDotPhased(t, mr, 1)
 			}
+			for mr := 1; mr <= t.mrSeq; mr++ {
+				gemmDotCol(t, mr)
+			}
 		}
 		depthwise(t)
 		if t.vw == 16 {
@@ -515,6 +518,155 @@ func gemmDotPhased(t tier, mr, nv int) {
 		}
 	}
 	panelFinish(t, mr, acc, bias, c, panels)
+}
+
+// gemmDotCol is gemmDotPhased for one column of B and C (b's k values and
+// c's rows ldb and ldc floats apart), vectorized over A's rows instead: a
+// masked load of a step's mr values of a panel times the step's B value
+// broadcast, into one vector per phase, all four phases side by side, two
+// panels at a time (8 accumulators). The sums are gemmDotPhased's term by
+// term. For the last columns of a plane, which a tile of 2vw (or vw)
+// columns mostly pads (a 7x7 plane is three 16-column tiles and one
+// column): ymm lanes mr..7 are wasted instead.
+func gemmDotCol(t tier, mr int) {
+	name := fmt.Sprintf("gemmdc%d_%s", mr, t.name)
+	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("%s is a %dx1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", name, mr))
+	a, bias, c, panels := panelStart()
+	mask := t.vec()
+	{
+		m := GP64()
+		MOVQ(U32(mr), m)
+		VMOVQ(m, mask.AsX())
+		VPBROADCASTD(mask.AsX(), mask)
+		VPCMPGTD(iotaData().Offset(0), mask, mask) // lanes < mr
+	}
+	lo, hi := t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	// kSplit loads k>>2 and k&3 into k4 and kt.
+	kSplit := func(k4, kt reg.GPVirtual) {
+		Load(Param("k"), k4)
+		MOVQ(k4, kt)
+		SHRQ(U8(2), k4)
+		ANDQ(U8(3), kt)
+	}
+	// group runs np panels (1 or 2) from a on.
+	group := func(np int, label string) {
+		ldb := Load(Param("ldb"), GP64()).(reg.GPVirtual)
+		SHLQ(U8(2), ldb)
+		ldb3 := GP64()
+		LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+		// Byte offsets of phases 1-3 in a panel of A (phase order: phase
+		// 0's k4+kt steps, then k4 each).
+		off := [4]reg.GPVirtual{nil, GP64(), GP64(), GP64()}
+		cnt, kt := GP64(), GP64()
+		kSplit(cnt, kt)
+		LEAQ(Mem{Base: cnt, Index: kt, Scale: 1}, off[1])
+		IMUL3Q(U32(4*mr), off[1], off[1])
+		IMUL3Q(U32(4*mr), cnt, kt)
+		LEAQ(Mem{Base: off[1], Index: kt, Scale: 1}, off[2])
+		LEAQ(Mem{Base: off[2], Index: kt, Scale: 1}, off[3])
+		aj, a2, bj := GP64(), GP64(), GP64()
+		MOVQ(a, aj)
+		if np == 2 {
+			Load(Param("k"), a2)
+			IMUL3Q(U32(4*mr), a2, a2)
+			ADDQ(a, a2)
+		}
+		Load(Param("b"), bj)
+		var s [4][]reg.VecVirtual
+		for ph := range s {
+			s[ph] = make([]reg.VecVirtual, np)
+			for q := range np {
+				s[ph][q] = t.vec()
+				VXORPS(s[ph][q], s[ph][q], s[ph][q])
+			}
+		}
+		av, bc := t.vec(), t.vec()
+		stepAt := func(ph int, bm Mem) {
+			VBROADCASTSS(bm, bc)
+			for q := range np {
+				m := Mem{Base: aj}
+				if q == 1 {
+					m.Base = a2
+				}
+				if ph > 0 {
+					m.Index, m.Scale = off[ph], 1
+				}
+				VMASKMOVPS(m, mask, av)
+				VMULPS(av, bc, av)
+				VADDPS(av, s[ph][q], s[ph][q])
+			}
+		}
+		advance := func() {
+			ADDQ(U32(4*mr), aj)
+			if np == 2 {
+				ADDQ(U32(4*mr), a2)
+			}
+		}
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(label + "tail"))
+		Label(label + "loop")
+		stepAt(0, Mem{Base: bj})
+		stepAt(1, Mem{Base: bj, Index: ldb, Scale: 1})
+		stepAt(2, Mem{Base: bj, Index: ldb, Scale: 2})
+		stepAt(3, Mem{Base: bj, Index: ldb3, Scale: 1})
+		advance()
+		LEAQ(Mem{Base: bj, Index: ldb, Scale: 4}, bj)
+		DECQ(cnt)
+		JNZ(LabelRef(label + "loop"))
+		// Phase 0's last k&3 steps: aj and bj are at them.
+		Label(label + "tail")
+		kSplit(kt, cnt)
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(label + "sum"))
+		Label(label + "tailloop")
+		stepAt(0, Mem{Base: bj})
+		advance()
+		ADDQ(ldb, bj)
+		DECQ(cnt)
+		JNZ(LabelRef(label + "tailloop"))
+		Label(label + "sum")
+		ldc := Load(Param("ldc"), GP64()).(reg.GPVirtual)
+		SHLQ(U8(2), ldc)
+		for q := range np {
+			acc := s[0][q]
+			VADDPS(s[1][q], acc, acc)
+			VADDPS(s[3][q], s[2][q], s[2][q])
+			VADDPS(s[2][q], acc, acc)
+			VMASKMOVPS(Mem{Base: bias, Disp: 4 * mr * q}, mask, bc)
+			VADDPS(bc, acc, acc)
+			VMAXPS(acc, lo, acc)
+			VMINPS(acc, hi, acc)
+			x := acc.AsX()
+			for r := range mr {
+				if r == 4 {
+					VEXTRACTF128(U8(1), acc, x)
+				}
+				VEXTRACTPS(U8(r%4), x, Mem{Base: c})
+				ADDQ(ldc, c)
+			}
+		}
+		pb := GP64()
+		Load(Param("k"), pb)
+		IMUL3Q(U32(4*mr*np), pb, pb)
+		ADDQ(pb, a)
+		ADDQ(U32(4*mr*np), bias)
+	}
+	CMPQ(panels, U8(2))
+	JB(LabelRef("single"))
+	Label("pair")
+	group(2, "two")
+	SUBQ(U8(2), panels)
+	CMPQ(panels, U8(2))
+	JAE(LabelRef("pair"))
+	Label("single")
+	TESTQ(panels, panels)
+	JZ(LabelRef("done"))
+	group(1, "one")
+	Label("done")
+	VZEROUPPER()
+	RET()
 }
 
 // clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
