@@ -119,11 +119,19 @@ func convBias(c *Conv) []float32 {
 // whose larger tile reads B less often, over GemmDot, which wastes less on
 // short sums (measured on MobileNetV2-224's layers, Zen 4: K 16-32 run
 // 30-50% faster on GemmDot, K 64 the same, K 384-576 20% faster phased).
-// A tier's PhasedMinM rows take it at any depth: AVX2's 6-row phased
-// kernel streams a copy of B, and from four panels a tile it beat the 2-row
-// GemmDot at K 8-56 (Zen 3: 16 -> 96 at 112x112 5% faster, 24 -> 144 at
-// 56x56 and 32 -> 192 at 28x28 10%; 32 -> 16 at 112x112 20% slower).
+// A tier's PhasedMinM rows take it at any depth, up to phasedMaxOut
+// outputs: AVX2's 6-row phased kernel streams a copy of B, and from four
+// panels a tile it beat the 2-row GemmDot at K 8-56 (Zen 3, one image of
+// MobileNetV2-224: 24 -> 144 at 56x56 and 32 -> 192 at 28x28 about 10%
+// faster; 32 -> 16 at 112x112 20% slower alone).
 const phasedMinK = 64
+
+// phasedMaxOut bounds the outputs of a short-sum 1x1 conv on
+// GemmDotPhased: a larger output goes to memory, and the phased kernel's
+// spills queue behind its stores (16 -> 96 at 112x112, 1.2M outputs, took
+// 20% longer than on GemmDot in a forward pass, though its tiles ran 5%
+// faster with the output in cache).
+const phasedMaxOut = 1 << 20
 
 func (p *Program) gemmStep(st *step) {
 	c := st.nd.Conv
@@ -146,7 +154,7 @@ func (p *Program) gemmStep(st *step) {
 	}
 	switch {
 	case st.im2col:
-	case st.k >= phasedMinK || p.k.PhasedMinM > 0 && st.m >= p.k.PhasedMinM:
+	case st.k >= phasedMinK || p.k.PhasedMinM > 0 && st.m >= p.k.PhasedMinM && st.m*st.n <= phasedMaxOut:
 		st.phased = true
 		order = floatk.PhaseOrder(st.k)
 	default:
