@@ -119,7 +119,19 @@ func convBias(c *Conv) []float32 {
 // whose larger tile reads B less often, over GemmDot, which wastes less on
 // short sums (measured on MobileNetV2-224's layers, Zen 4: K 16-32 run
 // 30-50% faster on GemmDot, K 64 the same, K 384-576 20% faster phased).
+// A tier's PhasedMinM rows take it at any depth, up to phasedMaxOut
+// outputs: AVX2's 6-row phased kernel streams a copy of B, and from four
+// panels a tile it beat the 2-row GemmDot at K 8-56 (Zen 3, one image of
+// MobileNetV2-224: 24 -> 144 at 56x56 and 32 -> 192 at 28x28 about 10%
+// faster; 32 -> 16 at 112x112 20% slower alone).
 const phasedMinK = 64
+
+// phasedMaxOut bounds the outputs of a short-sum 1x1 conv on
+// GemmDotPhased: a larger output goes to memory, and the phased kernel's
+// spills queue behind its stores (16 -> 96 at 112x112, 1.2M outputs, took
+// 20% longer than on GemmDot in a forward pass, though its tiles ran 5%
+// faster with the output in cache).
+const phasedMaxOut = 1 << 20
 
 func (p *Program) gemmStep(st *step) {
 	c := st.nd.Conv
@@ -142,7 +154,7 @@ func (p *Program) gemmStep(st *step) {
 	}
 	switch {
 	case st.im2col:
-	case st.k >= phasedMinK:
+	case st.k >= phasedMinK || p.k.PhasedMinM > 0 && st.m >= p.k.PhasedMinM && st.m*st.n <= phasedMaxOut:
 		st.phased = true
 		order = floatk.PhaseOrder(st.k)
 	default:
@@ -460,7 +472,7 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		} else {
 			cols = x
 		}
-		tile := p.tileScratch()
+		tile := p.tileScratch(K)
 		defer putScratch(tile)
 		for t0 := j0; t0 < j1; t0 += nr {
 			b := cols[base+t0-j0:]
@@ -493,7 +505,15 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 	parallel(wk, (n+per-1)/per, func(j int) {
 		s0 := j * per
 		cnt := min(per, n-s0)
+		// Columns padded for gemmTile's last tile: a whole one, a half
+		// (GemmDotPhasedHalf) or a column (GemmDotPhasedCol).
 		w := (cnt*N + nr - 1) / nr * nr
+		if h := p.k.HalfNR(); st.phased && h > 0 {
+			w = (cnt*N + h - 1) / h * h
+		}
+		if st.phased && p.k.HasCol() && cnt*N%nr == 1 {
+			w = cnt * N
+		}
 		buf := scratch((K + M) * w)
 		b, c := (*buf)[:K*w], (*buf)[K*w:]
 		for k := range K {
@@ -503,7 +523,7 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 			}
 			clear(row[cnt*N:])
 		}
-		tile := p.tileScratch()
+		tile := p.tileScratch(K)
 		for t0 := 0; t0 < w; t0 += nr {
 			p.gemmTile(st, st.a, st.bias, b[t0:], w, c, w, t0, lo, hi, *tile)
 		}
@@ -518,24 +538,49 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 	})
 }
 
-// tileScratch is gemmTile's scratch: a tile and GemmDotPhased's.
-func (p *Program) tileScratch() *[]float32 { return scratch(4 * p.k.MR * p.k.NR) }
+// tileScratch is gemmTile's scratch for sums of k terms: a tile and
+// GemmDotPhased's (or GemmDot's, or GemmDotPhasedHalf's: less).
+func (p *Program) tileScratch(k int) *[]float32 {
+	return scratch((4*p.k.MR + k) * p.k.NR)
+}
 
 // gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of
 // the output o (rows of N) from a's packed rows, bias and b, their K x NR
-// columns at stride ldb. scratch is tileScratch's.
+// columns at stride ldb. A phased tile of HalfNR columns or fewer takes
+// GemmDotPhasedHalf, which computes half as much padding, and one of a
+// single column GemmDotPhasedCol, none. scratch is tileScratch's.
 func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, st.m
+	if st.phased && N-t0 == 1 && kt.HasCol() {
+		for m0 := 0; m0 < M; {
+			panels, rows := (M-m0)/mr, mr
+			if panels == 0 {
+				panels, rows = 1, M-m0
+			}
+			n := panels * rows
+			kt.GemmDotPhasedCol(panels, rows, K, a[m0*K:(m0+n)*K], b, ldb, o[m0*N+t0:], N, bias[m0:], lo, hi)
+			m0 += n
+		}
+		return
+	}
 	tile, tmp := scratch[:mr*nr], scratch[mr*nr:]
-	gemm := kt.GemmDot
+	gemm := kt.GemmSeq
 	switch {
 	case st.im2col:
-		gemm = kt.GemmSeq
+	case st.phased && N-t0 <= kt.HalfNR():
+		nr = kt.HalfNR()
+		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+			kt.GemmDotPhasedHalf(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		}
 	case st.phased:
 		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 			kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		}
+	default:
+		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+			kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 		}
 	}
 	full := t0+nr <= N

@@ -205,8 +205,9 @@ func BenchmarkCalibrateMB(b *testing.B) {
 }
 
 // BenchmarkPointwise224 is MobileNetV2-224's 1x1 convs with short sums
-// (GemmDot's: K under phasedMinK) and one long one (GemmDotPhased), one
-// image on the best tier.
+// (K under phasedMinK: GemmDot's, or GemmDotPhased's from the tier's
+// PhasedMinM rows) and one long one (GemmDotPhased), one image on the best
+// tier.
 func BenchmarkPointwise224(b *testing.B) {
 	for _, l := range []struct{ in, out, hw int }{
 		{32, 16, 112}, {16, 96, 112}, {24, 144, 56}, {32, 192, 28}, {192, 32, 28},

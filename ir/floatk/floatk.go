@@ -28,27 +28,33 @@ type Kernels struct {
 	// A GEMM micro-tile is up to MR (GemmSeq, GemmDotPhased) or MRDot
 	// (GemmDot) rows of A by NR columns of B.
 	MR, MRDot, NR int
+	// PhasedMinM, if not 0, is the rows from which GemmDotPhased beats
+	// GemmDot at any k (see ../fast.go's phasedMinK for the default).
+	PhasedMinM int
 	// Block divides the length DW computes.
 	Block int
 	vw    int // Add's and MinMax's vector width (without add and minmax: all in Go)
 
-	seq, dot gemmFunc
-	dotPh    dotPhFunc
-	dw       func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
-	dw3      [2]dw3Func // strides 1 and 2; nil: DW3 is false
-	add      func(n int, a, b, c *float32)
-	minmax   func(n int, x *float32) (lo, hi int32, nan bool)
-	histIdx  func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
-	histNZ   func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
-	deint    func(n int, x, even, odd *float32)
-	sig      [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
+	seq     gemmFunc
+	dot     tmpGemmFunc
+	dotPh   tmpGemmFunc
+	dotPhH  tmpGemmFunc // GemmDotPhasedHalf; nil: none
+	dotCol  tmpGemmFunc // GemmDotPhasedCol; nil: none
+	dw      func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
+	dw3     [2]dw3Func // strides 1 and 2; nil: DW3 is false
+	add     func(n int, a, b, c *float32)
+	minmax  func(n int, x *float32) (lo, hi int32, nan bool)
+	histIdx func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
+	histNZ  func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
+	deint   func(n int, x, even, odd *float32)
+	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
 
 type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
 
 type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)
 
-type dotPhFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
+type tmpGemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
 
 // Generic is the portable Go tier.
 var Generic = &Kernels{Name: runtime.Generic.Name, MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo,
@@ -80,7 +86,7 @@ func best() *Kernels {
 // of A packed k-major (the mr values of step i together); b and c are
 // row-major with strides ldb and ldc. clamp keeps NaN and -0.
 func (t *Kernels) GemmSeq(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.check("GemmSeq", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	t.check("GemmSeq", t.MR, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
 	pa, pb := firsts(k, a, b)
 	t.seq(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
 }
@@ -96,22 +102,68 @@ func firsts(k int, a, b []float32) (pa, pb *float32) {
 // GemmDot is GemmSeq for mr <= MRDot with the reference's 1x1 convolution
 // order: four partial sums (of the steps i = 0, 1, 2, 3 mod 4 below k&^3, the
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
-func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
-	t.check("GemmDot", t.MRDot, panels, mr, k, a, b, ldb, c, ldc, bias)
+// tmp holds k*NR floats of scratch (a copy of B's columns).
+func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
+	t.check("GemmDot", t.MRDot, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < max(1, k*t.NR) {
+		panic(fmt.Sprintf("floatk: %s GemmDot: %d floats of scratch for k %d", t.Name, len(tmp), k))
+	}
 	pa, pb := firsts(k, a, b)
-	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels)
+	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
 // GemmDotPhased is GemmDot for mr <= MR (a larger tile, which pays where k
 // is long) with A's panels holding their k steps in PhaseOrder(k): step i
-// multiplies B row PhaseOrder(k)[i]. tmp holds 3*MR*NR floats of scratch.
+// multiplies B row PhaseOrder(k)[i]. tmp holds (3*mr+k)*NR floats of
+// scratch (spilled sums, a copy of B's columns).
 func (t *Kernels) GemmDotPhased(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
-	t.check("GemmDotPhased", t.MR, panels, mr, k, a, b, ldb, c, ldc, bias)
-	if len(tmp) < 3*mr*t.NR {
-		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
+	t.check("GemmDotPhased", t.MR, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < (3*mr+k)*t.NR {
+		panic(fmt.Sprintf("floatk: %s GemmDotPhased: %d floats of scratch for %d rows, k %d", t.Name, len(tmp), mr, k))
 	}
 	pa, pb := firsts(k, a, b)
 	t.dotPh(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+}
+
+// HasCol reports whether the tier has GemmDotPhasedCol.
+func (t *Kernels) HasCol() bool { return t.dotCol != nil }
+
+// GemmDotPhasedCol is GemmDotPhased on one column (HasCol): c[(p*mr+r)*ldc]
+// from b[i*ldb], for the last column of a plane (7x7 planes are three
+// tiles and a column), where a tile would compute 7 or 15 columns of
+// padding.
+func (t *Kernels) GemmDotPhasedCol(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+	if t.dotCol == nil {
+		panic(fmt.Sprintf("floatk: %s has no GemmDotPhasedCol", t.Name))
+	}
+	t.check("GemmDotPhasedCol", t.MR, 1, panels, mr, k, a, b, ldb, c, ldc, bias)
+	pa, pb := firsts(k, a, b)
+	t.dotCol(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, nil)
+}
+
+// HalfNR is the columns of GemmDotPhasedHalf's tiles, NR/2, or 0 where the
+// tier has none.
+func (t *Kernels) HalfNR() int {
+	if t.dotPhH == nil {
+		return 0
+	}
+	return t.NR / 2
+}
+
+// GemmDotPhasedHalf is GemmDotPhased on tiles of HalfNR columns (> 0): for
+// the last columns of a plane, which fill less than half a tile (7x7 planes
+// are 3 tiles and a column). tmp holds 3*MR*HalfNR floats of scratch.
+func (t *Kernels) GemmDotPhasedHalf(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
+	nr := t.HalfNR()
+	if nr == 0 {
+		panic(fmt.Sprintf("floatk: %s has no GemmDotPhasedHalf", t.Name))
+	}
+	t.check("GemmDotPhasedHalf", t.MR, nr, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < 3*mr*nr {
+		panic(fmt.Sprintf("floatk: %s GemmDotPhasedHalf: %d floats of scratch for %d rows", t.Name, len(tmp), mr))
+	}
+	pa, pb := firsts(k, a, b)
+	t.dotPhH(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
 // PhaseOrder lists the B rows of GemmDotPhased's steps: the rows of each partial
@@ -132,10 +184,12 @@ func PhaseOrder(k int) []int {
 	return order
 }
 
-func (t *Kernels) check(name string, mrMax, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32) {
+// check panics unless the arguments hold panels of mr <= mrMax rows of nr
+// columns.
+func (t *Kernels) check(name string, mrMax, nr, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32) {
 	rows := panels * mr
 	if panels < 1 || mr < 1 || mr > mrMax || k < 0 || len(a) < k*rows || len(bias) < rows ||
-		len(c) < (rows-1)*ldc+t.NR || (k > 0 && len(b) < (k-1)*ldb+t.NR) {
+		len(c) < (rows-1)*ldc+nr || (k > 0 && len(b) < (k-1)*ldb+nr) {
 		panic(fmt.Sprintf("floatk: %s %s(panels %d, mr %d, k %d, len(a) %d, len(b) %d, ldb %d, len(c) %d, ldc %d, len(bias) %d): out of bounds",
 			t.Name, name, panels, mr, k, len(a), len(b), ldb, len(c), ldc, len(bias)))
 	}
@@ -416,7 +470,7 @@ func gemmSeqGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *flo
 	}
 }
 
-func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int) {
+func gemmDotGo(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, _ *float32) {
 	for p := range panels {
 		gemmDotPanel(mr, k, unsafeAdd(a, p*k*mr), b, ldb, unsafeAdd(c, p*mr*ldc), ldc, unsafeAdd(bias, p*mr), lo, hi, nil)
 	}

@@ -34,21 +34,36 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
-		tmp := make([]float32, 3*kt.MR*kt.NR)
-		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased"} {
-			mrMax := kt.MR
-			if name == "GemmDot" {
+		tmp := make([]float32, (3*kt.MR+300)*kt.NR)
+		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased", "GemmDotPhasedHalf", "GemmDotPhasedCol"} {
+			mrMax, nr := kt.MR, kt.NR
+			switch name {
+			case "GemmDot":
 				mrMax = kt.MRDot
+			case "GemmDotPhasedHalf":
+				nr = kt.HalfNR()
+				if nr == 0 {
+					continue
+				}
+			case "GemmDotPhasedCol":
+				nr = 1
+				if !kt.HasCol() {
+					continue
+				}
 			}
 			for mr := 1; mr <= mrMax; mr++ {
 				for _, k := range []int{0, 1, 3, 4, 7, 300} {
-					for _, panels := range []int{1, 3} {
+					for _, panels := range []int{1, 2, 3} {
 						rows := panels * mr
 						ldb, ldc := kt.NR+5, kt.NR+3
 						a := randSlice(r, k*rows)
-						b := randSlice(r, max(0, (k-1)*ldb+kt.NR))
+						b := randSlice(r, max(0, (k-1)*ldb+nr))
 						bias := randSlice(r, rows)
-						c := make([]float32, (rows-1)*ldc+kt.NR)
+						c := make([]float32, (rows-1)*ldc+nr)
+						const untouched = 1234.5
+						for i := range c {
+							c[i] = untouched
+						}
 						lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
 						if k == 7 {
 							lo, hi = 0, 6
@@ -62,14 +77,20 @@ func TestGemm(t *testing.T) {
 						case "GemmSeq":
 							kt.GemmSeq(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 						case "GemmDot":
-							kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
-						default:
+							kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+						case "GemmDotPhased":
 							kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+							order = PhaseOrder(k)
+						case "GemmDotPhasedHalf":
+							kt.GemmDotPhasedHalf(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+							order = PhaseOrder(k)
+						default:
+							kt.GemmDotPhasedCol(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 							order = PhaseOrder(k)
 						}
 						for row := range rows {
 							ap, i := a[row/mr*k*mr:], row%mr
-							for j := range kt.NR {
+							for j := range nr {
 								var want float32
 								if name == "GemmSeq" {
 									want = bias[row]
@@ -89,6 +110,9 @@ func TestGemm(t *testing.T) {
 									want = (s[0] + s[1]) + (s[2] + s[3]) + bias[row]
 								}
 								check(t, fmt.Sprintf("%s %s panels %d mr %d k %d [%d][%d]", kt.Name, name, panels, mr, k, row, j), c[row*ldc+j], clampRef(want, lo, hi))
+							}
+							for j := nr; j < ldc && row*ldc+j < len(c); j++ {
+								check(t, fmt.Sprintf("%s %s panels %d mr %d k %d [%d][%d] (outside the tile)", kt.Name, name, panels, mr, k, row, j), c[row*ldc+j], untouched)
 							}
 						}
 					}

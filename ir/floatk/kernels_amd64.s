@@ -640,9 +640,29 @@ sum:
 	VZEROUPPER
 	RET
 
-// func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
-// Requires: AVX
-TEXT ·gemmdot2_avx2(SB), NOSPLIT, $0-72
+// func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, MMX+
+TEXT ·gemmdot2_avx2(SB), NOSPLIT, $0-80
+	MOVQ  k+0(FP), AX
+	MOVQ  b+16(FP), CX
+	MOVQ  ldb+24(FP), DX
+	MOVQ  tmp+72(FP), BX
+	SHLQ  $0x02, DX
+	TESTQ AX, AX
+	JZ    packdone
+
+pack:
+	VMOVUPS    (CX), Y0
+	VMOVUPS    32(CX), Y1
+	PREFETCHT0 64(CX)
+	VMOVUPS    Y0, (BX)
+	VMOVUPS    Y1, 32(BX)
+	ADDQ       DX, CX
+	ADDQ       $0x00000040, BX
+	DECQ       AX
+	JNZ        pack
+
+packdone:
 	MOVQ a+8(FP), AX
 	MOVQ bias+48(FP), CX
 	MOVQ c+32(FP), DX
@@ -653,10 +673,6 @@ panel:
 	MOVQ   SI, DI
 	SHRQ   $0x02, SI
 	ANDQ   $0x03, DI
-	MOVQ   ldb+24(FP), R8
-	SHLQ   $0x02, R8
-	MOVQ   R8, R9
-	SHLQ   $0x02, R9
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
@@ -665,63 +681,63 @@ panel:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
-	MOVQ   b+16(FP), R10
-	MOVQ   AX, R11
-	MOVQ   SI, R12
-	TESTQ  R12, R12
+	MOVQ   tmp+72(FP), R8
+	MOVQ   AX, R9
+	MOVQ   SI, R10
+	TESTQ  R10, R10
 	JZ     pair0done
 
 pair0:
-	VMOVUPS      (R10), Y0
-	VMOVUPS      32(R10), Y1
-	VBROADCASTSS (R11), Y2
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y4, Y4
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y5, Y5
-	VBROADCASTSS 4(R11), Y2
+	VBROADCASTSS 4(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y6, Y6
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y7, Y7
-	VMOVUPS      (R10)(R8*1), Y0
-	VMOVUPS      32(R10)(R8*1), Y1
-	VBROADCASTSS 8(R11), Y2
+	VMOVUPS      64(R8), Y0
+	VMOVUPS      96(R8), Y1
+	VBROADCASTSS 8(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y8, Y8
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y9, Y9
-	VBROADCASTSS 12(R11), Y2
+	VBROADCASTSS 12(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y10, Y10
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y11, Y11
-	ADDQ         $0x00000020, R11
-	ADDQ         R9, R10
-	DECQ         R12
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000100, R8
+	DECQ         R10
 	JNZ          pair0
 
 pair0done:
-	MOVQ  DI, R12
-	TESTQ R12, R12
+	MOVQ  DI, R10
+	TESTQ R10, R10
 	JZ    taildone
 
 tail:
-	VMOVUPS      (R10), Y0
-	VMOVUPS      32(R10), Y1
-	VBROADCASTSS (R11), Y2
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y4, Y4
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y5, Y5
-	VBROADCASTSS 4(R11), Y2
+	VBROADCASTSS 4(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y6, Y6
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y7, Y7
-	ADDQ         $0x00000008, R11
-	ADDQ         R8, R10
-	DECQ         R12
+	ADDQ         $0x00000008, R9
+	ADDQ         $0x00000040, R8
+	DECQ         R10
 	JNZ          tail
 
 taildone:
@@ -737,43 +753,42 @@ taildone:
 	VXORPS Y13, Y13, Y13
 	VXORPS Y14, Y14, Y14
 	VXORPS Y15, Y15, Y15
-	MOVQ   b+16(FP), R10
-	ADDQ   R8, R10
-	ADDQ   R8, R10
-	MOVQ   AX, R11
-	ADDQ   $0x00000010, R11
-	MOVQ   SI, R12
-	TESTQ  R12, R12
+	MOVQ   tmp+72(FP), R8
+	ADDQ   $0x00000080, R8
+	MOVQ   AX, R9
+	ADDQ   $0x00000010, R9
+	MOVQ   SI, R10
+	TESTQ  R10, R10
 	JZ     pair2done
 
 pair2:
-	VMOVUPS      (R10), Y0
-	VMOVUPS      32(R10), Y1
-	VBROADCASTSS (R11), Y2
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y8, Y8
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y9, Y9
-	VBROADCASTSS 4(R11), Y2
+	VBROADCASTSS 4(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y10, Y10
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y11, Y11
-	VMOVUPS      (R10)(R8*1), Y0
-	VMOVUPS      32(R10)(R8*1), Y1
-	VBROADCASTSS 8(R11), Y2
+	VMOVUPS      64(R8), Y0
+	VMOVUPS      96(R8), Y1
+	VBROADCASTSS 8(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y12, Y12
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y13, Y13
-	VBROADCASTSS 12(R11), Y2
+	VBROADCASTSS 12(R9), Y2
 	VMULPS       Y0, Y2, Y3
 	VADDPS       Y3, Y14, Y14
 	VMULPS       Y1, Y2, Y3
 	VADDPS       Y3, Y15, Y15
-	ADDQ         $0x00000020, R11
-	ADDQ         R9, R10
-	DECQ         R12
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000100, R8
+	DECQ         R10
 	JNZ          pair2
 
 pair2done:
@@ -2207,8 +2222,108 @@ phase3done:
 	RET
 
 // func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
-// Requires: AVX
+// Requires: AVX, MMX+
 TEXT ·gemmdp6_avx2(SB), NOSPLIT, $0-80
+	MOVQ  k+0(FP), AX
+	MOVQ  AX, CX
+	SHRQ  $0x02, AX
+	ANDQ  $0x03, CX
+	MOVQ  ldb+24(FP), SI
+	SHLQ  $0x02, SI
+	MOVQ  SI, DI
+	SHLQ  $0x02, DI
+	MOVQ  tmp+72(FP), R8
+	ADDQ  $0x00000480, R8
+	MOVQ  b+16(FP), DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack0done
+
+pack0:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack0
+
+pack0done:
+	MOVQ  CX, BX
+	TESTQ BX, BX
+	JZ    packtaildone
+
+packtail:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       SI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        packtail
+
+packtaildone:
+	MOVQ  b+16(FP), DX
+	ADDQ  SI, DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack1done
+
+pack1:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack1
+
+pack1done:
+	MOVQ  b+16(FP), DX
+	ADDQ  SI, DX
+	ADDQ  SI, DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack2done
+
+pack2:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack2
+
+pack2done:
+	MOVQ  b+16(FP), DX
+	ADDQ  SI, DX
+	ADDQ  SI, DX
+	ADDQ  SI, DX
+	MOVQ  AX, BX
+	TESTQ BX, BX
+	JZ    pack3done
+
+pack3:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    32(DX), Y1
+	PREFETCHT0 64(DX)
+	VMOVUPS    Y0, (R8)
+	VMOVUPS    Y1, 32(R8)
+	ADDQ       DI, DX
+	ADDQ       $0x00000040, R8
+	DECQ       BX
+	JNZ        pack3
+
+pack3done:
 	MOVQ a+8(FP), AX
 	MOVQ bias+48(FP), CX
 	MOVQ c+32(FP), DX
@@ -2220,10 +2335,8 @@ panel:
 	MOVQ   DI, R8
 	SHRQ   $0x02, DI
 	ANDQ   $0x03, R8
-	MOVQ   ldb+24(FP), R11
-	SHLQ   $0x02, R11
-	MOVQ   R11, R12
-	SHLQ   $0x02, R12
+	MOVQ   SI, R9
+	ADDQ   $0x00000480, R9
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -2236,7 +2349,6 @@ panel:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
-	MOVQ   b+16(FP), R9
 	MOVQ   DI, R10
 	TESTQ  R10, R10
 	JZ     phase0done
@@ -2275,7 +2387,7 @@ phase0:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase0
 
@@ -2318,7 +2430,7 @@ tail:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R11, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          tail
 
@@ -2347,8 +2459,6 @@ taildone:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	MOVQ    b+16(FP), R9
-	ADDQ    R11, R9
 	MOVQ    DI, R10
 	TESTQ   R10, R10
 	JZ      phase1done
@@ -2387,7 +2497,7 @@ phase1:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase1
 
@@ -2416,9 +2526,6 @@ phase1done:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	MOVQ    b+16(FP), R9
-	ADDQ    R11, R9
-	ADDQ    R11, R9
 	MOVQ    DI, R10
 	TESTQ   R10, R10
 	JZ      phase2done
@@ -2457,7 +2564,7 @@ phase2:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase2
 
@@ -2486,10 +2593,6 @@ phase2done:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	MOVQ    b+16(FP), R9
-	ADDQ    R11, R9
-	ADDQ    R11, R9
-	ADDQ    R11, R9
 	MOVQ    DI, R10
 	TESTQ   R10, R10
 	JZ      phase3done
@@ -2528,7 +2631,7 @@ phase3:
 	VMULPS       Y13, Y15, Y14
 	VADDPS       Y14, Y11, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         R12, R9
+	ADDQ         $0x00000040, R9
 	DECQ         R10
 	JNZ          phase3
 
@@ -2651,6 +2754,2694 @@ phase3done:
 	ADDQ         DI, DX
 	DECQ         BX
 	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph1_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VXORPS  Y0, Y0, Y0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 32(SI)
+	VXORPS  Y0, Y0, Y0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 64(SI)
+	VXORPS  Y0, Y0, Y0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y1
+	VBROADCASTSS (AX), Y2
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x00000004, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       64(SI), Y0, Y0
+	VMOVUPS      (SI), Y1
+	VADDPS       32(SI), Y1, Y1
+	VADDPS       Y0, Y1, Y0
+	VBROADCASTSS (CX), Y2
+	VADDPS       Y2, Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y1, Y0
+	VMINPS       Y0, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000004, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph2_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 64(SI)
+	VMOVUPS Y1, 96(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 128(SI)
+	VMOVUPS Y1, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y2
+	VBROADCASTSS (AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y0, Y0
+	VBROADCASTSS 4(AX), Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $0x00000008, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       128(SI), Y0, Y0
+	VMOVUPS      (SI), Y2
+	VADDPS       64(SI), Y2, Y2
+	VADDPS       Y0, Y2, Y0
+	VBROADCASTSS (CX), Y3
+	VADDPS       Y3, Y0, Y0
+	VADDPS       160(SI), Y1, Y1
+	VMOVUPS      32(SI), Y2
+	VADDPS       96(SI), Y2, Y2
+	VADDPS       Y1, Y2, Y1
+	VBROADCASTSS 4(CX), Y3
+	VADDPS       Y3, Y1, Y1
+	VBROADCASTSS lo+56(FP), Y2
+	VBROADCASTSS hi+60(FP), Y3
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000008, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph3_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 96(SI)
+	VMOVUPS Y1, 128(SI)
+	VMOVUPS Y2, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 192(SI)
+	VMOVUPS Y1, 224(SI)
+	VMOVUPS Y2, 256(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y3
+	VBROADCASTSS (AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VBROADCASTSS 4(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y1, Y1
+	VBROADCASTSS 8(AX), Y4
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y4, Y2, Y2
+	ADDQ         $0x0000000c, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       192(SI), Y0, Y0
+	VMOVUPS      (SI), Y3
+	VADDPS       96(SI), Y3, Y3
+	VADDPS       Y0, Y3, Y0
+	VBROADCASTSS (CX), Y4
+	VADDPS       Y4, Y0, Y0
+	VADDPS       224(SI), Y1, Y1
+	VMOVUPS      32(SI), Y3
+	VADDPS       128(SI), Y3, Y3
+	VADDPS       Y1, Y3, Y1
+	VBROADCASTSS 4(CX), Y4
+	VADDPS       Y4, Y1, Y1
+	VADDPS       256(SI), Y2, Y2
+	VMOVUPS      64(SI), Y3
+	VADDPS       160(SI), Y3, Y3
+	VADDPS       Y2, Y3, Y2
+	VBROADCASTSS 8(CX), Y4
+	VADDPS       Y4, Y2, Y2
+	VBROADCASTSS lo+56(FP), Y3
+	VBROADCASTSS hi+60(FP), Y4
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y3, Y0
+	VMINPS       Y0, Y4, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y3, Y1
+	VMINPS       Y1, Y4, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y3, Y2
+	VMINPS       Y2, Y4, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000000c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph4_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 128(SI)
+	VMOVUPS Y1, 160(SI)
+	VMOVUPS Y2, 192(SI)
+	VMOVUPS Y3, 224(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 256(SI)
+	VMOVUPS Y1, 288(SI)
+	VMOVUPS Y2, 320(SI)
+	VMOVUPS Y3, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y4
+	VBROADCASTSS (AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	VBROADCASTSS 4(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VBROADCASTSS 8(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y2, Y2
+	VBROADCASTSS 12(AX), Y5
+	VMULPS       Y4, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	ADDQ         $0x00000010, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       256(SI), Y0, Y0
+	VMOVUPS      (SI), Y4
+	VADDPS       128(SI), Y4, Y4
+	VADDPS       Y0, Y4, Y0
+	VBROADCASTSS (CX), Y5
+	VADDPS       Y5, Y0, Y0
+	VADDPS       288(SI), Y1, Y1
+	VMOVUPS      32(SI), Y4
+	VADDPS       160(SI), Y4, Y4
+	VADDPS       Y1, Y4, Y1
+	VBROADCASTSS 4(CX), Y5
+	VADDPS       Y5, Y1, Y1
+	VADDPS       320(SI), Y2, Y2
+	VMOVUPS      64(SI), Y4
+	VADDPS       192(SI), Y4, Y4
+	VADDPS       Y2, Y4, Y2
+	VBROADCASTSS 8(CX), Y5
+	VADDPS       Y5, Y2, Y2
+	VADDPS       352(SI), Y3, Y3
+	VMOVUPS      96(SI), Y4
+	VADDPS       224(SI), Y4, Y4
+	VADDPS       Y3, Y4, Y3
+	VBROADCASTSS 12(CX), Y5
+	VADDPS       Y5, Y3, Y3
+	VBROADCASTSS lo+56(FP), Y4
+	VBROADCASTSS hi+60(FP), Y5
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y4, Y0
+	VMINPS       Y0, Y5, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y4, Y1
+	VMINPS       Y1, Y5, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y4, Y2
+	VMINPS       Y2, Y5, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y3, Y4, Y3
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000010, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph5_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 160(SI)
+	VMOVUPS Y1, 192(SI)
+	VMOVUPS Y2, 224(SI)
+	VMOVUPS Y3, 256(SI)
+	VMOVUPS Y4, 288(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 320(SI)
+	VMOVUPS Y1, 352(SI)
+	VMOVUPS Y2, 384(SI)
+	VMOVUPS Y3, 416(SI)
+	VMOVUPS Y4, 448(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y5
+	VBROADCASTSS (AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y0, Y0
+	VBROADCASTSS 4(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y1, Y1
+	VBROADCASTSS 8(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VBROADCASTSS 12(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y3, Y3
+	VBROADCASTSS 16(AX), Y6
+	VMULPS       Y5, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	ADDQ         $0x00000014, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       320(SI), Y0, Y0
+	VMOVUPS      (SI), Y5
+	VADDPS       160(SI), Y5, Y5
+	VADDPS       Y0, Y5, Y0
+	VBROADCASTSS (CX), Y6
+	VADDPS       Y6, Y0, Y0
+	VADDPS       352(SI), Y1, Y1
+	VMOVUPS      32(SI), Y5
+	VADDPS       192(SI), Y5, Y5
+	VADDPS       Y1, Y5, Y1
+	VBROADCASTSS 4(CX), Y6
+	VADDPS       Y6, Y1, Y1
+	VADDPS       384(SI), Y2, Y2
+	VMOVUPS      64(SI), Y5
+	VADDPS       224(SI), Y5, Y5
+	VADDPS       Y2, Y5, Y2
+	VBROADCASTSS 8(CX), Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       416(SI), Y3, Y3
+	VMOVUPS      96(SI), Y5
+	VADDPS       256(SI), Y5, Y5
+	VADDPS       Y3, Y5, Y3
+	VBROADCASTSS 12(CX), Y6
+	VADDPS       Y6, Y3, Y3
+	VADDPS       448(SI), Y4, Y4
+	VMOVUPS      128(SI), Y5
+	VADDPS       288(SI), Y5, Y5
+	VADDPS       Y4, Y5, Y4
+	VBROADCASTSS 16(CX), Y6
+	VADDPS       Y6, Y4, Y4
+	VBROADCASTSS lo+56(FP), Y5
+	VBROADCASTSS hi+60(FP), Y6
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y5, Y0
+	VMINPS       Y0, Y6, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y5, Y1
+	VMINPS       Y1, Y6, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y5, Y2
+	VMINPS       Y2, Y6, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y3, Y5, Y3
+	VMINPS       Y3, Y6, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y5, Y4
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      Y4, (DI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000014, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX
+TEXT ·gemmdph6_avx2(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R11, R9
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase1
+
+phase1done:
+	VMOVUPS Y0, 192(SI)
+	VMOVUPS Y1, 224(SI)
+	VMOVUPS Y2, 256(SI)
+	VMOVUPS Y3, 288(SI)
+	VMOVUPS Y4, 320(SI)
+	VMOVUPS Y5, 352(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase2
+
+phase2done:
+	VMOVUPS Y0, 384(SI)
+	VMOVUPS Y1, 416(SI)
+	VMOVUPS Y2, 448(SI)
+	VMOVUPS Y3, 480(SI)
+	VMOVUPS Y4, 512(SI)
+	VMOVUPS Y5, 544(SI)
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS      (R9), Y6
+	VBROADCASTSS (AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y0, Y0
+	VBROADCASTSS 4(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y1, Y1
+	VBROADCASTSS 8(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VBROADCASTSS 12(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS 16(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS 20(AX), Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	ADDQ         $0x00000018, AX
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          phase3
+
+phase3done:
+	VADDPS       384(SI), Y0, Y0
+	VMOVUPS      (SI), Y6
+	VADDPS       192(SI), Y6, Y6
+	VADDPS       Y0, Y6, Y0
+	VBROADCASTSS (CX), Y7
+	VADDPS       Y7, Y0, Y0
+	VADDPS       416(SI), Y1, Y1
+	VMOVUPS      32(SI), Y6
+	VADDPS       224(SI), Y6, Y6
+	VADDPS       Y1, Y6, Y1
+	VBROADCASTSS 4(CX), Y7
+	VADDPS       Y7, Y1, Y1
+	VADDPS       448(SI), Y2, Y2
+	VMOVUPS      64(SI), Y6
+	VADDPS       256(SI), Y6, Y6
+	VADDPS       Y2, Y6, Y2
+	VBROADCASTSS 8(CX), Y7
+	VADDPS       Y7, Y2, Y2
+	VADDPS       480(SI), Y3, Y3
+	VMOVUPS      96(SI), Y6
+	VADDPS       288(SI), Y6, Y6
+	VADDPS       Y3, Y6, Y3
+	VBROADCASTSS 12(CX), Y7
+	VADDPS       Y7, Y3, Y3
+	VADDPS       512(SI), Y4, Y4
+	VMOVUPS      128(SI), Y6
+	VADDPS       320(SI), Y6, Y6
+	VADDPS       Y4, Y6, Y4
+	VBROADCASTSS 16(CX), Y7
+	VADDPS       Y7, Y4, Y4
+	VADDPS       544(SI), Y5, Y5
+	VMOVUPS      160(SI), Y6
+	VADDPS       352(SI), Y6, Y6
+	VADDPS       Y5, Y6, Y5
+	VBROADCASTSS 20(CX), Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS lo+56(FP), Y6
+	VBROADCASTSS hi+60(FP), Y7
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Y0, Y6, Y0
+	VMINPS       Y0, Y7, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y1, Y6, Y1
+	VMINPS       Y1, Y7, Y1
+	VMOVUPS      Y1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y2, Y6, Y2
+	VMINPS       Y2, Y7, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y3, Y6, Y3
+	VMINPS       Y3, Y7, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y4, Y6, Y4
+	VMINPS       Y4, Y7, Y4
+	VMOVUPS      Y4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Y5, Y6, Y5
+	VMINPS       Y5, Y7, Y5
+	VMOVUPS      Y5, (DI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000018, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdc1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc1_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000001, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000004, R8, R8
+	IMUL3Q $0x00000004, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000004, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 4(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000008, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000008, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000004, DI, DI
+	IMUL3Q $0x00000004, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000004, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000004, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000004, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000004, CX
+
+done:
+	VZEROUPPER
+	RET
+
+DATA iota16<>+0(SB)/4, $0x00000000
+DATA iota16<>+4(SB)/4, $0x00000001
+DATA iota16<>+8(SB)/4, $0x00000002
+DATA iota16<>+12(SB)/4, $0x00000003
+DATA iota16<>+16(SB)/4, $0x00000004
+DATA iota16<>+20(SB)/4, $0x00000005
+DATA iota16<>+24(SB)/4, $0x00000006
+DATA iota16<>+28(SB)/4, $0x00000007
+DATA iota16<>+32(SB)/4, $0x00000008
+DATA iota16<>+36(SB)/4, $0x00000009
+DATA iota16<>+40(SB)/4, $0x0000000a
+DATA iota16<>+44(SB)/4, $0x0000000b
+DATA iota16<>+48(SB)/4, $0x0000000c
+DATA iota16<>+52(SB)/4, $0x0000000d
+DATA iota16<>+56(SB)/4, $0x0000000e
+DATA iota16<>+60(SB)/4, $0x0000000f
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func gemmdc2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc2_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000002, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000008, R8, R8
+	IMUL3Q $0x00000008, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000008, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000008, R12
+	ADDQ         $0x00000008, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000008, R12
+	ADDQ         $0x00000008, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 8(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000010, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000010, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000008, DI, DI
+	IMUL3Q $0x00000008, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000008, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000008, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000008, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000008, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc3_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000003, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x0000000c, R8, R8
+	IMUL3Q $0x0000000c, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x0000000c, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x0000000c, R12
+	ADDQ         $0x0000000c, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x0000000c, R12
+	ADDQ         $0x0000000c, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 12(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000018, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000018, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x0000000c, DI, DI
+	IMUL3Q $0x0000000c, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x0000000c, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x0000000c, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x0000000c, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x0000000c, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc4_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000004, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000010, R8, R8
+	IMUL3Q $0x00000010, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000010, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000010, R12
+	ADDQ         $0x00000010, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000010, R12
+	ADDQ         $0x00000010, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Y5, Y3, Y3
+	VADDPS     Y9, Y7, Y7
+	VADDPS     Y7, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y12
+	VADDPS     Y12, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x03, X3, (DX)
+	ADDQ       SI, DX
+	VADDPS     Y6, Y4, Y4
+	VADDPS     Y10, Y8, Y8
+	VADDPS     Y8, Y4, Y4
+	VMASKMOVPS 16(CX), Y0, Y12
+	VADDPS     Y12, Y4, Y4
+	VMAXPS     Y4, Y1, Y4
+	VMINPS     Y4, Y2, Y4
+	VEXTRACTPS $0x00, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X4, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x03, X4, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000020, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000020, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000010, DI, DI
+	IMUL3Q $0x00000010, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000010, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000010, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Y4, Y3, Y3
+	VADDPS     Y6, Y5, Y5
+	VADDPS     Y5, Y3, Y3
+	VMASKMOVPS (CX), Y0, Y8
+	VADDPS     Y8, Y3, Y3
+	VMAXPS     Y3, Y1, Y3
+	VMINPS     Y3, Y2, Y3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x03, X3, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000010, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000010, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc5_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000005, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000014, R8, R8
+	IMUL3Q $0x00000014, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000014, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000014, R12
+	ADDQ         $0x00000014, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000014, R12
+	ADDQ         $0x00000014, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ         ldc+40(FP), SI
+	SHLQ         $0x02, SI
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y12
+	VADDPS       Y12, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y10, Y8, Y8
+	VADDPS       Y8, Y4, Y4
+	VMASKMOVPS   20(CX), Y0, Y12
+	VADDPS       Y12, Y4, Y4
+	VMAXPS       Y4, Y1, Y4
+	VMINPS       Y4, Y2, Y4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y4, X4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	MOVQ         k+0(FP), SI
+	IMUL3Q       $0x00000028, SI, SI
+	ADDQ         SI, AX
+	ADDQ         $0x00000028, CX
+	SUBQ         $0x02, BX
+	CMPQ         BX, $0x02
+	JAE          pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000014, DI, DI
+	IMUL3Q $0x00000014, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000014, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000014, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ         ldc+40(FP), BX
+	SHLQ         $0x02, BX
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y8
+	VADDPS       Y8, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	MOVQ         k+0(FP), DX
+	IMUL3Q       $0x00000014, DX, DX
+	ADDQ         DX, AX
+	ADDQ         $0x00000014, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX2
+TEXT ·gemmdc6_avx2(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVQ         $0x00000006, SI
+	VMOVQ        SI, X0
+	VPBROADCASTD X0, Y0
+	VPCMPGTD     iota16<>+0(SB), Y0, Y0
+	VBROADCASTSS lo+56(FP), Y1
+	VBROADCASTSS hi+60(FP), Y2
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000018, R8, R8
+	IMUL3Q $0x00000018, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000018, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	VBROADCASTSS (R14)(SI*1), Y12
+	VMASKMOVPS   (R12)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y5, Y5
+	VMASKMOVPS   (R13)(R8*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y6, Y6
+	VBROADCASTSS (R14)(SI*2), Y12
+	VMASKMOVPS   (R12)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y7, Y7
+	VMASKMOVPS   (R13)(R9*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y8, Y8
+	VBROADCASTSS (R14)(DI*1), Y12
+	VMASKMOVPS   (R12)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y9, Y9
+	VMASKMOVPS   (R13)(R10*1), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y10, Y10
+	ADDQ         $0x00000018, R12
+	ADDQ         $0x00000018, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Y12
+	VMASKMOVPS   (R12), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y3, Y3
+	VMASKMOVPS   (R13), Y0, Y11
+	VMULPS       Y11, Y12, Y11
+	VADDPS       Y11, Y4, Y4
+	ADDQ         $0x00000018, R12
+	ADDQ         $0x00000018, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ         ldc+40(FP), SI
+	SHLQ         $0x02, SI
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y12
+	VADDPS       Y12, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         SI, DX
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y10, Y8, Y8
+	VADDPS       Y8, Y4, Y4
+	VMASKMOVPS   24(CX), Y0, Y12
+	VADDPS       Y12, Y4, Y4
+	VMAXPS       Y4, Y1, Y4
+	VMINPS       Y4, Y2, Y4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x02, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x03, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTF128 $0x01, Y4, X4
+	VEXTRACTPS   $0x00, X4, (DX)
+	ADDQ         SI, DX
+	VEXTRACTPS   $0x01, X4, (DX)
+	ADDQ         SI, DX
+	MOVQ         k+0(FP), SI
+	IMUL3Q       $0x00000030, SI, SI
+	ADDQ         SI, AX
+	ADDQ         $0x00000030, CX
+	SUBQ         $0x02, BX
+	CMPQ         BX, $0x02
+	JAE          pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000018, DI, DI
+	IMUL3Q $0x00000018, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	VBROADCASTSS (R12)(BX*1), Y8
+	VMASKMOVPS   (R11)(DI*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y4, Y4
+	VBROADCASTSS (R12)(BX*2), Y8
+	VMASKMOVPS   (R11)(R8*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y5, Y5
+	VBROADCASTSS (R12)(SI*1), Y8
+	VMASKMOVPS   (R11)(R9*1), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y6, Y6
+	ADDQ         $0x00000018, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Y8
+	VMASKMOVPS   (R11), Y0, Y7
+	VMULPS       Y7, Y8, Y7
+	VADDPS       Y7, Y3, Y3
+	ADDQ         $0x00000018, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ         ldc+40(FP), BX
+	SHLQ         $0x02, BX
+	VADDPS       Y4, Y3, Y3
+	VADDPS       Y6, Y5, Y5
+	VADDPS       Y5, Y3, Y3
+	VMASKMOVPS   (CX), Y0, Y8
+	VADDPS       Y8, Y3, Y3
+	VMAXPS       Y3, Y1, Y3
+	VMINPS       Y3, Y2, Y3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x02, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x03, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTF128 $0x01, Y3, X3
+	VEXTRACTPS   $0x00, X3, (DX)
+	ADDQ         BX, DX
+	VEXTRACTPS   $0x01, X3, (DX)
+	ADDQ         BX, DX
+	MOVQ         k+0(FP), DX
+	IMUL3Q       $0x00000018, DX, DX
+	ADDQ         DX, AX
+	ADDQ         $0x00000018, CX
+
+done:
 	VZEROUPPER
 	RET
 
@@ -3133,24 +5924,6 @@ bottomdone:
 	JNZ   channel
 	VZEROUPPER
 	RET
-
-DATA iota16<>+0(SB)/4, $0x00000000
-DATA iota16<>+4(SB)/4, $0x00000001
-DATA iota16<>+8(SB)/4, $0x00000002
-DATA iota16<>+12(SB)/4, $0x00000003
-DATA iota16<>+16(SB)/4, $0x00000004
-DATA iota16<>+20(SB)/4, $0x00000005
-DATA iota16<>+24(SB)/4, $0x00000006
-DATA iota16<>+28(SB)/4, $0x00000007
-DATA iota16<>+32(SB)/4, $0x00000008
-DATA iota16<>+36(SB)/4, $0x00000009
-DATA iota16<>+40(SB)/4, $0x0000000a
-DATA iota16<>+44(SB)/4, $0x0000000b
-DATA iota16<>+48(SB)/4, $0x0000000c
-DATA iota16<>+52(SB)/4, $0x0000000d
-DATA iota16<>+56(SB)/4, $0x0000000e
-DATA iota16<>+60(SB)/4, $0x0000000f
-GLOBL iota16<>(SB), RODATA|NOPTR, $64
 
 // func dw3s2_avx2(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 // Requires: AVX, AVX2, CMOV

@@ -39,10 +39,10 @@ func gemmseq6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
-// gemmdot2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).
+// gemmdot2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo); tmp holds k*16 floats.
 //
 //go:noescape
-func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
 // gemmdp1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
 //
@@ -69,10 +69,70 @@ func gemmdp4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, b
 //go:noescape
 func gemmdp5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
-// gemmdp6_avx2 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+// gemmdp6_avx2 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo). It copies B's tile into tmp after 288 floats.
 //
 //go:noescape
 func gemmdp6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph1_avx2 is a 1x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph2_avx2 is a 2x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph3_avx2 is a 3x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph4_avx2 is a 4x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph5_avx2 is a 5x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph6_avx2 is a 6x8 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc1_avx2 is a 1x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc2_avx2 is a 2x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc3_avx2 is a 3x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc3_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc4_avx2 is a 4x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc4_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc5_avx2 is a 5x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc5_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc6_avx2 is a 6x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc6_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
 // dw_avx2 is the depthwise kernel (see dwGo).
 //

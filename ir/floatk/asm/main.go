@@ -45,7 +45,15 @@ func main() {
 			}
 		}
 		for mr := 1; mr <= t.mrSeq; mr++ {
-			gemmDotPhased(t, mr)
+			gemmDotPhased(t, mr, 2)
+		}
+		if t.vw == 8 {
+			for mr := 1; mr <= t.mrSeq; mr++ {
+				gemmDotPhased(t, mr, 1)
+			}
+			for mr := 1; mr <= t.mrSeq; mr++ {
+				gemmDotCol(t, mr)
+			}
 		}
 		depthwise(t)
 		if t.vw == 16 {
@@ -78,9 +86,10 @@ func gemmSeq(t tier, mr int) {
 	ps := params("k", "b", "ldb")
 	k, b, ldb := ps[0], ps[1], ps[2]
 	SHLQ(U8(2), ldb)
-	acc := make([][2]reg.VecVirtual, mr)
+	acc := make([][]reg.VecVirtual, mr)
 	for r := range acc {
-		for j := range 2 {
+		acc[r] = make([]reg.VecVirtual, 2)
+		for j := range acc[r] {
 			acc[r][j] = t.vec()
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, acc[r][j])
 		}
@@ -90,21 +99,23 @@ func gemmSeq(t tier, mr int) {
 	if t.vw != 16 {
 		bc = t.vec()
 	}
-	rowLoop(t, "loop", "done", k, a, b, ldb, b0, b1, bc, p, acc)
+	rowLoop(t, "loop", "done", k, a, b, ldb, []reg.VecVirtual{b0, b1}, bc, p, acc)
 	panelFinish(t, mr, acc, bias, c, panels)
 }
 
 // rowLoop emits the loop over cnt rows of B (none when cnt is 0) from bp
-// on, by bytes apart: each row times the len(acc) A values at a into acc (a
-// moves on to the next step's); loop and done are its labels.
-func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, b0, b1, bc, p reg.VecVirtual, acc [][2]reg.VecVirtual) {
+// on, by bytes apart: each row's len(bv) vectors, loaded into bv, times the
+// len(acc) A values at a into acc (a moves on to the next step's); loop and
+// done are its labels.
+func rowLoop(t tier, loop, done string, cnt, a, bp reg.Register, by Op, bv []reg.VecVirtual, bc, p reg.VecVirtual, acc [][]reg.VecVirtual) {
 	TESTQ(cnt, cnt)
 	JZ(LabelRef(done))
 	Label(loop)
-	VMOVUPS(Mem{Base: bp}, b0)
-	VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw}, b1)
+	for j, b := range bv {
+		VMOVUPS(Mem{Base: bp, Disp: 4 * t.vw * j}, b)
+	}
 	for r := range acc {
-		rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+		rowStep(t, Mem{Base: a, Disp: 4 * r}, bv, bc, p, acc[r])
 	}
 	ADDQ(U32(4*len(acc)), a)
 	ADDQ(by, bp)
@@ -113,23 +124,23 @@ func rowLoop(t tier, loop, done string, cnt, a, bp, by reg.Register, b0, b1, bc,
 	Label(done)
 }
 
-// rowStep adds the products of the A value at m by b0 and b1 to acc. AVX-512
+// rowStep adds the products of the A value at m by the vectors bv to acc. AVX-512
 // multiplies by m broadcast in the instruction: on Zen 4 a VBROADCASTSS into
 // a zmm register takes a slot of the vector pipes the multiplies and adds
 // need (the kernels run 30-50% faster without it).
-func rowStep(t tier, m Mem, b0, b1, bc, p reg.VecVirtual, acc [2]reg.VecVirtual) {
+func rowStep(t tier, m Mem, bv []reg.VecVirtual, bc, p reg.VecVirtual, acc []reg.VecVirtual) {
 	if t.vw == 16 {
-		VMULPS_BCST(m, b0, p)
-		VADDPS(p, acc[0], acc[0])
-		VMULPS_BCST(m, b1, p)
-		VADDPS(p, acc[1], acc[1])
+		for j, b := range bv {
+			VMULPS_BCST(m, b, p)
+			VADDPS(p, acc[j], acc[j])
+		}
 		return
 	}
 	VBROADCASTSS(m, bc)
-	VMULPS(b0, bc, p)
-	VADDPS(p, acc[0], acc[0])
-	VMULPS(b1, bc, p)
-	VADDPS(p, acc[1], acc[1])
+	for j, b := range bv {
+		VMULPS(b, bc, p)
+		VADDPS(p, acc[j], acc[j])
+	}
 }
 
 // panelStart loads the pointers that run across panels: A (its panels are
@@ -148,10 +159,11 @@ func panelStart() (a, bias, c, panels reg.GPVirtual) {
 }
 
 // zeroTile is an mr x 2vw tile of accumulators, zeroed.
-func zeroTile(t tier, mr int) [][2]reg.VecVirtual {
-	acc := make([][2]reg.VecVirtual, mr)
+func zeroTile(t tier, mr int) [][]reg.VecVirtual {
+	acc := make([][]reg.VecVirtual, mr)
 	for r := range acc {
-		for j := range 2 {
+		acc[r] = make([]reg.VecVirtual, 2)
+		for j := range acc[r] {
 			acc[r][j] = t.vec()
 			VXORPS(acc[r][j], acc[r][j], acc[r][j])
 		}
@@ -170,7 +182,7 @@ func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
 }
 
 // panelFinish stores the tile acc and ends the panel loop and the kernel.
-func panelFinish(t tier, mr int, acc [][2]reg.VecVirtual, bias, c, panels reg.GPVirtual) {
+func panelFinish(t tier, mr int, acc [][]reg.VecVirtual, bias, c, panels reg.GPVirtual) {
 	clampStore(t, acc, c)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
@@ -179,10 +191,10 @@ func panelFinish(t tier, mr int, acc [][2]reg.VecVirtual, bias, c, panels reg.GP
 
 // sumPhases is acc = ((s0+s1)+(s2+s3)) + bias[r] into s0, with s1 nil when
 // it is already in s0.
-func sumPhases(mr int, bias reg.GPVirtual, bc reg.VecVirtual, s0, s1, s2, s3 [][2]reg.VecVirtual) {
+func sumPhases(mr int, bias reg.GPVirtual, bc reg.VecVirtual, s0, s1, s2, s3 [][]reg.VecVirtual) {
 	for r := range mr {
 		VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
-		for j := range 2 {
+		for j := range s0[r] {
 			if s1 != nil {
 				VADDPS(s1[r][j], s0[r][j], s0[r][j])
 			}
@@ -224,16 +236,16 @@ func gemmDot(t tier, mr int) {
 	ps := params("b", "ldb")
 	b, ldb := ps[0], ps[1]
 	SHLQ(U8(2), ldb)
-	var acc [4][][2]reg.VecVirtual
+	var acc [4][][]reg.VecVirtual
 	for ph := range acc {
 		acc[ph] = zeroTile(t, mr)
 	}
 	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
-	step := func(acc [][2]reg.VecVirtual) {
+	step := func(acc [][]reg.VecVirtual) {
 		VMOVUPS(Mem{Base: b}, b0)
 		VMOVUPS(Mem{Base: b, Disp: 4 * t.vw}, b1)
 		for r := range mr {
-			rowStep(t, Mem{Base: a, Disp: 4 * r}, b0, b1, bc, p, acc[r])
+			rowStep(t, Mem{Base: a, Disp: 4 * r}, []reg.VecVirtual{b0, b1}, bc, p, acc[r])
 		}
 		ADDQ(U32(4*mr), a)
 		ADDQ(ldb, b)
@@ -264,29 +276,47 @@ func gemmDot(t tier, mr int) {
 // registers meanwhile. The sums are gemmDot's, term by term; the larger tile
 // loads a B row for mr rows of A (gemmDot's 1x16 tile spends three loads
 // on 16 multiply-adds).
+//
+// It first copies B's k x 2vw tile into tmp (k*2vw floats), rows 8vw bytes
+// apart, and runs the panels on the copy: B's rows lie a plane apart (50 KB
+// at 112x112, a multiple of 4 KB plus 1 KB), so in L1 they share four sets
+// with the C rows the panels write, and were evicted before the next panel
+// read them (MobileNetV2-224's 1x1 convs of K 16-32 at 112x112 and 56x56 ran
+// 1.4-1.9x faster on the copy). While copying it prefetches the next tile's
+// rows.
 func gemmDotPairs(t tier, mr int) {
-	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo); tmp holds k*%d floats.", mr, t.name, mr, 2*t.vw, 2*t.vw))
+	row := 8 * t.vw // bytes of a packed B row
+	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
+	{
+		ps := params("k", "b", "ldb", "tmp")
+		cnt, bp, ldb, tp := ps[0], ps[1], ps[2], ps[3]
+		SHLQ(U8(2), ldb)
+		copyRows(t, "pack", cnt, bp, ldb, tp, b0, b1)
+	}
 	a, bias, c, panels := panelStart()
 	Label("panel")
 	k4, kt := GP64(), GP64()
-	ldb, ldb4 := splitK(k4, kt)
+	Load(Param("k"), k4)
+	MOVQ(k4, kt)
+	SHRQ(U8(2), k4)
+	ANDQ(U8(3), kt)
 	bp, ap, cnt := GP64(), GP64(), GP64()
-	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
 	// step adds B's row at m times A's step at ap+disp to acc.
-	step := func(m Mem, disp int, acc [][2]reg.VecVirtual) {
+	step := func(m Mem, disp int, acc [][]reg.VecVirtual) {
 		VMOVUPS(m, b0)
 		m.Disp += 4 * t.vw
 		VMOVUPS(m, b1)
 		for r := range mr {
-			rowStep(t, Mem{Base: ap, Disp: disp + 4*r}, b0, b1, bc, p, acc[r])
+			rowStep(t, Mem{Base: ap, Disp: disp + 4*r}, []reg.VecVirtual{b0, b1}, bc, p, acc[r])
 		}
 	}
 	// pair runs phases ph and ph+1 over the k&^3 rows: B rows ph+4i and
 	// ph+1+4i, A steps likewise.
-	pair := func(ph int, lo, hi [][2]reg.VecVirtual) {
-		Load(Param("b"), bp)
-		for range ph {
-			ADDQ(ldb, bp)
+	pair := func(ph int, lo, hi [][]reg.VecVirtual) {
+		Load(Param("tmp"), bp)
+		if ph > 0 {
+			ADDQ(U32(row*ph), bp)
 		}
 		MOVQ(a, ap)
 		if ph > 0 {
@@ -298,9 +328,9 @@ func gemmDotPairs(t tier, mr int) {
 		JZ(LabelRef(name + "done"))
 		Label(name)
 		step(Mem{Base: bp}, 0, lo)
-		step(Mem{Base: bp, Index: ldb, Scale: 1}, 4*mr, hi)
+		step(Mem{Base: bp, Disp: row}, 4*mr, hi)
 		ADDQ(U32(16*mr), ap)
-		ADDQ(ldb4, bp)
+		ADDQ(U32(4*row), bp)
 		DECQ(cnt)
 		JNZ(LabelRef(name))
 		Label(name + "done")
@@ -314,12 +344,12 @@ func gemmDotPairs(t tier, mr int) {
 	Label("tail")
 	step(Mem{Base: bp}, 0, s0)
 	ADDQ(U32(4*mr), ap)
-	ADDQ(ldb, bp)
+	ADDQ(U32(row), bp)
 	DECQ(cnt)
 	JNZ(LabelRef("tail"))
 	Label("taildone")
 	for r := range mr {
-		for j := range 2 {
+		for j := range s0[r] {
 			VADDPS(s1[r][j], s0[r][j], s0[r][j])
 		}
 	}
@@ -335,6 +365,26 @@ func gemmDotPairs(t tier, mr int) {
 	RET()
 }
 
+// copyRows copies cnt rows of 2vw floats (none when cnt is 0) from src on,
+// by bytes apart, to dst on, 8vw bytes apart, through b0 and b1, and
+// prefetches the 2vw floats after each row: the next column tile's. name
+// labels the loop.
+func copyRows(t tier, name string, cnt, src, by, dst reg.Register, b0, b1 reg.VecVirtual) {
+	TESTQ(cnt, cnt)
+	JZ(LabelRef(name + "done"))
+	Label(name)
+	VMOVUPS(Mem{Base: src}, b0)
+	VMOVUPS(Mem{Base: src, Disp: 4 * t.vw}, b1)
+	PREFETCHT0(Mem{Base: src, Disp: 8 * t.vw})
+	VMOVUPS(b0, Mem{Base: dst})
+	VMOVUPS(b1, Mem{Base: dst, Disp: 4 * t.vw})
+	ADDQ(by, src)
+	ADDQ(U32(8*t.vw), dst)
+	DECQ(cnt)
+	JNZ(LabelRef(name))
+	Label(name + "done")
+}
+
 // gemmDotPhased: c[r][0:2vw] = clamp(((s0+s1)+(s2+s3)) + bias[r]) where s_p sums
 // the products a[i*mr+r]*b[row_i][:] of the phase-p steps i of A, taken in
 // phase order (see PhaseOrder in ../floatk.go): s_p over the B rows i = p mod
@@ -342,41 +392,96 @@ func gemmDotPairs(t tier, mr int) {
 // interpreter's 1x1 convolution (its 4-way unrolled dot product), each
 // product rounded before it is added. The phases run one after the other on
 // an mr x 2vw register tile (the same as gemmSeq's); the first three wait in
-// tmp (3*mr*2vw floats). With 4x the rows of gemmDot's tile it loads B a
+// tmp (3*mr*nv*vw floats). With 4x the rows of gemmDot's tile it loads B a
 // quarter as often: faster where B's K x 2vw columns outgrow L1, slower for
 // short k (the spills and the combining weigh more).
-func gemmDotPhased(t tier, mr int) {
-	kernel(fmt.Sprintf("gemmdp%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("gemmdp%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", mr, t.name, mr, 2*t.vw))
+//
+// The AVX2 6x16 kernel first copies B's k x 16 tile after the spills in
+// tmp, in phase order, prefetching the next tile's rows, and runs its panels
+// on the copy, one stream: MobileNetV2-224's layers ran 0-25% faster (most
+// where M is small or K large). The others run a panel or two each, too few
+// to pay for a copy.
+func gemmDotPhased(t tier, mr, nv int) {
+	name := fmt.Sprintf("gemmdp%d_%s", mr, t.name)
+	if nv == 1 {
+		name = fmt.Sprintf("gemmdph%d_%s", mr, t.name)
+	}
+	pack := t.vw == 8 && nv == 2 && mr == t.mrSeq
+	doc := fmt.Sprintf("%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", name, mr, nv*t.vw)
+	if pack {
+		doc += fmt.Sprintf(" It copies B's tile into tmp after %d floats.", 3*mr*nv*t.vw)
+	}
+	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", doc)
+	spills := 3 * mr * nv * 4 * t.vw // bytes
+	if pack {
+		k4, kt, bp, cnt := GP64(), GP64(), GP64(), GP64()
+		ldb, ldb4 := splitK(k4, kt)
+		dst := Load(Param("tmp"), GP64())
+		ADDQ(U32(spills), dst)
+		b0, b1 := t.vec(), t.vec()
+		for ph := range 4 {
+			Load(Param("b"), bp)
+			for range ph {
+				ADDQ(ldb, bp)
+			}
+			MOVQ(k4, cnt)
+			copyRows(t, fmt.Sprintf("pack%d", ph), cnt, bp, ldb4, dst, b0, b1)
+			if ph == 0 {
+				MOVQ(kt, cnt)
+				copyRows(t, "packtail", cnt, bp, ldb, dst, b0, b1)
+			}
+		}
+	}
 	a, bias, c, panels := panelStart()
 	tmp := Load(Param("tmp"), GP64())
 	Label("panel")
 	k4, kt, bp, cnt := GP64(), GP64(), GP64(), GP64()
-	ldb, ldb4 := splitK(k4, kt)
-	acc := make([][2]reg.VecVirtual, mr)
+	var ldb, ldb4 Op
+	if pack {
+		// The copy's rows are in phase order, one after the other.
+		Load(Param("k"), k4)
+		MOVQ(k4, kt)
+		SHRQ(U8(2), k4)
+		ANDQ(U8(3), kt)
+		MOVQ(tmp, bp)
+		ADDQ(U32(spills), bp)
+		ldb, ldb4 = U32(8*t.vw), U32(8*t.vw)
+	} else {
+		ldb, ldb4 = splitK(k4, kt)
+	}
+	acc := make([][]reg.VecVirtual, mr)
 	for r := range acc {
-		for j := range 2 {
+		acc[r] = make([]reg.VecVirtual, nv)
+		for j := range acc[r] {
 			acc[r][j] = t.vec()
 		}
 	}
-	b0, b1, p := t.vec(), t.vec(), t.vec()
+	bv := make([]reg.VecVirtual, nv)
+	for j := range bv {
+		bv[j] = t.vec()
+	}
+	b0 := bv[0]
+	p := t.vec()
 	var bc reg.VecVirtual // AVX2's broadcast A value (see rowStep)
 	if t.vw != 16 {
 		bc = t.vec()
 	}
 	// loop runs cnt steps from B row bp on, stride by bytes.
-	loop := func(name string, by reg.Register) {
-		rowLoop(t, name, name+"done", cnt, a, bp, by, b0, b1, bc, p, acc)
+	loop := func(name string, by Op) {
+		rowLoop(t, name, name+"done", cnt, a, bp, by, bv, bc, p, acc)
 	}
-	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*2 + j) * 4 * t.vw} }
+	slot := func(ph, r, j int) Mem { return Mem{Base: tmp, Disp: ((ph*mr+r)*nv + j) * 4 * t.vw} }
 	for ph := range 4 {
 		for r := range acc {
-			for j := range 2 {
+			for j := range nv {
 				VXORPS(acc[r][j], acc[r][j], acc[r][j])
 			}
 		}
-		Load(Param("b"), bp)
-		for range ph {
-			ADDQ(ldb, bp)
+		if !pack {
+			Load(Param("b"), bp)
+			for range ph {
+				ADDQ(ldb, bp)
+			}
 		}
 		MOVQ(k4, cnt)
 		loop(fmt.Sprintf("phase%d", ph), ldb4)
@@ -387,7 +492,7 @@ func gemmDotPhased(t tier, mr int) {
 		}
 		if ph < 3 {
 			for r := range acc {
-				for j := range 2 {
+				for j := range nv {
 					VMOVUPS(acc[r][j], slot(ph, r, j))
 				}
 			}
@@ -395,19 +500,19 @@ func gemmDotPhased(t tier, mr int) {
 	}
 	// acc is s3: ((s0+s1)+(s2+s3)) + bias.
 	for r := range mr {
-		for j := range 2 {
+		for j := range nv {
 			VADDPS(slot(2, r, j), acc[r][j], acc[r][j])
 			VMOVUPS(slot(0, r, j), b0)
 			VADDPS(slot(1, r, j), b0, b0)
 			VADDPS(acc[r][j], b0, acc[r][j])
 		}
 		if t.vw == 16 {
-			for j := range 2 {
+			for j := range nv {
 				VADDPS_BCST(Mem{Base: bias, Disp: 4 * r}, acc[r][j], acc[r][j])
 			}
 		} else {
 			VBROADCASTSS(Mem{Base: bias, Disp: 4 * r}, bc)
-			for j := range 2 {
+			for j := range nv {
 				VADDPS(bc, acc[r][j], acc[r][j])
 			}
 		}
@@ -415,10 +520,159 @@ func gemmDotPhased(t tier, mr int) {
 	panelFinish(t, mr, acc, bias, c, panels)
 }
 
+// gemmDotCol is gemmDotPhased for one column of B and C (b's k values and
+// c's rows ldb and ldc floats apart), vectorized over A's rows instead: a
+// masked load of a step's mr values of a panel times the step's B value
+// broadcast, into one vector per phase, all four phases side by side, two
+// panels at a time (8 accumulators). The sums are gemmDotPhased's term by
+// term. For the last columns of a plane, which a tile of 2vw (or vw)
+// columns mostly pads (a 7x7 plane is three 16-column tiles and one
+// column): ymm lanes mr..7 are wasted instead.
+func gemmDotCol(t tier, mr int) {
+	name := fmt.Sprintf("gemmdc%d_%s", mr, t.name)
+	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("%s is a %dx1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", name, mr))
+	a, bias, c, panels := panelStart()
+	mask := t.vec()
+	{
+		m := GP64()
+		MOVQ(U32(mr), m)
+		VMOVQ(m, mask.AsX())
+		VPBROADCASTD(mask.AsX(), mask)
+		VPCMPGTD(iotaData().Offset(0), mask, mask) // lanes < mr
+	}
+	lo, hi := t.vec(), t.vec()
+	VBROADCASTSS(addr(Param("lo")), lo)
+	VBROADCASTSS(addr(Param("hi")), hi)
+	// kSplit loads k>>2 and k&3 into k4 and kt.
+	kSplit := func(k4, kt reg.GPVirtual) {
+		Load(Param("k"), k4)
+		MOVQ(k4, kt)
+		SHRQ(U8(2), k4)
+		ANDQ(U8(3), kt)
+	}
+	// group runs np panels (1 or 2) from a on.
+	group := func(np int, label string) {
+		ldb := Load(Param("ldb"), GP64()).(reg.GPVirtual)
+		SHLQ(U8(2), ldb)
+		ldb3 := GP64()
+		LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+		// Byte offsets of phases 1-3 in a panel of A (phase order: phase
+		// 0's k4+kt steps, then k4 each).
+		off := [4]reg.GPVirtual{nil, GP64(), GP64(), GP64()}
+		cnt, kt := GP64(), GP64()
+		kSplit(cnt, kt)
+		LEAQ(Mem{Base: cnt, Index: kt, Scale: 1}, off[1])
+		IMUL3Q(U32(4*mr), off[1], off[1])
+		IMUL3Q(U32(4*mr), cnt, kt)
+		LEAQ(Mem{Base: off[1], Index: kt, Scale: 1}, off[2])
+		LEAQ(Mem{Base: off[2], Index: kt, Scale: 1}, off[3])
+		aj, a2, bj := GP64(), GP64(), GP64()
+		MOVQ(a, aj)
+		if np == 2 {
+			Load(Param("k"), a2)
+			IMUL3Q(U32(4*mr), a2, a2)
+			ADDQ(a, a2)
+		}
+		Load(Param("b"), bj)
+		var s [4][]reg.VecVirtual
+		for ph := range s {
+			s[ph] = make([]reg.VecVirtual, np)
+			for q := range np {
+				s[ph][q] = t.vec()
+				VXORPS(s[ph][q], s[ph][q], s[ph][q])
+			}
+		}
+		av, bc := t.vec(), t.vec()
+		stepAt := func(ph int, bm Mem) {
+			VBROADCASTSS(bm, bc)
+			for q := range np {
+				m := Mem{Base: aj}
+				if q == 1 {
+					m.Base = a2
+				}
+				if ph > 0 {
+					m.Index, m.Scale = off[ph], 1
+				}
+				VMASKMOVPS(m, mask, av)
+				VMULPS(av, bc, av)
+				VADDPS(av, s[ph][q], s[ph][q])
+			}
+		}
+		advance := func() {
+			ADDQ(U32(4*mr), aj)
+			if np == 2 {
+				ADDQ(U32(4*mr), a2)
+			}
+		}
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(label + "tail"))
+		Label(label + "loop")
+		stepAt(0, Mem{Base: bj})
+		stepAt(1, Mem{Base: bj, Index: ldb, Scale: 1})
+		stepAt(2, Mem{Base: bj, Index: ldb, Scale: 2})
+		stepAt(3, Mem{Base: bj, Index: ldb3, Scale: 1})
+		advance()
+		LEAQ(Mem{Base: bj, Index: ldb, Scale: 4}, bj)
+		DECQ(cnt)
+		JNZ(LabelRef(label + "loop"))
+		// Phase 0's last k&3 steps: aj and bj are at them.
+		Label(label + "tail")
+		kSplit(kt, cnt)
+		TESTQ(cnt, cnt)
+		JZ(LabelRef(label + "sum"))
+		Label(label + "tailloop")
+		stepAt(0, Mem{Base: bj})
+		advance()
+		ADDQ(ldb, bj)
+		DECQ(cnt)
+		JNZ(LabelRef(label + "tailloop"))
+		Label(label + "sum")
+		ldc := Load(Param("ldc"), GP64()).(reg.GPVirtual)
+		SHLQ(U8(2), ldc)
+		for q := range np {
+			acc := s[0][q]
+			VADDPS(s[1][q], acc, acc)
+			VADDPS(s[3][q], s[2][q], s[2][q])
+			VADDPS(s[2][q], acc, acc)
+			VMASKMOVPS(Mem{Base: bias, Disp: 4 * mr * q}, mask, bc)
+			VADDPS(bc, acc, acc)
+			VMAXPS(acc, lo, acc)
+			VMINPS(acc, hi, acc)
+			x := acc.AsX()
+			for r := range mr {
+				if r == 4 {
+					VEXTRACTF128(U8(1), acc, x)
+				}
+				VEXTRACTPS(U8(r%4), x, Mem{Base: c})
+				ADDQ(ldc, c)
+			}
+		}
+		pb := GP64()
+		Load(Param("k"), pb)
+		IMUL3Q(U32(4*mr*np), pb, pb)
+		ADDQ(pb, a)
+		ADDQ(U32(4*mr*np), bias)
+	}
+	CMPQ(panels, U8(2))
+	JB(LabelRef("single"))
+	Label("pair")
+	group(2, "two")
+	SUBQ(U8(2), panels)
+	CMPQ(panels, U8(2))
+	JAE(LabelRef("pair"))
+	Label("single")
+	TESTQ(panels, panels)
+	JZ(LabelRef("done"))
+	group(1, "one")
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
 // return their second source when either is NaN) and stores row r at
 // c + r*ldc floats.
-func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
+func clampStore(t tier, acc [][]reg.VecVirtual, c reg.GPVirtual) {
 	lo, hi := t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
@@ -427,7 +681,7 @@ func clampStore(t tier, acc [][2]reg.VecVirtual, c reg.GPVirtual) {
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), ldc)
 	for r := range acc {
-		for j := range 2 {
+		for j := range acc[r] {
 			VMAXPS(acc[r][j], lo, acc[r][j])
 			VMINPS(acc[r][j], hi, acc[r][j])
 			VMOVUPS(acc[r][j], Mem{Base: cr, Disp: 4 * t.vw * j})
