@@ -875,13 +875,17 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for kx := range slots {
 			slots[kx] = kx
 		}
+		// held[s] is what set s holds: the zero points where every tap of the
+		// column is in the padding (a row below or above the image), which pack
+		// returns without writing the set.
+		held := make([][]reg.VecPhysical, k)
 		step := func(fresh int) {
 			begin()
 			for kx := 0; kx < k; kx++ {
 				if kx >= k-fresh {
-					pack(kx*g.cp, 0, true, set(slots[kx]))
+					held[slots[kx]] = pack(kx*g.cp, 0, true, set(slots[kx]))
 				}
-				dot(kx, 0, set(slots[kx]))
+				dot(kx, 0, held[slots[kx]])
 			}
 			end()
 			slots = advance(slots, st)
