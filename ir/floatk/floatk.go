@@ -310,7 +310,7 @@ func (t *Kernels) HistIndexNonZero(x []float32, idx []int32, vals []float32, lef
 	}
 	v := 0
 	if t.histNZ != nil {
-		v = len(x) / 8 * 8
+		v = len(x) / t.vw * t.vw
 	}
 	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
 	if v > 0 {

@@ -40,7 +40,7 @@ var (
 		dot: tmpByRows(noTmp(gemmdot1_avx512), noTmp(gemmdot2_avx512), noTmp(gemmdot3_avx512)),
 		dotPh: tmpByRows(gemmdp1_avx512, gemmdp2_avx512, gemmdp3_avx512, gemmdp4_avx512, gemmdp5_avx512, gemmdp6_avx512,
 			gemmdp7_avx512, gemmdp8_avx512, gemmdp9_avx512, gemmdp10_avx512, gemmdp11_avx512, gemmdp12_avx512),
-		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx2, deint: deinterleave_avx512,
+		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx512, deint: deinterleave_avx512,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}} // AVX2's: ymm of float64 suffice
 )
 

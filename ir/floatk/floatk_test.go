@@ -271,7 +271,7 @@ func TestHistIndexNonZero(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
 	negz := float32(math.Copysign(0, -1))
 	for _, kt := range Tiers() {
-		for _, n := range []int{0, 1, 7, 8, 9, 100, 1003} {
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 47, 100, 1003} {
 			x := randSlice(r, n)
 			for i := range x {
 				switch r.IntN(3) {

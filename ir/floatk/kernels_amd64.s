@@ -6567,8 +6567,7 @@ TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-72
 	INCL         SI
 	VMOVD        SI, X5
 	VPBROADCASTD X5, Y5
-	LEAQ         nz_perm<>+0(SB), SI
-	XORQ         DI, DI
+	XORQ         SI, SI
 	VXORPS       Y6, Y6, Y6
 	VMOVUPS      (CX), Y7
 	VPSRAD       $0x1f, Y7, Y9
@@ -6576,6 +6575,7 @@ TEXT ·histidxnz_avx2(SB), NOSPLIT, $0-72
 	VPXOR        Y9, Y7, Y10
 	VMOVDQU      Y10, Y11
 	VMOVDQU      Y10, Y12
+	LEAQ         nz_perm<>+0(SB), R8
 
 loop:
 	VMOVUPS      (CX), Y7
@@ -6594,20 +6594,20 @@ loop:
 	VANDPS       Y10, Y9, Y9
 	VBLENDVPS    Y9, Y8, Y5, Y8
 	VCMPPS       $0x04, Y6, Y7, Y9
-	VMOVMSKPS    Y9, R8
-	SHLQ         $0x05, R8
-	VMOVDQU      (SI)(R8*1), Y10
+	VMOVMSKPS    Y9, DI
+	SHLQ         $0x05, DI
+	VMOVDQU      (R8)(DI*1), Y10
 	VPERMD       Y8, Y10, Y8
 	VPERMPS      Y7, Y10, Y7
-	VMOVDQU      Y8, (DX)(DI*4)
-	VMOVUPS      Y7, (BX)(DI*4)
-	SHRQ         $0x05, R8
-	POPCNTQ      R8, R8
-	ADDQ         R8, DI
+	VMOVDQU      Y8, (DX)(SI*4)
+	VMOVUPS      Y7, (BX)(SI*4)
+	SHRQ         $0x05, DI
+	POPCNTQ      DI, DI
+	ADDQ         DI, SI
 	ADDQ         $0x20, CX
 	SUBQ         $0x08, AX
 	JNZ          loop
-	MOVQ         DI, m+56(FP)
+	MOVQ         SI, m+56(FP)
 	VEXTRACTI128 $0x01, Y11, X0
 	VPMINSD      X0, X11, X11
 	VEXTRACTI128 $0x01, Y12, X0
@@ -16515,6 +16515,81 @@ loop:
 	ADDQ       $0x40, DX
 	SUBQ       $0x10, AX
 	JNZ        loop
+	VZEROUPPER
+	RET
+
+// func histidxnz_avx512(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32)
+// Requires: AVX, AVX2, AVX512DQ, AVX512F, POPCNT
+TEXT ·histidxnz_avx512(SB), NOSPLIT, $0-72
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         idx+16(FP), DX
+	MOVQ         vals+24(FP), BX
+	VBROADCASTSS left+32(FP), Z0
+	VBROADCASTSS right+36(FP), Z1
+	VBROADCASTSS nb+40(FP), Z2
+	VBROADCASTSS width+44(FP), Z3
+	MOVL         last+48(FP), SI
+	VPBROADCASTD SI, Z4
+	INCL         SI
+	VPBROADCASTD SI, Z5
+	XORQ         SI, SI
+	VXORPS       Z6, Z6, Z6
+	VMOVUPS      (CX), Z7
+	VPSRAD       $0x1f, Z7, Z8
+	VPSRLD       $0x01, Z8, Z8
+	VPXORD       Z8, Z7, Z11
+	VMOVDQU32    Z11, Z9
+	VMOVDQU32    Z11, Z10
+
+loop:
+	VMOVUPS       (CX), Z7
+	VPSRAD        $0x1f, Z7, Z8
+	VPSRLD        $0x01, Z8, Z8
+	VPXORD        Z8, Z7, Z11
+	VPMINSD       Z11, Z9, Z9
+	VPMAXSD       Z11, Z10, Z10
+	VSUBPS        Z0, Z7, Z8
+	VMULPS        Z2, Z8, Z8
+	VDIVPS        Z3, Z8, Z8
+	VCVTTPS2DQ    Z8, Z8
+	VPMINSD       Z4, Z8, Z8
+	VCMPPS        $0x1d, Z0, Z7, K1
+	VCMPPS        $0x12, Z1, Z7, K2
+	KANDW         K2, K1, K1
+	VPBLENDMD     Z8, Z5, K1, Z8
+	VCMPPS        $0x04, Z6, Z7, K1
+	VPCOMPRESSD.Z Z8, K1, Z8
+	VCOMPRESSPS.Z Z7, K1, Z11
+	VMOVDQU32     Z8, (DX)(SI*4)
+	VMOVUPS       Z11, (BX)(SI*4)
+	KMOVW         K1, DI
+	POPCNTL       DI, DI
+	ADDQ          DI, SI
+	ADDQ          $0x40, CX
+	SUBQ          $0x10, AX
+	JNZ           loop
+	MOVQ          SI, m+56(FP)
+	VEXTRACTI32X8 $0x01, Z9, Y0
+	VPMINSD       Y0, Y9, Y9
+	VEXTRACTI32X8 $0x01, Z10, Y0
+	VPMAXSD       Y0, Y10, Y10
+	VEXTRACTI128  $0x01, Y9, X0
+	VPMINSD       X0, X9, X9
+	VEXTRACTI128  $0x01, Y10, X0
+	VPMAXSD       X0, X10, X10
+	VPSHUFD       $0x4e, X9, X0
+	VPMINSD       X0, X9, X9
+	VPSHUFD       $0x4e, X10, X0
+	VPMAXSD       X0, X10, X10
+	VPSHUFD       $0xb1, X9, X0
+	VPMINSD       X0, X9, X9
+	VPSHUFD       $0xb1, X10, X0
+	VPMAXSD       X0, X10, X10
+	VMOVD         X9, AX
+	VMOVD         X10, CX
+	MOVL          AX, lo+64(FP)
+	MOVL          CX, hi+68(FP)
 	VZEROUPPER
 	RET
 

@@ -339,6 +339,11 @@ func minmax_avx512(n int, x *float32) (lo int32, hi int32, nan bool)
 //go:noescape
 func histidx_avx512(n int, x *float32, idx *int32, left float32, right float32, nb float32, width float32, last int32)
 
+// histidxnz_avx512 is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.
+//
+//go:noescape
+func histidxnz_avx512(n int, x *float32, idx *int32, vals *float32, left float32, right float32, nb float32, width float32, last int32) (m int, lo int32, hi int32)
+
 // deinterleave_avx512 is deinterleaveGo for n a multiple of the vector width.
 //
 //go:noescape

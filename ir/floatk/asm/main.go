@@ -66,9 +66,7 @@ func main() {
 		add(t)
 		minmax(t)
 		histIndex(t)
-		if t.vw == 8 {
-			histIndexNonZero(t)
-		}
+		histIndexNonZero(t)
 		deinterleave(t)
 	}
 	sigmoid(false)
@@ -1464,9 +1462,10 @@ func histIndex(t tier) {
 // histIndexNonZero: histIndex of x's non-zero values, compacted: for the
 // j-th of them idx[j] is its bin and vals[j] the value; returns their count,
 // and minmax's results for all of x (the pass reads x once for both).
-// Each vector's lanes are packed by VPERMD with the permutation nzPerm
-// holds for its mask of non-zero lanes, and stored whole (the caller gives
-// a vector of slack), the next store overwriting the lanes past the count.
+// Each vector's lanes are packed (AVX2: VPERMD with the permutation nzPerm
+// holds for its mask of non-zero lanes; AVX-512: VPCOMPRESSD) and stored
+// whole (the caller gives a vector of slack), the next store overwriting
+// the lanes past the count.
 func histIndexNonZero(t tier) {
 	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32)")
 	Pragma("noescape")
@@ -1476,8 +1475,6 @@ func histIndexNonZero(t tier) {
 	idx := Load(Param("idx"), GP64())
 	vals := Load(Param("vals"), GP64())
 	left, right, nb, width, last, out := histConsts(t)
-	perm := GP64()
-	LEAQ(nzPermData(), perm)
 	m, bits := GP64(), GP64()
 	XORQ(m, m)
 	zero := t.vec()
@@ -1488,12 +1485,21 @@ func histIndexNonZero(t tier) {
 	keyOf := func() {
 		VPSRAD(U8(31), v, m1)
 		VPSRLD(U8(1), m1, m1)
-		VPXOR(m1, v, m2)
+		if t.vw == 16 {
+			VPXORD(m1, v, m2)
+		} else {
+			VPXOR(m1, v, m2)
+		}
 	}
 	VMOVUPS(Mem{Base: x}, v)
 	keyOf()
-	VMOVDQU(m2, mn)
-	VMOVDQU(m2, mx)
+	VMOVDQU32orU(t, m2, mn)
+	VMOVDQU32orU(t, m2, mx)
+	var perm reg.GPVirtual
+	if t.vw == 8 {
+		perm = GP64()
+		LEAQ(nzPermData(), perm)
+	}
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, v)
 	keyOf()
@@ -1504,20 +1510,35 @@ func histIndexNonZero(t tier) {
 	VDIVPS(width, q, q)
 	VCVTTPS2DQ(q, q)
 	VPMINSD(last, q, q)
-	VCMPPS(U8(0x1d), left, v, m1)
-	VCMPPS(U8(0x12), right, v, m2)
-	VANDPS(m2, m1, m1)
-	VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
-	VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ: a NaN too)
-	VMOVMSKPS(m1, bits.As32())
-	SHLQ(U8(5), bits)
-	VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, m2)
-	VPERMD(q, m2, q)
-	VPERMPS(v, m2, v)
-	VMOVDQU(q, Mem{Base: idx, Index: m, Scale: 4})
-	VMOVUPS(v, Mem{Base: vals, Index: m, Scale: 4})
-	SHRQ(U8(5), bits)
-	POPCNTQ(bits, bits)
+	if t.vw == 16 {
+		in, hiOK, nz := K(), K(), K()
+		VCMPPS(U8(0x1d), left, v, in)    // v >= left (_CMP_GE_OQ)
+		VCMPPS(U8(0x12), right, v, hiOK) // v <= right (_CMP_LE_OQ)
+		KANDW(hiOK, in, in)
+		VPBLENDMD(q, out, in, q)   // in-range lanes keep q
+		VCMPPS(U8(4), zero, v, nz) // v != 0 (_CMP_NEQ_UQ: a NaN too)
+		VPCOMPRESSD_Z(q, nz, m1)   // zeroing: no wait on m1's last value
+		VCOMPRESSPS_Z(v, nz, m2)
+		VMOVDQU32(m1, Mem{Base: idx, Index: m, Scale: 4})
+		VMOVUPS(m2, Mem{Base: vals, Index: m, Scale: 4})
+		KMOVW(nz, bits.As32())
+		POPCNTL(bits.As32(), bits.As32())
+	} else {
+		VCMPPS(U8(0x1d), left, v, m1)
+		VCMPPS(U8(0x12), right, v, m2)
+		VANDPS(m2, m1, m1)
+		VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
+		VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ: a NaN too)
+		VMOVMSKPS(m1, bits.As32())
+		SHLQ(U8(5), bits)
+		VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, m2)
+		VPERMD(q, m2, q)
+		VPERMPS(v, m2, v)
+		VMOVDQU(q, Mem{Base: idx, Index: m, Scale: 4})
+		VMOVUPS(v, Mem{Base: vals, Index: m, Scale: 4})
+		SHRQ(U8(5), bits)
+		POPCNTQ(bits, bits)
+	}
 	ADDQ(bits, m)
 	ADDQ(U8(4*t.vw), x)
 	SUBQ(U8(t.vw), n)
