@@ -56,11 +56,24 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 // wants only the hooks (calibration) holds a group's input per core instead
 // of all n samples, and runs without a pause at any point of the data.
 func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook Hook) error {
+	_, err := p.runLoaded("RunEach", n, load, hook, false)
+	return err
+}
+
+// RunLoaded runs n samples as RunEach does, without hooks, and returns their
+// outputs as RunImages does: an evaluation holds a group's input per core,
+// not the batch's, and each core reads its own samples.
+func (p *Program) RunLoaded(n int, load func(s0, k int, x []float32) error) ([]float32, error) {
+	return p.runLoaded("RunLoaded", n, load, nil, true)
+}
+
+func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32) error, hook Hook, keepOut bool) ([]float32, error) {
 	if n < 0 {
-		return fmt.Errorf("ir: RunEach of %d samples", n)
+		return nil, fmt.Errorf("ir: %s of %d samples", name, n)
 	}
+	outElems := p.g.Tensors[p.g.Output].Elems()
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
 	elems := p.g.Tensors[p.g.Input].Elems()
 	size, groups := p.groups(n)
@@ -72,18 +85,37 @@ func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook H
 		return x, load(s0, k, x)
 	}
 	if groups == 1 {
-		var buf []float32
-		x, err := input(0, n, &buf)
-		if err != nil {
-			return err
+		// From the pool: a run per sample (a batch of 1) touches no new pages.
+		x := p.get(n*elems, true)
+		if err := load(0, n, x); err != nil {
+			p.put([][]float32{x})
+			return nil, err
 		}
 		out, err := p.run(x, n, nil, hook, true, 0)
-		if err == nil && len(out) > 0 && &out[0] != &x[0] {
+		same := len(out) > 0 && &out[0] == &x[0]
+		if !same {
+			p.put([][]float32{x})
+		}
+		if err != nil || keepOut {
+			return out, err
+		}
+		if !same {
 			p.put([][]float32{out})
 		}
-		return err
+		return nil, nil
 	}
-	return p.runGroups(n, size, input, nil, nil, hook, true)
+	var all []float32
+	var keep func(s0, k int, out []float32)
+	if keepOut {
+		all = make([]float32, n*outElems)
+		keep = func(s0, k int, out []float32) {
+			copy(all[s0*outElems:(s0+k)*outElems], out)
+		}
+	}
+	if err := p.runGroups(n, size, input, keep, nil, hook, true); err != nil {
+		return nil, err
+	}
+	return all, nil
 }
 
 // groups is the size and count of RunImages' groups for n samples.

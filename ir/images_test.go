@@ -91,6 +91,17 @@ func TestRunImages(t *testing.T) {
 				if diff := cmp.Diff(wantPost, gotEach, cmpBits); diff != "" {
 					t.Errorf("%s: RunEach's hook (-want +got):\n%s", name, diff)
 				}
+				// RunLoaded: RunImages' outputs, the input read group by group.
+				out, err = p.RunLoaded(n, func(s0, k int, xs []float32) error {
+					copy(xs, x[s0*elems:(s0+k)*elems])
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want, out, cmpBits); diff != "" {
+					t.Errorf("%s: RunLoaded's output differs from the reference (-want +got):\n%s", name, diff)
+				}
 			}
 		}
 	}
@@ -134,6 +145,34 @@ func TestRunImagesHookError(t *testing.T) {
 			}, true)
 			if !errors.Is(err, boom) {
 				t.Errorf("procs %d, failing at sample %d: error %v, want %v", procs, bad, err, boom)
+			}
+		}
+	}
+}
+
+// TestRunLoadedError checks that a load's error ends the run and that, of
+// several failing groups, the first one's error is the one returned.
+func TestRunLoadedError(t *testing.T) {
+	g := Fuse(randomGraph(t, smallDesc(), 3))
+	defer func(b int) { groupBytes = b }(groupBytes)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	groupBytes = 1
+	p, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 9
+	for _, procs := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(procs)
+		for _, bad := range []int{0, 4, n - 1} {
+			_, err := p.RunLoaded(n, func(s0, k int, xs []float32) error {
+				if s0 <= bad+2 && bad < s0+k || s0 > bad+2 {
+					return fmt.Errorf("sample %d", max(s0, bad))
+				}
+				return nil
+			})
+			if want := fmt.Sprintf("sample %d", bad); err == nil || err.Error() != want {
+				t.Errorf("procs %d, failing from sample %d: error %v, want %s", procs, bad, err, want)
 			}
 		}
 	}

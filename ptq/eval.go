@@ -31,10 +31,44 @@ func (e *NoLabelError) Error() string {
 // Forward runs n samples (NCHW) and returns n x classes outputs.
 type Forward func(x []float32, n int) ([]float32, error)
 
+// LoadForward runs n samples, load writing samples [s0, s0+k) into x (k
+// samples, NCHW) just before they run, and returns n x classes outputs: a
+// forward that reads each group of samples on the core that runs it, and
+// never holds a whole batch's inputs (ir.Program.RunLoaded).
+type LoadForward func(n int, load func(s0, k int, x []float32) error) ([]float32, error)
+
 // Evaluate runs up to limit samples of ds (all if 0) through fwd in batches and
 // scores them against the labels. It returns all logits when keep is set. A
 // NaN or infinite input value is an error, as in calibration.
 func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool, progress func(done, total int)) (Accuracy, []float32, error) {
+	if ds == nil {
+		return Accuracy{}, nil, fmt.Errorf("evaluation data: nil dataset")
+	}
+	c, h, w := ds.Shape()
+	elems := c * h * w
+	var x []float32
+	return EvaluateLoaded(ds, classes, batch, limit, func(n int, load func(s0, k int, x []float32) error) ([]float32, error) {
+		if cap(x) < n*elems {
+			x = make([]float32, n*elems)
+		}
+		if err := load(0, n, x[:n*elems]); err != nil {
+			return nil, err
+		}
+		return fwd(x[:n*elems], n)
+	}, keep, progress)
+}
+
+// EvaluateLoaded is Evaluate with a forward that loads its samples itself.
+func EvaluateLoaded(ds data.Dataset, classes, batch, limit int, fwd LoadForward, keep bool, progress func(done, total int)) (Accuracy, []float32, error) {
+	if ds == nil {
+		return Accuracy{}, nil, fmt.Errorf("evaluation data: nil dataset")
+	}
+	if batch <= 0 {
+		return Accuracy{}, nil, fmt.Errorf("evaluation: batch size %d must be positive", batch)
+	}
+	if limit < 0 {
+		return Accuracy{}, nil, fmt.Errorf("evaluation: limit %d must not be negative", limit)
+	}
 	total := ds.Len()
 	if limit > 0 && limit < total {
 		total = limit
@@ -42,34 +76,51 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 	if total == 0 {
 		return Accuracy{}, nil, fmt.Errorf("evaluation data: the set is empty")
 	}
-	acc := Accuracy{PerClass: make([]ClassCount, classes)}
-	var all []float32
 	c, h, w := ds.Shape()
 	elems := c * h * w
-	err := data.Batches(ds, batch, total, func(start int, x []float32, labels []int) error {
-		n := len(x) / elems
-		for i, v := range x {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("evaluation data: sample %d has %v at element %d", start+i/elems, v, i%elems)
+	if c <= 0 || h <= 0 || w <= 0 || elems > math.MaxInt32 {
+		return Accuracy{}, nil, fmt.Errorf("evaluation data: sample shape %dx%dx%d", c, h, w)
+	}
+	acc := Accuracy{PerClass: make([]ClassCount, classes)}
+	var all []float32
+	bs := min(batch, total)
+	labels := make([]int, bs)
+	for start := 0; start < total; start += bs {
+		n := min(bs, total-start)
+		// load runs on several cores at once, each on its own samples.
+		out, err := fwd(n, func(s0, k int, x []float32) error {
+			for j := range k {
+				i := start + s0 + j
+				xj := x[j*elems : (j+1)*elems]
+				l, err := ds.Load(i, xj)
+				if err != nil {
+					return err
+				}
+				labels[s0+j] = l
+				for e, v := range xj {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						return fmt.Errorf("evaluation data: sample %d has %v at element %d", i, v, e)
+					}
+				}
 			}
-		}
-		out, err := fwd(x, n)
+			return nil
+		})
 		if err != nil {
-			return err
+			return Accuracy{}, nil, err
+		}
+		if len(out) != n*classes {
+			return Accuracy{}, nil, fmt.Errorf("evaluation: %d outputs for %d samples of %d classes", len(out), n, classes)
 		}
 		if keep {
 			all = append(all, out...)
 		}
 		for i := 0; i < n; i++ {
-			l := -1
-			if labels != nil {
-				l = labels[i]
-			}
+			l := labels[i]
 			if l < 0 || l >= classes {
 				if l == -1 {
-					return &NoLabelError{Sample: start + i}
+					return Accuracy{}, nil, &NoLabelError{Sample: start + i}
 				}
-				return fmt.Errorf("evaluation data: sample %d has label %d, outside 0..%d", start+i, l, classes-1)
+				return Accuracy{}, nil, fmt.Errorf("evaluation data: sample %d has label %d, outside 0..%d", start+i, l, classes-1)
 			}
 			scores := out[i*classes : (i+1)*classes]
 			for _, s := range scores {
@@ -92,10 +143,6 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 		if progress != nil {
 			progress(acc.N, total)
 		}
-		return nil
-	})
-	if err != nil {
-		return Accuracy{}, nil, err
 	}
 	acc.Top1 = 100 * acc.Top1 / float64(acc.N)
 	acc.Top5 = 100 * acc.Top5 / float64(acc.N)

@@ -1,9 +1,13 @@
 package ptq
 
 import (
+	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRank(t *testing.T) {
@@ -66,5 +70,74 @@ func TestEvaluateNonFinite(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "evaluation data: sample 0 has") {
 			t.Errorf("input %v: error %v, want the evaluation data refused", v, err)
 		}
+	}
+}
+
+// indexDataset is n samples of c values, sample i all i, labelled i mod 3.
+type indexDataset struct{ n, c int }
+
+func (d indexDataset) Len() int             { return d.n }
+func (d indexDataset) Shape() (c, h, w int) { return d.c, 1, 1 }
+func (d indexDataset) Load(i int, dst []float32) (int, error) {
+	for j := range dst {
+		dst[j] = float32(i)
+	}
+	return i % 3, nil
+}
+
+// TestEvaluateLoaded: a forward loading its samples in groups, last group
+// first and concurrently, scores and keeps the logits as Evaluate does with
+// the whole batch; a sample's load error is the error.
+func TestEvaluateLoaded(t *testing.T) {
+	const c = 2
+	// Sample value v scores class int(v) mod 3 highest.
+	logits := func(x []float32, n int) []float32 {
+		out := make([]float32, 3*n)
+		for i := range n {
+			out[3*i+int(x[i*c])%3] = 1
+		}
+		return out
+	}
+	fwd := func(x []float32, n int) ([]float32, error) { return logits(x, n), nil }
+	loaded := func(n int, load func(s0, k int, x []float32) error) ([]float32, error) {
+		x := make([]float32, n*c)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for s0 := n - 1; s0 >= 0; s0 -= 2 {
+			s0 := max(s0-1, 0)
+			k := min(2, n-s0)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[s0] = load(s0, k, x[s0*c:(s0+k)*c])
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return logits(x, n), nil
+	}
+	ds := indexDataset{n: 11, c: c}
+	want, wantLogits, err := Evaluate(ds, 3, 4, 0, fwd, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gotLogits, err := EvaluateLoaded(ds, 3, 4, 0, loaded, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("accuracy (-Evaluate +EvaluateLoaded):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantLogits, gotLogits); diff != "" {
+		t.Errorf("logits (-Evaluate +EvaluateLoaded):\n%s", diff)
+	}
+	if want.Top1 != 100 || want.N != 11 {
+		t.Errorf("accuracy %+v, want 100%% of 11", want)
+	}
+	_, _, err = EvaluateLoaded(constDataset{n: 5, c: c, v: float32(math.NaN())}, 3, 4, 0, loaded, false, nil)
+	if err == nil || !strings.Contains(err.Error(), "evaluation data: sample 0 has NaN") {
+		t.Errorf("NaN input: error %v, want sample 0 refused", err)
 	}
 }

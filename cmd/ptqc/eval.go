@@ -41,6 +41,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	res := map[string]any{}
 	var d *ir.Description
 	var fwd ptq.Forward
+	var lfwd ptq.LoadForward // the float path: no batch held whole
 	var classes int
 	if *float {
 		if q.Model == "" {
@@ -61,7 +62,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fwd = func(x []float32, n int) ([]float32, error) { return p.Run(x, n, nil, nil) }
+		lfwd = p.RunLoaded
 	} else {
 		if q.Model == "" && q.QModel == "" {
 			return fmt.Errorf("eval: -model is required")
@@ -86,7 +87,13 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("evaluation data: %w", err)
 	}
-	acc, logits, err := ptq.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
+	var acc ptq.Accuracy
+	var logits []float32
+	if lfwd != nil {
+		acc, logits, err = ptq.EvaluateLoaded(ds, classes, *batch, *limit, lfwd, *saveLogits != "", progress(stderr, "evaluating"))
+	} else {
+		acc, logits, err = ptq.Evaluate(ds, classes, *batch, *limit, fwd, *saveLogits != "", progress(stderr, "evaluating"))
+	}
 	if err != nil {
 		return err
 	}
