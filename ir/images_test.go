@@ -115,15 +115,7 @@ var cmpBits = cmp.Comparer(func(a, b float32) bool {
 // TestRunImagesHookError checks that a hook's error ends the run, whichever
 // group it comes from, and that the groups waiting for their turn give up.
 func TestRunImagesHookError(t *testing.T) {
-	g := randomGraph(t, smallDesc(), 3)
-	g = Fuse(g)
-	defer func(b int) { groupBytes = b }(groupBytes)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	groupBytes = 1
-	p, err := Compile(g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, p := oneSampleGroups(t)
 	const n = 9
 	x := randomInput(n, g.Tensors[g.Input].Shape, 4)
 	boom := errors.New("boom")
@@ -153,14 +145,7 @@ func TestRunImagesHookError(t *testing.T) {
 // TestRunLoadedError checks that a load's error ends the run and that, of
 // several failing groups, the first one's error is the one returned.
 func TestRunLoadedError(t *testing.T) {
-	g := Fuse(randomGraph(t, smallDesc(), 3))
-	defer func(b int) { groupBytes = b }(groupBytes)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	groupBytes = 1
-	p, err := Compile(g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := oneSampleGroups(t)
 	const n = 9
 	for _, procs := range []int{1, 2, 4} {
 		runtime.GOMAXPROCS(procs)
@@ -176,4 +161,22 @@ func TestRunLoadedError(t *testing.T) {
 			}
 		}
 	}
+}
+
+// oneSampleGroups is a small fused graph's program run a sample per group;
+// GOMAXPROCS and the group size are restored when the test ends.
+func oneSampleGroups(t *testing.T) (*Graph, *Program) {
+	t.Helper()
+	g := Fuse(randomGraph(t, smallDesc(), 3))
+	b, procs := groupBytes, runtime.GOMAXPROCS(0)
+	t.Cleanup(func() {
+		groupBytes = b
+		runtime.GOMAXPROCS(procs)
+	})
+	groupBytes = 1
+	p, err := Compile(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, p
 }
