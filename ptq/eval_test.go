@@ -103,8 +103,7 @@ func TestEvaluateLoaded(t *testing.T) {
 		x := make([]float32, n*c)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
-		for s0 := n - 1; s0 >= 0; s0 -= 2 {
-			s0 := max(s0-1, 0)
+		for s0 := (n - 1) / 2 * 2; s0 >= 0; s0 -= 2 {
 			k := min(2, n-s0)
 			wg.Add(1)
 			go func() {
