@@ -41,13 +41,10 @@ type LoadForward func(n int, load func(s0, k int, x []float32) error) ([]float32
 // scores them against the labels. It returns all logits when keep is set. A
 // NaN or infinite input value is an error, as in calibration.
 func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool, progress func(done, total int)) (Accuracy, []float32, error) {
-	if ds == nil {
-		return Accuracy{}, nil, fmt.Errorf("evaluation data: nil dataset")
-	}
-	c, h, w := ds.Shape()
-	elems := c * h * w
 	var x []float32
 	return EvaluateLoaded(ds, classes, batch, limit, func(n int, load func(s0, k int, x []float32) error) ([]float32, error) {
+		c, h, w := ds.Shape() // checked by EvaluateLoaded before any batch
+		elems := c * h * w
 		if cap(x) < n*elems {
 			x = make([]float32, n*elems)
 		}
@@ -60,26 +57,12 @@ func Evaluate(ds data.Dataset, classes, batch, limit int, fwd Forward, keep bool
 
 // EvaluateLoaded is Evaluate with a forward that loads its samples itself.
 func EvaluateLoaded(ds data.Dataset, classes, batch, limit int, fwd LoadForward, keep bool, progress func(done, total int)) (Accuracy, []float32, error) {
-	if ds == nil {
-		return Accuracy{}, nil, fmt.Errorf("evaluation data: nil dataset")
-	}
-	if batch <= 0 {
-		return Accuracy{}, nil, fmt.Errorf("evaluation: batch size %d must be positive", batch)
-	}
-	if limit < 0 {
-		return Accuracy{}, nil, fmt.Errorf("evaluation: limit %d must not be negative", limit)
-	}
-	total := ds.Len()
-	if limit > 0 && limit < total {
-		total = limit
+	total, elems, err := data.BatchPlan(ds, batch, limit)
+	if err != nil {
+		return Accuracy{}, nil, err
 	}
 	if total == 0 {
 		return Accuracy{}, nil, fmt.Errorf("evaluation data: the set is empty")
-	}
-	c, h, w := ds.Shape()
-	elems := c * h * w
-	if c <= 0 || h <= 0 || w <= 0 || elems > math.MaxInt32 {
-		return Accuracy{}, nil, fmt.Errorf("evaluation data: sample shape %dx%dx%d", c, h, w)
 	}
 	acc := Accuracy{PerClass: make([]ClassCount, classes)}
 	var all []float32

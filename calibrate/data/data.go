@@ -433,32 +433,43 @@ func readLabels(path string) ([]int, error) {
 	return labels, nil
 }
 
+// BatchPlan checks the arguments of Batches and returns how many samples it
+// runs (at most limit, 0: all of ds) and a sample's elements (C*H*W; 0 when
+// it runs none), for a caller that loads the batches itself.
+func BatchPlan(ds Dataset, batch, limit int) (n, chw int, err error) {
+	if ds == nil {
+		return 0, 0, errors.New("batches: nil dataset")
+	}
+	if batch <= 0 {
+		return 0, 0, fmt.Errorf("batches: batch size %d must be positive", batch)
+	}
+	if limit < 0 {
+		return 0, 0, fmt.Errorf("batches: limit %d must not be negative", limit)
+	}
+	n = ds.Len()
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	if n <= 0 {
+		return 0, 0, nil
+	}
+	c, h, w := ds.Shape()
+	chw = c * h * w
+	if c <= 0 || h <= 0 || w <= 0 || chw > math.MaxInt32 {
+		return 0, 0, fmt.Errorf("batches: dataset sample shape %dx%dx%d", c, h, w)
+	}
+	return n, chw, nil
+}
+
 // Batches calls fn on consecutive batches of up to batch samples of ds, at most limit
 // samples in all (0: all of them). start is the index of the batch's first sample, x
 // holds n samples (n*C*H*W values) and labels their n labels. The buffers are reused
 // from one call to the next, so fn must not keep them. An error from Load or fn stops
 // the iteration and is returned.
 func Batches(ds Dataset, batch, limit int, fn func(start int, x []float32, labels []int) error) error {
-	if ds == nil {
-		return errors.New("batches: nil dataset")
-	}
-	if batch <= 0 {
-		return fmt.Errorf("batches: batch size %d must be positive", batch)
-	}
-	if limit < 0 {
-		return fmt.Errorf("batches: limit %d must not be negative", limit)
-	}
-	n := ds.Len()
-	if limit > 0 && limit < n {
-		n = limit
-	}
-	if n <= 0 {
-		return nil
-	}
-	c, h, w := ds.Shape()
-	chw := c * h * w
-	if c <= 0 || h <= 0 || w <= 0 || chw > math.MaxInt32 {
-		return fmt.Errorf("batches: dataset sample shape %dx%dx%d", c, h, w)
+	n, chw, err := BatchPlan(ds, batch, limit)
+	if err != nil || n == 0 {
+		return err
 	}
 	bs := min(batch, n)
 	x := make([]float32, bs*chw)
