@@ -46,6 +46,7 @@ type Kernels struct {
 	minmax  func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 	histNZ  func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
+	histCNZ func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol float32) (m, s int, lo, hi int32)
 	deint   func(n int, x, even, odd *float32)
 	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
@@ -347,6 +348,64 @@ func histIndexGo(x []float32, idx []int32, left, right, nb, width float32, last 
 			idx[i] = last + 1
 		}
 	}
+}
+
+// HistCells is the cells per unit of value of HistCellNonZero.
+const HistCells = 2048
+
+// HistCellNonZero is HistIndexNonZero with cells for bins, its values split
+// in two: of the non-zero values v of x, in order, those whose v*HistCells
+// (exact in float32) is more than tol from an integer (tol in (0, 1/2)) and
+// whose cell floor(v*HistCells) - base lies in [0, ncells) have the cell in
+// idx, m of them; the others (a NaN or an infinity too) are in vals, s of
+// them. A value more than tol from an integer has the same histc bin for any
+// integer edges whose float32 bin arithmetic errs by less than tol cells
+// (calibrate's histogram observer); the others are counted from vals.
+func (t *Kernels) HistCellNonZero(x []float32, idx []int32, vals []float32, base, ncells int32, tol float32) (m, s int, lo, hi float32, ok bool) {
+	if len(idx) < len(x)+HistSlack || len(vals) < len(x)+HistSlack {
+		panic(fmt.Sprintf("floatk: HistCellNonZero of %d values into %d and %d", len(x), len(idx), len(vals)))
+	}
+	if ncells < 0 || !(tol > 0 && tol < 0.5) {
+		panic(fmt.Sprintf("floatk: HistCellNonZero of %d cells, tolerance %v", ncells, tol))
+	}
+	if len(x) == 0 {
+		return 0, 0, float32(math.Inf(1)), float32(math.Inf(-1)), true
+	}
+	v := 0
+	if t.histCNZ != nil {
+		v = len(x) / t.vw * t.vw
+	}
+	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
+	if v > 0 {
+		m, s, klo, khi = t.histCNZ(v, &x[0], &idx[0], &vals[0], base, ncells, tol)
+		nan = klo < key(float32(math.Inf(-1))) || khi > key(float32(math.Inf(1)))
+	}
+	if v < len(x) {
+		l, h, n := minmaxGo(x[v:])
+		klo, khi, nan = min(klo, l), max(khi, h), nan || n
+	}
+	m2, s2 := histCellNonZeroGo(x[v:], idx[m:], vals[s:], base, ncells, tol)
+	return m + m2, s + s2, unkey(klo), unkey(khi), !nan
+}
+
+func histCellNonZeroGo(x []float32, idx []int32, vals []float32, base, ncells int32, tol float32) (m, s int) {
+	for _, v := range x {
+		if v == 0 {
+			continue
+		}
+		c := v * HistCells
+		f := float32(math.Floor(float64(c)))
+		if fr := c - f; fr >= tol && fr <= 1-tol && f > math.MinInt32 && f < math.MaxInt32 {
+			if cell := uint32(int32(f) - base); cell < uint32(ncells) {
+				idx[m] = int32(cell)
+				m++
+				continue
+			}
+		}
+		vals[s] = v
+		s++
+	}
+	return m, s
 }
 
 // Deinterleave sets even[i] = x[2i] and odd[i] = x[2i+1] for i < len(even)

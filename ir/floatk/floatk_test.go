@@ -321,6 +321,64 @@ func TestHistIndexNonZero(t *testing.T) {
 	}
 }
 
+// TestHistCellNonZero checks each tier's cells against float64 arithmetic on
+// values at and around cell boundaries and the tolerance, of both signs, far
+// outside the cells and not finite.
+func TestHistCellNonZero(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 11))
+	const tol = 1.0 / 64
+	special := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 6, 1.0 / 2048, -1.0 / 2048, 3 + tol/2048, 3 + (1-tol)/2048,
+		3 + 0.5/2048, 1e-40, -1e-40, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 4095, 4097, -4097}
+	for _, kt := range Tiers() {
+		for _, n := range []int{0, 1, 15, 16, 17, 100, 1003} {
+			x := randSlice(r, n)
+			for i := range x {
+				switch r.IntN(4) {
+				case 0:
+					x[i] = special[r.IntN(len(special))]
+				case 1: // on a cell boundary or next to one
+					b := float32(r.IntN(40000)-20000) / 2048
+					x[i] = []float32{b, math.Nextafter32(b, 100), math.Nextafter32(b, -100)}[r.IntN(3)]
+				case 2:
+					x[i] *= 8
+				}
+			}
+			for _, c := range []struct{ base, ncells int32 }{{0, 8 * 2048}, {-4 * 2048, 12 * 2048}, {2048, 3}, {0, 0}} {
+				idx, vals := make([]int32, n+HistSlack), make([]float32, n+HistSlack)
+				m, sp, lo, hi, ok := kt.HistCellNonZero(x, idx, vals, c.base, c.ncells, tol)
+				wlo, whi, wok := float32(math.Inf(1)), float32(math.Inf(-1)), true
+				if n > 0 {
+					wlo, whi, wok = Generic.MinMax(x)
+				}
+				if ok != wok || ok && (math.Float32bits(lo) != math.Float32bits(wlo) || math.Float32bits(hi) != math.Float32bits(whi)) {
+					t.Fatalf("%s HistCellNonZero(%d values): min, max %v, %v, %v, want MinMax's %v, %v, %v", kt.Name, n, lo, hi, ok, wlo, whi, wok)
+				}
+				var wantV []float32
+				var wantI []int32
+				for _, v := range x {
+					if v == 0 {
+						continue
+					}
+					cf := float64(v) * HistCells
+					f := math.Floor(cf)
+					cell := f - float64(c.base)
+					if fr := cf - f; fr >= tol && fr <= 1-tol && cell >= 0 && cell < float64(c.ncells) {
+						wantI = append(wantI, int32(cell))
+					} else {
+						wantV = append(wantV, v)
+					}
+				}
+				if diff := cmp.Diff(wantV, vals[:sp], cmpopts.EquateEmpty(), cmpopts.EquateNaNs()); diff != "" {
+					t.Fatalf("%s HistCellNonZero(%d values): values (-want +got):\n%s", kt.Name, n, diff)
+				}
+				if diff := cmp.Diff(wantI, idx[:m], cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("%s HistCellNonZero(%d values) base %d, %d cells: cells (-want +got):\n%s", kt.Name, n, c.base, c.ncells, diff)
+				}
+			}
+		}
+	}
+}
+
 func TestDeinterleave(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, kt := range Tiers() {

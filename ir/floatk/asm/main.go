@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/gotypes"
@@ -67,6 +68,7 @@ func main() {
 		minmax(t)
 		histIndex(t)
 		histIndexNonZero(t)
+		histCellNonZero(t)
 		deinterleave(t)
 	}
 	sigmoid(false)
@@ -1424,6 +1426,31 @@ func histConsts(t tier) (left, right, nb, width, last, out reg.VecVirtual) {
 	return
 }
 
+// histBin returns the code that sets q to histIndex's bin of v (m1 and m2
+// scratch), after loading its constants.
+func histBin(t tier) func(v, q, m1, m2 reg.VecVirtual) {
+	left, right, nb, width, last, out := histConsts(t)
+	return func(v, q, m1, m2 reg.VecVirtual) {
+		VSUBPS(left, v, q)
+		VMULPS(nb, q, q)
+		VDIVPS(width, q, q)
+		VCVTTPS2DQ(q, q)
+		VPMINSD(last, q, q)
+		if t.vw == 16 {
+			in, hiOK := K(), K()
+			VCMPPS(U8(0x1d), left, v, in)    // v >= left (_CMP_GE_OQ)
+			VCMPPS(U8(0x12), right, v, hiOK) // v <= right (_CMP_LE_OQ)
+			KANDW(hiOK, in, in)
+			VPBLENDMD(q, out, in, q) // in-range lanes keep q
+			return
+		}
+		VCMPPS(U8(0x1d), left, v, m1)
+		VCMPPS(U8(0x12), right, v, m2)
+		VANDPS(m2, m1, m1)
+		VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
+	}
+}
+
 // histIndex: idx[i] = min(int32(float32(float32(x[i]-left)*nb)/width), last)
 // where left <= x[i] <= right, else last+1, for i < n (a multiple of vw):
 // torch.histc's bin of each value, in its float32 arithmetic.
@@ -1431,28 +1458,11 @@ func histIndex(t tier) {
 	kernel("histidx_"+t.name, "func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)", "histidx_"+t.name+" is histIndexGo for n a multiple of the vector width.")
 	ps := params("n", "x", "idx")
 	n, x, idx := ps[0], ps[1], ps[2]
-	left, right, nb, width, last, out := histConsts(t)
-	v, q := t.vec(), t.vec()
+	bin := histBin(t)
+	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
 	Label("loop")
 	VMOVUPS(Mem{Base: x}, v)
-	VSUBPS(left, v, q)
-	VMULPS(nb, q, q)
-	VDIVPS(width, q, q)
-	VCVTTPS2DQ(q, q)
-	VPMINSD(last, q, q)
-	if t.vw == 16 {
-		in, hiOK := K(), K()
-		VCMPPS(U8(0x1d), left, v, in)    // v >= left (_CMP_GE_OQ)
-		VCMPPS(U8(0x12), right, v, hiOK) // v <= right (_CMP_LE_OQ)
-		KANDW(hiOK, in, in)
-		VPBLENDMD(q, out, in, q) // in-range lanes keep q
-	} else {
-		m1, m2 := t.vec(), t.vec()
-		VCMPPS(U8(0x1d), left, v, m1)
-		VCMPPS(U8(0x12), right, v, m2)
-		VANDPS(m2, m1, m1)
-		VBLENDVPS(m1, q, out, q) // m1 lanes take q, others out
-	}
+	bin(v, q, m1, m2)
 	VMOVDQU32orU(t, q, Mem{Base: idx})
 	loopBack(t, n, x, idx)
 	VZEROUPPER()
@@ -1474,48 +1484,23 @@ func histIndexNonZero(t tier) {
 	x := Load(Param("x"), GP64())
 	idx := Load(Param("idx"), GP64())
 	vals := Load(Param("vals"), GP64())
-	left, right, nb, width, last, out := histConsts(t)
+	bin := histBin(t)
 	m, bits := GP64(), GP64()
 	XORQ(m, m)
 	zero := t.vec()
 	VXORPS(zero, zero, zero)
 	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
-	mn, mx := t.vec(), t.vec()
-	// keyOf: minmax's order key of v into m2 (m1 scratch).
-	keyOf := func() {
-		VPSRAD(U8(31), v, m1)
-		VPSRLD(U8(1), m1, m1)
-		if t.vw == 16 {
-			VPXORD(m1, v, m2)
-		} else {
-			VPXOR(m1, v, m2)
-		}
-	}
-	VMOVUPS(Mem{Base: x}, v)
-	keyOf()
-	VMOVDQU32orU(t, m2, mn)
-	VMOVDQU32orU(t, m2, mx)
+	keys, mn, mx := nzKeys(t, x, v, m1, m2)
 	var perm reg.GPVirtual
 	if t.vw == 8 {
 		perm = GP64()
 		LEAQ(nzPermData(), perm)
 	}
 	Label("loop")
-	VMOVUPS(Mem{Base: x}, v)
-	keyOf()
-	VPMINSD(m2, mn, mn)
-	VPMAXSD(m2, mx, mx)
-	VSUBPS(left, v, q)
-	VMULPS(nb, q, q)
-	VDIVPS(width, q, q)
-	VCVTTPS2DQ(q, q)
-	VPMINSD(last, q, q)
+	keys()
+	bin(v, q, m1, m2)
 	if t.vw == 16 {
-		in, hiOK, nz := K(), K(), K()
-		VCMPPS(U8(0x1d), left, v, in)    // v >= left (_CMP_GE_OQ)
-		VCMPPS(U8(0x12), right, v, hiOK) // v <= right (_CMP_LE_OQ)
-		KANDW(hiOK, in, in)
-		VPBLENDMD(q, out, in, q)   // in-range lanes keep q
+		nz := K()
 		VCMPPS(U8(4), zero, v, nz) // v != 0 (_CMP_NEQ_UQ: a NaN too)
 		VPCOMPRESSD_Z(q, nz, m1)   // zeroing: no wait on m1's last value
 		VCOMPRESSPS_Z(v, nz, m2)
@@ -1524,10 +1509,6 @@ func histIndexNonZero(t tier) {
 		KMOVW(nz, bits.As32())
 		POPCNTL(bits.As32(), bits.As32())
 	} else {
-		VCMPPS(U8(0x1d), left, v, m1)
-		VCMPPS(U8(0x12), right, v, m2)
-		VANDPS(m2, m1, m1)
-		VBLENDVPS(m1, q, out, q)   // m1 lanes take q, others out
 		VCMPPS(U8(4), zero, v, m1) // v != 0 (_CMP_NEQ_UQ: a NaN too)
 		VMOVMSKPS(m1, bits.As32())
 		SHLQ(U8(5), bits)
@@ -1544,6 +1525,151 @@ func histIndexNonZero(t tier) {
 	SUBQ(U8(t.vw), n)
 	JNZ(LabelRef("loop"))
 	Store(m, Return("m"))
+	nzReturn(t, mn, mx)
+}
+
+// CellsPerUnit is floatk.HistCells: cells per unit of value.
+const CellsPerUnit = 2048
+
+// histCellNonZero: of x's non-zero values, in order, those whose v*2048 is
+// more than tol from an integer (a NaN is not) and whose cell floor(v*2048)
+// - base is below ncells (unsigned) have the cell in idx (m of them), the
+// others their value in vals (s of them); returns m, s and minmax's results
+// for all of x. Lanes are packed as in histIndexNonZero.
+func histCellNonZero(t tier) {
+	TEXT("histcellnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol float32) (m, s int, lo, hi int32)")
+	Pragma("noescape")
+	Doc("histcellnz_" + t.name + " is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	idx := Load(Param("idx"), GP64())
+	vals := Load(Param("vals"), GP64())
+	scale, base, ncells, tol, untol, zero := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	g := GP32()
+	MOVL(U32(math.Float32bits(CellsPerUnit)), g)
+	VPBROADCASTD(addrOf(g, t, scale), scale)
+	Load(Param("base"), g)
+	VPBROADCASTD(addrOf(g, t, base), base)
+	Load(Param("ncells"), g)
+	if t.vw == 8 {
+		// AVX2 compares signed: both sides biased by 2^31.
+		XORL(U32(0x80000000), g)
+	}
+	VPBROADCASTD(addrOf(g, t, ncells), ncells)
+	VBROADCASTSS(addr(Param("tol")), tol)
+	MOVL(U32(math.Float32bits(1)), g)
+	VPBROADCASTD(addrOf(g, t, untol), untol)
+	VSUBPS(tol, untol, untol) // 1 - tol: exact for tol in (0, 1/2)
+	VXORPS(zero, zero, zero)
+	m, sp, bits := GP64(), GP64(), GP64()
+	XORQ(m, m)
+	XORQ(sp, sp)
+	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
+	keys, mn, mx := nzKeys(t, x, v, m1, m2)
+	var perm, bias reg.Register
+	if t.vw == 8 {
+		perm = GP64()
+		LEAQ(nzPermData(), perm)
+		MOVL(U32(0x80000000), g)
+		bias = t.vec()
+		VPBROADCASTD(addrOf(g, t, bias.(reg.VecVirtual)), bias)
+	}
+	Label("loop")
+	keys()
+	VMULPS(scale, v, m1) // exact: a power of two
+	if t.vw == 16 {
+		VRNDSCALEPS(U8(9), m1, m2) // floor, no precision exception
+	} else {
+		VROUNDPS(U8(9), m1, m2)
+	}
+	VCVTTPS2DQ(m2, q)  // exact where the cell is kept
+	VSUBPS(m2, m1, m1) // the fraction, exact
+	VPSUBD(base, q, q)
+	if t.vw == 16 {
+		ok, k2, nz, sk := K(), K(), K(), K()
+		VCMPPS(U8(0x1d), tol, m1, ok)   // frac >= tol (_CMP_GE_OQ: not a NaN)
+		VCMPPS(U8(0x12), untol, m1, k2) // frac <= 1-tol
+		KANDW(k2, ok, ok)
+		VPCMPUD(U8(1), ncells, q, k2) // cell < ncells
+		KANDW(k2, ok, ok)
+		VCMPPS(U8(4), zero, v, nz) // v != 0 (_CMP_NEQ_UQ: a NaN too)
+		KANDNW(nz, ok, sk)         // non-zero, not a cell
+		KANDW(nz, ok, ok)
+		VPCOMPRESSD_Z(q, ok, m1) // zeroing: no wait on m1's last value
+		VCOMPRESSPS_Z(v, sk, m2)
+		VMOVDQU32(m1, Mem{Base: idx, Index: m, Scale: 4})
+		VMOVUPS(m2, Mem{Base: vals, Index: sp, Scale: 4})
+		KMOVW(ok, bits.As32())
+		POPCNTL(bits.As32(), bits.As32())
+		ADDQ(bits, m)
+		KMOVW(sk, bits.As32())
+		POPCNTL(bits.As32(), bits.As32())
+		ADDQ(bits, sp)
+	} else {
+		tv := t.vec()
+		VCMPPS(U8(0x1d), tol, m1, m2)
+		VCMPPS(U8(0x12), untol, m1, m1)
+		VANDPS(m2, m1, m1)
+		VPXOR(bias, q, m2)
+		VPCMPGTD(m2, ncells, m2) // cell < ncells, unsigned
+		VANDPS(m2, m1, m1)       // m1: a cell
+		VCMPPS(U8(4), zero, v, tv)
+		VANDNPS(tv, m1, m2) // m2: non-zero, not a cell
+		VANDPS(tv, m1, m1)  // m1: non-zero cells
+		VMOVMSKPS(m1, bits.As32())
+		SHLQ(U8(5), bits)
+		VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, tv)
+		VPERMD(q, tv, q)
+		VMOVDQU(q, Mem{Base: idx, Index: m, Scale: 4})
+		SHRQ(U8(5), bits)
+		POPCNTQ(bits, bits)
+		ADDQ(bits, m)
+		VMOVMSKPS(m2, bits.As32())
+		SHLQ(U8(5), bits)
+		VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, tv)
+		VPERMPS(v, tv, v)
+		VMOVUPS(v, Mem{Base: vals, Index: sp, Scale: 4})
+		SHRQ(U8(5), bits)
+		POPCNTQ(bits, bits)
+		ADDQ(bits, sp)
+	}
+	ADDQ(U8(4*t.vw), x)
+	SUBQ(U8(t.vw), n)
+	JNZ(LabelRef("loop"))
+	Store(m, Return("m"))
+	Store(sp, Return("s"))
+	nzReturn(t, mn, mx)
+}
+
+// nzKeys emits the order keys' min and max of the non-zero kernels' loops:
+// it loads x's first vector into v and starts mn and mx from its keys, and
+// returns step, which loads the vector at x into v and folds its keys in (m1
+// and m2 scratch).
+func nzKeys(t tier, x reg.Register, v, m1, m2 reg.VecVirtual) (step func(), mn, mx reg.VecVirtual) {
+	mn, mx = t.vec(), t.vec()
+	keyOf := func() { // minmax's order key of v into m2
+		VPSRAD(U8(31), v, m1)
+		VPSRLD(U8(1), m1, m1)
+		if t.vw == 16 {
+			VPXORD(m1, v, m2)
+		} else {
+			VPXOR(m1, v, m2)
+		}
+	}
+	VMOVUPS(Mem{Base: x}, v)
+	keyOf()
+	VMOVDQU32orU(t, m2, mn)
+	VMOVDQU32orU(t, m2, mx)
+	return func() {
+		VMOVUPS(Mem{Base: x}, v)
+		keyOf()
+		VPMINSD(m2, mn, mn)
+		VPMAXSD(m2, mx, mx)
+	}, mn, mx
+}
+
+// nzReturn ends such a kernel: it returns the keys' min and max as lo and hi.
+func nzReturn(t tier, mn, mx reg.VecVirtual) {
 	reduce(t, mn, mx, nil)
 	lo, hi := GP32(), GP32()
 	VMOVD(mn.AsX(), lo)
