@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -53,6 +54,21 @@ type Progress func(done, total int)
 // observers end as they would observing the batch's whole tensor. ds.Load
 // is called from several goroutines at once (data.Open's datasets allow it).
 func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progress Progress) (*Result, error) {
+	r, err := calibrate(g, ds, qc, limit, batch, progress, true)
+	if errors.Is(err, errCellsFailed) {
+		// Rare: a batch's range outgrew what the histograms' cells can
+		// tell apart (histParts). Counting from copies is always exact.
+		r, err = calibrate(g, ds, qc, limit, batch, progress, false)
+	}
+	return r, err
+}
+
+// errCellsFailed stops a calibration whose histogram cells failed.
+var errCellsFailed = errors.New("calibration: histogram cells outgrown")
+
+// calibrate is Calibrate, with the histogram observers counting cells where
+// they can if cells.
+func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progress Progress, cells bool) (*Result, error) {
 	want := g.Tensors[g.Input].Shape
 	if c, h, w := ds.Shape(); c != want[0] || h != want[1] || w != want[2] {
 		return nil, fmt.Errorf("calibration data: samples are %dx%dx%d, the model's input is %v", c, h, w, want)
@@ -87,6 +103,9 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	for _, n := range g.Nodes {
 		if Observed(n) {
 			o := NewObserver(qc.Act)
+			if h, ok := o.(*HistogramObserver); ok && !cells {
+				h.withoutCells()
+			}
 			ob := &observed{o: o, po: o.(partObserver), elems: g.Tensors[n.Out].Elems()}
 			obs[n.Out] = ob
 			order = append(order, ob)
@@ -127,6 +146,9 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 					})
 				} else {
 					ob.po.end()
+					if failed(ob.o) {
+						return errCellsFailed
+					}
 				}
 				// The last observer ends a batch after the others.
 				if progress != nil && ob == order[len(order)-1] {
@@ -162,6 +184,11 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	if err != nil {
 		return nil, err
 	}
+	for _, ob := range order {
+		if failed(ob.o) {
+			return nil, errCellsFailed
+		}
+	}
 	if progress != nil && len(order) == 0 {
 		progress(total, total)
 	}
@@ -186,4 +213,10 @@ func Calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		r.Range[n.Out] = [2]float32{lo, hi}
 	}
 	return r, nil
+}
+
+// failed reports whether o is a histogram observer whose cells failed.
+func failed(o Observer) bool {
+	h, ok := o.(*HistogramObserver)
+	return ok && h.cellsFailed()
 }

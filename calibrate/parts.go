@@ -82,6 +82,19 @@ func (o *MovingAverageMinMaxObserver) end() {
 // counted one by one nor copied: the parts' non-zero values are binned and
 // copied in one pass (floatk.HistIndexNonZero), the zeros added to their
 // bin at the end (also after a count again: the copy has no zeros either).
+//
+// Copying every value costs more than counting it (the batches of
+// MobileNetV2-224 write gigabytes), so a call after the first whose guessed
+// edges are integers counts cells instead (floatk.HistCellNonZero): the
+// edges of any such call are integers L < R, so every bin boundary is a
+// multiple of 1/2048, and a value whose x*2048 lies farther than tol from
+// an integer has the bin of its cell for any such edges with R-L <= wmax.
+// Only the other values are copied (ReLU6's sixes, values outside the
+// cells' window) and counted exactly at the end. The first call, whose
+// edges are its own range, copies its parts until they span an integer (its
+// edges are then integers at least that far apart), and counts cells from
+// the next part on. A call whose edges outgrow wmax marks the observer
+// failed, and Calibrate runs again without cells.
 type histParts struct {
 	r     partRange
 	guess bool // counting on guessed edges
@@ -94,24 +107,80 @@ type histParts struct {
 	// faulted is how much of stash's capacity has been prefaulted: its
 	// first pages are written in the first call, a fault each otherwise.
 	faulted int
+	size    int  // the call's values
 	nz      bool // false: guessed edges too wide for float32 bins (count's other cases)
 	zeros   int  // zeros left out of counts and stash
+
+	cells   bool // this call counts cells: stash holds only the values left out of them
+	first   bool // the first call (its edges are its own range)
+	noCells bool // never count cells (Calibrate's run after a failed one)
+	failed  bool // a call counted cells its edges outgrew
+	base    int32
+	ncells  int32
+	tol     float32
+	wmax    float32
+	cc      []uint32  // cell counts, ncells of them used
+	vals    []float32 // a chunk's values left out of the cells
+}
+
+// Cell counting's limits: a call's edges may widen to wmax = cellWiden*w +
+// cellSlack for guessed edges w apart, and its cells reach cellPad past them
+// (below only where the range has been below zero).
+const (
+	cellWiden = 4
+	cellSlack = 16
+	cellPad   = 2
+	// tol = wmax*2^-11: histc's float32 arithmetic errs by at most
+	// (R-L)*2^-12*(1+2^-11) cells (the subtraction and the division each
+	// round once), so tol holds that twice over.
+	cellTolPerWidth = 0x1p-11
+	// cellMaxTol bounds the share of values copied (2*tol of them).
+	cellMaxTol = 1.0 / 8
+)
+
+// cellPlan sets up cell counting for a call with guessed edges [gl, gr]
+// (integers) where the limits allow, and reports whether it did; omin is the
+// observer's min so far.
+func (p *histParts) cellPlan(gl, gr, omin float32) bool {
+	w := gr - gl
+	wmax := cellWiden*w + cellSlack
+	tol := wmax * cellTolPerWidth
+	if p.noCells || !(tol <= cellMaxTol) {
+		return false
+	}
+	lo, hi := gl-cellPad, gr+cellPad
+	if omin >= 0 {
+		lo = max(gl-cellPad, 0)
+	}
+	ncells := float32(floatk.HistCells) * (hi - lo)
+	if !(ncells < 1<<22) || math.Abs(float64(lo)) > 1<<20 {
+		return false
+	}
+	p.base, p.ncells, p.tol, p.wmax = int32(lo)*floatk.HistCells, int32(ncells), tol, wmax
+	n := 1
+	for n < int(p.ncells) {
+		n *= 2
+	}
+	if len(p.cc) < n {
+		p.cc = make([]uint32, n)
+	}
+	clear(p.cc[:p.ncells])
+	return true
 }
 
 func (o *HistogramObserver) begin(size int) {
 	p := &o.p
 	p.r.reset()
-	p.guess, p.nz, p.zeros = false, true, 0
-	if cap(p.stash) < size+floatk.HistSlack {
-		p.stash = make([]float32, 0, size+floatk.HistSlack)
-		p.faulted = 0
-	}
-	p.stash = p.stash[:0]
+	p.guess, p.nz, p.zeros, p.cells, p.first = false, true, 0, false, false
+	p.size, p.stash = size, p.stash[:0]
 	if p.counts == nil {
 		p.counts = new([2][partBins]uint32)
 	}
 	if math.IsInf(float64(o.min), 1) || o.min == o.max {
-		return // the first call's edges are its own range
+		// The first call's edges are its own range: it copies its parts
+		// until their range crosses an integer (see part).
+		p.first = true
+		return
 	}
 	p.pl = o.plan(o.min, o.max)
 	if p.pl.fromData {
@@ -119,11 +188,23 @@ func (o *HistogramObserver) begin(size int) {
 	}
 	p.guess = true
 	p.nz = fitsFloat32(p.pl.left, p.pl.right, o.bins)
+	if p.nz && p.cellPlan(p.pl.left, p.pl.right, o.min) {
+		p.cells = true
+		return
+	}
 	*p.counts = [2][partBins]uint32{}
 }
 
 func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 	p := &o.p
+	if p.cells {
+		lo, hi, ok = o.partCells(x)
+		if ok {
+			p.r.add(lo, hi)
+		}
+		return lo, hi, ok
+	}
+	p.growStash(len(x))
 	if need := min(len(p.stash)+len(x)+floatk.HistSlack, cap(p.stash)); need > p.faulted {
 		prefault(p.stash[p.faulted:need])
 		p.faulted = need
@@ -177,9 +258,86 @@ func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 	}
 	if ok {
 		p.r.add(lo, hi)
+		// A first call whose parts so far span an integer ends with integer
+		// edges at least that far apart: its later parts count cells.
+		if gl, gr := float32(truncInt(p.r.lo)), float32(truncInt(p.r.hi)); p.first && gl < gr && fitsFloat32(gl, gr, o.bins) {
+			p.cells = p.cellPlan(gl, gr, p.r.lo)
+		}
 	}
 	return lo, hi, ok
 }
+
+// growStash makes room in stash for n more values (and the kernels'
+// slack): doubling, up to the call's size, so that calls which count cells
+// (and copy a few values) never hold a whole batch's room.
+func (p *histParts) growStash(n int) {
+	need := len(p.stash) + n + floatk.HistSlack
+	if need <= cap(p.stash) {
+		return
+	}
+	s := make([]float32, len(p.stash), max(need, min(2*cap(p.stash), p.size+floatk.HistSlack)))
+	copy(s, p.stash)
+	p.stash, p.faulted = s, len(s)
+}
+
+// partCells is part for a call that counts cells.
+func (o *HistogramObserver) partCells(x []float32) (lo, hi float32, ok bool) {
+	p := &o.p
+	if len(p.vals) < len(o.idx) {
+		p.vals = make([]float32, len(o.idx))
+	}
+	// A power-of-two length: the index masked, the loop checks no bounds.
+	mask := len(p.cc) - 1
+	cc := p.cc[:mask+1]
+	chunk := len(o.idx) - floatk.HistSlack
+	lo, hi, ok = float32(math.Inf(1)), float32(math.Inf(-1)), true
+	for len(x) > 0 {
+		n := min(len(x), chunk)
+		m, s, l, h, nonan := floatk.Best.HistCellNonZero(x[:n], o.idx, p.vals, p.base, p.ncells, p.tol)
+		lo, hi, ok = min(lo, l), max(hi, h), ok && nonan
+		p.zeros += n - m - s
+		p.stash = append(p.stash, p.vals[:s]...)
+		x = x[n:]
+		for _, c := range o.idx[:m] {
+			cc[int(c)&mask]++
+		}
+	}
+	return lo, hi, ok
+}
+
+// endCells is end's counting for a call that counted cells, of plan pl; it
+// marks the observer failed where the cells cannot tell the bins.
+func (o *HistogramObserver) endCells(pl histPlan) {
+	p := &o.p
+	bins := o.bins
+	clear(o.counts)
+	c0 := o.counts[:bins+1]
+	left, right := pl.left, pl.right
+	if pl.fromData || pl.rebin || !(right-left <= p.wmax) || left != float32(math.Trunc(float64(left))) {
+		p.failed = true
+		return
+	}
+	// Cell a (absolute) is bin (a - l)/w for l <= a < r, out of range
+	// (the last count) otherwise.
+	l, r, w := int64(left)*floatk.HistCells, int64(right)*floatk.HistCells, int64(right-left)
+	for j, c := range p.cc[:p.ncells] {
+		if c == 0 {
+			continue
+		}
+		if a := int64(j) + int64(p.base); a >= l && a < r {
+			c0[(a-l)/w] += c
+		} else {
+			c0[bins] += c
+		}
+	}
+	count(c0, o.counts[bins+1:], o.idx, p.stash, left, right, bins)
+}
+
+// cellsFailed reports whether a call counted cells its edges outgrew.
+func (o *HistogramObserver) cellsFailed() bool { return o.p.failed }
+
+// withoutCells turns cell counting off (see histParts).
+func (o *HistogramObserver) withoutCells() { o.p.noCells = true }
 
 func (o *HistogramObserver) end() {
 	p := &o.p
@@ -187,7 +345,11 @@ func (o *HistogramObserver) end() {
 		return
 	}
 	pl := o.plan(p.r.lo, p.r.hi)
-	if o.guessHolds(pl) {
+	if p.cells {
+		if o.endCells(pl); p.failed {
+			return
+		}
+	} else if o.guessHolds(pl) {
 		copy(o.counts[:o.bins+1], p.counts[0][:o.bins+1])
 		copy(o.counts[o.bins+1:], p.counts[1][:o.bins+1])
 	} else {

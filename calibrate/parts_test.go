@@ -2,6 +2,7 @@ package calibrate
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -97,6 +98,86 @@ func TestPartsMatchObserve(t *testing.T) {
 	// Both paths ran: guessed edges that held, and calls counted again.
 	if asked == 0 || asked == ncalls {
 		t.Errorf("%d of %d histogram calls counted again", asked, ncalls)
+	}
+}
+
+// TestPartsCellsAtBoundaries feeds histogram observers calls whose values
+// sit on, and a few ulps around, the bin boundaries of the call's own
+// torch.histc edges (known before the call from plan), plus the edges and
+// ReLU6's clipped values: the cells (histParts) must leave the observer as
+// Observe does. A call whose range outgrows the cells' limits fails them;
+// the observer without cells stays exact.
+func TestPartsCellsAtBoundaries(t *testing.T) {
+	seqs := map[string][][2]float32{ // each call's range
+		"relu6":    {{0, 4}, {0, 6}, {0, 6}, {0, 6}},
+		"growing":  {{-1.5, 3}, {-2.2, 5.5}, {-3.9, 7.1}, {-4, 9}, {-4, 9}},
+		"wide":     {{-30, 30}, {-31, 40}, {-33, 41}},
+		"positive": {{0, 2.5}, {0, 3.7}, {0, 12}, {0, 12.5}},
+		"outgrown": {{0, 2}, {0, 2}, {0, 300}, {0, 300}},
+	}
+	specs := []Spec{
+		{Kind: Histogram, DType: QUInt8, Scheme: Affine, ReduceRange: true},
+		{Kind: Histogram, DType: QInt8, Scheme: Symmetric},
+	}
+	cellCalls, exact := 0, 0
+	for name, seq := range seqs {
+		for _, spec := range specs {
+			for _, noCells := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%v/nocells=%v", name, spec, noCells), func(t *testing.T) {
+					r := rand.New(rand.NewPCG(uint64(len(name)), 5))
+					whole, split := NewObserver(spec).(*HistogramObserver), NewObserver(spec).(*HistogramObserver)
+					if noCells {
+						split.withoutCells()
+					}
+					for i, rg := range seq {
+						pl := whole.plan(rg[0], rg[1])
+						x := []float32{rg[0], rg[1], pl.left, pl.right}
+						w := float64(pl.right) - float64(pl.left)
+						for len(x) < 6000 {
+							k := r.IntN(2049)
+							b := float32(float64(pl.left) + float64(k)*w/2048)
+							for range r.IntN(3) {
+								b = math.Nextafter32(b, float32(r.IntN(2)*2-1)*1e9)
+							}
+							if b >= rg[0] && b <= rg[1] {
+								x = append(x, b)
+							}
+							if r.IntN(4) == 0 {
+								x = append(x, 0)
+							}
+						}
+						r.Shuffle(len(x), func(a, b int) { x[a], x[b] = x[b], x[a] })
+						whole.Observe(x)
+						split.begin(len(x))
+						cells := split.p.cells
+						for k := range 3 {
+							split.part(x[k*len(x)/3 : (k+1)*len(x)/3])
+						}
+						split.end()
+						if split.cellsFailed() {
+							if name != "outgrown" || noCells {
+								t.Fatalf("call %d: cells failed", i)
+							}
+							return
+						}
+						if cells {
+							cellCalls++
+						} else if i > 0 {
+							exact++
+						}
+						if diff := cmp.Diff(state(whole), state(split)); diff != "" {
+							t.Fatalf("after call %d (-Observe +parts):\n%s", i, diff)
+						}
+					}
+					if name == "outgrown" && !noCells {
+						t.Fatalf("cells did not fail on a range 150 times the guess")
+					}
+				})
+			}
+		}
+	}
+	if cellCalls == 0 || exact == 0 {
+		t.Errorf("%d calls counted cells, %d later calls without", cellCalls, exact)
 	}
 }
 
