@@ -13,6 +13,7 @@ import (
 
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/lower"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // groupedBench is a 3x3 pad-1 stride-1 conv of the grouped-conv benchmark.
@@ -44,22 +45,33 @@ var groupedBenches = []groupedBench{
 	{"dense_28x28_128to192", 28, 128, 192, 1, false},
 }
 
+// benchTarget is the tier the benchmark's kernels are generated for: avx512
+// where the CPU has it (PTQC_ISA=avx2 keeps AVX2), else avx2.
+func benchTarget() Target {
+	if os.Getenv("PTQC_ISA") != "avx2" && runtime.AVX512.Supported() {
+		return avx512
+	}
+	return avx2
+}
+
 var benchBuild struct {
 	once sync.Once
 	bin  string
 	err  error
 }
 
-// BenchmarkGroupedConv times the avx2 kernels of ResNeXt's grouped 3x3 convs
-// against dense 3x3 convs, one core: on the u8s8 path (inputs known to be
-// below 128: fbgemm), on the u8s8|i16 path with inputs below 128 (each row
-// checked) and not (i16); the first layer (4 channels per group: narrow)
+// BenchmarkGroupedConv times the kernels of ResNeXt's grouped 3x3 convs
+// against dense 3x3 convs, one core, on benchTarget's tier (each layer in
+// the design the tier gives it: groupedDesign, Dense.tierDesign): on the
+// u8s8 path (inputs known to be below 128: fbgemm), on the u8s8|i16 path
+// with inputs below 128 (each row checked) and not (i16), which on the
+// VNNI tiers all run VPDPBUSD; the first layer (4 channels per group: narrow)
 // also on the dense kernel over ExpandGrouped's zeros it ran before
 // (_expanded), and as the portable Go kernel over that packing (the generic
 // tier's for grouped layers that are not narrow); in ns per multiply-add of
 // the layer and G multiply-adds per second:
 //
-//	go test ./asmgen -run '^$' -bench GroupedConv
+//	go test ./asmgen -run '^$' -bench GroupedConv [PTQC_ISA=avx2]
 func BenchmarkGroupedConv(b *testing.B) {
 	if !avx2.Supported() {
 		b.Skip("CPU without AVX2")
@@ -126,13 +138,17 @@ func buildGroupedBench() (string, error) {
 					InStride: in, OutStride: c.co, ZIn: 3, XMax: xmax, Weight: cv.Weight, Requant: rq}
 			}
 			name := fmt.Sprintf("conv%d_%d", i, xmax)
-			if err := p.Dense(name, d, avx2); err != nil {
+			isa := benchTarget()
+			if c.gs > 1 {
+				isa = groupedDesign(d, lower.GroupColsOf(c.c, c.co, c.gs).Units, isa)
+			}
+			if err := p.Dense(name, d, isa); err != nil {
 				return "", err
 			}
 			gc := lower.GroupColsOf(c.c, c.co, c.gs)
 			fmt.Fprintf(&table, "\t{%d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n",
 				(c.hw+2)*(c.hw+2)*in+gc.Overread()+64, (c.co+15)/16*d.K*d.K*lower.Quads(d.Cin)*64+64, c.hw*c.hw*c.co+64,
-				d.ScratchBytes(avx2)+64, d.Units(), gc.Blocks, gc.Span, gc.Units, d.Cols(), name)
+				d.ScratchBytes(benchTarget())+64, d.Units(), gc.Blocks, gc.Span, gc.Units, d.Cols(), name)
 		}
 	}
 	asm, stubs, err := p.Output()
