@@ -260,8 +260,10 @@ func (o *HistogramObserver) part(x []float32) (lo, hi float32, ok bool) {
 		p.r.add(lo, hi)
 		// A first call whose parts so far span an integer ends with integer
 		// edges at least that far apart: its later parts count cells.
-		if gl, gr := float32(truncInt(p.r.lo)), float32(truncInt(p.r.hi)); p.first && gl < gr && fitsFloat32(gl, gr, o.bins) {
-			p.cells = p.cellPlan(gl, gr, p.r.lo)
+		if p.first {
+			if gl, gr := float32(truncInt(p.r.lo)), float32(truncInt(p.r.hi)); gl < gr && fitsFloat32(gl, gr, o.bins) {
+				p.cells = p.cellPlan(gl, gr, p.r.lo)
+			}
 		}
 	}
 	return lo, hi, ok
@@ -313,7 +315,7 @@ func (o *HistogramObserver) endCells(pl histPlan) {
 	clear(o.counts)
 	c0 := o.counts[:bins+1]
 	left, right := pl.left, pl.right
-	if pl.fromData || pl.rebin || !(right-left <= p.wmax) || left != float32(math.Trunc(float64(left))) {
+	if pl.fromData || pl.rebin || !(right-left <= p.wmax) { // else the edges are integers
 		p.failed = true
 		return
 	}

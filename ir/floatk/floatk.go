@@ -309,22 +309,35 @@ func (t *Kernels) HistIndexNonZero(x []float32, idx []int32, vals []float32, lef
 	if len(x) == 0 {
 		return 0, float32(math.Inf(1)), float32(math.Inf(-1)), true
 	}
-	v := 0
-	if t.histNZ != nil {
-		v = len(x) / t.vw * t.vw
-	}
-	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
+	v := t.vecLen(len(x), t.histNZ != nil)
+	klo, khi := int32(math.MaxInt32), int32(math.MinInt32)
 	if v > 0 {
 		m, klo, khi = t.histNZ(v, &x[0], &idx[0], &vals[0], left, right, nb, width, last)
-		// Every NaN's key lies outside the infinities'.
-		nan = klo < key(float32(math.Inf(-1))) || khi > key(float32(math.Inf(1)))
-	}
-	if v < len(x) {
-		l, h, n := minmaxGo(x[v:])
-		klo, khi, nan = min(klo, l), max(khi, h), nan || n
 	}
 	m += histIndexNonZeroGo(x[v:], idx[m:], vals[m:], left, right, nb, width, last)
-	return m, unkey(klo), unkey(khi), !nan
+	lo, hi, ok = keysRange(x[v:], klo, khi)
+	return m, lo, hi, ok
+}
+
+// vecLen is the length of x's head a vector kernel takes (have: the tier has
+// one): whole vectors.
+func (t *Kernels) vecLen(n int, have bool) int {
+	if !have {
+		return 0
+	}
+	return n / t.vw * t.vw
+}
+
+// keysRange is MinMax's result from a vector kernel's min and max keys of
+// x's head (MaxInt32 and MinInt32 for none) and the rest of x, tail.
+func keysRange(tail []float32, klo, khi int32) (lo, hi float32, ok bool) {
+	// Every NaN's key lies outside the infinities'.
+	nan := klo < key(float32(math.Inf(-1))) || khi > key(float32(math.Inf(1)))
+	if len(tail) > 0 {
+		l, h, n := minmaxGo(tail)
+		klo, khi, nan = min(klo, l), max(khi, h), nan || n
+	}
+	return unkey(klo), unkey(khi), !nan
 }
 
 func histIndexNonZeroGo(x []float32, idx []int32, vals []float32, left, right, nb, width float32, last int32) int {
@@ -371,21 +384,14 @@ func (t *Kernels) HistCellNonZero(x []float32, idx []int32, vals []float32, base
 	if len(x) == 0 {
 		return 0, 0, float32(math.Inf(1)), float32(math.Inf(-1)), true
 	}
-	v := 0
-	if t.histCNZ != nil {
-		v = len(x) / t.vw * t.vw
-	}
-	klo, khi, nan := int32(math.MaxInt32), int32(math.MinInt32), false
+	v := t.vecLen(len(x), t.histCNZ != nil)
+	klo, khi := int32(math.MaxInt32), int32(math.MinInt32)
 	if v > 0 {
 		m, s, klo, khi = t.histCNZ(v, &x[0], &idx[0], &vals[0], base, ncells, tol)
-		nan = klo < key(float32(math.Inf(-1))) || khi > key(float32(math.Inf(1)))
-	}
-	if v < len(x) {
-		l, h, n := minmaxGo(x[v:])
-		klo, khi, nan = min(klo, l), max(khi, h), nan || n
 	}
 	m2, s2 := histCellNonZeroGo(x[v:], idx[m:], vals[s:], base, ncells, tol)
-	return m + m2, s + s2, unkey(klo), unkey(khi), !nan
+	lo, hi, ok = keysRange(x[v:], klo, khi)
+	return m + m2, s + s2, lo, hi, ok
 }
 
 func histCellNonZeroGo(x []float32, idx []int32, vals []float32, base, ncells int32, tol float32) (m, s int) {
