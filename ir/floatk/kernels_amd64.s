@@ -6467,45 +6467,46 @@ loop:
 TEXT ·minmax_avx2(SB), NOSPLIT, $0-25
 	MOVQ    n+0(FP), AX
 	MOVQ    x+8(FP), CX
-	VMOVUPS (CX), Y3
-	VPSRAD  $0x1f, Y3, Y4
-	VPSRLD  $0x01, Y4, Y4
-	VPXOR   Y4, Y3, Y0
-	VMOVDQU Y0, Y1
+	VMOVUPS (CX), Y0
+	VPSRAD  $0x1f, Y0, Y1
+	VPSRLD  $0x01, Y1, Y1
+	VPXOR   Y1, Y0, Y1
+	VMOVDQU Y1, Y3
+	VMOVDQU Y1, Y4
 	VXORPS  Y2, Y2, Y2
 
 loop:
-	VMOVUPS      (CX), Y3
-	VCMPPS       $0x03, Y3, Y3, Y4
-	VORPS        Y4, Y2, Y2
-	VPSRAD       $0x1f, Y3, Y4
-	VPSRLD       $0x01, Y4, Y4
-	VPXOR        Y4, Y3, Y3
-	VPMINSD      Y3, Y0, Y0
-	VPMAXSD      Y3, Y1, Y1
+	VMOVUPS      (CX), Y0
+	VPSRAD       $0x1f, Y0, Y1
+	VPSRLD       $0x01, Y1, Y1
+	VPXOR        Y1, Y0, Y1
+	VPMINSD      Y1, Y3, Y3
+	VPMAXSD      Y1, Y4, Y4
+	VCMPPS       $0x03, Y0, Y0, Y0
+	VORPS        Y0, Y2, Y2
 	ADDQ         $0x20, CX
 	SUBQ         $0x08, AX
 	JNZ          loop
-	VEXTRACTI128 $0x01, Y0, X3
-	VPMINSD      X3, X0, X0
-	VEXTRACTI128 $0x01, Y1, X3
-	VPMAXSD      X3, X1, X1
-	VEXTRACTI128 $0x01, Y2, X3
-	VPOR         X3, X2, X2
-	VPSHUFD      $0x4e, X0, X3
-	VPMINSD      X3, X0, X0
-	VPSHUFD      $0x4e, X1, X3
-	VPMAXSD      X3, X1, X1
-	VPSHUFD      $0x4e, X2, X3
-	VPOR         X3, X2, X2
-	VPSHUFD      $0xb1, X0, X3
-	VPMINSD      X3, X0, X0
-	VPSHUFD      $0xb1, X1, X3
-	VPMAXSD      X3, X1, X1
-	VPSHUFD      $0xb1, X2, X3
-	VPOR         X3, X2, X2
-	VMOVD        X0, AX
-	VMOVD        X1, CX
+	VEXTRACTI128 $0x01, Y3, X0
+	VPMINSD      X0, X3, X3
+	VEXTRACTI128 $0x01, Y4, X0
+	VPMAXSD      X0, X4, X4
+	VEXTRACTI128 $0x01, Y2, X0
+	VPOR         X0, X2, X2
+	VPSHUFD      $0x4e, X3, X0
+	VPMINSD      X0, X3, X3
+	VPSHUFD      $0x4e, X4, X0
+	VPMAXSD      X0, X4, X4
+	VPSHUFD      $0x4e, X2, X0
+	VPOR         X0, X2, X2
+	VPSHUFD      $0xb1, X3, X0
+	VPMINSD      X0, X3, X3
+	VPSHUFD      $0xb1, X4, X0
+	VPMAXSD      X0, X4, X4
+	VPSHUFD      $0xb1, X2, X0
+	VPOR         X0, X2, X2
+	VMOVD        X3, AX
+	VMOVD        X4, CX
 	VMOVD        X2, DX
 	MOVL         AX, lo+16(FP)
 	MOVL         CX, hi+20(FP)
@@ -8745,8 +8746,8 @@ loop:
 	VMOVMSKPS    Y9, SI
 	SHLQ         $0x05, SI
 	VMOVDQU      (R9)(SI*1), Y13
-	VPERMPS      Y6, Y13, Y6
-	VMOVUPS      Y6, (BX)(R8*4)
+	VPERMD       Y6, Y13, Y6
+	VMOVDQU      Y6, (BX)(R8*4)
 	SHRQ         $0x05, SI
 	POPCNTQ      SI, SI
 	ADDQ         SI, R8
@@ -16527,52 +16528,53 @@ loop:
 TEXT ·minmax_avx512(SB), NOSPLIT, $0-25
 	MOVQ      n+0(FP), AX
 	MOVQ      x+8(FP), CX
-	VMOVUPS   (CX), Z3
-	VPSRAD    $0x1f, Z3, Z4
-	VPSRLD    $0x01, Z4, Z4
-	VPXORD    Z4, Z3, Z0
-	VMOVDQU32 Z0, Z1
+	VMOVUPS   (CX), Z0
+	VPSRAD    $0x1f, Z0, Z1
+	VPSRLD    $0x01, Z1, Z1
+	VPXORD    Z1, Z0, Z1
+	VMOVDQU32 Z1, Z3
+	VMOVDQU32 Z1, Z4
 	VXORPS    Z2, Z2, Z2
 
 loop:
-	VMOVUPS       (CX), Z3
-	VCMPPS        $0x03, Z3, Z3, K1
-	VPMOVM2D      K1, Z4
-	VPORD         Z4, Z2, Z2
-	VPSRAD        $0x1f, Z3, Z4
-	VPSRLD        $0x01, Z4, Z4
-	VPXORD        Z4, Z3, Z3
-	VPMINSD       Z3, Z0, Z0
-	VPMAXSD       Z3, Z1, Z1
+	VMOVUPS       (CX), Z0
+	VPSRAD        $0x1f, Z0, Z1
+	VPSRLD        $0x01, Z1, Z1
+	VPXORD        Z1, Z0, Z1
+	VPMINSD       Z1, Z3, Z3
+	VPMAXSD       Z1, Z4, Z4
+	VCMPPS        $0x03, Z0, Z0, K1
+	VPMOVM2D      K1, Z0
+	VPORD         Z0, Z2, Z2
 	ADDQ          $0x40, CX
 	SUBQ          $0x10, AX
 	JNZ           loop
-	VEXTRACTI32X8 $0x01, Z0, Y3
-	VPMINSD       Y3, Y0, Y0
-	VEXTRACTI32X8 $0x01, Z1, Y3
-	VPMAXSD       Y3, Y1, Y1
-	VEXTRACTI32X8 $0x01, Z2, Y3
-	VPOR          Y3, Y2, Y2
-	VEXTRACTI128  $0x01, Y0, X3
-	VPMINSD       X3, X0, X0
-	VEXTRACTI128  $0x01, Y1, X3
-	VPMAXSD       X3, X1, X1
-	VEXTRACTI128  $0x01, Y2, X3
-	VPOR          X3, X2, X2
-	VPSHUFD       $0x4e, X0, X3
-	VPMINSD       X3, X0, X0
-	VPSHUFD       $0x4e, X1, X3
-	VPMAXSD       X3, X1, X1
-	VPSHUFD       $0x4e, X2, X3
-	VPOR          X3, X2, X2
-	VPSHUFD       $0xb1, X0, X3
-	VPMINSD       X3, X0, X0
-	VPSHUFD       $0xb1, X1, X3
-	VPMAXSD       X3, X1, X1
-	VPSHUFD       $0xb1, X2, X3
-	VPOR          X3, X2, X2
-	VMOVD         X0, AX
-	VMOVD         X1, CX
+	VEXTRACTI32X8 $0x01, Z3, Y0
+	VPMINSD       Y0, Y3, Y3
+	VEXTRACTI32X8 $0x01, Z4, Y0
+	VPMAXSD       Y0, Y4, Y4
+	VEXTRACTI32X8 $0x01, Z2, Y0
+	VPOR          Y0, Y2, Y2
+	VEXTRACTI128  $0x01, Y3, X0
+	VPMINSD       X0, X3, X3
+	VEXTRACTI128  $0x01, Y4, X0
+	VPMAXSD       X0, X4, X4
+	VEXTRACTI128  $0x01, Y2, X0
+	VPOR          X0, X2, X2
+	VPSHUFD       $0x4e, X3, X0
+	VPMINSD       X0, X3, X3
+	VPSHUFD       $0x4e, X4, X0
+	VPMAXSD       X0, X4, X4
+	VPSHUFD       $0x4e, X2, X0
+	VPOR          X0, X2, X2
+	VPSHUFD       $0xb1, X3, X0
+	VPMINSD       X0, X3, X3
+	VPSHUFD       $0xb1, X4, X0
+	VPMAXSD       X0, X4, X4
+	VPSHUFD       $0xb1, X2, X0
+	VPOR          X0, X2, X2
+	VMOVD         X3, AX
+	VMOVD         X4, CX
 	VMOVD         X2, DX
 	MOVL          AX, lo+16(FP)
 	MOVL          CX, hi+20(FP)

@@ -989,9 +989,7 @@ func dw3s1(t tier) {
 // multiplies them from the stack.
 func dw3ymm(t tier, s int) {
 	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
-	TEXT(name, NOSPLIT, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
+	kernel(name, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)", fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
 	vb := 4 * t.vw                    // bytes of a vector
 	loc := AllocLocal(vb*(9+3) + 8*3) // weights, lo, hi, store mask; row counts
 	wl := func(i int) Mem { return loc.Offset(vb * i) }
@@ -1374,27 +1372,12 @@ func minmax(t tier) {
 	kernel("minmax_"+t.name, "func(n int, x *float32) (lo, hi int32, nan bool)", "minmax_"+t.name+" is minmaxGo for n a multiple of the vector width.")
 	ps := params("n", "x")
 	n, x := ps[0], ps[1]
-	mn, mx, un := t.vec(), t.vec(), t.vec()
-	v, s, kk := t.vec(), t.vec(), t.vec()
-	keyOf := func(dst reg.VecVirtual) {
-		VPSRAD(U8(31), v, s)
-		VPSRLD(U8(1), s, s)
-		if t.vw == 16 {
-			VPXORD(s, v, dst)
-		} else {
-			VPXOR(s, v, dst)
-		}
-	}
-	VMOVUPS(Mem{Base: x}, v)
-	keyOf(mn)
-	VMOVDQU32orU(t, mn, mx)
+	v, s, kk, un := t.vec(), t.vec(), t.vec(), t.vec()
+	keys, mn, mx := minmaxKeys(t, x, v, s, kk)
 	VXORPS(un, un, un)
 	Label("loop")
-	VMOVUPS(Mem{Base: x}, v)
+	keys()
 	unordered(t, v, un)
-	keyOf(kk)
-	VPMINSD(kk, mn, mn)
-	VPMAXSD(kk, mx, mx)
 	loopBack(t, n, x)
 	// Reduce the lanes.
 	reduce(t, mn, mx, un)
@@ -1477,20 +1460,16 @@ func histIndex(t tier) {
 // whole (the caller gives a vector of slack), the next store overwriting
 // the lanes past the count.
 func histIndexNonZero(t tier) {
-	TEXT("histidxnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32)")
-	Pragma("noescape")
-	Doc("histidxnz_" + t.name + " is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.")
-	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
-	idx := Load(Param("idx"), GP64())
-	vals := Load(Param("vals"), GP64())
+	kernel("histidxnz_"+t.name, "func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32)", "histidxnz_"+t.name+" is histIndexNonZeroGo and minmaxGo for n a multiple of the vector width.")
+	ps := params("n", "x", "idx", "vals")
+	n, x, idx, vals := ps[0], ps[1], ps[2], ps[3]
 	bin := histBin(t)
 	m, bits := GP64(), GP64()
 	XORQ(m, m)
 	zero := t.vec()
 	VXORPS(zero, zero, zero)
 	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
-	keys, mn, mx := nzKeys(t, x, v, m1, m2)
+	keys, mn, mx := minmaxKeys(t, x, v, m1, m2)
 	var perm reg.GPVirtual
 	if t.vw == 8 {
 		perm = GP64()
@@ -1521,9 +1500,7 @@ func histIndexNonZero(t tier) {
 		POPCNTQ(bits, bits)
 	}
 	ADDQ(bits, m)
-	ADDQ(U8(4*t.vw), x)
-	SUBQ(U8(t.vw), n)
-	JNZ(LabelRef("loop"))
+	loopBack(t, n, x)
 	Store(m, Return("m"))
 	nzReturn(t, mn, mx)
 }
@@ -1537,13 +1514,9 @@ const CellsPerUnit = 2048
 // others their value in vals (s of them); returns m, s and minmax's results
 // for all of x. Lanes are packed as in histIndexNonZero.
 func histCellNonZero(t tier) {
-	TEXT("histcellnz_"+t.name, NOSPLIT, "func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol float32) (m, s int, lo, hi int32)")
-	Pragma("noescape")
-	Doc("histcellnz_" + t.name + " is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.")
-	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
-	idx := Load(Param("idx"), GP64())
-	vals := Load(Param("vals"), GP64())
+	kernel("histcellnz_"+t.name, "func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol float32) (m, s int, lo, hi int32)", "histcellnz_"+t.name+" is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.")
+	ps := params("n", "x", "idx", "vals")
+	n, x, idx, vals := ps[0], ps[1], ps[2], ps[3]
 	scale, base, ncells, tol, untol, zero := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
 	g := GP32()
 	MOVL(U32(math.Float32bits(CellsPerUnit)), g)
@@ -1565,7 +1538,7 @@ func histCellNonZero(t tier) {
 	XORQ(m, m)
 	XORQ(sp, sp)
 	v, q, m1, m2 := t.vec(), t.vec(), t.vec(), t.vec()
-	keys, mn, mx := nzKeys(t, x, v, m1, m2)
+	keys, mn, mx := minmaxKeys(t, x, v, m1, m2)
 	var perm, bias reg.Register
 	if t.vw == 8 {
 		perm = GP64()
@@ -1616,36 +1589,32 @@ func histCellNonZero(t tier) {
 		VCMPPS(U8(4), zero, v, tv)
 		VANDNPS(tv, m1, m2) // m2: non-zero, not a cell
 		VANDPS(tv, m1, m1)  // m1: non-zero cells
-		VMOVMSKPS(m1, bits.As32())
-		SHLQ(U8(5), bits)
-		VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, tv)
-		VPERMD(q, tv, q)
-		VMOVDQU(q, Mem{Base: idx, Index: m, Scale: 4})
-		SHRQ(U8(5), bits)
-		POPCNTQ(bits, bits)
-		ADDQ(bits, m)
-		VMOVMSKPS(m2, bits.As32())
-		SHLQ(U8(5), bits)
-		VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, tv)
-		VPERMPS(v, tv, v)
-		VMOVUPS(v, Mem{Base: vals, Index: sp, Scale: 4})
-		SHRQ(U8(5), bits)
-		POPCNTQ(bits, bits)
-		ADDQ(bits, sp)
+		// pack stores src's lanes that mask selects at dst[count], packed,
+		// and adds their number to count.
+		pack := func(mask, src reg.VecVirtual, dst, count reg.GPVirtual) {
+			VMOVMSKPS(mask, bits.As32())
+			SHLQ(U8(5), bits)
+			VMOVDQU(Mem{Base: perm, Index: bits, Scale: 1}, tv)
+			VPERMD(src, tv, src)
+			VMOVDQU(src, Mem{Base: dst, Index: count, Scale: 4})
+			SHRQ(U8(5), bits)
+			POPCNTQ(bits, bits)
+			ADDQ(bits, count)
+		}
+		pack(m1, q, idx, m)
+		pack(m2, v, vals, sp)
 	}
-	ADDQ(U8(4*t.vw), x)
-	SUBQ(U8(t.vw), n)
-	JNZ(LabelRef("loop"))
+	loopBack(t, n, x)
 	Store(m, Return("m"))
 	Store(sp, Return("s"))
 	nzReturn(t, mn, mx)
 }
 
-// nzKeys emits the order keys' min and max of the non-zero kernels' loops:
-// it loads x's first vector into v and starts mn and mx from its keys, and
-// returns step, which loads the vector at x into v and folds its keys in (m1
-// and m2 scratch).
-func nzKeys(t tier, x reg.Register, v, m1, m2 reg.VecVirtual) (step func(), mn, mx reg.VecVirtual) {
+// minmaxKeys emits the order keys' min and max of minmax's loop and the
+// non-zero kernels': it loads x's first vector into v and starts mn and mx
+// from its keys, and returns step, which loads the vector at x into v and
+// folds its keys in (m1 and m2 scratch).
+func minmaxKeys(t tier, x reg.GPVirtual, v, m1, m2 reg.VecVirtual) (step func(), mn, mx reg.VecVirtual) {
 	mn, mx = t.vec(), t.vec()
 	keyOf := func() { // minmax's order key of v into m2
 		VPSRAD(U8(31), v, m1)
