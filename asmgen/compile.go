@@ -134,30 +134,20 @@ func each(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// printAsm is avo's Go assembly printer on f, its sections printed side by
-// side in runs: the printer prints each section on its own (a function
-// starts from a clean state and ends flushed), so the runs, each without
-// the header a file starts with, concatenate to the same bytes.
+// printAsm is avo's Go assembly printer on f: its header from avo, the
+// sections from appendSections, side by side in runs (avo prints each
+// section on its own: a function starts from a clean state and ends
+// flushed, so the runs concatenate to the same bytes).
 func printAsm(cfg printer.Config, f *ir.File) ([]byte, error) {
 	const runs = 16
 	head, err := printer.NewGoAsm(cfg).Print(&ir.File{Constraints: f.Constraints, Includes: f.Includes})
 	if err != nil {
 		return nil, err
 	}
-	bare, err := printer.NewGoAsm(cfg).Print(&ir.File{}) // the header of a run
-	if err != nil {
-		return nil, err
-	}
 	out := make([][]byte, runs)
-	errs := make([]error, runs)
 	per := (len(f.Sections) + runs - 1) / runs
 	each(runs, func(i int) {
-		secs := f.Sections[min(len(f.Sections), i*per):min(len(f.Sections), (i+1)*per)]
-		b, err := printer.NewGoAsm(cfg).Print(&ir.File{Sections: secs})
-		out[i], errs[i] = bytes.TrimPrefix(b, bare), err
+		out[i] = appendSections(nil, f.Sections[min(len(f.Sections), i*per):min(len(f.Sections), (i+1)*per)])
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
 	return bytes.Join(append([][]byte{head}, out...), nil), nil
 }
