@@ -484,11 +484,11 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 				for i := range K {
 					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
 				}
-				p.gemmTile(st, a, bias, e, nr, o, N, t0, lo, hi, *tile)
+				p.gemmTile(st, a, bias, e, nr, o, N, t0, N-t0, lo, hi, *tile)
 				putScratch(edge)
 				continue
 			}
-			p.gemmTile(st, a, bias, b, ldb, o, N, t0, lo, hi, *tile)
+			p.gemmTile(st, a, bias, b, ldb, o, N, t0, min(nr, N-t0), lo, hi, *tile)
 		}
 		if buf != nil {
 			putScratch(buf)
@@ -506,12 +506,14 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 		s0 := j * per
 		cnt := min(per, n-s0)
 		// Columns padded for gemmTile's last tile: a whole one, a half
-		// (GemmDotPhasedHalf) or a column (GemmDotPhasedCol).
+		// (GemmDotPhasedHalf), a column (GemmDotPhasedCol) or a half and
+		// a column.
 		w := (cnt*N + nr - 1) / nr * nr
-		if h := p.k.HalfNR(); st.phased && h > 0 {
+		h := p.k.HalfNR()
+		if st.phased && h > 0 {
 			w = (cnt*N + h - 1) / h * h
 		}
-		if st.phased && p.k.HasCol() && cnt*N%nr == 1 {
+		if rem := cnt * N % nr; st.phased && p.k.HasCol() && (rem == 1 || h > 0 && rem == h+1) {
 			w = cnt * N
 		}
 		buf := scratch((K + M) * w)
@@ -525,7 +527,7 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 		}
 		tile := p.tileScratch(K)
 		for t0 := 0; t0 < w; t0 += nr {
-			p.gemmTile(st, st.a, st.bias, b[t0:], w, c, w, t0, lo, hi, *tile)
+			p.gemmTile(st, st.a, st.bias, b[t0:], w, c, w, t0, min(nr, w-t0), lo, hi, *tile)
 		}
 		putScratch(tile)
 		for i := range cnt {
@@ -544,16 +546,22 @@ func (p *Program) tileScratch(k int) *[]float32 {
 	return scratch((4*p.k.MR + k) * p.k.NR)
 }
 
-// gemmTile computes columns [t0, t0+NR) (those below N) of the M rows of
+// gemmTile computes columns [t0, t0+cols) (cols <= NR) of the M rows of
 // the output o (rows of N) from a's packed rows, bias and b, their K x NR
 // columns at stride ldb. A phased tile of HalfNR columns or fewer takes
-// GemmDotPhasedHalf, which computes half as much padding, and one of a
-// single column GemmDotPhasedCol, none. scratch is tileScratch's.
-func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0 int, lo, hi float32, scratch []float32) {
+// GemmDotPhasedHalf, which computes half as much padding, one of a single
+// column GemmDotPhasedCol, none, and one of HalfNR+1 both (a 7x7 plane's
+// last 17 columns on AVX-512). scratch is tileScratch's.
+func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0, cols int, lo, hi float32, scratch []float32) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, st.m
-	if st.phased && N-t0 == 1 && kt.HasCol() {
+	if h := kt.HalfNR(); st.phased && h > 0 && cols == h+1 && kt.HasCol() {
+		p.gemmTile(st, a, bias, b, ldb, o, N, t0, h, lo, hi, scratch)
+		p.gemmTile(st, a, bias, b[h:], ldb, o, N, t0+h, 1, lo, hi, scratch)
+		return
+	}
+	if st.phased && cols == 1 && kt.HasCol() {
 		for m0 := 0; m0 < M; {
 			panels, rows := (M-m0)/mr, mr
 			if panels == 0 {
@@ -569,7 +577,7 @@ func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32,
 	gemm := kt.GemmSeq
 	switch {
 	case st.im2col:
-	case st.phased && N-t0 <= kt.HalfNR():
+	case st.phased && cols <= kt.HalfNR():
 		nr = kt.HalfNR()
 		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 			kt.GemmDotPhasedHalf(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
@@ -583,7 +591,7 @@ func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32,
 			kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 		}
 	}
-	full := t0+nr <= N
+	full := cols == nr
 	// The full panels in one call, then the rows left.
 	for m0 := 0; m0 < M; {
 		panels, rows := (M-m0)/mr, mr
@@ -600,7 +608,7 @@ func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32,
 		} else {
 			gemm(1, rows, K, a, b, ldb, tile, nr, bias[m0:], lo, hi)
 			for r := range rows {
-				copy(o[(m0+r)*N+t0:(m0+r+1)*N], tile[r*nr:r*nr+N-t0])
+				copy(o[(m0+r)*N+t0:(m0+r)*N+t0+cols], tile[r*nr:r*nr+cols])
 			}
 		}
 		m0 += n

@@ -206,11 +206,12 @@ func BenchmarkCalibrateMB(b *testing.B) {
 
 // BenchmarkPointwise224 is MobileNetV2-224's 1x1 convs with short sums
 // (K under phasedMinK: GemmDot's, or GemmDotPhased's from the tier's
-// PhasedMinM rows) and one long one (GemmDotPhased), one image on the best
-// tier.
+// PhasedMinM rows) and long ones (GemmDotPhased; at 14x14 and 7x7 the last
+// columns of a plane take GemmDotPhasedHalf and GemmDotPhasedCol), one
+// image on the best tier.
 func BenchmarkPointwise224(b *testing.B) {
 	for _, l := range []struct{ in, out, hw int }{
-		{32, 16, 112}, {16, 96, 112}, {24, 144, 56}, {32, 192, 28}, {192, 32, 28},
+		{32, 16, 112}, {16, 96, 112}, {24, 144, 56}, {32, 192, 28}, {192, 32, 28}, {96, 576, 14}, {576, 96, 14}, {160, 960, 7}, {960, 160, 7}, {960, 320, 7}, {320, 1280, 7},
 	} {
 		g := convGraph(Conv{InC: l.in, OutC: l.out, Groups: 1, Window: SquareWindow(1, 1, 0)}, l.hw, l.hw, ActReLU, 1)
 		x := randomInput(1, g.Tensors[g.Input].Shape, 2)

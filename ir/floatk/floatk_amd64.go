@@ -40,6 +40,10 @@ var (
 		dot: tmpByRows(noTmp(gemmdot1_avx512), noTmp(gemmdot2_avx512), noTmp(gemmdot3_avx512)),
 		dotPh: tmpByRows(gemmdp1_avx512, gemmdp2_avx512, gemmdp3_avx512, gemmdp4_avx512, gemmdp5_avx512, gemmdp6_avx512,
 			gemmdp7_avx512, gemmdp8_avx512, gemmdp9_avx512, gemmdp10_avx512, gemmdp11_avx512, gemmdp12_avx512),
+		dotPhH: tmpByRows(gemmdph1_avx512, gemmdph2_avx512, gemmdph3_avx512, gemmdph4_avx512, gemmdph5_avx512, gemmdph6_avx512,
+			gemmdph7_avx512, gemmdph8_avx512, gemmdph9_avx512, gemmdph10_avx512, gemmdph11_avx512, gemmdph12_avx512),
+		dotCol: tmpByRows(gemmdc1_avx512, gemmdc2_avx512, gemmdc3_avx512, gemmdc4_avx512, gemmdc5_avx512, gemmdc6_avx512,
+			gemmdc7_avx512, gemmdc8_avx512, gemmdc9_avx512, gemmdc10_avx512, gemmdc11_avx512, gemmdc12_avx512),
 		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx512, histCNZ: histcellnz_avx512, deint: deinterleave_avx512,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}} // AVX2's: ymm of float64 suffice
 )

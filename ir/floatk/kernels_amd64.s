@@ -15979,6 +15979,6246 @@ phase3done:
 	VZEROUPPER
 	RET
 
+// func gemmdph1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph1_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z1
+	VMULPS.BCST (AX), Z1, Z1
+	VADDPS      Z1, Z0, Z0
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z1
+	VMULPS.BCST (AX), Z1, Z1
+	VADDPS      Z1, Z0, Z0
+	ADDQ        $0x00000004, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VXORPS  Z0, Z0, Z0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z1
+	VMULPS.BCST (AX), Z1, Z1
+	VADDPS      Z1, Z0, Z0
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 64(SI)
+	VXORPS  Z0, Z0, Z0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z1
+	VMULPS.BCST (AX), Z1, Z1
+	VADDPS      Z1, Z0, Z0
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 128(SI)
+	VXORPS  Z0, Z0, Z0
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z1
+	VMULPS.BCST (AX), Z1, Z1
+	VADDPS      Z1, Z0, Z0
+	ADDQ        $0x00000004, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       128(SI), Z0, Z0
+	VMOVUPS      (SI), Z1
+	VADDPS       64(SI), Z1, Z1
+	VADDPS       Z0, Z1, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VBROADCASTSS lo+56(FP), Z1
+	VBROADCASTSS hi+60(FP), Z2
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z1, Z0
+	VMINPS       Z0, Z2, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000004, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph2_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z2
+	VMULPS.BCST (AX), Z2, Z3
+	VADDPS      Z3, Z0, Z0
+	VMULPS.BCST 4(AX), Z2, Z3
+	VADDPS      Z3, Z1, Z1
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z2
+	VMULPS.BCST (AX), Z2, Z3
+	VADDPS      Z3, Z0, Z0
+	VMULPS.BCST 4(AX), Z2, Z3
+	VADDPS      Z3, Z1, Z1
+	ADDQ        $0x00000008, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z2
+	VMULPS.BCST (AX), Z2, Z3
+	VADDPS      Z3, Z0, Z0
+	VMULPS.BCST 4(AX), Z2, Z3
+	VADDPS      Z3, Z1, Z1
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 128(SI)
+	VMOVUPS Z1, 192(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z2
+	VMULPS.BCST (AX), Z2, Z3
+	VADDPS      Z3, Z0, Z0
+	VMULPS.BCST 4(AX), Z2, Z3
+	VADDPS      Z3, Z1, Z1
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 256(SI)
+	VMOVUPS Z1, 320(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z2
+	VMULPS.BCST (AX), Z2, Z3
+	VADDPS      Z3, Z0, Z0
+	VMULPS.BCST 4(AX), Z2, Z3
+	VADDPS      Z3, Z1, Z1
+	ADDQ        $0x00000008, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       256(SI), Z0, Z0
+	VMOVUPS      (SI), Z2
+	VADDPS       128(SI), Z2, Z2
+	VADDPS       Z0, Z2, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       320(SI), Z1, Z1
+	VMOVUPS      64(SI), Z2
+	VADDPS       192(SI), Z2, Z2
+	VADDPS       Z1, Z2, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VBROADCASTSS lo+56(FP), Z2
+	VBROADCASTSS hi+60(FP), Z3
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z3, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z2, Z1
+	VMINPS       Z1, Z3, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000008, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph3_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z3
+	VMULPS.BCST (AX), Z3, Z4
+	VADDPS      Z4, Z0, Z0
+	VMULPS.BCST 4(AX), Z3, Z4
+	VADDPS      Z4, Z1, Z1
+	VMULPS.BCST 8(AX), Z3, Z4
+	VADDPS      Z4, Z2, Z2
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z3
+	VMULPS.BCST (AX), Z3, Z4
+	VADDPS      Z4, Z0, Z0
+	VMULPS.BCST 4(AX), Z3, Z4
+	VADDPS      Z4, Z1, Z1
+	VMULPS.BCST 8(AX), Z3, Z4
+	VADDPS      Z4, Z2, Z2
+	ADDQ        $0x0000000c, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z3
+	VMULPS.BCST (AX), Z3, Z4
+	VADDPS      Z4, Z0, Z0
+	VMULPS.BCST 4(AX), Z3, Z4
+	VADDPS      Z4, Z1, Z1
+	VMULPS.BCST 8(AX), Z3, Z4
+	VADDPS      Z4, Z2, Z2
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 192(SI)
+	VMOVUPS Z1, 256(SI)
+	VMOVUPS Z2, 320(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z3
+	VMULPS.BCST (AX), Z3, Z4
+	VADDPS      Z4, Z0, Z0
+	VMULPS.BCST 4(AX), Z3, Z4
+	VADDPS      Z4, Z1, Z1
+	VMULPS.BCST 8(AX), Z3, Z4
+	VADDPS      Z4, Z2, Z2
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 384(SI)
+	VMOVUPS Z1, 448(SI)
+	VMOVUPS Z2, 512(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z3
+	VMULPS.BCST (AX), Z3, Z4
+	VADDPS      Z4, Z0, Z0
+	VMULPS.BCST 4(AX), Z3, Z4
+	VADDPS      Z4, Z1, Z1
+	VMULPS.BCST 8(AX), Z3, Z4
+	VADDPS      Z4, Z2, Z2
+	ADDQ        $0x0000000c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       384(SI), Z0, Z0
+	VMOVUPS      (SI), Z3
+	VADDPS       192(SI), Z3, Z3
+	VADDPS       Z0, Z3, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       448(SI), Z1, Z1
+	VMOVUPS      64(SI), Z3
+	VADDPS       256(SI), Z3, Z3
+	VADDPS       Z1, Z3, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       512(SI), Z2, Z2
+	VMOVUPS      128(SI), Z3
+	VADDPS       320(SI), Z3, Z3
+	VADDPS       Z2, Z3, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VBROADCASTSS lo+56(FP), Z3
+	VBROADCASTSS hi+60(FP), Z4
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z3, Z0
+	VMINPS       Z0, Z4, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z3, Z1
+	VMINPS       Z1, Z4, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z3, Z2
+	VMINPS       Z2, Z4, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000000c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph4_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z4
+	VMULPS.BCST (AX), Z4, Z5
+	VADDPS      Z5, Z0, Z0
+	VMULPS.BCST 4(AX), Z4, Z5
+	VADDPS      Z5, Z1, Z1
+	VMULPS.BCST 8(AX), Z4, Z5
+	VADDPS      Z5, Z2, Z2
+	VMULPS.BCST 12(AX), Z4, Z5
+	VADDPS      Z5, Z3, Z3
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z4
+	VMULPS.BCST (AX), Z4, Z5
+	VADDPS      Z5, Z0, Z0
+	VMULPS.BCST 4(AX), Z4, Z5
+	VADDPS      Z5, Z1, Z1
+	VMULPS.BCST 8(AX), Z4, Z5
+	VADDPS      Z5, Z2, Z2
+	VMULPS.BCST 12(AX), Z4, Z5
+	VADDPS      Z5, Z3, Z3
+	ADDQ        $0x00000010, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z4
+	VMULPS.BCST (AX), Z4, Z5
+	VADDPS      Z5, Z0, Z0
+	VMULPS.BCST 4(AX), Z4, Z5
+	VADDPS      Z5, Z1, Z1
+	VMULPS.BCST 8(AX), Z4, Z5
+	VADDPS      Z5, Z2, Z2
+	VMULPS.BCST 12(AX), Z4, Z5
+	VADDPS      Z5, Z3, Z3
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 256(SI)
+	VMOVUPS Z1, 320(SI)
+	VMOVUPS Z2, 384(SI)
+	VMOVUPS Z3, 448(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z4
+	VMULPS.BCST (AX), Z4, Z5
+	VADDPS      Z5, Z0, Z0
+	VMULPS.BCST 4(AX), Z4, Z5
+	VADDPS      Z5, Z1, Z1
+	VMULPS.BCST 8(AX), Z4, Z5
+	VADDPS      Z5, Z2, Z2
+	VMULPS.BCST 12(AX), Z4, Z5
+	VADDPS      Z5, Z3, Z3
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 512(SI)
+	VMOVUPS Z1, 576(SI)
+	VMOVUPS Z2, 640(SI)
+	VMOVUPS Z3, 704(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z4
+	VMULPS.BCST (AX), Z4, Z5
+	VADDPS      Z5, Z0, Z0
+	VMULPS.BCST 4(AX), Z4, Z5
+	VADDPS      Z5, Z1, Z1
+	VMULPS.BCST 8(AX), Z4, Z5
+	VADDPS      Z5, Z2, Z2
+	VMULPS.BCST 12(AX), Z4, Z5
+	VADDPS      Z5, Z3, Z3
+	ADDQ        $0x00000010, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       512(SI), Z0, Z0
+	VMOVUPS      (SI), Z4
+	VADDPS       256(SI), Z4, Z4
+	VADDPS       Z0, Z4, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       576(SI), Z1, Z1
+	VMOVUPS      64(SI), Z4
+	VADDPS       320(SI), Z4, Z4
+	VADDPS       Z1, Z4, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       640(SI), Z2, Z2
+	VMOVUPS      128(SI), Z4
+	VADDPS       384(SI), Z4, Z4
+	VADDPS       Z2, Z4, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       704(SI), Z3, Z3
+	VMOVUPS      192(SI), Z4
+	VADDPS       448(SI), Z4, Z4
+	VADDPS       Z3, Z4, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VBROADCASTSS lo+56(FP), Z4
+	VBROADCASTSS hi+60(FP), Z5
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z4, Z0
+	VMINPS       Z0, Z5, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z4, Z1
+	VMINPS       Z1, Z5, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z4, Z2
+	VMINPS       Z2, Z5, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z4, Z3
+	VMINPS       Z3, Z5, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         $0x00000010, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000010, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph5_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z5
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 8(AX), Z5, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 12(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	VMULPS.BCST 16(AX), Z5, Z6
+	VADDPS      Z6, Z4, Z4
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z5
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 8(AX), Z5, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 12(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	VMULPS.BCST 16(AX), Z5, Z6
+	VADDPS      Z6, Z4, Z4
+	ADDQ        $0x00000014, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z5
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 8(AX), Z5, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 12(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	VMULPS.BCST 16(AX), Z5, Z6
+	VADDPS      Z6, Z4, Z4
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 320(SI)
+	VMOVUPS Z1, 384(SI)
+	VMOVUPS Z2, 448(SI)
+	VMOVUPS Z3, 512(SI)
+	VMOVUPS Z4, 576(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z5
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 8(AX), Z5, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 12(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	VMULPS.BCST 16(AX), Z5, Z6
+	VADDPS      Z6, Z4, Z4
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 640(SI)
+	VMOVUPS Z1, 704(SI)
+	VMOVUPS Z2, 768(SI)
+	VMOVUPS Z3, 832(SI)
+	VMOVUPS Z4, 896(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z5
+	VMULPS.BCST (AX), Z5, Z6
+	VADDPS      Z6, Z0, Z0
+	VMULPS.BCST 4(AX), Z5, Z6
+	VADDPS      Z6, Z1, Z1
+	VMULPS.BCST 8(AX), Z5, Z6
+	VADDPS      Z6, Z2, Z2
+	VMULPS.BCST 12(AX), Z5, Z6
+	VADDPS      Z6, Z3, Z3
+	VMULPS.BCST 16(AX), Z5, Z6
+	VADDPS      Z6, Z4, Z4
+	ADDQ        $0x00000014, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       640(SI), Z0, Z0
+	VMOVUPS      (SI), Z5
+	VADDPS       320(SI), Z5, Z5
+	VADDPS       Z0, Z5, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       704(SI), Z1, Z1
+	VMOVUPS      64(SI), Z5
+	VADDPS       384(SI), Z5, Z5
+	VADDPS       Z1, Z5, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       768(SI), Z2, Z2
+	VMOVUPS      128(SI), Z5
+	VADDPS       448(SI), Z5, Z5
+	VADDPS       Z2, Z5, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       832(SI), Z3, Z3
+	VMOVUPS      192(SI), Z5
+	VADDPS       512(SI), Z5, Z5
+	VADDPS       Z3, Z5, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       896(SI), Z4, Z4
+	VMOVUPS      256(SI), Z5
+	VADDPS       576(SI), Z5, Z5
+	VADDPS       Z4, Z5, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VBROADCASTSS lo+56(FP), Z5
+	VBROADCASTSS hi+60(FP), Z6
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z5, Z0
+	VMINPS       Z0, Z6, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z5, Z1
+	VMINPS       Z1, Z6, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z5, Z2
+	VMINPS       Z2, Z6, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z5, Z3
+	VMINPS       Z3, Z6, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z5, Z4
+	VMINPS       Z4, Z6, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         $0x00000014, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000014, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph6_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z6
+	VMULPS.BCST (AX), Z6, Z7
+	VADDPS      Z7, Z0, Z0
+	VMULPS.BCST 4(AX), Z6, Z7
+	VADDPS      Z7, Z1, Z1
+	VMULPS.BCST 8(AX), Z6, Z7
+	VADDPS      Z7, Z2, Z2
+	VMULPS.BCST 12(AX), Z6, Z7
+	VADDPS      Z7, Z3, Z3
+	VMULPS.BCST 16(AX), Z6, Z7
+	VADDPS      Z7, Z4, Z4
+	VMULPS.BCST 20(AX), Z6, Z7
+	VADDPS      Z7, Z5, Z5
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z6
+	VMULPS.BCST (AX), Z6, Z7
+	VADDPS      Z7, Z0, Z0
+	VMULPS.BCST 4(AX), Z6, Z7
+	VADDPS      Z7, Z1, Z1
+	VMULPS.BCST 8(AX), Z6, Z7
+	VADDPS      Z7, Z2, Z2
+	VMULPS.BCST 12(AX), Z6, Z7
+	VADDPS      Z7, Z3, Z3
+	VMULPS.BCST 16(AX), Z6, Z7
+	VADDPS      Z7, Z4, Z4
+	VMULPS.BCST 20(AX), Z6, Z7
+	VADDPS      Z7, Z5, Z5
+	ADDQ        $0x00000018, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z6
+	VMULPS.BCST (AX), Z6, Z7
+	VADDPS      Z7, Z0, Z0
+	VMULPS.BCST 4(AX), Z6, Z7
+	VADDPS      Z7, Z1, Z1
+	VMULPS.BCST 8(AX), Z6, Z7
+	VADDPS      Z7, Z2, Z2
+	VMULPS.BCST 12(AX), Z6, Z7
+	VADDPS      Z7, Z3, Z3
+	VMULPS.BCST 16(AX), Z6, Z7
+	VADDPS      Z7, Z4, Z4
+	VMULPS.BCST 20(AX), Z6, Z7
+	VADDPS      Z7, Z5, Z5
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 384(SI)
+	VMOVUPS Z1, 448(SI)
+	VMOVUPS Z2, 512(SI)
+	VMOVUPS Z3, 576(SI)
+	VMOVUPS Z4, 640(SI)
+	VMOVUPS Z5, 704(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z6
+	VMULPS.BCST (AX), Z6, Z7
+	VADDPS      Z7, Z0, Z0
+	VMULPS.BCST 4(AX), Z6, Z7
+	VADDPS      Z7, Z1, Z1
+	VMULPS.BCST 8(AX), Z6, Z7
+	VADDPS      Z7, Z2, Z2
+	VMULPS.BCST 12(AX), Z6, Z7
+	VADDPS      Z7, Z3, Z3
+	VMULPS.BCST 16(AX), Z6, Z7
+	VADDPS      Z7, Z4, Z4
+	VMULPS.BCST 20(AX), Z6, Z7
+	VADDPS      Z7, Z5, Z5
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 768(SI)
+	VMOVUPS Z1, 832(SI)
+	VMOVUPS Z2, 896(SI)
+	VMOVUPS Z3, 960(SI)
+	VMOVUPS Z4, 1024(SI)
+	VMOVUPS Z5, 1088(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z6
+	VMULPS.BCST (AX), Z6, Z7
+	VADDPS      Z7, Z0, Z0
+	VMULPS.BCST 4(AX), Z6, Z7
+	VADDPS      Z7, Z1, Z1
+	VMULPS.BCST 8(AX), Z6, Z7
+	VADDPS      Z7, Z2, Z2
+	VMULPS.BCST 12(AX), Z6, Z7
+	VADDPS      Z7, Z3, Z3
+	VMULPS.BCST 16(AX), Z6, Z7
+	VADDPS      Z7, Z4, Z4
+	VMULPS.BCST 20(AX), Z6, Z7
+	VADDPS      Z7, Z5, Z5
+	ADDQ        $0x00000018, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       768(SI), Z0, Z0
+	VMOVUPS      (SI), Z6
+	VADDPS       384(SI), Z6, Z6
+	VADDPS       Z0, Z6, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       832(SI), Z1, Z1
+	VMOVUPS      64(SI), Z6
+	VADDPS       448(SI), Z6, Z6
+	VADDPS       Z1, Z6, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       896(SI), Z2, Z2
+	VMOVUPS      128(SI), Z6
+	VADDPS       512(SI), Z6, Z6
+	VADDPS       Z2, Z6, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       960(SI), Z3, Z3
+	VMOVUPS      192(SI), Z6
+	VADDPS       576(SI), Z6, Z6
+	VADDPS       Z3, Z6, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1024(SI), Z4, Z4
+	VMOVUPS      256(SI), Z6
+	VADDPS       640(SI), Z6, Z6
+	VADDPS       Z4, Z6, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1088(SI), Z5, Z5
+	VMOVUPS      320(SI), Z6
+	VADDPS       704(SI), Z6, Z6
+	VADDPS       Z5, Z6, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VBROADCASTSS lo+56(FP), Z6
+	VBROADCASTSS hi+60(FP), Z7
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z6, Z0
+	VMINPS       Z0, Z7, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z6, Z1
+	VMINPS       Z1, Z7, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z6, Z2
+	VMINPS       Z2, Z7, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z6, Z3
+	VMINPS       Z3, Z7, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z6, Z4
+	VMINPS       Z4, Z7, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z6, Z5
+	VMINPS       Z5, Z7, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         $0x00000018, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000018, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph7_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z7
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 12(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 16(AX), Z7, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 20(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	VMULPS.BCST 24(AX), Z7, Z8
+	VADDPS      Z8, Z6, Z6
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z7
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 12(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 16(AX), Z7, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 20(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	VMULPS.BCST 24(AX), Z7, Z8
+	VADDPS      Z8, Z6, Z6
+	ADDQ        $0x0000001c, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z7
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 12(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 16(AX), Z7, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 20(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	VMULPS.BCST 24(AX), Z7, Z8
+	VADDPS      Z8, Z6, Z6
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 448(SI)
+	VMOVUPS Z1, 512(SI)
+	VMOVUPS Z2, 576(SI)
+	VMOVUPS Z3, 640(SI)
+	VMOVUPS Z4, 704(SI)
+	VMOVUPS Z5, 768(SI)
+	VMOVUPS Z6, 832(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z7
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 12(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 16(AX), Z7, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 20(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	VMULPS.BCST 24(AX), Z7, Z8
+	VADDPS      Z8, Z6, Z6
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 896(SI)
+	VMOVUPS Z1, 960(SI)
+	VMOVUPS Z2, 1024(SI)
+	VMOVUPS Z3, 1088(SI)
+	VMOVUPS Z4, 1152(SI)
+	VMOVUPS Z5, 1216(SI)
+	VMOVUPS Z6, 1280(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z7
+	VMULPS.BCST (AX), Z7, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST 4(AX), Z7, Z8
+	VADDPS      Z8, Z1, Z1
+	VMULPS.BCST 8(AX), Z7, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST 12(AX), Z7, Z8
+	VADDPS      Z8, Z3, Z3
+	VMULPS.BCST 16(AX), Z7, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST 20(AX), Z7, Z8
+	VADDPS      Z8, Z5, Z5
+	VMULPS.BCST 24(AX), Z7, Z8
+	VADDPS      Z8, Z6, Z6
+	ADDQ        $0x0000001c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       896(SI), Z0, Z0
+	VMOVUPS      (SI), Z7
+	VADDPS       448(SI), Z7, Z7
+	VADDPS       Z0, Z7, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       960(SI), Z1, Z1
+	VMOVUPS      64(SI), Z7
+	VADDPS       512(SI), Z7, Z7
+	VADDPS       Z1, Z7, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       1024(SI), Z2, Z2
+	VMOVUPS      128(SI), Z7
+	VADDPS       576(SI), Z7, Z7
+	VADDPS       Z2, Z7, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       1088(SI), Z3, Z3
+	VMOVUPS      192(SI), Z7
+	VADDPS       640(SI), Z7, Z7
+	VADDPS       Z3, Z7, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1152(SI), Z4, Z4
+	VMOVUPS      256(SI), Z7
+	VADDPS       704(SI), Z7, Z7
+	VADDPS       Z4, Z7, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1216(SI), Z5, Z5
+	VMOVUPS      320(SI), Z7
+	VADDPS       768(SI), Z7, Z7
+	VADDPS       Z5, Z7, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VADDPS       1280(SI), Z6, Z6
+	VMOVUPS      384(SI), Z7
+	VADDPS       832(SI), Z7, Z7
+	VADDPS       Z6, Z7, Z6
+	VADDPS.BCST  24(CX), Z6, Z6
+	VBROADCASTSS lo+56(FP), Z7
+	VBROADCASTSS hi+60(FP), Z8
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z7, Z0
+	VMINPS       Z0, Z8, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z7, Z1
+	VMINPS       Z1, Z8, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z7, Z2
+	VMINPS       Z2, Z8, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z7, Z3
+	VMINPS       Z3, Z8, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z7, Z4
+	VMINPS       Z4, Z8, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z7, Z5
+	VMINPS       Z5, Z8, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z7, Z6
+	VMINPS       Z6, Z8, Z6
+	VMOVUPS      Z6, (DI)
+	ADDQ         $0x0000001c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000001c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph8_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z8
+	VMULPS.BCST (AX), Z8, Z9
+	VADDPS      Z9, Z0, Z0
+	VMULPS.BCST 4(AX), Z8, Z9
+	VADDPS      Z9, Z1, Z1
+	VMULPS.BCST 8(AX), Z8, Z9
+	VADDPS      Z9, Z2, Z2
+	VMULPS.BCST 12(AX), Z8, Z9
+	VADDPS      Z9, Z3, Z3
+	VMULPS.BCST 16(AX), Z8, Z9
+	VADDPS      Z9, Z4, Z4
+	VMULPS.BCST 20(AX), Z8, Z9
+	VADDPS      Z9, Z5, Z5
+	VMULPS.BCST 24(AX), Z8, Z9
+	VADDPS      Z9, Z6, Z6
+	VMULPS.BCST 28(AX), Z8, Z9
+	VADDPS      Z9, Z7, Z7
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z8
+	VMULPS.BCST (AX), Z8, Z9
+	VADDPS      Z9, Z0, Z0
+	VMULPS.BCST 4(AX), Z8, Z9
+	VADDPS      Z9, Z1, Z1
+	VMULPS.BCST 8(AX), Z8, Z9
+	VADDPS      Z9, Z2, Z2
+	VMULPS.BCST 12(AX), Z8, Z9
+	VADDPS      Z9, Z3, Z3
+	VMULPS.BCST 16(AX), Z8, Z9
+	VADDPS      Z9, Z4, Z4
+	VMULPS.BCST 20(AX), Z8, Z9
+	VADDPS      Z9, Z5, Z5
+	VMULPS.BCST 24(AX), Z8, Z9
+	VADDPS      Z9, Z6, Z6
+	VMULPS.BCST 28(AX), Z8, Z9
+	VADDPS      Z9, Z7, Z7
+	ADDQ        $0x00000020, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z8
+	VMULPS.BCST (AX), Z8, Z9
+	VADDPS      Z9, Z0, Z0
+	VMULPS.BCST 4(AX), Z8, Z9
+	VADDPS      Z9, Z1, Z1
+	VMULPS.BCST 8(AX), Z8, Z9
+	VADDPS      Z9, Z2, Z2
+	VMULPS.BCST 12(AX), Z8, Z9
+	VADDPS      Z9, Z3, Z3
+	VMULPS.BCST 16(AX), Z8, Z9
+	VADDPS      Z9, Z4, Z4
+	VMULPS.BCST 20(AX), Z8, Z9
+	VADDPS      Z9, Z5, Z5
+	VMULPS.BCST 24(AX), Z8, Z9
+	VADDPS      Z9, Z6, Z6
+	VMULPS.BCST 28(AX), Z8, Z9
+	VADDPS      Z9, Z7, Z7
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 512(SI)
+	VMOVUPS Z1, 576(SI)
+	VMOVUPS Z2, 640(SI)
+	VMOVUPS Z3, 704(SI)
+	VMOVUPS Z4, 768(SI)
+	VMOVUPS Z5, 832(SI)
+	VMOVUPS Z6, 896(SI)
+	VMOVUPS Z7, 960(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z8
+	VMULPS.BCST (AX), Z8, Z9
+	VADDPS      Z9, Z0, Z0
+	VMULPS.BCST 4(AX), Z8, Z9
+	VADDPS      Z9, Z1, Z1
+	VMULPS.BCST 8(AX), Z8, Z9
+	VADDPS      Z9, Z2, Z2
+	VMULPS.BCST 12(AX), Z8, Z9
+	VADDPS      Z9, Z3, Z3
+	VMULPS.BCST 16(AX), Z8, Z9
+	VADDPS      Z9, Z4, Z4
+	VMULPS.BCST 20(AX), Z8, Z9
+	VADDPS      Z9, Z5, Z5
+	VMULPS.BCST 24(AX), Z8, Z9
+	VADDPS      Z9, Z6, Z6
+	VMULPS.BCST 28(AX), Z8, Z9
+	VADDPS      Z9, Z7, Z7
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1024(SI)
+	VMOVUPS Z1, 1088(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 1216(SI)
+	VMOVUPS Z4, 1280(SI)
+	VMOVUPS Z5, 1344(SI)
+	VMOVUPS Z6, 1408(SI)
+	VMOVUPS Z7, 1472(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z8
+	VMULPS.BCST (AX), Z8, Z9
+	VADDPS      Z9, Z0, Z0
+	VMULPS.BCST 4(AX), Z8, Z9
+	VADDPS      Z9, Z1, Z1
+	VMULPS.BCST 8(AX), Z8, Z9
+	VADDPS      Z9, Z2, Z2
+	VMULPS.BCST 12(AX), Z8, Z9
+	VADDPS      Z9, Z3, Z3
+	VMULPS.BCST 16(AX), Z8, Z9
+	VADDPS      Z9, Z4, Z4
+	VMULPS.BCST 20(AX), Z8, Z9
+	VADDPS      Z9, Z5, Z5
+	VMULPS.BCST 24(AX), Z8, Z9
+	VADDPS      Z9, Z6, Z6
+	VMULPS.BCST 28(AX), Z8, Z9
+	VADDPS      Z9, Z7, Z7
+	ADDQ        $0x00000020, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1024(SI), Z0, Z0
+	VMOVUPS      (SI), Z8
+	VADDPS       512(SI), Z8, Z8
+	VADDPS       Z0, Z8, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       1088(SI), Z1, Z1
+	VMOVUPS      64(SI), Z8
+	VADDPS       576(SI), Z8, Z8
+	VADDPS       Z1, Z8, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       1152(SI), Z2, Z2
+	VMOVUPS      128(SI), Z8
+	VADDPS       640(SI), Z8, Z8
+	VADDPS       Z2, Z8, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       1216(SI), Z3, Z3
+	VMOVUPS      192(SI), Z8
+	VADDPS       704(SI), Z8, Z8
+	VADDPS       Z3, Z8, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1280(SI), Z4, Z4
+	VMOVUPS      256(SI), Z8
+	VADDPS       768(SI), Z8, Z8
+	VADDPS       Z4, Z8, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1344(SI), Z5, Z5
+	VMOVUPS      320(SI), Z8
+	VADDPS       832(SI), Z8, Z8
+	VADDPS       Z5, Z8, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VADDPS       1408(SI), Z6, Z6
+	VMOVUPS      384(SI), Z8
+	VADDPS       896(SI), Z8, Z8
+	VADDPS       Z6, Z8, Z6
+	VADDPS.BCST  24(CX), Z6, Z6
+	VADDPS       1472(SI), Z7, Z7
+	VMOVUPS      448(SI), Z8
+	VADDPS       960(SI), Z8, Z8
+	VADDPS       Z7, Z8, Z7
+	VADDPS.BCST  28(CX), Z7, Z7
+	VBROADCASTSS lo+56(FP), Z8
+	VBROADCASTSS hi+60(FP), Z9
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z8, Z0
+	VMINPS       Z0, Z9, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z8, Z1
+	VMINPS       Z1, Z9, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z8, Z2
+	VMINPS       Z2, Z9, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z8, Z3
+	VMINPS       Z3, Z9, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z8, Z4
+	VMINPS       Z4, Z9, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z8, Z5
+	VMINPS       Z5, Z9, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z8, Z6
+	VMINPS       Z6, Z9, Z6
+	VMOVUPS      Z6, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z7, Z8, Z7
+	VMINPS       Z7, Z9, Z7
+	VMOVUPS      Z7, (DI)
+	ADDQ         $0x00000020, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000020, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph9_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z9
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 16(AX), Z9, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 20(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 24(AX), Z9, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 28(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	VMULPS.BCST 32(AX), Z9, Z10
+	VADDPS      Z10, Z8, Z8
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z9
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 16(AX), Z9, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 20(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 24(AX), Z9, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 28(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	VMULPS.BCST 32(AX), Z9, Z10
+	VADDPS      Z10, Z8, Z8
+	ADDQ        $0x00000024, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z9
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 16(AX), Z9, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 20(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 24(AX), Z9, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 28(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	VMULPS.BCST 32(AX), Z9, Z10
+	VADDPS      Z10, Z8, Z8
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 576(SI)
+	VMOVUPS Z1, 640(SI)
+	VMOVUPS Z2, 704(SI)
+	VMOVUPS Z3, 768(SI)
+	VMOVUPS Z4, 832(SI)
+	VMOVUPS Z5, 896(SI)
+	VMOVUPS Z6, 960(SI)
+	VMOVUPS Z7, 1024(SI)
+	VMOVUPS Z8, 1088(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z9
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 16(AX), Z9, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 20(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 24(AX), Z9, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 28(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	VMULPS.BCST 32(AX), Z9, Z10
+	VADDPS      Z10, Z8, Z8
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1152(SI)
+	VMOVUPS Z1, 1216(SI)
+	VMOVUPS Z2, 1280(SI)
+	VMOVUPS Z3, 1344(SI)
+	VMOVUPS Z4, 1408(SI)
+	VMOVUPS Z5, 1472(SI)
+	VMOVUPS Z6, 1536(SI)
+	VMOVUPS Z7, 1600(SI)
+	VMOVUPS Z8, 1664(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z9
+	VMULPS.BCST (AX), Z9, Z10
+	VADDPS      Z10, Z0, Z0
+	VMULPS.BCST 4(AX), Z9, Z10
+	VADDPS      Z10, Z1, Z1
+	VMULPS.BCST 8(AX), Z9, Z10
+	VADDPS      Z10, Z2, Z2
+	VMULPS.BCST 12(AX), Z9, Z10
+	VADDPS      Z10, Z3, Z3
+	VMULPS.BCST 16(AX), Z9, Z10
+	VADDPS      Z10, Z4, Z4
+	VMULPS.BCST 20(AX), Z9, Z10
+	VADDPS      Z10, Z5, Z5
+	VMULPS.BCST 24(AX), Z9, Z10
+	VADDPS      Z10, Z6, Z6
+	VMULPS.BCST 28(AX), Z9, Z10
+	VADDPS      Z10, Z7, Z7
+	VMULPS.BCST 32(AX), Z9, Z10
+	VADDPS      Z10, Z8, Z8
+	ADDQ        $0x00000024, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1152(SI), Z0, Z0
+	VMOVUPS      (SI), Z9
+	VADDPS       576(SI), Z9, Z9
+	VADDPS       Z0, Z9, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       1216(SI), Z1, Z1
+	VMOVUPS      64(SI), Z9
+	VADDPS       640(SI), Z9, Z9
+	VADDPS       Z1, Z9, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       1280(SI), Z2, Z2
+	VMOVUPS      128(SI), Z9
+	VADDPS       704(SI), Z9, Z9
+	VADDPS       Z2, Z9, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       1344(SI), Z3, Z3
+	VMOVUPS      192(SI), Z9
+	VADDPS       768(SI), Z9, Z9
+	VADDPS       Z3, Z9, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1408(SI), Z4, Z4
+	VMOVUPS      256(SI), Z9
+	VADDPS       832(SI), Z9, Z9
+	VADDPS       Z4, Z9, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1472(SI), Z5, Z5
+	VMOVUPS      320(SI), Z9
+	VADDPS       896(SI), Z9, Z9
+	VADDPS       Z5, Z9, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VADDPS       1536(SI), Z6, Z6
+	VMOVUPS      384(SI), Z9
+	VADDPS       960(SI), Z9, Z9
+	VADDPS       Z6, Z9, Z6
+	VADDPS.BCST  24(CX), Z6, Z6
+	VADDPS       1600(SI), Z7, Z7
+	VMOVUPS      448(SI), Z9
+	VADDPS       1024(SI), Z9, Z9
+	VADDPS       Z7, Z9, Z7
+	VADDPS.BCST  28(CX), Z7, Z7
+	VADDPS       1664(SI), Z8, Z8
+	VMOVUPS      512(SI), Z9
+	VADDPS       1088(SI), Z9, Z9
+	VADDPS       Z8, Z9, Z8
+	VADDPS.BCST  32(CX), Z8, Z8
+	VBROADCASTSS lo+56(FP), Z9
+	VBROADCASTSS hi+60(FP), Z10
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z9, Z0
+	VMINPS       Z0, Z10, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z9, Z1
+	VMINPS       Z1, Z10, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z9, Z2
+	VMINPS       Z2, Z10, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z9, Z3
+	VMINPS       Z3, Z10, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z9, Z4
+	VMINPS       Z4, Z10, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z9, Z5
+	VMINPS       Z5, Z10, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z9, Z6
+	VMINPS       Z6, Z10, Z6
+	VMOVUPS      Z6, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z7, Z9, Z7
+	VMINPS       Z7, Z10, Z7
+	VMOVUPS      Z7, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z9, Z8
+	VMINPS       Z8, Z10, Z8
+	VMOVUPS      Z8, (DI)
+	ADDQ         $0x00000024, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000024, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph10_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z10
+	VMULPS.BCST (AX), Z10, Z11
+	VADDPS      Z11, Z0, Z0
+	VMULPS.BCST 4(AX), Z10, Z11
+	VADDPS      Z11, Z1, Z1
+	VMULPS.BCST 8(AX), Z10, Z11
+	VADDPS      Z11, Z2, Z2
+	VMULPS.BCST 12(AX), Z10, Z11
+	VADDPS      Z11, Z3, Z3
+	VMULPS.BCST 16(AX), Z10, Z11
+	VADDPS      Z11, Z4, Z4
+	VMULPS.BCST 20(AX), Z10, Z11
+	VADDPS      Z11, Z5, Z5
+	VMULPS.BCST 24(AX), Z10, Z11
+	VADDPS      Z11, Z6, Z6
+	VMULPS.BCST 28(AX), Z10, Z11
+	VADDPS      Z11, Z7, Z7
+	VMULPS.BCST 32(AX), Z10, Z11
+	VADDPS      Z11, Z8, Z8
+	VMULPS.BCST 36(AX), Z10, Z11
+	VADDPS      Z11, Z9, Z9
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z10
+	VMULPS.BCST (AX), Z10, Z11
+	VADDPS      Z11, Z0, Z0
+	VMULPS.BCST 4(AX), Z10, Z11
+	VADDPS      Z11, Z1, Z1
+	VMULPS.BCST 8(AX), Z10, Z11
+	VADDPS      Z11, Z2, Z2
+	VMULPS.BCST 12(AX), Z10, Z11
+	VADDPS      Z11, Z3, Z3
+	VMULPS.BCST 16(AX), Z10, Z11
+	VADDPS      Z11, Z4, Z4
+	VMULPS.BCST 20(AX), Z10, Z11
+	VADDPS      Z11, Z5, Z5
+	VMULPS.BCST 24(AX), Z10, Z11
+	VADDPS      Z11, Z6, Z6
+	VMULPS.BCST 28(AX), Z10, Z11
+	VADDPS      Z11, Z7, Z7
+	VMULPS.BCST 32(AX), Z10, Z11
+	VADDPS      Z11, Z8, Z8
+	VMULPS.BCST 36(AX), Z10, Z11
+	VADDPS      Z11, Z9, Z9
+	ADDQ        $0x00000028, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z10
+	VMULPS.BCST (AX), Z10, Z11
+	VADDPS      Z11, Z0, Z0
+	VMULPS.BCST 4(AX), Z10, Z11
+	VADDPS      Z11, Z1, Z1
+	VMULPS.BCST 8(AX), Z10, Z11
+	VADDPS      Z11, Z2, Z2
+	VMULPS.BCST 12(AX), Z10, Z11
+	VADDPS      Z11, Z3, Z3
+	VMULPS.BCST 16(AX), Z10, Z11
+	VADDPS      Z11, Z4, Z4
+	VMULPS.BCST 20(AX), Z10, Z11
+	VADDPS      Z11, Z5, Z5
+	VMULPS.BCST 24(AX), Z10, Z11
+	VADDPS      Z11, Z6, Z6
+	VMULPS.BCST 28(AX), Z10, Z11
+	VADDPS      Z11, Z7, Z7
+	VMULPS.BCST 32(AX), Z10, Z11
+	VADDPS      Z11, Z8, Z8
+	VMULPS.BCST 36(AX), Z10, Z11
+	VADDPS      Z11, Z9, Z9
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 640(SI)
+	VMOVUPS Z1, 704(SI)
+	VMOVUPS Z2, 768(SI)
+	VMOVUPS Z3, 832(SI)
+	VMOVUPS Z4, 896(SI)
+	VMOVUPS Z5, 960(SI)
+	VMOVUPS Z6, 1024(SI)
+	VMOVUPS Z7, 1088(SI)
+	VMOVUPS Z8, 1152(SI)
+	VMOVUPS Z9, 1216(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z10
+	VMULPS.BCST (AX), Z10, Z11
+	VADDPS      Z11, Z0, Z0
+	VMULPS.BCST 4(AX), Z10, Z11
+	VADDPS      Z11, Z1, Z1
+	VMULPS.BCST 8(AX), Z10, Z11
+	VADDPS      Z11, Z2, Z2
+	VMULPS.BCST 12(AX), Z10, Z11
+	VADDPS      Z11, Z3, Z3
+	VMULPS.BCST 16(AX), Z10, Z11
+	VADDPS      Z11, Z4, Z4
+	VMULPS.BCST 20(AX), Z10, Z11
+	VADDPS      Z11, Z5, Z5
+	VMULPS.BCST 24(AX), Z10, Z11
+	VADDPS      Z11, Z6, Z6
+	VMULPS.BCST 28(AX), Z10, Z11
+	VADDPS      Z11, Z7, Z7
+	VMULPS.BCST 32(AX), Z10, Z11
+	VADDPS      Z11, Z8, Z8
+	VMULPS.BCST 36(AX), Z10, Z11
+	VADDPS      Z11, Z9, Z9
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1280(SI)
+	VMOVUPS Z1, 1344(SI)
+	VMOVUPS Z2, 1408(SI)
+	VMOVUPS Z3, 1472(SI)
+	VMOVUPS Z4, 1536(SI)
+	VMOVUPS Z5, 1600(SI)
+	VMOVUPS Z6, 1664(SI)
+	VMOVUPS Z7, 1728(SI)
+	VMOVUPS Z8, 1792(SI)
+	VMOVUPS Z9, 1856(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z10
+	VMULPS.BCST (AX), Z10, Z11
+	VADDPS      Z11, Z0, Z0
+	VMULPS.BCST 4(AX), Z10, Z11
+	VADDPS      Z11, Z1, Z1
+	VMULPS.BCST 8(AX), Z10, Z11
+	VADDPS      Z11, Z2, Z2
+	VMULPS.BCST 12(AX), Z10, Z11
+	VADDPS      Z11, Z3, Z3
+	VMULPS.BCST 16(AX), Z10, Z11
+	VADDPS      Z11, Z4, Z4
+	VMULPS.BCST 20(AX), Z10, Z11
+	VADDPS      Z11, Z5, Z5
+	VMULPS.BCST 24(AX), Z10, Z11
+	VADDPS      Z11, Z6, Z6
+	VMULPS.BCST 28(AX), Z10, Z11
+	VADDPS      Z11, Z7, Z7
+	VMULPS.BCST 32(AX), Z10, Z11
+	VADDPS      Z11, Z8, Z8
+	VMULPS.BCST 36(AX), Z10, Z11
+	VADDPS      Z11, Z9, Z9
+	ADDQ        $0x00000028, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1280(SI), Z0, Z0
+	VMOVUPS      (SI), Z10
+	VADDPS       640(SI), Z10, Z10
+	VADDPS       Z0, Z10, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       1344(SI), Z1, Z1
+	VMOVUPS      64(SI), Z10
+	VADDPS       704(SI), Z10, Z10
+	VADDPS       Z1, Z10, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       1408(SI), Z2, Z2
+	VMOVUPS      128(SI), Z10
+	VADDPS       768(SI), Z10, Z10
+	VADDPS       Z2, Z10, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       1472(SI), Z3, Z3
+	VMOVUPS      192(SI), Z10
+	VADDPS       832(SI), Z10, Z10
+	VADDPS       Z3, Z10, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1536(SI), Z4, Z4
+	VMOVUPS      256(SI), Z10
+	VADDPS       896(SI), Z10, Z10
+	VADDPS       Z4, Z10, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1600(SI), Z5, Z5
+	VMOVUPS      320(SI), Z10
+	VADDPS       960(SI), Z10, Z10
+	VADDPS       Z5, Z10, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VADDPS       1664(SI), Z6, Z6
+	VMOVUPS      384(SI), Z10
+	VADDPS       1024(SI), Z10, Z10
+	VADDPS       Z6, Z10, Z6
+	VADDPS.BCST  24(CX), Z6, Z6
+	VADDPS       1728(SI), Z7, Z7
+	VMOVUPS      448(SI), Z10
+	VADDPS       1088(SI), Z10, Z10
+	VADDPS       Z7, Z10, Z7
+	VADDPS.BCST  28(CX), Z7, Z7
+	VADDPS       1792(SI), Z8, Z8
+	VMOVUPS      512(SI), Z10
+	VADDPS       1152(SI), Z10, Z10
+	VADDPS       Z8, Z10, Z8
+	VADDPS.BCST  32(CX), Z8, Z8
+	VADDPS       1856(SI), Z9, Z9
+	VMOVUPS      576(SI), Z10
+	VADDPS       1216(SI), Z10, Z10
+	VADDPS       Z9, Z10, Z9
+	VADDPS.BCST  36(CX), Z9, Z9
+	VBROADCASTSS lo+56(FP), Z10
+	VBROADCASTSS hi+60(FP), Z11
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z10, Z0
+	VMINPS       Z0, Z11, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z10, Z1
+	VMINPS       Z1, Z11, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z10, Z2
+	VMINPS       Z2, Z11, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z10, Z3
+	VMINPS       Z3, Z11, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z10, Z4
+	VMINPS       Z4, Z11, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z10, Z5
+	VMINPS       Z5, Z11, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z10, Z6
+	VMINPS       Z6, Z11, Z6
+	VMOVUPS      Z6, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z7, Z10, Z7
+	VMINPS       Z7, Z11, Z7
+	VMOVUPS      Z7, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z10, Z8
+	VMINPS       Z8, Z11, Z8
+	VMOVUPS      Z8, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z9, Z10, Z9
+	VMINPS       Z9, Z11, Z9
+	VMOVUPS      Z9, (DI)
+	ADDQ         $0x00000028, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000028, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph11_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z11
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 20(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 24(AX), Z11, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 28(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 32(AX), Z11, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 36(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	VMULPS.BCST 40(AX), Z11, Z12
+	VADDPS      Z12, Z10, Z10
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z11
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 20(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 24(AX), Z11, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 28(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 32(AX), Z11, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 36(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	VMULPS.BCST 40(AX), Z11, Z12
+	VADDPS      Z12, Z10, Z10
+	ADDQ        $0x0000002c, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z11
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 20(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 24(AX), Z11, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 28(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 32(AX), Z11, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 36(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	VMULPS.BCST 40(AX), Z11, Z12
+	VADDPS      Z12, Z10, Z10
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 704(SI)
+	VMOVUPS Z1, 768(SI)
+	VMOVUPS Z2, 832(SI)
+	VMOVUPS Z3, 896(SI)
+	VMOVUPS Z4, 960(SI)
+	VMOVUPS Z5, 1024(SI)
+	VMOVUPS Z6, 1088(SI)
+	VMOVUPS Z7, 1152(SI)
+	VMOVUPS Z8, 1216(SI)
+	VMOVUPS Z9, 1280(SI)
+	VMOVUPS Z10, 1344(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z11
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 20(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 24(AX), Z11, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 28(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 32(AX), Z11, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 36(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	VMULPS.BCST 40(AX), Z11, Z12
+	VADDPS      Z12, Z10, Z10
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1408(SI)
+	VMOVUPS Z1, 1472(SI)
+	VMOVUPS Z2, 1536(SI)
+	VMOVUPS Z3, 1600(SI)
+	VMOVUPS Z4, 1664(SI)
+	VMOVUPS Z5, 1728(SI)
+	VMOVUPS Z6, 1792(SI)
+	VMOVUPS Z7, 1856(SI)
+	VMOVUPS Z8, 1920(SI)
+	VMOVUPS Z9, 1984(SI)
+	VMOVUPS Z10, 2048(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z11
+	VMULPS.BCST (AX), Z11, Z12
+	VADDPS      Z12, Z0, Z0
+	VMULPS.BCST 4(AX), Z11, Z12
+	VADDPS      Z12, Z1, Z1
+	VMULPS.BCST 8(AX), Z11, Z12
+	VADDPS      Z12, Z2, Z2
+	VMULPS.BCST 12(AX), Z11, Z12
+	VADDPS      Z12, Z3, Z3
+	VMULPS.BCST 16(AX), Z11, Z12
+	VADDPS      Z12, Z4, Z4
+	VMULPS.BCST 20(AX), Z11, Z12
+	VADDPS      Z12, Z5, Z5
+	VMULPS.BCST 24(AX), Z11, Z12
+	VADDPS      Z12, Z6, Z6
+	VMULPS.BCST 28(AX), Z11, Z12
+	VADDPS      Z12, Z7, Z7
+	VMULPS.BCST 32(AX), Z11, Z12
+	VADDPS      Z12, Z8, Z8
+	VMULPS.BCST 36(AX), Z11, Z12
+	VADDPS      Z12, Z9, Z9
+	VMULPS.BCST 40(AX), Z11, Z12
+	VADDPS      Z12, Z10, Z10
+	ADDQ        $0x0000002c, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1408(SI), Z0, Z0
+	VMOVUPS      (SI), Z11
+	VADDPS       704(SI), Z11, Z11
+	VADDPS       Z0, Z11, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       1472(SI), Z1, Z1
+	VMOVUPS      64(SI), Z11
+	VADDPS       768(SI), Z11, Z11
+	VADDPS       Z1, Z11, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       1536(SI), Z2, Z2
+	VMOVUPS      128(SI), Z11
+	VADDPS       832(SI), Z11, Z11
+	VADDPS       Z2, Z11, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       1600(SI), Z3, Z3
+	VMOVUPS      192(SI), Z11
+	VADDPS       896(SI), Z11, Z11
+	VADDPS       Z3, Z11, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1664(SI), Z4, Z4
+	VMOVUPS      256(SI), Z11
+	VADDPS       960(SI), Z11, Z11
+	VADDPS       Z4, Z11, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1728(SI), Z5, Z5
+	VMOVUPS      320(SI), Z11
+	VADDPS       1024(SI), Z11, Z11
+	VADDPS       Z5, Z11, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VADDPS       1792(SI), Z6, Z6
+	VMOVUPS      384(SI), Z11
+	VADDPS       1088(SI), Z11, Z11
+	VADDPS       Z6, Z11, Z6
+	VADDPS.BCST  24(CX), Z6, Z6
+	VADDPS       1856(SI), Z7, Z7
+	VMOVUPS      448(SI), Z11
+	VADDPS       1152(SI), Z11, Z11
+	VADDPS       Z7, Z11, Z7
+	VADDPS.BCST  28(CX), Z7, Z7
+	VADDPS       1920(SI), Z8, Z8
+	VMOVUPS      512(SI), Z11
+	VADDPS       1216(SI), Z11, Z11
+	VADDPS       Z8, Z11, Z8
+	VADDPS.BCST  32(CX), Z8, Z8
+	VADDPS       1984(SI), Z9, Z9
+	VMOVUPS      576(SI), Z11
+	VADDPS       1280(SI), Z11, Z11
+	VADDPS       Z9, Z11, Z9
+	VADDPS.BCST  36(CX), Z9, Z9
+	VADDPS       2048(SI), Z10, Z10
+	VMOVUPS      640(SI), Z11
+	VADDPS       1344(SI), Z11, Z11
+	VADDPS       Z10, Z11, Z10
+	VADDPS.BCST  40(CX), Z10, Z10
+	VBROADCASTSS lo+56(FP), Z11
+	VBROADCASTSS hi+60(FP), Z12
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z11, Z0
+	VMINPS       Z0, Z12, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z11, Z1
+	VMINPS       Z1, Z12, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z11, Z2
+	VMINPS       Z2, Z12, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z11, Z3
+	VMINPS       Z3, Z12, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z11, Z4
+	VMINPS       Z4, Z12, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z11, Z5
+	VMINPS       Z5, Z12, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z11, Z6
+	VMINPS       Z6, Z12, Z6
+	VMOVUPS      Z6, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z7, Z11, Z7
+	VMINPS       Z7, Z12, Z7
+	VMOVUPS      Z7, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z11, Z8
+	VMINPS       Z8, Z12, Z8
+	VMOVUPS      Z8, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z9, Z11, Z9
+	VMINPS       Z9, Z12, Z9
+	VMOVUPS      Z9, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z11, Z10
+	VMINPS       Z10, Z12, Z10
+	VMOVUPS      Z10, (DI)
+	ADDQ         $0x0000002c, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x0000002c, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdph12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdph12_avx512(SB), NOSPLIT, $0-80
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+	MOVQ tmp+72(FP), SI
+
+panel:
+	MOVQ   k+0(FP), DI
+	MOVQ   DI, R8
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, R8
+	MOVQ   ldb+24(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   R11, R12
+	SHLQ   $0x02, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	MOVQ   b+16(FP), R9
+	MOVQ   DI, R10
+	TESTQ  R10, R10
+	JZ     phase0done
+
+phase0:
+	VMOVUPS     (R9), Z12
+	VMULPS.BCST (AX), Z12, Z13
+	VADDPS      Z13, Z0, Z0
+	VMULPS.BCST 4(AX), Z12, Z13
+	VADDPS      Z13, Z1, Z1
+	VMULPS.BCST 8(AX), Z12, Z13
+	VADDPS      Z13, Z2, Z2
+	VMULPS.BCST 12(AX), Z12, Z13
+	VADDPS      Z13, Z3, Z3
+	VMULPS.BCST 16(AX), Z12, Z13
+	VADDPS      Z13, Z4, Z4
+	VMULPS.BCST 20(AX), Z12, Z13
+	VADDPS      Z13, Z5, Z5
+	VMULPS.BCST 24(AX), Z12, Z13
+	VADDPS      Z13, Z6, Z6
+	VMULPS.BCST 28(AX), Z12, Z13
+	VADDPS      Z13, Z7, Z7
+	VMULPS.BCST 32(AX), Z12, Z13
+	VADDPS      Z13, Z8, Z8
+	VMULPS.BCST 36(AX), Z12, Z13
+	VADDPS      Z13, Z9, Z9
+	VMULPS.BCST 40(AX), Z12, Z13
+	VADDPS      Z13, Z10, Z10
+	VMULPS.BCST 44(AX), Z12, Z13
+	VADDPS      Z13, Z11, Z11
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase0
+
+phase0done:
+	MOVQ  R8, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS     (R9), Z12
+	VMULPS.BCST (AX), Z12, Z13
+	VADDPS      Z13, Z0, Z0
+	VMULPS.BCST 4(AX), Z12, Z13
+	VADDPS      Z13, Z1, Z1
+	VMULPS.BCST 8(AX), Z12, Z13
+	VADDPS      Z13, Z2, Z2
+	VMULPS.BCST 12(AX), Z12, Z13
+	VADDPS      Z13, Z3, Z3
+	VMULPS.BCST 16(AX), Z12, Z13
+	VADDPS      Z13, Z4, Z4
+	VMULPS.BCST 20(AX), Z12, Z13
+	VADDPS      Z13, Z5, Z5
+	VMULPS.BCST 24(AX), Z12, Z13
+	VADDPS      Z13, Z6, Z6
+	VMULPS.BCST 28(AX), Z12, Z13
+	VADDPS      Z13, Z7, Z7
+	VMULPS.BCST 32(AX), Z12, Z13
+	VADDPS      Z13, Z8, Z8
+	VMULPS.BCST 36(AX), Z12, Z13
+	VADDPS      Z13, Z9, Z9
+	VMULPS.BCST 40(AX), Z12, Z13
+	VADDPS      Z13, Z10, Z10
+	VMULPS.BCST 44(AX), Z12, Z13
+	VADDPS      Z13, Z11, Z11
+	ADDQ        $0x00000030, AX
+	ADDQ        R11, R9
+	DECQ        R10
+	JNZ         tail
+
+taildone:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	VMOVUPS Z4, 256(SI)
+	VMOVUPS Z5, 320(SI)
+	VMOVUPS Z6, 384(SI)
+	VMOVUPS Z7, 448(SI)
+	VMOVUPS Z8, 512(SI)
+	VMOVUPS Z9, 576(SI)
+	VMOVUPS Z10, 640(SI)
+	VMOVUPS Z11, 704(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase1done
+
+phase1:
+	VMOVUPS     (R9), Z12
+	VMULPS.BCST (AX), Z12, Z13
+	VADDPS      Z13, Z0, Z0
+	VMULPS.BCST 4(AX), Z12, Z13
+	VADDPS      Z13, Z1, Z1
+	VMULPS.BCST 8(AX), Z12, Z13
+	VADDPS      Z13, Z2, Z2
+	VMULPS.BCST 12(AX), Z12, Z13
+	VADDPS      Z13, Z3, Z3
+	VMULPS.BCST 16(AX), Z12, Z13
+	VADDPS      Z13, Z4, Z4
+	VMULPS.BCST 20(AX), Z12, Z13
+	VADDPS      Z13, Z5, Z5
+	VMULPS.BCST 24(AX), Z12, Z13
+	VADDPS      Z13, Z6, Z6
+	VMULPS.BCST 28(AX), Z12, Z13
+	VADDPS      Z13, Z7, Z7
+	VMULPS.BCST 32(AX), Z12, Z13
+	VADDPS      Z13, Z8, Z8
+	VMULPS.BCST 36(AX), Z12, Z13
+	VADDPS      Z13, Z9, Z9
+	VMULPS.BCST 40(AX), Z12, Z13
+	VADDPS      Z13, Z10, Z10
+	VMULPS.BCST 44(AX), Z12, Z13
+	VADDPS      Z13, Z11, Z11
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase1
+
+phase1done:
+	VMOVUPS Z0, 768(SI)
+	VMOVUPS Z1, 832(SI)
+	VMOVUPS Z2, 896(SI)
+	VMOVUPS Z3, 960(SI)
+	VMOVUPS Z4, 1024(SI)
+	VMOVUPS Z5, 1088(SI)
+	VMOVUPS Z6, 1152(SI)
+	VMOVUPS Z7, 1216(SI)
+	VMOVUPS Z8, 1280(SI)
+	VMOVUPS Z9, 1344(SI)
+	VMOVUPS Z10, 1408(SI)
+	VMOVUPS Z11, 1472(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase2done
+
+phase2:
+	VMOVUPS     (R9), Z12
+	VMULPS.BCST (AX), Z12, Z13
+	VADDPS      Z13, Z0, Z0
+	VMULPS.BCST 4(AX), Z12, Z13
+	VADDPS      Z13, Z1, Z1
+	VMULPS.BCST 8(AX), Z12, Z13
+	VADDPS      Z13, Z2, Z2
+	VMULPS.BCST 12(AX), Z12, Z13
+	VADDPS      Z13, Z3, Z3
+	VMULPS.BCST 16(AX), Z12, Z13
+	VADDPS      Z13, Z4, Z4
+	VMULPS.BCST 20(AX), Z12, Z13
+	VADDPS      Z13, Z5, Z5
+	VMULPS.BCST 24(AX), Z12, Z13
+	VADDPS      Z13, Z6, Z6
+	VMULPS.BCST 28(AX), Z12, Z13
+	VADDPS      Z13, Z7, Z7
+	VMULPS.BCST 32(AX), Z12, Z13
+	VADDPS      Z13, Z8, Z8
+	VMULPS.BCST 36(AX), Z12, Z13
+	VADDPS      Z13, Z9, Z9
+	VMULPS.BCST 40(AX), Z12, Z13
+	VADDPS      Z13, Z10, Z10
+	VMULPS.BCST 44(AX), Z12, Z13
+	VADDPS      Z13, Z11, Z11
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase2
+
+phase2done:
+	VMOVUPS Z0, 1536(SI)
+	VMOVUPS Z1, 1600(SI)
+	VMOVUPS Z2, 1664(SI)
+	VMOVUPS Z3, 1728(SI)
+	VMOVUPS Z4, 1792(SI)
+	VMOVUPS Z5, 1856(SI)
+	VMOVUPS Z6, 1920(SI)
+	VMOVUPS Z7, 1984(SI)
+	VMOVUPS Z8, 2048(SI)
+	VMOVUPS Z9, 2112(SI)
+	VMOVUPS Z10, 2176(SI)
+	VMOVUPS Z11, 2240(SI)
+	VXORPS  Z0, Z0, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+	VXORPS  Z4, Z4, Z4
+	VXORPS  Z5, Z5, Z5
+	VXORPS  Z6, Z6, Z6
+	VXORPS  Z7, Z7, Z7
+	VXORPS  Z8, Z8, Z8
+	VXORPS  Z9, Z9, Z9
+	VXORPS  Z10, Z10, Z10
+	VXORPS  Z11, Z11, Z11
+	MOVQ    b+16(FP), R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	ADDQ    R11, R9
+	MOVQ    DI, R10
+	TESTQ   R10, R10
+	JZ      phase3done
+
+phase3:
+	VMOVUPS     (R9), Z12
+	VMULPS.BCST (AX), Z12, Z13
+	VADDPS      Z13, Z0, Z0
+	VMULPS.BCST 4(AX), Z12, Z13
+	VADDPS      Z13, Z1, Z1
+	VMULPS.BCST 8(AX), Z12, Z13
+	VADDPS      Z13, Z2, Z2
+	VMULPS.BCST 12(AX), Z12, Z13
+	VADDPS      Z13, Z3, Z3
+	VMULPS.BCST 16(AX), Z12, Z13
+	VADDPS      Z13, Z4, Z4
+	VMULPS.BCST 20(AX), Z12, Z13
+	VADDPS      Z13, Z5, Z5
+	VMULPS.BCST 24(AX), Z12, Z13
+	VADDPS      Z13, Z6, Z6
+	VMULPS.BCST 28(AX), Z12, Z13
+	VADDPS      Z13, Z7, Z7
+	VMULPS.BCST 32(AX), Z12, Z13
+	VADDPS      Z13, Z8, Z8
+	VMULPS.BCST 36(AX), Z12, Z13
+	VADDPS      Z13, Z9, Z9
+	VMULPS.BCST 40(AX), Z12, Z13
+	VADDPS      Z13, Z10, Z10
+	VMULPS.BCST 44(AX), Z12, Z13
+	VADDPS      Z13, Z11, Z11
+	ADDQ        $0x00000030, AX
+	ADDQ        R12, R9
+	DECQ        R10
+	JNZ         phase3
+
+phase3done:
+	VADDPS       1536(SI), Z0, Z0
+	VMOVUPS      (SI), Z12
+	VADDPS       768(SI), Z12, Z12
+	VADDPS       Z0, Z12, Z0
+	VADDPS.BCST  (CX), Z0, Z0
+	VADDPS       1600(SI), Z1, Z1
+	VMOVUPS      64(SI), Z12
+	VADDPS       832(SI), Z12, Z12
+	VADDPS       Z1, Z12, Z1
+	VADDPS.BCST  4(CX), Z1, Z1
+	VADDPS       1664(SI), Z2, Z2
+	VMOVUPS      128(SI), Z12
+	VADDPS       896(SI), Z12, Z12
+	VADDPS       Z2, Z12, Z2
+	VADDPS.BCST  8(CX), Z2, Z2
+	VADDPS       1728(SI), Z3, Z3
+	VMOVUPS      192(SI), Z12
+	VADDPS       960(SI), Z12, Z12
+	VADDPS       Z3, Z12, Z3
+	VADDPS.BCST  12(CX), Z3, Z3
+	VADDPS       1792(SI), Z4, Z4
+	VMOVUPS      256(SI), Z12
+	VADDPS       1024(SI), Z12, Z12
+	VADDPS       Z4, Z12, Z4
+	VADDPS.BCST  16(CX), Z4, Z4
+	VADDPS       1856(SI), Z5, Z5
+	VMOVUPS      320(SI), Z12
+	VADDPS       1088(SI), Z12, Z12
+	VADDPS       Z5, Z12, Z5
+	VADDPS.BCST  20(CX), Z5, Z5
+	VADDPS       1920(SI), Z6, Z6
+	VMOVUPS      384(SI), Z12
+	VADDPS       1152(SI), Z12, Z12
+	VADDPS       Z6, Z12, Z6
+	VADDPS.BCST  24(CX), Z6, Z6
+	VADDPS       1984(SI), Z7, Z7
+	VMOVUPS      448(SI), Z12
+	VADDPS       1216(SI), Z12, Z12
+	VADDPS       Z7, Z12, Z7
+	VADDPS.BCST  28(CX), Z7, Z7
+	VADDPS       2048(SI), Z8, Z8
+	VMOVUPS      512(SI), Z12
+	VADDPS       1280(SI), Z12, Z12
+	VADDPS       Z8, Z12, Z8
+	VADDPS.BCST  32(CX), Z8, Z8
+	VADDPS       2112(SI), Z9, Z9
+	VMOVUPS      576(SI), Z12
+	VADDPS       1344(SI), Z12, Z12
+	VADDPS       Z9, Z12, Z9
+	VADDPS.BCST  36(CX), Z9, Z9
+	VADDPS       2176(SI), Z10, Z10
+	VMOVUPS      640(SI), Z12
+	VADDPS       1408(SI), Z12, Z12
+	VADDPS       Z10, Z12, Z10
+	VADDPS.BCST  40(CX), Z10, Z10
+	VADDPS       2240(SI), Z11, Z11
+	VMOVUPS      704(SI), Z12
+	VADDPS       1472(SI), Z12, Z12
+	VADDPS       Z11, Z12, Z11
+	VADDPS.BCST  44(CX), Z11, Z11
+	VBROADCASTSS lo+56(FP), Z12
+	VBROADCASTSS hi+60(FP), Z13
+	MOVQ         DX, DI
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	VMAXPS       Z0, Z12, Z0
+	VMINPS       Z0, Z13, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z1, Z12, Z1
+	VMINPS       Z1, Z13, Z1
+	VMOVUPS      Z1, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z2, Z12, Z2
+	VMINPS       Z2, Z13, Z2
+	VMOVUPS      Z2, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z3, Z12, Z3
+	VMINPS       Z3, Z13, Z3
+	VMOVUPS      Z3, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z4, Z12, Z4
+	VMINPS       Z4, Z13, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z5, Z12, Z5
+	VMINPS       Z5, Z13, Z5
+	VMOVUPS      Z5, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z6, Z12, Z6
+	VMINPS       Z6, Z13, Z6
+	VMOVUPS      Z6, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z7, Z12, Z7
+	VMINPS       Z7, Z13, Z7
+	VMOVUPS      Z7, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z8, Z12, Z8
+	VMINPS       Z8, Z13, Z8
+	VMOVUPS      Z8, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z9, Z12, Z9
+	VMINPS       Z9, Z13, Z9
+	VMOVUPS      Z9, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z10, Z12, Z10
+	VMINPS       Z10, Z13, Z10
+	VMOVUPS      Z10, (DI)
+	ADDQ         R8, DI
+	VMAXPS       Z11, Z12, Z11
+	VMINPS       Z11, Z13, Z11
+	VMOVUPS      Z11, (DI)
+	ADDQ         $0x00000030, CX
+	MOVQ         ldc+40(FP), DI
+	IMUL3Q       $0x00000030, DI, DI
+	ADDQ         DI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdc1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc1_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x00000001, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000004, R8, R8
+	IMUL3Q $0x00000004, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000004, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000004, R12
+	ADDQ         $0x00000004, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Z4, Z2, Z2
+	VADDPS     Z8, Z6, Z6
+	VADDPS     Z6, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z11
+	VADDPS     Z11, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       SI, DX
+	VADDPS     Z5, Z3, Z3
+	VADDPS     Z9, Z7, Z7
+	VADDPS     Z7, Z3, Z3
+	VMOVUPS.Z  4(CX), K1, Z11
+	VADDPS     Z11, Z3, Z3
+	VMAXPS     Z3, Z0, Z3
+	VMINPS     Z3, Z1, Z3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000008, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000008, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000004, DI, DI
+	IMUL3Q $0x00000004, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000004, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000004, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Z3, Z2, Z2
+	VADDPS     Z5, Z4, Z4
+	VADDPS     Z4, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z7
+	VADDPS     Z7, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000004, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000004, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc2_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x00000003, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000008, R8, R8
+	IMUL3Q $0x00000008, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000008, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000008, R12
+	ADDQ         $0x00000008, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000008, R12
+	ADDQ         $0x00000008, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Z4, Z2, Z2
+	VADDPS     Z8, Z6, Z6
+	VADDPS     Z6, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z11
+	VADDPS     Z11, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X2, (DX)
+	ADDQ       SI, DX
+	VADDPS     Z5, Z3, Z3
+	VADDPS     Z9, Z7, Z7
+	VADDPS     Z7, Z3, Z3
+	VMOVUPS.Z  8(CX), K1, Z11
+	VADDPS     Z11, Z3, Z3
+	VMAXPS     Z3, Z0, Z3
+	VMINPS     Z3, Z1, Z3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000010, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000010, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000008, DI, DI
+	IMUL3Q $0x00000008, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000008, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000008, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Z3, Z2, Z2
+	VADDPS     Z5, Z4, Z4
+	VADDPS     Z4, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z7
+	VADDPS     Z7, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X2, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000008, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000008, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc3_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x00000007, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x0000000c, R8, R8
+	IMUL3Q $0x0000000c, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x0000000c, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x0000000c, R12
+	ADDQ         $0x0000000c, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x0000000c, R12
+	ADDQ         $0x0000000c, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Z4, Z2, Z2
+	VADDPS     Z8, Z6, Z6
+	VADDPS     Z6, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z11
+	VADDPS     Z11, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X2, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X2, (DX)
+	ADDQ       SI, DX
+	VADDPS     Z5, Z3, Z3
+	VADDPS     Z9, Z7, Z7
+	VADDPS     Z7, Z3, Z3
+	VMOVUPS.Z  12(CX), K1, Z11
+	VADDPS     Z11, Z3, Z3
+	VMAXPS     Z3, Z0, Z3
+	VMINPS     Z3, Z1, Z3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000018, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000018, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x0000000c, DI, DI
+	IMUL3Q $0x0000000c, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x0000000c, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x0000000c, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Z3, Z2, Z2
+	VADDPS     Z5, Z4, Z4
+	VADDPS     Z4, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z7
+	VADDPS     Z7, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X2, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x02, X2, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x0000000c, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x0000000c, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc4_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x0000000f, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000010, R8, R8
+	IMUL3Q $0x00000010, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000010, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000010, R12
+	ADDQ         $0x00000010, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000010, R12
+	ADDQ         $0x00000010, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ       ldc+40(FP), SI
+	SHLQ       $0x02, SI
+	VADDPS     Z4, Z2, Z2
+	VADDPS     Z8, Z6, Z6
+	VADDPS     Z6, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z11
+	VADDPS     Z11, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X2, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X2, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x03, X2, (DX)
+	ADDQ       SI, DX
+	VADDPS     Z5, Z3, Z3
+	VADDPS     Z9, Z7, Z7
+	VADDPS     Z7, Z3, Z3
+	VMOVUPS.Z  16(CX), K1, Z11
+	VADDPS     Z11, Z3, Z3
+	VMAXPS     Z3, Z0, Z3
+	VMINPS     Z3, Z1, Z3
+	VEXTRACTPS $0x00, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x01, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x02, X3, (DX)
+	ADDQ       SI, DX
+	VEXTRACTPS $0x03, X3, (DX)
+	ADDQ       SI, DX
+	MOVQ       k+0(FP), SI
+	IMUL3Q     $0x00000020, SI, SI
+	ADDQ       SI, AX
+	ADDQ       $0x00000020, CX
+	SUBQ       $0x02, BX
+	CMPQ       BX, $0x02
+	JAE        pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000010, DI, DI
+	IMUL3Q $0x00000010, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000010, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000010, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ       ldc+40(FP), BX
+	SHLQ       $0x02, BX
+	VADDPS     Z3, Z2, Z2
+	VADDPS     Z5, Z4, Z4
+	VADDPS     Z4, Z2, Z2
+	VMOVUPS.Z  (CX), K1, Z7
+	VADDPS     Z7, Z2, Z2
+	VMAXPS     Z2, Z0, Z2
+	VMINPS     Z2, Z1, Z2
+	VEXTRACTPS $0x00, X2, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x01, X2, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x02, X2, (DX)
+	ADDQ       BX, DX
+	VEXTRACTPS $0x03, X2, (DX)
+	ADDQ       BX, DX
+	MOVQ       k+0(FP), DX
+	IMUL3Q     $0x00000010, DX, DX
+	ADDQ       DX, AX
+	ADDQ       $0x00000010, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc5_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x0000001f, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000014, R8, R8
+	IMUL3Q $0x00000014, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000014, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000014, R12
+	ADDQ         $0x00000014, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000014, R12
+	ADDQ         $0x00000014, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     20(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000028, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000028, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000014, DI, DI
+	IMUL3Q $0x00000014, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000014, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000014, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x00000014, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x00000014, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc6_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x0000003f, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000018, R8, R8
+	IMUL3Q $0x00000018, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000018, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000018, R12
+	ADDQ         $0x00000018, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000018, R12
+	ADDQ         $0x00000018, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     24(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000030, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000030, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000018, DI, DI
+	IMUL3Q $0x00000018, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000018, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000018, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x00000018, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x00000018, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc7_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x0000007f, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x0000001c, R8, R8
+	IMUL3Q $0x0000001c, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x0000001c, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x0000001c, R12
+	ADDQ         $0x0000001c, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x0000001c, R12
+	ADDQ         $0x0000001c, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     28(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000038, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000038, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x0000001c, DI, DI
+	IMUL3Q $0x0000001c, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x0000001c, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x0000001c, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x0000001c, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x0000001c, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc8_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x000000ff, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000020, R8, R8
+	IMUL3Q $0x00000020, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000020, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000020, R12
+	ADDQ         $0x00000020, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000020, R12
+	ADDQ         $0x00000020, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     32(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000040, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000040, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000020, DI, DI
+	IMUL3Q $0x00000020, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000020, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000020, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x00000020, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x00000020, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc9_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x000001ff, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000024, R8, R8
+	IMUL3Q $0x00000024, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000024, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000024, R12
+	ADDQ         $0x00000024, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000024, R12
+	ADDQ         $0x00000024, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     36(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000048, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000048, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000024, DI, DI
+	IMUL3Q $0x00000024, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000024, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000024, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x02, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x00000024, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x00000024, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc10_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x000003ff, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000028, R8, R8
+	IMUL3Q $0x00000028, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000028, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000028, R12
+	ADDQ         $0x00000028, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000028, R12
+	ADDQ         $0x00000028, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     40(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000050, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000050, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000028, DI, DI
+	IMUL3Q $0x00000028, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000028, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000028, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x02, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x00000028, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x00000028, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc11_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x000007ff, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x0000002c, R8, R8
+	IMUL3Q $0x0000002c, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x0000002c, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x0000002c, R12
+	ADDQ         $0x0000002c, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x0000002c, R12
+	ADDQ         $0x0000002c, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     44(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000058, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000058, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x0000002c, DI, DI
+	IMUL3Q $0x0000002c, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x0000002c, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x0000002c, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x02, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x0000002c, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x0000002c, CX
+
+done:
+	VZEROUPPER
+	RET
+
+// func gemmdc12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdc12_avx512(SB), NOSPLIT, $0-80
+	MOVQ         a+8(FP), AX
+	MOVQ         bias+48(FP), CX
+	MOVQ         c+32(FP), DX
+	MOVQ         panels+64(FP), BX
+	MOVL         $0x00000fff, SI
+	KMOVW        SI, K1
+	VBROADCASTSS lo+56(FP), Z0
+	VBROADCASTSS hi+60(FP), Z1
+	CMPQ         BX, $0x02
+	JB           single
+
+pair:
+	MOVQ   ldb+24(FP), SI
+	SHLQ   $0x02, SI
+	LEAQ   (SI)(SI*2), DI
+	MOVQ   k+0(FP), R11
+	MOVQ   R11, R10
+	SHRQ   $0x02, R11
+	ANDQ   $0x03, R10
+	LEAQ   (R11)(R10*1), R8
+	IMUL3Q $0x00000030, R8, R8
+	IMUL3Q $0x00000030, R11, R10
+	LEAQ   (R8)(R10*1), R9
+	LEAQ   (R9)(R10*1), R10
+	MOVQ   AX, R12
+	MOVQ   k+0(FP), R13
+	IMUL3Q $0x00000030, R13, R13
+	ADDQ   AX, R13
+	MOVQ   b+16(FP), R14
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  R11, R11
+	JZ     twotail
+
+twoloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	VBROADCASTSS (R14)(SI*1), Z11
+	VMOVUPS.Z    (R12)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z4, Z4
+	VMOVUPS.Z    (R13)(R8*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z5, Z5
+	VBROADCASTSS (R14)(SI*2), Z11
+	VMOVUPS.Z    (R12)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z6, Z6
+	VMOVUPS.Z    (R13)(R9*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z7, Z7
+	VBROADCASTSS (R14)(DI*1), Z11
+	VMOVUPS.Z    (R12)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z8, Z8
+	VMOVUPS.Z    (R13)(R10*1), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z9, Z9
+	ADDQ         $0x00000030, R12
+	ADDQ         $0x00000030, R13
+	LEAQ         (R14)(SI*4), R14
+	DECQ         R11
+	JNZ          twoloop
+
+twotail:
+	MOVQ  k+0(FP), R10
+	MOVQ  R10, R11
+	SHRQ  $0x02, R10
+	ANDQ  $0x03, R11
+	TESTQ R11, R11
+	JZ    twosum
+
+twotailloop:
+	VBROADCASTSS (R14), Z11
+	VMOVUPS.Z    (R12), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z2, Z2
+	VMOVUPS.Z    (R13), K1, Z10
+	VMULPS       Z10, Z11, Z10
+	VADDPS       Z10, Z3, Z3
+	ADDQ         $0x00000030, R12
+	ADDQ         $0x00000030, R13
+	ADDQ         SI, R14
+	DECQ         R11
+	JNZ          twotailloop
+
+twosum:
+	MOVQ          ldc+40(FP), SI
+	SHLQ          $0x02, SI
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z11
+	VADDPS        Z11, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z2, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z9, Z7, Z7
+	VADDPS        Z7, Z3, Z3
+	VMOVUPS.Z     48(CX), K1, Z11
+	VADDPS        Z11, Z3, Z3
+	VMAXPS        Z3, Z0, Z3
+	VMINPS        Z3, Z1, Z3
+	VEXTRACTPS    $0x00, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X3, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x01, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTF32X4 $0x02, Z3, X11
+	VEXTRACTPS    $0x00, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x01, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x02, X11, (DX)
+	ADDQ          SI, DX
+	VEXTRACTPS    $0x03, X11, (DX)
+	ADDQ          SI, DX
+	MOVQ          k+0(FP), SI
+	IMUL3Q        $0x00000060, SI, SI
+	ADDQ          SI, AX
+	ADDQ          $0x00000060, CX
+	SUBQ          $0x02, BX
+	CMPQ          BX, $0x02
+	JAE           pair
+
+single:
+	TESTQ  BX, BX
+	JZ     done
+	MOVQ   ldb+24(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+0(FP), R10
+	MOVQ   R10, R9
+	SHRQ   $0x02, R10
+	ANDQ   $0x03, R9
+	LEAQ   (R10)(R9*1), DI
+	IMUL3Q $0x00000030, DI, DI
+	IMUL3Q $0x00000030, R10, R9
+	LEAQ   (DI)(R9*1), R8
+	LEAQ   (R8)(R9*1), R9
+	MOVQ   AX, R11
+	MOVQ   b+16(FP), R12
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  R10, R10
+	JZ     onetail
+
+oneloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	VBROADCASTSS (R12)(BX*1), Z7
+	VMOVUPS.Z    (R11)(DI*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z3, Z3
+	VBROADCASTSS (R12)(BX*2), Z7
+	VMOVUPS.Z    (R11)(R8*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z4, Z4
+	VBROADCASTSS (R12)(SI*1), Z7
+	VMOVUPS.Z    (R11)(R9*1), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z5, Z5
+	ADDQ         $0x00000030, R11
+	LEAQ         (R12)(BX*4), R12
+	DECQ         R10
+	JNZ          oneloop
+
+onetail:
+	MOVQ  k+0(FP), R9
+	MOVQ  R9, R10
+	SHRQ  $0x02, R9
+	ANDQ  $0x03, R10
+	TESTQ R10, R10
+	JZ    onesum
+
+onetailloop:
+	VBROADCASTSS (R12), Z7
+	VMOVUPS.Z    (R11), K1, Z6
+	VMULPS       Z6, Z7, Z6
+	VADDPS       Z6, Z2, Z2
+	ADDQ         $0x00000030, R11
+	ADDQ         BX, R12
+	DECQ         R10
+	JNZ          onetailloop
+
+onesum:
+	MOVQ          ldc+40(FP), BX
+	SHLQ          $0x02, BX
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z4, Z2, Z2
+	VMOVUPS.Z     (CX), K1, Z7
+	VADDPS        Z7, Z2, Z2
+	VMAXPS        Z2, Z0, Z2
+	VMINPS        Z2, Z1, Z2
+	VEXTRACTPS    $0x00, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X2, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x01, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTF32X4 $0x02, Z2, X7
+	VEXTRACTPS    $0x00, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x01, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x02, X7, (DX)
+	ADDQ          BX, DX
+	VEXTRACTPS    $0x03, X7, (DX)
+	ADDQ          BX, DX
+	MOVQ          k+0(FP), DX
+	IMUL3Q        $0x00000030, DX, DX
+	ADDQ          DX, AX
+	ADDQ          $0x00000030, CX
+
+done:
+	VZEROUPPER
+	RET
+
 // func dw_avx512(n int, taps int, w *float32, offs *int, x *float32, y *float32, bias float32, lo float32, hi float32)
 // Requires: AVX, AVX512F
 TEXT ·dw_avx512(SB), NOSPLIT, $0-60

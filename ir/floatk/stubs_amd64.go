@@ -314,6 +314,126 @@ func gemmdp11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int
 //go:noescape
 func gemmdp12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
+// gemmdph1_avx512 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph2_avx512 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph3_avx512 is a 3x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph4_avx512 is a 4x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph5_avx512 is a 5x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph6_avx512 is a 6x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph7_avx512 is a 7x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph8_avx512 is a 8x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph9_avx512 is a 9x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph10_avx512 is a 10x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph11_avx512 is a 11x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdph12_avx512 is a 12x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdph12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc1_avx512 is a 1x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc2_avx512 is a 2x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc3_avx512 is a 3x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc4_avx512 is a 4x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc4_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc5_avx512 is a 5x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc5_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc6_avx512 is a 6x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc6_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc7_avx512 is a 7x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc7_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc8_avx512 is a 8x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc8_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc9_avx512 is a 9x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc9_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc10_avx512 is a 10x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc10_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc11_avx512 is a 11x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc11_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
+// gemmdc12_avx512 is a 12x1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
+//
+//go:noescape
+func gemmdc12_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
 // dw_avx512 is the depthwise kernel (see dwGo).
 //
 //go:noescape

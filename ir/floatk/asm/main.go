@@ -48,13 +48,11 @@ func main() {
 		for mr := 1; mr <= t.mrSeq; mr++ {
 			gemmDotPhased(t, mr, 2)
 		}
-		if t.vw == 8 {
-			for mr := 1; mr <= t.mrSeq; mr++ {
-				gemmDotPhased(t, mr, 1)
-			}
-			for mr := 1; mr <= t.mrSeq; mr++ {
-				gemmDotCol(t, mr)
-			}
+		for mr := 1; mr <= t.mrSeq; mr++ {
+			gemmDotPhased(t, mr, 1)
+		}
+		for mr := 1; mr <= t.mrSeq; mr++ {
+			gemmDotCol(t, mr)
 		}
 		depthwise(t)
 		if t.vw == 16 {
@@ -527,18 +525,27 @@ func gemmDotPhased(t tier, mr, nv int) {
 // panels at a time (8 accumulators). The sums are gemmDotPhased's term by
 // term. For the last columns of a plane, which a tile of 2vw (or vw)
 // columns mostly pads (a 7x7 plane is three 16-column tiles and one
-// column): ymm lanes mr..7 are wasted instead.
+// column on AVX2, a 32-column tile, a 16-column one and one column on
+// AVX-512): lanes mr..vw-1 are wasted instead.
 func gemmDotCol(t tier, mr int) {
 	name := fmt.Sprintf("gemmdc%d_%s", mr, t.name)
 	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("%s is a %dx1 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).", name, mr))
 	a, bias, c, panels := panelStart()
-	mask := t.vec()
-	{
-		m := GP64()
+	// maskLoad loads the lanes < mr of m into v, zeros in the others (never
+	// reading them): VMASKMOVPS by a vector, or an opmask on AVX-512.
+	var maskLoad func(m Mem, v reg.VecVirtual)
+	if t.vw == 16 {
+		k, g := K(), GP32()
+		MOVL(U32(1<<mr-1), g)
+		KMOVW(g, k)
+		maskLoad = func(m Mem, v reg.VecVirtual) { VMOVUPS_Z(m, k, v) }
+	} else {
+		mask, m := t.vec(), GP64()
 		MOVQ(U32(mr), m)
 		VMOVQ(m, mask.AsX())
 		VPBROADCASTD(mask.AsX(), mask)
 		VPCMPGTD(iotaData().Offset(0), mask, mask) // lanes < mr
+		maskLoad = func(m Mem, v reg.VecVirtual) { VMASKMOVPS(m, mask, v) }
 	}
 	lo, hi := t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("lo")), lo)
@@ -593,7 +600,7 @@ func gemmDotCol(t tier, mr int) {
 				if ph > 0 {
 					m.Index, m.Scale = off[ph], 1
 				}
-				VMASKMOVPS(m, mask, av)
+				maskLoad(m, av)
 				VMULPS(av, bc, av)
 				VADDPS(av, s[ph][q], s[ph][q])
 			}
@@ -634,14 +641,22 @@ func gemmDotCol(t tier, mr int) {
 			VADDPS(s[1][q], acc, acc)
 			VADDPS(s[3][q], s[2][q], s[2][q])
 			VADDPS(s[2][q], acc, acc)
-			VMASKMOVPS(Mem{Base: bias, Disp: 4 * mr * q}, mask, bc)
+			maskLoad(Mem{Base: bias, Disp: 4 * mr * q}, bc)
 			VADDPS(bc, acc, acc)
 			VMAXPS(acc, lo, acc)
 			VMINPS(acc, hi, acc)
+			// Row r from 128-bit lane r/4: lane 0 is acc's own; AVX2
+			// extracts lane 1 into it (its lanes 4-7 then done with), AVX-512
+			// lanes 1-3 into bc.
 			x := acc.AsX()
 			for r := range mr {
-				if r == 4 {
-					VEXTRACTF128(U8(1), acc, x)
+				if r%4 == 0 && r > 0 {
+					if t.vw == 16 {
+						x = bc.AsX()
+						VEXTRACTF32X4(U8(r/4), acc, x)
+					} else {
+						VEXTRACTF128(U8(1), acc, x)
+					}
 				}
 				VEXTRACTPS(U8(r%4), x, Mem{Base: c})
 				ADDQ(ldc, c)
