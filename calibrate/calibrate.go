@@ -103,8 +103,13 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	for _, n := range g.Nodes {
 		if Observed(n) {
 			o := NewObserver(qc.Act)
-			if h, ok := o.(*HistogramObserver); ok && !cells {
-				h.withoutCells()
+			if h, ok := o.(*HistogramObserver); ok {
+				if !cells {
+					h.withoutCells()
+				}
+				if nonNegative(n) {
+					h.nonNegative()
+				}
 			}
 			ob := &observed{o: o, po: o.(partObserver), elems: g.Tensors[n.Out].Elems()}
 			obs[n.Out] = ob
@@ -219,4 +224,10 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 func failed(o Observer) bool {
 	h, ok := o.(*HistogramObserver)
 	return ok && h.cellsFailed()
+}
+
+// nonNegative reports whether n's output is never below zero by
+// construction: a fused ReLU or ReLU6.
+func nonNegative(n *ir.Node) bool {
+	return n.Act == ir.ActReLU || n.Act == ir.ActReLU6
 }

@@ -114,20 +114,32 @@ func TestPartsCellsAtBoundaries(t *testing.T) {
 		"wide":     {{-30, 30}, {-31, 40}, {-33, 41}},
 		"positive": {{0, 2.5}, {0, 3.7}, {0, 12}, {0, 12.5}},
 		"outgrown": {{0, 2}, {0, 2}, {0, 300}, {0, 300}},
+		"large":    {{0, 40}, {0, 90}, {0, 200}, {0, 700}},
 	}
 	specs := []Spec{
 		{Kind: Histogram, DType: QUInt8, Scheme: Affine, ReduceRange: true},
 		{Kind: Histogram, DType: QInt8, Scheme: Symmetric},
 	}
-	cellCalls, exact := 0, 0
+	cellCalls, exact, relCalls := 0, 0, 0
 	for name, seq := range seqs {
+		nonNeg := seq[0][0] >= 0 // every range of these starts at 0
 		for _, spec := range specs {
-			for _, noCells := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/%v/nocells=%v", name, spec, noCells), func(t *testing.T) {
+			for _, mode := range []string{"cells", "nocells", "nonneg"} {
+				noCells := mode == "nocells"
+				if mode == "nonneg" && !nonNeg {
+					continue
+				}
+				// Cells fail where the edges outgrow wmax, unless the values
+				// are never negative (a tolerance per value, no wmax).
+				outgrows := name == "outgrown" && mode == "cells"
+				t.Run(fmt.Sprintf("%s/%v/%s", name, spec, mode), func(t *testing.T) {
 					r := rand.New(rand.NewPCG(uint64(len(name)), 5))
 					whole, split := NewObserver(spec).(*HistogramObserver), NewObserver(spec).(*HistogramObserver)
 					if noCells {
 						split.withoutCells()
+					}
+					if mode == "nonneg" {
+						split.nonNegative()
 					}
 					for i, rg := range seq {
 						pl := whole.plan(rg[0], rg[1])
@@ -153,15 +165,19 @@ func TestPartsCellsAtBoundaries(t *testing.T) {
 						for k := range 3 {
 							split.part(x[k*len(x)/3 : (k+1)*len(x)/3])
 						}
+						rel := split.p.rel > 0
 						split.end()
 						if split.cellsFailed() {
-							if name != "outgrown" || noCells {
+							if !outgrows {
 								t.Fatalf("call %d: cells failed", i)
 							}
 							return
 						}
 						if cells {
 							cellCalls++
+							if rel {
+								relCalls++
+							}
 						} else if i > 0 {
 							exact++
 						}
@@ -169,15 +185,15 @@ func TestPartsCellsAtBoundaries(t *testing.T) {
 							t.Fatalf("after call %d (-Observe +parts):\n%s", i, diff)
 						}
 					}
-					if name == "outgrown" && !noCells {
+					if outgrows {
 						t.Fatalf("cells did not fail on a range 150 times the guess")
 					}
 				})
 			}
 		}
 	}
-	if cellCalls == 0 || exact == 0 {
-		t.Errorf("%d calls counted cells, %d later calls without", cellCalls, exact)
+	if cellCalls == 0 || exact == 0 || relCalls == 0 {
+		t.Errorf("%d calls counted cells (%d with a tolerance per value), %d later calls without", cellCalls, relCalls, exact)
 	}
 }
 

@@ -46,7 +46,7 @@ type Kernels struct {
 	minmax  func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 	histNZ  func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
-	histCNZ func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol float32) (m, s int, lo, hi int32)
+	histCNZ func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol, rel float32) (m, s int, lo, hi int32)
 	deint   func(n int, x, even, odd *float32)
 	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
@@ -367,19 +367,21 @@ func histIndexGo(x []float32, idx []int32, left, right, nb, width float32, last 
 const HistCells = 2048
 
 // HistCellNonZero is HistIndexNonZero with cells for bins, its values split
-// in two: of the non-zero values v of x, in order, those whose v*HistCells
-// (exact in float32) is more than tol from an integer (tol in (0, 1/2)) and
-// whose cell floor(v*HistCells) - base lies in [0, ncells) have the cell in
-// idx, m of them; the others (a NaN or an infinity too) are in vals, s of
-// them. A value more than tol from an integer has the same histc bin for any
-// integer edges whose float32 bin arithmetic errs by less than tol cells
-// (calibrate's histogram observer); the others are counted from vals.
-func (t *Kernels) HistCellNonZero(x []float32, idx []int32, vals []float32, base, ncells int32, tol float32) (m, s int, lo, hi float32, ok bool) {
+// in two: of the non-zero values v of x, in order, those whose c = v*HistCells
+// (exact in float32) is at least t = float32(rel*c) + tol from an integer
+// (fraction in [t, 1-t]) and whose cell floor(c) - base lies in [0, ncells)
+// have the cell in idx, m of them; the others (a NaN or an infinity too)
+// are in vals, s of them. A value that far from an integer has the same
+// histc bin for any integer edges whose float32 bin arithmetic errs by less
+// than t cells (calibrate's histogram observer: tol for any value, rel for
+// one in proportion to its distance from the left edge); the others are
+// counted from vals. tol is in (0, 1/2), rel >= 0.
+func (t *Kernels) HistCellNonZero(x []float32, idx []int32, vals []float32, base, ncells int32, tol, rel float32) (m, s int, lo, hi float32, ok bool) {
 	if len(idx) < len(x)+HistSlack || len(vals) < len(x)+HistSlack {
 		panic(fmt.Sprintf("floatk: HistCellNonZero of %d values into %d and %d", len(x), len(idx), len(vals)))
 	}
-	if ncells < 0 || !(tol > 0 && tol < 0.5) {
-		panic(fmt.Sprintf("floatk: HistCellNonZero of %d cells, tolerance %v", ncells, tol))
+	if ncells < 0 || !(tol > 0 && tol < 0.5) || !(rel >= 0 && rel < 1) {
+		panic(fmt.Sprintf("floatk: HistCellNonZero of %d cells, tolerance %v + %v per cell", ncells, tol, rel))
 	}
 	if len(x) == 0 {
 		return 0, 0, float32(math.Inf(1)), float32(math.Inf(-1)), true
@@ -387,21 +389,22 @@ func (t *Kernels) HistCellNonZero(x []float32, idx []int32, vals []float32, base
 	v := t.vecLen(len(x), t.histCNZ != nil)
 	klo, khi := int32(math.MaxInt32), int32(math.MinInt32)
 	if v > 0 {
-		m, s, klo, khi = t.histCNZ(v, &x[0], &idx[0], &vals[0], base, ncells, tol)
+		m, s, klo, khi = t.histCNZ(v, &x[0], &idx[0], &vals[0], base, ncells, tol, rel)
 	}
-	m2, s2 := histCellNonZeroGo(x[v:], idx[m:], vals[s:], base, ncells, tol)
+	m2, s2 := histCellNonZeroGo(x[v:], idx[m:], vals[s:], base, ncells, tol, rel)
 	lo, hi, ok = keysRange(x[v:], klo, khi)
 	return m + m2, s + s2, lo, hi, ok
 }
 
-func histCellNonZeroGo(x []float32, idx []int32, vals []float32, base, ncells int32, tol float32) (m, s int) {
+func histCellNonZeroGo(x []float32, idx []int32, vals []float32, base, ncells int32, tol, rel float32) (m, s int) {
 	for _, v := range x {
 		if v == 0 {
 			continue
 		}
 		c := v * HistCells
 		f := float32(math.Floor(float64(c)))
-		if fr := c - f; fr >= tol && fr <= 1-tol && f > math.MinInt32 && f < math.MaxInt32 {
+		t := float32(rel*c) + tol // the conversion: no fused multiply-add
+		if fr := c - f; fr >= t && fr <= 1-t && f > math.MinInt32 && f < math.MaxInt32 {
 			if cell := uint32(int32(f) - base); cell < uint32(ncells) {
 				idx[m] = int32(cell)
 				m++

@@ -343,9 +343,12 @@ func TestHistCellNonZero(t *testing.T) {
 					x[i] *= 8
 				}
 			}
-			for _, c := range []struct{ base, ncells int32 }{{0, 8 * 2048}, {-4 * 2048, 12 * 2048}, {2048, 3}, {0, 0}} {
+			for _, c := range []struct {
+				base, ncells int32
+				tol, rel     float32
+			}{{0, 8 * 2048, tol, 0}, {-4 * 2048, 12 * 2048, tol, 0}, {2048, 3, tol, 0}, {0, 0, tol, 0}, {0, 8 * 2048, 0x1p-24, 0x1p-22}, {0, 3000 * 2048, 0x1p-24, 1.0 / 4096}} {
 				idx, vals := make([]int32, n+HistSlack), make([]float32, n+HistSlack)
-				m, sp, lo, hi, ok := kt.HistCellNonZero(x, idx, vals, c.base, c.ncells, tol)
+				m, sp, lo, hi, ok := kt.HistCellNonZero(x, idx, vals, c.base, c.ncells, c.tol, c.rel)
 				wlo, whi, wok := float32(math.Inf(1)), float32(math.Inf(-1)), true
 				if n > 0 {
 					wlo, whi, wok = Generic.MinMax(x)
@@ -362,7 +365,8 @@ func TestHistCellNonZero(t *testing.T) {
 					cf := float64(v) * HistCells
 					f := math.Floor(cf)
 					cell := f - float64(c.base)
-					if fr := cf - f; fr >= tol && fr <= 1-tol && cell >= 0 && cell < float64(c.ncells) {
+					tc := float64(float32(float64(c.rel)*cf) + c.tol) // t, rounded as float32 arithmetic rounds it
+					if fr := cf - f; fr >= tc && fr <= float64(float32(1-tc)) && cell >= 0 && cell < float64(c.ncells) {
 						wantI = append(wantI, int32(cell))
 					} else {
 						wantV = append(wantV, v)

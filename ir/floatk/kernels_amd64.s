@@ -8678,7 +8678,7 @@ DATA nz_perm<>+8184(SB)/4, $0x00000006
 DATA nz_perm<>+8188(SB)/4, $0x00000007
 GLOBL nz_perm<>(SB), RODATA|NOPTR, $8192
 
-// func histcellnz_avx2(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32) (m int, s int, lo int32, hi int32)
+// func histcellnz_avx2(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32, rel float32) (m int, s int, lo int32, hi int32)
 // Requires: AVX, AVX2, POPCNT
 TEXT ·histcellnz_avx2(SB), NOSPLIT, $0-72
 	MOVQ         n+0(FP), AX
@@ -8696,58 +8696,61 @@ TEXT ·histcellnz_avx2(SB), NOSPLIT, $0-72
 	VMOVD        SI, X2
 	VPBROADCASTD X2, Y2
 	VBROADCASTSS tol+40(FP), Y3
+	VBROADCASTSS rel+44(FP), Y4
 	MOVL         $0x3f800000, SI
-	VMOVD        SI, X4
-	VPBROADCASTD X4, Y4
-	VSUBPS       Y3, Y4, Y4
-	VXORPS       Y5, Y5, Y5
+	VMOVD        SI, X5
+	VPBROADCASTD X5, Y5
+	VXORPS       Y6, Y6, Y6
 	XORQ         DI, DI
 	XORQ         R8, R8
-	VMOVUPS      (CX), Y6
-	VPSRAD       $0x1f, Y6, Y8
-	VPSRLD       $0x01, Y8, Y8
-	VPXOR        Y8, Y6, Y9
-	VMOVDQU      Y9, Y10
-	VMOVDQU      Y9, Y11
+	VMOVUPS      (CX), Y7
+	VPSRAD       $0x1f, Y7, Y9
+	VPSRLD       $0x01, Y9, Y9
+	VPXOR        Y9, Y7, Y10
+	VMOVDQU      Y10, Y11
+	VMOVDQU      Y10, Y12
 	LEAQ         nz_perm<>+0(SB), R9
 	MOVL         $0x80000000, SI
-	VMOVD        SI, X12
-	VPBROADCASTD X12, Y12
+	VMOVD        SI, X13
+	VPBROADCASTD X13, Y13
 
 loop:
-	VMOVUPS      (CX), Y6
-	VPSRAD       $0x1f, Y6, Y8
-	VPSRLD       $0x01, Y8, Y8
-	VPXOR        Y8, Y6, Y9
-	VPMINSD      Y9, Y10, Y10
-	VPMAXSD      Y9, Y11, Y11
-	VMULPS       Y0, Y6, Y8
-	VROUNDPS     $0x09, Y8, Y9
-	VCVTTPS2DQ   Y9, Y7
-	VSUBPS       Y9, Y8, Y8
-	VPSUBD       Y1, Y7, Y7
-	VCMPPS       $0x1d, Y3, Y8, Y9
-	VCMPPS       $0x12, Y4, Y8, Y8
-	VANDPS       Y9, Y8, Y8
-	VPXOR        Y12, Y7, Y9
-	VPCMPGTD     Y9, Y2, Y9
-	VANDPS       Y9, Y8, Y8
-	VCMPPS       $0x04, Y5, Y6, Y13
-	VANDNPS      Y13, Y8, Y9
-	VANDPS       Y13, Y8, Y8
-	VMOVMSKPS    Y8, SI
+	VMOVUPS      (CX), Y7
+	VPSRAD       $0x1f, Y7, Y9
+	VPSRLD       $0x01, Y9, Y9
+	VPXOR        Y9, Y7, Y10
+	VPMINSD      Y10, Y11, Y11
+	VPMAXSD      Y10, Y12, Y12
+	VMULPS       Y0, Y7, Y9
+	VROUNDPS     $0x09, Y9, Y10
+	VCVTTPS2DQ   Y10, Y8
+	VMULPS       Y4, Y9, Y14
+	VSUBPS       Y10, Y9, Y9
+	VADDPS       Y3, Y14, Y10
+	VSUBPS       Y10, Y5, Y14
+	VPSUBD       Y1, Y8, Y8
+	VCMPPS       $0x1d, Y10, Y9, Y10
+	VCMPPS       $0x12, Y14, Y9, Y9
+	VANDPS       Y10, Y9, Y9
+	VPXOR        Y13, Y8, Y10
+	VPCMPGTD     Y10, Y2, Y10
+	VANDPS       Y10, Y9, Y9
+	VCMPPS       $0x04, Y6, Y7, Y14
+	VANDNPS      Y14, Y9, Y10
+	VANDPS       Y14, Y9, Y9
+	VMOVMSKPS    Y9, SI
 	SHLQ         $0x05, SI
-	VMOVDQU      (R9)(SI*1), Y13
-	VPERMD       Y7, Y13, Y7
-	VMOVDQU      Y7, (DX)(DI*4)
+	VMOVDQU      (R9)(SI*1), Y14
+	VPERMD       Y8, Y14, Y8
+	VMOVDQU      Y8, (DX)(DI*4)
 	SHRQ         $0x05, SI
 	POPCNTQ      SI, SI
 	ADDQ         SI, DI
-	VMOVMSKPS    Y9, SI
+	VMOVMSKPS    Y10, SI
 	SHLQ         $0x05, SI
-	VMOVDQU      (R9)(SI*1), Y13
-	VPERMD       Y6, Y13, Y6
-	VMOVDQU      Y6, (BX)(R8*4)
+	VMOVDQU      (R9)(SI*1), Y14
+	VPERMD       Y7, Y14, Y7
+	VMOVDQU      Y7, (BX)(R8*4)
 	SHRQ         $0x05, SI
 	POPCNTQ      SI, SI
 	ADDQ         SI, R8
@@ -8756,20 +8759,20 @@ loop:
 	JNZ          loop
 	MOVQ         DI, m+48(FP)
 	MOVQ         R8, s+56(FP)
-	VEXTRACTI128 $0x01, Y10, X0
-	VPMINSD      X0, X10, X10
 	VEXTRACTI128 $0x01, Y11, X0
-	VPMAXSD      X0, X11, X11
-	VPSHUFD      $0x4e, X10, X0
-	VPMINSD      X0, X10, X10
+	VPMINSD      X0, X11, X11
+	VEXTRACTI128 $0x01, Y12, X0
+	VPMAXSD      X0, X12, X12
 	VPSHUFD      $0x4e, X11, X0
-	VPMAXSD      X0, X11, X11
-	VPSHUFD      $0xb1, X10, X0
-	VPMINSD      X0, X10, X10
+	VPMINSD      X0, X11, X11
+	VPSHUFD      $0x4e, X12, X0
+	VPMAXSD      X0, X12, X12
 	VPSHUFD      $0xb1, X11, X0
-	VPMAXSD      X0, X11, X11
-	VMOVD        X10, AX
-	VMOVD        X11, CX
+	VPMINSD      X0, X11, X11
+	VPSHUFD      $0xb1, X12, X0
+	VPMAXSD      X0, X12, X12
+	VMOVD        X11, AX
+	VMOVD        X12, CX
 	MOVL         AX, lo+64(FP)
 	MOVL         CX, hi+68(FP)
 	VZEROUPPER
@@ -22932,7 +22935,7 @@ loop:
 	VZEROUPPER
 	RET
 
-// func histcellnz_avx512(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32) (m int, s int, lo int32, hi int32)
+// func histcellnz_avx512(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32, rel float32) (m int, s int, lo int32, hi int32)
 // Requires: AVX, AVX2, AVX512DQ, AVX512F, POPCNT
 TEXT ·histcellnz_avx512(SB), NOSPLIT, $0-72
 	MOVQ         n+0(FP), AX
@@ -22946,43 +22949,46 @@ TEXT ·histcellnz_avx512(SB), NOSPLIT, $0-72
 	MOVL         ncells+36(FP), SI
 	VPBROADCASTD SI, Z2
 	VBROADCASTSS tol+40(FP), Z3
+	VBROADCASTSS rel+44(FP), Z4
 	MOVL         $0x3f800000, SI
-	VPBROADCASTD SI, Z4
-	VSUBPS       Z3, Z4, Z4
-	VXORPS       Z5, Z5, Z5
+	VPBROADCASTD SI, Z5
+	VXORPS       Z6, Z6, Z6
 	XORQ         SI, SI
 	XORQ         DI, DI
-	VMOVUPS      (CX), Z6
-	VPSRAD       $0x1f, Z6, Z8
-	VPSRLD       $0x01, Z8, Z8
-	VPXORD       Z8, Z6, Z9
-	VMOVDQU32    Z9, Z10
-	VMOVDQU32    Z9, Z11
+	VMOVUPS      (CX), Z7
+	VPSRAD       $0x1f, Z7, Z9
+	VPSRLD       $0x01, Z9, Z9
+	VPXORD       Z9, Z7, Z10
+	VMOVDQU32    Z10, Z11
+	VMOVDQU32    Z10, Z12
 
 loop:
-	VMOVUPS       (CX), Z6
-	VPSRAD        $0x1f, Z6, Z8
-	VPSRLD        $0x01, Z8, Z8
-	VPXORD        Z8, Z6, Z9
-	VPMINSD       Z9, Z10, Z10
-	VPMAXSD       Z9, Z11, Z11
-	VMULPS        Z0, Z6, Z8
-	VRNDSCALEPS   $0x09, Z8, Z9
-	VCVTTPS2DQ    Z9, Z7
-	VSUBPS        Z9, Z8, Z8
-	VPSUBD        Z1, Z7, Z7
-	VCMPPS        $0x1d, Z3, Z8, K1
-	VCMPPS        $0x12, Z4, Z8, K2
+	VMOVUPS       (CX), Z7
+	VPSRAD        $0x1f, Z7, Z9
+	VPSRLD        $0x01, Z9, Z9
+	VPXORD        Z9, Z7, Z10
+	VPMINSD       Z10, Z11, Z11
+	VPMAXSD       Z10, Z12, Z12
+	VMULPS        Z0, Z7, Z9
+	VRNDSCALEPS   $0x09, Z9, Z10
+	VCVTTPS2DQ    Z10, Z8
+	VMULPS        Z4, Z9, Z13
+	VSUBPS        Z10, Z9, Z9
+	VADDPS        Z3, Z13, Z10
+	VSUBPS        Z10, Z5, Z13
+	VPSUBD        Z1, Z8, Z8
+	VCMPPS        $0x1d, Z10, Z9, K1
+	VCMPPS        $0x12, Z13, Z9, K2
 	KANDW         K2, K1, K1
-	VPCMPUD       $0x01, Z2, Z7, K2
+	VPCMPUD       $0x01, Z2, Z8, K2
 	KANDW         K2, K1, K1
-	VCMPPS        $0x04, Z5, Z6, K2
+	VCMPPS        $0x04, Z6, Z7, K2
 	KANDNW        K2, K1, K3
 	KANDW         K2, K1, K1
-	VPCOMPRESSD.Z Z7, K1, Z8
-	VCOMPRESSPS.Z Z6, K3, Z9
-	VMOVDQU32     Z8, (DX)(SI*4)
-	VMOVUPS       Z9, (BX)(DI*4)
+	VPCOMPRESSD.Z Z8, K1, Z9
+	VCOMPRESSPS.Z Z7, K3, Z10
+	VMOVDQU32     Z9, (DX)(SI*4)
+	VMOVUPS       Z10, (BX)(DI*4)
 	KMOVW         K1, R8
 	POPCNTL       R8, R8
 	ADDQ          R8, SI
@@ -22994,24 +23000,24 @@ loop:
 	JNZ           loop
 	MOVQ          SI, m+48(FP)
 	MOVQ          DI, s+56(FP)
-	VEXTRACTI32X8 $0x01, Z10, Y0
-	VPMINSD       Y0, Y10, Y10
 	VEXTRACTI32X8 $0x01, Z11, Y0
-	VPMAXSD       Y0, Y11, Y11
-	VEXTRACTI128  $0x01, Y10, X0
-	VPMINSD       X0, X10, X10
+	VPMINSD       Y0, Y11, Y11
+	VEXTRACTI32X8 $0x01, Z12, Y0
+	VPMAXSD       Y0, Y12, Y12
 	VEXTRACTI128  $0x01, Y11, X0
-	VPMAXSD       X0, X11, X11
-	VPSHUFD       $0x4e, X10, X0
-	VPMINSD       X0, X10, X10
+	VPMINSD       X0, X11, X11
+	VEXTRACTI128  $0x01, Y12, X0
+	VPMAXSD       X0, X12, X12
 	VPSHUFD       $0x4e, X11, X0
-	VPMAXSD       X0, X11, X11
-	VPSHUFD       $0xb1, X10, X0
-	VPMINSD       X0, X10, X10
+	VPMINSD       X0, X11, X11
+	VPSHUFD       $0x4e, X12, X0
+	VPMAXSD       X0, X12, X12
 	VPSHUFD       $0xb1, X11, X0
-	VPMAXSD       X0, X11, X11
-	VMOVD         X10, AX
-	VMOVD         X11, CX
+	VPMINSD       X0, X11, X11
+	VPSHUFD       $0xb1, X12, X0
+	VPMAXSD       X0, X12, X12
+	VMOVD         X11, AX
+	VMOVD         X12, CX
 	MOVL          AX, lo+64(FP)
 	MOVL          CX, hi+68(FP)
 	VZEROUPPER

@@ -172,7 +172,7 @@ func histidxnz_avx2(n int, x *float32, idx *int32, vals *float32, left float32, 
 // histcellnz_avx2 is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.
 //
 //go:noescape
-func histcellnz_avx2(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32) (m int, s int, lo int32, hi int32)
+func histcellnz_avx2(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32, rel float32) (m int, s int, lo int32, hi int32)
 
 // deinterleave_avx2 is deinterleaveGo for n a multiple of the vector width.
 //
@@ -472,7 +472,7 @@ func histidxnz_avx512(n int, x *float32, idx *int32, vals *float32, left float32
 // histcellnz_avx512 is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.
 //
 //go:noescape
-func histcellnz_avx512(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32) (m int, s int, lo int32, hi int32)
+func histcellnz_avx512(n int, x *float32, idx *int32, vals *float32, base int32, ncells int32, tol float32, rel float32) (m int, s int, lo int32, hi int32)
 
 // deinterleave_avx512 is deinterleaveGo for n a multiple of the vector width.
 //

@@ -1529,10 +1529,10 @@ const CellsPerUnit = 2048
 // others their value in vals (s of them); returns m, s and minmax's results
 // for all of x. Lanes are packed as in histIndexNonZero.
 func histCellNonZero(t tier) {
-	kernel("histcellnz_"+t.name, "func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol float32) (m, s int, lo, hi int32)", "histcellnz_"+t.name+" is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.")
+	kernel("histcellnz_"+t.name, "func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol, rel float32) (m, s int, lo, hi int32)", "histcellnz_"+t.name+" is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.")
 	ps := params("n", "x", "idx", "vals")
 	n, x, idx, vals := ps[0], ps[1], ps[2], ps[3]
-	scale, base, ncells, tol, untol, zero := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	scale, base, ncells, tol, rel, one, zero := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
 	g := GP32()
 	MOVL(U32(math.Float32bits(CellsPerUnit)), g)
 	VPBROADCASTD(addrOf(g, t, scale), scale)
@@ -1545,9 +1545,9 @@ func histCellNonZero(t tier) {
 	}
 	VPBROADCASTD(addrOf(g, t, ncells), ncells)
 	VBROADCASTSS(addr(Param("tol")), tol)
+	VBROADCASTSS(addr(Param("rel")), rel)
 	MOVL(U32(math.Float32bits(1)), g)
-	VPBROADCASTD(addrOf(g, t, untol), untol)
-	VSUBPS(tol, untol, untol) // 1 - tol: exact for tol in (0, 1/2)
+	VPBROADCASTD(addrOf(g, t, one), one)
 	VXORPS(zero, zero, zero)
 	m, sp, bits := GP64(), GP64(), GP64()
 	XORQ(m, m)
@@ -1562,6 +1562,7 @@ func histCellNonZero(t tier) {
 		bias = t.vec()
 		VPBROADCASTD(addrOf(g, t, bias.(reg.VecVirtual)), bias)
 	}
+	tv := t.vec()
 	Label("loop")
 	keys()
 	VMULPS(scale, v, m1) // exact: a power of two
@@ -1570,13 +1571,16 @@ func histCellNonZero(t tier) {
 	} else {
 		VROUNDPS(U8(9), m1, m2)
 	}
-	VCVTTPS2DQ(m2, q)  // exact where the cell is kept
-	VSUBPS(m2, m1, m1) // the fraction, exact
+	VCVTTPS2DQ(m2, q) // exact where the cell is kept
+	VMULPS(rel, m1, tv)
+	VSUBPS(m2, m1, m1)  // the fraction, exact
+	VADDPS(tol, tv, m2) // t
+	VSUBPS(m2, one, tv) // 1 - t
 	VPSUBD(base, q, q)
 	if t.vw == 16 {
 		ok, k2, nz, sk := K(), K(), K(), K()
-		VCMPPS(U8(0x1d), tol, m1, ok)   // frac >= tol (_CMP_GE_OQ: not a NaN)
-		VCMPPS(U8(0x12), untol, m1, k2) // frac <= 1-tol
+		VCMPPS(U8(0x1d), m2, m1, ok) // frac >= t (_CMP_GE_OQ: not a NaN)
+		VCMPPS(U8(0x12), tv, m1, k2) // frac <= 1-t
 		KANDW(k2, ok, ok)
 		VPCMPUD(U8(1), ncells, q, k2) // cell < ncells
 		KANDW(k2, ok, ok)
@@ -1594,9 +1598,8 @@ func histCellNonZero(t tier) {
 		POPCNTL(bits.As32(), bits.As32())
 		ADDQ(bits, sp)
 	} else {
-		tv := t.vec()
-		VCMPPS(U8(0x1d), tol, m1, m2)
-		VCMPPS(U8(0x12), untol, m1, m1)
+		VCMPPS(U8(0x1d), m2, m1, m2)
+		VCMPPS(U8(0x12), tv, m1, m1)
 		VANDPS(m2, m1, m1)
 		VPXOR(bias, q, m2)
 		VPCMPGTD(m2, ncells, m2) // cell < ncells, unsigned
