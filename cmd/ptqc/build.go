@@ -63,7 +63,17 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	restore := backEndGC()
-	p, err := build.Generate(m, *pkg, cmd, *asm, stage)
+	p, err := build.Generate(m, *pkg, cmd, *asm, func(name string) {
+		if name == "asm" {
+			// The kernels' IR (most of the back end's heap) is garbage once
+			// printed: collected, its pages take codegen's allocations
+			// instead of fresh ones.
+			runtime.GC()
+		}
+		if stage != nil {
+			stage(name)
+		}
+	})
 	restore()
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
@@ -87,11 +97,12 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// backEndGC collects calibration's garbage (its batch copies: ~0.9 GB for
-// MobileNetV2-224) and lets the back end run without collections up to the
-// heap calibration had: the back end's short-lived objects (avo's IR, a few
-// hundred MB, ~150 MB live at once) reuse those pages instead of faulting in
-// new ones, and no cycle marks the IR. restore puts the collector back.
+// backEndGC collects calibration's garbage and lets the back end run without
+// collections up to the heap calibration had: the back end's short-lived
+// objects (avo's IR, a few hundred MB, ~150 MB live at once) reuse those
+// pages instead of faulting in new ones, and no cycle marks the IR (build
+// collects once more after the assembly, when the IR is garbage). restore
+// puts the collector back.
 func backEndGC() (restore func()) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
