@@ -214,3 +214,33 @@ func state(o Observer) obsState {
 	}
 	return s
 }
+
+// TestPartsNonNegativeBelowZero: an observer told its values are never
+// below zero counts cells with a tolerance that holds only for a left edge
+// at zero or above; a call whose range goes below zero anyway must fail its
+// cells (Calibrate then runs again without them), not count them.
+func TestPartsNonNegativeBelowZero(t *testing.T) {
+	o := NewObserver(Spec{Kind: Histogram, DType: QUInt8, Scheme: Affine, ReduceRange: true}).(*HistogramObserver)
+	o.nonNegative()
+	r := rand.New(rand.NewPCG(3, 4))
+	call := func(lo, hi float32) {
+		x := make([]float32, 3000)
+		for i := range x {
+			x[i] = lo + (hi-lo)*r.Float32()
+		}
+		o.begin(len(x))
+		for k := range 3 {
+			o.part(x[k*len(x)/3 : (k+1)*len(x)/3])
+		}
+		o.end()
+	}
+	call(0, 3)
+	call(0, 3.5)
+	if o.cellsFailed() || o.p.rel == 0 {
+		t.Fatalf("a non-negative call: failed %v, tolerance per value %v", o.cellsFailed(), o.p.rel)
+	}
+	call(-2, 3)
+	if !o.cellsFailed() {
+		t.Fatal("cells counted a call whose left edge is below zero")
+	}
+}
