@@ -296,3 +296,31 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// A kill between two removals of stale files must leave forward_amd64.go, the
+// file that makes the mix fail to compile (TestBuildKilled builds each such mix).
+func TestWriteDirStaleOrder(t *testing.T) {
+	p, err := generate(randomModel(t, 0), Options{Package: "net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range asmFileNames {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(Header+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []string
+	removeStale = func(path string) error {
+		order = append(order, filepath.Base(path))
+		return os.Remove(path)
+	}
+	defer func() { removeStale = os.Remove }()
+	if err := p.WriteDir(context.Background(), dir, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kernels_amd64.s", "kernels_amd64.go", "forward_other.go", "forward_amd64.go"}
+	if diff := cmp.Diff(want, order); diff != "" {
+		t.Errorf("stale files removed in the order (-want +got):\n%s", diff)
+	}
+}

@@ -71,7 +71,7 @@ type WriteOptions struct {
 // dirPlan is what writing a package into a directory does besides writing it.
 type dirPlan struct {
 	forced []string // user files Force overwrites
-	stale  []string // files of an earlier build that this one does not write
+	stale  []string // files of an earlier build that this one does not write, sorted
 	temps  []string // temporary files a killed build left
 }
 
@@ -296,8 +296,13 @@ func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) erro
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	for _, name := range plan.stale {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Stale files go in reverse name order: forward_amd64.go last, whose
+	// declarations clash with model.go of a build without assembly, so that a
+	// kill between two removals leaves a package that does not compile on
+	// amd64 rather than one that does beside dead files (elsewhere
+	// forward_other.go clashes, and it goes before the ignored _amd64 files).
+	for _, name := range slices.Backward(plan.stale) {
+		if err := removeStale(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
@@ -308,6 +313,9 @@ func (p *Package) WriteDir(ctx context.Context, dir string, o WriteOptions) erro
 	}
 	return nil
 }
+
+// removeStale removes a stale file (a variable for the test of their order).
+var removeStale = os.Remove
 
 // tempFile is a file's new contents on disk, not yet under its name: an
 // unnamed file where the system has them (a kill then leaves nothing

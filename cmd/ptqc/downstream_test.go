@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -410,12 +411,30 @@ func main() {
 
 	// Mixes the kills may not have hit: one file of the new build among the
 	// old ones (the same length of weights.bin, the same layers), and the new
-	// build with the old assembly files left.
-	for _, c := range []struct {
+	// build with the old assembly files left as a kill between two removals
+	// leaves them (WriteDir removes them in reverse name order).
+	type mix struct {
 		name string
 		mix  func()
 		want string
-	}{
+	}
+	var stale []mix
+	for i, name := range slices.Backward(slices.Sorted(maps.Keys(oldFiles))) {
+		if _, ok := newFiles[name]; ok {
+			continue
+		}
+		left := slices.DeleteFunc(slices.Sorted(maps.Keys(oldFiles))[:i+1], func(n string) bool { _, ok := newFiles[n]; return ok })
+		stale = append(stale, mix{"new files, old " + strings.Join(left, ","), func() {
+			build(newArgs)
+			for _, n := range left {
+				os.WriteFile(filepath.Join(dir, n), []byte(oldFiles[n]), 0o644)
+			}
+		}, "does not build"})
+	}
+	if len(stale) != 4 {
+		t.Fatalf("%d stale mixes, want 4", len(stale))
+	}
+	for _, c := range append([]mix{
 		{"old files, new weights.bin", func() {
 			restoreOld()
 			os.WriteFile(filepath.Join(dir, "weights.bin"), []byte(newFiles["weights.bin"]), 0o644)
@@ -424,11 +443,7 @@ func main() {
 			restoreOld()
 			os.WriteFile(filepath.Join(dir, "kernels.go"), []byte(newFiles["kernels.go"]), 0o644)
 		}, ""},
-		{"new files, old forward_amd64.go", func() {
-			build(newArgs)
-			os.WriteFile(filepath.Join(dir, "forward_amd64.go"), []byte(oldFiles["forward_amd64.go"]), 0o644)
-		}, "does not build"},
-	} {
+	}, stale...) {
 		c.mix()
 		ok, out := runs()
 		if ok || !strings.Contains(out, c.want) {
