@@ -318,6 +318,14 @@ func (g *amxGen) requant(k, cols int) {
 	g.SHLQ(operand.U8(7), end) // tileOutRow bytes per row
 	g.ADDQ(src, end)
 	pk.setTail(g.lanes, cols, gp)
+	var add *addEpi
+	if pk.add != nil {
+		if g.lanes == 16 {
+			add = pk.add.hold(zmm[24:29])
+		} else {
+			add = pk.add.hold(ymm[8:13])
+		}
+	}
 	row := g.label("requant_row")
 	g.Label(row)
 	for h := 0; h*g.lanes < cols; h++ {
@@ -337,9 +345,21 @@ func (g *amxGen) requant(k, cols int) {
 			bias = mem(mt, 64+off)
 		}
 		pk.scale(v, mem(mt, off), bias)
-		pk.narrowTail(v, ymm[2], mem(yp, g.lanes*h), min(g.lanes, cols-g.lanes*h), gp)
+		out := pk
+		if add != nil {
+			// The add epilogue on the lanes (addEpi.inRegs), narrowed as the add's.
+			t := ymm[3]
+			if g.lanes == 16 {
+				t = zmm[3]
+			}
+			add.inRegs(v, t, mem(yp, g.lanes*h))
+			out = add.pk
+		}
+		out.narrowTail(v, ymm[2], mem(yp, g.lanes*h), min(g.lanes, cols-g.lanes*h), gp)
 	}
-	pk.lutRows(yp, 1, d.OutStride, cols, gp)
+	if pk.add == nil {
+		pk.epiRows(yp, 1, d.OutStride, cols, gp)
+	}
 	g.ADDQ(i32(tileOutRow), src)
 	g.ADDQ(i32(d.OutStride), yp)
 	g.CMPQ(src, end)

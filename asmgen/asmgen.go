@@ -247,6 +247,9 @@ type Requant struct {
 	// looked up in (T[q]) before the kernel returns: an epilogue table
 	// (lower.Epilogue, lutRows and lutFlat).
 	Table []uint8
+	// Add, when not nil, is a residual add applied the same way (EpiAdd);
+	// a kernel has a table or an add, not both.
+	Add *EpiAdd
 }
 
 func (r *Requant) check(n int) error {
@@ -265,6 +268,14 @@ func (r *Requant) check(n int) error {
 	}
 	if r.Table != nil && len(r.Table) != 256 {
 		return fmt.Errorf("asmgen: epilogue table of %d entries, want 256", len(r.Table))
+	}
+	if r.Add != nil {
+		if r.Table != nil {
+			return fmt.Errorf("asmgen: an epilogue table and add")
+		}
+		if err := r.Add.check(); err != nil {
+			return err
+		}
 	}
 	if r.Z < 0 || r.Z > 255 || r.Lo < 0 || r.Hi > 255 || r.Lo > r.Hi {
 		return fmt.Errorf("asmgen: zero point %d or clamp [%d, %d] outside 0..255", r.Z, r.Lo, r.Hi)
@@ -347,8 +358,10 @@ type packer struct {
 	// On zmm the clamp is done on int32 lanes and VPMOVUSDB narrows them:
 	// Z, Lo and Hi as int32 lanes.
 	z32, lo32, hi32 operand.Mem
-	// lut is the epilogue table (Requant.Table), nil when none.
+	// lut is the epilogue table (Requant.Table), nil when none; add the
+	// epilogue add (Requant.Add).
 	lut *lut
+	add *addEpi
 }
 
 func newPacker(p *Program, k *consts, r *Requant) *packer {
@@ -366,6 +379,9 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 		rows := p.data(k.name+"_lut", bytesWords(r.Table))
 		pk.lut = &lut{c: p.ctx, t: r.Table, row: func(j int) operand.Mem { return rows.Offset(16 * j) },
 			nib: k.u8(0x0F), top: k.u8(0x80), konst: func(v uint8) operand.Mem { return k.u8(int32(v)) }}
+	}
+	if r.Add != nil {
+		pk.add = newAddEpi(p, k, r.Add, r)
 	}
 	if k.zmm {
 		pk.z32, pk.lo32 = k.i32(r.Z), k.i32(r.Lo)

@@ -568,7 +568,7 @@ func (g *denseGen) pointwisePath(rows int) {
 		g.rowStride, g.quadStep, g.aWide = 2*ws, 8, true
 	}
 	g.columns(rows, func() { g.MOVQ(base, rA) }, rY, g.kloopFlat)
-	g.lutStrip(rows, rY)
+	g.epiStrip(rows, rY)
 }
 
 // implicit emits the row loop of a k x k / strided / padded layer.
@@ -603,12 +603,12 @@ func (g *denseGen) implicit(done string) {
 			g.Label(sl)
 			taps := func() {
 				g.columns(st.rows, func() { g.MOVQ(rStrip, rA) }, rT, g.kloopTaps)
-				g.lutStrip(st.rows, rT)
+				g.epiStrip(st.rows, rT)
 			}
 			switch {
 			case d.Im2col:
 				g.im2colStrip(st.rows)
-				g.lutStrip(st.rows, rT)
+				g.epiStrip(st.rows, rT)
 			case g.stripPaths():
 				// The input pixels this strip reads decide its path.
 				g.anyHighStrip(st.rows)
@@ -1223,27 +1223,38 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 	}
 	perm := zmm[29]
 	g.VMOVDQU32(g.unpack4, perm)
+	// out packs: the conv's lanes, or with an add epilogue the add's, with
+	// its zero point and clamp.
+	out, z := pk, g.d.Z
+	var add *addEpi
+	if g.addInRegs() {
+		out, z = pk.add.pk, g.d.Add.Z
+		add = pk.add.hold(zmm[24:29]) // the k loop's weights and broadcast
+	}
 	for r := 0; r < rows; r++ {
 		for j := 0; j < groups; j++ {
 			pk.scale(g.uacc(r, j, 0), mem(rM, 128*j), mem(rM, 128*j+64))
+			if add != nil {
+				add.inRegs(g.uacc(r, j, 0), zmm[30], mem(rO, r*g.d.OutStride+16*j))
+			}
 		}
 		// After the packs, dword 4i+j of lo holds columns 4i..4i+3 of unit j.
 		lo := g.uacc(r, 0, 0)
 		g.VPACKSSDW(g.uacc(r, min(1, groups-1), 0), lo, lo)
-		if g.d.Z != 0 { // a ReLU's output zero point is mostly 0
-			g.VPADDSW(pk.z, lo, lo)
+		if z != 0 { // a ReLU's output zero point is mostly 0
+			g.VPADDSW(out.z, lo, lo)
 		}
 		hi := lo
 		if groups > 2 {
 			hi = g.uacc(r, 2, 0)
 			g.VPACKSSDW(g.uacc(r, groups-1, 0), hi, hi)
-			if g.d.Z != 0 {
-				g.VPADDSW(pk.z, hi, hi)
+			if z != 0 {
+				g.VPADDSW(out.z, hi, hi)
 			}
 		}
 		g.VPACKUSWB(hi, lo, lo)
 		g.VPERMD(lo, perm, lo)
-		pk.clamp(lo)
+		out.clamp(lo)
 		dst := mem(rO, r*g.d.OutStride)
 		if full {
 			g.VMOVDQU8(lo, dst)

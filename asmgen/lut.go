@@ -205,15 +205,18 @@ func (pk *packer) lutFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical,
 	}
 }
 
-// lutStrip applies the epilogue table, if any, to a dense strip's output
-// once all its column units [n0, n1) are stored: rows rows at out +
+// addInRegs says whether the kernel applies its add epilogue in finishZmm.
+func (g *denseGen) addInRegs() bool { return g.pk.add != nil && g.units && g.lanes == 16 }
+
+// epiStrip applies the epilogue (table or add), if any, to a dense strip's
+// output once all its column units [n0, n1) are stored: rows rows at out +
 // r*OutStride, 16 columns a unit, two rows to a lookup. Applied per block
 // instead (the i16 path's 8-column halves, their 8-byte stores reloaded at
-// once) it cost 3x the separate Table pass. rO, rG, rA and rK are free
+// once) a table cost 3x the separate Table pass. rO, rG, rA and rK are free
 // between strips.
-func (g *denseGen) lutStrip(rows int, out reg.Register) {
+func (g *denseGen) epiStrip(rows int, out reg.Register) {
 	pk, d := g.pk, g.d
-	if pk.lut == nil {
+	if !pk.hasEpi() || g.addInRegs() {
 		return
 	}
 	full, rem := d.Cout/ColBlock, d.Cout%ColBlock
@@ -226,7 +229,7 @@ func (g *denseGen) lutStrip(rows int, out reg.Register) {
 		g.JNE(operand.LabelRef(part))
 		g.CMPQ(g.n1, i32(d.Cols()))
 		g.JL(operand.LabelRef(part))
-		pk.lutFlat(out, rows*d.Cout, rO, rG, rK, g.label("lut_flat"))
+		pk.epiFlat(out, rows*d.Cout, rO, rG, rK, g.label("lut_flat"))
 		g.JMP(operand.LabelRef(end))
 		g.Label(part)
 	}
@@ -244,7 +247,7 @@ func (g *denseGen) lutStrip(rows int, out reg.Register) {
 		lp := g.label("lut")
 		g.JLE(operand.LabelRef(skip))
 		g.Label(lp)
-		pk.lutRows(rO, rows, d.OutStride, ColBlock, rK)
+		pk.epiRows(rO, rows, d.OutStride, ColBlock, rK)
 		g.ADDQ(i32(ColBlock), rO)
 		g.DECQ(rG)
 		g.JNZ(operand.LabelRef(lp))
@@ -259,7 +262,7 @@ func (g *denseGen) lutStrip(rows int, out reg.Register) {
 		g.MOVQ(g.n0, rA)
 		g.CMPQ(rA, rK)
 		g.JGE(operand.LabelRef(done))
-		pk.lutRows(rO, rows, d.OutStride, rem, rK)
+		pk.epiRows(rO, rows, d.OutStride, rem, rK)
 		g.Label(done)
 	}
 	g.Label(end)

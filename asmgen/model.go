@@ -233,12 +233,16 @@ func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
 	return 255
 }
 
-// convMax bounds the codes a conv layer writes: its clamp's upper end, or
-// the largest entry of its epilogue table over the clamp's range.
+// convMax bounds the codes a conv layer writes: its clamp's upper end, the
+// largest entry of its epilogue table over the clamp's range, or 255 after
+// an add.
 func convMax(ly *lower.Layer) int32 {
 	c := ly.Node.Conv
 	if ly.Epi == nil {
 		return c.Hi
+	}
+	if ly.Epi.T == nil {
+		return 255 // an add's
 	}
 	m := uint8(0)
 	for _, v := range ly.Epi.T[c.Lo : c.Hi+1] {
@@ -247,12 +251,16 @@ func convMax(ly *lower.Layer) int32 {
 	return int32(m)
 }
 
-// requant is a conv layer's requantization into y, then its epilogue table.
+// requant is a conv layer's requantization into y, then its epilogue table
+// or add (whose other input is in the same arena as y).
 func requant(ly *lower.Layer, y *compiler.Tensor) Requant {
 	c := ly.Node.Conv
 	r := Requant{M: c.M, B: c.B, Z: y.Zero, Lo: c.Lo, Hi: c.Hi}
-	if ly.Epi != nil {
-		r.Table = ly.Epi.T
+	if e := ly.Epi; e != nil {
+		r.Table = e.T
+		if e.Res != nil {
+			r.Add = &EpiAdd{Delta: e.ResOff - ly.YOff, ZA: e.Mid.Zero, ZB: e.Res.Zero, MA: e.MA, MB: e.MB, Z: ly.Y.Zero, ReLU: e.Node.Add.ReLU}
+		}
 	}
 	return r
 }

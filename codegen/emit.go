@@ -143,8 +143,11 @@ func (l *layer) summary() string {
 	}
 	c := nd.Conv
 	act := map[ir.Act]string{ir.ActNone: "", ir.ActReLU: ", ReLU", ir.ActReLU6: ", ReLU6"}[c.Act]
-	if l.Epi != nil {
-		act += fmt.Sprintf(", then %s: %v", text(l.Epi.Node.Name), l.Epi.Node.Table.Op)
+	switch e := l.Epi; {
+	case e != nil && e.T != nil:
+		act += fmt.Sprintf(", then %s: %v", text(e.Node.Name), e.Node.Table.Op)
+	case e != nil:
+		act += fmt.Sprintf(", then %s: %s with tensor %d", text(e.Node.Name), map[bool]string{false: "add", true: "add_relu"}[e.Node.Add.ReLU], e.Res.ID)
 	}
 	if nd.Kind == compiler.KLinear {
 		return fmt.Sprintf("%s: linear %d -> %d%s", nd.Name, c.InC, c.OutC, act)
@@ -243,6 +246,12 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		}
 		add(n("Lo", int(c.Lo)), n("Hi", int(c.Hi)))
 		add(n("W", l.WOff), n("WLen", len(l.W)), n("B", l.BOff))
+		if e := l.Epi; e != nil && e.Res != nil {
+			// The add epilogue: Y's bytes (at YZero) and Res's into AddZero.
+			add(n("Res", e.ResOff), n("ResZero", int(e.Res.Zero)), n("AddZero", int(l.Y.Zero)))
+			add(def{"MA", jen.Float32(), f32(e.MA)})
+			add(def{"MB", jen.Float32(), f32(e.MB)})
+		}
 		switch {
 		case l.Im2col:
 			// PackIm2col: the patch's taps XQ = InC bytes apart, KQ quads in all.
@@ -297,7 +306,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 			}
 		})
 	}
-	if l.Epi != nil {
+	if l.Epi != nil && l.Epi.T != nil {
 		f.Line()
 		f.Comment(l.ID + "Tab is " + text(l.Epi.Node.Name) + ", applied to the requantized bytes: " + l.Epi.Node.Table.Op.String() + " as a lookup table.")
 		f.Var().Add(l.id("Tab")).Op("=").Index(jen.Lit(256)).Uint8().ValuesFunc(func(grp *jen.Group) {
@@ -341,7 +350,7 @@ func (l *layer) perChannel(name string, v []float32, o jen.Code) jen.Code {
 func (l *layer) requantize(dst *jen.Statement, acc, o jen.Code) jen.Code {
 	c := l.Node.Conv
 	q := jen.Qual(rt, "Requantize").Call(acc, l.perChannel("M", c.M, o), l.perChannel("Bias", c.B, o), l.id("YZero"), l.id("Lo"), l.id("Hi"))
-	if l.Epi != nil {
+	if l.Epi != nil && l.Epi.T != nil {
 		q = l.id("Tab").Index(q)
 	}
 	return dst.Op("=").Add(q)
@@ -440,6 +449,9 @@ func (g *gen) model() ([]byte, error) {
 		grp.Id("a").Op(":=").Id("sh").Dot("arena")
 		for i, l := range g.layers {
 			grp.Add(g.genericCall(l))
+			if l.Epi != nil && l.Epi.Res != nil {
+				grp.Id(l.ID+"AddGeneric").Call(sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("Res"), l.id("YLen")))
+			}
 			grp.Id("r").Dot("lap").Call(jen.Lit(0), jen.Lit(i))
 		}
 	})

@@ -27,10 +27,12 @@ func (g *gen) kernels() ([]byte, error) {
 			kDequantizeGo(f, l)
 		case lower.Pointwise:
 			kPointwiseGo(f, l)
+			kEpiAddGo(f, l)
 		case lower.Depthwise:
 			kDepthwiseGo(f, l)
 		case lower.Dense, lower.Grouped:
 			kConvGo(f, l)
+			kEpiAddGo(f, l)
 		case lower.Add:
 			kAddGo(f, l)
 		case lower.Mean:
@@ -421,6 +423,26 @@ func sliceOf(s string, off, n jen.Code) jen.Code {
 		return id(s).Index(off, jen.Empty())
 	}
 	return window(s, off, n)
+}
+
+// kEpiAddGo is a conv's add epilogue, if it has one: the residual add of
+// its output (in place) and Res, as the Add layer it replaces.
+func kEpiAddGo(f *jen.File, l *layer) {
+	e := l.Epi
+	if e == nil || e.Res == nil {
+		return
+	}
+	sum := jen.Qual(rt, "AddQ").Call(id("y").Index(id("i")), id("res").Index(id("i")),
+		l.id("YZero"), l.id("ResZero"), l.id("MA"), l.id("MB"), l.id("AddZero"))
+	if e.Node.Add.ReLU {
+		sum = jen.Max(sum, l.id("AddZero"))
+	}
+	f.Line()
+	f.Comment(l.ID + "AddGeneric applies " + text(e.Node.Name) + " to what " + l.ID + "Generic stored.")
+	f.Func().Id(l.ID+"AddGeneric").Params(jen.List(id("y"), id("res")).Index().Byte()).Block(
+		reslice("res", jen.Len(id("y"))),
+		rangeInt("i", id("y"), id("y").Index(id("i")).Op("=").Add(sum)),
+	)
 }
 
 // kAddGo is the residual add; add_relu clamps below at z_y.

@@ -28,7 +28,7 @@ func producersReaders(ls []*Layer) (map[int]*Layer, map[int]int) {
 	readers := map[int]int{}
 	for _, l := range ls {
 		producer[l.Y.ID] = l
-		for _, id := range l.Node.In {
+		for _, id := range l.reads() {
 			readers[id]++
 		}
 	}
@@ -81,7 +81,7 @@ func (l *Layer) DirectAll() bool {
 func views(ls []*Layer) {
 	readers := map[int][]*Layer{}
 	for _, l := range ls {
-		for _, id := range l.Node.In {
+		for _, id := range l.reads() {
 			readers[id] = append(readers[id], l)
 		}
 	}

@@ -146,8 +146,8 @@ type Layer struct {
 	// Im2col says that a Dense layer runs as a GEMM over densely gathered
 	// patches, its weights packed by PackIm2col (Im2colConv).
 	Im2col bool
-	// Epi is the table a conv applies before it stores (epilogue.go): Y is
-	// then the table's output and ReqY the conv's own.
+	// Epi is the table or add a conv applies to what it stores (epilogue.go):
+	// Y is then the table's or add's output and ReqY the conv's own.
 	Epi *Epilogue
 }
 
@@ -179,7 +179,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	ls = fuseTables(ls)
+	ls = fuseAdds(fuseTables(ls))
 	lm := &Model{Quantized: m, Layers: ls}
 	direct(ls)
 	orders(ls)
@@ -201,7 +201,7 @@ func Lower(m *compiler.Model) (*Model, error) {
 func pads(m *compiler.Model, ls []*Layer) int {
 	readers := map[int][]*Layer{}
 	for _, l := range ls {
-		for _, id := range l.Node.In {
+		for _, id := range l.reads() {
 			readers[id] = append(readers[id], l)
 		}
 	}

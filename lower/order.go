@@ -50,12 +50,16 @@ func orders(ls []*Layer) {
 	}
 	o := &orderer{readers: map[int][]*Layer{}, need: map[int]bool{}, ord: map[int][]int{}, memo: map[int][]int{}}
 	for _, l := range ls {
-		for _, id := range l.Node.In {
+		for _, id := range l.reads() {
 			o.readers[id] = append(o.readers[id], l)
 		}
 	}
 	for i := len(ls) - 1; i >= 0; i-- {
 		l := ls[i]
+		if l.Epi != nil && l.Epi.Res != nil {
+			// The add reads both its inputs in logical order.
+			o.need[l.Epi.Res.ID], o.need[l.Y.ID] = true, true
+		}
 		if o.tolerates(l) {
 			continue
 		}

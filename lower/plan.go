@@ -52,7 +52,7 @@ func firstFit(ts []interval) ([]int, int) {
 func plan(ls []*Layer) (int, error) {
 	last := map[int]int{}
 	for i, l := range ls {
-		for _, id := range l.Node.In {
+		for _, id := range l.reads() {
 			last[id] = i
 		}
 	}
@@ -144,6 +144,9 @@ func plan(ls []*Layer) (int, error) {
 		}
 		if l.X2 != nil {
 			l.X2Off = at[l.X2.ID]
+		}
+		if l.Epi != nil && l.Epi.Res != nil {
+			l.Epi.ResOff = at[l.Epi.Res.ID]
 		}
 		for i, x := range l.Xs {
 			l.XsOff = append(l.XsOff, at[x.ID]+l.XsFrom[i])

@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x7c94638e2116785c
+const docBuild uint64 = 0x5883a76d6d8b17b1

@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x7c94638e2116785c
+const forwardBuild uint64 = 0x5883a76d6d8b17b1
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {
@@ -127,7 +127,7 @@ func forwardAVX2(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out,
 	}
 	team.Wait(17, nc)
 	r.lap(w, 8)
-	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x8x8 -> 24x8x8
+	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.3.skip_add: add with tensor 17; 144x8x8 -> 24x8x8
 	nc = team.Chunks(11)
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 2, c, nc)
@@ -138,614 +138,504 @@ func forwardAVX2(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out,
 	}
 	team.Wait(19, nc)
 	r.lap(w, 9)
-	// l10: features.3.skip_add: residual add, 24x8x8
-	nc = team.Chunks(48)
+	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
+	nc = team.Chunks(11)
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(48, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l10_avx2(&a[l10X], &a[l10X2], &a[l10Y], s0, s1)
+			l11_avx2(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
 		}
 		team.Done(21)
 	}
 	team.Wait(21, nc)
 	r.lap(w, 10)
-	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
-	nc = team.Chunks(11)
+	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l11_avx2(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
+			l12_avx2(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
 		}
 		team.Done(23)
 	}
 	team.Wait(23, nc)
 	r.lap(w, 11)
-	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
-	nc = team.Chunks(4)
+	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l12_avx2(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
+			l13_avx2(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
 		}
 		team.Done(25)
 	}
 	team.Wait(25, nc)
 	r.lap(w, 12)
-	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l13_avx2(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
+			l14_avx2(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
 		}
 		team.Done(27)
 	}
 	team.Wait(27, nc)
 	r.lap(w, 13)
-	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l14_avx2(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
+			l15_avx2(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
 		}
 		team.Done(29)
 	}
 	team.Wait(29, nc)
 	r.lap(w, 14)
-	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.5.skip_add: add with tensor 34; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l15_avx2(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
+			l16_avx2(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
 		}
 		team.Done(31)
 	}
 	team.Wait(31, nc)
 	r.lap(w, 15)
-	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l16_avx2(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
+			l18_avx2(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
 		}
 		team.Done(33)
 	}
 	team.Wait(33, nc)
 	r.lap(w, 16)
-	// l17: features.5.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l17_avx2(&a[l17X], &a[l17X2], &a[l17Y], s0, s1)
+			l19_avx2(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
 		}
 		team.Done(35)
 	}
 	team.Wait(35, nc)
 	r.lap(w, 17)
-	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.6.skip_add: add with tensor 43; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l18_avx2(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
+			l20_avx2(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
 		}
 		team.Done(37)
 	}
 	team.Wait(37, nc)
 	r.lap(w, 18)
-	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx2(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
+			l22_avx2(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
 	team.Wait(39, nc)
 	r.lap(w, 19)
-	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l20_avx2(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
+			l23_avx2(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
 		}
 		team.Done(41)
 	}
 	team.Wait(41, nc)
 	r.lap(w, 20)
-	// l21: features.6.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l21_avx2(&a[l21X], &a[l21X2], &a[l21Y], s0, s1)
+			l24_avx2(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
 		}
 		team.Done(43)
 	}
 	team.Wait(43, nc)
 	r.lap(w, 21)
-	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l22_avx2(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
+			l25_avx2(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
 		}
 		team.Done(45)
 	}
 	team.Wait(45, nc)
 	r.lap(w, 22)
-	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l23_avx2(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
+			l26_avx2(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
 		}
 		team.Done(47)
 	}
 	team.Wait(47, nc)
 	r.lap(w, 23)
-	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.8.skip_add: add with tensor 60; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l24_avx2(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
+			l27_avx2(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
 		}
 		team.Done(49)
 	}
 	team.Wait(49, nc)
 	r.lap(w, 24)
-	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
 	nc = team.Chunks(24)
 	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l25_avx2(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
+			l29_avx2(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
 		}
 		team.Done(51)
 	}
 	team.Wait(51, nc)
 	r.lap(w, 25)
-	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l26_avx2(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
+			l30_avx2(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
 		}
 		team.Done(53)
 	}
 	team.Wait(53, nc)
 	r.lap(w, 26)
-	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
+	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.9.skip_add: add with tensor 69; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l27_avx2(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
+			l31_avx2(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
 		}
 		team.Done(55)
 	}
 	team.Wait(55, nc)
 	r.lap(w, 27)
-	// l28: features.8.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l28_avx2(&a[l28X], &a[l28X2], &a[l28Y], s0, s1)
+			l33_avx2(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
 		}
 		team.Done(57)
 	}
 	team.Wait(57, nc)
 	r.lap(w, 28)
-	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l29_avx2(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
+			l34_avx2(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
 		}
 		team.Done(59)
 	}
 	team.Wait(59, nc)
 	r.lap(w, 29)
-	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.10.skip_add: add with tensor 78; 384x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l30_avx2(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
+			l35_avx2(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
 		}
 		team.Done(61)
 	}
 	team.Wait(61, nc)
 	r.lap(w, 30)
-	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l31_avx2(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
+			l37_avx2(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
 		}
 		team.Done(63)
 	}
 	team.Wait(63, nc)
 	r.lap(w, 31)
-	// l32: features.9.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l32_avx2(&a[l32X], &a[l32X2], &a[l32Y], s0, s1)
+			l38_avx2(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
 		}
 		team.Done(65)
 	}
 	team.Wait(65, nc)
 	r.lap(w, 32)
-	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l33_avx2(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
+			l39_avx2(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
 		}
 		team.Done(67)
 	}
 	team.Wait(67, nc)
 	r.lap(w, 33)
-	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l34_avx2(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
+			l40_avx2(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
 		}
 		team.Done(69)
 	}
 	team.Wait(69, nc)
 	r.lap(w, 34)
-	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l35_avx2(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
+			l41_avx2(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
 		}
 		team.Done(71)
 	}
 	team.Wait(71, nc)
 	r.lap(w, 35)
-	// l36: features.10.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.12.skip_add: add with tensor 95; 576x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx2(&a[l36X], &a[l36X2], &a[l36Y], s0, s1)
+			l42_avx2(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
 	team.Wait(73, nc)
 	r.lap(w, 36)
-	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l37_avx2(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
+			l44_avx2(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
 		}
 		team.Done(75)
 	}
 	team.Wait(75, nc)
 	r.lap(w, 37)
-	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l38_avx2(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
+			l45_avx2(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
 		}
 		team.Done(77)
 	}
 	team.Wait(77, nc)
 	r.lap(w, 38)
-	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.13.skip_add: add with tensor 104; 576x2x2 -> 96x2x2
 	nc = team.Chunks(6)
 	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l39_avx2(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
+			l46_avx2(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
 		}
 		team.Done(79)
 	}
 	team.Wait(79, nc)
 	r.lap(w, 39)
-	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
 	nc = team.Chunks(36)
 	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l40_avx2(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
+			l48_avx2(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
 		}
 		team.Done(81)
 	}
 	team.Wait(81, nc)
 	r.lap(w, 40)
-	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
+	nc = team.Chunks(1)
 	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l41_avx2(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
+			l49_avx2(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
 		}
 		team.Done(83)
 	}
 	team.Wait(83, nc)
 	r.lap(w, 41)
-	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l42_avx2(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
+			l50_avx2(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
 		}
 		team.Done(85)
 	}
 	team.Wait(85, nc)
 	r.lap(w, 42)
-	// l43: features.12.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l43_avx2(&a[l43X], &a[l43X2], &a[l43Y], s0, s1)
+			l51_avx2(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
 		}
 		team.Done(87)
 	}
 	team.Wait(87, nc)
 	r.lap(w, 43)
-	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l44_avx2(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
+			l52_avx2(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
 		}
 		team.Done(89)
 	}
 	team.Wait(89, nc)
 	r.lap(w, 44)
-	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.15.skip_add: add with tensor 121; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l45_avx2(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
+			l53_avx2(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
 		}
 		team.Done(91)
 	}
 	team.Wait(91, nc)
 	r.lap(w, 45)
-	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l46_avx2(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
+			l55_avx2(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
 		}
 		team.Done(93)
 	}
 	team.Wait(93, nc)
 	r.lap(w, 46)
-	// l47: features.13.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l47_avx2(&a[l47X], &a[l47X2], &a[l47Y], s0, s1)
+			l56_avx2(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
 		}
 		team.Done(95)
 	}
 	team.Wait(95, nc)
 	r.lap(w, 47)
-	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.16.skip_add: add with tensor 130; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l48_avx2(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
+			l57_avx2(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
 		}
 		team.Done(97)
 	}
 	team.Wait(97, nc)
 	r.lap(w, 48)
-	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
-	nc = team.Chunks(1)
+	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l49_avx2(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
+			l59_avx2(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
 		}
 		team.Done(99)
 	}
 	team.Wait(99, nc)
 	r.lap(w, 49)
-	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
-	nc = team.Chunks(10)
+	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l50_avx2(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
+			l60_avx2(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
 		}
 		team.Done(101)
 	}
 	team.Wait(101, nc)
 	r.lap(w, 50)
-	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
+	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
+	nc = team.Chunks(20)
 	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l51_avx2(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
+			l61_avx2(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(103)
 	}
 	team.Wait(103, nc)
 	r.lap(w, 51)
-	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
+	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
+	nc = team.Chunks(80)
 	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l52_avx2(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
+			l62_avx2(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
 		}
 		team.Done(105)
 	}
 	team.Wait(105, nc)
 	r.lap(w, 52)
-	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l53_avx2(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
-		}
+	// l63: mean: mean over 1x1, 1280 channels
+	if team.Claim(107, 0) == 0 {
+		l63_avx2(&a[l63X], &a[l63Y])
 		team.Done(107)
 	}
-	team.Wait(107, nc)
+	team.Wait(107, 1)
 	r.lap(w, 53)
-	// l54: features.15.skip_add: residual add, 160
-	nc = team.Chunks(5)
+	// l64: classifier.1: linear 1280 -> 10
+	nc = team.Chunks(1)
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l54_avx2(&a[l54X], &a[l54X2], &a[l54Y], s0, s1)
+			l64_avx2(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
 		}
 		team.Done(109)
 	}
 	team.Wait(109, nc)
 	r.lap(w, 54)
-	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l55_avx2(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
-		}
+	// l65: dequant: dequantize the 10 output
+	if team.Claim(111, 0) == 0 {
+		l65Generic(out, a[l65X:][:l65XLen])
 		team.Done(111)
 	}
-	team.Wait(111, nc)
+	team.Wait(111, 1)
 	r.lap(w, 55)
-	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l56_avx2(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
-		}
-		team.Done(113)
-	}
-	team.Wait(113, nc)
-	r.lap(w, 56)
-	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l57_avx2(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
-		}
-		team.Done(115)
-	}
-	team.Wait(115, nc)
-	r.lap(w, 57)
-	// l58: features.16.skip_add: residual add, 160
-	nc = team.Chunks(5)
-	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l58_avx2(&a[l58X], &a[l58X2], &a[l58Y], s0, s1)
-		}
-		team.Done(117)
-	}
-	team.Wait(117, nc)
-	r.lap(w, 58)
-	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l59_avx2(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
-		}
-		team.Done(119)
-	}
-	team.Wait(119, nc)
-	r.lap(w, 59)
-	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l60_avx2(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
-		}
-		team.Done(121)
-	}
-	team.Wait(121, nc)
-	r.lap(w, 60)
-	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
-	nc = team.Chunks(20)
-	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l61_avx2(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
-		}
-		team.Done(123)
-	}
-	team.Wait(123, nc)
-	r.lap(w, 61)
-	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
-	nc = team.Chunks(80)
-	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l62_avx2(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
-		}
-		team.Done(125)
-	}
-	team.Wait(125, nc)
-	r.lap(w, 62)
-	// l63: mean: mean over 1x1, 1280 channels
-	if team.Claim(127, 0) == 0 {
-		l63_avx2(&a[l63X], &a[l63Y])
-		team.Done(127)
-	}
-	team.Wait(127, 1)
-	r.lap(w, 63)
-	// l64: classifier.1: linear 1280 -> 10
-	nc = team.Chunks(1)
-	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l64_avx2(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
-		}
-		team.Done(129)
-	}
-	team.Wait(129, nc)
-	r.lap(w, 64)
-	// l65: dequant: dequantize the 10 output
-	if team.Claim(131, 0) == 0 {
-		l65Generic(out, a[l65X:][:l65XLen])
-		team.Done(131)
-	}
-	team.Wait(131, 1)
-	r.lap(w, 65)
 }
 
 // forwardAVX512VNNI runs one image on the avx512vnni kernels of kernels_amd64.s (portable ones where it has none).
@@ -852,7 +742,7 @@ func forwardAVX512VNNI(r *runner, sh, own *worker, w, nw int, team *runtime.Team
 	}
 	team.Wait(17, nc)
 	r.lap(w, 8)
-	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x8x8 -> 24x8x8
+	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.3.skip_add: add with tensor 17; 144x8x8 -> 24x8x8
 	nc = team.Chunks(11)
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 2, c, nc)
@@ -863,614 +753,504 @@ func forwardAVX512VNNI(r *runner, sh, own *worker, w, nw int, team *runtime.Team
 	}
 	team.Wait(19, nc)
 	r.lap(w, 9)
-	// l10: features.3.skip_add: residual add, 24x8x8
-	nc = team.Chunks(48)
+	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
+	nc = team.Chunks(11)
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(48, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l10_avx512vnni(&a[l10X], &a[l10X2], &a[l10Y], s0, s1)
+			l11_avx512vnni(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
 		}
 		team.Done(21)
 	}
 	team.Wait(21, nc)
 	r.lap(w, 10)
-	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
-	nc = team.Chunks(11)
+	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l11_avx512vnni(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
+			l12_avx512vnni(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
 		}
 		team.Done(23)
 	}
 	team.Wait(23, nc)
 	r.lap(w, 11)
-	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
-	nc = team.Chunks(4)
+	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l12_avx512vnni(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
+			l13_avx512vnni(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
 		}
 		team.Done(25)
 	}
 	team.Wait(25, nc)
 	r.lap(w, 12)
-	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l13_avx512vnni(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
+			l14_avx512vnni(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
 		}
 		team.Done(27)
 	}
 	team.Wait(27, nc)
 	r.lap(w, 13)
-	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l14_avx512vnni(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
+			l15_avx512vnni(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
 		}
 		team.Done(29)
 	}
 	team.Wait(29, nc)
 	r.lap(w, 14)
-	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.5.skip_add: add with tensor 34; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l15_avx512vnni(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
+			l16_avx512vnni(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
 		}
 		team.Done(31)
 	}
 	team.Wait(31, nc)
 	r.lap(w, 15)
-	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l16_avx512vnni(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
+			l18_avx512vnni(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
 		}
 		team.Done(33)
 	}
 	team.Wait(33, nc)
 	r.lap(w, 16)
-	// l17: features.5.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l17_avx512vnni(&a[l17X], &a[l17X2], &a[l17Y], s0, s1)
+			l19_avx512vnni(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
 		}
 		team.Done(35)
 	}
 	team.Wait(35, nc)
 	r.lap(w, 17)
-	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.6.skip_add: add with tensor 43; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l18_avx512vnni(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
+			l20_avx512vnni(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
 		}
 		team.Done(37)
 	}
 	team.Wait(37, nc)
 	r.lap(w, 18)
-	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx512vnni(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
+			l22_avx512vnni(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
 	team.Wait(39, nc)
 	r.lap(w, 19)
-	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l20_avx512vnni(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
+			l23_avx512vnni(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
 		}
 		team.Done(41)
 	}
 	team.Wait(41, nc)
 	r.lap(w, 20)
-	// l21: features.6.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l21_avx512vnni(&a[l21X], &a[l21X2], &a[l21Y], s0, s1)
+			l24_avx512vnni(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
 		}
 		team.Done(43)
 	}
 	team.Wait(43, nc)
 	r.lap(w, 21)
-	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l22_avx512vnni(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
+			l25_avx512vnni(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
 		}
 		team.Done(45)
 	}
 	team.Wait(45, nc)
 	r.lap(w, 22)
-	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l23_avx512vnni(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
+			l26_avx512vnni(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
 		}
 		team.Done(47)
 	}
 	team.Wait(47, nc)
 	r.lap(w, 23)
-	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.8.skip_add: add with tensor 60; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l24_avx512vnni(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
+			l27_avx512vnni(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
 		}
 		team.Done(49)
 	}
 	team.Wait(49, nc)
 	r.lap(w, 24)
-	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
 	nc = team.Chunks(24)
 	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l25_avx512vnni(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
+			l29_avx512vnni(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
 		}
 		team.Done(51)
 	}
 	team.Wait(51, nc)
 	r.lap(w, 25)
-	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l26_avx512vnni(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
+			l30_avx512vnni(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
 		}
 		team.Done(53)
 	}
 	team.Wait(53, nc)
 	r.lap(w, 26)
-	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
+	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.9.skip_add: add with tensor 69; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l27_avx512vnni(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
+			l31_avx512vnni(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
 		}
 		team.Done(55)
 	}
 	team.Wait(55, nc)
 	r.lap(w, 27)
-	// l28: features.8.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l28_avx512vnni(&a[l28X], &a[l28X2], &a[l28Y], s0, s1)
+			l33_avx512vnni(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
 		}
 		team.Done(57)
 	}
 	team.Wait(57, nc)
 	r.lap(w, 28)
-	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l29_avx512vnni(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
+			l34_avx512vnni(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
 		}
 		team.Done(59)
 	}
 	team.Wait(59, nc)
 	r.lap(w, 29)
-	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.10.skip_add: add with tensor 78; 384x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l30_avx512vnni(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
+			l35_avx512vnni(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
 		}
 		team.Done(61)
 	}
 	team.Wait(61, nc)
 	r.lap(w, 30)
-	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l31_avx512vnni(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
+			l37_avx512vnni(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
 		}
 		team.Done(63)
 	}
 	team.Wait(63, nc)
 	r.lap(w, 31)
-	// l32: features.9.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l32_avx512vnni(&a[l32X], &a[l32X2], &a[l32Y], s0, s1)
+			l38_avx512vnni(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
 		}
 		team.Done(65)
 	}
 	team.Wait(65, nc)
 	r.lap(w, 32)
-	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l33_avx512vnni(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
+			l39_avx512vnni(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
 		}
 		team.Done(67)
 	}
 	team.Wait(67, nc)
 	r.lap(w, 33)
-	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l34_avx512vnni(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
+			l40_avx512vnni(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
 		}
 		team.Done(69)
 	}
 	team.Wait(69, nc)
 	r.lap(w, 34)
-	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l35_avx512vnni(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
+			l41_avx512vnni(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
 		}
 		team.Done(71)
 	}
 	team.Wait(71, nc)
 	r.lap(w, 35)
-	// l36: features.10.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.12.skip_add: add with tensor 95; 576x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx512vnni(&a[l36X], &a[l36X2], &a[l36Y], s0, s1)
+			l42_avx512vnni(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
 	team.Wait(73, nc)
 	r.lap(w, 36)
-	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l37_avx512vnni(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
+			l44_avx512vnni(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
 		}
 		team.Done(75)
 	}
 	team.Wait(75, nc)
 	r.lap(w, 37)
-	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l38_avx512vnni(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
+			l45_avx512vnni(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
 		}
 		team.Done(77)
 	}
 	team.Wait(77, nc)
 	r.lap(w, 38)
-	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.13.skip_add: add with tensor 104; 576x2x2 -> 96x2x2
 	nc = team.Chunks(6)
 	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l39_avx512vnni(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
+			l46_avx512vnni(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
 		}
 		team.Done(79)
 	}
 	team.Wait(79, nc)
 	r.lap(w, 39)
-	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
 	nc = team.Chunks(36)
 	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l40_avx512vnni(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
+			l48_avx512vnni(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
 		}
 		team.Done(81)
 	}
 	team.Wait(81, nc)
 	r.lap(w, 40)
-	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
+	nc = team.Chunks(1)
 	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l41_avx512vnni(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
+			l49_avx512vnni(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
 		}
 		team.Done(83)
 	}
 	team.Wait(83, nc)
 	r.lap(w, 41)
-	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l42_avx512vnni(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
+			l50_avx512vnni(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
 		}
 		team.Done(85)
 	}
 	team.Wait(85, nc)
 	r.lap(w, 42)
-	// l43: features.12.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l43_avx512vnni(&a[l43X], &a[l43X2], &a[l43Y], s0, s1)
+			l51_avx512vnni(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
 		}
 		team.Done(87)
 	}
 	team.Wait(87, nc)
 	r.lap(w, 43)
-	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l44_avx512vnni(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
+			l52_avx512vnni(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
 		}
 		team.Done(89)
 	}
 	team.Wait(89, nc)
 	r.lap(w, 44)
-	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.15.skip_add: add with tensor 121; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l45_avx512vnni(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
+			l53_avx512vnni(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
 		}
 		team.Done(91)
 	}
 	team.Wait(91, nc)
 	r.lap(w, 45)
-	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l46_avx512vnni(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
+			l55_avx512vnni(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
 		}
 		team.Done(93)
 	}
 	team.Wait(93, nc)
 	r.lap(w, 46)
-	// l47: features.13.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l47_avx512vnni(&a[l47X], &a[l47X2], &a[l47Y], s0, s1)
+			l56_avx512vnni(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
 		}
 		team.Done(95)
 	}
 	team.Wait(95, nc)
 	r.lap(w, 47)
-	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.16.skip_add: add with tensor 130; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l48_avx512vnni(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
+			l57_avx512vnni(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
 		}
 		team.Done(97)
 	}
 	team.Wait(97, nc)
 	r.lap(w, 48)
-	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
-	nc = team.Chunks(1)
+	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l49_avx512vnni(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
+			l59_avx512vnni(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
 		}
 		team.Done(99)
 	}
 	team.Wait(99, nc)
 	r.lap(w, 49)
-	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
-	nc = team.Chunks(10)
+	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l50_avx512vnni(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
+			l60_avx512vnni(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
 		}
 		team.Done(101)
 	}
 	team.Wait(101, nc)
 	r.lap(w, 50)
-	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
+	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
+	nc = team.Chunks(20)
 	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l51_avx512vnni(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
+			l61_avx512vnni(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(103)
 	}
 	team.Wait(103, nc)
 	r.lap(w, 51)
-	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
+	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
+	nc = team.Chunks(80)
 	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l52_avx512vnni(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
+			l62_avx512vnni(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
 		}
 		team.Done(105)
 	}
 	team.Wait(105, nc)
 	r.lap(w, 52)
-	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l53_avx512vnni(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
-		}
+	// l63: mean: mean over 1x1, 1280 channels
+	if team.Claim(107, 0) == 0 {
+		l63_avx512vnni(&a[l63X], &a[l63Y])
 		team.Done(107)
 	}
-	team.Wait(107, nc)
+	team.Wait(107, 1)
 	r.lap(w, 53)
-	// l54: features.15.skip_add: residual add, 160
-	nc = team.Chunks(5)
+	// l64: classifier.1: linear 1280 -> 10
+	nc = team.Chunks(1)
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l54_avx512vnni(&a[l54X], &a[l54X2], &a[l54Y], s0, s1)
+			l64_avx512vnni(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
 		}
 		team.Done(109)
 	}
 	team.Wait(109, nc)
 	r.lap(w, 54)
-	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l55_avx512vnni(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
-		}
+	// l65: dequant: dequantize the 10 output
+	if team.Claim(111, 0) == 0 {
+		l65Generic(out, a[l65X:][:l65XLen])
 		team.Done(111)
 	}
-	team.Wait(111, nc)
+	team.Wait(111, 1)
 	r.lap(w, 55)
-	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l56_avx512vnni(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
-		}
-		team.Done(113)
-	}
-	team.Wait(113, nc)
-	r.lap(w, 56)
-	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l57_avx512vnni(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
-		}
-		team.Done(115)
-	}
-	team.Wait(115, nc)
-	r.lap(w, 57)
-	// l58: features.16.skip_add: residual add, 160
-	nc = team.Chunks(5)
-	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l58_avx512vnni(&a[l58X], &a[l58X2], &a[l58Y], s0, s1)
-		}
-		team.Done(117)
-	}
-	team.Wait(117, nc)
-	r.lap(w, 58)
-	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l59_avx512vnni(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
-		}
-		team.Done(119)
-	}
-	team.Wait(119, nc)
-	r.lap(w, 59)
-	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l60_avx512vnni(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
-		}
-		team.Done(121)
-	}
-	team.Wait(121, nc)
-	r.lap(w, 60)
-	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
-	nc = team.Chunks(20)
-	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l61_avx512vnni(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
-		}
-		team.Done(123)
-	}
-	team.Wait(123, nc)
-	r.lap(w, 61)
-	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
-	nc = team.Chunks(80)
-	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l62_avx512vnni(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
-		}
-		team.Done(125)
-	}
-	team.Wait(125, nc)
-	r.lap(w, 62)
-	// l63: mean: mean over 1x1, 1280 channels
-	if team.Claim(127, 0) == 0 {
-		l63_avx512vnni(&a[l63X], &a[l63Y])
-		team.Done(127)
-	}
-	team.Wait(127, 1)
-	r.lap(w, 63)
-	// l64: classifier.1: linear 1280 -> 10
-	nc = team.Chunks(1)
-	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l64_avx512vnni(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
-		}
-		team.Done(129)
-	}
-	team.Wait(129, nc)
-	r.lap(w, 64)
-	// l65: dequant: dequantize the 10 output
-	if team.Claim(131, 0) == 0 {
-		l65Generic(out, a[l65X:][:l65XLen])
-		team.Done(131)
-	}
-	team.Wait(131, 1)
-	r.lap(w, 65)
 }
 
 // forwardAVX512 runs one image on the avx512 kernels of kernels_amd64.s (portable ones where it has none).
@@ -1577,7 +1357,7 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	}
 	team.Wait(17, nc)
 	r.lap(w, 8)
-	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x8x8 -> 24x8x8
+	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.3.skip_add: add with tensor 17; 144x8x8 -> 24x8x8
 	nc = team.Chunks(11)
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 2, c, nc)
@@ -1588,614 +1368,504 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	}
 	team.Wait(19, nc)
 	r.lap(w, 9)
-	// l10: features.3.skip_add: residual add, 24x8x8
-	nc = team.Chunks(48)
+	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
+	nc = team.Chunks(11)
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(48, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l10_avx512(&a[l10X], &a[l10X2], &a[l10Y], s0, s1)
+			l11_avx512(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
 		}
 		team.Done(21)
 	}
 	team.Wait(21, nc)
 	r.lap(w, 10)
-	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
-	nc = team.Chunks(11)
+	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l11_avx512(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
+			l12_avx512(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
 		}
 		team.Done(23)
 	}
 	team.Wait(23, nc)
 	r.lap(w, 11)
-	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
-	nc = team.Chunks(4)
+	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l12_avx512(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
+			l13_avx512(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
 		}
 		team.Done(25)
 	}
 	team.Wait(25, nc)
 	r.lap(w, 12)
-	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l13_avx512(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
+			l14_avx512(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
 		}
 		team.Done(27)
 	}
 	team.Wait(27, nc)
 	r.lap(w, 13)
-	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l14_avx512(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
+			l15_avx512(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
 		}
 		team.Done(29)
 	}
 	team.Wait(29, nc)
 	r.lap(w, 14)
-	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.5.skip_add: add with tensor 34; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l15_avx512(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
+			l16_avx512(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
 		}
 		team.Done(31)
 	}
 	team.Wait(31, nc)
 	r.lap(w, 15)
-	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l16_avx512(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
+			l18_avx512(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
 		}
 		team.Done(33)
 	}
 	team.Wait(33, nc)
 	r.lap(w, 16)
-	// l17: features.5.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l17_avx512(&a[l17X], &a[l17X2], &a[l17Y], s0, s1)
+			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
 		}
 		team.Done(35)
 	}
 	team.Wait(35, nc)
 	r.lap(w, 17)
-	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.6.skip_add: add with tensor 43; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l18_avx512(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
+			l20_avx512(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
 		}
 		team.Done(37)
 	}
 	team.Wait(37, nc)
 	r.lap(w, 18)
-	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
+			l22_avx512(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
 	team.Wait(39, nc)
 	r.lap(w, 19)
-	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l20_avx512(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
+			l23_avx512(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
 		}
 		team.Done(41)
 	}
 	team.Wait(41, nc)
 	r.lap(w, 20)
-	// l21: features.6.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l21_avx512(&a[l21X], &a[l21X2], &a[l21Y], s0, s1)
+			l24_avx512(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
 		}
 		team.Done(43)
 	}
 	team.Wait(43, nc)
 	r.lap(w, 21)
-	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l22_avx512(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
+			l25_avx512(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
 		}
 		team.Done(45)
 	}
 	team.Wait(45, nc)
 	r.lap(w, 22)
-	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l23_avx512(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
+			l26_avx512(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
 		}
 		team.Done(47)
 	}
 	team.Wait(47, nc)
 	r.lap(w, 23)
-	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.8.skip_add: add with tensor 60; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l24_avx512(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
+			l27_avx512(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
 		}
 		team.Done(49)
 	}
 	team.Wait(49, nc)
 	r.lap(w, 24)
-	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
 	nc = team.Chunks(24)
 	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l25_avx512(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
+			l29_avx512(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
 		}
 		team.Done(51)
 	}
 	team.Wait(51, nc)
 	r.lap(w, 25)
-	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l26_avx512(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
+			l30_avx512(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
 		}
 		team.Done(53)
 	}
 	team.Wait(53, nc)
 	r.lap(w, 26)
-	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
+	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.9.skip_add: add with tensor 69; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l27_avx512(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
+			l31_avx512(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
 		}
 		team.Done(55)
 	}
 	team.Wait(55, nc)
 	r.lap(w, 27)
-	// l28: features.8.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l28_avx512(&a[l28X], &a[l28X2], &a[l28Y], s0, s1)
+			l33_avx512(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
 		}
 		team.Done(57)
 	}
 	team.Wait(57, nc)
 	r.lap(w, 28)
-	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l29_avx512(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
+			l34_avx512(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
 		}
 		team.Done(59)
 	}
 	team.Wait(59, nc)
 	r.lap(w, 29)
-	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.10.skip_add: add with tensor 78; 384x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l30_avx512(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
+			l35_avx512(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
 		}
 		team.Done(61)
 	}
 	team.Wait(61, nc)
 	r.lap(w, 30)
-	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l31_avx512(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
+			l37_avx512(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
 		}
 		team.Done(63)
 	}
 	team.Wait(63, nc)
 	r.lap(w, 31)
-	// l32: features.9.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l32_avx512(&a[l32X], &a[l32X2], &a[l32Y], s0, s1)
+			l38_avx512(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
 		}
 		team.Done(65)
 	}
 	team.Wait(65, nc)
 	r.lap(w, 32)
-	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l33_avx512(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
+			l39_avx512(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
 		}
 		team.Done(67)
 	}
 	team.Wait(67, nc)
 	r.lap(w, 33)
-	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l34_avx512(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
+			l40_avx512(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
 		}
 		team.Done(69)
 	}
 	team.Wait(69, nc)
 	r.lap(w, 34)
-	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l35_avx512(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
+			l41_avx512(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
 		}
 		team.Done(71)
 	}
 	team.Wait(71, nc)
 	r.lap(w, 35)
-	// l36: features.10.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.12.skip_add: add with tensor 95; 576x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx512(&a[l36X], &a[l36X2], &a[l36Y], s0, s1)
+			l42_avx512(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
 	team.Wait(73, nc)
 	r.lap(w, 36)
-	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l37_avx512(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
+			l44_avx512(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
 		}
 		team.Done(75)
 	}
 	team.Wait(75, nc)
 	r.lap(w, 37)
-	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l38_avx512(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
+			l45_avx512(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
 		}
 		team.Done(77)
 	}
 	team.Wait(77, nc)
 	r.lap(w, 38)
-	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.13.skip_add: add with tensor 104; 576x2x2 -> 96x2x2
 	nc = team.Chunks(6)
 	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l39_avx512(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
+			l46_avx512(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
 		}
 		team.Done(79)
 	}
 	team.Wait(79, nc)
 	r.lap(w, 39)
-	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
 	nc = team.Chunks(36)
 	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l40_avx512(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
+			l48_avx512(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
 		}
 		team.Done(81)
 	}
 	team.Wait(81, nc)
 	r.lap(w, 40)
-	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
+	nc = team.Chunks(1)
 	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l41_avx512(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
+			l49_avx512(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
 		}
 		team.Done(83)
 	}
 	team.Wait(83, nc)
 	r.lap(w, 41)
-	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l42_avx512(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
+			l50_avx512(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
 		}
 		team.Done(85)
 	}
 	team.Wait(85, nc)
 	r.lap(w, 42)
-	// l43: features.12.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l43_avx512(&a[l43X], &a[l43X2], &a[l43Y], s0, s1)
+			l51_avx512(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
 		}
 		team.Done(87)
 	}
 	team.Wait(87, nc)
 	r.lap(w, 43)
-	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l44_avx512(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
+			l52_avx512(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
 		}
 		team.Done(89)
 	}
 	team.Wait(89, nc)
 	r.lap(w, 44)
-	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.15.skip_add: add with tensor 121; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l45_avx512(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
+			l53_avx512(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
 		}
 		team.Done(91)
 	}
 	team.Wait(91, nc)
 	r.lap(w, 45)
-	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l46_avx512(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
+			l55_avx512(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
 		}
 		team.Done(93)
 	}
 	team.Wait(93, nc)
 	r.lap(w, 46)
-	// l47: features.13.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l47_avx512(&a[l47X], &a[l47X2], &a[l47Y], s0, s1)
+			l56_avx512(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
 		}
 		team.Done(95)
 	}
 	team.Wait(95, nc)
 	r.lap(w, 47)
-	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.16.skip_add: add with tensor 130; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l48_avx512(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
+			l57_avx512(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
 		}
 		team.Done(97)
 	}
 	team.Wait(97, nc)
 	r.lap(w, 48)
-	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
-	nc = team.Chunks(1)
+	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l49_avx512(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
+			l59_avx512(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
 		}
 		team.Done(99)
 	}
 	team.Wait(99, nc)
 	r.lap(w, 49)
-	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
-	nc = team.Chunks(10)
+	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l50_avx512(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
+			l60_avx512(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
 		}
 		team.Done(101)
 	}
 	team.Wait(101, nc)
 	r.lap(w, 50)
-	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
+	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
+	nc = team.Chunks(20)
 	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l51_avx512(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
+			l61_avx512(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(103)
 	}
 	team.Wait(103, nc)
 	r.lap(w, 51)
-	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
+	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
+	nc = team.Chunks(80)
 	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l52_avx512(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
+			l62_avx512(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
 		}
 		team.Done(105)
 	}
 	team.Wait(105, nc)
 	r.lap(w, 52)
-	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l53_avx512(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
-		}
+	// l63: mean: mean over 1x1, 1280 channels
+	if team.Claim(107, 0) == 0 {
+		l63_avx512(&a[l63X], &a[l63Y])
 		team.Done(107)
 	}
-	team.Wait(107, nc)
+	team.Wait(107, 1)
 	r.lap(w, 53)
-	// l54: features.15.skip_add: residual add, 160
-	nc = team.Chunks(5)
+	// l64: classifier.1: linear 1280 -> 10
+	nc = team.Chunks(1)
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l54_avx512(&a[l54X], &a[l54X2], &a[l54Y], s0, s1)
+			l64_avx512(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
 		}
 		team.Done(109)
 	}
 	team.Wait(109, nc)
 	r.lap(w, 54)
-	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l55_avx512(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
-		}
+	// l65: dequant: dequantize the 10 output
+	if team.Claim(111, 0) == 0 {
+		l65Generic(out, a[l65X:][:l65XLen])
 		team.Done(111)
 	}
-	team.Wait(111, nc)
+	team.Wait(111, 1)
 	r.lap(w, 55)
-	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l56_avx512(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
-		}
-		team.Done(113)
-	}
-	team.Wait(113, nc)
-	r.lap(w, 56)
-	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l57_avx512(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
-		}
-		team.Done(115)
-	}
-	team.Wait(115, nc)
-	r.lap(w, 57)
-	// l58: features.16.skip_add: residual add, 160
-	nc = team.Chunks(5)
-	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l58_avx512(&a[l58X], &a[l58X2], &a[l58Y], s0, s1)
-		}
-		team.Done(117)
-	}
-	team.Wait(117, nc)
-	r.lap(w, 58)
-	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l59_avx512(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
-		}
-		team.Done(119)
-	}
-	team.Wait(119, nc)
-	r.lap(w, 59)
-	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l60_avx512(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
-		}
-		team.Done(121)
-	}
-	team.Wait(121, nc)
-	r.lap(w, 60)
-	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
-	nc = team.Chunks(20)
-	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l61_avx512(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
-		}
-		team.Done(123)
-	}
-	team.Wait(123, nc)
-	r.lap(w, 61)
-	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
-	nc = team.Chunks(80)
-	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l62_avx512(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
-		}
-		team.Done(125)
-	}
-	team.Wait(125, nc)
-	r.lap(w, 62)
-	// l63: mean: mean over 1x1, 1280 channels
-	if team.Claim(127, 0) == 0 {
-		l63_avx512(&a[l63X], &a[l63Y])
-		team.Done(127)
-	}
-	team.Wait(127, 1)
-	r.lap(w, 63)
-	// l64: classifier.1: linear 1280 -> 10
-	nc = team.Chunks(1)
-	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l64_avx512(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
-		}
-		team.Done(129)
-	}
-	team.Wait(129, nc)
-	r.lap(w, 64)
-	// l65: dequant: dequantize the 10 output
-	if team.Claim(131, 0) == 0 {
-		l65Generic(out, a[l65X:][:l65XLen])
-		team.Done(131)
-	}
-	team.Wait(131, 1)
-	r.lap(w, 65)
 }
 
 // forwardAMX runs one image on the amx kernels of kernels_amd64.s (portable ones where it has none).
@@ -2302,7 +1972,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	}
 	team.Wait(17, nc)
 	r.lap(w, 8)
-	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x8x8 -> 24x8x8
+	// l09: features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.3.skip_add: add with tensor 17; 144x8x8 -> 24x8x8
 	nc = team.Chunks(11)
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 2, c, nc)
@@ -2313,612 +1983,502 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	}
 	team.Wait(19, nc)
 	r.lap(w, 9)
-	// l10: features.3.skip_add: residual add, 24x8x8
-	nc = team.Chunks(48)
+	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
+	nc = team.Chunks(11)
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(48, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l10_avx512(&a[l10X], &a[l10X2], &a[l10Y], s0, s1)
+			l11_amx(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
 		}
 		team.Done(21)
 	}
 	team.Wait(21, nc)
 	r.lap(w, 10)
-	// l11: features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8
-	nc = team.Chunks(11)
+	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(23, 0); c < nc; c = team.Claim(23, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l11_amx(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
+			l12_avx512(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
 		}
 		team.Done(23)
 	}
 	team.Wait(23, nc)
 	r.lap(w, 11)
-	// l12: features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4
-	nc = team.Chunks(4)
+	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(25, 0); c < nc; c = team.Claim(25, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l12_avx512(&a[l12X], wptr(l12W), &a[l12Y], s0, s1)
+			l13_amx(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
 		}
 		team.Done(25)
 	}
 	team.Wait(25, nc)
 	r.lap(w, 12)
-	// l13: features.4.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l13_amx(&a[l13X], wptr(l13W), &a[l13Y], t, s0, s1, n0, n1)
+			l14_amx(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
 		}
 		team.Done(27)
 	}
 	team.Wait(27, nc)
 	r.lap(w, 13)
-	// l14: features.5.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(29, 0); c < nc; c = team.Claim(29, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l14_amx(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
+			l15_avx512(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
 		}
 		team.Done(29)
 	}
 	team.Wait(29, nc)
 	r.lap(w, 14)
-	// l15: features.5.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.5.skip_add: add with tensor 34; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(31, 0); c < nc; c = team.Claim(31, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l15_avx512(&a[l15X], wptr(l15W), &a[l15Y], s0, s1)
+			l16_amx(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
 		}
 		team.Done(31)
 	}
 	team.Wait(31, nc)
 	r.lap(w, 15)
-	// l16: features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l16_amx(&a[l16X], wptr(l16W), &a[l16Y], t, s0, s1, n0, n1)
+			l18_amx(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
 		}
 		team.Done(33)
 	}
 	team.Wait(33, nc)
 	r.lap(w, 16)
-	// l17: features.5.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
+	nc = team.Chunks(4)
 	for c := team.Claim(35, 0); c < nc; c = team.Claim(35, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l17_avx512(&a[l17X], &a[l17X2], &a[l17Y], s0, s1)
+			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
 		}
 		team.Done(35)
 	}
 	team.Wait(35, nc)
 	r.lap(w, 17)
-	// l18: features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.6.skip_add: add with tensor 43; 192x4x4 -> 32x4x4
+	nc = team.Chunks(3)
 	for c := team.Claim(37, 0); c < nc; c = team.Claim(37, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l18_amx(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
+			l20_amx(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
 		}
 		team.Done(37)
 	}
 	team.Wait(37, nc)
 	r.lap(w, 18)
-	// l19: features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4
-	nc = team.Chunks(4)
+	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
+	nc = team.Chunks(12)
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(4, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l19_avx512(&a[l19X], wptr(l19W), &a[l19Y], s0, s1)
+			l22_amx(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}
 	team.Wait(39, nc)
 	r.lap(w, 19)
-	// l20: features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4
-	nc = team.Chunks(3)
+	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(41, 0); c < nc; c = team.Claim(41, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 2, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l20_amx(&a[l20X], wptr(l20W), &a[l20Y], t, s0, s1, n0, n1)
+			l23_avx512(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
 		}
 		team.Done(41)
 	}
 	team.Wait(41, nc)
 	r.lap(w, 20)
-	// l21: features.6.skip_add: residual add, 32x4x4
-	nc = team.Chunks(16)
+	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(43, 0); c < nc; c = team.Claim(43, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(16, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l21_avx512(&a[l21X], &a[l21X2], &a[l21Y], s0, s1)
+			l24_amx(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
 		}
 		team.Done(43)
 	}
 	team.Wait(43, nc)
 	r.lap(w, 21)
-	// l22: features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4
-	nc = team.Chunks(12)
+	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(45, 0); c < nc; c = team.Claim(45, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l22_amx(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
+			l25_amx(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
 		}
 		team.Done(45)
 	}
 	team.Wait(45, nc)
 	r.lap(w, 22)
-	// l23: features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2
+	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(47, 0); c < nc; c = team.Claim(47, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l23_avx512(&a[l23X], wptr(l23W), &a[l23Y], s0, s1)
+			l26_avx512(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
 		}
 		team.Done(47)
 	}
 	team.Wait(47, nc)
 	r.lap(w, 23)
-	// l24: features.7.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x2x2 -> 64x2x2
+	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.8.skip_add: add with tensor 60; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(49, 0); c < nc; c = team.Claim(49, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l24_amx(&a[l24X], wptr(l24W), &a[l24Y], t, s0, s1, n0, n1)
+			l27_amx(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
 		}
 		team.Done(49)
 	}
 	team.Wait(49, nc)
 	r.lap(w, 24)
-	// l25: features.8.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
 	nc = team.Chunks(24)
 	for c := team.Claim(51, 0); c < nc; c = team.Claim(51, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l25_amx(&a[l25X], wptr(l25W), &a[l25Y], t, s0, s1, n0, n1)
+			l29_amx(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
 		}
 		team.Done(51)
 	}
 	team.Wait(51, nc)
 	r.lap(w, 25)
-	// l26: features.8.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(53, 0); c < nc; c = team.Claim(53, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l26_avx512(&a[l26X], wptr(l26W), &a[l26Y], s0, s1)
+			l30_avx512(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
 		}
 		team.Done(53)
 	}
 	team.Wait(53, nc)
 	r.lap(w, 26)
-	// l27: features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
+	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.9.skip_add: add with tensor 69; 384x2x2 -> 64x2x2
 	nc = team.Chunks(4)
 	for c := team.Claim(55, 0); c < nc; c = team.Claim(55, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l27_amx(&a[l27X], wptr(l27W), &a[l27Y], t, s0, s1, n0, n1)
+			l31_amx(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
 		}
 		team.Done(55)
 	}
 	team.Wait(55, nc)
 	r.lap(w, 27)
-	// l28: features.8.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(57, 0); c < nc; c = team.Claim(57, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l28_avx512(&a[l28X], &a[l28X2], &a[l28Y], s0, s1)
+			l33_amx(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
 		}
 		team.Done(57)
 	}
 	team.Wait(57, nc)
 	r.lap(w, 28)
-	// l29: features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(59, 0); c < nc; c = team.Claim(59, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l29_amx(&a[l29X], wptr(l29W), &a[l29Y], t, s0, s1, n0, n1)
+			l34_avx512(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
 		}
 		team.Done(59)
 	}
 	team.Wait(59, nc)
 	r.lap(w, 29)
-	// l30: features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.10.skip_add: add with tensor 78; 384x2x2 -> 64x2x2
+	nc = team.Chunks(4)
 	for c := team.Claim(61, 0); c < nc; c = team.Claim(61, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l30_avx512(&a[l30X], wptr(l30W), &a[l30Y], s0, s1)
+			l35_amx(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
 		}
 		team.Done(61)
 	}
 	team.Wait(61, nc)
 	r.lap(w, 30)
-	// l31: features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
+	nc = team.Chunks(24)
 	for c := team.Claim(63, 0); c < nc; c = team.Claim(63, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l31_amx(&a[l31X], wptr(l31W), &a[l31Y], t, s0, s1, n0, n1)
+			l37_amx(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
 		}
 		team.Done(63)
 	}
 	team.Wait(63, nc)
 	r.lap(w, 31)
-	// l32: features.9.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(65, 0); c < nc; c = team.Claim(65, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l32_avx512(&a[l32X], &a[l32X2], &a[l32Y], s0, s1)
+			l38_avx512(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
 		}
 		team.Done(65)
 	}
 	team.Wait(65, nc)
 	r.lap(w, 32)
-	// l33: features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(67, 0); c < nc; c = team.Claim(67, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l33_amx(&a[l33X], wptr(l33W), &a[l33Y], t, s0, s1, n0, n1)
+			l39_amx(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
 		}
 		team.Done(67)
 	}
 	team.Wait(67, nc)
 	r.lap(w, 33)
-	// l34: features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
-	nc = team.Chunks(2)
+	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(69, 0); c < nc; c = team.Claim(69, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l34_avx512(&a[l34X], wptr(l34W), &a[l34Y], s0, s1)
+			l40_amx(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
 		}
 		team.Done(69)
 	}
 	team.Wait(69, nc)
 	r.lap(w, 34)
-	// l35: features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2
-	nc = team.Chunks(4)
+	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
+	nc = team.Chunks(2)
 	for c := team.Claim(71, 0); c < nc; c = team.Claim(71, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 4, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l35_amx(&a[l35X], wptr(l35W), &a[l35Y], t, s0, s1, n0, n1)
+			l41_avx512(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
 		}
 		team.Done(71)
 	}
 	team.Wait(71, nc)
 	r.lap(w, 35)
-	// l36: features.10.skip_add: residual add, 64x2x2
-	nc = team.Chunks(8)
+	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.12.skip_add: add with tensor 95; 576x2x2 -> 96x2x2
+	nc = team.Chunks(6)
 	for c := team.Claim(73, 0); c < nc; c = team.Claim(73, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(8, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l36_avx512(&a[l36X], &a[l36X2], &a[l36Y], s0, s1)
+			l42_amx(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
 		}
 		team.Done(73)
 	}
 	team.Wait(73, nc)
 	r.lap(w, 36)
-	// l37: features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2
-	nc = team.Chunks(24)
+	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	nc = team.Chunks(36)
 	for c := team.Claim(75, 0); c < nc; c = team.Claim(75, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 24, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l37_amx(&a[l37X], wptr(l37W), &a[l37Y], t, s0, s1, n0, n1)
+			l44_amx(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
 		}
 		team.Done(75)
 	}
 	team.Wait(75, nc)
 	r.lap(w, 37)
-	// l38: features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2
+	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
 	nc = team.Chunks(2)
 	for c := team.Claim(77, 0); c < nc; c = team.Claim(77, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l38_avx512(&a[l38X], wptr(l38W), &a[l38Y], s0, s1)
+			l45_avx512(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
 		}
 		team.Done(77)
 	}
 	team.Wait(77, nc)
 	r.lap(w, 38)
-	// l39: features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2
+	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.13.skip_add: add with tensor 104; 576x2x2 -> 96x2x2
 	nc = team.Chunks(6)
 	for c := team.Claim(79, 0); c < nc; c = team.Claim(79, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l39_amx(&a[l39X], wptr(l39W), &a[l39Y], t, s0, s1, n0, n1)
+			l46_amx(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
 		}
 		team.Done(79)
 	}
 	team.Wait(79, nc)
 	r.lap(w, 39)
-	// l40: features.12.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
+	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
 	nc = team.Chunks(36)
 	for c := team.Claim(81, 0); c < nc; c = team.Claim(81, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l40_amx(&a[l40X], wptr(l40W), &a[l40Y], t, s0, s1, n0, n1)
+			l48_amx(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
 		}
 		team.Done(81)
 	}
 	team.Wait(81, nc)
 	r.lap(w, 40)
-	// l41: features.12.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
+	nc = team.Chunks(1)
 	for c := team.Claim(83, 0); c < nc; c = team.Claim(83, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l41_avx512(&a[l41X], wptr(l41W), &a[l41Y], s0, s1)
+			l49_avx512(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
 		}
 		team.Done(83)
 	}
 	team.Wait(83, nc)
 	r.lap(w, 41)
-	// l42: features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(85, 0); c < nc; c = team.Claim(85, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l42_amx(&a[l42X], wptr(l42W), &a[l42Y], t, s0, s1, n0, n1)
+			l50_amx(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
 		}
 		team.Done(85)
 	}
 	team.Wait(85, nc)
 	r.lap(w, 42)
-	// l43: features.12.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(87, 0); c < nc; c = team.Claim(87, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l43_avx512(&a[l43X], &a[l43X2], &a[l43Y], s0, s1)
+			l51_amx(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
 		}
 		team.Done(87)
 	}
 	team.Wait(87, nc)
 	r.lap(w, 43)
-	// l44: features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(89, 0); c < nc; c = team.Claim(89, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l44_amx(&a[l44X], wptr(l44W), &a[l44Y], t, s0, s1, n0, n1)
+			l52_avx512(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
 		}
 		team.Done(89)
 	}
 	team.Wait(89, nc)
 	r.lap(w, 44)
-	// l45: features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2
-	nc = team.Chunks(2)
+	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.15.skip_add: add with tensor 121; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(91, 0); c < nc; c = team.Claim(91, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(2, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l45_avx512(&a[l45X], wptr(l45W), &a[l45Y], s0, s1)
+			l53_amx(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
 		}
 		team.Done(91)
 	}
 	team.Wait(91, nc)
 	r.lap(w, 45)
-	// l46: features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2
-	nc = team.Chunks(6)
+	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(93, 0); c < nc; c = team.Claim(93, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 6, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l46_amx(&a[l46X], wptr(l46W), &a[l46Y], t, s0, s1, n0, n1)
+			l55_amx(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
 		}
 		team.Done(93)
 	}
 	team.Wait(93, nc)
 	r.lap(w, 46)
-	// l47: features.13.skip_add: residual add, 96x2x2
-	nc = team.Chunks(12)
+	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(95, 0); c < nc; c = team.Claim(95, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(12, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l47_avx512(&a[l47X], &a[l47X2], &a[l47Y], s0, s1)
+			l56_avx512(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
 		}
 		team.Done(95)
 	}
 	team.Wait(95, nc)
 	r.lap(w, 47)
-	// l48: features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2
-	nc = team.Chunks(36)
+	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.16.skip_add: add with tensor 130; 960 -> 160
+	nc = team.Chunks(10)
 	for c := team.Claim(97, 0); c < nc; c = team.Claim(97, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 36, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l48_amx(&a[l48X], wptr(l48W), &a[l48Y], t, s0, s1, n0, n1)
+			l57_amx(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
 		}
 		team.Done(97)
 	}
 	team.Wait(97, nc)
 	r.lap(w, 48)
-	// l49: features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576
-	nc = team.Chunks(1)
+	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
+	nc = team.Chunks(60)
 	for c := team.Claim(99, 0); c < nc; c = team.Claim(99, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l49_avx512(&a[l49X], wptr(l49W), &a[l49Y], s0, s1)
+			l59_amx(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
 		}
 		team.Done(99)
 	}
 	team.Wait(99, nc)
 	r.lap(w, 49)
-	// l50: features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160
-	nc = team.Chunks(10)
+	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
+	nc = team.Chunks(1)
 	for c := team.Claim(101, 0); c < nc; c = team.Claim(101, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l50_amx(&a[l50X], wptr(l50W), &a[l50Y], t, s0, s1, n0, n1)
+			l60_avx512(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
 		}
 		team.Done(101)
 	}
 	team.Wait(101, nc)
 	r.lap(w, 50)
-	// l51: features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
+	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
+	nc = team.Chunks(20)
 	for c := team.Claim(103, 0); c < nc; c = team.Claim(103, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l51_amx(&a[l51X], wptr(l51W), &a[l51Y], t, s0, s1, n0, n1)
+			l61_amx(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
 		}
 		team.Done(103)
 	}
 	team.Wait(103, nc)
 	r.lap(w, 51)
-	// l52: features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
+	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
+	nc = team.Chunks(80)
 	for c := team.Claim(105, 0); c < nc; c = team.Claim(105, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l52_avx512(&a[l52X], wptr(l52W), &a[l52Y], s0, s1)
+			l62_amx(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
 		}
 		team.Done(105)
 	}
 	team.Wait(105, nc)
 	r.lap(w, 52)
-	// l53: features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(107, 0); c < nc; c = team.Claim(107, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l53_amx(&a[l53X], wptr(l53W), &a[l53Y], t, s0, s1, n0, n1)
-		}
+	// l63: mean: mean over 1x1, 1280 channels
+	if team.Claim(107, 0) == 0 {
+		l63_avx512(&a[l63X], &a[l63Y])
 		team.Done(107)
 	}
-	team.Wait(107, nc)
+	team.Wait(107, 1)
 	r.lap(w, 53)
-	// l54: features.15.skip_add: residual add, 160
-	nc = team.Chunks(5)
+	// l64: classifier.1: linear 1280 -> 10
+	nc = team.Chunks(1)
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
+		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l54_avx512(&a[l54X], &a[l54X2], &a[l54Y], s0, s1)
+			l64_amx(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
 		}
 		team.Done(109)
 	}
 	team.Wait(109, nc)
 	r.lap(w, 54)
-	// l55: features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(111, 0); c < nc; c = team.Claim(111, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l55_amx(&a[l55X], wptr(l55W), &a[l55Y], t, s0, s1, n0, n1)
-		}
+	// l65: dequant: dequantize the 10 output
+	if team.Claim(111, 0) == 0 {
+		l65Generic(out, a[l65X:][:l65XLen])
 		team.Done(111)
 	}
-	team.Wait(111, nc)
+	team.Wait(111, 1)
 	r.lap(w, 55)
-	// l56: features.16.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(113, 0); c < nc; c = team.Claim(113, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l56_avx512(&a[l56X], wptr(l56W), &a[l56Y], s0, s1)
-		}
-		team.Done(113)
-	}
-	team.Wait(113, nc)
-	r.lap(w, 56)
-	// l57: features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160
-	nc = team.Chunks(10)
-	for c := team.Claim(115, 0); c < nc; c = team.Claim(115, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 10, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l57_amx(&a[l57X], wptr(l57W), &a[l57Y], t, s0, s1, n0, n1)
-		}
-		team.Done(115)
-	}
-	team.Wait(115, nc)
-	r.lap(w, 57)
-	// l58: features.16.skip_add: residual add, 160
-	nc = team.Chunks(5)
-	for c := team.Claim(117, 0); c < nc; c = team.Claim(117, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(5, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l58_avx512(&a[l58X], &a[l58X2], &a[l58Y], s0, s1)
-		}
-		team.Done(117)
-	}
-	team.Wait(117, nc)
-	r.lap(w, 58)
-	// l59: features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960
-	nc = team.Chunks(60)
-	for c := team.Claim(119, 0); c < nc; c = team.Claim(119, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 60, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l59_amx(&a[l59X], wptr(l59W), &a[l59Y], t, s0, s1, n0, n1)
-		}
-		team.Done(119)
-	}
-	team.Wait(119, nc)
-	r.lap(w, 59)
-	// l60: features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960
-	nc = team.Chunks(1)
-	for c := team.Claim(121, 0); c < nc; c = team.Claim(121, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l60_avx512(&a[l60X], wptr(l60W), &a[l60Y], s0, s1)
-		}
-		team.Done(121)
-	}
-	team.Wait(121, nc)
-	r.lap(w, 60)
-	// l61: features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320
-	nc = team.Chunks(20)
-	for c := team.Claim(123, 0); c < nc; c = team.Claim(123, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 20, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l61_amx(&a[l61X], wptr(l61W), &a[l61Y], t, s0, s1, n0, n1)
-		}
-		team.Done(123)
-	}
-	team.Wait(123, nc)
-	r.lap(w, 61)
-	// l62: features.18.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 320 -> 1280
-	nc = team.Chunks(80)
-	for c := team.Claim(125, 0); c < nc; c = team.Claim(125, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 80, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l62_amx(&a[l62X], wptr(l62W), &a[l62Y], t, s0, s1, n0, n1)
-		}
-		team.Done(125)
-	}
-	team.Wait(125, nc)
-	r.lap(w, 62)
-	// l63: mean: mean over 1x1, 1280 channels
-	if team.Claim(127, 0) == 0 {
-		l63_avx512(&a[l63X], &a[l63Y])
-		team.Done(127)
-	}
-	team.Wait(127, 1)
-	r.lap(w, 63)
-	// l64: classifier.1: linear 1280 -> 10
-	nc = team.Chunks(1)
-	for c := team.Claim(129, 0); c < nc; c = team.Claim(129, c+1) {
-		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
-		if s0 < s1 && n0 < n1 {
-			l64_amx(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
-		}
-		team.Done(129)
-	}
-	team.Wait(129, nc)
-	r.lap(w, 64)
-	// l65: dequant: dequantize the 10 output
-	if team.Claim(131, 0) == 0 {
-		l65Generic(out, a[l65X:][:l65XLen])
-		team.Done(131)
-	}
-	team.Wait(131, 1)
-	r.lap(w, 65)
 }

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x7c94638e2116785c
+const forwardBuild uint64 = 0x5883a76d6d8b17b1
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

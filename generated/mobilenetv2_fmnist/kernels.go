@@ -5,7 +5,7 @@ package mobilenetv2_fmnist
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x7c94638e2116785c
+const kernelsBuild uint64 = 0x5883a76d6d8b17b1
 
 // l00Generic runs quant: quantize the 3x32x32 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {
@@ -337,7 +337,7 @@ func l08Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l09Generic runs features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x8x8 -> 24x8x8.
+// l09Generic runs features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.3.skip_add: add with tensor 17; 144x8x8 -> 24x8x8.
 func l09Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l09XLen]
 	y = y[:l09YLen]
@@ -380,13 +380,11 @@ func l09Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l10Generic runs features.3.skip_add: residual add, 24x8x8.
-func l10Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l10XLen]
-	x2 = x2[:l10XLen]
-	y = y[:l10XLen]
+// l09AddGeneric applies features.3.skip_add to what l09Generic stored.
+func l09AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l10XZero, l10X2Zero, l10MA, l10MB, l10YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l09YZero, l09ResZero, l09MA, l09MB, l09AddZero)
 	}
 }
 
@@ -581,7 +579,7 @@ func l15Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l16Generic runs features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4.
+// l16Generic runs features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.5.skip_add: add with tensor 34; 192x4x4 -> 32x4x4.
 func l16Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l16XLen]
 	y = y[:l16YLen]
@@ -624,13 +622,11 @@ func l16Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l17Generic runs features.5.skip_add: residual add, 32x4x4.
-func l17Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l17XLen]
-	x2 = x2[:l17XLen]
-	y = y[:l17XLen]
+// l16AddGeneric applies features.5.skip_add to what l16Generic stored.
+func l16AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l17XZero, l17X2Zero, l17MA, l17MB, l17YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l16YZero, l16ResZero, l16MA, l16MB, l16AddZero)
 	}
 }
 
@@ -708,7 +704,7 @@ func l19Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l20Generic runs features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4.
+// l20Generic runs features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.6.skip_add: add with tensor 43; 192x4x4 -> 32x4x4.
 func l20Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l20XLen]
 	y = y[:l20YLen]
@@ -751,13 +747,11 @@ func l20Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l21Generic runs features.6.skip_add: residual add, 32x4x4.
-func l21Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l21XLen]
-	x2 = x2[:l21XLen]
-	y = y[:l21XLen]
+// l20AddGeneric applies features.6.skip_add to what l20Generic stored.
+func l20AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l21XZero, l21X2Zero, l21MA, l21MB, l21YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l20YZero, l20ResZero, l20MA, l20MB, l20AddZero)
 	}
 }
 
@@ -952,7 +946,7 @@ func l26Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l27Generic runs features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2.
+// l27Generic runs features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.8.skip_add: add with tensor 60; 384x2x2 -> 64x2x2.
 func l27Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l27XLen]
 	y = y[:l27YLen]
@@ -995,13 +989,11 @@ func l27Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l28Generic runs features.8.skip_add: residual add, 64x2x2.
-func l28Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l28XLen]
-	x2 = x2[:l28XLen]
-	y = y[:l28XLen]
+// l27AddGeneric applies features.8.skip_add to what l27Generic stored.
+func l27AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l28XZero, l28X2Zero, l28MA, l28MB, l28YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l27YZero, l27ResZero, l27MA, l27MB, l27AddZero)
 	}
 }
 
@@ -1079,7 +1071,7 @@ func l30Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l31Generic runs features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2.
+// l31Generic runs features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.9.skip_add: add with tensor 69; 384x2x2 -> 64x2x2.
 func l31Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l31XLen]
 	y = y[:l31YLen]
@@ -1122,13 +1114,11 @@ func l31Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l32Generic runs features.9.skip_add: residual add, 64x2x2.
-func l32Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l32XLen]
-	x2 = x2[:l32XLen]
-	y = y[:l32XLen]
+// l31AddGeneric applies features.9.skip_add to what l31Generic stored.
+func l31AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l32XZero, l32X2Zero, l32MA, l32MB, l32YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l31YZero, l31ResZero, l31MA, l31MB, l31AddZero)
 	}
 }
 
@@ -1206,7 +1196,7 @@ func l34Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l35Generic runs features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2.
+// l35Generic runs features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.10.skip_add: add with tensor 78; 384x2x2 -> 64x2x2.
 func l35Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l35XLen]
 	y = y[:l35YLen]
@@ -1249,13 +1239,11 @@ func l35Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l36Generic runs features.10.skip_add: residual add, 64x2x2.
-func l36Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l36XLen]
-	x2 = x2[:l36XLen]
-	y = y[:l36XLen]
+// l35AddGeneric applies features.10.skip_add to what l35Generic stored.
+func l35AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l36XZero, l36X2Zero, l36MA, l36MB, l36YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l35YZero, l35ResZero, l35MA, l35MB, l35AddZero)
 	}
 }
 
@@ -1450,7 +1438,7 @@ func l41Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l42Generic runs features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2.
+// l42Generic runs features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.12.skip_add: add with tensor 95; 576x2x2 -> 96x2x2.
 func l42Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l42XLen]
 	y = y[:l42YLen]
@@ -1493,13 +1481,11 @@ func l42Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l43Generic runs features.12.skip_add: residual add, 96x2x2.
-func l43Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l43XLen]
-	x2 = x2[:l43XLen]
-	y = y[:l43XLen]
+// l42AddGeneric applies features.12.skip_add to what l42Generic stored.
+func l42AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l43XZero, l43X2Zero, l43MA, l43MB, l43YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l42YZero, l42ResZero, l42MA, l42MB, l42AddZero)
 	}
 }
 
@@ -1577,7 +1563,7 @@ func l45Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l46Generic runs features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2.
+// l46Generic runs features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.13.skip_add: add with tensor 104; 576x2x2 -> 96x2x2.
 func l46Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l46XLen]
 	y = y[:l46YLen]
@@ -1620,13 +1606,11 @@ func l46Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l47Generic runs features.13.skip_add: residual add, 96x2x2.
-func l47Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l47XLen]
-	x2 = x2[:l47XLen]
-	y = y[:l47XLen]
+// l46AddGeneric applies features.13.skip_add to what l46Generic stored.
+func l46AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l47XZero, l47X2Zero, l47MA, l47MB, l47YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l46YZero, l46ResZero, l46MA, l46MB, l46AddZero)
 	}
 }
 
@@ -1807,7 +1791,7 @@ func l52Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l53Generic runs features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160.
+// l53Generic runs features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.15.skip_add: add with tensor 121; 960 -> 160.
 func l53Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l53XLen]
 	y = y[:l53YLen]
@@ -1843,13 +1827,11 @@ func l53Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l54Generic runs features.15.skip_add: residual add, 160.
-func l54Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l54XLen]
-	x2 = x2[:l54XLen]
-	y = y[:l54XLen]
+// l53AddGeneric applies features.15.skip_add to what l53Generic stored.
+func l53AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l54XZero, l54X2Zero, l54MA, l54MB, l54YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l53YZero, l53ResZero, l53MA, l53MB, l53AddZero)
 	}
 }
 
@@ -1920,7 +1902,7 @@ func l56Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l57Generic runs features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160.
+// l57Generic runs features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.16.skip_add: add with tensor 130; 960 -> 160.
 func l57Generic(y, x, _ []byte, w []int8, b []int32) {
 	x = x[:l57XLen]
 	y = y[:l57YLen]
@@ -1956,13 +1938,11 @@ func l57Generic(y, x, _ []byte, w []int8, b []int32) {
 	}
 }
 
-// l58Generic runs features.16.skip_add: residual add, 160.
-func l58Generic(y, x, x2 []byte, _ []int8, _ []int32) {
-	x = x[:l58XLen]
-	x2 = x2[:l58XLen]
-	y = y[:l58XLen]
+// l57AddGeneric applies features.16.skip_add to what l57Generic stored.
+func l57AddGeneric(y, res []byte) {
+	res = res[:len(y)]
 	for i := range y {
-		y[i] = runtime.AddQ(x[i], x2[i], l58XZero, l58X2Zero, l58MA, l58MB, l58YZero)
+		y[i] = runtime.AddQ(y[i], res[i], l57YZero, l57ResZero, l57MA, l57MB, l57AddZero)
 	}
 }
 

@@ -52,11 +52,6 @@ func l08_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l09_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l10_avx2: residual add of 1536 bytes.
-//
-//go:noescape
-func l10_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l11_avx2: 24 -> 144 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, u8s8|i16 path.
 //
 //go:noescape
@@ -87,11 +82,6 @@ func l15_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l16_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l17_avx2: residual add of 512 bytes.
-//
-//go:noescape
-func l17_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l18_avx2: 32 -> 192 channels, 1x1 stride 1 pad 0, 4x4 -> 4x4, u8s8|i16 path.
 //
 //go:noescape
@@ -106,11 +96,6 @@ func l19_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l20_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l21_avx2: residual add of 512 bytes.
-//
-//go:noescape
-func l21_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l22_avx2: 32 -> 192 channels, 1x1 stride 1 pad 0, 4x4 -> 4x4, u8s8|i16 path.
 //
@@ -142,11 +127,6 @@ func l26_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l27_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l28_avx2: residual add of 256 bytes.
-//
-//go:noescape
-func l28_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l29_avx2: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, u8s8|i16 path.
 //
 //go:noescape
@@ -162,11 +142,6 @@ func l30_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l31_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l32_avx2: residual add of 256 bytes.
-//
-//go:noescape
-func l32_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l33_avx2: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, u8s8|i16 path.
 //
 //go:noescape
@@ -181,11 +156,6 @@ func l34_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l35_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l36_avx2: residual add of 256 bytes.
-//
-//go:noescape
-func l36_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l37_avx2: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, u8s8|i16 path.
 //
@@ -217,11 +187,6 @@ func l41_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l42_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l43_avx2: residual add of 384 bytes.
-//
-//go:noescape
-func l43_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l44_avx2: 96 -> 576 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, u8s8|i16 path.
 //
 //go:noescape
@@ -236,11 +201,6 @@ func l45_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l46_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l47_avx2: residual add of 384 bytes.
-//
-//go:noescape
-func l47_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l48_avx2: 96 -> 576 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, u8s8|i16 path.
 //
@@ -272,11 +232,6 @@ func l52_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l53_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l54_avx2: residual add of 160 bytes.
-//
-//go:noescape
-func l54_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l55_avx2: 160 -> 960 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, u8s8|i16 path.
 //
 //go:noescape
@@ -291,11 +246,6 @@ func l56_avx2(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l57_avx2(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l58_avx2: residual add of 160 bytes.
-//
-//go:noescape
-func l58_avx2(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l59_avx2: 160 -> 960 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, u8s8|i16 path.
 //
@@ -377,11 +327,6 @@ func l08_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l09_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l10_avx512vnni: residual add of 1536 bytes.
-//
-//go:noescape
-func l10_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l11_avx512vnni: 24 -> 144 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, vnni path.
 //
 //go:noescape
@@ -412,11 +357,6 @@ func l15_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l16_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l17_avx512vnni: residual add of 512 bytes.
-//
-//go:noescape
-func l17_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l18_avx512vnni: 32 -> 192 channels, 1x1 stride 1 pad 0, 4x4 -> 4x4, vnni path.
 //
 //go:noescape
@@ -431,11 +371,6 @@ func l19_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l20_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l21_avx512vnni: residual add of 512 bytes.
-//
-//go:noescape
-func l21_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l22_avx512vnni: 32 -> 192 channels, 1x1 stride 1 pad 0, 4x4 -> 4x4, vnni path.
 //
@@ -467,11 +402,6 @@ func l26_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l27_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l28_avx512vnni: residual add of 256 bytes.
-//
-//go:noescape
-func l28_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l29_avx512vnni: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
 //go:noescape
@@ -487,11 +417,6 @@ func l30_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l31_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l32_avx512vnni: residual add of 256 bytes.
-//
-//go:noescape
-func l32_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l33_avx512vnni: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
 //go:noescape
@@ -506,11 +431,6 @@ func l34_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l35_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l36_avx512vnni: residual add of 256 bytes.
-//
-//go:noescape
-func l36_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l37_avx512vnni: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
@@ -542,11 +462,6 @@ func l41_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l42_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l43_avx512vnni: residual add of 384 bytes.
-//
-//go:noescape
-func l43_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l44_avx512vnni: 96 -> 576 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
 //go:noescape
@@ -561,11 +476,6 @@ func l45_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l46_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l47_avx512vnni: residual add of 384 bytes.
-//
-//go:noescape
-func l47_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l48_avx512vnni: 96 -> 576 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
@@ -597,11 +507,6 @@ func l52_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l53_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l54_avx512vnni: residual add of 160 bytes.
-//
-//go:noescape
-func l54_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l55_avx512vnni: 160 -> 960 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, vnni path.
 //
 //go:noescape
@@ -616,11 +521,6 @@ func l56_avx512vnni(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l57_avx512vnni(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l58_avx512vnni: residual add of 160 bytes.
-//
-//go:noescape
-func l58_avx512vnni(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l59_avx512vnni: 160 -> 960 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, vnni path.
 //
@@ -702,11 +602,6 @@ func l08_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l09_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l10_avx512: residual add of 1536 bytes.
-//
-//go:noescape
-func l10_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l11_avx512: 24 -> 144 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, vnni path.
 //
 //go:noescape
@@ -737,11 +632,6 @@ func l15_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l16_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l17_avx512: residual add of 512 bytes.
-//
-//go:noescape
-func l17_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l18_avx512: 32 -> 192 channels, 1x1 stride 1 pad 0, 4x4 -> 4x4, vnni path.
 //
 //go:noescape
@@ -756,11 +646,6 @@ func l19_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l20_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l21_avx512: residual add of 512 bytes.
-//
-//go:noescape
-func l21_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l22_avx512: 32 -> 192 channels, 1x1 stride 1 pad 0, 4x4 -> 4x4, vnni path.
 //
@@ -792,11 +677,6 @@ func l26_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l27_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l28_avx512: residual add of 256 bytes.
-//
-//go:noescape
-func l28_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l29_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
 //go:noescape
@@ -812,11 +692,6 @@ func l30_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l31_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l32_avx512: residual add of 256 bytes.
-//
-//go:noescape
-func l32_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l33_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
 //go:noescape
@@ -831,11 +706,6 @@ func l34_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l35_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l36_avx512: residual add of 256 bytes.
-//
-//go:noescape
-func l36_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l37_avx512: 64 -> 384 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
@@ -867,11 +737,6 @@ func l41_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l42_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l43_avx512: residual add of 384 bytes.
-//
-//go:noescape
-func l43_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l44_avx512: 96 -> 576 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
 //go:noescape
@@ -886,11 +751,6 @@ func l45_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l46_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l47_avx512: residual add of 384 bytes.
-//
-//go:noescape
-func l47_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l48_avx512: 96 -> 576 channels, 1x1 stride 1 pad 0, 2x2 -> 2x2, vnni path.
 //
@@ -922,11 +782,6 @@ func l52_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l53_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l54_avx512: residual add of 160 bytes.
-//
-//go:noescape
-func l54_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
-
 // l55_avx512: 160 -> 960 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, vnni path.
 //
 //go:noescape
@@ -941,11 +796,6 @@ func l56_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l57_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l58_avx512: residual add of 160 bytes.
-//
-//go:noescape
-func l58_avx512(a *byte, b *byte, y *byte, s0 int, s1 int)
 
 // l59_avx512: 160 -> 960 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, vnni path.
 //
@@ -1153,7 +1003,7 @@ func l62_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 func l64_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0x7c94638e2116785c
+const kernelsAmd64Build uint64 = 0x5883a76d6d8b17b1
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64

@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x7c94638e2116785c
+const buildID uint64 = 0x5883a76d6d8b17b1
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
@@ -289,12 +289,12 @@ func (r *runner) split(w int) {
 	r.tier.forward(r, r.ws[0], r.ws[w], w, r.team.Workers(), r.team, r.out, r.in)
 }
 
-const numLayers = 66
+const numLayers = 56
 
 // layerNames and layerKinds describe the layers for LayerTimes.
 var (
-	layerNames = [numLayers]string{"quant", "features.0.0", "features.1.conv.0.0", "features.1.conv.1", "features.2.conv.0.0", "features.2.conv.1.0", "features.2.conv.2", "features.3.conv.0.0", "features.3.conv.1.0", "features.3.conv.2", "features.3.skip_add", "features.4.conv.0.0", "features.4.conv.1.0", "features.4.conv.2", "features.5.conv.0.0", "features.5.conv.1.0", "features.5.conv.2", "features.5.skip_add", "features.6.conv.0.0", "features.6.conv.1.0", "features.6.conv.2", "features.6.skip_add", "features.7.conv.0.0", "features.7.conv.1.0", "features.7.conv.2", "features.8.conv.0.0", "features.8.conv.1.0", "features.8.conv.2", "features.8.skip_add", "features.9.conv.0.0", "features.9.conv.1.0", "features.9.conv.2", "features.9.skip_add", "features.10.conv.0.0", "features.10.conv.1.0", "features.10.conv.2", "features.10.skip_add", "features.11.conv.0.0", "features.11.conv.1.0", "features.11.conv.2", "features.12.conv.0.0", "features.12.conv.1.0", "features.12.conv.2", "features.12.skip_add", "features.13.conv.0.0", "features.13.conv.1.0", "features.13.conv.2", "features.13.skip_add", "features.14.conv.0.0", "features.14.conv.1.0", "features.14.conv.2", "features.15.conv.0.0", "features.15.conv.1.0", "features.15.conv.2", "features.15.skip_add", "features.16.conv.0.0", "features.16.conv.1.0", "features.16.conv.2", "features.16.skip_add", "features.17.conv.0.0", "features.17.conv.1.0", "features.17.conv.2", "features.18.0", "mean", "classifier.1", "dequant"}
-	layerKinds = [numLayers]string{"quantize", "conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "add", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "mean", "pointwise conv", "dequantize"}
+	layerNames = [numLayers]string{"quant", "features.0.0", "features.1.conv.0.0", "features.1.conv.1", "features.2.conv.0.0", "features.2.conv.1.0", "features.2.conv.2", "features.3.conv.0.0", "features.3.conv.1.0", "features.3.conv.2", "features.4.conv.0.0", "features.4.conv.1.0", "features.4.conv.2", "features.5.conv.0.0", "features.5.conv.1.0", "features.5.conv.2", "features.6.conv.0.0", "features.6.conv.1.0", "features.6.conv.2", "features.7.conv.0.0", "features.7.conv.1.0", "features.7.conv.2", "features.8.conv.0.0", "features.8.conv.1.0", "features.8.conv.2", "features.9.conv.0.0", "features.9.conv.1.0", "features.9.conv.2", "features.10.conv.0.0", "features.10.conv.1.0", "features.10.conv.2", "features.11.conv.0.0", "features.11.conv.1.0", "features.11.conv.2", "features.12.conv.0.0", "features.12.conv.1.0", "features.12.conv.2", "features.13.conv.0.0", "features.13.conv.1.0", "features.13.conv.2", "features.14.conv.0.0", "features.14.conv.1.0", "features.14.conv.2", "features.15.conv.0.0", "features.15.conv.1.0", "features.15.conv.2", "features.16.conv.0.0", "features.16.conv.1.0", "features.16.conv.2", "features.17.conv.0.0", "features.17.conv.1.0", "features.17.conv.2", "features.18.0", "mean", "classifier.1", "dequant"}
+	layerKinds = [numLayers]string{"quantize", "conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "depthwise conv", "pointwise conv", "pointwise conv", "mean", "pointwise conv", "dequantize"}
 )
 
 // profile accumulates the wall time of every layer for LayerTimes.
@@ -374,119 +374,109 @@ func forwardGeneric(r *runner, sh, _ *worker, w, _ int, _ *runtime.Team, out, in
 	l08Generic(a[l08Y:][:l08YLen], a[l08X:][:l08XLen], nil, weights[l08W:][:l08WLen], biases[l08B:][:l08YC])
 	r.lap(0, 8)
 	l09Generic(a[l09Y:][:l09YLen], a[l09X:][:l09XLen], nil, weights[l09W:][:l09WLen], biases[l09B:][:l09YC])
+	l09AddGeneric(a[l09Y:][:l09YLen], a[l09Res:][:l09YLen])
 	r.lap(0, 9)
-	l10Generic(a[l10Y:][:l10YLen], a[l10X:][:l10XLen], a[l10X2:][:l10XLen], nil, nil)
-	r.lap(0, 10)
 	l11Generic(a[l11Y:][:l11YLen], a[l11X:][:l11XLen], nil, weights[l11W:][:l11WLen], biases[l11B:][:l11YC])
-	r.lap(0, 11)
+	r.lap(0, 10)
 	l12Generic(a[l12Y:][:l12YLen], a[l12X:][:l12XLen], nil, weights[l12W:][:l12WLen], biases[l12B:][:l12YC])
-	r.lap(0, 12)
+	r.lap(0, 11)
 	l13Generic(a[l13Y:][:l13YLen], a[l13X:][:l13XLen], nil, weights[l13W:][:l13WLen], biases[l13B:][:l13YC])
-	r.lap(0, 13)
+	r.lap(0, 12)
 	l14Generic(a[l14Y:][:l14YLen], a[l14X:][:l14XLen], nil, weights[l14W:][:l14WLen], biases[l14B:][:l14YC])
-	r.lap(0, 14)
+	r.lap(0, 13)
 	l15Generic(a[l15Y:][:l15YLen], a[l15X:][:l15XLen], nil, weights[l15W:][:l15WLen], biases[l15B:][:l15YC])
-	r.lap(0, 15)
+	r.lap(0, 14)
 	l16Generic(a[l16Y:][:l16YLen], a[l16X:][:l16XLen], nil, weights[l16W:][:l16WLen], biases[l16B:][:l16YC])
-	r.lap(0, 16)
-	l17Generic(a[l17Y:][:l17YLen], a[l17X:][:l17XLen], a[l17X2:][:l17XLen], nil, nil)
-	r.lap(0, 17)
+	l16AddGeneric(a[l16Y:][:l16YLen], a[l16Res:][:l16YLen])
+	r.lap(0, 15)
 	l18Generic(a[l18Y:][:l18YLen], a[l18X:][:l18XLen], nil, weights[l18W:][:l18WLen], biases[l18B:][:l18YC])
-	r.lap(0, 18)
+	r.lap(0, 16)
 	l19Generic(a[l19Y:][:l19YLen], a[l19X:][:l19XLen], nil, weights[l19W:][:l19WLen], biases[l19B:][:l19YC])
-	r.lap(0, 19)
+	r.lap(0, 17)
 	l20Generic(a[l20Y:][:l20YLen], a[l20X:][:l20XLen], nil, weights[l20W:][:l20WLen], biases[l20B:][:l20YC])
-	r.lap(0, 20)
-	l21Generic(a[l21Y:][:l21YLen], a[l21X:][:l21XLen], a[l21X2:][:l21XLen], nil, nil)
-	r.lap(0, 21)
+	l20AddGeneric(a[l20Y:][:l20YLen], a[l20Res:][:l20YLen])
+	r.lap(0, 18)
 	l22Generic(a[l22Y:][:l22YLen], a[l22X:][:l22XLen], nil, weights[l22W:][:l22WLen], biases[l22B:][:l22YC])
-	r.lap(0, 22)
+	r.lap(0, 19)
 	l23Generic(a[l23Y:][:l23YLen], a[l23X:][:l23XLen], nil, weights[l23W:][:l23WLen], biases[l23B:][:l23YC])
-	r.lap(0, 23)
+	r.lap(0, 20)
 	l24Generic(a[l24Y:][:l24YLen], a[l24X:][:l24XLen], nil, weights[l24W:][:l24WLen], biases[l24B:][:l24YC])
-	r.lap(0, 24)
+	r.lap(0, 21)
 	l25Generic(a[l25Y:][:l25YLen], a[l25X:][:l25XLen], nil, weights[l25W:][:l25WLen], biases[l25B:][:l25YC])
-	r.lap(0, 25)
+	r.lap(0, 22)
 	l26Generic(a[l26Y:][:l26YLen], a[l26X:][:l26XLen], nil, weights[l26W:][:l26WLen], biases[l26B:][:l26YC])
-	r.lap(0, 26)
+	r.lap(0, 23)
 	l27Generic(a[l27Y:][:l27YLen], a[l27X:][:l27XLen], nil, weights[l27W:][:l27WLen], biases[l27B:][:l27YC])
-	r.lap(0, 27)
-	l28Generic(a[l28Y:][:l28YLen], a[l28X:][:l28XLen], a[l28X2:][:l28XLen], nil, nil)
-	r.lap(0, 28)
+	l27AddGeneric(a[l27Y:][:l27YLen], a[l27Res:][:l27YLen])
+	r.lap(0, 24)
 	l29Generic(a[l29Y:][:l29YLen], a[l29X:][:l29XLen], nil, weights[l29W:][:l29WLen], biases[l29B:][:l29YC])
-	r.lap(0, 29)
+	r.lap(0, 25)
 	l30Generic(a[l30Y:][:l30YLen], a[l30X:][:l30XLen], nil, weights[l30W:][:l30WLen], biases[l30B:][:l30YC])
-	r.lap(0, 30)
+	r.lap(0, 26)
 	l31Generic(a[l31Y:][:l31YLen], a[l31X:][:l31XLen], nil, weights[l31W:][:l31WLen], biases[l31B:][:l31YC])
-	r.lap(0, 31)
-	l32Generic(a[l32Y:][:l32YLen], a[l32X:][:l32XLen], a[l32X2:][:l32XLen], nil, nil)
-	r.lap(0, 32)
+	l31AddGeneric(a[l31Y:][:l31YLen], a[l31Res:][:l31YLen])
+	r.lap(0, 27)
 	l33Generic(a[l33Y:][:l33YLen], a[l33X:][:l33XLen], nil, weights[l33W:][:l33WLen], biases[l33B:][:l33YC])
-	r.lap(0, 33)
+	r.lap(0, 28)
 	l34Generic(a[l34Y:][:l34YLen], a[l34X:][:l34XLen], nil, weights[l34W:][:l34WLen], biases[l34B:][:l34YC])
-	r.lap(0, 34)
+	r.lap(0, 29)
 	l35Generic(a[l35Y:][:l35YLen], a[l35X:][:l35XLen], nil, weights[l35W:][:l35WLen], biases[l35B:][:l35YC])
-	r.lap(0, 35)
-	l36Generic(a[l36Y:][:l36YLen], a[l36X:][:l36XLen], a[l36X2:][:l36XLen], nil, nil)
-	r.lap(0, 36)
+	l35AddGeneric(a[l35Y:][:l35YLen], a[l35Res:][:l35YLen])
+	r.lap(0, 30)
 	l37Generic(a[l37Y:][:l37YLen], a[l37X:][:l37XLen], nil, weights[l37W:][:l37WLen], biases[l37B:][:l37YC])
-	r.lap(0, 37)
+	r.lap(0, 31)
 	l38Generic(a[l38Y:][:l38YLen], a[l38X:][:l38XLen], nil, weights[l38W:][:l38WLen], biases[l38B:][:l38YC])
-	r.lap(0, 38)
+	r.lap(0, 32)
 	l39Generic(a[l39Y:][:l39YLen], a[l39X:][:l39XLen], nil, weights[l39W:][:l39WLen], biases[l39B:][:l39YC])
-	r.lap(0, 39)
+	r.lap(0, 33)
 	l40Generic(a[l40Y:][:l40YLen], a[l40X:][:l40XLen], nil, weights[l40W:][:l40WLen], biases[l40B:][:l40YC])
-	r.lap(0, 40)
+	r.lap(0, 34)
 	l41Generic(a[l41Y:][:l41YLen], a[l41X:][:l41XLen], nil, weights[l41W:][:l41WLen], biases[l41B:][:l41YC])
-	r.lap(0, 41)
+	r.lap(0, 35)
 	l42Generic(a[l42Y:][:l42YLen], a[l42X:][:l42XLen], nil, weights[l42W:][:l42WLen], biases[l42B:][:l42YC])
-	r.lap(0, 42)
-	l43Generic(a[l43Y:][:l43YLen], a[l43X:][:l43XLen], a[l43X2:][:l43XLen], nil, nil)
-	r.lap(0, 43)
+	l42AddGeneric(a[l42Y:][:l42YLen], a[l42Res:][:l42YLen])
+	r.lap(0, 36)
 	l44Generic(a[l44Y:][:l44YLen], a[l44X:][:l44XLen], nil, weights[l44W:][:l44WLen], biases[l44B:][:l44YC])
-	r.lap(0, 44)
+	r.lap(0, 37)
 	l45Generic(a[l45Y:][:l45YLen], a[l45X:][:l45XLen], nil, weights[l45W:][:l45WLen], biases[l45B:][:l45YC])
-	r.lap(0, 45)
+	r.lap(0, 38)
 	l46Generic(a[l46Y:][:l46YLen], a[l46X:][:l46XLen], nil, weights[l46W:][:l46WLen], biases[l46B:][:l46YC])
-	r.lap(0, 46)
-	l47Generic(a[l47Y:][:l47YLen], a[l47X:][:l47XLen], a[l47X2:][:l47XLen], nil, nil)
-	r.lap(0, 47)
+	l46AddGeneric(a[l46Y:][:l46YLen], a[l46Res:][:l46YLen])
+	r.lap(0, 39)
 	l48Generic(a[l48Y:][:l48YLen], a[l48X:][:l48XLen], nil, weights[l48W:][:l48WLen], biases[l48B:][:l48YC])
-	r.lap(0, 48)
+	r.lap(0, 40)
 	l49Generic(a[l49Y:][:l49YLen], a[l49X:][:l49XLen], nil, weights[l49W:][:l49WLen], biases[l49B:][:l49YC])
-	r.lap(0, 49)
+	r.lap(0, 41)
 	l50Generic(a[l50Y:][:l50YLen], a[l50X:][:l50XLen], nil, weights[l50W:][:l50WLen], biases[l50B:][:l50YC])
-	r.lap(0, 50)
+	r.lap(0, 42)
 	l51Generic(a[l51Y:][:l51YLen], a[l51X:][:l51XLen], nil, weights[l51W:][:l51WLen], biases[l51B:][:l51YC])
-	r.lap(0, 51)
+	r.lap(0, 43)
 	l52Generic(a[l52Y:][:l52YLen], a[l52X:][:l52XLen], nil, weights[l52W:][:l52WLen], biases[l52B:][:l52YC])
-	r.lap(0, 52)
+	r.lap(0, 44)
 	l53Generic(a[l53Y:][:l53YLen], a[l53X:][:l53XLen], nil, weights[l53W:][:l53WLen], biases[l53B:][:l53YC])
-	r.lap(0, 53)
-	l54Generic(a[l54Y:][:l54YLen], a[l54X:][:l54XLen], a[l54X2:][:l54XLen], nil, nil)
-	r.lap(0, 54)
+	l53AddGeneric(a[l53Y:][:l53YLen], a[l53Res:][:l53YLen])
+	r.lap(0, 45)
 	l55Generic(a[l55Y:][:l55YLen], a[l55X:][:l55XLen], nil, weights[l55W:][:l55WLen], biases[l55B:][:l55YC])
-	r.lap(0, 55)
+	r.lap(0, 46)
 	l56Generic(a[l56Y:][:l56YLen], a[l56X:][:l56XLen], nil, weights[l56W:][:l56WLen], biases[l56B:][:l56YC])
-	r.lap(0, 56)
+	r.lap(0, 47)
 	l57Generic(a[l57Y:][:l57YLen], a[l57X:][:l57XLen], nil, weights[l57W:][:l57WLen], biases[l57B:][:l57YC])
-	r.lap(0, 57)
-	l58Generic(a[l58Y:][:l58YLen], a[l58X:][:l58XLen], a[l58X2:][:l58XLen], nil, nil)
-	r.lap(0, 58)
+	l57AddGeneric(a[l57Y:][:l57YLen], a[l57Res:][:l57YLen])
+	r.lap(0, 48)
 	l59Generic(a[l59Y:][:l59YLen], a[l59X:][:l59XLen], nil, weights[l59W:][:l59WLen], biases[l59B:][:l59YC])
-	r.lap(0, 59)
+	r.lap(0, 49)
 	l60Generic(a[l60Y:][:l60YLen], a[l60X:][:l60XLen], nil, weights[l60W:][:l60WLen], biases[l60B:][:l60YC])
-	r.lap(0, 60)
+	r.lap(0, 50)
 	l61Generic(a[l61Y:][:l61YLen], a[l61X:][:l61XLen], nil, weights[l61W:][:l61WLen], biases[l61B:][:l61YC])
-	r.lap(0, 61)
+	r.lap(0, 51)
 	l62Generic(a[l62Y:][:l62YLen], a[l62X:][:l62XLen], nil, weights[l62W:][:l62WLen], biases[l62B:][:l62YC])
-	r.lap(0, 62)
+	r.lap(0, 52)
 	l63Generic(a[l63Y:][:l63YLen], a[l63X:][:l63XLen], nil, nil, nil)
-	r.lap(0, 63)
+	r.lap(0, 53)
 	l64Generic(a[l64Y:][:l64YLen], a[l64X:][:l64XLen], nil, weights[l64W:][:l64WLen], biases[l64B:][:l64YC])
-	r.lap(0, 64)
+	r.lap(0, 54)
 	l65Generic(out, a[l65X:][:l65XLen])
-	r.lap(0, 65)
+	r.lap(0, 55)
 }
 
 // The layer schedule: every layer's shapes (C, H, W of x and y), arena offsets, qparams and parameters.
@@ -640,16 +630,19 @@ var l08M = [l08YC]float32{0.0027060637, 0.0046152384, 0.0030280007, 0.003881335,
 // l08Bias are the per-channel biases in output units, b[c] / s_y.
 var l08Bias = [l08YC]float32{14.258064, 3.3732064, 4.902683, -15.636426, -11.623021, 8.997622, 13.778455, 11.79853, 13.7538805, 10.539371, 1.2089926, -5.993026, 6.987261, 13.533729, -7.8386292, 19.451895, 15.832446, -11.899212, 14.416186, 14.234676, 6.5897183, 13.835547, -5.0024076, 10.181321, 18.553308, -10.92031, 22.892687, 13.09707, 12.093987, -7.7482038, -9.449109, -6.587003, 11.179528, 5.95327, -15.0105095, 6.3233194, -12.189616, -5.834865, 9.055216, 3.4033232, 11.009161, -7.0769253, 7.490513, 14.04126, 16.551445, -13.142639, -11.148426, -5.175974, 8.729638, 1.5329636, -15.150589, -1.6893747, -3.4422967, 13.775576, 1.0557549, -9.136558, 15.736411, 7.5756974, 15.551679, -6.602222, -1.116641, -5.0080237, -1.0916735, 2.626888, -3.7033315, 12.963455, 0.10181173, -10.6624, -2.9644969, -8.80979, 17.332754, -1.5356727, 9.684061, 15.695237, -3.567454, 3.9213214, 2.5136626, 10.323882, -3.9193912, -8.444564, -2.108344, 11.307546, -1.0156196, 17.160658, 5.294284, -13.46399, 6.3880367, 10.917955, -11.589825, -8.458419, -15.0842085, 15.160677, 12.907848, -6.816381, -2.864576, -1.1216198, -14.131607, -4.2591934, 20.003439, -17.937288, -0.63536704, 6.728033, -13.555996, 11.841188, -4.9849186, -3.9627287, -10.063722, -0.35925615, -14.295076, 0.5110514, 10.770452, -6.062953, -8.459558, 0.6764268, 10.395413, 13.613134, -3.3377779, 13.599956, -10.175417, -14.074456, 5.8754396, 14.56769, 2.563176, -13.485127, -8.722974, 7.0121303, 12.886219, 8.666991, 9.350706, -5.818376, 0.72341, 12.997244, 18.907576, 11.942342, -13.066605, -8.565344, -5.345034, -0.99920475, 24.174427, -10.075538, -7.168562, 12.220775, 3.2549696, -2.958262}
 
-// l09 is features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 144x8x8 -> 24x8x8.
+// l09 is features.3.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.3.skip_add: add with tensor 17; 144x8x8 -> 24x8x8.
 const (
-	l09XC, l09XH, l09XW     = 144, 8, 8
-	l09XLen, l09X, l09XZero = 9216, 10752, 0
-	l09YC, l09YH, l09YW     = 24, 8, 8
-	l09YLen, l09Y, l09YZero = 1536, 1536, 60
-	l09K, l09S, l09P, l09G  = 1, 1, 0, 1
-	l09Lo, l09Hi            = 0, 255
-	l09W, l09WLen, l09B     = 12032, 4608, 592
-	l09XQ, l09KQ            = 144, 36
+	l09XC, l09XH, l09XW                    = 144, 8, 8
+	l09XLen, l09X, l09XZero                = 9216, 10752, 0
+	l09YC, l09YH, l09YW                    = 24, 8, 8
+	l09YLen, l09Y, l09YZero                = 1536, 1536, 60
+	l09K, l09S, l09P, l09G                 = 1, 1, 0, 1
+	l09Lo, l09Hi                           = 0, 255
+	l09W, l09WLen, l09B                    = 12032, 4608, 592
+	l09Res, l09ResZero, l09AddZero         = 0, 63, 61
+	l09MA                          float32 = 0.6986742
+	l09MB                          float32 = 0.58935726
+	l09XQ, l09KQ                           = 144, 36
 )
 
 // l09M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -658,23 +651,12 @@ var l09M = [l09YC]float32{0.0009248473, 0.0017797081, 0.0018547946, 0.0014416707
 // l09Bias are the per-channel biases in output units, b[c] / s_y.
 var l09Bias = [l09YC]float32{-0.8795337, 0.55721647, -0.4685672, -0.463548, 2.8056662, 2.9109282, -7.641498, 3.9849741, -1.7568405, 4.105126, 3.903576, -0.14561433, 2.3849926, -1.7643162, -4.4927926, 9.3705635, -6.3538218, -8.772247, 6.815719, -5.72697, -0.6516369, -4.402487, -5.8023276, 2.5364523}
 
-// l10 is features.3.skip_add: residual add, 24x8x8.
-const (
-	l10XC, l10XH, l10XW             = 24, 8, 8
-	l10XLen, l10X, l10XZero         = 1536, 0, 63
-	l10X2, l10X2Zero                = 1536, 60
-	l10YC, l10YH, l10YW             = 24, 8, 8
-	l10YLen, l10Y, l10YZero         = 1536, 3072, 61
-	l10MA                   float32 = 0.58935726
-	l10MB                   float32 = 0.6986742
-)
-
 // l11 is features.4.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 24x8x8 -> 144x8x8.
 const (
 	l11XC, l11XH, l11XW     = 24, 8, 8
-	l11XLen, l11X, l11XZero = 1536, 3072, 61
+	l11XLen, l11X, l11XZero = 1536, 1536, 61
 	l11YC, l11YH, l11YW     = 144, 8, 8
-	l11YLen, l11Y, l11YZero = 9216, 4608, 0
+	l11YLen, l11Y, l11YZero = 9216, 3072, 0
 	l11K, l11S, l11P, l11G  = 1, 1, 0, 1
 	l11Lo, l11Hi            = 0, 255
 	l11W, l11WLen, l11B     = 16640, 3456, 624
@@ -690,7 +672,7 @@ var l11Bias = [l11YC]float32{2.6895285, 0.9944214, 1.6092093, -0.45482776, 0.418
 // l12 is features.4.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 144, ReLU; 144x8x8 -> 144x4x4.
 const (
 	l12XC, l12XH, l12XW     = 144, 8, 8
-	l12XLen, l12X, l12XZero = 9216, 4608, 0
+	l12XLen, l12X, l12XZero = 9216, 3072, 0
 	l12YC, l12YH, l12YW     = 144, 4, 4
 	l12YLen, l12Y, l12YZero = 2304, 0, 0
 	l12K, l12S, l12P, l12G  = 3, 2, 1, 144
@@ -757,16 +739,19 @@ var l15M = [l15YC]float32{0.008917547, 0.007596794, 0.00824758, 0.007368815, 0.0
 // l15Bias are the per-channel biases in output units, b[c] / s_y.
 var l15Bias = [l15YC]float32{26.865015, 17.967457, 15.905101, 0.216464, 6.467021, 0.33626515, 19.643854, 20.30069, -8.420604, 14.207775, -8.266245, 14.984407, 15.205134, 15.002481, 2.3141782, 13.912104, -12.290033, 9.410954, -7.0629706, 16.52179, -12.549812, -9.256166, 26.613773, -3.2650046, -5.071161, -10.463471, -11.106994, 11.6038685, 22.179874, -0.31603226, -8.280997, -5.9048424, 20.58695, -21.35628, -3.6685581, -2.2777705, -8.640895, 17.55915, 18.028418, -2.6979084, -4.1384454, 0.92552793, 8.306447, 0.112215206, -0.7040627, 3.518327, -11.548462, -7.888166, -8.16379, -7.087529, -3.9236262, -5.9346433, 19.14357, 2.3335135, 0.37763405, 15.478314, -11.058982, -10.54011, 0.84260947, 10.343424, 7.39304, -9.337716, 13.9777775, 0.66329664, -11.844925, -1.1918242, 0.90560985, -5.8818946, -14.092189, -11.437137, 7.147561, 0.48617703, -10.789175, 7.5866685, -4.7001934, -0.57925975, 16.360817, 3.1752465, -4.157597, -4.089626, -4.0388494, 8.936472, 9.295399, 12.4366455, 14.265214, -2.5843675, 2.0438185, -11.354365, -1.9790505, 11.401189, -10.350689, 12.19328, -14.679274, -4.8838167, -2.4692295, 13.297231, 1.8136079, -18.537394, 12.1697035, -7.5749283, 20.592495, 1.619303, 22.343163, 2.1515696, 5.440471, 5.1764913, 10.315913, 16.767965, 8.136482, 1.3199509, -13.1584635, -12.717285, 16.383848, 1.9054621, -17.663855, 5.314526, 3.4102776, -12.088445, 7.9654164, -2.814216, -2.0471423, -2.2621574, 10.392804, 17.542028, 9.22747, -3.5816824, -10.652022, 2.194469, -8.691758, 20.614084, 3.6392207, -4.1446724, 6.2075977, 5.6316056, -7.7240434, 5.811547, -1.5831099, 21.600664, -1.5023509, 18.573034, 3.2009394, -2.67811, -5.326982, -4.901863, -1.226926, -5.96706, 11.99885, -1.4479312, 1.0161866, -4.9388256, -7.6567554, 17.812925, -7.5687394, -1.996676, 4.000375, -2.6078446, -11.874333, 16.702644, -4.6414113, 19.078358, 18.107298, -5.0898485, -4.2709885, 19.506962, -1.3155597, -0.379064, -6.950286, 0.3620945, -2.8492458, 11.093459, 11.048763, -1.0159187, -11.52486, 6.339346, 2.2413487, 12.018406, -5.057677, 23.830475, 0.17193207, 0.8935523, 0.7737612, -4.527116, 1.1283014, -6.382226, 2.6697366, 5.411394, 3.8677108, 15.198236, -4.3716736, 12.509665, 9.668745, 19.005217}
 
-// l16 is features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4.
+// l16 is features.5.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.5.skip_add: add with tensor 34; 192x4x4 -> 32x4x4.
 const (
-	l16XC, l16XH, l16XW     = 192, 4, 4
-	l16XLen, l16X, l16XZero = 3072, 5888, 0
-	l16YC, l16YH, l16YW     = 32, 4, 4
-	l16YLen, l16Y, l16YZero = 512, 0, 63
-	l16K, l16S, l16P, l16G  = 1, 1, 0, 1
-	l16Lo, l16Hi            = 0, 255
-	l16W, l16WLen, l16B     = 33920, 6144, 1328
-	l16XQ, l16KQ            = 192, 48
+	l16XC, l16XH, l16XW                    = 192, 4, 4
+	l16XLen, l16X, l16XZero                = 3072, 5888, 0
+	l16YC, l16YH, l16YW                    = 32, 4, 4
+	l16YLen, l16Y, l16YZero                = 512, 0, 63
+	l16K, l16S, l16P, l16G                 = 1, 1, 0, 1
+	l16Lo, l16Hi                           = 0, 255
+	l16W, l16WLen, l16B                    = 33920, 6144, 1328
+	l16Res, l16ResZero, l16AddZero         = 2304, 57, 55
+	l16MA                          float32 = 0.54094195
+	l16MB                          float32 = 0.6810517
+	l16XQ, l16KQ                           = 192, 48
 )
 
 // l16M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -775,23 +760,12 @@ var l16M = [l16YC]float32{0.001120086, 0.00148145, 0.0017337055, 0.0013284902, 0
 // l16Bias are the per-channel biases in output units, b[c] / s_y.
 var l16Bias = [l16YC]float32{2.1545713, -1.1891881, -8.371857, 2.8803816, 2.6687562, -3.2893538, -1.458379, 7.337713, 0.8447435, -2.3434384, 2.7387977, -1.032753, -5.7297173, -2.8635986, 0.26252386, 2.083261, -0.32895088, -1.5525497, -1.2288723, -6.281696, 0.42343786, -6.6830344, 1.7033801, -10.097699, 12.587025, -4.3425617, -3.0198698, -1.0518094, 4.6161723, 4.5349774, 6.0816855, 5.33531}
 
-// l17 is features.5.skip_add: residual add, 32x4x4.
-const (
-	l17XC, l17XH, l17XW             = 32, 4, 4
-	l17XLen, l17X, l17XZero         = 512, 2304, 57
-	l17X2, l17X2Zero                = 0, 63
-	l17YC, l17YH, l17YW             = 32, 4, 4
-	l17YLen, l17Y, l17YZero         = 512, 512, 55
-	l17MA                   float32 = 0.6810517
-	l17MB                   float32 = 0.54094195
-)
-
 // l18 is features.6.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4.
 const (
 	l18XC, l18XH, l18XW     = 32, 4, 4
-	l18XLen, l18X, l18XZero = 512, 512, 55
+	l18XLen, l18X, l18XZero = 512, 0, 55
 	l18YC, l18YH, l18YW     = 192, 4, 4
-	l18YLen, l18Y, l18YZero = 3072, 1024, 0
+	l18YLen, l18Y, l18YZero = 3072, 512, 0
 	l18K, l18S, l18P, l18G  = 1, 1, 0, 1
 	l18Lo, l18Hi            = 0, 255
 	l18W, l18WLen, l18B     = 40064, 6144, 1360
@@ -807,9 +781,9 @@ var l18Bias = [l18YC]float32{0.12822323, 0.59784526, -0.49462625, 0.68941313, 0.
 // l19 is features.6.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 192, ReLU; 192x4x4 -> 192x4x4.
 const (
 	l19XC, l19XH, l19XW     = 192, 4, 4
-	l19XLen, l19X, l19XZero = 3072, 1024, 0
+	l19XLen, l19X, l19XZero = 3072, 512, 0
 	l19YC, l19YH, l19YW     = 192, 4, 4
-	l19YLen, l19Y, l19YZero = 3072, 4096, 0
+	l19YLen, l19Y, l19YZero = 3072, 3584, 0
 	l19K, l19S, l19P, l19G  = 3, 1, 1, 192
 	l19Lo, l19Hi            = 0, 255
 	l19W, l19WLen, l19B     = 46208, 1728, 1552
@@ -821,16 +795,19 @@ var l19M = [l19YC]float32{0.0052555446, 0.0044737286, 0.005634584, 0.0055619217,
 // l19Bias are the per-channel biases in output units, b[c] / s_y.
 var l19Bias = [l19YC]float32{-21.964857, 13.288428, -6.0463276, 5.2312655, 10.42804, 14.042347, 5.5149913, -14.802358, -16.414837, 13.60204, -6.597179, 0.23190431, 0.12865463, -10.213202, 0.16029403, 8.815793, 8.404721, -11.0800705, 6.5530353, 2.6943944, 14.670668, -11.63005, -3.4415443, -9.0751505, -8.3190975, 12.395931, -6.2436285, -18.756802, -5.5575433, -13.420567, -9.271705, 15.398036, 13.612594, 6.467898, -8.16296, -1.3837267, -1.8298824, -11.534996, -0.8536299, -4.6394367, 6.2876697, -1.0502546, -9.196421, 17.574852, -8.6037035, 8.587169, 13.148293, -2.37645, -6.3284025, -5.6908097, 8.407875, -3.0583508, -3.862349, -3.7027905, 13.573591, 0.49595374, -17.999886, 11.338737, -8.799614, -1.3618406, -7.407062, -5.2211623, 5.514311, 7.921689, -18.882977, -8.802001, -11.241504, -0.3767681, -2.8883834, 0.42492303, -11.060599, 18.893127, -9.585362, -7.4446597, 16.875578, -0.8702951, -13.300414, -5.5136065, 14.099041, -4.2129765, -0.201703, 14.174608, 5.001817, -3.037542, 6.480146, 4.511936, 18.179232, 16.465584, 13.801884, -4.1283846, -8.535035, -16.866163, -2.7685897, -8.83208, -2.3081112, 3.6314406, -3.8518186, -6.3365707, 1.8091677, -3.3867981, -4.264028, -5.2643065, 7.8977766, -5.274016, 13.1776705, -2.2341044, 5.7406206, 16.287706, -3.768586, 11.356336, -11.456983, -11.147399, -11.413105, -5.578837, -8.513993, 11.331974, -6.7724953, 4.1773977, 6.865001, -10.29978, 2.1520917, -12.267201, 3.429952, -1.3708736, 5.431955, -2.830615, 6.5141563, -6.683506, 10.91396, -10.329006, 11.566622, 15.2645855, -3.610555, 0.7763962, 10.887191, 13.737301, 5.3620005, 21.757282, -9.595495, 22.50979, 17.762444, 1.0006425, -0.2791581, 3.5327754, 9.581272, 17.843637, 12.248395, -0.62664443, -13.966505, 10.489576, -6.033115, 5.8379188, 9.470294, -3.2433002, -6.5634365, -0.665838, 13.607248, -9.376389, 12.822335, -6.063923, 12.300253, -11.113035, -16.280397, 19.730787, -9.321734, 18.591696, -5.656565, -9.145172, 16.980133, 16.610298, -4.0464945, -8.674275, 8.492041, -9.509048, -4.5859966, 3.9337716, -12.52311, -14.329024, 18.544544, 18.823914, -2.2657251, -11.770024, -4.927589, -10.393269, 7.1527276, 8.935462, 5.885835, 1.6170202, -9.843527, 4.6612024, -5.826723, -5.223419}
 
-// l20 is features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 192x4x4 -> 32x4x4.
+// l20 is features.6.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.6.skip_add: add with tensor 43; 192x4x4 -> 32x4x4.
 const (
-	l20XC, l20XH, l20XW     = 192, 4, 4
-	l20XLen, l20X, l20XZero = 3072, 4096, 0
-	l20YC, l20YH, l20YW     = 32, 4, 4
-	l20YLen, l20Y, l20YZero = 512, 0, 59
-	l20K, l20S, l20P, l20G  = 1, 1, 0, 1
-	l20Lo, l20Hi            = 0, 255
-	l20W, l20WLen, l20B     = 47936, 6144, 1744
-	l20XQ, l20KQ            = 192, 48
+	l20XC, l20XH, l20XW                    = 192, 4, 4
+	l20XLen, l20X, l20XZero                = 3072, 3584, 0
+	l20YC, l20YH, l20YW                    = 32, 4, 4
+	l20YLen, l20Y, l20YZero                = 512, 512, 59
+	l20K, l20S, l20P, l20G                 = 1, 1, 0, 1
+	l20Lo, l20Hi                           = 0, 255
+	l20W, l20WLen, l20B                    = 47936, 6144, 1744
+	l20Res, l20ResZero, l20AddZero         = 0, 55, 55
+	l20MA                          float32 = 0.51194096
+	l20MB                          float32 = 0.890381
+	l20XQ, l20KQ                           = 192, 48
 )
 
 // l20M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -839,23 +816,12 @@ var l20M = [l20YC]float32{0.0011656961, 0.0012590649, 0.0013476921, 0.0015987925
 // l20Bias are the per-channel biases in output units, b[c] / s_y.
 var l20Bias = [l20YC]float32{1.2481899, 4.155214, -0.6133378, 7.347039, -2.0132008, 5.071931, -0.4158104, -0.20634705, -2.9888794, -2.356132, -5.749865, 2.3625836, 1.9293712, 5.444879, -5.436172, 7.6880984, -1.6522034, -9.855007, 6.9822884, 2.7505848, 2.212227, 4.5848594, -3.708727, 4.9971724, 0.9720311, -4.8499804, -4.115713, -2.794321, -8.841571, 4.6932364, -6.3948298, 5.797635}
 
-// l21 is features.6.skip_add: residual add, 32x4x4.
-const (
-	l21XC, l21XH, l21XW             = 32, 4, 4
-	l21XLen, l21X, l21XZero         = 512, 512, 55
-	l21X2, l21X2Zero                = 0, 59
-	l21YC, l21YH, l21YW             = 32, 4, 4
-	l21YLen, l21Y, l21YZero         = 512, 1024, 55
-	l21MA                   float32 = 0.890381
-	l21MB                   float32 = 0.51194096
-)
-
 // l22 is features.7.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 32x4x4 -> 192x4x4.
 const (
 	l22XC, l22XH, l22XW     = 32, 4, 4
-	l22XLen, l22X, l22XZero = 512, 1024, 55
+	l22XLen, l22X, l22XZero = 512, 512, 55
 	l22YC, l22YH, l22YW     = 192, 4, 4
-	l22YLen, l22Y, l22YZero = 3072, 1536, 0
+	l22YLen, l22Y, l22YZero = 3072, 1024, 0
 	l22K, l22S, l22P, l22G  = 1, 1, 0, 1
 	l22Lo, l22Hi            = 0, 255
 	l22W, l22WLen, l22B     = 54080, 6144, 1776
@@ -871,7 +837,7 @@ var l22Bias = [l22YC]float32{-2.0674894, -0.057544503, -0.31616208, 0.97054344, 
 // l23 is features.7.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 192, ReLU; 192x4x4 -> 192x2x2.
 const (
 	l23XC, l23XH, l23XW     = 192, 4, 4
-	l23XLen, l23X, l23XZero = 3072, 1536, 0
+	l23XLen, l23X, l23XZero = 3072, 1024, 0
 	l23YC, l23YH, l23YW     = 192, 2, 2
 	l23YLen, l23Y, l23YZero = 768, 0, 0
 	l23K, l23S, l23P, l23G  = 3, 2, 1, 192
@@ -938,16 +904,19 @@ var l26M = [l26YC]float32{0.005841439, 0.0057523856, 0.00954945, 0.0068150135, 0
 // l26Bias are the per-channel biases in output units, b[c] / s_y.
 var l26Bias = [l26YC]float32{0.40050504, 14.362708, 2.0689473, -10.152773, 13.79853, 10.641048, -7.4839, -9.225052, -9.136628, -1.7423062, -2.4472876, -2.0548291, -13.81337, 7.1387672, 6.874894, 0.08101417, 15.553248, -6.036104, -6.4055285, -7.8375516, -5.5598135, -0.8411068, -1.0208156, -1.5459788, -4.9738107, 10.634278, -0.23382473, -1.9567561, 1.001577, 5.0953836, 5.511316, -5.3315663, -0.7567135, 22.925173, 1.2376653, 2.6340818, -2.9769566, -5.807778, -13.887249, -0.87404484, 1.4057435, -2.5814204, 11.94196, -6.245319, -1.6146698, 1.9169173, -10.424995, 0.98799556, 1.8958955, 11.497389, -3.7918642, 5.0340548, 0.32290894, -0.07501186, 2.6941652, -4.693917, 15.838525, -14.146184, 11.053775, -7.0771036, 6.7359047, -3.8981013, 7.7434793, 11.331925, -0.29211235, -2.3554213, 15.026806, 6.456545, -9.625792, 9.754537, -4.3600326, 2.4188547, -4.176815, -5.684593, 3.975473, 0.038678624, -4.628443, -11.663645, -10.235694, -5.3445935, 6.2715664, -16.788174, -0.18651211, 7.2740407, 11.542854, -1.9129237, -8.570409, -8.471233, 5.2266064, -2.9867811, -2.0003824, -4.046191, 13.543325, 11.917669, -2.7508526, -1.6086606, -7.5328126, -0.883774, 6.158842, 0.8659969, -5.5969234, -2.6477156, 12.485746, 0.20430939, -7.1448097, 8.345647, -3.3594718, -8.83023, -2.6186416, 5.415871, -3.9033468, -2.4572885, -3.4405704, -5.768476, 8.156712, -5.7963533, -9.110874, -3.5563774, -15.81152, 13.902671, 3.8173368, 11.967021, -7.285296, 2.847743, 6.992859, -6.5818405, -2.254205, -0.3342319, -6.548199, 19.603277, 0.253946, 12.718661, -9.215467, -5.4776025, 6.788338, 7.961082, 11.082104, -7.4634905, -2.805214, -3.8797388, -10.714321, -12.833461, -3.3376424, 3.1623478, 0.6678597, -1.089291, -7.354288, 6.945094, -3.542745, 4.5993004, -6.1073546, 3.405086, 1.4973911, -12.894387, 14.175582, -4.9722667, 2.647058, -6.604527, 16.043674, 6.7791348, 15.823434, 6.723163, 5.5492373, -4.6392035, 0.5266745, -0.42894137, -0.92675054, 5.462336, 6.997779, 1.4224207, -5.151801, -10.934111, 8.879668, 0.39628908, 0.032994643, -4.8367524, -4.2971807, -1.4769309, -4.408225, 13.186221, 15.645932, 10.63224, -0.79915977, 11.344211, -1.7871561, 1.5083644, -4.8639116, -3.594236, -4.7796707, -2.466165, -17.168545, 0.5104976, 10.673336, 3.983299, 14.415979, 14.811041, -4.882371, -0.87983495, -1.3013248, 19.043846, -1.5996689, 0.6715758, 14.326427, 13.819333, -5.2863116, -10.334182, -5.8110843, -8.637334, 1.8991896, 8.157117, 0.43146834, -6.7373333, -4.660587, 15.120589, -1.3143389, -0.49146134, -1.302629, -2.1812406, 18.52828, -3.3438644, 7.115768, -4.7568073, -11.51456, -4.5225463, 11.009433, 0.5057812, -6.0730824, -1.7459115, 12.676827, 1.7152238, 0.4640208, 10.394151, -5.6366434, 9.374688, 2.2481527, -5.5489516, 2.2733645, -8.419548, 7.2153234, -4.0831165, -9.288188, 4.467206, 9.172946, 0.91795295, -3.05075, -6.3254457, -1.0454739, -10.611941, 5.1187224, -4.268138, 16.17422, 0.9159685, 12.864538, 2.8173008, -6.4731617, 11.745357, -10.819129, -3.1971283, -12.226075, 9.916949, -14.987688, 2.0468755, -4.2785883, -1.2625037, -15.575593, -7.6998496, -2.3087811, -7.2709894, -2.3813665, -4.4849315, -8.150796, -4.6235003, 4.613223, -7.064364, -6.5625086, 6.226597, 0.06658752, 10.408818, -10.847427, 5.47544, -5.9377613, -9.392773, 2.3209767, 13.810486, -3.5319717, 14.595316, -7.162194, -1.7316254, 13.79143, -7.8268914, -9.529469, -1.3624126, -11.584731, -7.4810324, 0.30477166, -5.6998396, 5.6007037, 1.2652622, 0.7137751, 12.852982, -3.2074428, -10.511966, 0.26179138, -4.244697, -1.2577523, -9.1141205, -12.130836, 6.3019304, 10.119051, 15.555179, 12.928327, -2.5826037, -9.221664, 8.096403, 13.042266, 4.497717, 19.654762, 0.045314495, -5.7661123, 4.0402427, -2.2105217, -2.38966, 5.4519687, -4.9004145, -13.619017, -15.070951, 5.355719, -5.063224, 14.332767, -8.43425, -3.88736, -11.094465, 0.028179001, -10.945783, -2.2498322, -14.329247, -2.9863348, -4.117316, -7.496073, -4.7261252, -9.963816, 5.7704234, -7.292108, 17.929058, 14.838478, -8.305746, 0.7165264, -9.180769, -0.9667742, -9.51431, -4.086962, -2.4318492, -5.209286, -11.140456, -5.2998366, -1.6844717, 3.2779577, 4.30018, -9.034132, -5.079174, 6.7905283, 18.885849, -2.9486163, -1.824125, -11.638907, -8.195464, -0.8376315, 17.529112, 0.3022286, 5.664981, 9.885713, 13.283066, -3.8884637, 15.398138, -10.244427, 13.399851, -6.5161276, -3.3942282, 3.0246081, -4.5098634, -13.628719, -5.239108, 1.0517006, -5.8639402}
 
-// l27 is features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2.
+// l27 is features.8.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.8.skip_add: add with tensor 60; 384x2x2 -> 64x2x2.
 const (
-	l27XC, l27XH, l27XW     = 384, 2, 2
-	l27XLen, l27X, l27XZero = 1536, 2560, 0
-	l27YC, l27YH, l27YW     = 64, 2, 2
-	l27YLen, l27Y, l27YZero = 256, 0, 68
-	l27K, l27S, l27P, l27G  = 1, 1, 0, 1
-	l27Lo, l27Hi            = 0, 255
-	l27W, l27WLen, l27B     = 102272, 24576, 2992
-	l27XQ, l27KQ            = 384, 96
+	l27XC, l27XH, l27XW                    = 384, 2, 2
+	l27XLen, l27X, l27XZero                = 1536, 2560, 0
+	l27YC, l27YH, l27YW                    = 64, 2, 2
+	l27YLen, l27Y, l27YZero                = 256, 0, 68
+	l27K, l27S, l27P, l27G                 = 1, 1, 0, 1
+	l27Lo, l27Hi                           = 0, 255
+	l27W, l27WLen, l27B                    = 102272, 24576, 2992
+	l27Res, l27ResZero, l27AddZero         = 768, 61, 59
+	l27MA                          float32 = 0.6014113
+	l27MB                          float32 = 0.76328796
+	l27XQ, l27KQ                           = 384, 96
 )
 
 // l27M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -956,23 +925,12 @@ var l27M = [l27YC]float32{0.0014060439, 0.0010222621, 0.0012262749, 0.001268, 0.
 // l27Bias are the per-channel biases in output units, b[c] / s_y.
 var l27Bias = [l27YC]float32{2.9066536, 5.865792, -2.518974, 0.22765487, -5.3251143, 10.541132, 7.780784, 8.078749, -10.867688, 7.986849, 3.064645, 9.673249, -3.058736, -3.941322, -0.83222437, -0.6726784, 2.1509228, 1.1214203, -7.246607, 2.7433286, 2.184356, -0.4850223, 1.5008775, 6.722629, -9.9009285, 4.8424325, -5.5713596, -9.944179, 6.385822, -4.7774773, 1.5467641, 5.0606117, 0.9487487, -0.26351607, -7.1355395, -1.2580025, 5.914318, 4.6591554, 5.8854003, -7.080978, 1.6546824, -4.288435, -0.16331916, 15.024613, -14.747668, -1.155861, 3.714314, -1.9699506, -0.48365083, 1.5179956, -0.13448006, -4.969471, 7.4589806, 2.3356166, -8.867145, 1.6438899, -2.215408, 2.220308, -1.0053006, -8.723099, 12.703759, -2.6033738, 2.2262402, -4.559692}
 
-// l28 is features.8.skip_add: residual add, 64x2x2.
-const (
-	l28XC, l28XH, l28XW             = 64, 2, 2
-	l28XLen, l28X, l28XZero         = 256, 768, 61
-	l28X2, l28X2Zero                = 0, 68
-	l28YC, l28YH, l28YW             = 64, 2, 2
-	l28YLen, l28Y, l28YZero         = 256, 256, 59
-	l28MA                   float32 = 0.76328796
-	l28MB                   float32 = 0.6014113
-)
-
 // l29 is features.9.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2.
 const (
 	l29XC, l29XH, l29XW     = 64, 2, 2
-	l29XLen, l29X, l29XZero = 256, 256, 59
+	l29XLen, l29X, l29XZero = 256, 0, 59
 	l29YC, l29YH, l29YW     = 384, 2, 2
-	l29YLen, l29Y, l29YZero = 1536, 512, 0
+	l29YLen, l29Y, l29YZero = 1536, 256, 0
 	l29K, l29S, l29P, l29G  = 1, 1, 0, 1
 	l29Lo, l29Hi            = 0, 255
 	l29W, l29WLen, l29B     = 126848, 24576, 3056
@@ -988,9 +946,9 @@ var l29Bias = [l29YC]float32{0.06926186, 0.13232844, 0.40138912, 0.19170812, -0.
 // l30 is features.9.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2.
 const (
 	l30XC, l30XH, l30XW     = 384, 2, 2
-	l30XLen, l30X, l30XZero = 1536, 512, 0
+	l30XLen, l30X, l30XZero = 1536, 256, 0
 	l30YC, l30YH, l30YW     = 384, 2, 2
-	l30YLen, l30Y, l30YZero = 1536, 2048, 0
+	l30YLen, l30Y, l30YZero = 1536, 1792, 0
 	l30K, l30S, l30P, l30G  = 3, 1, 1, 384
 	l30Lo, l30Hi            = 0, 255
 	l30W, l30WLen, l30B     = 151424, 3456, 3440
@@ -1002,16 +960,19 @@ var l30M = [l30YC]float32{0.010057044, 0.0064307223, 0.0069319634, 0.0056739147,
 // l30Bias are the per-channel biases in output units, b[c] / s_y.
 var l30Bias = [l30YC]float32{-9.664284, -11.142841, 8.069203, 3.396698, 0.56169695, -13.804896, 12.052854, 1.9715219, 2.4842038, -6.776687, -6.2991266, -7.87408, -2.5772734, 10.6136055, -4.2296543, 4.88398, -8.605709, 5.177218, -9.036558, -1.9191598, 8.749622, 15.0419445, 18.10515, 0.5933659, 13.528098, -9.324682, -5.849506, 4.5606093, -2.806704, 15.059015, 10.061079, -0.39461136, -8.474138, 17.598715, 5.7437396, -2.117331, 17.378742, -7.481945, 6.9783263, -0.11793909, -6.2045302, -2.0930219, 1.1095448, 13.666966, -13.068614, 2.2796187, 15.874639, -3.0697858, -8.066777, 1.9730672, 0.55683345, -1.6837504, -4.4672465, -6.4562483, -7.057153, -8.134181, -2.1298015, -1.8770465, -6.763998, -4.1239448, -2.0023506, 17.1133, 2.419705, -13.80367, -7.445266, -2.7100518, 19.525572, -6.058577, 4.1073346, -2.7583258, -2.3881555, 14.917925, 17.77838, 4.4021196, 13.893518, 11.782429, -7.5691905, 5.7969303, 14.388706, 9.301986, -8.982266, 14.420606, -4.9586277, -0.2664217, -5.4565735, 9.943169, -9.894269, 5.294775, -6.671701, 6.2099094, -6.5274343, -3.6144562, -3.972739, -6.0966196, -2.5203838, -5.4450645, 17.656797, -1.3699832, 3.0919302, -5.3489323, -9.740139, 1.9392556, -4.00867, -10.022674, 7.4701056, -11.287688, -4.281906, 13.801935, -4.4495735, 3.0106983, -3.2568798, 8.951963, -13.190525, -2.9801893, 10.278359, 8.040505, -1.6267617, 7.39181, -11.44993, -2.8323705, -5.404003, 12.572221, 5.0686316, -0.8339809, -3.4825242, -6.014454, 6.2886662, -1.5726806, -1.2039815, -2.30553, -4.7086225, 17.592665, -10.272837, 10.797023, 10.637699, -1.3344251, -5.786354, 1.5623671, -4.8059406, -6.9498887, -2.2376149, 3.4761264, 13.326534, 1.1837113, 5.043412, -1.6431754, -8.783848, -8.902182, -9.308843, -1.9113501, 12.287883, 0.21645431, 1.2603526, -1.1323619, 0.30353513, -1.6162624, 2.5486968, 16.722662, -1.8841499, -1.7918265, -17.896763, -10.115296, 7.2045736, -10.388259, 0.5379594, -10.4282675, 13.253901, 20.26687, 0.14744548, -1.840685, 8.083443, -14.215258, -5.2975335, -0.59125525, 5.804945, -2.494553, 11.756937, 3.0419388, 14.905707, 8.334656, 4.842376, -2.3032913, 20.798664, 9.741386, -2.9281602, 7.96226, -6.1734586, 11.944706, -2.8738115, -5.303606, 5.4274006, 1.395991, 8.821378, 7.0908427, -3.6973038, 2.2916167, 12.492918, -14.0959215, 16.374561, 7.347533, 6.7656865, -4.638088, -7.36846, -0.8492994, -8.877909, 3.2671623, 17.352228, -11.662806, -6.3596873, -9.608504, 4.425181, -3.0476344, 7.6258116, -1.3158112, -4.0814123, -8.020026, 5.162811, -2.7349787, -11.148308, 19.41598, -8.214482, -12.251146, -2.4135587, -1.0824697, -0.1702704, -3.5319047, 18.138731, 10.29323, 4.481104, -10.494566, -6.8142114, -7.402304, -7.54808, -5.0916147, 3.7078037, -7.4136477, 2.4078271, 17.50181, 11.781816, -11.854294, -9.202858, -4.076857, -10.091779, -1.3846005, -13.002703, 5.041411, -13.908379, -2.908748, 7.7230043, -6.030875, 1.6904428, 5.611322, 3.9930336, -4.361331, -2.495435, 9.914795, 11.052986, -1.475521, 5.219251, -5.2661066, 7.5061946, -6.6415854, 4.8712087, -12.049951, -3.2591407, 14.94999, 5.617761, -6.0510983, -13.409867, 2.9622111, 18.568485, 14.953186, -5.1917524, 9.200258, 5.8103194, -7.791649, -6.5900784, -3.8131194, 19.854376, -11.377555, -2.7431688, -7.5012336, -19.274612, -0.8279874, -4.9854836, 2.4661453, 7.0707097, 10.657111, -8.562034, 8.50124, -6.3364587, -6.21866, 8.549448, -0.4958331, -0.55825007, 9.962024, -1.4164516, -9.080911, -11.956673, 6.696365, -7.955542, -3.815156, 4.724816, -12.033257, -9.047531, 4.0559144, -1.3289305, 7.4721336, 13.770675, -10.1839485, -9.741252, -1.3690547, -8.40341, 3.0065734, 2.8035903, -1.3816396, -0.82649624, 2.8157966, 5.8390923, 14.664198, 8.1652775, -9.915974, -7.8414593, -7.390674, -17.842377, 4.6556444, -2.2193155, -9.595534, 1.1424148, -0.65200603, -4.845936, -1.4784139, -5.4235225, -7.520639, -1.9476603, -6.3658447, -7.9293094, -9.042392, 7.586191, -12.375667, -4.351302, -9.973901, -4.58657, 0.96520555, 0.16008958, -8.704251, 13.343997, 9.637125, -3.2681599, 16.15985, -1.5250376, -4.4225535, -4.296256, -11.862322, -1.9189966, -6.7550745, 14.091286, 8.10846, -13.96387, -2.6097975, 5.2659597, -6.8426085, -9.0144, 3.3983204, -8.097628, -7.6544757, -5.780429, 17.726784, 25.041157, 9.224648, -7.2409306, 5.7279005, -7.649909, -8.789473, 0.54188365, 15.266207, -0.8749323, -2.0299273, -6.6534963, 10.83804, 7.3085294, -13.037008, -3.7331605, -4.125465}
 
-// l31 is features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2.
+// l31 is features.9.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.9.skip_add: add with tensor 69; 384x2x2 -> 64x2x2.
 const (
-	l31XC, l31XH, l31XW     = 384, 2, 2
-	l31XLen, l31X, l31XZero = 1536, 2048, 0
-	l31YC, l31YH, l31YW     = 64, 2, 2
-	l31YLen, l31Y, l31YZero = 256, 0, 60
-	l31K, l31S, l31P, l31G  = 1, 1, 0, 1
-	l31Lo, l31Hi            = 0, 255
-	l31W, l31WLen, l31B     = 154880, 24576, 3824
-	l31XQ, l31KQ            = 384, 96
+	l31XC, l31XH, l31XW                    = 384, 2, 2
+	l31XLen, l31X, l31XZero                = 1536, 1792, 0
+	l31YC, l31YH, l31YW                    = 64, 2, 2
+	l31YLen, l31Y, l31YZero                = 256, 256, 60
+	l31K, l31S, l31P, l31G                 = 1, 1, 0, 1
+	l31Lo, l31Hi                           = 0, 255
+	l31W, l31WLen, l31B                    = 154880, 24576, 3824
+	l31Res, l31ResZero, l31AddZero         = 0, 59, 62
+	l31MA                          float32 = 0.4369347
+	l31MB                          float32 = 0.7776522
+	l31XQ, l31KQ                           = 384, 96
 )
 
 // l31M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1020,23 +981,12 @@ var l31M = [l31YC]float32{0.0012787802, 0.0014279857, 0.0009941586, 0.0012161066
 // l31Bias are the per-channel biases in output units, b[c] / s_y.
 var l31Bias = [l31YC]float32{7.9351954, 6.8914084, 1.1291842, -1.8159438, 0.304866, 2.4479806, 10.04067, 8.695853, 5.473449, 7.523837, -6.873, -0.5922896, -1.1987089, 2.42901, -1.2886416, 0.09851838, 2.2511876, 5.5628815, -4.691368, 11.223546, -1.1193017, 4.911019, 5.9402704, 0.32633597, -0.50534326, 2.1850138, 5.2493553, -2.08912, -1.1328827, 3.3646052, -1.8355731, -2.250434, -0.9536452, 8.840202, -3.9247506, -6.0046463, 0.38703114, -11.425466, 3.2531228, 3.7723444, 10.207391, -3.9960494, 0.5630207, 5.068456, -0.6738923, -3.1287394, -9.4552145, -0.2218078, -10.386393, -1.256734, -4.8990483, -0.98250157, 5.323053, -11.10334, 3.3929992, -3.9029386, -3.6511216, -9.003446, -2.3639705, 15.994871, 3.0472522, 10.991446, -4.94773, 1.7022512}
 
-// l32 is features.9.skip_add: residual add, 64x2x2.
-const (
-	l32XC, l32XH, l32XW             = 64, 2, 2
-	l32XLen, l32X, l32XZero         = 256, 256, 59
-	l32X2, l32X2Zero                = 0, 60
-	l32YC, l32YH, l32YW             = 64, 2, 2
-	l32YLen, l32Y, l32YZero         = 256, 512, 62
-	l32MA                   float32 = 0.7776522
-	l32MB                   float32 = 0.4369347
-)
-
 // l33 is features.10.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2.
 const (
 	l33XC, l33XH, l33XW     = 64, 2, 2
-	l33XLen, l33X, l33XZero = 256, 512, 62
+	l33XLen, l33X, l33XZero = 256, 256, 62
 	l33YC, l33YH, l33YW     = 384, 2, 2
-	l33YLen, l33Y, l33YZero = 1536, 768, 0
+	l33YLen, l33Y, l33YZero = 1536, 512, 0
 	l33K, l33S, l33P, l33G  = 1, 1, 0, 1
 	l33Lo, l33Hi            = 0, 255
 	l33W, l33WLen, l33B     = 179456, 24576, 3888
@@ -1052,9 +1002,9 @@ var l33Bias = [l33YC]float32{0.0923457, -0.028837232, 0.14002085, 0.11190324, -0
 // l34 is features.10.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2.
 const (
 	l34XC, l34XH, l34XW     = 384, 2, 2
-	l34XLen, l34X, l34XZero = 1536, 768, 0
+	l34XLen, l34X, l34XZero = 1536, 512, 0
 	l34YC, l34YH, l34YW     = 384, 2, 2
-	l34YLen, l34Y, l34YZero = 1536, 2304, 0
+	l34YLen, l34Y, l34YZero = 1536, 2048, 0
 	l34K, l34S, l34P, l34G  = 3, 1, 1, 384
 	l34Lo, l34Hi            = 0, 255
 	l34W, l34WLen, l34B     = 204032, 3456, 4272
@@ -1066,16 +1016,19 @@ var l34M = [l34YC]float32{0.005004298, 0.0053462344, 0.0062359367, 0.0045931796,
 // l34Bias are the per-channel biases in output units, b[c] / s_y.
 var l34Bias = [l34YC]float32{12.495302, 0.2569983, -1.8773652, 2.7755923, 7.5591106, -6.218623, 14.541378, 11.869539, -9.204696, -1.9684149, -9.567402, -5.733747, -6.736651, -4.5427337, -14.017979, -7.3714, 0.46934682, -6.8496814, -3.418602, -1.1323414, 15.060519, 5.9150233, -4.7424827, -13.246997, -6.4162135, 10.89894, -1.5378033, 5.741859, 8.334296, -6.238008, 10.788667, -4.512399, -5.6194415, 8.0588665, 18.784258, 0.65666145, -5.35362, -4.2961836, 0.825137, 12.157038, 7.4112654, 1.034467, -6.7362075, -4.8322015, 5.038781, -12.628378, 3.385428, 1.8986046, 5.954326, -1.4564192, -7.7516456, 4.315847, -8.207851, 5.0637546, 0.1218235, -9.081076, -6.138954, 10.051309, -7.0299826, 2.62561, -0.06856708, 10.116185, -3.2385192, -9.052506, -6.7124753, 2.6400332, 8.431839, -2.465163, -3.6430442, 5.4916973, -2.4517937, -2.5176425, -10.777677, 3.4156065, -4.3034534, -7.033564, -7.0849385, 7.77293, -5.9087005, -4.1240106, -8.059882, 6.7402635, 5.2647805, -4.8929386, -10.276746, -1.0555975, -5.303356, 5.08631, -1.027892, -8.854127, -2.5787652, 15.246406, -1.3450204, 5.7304206, -4.3669634, -1.6495844, -5.1303935, 1.1373935, 5.3228574, -7.9181485, -0.09826568, 2.9203408, 0.83714294, -3.339116, 4.3103743, 10.194539, -11.206496, -8.616472, -0.60109425, -3.971882, 5.156067, -12.195808, -4.3312683, 1.6655983, -2.8602333, -8.906128, -8.015246, 1.4057441, 9.725038, 5.795967, -7.4385486, 0.4873811, 9.166748, 7.908197, -8.478452, -2.533636, 0.053234316, -9.037941, -8.546761, -0.32536465, -6.7808113, -3.8226066, 1.7465348, 11.740891, 6.0833287, -8.046812, -2.1631095, -5.122249, -10.886956, -8.473815, -3.4444444, -5.4849315, 9.60591, -1.5463082, 6.4226704, -3.226471, -1.444907, -5.033556, -0.08616237, 14.78168, 4.885451, -2.5604024, 2.3153658, -10.318834, -1.6941881, 8.469696, -10.302111, 6.5140424, 17.029285, -6.500043, 4.486577, -4.440034, 8.997822, -5.045487, 5.6927915, 2.7581897, 0.20383275, -1.4920186, 6.7070127, -4.595901, -4.5689692, -3.0151012, 8.926805, 3.151537, -9.841004, -7.2750053, -0.5135647, 3.486267, 2.595976, -10.435032, 0.8124204, -1.3021387, -3.4419086, -2.116619, 12.432114, 10.335501, -0.064216815, 12.918811, 9.174523, -2.003833, 5.6814013, -2.4022849, 6.406838, -1.446272, -1.4642267, 5.0786357, 4.176484, -3.622984, -4.830548, -10.728614, -3.1775944, -3.0968509, 2.8527408, -1.1693748, 3.5473099, 1.3115523, -4.904686, -3.1310759, -7.872425, -3.0646687, 0.21277237, 10.257229, 4.4661436, 8.208985, 7.333543, -6.1300073, -2.9822268, 7.2225647, 14.404466, -3.7649786, -5.310149, -6.4291677, 1.1902132, -3.578724, 8.481244, 14.638432, -7.678468, 10.642456, 1.9041268, -3.0392694, -7.207735, 5.371608, -7.82747, -5.462348, -4.9113584, 3.8689237, -5.0386114, 11.360253, 8.304144, -4.418171, 9.267343, 4.8591156, -10.702201, 0.067391455, -8.380097, -1.469271, -4.6399813, 1.5249546, 14.135556, 14.552308, 9.474871, 0.68907976, 8.430406, -4.096923, -5.068807, 12.283525, -5.602307, -2.96512, -3.551652, 2.8658445, 11.326803, 8.460955, -2.3704937, -2.0126114, -4.833658, -8.432273, -7.8785295, 0.42119396, -2.3973203, 2.4340582, -1.0944898, 3.3876388, -0.70243907, 6.871583, -5.645343, -1.5387807, -1.0284969, -9.706075, -2.5039601, -4.74749, 8.735009, -4.011198, 14.804106, 2.3208048, -1.8080882, -0.27262154, 9.646002, 1.4012235, -4.77105, -3.651988, -7.5193553, 10.802941, 2.968563, -3.9659402, -5.0146413, -6.1577716, -5.6077595, -2.0604944, -9.298196, -3.171767, 13.967736, 5.650022, 11.050174, -4.692466, -10.393091, -9.768491, 5.3273106, 3.3895226, -1.8960739, 11.886195, -3.3853014, -2.0739112, 2.8614604, 9.97022, -4.556638, 9.072354, 0.2152009, 6.487686, -6.096131, -1.5169905, -8.254403, -0.78477544, -8.661691, 4.3448334, 1.049042, 13.768532, -0.8840952, 2.8171892, -0.1453087, -3.105032, -4.337942, 9.898988, 11.839804, -11.998923, -2.7436922, 0.8191418, -8.070335, -3.241639, -13.6081505, -1.7174414, -5.8812075, -3.222657, -9.474601, 2.5482612, -2.3742447, -1.6244141, 1.9130803, 0.20635022, -3.270013, 13.246129, -0.98829895, -4.295179, -4.6090837, -3.1282887, 1.2178943, 2.4950244, 6.56098, -1.5177832, -2.3035295, -7.439757, 13.228706, -6.449975, -0.867544, -1.7256489, 7.142621, -7.449029, 9.019991, -7.165779, 3.3237474, -4.684155, -2.4165816, 0.82901406, 2.1463501, -4.7541595, 14.799238, 6.335822, -8.380652, 3.4322782, -1.655681, -5.234321, -0.955047, 5.9195204, 6.063834, 2.941328}
 
-// l35 is features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 64x2x2.
+// l35 is features.10.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.10.skip_add: add with tensor 78; 384x2x2 -> 64x2x2.
 const (
-	l35XC, l35XH, l35XW     = 384, 2, 2
-	l35XLen, l35X, l35XZero = 1536, 2304, 0
-	l35YC, l35YH, l35YW     = 64, 2, 2
-	l35YLen, l35Y, l35YZero = 256, 0, 62
-	l35K, l35S, l35P, l35G  = 1, 1, 0, 1
-	l35Lo, l35Hi            = 0, 255
-	l35W, l35WLen, l35B     = 207488, 24576, 4656
-	l35XQ, l35KQ            = 384, 96
+	l35XC, l35XH, l35XW                    = 384, 2, 2
+	l35XLen, l35X, l35XZero                = 1536, 2048, 0
+	l35YC, l35YH, l35YW                    = 64, 2, 2
+	l35YLen, l35Y, l35YZero                = 256, 0, 62
+	l35K, l35S, l35P, l35G                 = 1, 1, 0, 1
+	l35Lo, l35Hi                           = 0, 255
+	l35W, l35WLen, l35B                    = 207488, 24576, 4656
+	l35Res, l35ResZero, l35AddZero         = 256, 62, 67
+	l35MA                          float32 = 0.36390617
+	l35MB                          float32 = 0.8287296
+	l35XQ, l35KQ                           = 384, 96
 )
 
 // l35M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1084,23 +1037,12 @@ var l35M = [l35YC]float32{0.0016494431, 0.001289585, 0.0011298948, 0.0017920978,
 // l35Bias are the per-channel biases in output units, b[c] / s_y.
 var l35Bias = [l35YC]float32{-10.827058, -7.4856415, 2.925439, -7.333702, -0.5840014, 7.868616, -3.2496939, -4.169935, 1.5257195, -10.510096, 1.8837256, 12.172362, -6.7500963, -2.8726897, -5.75619, 9.061533, 6.665884, -0.2394866, -0.39049214, -7.122863, -7.464657, -1.0825588, 9.358651, 8.411873, 1.5968008, -2.4085593, 1.4723567, -0.97329277, 0.5585705, -1.9727966, -3.8313735, 0.8576875, -7.148943, 9.954625, 0.89369434, -3.5363836, 11.186156, -3.5949693, 0.06968, -7.7781277, -9.460854, -5.251306, 0.5871492, -2.4770663, 4.186233, 6.9279838, 1.0826942, -5.518737, 16.219162, -1.0108742, 6.162461, -2.7686214, 0.34799796, -3.9682837, 8.598035, 5.698006, -1.6511923, 0.05090251, 2.2574387, -2.2539456, 3.9459922, -7.004926, -1.049109, 1.6270937}
 
-// l36 is features.10.skip_add: residual add, 64x2x2.
-const (
-	l36XC, l36XH, l36XW             = 64, 2, 2
-	l36XLen, l36X, l36XZero         = 256, 512, 62
-	l36X2, l36X2Zero                = 0, 62
-	l36YC, l36YH, l36YW             = 64, 2, 2
-	l36YLen, l36Y, l36YZero         = 256, 256, 67
-	l36MA                   float32 = 0.8287296
-	l36MB                   float32 = 0.36390617
-)
-
 // l37 is features.11.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 64x2x2 -> 384x2x2.
 const (
 	l37XC, l37XH, l37XW     = 64, 2, 2
-	l37XLen, l37X, l37XZero = 256, 256, 67
+	l37XLen, l37X, l37XZero = 256, 0, 67
 	l37YC, l37YH, l37YW     = 384, 2, 2
-	l37YLen, l37Y, l37YZero = 1536, 512, 0
+	l37YLen, l37Y, l37YZero = 1536, 256, 0
 	l37K, l37S, l37P, l37G  = 1, 1, 0, 1
 	l37Lo, l37Hi            = 0, 255
 	l37W, l37WLen, l37B     = 232064, 24576, 4720
@@ -1116,9 +1058,9 @@ var l37Bias = [l37YC]float32{0.2597136, -0.10966322, -0.010910747, -0.37450176, 
 // l38 is features.11.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 384, ReLU; 384x2x2 -> 384x2x2.
 const (
 	l38XC, l38XH, l38XW     = 384, 2, 2
-	l38XLen, l38X, l38XZero = 1536, 512, 0
+	l38XLen, l38X, l38XZero = 1536, 256, 0
 	l38YC, l38YH, l38YW     = 384, 2, 2
-	l38YLen, l38Y, l38YZero = 1536, 2048, 0
+	l38YLen, l38Y, l38YZero = 1536, 1792, 0
 	l38K, l38S, l38P, l38G  = 3, 1, 1, 384
 	l38Lo, l38Hi            = 0, 255
 	l38W, l38WLen, l38B     = 256640, 3456, 5104
@@ -1133,7 +1075,7 @@ var l38Bias = [l38YC]float32{5.520089, -5.2496977, 11.479177, 14.321254, -6.9229
 // l39 is features.11.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 384x2x2 -> 96x2x2.
 const (
 	l39XC, l39XH, l39XW     = 384, 2, 2
-	l39XLen, l39X, l39XZero = 1536, 2048, 0
+	l39XLen, l39X, l39XZero = 1536, 1792, 0
 	l39YC, l39YH, l39YW     = 96, 2, 2
 	l39YLen, l39Y, l39YZero = 384, 0, 64
 	l39K, l39S, l39P, l39G  = 1, 1, 0, 1
@@ -1183,16 +1125,19 @@ var l41M = [l41YC]float32{0.007622965, 0.0072531244, 0.0059632617, 0.006089431, 
 // l41Bias are the per-channel biases in output units, b[c] / s_y.
 var l41Bias = [l41YC]float32{-2.4987338, -1.9210371, 8.496885, -13.2528925, -9.89156, 2.072852, -12.659973, -3.297417, -2.4640276, 2.9921002, 13.47565, -9.599565, -3.6918612, -1.7472564, -5.3707385, 2.9315655, 11.396882, 6.058459, -4.98013, 11.339349, 9.945466, 13.252638, -1.4124854, -6.566621, 2.3673937, -6.8599577, -10.519227, 8.010035, 16.324587, 7.189313, 6.7272506, 9.679514, -4.4396544, -11.05084, -4.119974, 1.1959335, 26.707712, -12.370119, 19.02961, -3.4881263, -0.5847978, -13.681395, -10.755285, -0.20983937, 0.57118404, -7.9108057, -8.6710615, 3.4034061, 4.9627404, -10.573213, -5.9332104, -7.645381, -12.193988, -4.389333, -8.146977, -4.2442017, -0.23382814, -8.468812, -0.1521264, 5.20223, 13.451463, 7.4313474, -10.171462, 1.6530612, -0.626944, 5.9307947, 17.534813, -1.8990512, -0.8142489, 2.7622168, 10.240766, -6.343433, 8.601104, -9.976596, -7.846499, -4.420837, -0.38095233, -1.0394906, 14.473934, -0.41107705, 14.1600895, 9.2848015, -7.3915124, 4.3225, -10.342583, 16.211472, -9.336988, -9.861506, -7.319254, -10.148051, 16.371418, 6.9744544, 15.212432, 1.9941747, -5.9233174, -8.247963, 0.17664228, -1.5418447, -2.1054587, -6.303186, 4.7536473, -10.459054, -8.658852, 7.2556562, -0.9429603, 13.290366, -0.7760967, -1.8953778, 4.495812, -8.281485, 16.24102, 7.3274107, 10.474398, 2.2709472, -8.750857, 5.6462035, 17.451498, -5.1530704, 17.504309, 4.219786, -5.862634, -5.5965533, 17.162056, 12.553464, 0.3199535, -14.211767, -7.1624856, -0.62563497, -3.9699872, 6.993455, 11.702246, -6.4881635, -1.4848222, 10.926219, -7.5275197, 13.143136, 1.4519099, -8.70919, 0.22950503, 17.860924, -4.0079374, 14.204911, -7.5136075, -1.4881074, 0.12577066, -0.8442646, -7.626642, -1.6755389, 5.767993, -2.4300554, 7.281111, -1.1006172, 0.82947224, -5.281188, 0.38614142, -3.3759043, 0.3414168, 6.3929963, -13.307204, -4.4564986, -6.7516766, -1.4656383, -0.11621577, -3.5165188, -8.294966, -5.6344314, -8.6946945, -13.129329, 3.433084, 5.0222783, 15.501919, -2.9147718, 2.1660862, -6.4235325, 1.1452663, -4.861075, 8.282935, 0.55852544, 12.298243, -7.089353, 3.348669, -4.6475353, 7.9306483, 14.1421995, -5.643038, 9.66678, 2.369403, -12.722416, -1.5813996, -16.38936, -8.237529, -8.043909, -0.34322903, -7.8339653, -6.143804, -2.1848314, 5.6768713, -0.577322, -1.3309115, -12.535713, -11.231041, 9.431464, 3.4041462, 8.7717905, -5.811042, -7.910231, -1.8228489, -2.4556437, -1.1426405, 2.7121155, 4.5480585, 7.1787877, 4.5770297, -8.090815, -9.370372, -3.2863262, -9.393596, 17.58858, -2.584453, 8.068115, -7.884992, -12.045126, 14.587425, -6.9834476, -3.6417449, -11.076872, -8.152397, 0.53452396, -12.862455, -3.0541093, 7.8216195, -10.24449, -14.556184, 0.24812524, -9.7274275, -2.494276, 15.212296, 3.3404675, -5.905945, -5.284824, -0.8177552, 10.408294, 8.46788, -2.4858797, -2.7755299, -12.587972, -8.108517, -7.3712063, -1.7590352, -6.780211, 0.22665563, 7.959474, -13.77915, 2.770664, 0.51455003, -5.0153637, -3.586707, -13.24802, -2.6602166, 1.4919571, 4.214174, 1.7359703, 3.7813373, 3.6844225, 12.336051, 4.276215, -3.7331445, -7.7653875, -8.184496, -14.06075, -5.5497875, 10.597744, -6.1364455, -8.521116, 5.294768, 6.838689, 1.1002594, -7.1884475, 0.75198317, 7.824272, -3.7929518, 0.1762636, -13.268505, 3.819823, -5.488613, -1.8614125, 1.0776608, 9.487983, -14.348288, 6.9984927, 0.5535296, -8.478493, 7.3380027, -1.0718392, -1.8649735, 3.498832, 2.264871, -5.4160633, -1.9560255, -7.8230734, 1.6089898, 3.3248742, -12.972952, 8.999552, 0.005770489, -6.7139673, -12.401864, 4.5007105, -7.3234034, -4.5381665, 7.662395, -0.86120355, -9.216484, -4.7541375, 6.6029825, 1.3742472, -4.7489367, -6.0989428, -8.961938, 9.177272, -1.3100305, 2.9409416, -3.778873, 2.386258, 10.319966, 0.004438403, 3.8339908, -3.4773266, 13.388481, 5.283565, -0.2529104, -4.217663, 16.456882, 10.793433, 1.0386223, -2.7663848, 6.24282, -1.6079646, -2.9364939, 9.570543, -4.537026, -8.13, 13.124549, 8.148808, -5.671555, 13.306369, -9.009647, -10.141104, -1.0763009, -7.4482403, -5.075878, -6.886445, 4.7084455, 5.8389626, -0.71685034, -2.0197442, -5.1076436, 2.3884437, -6.025403, 16.401012, -7.2137837, 20.41765, -5.853349, 3.613132, 14.701477, 6.888313, 0.9376122, 1.1178905, 7.146682, -1.4884104, 1.6224451, -0.43811727, -6.468476, 9.078471, -8.346764, -4.7978787, -0.24720766, 0.6837812, 7.507753, -4.264086, 1.4356045, -1.1526525, -7.772917, 0.6828222, 16.226982, 1.7622007, -2.4848695, 11.630549, 6.950371, 4.385739, 2.8594406, -3.6270752, -1.1468871, -9.917603, -3.6663268, -8.981582, -14.8148365, -2.6634886, 8.529033, -5.0937324, 0.14088604, -3.3173227, 16.705055, -2.6931353, 14.154989, 13.543189, -0.645713, -14.002811, -0.26800033, 10.365571, -2.5713196, -1.8801639, -0.75247866, -3.3747194, -14.271403, -7.925612, 5.2777634, 3.9144652, -6.150879, 0.03703563, 7.798036, -9.315525, -7.431329, 15.096731, -2.0701463, -8.207555, -2.5132935, 0.006453201, -0.90608054, -8.567838, -14.067382, 14.615411, -7.2224174, 20.743494, -6.8300195, -9.532956, -2.4808233, 3.9410007, -2.9792042, 4.934756, -3.9010375, -3.9952683, -0.23602495, 12.243055, 2.843854, -11.518407, -10.661664, -0.6093993, -5.6669292, -7.8626533, -10.880774, 4.408337, -9.299822, -1.2154164, -3.1801121, -11.213143, -8.188916, -3.1105816, 6.0668516, 2.8084426, 11.336772, 5.676716, -2.7531965, 15.853024, -8.594243, 0.2177879, -8.947348, -7.6124706, -9.7487545, -7.3954988, 12.774844, -8.944764, 0.54237854, -3.9870338, -6.471232, -8.96665, -0.90663016, -16.651587, -10.397371, 2.3424006, -5.645462, -5.25968, 17.911438, -11.145167, -10.15231, -9.356012, 4.5003796, 4.6722517, 3.8747447, -9.687337, 4.7517653, -9.319441, -4.324411, 6.133001, -4.6827154, -10.5103855, 7.417885, 1.4349053, 13.336732, -0.86043596, -0.6701829, -10.478837, -6.53204, -1.3076415, -0.9224968, -2.213918, -6.620265, -1.4083472, -8.708922, 3.7887433, 12.295358, -7.8151255, 2.7327569, 1.4916571, -4.374834, -2.446909, -1.5704671, 20.113636, 4.38031, -0.9966204, -4.5753355, -2.173236, -7.1288767, -3.6658173, -5.726825, 14.714657, 3.5911293, -5.5334277, -4.317588, -7.6601987, -2.141218, -8.587898, -1.5819718, 0.275547, -6.6042986, 4.0868597, 1.2191238, -1.1435572, 13.386572, -0.16512108, 0.009109639, -11.883458, 7.267132, 16.255419, -9.779896, -6.156964, 10.907923, -0.22609407, -12.72492, -6.664517, 14.03349, -5.7124014, 1.0363003, 10.465702, -4.6774974, 14.265018, 2.406218, 14.165497, 3.1340544, -4.877692, 18.0753, 18.953894, -0.96776646, 14.255274, -6.9813094, 9.412286, 13.377243, 13.8620825, 11.398258, -4.9834523, 2.8520336, -3.8014092, -4.59798, -1.9757253, -0.47003567, 1.2935421}
 
-// l42 is features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2.
+// l42 is features.12.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.12.skip_add: add with tensor 95; 576x2x2 -> 96x2x2.
 const (
-	l42XC, l42XH, l42XW     = 576, 2, 2
-	l42XLen, l42X, l42XZero = 2304, 2688, 0
-	l42YC, l42YH, l42YW     = 96, 2, 2
-	l42YLen, l42Y, l42YZero = 384, 384, 60
-	l42K, l42S, l42P, l42G  = 1, 1, 0, 1
-	l42Lo, l42Hi            = 0, 255
-	l42W, l42WLen, l42B     = 357440, 55296, 6736
-	l42XQ, l42KQ            = 576, 144
+	l42XC, l42XH, l42XW                    = 576, 2, 2
+	l42XLen, l42X, l42XZero                = 2304, 2688, 0
+	l42YC, l42YH, l42YW                    = 96, 2, 2
+	l42YLen, l42Y, l42YZero                = 384, 384, 60
+	l42K, l42S, l42P, l42G                 = 1, 1, 0, 1
+	l42Lo, l42Hi                           = 0, 255
+	l42W, l42WLen, l42B                    = 357440, 55296, 6736
+	l42Res, l42ResZero, l42AddZero         = 0, 64, 62
+	l42MA                          float32 = 0.66162604
+	l42MB                          float32 = 0.58015406
+	l42XQ, l42KQ                           = 576, 144
 )
 
 // l42M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1201,23 +1146,12 @@ var l42M = [l42YC]float32{0.0008446042, 0.0006062988, 0.0007630444, 0.0007421258
 // l42Bias are the per-channel biases in output units, b[c] / s_y.
 var l42Bias = [l42YC]float32{10.345088, 8.871842, 2.2217512, -3.558657, -2.7381165, -2.643137, -10.834372, -6.6395226, -1.4210339, -2.1283367, 3.0216813, -5.488497, 3.7581518, 8.258805, -8.391104, -2.9918199, -4.0862637, 5.423426, -0.7236061, -3.8441436, -5.5052543, 6.2430034, 0.5442957, -0.91837734, -3.9565408, 1.8301765, 10.049427, -4.486242, -10.113411, 0.22520955, 0.5593125, -13.423052, 7.513582, 5.2692323, -4.055405, 2.9246054, 0.73357093, -4.897822, 6.73312, -0.20952985, 10.398742, 1.2465738, 3.1028829, 5.2630258, 2.3076582, 1.841549, 3.503778, 2.4765768, -0.2884114, 3.6573544, -2.7747817, 0.75484514, 2.0713303, 0.074591614, 2.5724332, -1.668315, -1.5018123, 2.8683727, -7.4454913, 6.5431447, -1.3024876, -10.963483, -4.5971766, 2.4316716, 0.67133904, 7.802202, 2.2775671, 5.4467106, 10.169337, -0.28534162, -4.440908, -2.9415483, -3.5050642, -5.0691986, -4.9136167, 12.009006, 4.3214855, -0.49396503, 2.7851486, -8.743816, -7.113388, 0.37226993, -5.437557, -2.710493, 1.3129996, 4.6230097, 0.6734344, -1.1109625, 5.246967, -5.7853436, -3.283724, 2.327664, 2.7282114, 11.914041, -3.0275822, 4.308152}
 
-// l43 is features.12.skip_add: residual add, 96x2x2.
-const (
-	l43XC, l43XH, l43XW             = 96, 2, 2
-	l43XLen, l43X, l43XZero         = 384, 0, 64
-	l43X2, l43X2Zero                = 384, 60
-	l43YC, l43YH, l43YW             = 96, 2, 2
-	l43YLen, l43Y, l43YZero         = 384, 768, 62
-	l43MA                   float32 = 0.58015406
-	l43MB                   float32 = 0.66162604
-)
-
 // l44 is features.13.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2.
 const (
 	l44XC, l44XH, l44XW     = 96, 2, 2
-	l44XLen, l44X, l44XZero = 384, 768, 62
+	l44XLen, l44X, l44XZero = 384, 384, 62
 	l44YC, l44YH, l44YW     = 576, 2, 2
-	l44YLen, l44Y, l44YZero = 2304, 1152, 0
+	l44YLen, l44Y, l44YZero = 2304, 768, 0
 	l44K, l44S, l44P, l44G  = 1, 1, 0, 1
 	l44Lo, l44Hi            = 0, 255
 	l44W, l44WLen, l44B     = 412736, 55296, 6832
@@ -1233,9 +1167,9 @@ var l44Bias = [l44YC]float32{-0.22139268, -0.13302672, 0.16447157, 0.10601521, 0
 // l45 is features.13.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 576, ReLU; 576x2x2 -> 576x2x2.
 const (
 	l45XC, l45XH, l45XW     = 576, 2, 2
-	l45XLen, l45X, l45XZero = 2304, 1152, 0
+	l45XLen, l45X, l45XZero = 2304, 768, 0
 	l45YC, l45YH, l45YW     = 576, 2, 2
-	l45YLen, l45Y, l45YZero = 2304, 3456, 0
+	l45YLen, l45Y, l45YZero = 2304, 3072, 0
 	l45K, l45S, l45P, l45G  = 3, 1, 1, 576
 	l45Lo, l45Hi            = 0, 255
 	l45W, l45WLen, l45B     = 468032, 5184, 7408
@@ -1247,16 +1181,19 @@ var l45M = [l45YC]float32{0.0054089264, 0.007924046, 0.009030384, 0.0111477, 0.0
 // l45Bias are the per-channel biases in output units, b[c] / s_y.
 var l45Bias = [l45YC]float32{-8.533304, -7.5854216, 5.439802, -1.6678588, 8.36633, 7.116109, -10.024511, -3.6054485, 0.28085834, -5.43394, -1.2525488, -12.936595, -6.0626564, -5.508269, -6.861022, -7.97113, 6.0680604, -2.829317, -6.2208786, -2.103666, 7.063908, -13.439839, 16.706362, 10.905576, 7.2381682, 7.5204787, -10.739281, 3.6371996, -12.100638, -0.55108476, 18.271893, 0.058980327, -1.8422602, -6.883167, 11.534997, 4.2149787, -2.3829253, -3.4657543, -6.6069946, 4.590988, -2.6746259, -2.3037739, -1.6608001, -0.116978385, 0.23182367, -7.698, -2.454216, 0.21048778, 0.46395746, -15.393532, -11.299032, -12.011314, 0.7109949, 2.5077703, 14.941455, -3.260989, -3.0444505, -9.240581, 18.381596, -11.379862, -1.7156174, 3.102394, -3.6406438, -9.445482, 13.377883, -7.399081, -7.3231063, 2.5559812, 4.178968, 1.2101191, -3.7122016, -1.5956576, -5.541298, 6.458005, -0.3176299, -9.4129715, 10.3421955, 0.40695414, -8.988756, 2.2025278, -10.599714, 15.005145, -0.3970457, -3.3363788, -1.409664, -2.531166, -7.471304, 9.516504, 13.388374, 0.7977195, -10.491447, 12.1916065, -6.8542557, -11.167078, -2.2353683, 3.1740875, -3.9356604, 15.192813, -2.808676, -7.7592516, -10.850644, -0.052307907, -3.6023154, -3.3143241, -11.973108, -7.883218, -4.9739723, -4.4678445, 15.172705, 1.8489443, -9.705474, -2.2537372, 7.8415117, 5.2324324, 16.187075, 15.3309355, 18.427647, 6.469504, -7.3161726, 7.4403186, 11.905339, -3.6294286, -6.397611, -13.895348, -0.21542436, 19.282982, 0.638471, -9.458255, -5.879418, -4.261708, -1.8131076, -3.8297791, -5.5843115, -4.782727, 10.413368, 7.4555955, 6.787552, -5.311743, 6.8062487, -0.11011285, 9.771617, 12.530929, -1.6189313, 9.894945, 9.631376, -9.087839, -5.354148, 6.6171594, -9.637153, -3.8758576, 11.1339245, 6.254355, 9.275272, -1.2103934, 7.4769754, -7.002574, -4.637814, -5.499243, 11.831619, -2.1174726, -13.031866, -4.66674, 18.398506, -4.5949416, -0.33801225, -9.326669, -11.2415905, -3.7630963, 9.602411, -9.192376, -14.143785, 10.544003, 14.565956, 15.375655, -7.8994336, 13.169535, 13.956945, -5.9857965, 12.287039, -8.958823, -5.969466, -8.342204, 1.3910333, -3.5266004, 1.2485722, 14.214762, 11.164665, -1.296471, 12.529957, 16.893171, 8.131894, -2.8167827, -2.4308975, -5.834161, 1.5480307, -14.001817, -5.7817264, -5.3694563, 6.309892, 21.40501, 1.8506063, 1.913369, -1.0539246, 14.220021, -0.051396646, -3.699885, -10.55163, -11.567372, -9.900183, -13.457809, -10.221467, -10.81031, 9.839553, 9.542342, 1.1993588, 15.194384, -1.6742184, -5.0219483, 4.6907187, -3.3764117, 11.6275625, 8.284761, -3.836554, -12.540489, -3.6494603, 6.2147403, -7.930152, -0.3276049, 7.3384066, -7.3964763, 0.39050916, 7.4701047, 7.8692265, -6.7938237, 3.1284468, 3.8165305, -2.8743463, 13.985413, -8.342835, -7.668223, -8.281776, 10.352298, 1.6766949, -0.60033476, 0.22280823, 15.427321, -7.2421975, -5.3142676, -6.7249527, -3.2811449, 2.8870664, -1.6070883, -2.5927677, -4.8246207, 7.3140173, 0.29113597, -14.343096, 10.314507, 9.329344, -2.9661798, -5.135206, -2.8408382, -6.701936, -9.659835, -12.389947, -1.9717671, -10.520328, 5.7026854, 0.82760024, 1.6456109, -2.092443, -7.965868, -13.3521, -6.8692374, -9.370963, 11.424291, -7.879988, -13.994241, 15.106072, -3.473112, -12.222927, 22.120916, -8.338291, -2.9674795, -7.0181665, -1.3741478, -2.139094, -4.4602184, -14.011531, 9.344073, -0.124695934, -4.0463157, 13.603933, -1.8856308, 6.2444906, 9.598312, -3.6465425, -8.574566, -5.891424, -8.706694, 4.0574484, 11.705962, 23.053411, -8.0823145, 5.827696, -3.720839, 2.6368995, 5.8074026, 11.504105, 1.125865, 6.7118645, -2.0730498, -4.0969276, -8.12239, -8.985198, -10.017547, -5.1971617, -3.709458, -2.9569511, 20.371634, 16.569073, 18.98894, -4.3876157, -11.310349, 17.718843, -0.017462261, -0.14107607, -2.8272069, 3.7826805, -9.209971, 0.8088691, -1.6486422, -0.75179636, -1.6121145, -12.060289, 3.9362261, -3.8398538, 5.8262143, -1.6186866, -3.796845, -8.353993, 7.093535, -0.16329695, -7.892246, -16.043306, -2.271263, 5.547287, -1.7358391, -2.7859578, 6.1907115, 10.112674, -3.7765846, -1.4373665, 1.9245266, 5.3003583, -7.66064, 0.47198698, -9.045844, -5.1718597, -10.836948, -13.062591, -8.7294235, -1.9328938, 0.25553587, -2.793927, -12.404727, 18.532276, 6.375303, -5.6778708, -6.5020404, 8.155673, -4.1192174, -2.034771, 1.3598523, 10.881194, -10.229175, -0.827276, -1.7196236, -10.833073, -1.9682798, 1.290921, 4.691992, -1.8667325, 6.682955, -4.00698, -14.972172, 4.8662972, 4.6039476, -0.8453463, 12.735974, 18.798155, -5.580484, -13.947299, -7.7918983, -5.588322, 3.2908845, -14.303391, 17.173363, 3.7372465, -0.26398933, 5.2454667, 14.928857, -10.021164, 7.215499, -8.673359, -10.816127, -0.74656063, -3.3580024, 9.051106, 12.486906, -7.3585477, -3.798605, -5.5419264, -11.859151, -5.405666, 7.5288687, -11.054532, -3.165727, -9.8466835, 20.830805, 0.31025255, -0.1473175, -1.7871478, -0.40331346, -13.435336, -1.6206666, -6.0207767, -15.015756, 15.001354, -1.7385641, -8.9104595, -2.0575898, -4.945777, 5.767109, -0.10629795, -9.26755, 18.23876, 16.951273, -6.0833535, 3.5255156, 9.960827, 8.007597, -2.46495, 10.570041, -6.854607, -4.61521, 15.561337, -1.7568059, -3.7073524, -2.2057858, -4.421691, -9.212573, -13.064104, -4.5814543, -10.854059, -2.219036, -2.4956675, -0.88836986, -7.4252, 7.014159, 5.4293127, -0.42997977, -1.323924, -9.585153, -1.4537134, 3.3166199, -1.4759089, -4.0287104, -10.041043, -1.2901489, -2.7835073, 1.4542276, -2.8623815, -15.3621025, 5.0174694, 14.894777, -13.253926, -1.9028563, -10.478485, 5.9751587, -3.9473982, -1.0992968, 3.900366, -10.526355, -2.4980657, -3.3035977, 18.524565, -4.246152, -2.9471202, -3.0330229, 9.429524, -3.2855227, -3.822674, 0.7415949, -3.5072901, -5.0466623, -8.72281, 11.979547, 4.2189217, 2.4680312, 11.163443, -3.778068, 2.0068376, -5.4362793, 13.190329, 6.787565, -0.92810297, 1.3551266, 2.4896567, -3.135506, -4.234368, -7.52539, -1.3712263, -4.991386, -12.348581, 2.6918726, -11.074369, -3.2742257, -5.9066877, -4.819402, 13.983416, 16.22584, -7.2339034, -2.1883128, 1.4087435, 6.2331066, 7.006018, -2.01666, 11.124552, -4.417451, -9.18577, -1.8146827, -7.8938475, 14.589713, 1.7130781, 0.23589195, -0.5879656, -1.580909, -8.148091, -5.3265104, -4.5605383, 10.703345, 15.070393, -2.927849, 4.51769, 11.85896, 5.683559, -9.288772, -1.2912096, 7.34233, -3.1254156, 3.0655794, -14.697739, 9.222982, -3.6071143, -4.7396255, 20.203844, -0.99107546, 6.8380527, -8.814064, -5.0316067, -4.090503, -1.5844419, -1.8595508, -2.9605231, 0.34660047, 5.920077, 0.19893065, -0.8913135, 5.890946, 8.739176, -6.961806, -9.057951, -7.9507737, -2.1279402, 15.680721}
 
-// l46 is features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576x2x2 -> 96x2x2.
+// l46 is features.13.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.13.skip_add: add with tensor 104; 576x2x2 -> 96x2x2.
 const (
-	l46XC, l46XH, l46XW     = 576, 2, 2
-	l46XLen, l46X, l46XZero = 2304, 3456, 0
-	l46YC, l46YH, l46YW     = 96, 2, 2
-	l46YLen, l46Y, l46YZero = 384, 0, 61
-	l46K, l46S, l46P, l46G  = 1, 1, 0, 1
-	l46Lo, l46Hi            = 0, 255
-	l46W, l46WLen, l46B     = 473216, 55296, 7984
-	l46XQ, l46KQ            = 576, 144
+	l46XC, l46XH, l46XW                    = 576, 2, 2
+	l46XLen, l46X, l46XZero                = 2304, 3072, 0
+	l46YC, l46YH, l46YW                    = 96, 2, 2
+	l46YLen, l46Y, l46YZero                = 384, 0, 61
+	l46K, l46S, l46P, l46G                 = 1, 1, 0, 1
+	l46Lo, l46Hi                           = 0, 255
+	l46W, l46WLen, l46B                    = 473216, 55296, 7984
+	l46Res, l46ResZero, l46AddZero         = 384, 62, 66
+	l46MA                          float32 = 0.4643225
+	l46MB                          float32 = 0.7721865
+	l46XQ, l46KQ                           = 576, 144
 )
 
 // l46M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1265,23 +1202,12 @@ var l46M = [l46YC]float32{0.0011990131, 0.0007445565, 0.0008819067, 0.0008479522
 // l46Bias are the per-channel biases in output units, b[c] / s_y.
 var l46Bias = [l46YC]float32{6.5547814, 6.4745536, -0.02923684, 4.3290234, 0.31959537, 0.0026579227, -8.933642, 3.4951897, -8.65288, 7.785556, 3.2928681, -1.9675622, 7.108778, -2.0920684, 1.4769119, 0.13481571, 6.456724, 1.4738443, 6.2242928, -4.492895, -3.3687508, 3.430441, 1.8018501, -3.2448285, -6.451911, -1.7901291, -0.5389518, -3.0196896, 1.3966414, -2.7767377, 0.16069621, -0.88811713, 6.7681785, 5.904708, 3.1146166, 0.29491478, -1.4616317, 3.320655, 3.1522038, -0.40960935, -2.2501614, -12.485404, 2.5564113, 0.080309406, 1.2363361, 2.4090266, -3.4703584, -6.320386, -2.6742013, -2.30189, -1.8222306, 2.2816, -2.9648557, 5.895452, 6.0479665, -4.680129, 1.8270168, -0.3092061, -6.460904, 0.55128455, -1.5127095, 9.498983, 4.4654346, 3.27117, 3.6692305, -3.0305717, -7.928306, 4.785037, -3.239589, -3.3629167, -14.797806, 0.3603965, 8.291356, -8.091155, 4.318452, 1.8812392, -1.9918588, 1.5578469, -6.1325707, -10.368123, 1.458951, 2.7004046, -5.3738103, 0.34090903, 1.0017278, -2.6036184, -0.13690595, 8.659902, -1.4957869, 4.6955714, -0.8192387, 0.41703793, 5.09419, -5.982673, -1.1232558, -2.8524013}
 
-// l47 is features.13.skip_add: residual add, 96x2x2.
-const (
-	l47XC, l47XH, l47XW             = 96, 2, 2
-	l47XLen, l47X, l47XZero         = 384, 768, 62
-	l47X2, l47X2Zero                = 0, 61
-	l47YC, l47YH, l47YW             = 96, 2, 2
-	l47YLen, l47Y, l47YZero         = 384, 384, 66
-	l47MA                   float32 = 0.7721865
-	l47MB                   float32 = 0.4643225
-)
-
 // l48 is features.14.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 96x2x2 -> 576x2x2.
 const (
 	l48XC, l48XH, l48XW     = 96, 2, 2
-	l48XLen, l48X, l48XZero = 384, 384, 66
+	l48XLen, l48X, l48XZero = 384, 0, 66
 	l48YC, l48YH, l48YW     = 576, 2, 2
-	l48YLen, l48Y, l48YZero = 2304, 768, 0
+	l48YLen, l48Y, l48YZero = 2304, 384, 0
 	l48K, l48S, l48P, l48G  = 1, 1, 0, 1
 	l48Lo, l48Hi            = 0, 255
 	l48W, l48WLen, l48B     = 528512, 55296, 8080
@@ -1297,9 +1223,9 @@ var l48Bias = [l48YC]float32{-0.5167233, 0.087510295, 0.09683036, 0.3376024, 0.0
 // l49 is features.14.conv.1.0: depthwise conv 3x3, stride 2, padding 1, groups 576, ReLU; 576x2x2 -> 576.
 const (
 	l49XC, l49XH, l49XW     = 576, 2, 2
-	l49XLen, l49X, l49XZero = 2304, 768, 0
+	l49XLen, l49X, l49XZero = 2304, 384, 0
 	l49YC, l49YH, l49YW     = 576, 1, 1
-	l49YLen, l49Y, l49YZero = 576, 0, 0
+	l49YLen, l49Y, l49YZero = 576, 2688, 0
 	l49K, l49S, l49P, l49G  = 3, 2, 1, 576
 	l49Lo, l49Hi            = 0, 255
 	l49W, l49WLen, l49B     = 583808, 5184, 8656
@@ -1314,9 +1240,9 @@ var l49Bias = [l49YC]float32{18.696707, -10.545163, -4.5153923, 16.204826, 23.32
 // l50 is features.14.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 576 -> 160.
 const (
 	l50XC, l50XH, l50XW     = 576, 1, 1
-	l50XLen, l50X, l50XZero = 576, 0, 0
+	l50XLen, l50X, l50XZero = 576, 2688, 0
 	l50YC, l50YH, l50YW     = 160, 1, 1
-	l50YLen, l50Y, l50YZero = 160, 576, 67
+	l50YLen, l50Y, l50YZero = 160, 0, 67
 	l50K, l50S, l50P, l50G  = 1, 1, 0, 1
 	l50Lo, l50Hi            = 0, 255
 	l50W, l50WLen, l50B     = 588992, 92160, 9232
@@ -1332,9 +1258,9 @@ var l50Bias = [l50YC]float32{-3.173373, 1.3974724, 1.6955104, -4.818267, -8.9328
 // l51 is features.15.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960.
 const (
 	l51XC, l51XH, l51XW     = 160, 1, 1
-	l51XLen, l51X, l51XZero = 160, 576, 67
+	l51XLen, l51X, l51XZero = 160, 0, 67
 	l51YC, l51YH, l51YW     = 960, 1, 1
-	l51YLen, l51Y, l51YZero = 960, 768, 0
+	l51YLen, l51Y, l51YZero = 960, 192, 0
 	l51K, l51S, l51P, l51G  = 1, 1, 0, 1
 	l51Lo, l51Hi            = 0, 255
 	l51W, l51WLen, l51B     = 681152, 153600, 9392
@@ -1350,9 +1276,9 @@ var l51Bias = [l51YC]float32{0.07982734, -0.09168094, 0.05577221, 0.015593831, 0
 // l52 is features.15.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960.
 const (
 	l52XC, l52XH, l52XW     = 960, 1, 1
-	l52XLen, l52X, l52XZero = 960, 768, 0
+	l52XLen, l52X, l52XZero = 960, 192, 0
 	l52YC, l52YH, l52YW     = 960, 1, 1
-	l52YLen, l52Y, l52YZero = 960, 1728, 0
+	l52YLen, l52Y, l52YZero = 960, 1152, 0
 	l52K, l52S, l52P, l52G  = 3, 1, 1, 960
 	l52Lo, l52Hi            = 0, 255
 	l52W, l52WLen, l52B     = 834752, 8640, 10352
@@ -1364,16 +1290,19 @@ var l52M = [l52YC]float32{0.01644578, 0.013790239, 0.011245302, 0.0096867755, 0.
 // l52Bias are the per-channel biases in output units, b[c] / s_y.
 var l52Bias = [l52YC]float32{-8.798897, 14.528507, 13.640424, -11.489216, -13.061193, -12.691362, 16.40631, -13.374098, -13.89556, 13.046667, -14.491186, 14.359053, -14.3895855, -10.73671, -12.628353, -14.264352, -13.032638, -10.80316, -13.667433, -14.512785, 17.684122, -14.792615, 11.734999, -13.485727, -10.092179, -12.887089, -16.070196, 12.415648, 13.320016, -11.62861, 15.282226, -14.087366, 10.554766, 13.047085, -11.335988, 15.289092, -12.620674, -11.626183, -9.228477, 15.348337, -11.78204, 16.208353, -13.697282, 11.841735, -12.9646635, 12.287273, 11.878641, 16.61666, -9.137322, 15.606641, 13.614924, -10.585702, -13.657464, 14.404372, 14.287622, 13.191099, -13.119055, -12.060702, -13.717135, -12.291754, 14.267176, -12.457409, -12.931888, -13.355324, 11.174668, -11.868252, 10.731163, -8.404593, 15.128753, -10.575817, -12.863406, -11.7226095, -14.782804, -12.578139, -12.464314, -13.086087, 12.70999, 11.896449, 14.141343, -10.481126, -12.843415, -10.558331, 12.851136, 13.974772, 11.778842, -12.911311, 11.5862665, 13.355269, -12.265455, 10.738718, -13.061845, -13.099976, -11.419555, -14.630468, -9.540577, 17.481844, 14.391549, 16.001001, 15.718022, -9.690626, -10.568143, -11.449111, 16.222712, -13.485829, 12.852644, 12.228355, 13.484609, 15.914418, 14.249608, -10.805786, -12.346789, 10.302866, 13.424697, 16.24311, 12.311278, 16.107313, 14.46443, -11.368184, -12.308649, 14.7896805, -12.128098, -12.804785, 13.123343, -14.107517, 13.096398, -17.048637, -11.793415, -12.940034, 15.614926, 12.873713, 17.003374, 13.725281, 15.451327, -10.260751, 11.783274, -12.235595, 16.517069, -13.033654, 14.62528, -9.067384, 15.278779, -12.038643, 14.919685, -11.174484, -14.249749, -13.660345, 10.321323, 12.511831, 12.289504, 15.444473, 11.90782, -9.233824, -11.971464, -12.895033, -11.16153, -9.632113, -9.553651, -12.809564, -10.11235, 14.590746, -11.425938, 12.118763, 11.510051, 10.252219, 14.950074, 13.968143, -10.948404, -10.292294, -11.99276, -12.555034, 12.693607, 11.075575, 12.392725, 11.672088, -9.611592, -11.7903595, -13.354117, -14.593482, -13.08422, 13.723015, -11.309154, -9.119472, -12.441812, 13.052496, -11.265425, 11.58964, -14.268169, -13.578806, 12.266012, 11.323261, -11.574244, -13.674396, -13.150538, -11.446505, 12.634819, -12.023993, -11.372027, 13.97002, -10.39285, 11.358446, -9.741399, -10.945092, 13.371612, -13.873216, -13.139559, -14.972158, 17.557959, -10.957349, -12.2869005, -11.394841, -14.98354, 9.5833, 12.10419, -13.023451, -12.410701, 12.332571, -11.09647, -12.298157, -15.783608, 13.704477, -17.242676, -10.5885935, -12.637174, 10.674896, 14.573674, -13.7580805, -12.691094, -11.735609, 13.776693, -12.980288, 12.954641, 11.991447, 12.279264, -11.773696, 13.21916, -12.275546, 15.411675, -12.5304365, 11.578998, -12.321723, -11.518348, -12.323314, 14.154201, 12.183004, -10.746847, 10.673736, -12.572995, 14.463575, -11.764243, -12.983846, 12.13022, -11.893984, 13.411265, 11.094616, 18.53791, 16.00644, 13.136146, 19.244879, 15.015055, -11.286333, -12.656784, 10.572046, 13.897884, 14.910951, -11.686906, 14.372872, 15.006877, -11.703444, 16.625368, 14.689111, -12.342217, 14.74486, -10.938451, 17.002773, 12.047828, 15.087904, -14.999103, -10.683036, -13.120633, 16.30141, -13.734579, -12.163194, 12.678672, 15.646004, -11.987109, -11.629836, -10.194393, 13.5419855, 13.162315, 9.997084, -13.077232, 17.424719, -11.370417, -12.136581, -14.649075, 13.617165, -10.41851, 10.935204, 10.518454, 15.859713, 14.939816, -11.228321, 14.757577, 12.222663, -12.892187, -12.487957, -11.277111, -13.880997, -13.9999075, 14.797383, -14.229435, 11.8488865, -14.12509, 12.688484, 18.260063, -12.787605, 11.121825, -12.660872, 11.1339245, 15.1537285, 16.113834, -11.703157, 12.1566515, 14.560152, -13.658245, 12.055066, -12.666096, -10.896856, -15.516301, 14.042929, -11.946249, 13.898186, 15.566076, 16.343801, -11.785631, -12.613941, -12.579482, -13.122094, -12.561363, 13.225123, -10.022897, 13.924993, -13.471821, -11.4157915, -9.293379, 13.880387, 11.303615, -12.105391, -10.88568, 11.939114, -10.838766, 14.260613, 14.042265, 13.2725525, 11.957995, 11.860246, 15.643413, -11.784202, -14.473536, -10.207389, 12.001571, 14.4256115, 13.485037, -9.206247, 12.146821, 17.037518, 13.670438, -11.849354, -12.72551, 10.677924, -11.937838, -13.69187, -10.21036, 13.473241, 12.177176, -9.562514, 10.9981985, 16.39407, 13.756737, 12.6952915, -12.55406, -10.121799, 13.284646, -13.478641, -13.112588, -13.279953, 12.590568, 13.85734, -12.710997, -11.748289, -11.918265, 11.838913, -12.331934, -13.2379, -11.967881, 15.919712, -13.586416, 13.876949, 13.875138, 14.786322, -11.653205, 10.957909, 15.804563, 16.070398, 15.731392, -12.509697, 11.729869, 10.097549, 12.809082, 12.635905, -12.462881, -11.714126, -11.893731, 11.875066, 15.352527, -8.253945, -11.208762, 16.88258, -8.9947195, 12.510588, 11.363567, 14.4504175, -8.959193, -13.082861, -14.839632, 13.613844, 11.786404, -13.743935, -14.224049, -11.550892, 12.387912, 13.997768, 12.085259, 12.418852, 16.096819, 15.500259, 12.849188, 10.731392, 12.505696, 14.389992, 10.889491, 14.699234, -11.187729, -15.368253, -10.240423, 15.800752, -16.991734, -11.769551, -10.214516, -13.188721, 12.518589, 12.483524, -11.418423, -11.451622, -14.145513, -14.403953, 14.134322, 11.335577, 12.683543, 13.632155, -15.561913, 15.46523, -11.750882, 9.078376, -12.920782, -12.054107, 14.726874, 14.31028, -14.483107, 14.4100065, -9.53963, -12.848635, -15.526693, -14.970944, -9.983524, -14.54613, 15.579398, -12.610877, -11.382029, -12.587375, 10.877658, 10.977507, 15.074463, -13.127934, 12.845803, -13.22076, 11.847485, -11.366693, 13.448684, 14.805902, 10.251404, -12.923195, -10.5471945, 13.297031, -14.338425, 13.807988, 14.15427, -11.652576, -14.711703, -12.795084, -14.069739, 13.282846, 14.04298, 12.454871, 12.376303, 13.412063, -11.619522, 11.366134, 16.58648, -11.485451, 12.268659, -13.484726, 16.866304, -16.653019, -12.080731, -10.232336, -10.381177, 12.750949, -11.949675, 15.2390175, 11.287665, -12.232947, 14.090767, -13.277648, 15.057735, -11.021231, 14.614478, -10.666598, -13.542791, -13.035906, -13.259024, 14.973439, -11.30046, -10.886603, 16.080559, 17.831501, 15.310764, 12.430707, 16.178946, -11.515982, -12.461561, -10.592173, 10.476731, 12.374623, 14.878267, -8.731578, -14.872205, -12.053681, -11.041288, 13.142559, -12.083977, 13.750158, -12.640643, 14.252022, -12.231255, 15.383431, 9.630338, 13.010202, 10.929983, 15.279801, 10.479283, 15.693767, 11.610413, -9.395255, 14.939585, 16.61134, -14.419067, -13.109953, 14.746655, 10.534835, 13.416081, 18.879509, 16.381338, 10.199378, -10.446276, -13.7028265, -12.521262, 14.341377, -10.203056, 13.656942, 10.240465, -11.561167, 13.360263, -12.409866, 15.079727, -11.687676, -15.05944, 15.574138, -11.645418, 12.814909, -14.8416815, -11.598735, 13.868217, 13.146849, 11.947361, 15.405516, 14.13277, -13.861969, 13.353373, -13.311996, 14.630421, -10.933331, 13.4891, -12.59422, -11.674256, 12.535803, 12.082722, -12.241815, 12.463361, 12.087546, -11.396586, -12.564082, 12.8019495, -10.809993, -10.784124, 13.002053, 16.785961, -12.205951, -10.897629, -11.688727, -11.552216, 11.587675, 16.935987, 12.150451, 12.756353, -10.878247, -13.340036, -13.104987, -11.629282, -12.794849, -9.847508, -14.720834, 15.395866, 11.343484, 11.7731495, -11.057115, 14.826853, -13.488829, -11.897842, -9.0865135, -13.932899, 15.992602, 13.935155, -10.6993, 11.797918, 16.244528, -11.580892, -9.405355, -14.99459, -13.618202, 14.256057, 13.32438, -12.929779, -13.1603565, 12.247384, -12.4967375, -14.175509, -11.65985, 13.592416, 13.685056, -9.994301, -10.897026, -14.640419, -11.3167925, 11.698707, -13.1746435, 12.018986, -14.67882, -12.475327, -12.794214, -14.1016035, -13.283862, -11.55292, -11.660871, -12.973325, -11.140246, 12.565765, -12.984489, -10.48523, 12.601809, 11.859745, 15.199324, 13.677336, 17.826622, 13.629762, 12.826064, 9.627443, -13.183944, 9.661181, 14.793175, 12.348141, -13.752347, 10.067481, 12.418025, -11.939549, -13.902226, 15.855751, 13.617014, -9.703604, 15.285618, -13.422712, -11.913058, -12.390504, 9.030436, 10.641548, 16.363667, -13.41232, -13.598777, 16.797153, -12.136494, 15.423163, 16.995825, -12.566541, 13.950915, 12.902975, -9.98896, 14.319341, 14.544827, -11.14826, -10.863204, 13.518008, 15.11121, 17.383575, -11.012127, -13.857446, -11.912453, 11.474289, -13.73661, 15.0760145, 13.01772, 16.958124, 13.558859, -10.888235, -15.578864, 13.842656, 12.155959, 8.551086, 13.713606, -12.941889, 12.686574, 15.904319, -11.763525, 12.842212, -11.992759, -13.2367735, 14.015494, 11.835693, 13.766922, 13.471718, -15.213567, 17.26396, 13.714053, -15.297519, -13.441455, 14.28865, -11.353825, -13.806038, -15.347807, 12.162539, -14.879506, -9.176068, 11.233712, -11.829559, 14.713243, -13.672356, 15.30371, 14.095598, -12.975653, -10.628983, 11.698323, 13.387619, 14.199624, -12.833727, 13.70008, 12.05653, -11.494249, -15.699358, 12.986431, 12.759566, 11.835796, 12.734047, 13.492226, 10.943704, -11.9527445, -13.520179, -12.5757885, 15.619449, -10.39962, 12.634032, 12.640258, 12.985063, -13.541445, -12.241149, 15.074103, -12.200063, -12.8884535, -14.618751, 14.617077, -10.084943, -12.599775, 13.153405, -12.171348, 15.212078, -14.702517, -10.951791, -11.9984665, 14.47827, -15.8005295, -10.638084, -10.477858, 15.082833, 14.407579, -12.084737, 13.002297, 12.890676, 12.237511, -13.298452, 9.9875145, 12.064121, 15.9203615, -16.018366, 14.207851, 17.558651, -12.205494, -10.730488, 15.988048, -12.200457, -15.519309, -11.454248, 15.671355, -12.015291, -8.71352, -12.865783, -11.456831, 12.29994, 19.012716, 14.944746, -10.921946, -15.532027, -10.80892, 15.372649, 12.397422, 11.717906, -13.230853, 14.686857, -11.871411, -12.6992235, -15.185127, 14.861403, -14.196555, 11.03926, 15.755898, 12.314072, 11.039099, -11.205843, 15.317069, -12.216087, 10.636771, 12.136301, 13.841951, 12.295085, 13.537626, -9.255287, -13.5477495, 13.16871, -10.33896, 13.575963, -10.715177, -13.145761, -11.422794, -10.759692, 12.776453, 15.673403, 14.129936, -13.934039, 13.454834, 12.711542, 11.782964, 11.163689, 9.303612, -11.309119, -10.897157, -12.435637, 14.417048, -12.844485, -8.639723, -13.494035, -14.039139, 15.243238, -12.915513, -12.416734, -13.019582, -11.429163, 13.052567, 13.313519, -12.14009, 15.079295, 12.20717, 12.9684925, -11.262021, -13.048044, 16.013191, -11.612791, -12.662603, 14.767567, 14.95857, -10.79421, 13.626204, 12.896954, -11.326062, -14.349316, -10.616461, 12.416624, 15.793337, -11.295923, 13.465038, 13.434897, 15.864351, 12.130037, 10.546022, -13.005243, 15.483069, 13.815148, -14.515857, 17.602036, 14.629685, 8.245933, 10.976145, -13.698883, -8.880404, -10.379093, 11.14102, 10.892175, -13.989317, 9.329906, -12.2920265, -10.420616, 14.988084, -12.752458, -13.198049, 15.176776, 12.606268, -12.366317, -12.614619, -12.29186, -13.643053, 16.466263, 15.28236, 13.220291, 13.246997, -13.621263, 12.622322, 13.726114, 12.14168, 13.814942, 16.567831, -13.685708, -11.487957, -11.826331, -12.4393425}
 
-// l53 is features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160.
+// l53 is features.15.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.15.skip_add: add with tensor 121; 960 -> 160.
 const (
-	l53XC, l53XH, l53XW     = 960, 1, 1
-	l53XLen, l53X, l53XZero = 960, 1728, 0
-	l53YC, l53YH, l53YW     = 160, 1, 1
-	l53YLen, l53Y, l53YZero = 160, 0, 65
-	l53K, l53S, l53P, l53G  = 1, 1, 0, 1
-	l53Lo, l53Hi            = 0, 255
-	l53W, l53WLen, l53B     = 843392, 153600, 11312
-	l53XQ, l53KQ            = 960, 240
+	l53XC, l53XH, l53XW                    = 960, 1, 1
+	l53XLen, l53X, l53XZero                = 960, 1152, 0
+	l53YC, l53YH, l53YW                    = 160, 1, 1
+	l53YLen, l53Y, l53YZero                = 160, 192, 65
+	l53K, l53S, l53P, l53G                 = 1, 1, 0, 1
+	l53Lo, l53Hi                           = 0, 255
+	l53W, l53WLen, l53B                    = 843392, 153600, 11312
+	l53Res, l53ResZero, l53AddZero         = 0, 67, 63
+	l53MA                          float32 = 0.6338268
+	l53MB                          float32 = 0.54080087
+	l53XQ, l53KQ                           = 960, 240
 )
 
 // l53M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1381,17 +1310,6 @@ var l53M = [l53YC]float32{0.00043565957, 0.00065222656, 0.0005904445, 0.00057079
 
 // l53Bias are the per-channel biases in output units, b[c] / s_y.
 var l53Bias = [l53YC]float32{-1.0610565, -6.1028595, -0.3095688, -9.487174, 2.6684246, 5.307119, -16.754354, 1.1922796, 0.84922284, 0.5440172, -0.11448061, 2.5420318, -8.137843, 3.3956518, 4.284796, 3.9734855, 1.947047, 4.0424767, 5.0905886, 6.9710865, 5.4676447, 7.7226677, -3.3556623, 2.9498448, -7.25179, 3.437449, 1.9807038, 5.2823095, 4.4088316, -4.242252, -5.5586424, -0.90412205, -8.709996, 2.110036, -3.7667947, -2.409458, -4.5747824, 2.0128691, 1.7957761, 0.6388055, -16.950464, 1.1472964, -0.1831214, -0.82271904, -8.131921, -5.272716, -1.4928925, -13.67569, 0.6160113, 13.361471, 2.1479332, 1.3101627, -3.6001601, 0.49770197, 1.7158306, -0.053181045, -7.1479807, -7.1109686, -0.28450525, 6.522708, -9.561259, 2.9215796, 0.8614304, -0.70583564, 4.829003, 2.0386837, -1.0549403, 0.94808906, -1.7265006, 3.7514696, -1.7701963, 2.7013104, 4.4684234, -4.2131085, 8.896892, -4.015838, 2.928405, -3.1539745, -1.5655888, -5.323272, -7.534183, -2.6150177, -5.5456133, 8.694075, -7.0883284, 0.21054627, 3.7989042, -2.9716942, -6.873357, 1.2633338, -0.32247233, -4.7604084, 4.1256576, 1.7963778, -1.648321, 3.0276368, -4.720861, -3.4807882, 7.6883764, -8.217075, 5.0447125, -3.537415, -6.2015557, 0.36914763, 12.114818, -3.8527315, -4.412338, -0.02598153, -6.479031, -5.9153557, -6.680868, -7.947161, 6.243459, 1.2020873, 4.586836, 0.3729468, 5.303189, 4.261078, -9.011281, -6.248032, 2.5646505, -1.253359, -0.6893337, 10.409316, -2.6800227, 2.4874256, 0.71305656, 5.1336193, -9.7268305, -4.722333, 8.070532, 1.4319683, 6.7295184, -6.211063, -2.4489617, 6.1064243, 3.7853065, 6.673472, -3.49836, 1.5882862, -3.1527827, -1.5655159, -8.768564, -2.7718973, -0.47302416, -7.1189775, 6.3927402, 7.6509123, -2.0766811, -2.4776862, -1.020307, -2.0709655, 4.0462914, -1.1837877, -0.06005128, 0.6147936, 3.5150478, 0.9264784, 7.907456, 6.8743024}
-
-// l54 is features.15.skip_add: residual add, 160.
-const (
-	l54XC, l54XH, l54XW             = 160, 1, 1
-	l54XLen, l54X, l54XZero         = 160, 576, 67
-	l54X2, l54X2Zero                = 0, 65
-	l54YC, l54YH, l54YW             = 160, 1, 1
-	l54YLen, l54Y, l54YZero         = 160, 192, 63
-	l54MA                   float32 = 0.54080087
-	l54MB                   float32 = 0.6338268
-)
 
 // l55 is features.16.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960.
 const (
@@ -1428,16 +1346,19 @@ var l56M = [l56YC]float32{0.00860955, 0.018507343, 0.008724932, 0.01017204, 0.01
 // l56Bias are the per-channel biases in output units, b[c] / s_y.
 var l56Bias = [l56YC]float32{-8.711469, 11.246469, 11.062429, 11.471989, 11.865046, -10.374451, 9.970442, 13.529508, 12.4592905, 10.647821, 10.553727, 12.220911, 13.05267, 11.895966, 11.506072, -7.911449, -8.7984085, 11.030669, 9.64357, -8.6224165, 8.670176, 11.259769, -12.276846, -12.865675, -8.419177, 10.707447, 9.787908, 10.194117, -9.58081, -11.937009, 13.258296, 11.654991, 9.560222, 9.263423, -7.339085, -9.061306, 13.406845, 11.558947, -10.828418, 10.605621, 10.848668, -10.828751, -12.07392, -10.018854, -10.118341, 11.7445135, -9.7207575, 12.206368, 11.664421, -11.157651, 12.108331, 7.8739705, -11.629045, -9.689076, -10.360088, 7.9392233, -8.984464, 13.170366, 12.235406, 11.900417, 15.578025, -10.019095, -11.888244, -10.564358, -7.7988505, 11.191133, -12.0698595, 9.868822, -10.360554, 10.215789, -12.347948, 11.066654, 11.357429, 11.2631855, -11.58593, -8.771335, 10.451161, 11.590822, 12.301204, -9.499679, -10.550406, 14.52538, 12.919637, -6.775144, -8.859839, -6.9924693, 14.18731, 9.303827, 11.394765, -8.602693, -10.94516, -11.392713, 10.720308, 8.611254, -11.716714, -11.079819, -8.266436, -9.514221, 12.65965, -8.928706, -9.258369, 10.679027, 10.993895, 12.064451, -9.007548, 11.685819, -7.043844, 12.066467, 11.727157, 14.26166, -9.981256, -12.067145, -10.1904745, 10.672092, 10.535296, -8.557673, -9.20797, -10.647038, 11.759227, 13.298978, -8.818384, -11.177913, 10.843802, 6.755716, 11.194589, -13.033661, 8.720687, -10.669736, 8.56687, 11.700112, 10.764863, 9.997883, 9.904855, -8.920067, 8.044803, 7.211423, 13.930023, -10.053125, 8.357914, 15.26008, -9.933961, -8.468943, -9.430262, 10.344878, -10.170134, 11.2207155, -10.676506, 13.559595, 12.3826, 9.589807, -9.580269, 10.246096, -8.661143, 10.331777, -9.951586, -13.191185, 8.488084, -8.6595, -7.6379633, 9.885678, -11.906877, -7.39353, 11.901118, 11.451149, -8.8049, 14.243774, -9.4666605, -12.412268, -11.767791, 8.500967, -11.535481, 10.397158, -9.380488, 11.261949, 12.472024, 13.887372, 8.972101, 12.120992, 10.974113, 12.979051, 9.968788, 11.67295, -8.883687, -9.243122, -11.888333, -8.775016, 13.423676, -11.025384, 10.22581, 11.305811, 9.304266, -10.905544, -10.832261, -9.779866, 11.726829, 10.827997, 11.599108, 12.160037, 12.013653, -9.279722, 12.66779, 12.436474, 14.143, -11.385302, -9.232102, 13.126544, 10.292578, 11.624054, -10.114093, -9.216436, 10.416306, -10.44091, -13.260314, 10.063063, -11.062945, -12.074827, -9.219961, -9.007396, 8.47379, 11.365974, 13.548776, 8.902503, 9.347469, 10.921553, -9.233511, 11.151623, -8.689183, 11.523525, -9.6877165, 11.363697, -12.743818, -8.892953, 9.363569, -9.607725, 9.434534, 11.065831, -9.74805, 10.168707, -11.949091, 10.469701, -10.319411, 9.856807, 9.306587, 14.105445, 12.296852, 14.162852, -9.624944, 12.182575, 11.438015, 13.036589, 9.125008, -10.764415, 10.0727825, -9.916449, 15.227289, -10.703278, -12.080145, 9.5415325, 10.095396, 12.873024, -8.344066, 10.573743, 13.699458, 14.231121, 9.705963, -12.510243, -6.924667, 9.566709, 9.969099, 14.301176, -7.088165, 11.479574, 14.219821, 10.761312, 12.590207, -10.68008, -11.51017, -8.107258, -9.924443, 11.502319, 14.487357, -8.480809, 7.1540737, 12.199123, -8.0786915, 10.727677, 12.511689, -9.862698, -7.3175187, 11.063048, -13.096336, -11.627491, 9.652448, 9.777574, 9.798226, -8.946039, 14.254767, 10.532869, 9.448476, 9.788573, 11.3007555, 12.416833, -10.732973, -10.000953, 8.020925, 11.218883, -8.260771, -10.547523, 12.353845, 8.367803, 9.377286, 12.175478, 9.678572, 11.178176, 10.124356, -10.791532, 11.62906, 15.135223, -11.610299, 10.778849, -10.631103, 11.692719, -7.9782367, 9.285239, 9.513186, 12.791503, 12.162027, -8.106833, 11.489064, 11.100842, -9.527037, 8.093305, -9.131879, -12.957845, 11.289397, -6.8936367, -10.258254, -8.910149, 14.103439, 15.303236, 11.965082, 10.81967, -11.742652, -10.0863695, 9.327207, 11.447862, 9.662203, 10.676581, 12.145703, 9.584185, 10.549874, -9.251238, -10.147809, 11.4916115, -11.507382, -11.006992, 11.180466, -10.882769, -9.088689, -8.861022, -10.394471, 12.708427, 12.606371, 12.399314, 9.97704, 9.992389, -9.916282, 10.543593, 12.086452, 13.934132, 12.346115, -7.583727, 11.607063, -12.163426, -10.611435, -8.576144, -10.587426, -11.675825, 15.081763, 14.304616, -10.560404, -12.700255, -10.327318, -8.398128, 9.566642, 9.554889, 9.087075, 10.366619, 16.698332, -9.65855, -11.513464, -10.06814, 12.003529, -11.276326, -10.770171, -9.45813, -10.447664, -10.072254, 7.367096, -10.294619, 10.508396, -8.966411, -10.557016, 9.837626, 10.744092, -9.34762, 11.139256, 10.776838, 10.526462, -13.125521, 12.150819, 8.715358, 9.019759, 9.836882, -10.937387, -10.121403, 8.602369, 11.394453, 11.613359, -9.398353, -8.763863, -9.851649, 12.208237, -8.520421, 10.3663025, 8.966738, -11.434685, -10.999895, 9.301012, 14.452633, 11.085147, -12.117169, -8.154028, -8.067481, -11.942475, -8.64685, 8.901072, 12.910299, -10.209887, -9.006333, 7.608218, -9.510933, 13.552661, 7.9099135, 12.361008, 12.235122, -11.47699, -10.508487, -8.5856285, 10.72567, -10.186235, -9.727524, 9.92517, 14.829544, -8.606849, 11.353746, -11.636258, 12.833938, 8.981932, 11.904195, -10.486679, -11.45458, -11.144713, 12.138577, 11.501812, -10.6747055, 11.81503, -10.37178, -8.108333, 12.4969845, -9.2004, -8.970347, 10.735257, 10.967517, -11.086435, 10.584108, 11.600346, -7.7280273, 9.889888, -9.651024, -8.976394, 9.19448, -12.14374, -12.440267, -7.7794585, 15.072781, 6.4793973, 11.023452, 11.120595, -9.257499, 12.489079, 10.409394, 12.608596, 11.848918, 10.454084, 11.803899, 12.956485, 8.5511875, -8.388121, -10.196084, 11.721039, -9.721596, 10.00223, -10.720912, 10.659952, -9.229745, -10.71356, 13.86786, -9.678511, 6.9728737, 11.656903, -9.480825, -9.756066, -9.905552, -7.9655547, 11.27925, -9.203263, -9.107054, -8.043676, 13.718711, 10.866347, 12.021031, 11.767445, 11.286774, 11.8933115, -8.824347, -10.645408, -10.207251, -12.291214, -10.285528, -7.422637, 11.8756485, 10.610074, -11.120178, 11.170893, 9.56788, 11.1939745, -9.902567, -10.420604, -9.341371, -13.040233, 10.408735, -11.649786, -9.002672, -8.12294, 9.149874, -10.512377, -7.7093315, 12.714419, 11.578227, -11.336425, 10.421967, 11.230429, -8.211333, 9.436941, 8.7218, 12.476018, 12.48991, 13.133913, 11.232315, -7.876995, -9.914029, -10.0146, 11.6660795, 11.024377, 11.987493, -8.254881, -9.34273, 11.467531, -11.982722, 12.115318, 12.693603, 10.9532585, 12.785912, 10.086267, 10.478978, 9.9686775, -11.105686, 9.780734, -7.996925, 11.9598255, 10.343117, -11.256976, -9.541102, -10.273069, 13.362244, 12.023397, -9.521749, 11.013186, 8.592513, 14.094641, -12.573299, 9.818381, 13.2177515, -12.941958, -10.813237, 11.08205, 8.913091, -10.139028, 11.299974, 8.996904, -8.367984, -9.396702, -8.658326, 11.852785, 10.745012, 8.780668, -9.113599, -12.676861, 12.131648, 9.900985, -8.8454, 8.963251, 8.921595, 11.107515, -9.036017, 11.139879, 9.574548, -10.981003, -11.015185, 13.184795, -10.801947, 10.803273, 13.037867, -10.634967, 10.199821, 8.26254, -10.474714, 11.356403, 9.397142, 11.244952, 11.139087, 11.141578, 10.147925, -9.639721, 9.79882, -7.0259967, -10.077846, 10.870377, 13.219356, 12.372686, -10.914796, -10.877662, -11.40921, 12.206905, -11.369533, -9.649392, -9.020574, -7.875222, 11.694429, 11.308535, 9.795346, 9.521106, 14.045804, -7.7846065, 10.028661, -8.839345, 11.819057, 11.375379, 13.996605, 9.702601, 12.219813, -8.722762, -8.723109, 11.4499, 14.793408, 13.070803, 12.65806, 13.611309, -10.798861, -8.810984, -10.9723215, -13.908833, 12.271176, 12.15078, 7.6886096, 13.447624, -9.13368, -8.2401285, -9.97517, -10.540061, 10.196336, -10.679851, 11.555005, -10.358546, 9.4825, 10.217882, -11.362269, 14.052849, 11.646454, 13.497533, 13.149643, -8.251073, 12.357354, -8.992999, -10.040166, 10.020487, -10.346732, -11.945219, 13.284942, 12.66954, -10.083331, 11.100523, -8.845048, -9.217789, 11.4784355, -10.042623, -8.635466, 10.142209, -10.623557, -9.292053, 12.054602, -8.484306, 10.620393, 9.767855, -8.889132, -9.173437, 13.113131, -12.311004, -12.643896, -10.651509, 9.812677, -9.145743, -11.919822, 9.08654, -8.546448, -9.116837, 15.035967, -8.05372, 13.177183, -9.021076, -7.8020053, -8.76444, -9.35394, 11.469746, -9.137571, 12.567596, -11.021323, 14.461184, -11.70931, -10.0084505, 12.640911, -8.5812, -12.200034, 12.876803, 11.828894, 10.960854, -12.722657, 11.535815, -10.963471, 9.276363, 9.651253, -9.153938, -11.6108, 13.138219, 11.205037, -10.394437, -11.771968, -11.076341, 10.550013, -8.548327, 15.320837, 10.844601, 10.687704, 12.086757, -9.13131, 10.603159, 9.708686, 11.905269, 11.015043, 14.009035, -8.806238, 12.336126, -9.576082, 14.087477, 13.427034, -9.090387, 8.721796, 9.3558235, 11.730215, 15.626989, -8.2579775, 14.308093, 10.1671915, -9.889519, 11.027627, -11.798741, 11.382307, 13.018044, 12.093319, -10.770199, 12.9946995, 8.245506, 12.686647, -10.539451, 13.120163, 9.74935, -8.478729, -12.160653, 9.9398775, -7.975231, 9.660028, 11.344487, 10.904085, 10.101233, 10.65435, -7.8582115, 9.63753, -8.385482, 9.525134, -11.752262, 12.455104, -8.867479, 13.204018, 15.620628, 11.785134, 11.401871, -8.593142, 11.110296, 9.97468, 11.425557, 14.519855, 12.235417, -8.374123, 14.121798, 10.70555, -9.878975, -9.09851, 11.80297, 9.891183, -9.742129, 11.329732, 12.082734, 9.774817, 10.000027, 10.668527, 11.599031, 11.405304, -9.564251, 16.777197, 9.172247, 12.896225, -9.471847, -9.680055, 11.066889, -7.685141, -8.287996, 14.508136, 13.5197935, -9.646412, -8.671043, -8.75141, 10.265372, -9.223822, 10.953283, 11.507382, 10.10644, -8.1406975, 11.10537, 8.289448, 8.794174, -8.862949, 11.099617, -10.418247, 10.801932, 11.765969, 9.437395, -9.033591, 8.653957, -9.081297, 10.033342, 11.395133, 10.553914, -10.6635475, -11.115841, -9.240181, -10.162452, -12.563429, 9.03165, 12.3095045, -9.998366, 9.59257, 12.270894, 12.434992, -9.395626, 10.9001045, 11.612883, 12.729112, 10.874175, -8.653829, -10.657911, -9.763345, 9.505943, -11.193426, -10.908754, 9.927492, -9.660943, 12.693146, -9.280696, 13.443455, -10.589803, 10.176678, 9.71293, -8.197812, -9.90272, 8.247101, -8.106792, 9.385345, 11.466309, -11.639787, -10.703571, -6.9415903, -10.748926, 11.36013, 11.51753, 7.578144, 8.948756, -10.081172, -8.101563, -9.500705, 11.903008, -8.246063, 11.953852, -9.426904, 11.373923, -8.349218, -11.161055, -8.629379, -13.683813, 10.979702, -10.708731, 11.328582, 11.839695, 13.586307, 11.843572, -10.757984, 7.478441, 7.085883, 12.690766, -10.219381, 11.988507, 10.765822, -10.837646, -8.487876, 9.806534, 12.437803, -9.59195, 9.934518, 9.667105, -12.055735, -7.377114, 13.353488, -10.669574, -8.445986, -14.258708, 9.706774, 11.608068, 13.405324, 14.283069, -10.054069}
 
-// l57 is features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 160.
+// l57 is features.16.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1, then features.16.skip_add: add with tensor 130; 960 -> 160.
 const (
-	l57XC, l57XH, l57XW     = 960, 1, 1
-	l57XLen, l57X, l57XZero = 960, 1344, 0
-	l57YC, l57YH, l57YW     = 160, 1, 1
-	l57YLen, l57Y, l57YZero = 160, 0, 62
-	l57K, l57S, l57P, l57G  = 1, 1, 0, 1
-	l57Lo, l57Hi            = 0, 255
-	l57W, l57WLen, l57B     = 1159232, 153600, 13392
-	l57XQ, l57KQ            = 960, 240
+	l57XC, l57XH, l57XW                    = 960, 1, 1
+	l57XLen, l57X, l57XZero                = 960, 1344, 0
+	l57YC, l57YH, l57YW                    = 160, 1, 1
+	l57YLen, l57Y, l57YZero                = 160, 0, 62
+	l57K, l57S, l57P, l57G                 = 1, 1, 0, 1
+	l57Lo, l57Hi                           = 0, 255
+	l57W, l57WLen, l57B                    = 1159232, 153600, 13392
+	l57Res, l57ResZero, l57AddZero         = 192, 63, 60
+	l57MA                          float32 = 0.44289958
+	l57MB                          float32 = 0.631469
+	l57XQ, l57KQ                           = 960, 240
 )
 
 // l57M are the per-channel requantization multipliers s_x * s_w[c] / s_y.
@@ -1446,23 +1367,12 @@ var l57M = [l57YC]float32{0.0006774845, 0.0007706352, 0.0006125497, 0.0006561988
 // l57Bias are the per-channel biases in output units, b[c] / s_y.
 var l57Bias = [l57YC]float32{-4.0790467, 2.7825763, 8.05935, -0.7311482, 6.7373405, -5.7892156, 7.2759595, 9.249792, -3.056297, 6.3951964, 2.5272894, -1.5139756, 0.13079815, -0.72674584, -0.86056346, 6.557125, -1.387227, 4.0783896, -1.2367018, 1.3713562, 2.7026615, -1.9851139, 7.965549, 9.481149, -7.9074736, -1.111075, -3.0873659, 6.8310447, 3.4054508, -0.055996884, -0.27233723, 0.9790606, 0.5836589, -9.424672, -7.953556, 2.9305058, 6.862942, -6.286055, -1.2458042, -3.429096, -3.7435338, -3.0341628, -1.0519617, -9.93286, -4.3243012, -8.225799, -1.508516, 4.190557, -5.4472704, -2.6884139, 0.8139425, -5.153936, -2.8669302, -1.3146087, 9.448938, -5.2369795, 3.100483, -2.44752, -4.2428565, 4.8461537, 1.5586357, 3.1799507, 4.209456, 4.4892397, 4.4501276, 2.5895143, -4.2588897, -11.797726, 8.745631, 7.043596, -0.35083008, 8.803136, -0.5504114, 4.16813, -11.021757, 1.3840392, -2.129592, -0.11282873, -5.040503, -3.4906077, 0.8612995, 1.6256367, -3.71818, 3.2481403, 6.1897507, -2.0784984, 0.4085861, -6.3455315, -1.245322, -4.4483666, 0.20143688, 8.706529, 4.2109714, 2.3626082, 4.3667254, -13.133006, -4.9576035, -5.4289656, 0.25354338, 1.5436852, 0.3321785, -4.8428497, -7.7842517, 2.4201405, 0.47717893, 0.9025198, -6.1139274, 0.69327724, 5.5804276, 6.5847983, 12.933414, 5.7301407, 3.8141818, -0.014756162, 7.522554, 8.012889, -5.4174695, 3.8421803, -0.43255147, 4.097639, -1.3570613, -8.376666, 2.660503, -1.9686638, -0.16947566, 7.4992867, 1.4091868, -3.0238948, -4.5341315, 7.104634, 3.6905, 2.7933388, 6.9893236, -11.845951, -3.304409, -3.3803625, 5.1305676, -0.34789795, -0.36432505, -4.418528, 3.6689334, 2.9867795, 3.0546753, 2.329631, -4.8075967, -1.807814, -10.172898, 0.3584848, -9.307609, -2.0555449, -7.4736714, 6.599837, -6.1456785, -6.5172606, 4.2012253, 0.958037, -2.403833, 10.201985, -0.25646695, 2.141374}
 
-// l58 is features.16.skip_add: residual add, 160.
-const (
-	l58XC, l58XH, l58XW             = 160, 1, 1
-	l58XLen, l58X, l58XZero         = 160, 192, 63
-	l58X2, l58X2Zero                = 0, 62
-	l58YC, l58YH, l58YW             = 160, 1, 1
-	l58YLen, l58Y, l58YZero         = 160, 384, 60
-	l58MA                   float32 = 0.631469
-	l58MB                   float32 = 0.44289958
-)
-
 // l59 is features.17.conv.0.0: pointwise conv 1x1, stride 1, padding 0, groups 1, ReLU; 160 -> 960.
 const (
 	l59XC, l59XH, l59XW     = 160, 1, 1
-	l59XLen, l59X, l59XZero = 160, 384, 60
+	l59XLen, l59X, l59XZero = 160, 0, 60
 	l59YC, l59YH, l59YW     = 960, 1, 1
-	l59YLen, l59Y, l59YZero = 960, 576, 0
+	l59YLen, l59Y, l59YZero = 960, 192, 0
 	l59K, l59S, l59P, l59G  = 1, 1, 0, 1
 	l59Lo, l59Hi            = 0, 255
 	l59W, l59WLen, l59B     = 1312832, 153600, 13552
@@ -1478,9 +1388,9 @@ var l59Bias = [l59YC]float32{-0.014404239, 0.16147164, 0.20537181, -0.15051478, 
 // l60 is features.17.conv.1.0: depthwise conv 3x3, stride 1, padding 1, groups 960, ReLU; 960 -> 960.
 const (
 	l60XC, l60XH, l60XW     = 960, 1, 1
-	l60XLen, l60X, l60XZero = 960, 576, 0
+	l60XLen, l60X, l60XZero = 960, 192, 0
 	l60YC, l60YH, l60YW     = 960, 1, 1
-	l60YLen, l60Y, l60YZero = 960, 1536, 0
+	l60YLen, l60Y, l60YZero = 960, 1152, 0
 	l60K, l60S, l60P, l60G  = 3, 1, 1, 960
 	l60Lo, l60Hi            = 0, 255
 	l60W, l60WLen, l60B     = 1466432, 8640, 14512
@@ -1495,7 +1405,7 @@ var l60Bias = [l60YC]float32{-6.600717, -10.195037, 9.761741, -9.029612, -7.9840
 // l61 is features.17.conv.2: pointwise conv 1x1, stride 1, padding 0, groups 1; 960 -> 320.
 const (
 	l61XC, l61XH, l61XW     = 960, 1, 1
-	l61XLen, l61X, l61XZero = 960, 1536, 0
+	l61XLen, l61X, l61XZero = 960, 1152, 0
 	l61YC, l61YH, l61YW     = 320, 1, 1
 	l61YLen, l61Y, l61YZero = 320, 0, 63
 	l61K, l61S, l61P, l61G  = 1, 1, 0, 1
