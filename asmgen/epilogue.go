@@ -61,7 +61,7 @@ func newAddEpi(p *Program, k *consts, a *EpiAdd, conv *Requant) *addEpi {
 	}
 	return &addEpi{c: p.ctx, pk: newPacker(p, k, r), za: k.i32(a.ZA), zb: k.i32(a.ZB), ma: k.f32(a.MA), mb: k.f32(a.MB),
 		clo: k.i32(conv.Lo - conv.Z), chi: k.i32(conv.Hi - conv.Z),
-		perm: k.vec(0, 4, 1, 5, 2, 6, 3, 7), delta: a.Delta, lanes: k.lanes}
+		perm: k.vec(0, 4, 1, 5, 2, 6, 3, 7), delta: a.Delta}
 }
 
 // hold loads inRegs' constants into regs (five of v's width, free where
@@ -103,22 +103,19 @@ func (e *addEpi) inRegs(v, t reg.VecPhysical, dst operand.Mem) {
 	c.VCVTPS2DQ(v, v)
 }
 
-// step is the most bytes chunk takes.
-func (e *addEpi) step() int { return 4 * e.lanes }
+// addStep is the most bytes chunk takes.
+const addStep = 32
 
-// chunk adds the n (1..step) bytes at dst to theirs delta bytes on and
-// stores exactly n bytes at dst (loads read up to a vector's lanes less one
-// past both); gp is a scratch.
+// chunk adds the n (1..addStep) bytes at dst to theirs delta bytes on and
+// stores exactly n bytes at dst (loads read up to 7 past both), on ymm: the
+// designs that run it store on ymm (a zmm one adds in registers); gp is a
+// scratch.
 func (e *addEpi) chunk(dst operand.Mem, n int, gp reg.GPPhysical) {
 	c, pk := e.c, e.pk
-	vecs := ymm
-	if e.lanes == 16 {
-		vecs = zmm
-	}
-	for i := range (n + e.lanes - 1) / e.lanes {
-		v, t := vecs[i], vecs[4+i]
-		c.VPMOVZXBD(dst.Offset(e.lanes*i), v)
-		c.VPMOVZXBD(dst.Offset(e.lanes*i+e.delta), t)
+	for i := range (n + 7) / 8 {
+		v, t := ymm[i], ymm[4+i]
+		c.VPMOVZXBD(dst.Offset(8*i), v)
+		c.VPMOVZXBD(dst.Offset(8*i+e.delta), t)
 		c.VPSUBD(e.za, v, v)
 		c.VPSUBD(e.zb, t, t)
 		c.VCVTDQ2PS(v, v)
@@ -130,19 +127,6 @@ func (e *addEpi) chunk(dst operand.Mem, n int, gp reg.GPPhysical) {
 			c.VMINPS(pk.capv, v, v)
 		}
 		c.VCVTPS2DQ(v, v)
-		if e.lanes == 16 {
-			// Each vector on its own, a partial one under K2 (the kernels' K1
-			// may hold their own tail).
-			var mask reg.Register
-			if m := n - 16*i; m < 16 {
-				setMask(c, reg.K2, m, gp)
-				mask = reg.K2
-			}
-			pk.narrow(v, dst.Offset(16*i), mask)
-		}
-	}
-	if e.lanes == 16 {
-		return
 	}
 	switch {
 	case n <= 8:
@@ -169,7 +153,7 @@ func (pk *packer) epiRows(base reg.Register, rows, stride, n int, gp reg.GPPhysi
 		pk.lutRows(base, rows, stride, n, gp)
 		return
 	}
-	step := pk.add.step()
+	step := addStep
 	for i := range rows {
 		for off := 0; off < n; off += step {
 			pk.add.chunk(mem(base, i*stride+off), min(step, n-off), gp)
@@ -184,7 +168,7 @@ func (pk *packer) epiFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical,
 		pk.lutFlat(base, n, ptr, cnt, gp, name)
 		return
 	}
-	c, step := pk.c, pk.add.step()
+	c, step := pk.c, addStep
 	c.MOVQ(base, ptr)
 	if full := n / step; full > 0 {
 		if full > 1 {
