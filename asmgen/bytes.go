@@ -205,7 +205,13 @@ func (r *requantizer) scale(v reg.VecPhysical) { r.pk.scale(v, r.m, nil) }
 // store packs the first n (1..32) lanes of Y0..Y3 and stores them at dst;
 // Y4 is a scratch, gp too.
 func (r *requantizer) store(n int, dst operand.Mem, gp reg.GPPhysical) {
-	c, pk := r.c, r.pk
+	storeLanes(r.c, r.pk, r.perm, n, dst, gp)
+}
+
+// storeLanes packs the first n (1..32) int32 lanes of Y0..Y3 as pk does
+// (clamped) and stores them at dst; perm holds the dword order after pack4,
+// Y4 and gp are scratch.
+func storeLanes(c *build.Context, pk *packer, perm reg.VecPhysical, n int, dst operand.Mem, gp reg.GPPhysical) {
 	switch {
 	case n <= 8:
 		pk.store8(reg.Y0, reg.Y4, dst, n, gp)
@@ -216,7 +222,8 @@ func (r *requantizer) store(n int, dst operand.Mem, gp reg.GPPhysical) {
 			c.VPXOR(reg.Y3, reg.Y3, reg.Y3)
 		}
 		pk.pack4(reg.Y0, reg.Y1, reg.Y2, reg.Y3)
-		c.VPERMD(reg.Y0, r.perm, reg.Y0)
+		c.VPERMD(reg.Y0, perm, reg.Y0)
+		pk.clamp(reg.Y0)
 		storeBytes(c, reg.Y0, n, dst, gp)
 	}
 }

@@ -128,22 +128,10 @@ func (e *addEpi) chunk(dst operand.Mem, n int, gp reg.GPPhysical) {
 		}
 		c.VCVTPS2DQ(v, v)
 	}
-	switch {
-	case n <= 8:
-		pk.store8(reg.Y0, reg.Y4, dst, n, gp)
-	case n <= 16:
-		pk.store16(reg.Y0, reg.Y1, reg.Y4, dst, n, gp)
-	default:
-		if n <= 24 {
-			c.VPXOR(reg.Y3, reg.Y3, reg.Y3)
-		}
-		// 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31 after the packs.
-		pk.pack4(reg.Y0, reg.Y1, reg.Y2, reg.Y3)
+	if n > 16 {
 		c.VMOVDQU(e.perm, reg.Y8)
-		c.VPERMD(reg.Y0, reg.Y8, reg.Y0)
-		pk.clamp(reg.Y0)
-		storeBytes(c, reg.Y0, n, dst, gp)
 	}
+	storeLanes(c, pk, reg.Y8, n, dst, gp)
 }
 
 // epiRows applies the epilogue (table or add), if any, to the first n

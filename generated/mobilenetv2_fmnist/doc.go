@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x5883a76d6d8b17b1
+const docBuild uint64 = 0x56d577ecb163becf

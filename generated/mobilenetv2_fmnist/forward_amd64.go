@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x5883a76d6d8b17b1
+const forwardBuild uint64 = 0x56d577ecb163becf
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {

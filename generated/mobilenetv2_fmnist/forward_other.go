@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x5883a76d6d8b17b1
+const forwardBuild uint64 = 0x56d577ecb163becf
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
