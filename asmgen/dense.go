@@ -35,6 +35,13 @@ type Dense struct {
 	// Narrow (grouped layers of lower.NarrowGroups) reads the weights of
 	// lower.PackNarrow and multiplies no zeros (grouped.go, narrowTaps).
 	Narrow bool
+	// Paired (8 input and 8 output channels per group, with BlockSpan on
+	// zmm) multiplies no zeros of the dense packing (grouped.go, pairedTaps).
+	Paired bool
+	// BlockSpan, when not 0, makes one call run a grouped layer's column
+	// blocks of one unit each: unit n reads its input n*BlockSpan bytes
+	// from x (GroupedKernel).
+	BlockSpan int
 
 	// Win is any other window (rectangular, per-axis strides, per-side pads,
 	// dilation); nil for the square one of K, Stride and Pad (window.go).
@@ -151,6 +158,12 @@ func (d *Dense) check() error {
 	if d.Narrow && (d.Cin != 16 || d.Cout%ColBlock != 0) {
 		return fmt.Errorf("asmgen: narrow grouped layer of %d -> %d channels per block", d.Cin, d.Cout)
 	}
+	if d.BlockSpan < 0 || d.BlockSpan > 0 && (d.BlockSpan < d.Cin || d.Im2col) {
+		return fmt.Errorf("asmgen: dense block span %d for %d input channels", d.BlockSpan, d.Cin)
+	}
+	if d.Paired && (d.Cin != 16 || d.Cout%ColBlock != 0 || d.BlockSpan == 0 || d.Narrow) {
+		return fmt.Errorf("asmgen: paired grouped layer of %d -> %d channels per block, block span %d", d.Cin, d.Cout, d.BlockSpan)
+	}
 	if err := d.checkWin(); err != nil {
 		return err
 	}
@@ -176,7 +189,7 @@ func (d *Dense) check() error {
 // (MobileNetV2's stem: 113 -> 98 us), and full-width zmm (Sapphire Rapids)
 // only adds to that.
 func (d *Dense) tierDesign(isa Target) Target {
-	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16 || d.Narrow) {
+	if isa.ZMM && (d.Cout < 32 || d.Cin*d.taps() < 16 || d.Narrow && d.BlockSpan == 0) {
 		return Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return isa
@@ -196,6 +209,9 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		d.MaxAbsProd = prodBounds(d.Weight, d.M, d.B, d.Cin*d.taps(), d.ZIn, max(d.XMax, d.ZIn))
 	}
 	isa = d.tierDesign(isa)
+	if d.BlockSpan > 0 && (!isa.ZMM || isa.emulated()) {
+		return fmt.Errorf("asmgen: %s: column blocks in one call on %s: the zmm design only", name, isa)
+	}
 	path := d.Path(isa)
 	if err := p.function(name, denseSig, fmt.Sprintf("%s: %d -> %d channels, %s, %dx%d -> %dx%d, %s path.",
 		name, d.Cin, d.Cout, d.geomText(), d.H, d.W, d.OH, d.OW, path)); err != nil {
@@ -211,7 +227,14 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		// Blocks of equal size give or take one over all the columns (9
 		// units: 3+3+3, not 4+4+1): a block of one unit has six
 		// accumulators, too few to hide VPDPBUSD's latency at two a cycle.
-		g.maxUnits = blockUnits(d.Cols())
+		g.maxUnits = blockUnits(d.Cols(), zmmUnits)
+		if d.Paired {
+			// Two accumulators a unit.
+			g.maxUnits = blockUnits(d.Cols(), zmmUnits/2)
+			for h := range 2 {
+				g.pairW[h], g.pairSum[h] = k.vec(pairWIdx[h][:]...), k.vec(pairSumIdx[h][:]...)
+			}
+		}
 	}
 	g.np = (d.Cout + g.lanes - 1) / g.lanes * g.lanes
 	g.kq = g.nq * d.taps()
@@ -221,7 +244,11 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		g.compact = k.vec(compactCtrl(d.Cin)...)
 	} else if d.Narrow {
 		g.kq = d.taps() // lower.PackNarrow: one quad per tap
-		g.transpose = k.vec(narrowTranspose()...)
+		t := narrowTranspose()
+		if isa.lanes() == 16 {
+			t = append(t, t...)
+		}
+		g.transpose = k.vec(t...)
 	}
 	if d.SkipZeros {
 		g.zeroHalves()
@@ -299,6 +326,8 @@ type denseGen struct {
 	zero        [][2]bool
 	kqBase, kqi int
 	transpose   operand.Mem // Dense.Narrow: the VPSHUFB control sorting a row's columns
+	// pairW, pairSum (Dense.Paired): pairWIdx and pairSumIdx.
+	pairW, pairSum [2]operand.Mem
 	// ahead (zmm, column chunks) is the distance of the next chunk's weights:
 	// each strip prefetches them into L2 as it goes, so that the first strip
 	// of the next chunk does not wait for them (they come from L3 or DRAM
@@ -460,13 +489,13 @@ func (g *denseGen) colChunk() int {
 	if cols <= zmmUnits || d.Cout*d.Cin*d.taps() <= in {
 		return 0
 	}
-	return blockUnits(cols)
+	return blockUnits(cols, zmmUnits)
 }
 
-// blockUnits is the size of the fewest blocks of at most zmmUnits column
-// units that cover cols units, of equal size give or take one.
-func blockUnits(cols int) int {
-	n := (cols + zmmUnits - 1) / zmmUnits
+// blockUnits is the size of the fewest blocks of at most most column units
+// that cover cols units, of equal size give or take one.
+func blockUnits(cols, most int) int {
+	n := (cols + most - 1) / most
 	return (cols + n - 1) / n
 }
 
@@ -739,6 +768,17 @@ func (g *denseGen) columns(rows int, setA func(), out reg.Register, kloop func(r
 	}
 	block := func(n, cols int) {
 		setA()
+		if span := g.d.BlockSpan; span > 0 {
+			// The block's first unit reads its input at unit*span: the
+			// unit is (rO-out)/16, rO being 16 bytes a unit from out.
+			g.MOVQ(rO, rK)
+			g.SUBQ(out, rK)
+			if span != ColBlock {
+				g.SHRQ(operand.U8(4), rK)
+				g.IMUL3Q(i32(span), rK, rK)
+			}
+			g.ADDQ(rK, rA)
+		}
 		kloop(rows, n, cols)
 		if g.units {
 			// n units; kloop passed the first.
@@ -902,6 +942,14 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 			}
 		}
 		for r := 0; r < rows; r++ {
+			if g.d.BlockSpan > 0 {
+				// Each unit its own span: a broadcast per product.
+				for j := 0; j < groups; j++ {
+					g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride+j*g.d.BlockSpan), zX)
+					g.VPDPBUSD(zW[j], zX, g.uacc(r, j, 0))
+				}
+				continue
+			}
 			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), zX)
 			for j := 0; j < groups; j++ {
 				g.VPDPBUSD(zW[j], zX, g.uacc(r, j, 0))
@@ -1000,6 +1048,12 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 
 // kloopFlat is the reduction of a pointwise block: kq quads from rA, rWp.
 func (g *denseGen) kloopFlat(rows, groups, cols int) {
+	if g.d.Paired {
+		g.pairedTaps(rows, groups)
+		g.pairedSums(rows, groups)
+		g.finish(rows, groups, cols)
+		return
+	}
 	g.initAcc(rows, groups, cols)
 	if g.d.Narrow {
 		g.narrowTaps(rows, groups)
@@ -1012,6 +1066,12 @@ func (g *denseGen) kloopFlat(rows, groups, cols int) {
 
 // kloopTaps is the reduction of an implicit block: taps unrolled.
 func (g *denseGen) kloopTaps(rows, groups, cols int) {
+	if g.d.Paired {
+		g.pairedTaps(rows, groups)
+		g.pairedSums(rows, groups)
+		g.finish(rows, groups, cols)
+		return
+	}
 	g.initAcc(rows, groups, cols)
 	if g.d.Narrow {
 		g.narrowTaps(rows, groups)
@@ -1254,6 +1314,9 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 		}
 		g.VPACKUSWB(hi, lo, lo)
 		g.VPERMD(lo, perm, lo)
+		if g.d.Narrow {
+			g.VPSHUFB(g.transpose, lo, lo)
+		}
 		out.clamp(lo)
 		dst := mem(rO, r*g.d.OutStride)
 		if full {

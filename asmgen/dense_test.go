@@ -301,7 +301,7 @@ func TestColumnOrder(t *testing.T) {
 		if got := g.colChunk(); got != c.chunk {
 			t.Errorf("%s: chunk of %d units, want %d", c.name, got, c.chunk)
 		}
-		if got := blockUnits(d.Cols()); got != c.block {
+		if got := blockUnits(d.Cols(), zmmUnits); got != c.block {
 			t.Errorf("%s: blocks of %d units, want %d", c.name, got, c.block)
 		}
 	}

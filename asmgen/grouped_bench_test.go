@@ -23,6 +23,10 @@ type groupedBench struct {
 	// expanded runs a narrow layer (lower.NarrowGroups) on the dense
 	// kernel over ExpandGrouped's zeros, as all grouped convs once did.
 	expanded bool
+	// design on a zmm tier: "" GroupedKernel's, "blocks" one call per column
+	// block on the 256-bit design (before Dense.BlockSpan), "all" the blocks
+	// in one call on zmm, not paired (Dense.Paired).
+	design string
 }
 
 func (c groupedBench) macs() int { return c.hw * c.hw * c.co * c.c / c.gs * 9 }
@@ -30,19 +34,23 @@ func (c groupedBench) macs() int { return c.hw * c.hw * c.co * c.c / c.gs * 9 }
 // The ResNeXt-50 32x4d 3x3 convs, dense 3x3 convs of the same multiply-adds
 // (16 -> 32 at 56x56) and ResNet-50's 3x3 convs at the same planes.
 var groupedBenches = []groupedBench{
-	{"resnext_56x56_128_g32", 56, 128, 128, 32, false},
-	{"resnext_56x56_128_g32_expanded", 56, 128, 128, 32, true},
-	{"resnext_28x28_256_g32", 28, 256, 256, 32, false},
-	{"resnext_14x14_512_g32", 14, 512, 512, 32, false},
-	{"resnext_7x7_1024_g32", 7, 1024, 1024, 32, false},
-	{"dense_56x56_16to32", 56, 16, 32, 1, false},
-	{"dense_56x56_64", 56, 64, 64, 1, false},
-	{"dense_28x28_128", 28, 128, 128, 1, false},
-	{"dense_14x14_256", 14, 256, 256, 1, false},
-	{"dense_7x7_512", 7, 512, 512, 1, false},
+	{"resnext_56x56_128_g32", 56, 128, 128, 32, false, ""},
+	{"resnext_56x56_128_g32_expanded", 56, 128, 128, 32, true, ""},
+	{"resnext_56x56_128_g32_blocks", 56, 128, 128, 32, false, "blocks"},
+	{"resnext_28x28_256_g32", 28, 256, 256, 32, false, ""},
+	{"resnext_28x28_256_g32_blocks", 28, 256, 256, 32, false, "blocks"},
+	{"resnext_28x28_256_g32_all", 28, 256, 256, 32, false, "all"},
+	{"resnext_14x14_512_g32", 14, 512, 512, 32, false, ""},
+	{"resnext_14x14_512_g32_blocks", 14, 512, 512, 32, false, "blocks"},
+	{"resnext_7x7_1024_g32", 7, 1024, 1024, 32, false, ""},
+	{"dense_56x56_16to32", 56, 16, 32, 1, false, ""},
+	{"dense_56x56_64", 56, 64, 64, 1, false, ""},
+	{"dense_28x28_128", 28, 128, 128, 1, false, ""},
+	{"dense_14x14_256", 14, 256, 256, 1, false, ""},
+	{"dense_7x7_512", 7, 512, 512, 1, false, ""},
 	// GoogLeNet's conv3 and inception3b.branch2.1.
-	{"dense_56x56_64to192", 56, 64, 192, 1, false},
-	{"dense_28x28_128to192", 28, 128, 192, 1, false},
+	{"dense_56x56_64to192", 56, 64, 192, 1, false, ""},
+	{"dense_28x28_128to192", 28, 128, 192, 1, false, ""},
 }
 
 // benchTarget is the tier the benchmark's kernels are generated for: avx512
@@ -62,7 +70,7 @@ var benchBuild struct {
 
 // BenchmarkGroupedConv times the kernels of ResNeXt's grouped 3x3 convs
 // against dense 3x3 convs, one core, on benchTarget's tier (each layer in
-// the design the tier gives it: groupedDesign, Dense.tierDesign): on the
+// the design the tier gives it: GroupedKernel, Dense.tierDesign): on the
 // u8s8 path (inputs known to be below 128: fbgemm), on the u8s8|i16 path
 // with inputs below 128 (each row checked) and not (i16), which on the
 // VNNI tiers all run VPDPBUSD; the first layer (4 channels per group: narrow)
@@ -139,16 +147,23 @@ func buildGroupedBench() (string, error) {
 			}
 			name := fmt.Sprintf("conv%d_%d", i, xmax)
 			isa := benchTarget()
+			gc := lower.GroupColsOf(c.c, c.co, c.gs)
 			if c.gs > 1 {
-				isa = groupedDesign(d, lower.GroupColsOf(c.c, c.co, c.gs).Units, isa)
+				d, isa = GroupedKernel(d, gc, isa)
+				switch {
+				case !isa.ZMM:
+				case c.design == "blocks":
+					d.BlockSpan, d.Paired, isa = 0, false, avx512vnni
+				case c.design == "all":
+					d.BlockSpan, d.Paired, isa = gc.Span, false, benchTarget()
+				}
 			}
 			if err := p.Dense(name, d, isa); err != nil {
 				return "", err
 			}
-			gc := lower.GroupColsOf(c.c, c.co, c.gs)
-			fmt.Fprintf(&table, "\t{%d, %d, %d, %d, %d, %d, %d, %d, %d, %s},\n",
+			fmt.Fprintf(&table, "\t{%d, %d, %d, %d, %d, %d, %d, %d, %d, %t, %s},\n",
 				(c.hw+2)*(c.hw+2)*in+gc.Overread()+64, (c.co+15)/16*d.K*d.K*lower.Quads(d.Cin)*64+64, c.hw*c.hw*c.co+64,
-				d.ScratchBytes(benchTarget())+64, d.Units(), gc.Blocks, gc.Span, gc.Units, d.Cols(), name)
+				d.ScratchBytes(benchTarget())+64, d.Units(), gc.Blocks, gc.Span, gc.Units, d.Cols(), d.BlockSpan > 0, name)
 		}
 	}
 	asm, stubs, err := p.Output()
@@ -171,6 +186,7 @@ import (
 
 type layer struct {
 	xlen, wlen, ylen, scratch, units, blocks, span, gu, cols int
+	all                                                      bool
 	fn                                                       func(x, w, y, t *byte, s0, s1, n0, n1 int)
 }
 
@@ -279,6 +295,10 @@ func main() {
 			w[i] = byte(i * 13)
 		}
 		run = func() {
+			if l.all {
+				l.fn(&x[0], &w[0], &y[0], &t[0], 0, l.units, 0, l.cols)
+				return
+			}
 			for b := range l.blocks {
 				l.fn(&x[b*l.span], &w[0], &y[0], &t[0], 0, l.units, b*l.gu, min((b+1)*l.gu, l.cols))
 			}

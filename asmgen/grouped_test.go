@@ -172,7 +172,7 @@ func TestGrouped(t *testing.T) {
 		t.Run(isa.String(), func(t *testing.T) {
 			r, h := kernelTest(t, isa, 25, uint64(i+1))
 			var checks []kernelCall[*groupedCase, uint8]
-			paths := map[Path]int{}
+			paths, allBlocks := map[Path]int{}, 0
 			shapes := groupedShapes()
 			for range 4 {
 				k := 1 + 2*r.IntN(2)
@@ -194,11 +194,14 @@ func TestGrouped(t *testing.T) {
 			for j, sh := range shapes {
 				c := randGrouped(r, sh)
 				name := fmt.Sprintf("grouped%d", j)
-				design := groupedDesign(c.d, c.gc.Units, isa.base())
-				if err := h.prog.Dense(name, c.d, design); err != nil {
+				kd, design := GroupedKernel(c.d, c.gc, isa.base())
+				if err := h.prog.Dense(name, kd, design); err != nil {
 					t.Fatalf("%+v: %v", sh, err)
 				}
 				paths[c.d.Path(design)]++
+				if kd.BlockSpan > 0 {
+					allBlocks++
+				}
 				packed := lower.PackGrouped(c.c)
 				x, w := h.buf(c.input(r)), h.buf(convert[byte](packed))
 				y := h.buf(make([]byte, c.d.OH*c.d.OW*c.c.OutC))
@@ -208,6 +211,14 @@ func TestGrouped(t *testing.T) {
 				u, nb := c.d.Units(), c.gc.Blocks
 				mid := r.IntN(u + 1)
 				for _, sr := range [][2]int{{mid, u}, {0, mid}} {
+					if kd.BlockSpan > 0 {
+						// Any range of blocks in one call, x at channel 0.
+						bm := r.IntN(nb + 1)
+						for _, br := range [][2]int{{bm, nb}, {0, bm}} {
+							h.call(name, lit(fmt.Sprintf("&b[%d][0]", x)), w, y, s, ilit(sr[0]), ilit(sr[1]), ilit(br[0]), ilit(br[1]))
+						}
+						continue
+					}
 					for b := nb - 1; b >= 0; b-- {
 						xb := lit(fmt.Sprintf("&b[%d][%d]", x, b*c.gc.Span))
 						n0, n1 := b*c.gc.Units, min((b+1)*c.gc.Units, c.d.Cols())
@@ -216,7 +227,7 @@ func TestGrouped(t *testing.T) {
 				}
 				checks = append(checks, kernelCall[*groupedCase, uint8]{name: fmt.Sprintf("%s %+v", name, sh), layer: c, out: y})
 			}
-			t.Logf("paths: %v", paths)
+			t.Logf("paths: %v, %d layers' blocks in one call", paths, allBlocks)
 			res := h.run(t)
 			for _, ck := range checks {
 				sameBytes(t, ck.name, res[ck.out], ck.layer.want(), ck.layer.c.OutC, ck.layer.c.OutC)
@@ -270,28 +281,37 @@ func TestGroupedModels(t *testing.T) {
 	testModelEveryTier(t, []*compiler.Model{groupedModel(t, "fbgemm"), groupedModel(t, "qnnpack")}, []uint64{0, 1})
 }
 
-func TestGroupedDesign(t *testing.T) {
+func TestGroupedKernel(t *testing.T) {
 	for _, c := range []struct {
 		c, groups, k int
 		isa, want    Target
+		all          bool // Dense.BlockSpan set
 	}{
-		{128, 32, 3, avx512, avx512vnni},       // 4 per group: halves of zeros
-		{256, 32, 3, avx512, avx512vnni},       // 8 per group
-		{512, 32, 3, avx512, avx512vnni},       // 16 per group: blocks of one unit
-		{1024, 32, 3, avx512, avx512},          // 32 per group: two units, no zeros
-		{240, 10, 3, zmmEmulated, zmmEmulated}, // 24 per group: units differ, no half zero in all
-		{64, 16, 3, zmmEmulated, vnniEmulated},
-		{128, 32, 3, avx512vnni, avx512vnni},
-		{128, 32, 3, avx2, avx2},
+		{128, 32, 3, avx512, avx512, true},             // 4 per group: narrow, blocks of one unit
+		{256, 32, 3, avx512, avx512, true},             // 8 per group: paired
+		{256, 32, 3, zmmEmulated, vnniEmulated, false}, // halves of zeros skipped
+		{64, 32, 3, avx512, avx512vnni, false},         // 2 per group: halves of zeros skipped
+		{512, 32, 3, avx512, avx512, true},             // 16 per group: blocks of one unit
+		{1024, 32, 3, avx512, avx512, false},           // 32 per group: two units, no zeros
+		{240, 10, 3, zmmEmulated, zmmEmulated, false},  // 24 per group: units differ, no half zero in all
+		{64, 16, 3, zmmEmulated, vnniEmulated, false},
+		{128, 32, 3, zmmEmulated, vnniEmulated, false},
+		{512, 32, 3, zmmEmulated, vnniEmulated, false},
+		{128, 32, 3, avx512vnni, avx512vnni, false},
+		{128, 32, 3, avx2, avx2, false},
 	} {
 		cv := &compiler.Conv{InC: c.c, OutC: c.c, Kernel: c.k, Stride: 1, Pad: 1, Groups: c.groups, Weight: make([]int8, c.c*c.c/c.groups*c.k*c.k)}
 		for i := range cv.Weight {
 			cv.Weight[i] = 1
 		}
 		d := GroupedDense(cv, 4, 4, 4, 4, 4*lower.Quads(c.c), 0, 255, Requant{})
-		units := lower.GroupColsOf(c.c, c.c, c.groups).Units
-		if got := groupedDesign(d, units, c.isa); got != c.want {
-			t.Errorf("%d channels in %d groups on %s: %s, want %s", c.c, c.groups, c.isa, got, c.want)
+		gc := lower.GroupColsOf(c.c, c.c, c.groups)
+		kd, got := GroupedKernel(d, gc, c.isa)
+		if got != c.want || (kd.BlockSpan > 0) != c.all {
+			t.Errorf("%d channels in %d groups on %s: %s, block span %d, want %s, all blocks %t", c.c, c.groups, c.isa, got, kd.BlockSpan, c.want, c.all)
+		}
+		if c.all && kd.BlockSpan != gc.Span {
+			t.Errorf("%d channels in %d groups: block span %d, want %d", c.c, c.groups, kd.BlockSpan, gc.Span)
 		}
 	}
 }

@@ -96,10 +96,17 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			l.Units, l.Cols = d.Units(), gc.Blocks
 			for _, isa := range tiers {
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
+				if kd, _ := GroupedKernel(d, gc, isa.base()); kd.BlockSpan > 0 {
+					if l.AllBlocks == nil {
+						l.AllBlocks = map[string]bool{}
+					}
+					l.AllBlocks[isa.tier()] = true
+				}
 			}
 			// The amx tier runs the avx512 kernel: no tile program.
 			layers[i] = func(p *Program, isa Target, fn string) error {
-				return p.Dense(fn, d, groupedDesign(d, gc.Units, isa.base()))
+				kd, design := GroupedKernel(d, gc, isa.base())
+				return p.Dense(fn, kd, design)
 			}
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}

@@ -438,6 +438,13 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
 				})
 			case lower.Grouped:
+				if al.AllBlocks[tierName] {
+					// Any range of column blocks in one call (lower.AsmLayer).
+					chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
+						return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
+					})
+					break
+				}
 				// The dense kernel once per column block: its span of the
 				// input, its units (lower.GroupCols).
 				xb := jen.Op("&").Id("a").Index(l.id("X").Op("+").Id("b").Op("*").Add(l.id("Span")))

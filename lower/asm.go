@@ -18,7 +18,9 @@ type Asm struct {
 //	Quantize            func(x *float32, y *byte, s0, s1 int)
 //	Pointwise, Dense    func(x, w, y, t *byte, s0, s1, n0, n1 int)
 //	Grouped             the same, called per column block b of GroupCols with
-//	                    x at channel b*Span and the block's units [n0, n1)
+//	                    x at channel b*Span and the block's units [n0, n1);
+//	                    where AllBlocks[tier], once for any range of blocks
+//	                    (of one unit each) with x at channel 0
 //	Depthwise           func(x, w, y *byte, s0, s1 int)
 //	Add                 func(a, b, y *byte, s0, s1 int)
 //	Mean                func(x, y *byte)
@@ -38,6 +40,9 @@ type AsmLayer struct {
 	Units, Cols int
 	// Scratch is the bytes a dense call needs at t.
 	Scratch int
+	// AllBlocks (Grouped) names the tiers whose kernel takes a range of
+	// column blocks in one call.
+	AllBlocks map[string]bool
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.
