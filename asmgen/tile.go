@@ -108,8 +108,12 @@ type tileProgram struct {
 	doCap, doLo, doHi          bool
 }
 
-// tileOK says whether the layer runs as a tile program (lower.Tileable).
-func (d *Dense) tileOK() bool { return lower.Tileable(d.kind(), d.Cin) }
+// tileOK says whether the layer can run as a tile program: any pointwise
+// layer, and the k x k convs lower.Tileable admits (which also picks the
+// pointwise layers that do).
+func (d *Dense) tileOK() bool {
+	return d.kind() == lower.Pointwise || lower.Tileable(d.kind(), d.Cin)
+}
 
 // tileRowRun is how many pixels of an output row of ow pixels one tile holds:
 // the rows split into equal runs of at most 16 (56 -> 4 x 14), so that most

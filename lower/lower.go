@@ -165,12 +165,14 @@ type Model struct {
 }
 
 // Tileable says whether a layer of kind k with cin input channels runs as a
-// tile program on the amx tier: pointwise layers, and k x k convs with at
-// least 32 input channels (a tap's reduction fills at least half an A tile's
-// 64 bytes; the stem's 3 channels would fill 4 of them).
+// tile program on the amx tier: pointwise layers of more than 32 input
+// channels, and k x k convs with at least 32 (a tap's reduction fills at
+// least half an A tile's 64 bytes; the stem's 3 channels would fill 4 of
+// them). Pointwise layers of 16-32 channels (MobileNetV2's expansions) ran
+// 4-41% faster on the avx512 kernel on Sapphire Rapids (docs/speed.md).
 func Tileable(k Kind, cin int) bool {
 	const tileRow = 16 // quads in an AMX tile row of 64 bytes
-	return k == Pointwise || k == Dense && Quads(cin) >= tileRow/2
+	return k == Pointwise && Quads(cin) > tileRow/2 || k == Dense && Quads(cin) >= tileRow/2
 }
 
 // Lower checks m as far as the generated code relies on it and lowers it.

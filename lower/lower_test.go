@@ -262,7 +262,7 @@ func TestPads(t *testing.T) {
 		{Quantize, &Pad{Stride: 4, Border: 1, Z: 11}, false, false, false},
 		{Dense, &Pad{Stride: 4, Border: 1, Z: 11}, true, false, false},
 		{Dense, &Pad{Stride: 8, Border: 0, Z: 12}, false, false, false},
-		{Pointwise, nil, false, false, true},
+		{Pointwise, nil, false, false, false}, // 8 channels: not a tile program (Tileable)
 		{Dense, &Pad{Stride: 8, Border: 0, Z: 14}, true, true, false},
 		{Dequantize, nil, false, false, false},
 	}
@@ -400,5 +400,21 @@ func TestHasAsm(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[Kind]bool{Dequantize: true}, got); diff != "" {
 		t.Errorf("kinds without assembly (-want +got):\n%s", diff)
+	}
+}
+
+func TestTileable(t *testing.T) {
+	for _, c := range []struct {
+		k    Kind
+		cin  int
+		want bool
+	}{
+		{Pointwise, 16, false}, {Pointwise, 32, false}, {Pointwise, 33, true}, {Pointwise, 64, true},
+		{Dense, 3, false}, {Dense, 28, false}, {Dense, 29, true}, {Dense, 32, true},
+		{Depthwise, 64, false}, {Grouped, 128, false},
+	} {
+		if got := Tileable(c.k, c.cin); got != c.want {
+			t.Errorf("Tileable(%s, %d) = %t, want %t", c.k, c.cin, got, c.want)
+		}
 	}
 }

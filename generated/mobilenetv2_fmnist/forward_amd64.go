@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x56d577ecb163becf
+const forwardBuild uint64 = 0x59b0ee6eb9676f3f
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {
@@ -1911,7 +1911,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(7, 0); c < nc; c = team.Claim(7, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(43, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l03_amx(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			l03_avx512(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
 		}
 		team.Done(7)
 	}
@@ -1922,7 +1922,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(9, 0); c < nc; c = team.Claim(9, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(43, 6, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l04_amx(&a[l04X], wptr(l04W), &a[l04Y], t, s0, s1, n0, n1)
+			l04_avx512(&a[l04X], wptr(l04W), &a[l04Y], t, s0, s1, n0, n1)
 		}
 		team.Done(9)
 	}
@@ -1955,7 +1955,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(15, 0); c < nc; c = team.Claim(15, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l07_amx(&a[l07X], wptr(l07W), &a[l07Y], t, s0, s1, n0, n1)
+			l07_avx512(&a[l07X], wptr(l07W), &a[l07Y], t, s0, s1, n0, n1)
 		}
 		team.Done(15)
 	}
@@ -1988,7 +1988,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(21, 0); c < nc; c = team.Claim(21, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 9, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l11_amx(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
+			l11_avx512(&a[l11X], wptr(l11W), &a[l11Y], t, s0, s1, n0, n1)
 		}
 		team.Done(21)
 	}
@@ -2021,7 +2021,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(27, 0); c < nc; c = team.Claim(27, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l14_amx(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
+			l14_avx512(&a[l14X], wptr(l14W), &a[l14Y], t, s0, s1, n0, n1)
 		}
 		team.Done(27)
 	}
@@ -2054,7 +2054,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(33, 0); c < nc; c = team.Claim(33, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l18_amx(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
+			l18_avx512(&a[l18X], wptr(l18W), &a[l18Y], t, s0, s1, n0, n1)
 		}
 		team.Done(33)
 	}
@@ -2087,7 +2087,7 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(39, 0); c < nc; c = team.Claim(39, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(3, 12, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l22_amx(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
+			l22_avx512(&a[l22X], wptr(l22W), &a[l22Y], t, s0, s1, n0, n1)
 		}
 		team.Done(39)
 	}

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x56d577ecb163becf
+const forwardBuild uint64 = 0x59b0ee6eb9676f3f
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

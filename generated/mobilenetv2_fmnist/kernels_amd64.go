@@ -827,65 +827,30 @@ func l63_avx512(x *byte, y *byte)
 //go:noescape
 func l64_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l03_amx: 32 -> 16 channels, 1x1 stride 1 pad 0, 256 pixels, AMX tiles.
-//
-//go:noescape
-func l03_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l04_amx: 16 -> 96 channels, 1x1 stride 1 pad 0, 256 pixels, AMX tiles.
-//
-//go:noescape
-func l04_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
 // l06_amx: 96 -> 24 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
 func l06_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l07_amx: 24 -> 144 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
-//
-//go:noescape
-func l07_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // l09_amx: 144 -> 24 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
 func l09_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l11_amx: 24 -> 144 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
-//
-//go:noescape
-func l11_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
 // l13_amx: 144 -> 32 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l13_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l14_amx: 32 -> 192 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
-//
-//go:noescape
-func l14_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // l16_amx: 192 -> 32 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l16_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
-// l18_amx: 32 -> 192 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
-//
-//go:noescape
-func l18_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
 // l20_amx: 192 -> 32 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
 //
 //go:noescape
 func l20_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
-
-// l22_amx: 32 -> 192 channels, 1x1 stride 1 pad 0, 16 pixels, AMX tiles.
-//
-//go:noescape
-func l22_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // l24_amx: 192 -> 64 channels, 1x1 stride 1 pad 0, 4 pixels, AMX tiles.
 //
@@ -1003,7 +968,7 @@ func l62_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 func l64_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0x56d577ecb163becf
+const kernelsAmd64Build uint64 = 0x59b0ee6eb9676f3f
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64
