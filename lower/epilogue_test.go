@@ -13,8 +13,9 @@ import (
 
 // TestEfficientNetTables: every table of the trained EfficientNet-B0
 // (testdata/fmnist_zoo), a SiLU after each conv and a sigmoid after each
-// squeeze-excitation's second conv, is applied in its conv's epilogue, and
-// the layers reading a table's output read the conv's.
+// squeeze-excitation's second conv, is applied in its conv's epilogue (not
+// on the amx tier's tiles), and the layers reading a table's output read the
+// conv's.
 func TestEfficientNetTables(t *testing.T) {
 	m, err := ptq.Quantize(ptq.Options{Model: filepath.Join("..", "testdata", "fmnist_zoo", "efficientnet_b0", "model_onnx.json"),
 		QConfig: "default", Calib: filepath.Join("..", "testdata", "mobilenetv2_fmnist", "calib_images.npy"), CalibLimit: 8})
@@ -44,6 +45,9 @@ func TestEfficientNetTables(t *testing.T) {
 			got[l.Epi.Node.Table.Op]++
 			if l.Y.ID != l.Epi.Node.Out || l.ReqY().ID != l.Node.Out || !epiKind(l.Kind) {
 				t.Errorf("%s (%s): writes tensor %d, requantizes to %d", l.Node.Name, l.Kind, l.Y.ID, l.ReqY().ID)
+			}
+			if l.Tile {
+				t.Errorf("%s: a tile program with an epilogue table", l.Node.Name)
 			}
 		}
 		for _, id := range l.reads() {

@@ -141,7 +141,8 @@ type Layer struct {
 	// there. A Pad that is the arena's own layout (no border, the channels at
 	// the stride: ResNet's 1x1 stride-2 convs) is read in place.
 	PadIn, PadCopy bool
-	// Tile says that the amx tier runs the layer as a tile program (Tileable).
+	// Tile says that the amx tier runs the layer as a tile program
+	// (Tileable, and no epilogue table: pads).
 	Tile bool
 	// Im2col says that a Dense layer runs as a GEMM over densely gathered
 	// patches, its weights packed by PackIm2col (Im2colConv).
@@ -233,7 +234,11 @@ func pads(m *compiler.Model, ls []*Layer) int {
 			n = max(n, l.Pad.Bytes(l.XD)+overread(l))
 		}
 		if l.Kind == Pointwise || l.Kind == Dense {
-			l.Tile = Tileable(l.Kind, l.XD.C)
+			// Not with an epilogue table: the tile programs look it up 16
+			// bytes at a time, a row of a unit, and EfficientNet-B0's SiLU
+			// expansions ran 1.3-2.5x slower as tiles than on the avx512
+			// kernel, whose strips pass 32 bytes a lookup (docs/speed.md).
+			l.Tile = Tileable(l.Kind, l.XD.C) && (l.Epi == nil || l.Epi.T == nil)
 		}
 	}
 	return n
