@@ -278,7 +278,7 @@ func init() {
 	}
 }
 
-// pairRegs: the interleave indices held through the k loop, and the two
+// pairIdx and pairX are the interleave indices held through the k loop, and the two
 // broadcast registers (the weights are zW, A then B per unit).
 var pairIdx, pairX = zmm[30:32], zmm[28:30]
 
