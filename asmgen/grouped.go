@@ -51,17 +51,17 @@ func GroupedKernel(d *Dense, gc lower.GroupCols, isa Target) (*Dense, Target) {
 	if !isa.ZMM {
 		return d, isa
 	}
-	ymm := Target{runtime.AVX512VNNI, isa.emu}
+	zero := d.zeroHalf()
 	if gc.Units == 1 && !isa.emulated() {
 		all := *d
 		all.BlockSpan = gc.Span
-		all.Paired = gc.Groups == 2 && gc.Span == 16                                 // 8 in, 8 out a group
-		if all.tierDesign(isa) == isa && (d.Narrow || all.Paired || !d.zeroHalf()) { // not a single unit
+		all.Paired = gc.Groups == 2 && gc.Span == 16                         // 8 in, 8 out a group
+		if all.tierDesign(isa) == isa && (d.Narrow || all.Paired || !zero) { // not a single unit
 			return &all, isa
 		}
 	}
-	if gc.Units < 2 || d.Narrow || d.zeroHalf() {
-		return d, ymm
+	if gc.Units < 2 || d.Narrow || zero {
+		return d, Target{runtime.AVX512VNNI, isa.emu}
 	}
 	return d, isa
 }
@@ -259,11 +259,11 @@ func (g *denseGen) narrowTapsZmm(rows, units int) {
 // second's 8-15, interleaved per tap by one VPERMT2D each. The finish adds
 // each lane pair and puts the 16 columns in order.
 var (
-	// pairW is the VPERMT2D indices of A's weights (quads 0 and 1, columns
+	// pairWIdx is the VPERMT2D indices of A's weights (quads 0 and 1, columns
 	// 0-7) and B's (quads 2 and 3, columns 8-15): lane 2m+k from quad k's
 	// (table k's) column m.
 	pairWIdx = [2][16]uint32{}
-	// pairSum is the VPERMI2D / VPERMT2D indices gathering the even and
+	// pairSumIdx is the VPERMI2D / VPERMT2D indices gathering the even and
 	// the odd lanes of A (columns 0-7) then B (8-15).
 	pairSumIdx = [2][16]uint32{}
 )

@@ -94,9 +94,19 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			}
 			gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
 			l.Units, l.Cols = d.Units(), gc.Blocks
+			type kernel struct {
+				d      *Dense
+				design Target
+			}
+			kernels := map[Target]kernel{} // by base tier, chosen once
 			for _, isa := range tiers {
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
-				if kd, _ := GroupedKernel(d, gc, isa.base()); kd.BlockSpan > 0 {
+				k, ok := kernels[isa.base()]
+				if !ok {
+					k.d, k.design = GroupedKernel(d, gc, isa.base())
+					kernels[isa.base()] = k
+				}
+				if k.d.BlockSpan > 0 {
 					if l.AllBlocks == nil {
 						l.AllBlocks = map[string]bool{}
 					}
@@ -105,8 +115,8 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			}
 			// The amx tier runs the avx512 kernel: no tile program.
 			layers[i] = func(p *Program, isa Target, fn string) error {
-				kd, design := GroupedKernel(d, gc, isa.base())
-				return p.Dense(fn, kd, design)
+				k := kernels[isa.base()]
+				return p.Dense(fn, k.d, k.design)
 			}
 		case lower.Add:
 			a := &Add{N: ly.XD.Elems(), ZA: x.Zero, ZB: ly.X2.Zero, MA: nd.Add.MA, MB: nd.Add.MB, Z: y.Zero, ReLU: nd.Add.ReLU}
