@@ -21,7 +21,9 @@ import (
 // AVX-512 but no AMX check the real tier's zmm epilogue too.
 
 // Scratch layout of an amx kernel call: the tile configuration, a block's
-// int32 results (16 rows of 16 columns), spilled values; the emulated tier
+// int32 results (16 rows of 16 columns), spilled values (quadwords from
+// amxSpill: the call's end, a k x k conv's row, its input and output bases;
+// with units outermost the call's first input, output and pixel); the emulated tier
 // adds the emulator's saved registers, configuration in force and tile file.
 const (
 	amxSpill     = tileOutOff + tileRows*tileOutRow // p1, the end of the call's pixels
@@ -133,6 +135,12 @@ func (g *amxGen) emit() error {
 		// Output rows [s0, s1).
 		g.IMUL3Q(i32(tp.rowBytes()), aP, aXP)
 		g.IMUL3Q(i32(d.OW*d.OutStride), aP, aTmp2)
+		if tp.band > 0 {
+			// Virtual pixels [s0*band, (s1-1)*band + OW).
+			g.IMUL3Q(i32(tp.band), aP, aP)
+			g.IMUL3Q(i32(tp.band), aTmp, aTmp)
+			g.SUBQ(i32(tp.band-d.OW), aTmp)
+		}
 	}
 	g.ADDQ(aX, aXP)
 	g.ADDQ(aTmp2, aY)
@@ -146,43 +154,14 @@ func (g *amxGen) emit() error {
 	g.VMOVDQU(reg.Y1, mem(aT, 32))
 	g.XORQ(aRows, aRows)
 
-	if d.Pointwise() {
-		pix := g.label("pixels")
-		g.Label(pix)
-		g.CMPQ(aP, mem(aT, amxSpill))
-		g.JGE(operand.LabelRef(done))
-		g.MOVQ(mem(aT, amxSpill), aTmp)
-		g.SUBQ(aP, aTmp)
-		g.pixelTile(tileRows)
-		g.ADDQ(i32(tileRows), aP)
-		g.JMP(operand.LabelRef(pix))
+	if g.unitsOuter() {
+		g.unitsThenPixels(done)
 	} else {
-		// The spill holds s1, the row, its input and output bases; aP counts
-		// the row's output pixels.
-		row, tiles, next := g.label("row"), g.label("row_tiles"), g.label("row_next")
-		g.MOVQ(aP, mem(aT, amxSpill+8))
-		g.Label(row)
-		g.MOVQ(mem(aT, amxSpill+8), aTmp)
-		g.CMPQ(aTmp, mem(aT, amxSpill))
-		g.JGE(operand.LabelRef(done))
-		g.MOVQ(aXP, mem(aT, amxSpill+16))
-		g.MOVQ(aY, mem(aT, amxSpill+24))
-		g.XORQ(aP, aP)
-		g.Label(tiles)
-		g.CMPQ(aP, i32(d.OW))
-		g.JGE(operand.LabelRef(next))
-		g.MOVQ(i32(d.OW), aTmp)
-		g.SUBQ(aP, aTmp)
-		g.pixelTile(tp.rowTile)
-		g.ADDQ(i32(tp.rowTile), aP)
-		g.JMP(operand.LabelRef(tiles))
-		g.Label(next)
-		g.MOVQ(mem(aT, amxSpill+16), aXP)
-		g.ADDQ(i32(tp.rowBytes()), aXP)
-		g.MOVQ(mem(aT, amxSpill+24), aY)
-		g.ADDQ(i32(d.OW*d.OutStride), aY)
-		g.INCQ(mem(aT, amxSpill+8))
-		g.JMP(operand.LabelRef(row))
+		g.pixelLoop(done, func(most int) {
+			g.configure(most)
+			g.allUnits()
+			g.advance(most)
+		})
 	}
 
 	g.Label(done)
@@ -195,11 +174,132 @@ func (g *amxGen) emit() error {
 	return g.err
 }
 
-// pixelTile emits one pixel tile at aXP (input) and aY (output) by the column
-// units [n0, n1), aTmp holding the pixels left, of which it takes up to most;
-// it then advances aXP and aY past most pixels.
-func (g *amxGen) pixelTile(most int) {
+// unitsOuter says whether the call runs its column units outermost, each
+// unit or pair over all the call's pixel tiles: a k x k conv whose weights
+// outgrow its input (as colChunk decides for the avx512 kernels) and whose
+// row tiles are all of one shape (or band tiles, whose one short tile costs
+// two loads of the configuration a unit). Pixel tiles outermost stream all the
+// weights once per tile: ResNet-50's layer4 3x3 convs (2.4 MB of weights,
+// seven row tiles) read 16.5 MB an image from L3 that way; units outermost
+// read each unit's weights from L3 once and from L2 for the other tiles, and
+// the input (41 KB there) once per unit. A tile of another shape would
+// reload the configuration once per unit instead of once per row
+// (LDTILECFG took ~100 ns on Sapphire Rapids: ResNet-50's 7x7 pointwise
+// layers, whose last tile is one pixel, ran 5-15% slower units outermost).
+func (g *amxGen) unitsOuter() bool {
+	d := g.tp.d
+	if d.Pointwise() || g.tp.band == 0 && d.OW%g.tp.rowTile != 0 {
+		return false
+	}
+	in := (d.H + 2*d.border()) * d.padW() * d.InStride
+	return d.Cols() > 2 && d.Cols()*g.tp.unitBytes() > in
+}
+
+// pixelLoop emits the loop over the call's pixel tiles, from aP (the first
+// pixel, or output row of a k x k conv), aXP and aY on, and then jumps to
+// exit: tile(most) emits one tile of up to most pixels, aTmp holding the
+// pixels left (of the call or the row), and must advance aXP and aY past
+// most pixels (advance).
+func (g *amxGen) pixelLoop(exit string, tile func(most int)) {
 	tp, d := g.tp, g.tp.d
+	if d.Pointwise() || tp.band > 0 {
+		if tp.band > 0 {
+			g.MOVQ(i32(0), mem(aT, amxSpill+8)) // the tile's first virtual column
+		}
+		pix := g.label("pixels")
+		g.Label(pix)
+		g.CMPQ(aP, mem(aT, amxSpill))
+		g.JGE(operand.LabelRef(exit))
+		g.MOVQ(mem(aT, amxSpill), aTmp)
+		g.SUBQ(aP, aTmp)
+		tile(tileRows)
+		g.ADDQ(i32(tileRows), aP)
+		g.JMP(operand.LabelRef(pix))
+		return
+	}
+	// The spill holds s1, the row, its input and output bases; aP counts
+	// the row's output pixels.
+	row, tiles, next := g.label("row"), g.label("row_tiles"), g.label("row_next")
+	g.MOVQ(aP, mem(aT, amxSpill+8))
+	g.Label(row)
+	g.MOVQ(mem(aT, amxSpill+8), aTmp)
+	g.CMPQ(aTmp, mem(aT, amxSpill))
+	g.JGE(operand.LabelRef(exit))
+	g.MOVQ(aXP, mem(aT, amxSpill+16))
+	g.MOVQ(aY, mem(aT, amxSpill+24))
+	g.XORQ(aP, aP)
+	g.Label(tiles)
+	g.CMPQ(aP, i32(d.OW))
+	g.JGE(operand.LabelRef(next))
+	g.MOVQ(i32(d.OW), aTmp)
+	g.SUBQ(aP, aTmp)
+	tile(tp.rowTile)
+	g.ADDQ(i32(tp.rowTile), aP)
+	g.JMP(operand.LabelRef(tiles))
+	g.Label(next)
+	g.MOVQ(mem(aT, amxSpill+16), aXP)
+	g.ADDQ(i32(tp.rowBytes()), aXP)
+	g.MOVQ(mem(aT, amxSpill+24), aY)
+	g.ADDQ(i32(d.OW*d.OutStride), aY)
+	g.INCQ(mem(aT, amxSpill+8))
+	g.JMP(operand.LabelRef(row))
+}
+
+// unitsThenPixels emits the call with the column units [n0, n1) outermost
+// (unitsOuter): pairs while two are left, then one, each over every pixel
+// tile of the call, whose first aP, aXP and aY the spill keeps.
+func (g *amxGen) unitsThenPixels(done string) {
+	tp, d := g.tp, g.tp.d
+	g.MOVQ(aXP, mem(aT, amxSpill+32))
+	g.MOVQ(aY, mem(aT, amxSpill+40))
+	g.MOVQ(aP, mem(aT, amxSpill+48))
+	g.Load(g.Param("n0"), aU)
+	g.Load(g.Param("w"), aW)
+	g.IMUL3Q(i32(tp.unitBytes()), aU, aWP)
+	g.ADDQ(aW, aWP)
+	units, next, one := g.label("units"), g.label("units_next"), g.label("units_one")
+	// pair sets the flags: below (JB) while two units are left.
+	pair := func() {
+		g.Load(g.Param("n1"), aTmp)
+		g.LEAQ(mem(aU, 1), aTmp2)
+		g.CMPQ(aTmp2, aTmp)
+	}
+	g.Label(units)
+	g.Load(g.Param("n1"), aTmp)
+	g.CMPQ(aU, aTmp)
+	g.JGE(operand.LabelRef(done))
+	g.MOVQ(mem(aT, amxSpill+32), aXP)
+	g.MOVQ(mem(aT, amxSpill+40), aY)
+	g.MOVQ(mem(aT, amxSpill+48), aP)
+	g.pixelLoop(next, func(most int) {
+		g.configure(most)
+		single, joined := g.label("tile_single"), g.label("tile_joined")
+		pair()
+		g.JGE(operand.LabelRef(single))
+		g.blockOf(tp.pair, tp.pairLast, d.Cols()-2)
+		g.JMP(operand.LabelRef(joined))
+		g.Label(single)
+		g.blockOf(tp.unit, tp.last, d.Cols()-1)
+		g.Label(joined)
+		g.advance(most)
+	})
+	g.Label(next)
+	pair()
+	g.JGE(operand.LabelRef(one))
+	g.ADDQ(i32(2), aU)
+	g.ADDQ(i32(2*tp.unitBytes()), aWP)
+	g.JMP(operand.LabelRef(units))
+	g.Label(one)
+	g.INCQ(aU)
+	g.ADDQ(i32(tp.unitBytes()), aWP)
+	g.JMP(operand.LabelRef(units))
+}
+
+// configure sets the tile configuration's pixel rows for a tile of up to
+// most pixels, aTmp holding the pixels left (it then holds the tile's), and
+// loads it where it changed.
+func (g *amxGen) configure(most int) {
+	tp := g.tp
 	configured := g.label("configured")
 	g.MOVQ(i32(most), aTmp2)
 	g.CMPQ(aTmp, aTmp2)
@@ -212,8 +312,12 @@ func (g *amxGen) pixelTile(most int) {
 	}
 	g.tile(amxOp{Kind: amxLdtilecfg, Base: aT})
 	g.Label(configured)
+}
 
-	// Column units [n0, n1).
+// allUnits emits the configured pixel tile at aXP (input) and aY (output)
+// by the column units [n0, n1).
+func (g *amxGen) allUnits() {
+	tp, d := g.tp, g.tp.d
 	g.Load(g.Param("n0"), aU)
 	g.Load(g.Param("w"), aW)
 	g.IMUL3Q(i32(tp.unitBytes()), aU, aWP)
@@ -237,8 +341,38 @@ func (g *amxGen) pixelTile(most int) {
 	g.ADDQ(i32(tp.unitBytes()), aWP)
 	g.JMP(operand.LabelRef(units))
 	g.Label(unitsDone)
+}
+
+// advance moves aXP and aY past most pixels: for band tiles, aY past the
+// tile's outputs (its rows less its padding's) and the spill's virtual
+// column on by 16.
+func (g *amxGen) advance(most int) {
+	tp, d := g.tp, g.tp.d
 	g.ADDQ(i32(most*tp.aStride), aXP)
-	g.ADDQ(i32(most*d.OutStride), aY)
+	if tp.band == 0 {
+		g.ADDQ(i32(most*d.OutStride), aY)
+		return
+	}
+	col, outs, n := aS64, aSA, aS128 // free between blocks
+	loop, pad, wrap := g.label("band_count"), g.label("band_pad"), g.label("band_wrap")
+	g.MOVQ(mem(aT, amxSpill+8), col)
+	g.XORQ(outs, outs)
+	g.MOVQ(aRows, n)
+	g.Label(loop)
+	g.CMPQ(col, i32(d.OW))
+	g.JGE(operand.LabelRef(pad))
+	g.INCQ(outs)
+	g.Label(pad)
+	g.INCQ(col)
+	g.CMPQ(col, i32(tp.band))
+	g.JNE(operand.LabelRef(wrap))
+	g.XORQ(col, col)
+	g.Label(wrap)
+	g.DECQ(n)
+	g.JNZ(operand.LabelRef(loop))
+	g.MOVQ(col, mem(aT, amxSpill+8))
+	g.IMUL3Q(i32(d.OutStride), outs, outs)
+	g.ADDQ(outs, aY)
 }
 
 // blockOf emits steps, or last when there is such a block and aU is unit at.
@@ -326,8 +460,17 @@ func (g *amxGen) requant(k, cols int) {
 			add = pk.add.hold(ymm[8:13])
 		}
 	}
-	row := g.label("requant_row")
+	row, pad := g.label("requant_row"), ""
+	col := aS64 // band tiles: the row's virtual column
+	if g.tp.band > 0 {
+		pad = g.label("requant_pad")
+		g.MOVQ(mem(aT, amxSpill+8), col)
+	}
 	g.Label(row)
+	if g.tp.band > 0 {
+		g.CMPQ(col, i32(d.OW))
+		g.JGE(operand.LabelRef(pad))
+	}
 	for h := 0; h*g.lanes < cols; h++ {
 		v := reg.Z0
 		if g.lanes == 8 {
@@ -360,8 +503,21 @@ func (g *amxGen) requant(k, cols int) {
 	if pk.add == nil {
 		pk.epiRows(yp, 1, d.OutStride, cols, gp)
 	}
-	g.ADDQ(i32(tileOutRow), src)
-	g.ADDQ(i32(d.OutStride), yp)
+	if g.tp.band > 0 {
+		// A padding row is skipped: no output, yp stays.
+		wrap := g.label("requant_wrap")
+		g.ADDQ(i32(d.OutStride), yp)
+		g.Label(pad)
+		g.INCQ(col)
+		g.CMPQ(col, i32(g.tp.band))
+		g.JNE(operand.LabelRef(wrap))
+		g.XORQ(col, col)
+		g.Label(wrap)
+		g.ADDQ(i32(tileOutRow), src)
+	} else {
+		g.ADDQ(i32(tileOutRow), src)
+		g.ADDQ(i32(d.OutStride), yp)
+	}
 	g.CMPQ(src, end)
 	g.JL(operand.LabelRef(row))
 }

@@ -36,7 +36,52 @@ func tileShapes() []denseShape {
 		denseShape{cin: 128, cout: 48, k: 1, s: 2, h: 5, w: 7, xmax: 255},
 		denseShape{cin: 32, cout: 20, k: 5, s: 1, p: 2, h: 3, w: 33, xmax: 127},
 		denseShape{cin: 48, cout: 9, k: 2, s: 2, h: 4, w: 6, xmax: 255, act: "relu"},
+		denseShape{cin: 64, cout: 56, k: 3, s: 1, p: 1, h: 2, w: 7, xmax: 255, act: "relu"}, // units outermost, a partial pair
+		// Band tiles (7 outputs of a 9-pixel padded row, 6 of 8, 8 of 10), the
+		// last tile short.
+		denseShape{cin: 96, cout: 40, k: 3, s: 1, p: 1, h: 5, w: 7, xmax: 255},
+		denseShape{cin: 48, cout: 24, k: 3, s: 1, p: 1, h: 3, w: 6, xmax: 255, act: "relu"},
+		denseShape{cin: 64, cout: 48, k: 3, s: 1, p: 1, h: 4, w: 8, xmax: 255, bigM: true},
 	)
+}
+
+// TestUnitsOuterShapes checks that the tile shapes run both loop orders of
+// the amx kernels (amxGen.unitsOuter), units outermost with pairs, a last
+// single unit and a last pair of a partial unit, and band tiles in both.
+func TestUnitsOuterShapes(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 5))
+	var outer, inner, odd, partialPair, band, bandInner int
+	for _, sh := range tileShapes() {
+		d := randDense(r, sh).d
+		p, err := newTileProgram(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.band > 0 {
+			band++
+			if !(&amxGen{tp: p}).unitsOuter() {
+				bandInner++
+			}
+		}
+		if !(&amxGen{tp: p}).unitsOuter() {
+			inner++
+			continue
+		}
+		if d.Pointwise() {
+			t.Errorf("%+v: a pointwise layer units outermost", sh)
+		}
+		outer++
+		switch {
+		case d.Cols()%2 == 1:
+			odd++
+		case d.Cout%ColBlock != 0:
+			partialPair++
+		}
+	}
+	if inner == 0 || outer == 0 || odd == 0 || partialPair == 0 || band < 3 || bandInner == 0 {
+		t.Errorf("tile shapes: %d pixels outermost, %d units outermost (%d of an odd unit count, %d ending in a partial pair); %d of band tiles (%d pixels outermost)",
+			inner, outer, odd, partialPair, band, bandInner)
+	}
 }
 
 // TestTileEmulated runs the tile programs of random GEMM layers (the tile
