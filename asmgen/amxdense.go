@@ -41,6 +41,13 @@ func amxScratch(isa Target) int {
 	return AMXScratch
 }
 
+// amxScratchBytes is the scratch a call of d's amx kernel needs: the
+// tier's, then an Im2col layer's tile of patches (at amxPatchOff).
+func (d *Dense) amxScratchBytes(isa Target) int { return amxScratch(isa) + d.patchBytes() }
+
+// amxPatchOff is where an amx kernel of the tier gathers a tile's patches.
+func amxPatchOff(isa Target) int { return amxScratch(isa) }
+
 // Registers of an amx kernel.
 var (
 	aX, aW, aY, aT   = reg.RAX, reg.RBX, reg.RCX, reg.RDX // x, w (setup only), y row base, scratch
@@ -70,7 +77,11 @@ func (p *Program) AMXDense(name string, d *Dense, isa Target) error {
 	// The epilogue is the avx512 design's (16 int32 lanes clamped, then
 	// VPMOVUSDB), on ymm halves with AVX2 when emulated.
 	k := newConsts(p, name, isa.base())
-	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa.emu != native, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant)}
+	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa.emu != native, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant),
+		patch: amxPatchOff(isa)}
+	if d.Im2col && d.Cin < 4 {
+		g.compact = k.vec(compactCtrl(d.Cin)...)
+	}
 	g.cfg = k.vec(bytesWords(tp.cfg[:])...)
 	g.zf = k.vec(convert[uint32](tp.zf)...)
 	var mt []float32 // per unit: 16 multipliers, then 16 biases
@@ -109,6 +120,8 @@ type amxGen struct {
 	lanes       int // of the epilogue's vectors
 	pk          *packer
 	cfg, zf, mt operand.Mem
+	compact     operand.Mem // an Im2col layer's VPSHUFB control (Cin < 4)
+	patch       int         // where gather puts a tile's patches in the scratch
 	labels      int
 	err         error
 }
@@ -159,6 +172,9 @@ func (g *amxGen) emit() error {
 	} else {
 		g.pixelLoop(done, func(most int) {
 			g.configure(most)
+			if d.Im2col {
+				g.gather()
+			}
 			g.allUnits()
 			g.advance(most)
 		})
@@ -188,7 +204,7 @@ func (g *amxGen) emit() error {
 // layers, whose last tile is one pixel, ran 5-15% slower units outermost).
 func (g *amxGen) unitsOuter() bool {
 	d := g.tp.d
-	if d.Pointwise() || g.tp.band == 0 && d.OW%g.tp.rowTile != 0 {
+	if d.Pointwise() || d.Im2col || g.tp.band == 0 && d.OW%g.tp.rowTile != 0 {
 		return false
 	}
 	in := (d.H + 2*d.border()) * d.padW() * d.InStride
@@ -343,12 +359,44 @@ func (g *amxGen) allUnits() {
 	g.Label(unitsDone)
 }
 
+// gather writes the patches of the configured tile's aRows pixels from aXP
+// into the scratch at g.patch, a row of the patch stride each, as the
+// avx512 stems' im2colStrip does: per kernel row, 16-byte chunks of 4
+// pixels compacted to their Cin channels, stored in increasing order so
+// that each overwrites the last one's overrun.
+func (g *amxGen) gather() {
+	tp, d, w := g.tp, g.tp.d, g.tp.d.geom()
+	seg, offs := d.Cin*w.KW, d.tapOffsets()
+	src, dst, n, x := aTmp, aTmp2, aS64, reg.X14 // free between blocks
+	loop := g.label("gather")
+	g.MOVQ(aXP, src)
+	g.LEAQ(mem(aT, g.patch), dst)
+	g.MOVQ(aRows, n)
+	if d.Cin < 4 {
+		g.VMOVDQU(g.compact, reg.X15)
+	}
+	g.Label(loop)
+	for ky := range w.KH {
+		for ch := 0; ch < (w.KW+3)/4; ch++ {
+			g.VMOVDQU(mem(src, offs[ky*w.KW]+16*ch), x)
+			if d.Cin < 4 {
+				g.VPSHUFB(reg.X15, x, x)
+			}
+			g.VMOVDQU(x, mem(dst, ky*seg+4*d.Cin*ch))
+		}
+	}
+	g.ADDQ(i32(tp.xStep), src)
+	g.ADDQ(i32(tp.aStride), dst)
+	g.DECQ(n)
+	g.JNZ(operand.LabelRef(loop))
+}
+
 // advance moves aXP and aY past most pixels: for band tiles, aY past the
 // tile's outputs (its rows less its padding's) and the spill's virtual
 // column on by 16.
 func (g *amxGen) advance(most int) {
 	tp, d := g.tp, g.tp.d
-	g.ADDQ(i32(most*tp.aStride), aXP)
+	g.ADDQ(i32(most*tp.xStep), aXP)
 	if tp.band == 0 {
 		g.ADDQ(i32(most*d.OutStride), aY)
 		return
@@ -408,13 +456,17 @@ func (g *amxGen) block(steps []tileStep) {
 		g.fail(fmt.Errorf("asmgen: no register holds stride %d", v))
 		return aSA
 	}
-	base := map[tileBase]reg.GPPhysical{baseX: aXP, baseW: aWP, baseT: aT}
+	base := map[tileBase]reg.GPPhysical{baseX: aXP, baseW: aWP, baseT: aT, baseP: aT}
 	for _, s := range steps {
 		switch s.kind {
 		case stepZero:
 			g.tile(amxOp{Kind: amxTilezero, T: s.t})
 		case stepLoad:
-			g.tile(amxOp{Kind: amxTileloadd, T: s.t, Base: base[s.base], Index: stride(s.stride), Disp: int32(s.disp)})
+			disp := s.disp
+			if s.base == baseP {
+				disp += g.patch
+			}
+			g.tile(amxOp{Kind: amxTileloadd, T: s.t, Base: base[s.base], Index: stride(s.stride), Disp: int32(disp)})
 		case stepDot:
 			g.tile(amxOp{Kind: amxTdpbusd, T: s.t, A: s.a, B: s.b})
 		case stepStore:

@@ -63,7 +63,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			l.Units, l.Cols = d.Units(), d.Cols()
 			for _, isa := range tiers {
 				if isa.AMX && ly.Tile {
-					l.Scratch = max(l.Scratch, amxScratch(isa))
+					l.Scratch = max(l.Scratch, d.amxScratchBytes(isa))
 					continue
 				}
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))

@@ -57,13 +57,15 @@ const (
 )
 
 // tileBase names the memory a step addresses: the pixel tile's first input
-// row, the column unit's weights, or the scratch.
+// row, the column unit's weights, the scratch, or the tile's gathered
+// patches (an Im2col layer's, in the scratch after the call's own: patchOff).
 type tileBase int
 
 const (
 	baseX tileBase = iota + 1
 	baseW
 	baseT
+	baseP
 )
 
 // stepKind is what a step of a block does.
@@ -96,6 +98,9 @@ type tileProgram struct {
 	// pixel, aStride the bytes between the input pixels of neighbouring outputs.
 	rowTile, aStride int
 	taps             []int
+	// xStep is the input bytes between neighbouring outputs of a tile
+	// (aStride but for an Im2col layer, whose A tiles are its patches).
+	xStep int
 	// band, if not 0, replaces row tiles for narrow outputs (bandWidth): the
 	// call's rows are one run of band "virtual pixels" a row, aStride apart
 	// across rows too (an output row's input is band*aStride bytes on), cut
@@ -115,10 +120,25 @@ type tileProgram struct {
 }
 
 // tileOK says whether the layer can run as a tile program: any pointwise
-// layer, and the k x k convs lower.Tileable admits (which also picks the
-// pointwise layers that do).
+// layer, the k x k convs lower.Tileable admits (which also picks the
+// pointwise layers that do), and stems (Im2col) over their patches.
 func (d *Dense) tileOK() bool {
-	return d.kind() == lower.Pointwise || lower.Tileable(d.kind(), d.Cin)
+	return d.kind() == lower.Pointwise || d.Im2col || lower.Tileable(d.kind(), d.Cin)
+}
+
+// patchOff is where a tile's gathered patches start in the scratch of the
+// emulator (after the call's own; the kernels put them after their tier's:
+// amxPatchOff).
+const patchOff = AMXScratch
+
+// patchBytes is the scratch an Im2col layer's tile of patches takes (16
+// rows of its patch stride, and the gather's last store overrunning by up
+// to 16 bytes), 0 for other layers.
+func (d *Dense) patchBytes() int {
+	if !d.Im2col {
+		return 0
+	}
+	return tileRows*d.im2colStride(false) + 64
 }
 
 // tileRowRun is how many pixels of an output row of ow pixels one tile holds:
@@ -174,9 +194,20 @@ func newTileProgram(d *Dense) (*tileProgram, error) {
 	if !d.Pointwise() {
 		p.taps = d.tapOffsets()
 		p.rowTile, p.aStride = tileRowRun(d.OW), d.pixBytes()
-		if p.band = bandWidth(d); p.band > 0 {
-			p.rowTile = 0
+		switch {
+		case d.Im2col:
+			// A tiles from each tile's gathered patches (gather): a GEMM of
+			// one tap over K = taps*Cin bytes.
+			p.taps, p.nq, p.aStride = []int{0}, lower.Quads(d.gemmK()), d.im2colStride(false)
+		default:
+			if p.band = bandWidth(d); p.band > 0 {
+				p.rowTile = 0
+			}
 		}
+	}
+	p.xStep = d.InStride
+	if !d.Pointwise() {
+		p.xStep = d.pixBytes()
 	}
 	p.kq = p.nq * len(p.taps)
 	p.full, p.tailQ = p.nq/tileQuads, p.nq%tileQuads
@@ -232,7 +263,11 @@ func (p *tileProgram) steps(cols ...int) []tileStep {
 			if c == p.full {
 				a, b = tAt, bs
 			}
-			s = append(s, tileStep{kind: stepLoad, t: a, base: baseX, disp: off + 4*tileQuads*c, stride: p.aStride})
+			ab := baseX
+			if p.d.Im2col {
+				ab = baseP
+			}
+			s = append(s, tileStep{kind: stepLoad, t: a, base: ab, disp: off + 4*tileQuads*c, stride: p.aStride})
 			for k := range cs {
 				// The tap's quads follow each other in a unit.
 				s = append(s, tileStep{kind: stepLoad, t: b[k], base: baseW, disp: k*p.unitBytes() + 64*(t*p.nq+tileQuads*c), stride: 64})
@@ -391,8 +426,8 @@ func (u *tileUnit) tdpbusd(c, a, b int) error {
 // arena's lower.ReadSlack), w the packed weights, y the output, t the scratch.
 func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 	d := p.d
-	if len(t) < AMXScratch {
-		return fmt.Errorf("scratch of %d bytes, want %d", len(t), AMXScratch)
+	if len(t) < AMXScratch+d.patchBytes() {
+		return fmt.Errorf("scratch of %d bytes, want %d", len(t), AMXScratch+d.patchBytes())
 	}
 	var u tileUnit
 	copy(t, p.cfg[:])
@@ -406,6 +441,9 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 				return err
 			}
 			configured = rows
+		}
+		if d.Im2col {
+			p.gather(x, t[patchOff:], xoff, rows)
 		}
 		for un := n0; un < n1; {
 			steps, n := p.block(un, n1)
@@ -423,6 +461,8 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 						err = u.load(s.t, x, xoff+s.disp, s.stride)
 					case baseW:
 						err = u.load(s.t, w, woff+s.disp, s.stride)
+					case baseP:
+						err = u.load(s.t, t, patchOff+s.disp, s.stride)
 					default:
 						err = fmt.Errorf("load from base %d", s.base)
 					}
@@ -455,6 +495,21 @@ func (p *tileProgram) emulate(x, w, y, t []byte, s0, s1, n0, n1 int) error {
 	})
 }
 
+// gather writes the patches of a tile of rows pixels from x at xoff into
+// pt, a row of aStride bytes each: the taps' Cin channels in the patch order
+// (lower.Im2colWeights), zeros after K (the kernels leave other bytes
+// there, which meet zero weights).
+func (p *tileProgram) gather(x, pt []byte, xoff, rows int) {
+	d := p.d
+	for r := range rows {
+		row := pt[r*p.aStride : (r+1)*p.aStride]
+		clear(row)
+		for t, off := range d.tapOffsets() {
+			copy(row[t*d.Cin:(t+1)*d.Cin], x[xoff+r*p.xStep+off:])
+		}
+	}
+}
+
 // tiles calls f for each pixel tile of the units [s0, s1) in the order the
 // kernel runs them: the byte offset in the input of its first pixel's first
 // tap, its first pixel (virtual for band tiles: see outPixel), its rows.
@@ -477,7 +532,7 @@ func (p *tileProgram) tiles(s0, s1 int, f func(xoff, px, rows int) error) error 
 		}
 		j1 := (s1-1)*p.band + d.OW
 		for j := s0 * p.band; j < j1; j += tileRows {
-			if err := f(j*p.aStride, j, min(tileRows, j1-j)); err != nil {
+			if err := f(j*p.xStep, j, min(tileRows, j1-j)); err != nil {
 				return err
 			}
 		}
@@ -486,7 +541,7 @@ func (p *tileProgram) tiles(s0, s1 int, f func(xoff, px, rows int) error) error 
 	rowBytes := p.rowBytes()
 	for s := s0; s < min(s1, d.OH); s++ {
 		for ox := 0; ox < d.OW; ox += p.rowTile {
-			if err := f(s*rowBytes+ox*p.aStride, s*d.OW+ox, min(p.rowTile, d.OW-ox)); err != nil {
+			if err := f(s*rowBytes+ox*p.xStep, s*d.OW+ox, min(p.rowTile, d.OW-ox)); err != nil {
 				return err
 			}
 		}

@@ -69,7 +69,7 @@ func tileModel(t *testing.T, name string, m *compiler.Model, images []float32, n
 				}
 			}
 			yb := make([]byte, px*c.OutC)
-			if err := p.emulate(xb, wb, yb, make([]byte, AMXScratch), 0, d.Units(), 0, d.Cols()); err != nil {
+			if err := p.emulate(xb, wb, yb, make([]byte, AMXScratch+d.patchBytes()), 0, d.Units(), 0, d.Cols()); err != nil {
 				t.Fatalf("%s node %d (%s): %v", name, i, nd.Name, err)
 			}
 			bad := 0

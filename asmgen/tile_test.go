@@ -1,6 +1,7 @@
 package asmgen
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -141,7 +142,7 @@ func TestTileEmulated(t *testing.T) {
 // weights w on the emulator, in the calls of parts, and returns the output.
 func emulateSplit(p *tileProgram, d *Dense, x, w []byte, parts [][4]int) ([]byte, error) {
 	y := make([]byte, d.OH*d.OW*d.OutStride)
-	scratch := make([]byte, AMXScratch)
+	scratch := make([]byte, AMXScratch+d.patchBytes())
 	for _, s := range parts {
 		if err := p.emulate(x, w, y, scratch, s[0], s[1], s[2], s[3]); err != nil {
 			return nil, err
@@ -212,5 +213,25 @@ func TestTileEmulatorFaults(t *testing.T) {
 		} else {
 			t.Logf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// TestTileIm2col runs the tile programs of random stems on the emulator,
+// over a split of the work, against the interpreter's arithmetic.
+func TestTileIm2col(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 8))
+	for i, c := range im2colCases(r, 60) {
+		d := c.d
+		p, err := newTileProgram(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := append(c.input(r, avx512vnni), make([]byte, lower.ReadSlack)...)
+		w := convert[byte](lower.PackIm2col(d.Weight, d.Cin, d.Cout, d.taps()))
+		y, err := emulateSplit(p, d, x, w, workSplit(r, d.Units(), d.Cols()))
+		if err != nil {
+			t.Fatalf("stem %d: %v", i, err)
+		}
+		sameBytes(t, fmt.Sprintf("stem %d: %d -> %d, %s over %dx%d", i, d.Cin, d.Cout, d.geomText(), d.H, d.W), y, c.want(), d.Cout, d.OutStride)
 	}
 }

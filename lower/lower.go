@@ -169,8 +169,9 @@ type Model struct {
 // tile program on the amx tier: pointwise layers of more than 32 input
 // channels, and k x k convs with at least 32 (a tap's reduction fills at
 // least half an A tile's 64 bytes; the stem's 3 channels would fill 4 of
-// them). Pointwise layers of 16-32 channels (MobileNetV2's expansions) ran
-// 4-41% faster on the avx512 kernel on Sapphire Rapids (docs/speed.md).
+// them: stems run over their gathered patches instead, Im2colTileable).
+// Pointwise layers of 16-32 channels (MobileNetV2's expansions) ran 4-41%
+// faster on the avx512 kernel on Sapphire Rapids (docs/speed.md).
 func Tileable(k Kind, cin int) bool {
 	const tileRow = 16 // quads in an AMX tile row of 64 bytes
 	return k == Pointwise && Quads(cin) > tileRow/2 || k == Dense && Quads(cin) >= tileRow/2
@@ -238,7 +239,11 @@ func pads(m *compiler.Model, ls []*Layer) int {
 			// bytes at a time, a row of a unit, and EfficientNet-B0's SiLU
 			// expansions ran 1.3-2.5x slower as tiles than on the avx512
 			// kernel, whose strips pass 32 bytes a lookup (docs/speed.md).
-			l.Tile = Tileable(l.Kind, l.XD.C) && (l.Epi == nil || l.Epi.T == nil)
+			tile := Tileable(l.Kind, l.XD.C)
+			if l.Im2col {
+				tile = Im2colTileable(l.Node.Conv.InC, l.Node.Conv.Window())
+			}
+			l.Tile = tile && (l.Epi == nil || l.Epi.T == nil)
 		}
 	}
 	return n

@@ -418,3 +418,35 @@ func TestTileable(t *testing.T) {
 		}
 	}
 }
+
+// TestStemTiles checks which stems (Im2col layers) Lower makes tile
+// programs: those whose patch fills more than half a tile row.
+func TestStemTiles(t *testing.T) {
+	for _, c := range []struct {
+		cin, k int
+		want   bool
+	}{{3, 7, true}, {3, 5, true}, {3, 3, false}, {4, 3, true}, {1, 5, false}, {2, 5, true}} {
+		shapes := [][]int{{c.cin, 16, 16}, {c.cin, 16, 16}, {8, 8, 8}, {8, 8, 8}}
+		m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: len(shapes) - 1}
+		m.Desc.Input = shapes[0]
+		for i, s := range shapes {
+			m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: s, Scale: 0.1, Zero: 3})
+		}
+		m.Nodes = []*compiler.Node{
+			{Kind: compiler.KQuantize, Name: "q"},
+			{Kind: compiler.KConv, Name: "stem", Conv: &compiler.Conv{InC: c.cin, OutC: 8, Kernel: c.k, Stride: 2, Pad: (c.k - 1) / 2,
+				Groups: 1, Hi: 255, Weight: make([]int8, 8*c.cin*c.k*c.k), M: make([]float32, 8), B: make([]float32, 8)}},
+			{Kind: compiler.KDequantize, Name: "dq"},
+		}
+		for i, nd := range m.Nodes {
+			nd.In, nd.Out = []int{i}, i+1
+		}
+		lm, err := Lower(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := lm.Layers[1]; !l.Im2col || l.Tile != c.want {
+			t.Errorf("%d channels %dx%d: im2col %v, tile %v, want tile %v", c.cin, c.k, c.k, l.Im2col, l.Tile, c.want)
+		}
+	}
+}
