@@ -274,7 +274,7 @@ func (g *amxGen) unitsThenPixels(done string) {
 	g.IMUL3Q(i32(tp.unitBytes()), aU, aWP)
 	g.ADDQ(aW, aWP)
 	units, next, one := g.label("units"), g.label("units_next"), g.label("units_one")
-	// pair sets the flags: below (JB) while two units are left.
+	// pair compares aU+1 with n1: less (no JGE) while two units are left.
 	pair := func() {
 		g.Load(g.Param("n1"), aTmp)
 		g.LEAQ(mem(aU, 1), aTmp2)
