@@ -216,3 +216,40 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestAddEpilogueSaturating runs random MobileNetV2s whose projections
+// (the convs an add epilogue follows) saturate: their multipliers and biases
+// scaled up, so that the conv's clamp before the add (addEpi.inRegs) decides
+// bytes, on every tier against the interpreter.
+func TestAddEpilogueSaturating(t *testing.T) {
+	testenv.SkipShort(t, "builds generated packages with the go command")
+	seeds := []uint64{0, 1}
+	var ms []*compiler.Model
+	for _, i := range seeds {
+		m := gentest.RandomModel(t, i)
+		producer := map[int]*compiler.Node{}
+		for _, nd := range m.Nodes {
+			producer[nd.Out] = nd
+		}
+		n := 0
+		for _, nd := range m.Nodes {
+			if nd.Kind != compiler.KAdd {
+				continue
+			}
+			for _, in := range nd.In {
+				if p := producer[in]; p != nil && p.Kind == compiler.KConv {
+					for c := range p.Conv.M {
+						p.Conv.M[c] *= 24
+						p.Conv.B[c] *= 24
+					}
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatalf("model %d: no conv before an add", i)
+		}
+		ms = append(ms, m)
+	}
+	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.AVX2.Name, runtime.AVX512.Name, runtime.AMX.Name})
+}
