@@ -64,39 +64,27 @@ __attribute__((target("avx512vnni,avx512vl,avx512f"))) static void vnni256(long 
 // 12 accumulators: two VPDPBUSD a cycle at a latency of up to 6 cycles.
 #define REG_STEP(reg, acc) "vpdpbusd %%" #reg "1, %%" #reg "0, %%" #reg #acc "\n\t"
 
-__attribute__((target("avx512vnni,avx512vl,avx512f"))) static void vnni256reg(long n) {
-	__asm__ volatile(
-		"vpcmpeqb %%ymm0, %%ymm0, %%ymm0\n\t"
-		"vpcmpeqb %%ymm1, %%ymm1, %%ymm1\n\t"
-		"1:\n\t"
-		REG_STEP(ymm, 4) REG_STEP(ymm, 5) REG_STEP(ymm, 6) REG_STEP(ymm, 7)
-		REG_STEP(ymm, 8) REG_STEP(ymm, 9) REG_STEP(ymm, 10) REG_STEP(ymm, 11)
-		REG_STEP(ymm, 12) REG_STEP(ymm, 13) REG_STEP(ymm, 14) REG_STEP(ymm, 15)
-		"dec %0\n\t"
-		"jnz 1b\n\t"
-		"vzeroupper\n\t"
-		: "+r"(n)
-		:
-		: "cc", "xmm0", "xmm1", "xmm4", "xmm5", "xmm6", "xmm7",
-		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-}
+// REG_LOOP is the loop of n iterations of 12 steps on reg (ymm or zmm), both
+// operands all ones.
+#define REG_LOOP(reg, n) \
+	__asm__ volatile( \
+		"vpternlogd $0xff, %%" #reg "0, %%" #reg "0, %%" #reg "0\n\t" \
+		"vpternlogd $0xff, %%" #reg "1, %%" #reg "1, %%" #reg "1\n\t" \
+		"1:\n\t" \
+		REG_STEP(reg, 4) REG_STEP(reg, 5) REG_STEP(reg, 6) REG_STEP(reg, 7) \
+		REG_STEP(reg, 8) REG_STEP(reg, 9) REG_STEP(reg, 10) REG_STEP(reg, 11) \
+		REG_STEP(reg, 12) REG_STEP(reg, 13) REG_STEP(reg, 14) REG_STEP(reg, 15) \
+		"dec %0\n\t" \
+		"jnz 1b\n\t" \
+		"vzeroupper\n\t" \
+		: "+r"(n) \
+		: \
+		: "cc", "xmm0", "xmm1", "xmm4", "xmm5", "xmm6", "xmm7", \
+		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15")
 
-__attribute__((target("avx512vnni,avx512f"))) static void vnni512reg(long n) {
-	__asm__ volatile(
-		"vpternlogd $0xff, %%zmm0, %%zmm0, %%zmm0\n\t"
-		"vpternlogd $0xff, %%zmm1, %%zmm1, %%zmm1\n\t"
-		"1:\n\t"
-		REG_STEP(zmm, 4) REG_STEP(zmm, 5) REG_STEP(zmm, 6) REG_STEP(zmm, 7)
-		REG_STEP(zmm, 8) REG_STEP(zmm, 9) REG_STEP(zmm, 10) REG_STEP(zmm, 11)
-		REG_STEP(zmm, 12) REG_STEP(zmm, 13) REG_STEP(zmm, 14) REG_STEP(zmm, 15)
-		"dec %0\n\t"
-		"jnz 1b\n\t"
-		"vzeroupper\n\t"
-		: "+r"(n)
-		:
-		: "cc", "xmm0", "xmm1", "xmm4", "xmm5", "xmm6", "xmm7",
-		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-}
+__attribute__((target("avx512vnni,avx512vl,avx512f"))) static void vnni256reg(long n) { REG_LOOP(ymm, n); }
+
+__attribute__((target("avx512vnni,avx512f"))) static void vnni512reg(long n) { REG_LOOP(zmm, n); }
 
 #define ZMM_STEP(k, acc) "vpdpbusd " #k "*64(%1), %%zmm0, %%zmm" #acc "\n\t"
 
