@@ -97,8 +97,11 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 		po    partObserver
 		elems int // per sample
 		seen  int // samples seen
+		// open is the sample (of the hook's group) whose parts are being
+		// taken, -1 if none (see parts).
+		open int
 	}
-	obs := map[int]*observed{}
+	obs := make([]*observed, len(g.Tensors)) // by output tensor
 	var order []*observed
 	for _, n := range g.Nodes {
 		if Observed(n) {
@@ -111,54 +114,97 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 					h.nonNegative()
 				}
 			}
-			ob := &observed{o: o, po: o.(partObserver), elems: g.Tensors[n.Out].Elems()}
+			ob := &observed{o: o, po: o.(partObserver), elems: g.Tensors[n.Out].Elems(), open: -1}
 			obs[n.Out] = ob
 			order = append(order, ob)
 		}
 	}
+	// observe adds x, values of the sample ob.seen, off values from its
+	// first, after beginning the batch if the sample is its first.
+	observe := func(n *ir.Node, ob *observed, x []float32, off int, first bool) error {
+		s := ob.seen % batch // the sample's place in its batch
+		if s == 0 && first {
+			ob.po.begin(min(batch, total-ob.seen) * ob.elems)
+		}
+		// part finds x's range as it reads x.
+		if lo, hi, ok := ob.po.part(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
+			for i, v := range x {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, s*ob.elems+off+i)
+				}
+			}
+		}
+		return nil
+	}
 	var ends sync.WaitGroup
-	hook := func(n *ir.Node, out []float32, k int) error {
-		ob, ok := obs[n.Out]
-		if !ok || !Observed(n) {
+	// seen counts k samples observed, ending the batch at its last.
+	seen := func(ob *observed, k int) error {
+		ob.seen += k
+		if ob.seen%batch != 0 && ob.seen != total {
 			return nil
 		}
+		if ob.seen == total {
+			// The last batch ends off the hook, with the search for the
+			// qparams (a histogram's: ~0.4 ms), while the last samples'
+			// later layers compute: the other cores have no samples left.
+			ends.Go(func() {
+				ob.po.end()
+				ob.o.MinMax()
+			})
+		} else {
+			ob.po.end()
+			if failed(ob.o) {
+				return errCellsFailed
+			}
+		}
+		// The last observer ends a batch after the others.
+		if progress != nil && ob == order[len(order)-1] {
+			progress(ob.seen, total)
+		}
+		return nil
+	}
+	// parts observes a conv's output as it is computed, while it is in the
+	// caches (reading a 112x112 layer's output after the layer found it in
+	// memory): a group's samples in order, each sample's parts in any
+	// order (counts and ranges add up the same).
+	parts := func(n *ir.Node, s int, x []float32, off int) error {
+		ob := obs[n.Out]
+		if ob == nil || !Observed(n) {
+			return nil
+		}
+		first := ob.open != s
+		if first && ob.open >= 0 {
+			ob.open = -1
+			if err := seen(ob, 1); err != nil {
+				return err
+			}
+		}
+		ob.open = s
+		return observe(n, ob, x, off, first)
+	}
+	hook := func(n *ir.Node, out []float32, k int) error {
+		ob := obs[n.Out]
+		if ob == nil || !Observed(n) {
+			return nil
+		}
+		if ob.open >= 0 {
+			// The group's samples up to open came in parts.
+			done := ob.open + 1
+			ob.open = -1
+			if err := seen(ob, 1); err != nil {
+				return err
+			}
+			out, k = out[done*ob.elems:], k-done
+		}
 		for len(out) > 0 {
-			s := ob.seen % batch // the sample's place in its batch
-			if s == 0 {
-				ob.po.begin(min(batch, total-ob.seen) * ob.elems)
-			}
-			take := min(k, batch-s)
+			take := min(k, batch-ob.seen%batch)
 			x := out[:take*ob.elems]
-			// part finds x's range as it reads x.
-			if lo, hi, ok := ob.po.part(x); !ok || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
-				for i, v := range x {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						return fmt.Errorf("calibration: layer %s produced %v (element %d): the weights overflow float32", n.Name, v, s*ob.elems+i)
-					}
-				}
+			if err := observe(n, ob, x, 0, true); err != nil {
+				return err
 			}
-			ob.seen += take
 			out, k = out[len(x):], k-take
-			if ob.seen%batch == 0 || ob.seen == total {
-				if ob.seen == total {
-					// The last batch ends off the hook, with the search
-					// for the qparams (a histogram's: ~0.4 ms), while the
-					// last samples' later layers compute: the other cores
-					// have no samples left.
-					ends.Go(func() {
-						ob.po.end()
-						ob.o.MinMax()
-					})
-				} else {
-					ob.po.end()
-					if failed(ob.o) {
-						return errCellsFailed
-					}
-				}
-				// The last observer ends a batch after the others.
-				if progress != nil && ob == order[len(order)-1] {
-					progress(ob.seen, total)
-				}
+			if err := seen(ob, take); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -184,7 +230,7 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 			}
 		}
 		return nil
-	}, hook)
+	}, hook, parts)
 	ends.Wait()
 	if err != nil {
 		return nil, err
@@ -199,8 +245,8 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 	}
 	r := &Result{QConfig: qc, Act: map[int]QParams{}, Range: map[int][2]float32{}, Samples: total}
 	for _, n := range g.Nodes {
-		ob, ok := obs[n.Out]
-		if !ok || !Observed(n) {
+		ob := obs[n.Out]
+		if ob == nil || !Observed(n) {
 			continue
 		}
 		o := ob.o

@@ -239,18 +239,21 @@ func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
 	if pre == nil && hook == nil {
 		return p.RunImages(x, n, nil, nil, true)
 	}
-	return p.run(x, n, pre, hook, false, 0)
+	return p.run(x, n, pre, hook, nil, false, 0)
 }
 
 // RunTransient is Run for hooks that do not keep the outputs they see past
 // their call: their buffers are reused for later nodes and runs.
 func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, error) {
-	return p.run(x, n, pre, hook, true, 0)
+	return p.run(x, n, pre, hook, nil, true, 0)
 }
 
 // run runs n samples; w is the workers each node's jobs spread over (0:
-// GOMAXPROCS, 1: this goroutine alone, for runs side by side).
-func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool, w int) ([]float32, error) {
+// GOMAXPROCS, 1: this goroutine alone, for runs side by side). part, if
+// not nil, sees the outputs of the nodes computed in jobs (convs) as the
+// jobs compute them when the jobs run on this goroutine alone (w 1), and
+// without pre (whose nodes apply their activation after the hook).
+func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle bool, w int) ([]float32, error) {
 	g := p.g
 	if err := checkInput(g, x, n); err != nil {
 		return nil, err
@@ -260,9 +263,22 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, recycle bool, w int) (
 	vals[g.Input] = x
 	var dead [][]float32
 	defer func() { p.put(dead) }()
+	parts := part != nil && pre == nil && workers(w) == 1
 	for _, st := range p.steps {
 		nd := st.nd
-		out, err := p.runStep(st, vals, n, pre, recycle, w)
+		var perr error
+		var pf partFunc
+		if parts && 4*g.Tensors[nd.Out].Elems() > minPartsBytes {
+			pf = func(s int, x []float32, off int) {
+				if perr == nil {
+					perr = part(nd, s, x, off)
+				}
+			}
+		}
+		out, err := p.runStep(st, vals, n, pre, pf, recycle, w)
+		if err == nil {
+			err = perr
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nd.Name, err)
 		}
@@ -322,8 +338,20 @@ func bounds(act Act) (lo, hi float32) {
 	return float32(math.Inf(-1)), float32(math.Inf(1))
 }
 
-// runStep runs one node; its output is a recycled buffer if recycle.
-func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle bool, w int) ([]float32, error) {
+// A sample's output of more than minPartsBytes is seen in parts, each
+// job's output (and im2col columns) within partBytes: still in L2 when its
+// parts are read. A smaller output still is when the node's hook reads it.
+var minPartsBytes = 768 << 10 // a variable for tests
+
+const partBytes = 384 << 10
+
+// partFunc takes a run of sample s's output of a node, off values from
+// the sample's first, right after a job computed it (see PartHook).
+type partFunc func(s int, x []float32, off int)
+
+// runStep runs one node; its output is a recycled buffer if recycle. part,
+// if not nil, sees the output of jobs that compute it in parts.
+func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, part partFunc, recycle bool, w int) ([]float32, error) {
 	nd := st.nd
 	if st.kind == stepRef {
 		m := map[int][]float32{}
@@ -364,9 +392,9 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, recycle b
 			out[j] = float32(s / float64(hw))
 		})
 	case stepGemm:
-		p.gemmConv(st, a, ie, out, oe, n, lo, hi, w)
+		p.gemmConv(st, a, ie, out, oe, n, lo, hi, w, part)
 	case stepDW:
-		p.dwConv(st, a, ie, out, oe, n, lo, hi, w)
+		p.dwConv(st, a, ie, out, oe, n, lo, hi, w, part)
 	case stepLinear:
 		p.linear(st, a, out, n, w)
 		if act != ActNone {
@@ -421,7 +449,7 @@ func tilesPerJob(tiles, n, w int) int {
 	return max(1, min(8, tiles*n/(4*workers(w))))
 }
 
-func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int) {
+func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int, part partFunc) {
 	kt := p.k
 	nr := kt.NR
 	K, M, N, G := st.k, st.m, st.n, st.groups
@@ -446,6 +474,10 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 	}
 	tiles := (N + nr - 1) / nr
 	per := tilesPerJob(tiles, n*G, w)
+	if part != nil {
+		// Fewer, longer parts: a job's output (and columns) within partBytes.
+		per = max(per, min(partBytes/(4*nr*M), partBytes/(4*nr*K)))
+	}
 	chunks := (tiles + per - 1) / per
 	parallel(w, n*G*chunks, func(j int) {
 		s, g, chunk := j/(G*chunks), j/chunks%G, j%chunks
@@ -492,6 +524,11 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		}
 		if buf != nil {
 			putScratch(buf)
+		}
+		if part != nil {
+			for m := range M {
+				part(s, o[m*N+j0:m*N+j1], g*M*N+m*N+j0)
+			}
 		}
 	})
 }
@@ -701,7 +738,7 @@ func im2colPhases(w *Window, phases []float32, ch, hq, wq, ow, j0, j1 int, cols 
 	}
 }
 
-func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int) {
+func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, n int, lo, hi float32, w int, part partFunc) {
 	c := st.nd.Conv
 	inShape := p.g.Tensors[st.nd.In[0]].Shape
 	ih, iw := inShape[1], inShape[2]
@@ -719,6 +756,9 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 			x := in[smp*ie+c0*ih*iw : smp*ie+c1*ih*iw]
 			o := out[smp*oe+c0*st.oh*st.ow : smp*oe+c1*st.oh*st.ow]
 			p.k.DW3(s, pad, st.w[c0*taps:c1*taps], x, ih, iw, o, st.oh, st.ow, st.bias[c0:c1], lo, hi)
+			if part != nil {
+				part(smp, o, c0*st.oh*st.ow)
+			}
 		})
 		return
 	}
@@ -741,6 +781,9 @@ func (p *Program) dwConv(st *step, in []float32, ie int, out []float32, oe int, 
 			p.k.DW(st.dwN, st.w[cc*taps:(cc+1)*taps], st.offs, xs, ys, st.bias[cc], lo, hi)
 			for oy := range st.oh {
 				copy(o[oy*st.ow:(oy+1)*st.ow], ys[oy*st.wq:])
+			}
+			if part != nil {
+				part(smp, o, cc*st.oh*st.ow)
 			}
 		}
 		putScratch(xb)

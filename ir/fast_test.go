@@ -76,7 +76,7 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 				vals[id] = ref[id]
 			}
 			for _, w := range []int{0, 1} {
-				got, err := p.runStep(st, vals, n, nil, false, w)
+				got, err := p.runStep(st, vals, n, nil, nil, false, w)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -85,7 +85,7 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 		}
 		for _, recycle := range []bool{false, true} {
 			for _, w := range []int{0, 1} {
-				out, err := p.run(x, n, nil, nil, recycle, w)
+				out, err := p.run(x, n, nil, nil, nil, recycle, w)
 				if err != nil {
 					t.Fatal(err)
 				}

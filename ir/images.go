@@ -35,7 +35,7 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 	recycle := transient || (pre == nil && hook == nil)
 	size, groups := p.groups(n)
 	if groups == 1 {
-		return p.run(x, n, pre, hook, recycle, 0)
+		return p.run(x, n, pre, hook, nil, recycle, 0)
 	}
 	outElems := g.Tensors[g.Output].Elems()
 	all := make([]float32, n*outElems)
@@ -43,7 +43,7 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 		return x[s0*elems : (s0+k)*elems], nil
 	}, func(s0, k int, out []float32) {
 		copy(all[s0*outElems:(s0+k)*outElems], out)
-	}, pre, hook, recycle)
+	}, pre, hook, nil, recycle)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +55,11 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 // input's elements) just before it runs, and keeps no output: a pass that
 // wants only the hooks (calibration) holds a group's input per core instead
 // of all n samples, and runs without a pause at any point of the data.
-func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook Hook) error {
-	_, err := p.runLoaded("RunEach", n, load, hook, false)
+// part, if not nil, sees the convs' outputs in parts before hook sees them
+// whole (PartHook), where a group runs on one core; its calls for a node
+// come in the node's hook turn, sample order.
+func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook Hook, part PartHook) error {
+	_, err := p.runLoaded("RunEach", n, load, hook, part, false)
 	return err
 }
 
@@ -64,10 +67,10 @@ func (p *Program) RunEach(n int, load func(s0, k int, x []float32) error, hook H
 // outputs as RunImages does: an evaluation holds a group's input per core,
 // not the batch's, and each core reads its own samples.
 func (p *Program) RunLoaded(n int, load func(s0, k int, x []float32) error) ([]float32, error) {
-	return p.runLoaded("RunLoaded", n, load, nil, true)
+	return p.runLoaded("RunLoaded", n, load, nil, nil, true)
 }
 
-func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32) error, hook Hook, keepOut bool) ([]float32, error) {
+func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32) error, hook Hook, part PartHook, keepOut bool) ([]float32, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("ir: %s of %d samples", name, n)
 	}
@@ -91,7 +94,7 @@ func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32
 			p.put([][]float32{x})
 			return nil, err
 		}
-		out, err := p.run(x, n, nil, hook, true, 0)
+		out, err := p.run(x, n, nil, hook, part, true, 0)
 		same := len(out) > 0 && &out[0] == &x[0]
 		if !same {
 			p.put([][]float32{x})
@@ -112,7 +115,7 @@ func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32
 			copy(all[s0*outElems:(s0+k)*outElems], out)
 		}
 	}
-	if err := p.runGroups(n, size, input, keep, nil, hook, true); err != nil {
+	if err := p.runGroups(n, size, input, keep, nil, hook, part, true); err != nil {
 		return nil, err
 	}
 	return all, nil
@@ -133,7 +136,7 @@ func (p *Program) groups(n int) (size, groups int) {
 // runGroups runs n samples in groups of size side by side, one group per
 // core: input gives group [s0, s0+k)'s samples (buf is the core's to keep
 // them in), keep (if not nil) takes its output.
-func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) ([]float32, error), keep func(s0, k int, out []float32), pre, hook Hook, recycle bool) error {
+func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) ([]float32, error), keep func(s0, k int, out []float32), pre, hook Hook, part PartHook, recycle bool) error {
 	groups := (n + size - 1) / size
 	w := min(runtime.GOMAXPROCS(0), groups)
 	var ord *turns
@@ -155,14 +158,14 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 				}
 				s0 := grp * size
 				k := min(size, n-s0)
-				gpre, ghook := pre, hook
+				gpre, ghook, gpart := pre, hook, part
 				if ord != nil {
-					gpre, ghook = ord.wrap(pre, grp, 0), ord.wrap(hook, grp, 1)
+					gpre, ghook, gpart = ord.wrap(pre, grp, 0), ord.wrap(hook, grp, 1), ord.wrapPart(part, grp)
 				}
 				xs, err := input(s0, k, &buf)
 				var out []float32
 				if err == nil {
-					out, err = p.run(xs, k, gpre, ghook, recycle, 1)
+					out, err = p.run(xs, k, gpre, ghook, gpart, recycle, 1)
 				}
 				if err != nil {
 					errs[grp] = err
@@ -233,25 +236,57 @@ func (t *turns) wrap(h Hook, grp, which int) Hook {
 	}
 	next := t.next[which]
 	return func(nd *Node, out []float32, n int) error {
-		i, ok := t.index[nd]
-		if !ok {
-			return fmt.Errorf("hook: node %s is not the program's", nd.Name)
+		i, err := t.await(next, nd, grp)
+		if err != nil {
+			return err
 		}
-		t.mu.Lock()
-		for next[i] != grp && !t.failed.Load() {
-			t.cond.Wait()
-		}
-		t.mu.Unlock()
-		if t.failed.Load() {
-			return errTurnAborted
-		}
-		err := h(nd, out, n)
+		err = h(nd, out, n)
 		t.mu.Lock()
 		next[i]++
 		t.mu.Unlock()
 		t.cond.Broadcast()
 		return err
 	}
+}
+
+// wrapPart is part called in group grp's turn of the node's hook: the
+// hook's call after the parts ends the turn.
+func (t *turns) wrapPart(part PartHook, grp int) PartHook {
+	if part == nil {
+		return nil
+	}
+	next := t.next[1]
+	// The turn holds from a node's first part to its hook call: waited
+	// for once (a node may have thousands of parts).
+	held := make([]bool, len(next))
+	return func(nd *Node, s int, x []float32, off int) error {
+		if i, ok := t.index[nd]; !ok || !held[i] {
+			i, err := t.await(next, nd, grp)
+			if err != nil {
+				return err
+			}
+			held[i] = true
+		}
+		return part(nd, s, x, off)
+	}
+}
+
+// await waits for group grp's turn at node nd (next is the hook's turns)
+// and returns nd's index.
+func (t *turns) await(next []int, nd *Node, grp int) (int, error) {
+	i, ok := t.index[nd]
+	if !ok {
+		return 0, fmt.Errorf("hook: node %s is not the program's", nd.Name)
+	}
+	t.mu.Lock()
+	for next[i] != grp && !t.failed.Load() {
+		t.cond.Wait()
+	}
+	t.mu.Unlock()
+	if t.failed.Load() {
+		return 0, errTurnAborted
+	}
+	return i, nil
 }
 
 // fail wakes every waiting group to give up.

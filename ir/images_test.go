@@ -21,6 +21,8 @@ func TestRunImages(t *testing.T) {
 		NumClasses: 5, Input: []int{3, 20, 20}, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1}, Weights: "w.safetensors"}
 	resnet := randomGraph(t, d, 8)
 	defer func(b int) { groupBytes = b }(groupBytes)
+	defer func(b int) { minPartsBytes = b }(minPartsBytes)
+	minPartsBytes = 0 // every conv in parts
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, g := range []*Graph{Fuse(mnv2), Fuse(resnet)} {
 		const n = 7
@@ -84,13 +86,14 @@ func TestRunImages(t *testing.T) {
 				err = p.RunEach(n, func(s0, k int, xs []float32) error {
 					copy(xs, x[s0*elems:(s0+k)*elems])
 					return nil
-				}, cat(gotEach))
+				}, cat(gotEach), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if diff := cmp.Diff(wantPost, gotEach, cmpBits); diff != "" {
 					t.Errorf("%s: RunEach's hook (-want +got):\n%s", name, diff)
 				}
+				checkParts(t, name, p, x, n, wantPost)
 				// RunLoaded: RunImages' outputs, the input read group by group.
 				out, err = p.RunLoaded(n, func(s0, k int, xs []float32) error {
 					copy(xs, x[s0*elems:(s0+k)*elems])
@@ -104,6 +107,94 @@ func TestRunImages(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkParts checks RunEach's part hook: a node's parts (where it has
+// them) come in its hook's turn, sample by sample, in sample order; they
+// cover each sample's output exactly once and hold the reference's values;
+// the hook follows with the same values whole.
+func checkParts(t *testing.T, name string, p *Program, x []float32, n int, want map[string][]float32) {
+	t.Helper()
+	g := p.g
+	type state struct {
+		base, last int // samples before the group; the last part's sample
+		vals       []float32
+		covered    []bool
+		parted     bool
+	}
+	var mu sync.Mutex
+	st := map[*Node]*state{}
+	get := func(nd *Node) *state {
+		if st[nd] == nil {
+			e := g.Tensors[nd.Out].Elems()
+			st[nd] = &state{vals: make([]float32, n*e), covered: make([]bool, n*e)}
+		}
+		return st[nd]
+	}
+	var parts int
+	var errs []string
+	fail := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	part := func(nd *Node, s int, v []float32, off int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		parts++
+		e, ns := get(nd), g.Tensors[nd.Out].Elems()
+		if smp := e.base + s; smp < e.last || off < 0 || off+len(v) > ns {
+			fail("%s: part of sample %d after sample %d, or at %d+%d of %d values", nd.Name, smp, e.last, off, len(v), ns)
+		} else {
+			e.last, e.parted = smp, true
+			for i, f := range v {
+				j := smp*ns + off + i
+				if e.covered[j] {
+					fail("%s: value %d of sample %d in two parts", nd.Name, off+i, smp)
+				}
+				e.covered[j], e.vals[j] = true, f
+			}
+		}
+		return nil
+	}
+	hook := func(nd *Node, out []float32, k int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		e, ns := get(nd), g.Tensors[nd.Out].Elems()
+		if e.parted {
+			for j := e.base * ns; j < (e.base+k)*ns; j++ {
+				if !e.covered[j] {
+					fail("%s: value %d of sample %d in no part", nd.Name, j%ns, j/ns)
+					break
+				}
+			}
+		} else {
+			copy(e.vals[e.base*ns:], out)
+		}
+		if diff := cmp.Diff(e.vals[e.base*ns:(e.base+k)*ns], out, cmpBits); diff != "" {
+			fail("%s: hook and parts differ (-parts +hook):\n%s", nd.Name, diff)
+		}
+		e.base += k
+		e.last, e.parted = e.base, false
+		return nil
+	}
+	elems := g.Tensors[g.Input].Elems()
+	err := p.RunEach(n, func(s0, k int, xs []float32) error {
+		copy(xs, x[s0*elems:(s0+k)*elems])
+		return nil
+	}, hook, part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range errs {
+		t.Errorf("%s: RunEach: %s", name, f)
+	}
+	got := map[string][]float32{}
+	for nd, e := range st {
+		got[nd.Name] = e.vals
+	}
+	if diff := cmp.Diff(want, got, cmpBits); diff != "" {
+		t.Errorf("%s: RunEach with parts (-want +got):\n%s", name, diff)
+	}
+	if _, groups := p.groups(n); parts == 0 && (groups > 1 || runtime.GOMAXPROCS(0) == 1) {
+		t.Errorf("%s: RunEach ran on one core a group and had no parts", name)
 	}
 }
 

@@ -12,6 +12,16 @@ import (
 // right after the node ran. Calibration observes activations through it.
 type Hook func(node *Node, out []float32, n int) error
 
+// PartHook sees a node's output in parts as the node computes them, while
+// they are in the caches: part holds values off to off+len(part) of sample
+// s's output (s counts from the first sample of the hook's n). A sample's
+// parts never overlap and cover its output, in no set order; the samples of
+// a group come one after the other, in order, and the node's Hook follows
+// with the whole output. Only the nodes computed in jobs have parts (convs
+// on planes of more than a few tiles); a node without them has only its
+// Hook call.
+type PartHook func(node *Node, s int, part []float32, off int) error
+
 // Run executes the float graph on n samples (NCHW, back to back) and returns
 // the output tensor for all of them. hook may be nil.
 func Run(g *Graph, x []float32, n int, hook Hook) ([]float32, error) {
