@@ -218,7 +218,7 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 		return err
 	}
 	k := newConsts(p, name, isa)
-	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.ZMM, maxUnits: zmmUnits,
+	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.ZMM, maxUnits: zmmUnits, accRow: zmmUnits,
 		nq: lower.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
 	switch {
 	case isa.ZMM && isa.emulated():
@@ -286,8 +286,11 @@ type denseGen struct {
 	// narrowed and stored on its own (packer.narrow, with an opmask tail).
 	units    bool
 	maxUnits int
-	path     Path // the path being emitted (PathMixed emits two)
-	nq, kq   int  // quads per tap, quads per output channel
+	// accRow is the zmm accumulators of a strip's pixel: zmmUnits, or
+	// tallUnits in a tall strip (tallBody).
+	accRow int
+	path   Path // the path being emitted (PathMixed emits two)
+	nq, kq int  // quads per tap, quads per output channel
 	// half is the byte offset in a unit's quad of the 8 columns a block of
 	// one group of the i16 path computes (0 or 32).
 	half int
@@ -314,7 +317,10 @@ type denseGen struct {
 	labels              int
 	// Addressing of the current strip: element size, A row stride, quad step.
 	rowStride, quadStep int
-	aWide               bool // A holds uint16 (the widened scratch), else uint8
+	// pixOff, when not nil, is the A offset of each pixel of a tall strip
+	// (tallBody), instead of r*rowStride.
+	pixOff []int
+	aWide  bool // A holds uint16 (the widened scratch), else uint8
 	// tapOff[t] is the byte offset of tap t from a pixel's A address.
 	tapOff []int
 	// n0, n1: where the column units of the current pass are (the
@@ -667,6 +673,10 @@ func (g *denseGen) implicit(done string) {
 			}
 		}
 	}
+	if g.tallRows() {
+		g.tallLoop(done)
+		return
+	}
 	rowLoop, next := g.label("row"), g.label("row_next")
 	g.Label(rowLoop)
 	g.CMPQ(rS, rS1)
@@ -691,6 +701,97 @@ func (g *denseGen) implicit(done string) {
 	g.ADDQ(i32(d.OW*d.OutStride), rY)
 	g.INCQ(rS)
 	g.JMP(operand.LabelRef(rowLoop))
+}
+
+// rowOff is the A offset of the current strip's pixel r.
+func (g *denseGen) rowOff(r int) int {
+	if g.pixOff != nil {
+		return g.pixOff[r]
+	}
+	return r * g.rowStride
+}
+
+// tallRows says whether a k x k layer runs tall strips: up to tallMR
+// pixels by tallUnits column units (the same 24 accumulators as DenseMR
+// pixels by zmmUnits, half the weight bytes a multiply-add) over a run of
+// output rows, the whole map or two rows at a time or one, each pixel's
+// input at its own offset. Each strip reads the whole weights of its column
+// chunk, from L2 for large layers (ResNet-50's layer4: 295 KB a chunk): a
+// 7x7 map in 5 strips instead of 14 (4+3 a row). The zmm VNNI design only.
+func (g *denseGen) tallRows() bool {
+	d := g.d
+	return g.lanes == 16 && g.units && g.mode == PathVNNI && !g.pairDesign() && !d.Im2col && d.BlockSpan == 0 &&
+		!d.SkipZeros && !d.Narrow && !d.Paired && d.Cols() >= tallUnits && d.OW >= tallMinOW && d.OW <= tallMaxOW
+}
+
+// A tall strip is up to tallMR pixels by tallUnits column units. Rows of
+// tallMinOW to tallMaxOW pixels run in them (a pair in at most 3 strips;
+// wider rows gained nothing: their weights stay in L1); a map of up to
+// tallWhole pixels runs whole where a call has all its rows.
+const (
+	tallMR    = 12
+	tallUnits = 2
+	tallMinOW = 7
+	tallMaxOW = 16
+	tallWhole = 5 * tallMR
+)
+
+// tallBody emits the tall strips of rows output rows from rX and rY:
+// rows*OW pixels in the fewest strips of equal size give or take one.
+func (g *denseGen) tallBody(rows int) {
+	d := g.d
+	defer func(u, a int) { g.maxUnits, g.accRow = u, a }(g.maxUnits, g.accRow)
+	g.maxUnits, g.accRow = blockUnits(d.Cols(), tallUnits), tallUnits
+	px := rows * d.OW
+	n := (px + tallMR - 1) / tallMR
+	q := 0
+	for i := range n {
+		cnt := px / n
+		if i < px%n {
+			cnt++
+		}
+		g.pixOff = make([]int, cnt)
+		for r := range cnt {
+			y, x := (q+r)/d.OW, (q+r)%d.OW
+			g.pixOff[r] = y*d.rowBytes() + x*d.pixBytes()
+		}
+		g.LEAQ(mem(rY, q*d.OutStride), rT)
+		g.columns(cnt, func() { g.MOVQ(rX, rA) }, rT, g.kloopTaps)
+		g.epiStrip(cnt, rT)
+		q += cnt
+	}
+	g.pixOff = nil
+}
+
+// tallLoop emits tall's row loop: the whole map where the call has all
+// its rows, else pairs of rows, then a last row.
+func (g *denseGen) tallLoop(done string) {
+	d := g.d
+	if d.OH*d.OW <= tallWhole {
+		part := g.label("tall_part")
+		g.CMPQ(rS, i32(0))
+		g.JNE(operand.LabelRef(part))
+		g.CMPQ(rS1, i32(d.OH))
+		g.JNE(operand.LabelRef(part))
+		g.tallBody(d.OH)
+		g.JMP(operand.LabelRef(done))
+		g.Label(part)
+	}
+	pair, single := g.label("tall_pair"), g.label("tall_row")
+	g.Label(pair)
+	g.LEAQ(mem(rS, 1), rK)
+	g.CMPQ(rK, rS1)
+	g.JGE(operand.LabelRef(single))
+	g.tallBody(2)
+	g.ADDQ(i32(2*d.rowBytes()), rX)
+	g.ADDQ(i32(2*d.OW*d.OutStride), rY)
+	g.ADDQ(i32(2), rS)
+	g.JMP(operand.LabelRef(pair))
+	g.Label(single) // the call's last row, if it has an odd count
+	g.CMPQ(rS, rS1)
+	g.JGE(operand.LabelRef(done))
+	g.tallBody(1)
+	g.JMP(operand.LabelRef(done))
 }
 
 // stripPaths reports whether a k x k layer on the u8s8|i16 path picks the
@@ -888,7 +989,7 @@ func acc(r, j int) reg.VecPhysical { return ymm[2*r+j] }
 // units design.
 func (g *denseGen) uacc(r, j, h int) reg.VecPhysical {
 	if g.lanes == 16 {
-		return zmm[zmmUnits*r+j]
+		return zmm[g.accRow*r+j]
 	}
 	return ymm[2*(g.maxUnits*r+j)+h]
 }
@@ -945,12 +1046,12 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 			if g.d.BlockSpan > 0 {
 				// Each unit its own span: a broadcast per product.
 				for j := 0; j < groups; j++ {
-					g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride+j*g.d.BlockSpan), zX)
+					g.VPBROADCASTD(mem(rA, aDisp+g.rowOff(r)+j*g.d.BlockSpan), zX)
 					g.VPDPBUSD(zW[j], zX, g.uacc(r, j, 0))
 				}
 				continue
 			}
-			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), zX)
+			g.VPBROADCASTD(mem(rA, aDisp+g.rowOff(r)), zX)
 			for j := 0; j < groups; j++ {
 				g.VPDPBUSD(zW[j], zX, g.uacc(r, j, 0))
 			}
@@ -965,7 +1066,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		}
 		for r := 0; r < rows; r++ {
 			for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
-				g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+				g.VPBROADCASTD(mem(rA, aDisp+g.rowOff(r)), yX)
 				g.VPAND(half, yX, yX)
 				for h, w := range ws {
 					g.VPMADDUBSW(w, yX, yT)
@@ -987,10 +1088,10 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		g.VPMOVSXBW(mem(rWp, wDisp+g.half+16), yW1)
 		for r := 0; r < rows; r++ {
 			if g.aWide {
-				g.VPBROADCASTQ(mem(rA, aDisp+r*g.rowStride), yX)
+				g.VPBROADCASTQ(mem(rA, aDisp+g.rowOff(r)), yX)
 			} else {
 				// 4 bytes -> (x0 x1 x2 x3) as words, repeated.
-				g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX.AsX())
+				g.VPBROADCASTD(mem(rA, aDisp+g.rowOff(r)), yX.AsX())
 				g.VPMOVZXBW(yX.AsX(), yX)
 			}
 			g.VPMADDWD(yW0, yX, yT)
@@ -1015,7 +1116,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 		for r := 0; r < rows; r++ {
 			if g.path == PathVNNI && g.emulate {
 				for _, half := range []operand.Mem{g.evenBytes, g.oddBytes} {
-					g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+					g.VPBROADCASTD(mem(rA, aDisp+g.rowOff(r)), yX)
 					g.VPAND(half, yX, yX)
 					for _, j := range js {
 						w := ws[j]
@@ -1026,7 +1127,7 @@ func (g *denseGen) quad(rows, groups, cols, aDisp, wDisp int) {
 				}
 				continue
 			}
-			g.VPBROADCASTD(mem(rA, aDisp+r*g.rowStride), yX)
+			g.VPBROADCASTD(mem(rA, aDisp+g.rowOff(r)), yX)
 			for _, j := range js {
 				w := ws[j]
 				if g.pairs {
