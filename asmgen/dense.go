@@ -515,6 +515,9 @@ func (g *denseGen) body(done string) {
 		return
 	}
 	g.tapOff = []int{0}
+	if g.tallFlat() {
+		g.tallFlatLoop(done)
+	}
 	// The Units strips are of equal size give or take one (49 pixels: 4 x 6
 	// + 5 x 5, not 8 x 6 + 1), for the reason implicit gives: strip s starts
 	// at pixel s*big - max(0, s-nBig).
@@ -761,6 +764,53 @@ func (g *denseGen) tallBody(rows int) {
 		q += cnt
 	}
 	g.pixOff = nil
+}
+
+// tallFlat says whether a pointwise layer runs tall strips (see tallRows)
+// where a call has all its pixels: one whose column chunks' weights
+// (tallFlatK and more bytes a column) do not stay in L1, on more pixels than
+// one strip (a linear layer's one pixel keeps its 4-unit blocks).
+func (g *denseGen) tallFlat() bool {
+	d := g.d
+	return g.lanes == 16 && g.units && g.mode == PathVNNI && d.BlockSpan == 0 && !d.SkipZeros && !d.Narrow && !d.Paired &&
+		d.Cols() >= tallUnits && 4*g.nq >= tallFlatK && d.H*d.W > DenseMR
+}
+
+// tallFlatK is the reduction from which a pointwise layer's strips read
+// their weights from L2 (64 columns of 512 bytes: 32 KB).
+const tallFlatK = 512
+
+// tallFlatLoop emits, for a call of all the layer's strips, its H*W pixels
+// in the fewest tall strips of equal size give or take one, and jumps to
+// done; other calls go on after it.
+func (g *denseGen) tallFlatLoop(done string) {
+	d := g.d
+	part := g.label("tall_part")
+	g.CMPQ(rS, i32(0))
+	g.JNE(operand.LabelRef(part))
+	g.CMPQ(rS1, i32(d.Units()))
+	g.JNE(operand.LabelRef(part))
+	defer func(u, a int) { g.maxUnits, g.accRow = u, a }(g.maxUnits, g.accRow)
+	g.maxUnits, g.accRow = blockUnits(d.Cols(), tallUnits), tallUnits
+	m := d.H * d.W
+	n := (m + tallMR - 1) / tallMR
+	big := (m + n - 1) / n
+	nBig := m - n*(big-1) // strips of big pixels, then of big-1
+	for _, st := range []struct{ rows, count int }{{big, nBig}, {big - 1, n - nBig}} {
+		if st.count == 0 {
+			continue
+		}
+		lp := g.label("tall_strip")
+		g.MOVQ(i32(st.count), rS)
+		g.Label(lp)
+		g.pointwisePath(st.rows)
+		g.ADDQ(i32(st.rows*d.InStride), rX)
+		g.ADDQ(i32(st.rows*d.OutStride), rY)
+		g.DECQ(rS)
+		g.JNZ(operand.LabelRef(lp))
+	}
+	g.JMP(operand.LabelRef(done))
+	g.Label(part)
 }
 
 // tallLoop emits tall's row loop: the whole map where the call has all

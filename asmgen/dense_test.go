@@ -166,6 +166,9 @@ func denseShapes() []denseShape {
 		{cin: 40, cout: 200, k: 1, s: 1, h: 2, w: 7, xmax: 255},
 		{cin: 33, cout: 70, k: 1, s: 1, h: 3, w: 3, xmax: 255, bigM: true},
 		{cin: 48, cout: 1000, k: 1, s: 1, h: 1, w: 1, xmax: 255},
+		// long reductions: tall strips where a call has all the pixels
+		{cin: 520, cout: 48, k: 1, s: 1, h: 7, w: 7, xmax: 255, act: "relu"},
+		{cin: 640, cout: 70, k: 1, s: 1, h: 5, w: 7, xmax: 255},
 		{cin: 8, cout: 56, k: 3, s: 2, p: 1, h: 7, w: 9, xmax: 255, act: "relu"},
 		// rows of 14 and 7 pixels (strips 5+5+4, 4+3), five column units
 		{cin: 16, cout: 80, k: 3, s: 1, p: 1, h: 3, w: 14, xmax: 255, act: "relu"},
