@@ -69,11 +69,20 @@ func main() {
 	archs := flag.String("arch", "mobilenetv2", "comma-separated models to time: mobilenetv2, resnet50, "+zooNames())
 	repeats := flag.Int("repeats", 3, "processes per system and setting (best kept)")
 	peers := flag.String("peers", "../shared/peers", "the peers' directory")
-	ortModels := flag.String("ort-models", "", "ONNX Runtime's model directory (run.sh's MODELS; default its own)")
+	ortModels := flag.String("ort-models", "", "the peers' ONNX models, made there when missing (run.sh's MODELS; default $PTQC_CACHE/ortzoo or ptqc/ortzoo in the user's cache directory)")
 	python := flag.String("python", "/usr/bin/python3", "python with torch 1.13")
 	md := flag.Bool("md", false, "print a Markdown table")
 	skip := flag.String("skip", "", "comma-separated systems to skip: torch, ort, ptqc")
 	flag.Parse()
+	if *ortModels == "" {
+		// Not the peers' own directory: it may be read-only.
+		dir, err := modelsDir()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "speed: %v (pass -ort-models DIR)\n", err)
+			os.Exit(1)
+		}
+		*ortModels = dir
+	}
 	skipped := map[string]bool{}
 	for _, s := range strings.Split(*skip, ",") {
 		skipped[strings.TrimSpace(s)] = true
@@ -254,6 +263,25 @@ func ptqc(bin string, m model) ([]result, error) {
 	}
 	r.name = "ptqc (" + tier + ")"
 	return []result{r}, nil
+}
+
+// modelsDir is the default directory of the peers' ONNX models, made if
+// missing: ortzoo in $PTQC_CACHE, else in ptqc/ under the user's cache
+// directory.
+func modelsDir() (string, error) {
+	base := os.Getenv("PTQC_CACHE")
+	if base == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory for the peers' models (set PTQC_CACHE): %w", err)
+		}
+		base = filepath.Join(c, "ptqc")
+	}
+	dir := filepath.Join(base, "ortzoo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("peers' models: %w", err)
+	}
+	return dir, nil
 }
 
 // ort runs the peers' ONNX Runtime script once (one process per setting); if

@@ -45,9 +45,6 @@ const zooDir = "generated/zoo224"
 // or ptqc changed) and the program that times it, and returns the program's
 // path.
 func zooBench(python, peers, modelDir string, m model) (string, error) {
-	if modelDir == "" {
-		modelDir = filepath.Join(peers, "ort")
-	}
 	onnx := filepath.Join(modelDir, m.arch+"_224_float.onnx")
 	if _, err := os.Stat(onnx); err != nil {
 		fmt.Fprintf(os.Stderr, "speed: %s missing: making the peer's models (minutes)\n", onnx)
@@ -56,6 +53,9 @@ func zooBench(python, peers, modelDir string, m model) (string, error) {
 		env := []string{"ORT_NODE_PATH=" + filepath.Join(cache, "node_modules")}
 		if _, err := run(filepath.Join(peers, "ort"), env, python, "make_models.py", "--arch", m.arch, "--out", modelDir); err != nil {
 			return "", err
+		}
+		if _, err := os.Stat(onnx); err != nil {
+			return "", fmt.Errorf("make_models.py --arch %s --out %s made no %s (its output is above)", m.arch, modelDir, filepath.Base(onnx))
 		}
 	}
 	calib := filepath.Join(zooDir, "calib16.npy")
