@@ -224,26 +224,18 @@ func TestOddGraphKinds(t *testing.T) {
 // the arena in place (channels already at a multiple of 4) or from a copy.
 func TestPads(t *testing.T) {
 	shapes := [][]int{{3, 8, 8}, {3, 8, 8}, {8, 8, 8}, {8, 4, 4}, {6, 4, 4}, {6, 2, 2}, {6, 2, 2}}
-	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: len(shapes) - 1}
-	m.Desc.Input = shapes[0]
-	for i, s := range shapes {
-		m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: s, Scale: 0.1, Zero: int32(10 + i)})
-	}
 	conv := func(in, out, k, s, p int) *compiler.Conv {
 		return &compiler.Conv{InC: in, OutC: out, Kernel: k, Stride: s, Pad: p, Groups: 1, Hi: 255,
 			Weight: make([]int8, out*in*k*k), M: make([]float32, out), B: make([]float32, out)}
 	}
-	m.Nodes = []*compiler.Node{
-		{Kind: compiler.KQuantize, Name: "q"},
-		{Kind: compiler.KConv, Name: "stem", Conv: conv(3, 8, 3, 1, 1)},
-		{Kind: compiler.KConv, Name: "down", Conv: conv(8, 8, 1, 2, 0)},
-		{Kind: compiler.KConv, Name: "pw", Conv: conv(8, 6, 1, 1, 0)},
-		{Kind: compiler.KConv, Name: "down6", Conv: conv(6, 6, 1, 2, 0)},
-		{Kind: compiler.KDequantize, Name: "dq"},
-	}
-	for i, nd := range m.Nodes {
-		nd.In, nd.Out = []int{i}, i+1
-	}
+	m := chainModel(shapes, func(i int) int32 { return int32(10 + i) },
+		&compiler.Node{Kind: compiler.KQuantize, Name: "q"},
+		&compiler.Node{Kind: compiler.KConv, Name: "stem", Conv: conv(3, 8, 3, 1, 1)},
+		&compiler.Node{Kind: compiler.KConv, Name: "down", Conv: conv(8, 8, 1, 2, 0)},
+		&compiler.Node{Kind: compiler.KConv, Name: "pw", Conv: conv(8, 6, 1, 1, 0)},
+		&compiler.Node{Kind: compiler.KConv, Name: "down6", Conv: conv(6, 6, 1, 2, 0)},
+		&compiler.Node{Kind: compiler.KDequantize, Name: "dq"},
+	)
 	lm, err := Lower(m)
 	if err != nil {
 		t.Fatal(err)
@@ -427,20 +419,12 @@ func TestStemTiles(t *testing.T) {
 		want   bool
 	}{{3, 7, true}, {3, 5, true}, {3, 3, false}, {4, 3, true}, {1, 5, false}, {2, 5, true}} {
 		shapes := [][]int{{c.cin, 16, 16}, {c.cin, 16, 16}, {8, 8, 8}, {8, 8, 8}}
-		m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: len(shapes) - 1}
-		m.Desc.Input = shapes[0]
-		for i, s := range shapes {
-			m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: s, Scale: 0.1, Zero: 3})
-		}
-		m.Nodes = []*compiler.Node{
-			{Kind: compiler.KQuantize, Name: "q"},
-			{Kind: compiler.KConv, Name: "stem", Conv: &compiler.Conv{InC: c.cin, OutC: 8, Kernel: c.k, Stride: 2, Pad: (c.k - 1) / 2,
+		m := chainModel(shapes, func(int) int32 { return 3 },
+			&compiler.Node{Kind: compiler.KQuantize, Name: "q"},
+			&compiler.Node{Kind: compiler.KConv, Name: "stem", Conv: &compiler.Conv{InC: c.cin, OutC: 8, Kernel: c.k, Stride: 2, Pad: (c.k - 1) / 2,
 				Groups: 1, Hi: 255, Weight: make([]int8, 8*c.cin*c.k*c.k), M: make([]float32, 8), B: make([]float32, 8)}},
-			{Kind: compiler.KDequantize, Name: "dq"},
-		}
-		for i, nd := range m.Nodes {
-			nd.In, nd.Out = []int{i}, i+1
-		}
+			&compiler.Node{Kind: compiler.KDequantize, Name: "dq"},
+		)
 		lm, err := Lower(m)
 		if err != nil {
 			t.Fatal(err)
@@ -449,4 +433,18 @@ func TestStemTiles(t *testing.T) {
 			t.Errorf("%d channels %dx%d: im2col %v, tile %v, want tile %v", c.cin, c.k, c.k, l.Im2col, l.Tile, c.want)
 		}
 	}
+}
+
+// chainModel is a model of nodes in a chain, node i reading tensor i and
+// writing tensor i+1, of the shapes given (scale 0.1, zero point zero(i)).
+func chainModel(shapes [][]int, zero func(i int) int32, nodes ...*compiler.Node) *compiler.Model {
+	m := &compiler.Model{Desc: ir.DefaultDescription(), Input: 0, Output: len(shapes) - 1, Nodes: nodes}
+	m.Desc.Input = shapes[0]
+	for i, s := range shapes {
+		m.Tensors = append(m.Tensors, &compiler.Tensor{ID: i, Shape: s, Scale: 0.1, Zero: zero(i)})
+	}
+	for i, nd := range nodes {
+		nd.In, nd.Out = []int{i}, i+1
+	}
+	return m
 }
