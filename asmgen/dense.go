@@ -522,8 +522,7 @@ func (g *denseGen) body(done string) {
 	// + 5 x 5, not 8 x 6 + 1), for the reason implicit gives: strip s starts
 	// at pixel s*big - max(0, s-nBig).
 	m, n := d.H*d.W, d.Units()
-	big := (m + n - 1) / n
-	nBig := m - n*(big-1)
+	big, nBig := equalStrips(m, n)
 	g.IMUL3Q(i32(big), rS, rA)
 	if nBig < n {
 		g.MOVQ(rS, rK)
@@ -626,8 +625,7 @@ func (g *denseGen) implicit(done string) {
 	// equal size give or take one (7 -> 4+3, not 6+1): a short strip has
 	// few independent accumulators and reads the whole weights for little work.
 	n := (d.OW + DenseMR - 1) / DenseMR
-	big := (d.OW + n - 1) / n
-	nBig := d.OW - n*(big-1)
+	big, nBig := equalStrips(d.OW, n)
 	body := func() {
 		g.MOVQ(rX, rStrip)
 		g.MOVQ(rY, rT) // strip output base
@@ -706,6 +704,13 @@ func (g *denseGen) implicit(done string) {
 	g.JMP(operand.LabelRef(rowLoop))
 }
 
+// equalStrips cuts px pixels into n strips of equal size give or take one:
+// nBig of big pixels, then n-nBig of big-1.
+func equalStrips(px, n int) (big, nBig int) {
+	big = (px + n - 1) / n
+	return big, px - n*(big-1)
+}
+
 // rowOff is the A offset of the current strip's pixel r.
 func (g *denseGen) rowOff(r int) int {
 	if g.pixOff != nil {
@@ -747,11 +752,12 @@ func (g *denseGen) tallBody(rows int) {
 	g.maxUnits, g.accRow = blockUnits(d.Cols(), tallUnits), tallUnits
 	px := rows * d.OW
 	n := (px + tallMR - 1) / tallMR
+	big, nBig := equalStrips(px, n)
 	q := 0
 	for i := range n {
-		cnt := px / n
-		if i < px%n {
-			cnt++
+		cnt := big
+		if i >= nBig {
+			cnt--
 		}
 		g.pixOff = make([]int, cnt)
 		for r := range cnt {
@@ -794,8 +800,7 @@ func (g *denseGen) tallFlatLoop(done string) {
 	g.maxUnits, g.accRow = blockUnits(d.Cols(), tallUnits), tallUnits
 	m := d.H * d.W
 	n := (m + tallMR - 1) / tallMR
-	big := (m + n - 1) / n
-	nBig := m - n*(big-1) // strips of big pixels, then of big-1
+	big, nBig := equalStrips(m, n)
 	for _, st := range []struct{ rows, count int }{{big, nBig}, {big - 1, n - nBig}} {
 		if st.count == 0 {
 			continue
