@@ -728,8 +728,15 @@ func (g *denseGen) rowOff(r int) int {
 // 7x7 map in 5 strips instead of 14 (4+3 a row). The zmm VNNI design only.
 func (g *denseGen) tallRows() bool {
 	d := g.d
-	return g.lanes == 16 && g.units && g.mode == PathVNNI && !g.pairDesign() && !d.Im2col && d.BlockSpan == 0 &&
-		!d.SkipZeros && !d.Narrow && !d.Paired && d.Cols() >= tallUnits && d.OW >= tallMinOW && d.OW <= tallMaxOW
+	return g.tallable() && !g.pairDesign() && !d.Im2col && d.OW >= tallMinOW && d.OW <= tallMaxOW
+}
+
+// tallable says whether the layer's design can run tall strips: the zmm
+// VNNI one of a plain (not grouped) layer of two units or more.
+func (g *denseGen) tallable() bool {
+	d := g.d
+	return g.lanes == 16 && g.units && g.mode == PathVNNI && d.BlockSpan == 0 && !d.SkipZeros && !d.Narrow && !d.Paired &&
+		d.Cols() >= tallUnits
 }
 
 // A tall strip is up to tallMR pixels by tallUnits column units. Rows of
@@ -777,9 +784,7 @@ func (g *denseGen) tallBody(rows int) {
 // (tallFlatK and more bytes a column) do not stay in L1, on more pixels than
 // one strip (a linear layer's one pixel keeps its 4-unit blocks).
 func (g *denseGen) tallFlat() bool {
-	d := g.d
-	return g.lanes == 16 && g.units && g.mode == PathVNNI && d.BlockSpan == 0 && !d.SkipZeros && !d.Narrow && !d.Paired &&
-		d.Cols() >= tallUnits && 4*g.nq >= tallFlatK && d.H*d.W > DenseMR
+	return g.tallable() && 4*g.nq >= tallFlatK && g.d.H*g.d.W > DenseMR
 }
 
 // tallFlatK is the reduction from which a pointwise layer's strips read
