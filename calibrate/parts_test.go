@@ -244,3 +244,47 @@ func TestPartsNonNegativeBelowZero(t *testing.T) {
 		t.Fatal("cells counted a call whose left edge is below zero")
 	}
 }
+
+// TestPartsCellsWrap: cells count in bytes (floatk.Count8), so a cell
+// counted 256 times or more wraps; calls with long runs of one value (an
+// image's flat region) and a few hundred of others must leave the observer
+// as Observe does.
+func TestPartsCellsWrap(t *testing.T) {
+	spec := Spec{Kind: Histogram, DType: QUInt8, Scheme: Affine, ReduceRange: true}
+	whole, split := NewObserver(spec).(*HistogramObserver), NewObserver(spec).(*HistogramObserver)
+	split.nonNegative()
+	r := rand.New(rand.NewPCG(7, 8))
+	counted := 0
+	for i := range 4 {
+		x := make([]float32, 5000)
+		for j := range x {
+			switch {
+			case j < 1300:
+				x[j] = 0.3
+			case j < 2000:
+				x[j] = 1.7
+			default:
+				x[j] = 4 * r.Float32()
+			}
+		}
+		x[0], x[1] = 0, 4+float32(i)/8
+		whole.Observe(x)
+		split.begin(len(x))
+		if split.p.cells {
+			counted++
+		}
+		for k := range 3 {
+			split.part(x[k*len(x)/3 : (k+1)*len(x)/3])
+		}
+		split.end()
+		if split.cellsFailed() {
+			t.Fatalf("call %d: cells failed", i)
+		}
+		if diff := cmp.Diff(state(whole), state(split)); diff != "" {
+			t.Fatalf("after call %d (-Observe +parts):\n%s", i, diff)
+		}
+	}
+	if counted == 0 || len(split.p.wraps) == 0 {
+		t.Errorf("%d calls counted cells, the last with %d wraps", counted, len(split.p.wraps))
+	}
+}

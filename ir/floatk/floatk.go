@@ -47,6 +47,7 @@ type Kernels struct {
 	histIdx func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
 	histNZ  func(n int, x *float32, idx *int32, vals *float32, left, right, nb, width float32, last int32) (m int, lo, hi int32) // keys, NaNs' too
 	histCNZ func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol, rel float32) (m, s int, lo, hi int32)
+	count8  func(n int, idx *int32, cc *uint8, mask int, wraps *int32) int
 	deint   func(n int, x, even, odd *float32)
 	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
@@ -58,7 +59,7 @@ type gemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias 
 type tmpGemmFunc func(mr, k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)
 
 // Generic is the portable Go tier.
-var Generic = &Kernels{Name: runtime.Generic.Name, MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo,
+var Generic = &Kernels{Name: runtime.Generic.Name, MR: 4, MRDot: 4, NR: 16, Block: 16, vw: 1, seq: gemmSeqGo, dot: gemmDotGo, dotPh: gemmDotPhasedGo, dw: dwGo, count8: count8Go,
 	dw3: [2]dw3Func{dw3Go(1), dw3Go(2)}}
 
 // Best is the tier this CPU runs fastest, or the one whose kernels run on
@@ -415,6 +416,35 @@ func histCellNonZeroGo(x []float32, idx []int32, vals []float32, base, ncells in
 		s++
 	}
 	return m, s
+}
+
+// Count8 adds one, modulo 256, to cc[i&(len(cc)-1)] for each i of idx (as
+// a uint32), in order, and lists in wraps each such cell whose count wrapped
+// to zero, returning how many: a histogram's cells a byte each (its hot
+// cells stay in L1), each wrap worth 256 more. cc's length is a power of
+// two; wraps holds len(idx) cells at least.
+func (t *Kernels) Count8(idx []int32, cc []uint8, wraps []int32) int {
+	if len(cc) == 0 || len(cc)&(len(cc)-1) != 0 || len(wraps) < len(idx) {
+		panic(fmt.Sprintf("floatk: Count8 of %d cells into %d counts, room for %d wraps", len(idx), len(cc), len(wraps)))
+	}
+	if len(idx) == 0 {
+		return 0
+	}
+	return t.count8(len(idx), &idx[0], &cc[0], len(cc)-1, &wraps[0])
+}
+
+func count8Go(n int, idx *int32, cc *uint8, mask int, wraps *int32) int {
+	is, cs, ws := unsafeSlice(idx, n), unsafeSlice(cc, mask+1), unsafeSlice(wraps, n)
+	w := 0
+	for _, i := range is {
+		j := int(uint32(i)) & mask
+		cs[j]++
+		if cs[j] == 0 {
+			ws[w] = int32(j)
+			w++
+		}
+	}
+	return w
 }
 
 // Deinterleave sets even[i] = x[2i] and odd[i] = x[2i+1] for i < len(even)

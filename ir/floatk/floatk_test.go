@@ -383,6 +383,64 @@ func TestHistCellNonZero(t *testing.T) {
 	}
 }
 
+// TestCount8 checks each tier's byte counts and wraps against int counts:
+// runs of one cell long enough to wrap several times (a constant region's
+// values), cells repeated within a turn of the unrolled loop, indices past
+// the counts and negative ones (taken modulo the counts' length), and
+// lengths that leave a tail.
+func TestCount8(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	for _, kt := range Tiers() {
+		for _, n := range []int{0, 1, 3, 4, 5, 255, 256, 257, 1000, 4099} {
+			for _, size := range []int{1, 2, 64, 4096} {
+				idx := make([]int32, n)
+				for i := range idx {
+					switch r.IntN(4) {
+					case 0: // a run
+						for j := i; j < n && j < i+300; j++ {
+							idx[j] = 3
+						}
+					case 1:
+						idx[i] = int32(r.IntN(3)) - 1
+					default:
+						idx[i] = int32(r.IntN(2 * size))
+					}
+				}
+				start := make([]uint8, size)
+				for i := range start {
+					start[i] = uint8(r.IntN(256))
+				}
+				want := make([]int, size)
+				var wantW []int32
+				for i, c := range start {
+					want[i] = int(c)
+				}
+				for _, i := range idx {
+					j := int(uint32(i)) % size
+					if want[j]++; want[j]%256 == 0 {
+						wantW = append(wantW, int32(j))
+					}
+				}
+				cc, wraps := slices.Clone(start), make([]int32, n)
+				w := kt.Count8(idx, cc, wraps)
+				got := make([]int, size)
+				for i, c := range cc {
+					got[i] = int(c)
+				}
+				for i := range want {
+					want[i] %= 256
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("%s Count8(%d cells into %d): counts (-want +got):\n%s", kt.Name, n, size, diff)
+				}
+				if diff := cmp.Diff(wantW, wraps[:w], cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("%s Count8(%d cells into %d): wraps (-want +got):\n%s", kt.Name, n, size, diff)
+				}
+			}
+		}
+	}
+}
+
 func TestDeinterleave(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, kt := range Tiers() {

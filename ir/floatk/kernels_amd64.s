@@ -22963,63 +22963,62 @@ TEXT ·histcellnz_avx512(SB), NOSPLIT, $0-72
 	VMOVDQU32    Z10, Z12
 
 loop:
-	VMOVUPS       (CX), Z7
-	VPSRAD        $0x1f, Z7, Z9
-	VPSRLD        $0x01, Z9, Z9
-	VPXORD        Z9, Z7, Z10
-	VPMINSD       Z10, Z11, Z11
-	VPMAXSD       Z10, Z12, Z12
-	VMULPS        Z0, Z7, Z9
-	VRNDSCALEPS   $0x09, Z9, Z10
-	VCVTTPS2DQ    Z10, Z8
-	VMULPS        Z4, Z9, Z13
-	VSUBPS        Z10, Z9, Z9
-	VADDPS        Z3, Z13, Z10
-	VSUBPS        Z10, Z5, Z13
-	VPSUBD        Z1, Z8, Z8
-	VCMPPS        $0x1d, Z10, Z9, K1
-	VCMPPS        $0x12, Z13, Z9, K2
-	KANDW         K2, K1, K1
-	VPCMPUD       $0x01, Z2, Z8, K2
-	KANDW         K2, K1, K1
-	VCMPPS        $0x04, Z6, Z7, K2
-	KANDNW        K2, K1, K3
-	KANDW         K2, K1, K1
-	VPCOMPRESSD.Z Z8, K1, Z9
-	VCOMPRESSPS.Z Z7, K3, Z10
-	VMOVDQU32     Z9, (DX)(SI*4)
-	VMOVUPS       Z10, (BX)(DI*4)
-	KMOVW         K1, R8
-	POPCNTL       R8, R8
-	ADDQ          R8, SI
-	KMOVW         K3, R8
-	POPCNTL       R8, R8
-	ADDQ          R8, DI
-	ADDQ          $0x40, CX
-	SUBQ          $0x10, AX
-	JNZ           loop
-	MOVQ          SI, m+48(FP)
-	MOVQ          DI, s+56(FP)
-	VEXTRACTI32X8 $0x01, Z11, Y0
-	VPMINSD       Y0, Y11, Y11
-	VEXTRACTI32X8 $0x01, Z12, Y0
-	VPMAXSD       Y0, Y12, Y12
-	VEXTRACTI128  $0x01, Y11, X0
-	VPMINSD       X0, X11, X11
-	VEXTRACTI128  $0x01, Y12, X0
-	VPMAXSD       X0, X12, X12
-	VPSHUFD       $0x4e, X11, X0
-	VPMINSD       X0, X11, X11
-	VPSHUFD       $0x4e, X12, X0
-	VPMAXSD       X0, X12, X12
-	VPSHUFD       $0xb1, X11, X0
-	VPMINSD       X0, X11, X11
-	VPSHUFD       $0xb1, X12, X0
-	VPMAXSD       X0, X12, X12
-	VMOVD         X11, AX
-	VMOVD         X12, CX
-	MOVL          AX, lo+64(FP)
-	MOVL          CX, hi+68(FP)
+	VMOVUPS          (CX), Z7
+	VPSRAD           $0x1f, Z7, Z9
+	VPSRLD           $0x01, Z9, Z9
+	VPXORD           Z9, Z7, Z10
+	VPMINSD          Z10, Z11, Z11
+	VPMAXSD          Z10, Z12, Z12
+	VMULPS           Z0, Z7, Z9
+	VCVTPS2DQ.RD_SAE Z9, Z8
+	VMULPS           Z4, Z9, Z13
+	VREDUCEPS        $0x09, Z9, Z9
+	VADDPS           Z3, Z13, Z10
+	VSUBPS           Z10, Z5, Z13
+	VPSUBD           Z1, Z8, Z8
+	VCMPPS           $0x1d, Z10, Z9, K1
+	VCMPPS           $0x12, Z13, Z9, K2
+	KANDW            K2, K1, K1
+	VPCMPUD          $0x01, Z2, Z8, K2
+	KANDW            K2, K1, K1
+	VCMPPS           $0x04, Z6, Z7, K2
+	KANDNW           K2, K1, K3
+	KANDW            K2, K1, K1
+	VPCOMPRESSD.Z    Z8, K1, Z9
+	VCOMPRESSPS.Z    Z7, K3, Z10
+	VMOVDQU32        Z9, (DX)(SI*4)
+	VMOVUPS          Z10, (BX)(DI*4)
+	KMOVW            K1, R8
+	POPCNTL          R8, R8
+	ADDQ             R8, SI
+	KMOVW            K3, R8
+	POPCNTL          R8, R8
+	ADDQ             R8, DI
+	ADDQ             $0x40, CX
+	SUBQ             $0x10, AX
+	JNZ              loop
+	MOVQ             SI, m+48(FP)
+	MOVQ             DI, s+56(FP)
+	VEXTRACTI32X8    $0x01, Z11, Y0
+	VPMINSD          Y0, Y11, Y11
+	VEXTRACTI32X8    $0x01, Z12, Y0
+	VPMAXSD          Y0, Y12, Y12
+	VEXTRACTI128     $0x01, Y11, X0
+	VPMINSD          X0, X11, X11
+	VEXTRACTI128     $0x01, Y12, X0
+	VPMAXSD          X0, X12, X12
+	VPSHUFD          $0x4e, X11, X0
+	VPMINSD          X0, X11, X11
+	VPSHUFD          $0x4e, X12, X0
+	VPMAXSD          X0, X12, X12
+	VPSHUFD          $0xb1, X11, X0
+	VPMINSD          X0, X11, X11
+	VPSHUFD          $0xb1, X12, X0
+	VPMAXSD          X0, X12, X12
+	VMOVD            X11, AX
+	VMOVD            X12, CX
+	MOVL             AX, lo+64(FP)
+	MOVL             CX, hi+68(FP)
 	VZEROUPPER
 	RET
 
@@ -23314,3 +23313,85 @@ silu_avx2_loop:
 	JNZ        silu_avx2_loop
 	VZEROUPPER
 	RET
+
+// func count8(n int, idx *int32, cc *uint8, mask int, wraps *int32) (w int)
+TEXT ·count8(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), AX
+	MOVQ idx+8(FP), CX
+	MOVQ cc+16(FP), DX
+	MOVQ mask+24(FP), BX
+	MOVQ wraps+32(FP), SI
+	XORQ DI, DI
+	LEAQ (CX)(AX*4), R8
+	MOVQ AX, R9
+	ANDQ $-4, R9
+	LEAQ (CX)(R9*4), R9
+	CMPQ CX, R9
+	JEQ  tail
+
+loop:
+	MOVL (CX), AX
+	ANDQ BX, AX
+	ADDB $0x01, (DX)(AX*1)
+	JZ   wrap0
+
+back0:
+	MOVL 4(CX), AX
+	ANDQ BX, AX
+	ADDB $0x01, (DX)(AX*1)
+	JZ   wrap1
+
+back1:
+	MOVL 8(CX), AX
+	ANDQ BX, AX
+	ADDB $0x01, (DX)(AX*1)
+	JZ   wrap2
+
+back2:
+	MOVL 12(CX), AX
+	ANDQ BX, AX
+	ADDB $0x01, (DX)(AX*1)
+	JZ   wrap3
+
+back3:
+	ADDQ $0x10, CX
+	CMPQ CX, R9
+	JNE  loop
+
+tail:
+	CMPQ CX, R8
+	JEQ  done
+	MOVL (CX), AX
+	ANDQ BX, AX
+	ADDB $0x01, (DX)(AX*1)
+	JNZ  next
+	MOVL AX, (SI)(DI*4)
+	INCQ DI
+
+next:
+	ADDQ $0x04, CX
+	JMP  tail
+
+done:
+	MOVQ DI, w+40(FP)
+	RET
+
+wrap0:
+	MOVL AX, (SI)(DI*4)
+	INCQ DI
+	JMP  back0
+
+wrap1:
+	MOVL AX, (SI)(DI*4)
+	INCQ DI
+	JMP  back1
+
+wrap2:
+	MOVL AX, (SI)(DI*4)
+	INCQ DI
+	JMP  back2
+
+wrap3:
+	MOVL AX, (SI)(DI*4)
+	INCQ DI
+	JMP  back3

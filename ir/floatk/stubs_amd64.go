@@ -488,3 +488,8 @@ func sigmoid_avx2(n int, x *float32, y *float32)
 //
 //go:noescape
 func silu_avx2(n int, x *float32, y *float32)
+
+// count8 adds one to cc[idx[i]&mask] for i < n, modulo 256, and lists in wraps each index whose count wrapped (see count8Go).
+//
+//go:noescape
+func count8(n int, idx *int32, cc *uint8, mask int, wraps *int32) (w int)
