@@ -29,8 +29,7 @@ type Program struct {
 	steps []*step
 	uses  []int // readers of each tensor
 
-	mu   sync.Mutex
-	free map[int][][]float32 // recycled node outputs by length
+	pool pool // recycled node outputs
 }
 
 type stepKind int
@@ -84,7 +83,7 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{g: g, k: kt, uses: uses, free: map[int][][]float32{}}
+	p := &Program{g: g, k: kt, uses: uses}
 	for _, nd := range g.Nodes {
 		st := &step{kind: stepRef, nd: nd}
 		switch {
@@ -239,21 +238,23 @@ func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
 	if pre == nil && hook == nil {
 		return p.RunImages(x, n, nil, nil, true)
 	}
-	return p.run(x, n, pre, hook, nil, false, 0)
+	return p.run(x, n, pre, hook, nil, nil, 0)
 }
 
 // RunTransient is Run for hooks that do not keep the outputs they see past
 // their call: their buffers are reused for later nodes and runs.
 func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, error) {
-	return p.run(x, n, pre, hook, nil, true, 0)
+	return p.run(x, n, pre, hook, nil, &p.pool, 0)
 }
 
 // run runs n samples; w is the workers each node's jobs spread over (0:
-// GOMAXPROCS, 1: this goroutine alone, for runs side by side). part, if
+// GOMAXPROCS, 1: this goroutine alone, for runs side by side). The node
+// outputs come from pl and go back to it once read, or are new if pl is
+// nil (the hooks may keep them). part, if
 // not nil, sees the outputs of the nodes computed in jobs (convs) as the
 // jobs compute them when the jobs run on this goroutine alone (w 1), and
 // without pre (whose nodes apply their activation after the hook).
-func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle bool, w int) ([]float32, error) {
+func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, pl *pool, w int) ([]float32, error) {
 	g := p.g
 	if err := checkInput(g, x, n); err != nil {
 		return nil, err
@@ -262,7 +263,7 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle
 	vals := make([][]float32, len(g.Tensors))
 	vals[g.Input] = x
 	var dead [][]float32
-	defer func() { p.put(dead) }()
+	defer func() { put(pl, dead) }()
 	parts := part != nil && pre == nil && workers(w) == 1
 	for _, st := range p.steps {
 		nd := st.nd
@@ -275,7 +276,7 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle
 				}
 			}
 		}
-		out, err := p.runStep(st, vals, n, pre, pf, recycle, w)
+		out, err := p.runStep(st, vals, n, pre, pf, pl, w)
 		if err == nil {
 			err = perr
 		}
@@ -284,7 +285,7 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle
 		}
 		vals[nd.Out] = out
 		err = finishNode(g, nd, out, n, hook, uses, func(t int) {
-			if recycle {
+			if pl != nil {
 				dead = append(dead, vals[t])
 			}
 			vals[t] = nil
@@ -293,7 +294,7 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle
 			return nil, err
 		}
 		// Only after the node ran may its inputs' buffers be reused.
-		p.put(dead)
+		put(pl, dead)
 		dead = dead[:0]
 	}
 	if vals[g.Output] == nil {
@@ -302,28 +303,18 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, recycle
 	return vals[g.Output], nil
 }
 
-// get returns a buffer of n floats, recycled (not zeroed) if recycle.
-func (p *Program) get(n int, recycle bool) []float32 {
-	if recycle {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if bs := p.free[n]; len(bs) > 0 {
-			b := bs[len(bs)-1]
-			p.free[n] = bs[:len(bs)-1]
-			return b
-		}
+// get returns a buffer of n floats from pl, or a new one if pl is nil.
+func get(pl *pool, n int) []float32 {
+	if pl == nil {
+		return make([]float32, n)
 	}
-	return make([]float32, n)
+	return pl.get(n)
 }
 
-func (p *Program) put(bufs [][]float32) {
-	if len(bufs) == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, b := range bufs {
-		p.free[len(b)] = append(p.free[len(b)], b)
+// put returns bufs to pl, if not nil.
+func put(pl *pool, bufs [][]float32) {
+	if pl != nil {
+		pl.put(bufs)
 	}
 }
 
@@ -349,9 +340,9 @@ const partBytes = 384 << 10
 // the sample's first, right after a job computed it (see PartHook).
 type partFunc func(s int, x []float32, off int)
 
-// runStep runs one node; its output is a recycled buffer if recycle. part,
+// runStep runs one node; its output comes from pl (see get). part,
 // if not nil, sees the output of jobs that compute it in parts.
-func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, part partFunc, recycle bool, w int) ([]float32, error) {
+func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, part partFunc, pl *pool, w int) ([]float32, error) {
 	nd := st.nd
 	if st.kind == stepRef {
 		m := map[int][]float32{}
@@ -368,7 +359,7 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, part part
 	a := vals[nd.In[0]]
 	inT, outT := p.g.Tensors[nd.In[0]], p.g.Tensors[nd.Out]
 	ie, oe := inT.Elems(), outT.Elems()
-	out := p.get(n*oe, recycle)
+	out := get(pl, n*oe)
 	switch st.kind {
 	case stepAdd:
 		b := vals[nd.In[1]]

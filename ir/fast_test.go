@@ -76,16 +76,16 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 				vals[id] = ref[id]
 			}
 			for _, w := range []int{0, 1} {
-				got, err := p.runStep(st, vals, n, nil, nil, false, w)
+				got, err := p.runStep(st, vals, n, nil, nil, nil, w)
 				if err != nil {
 					t.Fatal(err)
 				}
 				compare(kt.Name+": "+g.Name+" "+nd.Name, got, ref[nd.Out])
 			}
 		}
-		for _, recycle := range []bool{false, true} {
+		for _, pl := range []*pool{nil, &p.pool} {
 			for _, w := range []int{0, 1} {
-				out, err := p.run(x, n, nil, nil, nil, recycle, w)
+				out, err := p.run(x, n, nil, nil, nil, pl, w)
 				if err != nil {
 					t.Fatal(err)
 				}

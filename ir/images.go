@@ -35,7 +35,11 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 	recycle := transient || (pre == nil && hook == nil)
 	size, groups := p.groups(n)
 	if groups == 1 {
-		return p.run(x, n, pre, hook, nil, recycle, 0)
+		var pl *pool
+		if recycle {
+			pl = &p.pool
+		}
+		return p.run(x, n, pre, hook, nil, pl, 0)
 	}
 	outElems := g.Tensors[g.Output].Elems()
 	all := make([]float32, n*outElems)
@@ -89,21 +93,21 @@ func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32
 	}
 	if groups == 1 {
 		// From the pool: a run per sample (a batch of 1) touches no new pages.
-		x := p.get(n*elems, true)
+		x := p.pool.get(n * elems)
 		if err := load(0, n, x); err != nil {
-			p.put([][]float32{x})
+			p.pool.put([][]float32{x})
 			return nil, err
 		}
-		out, err := p.run(x, n, nil, hook, part, true, 0)
+		out, err := p.run(x, n, nil, hook, part, &p.pool, 0)
 		same := len(out) > 0 && &out[0] == &x[0]
 		if !same {
-			p.put([][]float32{x})
+			p.pool.put([][]float32{x})
 		}
 		if err != nil || keepOut {
 			return out, err
 		}
 		if !same {
-			p.put([][]float32{out})
+			p.pool.put([][]float32{out})
 		}
 		return nil, nil
 	}
@@ -146,6 +150,10 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 	errs := make([]error, groups)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	var pl *pool
+	if recycle {
+		pl = &p.pool
+	}
 	for range w {
 		wg.Add(1)
 		go func() {
@@ -165,7 +173,7 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 				xs, err := input(s0, k, &buf)
 				var out []float32
 				if err == nil {
-					out, err = p.run(xs, k, gpre, ghook, gpart, recycle, 1)
+					out, err = p.run(xs, k, gpre, ghook, gpart, pl, 1)
 				}
 				if err != nil {
 					errs[grp] = err
@@ -177,8 +185,8 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 				if keep != nil {
 					keep(s0, k, out)
 				}
-				if recycle && len(out) > 0 && &out[0] != &xs[0] {
-					p.put([][]float32{out})
+				if len(out) > 0 && &out[0] != &xs[0] {
+					put(pl, [][]float32{out})
 				}
 			}
 		}()
