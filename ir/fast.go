@@ -30,6 +30,13 @@ type Program struct {
 	uses  []int // readers of each tensor
 
 	pool pool // recycled node outputs
+
+	// Steps before cut run sample by sample in a run of several (see
+	// split.go): live are the tensors they leave to the later steps,
+	// tailUses the readers each tensor has among those.
+	cut      int
+	live     []int
+	tailUses []int
 }
 
 type stepKind int
@@ -104,6 +111,7 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 		}
 		p.steps = append(p.steps, st)
 	}
+	p.markSplit()
 	return p, nil
 }
 
@@ -259,13 +267,29 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, pl *poo
 	if err := checkInput(g, x, n); err != nil {
 		return nil, err
 	}
-	uses := append([]int(nil), p.uses...)
+	if n > 1 && p.cut > 0 {
+		return p.runSplit(x, n, pre, hook, part, pl, w)
+	}
 	vals := make([][]float32, len(g.Tensors))
 	vals[g.Input] = x
+	if err := p.runSteps(p.steps, vals, append([]int(nil), p.uses...), n, pre, hook, part, pl, w); err != nil {
+		return nil, err
+	}
+	if vals[g.Output] == nil {
+		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
+	}
+	return vals[g.Output], nil
+}
+
+// runSteps runs steps on n samples, the values in vals (by tensor) and
+// uses the readers left of each. A tensor no later node reads goes back to
+// pl.
+func (p *Program) runSteps(steps []*step, vals [][]float32, uses []int, n int, pre, hook Hook, part PartHook, pl *pool, w int) error {
+	g := p.g
 	var dead [][]float32
 	defer func() { put(pl, dead) }()
 	parts := part != nil && pre == nil && workers(w) == 1
-	for _, st := range p.steps {
+	for _, st := range steps {
 		nd := st.nd
 		var perr error
 		var pf partFunc
@@ -281,7 +305,7 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, pl *poo
 			err = perr
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", nd.Name, err)
+			return fmt.Errorf("%s: %w", nd.Name, err)
 		}
 		vals[nd.Out] = out
 		err = finishNode(g, nd, out, n, hook, uses, func(t int) {
@@ -291,16 +315,13 @@ func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, pl *poo
 			vals[t] = nil
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// Only after the node ran may its inputs' buffers be reused.
 		put(pl, dead)
 		dead = dead[:0]
 	}
-	if vals[g.Output] == nil {
-		return nil, fmt.Errorf("graph output tensor %d was never computed", g.Output)
-	}
-	return vals[g.Output], nil
+	return nil
 }
 
 // get returns a buffer of n floats from pl, or a new one if pl is nil.

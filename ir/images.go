@@ -15,14 +15,16 @@ var groupBytes = 256 << 10 // a variable for tests
 // RunImages runs the n samples x as Run does, a group of samples at a time
 // through all the nodes: a group's activations stay in the caches however
 // large n is (a batch of 64 224x224 images holds ~100 MB per layer, which a
-// layer-by-layer run streams through memory at every node). Groups are a
-// single 224x224 image, or as many small ones as fit groupBytes. With
+// layer-by-layer run streams through memory at every node). Groups are two
+// 224x224 images, each through the layers of large activations on its own
+// (split.go), or as many small ones as fit groupBytes. With
 // several groups and cores, the groups run side by side, one per core, each
 // node on its group's core alone; with one group the node's work is split
 // across the cores as in Run. Each sample's output is the same, bit for bit,
 // whatever the grouping and the number of cores.
 //
-// The hooks see each group's outputs (their n is the group's size). For one
+// The hooks see each group's outputs (their n is the group's size, or 1
+// for a sample taken alone before a cut). For one
 // node, a hook's calls come in sample order and one at a time; calls for
 // different nodes may run at the same time. transient is RunTransient's
 // promise about the hooks.
@@ -168,7 +170,7 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 				k := min(size, n-s0)
 				gpre, ghook, gpart := pre, hook, part
 				if ord != nil {
-					gpre, ghook, gpart = ord.wrap(pre, grp, 0), ord.wrap(hook, grp, 1), ord.wrapPart(part, grp)
+					gpre, ghook, gpart = ord.wrap(pre, grp, k, 0), ord.wrap(hook, grp, k, 1), ord.wrapPart(part, grp)
 				}
 				xs, err := input(s0, k, &buf)
 				var out []float32
@@ -205,8 +207,12 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 	return aborted
 }
 
-// groupSize is how many samples make a group of RunImages.
+// groupSize is how many samples make a group of RunImages: splitGroup
+// with a cut (split.go), else as many as fit groupBytes.
 func (p *Program) groupSize() int {
+	if p.cut > 0 {
+		return splitGroup
+	}
 	m := 1
 	for _, t := range p.g.Tensors {
 		m = max(m, t.Elems())
@@ -217,8 +223,10 @@ func (p *Program) groupSize() int {
 var errTurnAborted = errors.New("run aborted: another group of samples failed")
 
 // turns orders hook calls: group grp calls a hook on a node only after group
-// grp-1 has, and once it returned. Each group runs every node once, so a
-// node's turns count the groups through it.
+// grp-1 has, and once it returned. A group's calls for a node (one, or one
+// a sample before a cut: split.go) hold the node's turn from the first to
+// the one that brings its last sample; so a node's turns count the groups
+// through it.
 type turns struct {
 	index  map[*Node]int
 	mu     sync.Mutex
@@ -237,22 +245,26 @@ func newTurns(nodes []*Node) *turns {
 	return t
 }
 
-// wrap is h (hook number which) called in group grp's turn.
-func (t *turns) wrap(h Hook, grp, which int) Hook {
+// wrap is h (hook number which) called in group grp's turn; the group
+// has k samples.
+func (t *turns) wrap(h Hook, grp, k, which int) Hook {
 	if h == nil {
 		return nil
 	}
 	next := t.next[which]
+	seen := make([]int, len(next)) // the group's samples through each node
 	return func(nd *Node, out []float32, n int) error {
 		i, err := t.await(next, nd, grp)
 		if err != nil {
 			return err
 		}
 		err = h(nd, out, n)
-		t.mu.Lock()
-		next[i]++
-		t.mu.Unlock()
-		t.cond.Broadcast()
+		if seen[i] += n; seen[i] >= k {
+			t.mu.Lock()
+			next[i]++
+			t.mu.Unlock()
+			t.cond.Broadcast()
+		}
 		return err
 	}
 }

@@ -12,9 +12,10 @@ import (
 )
 
 // TestRunImages checks that RunImages gives the reference's outputs bit for
-// bit whatever the group size and the number of workers, and that each hook,
-// node by node, sees the samples in order: its calls concatenated are the
-// reference's whole-batch output of the node.
+// bit whatever the group size and the number of workers, with and without a
+// cut (split.go), and that each hook, node by node, sees the samples in
+// order: its calls concatenated are the reference's whole-batch output of
+// the node.
 func TestRunImages(t *testing.T) {
 	mnv2 := randomGraph(t, smallDesc(), 7)
 	d := &Description{Arch: "resnet", Block: "basic", Layers: []int{1, 1, 1, 1}, Widths: []int{8, 8, 16, 16}, WidthPerGroup: 64, Groups: 1,
@@ -22,6 +23,7 @@ func TestRunImages(t *testing.T) {
 	resnet := randomGraph(t, d, 8)
 	defer func(b int) { groupBytes = b }(groupBytes)
 	defer func(b int) { minPartsBytes = b }(minPartsBytes)
+	defer func(b int) { smallBytes = b }(smallBytes)
 	minPartsBytes = 0 // every conv in parts
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, g := range []*Graph{Fuse(mnv2), Fuse(resnet)} {
@@ -38,73 +40,93 @@ func TestRunImages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Compile(g)
-		if err != nil {
-			t.Fatal(err)
+		// The first conv's output is among the largest tensors: half of it
+		// puts a cut after the first layers.
+		var conv *Node
+		for _, nd := range g.Nodes {
+			if nd.Op == OpConv && conv == nil {
+				conv = nd
+			}
 		}
-		for _, procs := range []int{1, 2, 3} {
-			for _, gb := range []int{1, 3 * 4 * g.Tensors[g.Input].Elems(), 1 << 30} {
-				name := fmt.Sprintf("%s/procs%d/group%d", g.Name, procs, gb)
-				runtime.GOMAXPROCS(procs)
-				groupBytes = gb
-				out, err := p.RunImages(x, n, nil, nil, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(want, out, cmpBits); diff != "" {
-					t.Errorf("%s: output differs from the reference (-want +got):\n%s", name, diff)
-				}
-				var mu sync.Mutex
-				gotPre, gotPost := map[string][]float32{}, map[string][]float32{}
-				cat := func(m map[string][]float32) Hook {
-					return func(nd *Node, out []float32, k int) error {
-						if len(out) != k*g.Tensors[nd.Out].Elems() {
-							return fmt.Errorf("%s: %d values for %d samples", nd.Name, len(out), k)
-						}
-						mu.Lock()
-						defer mu.Unlock()
-						m[nd.Name] = append(m[nd.Name], out...)
-						return nil
+		for _, small := range []int{1 << 30, 2 * g.Tensors[conv.Out].Elems()} {
+			smallBytes = small
+			p, err := Compile(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if split := small < 1<<30; split != (p.cut > 0) {
+				t.Fatalf("%s: smallBytes %d: cut %d", g.Name, small, p.cut)
+			}
+			testRunImages(t, p, x, n, want, wantPre, wantPost)
+		}
+	}
+}
+
+func testRunImages(t *testing.T, p *Program, x []float32, n int, want []float32, wantPre, wantPost map[string][]float32) {
+	t.Helper()
+	g := p.g
+	for _, procs := range []int{1, 2, 3} {
+		for _, gb := range []int{1, 3 * 4 * g.Tensors[g.Input].Elems(), 1 << 30} {
+			name := fmt.Sprintf("%s/cut%d/procs%d/group%d", g.Name, p.cut, procs, gb)
+			runtime.GOMAXPROCS(procs)
+			groupBytes = gb
+			out, err := p.RunImages(x, n, nil, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, out, cmpBits); diff != "" {
+				t.Errorf("%s: output differs from the reference (-want +got):\n%s", name, diff)
+			}
+			var mu sync.Mutex
+			gotPre, gotPost := map[string][]float32{}, map[string][]float32{}
+			cat := func(m map[string][]float32) Hook {
+				return func(nd *Node, out []float32, k int) error {
+					if len(out) != k*g.Tensors[nd.Out].Elems() {
+						return fmt.Errorf("%s: %d values for %d samples", nd.Name, len(out), k)
 					}
-				}
-				out, err = p.RunImages(x, n, cat(gotPre), cat(gotPost), true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(want, out, cmpBits); diff != "" {
-					t.Errorf("%s, with hooks: output differs from the reference (-want +got):\n%s", name, diff)
-				}
-				if diff := cmp.Diff(wantPre, gotPre, cmpBits); diff != "" {
-					t.Errorf("%s: pre hook (-want +got):\n%s", name, diff)
-				}
-				if diff := cmp.Diff(wantPost, gotPost, cmpBits); diff != "" {
-					t.Errorf("%s: hook (-want +got):\n%s", name, diff)
-				}
-				// RunEach: the same hook calls, the input read group by group.
-				gotEach := map[string][]float32{}
-				elems := g.Tensors[g.Input].Elems()
-				err = p.RunEach(n, func(s0, k int, xs []float32) error {
-					copy(xs, x[s0*elems:(s0+k)*elems])
+					mu.Lock()
+					defer mu.Unlock()
+					m[nd.Name] = append(m[nd.Name], out...)
 					return nil
-				}, cat(gotEach), nil)
-				if err != nil {
-					t.Fatal(err)
 				}
-				if diff := cmp.Diff(wantPost, gotEach, cmpBits); diff != "" {
-					t.Errorf("%s: RunEach's hook (-want +got):\n%s", name, diff)
-				}
-				checkParts(t, name, p, x, n, wantPost)
-				// RunLoaded: RunImages' outputs, the input read group by group.
-				out, err = p.RunLoaded(n, func(s0, k int, xs []float32) error {
-					copy(xs, x[s0*elems:(s0+k)*elems])
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(want, out, cmpBits); diff != "" {
-					t.Errorf("%s: RunLoaded's output differs from the reference (-want +got):\n%s", name, diff)
-				}
+			}
+			out, err = p.RunImages(x, n, cat(gotPre), cat(gotPost), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, out, cmpBits); diff != "" {
+				t.Errorf("%s, with hooks: output differs from the reference (-want +got):\n%s", name, diff)
+			}
+			if diff := cmp.Diff(wantPre, gotPre, cmpBits); diff != "" {
+				t.Errorf("%s: pre hook (-want +got):\n%s", name, diff)
+			}
+			if diff := cmp.Diff(wantPost, gotPost, cmpBits); diff != "" {
+				t.Errorf("%s: hook (-want +got):\n%s", name, diff)
+			}
+			// RunEach: the same hook calls, the input read group by group.
+			gotEach := map[string][]float32{}
+			elems := g.Tensors[g.Input].Elems()
+			err = p.RunEach(n, func(s0, k int, xs []float32) error {
+				copy(xs, x[s0*elems:(s0+k)*elems])
+				return nil
+			}, cat(gotEach), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantPost, gotEach, cmpBits); diff != "" {
+				t.Errorf("%s: RunEach's hook (-want +got):\n%s", name, diff)
+			}
+			checkParts(t, name, p, x, n, wantPost)
+			// RunLoaded: RunImages' outputs, the input read group by group.
+			out, err = p.RunLoaded(n, func(s0, k int, xs []float32) error {
+				copy(xs, x[s0*elems:(s0+k)*elems])
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, out, cmpBits); diff != "" {
+				t.Errorf("%s: RunLoaded's output differs from the reference (-want +got):\n%s", name, diff)
 			}
 		}
 	}
