@@ -14,17 +14,43 @@ import (
 // every runtime tier but the portable one: layer l's kernel for tier t is
 // l.ID_t ("l07_avx2").
 func Generate(m *lower.Model, pkg string) (*lower.Asm, error) {
+	a, files, err := Plan(m, pkg)
+	if err != nil {
+		return nil, err
+	}
+	if a.Files, err = files(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Plan is Generate in two steps: the kernels each layer runs (the Asm
+// without its Files), at once, then files, which writes them (most of the
+// time): what needs only the names (the package's Go files) need not wait.
+func Plan(m *lower.Model, pkg string) (*lower.Asm, func() (map[string][]byte, error), error) {
 	var ts []Target
 	for _, t := range runtime.Tiers {
 		if t != runtime.Generic {
 			ts = append(ts, Target{Tier: t})
 		}
 	}
-	return generate(m, pkg, ts)
+	return plan(m, pkg, ts)
 }
 
 // generate is Generate for the given targets, best last.
 func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
+	a, files, err := plan(m, pkg, tiers)
+	if err != nil {
+		return nil, err
+	}
+	if a.Files, err = files(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// plan is Plan for the given targets, best last.
+func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[string][]byte, error), error) {
 	out := &lower.Asm{Layers: make([]lower.AsmLayer, len(m.Layers))}
 	for _, t := range tiers {
 		out.Tiers = append(out.Tiers, t.tier())
@@ -58,7 +84,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				d.InStride = ly.Pad.Stride
 			}
 			if err := d.check(); err != nil {
-				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
+				return nil, nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
 			l.Units, l.Cols = d.Units(), d.Cols()
 			for _, isa := range tiers {
@@ -90,7 +116,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			}
 			d := GroupedDense(c, xh, xw, yh, yw, in, x.Zero, xmax[x.ID], requant(ly, ry))
 			if err := d.check(); err != nil {
-				return nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
+				return nil, nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
 			gc := lower.GroupColsOf(c.InC, c.OutC, c.Groups)
 			l.Units, l.Cols = d.Units(), gc.Blocks
@@ -142,12 +168,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 			xmax[y.ID] = portableMax(ly, xmax)
 		}
 	}
-	type job struct {
-		i   int // layer
-		isa Target
-		fn  string
-	}
-	var jobs []job
+	var jobs []kernelJob
 	made := map[Target]bool{}
 	for _, isa := range tiers {
 		made[isa] = true
@@ -167,10 +188,22 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 				continue
 			}
 			fn := m.Layers[i].ID + "_" + isa.tier()
-			jobs = append(jobs, job{i: i, isa: isa, fn: fn})
+			jobs = append(jobs, kernelJob{i: i, isa: isa, fn: fn})
 			l.Funcs[isa.tier()] = fn
 		}
 	}
+	return out, func() (map[string][]byte, error) { return writeKernels(layers, jobs, pkg, m) }, nil
+}
+
+// kernelJob is a kernel to write: layer i's for isa, named fn.
+type kernelJob struct {
+	i   int
+	isa Target
+	fn  string
+}
+
+// writeKernels writes the jobs' kernels: the .s file and its Go stubs.
+func writeKernels(layers []func(p *Program, isa Target, fn string) error, jobs []kernelJob, pkg string, m *lower.Model) (map[string][]byte, error) {
 	// The kernels are generated side by side, each on its own Program, and
 	// absorbed in order as they come: the file is the one a single Program
 	// gives.
@@ -206,8 +239,7 @@ func generate(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Files = map[string][]byte{"kernels_amd64.s": asm, "kernels_amd64.go": stubs}
-	return out, nil
+	return map[string][]byte{"kernels_amd64.s": asm, "kernels_amd64.go": stubs}, nil
 }
 
 // window is a windowed layer's window (a copy), nil for the square

@@ -9,8 +9,9 @@
 //	convert   compiler.Convert: frozen qparams, int8 weights, float biases
 //	correct   compiler.BiasCorrect (-bias-correct)
 //	lower     lower.Lower: layer kinds, packed weights, arena plan, layouts
-//	emit asm  asmgen.Generate: per-layer assembly for every x86 tier
-//	emit Go   codegen.Generate: the package's Go source and weights.bin
+//	emit asm  asmgen.Plan: per-layer assembly for every x86 tier
+//	emit Go   codegen.Generate: the package's Go source and weights.bin,
+//	          rendered while the assembly is written
 //
 // The first six stages are ptq.Quantize (ptq/pipeline.go runs them in this
 // order; ptq sits before lower so that the back end's tests can quantize
@@ -47,8 +48,10 @@ func Package(o Options) (*compiler.Model, *codegen.Package, error) {
 	return m, p, err
 }
 
-// Generate is the back end: lower, emit assembly, emit Go. done, if not
-// nil, is called as each stage ends ("lower", "asm", "codegen"), for timing.
+// Generate is the back end: lower, emit assembly and Go side by side (the
+// Go files need only the kernels' names). done, if not nil, is called as
+// each stage ends ("lower", then "asm" and "codegen" in the order they
+// end), for timing.
 func Generate(m *compiler.Model, pkg, command string, asm bool, done func(stage string)) (*codegen.Package, error) {
 	if done == nil {
 		done = func(string) {}
@@ -59,13 +62,30 @@ func Generate(m *compiler.Model, pkg, command string, asm bool, done func(stage 
 	}
 	done("lower")
 	opts := codegen.Options{Package: pkg, Command: command}
+	var wrote chan struct{}
 	if asm {
-		if opts.Asm, err = asmgen.Generate(lm, pkg); err != nil {
+		a, files, err := asmgen.Plan(lm, pkg)
+		if err != nil {
 			return nil, fmt.Errorf("assembly: %w", err)
 		}
-		done("asm")
+		var fs map[string][]byte
+		var ferr error
+		wrote = make(chan struct{})
+		go func() {
+			defer close(wrote)
+			fs, ferr = files()
+			done("asm")
+		}()
+		opts.Asm = a
+		opts.AsmFiles = func() (map[string][]byte, error) {
+			<-wrote
+			return fs, ferr
+		}
 	}
 	p, err := codegen.Generate(lm, opts)
+	if wrote != nil {
+		<-wrote // codegen may have failed before it waited
+	}
 	done("codegen")
 	return p, err
 }

@@ -305,10 +305,6 @@ func forwardParams() []jen.Code {
 // asmFiles are the assembly's files plus forward_amd64.go (a forward function
 // per tier calling the kernels) and forward_other.go (no assembly elsewhere).
 func (g *gen) asmFiles() (map[string][]byte, error) {
-	files := map[string][]byte{}
-	for name, b := range g.asm.Files {
-		files[name] = b
-	}
 	f := g.file()
 	f.ImportName(rt, "runtime")
 	buildConst(f, "forwardBuild", "forwardBuild is the build this file comes from (see buildID).")
@@ -340,7 +336,6 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	files["forward_amd64.go"] = b
 	o := g.file()
 	o.HeaderComment("//go:build !amd64")
 	buildConst(o, "forwardBuild", "forwardBuild is the build this file comes from (see buildID).")
@@ -351,8 +346,20 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	o.Func().Id("asmBuilds").Params().Index().Id("fileBuild").Block(jen.Return(jen.Index().Id("fileBuild").Values(
 		jen.Values(jen.Lit("forward_other.go"), jen.Id("forwardBuild")),
 	)))
-	if files["forward_other.go"], err = render(o); err != nil {
+	other, err := render(o)
+	if err != nil {
 		return nil, err
+	}
+	// The kernels last: the Go files rendered while they were written.
+	asm := g.asm.Files
+	if g.opts.AsmFiles != nil {
+		if asm, err = g.opts.AsmFiles(); err != nil {
+			return nil, err
+		}
+	}
+	files := map[string][]byte{"forward_amd64.go": b, "forward_other.go": other}
+	for name, b := range asm {
+		files[name] = b
 	}
 	return files, nil
 }

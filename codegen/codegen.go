@@ -46,6 +46,9 @@ type Options struct {
 	// Asm, if not nil, is the package's assembly (asmgen's, for the same
 	// lowered model); without it the package has the portable Go kernels only.
 	Asm *lower.Asm
+	// AsmFiles, if not nil, gives Asm's Files, which Asm then leaves out
+	// (asmgen.Plan's files): the Go files render while it writes them.
+	AsmFiles func() (map[string][]byte, error)
 }
 
 // Package is a generated package.

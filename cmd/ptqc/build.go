@@ -66,8 +66,9 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	p, err := build.Generate(m, *pkg, cmd, *asm, func(name string) {
 		if name == "asm" {
 			// The kernels' IR (most of the back end's heap) is garbage once
-			// printed: collected, its pages take codegen's allocations
-			// instead of fresh ones.
+			// printed: collected, its pages take the rest of codegen's
+			// allocations instead of fresh ones (codegen renders the Go
+			// files while the kernels are written).
 			runtime.GC()
 		}
 		if stage != nil {
