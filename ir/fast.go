@@ -246,28 +246,30 @@ func (p *Program) Run(x []float32, n int, pre, hook Hook) ([]float32, error) {
 	if pre == nil && hook == nil {
 		return p.RunImages(x, n, nil, nil, true)
 	}
-	return p.run(x, n, pre, hook, nil, nil, 0)
+	return p.run(x, n, pre, hook, nil, nil, 0, false)
 }
 
 // RunTransient is Run for hooks that do not keep the outputs they see past
 // their call: their buffers are reused for later nodes and runs.
 func (p *Program) RunTransient(x []float32, n int, pre, hook Hook) ([]float32, error) {
-	return p.run(x, n, pre, hook, nil, &p.pool, 0)
+	return p.run(x, n, pre, hook, nil, &p.pool, 0, false)
 }
 
 // run runs n samples; w is the workers each node's jobs spread over (0:
 // GOMAXPROCS, 1: this goroutine alone, for runs side by side). The node
-// outputs come from pl and go back to it once read, or are new if pl is
-// nil (the hooks may keep them). part, if
-// not nil, sees the outputs of the nodes computed in jobs (convs) as the
-// jobs compute them when the jobs run on this goroutine alone (w 1), and
-// without pre (whose nodes apply their activation after the hook).
-func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, pl *pool, w int) ([]float32, error) {
+// outputs come from pl and go back to it once read, or are new if pl is nil
+// (the hooks may keep them). part, if not nil, sees the outputs of the
+// nodes computed in jobs (convs) as the jobs compute them when the jobs
+// run on this goroutine alone (w 1), and without pre (whose nodes apply
+// their activation after the hook). split lets a run with a cut take the
+// steps before it sample by sample (split.go), a hook call each; else the
+// hooks see all n samples of a node at once.
+func (p *Program) run(x []float32, n int, pre, hook Hook, part PartHook, pl *pool, w int, split bool) ([]float32, error) {
 	g := p.g
 	if err := checkInput(g, x, n); err != nil {
 		return nil, err
 	}
-	if n > 1 && p.cut > 0 {
+	if split && n > 1 && p.cut > 0 {
 		return p.runSplit(x, n, pre, hook, part, pl, w)
 	}
 	vals := make([][]float32, len(g.Tensors))

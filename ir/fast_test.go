@@ -85,7 +85,7 @@ func checkFast(t *testing.T, g *Graph, n int, seed uint64) {
 		}
 		for _, pl := range []*pool{nil, &p.pool} {
 			for _, w := range []int{0, 1} {
-				out, err := p.run(x, n, nil, nil, nil, pl, w)
+				out, err := p.run(x, n, nil, nil, nil, pl, w, false)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -41,7 +41,7 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 		if recycle {
 			pl = &p.pool
 		}
-		return p.run(x, n, pre, hook, nil, pl, 0)
+		return p.run(x, n, pre, hook, nil, pl, 0, true)
 	}
 	outElems := g.Tensors[g.Output].Elems()
 	all := make([]float32, n*outElems)
@@ -100,7 +100,7 @@ func (p *Program) runLoaded(name string, n int, load func(s0, k int, x []float32
 			p.pool.put([][]float32{x})
 			return nil, err
 		}
-		out, err := p.run(x, n, nil, hook, part, &p.pool, 0)
+		out, err := p.run(x, n, nil, hook, part, &p.pool, 0, true)
 		same := len(out) > 0 && &out[0] == &x[0]
 		if !same {
 			p.pool.put([][]float32{x})
@@ -175,7 +175,7 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 				xs, err := input(s0, k, &buf)
 				var out []float32
 				if err == nil {
-					out, err = p.run(xs, k, gpre, ghook, gpart, pl, 1)
+					out, err = p.run(xs, k, gpre, ghook, gpart, pl, 1, true)
 				}
 				if err != nil {
 					errs[grp] = err

@@ -58,6 +58,24 @@ func TestRunImages(t *testing.T) {
 				t.Fatalf("%s: smallBytes %d: cut %d", g.Name, small, p.cut)
 			}
 			testRunImages(t, p, x, n, want, wantPre, wantPost)
+			// Run keeps RunHooks' promise with a cut too: a node's hook
+			// once, with all n samples (tools/mnv2_224's BatchNorm
+			// statistics take them so).
+			calls := map[string]int{}
+			if _, err := p.Run(x, n, nil, func(nd *Node, out []float32, k int) error {
+				calls[nd.Name]++
+				if k != n || len(out) != n*g.Tensors[nd.Out].Elems() {
+					return fmt.Errorf("%s: hook of %d samples (%d values), want all %d", nd.Name, k, len(out), n)
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("%s: Run, cut %d: %v", g.Name, p.cut, err)
+			}
+			for name, c := range calls {
+				if c != 1 {
+					t.Errorf("%s: Run, cut %d: %s's hook called %d times", g.Name, p.cut, name, c)
+				}
+			}
 		}
 	}
 }
