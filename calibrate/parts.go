@@ -348,15 +348,30 @@ func (o *HistogramObserver) endCells(pl histPlan) {
 			c0[bins] += c
 		}
 	}
-	for j, c := range p.cc[:p.ncells] {
-		if c != 0 {
-			add(j, uint32(c))
-		}
+	// Bin k is cells [l+k*w, l+(k+1)*w): sums of runs of w counts (a
+	// division per cell took ~1% of a build's time).
+	cc := p.cc[:p.ncells]
+	in0 := int(min(max(l-int64(p.base), 0), int64(len(cc)))) // cells in range: [in0, in1)
+	in1 := int(min(max(r-int64(p.base), 0), int64(len(cc))))
+	c0[bins] += sumBytes(cc[:in0]) + sumBytes(cc[in1:])
+	clip := func(j int64) int { return int(min(max(j, int64(in0)), int64(in1))) }
+	for k := range bins {
+		j := l + int64(k)*w - int64(p.base)
+		c0[k] += sumBytes(cc[clip(j):clip(j+w)])
 	}
 	for _, j := range p.wraps {
 		add(int(j), 1<<8)
 	}
 	count(c0, o.counts[bins+1:], o.idx, p.stash, left, right, bins)
+}
+
+// sumBytes is the sum of b.
+func sumBytes(b []uint8) uint32 {
+	var s uint32
+	for _, v := range b {
+		s += uint32(v)
+	}
+	return s
 }
 
 // cellsFailed reports whether a call counted cells its edges outgrew.
