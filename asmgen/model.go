@@ -13,28 +13,24 @@ import (
 // Generate writes the assembly of every layer of m that has a kernel, for
 // every runtime tier but the portable one: layer l's kernel for tier t is
 // l.ID_t ("l07_avx2").
-func Generate(m *lower.Model, pkg string) (*lower.Asm, error) {
-	a, files, err := Plan(m, pkg)
-	if err != nil {
-		return nil, err
-	}
-	if a.Files, err = files(); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
+func Generate(m *lower.Model, pkg string) (*lower.Asm, error) { return generate(m, pkg, targets()) }
 
 // Plan is Generate in two steps: the kernels each layer runs (the Asm
 // without its Files), at once, then files, which writes them (most of the
 // time): what needs only the names (the package's Go files) need not wait.
 func Plan(m *lower.Model, pkg string) (*lower.Asm, func() (map[string][]byte, error), error) {
+	return plan(m, pkg, targets())
+}
+
+// targets are every runtime tier but the portable one, best last.
+func targets() []Target {
 	var ts []Target
 	for _, t := range runtime.Tiers {
 		if t != runtime.Generic {
 			ts = append(ts, Target{Tier: t})
 		}
 	}
-	return plan(m, pkg, ts)
+	return ts
 }
 
 // generate is Generate for the given targets, best last.

@@ -37,11 +37,7 @@ func (p *Program) RunImages(x []float32, n int, pre, hook Hook, transient bool) 
 	recycle := transient || (pre == nil && hook == nil)
 	size, groups := p.groups(n)
 	if groups == 1 {
-		var pl *pool
-		if recycle {
-			pl = &p.pool
-		}
-		return p.run(x, n, pre, hook, nil, pl, 0, true)
+		return p.run(x, n, pre, hook, nil, p.poolIf(recycle), 0, true)
 	}
 	outElems := g.Tensors[g.Output].Elems()
 	all := make([]float32, n*outElems)
@@ -152,10 +148,7 @@ func (p *Program) runGroups(n, size int, input func(s0, k int, buf *[]float32) (
 	errs := make([]error, groups)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	var pl *pool
-	if recycle {
-		pl = &p.pool
-	}
+	pl := p.poolIf(recycle)
 	for range w {
 		wg.Add(1)
 		go func() {

@@ -40,3 +40,11 @@ func (pl *pool) put(bufs [][]float32) {
 	defer pl.mu.Unlock()
 	pl.free = append(pl.free, bufs...)
 }
+
+// poolIf is p's pool if recycle, else nil (outputs the hooks may keep).
+func (p *Program) poolIf(recycle bool) *pool {
+	if recycle {
+		return &p.pool
+	}
+	return nil
+}
