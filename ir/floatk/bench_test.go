@@ -43,16 +43,22 @@ func BenchmarkGemm(b *testing.B) {
 // planes (a job's channels: the whole 112x112 plane, 20 of 14x14).
 func BenchmarkDW3(b *testing.B) {
 	for _, kt := range Tiers() {
-		for _, c := range []struct{ s, hw, ch int }{{1, 112, 1}, {1, 14, 20}, {2, 112, 1}, {2, 14, 20}} {
+		for _, c := range []struct {
+			s, hw, ch int
+			cold      bool
+		}{{1, 112, 1, false}, {1, 14, 20, false}, {2, 112, 1, false}, {2, 112, 96, false}, {2, 112, 96, true}, {2, 56, 144, false}, {2, 14, 20, false}} {
 			if !kt.HasDW3(c.s) {
 				continue
 			}
-			b.Run(fmt.Sprintf("%s/s%d/%dx%d", kt.Name, c.s, c.hw, c.hw), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/s%d/%dx%dx%d/cold=%v", kt.Name, c.s, c.hw, c.hw, c.ch, c.cold), func(b *testing.B) {
 				oh := (c.hw+2-3)/c.s + 1
 				w, x := make([]float32, 9*c.ch), make([]float32, c.ch*c.hw*c.hw)
 				y, bias := make([]float32, c.ch*oh*oh), make([]float32, c.ch)
+				for i := range x { // written: untouched pages all read the zero page
+					x[i] = float32(i%7) - 3
+				}
 				for b.Loop() {
-					kt.DW3(c.s, 1, w, x, c.hw, c.hw, y, oh, oh, bias, 0, 6)
+					kt.DW3(c.s, 1, w, x, c.hw, c.hw, y, oh, oh, bias, 0, 6, c.cold)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(y)), "ns/output")
 			})

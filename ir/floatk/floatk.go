@@ -42,6 +42,7 @@ type Kernels struct {
 	dotCol  tmpGemmFunc // GemmDotPhasedCol; nil: none
 	dw      func(n, taps int, w *float32, offs *int, x, y *float32, bias, lo, hi float32)
 	dw3     [2]dw3Func // strides 1 and 2; nil: DW3 is false
+	dw3Cold dw3Func    // stride 2 for an x from memory (DW3's cold); nil: dw3[1]
 	add     func(n int, a, b, c *float32)
 	minmax  func(n int, x *float32) (lo, hi int32, nan bool)
 	histIdx func(n int, x *float32, idx *int32, left, right, nb, width float32, last int32)
@@ -225,15 +226,21 @@ func (t *Kernels) HasDW3(s int) bool { return (s == 1 || s == 2) && t.dw3[s-1] !
 //	y[c][oy][ox] = clamp(bias[c] + sum_{ky,kx} w[9*c+ky*3+kx]*x[c][oy*s-pad+ky][ox*s-pad+kx], lo, hi)
 //
 // over the taps in order, skipping those outside x (up to the sign of a
-// zero: columns outside x count as zeros).
-func (t *Kernels) DW3(s, pad int, w, x []float32, ih, iw int, y []float32, oh, ow int, bias []float32, lo, hi float32) {
+// zero: columns outside x count as zeros). cold says x comes from memory,
+// not the caches: AVX-512's stride 2 then reads it row by row (in order)
+// where it otherwise walks each column vector down the rows.
+func (t *Kernels) DW3(s, pad int, w, x []float32, ih, iw int, y []float32, oh, ow int, bias []float32, lo, hi float32, cold bool) {
 	c := len(bias)
 	if !t.HasDW3(s) || pad < 0 || c < 1 || len(w) < 9*c || ih < 1 || iw < 1 || len(x) < c*ih*iw || oh < 1 || ow < 1 ||
 		len(y) < c*oh*ow || oh != (ih+2*pad-3)/s+1 || ow != (iw+2*pad-3)/s+1 || ih+2*pad < 3 || iw+2*pad < 3 {
 		panic(fmt.Sprintf("floatk: %s DW3(stride %d, pad %d, %d channels, len(w) %d, %d values of %dx%d, %d of %dx%d): bad shape",
 			t.Name, s, pad, c, len(w), len(x), ih, iw, len(y), oh, ow))
 	}
-	t.dw3[s-1](oh, ow, ih, iw, pad, &w[0], &x[0], &y[0], &bias[0], lo, hi, c)
+	k := t.dw3[s-1]
+	if cold && s == 2 && t.dw3Cold != nil {
+		k = t.dw3Cold
+	}
+	k(oh, ow, ih, iw, pad, &w[0], &x[0], &y[0], &bias[0], lo, hi, c)
 }
 
 // Add sets c[i] = a[i] + b[i].

@@ -44,7 +44,7 @@ var (
 			gemmdph7_avx512, gemmdph8_avx512, gemmdph9_avx512, gemmdph10_avx512, gemmdph11_avx512, gemmdph12_avx512),
 		dotCol: tmpByRows(gemmdc1_avx512, gemmdc2_avx512, gemmdc3_avx512, gemmdc4_avx512, gemmdc5_avx512, gemmdc6_avx512,
 			gemmdc7_avx512, gemmdc8_avx512, gemmdc9_avx512, gemmdc10_avx512, gemmdc11_avx512, gemmdc12_avx512),
-		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx512, histCNZ: histcellnz_avx512, count8: count8, deint: deinterleave_avx512,
+		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, dw3Cold: dw3s2r_avx512, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx512, histCNZ: histcellnz_avx512, count8: count8, deint: deinterleave_avx512,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}} // AVX2's: ymm of float64 suffice
 )
 

@@ -167,27 +167,30 @@ func TestDW3(t *testing.T) {
 					const ch = 3
 					oh, ow := (ih+2*pad-3)/s+1, (iw+2*pad-3)/s+1
 					w, x, bias := randSlice(r, 9*ch), randSlice(r, ch*ih*iw), randSlice(r, ch)
-					y := randSlice(r, ch*oh*ow+1) // the last must stay
-					last := y[ch*oh*ow]
-					kt.DW3(s, pad, w, x, ih, iw, y[:ch*oh*ow], oh, ow, bias, 0, 6)
-					for c := range ch {
-						for oy := range oh {
-							for ox := range ow {
-								// ir's direct convolution: taps outside x skipped.
-								want := bias[c]
-								for ky := range 3 {
-									for kx := range 3 {
-										iy, ix := oy*s-pad+ky, ox*s-pad+kx
-										if iy >= 0 && iy < ih && ix >= 0 && ix < iw {
-											want += float32(w[9*c+ky*3+kx] * x[(c*ih+iy)*iw+ix])
+					for _, cold := range []bool{false, true} {
+						name := fmt.Sprintf("%s DW3 stride %d pad %d %dx%d cold %v", kt.Name, s, pad, ih, iw, cold)
+						y := randSlice(r, ch*oh*ow+1) // the last must stay
+						last := y[ch*oh*ow]
+						kt.DW3(s, pad, w, x, ih, iw, y[:ch*oh*ow], oh, ow, bias, 0, 6, cold)
+						for c := range ch {
+							for oy := range oh {
+								for ox := range ow {
+									// ir's direct convolution: taps outside x skipped.
+									want := bias[c]
+									for ky := range 3 {
+										for kx := range 3 {
+											iy, ix := oy*s-pad+ky, ox*s-pad+kx
+											if iy >= 0 && iy < ih && ix >= 0 && ix < iw {
+												want += float32(w[9*c+ky*3+kx] * x[(c*ih+iy)*iw+ix])
+											}
 										}
 									}
+									check(t, fmt.Sprintf("%s [%d][%d][%d]", name, c, oy, ox), y[(c*oh+oy)*ow+ox], clampRef(want, 0, 6))
 								}
-								check(t, fmt.Sprintf("%s DW3 stride %d pad %d %dx%d [%d][%d][%d]", kt.Name, s, pad, ih, iw, c, oy, ox), y[(c*oh+oy)*ow+ox], clampRef(want, 0, 6))
 							}
 						}
+						check(t, name+": past the end", y[ch*oh*ow], last)
 					}
-					check(t, fmt.Sprintf("%s DW3 stride %d pad %d %dx%d: past the end", kt.Name, s, pad, ih, iw), y[ch*oh*ow], last)
 				}
 			}
 		}

@@ -22540,8 +22540,331 @@ next:
 	RET
 
 // func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F
 TEXT ·dw3s2_avx512(SB), NOSPLIT, $0-88
+	VBROADCASTSS lo+72(FP), Z10
+	VBROADCASTSS hi+76(FP), Z11
+	VMOVDQU32    iota16<>+0(SB), Z12
+	MOVQ         iw+24(FP), AX
+	MOVQ         ow+8(FP), CX
+	VPBROADCASTD AX, Z13
+	VPBROADCASTD CX, Z14
+	VMOVDQU32    deint_idx<>+0(SB), Z15
+	VMOVDQU32    deint_idx<>+64(SB), Z16
+	MOVQ         x+48(FP), DX
+	MOVQ         y+56(FP), BX
+	MOVQ         ih+16(FP), SI
+	MOVQ         pad+32(FP), DI
+	SHLQ         $0x02, AX
+	MOVQ         DI, R9
+	SHLQ         $0x02, R9
+	SUBQ         R9, DX
+
+channel:
+	MOVQ         w+40(FP), R8
+	VBROADCASTSS (R8), Z0
+	VBROADCASTSS 4(R8), Z1
+	VBROADCASTSS 8(R8), Z2
+	VBROADCASTSS 12(R8), Z3
+	VBROADCASTSS 16(R8), Z4
+	VBROADCASTSS 20(R8), Z5
+	VBROADCASTSS 24(R8), Z6
+	VBROADCASTSS 28(R8), Z7
+	VBROADCASTSS 32(R8), Z8
+	ADDQ         $0x24, w+40(FP)
+	MOVQ         bias+64(FP), R8
+	VBROADCASTSS (R8), Z9
+	ADDQ         $0x04, bias+64(FP)
+	XORQ         R8, R8
+
+col:
+	VPBROADCASTD R8, Z17
+	VPADDD       Z12, Z17, Z17
+	VPCMPUD      $0x01, Z14, Z17, K1
+	MOVQ         R8, R9
+	SHLQ         $0x01, R9
+	SUBQ         DI, R9
+	VPBROADCASTD R9, Z17
+	VPADDD       Z12, Z17, Z17
+	VPCMPUD      $0x01, Z13, Z17, K2
+	VPADDD       dw3s2_shifts<>+0(SB), Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K3
+	VPADDD       dw3s2_shifts<>+64(SB), Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K4
+	VPADDD       dw3s2_shifts<>+128(SB), Z17, Z18
+	VPCMPUD      $0x01, Z13, Z18, K5
+	MOVQ         R8, R9
+	SHLQ         $0x01, R9
+	MOVQ         DI, R10
+	NEGQ         R10
+	CMPQ         R10, SI
+	JAE          zero1
+	MOVQ         R10, R11
+	IMULQ        AX, R11
+	ADDQ         DX, R11
+	VMOVUPS.Z    (R11)(R9*4), K2, Z18
+	VMOVUPS.Z    64(R11)(R9*4), K3, Z26
+	VMOVAPS      Z18, Z17
+	VPERMT2PS    Z26, Z15, Z17
+	VPERMT2PS    Z26, Z16, Z18
+	VMOVUPS.Z    8(R11)(R9*4), K4, Z19
+	VMOVUPS.Z    72(R11)(R9*4), K5, Z26
+	VPERMT2PS    Z26, Z15, Z19
+	JMP          loaded1
+
+zero1:
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+
+loaded1:
+	INCQ R10
+	LEAQ (BX)(R8*4), R12
+	MOVQ oh+0(FP), R13
+
+rows:
+	CMPQ      R10, SI
+	JAE       zero2
+	MOVQ      R10, R11
+	IMULQ     AX, R11
+	ADDQ      DX, R11
+	VMOVUPS.Z (R11)(R9*4), K2, Z21
+	VMOVUPS.Z 64(R11)(R9*4), K3, Z26
+	VMOVAPS   Z21, Z20
+	VPERMT2PS Z26, Z15, Z20
+	VPERMT2PS Z26, Z16, Z21
+	VMOVUPS.Z 8(R11)(R9*4), K4, Z22
+	VMOVUPS.Z 72(R11)(R9*4), K5, Z26
+	VPERMT2PS Z26, Z15, Z22
+	JMP       loaded2
+
+zero2:
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+
+loaded2:
+	INCQ      R10
+	CMPQ      R10, SI
+	JAE       zero3
+	MOVQ      R10, R11
+	IMULQ     AX, R11
+	ADDQ      DX, R11
+	VMOVUPS.Z (R11)(R9*4), K2, Z24
+	VMOVUPS.Z 64(R11)(R9*4), K3, Z26
+	VMOVAPS   Z24, Z23
+	VPERMT2PS Z26, Z15, Z23
+	VPERMT2PS Z26, Z16, Z24
+	VMOVUPS.Z 8(R11)(R9*4), K4, Z25
+	VMOVUPS.Z 72(R11)(R9*4), K5, Z26
+	VPERMT2PS Z26, Z15, Z25
+	JMP       loaded3
+
+zero3:
+	VXORPS Z23, Z23, Z23
+	VXORPS Z24, Z24, Z24
+	VXORPS Z25, Z25, Z25
+
+loaded3:
+	INCQ      R10
+	VMOVAPS   Z9, Z26
+	VMULPS    Z17, Z0, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z18, Z1, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z19, Z2, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z20, Z3, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z21, Z4, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z22, Z5, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z23, Z6, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z24, Z7, Z27
+	VADDPS    Z27, Z26, Z26
+	VMULPS    Z25, Z8, Z27
+	VADDPS    Z27, Z26, Z26
+	VMAXPS    Z26, Z10, Z26
+	VMINPS    Z26, Z11, Z26
+	VMOVUPS   Z26, K1, (R12)
+	LEAQ      (R12)(CX*4), R12
+	DECQ      R13
+	JZ        next
+	CMPQ      R10, SI
+	JAE       zero4
+	MOVQ      R10, R11
+	IMULQ     AX, R11
+	ADDQ      DX, R11
+	VMOVUPS.Z (R11)(R9*4), K2, Z21
+	VMOVUPS.Z 64(R11)(R9*4), K3, Z26
+	VMOVAPS   Z21, Z20
+	VPERMT2PS Z26, Z15, Z20
+	VPERMT2PS Z26, Z16, Z21
+	VMOVUPS.Z 8(R11)(R9*4), K4, Z22
+	VMOVUPS.Z 72(R11)(R9*4), K5, Z26
+	VPERMT2PS Z26, Z15, Z22
+	JMP       loaded4
+
+zero4:
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+
+loaded4:
+	INCQ      R10
+	CMPQ      R10, SI
+	JAE       zero5
+	MOVQ      R10, R11
+	IMULQ     AX, R11
+	ADDQ      DX, R11
+	VMOVUPS.Z (R11)(R9*4), K2, Z18
+	VMOVUPS.Z 64(R11)(R9*4), K3, Z26
+	VMOVAPS   Z18, Z17
+	VPERMT2PS Z26, Z15, Z17
+	VPERMT2PS Z26, Z16, Z18
+	VMOVUPS.Z 8(R11)(R9*4), K4, Z19
+	VMOVUPS.Z 72(R11)(R9*4), K5, Z26
+	VPERMT2PS Z26, Z15, Z19
+	JMP       loaded5
+
+zero5:
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+
+loaded5:
+	INCQ    R10
+	VMOVAPS Z9, Z26
+	VMULPS  Z23, Z0, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z24, Z1, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z25, Z2, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z20, Z3, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z21, Z4, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z22, Z5, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z17, Z6, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z18, Z7, Z27
+	VADDPS  Z27, Z26, Z26
+	VMULPS  Z19, Z8, Z27
+	VADDPS  Z27, Z26, Z26
+	VMAXPS  Z26, Z10, Z26
+	VMINPS  Z26, Z11, Z26
+	VMOVUPS Z26, K1, (R12)
+	LEAQ    (R12)(CX*4), R12
+	DECQ    R13
+	JZ      next
+	JMP     rows
+
+next:
+	ADDQ  $0x10, R8
+	CMPQ  R8, CX
+	JB    col
+	MOVQ  SI, R9
+	IMULQ AX, R9
+	ADDQ  R9, DX
+	MOVQ  oh+0(FP), R9
+	IMULQ CX, R9
+	LEAQ  (BX)(R9*4), BX
+	DECQ  channels+80(FP)
+	JNZ   channel
+	VZEROUPPER
+	RET
+
+DATA deint_idx<>+0(SB)/4, $0x00000000
+DATA deint_idx<>+4(SB)/4, $0x00000002
+DATA deint_idx<>+8(SB)/4, $0x00000004
+DATA deint_idx<>+12(SB)/4, $0x00000006
+DATA deint_idx<>+16(SB)/4, $0x00000008
+DATA deint_idx<>+20(SB)/4, $0x0000000a
+DATA deint_idx<>+24(SB)/4, $0x0000000c
+DATA deint_idx<>+28(SB)/4, $0x0000000e
+DATA deint_idx<>+32(SB)/4, $0x00000010
+DATA deint_idx<>+36(SB)/4, $0x00000012
+DATA deint_idx<>+40(SB)/4, $0x00000014
+DATA deint_idx<>+44(SB)/4, $0x00000016
+DATA deint_idx<>+48(SB)/4, $0x00000018
+DATA deint_idx<>+52(SB)/4, $0x0000001a
+DATA deint_idx<>+56(SB)/4, $0x0000001c
+DATA deint_idx<>+60(SB)/4, $0x0000001e
+DATA deint_idx<>+64(SB)/4, $0x00000001
+DATA deint_idx<>+68(SB)/4, $0x00000003
+DATA deint_idx<>+72(SB)/4, $0x00000005
+DATA deint_idx<>+76(SB)/4, $0x00000007
+DATA deint_idx<>+80(SB)/4, $0x00000009
+DATA deint_idx<>+84(SB)/4, $0x0000000b
+DATA deint_idx<>+88(SB)/4, $0x0000000d
+DATA deint_idx<>+92(SB)/4, $0x0000000f
+DATA deint_idx<>+96(SB)/4, $0x00000011
+DATA deint_idx<>+100(SB)/4, $0x00000013
+DATA deint_idx<>+104(SB)/4, $0x00000015
+DATA deint_idx<>+108(SB)/4, $0x00000017
+DATA deint_idx<>+112(SB)/4, $0x00000019
+DATA deint_idx<>+116(SB)/4, $0x0000001b
+DATA deint_idx<>+120(SB)/4, $0x0000001d
+DATA deint_idx<>+124(SB)/4, $0x0000001f
+GLOBL deint_idx<>(SB), RODATA|NOPTR, $128
+
+DATA dw3s2_shifts<>+0(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+4(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+8(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+12(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+16(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+20(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+24(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+28(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+32(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+36(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+40(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+44(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+48(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+52(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+56(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+60(SB)/4, $0x00000010
+DATA dw3s2_shifts<>+64(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+68(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+72(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+76(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+80(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+84(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+88(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+92(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+96(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+100(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+104(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+108(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+112(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+116(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+120(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+124(SB)/4, $0x00000002
+DATA dw3s2_shifts<>+128(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+132(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+136(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+140(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+144(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+148(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+152(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+156(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+160(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+164(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+168(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+172(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+176(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+180(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+184(SB)/4, $0x00000012
+DATA dw3s2_shifts<>+188(SB)/4, $0x00000012
+GLOBL dw3s2_shifts<>(SB), RODATA|NOPTR, $192
+
+// func dw3s2r_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+// Requires: AVX, AVX512F
+TEXT ·dw3s2r_avx512(SB), NOSPLIT, $0-88
 	VBROADCASTSS lo+72(FP), Z10
 	VBROADCASTSS hi+76(FP), Z11
 	VMOVDQU32    iota16<>+0(SB), Z12
@@ -22711,40 +23034,6 @@ tap2:
 	JNZ     channel
 	VZEROUPPER
 	RET
-
-DATA deint_idx<>+0(SB)/4, $0x00000000
-DATA deint_idx<>+4(SB)/4, $0x00000002
-DATA deint_idx<>+8(SB)/4, $0x00000004
-DATA deint_idx<>+12(SB)/4, $0x00000006
-DATA deint_idx<>+16(SB)/4, $0x00000008
-DATA deint_idx<>+20(SB)/4, $0x0000000a
-DATA deint_idx<>+24(SB)/4, $0x0000000c
-DATA deint_idx<>+28(SB)/4, $0x0000000e
-DATA deint_idx<>+32(SB)/4, $0x00000010
-DATA deint_idx<>+36(SB)/4, $0x00000012
-DATA deint_idx<>+40(SB)/4, $0x00000014
-DATA deint_idx<>+44(SB)/4, $0x00000016
-DATA deint_idx<>+48(SB)/4, $0x00000018
-DATA deint_idx<>+52(SB)/4, $0x0000001a
-DATA deint_idx<>+56(SB)/4, $0x0000001c
-DATA deint_idx<>+60(SB)/4, $0x0000001e
-DATA deint_idx<>+64(SB)/4, $0x00000001
-DATA deint_idx<>+68(SB)/4, $0x00000003
-DATA deint_idx<>+72(SB)/4, $0x00000005
-DATA deint_idx<>+76(SB)/4, $0x00000007
-DATA deint_idx<>+80(SB)/4, $0x00000009
-DATA deint_idx<>+84(SB)/4, $0x0000000b
-DATA deint_idx<>+88(SB)/4, $0x0000000d
-DATA deint_idx<>+92(SB)/4, $0x0000000f
-DATA deint_idx<>+96(SB)/4, $0x00000011
-DATA deint_idx<>+100(SB)/4, $0x00000013
-DATA deint_idx<>+104(SB)/4, $0x00000015
-DATA deint_idx<>+108(SB)/4, $0x00000017
-DATA deint_idx<>+112(SB)/4, $0x00000019
-DATA deint_idx<>+116(SB)/4, $0x0000001b
-DATA deint_idx<>+120(SB)/4, $0x0000001d
-DATA deint_idx<>+124(SB)/4, $0x0000001f
-GLOBL deint_idx<>(SB), RODATA|NOPTR, $128
 
 // func add_avx512(n int, a *float32, b *float32, c *float32)
 // Requires: AVX, AVX512F

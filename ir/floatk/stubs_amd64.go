@@ -449,6 +449,11 @@ func dw3s1_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float3
 //go:noescape
 func dw3s2_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
 
+// dw3s2r_avx512 is the direct 3x3 stride-2 depthwise kernel (see dw3Go).
+//
+//go:noescape
+func dw3s2r_avx512(oh int, ow int, ih int, iw int, pad int, w *float32, x *float32, y *float32, bias *float32, lo float32, hi float32, channels int)
+
 // add_avx512 is addGo for n a multiple of the vector width.
 //
 //go:noescape

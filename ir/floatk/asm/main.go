@@ -58,6 +58,7 @@ func main() {
 		if t.vw == 16 {
 			dw3s1(t)
 			dw3s2(t)
+			dw3s2Rows(t)
 		} else {
 			dw3ymm(t, 1)
 			dw3ymm(t, 2)
@@ -770,15 +771,134 @@ func depthwise(t tier) {
 //
 //	y[oy][ox] = clamp(bias + sum_{ky,kx} w[ky*3+kx]*x[oy*2-pad+ky][ox*2-pad+kx], lo, hi)
 //
-// taps in order, each product rounded before it is added; taps of rows
-// outside the plane are skipped and columns outside it read zeros (masked
-// loads, which never touch them), as the reference skips them up to the sign
-// of a zero. Vectors of vw outputs along a row, each from 2vw input columns
-// split into even and odd ones; a masked store ends the row. Stride 1 is
-// dw3s1.
+// taps in order, each product rounded before it is added; rows and columns
+// outside the plane read zeros (masked loads, which never touch them), whose
+// products differ from the reference's skipped taps only in the sign of a
+// zero. Like dw3s1 it walks each vector of vw output columns down the rows:
+// an output row's last input row is the next one's first, so a row loads two
+// input rows (each 2vw columns split into even and odd ones, and the even
+// ones moved on by one), and the rows' sums are independent chains where one
+// row at a time waited on its nine dependent adds. Stride 1 is dw3s1.
 func dw3s2(t tier) {
+	d := dw3Start(t, 2, "dw3s2")
+	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
+	ie, io := t.vec(), t.vec()
+	VMOVDQU32(deintData().Offset(0), ie)
+	VMOVDQU32(deintData().Offset(64), io)
+	ps := params("x", "y", "ih", "pad")
+	x, y, ih, pad := ps[0], ps[1], ps[2], ps[3]
+	SHLQ(U8(2), iw) // bytes from now on
+	ox, col, iy, r, yc, cnt := GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+	MOVQ(pad, col)
+	SHLQ(U8(2), col)
+	SUBQ(col, x)                  // x is column -pad of row 0 from now on
+	var rows [3][3]reg.VecVirtual // even, odd, even moved on by one
+	for i := range rows {
+		for kx := range rows[i] {
+			rows[i][kx] = t.vec()
+		}
+	}
+	kst := K()
+	var kl [4]reg.OpmaskVirtual
+	for i := range kl {
+		kl[i] = K()
+	}
+	acc, p, b := t.vec(), t.vec(), t.vec()
+	labels := 0
+	// load sets dst to input row iy at the vector's columns (zeros outside
+	// the plane) and moves iy on.
+	load := func(dst [3]reg.VecVirtual) {
+		labels++
+		zero, done := fmt.Sprintf("zero%d", labels), fmt.Sprintf("loaded%d", labels)
+		CMPQ(iy, ih)
+		JAE(LabelRef(zero)) // unsigned: below 0 too
+		MOVQ(iy, r)
+		IMULQ(iw, r)
+		ADDQ(x, r)
+		at := func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} }
+		// Columns 2j (kx 0) and 2j+1 (kx 1), then 2j+2 (kx 2); VPERMT2PS
+		// overwrites its first table: one copy.
+		VMOVUPS_Z(at(0), kl[0], dst[1])
+		VMOVUPS_Z(at(t.vw), kl[1], b)
+		VMOVAPS(dst[1], dst[0])
+		VPERMT2PS(b, ie, dst[0])
+		VPERMT2PS(b, io, dst[1])
+		VMOVUPS_Z(at(2), kl[2], dst[2])
+		VMOVUPS_Z(at(t.vw+2), kl[3], b)
+		VPERMT2PS(b, ie, dst[2])
+		JMP(LabelRef(done))
+		Label(zero)
+		for _, v := range dst {
+			VXORPS(v, v, v)
+		}
+		Label(done)
+		INCQ(iy)
+	}
+	Label("channel")
+	channelStart(wv, bias)
+	XORQ(ox, ox)
+	Label("col")
+	// Masks: lanes whose output exists, and those whose loads read columns
+	// inside the plane (the even columns' first vector, then the others at
+	// dw3s2Shifts).
+	cv, tmp := t.vec(), t.vec()
+	VPBROADCASTD(ox.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), owv, cv, kst) // ox+j < ow
+	MOVQ(ox, col)
+	SHLQ(U8(1), col)
+	SUBQ(pad, col)
+	VPBROADCASTD(col.As32(), cv)
+	VPADDD(iota, cv, cv)
+	VPCMPUD(U8(1), iwv, cv, kl[0])
+	for i := range 3 {
+		VPADDD(dw3s2Shifts().Offset(64*i), cv, tmp)
+		VPCMPUD(U8(1), iwv, tmp, kl[i+1])
+	}
+	MOVQ(ox, col)
+	SHLQ(U8(1), col) // the input column of lane 0, from x's column -pad
+	MOVQ(pad, iy)
+	NEGQ(iy)
+	load(rows[0])
+	LEAQ(Mem{Base: y, Index: ox, Scale: 4}, yc)
+	Load(Param("oh"), cnt)
+	Label("rows")
+	// Two output rows, the first and last rows' roles swapping.
+	for u := range 2 {
+		top, mid, bot := rows[2*u], rows[1], rows[2-2*u]
+		load(mid)
+		load(bot)
+		VMOVAPS(bias, acc)
+		for ky, rv := range [3][3]reg.VecVirtual{top, mid, bot} {
+			for kx, v := range rv {
+				VMULPS(v, wv[ky*3+kx], p)
+				VADDPS(p, acc, acc)
+			}
+		}
+		VMAXPS(acc, lo, acc)
+		VMINPS(acc, hi, acc)
+		VMOVUPS(acc, kst, Mem{Base: yc})
+		LEAQ(Mem{Base: yc, Index: ow, Scale: 4}, yc)
+		DECQ(cnt)
+		JZ(LabelRef("next"))
+	}
+	JMP(LabelRef("rows"))
+	Label("next")
+	nextColumn(t, ox, ow, ih, iw, x, y, col)
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
+	VZEROUPPER()
+	RET()
+}
+
+// dw3s2Rows is dw3s2 along the rows, for planes streaming from memory,
+// which it reads in order where dw3s2's walk down the columns waits on them:
+// vectors of vw outputs along a row, each from 2vw input columns split into
+// even and odd ones, taps of rows outside the plane skipped; a masked store
+// ends the row.
+func dw3s2Rows(t tier) {
 	const s = 2
-	d := dw3Start(t, 2)
+	d := dw3Start(t, s, "dw3s2r")
 	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
 	// Column offsets of the loads after the first: the second vector, then
 	// both moved on by 2 columns.
@@ -899,7 +1019,7 @@ func dw3s2(t tier) {
 // input row. Rows outside the plane are zeros: adding their products (zeros)
 // differs from skipping them only in the sign of a zero.
 func dw3s1(t tier) {
-	d := dw3Start(t, 1)
+	d := dw3Start(t, 1, "dw3s1")
 	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
 	one, two := t.vec(), t.vec()
 	g := GP32()
@@ -1285,8 +1405,8 @@ type dw3Regs struct {
 
 // dw3Start starts the direct 3x3 depthwise kernel of stride s: the lo and
 // hi bounds, the lane indices, iw and ow.
-func dw3Start(t tier, s int) dw3Regs {
-	name := fmt.Sprintf("dw3s%d_%s", s, t.name)
+func dw3Start(t tier, s int, base string) dw3Regs {
+	name := fmt.Sprintf("%s_%s", base, t.name)
 	kernel(name, "func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)", fmt.Sprintf("%s is the direct 3x3 stride-%d depthwise kernel (see dw3Go).", name, s))
 	var d dw3Regs
 	for i := range d.wv {
@@ -1334,7 +1454,7 @@ func nextColumn(t tier, ox, ow, ih, iw, x, y, tmp reg.Register) {
 	LEAQ(Mem{Base: y, Index: tmp, Scale: 4}, y)
 }
 
-var iotaMem, deintMem *Mem
+var iotaMem, deintMem, dw3s2Mem *Mem
 
 // rodata is the read-only table name, declared and filled by fill on the
 // first call only.
@@ -1352,6 +1472,18 @@ func iotaData() Mem {
 	return rodata(&iotaMem, "iota16", func() {
 		for i := range 16 {
 			DATA(4*i, U32(i))
+		}
+	})
+}
+
+// dw3s2Shifts is dw3s2's column offsets of the loads after the first, a
+// vector each: the second vector, then both moved on by 2 columns.
+func dw3s2Shifts() Mem {
+	return rodata(&dw3s2Mem, "dw3s2_shifts", func() {
+		for i, sh := range []int{16, 2, 18} {
+			for j := range 16 {
+				DATA(64*i+4*j, U32(sh))
+			}
 		}
 	})
 }
