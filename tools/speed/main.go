@@ -61,7 +61,7 @@ var models = map[string]model{
 type result struct {
 	name          string
 	b1, b16       float64
-	b1Detail      string
+	b1Detail      string // printed under the table
 	b1Err, b16Err string
 }
 
@@ -353,6 +353,9 @@ func (bs *bests) add(r result, b1, b16 bool) {
 		bs.order = append(bs.order, r.name)
 	}
 	if b1 {
+		if r.b1 < b.b1 {
+			b.b1Detail = r.b1Detail // the fastest round's
+		}
 		b.b1 = min(b.b1, r.b1)
 		if b.b1Err == "" {
 			b.b1Err = r.b1Err
@@ -447,6 +450,15 @@ func report(m model, rs []result, md bool, repeats int) {
 	}
 	if len(notes) > 0 {
 		fmt.Fprintf(&b, "\n%s\n", strings.Join(notes, "\n"))
+	}
+	var details []string
+	for _, r := range rs {
+		if r.b1Detail != "" {
+			details = append(details, fmt.Sprintf("%s: batch 1 %s", r.name, r.b1Detail))
+		}
+	}
+	if len(details) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", strings.Join(details, "\n"))
 	}
 	if p := fastestPeer(rs); ref != nil && p != nil {
 		fmt.Fprintf(&b, "\nfastest peer at batch 1: %s, %.2f ms; ptqc / it = %.2f\n", p.name, p.b1, ref.b1/p.b1)
