@@ -781,7 +781,7 @@ func depthwise(t tier) {
 // row at a time waited on its nine dependent adds. Stride 1 is dw3s1.
 func dw3s2(t tier) {
 	d := dw3Start(t, 2, "dw3s2")
-	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
+	wv, bias, iota, iw, iwv, owv := d.wv, d.bias, d.iota, d.iw, d.iwv, d.owv
 	ie, io := t.vec(), t.vec()
 	VMOVDQU32(deintData().Offset(0), ie)
 	VMOVDQU32(deintData().Offset(64), io)
@@ -809,30 +809,19 @@ func dw3s2(t tier) {
 	// the plane) and moves iy on.
 	load := func(dst [3]reg.VecVirtual) {
 		labels++
-		zero, done := fmt.Sprintf("zero%d", labels), fmt.Sprintf("loaded%d", labels)
-		CMPQ(iy, ih)
-		JAE(LabelRef(zero)) // unsigned: below 0 too
-		MOVQ(iy, r)
-		IMULQ(iw, r)
-		ADDQ(x, r)
-		at := func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} }
-		// Columns 2j (kx 0) and 2j+1 (kx 1), then 2j+2 (kx 2); VPERMT2PS
-		// overwrites its first table: one copy.
-		VMOVUPS_Z(at(0), kl[0], dst[1])
-		VMOVUPS_Z(at(t.vw), kl[1], b)
-		VMOVAPS(dst[1], dst[0])
-		VPERMT2PS(b, ie, dst[0])
-		VPERMT2PS(b, io, dst[1])
-		VMOVUPS_Z(at(2), kl[2], dst[2])
-		VMOVUPS_Z(at(t.vw+2), kl[3], b)
-		VPERMT2PS(b, ie, dst[2])
-		JMP(LabelRef(done))
-		Label(zero)
-		for _, v := range dst {
-			VXORPS(v, v, v)
-		}
-		Label(done)
-		INCQ(iy)
+		dw3InputRow(labels, iy, ih, iw, x, r, dst, func() {
+			at := func(c int) Mem { return Mem{Base: r, Index: col, Scale: 4, Disp: 4 * c} }
+			// Columns 2j (kx 0) and 2j+1 (kx 1), then 2j+2 (kx 2); VPERMT2PS
+			// overwrites its first table: one copy.
+			VMOVUPS_Z(at(0), kl[0], dst[1])
+			VMOVUPS_Z(at(t.vw), kl[1], b)
+			VMOVAPS(dst[1], dst[0])
+			VPERMT2PS(b, ie, dst[0])
+			VPERMT2PS(b, io, dst[1])
+			VMOVUPS_Z(at(2), kl[2], dst[2])
+			VMOVUPS_Z(at(t.vw+2), kl[3], b)
+			VPERMT2PS(b, ie, dst[2])
+		})
 	}
 	Label("channel")
 	channelStart(wv, bias)
@@ -868,27 +857,9 @@ func dw3s2(t tier) {
 		top, mid, bot := rows[2*u], rows[1], rows[2-2*u]
 		load(mid)
 		load(bot)
-		VMOVAPS(bias, acc)
-		for ky, rv := range [3][3]reg.VecVirtual{top, mid, bot} {
-			for kx, v := range rv {
-				VMULPS(v, wv[ky*3+kx], p)
-				VADDPS(p, acc, acc)
-			}
-		}
-		VMAXPS(acc, lo, acc)
-		VMINPS(acc, hi, acc)
-		VMOVUPS(acc, kst, Mem{Base: yc})
-		LEAQ(Mem{Base: yc, Index: ow, Scale: 4}, yc)
-		DECQ(cnt)
-		JZ(LabelRef("next"))
+		dw3OutRow(d, [3][3]reg.VecVirtual{top, mid, bot}, acc, p, kst, yc, cnt)
 	}
-	JMP(LabelRef("rows"))
-	Label("next")
-	nextColumn(t, ox, ow, ih, iw, x, y, col)
-	DECQ(addr(Param("channels")))
-	JNZ(LabelRef("channel"))
-	VZEROUPPER()
-	RET()
+	dw3End(t, d, ox, ih, x, y, col)
 }
 
 // dw3s2Rows is dw3s2 along the rows, for planes streaming from memory,
@@ -1020,7 +991,7 @@ func dw3s2Rows(t tier) {
 // differs from skipping them only in the sign of a zero.
 func dw3s1(t tier) {
 	d := dw3Start(t, 1, "dw3s1")
-	wv, bias, lo, hi, iota, iw, ow, iwv, owv := d.wv, d.bias, d.lo, d.hi, d.iota, d.iw, d.ow, d.iwv, d.owv
+	wv, bias, iota, iw, iwv, owv := d.wv, d.bias, d.iota, d.iw, d.iwv, d.owv
 	one, two := t.vec(), t.vec()
 	g := GP32()
 	MOVL(U32(1), g)
@@ -1046,22 +1017,11 @@ func dw3s1(t tier) {
 	// the plane) and moves iy on.
 	load := func(dst [3]reg.VecVirtual) {
 		labels++
-		zero, done := fmt.Sprintf("zero%d", labels), fmt.Sprintf("loaded%d", labels)
-		CMPQ(iy, ih)
-		JAE(LabelRef(zero)) // unsigned: below 0 too
-		MOVQ(iy, r)
-		IMULQ(iw, r)
-		ADDQ(x, r)
-		for kx, v := range dst {
-			VMOVUPS_Z(Mem{Base: r, Index: ox, Scale: 4, Disp: 4 * kx}, kl[kx], v)
-		}
-		JMP(LabelRef(done))
-		Label(zero)
-		for _, v := range dst {
-			VXORPS(v, v, v)
-		}
-		Label(done)
-		INCQ(iy)
+		dw3InputRow(labels, iy, ih, iw, x, r, dst, func() {
+			for kx, v := range dst {
+				VMOVUPS_Z(Mem{Base: r, Index: ox, Scale: 4, Disp: 4 * kx}, kl[kx], v)
+			}
+		})
 	}
 	Label("channel")
 	channelStart(wv, bias)
@@ -1090,27 +1050,9 @@ func dw3s1(t tier) {
 	for u := range 3 {
 		top, mid, bot := rows[u], rows[(u+1)%3], rows[(u+2)%3]
 		load(bot)
-		VMOVAPS(bias, acc)
-		for ky, rv := range [3][3]reg.VecVirtual{top, mid, bot} {
-			for kx, v := range rv {
-				VMULPS(v, wv[ky*3+kx], p)
-				VADDPS(p, acc, acc)
-			}
-		}
-		VMAXPS(acc, lo, acc)
-		VMINPS(acc, hi, acc)
-		VMOVUPS(acc, kst, Mem{Base: yc})
-		LEAQ(Mem{Base: yc, Index: ow, Scale: 4}, yc)
-		DECQ(cnt)
-		JZ(LabelRef("next"))
+		dw3OutRow(d, [3][3]reg.VecVirtual{top, mid, bot}, acc, p, kst, yc, cnt)
 	}
-	JMP(LabelRef("rows"))
-	Label("next")
-	nextColumn(t, ox, ow, ih, iw, x, y, col)
-	DECQ(addr(Param("channels")))
-	JNZ(LabelRef("channel"))
-	VZEROUPPER()
-	RET()
+	dw3End(t, d, ox, ih, x, y, col)
 }
 
 // dw3ymm is dw3s1 and dw3s2 for AVX2 (no opmasks, 16 vector registers):
@@ -1424,6 +1366,58 @@ func dw3Start(t tier, s int, base string) dw3Regs {
 	VPBROADCASTD(d.iw.As32(), d.iwv)
 	VPBROADCASTD(d.ow.As32(), d.owv)
 	return d
+}
+
+// dw3InputRow emits the column walks' load of input row iy (then moved on)
+// into dst: fill, with r at the row's column -pad (x + iy*iw), inside the
+// plane, zeros outside it; n numbers its labels.
+func dw3InputRow(n int, iy, ih, iw, x, r reg.GPVirtual, dst [3]reg.VecVirtual, fill func()) {
+	zero, done := fmt.Sprintf("zero%d", n), fmt.Sprintf("loaded%d", n)
+	CMPQ(iy, ih)
+	JAE(LabelRef(zero)) // unsigned: below 0 too
+	MOVQ(iy, r)
+	IMULQ(iw, r)
+	ADDQ(x, r)
+	fill()
+	JMP(LabelRef(done))
+	Label(zero)
+	for _, v := range dst {
+		VXORPS(v, v, v)
+	}
+	Label(done)
+	INCQ(iy)
+}
+
+// dw3OutRow emits one output row of the column walks (dw3s1, dw3s2) from
+// the three input rows' vectors rv (kx order): the nine taps in order, the
+// clamp, the masked store at yc, which moves on a row; it jumps to next
+// after the last row (cnt counts them down).
+func dw3OutRow(d dw3Regs, rv [3][3]reg.VecVirtual, acc, p reg.VecVirtual, kst reg.OpmaskVirtual, yc, cnt reg.GPVirtual) {
+	VMOVAPS(d.bias, acc)
+	for ky := range rv {
+		for kx, v := range rv[ky] {
+			VMULPS(v, d.wv[ky*3+kx], p)
+			VADDPS(p, acc, acc)
+		}
+	}
+	VMAXPS(acc, d.lo, acc)
+	VMINPS(acc, d.hi, acc)
+	VMOVUPS(acc, kst, Mem{Base: yc})
+	LEAQ(Mem{Base: yc, Index: d.ow, Scale: 4}, yc)
+	DECQ(cnt)
+	JZ(LabelRef("next"))
+}
+
+// dw3End ends the column walks' row loop (labelled rows) and moves on to
+// the next column vector and channel (tmp a scratch).
+func dw3End(t tier, d dw3Regs, ox, ih, x, y, tmp reg.GPVirtual) {
+	JMP(LabelRef("rows"))
+	Label("next")
+	nextColumn(t, ox, d.ow, ih, d.iw, x, y, tmp)
+	DECQ(addr(Param("channels")))
+	JNZ(LabelRef("channel"))
+	VZEROUPPER()
+	RET()
 }
 
 // channelStart broadcasts the channel's 9 weights and bias into wv and bias
