@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x59b0ee6eb9676f3f
+const forwardBuild uint64 = 0xf01dcbc683e2d6c2
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
