@@ -808,12 +808,12 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		g.VPUNPCKHWD(us[3], us[1], dst[3])
 		return dst
 	}
-	begin := func(accs []reg.VecPhysical) {
+	begin := func() {
 		for i, a := range accs {
 			load(mem(dTab, vb*i), a)
 		}
 	}
-	dot := func(kx, gr int, packed, accs []reg.VecPhysical) {
+	dot := func(kx, gr int, packed []reg.VecPhysical) {
 		for i, a := range accs {
 			if !g.emulate {
 				g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
@@ -829,10 +829,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			}
 		}
 	}
-	// end requantizes and stores accs at dOut and moves dOut to the next
-	// pixel (dPix moves apart: a window's next pixel is read before this
-	// one is stored).
-	end := func(accs []reg.VecPhysical) {
+	end := func() {
 		pk := g.pk
 		for i, a := range accs {
 			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
@@ -855,36 +852,24 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		default:
 			g.VMOVDQU8(accs[0], mem(dOut, 0))
 		}
+		g.ADDQ(i32(g.w.SW*g.cp), dPix)
 		g.ADDQ(i32(g.cp), dOut)
 	}
-	nextIn := func() { g.ADDQ(i32(g.w.SW*g.cp), dPix) }
 	pixel := func(vx []bool) {
-		begin(accs)
+		begin()
 		for kx := 0; kx < g.w.KW; kx++ {
 			for gr := 0; gr < g.quadGroups(); gr++ {
-				dot(kx, gr, pack(kx*g.w.DW*g.cp, gr, vx[kx], set(0)), accs)
+				dot(kx, gr, pack(kx*g.w.DW*g.cp, gr, vx[kx], set(0)))
 			}
 		}
-		nextIn()
-		end(accs)
+		end()
 	}
 	// window runs cnt pixels whose taps are all inside the image keeping the
 	// packed kernel columns in registers: a column packed for one pixel serves
 	// the next ones (stride 1: every column is packed once instead of K times).
 	// slots[kx] is the register set holding kernel column kx; the loop is
-	// unrolled until the assignment and the accumulators come back to the
-	// start. Pixels rotate through sets of accumulators (three; two where
-	// four kernel columns take Z27-Z30), and each step requantizes the
-	// oldest pixel still pending: a pixel's sums and epilogue are one long
-	// chain, and issued back to back they filled the scheduler with waiting
-	// uops (Sapphire Rapids ran the step at about half its ports' rate).
+	// unrolled until the assignment comes back to the start.
 	window := func(cnt int) {
-		sets := [][]reg.VecPhysical{accs, {v(10), v(11), v(12), v(13)}, {v(27), v(28), v(29), v(30)}}
-		if g.w.KW > 3 {
-			sets = sets[:2]
-		}
-		depth := len(sets)
-		par, pending := 0, 0 // par: the next pixel's set; pending: pixels summed, not stored
 		k, st := g.w.KW, g.w.SW
 		slots := make([]int, k)
 		for kx := range slots {
@@ -895,31 +880,19 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		// returns without writing the set.
 		held := make([][]reg.VecPhysical, k)
 		step := func(fresh int) {
-			cur := sets[par]
-			begin(cur)
+			begin()
 			for kx := 0; kx < k; kx++ {
 				if kx >= k-fresh {
 					held[slots[kx]] = pack(kx*g.cp, 0, true, set(slots[kx]))
 				}
-				dot(kx, 0, held[slots[kx]], cur)
+				dot(kx, 0, held[slots[kx]])
 			}
-			nextIn()
-			if pending == depth-1 {
-				end(sets[(par+1)%depth])
-			} else {
-				pending++
-			}
-			par = (par + 1) % depth
+			end()
 			slots = advance(slots, st)
 		}
 		step(k)
 		cnt--
-		// The loop's steps all end a pixel: the pipeline fills before it.
-		for ; pending < depth-1 && cnt > 0; cnt-- {
-			step(min(st, k))
-		}
 		u, _ := windowPeriod(k, st)
-		u *= depth / gcd(u, depth)
 		if n := cnt / u; n > 0 {
 			lp := g.label("qwin")
 			if n > 1 {
@@ -936,9 +909,6 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		}
 		for range cnt % u {
 			step(min(st, k))
-		}
-		for ; pending > 0; pending-- {
-			end(sets[(par+depth-pending)%depth])
 		}
 	}
 	for _, c := range cols {
@@ -1011,12 +981,4 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return len(a) == len(b)
-}
-
-// gcd is the greatest common divisor of a and b.
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }

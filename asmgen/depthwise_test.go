@@ -82,8 +82,8 @@ func TestDepthwise(t *testing.T) {
 		{c: 72, k: 3, s: 1, p: 1, h: 12, w: 5, act: "relu6"},
 		{c: 200, k: 3, s: 2, p: 1, h: 7, w: 6, act: "relu6"},
 		{c: 64, k: 5, s: 1, p: 2, h: 5, w: 6},
-		// Rows of 2, 3 and 10 pixels inside the padding: the accumulator
-		// rotation's fill, a loop of none, and a loop with a remainder.
+		// Rows of 2, 3 and 10 pixels inside the padding: windows of a
+		// step or two, and unrolled loops with and without a remainder.
 		{c: 64, k: 3, s: 1, p: 1, h: 3, w: 4},
 		{c: 80, k: 3, s: 1, p: 1, h: 3, w: 5, act: "relu"},
 		{c: 64, k: 3, s: 1, p: 1, h: 4, w: 12, act: "relu6"},

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf01dcbc683e2d6c2
+const forwardBuild uint64 = 0xf77d30c698399f20
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
