@@ -64,6 +64,7 @@ type step struct {
 	k, m, n int
 	im2col  bool // else 1x1, stride 1, no padding, one group: cols is the input (GemmDot)
 	phased  bool // GemmDotPhased, a's steps in floatk.PhaseOrder
+	stream  bool // GemmDotStream: an output bound for memory (streamMinOut)
 	mr      int  // rows per panel
 	// Strided im2col reads each input channel split into SH x SW phase
 	// planes of hq x wq (see splitPhases): a run of output columns then
@@ -140,6 +141,16 @@ const phasedMinK = 64
 // faster with the output in cache).
 const phasedMaxOut = 1 << 20
 
+// streamMinOut is the outputs (a sample's) from which a short-sum 1x1
+// conv writes them with non-temporal stores (GemmDotStream): 4 MB, past
+// the L2 of every CPU the tiers run on, so the lines go to memory either
+// way, and without the stores' reads of them from memory first
+// (MobileNetV2-224's 16 -> 96 at 112x112, 4.8 MB: 1.3-1.5 -> 0.5 ms on a
+// Sapphire Rapids core, its consumer 0.1 ms slower). At 56x56x144 (1.8
+// MB, in Sapphire Rapids' L2) they made that layer's consumers slower by
+// more than they saved.
+var streamMinOut = 1 << 20 // a variable for tests
+
 func (p *Program) gemmStep(st *step) {
 	c := st.nd.Conv
 	out := p.g.Tensors[st.nd.Out].Shape
@@ -166,6 +177,7 @@ func (p *Program) gemmStep(st *step) {
 		order = floatk.PhaseOrder(st.k)
 	default:
 		st.mr = p.k.MRDot
+		st.stream = st.m*st.n >= streamMinOut
 	}
 	mr := st.mr
 	st.a = make([]float32, 0, c.OutC*st.k)
@@ -520,6 +532,8 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		}
 		tile := p.tileScratch(K)
 		defer putScratch(tile)
+		// A part hook reads the output right away: from the caches.
+		stream := st.stream && part == nil
 		for t0 := j0; t0 < j1; t0 += nr {
 			b := cols[base+t0-j0:]
 			if !st.im2col && t0+nr > N {
@@ -530,11 +544,14 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 				for i := range K {
 					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
 				}
-				p.gemmTile(st, a, bias, e, nr, o, N, t0, N-t0, lo, hi, *tile)
+				p.gemmTile(st, a, bias, e, nr, o, N, t0, N-t0, lo, hi, *tile, false)
 				putScratch(edge)
 				continue
 			}
-			p.gemmTile(st, a, bias, b, ldb, o, N, t0, min(nr, N-t0), lo, hi, *tile)
+			p.gemmTile(st, a, bias, b, ldb, o, N, t0, min(nr, N-t0), lo, hi, *tile, stream)
+		}
+		if stream {
+			kt.FenceStream()
 		}
 		if buf != nil {
 			putScratch(buf)
@@ -581,7 +598,7 @@ func (p *Program) gemmSmall(st *step, in []float32, ie int, out []float32, oe in
 		for r0 := 0; r0 < M; r0 += rb {
 			r1 := min(M, r0+rb)
 			for t0 := 0; t0 < w; t0 += nr {
-				p.gemmTile(st, st.a[r0*K:r1*K], st.bias[r0:r1], b[t0:], w, c[r0*w:], w, t0, min(nr, w-t0), lo, hi, *tile)
+				p.gemmTile(st, st.a[r0*K:r1*K], st.bias[r0:r1], b[t0:], w, c[r0*w:], w, t0, min(nr, w-t0), lo, hi, *tile, false)
 			}
 		}
 		putScratch(tile)
@@ -616,14 +633,15 @@ func (p *Program) tileScratch(k int) *[]float32 {
 // columns at stride ldb. A phased tile of HalfNR columns or fewer takes
 // GemmDotPhasedHalf, which computes half as much padding, one of a single
 // column GemmDotPhasedCol, none, and one of HalfNR+1 both (a 7x7 plane's
-// last 17 columns on AVX-512). scratch is tileScratch's.
-func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0, cols int, lo, hi float32, scratch []float32) {
+// last 17 columns on AVX-512). scratch is tileScratch's; stream: a full
+// GemmDot tile goes straight to memory (GemmDotStream).
+func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32, N, t0, cols int, lo, hi float32, scratch []float32, stream bool) {
 	kt := p.k
 	nr, mr := kt.NR, st.mr
 	K, M := st.k, len(bias)
 	if h := kt.HalfNR(); st.phased && h > 0 && cols == h+1 && kt.HasCol() {
-		p.gemmTile(st, a, bias, b, ldb, o, N, t0, h, lo, hi, scratch)
-		p.gemmTile(st, a, bias, b[h:], ldb, o, N, t0+h, 1, lo, hi, scratch)
+		p.gemmTile(st, a, bias, b, ldb, o, N, t0, h, lo, hi, scratch, false)
+		p.gemmTile(st, a, bias, b[h:], ldb, o, N, t0+h, 1, lo, hi, scratch, false)
 		return
 	}
 	if st.phased && cols == 1 && kt.HasCol() {
@@ -650,6 +668,10 @@ func (p *Program) gemmTile(st *step, a, bias, b []float32, ldb int, o []float32,
 	case st.phased:
 		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
 			kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		}
+	case stream && cols == nr:
+		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {
+			kt.GemmDotStream(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 		}
 	default:
 		gemm = func(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32) {

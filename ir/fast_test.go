@@ -139,6 +139,27 @@ func TestFastMatchesReferenceRandomConvs(t *testing.T) {
 	}
 }
 
+// TestFastStreamMatchesReference runs every short-sum 1x1 conv with
+// GemmDotStream's non-temporal stores: planes whose rows are whole vectors
+// (16x16) take them, the others (7x9) fall back to GemmDot.
+func TestFastStreamMatchesReference(t *testing.T) {
+	defer func(n int) { streamMinOut = n }(streamMinOut)
+	streamMinOut = 0
+	for _, hw := range [][2]int{{16, 16}, {7, 9}, {32, 8}} {
+		c := Conv{InC: 8, OutC: 11, Groups: 1, Window: SquareWindow(1, 1, 0)}
+		g := convGraph(c, hw[0], hw[1], ActReLU6, 3)
+		p, err := Compile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.steps[0].stream {
+			t.Fatalf("%dx%d: the conv does not stream", hw[0], hw[1])
+		}
+		checkFast(t, g, 3, 5)
+	}
+	checkFast(t, Fuse(randomGraph(t, smallDesc(), 1)), 3, 2)
+}
+
 func TestFastMatchesReferenceMobileNetV2(t *testing.T) {
 	g := randomGraph(t, smallDesc(), 1)
 	checkFast(t, Fuse(g), 5, 2)

@@ -17,6 +17,7 @@ package floatk
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -37,6 +38,7 @@ type Kernels struct {
 
 	seq     gemmFunc
 	dot     tmpGemmFunc
+	dotNT   tmpGemmFunc // GemmDotStream; nil: none
 	dotPh   tmpGemmFunc
 	dotPhH  tmpGemmFunc // GemmDotPhasedHalf; nil: none
 	dotCol  tmpGemmFunc // GemmDotPhasedCol; nil: none
@@ -113,6 +115,39 @@ func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float3
 	}
 	pa, pb := firsts(k, a, b)
 	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+}
+
+// GemmDotStream is GemmDot writing C with non-temporal stores, for an
+// output bound for memory anyway (larger than the caches): its lines are
+// not read from memory before they are written. Where the tier has no such
+// kernel, or c and its rows are not aligned to the tier's vectors, it is
+// GemmDot. The stores are weakly ordered: the caller calls FenceStream
+// after its last one, before C is handed on.
+func (t *Kernels) GemmDotStream(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
+	if !t.streams(c, ldc) {
+		t.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+		return
+	}
+	t.check("GemmDotStream", t.MRDot, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	if len(tmp) < max(1, k*t.NR) {
+		panic(fmt.Sprintf("floatk: %s GemmDotStream: %d floats of scratch for k %d", t.Name, len(tmp), k))
+	}
+	pa, pb := firsts(k, a, b)
+	t.dotNT(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+}
+
+// FenceStream orders the GemmDotStream stores before it with every store
+// after it (an SFENCE).
+func (t *Kernels) FenceStream() {
+	if t.dotNT != nil {
+		fence()
+	}
+}
+
+// streams reports whether GemmDotStream has a kernel for c with rows ldc
+// apart: non-temporal stores need their vectors aligned.
+func (t *Kernels) streams(c []float32, ldc int) bool {
+	return t.dotNT != nil && len(c) > 0 && uintptr(unsafe.Pointer(&c[0]))%uintptr(4*t.vw) == 0 && ldc%t.vw == 0
 }
 
 // GemmDotPhased is GemmDot for mr <= MR (a larger tile, which pays where k

@@ -28,6 +28,7 @@ var (
 	AVX2 = &Kernels{Name: runtime.AVX2.Name, MR: 6, MRDot: 2, NR: 16, PhasedMinM: 24, Block: 8, vw: 8,
 		seq:    byRows(gemmseq1_avx2, gemmseq2_avx2, gemmseq3_avx2, gemmseq4_avx2, gemmseq5_avx2, gemmseq6_avx2),
 		dot:    tmpByRows(noTmp(gemmdot1_avx2), gemmdot2_avx2),
+		dotNT:  tmpByRows(noTmp(gemmdotnt1_avx2), gemmdotnt2_avx2),
 		dotPh:  tmpByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
 		dotPhH: tmpByRows(gemmdph1_avx2, gemmdph2_avx2, gemmdph3_avx2, gemmdph4_avx2, gemmdph5_avx2, gemmdph6_avx2),
 		dotCol: tmpByRows(gemmdc1_avx2, gemmdc2_avx2, gemmdc3_avx2, gemmdc4_avx2, gemmdc5_avx2, gemmdc6_avx2),
@@ -37,7 +38,8 @@ var (
 	AVX512 = &Kernels{Name: runtime.AVX512.Name, MR: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,
 		seq: byRows(gemmseq1_avx512, gemmseq2_avx512, gemmseq3_avx512, gemmseq4_avx512, gemmseq5_avx512, gemmseq6_avx512,
 			gemmseq7_avx512, gemmseq8_avx512, gemmseq9_avx512, gemmseq10_avx512, gemmseq11_avx512, gemmseq12_avx512),
-		dot: tmpByRows(noTmp(gemmdot1_avx512), noTmp(gemmdot2_avx512), noTmp(gemmdot3_avx512)),
+		dot:   tmpByRows(noTmp(gemmdot1_avx512), noTmp(gemmdot2_avx512), noTmp(gemmdot3_avx512)),
+		dotNT: tmpByRows(noTmp(gemmdotnt1_avx512), noTmp(gemmdotnt2_avx512), noTmp(gemmdotnt3_avx512)),
 		dotPh: tmpByRows(gemmdp1_avx512, gemmdp2_avx512, gemmdp3_avx512, gemmdp4_avx512, gemmdp5_avx512, gemmdp6_avx512,
 			gemmdp7_avx512, gemmdp8_avx512, gemmdp9_avx512, gemmdp10_avx512, gemmdp11_avx512, gemmdp12_avx512),
 		dotPhH: tmpByRows(gemmdph1_avx512, gemmdph2_avx512, gemmdph3_avx512, gemmdph4_avx512, gemmdph5_avx512, gemmdph6_avx512,
@@ -66,3 +68,5 @@ func Tiers() []*Kernels {
 	}
 	return append(ts, Generic)
 }
+
+func fence() { storeFence() }

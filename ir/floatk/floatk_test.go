@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -31,14 +32,22 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return x
 }
 
+// aligned64 is n floats from a 64-byte boundary, as GemmDotStream's
+// non-temporal stores need them.
+func aligned64(n int) []float32 {
+	buf := make([]float32, n+16)
+	off := int(16-uintptr(unsafe.Pointer(&buf[0]))%64/4) % 16
+	return buf[off : off+n]
+}
+
 func TestGemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kt := range Tiers() {
 		tmp := make([]float32, (3*kt.MR+300)*kt.NR)
-		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotPhased", "GemmDotPhasedHalf", "GemmDotPhasedCol"} {
+		for _, name := range []string{"GemmSeq", "GemmDot", "GemmDotStream", "GemmDotStream unaligned", "GemmDotPhased", "GemmDotPhasedHalf", "GemmDotPhasedCol"} {
 			mrMax, nr := kt.MR, kt.NR
 			switch name {
-			case "GemmDot":
+			case "GemmDot", "GemmDotStream", "GemmDotStream unaligned":
 				mrMax = kt.MRDot
 			case "GemmDotPhasedHalf":
 				nr = kt.HalfNR()
@@ -56,10 +65,16 @@ func TestGemm(t *testing.T) {
 					for _, panels := range []int{1, 2, 3} {
 						rows := panels * mr
 						ldb, ldc := kt.NR+5, kt.NR+3
+						if name == "GemmDotStream" {
+							ldc = kt.NR + kt.NR/2 // rows a vector apart
+						}
 						a := randSlice(r, k*rows)
 						b := randSlice(r, max(0, (k-1)*ldb+nr))
 						bias := randSlice(r, rows)
 						c := make([]float32, (rows-1)*ldc+nr)
+						if name == "GemmDotStream" {
+							c = aligned64((rows-1)*ldc + nr)
+						}
 						const untouched = 1234.5
 						for i := range c {
 							c[i] = untouched
@@ -78,6 +93,12 @@ func TestGemm(t *testing.T) {
 							kt.GemmSeq(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi)
 						case "GemmDot":
 							kt.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+						case "GemmDotStream", "GemmDotStream unaligned":
+							if want := name == "GemmDotStream" && kt.dotNT != nil; kt.streams(c, ldc) != want {
+								t.Fatalf("%s %s: streams %v, want %v", kt.Name, name, !want, want)
+							}
+							kt.GemmDotStream(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+							kt.FenceStream()
 						case "GemmDotPhased":
 							kt.GemmDotPhased(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 							order = PhaseOrder(k)

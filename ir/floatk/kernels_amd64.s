@@ -836,6 +836,316 @@ pair2done:
 	VZEROUPPER
 	RET
 
+// func gemmdotnt1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+// Requires: AVX
+TEXT ·gemmdotnt1_avx2(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ  DI, DI
+	JZ     tail
+
+loop4:
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y2, Y2
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y3, Y3
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y4, Y4
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y5, Y5
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y6, Y6
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y7, Y7
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	DECQ         DI
+	JNZ          loop4
+
+tail:
+	TESTQ SI, SI
+	JZ    sum
+
+loop1:
+	VMOVUPS      (R8), Y8
+	VMOVUPS      32(R8), Y9
+	VBROADCASTSS (AX), Y10
+	VMULPS       Y8, Y10, Y8
+	VADDPS       Y8, Y0, Y0
+	VMULPS       Y9, Y10, Y8
+	VADDPS       Y8, Y1, Y1
+	ADDQ         $0x00000004, AX
+	ADDQ         R9, R8
+	DECQ         SI
+	JNZ          loop1
+
+sum:
+	VBROADCASTSS (CX), Y10
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y6, Y4, Y4
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y10, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y7, Y5, Y5
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y10, Y1, Y1
+	VBROADCASTSS lo+56(FP), Y2
+	VBROADCASTSS hi+60(FP), Y3
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
+	VMAXPS       Y0, Y2, Y0
+	VMINPS       Y0, Y3, Y0
+	VMOVNTPS     Y0, (SI)
+	VMAXPS       Y1, Y2, Y1
+	VMINPS       Y1, Y3, Y1
+	VMOVNTPS     Y1, 32(SI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000004, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdotnt2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+// Requires: AVX, MMX+
+TEXT ·gemmdotnt2_avx2(SB), NOSPLIT, $0-80
+	MOVQ  k+0(FP), AX
+	MOVQ  b+16(FP), CX
+	MOVQ  ldb+24(FP), DX
+	MOVQ  tmp+72(FP), BX
+	SHLQ  $0x02, DX
+	TESTQ AX, AX
+	JZ    packdone
+
+pack:
+	VMOVUPS    (CX), Y0
+	VMOVUPS    32(CX), Y1
+	PREFETCHT0 64(CX)
+	VMOVUPS    Y0, (BX)
+	VMOVUPS    Y1, 32(BX)
+	ADDQ       DX, CX
+	ADDQ       $0x00000040, BX
+	DECQ       AX
+	JNZ        pack
+
+packdone:
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, SI
+	ANDQ   $0x03, DI
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   tmp+72(FP), R8
+	MOVQ   AX, R9
+	MOVQ   SI, R10
+	TESTQ  R10, R10
+	JZ     pair0done
+
+pair0:
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y4, Y4
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y5, Y5
+	VBROADCASTSS 4(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y6, Y6
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y7, Y7
+	VMOVUPS      64(R8), Y0
+	VMOVUPS      96(R8), Y1
+	VBROADCASTSS 8(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y8, Y8
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y9, Y9
+	VBROADCASTSS 12(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y10, Y10
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y11, Y11
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000100, R8
+	DECQ         R10
+	JNZ          pair0
+
+pair0done:
+	MOVQ  DI, R10
+	TESTQ R10, R10
+	JZ    taildone
+
+tail:
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y4, Y4
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y5, Y5
+	VBROADCASTSS 4(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y6, Y6
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y7, Y7
+	ADDQ         $0x00000008, R9
+	ADDQ         $0x00000040, R8
+	DECQ         R10
+	JNZ          tail
+
+taildone:
+	VADDPS Y8, Y4, Y4
+	VADDPS Y9, Y5, Y5
+	VADDPS Y10, Y6, Y6
+	VADDPS Y11, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	MOVQ   tmp+72(FP), R8
+	ADDQ   $0x00000080, R8
+	MOVQ   AX, R9
+	ADDQ   $0x00000010, R9
+	MOVQ   SI, R10
+	TESTQ  R10, R10
+	JZ     pair2done
+
+pair2:
+	VMOVUPS      (R8), Y0
+	VMOVUPS      32(R8), Y1
+	VBROADCASTSS (R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y8, Y8
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y9, Y9
+	VBROADCASTSS 4(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y10, Y10
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y11, Y11
+	VMOVUPS      64(R8), Y0
+	VMOVUPS      96(R8), Y1
+	VBROADCASTSS 8(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y12, Y12
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y13, Y13
+	VBROADCASTSS 12(R9), Y2
+	VMULPS       Y0, Y2, Y3
+	VADDPS       Y3, Y14, Y14
+	VMULPS       Y1, Y2, Y3
+	VADDPS       Y3, Y15, Y15
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000100, R8
+	DECQ         R10
+	JNZ          pair2
+
+pair2done:
+	VBROADCASTSS (CX), Y2
+	VADDPS       Y12, Y8, Y8
+	VADDPS       Y8, Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VADDPS       Y13, Y9, Y9
+	VADDPS       Y9, Y5, Y5
+	VADDPS       Y2, Y5, Y5
+	VBROADCASTSS 4(CX), Y2
+	VADDPS       Y14, Y10, Y10
+	VADDPS       Y10, Y6, Y6
+	VADDPS       Y2, Y6, Y6
+	VADDPS       Y15, Y11, Y11
+	VADDPS       Y11, Y7, Y7
+	VADDPS       Y2, Y7, Y7
+	VBROADCASTSS lo+56(FP), Y0
+	VBROADCASTSS hi+60(FP), Y1
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
+	VMAXPS       Y4, Y0, Y4
+	VMINPS       Y4, Y1, Y4
+	VMOVNTPS     Y4, (SI)
+	VMAXPS       Y5, Y0, Y5
+	VMINPS       Y5, Y1, Y5
+	VMOVNTPS     Y5, 32(SI)
+	ADDQ         DI, SI
+	VMAXPS       Y6, Y0, Y6
+	VMINPS       Y6, Y1, Y6
+	VMOVNTPS     Y6, (SI)
+	VMAXPS       Y7, Y0, Y7
+	VMINPS       Y7, Y1, Y7
+	VMOVNTPS     Y7, 32(SI)
+	MOVQ         k+0(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, AX
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
 // func gemmdp1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 // Requires: AVX
 TEXT ·gemmdp1_avx2(SB), NOSPLIT, $0-80
@@ -10723,6 +11033,465 @@ sum:
 	VMAXPS       Z5, Z6, Z5
 	VMINPS       Z5, Z7, Z5
 	VMOVUPS      Z5, 64(SI)
+	ADDQ         $0x0000000c, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x0000000c, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdotnt1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdotnt1_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ  DI, DI
+	JZ     tail
+
+loop4:
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z2, Z2
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z3, Z3
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z4, Z4
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z5, Z5
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z6, Z6
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z7, Z7
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	DECQ        DI
+	JNZ         loop4
+
+tail:
+	TESTQ SI, SI
+	JZ    sum
+
+loop1:
+	VMOVUPS     (R8), Z8
+	VMOVUPS     64(R8), Z9
+	VMULPS.BCST (AX), Z8, Z8
+	VADDPS      Z8, Z0, Z0
+	VMULPS.BCST (AX), Z9, Z8
+	VADDPS      Z8, Z1, Z1
+	ADDQ        $0x00000004, AX
+	ADDQ        R9, R8
+	DECQ        SI
+	JNZ         loop1
+
+sum:
+	VBROADCASTSS (CX), Z8
+	VADDPS       Z2, Z0, Z0
+	VADDPS       Z6, Z4, Z4
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z3, Z1, Z1
+	VADDPS       Z7, Z5, Z5
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z8, Z1, Z1
+	VBROADCASTSS lo+56(FP), Z2
+	VBROADCASTSS hi+60(FP), Z3
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z3, Z0
+	VMOVNTPS     Z0, (SI)
+	VMAXPS       Z1, Z2, Z1
+	VMINPS       Z1, Z3, Z1
+	VMOVNTPS     Z1, 64(SI)
+	ADDQ         $0x00000004, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000004, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdotnt2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdotnt2_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	TESTQ  DI, DI
+	JZ     tail
+
+loop4:
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z4, Z4
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z5, Z5
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z6, Z6
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z7, Z7
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z8, Z8
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z9, Z9
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z10, Z10
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z11, Z11
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z12, Z12
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z13, Z13
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z14, Z14
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z15, Z15
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	DECQ        DI
+	JNZ         loop4
+
+tail:
+	TESTQ SI, SI
+	JZ    sum
+
+loop1:
+	VMOVUPS     (R8), Z16
+	VMOVUPS     64(R8), Z17
+	VMULPS.BCST (AX), Z16, Z18
+	VADDPS      Z18, Z0, Z0
+	VMULPS.BCST (AX), Z17, Z18
+	VADDPS      Z18, Z1, Z1
+	VMULPS.BCST 4(AX), Z16, Z18
+	VADDPS      Z18, Z2, Z2
+	VMULPS.BCST 4(AX), Z17, Z18
+	VADDPS      Z18, Z3, Z3
+	ADDQ        $0x00000008, AX
+	ADDQ        R9, R8
+	DECQ        SI
+	JNZ         loop1
+
+sum:
+	VBROADCASTSS (CX), Z16
+	VADDPS       Z4, Z0, Z0
+	VADDPS       Z12, Z8, Z8
+	VADDPS       Z8, Z0, Z0
+	VADDPS       Z16, Z0, Z0
+	VADDPS       Z5, Z1, Z1
+	VADDPS       Z13, Z9, Z9
+	VADDPS       Z9, Z1, Z1
+	VADDPS       Z16, Z1, Z1
+	VBROADCASTSS 4(CX), Z16
+	VADDPS       Z6, Z2, Z2
+	VADDPS       Z14, Z10, Z10
+	VADDPS       Z10, Z2, Z2
+	VADDPS       Z16, Z2, Z2
+	VADDPS       Z7, Z3, Z3
+	VADDPS       Z15, Z11, Z11
+	VADDPS       Z11, Z3, Z3
+	VADDPS       Z16, Z3, Z3
+	VBROADCASTSS lo+56(FP), Z4
+	VBROADCASTSS hi+60(FP), Z5
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
+	VMAXPS       Z0, Z4, Z0
+	VMINPS       Z0, Z5, Z0
+	VMOVNTPS     Z0, (SI)
+	VMAXPS       Z1, Z4, Z1
+	VMINPS       Z1, Z5, Z1
+	VMOVNTPS     Z1, 64(SI)
+	ADDQ         DI, SI
+	VMAXPS       Z2, Z4, Z2
+	VMINPS       Z2, Z5, Z2
+	VMOVNTPS     Z2, (SI)
+	VMAXPS       Z3, Z4, Z3
+	VMINPS       Z3, Z5, Z3
+	VMOVNTPS     Z3, 64(SI)
+	ADDQ         $0x00000008, CX
+	MOVQ         ldc+40(FP), SI
+	IMUL3Q       $0x00000008, SI, SI
+	ADDQ         SI, DX
+	DECQ         BX
+	JNZ          panel
+	VZEROUPPER
+	RET
+
+// func gemmdotnt3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·gemmdotnt3_avx512(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), AX
+	MOVQ bias+48(FP), CX
+	MOVQ c+32(FP), DX
+	MOVQ panels+64(FP), BX
+
+panel:
+	MOVQ   k+0(FP), SI
+	MOVQ   SI, DI
+	SHRQ   $0x02, DI
+	ANDQ   $0x03, SI
+	MOVQ   b+16(FP), R8
+	MOVQ   ldb+24(FP), R9
+	SHLQ   $0x02, R9
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	TESTQ  DI, DI
+	JZ     tail
+
+loop4:
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z6, Z6
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z7, Z7
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z8, Z8
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z9, Z9
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z10, Z10
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z11, Z11
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z12, Z12
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z13, Z13
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z14, Z14
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z15, Z15
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z16, Z16
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z17, Z17
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z18, Z18
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z19, Z19
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z20, Z20
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z21, Z21
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z22, Z22
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z23, Z23
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	DECQ        DI
+	JNZ         loop4
+
+tail:
+	TESTQ SI, SI
+	JZ    sum
+
+loop1:
+	VMOVUPS     (R8), Z24
+	VMOVUPS     64(R8), Z25
+	VMULPS.BCST (AX), Z24, Z26
+	VADDPS      Z26, Z0, Z0
+	VMULPS.BCST (AX), Z25, Z26
+	VADDPS      Z26, Z1, Z1
+	VMULPS.BCST 4(AX), Z24, Z26
+	VADDPS      Z26, Z2, Z2
+	VMULPS.BCST 4(AX), Z25, Z26
+	VADDPS      Z26, Z3, Z3
+	VMULPS.BCST 8(AX), Z24, Z26
+	VADDPS      Z26, Z4, Z4
+	VMULPS.BCST 8(AX), Z25, Z26
+	VADDPS      Z26, Z5, Z5
+	ADDQ        $0x0000000c, AX
+	ADDQ        R9, R8
+	DECQ        SI
+	JNZ         loop1
+
+sum:
+	VBROADCASTSS (CX), Z24
+	VADDPS       Z6, Z0, Z0
+	VADDPS       Z18, Z12, Z12
+	VADDPS       Z12, Z0, Z0
+	VADDPS       Z24, Z0, Z0
+	VADDPS       Z7, Z1, Z1
+	VADDPS       Z19, Z13, Z13
+	VADDPS       Z13, Z1, Z1
+	VADDPS       Z24, Z1, Z1
+	VBROADCASTSS 4(CX), Z24
+	VADDPS       Z8, Z2, Z2
+	VADDPS       Z20, Z14, Z14
+	VADDPS       Z14, Z2, Z2
+	VADDPS       Z24, Z2, Z2
+	VADDPS       Z9, Z3, Z3
+	VADDPS       Z21, Z15, Z15
+	VADDPS       Z15, Z3, Z3
+	VADDPS       Z24, Z3, Z3
+	VBROADCASTSS 8(CX), Z24
+	VADDPS       Z10, Z4, Z4
+	VADDPS       Z22, Z16, Z16
+	VADDPS       Z16, Z4, Z4
+	VADDPS       Z24, Z4, Z4
+	VADDPS       Z11, Z5, Z5
+	VADDPS       Z23, Z17, Z17
+	VADDPS       Z17, Z5, Z5
+	VADDPS       Z24, Z5, Z5
+	VBROADCASTSS lo+56(FP), Z6
+	VBROADCASTSS hi+60(FP), Z7
+	MOVQ         DX, SI
+	MOVQ         ldc+40(FP), DI
+	SHLQ         $0x02, DI
+	VMAXPS       Z0, Z6, Z0
+	VMINPS       Z0, Z7, Z0
+	VMOVNTPS     Z0, (SI)
+	VMAXPS       Z1, Z6, Z1
+	VMINPS       Z1, Z7, Z1
+	VMOVNTPS     Z1, 64(SI)
+	ADDQ         DI, SI
+	VMAXPS       Z2, Z6, Z2
+	VMINPS       Z2, Z7, Z2
+	VMOVNTPS     Z2, (SI)
+	VMAXPS       Z3, Z6, Z3
+	VMINPS       Z3, Z7, Z3
+	VMOVNTPS     Z3, 64(SI)
+	ADDQ         DI, SI
+	VMAXPS       Z4, Z6, Z4
+	VMINPS       Z4, Z7, Z4
+	VMOVNTPS     Z4, (SI)
+	VMAXPS       Z5, Z6, Z5
+	VMINPS       Z5, Z7, Z5
+	VMOVNTPS     Z5, 64(SI)
 	ADDQ         $0x0000000c, CX
 	MOVQ         ldc+40(FP), SI
 	IMUL3Q       $0x0000000c, SI, SI
@@ -23684,3 +24453,9 @@ wrap3:
 	MOVL AX, (SI)(DI*4)
 	INCQ DI
 	JMP  back3
+
+// func storeFence()
+// Requires: MMX+
+TEXT ·storeFence(SB), NOSPLIT, $0
+	SFENCE
+	RET

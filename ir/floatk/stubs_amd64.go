@@ -44,6 +44,16 @@ func gemmdot1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, 
 //go:noescape
 func gemmdot2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
 
+// gemmdotnt1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo), storing C non-temporally (its rows and c 4*vw-byte aligned).
+//
+//go:noescape
+func gemmdotnt1_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+
+// gemmdotnt2_avx2 is a 2x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo), storing C non-temporally (its rows and c 4*vw-byte aligned); tmp holds k*16 floats.
+//
+//go:noescape
+func gemmdotnt2_avx2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int, tmp *float32)
+
 // gemmdp1_avx2 is a 1x16 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
 //
 //go:noescape
@@ -253,6 +263,21 @@ func gemmdot2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int
 //
 //go:noescape
 func gemmdot3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+
+// gemmdotnt1_avx512 is a 1x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo), storing C non-temporally (its rows and c 4*vw-byte aligned).
+//
+//go:noescape
+func gemmdotnt1_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+
+// gemmdotnt2_avx512 is a 2x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo), storing C non-temporally (its rows and c 4*vw-byte aligned).
+//
+//go:noescape
+func gemmdotnt2_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
+
+// gemmdotnt3_avx512 is a 3x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotGo), storing C non-temporally (its rows and c 4*vw-byte aligned).
+//
+//go:noescape
+func gemmdotnt3_avx512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, bias *float32, lo float32, hi float32, panels int)
 
 // gemmdp1_avx512 is a 1x32 micro-kernel run on panels consecutive panels of A and C (see gemmDotPhasedGo).
 //
@@ -498,3 +523,6 @@ func silu_avx2(n int, x *float32, y *float32)
 //
 //go:noescape
 func count8(n int, idx *int32, cc *uint8, mask int, wraps *int32) (w int)
+
+// storeFence is an SFENCE: the non-temporal stores before it are seen before any store after it.
+func storeFence()

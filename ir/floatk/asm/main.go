@@ -38,11 +38,13 @@ func main() {
 		for mr := 1; mr <= t.mrSeq; mr++ {
 			gemmSeq(t, mr)
 		}
-		for mr := 1; mr <= t.mrDot; mr++ {
-			if 4*2*mr+4 > 16 && t.vw == 8 {
-				gemmDotPairs(t, mr)
-			} else {
-				gemmDot(t, mr)
+		for _, nt := range []bool{false, true} {
+			for mr := 1; mr <= t.mrDot; mr++ {
+				if 4*2*mr+4 > 16 && t.vw == 8 {
+					gemmDotPairs(t, mr, nt)
+				} else {
+					gemmDot(t, mr, nt)
+				}
 			}
 		}
 		for mr := 1; mr <= t.mrSeq; mr++ {
@@ -73,6 +75,7 @@ func main() {
 	sigmoid(false)
 	sigmoid(true)
 	count8()
+	storeFence()
 	Generate()
 }
 
@@ -100,7 +103,7 @@ func gemmSeq(t tier, mr int) {
 		bc = t.vec()
 	}
 	rowLoop(t, "loop", "done", k, a, b, ldb, []reg.VecVirtual{b0, b1}, bc, p, acc)
-	panelFinish(t, mr, acc, bias, c, panels)
+	panelFinish(t, mr, acc, bias, c, panels, false)
 }
 
 // rowLoop emits the loop over cnt rows of B (none when cnt is 0) from bp
@@ -181,9 +184,10 @@ func panelEnd(mr int, bias, c, panels reg.GPVirtual) {
 	JNZ(LabelRef("panel"))
 }
 
-// panelFinish stores the tile acc and ends the panel loop and the kernel.
-func panelFinish(t tier, mr int, acc [][]reg.VecVirtual, bias, c, panels reg.GPVirtual) {
-	clampStore(t, acc, c)
+// panelFinish stores the tile acc (nt: non-temporal) and ends the panel
+// loop and the kernel.
+func panelFinish(t tier, mr int, acc [][]reg.VecVirtual, bias, c, panels reg.GPVirtual, nt bool) {
+	clampStore(t, acc, c, nt)
 	panelEnd(mr, bias, c, panels)
 	VZEROUPPER()
 	RET()
@@ -224,8 +228,9 @@ func splitK(k4, kt reg.GPVirtual) (ldb, ldb4 reg.GPVirtual) {
 // products a[i*mr+r]*b[i][:] of the steps i = p mod 4 below k&^3, and s0 then
 // the remaining k&3 steps: the reference interpreter's 1x1 convolution (its
 // 4-way unrolled dot product), each product rounded before it is added.
-func gemmDot(t tier, mr int) {
-	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo).", mr, t.name, mr, 2*t.vw))
+func gemmDot(t tier, mr int, nt bool) {
+	name := dotName(t, mr, nt)
+	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int)", fmt.Sprintf("%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo)%s.", name, mr, 2*t.vw, ntDoc(nt)))
 	a, bias, c, panels := panelStart()
 	Label("panel")
 	k := Load(Param("k"), GP64())
@@ -267,7 +272,23 @@ func gemmDot(t tier, mr int) {
 	JNZ(LabelRef("loop1"))
 	Label("sum")
 	sumPhases(mr, bias, bc, acc[0], acc[1], acc[2], acc[3])
-	panelFinish(t, mr, acc[0], bias, c, panels)
+	panelFinish(t, mr, acc[0], bias, c, panels, nt)
+}
+
+// dotName is gemmDot's (or gemmDotPairs') kernel name; nt: the variant
+// that stores C with non-temporal stores.
+func dotName(t tier, mr int, nt bool) string {
+	if nt {
+		return fmt.Sprintf("gemmdotnt%d_%s", mr, t.name)
+	}
+	return fmt.Sprintf("gemmdot%d_%s", mr, t.name)
+}
+
+func ntDoc(nt bool) string {
+	if nt {
+		return ", storing C non-temporally (its rows and c 4*vw-byte aligned)"
+	}
+	return ""
 }
 
 // gemmDotPairs is gemmDot where four phases of an mr x 2vw tile outgrow
@@ -284,8 +305,9 @@ func gemmDot(t tier, mr int) {
 // read them (MobileNetV2-224's 1x1 convs of K 16-32 at 112x112 and 56x56 ran
 // 1.4-1.9x faster on the copy). While copying it prefetches the next tile's
 // rows.
-func gemmDotPairs(t tier, mr int) {
-	kernel(fmt.Sprintf("gemmdot%d_%s", mr, t.name), "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("gemmdot%d_%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo); tmp holds k*%d floats.", mr, t.name, mr, 2*t.vw, 2*t.vw))
+func gemmDotPairs(t tier, mr int, nt bool) {
+	name := dotName(t, mr, nt)
+	kernel(name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, bias *float32, lo, hi float32, panels int, tmp *float32)", fmt.Sprintf("%s is a %dx%d micro-kernel run on panels consecutive panels of A and C (see gemmDotGo)%s; tmp holds k*%d floats.", name, mr, 2*t.vw, ntDoc(nt), 2*t.vw))
 	row := 8 * t.vw // bytes of a packed B row
 	b0, b1, bc, p := t.vec(), t.vec(), t.vec(), t.vec()
 	{
@@ -356,7 +378,7 @@ func gemmDotPairs(t tier, mr int) {
 	s2, s3 := zeroTile(t, mr), zeroTile(t, mr)
 	pair(2, s2, s3)
 	sumPhases(mr, bias, bc, s0, nil, s2, s3)
-	clampStore(t, s0, c)
+	clampStore(t, s0, c, nt)
 	k := Load(Param("k"), GP64())
 	IMUL3Q(U32(4*mr), k, k)
 	ADDQ(k, a)
@@ -517,7 +539,7 @@ func gemmDotPhased(t tier, mr, nv int) {
 			}
 		}
 	}
-	panelFinish(t, mr, acc, bias, c, panels)
+	panelFinish(t, mr, acc, bias, c, panels, false)
 }
 
 // gemmDotCol is gemmDotPhased for one column of B and C (b's k values and
@@ -689,7 +711,11 @@ func gemmDotCol(t tier, mr int) {
 // clampStore clamps acc to [lo, hi] (a NaN stays NaN: VMAXPS and VMINPS
 // return their second source when either is NaN) and stores row r at
 // c + r*ldc floats.
-func clampStore(t tier, acc [][]reg.VecVirtual, c reg.GPVirtual) {
+func clampStore(t tier, acc [][]reg.VecVirtual, c reg.GPVirtual, nt bool) {
+	store := func(x, m Op) { VMOVUPS(x, m) }
+	if nt {
+		store = VMOVNTPS
+	}
 	lo, hi := t.vec(), t.vec()
 	VBROADCASTSS(addr(Param("lo")), lo)
 	VBROADCASTSS(addr(Param("hi")), hi)
@@ -701,7 +727,7 @@ func clampStore(t tier, acc [][]reg.VecVirtual, c reg.GPVirtual) {
 		for j := range acc[r] {
 			VMAXPS(acc[r][j], lo, acc[r][j])
 			VMINPS(acc[r][j], hi, acc[r][j])
-			VMOVUPS(acc[r][j], Mem{Base: cr, Disp: 4 * t.vw * j})
+			store(acc[r][j], Mem{Base: cr, Disp: 4 * t.vw * j})
 		}
 		if r+1 < len(acc) {
 			ADDQ(ldc, cr)
@@ -1651,6 +1677,18 @@ func histIndexNonZero(t tier) {
 // whose count wraps to zero goes to wraps; returns how many did. Scalar,
 // for every tier: a byte a cell keeps a histogram's hot cells in L1, and
 // the wraps (a taken branch each 256 counts) are rare.
+// storeFence orders the non-temporal stores before it (gemmDot's nt
+// kernels) with every store after it: they are weakly ordered, and the
+// locks that hand a layer's output to the cores reading it are not
+// documented to drain them. Once per job: a fence per call of a kernel
+// took 0.1 ms of a 112x112 layer's 0.5.
+func storeFence() {
+	TEXT("storeFence", NOSPLIT, "func()")
+	Doc("storeFence is an SFENCE: the non-temporal stores before it are seen before any store after it.")
+	SFENCE()
+	RET()
+}
+
 func count8() {
 	kernel("count8", "func(n int, idx *int32, cc *uint8, mask int, wraps *int32) (w int)",
 		"count8 adds one to cc[idx[i]&mask] for i < n, modulo 256, and lists in wraps each index whose count wrapped (see count8Go).")
