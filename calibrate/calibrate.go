@@ -194,6 +194,12 @@ func calibrate(g *ir.Graph, ds data.Dataset, qc QConfig, limit, batch int, progr
 			if err := seen(ob, 1); err != nil {
 				return err
 			}
+			if out == nil { // all of them (ir's channel bands)
+				if done != k {
+					return fmt.Errorf("calibration: layer %s: %d of %d samples seen", n.Name, done, k)
+				}
+				return nil
+			}
 			out, k = out[done*ob.elems:], k-done
 		}
 		for len(out) > 0 {

@@ -99,9 +99,12 @@ func TestCalibrateParts(t *testing.T) {
 	g := &ir.Graph{Name: "parts"}
 	g.Input = g.NewTensor([]int{3, 64, 64})
 	x := g.Add(&ir.Node{Op: ir.OpQuant, Name: "quant"}, g.Input)
-	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "expand", Conv: conv(3, 56, 1, 3), Act: ir.ActReLU6}, x)
-	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "dw", Conv: conv(56, 56, 56, 3), Act: ir.ActReLU}, x)
-	g.Output = g.Add(&ir.Node{Op: ir.OpConv, Name: "project", Conv: conv(56, 60, 1, 1)}, x)
+	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "stem", Conv: conv(3, 16, 1, 3), Act: ir.ActReLU6}, x)
+	// 72x64x64, 1.2 MB: ir runs it in channel bands with the depthwise conv
+	// (its Hook gets no output, its parts all of it).
+	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "expand", Conv: conv(16, 72, 1, 1), Act: ir.ActReLU6}, x)
+	x = g.Add(&ir.Node{Op: ir.OpConv, Name: "dw", Conv: conv(72, 72, 72, 3), Act: ir.ActReLU}, x)
+	g.Output = g.Add(&ir.Node{Op: ir.OpConv, Name: "project", Conv: conv(72, 60, 1, 1)}, x)
 	if err := ir.InferShapes(g); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ const (
 type step struct {
 	kind stepKind
 	nd   *Node
+	band int       // stepGemm: output channels a band when it runs in bands (bands.go)
 	bias []float32 // conv: M values (zeros without bias); linear: nil or Out
 
 	// stepGemm: per group g, out_g[M][N] = a_g[M][K] x cols_g[K][N], where
@@ -113,6 +114,7 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 		p.steps = append(p.steps, st)
 	}
 	p.markSplit()
+	p.markBands()
 	return p, nil
 }
 
@@ -303,16 +305,54 @@ func (p *Program) runSteps(steps []*step, vals [][]float32, uses []int, n int, p
 	var dead [][]float32
 	defer func() { put(pl, dead) }()
 	parts := part != nil && pre == nil && workers(w) == 1
-	for _, st := range steps {
+	partOf := func(nd *Node, perr *error) partFunc {
+		return func(s int, x []float32, off int) {
+			if *perr == nil {
+				*perr = part(nd, s, x, off)
+			}
+		}
+	}
+	// finish calls nd's hook and drops the buffers of the inputs it read
+	// last: only after the node ran may they be reused.
+	finish := func(nd *Node, out []float32) error {
+		err := finishNode(g, nd, out, n, hook, uses, func(t int) {
+			if pl != nil && vals[t] != nil {
+				dead = append(dead, vals[t])
+			}
+			vals[t] = nil
+		})
+		put(pl, dead)
+		dead = dead[:0]
+		return err
+	}
+	for i := 0; i < len(steps); i++ {
+		st := steps[i]
 		nd := st.nd
 		var perr error
+		if parts && st.band > 0 && i+1 < len(steps) {
+			dw := steps[i+1]
+			var derr error
+			out := p.runBands(st, dw, vals, n, partOf(nd, &perr), partOf(dw.nd, &derr), pl)
+			if perr == nil {
+				perr = derr
+			}
+			if perr != nil {
+				put(pl, [][]float32{out})
+				return fmt.Errorf("%s: %w", nd.Name, perr)
+			}
+			vals[dw.nd.Out] = out
+			if err := finish(nd, nil); err != nil {
+				return err
+			}
+			if err := finish(dw.nd, out); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
 		var pf partFunc
 		if parts && 4*g.Tensors[nd.Out].Elems() > minPartsBytes {
-			pf = func(s int, x []float32, off int) {
-				if perr == nil {
-					perr = part(nd, s, x, off)
-				}
-			}
+			pf = partOf(nd, &perr)
 		}
 		out, err := p.runStep(st, vals, n, pre, pf, pl, w)
 		if err == nil {
@@ -322,18 +362,9 @@ func (p *Program) runSteps(steps []*step, vals [][]float32, uses []int, n int, p
 			return fmt.Errorf("%s: %w", nd.Name, err)
 		}
 		vals[nd.Out] = out
-		err = finishNode(g, nd, out, n, hook, uses, func(t int) {
-			if pl != nil {
-				dead = append(dead, vals[t])
-			}
-			vals[t] = nil
-		})
-		if err != nil {
+		if err := finish(nd, out); err != nil {
 			return err
 		}
-		// Only after the node ran may its inputs' buffers be reused.
-		put(pl, dead)
-		dead = dead[:0]
 	}
 	return nil
 }
@@ -512,12 +543,13 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 		j0 := chunk * per * nr
 		j1 := min(N, j0+per*nr)
 		width := (j1 - j0 + nr - 1) / nr * nr
-		var buf *[]float32
-		var cols []float32
-		ldb, base := N, j0 // cols[i*ldb + base + col]
+		tile := p.tileScratch(K)
+		defer putScratch(tile)
+		// A part hook reads the output right away: from the caches.
+		stream := st.stream && part == nil
 		if st.im2col {
-			buf = scratch(K * width)
-			cols = *buf
+			buf := scratch(K * width)
+			cols := *buf
 			c0, c1 := g*icg, (g+1)*icg
 			if phases != nil {
 				ph := phases[(s*c.InC+c0)*phaseLen : (s*c.InC+c1)*phaseLen]
@@ -526,35 +558,15 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 				ih, iw := inShape[1], inShape[2]
 				im2col(&c.Window, x[c0*ih*iw:c1*ih*iw], icg, ih, iw, ow, j0, j1, cols, width)
 			}
-			ldb, base = width, 0
-		} else {
-			cols = x
-		}
-		tile := p.tileScratch(K)
-		defer putScratch(tile)
-		// A part hook reads the output right away: from the caches.
-		stream := st.stream && part == nil
-		for t0 := j0; t0 < j1; t0 += nr {
-			b := cols[base+t0-j0:]
-			if !st.im2col && t0+nr > N {
-				// The last tile of the input: copy its columns, zero-padded.
-				edge := scratch(K * nr)
-				e := *edge
-				clear(e)
-				for i := range K {
-					copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
-				}
-				p.gemmTile(st, a, bias, e, nr, o, N, t0, N-t0, lo, hi, *tile, false)
-				putScratch(edge)
-				continue
+			for t0 := j0; t0 < j1; t0 += nr {
+				p.gemmTile(st, a, bias, cols[t0-j0:], width, o, N, t0, min(nr, N-t0), lo, hi, *tile, false)
 			}
-			p.gemmTile(st, a, bias, b, ldb, o, N, t0, min(nr, N-t0), lo, hi, *tile, stream)
+			putScratch(buf)
+		} else {
+			p.pointwiseCols(st, a, bias, x, o, j0, j1, lo, hi, *tile, stream)
 		}
 		if stream {
 			kt.FenceStream()
-		}
-		if buf != nil {
-			putScratch(buf)
 		}
 		if part != nil {
 			for m := range M {
@@ -562,6 +574,28 @@ func (p *Program) gemmConv(st *step, in []float32, ie int, out []float32, oe int
 			}
 		}
 	})
+}
+
+// pointwiseCols computes columns [j0, j1) of a 1x1 conv's output o (rows
+// of st.n) from its input x (st.k rows of st.n) and a's packed rows (bias's
+// rows of them); j0 is a tile's first column.
+func (p *Program) pointwiseCols(st *step, a, bias, x, o []float32, j0, j1 int, lo, hi float32, tile []float32, stream bool) {
+	nr, K, N := p.k.NR, st.k, st.n
+	for t0 := j0; t0 < j1; t0 += nr {
+		if t0+nr > N {
+			// The last tile of the input: copy its columns, zero-padded.
+			edge := scratch(K * nr)
+			e := *edge
+			clear(e)
+			for i := range K {
+				copy(e[i*nr:i*nr+N-t0], x[i*N+t0:i*N+N])
+			}
+			p.gemmTile(st, a, bias, e, nr, o, N, t0, N-t0, lo, hi, tile, false)
+			putScratch(edge)
+			continue
+		}
+		p.gemmTile(st, a, bias, x[t0:], N, o, N, t0, nr, lo, hi, tile, stream)
+	}
 }
 
 // gemmSmall is gemmConv for 1x1 convs on small planes (under 4 tiles):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -24,9 +25,12 @@ func TestRunImages(t *testing.T) {
 	defer func(b int) { groupBytes = b }(groupBytes)
 	defer func(b int) { minPartsBytes = b }(minPartsBytes)
 	defer func(b int) { smallBytes = b }(smallBytes)
+	defer func(b int) { bandMinBytes = b }(bandMinBytes)
 	minPartsBytes = 0 // every conv in parts
+	bandMinBytes = 0  // every 1x1 conv before a depthwise one in bands
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, g := range []*Graph{Fuse(mnv2), Fuse(resnet)} {
+	mnv2f := Fuse(mnv2)
+	for _, g := range []*Graph{mnv2f, Fuse(resnet)} {
 		const n = 7
 		x := randomInput(n, g.Tensors[g.Input].Shape, 9)
 		wantPre, wantPost := map[string][]float32{}, map[string][]float32{}
@@ -56,6 +60,9 @@ func TestRunImages(t *testing.T) {
 			}
 			if split := small < 1<<30; split != (p.cut > 0) {
 				t.Fatalf("%s: smallBytes %d: cut %d", g.Name, small, p.cut)
+			}
+			if banded := slices.ContainsFunc(p.steps, func(st *step) bool { return st.band > 0 }); banded != (g == mnv2f) {
+				t.Fatalf("%s: steps in channel bands: %v", g.Name, banded)
 			}
 			testRunImages(t, p, x, n, want, wantPre, wantPost)
 			// Run keeps RunHooks' promise with a cut too: a node's hook
@@ -172,7 +179,7 @@ func checkParts(t *testing.T, name string, p *Program, x []float32, n int, want 
 		}
 		return st[nd]
 	}
-	var parts int
+	var parts, bands int
 	var errs []string
 	fail := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
 	part := func(nd *Node, s int, v []float32, off int) error {
@@ -208,8 +215,15 @@ func checkParts(t *testing.T, name string, p *Program, x []float32, n int, want 
 		} else {
 			copy(e.vals[e.base*ns:], out)
 		}
-		if diff := cmp.Diff(e.vals[e.base*ns:(e.base+k)*ns], out, cmpBits); diff != "" {
-			fail("%s: hook and parts differ (-parts +hook):\n%s", nd.Name, diff)
+		if out == nil && !e.parted {
+			fail("%s: hook without the output, and no parts", nd.Name)
+		} else if out != nil {
+			if diff := cmp.Diff(e.vals[e.base*ns:(e.base+k)*ns], out, cmpBits); diff != "" {
+				fail("%s: hook and parts differ (-parts +hook):\n%s", nd.Name, diff)
+			}
+		}
+		if out == nil {
+			bands++
 		}
 		e.base += k
 		e.last, e.parted = e.base, false
@@ -233,8 +247,13 @@ func checkParts(t *testing.T, name string, p *Program, x []float32, n int, want 
 	if diff := cmp.Diff(want, got, cmpBits); diff != "" {
 		t.Errorf("%s: RunEach with parts (-want +got):\n%s", name, diff)
 	}
-	if _, groups := p.groups(n); parts == 0 && (groups > 1 || runtime.GOMAXPROCS(0) == 1) {
-		t.Errorf("%s: RunEach ran on one core a group and had no parts", name)
+	if _, groups := p.groups(n); groups > 1 || runtime.GOMAXPROCS(0) == 1 {
+		if parts == 0 {
+			t.Errorf("%s: RunEach ran on one core a group and had no parts", name)
+		}
+		if banded := slices.ContainsFunc(p.steps, func(st *step) bool { return st.band > 0 }); banded != (bands > 0) {
+			t.Errorf("%s: RunEach ran on one core a group: steps in bands %v, hooks without the output %d", name, banded, bands)
+		}
 	}
 }
 

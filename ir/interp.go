@@ -17,9 +17,10 @@ type Hook func(node *Node, out []float32, n int) error
 // s's output (s counts from the first sample of the hook's n). A sample's
 // parts never overlap and cover its output, in no set order; the samples of
 // a group come one after the other, in order, and the node's Hook follows
-// with the whole output. Only the nodes computed in jobs have parts (convs
-// on planes of more than a few tiles); a node without them has only its
-// Hook call.
+// with the whole output, or with nil where the output went only to the
+// parts (a 1x1 conv run in channel bands: bands.go). Only the nodes
+// computed in jobs have parts (convs on planes of more than a few tiles); a
+// node without them has only its Hook call.
 type PartHook func(node *Node, s int, part []float32, off int) error
 
 // Run executes the float graph on n samples (NCHW, back to back) and returns
