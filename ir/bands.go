@@ -2,7 +2,8 @@ package ir
 
 // Channel bands. A 1x1 conv whose output (a sample's) passes bandMinBytes
 // and whose only reader is the direct depthwise conv right after it runs,
-// in a run with part hooks (calibration), a band of output channels at a
+// in a run with part hooks (calibration) or without hooks (an evaluation),
+// where a core runs a group of samples, a band of output channels at a
 // time: the band, about bandBytes, goes to the conv's part hook and to the
 // depthwise conv's channels of the band while it is in the caches, and the
 // conv's whole output is never written (its Hook gets nil). MobileNetV2-

@@ -305,7 +305,13 @@ func (p *Program) runSteps(steps []*step, vals [][]float32, uses []int, n int, p
 	var dead [][]float32
 	defer func() { put(pl, dead) }()
 	parts := part != nil && pre == nil && workers(w) == 1
+	// Channel bands where nothing needs the conv's whole output: its parts
+	// take it, or no hook at all.
+	bands := parts || pre == nil && hook == nil && workers(w) == 1
 	partOf := func(nd *Node, perr *error) partFunc {
+		if part == nil {
+			return func(int, []float32, int) {}
+		}
 		return func(s int, x []float32, off int) {
 			if *perr == nil {
 				*perr = part(nd, s, x, off)
@@ -329,7 +335,7 @@ func (p *Program) runSteps(steps []*step, vals [][]float32, uses []int, n int, p
 		st := steps[i]
 		nd := st.nd
 		var perr error
-		if parts && st.band > 0 && i+1 < len(steps) {
+		if bands && st.band > 0 && i+1 < len(steps) {
 			dw := steps[i+1]
 			var derr error
 			out := p.runBands(st, dw, vals, n, partOf(nd, &perr), partOf(dw.nd, &derr), pl)
