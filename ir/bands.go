@@ -19,7 +19,7 @@ var bandMinBytes = 1 << 20 // a variable for tests
 
 // bandBytes bounds a band: it, the conv's input (read once a band) and the
 // depthwise conv's output of the band share L2.
-const bandBytes = 768 << 10
+var bandBytes = 768 << 10 // a variable for tests
 
 // markBands sets each step's band: the channels a band, 0 if it does not
 // run in bands.

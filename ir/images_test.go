@@ -25,9 +25,10 @@ func TestRunImages(t *testing.T) {
 	defer func(b int) { groupBytes = b }(groupBytes)
 	defer func(b int) { minPartsBytes = b }(minPartsBytes)
 	defer func(b int) { smallBytes = b }(smallBytes)
-	defer func(b int) { bandMinBytes = b }(bandMinBytes)
+	defer func(b, c int) { bandMinBytes, bandBytes = b, c }(bandMinBytes, bandBytes)
 	minPartsBytes = 0 // every conv in parts
-	bandMinBytes = 0  // every 1x1 conv before a depthwise one in bands
+	bandMinBytes = 0  // every 1x1 conv before a depthwise one in bands,
+	bandBytes = 1     // of a panel each
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	mnv2f := Fuse(mnv2)
 	for _, g := range []*Graph{mnv2f, Fuse(resnet)} {
