@@ -144,13 +144,14 @@ const phasedMinK = 64
 const phasedMaxOut = 1 << 20
 
 // streamMinOut is the outputs (a sample's) from which a short-sum 1x1
-// conv writes them with non-temporal stores (GemmDotStream): 4 MB, past
-// the L2 of every CPU the tiers run on, so the lines go to memory either
-// way, and without the stores' reads of them from memory first
-// (MobileNetV2-224's 16 -> 96 at 112x112, 4.8 MB: 1.3-1.5 -> 0.5 ms on a
-// Sapphire Rapids core, its consumer 0.1 ms slower). At 56x56x144 (1.8
-// MB, in Sapphire Rapids' L2) they made that layer's consumers slower by
-// more than they saved.
+// conv not run in channel bands (bands.go: a run of one sample over the
+// cores, or with hooks) writes them with non-temporal stores
+// (GemmDotStream): 4 MB, past the L2 of every CPU the tiers run on, so the
+// lines go to memory either way, and without the stores' reads of them
+// from memory first (MobileNetV2-224's 16 -> 96 at 112x112, 4.8 MB:
+// 1.36-1.43 -> 0.69-0.73 ms on a Sapphire Rapids core, its consumer 0.25
+// ms slower). At 56x56x144 (1.8 MB, in Sapphire Rapids' L2) they made that
+// layer's consumers slower by more than they saved.
 var streamMinOut = 1 << 20 // a variable for tests
 
 func (p *Program) gemmStep(st *step) {
