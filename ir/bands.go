@@ -25,12 +25,6 @@ var bandBytes = 768 << 10 // a variable for tests
 // run in bands.
 func (p *Program) markBands() {
 	g := p.g
-	reads := make([]int, len(g.Tensors))
-	for _, st := range p.steps {
-		for _, t := range st.nd.In {
-			reads[t]++
-		}
-	}
 	for i, st := range p.steps {
 		st.band = 0
 		if i+1 == len(p.steps) || st.kind != stepGemm || st.im2col || st.groups != 1 {
@@ -38,7 +32,7 @@ func (p *Program) markBands() {
 		}
 		dw, t := p.steps[i+1], st.nd.Out
 		if dw.kind != stepDW || !dw.direct || dw.nd.In[0] != t || dw.nd.Conv.InC != dw.nd.Conv.OutC ||
-			reads[t] != 1 || t == g.Output || 4*g.Tensors[t].Elems() <= bandMinBytes {
+			p.uses[t] != 1 || t == g.Output || 4*g.Tensors[t].Elems() <= bandMinBytes {
 			continue
 		}
 		// Whole panels a band, the last band the rows left.

@@ -9,7 +9,8 @@ import (
 )
 
 // Hook sees each node's output for the whole batch (n samples back to back)
-// right after the node ran. Calibration observes activations through it.
+// right after the node ran (nil where a PartHook took all of it: see
+// PartHook). Calibration observes activations through it.
 type Hook func(node *Node, out []float32, n int) error
 
 // PartHook sees a node's output in parts as the node computes them, while

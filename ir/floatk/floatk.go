@@ -109,12 +109,17 @@ func firsts(k int, a, b []float32) (pa, pb *float32) {
 // last k&3 steps into the first), added as (s0+s1)+(s2+s3), then the bias.
 // tmp holds k*NR floats of scratch (a copy of B's columns).
 func (t *Kernels) GemmDot(panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
-	t.check("GemmDot", t.MRDot, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
+	t.gemmDot("GemmDot", t.dot, panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
+}
+
+// gemmDot checks GemmDot's arguments and runs kernel on them.
+func (t *Kernels) gemmDot(name string, kernel tmpGemmFunc, panels, mr, k int, a, b []float32, ldb int, c []float32, ldc int, bias []float32, lo, hi float32, tmp []float32) {
+	t.check(name, t.MRDot, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
 	if len(tmp) < max(1, k*t.NR) {
-		panic(fmt.Sprintf("floatk: %s GemmDot: %d floats of scratch for k %d", t.Name, len(tmp), k))
+		panic(fmt.Sprintf("floatk: %s %s: %d floats of scratch for k %d", t.Name, name, len(tmp), k))
 	}
 	pa, pb := firsts(k, a, b)
-	t.dot(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+	kernel(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
 }
 
 // GemmDotStream is GemmDot writing C with non-temporal stores, for an
@@ -128,12 +133,7 @@ func (t *Kernels) GemmDotStream(panels, mr, k int, a, b []float32, ldb int, c []
 		t.GemmDot(panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 		return
 	}
-	t.check("GemmDotStream", t.MRDot, t.NR, panels, mr, k, a, b, ldb, c, ldc, bias)
-	if len(tmp) < max(1, k*t.NR) {
-		panic(fmt.Sprintf("floatk: %s GemmDotStream: %d floats of scratch for k %d", t.Name, len(tmp), k))
-	}
-	pa, pb := firsts(k, a, b)
-	t.dotNT(mr, k, pa, pb, ldb, &c[0], ldc, &bias[0], lo, hi, panels, &tmp[0])
+	t.gemmDot("GemmDotStream", t.dotNT, panels, mr, k, a, b, ldb, c, ldc, bias, lo, hi, tmp)
 }
 
 // FenceStream orders the GemmDotStream stores before it with every store

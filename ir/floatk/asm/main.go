@@ -1677,18 +1677,6 @@ func histIndexNonZero(t tier) {
 // whose count wraps to zero goes to wraps; returns how many did. Scalar,
 // for every tier: a byte a cell keeps a histogram's hot cells in L1, and
 // the wraps (a taken branch each 256 counts) are rare.
-// storeFence orders the non-temporal stores before it (gemmDot's nt
-// kernels) with every store after it: they are weakly ordered, and the
-// locks that hand a layer's output to the cores reading it are not
-// documented to drain them. Once per job: a fence per call of a kernel
-// took 0.1 ms of a 112x112 layer's 0.5.
-func storeFence() {
-	TEXT("storeFence", NOSPLIT, "func()")
-	Doc("storeFence is an SFENCE: the non-temporal stores before it are seen before any store after it.")
-	SFENCE()
-	RET()
-}
-
 func count8() {
 	kernel("count8", "func(n int, idx *int32, cc *uint8, mask int, wraps *int32) (w int)",
 		"count8 adds one to cc[idx[i]&mask] for i < n, modulo 256, and lists in wraps each index whose count wrapped (see count8Go).")
@@ -1735,6 +1723,18 @@ func count8() {
 		INCQ(w)
 		JMP(LabelRef(fmt.Sprintf("back%d", k)))
 	}
+}
+
+// storeFence orders the non-temporal stores before it (gemmDot's nt
+// kernels) with every store after it: they are weakly ordered, and the
+// locks that hand a layer's output to the cores reading it are not
+// documented to drain them. Once per job: a fence per call of a kernel
+// took 0.1 ms of a 112x112 layer's 0.5.
+func storeFence() {
+	TEXT("storeFence", NOSPLIT, "func()")
+	Doc("storeFence is an SFENCE: the non-temporal stores before it are seen before any store after it.")
+	SFENCE()
+	RET()
 }
 
 // CellsPerUnit is floatk.HistCells: cells per unit of value.
