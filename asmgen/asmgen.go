@@ -156,6 +156,17 @@ func (p *Program) data(name string, words []uint32) operand.Mem {
 	return m
 }
 
+// flag adds a writable 8-byte variable, zero when the program starts.
+func (p *Program) flag(name string) operand.Mem {
+	m := p.ctx.StaticGlobal(name)
+	p.ctx.DataAttributes(attr.NOPTR)
+	p.ctx.AppendDatum(operand.U64(0))
+	key := "flag " + name // never equal to a table's words
+	p.tables[key] = m
+	p.keys[m.Symbol.Name] = key
+	return m
+}
+
 // absorb appends q's functions and tables to p, as if q's generators had
 // run on p after p's: a table equal to one p has is dropped, and q's code
 // refers to p's. So kernels generated side by side, each on its own

@@ -13,8 +13,10 @@ import (
 
 // The kernels of the byte-wise layers: Table, Mul and Concat. They are
 // written with AVX2 only (ymm) for every tier: the avx512 tiers run the same
-// code, which is memory bound at these sizes. Each kernel requantizes as the
-// interpreter does (compiler/interp_ops.go), with packer's tail.
+// code, which is memory bound at these sizes, but for a Concat's requantized
+// inputs, bound by their conversions and multiplies (Concat). Each kernel
+// requantizes as the interpreter does (compiler/interp_ops.go), with
+// packer's tail.
 
 // ByteBlock is the bytes of one unit of the flat kernels (a Table with one
 // table, an elementwise Mul): one ymm of codes.
@@ -278,7 +280,7 @@ func (p *Program) Mul(name string, m *Mul) error {
 		// Pixels of rows [s, s1), the operand's C bytes again for each.
 		rw := m.N / m.Rows / m.C
 		pixelLoop(c, name, rw, s, s1, []reg.Register{pa, py}, []int{m.C, m.C}, func() {
-			chunks(c, name+"_c", m.C, []reg.GPPhysical{pa, pb, py}, func(n int) { block(n, mem(reg.R10, 0), mem(reg.R11, 0), mem(reg.R12, 0)) })
+			chunks(c, name+"_c", m.C, ByteBlock, []reg.GPPhysical{pa, pb, py}, func(n int) { block(n, mem(reg.R10, 0), mem(reg.R11, 0), mem(reg.R12, 0)) })
 		})
 	}
 	c.VZEROUPPER()
@@ -320,29 +322,29 @@ func pixelLoop(c *build.Context, name string, rw int, s, s1 reg.GPPhysical, ptrs
 	c.Label(done)
 }
 
-// chunks runs block over n bytes in pieces of ByteBlock, R10, R11, R12
+// chunks runs block over n bytes in pieces of size, R10, R11, R12
 // pointing at each piece from src[0], src[1], src[2] (as many as given);
-// R9 counts. The last piece, when partial, is block(n % ByteBlock).
-func chunks(c *build.Context, name string, n int, src []reg.GPPhysical, block func(n int)) {
+// R9 counts. The last piece, when partial, is block(n % size).
+func chunks(c *build.Context, name string, n, size int, src []reg.GPPhysical, block func(n int)) {
 	ps := []reg.GPPhysical{reg.R10, reg.R11, reg.R12}[:len(src)]
 	for i, p := range ps {
 		c.MOVQ(src[i], p)
 	}
-	full, tail := n/ByteBlock, n%ByteBlock
+	full, tail := n/size, n%size
 	switch {
 	case full == 1:
-		block(ByteBlock)
+		block(size)
 		if tail > 0 {
 			for _, p := range ps {
-				c.ADDQ(i32(ByteBlock), p)
+				c.ADDQ(i32(size), p)
 			}
 		}
 	case full > 1:
 		c.MOVQ(i32(full), reg.R9)
 		c.Label(name)
-		block(ByteBlock)
+		block(size)
 		for _, p := range ps {
-			c.ADDQ(i32(ByteBlock), p)
+			c.ADDQ(i32(size), p)
 		}
 		c.DECQ(reg.R9)
 		c.JNZ(operand.LabelRef(name))
@@ -404,8 +406,35 @@ func (k *Concat) setOver() {
 
 const concatSig = "func(a *byte, s0, s1 int)"
 
-// Concat adds a concatenation kernel over the arena at a.
-func (p *Program) Concat(name string, k *Concat) error {
+// Requantizes says whether some input of the concat is requantized (its
+// kernel is then written per tier, see Concat).
+func (k *Concat) Requantizes() bool {
+	for _, in := range k.Ins {
+		if in.M != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Concat adds a concatenation kernel over the arena at a for isa. Copied
+// inputs move in ymm pieces on every tier. Requantized ones are bound by
+// their arithmetic (a VCVTDQ2PS, VMULPS and VCVTPS2DQ a lane, on the ports
+// VPDPBUSD takes) where it runs: a requantization is a function of the
+// byte, so on 16 lanes (isa.lanes() 16) each such input has its 256-entry
+// table (runtime.Requantize of every code) and 64 bytes are two VPERMI2B
+// lookups and a blend, on CPUs with AVX-512 VBMI (the kernel asks CPUID
+// once, see vbmiFlag); else the same arithmetic 64 bytes a piece
+// (requantZmm), or 8 lanes at a time as every byte kernel does. Pieces on
+// zmm are loaded and stored under opmasks, so none writes past its input's
+// channels. Every way gives the same bytes.
+func (p *Program) Concat(name string, k *Concat, isa Target) error {
+	return p.concat(name, k, isa, true)
+}
+
+// concat is Concat; vbmi false leaves the VBMI lookups out (the tests of
+// the arithmetic on CPUs that have VBMI).
+func (p *Program) concat(name string, k *Concat, isa Target, vbmi bool) error {
 	if k.C < 1 || k.Rows < 1 || k.RW < 1 || len(k.At) != len(k.Ins) || k.Z < 0 || k.Z > 255 {
 		return fmt.Errorf("asmgen: concat into %d channels, %d rows of %d", k.C, k.Rows, k.RW)
 	}
@@ -418,90 +447,257 @@ func (p *Program) Concat(name string, k *Concat) error {
 		return err
 	}
 	c := p.ctx
-	cs := newConsts(p, name, avx2Design)
+	wide := isa.lanes() == 16 && k.Requantizes()
+	vbmi = vbmi && wide
+	design := avx2Design
+	if wide {
+		design = isa
+	}
+	cs := newConsts(p, name, design)
 	pa, s, s1 := reg.RAX, reg.RSI, reg.RDI
 	py, px := reg.RBX, reg.RCX
-	loadArgs(c, "a s0 s1", pa, s, s1)
+	lookups := name + "_vbmi"
+	if vbmi {
+		// RAX: 2 where the CPU has VBMI (CPUID clobbers RBX, RCX, RDX).
+		vbmiFlag(p, name)
+		c.CMPQ(reg.RAX, i32(2))
+		c.JEQ(operand.LabelRef(lookups))
+	}
 	rqs := make([]*requantizer, len(k.Ins))
 	zs := make([]operand.Mem, len(k.Ins))
+	tabs := make([]operand.Mem, len(k.Ins))
 	for i, in := range k.Ins {
 		if in.M != 0 {
 			rqs[i] = &requantizer{c: c, pk: newPacker(p, cs, &Requant{Z: k.Z, Lo: 0, Hi: 255, M: []float32{in.M},
 				MaxAbsProd: []float64{255 * math.Abs(float64(in.M)) * 1.001}}), m: cs.f32(in.M), perm: reg.Y15}
 			zs[i] = cs.i32(in.Z)
+			if vbmi {
+				tabs[i] = cs.vec(concatTable(in, k.Z)...)
+			}
 		}
 	}
-	c.VMOVDQU(cs.vec(0, 4, 1, 5, 2, 6, 3, 7), reg.Y15)
-	// py: the output pixel; the inputs' pixels are computed from the pixel
-	// index in R13.
-	c.LEAQ(mem(pa, k.Off), py)
-	c.IMUL3Q(i32(k.RW), s, reg.R13)
-	pixelLoop(c, name, k.RW, s, s1, []reg.Register{py}, []int{k.C}, func() {
-		for i, in := range k.Ins {
-			c.IMUL3Q(i32(max(in.C, in.Stride)), reg.R13, px)
-			c.LEAQ(operand.Mem{Base: pa, Index: px, Scale: 1, Disp: in.Off}, px)
-			c.LEAQ(mem(py, k.At[i]), reg.R11)
-			lbl := fmt.Sprintf("%s_in%d", name, i)
-			rq := rqs[i]
-			chunks(c, lbl, in.C, []reg.GPPhysical{px, reg.R11}, func(n int) {
-				src, dst := mem(reg.R10, 0), mem(reg.R11, 0)
-				ns := n // the bytes stored: the last chunk's rounded to words where Over allows
-				if w := (n + 7) &^ 7; n < ByteBlock && w-n <= in.Over {
-					ns = w
-				}
-				if rq == nil {
-					c.VMOVDQU(src, reg.Y0)
-					storeBytes(c, reg.Y0, ns, dst, reg.RDX)
-					return
-				}
-				for j := range (n + 7) / 8 {
-					v := ymm[j]
-					c.VPMOVZXBD(src.Offset(8*j), v)
-					c.VPSUBD(zs[i], v, v)
-					rq.scale(v)
-				}
-				rq.store(ns, dst, reg.RDX)
-			})
+	// body emits the kernel from its arguments on, its labels from prefix;
+	// look says that requantized inputs take the VBMI lookups.
+	body := func(prefix string, look bool) {
+		loadArgs(c, "a s0 s1", pa, s, s1)
+		// Up to four inputs' tables stay in Z16..Z31; with more, three do
+		// and the others load theirs into Z28..Z31 at each pixel.
+		held := 0
+		for _, t := range tabs {
+			if t.Symbol.Name != "" {
+				held++
+			}
 		}
-		c.INCQ(reg.R13)
-	})
-	c.VZEROUPPER()
-	c.RET()
+		if held > 4 {
+			held = 3
+		}
+		tabRegs := make([][]reg.VecPhysical, len(k.Ins))
+		next := 16
+		for i, t := range tabs {
+			if !look || t.Symbol.Name == "" {
+				continue
+			}
+			if next < 16+4*held {
+				tabRegs[i] = zmm[next : next+4]
+				next += 4
+				for j, v := range tabRegs[i] {
+					c.VMOVDQU64(t.Offset(64*j), v)
+				}
+			}
+		}
+		switch {
+		case wide:
+			// After pack4 dword 4i+j holds lanes 4i..4i+3 of vector j.
+			c.VMOVDQU32(cs.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), reg.Z15)
+		default:
+			c.VMOVDQU(cs.vec(0, 4, 1, 5, 2, 6, 3, 7), reg.Y15)
+		}
+		// py: the output pixel; the inputs' pixels are computed from the
+		// pixel index in R13.
+		c.LEAQ(mem(pa, k.Off), py)
+		c.IMUL3Q(i32(k.RW), s, reg.R13)
+		pixelLoop(c, prefix, k.RW, s, s1, []reg.Register{py}, []int{k.C}, func() {
+			for i, in := range k.Ins {
+				c.IMUL3Q(i32(max(in.C, in.Stride)), reg.R13, px)
+				c.LEAQ(operand.Mem{Base: pa, Index: px, Scale: 1, Disp: in.Off}, px)
+				c.LEAQ(mem(py, k.At[i]), reg.R11)
+				lbl := fmt.Sprintf("%s_in%d", prefix, i)
+				rq := rqs[i]
+				switch {
+				case rq != nil && look:
+					t := tabRegs[i]
+					if t == nil {
+						t = zmm[28:32]
+						for j, v := range t {
+							c.VMOVDQU64(tabs[i].Offset(64*j), v)
+						}
+					}
+					chunks(c, lbl, in.C, 64, []reg.GPPhysical{px, reg.R11}, func(n int) {
+						lookupZmm(c, t, n, mem(reg.R10, 0), mem(reg.R11, 0))
+					})
+					continue
+				case rq != nil && wide:
+					chunks(c, lbl, in.C, 64, []reg.GPPhysical{px, reg.R11}, func(n int) {
+						requantZmm(c, rq, zs[i], n, mem(reg.R10, 0), mem(reg.R11, 0))
+					})
+					continue
+				}
+				chunks(c, lbl, in.C, ByteBlock, []reg.GPPhysical{px, reg.R11}, func(n int) {
+					src, dst := mem(reg.R10, 0), mem(reg.R11, 0)
+					ns := n // the bytes stored: the last chunk's rounded to words where Over allows
+					if w := (n + 7) &^ 7; n < ByteBlock && w-n <= in.Over {
+						ns = w
+					}
+					if rq == nil {
+						c.VMOVDQU(src, reg.Y0)
+						storeBytes(c, reg.Y0, ns, dst, reg.RDX)
+						return
+					}
+					for j := range (n + 7) / 8 {
+						v := ymm[j]
+						c.VPMOVZXBD(src.Offset(8*j), v)
+						c.VPSUBD(zs[i], v, v)
+						rq.scale(v)
+					}
+					rq.store(ns, dst, reg.RDX)
+				})
+			}
+			c.INCQ(reg.R13)
+		})
+		c.VZEROUPPER()
+		c.RET()
+	}
+	body(name, false)
+	if vbmi {
+		c.Label(lookups)
+		body(lookups, true)
+	}
 	return nil
+}
+
+// concatTable is the bytes an input requantizes its codes to, as 64 words.
+func concatTable(in ConcatIn, z int32) []uint32 {
+	w := make([]uint32, 64)
+	for q := range 256 {
+		w[q/4] |= uint32(runtime.Requantize(int32(q)-in.Z, in.M, 0, z, 0, 255)) << (8 * (q % 4))
+	}
+	return w
+}
+
+// vbmiFlag emits the check for AVX-512 VBMI, leaving RAX 2 where the CPU
+// has it, else 1: the first call asks CPUID (a VM exit under a hypervisor,
+// so once) and keeps the answer in the kernel's flag, read by every call
+// after it (calls racing on the first one store the same value).
+func vbmiFlag(p *Program, name string) {
+	c := p.ctx
+	flag := p.flag(name + "_vbmiflag")
+	known := name + "_vbmi_known"
+	c.MOVQ(flag, reg.RAX)
+	c.TESTQ(reg.RAX, reg.RAX)
+	c.JNZ(operand.LabelRef(known))
+	c.MOVL(operand.U32(7), reg.EAX)
+	c.XORL(reg.ECX, reg.ECX)
+	c.CPUID()
+	c.SHRL(operand.U8(1), reg.ECX) // leaf 7 ECX bit 1: AVX512_VBMI
+	c.ANDL(operand.U32(1), reg.ECX)
+	c.INCL(reg.ECX)
+	c.MOVQ(reg.RCX, flag)
+	c.MOVQ(reg.RCX, reg.RAX)
+	c.Label(known)
+}
+
+// lookupZmm looks the n (1..64) bytes at src up in the 256-entry table in
+// t (four zmm, 64 entries each) and stores them at dst: VPERMI2B over
+// entries 0..127 and 128..255, the second's where bit 7 is set. A partial
+// piece is loaded and stored under K1 (RDX a scratch); Z4, Z5 and K3 are
+// scratch.
+func lookupZmm(c *build.Context, t []reg.VecPhysical, n int, src, dst operand.Mem) {
+	x, hi := reg.Z4, reg.Z5
+	if n < 64 {
+		setMask(c, reg.K1, n, reg.RDX)
+		c.VMOVDQU8_Z(src, reg.K1, x)
+	} else {
+		c.VMOVDQU64(src, x)
+	}
+	c.VMOVDQA64(x, hi)
+	c.VPMOVB2M(x, reg.K3)
+	c.VPERMI2B(t[1], t[0], x)
+	c.VPERMI2B(t[3], t[2], hi)
+	c.VPBLENDMB(hi, x, reg.K3, x)
+	if n < 64 {
+		c.VMOVDQU8(x, reg.K1, dst)
+		return
+	}
+	c.VMOVDQU64(x, dst)
+}
+
+// requantZmm requantizes n (1..64) bytes at src (less zero point z) into
+// dst on four zmm vectors Z0..Z3: a partial one's bytes loaded and stored
+// under opmasks (K1, K2; RDX is a scratch), the perm of Concat in Z15.
+func requantZmm(c *build.Context, rq *requantizer, z operand.Mem, n int, src, dst operand.Mem) {
+	nv := (n + 15) / 16
+	if n%16 != 0 {
+		setMask(c, reg.K1, n%16, reg.RDX)
+	}
+	for j := range 4 {
+		v := zmm[j]
+		switch {
+		case j >= nv:
+			c.VPXORD(v, v, v)
+			continue
+		case j == nv-1 && n%16 != 0:
+			c.VPMOVZXBD_Z(src.Offset(16*j), reg.K1, v)
+		default:
+			c.VPMOVZXBD(src.Offset(16*j), v)
+		}
+		c.VPSUBD(z, v, v)
+		rq.scale(v)
+	}
+	rq.pk.pack4(zmm[0], zmm[1], zmm[2], zmm[3])
+	c.VPERMD(zmm[0], reg.Z15, zmm[0])
+	rq.pk.clamp(zmm[0])
+	if n == 64 {
+		c.VMOVDQU8(zmm[0], dst)
+		return
+	}
+	setMask(c, reg.K2, n, reg.RDX)
+	c.VMOVDQU8(zmm[0], reg.K2, dst)
 }
 
 // bytesKernel is the generator of a Table, Mul, Concat, AvgPool,
 // WindowPool, Slice or Shuffle layer and its units; nil for a Concat whose
 // inputs are all written in place and for a Slice or Shuffle that is a view.
-func bytesKernel(ly *lower.Layer) (func(*Program, Target, string) error, int) {
+// shared says that one kernel serves every tier (all but a Concat that
+// requantizes).
+func bytesKernel(ly *lower.Layer) (gen func(*Program, Target, string) error, units int, shared bool) {
 	nd, n := ly.Node, ly.YD.Elems()
 	switch ly.Kind {
 	case lower.AvgPool, lower.WindowPool:
 		g := ly.Geom
 		m := &Pool{C: ly.XD.C, H: ly.XD.H, W: ly.XD.W, OH: ly.YD.H, OW: ly.YD.W, Win: g.Window, Ceil: g.Ceil,
 			Avg: ly.Kind == lower.AvgPool, CountPad: g.CountPad, Z: ly.X.Zero}
-		return func(p *Program, _ Target, fn string) error { return p.Pool(fn, m) }, m.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Pool(fn, m) }, m.Units(), true
 	case lower.Slice:
 		if ly.View {
-			return nil, 0
+			return nil, 0, false
 		}
 		s := &Slice{XC: ly.XD.C, Start: nd.Slice.Start, C: ly.YD.C, Rows: ly.YD.H, RW: ly.YD.W}
-		return func(p *Program, _ Target, fn string) error { return p.Slice(fn, s) }, s.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Slice(fn, s) }, s.Units(), true
 	case lower.Shuffle:
 		if ly.View {
-			return nil, 0
+			return nil, 0, false
 		}
 		g := &Gather{XC: ly.XD.C, Perm: nd.Perm, Rows: ly.YD.H, RW: ly.YD.W}
-		return func(p *Program, _ Target, fn string) error { return p.Gather(fn, g) }, g.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Gather(fn, g) }, g.Units(), true
 	case lower.Table:
 		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
 		if !t.PerChan {
 			t.T = nd.Table.T
 		}
-		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units(), true
 	case lower.Mul:
 		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n, Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
-		return func(p *Program, _ Target, fn string) error { return p.Mul(fn, m) }, m.Units()
+		return func(p *Program, _ Target, fn string) error { return p.Mul(fn, m) }, m.Units(), true
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
 	for i, x := range ly.Xs {
@@ -512,7 +708,7 @@ func bytesKernel(ly *lower.Layer) (func(*Program, Target, string) error, int) {
 	}
 	k.setOver()
 	if len(k.Ins) == 0 {
-		return nil, 0
+		return nil, 0, false
 	}
-	return func(p *Program, _ Target, fn string) error { return p.Concat(fn, k) }, k.Units()
+	return func(p *Program, isa Target, fn string) error { return p.Concat(fn, k, isa) }, k.Units(), !k.Requantizes()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // BenchmarkByteKernels times the layers of a 56x56 inception block (a 204
@@ -209,13 +210,24 @@ func BenchmarkBytePass(b *testing.B) {
 				return p.Mul(fn, &Mul{N: n / 204 * 204, C: 204, Bcast: true, Rows: n / 204, ZA: 3, ZB: 5, M: 0.01, Z: 7})
 			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
 			{"concat-requant", func(fn string) error {
-				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20, Z: 3, M: 0.7}, {C: 102, Off: 2 << 20, Z: 3, M: 1.3}}, At: []int{0, 102}})
+				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20, Z: 3, M: 0.7}, {C: 102, Off: 2 << 20, Z: 3, M: 1.3}}, At: []int{0, 102}}, avx2Design)
+			}, "%s(&x[0], 0, %d)"},
+			// On avx512: the VBMI table lookups (where the CPU has VBMI), and
+			// the arithmetic on zmm.
+			{"concat-requant-zmm", func(fn string) error {
+				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20, Z: 3, M: 0.7}, {C: 102, Off: 2 << 20, Z: 3, M: 1.3}}, At: []int{0, 102}}, avx512)
+			}, "%s(&x[0], 0, %d)"},
+			{"concat-requant-zmm-arith", func(fn string) error {
+				return p.concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20, Z: 3, M: 0.7}, {C: 102, Off: 2 << 20, Z: 3, M: 1.3}}, At: []int{0, 102}}, avx512, false)
 			}, "%s(&x[0], 0, %d)"},
 			{"concat-copy", func(fn string) error {
-				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20}, {C: 102, Off: 2 << 20}}, At: []int{0, 102}})
+				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20}, {C: 102, Off: 2 << 20}}, At: []int{0, 102}}, avx2Design)
 			}, "%s(&x[0], 0, %d)"},
 		}
 		for _, k := range kernels {
+			if strings.Contains(k.name, "-zmm") && !runtime.AVX512.Supported() {
+				continue
+			}
 			fn := fmt.Sprintf("%s_%d", strings.ReplaceAll(k.name, "-", "_"), n)
 			if err := k.gen(fn); err != nil {
 				b.Fatal(err)

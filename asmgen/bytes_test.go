@@ -6,13 +6,17 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"golang.org/x/sys/cpu"
 )
 
 // The byte-wise kernels are the same AVX2 code on every tier (bytes.go), so
-// they are checked once, on avx2; the model tests run them in every tier's
+// they are checked once, on avx2, but for Concat's zmm requantization
+// (TestConcat runs every design); the model tests run them in every tier's
 // package.
 
 // randBytes is n random codes, a fifth of them at 0 or 255.
@@ -155,8 +159,12 @@ func TestMul(t *testing.T) {
 	}
 }
 
-func TestConcat(t *testing.T) {
-	r, h := kernelTest(t, avx2, 25, 26)
+// TestConcat runs on every design: requantized inputs go on zmm on the
+// avx512 tiers (the emulated one runs the avx2 design).
+func TestConcat(t *testing.T) { elemTiers(t, testConcat) }
+
+func testConcat(t *testing.T, isa Target) {
+	r, h := kernelTest(t, isa, 25, 26)
 	type check struct {
 		k     *Concat
 		arena []byte
@@ -166,10 +174,13 @@ func TestConcat(t *testing.T) {
 		out   int
 	}
 	var checks []check
-	for i, sh := range [][]int{{1, 2}, {3, 5, 7}, {16, 32, 64}, {8, 8}, {13, 40, 7, 33}, {64, 96, 96, 64}, {5, 300}, {2, 2, 2, 2, 2}} {
+	for i, sh := range [][]int{{1, 2}, {3, 5, 7}, {16, 32, 64}, {8, 8}, {13, 40, 7, 33}, {64, 96, 96, 64}, {5, 300}, {2, 2, 2, 2, 2}, {17, 49, 65, 128, 31}, {20, 3, 64, 70, 9, 5}} {
 		hh, w := 1+r.IntN(5), 1+r.IntN(6)
 		if i == 5 {
 			hh, w = 7, 7
+		}
+		if i >= 8 { // more than four requantized tables over a few pixels
+			hh, w = 3, 4
 		}
 		hw := hh * w
 		k := &Concat{Rows: hh, RW: w, Z: edgeZero(r, 255)}
@@ -178,7 +189,7 @@ func TestConcat(t *testing.T) {
 		off := 0
 		for _, c := range sh {
 			in := ConcatIn{C: c, Off: off, Z: edgeZero(r, 255)}
-			if r.IntN(2) == 0 {
+			if r.IntN(2) == 0 || i >= 8 { // the last two: every input requantized
 				in.M = float32(math.Exp2(-3 + 5*r.Float64()))
 			}
 			stride := c
@@ -187,7 +198,7 @@ func TestConcat(t *testing.T) {
 				stride = in.Stride
 			}
 			all = append(all, in)
-			skip = append(skip, r.IntN(4) == 0)
+			skip = append(skip, r.IntN(4) == 0 && i < 8)
 			off += (stride*hw + 63) &^ 63
 			k.C += c
 		}
@@ -204,13 +215,20 @@ func TestConcat(t *testing.T) {
 			k.setOver() // tails stored as whole words into later inputs' channels
 		}
 		arena := randBytes(r, off+k.C*hw)
-		name := fmt.Sprintf("concat%d", i)
-		if err := h.prog.Concat(name, k); err != nil {
-			t.Fatal(err)
+		// Every way: on zmm the VBMI lookups where the CPU has VBMI, and
+		// the arithmetic without them.
+		for _, vbmi := range []bool{true, false} {
+			name := fmt.Sprintf("concat%d_%v", i, vbmi)
+			if err := h.prog.concat(name, k, isa, vbmi); err != nil {
+				t.Fatal(err)
+			}
+			ab := h.buf(arena)
+			split(h, r, name, k.Units(), ab)
+			checks = append(checks, check{k, arena, skip, sh, all, ab})
 		}
-		ab := h.buf(arena)
-		split(h, r, name, k.Units(), ab)
-		checks = append(checks, check{k, arena, skip, sh, all, ab})
+	}
+	if isa.lanes() == 16 && !cpu.X86.HasAVX512VBMI {
+		t.Logf("CPU without AVX-512 VBMI: the concat's table lookups are UNVERIFIED here")
 	}
 	res := h.run(t)
 	for i, ck := range checks {
@@ -234,7 +252,7 @@ func TestConcat(t *testing.T) {
 			}
 			at += in.C
 		}
-		sameBytes(t, fmt.Sprintf("concat%d", i), res[ck.out], want, 1, 1)
+		sameBytes(t, fmt.Sprintf("concat%d_%v", i/2, i%2 == 0), res[ck.out], want, 1, 1)
 	}
 }
 
@@ -247,4 +265,31 @@ func TestGeneratedInception(t *testing.T) {
 	ms := []*compiler.Model{gentest.InceptionModel(t, "fbgemm", true), gentest.InceptionModel(t, "qnnpack", false), gentest.PairModel(t)}
 	seeds := []uint64{0, 1, 2}
 	testModelEveryTier(t, ms, seeds)
+}
+
+// TestVBMIFlag checks the answer vbmiFlag keeps against x/sys/cpu's, twice
+// (the second call reads the kept flag).
+func TestVBMIFlag(t *testing.T) {
+	_, h := kernelTest(t, avx512, 27, 28)
+	p := h.prog
+	if err := p.function("vbmiprobe", concatSig); err != nil {
+		t.Fatal(err)
+	}
+	c := p.ctx
+	vbmiFlag(p, "vbmiprobe")
+	c.Load(c.Param("a"), reg.RBX)
+	c.Load(c.Param("s0"), reg.RCX)
+	c.MOVB(reg.AL, operand.Mem{Base: reg.RBX, Index: reg.RCX, Scale: 1})
+	c.RET()
+	out := h.buf(make([]byte, 2))
+	h.call("vbmiprobe", out, lit("0"), lit("0"))
+	h.call("vbmiprobe", out, lit("1"), lit("0"))
+	got := h.run(t)[out]
+	want := byte(1)
+	if cpu.X86.HasAVX512VBMI {
+		want = 2
+	}
+	if got[0] != want || got[1] != want {
+		t.Errorf("vbmiFlag: %d then %d, want %d (VBMI %v)", got[0], got[1], want, cpu.X86.HasAVX512VBMI)
+	}
 }

@@ -155,8 +155,8 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 			layers[i] = func(p *Program, isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
 		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
 			xmax[y.ID] = portableMax(ly, xmax)
-			if f, units := bytesKernel(ly); f != nil {
-				l.Units, layers[i], shared[i] = units, f, true
+			if f, units, one := bytesKernel(ly); f != nil {
+				l.Units, layers[i], shared[i] = units, f, one
 			}
 		default:
 			// Portable kernels only; their largest code still picks the

@@ -328,7 +328,7 @@ func (p *Program) Slice(name string, s *Slice) error {
 		c.ADDQ(i32(s.Start), px)
 	}
 	pixelLoop(c, name, s.RW, s0, s1, []reg.Register{px, py}, []int{s.XC, s.C}, func() {
-		chunks(c, name+"_c", s.C, []reg.GPPhysical{px, py}, func(k int) {
+		chunks(c, name+"_c", s.C, ByteBlock, []reg.GPPhysical{px, py}, func(k int) {
 			c.VMOVDQU(mem(reg.R10, 0), reg.Y0)
 			storeBytes(c, reg.Y0, k, mem(reg.R11, 0), reg.RDX)
 		})
