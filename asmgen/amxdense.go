@@ -79,6 +79,7 @@ func (p *Program) AMXDense(name string, d *Dense, isa Target) error {
 	k := newConsts(p, name, isa.base())
 	g := &amxGen{Context: p.ctx, tp: tp, emulate: isa.emu != native, lanes: isa.base().lanes(), pk: newPacker(p, k, &d.Requant),
 		patch: amxPatchOff(isa)}
+	g.pk.askVBMI(p, name, isa.base())
 	if d.Im2col && d.Cin < 4 {
 		g.compact = k.vec(compactCtrl(d.Cin)...)
 	}

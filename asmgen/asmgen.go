@@ -373,6 +373,11 @@ type packer struct {
 	// epilogue add (Requant.Add).
 	lut *lut
 	add *addEpi
+	// vbmi is the kernel's flag (vbmiFlag) when its table lookups have the
+	// VBMI way too (askVBMI); vbmiName and vbmiN make its labels.
+	vbmi     operand.Mem
+	vbmiName string
+	vbmiN    int
 }
 
 func newPacker(p *Program, k *consts, r *Requant) *packer {
@@ -388,7 +393,7 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 	}
 	if r.Table != nil {
 		rows := p.data(k.name+"_lut", bytesWords(r.Table))
-		pk.lut = &lut{c: p.ctx, t: r.Table, row: func(j int) operand.Mem { return rows.Offset(16 * j) },
+		pk.lut = &lut{c: p.ctx, t: r.Table, tab: rows, row: func(j int) operand.Mem { return rows.Offset(16 * j) },
 			nib: k.u8(0x0F), top: k.u8(0x80), konst: func(v uint8) operand.Mem { return k.u8(int32(v)) }}
 	}
 	if r.Add != nil {

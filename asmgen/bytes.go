@@ -533,7 +533,7 @@ func (p *Program) concat(name string, k *Concat, isa Target, vbmi bool) error {
 						}
 					}
 					chunks(c, lbl, in.C, 64, []reg.GPPhysical{px, reg.R11}, func(n int) {
-						lookupZmm(c, t, n, mem(reg.R10, 0), mem(reg.R11, 0))
+						lookupVBMI(c, t, n, mem(reg.R10, 0), mem(reg.R11, 0), reg.K1, reg.RDX)
 					})
 					continue
 				case rq != nil && wide:
@@ -588,7 +588,7 @@ func concatTable(in ConcatIn, z int32) []uint32 {
 // has it, else 1: the first call asks CPUID (a VM exit under a hypervisor,
 // so once) and keeps the answer in the kernel's flag, read by every call
 // after it (calls racing on the first one store the same value).
-func vbmiFlag(p *Program, name string) {
+func vbmiFlag(p *Program, name string) operand.Mem {
 	c := p.ctx
 	flag := p.flag(name + "_vbmiflag")
 	known := name + "_vbmi_known"
@@ -604,28 +604,29 @@ func vbmiFlag(p *Program, name string) {
 	c.MOVQ(reg.RCX, flag)
 	c.MOVQ(reg.RCX, reg.RAX)
 	c.Label(known)
+	return flag
 }
 
-// lookupZmm looks the n (1..64) bytes at src up in the 256-entry table in
+// lookupVBMI looks the n (1..64) bytes at src up in the 256-entry table in
 // t (four zmm, 64 entries each) and stores them at dst: VPERMI2B over
 // entries 0..127 and 128..255, the second's where bit 7 is set. A partial
-// piece is loaded and stored under K1 (RDX a scratch); Z4, Z5 and K3 are
-// scratch.
-func lookupZmm(c *build.Context, t []reg.VecPhysical, n int, src, dst operand.Mem) {
+// piece is loaded and stored under opmask k (gp a scratch); Z4, Z5 and K7
+// are scratch.
+func lookupVBMI(c *build.Context, t []reg.VecPhysical, n int, src, dst operand.Mem, k reg.Register, gp reg.GPPhysical) {
 	x, hi := reg.Z4, reg.Z5
 	if n < 64 {
-		setMask(c, reg.K1, n, reg.RDX)
-		c.VMOVDQU8_Z(src, reg.K1, x)
+		setMask(c, k, n, gp)
+		c.VMOVDQU8_Z(src, k, x)
 	} else {
 		c.VMOVDQU64(src, x)
 	}
 	c.VMOVDQA64(x, hi)
-	c.VPMOVB2M(x, reg.K3)
+	c.VPMOVB2M(x, reg.K7)
 	c.VPERMI2B(t[1], t[0], x)
 	c.VPERMI2B(t[3], t[2], hi)
-	c.VPBLENDMB(hi, x, reg.K3, x)
+	c.VPBLENDMB(hi, x, reg.K7, x)
 	if n < 64 {
-		c.VMOVDQU8(x, reg.K1, dst)
+		c.VMOVDQU8(x, k, dst)
 		return
 	}
 	c.VMOVDQU64(x, dst)

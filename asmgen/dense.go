@@ -220,6 +220,7 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	k := newConsts(p, name, isa)
 	g := &denseGen{Context: p.ctx, d: d, mode: path, emulate: isa.emulated(), lanes: isa.lanes(), units: isa.ZMM, maxUnits: zmmUnits, accRow: zmmUnits,
 		nq: lower.Quads(d.Cin), pk: newPacker(p, k, &d.Requant), name: name}
+	g.pk.askVBMI(p, name, isa)
 	switch {
 	case isa.ZMM && isa.emulated():
 		g.maxUnits = 1 // 6 rows x 2 ymm accumulators fill the 16 registers

@@ -75,6 +75,7 @@ func (p *Program) Depthwise(name string, d *Depthwise, isa Target) error {
 	}
 	k := newConsts(p, name, isa)
 	g := &dwGen{Context: p.ctx, d: d, cp: d.C, name: name, pk: newPacker(p, k, &d.Requant), w: d.geom()}
+	g.pk.askVBMI(p, name, isa)
 	g.taps = g.w.Taps()
 	for c0 := 0; c0 < d.C; c0 += 16 {
 		n := 16

