@@ -13,10 +13,9 @@ import (
 
 // The kernels of the byte-wise layers: Table, Mul and Concat. They are
 // written with AVX2 only (ymm) for every tier: the avx512 tiers run the same
-// code, which is memory bound at these sizes, but for a Concat's requantized
-// inputs, bound by their conversions and multiplies (Concat). Each kernel
-// requantizes as the interpreter does (compiler/interp_ops.go), with
-// packer's tail.
+// code, but for a Mul and a Concat's requantized inputs, bound by their
+// conversions and multiplies (Mul, Concat). Each kernel requantizes as the
+// interpreter does (compiler/interp_ops.go), with packer's tail.
 
 // ByteBlock is the bytes of one unit of the flat kernels (a Table with one
 // table, an elementwise Mul): one ymm of codes.
@@ -246,8 +245,10 @@ func (m *Mul) Units() int { return rowsOrFlat(m.Bcast, m.Rows, m.N) }
 
 const mulSig = "func(a, b, y *byte, s0, s1 int)"
 
-// Mul adds a product kernel.
-func (p *Program) Mul(name string, m *Mul) error {
+// Mul adds a product kernel for isa: on 16 lanes (isa.lanes() 16) up to
+// 64 bytes a step on zmm (the arithmetic binds it, as Concat's), partial
+// steps loaded and stored under opmasks; else 8 lanes at a time.
+func (p *Program) Mul(name string, m *Mul, isa Target) error {
 	if m.N < 1 || m.C < 1 || m.N%m.C != 0 || m.Bcast && (m.Rows < 1 || m.N%(m.Rows*m.C) != 0) ||
 		math.IsNaN(float64(m.M)) || math.IsInf(float64(m.M), 0) {
 		return fmt.Errorf("asmgen: mul of %d bytes, %d channels, %d rows, multiplier %v", m.N, m.C, m.Rows, m.M)
@@ -256,21 +257,40 @@ func (p *Program) Mul(name string, m *Mul) error {
 		return err
 	}
 	c := p.ctx
-	k := newConsts(p, name, avx2Design)
+	wide := isa.lanes() == 16
+	design := avx2Design
+	if wide {
+		design = isa
+	}
+	k := newConsts(p, name, design)
 	rq := newRequantizer(p, k, m.M, m.Z, 255*255)
 	za, zb := k.i32(m.ZA), k.i32(m.ZB)
 	pa, pb, py, s, s1 := reg.RAX, reg.RBX, reg.RCX, reg.RSI, reg.RDI
 	loadArgs(c, "a b y s0 s1", pa, pb, py, s, s1)
+	step := ByteBlock // the bytes of a broadcast Mul's step
+	if wide {
+		step = 64
+		c.VMOVDQU32(k.vec(unpack4...), reg.Z15)
+	}
+	// product turns the codes in v and t into v's scaled product.
+	product := func(v, t reg.VecPhysical) {
+		c.VPSUBD(za, v, v)
+		c.VPSUBD(zb, t, t)
+		c.VPMULLD(t, v, v)
+		rq.scale(v)
+	}
 	// block multiplies n bytes at a by n at b and stores them at y.
 	block := func(n int, a, b, y operand.Mem) {
+		if wide {
+			widenZmm(c, n, []operand.Mem{a, b}, func(i int) { product(zmm[i], zmm[4+i]) })
+			storeZmm(c, rq.pk, n, y)
+			return
+		}
 		for i := range (n + 7) / 8 {
 			v, t := ymm[i], ymm[4+i]
 			c.VPMOVZXBD(a.Offset(8*i), v)
 			c.VPMOVZXBD(b.Offset(8*i), t)
-			c.VPSUBD(za, v, v)
-			c.VPSUBD(zb, t, t)
-			c.VPMULLD(t, v, v)
-			rq.scale(v)
+			product(v, t)
 		}
 		rq.store(n, y, reg.RDX)
 	}
@@ -280,7 +300,7 @@ func (p *Program) Mul(name string, m *Mul) error {
 		// Pixels of rows [s, s1), the operand's C bytes again for each.
 		rw := m.N / m.Rows / m.C
 		pixelLoop(c, name, rw, s, s1, []reg.Register{pa, py}, []int{m.C, m.C}, func() {
-			chunks(c, name+"_c", m.C, ByteBlock, []reg.GPPhysical{pa, pb, py}, func(n int) { block(n, mem(reg.R10, 0), mem(reg.R11, 0), mem(reg.R12, 0)) })
+			chunks(c, name+"_c", m.C, step, []reg.GPPhysical{pa, pb, py}, func(n int) { block(n, mem(reg.R10, 0), mem(reg.R11, 0), mem(reg.R12, 0)) })
 		})
 	}
 	c.VZEROUPPER()
@@ -507,8 +527,7 @@ func (p *Program) concat(name string, k *Concat, isa Target, vbmi bool) error {
 		}
 		switch {
 		case wide:
-			// After pack4 dword 4i+j holds lanes 4i..4i+3 of vector j.
-			c.VMOVDQU32(cs.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), reg.Z15)
+			c.VMOVDQU32(cs.vec(unpack4...), reg.Z15)
 		default:
 			c.VMOVDQU(cs.vec(0, 4, 1, 5, 2, 6, 3, 7), reg.Y15)
 		}
@@ -636,27 +655,49 @@ func lookupVBMI(c *build.Context, t []reg.VecPhysical, n int, src, dst operand.M
 // dst on four zmm vectors Z0..Z3: a partial one's bytes loaded and stored
 // under opmasks (K1, K2; RDX is a scratch), the perm of Concat in Z15.
 func requantZmm(c *build.Context, rq *requantizer, z operand.Mem, n int, src, dst operand.Mem) {
+	widenZmm(c, n, []operand.Mem{src}, func(i int) {
+		c.VPSUBD(z, zmm[i], zmm[i])
+		rq.scale(zmm[i])
+	})
+	storeZmm(c, rq.pk, n, dst)
+}
+
+// widenZmm zero-extends n (1..64) bytes from each of srcs (up to two) into
+// the int32 lanes of four zmm each (srcs[j]'s vector i in Z(4j+i)), a
+// partial last vector under K1 (RDX a scratch), and calls f(i) on each
+// vector i loaded; the first source's vectors past n are zeroed.
+func widenZmm(c *build.Context, n int, srcs []operand.Mem, f func(i int)) {
 	nv := (n + 15) / 16
 	if n%16 != 0 {
 		setMask(c, reg.K1, n%16, reg.RDX)
 	}
-	for j := range 4 {
-		v := zmm[j]
-		switch {
-		case j >= nv:
-			c.VPXORD(v, v, v)
+	for i := range 4 {
+		if i >= nv {
+			c.VPXORD(zmm[i], zmm[i], zmm[i])
 			continue
-		case j == nv-1 && n%16 != 0:
-			c.VPMOVZXBD_Z(src.Offset(16*j), reg.K1, v)
-		default:
-			c.VPMOVZXBD(src.Offset(16*j), v)
 		}
-		c.VPSUBD(z, v, v)
-		rq.scale(v)
+		for j, src := range srcs {
+			if i == nv-1 && n%16 != 0 {
+				c.VPMOVZXBD_Z(src.Offset(16*i), reg.K1, zmm[4*j+i])
+			} else {
+				c.VPMOVZXBD(src.Offset(16*i), zmm[4*j+i])
+			}
+		}
+		f(i)
 	}
-	rq.pk.pack4(zmm[0], zmm[1], zmm[2], zmm[3])
+}
+
+// unpack4 is the VPERMD indices that sort the dwords of pack4 on zmm: after
+// it dword 4i+j holds lanes 4i..4i+3 of vector j.
+var unpack4 = []uint32{0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15}
+
+// storeZmm packs the int32 lanes of Z0..Z3 as pk does (clamped, in order
+// by unpack4 in Z15) and stores the first n (1..64) bytes at dst, a
+// partial store under K2 (RDX a scratch).
+func storeZmm(c *build.Context, pk *packer, n int, dst operand.Mem) {
+	pk.pack4(zmm[0], zmm[1], zmm[2], zmm[3])
 	c.VPERMD(zmm[0], reg.Z15, zmm[0])
-	rq.pk.clamp(zmm[0])
+	pk.clamp(zmm[0])
 	if n == 64 {
 		c.VMOVDQU8(zmm[0], dst)
 		return
@@ -668,8 +709,8 @@ func requantZmm(c *build.Context, rq *requantizer, z operand.Mem, n int, src, ds
 // bytesKernel is the generator of a Table, Mul, Concat, AvgPool,
 // WindowPool, Slice or Shuffle layer and its units; nil for a Concat whose
 // inputs are all written in place and for a Slice or Shuffle that is a view.
-// shared says that one kernel serves every tier (all but a Concat that
-// requantizes).
+// shared says that one kernel serves every tier (all but a Mul and a
+// Concat that requantizes).
 func bytesKernel(ly *lower.Layer) (gen func(*Program, Target, string) error, units int, shared bool) {
 	nd, n := ly.Node, ly.YD.Elems()
 	switch ly.Kind {
@@ -698,7 +739,7 @@ func bytesKernel(ly *lower.Layer) (gen func(*Program, Target, string) error, uni
 		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units(), true
 	case lower.Mul:
 		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n, Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
-		return func(p *Program, _ Target, fn string) error { return p.Mul(fn, m) }, m.Units(), true
+		return func(p *Program, isa Target, fn string) error { return p.Mul(fn, m, isa) }, m.Units(), false
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}
 	for i, x := range ly.Xs {

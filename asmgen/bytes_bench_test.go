@@ -205,9 +205,12 @@ func BenchmarkBytePass(b *testing.B) {
 			{"table-per-channel", func(fn string) error {
 				return p.Table(fn, &Table{N: n / 204 * 204, C: 204, PerChan: true, Rows: n / 204, RW: 1})
 			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
-			{"mul", func(fn string) error { return p.Mul(fn, &Mul{N: n, C: 1, ZA: 3, ZB: 5, M: 0.01, Z: 7}) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"mul", func(fn string) error { return p.Mul(fn, &Mul{N: n, C: 1, ZA: 3, ZB: 5, M: 0.01, Z: 7}, avx2Design) }, "%s(&x[0], &w[0], &y[0], 0, %d)"},
 			{"mul-se", func(fn string) error {
-				return p.Mul(fn, &Mul{N: n / 204 * 204, C: 204, Bcast: true, Rows: n / 204, ZA: 3, ZB: 5, M: 0.01, Z: 7})
+				return p.Mul(fn, &Mul{N: n / 204 * 204, C: 204, Bcast: true, Rows: n / 204, ZA: 3, ZB: 5, M: 0.01, Z: 7}, avx2Design)
+			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
+			{"mul-se-zmm", func(fn string) error {
+				return p.Mul(fn, &Mul{N: n / 204 * 204, C: 204, Bcast: true, Rows: n / 204, ZA: 3, ZB: 5, M: 0.01, Z: 7}, avx512)
 			}, "%s(&x[0], &w[0], &y[0], 0, %d)"},
 			{"concat-requant", func(fn string) error {
 				return p.Concat(fn, &Concat{C: 204, Off: 0, Rows: n / 204, RW: 1, Z: 4, Ins: []ConcatIn{{C: 102, Off: 1 << 20, Z: 3, M: 0.7}, {C: 102, Off: 2 << 20, Z: 3, M: 1.3}}, At: []int{0, 102}}, avx2Design)
@@ -233,7 +236,7 @@ func BenchmarkBytePass(b *testing.B) {
 				b.Fatal(err)
 			}
 			units := flatUnits(n)
-			if strings.HasSuffix(k.name, "-per-channel") || k.name == "mul-se" || strings.HasPrefix(k.name, "concat") {
+			if strings.HasSuffix(k.name, "-per-channel") || strings.HasPrefix(k.name, "mul-se") || strings.HasPrefix(k.name, "concat") {
 				units = n / 204
 			}
 			fmt.Fprintf(&list, "\t{%q, %d, func() { "+k.call+" }},\n", k.name, n, fn, units)

@@ -122,10 +122,13 @@ func TestTable(t *testing.T) {
 	}
 }
 
-func TestMul(t *testing.T) {
-	r, h := kernelTest(t, avx2, 23, 24)
+// TestMul runs on every design (zmm on the avx512 tiers).
+func TestMul(t *testing.T) { elemTiers(t, testMul) }
+
+func testMul(t *testing.T, isa Target) {
+	r, h := kernelTest(t, isa, 23, 24)
 	var checks []kernelCall[*Mul, []byte]
-	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {40, 3, 2}, {24, 14, 14}, {57, 2, 2}} {
+	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {40, 3, 2}, {24, 14, 14}, {57, 2, 2}, {130, 3, 2}, {64, 2, 3}} {
 		c, hh, w := sh[0], sh[1], sh[2]
 		for _, bc := range []bool{false, true} {
 			m := &Mul{N: c * hh * w, C: c, Bcast: bc, Rows: hh, ZA: edgeZero(r, 255), ZB: edgeZero(r, 255), Z: edgeZero(r, 255),
@@ -134,7 +137,7 @@ func TestMul(t *testing.T) {
 				m.M = 3e5 // rounding overflows int32
 			}
 			name := fmt.Sprintf("mul%d_%v", i, bc)
-			if err := h.prog.Mul(name, m); err != nil {
+			if err := h.prog.Mul(name, m, isa); err != nil {
 				t.Fatal(err)
 			}
 			nb := m.N

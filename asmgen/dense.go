@@ -256,7 +256,7 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	}
 	g.shuf16 = k.vec(0, 4, 1, 5, 2, 6, 3, 7)
 	if isa.lanes() == 16 {
-		g.unpack4 = k.vec(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
+		g.unpack4 = k.vec(unpack4...)
 	}
 	g.tabs = map[Path]denseTabs{}
 	paths := []Path{path}
