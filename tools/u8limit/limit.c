@@ -112,189 +112,46 @@ __attribute__((target("avx512vnni,avx512f"))) static void vnni512(long n) {
 static unsigned char sw[(64 << 10) + (32 << 10)] __attribute__((aligned(64)));
 static unsigned char sx[6 * 64] __attribute__((aligned(64)));
 
-__attribute__((target("avx512vnni,avx512f"))) static void strip(long n) {
-	unsigned char *w = sw;
-	n /= 4;
-	__asm__ volatile(
-		"lea 32768(%1), %%r9\n\t"
-		"mov %1, %%r8\n\t"
-		"1:\n\t"
-		"vmovdqu32 0(%1), %%zmm24\n\t"
-		"vmovdqu32 64(%1), %%zmm25\n\t"
-		"vmovdqu32 128(%1), %%zmm26\n\t"
-		"vmovdqu32 192(%1), %%zmm27\n\t"
-		"vpbroadcastd 0(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 64(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 128(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 192(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 256(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 320(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"vmovdqu32 256(%1), %%zmm24\n\t"
-		"vmovdqu32 320(%1), %%zmm25\n\t"
-		"vmovdqu32 384(%1), %%zmm26\n\t"
-		"vmovdqu32 448(%1), %%zmm27\n\t"
-		"vpbroadcastd 4(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 68(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 132(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 196(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 260(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 324(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"vmovdqu32 512(%1), %%zmm24\n\t"
-		"vmovdqu32 576(%1), %%zmm25\n\t"
-		"vmovdqu32 640(%1), %%zmm26\n\t"
-		"vmovdqu32 704(%1), %%zmm27\n\t"
-		"vpbroadcastd 8(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 72(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 136(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 200(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 264(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 328(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"vmovdqu32 768(%1), %%zmm24\n\t"
-		"vmovdqu32 832(%1), %%zmm25\n\t"
-		"vmovdqu32 896(%1), %%zmm26\n\t"
-		"vmovdqu32 960(%1), %%zmm27\n\t"
-		"vpbroadcastd 12(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 76(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 140(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 204(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 268(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 332(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"add $1024, %1\n\t"
-		"cmp %%r9, %1\n\t"
-		"cmovae %%r8, %1\n\t"
-		"dec %0\n\t"
-		"jnz 1b\n\t"
-		"vzeroupper\n\t"
-		: "+r"(n), "+r"(w)
-		: "r"(sx)
-		: "cc", "memory", "r8", "r9", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
-		  "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28");
-}
+// STRIP_W loads unit j's weights of quad q into zmm z, after pf.
+#define STRIP_W(q, j, z, pf) pf(q, j) "vmovdqu32 " #q "*256+" #j "*64(%1), %%zmm" #z "\n\t"
+#define NO_PF(q, j) ""
+#define PF(q, j) "prefetcht1 65536+" #q "*256+" #j "*64(%1)\n\t"
+// STRIP_R broadcasts pixel r's input of quad q into four accumulators a..a+3.
+#define STRIP_R(q, r, a0, a1, a2, a3) \
+	"vpbroadcastd " #r "*64+" #q "*4(%2), %%zmm28\n\t" \
+	"vpdpbusd %%zmm24, %%zmm28, %%zmm" #a0 "\n\t" \
+	"vpdpbusd %%zmm25, %%zmm28, %%zmm" #a1 "\n\t" \
+	"vpdpbusd %%zmm26, %%zmm28, %%zmm" #a2 "\n\t" \
+	"vpdpbusd %%zmm27, %%zmm28, %%zmm" #a3 "\n\t"
+#define STRIP_QUAD(q, pf) \
+	STRIP_W(q, 0, 24, pf) STRIP_W(q, 1, 25, pf) STRIP_W(q, 2, 26, pf) STRIP_W(q, 3, 27, pf) \
+	STRIP_R(q, 0, 0, 1, 2, 3) STRIP_R(q, 1, 4, 5, 6, 7) STRIP_R(q, 2, 8, 9, 10, 11) \
+	STRIP_R(q, 3, 12, 13, 14, 15) STRIP_R(q, 4, 16, 17, 18, 19) STRIP_R(q, 5, 20, 21, 22, 23)
 
-__attribute__((target("avx512vnni,avx512f"))) static void stripPrefetch(long n) {
-	unsigned char *w = sw;
-	n /= 4;
-	__asm__ volatile(
-		"lea 32768(%1), %%r9\n\t"
-		"mov %1, %%r8\n\t"
-		"1:\n\t"
-		"prefetcht1 65536(%1)\n\t"
-		"vmovdqu32 0(%1), %%zmm24\n\t"
-		"prefetcht1 65600(%1)\n\t"
-		"vmovdqu32 64(%1), %%zmm25\n\t"
-		"prefetcht1 65664(%1)\n\t"
-		"vmovdqu32 128(%1), %%zmm26\n\t"
-		"prefetcht1 65728(%1)\n\t"
-		"vmovdqu32 192(%1), %%zmm27\n\t"
-		"vpbroadcastd 0(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 64(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 128(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 192(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 256(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 320(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"prefetcht1 65792(%1)\n\t"
-		"vmovdqu32 256(%1), %%zmm24\n\t"
-		"prefetcht1 65856(%1)\n\t"
-		"vmovdqu32 320(%1), %%zmm25\n\t"
-		"prefetcht1 65920(%1)\n\t"
-		"vmovdqu32 384(%1), %%zmm26\n\t"
-		"prefetcht1 65984(%1)\n\t"
-		"vmovdqu32 448(%1), %%zmm27\n\t"
-		"vpbroadcastd 4(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 68(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 132(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 196(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 260(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 324(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"prefetcht1 66048(%1)\n\t"
-		"vmovdqu32 512(%1), %%zmm24\n\t"
-		"prefetcht1 66112(%1)\n\t"
-		"vmovdqu32 576(%1), %%zmm25\n\t"
-		"prefetcht1 66176(%1)\n\t"
-		"vmovdqu32 640(%1), %%zmm26\n\t"
-		"prefetcht1 66240(%1)\n\t"
-		"vmovdqu32 704(%1), %%zmm27\n\t"
-		"vpbroadcastd 8(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 72(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 136(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 200(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 264(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 328(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"prefetcht1 66304(%1)\n\t"
-		"vmovdqu32 768(%1), %%zmm24\n\t"
-		"prefetcht1 66368(%1)\n\t"
-		"vmovdqu32 832(%1), %%zmm25\n\t"
-		"prefetcht1 66432(%1)\n\t"
-		"vmovdqu32 896(%1), %%zmm26\n\t"
-		"prefetcht1 66496(%1)\n\t"
-		"vmovdqu32 960(%1), %%zmm27\n\t"
-		"vpbroadcastd 12(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm0\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm1\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm2\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm3\n\t"
-		"vpbroadcastd 76(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm4\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm5\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm6\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm7\n\t"
-		"vpbroadcastd 140(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm8\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm9\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm10\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm11\n\t"
-		"vpbroadcastd 204(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm12\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm13\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm14\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm15\n\t"
-		"vpbroadcastd 268(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm16\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm17\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm18\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm19\n\t"
-		"vpbroadcastd 332(%2), %%zmm28\n\t"
-		"vpdpbusd %%zmm24, %%zmm28, %%zmm20\n\t" "vpdpbusd %%zmm25, %%zmm28, %%zmm21\n\t" "vpdpbusd %%zmm26, %%zmm28, %%zmm22\n\t" "vpdpbusd %%zmm27, %%zmm28, %%zmm23\n\t"
-		"add $1024, %1\n\t"
-		"cmp %%r9, %1\n\t"
-		"cmovae %%r8, %1\n\t"
-		"dec %0\n\t"
-		"jnz 1b\n\t"
-		"vzeroupper\n\t"
-		: "+r"(n), "+r"(w)
-		: "r"(sx)
-		: "cc", "memory", "r8", "r9", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
-		  "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28");
-}
+// STRIP_LOOP runs n quad steps, four a loop iteration, each prefetching by pf.
+#define STRIP_LOOP(n, pf) \
+	unsigned char *w = sw; \
+	n /= 4; \
+	__asm__ volatile( \
+		"lea 32768(%1), %%r9\n\t" \
+		"mov %1, %%r8\n\t" \
+		"1:\n\t" \
+		STRIP_QUAD(0, pf) STRIP_QUAD(1, pf) STRIP_QUAD(2, pf) STRIP_QUAD(3, pf) \
+		"add $1024, %1\n\t" \
+		"cmp %%r9, %1\n\t" \
+		"cmovae %%r8, %1\n\t" \
+		"dec %0\n\t" \
+		"jnz 1b\n\t" \
+		"vzeroupper\n\t" \
+		: "+r"(n), "+r"(w) \
+		: "r"(sx) \
+		: "cc", "memory", "r8", "r9", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+		  "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", \
+		  "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28")
+
+__attribute__((target("avx512vnni,avx512f"))) static void strip(long n) { STRIP_LOOP(n, NO_PF); }
+
+__attribute__((target("avx512vnni,avx512f"))) static void stripPrefetch(long n) { STRIP_LOOP(n, PF); }
 
 // report prints the rate of the best of ROUNDS runs of N iterations of steps steps of lanes multiply-adds.
 static void report(const char *name, void (*f)(long), int steps, int lanes) {
