@@ -615,8 +615,18 @@ func inOrder(v []float32, c0 int, order []int) []float32 {
 
 // quadChunk is a run of channels of the quad path: the channels [c0, c0+n)
 // on vectors of lanes int32 lanes (16: zmm, 8: ymm), whose constants start at
-// byte off of qtab.
-type quadChunk struct{ c0, n, lanes, off int }
+// byte off of qtab; or, px > 1, the n/px channels of px pixels a vector.
+type quadChunk struct{ c0, n, lanes, off, px int }
+
+// pixelsPerVector is the output pixels one vector of vb bytes computes: vb/C
+// for a stride-1 layer of fewer channels that divide it (16 channels, four
+// pixels a zmm: a pixel's taps and its neighbours' are adjacent bytes), else 1.
+func (g *dwGen) pixelsPerVector(vb int) int {
+	if c := g.d.C; c < vb && vb%c == 0 && g.w.SW == 1 {
+		return vb / c
+	}
+	return 1
+}
 
 // The quad path computes a chunk of 4*lanes channels in four accumulators.
 // The inputs of kernel rows 4g..4g+3 at one kernel column are interleaved
@@ -638,15 +648,22 @@ func (g *dwGen) quadGroups() int { return (g.w.KH + 3) / 4 }
 func (g *dwGen) quadTables(k *consts, bias []int32) {
 	d := g.d
 	var words []uint32
+	vmax := 64
+	if g.emulate {
+		vmax = 32
+	}
 	for c0 := 0; c0 < d.C; {
-		n, lanes := min(64, d.C-c0), 16
-		if g.emulate {
-			n = min(32, d.C-c0)
-		}
+		n, lanes := min(vmax, d.C-c0), 16
 		if n <= 32 {
 			lanes = 8
 		}
-		g.quads = append(g.quads, quadChunk{c0: c0, n: n, lanes: lanes, off: 4 * len(words)})
+		// A vector of several pixels: vector byte o is channel o%C.
+		px := g.pixelsPerVector(vmax)
+		if px > 1 {
+			n, lanes = vmax, vmax/4
+		}
+		g.quads = append(g.quads, quadChunk{c0: c0, n: n, lanes: lanes, off: 4 * len(words), px: px})
+		ch := func(o int) int { return c0 + o%(n/px) }
 		// order[i] lists accumulator i's channels (relative to c0) lane by lane.
 		order := make([][]int, 4)
 		for i := range order {
@@ -660,7 +677,7 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 			for _, o := range order[i] {
 				b := int32(0)
 				if o < n {
-					b = bias[c0+o]
+					b = bias[ch(o)]
 				}
 				words = append(words, uint32(b))
 			}
@@ -671,7 +688,7 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 				f := make([]float32, len(ord))
 				for x, o := range ord {
 					if o < n && v != nil {
-						f[x] = v[c0+o]
+						f[x] = v[ch(o)]
 					}
 				}
 				words = append(words, floatBits(f)...)
@@ -685,7 +702,7 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 						for t := 0; t < 4; t++ {
 							ky := 4*gr + t
 							if o < n && ky < g.w.KH {
-								w |= uint32(uint8(d.Weight[(c0+o)*g.taps+ky*g.w.KW+kx])) << (8 * t)
+								w |= uint32(uint8(d.Weight[ch(o)*g.taps+ky*g.w.KW+kx])) << (8 * t)
 							}
 						}
 						words = append(words, w)
@@ -693,7 +710,7 @@ func (g *dwGen) quadTables(k *consts, bias []int32) {
 				}
 			}
 		}
-		c0 += n
+		c0 += n / px
 	}
 	g.qtab = k.vec(words...)
 	zb := uint32(uint8(d.ZIn))
@@ -830,40 +847,56 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			}
 		}
 	}
-	end := func() {
+	// A vector of several pixels stores all of them (q.n bytes), or the
+	// first px of them (masks[px], px*C bytes) at a border or a run's end.
+	masks := map[int]reg.Register{q.px: mask}
+	end := func(px int) {
 		pk := g.pk
 		for i, a := range accs {
 			pk.scale(a, mem(dTab, vb*(4+i)), mem(dTab, vb*(8+i)))
 		}
 		pk.pack4(accs[0], accs[1], accs[2], accs[3])
 		pk.clamp(accs[0])
+		n := q.n / q.px * px
 		switch {
-		case g.emulate && q.n == vb:
+		case g.emulate && n == vb:
 			g.VMOVDQU(accs[0], mem(dOut, 0))
 		case g.emulate:
-			// The bytes an opmask of q.n bits would store.
+			// The bytes an opmask of n bits would store.
 			x := accs[0].AsX()
-			if q.n > 16 {
+			if n > 16 {
 				g.VMOVDQU(x, mem(dOut, 0))
 				g.VEXTRACTI128(operand.U8(1), accs[0], x)
 			}
-			storeN(g.Context, x, q.n-16*(q.n/17), mem(dOut, 16*(q.n/17)), reg.RDX)
-		case mask != nil:
-			g.VMOVDQU8(accs[0], mask, mem(dOut, 0))
+			storeN(g.Context, x, n-16*(n/17), mem(dOut, 16*(n/17)), reg.RDX)
+		case masks[px] != nil:
+			g.VMOVDQU8(accs[0], masks[px], mem(dOut, 0))
 		default:
 			g.VMOVDQU8(accs[0], mem(dOut, 0))
 		}
-		g.ADDQ(i32(g.w.SW*g.cp), dPix)
-		g.ADDQ(i32(g.cp), dOut)
+		g.ADDQ(i32(px*g.w.SW*g.cp), dPix)
+		g.ADDQ(i32(px*g.cp), dOut)
 	}
-	pixel := func(vx []bool) {
+	if q.px > 1 && !g.emulate {
+		// The partial vectors the runs below store: one pixel (borders) and
+		// the end of the one run whose taps are all valid.
+		setMask(g.Context, reg.K2, q.n/q.px, reg.RDX)
+		masks[1] = reg.K2
+		for _, c := range cols {
+			if px := (c.to - c.from) % q.px; px > 1 && allTrue(c.valid) {
+				setMask(g.Context, reg.K3, px*q.n/q.px, reg.RDX)
+				masks[px] = reg.K3
+			}
+		}
+	}
+	pixel := func(vx []bool, px int) {
 		begin()
 		for kx := 0; kx < g.w.KW; kx++ {
 			for gr := 0; gr < g.quadGroups(); gr++ {
 				dot(kx, gr, pack(kx*g.w.DW*g.cp, gr, vx[kx], set(0)))
 			}
 		}
-		end()
+		end(px)
 	}
 	// window runs cnt pixels whose taps are all inside the image keeping the
 	// packed kernel columns in registers: a column packed for one pixel serves
@@ -871,7 +904,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	// slots[kx] is the register set holding kernel column kx; the loop is
 	// unrolled until the assignment comes back to the start.
 	window := func(cnt int) {
-		k, st := g.w.KW, g.w.SW
+		k, st := g.w.KW, g.w.SW*q.px
 		slots := make([]int, k)
 		for kx := range slots {
 			slots[kx] = kx
@@ -888,7 +921,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 				}
 				dot(kx, 0, held[slots[kx]])
 			}
-			end()
+			end(q.px)
 			slots = advance(slots, st)
 		}
 		step(k)
@@ -914,15 +947,21 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	}
 	for _, c := range cols {
 		cnt := c.to - c.from
-		inside := true
-		for _, ok := range c.valid {
-			inside = inside && ok
-		}
-		if _, ok := windowPeriod(g.w.KW, g.w.SW); inside && cnt > 1 && g.quadGroups() == 1 && ok && !g.emulate && g.slides() {
-			window(cnt)
+		inside := allTrue(c.valid)
+		if q.px > 1 && !inside {
+			// A border pixel's neighbours read other taps: one pixel a vector.
+			g.repeat("qpx", cnt, func() { pixel(c.valid, 1) })
 			continue
 		}
-		g.repeat("qpx", cnt, func() { pixel(c.valid) })
+		vecs := cnt / q.px
+		if _, ok := windowPeriod(g.w.KW, g.w.SW*q.px); inside && vecs > 1 && g.quadGroups() == 1 && ok && !g.emulate && g.slides() {
+			window(vecs)
+		} else if vecs > 0 {
+			g.repeat("qpx", vecs, func() { pixel(c.valid, q.px) })
+		}
+		if rem := cnt % q.px; rem > 0 {
+			pixel(c.valid, rem)
+		}
 	}
 }
 
@@ -973,6 +1012,15 @@ func advance(slots []int, st int) []int {
 		}
 	}
 	return next
+}
+
+func allTrue(v []bool) bool {
+	for _, ok := range v {
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func equalInts(a, b []int) bool {

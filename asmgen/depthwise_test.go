@@ -88,6 +88,17 @@ func TestDepthwise(t *testing.T) {
 		{c: 80, k: 3, s: 1, p: 1, h: 3, w: 5, act: "relu"},
 		{c: 64, k: 3, s: 1, p: 1, h: 4, w: 12, act: "relu6"},
 		{c: 48, k: 3, s: 2, p: 1, h: 5, w: 9},
+		// Fewer channels than a vector: several pixels a vector
+		// (pixelsPerVector), runs of whole vectors and a remainder of one
+		// pixel or more, rows of border pixels only.
+		{c: 16, k: 3, s: 1, p: 1, h: 5, w: 11, act: "relu6"},
+		{c: 16, k: 3, s: 1, p: 1, h: 3, w: 8},
+		{c: 32, k: 3, s: 1, p: 1, h: 4, w: 9, act: "relu"},
+		{c: 32, k: 3, s: 1, p: 1, h: 3, w: 10},
+		{c: 32, k: 3, s: 1, p: 1, h: 3, w: 2},
+		{c: 32, k: 5, s: 1, p: 2, h: 6, w: 9, act: "relu6"},
+		{c: 4, k: 3, s: 1, p: 0, h: 5, w: 23},
+		{c: 8, k: 3, s: 1, p: 1, h: 4, w: 13},
 	}
 	eachKernelTier(t, 2, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
 		var checks []kernelCall[*Depthwise, uint8]

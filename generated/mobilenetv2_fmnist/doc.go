@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0xf77d30c698399f20
+const docBuild uint64 = 0x583030af2c372968

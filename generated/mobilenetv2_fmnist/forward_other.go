@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf77d30c698399f20
+const forwardBuild uint64 = 0x583030af2c372968
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
