@@ -759,16 +759,13 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		return zmm[i]
 	}
 	accs := []reg.VecPhysical{v(0), v(1), v(2), v(3)}
-	ra, rc := v(4), v(5)
-	us := []reg.VecPhysical{v(6), v(7), v(8), v(9)}
+	tmp := []reg.VecPhysical{v(4), v(5), v(6), v(7)}
 	zp := v(14)
-	// Packed kernel columns: set i is registers 15+4i..18+4i (up to Z30);
-	// emulated, the one set is Y10-Y13 and Y15 a scratch.
-	set := func(i int) []reg.VecPhysical {
-		return []reg.VecPhysical{v(15 + 4*i), v(16 + 4*i), v(17 + 4*i), v(18 + 4*i)}
-	}
+	// Packed kernel columns, one pixel at a time: registers 15-18; emulated,
+	// Y10-Y13 and Y15 a scratch. A window (below) has its own.
+	set := []reg.VecPhysical{v(15), v(16), v(17), v(18)}
 	if g.emulate {
-		set = func(int) []reg.VecPhysical { return []reg.VecPhysical{v(10), v(11), v(12), v(13)} }
+		set = []reg.VecPhysical{v(10), v(11), v(12), v(13)}
 	}
 	zset := []reg.VecPhysical{zp, zp, zp, zp}
 	// load is a plain vector load (EVEX for the registers above 15).
@@ -789,8 +786,10 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	g.LEAQ(operand.Mem{Base: dOutRow, Index: dCh, Scale: 1}, dOut)
 	wOff := func(kx, gr, i int) int { return vb * (12 + 4*(kx*g.quadGroups()+gr) + i) }
 	// pack interleaves kernel rows 4gr..4gr+3 of the input column at byte
-	// offset off from dPix into dst, or returns zset when every tap is padding.
-	pack := func(off, gr int, valid bool, dst []reg.VecPhysical) []reg.VecPhysical {
+	// offset off from dPix into dst, the padding's taps read from zero (zp,
+	// or the zero points in memory where a window holds no zp); every tap
+	// padding, it returns zset (the zero points in dst without zp).
+	pack := func(off, gr int, valid bool, dst []reg.VecPhysical, zero operand.Op) []reg.VecPhysical {
 		var src [4]*operand.Mem
 		live := false
 		for t := range 4 {
@@ -799,31 +798,40 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 				src[t], live = &m, true
 			}
 		}
-		if !live {
+		if !live && zero == zp {
 			return zset
 		}
-		first := func(t int, r reg.VecPhysical) reg.VecPhysical {
+		if !live {
+			for _, r := range dst {
+				load(g.zin64, r)
+			}
+			return dst
+		}
+		first := func(t int, r reg.VecPhysical) {
 			if src[t] == nil {
-				return zp
+				load(g.zin64, r)
+				return
 			}
 			load(*src[t], r)
-			return r
 		}
 		second := func(t int) operand.Op {
 			if src[t] == nil {
-				return zp
+				return zero
 			}
 			return *src[t]
 		}
-		a, c := first(0, ra), first(2, rc)
-		g.VPUNPCKLBW(second(1), a, us[0])
-		g.VPUNPCKHBW(second(1), a, us[1])
-		g.VPUNPCKLBW(second(3), c, us[2])
-		g.VPUNPCKHBW(second(3), c, us[3])
-		g.VPUNPCKLWD(us[2], us[0], dst[0])
-		g.VPUNPCKHWD(us[2], us[0], dst[1])
-		g.VPUNPCKLWD(us[3], us[1], dst[2])
-		g.VPUNPCKHWD(us[3], us[1], dst[3])
+		// Rows 0 and 1 interleaved by bytes in tmp 0 (low halves) and 2,
+		// rows 2 and 3 in tmp 1 and 3; then by words into dst.
+		first(0, tmp[0])
+		first(2, tmp[1])
+		g.VPUNPCKHBW(second(1), tmp[0], tmp[2])
+		g.VPUNPCKLBW(second(1), tmp[0], tmp[0])
+		g.VPUNPCKHBW(second(3), tmp[1], tmp[3])
+		g.VPUNPCKLBW(second(3), tmp[1], tmp[1])
+		g.VPUNPCKLWD(tmp[1], tmp[0], dst[0])
+		g.VPUNPCKHWD(tmp[1], tmp[0], dst[1])
+		g.VPUNPCKLWD(tmp[3], tmp[2], dst[2])
+		g.VPUNPCKHWD(tmp[3], tmp[2], dst[3])
 		return dst
 	}
 	begin := func() {
@@ -831,8 +839,14 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			load(mem(dTab, vb*i), a)
 		}
 	}
-	dot := func(kx, gr int, packed []reg.VecPhysical) {
+	// dot adds kernel column kx's products; its weights are wr's registers
+	// 4kx.. where a window holds them, else read from the table.
+	dot := func(kx, gr int, packed []reg.VecPhysical, wr []reg.VecPhysical) {
 		for i, a := range accs {
+			if wr != nil {
+				g.VPDPBUSD(wr[4*kx+i], packed[i], a)
+				continue
+			}
 			if !g.emulate {
 				g.VPDPBUSD(mem(dTab, wOff(kx, gr, i)), packed[i], a)
 				continue
@@ -893,7 +907,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		begin()
 		for kx := 0; kx < g.w.KW; kx++ {
 			for gr := 0; gr < g.quadGroups(); gr++ {
-				dot(kx, gr, pack(kx*g.w.DW*g.cp, gr, vx[kx], set(0)))
+				dot(kx, gr, pack(kx*g.w.DW*g.cp, gr, vx[kx], set, zp), nil)
 			}
 		}
 		end(px)
@@ -905,21 +919,33 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	// unrolled until the assignment comes back to the start.
 	window := func(cnt int) {
 		k, st := g.w.KW, g.w.SW*q.px
+		// Set i of packed kernel columns is registers 8+4i..11+4i, and
+		// up to 3 columns the weights stay in the registers after them (a
+		// table read per product bound the kernel by its loads on Zen 5);
+		// the padding's zero points come from memory, zp's register is a
+		// set's. Only pixels outside windows use zp: it is loaded again.
+		wset := func(i int) []reg.VecPhysical {
+			return []reg.VecPhysical{v(8 + 4*i), v(9 + 4*i), v(10 + 4*i), v(11 + 4*i)}
+		}
+		var wr []reg.VecPhysical
+		if k <= 3 {
+			for r := range 4 * k {
+				wr = append(wr, v(8+4*k+r))
+				load(mem(dTab, wOff(r/4, 0, r%4)), wr[r])
+			}
+		}
 		slots := make([]int, k)
 		for kx := range slots {
 			slots[kx] = kx
 		}
-		// held[s] is what set s holds: the zero points where every tap of the
-		// column is in the padding (a row below or above the image), which pack
-		// returns without writing the set.
-		held := make([][]reg.VecPhysical, k)
+		held := make([][]reg.VecPhysical, k) // the packed column set s holds
 		step := func(fresh int) {
 			begin()
 			for kx := 0; kx < k; kx++ {
 				if kx >= k-fresh {
-					held[slots[kx]] = pack(kx*g.cp, 0, true, set(slots[kx]))
+					held[slots[kx]] = pack(kx*g.cp, 0, true, wset(slots[kx]), g.zin64)
 				}
-				dot(kx, 0, held[slots[kx]])
+				dot(kx, 0, held[slots[kx]], wr)
 			}
 			end(q.px)
 			slots = advance(slots, st)
@@ -944,6 +970,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		for range cnt % u {
 			step(min(st, k))
 		}
+		load(g.zin64, zp)
 	}
 	for _, c := range cols {
 		cnt := c.to - c.from

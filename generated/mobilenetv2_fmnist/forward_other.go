@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x583030af2c372968
+const forwardBuild uint64 = 0x7ce631883e32c920
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
