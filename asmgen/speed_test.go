@@ -20,7 +20,7 @@ import (
 var speedFlag = flag.Bool("speed", false, "TestPointwiseSpeed: time MobileNetV2-224 pointwise kernels")
 
 // TestPointwiseSpeed times the dense kernels of MobileNetV2-224's pointwise
-// layers and of ResNet-50's 3x3 convs (implicit GEMM) on every tier the CPU runs, on inputs below 128 (the avx2 tier's
+// layers and of ResNet-50's 3x3 convs (implicit GEMM) and layer4 on every tier the CPU runs, on inputs below 128 (the avx2 tier's
 // u8s8 path) and not (i16), and prints multiply-adds per cycle, the clock
 // measured by a chain of dependent adds, and the time when the weights come
 // from L3 (the L2 evicted before each call, as in a network):
@@ -32,7 +32,7 @@ func TestPointwiseSpeed(t *testing.T) {
 	}
 	layers := []speedLayer{{56, 56, 24, 144, 1, 1, false}, {14, 14, 96, 576, 1, 1, false}, {7, 7, 320, 1280, 1, 1, false}, {112, 112, 16, 96, 1, 1, false},
 		{14, 14, 576, 96, 1, 1, false}, {112, 112, 32, 16, 1, 1, false}, {56, 56, 96, 24, 1, 1, false}, {28, 28, 144, 32, 1, 1, false},
-		{28, 28, 32, 192, 1, 1, false}, {1, 1, 1280, 1000, 1, 1, false},
+		{28, 28, 32, 192, 1, 1, false}, {1, 1, 1280, 1000, 1, 1, false}, {7, 7, 512, 512, 3, 1, false}, {7, 7, 2048, 512, 1, 1, false}, {14, 14, 1024, 256, 1, 1, false},
 		{56, 56, 64, 64, 3, 1, false}, {14, 14, 256, 256, 3, 1, false}, {14, 14, 512, 512, 3, 2, false}}
 	out, _ := denseSpeed(t, append(layers, stemLayers()...))
 	t.Logf("u8 x s8 pointwise kernels, one core (peak of the u8s8 path about 31 MAC/cycle on Zen 3: two multiply pipes, VPMADDUBSW + VPMADDWD per 32):\n%s", out)
@@ -202,7 +202,12 @@ func main() {
 					x[i] |= 128
 				}
 			}
+			// Weights written, not fresh zeroed pages: those all map the
+			// kernel's zero page, which stays in L1 whatever their size.
 			w := make([]byte, l.packed+64)
+			for i := range w {
+				w[i] = byte(i*13 + i>>9)
+			}
 			y := make([]byte, l.ylen+64)
 			t := make([]byte, l.scratch+64)
 			s := best(200, func() { l.fn(&x[0], &w[0], &y[0], &t[0], 0, l.units, 0, l.cols) })
