@@ -427,7 +427,7 @@ func (g *gen) model() ([]byte, error) {
 				jen.Return(),
 			),
 		),
-		jen.Id("weights").Op("=").Make(jen.Index().Int8(), jen.Id("weightsLen").Op("+").Id("slack")).Index(jen.Empty(), jen.Id("weightsLen")),
+		jen.Id("weights").Op("=").Qual(rt, "Weights").Call(jen.Id("weightsLen").Op("+").Id("slack")).Index(jen.Empty(), jen.Id("weightsLen")),
 		jen.For(jen.Id("i").Op(":=").Range().Id("weights")).Block(
 			jen.Id("weights").Index(jen.Id("i")).Op("=").Int8().Call(jen.Id("weightsBin").Index(jen.Id("weightsHeader").Op("+").Id("i"))),
 		),

@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x7ce631883e32c920
+const buildID uint64 = 0x4d921dd223e86d41
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
@@ -80,7 +80,7 @@ func load() {
 			return
 		}
 	}
-	weights = make([]int8, weightsLen+slack)[:weightsLen]
+	weights = runtime.Weights(weightsLen + slack)[:weightsLen]
 	for i := range weights {
 		weights[i] = int8(weightsBin[weightsHeader+i])
 	}
