@@ -1486,9 +1486,32 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 		out, z = pk.add.pk, g.d.Add.Z
 		add = pk.add.hold(zmm[24:29]) // the k loop's weights and broadcast
 	}
+	// The block's multipliers and biases, or without an add epilogue as
+	// many of them as the registers the k loop leaves hold (multipliers
+	// first): loaded once a block, not once a row, 20-40 fewer vector loads
+	// a strip of six rows, for CPUs whose two 512-bit loads a cycle bind
+	// short reductions (Zen 5).
+	ms, bs := make([]operand.Op, groups), make([]operand.Op, groups)
+	for j := range groups {
+		ms[j], bs[j] = mem(rM, 128*j), mem(rM, 128*j+64)
+	}
+	if add == nil && rows > 1 {
+		free := []reg.VecPhysical{zmm[24], zmm[25], zmm[26], zmm[27], zmm[28], zmm[30], zmm[31]}
+		for i, op := range append(ms[:groups:groups], bs...) {
+			if i == len(free) {
+				break
+			}
+			g.VMOVUPS(op, free[i])
+			if i < groups {
+				ms[i] = free[i]
+			} else {
+				bs[i-groups] = free[i]
+			}
+		}
+	}
 	for r := 0; r < rows; r++ {
 		for j := 0; j < groups; j++ {
-			pk.scale(g.uacc(r, j, 0), mem(rM, 128*j), mem(rM, 128*j+64))
+			pk.scale(g.uacc(r, j, 0), ms[j], bs[j])
 			if add != nil {
 				add.inRegs(g.uacc(r, j, 0), zmm[30], mem(rO, r*g.d.OutStride+16*j))
 			}

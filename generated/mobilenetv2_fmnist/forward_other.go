@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x4d921dd223e86d41
+const forwardBuild uint64 = 0x56a18dddfb80de2e
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
