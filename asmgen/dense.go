@@ -1486,11 +1486,11 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 		out, z = pk.add.pk, g.d.Add.Z
 		add = pk.add.hold(zmm[24:29]) // the k loop's weights and broadcast
 	}
-	// The block's multipliers and biases, or without an add epilogue as
-	// many of them as the registers the k loop leaves hold (multipliers
-	// first): loaded once a block, not once a row, 20-40 fewer vector loads
-	// a strip of six rows, for CPUs whose two 512-bit loads a cycle bind
-	// short reductions (Zen 5).
+	// Each unit's multipliers and biases come from the table, or, without an
+	// add epilogue, as many of them as fit (multipliers first) from the
+	// registers the k loop leaves, loaded once a block instead of once a
+	// row: 20-40 fewer vector loads a six-row strip, for CPUs whose two
+	// 512-bit loads a cycle bind short reductions (Zen 5).
 	ms, bs := make([]operand.Op, groups), make([]operand.Op, groups)
 	for j := range groups {
 		ms[j], bs[j] = mem(rM, 128*j), mem(rM, 128*j+64)
