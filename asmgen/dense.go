@@ -1497,16 +1497,16 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 	}
 	if add == nil && rows > 1 {
 		free := []reg.VecPhysical{zmm[24], zmm[25], zmm[26], zmm[27], zmm[28], zmm[30], zmm[31]}
-		for i, op := range append(ms[:groups:groups], bs...) {
-			if i == len(free) {
-				break
-			}
-			g.VMOVUPS(op, free[i])
-			if i < groups {
-				ms[i] = free[i]
-			} else {
-				bs[i-groups] = free[i]
-			}
+		var ops []*operand.Op
+		for j := range groups {
+			ops = append(ops, &ms[j])
+		}
+		for j := range groups {
+			ops = append(ops, &bs[j])
+		}
+		for i, op := range ops[:min(len(ops), len(free))] {
+			g.VMOVUPS(*op, free[i])
+			*op = free[i]
 		}
 	}
 	for r := 0; r < rows; r++ {

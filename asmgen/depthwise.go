@@ -2,6 +2,7 @@ package asmgen
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
@@ -861,9 +862,18 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			}
 		}
 	}
-	// A vector of several pixels stores all of them (q.n bytes), or the
-	// first px of them (masks[px], px*C bytes) at a border or a run's end.
-	masks := map[int]reg.Register{q.px: mask}
+	// maskFor is the opmask storing a vector's first px pixels: none (or
+	// the chunk's K1) for all of them, K2 for one (a border pixel), K3 for
+	// the end of the run whose taps are all valid (set below).
+	maskFor := func(px int) reg.Register {
+		switch px {
+		case q.px:
+			return mask
+		case 1:
+			return reg.K2
+		}
+		return reg.K3
+	}
 	end := func(px int) {
 		pk := g.pk
 		for i, a := range accs {
@@ -883,8 +893,8 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 				g.VEXTRACTI128(operand.U8(1), accs[0], x)
 			}
 			storeN(g.Context, x, n-16*(n/17), mem(dOut, 16*(n/17)), reg.RDX)
-		case masks[px] != nil:
-			g.VMOVDQU8(accs[0], masks[px], mem(dOut, 0))
+		case maskFor(px) != nil:
+			g.VMOVDQU8(accs[0], maskFor(px), mem(dOut, 0))
 		default:
 			g.VMOVDQU8(accs[0], mem(dOut, 0))
 		}
@@ -895,11 +905,9 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 		// The partial vectors the runs below store: one pixel (borders) and
 		// the end of the one run whose taps are all valid.
 		setMask(g.Context, reg.K2, q.n/q.px, reg.RDX)
-		masks[1] = reg.K2
 		for _, c := range cols {
-			if px := (c.to - c.from) % q.px; px > 1 && allTrue(c.valid) {
+			if px := (c.to - c.from) % q.px; px > 1 && !slices.Contains(c.valid, false) {
 				setMask(g.Context, reg.K3, px*q.n/q.px, reg.RDX)
-				masks[px] = reg.K3
 			}
 		}
 	}
@@ -974,7 +982,7 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 	}
 	for _, c := range cols {
 		cnt := c.to - c.from
-		inside := allTrue(c.valid)
+		inside := !slices.Contains(c.valid, false)
 		if q.px > 1 && !inside {
 			// A border pixel's neighbours read other taps: one pixel a vector.
 			g.repeat("qpx", cnt, func() { pixel(c.valid, 1) })
@@ -1039,15 +1047,6 @@ func advance(slots []int, st int) []int {
 		}
 	}
 	return next
-}
-
-func allTrue(v []bool) bool {
-	for _, ok := range v {
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 func equalInts(a, b []int) bool {
