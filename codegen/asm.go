@@ -1,12 +1,10 @@
 package codegen
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
-	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
 
@@ -365,119 +363,6 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 }
 
 func forwardName(tier string) string { return "forward" + strings.ToUpper(tier) }
-
-// asmForward writes the forward function of one assembly tier.
-func (g *gen) asmForward(f *jen.File, tierName string) error {
-	var err error
-	f.Line()
-	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
-	f.Func().Id(forwardName(tierName)).Params(forwardParams()...).BlockFunc(func(grp *jen.Group) {
-		grp.List(jen.Id("a"), jen.Id("pd"), jen.Id("t")).Op(":=").List(jen.Id("sh").Dot("arena"), jen.Id("sh").Dot("pad"), jen.Op("&").Id("own").Dot("scratch").Index(jen.Lit(0)))
-		grp.Var().Id("nc").Int()
-		grp.List(jen.Id("_"), jen.Id("_"), jen.Id("_"), jen.Id("_"), jen.Id("_")).Op("=").List(jen.Id("a"), jen.Id("pd"), jen.Id("t"), jen.Id("nc"), jen.Id("nw"))
-		at := func(s string, off jen.Code) jen.Code { return jen.Op("&").Id(s).Index(off) }
-		for i, l := range g.layers {
-			al := g.asm.Layers[i]
-			fn := al.Funcs[tierName]
-			if l.View || l.DirectAll() {
-				why := "every input was written in place"
-				if l.View {
-					why = "a view, read in place"
-				}
-				grp.Comment(fmt.Sprintf("%s: %s: %s", l.ID, text(l.summary()), why))
-				grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
-				continue
-			}
-			if l.Kind.HasAsm() && fn == "" {
-				err = fmt.Errorf("layer %d (%s): no %s kernel", i, l.Node.Name, tierName)
-				return
-			}
-			grp.Comment(fmt.Sprintf("%s: %s", l.ID, text(l.summary())))
-			x := at("a", l.id("X"))
-			if l.PadIn {
-				x = at("pd", jen.Lit(0))
-			}
-			// once runs body as a step of one chunk.
-			once := func(step int, body ...jen.Code) {
-				grp.If(jen.Id("team").Dot("Claim").Call(jen.Lit(step), jen.Lit(0)).Op("==").Lit(0)).Block(append(body, jen.Id("team").Dot("Done").Call(jen.Lit(step)))...)
-				grp.Id("team").Dot("Wait").Call(jen.Lit(step), jen.Lit(1))
-			}
-			// chunks runs the layer's units (x cols) in chunks claimed from team.
-			chunks := func(units, cols int, call func(s0, s1, n0, n1 jen.Code) jen.Code) {
-				step := 2*i + 1
-				grp.Id("nc").Op("=").Id("team").Dot("Chunks").Call(jen.Lit(max(units, cols)))
-				body := []jen.Code{
-					jen.List(jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1")).Op(":=").Qual(rt, "SplitWork").Call(jen.Lit(units), jen.Lit(cols), jen.Id("c"), jen.Id("nc")),
-					jen.If(jen.Id("s0").Op("<").Id("s1").Op("&&").Id("n0").Op("<").Id("n1")).Block(call(jen.Id("s0"), jen.Id("s1"), jen.Id("n0"), jen.Id("n1"))),
-					jen.Id("team").Dot("Done").Call(jen.Lit(step)),
-				}
-				grp.For(jen.Id("c").Op(":=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Lit(0)), jen.Id("c").Op("<").Id("nc"), jen.Id("c").Op("=").Id("team").Dot("Claim").Call(jen.Lit(step), jen.Id("c").Op("+").Lit(1))).Block(body...)
-				grp.Id("team").Dot("Wait").Call(jen.Lit(step), jen.Id("nc"))
-			}
-			if l.PadCopy {
-				once(2*i, jen.Qual(rt, "PadNHWC").Call(jen.Id("pd"), sub("a", l.id("X"), l.id("XLen")), l.id("XC"), l.id("XH"), l.id("XW"), jen.Lit(l.Pad.Stride), jen.Lit(l.Pad.Border), jen.Lit(int(l.Pad.Z))))
-			}
-			switch l.Kind {
-			case lower.Dequantize:
-				once(2*i+1, g.genericCall(l))
-			case lower.Table, lower.Depthwise:
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), s0, s1)
-				})
-			case lower.Mul, lower.Add:
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(x, at("a", l.id("X2")), at("a", l.id("Y")), s0, s1)
-				})
-			case lower.Concat:
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(at("a", jen.Lit(0)), s0, s1)
-				})
-			case lower.Quantize:
-				y := at("a", l.id("Y"))
-				if l.Pad != nil {
-					y = at("pd", jen.Lit(0))
-				}
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(jen.Op("&").Id("in").Index(jen.Lit(0)), y, s0, s1)
-				})
-			case lower.Pointwise, lower.Dense:
-				chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
-					return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
-				})
-			case lower.Grouped:
-				if al.AllBlocks[tierName] {
-					// Any range of column blocks in one call (lower.AsmLayer).
-					chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
-						return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
-					})
-					break
-				}
-				// The dense kernel once per column block: its span of the
-				// input, its units (lower.GroupCols).
-				xb := jen.Op("&").Id("a").Index(l.id("X").Op("+").Id("b").Op("*").Add(l.id("Span")))
-				if l.PadIn {
-					xb = jen.Op("&").Id("pd").Index(jen.Id("b").Op("*").Add(l.id("Span")))
-				}
-				chunks(al.Units, al.Cols, func(s0, s1, n0, n1 jen.Code) jen.Code {
-					return jen.For(jen.Id("b").Op(":=").Add(n0), jen.Id("b").Op("<").Add(n1), jen.Id("b").Op("++")).Block(
-						jen.Id(fn).Call(xb, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1,
-							jen.Id("b").Op("*").Add(l.id("GU")), jen.Min(jen.Parens(jen.Id("b").Op("+").Lit(1)).Op("*").Add(l.id("GU")), jen.Lit(cols16(l.YD.C)))))
-				})
-			case lower.Mean:
-				once(2*i+1, jen.Id(fn).Call(x, at("a", l.id("Y"))))
-			case lower.MaxPool, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
-				chunks(al.Units, 1, func(s0, s1, _, _ jen.Code) jen.Code {
-					return jen.Id(fn).Call(x, at("a", l.id("Y")), s0, s1)
-				})
-			default:
-				err = fmt.Errorf("layer %d (%s): no assembly for kind %s", i, l.Node.Name, l.Kind)
-				return
-			}
-			grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
-		}
-	})
-	return err
-}
 
 // cols16 is the 16-channel column units of c output channels.
 func cols16(c int) int { return (c + 15) / 16 }
