@@ -235,7 +235,9 @@ func generatePkg(m *compiler.Model, pkg string, gen asmGen) (*codegen.Package, e
 	if err != nil {
 		return nil, err
 	}
-	return codegen.Generate(lm, codegen.Options{Package: pkg, Asm: a})
+	// Groups of 3 images in lockstep (whatever the weights) and pieces of
+	// 512 bytes of weights: the batch tests run the lockstep functions.
+	return codegen.Generate(lm, codegen.Options{Package: pkg, Asm: a, Lockstep: 3, PieceBytes: 512})
 }
 
 // workSplit draws the four calls the dense kernel tests make over a split of

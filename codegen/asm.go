@@ -39,21 +39,41 @@ func (g *gen) glue(f *jen.File) {
 	))
 	f.Type().Id("forwardFunc").Func().Params(forwardParams()...)
 	f.Line()
+	f.Comment(lines(
+		"lockstepFunc runs len(sh) images (in and out hold them in turn) on one goroutine,",
+		"image j in sh[j]'s arena, every layer of a weight-bound tail for all of them",
+		"before the next (nil: the tier has none).",
+	))
+	f.Type().Id("lockstepFunc").Func().Params(jen.Id("sh").Index().Op("*").Id("worker"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32())
+	f.Line()
 	f.Comment("tier is a set of kernels: the portable Go ones or an instruction set's assembly.")
-	f.Type().Id("tier").Struct(jen.Id("name").String(), jen.Id("forward").Id("forwardFunc"))
+	f.Type().Id("tier").Struct(jen.Id("name").String(), jen.Id("forward").Id("forwardFunc"), jen.Id("lockstep").Id("lockstepFunc"))
 	f.Line()
 	f.Comment("tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).")
-	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Qual(rt, "TierGeneric"), jen.Id("forwardGeneric"))), jen.Id("asmTiers").Op("..."))
+	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Qual(rt, "TierGeneric"), jen.Id("forwardGeneric"), jen.Nil())), jen.Id("asmTiers").Op("..."))
+	f.Line()
+	f.Comment("lockstep is how many images of a batch a worker runs together on a tier with a lockstepFunc.")
+	f.Const().Id("lockstep").Op("=").Lit(g.lockstepPlan().k)
 	f.Line()
 	f.Comment("worker is the memory of one goroutine of a runner: the activation arena and the assembly's room.")
 	f.Type().Id("worker").Struct(jen.List(jen.Id("arena"), jen.Id("scratch"), jen.Id("pad")).Index().Byte())
+	f.Line()
+	f.Comment("newWorker allocates a worker's memory.")
+	f.Func().Id("newWorker").Params().Op("*").Id("worker").Block(
+		jen.Return(jen.Op("&").Id("worker").Values(jen.Dict{
+			jen.Id("arena"):   jen.Make(jen.Index().Byte(), jen.Id("arenaBytes").Op("+").Id("slack")),
+			jen.Id("scratch"): jen.Make(jen.Index().Byte(), jen.Id("scratchBytes").Op("+").Id("slack")),
+			jen.Id("pad"):     jen.Make(jen.Index().Byte(), jen.Id("padBytes").Op("+").Id("slack")),
+		})),
+	)
 	f.Line()
 	f.Comment(lines(
 		"Model runs the network. It is safe for concurrent use: every Forward, Classify",
 		"or LayerTimes call takes a runner (PTQC_THREADS workers and their memory) of its",
 		"own from the Model's pool, which makes one when none is idle and keeps it for",
 		"the next call, so concurrent calls run side by side and allocate nothing once",
-		"the pool has a runner per call running at once. The zero Model is ready to use;",
+		"the pool has a runner per call running at once (and a runner has run a batch of",
+		"several images per worker, which it gives memory for once). The zero Model is ready to use;",
 		"New loads the weights and makes a runner up front. A Model must not be copied",
 		"after first use.",
 	))
@@ -70,6 +90,7 @@ func (g *gen) glue(f *jen.File) {
 		jen.Id("tier").Id("tier"),
 		jen.Id("team").Op("*").Qual(rt, "Team"),
 		jen.Id("ws").Index().Op("*").Id("worker"),
+		jen.Id("groups").Index().Index().Op("*").Id("worker").Comment("worker w's lockstep images' memory, ws[w] first (see group)"),
 		jen.List(jen.Id("batchFn"), jen.Id("splitFn")).Func().Params(jen.Int()).Comment("r.batch, r.split, bound once"),
 		jen.List(jen.Id("out"), jen.Id("in")).Index().Float32().Comment("the images the workers are running"),
 		jen.Id("n").Int(),
@@ -144,11 +165,9 @@ func (g *gen) glue(f *jen.File) {
 			jen.Id("team"): jen.Qual(rt, "NewTeam").Call(jen.Id("nw"), jen.Lit(2).Op("*").Id("numLayers")),
 		}),
 		jen.For(jen.Range().Id("nw")).Block(
-			r().Dot("ws").Op("=").Append(r().Dot("ws"), jen.Op("&").Id("worker").Values(jen.Dict{
-				jen.Id("arena"):   jen.Make(jen.Index().Byte(), jen.Id("arenaBytes").Op("+").Id("slack")),
-				jen.Id("scratch"): jen.Make(jen.Index().Byte(), jen.Id("scratchBytes").Op("+").Id("slack")),
-				jen.Id("pad"):     jen.Make(jen.Index().Byte(), jen.Id("padBytes").Op("+").Id("slack")),
-			})),
+			jen.Id("wk").Op(":=").Id("newWorker").Call(),
+			r().Dot("ws").Op("=").Append(r().Dot("ws"), jen.Id("wk")),
+			r().Dot("groups").Op("=").Append(r().Dot("groups"), jen.Index().Op("*").Id("worker").Values(jen.Id("wk"))),
 		),
 		jen.List(r().Dot("batchFn"), r().Dot("splitFn")).Op("=").List(r().Dot("batch"), r().Dot("split")),
 		jen.Return(r()),
@@ -194,9 +213,8 @@ func (g *gen) glue(f *jen.File) {
 		jen.Id("nw").Op(":=").Add(r()).Dot("team").Dot("Workers").Call(),
 		jen.Switch().Block(
 			jen.Case(jen.Id("nw").Op("==").Lit(1)).Block(
-				jen.For(jen.Id("i").Op(":=").Range().Id("n")).Block(
-					r().Dot("tier").Dot("forward").Call(r(), r().Dot("ws").Index(jen.Lit(0)), r().Dot("ws").Index(jen.Lit(0)), jen.Lit(0), jen.Lit(1), jen.Nil(), img("out", jen.Id("i"), "NumClasses"), img("in", jen.Id("i"), "inputLen")),
-				),
+				jen.List(r().Dot("out"), r().Dot("in"), r().Dot("n")).Op("=").List(jen.Id("out"), jen.Id("in"), jen.Id("n")),
+				r().Dot("batch").Call(jen.Lit(0)),
 			),
 			jen.Case(jen.Id("n").Op(">=").Id("nw").Op("||").Add(r()).Dot("tier").Dot("name").Op("==").Qual(rt, "TierGeneric")).Block(
 				jen.Comment("Images side by side, each in its own worker's arena."),
@@ -214,13 +232,40 @@ func (g *gen) glue(f *jen.File) {
 		jen.List(r().Dot("out"), r().Dot("in")).Op("=").List(jen.Nil(), jen.Nil()),
 	)
 	f.Line()
-	f.Comment("batch runs worker w's share of r.n images in its own arena.")
+	f.Comment(lines(
+		"batch runs worker w's share of r.n images in its own arena: groups of up to",
+		"lockstep images on the tier's lockstepFunc, as large as every worker gets one of,",
+		"the rest one at a time.",
+	))
 	f.Func().Params(r().Op("*").Id("runner")).Id("batch").Params(jen.Id("w").Int()).Block(
 		jen.Id("nw").Op(":=").Add(r()).Dot("team").Dot("Workers").Call(),
-		jen.For(jen.Id("i").Op(":=").Id("w"), jen.Id("i").Op("<").Add(r()).Dot("n"), jen.Id("i").Op("+=").Id("nw")).Block(
+		jen.Comment("ng groups of k images, k no larger than gives every worker a group."),
+		jen.List(jen.Id("k"), jen.Id("ng")).Op(":=").List(jen.Min(jen.Id("lockstep"), r().Dot("n").Op("/").Id("nw")), jen.Lit(0)),
+		jen.If(r().Dot("tier").Dot("lockstep").Op("!=").Nil().Op("&&").Id("k").Op(">").Lit(1)).Block(
+			jen.Id("ng").Op("=").Add(r()).Dot("n").Op("/").Id("k"),
+		),
+		jen.For(jen.Id("u").Op(":=").Id("w"), jen.Id("u").Op("<").Id("ng").Op("+").Add(r()).Dot("n").Op("-").Id("ng").Op("*").Id("k"), jen.Id("u").Op("+=").Id("nw")).Block(
+			jen.If(jen.Id("u").Op("<").Id("ng")).Block(
+				r().Dot("tier").Dot("lockstep").Call(r().Dot("group").Call(jen.Id("w"), jen.Id("k")),
+					jen.Id("r.out").Index(jen.Id("u").Op("*").Id("k").Op("*").Id("NumClasses"), jen.Empty()).Index(jen.Empty(), jen.Id("k").Op("*").Id("NumClasses")),
+					jen.Id("r.in").Index(jen.Id("u").Op("*").Id("k").Op("*").Id("inputLen"), jen.Empty()).Index(jen.Empty(), jen.Id("k").Op("*").Id("inputLen"))),
+				jen.Continue(),
+			),
+			jen.Id("i").Op(":=").Id("u").Op("-").Id("ng").Op("+").Id("ng").Op("*").Id("k"),
 			r().Dot("tier").Dot("forward").Call(r(), r().Dot("ws").Index(jen.Id("w")), r().Dot("ws").Index(jen.Id("w")), jen.Lit(0), jen.Lit(1), jen.Nil(),
 				img("r.out", jen.Id("i"), "NumClasses"), img("r.in", jen.Id("i"), "inputLen")),
 		),
+	)
+	f.Line()
+	f.Comment(lines(
+		"group is worker w's memory for k images in lockstep, grown on its first use: only",
+		"batches of several images per worker need it.",
+	))
+	f.Func().Params(r().Op("*").Id("runner")).Id("group").Params(jen.List(jen.Id("w"), jen.Id("k")).Int()).Index().Op("*").Id("worker").Block(
+		jen.For(jen.Len(r().Dot("groups").Index(jen.Id("w"))).Op("<").Id("k")).Block(
+			r().Dot("groups").Index(jen.Id("w")).Op("=").Append(r().Dot("groups").Index(jen.Id("w")), jen.Id("newWorker").Call()),
+		),
+		jen.Return(r().Dot("groups").Index(jen.Id("w")).Index(jen.Empty(), jen.Id("k"))),
 	)
 	f.Line()
 	f.Comment("split runs worker w's share of every layer of one image, in worker 0's arena.")
@@ -303,6 +348,7 @@ func forwardParams() []jen.Code {
 // asmFiles are the assembly's files plus forward_amd64.go (a forward function
 // per tier calling the kernels) and forward_other.go (no assembly elsewhere).
 func (g *gen) asmFiles() (map[string][]byte, error) {
+	plan := g.lockstepPlan()
 	f := g.file()
 	f.ImportName(rt, "runtime")
 	buildConst(f, "forwardBuild", "forwardBuild is the build this file comes from (see buildID).")
@@ -317,7 +363,11 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	f.Comment("asmTiers are the tiers of kernels_amd64.s.")
 	f.Var().Id("asmTiers").Op("=").Index().Id("tier").ValuesFunc(func(grp *jen.Group) {
 		for _, t := range g.asm.Tiers {
-			grp.Values(jen.Lit(t), jen.Id(forwardName(t)))
+			ls := jen.Nil()
+			if plan.k > 1 {
+				ls = jen.Id(lockstepName(t))
+			}
+			grp.Values(jen.Lit(t), jen.Id(forwardName(t)), ls)
 		}
 	})
 	f.Line()
@@ -328,6 +378,11 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	for _, t := range g.asm.Tiers {
 		if err := g.asmForward(f, t); err != nil {
 			return nil, err
+		}
+		if plan.k > 1 {
+			if err := g.asmLockstep(f, t, plan); err != nil {
+				return nil, err
+			}
 		}
 	}
 	b, err := render(f)

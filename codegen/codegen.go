@@ -49,6 +49,13 @@ type Options struct {
 	// AsmFiles, if not nil, gives Asm's Files, which Asm then leaves out
 	// (asmgen.Plan's files): the Go files render while it writes them.
 	AsmFiles func() (map[string][]byte, error)
+	// Lockstep is how many images of a batch a worker of the assembly tiers
+	// runs together through a weight-bound tail (see lockstepPlan). 0: 4
+	// where the tail holds 8 MB of weights or more, one at a time elsewhere;
+	// 1: one at a time; more: that many through every layer. PieceBytes
+	// bounds the weights of the column pieces a dense layer runs in then (0:
+	// 256 KB).
+	Lockstep, PieceBytes int
 }
 
 // Package is a generated package.

@@ -3,6 +3,7 @@
 package generated
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,7 +20,8 @@ const r50Dir = "../testdata/resnet50_224"
 // TestBitExactResNet50 compares the logits of one image bit for bit with the
 // interpreter's on every tier this CPU runs, with 1 and 2 workers (each layer
 // split across them; the generic tier with 1 only, it takes seconds). One
-// image: the interpreter too takes seconds on ResNet-50.
+// image: the interpreter too takes seconds on ResNet-50; a batch of five
+// (lockstepped) against the same images run alone.
 func TestBitExactResNet50(t *testing.T) {
 	x, want := interpreted224(t, r50Dir, 1)
 	// Logits that vary across classes make bit-exactness mean something
@@ -44,6 +46,29 @@ func TestBitExactResNet50(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameLogits(t, "", got, want, resnet50_224.NumClasses)
+		if tier == rt.TierGeneric {
+			return
+		}
+		// Five images, x among them: lockstep groups (4 on one worker, 2
+		// each on two) and one alone, each image as it runs by itself.
+		const n, nc = 5, resnet50_224.NumClasses
+		in := make([]float32, n*len(x))
+		for i := range n {
+			for j, v := range x {
+				in[i*len(x)+j] = v * float32(n-i) / n
+			}
+		}
+		batch := make([]float32, n*nc)
+		if err := g.Forward(batch, in); err != nil {
+			t.Fatal(err)
+		}
+		sameLogits(t, "image 0 of a batch: ", batch[:nc], want, nc)
+		for i := range n {
+			if err := g.Forward(got, in[i*len(x):][:len(x)]); err != nil {
+				t.Fatal(err)
+			}
+			sameLogits(t, fmt.Sprintf("image %d of a batch against alone: ", i), batch[i*nc:][:nc], got, nc)
+		}
 	})
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x56a18dddfb80de2e
+const forwardBuild uint64 = 0x440372403397441f
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {
@@ -16,7 +16,7 @@ func asmBuilds() []fileBuild {
 }
 
 // asmTiers are the tiers of kernels_amd64.s.
-var asmTiers = []tier{{"avx2", forwardAVX2}, {"avx512vnni", forwardAVX512VNNI}, {"avx512", forwardAVX512}, {"amx", forwardAMX}}
+var asmTiers = []tier{{"avx2", forwardAVX2, nil}, {"avx512vnni", forwardAVX512VNNI, nil}, {"avx512", forwardAVX512, nil}, {"amx", forwardAMX, nil}}
 
 // wptr is the address of weights[off], as the assembly reads it.
 func wptr(off int) *byte {

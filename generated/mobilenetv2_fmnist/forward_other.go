@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x56a18dddfb80de2e
+const forwardBuild uint64 = 0x440372403397441f
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

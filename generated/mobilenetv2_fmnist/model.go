@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x56a18dddfb80de2e
+const buildID uint64 = 0x440372403397441f
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
@@ -96,25 +96,44 @@ func load() {
 // (steps 2i and 2i+1 are layer i's padding and the layer; nil: one worker alone).
 type forwardFunc func(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, in []float32)
 
+// lockstepFunc runs len(sh) images (in and out hold them in turn) on one goroutine,
+// image j in sh[j]'s arena, every layer of a weight-bound tail for all of them
+// before the next (nil: the tier has none).
+type lockstepFunc func(sh []*worker, out, in []float32)
+
 // tier is a set of kernels: the portable Go ones or an instruction set's assembly.
 type tier struct {
-	name    string
-	forward forwardFunc
+	name     string
+	forward  forwardFunc
+	lockstep lockstepFunc
 }
 
 // tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).
-var tiers = append([]tier{{runtime.TierGeneric, forwardGeneric}}, asmTiers...)
+var tiers = append([]tier{{runtime.TierGeneric, forwardGeneric, nil}}, asmTiers...)
+
+// lockstep is how many images of a batch a worker runs together on a tier with a lockstepFunc.
+const lockstep = 1
 
 // worker is the memory of one goroutine of a runner: the activation arena and the assembly's room.
 type worker struct {
 	arena, scratch, pad []byte
 }
 
+// newWorker allocates a worker's memory.
+func newWorker() *worker {
+	return &worker{
+		arena:   make([]byte, arenaBytes+slack),
+		pad:     make([]byte, padBytes+slack),
+		scratch: make([]byte, scratchBytes+slack),
+	}
+}
+
 // Model runs the network. It is safe for concurrent use: every Forward, Classify
 // or LayerTimes call takes a runner (PTQC_THREADS workers and their memory) of its
 // own from the Model's pool, which makes one when none is idle and keeps it for
 // the next call, so concurrent calls run side by side and allocate nothing once
-// the pool has a runner per call running at once. The zero Model is ready to use;
+// the pool has a runner per call running at once (and a runner has run a batch of
+// several images per worker, which it gives memory for once). The zero Model is ready to use;
 // New loads the weights and makes a runner up front. A Model must not be copied
 // after first use.
 type Model struct {
@@ -130,8 +149,9 @@ type runner struct {
 	tier             tier
 	team             *runtime.Team
 	ws               []*worker
-	batchFn, splitFn func(int) // r.batch, r.split, bound once
-	out, in          []float32 // the images the workers are running
+	groups           [][]*worker // worker w's lockstep images' memory, ws[w] first (see group)
+	batchFn, splitFn func(int)   // r.batch, r.split, bound once
+	out, in          []float32   // the images the workers are running
 	n                int
 	prof             *profile
 	img              []float32 // Classify's input
@@ -208,11 +228,9 @@ func (m *Model) newRunner() *runner {
 		tier: m.tier,
 	}
 	for range nw {
-		r.ws = append(r.ws, &worker{
-			arena:   make([]byte, arenaBytes+slack),
-			pad:     make([]byte, padBytes+slack),
-			scratch: make([]byte, scratchBytes+slack),
-		})
+		wk := newWorker()
+		r.ws = append(r.ws, wk)
+		r.groups = append(r.groups, []*worker{wk})
 	}
 	r.batchFn, r.splitFn = r.batch, r.split
 	return r
@@ -259,9 +277,8 @@ func (r *runner) run(out, in []float32, n int) {
 	nw := r.team.Workers()
 	switch {
 	case nw == 1:
-		for i := range n {
-			r.tier.forward(r, r.ws[0], r.ws[0], 0, 1, nil, out[i*NumClasses:][:NumClasses], in[i*inputLen:][:inputLen])
-		}
+		r.out, r.in, r.n = out, in, n
+		r.batch(0)
 	case n >= nw || r.tier.name == runtime.TierGeneric:
 		// Images side by side, each in its own worker's arena.
 		r.out, r.in, r.n = out, in, n
@@ -276,12 +293,33 @@ func (r *runner) run(out, in []float32, n int) {
 	r.out, r.in = nil, nil
 }
 
-// batch runs worker w's share of r.n images in its own arena.
+// batch runs worker w's share of r.n images in its own arena: groups of up to
+// lockstep images on the tier's lockstepFunc, as large as every worker gets one of,
+// the rest one at a time.
 func (r *runner) batch(w int) {
 	nw := r.team.Workers()
-	for i := w; i < r.n; i += nw {
+	// ng groups of k images, k no larger than gives every worker a group.
+	k, ng := min(lockstep, r.n/nw), 0
+	if r.tier.lockstep != nil && k > 1 {
+		ng = r.n / k
+	}
+	for u := w; u < ng+r.n-ng*k; u += nw {
+		if u < ng {
+			r.tier.lockstep(r.group(w, k), r.out[u*k*NumClasses:][:k*NumClasses], r.in[u*k*inputLen:][:k*inputLen])
+			continue
+		}
+		i := u - ng + ng*k
 		r.tier.forward(r, r.ws[w], r.ws[w], 0, 1, nil, r.out[i*NumClasses:][:NumClasses], r.in[i*inputLen:][:inputLen])
 	}
+}
+
+// group is worker w's memory for k images in lockstep, grown on its first use: only
+// batches of several images per worker need it.
+func (r *runner) group(w, k int) []*worker {
+	for len(r.groups[w]) < k {
+		r.groups[w] = append(r.groups[w], newWorker())
+	}
+	return r.groups[w][:k]
 }
 
 // split runs worker w's share of every layer of one image, in worker 0's arena.
