@@ -54,7 +54,7 @@ type Options struct {
 	// where the tail holds 8 MB of weights or more, one at a time elsewhere;
 	// 1: one at a time; more: that many through every layer. PieceBytes
 	// bounds the weights of the column pieces a dense layer runs in then (0:
-	// 256 KB).
+	// 128 KB).
 	Lockstep, PieceBytes int
 }
 

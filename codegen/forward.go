@@ -20,8 +20,8 @@ type step struct {
 	dense bool
 }
 
-// uses says which of a, pd, in and out the step's code names.
-func (s *step) uses(l *layer) (a, pd, in, out bool) {
+// uses says which of a, pd, in and out layer l's step names.
+func uses(l *layer) (a, pd, in, out bool) {
 	pd = l.PadIn || l.PadCopy
 	switch l.Kind {
 	case lower.Quantize:

@@ -11,7 +11,7 @@ import (
 // Defaults of Options.Lockstep and Options.PieceBytes.
 const (
 	defaultLockstep   = 4
-	defaultPieceBytes = 256 << 10
+	defaultPieceBytes = 128 << 10
 )
 
 // lockstepWeights is the least weight bytes a tail needs for the lockstep,
@@ -64,9 +64,9 @@ func denseKind(k lower.Kind) bool {
 }
 
 // piece is the column units of a piece of a dense layer with cols column
-// units and wb bytes of weights in the lockstep: pieces of at most
-// Options.PieceBytes of weights (0: the whole layer), whole groups of four
-// column units (the dense kernels' widest block) where the layer has them.
+// units and wb bytes of weights in the lockstep (0: the layer in one piece):
+// at most Options.PieceBytes of weights, in whole groups of four column units
+// (the dense kernels' widest block) where the layer has 8 or more.
 func (g *gen) piece(wb, cols int) int {
 	budget := g.opts.PieceBytes
 	if budget == 0 {
@@ -168,7 +168,7 @@ func (g *gen) asmLockstep(f *jen.File, tierName string, p lockstep) error {
 			if st == nil {
 				continue
 			}
-			a, pd, in, out := st.uses(l)
+			a, pd, in, out := uses(l)
 			size := 0
 			if st.dense {
 				size = g.piece(len(l.W), st.cols)

@@ -8,13 +8,14 @@ import (
 
 func TestPiece(t *testing.T) {
 	for _, c := range []struct{ wb, cols, budget, want int }{
-		{100, 4, 0, 0},           // under the default 256 KB: the whole layer
-		{1 << 20, 32, 0, 8},      // four pieces of eight column units
-		{2359296, 32, 0, 4},      // ResNet-50's layer4 3x3: nine pieces, rounded to fours
-		{1000, 3, 512, 2},        // fewer than 8 units: no rounding
-		{1000, 1, 512, 0},        // one unit cannot split
-		{600, 8, 512, 4},         // two pieces of four
-		{100 << 10, 63, 1024, 4}, // the pieces as narrow as four units
+		{100, 4, 0, 0},              // under the default 128 KB: one piece
+		{1 << 20, 32, 256 << 10, 8}, // four pieces of eight column units
+		{1 << 20, 32, 0, 4},         // eight of four
+		{2359296, 32, 0, 4},         // ResNet-50's layer4 3x3: 18 pieces, but none under four units
+		{1000, 3, 512, 2},           // fewer than 8 units: no rounding
+		{1000, 1, 512, 0},           // one unit cannot split
+		{600, 8, 512, 4},            // two pieces of four
+		{100 << 10, 63, 1024, 4},    // the pieces as narrow as four units
 	} {
 		g := &gen{opts: Options{PieceBytes: c.budget}}
 		if got := g.piece(c.wb, c.cols); got != c.want {
