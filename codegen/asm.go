@@ -67,16 +67,21 @@ func (g *gen) glue(f *jen.File) {
 		})),
 	)
 	f.Line()
-	f.Comment(lines(
+	model := []string{
 		"Model runs the network. It is safe for concurrent use: every Forward, Classify",
 		"or LayerTimes call takes a runner (PTQC_THREADS workers and their memory) of its",
 		"own from the Model's pool, which makes one when none is idle and keeps it for",
 		"the next call, so concurrent calls run side by side and allocate nothing once",
-		"the pool has a runner per call running at once (and a runner has run a batch of",
-		"several images per worker, which it gives memory for once). The zero Model is ready to use;",
-		"New loads the weights and makes a runner up front. A Model must not be copied",
-		"after first use.",
-	))
+		"the pool has a runner per call running at once.",
+	}
+	if g.lockstepPlan().k > 1 {
+		model[4] = "the pool has a runner per call running at once (a runner's first batch of"
+		model = append(model, "several images per worker also allocates: their lockstep memory).")
+	}
+	f.Comment(lines(append(model,
+		"The zero Model is ready to use; New loads the weights and makes a runner up",
+		"front. A Model must not be copied after first use.",
+	)...))
 	f.Type().Id("Model").Struct(
 		jen.Id("once").Qual("sync", "Once"),
 		jen.Id("err").Error().Comment("from setup: a bad PTQC_ISA, mixed builds; every call returns it"),
@@ -233,13 +238,12 @@ func (g *gen) glue(f *jen.File) {
 	)
 	f.Line()
 	f.Comment(lines(
-		"batch runs worker w's share of r.n images in its own arena: groups of up to",
-		"lockstep images on the tier's lockstepFunc, as large as every worker gets one of,",
-		"the rest one at a time.",
+		"batch runs worker w's share of r.n images in its own arena: on a tier with a",
+		"lockstepFunc, groups of k images (at most lockstep, and few enough that every",
+		"worker gets a group), then the rest one at a time.",
 	))
 	f.Func().Params(r().Op("*").Id("runner")).Id("batch").Params(jen.Id("w").Int()).Block(
 		jen.Id("nw").Op(":=").Add(r()).Dot("team").Dot("Workers").Call(),
-		jen.Comment("ng groups of k images, k no larger than gives every worker a group."),
 		jen.List(jen.Id("k"), jen.Id("ng")).Op(":=").List(jen.Min(jen.Id("lockstep"), r().Dot("n").Op("/").Id("nw")), jen.Lit(0)),
 		jen.If(r().Dot("tier").Dot("lockstep").Op("!=").Nil().Op("&&").Id("k").Op(">").Lit(1)).Block(
 			jen.Id("ng").Op("=").Add(r()).Dot("n").Op("/").Id("k"),

@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x440372403397441f
+const docBuild uint64 = 0xf8568bfb3f498689

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x440372403397441f
+const forwardBuild uint64 = 0xf8568bfb3f498689
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x440372403397441f
+const buildID uint64 = 0xf8568bfb3f498689
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
@@ -132,10 +132,9 @@ func newWorker() *worker {
 // or LayerTimes call takes a runner (PTQC_THREADS workers and their memory) of its
 // own from the Model's pool, which makes one when none is idle and keeps it for
 // the next call, so concurrent calls run side by side and allocate nothing once
-// the pool has a runner per call running at once (and a runner has run a batch of
-// several images per worker, which it gives memory for once). The zero Model is ready to use;
-// New loads the weights and makes a runner up front. A Model must not be copied
-// after first use.
+// the pool has a runner per call running at once.
+// The zero Model is ready to use; New loads the weights and makes a runner up
+// front. A Model must not be copied after first use.
 type Model struct {
 	once sync.Once
 	err  error // from setup: a bad PTQC_ISA, mixed builds; every call returns it
@@ -293,12 +292,11 @@ func (r *runner) run(out, in []float32, n int) {
 	r.out, r.in = nil, nil
 }
 
-// batch runs worker w's share of r.n images in its own arena: groups of up to
-// lockstep images on the tier's lockstepFunc, as large as every worker gets one of,
-// the rest one at a time.
+// batch runs worker w's share of r.n images in its own arena: on a tier with a
+// lockstepFunc, groups of k images (at most lockstep, and few enough that every
+// worker gets a group), then the rest one at a time.
 func (r *runner) batch(w int) {
 	nw := r.team.Workers()
-	// ng groups of k images, k no larger than gives every worker a group.
 	k, ng := min(lockstep, r.n/nw), 0
 	if r.tier.lockstep != nil && k > 1 {
 		ng = r.n / k
