@@ -16,7 +16,7 @@ const (
 
 // lockstepWeights is the least weight bytes a tail needs for the lockstep,
 // well above the L2 of the CPUs it runs on (2 MB a core on Sapphire Rapids,
-// 1 MB on Zen 4 and 5): ResNet-50's and ResNeXt-50's (16-20 MB) gained 3-10%
+// 1 MB on Zen 4 and 5): ResNet-50's and ResNeXt-50's (16-22 MB) gained 3-10%
 // at batch 16, MobileNetV3-Large's and EfficientNet-B0's (4.0-4.3 MB) and
 // GoogLeNet's lost 2-5% (docs/speed.md).
 const lockstepWeights = 8 << 20
