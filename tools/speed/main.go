@@ -74,6 +74,9 @@ func main() {
 	md := flag.Bool("md", false, "print a Markdown table")
 	skip := flag.String("skip", "", "comma-separated systems to skip: torch, ort, ptqc")
 	flag.Parse()
+	release, err := lockMachine()
+	check(err)
+	defer release()
 	if *ortModels == "" {
 		// Not the peers' own directory: it may be read-only.
 		dir, err := modelsDir()
