@@ -53,7 +53,7 @@ func (g *gen) glue(f *jen.File) {
 	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Qual(rt, "TierGeneric"), jen.Id("forwardGeneric"), jen.Nil())), jen.Id("asmTiers").Op("..."))
 	f.Line()
 	f.Comment("lockstep is how many images of a batch a worker runs together on a tier with a lockstepFunc.")
-	f.Const().Id("lockstep").Op("=").Lit(g.lockstepPlan().k)
+	f.Const().Id("lockstep").Op("=").Lit(g.plan.k)
 	f.Line()
 	f.Comment("worker is the memory of one goroutine of a runner: the activation arena and the assembly's room.")
 	f.Type().Id("worker").Struct(jen.List(jen.Id("arena"), jen.Id("scratch"), jen.Id("pad")).Index().Byte())
@@ -74,7 +74,7 @@ func (g *gen) glue(f *jen.File) {
 		"the next call, so concurrent calls run side by side and allocate nothing once",
 		"the pool has a runner per call running at once.",
 	}
-	if g.lockstepPlan().k > 1 {
+	if g.plan.k > 1 {
 		model[4] = "the pool has a runner per call running at once (a runner's first batch of"
 		model = append(model, "several images per worker also allocates: their lockstep memory).")
 	}
@@ -352,7 +352,6 @@ func forwardParams() []jen.Code {
 // asmFiles are the assembly's files plus forward_amd64.go (a forward function
 // per tier calling the kernels) and forward_other.go (no assembly elsewhere).
 func (g *gen) asmFiles() (map[string][]byte, error) {
-	plan := g.lockstepPlan()
 	f := g.file()
 	f.ImportName(rt, "runtime")
 	buildConst(f, "forwardBuild", "forwardBuild is the build this file comes from (see buildID).")
@@ -368,7 +367,7 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	f.Var().Id("asmTiers").Op("=").Index().Id("tier").ValuesFunc(func(grp *jen.Group) {
 		for _, t := range g.asm.Tiers {
 			ls := jen.Nil()
-			if plan.k > 1 {
+			if g.plan.k > 1 {
 				ls = jen.Id(lockstepName(t))
 			}
 			grp.Values(jen.Lit(t), jen.Id(forwardName(t)), ls)
@@ -380,13 +379,13 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 		jen.Return(jen.Parens(jen.Op("*").Byte()).Call(jen.Qual("unsafe", "Pointer").Call(jen.Op("&").Id("weights").Index(jen.Id("off"))))),
 	)
 	for _, t := range g.asm.Tiers {
-		if err := g.asmForward(f, t); err != nil {
+		steps, err := g.asmSteps(t)
+		if err != nil {
 			return nil, err
 		}
-		if plan.k > 1 {
-			if err := g.asmLockstep(f, t, plan); err != nil {
-				return nil, err
-			}
+		g.asmForward(f, t, steps)
+		if g.plan.k > 1 {
+			g.asmLockstep(f, t, steps)
 		}
 	}
 	b, err := render(f)

@@ -108,6 +108,7 @@ func Generate(m *lower.Model, opts Options) (*Package, error) {
 		emits = append(emits, emitter{"assembly", g.asmFiles})
 		p.Tiers = append(p.Tiers, g.asm.Tiers...)
 	}
+	g.plan = g.lockstepPlan()
 	emits = append(emits, emitter{"doc.go", one("doc.go", g.doc)}, emitter{"model.go", one("model.go", g.model)}, emitter{"kernels.go", one("kernels.go", g.kernels)})
 	// The files are independent renderings of g (read only): side by side.
 	files := make([]map[string][]byte, len(emits))

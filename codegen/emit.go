@@ -23,6 +23,7 @@ type gen struct {
 	layers  []*layer
 	weights []byte     // weights.bin
 	asm     *lower.Asm // nil: no assembly
+	plan    lockstep   // lockstepPlan's
 }
 
 func (g *gen) file() *jen.File {

@@ -112,16 +112,22 @@ func (g *gen) asmStep(i int, tierName string) (*step, error) {
 	return s, nil
 }
 
-// asmForward writes the forward function of one assembly tier: every layer's
-// chunks claimed from the team (steps 2i and 2i+1 are its padding and itself).
-func (g *gen) asmForward(f *jen.File, tierName string) error {
+// asmSteps are every layer's steps on tier tierName (asmStep).
+func (g *gen) asmSteps(tierName string) ([]*step, error) {
 	steps := make([]*step, len(g.layers))
 	for i := range g.layers {
 		var err error
 		if steps[i], err = g.asmStep(i, tierName); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return steps, nil
+}
+
+// asmForward writes the forward function of one assembly tier from its steps:
+// every layer's chunks claimed from the team (steps 2i and 2i+1 are its
+// padding and itself).
+func (g *gen) asmForward(f *jen.File, tierName string, steps []*step) {
 	f.Line()
 	f.Comment(fmt.Sprintf("%s runs one image on the %s kernels of kernels_amd64.s (portable ones where it has none).", forwardName(tierName), tierName))
 	f.Func().Id(forwardName(tierName)).Params(forwardParams()...).BlockFunc(func(grp *jen.Group) {
@@ -165,5 +171,4 @@ func (g *gen) asmForward(f *jen.File, tierName string) error {
 			grp.Id("r").Dot("lap").Call(jen.Id("w"), jen.Lit(i))
 		}
 	})
-	return nil
 }

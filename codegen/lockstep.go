@@ -88,17 +88,11 @@ func (g *gen) piece(wb, cols int) int {
 
 func lockstepName(tier string) string { return "lockstep" + strings.ToUpper(tier) }
 
-// asmLockstep writes tier tierName's lockstep function: len(sh) images (in
-// and out hold them one after the other), image j in sh[j]'s arena and pad
-// buffer, on one goroutine.
-func (g *gen) asmLockstep(f *jen.File, tierName string, p lockstep) error {
-	steps := make([]*step, len(g.layers))
-	for i := range g.layers {
-		var err error
-		if steps[i], err = g.asmStep(i, tierName); err != nil {
-			return err
-		}
-	}
+// asmLockstep writes tier tierName's lockstep function from its steps:
+// len(sh) images (in and out hold them one after the other), image j in
+// sh[j]'s arena and pad buffer, on one goroutine.
+func (g *gen) asmLockstep(f *jen.File, tierName string, steps []*step) {
+	p := g.plan
 	s := func() *jen.Statement { return jen.Id("s") }
 	// bind declares the names a step uses for image j (sh[j] is s).
 	bind := func(a, pd, in, out bool) []jen.Code {
@@ -187,5 +181,4 @@ func (g *gen) asmLockstep(f *jen.File, tierName string, p lockstep) error {
 			)
 		}
 	})
-	return nil
 }
