@@ -148,6 +148,17 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			// After a flatten (an alias), the logits keep the layout of the bytes.
 			m.Tensors[n.Out].Shape = append([]int(nil), x.Shape...)
 			qn.Kind = KDequantize
+		case ir.OpReLU, ir.OpReLU6:
+			// One that fused into no conv, linear, add or affine (its input
+			// is read elsewhere too, or comes from a pool or a concat) keeps
+			// its input's qparams, as PyTorch's quantized ReLU does:
+			// max(q, z_x), and ReLU6's clip, as a table.
+			x, err := input(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
+			qn.Kind, qn.Table = KTable, table(n, x, m.Tensors[n.Out])
 		case ir.OpAvgPool, ir.OpSlice, ir.OpShuffle:
 			// Data movement and averaging keep the input's qparams, as in PyTorch.
 			x, err := input(n, 0)
@@ -197,7 +208,7 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 					qn.Concat.M[i] = float32(x.Scale / q.Scale)
 				}
 			}
-		case ir.OpBatchNorm, ir.OpReLU, ir.OpReLU6, ir.OpDropout, ir.OpIdentity:
+		case ir.OpBatchNorm, ir.OpDropout, ir.OpIdentity:
 			return nil, fmt.Errorf("%s: %s has no quantized form (fuse it first)", n.Name, n.Op)
 		default:
 			return nil, fmt.Errorf("%s: %s has no int8 form yet", n.Name, n.Op)
@@ -220,7 +231,7 @@ func table(n *ir.Node, x, y *Tensor) *Table {
 		for c := range a.C {
 			for q := range 256 {
 				v := Dequantize(uint8(q), x.Scale, x.Zero)
-				t.T[c*256+q] = QuantizeValue(float32(v*a.Scale[c])+a.Shift[c], inv, y.Zero)
+				t.T[c*256+q] = QuantizeValue(n.Act.Apply(float32(v*a.Scale[c])+a.Shift[c]), inv, y.Zero)
 			}
 		}
 		return t

@@ -2,8 +2,9 @@ package ir
 
 import "math"
 
-// UnaryFunc is the float function of an elementwise op (Sigmoid, HardSigmoid,
-// HardSwish, LeakyReLU, SiLU), as PyTorch computes it; nil for other ops.
+// UnaryFunc is the float function of an elementwise op (ReLU, ReLU6, Sigmoid,
+// HardSigmoid, HardSwish, LeakyReLU, SiLU), as PyTorch computes it; nil for
+// other ops.
 // The int8 path builds its lookup tables from it.
 func UnaryFunc(nd *Node) func(float32) float32 {
 	switch nd.Op {
@@ -16,6 +17,10 @@ func UnaryFunc(nd *Node) func(float32) float32 {
 	case OpHardSigmoid:
 		a, b := nd.Unary.Alpha, nd.Unary.Beta
 		return func(x float32) float32 { return min(max(float32(a*x)+b, 0), 1) }
+	case OpReLU:
+		return ActReLU.Apply
+	case OpReLU6:
+		return ActReLU6.Apply
 	case OpLeakyReLU:
 		a := nd.Unary.Alpha
 		return func(x float32) float32 {

@@ -75,6 +75,7 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 				for i, v := range src {
 					dst[i] = float32(v*af.Scale[c]) + af.Shift[c]
 				}
+				activate(dst, nd.Act)
 			}
 		})
 	case OpMaxPool, OpAvgPool:

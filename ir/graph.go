@@ -47,7 +47,7 @@ func (o Op) String() string {
 	return fmt.Sprintf("Op(%d)", int(o))
 }
 
-// Act is an activation fused into a Conv or Linear.
+// Act is an activation fused into a Conv, Linear, Add or Affine.
 type Act int
 
 // Fused activations.
@@ -56,6 +56,19 @@ const (
 	ActReLU
 	ActReLU6
 )
+
+// Apply is v after the activation: PyTorch's relu and relu6 (a NaN stays NaN).
+func (a Act) Apply(v float32) float32 {
+	switch a {
+	case ActReLU:
+		if v < 0 {
+			return 0
+		}
+	case ActReLU6:
+		return min(max(v, 0), 6)
+	}
+	return v
+}
 
 // Tensor is a value flowing between nodes. Shape is per sample: [C,H,W] or [F].
 type Tensor struct {
@@ -219,7 +232,7 @@ type Node struct {
 	Affine *Affine
 	Slice  *Slice
 	Perm   []int // OpShuffle
-	Act    Act   // fused activation (Conv, Linear, Add)
+	Act    Act   // fused activation (Conv, Linear, Add, Affine)
 }
 
 // Graph is a DAG of nodes in topological order.

@@ -163,6 +163,7 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 				out[j*hw+i] = float32(v*af.Scale[c]) + af.Shift[c]
 			}
 		}
+		activate(out, nd.Act)
 	case OpMul:
 		mul(a, vals[nd.In[1]], out, n, ie/g.Tensors[nd.In[1]].Elems())
 	case OpConcat, OpSlice, OpShuffle:

@@ -128,6 +128,8 @@ func TestElementwiseOps(t *testing.T) {
 		{Node{Op: OpLeakyReLU, Unary: &Unary{Alpha: 0.1}}, apply(func(v float64) float64 { return math.Max(v, 0.1*v) })},
 		{Node{Op: OpAffine, Affine: &Affine{C: 2, Scale: []float32{2, -1}, Shift: []float32{0.5, 1}}},
 			[]float32{-7.5, -1.5, 0, 0.5, 0.5, -1, -2.5, -6}},
+		{Node{Op: OpAffine, Act: ActReLU6, Affine: &Affine{C: 2, Scale: []float32{-2, 1}, Shift: []float32{0.5, -1}}},
+			[]float32{6, 2.5, 1, 0.5, 0, 1, 2.5, 6}},
 		{Node{Op: OpShuffle, Perm: []int{1, 0}}, []float32{0.5, 2, 3.5, 7, -4, -1, -0.25, 0}},
 		{Node{Op: OpSlice, Slice: &Slice{1, 2}}, []float32{0.5, 2, 3.5, 7}},
 	} {
@@ -222,6 +224,51 @@ func TestBatchNormToAffine(t *testing.T) {
 	}
 	if d := relDiff(got, want); d > 1e-6 {
 		t.Errorf("affine %v vs BatchNorm %v", got, want)
+	}
+}
+
+// TestFuseAffineReLU: a BatchNorm that follows a ReLU (DenseNet) becomes an
+// affine, and the ReLU or ReLU6 after it its activation (PyTorch's
+// BNReLU2d), with the unfused graph's values.
+func TestFuseAffineReLU(t *testing.T) {
+	for _, op := range []Op{OpReLU, OpReLU6} {
+		g := &Graph{Name: "bnrelu"}
+		g.Input = g.NewTensor([]int{2, 1, 3})
+		r := g.Add(&Node{Op: OpReLU, Name: "relu0"}, g.Input)
+		bn := g.Add(&Node{Op: OpBatchNorm, Name: "bn", BN: &BatchNorm{C: 2, Weight: []float32{2, -0.5}, Bias: []float32{1, -1},
+			Mean: []float32{0.5, 2}, Var: []float32{4, 0.25}, Eps: 1e-5}}, r)
+		g.Output = g.Add(&Node{Op: op, Name: "relu1"}, bn)
+		if err := InferShapes(g); err != nil {
+			t.Fatal(err)
+		}
+		x := []float32{-1, 3, 9, 0.5, -2, 6}
+		want, err := Reference(g, x, 1, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := Fuse(g)
+		wantAct := map[Op]Act{OpReLU: ActReLU, OpReLU6: ActReLU6}[op]
+		if len(f.Nodes) != 2 || f.Nodes[1].Op != OpAffine || f.Nodes[1].Act != wantAct {
+			t.Fatalf("%s: after Fuse %d nodes, the last %s with %v; want an affine with %v", op, len(f.Nodes), f.Nodes[len(f.Nodes)-1].Op, f.Nodes[len(f.Nodes)-1].Act, wantAct)
+		}
+		if got := Repr(f.Nodes[1]); got != map[Op]string{OpReLU: "AffineReLU(2)", OpReLU6: "AffineReLU6(2)"}[op] {
+			t.Errorf("%s: printed %s", op, got)
+		}
+		ref, err := Reference(f, x, 1, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The affine rounds as the BatchNorm does not (TestBatchNormToAffine).
+		if d := relDiff(ref, want); d > 1e-6 {
+			t.Errorf("%s: fused %v, unfused %v", op, ref, want)
+		}
+		fast, err := Run(f, x, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ref, fast); diff != "" {
+			t.Errorf("%s: fast path against the reference (-want +got):\n%s", op, diff)
+		}
 	}
 }
 

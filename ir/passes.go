@@ -100,13 +100,15 @@ func foldBN(c *Conv, bn *BatchNorm) {
 	}
 }
 
-// FuseActivations fuses a ReLU or ReLU6 into the Conv or Linear before it when
-// nothing else reads the pre-activation value.
+// FuseActivations fuses a ReLU or ReLU6 into the Conv, Linear or Affine before
+// it when nothing else reads the pre-activation value. An Affine with its ReLU
+// is PyTorch's BNReLU2d (DenseNet's norm and relu before each conv): one
+// observed output, after the ReLU.
 func FuseActivations(g *Graph) {
 	keep := make([]*Node, 0, len(g.Nodes))
 	for _, n := range g.Nodes {
 		if n.Op == OpReLU || n.Op == OpReLU6 {
-			if p := g.Producer(n.In[0]); p != nil && (p.Op == OpConv || p.Op == OpLinear) && p.Act == ActNone && singleUse(g, p.Out) {
+			if p := g.Producer(n.In[0]); p != nil && (p.Op == OpConv || p.Op == OpLinear || p.Op == OpAffine) && p.Act == ActNone && singleUse(g, p.Out) {
 				p.Act = ActReLU
 				if n.Op == OpReLU6 {
 					p.Act = ActReLU6

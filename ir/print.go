@@ -45,7 +45,7 @@ func Repr(n *Node) string {
 	case OpLeakyReLU:
 		return fmt.Sprintf("LeakyReLU(negative_slope=%g)", n.Unary.Alpha)
 	case OpAffine:
-		return fmt.Sprintf("Affine(%d)", n.Affine.C)
+		return fmt.Sprintf("Affine%s(%d)", map[Act]string{ActReLU: "ReLU", ActReLU6: "ReLU6"}[n.Act], n.Affine.C)
 	case OpSlice:
 		return fmt.Sprintf("Slice(channels=[%d:%d])", n.Slice.Start, n.Slice.End)
 	case OpLinear:
