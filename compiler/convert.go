@@ -97,6 +97,18 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 				l := n.Linear
 				c = &Conv{InC: l.In, OutC: l.Out, Kernel: 1, Stride: 1, Groups: 1}
 				w, b = l.Weight, l.Bias
+				if s := x.Shape; len(s) == 3 && s[1]*s[2] > 1 {
+					// A linear layer on a flattened C x H x W map (VGG,
+					// AlexNet) is the H x W conv that maps it to one pixel:
+					// its weights, in flatten's (c, y, x) order, are that
+					// conv's, and the bytes stay in the kernels' layout.
+					qn.Kind = KConv
+					c.InC, c.Kernel = s[0], s[1]
+					if s[1] != s[2] {
+						win := ir.Window{KH: s[1], KW: s[2], SH: 1, SW: 1, DH: 1, DW: 1}
+						c.Kernel, c.Stride, c.Geom = 0, 0, &win
+					}
+				}
 			}
 			c.Act = n.Act
 			if err := quantizeLayer(c, w, b, x, m.Tensors[n.Out], cal.QConfig); err != nil {

@@ -334,10 +334,13 @@ func (c *Conv) validate(in, out *Tensor, k Kind) error {
 		}
 		return nil
 	}
-	if len(in.Shape) != 3 || len(out.Shape) != 3 || in.Shape[0] != c.InC || out.Shape[0] != c.OutC {
+	// A conv to one pixel may write a flat [C] (a linear layer on a
+	// flattened map, see Convert).
+	if len(in.Shape) != 3 || (len(out.Shape) != 3 && len(out.Shape) != 1) || in.Shape[0] != c.InC || out.Shape[0] != c.OutC {
 		return fmt.Errorf("conv %+v on shapes %v -> %v", *c, in.Shape, out.Shape)
 	}
-	if oh, ow := w.OutSize(in.Shape[1], in.Shape[2], false); out.Shape[1] != oh || out.Shape[2] != ow {
+	oh, ow := w.OutSize(in.Shape[1], in.Shape[2], false)
+	if len(out.Shape) == 1 && (oh != 1 || ow != 1) || len(out.Shape) == 3 && (out.Shape[1] != oh || out.Shape[2] != ow) {
 		return fmt.Errorf("conv %+v on shapes %v -> %v", *c, in.Shape, out.Shape)
 	}
 	return nil

@@ -130,6 +130,8 @@ func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64)
 	ih, iw, oh, ow := 1, 1, 1, 1
 	if len(src.Shape) == 3 {
 		ih, iw = src.Shape[1], src.Shape[2]
+	}
+	if len(dst.Shape) == 3 {
 		oh, ow = dst.Shape[1], dst.Shape[2]
 	}
 	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
