@@ -55,7 +55,9 @@ func GroupedKernel(d *Dense, gc lower.GroupCols, isa Target) (*Dense, Target) {
 	if gc.Units == 1 && !isa.emulated() {
 		all := *d
 		all.BlockSpan = gc.Span
-		all.Paired = gc.Groups == 2 && gc.Span == 16                         // 8 in, 8 out a group
+		// 8 in, 8 out a group, in whole units (RegNetY-400MF's 104 channels,
+		// 13 groups, end on half a unit: not paired).
+		all.Paired = gc.Groups == 2 && gc.Span == 16 && d.Cout%ColBlock == 0
 		if all.tierDesign(isa) == isa && (d.Narrow || all.Paired || !zero) { // not a single unit
 			return &all, isa
 		}
