@@ -30,13 +30,17 @@ func TestInt8OfZooOps(t *testing.T) {
 		t.Fatalf("output shape (-want +got):\n%s", diff)
 	}
 	for name, want := range map[string]Kind{"hs": KTable, "se.pool": KAvgPool, "se.hsig": KTable, "se.mul": KMul, "a.silu": KTable,
-		"b": KSlice, "cat": KConcat, "shuffle": KShuffle, "bn": KTable, "maxpool": KMaxPool, "avgpool": KAvgPool} {
+		"b": KSlice, "cat": KConcat, "shuffle": KShuffle, "bn": KTable, "maxpool": KMaxPool, "avgpool": KAvgPool,
+		"pool.relu6": KTable, "head": KConv} { // a linear layer on a 12x2x3 map: the 2x3 conv
 		if got := m.Node(name).Kind; got != want {
 			t.Errorf("%s: kind %s, want %s", name, got, want)
 		}
 	}
 	if hs := m.Tensors[m.Node("se.hsig").Out]; hs.Scale != 1.0/256 || hs.Zero != 0 {
 		t.Errorf("hardsigmoid qparams %v/%d, want PyTorch's fixed 1/256, 0", hs.Scale, hs.Zero)
+	}
+	if r, p := m.Tensors[m.Node("pool.relu6").Out], m.Tensors[m.Node("maxpool").Out]; r.Scale != p.Scale || r.Zero != p.Zero {
+		t.Errorf("standalone relu6 qparams %v/%d, want its input's %v/%d", r.Scale, r.Zero, p.Scale, p.Zero)
 	}
 	f, err := ir.Reference(g, x, 16, nil, nil)
 	if err != nil {

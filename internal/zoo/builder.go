@@ -38,6 +38,20 @@ func (b *Builder) Conv(name string, x, inC, outC, groups int, w ir.Window, act i
 	return b.G.Add(&ir.Node{Op: ir.OpConv, Name: name, Conv: c, Act: act}, x)
 }
 
+// Linear adds a linear layer of in -> out features on x, weights and biases
+// drawn as Conv's.
+func (b *Builder) Linear(name string, x, in, out int) int {
+	l := &ir.Linear{In: in, Out: out, Weight: make([]float32, out*in), Bias: make([]float32, out)}
+	sd := 1 / math.Sqrt(float64(in))
+	for i := range l.Weight {
+		l.Weight[i] = float32(b.R.NormFloat64() * sd)
+	}
+	for i := range l.Bias {
+		l.Bias[i] = float32(0.1 * b.R.NormFloat64())
+	}
+	return b.G.Add(&ir.Node{Op: ir.OpLinear, Name: name, Linear: l}, x)
+}
+
 // Op adds n (an empty node when nil) as op named name on in.
 func (b *Builder) Op(op ir.Op, name string, n *ir.Node, in ...int) int {
 	if n == nil {

@@ -13,10 +13,14 @@ import (
 
 // Graph holds every op the imported families bring, in the patterns they
 // use: a rectangular grouped conv, hardswish, a
-// squeeze-excitation with hardsigmoid, SiLU and sigmoid, a standalone affine,
-// LeakyReLU, concats of differing and of equal qparams, slices and a channel
-// shuffle, ceil-mode, rectangular and count_include_pad pools, a dilated
-// grouped conv and a square grouped one.
+// squeeze-excitation with hardsigmoid, SiLU and sigmoid, a standalone affine
+// with its ReLU (DenseNet's BatchNorm and ReLU after a concat), a ReLU6 that
+// fuses into nothing (after a pool), LeakyReLU,
+// concats of differing and of equal qparams, slices and a channel shuffle,
+// ceil-mode, rectangular and count_include_pad pools, a dilated grouped conv,
+// grouped convs of 8 channels a group in an odd number of groups (RegNetY's
+// 104 channels in 13) and of 10 -> 3, and a linear layer on a flattened 2x3 map
+// (VGG's and AlexNet's classifier).
 func Graph(r *rand.Rand) *ir.Graph {
 	bld := NewBuilder("zoo", r, 3, 9, 9)
 	g, conv, add := bld.G, bld.Conv, bld.Op
@@ -45,14 +49,17 @@ func Graph(r *rand.Rand) *ir.Graph {
 	for i := range af.Scale {
 		af.Scale[i], af.Shift[i] = float32(0.5+r.Float64()), float32(0.2*r.NormFloat64())
 	}
-	x = add(ir.OpAffine, "bn", &ir.Node{Affine: af}, x)
+	x = add(ir.OpAffine, "bn", &ir.Node{Affine: af, Act: ir.ActReLU}, x)
 	x = add(ir.OpMaxPool, "maxpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(3, 2, 0), Ceil: true}}, x)                 // 39x5x2
+	x = add(ir.OpReLU6, "pool.relu6", nil, x)                                                                                   // fuses into nothing
 	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 39x3x2
-	x = conv("dilated", x, 39, 12, 3, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
-	x = conv("resnext", x, 12, 12, 4, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                   // square grouped
-	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 2, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x2
-	x = conv("head", x, 12, 6, 1, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, DH: 1, DW: 1}, ir.ActNone)
+	x = conv("dilated", x, 39, 24, 3, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
+	x = conv("widen", x, 24, 40, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	x = conv("regnet", x, 40, 40, 5, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                    // 8 -> 8 a group, 2.5 units
+	x = conv("resnext", x, 40, 12, 4, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                   // square grouped
+	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 1, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x3
 	x = add(ir.OpFlatten, "flatten", nil, x)
+	x = bld.Linear("head", x, 72, 6)
 	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
 	return g
 }

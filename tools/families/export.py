@@ -255,6 +255,16 @@ def prepare(model, shape, gen):
     model.eval()
 
 
+def save_dynamic(model, shape, path):
+    """model exported at opset 13 with a dynamic batch axis (input "input", output "logits") to path,
+    written whole or not at all."""
+    torch.onnx.export(model, torch.randn([1] + shape), path + ".tmp", opset_version=13,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      training=torch.onnx.TrainingMode.EVAL)
+    os.replace(path + ".tmp", path)
+
+
 def op_counts(path):
     m = onnx.load(path)
     onnx.checker.check_model(m, full_check=True)

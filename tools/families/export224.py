@@ -34,11 +34,7 @@ def main():
         model = build()
         export.prepare(model, [3, 224, 224], torch.Generator().manual_seed(600 + i))
         p = os.path.join(out, name + ".onnx")
-        torch.onnx.export(model, torch.randn(1, 3, 224, 224), p + ".tmp", opset_version=13,
-                          input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          training=torch.onnx.TrainingMode.EVAL)
-        os.replace(p + ".tmp", p)
+        export.save_dynamic(model, [3, 224, 224], p)
         print(f"{p}: {sum(q.numel() for q in model.parameters())} parameters", flush=True)
     rng = np.random.default_rng(7)
     p = os.path.join(out, "calib300.npy")
