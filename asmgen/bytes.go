@@ -7,6 +7,8 @@ import (
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/compiler"
+	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/lower"
 	"github.com/ptqc/ptqc/runtime"
 )
@@ -46,6 +48,10 @@ type Table struct {
 	// constants in the code (lut), not shuffles. The kernel still reads the
 	// others from w.
 	T []uint8
+	// Affine, with PerChan, is the arithmetic the tables hold (an affine's:
+	// compiler.TableAffine): 8 channels a vector compute it, the channels
+	// left over (C mod 8) look their bytes up.
+	Affine *compiler.TableAffine
 }
 
 // Units is the kernel's work count: blocks of ByteBlock bytes, or rows for
@@ -69,6 +75,13 @@ func (p *Program) Table(name string, t *Table) error {
 	c := p.ctx
 	px, pw, py, s, s1 := reg.RAX, reg.RBX, reg.RCX, reg.RSI, reg.RDI
 	loadArgs(c, "x w y s0 s1", px, pw, py, s, s1)
+	if t.PerChan && t.Affine != nil {
+		if len(t.Affine.Scale) != t.C || len(t.Affine.Shift) != t.C {
+			return fmt.Errorf("asmgen: affine of %d scales and %d shifts for %d channels", len(t.Affine.Scale), len(t.Affine.Shift), t.C)
+		}
+		tableAffine(p, name, t, px, pw, py, s, s1)
+		return nil
+	}
 	if t.PerChan {
 		tableChannels(c, name, t, px, pw, py, s, s1)
 		return nil
@@ -94,24 +107,10 @@ func (p *Program) Table(name string, t *Table) error {
 // channel's table and a store, in four registers in turn.
 func tableChannels(c *build.Context, name string, t *Table, px, pw, py, s, s1 reg.GPPhysical) {
 	const unroll = 16
-	row := t.RW * t.C
 	n, tb, ch := reg.R8, reg.R9, reg.R10
-	vs := []reg.GPPhysical{reg.RDX, reg.R11, reg.R12, reg.R13}
 	done := name + "_done"
-	c.SUBQ(s, s1)
-	c.JLE(operand.LabelRef(done))
-	c.IMUL3Q(i32(row), s, s)
-	c.ADDQ(s, px)
-	c.ADDQ(s, py)
-	c.IMUL3Q(i32(t.RW), s1, n) // pixels
-	bytes := func(cnt int) {
-		for j := range cnt {
-			v := vs[j%len(vs)]
-			c.MOVBQZX(mem(px, j), v)
-			c.MOVB(operand.Mem{Base: tb, Index: v, Scale: 1, Disp: 256 * j}, v.As8())
-			c.MOVB(v.As8(), mem(py, j))
-		}
-	}
+	tableRows(c, t, px, py, s, s1, n, done)
+	bytes := tableBytes(c, px, py, tb)
 	c.Label(name + "_px")
 	c.MOVQ(pw, tb)
 	if full := t.C / unroll; full > 0 {
@@ -124,14 +123,134 @@ func tableChannels(c *build.Context, name string, t *Table, px, pw, py, s, s1 re
 		c.DECQ(ch)
 		c.JNZ(operand.LabelRef(name + "_ch"))
 	}
-	if tail := t.C % unroll; tail > 0 {
+	tableTail(c, bytes, t.C%unroll, px, py, n, name)
+	c.Label(done)
+	c.RET()
+}
+
+// tableTail looks up a pixel's last tail channels and loops to the next
+// pixel (name_px) while n counts down.
+func tableTail(c *build.Context, bytes func(int), tail int, px, py, n reg.GPPhysical, name string) {
+	if tail > 0 {
 		bytes(tail)
 		c.ADDQ(i32(tail), px)
 		c.ADDQ(i32(tail), py)
 	}
 	c.DECQ(n)
 	c.JNZ(operand.LabelRef(name + "_px"))
+}
+
+// tableRows points px and py at row s and sets n to the pixels of rows
+// [s, s1), or jumps to done when there are none.
+func tableRows(c *build.Context, t *Table, px, py, s, s1, n reg.GPPhysical, done string) {
+	c.SUBQ(s, s1)
+	c.JLE(operand.LabelRef(done))
+	c.IMUL3Q(i32(t.RW*t.C), s, s)
+	c.ADDQ(s, px)
+	c.ADDQ(s, py)
+	c.IMUL3Q(i32(t.RW), s1, n)
+}
+
+// tableBytes returns the emitter of cnt channels' lookups, byte j from the
+// table at tb + 256*j, in four registers in turn.
+func tableBytes(c *build.Context, px, py, tb reg.GPPhysical) func(cnt int) {
+	vs := []reg.GPPhysical{reg.RDX, reg.R11, reg.R12, reg.R13}
+	return func(cnt int) {
+		for j := range cnt {
+			v := vs[j%len(vs)]
+			c.MOVBQZX(mem(px, j), v)
+			c.MOVB(operand.Mem{Base: tb, Index: v, Scale: 1, Disp: 256 * j}, v.As8())
+			c.MOVB(v.As8(), mem(py, j))
+		}
+	}
+}
+
+// tableAffine is the per-channel Table of an affine (t.Affine) computed
+// instead of looked up, 16 or 8 channels a step on 8 lanes, with the float32
+// steps the tables were built with (compiler.TableAffine.Value): the code
+// less its zero point converted, times the input scale, times the channel's
+// scale, plus its shift (VMULPS, VMULPS, VADDPS: no fused multiply-add),
+// the activation, times 1/s_y, clamped to +-512 (where rne plus any zero
+// point saturates as the Go clamp does) before VCVTPS2DQ, plus the output's
+// zero point, and two saturating packs. The last C mod 8 channels of each
+// pixel look their bytes up in the tables (w).
+func tableAffine(p *Program, name string, t *Table, px, pw, py, s, s1 reg.GPPhysical) {
+	c, a := p.ctx, t.Affine
+	n, tb, ch, ra, rb := reg.R8, reg.R9, reg.R10, reg.R14, reg.R15
+	k := newConsts(p, name, avx2Design)
+	scale, shift := k.floats(a.Scale), k.floats(a.Shift)
+	xz, xs, inv, yz := reg.Y8, reg.Y9, reg.Y10, reg.Y11
+	lo, hi, zero, six := reg.Y12, reg.Y13, reg.Y14, reg.Y15
+	c.VMOVDQU(k.i32(a.XZero), xz)
+	c.VMOVUPS(k.f32(a.XScale), xs)
+	c.VMOVUPS(k.f32(a.Inv), inv)
+	c.VMOVDQU(k.i32(a.YZero), yz)
+	c.VMOVUPS(k.f32(-512), lo)
+	c.VMOVUPS(k.f32(512), hi)
+	c.VXORPS(zero, zero, zero)
+	c.VMOVUPS(k.f32(6), six)
+	done := name + "_done"
+	tableRows(c, t, px, py, s, s1, n, done)
+	bytes := tableBytes(c, px, py, tb)
+	// eight computes channels off..off+7 of the pixel at px into v.
+	eight := func(off int, v reg.VecPhysical) {
+		c.VPMOVZXBD(mem(px, off), v)
+		c.VPSUBD(xz, v, v)
+		c.VCVTDQ2PS(v, v)
+		c.VMULPS(xs, v, v)
+		c.VMULPS(mem(ra, 4*off), v, v)
+		c.VADDPS(mem(rb, 4*off), v, v)
+		switch a.Act {
+		case ir.ActReLU:
+			c.VMAXPS(zero, v, v)
+		case ir.ActReLU6:
+			c.VMAXPS(zero, v, v)
+			c.VMINPS(six, v, v)
+		}
+		c.VMULPS(inv, v, v)
+		c.VMAXPS(lo, v, v)
+		c.VMINPS(hi, v, v)
+		c.VCVTPS2DQ(v, v)
+		c.VPADDD(yz, v, v)
+	}
+	step := func(ch int) {
+		eight(0, reg.Y0)
+		if ch == 16 {
+			eight(8, reg.Y1)
+			c.VPACKSSDW(reg.Y1, reg.Y0, reg.Y0) // words: 0-3, 8-11 | 4-7, 12-15
+			c.VPERMQ(operand.U8(0xD8), reg.Y0, reg.Y0)
+			c.VEXTRACTI128(operand.U8(1), reg.Y0, reg.X1)
+			c.VPACKUSWB(reg.X1, reg.X0, reg.X0)
+			c.VMOVDQU(reg.X0, mem(py, 0))
+		} else {
+			c.VEXTRACTI128(operand.U8(1), reg.Y0, reg.X1)
+			c.VPACKSSDW(reg.X1, reg.X0, reg.X0)
+			c.VPACKUSWB(reg.X0, reg.X0, reg.X0)
+			c.MOVQ(reg.X0, mem(py, 0))
+		}
+		c.ADDQ(i32(ch), px)
+		c.ADDQ(i32(ch), py)
+		c.ADDQ(i32(4*ch), ra)
+		c.ADDQ(i32(4*ch), rb)
+		c.ADDQ(i32(256*ch), tb)
+	}
+	c.Label(name + "_px")
+	c.LEAQ(scale, ra)
+	c.LEAQ(shift, rb)
+	c.MOVQ(pw, tb)
+	if full := t.C / 16; full > 0 {
+		c.MOVQ(i32(full), ch)
+		c.Label(name + "_ch")
+		step(16)
+		c.DECQ(ch)
+		c.JNZ(operand.LabelRef(name + "_ch"))
+	}
+	if t.C%16 >= 8 {
+		step(8)
+	}
+	tableTail(c, bytes, t.C%8, px, py, n, name)
 	c.Label(done)
+	c.VZEROUPPER()
 	c.RET()
 }
 
@@ -735,6 +854,8 @@ func bytesKernel(ly *lower.Layer) (gen func(*Program, Target, string) error, uni
 		t := &Table{N: n, C: ly.XD.C, PerChan: len(nd.Table.T) > 256, Rows: ly.YD.H, RW: ly.YD.W}
 		if !t.PerChan {
 			t.T = nd.Table.T
+		} else {
+			t.Affine = nd.Table.Affine
 		}
 		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units(), true
 	case lower.Mul:

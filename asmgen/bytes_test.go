@@ -11,6 +11,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/internal/testenv"
+	"github.com/ptqc/ptqc/ir"
 	"golang.org/x/sys/cpu"
 )
 
@@ -119,6 +120,66 @@ func TestTable(t *testing.T) {
 			want[j] = ck.tab[tc*256+int(v)]
 		}
 		sameBytes(t, fmt.Sprintf("table%d_%v", ck.in, ck.t.PerChan), res[ck.out], want, 1, 1)
+	}
+}
+
+// TestTableAffine: an affine's per-channel tables computed on lanes give the
+// tables' bytes: channel counts with and without a 16-, an 8- and a
+// byte-wise part, every activation, zero points at the edges, rounding ties
+// (scales of halves) and products that overflow to infinity; every code in
+// every channel.
+func TestTableAffine(t *testing.T) {
+	r, h := kernelTest(t, avx2, 31, 32)
+	type check struct {
+		t      *Table
+		tab, x []byte
+		out    int
+	}
+	var checks []check
+	for i, sh := range [][3]int{{1, 16, 16}, {8, 16, 16}, {16, 32, 8}, {24, 16, 16}, {39, 16, 16}, {64, 16, 16}, {67, 256, 1}, {5, 16, 16}, {1024, 16, 16}} {
+		c, hh, w := sh[0], sh[1], sh[2]
+		a := &compiler.TableAffine{XScale: float32(math.Exp2(-8 + 6*r.Float64())), XZero: edgeZero(r, 255),
+			Scale: make([]float32, c), Shift: make([]float32, c), Act: ir.Act(i % 3),
+			Inv: float32(1 / math.Exp2(-7+6*r.Float64())), YZero: edgeZero(r, 255)}
+		if i == 1 { // every output a tie: (q - z) * 0.5 * 1 + 0
+			a.XScale, a.Inv = 0.5, 1
+		}
+		for j := range c {
+			a.Scale[j] = float32(r.NormFloat64() * math.Exp2(2*r.NormFloat64()))
+			a.Shift[j] = float32(r.NormFloat64() * 4)
+			switch {
+			case i == 1:
+				a.Scale[j], a.Shift[j] = 1, 0
+			case j%11 == 3:
+				a.Scale[j] = 3e38 // to infinity
+			case j%11 == 5:
+				a.Scale[j] = -3e38
+			}
+		}
+		tb := &Table{N: c * hh * w, C: c, PerChan: true, Rows: hh, RW: w, Affine: a}
+		tab := make([]byte, 256*c)
+		for j := range tab {
+			tab[j] = a.Value(j/256, uint8(j%256))
+		}
+		name := fmt.Sprintf("affine%d", i)
+		if err := h.prog.Table(name, tb); err != nil {
+			t.Fatal(err)
+		}
+		x := make([]byte, tb.N) // pixel p, channel j: code p+7j (256 pixels)
+		for j := range x {
+			x[j] = byte(j/c + 7*(j%c))
+		}
+		xb, wb, ob := h.buf(x), h.buf(tab), h.buf(make([]byte, tb.N))
+		split(h, r, name, tb.Units(), xb, wb, ob)
+		checks = append(checks, check{tb, tab, x, ob})
+	}
+	res := h.run(t)
+	for i, ck := range checks {
+		want := make([]byte, ck.t.N)
+		for j, v := range ck.x {
+			want[j] = ck.tab[j%ck.t.C*256+int(v)]
+		}
+		sameBytes(t, fmt.Sprintf("affine%d (%d channels, %v)", i, ck.t.C, ck.t.Affine.Act), res[ck.out], want, 1, 1)
 	}
 }
 

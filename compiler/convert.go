@@ -239,11 +239,12 @@ func table(n *ir.Node, x, y *Tensor) *Table {
 	inv := float32(1 / y.Scale)
 	t := &Table{Op: n.Op}
 	if a := n.Affine; a != nil {
+		t.Affine = &TableAffine{XScale: float32(x.Scale), XZero: x.Zero, Scale: append([]float32(nil), a.Scale...),
+			Shift: append([]float32(nil), a.Shift...), Act: n.Act, Inv: inv, YZero: y.Zero}
 		t.T = make([]uint8, 256*a.C)
 		for c := range a.C {
 			for q := range 256 {
-				v := Dequantize(uint8(q), x.Scale, x.Zero)
-				t.T[c*256+q] = QuantizeValue(n.Act.Apply(float32(v*a.Scale[c])+a.Shift[c]), inv, y.Zero)
+				t.T[c*256+q] = t.Affine.Value(c, uint8(q))
 			}
 		}
 		return t

@@ -397,6 +397,9 @@ func (m *Model) validateOp(n *Node) error {
 		if l := len(n.Table.T); !ir.EqualShape(in.Shape, out.Shape) || (l != 256 && l != 256*in.Shape[0]) {
 			return fmt.Errorf("table of %d entries on shapes %v -> %v", l, in.Shape, out.Shape)
 		}
+		if a := n.Table.Affine; a != nil {
+			return a.validate(n.Table.T)
+		}
 	case KMul:
 		b := m.Tensors[n.In[1]].Shape
 		if !finite32(n.Mul.M) || !ir.EqualShape(in.Shape, out.Shape) ||
@@ -447,4 +450,28 @@ func validateDescription(d *ir.Description) error {
 		return onnx.ValidateDescription(d)
 	}
 	return d.Validate()
+}
+
+// validate checks that a's arithmetic gives table t, whose kernels may
+// compute either.
+func (a *TableAffine) validate(t []uint8) error {
+	c := len(t) / 256
+	if len(a.Scale) != c || len(a.Shift) != c || c*256 != len(t) {
+		return fmt.Errorf("affine of %d scales and %d shifts for a table of %d channels", len(a.Scale), len(a.Shift), len(t)/256)
+	}
+	if !finite32(a.XScale) || !finite32(a.Inv) || a.XZero < 0 || a.XZero > 255 || a.YZero < 0 || a.YZero > 255 ||
+		a.Act != ir.ActNone && a.Act != ir.ActReLU && a.Act != ir.ActReLU6 {
+		return fmt.Errorf("affine qparams %v/%d -> %v/%d or activation %d invalid", a.XScale, a.XZero, a.Inv, a.YZero, a.Act)
+	}
+	for i := range c {
+		if !finite32(a.Scale[i]) || !finite32(a.Shift[i]) {
+			return fmt.Errorf("affine channel %d: scale %v or shift %v is not finite", i, a.Scale[i], a.Shift[i])
+		}
+		for q := range 256 {
+			if v := a.Value(i, uint8(q)); v != t[i*256+q] {
+				return fmt.Errorf("affine channel %d gives %d for %d, its table %d", i, v, q, t[i*256+q])
+			}
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Kind is the kind of a quantized node.
@@ -122,6 +123,29 @@ func poolOf(p *ir.Pool) *Pool {
 type Table struct {
 	Op ir.Op   `json:"op"`
 	T  []uint8 `json:"table"`
+	// Affine, with a per-channel table, holds the float32 steps T was
+	// computed with, so that kernels can compute them on vector lanes
+	// instead of looking each byte up; T[c*256+q] = Affine.Value(c, q)
+	// (checked when a .ptqm is read).
+	Affine *TableAffine `json:"affine,omitempty"`
+}
+
+// TableAffine is a per-channel affine's table as arithmetic:
+// QuantizeValue(Act(float32(Dequantize(q, XScale, XZero)*Scale[c]) + Shift[c]), Inv, YZero).
+type TableAffine struct {
+	XScale float32   `json:"x_scale"`
+	XZero  int32     `json:"x_zero"`
+	Scale  []float32 `json:"scale"`
+	Shift  []float32 `json:"shift"`
+	Act    ir.Act    `json:"act"`
+	Inv    float32   `json:"inv"` // float32(1 / s_y)
+	YZero  int32     `json:"y_zero"`
+}
+
+// Value is channel c's output byte for input byte q.
+func (a *TableAffine) Value(c int, q uint8) uint8 {
+	v := runtime.Dequantize(q, a.XScale, a.XZero)
+	return runtime.QuantizeValue(a.Act.Apply(float32(v*a.Scale[c])+a.Shift[c]), a.Inv, a.YZero)
 }
 
 // Mul is q_y = clamp(rne(float32(float32((a - z_a) * (b - z_b)) * M)) + z_y).

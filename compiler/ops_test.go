@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -67,6 +68,29 @@ func TestInt8OfZooOps(t *testing.T) {
 	}
 	if diff := cmp.Diff(q, q2); diff != "" {
 		t.Errorf("decoded model differs (-before +after):\n%s", diff)
+	}
+}
+
+// TestTableAffineFile: an affine's table keeps its arithmetic through a
+// .ptqm, the arithmetic gives the table, and a file whose arithmetic does not
+// (kernels compute the one, the portable Go looks up the other) is refused.
+func TestTableAffineFile(t *testing.T) {
+	m, _, _ := zooModel(t)
+	bn := m.Node("bn").Table
+	if bn.Affine == nil || bn.Affine.Act != ir.ActReLU {
+		t.Fatalf("bn's table: affine %+v, want one with its ReLU", bn.Affine)
+	}
+	back := roundTrip(t, m).Node("bn").Table
+	if diff := cmp.Diff(bn, back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	bn.Affine.Shift[5] += 0.5 / bn.Affine.Inv // half an output step: some byte moves
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeModel(b); err == nil || !strings.Contains(err.Error(), "affine channel 5") {
+		t.Errorf("a table its affine does not give: error %v", err)
 	}
 }
 

@@ -237,6 +237,15 @@ func (o *orderer) layer(l *Layer) {
 			for p, c := range x {
 				copy(t.T[p*256:][:256], nd.Table.T[c*256:][:256])
 			}
+			if a := nd.Table.Affine; a != nil {
+				// Its arithmetic, per channel too, in the same order.
+				pa := *a
+				pa.Scale, pa.Shift = make([]float32, len(x)), make([]float32, len(x))
+				for p, c := range x {
+					pa.Scale[p], pa.Shift[p] = a.Scale[c], a.Shift[c]
+				}
+				t.Affine = &pa
+			}
 			nd.Table = &t
 			l.Node = &nd
 		}

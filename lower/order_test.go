@@ -52,6 +52,15 @@ func TestOrdersMatchInterpreter(t *testing.T) {
 			}
 		}
 		for _, l := range lm.Layers {
+			if tab := l.Node.Table; l.Kind == Table && tab.Affine != nil {
+				// Tables permuted to the physical order keep their
+				// arithmetic beside them (the kernels compute it).
+				for i, v := range tab.T {
+					if a := tab.Affine.Value(i/256, uint8(i%256)); a != v {
+						t.Fatalf("%s, %s: position %d, code %d: affine %d, table %d", name, l.Node.Name, i/256, i%256, a, v)
+					}
+				}
+			}
 			if l.Node.Kind == compiler.KShuffle || l.Kind == Shuffle {
 				if l.View {
 					folded++
