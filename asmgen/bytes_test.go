@@ -130,12 +130,7 @@ func TestTable(t *testing.T) {
 // every channel.
 func TestTableAffine(t *testing.T) {
 	r, h := kernelTest(t, avx2, 31, 32)
-	type check struct {
-		t      *Table
-		tab, x []byte
-		out    int
-	}
-	var checks []check
+	var checks []kernelCall[*Table, byte]
 	for i, sh := range [][3]int{{1, 16, 16}, {8, 16, 16}, {16, 32, 8}, {24, 16, 16}, {39, 16, 16}, {64, 16, 16}, {67, 256, 1}, {5, 16, 16}, {1024, 16, 16}} {
 		c, hh, w := sh[0], sh[1], sh[2]
 		a := &compiler.TableAffine{XScale: float32(math.Exp2(-8 + 6*r.Float64())), XZero: edgeZero(r, 255),
@@ -171,15 +166,16 @@ func TestTableAffine(t *testing.T) {
 		}
 		xb, wb, ob := h.buf(x), h.buf(tab), h.buf(make([]byte, tb.N))
 		split(h, r, name, tb.Units(), xb, wb, ob)
-		checks = append(checks, check{tb, tab, x, ob})
+		checks = append(checks, kernelCall[*Table, byte]{name, tb, x, ob})
 	}
 	res := h.run(t)
-	for i, ck := range checks {
-		want := make([]byte, ck.t.N)
+	for _, ck := range checks {
+		tb := ck.layer
+		want := make([]byte, tb.N)
 		for j, v := range ck.x {
-			want[j] = ck.tab[j%ck.t.C*256+int(v)]
+			want[j] = tb.Affine.Value(j%tb.C, v) // the table's byte
 		}
-		sameBytes(t, fmt.Sprintf("affine%d (%d channels, %v)", i, ck.t.C, ck.t.Affine.Act), res[ck.out], want, 1, 1)
+		sameBytes(t, fmt.Sprintf("%s (%d channels, %v)", ck.name, tb.C, tb.Affine.Act), res[ck.out], want, 1, 1)
 	}
 }
 

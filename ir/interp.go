@@ -284,17 +284,11 @@ func floorDiv(a, b int) int {
 func ceilDiv(a, b int) int { return -floorDiv(-a, b) }
 
 func activate(x []float32, act Act) {
-	switch act {
-	case ActReLU:
-		for i, v := range x {
-			if v < 0 {
-				x[i] = 0
-			}
-		}
-	case ActReLU6:
-		for i, v := range x {
-			x[i] = min(max(v, 0), 6)
-		}
+	if act == ActNone {
+		return
+	}
+	for i, v := range x {
+		x[i] = act.Apply(v)
 	}
 }
 
