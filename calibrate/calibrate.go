@@ -22,13 +22,14 @@ type Result struct {
 // Observed reports whether PyTorch puts an observer on n's output: the
 // QuantStub, each fused conv and linear, each add (add_relu) and mul, a
 // concat, and the elementwise ops whose output range is their own
-// (HardSwish, LeakyReLU, SiLU, a standalone affine). Sigmoid and
-// HardSigmoid take FixedQParams instead; pooling, flatten, slice and the
-// channel shuffle keep their input's qparams.
+// (HardSwish, LeakyReLU, SiLU, ELU, PReLU, a standalone affine; Softplus
+// and Mish, which PyTorch leaves in float, likewise). Sigmoid, HardSigmoid
+// and Tanh take FixedQParams instead; pooling, flatten, slice, the channel
+// shuffle and a clip (Hardtanh) keep their input's qparams.
 func Observed(n *ir.Node) bool {
 	switch n.Op {
 	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd, ir.OpMul, ir.OpConcat,
-		ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine:
+		ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine, ir.OpELU, ir.OpPReLU, ir.OpSoftplus, ir.OpMish:
 		return true
 	}
 	return false
@@ -36,11 +37,13 @@ func Observed(n *ir.Node) bool {
 
 // FixedQParams are the output qparams PyTorch fixes for ops with a known
 // range (quint8: sigmoid and hardsigmoid map onto [0, 1) as scale 1/256,
-// zero point 0); ok is false for other ops.
+// zero point 0; tanh onto [-1, 1) as 2/256, 128); ok is false for other ops.
 func FixedQParams(n *ir.Node) (q QParams, ok bool) {
 	switch n.Op {
 	case ir.OpSigmoid, ir.OpHardSigmoid:
 		return QParams{Scale: 1.0 / 256, ZeroPoint: 0}, true
+	case ir.OpTanh:
+		return QParams{Scale: 2.0 / 256, ZeroPoint: 128}, true
 	}
 	return QParams{}, false
 }

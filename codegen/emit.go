@@ -574,11 +574,19 @@ func (g *gen) helpers(f *jen.File) {
 		})
 	}
 	f.Line()
-	f.Comment(lines(
+	top, doc := "Top", []string{
 		"Classify preprocesses img, runs it and returns the k classes with the highest",
 		"logits, best first (ties to the lower index): index, name (Classes) and softmax",
 		"probability. A Prediction prints as \"Shirt 0.87\".",
-	))
+	}
+	if g.layers[len(g.layers)-1].Node.Softmax == "softmax" {
+		top, doc = "TopProbs", []string{
+			"Classify preprocesses img, runs it and returns the k classes with the highest",
+			"probabilities (the model ends in a Softmax), best first (ties to the lower",
+			"index): index, name (Classes) and probability. A Prediction prints as \"Shirt 0.87\".",
+		}
+	}
+	f.Comment(lines(doc...))
 	f.Func().Params(jen.Id("m").Op("*").Id("Model")).Id("Classify").Params(jen.Id("img").Qual("image", "Image"), jen.Id("k").Int()).Params(jen.Index().Qual(rt, "Prediction"), jen.Error()).Block(
 		jen.If(jen.Id("m").Op("==").Nil()).Block(jen.Return(jen.Nil(), jen.Qual("errors", "New").Call(jen.Lit(g.opts.Package+": Classify on a nil Model")))),
 		jen.If(jen.Err().Op(":=").Id("m").Dot("init").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
@@ -589,7 +597,7 @@ func (g *gen) helpers(f *jen.File) {
 		),
 		jen.If(jen.Err().Op(":=").Id("Preprocess").Call(jen.Id("r").Dot("img"), jen.Id("img")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())),
 		jen.Id("r").Dot("run").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("r").Dot("img"), jen.Lit(1)),
-		jen.Return(jen.Qual(rt, "Top").Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("Classes"), jen.Id("k")), jen.Nil()),
+		jen.Return(jen.Qual(rt, top).Call(jen.Id("r").Dot("logits").Index(jen.Empty(), jen.Empty()), jen.Id("Classes"), jen.Id("k")), jen.Nil()),
 	)
 	f.Line()
 	f.Comment(lines(

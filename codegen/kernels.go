@@ -147,6 +147,12 @@ func kDequantizeGo(f *jen.File, l *layer) {
 			),
 		))
 	}
+	switch l.Node.Softmax {
+	case "softmax":
+		body = append(body, jen.Qual(rt, "Softmax").Call(id("y")))
+	case "log_softmax":
+		body = append(body, jen.Qual(rt, "LogSoftmax").Call(id("y")))
+	}
 	f.Func().Id(l.ID+"Generic").Params(id("y").Index().Float32(), id("x").Index().Byte()).Block(body...)
 }
 

@@ -13,7 +13,8 @@ import (
 // and ceil-mode pools, convs of any window and group count) through a
 // generated package on the portable kernels, bit for bit against
 // compiler.Run, under two qconfigs (the harness also checks 0 allocations
-// per Forward). asmgen's TestGeneratedZoo runs the assembly tiers.
+// per Forward), its LogSoftmax or a Softmax on the outputs. asmgen's
+// TestGeneratedZoo runs the assembly tiers.
 func TestZooMatchesInterpreter(t *testing.T) {
 	testenv.SkipShort(t, "builds generated packages with the go command")
 	var ms []*compiler.Model
@@ -21,5 +22,9 @@ func TestZooMatchesInterpreter(t *testing.T) {
 	for _, qc := range []string{"fbgemm", "qnnpack", "default"} {
 		ms, names = append(ms, gentest.ZooModel(t, qc)), append(names, "zoo"+qc)
 	}
+	// The zoo ends in a LogSoftmax; this one in a Softmax.
+	soft := gentest.ZooModel(t, "fbgemm")
+	soft.Nodes[len(soft.Nodes)-1].Softmax = "softmax"
+	ms, names = append(ms, soft), append(names, "zoosoftmax")
 	matchRandomInputs(t, ms, names, 5, 5)
 }

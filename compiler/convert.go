@@ -53,10 +53,14 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		q, err = observed(n)
 		return
 	}
-	alias := map[int]int{} // a flatten of quantized bytes is a relabelling
+	alias := map[int]int{}   // a flatten of quantized bytes is a relabelling
+	post := map[int]string{} // a softmax's output: its Dequantize applies it
 	for _, n := range g.Nodes {
 		qn := &Node{Name: n.Name, In: append([]int(nil), n.In...), Out: n.Out}
 		for i, t := range qn.In {
+			if f, ok := post[t]; ok && n.Op != ir.OpDeQuant {
+				return nil, fmt.Errorf("%s (%s) reads the %s's output: ptqc applies a %s only to the model's output, in float", n.Name, n.Op, f, f)
+			}
 			if a, ok := alias[t]; ok {
 				qn.In[i] = a
 			}
@@ -159,12 +163,21 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			}
 			// After a flatten (an alias), the logits keep the layout of the bytes.
 			m.Tensors[n.Out].Shape = append([]int(nil), x.Shape...)
-			qn.Kind = KDequantize
-		case ir.OpReLU, ir.OpReLU6:
+			qn.Kind, qn.Softmax = KDequantize, post[orig.In[0]]
+		case ir.OpSoftmax, ir.OpLogSoftmax:
+			// Applied by the Dequantize after it, to the dequantized
+			// outputs (PyTorch's functional softmax stays float too).
+			if _, err := input(n, 0); err != nil {
+				return nil, err
+			}
+			alias[n.Out] = n.In[0]
+			post[n.Out] = softmaxNames[n.Op]
+			continue
+		case ir.OpReLU, ir.OpReLU6, ir.OpClip:
 			// One that fused into no conv, linear, add or affine (its input
 			// is read elsewhere too, or comes from a pool or a concat) keeps
 			// its input's qparams, as PyTorch's quantized ReLU does:
-			// max(q, z_x), and ReLU6's clip, as a table.
+			// max(q, z_x), and ReLU6's or a Clip's (Hardtanh, clamp) bounds, as a table.
 			x, err := input(n, 0)
 			if err != nil {
 				return nil, err
@@ -187,7 +200,8 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			default:
 				qn.Kind, qn.Perm = KShuffle, append([]int(nil), n.Perm...)
 			}
-		case ir.OpSigmoid, ir.OpHardSigmoid, ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine:
+		case ir.OpSigmoid, ir.OpHardSigmoid, ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine,
+			ir.OpTanh, ir.OpELU, ir.OpSoftplus, ir.OpMish, ir.OpPReLU:
 			x, err := input(n, 0)
 			if err != nil {
 				return nil, err
@@ -249,10 +263,16 @@ func table(n *ir.Node, x, y *Tensor) *Table {
 		}
 		return t
 	}
-	f := ir.UnaryFunc(n)
-	t.T = make([]uint8, 256)
-	for q := range 256 {
-		t.T[q] = QuantizeValue(f(Dequantize(uint8(q), x.Scale, x.Zero)), inv, y.Zero)
+	chans := 1
+	if n.Op == ir.OpPReLU {
+		chans = len(n.Slope)
+	}
+	t.T = make([]uint8, 256*chans)
+	for c := range chans {
+		f := ir.ChannelFunc(n, c)
+		for q := range 256 {
+			t.T[c*256+q] = QuantizeValue(f(Dequantize(uint8(q), x.Scale, x.Zero)), inv, y.Zero)
+		}
 	}
 	return t
 }

@@ -263,6 +263,9 @@ func (m *Model) validate() error {
 			if !ir.EqualShape(in.Shape, out.Shape) {
 				return fmt.Errorf("layer %s: shape %v to %v", safesize.Name(n.Name), in.Shape, out.Shape)
 			}
+			if n.Softmax != "" && (n.Kind != KDequantize || n.Post() == nil || len(out.Shape) == 0 || out.Elems() != out.Shape[0]) {
+				return fmt.Errorf("layer %s: %s with softmax %q on shape %v", safesize.Name(n.Name), n.Kind, safesize.Name(n.Softmax), out.Shape)
+			}
 		default:
 			return fmt.Errorf("layer %s: unknown kind %d", safesize.Name(n.Name), n.Kind)
 		}

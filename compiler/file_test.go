@@ -63,6 +63,12 @@ func hostileModels() map[string]struct {
 		m.Nodes = append(m.Nodes[:2], m.Nodes[1:]...)
 		m.Nodes[1] = &Node{Kind: KMean, Name: strings.Repeat("n", 5<<20), In: []int{9}, Out: 9}
 	})
+	add("softmax on the quantize", "Quantize with softmax \"softmax\"", func(m *Model) { m.Nodes[0].Softmax = "softmax" })
+	add("unknown softmax", "Dequantize with softmax \"sparsemax\"", func(m *Model) { m.Nodes[3].Softmax = "sparsemax" })
+	add("softmax of a map", "Dequantize with softmax \"softmax\" on shape [1 3 3]", func(m *Model) {
+		m.Nodes = append(m.Nodes[:2], &Node{Kind: KDequantize, Name: "dequant", In: []int{2}, Out: 4, Softmax: "softmax"})
+		m.Tensors[4].Shape = []int{1, 3, 3}
+	})
 	add("huge tensor", "has more than the limit of 67108864 elements", func(m *Model) {
 		m.Tensors[2].Shape = []int{1 << 16, 1 << 16, 1}
 	})

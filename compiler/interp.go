@@ -40,6 +40,11 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 			for i, q := range a {
 				logits[i] = Dequantize(q, src.Scale, src.Zero)
 			}
+			if f := nd.Post(); f != nil {
+				for s := 0; s < len(logits); s += oe {
+					f(logits[s : s+oe])
+				}
+			}
 			continue
 		}
 		out := make([]uint8, n*oe)

@@ -182,6 +182,24 @@ type Node struct {
 	Concat *Concat   `json:"concat,omitempty"`
 	Slice  *ir.Slice `json:"slice,omitempty"`
 	Perm   []int     `json:"perm,omitempty"`
+	// Softmax, on a Dequantize, is "softmax" or "log_softmax": applied to
+	// each sample's dequantized outputs (runtime.Softmax, LogSoftmax).
+	Softmax string `json:"softmax,omitempty"`
+}
+
+// softmaxNames are Node.Softmax's values.
+var softmaxNames = map[ir.Op]string{ir.OpSoftmax: "softmax", ir.OpLogSoftmax: "log_softmax"}
+
+// Post is the function a Dequantize applies to each sample's outputs after
+// dequantizing them, nil for none.
+func (n *Node) Post() func([]float32) {
+	switch n.Softmax {
+	case "softmax":
+		return runtime.Softmax
+	case "log_softmax":
+		return runtime.LogSoftmax
+	}
+	return nil
 }
 
 // Version is ptqc's version, recorded in quantized models (Meta.Version) and

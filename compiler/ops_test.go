@@ -32,13 +32,23 @@ func TestInt8OfZooOps(t *testing.T) {
 	}
 	for name, want := range map[string]Kind{"hs": KTable, "se.pool": KAvgPool, "se.hsig": KTable, "se.mul": KMul, "a.silu": KTable,
 		"b": KSlice, "cat": KConcat, "shuffle": KShuffle, "bn": KTable, "maxpool": KMaxPool, "avgpool": KAvgPool,
-		"pool.relu6": KTable, "head": KConv} { // a linear layer on a 12x2x3 map: the 2x3 conv
+		"pool.relu6": KTable, "head": KConv, "a.softplus": KTable, "a.mish": KTable, "b.prelu": KTable, "d.tanh": KTable,
+		"d.elu": KTable, "e.clip": KTable} { // a linear layer on a 12x2x3 map: the 2x3 conv
 		if got := m.Node(name).Kind; got != want {
 			t.Errorf("%s: kind %s, want %s", name, got, want)
 		}
 	}
 	if hs := m.Tensors[m.Node("se.hsig").Out]; hs.Scale != 1.0/256 || hs.Zero != 0 {
 		t.Errorf("hardsigmoid qparams %v/%d, want PyTorch's fixed 1/256, 0", hs.Scale, hs.Zero)
+	}
+	if th := m.Tensors[m.Node("d.tanh").Out]; th.Scale != 2.0/256 || th.Zero != 128 {
+		t.Errorf("tanh qparams %v/%d, want PyTorch's fixed 2/256, 128", th.Scale, th.Zero)
+	}
+	if n := len(m.Node("b.prelu").Table.T); n != 4*256 {
+		t.Errorf("prelu: a table of %d bytes, want one per channel", n)
+	}
+	if r, p := m.Tensors[m.Node("e.clip").Out], m.Tensors[m.Node("cat2").Out]; r.Scale != p.Scale || r.Zero != p.Zero {
+		t.Errorf("clip qparams %v/%d, want its input's %v/%d", r.Scale, r.Zero, p.Scale, p.Zero)
 	}
 	if r, p := m.Tensors[m.Node("pool.relu6").Out], m.Tensors[m.Node("maxpool").Out]; r.Scale != p.Scale || r.Zero != p.Zero {
 		t.Errorf("standalone relu6 qparams %v/%d, want its input's %v/%d", r.Scale, r.Zero, p.Scale, p.Zero)
@@ -60,6 +70,19 @@ func TestInt8OfZooOps(t *testing.T) {
 	t.Logf("largest int8 - float difference: %.2f output steps", worst)
 	if worst > 8 {
 		t.Errorf("int8 logits %.1f steps from float (want <= 8)", worst)
+	}
+	// The zoo ends in a LogSoftmax, which the Dequantize applies.
+	if sm := m.Nodes[len(m.Nodes)-1].Softmax; sm != "log_softmax" {
+		t.Errorf("dequantize's softmax %q, want log_softmax", sm)
+	}
+	for s := range 16 {
+		var sum float64
+		for _, v := range q[6*s : 6*s+6] {
+			sum += math.Exp(float64(v))
+		}
+		if math.Abs(sum-1) > 1e-5 {
+			t.Errorf("sample %d: probabilities sum to %v", s, sum)
+		}
 	}
 	// The .ptqm round trip keeps every parameter.
 	q2, err := Run(roundTrip(t, m), x, 16, nil)
@@ -134,5 +157,19 @@ func TestZooEqualizeBiasCorrect(t *testing.T) {
 	t.Logf("mean |int8 - float| before bias correction %.4f, after %.4f", db/float64(len(want)), de/float64(len(want)))
 	if de > 1.5*db {
 		t.Errorf("bias correction moved the int8 outputs away from float: %.4f -> %.4f", db, de)
+	}
+}
+
+// TestConvertSoftmaxOnlyAtOutput: a softmax is applied in float by the
+// Dequantize, so no int8 op may read it.
+func TestConvertSoftmaxOnlyAtOutput(t *testing.T) {
+	g, d, cal, _, err := zoo.Calibrated("fbgemm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Nodes[len(g.Nodes)-1].Op = ir.OpReLU
+	_, err = Convert(d, g, cal)
+	if want := "dequant (ReLU) reads the log_softmax's output"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to contain %q", err, want)
 	}
 }

@@ -18,6 +18,12 @@ func (m *Model) Repr(n *Node) string {
 	case KQuantize:
 		return fmt.Sprintf("Quantize(scale=tensor([%s]), zero_point=tensor([%d]), dtype=torch.quint8)", torchScalar(out.Scale), out.Zero)
 	case KDequantize:
+		switch n.Softmax {
+		case "softmax":
+			return "DeQuantize()  # then Softmax(dim=1) in float"
+		case "log_softmax":
+			return "DeQuantize()  # then LogSoftmax(dim=1) in float"
+		}
 		return "DeQuantize()"
 	case KConv:
 		c := n.Conv

@@ -1,10 +1,15 @@
 package ir
 
-import "math"
+import (
+	"math"
+
+	"github.com/ptqc/ptqc/runtime"
+)
 
 // UnaryFunc is the float function of an elementwise op (ReLU, ReLU6, Sigmoid,
-// HardSigmoid, HardSwish, LeakyReLU, SiLU), as PyTorch computes it; nil for
-// other ops.
+// HardSigmoid, HardSwish, LeakyReLU, SiLU, Tanh, ELU, Softplus, Mish, Clip),
+// as PyTorch computes it to float32 rounding; nil for other ops (PReLU's is
+// per channel: ChannelFunc).
 // The int8 path builds its lookup tables from it.
 func UnaryFunc(nd *Node) func(float32) float32 {
 	switch nd.Op {
@@ -22,15 +27,63 @@ func UnaryFunc(nd *Node) func(float32) float32 {
 	case OpReLU6:
 		return ActReLU6.Apply
 	case OpLeakyReLU:
-		a := nd.Unary.Alpha
+		return leaky(nd.Unary.Alpha)
+	case OpTanh:
+		return func(x float32) float32 { return float32(math.Tanh(float64(x))) }
+	case OpELU:
+		a := float64(nd.Unary.Alpha)
 		return func(x float32) float32 {
-			if x < 0 {
-				return a * x
+			if x > 0 {
+				return x
 			}
-			return x
+			return float32(a * math.Expm1(float64(x)))
 		}
+	case OpSoftplus:
+		return func(x float32) float32 { return float32(softplus(float64(x))) }
+	case OpMish:
+		return func(x float32) float32 { return float32(float64(x) * math.Tanh(softplus(float64(x)))) }
+	case OpClip:
+		lo, hi := nd.Unary.Alpha, nd.Unary.Beta
+		return func(x float32) float32 { return min(max(x, lo), hi) }
 	}
 	return nil
+}
+
+// ChannelFunc is UnaryFunc of channel c: a PReLU's has its channel's slope.
+func ChannelFunc(nd *Node, c int) func(float32) float32 {
+	if nd.Op == OpPReLU {
+		return leaky(nd.Slope[c])
+	}
+	return UnaryFunc(nd)
+}
+
+// leaky is x < 0 ? a*x : x.
+func leaky(a float32) func(float32) float32 {
+	return func(x float32) float32 {
+		if x < 0 {
+			return a * x
+		}
+		return x
+	}
+}
+
+// softplus is log(1 + exp(x)), without overflow for large x.
+func softplus(x float64) float64 {
+	if x > 30 {
+		return x + math.Exp(-x)
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// perChannel applies ChannelFunc to n samples of a, rep consecutive
+// elements a channel, into out.
+func perChannel(nd *Node, a, out []float32, c, rep int) {
+	for j := 0; j*rep < len(out); j++ {
+		f := ChannelFunc(nd, j%c)
+		for i, v := range a[j*rep : (j+1)*rep] {
+			out[j*rep+i] = f(v)
+		}
+	}
 }
 
 // mul is the elementwise product of n samples of a and b, each element of b
@@ -68,5 +121,19 @@ func copyChannels(g *Graph, nd *Node, vals map[int][]float32, out []float32, n i
 				copy(o[c*hw:(c+1)*hw], in[from*hw:(from+1)*hw])
 			}
 		}
+	}
+}
+
+// softmax sets out to the Softmax or LogSoftmax (op) of each sample of a,
+// e features a sample: runtime's, which the int8 path applies to its
+// dequantized outputs too.
+func softmax(op Op, a, out []float32, e int) {
+	copy(out, a)
+	f := runtime.Softmax
+	if op == OpLogSoftmax {
+		f = runtime.LogSoftmax
+	}
+	for s := 0; s+e <= len(out); s += e {
+		f(out[s : s+e])
 	}
 }

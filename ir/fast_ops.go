@@ -7,7 +7,8 @@ package ir
 func hasOp(op Op) bool {
 	switch op {
 	case OpReLU, OpReLU6, OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU,
-		OpMul, OpAffine, OpMaxPool, OpAvgPool, OpConcat, OpSlice, OpShuffle:
+		OpTanh, OpELU, OpSoftplus, OpMish, OpClip, OpPReLU,
+		OpMul, OpAffine, OpMaxPool, OpAvgPool, OpConcat, OpSlice, OpShuffle, OpSoftmax, OpLogSoftmax:
 		return true
 	}
 	return false
@@ -49,7 +50,14 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 		elementwise(w, len(out), func(i0, i1 int) {
 			p.sigmoids(out[i0:i1], a[i0:i1], nd.Op == OpSiLU, f)
 		})
-	case OpHardSigmoid, OpHardSwish, OpLeakyReLU:
+	case OpPReLU:
+		c := inT.Shape[0]
+		rep := inT.Elems() / c
+		parallel(w, n, func(s int) {
+			e := inT.Elems()
+			perChannel(nd, a[s*e:(s+1)*e], out[s*e:(s+1)*e], c, rep)
+		})
+	case OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip:
 		f := UnaryFunc(nd)
 		elementwise(w, len(out), func(i0, i1 int) {
 			dst := out[i0:i1]
@@ -57,6 +65,8 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 				dst[i] = f(v)
 			}
 		})
+	case OpSoftmax, OpLogSoftmax:
+		softmax(nd.Op, a[:len(out)], out, outT.Elems())
 	case OpMul:
 		// b's element j applies to rep consecutive elements of a.
 		b := vals[nd.In[1]]

@@ -205,6 +205,12 @@ func TestFastMatchesReferenceOps(t *testing.T) {
 		y := add(&Node{Op: OpMul, Name: "se"}, sl, se)
 		y = add(&Node{Op: OpSiLU, Name: "silu"}, y)
 		y = add(&Node{Op: OpHardSwish, Name: "hswish"}, y)
+		y = add(&Node{Op: OpPReLU, Name: "prelu", Slope: []float32{0.5, -1, 2, 0, 0.1, 3, -0.5, 1, 1, 0.25, 0, 4}}, y)
+		y = add(&Node{Op: OpMish, Name: "mish"}, y)
+		y = add(&Node{Op: OpELU, Name: "elu", Unary: &Unary{Alpha: 0.7}}, y)
+		y = add(&Node{Op: OpTanh, Name: "tanh"}, y)
+		y = add(&Node{Op: OpSoftplus, Name: "softplus"}, y)
+		y = add(&Node{Op: OpClip, Name: "clip", Unary: &Unary{Alpha: -0.3, Beta: 0.9}}, y)
 		y = add(&Node{Op: OpMean, Name: "mean"}, y)
 		z := add(&Node{Op: OpMean, Name: "mean2"}, ap)
 		y = add(&Node{Op: OpConcat, Name: "cat2"}, y, z)
@@ -212,6 +218,8 @@ func TestFastMatchesReferenceOps(t *testing.T) {
 		for i := range 24 {
 			g.Nodes[len(g.Nodes)-1].Affine.Scale[i] = float32(i) - 11.5
 		}
+		sm := add(&Node{Op: OpSoftmax, Name: "softmax"}, g.Output)
+		g.Output = add(&Node{Op: OpLogSoftmax, Name: "logsoftmax"}, sm)
 		if err := InferShapes(g); err != nil {
 			t.Fatal(err)
 		}

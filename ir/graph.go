@@ -35,10 +35,19 @@ const (
 	OpConcat      // along channels
 	OpSlice       // channels [Start, End)
 	OpShuffle     // channel permutation: out[c] = in[Perm[c]]
+	OpSoftmax     // softmax over the features of a [F] output
+	OpLogSoftmax  // log_softmax over the features of a [F] output
+	OpTanh
+	OpELU      // x > 0 ? x : Alpha*(exp(x) - 1)
+	OpSoftplus // log(1 + exp(x))
+	OpMish     // x * tanh(softplus(x))
+	OpClip     // clamp(x, Alpha, Beta): Hardtanh, clamp
+	OpPReLU    // x < 0 ? Slope[c]*x : x, a slope per channel
 )
 
 var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity", "MaxPool2d",
-	"AvgPool2d", "Sigmoid", "Hardsigmoid", "Hardswish", "LeakyReLU", "SiLU", "Affine", "Mul", "Concat", "Slice", "ChannelShuffle"}
+	"AvgPool2d", "Sigmoid", "Hardsigmoid", "Hardswish", "LeakyReLU", "SiLU", "Affine", "Mul", "Concat", "Slice", "ChannelShuffle", "Softmax", "LogSoftmax",
+	"Tanh", "ELU", "Softplus", "Mish", "Hardtanh", "PReLU"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -204,7 +213,7 @@ type Pool struct {
 }
 
 // Unary holds the constants of an elementwise op (LeakyReLU's slope,
-// HardSigmoid's alpha and beta).
+// HardSigmoid's alpha and beta, ELU's alpha, Clip's bounds).
 type Unary struct{ Alpha, Beta float32 }
 
 // Affine is y = x*Scale[c] + Shift[c] over the C channels of the input
@@ -231,8 +240,9 @@ type Node struct {
 	Unary  *Unary
 	Affine *Affine
 	Slice  *Slice
-	Perm   []int // OpShuffle
-	Act    Act   // fused activation (Conv, Linear, Add, Affine)
+	Perm   []int     // OpShuffle
+	Slope  []float32 // OpPReLU, one a channel
+	Act    Act       // fused activation (Conv, Linear, Add, Affine)
 }
 
 // Graph is a DAG of nodes in topological order.
@@ -324,7 +334,7 @@ func (g *Graph) Clone() *Graph {
 		if m.Affine = clonePtr(n.Affine); m.Affine != nil {
 			m.Affine.Scale, m.Affine.Shift = cloneF32(n.Affine.Scale), cloneF32(n.Affine.Shift)
 		}
-		m.Perm = append([]int(nil), n.Perm...)
+		m.Perm, m.Slope = append([]int(nil), n.Perm...), cloneF32(n.Slope)
 		c.Nodes = append(c.Nodes, &m)
 	}
 	return c

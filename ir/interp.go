@@ -149,7 +149,10 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 				AvgPool(nd.Pool, inT.Shape[1], inT.Shape[2], in, outT.Shape[1], outT.Shape[2], o)
 			}
 		})
-	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU:
+	case OpPReLU:
+		c := inT.Shape[0]
+		perChannel(nd, a, out, c, ie/c)
+	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip:
 		f := UnaryFunc(nd)
 		for i, v := range a {
 			out[i] = f(v)
@@ -166,6 +169,8 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 		activate(out, nd.Act)
 	case OpMul:
 		mul(a, vals[nd.In[1]], out, n, ie/g.Tensors[nd.In[1]].Elems())
+	case OpSoftmax, OpLogSoftmax:
+		softmax(nd.Op, a, out, ie)
 	case OpConcat, OpSlice, OpShuffle:
 		copyChannels(g, nd, vals, out, n)
 	case OpBatchNorm:

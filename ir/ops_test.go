@@ -126,6 +126,12 @@ func TestElementwiseOps(t *testing.T) {
 		{Node{Op: OpHardSigmoid, Unary: &Unary{Alpha: 0.2, Beta: 0.5}}, apply(func(v float64) float64 { return clamp(0.2*v+0.5, 0, 1) })},
 		{Node{Op: OpHardSwish}, apply(func(v float64) float64 { return v * clamp(v+3, 0, 6) / 6 })},
 		{Node{Op: OpLeakyReLU, Unary: &Unary{Alpha: 0.1}}, apply(func(v float64) float64 { return math.Max(v, 0.1*v) })},
+		{Node{Op: OpTanh}, apply(math.Tanh)},
+		{Node{Op: OpELU, Unary: &Unary{Alpha: 0.5}}, apply(func(v float64) float64 { return math.Max(v, 0.5*(math.Exp(math.Min(v, 0))-1)) })},
+		{Node{Op: OpSoftplus}, apply(func(v float64) float64 { return math.Log(1 + math.Exp(v)) })},
+		{Node{Op: OpMish}, apply(func(v float64) float64 { return v * math.Tanh(math.Log(1+math.Exp(v))) })},
+		{Node{Op: OpClip, Unary: &Unary{Alpha: -0.5, Beta: 3}}, apply(func(v float64) float64 { return clamp(v, -0.5, 3) })},
+		{Node{Op: OpPReLU, Slope: []float32{0.5, -2}}, []float32{-2, -0.5, -0.125, 0, 0.5, 2, 3.5, 7}},
 		{Node{Op: OpAffine, Affine: &Affine{C: 2, Scale: []float32{2, -1}, Shift: []float32{0.5, 1}}},
 			[]float32{-7.5, -1.5, 0, 0.5, 0.5, -1, -2.5, -6}},
 		{Node{Op: OpAffine, Act: ActReLU6, Affine: &Affine{C: 2, Scale: []float32{-2, 1}, Shift: []float32{0.5, -1}}},
@@ -140,6 +146,12 @@ func TestElementwiseOps(t *testing.T) {
 		}
 		runOne(t, &nd, [][]int{shape}, [][]float32{x}, want, c.want, 1e-6)
 	}
+}
+
+func TestSoftmax(t *testing.T) {
+	x := []float32{1, 2, 3, 0, 0, 0}
+	runOne(t, &Node{Op: OpSoftmax}, [][]int{{3}}, [][]float32{x[:3]}, []int{3}, []float32{0.09003057, 0.24472847, 0.66524096}, 1e-7)
+	runOne(t, &Node{Op: OpLogSoftmax}, [][]int{{3, 1, 1}}, [][]float32{x[:3]}, []int{3, 1, 1}, []float32{-2.40760596, -1.40760596, -0.40760596}, 1e-7)
 }
 
 func TestMulConcat(t *testing.T) {
@@ -177,6 +189,9 @@ func TestNewOpShapeErrors(t *testing.T) {
 		want string
 	}{
 		{&Node{Op: OpMul}, [][]int{{2, 3, 3}, {3, 1, 1}}, "want equal shapes, or [C,H,W] and [C,1,1]"},
+		{&Node{Op: OpSoftmax}, [][]int{{2, 3, 3}}, "input shape [2 3 3], want [features]"},
+		{&Node{Op: OpClip, Unary: &Unary{Alpha: 1, Beta: 1}}, [][]int{{2, 3, 3}}, "clip bounds [1, 1]"},
+		{&Node{Op: OpPReLU, Slope: []float32{1}}, [][]int{{2, 3, 3}}, "1 slopes for input shape [2 3 3]"},
 		{&Node{Op: OpConcat}, [][]int{{2, 3, 3}, {2, 4, 3}}, "differ past the channels"},
 		{&Node{Op: OpSlice, Slice: &Slice{2, 5}}, [][]int{{4, 1, 1}}, "channels [2, 5)"},
 		{&Node{Op: OpShuffle, Perm: []int{0, 0}}, [][]int{{2, 1, 1}}, "is not one of 2 channels"},

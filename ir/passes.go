@@ -64,14 +64,19 @@ func singleUse(g *Graph, id int) bool {
 	return id != g.Output && len(g.Consumers(id)) == 1
 }
 
-// FoldBatchNorm folds each BatchNorm whose input is a conv read by nothing else into
-// that conv, with PyTorch's fuse_conv_bn_weights arithmetic (float32, eval mode).
+// FoldBatchNorm folds each BatchNorm whose input is a conv or linear layer
+// read by nothing else into that layer, with PyTorch's fuse_conv_bn_weights
+// and fuse_linear_bn_weights arithmetic (float32, eval mode).
 func FoldBatchNorm(g *Graph) {
 	keep := make([]*Node, 0, len(g.Nodes))
 	for _, n := range g.Nodes {
 		if n.Op == OpBatchNorm {
-			if p := g.Producer(n.In[0]); p != nil && p.Op == OpConv && p.Act == ActNone && singleUse(g, p.Out) {
-				foldBN(p.Conv, n.BN)
+			if p := g.Producer(n.In[0]); p != nil && (p.Op == OpConv || p.Op == OpLinear) && p.Act == ActNone && singleUse(g, p.Out) {
+				if p.Op == OpConv {
+					foldBN(p.Conv, n.BN)
+				} else {
+					foldLinearBN(p.Linear, n.BN)
+				}
 				p.Out = n.Out
 				continue
 			}
@@ -97,6 +102,21 @@ func foldBN(c *Conv, bn *BatchNorm) {
 			c.Weight[i] *= s
 		}
 		c.Bias[o] = float32(float32(float32(c.Bias[o]-bn.Mean[o])*rs)*bn.Weight[o]) + bn.Bias[o]
+	}
+}
+
+// foldLinearBN is fuse_linear_bn_weights: w*s and (b - mean)*s + beta with
+// s = gamma/sqrt(var + eps).
+func foldLinearBN(l *Linear, bn *BatchNorm) {
+	if l.Bias == nil {
+		l.Bias = make([]float32, l.Out)
+	}
+	for o := range l.Out {
+		s := bn.Weight[o] * (float32(1) / float32(math.Sqrt(float64(bn.Var[o]+bn.Eps))))
+		for i := o * l.In; i < (o+1)*l.In; i++ {
+			l.Weight[i] *= s
+		}
+		l.Bias[o] = float32(float32(l.Bias[o]-bn.Mean[o])*s) + bn.Bias[o]
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 var fixedRepr = map[Op]string{
 	OpQuant: "QuantStub()", OpDeQuant: "DeQuantStub()", OpReLU: "ReLU()", OpReLU6: "ReLU6()",
 	OpMean: "mean(dim=[2, 3])", OpFlatten: "Flatten()", OpDropout: "Dropout(p=0.2, inplace=False)", OpIdentity: "Identity()",
+	OpSoftmax: "Softmax(dim=1)", OpLogSoftmax: "LogSoftmax(dim=1)",
 }
 
 // Repr is a node in the spirit of PyTorch's module printout.
@@ -44,6 +45,12 @@ func Repr(n *Node) string {
 		return fmt.Sprintf("Hardsigmoid(alpha=%g, beta=%g)", n.Unary.Alpha, n.Unary.Beta)
 	case OpLeakyReLU:
 		return fmt.Sprintf("LeakyReLU(negative_slope=%g)", n.Unary.Alpha)
+	case OpELU:
+		return fmt.Sprintf("ELU(alpha=%g)", n.Unary.Alpha)
+	case OpClip:
+		return fmt.Sprintf("Hardtanh(min_val=%g, max_val=%g)", n.Unary.Alpha, n.Unary.Beta)
+	case OpPReLU:
+		return fmt.Sprintf("PReLU(num_parameters=%d)", len(n.Slope))
 	case OpAffine:
 		return fmt.Sprintf("Affine%s(%d)", map[Act]string{ActReLU: "ReLU", ActReLU6: "ReLU6"}[n.Act], n.Affine.C)
 	case OpSlice:

@@ -149,8 +149,8 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 		}
 		return []int{in[0], oh, ow}, nil
 	case OpBatchNorm:
-		if len(in) != 3 || in[0] != n.BN.C {
-			return nil, fmt.Errorf("input shape %v, want [%d,H,W]", in, n.BN.C)
+		if len(in) != 3 && len(in) != 1 || in[0] != n.BN.C {
+			return nil, fmt.Errorf("input shape %v, want [%d,H,W] or [%[2]d]", in, n.BN.C)
 		}
 		return clone(in), nil
 	case OpAffine:
@@ -217,12 +217,25 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 			return nil, fmt.Errorf("input shape %v, want [%d]", in, n.Linear.In)
 		}
 		return []int{n.Linear.Out}, nil
-	case OpHardSigmoid, OpLeakyReLU:
+	case OpHardSigmoid, OpLeakyReLU, OpELU, OpClip:
 		if n.Unary == nil {
 			return nil, fmt.Errorf("no constants")
 		}
+		if n.Op == OpClip && !(n.Unary.Alpha < n.Unary.Beta) {
+			return nil, fmt.Errorf("clip bounds [%v, %v]", n.Unary.Alpha, n.Unary.Beta)
+		}
 		return clone(in), nil
-	case OpQuant, OpDeQuant, OpReLU, OpReLU6, OpDropout, OpIdentity, OpSigmoid, OpHardSwish, OpSiLU:
+	case OpPReLU:
+		if len(in) == 0 || len(n.Slope) != in[0] {
+			return nil, fmt.Errorf("%d slopes for input shape %v", len(n.Slope), in)
+		}
+		return clone(in), nil
+	case OpSoftmax, OpLogSoftmax:
+		if len(in) == 0 || Elems(in) != in[0] {
+			return nil, fmt.Errorf("input shape %v, want [features]", in)
+		}
+		return clone(in), nil
+	case OpQuant, OpDeQuant, OpReLU, OpReLU6, OpDropout, OpIdentity, OpSigmoid, OpHardSwish, OpSiLU, OpTanh, OpSoftplus, OpMish:
 		return clone(in), nil
 	}
 	return nil, fmt.Errorf("unknown op")

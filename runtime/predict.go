@@ -44,3 +44,17 @@ func Top(logits []float32, names []string, k int) []Prediction {
 	}
 	return top
 }
+
+// TopProbs is Top for a model whose outputs are already probabilities (it
+// ends in a Softmax): each Prediction's Prob is its output.
+func TopProbs(probs []float32, names []string, k int) []Prediction {
+	idx := TopK(probs, k)
+	top := make([]Prediction, len(idx))
+	for i, c := range idx {
+		top[i] = Prediction{Class: c, Prob: probs[c]}
+		if c < len(names) {
+			top[i].Name = names[c]
+		}
+	}
+	return top
+}

@@ -40,3 +40,24 @@ func TestTop(t *testing.T) {
 		t.Errorf("String: %q", s)
 	}
 }
+
+// TestTopProbs: a model ending in a Softmax gives its outputs as the
+// probabilities, which Top would put through a second softmax.
+func TestTopProbs(t *testing.T) {
+	probs := []float32{0.2, 0.7, 0.1}
+	want := []Prediction{{1, "Trouser", 0.7}, {0, "T-shirt/top", 0.2}}
+	if d := cmp.Diff(want, TopProbs(probs, []string{"T-shirt/top", "Trouser", "Pullover"}, 2)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	// Top of the log-probabilities (a LogSoftmax) gives them back.
+	logp := append([]float32(nil), probs...)
+	for i, p := range logp {
+		logp[i] = float32(math.Log(float64(p)))
+	}
+	if d := cmp.Diff(want, Top(logp, []string{"T-shirt/top", "Trouser", "Pullover"}, 2), cmpopts.EquateApprox(1e-6, 0)); d != "" {
+		t.Errorf("Top of log-probabilities (-want +got):\n%s", d)
+	}
+	if got := TopProbs(nil, nil, 3); len(got) != 0 {
+		t.Errorf("no outputs: %v", got)
+	}
+}

@@ -1,7 +1,8 @@
 """Writes testdata/onnx_patterns/: small CNNs built from the forms torchvision's classification
 families take in ONNX (channel shuffle, chunk, squeeze-excitation, hardswish, SiLU, grouped,
 rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a BatchNorm after a concat,
-arithmetic by constants), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+arithmetic by constants, a Softmax or LogSoftmax head, the
+activations of hand-written CNNs), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
 batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
@@ -18,8 +19,8 @@ from torch import nn
 OUT = os.path.join(os.path.dirname(__file__), "..", "testdata", "onnx_patterns")
 
 
-def bn(c):
-    m = nn.BatchNorm2d(c)
+def bn(c, kind=nn.BatchNorm2d):
+    m = kind(c)
     with torch.no_grad():
         m.weight.uniform_(0.5, 1.5)
         m.bias.uniform_(-0.2, 0.2)
@@ -137,12 +138,52 @@ class Geometry(nn.Module):
         return self.fc2(F.relu6(self.fc1(x)))
 
 
+class Head(nn.Module):
+    """The heads of classifiers written by hand (PyTorch's MNIST example): dropout, flatten, BatchNorm1d after a
+    linear layer and after a ReLU, and log_softmax or softmax."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+        self.conv = nn.Conv2d(3, 8, 3, 2)
+        self.fc1, self.fc2 = nn.Linear(8 * 3 * 3, 16), nn.Linear(16, 5)
+        self.bn1, self.bn2 = bn(16, nn.BatchNorm1d), bn(16, nn.BatchNorm1d)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        x = self.drop(torch.flatten(x, 1))
+        x = self.fc2(self.bn2(F.relu(self.bn1(self.fc1(x)))))
+        return F.log_softmax(x, dim=1) if self.log else F.softmax(x, dim=1)
+
+
+class Acts(nn.Module):
+    """Activations of hand-written CNNs: Tanh, ELU, Softplus, Mish, PReLU (one slope and one a channel), Hardtanh,
+    clamp."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 1)
+        self.prelu, self.prelu1 = nn.PReLU(8, 0.1), nn.PReLU()
+        with torch.no_grad():
+            self.prelu.weight.uniform_(-0.5, 0.5)
+        self.fc = nn.Linear(8 * 8 * 8, 5)
+
+    def forward(self, x):
+        x = torch.tanh(self.c1(x)) + F.elu(self.c1(x), 0.5)
+        x = self.prelu(F.softplus(self.c2(x)) - 0.7)
+        x = F.mish(self.c3(x)) + F.hardtanh(x, -0.5, 0.5)
+        x = self.prelu1(torch.clamp(x, min=-2.0, max=3.0))
+        return self.fc(torch.flatten(x, 1))
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     x = torch.randn(2, 3, 16, 16)
     index = {}
-    for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry())]:
+    for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
+                    ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts())]:
         m.eval()
         with torch.no_grad():
             y = m(x)

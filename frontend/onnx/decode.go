@@ -14,9 +14,10 @@
 // output [N, classes]; every shape is per sample in ir, and the batch axis is
 // the leading one. Ops, each read per the model's opset: Conv (any kernel,
 // strides, four pads, dilation, group count; auto_pad), BatchNormalization
-// (inference), Relu, Clip as ReLU6 or ReLU, LeakyRelu, Sigmoid, HardSigmoid,
-// HardSwish (opset 14+), x*Sigmoid(x) as SiLU and x*HardSigmoid(x) (alpha 1/6,
-// beta 1/2) as hardswish, Add and Mul of runtime values (equal shapes; Mul also
+// (inference), Relu, Clip (ReLU6, ReLU, or any other range), LeakyRelu,
+// Sigmoid, HardSigmoid, HardSwish (opset 14+), Tanh, Elu, Softplus, PRelu (a
+// constant slope, or one a channel), x*Sigmoid(x) as SiLU, x*HardSigmoid(x)
+// (alpha 1/6, beta 1/2) as hardswish, x*Tanh(Softplus(x)) as Mish, Add and Mul of runtime values (equal shapes; Mul also
 // [N,C,H,W] x [N,C,1,1]), Add, Sub, Mul, Div by scalar or per-channel constants
 // (an Affine; a MatMul's Add its bias), Concat, Split and Slice on channels, a
 // Gather of one channel and its Unsqueeze (transform_input), a zero Pad folded
@@ -24,11 +25,12 @@
 // [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool and ReduceMean
 // over H, W, Flatten, Reshape and Squeeze to [N, features], Gemm (transA 0),
 // MatMul with a constant, MaxPool, AveragePool (ceil mode, pads,
-// count_include_pad), Identity, Dropout; Shape, Gather, Unsqueeze, Squeeze,
+// count_include_pad), Identity, Dropout, Softmax and LogSoftmax over the
+// classes of the graph's output; Shape, Gather, Unsqueeze, Squeeze,
 // Concat, Cast, Constant, ConstantOfShape, Range, Slice, Transpose, Add, Sub,
 // Mul, Div and Reshape on constants are folded. Anything else is an error
 // naming the node, its op and what is missing; ops only transformer-like models
-// have (LayerNormalization, Erf, Gelu, Softmax, Einsum) refuse the graph as out
+// have (LayerNormalization, Erf, Gelu, Einsum) refuse the graph as out
 // of scope. ir nodes are named after the PyTorch module paths that torch's
 // scoped node names spell ("/layer1/layer1.0/conv1/Conv" is layer1.0.conv1).
 package onnx

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
@@ -44,6 +45,49 @@ func (im *importer) leakyRelu(n *onnxpb.NodeProto, a *attrs) error {
 	return im.activation(n, ir.OpLeakyReLU, &ir.Unary{Alpha: alpha})
 }
 
+func (im *importer) tanh(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, ir.OpTanh, nil)
+}
+
+func (im *importer) softplus(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, ir.OpSoftplus, nil)
+}
+
+func (im *importer) elu(n *onnxpb.NodeProto, a *attrs) error {
+	alpha, err := a.float("alpha", 1)
+	if err != nil {
+		return err
+	}
+	if !isFinite(alpha) {
+		return fmt.Errorf("alpha %v", alpha)
+	}
+	return im.activation(n, ir.OpELU, &ir.Unary{Alpha: alpha})
+}
+
+// prelu is PReLU with one slope (a LeakyReLU) or one a channel, a constant
+// that broadcasts along every axis but the channels'.
+func (im *importer) prelu(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.runtimeInput(n, 0)
+	if err != nil {
+		return err
+	}
+	t, err := im.constInput(n, 1, "slope")
+	if err != nil {
+		return err
+	}
+	if t == nil || t.isInt() {
+		return errors.New("needs a float slope (input 1)")
+	}
+	s, err := im.perChannel(x, t, n.GetInput()[1])
+	if err != nil {
+		return err
+	}
+	if slices.Min(s) == slices.Max(s) {
+		return im.activation(n, ir.OpLeakyReLU, &ir.Unary{Alpha: s[0]})
+	}
+	return im.emit(n, &ir.Node{Op: ir.OpPReLU, Slope: s}, x.shape, x.t)
+}
+
 func isFinite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
 
 func (im *importer) activation(n *onnxpb.NodeProto, op ir.Op, u *ir.Unary) error {
@@ -52,6 +96,40 @@ func (im *importer) activation(n *onnxpb.NodeProto, op ir.Op, u *ir.Unary) error
 		return err
 	}
 	return im.emit(n, &ir.Node{Op: op, Unary: u}, x.shape, x.t)
+}
+
+// softmax is a Softmax or LogSoftmax over the classes of the [N, classes]
+// graph output (Import checks that it is the output): the int8 model's
+// Dequantize applies it in float. Before opset 13 its axis coerced the input
+// to 2-D, which for an [N, classes] input is the same axis 1.
+func (im *importer) softmax(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.runtimeInput(n, 0)
+	if err != nil {
+		return err
+	}
+	def := int64(-1)
+	if im.opset < 13 {
+		def = 1
+	}
+	axis, err := a.int("axis", def)
+	if err != nil {
+		return err
+	}
+	if len(x.shape) != 2 || (axis != 1 && axis != -1) {
+		return fmt.Errorf("over axis %d of shape %v: ptqc applies %s over the classes of the [N, classes] output only", axis, x.shape, n.GetOpType())
+	}
+	op := ir.OpSoftmax
+	if n.GetOpType() == "LogSoftmax" {
+		op = ir.OpLogSoftmax
+	}
+	if err := im.emit(n, &ir.Node{Op: op}, x.shape, x.t); err != nil {
+		return err
+	}
+	if im.softmaxes == nil {
+		im.softmaxes = map[int]*onnxpb.NodeProto{}
+	}
+	im.softmaxes[im.vals[n.GetOutput()[0]].t] = n
+	return nil
 }
 
 // clip is ReLU6 (min 0, max 6) or ReLU (min 0, no max); from opset 11, the
@@ -80,8 +158,10 @@ func (im *importer) clip(n *onnxpb.NodeProto, a *attrs) error {
 		return im.activation(n, ir.OpReLU6, nil)
 	case lo == 0 && math.IsInf(float64(hi), 1):
 		return im.activation(n, ir.OpReLU, nil)
+	case lo < hi:
+		return im.activation(n, ir.OpClip, &ir.Unary{Alpha: lo, Beta: hi})
 	}
-	return fmt.Errorf("Clip(min %v, max %v): ptqc supports [0, 6] (ReLU6) and [0, inf) (ReLU)", lo, hi)
+	return fmt.Errorf("Clip(min %v, max %v): min must be below max", lo, hi)
 }
 
 // arith is Add, Sub, Mul or Div where an operand is computed at run time.
@@ -254,15 +334,21 @@ func (im *importer) binary(n *onnxpb.NodeProto, op string, x, y *value) error {
 
 // gate turns the Sigmoid or HardSigmoid(1/6, 1/2) of one operand, read
 // only by this Mul, into the SiLU or HardSwish of the other and returns
-// its output.
+// its output; likewise Tanh(Softplus(x)) into x's Mish.
 func (im *importer) gate(x, y *value) (int, bool) {
 	for _, p := range [][2]*value{{x, y}, {y, x}} {
 		a, g := p[0], p[1]
 		nd := im.g.Producer(g.t)
-		if nd == nil || nd.In[0] != a.t || im.readers(g.t) != 1 || !ir.EqualShape(a.shape, g.shape) {
+		if nd == nil || im.readers(g.t) != 1 || !ir.EqualShape(a.shape, g.shape) {
 			continue
 		}
+		sp := im.g.Producer(nd.In[0])
 		switch {
+		case nd.Op == ir.OpTanh && sp != nil && sp.Op == ir.OpSoftplus && sp.In[0] == a.t && im.readers(sp.Out) == 1:
+			nd.Op, nd.In = ir.OpMish, []int{a.t}
+			im.g.Nodes = slices.DeleteFunc(im.g.Nodes, func(n *ir.Node) bool { return n == sp })
+		case nd.In[0] != a.t:
+			continue
 		case nd.Op == ir.OpSigmoid:
 			nd.Op = ir.OpSiLU
 		case nd.Op == ir.OpHardSigmoid && nd.Unary.Alpha == float32(1.0/6) && nd.Unary.Beta == 0.5:

@@ -37,9 +37,12 @@ type value struct {
 
 type importer struct {
 	opset int
-	g     *ir.Graph
-	vals  map[string]*value
-	uses  map[string]int // readers of each name among live nodes, plus the graph output
+	// softmaxes are the Softmax and LogSoftmax nodes by output tensor: only
+	// the graph's output may be one.
+	softmaxes map[int]*onnxpb.NodeProto
+	g         *ir.Graph
+	vals      map[string]*value
+	uses      map[string]int // readers of each name among live nodes, plus the graph output
 	// shapeUses counts the Shape nodes among uses: they read no values.
 	shapeUses map[string]int
 	batch     int // the input's batch size, 0 when dynamic
@@ -138,6 +141,11 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 				}
 			}
 			return nil, fmt.Errorf("graph output %q is declared [%s] but computes [N, %d]", output, strings.Join(decl, ", "), out.shape[1])
+		}
+	}
+	for _, nd := range im.g.Nodes {
+		if n := im.softmaxes[nd.Out]; n != nil && nd.Out != out.t {
+			return nil, fmt.Errorf("node %q (%s): ptqc applies a %[2]s only to the graph's output, over its classes", displayName(n), n.GetOpType())
 		}
 	}
 	im.g.Output = im.add(&ir.Node{Op: ir.OpDeQuant, Name: "dequant"}, out.t)

@@ -14,6 +14,7 @@ import (
 	"github.com/ptqc/ptqc/frontend"
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/runtime"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -53,7 +54,18 @@ func TestImportErrors(t *testing.T) {
 		m    *onnxpb.ModelProto
 		want string
 	}{
-		{"unsupported op", edit(setNode(1, node("Softplus", "/act/Softplus", []string{"c"}, []string{"r"}))), `node "/act/Softplus" (Softplus): op Softplus is not supported`},
+		{"unsupported op", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}))), `node "/act/Selu" (Selu): op Selu is not supported`},
+		{"softmax inside", edit(func(m *onnxpb.ModelProto) {
+			g := m.Graph
+			g.Node = append(g.Node[:4], node("Softmax", "/Softmax", []string{"f"}, []string{"s"}, aInt("axis", 1)),
+				node("Gemm", "/fc/Gemm", []string{"s", "fw", "fb"}, []string{"y"}, aInt("transB", 1)))
+		}), `node "/Softmax" (Softmax): ptqc applies a Softmax only to the graph's output, over its classes`},
+		{"softmax over the batch", edit(func(m *onnxpb.ModelProto) {
+			g := m.Graph
+			g.Node[4].Output[0] = "z"
+			g.Node = append(g.Node, node("LogSoftmax", "/LogSoftmax", []string{"z"}, []string{"y"}, aInt("axis", 0)))
+		}), `node "/LogSoftmax" (LogSoftmax): over axis 0 of shape [0 2]: ptqc applies LogSoftmax over the classes of the [N, classes] output only`},
+		{"softmax of a map", edit(setNode(1, node("Softmax", "/Softmax", []string{"c"}, []string{"r"}, aInt("axis", 1)))), `node "/Softmax" (Softmax): over axis 1 of shape [0 4 8 8]`},
 		{"transformer op", edit(setNode(1, node("LayerNormalization", "/ln/LayerNormalization", []string{"c", "b"}, []string{"r"}))), `node "/ln/LayerNormalization" (LayerNormalization): op LayerNormalization: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc`},
 		{"MatMul of runtime values", edit(setNode(4, node("MatMul", "/attn/MatMul", []string{"f", "f"}, []string{"y"}))), `node "/attn/MatMul" (MatMul): MatMul of two values computed at run time: transformer-like families`},
 		{"other domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }), `node "/relu/Relu" (Relu): domain "com.microsoft"`},
@@ -90,9 +102,9 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
 		}), `smaller than kernel 3`},
 		{"clip bounds", edit(func(m *onnxpb.ModelProto) {
-			m.Graph.Initializer = append(m.Graph.Initializer, f32("lo", nil, []float32{0}), f32("hi", nil, []float32{3}))
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("lo", nil, []float32{3}), f32("hi", nil, []float32{3}))
 			m.Graph.Node[1] = node("Clip", "/act/Clip", []string{"c", "lo", "hi"}, []string{"r"})
-		}), `(Clip): Clip(min 0, max 3): ptqc supports [0, 6] (ReLU6) and [0, inf) (ReLU)`},
+		}), `(Clip): Clip(min 3, max 3): min must be below max`},
 		{"reshape", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", 0, 2, -1))
 			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
@@ -504,4 +516,48 @@ func withSlice(extra *onnxpb.TensorProto) *onnxpb.ModelProto {
 		m.Graph.Node[2].Input[0] = "cs"
 		m.Graph.Initializer[2] = f32("fw", []int64{2, 2}, []float32{1, 2, 3, 4})
 	})
+}
+
+// TestImportSoftmax: a Softmax or LogSoftmax over the classes of the output,
+// with its axis given or defaulted per opset, is the model's logits through
+// runtime's function.
+func TestImportSoftmax(t *testing.T) {
+	x := randF32(rand.New(rand.NewPCG(3, 4)), 2*3*8*8)
+	base, err := importModel(t, tiny(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, err := ir.Reference(base, x, 2, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"Softmax", "LogSoftmax"} {
+		want := append([]float32(nil), logits...)
+		f := runtime.Softmax
+		if op == "LogSoftmax" {
+			f = runtime.LogSoftmax
+		}
+		f(want[:2])
+		f(want[2:])
+		for _, c := range []struct {
+			opset int64
+			at    []*onnxpb.AttributeProto
+		}{{11, nil}, {13, nil}, {13, []*onnxpb.AttributeProto{aInt("axis", 1)}}, {17, []*onnxpb.AttributeProto{aInt("axis", -1)}}} {
+			m := tiny()
+			m.OpsetImport[0].Version = proto.Int64(c.opset)
+			m.Graph.Node[4].Output[0] = "z"
+			m.Graph.Node = append(m.Graph.Node, node(op, "/"+op, []string{"z"}, []string{"y"}, c.at...))
+			g, err := importModel(t, m, "")
+			if err != nil {
+				t.Fatalf("%s opset %d: %v", op, c.opset, err)
+			}
+			got, err := ir.Reference(g, x, 2, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("%s opset %d %v (-want +got):\n%s", op, c.opset, c.at, d)
+			}
+		}
+	}
 }

@@ -27,6 +27,10 @@ func init() {
 		"Sigmoid":            (*importer).sigmoid,
 		"HardSigmoid":        (*importer).hardSigmoid,
 		"HardSwish":          (*importer).hardSwish,
+		"Tanh":               (*importer).tanh,
+		"Elu":                (*importer).elu,
+		"Softplus":           (*importer).softplus,
+		"PRelu":              (*importer).prelu,
 		"Add":                (*importer).arith,
 		"Sub":                (*importer).arith,
 		"Mul":                (*importer).arith,
@@ -49,6 +53,8 @@ func init() {
 		"AveragePool":        (*importer).avgPool,
 		"Identity":           (*importer).identity,
 		"Dropout":            (*importer).dropout,
+		"Softmax":            (*importer).softmax,
+		"LogSoftmax":         (*importer).softmax,
 		"Shape":              nil, // folded only
 	}
 	foldOps = map[string]func(*importer, *onnxpb.NodeProto, *attrs) (*tensor, error){
@@ -74,10 +80,11 @@ func init() {
 
 // transformerOps are ops only the transformer-like families (ConvNeXt, ViT,
 // Swin, MaxViT) have among torchvision's classifiers (their layer norm,
-// GELU, attention): a graph holding one is refused before its import, at
-// that node.
+// GELU, attention einsum): a graph holding one is refused before its
+// import, at that node. (Their attention's Softmax is refused by softmax:
+// it is not over the classes of the output.)
 var transformerOps = map[string]bool{
-	"LayerNormalization": true, "Erf": true, "Gelu": true, "Softmax": true, "LogSoftmax": true, "Einsum": true,
+	"LayerNormalization": true, "Erf": true, "Gelu": true, "Einsum": true,
 }
 
 // errTransformer is the refusal of an op or form only transformer-like models have.
@@ -244,10 +251,15 @@ func (im *importer) withBatch(t int) []int {
 	return append([]int{im.batch}, im.g.Tensors[t].Shape...)
 }
 
+// batchNorm is BatchNorm2d, or BatchNorm1d on [N, features] (a classifier
+// head's, folded into the Linear before it).
 func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.image(n)
+	x, err := im.runtimeInput(n, 0)
 	if err != nil {
 		return err
+	}
+	if t := im.g.Tensors[x.t].Shape; !(len(x.shape) == 4 && len(t) == 3 || len(x.shape) == 2 && len(t) > 0 && t[0] == x.shape[1]) {
+		return fmt.Errorf("input %q has shape %v, want [N, C, H, W] or [N, C]", n.GetInput()[0], x.shape)
 	}
 	eps, err := a.float("epsilon", 1e-5)
 	if err != nil {

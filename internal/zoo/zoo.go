@@ -13,14 +13,15 @@ import (
 
 // Graph holds every op the imported families bring, in the patterns they
 // use: a rectangular grouped conv, hardswish, a
-// squeeze-excitation with hardsigmoid, SiLU and sigmoid, a standalone affine
+// squeeze-excitation with hardsigmoid, SiLU and sigmoid, the activations of
+// hand-written CNNs (softplus, mish, PReLU, tanh, ELU, a clip), a standalone affine
 // with its ReLU (DenseNet's BatchNorm and ReLU after a concat), a ReLU6 that
 // fuses into nothing (after a pool), LeakyReLU,
 // concats of differing and of equal qparams, slices and a channel shuffle,
 // ceil-mode, rectangular and count_include_pad pools, a dilated grouped conv,
 // grouped convs of 8 channels a group in an odd number of groups (RegNetY's
 // 104 channels in 13) and of 10 -> 3, and a linear layer on a flattened 2x3 map
-// (VGG's and AlexNet's classifier).
+// (VGG's and AlexNet's classifier), whose outputs end in a LogSoftmax.
 func Graph(r *rand.Rand) *ir.Graph {
 	bld := NewBuilder("zoo", r, 3, 9, 9)
 	g, conv, add := bld.G, bld.Conv, bld.Op
@@ -34,15 +35,21 @@ func Graph(r *rand.Rand) *ir.Graph {
 	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
 	x = add(ir.OpMul, "se.mul", nil, x, s)
 	a := conv("a", x, 8, 8, 8, ir.SquareWindow(5, 1, 2), ir.ActNone) // depthwise 5x5
+	a = add(ir.OpSoftplus, "a.softplus", nil, a)                     // the conv's epilogue
 	a = add(ir.OpSiLU, "a.silu", nil, a)
+	a = add(ir.OpMish, "a.mish", nil, a)
 	b := add(ir.OpSlice, "b", &ir.Node{Slice: &ir.Slice{Start: 2, End: 6}}, x)
 	b = add(ir.OpLeakyReLU, "b.lrelu", &ir.Node{Unary: &ir.Unary{Alpha: 0.1}}, b)
+	b = add(ir.OpPReLU, "b.prelu", &ir.Node{Slope: []float32{0.5, -0.25, 2, 0}}, b)
 	c := add(ir.OpSigmoid, "c", nil, x)
 	d := add(ir.OpMul, "d", nil, c, x) // elementwise
+	d = add(ir.OpTanh, "d.tanh", nil, d)
+	d = add(ir.OpELU, "d.elu", &ir.Node{Unary: &ir.Unary{Alpha: 0.5}}, d)
 	// A concat of x and a slice of it: with a min/max observer its qparams
 	// are x's, and its inputs are copied.
 	e := add(ir.OpSlice, "e", &ir.Node{Slice: &ir.Slice{Start: 0, End: 3}}, x)
-	e = add(ir.OpConcat, "cat2", nil, x, e)         // 11 channels
+	e = add(ir.OpConcat, "cat2", nil, x, e) // 11 channels
+	e = add(ir.OpClip, "e.clip", &ir.Node{Unary: &ir.Unary{Alpha: -0.5, Beta: 1.5}}, e)
 	x = add(ir.OpConcat, "cat", nil, a, b, c, d, e) // 39 channels
 	x = add(ir.OpShuffle, "shuffle", &ir.Node{Perm: ShufflePerm(39, 3)}, x)
 	af := &ir.Affine{C: 39, Scale: make([]float32, 39), Shift: make([]float32, 39)}
@@ -60,6 +67,7 @@ func Graph(r *rand.Rand) *ir.Graph {
 	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 1, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x3
 	x = add(ir.OpFlatten, "flatten", nil, x)
 	x = bld.Linear("head", x, 72, 6)
+	x = add(ir.OpLogSoftmax, "logsoftmax", nil, x)
 	g.Output = add(ir.OpDeQuant, "dequant", nil, x)
 	return g
 }
