@@ -348,19 +348,21 @@ func storeLanes(c *build.Context, pk *packer, perm reg.VecPhysical, n int, dst o
 	}
 }
 
-// Mul multiplies N bytes by an operand of the same shape, or (Bcast) pixels
-// of C channels by C bytes: y = clamp(rne(float32(float32((a-ZA)*(b-ZB)) * M)) + Z).
+// Mul multiplies N bytes by an operand of the same shape, (Bcast) pixels of
+// C channels by C bytes, or (Plane) each pixel's C channels by its one byte:
+// y = clamp(rne(float32(float32((a-ZA)*(b-ZB)) * M)) + Z).
 type Mul struct {
 	N, C   int
-	Bcast  bool
-	Rows   int // rows of the output (the units of a broadcast Mul)
+	Bcast  bool // b is [C,1,1]
+	Plane  bool // b is [1,H,W]: one byte a pixel for each of its C channels
+	Rows   int  // rows of the output (the units of a broadcast Mul)
 	ZA, ZB int32
 	M      float32
 	Z      int32
 }
 
 // Units is the kernel's work count: blocks of ByteBlock bytes, or rows.
-func (m *Mul) Units() int { return rowsOrFlat(m.Bcast, m.Rows, m.N) }
+func (m *Mul) Units() int { return rowsOrFlat(m.Bcast || m.Plane, m.Rows, m.N) }
 
 const mulSig = "func(a, b, y *byte, s0, s1 int)"
 
@@ -368,7 +370,7 @@ const mulSig = "func(a, b, y *byte, s0, s1 int)"
 // 64 bytes a step on zmm (the arithmetic binds it, as Concat's), partial
 // steps loaded and stored under opmasks; else 8 lanes at a time.
 func (p *Program) Mul(name string, m *Mul, isa Target) error {
-	if m.N < 1 || m.C < 1 || m.N%m.C != 0 || m.Bcast && (m.Rows < 1 || m.N%(m.Rows*m.C) != 0) ||
+	if m.N < 1 || m.C < 1 || m.N%m.C != 0 || (m.Bcast || m.Plane) && (m.Rows < 1 || m.N%(m.Rows*m.C) != 0) || m.Bcast && m.Plane ||
 		math.IsNaN(float64(m.M)) || math.IsInf(float64(m.M), 0) {
 		return fmt.Errorf("asmgen: mul of %d bytes, %d channels, %d rows, multiplier %v", m.N, m.C, m.Rows, m.M)
 	}
@@ -413,9 +415,42 @@ func (p *Program) Mul(name string, m *Mul, isa Target) error {
 		}
 		rq.store(n, y, reg.RDX)
 	}
-	if !m.Bcast {
+	switch {
+	case m.Plane:
+		// Pixels of rows [s, s1): b's byte of the pixel, less ZB, on every
+		// lane of V13, times each of its C channels.
+		bv := ymm[13]
+		if wide {
+			bv = zmm[13]
+		}
+		rw := m.N / m.Rows / m.C
+		pixelLoop(c, name, rw, s, s1, []reg.Register{pa, pb, py}, []int{m.C, 1, m.C}, func() {
+			c.MOVBLZX(mem(pb, 0), reg.R13L)
+			c.VMOVD(reg.R13L, bv.AsX())
+			c.VPBROADCASTD(bv.AsX(), bv)
+			c.VPSUBD(zb, bv, bv)
+			chunks(c, name+"_c", m.C, step, []reg.GPPhysical{pa, py}, func(n int) {
+				a, y := mem(reg.R10, 0), mem(reg.R11, 0)
+				scaled := func(v reg.VecPhysical) {
+					c.VPSUBD(za, v, v)
+					c.VPMULLD(bv, v, v)
+					rq.scale(v)
+				}
+				if wide {
+					widenZmm(c, n, []operand.Mem{a}, func(i int) { scaled(zmm[i]) })
+					storeZmm(c, rq.pk, n, y)
+					return
+				}
+				for i := range (n + 7) / 8 {
+					c.VPMOVZXBD(a.Offset(8*i), ymm[i])
+					scaled(ymm[i])
+				}
+				rq.store(n, y, reg.RDX)
+			})
+		})
+	case !m.Bcast:
 		flatLoop(c, name, m.N, []reg.Register{pa, pb, py}, s, s1, func(n int) { block(n, mem(pa, 0), mem(pb, 0), mem(py, 0)) })
-	} else {
+	default:
 		// Pixels of rows [s, s1), the operand's C bytes again for each.
 		rw := m.N / m.Rows / m.C
 		pixelLoop(c, name, rw, s, s1, []reg.Register{pa, py}, []int{m.C, m.C}, func() {
@@ -859,7 +894,7 @@ func bytesKernel(ly *lower.Layer) (gen func(*Program, Target, string) error, uni
 		}
 		return func(p *Program, _ Target, fn string) error { return p.Table(fn, t) }, t.Units(), true
 	case lower.Mul:
-		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n, Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
+		m := &Mul{N: n, C: ly.XD.C, Bcast: ly.X2.Elems() != n && !ly.PlaneMul(), Plane: ly.PlaneMul(), Rows: ly.YD.H, ZA: ly.X.Zero, ZB: ly.X2.Zero, M: nd.Mul.M, Z: ly.Y.Zero}
 		return func(p *Program, isa Target, fn string) error { return p.Mul(fn, m, isa) }, m.Units(), false
 	}
 	k := &Concat{C: ly.YD.C, Off: ly.YOff, Rows: ly.YD.H, RW: ly.YD.W, Z: ly.Y.Zero}

@@ -187,20 +187,17 @@ func testMul(t *testing.T, isa Target) {
 	var checks []kernelCall[*Mul, []byte]
 	for i, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 4, 4}, {32, 2, 3}, {13, 9, 5}, {72, 7, 7}, {960, 1, 1}, {8, 9, 5}, {40, 3, 2}, {24, 14, 14}, {57, 2, 2}, {130, 3, 2}, {64, 2, 3}} {
 		c, hh, w := sh[0], sh[1], sh[2]
-		for _, bc := range []bool{false, true} {
-			m := &Mul{N: c * hh * w, C: c, Bcast: bc, Rows: hh, ZA: edgeZero(r, 255), ZB: edgeZero(r, 255), Z: edgeZero(r, 255),
+		for mode := range 3 { // elementwise, [C,1,1], [1,H,W]
+			m := &Mul{N: c * hh * w, C: c, Bcast: mode == 1, Plane: mode == 2, Rows: hh, ZA: edgeZero(r, 255), ZB: edgeZero(r, 255), Z: edgeZero(r, 255),
 				M: float32(math.Exp2(-16 + 14*r.Float64()))}
 			if i == 4 {
 				m.M = 3e5 // rounding overflows int32
 			}
-			name := fmt.Sprintf("mul%d_%v", i, bc)
+			name := fmt.Sprintf("mul%d_%d", i, mode)
 			if err := h.prog.Mul(name, m, isa); err != nil {
 				t.Fatal(err)
 			}
-			nb := m.N
-			if bc {
-				nb = c
-			}
+			nb := []int{m.N, c, hh * w}[mode]
 			a, b := randBytes(r, m.N), randBytes(r, nb)
 			ab, bb, ob := h.buf(a), h.buf(b), h.buf(make([]byte, m.N))
 			split(h, r, name, m.Units(), ab, bb, ob)
@@ -213,6 +210,9 @@ func testMul(t *testing.T, isa Target) {
 		want := make([]byte, m.N)
 		for j := range want {
 			qb := b[j%len(b)]
+			if m.Plane {
+				qb = b[j/m.C]
+			}
 			want[j] = compiler.Requantize((int32(a[j])-m.ZA)*(int32(qb)-m.ZB), m.M, 0, m.Z, 0, 255)
 		}
 		sameBytes(t, ck.name, res[ck.out], want, 1, 1)

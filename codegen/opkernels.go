@@ -59,14 +59,23 @@ func kTableGo(f *jen.File, l *layer) {
 	f.Add(l.generic().Params(byteParams(false, true)).Block(body...))
 }
 
-// kMulGo multiplies by an operand of the same shape or by one value per
-// channel (x2 is [C,1,1]).
+// kMulGo multiplies by an operand of the same shape, by one value per
+// channel (x2 is [C,1,1]) or by one value per pixel (x2 is [1,H,W]).
 func kMulGo(f *jen.File, l *layer) {
 	body := []jen.Code{reslice("x", l.id("XLen")), reslice("x2", l.id("X2Len")), reslice("y", l.id("YLen"))}
 	const q = "runtime.Requantize((int32(v)-$XZero)*(int32(x2[%s])-$X2Zero), $M, 0, $YZero, 0, 255)"
-	if l.X2.Elems() == l.X.Elems() {
+	switch {
+	case l.PlaneMul():
+		// One byte of x2 a pixel, for each of its channels.
+		body = append(body, src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
+				ys := y[p*$XC:][:$XC]
+				for c, v := range x[p*$XC:][:$XC] {
+					ys[c] = `+q+`
+				}
+			}`, "p"))
+	case l.X2.Elems() == l.X.Elems():
 		body = append(body, src(l, "for i := s0 * $XW * $XC; i < s1*$XW*$XC; i++ {\nv := x[i]\ny[i] = "+q+"\n}", "i"))
-	} else {
+	default:
 		body = append(body, src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
 				ys := y[p*$XC:][:$XC]
 				for c, v := range x[p*$XC:][:$XC] {

@@ -406,7 +406,7 @@ func (m *Model) validateOp(n *Node) error {
 	case KMul:
 		b := m.Tensors[n.In[1]].Shape
 		if !finite32(n.Mul.M) || !ir.EqualShape(in.Shape, out.Shape) ||
-			!(ir.EqualShape(b, in.Shape) || (len(in.Shape) == 3 && ir.EqualShape(b, []int{in.Shape[0], 1, 1}))) {
+			!(ir.EqualShape(b, in.Shape) || ir.PlaneMul(in.Shape, b) || (len(in.Shape) == 3 && ir.EqualShape(b, []int{in.Shape[0], 1, 1}))) {
 			return fmt.Errorf("mul of %v and %v into %v", in.Shape, b, out.Shape)
 		}
 	case KConcat:

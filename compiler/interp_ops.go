@@ -22,6 +22,17 @@ func runOp(m *Model, nd *Node, vals map[int][]uint8, out []uint8, n int) {
 		}
 	case KMul:
 		b, tb := vals[nd.In[1]], m.Tensors[nd.In[1]]
+		if ir.PlaneMul(src.Shape, tb.Shape) {
+			// b's plane applies to each of a sample's planes.
+			c := src.Shape[0]
+			for j := range n * c {
+				bs := b[j/c*hw:][:hw]
+				for i, qa := range a[j*hw : (j+1)*hw] {
+					out[j*hw+i] = Requantize((int32(qa)-src.Zero)*(int32(bs[i])-tb.Zero), nd.Mul.M, 0, t.Zero, 0, 255)
+				}
+			}
+			break
+		}
 		rep := oe / tb.Elems() // 1, or H*W for a [C,1,1] operand
 		for j, qb := range b[:n*tb.Elems()] {
 			vb := int32(qb) - tb.Zero

@@ -97,6 +97,25 @@ func mul(a, b, out []float32, n, rep int) {
 	}
 }
 
+// PlaneMul reports whether a Mul of a by b multiplies each of a's planes by
+// b's one plane ([C,H,W] x [1,H,W]: spatial attention) rather than element
+// by element or by one value per channel.
+func PlaneMul(a, b []int) bool {
+	return len(a) == 3 && a[0] > 1 && len(b) == 3 && b[0] == 1 && b[1] == a[1] && b[2] == a[2]
+}
+
+// mulPlanes sets planes [j0, j1) of out (hw elements each, c a sample) to
+// a's times b's plane of the same sample.
+func mulPlanes(a, b, out []float32, c, hw, j0, j1 int) {
+	for j := j0; j < j1; j++ {
+		bs := b[j/c*hw:][:hw]
+		dst := out[j*hw:][:hw]
+		for i, x := range a[j*hw:][:hw] {
+			dst[i] = x * bs[i]
+		}
+	}
+}
+
 // copyChannels runs the ops that only move channels (Concat, Slice,
 // Shuffle) on n samples.
 func copyChannels(g *Graph, nd *Node, vals map[int][]float32, out []float32, n int) {

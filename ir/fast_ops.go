@@ -68,8 +68,13 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 	case OpSoftmax, OpLogSoftmax:
 		softmax(nd.Op, a[:len(out)], out, outT.Elems())
 	case OpMul:
-		// b's element j applies to rep consecutive elements of a.
 		b := vals[nd.In[1]]
+		if bt := g.Tensors[nd.In[1]]; PlaneMul(inT.Shape, bt.Shape) {
+			c, hw := inT.Shape[0], bt.Elems()
+			elementwise(w, n*c, func(j0, j1 int) { mulPlanes(a, b, out, c, hw, j0, j1) })
+			break
+		}
+		// b's element j applies to rep consecutive elements of a.
 		rep := len(a) / len(b)
 		elementwise(w, len(b), func(j0, j1 int) {
 			mul(a[j0*rep:j1*rep], b[j0:j1], out[j0*rep:j1*rep], 0, rep)

@@ -203,6 +203,8 @@ func TestFastMatchesReferenceOps(t *testing.T) {
 		gp := add(&Node{Op: OpAvgPool, Name: "gpool", Pool: &Pool{Window: win(hw[0], hw[1], hw[0], hw[1], 0, 0, 0, 0, 1, 1)}}, sl)
 		se := add(&Node{Op: OpSigmoid, Name: "sigmoid"}, gp)
 		y := add(&Node{Op: OpMul, Name: "se"}, sl, se)
+		pl := add(&Node{Op: OpSlice, Name: "plane", Slice: &Slice{Start: 3, End: 4}}, y)
+		y = add(&Node{Op: OpMul, Name: "spatial"}, y, pl)
 		y = add(&Node{Op: OpSiLU, Name: "silu"}, y)
 		y = add(&Node{Op: OpHardSwish, Name: "hswish"}, y)
 		y = add(&Node{Op: OpPReLU, Name: "prelu", Slope: []float32{0.5, -1, 2, 0, 0.1, 3, -0.5, 1, 1, 0.25, 0, 4}}, y)

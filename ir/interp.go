@@ -168,6 +168,10 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 		}
 		activate(out, nd.Act)
 	case OpMul:
+		if bt := g.Tensors[nd.In[1]]; PlaneMul(inT.Shape, bt.Shape) {
+			mulPlanes(a, vals[nd.In[1]], out, inT.Shape[0], bt.Elems(), 0, n*inT.Shape[0])
+			break
+		}
 		mul(a, vals[nd.In[1]], out, n, ie/g.Tensors[nd.In[1]].Elems())
 	case OpSoftmax, OpLogSoftmax:
 		softmax(nd.Op, a, out, ie)

@@ -178,6 +178,9 @@ func TestMulConcat(t *testing.T) {
 	}
 	runOne(t, &Node{Op: OpMul}, [][]int{{1, 2, 2}, {1, 2, 2}}, [][]float32{a[:4], a[4:]}, []int{1, 2, 2},
 		[]float32{5, 12, 21, 32}, 0)
+	// Spatial attention: each channel times the one plane.
+	runOne(t, &Node{Op: OpMul}, [][]int{{2, 2, 2}, {1, 2, 2}}, [][]float32{a, a[:4]}, []int{2, 2, 2},
+		[]float32{1, 4, 9, 16, 5, 12, 21, 32}, 0)
 	runOne(t, &Node{Op: OpConcat}, [][]int{{1, 2, 2}, {2, 2, 2}}, [][]float32{a[:4], a}, []int{3, 2, 2},
 		append(append([]float32(nil), a[:4]...), a...), 0)
 }

@@ -167,8 +167,8 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 		return clone(in), nil
 	case OpMul:
 		b := g.Tensors[n.In[1]].Shape
-		if !EqualShape(in, b) && !(len(in) == 3 && EqualShape(b, []int{in[0], 1, 1})) {
-			return nil, fmt.Errorf("operand shapes %v and %v: want equal shapes, or [C,H,W] and [C,1,1]", in, b)
+		if !EqualShape(in, b) && !(len(in) == 3 && (EqualShape(b, []int{in[0], 1, 1}) || EqualShape(b, []int{1, in[1], in[2]}))) {
+			return nil, fmt.Errorf("operand shapes %v and %v: want equal shapes, or [C,H,W] and [C,1,1] or [1,H,W]", in, b)
 		}
 		return clone(in), nil
 	case OpConcat:

@@ -53,7 +53,7 @@ const (
 	Dequantize // uint8 NHWC -> float32 NCHW
 	MaxPool    // max over a window without dilation (Geom), qparams passed through
 	Table      // 256-entry lookup per byte (per channel for an affine); the table is its weights
-	Mul        // product, elementwise or by a [C,1,1] operand (X2)
+	Mul        // product, elementwise or by a [C,1,1] or [1,H,W] operand (X2)
 	Concat     // channel concatenation of Xs, requantizing the inputs whose Concat.M is not 0
 	Slice      // channels [Start, End) of each pixel
 	Shuffle    // channel gather of each pixel

@@ -134,13 +134,18 @@ func (l *Layer) describeTable() error {
 	return nil
 }
 
-// describeMul: X2 has X's shape or is [C,1,1] (squeeze-excitation).
+// PlaneMul reports a Mul whose X2 is one plane [1,H,W] that multiplies each
+// of X's channels (spatial attention).
+func (l *Layer) PlaneMul() bool { return l.X2 != nil && ir.PlaneMul(l.X.Shape, l.X2.Shape) }
+
+// describeMul: X2 has X's shape or is [C,1,1] (squeeze-excitation) or
+// [1,H,W] (spatial attention).
 func (l *Layer) describeMul(tensor func(int) (*compiler.Tensor, error), checkQ func(*compiler.Tensor) error) error {
 	x2, err := l.second(tensor, checkQ)
 	if err != nil {
 		return err
 	}
-	if m := l.Node.Mul; m == nil || !finite32(m.M) || l.YD != l.XD || x2 != l.XD && x2 != (Dims{l.XD.C, 1, 1}) {
+	if m := l.Node.Mul; m == nil || !finite32(m.M) || l.YD != l.XD || x2 != l.XD && x2 != (Dims{l.XD.C, 1, 1}) && !l.PlaneMul() {
 		return fmt.Errorf("mul of %v and %v to %v", l.X.Shape, l.X2.Shape, l.Y.Shape)
 	}
 	l.Kind = Mul

@@ -2,7 +2,7 @@
 families take in ONNX (channel shuffle, chunk, squeeze-excitation, hardswish, SiLU, grouped,
 rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a BatchNorm after a concat,
 arithmetic by constants, a Softmax or LogSoftmax head, the
-activations of hand-written CNNs), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+activations of hand-written CNNs, spatial attention), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
 batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
@@ -177,13 +177,28 @@ class Acts(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Spatial(nn.Module):
+    """Spatial attention: a sigmoid plane [N, 1, H, W] times every channel, in either operand order."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.att, self.att2 = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 1, 7, 1, 3), nn.Conv2d(8, 1, 1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        x = x * torch.sigmoid(self.att(x))
+        x = torch.sigmoid(self.att2(x)) * x
+        return self.fc(x.mean((2, 3)))
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     x = torch.randn(2, 3, 16, 16)
     index = {}
     for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
-                    ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts())]:
+                    ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial())]:
         m.eval()
         with torch.no_grad():
             y = m(x)

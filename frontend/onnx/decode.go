@@ -18,7 +18,7 @@
 // Sigmoid, HardSigmoid, HardSwish (opset 14+), Tanh, Elu, Softplus, PRelu (a
 // constant slope, or one a channel), x*Sigmoid(x) as SiLU, x*HardSigmoid(x)
 // (alpha 1/6, beta 1/2) as hardswish, x*Tanh(Softplus(x)) as Mish, Add and Mul of runtime values (equal shapes; Mul also
-// [N,C,H,W] x [N,C,1,1]), Add, Sub, Mul, Div by scalar or per-channel constants
+// [N,C,H,W] x [N,C,1,1] or [N,1,H,W]), Add, Sub, Mul, Div by scalar or per-channel constants
 // (an Affine; a MatMul's Add its bias), Concat, Split and Slice on channels, a
 // Gather of one channel and its Unsqueeze (transform_input), a zero Pad folded
 // into the Conv or AveragePool after it, ShuffleNet's channel shuffle (Reshape

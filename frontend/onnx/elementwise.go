@@ -314,10 +314,14 @@ func (im *importer) binary(n *onnxpb.NodeProto, op string, x, y *value) error {
 		im.runtime(n, t, x.shape)
 		return nil
 	case op == "Mul":
-		if len(y.shape) == 4 && !same && ir.EqualShape(x.shape, []int{y.shape[0], y.shape[1], 1, 1}) {
+		bcast := func(x, y *value) bool { // y is [N,C,1,1] or [N,1,H,W] for x's [N,C,H,W]
+			return len(x.shape) == 4 && (ir.EqualShape(y.shape, []int{x.shape[0], x.shape[1], 1, 1}) ||
+				ir.EqualShape(y.shape, []int{x.shape[0], 1, x.shape[2], x.shape[3]}))
+		}
+		if !same && bcast(y, x) {
 			x, y = y, x
 		}
-		if same || (len(x.shape) == 4 && ir.EqualShape(y.shape, []int{x.shape[0], x.shape[1], 1, 1})) {
+		if same || bcast(x, y) {
 			t, err := im.addInfer(&ir.Node{Op: ir.OpMul}, x.t, y.t)
 			if err != nil {
 				return err
@@ -325,7 +329,7 @@ func (im *importer) binary(n *onnxpb.NodeProto, op string, x, y *value) error {
 			im.runtime(n, t, x.shape)
 			return nil
 		}
-		return fmt.Errorf("operand shapes %v and %v: ptqc multiplies equal shapes and [N, C, H, W] by [N, C, 1, 1]", x.shape, y.shape)
+		return fmt.Errorf("operand shapes %v and %v: ptqc multiplies equal shapes and [N, C, H, W] by [N, C, 1, 1] or [N, 1, H, W]", x.shape, y.shape)
 	case op == "Add":
 		return fmt.Errorf("operand shapes %v and %v differ: ptqc adds tensors of one shape, without broadcasting", x.shape, y.shape)
 	}
