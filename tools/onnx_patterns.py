@@ -2,7 +2,8 @@
 families take in ONNX (channel shuffle, chunk, squeeze-excitation, hardswish, SiLU, grouped,
 rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a BatchNorm after a concat,
 arithmetic by constants, a Softmax or LogSoftmax head, the
-activations of hand-written CNNs, spatial attention), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+activations of hand-written CNNs, spatial attention,
+squeeze-excitation written with linear layers), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
 batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
@@ -192,13 +193,36 @@ class Spatial(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class SELinear(nn.Module):
+    """Squeeze-excitation written with nn.Linear, as SENet.pytorch's SELayer (view to [N, C], fc, view back to
+    [N, C, 1, 1], expand_as) and CBAM's channel gate (average and max pools through one MLP, unsqueeze twice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.se = nn.Sequential(nn.Linear(8, 4, bias=False), nn.ReLU(inplace=True), nn.Linear(4, 8, bias=False),
+                                nn.Sigmoid())
+        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 8))
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        b, c, _, _ = x.size()
+        y = self.se(F.adaptive_avg_pool2d(x, 1).view(b, c)).view(b, c, 1, 1)
+        x = self.c2(x * y.expand_as(x))
+        a = self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(F.adaptive_max_pool2d(x, 1))
+        x = x * torch.sigmoid(a).unsqueeze(2).unsqueeze(3).expand_as(x)
+        return self.fc(x.mean((2, 3)))
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
     x = torch.randn(2, 3, 16, 16)
     index = {}
     for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
-                    ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial())]:
+                    ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial()),
+                    ("selinear", SELinear())]:
         m.eval()
         with torch.no_grad():
             y = m(x)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/ir"
@@ -336,6 +337,9 @@ func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
 	switch {
 	case v == nil && len(dims) == 2:
 		return im.toFeatures(n, x)
+	case v == nil && len(x.shape) == 2 && ir.EqualShape(dims[1:], []int{x.shape[1], 1, 1}) && im.lift(x.t):
+		im.set(n, 0, &value{t: x.t, shape: dims})
+		return nil
 	case v == nil && ir.EqualShape(dims[1:], x.shape[1:]):
 		im.set(n, 0, &value{t: x.t, shape: dims})
 		return nil
@@ -489,11 +493,16 @@ func (im *importer) runtimeAxes(n *onnxpb.NodeProto, a *attrs) ([]int64, error) 
 	return intsOf(t, "axes (input 1)")
 }
 
-// unsqueeze puts back the channel axis a Gather took.
+// unsqueeze puts back the channel axis a Gather took, or makes [N, F]
+// features the [N, F, 1, 1] map they were (lift; in one Unsqueeze of axes
+// 2 and 3 or in two).
 func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
 	x, err := im.input(n, 0)
 	if err != nil {
 		return err
+	}
+	if x != nil && x.c == nil && (x.half || len(x.shape) == 2 && x.pads == nil && x.view == nil && !x.squeezed && x.expand == nil) {
+		return im.unsqueezeFeatures(n, a, x)
 	}
 	if x == nil || !x.squeezed {
 		_, err := im.runtimeInput(n, 0)
@@ -513,6 +522,65 @@ func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
 		return err
 	}
 	im.set(n, 0, &value{t: x.t, shape: []int{x.shape[0], 1, x.shape[1], x.shape[2]}})
+	return nil
+}
+
+// unsqueezeFeatures is unsqueeze of an [N, F] (or half-done [N, F, 1]) value.
+func (im *importer) unsqueezeFeatures(n *onnxpb.NodeProto, a *attrs, x *value) error {
+	axes, err := im.runtimeAxes(n, a)
+	if err != nil {
+		return err
+	}
+	rank := len(x.shape)
+	var got []int64
+	for _, ax := range axes {
+		if ax < 0 {
+			ax += int64(rank + len(axes))
+		}
+		got = append(got, ax)
+	}
+	slices.Sort(got)
+	half := slices.Equal(got, []int64{2})
+	whole := rank == 2 && slices.Equal(got, []int64{2, 3}) || rank == 3 && slices.Equal(got, []int64{3})
+	switch {
+	case !half && !whole || half && rank != 2:
+		return fmt.Errorf("axes %v of shape %v: ptqc unsqueezes [N, F] features only to [N, F, 1, 1]", axes, x.shape)
+	case rank == 2 && !im.lift(x.t):
+		return fmt.Errorf("axes %v of shape %v: ptqc unsqueezes features to a map only when they are computed per feature from a global pool, as a squeeze-excitation's", axes, x.shape)
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	shape := []int{x.shape[0], x.shape[1], 1, 1}
+	if half {
+		shape = shape[:3]
+	}
+	im.set(n, 0, &value{t: x.t, shape: shape, half: half})
+	return nil
+}
+
+// expand is Expand of an [N, C, 1, 1] value to a map's [N, C, H, W]: left
+// for the Mul that reads it, which broadcasts it as squeeze-excitation does.
+func (im *importer) expand(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.runtimeInput(n, 0)
+	if err != nil {
+		return err
+	}
+	s, err := im.constInput(n, 1, "shape")
+	if err != nil {
+		return err
+	}
+	if s == nil || !s.isInt() || len(s.dims) != 1 {
+		return errors.New("shape (input 1) must be a 1-D integer constant")
+	}
+	to := slices.Clone(s.i)
+	if len(to) != 4 || len(x.shape) != 4 || x.shape[2] != 1 || x.shape[3] != 1 || to[1] != int64(x.shape[1]) && to[1] != 1 || to[2] < 1 || to[3] < 1 {
+		return fmt.Errorf("to %v from %v: ptqc expands [N, C, 1, 1] to [N, C, H, W] only, into a Mul", s.i, x.shape)
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	im.set(n, 0, &value{t: x.t, shape: x.shape, expand: []int{x.shape[0], x.shape[1], int(to[2]), int(to[3])}})
 	return nil
 }
 

@@ -22,8 +22,11 @@
 // (an Affine; a MatMul's Add its bias), Concat, Split and Slice on channels, a
 // Gather of one channel and its Unsqueeze (transform_input), a zero Pad folded
 // into the Conv or AveragePool after it, ShuffleNet's channel shuffle (Reshape
-// [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool and ReduceMean
-// over H, W, Flatten, Reshape and Squeeze to [N, features], Gemm (transA 0),
+// [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool, GlobalMaxPool
+// and ReduceMean over H, W, Flatten, Reshape and Squeeze to [N, features],
+// Reshape and Unsqueeze of features computed from a global pool back to
+// [N, F, 1, 1] (a squeeze-excitation of linear layers, which become 1x1
+// convs) and its Expand into a Mul, Gemm (transA 0),
 // MatMul with a constant, MaxPool, AveragePool (ceil mode, pads,
 // count_include_pad), Identity, Dropout, Softmax and LogSoftmax over the
 // classes of the graph's output; Shape, Gather, Unsqueeze, Squeeze,

@@ -183,6 +183,14 @@ func (im *importer) arith(n *onnxpb.NodeProto, a *attrs) error {
 	op := n.GetOpType()
 	if v[0].c == nil && v[1].c == nil {
 		for k := range v {
+			if e := v[k].expand; e != nil && op == "Mul" && v[1-k].expand == nil && ir.EqualShape(e[1:], v[1-k].shape[1:]) {
+				// An Expand read by the product it broadcasts for: the
+				// squeeze-excitation product of the unexpanded value.
+				u := *v[k]
+				u.expand = nil
+				v[k] = &u
+				continue
+			}
 			if _, err := im.runtimeInput(n, k); err != nil {
 				return err
 			}

@@ -33,6 +33,12 @@ type value struct {
 	// squeezed marks a channel picked by a Gather ([N, H, W]; t is [1,H,W]):
 	// only the Unsqueeze that puts the axis back may read the value.
 	squeezed bool
+	// half marks [N, F, 1], t lifted to [F,1,1]: only the Unsqueeze of axis
+	// 3 that makes it [N, F, 1, 1] may read the value.
+	half bool
+	// expand is the shape an Expand broadcast t's [N, C, 1, 1] to, t left
+	// as it is: only a Mul by a value of that shape may read it.
+	expand []int
 }
 
 type importer struct {
@@ -458,6 +464,12 @@ func (im *importer) runtimeInput(n *onnxpb.NodeProto, k int) (*value, error) {
 	}
 	if v.squeezed {
 		return nil, fmt.Errorf("input %d (%q) is one channel without its axis: ptqc takes it only into an Unsqueeze of axis 1 (torchvision's transform_input)", k, n.GetInput()[k])
+	}
+	if v.half {
+		return nil, fmt.Errorf("input %d (%q) is [N, F, 1]: ptqc takes it only into an Unsqueeze of axis 3", k, n.GetInput()[k])
+	}
+	if v.expand != nil {
+		return nil, fmt.Errorf("input %d (%q) is an Expand to %v: ptqc takes it only into a Mul by a value of that shape", k, n.GetInput()[k], v.expand)
 	}
 	if v.view != nil {
 		return nil, fmt.Errorf("input %d (%q) is a 5-D reshape %v: ptqc supports 5-D reshapes and transposes only as ShuffleNet's channel shuffle (view [N, g, C/g, H, W], transpose(1, 2), view [N, C, H, W])", k, n.GetInput()[k], v.shape)

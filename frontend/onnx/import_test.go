@@ -66,6 +66,22 @@ func TestImportErrors(t *testing.T) {
 			g.Node = append(g.Node, node("LogSoftmax", "/LogSoftmax", []string{"z"}, []string{"y"}, aInt("axis", 0)))
 		}), `node "/LogSoftmax" (LogSoftmax): over axis 0 of shape [0 2]: ptqc applies LogSoftmax over the classes of the [N, classes] output only`},
 		{"softmax of a map", edit(setNode(1, node("Softmax", "/Softmax", []string{"c"}, []string{"r"}, aInt("axis", 1)))), `node "/Softmax" (Softmax): over axis 1 of shape [0 4 8 8]`},
+		{"unsqueeze of a map's features", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("ax", 2, 3))
+			m.Graph.Node = append(m.Graph.Node[:2], node("Flatten", "/Flatten", []string{"r"}, []string{"f"}, aInt("axis", 1)),
+				node("Unsqueeze", "/Unsqueeze", []string{"f", "ax"}, []string{"y"}))
+		}), `node "/Unsqueeze" (Unsqueeze): axes [2 3] of shape [0 256]: ptqc unsqueezes features to a map only when they are computed per feature from a global pool`},
+		{"expand into an add", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("to", 1, 4, 8, 8))
+			m.Graph.Node = append(m.Graph.Node[:3], node("Expand", "/Expand", []string{"p", "to"}, []string{"e"}),
+				node("Add", "/Add", []string{"r", "e"}, []string{"s"}),
+				node("GlobalAveragePool", "/pool2", []string{"s"}, []string{"p2"}),
+				node("Flatten", "/Flatten", []string{"p2"}, []string{"f"}, aInt("axis", 1)), m.Graph.Node[4])
+		}), `node "/Add" (Add): input 1 ("e") is an Expand to [0 4 8 8]: ptqc takes it only into a Mul by a value of that shape`},
+		{"expand of a map", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("to", 1, 4, 8, 8))
+			m.Graph.Node[2] = node("Expand", "/Expand", []string{"r", "to"}, []string{"p"})
+		}), `node "/Expand" (Expand): to [1 4 8 8] from [0 4 8 8]: ptqc expands [N, C, 1, 1] to [N, C, H, W] only, into a Mul`},
 		{"transformer op", edit(setNode(1, node("LayerNormalization", "/ln/LayerNormalization", []string{"c", "b"}, []string{"r"}))), `node "/ln/LayerNormalization" (LayerNormalization): op LayerNormalization: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc`},
 		{"MatMul of runtime values", edit(setNode(4, node("MatMul", "/attn/MatMul", []string{"f", "f"}, []string{"y"}))), `node "/attn/MatMul" (MatMul): MatMul of two values computed at run time: transformer-like families`},
 		{"other domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }), `node "/relu/Relu" (Relu): domain "com.microsoft"`},

@@ -44,6 +44,7 @@ func init() {
 		"Unsqueeze":          (*importer).unsqueeze,
 		"Squeeze":            (*importer).squeeze,
 		"GlobalAveragePool":  (*importer).globalAvgPool,
+		"GlobalMaxPool":      (*importer).globalMaxPool,
 		"ReduceMean":         (*importer).reduceMean,
 		"Flatten":            (*importer).flatten,
 		"Reshape":            (*importer).reshape,
@@ -53,6 +54,7 @@ func init() {
 		"AveragePool":        (*importer).avgPool,
 		"Identity":           (*importer).identity,
 		"Dropout":            (*importer).dropout,
+		"Expand":             (*importer).expand,
 		"Softmax":            (*importer).softmax,
 		"LogSoftmax":         (*importer).softmax,
 		"Shape":              nil, // folded only
@@ -347,6 +349,16 @@ func (im *importer) globalPool(nd *ir.Node) bool {
 }
 
 func (im *importer) globalAvgPool(n *onnxpb.NodeProto, a *attrs) error { return im.mean(n, true) }
+
+// globalMaxPool is the MaxPool of the whole plane, [N, C, 1, 1].
+func (im *importer) globalMaxPool(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	w := ir.Window{KH: x.shape[2], KW: x.shape[3], SH: 1, SW: 1, DH: 1, DW: 1}
+	return im.emit(n, &ir.Node{Op: ir.OpMaxPool, Pool: &ir.Pool{Window: w}}, []int{x.shape[0], x.shape[1], 1, 1}, x.t)
+}
 
 func (im *importer) reduceMean(n *onnxpb.NodeProto, a *attrs) error {
 	keep, err := a.int("keepdims", 1)
