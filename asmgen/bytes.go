@@ -873,6 +873,9 @@ func bytesKernel(ly *lower.Layer) (gen func(*Program, Target, string) error, uni
 		m := &Pool{C: ly.XD.C, H: ly.XD.H, W: ly.XD.W, OH: ly.YD.H, OW: ly.YD.W, Win: g.Window, Ceil: g.Ceil,
 			Avg: ly.Kind == lower.AvgPool, CountPad: g.CountPad, Z: ly.X.Zero}
 		return func(p *Program, _ Target, fn string) error { return p.Pool(fn, m) }, m.Units(), true
+	case lower.ChannelMax:
+		m := &ChannelMax{C: ly.XD.C, Rows: ly.YD.H, RW: ly.YD.W}
+		return func(p *Program, _ Target, fn string) error { return p.ChannelMax(fn, m) }, m.Units(), true
 	case lower.Slice:
 		if ly.View {
 			return nil, 0, false

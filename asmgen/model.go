@@ -153,7 +153,7 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 			xmax[y.ID] = xmax[x.ID]
 			mn := &Mean{C: xc, HW: xh * xw, Z: x.Zero}
 			layers[i] = func(p *Program, isa Target, fn string) error { return p.Mean(fn, mn, isa.base()) }
-		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
+		case lower.Table, lower.Mul, lower.Concat, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle, lower.ChannelMax:
 			xmax[y.ID] = portableMax(ly, xmax)
 			if f, units, one := bytesKernel(ly); f != nil {
 				l.Units, layers[i], shared[i] = units, f, one
@@ -261,7 +261,7 @@ func portableMax(ly *lower.Layer, xmax map[int]int32) int32 {
 			m = max(m, v)
 		}
 		return int32(m)
-	case lower.Slice, lower.Shuffle, lower.WindowPool:
+	case lower.Slice, lower.Shuffle, lower.WindowPool, lower.ChannelMax:
 		return xmax[x.ID]
 	case lower.AvgPool:
 		return max(xmax[x.ID], x.Zero)

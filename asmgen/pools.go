@@ -337,3 +337,56 @@ func (p *Program) Slice(name string, s *Slice) error {
 	c.RET()
 	return nil
 }
+
+// ChannelMax is the max over each pixel's C channels, Rows rows of RW
+// pixels: one byte a pixel (the input's qparams kept).
+type ChannelMax struct {
+	C, Rows, RW int
+}
+
+// Units is the kernel's work count (rows).
+func (m *ChannelMax) Units() int { return m.Rows }
+
+// ChannelMax adds a channel-max kernel: per pixel, VPMAXUB over its
+// channels 32 at a time (the last piece masked to its bytes: loads read up
+// to 31 bytes past a pixel), then over the 32 lanes.
+func (p *Program) ChannelMax(name string, m *ChannelMax) error {
+	if m.C < 1 || m.Rows < 1 || m.RW < 1 || m.Rows*m.RW*m.C > 1<<30 {
+		return fmt.Errorf("asmgen: channel max of %d channels, %d rows of %d", m.C, m.Rows, m.RW)
+	}
+	if err := p.function(name, sliceSig, fmt.Sprintf("%s: max over %d channels.", name, m.C)); err != nil {
+		return err
+	}
+	c := p.ctx
+	px, py, s0, s1 := reg.RAX, reg.RCX, reg.RSI, reg.RDI
+	loadArgs(c, "x y s0 s1", px, py, s0, s1)
+	full, tail := m.C/32, m.C%32
+	if tail > 0 {
+		w := make([]uint32, 8)
+		for i := range tail {
+			w[i/4] |= 0xFF << (8 * (i % 4))
+		}
+		c.VMOVDQU(newConsts(p, name, avx2Design).vec(w...), reg.Y2)
+	}
+	x0, x1 := reg.Y0.AsX(), reg.Y1.AsX()
+	pixelLoop(c, name, m.RW, s0, s1, []reg.Register{px, py}, []int{m.C, 1}, func() {
+		c.VPXOR(reg.Y0, reg.Y0, reg.Y0)
+		for i := range full {
+			c.VPMAXUB(mem(px, 32*i), reg.Y0, reg.Y0)
+		}
+		if tail > 0 {
+			c.VPAND(mem(px, 32*full), reg.Y2, reg.Y1)
+			c.VPMAXUB(reg.Y1, reg.Y0, reg.Y0)
+		}
+		c.VEXTRACTI128(operand.U8(1), reg.Y0, x1)
+		c.VPMAXUB(x1, x0, x0)
+		for _, sh := range []uint8{8, 4, 2, 1} {
+			c.VPSRLDQ(operand.U8(sh), x0, x1)
+			c.VPMAXUB(x1, x0, x0)
+		}
+		c.VPEXTRB(operand.U8(0), x0, mem(py, 0))
+	})
+	c.VZEROUPPER()
+	c.RET()
+	return nil
+}

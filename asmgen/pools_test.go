@@ -3,6 +3,7 @@ package asmgen
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/ptqc/ptqc/compiler"
@@ -145,6 +146,42 @@ func TestPoolRefused(t *testing.T) {
 		if err := p.Pool(fmt.Sprintf("bad%d", i), &m); err == nil {
 			t.Errorf("%+v: no error", m)
 		}
+	}
+}
+
+// TestChannelMax: each pixel's largest channel, for channel counts around
+// the 32-byte pieces and their masked tail, bytes past a pixel larger than
+// its own (the next pixel's must not leak into it).
+func TestChannelMax(t *testing.T) {
+	r, h := kernelTest(t, avx2, 33, 1)
+	type check struct {
+		m   *ChannelMax
+		x   []byte
+		out int
+	}
+	var checks []check
+	for i, c := range []int{1, 2, 3, 7, 16, 31, 32, 33, 63, 64, 65, 100, 257} {
+		m := &ChannelMax{C: c, Rows: 1 + r.IntN(5), RW: 1 + r.IntN(7)}
+		name := fmt.Sprintf("cmax%d", i)
+		if err := h.prog.ChannelMax(name, m); err != nil {
+			t.Fatal(err)
+		}
+		x := randBytes(r, m.Rows*m.RW*c)
+		for p := 1; p < m.Rows*m.RW; p += 2 {
+			x[p*c] = 255 // read past the pixel before, it would win there
+		}
+		xb, ob := h.buf(x), h.buf(sentinelTail(m.Rows*m.RW))
+		split(h, r, name, m.Units(), xb, ob)
+		checks = append(checks, check{m, x, ob})
+	}
+	res := h.run(t)
+	for _, ck := range checks {
+		m := ck.m
+		want := sentinelTail(m.Rows * m.RW)
+		for p := range want[:m.Rows*m.RW] {
+			want[p] = slices.Max(ck.x[p*m.C:][:m.C])
+		}
+		sameBytes(t, fmt.Sprintf("channel max %+v", *m), res[ck.out], want, 1, 1)
 	}
 }
 

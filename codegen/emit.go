@@ -141,6 +141,8 @@ func (l *layer) summary() string {
 		return fmt.Sprintf("%s: channels %d to %d of %v", nd.Name, nd.Slice.Start, nd.Slice.End, l.XD)
 	case lower.Shuffle:
 		return fmt.Sprintf("%s: channel shuffle, %v", nd.Name, l.XD)
+	case lower.ChannelMax:
+		return fmt.Sprintf("%s: max over the channels, %v -> %v", nd.Name, l.XD, l.YD)
 	}
 	c := nd.Conv
 	act := map[ir.Act]string{ir.ActNone: "", ir.ActReLU: ", ReLU", ir.ActReLU6: ", ReLU6"}[c.Act]
@@ -235,7 +237,7 @@ func (g *gen) consts(f *jen.File, l *layer) {
 		}
 	case lower.Slice:
 		add(n("Start", l.Node.Slice.Start))
-	case lower.Shuffle:
+	case lower.Shuffle, lower.ChannelMax:
 	default:
 		c := l.Node.Conv
 		if l.Windowed() {
@@ -502,7 +504,7 @@ func (g *gen) args(l *layer) []jen.Code {
 		return []jen.Code{jen.Id("out"), sub("a", l.id("X"), l.id("XLen"))}
 	case lower.Add:
 		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("XLen")), jen.Nil(), jen.Nil()}
-	case lower.Mean, lower.MaxPool, lower.WindowPool, lower.AvgPool, lower.Slice, lower.Shuffle:
+	case lower.Mean, lower.MaxPool, lower.WindowPool, lower.AvgPool, lower.Slice, lower.Shuffle, lower.ChannelMax:
 		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), jen.Nil(), jen.Nil(), jen.Nil()}
 	case lower.Mul:
 		return []jen.Code{sub("a", l.id("Y"), l.id("YLen")), sub("a", l.id("X"), l.id("XLen")), sub("a", l.id("X2"), l.id("X2Len")), jen.Nil(), jen.Nil()}

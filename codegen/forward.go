@@ -102,7 +102,7 @@ func (g *gen) asmStep(i int, tierName string) (*step, error) {
 		}
 	case lower.Mean:
 		s.once = jen.Id(fn).Call(x, at("a", l.id("Y")))
-	case lower.MaxPool, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle:
+	case lower.MaxPool, lower.AvgPool, lower.WindowPool, lower.Slice, lower.Shuffle, lower.ChannelMax:
 		s.call = func(s0, s1, _, _ jen.Code) jen.Code {
 			return jen.Id(fn).Call(x, at("a", l.id("Y")), s0, s1)
 		}

@@ -160,6 +160,20 @@ func kShuffleGo(f *jen.File, l *layer) {
 	))
 }
 
+// kChannelMaxGo takes the largest code of each pixel's channels.
+func kChannelMaxGo(f *jen.File, l *layer) {
+	f.Add(l.generic().Params(byteParams(false, false)).Block(
+		reslice("x", l.id("XLen")), reslice("y", l.id("YLen")),
+		src(l, `for p := s0 * $XW; p < s1*$XW; p++ {
+				m := byte(0)
+				for _, v := range x[p*$XC:][:$XC] {
+					m = max(m, v)
+				}
+				y[p] = m
+			}`),
+	))
+}
+
 // kAvgPoolGo sums each window's input pixels channelwise, subtracts
 // count*z and divides by the count ir.AvgPool uses, as runtime.MeanQ does:
 // the interpreter's AvgPoolQ per window.
@@ -234,7 +248,7 @@ func kWindowPoolGo(f *jen.File, l *layer) {
 // [s0, s1).
 var opKernels = map[lower.Kind]func(*jen.File, *layer){
 	lower.Table: kTableGo, lower.Mul: kMulGo, lower.Concat: kConcatGo, lower.Slice: kSliceGo,
-	lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo,
+	lower.Shuffle: kShuffleGo, lower.AvgPool: kAvgPoolGo, lower.WindowPool: kWindowPoolGo, lower.ChannelMax: kChannelMaxGo,
 }
 
 // hasRows says whether the portable kernel of kind k takes output rows:

@@ -184,7 +184,7 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			}
 			setQ(n.Out, calibrate.QParams{Scale: x.Scale, ZeroPoint: x.Zero})
 			qn.Kind, qn.Table = KTable, table(n, x, m.Tensors[n.Out])
-		case ir.OpAvgPool, ir.OpSlice, ir.OpShuffle:
+		case ir.OpAvgPool, ir.OpSlice, ir.OpShuffle, ir.OpChannelMax:
 			// Data movement and averaging keep the input's qparams, as in PyTorch.
 			x, err := input(n, 0)
 			if err != nil {
@@ -197,6 +197,8 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			case ir.OpSlice:
 				sl := *n.Slice
 				qn.Kind, qn.Slice = KSlice, &sl
+			case ir.OpChannelMax:
+				qn.Kind = KChannelMax
 			default:
 				qn.Kind, qn.Perm = KShuffle, append([]int(nil), n.Perm...)
 			}

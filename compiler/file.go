@@ -251,7 +251,7 @@ func (m *Model) validate() error {
 			if err := n.Pool.validate(n.Kind, in, out); err != nil {
 				return fmt.Errorf("layer %s: %w", safesize.Name(n.Name), err)
 			}
-		case KTable, KMul, KConcat, KSlice, KShuffle:
+		case KTable, KMul, KConcat, KSlice, KShuffle, KChannelMax:
 			if err := m.validateOp(n); err != nil {
 				return fmt.Errorf("layer %s: %w", safesize.Name(n.Name), err)
 			}
@@ -396,6 +396,10 @@ func (m *Model) validateOp(n *Node) error {
 	in, out := m.Tensors[n.In[0]], m.Tensors[n.Out]
 	keeps := in.Scale == out.Scale && in.Zero == out.Zero
 	switch n.Kind {
+	case KChannelMax:
+		if len(in.Shape) != 3 || !ir.EqualShape(out.Shape, []int{1, in.Shape[1], in.Shape[2]}) || !keeps {
+			return fmt.Errorf("channel max from %v to %v", in.Shape, out.Shape)
+		}
 	case KTable:
 		if l := len(n.Table.T); !ir.EqualShape(in.Shape, out.Shape) || (l != 256 && l != 256*in.Shape[0]) {
 			return fmt.Errorf("table of %d entries on shapes %v -> %v", l, in.Shape, out.Shape)

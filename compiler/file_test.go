@@ -69,6 +69,7 @@ func hostileModels() map[string]struct {
 		m.Nodes = append(m.Nodes[:2], &Node{Kind: KDequantize, Name: "dequant", In: []int{2}, Out: 4, Softmax: "softmax"})
 		m.Tensors[4].Shape = []int{1, 3, 3}
 	})
+	add("channel max to a map", "channel max from [1 3 3] to [1 3 3]", func(m *Model) { m.Nodes[1] = &Node{Kind: KChannelMax, Name: "max", In: []int{1}, Out: 2} })
 	add("huge tensor", "has more than the limit of 67108864 elements", func(m *Model) {
 		m.Tensors[2].Shape = []int{1 << 16, 1 << 16, 1}
 	})

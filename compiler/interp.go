@@ -111,7 +111,7 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 				}
 				out[j] = MeanQ(sum, inv, t.Zero)
 			}
-		case KTable, KMul, KConcat, KSlice, KShuffle, KAvgPool:
+		case KTable, KMul, KConcat, KSlice, KShuffle, KAvgPool, KChannelMax:
 			runOp(m, nd, vals, out, n)
 		default:
 			return nil, fmt.Errorf("%s: kind %s not supported by the interpreter", nd.Name, nd.Kind)

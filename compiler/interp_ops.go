@@ -67,6 +67,17 @@ func runOp(m *Model, nd *Node, vals map[int][]uint8, out []uint8, n int) {
 				copy(out[s*oe+c*hw:s*oe+(c+1)*hw], a[s*oe+from*hw:s*oe+(from+1)*hw])
 			}
 		}
+	case KChannelMax:
+		c := src.Shape[0]
+		for s := range n {
+			o := out[s*oe:][:oe]
+			copy(o, a[s*c*oe:][:oe])
+			for k := 1; k < c; k++ {
+				for i, q := range a[(s*c+k)*oe:][:oe] {
+					o[i] = max(o[i], q)
+				}
+			}
+		}
 	case KAvgPool:
 		p := nd.Pool.Spec()
 		c := src.Shape[0]

@@ -30,10 +30,11 @@ const (
 	KSlice                  // channels [Start, End), keeping the input's qparams
 	KShuffle                // channel permutation, keeping the input's qparams
 	KAvgPool                // average pool keeping the input's qparams
+	KChannelMax             // max over each pixel's channels ([C,H,W] -> [1,H,W]), keeping the input's qparams
 )
 
 var kindNames = [...]string{"Quantize", "Conv", "Add", "Mean", "Linear", "Dequantize", "MaxPool",
-	"Table", "Mul", "Concat", "Slice", "Shuffle", "AvgPool"}
+	"Table", "Mul", "Concat", "Slice", "Shuffle", "AvgPool", "ChannelMax"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

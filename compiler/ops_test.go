@@ -33,13 +33,16 @@ func TestInt8OfZooOps(t *testing.T) {
 	for name, want := range map[string]Kind{"hs": KTable, "se.pool": KAvgPool, "se.hsig": KTable, "se.mul": KMul, "a.silu": KTable,
 		"b": KSlice, "cat": KConcat, "shuffle": KShuffle, "bn": KTable, "maxpool": KMaxPool, "avgpool": KAvgPool,
 		"pool.relu6": KTable, "head": KConv, "a.softplus": KTable, "a.mish": KTable, "b.prelu": KTable, "d.tanh": KTable,
-		"d.elu": KTable, "e.clip": KTable} { // a linear layer on a 12x2x3 map: the 2x3 conv
+		"d.elu": KTable, "e.clip": KTable, "sa.max": KChannelMax, "sa.mul": KMul} { // a linear layer on a 12x2x3 map: the 2x3 conv
 		if got := m.Node(name).Kind; got != want {
 			t.Errorf("%s: kind %s, want %s", name, got, want)
 		}
 	}
 	if hs := m.Tensors[m.Node("se.hsig").Out]; hs.Scale != 1.0/256 || hs.Zero != 0 {
 		t.Errorf("hardsigmoid qparams %v/%d, want PyTorch's fixed 1/256, 0", hs.Scale, hs.Zero)
+	}
+	if r, p := m.Tensors[m.Node("sa.max").Out], m.Tensors[m.Node("se.mul").Out]; r.Scale != p.Scale || r.Zero != p.Zero {
+		t.Errorf("channel max qparams %v/%d, want its input's %v/%d", r.Scale, r.Zero, p.Scale, p.Zero)
 	}
 	if th := m.Tensors[m.Node("d.tanh").Out]; th.Scale != 2.0/256 || th.Zero != 128 {
 		t.Errorf("tanh qparams %v/%d, want PyTorch's fixed 2/256, 128", th.Scale, th.Zero)

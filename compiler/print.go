@@ -63,6 +63,8 @@ func (m *Model) Repr(n *Node) string {
 		return fmt.Sprintf("Slice(channels=[%d:%d])", n.Slice.Start, n.Slice.End)
 	case KShuffle:
 		return "ChannelShuffle()"
+	case KChannelMax:
+		return "amax(dim=1, keepdim=True)"
 	case KMean:
 		return fmt.Sprintf("mean(dim=[2, 3])  # keeps scale=%s, zero_point=%d", pyFloat(out.Scale), out.Zero)
 	}

@@ -116,6 +116,23 @@ func mulPlanes(a, b, out []float32, c, hw, j0, j1 int) {
 	}
 }
 
+// channelMax sets planes [j0, j1) of out (one a sample of c planes of hw
+// elements in a) to the max over a sample's planes, element by element; a
+// NaN wins, as in PyTorch's amax.
+func channelMax(a, out []float32, c, hw, j0, j1 int) {
+	for j := j0; j < j1; j++ {
+		dst := out[j*hw:][:hw]
+		copy(dst, a[j*c*hw:][:hw])
+		for k := 1; k < c; k++ {
+			for i, x := range a[(j*c+k)*hw:][:hw] {
+				if x > dst[i] || x != x {
+					dst[i] = x
+				}
+			}
+		}
+	}
+}
+
 // copyChannels runs the ops that only move channels (Concat, Slice,
 // Shuffle) on n samples.
 func copyChannels(g *Graph, nd *Node, vals map[int][]float32, out []float32, n int) {

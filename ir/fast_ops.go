@@ -7,7 +7,7 @@ package ir
 func hasOp(op Op) bool {
 	switch op {
 	case OpReLU, OpReLU6, OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU,
-		OpTanh, OpELU, OpSoftplus, OpMish, OpClip, OpPReLU,
+		OpTanh, OpELU, OpSoftplus, OpMish, OpClip, OpPReLU, OpChannelMax,
 		OpMul, OpAffine, OpMaxPool, OpAvgPool, OpConcat, OpSlice, OpShuffle, OpSoftmax, OpLogSoftmax:
 		return true
 	}
@@ -65,6 +65,8 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 				dst[i] = f(v)
 			}
 		})
+	case OpChannelMax:
+		parallel(w, n, func(s int) { channelMax(a, out, inT.Shape[0], outT.Elems(), s, s+1) })
 	case OpSoftmax, OpLogSoftmax:
 		softmax(nd.Op, a[:len(out)], out, outT.Elems())
 	case OpMul:

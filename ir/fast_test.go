@@ -203,7 +203,7 @@ func TestFastMatchesReferenceOps(t *testing.T) {
 		gp := add(&Node{Op: OpAvgPool, Name: "gpool", Pool: &Pool{Window: win(hw[0], hw[1], hw[0], hw[1], 0, 0, 0, 0, 1, 1)}}, sl)
 		se := add(&Node{Op: OpSigmoid, Name: "sigmoid"}, gp)
 		y := add(&Node{Op: OpMul, Name: "se"}, sl, se)
-		pl := add(&Node{Op: OpSlice, Name: "plane", Slice: &Slice{Start: 3, End: 4}}, y)
+		pl := add(&Node{Op: OpChannelMax, Name: "plane"}, y)
 		y = add(&Node{Op: OpMul, Name: "spatial"}, y, pl)
 		y = add(&Node{Op: OpSiLU, Name: "silu"}, y)
 		y = add(&Node{Op: OpHardSwish, Name: "hswish"}, y)

@@ -38,16 +38,17 @@ const (
 	OpSoftmax     // softmax over the features of a [F] output
 	OpLogSoftmax  // log_softmax over the features of a [F] output
 	OpTanh
-	OpELU      // x > 0 ? x : Alpha*(exp(x) - 1)
-	OpSoftplus // log(1 + exp(x))
-	OpMish     // x * tanh(softplus(x))
-	OpClip     // clamp(x, Alpha, Beta): Hardtanh, clamp
-	OpPReLU    // x < 0 ? Slope[c]*x : x, a slope per channel
+	OpELU        // x > 0 ? x : Alpha*(exp(x) - 1)
+	OpSoftplus   // log(1 + exp(x))
+	OpMish       // x * tanh(softplus(x))
+	OpClip       // clamp(x, Alpha, Beta): Hardtanh, clamp
+	OpPReLU      // x < 0 ? Slope[c]*x : x, a slope per channel
+	OpChannelMax // max over the channels of each pixel: [C,H,W] -> [1,H,W]
 )
 
 var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity", "MaxPool2d",
 	"AvgPool2d", "Sigmoid", "Hardsigmoid", "Hardswish", "LeakyReLU", "SiLU", "Affine", "Mul", "Concat", "Slice", "ChannelShuffle", "Softmax", "LogSoftmax",
-	"Tanh", "ELU", "Softplus", "Mish", "Hardtanh", "PReLU"}
+	"Tanh", "ELU", "Softplus", "Mish", "Hardtanh", "PReLU", "ChannelMax"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {

@@ -175,6 +175,8 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 		mul(a, vals[nd.In[1]], out, n, ie/g.Tensors[nd.In[1]].Elems())
 	case OpSoftmax, OpLogSoftmax:
 		softmax(nd.Op, a, out, ie)
+	case OpChannelMax:
+		channelMax(a, out, inT.Shape[0], oe, 0, n)
 	case OpConcat, OpSlice, OpShuffle:
 		copyChannels(g, nd, vals, out, n)
 	case OpBatchNorm:

@@ -178,6 +178,8 @@ func TestMulConcat(t *testing.T) {
 	}
 	runOne(t, &Node{Op: OpMul}, [][]int{{1, 2, 2}, {1, 2, 2}}, [][]float32{a[:4], a[4:]}, []int{1, 2, 2},
 		[]float32{5, 12, 21, 32}, 0)
+	runOne(t, &Node{Op: OpChannelMax}, [][]int{{2, 2, 2}}, [][]float32{{1, -2, 3, 8, 5, 0, -3, 4}}, []int{1, 2, 2},
+		[]float32{5, 0, 3, 8}, 0)
 	// Spatial attention: each channel times the one plane.
 	runOne(t, &Node{Op: OpMul}, [][]int{{2, 2, 2}, {1, 2, 2}}, [][]float32{a, a[:4]}, []int{2, 2, 2},
 		[]float32{1, 4, 9, 16, 5, 12, 21, 32}, 0)
@@ -194,6 +196,7 @@ func TestNewOpShapeErrors(t *testing.T) {
 		{&Node{Op: OpMul}, [][]int{{2, 3, 3}, {3, 1, 1}}, "want equal shapes, or [C,H,W] and [C,1,1]"},
 		{&Node{Op: OpSoftmax}, [][]int{{2, 3, 3}}, "input shape [2 3 3], want [features]"},
 		{&Node{Op: OpClip, Unary: &Unary{Alpha: 1, Beta: 1}}, [][]int{{2, 3, 3}}, "clip bounds [1, 1]"},
+		{&Node{Op: OpChannelMax}, [][]int{{6}}, "want [C,H,W]"},
 		{&Node{Op: OpPReLU, Slope: []float32{1}}, [][]int{{2, 3, 3}}, "1 slopes for input shape [2 3 3]"},
 		{&Node{Op: OpConcat}, [][]int{{2, 3, 3}, {2, 4, 3}}, "differ past the channels"},
 		{&Node{Op: OpSlice, Slice: &Slice{2, 5}}, [][]int{{4, 1, 1}}, "channels [2, 5)"},

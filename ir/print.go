@@ -10,7 +10,7 @@ import (
 var fixedRepr = map[Op]string{
 	OpQuant: "QuantStub()", OpDeQuant: "DeQuantStub()", OpReLU: "ReLU()", OpReLU6: "ReLU6()",
 	OpMean: "mean(dim=[2, 3])", OpFlatten: "Flatten()", OpDropout: "Dropout(p=0.2, inplace=False)", OpIdentity: "Identity()",
-	OpSoftmax: "Softmax(dim=1)", OpLogSoftmax: "LogSoftmax(dim=1)",
+	OpSoftmax: "Softmax(dim=1)", OpLogSoftmax: "LogSoftmax(dim=1)", OpChannelMax: "amax(dim=1, keepdim=True)",
 }
 
 // Repr is a node in the spirit of PyTorch's module printout.

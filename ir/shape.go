@@ -225,6 +225,11 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 			return nil, fmt.Errorf("clip bounds [%v, %v]", n.Unary.Alpha, n.Unary.Beta)
 		}
 		return clone(in), nil
+	case OpChannelMax:
+		if err := want3(in); err != nil {
+			return nil, err
+		}
+		return []int{1, in[1], in[2]}, nil
 	case OpPReLU:
 		if len(in) == 0 || len(n.Slope) != in[0] {
 			return nil, fmt.Errorf("%d slopes for input shape %v", len(n.Slope), in)

@@ -59,11 +59,12 @@ const (
 	Shuffle    // channel gather of each pixel
 	AvgPool    // average over Geom's window, qparams passed through
 	WindowPool // max over a dilated window (Geom)
+	ChannelMax // max over each pixel's channels, qparams passed through
 )
 
 // Dense and Grouped are both "conv" in the generated comments.
 var kindNames = [...]string{"quantize", "pointwise conv", "depthwise conv", "conv", "conv", "add", "mean", "dequantize", "max pool",
-	"table", "mul", "concat", "slice", "shuffle", "avg pool", "max pool"}
+	"table", "mul", "concat", "slice", "shuffle", "avg pool", "max pool", "channel max"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -430,6 +431,11 @@ func (l *Layer) describe(tensor func(int) (*compiler.Tensor, error)) error {
 		return l.describeConcat(tensor, checkQ)
 	case compiler.KSlice, compiler.KShuffle:
 		return l.describeMove()
+	case compiler.KChannelMax:
+		if l.X.Zero != l.Y.Zero || l.X.Scale != l.Y.Scale || l.YD != (Dims{1, l.XD.H, l.XD.W}) {
+			return fmt.Errorf("channel max from %v to %v", l.X.Shape, l.Y.Shape)
+		}
+		l.Kind = ChannelMax
 	default:
 		return fmt.Errorf("%s has no int8 kernel yet", nd.Kind)
 	}

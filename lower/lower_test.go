@@ -297,7 +297,7 @@ func TestZooKinds(t *testing.T) {
 	}
 	// The tables after a conv read by nothing else are its epilogues.
 	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": Grouped, "se.pool": Mean,
-		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.mul": Mul, "sa": Dense, "sa.mul": Mul, "a": Depthwise, "b": Slice,
+		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.mul": Mul, "sa.max": ChannelMax, "sa.mean": Pointwise, "sa.cat": Concat, "sa": Dense, "sa.mul": Mul, "a": Depthwise, "b": Slice,
 		"b.lrelu": Table, "b.prelu": Table, "c": Table, "d": Mul, "d.tanh": Table, "d.elu": Table, "e.clip": Table, "a.silu": Table, "a.mish": Table, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "pool.relu6": Table, "rectpool": MaxPool,
 		"avgpool": AvgPool, "dilated": Grouped, "widen": Pointwise, "regnet": Grouped, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {

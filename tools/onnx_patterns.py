@@ -3,7 +3,7 @@ families take in ONNX (channel shuffle, chunk, squeeze-excitation, hardswish, Si
 rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a BatchNorm after a concat,
 arithmetic by constants, a Softmax or LogSoftmax head, the
 activations of hand-written CNNs, spatial attention,
-squeeze-excitation written with linear layers), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+squeeze-excitation written with linear layers, CBAM's spatial gate), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
 batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
@@ -215,6 +215,26 @@ class SELinear(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class CBAM(nn.Module):
+    """CBAM's spatial gate: the max and the mean over the channels (as torch.max(x, 1)[0].unsqueeze(1) and
+    torch.mean(x, 1).unsqueeze(1), and with keepdim), a conv to one plane, its sigmoid times the map."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.s1, self.s2 = nn.Conv2d(2, 1, 7, 1, 3, bias=False), nn.Conv2d(2, 1, 3, 1, 1)
+        self.bn = bn(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        g = torch.cat((torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1).unsqueeze(1)), dim=1)
+        x = self.c2(x * torch.sigmoid(self.bn(self.s1(g))))
+        g = torch.cat((x.amax(1, keepdim=True), x.mean(1, keepdim=True)), dim=1)
+        x = x * torch.sigmoid(self.s2(g))
+        return self.fc(x.mean((2, 3)))
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
@@ -222,7 +242,7 @@ def main():
     index = {}
     for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
                     ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial()),
-                    ("selinear", SELinear())]:
+                    ("selinear", SELinear()), ("cbam", CBAM())]:
         m.eval()
         with torch.no_grad():
             y = m(x)

@@ -23,7 +23,8 @@
 // Gather of one channel and its Unsqueeze (transform_input), a zero Pad folded
 // into the Conv or AveragePool after it, ShuffleNet's channel shuffle (Reshape
 // [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool, GlobalMaxPool
-// and ReduceMean over H, W, Flatten, Reshape and Squeeze to [N, features],
+// and ReduceMean over H, W, ReduceMax and ReduceMean over the channels (a
+// ChannelMax; a 1x1 conv of weights 1/C), Flatten, Reshape and Squeeze to [N, features],
 // Reshape and Unsqueeze of features computed from a global pool back to
 // [N, F, 1, 1] (a squeeze-excitation of linear layers, which become 1x1
 // convs) and its Expand into a Mul, Gemm (transA 0),

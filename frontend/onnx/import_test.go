@@ -82,6 +82,11 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("to", 1, 4, 8, 8))
 			m.Graph.Node[2] = node("Expand", "/Expand", []string{"r", "to"}, []string{"p"})
 		}), `node "/Expand" (Expand): to [1 4 8 8] from [0 4 8 8]: ptqc expands [N, C, 1, 1] to [N, C, H, W] only, into a Mul`},
+		{"max over H", edit(setNode(2, node("ReduceMax", "/ReduceMax", []string{"r"}, []string{"p"}, aInts("axes", 2)))),
+			`node "/ReduceMax" (ReduceMax): axes [2] (keepdims true): ptqc supports the max over the channels (axis 1) or, kept, over H and W (axes 2, 3) of an NCHW tensor`},
+		{"channel mean read squeezed", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node[2] = node("ReduceMean", "/ReduceMean", []string{"r"}, []string{"p"}, aInts("axes", 1), aInt("keepdims", 0))
+		}), `input 0 ("p") is one channel without its axis: ptqc takes it only into an Unsqueeze of axis 1`},
 		{"transformer op", edit(setNode(1, node("LayerNormalization", "/ln/LayerNormalization", []string{"c", "b"}, []string{"r"}))), `node "/ln/LayerNormalization" (LayerNormalization): op LayerNormalization: transformer-like families (ConvNeXt, ViT, Swin, MaxViT) are out of scope for ptqc`},
 		{"MatMul of runtime values", edit(setNode(4, node("MatMul", "/attn/MatMul", []string{"f", "f"}, []string{"y"}))), `node "/attn/MatMul" (MatMul): MatMul of two values computed at run time: transformer-like families`},
 		{"other domain", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[1].Domain = proto.String("com.microsoft") }), `node "/relu/Relu" (Relu): domain "com.microsoft"`},

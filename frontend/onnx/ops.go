@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,6 +47,7 @@ func init() {
 		"GlobalAveragePool":  (*importer).globalAvgPool,
 		"GlobalMaxPool":      (*importer).globalMaxPool,
 		"ReduceMean":         (*importer).reduceMean,
+		"ReduceMax":          (*importer).reduceMax,
 		"Flatten":            (*importer).flatten,
 		"Reshape":            (*importer).reshape,
 		"Gemm":               (*importer).gemm,
@@ -361,44 +363,104 @@ func (im *importer) globalMaxPool(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 func (im *importer) reduceMean(n *onnxpb.NodeProto, a *attrs) error {
-	keep, err := a.int("keepdims", 1)
+	keep, axes, err := im.reduceAxes(n, a)
 	if err != nil {
 		return err
 	}
-	var axes []int64
+	switch {
+	case slices.Equal(axes, []int64{1}):
+		return im.reduceChannels(n, keep, false)
+	case !slices.Equal(axes, []int64{2, 3}):
+		return fmt.Errorf("axes %v: ptqc supports the mean over H and W (axes 2, 3) or over the channels (axis 1) of an NCHW tensor", axes)
+	}
+	return im.mean(n, keep)
+}
+
+// reduceMax is ReduceMax over the channels (CBAM's spatial gate) or over H
+// and W (a global max pool).
+func (im *importer) reduceMax(n *onnxpb.NodeProto, a *attrs) error {
+	keep, axes, err := im.reduceAxes(n, a)
+	if err != nil {
+		return err
+	}
+	switch {
+	case slices.Equal(axes, []int64{1}):
+		return im.reduceChannels(n, keep, true)
+	case slices.Equal(axes, []int64{2, 3}) && keep:
+		return im.globalMaxPool(n, a)
+	}
+	return fmt.Errorf("axes %v (keepdims %v): ptqc supports the max over the channels (axis 1) or, kept, over H and W (axes 2, 3) of an NCHW tensor", axes, keep)
+}
+
+// reduceChannels is the max (ir's ChannelMax) or the mean (a 1x1 conv to
+// one channel of weights 1/C) over the channels of each pixel, [N, 1, H, W];
+// without keepdims [N, H, W], which only an Unsqueeze of axis 1 may read.
+func (im *importer) reduceChannels(n *onnxpb.NodeProto, keep, isMax bool) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	nd := &ir.Node{Op: ir.OpChannelMax}
+	if c := x.shape[1]; !isMax {
+		w := make([]float32, c)
+		for i := range w {
+			w[i] = 1 / float32(c)
+		}
+		nd = &ir.Node{Op: ir.OpConv, Conv: &ir.Conv{InC: c, OutC: 1, Groups: 1, Window: ir.SquareWindow(1, 1, 0), Weight: w}}
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	t, err := im.addInfer(nd, x.t)
+	if err != nil {
+		return err
+	}
+	if keep {
+		im.runtime(n, t, []int{x.shape[0], 1, x.shape[2], x.shape[3]})
+		return nil
+	}
+	im.set(n, 0, &value{t: t, shape: []int{x.shape[0], x.shape[2], x.shape[3]}, squeezed: true})
+	return nil
+}
+
+// reduceAxes reads a Reduce op's keepdims and axes (an attribute before
+// opset 18, an input from it), sorted and made non-negative for 4-D.
+func (im *importer) reduceAxes(n *onnxpb.NodeProto, a *attrs) (keep bool, axes []int64, err error) {
+	k, err := a.int("keepdims", 1)
+	if err != nil {
+		return false, nil, err
+	}
+	if k != 0 && k != 1 {
+		return false, nil, fmt.Errorf("keepdims %d", k)
+	}
 	if im.opset < 18 {
 		if axes, err = a.ints("axes", nil); err != nil {
-			return err
+			return false, nil, err
 		}
 	} else {
 		if _, err := a.int("noop_with_empty_axes", 0); err != nil {
-			return err
+			return false, nil, err
 		}
 		t, err := im.constInput(n, 1, "axes")
 		if err != nil {
-			return err
+			return false, nil, err
 		}
 		if t != nil {
 			if !t.isInt() || t.hasBatch() {
-				return errors.New("axes must be integers")
+				return false, nil, errors.New("axes must be integers")
 			}
 			axes = t.i
 		}
 	}
-	norm := map[int64]bool{}
-	for _, ax := range axes {
+	norm := make([]int64, len(axes))
+	for i, ax := range axes {
 		if ax < 0 {
 			ax += 4
 		}
-		norm[ax] = true
+		norm[i] = ax
 	}
-	if len(axes) != 2 || !norm[2] || !norm[3] {
-		return fmt.Errorf("axes %v: ptqc supports the mean over H and W (axes 2, 3) of an NCHW tensor", axes)
-	}
-	if keep != 0 && keep != 1 {
-		return fmt.Errorf("keepdims %d", keep)
-	}
-	return im.mean(n, keep == 1)
+	slices.Sort(norm)
+	return k == 1, slices.Compact(norm), nil
 }
 
 // toFeatures makes x a per-sample vector [N, F]: ir's Flatten, or nothing when

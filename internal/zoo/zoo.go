@@ -13,8 +13,8 @@ import (
 
 // Graph holds every op the imported families bring, in the patterns they
 // use: a rectangular grouped conv, hardswish, a
-// squeeze-excitation with hardsigmoid, SiLU and sigmoid, a spatial attention
-// (a sigmoid plane times every channel), the activations of
+// squeeze-excitation with hardsigmoid, SiLU and sigmoid, CBAM's spatial
+// attention (channel max and mean, a sigmoid plane times every channel), the activations of
 // hand-written CNNs (softplus, mish, PReLU, tanh, ELU, a clip), a standalone affine
 // with its ReLU (DenseNet's BatchNorm and ReLU after a concat), a ReLU6 that
 // fuses into nothing (after a pool), LeakyReLU,
@@ -35,7 +35,11 @@ func Graph(r *rand.Rand) *ir.Graph {
 	s = conv("se.fc2", s, 4, 8, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
 	s = add(ir.OpHardSigmoid, "se.hsig", &ir.Node{Unary: &ir.Unary{Alpha: 1.0 / 6, Beta: 0.5}}, s)
 	x = add(ir.OpMul, "se.mul", nil, x, s)
-	sa := conv("sa", x, 8, 1, 1, ir.SquareWindow(3, 1, 1), ir.ActNone) // spatial attention: one plane
+	// CBAM's spatial gate: the channels' max and mean, a conv to one plane.
+	sm := add(ir.OpChannelMax, "sa.max", nil, x)
+	sg := conv("sa.mean", x, 8, 1, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	sa := add(ir.OpConcat, "sa.cat", nil, sm, sg)
+	sa = conv("sa", sa, 2, 1, 1, ir.SquareWindow(3, 1, 1), ir.ActNone)
 	sa = add(ir.OpSigmoid, "sa.sig", nil, sa)
 	x = add(ir.OpMul, "sa.mul", nil, x, sa)
 	a := conv("a", x, 8, 8, 8, ir.SquareWindow(5, 1, 2), ir.ActNone) // depthwise 5x5
