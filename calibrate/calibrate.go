@@ -22,14 +22,16 @@ type Result struct {
 // Observed reports whether PyTorch puts an observer on n's output: the
 // QuantStub, each fused conv and linear, each add (add_relu) and mul, a
 // concat, and the elementwise ops whose output range is their own
-// (HardSwish, LeakyReLU, SiLU, ELU, PReLU, a standalone affine; Softplus
-// and Mish, which PyTorch leaves in float, likewise). Sigmoid, HardSigmoid
+// (HardSwish, LeakyReLU, SiLU, ELU, PReLU, GELU, a standalone affine;
+// Softplus, Mish, SELU, CELU, Softsign, Abs and Erf, which PyTorch leaves in
+// float, likewise). Sigmoid, HardSigmoid
 // and Tanh take FixedQParams instead; pooling, flatten, slice, the channel
 // shuffle and a clip (Hardtanh) keep their input's qparams.
 func Observed(n *ir.Node) bool {
 	switch n.Op {
-	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd, ir.OpMul, ir.OpConcat,
-		ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine, ir.OpELU, ir.OpPReLU, ir.OpSoftplus, ir.OpMish:
+	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpConcat,
+		ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine, ir.OpELU, ir.OpPReLU, ir.OpSoftplus, ir.OpMish,
+		ir.OpSELU, ir.OpCELU, ir.OpSoftsign, ir.OpAbs, ir.OpErf, ir.OpGELU:
 		return true
 	}
 	return false

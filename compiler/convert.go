@@ -119,13 +119,16 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 				return nil, fmt.Errorf("%s: %w", n.Name, err)
 			}
 			qn.Conv = c
-		case ir.OpAdd:
+		case ir.OpAdd, ir.OpSub:
 			a, b, q, err := binary(n)
 			if err != nil {
 				return nil, err
 			}
 			qn.Kind = KAdd
 			qn.Add = &Add{MA: float32(a.Scale / q.Scale), MB: float32(b.Scale / q.Scale)}
+			if n.Op == ir.OpSub { // a - b is the add of b's codes at a negative scale
+				qn.Add.MB = -qn.Add.MB
+			}
 			switch n.Act {
 			case ir.ActReLU:
 				qn.Add.ReLU = true
@@ -203,7 +206,8 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 				qn.Kind, qn.Perm = KShuffle, append([]int(nil), n.Perm...)
 			}
 		case ir.OpSigmoid, ir.OpHardSigmoid, ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine,
-			ir.OpTanh, ir.OpELU, ir.OpSoftplus, ir.OpMish, ir.OpPReLU:
+			ir.OpTanh, ir.OpELU, ir.OpSoftplus, ir.OpMish, ir.OpPReLU,
+			ir.OpSELU, ir.OpCELU, ir.OpSoftsign, ir.OpAbs, ir.OpErf, ir.OpGELU:
 			x, err := input(n, 0)
 			if err != nil {
 				return nil, err

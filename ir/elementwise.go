@@ -7,7 +7,8 @@ import (
 )
 
 // UnaryFunc is the float function of an elementwise op (ReLU, ReLU6, Sigmoid,
-// HardSigmoid, HardSwish, LeakyReLU, SiLU, Tanh, ELU, Softplus, Mish, Clip),
+// HardSigmoid, HardSwish, LeakyReLU, SiLU, Tanh, ELU, Softplus, Mish, Clip,
+// SELU, CELU, Softsign, Abs, Erf, GELU),
 // as PyTorch computes it to float32 rounding; nil for other ops (PReLU's is
 // per channel: ChannelFunc).
 // The int8 path builds its lookup tables from it.
@@ -45,6 +46,30 @@ func UnaryFunc(nd *Node) func(float32) float32 {
 	case OpClip:
 		lo, hi := nd.Unary.Alpha, nd.Unary.Beta
 		return func(x float32) float32 { return min(max(x, lo), hi) }
+	case OpSELU:
+		a, s := float64(nd.Unary.Alpha), float64(nd.Unary.Beta)
+		return func(x float32) float32 {
+			if x > 0 {
+				return float32(s * float64(x))
+			}
+			return float32(s * a * math.Expm1(float64(x)))
+		}
+	case OpCELU:
+		a := float64(nd.Unary.Alpha)
+		return func(x float32) float32 {
+			if x > 0 {
+				return x
+			}
+			return float32(a * math.Expm1(float64(x)/a))
+		}
+	case OpSoftsign:
+		return func(x float32) float32 { return float32(float64(x) / (1 + math.Abs(float64(x)))) }
+	case OpAbs:
+		return func(x float32) float32 { return float32(math.Abs(float64(x))) }
+	case OpErf:
+		return func(x float32) float32 { return float32(math.Erf(float64(x))) }
+	case OpGELU:
+		return func(x float32) float32 { return float32(float64(x) / 2 * (1 + math.Erf(float64(x)/math.Sqrt2))) }
 	}
 	return nil
 }

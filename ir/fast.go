@@ -102,7 +102,7 @@ func CompileWith(g *Graph, kt *floatk.Kernels) (*Program, error) {
 			p.gemmStep(st)
 		case nd.Op == OpLinear:
 			p.linearStep(st)
-		case nd.Op == OpAdd:
+		case nd.Op == OpAdd || nd.Op == OpSub:
 			st.kind = stepAdd
 		case nd.Op == OpMean:
 			st.kind = stepMean
@@ -439,7 +439,13 @@ func (p *Program) runStep(st *step, vals [][]float32, n int, pre Hook, part part
 		if len(b) != len(a) || len(a) != len(out) {
 			return nil, fmt.Errorf("add of %d and %d values into %d", len(a), len(b), len(out))
 		}
-		p.k.Add(a, b, out)
+		if nd.Op == OpSub {
+			for i := range out {
+				out[i] = a[i] - b[i]
+			}
+		} else {
+			p.k.Add(a, b, out)
+		}
 		activate(out, nd.Act) // add_relu
 	case stepCopy:
 		copy(out, a)

@@ -8,6 +8,7 @@ func hasOp(op Op) bool {
 	switch op {
 	case OpReLU, OpReLU6, OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU,
 		OpTanh, OpELU, OpSoftplus, OpMish, OpClip, OpPReLU, OpChannelMax,
+		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU,
 		OpMul, OpAffine, OpMaxPool, OpAvgPool, OpConcat, OpSlice, OpShuffle, OpSoftmax, OpLogSoftmax:
 		return true
 	}
@@ -57,7 +58,8 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 			e := inT.Elems()
 			perChannel(nd, a[s*e:(s+1)*e], out[s*e:(s+1)*e], c, rep)
 		})
-	case OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip:
+	case OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip,
+		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU:
 		f := UnaryFunc(nd)
 		elementwise(w, len(out), func(i0, i1 int) {
 			dst := out[i0:i1]

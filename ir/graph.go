@@ -44,11 +44,19 @@ const (
 	OpClip       // clamp(x, Alpha, Beta): Hardtanh, clamp
 	OpPReLU      // x < 0 ? Slope[c]*x : x, a slope per channel
 	OpChannelMax // max over the channels of each pixel: [C,H,W] -> [1,H,W]
+	OpSub        // In[0] - In[1], equal shapes; Act as OpAdd
+	OpSELU       // Beta * (x > 0 ? x : Alpha*(exp(x) - 1))
+	OpCELU       // x > 0 ? x : Alpha*(exp(x/Alpha) - 1)
+	OpSoftsign   // x / (1 + |x|)
+	OpAbs
+	OpErf
+	OpGELU // x/2 * (1 + erf(x/sqrt(2)))
 )
 
 var opNames = [...]string{"Quant", "DeQuant", "Conv2d", "BatchNorm2d", "ReLU", "ReLU6", "Add", "Mean", "Flatten", "Linear", "Dropout", "Identity", "MaxPool2d",
 	"AvgPool2d", "Sigmoid", "Hardsigmoid", "Hardswish", "LeakyReLU", "SiLU", "Affine", "Mul", "Concat", "Slice", "ChannelShuffle", "Softmax", "LogSoftmax",
-	"Tanh", "ELU", "Softplus", "Mish", "Hardtanh", "PReLU", "ChannelMax"}
+	"Tanh", "ELU", "Softplus", "Mish", "Hardtanh", "PReLU", "ChannelMax", "Sub",
+	"SELU", "CELU", "Softsign", "Abs", "Erf", "GELU"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -214,7 +222,8 @@ type Pool struct {
 }
 
 // Unary holds the constants of an elementwise op (LeakyReLU's slope,
-// HardSigmoid's alpha and beta, ELU's alpha, Clip's bounds).
+// HardSigmoid's alpha and beta, ELU's and CELU's alpha, SELU's alpha and
+// scale, Clip's bounds).
 type Unary struct{ Alpha, Beta float32 }
 
 // Affine is y = x*Scale[c] + Shift[c] over the C channels of the input

@@ -133,10 +133,16 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 			act = ActReLU6
 		}
 		activate(out, act)
-	case OpAdd:
+	case OpAdd, OpSub:
 		b := vals[nd.In[1]]
-		for i := range out {
-			out[i] = a[i] + b[i]
+		if nd.Op == OpSub {
+			for i := range out {
+				out[i] = a[i] - b[i]
+			}
+		} else {
+			for i := range out {
+				out[i] = a[i] + b[i]
+			}
 		}
 		activate(out, nd.Act)
 	case OpMaxPool, OpAvgPool:
@@ -152,7 +158,8 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 	case OpPReLU:
 		c := inT.Shape[0]
 		perChannel(nd, a, out, c, ie/c)
-	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip:
+	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip,
+		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU:
 		f := UnaryFunc(nd)
 		for i, v := range a {
 			out[i] = f(v)

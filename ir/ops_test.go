@@ -131,6 +131,13 @@ func TestElementwiseOps(t *testing.T) {
 		{Node{Op: OpSoftplus}, apply(func(v float64) float64 { return math.Log(1 + math.Exp(v)) })},
 		{Node{Op: OpMish}, apply(func(v float64) float64 { return v * math.Tanh(math.Log(1+math.Exp(v))) })},
 		{Node{Op: OpClip, Unary: &Unary{Alpha: -0.5, Beta: 3}}, apply(func(v float64) float64 { return clamp(v, -0.5, 3) })},
+		// torch.nn.functional's values at x (PyTorch 1.13).
+		{Node{Op: OpSELU, Unary: &Unary{Alpha: 1.6732632, Beta: 1.050701}}, []float32{-1.7258986, -1.1113307, -0.38889018, 0, 0.5253505, 2.101402, 3.6774535, 7.354907}},
+		{Node{Op: OpCELU, Unary: &Unary{Alpha: 0.5}}, []float32{-0.49983227, -0.43233237, -0.19673467, 0, 0.5, 2, 3.5, 7}},
+		{Node{Op: OpSoftsign}, []float32{-0.8, -0.5, -0.2, 0, 0.33333334, 0.6666667, 0.7777778, 0.875}},
+		{Node{Op: OpAbs}, []float32{4, 1, 0.25, 0, 0.5, 2, 3.5, 7}},
+		{Node{Op: OpErf}, []float32{-1, -0.8427008, -0.2763264, 0, 0.5204999, 0.9953223, 0.9999993, 1}},
+		{Node{Op: OpGELU}, []float32{-0.00012671947, -0.15865529, -0.10032343, 0, 0.3457312, 1.95450, 3.4991856, 7}},
 		{Node{Op: OpPReLU, Slope: []float32{0.5, -2}}, []float32{-2, -0.5, -0.125, 0, 0.5, 2, 3.5, 7}},
 		{Node{Op: OpAffine, Affine: &Affine{C: 2, Scale: []float32{2, -1}, Shift: []float32{0.5, 1}}},
 			[]float32{-7.5, -1.5, 0, 0.5, 0.5, -1, -2.5, -6}},
@@ -178,6 +185,8 @@ func TestMulConcat(t *testing.T) {
 	}
 	runOne(t, &Node{Op: OpMul}, [][]int{{1, 2, 2}, {1, 2, 2}}, [][]float32{a[:4], a[4:]}, []int{1, 2, 2},
 		[]float32{5, 12, 21, 32}, 0)
+	runOne(t, &Node{Op: OpSub, Act: ActReLU}, [][]int{{1, 2, 2}, {1, 2, 2}}, [][]float32{{1, 5, 3, 9}, {2, 4, 3, 1}}, []int{1, 2, 2},
+		[]float32{0, 1, 0, 8}, 0)
 	runOne(t, &Node{Op: OpChannelMax}, [][]int{{2, 2, 2}}, [][]float32{{1, -2, 3, 8, 5, 0, -3, 4}}, []int{1, 2, 2},
 		[]float32{5, 0, 3, 8}, 0)
 	// Spatial attention: each channel times the one plane.

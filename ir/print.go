@@ -35,6 +35,11 @@ func Repr(n *Node) string {
 			return "FloatFunctional(add_relu)"
 		}
 		return "FloatFunctional(add)"
+	case OpSub:
+		if n.Act == ActReLU {
+			return "sub_relu"
+		}
+		return "sub"
 	case OpMaxPool:
 		p := n.Pool
 		return fmt.Sprintf("MaxPool2d(kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s)", num(p.KH, p.KW), num(p.SH, p.SW), poolPads(&p.Window), num(p.DH, p.DW), pyBool(p.Ceil))
@@ -47,6 +52,10 @@ func Repr(n *Node) string {
 		return fmt.Sprintf("LeakyReLU(negative_slope=%g)", n.Unary.Alpha)
 	case OpELU:
 		return fmt.Sprintf("ELU(alpha=%g)", n.Unary.Alpha)
+	case OpSELU:
+		return fmt.Sprintf("SELU(alpha=%g, scale=%g)", n.Unary.Alpha, n.Unary.Beta)
+	case OpCELU:
+		return fmt.Sprintf("CELU(alpha=%g)", n.Unary.Alpha)
 	case OpClip:
 		return fmt.Sprintf("Hardtanh(min_val=%g, max_val=%g)", n.Unary.Alpha, n.Unary.Beta)
 	case OpPReLU:

@@ -31,7 +31,7 @@ func InferShapes(g *Graph) error {
 // arity is the number of inputs an op takes; 0 means one or more.
 func arity(op Op) int {
 	switch op {
-	case OpAdd, OpMul:
+	case OpAdd, OpSub, OpMul:
 		return 2
 	case OpConcat:
 		return 0
@@ -159,7 +159,7 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 			return nil, fmt.Errorf("input shape %v, %d scales and %d shifts for %d channels", in, len(a.Scale), len(a.Shift), a.C)
 		}
 		return clone(in), nil
-	case OpAdd:
+	case OpAdd, OpSub:
 		b := g.Tensors[n.In[1]].Shape
 		if !EqualShape(in, b) {
 			return nil, fmt.Errorf("operand shapes differ: %v and %v", in, b)
@@ -217,12 +217,15 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 			return nil, fmt.Errorf("input shape %v, want [%d]", in, n.Linear.In)
 		}
 		return []int{n.Linear.Out}, nil
-	case OpHardSigmoid, OpLeakyReLU, OpELU, OpClip:
+	case OpHardSigmoid, OpLeakyReLU, OpELU, OpClip, OpSELU, OpCELU:
 		if n.Unary == nil {
 			return nil, fmt.Errorf("no constants")
 		}
 		if n.Op == OpClip && !(n.Unary.Alpha < n.Unary.Beta) {
 			return nil, fmt.Errorf("clip bounds [%v, %v]", n.Unary.Alpha, n.Unary.Beta)
+		}
+		if n.Op == OpCELU && n.Unary.Alpha == 0 {
+			return nil, fmt.Errorf("CELU alpha 0")
 		}
 		return clone(in), nil
 	case OpChannelMax:
@@ -240,7 +243,8 @@ func outShape(g *Graph, n *Node) ([]int, error) {
 			return nil, fmt.Errorf("input shape %v, want [features]", in)
 		}
 		return clone(in), nil
-	case OpQuant, OpDeQuant, OpReLU, OpReLU6, OpDropout, OpIdentity, OpSigmoid, OpHardSwish, OpSiLU, OpTanh, OpSoftplus, OpMish:
+	case OpQuant, OpDeQuant, OpReLU, OpReLU6, OpDropout, OpIdentity, OpSigmoid, OpHardSwish, OpSiLU, OpTanh, OpSoftplus, OpMish,
+		OpSoftsign, OpAbs, OpErf, OpGELU:
 		return clone(in), nil
 	}
 	return nil, fmt.Errorf("unknown op")

@@ -295,15 +295,16 @@ func TestZooKinds(t *testing.T) {
 			t.Errorf("%s: %d table bytes packed, want %d", l.Node.Name, len(l.W), len(l.Node.Table.T))
 		}
 	}
-	// The tables after a conv read by nothing else are its epilogues.
+	// The tables after a conv read by nothing else are its epilogues, and
+	// so is a subtraction from its output.
 	want := map[string]Kind{"quant": Quantize, "stem": Dense, "grouped": Grouped, "se.pool": Mean,
 		"se.fc1": Pointwise, "e": Slice, "cat2": Concat, "se.fc2": Pointwise, "se.mul": Mul, "sa.max": ChannelMax, "sa.mean": Pointwise, "sa.cat": Concat, "sa": Dense, "sa.mul": Mul, "a": Depthwise, "b": Slice,
-		"b.lrelu": Table, "b.prelu": Table, "c": Table, "d": Mul, "d.tanh": Table, "d.elu": Table, "e.clip": Table, "a.silu": Table, "a.mish": Table, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "pool.relu6": Table, "rectpool": MaxPool,
-		"avgpool": AvgPool, "dilated": Grouped, "widen": Pointwise, "regnet": Grouped, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
+		"b.lrelu": Table, "b.prelu": Table, "c": Table, "d": Mul, "d.tanh": Table, "d.elu": Table, "d.sub": Add, "d.abs": Table, "d.erf": Table, "d.gelu": Table, "b.selu": Table, "b.celu": Table, "b.softsign": Table, "e.clip": Table, "a.silu": Table, "a.mish": Table, "cat": Concat, "shuffle": Shuffle, "bn": Table, "maxpool": MaxPool, "pool.relu6": Table, "rectpool": MaxPool,
+		"avgpool": AvgPool, "dilated": Grouped, "widen": Pointwise, "sub.conv": Pointwise, "regnet": Grouped, "resnext": Grouped, "head": Dense, "dequant": Dequantize}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]string{"grouped": "hs", "se.fc2": "se.hsig", "a": "a.softplus", "sa": "sa.sig"}, epi); diff != "" {
+	if diff := cmp.Diff(map[string]string{"grouped": "hs", "se.fc2": "se.hsig", "a": "a.softplus", "sa": "sa.sig", "sub.conv": "sub"}, epi); diff != "" {
 		t.Errorf("epilogue tables (-want +got):\n%s", diff)
 	}
 }

@@ -3,13 +3,15 @@ families take in ONNX (channel shuffle, chunk, squeeze-excitation, hardswish, Si
 rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a BatchNorm after a concat,
 arithmetic by constants, a Softmax or LogSoftmax head, the
 activations of hand-written CNNs, spatial attention,
-squeeze-excitation written with linear layers, CBAM's spatial gate), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+squeeze-excitation written with linear layers, CBAM's spatial gate, SELU, CELU, Softsign, GELU,
+differences of maps), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
 batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
     /usr/bin/python3 tools/onnx_patterns.py
 """
 import json
+import math
 import os
 
 import numpy as np
@@ -235,6 +237,25 @@ class CBAM(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class Acts2(nn.Module):
+    """More activations: SELU, CELU, Softsign (x / (1 + |x|) in the export), GELU as torch exports it and as
+    written by hand, abs, neg, a difference of two maps (with its ReLU), an Erf left alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 1)
+        self.c4 = nn.Conv2d(8, 8, 3, 1, 1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = F.selu(self.c1(x)) + F.celu(self.c1(x), 0.7)
+        x = F.gelu(self.c2(x))
+        x = F.softsign(self.c3(x)) - torch.abs(x).neg()
+        y = self.c4(x)
+        x = F.relu(x - 0.5 * y * (1.0 + torch.erf(y / math.sqrt(2.0))))
+        return self.fc(torch.erf(x).mean((2, 3)))
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
@@ -242,7 +263,7 @@ def main():
     index = {}
     for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
                     ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial()),
-                    ("selinear", SELinear()), ("cbam", CBAM())]:
+                    ("selinear", SELinear()), ("cbam", CBAM()), ("acts2", Acts2())]:
         m.eval()
         with torch.no_grad():
             y = m(x)

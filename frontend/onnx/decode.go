@@ -15,11 +15,14 @@
 // the leading one. Ops, each read per the model's opset: Conv (any kernel,
 // strides, four pads, dilation, group count; auto_pad), BatchNormalization
 // (inference), Relu, Clip (ReLU6, ReLU, or any other range), LeakyRelu,
-// Sigmoid, HardSigmoid, HardSwish (opset 14+), Tanh, Elu, Softplus, PRelu (a
-// constant slope, or one a channel), x*Sigmoid(x) as SiLU, x*HardSigmoid(x)
-// (alpha 1/6, beta 1/2) as hardswish, x*Tanh(Softplus(x)) as Mish, Add and Mul of runtime values (equal shapes; Mul also
-// [N,C,H,W] x [N,C,1,1] or [N,1,H,W]), Add, Sub, Mul, Div by scalar or per-channel constants
-// (an Affine; a MatMul's Add its bias), Concat, Split and Slice on channels, a
+// Sigmoid, HardSigmoid, HardSwish (opset 14+), Tanh, Elu, Selu, Celu,
+// Softplus, Softsign, Abs, Erf, Neg, PRelu (a constant slope, or one a
+// channel), x*Sigmoid(x) as SiLU, x*HardSigmoid(x) (alpha 1/6, beta 1/2) as
+// hardswish, x*Tanh(Softplus(x)) as Mish, GELU spelled with Erf (torch's
+// export or 0.5*x*(1+erf(x/sqrt 2))) as one GELU, x/(1+Abs(x)) as Softsign
+// (gelu.go), Add, Sub and Mul of runtime values (equal shapes; Mul also
+// [N,C,H,W] x [N,C,1,1] or [N,1,H,W]), Add, Sub, Mul, Div by scalar or
+// per-channel constants (an Affine; a MatMul's Add its bias), Concat, Split and Slice on channels, a
 // Gather of one channel and its Unsqueeze (transform_input), a zero Pad folded
 // into the Conv or AveragePool after it, ShuffleNet's channel shuffle (Reshape
 // [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool, GlobalMaxPool
@@ -34,7 +37,7 @@
 // Concat, Cast, Constant, ConstantOfShape, Range, Slice, Transpose, Add, Sub,
 // Mul, Div and Reshape on constants are folded. Anything else is an error
 // naming the node, its op and what is missing; ops only transformer-like models
-// have (LayerNormalization, Erf, Gelu, Einsum) refuse the graph as out
+// have (LayerNormalization, Einsum) refuse the graph as out
 // of scope. ir nodes are named after the PyTorch module paths that torch's
 // scoped node names spell ("/layer1/layer1.0/conv1/Conv" is layer1.0.conv1).
 package onnx

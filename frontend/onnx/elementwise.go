@@ -53,6 +53,53 @@ func (im *importer) softplus(n *onnxpb.NodeProto, a *attrs) error {
 	return im.activation(n, ir.OpSoftplus, nil)
 }
 
+// unaryOps are the ONNX ops without attributes that map onto one ir op.
+var unaryOps = map[string]ir.Op{"Softsign": ir.OpSoftsign, "Abs": ir.OpAbs, "Erf": ir.OpErf}
+
+func (im *importer) unary(n *onnxpb.NodeProto, a *attrs) error {
+	return im.activation(n, unaryOps[n.GetOpType()], nil)
+}
+
+func (im *importer) selu(n *onnxpb.NodeProto, a *attrs) error {
+	alpha, err := a.float("alpha", 1.67326319217681884765625)
+	if err != nil {
+		return err
+	}
+	gamma, err := a.float("gamma", 1.05070102214813232421875)
+	if err != nil {
+		return err
+	}
+	if !isFinite(alpha) || !isFinite(gamma) {
+		return fmt.Errorf("alpha %v, gamma %v", alpha, gamma)
+	}
+	return im.activation(n, ir.OpSELU, &ir.Unary{Alpha: alpha, Beta: gamma})
+}
+
+func (im *importer) celu(n *onnxpb.NodeProto, a *attrs) error {
+	alpha, err := a.float("alpha", 1)
+	if err != nil {
+		return err
+	}
+	if !isFinite(alpha) || alpha == 0 {
+		return fmt.Errorf("alpha %v", alpha)
+	}
+	return im.activation(n, ir.OpCELU, &ir.Unary{Alpha: alpha})
+}
+
+// neg is -x: an Affine of scale -1.
+func (im *importer) neg(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.runtimeInput(n, 0)
+	if err != nil {
+		return err
+	}
+	c := x.shape[1]
+	af := &ir.Affine{C: c, Scale: make([]float32, c), Shift: make([]float32, c)}
+	for i := range af.Scale {
+		af.Scale[i] = -1
+	}
+	return im.emit(n, &ir.Node{Op: ir.OpAffine, Affine: af}, x.shape, x.t)
+}
+
 func (im *importer) elu(n *onnxpb.NodeProto, a *attrs) error {
 	alpha, err := a.float("alpha", 1)
 	if err != nil {
@@ -221,6 +268,10 @@ func (im *importer) arith(n *onnxpb.NodeProto, a *attrs) error {
 			scale[i], shift[i] = 1, c[i]
 		}
 	case op == "Mul":
+		if p := im.g.Producer(x.t); allEqual(c, 0.5) && im.geluOf(p) {
+			im.runtime(n, x.t, x.shape)
+			return nil
+		}
 		copy(scale, c)
 	case op == "Sub" && k == 0:
 		for i := range c {
@@ -252,6 +303,15 @@ func (im *importer) arith(n *onnxpb.NodeProto, a *attrs) error {
 	}
 	im.runtime(n, t, x.shape)
 	return nil
+}
+
+func allEqual(v []float32, c float32) bool {
+	for _, x := range v {
+		if x != c {
+			return false
+		}
+	}
+	return true
 }
 
 func allZero(v []float32) bool {
@@ -301,7 +361,16 @@ func (im *importer) perChannel(x *value, c *tensor, name string) ([]float32, err
 	return out, nil
 }
 
-// binary is Add or Mul of two runtime values: equal shapes, or for Mul the
+// moduleName names nd after its module ("stem.2", not "stem.2/Sigmoid")
+// where that is free.
+func (im *importer) moduleName(nd *ir.Node) {
+	if i := strings.LastIndex(nd.Name, "/"); i > 0 && !im.used[nd.Name[:i]] {
+		im.used[nd.Name[:i]] = true
+		nd.Name = nd.Name[:i]
+	}
+}
+
+// binary is Add, Sub or Mul of two runtime values: equal shapes, or for Mul the
 // squeeze-excitation [N, C, H, W] x [N, C, 1, 1] in either order; x *
 // Sigmoid(x) is a SiLU, x * HardSigmoid(x) with alpha 1/6, beta 1/2 a
 // HardSwish.
@@ -311,11 +380,31 @@ func (im *importer) binary(n *onnxpb.NodeProto, op string, x, y *value) error {
 			im.runtime(n, t, x.shape)
 			return nil
 		}
+		if a, half, chain, ok := im.geluProduct(x.t, y.t); ok && half {
+			nd := &ir.Node{Op: ir.OpMul}
+			t, err := im.addInfer(nd, x.t, y.t)
+			if err != nil {
+				return err
+			}
+			im.toGELU(nd, a, chain)
+			im.runtime(n, t, x.shape)
+			return nil
+		}
+	}
+	if op == "Div" && ir.EqualShape(x.shape, y.shape) {
+		if t, ok := im.softsign(x.t, y.t); ok {
+			im.runtime(n, t, x.shape)
+			return nil
+		}
 	}
 	same := ir.EqualShape(x.shape, y.shape) && ir.EqualShape(im.g.Tensors[x.t].Shape, im.g.Tensors[y.t].Shape)
 	switch {
-	case op == "Add" && same:
-		t, err := im.addInfer(&ir.Node{Op: ir.OpAdd}, x.t, y.t)
+	case (op == "Add" || op == "Sub") && same:
+		o := ir.OpAdd
+		if op == "Sub" {
+			o = ir.OpSub
+		}
+		t, err := im.addInfer(&ir.Node{Op: o}, x.t, y.t)
 		if err != nil {
 			return err
 		}
@@ -338,10 +427,10 @@ func (im *importer) binary(n *onnxpb.NodeProto, op string, x, y *value) error {
 			return nil
 		}
 		return fmt.Errorf("operand shapes %v and %v: ptqc multiplies equal shapes and [N, C, H, W] by [N, C, 1, 1] or [N, 1, H, W]", x.shape, y.shape)
-	case op == "Add":
-		return fmt.Errorf("operand shapes %v and %v differ: ptqc adds tensors of one shape, without broadcasting", x.shape, y.shape)
+	case op == "Add" || op == "Sub":
+		return fmt.Errorf("operand shapes %v and %v differ: ptqc adds and subtracts tensors of one shape, without broadcasting", x.shape, y.shape)
 	}
-	return fmt.Errorf("%s of two values computed at run time is not supported (Add and Mul are)", op)
+	return fmt.Errorf("%s of two values computed at run time is not supported (Add, Sub and Mul are)", op)
 }
 
 // gate turns the Sigmoid or HardSigmoid(1/6, 1/2) of one operand, read
@@ -368,11 +457,7 @@ func (im *importer) gate(x, y *value) (int, bool) {
 		default:
 			continue
 		}
-		// Named after the module ("stem.2", not "stem.2/Sigmoid") where free.
-		if i := strings.LastIndex(nd.Name, "/"); i > 0 && !im.used[nd.Name[:i]] {
-			im.used[nd.Name[:i]] = true
-			nd.Name = nd.Name[:i]
-		}
+		im.moduleName(nd)
 		return g.t, true
 	}
 	return 0, false

@@ -539,7 +539,7 @@ func fuseReLUs(g *ir.Graph) {
 		case n.Op == ir.OpReLU6 && p.Op == ir.OpReLU:
 			n.In[0] = p.In[0]
 			drop[p] = true
-		case n.Op == ir.OpReLU && p.Op == ir.OpAdd && p.Act == ir.ActNone:
+		case n.Op == ir.OpReLU && (p.Op == ir.OpAdd || p.Op == ir.OpSub) && p.Act == ir.ActNone:
 			p.Act, p.Out = ir.ActReLU, n.Out
 			drop[n] = true
 		}

@@ -54,7 +54,9 @@ func TestImportErrors(t *testing.T) {
 		m    *onnxpb.ModelProto
 		want string
 	}{
-		{"unsupported op", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}))), `node "/act/Selu" (Selu): op Selu is not supported`},
+		{"unsupported op", edit(setNode(1, node("Resize", "/up/Resize", []string{"c"}, []string{"r"}))), `node "/up/Resize" (Resize): op Resize is not supported`},
+		{"CELU alpha 0", edit(setNode(1, node("Celu", "/act/Celu", []string{"c"}, []string{"r"}, aFloat("alpha", 0)))), `node "/act/Celu" (Celu): alpha 0`},
+		{"SELU gamma", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}, aFloat("gamma", float32(math.Inf(1)))))), `node "/act/Selu" (Selu): alpha 1.6732632, gamma +Inf`},
 		{"softmax inside", edit(func(m *onnxpb.ModelProto) {
 			g := m.Graph
 			g.Node = append(g.Node[:4], node("Softmax", "/Softmax", []string{"f"}, []string{"s"}, aInt("axis", 1)),
@@ -209,7 +211,7 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Node[2] = node("Mul", "/mul/Mul", []string{"c", "k"}, []string{"r"})
 		}), `node "/Constant" (Constant): value: no tensor`},
 		{"input past the activation limit", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 8192, 8192) }), `graph input "x": [3 8192 8192] has 2.01e+08 elements per sample, more than the limit of 67108864`},
-		{"Sub of runtime values", edit(setNode(1, node("Sub", "/sub/Sub", []string{"c", "c"}, []string{"r"}))), `node "/sub/Sub" (Sub): Sub of two values computed at run time is not supported (Add and Mul are)`},
+		{"Div of runtime values", edit(setNode(1, node("Div", "/div/Div", []string{"c", "c"}, []string{"r"}))), `node "/div/Div" (Div): Div of two values computed at run time is not supported (Add, Sub and Mul are)`},
 		{"batch arithmetic", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("zero", 0), i64("two", 2), i64("m1", -1))
 			shapeFlatten(m,

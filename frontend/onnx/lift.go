@@ -36,7 +36,7 @@ func (im *importer) lift(t int) bool {
 		case p.Op == ir.OpLinear && p.Act == ir.ActNone, p.Op == ir.OpAffine, p.Op == ir.OpPReLU,
 			ir.UnaryFunc(p) != nil:
 			ins = p.In[:1]
-		case p.Op == ir.OpAdd || p.Op == ir.OpMul && ir.EqualShape(im.g.Tensors[p.In[0]].Shape, im.g.Tensors[p.In[1]].Shape):
+		case p.Op == ir.OpAdd || p.Op == ir.OpSub || p.Op == ir.OpMul && ir.EqualShape(im.g.Tensors[p.In[0]].Shape, im.g.Tensors[p.In[1]].Shape):
 			ins = p.In
 		default:
 			return false

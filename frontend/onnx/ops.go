@@ -31,6 +31,12 @@ func init() {
 		"Tanh":               (*importer).tanh,
 		"Elu":                (*importer).elu,
 		"Softplus":           (*importer).softplus,
+		"Selu":               (*importer).selu,
+		"Celu":               (*importer).celu,
+		"Softsign":           (*importer).unary,
+		"Abs":                (*importer).unary,
+		"Erf":                (*importer).unary,
+		"Neg":                (*importer).neg,
 		"PRelu":              (*importer).prelu,
 		"Add":                (*importer).arith,
 		"Sub":                (*importer).arith,
@@ -83,12 +89,12 @@ func init() {
 }
 
 // transformerOps are ops only the transformer-like families (ConvNeXt, ViT,
-// Swin, MaxViT) have among torchvision's classifiers (their layer norm,
-// GELU, attention einsum): a graph holding one is refused before its
-// import, at that node. (Their attention's Softmax is refused by softmax:
+// Swin, MaxViT) have among torchvision's classifiers (their layer norm and
+// attention einsum; GELU, a CNN's activation too, is imported): a graph
+// holding one is refused before its import, at that node. (Their attention's Softmax is refused by softmax:
 // it is not over the classes of the output.)
 var transformerOps = map[string]bool{
-	"LayerNormalization": true, "Erf": true, "Gelu": true, "Einsum": true,
+	"LayerNormalization": true, "Einsum": true,
 }
 
 // errTransformer is the refusal of an op or form only transformer-like models have.

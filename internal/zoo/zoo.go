@@ -15,8 +15,10 @@ import (
 // use: a rectangular grouped conv, hardswish, a
 // squeeze-excitation with hardsigmoid, SiLU and sigmoid, CBAM's spatial
 // attention (channel max and mean, a sigmoid plane times every channel), the activations of
-// hand-written CNNs (softplus, mish, PReLU, tanh, ELU, a clip), a standalone affine
-// with its ReLU (DenseNet's BatchNorm and ReLU after a concat), a ReLU6 that
+// hand-written CNNs (softplus, mish, PReLU, tanh, ELU, a clip, SELU, CELU,
+// softsign, abs, erf, GELU), a standalone affine
+// with its ReLU (DenseNet's BatchNorm and ReLU after a concat), subtractions
+// (one into a conv's epilogue, with a ReLU), a ReLU6 that
 // fuses into nothing (after a pool), LeakyReLU,
 // concats of differing and of equal qparams, slices and a channel shuffle,
 // ceil-mode, rectangular and count_include_pad pools, a dilated grouped conv,
@@ -49,10 +51,17 @@ func Graph(r *rand.Rand) *ir.Graph {
 	b := add(ir.OpSlice, "b", &ir.Node{Slice: &ir.Slice{Start: 2, End: 6}}, x)
 	b = add(ir.OpLeakyReLU, "b.lrelu", &ir.Node{Unary: &ir.Unary{Alpha: 0.1}}, b)
 	b = add(ir.OpPReLU, "b.prelu", &ir.Node{Slope: []float32{0.5, -0.25, 2, 0}}, b)
+	b = add(ir.OpSELU, "b.selu", &ir.Node{Unary: &ir.Unary{Alpha: 1.6732632, Beta: 1.050701}}, b)
+	b = add(ir.OpCELU, "b.celu", &ir.Node{Unary: &ir.Unary{Alpha: 0.7}}, b)
+	b = add(ir.OpSoftsign, "b.softsign", nil, b)
 	c := add(ir.OpSigmoid, "c", nil, x)
 	d := add(ir.OpMul, "d", nil, c, x) // elementwise
 	d = add(ir.OpTanh, "d.tanh", nil, d)
 	d = add(ir.OpELU, "d.elu", &ir.Node{Unary: &ir.Unary{Alpha: 0.5}}, d)
+	d = add(ir.OpSub, "d.sub", nil, d, c) // the add kernel at a negative scale
+	d = add(ir.OpAbs, "d.abs", nil, d)
+	d = add(ir.OpErf, "d.erf", nil, d)
+	d = add(ir.OpGELU, "d.gelu", nil, d)
 	// A concat of x and a slice of it: with a min/max observer its qparams
 	// are x's, and its inputs are copied.
 	e := add(ir.OpSlice, "e", &ir.Node{Slice: &ir.Slice{Start: 0, End: 3}}, x)
@@ -70,6 +79,8 @@ func Graph(r *rand.Rand) *ir.Graph {
 	x = add(ir.OpAvgPool, "avgpool", &ir.Node{Pool: &ir.Pool{Window: ir.SquareWindow(2, 2, 1), Ceil: true, CountPad: true}}, x) // 39x3x2
 	x = conv("dilated", x, 39, 24, 3, ir.Window{KH: 2, KW: 2, SH: 1, SW: 1, PadT: 1, PadL: 1, PadB: 1, PadR: 1, DH: 2, DW: 1}, ir.ActReLU)
 	x = conv("widen", x, 24, 40, 1, ir.SquareWindow(1, 1, 0), ir.ActReLU)
+	y := conv("sub.conv", x, 40, 40, 1, ir.SquareWindow(1, 1, 0), ir.ActNone)
+	x = add(ir.OpSub, "sub", &ir.Node{Act: ir.ActReLU}, x, y)                                                                                                 // x - conv(x): the conv's epilogue, the conv's codes at a negative scale
 	x = conv("regnet", x, 40, 40, 5, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                    // 8 -> 8 a group, 2.5 units
 	x = conv("resnext", x, 40, 12, 4, ir.SquareWindow(3, 1, 1), ir.ActReLU)                                                                                   // square grouped
 	x = add(ir.OpMaxPool, "rectpool", &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: 2, KW: 3, SH: 1, SW: 1, PadL: 1, PadR: 1, DH: 1, DW: 1}, Ceil: true}}, x) // 12x2x3
