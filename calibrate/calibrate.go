@@ -24,9 +24,9 @@ type Result struct {
 // concat, and the elementwise ops whose output range is their own
 // (HardSwish, LeakyReLU, SiLU, ELU, PReLU, GELU, a standalone affine;
 // Softplus, Mish, SELU, CELU, Softsign, Abs and Erf, which PyTorch leaves in
-// float, likewise). Sigmoid, HardSigmoid
-// and Tanh take FixedQParams instead; pooling, flatten, slice, the channel
-// shuffle and a clip (Hardtanh) keep their input's qparams.
+// float, likewise). Sigmoid, HardSigmoid and Tanh take FixedQParams instead;
+// pooling, flatten, slice, the channel shuffle and a clip (Hardtanh) keep
+// their input's qparams.
 func Observed(n *ir.Node) bool {
 	switch n.Op {
 	case ir.OpQuant, ir.OpConv, ir.OpLinear, ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpConcat,

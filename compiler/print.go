@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ptqc/ptqc/frontend/onnx"
 	"github.com/ptqc/ptqc/ir"
 )
 
@@ -148,7 +149,12 @@ func Print(w io.Writer, m *Model) error {
 	for _, n := range m.Nodes {
 		width = max(width, len(n.Name))
 	}
-	fmt.Fprintf(w, "MobileNetV2(  # quantized, qconfig %s\n", m.Meta.QConfig)
+	// The description archs print as their PyTorch class; an ONNX graph has none.
+	name := "MobileNetV2"
+	if m.Desc != nil && m.Desc.Arch == onnx.Arch {
+		name = "Model"
+	}
+	fmt.Fprintf(w, "%s(  # quantized, qconfig %s\n", name, m.Meta.QConfig)
 	for _, n := range m.Nodes {
 		if _, err := fmt.Fprintf(w, "  (%s): %-*s %s\n", n.Name, width-len(n.Name), "", m.Repr(n)); err != nil {
 			return err

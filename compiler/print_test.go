@@ -1,6 +1,11 @@
 package compiler
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/ptqc/ptqc/frontend/onnx"
+)
 
 func TestPythonFloats(t *testing.T) {
 	// Python's repr(float(np.float32(v))) and str(torch.tensor([that])) in
@@ -25,6 +30,21 @@ func TestPythonFloats(t *testing.T) {
 		}
 		if got := torchScalar(c.v); got != c.torch {
 			t.Errorf("torchScalar(%v) = %s, want %s", c.v, got, c.torch)
+		}
+	}
+}
+
+// TestPrintName: a quantized ONNX model prints under no architecture's name.
+func TestPrintName(t *testing.T) {
+	m, _, _ := zooModel(t)
+	for arch, want := range map[string]string{onnx.Arch: "Model(  # quantized, qconfig fbgemm\n", "mobilenetv2": "MobileNetV2(  # quantized, qconfig fbgemm\n"} {
+		m.Desc.Arch = arch
+		var b strings.Builder
+		if err := Print(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(b.String(), want) {
+			t.Errorf("arch %s: printed %q..., want %q", arch, b.String()[:min(b.Len(), 60)], want)
 		}
 	}
 }
