@@ -38,7 +38,8 @@
 // Mul, Div and Reshape on constants are folded. Anything else is an error
 // naming the node, its op and what is missing; ops only transformer-like models
 // have (LayerNormalization, Einsum) refuse the graph as out
-// of scope. ir nodes are named after the PyTorch module paths that torch's
+// of scope, and an InstanceNormalization (InstanceNorm, GroupNorm) at that
+// node, before the Reshape that precedes a GroupNorm's. ir nodes are named after the PyTorch module paths that torch's
 // scoped node names spell ("/layer1/layer1.0/conv1/Conv" is layer1.0.conv1).
 package onnx
 

@@ -110,8 +110,16 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 		return nil, err
 	}
 	for _, n := range order {
-		if op := n.GetOpType(); transformerOps[op] && (n.GetDomain() == "" || n.GetDomain() == "ai.onnx") {
+		op := n.GetOpType()
+		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
+			continue
+		}
+		if transformerOps[op] {
 			return nil, fmt.Errorf("node %q (%s): %w", displayName(n), op, errTransformer("op "+op))
+		}
+		if op == "InstanceNormalization" {
+			// GroupNorm exports as a Reshape to [N, G, -1] first: name the norm, not the reshape.
+			return nil, fmt.Errorf("node %q (%s): normalization by statistics of each sample (InstanceNorm, GroupNorm) is not supported: ptqc folds BatchNorm's running statistics", displayName(n), op)
 		}
 	}
 	im.names = nodeNames(order)

@@ -55,6 +55,7 @@ func TestImportErrors(t *testing.T) {
 		want string
 	}{
 		{"unsupported op", edit(setNode(1, node("Resize", "/up/Resize", []string{"c"}, []string{"r"}))), `node "/up/Resize" (Resize): op Resize is not supported`},
+		{"instance norm", edit(setNode(1, node("InstanceNormalization", "/gn/InstanceNormalization", []string{"c", "fb", "fb"}, []string{"r"}))), `node "/gn/InstanceNormalization" (InstanceNormalization): normalization by statistics of each sample (InstanceNorm, GroupNorm) is not supported`},
 		{"CELU alpha 0", edit(setNode(1, node("Celu", "/act/Celu", []string{"c"}, []string{"r"}, aFloat("alpha", 0)))), `node "/act/Celu" (Celu): alpha 0`},
 		{"SELU gamma", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}, aFloat("gamma", float32(math.Inf(1)))))), `node "/act/Selu" (Selu): alpha 1.6732632, gamma +Inf`},
 		{"softmax inside", edit(func(m *onnxpb.ModelProto) {
