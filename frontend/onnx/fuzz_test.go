@@ -140,9 +140,9 @@ func checkGraph(t *testing.T, m *Model, anyIO bool) {
 var (
 	recipeOps = []string{"Conv", "BatchNormalization", "Relu", "Clip", "Add", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "MaxPool", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Div", "Mul", "Sub", "Constant", "Sigmoid",
 		"LeakyRelu", "HardSigmoid", "HardSwish", "AveragePool", "Split", "Slice", "Pad", "Transpose", "ConstantOfShape", "Range", "Softmax",
-		"LogSoftmax", "Tanh", "Elu", "Softplus", "PRelu", "Expand", "GlobalMaxPool", "ReduceMax"}
+		"LogSoftmax", "Tanh", "Elu", "Softplus", "PRelu", "Expand", "GlobalMaxPool", "ReduceMax", "Selu", "Celu", "Softsign", "Abs", "Erf", "Neg"}
 	recipeAttrs = []string{"kernel_shape", "pads", "strides", "dilations", "group", "axes", "axis", "keepdims", "transB", "transA", "alpha", "to", "ceil_mode", "auto_pad", "value_ints", "value_int", "epsilon", "allowzero",
-		"perm", "split", "num_outputs", "count_include_pad", "beta", "storage_order"}
+		"perm", "split", "num_outputs", "count_include_pad", "beta", "storage_order", "gamma"}
 )
 
 // recipe edits the shape-subgraph form of the tiny model as b says, three
