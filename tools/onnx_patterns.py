@@ -4,7 +4,7 @@ rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a Batc
 arithmetic by constants, a Softmax or LogSoftmax head, the
 activations of hand-written CNNs, spatial attention,
 squeeze-excitation written with linear layers, CBAM's spatial gate, SELU, CELU, Softsign, GELU,
-differences of maps), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
+differences of maps, ECA-Net's conv along the channels), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
 batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
@@ -256,6 +256,29 @@ class Acts2(nn.Module):
         return self.fc(torch.erf(x).mean((2, 3)))
 
 
+class ECA(nn.Module):
+    """ECA-Net's channel attention: the pooled channels convolved as a sequence by a 1-D conv of one channel
+    (squeeze(-1), transpose(-1, -2), Conv1d, transpose back, unsqueeze(-1)), its sigmoid times the map; k 3 and
+    a dilated k 5 with a bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 12, 3, 2, 1)
+        self.e1, self.e2 = nn.Conv1d(1, 1, 3, padding=1, bias=False), nn.Conv1d(1, 1, 5, padding=4, dilation=2)
+        self.fc = nn.Linear(12, 5)
+
+    @staticmethod
+    def gate(x, conv):
+        y = F.adaptive_avg_pool2d(x, 1)
+        y = conv(y.squeeze(-1).transpose(-1, -2)).transpose(-1, -2).unsqueeze(-1)
+        return x * torch.sigmoid(y).expand_as(x)
+
+    def forward(self, x):
+        x = self.gate(F.relu(self.c1(x)), self.e1)
+        x = self.gate(F.relu(self.c2(x)), self.e2)
+        return self.fc(x.mean((2, 3)))
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
@@ -263,7 +286,8 @@ def main():
     index = {}
     for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
                     ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial()),
-                    ("selinear", SELinear()), ("cbam", CBAM()), ("acts2", Acts2())]:
+                    ("selinear", SELinear()), ("cbam", CBAM()), ("acts2", Acts2()),
+                    ("eca", ECA())]:
         m.eval()
         with torch.no_grad():
             y = m(x)

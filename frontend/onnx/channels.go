@@ -370,12 +370,17 @@ func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
 
 // transpose is the middle of a channel shuffle, or the identity.
 func (im *importer) transpose(n *onnxpb.NodeProto, a *attrs) error {
-	x, err := im.plainInput(n)
-	if x == nil {
-		return err
-	}
 	perm, err := a.ints("perm", nil)
 	if err != nil {
+		return err
+	}
+	if x, err := im.input(n, 0); err != nil {
+		return err
+	} else if ok, err := im.transposeRow(n, x, perm); ok {
+		return err
+	}
+	x, err := im.plainInput(n)
+	if x == nil {
 		return err
 	}
 	r := len(x.shape)
@@ -503,6 +508,21 @@ func (im *importer) unsqueeze(n *onnxpb.NodeProto, a *attrs) error {
 	}
 	if x != nil && x.c == nil && (x.half || len(x.shape) == 2 && x.pads == nil && x.view == nil && !x.squeezed && x.expand == nil) {
 		return im.unsqueezeFeatures(n, a, x)
+	}
+	if x != nil && x.c == nil && im.pooledColumn(x) {
+		// ECA's unsqueeze(-1) back to [N, C, 1, 1].
+		axes, err := im.runtimeAxes(n, a)
+		if err != nil {
+			return err
+		}
+		if len(axes) != 1 || axes[0] != 3 && axes[0] != -1 {
+			return fmt.Errorf("axes %v of %v: ptqc unsqueezes a pooled [N, C, 1] only to [N, C, 1, 1]", axes, x.shape)
+		}
+		if err := im.onlyOutputs(n, 1); err != nil {
+			return err
+		}
+		im.set(n, 0, &value{t: x.t, shape: append(slices.Clone(x.shape), 1)})
+		return nil
 	}
 	if x == nil || !x.squeezed {
 		_, err := im.runtimeInput(n, 0)

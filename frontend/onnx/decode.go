@@ -30,7 +30,8 @@
 // ChannelMax; a 1x1 conv of weights 1/C), Flatten, Reshape and Squeeze to [N, features],
 // Reshape and Unsqueeze of features computed from a global pool back to
 // [N, F, 1, 1] (a squeeze-excitation of linear layers, which become 1x1
-// convs) and its Expand into a Mul, Gemm (transA 0),
+// convs) and its Expand into a Mul, ECA-Net's Conv1d along the pooled
+// channels (a 1x1 conv with a banded weight matrix, eca.go), Gemm (transA 0),
 // MatMul with a constant, MaxPool, AveragePool (ceil mode, pads,
 // count_include_pad), Identity, Dropout, Softmax and LogSoftmax over the
 // classes of the graph's output; Shape, Gather, Unsqueeze, Squeeze,

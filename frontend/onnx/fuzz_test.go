@@ -22,7 +22,7 @@ func seeds(f *testing.F) [][]byte {
 	}
 	w := tinyWeights()[0]
 	var patterns [][]byte
-	for _, name := range []string{"shuffle", "mobilev3", "efficient", "geometry"} {
+	for _, name := range []string{"shuffle", "mobilev3", "efficient", "geometry", "acts2", "eca"} {
 		b, err := os.ReadFile(filepath.Join(testdata, "onnx_patterns", name+"_op13.onnx"))
 		if err != nil {
 			f.Fatal(err)

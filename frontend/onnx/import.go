@@ -39,6 +39,10 @@ type value struct {
 	// expand is the shape an Expand broadcast t's [N, C, 1, 1] to, t left
 	// as it is: only a Mul by a value of that shape may read it.
 	expand []int
+	// row marks [N, 1, C], the transpose of a pooled [N, C, 1] over t's
+	// [C,1,1]: only ECA's 1-D Conv along it or the Transpose back may read
+	// it (eca.go).
+	row bool
 }
 
 type importer struct {
@@ -475,6 +479,9 @@ func (im *importer) runtimeInput(n *onnxpb.NodeProto, k int) (*value, error) {
 	}
 	if v.half {
 		return nil, fmt.Errorf("input %d (%q) is [N, F, 1]: ptqc takes it only into an Unsqueeze of axis 3", k, n.GetInput()[k])
+	}
+	if v.row {
+		return nil, fmt.Errorf("input %d (%q) is the pooled channels as a row ([N, 1, %d]): ptqc takes it only into a 1-D Conv of one channel along them (ECA-Net's) or the Transpose back", k, n.GetInput()[k], v.shape[2])
 	}
 	if v.expand != nil {
 		return nil, fmt.Errorf("input %d (%q) is an Expand to %v: ptqc takes it only into a Mul by a value of that shape", k, n.GetInput()[k], v.expand)

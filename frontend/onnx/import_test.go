@@ -56,6 +56,9 @@ func TestImportErrors(t *testing.T) {
 	}{
 		{"unsupported op", edit(setNode(1, node("Resize", "/up/Resize", []string{"c"}, []string{"r"}))), `node "/up/Resize" (Resize): op Resize is not supported`},
 		{"instance norm", edit(setNode(1, node("InstanceNormalization", "/gn/InstanceNormalization", []string{"c", "fb", "fb"}, []string{"r"}))), `node "/gn/InstanceNormalization" (InstanceNormalization): normalization by statistics of each sample (InstanceNorm, GroupNorm) is not supported`},
+		{"row into relu", edit(ecaRow(node("Relu", "/eca/Relu", []string{"tr"}, []string{"f"}))), `node "/eca/Relu" (Relu): input 0 ("tr") is the pooled channels as a row ([N, 1, 4]): ptqc takes it only into a 1-D Conv of one channel along them (ECA-Net's) or the Transpose back`},
+		{"row conv of two filters", edit(ecaRow(node("Conv", "/eca/conv/Conv", []string{"tr", "w2"}, []string{"f"}, aInts("pads", 1, 1)))), `node "/eca/conv/Conv" (Conv): weight [2 1 3] across 4 channels: ptqc convolves the channels with one filter of one channel`},
+		{"row conv pads", edit(ecaRow(node("Conv", "/eca/conv/Conv", []string{"tr", "w1"}, []string{"f"}, aInts("pads", 1, 1, 1, 1)))), `node "/eca/conv/Conv" (Conv): pads [1 1 1 1]: want two values in [0,`},
 		{"CELU alpha 0", edit(setNode(1, node("Celu", "/act/Celu", []string{"c"}, []string{"r"}, aFloat("alpha", 0)))), `node "/act/Celu" (Celu): alpha 0`},
 		{"SELU gamma", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}, aFloat("gamma", float32(math.Inf(1)))))), `node "/act/Selu" (Selu): alpha 1.6732632, gamma +Inf`},
 		{"softmax inside", edit(func(m *onnxpb.ModelProto) {
@@ -583,5 +586,16 @@ func TestImportSoftmax(t *testing.T) {
 				t.Errorf("%s opset %d %v (-want +got):\n%s", op, c.opset, c.at, d)
 			}
 		}
+	}
+}
+
+// ecaRow makes tiny's pooled [N, 4, 1, 1] ECA's row [N, 1, 4] ("tr") and
+// reads it with x, which writes "f" for the Gemm.
+func ecaRow(x *onnxpb.NodeProto) func(*onnxpb.ModelProto) {
+	return func(m *onnxpb.ModelProto) {
+		g := m.Graph
+		g.Initializer = append(g.Initializer, i64("last", -1), f32("w1", []int64{1, 1, 3}, []float32{1, 2, 3}), f32("w2", []int64{2, 1, 3}, make([]float32, 6)))
+		g.Node = append(g.Node[:3:3], node("Squeeze", "/eca/Squeeze", []string{"p", "last"}, []string{"s"}),
+			node("Transpose", "/eca/Transpose", []string{"s"}, []string{"tr"}, aInts("perm", 0, 2, 1)), x, g.Node[4])
 	}
 }

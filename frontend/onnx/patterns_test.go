@@ -19,7 +19,7 @@ import (
 func TestPatterns(t *testing.T) {
 	dir := filepath.Join(testdata, "onnx_patterns")
 	shape, x := readNpy(t, filepath.Join(dir, "input.npy"))
-	for _, name := range []string{"shuffle", "mobilev3", "efficient", "geometry", "logsoftmax", "softmax", "acts", "spatial", "selinear", "cbam", "acts2"} {
+	for _, name := range []string{"shuffle", "mobilev3", "efficient", "geometry", "logsoftmax", "softmax", "acts", "spatial", "selinear", "cbam", "acts2", "eca"} {
 		ws, want := readNpy(t, filepath.Join(dir, name+"_logits.npy"))
 		for _, opset := range []int{13, 17} {
 			t.Run(fmt.Sprintf("%s/opset%d", name, opset), func(t *testing.T) {

@@ -189,6 +189,11 @@ func (im *importer) pad(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 func (im *importer) conv(n *onnxpb.NodeProto, a *attrs) error {
+	if x, err := im.input(n, 0); err != nil {
+		return err
+	} else if x != nil && x.row {
+		return im.rowConv(n, a, x)
+	}
 	x, pads, err := im.padded(n)
 	if err != nil {
 		return err
