@@ -53,6 +53,20 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		q, err = observed(n)
 		return
 	}
+	// tabled is the lookup table of an elementwise op with its own output
+	// qparams: PyTorch's fixed ones, or observed.
+	tabled := func(n *ir.Node) (*Table, error) {
+		x, err := input(n, 0)
+		if err != nil {
+			return nil, err
+		}
+		if q, fixed := calibrate.FixedQParams(n); fixed {
+			setQ(n.Out, q)
+		} else if _, err = observed(n); err != nil {
+			return nil, err
+		}
+		return table(n, x, m.Tensors[n.Out]), nil
+	}
 	alias := map[int]int{}   // a flatten of quantized bytes is a relabelling
 	post := map[int]string{} // a softmax's output: its Dequantize applies it
 	for _, n := range g.Nodes {
@@ -205,20 +219,12 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 			default:
 				qn.Kind, qn.Perm = KShuffle, append([]int(nil), n.Perm...)
 			}
-		case ir.OpSigmoid, ir.OpHardSigmoid, ir.OpHardSwish, ir.OpLeakyReLU, ir.OpSiLU, ir.OpAffine,
-			ir.OpTanh, ir.OpELU, ir.OpSoftplus, ir.OpMish, ir.OpPReLU,
-			ir.OpSELU, ir.OpCELU, ir.OpSoftsign, ir.OpAbs, ir.OpErf, ir.OpGELU:
-			x, err := input(n, 0)
+		case ir.OpAffine, ir.OpPReLU:
+			t, err := tabled(n)
 			if err != nil {
 				return nil, err
 			}
-			q, fixed := calibrate.FixedQParams(n)
-			if fixed {
-				setQ(n.Out, q)
-			} else if q, err = observed(n); err != nil {
-				return nil, err
-			}
-			qn.Kind, qn.Table = KTable, table(n, x, m.Tensors[n.Out])
+			qn.Kind, qn.Table = KTable, t
 		case ir.OpMul:
 			a, b, q, err := binary(n)
 			if err != nil {
@@ -243,7 +249,15 @@ func Convert(d *ir.Description, g *ir.Graph, cal *calibrate.Result) (*Model, err
 		case ir.OpBatchNorm, ir.OpDropout, ir.OpIdentity:
 			return nil, fmt.Errorf("%s: %s has no quantized form (fuse it first)", n.Name, n.Op)
 		default:
-			return nil, fmt.Errorf("%s: %s has no int8 form yet", n.Name, n.Op)
+			// The unary ops are tables (but a Clip, above, keeps its input's qparams).
+			if !ir.IsUnary(n.Op) {
+				return nil, fmt.Errorf("%s: %s has no int8 form yet", n.Name, n.Op)
+			}
+			t, err := tabled(n)
+			if err != nil {
+				return nil, err
+			}
+			qn.Kind, qn.Table = KTable, t
 		}
 		m.Nodes = append(m.Nodes, qn)
 	}

@@ -74,6 +74,19 @@ func UnaryFunc(nd *Node) func(float32) float32 {
 	return nil
 }
 
+// IsUnary reports whether op is one of the ops UnaryFunc defines besides
+// ReLU and ReLU6 (which fuse into convs as activations): a float function of
+// each element alone, which the int8 path turns into a lookup table. The one
+// list of them: the interpreters and Convert take every op it names.
+func IsUnary(op Op) bool {
+	switch op {
+	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip,
+		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU:
+		return true
+	}
+	return false
+}
+
 // ChannelFunc is UnaryFunc of channel c: a PReLU's has its channel's slope.
 func ChannelFunc(nd *Node, c int) func(float32) float32 {
 	if nd.Op == OpPReLU {

@@ -6,13 +6,11 @@ package ir
 // hasOp reports whether runOp runs op.
 func hasOp(op Op) bool {
 	switch op {
-	case OpReLU, OpReLU6, OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU,
-		OpTanh, OpELU, OpSoftplus, OpMish, OpClip, OpPReLU, OpChannelMax,
-		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU,
+	case OpReLU, OpReLU6, OpPReLU, OpChannelMax,
 		OpMul, OpAffine, OpMaxPool, OpAvgPool, OpConcat, OpSlice, OpShuffle, OpSoftmax, OpLogSoftmax:
 		return true
 	}
-	return false
+	return IsUnary(op)
 }
 
 // opChunk is the elements of an elementwise job: large enough to pay for
@@ -57,15 +55,6 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 		parallel(w, n, func(s int) {
 			e := inT.Elems()
 			perChannel(nd, a[s*e:(s+1)*e], out[s*e:(s+1)*e], c, rep)
-		})
-	case OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip,
-		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU:
-		f := UnaryFunc(nd)
-		elementwise(w, len(out), func(i0, i1 int) {
-			dst := out[i0:i1]
-			for i, v := range a[i0:i1] {
-				dst[i] = f(v)
-			}
 		})
 	case OpChannelMax:
 		parallel(w, n, func(s int) { channelMax(a, out, inT.Shape[0], outT.Elems(), s, s+1) })
@@ -113,5 +102,13 @@ func (p *Program) runOp(st *step, vals [][]float32, out []float32, n, w int) {
 			m[t] = vals[t]
 		}
 		copyChannels(g, nd, m, out, n)
+	default: // the other unary ops (hasOp)
+		f := UnaryFunc(nd)
+		elementwise(w, len(out), func(i0, i1 int) {
+			dst := out[i0:i1]
+			for i, v := range a[i0:i1] {
+				dst[i] = f(v)
+			}
+		})
 	}
 }

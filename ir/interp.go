@@ -158,12 +158,6 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 	case OpPReLU:
 		c := inT.Shape[0]
 		perChannel(nd, a, out, c, ie/c)
-	case OpSigmoid, OpHardSigmoid, OpHardSwish, OpLeakyReLU, OpSiLU, OpTanh, OpELU, OpSoftplus, OpMish, OpClip,
-		OpSELU, OpCELU, OpSoftsign, OpAbs, OpErf, OpGELU:
-		f := UnaryFunc(nd)
-		for i, v := range a {
-			out[i] = f(v)
-		}
 	case OpAffine:
 		af := nd.Affine
 		hw := ie / af.C
@@ -225,7 +219,13 @@ func runNode(g *Graph, nd *Node, vals map[int][]float32, n int, pre Hook) ([]flo
 			activate(o[lo*hw:hi*hw], act)
 		})
 	default:
-		return nil, fmt.Errorf("op %s not supported by the float interpreter", nd.Op)
+		if !IsUnary(nd.Op) {
+			return nil, fmt.Errorf("op %s not supported by the float interpreter", nd.Op)
+		}
+		f := UnaryFunc(nd)
+		for i, v := range a {
+			out[i] = f(v)
+		}
 	}
 	if pre != nil && (nd.Op == OpConv || nd.Op == OpLinear) {
 		if err := pre(nd, out, n); err != nil {

@@ -334,3 +334,15 @@ func printHas(t *testing.T, printout string, wants ...string) {
 		}
 	}
 }
+
+// TestIsUnary: IsUnary names exactly the ops UnaryFunc defines, ReLU and
+// ReLU6 aside, so that a new one reaches the interpreters and Convert.
+func TestIsUnary(t *testing.T) {
+	for op := range Op(len(opNames)) {
+		nd := &Node{Op: op, Unary: &Unary{Alpha: 0.5, Beta: 1}}
+		want := UnaryFunc(nd) != nil && op != OpReLU && op != OpReLU6
+		if IsUnary(op) != want {
+			t.Errorf("IsUnary(%v) = %v, want %v", op, IsUnary(op), want)
+		}
+	}
+}
