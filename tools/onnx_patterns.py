@@ -4,8 +4,8 @@ rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a Batc
 arithmetic by constants, a Softmax or LogSoftmax head, the
 activations of hand-written CNNs, spatial attention,
 squeeze-excitation written with linear layers, CBAM's spatial gate, SELU, CELU, Softsign, GELU,
-differences of maps, ECA-Net's conv along the channels), each exported by torch.onnx.export at opsets 13 and 17 with a dynamic
-batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
+differences of maps, ECA-Net's conv along the channels), each exported by torch.onnx.export at opsets 7, 10, 13 and 17
+(and restamped to 22, below) with a dynamic batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
     /usr/bin/python3 tools/onnx_patterns.py
@@ -279,6 +279,32 @@ class ECA(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+# Opsets before 10 and 11 take Clip's, Pad's and Slice's constants as attributes, and torch writes opset 7's and 8's
+# shape integers as doubles: each pattern is also exported at 7 and 10 where torch can (CELU has no export before 12,
+# expand_as none before 8, and at 7 to 9 torch emulates ceil mode with pads past the kernel, which ONNX Runtime
+# refuses too). Opset 22 is the opset-17 export restamped: from 18 to 22 the ops these models use changed only in
+# ReduceMean's and ReduceMax's axes (an input from 18, converted here) and in types.
+OPSETS = (7, 10, 13, 17)
+
+
+def restamp22(src, dst):
+    import onnx
+    from onnx import helper, numpy_helper
+    m = onnx.load(src)
+    for n in m.graph.node:
+        axes = [a for a in n.attribute if a.name == "axes"]
+        if n.op_type in ("ReduceMean", "ReduceMax") and axes:
+            name = n.output[0] + "/axes"
+            m.graph.initializer.append(numpy_helper.from_array(np.array(axes[0].ints, dtype=np.int64), name))
+            n.attribute.remove(axes[0])
+            n.input.append(name)
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 22
+    m.ir_version = 10
+    onnx.save(m, dst)
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
@@ -291,11 +317,17 @@ def main():
         m.eval()
         with torch.no_grad():
             y = m(x)
-        for opset in (13, 17):
+        opsets = []
+        for opset in OPSETS:
+            if opset < 10 and name == "geometry" or opset < 12 and name == "acts2" or opset < 8 and name in ("selinear", "eca"):
+                continue
             torch.onnx.export(m, x, os.path.join(OUT, f"{name}_op{opset}.onnx"), opset_version=opset,
                               input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+            opsets.append(opset)
+        restamp22(os.path.join(OUT, f"{name}_op17.onnx"), os.path.join(OUT, f"{name}_op22.onnx"))
+        opsets.append(22)
         np.save(os.path.join(OUT, f"{name}_logits.npy"), y.numpy().astype(np.float32))
-        index[name] = list(y.shape)
+        index[name] = {"shape": list(y.shape), "opsets": opsets}
     np.save(os.path.join(OUT, "input.npy"), x.numpy().astype(np.float32))
     with open(os.path.join(OUT, "patterns.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)

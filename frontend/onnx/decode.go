@@ -3,21 +3,22 @@
 // import that folds the shape subgraphs torch emits, removes dead nodes and maps
 // the remaining ops onto ir's nodes (import.go, ops.go, fold.go).
 //
-// The decoder takes IR versions 3 to 10 and default-domain opsets 11 to 18;
+// The decoder takes IR versions 3 to 10 and default-domain opsets 7 to 22;
 // fields ONNX 1.12's schema does not define are errors, except the
 // metadata_props later releases added. Tensor data (raw_data or the typed
-// fields; float32, float16, int64, int32, bool where read) must match the
+// fields; float32, float16, float64, int64, int32, bool where read) must match the
 // dims, and external data is read only from regular files inside the model's
 // directory, symlinks resolved.
 //
 // The import takes one float input [N, C, H, W] (N static or a symbol) and one
-// output [N, classes]; every shape is per sample in ir, and the batch axis is
+// output [N, classes] (or [N, classes, 1, 1]); every shape is per sample in ir, and the batch axis is
 // the leading one. Ops, each read per the model's opset: Conv (any kernel,
 // strides, four pads, dilation, group count; auto_pad), BatchNormalization
-// (inference), Relu, Clip (ReLU6, ReLU, or any other range), LeakyRelu,
-// Sigmoid, HardSigmoid, HardSwish (opset 14+), Tanh, Elu, Selu, Celu,
-// Softplus, Softsign, Abs, Erf, Neg, PRelu (a constant slope, or one a
-// channel), x*Sigmoid(x) as SiLU, x*HardSigmoid(x) (alpha 1/6, beta 1/2) as
+// (inference; at opsets 7 and 8 spatial 0 too when its parameters are per
+// channel, as MXNet exported them), Relu, Clip (ReLU6, ReLU, or any other
+// range), LeakyRelu, Sigmoid, HardSigmoid, HardSwish (opset 14+), Tanh, Elu,
+// Selu, Celu, Softplus, Softsign, Abs, Erf, Gelu (opset 20+, exact), Mish
+// (opset 18+), Neg, PRelu (a constant slope, or one a channel), x*Sigmoid(x) as SiLU, x*HardSigmoid(x) (alpha 1/6, beta 1/2) as
 // hardswish, x*Tanh(Softplus(x)) as Mish, GELU spelled with Erf (torch's
 // export or 0.5*x*(1+erf(x/sqrt 2))) as one GELU, x/(1+Abs(x)) as Softsign
 // (gelu.go), Add, Sub and Mul of runtime values (equal shapes; Mul also
@@ -36,7 +37,10 @@
 // count_include_pad), Identity, Dropout, Softmax and LogSoftmax over the
 // classes of the graph's output; Shape, Gather, Unsqueeze, Squeeze,
 // Concat, Cast, Constant, ConstantOfShape, Range, Slice, Transpose, Add, Sub,
-// Mul, Div and Reshape on constants are folded. Anything else is an error
+// Mul, Div and Reshape on constants are folded (float64 constants, which
+// opsets 7 and 8 cast to shape integers, held as float32). Before opsets 10
+// and 11, Clip's, Pad's and Slice's constants are attributes: legacy.go
+// rewrites them as inputs first. Anything else is an error
 // naming the node, its op and what is missing; ops only transformer-like models
 // have (LayerNormalization, Einsum) refuse the graph as out
 // of scope, and an InstanceNormalization (InstanceNorm, GroupNorm) at that
@@ -65,7 +69,7 @@ const (
 	// MaxFileSize is protobuf's own limit on a message (2 GiB - 1).
 	MaxFileSize = math.MaxInt32
 	// MinOpset and MaxOpset bound the default domain's (ai.onnx) opset version.
-	MinOpset, MaxOpset = 11, 18
+	MinOpset, MaxOpset = 7, 22
 	// MinIRVersion and MaxIRVersion bound the model's IR version (ONNX 1.3 to 1.16).
 	MinIRVersion, MaxIRVersion = 3, 10
 	// maxDepth bounds the nesting of messages (subgraphs in attributes).

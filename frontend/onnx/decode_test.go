@@ -60,8 +60,8 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"garbage", []byte("this is not a protobuf"), "malformed or truncated"},
 		{"truncated", valid[:len(valid)/2], "malformed or truncated"},
-		{"opset 10", marshal(t, model(10, tiny().Graph.Node, tinyWeights())), "opset 10: ptqc reads opsets 11 to 18"},
-		{"opset 19", marshal(t, model(19, tiny().Graph.Node, tinyWeights())), "opset 19"},
+		{"opset 6", marshal(t, model(6, tiny().Graph.Node, tinyWeights())), "opset 6: ptqc reads opsets 7 to 22"},
+		{"opset 23", marshal(t, model(23, tiny().Graph.Node, tinyWeights())), "opset 23"},
 		{"two default opsets", marshal(t, twoDefault), "imported twice"},
 		{"IR version", marshal(t, oldIR), "IR version 2"},
 		{"no graph", marshal(t, noGraph), "no graph"},

@@ -54,10 +54,23 @@ func (im *importer) softplus(n *onnxpb.NodeProto, a *attrs) error {
 }
 
 // unaryOps are the ONNX ops without attributes that map onto one ir op.
-var unaryOps = map[string]ir.Op{"Softsign": ir.OpSoftsign, "Abs": ir.OpAbs, "Erf": ir.OpErf}
+var unaryOps = map[string]ir.Op{"Softsign": ir.OpSoftsign, "Abs": ir.OpAbs, "Erf": ir.OpErf, "Mish": ir.OpMish}
 
 func (im *importer) unary(n *onnxpb.NodeProto, a *attrs) error {
 	return im.activation(n, unaryOps[n.GetOpType()], nil)
+}
+
+// gelu is opset 20's Gelu; exports before it spell the exact one out
+// (gelu.go).
+func (im *importer) gelu(n *onnxpb.NodeProto, a *attrs) error {
+	approx, err := a.str("approximate", "none")
+	if err != nil {
+		return err
+	}
+	if approx != "none" {
+		return fmt.Errorf("approximate %q: ptqc supports the exact GELU (none)", approx)
+	}
+	return im.activation(n, ir.OpGELU, nil)
 }
 
 func (im *importer) selu(n *onnxpb.NodeProto, a *attrs) error {
@@ -161,6 +174,14 @@ func (im *importer) softmax(n *onnxpb.NodeProto, a *attrs) error {
 	axis, err := a.int("axis", def)
 	if err != nil {
 		return err
+	}
+	if classMap(x) && (axis == 1 || axis == -3) {
+		// Before opset 13 axis 1 flattens [N, C, 1, 1] to [N, C]; from 13
+		// it is C itself.
+		if x, err = im.flat(x); err != nil {
+			return err
+		}
+		axis = 1
 	}
 	if len(x.shape) != 2 || (axis != 1 && axis != -1) {
 		return fmt.Errorf("over axis %d of shape %v: ptqc applies %s over the classes of the [N, classes] output only", axis, x.shape, n.GetOpType())

@@ -322,6 +322,11 @@ func (im *importer) foldCast(n *onnxpb.NodeProto, ts []*tensor, a *attrs) (*tens
 	if err != nil {
 		return nil, err
 	}
+	if im.opset >= 19 {
+		if _, err := a.int("saturate", 1); err != nil { // for float8 targets only
+			return nil, err
+		}
+	}
 	x := ts[0]
 	out := &tensor{dtype: onnxpb.TensorProto_DataType(to), dims: x.dims}
 	switch out.dtype {

@@ -22,8 +22,9 @@ func seeds(f *testing.F) [][]byte {
 	}
 	w := tinyWeights()[0]
 	var patterns [][]byte
-	for _, name := range []string{"shuffle", "mobilev3", "efficient", "geometry", "acts2", "eca"} {
-		b, err := os.ReadFile(filepath.Join(testdata, "onnx_patterns", name+"_op13.onnx"))
+	for _, name := range []string{"shuffle_op13", "mobilev3_op13", "efficient_op13", "geometry_op13", "acts2_op13", "eca_op13",
+		"shuffle_op7", "geometry_op10", "acts2_op22"} {
+		b, err := os.ReadFile(filepath.Join(testdata, "onnx_patterns", name+".onnx"))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -140,9 +141,9 @@ func checkGraph(t *testing.T, m *Model, anyIO bool) {
 var (
 	recipeOps = []string{"Conv", "BatchNormalization", "Relu", "Clip", "Add", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "MaxPool", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Div", "Mul", "Sub", "Constant", "Sigmoid",
 		"LeakyRelu", "HardSigmoid", "HardSwish", "AveragePool", "Split", "Slice", "Pad", "Transpose", "ConstantOfShape", "Range", "Softmax",
-		"LogSoftmax", "Tanh", "Elu", "Softplus", "PRelu", "Expand", "GlobalMaxPool", "ReduceMax", "Selu", "Celu", "Softsign", "Abs", "Erf", "Neg"}
+		"LogSoftmax", "Tanh", "Elu", "Softplus", "PRelu", "Expand", "GlobalMaxPool", "ReduceMax", "Selu", "Celu", "Softsign", "Abs", "Erf", "Neg", "Gelu", "Mish"}
 	recipeAttrs = []string{"kernel_shape", "pads", "strides", "dilations", "group", "axes", "axis", "keepdims", "transB", "transA", "alpha", "to", "ceil_mode", "auto_pad", "value_ints", "value_int", "epsilon", "allowzero",
-		"perm", "split", "num_outputs", "count_include_pad", "beta", "storage_order", "gamma"}
+		"perm", "split", "num_outputs", "count_include_pad", "beta", "storage_order", "gamma", "starts", "ends", "spatial", "saturate"}
 )
 
 // recipe edits the shape-subgraph form of the tiny model as b says, three
@@ -191,7 +192,7 @@ func recipe(b []byte) *onnxpb.ModelProto {
 			}
 			m.Graph.Input[0] = valueInfo("x", dims...)
 		case 4:
-			m.OpsetImport[0].Version = proto.Int64(11 + int64(v%8))
+			m.OpsetImport[0].Version = proto.Int64(int64(MinOpset) + int64(v)%int64(MaxOpset-MinOpset+1))
 		case 5:
 			n.Attribute = append(n.Attribute, aInt(recipeAttrs[int(v)%len(recipeAttrs)], int64(at%4)-1))
 		case 6:

@@ -109,7 +109,11 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 		return nil, fmt.Errorf("the graph has %d outputs: ptqc imports graphs with one (the logits)", len(gp.GetOutput()))
 	}
 	output := gp.GetOutput()[0].GetName()
-	order, err := im.liveOrder(gp, output)
+	nodes, err := im.upgrade(gp.GetNode())
+	if err != nil {
+		return nil, err
+	}
+	order, err := im.liveOrder(nodes, output)
 	if err != nil {
 		return nil, err
 	}
@@ -143,13 +147,20 @@ func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
 	if out.pads != nil || out.view != nil || out.squeezed {
 		return nil, fmt.Errorf("graph output %q is a zero Pad, a 5-D view or a channel without its axis, which ptqc computes only inside the ops after them", output)
 	}
+	if classMap(out) && !im.anyIO {
+		im.node = nil
+		if out, err = im.flat(out); err != nil {
+			return nil, fmt.Errorf("graph output %q: %w", output, err)
+		}
+	}
 	if len(out.shape) != 2 && !im.anyIO {
-		return nil, fmt.Errorf("graph output %q has shape %v, want [N, classes]", output, out.shape)
+		return nil, fmt.Errorf("graph output %q has shape %v, want [N, classes] or [N, classes, 1, 1]", output, out.shape)
 	}
 	if sh := gp.GetOutput()[0].GetType().GetTensorType().GetShape(); sh != nil && !im.anyIO {
-		// The declared shape, where torch wrote one, must be what was computed.
+		// The declared shape, where the exporter wrote one, must be what was computed.
 		dims := sh.GetDim()
-		if len(dims) != 2 || (dims[1].GetDimParam() == "" && dims[1].GetDimValue() != int64(out.shape[1])) {
+		classes := len(dims) == 2 || len(dims) == 4 && dims[2].GetDimValue() == 1 && dims[3].GetDimValue() == 1
+		if !classes || (dims[1].GetDimParam() == "" && dims[1].GetDimValue() != int64(out.shape[1])) {
 			var decl []string
 			for _, d := range dims {
 				if d.GetDimParam() != "" {
@@ -223,8 +234,7 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 
 // liveOrder returns the nodes the output depends on, in an order where each
 // comes after the producers of its inputs, and counts the readers of each name.
-func (im *importer) liveOrder(gp *onnxpb.GraphProto, output string) ([]*onnxpb.NodeProto, error) {
-	nodes := gp.GetNode()
+func (im *importer) liveOrder(nodes []*onnxpb.NodeProto, output string) ([]*onnxpb.NodeProto, error) {
 	if len(nodes) > maxNodes {
 		return nil, fmt.Errorf("%d nodes: at most %d", len(nodes), maxNodes)
 	}

@@ -59,6 +59,42 @@ func TestImportErrors(t *testing.T) {
 		{"row into relu", edit(ecaRow(node("Relu", "/eca/Relu", []string{"tr"}, []string{"f"}))), `node "/eca/Relu" (Relu): input 0 ("tr") is the pooled channels as a row ([N, 1, 4]): ptqc takes it only into a 1-D Conv of one channel along them (ECA-Net's) or the Transpose back`},
 		{"row conv of two filters", edit(ecaRow(node("Conv", "/eca/conv/Conv", []string{"tr", "w2"}, []string{"f"}, aInts("pads", 1, 1)))), `node "/eca/conv/Conv" (Conv): weight [2 1 3] across 4 channels: ptqc convolves the channels with one filter of one channel`},
 		{"row conv pads", edit(ecaRow(node("Conv", "/eca/conv/Conv", []string{"tr", "w1"}, []string{"f"}, aInts("pads", 1, 1, 1, 1)))), `node "/eca/conv/Conv" (Conv): pads [1 1 1 1]: want two values in [0,`},
+		{"legacy Clip with inputs", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(10)
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("zero", nil, []float32{0}))
+			m.Graph.Node[1] = node("Clip", "/relu/Clip", []string{"c", "zero"}, []string{"r"})
+		}), `node "/relu/Clip" (Clip): 2 inputs; at opset 10 it takes one, with [min max] as attributes`},
+		{"legacy Pad pads of floats", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(9)
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x"}, []string{"xp"}, aFloat("pads", 1))}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xp"
+		}), `node "/pad/Pad" (Pad): attribute "pads": type FLOAT, want INTS`},
+		{"legacy Pad of a value", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(9)
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x"}, []string{"xp"}, aInts("pads", 0, 0, 1, 1, 0, 0, 1, 1), aFloat("value", 1))}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xp"
+		}), `node "/pad/Pad" (Pad): constant_value is not 0: ptqc supports zero padding`},
+		{"BatchNormalization spatial per element", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(7)
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("ones", []int64{4, 8, 8}, make([]float32, 256)), f32("zeros", []int64{4}, make([]float32, 4)))
+			m.Graph.Node[1] = node("BatchNormalization", "/bn/BatchNormalization", []string{"c", "ones", "zeros", "zeros", "zeros"}, []string{"r"}, aInt("spatial", 0))
+		}), `node "/bn/BatchNormalization" (BatchNormalization): spatial 0: scale "ones": shape [4 8 8], want [4] (ptqc folds statistics a channel)`},
+		{"BatchNormalization spatial 2", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(8)
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("ones", []int64{4}, []float32{1, 1, 1, 1}), f32("zeros", []int64{4}, make([]float32, 4)))
+			m.Graph.Node[1] = node("BatchNormalization", "/bn/BatchNormalization", []string{"c", "ones", "zeros", "zeros", "ones"}, []string{"r"}, aInt("spatial", 2))
+		}), `node "/bn/BatchNormalization" (BatchNormalization): spatial 2: want 0 or 1`},
+		{"Gelu tanh", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(20)
+			m.Graph.Node[1] = node("Gelu", "/act/Gelu", []string{"c"}, []string{"r"}, aStr("approximate", "tanh"))
+		}), `node "/act/Gelu" (Gelu): approximate "tanh": ptqc supports the exact GELU (none)`},
+		{"AveragePool dilated", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(19)
+			m.Graph.Node[2] = node("AveragePool", "/pool/AveragePool", []string{"r"}, []string{"p"}, aInts("kernel_shape", 4, 4), aInts("dilations", 2, 2))
+		}), `node "/pool/AveragePool" (AveragePool): dilations [2 2]: ptqc averages undilated windows`},
+		{"AveragePool dilations before 19", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node[2] = node("AveragePool", "/pool/AveragePool", []string{"r"}, []string{"p"}, aInts("kernel_shape", 8, 8), aInts("dilations", 1, 1))
+		}), `node "/pool/AveragePool" (AveragePool): attribute dilations not supported`},
 		{"CELU alpha 0", edit(setNode(1, node("Celu", "/act/Celu", []string{"c"}, []string{"r"}, aFloat("alpha", 0)))), `node "/act/Celu" (Celu): alpha 0`},
 		{"SELU gamma", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}, aFloat("gamma", float32(math.Inf(1)))))), `node "/act/Selu" (Selu): alpha 1.6732632, gamma +Inf`},
 		{"softmax inside", edit(func(m *onnxpb.ModelProto) {
@@ -110,8 +146,11 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Node[0] = node("Conv", "/conv/Conv", []string{"x", "w"}, []string{"c"}, append(convAttrs, aInt("group", 2))...)
 		}), `(Conv): group 2 with 3 input channels and weight [6 1 3 3]`},
 		{"dtype", edit(func(m *onnxpb.ModelProto) {
-			m.Graph.Initializer[1] = &onnxpb.TensorProto{Name: proto.String("b"), Dims: []int64{4}, DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), DoubleData: []float64{1, 2, 3, 4}}
-		}), `node "/conv/Conv" (Conv): initializer "b": data type DOUBLE is not supported`},
+			m.Graph.Initializer[1] = &onnxpb.TensorProto{Name: proto.String("b"), Dims: []int64{4}, DataType: proto.Int32(int32(onnxpb.TensorProto_BFLOAT16)), Int32Data: []int32{1, 2, 3, 4}}
+		}), `node "/conv/Conv" (Conv): initializer "b": data type BFLOAT16 is not supported`},
+		{"inexact double", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[1] = &onnxpb.TensorProto{Name: proto.String("b"), Dims: []int64{4}, DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), DoubleData: []float64{1, 2, 1<<24 + 1, 4}}
+		}), `initializer "b": DOUBLE tensor [4]: the integer 1.6777217e+07 is not exact as a float32`},
 		{"NaN weight", withInit(0, nan), `(Conv): weight "w": element 0 is NaN`},
 		{"weight shape", withInit(1, f32("b", []int64{3}, make([]float32, 3))), `bias "b": shape [3], want [4]`},
 		{"missing input", edit(setNode(1, node("Relu", "/relu/Relu", []string{"nope"}, []string{"r"}))), `node "/relu/Relu" (Relu): input "nope" is not a graph input, an initializer or a node's output`},
@@ -379,6 +418,67 @@ func TestImportForms(t *testing.T) {
 			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
 			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x", "pads", "", "axes"}, []string{"xp"})}, m.Graph.Node...)
 			m.Graph.Node[1].Input[0] = "xp"
+		})},
+		{"Pad with attributes, opset 10", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(10)
+			m.Graph.Node[0] = conv(aInts("kernel_shape", 3, 3))
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Pad", "/pad/Pad", []string{"x"}, []string{"xp"},
+				aStr("mode", "constant"), aInts("pads", 0, 0, 1, 1, 0, 0, 1, 1), aFloat("value", 0))}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xp"
+		})},
+		{"Clip with attributes, opset 9", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(9)
+			m.Graph.Node[1] = node("Clip", "/relu/Clip", []string{"c"}, []string{"r"}, aFloat("min", 0))
+		})},
+		{"Slices with attributes, opset 9", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(9)
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0],
+				node("Slice", "/Slice", []string{"c"}, []string{"lo"}, aInts("starts", 0), aInts("ends", -2), aInts("axes", 1)),
+				node("Slice", "/Slice_1", []string{"c"}, []string{"hi"}, aInts("starts", 0, 2), aInts("ends", math.MaxInt64, math.MaxInt64)),
+				node("Concat", "/Concat", []string{"lo", "hi"}, []string{"cc"}, aInt("axis", 1))}, m.Graph.Node[1:]...)
+			m.Graph.Node[4].Input[0] = "cc"
+		})},
+		{"BatchNormalization spatial 1, Dropout ratio, opset 7", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(7)
+			m.IrVersion = proto.Int64(3)
+			for _, w := range m.Graph.Initializer {
+				m.Graph.Input = append(m.Graph.Input, valueInfo(w.GetName()))
+			}
+			m.Graph.Node = append(m.Graph.Node,
+				node("Dropout", "/drop/Dropout", []string{"f"}, []string{"fd"}, aFloat("ratio", 0.2)))
+			m.Graph.Node[4].Input[0] = "fd"
+		})},
+		{"BatchNormalization spatial 0 of [C] parameters (MXNet's), opset 7", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(7)
+			m.Graph.Initializer = append(m.Graph.Initializer, f32("ones", []int64{4}, []float32{1, 1, 1, 1}), f32("zeros", []int64{4}, make([]float32, 4)))
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0], node("BatchNormalization", "/bn/BatchNormalization",
+				[]string{"c", "ones", "zeros", "zeros", "ones"}, []string{"cb"}, aInt("spatial", 0), aFloat("epsilon", 0))}, m.Graph.Node[1:]...)
+			m.Graph.Node[2].Input[0] = "cb"
+		})},
+		{"shape integers as doubles, opset 8", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(8)
+			dbl := func(v float64) *onnxpb.AttributeProto {
+				return aTensor("value", &onnxpb.TensorProto{Dims: []int64{}, DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), DoubleData: []float64{v}})
+			}
+			shapeFlatten(m,
+				node("Constant", "/Constant", nil, []string{"zd"}, dbl(0)),
+				node("Cast", "/Cast", []string{"zd"}, []string{"zero"}, aInt("to", int64(onnxpb.TensorProto_INT64))),
+				node("Gather", "/Gather", []string{"sh", "zero"}, []string{"n"}, aInt("axis", 0)),
+				node("Unsqueeze", "/Unsqueeze", []string{"n"}, []string{"n1"}, aInts("axes", 0)),
+				node("Constant", "/Constant_1", nil, []string{"md"}, dbl(-1)),
+				node("Cast", "/Cast_1", []string{"md"}, []string{"m1"}, aInt("to", int64(onnxpb.TensorProto_INT64))),
+				node("Unsqueeze", "/Unsqueeze_1", []string{"m1"}, []string{"m1v"}, aInts("axes", 0)),
+				node("Concat", "/Concat", []string{"n1", "m1v"}, []string{"s"}, aInt("axis", 0)))
+		})},
+		{"AveragePool dilations 1, Cast saturate, opset 22", edit(func(m *onnxpb.ModelProto) {
+			m.OpsetImport[0].Version = proto.Int64(22)
+			m.IrVersion = proto.Int64(10)
+			m.Graph.Node[2] = node("AveragePool", "/pool/AveragePool", []string{"r"}, []string{"p"}, aInts("kernel_shape", 8, 8), aInts("dilations", 1, 1))
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", 0, -1))
+			m.Graph.Node = append(m.Graph.Node[:3],
+				node("Cast", "/Cast", []string{"s"}, []string{"si"}, aInt("to", int64(onnxpb.TensorProto_INT64)), aInt("saturate", 1)),
+				node("Reshape", "/Reshape", []string{"p", "si"}, []string{"f"}),
+				m.Graph.Node[4])
 		})},
 		{"auto_pad SAME_UPPER", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aStr("auto_pad", "SAME_UPPER"))))},
 		{"Split attribute, opset 11", inOrder(withSplit(11, aInt("axis", 1), aInts("split", 2, 2)))},

@@ -36,6 +36,8 @@ func init() {
 		"Softsign":           (*importer).unary,
 		"Abs":                (*importer).unary,
 		"Erf":                (*importer).unary,
+		"Mish":               (*importer).unary,
+		"Gelu":               (*importer).gelu,
 		"Neg":                (*importer).neg,
 		"PRelu":              (*importer).prelu,
 		"Add":                (*importer).arith,
@@ -278,6 +280,18 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
 	if _, err := a.float("momentum", 0.9); err != nil {
 		return err
 	}
+	perElem := false
+	if im.opset < 9 {
+		// spatial 0 (opsets 7 and 8) takes statistics per element, [C, H,
+		// W], which ptqc does not fold; with [C] ones it is MXNet's export
+		// of a per-channel norm before apache/mxnet#17711, read as spatial
+		// 1 (the weights below must be [C]).
+		sp, err := a.int("spatial", 1)
+		if err != nil || sp != 0 && sp != 1 {
+			return fmt.Errorf("spatial %d: want 0 or 1 (%v)", sp, err)
+		}
+		perElem = sp == 0
+	}
 	if tm, err := a.int("training_mode", 0); err != nil || tm != 0 {
 		return fmt.Errorf("training_mode %d: ptqc imports inference graphs (%v)", tm, err)
 	}
@@ -291,6 +305,9 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, a *attrs) error {
 		dst  *[]float32
 	}{{"scale", &bn.Weight}, {"bias", &bn.Bias}, {"mean", &bn.Mean}, {"var", &bn.Var}} {
 		if *p.dst, err = im.weights(n, k+1, p.what, ch); err != nil {
+			if perElem {
+				return fmt.Errorf("spatial 0: %w (ptqc folds statistics a channel)", err)
+			}
 			return err
 		}
 		if *p.dst == nil {
@@ -475,19 +492,39 @@ func (im *importer) toFeatures(n *onnxpb.NodeProto, x *value) error {
 	if err := im.onlyOutputs(n, 1); err != nil {
 		return err
 	}
+	f, err := im.flat(x)
+	if err != nil {
+		return err
+	}
+	im.set(n, 0, f)
+	return nil
+}
+
+// flat is runtime value x as [N, features]: a global pool read only here
+// becomes a Mean, anything else of rank 4 gets a Flatten.
+func (im *importer) flat(x *value) (*value, error) {
 	t := x.t
 	if p := im.g.Producer(t); im.globalPool(p) && im.readers(t) == 1 {
 		p.Op, p.Pool = ir.OpMean, nil
 		im.g.Tensors[t].Shape = im.g.Tensors[t].Shape[:1]
 	}
 	if len(im.g.Tensors[t].Shape) != 1 {
+		nd := &ir.Node{Op: ir.OpFlatten}
+		if im.node == nil {
+			nd.Name = "flatten" // of the graph's output
+		}
 		var err error
-		if t, err = im.addInfer(&ir.Node{Op: ir.OpFlatten}, x.t); err != nil {
-			return err
+		if t, err = im.addInfer(nd, x.t); err != nil {
+			return nil, err
 		}
 	}
-	im.runtime(n, t, []int{x.shape[0], im.g.Tensors[t].Elems()})
-	return nil
+	return &value{t: t, shape: []int{x.shape[0], im.g.Tensors[t].Elems()}}, nil
+}
+
+// classMap reports whether x is [N, C, 1, 1]: the classes of a classifier
+// that ends without flattening (Caffe2's SqueezeNet in the ONNX Model Zoo).
+func classMap(x *value) bool {
+	return len(x.shape) == 4 && x.shape[2] == 1 && x.shape[3] == 1 && x.pads == nil && x.view == nil
 }
 
 func (im *importer) flatten(n *onnxpb.NodeProto, a *attrs) error {

@@ -11,7 +11,7 @@ import (
 )
 
 // tensor is a constant: an initializer, a Constant node's value or a folded
-// shape computation. Float dtypes (float32, float16) are held in F, integer
+// shape computation. Float dtypes (float32, float16, float64) are held in F, integer
 // ones (int64, int32) in I. batch marks the elements of I that stand for the
 // batch size, which is not known until run time (a Shape of a runtime value).
 type tensor struct {
@@ -83,6 +83,22 @@ func decodeTensor(t *onnxpb.TensorProto) (*tensor, error) {
 			}
 			out.f[k] = frontend.HalfToFloat32(h)
 		}
+	case onnxpb.TensorProto_DOUBLE:
+		// Opsets before 9 spell shape integers as doubles cast to int64: held
+		// as float32, but never an integer float32 would change.
+		out.f = make([]float32, elems)
+		for k := range out.f {
+			var v float64
+			if useRaw {
+				v = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*k:]))
+			} else {
+				v = t.GetDoubleData()[k]
+			}
+			out.f[k] = float32(v)
+			if v == math.Trunc(v) && float64(out.f[k]) != v {
+				return nil, fmt.Errorf("DOUBLE tensor %v: the integer %v is not exact as a float32", dims, v)
+			}
+		}
 	case onnxpb.TensorProto_INT64:
 		out.i = make([]int64, elems)
 		if useRaw {
@@ -114,7 +130,7 @@ func decodeTensor(t *onnxpb.TensorProto) (*tensor, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("data type %s is not supported (float32, float16, int64, int32 and bool are)", dt)
+		return nil, fmt.Errorf("data type %s is not supported (float32, float16, float64, int64, int32 and bool are)", dt)
 	}
 	return out, nil
 }

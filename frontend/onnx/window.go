@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
 	"github.com/ptqc/ptqc/ir"
@@ -263,6 +264,11 @@ func (im *importer) avgPool(n *onnxpb.NodeProto, a *attrs) error {
 	p, err := pool(a, x, false)
 	if err != nil {
 		return err
+	}
+	if im.opset >= 19 { // dilations from 19
+		if d, err := a.ints("dilations", nil); err != nil || slices.ContainsFunc(d, func(v int64) bool { return v != 1 }) {
+			return fmt.Errorf("dilations %v: ptqc averages undilated windows (%v)", d, err)
+		}
 	}
 	if p.CountPad, err = a.bool01("count_include_pad"); err != nil {
 		return err
