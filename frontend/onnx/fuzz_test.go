@@ -114,7 +114,7 @@ func checkImport(t *testing.T, m *Model) {
 }
 
 func checkGraph(t *testing.T, m *Model, anyIO bool) {
-	g, err := importGraph(m, anyIO)
+	g, err := importGraph(m, nil, anyIO)
 	if err != nil {
 		return
 	}

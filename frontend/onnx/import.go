@@ -59,6 +59,9 @@ type importer struct {
 	names     map[*onnxpb.NodeProto]string
 	used      map[string]bool   // ir node names given
 	node      *onnxpb.NodeProto // the node being imported
+	// size is the [C, H, W] a description gives for the graph's input, nil
+	// when none.
+	size []int
 	// anyIO lifts the checks on the graph's input and output (an image in,
 	// [N, classes] out) for ONNX's node tests: any float input of rank 2 to
 	// 4 with a static batch, any output.
@@ -70,12 +73,22 @@ type importer struct {
 // shape inferred. The ONNX graph must have one float input [N, C, H, W] (N
 // static or dynamic) and one output [N, classes].
 func Import(m *Model) (*ir.Graph, error) {
-	return importGraph(m, false)
+	return importGraph(m, nil, false)
 }
 
-func importGraph(m *Model, anyIO bool) (*ir.Graph, error) {
+// ImportInput is Import of a graph whose input may have symbolic height,
+// width or channels (an export with dynamic spatial axes): input, [C, H,
+// W], gives them.
+func ImportInput(m *Model, input []int) (*ir.Graph, error) {
+	if input != nil && len(input) != 3 {
+		return nil, fmt.Errorf("input %v: want [channels, height, width]", input)
+	}
+	return importGraph(m, input, false)
+}
+
+func importGraph(m *Model, size []int, anyIO bool) (*ir.Graph, error) {
 	gp := m.Proto.GetGraph()
-	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}, shapeUses: map[string]int{}, used: map[string]bool{}, anyIO: anyIO}
+	im := &importer{opset: m.Opset, vals: map[string]*value{}, uses: map[string]int{}, shapeUses: map[string]int{}, used: map[string]bool{}, anyIO: anyIO, size: size}
 	for _, t := range gp.GetInitializer() {
 		if _, dup := im.vals[t.GetName()]; dup || t.GetName() == "" {
 			return nil, fmt.Errorf("initializer %q: empty or given twice", t.GetName())
@@ -203,13 +216,16 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 	}
 	shape := make([]int, len(dims))
 	for i, d := range dims {
+		v := d.GetDimValue()
 		if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); !ok {
 			if i == 0 {
 				continue // a dynamic batch axis
 			}
-			return nil, fmt.Errorf("dimension %d is not a number (%q): only the batch axis may be dynamic", i, d.GetDimParam())
+			if im.size == nil || len(dims) != 4 {
+				return nil, fmt.Errorf("dimension %d is not a number (%q): give the input's size in a JSON description, {\"graph\": \"<the .onnx file>\", \"input\": [C, H, W]}", i, d.GetDimParam())
+			}
+			v = int64(im.size[i-1]) // load.describe checks the numbers against it
 		}
-		v := d.GetDimValue()
 		if v < 1 || v > maxDim {
 			return nil, fmt.Errorf("dimension %d is %d: want 1 to %d", i, v, maxDim)
 		}

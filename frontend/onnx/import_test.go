@@ -160,7 +160,7 @@ func TestImportErrors(t *testing.T) {
 		{"written twice", edit(func(m *onnxpb.ModelProto) { m.Graph.Node[2].Output[0] = "r" }), `both write "r"`},
 		{"output not written", edit(func(m *onnxpb.ModelProto) { m.Graph.Output[0].Name = proto.String("z") }), `graph output "z" is not written by any node`},
 		{"absurd input", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 1<<20, 8) }), `graph input "x": dimension 2 is 1048576`},
-		{"dynamic height", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, "H", 8) }), `only the batch axis may be dynamic`},
+		{"dynamic height", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, "H", 8) }), `graph input "x": dimension 2 is not a number ("H"): give the input's size in a JSON description, {"graph": "<the .onnx file>", "input": [C, H, W]}`},
 		{"input rank", edit(func(m *onnxpb.ModelProto) { m.Graph.Input[0] = valueInfo("x", "N", 3, 8) }), `3 dimensions, want 4`},
 		{"two inputs", edit(func(m *onnxpb.ModelProto) { m.Graph.Input = append(m.Graph.Input, valueInfo("x2", "N", 3, 8, 8)) }), `graph inputs "x" and "x2"`},
 		{"too small for kernel", edit(func(m *onnxpb.ModelProto) {

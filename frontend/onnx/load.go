@@ -63,7 +63,7 @@ func Load(path string) (*ir.Description, *ir.Graph, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := Import(m)
+	g, err := ImportInput(m, gd.Input)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onnx %s: %w", graphPath, err)
 	}

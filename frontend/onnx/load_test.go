@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,58 @@ func TestLoadDescriptions(t *testing.T) {
 	} {
 		_, _, err := Load(write("bad.json", c.json))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.json, err, c.want)
+		}
+	}
+}
+
+// TestLoadDynamicSize: a graph exported with dynamic height and width takes
+// them from its description's input, and computes what the same graph with
+// them fixed does.
+func TestLoadDynamicSize(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	m := tiny()
+	m.Graph.Input[0] = valueInfo("x", "N", 3, "height", "width")
+	write("dyn.onnx", marshal(t, m))
+	if _, _, err := Load(filepath.Join(dir, "dyn.onnx")); err == nil || !strings.Contains(err.Error(), `dimension 2 is not a number ("height")`) {
+		t.Errorf("bare graph: error %v", err)
+	}
+	d, g, err := Load(write("dyn.json", []byte(`{"graph": "dyn.onnx", "input": [3, 8, 8]}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ir.EqualShape(d.Input, []int{3, 8, 8}) {
+		t.Errorf("input %v, want [3 8 8]", d.Input)
+	}
+	_, static, err := Load(write("static.onnx", marshal(t, tiny())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randF32(rand.New(rand.NewPCG(9, 10)), 2*3*8*8)
+	want, err := ir.Reference(static, x, 2, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ir.Reference(g, x, 2, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("logits (-static +dynamic):\n%s", diff)
+	}
+	for _, c := range []struct{ json, want string }{
+		{`{"graph": "dyn.onnx", "input": [1, 8, 8]}`, `input [1 8 8], but the graph's input is [3 8 8]`},
+		{`{"graph": "dyn.onnx", "input": [3, 0, 8]}`, `dimension 2 is 0: want 1 to`},
+		{`{"graph": "dyn.onnx", "input": [3, 8]}`, `input [3 8]: want [channels, height, width]`},
+	} {
+		if _, _, err := Load(write("bad.json", []byte(c.json))); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to contain %q", c.json, err, c.want)
 		}
 	}

@@ -91,7 +91,7 @@ func readTensorPB(path string) (*tensor, error) {
 }
 
 func runNodeTest(m *Model, dir string) error {
-	g, err := importGraph(m, true)
+	g, err := importGraph(m, nil, true)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
