@@ -61,11 +61,12 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 			src := m.Tensors[nd.In[0]]
 			a := vals[nd.In[0]]
 			ie := src.Elems()
+			cv := newConvRun(nd.Conv, src, t)
 			if acc != nil {
 				sums := make([][]int64, n)
 				ir.Parallel(n, func(s int) {
 					sums[s] = make([]int64, nd.Conv.OutC)
-					conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, nil, sums[s])
+					cv.run(a[s*ie:(s+1)*ie], nil, sums[s])
 				})
 				for s := 1; s < n; s++ {
 					for c, v := range sums[s] {
@@ -77,7 +78,7 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 				}
 			}
 			ir.Parallel(n, func(s int) {
-				conv(nd.Conv, src, a[s*ie:(s+1)*ie], t, out[s*oe:(s+1)*oe], nil)
+				cv.run(a[s*ie:(s+1)*ie], out[s*oe:(s+1)*oe], nil)
 			})
 		case KAdd:
 			ta, tb := m.Tensors[nd.In[0]], m.Tensors[nd.In[1]]
@@ -127,94 +128,6 @@ func run(m *Model, x []float32, n int, hook Hook, acc accHook) ([]float32, error
 		return nil, fmt.Errorf("model has no Dequantize at its output")
 	}
 	return logits, nil
-}
-
-// conv runs one sample of a quantized conv or linear, into y, or, when sums is
-// not nil, adds each output channel's accumulators into sums instead.
-func conv(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64) {
-	ih, iw, oh, ow := 1, 1, 1, 1
-	if len(src.Shape) == 3 {
-		ih, iw = src.Shape[1], src.Shape[2]
-	}
-	if len(dst.Shape) == 3 {
-		oh, ow = dst.Shape[1], dst.Shape[2]
-	}
-	icg, ocg := c.InC/c.Groups, c.OutC/c.Groups
-	if c.Geom == nil && c.Kernel == 1 && c.Stride == 1 && c.Pad == 0 && c.Groups == 1 {
-		pointwise(c, src, x, dst, y, sums, ih*iw)
-		return
-	}
-	w := c.Window()
-	taps := w.Taps()
-	for oc := 0; oc < c.OutC; oc++ {
-		g := oc / ocg
-		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				var acc int32
-				for ic := 0; ic < icg; ic++ {
-					plane := x[(g*icg+ic)*ih*iw:]
-					wk := c.Weight[(oc*icg+ic)*taps:]
-					for ky := 0; ky < w.KH; ky++ {
-						iy := oy*w.SH - w.PadT + ky*w.DH
-						if iy < 0 || iy >= ih {
-							continue // padding holds z_x: (q - z_x) = 0
-						}
-						for kx := 0; kx < w.KW; kx++ {
-							ix := ox*w.SW - w.PadL + kx*w.DW
-							if ix < 0 || ix >= iw {
-								continue
-							}
-							acc += (int32(plane[iy*iw+ix]) - src.Zero) * int32(wk[ky*w.KW+kx])
-						}
-					}
-				}
-				if sums != nil {
-					sums[oc] += int64(acc)
-					continue
-				}
-				y[(oc*oh+oy)*ow+ox] = Requantize(acc, c.M[oc], c.B[oc], dst.Zero, c.Lo, c.Hi)
-			}
-		}
-	}
-}
-
-// pointwise is a 1x1 conv (or a linear) as dot products over the channels of
-// the transposed input; same sums as conv, fewer loop overheads.
-func pointwise(c *Conv, src *Tensor, x []uint8, dst *Tensor, y []uint8, sums []int64, hw int) {
-	xt := make([]int32, len(x))
-	for ic := 0; ic < c.InC; ic++ {
-		for p, q := range x[ic*hw : (ic+1)*hw] {
-			xt[p*c.InC+ic] = int32(q) - src.Zero
-		}
-	}
-	for oc := 0; oc < c.OutC; oc++ {
-		w := c.Weight[oc*c.InC : (oc+1)*c.InC]
-		for p := 0; p < hw; p++ {
-			acc := dot(w, xt[p*c.InC:(p+1)*c.InC])
-			if sums != nil {
-				sums[oc] += int64(acc)
-				continue
-			}
-			y[oc*hw+p] = Requantize(acc, c.M[oc], c.B[oc], dst.Zero, c.Lo, c.Hi)
-		}
-	}
-}
-
-// dot is sum(x[i] * w[i]) in int32, unrolled by 4.
-func dot(w []int8, x []int32) int32 {
-	var s0, s1, s2, s3 int32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		w, x := w[i:i+4:i+4], x[i:i+4:i+4]
-		s0 += x[0] * int32(w[0])
-		s1 += x[1] * int32(w[1])
-		s2 += x[2] * int32(w[2])
-		s3 += x[3] * int32(w[3])
-	}
-	for ; i < len(x); i++ {
-		s0 += x[i] * int32(w[i])
-	}
-	return s0 + s1 + s2 + s3
 }
 
 // The scalar numerics are runtime's, the one definition generated kernels call

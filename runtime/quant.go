@@ -45,6 +45,11 @@ func Dequantize(q uint8, s float32, z int32) float32 {
 }
 
 func clampU8(v float64, lo, hi int32) uint8 {
+	if v >= -0x1p62 && v <= 0x1p62 {
+		// Where int64 holds v, clamp without branches: a ReLU's outputs
+		// fall below lo about half the time, unpredictably.
+		return uint8(min(max(int64(v), int64(lo)), int64(hi)))
+	}
 	if v < float64(lo) {
 		return uint8(lo)
 	}

@@ -1,6 +1,7 @@
 // Package floatk holds the float32 kernels behind ir's fast interpreter: two
 // GEMM micro-kernels, a depthwise kernel over a list of taps, an elementwise
-// add, a min/max scan and Sigmoid/SiLU. Each exists as portable Go and, on
+// add, a min/max scan and Sigmoid/SiLU; and, for the int8 interpreter
+// (compiler), int16 dot products. Each exists as portable Go and, on
 // amd64, as avo-generated AVX2 and AVX-512 assembly (./asm; Sigmoids is
 // AVX2's on both); Best picks the widest the CPU runs.
 //
@@ -52,7 +53,8 @@ type Kernels struct {
 	histCNZ func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol, rel float32) (m, s int, lo, hi int32)
 	count8  func(n int, idx *int32, cc *uint8, mask int, wraps *int32) int
 	deint   func(n int, x, even, odd *float32)
-	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
+	dotsI16 [2]func(k int, a, b *int16, ldb int, out *int32) // one and four rows; nil: Go
+	sig     [2]func(n int, x, y *float32)                    // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
 
 type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
@@ -487,6 +489,43 @@ func count8Go(n int, idx *int32, cc *uint8, mask int, wraps *int32) int {
 		}
 	}
 	return w
+}
+
+// DotsI16 sets out[j] to the int32 sum over i < k of a[i]*b[j*ldb+i], for
+// j < len(out): the int8 interpreter's accumulators, exact (an int32 sum is
+// the same in any order) for its operands, |q - z| <= 255 and |w| <= 127. k
+// is a multiple of 16 (rows padded with zeros), ldb >= k.
+func (t *Kernels) DotsI16(k int, a, b []int16, ldb int, out []int32) {
+	if k%16 != 0 || len(a) < k || ldb < k || len(out) > 0 && len(b) < (len(out)-1)*ldb+k {
+		panic(fmt.Sprintf("floatk: DotsI16 of k %d over %d and %d values, ldb %d, %d outputs", k, len(a), len(b), ldb, len(out)))
+	}
+	if k == 0 {
+		clear(out)
+		return
+	}
+	j := 0
+	if t.dotsI16[0] != nil {
+		for ; j+4 <= len(out); j += 4 {
+			t.dotsI16[1](k, &a[0], &b[j*ldb], ldb, &out[j])
+		}
+		for ; j < len(out); j++ {
+			t.dotsI16[0](k, &a[0], &b[j*ldb], ldb, &out[j])
+		}
+		return
+	}
+	a = a[:k]
+	for ; j < len(out); j++ {
+		var s0, s1, s2, s3 int32
+		r := b[j*ldb : j*ldb+k]
+		for i := 0; i < k; i += 4 {
+			r, a := r[i:i+4:i+4], a[i:i+4:i+4]
+			s0 += int32(a[0]) * int32(r[0])
+			s1 += int32(a[1]) * int32(r[1])
+			s2 += int32(a[2]) * int32(r[2])
+			s3 += int32(a[3]) * int32(r[3])
+		}
+		out[j] = s0 + s1 + s2 + s3
+	}
 }
 
 // Deinterleave sets even[i] = x[2i] and odd[i] = x[2i+1] for i < len(even)

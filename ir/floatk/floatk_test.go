@@ -480,3 +480,43 @@ func TestDeinterleave(t *testing.T) {
 		}
 	}
 }
+
+// TestDotsI16: every tier's DotsI16 is the plain sum of products, for the
+// int8 interpreter's operand ranges (the extremes too), row counts around
+// the four-row kernel's and strides past k.
+func TestDotsI16(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, kt := range Tiers() {
+		for _, k := range []int{0, 16, 32, 48, 160, 4608} {
+			for _, rows := range []int{0, 1, 3, 4, 5, 9} {
+				ldb := k + 16*r.IntN(3)
+				a, b := make([]int16, k), make([]int16, max(rows*ldb, 1))
+				for i := range a {
+					a[i] = int16(r.IntN(255) - 127)
+				}
+				for i := range b {
+					b[i] = int16(r.IntN(511) - 255)
+				}
+				if k == 4608 && rows == 9 { // the largest magnitude a sum can have
+					for i := range a {
+						a[i], b[i] = -127, 255
+					}
+				}
+				want := make([]int32, rows)
+				for j := range want {
+					for i := range k {
+						want[j] += int32(a[i]) * int32(b[j*ldb+i])
+					}
+				}
+				got := make([]int32, rows)
+				for j := range got {
+					got[j] = 12345 // overwritten
+				}
+				kt.DotsI16(k, a, b, ldb, got)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%s: k %d, %d rows, ldb %d (-want +got):\n%s", kt.Name, k, rows, ldb, diff)
+				}
+			}
+		}
+	}
+}

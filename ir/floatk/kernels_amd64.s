@@ -24454,6 +24454,80 @@ wrap3:
 	INCQ DI
 	JMP  back3
 
+// func dotsi16x1(k int, a *int16, b *int16, ldb int, out *int32)
+// Requires: AVX, AVX2
+TEXT ·dotsi16x1(SB), NOSPLIT, $0-40
+	MOVQ  k+0(FP), AX
+	MOVQ  a+8(FP), CX
+	MOVQ  b+16(FP), DX
+	MOVQ  ldb+24(FP), BX
+	MOVQ  out+32(FP), SI
+	SHLQ  $0x01, BX
+	VPXOR Y0, Y0, Y0
+
+loop:
+	VMOVDQU      (CX), Y1
+	VPMADDWD     (DX), Y1, Y1
+	VPADDD       Y1, Y0, Y0
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, DX
+	SUBQ         $0x10, AX
+	JNZ          loop
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VPHADDD      Y1, Y0, Y0
+	VPHADDD      Y3, Y2, Y1
+	VPHADDD      Y1, Y0, Y0
+	VEXTRACTI128 $0x01, Y0, X1
+	VPADDD       X1, X0, X1
+	VMOVD        X1, (SI)
+	VZEROUPPER
+	RET
+
+// func dotsi16x4(k int, a *int16, b *int16, ldb int, out *int32)
+// Requires: AVX, AVX2
+TEXT ·dotsi16x4(SB), NOSPLIT, $0-40
+	MOVQ  k+0(FP), AX
+	MOVQ  a+8(FP), CX
+	MOVQ  b+16(FP), DX
+	MOVQ  ldb+24(FP), BX
+	MOVQ  out+32(FP), SI
+	SHLQ  $0x01, BX
+	LEAQ  (DX)(BX*1), DI
+	LEAQ  (DI)(BX*1), R8
+	LEAQ  (R8)(BX*1), BX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+
+loop:
+	VMOVDQU      (CX), Y4
+	VPMADDWD     (DX), Y4, Y5
+	VPADDD       Y5, Y0, Y0
+	VPMADDWD     (DI), Y4, Y5
+	VPADDD       Y5, Y1, Y1
+	VPMADDWD     (R8), Y4, Y5
+	VPADDD       Y5, Y2, Y2
+	VPMADDWD     (BX), Y4, Y5
+	VPADDD       Y5, Y3, Y3
+	ADDQ         $0x20, CX
+	ADDQ         $0x20, DX
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, R8
+	ADDQ         $0x20, BX
+	SUBQ         $0x10, AX
+	JNZ          loop
+	VPHADDD      Y1, Y0, Y0
+	VPHADDD      Y3, Y2, Y1
+	VPHADDD      Y1, Y0, Y0
+	VEXTRACTI128 $0x01, Y0, X1
+	VPADDD       X1, X0, X1
+	VMOVDQU      X1, (SI)
+	VZEROUPPER
+	RET
+
 // func storeFence()
 // Requires: MMX+
 TEXT ·storeFence(SB), NOSPLIT, $0

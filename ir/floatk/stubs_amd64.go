@@ -524,5 +524,15 @@ func silu_avx2(n int, x *float32, y *float32)
 //go:noescape
 func count8(n int, idx *int32, cc *uint8, mask int, wraps *int32) (w int)
 
+// dotsi16x1 is DotsI16 for one row of b and k a positive multiple of 16.
+//
+//go:noescape
+func dotsi16x1(k int, a *int16, b *int16, ldb int, out *int32)
+
+// dotsi16x4 is DotsI16 for four rows of b and k a positive multiple of 16.
+//
+//go:noescape
+func dotsi16x4(k int, a *int16, b *int16, ldb int, out *int32)
+
 // storeFence is an SFENCE: the non-temporal stores before it are seen before any store after it.
 func storeFence()

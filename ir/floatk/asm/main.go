@@ -75,6 +75,8 @@ func main() {
 	sigmoid(false)
 	sigmoid(true)
 	count8()
+	dotsI16(1)
+	dotsI16(4)
 	storeFence()
 	Generate()
 }

@@ -1,0 +1,190 @@
+package compiler
+
+import (
+	"github.com/ptqc/ptqc/ir"
+	"github.com/ptqc/ptqc/ir/floatk"
+)
+
+// convRun is one quantized conv or linear layer ready to run sample by
+// sample. Its int32 accumulators are exact sums of (q - z_x) * w, so any
+// order of the terms gives the same ones: a conv whose inputs per output
+// are many runs as int16 dot products of each output's receptive field
+// (floatk.DotsI16, VPMADDWD on amd64), one with one input channel per
+// group (depthwise) adds each tap's row of products in place.
+type convRun struct {
+	c         *Conv
+	src, dst  *Tensor
+	w         ir.Window
+	ih, iw    int
+	oh, ow    int
+	icg, ocg  int
+	k, k16    int     // inputs per output (icg * taps), and rounded up to 16
+	w16       []int16 // the weights, each output channel's k16 (zeros past k)
+	depthwise bool
+	pointwise bool
+	zx        int32
+}
+
+func newConvRun(c *Conv, src, dst *Tensor) *convRun {
+	r := &convRun{c: c, src: src, dst: dst, w: c.Window(), ih: 1, iw: 1, oh: 1, ow: 1, zx: src.Zero}
+	if len(src.Shape) == 3 {
+		r.ih, r.iw = src.Shape[1], src.Shape[2]
+	}
+	if len(dst.Shape) == 3 {
+		r.oh, r.ow = dst.Shape[1], dst.Shape[2]
+	}
+	r.icg, r.ocg = c.InC/c.Groups, c.OutC/c.Groups
+	taps := r.w.Taps()
+	r.k = r.icg * taps
+	r.depthwise = r.icg == 1 && taps > 1
+	r.pointwise = taps == 1 && r.w.SH == 1 && r.w.SW == 1 && r.w.PadT == 0 && r.w.PadL == 0 && r.w.PadB == 0 && r.w.PadR == 0 && c.Groups == 1
+	if r.depthwise {
+		return r
+	}
+	r.k16 = (r.k + 15) &^ 15
+	r.w16 = make([]int16, c.OutC*r.k16)
+	for oc := range c.OutC {
+		for i, v := range c.Weight[oc*r.k : (oc+1)*r.k] {
+			r.w16[oc*r.k16+i] = int16(v)
+		}
+	}
+	return r
+}
+
+// run computes one sample x into y, or, when sums is not nil, adds each
+// output channel's accumulators into sums instead.
+func (r *convRun) run(x []uint8, y []uint8, sums []int64) {
+	hw := r.oh * r.ow
+	acc := make([]int32, hw)
+	emit := func(oc int) {
+		if sums != nil {
+			for _, a := range acc {
+				sums[oc] += int64(a)
+			}
+			return
+		}
+		c := r.c
+		requantizeRow(acc, c.M[oc], c.B[oc], r.dst.Zero, c.Lo, c.Hi, y[oc*hw:(oc+1)*hw])
+	}
+	if r.depthwise {
+		for oc := range r.c.OutC {
+			r.depthwiseChannel(x[(oc/r.ocg)*r.ih*r.iw:], oc, acc)
+			emit(oc)
+		}
+		return
+	}
+	col := make([]int16, hw*r.k16)
+	for g := range r.c.Groups {
+		if r.pointwise {
+			r.transpose(x, col)
+		} else {
+			r.im2col(x, g, col)
+		}
+		for oc := g * r.ocg; oc < (g+1)*r.ocg; oc++ {
+			floatk.Best.DotsI16(r.k16, r.w16[oc*r.k16:(oc+1)*r.k16], col, r.k16, acc)
+			emit(oc)
+		}
+	}
+}
+
+// transpose sets col[p*k16+ic] = x[ic*hw+p] - z_x: each position's channels
+// together (a 1x1 conv's receptive field).
+func (r *convRun) transpose(x []uint8, col []int16) {
+	hw := r.ih * r.iw
+	for ic := range r.c.InC {
+		for p, q := range x[ic*hw : (ic+1)*hw] {
+			col[p*r.k16+ic] = int16(int32(q) - r.zx)
+		}
+	}
+}
+
+// im2col sets col[p*k16 + ic*taps + ky*KW + kx] to input channel g*icg+ic
+// at tap (ky, kx) of output position p, minus z_x (0 in the padding, whose
+// bytes hold z_x).
+func (r *convRun) im2col(x []uint8, g int, col []int16) {
+	w := &r.w
+	taps := w.Taps()
+	p := 0
+	for oy := range r.oh {
+		for ox := range r.ow {
+			dst := col[p*r.k16 : p*r.k16+r.k]
+			for ic := range r.icg {
+				plane := x[(g*r.icg+ic)*r.ih*r.iw : (g*r.icg+ic+1)*r.ih*r.iw]
+				d := dst[ic*taps : (ic+1)*taps]
+				for ky := range w.KH {
+					iy := oy*w.SH - w.PadT + ky*w.DH
+					for kx := range w.KW {
+						ix := ox*w.SW - w.PadL + kx*w.DW
+						v := int16(0)
+						if iy >= 0 && iy < r.ih && ix >= 0 && ix < r.iw {
+							v = int16(int32(plane[iy*r.iw+ix]) - r.zx)
+						}
+						d[ky*w.KW+kx] = v
+					}
+				}
+			}
+			p++
+		}
+	}
+}
+
+// depthwiseChannel sets acc to output channel oc's accumulators from its
+// one input plane: tap by tap, each output row adds the tap's products
+// over the columns whose input lies inside the plane.
+func (r *convRun) depthwiseChannel(plane []uint8, oc int, acc []int32) {
+	clear(acc)
+	w := &r.w
+	wk := r.c.Weight[oc*r.k : (oc+1)*r.k]
+	for ky := range w.KH {
+		for kx := range w.KW {
+			wv := int32(wk[ky*w.KW+kx])
+			if wv == 0 {
+				continue
+			}
+			// ix = ox*SW - PadL + kx*DW in [0, iw): ox in [ox0, ox1).
+			off := kx*w.DW - w.PadL
+			ox0 := max(0, (-off+w.SW-1)/w.SW)
+			ox1 := min(r.ow, (r.iw-1-off)/w.SW+1)
+			if off > r.iw-1 || ox0 >= ox1 {
+				continue
+			}
+			zx, sw, n := r.zx, w.SW, ox1-ox0
+			for oy := range r.oh {
+				iy := oy*w.SH - w.PadT + ky*w.DH
+				if iy < 0 || iy >= r.ih {
+					continue
+				}
+				ix := iy*r.iw + ox0*sw + off
+				addRow(acc[oy*r.ow+ox0:oy*r.ow+ox1], plane[ix:ix+(n-1)*sw+1], sw, wv, wv*zx)
+			}
+		}
+	}
+}
+
+// addRow adds w*x[i*s] - wz to a[i]: one tap's products along an output
+// row. Out of line, so that its loop keeps its values in registers.
+//
+//go:noinline
+func addRow(a []int32, x []uint8, s int, w, wz int32) {
+	if s == 1 {
+		x = x[:len(a)]
+		for i, q := range x {
+			a[i] += w*int32(q) - wz
+		}
+		return
+	}
+	for i := range a {
+		a[i] += w*int32(x[i*s]) - wz
+	}
+}
+
+// requantizeRow sets y[i] to acc[i] requantized. Out of line for its
+// registers, as addRow.
+//
+//go:noinline
+func requantizeRow(acc []int32, m, b float32, z, lo, hi int32, y []uint8) {
+	y = y[:len(acc)]
+	for i, a := range acc {
+		y[i] = Requantize(a, m, b, z, lo, hi)
+	}
+}
