@@ -100,31 +100,53 @@ func (r *convRun) transpose(x []uint8, col []int16) {
 
 // im2col sets col[p*k16 + ic*taps + ky*KW + kx] to input channel g*icg+ic
 // at tap (ky, kx) of output position p, minus z_x (0 in the padding, whose
-// bytes hold z_x).
+// bytes hold z_x, and past k): row by row of the input, each tap's valid
+// columns at once.
 func (r *convRun) im2col(x []uint8, g int, col []int16) {
 	w := &r.w
 	taps := w.Taps()
-	p := 0
+	clear(col)
 	for oy := range r.oh {
-		for ox := range r.ow {
-			dst := col[p*r.k16 : p*r.k16+r.k]
-			for ic := range r.icg {
-				plane := x[(g*r.icg+ic)*r.ih*r.iw : (g*r.icg+ic+1)*r.ih*r.iw]
-				d := dst[ic*taps : (ic+1)*taps]
-				for ky := range w.KH {
-					iy := oy*w.SH - w.PadT + ky*w.DH
-					for kx := range w.KW {
-						ix := ox*w.SW - w.PadL + kx*w.DW
-						v := int16(0)
-						if iy >= 0 && iy < r.ih && ix >= 0 && ix < r.iw {
-							v = int16(int32(plane[iy*r.iw+ix]) - r.zx)
-						}
-						d[ky*w.KW+kx] = v
+		for ic := range r.icg {
+			plane := x[(g*r.icg+ic)*r.ih*r.iw : (g*r.icg+ic+1)*r.ih*r.iw]
+			for ky := range w.KH {
+				iy := oy*w.SH - w.PadT + ky*w.DH
+				if iy < 0 || iy >= r.ih {
+					continue
+				}
+				row := plane[iy*r.iw : (iy+1)*r.iw]
+				for kx := range w.KW {
+					ox0, ox1, off := r.columns(kx)
+					if ox0 >= ox1 {
+						continue
 					}
+					t := ic*taps + ky*w.KW + kx
+					d := (oy*r.ow+ox0)*r.k16 + t
+					scatterRow(col[d:d+(ox1-ox0-1)*r.k16+1], r.k16, row[ox0*w.SW+off:], w.SW, r.zx)
 				}
 			}
-			p++
 		}
+	}
+}
+
+// columns is the output columns [ox0, ox1) whose input column ox*SW + off
+// lies in [0, iw) at tap column kx, and off.
+func (r *convRun) columns(kx int) (ox0, ox1, off int) {
+	w := &r.w
+	off = kx*w.DW - w.PadL
+	if off > r.iw-1 {
+		return 0, 0, off
+	}
+	return max(0, (-off+w.SW-1)/w.SW), min(r.ow, (r.iw-1-off)/w.SW+1), off
+}
+
+// scatterRow sets dst[i*ds] = x[i*xs] - z for the len(dst)/ds+1 values.
+// Out of line, as addRow.
+//
+//go:noinline
+func scatterRow(dst []int16, ds int, x []uint8, xs int, z int32) {
+	for i, j := 0, 0; i < len(dst); i, j = i+ds, j+xs {
+		dst[i] = int16(int32(x[j]) - z)
 	}
 }
 
@@ -141,11 +163,8 @@ func (r *convRun) depthwiseChannel(plane []uint8, oc int, acc []int32) {
 			if wv == 0 {
 				continue
 			}
-			// ix = ox*SW - PadL + kx*DW in [0, iw): ox in [ox0, ox1).
-			off := kx*w.DW - w.PadL
-			ox0 := max(0, (-off+w.SW-1)/w.SW)
-			ox1 := min(r.ow, (r.iw-1-off)/w.SW+1)
-			if off > r.iw-1 || ox0 >= ox1 {
+			ox0, ox1, off := r.columns(kx)
+			if ox0 >= ox1 {
 				continue
 			}
 			zx, sw, n := r.zx, w.SW, ox1-ox0
