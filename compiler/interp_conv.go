@@ -64,7 +64,7 @@ func (r *convRun) run(x []uint8, y []uint8, sums []int64) {
 			return
 		}
 		c := r.c
-		requantizeRow(acc, c.M[oc], c.B[oc], r.dst.Zero, c.Lo, c.Hi, y[oc*hw:(oc+1)*hw])
+		floatk.Best.Requantize(acc, c.M[oc], c.B[oc], r.dst.Zero, c.Lo, c.Hi, y[oc*hw:(oc+1)*hw])
 	}
 	if r.depthwise {
 		for oc := range r.c.OutC {
@@ -174,36 +174,8 @@ func (r *convRun) depthwiseChannel(plane []uint8, oc int, acc []int32) {
 					continue
 				}
 				ix := iy*r.iw + ox0*sw + off
-				addRow(acc[oy*r.ow+ox0:oy*r.ow+ox1], plane[ix:ix+(n-1)*sw+1], sw, wv, wv*zx)
+				floatk.Best.AddRow(acc[oy*r.ow+ox0:oy*r.ow+ox1], plane[ix:ix+(n-1)*sw+1], sw, wv, wv*zx)
 			}
 		}
-	}
-}
-
-// addRow adds w*x[i*s] - wz to a[i]: one tap's products along an output
-// row. Out of line, so that its loop keeps its values in registers.
-//
-//go:noinline
-func addRow(a []int32, x []uint8, s int, w, wz int32) {
-	if s == 1 {
-		x = x[:len(a)]
-		for i, q := range x {
-			a[i] += w*int32(q) - wz
-		}
-		return
-	}
-	for i := range a {
-		a[i] += w*int32(x[i*s]) - wz
-	}
-}
-
-// requantizeRow sets y[i] to acc[i] requantized. Out of line for its
-// registers, as addRow.
-//
-//go:noinline
-func requantizeRow(acc []int32, m, b float32, z, lo, hi int32, y []uint8) {
-	y = y[:len(acc)]
-	for i, a := range acc {
-		y[i] = Requantize(a, m, b, z, lo, hi)
 	}
 }

@@ -1,7 +1,8 @@
 // Package floatk holds the float32 kernels behind ir's fast interpreter: two
 // GEMM micro-kernels, a depthwise kernel over a list of taps, an elementwise
 // add, a min/max scan and Sigmoid/SiLU; and, for the int8 interpreter
-// (compiler), int16 dot products. Each exists as portable Go and, on
+// (compiler), int16 dot products, a depthwise tap's row and requantization.
+// Each exists as portable Go and, on
 // amd64, as avo-generated AVX2 and AVX-512 assembly (./asm; Sigmoids is
 // AVX2's on both); Best picks the widest the CPU runs.
 //
@@ -54,7 +55,9 @@ type Kernels struct {
 	count8  func(n int, idx *int32, cc *uint8, mask int, wraps *int32) int
 	deint   func(n int, x, even, odd *float32)
 	dotsI16 [2]func(k int, a, b *int16, ldb int, out *int32) // one and four rows; nil: Go
-	sig     [2]func(n int, x, y *float32)                    // Sigmoids for n a multiple of 4: sigmoid, SiLU
+	requant func(n int, acc *int32, m, b float32, z, lo, hi int32, y *uint8)
+	addRow  func(n int, a *int32, x *uint8, w, wz int32)
+	sig     [2]func(n int, x, y *float32) // Sigmoids for n a multiple of 4: sigmoid, SiLU
 }
 
 type dw3Func func(oh, ow, ih, iw, pad int, w *float32, x, y *float32, bias *float32, lo, hi float32, channels int)
@@ -525,6 +528,67 @@ func (t *Kernels) DotsI16(k int, a, b []int16, ldb int, out []int32) {
 			s3 += int32(a[3]) * int32(r[3])
 		}
 		out[j] = s0 + s1 + s2 + s3
+	}
+}
+
+// Requantize sets y[i] = runtime.Requantize(acc[i], m, b, z, lo, hi) for i <
+// len(acc), bit for bit (the int8 interpreter's outputs). len(y) >=
+// len(acc).
+func (t *Kernels) Requantize(acc []int32, m, b float32, z, lo, hi int32, y []uint8) {
+	y = y[:len(acc)]
+	v := 0
+	if t.requant != nil && isFinite32(m) && isFinite32(b) && lo >= 0 && lo <= hi && hi <= 255 && z >= -255 && z <= 255 {
+		v = len(acc) &^ 15
+	}
+	if v > 0 {
+		t.requant(v, &acc[0], m, b, z, lo, hi, &y[0])
+	}
+	requantizeGo(acc[v:], m, b, z, lo, hi, y[v:])
+}
+
+// requantizeGo is Requantize in Go. Out of line, so that its loop keeps its
+// values in registers.
+//
+//go:noinline
+func requantizeGo(acc []int32, m, b float32, z, lo, hi int32, y []uint8) {
+	y = y[:len(acc)]
+	for i, a := range acc {
+		y[i] = runtime.Requantize(a, m, b, z, lo, hi)
+	}
+}
+
+func isFinite32(v float32) bool { return v-v == 0 }
+
+// AddRow adds w*x[i*s] - wz to a[i] for i < len(a): a depthwise tap's
+// int32 products along an output row. len(x) > (len(a)-1)*s.
+func (t *Kernels) AddRow(a []int32, x []uint8, s int, w, wz int32) {
+	if len(a) == 0 {
+		return
+	}
+	_ = x[(len(a)-1)*s]
+	v := 0
+	if s == 1 && t.addRow != nil {
+		v = len(a) &^ 7
+	}
+	if v > 0 {
+		t.addRow(v, &a[0], &x[0], w, wz)
+	}
+	addRowGo(a[v:], x[v*s:], s, w, wz)
+}
+
+// addRowGo is AddRow in Go, out of line as requantizeGo.
+//
+//go:noinline
+func addRowGo(a []int32, x []uint8, s int, w, wz int32) {
+	if s == 1 {
+		x = x[:len(a)]
+		for i, q := range x {
+			a[i] += w*int32(q) - wz
+		}
+		return
+	}
+	for i := range a {
+		a[i] += w*int32(x[i*s]) - wz
 	}
 }
 

@@ -32,7 +32,7 @@ var (
 		dotPh:  tmpByRows(gemmdp1_avx2, gemmdp2_avx2, gemmdp3_avx2, gemmdp4_avx2, gemmdp5_avx2, gemmdp6_avx2),
 		dotPhH: tmpByRows(gemmdph1_avx2, gemmdph2_avx2, gemmdph3_avx2, gemmdph4_avx2, gemmdph5_avx2, gemmdph6_avx2),
 		dotCol: tmpByRows(gemmdc1_avx2, gemmdc2_avx2, gemmdc3_avx2, gemmdc4_avx2, gemmdc5_avx2, gemmdc6_avx2),
-		dw:     dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, histCNZ: histcellnz_avx2, count8: count8, deint: deinterleave_avx2, dotsI16: [2]func(int, *int16, *int16, int, *int32){dotsi16x1, dotsi16x4},
+		dw:     dw_avx2, dw3: [2]dw3Func{dw3s1_avx2, dw3s2_avx2}, add: add_avx2, minmax: minmax_avx2, histIdx: histidx_avx2, histNZ: histidxnz_avx2, histCNZ: histcellnz_avx2, count8: count8, deint: deinterleave_avx2, dotsI16: [2]func(int, *int16, *int16, int, *int32){dotsi16x1, dotsi16x4}, requant: requant_avx2, addRow: addrow_avx2,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}}
 	// AVX512 is the AVX-512 F+DQ+VL tier (512-bit registers).
 	AVX512 = &Kernels{Name: runtime.AVX512.Name, MR: 12, MRDot: 3, NR: 32, Block: 16, vw: 16,
@@ -46,7 +46,7 @@ var (
 			gemmdph7_avx512, gemmdph8_avx512, gemmdph9_avx512, gemmdph10_avx512, gemmdph11_avx512, gemmdph12_avx512),
 		dotCol: tmpByRows(gemmdc1_avx512, gemmdc2_avx512, gemmdc3_avx512, gemmdc4_avx512, gemmdc5_avx512, gemmdc6_avx512,
 			gemmdc7_avx512, gemmdc8_avx512, gemmdc9_avx512, gemmdc10_avx512, gemmdc11_avx512, gemmdc12_avx512),
-		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, dw3Cold: dw3s2r_avx512, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx512, histCNZ: histcellnz_avx512, count8: count8, deint: deinterleave_avx512, dotsI16: [2]func(int, *int16, *int16, int, *int32){dotsi16x1, dotsi16x4},
+		dw: dw_avx512, dw3: [2]dw3Func{dw3s1_avx512, dw3s2_avx512}, dw3Cold: dw3s2r_avx512, add: add_avx512, minmax: minmax_avx512, histIdx: histidx_avx512, histNZ: histidxnz_avx512, histCNZ: histcellnz_avx512, count8: count8, deint: deinterleave_avx512, dotsI16: [2]func(int, *int16, *int16, int, *int32){dotsi16x1, dotsi16x4}, requant: requant_avx2, addRow: addrow_avx2,
 		sig: [2]func(int, *float32, *float32){sigmoid_avx2, silu_avx2}} // AVX2's: ymm of float64 suffice
 )
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 // Every tier must compute the sums of ir's reference interpreter exactly:
@@ -515,6 +516,86 @@ func TestDotsI16(t *testing.T) {
 				kt.DotsI16(k, a, b, ldb, got)
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("%s: k %d, %d rows, ldb %d (-want +got):\n%s", kt.Name, k, rows, ldb, diff)
+				}
+			}
+		}
+	}
+}
+
+// TestRequantize: every tier's Requantize is runtime.Requantize, bit for
+// bit, over accumulators at the int32 extremes, ties of the rounding,
+// multipliers that overflow float32 or vanish, and every clamp; lengths
+// around the kernel's 16.
+func TestRequantize(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	ms := []float32{1e-3, 0.5, 1, 3.7e-5, 1e30, -1e30, 1e-40, 0, float32(math.Inf(1)), float32(math.NaN())}
+	bs := []float32{0, 0.5, -0.5, 1.5, -2.5, 1e9, -1e9, float32(math.NaN())}
+	for _, kt := range Tiers() {
+		for _, n := range []int{0, 1, 15, 16, 17, 48, 100} {
+			acc := make([]int32, n)
+			for i := range acc {
+				switch r.IntN(4) {
+				case 0:
+					acc[i] = int32(r.Uint32())
+				case 1:
+					acc[i] = []int32{math.MaxInt32, math.MinInt32, 0, 1, -1}[r.IntN(5)]
+				default:
+					acc[i] = int32(r.IntN(2001) - 1000)
+				}
+			}
+			for _, m := range ms {
+				for _, b := range bs {
+					for _, zl := range [][3]int32{{0, 0, 255}, {128, 0, 255}, {3, 3, 255}, {255, 0, 6}, {-7, 10, 200}} {
+						z, lo, hi := zl[0], zl[1], zl[2]
+						got := make([]uint8, n)
+						kt.Requantize(acc, m, b, z, lo, hi, got)
+						for i, a := range acc {
+							if want := runtime.Requantize(a, m, b, z, lo, hi); got[i] != want {
+								t.Fatalf("%s: n %d: Requantize(%d, m %v, b %v, z %d, [%d, %d]) = %d, want %d", kt.Name, n, a, m, b, z, lo, hi, got[i], want)
+							}
+						}
+					}
+				}
+			}
+		}
+		// Ties: m 0.5 makes every odd accumulator a half.
+		acc := make([]int32, 64)
+		for i := range acc {
+			acc[i] = int32(i - 32)
+		}
+		got := make([]uint8, len(acc))
+		kt.Requantize(acc, 0.5, 0, 100, 0, 255, got)
+		for i, a := range acc {
+			if want := runtime.Requantize(a, 0.5, 0, 100, 0, 255); got[i] != want {
+				t.Fatalf("%s: tie %d: %d, want %d", kt.Name, a, got[i], want)
+			}
+		}
+	}
+}
+
+// TestAddRow: every tier's AddRow is the Go loop, strides 1 and 2, lengths
+// around the kernel's 8.
+func TestAddRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, kt := range Tiers() {
+		for _, s := range []int{1, 2, 3} {
+			for _, n := range []int{1, 7, 8, 9, 56, 57} {
+				x := make([]uint8, (n-1)*s+1)
+				for i := range x {
+					x[i] = uint8(r.IntN(256))
+				}
+				a := make([]int32, n)
+				for i := range a {
+					a[i] = int32(r.IntN(1 << 20))
+				}
+				want := slices.Clone(a)
+				w, z := int32(r.IntN(255)-127), int32(r.IntN(256))
+				for i := range want {
+					want[i] += w*int32(x[i*s]) - w*z
+				}
+				kt.AddRow(a, x, s, w, w*z)
+				if diff := cmp.Diff(want, a); diff != "" {
+					t.Errorf("%s: stride %d, n %d (-want +got):\n%s", kt.Name, s, n, diff)
 				}
 			}
 		}

@@ -24528,6 +24528,87 @@ loop:
 	VZEROUPPER
 	RET
 
+// func requant_avx2(n int, acc *int32, m float32, b float32, z int32, lo int32, hi int32, y *uint8)
+// Requires: AVX, AVX2
+TEXT ·requant_avx2(SB), NOSPLIT, $0-48
+	MOVQ         n+0(FP), AX
+	MOVQ         acc+8(FP), CX
+	MOVQ         y+40(FP), DX
+	VBROADCASTSS m+16(FP), Y0
+	VBROADCASTSS b+20(FP), Y1
+	MOVL         z+24(FP), BX
+	VMOVD        BX, X2
+	VPBROADCASTD X2, Y2
+	MOVL         lo+28(FP), BX
+	VMOVD        BX, X3
+	VPBROADCASTD X3, Y3
+	MOVL         hi+32(FP), BX
+	VMOVD        BX, X4
+	VPBROADCASTD X4, Y4
+	MOVL         $0x4e800000, BX
+	VMOVD        BX, X5
+	VPBROADCASTD X5, Y5
+	MOVL         $0xce800000, BX
+	VMOVD        BX, X6
+	VPBROADCASTD X6, Y6
+
+loop:
+	VCVTDQ2PS    (CX), Y7
+	VMULPS       Y0, Y7, Y7
+	VADDPS       Y1, Y7, Y7
+	VMINPS       Y5, Y7, Y7
+	VMAXPS       Y6, Y7, Y7
+	VCVTPS2DQ    Y7, Y7
+	VPADDD       Y2, Y7, Y7
+	VPMAXSD      Y3, Y7, Y7
+	VPMINSD      Y4, Y7, Y7
+	VCVTDQ2PS    32(CX), Y8
+	VMULPS       Y0, Y8, Y8
+	VADDPS       Y1, Y8, Y8
+	VMINPS       Y5, Y8, Y8
+	VMAXPS       Y6, Y8, Y8
+	VCVTPS2DQ    Y8, Y8
+	VPADDD       Y2, Y8, Y8
+	VPMAXSD      Y3, Y8, Y8
+	VPMINSD      Y4, Y8, Y8
+	VPACKSSDW    Y8, Y7, Y7
+	VPERMQ       $0xd8, Y7, Y7
+	VEXTRACTI128 $0x01, Y7, X8
+	VPACKUSWB    X8, X7, X8
+	VMOVDQU      X8, (DX)
+	ADDQ         $0x40, CX
+	ADDQ         $0x10, DX
+	SUBQ         $0x10, AX
+	JNZ          loop
+	VZEROUPPER
+	RET
+
+// func addrow_avx2(n int, a *int32, x *uint8, w int32, wz int32)
+// Requires: AVX, AVX2
+TEXT ·addrow_avx2(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         a+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVL         w+24(FP), BX
+	VMOVD        BX, X0
+	VPBROADCASTD X0, Y0
+	MOVL         wz+28(FP), BX
+	VMOVD        BX, X1
+	VPBROADCASTD X1, Y1
+
+loop:
+	VPMOVZXBD (DX), Y2
+	VPMULLD   Y0, Y2, Y2
+	VPSUBD    Y1, Y2, Y2
+	VPADDD    (CX), Y2, Y2
+	VMOVDQU   Y2, (CX)
+	ADDQ      $0x20, CX
+	ADDQ      $0x08, DX
+	SUBQ      $0x08, AX
+	JNZ       loop
+	VZEROUPPER
+	RET
+
 // func storeFence()
 // Requires: MMX+
 TEXT ·storeFence(SB), NOSPLIT, $0

@@ -534,5 +534,15 @@ func dotsi16x1(k int, a *int16, b *int16, ldb int, out *int32)
 //go:noescape
 func dotsi16x4(k int, a *int16, b *int16, ldb int, out *int32)
 
+// requant_avx2 is Requantize for n a positive multiple of 16 and m, b finite.
+//
+//go:noescape
+func requant_avx2(n int, acc *int32, m float32, b float32, z int32, lo int32, hi int32, y *uint8)
+
+// addrow_avx2 is AddRow's stride 1 for n a positive multiple of 8.
+//
+//go:noescape
+func addrow_avx2(n int, a *int32, x *uint8, w int32, wz int32)
+
 // storeFence is an SFENCE: the non-temporal stores before it are seen before any store after it.
 func storeFence()

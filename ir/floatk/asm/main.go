@@ -77,6 +77,8 @@ func main() {
 	count8()
 	dotsI16(1)
 	dotsI16(4)
+	requant()
+	addRow()
 	storeFence()
 	Generate()
 }
