@@ -261,6 +261,47 @@ func poolModel(t *testing.T, qconfig string) *compiler.Model {
 	return gentest.Convert(t, g, qconfig, r)
 }
 
+// globalPoolsModel holds the global pools ONNX imports hand-written ones as
+// (frontend/onnx's globalReduce and axisReduce): a max pool of the whole
+// plane flattened (an alias of [C,1,1]) concatenated with 1-D features, a
+// mean scaled by H*W (a sum), pools along W or H alone and the means of
+// their outputs added.
+func globalPoolsModel(t *testing.T, qconfig string) *compiler.Model {
+	t.Helper()
+	r := rand.New(rand.NewPCG(41, 9))
+	bld := zoo.NewBuilder("gpools", r, 3, 7, 6)
+	g, conv, add := bld.G, bld.Conv, bld.Op
+	pool := func(op ir.Op, name string, x, kh, kw int) int {
+		return add(op, name, &ir.Node{Pool: &ir.Pool{Window: ir.Window{KH: kh, KW: kw, SH: 1, SW: 1, DH: 1, DW: 1}}}, x)
+	}
+	x := add(ir.OpQuant, "quant", nil, g.Input)
+	x = conv("stem", x, 3, 12, 1, ir.SquareWindow(3, 1, 1), ir.ActReLU) // 12x7x6
+	mx := pool(ir.OpMaxPool, "gmax", x, 7, 6)                           // 12x1x1
+	mx = add(ir.OpFlatten, "gmax.flat", nil, mx)
+	af := &ir.Affine{C: 12, Scale: make([]float32, 12), Shift: make([]float32, 12)}
+	for i := range af.Scale {
+		af.Scale[i] = 42
+	}
+	sm := add(ir.OpMean, "gsum.mean", nil, x)
+	sm = add(ir.OpAffine, "gsum", &ir.Node{Affine: af}, sm)
+	rm := pool(ir.OpAvgPool, "rows", x, 1, 6) // 12x7x1
+	rm = add(ir.OpMean, "rows.mean", nil, rm)
+	hm := pool(ir.OpMaxPool, "hmax", x, 7, 1) // 12x1x6
+	hm = add(ir.OpMean, "hmax.mean", nil, hm)
+	f := add(ir.OpAdd, "add", nil, rm, hm)
+	f = add(ir.OpConcat, "cat", nil, mx, sm, f) // 36
+	f = bld.Linear("head", f, 36, 5)
+	g.Output = add(ir.OpDeQuant, "dequant", nil, f)
+	return gentest.Convert(t, g, qconfig, r)
+}
+
+// TestGeneratedGlobalPools runs globalPoolsModel through generated packages
+// on every tier against the interpreter.
+func TestGeneratedGlobalPools(t *testing.T) {
+	testenv.SkipShort(t, "builds generated packages with the go command")
+	testModelEveryTier(t, []*compiler.Model{globalPoolsModel(t, "fbgemm"), globalPoolsModel(t, "qnnpack")}, []uint64{0, 1})
+}
+
 // TestGeneratedPools runs poolModel through generated packages on every tier
 // (emulated where the CPU lacks it) against the interpreter, after checking
 // that the pools and the slice got assembly on every tier.

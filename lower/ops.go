@@ -171,7 +171,10 @@ func (l *Layer) describeConcat(tensor func(int) (*compiler.Tensor, error), check
 		if err != nil {
 			return err
 		}
-		if d.H != l.YD.H || d.W != l.YD.W || len(x.Shape) != len(l.Y.Shape) || !finite32(c.M[i]) || c.M[i] < 0 {
+		// A [C,1,1] input of a [C'] concat (a global max pool flattened,
+		// an alias) holds its bytes as a [C] one does.
+		flat := d.H == 1 && d.W == 1
+		if d.H != l.YD.H || d.W != l.YD.W || len(x.Shape) != len(l.Y.Shape) && !flat || !finite32(c.M[i]) || c.M[i] < 0 {
 			return fmt.Errorf("concat input %d: %v (multiplier %v) into %v", i, x.Shape, c.M[i], l.Y.Shape)
 		}
 		ch += d.C

@@ -4,7 +4,7 @@ rectangular, dilated and asymmetrically padded convs, pools in ceil mode, a Batc
 arithmetic by constants, a Softmax or LogSoftmax head, the
 activations of hand-written CNNs, spatial attention,
 squeeze-excitation written with linear layers, CBAM's spatial gate, SELU, CELU, Softsign, GELU,
-differences of maps, ECA-Net's conv along the channels), each exported by torch.onnx.export at opsets 7, 10, 13 and 17
+differences of maps, ECA-Net's conv along the channels, global pools written out), each exported by torch.onnx.export at opsets 7, 10, 13 and 17
 (and restamped to 22, below) with a dynamic batch axis, with PyTorch's logits for a fixed input. frontend/onnx's TestPatterns checks the
 import against them (1e-5 relative).
 
@@ -279,6 +279,30 @@ class ECA(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class Pools(nn.Module):
+    """Global pools written out: the sum over H and W divided by H*W, x.view(b, c, -1).mean(-1) (also as a
+    squeeze-excitation's squeeze), amax over H and W, the mean over W then over H, the max over H alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), bn(16), nn.ReLU())
+        self.c2 = nn.Sequential(nn.Conv2d(16, 24, 3, 2, 1), bn(24), nn.ReLU())
+        self.se1, self.se2 = nn.Linear(24, 8), nn.Linear(8, 24)
+        self.c3 = nn.Conv2d(24, 24, 3, 1, 1)
+        self.fc = nn.Linear(24 * 4, 10)
+
+    def forward(self, x):
+        x = self.c2(self.c1(x))
+        b, c = x.shape[0], x.shape[1]
+        s = x.view(b, c, -1).mean(-1)
+        x = x * torch.sigmoid(self.se2(F.relu(self.se1(s)))).view(b, c, 1, 1)
+        y = F.relu(self.c3(x))
+        h = y.amax(2, keepdim=True)
+        f = torch.cat([y.sum((2, 3)) / (y.shape[2] * y.shape[3]), y.view(b, c, -1).mean(-1), y.amax((2, 3)),
+                       y.mean(3).mean(2) + h.mean((2, 3))], 1)
+        return self.fc(f)
+
+
 # Opsets before 10 and 11 take Clip's, Pad's and Slice's constants as attributes, and torch writes opset 7's and 8's
 # shape integers as doubles: each pattern is also exported at 7 and 10 where torch can (CELU has no export before 12,
 # expand_as none before 8, and at 7 to 9 torch emulates ceil mode with pads past the kernel, which ONNX Runtime
@@ -313,13 +337,13 @@ def main():
     for name, m in [("shuffle", Shuffle()), ("mobilev3", MobileV3()), ("efficient", Efficient()), ("geometry", Geometry()),
                     ("logsoftmax", Head(True)), ("softmax", Head(False)), ("acts", Acts()), ("spatial", Spatial()),
                     ("selinear", SELinear()), ("cbam", CBAM()), ("acts2", Acts2()),
-                    ("eca", ECA())]:
+                    ("eca", ECA()), ("pools", Pools())]:
         m.eval()
         with torch.no_grad():
             y = m(x)
         opsets = []
         for opset in OPSETS:
-            if opset < 10 and name == "geometry" or opset < 12 and name == "acts2" or opset < 8 and name in ("selinear", "eca"):
+            if opset < 10 and name == "geometry" or opset < 12 and name == "acts2" or opset < 8 and name in ("selinear", "eca", "pools"):
                 continue
             torch.onnx.export(m, x, os.path.join(OUT, f"{name}_op{opset}.onnx"), opset_version=opset,
                               input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})

@@ -343,6 +343,9 @@ func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
 	case v == nil && ir.EqualShape(dims[1:], x.shape[1:]):
 		im.set(n, 0, &value{t: x.t, shape: dims})
 		return nil
+	case v == nil && len(x.shape) == 4 && len(dims) == 3 && dims[1] == x.shape[1] && dims[2] == x.shape[2]*x.shape[3] && len(im.g.Tensors[x.t].Shape) == 3:
+		im.set(n, 0, &value{t: x.t, shape: dims, cols: true})
+		return nil
 	case v == nil && len(x.shape) == 4 && len(dims) == 5 && dims[1]*dims[2] == x.shape[1] && dims[3] == x.shape[2] && dims[4] == x.shape[3]:
 		im.set(n, 0, &value{t: x.t, shape: dims, view: &shuffleView{groups: dims[1]}})
 		return nil
@@ -365,7 +368,7 @@ func (im *importer) reshape(n *onnxpb.NodeProto, a *attrs) error {
 		im.runtime(n, t, dims)
 		return nil
 	}
-	return fmt.Errorf("target shape %s of %v: ptqc reshapes to [N, features] and [N, g, C/g, H, W] and back (ShuffleNet's channel shuffle)", target, x.shape)
+	return fmt.Errorf("target shape %s of %v: ptqc reshapes to [N, features], to [N, C, H*W] for a global pool, and to [N, g, C/g, H, W] and back (ShuffleNet's channel shuffle)", target, x.shape)
 }
 
 // transpose is the middle of a channel shuffle, or the identity.

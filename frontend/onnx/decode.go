@@ -27,8 +27,10 @@
 // per-channel constants (an Affine; a MatMul's Add its bias), Concat, Split and Slice on channels, a
 // Gather of one channel and its Unsqueeze (transform_input), a zero Pad folded
 // into the Conv or AveragePool after it, ShuffleNet's channel shuffle (Reshape
-// [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool, GlobalMaxPool
-// and ReduceMean over H, W, ReduceMax and ReduceMean over the channels (a
+// [N,g,C/g,H,W], Transpose(1,2), Reshape), GlobalAveragePool, GlobalMaxPool,
+// ReduceMean, ReduceMax and ReduceSum over H and W, over H or W alone (a pool
+// along it), or over the last axis of a Reshape to [N, C, H*W]
+// (x.view(b, c, -1).mean(-1)), ReduceMax and ReduceMean over the channels (a
 // ChannelMax; a 1x1 conv of weights 1/C), Flatten, Reshape and Squeeze to [N, features],
 // Reshape and Unsqueeze of features computed from a global pool back to
 // [N, F, 1, 1] (a squeeze-excitation of linear layers, which become 1x1

@@ -312,9 +312,28 @@ func (im *importer) arith(n *onnxpb.NodeProto, a *attrs) error {
 	default:
 		return fmt.Errorf("dividing the constant %q by a value computed at run time is not supported", n.GetInput()[0])
 	}
+	p := im.g.Producer(x.t)
+	mergeable := p != nil && p.Op == ir.OpAffine && p.Act == ir.ActNone && im.readers(x.t) == 1 && allZero(p.Affine.Shift)
 	// x*s then +b is one Affine, bit for bit (float32(x*s) + b).
-	if p := im.g.Producer(x.t); op == "Add" && p != nil && p.Op == ir.OpAffine && im.readers(x.t) == 1 && allZero(p.Affine.Shift) {
+	if op == "Add" && mergeable {
 		copy(p.Affine.Shift, shift)
+		im.runtime(n, x.t, x.shape)
+		return nil
+	}
+	// x*s then *c (or /c) is x*(s*c), and nothing where that is 1 (a
+	// ReduceSum's H*W divided out again: the mean). One rounding instead of
+	// two: int8 requantizes once.
+	if (op == "Mul" || op == "Div") && allZero(shift) && mergeable {
+		one := true
+		for i := range scale {
+			p.Affine.Scale[i] = float32(float64(p.Affine.Scale[i]) * float64(scale[i]))
+			one = one && p.Affine.Scale[i] == 1
+		}
+		if one {
+			im.g.Nodes = slices.DeleteFunc(im.g.Nodes, func(nd *ir.Node) bool { return nd == p })
+			im.runtime(n, p.In[0], x.shape)
+			return nil
+		}
 		im.runtime(n, x.t, x.shape)
 		return nil
 	}

@@ -23,7 +23,7 @@ func seeds(f *testing.F) [][]byte {
 	w := tinyWeights()[0]
 	var patterns [][]byte
 	for _, name := range []string{"shuffle_op13", "mobilev3_op13", "efficient_op13", "geometry_op13", "acts2_op13", "eca_op13",
-		"shuffle_op7", "geometry_op10", "acts2_op22"} {
+		"shuffle_op7", "geometry_op10", "acts2_op22", "pools_op13"} {
 		b, err := os.ReadFile(filepath.Join(testdata, "onnx_patterns", name+".onnx"))
 		if err != nil {
 			f.Fatal(err)
@@ -141,7 +141,7 @@ func checkGraph(t *testing.T, m *Model, anyIO bool) {
 var (
 	recipeOps = []string{"Conv", "BatchNormalization", "Relu", "Clip", "Add", "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Gemm", "MatMul", "MaxPool", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Div", "Mul", "Sub", "Constant", "Sigmoid",
 		"LeakyRelu", "HardSigmoid", "HardSwish", "AveragePool", "Split", "Slice", "Pad", "Transpose", "ConstantOfShape", "Range", "Softmax",
-		"LogSoftmax", "Tanh", "Elu", "Softplus", "PRelu", "Expand", "GlobalMaxPool", "ReduceMax", "Selu", "Celu", "Softsign", "Abs", "Erf", "Neg", "Gelu", "Mish"}
+		"LogSoftmax", "Tanh", "Elu", "Softplus", "PRelu", "Expand", "GlobalMaxPool", "ReduceMax", "Selu", "Celu", "Softsign", "Abs", "Erf", "Neg", "Gelu", "Mish", "ReduceSum"}
 	recipeAttrs = []string{"kernel_shape", "pads", "strides", "dilations", "group", "axes", "axis", "keepdims", "transB", "transA", "alpha", "to", "ceil_mode", "auto_pad", "value_ints", "value_int", "epsilon", "allowzero",
 		"perm", "split", "num_outputs", "count_include_pad", "beta", "storage_order", "gamma", "starts", "ends", "spatial", "saturate"}
 )

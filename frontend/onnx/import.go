@@ -39,6 +39,11 @@ type value struct {
 	// expand is the shape an Expand broadcast t's [N, C, 1, 1] to, t left
 	// as it is: only a Mul by a value of that shape may read it.
 	expand []int
+	// cols marks [N, C, H*W], t's [C, H, W] viewed with its plane flat
+	// (x.view(n, c, -1), or a reduction over H or W alone): only a
+	// ReduceMean, ReduceMax or ReduceSum over its last axis (a global pool
+	// of t) may read it.
+	cols bool
 	// row marks [N, 1, C], the transpose of a pooled [N, C, 1] over t's
 	// [C,1,1]: only ECA's 1-D Conv along it or the Transpose back may read
 	// it (eca.go).
@@ -505,6 +510,9 @@ func (im *importer) runtimeInput(n *onnxpb.NodeProto, k int) (*value, error) {
 	}
 	if v.half {
 		return nil, fmt.Errorf("input %d (%q) is [N, F, 1]: ptqc takes it only into an Unsqueeze of axis 3", k, n.GetInput()[k])
+	}
+	if v.cols {
+		return nil, fmt.Errorf("input %d (%q) is [N, C, H*W], a map with its plane flattened: ptqc takes it only into a ReduceMean, ReduceMax or ReduceSum over the last axis", k, n.GetInput()[k])
 	}
 	if v.row {
 		return nil, fmt.Errorf("input %d (%q) is the pooled channels as a row ([N, 1, %d]): ptqc takes it only into a 1-D Conv of one channel along them (ECA-Net's) or the Transpose back", k, n.GetInput()[k], v.shape[2])

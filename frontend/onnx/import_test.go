@@ -124,8 +124,24 @@ func TestImportErrors(t *testing.T) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("to", 1, 4, 8, 8))
 			m.Graph.Node[2] = node("Expand", "/Expand", []string{"r", "to"}, []string{"p"})
 		}), `node "/Expand" (Expand): to [1 4 8 8] from [0 4 8 8]: ptqc expands [N, C, 1, 1] to [N, C, H, W] only, into a Mul`},
-		{"max over H", edit(setNode(2, node("ReduceMax", "/ReduceMax", []string{"r"}, []string{"p"}, aInts("axes", 2)))),
-			`node "/ReduceMax" (ReduceMax): axes [2] (keepdims true): ptqc supports the max over the channels (axis 1) or, kept, over H and W (axes 2, 3) of an NCHW tensor`},
+		{"max over C and H", edit(setNode(2, node("ReduceMax", "/ReduceMax", []string{"r"}, []string{"p"}, aInts("axes", 1, 2)))),
+			`node "/ReduceMax" (ReduceMax): axes [1 2]: ptqc supports the max over H and W (axes 2, 3), over either alone or over the channels (axis 1) of an NCHW tensor`},
+		{"sum over the channels", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("ax1", 1))
+			m.Graph.Node[2] = node("ReduceSum", "/ReduceSum", []string{"r", "ax1"}, []string{"p"})
+		}), `node "/ReduceSum" (ReduceSum): axes [1]: ptqc supports the sum over H and W (axes 2, 3) or over either alone of an NCHW tensor`},
+		{"mean of a cols view over C", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s3", 0, 4, -1), i64("ax1", 1))
+			m.Graph.Node = append(m.Graph.Node[:2], node("Reshape", "/Reshape", []string{"r", "s3"}, []string{"v"}),
+				node("ReduceMean", "/ReduceMean", []string{"v", "ax1"}, []string{"p"}, aInt("keepdims", 0)), m.Graph.Node[4])
+			m.Graph.Node[4].Input[0] = "p"
+			m.OpsetImport[0].Version = proto.Int64(18)
+		}), `node "/ReduceMean" (ReduceMean): axes [1] of [N, C, H*W] [0 4 64]: ptqc reduces such a view over its last axis only`},
+		{"cols view into a Relu", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s3", 0, 4, -1))
+			m.Graph.Node = append([]*onnxpb.NodeProto{m.Graph.Node[0], m.Graph.Node[1], node("Reshape", "/Reshape", []string{"r", "s3"}, []string{"v"}),
+				node("Relu", "/Relu2", []string{"v"}, []string{"p"})}, m.Graph.Node[3:]...)
+		}), `node "/Relu2" (Relu): input 0 ("v") is [N, C, H*W], a map with its plane flattened: ptqc takes it only into a ReduceMean, ReduceMax or ReduceSum over the last axis`},
 		{"channel mean read squeezed", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Node[2] = node("ReduceMean", "/ReduceMean", []string{"r"}, []string{"p"}, aInts("axes", 1), aInt("keepdims", 0))
 		}), `input 0 ("p") is one channel without its axis: ptqc takes it only into an Unsqueeze of axis 1`},
@@ -174,7 +190,7 @@ func TestImportErrors(t *testing.T) {
 		{"reshape", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer = append(m.Graph.Initializer, i64("s", 0, 2, -1))
 			m.Graph.Node[3] = node("Reshape", "/Reshape", []string{"p", "s"}, []string{"f"})
-		}), `(Reshape): target shape [0 2 -1] of [0 4 1 1]: ptqc reshapes to [N, features] and [N, g, C/g, H, W] and back`},
+		}), `(Reshape): target shape [0 2 -1] of [0 4 1 1]: ptqc reshapes to [N, features], to [N, C, H*W] for a global pool, and to [N, g, C/g, H, W] and back`},
 		{"gemm transA", edit(setNode(4, node("Gemm", "/fc/Gemm", []string{"f", "fw", "fb"}, []string{"y"}, aInt("transB", 1), aInt("transA", 1)))), `(Gemm): transA 1: ptqc supports 0`},
 		{"maxpool indices used", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Node[2] = node("MaxPool", "/pool/MaxPool", []string{"r"}, []string{"p", "idx"}, aInts("kernel_shape", 8, 8))

@@ -56,6 +56,7 @@ func init() {
 		"GlobalMaxPool":      (*importer).globalMaxPool,
 		"ReduceMean":         (*importer).reduceMean,
 		"ReduceMax":          (*importer).reduceMax,
+		"ReduceSum":          (*importer).reduceSum,
 		"Flatten":            (*importer).flatten,
 		"Reshape":            (*importer).reshape,
 		"Gemm":               (*importer).gemm,
@@ -185,8 +186,13 @@ func maxInputs(op string, opset int) int {
 			return 1
 		}
 		return 2
-	case "ReduceMean":
+	case "ReduceMean", "ReduceMax":
 		if opset < 18 {
+			return 1
+		}
+		return 2
+	case "ReduceSum":
+		if opset < 13 {
 			return 1
 		}
 		return 2
@@ -337,33 +343,6 @@ func (im *importer) readers(t int) int {
 	return n - max(names-1, 0)
 }
 
-// mean is the mean over H and W, as GlobalAveragePool or ReduceMean: ir's
-// Mean ([C]) when the ONNX output drops H and W, else an AvgPool whose window
-// is the whole plane ([C,1,1]), which toFeatures turns into a Mean when a
-// Flatten or Reshape to [N, C] is all that reads it.
-func (im *importer) mean(n *onnxpb.NodeProto, keep bool) error {
-	x, err := im.image(n)
-	if err != nil {
-		return err
-	}
-	if err := im.onlyOutputs(n, 1); err != nil {
-		return err
-	}
-	nd := &ir.Node{Op: ir.OpMean}
-	shape := []int{x.shape[0], x.shape[1]}
-	if keep {
-		w := ir.Window{KH: x.shape[2], KW: x.shape[3], SH: 1, SW: 1, DH: 1, DW: 1}
-		nd = &ir.Node{Op: ir.OpAvgPool, Pool: &ir.Pool{Window: w}}
-		shape = append(shape, 1, 1)
-	}
-	t, err := im.addInfer(nd, x.t)
-	if err != nil {
-		return err
-	}
-	im.runtime(n, t, shape)
-	return nil
-}
-
 // globalPool reports whether nd is an AvgPool over the whole plane.
 func (im *importer) globalPool(nd *ir.Node) bool {
 	if nd == nil || nd.Op != ir.OpAvgPool {
@@ -373,7 +352,13 @@ func (im *importer) globalPool(nd *ir.Node) bool {
 	return w == ir.Window{KH: in[1], KW: in[2], SH: 1, SW: 1, DH: 1, DW: 1}
 }
 
-func (im *importer) globalAvgPool(n *onnxpb.NodeProto, a *attrs) error { return im.mean(n, true) }
+func (im *importer) globalAvgPool(n *onnxpb.NodeProto, a *attrs) error {
+	x, err := im.image(n)
+	if err != nil {
+		return err
+	}
+	return im.globalReduce(n, x, true, "mean")
+}
 
 // globalMaxPool is the MaxPool of the whole plane, [N, C, 1, 1].
 func (im *importer) globalMaxPool(n *onnxpb.NodeProto, a *attrs) error {
@@ -381,38 +366,151 @@ func (im *importer) globalMaxPool(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	w := ir.Window{KH: x.shape[2], KW: x.shape[3], SH: 1, SW: 1, DH: 1, DW: 1}
-	return im.emit(n, &ir.Node{Op: ir.OpMaxPool, Pool: &ir.Pool{Window: w}}, []int{x.shape[0], x.shape[1], 1, 1}, x.t)
+	return im.globalReduce(n, x, true, "max")
 }
 
 func (im *importer) reduceMean(n *onnxpb.NodeProto, a *attrs) error {
-	keep, axes, err := im.reduceAxes(n, a)
-	if err != nil {
-		return err
-	}
-	switch {
-	case slices.Equal(axes, []int64{1}):
-		return im.reduceChannels(n, keep, false)
-	case !slices.Equal(axes, []int64{2, 3}):
-		return fmt.Errorf("axes %v: ptqc supports the mean over H and W (axes 2, 3) or over the channels (axis 1) of an NCHW tensor", axes)
-	}
-	return im.mean(n, keep)
+	return im.reduce(n, a, "mean")
 }
 
 // reduceMax is ReduceMax over the channels (CBAM's spatial gate) or over H
 // and W (a global max pool).
 func (im *importer) reduceMax(n *onnxpb.NodeProto, a *attrs) error {
-	keep, axes, err := im.reduceAxes(n, a)
+	return im.reduce(n, a, "max")
+}
+
+// reduceSum is ReduceSum over H and W: the mean times H*W.
+func (im *importer) reduceSum(n *onnxpb.NodeProto, a *attrs) error {
+	return im.reduce(n, a, "sum")
+}
+
+// reduce is a ReduceMean, ReduceMax or ReduceSum (kind): over the channels
+// (mean and max), over H or W alone (a pool along it), or over the plane, H
+// and W of NCHW or the last axis of a flattened plane (value.cols), as a
+// global pool.
+func (im *importer) reduce(n *onnxpb.NodeProto, a *attrs, kind string) error {
+	x, err := im.input(n, 0)
+	if err != nil {
+		return err
+	}
+	rank := 4
+	if x != nil && x.cols {
+		rank = 3
+	}
+	keep, axes, err := im.reduceAxes(n, a, rank)
 	if err != nil {
 		return err
 	}
 	switch {
-	case slices.Equal(axes, []int64{1}):
-		return im.reduceChannels(n, keep, true)
-	case slices.Equal(axes, []int64{2, 3}) && keep:
-		return im.globalMaxPool(n, a)
+	case rank == 3 && slices.Equal(axes, []int64{2}):
+		return im.globalReduce(n, x, keep, kind)
+	case rank == 4 && slices.Equal(axes, []int64{1}) && kind != "sum":
+		return im.reduceChannels(n, keep, kind == "max")
+	case rank == 4 && slices.Equal(axes, []int64{2, 3}):
+		x, err := im.image(n)
+		if err != nil {
+			return err
+		}
+		return im.globalReduce(n, x, keep, kind)
+	case rank == 4 && (slices.Equal(axes, []int64{2}) || slices.Equal(axes, []int64{3})):
+		x, err := im.image(n)
+		if err != nil {
+			return err
+		}
+		return im.axisReduce(n, x, int(axes[0]), keep, kind)
+	case rank == 3:
+		return fmt.Errorf("axes %v of [N, C, H*W] %v: ptqc reduces such a view over its last axis only", axes, x.shape)
+	case kind == "sum":
+		return fmt.Errorf("axes %v: ptqc supports the sum over H and W (axes 2, 3) or over either alone of an NCHW tensor", axes)
 	}
-	return fmt.Errorf("axes %v (keepdims %v): ptqc supports the max over the channels (axis 1) or, kept, over H and W (axes 2, 3) of an NCHW tensor", axes, keep)
+	return fmt.Errorf("axes %v: ptqc supports the %s over H and W (axes 2, 3), over either alone or over the channels (axis 1) of an NCHW tensor", axes, kind)
+}
+
+// globalReduce is the mean, max or sum of each channel's plane of x (an
+// NCHW value, or its cols view): [N, C, 1, 1] kept ([N, C, 1] from cols,
+// which only an Unsqueeze of axis 3 may read), else [N, C]. A sum is the
+// mean times H*W (an Affine).
+func (im *importer) globalReduce(n *onnxpb.NodeProto, x *value, keep bool, kind string) error {
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	in := im.g.Tensors[x.t].Shape // [C, H, W]
+	w := ir.Window{KH: in[1], KW: in[2], SH: 1, SW: 1, DH: 1, DW: 1}
+	nd := &ir.Node{Op: ir.OpAvgPool, Pool: &ir.Pool{Window: w}}
+	switch {
+	case kind == "max":
+		nd.Op = ir.OpMaxPool
+	case !keep:
+		nd = &ir.Node{Op: ir.OpMean}
+	}
+	t, err := im.addInfer(nd, x.t)
+	if err != nil {
+		return err
+	}
+	if kind == "sum" {
+		if t, err = im.scaled(t, float32(in[1]*in[2])); err != nil {
+			return err
+		}
+	}
+	v := &value{t: t, shape: []int{x.shape[0], in[0], 1, 1}}
+	switch {
+	case keep && x.cols:
+		v.shape, v.half = v.shape[:3], true
+	case !keep:
+		if v, err = im.flat(v); err != nil {
+			return err
+		}
+	}
+	im.set(n, 0, v)
+	return nil
+}
+
+// axisReduce is the mean, max or sum over H (axis 2) or W (axis 3) alone:
+// a pool whose window spans that axis, [N, C, 1, W] or [N, C, H, 1] kept,
+// else [N, C, W] or [N, C, H] as a cols view of it (x.mean(3).mean(2)
+// pools the rows, then their means).
+func (im *importer) axisReduce(n *onnxpb.NodeProto, x *value, axis int, keep bool, kind string) error {
+	in := im.g.Tensors[x.t].Shape // [C, H, W]
+	if in[4-axis] == 1 {          // the other axis is 1: the whole plane
+		return im.globalReduce(n, x, keep, kind)
+	}
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
+	}
+	w := ir.Window{KH: in[1], KW: 1, SH: 1, SW: 1, DH: 1, DW: 1}
+	if axis == 3 {
+		w.KH, w.KW = 1, in[2]
+	}
+	nd := &ir.Node{Op: ir.OpAvgPool, Pool: &ir.Pool{Window: w}}
+	if kind == "max" {
+		nd.Op = ir.OpMaxPool
+	}
+	t, err := im.addInfer(nd, x.t)
+	if err != nil {
+		return err
+	}
+	if kind == "sum" {
+		if t, err = im.scaled(t, float32(w.KH*w.KW)); err != nil {
+			return err
+		}
+	}
+	out := im.g.Tensors[t].Shape
+	v := &value{t: t, shape: []int{x.shape[0], out[0], out[1], out[2]}}
+	if !keep {
+		v.shape, v.cols = []int{x.shape[0], out[0], out[1] * out[2]}, true
+	}
+	im.set(n, 0, v)
+	return nil
+}
+
+// scaled adds an Affine of scale k on every channel after t.
+func (im *importer) scaled(t int, k float32) (int, error) {
+	c := im.g.Tensors[t].Shape[0]
+	af := &ir.Affine{C: c, Scale: make([]float32, c), Shift: make([]float32, c)}
+	for i := range af.Scale {
+		af.Scale[i] = k
+	}
+	return im.addInfer(&ir.Node{Op: ir.OpAffine, Affine: af}, t)
 }
 
 // reduceChannels is the max (ir's ChannelMax) or the mean (a 1x1 conv to
@@ -448,7 +546,7 @@ func (im *importer) reduceChannels(n *onnxpb.NodeProto, keep, isMax bool) error 
 
 // reduceAxes reads a Reduce op's keepdims and axes (an attribute before
 // opset 18, an input from it), sorted and made non-negative for 4-D.
-func (im *importer) reduceAxes(n *onnxpb.NodeProto, a *attrs) (keep bool, axes []int64, err error) {
+func (im *importer) reduceAxes(n *onnxpb.NodeProto, a *attrs, rank int) (keep bool, axes []int64, err error) {
 	k, err := a.int("keepdims", 1)
 	if err != nil {
 		return false, nil, err
@@ -456,7 +554,11 @@ func (im *importer) reduceAxes(n *onnxpb.NodeProto, a *attrs) (keep bool, axes [
 	if k != 0 && k != 1 {
 		return false, nil, fmt.Errorf("keepdims %d", k)
 	}
-	if im.opset < 18 {
+	first := 18 // the opset from which axes is an input
+	if n.GetOpType() == "ReduceSum" {
+		first = 13
+	}
+	if im.opset < first {
 		if axes, err = a.ints("axes", nil); err != nil {
 			return false, nil, err
 		}
@@ -478,7 +580,7 @@ func (im *importer) reduceAxes(n *onnxpb.NodeProto, a *attrs) (keep bool, axes [
 	norm := make([]int64, len(axes))
 	for i, ax := range axes {
 		if ax < 0 {
-			ax += 4
+			ax += int64(rank)
 		}
 		norm[i] = ax
 	}
