@@ -10,7 +10,9 @@
 // dims, and external data is read only from regular files inside the model's
 // directory, symlinks resolved.
 //
-// The import takes one float input [N, C, H, W] (N static or a symbol; C, H
+// The import takes one float (or float16: a model converted to it, whose
+// Casts between float types pass through; all of it runs in float32) input
+// [N, C, H, W] (N static or a symbol; C, H
 // and W symbols only where a description gives them, ImportInput) and one
 // output [N, classes] (or [N, classes, 1, 1]); every shape is per sample in ir, and the batch axis is
 // the leading one. Ops, each read per the model's opset: Conv (any kernel,

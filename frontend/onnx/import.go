@@ -212,8 +212,10 @@ func (im *importer) inputShape(vi *onnxpb.ValueInfoProto) ([]int, error) {
 	if tt == nil {
 		return nil, errors.New("not a tensor")
 	}
-	if tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
-		return nil, fmt.Errorf("element type %s, want FLOAT", onnxpb.TensorProto_DataType(tt.GetElemType()))
+	// A float16 input (a model converted to float16) is computed in float32
+	// as the rest of its graph is.
+	if et := tt.GetElemType(); et != int32(onnxpb.TensorProto_FLOAT) && et != int32(onnxpb.TensorProto_FLOAT16) {
+		return nil, fmt.Errorf("element type %s, want FLOAT (or FLOAT16)", onnxpb.TensorProto_DataType(et))
 	}
 	dims := tt.GetShape().GetDim()
 	if len(dims) != 4 && !(im.anyIO && len(dims) >= 2 && len(dims) <= 4) {

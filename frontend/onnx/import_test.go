@@ -95,6 +95,11 @@ func TestImportErrors(t *testing.T) {
 		{"AveragePool dilations before 19", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Node[2] = node("AveragePool", "/pool/AveragePool", []string{"r"}, []string{"p"}, aInts("kernel_shape", 8, 8), aInts("dilations", 1, 1))
 		}), `node "/pool/AveragePool" (AveragePool): attribute dilations not supported`},
+		{"Cast of a value to int", edit(setNode(1, node("Cast", "/Cast", []string{"c"}, []string{"r"}, aInt("to", int64(onnxpb.TensorProto_INT32))))),
+			`node "/Cast" (Cast): cast of a value computed at run time to INT32: ptqc computes in float32`},
+		{"int8 input", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Input[0].GetType().GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_UINT8))
+		}), `graph input "x": element type UINT8, want FLOAT (or FLOAT16)`},
 		{"CELU alpha 0", edit(setNode(1, node("Celu", "/act/Celu", []string{"c"}, []string{"r"}, aFloat("alpha", 0)))), `node "/act/Celu" (Celu): alpha 0`},
 		{"SELU gamma", edit(setNode(1, node("Selu", "/act/Selu", []string{"c"}, []string{"r"}, aFloat("gamma", float32(math.Inf(1)))))), `node "/act/Selu" (Selu): alpha 1.6732632, gamma +Inf`},
 		{"softmax inside", edit(func(m *onnxpb.ModelProto) {
@@ -355,6 +360,22 @@ func TestImportForms(t *testing.T) {
 		})},
 		{"float16 raw", edit(func(m *onnxpb.ModelProto) { m.Graph.Initializer[0] = half(ws[0], true) })},
 		{"float16 typed", edit(func(m *onnxpb.ModelProto) { m.Graph.Initializer[0] = half(ws[0], false) })},
+		{"a float16 model: input, weights, output", edit(func(m *onnxpb.ModelProto) {
+			for i, w := range m.Graph.Initializer {
+				m.Graph.Initializer[i] = half(w, i%2 == 0)
+			}
+			for _, vi := range append(m.Graph.Input, m.Graph.Output...) {
+				vi.GetType().GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_FLOAT16))
+			}
+		})},
+		{"Casts to float16 and back, float64 too", edit(func(m *onnxpb.ModelProto) {
+			to := func(t onnxpb.TensorProto_DataType) *onnxpb.AttributeProto { return aInt("to", int64(t)) }
+			m.Graph.Node = append([]*onnxpb.NodeProto{node("Cast", "/Cast", []string{"x"}, []string{"xh"}, to(onnxpb.TensorProto_FLOAT16))}, m.Graph.Node...)
+			m.Graph.Node[1].Input[0] = "xh"
+			m.Graph.Node[len(m.Graph.Node)-1].Output[0] = "yh"
+			m.Graph.Node = append(m.Graph.Node, node("Cast", "/Cast_1", []string{"yh"}, []string{"yd"}, to(onnxpb.TensorProto_DOUBLE)),
+				node("Cast", "/Cast_2", []string{"yd"}, []string{"y"}, to(onnxpb.TensorProto_FLOAT)))
+		})},
 		{"external data", edit(func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[0] = external("w", ws[0].Dims, "location", "weights.bin", "offset", "4", "length", "432")
 		})},

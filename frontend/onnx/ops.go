@@ -68,6 +68,7 @@ func init() {
 		"Expand":             (*importer).expand,
 		"Softmax":            (*importer).softmax,
 		"LogSoftmax":         (*importer).softmax,
+		"Cast":               (*importer).cast,
 		"Shape":              nil, // folded only
 	}
 	foldOps = map[string]func(*importer, *onnxpb.NodeProto, *attrs) (*tensor, error){
@@ -768,6 +769,30 @@ func (im *importer) identity(n *onnxpb.NodeProto, a *attrs) error {
 	}
 	im.set(n, 0, x)
 	return nil
+}
+
+// cast of a runtime value is the identity between float types: ptqc
+// computes in float32 whatever an export's float16 or float64 (a float16
+// model's Casts at its input and output, for one).
+func (im *importer) cast(n *onnxpb.NodeProto, a *attrs) error {
+	to, err := a.int("to", 0)
+	if err != nil {
+		return err
+	}
+	if im.opset >= 19 {
+		if _, err := a.int("saturate", 1); err != nil {
+			return err
+		}
+	}
+	switch onnxpb.TensorProto_DataType(to) {
+	case onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_DOUBLE:
+	default:
+		return fmt.Errorf("cast of a value computed at run time to %s: ptqc computes in float32 (FLOAT, FLOAT16 and DOUBLE casts pass through)", onnxpb.TensorProto_DataType(to))
+	}
+	if _, err := im.runtimeInput(n, 0); err != nil {
+		return err
+	}
+	return im.identity(n, a)
 }
 
 func (im *importer) dropout(n *onnxpb.NodeProto, a *attrs) error {
