@@ -76,7 +76,7 @@ type importer struct {
 // Import maps a decoded model onto ptqc's unfused float graph: a Quant node
 // after the input, the graph's nodes, a DeQuant node before the output, every
 // shape inferred. The ONNX graph must have one float input [N, C, H, W] (N
-// static or dynamic) and one output [N, classes].
+// static or dynamic) and one output [N, classes] (or [N, classes, 1, 1]).
 func Import(m *Model) (*ir.Graph, error) {
 	return importGraph(m, nil, false)
 }

@@ -517,6 +517,32 @@ func TestImportForms(t *testing.T) {
 				node("Reshape", "/Reshape", []string{"p", "si"}, []string{"f"}),
 				m.Graph.Node[4])
 		})},
+		// The pools written out (tiny's values are multiples of 1/4096 and its
+		// planes 8x8: means of means are the mean, exactly).
+		{"mean over W, then over H (x.mean(3).mean(2))", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("a3", 3), i64("a2", 2))
+			m.Graph.Node[2] = node("ReduceMean", "/ReduceMean", []string{"r", "a3"}, []string{"rw"}, aInt("keepdims", 0))
+			m.Graph.Node[3] = node("ReduceMean", "/ReduceMean_1", []string{"rw", "a2"}, []string{"f"}, aInt("keepdims", 0))
+			m.OpsetImport[0].Version = proto.Int64(18)
+		})},
+		{"x.view(n, c, -1).mean(-1)", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("s3", 0, 4, -1))
+			m.Graph.Node[2] = node("Reshape", "/Reshape", []string{"r", "s3"}, []string{"v"})
+			m.Graph.Node[3] = node("ReduceMean", "/ReduceMean", []string{"v"}, []string{"f"}, aInt("keepdims", 0), aInts("axes", -1))
+		})},
+		{"sum over H and W divided by H*W", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer = append(m.Graph.Initializer, i64("hw", 2, 3), f32("n64", nil, []float32{64}))
+			m.Graph.Node = append(m.Graph.Node[:2],
+				node("ReduceSum", "/ReduceSum", []string{"r", "hw"}, []string{"s"}, aInt("keepdims", 0)),
+				node("Div", "/Div", []string{"s", "n64"}, []string{"f"}), m.Graph.Node[4])
+		})},
+		{"rows of one pixel: the mean over W, then over the last axis", edit(func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node[:2],
+				node("AveragePool", "/pool/AveragePool", []string{"r"}, []string{"p1"}, aInts("kernel_shape", 8, 1)),
+				node("ReduceMean", "/ReduceMean", []string{"p1"}, []string{"p2"}, aInt("keepdims", 0), aInts("axes", 3)),
+				node("ReduceMean", "/ReduceMean_1", []string{"p2"}, []string{"f"}, aInt("keepdims", 0), aInts("axes", -1)),
+				m.Graph.Node[4])
+		})},
 		{"auto_pad SAME_UPPER", edit(setNode(0, conv(aInts("kernel_shape", 3, 3), aStr("auto_pad", "SAME_UPPER"))))},
 		{"Split attribute, opset 11", inOrder(withSplit(11, aInt("axis", 1), aInts("split", 2, 2)))},
 		{"Split input, opset 13", edit(func(m *onnxpb.ModelProto) {

@@ -33,8 +33,11 @@ func (im *importer) upgrade(nodes []*onnxpb.NodeProto) ([]*onnxpb.NodeProto, err
 		taken[name] = true
 	}
 	for _, n := range nodes {
-		for _, o := range n.GetOutput() {
-			taken[o] = true
+		for _, name := range n.GetInput() {
+			taken[name] = true
+		}
+		for _, name := range n.GetOutput() {
+			taken[name] = true
 		}
 	}
 	var out []*onnxpb.NodeProto

@@ -472,9 +472,6 @@ func (im *importer) globalReduce(n *onnxpb.NodeProto, x *value, keep bool, kind 
 // pools the rows, then their means).
 func (im *importer) axisReduce(n *onnxpb.NodeProto, x *value, axis int, keep bool, kind string) error {
 	in := im.g.Tensors[x.t].Shape // [C, H, W]
-	if in[4-axis] == 1 {          // the other axis is 1: the whole plane
-		return im.globalReduce(n, x, keep, kind)
-	}
 	if err := im.onlyOutputs(n, 1); err != nil {
 		return err
 	}
