@@ -31,7 +31,8 @@ type Dataset interface {
 // Open opens the dataset at path, preprocessed with t. The form of path decides:
 //
 //   - a directory: an ImageFolder as torchvision reads it (see openFolder); labels are
-//     the class folders, so labelsPath must be empty.
+//     the class folders, so labelsPath must be empty. A directory of images without
+//     class folders has no labels (calibration data).
 //   - a .npy file (recognised by its magic): float32 N x C x H x W, already
 //     preprocessed, whose C, H, W must be t's; or uint8 raw pixels, N x H x W (one
 //     channel), N x H x W x C or N x C x H x W (see uint8Layout), preprocessed with

@@ -52,7 +52,9 @@ type folderDataset struct {
 //   - a file is a sample if its name ends, ignoring case, in .png, .jpg or .jpeg. The
 //     other extensions torchvision accepts (.ppm .bmp .pgm .tif .tiff .webp) are errors,
 //     since they cannot be decoded here; other files are ignored;
-//   - a class without samples is an error.
+//   - a class without samples is an error;
+//   - a directory without sub-directories is a flat folder of images
+//     instead (openFlat): its images in name order, without labels.
 //
 // Images are decoded by content (PNG or JPEG, the latter with runtime.DecodeJPEG) when
 // loaded, and preprocessed with t.Image.
@@ -69,7 +71,7 @@ func openFolder(root string, t runtime.Transform) (*folderDataset, error) {
 	}
 	slices.Sort(ds.classes)
 	if len(ds.classes) == 0 {
-		return nil, fmt.Errorf("%s: no class folders in the ImageFolder directory", root)
+		return openFlat(root, t, entries)
 	}
 	var empty []string
 	for label, class := range ds.classes {
@@ -98,6 +100,27 @@ func openFolder(root string, t runtime.Transform) (*folderDataset, error) {
 	}
 	if len(empty) > 0 {
 		return nil, fmt.Errorf("%s: no .png, .jpg or .jpeg files for the classes %s", root, strings.Join(empty, ", "))
+	}
+	return ds, nil
+}
+
+// openFlat is a directory of images without class folders: its .png, .jpg
+// and .jpeg files in sorted name order, without labels (calibration data).
+func openFlat(root string, t runtime.Transform, entries []os.DirEntry) (*folderDataset, error) {
+	ds := &folderDataset{root: root, t: t}
+	for _, e := range entries { // sorted by name
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		path := filepath.Join(root, e.Name())
+		if slices.Contains(undecodable, ext) {
+			return nil, fmt.Errorf("%s: %s images are not supported (only PNG and JPEG)", path, ext)
+		}
+		if slices.Contains(decodable, ext) {
+			ds.files = append(ds.files, path)
+			ds.labels = append(ds.labels, -1)
+		}
+	}
+	if len(ds.files) == 0 {
+		return nil, fmt.Errorf("%s: no class folders (an ImageFolder) and no .png, .jpg or .jpeg files in the directory", root)
 	}
 	return ds, nil
 }

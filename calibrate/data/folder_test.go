@@ -150,6 +150,43 @@ func TestImageFolder(t *testing.T) {
 	}
 }
 
+// TestFlatFolder: a directory of images without class folders is the
+// images in name order (other files skipped), without labels.
+func TestFlatFolder(t *testing.T) {
+	tr := runtime.Transform{Channels: 1, Height: 8, Width: 8, Mean: []float32{0.5}, Std: []float32{0.5}}
+	root := t.TempDir()
+	imgs := []image.Image{testImage(8, 8, 1, true), testImage(8, 8, 1, false), testImage(8, 8, 3, true)}
+	for i, name := range []string{"b.png", "a.PNG", "c.jpg"} {
+		writeImage(t, filepath.Join(root, name), imgs[i])
+	}
+	writeFile(t, filepath.Join(root, "notes.txt"), []byte("calibration images"))
+	ds, err := Open(root, "", tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Len() != 3 {
+		t.Fatalf("%d samples, want 3", ds.Len())
+	}
+	for i, want := range []string{"a.PNG", "b.png", "c.jpg"} {
+		x := make([]float32, 64)
+		l, err := ds.Load(i, x)
+		if err != nil || l != -1 {
+			t.Fatalf("sample %d: label %d, %v", i, l, err)
+		}
+		img, err := decodeImage(filepath.Join(root, want))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := make([]float32, 64)
+		if err := tr.Image(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(ref, x); d != "" {
+			t.Errorf("sample %d is not %s (-want +got):\n%s", i, want, d)
+		}
+	}
+}
+
 func TestImageFolderErrors(t *testing.T) {
 	tr := runtime.Transform{Channels: 1, Height: 8, Width: 8, Mean: []float32{0.5}, Std: []float32{0.5}}
 	mk := func(t *testing.T, files map[string]image.Image, extra ...string) string {
@@ -171,7 +208,8 @@ func TestImageFolderErrors(t *testing.T) {
 		dirs  []string
 		want  string // after the root
 	}{
-		{"no classes", map[string]image.Image{"a.png": ok}, nil, ": no class folders in the ImageFolder directory"},
+		{"no classes, no images", map[string]image.Image{"a.txt": nil}, nil, ": no class folders (an ImageFolder) and no .png, .jpg or .jpeg files in the directory"},
+		{"flat, a bmp", map[string]image.Image{"a.png": ok, "b.bmp": nil}, nil, "/b.bmp: .bmp images are not supported (only PNG and JPEG)"},
 		{"empty classes", map[string]image.Image{"b/x.png": ok}, []string{"a", ".ipynb_checkpoints"}, ": no .png, .jpg or .jpeg files for the classes .ipynb_checkpoints, a"},
 		{"bmp", map[string]image.Image{"a/x.png": ok, "a/y.BMP": nil}, nil, "/a/y.BMP: .bmp images are not supported (only PNG and JPEG)"},
 		{"size", map[string]image.Image{"a/x.png": testImage(9, 8, 1, true)}, nil, "/a/x.png: sample 0: preprocess: a 8x9 input becomes 8x9 after resize 0, crop 0, pad 0, but the model input is 8x8"},

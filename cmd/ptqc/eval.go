@@ -87,6 +87,9 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("evaluation data: %w", err)
 	}
+	if f, ok := ds.(interface{ Classes() []string }); ok && f.Classes() == nil {
+		return fmt.Errorf("evaluation data: %s: images without class folders have no labels; evaluation takes an ImageFolder, a sub-directory of images a class", *dataPath)
+	}
 	var acc ptq.Accuracy
 	var logits []float32
 	if lfwd != nil {

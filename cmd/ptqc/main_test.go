@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -188,6 +190,17 @@ func TestErrors(t *testing.T) {
 	if err := data.WriteNpyF32(empty, []int{0, 3, 12, 12}, nil); err != nil {
 		t.Fatal(err)
 	}
+	flat := filepath.Join(dir, "flat") // images without class folders
+	if err := os.MkdirAll(flat, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 12, 12))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(flat, "a.png"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	zeroHidden := filepath.Join(dir, "zero.json")
 	if err := os.WriteFile(zeroHidden, []byte(`{"arch": "mobilenetv2", "width_mult": 0.1, "round_nearest": 1, "inverted_residual_setting": [[0.01, 16, 1, 1]]}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -202,6 +215,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "int4", "-calib", x}, `unknown qconfig "int4" (valid: default, fbgemm, onednn, qnnpack, x86)`},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", x, "-calib-limit", "1000"}, "1000 samples asked for, only 60 available"},
 		{[]string{"eval", "-model", model, "-data", x, "-float"}, "sample 0 has no label (give -labels)"},
+		{[]string{"eval", "-model", model, "-data", flat, "-float"}, "flat: images without class folders have no labels; evaluation takes an ImageFolder"},
 		{[]string{"eval", "-model", filepath.Join(dir, "nope.json"), "-data", x, "-float"}, "nope.json"},
 		{[]string{"inspect", "-model", model, "-weights", x}, "x.npy"},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", nan, "-calib-limit", "60"}, "calibration data: sample 5 has NaN at element 7"},
