@@ -147,9 +147,20 @@ func cropStart(size, crop int) int {
 	return int(math.RoundToEven(float64(size-crop) / 2))
 }
 
+// SizeError is a preprocessing whose output is not the model's input size.
+type SizeError struct {
+	H, W, OH, OW      int // the image, and what preprocessing made of it
+	Resize, Crop, Pad int
+	Height, Width     int // the model input
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("preprocess: a %dx%d input becomes %dx%d after resize %d, crop %d, pad %d, but the model input is %dx%d",
+		e.H, e.W, e.OH, e.OW, e.Resize, e.Crop, e.Pad, e.Height, e.Width)
+}
+
 func (t *Transform) sizeError(h, w, oh, ow int) error {
-	return fmt.Errorf("preprocess: a %dx%d input becomes %dx%d after resize %d, crop %d, pad %d, but the model input is %dx%d",
-		h, w, oh, ow, t.Resize, t.Crop, t.Pad, t.Height, t.Width)
+	return &SizeError{H: h, W: w, OH: oh, OW: ow, Resize: t.Resize, Crop: t.Crop, Pad: t.Pad, Height: t.Height, Width: t.Width}
 }
 
 // source is 8-bit pixels: channel c, row y, column x at c*cs + y*ys + x*xs. With luma

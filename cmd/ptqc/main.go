@@ -20,6 +20,7 @@ import (
 	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/frontend/onnx"
 	"github.com/ptqc/ptqc/ptq"
+	"github.com/ptqc/ptqc/runtime"
 )
 
 const usage = `usage: ptqc <command> [flags]
@@ -73,7 +74,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 func withFlagHint(err error) error {
 	var fv *compiler.FormatVersionError
 	var nl *ptq.NoLabelError
+	var se *runtime.SizeError
 	switch {
+	case errors.As(err, &se):
+		eg := ""
+		if se.Height == se.Width {
+			eg = fmt.Sprintf(", such as \"preprocess\": {\"resize\": %d, \"crop\": %d}", se.Height, se.Height)
+		}
+		return fmt.Errorf("%w: the model description's \"preprocess\" (resize, crop, pad) says how images become the input%s (an ONNX model takes it from a JSON {\"graph\": \"model.onnx\", ...}; README, Model description)", err, eg)
 	case errors.As(err, &fv):
 		return fmt.Errorf("%w: re-run the build or eval with -save-qmodel to write it again", err)
 	case errors.As(err, &nl):

@@ -201,6 +201,17 @@ func TestErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(flat, "a.png"), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	big := filepath.Join(dir, "big") // a calibration image the preprocessing leaves too large
+	if err := os.MkdirAll(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 20, 16))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(big, "a.png"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	zeroHidden := filepath.Join(dir, "zero.json")
 	if err := os.WriteFile(zeroHidden, []byte(`{"arch": "mobilenetv2", "width_mult": 0.1, "round_nearest": 1, "inverted_residual_setting": [[0.01, 16, 1, 1]]}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -216,6 +227,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", x, "-calib-limit", "1000"}, "1000 samples asked for, only 60 available"},
 		{[]string{"eval", "-model", model, "-data", x, "-float"}, "sample 0 has no label (give -labels)"},
 		{[]string{"eval", "-model", model, "-data", flat, "-float"}, "flat: images without class folders have no labels; evaluation takes an ImageFolder"},
+		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "x86", "-calib", big}, `but the model input is 12x12: the model description's "preprocess" (resize, crop, pad) says how images become the input, such as "preprocess": {"resize": 12, "crop": 12}`},
 		{[]string{"eval", "-model", filepath.Join(dir, "nope.json"), "-data", x, "-float"}, "nope.json"},
 		{[]string{"inspect", "-model", model, "-weights", x}, "x.npy"},
 		{[]string{"eval", "-model", model, "-data", x, "-labels", y, "-qconfig", "fbgemm", "-calib", nan, "-calib-limit", "60"}, "calibration data: sample 5 has NaN at element 7"},
