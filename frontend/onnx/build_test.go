@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ptqc/ptqc/frontend/onnx/onnxpb"
+	"github.com/ptqc/ptqc/ir"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -129,4 +130,14 @@ func marshal(t testing.TB, m *onnxpb.ModelProto) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// reference is g's logits for the n samples x on ir's reference interpreter.
+func reference(t testing.TB, g *ir.Graph, x []float32, n int) []float32 {
+	t.Helper()
+	y, err := ir.Reference(g, x, n, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
 }

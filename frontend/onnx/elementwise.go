@@ -105,12 +105,15 @@ func (im *importer) neg(n *onnxpb.NodeProto, a *attrs) error {
 	if err != nil {
 		return err
 	}
-	c := x.shape[1]
-	af := &ir.Affine{C: c, Scale: make([]float32, c), Shift: make([]float32, c)}
-	for i := range af.Scale {
-		af.Scale[i] = -1
+	if err := im.onlyOutputs(n, 1); err != nil {
+		return err
 	}
-	return im.emit(n, &ir.Node{Op: ir.OpAffine, Affine: af}, x.shape, x.t)
+	t, err := im.scaled(x.t, -1)
+	if err != nil {
+		return err
+	}
+	im.runtime(n, t, x.shape)
+	return nil
 }
 
 func (im *importer) elu(n *onnxpb.NodeProto, a *attrs) error {

@@ -302,10 +302,7 @@ func TestImportForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := ir.Reference(base, x, 2, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := reference(t, base, x, 2)
 	ws := tinyWeights()
 	half := func(tp *onnxpb.TensorProto, raw bool) *onnxpb.TensorProto {
 		v, err := decodeTensor(tp)
@@ -603,10 +600,7 @@ func TestImportForms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := ir.Reference(g, x, 2, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := reference(t, g, x, 2)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("logits differ from the plain form's (-want +got):\n%s", diff)
 			}
@@ -717,10 +711,7 @@ func TestImportSoftmax(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logits, err := ir.Reference(base, x, 2, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logits := reference(t, base, x, 2)
 	for _, op := range []string{"Softmax", "LogSoftmax"} {
 		want := append([]float32(nil), logits...)
 		f := runtime.Softmax
@@ -741,10 +732,7 @@ func TestImportSoftmax(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s opset %d: %v", op, c.opset, err)
 			}
-			got, err := ir.Reference(g, x, 2, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := reference(t, g, x, 2)
 			if d := cmp.Diff(want, got); d != "" {
 				t.Errorf("%s opset %d %v (-want +got):\n%s", op, c.opset, c.at, d)
 			}

@@ -98,14 +98,8 @@ func TestLoadDynamicSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := randF32(rand.New(rand.NewPCG(9, 10)), 2*3*8*8)
-	want, err := ir.Reference(static, x, 2, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := ir.Reference(g, x, 2, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := reference(t, static, x, 2)
+	got := reference(t, g, x, 2)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("logits (-static +dynamic):\n%s", diff)
 	}

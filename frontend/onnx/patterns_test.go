@@ -107,10 +107,7 @@ func TestOpNodesMatchChains(t *testing.T) {
 		if n != 1 || len(g.Nodes) != 6 {
 			t.Fatalf("opset %d: %d %v nodes among %d, want 1 among 6", opset, n, op, len(g.Nodes))
 		}
-		y, err := ir.Reference(g, x, 2, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		y := reference(t, g, x, 2)
 		return y
 	}
 	gelu := logits(20, ir.OpGELU, node("Gelu", "/act/Gelu", []string{"c"}, []string{"r"}))
@@ -161,10 +158,7 @@ func TestClassMapOutput(t *testing.T) {
 		if err != nil {
 			t.Fatalf("opset %d, flatten %v, softmax axis %d: %v", opset, flatten, soft, err)
 		}
-		y, err := ir.Reference(g, x, 2, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		y := reference(t, g, x, 2)
 		return y
 	}
 	for _, c := range []struct {

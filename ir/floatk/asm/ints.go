@@ -88,13 +88,8 @@ func requant() {
 	broadcastInt("z", vz)
 	broadcastInt("lo", vlo)
 	broadcastInt("hi", vhi)
-	g := GP32()
-	MOVL(U32(math.Float32bits(0x1p30)), g)
-	VMOVD(g, big.AsX())
-	VPBROADCASTD(big.AsX(), big)
-	MOVL(U32(math.Float32bits(-0x1p30)), g)
-	VMOVD(g, nbig.AsX())
-	VPBROADCASTD(nbig.AsX(), nbig)
+	broadcast32(U32(math.Float32bits(0x1p30)), big)
+	broadcast32(U32(math.Float32bits(-0x1p30)), nbig)
 	v := [2]reg.VecVirtual{YMM(), YMM()}
 	Label("loop")
 	for k := range v {
@@ -152,6 +147,13 @@ func addRow() {
 func broadcastInt(name string, v reg.VecVirtual) {
 	g := GP32()
 	Load(Param(name), g)
+	broadcast32(g, v)
+}
+
+// broadcast32 sets every 32-bit lane of v to src (a register or a constant).
+func broadcast32(src Op, v reg.VecVirtual) {
+	g := GP32()
+	MOVL(src, g)
 	VMOVD(g, v.AsX())
 	VPBROADCASTD(v.AsX(), v)
 }
