@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/ptqc/ptqc/calibrate"
 	"github.com/ptqc/ptqc/ir"
 )
@@ -85,5 +86,56 @@ func TestBiasCorrectRemovesMeanShift(t *testing.T) {
 	}
 	if !m.Meta.BiasCorrect {
 		t.Error("Meta.BiasCorrect not set")
+	}
+}
+
+// TestAccHookBiasesApply checks that biases an accHook sets are the ones its
+// layer's output is requantized with in the same run (bias correction's
+// later layers see the corrected earlier ones), and that the hook sees the
+// accumulators without them.
+func TestAccHookBiasesApply(t *testing.T) {
+	d, g, cal, x, n := shiftedLayer(t)
+	m, err := Convert(d, g, cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Convert(d, g, cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []int64
+	hooked, err := run(m, x, n, nil, func(nd *Node, sums []int64, count int) error {
+		before = append([]int64(nil), sums...)
+		for c := range nd.Conv.B {
+			nd.Conv.B[c] += 30
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range m2.Nodes {
+		if nd.Conv != nil {
+			for c := range nd.Conv.B {
+				nd.Conv.B[c] += 30
+			}
+		}
+	}
+	set, err := Run(m2, x, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(set, hooked); diff != "" {
+		t.Errorf("outputs with the hook's biases differ from a model built with them (-set +hooked):\n%s", diff)
+	}
+	var again []int64
+	if _, err := run(m2, x, n, nil, func(nd *Node, sums []int64, count int) error {
+		again = append([]int64(nil), sums...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, again); diff != "" {
+		t.Errorf("accumulator sums depend on the biases (-first +biased):\n%s", diff)
 	}
 }

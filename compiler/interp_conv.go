@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"sync"
+
 	"github.com/ptqc/ptqc/ir"
 	"github.com/ptqc/ptqc/ir/floatk"
 )
@@ -23,10 +25,26 @@ type convRun struct {
 	depthwise bool
 	pointwise bool
 	zx        int32
+	bufs      sync.Pool // *convBufs: a sample's buffers, reused across samples
+}
+
+// convBufs is one running sample's accumulators and receptive fields.
+type convBufs struct {
+	acc []int32
+	col []int16
+}
+
+// grow returns (*s)[:n], reallocating *s when it is shorter.
+func grow[T any](s *[]T, n int) []T {
+	if cap(*s) < n {
+		*s = make([]T, n)
+	}
+	return (*s)[:n]
 }
 
 func newConvRun(c *Conv, src, dst *Tensor) *convRun {
 	r := &convRun{c: c, src: src, dst: dst, w: c.Window(), ih: 1, iw: 1, oh: 1, ow: 1, zx: src.Zero}
+	r.bufs.New = func() any { return new(convBufs) }
 	if len(src.Shape) == 3 {
 		r.ih, r.iw = src.Shape[1], src.Shape[2]
 	}
@@ -52,10 +70,13 @@ func newConvRun(c *Conv, src, dst *Tensor) *convRun {
 }
 
 // run computes one sample x into y, or, when sums is not nil, adds each
-// output channel's accumulators into sums instead.
+// output channel's accumulators into sums instead (bias correction's pass
+// before its hook changes the biases the output then takes).
 func (r *convRun) run(x []uint8, y []uint8, sums []int64) {
 	hw := r.oh * r.ow
-	acc := make([]int32, hw)
+	b := r.bufs.Get().(*convBufs)
+	defer r.bufs.Put(b)
+	acc := grow(&b.acc, hw)
 	emit := func(oc int) {
 		if sums != nil {
 			for _, a := range acc {
@@ -73,7 +94,7 @@ func (r *convRun) run(x []uint8, y []uint8, sums []int64) {
 		}
 		return
 	}
-	col := make([]int16, hw*r.k16)
+	col := grow(&b.col, hw*r.k16)
 	for g := range r.c.Groups {
 		if r.pointwise {
 			r.transpose(x, col)
@@ -88,7 +109,8 @@ func (r *convRun) run(x []uint8, y []uint8, sums []int64) {
 }
 
 // transpose sets col[p*k16+ic] = x[ic*hw+p] - z_x: each position's channels
-// together (a 1x1 conv's receptive field).
+// together (a 1x1 conv's receptive field). The k16-InC slots after each
+// position's channels are never written: zero from the buffer's making.
 func (r *convRun) transpose(x []uint8, col []int16) {
 	hw := r.ih * r.iw
 	for ic := range r.c.InC {
