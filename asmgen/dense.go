@@ -242,7 +242,11 @@ func (p *Program) Dense(name string, d *Dense, isa Target) error {
 	if d.Im2col {
 		g.nq = lower.Quads(d.gemmK())
 		g.kq = g.nq
-		g.compact = k.vec(compactCtrl(d.Cin)...)
+		c := compactCtrl(d.Cin)
+		g.compact = k.vec(c...)
+		if d.geom().KW > 4 { // two chunks a kernel row (im2colStrip)
+			g.compact2 = k.vec(append(c, c...)...)
+		}
 	} else if d.Narrow {
 		g.kq = d.taps() // lower.PackNarrow: one quad per tap
 		t := narrowTranspose()
@@ -305,6 +309,8 @@ type denseGen struct {
 	unpack4 operand.Mem
 	ones    operand.Mem
 	compact operand.Mem // Im2col: VPSHUFB control compacting four pixels' channels
+	// compact2 is compact for both lanes of a ymm (eight pixels).
+	compact2 operand.Mem
 	// pairs (Im2col, the i16 rows on ymm): the u8 path's design over the
 	// widened patch and widened weights, one VPMADDWD per pair of words
 	// (im2col.go).
