@@ -1299,12 +1299,22 @@ func (g *denseGen) kloopTaps(rows, groups, cols int) {
 	g.finish(rows, groups, cols)
 }
 
-// rollRows says whether kloopTaps runs the kernel rows in a loop: a grouped
-// layer's square window whose taps' quads are unrolled and skip the same
-// zero halves in every kernel row.
+// rollRows says whether kloopTaps runs the kernel rows in a loop: a square
+// window whose taps' quads are unrolled, and, for a grouped layer, skip the
+// same zero halves in every kernel row. On zmm every such dense layer rolls
+// (not grouped ones, which run their blocks in one call): GoogLeNet's 3x3
+// convs of 16-32 input channels, unrolled, were 9-19K instructions a kernel
+// and ran at a third to a half of the VPDPBUSD rate on Zen 5, fetching
+// code; rolled, 21% less time.
 func (g *denseGen) rollRows() bool {
 	d := g.d
-	if !d.SkipZeros || d.Win != nil || d.K < 2 || g.nq > maxUnroll || g.lanes == 16 {
+	if d.Win != nil || d.K < 2 || g.nq > maxUnroll {
+		return false
+	}
+	if g.lanes == 16 {
+		return !d.SkipZeros
+	}
+	if !d.SkipZeros {
 		return false
 	}
 	for i := range g.zero {
