@@ -3,6 +3,7 @@ package asmgen
 import (
 	"fmt"
 
+	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/ir"
@@ -73,7 +74,89 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 		c.CMPQ(hi, t)
 		c.CMOVQGT(t, hi)
 	}
-	row, col, tap, done := name+"_row", name+"_col", name+"_y", name+"_done"
+	// On zmm tiers the passes take 64 channels a vector (a pixel's last
+	// under K1's mask), and the windows inside the image a fast path; on
+	// ymm the fast path ran no faster than the loops.
+	zmmOK := isa.lanes() == 16
+	vw, vecs, group := 32, ymm, maxPoolGroup // a vector's bytes, a pass's channels
+	if zmmOK {
+		vw, vecs, group = 64, zmm, 8*64
+		if tw := m.C % 64; tw != 0 {
+			setMask(c, reg.K1, tw, t)
+		}
+	}
+	row, done := name+"_row", name+"_done"
+	// load and store move the i-th vector of a pass over the channels.
+	load := func(src operand.Mem, i int) {
+		if zmmOK {
+			c.VMOVDQU64(src, vecs[i])
+		} else {
+			c.VMOVDQU(src, vecs[i])
+		}
+	}
+	store := func(i, w int, dst operand.Mem) {
+		switch {
+		case !zmmOK:
+			storeYmm(c, vecs[i], w, dst, t)
+		case w == vw:
+			c.VMOVDQU8(vecs[i], dst)
+		default:
+			c.VMOVDQU8(vecs[i], reg.K1, dst)
+		}
+	}
+	// generic runs the pixels from ox to end (> ox) of the current row:
+	// each window clipped to the image by lohi, its taps in loops.
+	generic := func(col string, end int) {
+		c.Label(col)
+		lohi(ox, x0, x1, m.W, w.KW, w.SW, w.PadL)
+		for g := 0; g < m.C; g += group {
+			n := min(group, m.C-g)
+			v := (n + vw - 1) / vw
+			// The window's top-left pixel starts the max.
+			c.IMUL3Q(i32(m.W), y0, rp)
+			c.ADDQ(x0, rp)
+			c.IMUL3Q(i32(m.C), rp, rp)
+			c.ADDQ(px, rp)
+			for i := range v {
+				load(mem(rp, g+vw*i), i)
+			}
+			c.MOVQ(y0, iy)
+			lpy, lpx := fmt.Sprintf("%s_y%d", col, g), fmt.Sprintf("%s_x%d", col, g)
+			c.Label(lpy)
+			c.IMUL3Q(i32(m.W), iy, rp)
+			c.ADDQ(x0, rp)
+			c.IMUL3Q(i32(m.C), rp, rp)
+			c.ADDQ(px, rp)
+			c.MOVQ(x0, ix)
+			c.Label(lpx)
+			for i := range v {
+				c.VPMAXUB(mem(rp, g+vw*i), vecs[i], vecs[i])
+			}
+			c.ADDQ(i32(m.C), rp)
+			c.INCQ(ix)
+			c.CMPQ(ix, x1)
+			c.JLT(operand.LabelRef(lpx))
+			c.INCQ(iy)
+			c.CMPQ(iy, y1)
+			c.JLT(operand.LabelRef(lpy))
+			for i := range v {
+				store(i, min(vw, n-vw*i), mem(prow, g+vw*i))
+			}
+		}
+		c.ADDQ(i32(m.C), prow)
+		c.INCQ(ox)
+		c.CMPQ(ox, i32(end))
+		c.JLT(operand.LabelRef(col))
+	}
+	// The windows inside the image (rows where lohi clips nothing, columns
+	// oxLo to oxHi) take the fast path: every tap at a fixed offset,
+	// unrolled, on the widest vectors. Border windows run generic.
+	oxLo := (w.PadL + w.SW - 1) / w.SW
+	oxHi := min(m.OW, (m.W-w.KW+w.PadL)/w.SW+1)
+	if m.W-w.KW+w.PadL < 0 {
+		oxHi = 0
+	}
+	fast := zmmOK && oxLo < oxHi && w.KH*w.KW <= maxPoolFastTaps
 	c.Label(row)
 	c.CMPQ(oy, s1)
 	c.JGE(operand.LabelRef(done))
@@ -81,53 +164,74 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	c.IMUL3Q(i32(m.OW*m.C), oy, prow)
 	c.ADDQ(py, prow)
 	c.XORQ(ox, ox)
-	c.Label(col)
-	lohi(ox, x0, x1, m.W, w.KW, w.SW, w.PadL)
-	for g := 0; g < m.C; g += maxPoolGroup {
-		n := min(maxPoolGroup, m.C-g)
-		v := (n + 31) / 32
-		// The window's top-left pixel starts the max.
-		c.IMUL3Q(i32(m.W), y0, rp)
-		c.ADDQ(x0, rp)
-		c.IMUL3Q(i32(m.C), rp, rp)
-		c.ADDQ(px, rp)
-		for i := 0; i < v; i++ {
-			c.VMOVDQU(mem(rp, g+32*i), ymm[i])
+	border := name + "_border"
+	if fast {
+		c.MOVQ(y1, t)
+		c.SUBQ(y0, t)
+		c.CMPQ(t, i32(w.KH))
+		c.JNE(operand.LabelRef(border))
+		if oxLo > 0 {
+			generic(name+"_left", oxLo)
 		}
-		c.MOVQ(y0, iy)
-		lpy, lpx := fmt.Sprintf("%s_%d", tap, g), fmt.Sprintf("%s_x%d", tap, g)
-		c.Label(lpy)
-		c.IMUL3Q(i32(m.W), iy, rp)
-		c.ADDQ(x0, rp)
-		c.IMUL3Q(i32(m.C), rp, rp)
-		c.ADDQ(px, rp)
-		c.MOVQ(x0, ix)
-		c.Label(lpx)
-		for i := 0; i < v; i++ {
-			c.VPMAXUB(mem(rp, g+32*i), ymm[i], ymm[i])
-		}
-		c.ADDQ(i32(m.C), rp)
-		c.INCQ(ix)
-		c.CMPQ(ix, x1)
-		c.JLT(operand.LabelRef(lpx))
-		c.INCQ(iy)
-		c.CMPQ(iy, y1)
-		c.JLT(operand.LabelRef(lpy))
-		for i := 0; i < v; i++ {
-			w := min(32, n-32*i)
-			dst := mem(prow, g+32*i)
-			switch {
-			case w == 32:
-				c.VMOVDQU(ymm[i], dst)
-			case w > 16:
-				c.VMOVDQU(ymm[i].AsX(), dst)
-				c.VEXTRACTI128(operand.U8(1), ymm[i], reg.X15)
-				storeN(c, reg.X15, w-16, dst.Offset(16), t)
-			default:
-				storeN(c, ymm[i].AsX(), w, dst, t)
+		in, loop := x0, name+"_fast"
+		c.IMUL3Q(i32(m.W), y0, in)
+		c.ADDQ(i32(oxLo*w.SW-w.PadL), in)
+		c.IMUL3Q(i32(m.C), in, in)
+		c.ADDQ(px, in)
+		c.Label(loop)
+		for g := 0; g < m.C; g += group {
+			n := min(group, m.C-g)
+			v := (n + vw - 1) / vw
+			for ky := range w.KH {
+				for kx := range w.KW {
+					for i := range v {
+						src := mem(in, ky*m.W*m.C+kx*m.C+g+vw*i)
+						if ky > 0 || kx > 0 {
+							c.VPMAXUB(src, vecs[i], vecs[i])
+						} else {
+							load(src, i)
+						}
+					}
+				}
+			}
+			for i := range v {
+				store(i, min(vw, n-vw*i), mem(prow, g+vw*i))
 			}
 		}
+		c.ADDQ(i32(w.SW*m.C), in)
+		c.ADDQ(i32(m.C), prow)
+		c.INCQ(ox)
+		c.CMPQ(ox, i32(oxHi))
+		c.JLT(operand.LabelRef(loop))
+		if oxHi < m.OW {
+			generic(name+"_right", m.OW)
+		}
+		c.INCQ(oy)
+		c.JMP(operand.LabelRef(row))
+		c.Label(border)
 	}
-	poolTail(c, prow, ox, oy, m.C, m.OW, col, row, done)
+	generic(name+"_col", m.OW)
+	c.INCQ(oy)
+	c.JMP(operand.LabelRef(row))
+	c.Label(done)
+	c.VZEROUPPER()
+	c.RET()
 	return nil
+}
+
+// maxPoolFastTaps is the largest window MaxPool's fast path unrolls.
+const maxPoolFastTaps = 25
+
+// storeYmm stores the low w (1..32) bytes of v at dst exactly; t is a scratch.
+func storeYmm(c *build.Context, v reg.VecPhysical, w int, dst operand.Mem, t reg.GPPhysical) {
+	switch {
+	case w == 32:
+		c.VMOVDQU(v, dst)
+	case w > 16:
+		c.VMOVDQU(v.AsX(), dst)
+		c.VEXTRACTI128(operand.U8(1), v, reg.X15)
+		storeN(c, reg.X15, w-16, dst.Offset(16), t)
+	default:
+		storeN(c, v.AsX(), w, dst, t)
+	}
 }

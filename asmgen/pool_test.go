@@ -9,7 +9,12 @@ import (
 )
 
 func TestMaxPool(t *testing.T) {
-	r, h := kernelTest(t, avx2, 6, 6)
+	eachKernelTier(t, 6, func(t *testing.T, isa Target, r *rand.Rand, h *harness) { testMaxPool(t, isa, r, h) })
+}
+
+// testMaxPool runs TestMaxPool's pools on isa: the windows inside the image
+// on its widest vectors (the fast path), the others clipped.
+func testMaxPool(t *testing.T, isa Target, r *rand.Rand, h *harness) {
 	var checks []kernelCall[*MaxPool, uint8]
 	for i, s := range [][7]int{ // C, H, W, K, S, P, ceil mode
 		{64, 112, 112, 3, 2, 1, 0}, // ResNet's stem
@@ -25,10 +30,15 @@ func TestMaxPool(t *testing.T) {
 		{40, 9, 10, 3, 2, 0, 1},
 		{7, 7, 6, 2, 2, 1, 1},
 		{33, 5, 8, 3, 3, 1, 1},
+		{256, 28, 28, 3, 1, 1, 1}, // GoogLeNet's branch pools
+		{832, 7, 7, 3, 1, 1, 1},
+		{100, 9, 11, 5, 1, 2, 0},
+		{65, 6, 9, 3, 2, 0, 0},
+		{1, 12, 10, 2, 2, 0, 0},
 	} {
 		m := &MaxPool{C: s[0], H: s[1], W: s[2], K: s[3], S: s[4], P: s[5], Ceil: s[6] == 1}
 		m.OH, m.OW = ir.WindowOut(m.H, m.K, m.S, m.P, m.P, 1, m.Ceil), ir.WindowOut(m.W, m.K, m.S, m.P, m.P, 1, m.Ceil)
-		checks = append(checks, runMaxPool(t, h, r, fmt.Sprintf("maxpool%d", i), m, fmt.Sprintf("maxpool%d %+v", i, *m)))
+		checks = append(checks, runMaxPool(t, h, r, isa, fmt.Sprintf("maxpool%d", i), m, fmt.Sprintf("maxpool%d %+v", i, *m)))
 	}
 	res := h.run(t)
 	for _, ck := range checks {
@@ -36,12 +46,12 @@ func TestMaxPool(t *testing.T) {
 	}
 }
 
-// runMaxPool adds kernel name of m (avx2) and its calls over a split of the
+// runMaxPool adds kernel name of m for isa and its calls over a split of the
 // units on random codes into an output with a sentinel tail (the kernel must
 // not write past it); it returns the call to check, named label.
-func runMaxPool(t *testing.T, h *harness, r *rand.Rand, name string, m *MaxPool, label string) kernelCall[*MaxPool, uint8] {
+func runMaxPool(t *testing.T, h *harness, r *rand.Rand, isa Target, name string, m *MaxPool, label string) kernelCall[*MaxPool, uint8] {
 	t.Helper()
-	if err := h.prog.MaxPool(name, m, avx2); err != nil {
+	if err := h.prog.MaxPool(name, m, isa); err != nil {
 		t.Fatal(err)
 	}
 	x := make([]uint8, m.H*m.W*m.C)

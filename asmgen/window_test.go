@@ -278,7 +278,10 @@ func TestGeneratedWindows(t *testing.T) {
 // TestMaxPoolWindow runs max pools of random windows without dilation
 // (ceil mode or not) against ir.MaxPool, with a sentinel tail after the output.
 func TestMaxPoolWindow(t *testing.T) {
-	r, h := kernelTest(t, avx2, 9, 1)
+	eachKernelTier(t, 9, func(t *testing.T, isa Target, r *rand.Rand, h *harness) { testMaxPoolWindow(t, isa, r, h) })
+}
+
+func testMaxPoolWindow(t *testing.T, isa Target, r *rand.Rand, h *harness) {
 	var checks []kernelCall[*MaxPool, uint8]
 	for i := 0; len(checks) < 40; i++ {
 		w, hh, ww := randWindow(r)
@@ -290,7 +293,7 @@ func TestMaxPoolWindow(t *testing.T) {
 			continue // a square one, or a window of padding only (lower refuses it)
 		}
 		name := fmt.Sprintf("poolwin%d", i)
-		checks = append(checks, runMaxPool(t, h, r, name, m, fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W)))
+		checks = append(checks, runMaxPool(t, h, r, isa, name, m, fmt.Sprintf("%s C%d %s ceil %v over %dx%d", name, m.C, windowText(&w), m.Ceil, m.H, m.W)))
 	}
 	res := h.run(t)
 	for _, ck := range checks {
