@@ -33,8 +33,8 @@ const maxPoolSig = "func(x, y *byte, s0, s1 int)"
 const maxPoolGroup = 8 * 32
 
 // MaxPool adds a max-pool kernel. Loads read up to 31 bytes past a pixel's
-// channels (the arena has slack after every tensor); stores write exactly C
-// bytes per pixel.
+// channels, 63 on zmm (within ReadSlack); stores write exactly C bytes per
+// pixel.
 func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	ceil := ""
 	if m.Ceil {
