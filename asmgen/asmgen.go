@@ -209,7 +209,11 @@ func (p *Program) absorb(q *Program) error {
 		return nil
 	}
 	for _, fn := range qf.Functions() {
-		for _, i := range fn.Instructions() {
+		for _, n := range fn.Nodes {
+			i, ok := n.(*ir.Instruction)
+			if !ok {
+				continue
+			}
 			for _, ops := range [][]operand.Op{i.Operands, i.Inputs, i.Outputs} {
 				for k, op := range ops {
 					if m, ok := op.(operand.Mem); ok {

@@ -3,9 +3,12 @@ package asmgen
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
+	"github.com/mmcloughlin/avo/gotypes"
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/pass"
@@ -25,14 +28,22 @@ var (
 // there is nothing to allocate, but avo's Liveness still computed every
 // instruction's live registers on maps: 70% of a 224x224 build's code
 // generation. Here a function without virtual registers gets the empty
-// allocation avo's allocator would return; the functions, independent of
-// each other, are compiled side by side. The passes and their order per
-// function are pass.Compile's.
+// allocation avo's allocator would return and the rest of avo's passes in
+// two walks (compilePhysical); the functions, independent of each other,
+// are compiled side by side. The passes and their order per function are
+// pass.Compile's.
 func compile(f *ir.File) error {
-	if err := pass.Verify.Execute(f); err != nil {
-		return err
-	}
 	fns := f.Functions()
+	// pass.Verify, without its list of each function's instructions.
+	for _, fn := range fns {
+		for _, n := range fn.Nodes {
+			if i, ok := n.(*ir.Instruction); ok {
+				if err := pass.VerifyMemOperands(i); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	errs := make([]error, len(fns))
 	each(len(fns), func(i int) { errs[i] = compileFunc(fns[i]) })
 	if err := errors.Join(errs...); err != nil {
@@ -43,6 +54,9 @@ func compile(f *ir.File) error {
 }
 
 func compileFunc(fn *ir.Function) error {
+	if !hasVirtual(fn) {
+		return compilePhysical(fn)
+	}
 	for _, p := range []func(*ir.Function) error{
 		pass.PruneJumpToFollowingLabel,
 		pass.PruneDanglingLabels,
@@ -56,7 +70,10 @@ func compileFunc(fn *ir.Function) error {
 			}
 			return nil
 		},
-		allocate,
+		pass.Liveness,
+		pass.AllocateRegisters,
+		pass.BindRegisters,
+		pass.VerifyAllocation,
 		pass.EnsureBasePointerCalleeSaved,
 		pass.PruneSelfMoves,
 		pass.RequiredISAExtensions,
@@ -68,21 +85,119 @@ func compileFunc(fn *ir.Function) error {
 	return nil
 }
 
-// allocate is avo's Liveness, AllocateRegisters, BindRegisters and
-// VerifyAllocation where fn has virtual registers. Without them the
-// allocation is empty and binding it changes no operand: both passes are
-// skipped (a fifth of the asm stage's CPU).
-func allocate(fn *ir.Function) error {
-	if !hasVirtual(fn) {
-		fn.Allocation = reg.NewEmptyAllocation()
-		return nil
+// compilePhysical is compileFunc's passes for a function without virtual
+// registers, in two walks over its nodes, leaving what avo's leave: there
+// the allocation is empty and binding it changes nothing, and the CFG
+// (which PruneSelfMoves clears) only checks the branches' labels. avo's
+// passes each built a fresh list of the instructions (fn.Instructions) and
+// a label for every branch (TargetLabel): a fifth of the back end's
+// allocations, all of them new pages (it runs without collections).
+func compilePhysical(fn *ir.Function) error {
+	// PruneJumpToFollowingLabel: a jump whose next node is its label goes
+	// (after a removed jump the next node is the one it had). Then the
+	// branches' references, for PruneDanglingLabels.
+	refs := map[ir.Label]int{}
+	nodes := fn.Nodes[:0]
+	for k, n := range fn.Nodes {
+		if i, ok := n.(*ir.Instruction); ok && i.IsBranch {
+			lbl, ok := target(i)
+			if !ok {
+				return errors.New("no label for branch instruction")
+			}
+			if !i.IsConditional && k+1 < len(fn.Nodes) && fn.Nodes[k+1] == ir.Node(lbl) {
+				continue
+			}
+			refs[lbl]++
+		}
+		nodes = append(nodes, n)
 	}
-	for _, p := range []func(*ir.Function) error{pass.Liveness, pass.AllocateRegisters, pass.BindRegisters, pass.VerifyAllocation} {
-		if err := p(fn); err != nil {
-			return err
+	clear(fn.Nodes[len(nodes):])
+	// PruneDanglingLabels, LabelTarget's and CFG's checks,
+	// ZeroExtend32BitOutputs, EnsureBasePointerCalleeSaved's test,
+	// PruneSelfMoves (which, having removed a move, never looks at the node
+	// after it) and RequiredISAExtensions.
+	seen := make(map[ir.Label]bool, len(refs))
+	pending, skip, clobbered := false, false, false
+	var isa []string
+	kept := nodes[:0]
+	for _, n := range nodes {
+		switch n := n.(type) {
+		case ir.Label:
+			if refs[n] == 0 {
+				continue
+			}
+			if seen[n] {
+				return fmt.Errorf("duplicate label \"%s\"", n)
+			}
+			seen[n], pending = true, true
+		case *ir.Instruction:
+			pending = false
+			if err := pass.ZeroExtend32BitOutputs(n); err != nil {
+				return err
+			}
+			for _, op := range n.Outputs {
+				if r, ok := op.(reg.Register); ok {
+					if p := reg.ToPhysical(r); p != nil && p.Info()&reg.BasePointer != 0 {
+						clobbered = true
+					}
+				}
+			}
+			if !skip && selfMove(n) {
+				skip = true
+				continue
+			}
+			for _, e := range n.ISA {
+				if !slices.Contains(isa, e) {
+					isa = append(isa, e)
+				}
+			}
+		}
+		skip = false
+		kept = append(kept, n)
+	}
+	clear(nodes[len(kept):])
+	fn.Nodes = kept
+	if pending {
+		return errors.New("function ends with label")
+	}
+	for lbl := range refs {
+		if !seen[lbl] {
+			return fmt.Errorf("unknown label %q", lbl)
 		}
 	}
+	fn.Allocation = reg.NewEmptyAllocation()
+	// EnsureBasePointerCalleeSaved: the frame the assembler saves BP in.
+	if clobbered {
+		if fn.Attributes.NOFRAME() {
+			return errors.New("NOFRAME function clobbers base pointer register")
+		}
+		if fn.LocalSize == 0 {
+			fn.AllocLocal(int(gotypes.PointerSize))
+		}
+	}
+	if len(isa) > 0 {
+		slices.Sort(isa)
+		fn.ISA = append(fn.ISA, isa...)
+	}
 	return nil
+}
+
+// target is i's label, as TargetLabel gives it, without allocating one.
+func target(i *ir.Instruction) (ir.Label, bool) {
+	if len(i.Operands) == 0 {
+		return "", false
+	}
+	ref, ok := i.Operands[0].(operand.LabelRef)
+	return ir.Label(ref), ok
+}
+
+// selfMove is PruneSelfMoves' test: a move from a register to itself.
+func selfMove(i *ir.Instruction) bool {
+	switch i.Opcode {
+	case "MOVB", "MOVW", "MOVL", "MOVQ":
+		return operand.IsRegister(i.Operands[0]) && operand.IsRegister(i.Operands[1]) && i.Operands[0] == i.Operands[1]
+	}
+	return false
 }
 
 // hasVirtual reports whether an operand of fn names a virtual register

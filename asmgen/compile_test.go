@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/pass"
@@ -89,6 +90,15 @@ func TestCompileVirtualRegisters(t *testing.T) {
 	if err := pass.Compile.Execute(want); err != nil {
 		t.Fatal(err)
 	}
+	if diff := printedDiff(t, cfg, got, want); diff != "" {
+		t.Errorf("compile differs from avo's pass.Compile (-avo +compile):\n%s", diff)
+	}
+}
+
+// printedDiff is the diff of want's assembly (avo's printer) against got's
+// (printAsm).
+func printedDiff(t *testing.T, cfg printer.Config, got, want *ir.File) string {
+	t.Helper()
 	g, err := printAsm(cfg, got)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +107,80 @@ func TestCompileVirtualRegisters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(string(w), string(g)); diff != "" {
-		t.Errorf("compile differs from avo's pass.Compile (-avo +compile):\n%s", diff)
+	return cmp.Diff(string(w), string(g))
+}
+
+// TestCompilePhysicalMatchesAvo: compilePhysical leaves what avo's passes
+// leave, or fails where they fail, on the cases its two walks reorder:
+// jumps to the next label, labels no branch names, self-moves one after the
+// other (PruneSelfMoves skips the node after one it removes), a removed
+// self-move of BP (EnsureBasePointerCalleeSaved saw it), the label checks.
+func TestCompilePhysicalMatchesAvo(t *testing.T) {
+	type op func(c *build.Context)
+	jmp := func(l string) op { return func(c *build.Context) { c.JMP(operand.LabelRef(l)) } }
+	jnz := func(l string) op { return func(c *build.Context) { c.JNZ(operand.LabelRef(l)) } }
+	label := func(l string) op { return func(c *build.Context) { c.Label(l) } }
+	self := func(r reg.GPPhysical) op { return func(c *build.Context) { c.MOVQ(r, r) } }
+	selfL := func(c *build.Context) { c.MOVL(reg.ECX, reg.ECX) }
+	dec := func(c *build.Context) { c.DECQ(reg.RCX) }
+	vec := func(c *build.Context) { c.VPADDD(reg.Z1, reg.Z2, reg.Z3) }
+	ret := func(c *build.Context) { c.RET() }
+	cases := []struct {
+		name string
+		body []op
+		err  bool
+	}{
+		{"jump to next label", []op{dec, jmp("a"), label("a"), dec, jnz("a"), ret}, false},
+		{"jump to next label, label kept", []op{jmp("a"), label("a"), label("b"), dec, jnz("b"), ret}, false},
+		{"conditional jump to next label", []op{dec, jnz("a"), label("a"), dec, ret}, false},
+		{"dangling labels", []op{label("x"), dec, label("y"), vec, label("z"), dec, jnz("y"), ret}, false},
+		{"self-moves in a row", []op{self(reg.RAX), self(reg.RBX), self(reg.RCX), dec, self(reg.RDX), ret}, false},
+		{"self-moves across a dropped label", []op{self(reg.RAX), label("gone"), self(reg.RBX), vec, ret}, false},
+		{"self-move across a kept label", []op{label("top"), self(reg.RAX), label("l"), self(reg.RBX), dec, jnz("l"), jnz("top"), ret}, false},
+		{"32-bit self-move", []op{selfL, selfL, ret}, false},
+		{"removed self-move of BP", []op{self(reg.RBP), dec, ret}, false},
+		{"BP written", []op{func(c *build.Context) { c.MOVQ(reg.RAX, reg.RBP) }, ret}, false},
+		{"ISA", []op{vec, func(c *build.Context) { c.VPERMI2B(reg.Z1, reg.Z2, reg.Z3) }, dec, ret}, false},
+		{"unknown label", []op{dec, jnz("nowhere"), ret}, true},
+		{"duplicate label", []op{label("a"), dec, label("a"), dec, jnz("a"), ret}, true},
+		{"ends with label", []op{dec, jnz("end"), ret, label("end")}, true},
+	}
+	for _, tc := range cases {
+		file := func() *ir.File {
+			c := build.NewContext()
+			c.Function("f")
+			c.Signature(gotypes.NewSignatureVoid())
+			for _, o := range tc.body {
+				o(c)
+			}
+			f, err := c.Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		got, want := file(), file()
+		gerr := compile(got)
+		werr := pass.Compile.Execute(want)
+		if (gerr != nil) != tc.err || (werr != nil) != tc.err {
+			t.Errorf("%s: compile %v, avo %v; want an error: %v", tc.name, gerr, werr, tc.err)
+			continue
+		}
+		if tc.err {
+			if gerr.Error() != werr.Error() {
+				t.Errorf("%s: compile %q, avo %q", tc.name, gerr, werr)
+			}
+			continue
+		}
+		if diff := printedDiff(t, printer.Config{Name: "ptqc", Pkg: "net"}, got, want); diff != "" {
+			t.Errorf("%s: compile differs from avo's pass.Compile (-avo +compile):\n%s", tc.name, diff)
+		}
+		gf, wf := got.Functions()[0], want.Functions()[0]
+		if diff := cmp.Diff(wf.ISA, gf.ISA); diff != "" {
+			t.Errorf("%s: ISA (-avo +compile):\n%s", tc.name, diff)
+		}
+		if gf.LocalSize != wf.LocalSize {
+			t.Errorf("%s: frame %d, avo %d", tc.name, gf.LocalSize, wf.LocalSize)
+		}
 	}
 }
