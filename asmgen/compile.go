@@ -160,9 +160,14 @@ func compilePhysical(fn *ir.Function) error {
 	if pending {
 		return errors.New("function ends with label")
 	}
-	for lbl := range refs {
-		if !seen[lbl] {
-			return fmt.Errorf("unknown label %q", lbl)
+	if len(seen) < len(refs) {
+		// The first branch, in order, to a label the function lacks (as CFG).
+		for _, n := range kept {
+			if i, ok := n.(*ir.Instruction); ok && i.IsBranch {
+				if lbl, _ := target(i); !seen[lbl] {
+					return fmt.Errorf("unknown label %q", lbl)
+				}
+			}
 		}
 	}
 	fn.Allocation = reg.NewEmptyAllocation()

@@ -142,6 +142,7 @@ func TestCompilePhysicalMatchesAvo(t *testing.T) {
 		{"BP written", []op{func(c *build.Context) { c.MOVQ(reg.RAX, reg.RBP) }, ret}, false},
 		{"ISA", []op{vec, func(c *build.Context) { c.VPERMI2B(reg.Z1, reg.Z2, reg.Z3) }, dec, ret}, false},
 		{"unknown label", []op{dec, jnz("nowhere"), ret}, true},
+		{"unknown labels, the first reported", []op{label("a"), dec, jnz("b"), jnz("a"), jnz("c"), ret}, true},
 		{"duplicate label", []op{label("a"), dec, label("a"), dec, jnz("a"), ret}, true},
 		{"ends with label", []op{dec, jnz("end"), ret, label("end")}, true},
 	}
