@@ -3,7 +3,6 @@ package asmgen
 import (
 	"fmt"
 
-	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 	"github.com/ptqc/ptqc/ir"
@@ -97,7 +96,7 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 	store := func(i, w int, dst operand.Mem) {
 		switch {
 		case !zmmOK:
-			storeYmm(c, vecs[i], w, dst, t)
+			storeBytes(c, vecs[i], w, dst, t) // vecs[i] is loaded again before its next use
 		case w == vw:
 			c.VMOVDQU8(vecs[i], dst)
 		default:
@@ -221,17 +220,3 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 
 // maxPoolFastTaps is the largest window MaxPool's fast path unrolls.
 const maxPoolFastTaps = 25
-
-// storeYmm stores the low w (1..32) bytes of v at dst exactly; t is a scratch.
-func storeYmm(c *build.Context, v reg.VecPhysical, w int, dst operand.Mem, t reg.GPPhysical) {
-	switch {
-	case w == 32:
-		c.VMOVDQU(v, dst)
-	case w > 16:
-		c.VMOVDQU(v.AsX(), dst)
-		c.VEXTRACTI128(operand.U8(1), v, reg.X15)
-		storeN(c, reg.X15, w-16, dst.Offset(16), t)
-	default:
-		storeN(c, v.AsX(), w, dst, t)
-	}
-}
