@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/mmcloughlin/avo/buildtags"
 	"github.com/mmcloughlin/avo/gotypes"
 	"github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
@@ -34,14 +35,9 @@ var (
 // pass.Compile's.
 func compile(f *ir.File) error {
 	fns := f.Functions()
-	// pass.Verify, without its list of each function's instructions.
 	for _, fn := range fns {
-		for _, n := range fn.Nodes {
-			if i, ok := n.(*ir.Instruction); ok {
-				if err := pass.VerifyMemOperands(i); err != nil {
-					return err
-				}
-			}
+		if err := verifyFunc(fn); err != nil {
+			return err
 		}
 	}
 	errs := make([]error, len(fns))
@@ -51,6 +47,18 @@ func compile(f *ir.File) error {
 	}
 	// Reads only the attributes, which the function passes do not change.
 	return pass.IncludeTextFlagHeader(f)
+}
+
+// verifyFunc is pass.Verify on fn, without its list of fn's instructions.
+func verifyFunc(fn *ir.Function) error {
+	for _, n := range fn.Nodes {
+		if i, ok := n.(*ir.Instruction); ok {
+			if err := pass.VerifyMemOperands(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func compileFunc(fn *ir.Function) error {
@@ -260,7 +268,7 @@ func each(n int, fn func(i int)) {
 // flushed, so the runs concatenate to the same bytes).
 func printAsm(cfg printer.Config, f *ir.File) ([]byte, error) {
 	const runs = 16
-	head, err := printer.NewGoAsm(cfg).Print(&ir.File{Constraints: f.Constraints, Includes: f.Includes})
+	head, err := printHeader(cfg, f.Constraints, f.Includes)
 	if err != nil {
 		return nil, err
 	}
@@ -270,4 +278,12 @@ func printAsm(cfg printer.Config, f *ir.File) ([]byte, error) {
 		out[i] = appendSections(nil, f.Sections[min(len(f.Sections), i*per):min(len(f.Sections), (i+1)*per)])
 	})
 	return bytes.Join(append([][]byte{head}, out...), nil), nil
+}
+
+// textflag is the header pass.IncludeTextFlagHeader includes.
+const textflag = "textflag.h"
+
+// printHeader is what avo's printer prints of a file before its sections.
+func printHeader(cfg printer.Config, c buildtags.Constraints, includes []string) ([]byte, error) {
+	return printer.NewGoAsm(cfg).Print(&ir.File{Constraints: c, Includes: includes})
 }

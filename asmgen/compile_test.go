@@ -1,6 +1,7 @@
 package asmgen
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -41,10 +42,13 @@ func TestCompileMatchesAvo(t *testing.T) {
 			alignTables = false
 			got := gen()
 			alignTables = true
+			// The whole file compiled and printed by avo, against the
+			// kernels compiled and printed one by one as they come.
+			streamKernels = false
 			compileFile = pass.Compile.Execute
 			printFile = func(cfg printer.Config, f *ir.File) ([]byte, error) { return printer.NewGoAsm(cfg).Print(f) }
 			want := gen()
-			compileFile, printFile = compile, printAsm
+			compileFile, printFile, streamKernels = compile, printAsm, true
 			for name, b := range want.Files {
 				if string(got.Files[name]) != string(b) {
 					t.Errorf("model %d, targets %v: %s differs from avo's", seed, ts, name)
@@ -182,6 +186,56 @@ func TestCompilePhysicalMatchesAvo(t *testing.T) {
 		}
 		if gf.LocalSize != wf.LocalSize {
 			t.Errorf("%s: frame %d, avo %d", tc.name, gf.LocalSize, wf.LocalSize)
+		}
+	}
+}
+
+// TestFlushMatchesOutput: a program flushed section by section gives the
+// file and stubs Output gives without flushes, whether the header it
+// predicts at the first flush (textflag.h, as for every kernel) holds or
+// not (functions without flags), with jumps and data to compile and print.
+func TestFlushMatchesOutput(t *testing.T) {
+	for _, nosplit := range []bool{true, false} {
+		gen := func(flush bool) (asm, stubs []byte) {
+			t.Helper()
+			p := NewProgram("net")
+			for k := range 3 {
+				if nosplit {
+					if err := p.function(fmt.Sprintf("f%d", k), "func(x *uint64)", "f doubles *x."); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					p.ctx.Function(fmt.Sprintf("f%d", k))
+					p.ctx.SignatureExpr("func(x *uint64)")
+				}
+				p.ctx.MOVQ(operand.NewParamAddr("x", 0), reg.RAX)
+				p.ctx.JMP(operand.LabelRef("next"))
+				p.ctx.Label("next")
+				p.ctx.MOVQ(reg.RBX, reg.RBX)
+				p.ctx.SHLQ(operand.U8(1), operand.Mem{Base: reg.RAX})
+				if nosplit {
+					p.ctx.ADDQ(p.data(fmt.Sprintf("t%d", k), []uint32{uint32(k), 1}), reg.RBX)
+				}
+				p.ctx.RET()
+				if flush {
+					if err := p.flush(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			asm, stubs, err := p.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return asm, stubs
+		}
+		asm, stubs := gen(false)
+		fasm, fstubs := gen(true)
+		if d := cmp.Diff(string(asm), string(fasm)); d != "" {
+			t.Errorf("nosplit %v: flushed assembly differs (-whole +flushed):\n%s", nosplit, d)
+		}
+		if d := cmp.Diff(string(stubs), string(fstubs)); d != "" {
+			t.Errorf("nosplit %v: flushed stubs differ (-whole +flushed):\n%s", nosplit, d)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package asmgen
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"sync/atomic"
 
 	"github.com/ptqc/ptqc/compiler"
@@ -191,6 +192,10 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 	return out, func() (map[string][]byte, error) { return writeKernels(layers, jobs, pkg, m) }, nil
 }
 
+// streamKernels says whether writeKernels prints each kernel once absorbed
+// (Program.flush); tests turn it off to compare the whole file with avo's.
+var streamKernels = true
+
 // kernelJob is a kernel to write: layer i's for isa, named fn.
 type kernelJob struct {
 	i   int
@@ -202,16 +207,25 @@ type kernelJob struct {
 func writeKernels(layers []func(p *Program, isa Target, fn string) error, jobs []kernelJob, pkg string, m *lower.Model) (map[string][]byte, error) {
 	// The kernels are generated side by side, each on its own Program, and
 	// absorbed in order as they come: the file is the one a single Program
-	// gives.
+	// gives. Each is compiled and printed once absorbed, and its
+	// instructions dropped (Program.flush).
+	// A job starts once the one ahead runs before it is absorbed: the
+	// kernels waiting to be absorbed hold their IR.
+	ahead := 2 * goruntime.GOMAXPROCS(0)
 	ps := make([]*Program, len(jobs))
 	errs := make([]error, len(jobs))
 	ready := make([]chan struct{}, len(jobs))
+	room := make([]chan struct{}, len(jobs))
 	for k := range ready {
-		ready[k] = make(chan struct{})
+		ready[k], room[k] = make(chan struct{}), make(chan struct{})
+		if k < ahead {
+			close(room[k])
+		}
 	}
 	var stop atomic.Bool // an error: the jobs left need not run
 	go each(len(jobs), func(k int) {
 		defer close(ready[k])
+		<-room[k]
 		if stop.Load() {
 			return
 		}
@@ -225,11 +239,20 @@ func writeKernels(layers []func(p *Program, isa Target, fn string) error, jobs [
 		if errs[k] == nil {
 			errs[k] = p.absorb(ps[k])
 		}
+		if errs[k] == nil && streamKernels {
+			errs[k] = p.flush()
+		}
 		if errs[k] != nil {
 			stop.Store(true)
+			for _, r := range room[min(k+ahead, len(jobs)):] {
+				close(r)
+			}
 			return nil, fmt.Errorf("node %d (%s): %w", j.i, m.Layers[j.i].Node.Name, errs[k])
 		}
 		ps[k] = nil
+		if k+ahead < len(jobs) {
+			close(room[k+ahead])
+		}
 	}
 	asm, stubs, err := p.Output()
 	if err != nil {

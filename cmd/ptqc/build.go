@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -65,10 +64,10 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	restore := backEndGC()
 	p, err := build.Generate(m, *pkg, cmd, *asm, func(name string) {
 		if name == "asm" {
-			// The kernels' IR (most of the back end's heap) is garbage once
-			// printed: collected, its pages take the rest of codegen's
-			// allocations instead of fresh ones (codegen renders the Go
-			// files while the kernels are written).
+			// The last kernels' IR is garbage once printed: collected, its
+			// pages take the rest of codegen's allocations instead of fresh
+			// ones (codegen renders the Go files while the kernels are
+			// written).
 			runtime.GC()
 		}
 		if stage != nil {
@@ -96,26 +95,6 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "peak activation memory: %d bytes (one arena per worker)\n", p.ArenaBytes)
 	fmt.Fprintf(stdout, "kernel tiers: %s\n", strings.Join(p.Tiers, ", "))
 	return nil
-}
-
-// backEndGC collects calibration's garbage and lets the back end run without
-// collections up to the heap calibration had: the back end's short-lived
-// objects (avo's IR, a few hundred MB, ~150 MB live at once) reuse those
-// pages instead of faulting in new ones, and no cycle marks the IR (build
-// collects once more after the assembly, when the IR is garbage). restore
-// puts the collector back.
-func backEndGC() (restore func()) {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	runtime.GC()
-	limit := max(int64(ms.HeapInuse), 512<<20)
-	limit = min(limit, debug.SetMemoryLimit(-1)) // a lower GOMEMLIMIT stands
-	oldLimit := debug.SetMemoryLimit(limit)
-	oldPercent := debug.SetGCPercent(-1)
-	return func() {
-		debug.SetGCPercent(oldPercent)
-		debug.SetMemoryLimit(oldLimit)
-	}
 }
 
 // regenerate is the build command that gives the same package, to run from the
