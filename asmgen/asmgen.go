@@ -297,7 +297,7 @@ func (p *Program) flush() error {
 	for _, s := range secs {
 		if fn, ok := s.(*ir.Function); ok {
 			if err := verifyFunc(fn); err != nil {
-				return err
+				return fmt.Errorf("%s: %w", fn.Name, err)
 			}
 			if err := compileFunc(fn); err != nil {
 				return fmt.Errorf("%s: %w", fn.Name, err)

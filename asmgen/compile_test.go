@@ -1,8 +1,12 @@
 package asmgen
 
 import (
+	"errors"
 	"fmt"
+	goruntime "runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mmcloughlin/avo/build"
@@ -12,6 +16,7 @@ import (
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 	"github.com/mmcloughlin/avo/reg"
+	"github.com/ptqc/ptqc/compiler"
 	"github.com/ptqc/ptqc/internal/gentest"
 	"github.com/ptqc/ptqc/lower"
 )
@@ -236,6 +241,70 @@ func TestFlushMatchesOutput(t *testing.T) {
 		}
 		if d := cmp.Diff(string(stubs), string(fstubs)); d != "" {
 			t.Errorf("nosplit %v: flushed stubs differ (-whole +flushed):\n%s", nosplit, d)
+		}
+	}
+}
+
+// TestWriteKernelsStreamed: kernels written as they are absorbed give the
+// file written whole, with more jobs than may run ahead of the absorbed
+// one; a failing job's error names its layer and stops the rest (no job
+// left waiting for room).
+func TestWriteKernelsStreamed(t *testing.T) {
+	const n = 40
+	m := &lower.Model{}
+	for i := range n {
+		m.Layers = append(m.Layers, &lower.Layer{ID: fmt.Sprintf("l%02d", i), Node: &compiler.Node{Name: fmt.Sprintf("layer%d", i)}})
+	}
+	var fail atomic.Int64
+	fail.Store(-1)
+	layers := make([]func(p *Program, isa Target, fn string) error, n)
+	var jobs []kernelJob
+	for i := range n {
+		layers[i] = func(p *Program, isa Target, fn string) error {
+			if int64(i) == fail.Load() {
+				return errors.New("generator failed")
+			}
+			if err := p.function(fn, "func(x *uint64)", fn+" shifts *x."); err != nil {
+				return err
+			}
+			p.ctx.MOVQ(operand.NewParamAddr("x", 0), reg.RAX)
+			p.ctx.JMP(operand.LabelRef("next"))
+			p.ctx.Label("next")
+			p.ctx.SHLQ(operand.U8(uint8(i%4+1)), operand.Mem{Base: reg.RAX})
+			p.ctx.ADDQ(p.data(fmt.Sprintf("t%s", fn), []uint32{uint32(i % 3), 1}), reg.RBX)
+			p.ctx.RET()
+			return nil
+		}
+		jobs = append(jobs, kernelJob{i: i, fn: m.Layers[i].ID + "_k"})
+	}
+	streamed, err := writeKernels(layers, jobs, "net", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamKernels = false
+	whole, err := writeKernels(layers, jobs, "net", m)
+	streamKernels = true
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range whole {
+		if d := cmp.Diff(string(b), string(streamed[name])); d != "" {
+			t.Errorf("%s differs (-whole +streamed):\n%s", name, d)
+		}
+	}
+	base := goruntime.NumGoroutine()
+	for _, k := range []int64{0, 7, n - 1} {
+		fail.Store(k)
+		_, err := writeKernels(layers, jobs, "net", m)
+		if want := fmt.Sprintf("node %d (layer%d): generator failed", k, k); err == nil || err.Error() != want {
+			t.Errorf("job %d fails: got error %v, want %q", k, err, want)
+		}
+		// The workers finish the jobs they hold and skip the rest.
+		for end := time.Now().Add(10 * time.Second); goruntime.NumGoroutine() > base && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
+		}
+		if g := goruntime.NumGoroutine(); g > base {
+			t.Fatalf("job %d fails: %d goroutines left, %d before", k, g, base)
 		}
 	}
 }

@@ -208,9 +208,8 @@ func writeKernels(layers []func(p *Program, isa Target, fn string) error, jobs [
 	// The kernels are generated side by side, each on its own Program, and
 	// absorbed in order as they come: the file is the one a single Program
 	// gives. Each is compiled and printed once absorbed, and its
-	// instructions dropped (Program.flush).
-	// A job starts once the one ahead runs before it is absorbed: the
-	// kernels waiting to be absorbed hold their IR.
+	// instructions dropped (Program.flush). Job k starts once job k-ahead
+	// is absorbed: the kernels waiting to be absorbed hold their IR.
 	ahead := 2 * goruntime.GOMAXPROCS(0)
 	ps := make([]*Program, len(jobs))
 	errs := make([]error, len(jobs))
