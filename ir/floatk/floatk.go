@@ -416,8 +416,9 @@ const HistCells = 2048
 
 // HistCellNonZero is HistIndexNonZero with cells for bins, its values split
 // in two: of the non-zero values v of x, in order, those whose c = v*HistCells
-// (exact in float32) is at least t = float32(rel*c) + tol from an integer
-// (fraction in [t, 1-t]) and whose cell floor(c) - base lies in [0, ncells)
+// (exact in float32) is at least t = float32(rel*c) + tol from the nearest
+// integer (min(frac, 1-frac) >= t, exactly) and whose cell floor(c) - base
+// lies in [0, ncells)
 // have the cell in idx, m of them; the others (a NaN or an infinity too)
 // are in vals, s of them. A value that far from an integer has the same
 // histc bin for any integer edges whose float32 bin arithmetic errs by less
@@ -452,7 +453,8 @@ func histCellNonZeroGo(x []float32, idx []int32, vals []float32, base, ncells in
 		c := v * HistCells
 		f := float32(math.Floor(float64(c)))
 		t := float32(rel*c) + tol // the conversion: no fused multiply-add
-		if fr := c - f; fr >= t && fr <= 1-t && f > math.MinInt32 && f < math.MaxInt32 {
+		fr := c - f
+		if d := min(fr, 1-fr); d >= t && f > math.MinInt32 && f < math.MaxInt32 {
 			if cell := uint32(int32(f) - base); cell < uint32(ncells) {
 				idx[m] = int32(cell)
 				m++

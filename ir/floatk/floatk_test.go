@@ -391,7 +391,7 @@ func TestHistCellNonZero(t *testing.T) {
 					f := math.Floor(cf)
 					cell := f - float64(c.base)
 					tc := float64(float32(float64(c.rel)*cf) + c.tol) // t, rounded as float32 arithmetic rounds it
-					if fr := cf - f; fr >= tc && fr <= float64(float32(1-tc)) && cell >= 0 && cell < float64(c.ncells) {
+					if fr := cf - f; min(fr, 1-fr) >= tc && cell >= 0 && cell < float64(c.ncells) {
 						wantI = append(wantI, int32(cell))
 					} else {
 						wantV = append(wantV, v)

@@ -9037,11 +9037,10 @@ loop:
 	VMULPS       Y4, Y9, Y14
 	VSUBPS       Y10, Y9, Y9
 	VADDPS       Y3, Y14, Y10
-	VSUBPS       Y10, Y5, Y14
+	VSUBPS       Y9, Y5, Y14
+	VMINPS       Y14, Y9, Y9
 	VPSUBD       Y1, Y8, Y8
-	VCMPPS       $0x1d, Y10, Y9, Y10
-	VCMPPS       $0x12, Y14, Y9, Y9
-	VANDPS       Y10, Y9, Y9
+	VCMPPS       $0x1d, Y10, Y9, Y9
 	VPXOR        Y13, Y8, Y10
 	VPCMPGTD     Y10, Y2, Y10
 	VANDPS       Y10, Y9, Y9
@@ -23827,21 +23826,21 @@ loop:
 // func minmax_avx512(n int, x *float32) (lo int32, hi int32, nan bool)
 // Requires: AVX, AVX2, AVX512DQ, AVX512F
 TEXT ·minmax_avx512(SB), NOSPLIT, $0-25
-	MOVQ      n+0(FP), AX
-	MOVQ      x+8(FP), CX
-	VMOVUPS   (CX), Z0
-	VPSRAD    $0x1f, Z0, Z1
-	VPSRLD    $0x01, Z1, Z1
-	VPXORD    Z1, Z0, Z1
-	VMOVDQU32 Z1, Z3
-	VMOVDQU32 Z1, Z4
-	VXORPS    Z2, Z2, Z2
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVL         $0x7fffffff, DX
+	VPBROADCASTD DX, Z5
+	VMOVUPS      (CX), Z0
+	VPSRAD       $0x1f, Z0, Z1
+	VPTERNLOGD   $0x6a, Z0, Z5, Z1
+	VMOVDQU32    Z1, Z3
+	VMOVDQU32    Z1, Z4
+	VXORPS       Z2, Z2, Z2
 
 loop:
 	VMOVUPS       (CX), Z0
 	VPSRAD        $0x1f, Z0, Z1
-	VPSRLD        $0x01, Z1, Z1
-	VPXORD        Z1, Z0, Z1
+	VPTERNLOGD    $0x6a, Z0, Z5, Z1
 	VPMINSD       Z1, Z3, Z3
 	VPMAXSD       Z1, Z4, Z4
 	VCMPPS        $0x03, Z0, Z0, K1
@@ -23935,20 +23934,20 @@ TEXT ·histidxnz_avx512(SB), NOSPLIT, $0-72
 	VPBROADCASTD SI, Z5
 	XORQ         SI, SI
 	VXORPS       Z6, Z6, Z6
+	MOVL         $0x7fffffff, DI
+	VPBROADCASTD DI, Z11
 	VMOVUPS      (CX), Z7
-	VPSRAD       $0x1f, Z7, Z8
-	VPSRLD       $0x01, Z8, Z8
-	VPXORD       Z8, Z7, Z11
-	VMOVDQU32    Z11, Z9
-	VMOVDQU32    Z11, Z10
+	VPSRAD       $0x1f, Z7, Z12
+	VPTERNLOGD   $0x6a, Z7, Z11, Z12
+	VMOVDQU32    Z12, Z9
+	VMOVDQU32    Z12, Z10
 
 loop:
 	VMOVUPS       (CX), Z7
-	VPSRAD        $0x1f, Z7, Z8
-	VPSRLD        $0x01, Z8, Z8
-	VPXORD        Z8, Z7, Z11
-	VPMINSD       Z11, Z9, Z9
-	VPMAXSD       Z11, Z10, Z10
+	VPSRAD        $0x1f, Z7, Z12
+	VPTERNLOGD    $0x6a, Z7, Z11, Z12
+	VPMINSD       Z12, Z9, Z9
+	VPMAXSD       Z12, Z10, Z10
 	VSUBPS        Z0, Z7, Z8
 	VMULPS        Z2, Z8, Z8
 	VDIVPS        Z3, Z8, Z8
@@ -23960,9 +23959,9 @@ loop:
 	VPBLENDMD     Z8, Z5, K1, Z8
 	VCMPPS        $0x04, Z6, Z7, K1
 	VPCOMPRESSD.Z Z8, K1, Z8
-	VCOMPRESSPS.Z Z7, K1, Z11
+	VCOMPRESSPS.Z Z7, K1, Z12
 	VMOVDQU32     Z8, (DX)(SI*4)
-	VMOVUPS       Z11, (BX)(SI*4)
+	VMOVUPS       Z12, (BX)(SI*4)
 	KMOVW         K1, DI
 	POPCNTL       DI, DI
 	ADDQ          DI, SI
@@ -24008,38 +24007,36 @@ TEXT ·histcellnz_avx512(SB), NOSPLIT, $0-72
 	VPBROADCASTD SI, Z2
 	VBROADCASTSS tol+40(FP), Z3
 	VBROADCASTSS rel+44(FP), Z4
-	MOVL         $0x3f800000, SI
-	VPBROADCASTD SI, Z5
-	VXORPS       Z6, Z6, Z6
+	MOVL         $0x7fffffff, SI
+	VPBROADCASTD SI, Z6
+	VXORPS       Z5, Z5, Z5
 	XORQ         SI, SI
 	XORQ         DI, DI
+	MOVL         $0x7fffffff, R8
+	VPBROADCASTD R8, Z13
 	VMOVUPS      (CX), Z7
-	VPSRAD       $0x1f, Z7, Z9
-	VPSRLD       $0x01, Z9, Z9
-	VPXORD       Z9, Z7, Z10
+	VPSRAD       $0x1f, Z7, Z10
+	VPTERNLOGD   $0x6a, Z7, Z13, Z10
 	VMOVDQU32    Z10, Z11
 	VMOVDQU32    Z10, Z12
 
 loop:
 	VMOVUPS          (CX), Z7
-	VPSRAD           $0x1f, Z7, Z9
-	VPSRLD           $0x01, Z9, Z9
-	VPXORD           Z9, Z7, Z10
+	VPSRAD           $0x1f, Z7, Z10
+	VPTERNLOGD       $0x6a, Z7, Z13, Z10
 	VPMINSD          Z10, Z11, Z11
 	VPMAXSD          Z10, Z12, Z12
 	VMULPS           Z0, Z7, Z9
 	VCVTPS2DQ.RD_SAE Z9, Z8
-	VMULPS           Z4, Z9, Z13
-	VREDUCEPS        $0x09, Z9, Z9
-	VADDPS           Z3, Z13, Z10
-	VSUBPS           Z10, Z5, Z13
+	VMULPS           Z4, Z9, Z10
+	VREDUCEPS        $0x08, Z9, Z9
+	VPANDD           Z6, Z9, Z9
+	VADDPS           Z3, Z10, Z10
 	VPSUBD           Z1, Z8, Z8
 	VCMPPS           $0x1d, Z10, Z9, K1
-	VCMPPS           $0x12, Z13, Z9, K2
-	KANDW            K2, K1, K1
 	VPCMPUD          $0x01, Z2, Z8, K2
 	KANDW            K2, K1, K1
-	VCMPPS           $0x04, Z6, Z7, K2
+	VCMPPS           $0x04, Z5, Z7, K2
 	KANDNW           K2, K1, K3
 	KANDW            K2, K1, K1
 	VPCOMPRESSD.Z    Z8, K1, Z9

@@ -1767,8 +1767,15 @@ func histCellNonZero(t tier) {
 	VPBROADCASTD(addrOf(g, t, ncells), ncells)
 	VBROADCASTSS(addr(Param("tol")), tol)
 	VBROADCASTSS(addr(Param("rel")), rel)
-	MOVL(U32(math.Float32bits(1)), g)
-	VPBROADCASTD(addrOf(g, t, one), one)
+	var abs reg.VecVirtual
+	if t.vw == 16 {
+		abs = t.vec()
+		MOVL(U32(0x7fffffff), g)
+		VPBROADCASTD(g, abs)
+	} else {
+		MOVL(U32(math.Float32bits(1)), g)
+		VPBROADCASTD(addrOf(g, t, one), one)
+	}
 	VXORPS(zero, zero, zero)
 	m, sp, bits := GP64(), GP64(), GP64()
 	XORQ(m, m)
@@ -1788,25 +1795,27 @@ func histCellNonZero(t tier) {
 	keys()
 	VMULPS(scale, v, m1) // exact: a power of two
 	if t.vw == 16 {
-		// The floor as an integer and the fraction, each one instruction:
-		// two fewer than rounding, converting and subtracting.
+		// The floor as an integer and the distance to the nearest
+		// integer, one instruction each and a mask: three fewer than
+		// rounding, converting, subtracting and a fraction's two sides.
 		VCVTPS2DQ_RD_SAE(m1, q) // 0x80000000 past int32, a NaN too: not a cell
 		VMULPS(rel, m1, tv)
-		VREDUCEPS(U8(9), m1, m1) // c - floor(c), exact; no precision exception
+		VREDUCEPS(U8(8), m1, m1) // c - rne(c), exact; no precision exception
+		VPANDD(abs, m1, m1)      // |c - rne(c)| = min(frac, 1 - frac)
+		VADDPS(tol, tv, m2)      // t
 	} else {
 		VROUNDPS(U8(9), m1, m2) // floor, no precision exception
 		VCVTTPS2DQ(m2, q)       // exact where the cell is kept
 		VMULPS(rel, m1, tv)
-		VSUBPS(m2, m1, m1) // the fraction, exact
+		VSUBPS(m2, m1, m1)  // the fraction, exact
+		VADDPS(tol, tv, m2) // t
+		VSUBPS(m1, one, tv) // 1 - frac, exact where it is the smaller
+		VMINPS(tv, m1, m1)  // the distance to the nearest integer
 	}
-	VADDPS(tol, tv, m2) // t
-	VSUBPS(m2, one, tv) // 1 - t
 	VPSUBD(base, q, q)
 	if t.vw == 16 {
 		ok, k2, nz, sk := K(), K(), K(), K()
-		VCMPPS(U8(0x1d), m2, m1, ok) // frac >= t (_CMP_GE_OQ: not a NaN)
-		VCMPPS(U8(0x12), tv, m1, k2) // frac <= 1-t
-		KANDW(k2, ok, ok)
+		VCMPPS(U8(0x1d), m2, m1, ok)  // distance >= t (_CMP_GE_OQ: not a NaN)
 		VPCMPUD(U8(1), ncells, q, k2) // cell < ncells
 		KANDW(k2, ok, ok)
 		VCMPPS(U8(4), zero, v, nz) // v != 0 (_CMP_NEQ_UQ: a NaN too)
@@ -1823,9 +1832,7 @@ func histCellNonZero(t tier) {
 		POPCNTL(bits.As32(), bits.As32())
 		ADDQ(bits, sp)
 	} else {
-		VCMPPS(U8(0x1d), m2, m1, m2)
-		VCMPPS(U8(0x12), tv, m1, m1)
-		VANDPS(m2, m1, m1)
+		VCMPPS(U8(0x1d), m2, m1, m1)
 		VPXOR(bias, q, m2)
 		VPCMPGTD(m2, ncells, m2) // cell < ncells, unsigned
 		VANDPS(m2, m1, m1)       // m1: a cell
@@ -1859,14 +1866,23 @@ func histCellNonZero(t tier) {
 // folds its keys in (m1 and m2 scratch).
 func minmaxKeys(t tier, x reg.GPVirtual, v, m1, m2 reg.VecVirtual) (step func(), mn, mx reg.VecVirtual) {
 	mn, mx = t.vec(), t.vec()
+	var abs reg.VecVirtual
+	if t.vw == 16 {
+		abs = t.vec()
+		g := GP32()
+		MOVL(U32(0x7fffffff), g)
+		VPBROADCASTD(g, abs)
+	}
 	keyOf := func() { // minmax's order key of v into m2
+		if t.vw == 16 {
+			// v ^ (sign lanes & 0x7fffffff): a ternary op for the shift and the xor.
+			VPSRAD(U8(31), v, m2)
+			VPTERNLOGD(U8(0x6a), v, abs, m2)
+			return
+		}
 		VPSRAD(U8(31), v, m1)
 		VPSRLD(U8(1), m1, m1)
-		if t.vw == 16 {
-			VPXORD(m1, v, m2)
-		} else {
-			VPXOR(m1, v, m2)
-		}
+		VPXOR(m1, v, m2)
 	}
 	VMOVUPS(Mem{Base: x}, v)
 	keyOf()
