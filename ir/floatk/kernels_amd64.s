@@ -24033,20 +24033,18 @@ loop:
 	VPANDD           Z6, Z9, Z9
 	VADDPS           Z3, Z10, Z10
 	VPSUBD           Z1, Z8, Z8
-	VCMPPS           $0x1d, Z10, Z9, K1
-	VPCMPUD          $0x01, Z2, Z8, K2
-	KANDW            K2, K1, K1
 	VCMPPS           $0x04, Z5, Z7, K2
-	KANDNW           K2, K1, K3
-	KANDW            K2, K1, K1
+	VPCMPUD          $0x01, Z2, Z8, K2, K1
+	VCMPPS           $0x1d, Z10, Z9, K1, K1
+	KANDNW           K2, K1, K2
 	VPCOMPRESSD.Z    Z8, K1, Z9
-	VCOMPRESSPS.Z    Z7, K3, Z10
+	VCOMPRESSPS.Z    Z7, K2, Z10
 	VMOVDQU32        Z9, (DX)(SI*4)
 	VMOVUPS          Z10, (BX)(DI*4)
 	KMOVW            K1, R8
 	POPCNTL          R8, R8
 	ADDQ             R8, SI
-	KMOVW            K3, R8
+	KMOVW            K2, R8
 	POPCNTL          R8, R8
 	ADDQ             R8, DI
 	ADDQ             $0x40, CX

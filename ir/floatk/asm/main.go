@@ -1814,14 +1814,13 @@ func histCellNonZero(t tier) {
 	}
 	VPSUBD(base, q, q)
 	if t.vw == 16 {
-		ok, k2, nz, sk := K(), K(), K(), K()
-		VCMPPS(U8(0x1d), m2, m1, ok)  // distance >= t (_CMP_GE_OQ: not a NaN)
-		VPCMPUD(U8(1), ncells, q, k2) // cell < ncells
-		KANDW(k2, ok, ok)
-		VCMPPS(U8(4), zero, v, nz) // v != 0 (_CMP_NEQ_UQ: a NaN too)
-		KANDNW(nz, ok, sk)         // non-zero, not a cell
-		KANDW(nz, ok, ok)
-		VPCOMPRESSD_Z(q, ok, m1) // zeroing: no wait on m1's last value
+		// Each compare under the last one's mask: the ANDs for free.
+		ok, nz, sk := K(), K(), K()
+		VCMPPS(U8(4), zero, v, nz)        // v != 0 (_CMP_NEQ_UQ: a NaN too)
+		VPCMPUD(U8(1), ncells, q, nz, ok) // and cell < ncells
+		VCMPPS(U8(0x1d), m2, m1, ok, ok)  // and distance >= t (_CMP_GE_OQ: not a NaN)
+		KANDNW(nz, ok, sk)                // non-zero, not a cell
+		VPCOMPRESSD_Z(q, ok, m1)          // zeroing: no wait on m1's last value
 		VCOMPRESSPS_Z(v, sk, m2)
 		VMOVDQU32(m1, Mem{Base: idx, Index: m, Scale: 4})
 		VMOVUPS(m2, Mem{Base: vals, Index: sp, Scale: 4})
