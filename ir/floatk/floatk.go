@@ -418,9 +418,8 @@ const HistCells = 2048
 // in two: of the non-zero values v of x, in order, those whose c = v*HistCells
 // (exact in float32) is at least t = float32(rel*c) + tol from the nearest
 // integer (min(frac, 1-frac) >= t, exactly) and whose cell floor(c) - base
-// lies in [0, ncells)
-// have the cell in idx, m of them; the others (a NaN or an infinity too)
-// are in vals, s of them. A value that far from an integer has the same
+// lies in [0, ncells) have the cell in idx, m of them; the others (a NaN or
+// an infinity too) are in vals, s of them. A value that far from an integer has the same
 // histc bin for any integer edges whose float32 bin arithmetic errs by less
 // than t cells (calibrate's histogram observer: tol for any value, rel for
 // one in proportion to its distance from the left edge); the others are
