@@ -220,11 +220,16 @@ func (p *Package) stampBuild() error {
 		p.Files[name] = bytes.Replace(b, []byte(buildPlaceholder), lit, 1)
 	}
 	if b, ok := p.Files["kernels_amd64.go"]; ok {
-		p.Files["kernels_amd64.go"] = fmt.Appendf(bytes.Clone(b), "\n// kernelsAmd64Build is the build this file comes from (see buildID).\nconst kernelsAmd64Build uint64 = %s\n\n// asmBuild returns the build kernels_amd64.s comes from.\nfunc asmBuild() uint64\n", lit)
-		p.Files["kernels_amd64.s"] = fmt.Appendf(bytes.Clone(p.Files["kernels_amd64.s"]), "\n// func asmBuild() uint64\nTEXT ·asmBuild(SB), NOSPLIT, $0-8\n\tMOVQ $%s, AX\n\tMOVQ AX, ret+0(FP)\n\tRET\n", lit)
+		p.Files["kernels_amd64.go"] = fmt.Appendf(withRoom(b), "\n// kernelsAmd64Build is the build this file comes from (see buildID).\nconst kernelsAmd64Build uint64 = %s\n\n// asmBuild returns the build kernels_amd64.s comes from.\nfunc asmBuild() uint64\n", lit)
+		p.Files["kernels_amd64.s"] = fmt.Appendf(withRoom(p.Files["kernels_amd64.s"]), "\n// func asmBuild() uint64\nTEXT ·asmBuild(SB), NOSPLIT, $0-8\n\tMOVQ $%s, AX\n\tMOVQ AX, ret+0(FP)\n\tRET\n", lit)
 	}
 	return nil
 }
+
+// withRoom is a copy of b with room for a build id's lines after it: the
+// assembly is tens of megabytes, and a copy that an append then outgrows
+// would be two.
+func withRoom(b []byte) []byte { return append(make([]byte, 0, len(b)+256), b...) }
 
 // CheckPackageName reports whether name can name a generated package.
 func CheckPackageName(name string) error {
