@@ -142,10 +142,7 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 				store(i, min(vw, n-vw*i), mem(prow, g+vw*i))
 			}
 		}
-		c.ADDQ(i32(m.C), prow)
-		c.INCQ(ox)
-		c.CMPQ(ox, i32(end))
-		c.JLT(operand.LabelRef(col))
+		nextPixel(c, prow, ox, m.C, end, col)
 	}
 	// The windows inside the image (rows where lohi clips nothing, columns
 	// oxLo to oxHi) take the fast path: every tap at a fixed offset,
@@ -198,10 +195,7 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 			}
 		}
 		c.ADDQ(i32(w.SW*m.C), in)
-		c.ADDQ(i32(m.C), prow)
-		c.INCQ(ox)
-		c.CMPQ(ox, i32(oxHi))
-		c.JLT(operand.LabelRef(loop))
+		nextPixel(c, prow, ox, m.C, oxHi, loop)
 		if oxHi < m.OW {
 			generic(name+"_right", m.OW)
 		}
@@ -210,11 +204,7 @@ func (p *Program) MaxPool(name string, m *MaxPool, isa Target) error {
 		c.Label(border)
 	}
 	generic(name+"_col", m.OW)
-	c.INCQ(oy)
-	c.JMP(operand.LabelRef(row))
-	c.Label(done)
-	c.VZEROUPPER()
-	c.RET()
+	nextRow(c, oy, row, done)
 	return nil
 }
 

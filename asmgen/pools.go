@@ -272,15 +272,26 @@ func (p *Program) Pool(name string, m *Pool) error {
 // pixel's c channels to the next of ow columns, then the next row; done
 // returns.
 func poolTail(c *build.Context, p, ox, oy reg.GPPhysical, ch, ow int, col, row, done string) {
-	c.ADDQ(i32(ch), p)
-	c.INCQ(ox)
-	c.CMPQ(ox, i32(ow))
-	c.JLT(operand.LabelRef(col))
+	nextPixel(c, p, ox, ch, ow, col)
+	nextRow(c, oy, row, done)
+}
+
+// nextRow loops to row for the next output row; done returns.
+func nextRow(c *build.Context, oy reg.GPPhysical, row, done string) {
 	c.INCQ(oy)
 	c.JMP(operand.LabelRef(row))
 	c.Label(done)
 	c.VZEROUPPER()
 	c.RET()
+}
+
+// nextPixel steps the output pointer p over a pixel's ch channels and loops
+// to col while ox is below end.
+func nextPixel(c *build.Context, p, ox reg.GPPhysical, ch, end int, col string) {
+	c.ADDQ(i32(ch), p)
+	c.INCQ(ox)
+	c.CMPQ(ox, i32(end))
+	c.JLT(operand.LabelRef(col))
 }
 
 // classes numbers the distinct (valid taps, count) pairs of an axis's
