@@ -9008,9 +9008,9 @@ TEXT ·histcellnz_avx2(SB), NOSPLIT, $0-72
 	VBROADCASTSS tol+40(FP), Y3
 	VBROADCASTSS rel+44(FP), Y4
 	MOVL         $0x3f800000, SI
-	VMOVD        SI, X5
-	VPBROADCASTD X5, Y5
-	VXORPS       Y6, Y6, Y6
+	VMOVD        SI, X6
+	VPBROADCASTD X6, Y6
+	VXORPS       Y5, Y5, Y5
 	XORQ         DI, DI
 	XORQ         R8, R8
 	VMOVUPS      (CX), Y7
@@ -9037,14 +9037,14 @@ loop:
 	VMULPS       Y4, Y9, Y14
 	VSUBPS       Y10, Y9, Y9
 	VADDPS       Y3, Y14, Y10
-	VSUBPS       Y9, Y5, Y14
+	VSUBPS       Y9, Y6, Y14
 	VMINPS       Y14, Y9, Y9
 	VPSUBD       Y1, Y8, Y8
 	VCMPPS       $0x1d, Y10, Y9, Y9
 	VPXOR        Y13, Y8, Y10
 	VPCMPGTD     Y10, Y2, Y10
 	VANDPS       Y10, Y9, Y9
-	VCMPPS       $0x04, Y6, Y7, Y14
+	VCMPPS       $0x04, Y5, Y7, Y14
 	VANDNPS      Y14, Y9, Y10
 	VANDPS       Y14, Y9, Y9
 	VMOVMSKPS    Y9, SI

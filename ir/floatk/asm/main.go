@@ -1753,7 +1753,7 @@ func histCellNonZero(t tier) {
 	kernel("histcellnz_"+t.name, "func(n int, x *float32, idx *int32, vals *float32, base, ncells int32, tol, rel float32) (m, s int, lo, hi int32)", "histcellnz_"+t.name+" is histCellNonZeroGo and minmaxGo for n a multiple of the vector width.")
 	ps := params("n", "x", "idx", "vals")
 	n, x, idx, vals := ps[0], ps[1], ps[2], ps[3]
-	scale, base, ncells, tol, rel, one, zero := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
+	scale, base, ncells, tol, rel, zero := t.vec(), t.vec(), t.vec(), t.vec(), t.vec(), t.vec()
 	g := GP32()
 	MOVL(U32(math.Float32bits(CellsPerUnit)), g)
 	VPBROADCASTD(addrOf(g, t, scale), scale)
@@ -1767,12 +1767,13 @@ func histCellNonZero(t tier) {
 	VPBROADCASTD(addrOf(g, t, ncells), ncells)
 	VBROADCASTSS(addr(Param("tol")), tol)
 	VBROADCASTSS(addr(Param("rel")), rel)
-	var abs reg.VecVirtual
+	var abs, one reg.VecVirtual // abs on zmm, one on ymm
 	if t.vw == 16 {
 		abs = t.vec()
 		MOVL(U32(0x7fffffff), g)
 		VPBROADCASTD(g, abs)
 	} else {
+		one = t.vec()
 		MOVL(U32(math.Float32bits(1)), g)
 		VPBROADCASTD(addrOf(g, t, one), one)
 	}
