@@ -47,9 +47,11 @@ func buildCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	start := time.Now()
+	pages := heapPages()
 	var log io.Writer = stderr
 	var stage func(string)
 	if *verbose {
+		fmt.Fprintf(stderr, "pages: %s\n", pages)
 		clock := newStageClock(stderr)
 		log, stage = &logStages{s: clock, w: stderr}, clock.done
 	}

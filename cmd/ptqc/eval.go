@@ -38,6 +38,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		log = stderr
 	}
+	heapPages()
 	res := map[string]any{}
 	var d *ir.Description
 	var fwd ptq.Forward

@@ -24,6 +24,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if q.QModel != "" {
 		return fmt.Errorf("report: needs the float model, so -qmodel cannot be used")
 	}
+	heapPages()
 	m, g, x, err := ptq.QuantizeFloat(q.withLog(stderr, stderr))
 	if err != nil {
 		return err
