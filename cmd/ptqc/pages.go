@@ -6,12 +6,14 @@ import (
 	"time"
 )
 
-// hugeFaultShare is how much of 512 small faults' time one 2 MB fault may
-// take for the heap to go on 2 MB pages. Measured whole builds: a Zen 5 VM
-// (a 4 KB fault ~10 us, a 2 MB one 0.12-3 ms) builds MobileNetV2-224 in
-// 1.7 s on 2 MB pages against 2.2 s on 4 KB; a Sapphire Rapids VM (~2 us a
-// 4 KB fault) took 10% longer with every heap page huge (docs/float.md).
-const hugeFaultShare = 0.8
+// When the heap goes on 2 MB pages. The probe's 2 MB fault is sometimes a
+// page the host still backs from a process that just freed it (~0.15 ms on
+// a Zen 5 VM), while most of a build's 2 MB pages are new to the host: 3-3.4
+// ms there, ~5 ms on a Sapphire Rapids VM (its whole build 10% slower with
+// every heap page huge). So small faults must be slow as well: ~10 us on
+// that Zen 5 VM (MobileNetV2-224 built in 1.9-2.0 s on 2 MB pages against
+// 2.2 s on 4 KB), ~2 us on Sapphire Rapids and Zen 3 VMs (docs/float.md).
+const minSmallFault = 4 * time.Microsecond
 
 // pageChoice is the page size the command's heap grows on, and why.
 type pageChoice struct {
@@ -36,10 +38,10 @@ func (c pageChoice) String() string {
 		c.small.Seconds()*1e6, c.big.Seconds()*1e6)
 }
 
-// prefersHuge says whether one 2 MB fault costs less than the 512 small ones
-// it replaces, with room for the 2 MB pages the heap only partly uses.
+// prefersHuge says whether small faults are slow and one 2 MB fault costs
+// less than the 512 small ones it replaces.
 func prefersHuge(small, big time.Duration) bool {
-	return small > 0 && big > 0 && float64(big) < hugeFaultShare*512*float64(small)
+	return small >= minSmallFault && big > 0 && big < 512*small
 }
 
 // heapPages chooses the page size for the heap the command is about to grow

@@ -15,7 +15,8 @@ func TestPrefersHuge(t *testing.T) {
 		{"Zen 5 VM, host-warm 2 MB", 10 * time.Microsecond, 130 * time.Microsecond, true},
 		{"Zen 5 VM, host-cold 2 MB", 10 * time.Microsecond, 3 * time.Millisecond, true},
 		{"no huge page granted: 512 small faults", 10 * time.Microsecond, 5200 * time.Microsecond, false},
-		{"cheap small faults, cold 2 MB", 2 * time.Microsecond, 3 * time.Millisecond, false},
+		{"Sapphire Rapids VM, host-cold 2 MB", 2 * time.Microsecond, 5 * time.Millisecond, false},
+		{"Sapphire Rapids VM, host-warm 2 MB", 2 * time.Microsecond, 150 * time.Microsecond, false},
 		{"not probed", 0, 0, false},
 	} {
 		if got := prefersHuge(tc.small, tc.big); got != tc.want {
