@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"time"
 	"unsafe"
 
@@ -64,8 +65,10 @@ func adviseHeap(c pageChoice) pageChoice {
 	if !c.huge {
 		return c
 	}
+	// Until used, the range counts against a GOMEMLIMIT: a quarter of it at
+	// most, lest the collector run to free room the heap does not use.
+	n := min(int64(1<<30), debug.SetMemoryLimit(-1)/4)
 	var si unix.Sysinfo_t
-	n := int64(1 << 30)
 	if unix.Sysinfo(&si) == nil {
 		n = min(n, int64(si.Totalram)*int64(si.Unit)/8)
 	}

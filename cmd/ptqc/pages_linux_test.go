@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"unsafe"
@@ -54,4 +55,15 @@ func vmFlags(addr uintptr) (string, error) {
 		return "", err
 	}
 	return "", fmt.Errorf("no mapping holds %#x", addr)
+}
+
+// TestAdviseHeapMemoryLimit checks that the advised range stays within a
+// quarter of a GOMEMLIMIT.
+func TestAdviseHeapMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(64 << 20)
+	defer debug.SetMemoryLimit(old)
+	c := adviseHeap(pageChoice{huge: true})
+	if c.advised > 16<<20 {
+		t.Errorf("GOMEMLIMIT 64 MB: %d MB advised, want at most 16", c.advised>>20)
+	}
 }
