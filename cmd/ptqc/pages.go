@@ -51,8 +51,7 @@ func heapPages() pageChoice {
 	case "0":
 		return pageChoice{why: "PTQC_HUGEPAGES=0"}
 	case "1":
-		c := adviseHeap(pageChoice{huge: true, why: "PTQC_HUGEPAGES=1"})
-		return c
+		return adviseHeap(pageChoice{huge: true, why: "PTQC_HUGEPAGES=1"})
 	}
 	return adviseHeap(probePages())
 }

@@ -30,6 +30,12 @@ func TestHeapPagesEnv(t *testing.T) {
 	if c := heapPages(); c.huge || c.advised != 0 {
 		t.Errorf("PTQC_HUGEPAGES=0: %v", c)
 	}
+	t.Setenv("PTQC_HUGEPAGES", "1")
+	c := heapPages()
+	if c.huge != (c.advised > 0) || c.why == "" {
+		t.Errorf("PTQC_HUGEPAGES=1: %v (%+v): huge pages without an advised range, or the reverse", c, c)
+	}
+	t.Logf("PTQC_HUGEPAGES=1: %v", c)
 }
 
 func TestProbePages(t *testing.T) {
