@@ -51,6 +51,9 @@ type addEpi struct {
 	perm     operand.Mem
 	delta    int
 	lanes    int // 16 on zmm, else 8
+	// zaZero and zbZero: a zero point of 0 (an operand after a ReLU, as
+	// ResNets' identities are) is no subtraction.
+	zaZero, zbZero bool
 }
 
 // newAddEpi is a's emitter for a conv requantized by conv (whose Z is a.ZA).
@@ -59,9 +62,17 @@ func newAddEpi(p *Program, k *consts, a *EpiAdd, conv *Requant) *addEpi {
 	if a.ReLU {
 		r.Lo = a.Z
 	}
-	return &addEpi{c: p.ctx, pk: newPacker(p, k, r), za: k.i32(a.ZA), zb: k.i32(a.ZB), ma: k.f32(a.MA), mb: k.f32(a.MB),
-		clo: k.i32(conv.Lo - conv.Z), chi: k.i32(conv.Hi - conv.Z),
-		perm: k.vec(0, 4, 1, 5, 2, 6, 3, 7), delta: a.Delta}
+	e := &addEpi{c: p.ctx, pk: newPacker(p, k, r), zaZero: a.ZA == 0, zbZero: a.ZB == 0}
+	if !e.zaZero {
+		e.za = k.i32(a.ZA)
+	}
+	if !e.zbZero {
+		e.zb = k.i32(a.ZB)
+	}
+	e.ma, e.mb = k.f32(a.MA), k.f32(a.MB)
+	e.clo, e.chi = k.i32(conv.Lo-conv.Z), k.i32(conv.Hi-conv.Z)
+	e.perm, e.delta = k.vec(0, 4, 1, 5, 2, 6, 3, 7), a.Delta
+	return e
 }
 
 // hold loads inRegs' constants into regs (five of v's width, free where
@@ -71,6 +82,9 @@ func newAddEpi(p *Program, k *consts, a *EpiAdd, conv *Requant) *addEpi {
 func (e *addEpi) hold(regs []reg.VecPhysical) *addEpi {
 	h := *e
 	for i, op := range []*operand.Op{&h.clo, &h.chi, &h.ma, &h.zb, &h.mb} {
+		if op == &h.zb && h.zbZero {
+			continue
+		}
 		r := regs[i]
 		if r.Size() == 64 {
 			e.c.VMOVDQU32(*op, r)
@@ -93,7 +107,9 @@ func (e *addEpi) inRegs(v, t reg.VecPhysical, dst operand.Mem) {
 	c.VCVTDQ2PS(v, v)
 	c.VMULPS(e.ma, v, v)
 	c.VPMOVZXBD(dst.Offset(e.delta), t)
-	c.VPSUBD(e.zb, t, t)
+	if !e.zbZero {
+		c.VPSUBD(e.zb, t, t)
+	}
 	c.VCVTDQ2PS(t, t)
 	c.VMULPS(e.mb, t, t)
 	c.VADDPS(t, v, v)
@@ -116,8 +132,12 @@ func (e *addEpi) chunk(dst operand.Mem, n int, gp reg.GPPhysical) {
 		v, t := ymm[i], ymm[4+i]
 		c.VPMOVZXBD(dst.Offset(8*i), v)
 		c.VPMOVZXBD(dst.Offset(8*i+e.delta), t)
-		c.VPSUBD(e.za, v, v)
-		c.VPSUBD(e.zb, t, t)
+		if !e.zaZero {
+			c.VPSUBD(e.za, v, v)
+		}
+		if !e.zbZero {
+			c.VPSUBD(e.zb, t, t)
+		}
 		c.VCVTDQ2PS(v, v)
 		c.VCVTDQ2PS(t, t)
 		c.VMULPS(e.ma, v, v)

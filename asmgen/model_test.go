@@ -253,3 +253,38 @@ func TestAddEpilogueSaturating(t *testing.T) {
 	}
 	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.AVX2.Name, runtime.AVX512.Name, runtime.AMX.Name})
 }
+
+// TestAddEpilogueZeroPoints runs random MobileNetV2s whose adds read
+// operands with zero point 0 (as a ResNet's identity after a ReLU is), which
+// the add epilogue does not subtract, on every tier against the interpreter.
+func TestAddEpilogueZeroPoints(t *testing.T) {
+	testenv.SkipShort(t, "builds generated packages with the go command")
+	seeds := []uint64{2, 3}
+	var ms []*compiler.Model
+	for _, i := range seeds {
+		m := gentest.RandomModel(t, i)
+		producer := map[int]*compiler.Node{}
+		for _, nd := range m.Nodes {
+			producer[nd.Out] = nd
+		}
+		n := 0
+		for _, nd := range m.Nodes {
+			if nd.Kind != compiler.KAdd {
+				continue
+			}
+			for _, in := range nd.In {
+				tz := m.Tensors[in]
+				if p := producer[in]; p != nil && p.Kind == compiler.KConv && p.Conv.Lo == tz.Zero {
+					p.Conv.Lo = 0 // a ReLU's floor follows the zero point
+				}
+				tz.Zero = 0
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatalf("model %d: no add", i)
+		}
+		ms = append(ms, m)
+	}
+	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.AVX2.Name, runtime.AVX512.Name, runtime.AMX.Name})
+}
