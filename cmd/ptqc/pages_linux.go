@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -84,4 +85,21 @@ func adviseHeap(c pageChoice) pageChoice {
 	runtime.GC()
 	c.advised = n
 	return c
+}
+
+// resident is the process's resident memory (/proc/self/statm).
+func resident() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n * int64(os.Getpagesize()), true
 }
