@@ -222,44 +222,39 @@ func TestGenerateIsDeterministic(t *testing.T) {
 // scaled up, so that the conv's clamp before the add (addEpi.inRegs) decides
 // bytes, on every tier against the interpreter.
 func TestAddEpilogueSaturating(t *testing.T) {
-	testenv.SkipShort(t, "builds generated packages with the go command")
-	seeds := []uint64{0, 1}
-	var ms []*compiler.Model
-	for _, i := range seeds {
-		m := gentest.RandomModel(t, i)
-		producer := map[int]*compiler.Node{}
-		for _, nd := range m.Nodes {
-			producer[nd.Out] = nd
+	testAddInputs(t, []uint64{0, 1}, func(m *compiler.Model, in int, p *compiler.Node) bool {
+		if p == nil || p.Kind != compiler.KConv {
+			return false
 		}
-		n := 0
-		for _, nd := range m.Nodes {
-			if nd.Kind != compiler.KAdd {
-				continue
-			}
-			for _, in := range nd.In {
-				if p := producer[in]; p != nil && p.Kind == compiler.KConv {
-					for c := range p.Conv.M {
-						p.Conv.M[c] *= 24
-						p.Conv.B[c] *= 24
-					}
-					n++
-				}
-			}
+		for c := range p.Conv.M {
+			p.Conv.M[c] *= 24
+			p.Conv.B[c] *= 24
 		}
-		if n == 0 {
-			t.Fatalf("model %d: no conv before an add", i)
-		}
-		ms = append(ms, m)
-	}
-	testModelTiers(t, []asmGen{Generate}, ms, seeds, []string{runtime.AVX2.Name, runtime.AVX512.Name, runtime.AMX.Name})
+		return true
+	})
 }
 
 // TestAddEpilogueZeroPoints runs random MobileNetV2s whose adds read
 // operands with zero point 0 (as a ResNet's identity after a ReLU is), which
 // the add epilogue does not subtract, on every tier against the interpreter.
 func TestAddEpilogueZeroPoints(t *testing.T) {
+	testAddInputs(t, []uint64{2, 3}, func(m *compiler.Model, in int, p *compiler.Node) bool {
+		tz := m.Tensors[in]
+		if p != nil && p.Kind == compiler.KConv && p.Conv.Lo == tz.Zero {
+			p.Conv.Lo = 0 // a ReLU's floor follows the zero point
+		}
+		tz.Zero = 0
+		return true
+	})
+}
+
+// testAddInputs runs the random models of seeds, each add input in of which
+// edit has changed (p its producer, nil for none; edit says whether it
+// changed anything), on the avx2, avx512 and amx tiers against the
+// interpreter.
+func testAddInputs(t *testing.T, seeds []uint64, edit func(m *compiler.Model, in int, p *compiler.Node) bool) {
+	t.Helper()
 	testenv.SkipShort(t, "builds generated packages with the go command")
-	seeds := []uint64{2, 3}
 	var ms []*compiler.Model
 	for _, i := range seeds {
 		m := gentest.RandomModel(t, i)
@@ -273,16 +268,13 @@ func TestAddEpilogueZeroPoints(t *testing.T) {
 				continue
 			}
 			for _, in := range nd.In {
-				tz := m.Tensors[in]
-				if p := producer[in]; p != nil && p.Kind == compiler.KConv && p.Conv.Lo == tz.Zero {
-					p.Conv.Lo = 0 // a ReLU's floor follows the zero point
+				if edit(m, in, producer[in]) {
+					n++
 				}
-				tz.Zero = 0
-				n++
 			}
 		}
 		if n == 0 {
-			t.Fatalf("model %d: no add", i)
+			t.Fatalf("model %d: no add input to change", i)
 		}
 		ms = append(ms, m)
 	}
