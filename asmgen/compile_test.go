@@ -257,10 +257,10 @@ func TestWriteKernelsStreamed(t *testing.T) {
 	}
 	var fail atomic.Int64
 	fail.Store(-1)
-	layers := make([]func(p *Program, isa Target, fn string) error, n)
 	var jobs []kernelJob
 	for i := range n {
-		layers[i] = func(p *Program, isa Target, fn string) error {
+		fn := m.Layers[i].ID + "_k"
+		mk := func(p *Program) error {
 			if int64(i) == fail.Load() {
 				return errors.New("generator failed")
 			}
@@ -275,14 +275,14 @@ func TestWriteKernelsStreamed(t *testing.T) {
 			p.ctx.RET()
 			return nil
 		}
-		jobs = append(jobs, kernelJob{i: i, fn: m.Layers[i].ID + "_k"})
+		jobs = append(jobs, kernelJob{i: i, fn: fn, make: mk})
 	}
-	streamed, err := writeKernels(layers, jobs, "net", m)
+	streamed, err := writeKernels(jobs, "net", m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	streamKernels = false
-	whole, err := writeKernels(layers, jobs, "net", m)
+	whole, err := writeKernels(jobs, "net", m)
 	streamKernels = true
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestWriteKernelsStreamed(t *testing.T) {
 	base := goruntime.NumGoroutine()
 	for _, k := range []int64{0, 7, n - 1} {
 		fail.Store(k)
-		_, err := writeKernels(layers, jobs, "net", m)
+		_, err := writeKernels(jobs, "net", m)
 		if want := fmt.Sprintf("node %d (layer%d): generator failed", k, k); err == nil || err.Error() != want {
 			t.Errorf("job %d fails: got error %v, want %q", k, err, want)
 		}

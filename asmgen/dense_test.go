@@ -191,6 +191,7 @@ func TestDense(t *testing.T) {
 	eachKernelTier(t, 1, func(t *testing.T, isa Target, r *rand.Rand, h *harness) {
 		var checks []kernelCall[*denseCase, uint8]
 		paths := map[Path]int{}
+		wide := 0
 		for i, sh := range denseShapes() {
 			for rep := 0; rep < 2; rep++ {
 				c := randDense(r, sh)
@@ -201,10 +202,25 @@ func TestDense(t *testing.T) {
 				paths[c.d.Path(isa)]++
 				blob := convert[byte](lower.PackDense(c.d.Weight, c.d.Cin, c.d.Cout, c.d.K))
 				x, w := h.buf(c.input(r, isa)), h.buf(blob)
-				checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), workSplit(r, c.d.Units(), c.d.Cols())))
+				parts := workSplit(r, c.d.Units(), c.d.Cols())
+				checks = append(checks, runDense(h, name, c, x, w, max(1, c.d.ScratchBytes(isa)), parts))
+				if c.d.HasWide(isa) {
+					// The same layer on the zmm design (runtime.WideZMM).
+					wc := *c
+					wc.d = new(*c.d)
+					wc.d.Wide = true
+					if err := h.prog.Dense(name+"_wide", wc.d, isa); err != nil {
+						t.Fatal(err)
+					}
+					checks = append(checks, runDense(h, name+"_wide", &wc, x, w, max(1, wc.d.ScratchBytes(isa)), parts))
+					wide++
+				}
 			}
 		}
-		t.Logf("paths: %v", paths)
+		t.Logf("paths: %v; %d wide kernels", paths, wide)
+		if isa.ZMM && wide == 0 {
+			t.Error("no layer with a wide kernel")
+		}
 		res := h.run(t)
 		for _, ck := range checks {
 			d := ck.layer.d
@@ -279,6 +295,36 @@ func TestTierDesign(t *testing.T) {
 		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k}
 		if got := d.tierDesign(c.isa); got != c.want {
 			t.Errorf("%d -> %d k%d on %s: %s, want %s", c.cin, c.cout, c.k, c.isa, got, c.want)
+		}
+	}
+}
+
+// TestHasWide: the layers with a Wide kernel are those of 9 to 31 output
+// channels that a zmm tier runs on 256 bits for their width alone.
+func TestHasWide(t *testing.T) {
+	for _, c := range []struct {
+		cin, cout, k int
+		isa          Target
+		want         bool
+	}{
+		{144, 24, 1, avx512, true},
+		{32, 16, 1, avx512, true},
+		{96, 9, 1, avx512, true},
+		{96, 31, 1, zmmEmulated, true},
+		{3, 16, 3, avx512, true},  // a stem's 27 taps
+		{96, 8, 1, avx512, false}, // a zmm of 8 columns does what a ymm does
+		{96, 32, 1, avx512, false},
+		{12, 24, 1, avx512, false}, // too short a reduction: 256 bits either way
+		{144, 24, 1, avx512vnni, false},
+		{144, 24, 1, avx2, false},
+	} {
+		d := &Dense{Cin: c.cin, Cout: c.cout, K: c.k}
+		if got := d.HasWide(c.isa); got != c.want {
+			t.Errorf("%d -> %d k%d on %s: HasWide %v, want %v", c.cin, c.cout, c.k, c.isa, got, c.want)
+		}
+		d.Wide = true
+		if got := d.tierDesign(c.isa) == c.isa && c.isa.ZMM; c.want && !got {
+			t.Errorf("%d -> %d k%d on %s: Wide kernel not on the zmm design", c.cin, c.cout, c.k, c.isa)
 		}
 	}
 }

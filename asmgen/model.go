@@ -54,6 +54,8 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 	}
 	xmax := map[int]int32{} // largest code each tensor can hold
 	layers := make([]func(p *Program, isa Target, fn string) error, len(m.Layers))
+	// wide makes layer i's Wide kernel where it has one on isa (Dense.HasWide).
+	wide := make([]func(isa Target) func(p *Program, fn string) error, len(m.Layers))
 	shared := make([]bool, len(m.Layers)) // one kernel for every tier (bytes.go)
 	for i, ly := range m.Layers {
 		nd, x, y := ly.Node, ly.X, ly.Y
@@ -84,18 +86,29 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 				return nil, nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
 			l.Units, l.Cols = d.Units(), d.Cols()
+			w := *d
+			w.Wide = true
 			for _, isa := range tiers {
 				if isa.AMX && ly.Tile {
 					l.Scratch = max(l.Scratch, d.amxScratchBytes(isa))
 					continue
 				}
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
+				if d.HasWide(isa.base()) {
+					l.Scratch = max(l.Scratch, w.ScratchBytes(isa.base()))
+				}
 			}
 			layers[i] = func(p *Program, isa Target, fn string) error {
 				if isa.AMX && ly.Tile {
 					return p.AMXDense(fn, d, isa)
 				}
 				return p.Dense(fn, d, isa.base())
+			}
+			wide[i] = func(isa Target) func(p *Program, fn string) error {
+				if isa.AMX && ly.Tile || !d.HasWide(isa.base()) {
+					return nil
+				}
+				return func(p *Program, fn string) error { return p.Dense(fn, &w, isa.base()) }
 			}
 		case lower.Depthwise:
 			c := nd.Conv
@@ -180,31 +193,45 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 				continue
 			}
 			if isa.AMX && !m.Layers[i].Tile && made[isa.base()] {
-				// The base tier's kernel, already written.
+				// The base tier's kernels, already written.
 				l.Funcs[isa.tier()] = l.Funcs[isa.base().tier()]
+				if fn, ok := l.Wide[isa.base().tier()]; ok {
+					l.Wide[isa.tier()] = fn
+				}
 				continue
 			}
 			fn := m.Layers[i].ID + "_" + isa.tier()
-			jobs = append(jobs, kernelJob{i: i, isa: isa, fn: fn})
+			jobs = append(jobs, kernelJob{i: i, fn: fn, make: func(p *Program) error { return f(p, isa, fn) }})
 			l.Funcs[isa.tier()] = fn
+			if wide[i] == nil {
+				continue
+			}
+			if mk := wide[i](isa); mk != nil {
+				fn := fn + "_wide"
+				jobs = append(jobs, kernelJob{i: i, fn: fn, make: func(p *Program) error { return mk(p, fn) }})
+				if l.Wide == nil {
+					l.Wide = map[string]string{}
+				}
+				l.Wide[isa.tier()] = fn
+			}
 		}
 	}
-	return out, func() (map[string][]byte, error) { return writeKernels(layers, jobs, pkg, m) }, nil
+	return out, func() (map[string][]byte, error) { return writeKernels(jobs, pkg, m) }, nil
 }
 
 // streamKernels says whether writeKernels prints each kernel once absorbed
 // (Program.flush); tests turn it off to compare the whole file with avo's.
 var streamKernels = true
 
-// kernelJob is a kernel to write: layer i's for isa, named fn.
+// kernelJob is a kernel to write: layer i's, named fn, which make writes.
 type kernelJob struct {
-	i   int
-	isa Target
-	fn  string
+	i    int
+	fn   string
+	make func(p *Program) error
 }
 
 // writeKernels writes the jobs' kernels: the .s file and its Go stubs.
-func writeKernels(layers []func(p *Program, isa Target, fn string) error, jobs []kernelJob, pkg string, m *lower.Model) (map[string][]byte, error) {
+func writeKernels(jobs []kernelJob, pkg string, m *lower.Model) (map[string][]byte, error) {
 	// The kernels are generated side by side, each on its own Program, and
 	// absorbed in order as they come: the file is the one a single Program
 	// gives. Each is compiled and printed once absorbed, and its
@@ -228,9 +255,8 @@ func writeKernels(layers []func(p *Program, isa Target, fn string) error, jobs [
 		if stop.Load() {
 			return
 		}
-		j := jobs[k]
 		ps[k] = NewProgram(pkg)
-		errs[k] = layers[j.i](ps[k], j.isa, j.fn)
+		errs[k] = jobs[k].make(ps[k])
 	})
 	p := NewProgram(pkg)
 	for k, j := range jobs {

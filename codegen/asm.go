@@ -44,13 +44,14 @@ func (g *gen) glue(f *jen.File) {
 		"image j in sh[j]'s arena, every layer of a weight-bound tail for all of them",
 		"before the next (nil: the tier has none).",
 	))
-	f.Type().Id("lockstepFunc").Func().Params(jen.Id("sh").Index().Op("*").Id("worker"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32())
+	f.Type().Id("lockstepFunc").Func().Params(jen.Id("r").Op("*").Id("runner"), jen.Id("sh").Index().Op("*").Id("worker"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32())
 	f.Line()
 	f.Comment("tier is a set of kernels: the portable Go ones or an instruction set's assembly.")
-	f.Type().Id("tier").Struct(jen.Id("name").String(), jen.Id("forward").Id("forwardFunc"), jen.Id("lockstep").Id("lockstepFunc"))
+	f.Type().Id("tier").Struct(jen.Id("name").String(), jen.Id("forward").Id("forwardFunc"), jen.Id("lockstep").Id("lockstepFunc"),
+		jen.Id("wide").Bool().Comment("call the _wide kernels where a layer has them (runtime.WideZMM; set by setup)"))
 	f.Line()
 	f.Comment("tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).")
-	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Qual(rt, "TierGeneric"), jen.Id("forwardGeneric"), jen.Nil())), jen.Id("asmTiers").Op("..."))
+	f.Var().Id("tiers").Op("=").Append(jen.Index().Id("tier").Values(jen.Values(jen.Dict{jen.Id("name"): jen.Qual(rt, "TierGeneric"), jen.Id("forward"): jen.Id("forwardGeneric")})), jen.Id("asmTiers").Op("..."))
 	f.Line()
 	f.Comment("lockstep is how many images of a batch a worker runs together on a tier with a lockstepFunc.")
 	f.Const().Id("lockstep").Op("=").Lit(g.plan.k)
@@ -140,6 +141,7 @@ func (g *gen) glue(f *jen.File) {
 		jen.For(jen.List(jen.Id("_"), jen.Id("t")).Op(":=").Range().Id("tiers")).Block(
 			jen.If(jen.Id("t").Dot("name").Op("==").Id("name")).Block(m().Dot("tier").Op("=").Id("t")),
 		),
+		m().Dot("tier").Dot("wide").Op("=").Qual(rt, "WideZMM").Call(),
 	)
 	f.Line()
 	f.Comment("get takes an idle runner, or makes one.")
@@ -250,7 +252,7 @@ func (g *gen) glue(f *jen.File) {
 		),
 		jen.For(jen.Id("u").Op(":=").Id("w"), jen.Id("u").Op("<").Id("ng").Op("+").Add(r()).Dot("n").Op("-").Id("ng").Op("*").Id("k"), jen.Id("u").Op("+=").Id("nw")).Block(
 			jen.If(jen.Id("u").Op("<").Id("ng")).Block(
-				r().Dot("tier").Dot("lockstep").Call(r().Dot("group").Call(jen.Id("w"), jen.Id("k")),
+				r().Dot("tier").Dot("lockstep").Call(r(), r().Dot("group").Call(jen.Id("w"), jen.Id("k")),
 					jen.Id("r.out").Index(jen.Id("u").Op("*").Id("k").Op("*").Id("NumClasses"), jen.Empty()).Index(jen.Empty(), jen.Id("k").Op("*").Id("NumClasses")),
 					jen.Id("r.in").Index(jen.Id("u").Op("*").Id("k").Op("*").Id("inputLen"), jen.Empty()).Index(jen.Empty(), jen.Id("k").Op("*").Id("inputLen"))),
 				jen.Continue(),
@@ -366,11 +368,11 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 	f.Comment("asmTiers are the tiers of kernels_amd64.s.")
 	f.Var().Id("asmTiers").Op("=").Index().Id("tier").ValuesFunc(func(grp *jen.Group) {
 		for _, t := range g.asm.Tiers {
-			ls := jen.Nil()
+			d := jen.Dict{jen.Id("name"): jen.Lit(t), jen.Id("forward"): jen.Id(forwardName(t))}
 			if g.plan.k > 1 {
-				ls = jen.Id(lockstepName(t))
+				d[jen.Id("lockstep")] = jen.Id(lockstepName(t))
 			}
-			grp.Values(jen.Lit(t), jen.Id(forwardName(t)), ls)
+			grp.Values(d)
 		}
 	})
 	f.Line()

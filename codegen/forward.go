@@ -78,7 +78,11 @@ func (g *gen) asmStep(i int, tierName string) (*step, error) {
 	case lower.Pointwise, lower.Dense:
 		s.cols, s.dense = al.Cols, true
 		s.call = func(s0, s1, n0, n1 jen.Code) jen.Code {
-			return jen.Id(fn).Call(x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1)
+			args := []jen.Code{x, jen.Id("wptr").Call(l.id("W")), at("a", l.id("Y")), jen.Id("t"), s0, s1, n0, n1}
+			if w, ok := al.Wide[tierName]; ok {
+				return jen.If(jen.Id("r").Dot("tier").Dot("wide")).Block(jen.Id(w).Call(args...)).Else().Block(jen.Id(fn).Call(args...))
+			}
+			return jen.Id(fn).Call(args...)
 		}
 	case lower.Grouped:
 		s.cols, s.dense = al.Cols, true

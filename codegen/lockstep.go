@@ -135,7 +135,7 @@ func (g *gen) asmLockstep(f *jen.File, tierName string, steps []*step) {
 		"layer for every image before the next, a dense layer's columns in pieces, so that",
 		fmt.Sprintf("its weights (%.1f MB from %s on) come from cache after the first image.", float64(p.weights)/(1<<20), first.ID),
 	))
-	f.Func().Id(lockstepName(tierName)).Params(jen.Id("sh").Index().Op("*").Id("worker"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
+	f.Func().Id(lockstepName(tierName)).Params(jen.Id("r").Op("*").Id("runner"), jen.Id("sh").Index().Op("*").Id("worker"), jen.List(jen.Id("out"), jen.Id("in")).Index().Float32()).BlockFunc(func(grp *jen.Group) {
 		grp.Id("t").Op(":=").Op("&").Id("sh").Index(jen.Lit(0)).Dot("scratch").Index(jen.Lit(0))
 		grp.Id("_").Op("=").Id("t")
 		// note is layer i's comment.

@@ -42,8 +42,9 @@ func sameLogits(t *testing.T, what string, got, want []float32, nc int) {
 }
 
 // eachTier runs fn in a subtest per tier and worker count (threads; none
-// leaves PTQC_THREADS alone) with PTQC_ISA and PTQC_THREADS set; a tier this
-// CPU cannot run is skipped as UNVERIFIED here.
+// leaves PTQC_THREADS alone) with PTQC_ISA and PTQC_THREADS set, and with two
+// workers PTQC_WIDE=1 (the zmm tiers' wide kernels), else 0; a tier this CPU
+// cannot run is skipped as UNVERIFIED here.
 func eachTier(t *testing.T, threads []string, fn func(t *testing.T, tier, threads string)) {
 	for _, tier := range rt.TierNames() {
 		for _, th := range append([]string(nil), threads...) {
@@ -62,6 +63,11 @@ func onTier(t *testing.T, tier, threads string, fn func(t *testing.T, tier, thre
 	t.Setenv("PTQC_ISA", tier)
 	if threads != "" {
 		t.Setenv("PTQC_THREADS", threads)
+		wide := "0"
+		if threads == "2" {
+			wide = "1"
+		}
+		t.Setenv("PTQC_WIDE", wide)
 	}
 	fn(t, tier, threads)
 }

@@ -43,6 +43,10 @@ type AsmLayer struct {
 	// AllBlocks (Grouped) names the tiers whose kernel takes a range of
 	// column blocks in one call.
 	AllBlocks map[string]bool
+	// Wide (Pointwise, Dense) is, per tier, a kernel of the same signature
+	// to call instead of Funcs' where runtime.WideZMM: the zmm design of a
+	// layer the tier otherwise runs on 256 bits.
+	Wide map[string]string
 }
 
 // HasAsm says whether layers of kind k have assembly kernels.

@@ -8,7 +8,7 @@ import (
 )
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf8568bfb3f498689
+const forwardBuild uint64 = 0x24b1e8b5745c1b3c
 
 // asmBuilds are the builds of the files that make up the assembly tiers.
 func asmBuilds() []fileBuild {
@@ -16,7 +16,19 @@ func asmBuilds() []fileBuild {
 }
 
 // asmTiers are the tiers of kernels_amd64.s.
-var asmTiers = []tier{{"avx2", forwardAVX2, nil}, {"avx512vnni", forwardAVX512VNNI, nil}, {"avx512", forwardAVX512, nil}, {"amx", forwardAMX, nil}}
+var asmTiers = []tier{{
+	forward: forwardAVX2,
+	name:    "avx2",
+}, {
+	forward: forwardAVX512VNNI,
+	name:    "avx512vnni",
+}, {
+	forward: forwardAVX512,
+	name:    "avx512",
+}, {
+	forward: forwardAMX,
+	name:    "amx",
+}}
 
 // wptr is the address of weights[off], as the assembly reads it.
 func wptr(off int) *byte {
@@ -1296,7 +1308,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	for c := team.Claim(7, 0); c < nc; c = team.Claim(7, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(43, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l03_avx512(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			if r.tier.wide {
+				l03_avx512_wide(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			} else {
+				l03_avx512(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			}
 		}
 		team.Done(7)
 	}
@@ -1329,7 +1345,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	for c := team.Claim(13, 0); c < nc; c = team.Claim(13, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l06_avx512(&a[l06X], wptr(l06W), &a[l06Y], t, s0, s1, n0, n1)
+			if r.tier.wide {
+				l06_avx512_wide(&a[l06X], wptr(l06W), &a[l06Y], t, s0, s1, n0, n1)
+			} else {
+				l06_avx512(&a[l06X], wptr(l06W), &a[l06Y], t, s0, s1, n0, n1)
+			}
 		}
 		team.Done(13)
 	}
@@ -1362,7 +1382,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	for c := team.Claim(19, 0); c < nc; c = team.Claim(19, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(11, 2, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l09_avx512(&a[l09X], wptr(l09W), &a[l09Y], t, s0, s1, n0, n1)
+			if r.tier.wide {
+				l09_avx512_wide(&a[l09X], wptr(l09W), &a[l09Y], t, s0, s1, n0, n1)
+			} else {
+				l09_avx512(&a[l09X], wptr(l09W), &a[l09Y], t, s0, s1, n0, n1)
+			}
 		}
 		team.Done(19)
 	}
@@ -1853,7 +1877,11 @@ func forwardAVX512(r *runner, sh, own *worker, w, nw int, team *runtime.Team, ou
 	for c := team.Claim(109, 0); c < nc; c = team.Claim(109, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(1, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l64_avx512(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
+			if r.tier.wide {
+				l64_avx512_wide(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
+			} else {
+				l64_avx512(&a[l64X], wptr(l64W), &a[l64Y], t, s0, s1, n0, n1)
+			}
 		}
 		team.Done(109)
 	}
@@ -1911,7 +1939,11 @@ func forwardAMX(r *runner, sh, own *worker, w, nw int, team *runtime.Team, out, 
 	for c := team.Claim(7, 0); c < nc; c = team.Claim(7, c+1) {
 		s0, s1, n0, n1 := runtime.SplitWork(43, 1, c, nc)
 		if s0 < s1 && n0 < n1 {
-			l03_avx512(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			if r.tier.wide {
+				l03_avx512_wide(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			} else {
+				l03_avx512(&a[l03X], wptr(l03W), &a[l03Y], t, s0, s1, n0, n1)
+			}
 		}
 		team.Done(7)
 	}

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0xf8568bfb3f498689
+const forwardBuild uint64 = 0x24b1e8b5745c1b3c
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -572,6 +572,11 @@ func l02_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l03_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
+// l03_avx512_wide: 32 -> 16 channels, 1x1 stride 1 pad 0, 16x16 -> 16x16, vnni path.
+//
+//go:noescape
+func l03_avx512_wide(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
 // l04_avx512: 16 -> 96 channels, 1x1 stride 1 pad 0, 16x16 -> 16x16, vnni path.
 //
 //go:noescape
@@ -587,6 +592,11 @@ func l05_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //go:noescape
 func l06_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
+// l06_avx512_wide: 96 -> 24 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, vnni path.
+//
+//go:noescape
+func l06_avx512_wide(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
 // l07_avx512: 24 -> 144 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, vnni path.
 //
 //go:noescape
@@ -601,6 +611,11 @@ func l08_avx512(x *byte, w *byte, y *byte, s0 int, s1 int)
 //
 //go:noescape
 func l09_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
+// l09_avx512_wide: 144 -> 24 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, vnni path.
+//
+//go:noescape
+func l09_avx512_wide(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // l11_avx512: 24 -> 144 channels, 1x1 stride 1 pad 0, 8x8 -> 8x8, vnni path.
 //
@@ -827,6 +842,11 @@ func l63_avx512(x *byte, y *byte)
 //go:noescape
 func l64_avx512(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
+// l64_avx512_wide: 1280 -> 10 channels, 1x1 stride 1 pad 0, 1x1 -> 1x1, vnni path.
+//
+//go:noescape
+func l64_avx512_wide(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
+
 // l06_amx: 96 -> 24 channels, 1x1 stride 1 pad 0, 64 pixels, AMX tiles.
 //
 //go:noescape
@@ -968,7 +988,7 @@ func l62_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 func l64_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0xf8568bfb3f498689
+const kernelsAmd64Build uint64 = 0x24b1e8b5745c1b3c
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64

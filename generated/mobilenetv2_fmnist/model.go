@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0xf8568bfb3f498689
+const buildID uint64 = 0x24b1e8b5745c1b3c
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
@@ -99,17 +99,21 @@ type forwardFunc func(r *runner, sh, own *worker, w, nw int, team *runtime.Team,
 // lockstepFunc runs len(sh) images (in and out hold them in turn) on one goroutine,
 // image j in sh[j]'s arena, every layer of a weight-bound tail for all of them
 // before the next (nil: the tier has none).
-type lockstepFunc func(sh []*worker, out, in []float32)
+type lockstepFunc func(r *runner, sh []*worker, out, in []float32)
 
 // tier is a set of kernels: the portable Go ones or an instruction set's assembly.
 type tier struct {
 	name     string
 	forward  forwardFunc
 	lockstep lockstepFunc
+	wide     bool // call the _wide kernels where a layer has them (runtime.WideZMM; set by setup)
 }
 
 // tiers are the package's kernel tiers, best last; New picks one (runtime.SelectTier).
-var tiers = append([]tier{{runtime.TierGeneric, forwardGeneric, nil}}, asmTiers...)
+var tiers = append([]tier{{
+	forward: forwardGeneric,
+	name:    runtime.TierGeneric,
+}}, asmTiers...)
 
 // lockstep is how many images of a batch a worker runs together on a tier with a lockstepFunc.
 const lockstep = 1
@@ -197,6 +201,7 @@ func (m *Model) setup() {
 			m.tier = t
 		}
 	}
+	m.tier.wide = runtime.WideZMM()
 }
 
 // get takes an idle runner, or makes one.
@@ -303,7 +308,7 @@ func (r *runner) batch(w int) {
 	}
 	for u := w; u < ng+r.n-ng*k; u += nw {
 		if u < ng {
-			r.tier.lockstep(r.group(w, k), r.out[u*k*NumClasses:][:k*NumClasses], r.in[u*k*inputLen:][:k*inputLen])
+			r.tier.lockstep(r, r.group(w, k), r.out[u*k*NumClasses:][:k*NumClasses], r.in[u*k*inputLen:][:k*inputLen])
 			continue
 		}
 		i := u - ng + ng*k
