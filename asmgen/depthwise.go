@@ -808,27 +808,34 @@ func (g *dwGen) chunkQuads(vy []bool, cols []run, q quadChunk) {
 			}
 			return dst
 		}
+		// A row past the kernel (the fourth of a 3x3) meets zero weights:
+		// any bytes do, so it takes no load (a padding row's must be zp).
+		past := func(t int) bool { return 4*gr+t >= g.w.KH }
 		first := func(t int, r reg.VecPhysical) {
-			if src[t] == nil {
+			switch {
+			case src[t] != nil:
+				load(*src[t], r)
+			case !past(t):
 				load(g.zin64, r)
-				return
 			}
-			load(*src[t], r)
 		}
-		second := func(t int) operand.Op {
-			if src[t] == nil {
-				return zero
+		second := func(t int, r reg.VecPhysical) operand.Op {
+			switch {
+			case src[t] != nil:
+				return *src[t]
+			case past(t):
+				return r
 			}
-			return *src[t]
+			return zero
 		}
 		// Rows 0 and 1 interleaved by bytes in tmp 0 (low halves) and 2,
 		// rows 2 and 3 in tmp 1 and 3; then by words into dst.
 		first(0, tmp[0])
 		first(2, tmp[1])
-		g.VPUNPCKHBW(second(1), tmp[0], tmp[2])
-		g.VPUNPCKLBW(second(1), tmp[0], tmp[0])
-		g.VPUNPCKHBW(second(3), tmp[1], tmp[3])
-		g.VPUNPCKLBW(second(3), tmp[1], tmp[1])
+		g.VPUNPCKHBW(second(1, tmp[0]), tmp[0], tmp[2])
+		g.VPUNPCKLBW(second(1, tmp[0]), tmp[0], tmp[0])
+		g.VPUNPCKHBW(second(3, tmp[1]), tmp[1], tmp[3])
+		g.VPUNPCKLBW(second(3, tmp[1]), tmp[1], tmp[1])
 		g.VPUNPCKLWD(tmp[1], tmp[0], dst[0])
 		g.VPUNPCKHWD(tmp[1], tmp[0], dst[1])
 		g.VPUNPCKLWD(tmp[3], tmp[2], dst[2])

@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x24b1e8b5745c1b3c
+const docBuild uint64 = 0x56487aeedfb13b7a

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x24b1e8b5745c1b3c
+const forwardBuild uint64 = 0x56487aeedfb13b7a
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier
