@@ -437,7 +437,8 @@ func floatBits(v []float32) []uint32 {
 // 0..255 on the same side.
 type packer struct {
 	c      *build.Context
-	z      operand.Mem // Z as int16 lanes
+	z      operand.Mem // Z as int16 lanes (none for a Z of 0: addZ)
+	zero   bool        // Z is 0 (a ReLU's output, mostly): no addition
 	lo, hi operand.Mem // bytes
 	doLo   bool
 	doHi   bool
@@ -458,7 +459,10 @@ type packer struct {
 }
 
 func newPacker(p *Program, k *consts, r *Requant) *packer {
-	pk := &packer{c: p.ctx, z: k.i16(r.Z), doLo: r.Lo > 0, doHi: r.Hi < 255, doCap: needsCap(r.MaxAbsProd)}
+	pk := &packer{c: p.ctx, zero: r.Z == 0, doLo: r.Lo > 0, doHi: r.Hi < 255, doCap: needsCap(r.MaxAbsProd)}
+	if !pk.zero {
+		pk.z = k.i16(r.Z)
+	}
 	if pk.doLo {
 		pk.lo = k.u8(r.Lo)
 	}
@@ -477,7 +481,10 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 		pk.add = newAddEpi(p, k, r.Add, r)
 	}
 	if k.zmm {
-		pk.z32, pk.lo32 = k.i32(r.Z), k.i32(r.Lo)
+		pk.lo32 = k.i32(r.Lo)
+		if !pk.zero {
+			pk.z32 = k.i32(r.Z)
+		}
 		if pk.doHi {
 			pk.hi32 = k.i32(r.Hi)
 		}
@@ -490,7 +497,9 @@ func newPacker(p *Program, k *consts, r *Requant) *packer {
 // then VPMOVUSDB; mask, when not nil, is the opmask of the bytes to write.
 func (pk *packer) narrow(v reg.VecPhysical, dst operand.Mem, mask reg.Register) {
 	c := pk.c
-	c.VPADDD(pk.z32, v, v)
+	if !pk.zero {
+		c.VPADDD(pk.z32, v, v)
+	}
 	c.VPMAXSD(pk.lo32, v, v)
 	if pk.doHi {
 		c.VPMINSD(pk.hi32, v, v)
@@ -528,7 +537,9 @@ func (pk *packer) narrowTail(v, t reg.VecPhysical, dst operand.Mem, n int, gp re
 // an opmask of n bits would store; t and gp are scratch.
 func (pk *packer) narrow8(v, t reg.VecPhysical, dst operand.Mem, n int, gp reg.GPPhysical) {
 	c := pk.c
-	c.VPADDD(pk.z32, v, v)
+	if !pk.zero {
+		c.VPADDD(pk.z32, v, v)
+	}
 	c.VPMAXSD(pk.lo32, v, v)
 	if pk.doHi {
 		c.VPMINSD(pk.hi32, v, v)
@@ -555,9 +566,16 @@ func (pk *packer) pack4(a, b, e, f reg.VecPhysical) {
 	c := pk.c
 	c.VPACKSSDW(b, a, a)
 	c.VPACKSSDW(f, e, e)
-	c.VPADDSW(pk.z, a, a)
-	c.VPADDSW(pk.z, e, e)
+	pk.addZ(a)
+	pk.addZ(e)
 	c.VPACKUSWB(e, a, a)
+}
+
+// addZ adds Z to the int16 lanes of v, saturating: nothing for a Z of 0.
+func (pk *packer) addZ(v reg.Register) {
+	if !pk.zero {
+		pk.c.VPADDSW(pk.z, v, v)
+	}
 }
 
 // setMask loads opmask k with the low n (1..64) bits set; gp is a scratch.
@@ -604,7 +622,7 @@ func (pk *packer) pack8(v reg.VecPhysical, t reg.VecPhysical) reg.Register {
 	xv, xt := v.AsX(), t.AsX()
 	c.VEXTRACTI128(operand.U8(1), v, xt)
 	c.VPACKSSDW(xt, xv, xv)
-	c.VPADDSW(pk.z, xv, xv)
+	pk.addZ(xv)
 	c.VPACKUSWB(xv, xv, xv)
 	pk.clamp(xv)
 	return xv
@@ -616,7 +634,7 @@ func (pk *packer) pack16(a, b reg.VecPhysical, t reg.VecPhysical) reg.Register {
 	c := pk.c
 	c.VPACKSSDW(b, a, a) // a0..3 b0..3 | a4..7 b4..7
 	c.VPERMQ(operand.U8(0xD8), a, a)
-	c.VPADDSW(pk.z, a, a)
+	pk.addZ(a)
 	xa, xt := a.AsX(), t.AsX()
 	c.VEXTRACTI128(operand.U8(1), a, xt)
 	c.VPACKUSWB(xt, xa, xa)

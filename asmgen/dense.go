@@ -1446,10 +1446,10 @@ func (g *denseGen) finish(rows, groups, cols int) {
 			// rows of 16: (cols 0-3 8-11 | 4-7 12-15) each, then both rows in one vector.
 			p0, p1 := acc(r, 0), acc(r1, 0)
 			g.VPACKSSDW(acc(r, 1), p0, yX)
-			g.VPADDSW(pk.z, yX, yX)
+			pk.addZ(yX)
 			if r1 != r {
 				g.VPACKSSDW(acc(r1, 1), p1, yT)
-				g.VPADDSW(pk.z, yT, yT)
+				pk.addZ(yT)
 				g.VPACKUSWB(yT, yX, yX)
 			} else {
 				g.VPACKUSWB(yX, yX, yX)
@@ -1469,7 +1469,7 @@ func (g *denseGen) finish(rows, groups, cols int) {
 		// rows of 8 (column order i16Order or natural).
 		v0, v1 := acc(r, 0), acc(r1, 0)
 		g.VPACKSSDW(v1, v0, yX) // row0 0-3, row1 0-3 | row0 4-7, row1 4-7
-		g.VPADDSW(pk.z, yX, yX)
+		pk.addZ(yX)
 		g.VEXTRACTI128(operand.U8(1), yX, yT.AsX())
 		g.VPACKUSWB(yT.AsX(), yX.AsX(), yX.AsX())
 		g.VPSHUFB(g.shuf8, yX.AsX(), yX.AsX())
@@ -1513,10 +1513,10 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 	g.VMOVDQU32(g.unpack4, perm)
 	// out packs: the conv's lanes, or with an add epilogue the add's, with
 	// its zero point and clamp.
-	out, z := pk, g.d.Z
+	out := pk
 	var add *addEpi
 	if g.addInRegs() {
-		out, z = pk.add.pk, g.d.Add.Z
+		out = pk.add.pk
 		add = pk.add.hold(zmm[24:29]) // the k loop's weights and broadcast
 	}
 	// Each unit's multipliers and biases come from the table, or, without an
@@ -1552,16 +1552,12 @@ func (g *denseGen) finishZmm(rows, groups, cols int) {
 		// After the packs, dword 4i+j of lo holds columns 4i..4i+3 of unit j.
 		lo := g.uacc(r, 0, 0)
 		g.VPACKSSDW(g.uacc(r, min(1, groups-1), 0), lo, lo)
-		if z != 0 { // a ReLU's output zero point is mostly 0
-			g.VPADDSW(out.z, lo, lo)
-		}
+		out.addZ(lo)
 		hi := lo
 		if groups > 2 {
 			hi = g.uacc(r, 2, 0)
 			g.VPACKSSDW(g.uacc(r, groups-1, 0), hi, hi)
-			if z != 0 {
-				g.VPADDSW(out.z, hi, hi)
-			}
+			out.addZ(hi)
 		}
 		g.VPACKUSWB(hi, lo, lo)
 		g.VPERMD(lo, perm, lo)

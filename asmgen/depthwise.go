@@ -372,14 +372,14 @@ func (g *dwGen) chunk(vy []bool, cols []run, n, store int) {
 		pk.scale(x(acc1), mem(dTab, 4*n+2*n), mem(dTab, 8*n+2*n))
 		if n == 16 {
 			g.VPACKSSDW(acc1, acc0, acc0)
-			g.VPADDSW(pk.z, acc0, acc0)
+			pk.addZ(acc0)
 			g.VEXTRACTI128(operand.U8(1), acc0, tl.AsX())
 			g.VPACKUSWB(tl.AsX(), acc0.AsX(), acc0.AsX())
 			pk.clamp(acc0.AsX())
 			storeN(g.Context, acc0.AsX(), store, mem(dOut, 0), reg.RDX)
 		} else {
 			g.VPACKSSDW(acc1.AsX(), acc0.AsX(), acc0.AsX())
-			g.VPADDSW(pk.z, acc0.AsX(), acc0.AsX())
+			pk.addZ(acc0.AsX())
 			g.VPACKUSWB(acc0.AsX(), acc0.AsX(), acc0.AsX())
 			pk.clamp(acc0.AsX())
 			storeN(g.Context, acc0.AsX(), store, mem(dOut, 0), reg.RDX)

@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x56487aeedfb13b7a
+const forwardBuild uint64 = 0x5d70ac1c94b5cc6c
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x56487aeedfb13b7a
+const buildID uint64 = 0x5d70ac1c94b5cc6c
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
