@@ -105,13 +105,18 @@ func (g *gen) glue(f *jen.File) {
 		jen.Id("logits").Index(jen.Id("NumClasses")).Float32(),
 	)
 	f.Line()
-	f.Comment(lines(
+	newDoc := []string{
 		"New returns a Model with its weights loaded, its kernels chosen and one runner",
 		"allocated: the best tier this CPU runs, or the one the environment variable",
-		"PTQC_ISA names ("+strings.Join(runtime.TierNames(), ", ")+"); an error there, or in the",
+		"PTQC_ISA names (" + strings.Join(runtime.TierNames(), ", ") + "); an error there, or in the",
 		"package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines",
 		"(default GOMAXPROCS).",
-	))
+	}
+	if g.hasWide() {
+		newDoc = append(newDoc, "On the zmm tiers its layers of 9 to 31 output channels run 512-bit kernels",
+			"where runtime.WideZMM says so (AMD Zen 5 and later; PTQC_WIDE=1 or 0 decides instead).")
+	}
+	f.Comment(lines(newDoc...))
 	f.Func().Id("New").Params().Op("*").Id("Model").Block(
 		m().Op(":=").Op("&").Id("Model").Values(),
 		jen.If(m().Dot("init").Call().Op("==").Nil()).Block(m().Dot("put").Call(m().Dot("newRunner").Call())),
@@ -420,6 +425,19 @@ func (g *gen) asmFiles() (map[string][]byte, error) {
 		files[name] = b
 	}
 	return files, nil
+}
+
+// hasWide says whether a layer has a wide kernel (lower.AsmLayer.Wide).
+func (g *gen) hasWide() bool {
+	if g.asm == nil {
+		return false
+	}
+	for _, l := range g.asm.Layers {
+		if len(l.Wide) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func forwardName(tier string) string { return "forward" + strings.ToUpper(tier) }

@@ -28,4 +28,4 @@
 package mobilenetv2_fmnist
 
 // docBuild is the build this file comes from (see buildID).
-const docBuild uint64 = 0x5d70ac1c94b5cc6c
+const docBuild uint64 = 0xe11e29c271696c39

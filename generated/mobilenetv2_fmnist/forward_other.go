@@ -4,7 +4,7 @@
 package mobilenetv2_fmnist
 
 // forwardBuild is the build this file comes from (see buildID).
-const forwardBuild uint64 = 0x5d70ac1c94b5cc6c
+const forwardBuild uint64 = 0xe11e29c271696c39
 
 // asmTiers: the assembly is amd64 only.
 var asmTiers []tier

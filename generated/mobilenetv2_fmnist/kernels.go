@@ -5,7 +5,7 @@ package mobilenetv2_fmnist
 import "github.com/ptqc/ptqc/runtime"
 
 // kernelsBuild is the build this file comes from (see buildID).
-const kernelsBuild uint64 = 0x5d70ac1c94b5cc6c
+const kernelsBuild uint64 = 0xe11e29c271696c39
 
 // l00Generic runs quant: quantize the 3x32x32 input (NCHW float32 to NHWC uint8).
 func l00Generic(y []byte, x []float32) {

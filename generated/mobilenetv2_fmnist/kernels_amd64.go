@@ -988,7 +988,7 @@ func l62_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 func l64_amx(x *byte, w *byte, y *byte, t *byte, s0 int, s1 int, n0 int, n1 int)
 
 // kernelsAmd64Build is the build this file comes from (see buildID).
-const kernelsAmd64Build uint64 = 0x5d70ac1c94b5cc6c
+const kernelsAmd64Build uint64 = 0xe11e29c271696c39
 
 // asmBuild returns the build kernels_amd64.s comes from.
 func asmBuild() uint64

@@ -15,7 +15,7 @@ import (
 )
 
 // buildID identifies the ptqc build that wrote this package; every generated file but weights.bin records it.
-const buildID uint64 = 0x5d70ac1c94b5cc6c
+const buildID uint64 = 0xe11e29c271696c39
 
 // weightsID is the hash weights.bin records of its own bytes: it changes only with the weights.
 const weightsID uint64 = 0x8edfabcb23c8a90f
@@ -166,6 +166,8 @@ type runner struct {
 // PTQC_ISA names (generic, avx2, avx512vnni, avx512, amx); an error there, or in the
 // package's files, is returned by Tier and Forward. A runner uses PTQC_THREADS goroutines
 // (default GOMAXPROCS).
+// On the zmm tiers its layers of 9 to 31 output channels run 512-bit kernels
+// where runtime.WideZMM says so (AMD Zen 5 and later; PTQC_WIDE=1 or 0 decides instead).
 func New() *Model {
 	m := &Model{}
 	if m.init() == nil {
