@@ -207,9 +207,14 @@ func (d *Dense) tierDesign(isa Target) Target {
 // design for it is the 256-bit one only for its 9 to 31 output channels
 // (8 or fewer fill no more of a zmm than of a ymm).
 func (d *Dense) HasWide(isa Target) bool {
+	return d.Cout > 8 && d.BlockSpan == 0 && d.tierDesign(isa) != isa && d.wide().tierDesign(isa) == isa
+}
+
+// wide is a copy of d with Wide set.
+func (d *Dense) wide() *Dense {
 	w := *d
 	w.Wide = true
-	return d.Cout > 8 && d.BlockSpan == 0 && d.tierDesign(isa) != isa && w.tierDesign(isa) == isa
+	return &w
 }
 
 // Signature of every dense kernel: x input, w packed weights, y output, t

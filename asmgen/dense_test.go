@@ -207,8 +207,7 @@ func TestDense(t *testing.T) {
 				if c.d.HasWide(isa) {
 					// The same layer on the zmm design (runtime.WideZMM).
 					wc := *c
-					wc.d = new(*c.d)
-					wc.d.Wide = true
+					wc.d = c.d.wide()
 					if err := h.prog.Dense(name+"_wide", wc.d, isa); err != nil {
 						t.Fatal(err)
 					}

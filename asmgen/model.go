@@ -54,8 +54,8 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 	}
 	xmax := map[int]int32{} // largest code each tensor can hold
 	layers := make([]func(p *Program, isa Target, fn string) error, len(m.Layers))
-	// wide makes layer i's Wide kernel where it has one on isa (Dense.HasWide).
-	wide := make([]func(isa Target) func(p *Program, fn string) error, len(m.Layers))
+	// denses are the dense layers, whose Wide kernels a tier may add (Dense.HasWide).
+	denses := make([]*Dense, len(m.Layers))
 	shared := make([]bool, len(m.Layers)) // one kernel for every tier (bytes.go)
 	for i, ly := range m.Layers {
 		nd, x, y := ly.Node, ly.X, ly.Y
@@ -86,8 +86,7 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 				return nil, nil, fmt.Errorf("node %d (%s): %w", i, nd.Name, err)
 			}
 			l.Units, l.Cols = d.Units(), d.Cols()
-			w := *d
-			w.Wide = true
+			denses[i] = d
 			for _, isa := range tiers {
 				if isa.AMX && ly.Tile {
 					l.Scratch = max(l.Scratch, d.amxScratchBytes(isa))
@@ -95,7 +94,7 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 				}
 				l.Scratch = max(l.Scratch, d.ScratchBytes(isa.base()))
 				if d.HasWide(isa.base()) {
-					l.Scratch = max(l.Scratch, w.ScratchBytes(isa.base()))
+					l.Scratch = max(l.Scratch, d.wide().ScratchBytes(isa.base()))
 				}
 			}
 			layers[i] = func(p *Program, isa Target, fn string) error {
@@ -103,12 +102,6 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 					return p.AMXDense(fn, d, isa)
 				}
 				return p.Dense(fn, d, isa.base())
-			}
-			wide[i] = func(isa Target) func(p *Program, fn string) error {
-				if isa.AMX && ly.Tile || !d.HasWide(isa.base()) {
-					return nil
-				}
-				return func(p *Program, fn string) error { return p.Dense(fn, &w, isa.base()) }
 			}
 		case lower.Depthwise:
 			c := nd.Conv
@@ -203,12 +196,9 @@ func plan(m *lower.Model, pkg string, tiers []Target) (*lower.Asm, func() (map[s
 			fn := m.Layers[i].ID + "_" + isa.tier()
 			jobs = append(jobs, kernelJob{i: i, fn: fn, make: func(p *Program) error { return f(p, isa, fn) }})
 			l.Funcs[isa.tier()] = fn
-			if wide[i] == nil {
-				continue
-			}
-			if mk := wide[i](isa); mk != nil {
-				fn := fn + "_wide"
-				jobs = append(jobs, kernelJob{i: i, fn: fn, make: func(p *Program) error { return mk(p, fn) }})
+			if d := denses[i]; d != nil && !(isa.AMX && m.Layers[i].Tile) && d.HasWide(isa.base()) {
+				fn, w := fn+"_wide", d.wide()
+				jobs = append(jobs, kernelJob{i: i, fn: fn, make: func(p *Program) error { return p.Dense(fn, w, isa.base()) }})
 				if l.Wide == nil {
 					l.Wide = map[string]string{}
 				}

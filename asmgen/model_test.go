@@ -1,7 +1,6 @@
 package asmgen
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -172,8 +171,11 @@ func testModelTiers(t *testing.T, gens []asmGen, ms []*compiler.Model, seeds []u
 		for _, threads := range []string{"1", "2", "3"} {
 			// The zmm designs' wide kernels (runtime.WideZMM) with two
 			// workers, the 256-bit ones they stand in for with one and three.
-			wide := map[string]string{"2": "1"}[threads]
-			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=" + threads, "PTQC_WIDE=" + cmp.Or(wide, "0")})
+			wide := "0"
+			if threads == "2" {
+				wide = "1"
+			}
+			envs = append(envs, []string{"PTQC_ISA=" + tier, "PTQC_THREADS=" + threads, "PTQC_WIDE=" + wide})
 		}
 	}
 	wide := 0
