@@ -18,7 +18,7 @@ const hugePage = 2 << 20
 // 2 MB range advised MADV_HUGEPAGE, touched every 4 KB so that a kernel
 // that grants no huge page pays its 512 faults.
 func probePages() pageChoice {
-	if thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || bytes.Contains(thp, []byte("[never]")) {
+	if thpOff() {
 		return pageChoice{why: "transparent huge pages off"}
 	}
 	if oc, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err == nil && bytes.HasPrefix(oc, []byte("2")) {
@@ -47,6 +47,12 @@ func probePages() pageChoice {
 	big := touch(r)
 	unix.Munmap(m)
 	return pageChoice{huge: prefersHuge(small, big), small: small, big: big}
+}
+
+// thpOff says whether the kernel grants no transparent huge pages.
+func thpOff() bool {
+	thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err != nil || bytes.Contains(thp, []byte("[never]"))
 }
 
 // touch writes a byte of each 4 KB page of b and returns the time it took.

@@ -18,7 +18,7 @@ import (
 // what the heap allocates after adviseHeap lies in a mapping the kernel
 // marks MADV_HUGEPAGE ("hg" in smaps' VmFlags).
 func TestAdviseHeap(t *testing.T) {
-	if thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || bytes.Contains(thp, []byte("[never]")) {
+	if thpOff() {
 		t.Skip("no transparent huge pages here")
 	}
 	if os.Getenv("PTQC_ADVISE_CHILD") == "1" {
